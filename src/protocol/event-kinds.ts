@@ -1,0 +1,96 @@
+import Type, { type Static, type TSchema } from 'typebox';
+import { ID_PATTERN } from './ids.js';
+
+const Id = Type.String({ pattern: ID_PATTERN });
+const BadgeId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9:_-]+$' });
+const Direction = Type.Union([Type.Literal('in'), Type.Literal('out')]);
+const Milliseconds = Type.Integer({ minimum: 0, maximum: 86_400_000 });
+const Detail = Type.String({ maxLength: 500 });
+
+/** Why a door said no. Every denial carries exactly one of these. */
+export const DenyReason = Type.Union([
+  Type.Literal('unknown-badge'),
+  Type.Literal('badge-revoked'),
+  Type.Literal('badge-expired'),
+  Type.Literal('outside-schedule'),
+  Type.Literal('wrong-code'),
+  Type.Literal('code-reused'),
+  Type.Literal('code-timeout'),
+  Type.Literal('locked-out'),
+  Type.Literal('anti-passback'),
+  Type.Literal('compliance-lapsed'),
+  Type.Literal('lockdown'),
+  Type.Literal('clock-unsynchronised'),
+  Type.Literal('two-person-rule'),
+  Type.Literal('credentials-stale'),
+]);
+export type DenyReason = Static<typeof DenyReason>;
+
+/** What caused a lock to release. */
+export const UnlockCause = Type.Union([
+  Type.Literal('access'),
+  Type.Literal('request-to-exit'),
+  Type.Literal('remote'),
+  Type.Literal('evacuation'),
+]);
+export type UnlockCause = Static<typeof UnlockCause>;
+
+const strict = { additionalProperties: false } as const;
+
+/**
+ * One schema per event kind. The map is the single place a kind is declared: the envelope
+ * validator, the storage layer and the UI all read it from here.
+ */
+export const eventDataSchemas = {
+  'access.granted': Type.Object(
+    {
+      door: Id,
+      direction: Direction,
+      person: Id,
+      badge: BadgeId,
+      factors: Type.Array(Type.Union([Type.Literal('badge'), Type.Literal('totp')]), {
+        minItems: 1,
+        maxItems: 2,
+      }),
+      unlockMs: Milliseconds,
+    },
+    strict,
+  ),
+  'access.denied': Type.Object(
+    {
+      door: Id,
+      direction: Direction,
+      badge: BadgeId,
+      person: Type.Optional(Id),
+      reason: DenyReason,
+      detail: Type.Optional(Detail),
+    },
+    strict,
+  ),
+  'door.unlocked': Type.Object({ door: Id, cause: UnlockCause, durationMs: Milliseconds }, strict),
+  'door.locked': Type.Object({ door: Id }, strict),
+  'door.opened': Type.Object({ door: Id, authorised: Type.Boolean() }, strict),
+  'door.closed': Type.Object({ door: Id, openMs: Milliseconds }, strict),
+  'door.forced': Type.Object({ door: Id }, strict),
+  'door.held-open': Type.Object({ door: Id, openMs: Milliseconds }, strict),
+  'gateway.online': Type.Object(
+    { version: Type.String({ maxLength: 64 }), doors: Type.Array(Id, { maxItems: 256 }) },
+    strict,
+  ),
+  'gateway.offline': Type.Object(
+    { reason: Type.Union([Type.Literal('shutdown'), Type.Literal('restart')]) },
+    strict,
+  ),
+} satisfies Record<string, TSchema>;
+
+export type EventKind = keyof typeof eventDataSchemas;
+export type EventData<K extends EventKind> = Static<(typeof eventDataSchemas)[K]>;
+
+/** A kind and its data, typed together; what controllers emit before the envelope is added. */
+export type EventBody = { [K in EventKind]: { kind: K; data: EventData<K> } }[EventKind];
+
+export const eventKinds = Object.keys(eventDataSchemas) as EventKind[];
+
+export function isEventKind(value: string): value is EventKind {
+  return Object.hasOwn(eventDataSchemas, value);
+}

@@ -1,0 +1,58 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto';
+
+/**
+ * Ed25519 (RFC 8032) through node:crypto. Public keys travel as `ed25519:<base64url of the raw
+ * 32 bytes>` so that they fit in YAML and on a console line.
+ */
+export interface SigningKeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+const PUBLIC_PREFIX = 'ed25519:';
+
+export function generateSigningKeyPair(): SigningKeyPair {
+  return generateKeyPairSync('ed25519');
+}
+
+export function signBytes(privateKey: KeyObject, bytes: Buffer): string {
+  return sign(null, bytes, privateKey).toString('base64url');
+}
+
+export function verifyBytes(publicKey: KeyObject, bytes: Buffer, signature: string): boolean {
+  const raw = Buffer.from(signature, 'base64url');
+  if (raw.length !== 64) return false;
+  return verify(null, bytes, publicKey, raw);
+}
+
+export function exportPublicKey(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new Error('not an Ed25519 public key');
+  return `${PUBLIC_PREFIX}${jwk.x}`;
+}
+
+export function importPublicKey(text: string): KeyObject {
+  if (!text.startsWith(PUBLIC_PREFIX)) throw new Error(`public key must start with "${PUBLIC_PREFIX}"`);
+  const x = text.slice(PUBLIC_PREFIX.length);
+  if (Buffer.from(x, 'base64url').length !== 32) throw new Error('an Ed25519 public key has 32 bytes');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+}
+
+export function exportPrivateKeyPem(privateKey: KeyObject): string {
+  return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+export function importPrivateKeyPem(pem: string): SigningKeyPair {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('signing key is not an Ed25519 key');
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+export const PUBLIC_KEY_PATTERN = '^ed25519:[A-Za-z0-9_-]{43}$';

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import {
+  decodeEnvelope,
+  type Envelope,
+  MAX_ENVELOPE_BYTES,
+  SCHEMA_VERSION,
+  signEnvelope,
+  verifySignature,
+} from '../../../src/protocol/envelope.js';
+import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+import { Uuidv7Generator } from '../../../src/protocol/uuidv7.js';
+
+const gatewayKey = generateSigningKeyPair();
+const otherKey = generateSigningKeyPair();
+const ids = new Uuidv7Generator();
+const keyFor = (site: string, gateway: string) =>
+  site === 'berlin' && gateway === 'gw-1' ? gatewayKey.publicKey : undefined;
+
+function granted(seq = 1): Envelope {
+  return signEnvelope(
+    {
+      v: SCHEMA_VERSION,
+      id: ids.next(),
+      site: 'berlin',
+      gateway: 'gw-1',
+      seq,
+      time: '2026-11-26T08:00:00.000Z',
+      kind: 'access.granted',
+      data: {
+        door: 'main',
+        direction: 'in',
+        person: 'p-1',
+        badge: '0004711',
+        factors: ['badge', 'totp'],
+        unlockMs: 5000,
+      },
+    },
+    gatewayKey.privateKey,
+  );
+}
+
+function roundTrip(value: unknown) {
+  return decodeEnvelope(Buffer.from(JSON.stringify(value)));
+}
+
+describe('event envelope', () => {
+  it('accepts a signed event and verifies it with the gateway key', () => {
+    const decoded = roundTrip(granted());
+    expect(decoded.ok).toBe(true);
+    if (!decoded.ok) return;
+    expect(verifySignature(decoded.value, keyFor)).toMatchObject({ ok: true });
+  });
+
+  it('rejects a forged signature', () => {
+    const envelope = signEnvelope(
+      { ...granted(), sig: undefined } as unknown as Envelope,
+      otherKey.privateKey,
+    );
+    const decoded = roundTrip(envelope);
+    if (!decoded.ok) throw new Error('should decode');
+    expect(verifySignature(decoded.value, keyFor)).toMatchObject({ ok: false, reason: 'bad-signature' });
+  });
+
+  it('rejects an event whose data was changed after signing', () => {
+    const envelope = granted();
+    const tampered = { ...envelope, data: { ...envelope.data, person: 'p-2' } };
+    const decoded = roundTrip(tampered);
+    if (!decoded.ok) throw new Error('should decode');
+    expect(verifySignature(decoded.value, keyFor)).toMatchObject({ ok: false, reason: 'bad-signature' });
+  });
+
+  it('rejects an event from a gateway without a registered key', () => {
+    const decoded = roundTrip({ ...granted(), gateway: 'gw-9' });
+    if (!decoded.ok) throw new Error('should decode');
+    expect(verifySignature(decoded.value, keyFor)).toMatchObject({ ok: false, reason: 'unknown-gateway' });
+  });
+
+  it('rejects an unknown kind', () => {
+    expect(roundTrip({ ...granted(), kind: 'door.teleported' })).toMatchObject({
+      ok: false,
+      reason: 'unknown-kind',
+      detail: expect.stringContaining('door.teleported'),
+    });
+  });
+
+  it('rejects data of the wrong shape and names the field', () => {
+    const envelope = granted();
+    const result = roundTrip({ ...envelope, data: { ...envelope.data, unlockMs: 'five seconds' } });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: 'bad-data',
+      detail: expect.stringContaining('/data/unlockMs'),
+    });
+  });
+
+  it('rejects a denial whose reason is not one of the typed reasons', () => {
+    const envelope = {
+      ...granted(),
+      kind: 'access.denied',
+      data: { door: 'main', direction: 'in', badge: 'b', reason: 'bad-luck' },
+    };
+    expect(roundTrip(envelope)).toMatchObject({
+      ok: false,
+      reason: 'bad-data',
+      detail: expect.stringContaining('/data/reason'),
+    });
+  });
+
+  it('rejects an envelope of the wrong shape', () => {
+    expect(roundTrip({ hello: 'world' })).toMatchObject({ ok: false, reason: 'bad-envelope' });
+    expect(roundTrip([1, 2, 3])).toMatchObject({ ok: false, reason: 'bad-envelope' });
+    expect(roundTrip({ ...granted(), extra: true })).toMatchObject({ ok: false, reason: 'bad-envelope' });
+    expect(roundTrip({ ...granted(), seq: -1 })).toMatchObject({ ok: false, reason: 'bad-envelope' });
+    expect(roundTrip({ ...granted(), time: '2026-13-45T99:00:00.000Z' })).toMatchObject({
+      ok: false,
+      reason: 'bad-envelope',
+    });
+  });
+
+  it('rejects a newer schema version with a clear reason', () => {
+    expect(roundTrip({ ...granted(), v: 2 })).toMatchObject({ ok: false, reason: 'unsupported-version' });
+  });
+
+  it('rejects payloads that are not JSON, not UTF-8, too large or carry NUL', () => {
+    expect(decodeEnvelope(Buffer.from('{not json'))).toMatchObject({ ok: false, reason: 'bad-json' });
+    expect(decodeEnvelope(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))).toMatchObject({
+      ok: false,
+      reason: 'bad-json',
+    });
+    expect(decodeEnvelope(Buffer.alloc(MAX_ENVELOPE_BYTES + 1, 0x20))).toMatchObject({
+      ok: false,
+      reason: 'too-large',
+    });
+    const withNul = JSON.stringify({
+      ...granted(),
+      kind: 'access.denied',
+      data: { door: 'main', direction: 'in', badge: 'b', reason: 'wrong-code', detail: 'a\u0000b' },
+    });
+    expect(decodeEnvelope(withNul)).toMatchObject({ ok: false, reason: 'bad-data' });
+  });
+
+  it('signs the canonical encoding, so key order on the wire does not matter', () => {
+    const envelope = granted();
+    const reordered = Object.fromEntries(Object.entries(envelope).reverse());
+    const decoded = roundTrip(reordered);
+    if (!decoded.ok) throw new Error('should decode');
+    expect(verifySignature(decoded.value, keyFor).ok).toBe(true);
+  });
+});
