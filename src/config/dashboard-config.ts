@@ -1,0 +1,50 @@
+import Type, { type Static } from 'typebox';
+import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
+import { Host, Id, MqttConnection, Port, SecretRef, strict } from './schema-parts.js';
+
+export const HttpConfig = Type.Object({ host: Host(), port: Port(8080) }, { ...strict, default: {} });
+
+export const DatabaseConfig = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^postgres(ql)?://[^:@/\\s]*@?[^@\\s]*$',
+      default: 'postgres://identgate@127.0.0.1:5432/identgate',
+      description: 'a postgres:// URL without a password (use database.password)',
+    }),
+    password: Type.Optional(SecretRef),
+    poolSize: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  },
+  { ...strict, default: {} },
+);
+export type DatabaseConfig = Static<typeof DatabaseConfig>;
+
+export const TrustedGateway = Type.Object(
+  {
+    site: Id,
+    id: Id,
+    publicKey: Type.String({
+      pattern: PUBLIC_KEY_PATTERN,
+      description: 'the gateway key printed by `identgate gateway`',
+    }),
+  },
+  strict,
+);
+export type TrustedGateway = Static<typeof TrustedGateway>;
+
+export const DashboardConfig = Type.Object(
+  {
+    kind: Type.Literal('dashboard'),
+    http: HttpConfig,
+    database: DatabaseConfig,
+    mqtt: MqttConnection('identgate-dashboard'),
+    ingest: Type.Object(
+      {
+        sites: Type.Array(Id, { default: [], description: 'sites to ingest; empty means every site' }),
+      },
+      { ...strict, default: {} },
+    ),
+    gateways: Type.Array(TrustedGateway, { default: [] }),
+  },
+  strict,
+);
+export type DashboardConfig = Static<typeof DashboardConfig>;

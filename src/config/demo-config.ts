@@ -1,0 +1,47 @@
+import Type, { type Static } from 'typebox';
+import { DoorConfig, TotpConfig } from './gateway-config.js';
+import { Host, Id, Port, strict } from './schema-parts.js';
+
+/** `identgate demo`: broker, database, one gateway and the dashboard in one process. */
+export const DemoConfig = Type.Object(
+  {
+    kind: Type.Literal('demo'),
+    stateDir: Type.String({ minLength: 1, default: '.identgate' }),
+    site: Id,
+    broker: Type.Object(
+      { host: Host(), port: Port(1883) },
+      {
+        ...strict,
+        default: {},
+        description: 'the embedded MQTT broker; the next free port is used when taken',
+      },
+    ),
+    database: Type.Object(
+      { port: Port(5433) },
+      {
+        ...strict,
+        default: {},
+        description: 'the embedded PostgreSQL; the next free port is used when taken',
+      },
+    ),
+    dashboard: Type.Object({ host: Host(), port: Port(8080) }, { ...strict, default: {} }),
+    gateway: Type.Object(
+      {
+        id: Id,
+        totp: TotpConfig,
+        doors: Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
+      },
+      strict,
+    ),
+    agent: Type.Object(
+      {
+        id: Id,
+        name: Type.String({ minLength: 1, maxLength: 120 }),
+        badge: Type.String({ pattern: '^[A-Za-z0-9:_-]{1,64}$' }),
+      },
+      strict,
+    ),
+  },
+  strict,
+);
+export type DemoConfig = Static<typeof DemoConfig>;

@@ -1,0 +1,73 @@
+import Type, { type Static } from 'typebox';
+import { Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
+
+/** How a door's device is provided. Real adapters are added beside `simulated`. */
+export const DeviceConfig = Type.Object({ type: Type.Literal('simulated') }, strict);
+
+export const DoorConfig = Type.Object(
+  {
+    id: Id,
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 120 })),
+    room: Id,
+    unlockSeconds: Seconds(5, 1, 120),
+    codeTimeoutSeconds: Seconds(20, 5, 120),
+    heldOpenSeconds: Seconds(30, 5, 3600),
+    failMode: Type.Union([Type.Literal('secure'), Type.Literal('safe')], {
+      default: 'secure',
+      description:
+        '"secure" keeps the door locked without power or on error; "safe" releases it, for escape routes',
+    }),
+    devices: Type.Object(
+      {
+        entryReader: DeviceConfig,
+        keypad: DeviceConfig,
+        lock: DeviceConfig,
+        contact: DeviceConfig,
+      },
+      strict,
+    ),
+  },
+  strict,
+);
+export type DoorConfig = Static<typeof DoorConfig>;
+
+export const TotpConfig = Type.Object(
+  {
+    digits: Type.Union([Type.Literal(6), Type.Literal(8)], { default: 6 }),
+    periodSeconds: Type.Integer({ minimum: 15, maximum: 120, default: 30 }),
+    algorithm: Type.Union([Type.Literal('sha1'), Type.Literal('sha256'), Type.Literal('sha512')], {
+      default: 'sha1',
+    }),
+    driftSteps: Type.Integer({
+      minimum: 0,
+      maximum: 1,
+      default: 1,
+      description: 'accepted clock drift in time steps (0 or 1)',
+    }),
+  },
+  { ...strict, default: {} },
+);
+export type TotpConfig = Static<typeof TotpConfig>;
+
+export const GatewayConfig = Type.Object(
+  {
+    kind: Type.Literal('gateway'),
+    site: Id,
+    id: Id,
+    stateDir: Type.String({
+      minLength: 1,
+      default: '/var/lib/identgate',
+      description: 'a directory for keys, outbox and caches',
+    }),
+    mqtt: MqttConnection(),
+    totp: TotpConfig,
+    credentialKey: Type.Optional(SecretRef),
+    simControl: Type.Boolean({
+      default: false,
+      description: 'serve a local socket for `identgate sim` (simulated devices only)',
+    }),
+    doors: Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
+  },
+  strict,
+);
+export type GatewayConfig = Static<typeof GatewayConfig>;
