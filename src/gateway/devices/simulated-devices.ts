@@ -1,0 +1,119 @@
+import type { Logger } from '../../lib/logger.js';
+import { Signal } from '../../lib/signal.js';
+import type {
+  BadgeReader,
+  DeviceFault,
+  DoorContact,
+  DoorDevices,
+  Keypad,
+  LockRelay,
+} from './device-ports.js';
+
+/**
+ * Simulated devices: the same interfaces as the hardware adapters, driven by `identgate sim`
+ * and by tests. They are the demo's devices.
+ */
+abstract class SimulatedDevice {
+  readonly faults: Signal<DeviceFault>;
+  protected running = false;
+
+  constructor(
+    readonly name: string,
+    log?: Logger,
+  ) {
+    this.faults = new Signal(`${name}.faults`, log);
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+  }
+
+  protected assertRunning(): void {
+    if (!this.running) throw new Error(`simulated device ${this.name} is not running`);
+  }
+}
+
+export class SimulatedBadgeReader extends SimulatedDevice implements BadgeReader {
+  readonly badges: Signal<string>;
+
+  constructor(name: string, log?: Logger) {
+    super(name, log);
+    this.badges = new Signal(`${name}.badges`, log);
+  }
+
+  present(badge: string): void {
+    this.assertRunning();
+    this.badges.emit(badge);
+  }
+}
+
+export class SimulatedKeypad extends SimulatedDevice implements Keypad {
+  readonly entries: Signal<string>;
+
+  constructor(name: string, log?: Logger) {
+    super(name, log);
+    this.entries = new Signal(`${name}.entries`, log);
+  }
+
+  type(digits: string): void {
+    this.assertRunning();
+    this.entries.emit(digits);
+  }
+}
+
+export class SimulatedLockRelay extends SimulatedDevice implements LockRelay {
+  state: 'locked' | 'unlocked' = 'locked';
+  /** Every command the relay received, oldest first; tests read it. */
+  readonly history: Array<'locked' | 'unlocked'> = [];
+
+  unlock(): void {
+    this.state = 'unlocked';
+    this.history.push('unlocked');
+  }
+
+  lock(): void {
+    this.state = 'locked';
+    this.history.push('locked');
+  }
+}
+
+export class SimulatedDoorContact extends SimulatedDevice implements DoorContact {
+  readonly changes: Signal<boolean>;
+  private open = false;
+
+  constructor(name: string, log?: Logger) {
+    super(name, log);
+    this.changes = new Signal(`${name}.changes`, log);
+  }
+
+  isOpen(): boolean {
+    return this.open;
+  }
+
+  set(open: boolean): void {
+    this.assertRunning();
+    if (open === this.open) return;
+    this.open = open;
+    this.changes.emit(open);
+  }
+}
+
+export interface SimulatedDoorDevices extends DoorDevices {
+  entryReader: SimulatedBadgeReader;
+  keypad: SimulatedKeypad;
+  lock: SimulatedLockRelay;
+  contact: SimulatedDoorContact;
+}
+
+export function createSimulatedDoorDevices(door: string, log?: Logger): SimulatedDoorDevices {
+  return {
+    entryReader: new SimulatedBadgeReader(`${door}.entry-reader`, log),
+    keypad: new SimulatedKeypad(`${door}.keypad`, log),
+    lock: new SimulatedLockRelay(`${door}.lock`, log),
+    contact: new SimulatedDoorContact(`${door}.contact`, log),
+  };
+}

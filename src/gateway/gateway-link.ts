@@ -1,0 +1,145 @@
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../lib/logger.js';
+import { topics } from '../protocol/topics.js';
+import type { JournalRecord, OutboxJournal } from './outbox/outbox-journal.js';
+
+export interface GatewayLinkOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  site: string;
+  gateway: string;
+  journal: OutboxJournal;
+  log: Logger;
+  /** At most this many events are published and not yet acknowledged at once. */
+  window?: number;
+  connectTimeoutMs?: number;
+}
+
+export type LinkState = 'connecting' | 'online' | 'offline' | 'stopped';
+
+/**
+ * The gateway's MQTT connection: a fixed client id and a persistent session, events at QoS 1 in
+ * journal order, a retained `online` status with a retained `offline` Last Will. An event leaves
+ * the journal only when the broker has acknowledged it.
+ */
+export class GatewayLink {
+  private client: MqttClient | undefined;
+  private readonly waiting: JournalRecord[] = [];
+  private readonly queued = new Set<number>();
+  private inFlight = 0;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  state: LinkState = 'offline';
+  onAcked: ((seq: number) => void) | undefined;
+
+  constructor(private readonly options: GatewayLinkOptions) {}
+
+  start(): void {
+    const { url, clientId, username, password, site, gateway, log } = this.options;
+    const statusTopic = topics.status(site, gateway);
+    const clientOptions: IClientOptions = {
+      clientId,
+      clean: false,
+      // MQTT 3.1.1: persistent sessions and QoS 1 everywhere, including the embedded aedes broker.
+      protocolVersion: 4,
+      reconnectPeriod: 1000,
+      connectTimeout: this.options.connectTimeoutMs ?? 10_000,
+      resubscribe: true,
+      will: { topic: statusTopic, payload: Buffer.from(statusPayload('offline')), qos: 1, retain: true },
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+    };
+    this.state = 'connecting';
+    const client = connect(url, clientOptions);
+    this.client = client;
+    client.on('connect', () => {
+      this.state = 'online';
+      log.info({ url: redactUrl(url) }, 'connected to broker');
+      client.publish(statusTopic, statusPayload('online'), { qos: 1, retain: true });
+      this.pump();
+    });
+    client.on('offline', () => {
+      if (this.state !== 'stopped') this.state = 'offline';
+    });
+    client.on('error', (error) => log.warn({ err: error }, 'broker connection error'));
+    client.on('close', () => {
+      if (this.state === 'online') log.warn('broker connection lost; events wait in the outbox');
+      if (this.state !== 'stopped') this.state = 'offline';
+    });
+    this.checkpointTimer = setInterval(() => this.options.journal.checkpoint(), 250);
+    this.checkpointTimer.unref();
+    for (const record of this.options.journal.pending()) this.enqueue(record);
+  }
+
+  /** Hands a durable journal record to the link; it is published in sequence order. */
+  enqueue(record: JournalRecord): void {
+    if (this.queued.has(record.seq)) return;
+    this.queued.add(record.seq);
+    this.waiting.push(record);
+    this.pump();
+  }
+
+  publishRetained(topic: string, payload: string): void {
+    this.client?.publish(topic, payload, { qos: 1, retain: true });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    const { site, gateway } = this.options;
+    if (client.connected) {
+      await client
+        .publishAsync(topics.status(site, gateway), statusPayload('offline'), { qos: 1, retain: true })
+        .catch(() => {});
+    }
+    this.state = 'stopped';
+    await client.endAsync();
+    this.options.journal.checkpoint();
+    this.client = undefined;
+  }
+
+  private pump(): void {
+    const client = this.client;
+    if (!client || this.state !== 'online') return;
+    const limit = this.options.window ?? 256;
+    const topic = topics.events(this.options.site, this.options.gateway);
+    while (this.inFlight < limit && this.waiting.length > 0) {
+      const record = this.waiting.shift() as JournalRecord;
+      this.inFlight += 1;
+      // MQTT.js keeps unacknowledged QoS 1 packets and resends them after a reconnect; across
+      // a restart of the gateway the journal resends them instead.
+      client.publish(topic, record.payload, { qos: 1 }, (error) => {
+        this.inFlight -= 1;
+        if (error) {
+          // Retried after the next successful connect; it stays in the journal meanwhile.
+          this.options.log.warn({ err: error, seq: record.seq }, 'publish failed; kept in the outbox');
+          this.waiting.unshift(record);
+          this.waiting.sort((a, b) => a.seq - b.seq);
+          return;
+        } else {
+          this.options.journal.ack(record.seq);
+          this.queued.delete(record.seq);
+          this.onAcked?.(record.seq);
+        }
+        this.pump();
+      });
+    }
+  }
+}
+
+function statusPayload(state: 'online' | 'offline'): string {
+  return JSON.stringify({ state, time: new Date().toISOString() });
+}
+
+/** Broker URLs never appear in logs with credentials in them. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

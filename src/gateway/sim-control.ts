@@ -1,0 +1,144 @@
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import type { DoorFeedback } from '../controllers/door-ports.js';
+import type { Logger } from '../lib/logger.js';
+import type { SimulatedDoorDevices } from './devices/simulated-devices.js';
+import { feedbackText } from './feedback-text.js';
+
+/**
+ * A local control socket through which `identgate sim …` drives the simulated devices of a running
+ * gateway. It is a Unix socket with mode 0600 in the state directory: only the gateway's own user
+ * can reach it, and it exists only when configured and only for simulated devices.
+ */
+export interface SimDoor {
+  id: string;
+  name?: string;
+  room: string;
+  devices: SimulatedDoorDevices;
+}
+
+export interface SimResponse {
+  door: string;
+  feedback: DoorFeedback[];
+  lines: string[];
+}
+
+const MAX_BODY = 4096;
+
+export class SimControlServer {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly doors: Map<string, SimDoor>,
+    /** Runs `action` and returns the feedback the doors gave while it ran. */
+    private readonly capture: (action: () => void) => DoorFeedback[],
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await removeStaleSocket(this.socketPath);
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((error: Error) => {
+        this.log.error({ err: error }, 'sim control request failed');
+        send(res, 500, { error: error.message });
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(this.socketPath, 0o600);
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (existsSync(this.socketPath)) unlinkSync(this.socketPath);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sim');
+    if (req.method === 'GET' && url.pathname === '/doors') {
+      send(res, 200, { doors: [...this.doors.values()].map(({ id, name, room }) => ({ id, name, room })) });
+      return;
+    }
+    const match = /^\/doors\/([^/]+)\/(badge|keypad|contact)$/.exec(url.pathname);
+    if (req.method !== 'POST' || !match) {
+      send(res, 404, { error: `no such sim action: ${req.method} ${url.pathname}` });
+      return;
+    }
+    const doorId = decodeURIComponent(match[1] ?? '');
+    const door = this.doors.get(doorId);
+    if (!door) {
+      send(res, 404, {
+        error: `unknown door "${doorId}"; doors: ${[...this.doors.keys()].join(', ')}`,
+        doors: [...this.doors.keys()],
+      });
+      return;
+    }
+    const body = await readJson(req);
+    const action = match[2];
+    let run: () => void;
+    if (action === 'badge' && typeof body.badge === 'string' && body.badge.length > 0) {
+      const badge = body.badge;
+      run = () => door.devices.entryReader.present(badge);
+    } else if (action === 'keypad' && typeof body.digits === 'string') {
+      const digits = body.digits;
+      run = () => door.devices.keypad.type(digits);
+    } else if (action === 'contact' && typeof body.open === 'boolean') {
+      const open = body.open;
+      run = () => door.devices.contact.set(open);
+    } else {
+      send(res, 400, { error: `bad request body for ${action}` });
+      return;
+    }
+    const feedback = this.capture(run);
+    const lines =
+      feedback.length > 0 ? feedback.map(feedbackText) : [`no change: ${action} already in that state`];
+    send(res, 200, { door: door.id, feedback, lines } satisfies SimResponse);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new Error('request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  return parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : {};
+}
+
+/** A socket file left by a crashed gateway is removed; one that answers belongs to a running gateway. */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another gateway is already serving ${path}`);
+  unlinkSync(path);
+}

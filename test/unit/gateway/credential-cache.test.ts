@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateTotpSecret } from '../../../src/controllers/totp-secret.js';
+import { CredentialCache } from '../../../src/gateway/credential-cache.js';
+
+const secret = generateTotpSecret();
+const ada = {
+  badge: 'B-1',
+  person: 'ada',
+  name: 'Ada Lovelace',
+  status: 'active' as const,
+  totpSecret: secret,
+};
+
+describe('credential cache', () => {
+  it('survives a restart and finds credentials by badge', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
+    new CredentialCache(dir).replace([ada], 1000);
+    const reloaded = new CredentialCache(dir);
+    reloaded.load();
+    expect(reloaded.findByBadge('B-1')).toEqual(ada);
+    expect(reloaded.findByBadge('B-2')).toBeUndefined();
+    expect(reloaded.lastUpdated).toBe(1000);
+  });
+
+  it('holds no plaintext secret or name on disk, and its key file is private', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
+    new CredentialCache(dir).replace([ada], 1);
+    const onDisk = readFileSync(join(dir, 'credentials.sealed'), 'utf8');
+    expect(onDisk).not.toContain(secret);
+    expect(onDisk).not.toContain('Ada');
+    expect(statSync(join(dir, 'credential-key')).mode & 0o077).toBe(0);
+    expect(statSync(join(dir, 'credentials.sealed')).mode & 0o077).toBe(0);
+  });
+
+  it('refuses a tampered cache', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
+    new CredentialCache(dir).replace([ada], 1);
+    const path = join(dir, 'credentials.sealed');
+    const sealed = readFileSync(path, 'utf8');
+    const flipped = sealed.slice(0, -2) + (sealed.endsWith('A') ? 'B' : 'A') + sealed.slice(-1);
+    writeFileSync(path, flipped);
+    expect(() => new CredentialCache(dir).load()).toThrow(/failed authentication/);
+  });
+
+  it('refuses to open the cache with another key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
+    new CredentialCache(dir, randomBytes(32).toString('base64')).replace([ada], 1);
+    expect(() => new CredentialCache(dir, randomBytes(32).toString('base64')).load()).toThrow(
+      /failed authentication/,
+    );
+  });
+});

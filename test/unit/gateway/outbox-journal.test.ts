@@ -1,0 +1,130 @@
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { OutboxJournal } from '../../../src/gateway/outbox/outbox-journal.js';
+import { silentLogger } from '../../../src/lib/logger.js';
+
+function journal(dir: string, segmentBytes?: number) {
+  return new OutboxJournal({ dir, log: silentLogger, segmentBytes });
+}
+
+async function appendAll(j: OutboxJournal, payloads: string[]) {
+  const results = payloads.map((p) => j.append((seq) => Buffer.from(`${seq}:${p}`)));
+  await Promise.all(results.map((r) => r.durable));
+  return results.map((r) => r.seq);
+}
+
+function segments(dir: string) {
+  return readdirSync(dir).filter((f) => f.startsWith('seg-'));
+}
+
+describe('outbox journal', () => {
+  it('numbers records from 1 and returns the unacknowledged ones after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir);
+    first.recover();
+    expect(await appendAll(first, ['a', 'b', 'c'])).toEqual([1, 2, 3]);
+    first.ack(1);
+    await first.close();
+
+    const second = journal(dir);
+    expect(second.recover().map((r) => r.payload.toString())).toEqual(['2:b', '3:c']);
+    expect(second.append(() => Buffer.from('d')).seq).toBe(4);
+  });
+
+  it('continues the sequence after everything was acknowledged and the segments deleted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir, 64);
+    first.recover();
+    await appendAll(first, ['a', 'b', 'c', 'd', 'e']);
+    for (let seq = 1; seq <= 5; seq++) first.ack(seq);
+    await first.close();
+    const second = journal(dir);
+    expect(second.recover()).toEqual([]);
+    expect(second.append(() => Buffer.from('f')).seq).toBe(6);
+  });
+
+  it('drops a torn last record and keeps everything before it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir);
+    first.recover();
+    await appendAll(first, ['a', 'b', 'c']);
+    await first.close();
+    const [segment] = segments(dir);
+    const path = join(dir, segment as string);
+    truncateSync(path, statSync(path).size - 3);
+
+    const second = journal(dir);
+    expect(second.recover().map((r) => r.seq)).toEqual([1, 2]);
+    expect(second.append(() => Buffer.from('x')).seq).toBe(3);
+  });
+
+  it('stops at a record whose checksum does not match', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir);
+    first.recover();
+    await appendAll(first, ['aaaa', 'bbbb', 'cccc']);
+    await first.close();
+    const path = join(dir, segments(dir)[0] as string);
+    const data = readFileSync(path);
+    const corruptAt = data.indexOf('2:bbbb') + 3;
+    data[corruptAt] = 0x5a;
+    writeFileSync(path, data);
+    expect(
+      journal(dir)
+        .recover()
+        .map((r) => r.payload.toString()),
+    ).toEqual(['1:aaaa']);
+  });
+
+  it('ignores garbage appended after a crash mid-header', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir);
+    first.recover();
+    await appendAll(first, ['a']);
+    await first.close();
+    appendFileSync(join(dir, segments(dir)[0] as string), Buffer.from([0, 0, 0]));
+    expect(
+      journal(dir)
+        .recover()
+        .map((r) => r.seq),
+    ).toEqual([1]);
+  });
+
+  it('removes segments once all their records are acknowledged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const j = journal(dir, 40);
+    j.recover();
+    for (const p of ['a', 'b', 'c', 'd']) await appendAll(j, [p.repeat(30)]);
+    expect(segments(dir).length).toBeGreaterThan(1);
+    for (let seq = 1; seq <= 4; seq++) j.ack(seq);
+    j.checkpoint();
+    expect(segments(dir).length).toBeLessThanOrEqual(1);
+    expect(j.size.records).toBe(0);
+    await j.close();
+  });
+
+  it('acknowledges out of order without losing the unacknowledged record in between', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir);
+    first.recover();
+    await appendAll(first, ['a', 'b', 'c']);
+    first.ack(1);
+    first.ack(3);
+    await first.close();
+    expect(
+      journal(dir)
+        .recover()
+        .map((r) => r.seq),
+    ).toEqual([2, 3]);
+  });
+});
