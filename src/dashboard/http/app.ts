@@ -1,0 +1,88 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from '../../lib/logger.js';
+import type { LiveHub } from '../live-hub.js';
+import type { EventStore } from '../storage/event-store.js';
+import { eventsRoutes } from './routes/events-routes.js';
+import { liveRoutes } from './routes/live-routes.js';
+import { webRoutes } from './routes/web-routes.js';
+
+export interface AppDependencies {
+  events: EventStore;
+  hub: LiveHub;
+  log: Logger;
+  /** Checks the database; rejects when it is unreachable. */
+  ping: () => Promise<void>;
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+};
+
+/** Builds the dashboard's HTTP application; `server.ts` makes it listen. */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+    trustProxy: false,
+    return503OnClosing: true,
+    // Live streams would otherwise hold a stop open until each browser lets go.
+    forceCloseConnections: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (_request, reply) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+  });
+  app.setErrorHandler(
+    (error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+      const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+      if (statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
+      const code = error.validation ? 'IDG_HTTP_BAD_REQUEST' : (error.code ?? 'IDG_HTTP_INTERNAL');
+      const message = statusCode >= 500 ? 'internal error' : error.message;
+      return reply.code(statusCode).send({ statusCode, code, error: httpStatusText(statusCode), message });
+    },
+  );
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      statusCode: 404,
+      code: 'IDG_HTTP_NOT_FOUND',
+      error: 'Not Found',
+      message: `not found: ${request.method} ${request.url.split('?')[0]}`,
+    }),
+  );
+
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await deps.ping();
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'database unavailable' });
+    }
+  });
+  await app.register(eventsRoutes, { events: deps.events });
+  await app.register(liveRoutes, { events: deps.events, hub: deps.hub });
+  await app.register(webRoutes);
+  return app;
+}
+
+function httpStatusText(status: number): string {
+  const texts: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    413: 'Payload Too Large',
+    415: 'Unsupported Media Type',
+    503: 'Service Unavailable',
+  };
+  return texts[status] ?? (status >= 500 ? 'Internal Server Error' : 'Error');
+}

@@ -1,0 +1,90 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import type { LiveHub, LiveSubscriber } from '../../live-hub.js';
+import type { EventStore, StoredEvent } from '../../storage/event-store.js';
+
+export interface LiveRoutesOptions {
+  events: EventStore;
+  hub: LiveHub;
+  /** Comment lines keep proxies from closing an idle stream. */
+  keepAliveMs?: number;
+}
+
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+const CATCH_UP_LIMIT = 5000;
+
+/**
+ * `GET /api/v1/live`: Server-Sent Events, one `event` message per stored event, its id the ingest
+ * number. A client that reconnects with `Last-Event-ID` (browsers do this by themselves) or
+ * `?after=` first receives what it missed, from the database, so a network blip loses nothing.
+ */
+export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
+  app,
+  { events, hub, keepAliveMs = 15_000 },
+) => {
+  app.get(
+    '/api/v1/live',
+    {
+      schema: {
+        querystring: Type.Object(
+          { after: Type.Optional(Type.Integer({ minimum: 0 })) },
+          { additionalProperties: false },
+        ),
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^\\d{1,18}$' })) }),
+      },
+    },
+    async (request, reply) => {
+      const header = request.headers['last-event-id'];
+      const after = header !== undefined ? Number(header) : request.query.after;
+      const res = reply.raw;
+      reply.hijack();
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-content-type-options': 'nosniff',
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 1000\n\n');
+
+      let lastSent = after ?? 0;
+      let live = false;
+      const held: StoredEvent[] = [];
+      const write = (list: readonly StoredEvent[]): boolean => {
+        for (const event of list) {
+          if (event.ingestNo <= lastSent) continue;
+          res.write(`id: ${event.ingestNo}\nevent: event\ndata: ${JSON.stringify(event)}\n\n`);
+          lastSent = event.ingestNo;
+        }
+        return res.writableLength <= MAX_BUFFERED_BYTES;
+      };
+      const subscriber: LiveSubscriber = {
+        push: (list) => {
+          if (!live) {
+            held.push(...list);
+            return held.length < CATCH_UP_LIMIT;
+          }
+          return write(list);
+        },
+        close: () => res.end(),
+      };
+      // Subscribe before reading the backlog so that nothing falls between the two.
+      const unsubscribe = hub.subscribe(subscriber);
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
+      request.raw.on('close', () => {
+        clearInterval(keepAlive);
+        unsubscribe();
+      });
+      try {
+        if (after !== undefined) write(await events.since(after, CATCH_UP_LIMIT));
+        else lastSent = Math.max(0, ...(await events.recent(1)).map((e) => e.ingestNo));
+        write(held);
+        held.length = 0;
+        live = true;
+      } catch (error) {
+        request.log.error({ err: error }, 'live stream catch-up failed');
+        res.end();
+      }
+    },
+  );
+};

@@ -1,0 +1,39 @@
+import type { StoredEvent } from './storage/event-store.js';
+
+/**
+ * Fans stored events out to live clients (the dashboard's SSE streams). Each subscriber has a
+ * bounded backlog: a client too slow to keep up is dropped and reconnects with Last-Event-ID,
+ * catching up from the database, so a slow browser never holds memory hostage.
+ */
+export interface LiveSubscriber {
+  push(events: readonly StoredEvent[]): boolean;
+  close(reason: string): void;
+}
+
+export class LiveHub {
+  private readonly subscribers = new Set<LiveSubscriber>();
+
+  subscribe(subscriber: LiveSubscriber): () => void {
+    this.subscribers.add(subscriber);
+    return () => this.subscribers.delete(subscriber);
+  }
+
+  publish(events: readonly StoredEvent[]): void {
+    if (events.length === 0) return;
+    for (const subscriber of this.subscribers) {
+      if (!subscriber.push(events)) {
+        this.subscribers.delete(subscriber);
+        subscriber.close('client too slow');
+      }
+    }
+  }
+
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  closeAll(reason: string): void {
+    for (const subscriber of this.subscribers) subscriber.close(reason);
+    this.subscribers.clear();
+  }
+}

@@ -1,0 +1,127 @@
+import type { Pool } from 'pg';
+import type { Envelope } from '../../protocol/envelope.js';
+
+/** An event as the dashboard stores and serves it. */
+export interface StoredEvent {
+  id: string;
+  ingestNo: number;
+  kind: string;
+  site: string;
+  gateway: string;
+  seq: number;
+  occurredAt: string;
+  receivedAt: string;
+  door: string | null;
+  person: string | null;
+  data: Record<string, unknown>;
+}
+
+interface EventRow {
+  id: string;
+  ingest_no: string;
+  kind: string;
+  site: string;
+  gateway: string;
+  seq: string;
+  occurred_at: Date;
+  received_at: Date;
+  door: string | null;
+  person: string | null;
+  data: Record<string, unknown>;
+}
+
+const COLUMNS = 'id, ingest_no, kind, site, gateway, seq, occurred_at, received_at, door, person, data';
+
+function fromRow(row: EventRow): StoredEvent {
+  return {
+    id: row.id,
+    ingestNo: Number(row.ingest_no),
+    kind: row.kind,
+    site: row.site,
+    gateway: row.gateway,
+    seq: Number(row.seq),
+    occurredAt: row.occurred_at.toISOString(),
+    receivedAt: row.received_at.toISOString(),
+    door: row.door,
+    person: row.person,
+    data: row.data,
+  };
+}
+
+function utcDay(iso: string): string {
+  return iso.slice(0, 10);
+}
+
+/**
+ * Event persistence. Inserts are idempotent on the event id, so a redelivered event is stored
+ * once; the partitions an insert needs are created first.
+ */
+export class EventStore {
+  private readonly knownDays = new Set<string>();
+
+  constructor(private readonly pool: Pool) {}
+
+  /** Stores the envelopes; returns those that were new (duplicates of stored events are skipped). */
+  async insert(envelopes: readonly Envelope[]): Promise<StoredEvent[]> {
+    if (envelopes.length === 0) return [];
+    await this.ensurePartitions(envelopes.map((e) => utcDay(e.time)));
+    const result = await this.pool.query<EventRow>(
+      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
+       SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
+                            $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
+       ON CONFLICT (id, occurred_at) DO NOTHING
+       RETURNING ${COLUMNS}`,
+      [
+        envelopes.map((e) => e.id),
+        envelopes.map((e) => e.time),
+        envelopes.map((e) => e.v),
+        envelopes.map((e) => e.site),
+        envelopes.map((e) => e.gateway),
+        envelopes.map((e) => e.seq),
+        envelopes.map((e) => e.kind),
+        envelopes.map((e) => ('door' in e.data ? e.data.door : null)),
+        envelopes.map((e) =>
+          'person' in e.data && typeof e.data.person === 'string' ? e.data.person : null,
+        ),
+        envelopes.map((e) => JSON.stringify(e.data)),
+        envelopes.map((e) => e.sig),
+      ],
+    );
+    return result.rows.map(fromRow).sort((a, b) => a.ingestNo - b.ingestNo);
+  }
+
+  /** Newest first; `before` is an ingest number cursor for the next page. */
+  async recent(limit: number, before?: number): Promise<StoredEvent[]> {
+    const result = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE ($2::bigint IS NULL OR ingest_no < $2) ORDER BY ingest_no DESC LIMIT $1`,
+      [limit, before ?? null],
+    );
+    return result.rows.map(fromRow);
+  }
+
+  /** Oldest first: what a live client missed since `afterIngestNo`. */
+  async since(afterIngestNo: number, limit: number): Promise<StoredEvent[]> {
+    const result = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE ingest_no > $1 ORDER BY ingest_no ASC LIMIT $2`,
+      [afterIngestNo, limit],
+    );
+    return result.rows.map(fromRow);
+  }
+
+  /** Highest sequence number and its event id per gateway, to seed replay detection after a restart. */
+  async latestSequences(): Promise<Array<{ site: string; gateway: string; seq: number; id: string }>> {
+    const result = await this.pool.query<{ site: string; gateway: string; seq: string; id: string }>(
+      `SELECT DISTINCT ON (site, gateway) site, gateway, seq, id FROM events ORDER BY site, gateway, seq DESC`,
+    );
+    return result.rows.map((r) => ({ site: r.site, gateway: r.gateway, seq: Number(r.seq), id: r.id }));
+  }
+
+  async ensurePartitions(days: readonly string[]): Promise<void> {
+    const missing = [...new Set(days)].filter((d) => !this.knownDays.has(d)).sort();
+    if (missing.length === 0) return;
+    for (const day of missing) {
+      await this.pool.query('SELECT identgate_ensure_event_partitions($1::date, $1::date)', [day]);
+      this.knownDays.add(day);
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Pool, PoolClient } from 'pg';
+import { CodedError } from '../../lib/coded-error.js';
+import type { Logger } from '../../lib/logger.js';
+import { packageInfo } from '../../lib/package-root.js';
+
+/**
+ * Versioned SQL migrations, applied at start-up under an advisory lock so that several dashboard
+ * instances can start at once. A file `NNNN_name.sql` applies everywhere; a pair
+ * `NNNN_name.native.sql` / `NNNN_name.timescale.sql` is chosen by the storage mode, which is
+ * decided once (TimescaleDB when the extension can be created, native partitioning otherwise).
+ */
+export type StorageMode = 'native' | 'timescale';
+
+interface Migration {
+  version: number;
+  name: string;
+  files: { any?: string; native?: string; timescale?: string };
+}
+
+const FILE_PATTERN = /^(\d{4})_([a-z0-9-_]+?)(?:\.(native|timescale))?\.sql$/;
+const LOCK_KEY = 7_220_431_001;
+
+/** The .sql files live beside the sources; the compiled build reads them from there too. */
+export function migrationsDir(): string {
+  return join(packageInfo().root, 'src/dashboard/storage/migrations');
+}
+
+export function listMigrations(dir = migrationsDir()): Migration[] {
+  const byVersion = new Map<number, Migration>();
+  for (const file of readdirSync(dir)) {
+    const match = FILE_PATTERN.exec(file);
+    if (!match) continue;
+    const version = Number(match[1]);
+    const migration = byVersion.get(version) ?? { version, name: match[2] ?? '', files: {} };
+    migration.files[(match[3] as 'native' | 'timescale' | undefined) ?? 'any'] = `${dir}/${file}`;
+    byVersion.set(version, migration);
+  }
+  return [...byVersion.values()].sort((a, b) => a.version - b.version);
+}
+
+export interface MigrationResult {
+  mode: StorageMode;
+  applied: number[];
+  version: number;
+}
+
+export async function migrate(pool: Pool, log: Logger, dir = migrationsDir()): Promise<MigrationResult> {
+  const migrations = listMigrations(dir);
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    await client.query(`CREATE TABLE IF NOT EXISTS identgate_schema (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      variant    text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS identgate_meta (key text PRIMARY KEY, value text NOT NULL)`,
+    );
+    const done = new Set(
+      (await client.query<{ version: number }>('SELECT version FROM identgate_schema')).rows.map(
+        (r) => r.version,
+      ),
+    );
+    const newest = Math.max(0, ...done);
+    if (newest > latest) {
+      throw new CodedError(
+        'IDG_DB_TOO_NEW',
+        `the database schema is at version ${newest}, newer than this identgate build knows (${latest}); upgrade identgate`,
+      );
+    }
+    const mode = await storageMode(client, log);
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue;
+      const file = migration.files.any ?? migration.files[mode];
+      if (!file)
+        throw new CodedError('IDG_DB_MIGRATION', `migration ${migration.version} has no ${mode} variant`);
+      const variant = migration.files.any ? 'any' : mode;
+      await client.query('BEGIN');
+      try {
+        await client.query(readFileSync(file, 'utf8'));
+        await client.query('INSERT INTO identgate_schema (version, name, variant) VALUES ($1, $2, $3)', [
+          migration.version,
+          migration.name,
+          variant,
+        ]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw new CodedError(
+          'IDG_DB_MIGRATION',
+          `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      applied.push(migration.version);
+      log.info({ version: migration.version, name: migration.name, variant }, 'database migration applied');
+    }
+    return { mode, applied, version: latest };
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
+    client.release();
+  }
+}
+
+/** Decided on the first start and remembered: a database never switches paths under its data. */
+async function storageMode(client: PoolClient, log: Logger): Promise<StorageMode> {
+  const stored = await client.query<{ value: string }>(
+    `SELECT value FROM identgate_meta WHERE key = 'storage_mode'`,
+  );
+  const known = stored.rows[0]?.value;
+  if (known === 'native' || known === 'timescale') return known;
+  let mode: StorageMode = 'native';
+  const available = await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`);
+  if (available.rowCount) {
+    try {
+      await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
+      mode = 'timescale';
+    } catch (error) {
+      log.warn(
+        { err: error },
+        'timescaledb is available but could not be enabled; using native partitioning',
+      );
+    }
+  }
+  await client.query(`INSERT INTO identgate_meta (key, value) VALUES ('storage_mode', $1)`, [mode]);
+  log.info({ mode }, 'storage mode chosen');
+  return mode;
+}

@@ -1,0 +1,25 @@
+import type { Pool } from 'pg';
+
+/** Keeps what could not be parsed or verified, with the reason, as evidence. */
+export class QuarantineStore {
+  constructor(private readonly pool: Pool) {}
+
+  async add(topic: string, reason: string, detail: string, payload: Buffer): Promise<void> {
+    await this.pool.query('INSERT INTO quarantine (topic, reason, detail, payload) VALUES ($1, $2, $3, $4)', [
+      printable(topic).slice(0, 1024),
+      reason,
+      printable(detail).slice(0, 2000),
+      payload.subarray(0, 65_536),
+    ]);
+  }
+
+  async count(): Promise<number> {
+    const result = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM quarantine');
+    return Number(result.rows[0]?.n ?? 0);
+  }
+}
+
+/** Text columns cannot hold NUL; what an attacker sent must still be storable. */
+function printable(text: string): string {
+  return text.replaceAll('\u0000', '\uFFFD');
+}
