@@ -1,0 +1,173 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { DashboardConfig } from '../../config/dashboard-config.js';
+import type { DemoConfig } from '../../config/demo-config.js';
+import type { GatewayConfig } from '../../config/gateway-config.js';
+import { otpauthUri } from '../../controllers/totp-secret.js';
+import { Dashboard } from '../../dashboard/dashboard.js';
+import { feedbackText } from '../../gateway/feedback-text.js';
+import { Gateway } from '../../gateway/gateway.js';
+import type { Logger } from '../../lib/logger.js';
+import { packageInfo } from '../../lib/package-root.js';
+import { loadDemoAgent } from './demo-agent.js';
+import { startEmbeddedBroker } from './embedded-broker.js';
+import { startEmbeddedDatabase } from './embedded-database.js';
+
+export interface RunningDemo {
+  dashboardUrl: string;
+  brokerUrl: string;
+  databaseUrl: string;
+  gateway: Gateway;
+  dashboard: Dashboard;
+  stop(): Promise<void>;
+}
+
+/** Derives the gateway's configuration from the demo file. */
+export function demoGatewayConfig(demo: DemoConfig, brokerUrl: string, stateDir: string): GatewayConfig {
+  return {
+    kind: 'gateway',
+    site: demo.site,
+    id: demo.gateway.id,
+    stateDir: join(stateDir, 'gateway'),
+    mqtt: { url: brokerUrl, clientId: `identgate-gw-${demo.site}-${demo.gateway.id}` },
+    totp: demo.gateway.totp,
+    simControl: true,
+    doors: demo.gateway.doors,
+  };
+}
+
+/**
+ * `identgate demo`: broker, PostgreSQL, one gateway with simulated devices and the dashboard,
+ * in one process. Stops in reverse order; the gateway's outbox keeps anything undelivered.
+ */
+export async function runDemo(
+  demo: DemoConfig,
+  log: Logger,
+  print: (line: string) => void,
+): Promise<RunningDemo> {
+  const stateDir = resolve(demo.stateDir);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const { name, stop } of stops.reverse()) {
+      try {
+        const started = Date.now();
+        await stop();
+        log.debug({ part: name, ms: Date.now() - started }, 'stopped');
+      } catch (error) {
+        log.error({ err: error, part: name }, 'error while stopping');
+      }
+    }
+  };
+  try {
+    const broker = await startEmbeddedBroker(
+      demo.broker.host,
+      demo.broker.port,
+      log.child({ component: 'broker' }),
+    );
+    stops.push({ name: 'broker', stop: () => broker.close() });
+    const database = await startEmbeddedDatabase(
+      stateDir,
+      demo.database.port,
+      log.child({ component: 'postgres' }),
+    );
+    stops.push({ name: 'database', stop: () => database.stop() });
+
+    const gatewayConfig = demoGatewayConfig(demo, broker.url, stateDir);
+    const gateway = new Gateway({
+      config: gatewayConfig,
+      log: log.child({ component: 'gateway' }),
+      version: packageInfo().version,
+    });
+    const agent = loadDemoAgent(stateDir, demo.agent);
+    gateway.credentials.replace(
+      [
+        {
+          badge: agent.badge,
+          person: agent.id,
+          name: agent.name,
+          status: 'active',
+          totpSecret: agent.totpSecret,
+        },
+      ],
+      Date.now(),
+    );
+
+    const dashboardConfig: DashboardConfig = {
+      kind: 'dashboard',
+      http: { host: demo.dashboard.host, port: demo.dashboard.port },
+      database: { url: database.url, poolSize: 5 },
+      mqtt: { url: broker.url, clientId: `identgate-dashboard-${demo.site}` },
+      ingest: { sites: [demo.site] },
+      gateways: [],
+    };
+    const dashboard = new Dashboard({
+      config: dashboardConfig,
+      log: log.child({ component: 'dashboard' }),
+      databasePassword: database.password,
+    });
+    await dashboard.start();
+    stops.push({ name: 'dashboard', stop: () => dashboard.stop() });
+
+    dashboard.trustGateway(demo.site, demo.gateway.id, gateway.publicKey);
+    await gateway.start();
+    stops.push({
+      name: 'gateway',
+      stop: async () => {
+        await gateway.stop();
+        // The embedded broker keeps nothing on disk: let the dashboard store the gateway's last
+        // events before the broker goes away.
+        await dashboard.waitForSequence(demo.site, demo.gateway.id, gateway.lastSequence, 5000);
+      },
+    });
+    gateway.bus.on('demo-console', 'feedback', (feedback) =>
+      print(`  [door ${feedback.door}] ${feedbackText(feedback)}`),
+    );
+
+    const uri = otpauthUri({
+      issuer: 'identgate demo',
+      account: agent.name,
+      secret: agent.totpSecret,
+      algorithm: demo.gateway.totp.algorithm,
+      digits: demo.gateway.totp.digits,
+      periodSeconds: demo.gateway.totp.periodSeconds,
+    });
+    const doors = demo.gateway.doors.map((d) => d.id);
+    const firstDoor = doors[0] ?? 'main';
+    const brokerNote = broker.port !== demo.broker.port ? `  (${demo.broker.port} was taken)` : '';
+    const lines = [
+      '',
+      'identgate demo is running',
+      '',
+      `  Dashboard     ${dashboard.url}`,
+      `  MQTT broker   ${broker.url}${brokerNote}`,
+      `  PostgreSQL    ${database.url}  (embedded; data in ${join(demo.stateDir, 'postgres')})`,
+      `  Gateway       ${demo.site}/${demo.gateway.id}, doors: ${doors.join(', ')} (simulated devices)`,
+      '',
+      `  Demo agent    ${agent.name} (${agent.id})`,
+      `  Badge         ${agent.badge}`,
+      `  TOTP secret   ${agent.totpSecret}`,
+      `  otpauth URI   ${uri}`,
+      '',
+      '  Add the secret (or the URI) to any authenticator app, then from a second terminal:',
+      `    npx identgate sim badge ${agent.badge} --door ${firstDoor}`,
+      `    npx identgate sim keypad <the 6-digit code> --door ${firstDoor}`,
+      `    npx identgate sim door open --door ${firstDoor}`,
+      '',
+      '  Press Ctrl+C to stop.',
+      '',
+    ];
+    for (const line of lines) print(line);
+    return {
+      dashboardUrl: dashboard.url ?? '',
+      brokerUrl: broker.url,
+      databaseUrl: database.url,
+      gateway,
+      dashboard,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

