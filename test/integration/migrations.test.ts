@@ -1,0 +1,80 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listMigrations, migrate } from '../../src/dashboard/storage/migrator.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { createTestDatabase } from '../helpers/services.js';
+
+describe('database migrations', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url, max: 3 });
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await database.drop();
+  });
+
+  it('applies every migration to an empty database, choosing native partitioning here', async () => {
+    const result = await migrate(pool, silentLogger);
+    expect(result.mode).toBe('native');
+    expect(result.applied).toEqual(listMigrations().map((m) => m.version));
+    const variants = await pool.query('SELECT version, variant FROM identgate_schema ORDER BY version');
+    expect(variants.rows).toEqual([
+      { version: 1, variant: 'any' },
+      { version: 2, variant: 'native' },
+    ]);
+    const partitioned = await pool.query(
+      `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
+    );
+    expect(partitioned.rows).toEqual([{ partstrat: 'r' }]);
+  });
+
+  it('changes nothing when run again', async () => {
+    expect((await migrate(pool, silentLogger)).applied).toEqual([]);
+  });
+
+  it('creates one partition per UTC day, idempotently', async () => {
+    await pool.query(`SELECT identgate_ensure_event_partitions('2026-03-01', '2026-03-03')`);
+    const again = await pool.query<{ n: number }>(
+      `SELECT identgate_ensure_event_partitions('2026-03-01', '2026-03-03') AS n`,
+    );
+    expect(again.rows[0]?.n).toBe(0);
+    const bounds = await pool.query<{ name: string; bound: string }>(
+      `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'events'::regclass AND c.relname LIKE 'events_p202603%' ORDER BY 1`,
+    );
+    expect(bounds.rows.map((r) => r.name)).toEqual([
+      'events_p20260301',
+      'events_p20260302',
+      'events_p20260303',
+    ]);
+    expect(bounds.rows[0]?.bound).toContain("'2026-03-01 00:00:00+00'");
+  });
+
+  it('refuses a database that is newer than this build', async () => {
+    await pool.query(
+      `INSERT INTO identgate_schema (version, name, variant) VALUES (9999, 'from-the-future', 'any')`,
+    );
+    await expect(migrate(pool, silentLogger)).rejects.toThrow(
+      /schema is at version 9999, newer than this identgate build knows/,
+    );
+    await pool.query('DELETE FROM identgate_schema WHERE version = 9999');
+  });
+
+  it('runs safely when two instances start at once', async () => {
+    const other = await createTestDatabase();
+    const otherPool = new pg.Pool({ connectionString: other.url, max: 4 });
+    try {
+      const [a, b] = await Promise.all([migrate(otherPool, silentLogger), migrate(otherPool, silentLogger)]);
+      expect([...a.applied, ...b.applied].sort()).toEqual(listMigrations().map((m) => m.version));
+    } finally {
+      await otherPool.end();
+      await other.drop();
+    }
+  });
+});
