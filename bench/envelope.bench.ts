@@ -2,7 +2,13 @@
 // JSON parse, schema validation) against the bare Ed25519 operations on the same bytes,
 // measured in the same run. The ratio says how much the protocol adds on top of the crypto.
 import { sign, verify } from 'node:crypto';
-import { decodeEnvelope, SCHEMA_VERSION, signEnvelope, signingBytes, verifySignature } from '../src/protocol/envelope.js';
+import {
+  decodeEnvelope,
+  SCHEMA_VERSION,
+  signEnvelope,
+  signingBytes,
+  verifySignature,
+} from '../src/protocol/envelope.js';
 import { generateSigningKeyPair } from '../src/protocol/signing.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
 import { fmt, opsPerSecond, row } from './bench-kit.js';
@@ -17,7 +23,14 @@ const unsigned = {
   seq: 42,
   time: new Date().toISOString(),
   kind: 'access.granted' as const,
-  data: { door: 'main', direction: 'in' as const, person: 'agent-ada', badge: '0004711', factors: ['badge' as const, 'totp' as const], unlockMs: 5000 },
+  data: {
+    door: 'main',
+    direction: 'in' as const,
+    person: 'agent-ada',
+    badge: '0004711',
+    factors: ['badge' as const, 'totp' as const],
+    unlockMs: 5000,
+  },
 };
 const bytes = signingBytes(unsigned);
 const signature = sign(null, bytes, keys.privateKey);
@@ -30,10 +43,19 @@ const fullSign = opsPerSecond(() => {
 const bareVerify = opsPerSecond(() => verify(null, bytes, keys.publicKey, signature));
 const fullCheck = opsPerSecond(() => {
   const decoded = decodeEnvelope(wire);
-  if (!decoded.ok || !verifySignature(decoded.value, () => keys.publicKey).ok) throw new Error('check failed');
+  if (!decoded.ok || !verifySignature(decoded.value, () => keys.publicKey).ok)
+    throw new Error('check failed');
 });
 
 row('baseline: Ed25519 sign of the same bytes', `${fmt(bareSign)} /s`);
-row('envelope: build + canonical JSON + sign', `${fmt(fullSign)} /s`, `${(fullSign / bareSign).toFixed(2)} x baseline`);
+row(
+  'envelope: build + canonical JSON + sign',
+  `${fmt(fullSign)} /s`,
+  `${(fullSign / bareSign).toFixed(2)} x baseline`,
+);
 row('baseline: Ed25519 verify of the same bytes', `${fmt(bareVerify)} /s`);
-row('envelope: parse + schema + kind data + verify', `${fmt(fullCheck)} /s`, `${(fullCheck / bareVerify).toFixed(2)} x baseline`);
+row(
+  'envelope: parse + schema + kind data + verify',
+  `${fmt(fullCheck)} /s`,
+  `${(fullCheck / bareVerify).toFixed(2)} x baseline`,
+);
