@@ -33,7 +33,7 @@ function detail(event) {
   const d = event.data ?? {};
   switch (event.kind) {
     case 'access.denied':
-      return d.reason?.replaceAll('-', ' ');
+      return [d.reason?.replaceAll('-', ' '), d.detail].filter(Boolean).join(': ');
     case 'access.granted':
       return `unlocked for ${Math.round((d.unlockMs ?? 0) / 1000)} s`;
     case 'door.unlocked':
