@@ -1,8 +1,6 @@
 import Type, { type Static } from 'typebox';
+import { DoorDevicesConfig } from './device-config.js';
 import { Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
-
-/** How a door's device is provided. Real adapters are added beside `simulated`. */
-export const DeviceConfig = Type.Object({ type: Type.Literal('simulated') }, strict);
 
 export const DoorConfig = Type.Object(
   {
@@ -17,15 +15,7 @@ export const DoorConfig = Type.Object(
       description:
         '"secure" keeps the door locked without power or on error; "safe" releases it, for escape routes',
     }),
-    devices: Type.Object(
-      {
-        entryReader: DeviceConfig,
-        keypad: DeviceConfig,
-        lock: DeviceConfig,
-        contact: DeviceConfig,
-      },
-      strict,
-    ),
+    devices: DoorDevicesConfig,
   },
   strict,
 );

@@ -11,7 +11,8 @@ import type { Envelope } from '../protocol/envelope.js';
 import type { EventBody } from '../protocol/event-kinds.js';
 import { topics } from '../protocol/topics.js';
 import { CredentialCache } from './credential-cache.js';
-import { createSimulatedDoorDevices, type SimulatedDoorDevices } from './devices/simulated-devices.js';
+import { createDoorDevices } from './devices/device-factory.js';
+import { type DoorDevices, devicesWithRoles } from './devices/device-ports.js';
 import { EventRecorder } from './event-recorder.js';
 import { type GatewayIdentity, loadOrCreateIdentity } from './gateway-identity.js';
 import { GatewayLink } from './gateway-link.js';
@@ -37,7 +38,7 @@ export interface GatewayOptions {
 
 interface GatewayDoor extends SimDoor {
   controller: DoorController;
-  devices: SimulatedDoorDevices;
+  devices: DoorDevices;
 }
 
 /**
@@ -71,7 +72,7 @@ export class Gateway {
     });
     const totp = new TotpVerifier(config.totp);
     for (const door of config.doors) {
-      const devices = createSimulatedDoorDevices(door.id, log);
+      const devices = createDoorDevices(door.id, door.devices, { log: log.child({ door: door.id }) });
       const controller = new DoorController(
         {
           id: door.id,

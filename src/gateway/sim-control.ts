@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import type { DoorFeedback } from '../controllers/door-ports.js';
 import type { Logger } from '../lib/logger.js';
-import type { SimulatedDoorDevices } from './devices/simulated-devices.js';
+import type { DoorDevices } from './devices/device-ports.js';
+import { SimulatedBadgeReader, SimulatedDoorContact, SimulatedKeypad } from './devices/simulated-devices.js';
 import { feedbackText } from './feedback-text.js';
 
 /**
@@ -15,7 +16,7 @@ export interface SimDoor {
   id: string;
   name?: string;
   room: string;
-  devices: SimulatedDoorDevices;
+  devices: DoorDevices;
 }
 
 export interface SimResponse {
@@ -86,16 +87,20 @@ export class SimControlServer {
     }
     const body = await readJson(req);
     const action = match[2];
+    const { entryReader, keypad, contact } = door.devices;
     let run: () => void;
     if (action === 'badge' && typeof body.badge === 'string' && body.badge.length > 0) {
+      if (!(entryReader instanceof SimulatedBadgeReader)) return notSimulated(res, door.id, 'entry reader');
       const badge = body.badge;
-      run = () => door.devices.entryReader.present(badge);
+      run = () => entryReader.present(badge);
     } else if (action === 'keypad' && typeof body.digits === 'string') {
+      if (!(keypad instanceof SimulatedKeypad)) return notSimulated(res, door.id, 'keypad');
       const digits = body.digits;
-      run = () => door.devices.keypad.type(digits);
+      run = () => keypad.type(digits);
     } else if (action === 'contact' && typeof body.open === 'boolean') {
+      if (!(contact instanceof SimulatedDoorContact)) return notSimulated(res, door.id, 'door contact');
       const open = body.open;
-      run = () => door.devices.contact.set(open);
+      run = () => contact.set(open);
     } else {
       send(res, 400, { error: `bad request body for ${action}` });
       return;
@@ -105,6 +110,10 @@ export class SimControlServer {
       feedback.length > 0 ? feedback.map(feedbackText) : [`no change: ${action} already in that state`];
     send(res, 200, { door: door.id, feedback, lines } satisfies SimResponse);
   }
+}
+
+function notSimulated(res: ServerResponse, door: string, device: string): void {
+  send(res, 409, { error: `the ${device} of door "${door}" is real hardware, not simulated` });
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -2,9 +2,11 @@ import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import type {
   BadgeReader,
-  DeviceFault,
+  DeviceHealth,
   DoorContact,
-  DoorDevices,
+  ExitButton,
+  Indicator,
+  IndicatorPattern,
   Keypad,
   LockRelay,
 } from './device-ports.js';
@@ -14,14 +16,14 @@ import type {
  * and by tests. They are the demo's devices.
  */
 abstract class SimulatedDevice {
-  readonly faults: Signal<DeviceFault>;
+  readonly health: Signal<DeviceHealth>;
   protected running = false;
 
   constructor(
     readonly name: string,
     log?: Logger,
   ) {
-    this.faults = new Signal(`${name}.faults`, log);
+    this.health = new Signal(`${name}.health`, log);
   }
 
   async start(): Promise<void> {
@@ -30,6 +32,15 @@ abstract class SimulatedDevice {
 
   async stop(): Promise<void> {
     this.running = false;
+  }
+
+  /** Simulates the device failing (unplugged) or coming back. */
+  setFault(message: string | undefined): void {
+    this.health.emit(
+      message === undefined
+        ? { device: this.name, state: 'ok' }
+        : { device: this.name, state: 'fault', message },
+    );
   }
 
   protected assertRunning(): void {
@@ -102,18 +113,24 @@ export class SimulatedDoorContact extends SimulatedDevice implements DoorContact
   }
 }
 
-export interface SimulatedDoorDevices extends DoorDevices {
-  entryReader: SimulatedBadgeReader;
-  keypad: SimulatedKeypad;
-  lock: SimulatedLockRelay;
-  contact: SimulatedDoorContact;
+export class SimulatedExitButton extends SimulatedDevice implements ExitButton {
+  readonly presses: Signal<void>;
+
+  constructor(name: string, log?: Logger) {
+    super(name, log);
+    this.presses = new Signal(`${name}.presses`, log);
+  }
+
+  press(): void {
+    this.assertRunning();
+    this.presses.emit();
+  }
 }
 
-export function createSimulatedDoorDevices(door: string, log?: Logger): SimulatedDoorDevices {
-  return {
-    entryReader: new SimulatedBadgeReader(`${door}.entry-reader`, log),
-    keypad: new SimulatedKeypad(`${door}.keypad`, log),
-    lock: new SimulatedLockRelay(`${door}.lock`, log),
-    contact: new SimulatedDoorContact(`${door}.contact`, log),
-  };
+export class SimulatedIndicator extends SimulatedDevice implements Indicator {
+  pattern: IndicatorPattern = 'idle';
+
+  show(pattern: IndicatorPattern): void {
+    this.pattern = pattern;
+  }
 }
