@@ -8,6 +8,7 @@ import { CodedError } from '../lib/coded-error.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { ExitCode, UsageError } from './cli-error.js';
+import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
@@ -17,9 +18,12 @@ usage:
   identgate gateway --config <gateway.yaml>      the edge process beside the door
   identgate dashboard --config <dashboard.yaml>  the central process: ingest, API, web UI
   identgate sim …                                drive the simulated devices of a running demo
+  identgate config check|reference               validate a file; list every key
   identgate --version
 
-${SIM_USAGE}`;
+${SIM_USAGE}
+
+${CONFIG_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -113,6 +117,10 @@ async function main(argv: string[]): Promise<number> {
       await dashboard.start();
       log.info({ url: dashboard.url }, 'dashboard listening');
       await untilSignal(log, () => dashboard.stop());
+      return ExitCode.ok;
+    }
+    case 'config': {
+      for (const line of runConfig(rest)) print(line);
       return ExitCode.ok;
     }
     case 'sim': {

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { PolicyConfig, RoomConfig } from './door-policy-config.js';
 import { DoorConfig, TotpConfig } from './gateway-config.js';
 import { Host, Id, Port, strict } from './schema-parts.js';
 
@@ -29,6 +30,8 @@ export const DemoConfig = Type.Object(
       {
         id: Id,
         totp: TotpConfig,
+        policy: PolicyConfig,
+        rooms: Type.Array(RoomConfig, { default: [], maxItems: 64 }),
         doors: Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
       },
       strict,

@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { DoorDevicesConfig } from './device-config.js';
+import { PolicyConfig, RoomConfig } from './door-policy-config.js';
 import { Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
 
 export const DoorConfig = Type.Object(
@@ -14,6 +15,10 @@ export const DoorConfig = Type.Object(
       default: 'secure',
       description:
         '"secure" keeps the door locked without power or on error; "safe" releases it, for escape routes',
+    }),
+    exitRequiresCode: Type.Boolean({
+      default: false,
+      description: 'whether the exit reader also asks for the TOTP code',
     }),
     devices: DoorDevicesConfig,
   },
@@ -55,6 +60,12 @@ export const GatewayConfig = Type.Object(
     simControl: Type.Boolean({
       default: false,
       description: 'serve a local socket for `identgate sim` (simulated devices only)',
+    }),
+    policy: PolicyConfig,
+    rooms: Type.Array(RoomConfig, {
+      default: [],
+      maxItems: 64,
+      description: "room rules; a door's room not listed here has none",
     }),
     doors: Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
   },

@@ -1,104 +1,236 @@
-import type { TimerHandle } from '../lib/clock.js';
-import type { DenyReason } from '../protocol/event-kinds.js';
-import type { DoorFeedback, DoorPorts, DoorSettings } from './door-ports.js';
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { DenyReason, EventBody, UnlockCause } from '../protocol/event-kinds.js';
+import { type AccessRules, badgeKey, readerKey } from './access-rules.js';
+import type { Credential, CredentialLookup, DoorFeedback, DoorSettings, LockActuator } from './door-ports.js';
+import type { RoomState } from './room-state.js';
 import type { TotpVerifier } from './totp-verifier.js';
 
-type Phase =
-  | { name: 'idle' }
-  | { name: 'awaiting-code'; badge: string; person: string; secret: string; timer: TimerHandle }
-  | { name: 'unlocked'; relock: TimerHandle };
+export interface DoorPorts {
+  clock: Clock;
+  lock: LockActuator;
+  credentials: CredentialLookup;
+  rules: AccessRules;
+  room: RoomState;
+  totp: TotpVerifier;
+  /** Receives every event the door produces, in order. */
+  emit(event: EventBody): void;
+  feedback(feedback: DoorFeedback): void;
+}
+
+type Direction = 'in' | 'out';
+
+interface Attempt {
+  badge: string;
+  credential: Credential;
+  direction: Direction;
+  softAntiPassback: boolean;
+}
+
+/** A badge accepted so far, waiting for its code. */
+interface PendingEntry {
+  attempt: Attempt;
+  timer: TimerHandle;
+}
+
+/** The lock released for a while. */
+interface Release {
+  cause: UnlockCause;
+  relock: TimerHandle;
+}
 
 /**
- * One door: badge, then a TOTP code on the keypad, then the lock opens for a while. Pure logic:
- * time, the lock, the credential store and the event sink are ports handed in by the gateway.
+ * One door: badge, then (for entry) a TOTP code on the keypad, then the lock opens for a while
+ * and locks again when the door closes or the time runs out. Pure logic: time, the lock, the
+ * credential store, the site rules, the room and the event sink are ports handed in.
+ *
+ * Every badge that is decided produces exactly one `access.granted` or `access.denied`; the lock
+ * is released only for a grant, a request-to-exit, a remote command, an evacuation or the door's
+ * fail-safe mode.
  */
 export class DoorController {
-  private phase: Phase = { name: 'idle' };
+  private pending: PendingEntry | undefined;
+  private release: Release | undefined;
   private open = false;
   private openedAt = 0;
   private heldTimer: TimerHandle | undefined;
-  private heldReported = false;
+  /** Why the lock is held released regardless of phase: evacuation or fail-safe after an error. */
+  private held: 'evacuation' | 'fail-safe' | undefined;
+  private companionTimer: TimerHandle | undefined;
 
   constructor(
-    private readonly settings: DoorSettings,
+    readonly settings: DoorSettings,
     private readonly ports: DoorPorts,
-    private readonly totp: TotpVerifier,
   ) {}
 
   get id(): string {
     return this.settings.id;
   }
 
-  get isUnlocked(): boolean {
-    return this.phase.name === 'unlocked';
+  get isReleased(): boolean {
+    return this.release !== undefined || this.held !== undefined;
   }
 
   get isOpen(): boolean {
     return this.open;
   }
 
-  /** Puts the relay into the door's fail mode before anything else happens. */
-  start(initiallyOpen = false): void {
+  /** Puts the relay into the door's fail mode; the first thing done at boot, before any state is read. */
+  enterFailMode(): void {
     this.applyFailMode();
+  }
+
+  /** Normal operation: the door is locked (or held released by an evacuation in force). */
+  start(initiallyOpen = false): void {
     this.open = initiallyOpen;
     if (initiallyOpen) this.openedAt = this.ports.clock.now();
+    if (this.ports.rules.evacuation) this.setEvacuation(true);
+    else this.ports.lock.lock();
   }
 
   stop(): void {
-    this.clearPhase();
+    this.cancelPending();
+    this.cancelRelease();
     this.heldTimer?.cancel();
+    this.companionTimer?.cancel();
     this.applyFailMode();
   }
 
-  badge(badge: string): DoorFeedback {
+  /** A badge at the entry reader (`in`) or the exit reader (`out`). */
+  badge(badge: string, direction: Direction = 'in'): DoorFeedback {
+    this.cancelPending();
+    const { rules, room, clock } = this.ports;
+    const now = clock.now();
     const credential = this.ports.credentials.findByBadge(badge);
-    if (this.phase.name === 'awaiting-code') this.clearPhase();
-    if (!credential) return this.deny(badge, 'unknown-badge');
-    if (credential.status === 'revoked') return this.deny(badge, 'badge-revoked', credential.person);
-    if (credential.validUntil !== undefined && credential.validUntil <= this.ports.clock.now()) {
-      return this.deny(badge, 'badge-expired', credential.person);
-    }
-    const timer = this.ports.clock.setTimeout(() => this.codeTimedOut(), this.settings.codeTimeoutMs);
-    if (this.phase.name === 'unlocked') this.relock();
-    this.phase = {
-      name: 'awaiting-code',
+    const needsCode = direction === 'in' || this.settings.exitRequiresCode;
+    const verdict = rules.evaluate({
       badge,
-      person: credential.person,
-      secret: credential.totpSecret,
-      timer,
-    };
+      credential,
+      door: this.id,
+      direction,
+      room,
+      needsCode,
+      nowMs: now,
+    });
+    const [reason] = verdict.reasons;
+    if (reason || !credential) {
+      if (reason === 'unknown-badge') this.readerFailure(direction, now);
+      return this.deny(badge, reason ?? 'unknown-badge', direction, credential?.person);
+    }
+    const attempt: Attempt = { badge, credential, direction, softAntiPassback: verdict.softAntiPassback };
+    if (!needsCode) return this.complete(attempt, ['badge']);
+    const timer = clock.setTimeout(() => this.codeTimedOut(), this.settings.codeTimeoutMs);
+    this.pending = { attempt, timer };
     return this.tell({ door: this.id, outcome: 'awaiting-code', timeoutMs: this.settings.codeTimeoutMs });
   }
 
+  /** Digits typed on the keypad and submitted. */
   code(digits: string): DoorFeedback {
-    if (this.phase.name !== 'awaiting-code') {
-      return this.tell({ door: this.id, outcome: 'ignored', why: 'no badge presented' });
+    if (!this.pending) return this.tell({ door: this.id, outcome: 'ignored', why: 'no badge presented' });
+    const { attempt } = this.pending;
+    this.cancelPending();
+    const { badge, credential, direction } = attempt;
+    const now = this.ports.clock.now();
+    const result = this.ports.totp.verify(credential.person, credential.totpSecret, digits, now);
+    if (!result.ok) {
+      this.badgeFailure(badge, credential.person, now);
+      this.readerFailure(direction, now);
+      return this.deny(badge, result.reason, direction, credential.person);
     }
-    const { badge, person, secret } = this.phase;
-    this.clearPhase();
-    const result = this.totp.verify(person, secret, digits, this.ports.clock.now());
-    if (!result.ok) return this.deny(badge, result.reason, person);
-    return this.grant(badge, person);
+    this.ports.rules.badgeThrottle.succeed(badgeKey(badge));
+    if (result.duress) {
+      this.ports.rules.alarms.notify({
+        alarm: 'duress',
+        key: `duress:${this.id}:${now}`,
+        severity: 'critical',
+        silent: true,
+        door: this.id,
+        room: this.settings.room,
+        person: credential.person,
+        badge,
+        detail: 'duress code entered; the door opened as normal',
+      });
+    }
+    return this.complete(attempt, ['badge', 'totp']);
+  }
+
+  /** The request-to-exit button inside: opens without a badge and without an alarm. */
+  requestToExit(): DoorFeedback {
+    this.releaseFor('request-to-exit', this.settings.unlockMs);
+    return this.tell({ door: this.id, outcome: 'granted', unlockMs: this.settings.unlockMs });
+  }
+
+  /** An authorised command from the central side. */
+  remoteUnlock(durationMs = this.settings.unlockMs): void {
+    this.releaseFor('remote', durationMs);
+  }
+
+  /** Evacuation holds every door released until it ends. */
+  setEvacuation(active: boolean): void {
+    if (active) {
+      if (this.held === 'evacuation') return;
+      this.held = 'evacuation';
+      this.ports.lock.unlock();
+      this.ports.emit({ kind: 'door.unlocked', data: { door: this.id, cause: 'evacuation' } });
+      return;
+    }
+    if (this.held !== 'evacuation') return;
+    this.held = undefined;
+    if (!this.release) this.secure();
+  }
+
+  /** A lockdown began: a door released for access locks at once and a waiting entry is refused. */
+  lockdownStarted(): void {
+    if (this.pending) {
+      const { attempt } = this.pending;
+      this.cancelPending();
+      this.deny(attempt.badge, 'lockdown', attempt.direction, attempt.credential.person);
+    }
+    if (this.release?.cause === 'access') this.relock();
+  }
+
+  /** Something went wrong inside the gateway: the door goes to its fail mode and an alarm is raised. */
+  internalError(message: string): void {
+    this.cancelPending();
+    this.cancelRelease();
+    if (this.settings.failMode === 'safe') this.held = 'fail-safe';
+    this.applyFailMode();
+    this.ports.rules.alarms.raise({
+      alarm: 'internal-error',
+      key: `internal-error:${this.id}`,
+      severity: 'critical',
+      door: this.id,
+      detail: message.slice(0, 500),
+    });
   }
 
   /** The door contact changed. */
   contact(open: boolean): DoorFeedback {
-    if (open === this.open)
+    if (open === this.open) {
       return this.tell({
         door: this.id,
         outcome: 'ignored',
         why: `door already ${open ? 'open' : 'closed'}`,
       });
+    }
     this.open = open;
     const now = this.ports.clock.now();
+    const { alarms } = this.ports.rules;
     if (open) {
       this.openedAt = now;
-      this.heldReported = false;
-      const authorised = this.phase.name === 'unlocked';
+      const authorised = this.isReleased;
       this.ports.emit({ kind: 'door.opened', data: { door: this.id, authorised } });
-      this.heldTimer = this.ports.clock.setTimeout(() => this.heldOpen(), this.settings.heldOpenMs);
+      if (this.held !== 'evacuation') {
+        this.heldTimer = this.ports.clock.setTimeout(() => this.heldOpen(), this.settings.heldOpenMs);
+      }
       if (!authorised) {
         this.ports.emit({ kind: 'door.forced', data: { door: this.id } });
+        alarms.raise({
+          alarm: 'door-forced',
+          key: `door-forced:${this.id}`,
+          severity: 'critical',
+          door: this.id,
+          room: this.settings.room,
+        });
         return this.tell({ door: this.id, outcome: 'door', state: 'forced' });
       }
       return this.tell({ door: this.id, outcome: 'door', state: 'opened' });
@@ -106,65 +238,198 @@ export class DoorController {
     this.heldTimer?.cancel();
     this.heldTimer = undefined;
     this.ports.emit({ kind: 'door.closed', data: { door: this.id, openMs: now - this.openedAt } });
+    alarms.clear(`door-held-open:${this.id}`, 'door closed');
+    alarms.clear(`door-forced:${this.id}`, 'door closed');
     // A door that was let through relocks as soon as it shuts again.
-    if (this.phase.name === 'unlocked') this.relock();
+    if (this.release) this.relock();
     return this.tell({ door: this.id, outcome: 'door', state: 'closed' });
   }
 
-  private grant(badge: string, person: string): DoorFeedback {
-    const unlockMs = this.settings.unlockMs;
-    this.ports.emit({
-      kind: 'access.granted',
-      data: { door: this.id, direction: 'in', person, badge, factors: ['badge', 'totp'], unlockMs },
-    });
-    this.ports.lock.unlock();
-    this.ports.emit({
-      kind: 'door.unlocked',
-      data: { door: this.id, cause: 'access', durationMs: unlockMs },
-    });
-    this.phase = { name: 'unlocked', relock: this.ports.clock.setTimeout(() => this.relock(), unlockMs) };
-    return this.tell({ door: this.id, outcome: 'granted', unlockMs, person });
+  private complete(attempt: Attempt, factors: Array<'badge' | 'totp'>): DoorFeedback {
+    const { room, clock } = this.ports;
+    const now = clock.now();
+    const window = room.settings.twoPersonWindowMs;
+    if (attempt.direction === 'in' && window !== undefined) {
+      const first = room.companionWaiting(now);
+      if (!first || first.person === attempt.credential.person) {
+        room.setCompanion({
+          person: attempt.credential.person,
+          badge: attempt.badge,
+          door: this.id,
+          at: now,
+        });
+        this.companionTimer?.cancel();
+        this.companionTimer = clock.setTimeout(() => this.companionTimedOut(attempt), window);
+        return this.tell({ door: this.id, outcome: 'awaiting-second-person', timeoutMs: window });
+      }
+      room.setCompanion(undefined);
+      this.companionTimer?.cancel();
+      this.recordGrant(
+        { person: first.person, badge: first.badge },
+        attempt.direction,
+        factors,
+        false,
+        attempt.credential.person,
+      );
+      return this.grant(attempt, factors, first.person);
+    }
+    return this.grant(attempt, factors);
   }
 
-  private deny(badge: string, reason: DenyReason, person?: string): DoorFeedback {
+  private grant(attempt: Attempt, factors: Array<'badge' | 'totp'>, companion?: string): DoorFeedback {
+    const { badge, credential, direction, softAntiPassback } = attempt;
+    this.recordGrant({ person: credential.person, badge }, direction, factors, softAntiPassback, companion);
+    if (softAntiPassback) {
+      this.ports.rules.alarms.notify({
+        alarm: 'anti-passback',
+        key: `anti-passback:${this.id}:${this.ports.clock.now()}`,
+        severity: 'warning',
+        door: this.id,
+        room: this.settings.room,
+        person: credential.person,
+        badge,
+        detail:
+          direction === 'in' ? 'entered while already recorded inside' : 'left while not recorded inside',
+      });
+    }
+    this.releaseFor('access', this.settings.unlockMs);
+    return this.tell({
+      door: this.id,
+      outcome: 'granted',
+      unlockMs: this.settings.unlockMs,
+      person: credential.person,
+    });
+  }
+
+  private recordGrant(
+    who: { person: string; badge: string },
+    direction: Direction,
+    factors: Array<'badge' | 'totp'>,
+    antiPassbackViolation: boolean,
+    companion?: string,
+  ): void {
+    const { room, clock } = this.ports;
+    this.ports.emit({
+      kind: 'access.granted',
+      data: {
+        door: this.id,
+        direction,
+        person: who.person,
+        badge: who.badge,
+        factors,
+        unlockMs: this.settings.unlockMs,
+        ...(companion ? { companion } : {}),
+        ...(antiPassbackViolation ? { antiPassbackViolation } : {}),
+      },
+    });
+    if (room.record(who.person, direction, clock.now())) {
+      this.ports.emit({
+        kind: 'room.occupancy',
+        data: { room: room.settings.id, occupants: room.occupants },
+      });
+    }
+  }
+
+  private deny(badge: string, reason: DenyReason, direction: Direction, person?: string): DoorFeedback {
     this.ports.emit({
       kind: 'access.denied',
-      data: { door: this.id, direction: 'in', badge, reason, ...(person ? { person } : {}) },
+      data: { door: this.id, direction, badge, reason, ...(person ? { person } : {}) },
     });
     return this.tell({ door: this.id, outcome: 'denied', reason });
   }
 
+  private badgeFailure(badge: string, person: string, now: number): void {
+    const { rules, clock } = this.ports;
+    if (!rules.badgeThrottle.fail(badgeKey(badge), now)) return;
+    const key = `badge-locked-out:${badge}`;
+    rules.alarms.raise({
+      alarm: 'badge-locked-out',
+      key,
+      severity: 'warning',
+      door: this.id,
+      person,
+      badge,
+      detail: `${rules.settings.badgeThrottle.maxFailures} failed codes; locked out for ${Math.round(rules.settings.badgeThrottle.lockoutMs / 60_000)} min`,
+    });
+    clock.setTimeout(() => rules.alarms.clear(key, 'lockout ended'), rules.settings.badgeThrottle.lockoutMs);
+  }
+
+  private readerFailure(direction: Direction, now: number): void {
+    const { rules, clock } = this.ports;
+    if (!rules.readerThrottle.fail(readerKey(this.id, direction), now)) return;
+    const key = `reader-throttled:${this.id}:${direction}`;
+    rules.alarms.raise({
+      alarm: 'reader-throttled',
+      key,
+      severity: 'warning',
+      door: this.id,
+      detail: `${rules.settings.readerThrottle.maxFailures} failures at this reader; refusing all badges for ${Math.round(rules.settings.readerThrottle.lockoutMs / 1000)} s`,
+    });
+    clock.setTimeout(
+      () => rules.alarms.clear(key, 'throttle ended'),
+      rules.settings.readerThrottle.lockoutMs,
+    );
+  }
+
   private codeTimedOut(): void {
-    if (this.phase.name !== 'awaiting-code') return;
-    const { badge, person } = this.phase;
-    this.phase = { name: 'idle' };
-    this.deny(badge, 'code-timeout', person);
+    if (!this.pending) return;
+    const { attempt } = this.pending;
+    this.pending = undefined;
+    this.deny(attempt.badge, 'code-timeout', attempt.direction, attempt.credential.person);
+  }
+
+  private companionTimedOut(first: Attempt): void {
+    const waiting = this.ports.room.companionWaiting(this.ports.clock.now());
+    if (!waiting || waiting.person !== first.credential.person || waiting.door !== this.id) return;
+    this.ports.room.setCompanion(undefined);
+    this.deny(first.badge, 'two-person-rule', first.direction, first.credential.person);
+  }
+
+  private releaseFor(cause: UnlockCause, durationMs: number): void {
+    this.cancelRelease();
+    this.ports.lock.unlock();
+    this.ports.emit({ kind: 'door.unlocked', data: { door: this.id, cause, durationMs } });
+    this.release = { cause, relock: this.ports.clock.setTimeout(() => this.relock(), durationMs) };
   }
 
   private relock(): void {
-    if (this.phase.name !== 'unlocked') return;
-    this.phase.relock.cancel();
-    this.phase = { name: 'idle' };
+    if (!this.release) return;
+    this.cancelRelease();
+    if (this.held === undefined) this.secure();
+  }
+
+  private secure(): void {
     this.ports.lock.lock();
     this.ports.emit({ kind: 'door.locked', data: { door: this.id } });
   }
 
   private heldOpen(): void {
-    if (!this.open || this.heldReported) return;
-    this.heldReported = true;
+    if (!this.open) return;
     const openMs = this.ports.clock.now() - this.openedAt;
     this.ports.emit({ kind: 'door.held-open', data: { door: this.id, openMs } });
+    this.ports.rules.alarms.raise({
+      alarm: 'door-held-open',
+      key: `door-held-open:${this.id}`,
+      severity: 'warning',
+      door: this.id,
+      room: this.settings.room,
+      detail: `open for ${Math.round(openMs / 1000)} s`,
+    });
     this.tell({ door: this.id, outcome: 'door', state: 'held-open' });
   }
 
-  private clearPhase(): void {
-    if (this.phase.name === 'awaiting-code') this.phase.timer.cancel();
-    if (this.phase.name === 'unlocked') this.phase.relock.cancel();
-    this.phase = { name: 'idle' };
+  private cancelPending(): void {
+    this.pending?.timer.cancel();
+    this.pending = undefined;
+  }
+
+  private cancelRelease(): void {
+    this.release?.relock.cancel();
+    this.release = undefined;
   }
 
   private applyFailMode(): void {
-    if (this.settings.failMode === 'safe') this.ports.lock.unlock();
+    if (this.settings.failMode === 'safe' || this.held === 'evacuation') this.ports.lock.unlock();
     else this.ports.lock.lock();
   }
 

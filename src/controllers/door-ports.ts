@@ -1,5 +1,6 @@
 import type { Clock } from '../lib/clock.js';
 import type { DenyReason, EventBody } from '../protocol/event-kinds.js';
+import type { WeeklySchedule } from './schedule.js';
 
 /** What the door controller needs to know about a badge and its holder. */
 export interface Credential {
@@ -7,14 +8,26 @@ export interface Credential {
   person: string;
   name: string;
   status: 'active' | 'revoked';
+  /** Epoch milliseconds before which the badge does not open doors. */
+  validFrom?: number;
   /** Epoch milliseconds after which the badge no longer opens doors. */
   validUntil?: number;
   /** Base32 TOTP secret of the person. */
   totpSecret: string;
+  /** When the person may enter; absent means at any time. */
+  schedule?: WeeklySchedule;
+  /** Day (YYYY-MM-DD) of the last background check and the last security training. */
+  backgroundCheckOn?: string;
+  trainingOn?: string;
+  /** May enter an empty room where the first-person-in rule applies (a supervisor, say). */
+  mayOpenRoom?: boolean;
 }
 
 export interface CredentialLookup {
   findByBadge(badge: string): Credential | undefined;
+  /** Epoch milliseconds of the last successful synchronisation with the central side. */
+  readonly syncedAt: number;
+  all(): Iterable<Credential>;
 }
 
 /** The lock relay as the controller sees it; adapters map it onto GPIO or a simulation. */
@@ -29,24 +42,28 @@ export interface LockActuator {
  */
 export type DoorFeedback =
   | { door: string; outcome: 'awaiting-code'; timeoutMs: number }
-  | { door: string; outcome: 'granted'; unlockMs: number; person: string }
+  | { door: string; outcome: 'awaiting-second-person'; timeoutMs: number }
+  | { door: string; outcome: 'granted'; unlockMs: number; person?: string }
   | { door: string; outcome: 'denied'; reason: DenyReason }
   | { door: string; outcome: 'ignored'; why: string }
   | { door: string; outcome: 'door'; state: 'opened' | 'closed' | 'forced' | 'held-open' };
 
-export interface DoorPorts {
-  clock: Clock;
-  lock: LockActuator;
-  credentials: CredentialLookup;
-  /** Receives every event the door produces, in order. */
+/** Tells whether the gateway's clock is known to be synchronised (TOTP depends on it). */
+export interface ClockSyncStatus {
+  synchronised(): boolean;
+}
+
+export interface EventSink {
   emit(event: EventBody): void;
-  feedback(feedback: DoorFeedback): void;
 }
 
 export interface DoorSettings {
   id: string;
+  room: string;
   unlockMs: number;
   codeTimeoutMs: number;
   heldOpenMs: number;
   failMode: 'secure' | 'safe';
+  /** Whether the exit reader also asks for a TOTP code. */
+  exitRequiresCode: boolean;
 }

@@ -4,6 +4,8 @@ import { generateSync, verifySync } from 'otplib';
 /**
  * RFC 6238 TOTP checks for door entry. A code is accepted at most once per person: the time step
  * it matched is remembered, and any code for that step or an earlier one is refused as reused.
+ * Optionally a duress variant of the code (the last digit plus one, modulo 10) is recognised: it
+ * opens like the real code and is reported as duress.
  */
 export interface TotpSettings {
   digits: 6 | 8;
@@ -20,38 +22,56 @@ export const defaultTotpSettings: TotpSettings = {
   driftSteps: 1,
 };
 
+export type DuressVariant = 'last-digit-plus-one';
+
 export type TotpResult =
-  | { ok: true; timeStep: number; drift: number }
+  | { ok: true; timeStep: number; drift: number; duress: boolean }
   | { ok: false; reason: 'wrong-code' | 'code-reused' };
+
+/** Where the last used time step per person is kept (memory, or a file that survives restarts). */
+export interface TotpUsageStore {
+  lastStep(person: string): number | undefined;
+  use(person: string, step: number): void;
+  /** Steps at or below this are refused for everyone (after an unclean restart). */
+  readonly floorStep: number;
+}
+
+export class MemoryTotpUsage implements TotpUsageStore {
+  private readonly steps = new Map<string, number>();
+  floorStep = 0;
+
+  lastStep(person: string): number | undefined {
+    return this.steps.get(person);
+  }
+
+  use(person: string, step: number): void {
+    this.steps.set(person, step);
+  }
+}
 
 const crypto = new NodeCryptoPlugin();
 
 export class TotpVerifier {
-  private readonly lastStep = new Map<string, number>();
-
-  constructor(private readonly settings: TotpSettings = defaultTotpSettings) {}
+  constructor(
+    private readonly settings: TotpSettings = defaultTotpSettings,
+    private readonly usage: TotpUsageStore = new MemoryTotpUsage(),
+    private readonly duress?: DuressVariant,
+  ) {}
 
   /** Checks `code` for `person` at `nowMs`; a success consumes the time step it matched. */
   verify(person: string, secret: string, code: string, nowMs: number): TotpResult {
     if (!/^\d+$/.test(code) || code.length !== this.settings.digits)
       return { ok: false, reason: 'wrong-code' };
     const epoch = Math.floor(nowMs / 1000);
-    const result = verifySync({
-      secret,
-      token: code,
-      crypto,
-      algorithm: this.settings.algorithm,
-      digits: this.settings.digits,
-      period: this.settings.periodSeconds,
-      epoch,
-      epochTolerance: this.settings.driftSteps * this.settings.periodSeconds,
-    });
-    if (!result.valid) return { ok: false, reason: 'wrong-code' };
-    const timeStep = Math.floor(epoch / this.settings.periodSeconds) + result.delta;
-    const last = this.lastStep.get(person);
-    if (last !== undefined && timeStep <= last) return { ok: false, reason: 'code-reused' };
-    this.lastStep.set(person, timeStep);
-    return { ok: true, timeStep, drift: result.delta };
+    const match = this.match(secret, code, epoch);
+    if (!match) return { ok: false, reason: 'wrong-code' };
+    const timeStep = Math.floor(epoch / this.settings.periodSeconds) + match.drift;
+    const last = this.usage.lastStep(person);
+    if (timeStep <= this.usage.floorStep || (last !== undefined && timeStep <= last)) {
+      return { ok: false, reason: 'code-reused' };
+    }
+    this.usage.use(person, timeStep);
+    return { ok: true, timeStep, drift: match.drift, duress: match.duress };
   }
 
   /** The code an authenticator shows at `nowMs`; for tests and the demo. */
@@ -65,4 +85,36 @@ export class TotpVerifier {
       epoch: Math.floor(nowMs / 1000),
     });
   }
+
+  /** The time step that `nowMs` falls in. */
+  stepAt(nowMs: number): number {
+    return Math.floor(nowMs / 1000 / this.settings.periodSeconds);
+  }
+
+  private match(secret: string, code: string, epoch: number): { drift: number; duress: boolean } | undefined {
+    const result = verifySync({
+      secret,
+      token: code,
+      crypto,
+      algorithm: this.settings.algorithm,
+      digits: this.settings.digits,
+      period: this.settings.periodSeconds,
+      epoch,
+      epochTolerance: this.settings.driftSteps * this.settings.periodSeconds,
+    });
+    if (result.valid) return { drift: result.delta, duress: false };
+    if (!this.duress) return undefined;
+    // The real code wins wherever the two could coincide; only then is the duress variant tried.
+    for (let drift = -this.settings.driftSteps; drift <= this.settings.driftSteps; drift++) {
+      const real = this.generate(secret, (epoch + drift * this.settings.periodSeconds) * 1000);
+      if (code === duressVariant(real)) return { drift, duress: true };
+    }
+    return undefined;
+  }
+}
+
+/** The code with its last digit increased by one, modulo 10. */
+export function duressVariant(code: string): string {
+  const last = Number(code.at(-1));
+  return `${code.slice(0, -1)}${(last + 1) % 10}`;
 }

@@ -4,19 +4,32 @@ import { join } from 'node:path';
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Credential, CredentialLookup } from '../controllers/door-ports.js';
+import { assertTimezone, WeeklySchedule } from '../controllers/schedule.js';
 import { open, parseKey, seal } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
 import { readOrCreate, writeFileAtomic } from '../lib/state-files.js';
 
-const CredentialSchema = Type.Object({
-  badge: Type.String({ minLength: 1, maxLength: 64 }),
-  person: Type.String({ minLength: 1, maxLength: 64 }),
-  name: Type.String({ maxLength: 200 }),
-  status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
-  validUntil: Type.Optional(Type.Integer()),
-  totpSecret: Type.String({ pattern: '^[A-Z2-7]{32,}=*$' }),
-});
-const CacheFile = Type.Object({ updatedAt: Type.Integer(), credentials: Type.Array(CredentialSchema) });
+const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' });
+
+/** One credential as the central side syncs it; TOTP secrets of fewer than 160 bits are refused. */
+export const CredentialSchema = Type.Object(
+  {
+    badge: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9:_-]+$' }),
+    person: Type.String({ minLength: 1, maxLength: 64 }),
+    name: Type.String({ maxLength: 200 }),
+    status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+    validFrom: Type.Optional(Type.Integer()),
+    validUntil: Type.Optional(Type.Integer()),
+    totpSecret: Type.String({ pattern: '^[A-Z2-7]{32,}=*$' }),
+    schedule: Type.Optional(WeeklySchedule),
+    backgroundCheckOn: Type.Optional(Day),
+    trainingOn: Type.Optional(Day),
+    mayOpenRoom: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+const credentialValidator = Compile(CredentialSchema);
+const CacheFile = Type.Object({ syncedAt: Type.Integer(), credentials: Type.Array(CredentialSchema) });
 const cacheValidator = Compile(CacheFile);
 
 const CONTEXT = 'identgate/credential-cache/v1';
@@ -28,7 +41,7 @@ const CONTEXT = 'identgate/credential-cache/v1';
  */
 export class CredentialCache implements CredentialLookup {
   private byBadge = new Map<string, Credential>();
-  private updatedAt = 0;
+  private synced = 0;
   private readonly path: string;
   private readonly key: Buffer;
 
@@ -49,14 +62,27 @@ export class CredentialCache implements CredentialLookup {
     if (!cacheValidator.Check(parsed)) {
       throw new CodedError('IDG_CREDENTIAL_CACHE', `credential cache ${this.path} has an unexpected shape`);
     }
-    this.index(parsed.credentials, parsed.updatedAt);
+    this.index(parsed.credentials, parsed.syncedAt);
   }
 
-  /** Replaces the whole set, durably, then starts using it. */
-  replace(credentials: Credential[], updatedAt: number): void {
-    const body = JSON.stringify({ updatedAt, credentials });
+  /**
+   * Replaces the whole set, durably, then starts using it. Every entry is checked first; one bad
+   * entry refuses the whole set, so the gateway never decides from a half-valid cache.
+   */
+  replace(credentials: Credential[], syncedAt: number): void {
+    credentials.forEach((credential, index) => {
+      if (!credentialValidator.Check(credential)) {
+        const first = [...credentialValidator.Errors(credential)][0];
+        throw new CodedError(
+          'IDG_CREDENTIAL_INVALID',
+          `credential ${index}: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`,
+        );
+      }
+      if (credential.schedule) assertTimezone(credential.schedule.timezone);
+    });
+    const body = JSON.stringify({ syncedAt, credentials });
     writeFileAtomic(this.path, seal(this.key, Buffer.from(body), CONTEXT));
-    this.index(credentials, updatedAt);
+    this.index(credentials, syncedAt);
   }
 
   findByBadge(badge: string): Credential | undefined {
@@ -67,12 +93,17 @@ export class CredentialCache implements CredentialLookup {
     return this.byBadge.size;
   }
 
-  get lastUpdated(): number {
-    return this.updatedAt;
+  /** Epoch milliseconds of the last synchronisation with the central side (0: never). */
+  get syncedAt(): number {
+    return this.synced;
   }
 
-  private index(credentials: Credential[], updatedAt: number): void {
+  all(): Iterable<Credential> {
+    return this.byBadge.values();
+  }
+
+  private index(credentials: Credential[], syncedAt: number): void {
     this.byBadge = new Map(credentials.map((c) => [c.badge, c]));
-    this.updatedAt = updatedAt;
+    this.synced = syncedAt;
   }
 }

@@ -5,6 +5,8 @@ export function feedbackText(feedback: DoorFeedback): string {
   switch (feedback.outcome) {
     case 'awaiting-code':
       return `awaiting code (${Math.round(feedback.timeoutMs / 1000)} s)`;
+    case 'awaiting-second-person':
+      return `awaiting a second person (${Math.round(feedback.timeoutMs / 1000)} s)`;
     case 'granted':
       return `granted: unlocked for ${Math.round(feedback.unlockMs / 1000)} s`;
     case 'denied':

@@ -1,23 +1,23 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.js';
-import { DoorController } from '../controllers/door-controller.js';
 import type { DoorFeedback } from '../controllers/door-ports.js';
-import { TotpVerifier } from '../controllers/totp-verifier.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { TypedBus } from '../lib/typed-bus.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { EventBody } from '../protocol/event-kinds.js';
 import { topics } from '../protocol/topics.js';
+import { type ClockProbe, ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
 import { CredentialCache } from './credential-cache.js';
-import { createDoorDevices } from './devices/device-factory.js';
-import { type DoorDevices, devicesWithRoles } from './devices/device-ports.js';
+import type { DeviceContext } from './devices/device-factory.js';
+import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
 import { type GatewayIdentity, loadOrCreateIdentity } from './gateway-identity.js';
 import { GatewayLink } from './gateway-link.js';
+import { GatewayStateStore } from './gateway-state-store.js';
 import { OutboxJournal } from './outbox/outbox-journal.js';
-import { SimControlServer, type SimDoor } from './sim-control.js';
+import { SimControlServer } from './sim-control.js';
 
 export interface GatewayBusEvents extends Record<string, unknown> {
   feedback: DoorFeedback;
@@ -34,11 +34,9 @@ export interface GatewayOptions {
   mqttPassword?: string;
   credentialKey?: string;
   version?: string;
-}
-
-interface GatewayDoor extends SimDoor {
-  controller: DoorController;
-  devices: DoorDevices;
+  /** Replaces the configured clock-sync source (tests). */
+  clockProbe?: ClockProbe;
+  deviceContext?: Omit<DeviceContext, 'log'>;
 }
 
 /**
@@ -47,16 +45,20 @@ interface GatewayDoor extends SimDoor {
  */
 export class Gateway {
   readonly bus: TypedBus<GatewayBusEvents>;
-  readonly doors = new Map<string, GatewayDoor>();
   readonly credentials: CredentialCache;
   readonly stateDir: string;
+  readonly runtime: DoorRuntime;
+  readonly clockSync: ClockSyncMonitor;
   private readonly clock: Clock;
   private readonly journal: OutboxJournal;
+  private readonly state: GatewayStateStore;
   private readonly identity: GatewayIdentity;
   private recorder: EventRecorder | undefined;
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
   private started = false;
+  /** Events that occur before the outbox is open (fail mode at boot) wait here. */
+  private early: EventBody[] = [];
 
   constructor(private readonly options: GatewayOptions) {
     const { config, log } = options;
@@ -70,31 +72,34 @@ export class Gateway {
       dir: join(this.stateDir, 'outbox'),
       log: log.child({ component: 'outbox' }),
     });
-    const totp = new TotpVerifier(config.totp);
-    for (const door of config.doors) {
-      const devices = createDoorDevices(door.id, door.devices, { log: log.child({ door: door.id }) });
-      const controller = new DoorController(
-        {
-          id: door.id,
-          unlockMs: door.unlockSeconds * 1000,
-          codeTimeoutMs: door.codeTimeoutSeconds * 1000,
-          heldOpenMs: door.heldOpenSeconds * 1000,
-          failMode: door.failMode,
-        },
-        {
-          clock: this.clock,
-          lock: devices.lock,
-          credentials: this.credentials,
-          emit: (event) => {
-            this.record(event);
-            if (event.kind.startsWith('door.')) this.publishDoorState(door.id);
-          },
-          feedback: (feedback) => this.bus.emit('feedback', feedback),
-        },
-        totp,
-      );
-      this.doors.set(door.id, { id: door.id, name: door.name, room: door.room, devices, controller });
-    }
+    this.state = new GatewayStateStore(this.stateDir, log.child({ component: 'state' }));
+    this.clockSync = new ClockSyncMonitor(
+      options.clockProbe ?? clockProbe(config.policy.clockSync, this.clock),
+      config.policy.clockSync.checkIntervalSeconds * 1000,
+      this.clock,
+      log.child({ component: 'clock-sync' }),
+    );
+    this.runtime = new DoorRuntime({
+      doors: config.doors,
+      rooms: config.rooms,
+      policy: config.policy,
+      totp: config.totp,
+      clock: this.clock,
+      credentials: this.credentials,
+      clockSync: this.clockSync,
+      usage: this.state,
+      log,
+      deviceContext: options.deviceContext,
+      emit: (event) => this.emitEvent(event),
+      feedback: (feedback) => this.bus.emit('feedback', feedback),
+      changed: () => this.state.changed(),
+    });
+    this.clockSync.onChange = () => this.runtime.rules.checkHealth(this.clock.now());
+    this.state.snapshot = () => this.runtime.snapshot();
+  }
+
+  get doors(): Map<string, RuntimeDoor> {
+    return this.runtime.doors;
   }
 
   /** `ed25519:…`, the key the central side must trust for this gateway's events. */
@@ -111,11 +116,15 @@ export class Gateway {
     return join(this.stateDir, 'sim.sock');
   }
 
-  /** Starts in a safe order: every relay to its fail mode first, then state, then the network. */
+  /**
+   * Starts in a safe order: the relays went to their fail modes in the constructor; then local
+   * state, the outbox, the clock check, the doors, and last the network.
+   */
   async start(): Promise<void> {
     const { config, log } = this.options;
-    for (const door of this.doors.values()) door.controller.start(false);
     this.credentials.load();
+    const periodMs = config.totp.periodSeconds * 1000;
+    const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps);
     const recovered = this.journal.recover();
     if (recovered.length > 0)
       log.info({ events: recovered.length }, 'outbox: resending events from the last run');
@@ -140,25 +149,15 @@ export class Gateway {
       (error, envelope) =>
         log.error({ err: error, kind: envelope.kind, id: envelope.id }, 'outbox write failed'),
     );
-    this.link.start();
-    for (const door of this.doors.values()) {
-      const { devices, controller } = door;
-      await Promise.all([
-        devices.entryReader.start(),
-        devices.keypad.start(),
-        devices.lock.start(),
-        devices.contact.start(),
-      ]);
-      devices.entryReader.badges.on((badge) => controller.badge(badge));
-      devices.keypad.entries.on((digits) => controller.code(digits));
-      devices.contact.changes.on((open) => controller.contact(open));
-      controller.start(devices.contact.isOpen());
-    }
+    for (const event of this.early.splice(0)) this.emitEvent(event);
     this.started = true;
     this.record({
       kind: 'gateway.online',
       data: { version: this.options.version ?? '0.0.0', doors: [...this.doors.keys()] },
     });
+    await this.clockSync.start();
+    await this.runtime.start(doorState);
+    this.link.start();
     for (const id of this.doors.keys()) this.publishDoorState(id);
     if (config.simControl) {
       this.sim = new SimControlServer(
@@ -175,17 +174,10 @@ export class Gateway {
     if (!this.started) return;
     this.started = false;
     await this.sim?.stop();
+    this.clockSync.stop();
+    await this.runtime.stop();
     this.record({ kind: 'gateway.offline', data: { reason: 'shutdown' } });
-    for (const door of this.doors.values()) {
-      door.controller.stop();
-      const { devices } = door;
-      await Promise.all([
-        devices.entryReader.stop(),
-        devices.keypad.stop(),
-        devices.contact.stop(),
-        devices.lock.stop(),
-      ]);
-    }
+    this.state.close();
     await this.journal.flush();
     await this.link?.stop();
     await this.journal.close();
@@ -196,18 +188,38 @@ export class Gateway {
     if (!this.recorder) throw new Error('gateway not started');
     const envelope = this.recorder.record(body);
     this.bus.emit('recorded', envelope);
+    if (body.kind.startsWith('door.') && 'door' in body.data && body.data.door)
+      this.publishDoorState(body.data.door);
     return envelope;
+  }
+
+  /** Events from the doors; those raised before the outbox is open wait for it. */
+  private emitEvent(body: EventBody): void {
+    if (this.recorder) this.record(body);
+    else this.early.push(body);
+  }
+
+  setLockdown(active: boolean, room?: string): void {
+    this.runtime.setLockdown(active, room);
+  }
+
+  setEvacuation(active: boolean): void {
+    this.runtime.setEvacuation(active);
+  }
+
+  remoteUnlock(door: string, durationMs?: number): void {
+    this.runtime.remoteUnlock(door, durationMs);
   }
 
   /** Waits until the outbox holds nothing unacknowledged (for tests and orderly shutdown). */
   async drained(): Promise<void> {
     await this.journal.flush();
     if (this.journal.size.records === 0) return;
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolvePromise) => {
       const off = this.bus.on('gateway', 'acked', () => {
         if (this.journal.size.records === 0) {
           off();
-          resolve();
+          resolvePromise();
         }
       });
     });

@@ -22,6 +22,7 @@ export const DenyReason = Type.Union([
   Type.Literal('lockdown'),
   Type.Literal('clock-unsynchronised'),
   Type.Literal('two-person-rule'),
+  Type.Literal('first-person-rule'),
   Type.Literal('credentials-stale'),
 ]);
 export type DenyReason = Static<typeof DenyReason>;
@@ -34,6 +35,27 @@ export const UnlockCause = Type.Union([
   Type.Literal('evacuation'),
 ]);
 export type UnlockCause = Static<typeof UnlockCause>;
+
+/** Conditions a gateway raises as alarms; each is identified by a stable key so it can be cleared. */
+export const AlarmType = Type.Union([
+  Type.Literal('door-forced'),
+  Type.Literal('door-held-open'),
+  Type.Literal('duress'),
+  Type.Literal('badge-locked-out'),
+  Type.Literal('reader-throttled'),
+  Type.Literal('anti-passback'),
+  Type.Literal('clock-unsynchronised'),
+  Type.Literal('credentials-stale'),
+  Type.Literal('device-fault'),
+  Type.Literal('internal-error'),
+]);
+export type AlarmType = Static<typeof AlarmType>;
+
+export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);
+export type Severity = Static<typeof Severity>;
+
+const AlarmKey = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9:_.-]+$' });
+const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' });
 
 const strict = { additionalProperties: false } as const;
 
@@ -67,12 +89,51 @@ export const eventDataSchemas = {
     },
     strict,
   ),
-  'door.unlocked': Type.Object({ door: Id, cause: UnlockCause, durationMs: Milliseconds }, strict),
+  /** `durationMs` is absent when the door stays unlocked until told otherwise (evacuation, fail-safe). */
+  'door.unlocked': Type.Object(
+    { door: Id, cause: UnlockCause, durationMs: Type.Optional(Milliseconds) },
+    strict,
+  ),
   'door.locked': Type.Object({ door: Id }, strict),
   'door.opened': Type.Object({ door: Id, authorised: Type.Boolean() }, strict),
   'door.closed': Type.Object({ door: Id, openMs: Milliseconds }, strict),
   'door.forced': Type.Object({ door: Id }, strict),
   'door.held-open': Type.Object({ door: Id, openMs: Milliseconds }, strict),
+  'alarm.raised': Type.Object(
+    {
+      alarm: AlarmType,
+      key: AlarmKey,
+      severity: Severity,
+      /** Silent alarms (duress) are never signalled at the door. */
+      silent: Type.Optional(Type.Boolean()),
+      door: Type.Optional(Id),
+      room: Type.Optional(Id),
+      person: Type.Optional(Id),
+      badge: Type.Optional(BadgeId),
+      detail: Type.Optional(Detail),
+    },
+    strict,
+  ),
+  'alarm.cleared': Type.Object(
+    { alarm: AlarmType, key: AlarmKey, door: Type.Optional(Id), detail: Type.Optional(Detail) },
+    strict,
+  ),
+  'compliance.expiring': Type.Object(
+    {
+      person: Id,
+      requirement: Type.Union([Type.Literal('background-check'), Type.Literal('security-training')]),
+      expiresOn: Day,
+      daysLeft: Type.Integer({ minimum: 0, maximum: 3650 }),
+    },
+    strict,
+  ),
+  'room.occupancy': Type.Object(
+    { room: Id, occupants: Type.Integer({ minimum: 0, maximum: 100_000 }) },
+    strict,
+  ),
+  /** Lockdown of one room, or of the whole site when `room` is absent. */
+  'lockdown.changed': Type.Object({ room: Type.Optional(Id), active: Type.Boolean() }, strict),
+  'evacuation.changed': Type.Object({ active: Type.Boolean() }, strict),
   'gateway.online': Type.Object(
     { version: Type.String({ maxLength: 64 }), doors: Type.Array(Id, { maxItems: 256 }) },
     strict,

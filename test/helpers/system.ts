@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { PolicyConfig } from '../../src/config/door-policy-config.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
@@ -44,6 +45,8 @@ export async function startTestSystem(): Promise<TestSystem> {
       mqtt: { url: mqttUrl(), clientId: `idg-gw-${site}` },
       totp: { digits: 6, periodSeconds: 30, algorithm: 'sha1', driftSteps: 1 },
       simControl: true,
+      policy: testPolicy(),
+      rooms: [],
       doors: [
         {
           id: 'main',
@@ -52,6 +55,7 @@ export async function startTestSystem(): Promise<TestSystem> {
           codeTimeoutSeconds: 20,
           heldOpenSeconds: 30,
           failMode: 'secure',
+          exitRequiresCode: false,
           devices: {
             entryReader: { type: 'simulated' },
             keypad: { type: 'simulated' },
@@ -94,5 +98,18 @@ export async function startTestSystem(): Promise<TestSystem> {
       await dashboard.stop();
       await database.drop();
     },
+  };
+}
+
+/** The default door policy, with the clock taken as synchronised (the machine's is not checked). */
+export function testPolicy(overrides: Partial<PolicyConfig> = {}): PolicyConfig {
+  return {
+    offlineHorizonHours: 72,
+    compliance: { warnDays: 30 },
+    badgeThrottle: { maxFailures: 5, windowMinutes: 15, lockoutMinutes: 15 },
+    readerThrottle: { maxFailures: 20, windowMinutes: 5, lockoutMinutes: 2 },
+    duress: { enabled: false, variant: 'last-digit-plus-one' },
+    clockSync: { source: 'none', maxAgeSeconds: 600, checkIntervalSeconds: 60 },
+    ...overrides,
   };
 }

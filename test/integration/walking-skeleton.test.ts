@@ -88,14 +88,20 @@ describe('walking skeleton: badge + TOTP → unlock → PostgreSQL → live page
 
   it('serves the stored events newest first from GET /api/v1/events', async () => {
     await live.waitFor((m) => m.event === 'event' && JSON.parse(m.data).kind === 'door.closed');
-    const response = await fetch(`${system.dashboard.url}/api/v1/events?limit=3`);
+    const response = await fetch(`${system.dashboard.url}/api/v1/events?limit=5`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as {
       events: Array<{ kind: string; ingestNo: number }>;
       next: number | null;
     };
-    expect(body.events.map((e) => e.kind)).toEqual(['door.closed', 'door.forced', 'door.opened']);
-    expect(body.next).toBe(body.events[2]?.ingestNo);
+    expect(body.events.map((e) => e.kind)).toEqual([
+      'alarm.cleared',
+      'door.closed',
+      'alarm.raised',
+      'door.forced',
+      'door.opened',
+    ]);
+    expect(body.next).toBe(body.events[4]?.ingestNo);
   });
 
   it('stores every event the gateway sent exactly once, in sequence', async () => {

@@ -32,6 +32,8 @@ export function demoGatewayConfig(demo: DemoConfig, brokerUrl: string, stateDir:
     mqtt: { url: brokerUrl, clientId: `identgate-gw-${demo.site}-${demo.gateway.id}` },
     totp: demo.gateway.totp,
     simControl: true,
+    policy: demo.gateway.policy,
+    rooms: demo.gateway.rooms,
     doors: demo.gateway.doors,
   };
 }
@@ -80,18 +82,28 @@ export async function runDemo(
       version: packageInfo().version,
     });
     const agent = loadDemoAgent(stateDir, demo.agent);
-    gateway.credentials.replace(
-      [
-        {
-          badge: agent.badge,
-          person: agent.id,
-          name: agent.name,
-          status: 'active',
-          totpSecret: agent.totpSecret,
-        },
-      ],
-      Date.now(),
-    );
+    // Until the central side synchronises credentials, the demo plays that part: the agent's
+    // background check is recent and the training runs out in 25 days, so a warning shows.
+    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+    const syncCredentials = () =>
+      gateway.credentials.replace(
+        [
+          {
+            badge: agent.badge,
+            person: agent.id,
+            name: agent.name,
+            status: 'active',
+            totpSecret: agent.totpSecret,
+            backgroundCheckOn: day(100),
+            trainingOn: day(340),
+          },
+        ],
+        Date.now(),
+      );
+    syncCredentials();
+    const resync = setInterval(syncCredentials, 3_600_000);
+    resync.unref();
+    stops.push({ name: 'credential sync', stop: async () => clearInterval(resync) });
 
     const dashboardConfig: DashboardConfig = {
       kind: 'dashboard',

@@ -1,62 +1,16 @@
-import { beforeEach, describe, expect, it } from 'vitest';
-import { DoorController } from '../../../src/controllers/door-controller.js';
-import type { Credential, DoorFeedback } from '../../../src/controllers/door-ports.js';
-import { generateTotpSecret } from '../../../src/controllers/totp-secret.js';
-import { TotpVerifier } from '../../../src/controllers/totp-verifier.js';
-import { FakeClock } from '../../../src/lib/clock.js';
-import type { EventBody } from '../../../src/protocol/event-kinds.js';
-
-const SECRET = generateTotpSecret();
-const credentials: Credential[] = [
-  { badge: 'B-ADA', person: 'ada', name: 'Ada', status: 'active', totpSecret: SECRET },
-  { badge: 'B-REV', person: 'rev', name: 'Rev', status: 'revoked', totpSecret: SECRET },
-  {
-    badge: 'B-OLD',
-    person: 'old',
-    name: 'Old',
-    status: 'active',
-    validUntil: Date.UTC(2025, 0, 1),
-    totpSecret: SECRET,
-  },
-];
-
-function setup(failMode: 'secure' | 'safe' = 'secure') {
-  const clock = new FakeClock(Date.UTC(2026, 0, 1, 8, 0, 10));
-  const events: EventBody[] = [];
-  const feedback: DoorFeedback[] = [];
-  const relay: string[] = [];
-  const totp = new TotpVerifier();
-  const door = new DoorController(
-    { id: 'main', unlockMs: 5000, codeTimeoutMs: 20_000, heldOpenMs: 30_000, failMode },
-    {
-      clock,
-      lock: { unlock: () => relay.push('unlock'), lock: () => relay.push('lock') },
-      credentials: { findByBadge: (badge) => credentials.find((c) => c.badge === badge) },
-      emit: (event) => events.push(event),
-      feedback: (f) => feedback.push(f),
-    },
-    totp,
-  );
-  door.start();
-  relay.length = 0;
-  const code = () => totp.generate(SECRET, clock.now());
-  const kinds = () => events.map((e) => e.kind);
-  return { clock, events, feedback, relay, door, code, kinds };
-}
+import { describe, expect, it } from 'vitest';
+import { credential, doorHarness } from '../../helpers/door-harness.js';
 
 describe('door controller: badge then TOTP code', () => {
-  let t: ReturnType<typeof setup>;
-  beforeEach(() => {
-    t = setup();
-  });
-
-  it('asks for the code after a valid badge', () => {
+  it('asks for the code after a valid badge and does nothing else', () => {
+    const t = doorHarness();
     expect(t.door.badge('B-ADA')).toEqual({ door: 'main', outcome: 'awaiting-code', timeoutMs: 20_000 });
     expect(t.events).toEqual([]);
     expect(t.relay).toEqual([]);
   });
 
   it('unlocks for the unlock time after the correct code and relocks afterwards', () => {
+    const t = doorHarness();
     t.door.badge('B-ADA');
     expect(t.door.code(t.code())).toEqual({
       door: 'main',
@@ -67,7 +21,7 @@ describe('door controller: badge then TOTP code', () => {
     expect(t.relay).toEqual(['unlock']);
     expect(t.kinds()).toEqual(['access.granted', 'door.unlocked']);
     expect(t.events[0]).toMatchObject({
-      data: { door: 'main', person: 'ada', badge: 'B-ADA', factors: ['badge', 'totp'] },
+      data: { door: 'main', direction: 'in', person: 'ada', badge: 'B-ADA', factors: ['badge', 'totp'] },
     });
     t.clock.advance(4999);
     expect(t.relay).toEqual(['unlock']);
@@ -77,8 +31,8 @@ describe('door controller: badge then TOTP code', () => {
   });
 
   it('relocks as soon as the door closes again after a grant', () => {
-    t.door.badge('B-ADA');
-    t.door.code(t.code());
+    const t = doorHarness();
+    t.enter();
     t.clock.advance(1000);
     t.door.contact(true);
     t.clock.advance(1000);
@@ -97,9 +51,9 @@ describe('door controller: badge then TOTP code', () => {
   });
 
   it('denies a wrong code and keeps the door locked', () => {
+    const t = doorHarness();
     t.door.badge('B-ADA');
-    const wrong = t.code() === '000000' ? '111111' : '000000';
-    expect(t.door.code(wrong)).toEqual({ door: 'main', outcome: 'denied', reason: 'wrong-code' });
+    expect(t.door.code(t.wrongCode())).toEqual({ door: 'main', outcome: 'denied', reason: 'wrong-code' });
     expect(t.relay).toEqual([]);
     expect(t.events).toEqual([
       {
@@ -110,6 +64,7 @@ describe('door controller: badge then TOTP code', () => {
   });
 
   it('denies a TOTP code reused within the same time step', () => {
+    const t = doorHarness();
     t.door.badge('B-ADA');
     const code = t.code();
     t.door.code(code);
@@ -119,91 +74,162 @@ describe('door controller: badge then TOTP code', () => {
   });
 
   it('denies with code-timeout when no code comes in time', () => {
+    const t = doorHarness();
     t.door.badge('B-ADA');
-    t.clock.advance(20_000);
+    t.clock.advance(19_999);
+    expect(t.events).toEqual([]);
+    t.clock.advance(1);
     expect(t.feedback.at(-1)).toEqual({ door: 'main', outcome: 'denied', reason: 'code-timeout' });
-    expect(t.events).toEqual([
-      {
-        kind: 'access.denied',
-        data: { door: 'main', direction: 'in', badge: 'B-ADA', person: 'ada', reason: 'code-timeout' },
-      },
-    ]);
+    expect(t.denials()).toEqual(['code-timeout']);
     expect(t.door.code(t.code())).toMatchObject({ outcome: 'ignored' });
   });
 
-  it('denies unknown, revoked and expired badges without asking for a code', () => {
+  it('denies unknown, revoked, expired and not-yet-valid badges without asking for a code', () => {
+    const now = Date.UTC(2026, 0, 7, 8, 0, 10);
+    const t = doorHarness({
+      credentials: [
+        credential({ badge: 'B-REV', person: 'rev', status: 'revoked' }),
+        credential({ badge: 'B-OLD', person: 'old', validUntil: now - 1 }),
+        credential({ badge: 'B-NEW', person: 'new', validFrom: now + 60_000 }),
+      ],
+    });
     expect(t.door.badge('B-NOBODY')).toMatchObject({ outcome: 'denied', reason: 'unknown-badge' });
     expect(t.door.badge('B-REV')).toMatchObject({ outcome: 'denied', reason: 'badge-revoked' });
     expect(t.door.badge('B-OLD')).toMatchObject({ outcome: 'denied', reason: 'badge-expired' });
-    expect(t.events.map((e) => (e.kind === 'access.denied' ? e.data.reason : e.kind))).toEqual([
-      'unknown-badge',
-      'badge-revoked',
-      'badge-expired',
-    ]);
-    expect(t.door.code(t.code())).toMatchObject({ outcome: 'ignored', why: 'no badge presented' });
+    expect(t.door.badge('B-NEW')).toMatchObject({ outcome: 'denied', reason: 'badge-expired' });
+    expect(t.denials()).toEqual(['unknown-badge', 'badge-revoked', 'badge-expired', 'badge-expired']);
+    expect(t.door.code('123456')).toMatchObject({ outcome: 'ignored', why: 'no badge presented' });
   });
 
-  it('ignores a code typed without a badge', () => {
-    expect(t.door.code('123456')).toEqual({ door: 'main', outcome: 'ignored', why: 'no badge presented' });
-    expect(t.events).toEqual([]);
+  it('replaces a half-finished entry when another badge is presented, deciding only the new one', () => {
+    const t = doorHarness();
+    t.door.badge('B-ADA');
+    t.door.badge('B-BEN');
+    expect(t.door.code(t.code('B-BEN'))).toMatchObject({ outcome: 'granted', person: 'ben' });
+    t.clock.advance(60_000);
+    expect(t.decisions()).toHaveLength(1);
   });
 });
 
 describe('door controller: door contact', () => {
-  it('raises door-forced when the door opens without a grant', () => {
-    const t = setup();
+  it('raises door-forced, with an alarm, when the door opens without a grant, and clears it on close', () => {
+    const t = doorHarness();
     expect(t.door.contact(true)).toEqual({ door: 'main', outcome: 'door', state: 'forced' });
-    expect(t.kinds()).toEqual(['door.opened', 'door.forced']);
+    expect(t.kinds()).toEqual(['door.opened', 'door.forced', 'alarm.raised']);
     expect(t.events[0]).toMatchObject({ data: { authorised: false } });
+    expect(t.events[2]).toMatchObject({
+      data: { alarm: 'door-forced', key: 'door-forced:main', severity: 'critical' },
+    });
+    t.door.contact(false);
+    expect(t.events.at(-1)).toMatchObject({
+      kind: 'alarm.cleared',
+      data: { alarm: 'door-forced', key: 'door-forced:main' },
+    });
   });
 
-  it('raises held-open once after the held-open time and reports the open time on close', () => {
-    const t = setup();
-    t.door.badge('B-ADA');
-    t.door.code(t.code());
+  it('raises held-open once after the held-open time and clears it when the door closes', () => {
+    const t = doorHarness();
+    t.enter();
     t.door.contact(true);
     t.clock.advance(30_000);
-    expect(t.kinds()).toContain('door.held-open');
+    expect(t.alarms()).toEqual(['door-held-open']);
     t.clock.advance(30_000);
     expect(t.kinds().filter((k) => k === 'door.held-open')).toHaveLength(1);
     t.door.contact(false);
-    expect(t.events.at(-1)).toEqual({ kind: 'door.closed', data: { door: 'main', openMs: 60_000 } });
+    expect(t.events.find((e) => e.kind === 'door.closed')).toEqual({
+      kind: 'door.closed',
+      data: { door: 'main', openMs: 60_000 },
+    });
+    expect(t.events.at(-1)).toMatchObject({ kind: 'alarm.cleared', data: { alarm: 'door-held-open' } });
   });
 
   it('does not raise held-open when the door closes in time', () => {
-    const t = setup();
-    t.door.badge('B-ADA');
-    t.door.code(t.code());
+    const t = doorHarness();
+    t.enter();
     t.door.contact(true);
-    t.clock.advance(29_000);
+    t.clock.advance(29_999);
     t.door.contact(false);
     t.clock.advance(60_000);
     expect(t.kinds()).not.toContain('door.held-open');
   });
+
+  it('ignores a contact report that does not change anything', () => {
+    const t = doorHarness();
+    expect(t.door.contact(false)).toMatchObject({ outcome: 'ignored' });
+    expect(t.events).toEqual([]);
+  });
+});
+
+describe('door controller: request-to-exit and remote unlock', () => {
+  it('opens from inside on request-to-exit without an alarm', () => {
+    const t = doorHarness();
+    expect(t.door.requestToExit()).toMatchObject({ outcome: 'granted', unlockMs: 5000 });
+    t.door.contact(true);
+    t.door.contact(false);
+    expect(t.kinds()).toEqual(['door.unlocked', 'door.opened', 'door.closed', 'door.locked']);
+    expect(t.events[0]).toMatchObject({ data: { cause: 'request-to-exit' } });
+    expect(t.alarms()).toEqual([]);
+  });
+
+  it('unlocks on an authorised remote command for the requested time', () => {
+    const t = doorHarness();
+    t.door.remoteUnlock(8000);
+    expect(t.events).toEqual([
+      { kind: 'door.unlocked', data: { door: 'main', cause: 'remote', durationMs: 8000 } },
+    ]);
+    t.clock.advance(8000);
+    expect(t.relay).toEqual(['unlock', 'lock']);
+  });
 });
 
 describe('door controller: fail mode', () => {
-  it('locks a fail-secure door at start and at stop', () => {
-    const t = setup('secure');
+  it('locks a fail-secure door in fail mode and at stop', () => {
+    const t = doorHarness();
     t.door.stop();
     expect(t.relay).toEqual(['lock']);
   });
 
-  it('releases a fail-safe door at start and at stop', () => {
-    const relay: string[] = [];
-    const door = new DoorController(
-      { id: 'exit', unlockMs: 5000, codeTimeoutMs: 20_000, heldOpenMs: 30_000, failMode: 'safe' },
+  it('releases a fail-safe door in fail mode and at stop, and locks it for normal operation', () => {
+    const t = doorHarness({ door: { failMode: 'safe' } });
+    t.door.enterFailMode();
+    expect(t.relay).toEqual(['unlock']);
+    t.door.start();
+    expect(t.relay).toEqual(['unlock', 'lock']);
+    t.door.stop();
+    expect(t.relay).toEqual(['unlock', 'lock', 'unlock']);
+  });
+
+  it('goes to the fail mode and raises an alarm on an internal error', () => {
+    const safe = doorHarness({ door: { failMode: 'safe' } });
+    safe.door.internalError('boom');
+    expect(safe.relay).toEqual(['unlock']);
+    expect(safe.events).toEqual([
       {
-        clock: new FakeClock(),
-        lock: { unlock: () => relay.push('unlock'), lock: () => relay.push('lock') },
-        credentials: { findByBadge: () => undefined },
-        emit: () => {},
-        feedback: () => {},
+        kind: 'alarm.raised',
+        data: expect.objectContaining({
+          alarm: 'internal-error',
+          severity: 'critical',
+          door: 'main',
+          detail: 'boom',
+        }),
       },
-      new TotpVerifier(),
-    );
-    door.start();
-    door.stop();
-    expect(relay).toEqual(['unlock', 'unlock']);
+    ]);
+    const secure = doorHarness();
+    secure.enter();
+    secure.door.internalError('boom');
+    expect(secure.relay.at(-1)).toBe('lock');
+  });
+});
+
+describe('door controller: overlapping entries', () => {
+  it('relocks on time when the next person badges while the door is still released', () => {
+    const t = doorHarness();
+    t.enter('B-ADA');
+    t.clock.advance(1000);
+    expect(t.door.badge('B-BEN')).toMatchObject({ outcome: 'awaiting-code' });
+    t.clock.advance(4000);
+    expect(t.relay).toEqual(['unlock', 'lock']);
+    expect(t.door.code(t.code('B-BEN'))).toMatchObject({ outcome: 'granted', person: 'ben' });
+    expect(t.relay).toEqual(['unlock', 'lock', 'unlock']);
   });
 });

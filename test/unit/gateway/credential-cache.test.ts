@@ -23,7 +23,7 @@ describe('credential cache', () => {
     reloaded.load();
     expect(reloaded.findByBadge('B-1')).toEqual(ada);
     expect(reloaded.findByBadge('B-2')).toBeUndefined();
-    expect(reloaded.lastUpdated).toBe(1000);
+    expect(reloaded.syncedAt).toBe(1000);
   });
 
   it('holds no plaintext secret or name on disk, and its key file is private', () => {

@@ -1,0 +1,339 @@
+import type { PolicyConfig, RoomConfig } from '../config/door-policy-config.js';
+import type { DoorConfig, TotpConfig } from '../config/gateway-config.js';
+import { AccessRules } from '../controllers/access-rules.js';
+import { AlarmBook } from '../controllers/alarm-book.js';
+import { complianceWarnings } from '../controllers/compliance.js';
+import { DoorController } from '../controllers/door-controller.js';
+import type { ClockSyncStatus, CredentialLookup, DoorFeedback } from '../controllers/door-ports.js';
+import { RoomState } from '../controllers/room-state.js';
+import { type TotpUsageStore, TotpVerifier } from '../controllers/totp-verifier.js';
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { EventBody } from '../protocol/event-kinds.js';
+import { createDoorDevices, type DeviceContext } from './devices/device-factory.js';
+import {
+  type DeviceRole,
+  type DoorDevices,
+  devicesWithRoles,
+  type IndicatorPattern,
+} from './devices/device-ports.js';
+import type { DoorStateFile } from './gateway-state-store.js';
+
+export interface RuntimeDoor {
+  id: string;
+  name?: string;
+  room: string;
+  controller: DoorController;
+  devices: DoorDevices;
+}
+
+export interface DoorRuntimeOptions {
+  doors: DoorConfig[];
+  rooms: RoomConfig[];
+  policy: PolicyConfig;
+  totp: TotpConfig;
+  clock: Clock;
+  credentials: CredentialLookup;
+  clockSync: ClockSyncStatus;
+  usage: TotpUsageStore;
+  log: Logger;
+  deviceContext?: Omit<DeviceContext, 'log'>;
+  emit(event: EventBody): void;
+  feedback(feedback: DoorFeedback): void;
+  /** Door state changed in a way worth persisting. */
+  changed(): void;
+}
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+/**
+ * The doors of one gateway with everything they share: site rules, rooms, alarms, TOTP. Wires
+ * each door's devices to its controller; an exception while deciding puts that door into its
+ * fail mode and raises an alarm instead of taking the gateway down.
+ */
+export class DoorRuntime {
+  readonly doors = new Map<string, RuntimeDoor>();
+  readonly rooms = new Map<string, RoomState>();
+  readonly rules: AccessRules;
+  readonly alarms: AlarmBook;
+  private readonly timers: TimerHandle[] = [];
+  private readonly detach: Array<() => void> = [];
+
+  constructor(private readonly options: DoorRuntimeOptions) {
+    const { policy, clock, log } = options;
+    this.alarms = new AlarmBook((event) => options.emit(event));
+    this.rules = new AccessRules(
+      {
+        compliance: policy.compliance,
+        badgeThrottle: throttle(policy.badgeThrottle),
+        readerThrottle: throttle(policy.readerThrottle),
+        offlineHorizonMs: policy.offlineHorizonHours * 3_600_000,
+      },
+      options.credentials,
+      options.clockSync,
+      this.alarms,
+    );
+    const totp = new TotpVerifier(
+      options.totp,
+      options.usage,
+      policy.duress.enabled ? policy.duress.variant : undefined,
+    );
+    for (const door of options.doors) {
+      const room = this.room(door.room);
+      const devices = createDoorDevices(door.id, door.devices, {
+        log: log.child({ door: door.id }),
+        ...options.deviceContext,
+      });
+      const controller = new DoorController(
+        {
+          id: door.id,
+          room: door.room,
+          unlockMs: door.unlockSeconds * 1000,
+          codeTimeoutMs: door.codeTimeoutSeconds * 1000,
+          heldOpenMs: door.heldOpenSeconds * 1000,
+          failMode: door.failMode,
+          exitRequiresCode: door.exitRequiresCode,
+        },
+        {
+          clock,
+          lock: devices.lock,
+          credentials: options.credentials,
+          rules: this.rules,
+          room,
+          totp,
+          emit: (event) => {
+            options.emit(event);
+            if (
+              event.kind === 'access.granted' ||
+              event.kind === 'access.denied' ||
+              event.kind === 'room.occupancy'
+            )
+              options.changed();
+          },
+          feedback: (feedback) => {
+            devices.indicator?.show(indicatorPattern(feedback));
+            options.feedback(feedback);
+          },
+        },
+      );
+      // The relay goes to the door's fail mode before anything else is read or started.
+      controller.enterFailMode();
+      this.doors.set(door.id, { id: door.id, name: door.name, room: door.room, controller, devices });
+    }
+  }
+
+  /** Applies persisted state, starts devices and controllers, and the periodic checks. */
+  async start(state: DoorStateFile): Promise<void> {
+    const { clock, log } = this.options;
+    this.rules.badgeThrottle.restore(state.badgeThrottle);
+    this.rules.readerThrottle.restore(state.readerThrottle);
+    this.rules.siteLockdown = state.siteLockdown;
+    this.rules.evacuation = state.evacuation;
+    for (const [id, snapshot] of Object.entries(state.rooms)) this.rooms.get(id)?.restore(snapshot);
+    for (const door of this.doors.values()) {
+      for (const { role, device } of devicesWithRoles(door.devices)) {
+        this.detach.push(device.health.on((health) => this.deviceHealth(door.id, role, health)));
+        try {
+          await device.start();
+        } catch (error) {
+          log.error({ err: error, door: door.id, device: device.name }, 'device failed to start');
+          this.deviceHealth(door.id, role, {
+            device: device.name,
+            state: 'fault',
+            message: (error as Error).message,
+          });
+        }
+      }
+      this.wire(door);
+      this.guard(door, () => door.controller.start(door.devices.contact.isOpen()));
+    }
+    this.rules.checkHealth(clock.now());
+    this.every(MINUTE, () => this.rules.checkHealth(clock.now()));
+    this.warnCompliance();
+    this.every(DAY, () => this.warnCompliance());
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) timer.cancel();
+    for (const off of this.detach) off();
+    for (const door of this.doors.values()) {
+      door.controller.stop();
+      for (const { device } of devicesWithRoles(door.devices).reverse()) {
+        try {
+          await device.stop();
+        } catch (error) {
+          this.options.log.warn({ err: error, device: device.name }, 'device did not stop cleanly');
+        }
+      }
+    }
+  }
+
+  snapshot(): Pick<
+    DoorStateFile,
+    'badgeThrottle' | 'readerThrottle' | 'rooms' | 'siteLockdown' | 'evacuation'
+  > {
+    return {
+      badgeThrottle: this.rules.badgeThrottle.snapshot(),
+      readerThrottle: this.rules.readerThrottle.snapshot(),
+      rooms: Object.fromEntries([...this.rooms].map(([id, room]) => [id, room.snapshot()])),
+      siteLockdown: this.rules.siteLockdown,
+      evacuation: this.rules.evacuation,
+    };
+  }
+
+  /** Lockdown of one room, or of the whole site without a room. */
+  setLockdown(active: boolean, roomId?: string): void {
+    if (roomId !== undefined) {
+      const room = this.rooms.get(roomId);
+      if (!room) throw new Error(`unknown room "${roomId}"; rooms: ${[...this.rooms.keys()].join(', ')}`);
+      if (room.lockdown === active) return;
+      room.lockdown = active;
+    } else {
+      if (this.rules.siteLockdown === active) return;
+      this.rules.siteLockdown = active;
+    }
+    this.options.emit({
+      kind: 'lockdown.changed',
+      data: { active, ...(roomId !== undefined ? { room: roomId } : {}) },
+    });
+    if (active) {
+      for (const door of this.doors.values()) {
+        if (roomId === undefined || door.room === roomId)
+          this.guard(door, () => door.controller.lockdownStarted());
+      }
+    }
+    this.options.changed();
+  }
+
+  setEvacuation(active: boolean): void {
+    if (this.rules.evacuation === active) return;
+    this.rules.evacuation = active;
+    this.options.emit({ kind: 'evacuation.changed', data: { active } });
+    for (const door of this.doors.values()) this.guard(door, () => door.controller.setEvacuation(active));
+    this.options.changed();
+  }
+
+  remoteUnlock(doorId: string, durationMs?: number): void {
+    const door = this.doors.get(doorId);
+    if (!door) throw new Error(`unknown door "${doorId}"`);
+    this.guard(door, () => door.controller.remoteUnlock(durationMs));
+  }
+
+  private wire(door: RuntimeDoor): void {
+    const { devices, controller } = door;
+    this.detach.push(
+      devices.entryReader.badges.on((badge) => this.guard(door, () => controller.badge(badge, 'in'))),
+      devices.keypad.entries.on((digits) => this.guard(door, () => controller.code(digits))),
+      devices.contact.changes.on((open) => this.guard(door, () => controller.contact(open))),
+    );
+    if (devices.exitReader) {
+      this.detach.push(
+        devices.exitReader.badges.on((badge) => this.guard(door, () => controller.badge(badge, 'out'))),
+      );
+    }
+    if (devices.rex)
+      this.detach.push(devices.rex.presses.on(() => this.guard(door, () => controller.requestToExit())));
+  }
+
+  private guard(door: RuntimeDoor, action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.options.log.error(
+        { err: error, door: door.id },
+        'door controller failed; door set to its fail mode',
+      );
+      try {
+        door.controller.internalError((error as Error).message);
+      } catch (inner) {
+        this.options.log.fatal({ err: inner, door: door.id }, 'could not put the door into its fail mode');
+      }
+    }
+  }
+
+  private deviceHealth(
+    door: string,
+    role: DeviceRole,
+    health: { device: string; state: 'ok' } | { device: string; state: 'fault'; message: string },
+  ): void {
+    const key = `device-fault:${door}:${role}`;
+    if (health.state === 'fault') {
+      this.alarms.raise({
+        alarm: 'device-fault',
+        key,
+        severity: role === 'lock' || role === 'contact' ? 'critical' : 'warning',
+        door,
+        detail: `${role} ${health.device}: ${health.message}`,
+      });
+    } else {
+      this.alarms.clear(key, `${role} ${health.device} is back`);
+    }
+  }
+
+  private warnCompliance(): void {
+    const warnings = complianceWarnings(
+      this.options.credentials.all(),
+      this.rules.settings.compliance,
+      this.options.clock.now(),
+    );
+    for (const warning of warnings) this.options.emit({ kind: 'compliance.expiring', data: warning });
+  }
+
+  private every(ms: number, action: () => void): void {
+    const schedule = () => {
+      const handle = this.options.clock.setTimeout(() => {
+        action();
+        schedule();
+      }, ms);
+      this.timers.push(handle);
+    };
+    schedule();
+  }
+
+  private room(id: string): RoomState {
+    let room = this.rooms.get(id);
+    if (!room) {
+      const config = this.options.rooms.find((r) => r.id === id);
+      room = new RoomState({
+        id,
+        antiPassback: config?.antiPassback ?? 'off',
+        ...(config?.antiPassbackResetMinutes !== undefined
+          ? { antiPassbackResetMs: config.antiPassbackResetMinutes * MINUTE }
+          : {}),
+        ...(config?.twoPersonRule ? { twoPersonWindowMs: config.twoPersonRule.withinSeconds * 1000 } : {}),
+        firstPersonIn: config?.firstPersonIn ?? false,
+        tracksOccupancy:
+          (config?.antiPassback ?? 'off') !== 'off' ||
+          config?.firstPersonIn === true ||
+          this.options.doors.some((d) => d.room === id && d.devices.exitReader !== undefined),
+      });
+      this.rooms.set(id, room);
+    }
+    return room;
+  }
+}
+
+function throttle(config: { maxFailures: number; windowMinutes: number; lockoutMinutes: number }) {
+  return {
+    maxFailures: config.maxFailures,
+    windowMs: config.windowMinutes * MINUTE,
+    lockoutMs: config.lockoutMinutes * MINUTE,
+  };
+}
+
+function indicatorPattern(feedback: DoorFeedback): IndicatorPattern {
+  switch (feedback.outcome) {
+    case 'awaiting-code':
+    case 'awaiting-second-person':
+      return 'awaiting-code';
+    case 'granted':
+      return 'granted';
+    case 'denied':
+      return 'denied';
+    case 'door':
+      return feedback.state === 'forced' || feedback.state === 'held-open' ? 'alarm' : 'idle';
+    case 'ignored':
+      return 'idle';
+  }
+}

@@ -1,0 +1,132 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import type { TotpUsageStore } from '../controllers/totp-verifier.js';
+import type { Logger } from '../lib/logger.js';
+import { writeFileAtomic } from '../lib/state-files.js';
+
+/**
+ * The door state that must survive a restart: the TOTP time step each person used last, badge and
+ * reader lockouts, who is inside which room, lockdown and evacuation. Written behind the decision
+ * (a decision never waits for the disk) within `flushMs`; a start after a crash is detected by the
+ * `clean` flag and makes every TOTP step up to the current one count as used, so that a code seen
+ * just before the crash cannot be used again.
+ */
+const Throttle = Type.Object({
+  failures: Type.Record(Type.String(), Type.Array(Type.Number())),
+  lockedUntil: Type.Record(Type.String(), Type.Number()),
+});
+const StateFile = Type.Object({
+  clean: Type.Boolean(),
+  totp: Type.Record(Type.String(), Type.Integer()),
+  totpFloor: Type.Integer(),
+  badgeThrottle: Throttle,
+  readerThrottle: Throttle,
+  rooms: Type.Record(
+    Type.String(),
+    Type.Object({ inside: Type.Record(Type.String(), Type.Number()), lockdown: Type.Boolean() }),
+  ),
+  siteLockdown: Type.Boolean(),
+  evacuation: Type.Boolean(),
+});
+export type DoorStateFile = Static<typeof StateFile>;
+const stateValidator = Compile(StateFile);
+
+const empty = (): DoorStateFile => ({
+  clean: true,
+  totp: {},
+  totpFloor: 0,
+  badgeThrottle: { failures: {}, lockedUntil: {} },
+  readerThrottle: { failures: {}, lockedUntil: {} },
+  rooms: {},
+  siteLockdown: false,
+  evacuation: false,
+});
+
+export class GatewayStateStore implements TotpUsageStore {
+  private state: DoorStateFile = empty();
+  private readonly path: string;
+  private timer: NodeJS.Timeout | undefined;
+  /** Collects the other parts of the state at write time. */
+  snapshot: (() => Omit<DoorStateFile, 'clean' | 'totp' | 'totpFloor'>) | undefined;
+  wasUnclean = false;
+
+  constructor(
+    stateDir: string,
+    private readonly log: Logger,
+    private readonly flushMs = 50,
+  ) {
+    this.path = join(stateDir, 'door-state.json');
+  }
+
+  /** Reads the last state; `currentStep` is the TOTP step now, used as the floor after a crash. */
+  load(currentStep: number): DoorStateFile {
+    if (existsSync(this.path)) {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(this.path, 'utf8'));
+        if (stateValidator.Check(parsed)) this.state = parsed;
+        else
+          this.log.error(
+            { file: this.path },
+            'door state file has an unexpected shape; starting from empty state',
+          );
+      } catch (error) {
+        this.log.error(
+          { err: error, file: this.path },
+          'door state file unreadable; starting from empty state',
+        );
+        this.state = { ...empty(), clean: false };
+      }
+      if (!this.state.clean) {
+        this.wasUnclean = true;
+        this.state.totpFloor = Math.max(this.state.totpFloor, currentStep);
+        this.log.warn(
+          { floorStep: this.state.totpFloor },
+          'unclean shutdown: TOTP codes up to the current time step are refused',
+        );
+      }
+    }
+    this.state.clean = false;
+    this.writeNow();
+    return this.state;
+  }
+
+  get floorStep(): number {
+    return this.state.totpFloor;
+  }
+
+  lastStep(person: string): number | undefined {
+    return this.state.totp[person];
+  }
+
+  use(person: string, step: number): void {
+    this.state.totp[person] = step;
+    this.changed();
+  }
+
+  /** Something in the state changed; it is written within `flushMs`. */
+  changed(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.writeNow();
+    }, this.flushMs);
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.state.clean = true;
+    this.writeNow();
+  }
+
+  private writeNow(): void {
+    if (this.snapshot) Object.assign(this.state, this.snapshot());
+    try {
+      writeFileAtomic(this.path, JSON.stringify(this.state));
+    } catch (error) {
+      this.log.error({ err: error, file: this.path }, 'could not write the door state');
+    }
+  }
+}
