@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       door: { type: 'string' },
+      exit: { type: 'boolean' },
       'state-dir': { type: 'string' },
       socket: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -127,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
       const lines = await runSim({
         action: rest,
         door: values.door,
+        exit: values.exit,
         stateDir: values['state-dir'],
         socket: values.socket,
       });

@@ -11,14 +11,17 @@ import { UsageError } from './cli-error.js';
 export interface SimArgs {
   action: string[];
   door?: string;
+  /** The badge goes to the door's exit reader instead of its entry reader. */
+  exit?: boolean;
   stateDir?: string;
   socket?: string;
 }
 
 export const SIM_USAGE = `usage:
-  identgate sim badge <badgeId> [--door <door>]
+  identgate sim badge <badgeId> [--door <door>] [--exit]   (--exit: at the exit reader)
   identgate sim keypad <digits> [--door <door>]
   identgate sim door open|close [--door <door>]
+  identgate sim rex [--door <door>]                         (the request-to-exit button)
   identgate sim doors
 options:
   --state-dir <dir>   state directory of the running demo or gateway (default: $IDENTGATE_STATE_DIR or .identgate)
@@ -102,7 +105,10 @@ export async function runSim(args: SimArgs): Promise<string[]> {
   let body: Record<string, unknown>;
   if (verb === 'badge' && value) {
     path = 'badge';
-    body = { badge: value };
+    body = { badge: value, exit: args.exit === true };
+  } else if (verb === 'rex' && !value) {
+    path = 'rex';
+    body = {};
   } else if (verb === 'keypad' && value) {
     path = 'keypad';
     body = { digits: value };

@@ -201,6 +201,7 @@ export class DoorController {
       door: this.id,
       detail: message.slice(0, 500),
     });
+    this.tell({ door: this.id, outcome: 'ignored', why: 'internal error; door set to its fail mode' });
   }
 
   /** The door contact changed. */

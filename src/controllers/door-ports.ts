@@ -1,4 +1,3 @@
-import type { Clock } from '../lib/clock.js';
 import type { DenyReason, EventBody } from '../protocol/event-kinds.js';
 import type { WeeklySchedule } from './schedule.js';
 

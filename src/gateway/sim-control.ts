@@ -4,7 +4,12 @@ import { connect } from 'node:net';
 import type { DoorFeedback } from '../controllers/door-ports.js';
 import type { Logger } from '../lib/logger.js';
 import type { DoorDevices } from './devices/device-ports.js';
-import { SimulatedBadgeReader, SimulatedDoorContact, SimulatedKeypad } from './devices/simulated-devices.js';
+import {
+  SimulatedBadgeReader,
+  SimulatedDoorContact,
+  SimulatedExitButton,
+  SimulatedKeypad,
+} from './devices/simulated-devices.js';
 import { feedbackText } from './feedback-text.js';
 
 /**
@@ -71,7 +76,7 @@ export class SimControlServer {
       send(res, 200, { doors: [...this.doors.values()].map(({ id, name, room }) => ({ id, name, room })) });
       return;
     }
-    const match = /^\/doors\/([^/]+)\/(badge|keypad|contact)$/.exec(url.pathname);
+    const match = /^\/doors\/([^/]+)\/(badge|keypad|contact|rex)$/.exec(url.pathname);
     if (req.method !== 'POST' || !match) {
       send(res, 404, { error: `no such sim action: ${req.method} ${url.pathname}` });
       return;
@@ -87,12 +92,19 @@ export class SimControlServer {
     }
     const body = await readJson(req);
     const action = match[2];
-    const { entryReader, keypad, contact } = door.devices;
+    const { entryReader, exitReader, keypad, contact, rex } = door.devices;
     let run: () => void;
     if (action === 'badge' && typeof body.badge === 'string' && body.badge.length > 0) {
-      if (!(entryReader instanceof SimulatedBadgeReader)) return notSimulated(res, door.id, 'entry reader');
+      const reader = body.exit === true ? exitReader : entryReader;
+      const which = body.exit === true ? 'exit reader' : 'entry reader';
+      if (!reader) return notSimulated(res, door.id, which, 'has no');
+      if (!(reader instanceof SimulatedBadgeReader)) return notSimulated(res, door.id, which);
       const badge = body.badge;
-      run = () => entryReader.present(badge);
+      run = () => reader.present(badge);
+    } else if (action === 'rex') {
+      if (!rex) return notSimulated(res, door.id, 'request-to-exit button', 'has no');
+      if (!(rex instanceof SimulatedExitButton)) return notSimulated(res, door.id, 'request-to-exit button');
+      run = () => rex.press();
     } else if (action === 'keypad' && typeof body.digits === 'string') {
       if (!(keypad instanceof SimulatedKeypad)) return notSimulated(res, door.id, 'keypad');
       const digits = body.digits;
@@ -106,14 +118,21 @@ export class SimControlServer {
       return;
     }
     const feedback = this.capture(run);
-    const lines =
-      feedback.length > 0 ? feedback.map(feedbackText) : [`no change: ${action} already in that state`];
+    const quiet =
+      action === 'contact'
+        ? `no change: the door is already ${body.open ? 'open' : 'closed'}`
+        : 'no response from the door';
+    const lines = feedback.length > 0 ? feedback.map(feedbackText) : [quiet];
     send(res, 200, { door: door.id, feedback, lines } satisfies SimResponse);
   }
 }
 
-function notSimulated(res: ServerResponse, door: string, device: string): void {
-  send(res, 409, { error: `the ${device} of door "${door}" is real hardware, not simulated` });
+function notSimulated(res: ServerResponse, door: string, device: string, missing?: 'has no'): void {
+  send(res, 409, {
+    error: missing
+      ? `door "${door}" has no ${device}`
+      : `the ${device} of door "${door}" is real hardware, not simulated`,
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

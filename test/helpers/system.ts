@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PolicyConfig } from '../../src/config/door-policy-config.js';
+import type { GatewayConfig } from '../../src/config/gateway-config.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
@@ -15,6 +16,59 @@ export interface TestSystem {
   databaseUrl: string;
   agent: { badge: string; person: string; secret: string };
   stop(): Promise<void>;
+}
+
+/** The default door policy, with the clock taken as synchronised (the machine's is not checked). */
+export function testPolicy(overrides: Partial<PolicyConfig> = {}): PolicyConfig {
+  return {
+    offlineHorizonHours: 72,
+    compliance: { warnDays: 30 },
+    badgeThrottle: { maxFailures: 5, windowMinutes: 15, lockoutMinutes: 15 },
+    readerThrottle: { maxFailures: 20, windowMinutes: 5, lockoutMinutes: 2 },
+    duress: { enabled: false, variant: 'last-digit-plus-one' },
+    clockSync: { source: 'none', maxAgeSeconds: 600, checkIntervalSeconds: 60 },
+    ...overrides,
+  };
+}
+
+/** One door `main` in room `ident-1` with simulated devices, talking to the test broker. */
+export function testGatewayConfig(
+  site: string,
+  stateDir: string,
+  overrides: Partial<GatewayConfig> = {},
+): GatewayConfig {
+  return {
+    kind: 'gateway',
+    site,
+    id: 'gw-1',
+    stateDir,
+    mqtt: { url: mqttUrl(), clientId: `idg-gw-${site}` },
+    totp: { digits: 6, periodSeconds: 30, algorithm: 'sha1', driftSteps: 1 },
+    simControl: true,
+    policy: testPolicy(),
+    rooms: [],
+    doors: [
+      {
+        id: 'main',
+        room: 'ident-1',
+        unlockSeconds: 5,
+        codeTimeoutSeconds: 20,
+        heldOpenSeconds: 30,
+        failMode: 'secure',
+        exitRequiresCode: false,
+        devices: {
+          entryReader: { type: 'simulated' },
+          keypad: { type: 'simulated' },
+          lock: { type: 'simulated' },
+          contact: { type: 'simulated' },
+          exitReader: { type: 'simulated' },
+          rex: { type: 'simulated' },
+          indicator: { type: 'simulated' },
+        },
+      },
+    ],
+    ...overrides,
+  };
 }
 
 /**
@@ -36,37 +90,7 @@ export async function startTestSystem(): Promise<TestSystem> {
     },
     log: silentLogger,
   });
-  const gateway = new Gateway({
-    config: {
-      kind: 'gateway',
-      site,
-      id: 'gw-1',
-      stateDir,
-      mqtt: { url: mqttUrl(), clientId: `idg-gw-${site}` },
-      totp: { digits: 6, periodSeconds: 30, algorithm: 'sha1', driftSteps: 1 },
-      simControl: true,
-      policy: testPolicy(),
-      rooms: [],
-      doors: [
-        {
-          id: 'main',
-          room: 'ident-1',
-          unlockSeconds: 5,
-          codeTimeoutSeconds: 20,
-          heldOpenSeconds: 30,
-          failMode: 'secure',
-          exitRequiresCode: false,
-          devices: {
-            entryReader: { type: 'simulated' },
-            keypad: { type: 'simulated' },
-            lock: { type: 'simulated' },
-            contact: { type: 'simulated' },
-          },
-        },
-      ],
-    },
-    log: silentLogger,
-  });
+  const gateway = new Gateway({ config: testGatewayConfig(site, stateDir), log: silentLogger });
   const agent = { badge: '0004711', person: 'agent-ada', secret: generateTotpSecret() };
   gateway.credentials.replace(
     [
@@ -98,18 +122,5 @@ export async function startTestSystem(): Promise<TestSystem> {
       await dashboard.stop();
       await database.drop();
     },
-  };
-}
-
-/** The default door policy, with the clock taken as synchronised (the machine's is not checked). */
-export function testPolicy(overrides: Partial<PolicyConfig> = {}): PolicyConfig {
-  return {
-    offlineHorizonHours: 72,
-    compliance: { warnDays: 30 },
-    badgeThrottle: { maxFailures: 5, windowMinutes: 15, lockoutMinutes: 15 },
-    readerThrottle: { maxFailures: 20, windowMinutes: 5, lockoutMinutes: 2 },
-    duress: { enabled: false, variant: 'last-digit-plus-one' },
-    clockSync: { source: 'none', maxAgeSeconds: 600, checkIntervalSeconds: 60 },
-    ...overrides,
   };
 }
