@@ -20,6 +20,12 @@ const LABELS = {
   'door.held-open': 'HELD OPEN',
   'gateway.online': 'gateway online',
   'gateway.offline': 'gateway offline',
+  'alarm.raised': 'ALARM',
+  'alarm.cleared': 'alarm cleared',
+  'compliance.expiring': 'compliance expiring',
+  'room.occupancy': 'occupancy',
+  'lockdown.changed': 'lockdown',
+  'evacuation.changed': 'evacuation',
 };
 
 function cell(text, className) {
@@ -43,21 +49,34 @@ function detail(event) {
       return `open ${Math.round((d.openMs ?? 0) / 1000)} s`;
     case 'door.opened':
       return d.authorised ? 'authorised' : 'not authorised';
+    case 'alarm.raised':
+    case 'alarm.cleared':
+      return [d.alarm?.replaceAll('-', ' '), d.detail].filter(Boolean).join(': ');
+    case 'compliance.expiring':
+      return `${d.requirement?.replaceAll('-', ' ')} lapses on ${d.expiresOn} (${d.daysLeft} days)`;
+    case 'room.occupancy':
+      return `${d.room}: ${d.occupants} inside`;
+    case 'lockdown.changed':
+      return `${d.room ? `room ${d.room}` : 'whole site'} ${d.active ? 'locked down' : 'released'}`;
+    case 'evacuation.changed':
+      return d.active ? 'all doors released' : 'ended';
     default:
       return '';
   }
 }
 
-function severity(kind) {
+function severity(event) {
+  const { kind, data } = event;
   if (kind === 'door.forced' || kind === 'door.held-open') return 'alarm';
-  if (kind === 'access.denied') return 'denied';
+  if (kind === 'alarm.raised') return data?.severity === 'critical' ? 'alarm' : 'denied';
+  if (kind === 'access.denied' || kind === 'compliance.expiring') return 'denied';
   if (kind === 'access.granted') return 'granted';
   return 'info';
 }
 
 function row(event) {
   const tr = document.createElement('tr');
-  tr.className = `event ${severity(event.kind)}`;
+  tr.className = `event ${severity(event)}`;
   tr.dataset.id = event.id;
   tr.dataset.kind = event.kind;
   const when = new Date(event.occurredAt);
@@ -68,7 +87,7 @@ function row(event) {
     cell(`${event.site} / ${event.gateway}`),
     cell(event.door ?? ''),
     cell(LABELS[event.kind] ?? event.kind, 'kind'),
-    cell([event.person, event.data?.badge].filter(Boolean).join(' · ')),
+    cell([event.person ?? event.data?.person, event.data?.badge].filter(Boolean).join(' · ')),
     cell(detail(event), 'detail'),
   );
   return tr;
