@@ -1,34 +1,6 @@
-import Type, { type Static } from 'typebox';
+import type { WeeklySchedule } from '../protocol/credential-set.js';
 
-/**
- * Weekly access windows in a time zone. A window runs from `from` (inclusive) to `to`
- * (exclusive) on each listed day; `to` earlier than `from` runs past midnight into the next day.
- */
-const Weekday = Type.Union([
-  Type.Literal('mon'),
-  Type.Literal('tue'),
-  Type.Literal('wed'),
-  Type.Literal('thu'),
-  Type.Literal('fri'),
-  Type.Literal('sat'),
-  Type.Literal('sun'),
-]);
-const TimeOfDay = Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' });
-
-export const WeeklySchedule = Type.Object(
-  {
-    timezone: Type.String({ minLength: 1, maxLength: 64 }),
-    windows: Type.Array(
-      Type.Object(
-        { days: Type.Array(Weekday, { minItems: 1, maxItems: 7 }), from: TimeOfDay, to: TimeOfDay },
-        { additionalProperties: false },
-      ),
-      { minItems: 1, maxItems: 32 },
-    ),
-  },
-  { additionalProperties: false },
-);
-export type WeeklySchedule = Static<typeof WeeklySchedule>;
+export type { WeeklySchedule };
 
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 const formatters = new Map<string, Intl.DateTimeFormat>();

@@ -4,30 +4,14 @@ import { join } from 'node:path';
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Credential, CredentialLookup } from '../controllers/door-ports.js';
-import { assertTimezone, WeeklySchedule } from '../controllers/schedule.js';
+import { assertTimezone } from '../controllers/schedule.js';
 import { open, parseKey, seal } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
 import { readOrCreate, writeFileAtomic } from '../lib/state-files.js';
-
-const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' });
+import { SyncedCredential } from '../protocol/credential-set.js';
 
 /** One credential as the central side syncs it; TOTP secrets of fewer than 160 bits are refused. */
-export const CredentialSchema = Type.Object(
-  {
-    badge: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9:_-]+$' }),
-    person: Type.String({ minLength: 1, maxLength: 64 }),
-    name: Type.String({ maxLength: 200 }),
-    status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
-    validFrom: Type.Optional(Type.Integer()),
-    validUntil: Type.Optional(Type.Integer()),
-    totpSecret: Type.String({ pattern: '^[A-Z2-7]{32,}=*$' }),
-    schedule: Type.Optional(WeeklySchedule),
-    backgroundCheckOn: Type.Optional(Day),
-    trainingOn: Type.Optional(Day),
-    mayOpenRoom: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-);
+export const CredentialSchema = SyncedCredential;
 const credentialValidator = Compile(CredentialSchema);
 const CacheFile = Type.Object({ syncedAt: Type.Integer(), credentials: Type.Array(CredentialSchema) });
 const cacheValidator = Compile(CacheFile);

@@ -1,0 +1,167 @@
+import { type KeyObject, randomBytes } from 'node:crypto';
+import Type, { type Static, type TSchema } from 'typebox';
+import { Compile, type Validator } from 'typebox/compile';
+import { canonicalJson } from './canonical.js';
+import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
+import { ID_PATTERN } from './ids.js';
+import { signBytes, verifyBytes } from './signing.js';
+import { UUIDV7_PATTERN } from './uuidv7.js';
+
+/**
+ * Commands from the central side to one gateway: signed with the central key, valid for a short
+ * time, carrying a random nonce, never retained. A gateway executes each at most once and answers
+ * with a `command.result` event.
+ */
+const Id = Type.String({ pattern: ID_PATTERN });
+const strict = { additionalProperties: false } as const;
+
+export const commandDataSchemas = {
+  'door.unlock': Type.Object(
+    { door: Id, durationMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }) },
+    strict,
+  ),
+  'lockdown.set': Type.Object({ active: Type.Boolean(), room: Type.Optional(Id) }, strict),
+  'evacuation.set': Type.Object({ active: Type.Boolean() }, strict),
+  /** Fetch the current credential set again (the central side republishes it). */
+  'credentials.sync': Type.Object({}, strict),
+  /** Publish these journaled events again: the central side found them missing. */
+  'events.resend': Type.Object(
+    { fromSeq: Type.Integer({ minimum: 1 }), toSeq: Type.Integer({ minimum: 1 }) },
+    strict,
+  ),
+} satisfies Record<string, TSchema>;
+
+export type CommandKind = keyof typeof commandDataSchemas;
+export type CommandData<K extends CommandKind> = Static<(typeof commandDataSchemas)[K]>;
+export type CommandBody = { [K in CommandKind]: { kind: K; data: CommandData<K> } }[CommandKind];
+
+const CommandSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Type.String({ pattern: UUIDV7_PATTERN }),
+    kind: Type.String({ maxLength: 64 }),
+    site: Id,
+    gateway: Id,
+    issuedAt: Type.String({ pattern: TIME_PATTERN }),
+    expiresAt: Type.String({ pattern: TIME_PATTERN }),
+    nonce: Type.String({ pattern: '^[A-Za-z0-9_-]{22}$' }),
+    data: Type.Object({}),
+    sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }),
+  },
+  strict,
+);
+
+export type Command = Omit<Static<typeof CommandSchema>, 'kind' | 'data'> & CommandBody;
+export type UnsignedCommand = Omit<Command, 'sig'>;
+
+const commandValidator = Compile(CommandSchema);
+const dataValidators = new Map<string, Validator>(
+  Object.entries(commandDataSchemas).map(([kind, schema]) => [kind, Compile(schema as TSchema) as Validator]),
+);
+
+/** Commands are valid for at most this long; a gateway refuses longer validity. */
+export const MAX_COMMAND_VALIDITY_MS = 5 * 60_000;
+/** Allowed clock difference between the central side and a gateway. */
+export const CLOCK_SKEW_MS = 30_000;
+
+function commandBytes(command: UnsignedCommand): Buffer {
+  const { v, id, kind, site, gateway, issuedAt, expiresAt, nonce, data } = command;
+  return Buffer.from(canonicalJson({ v, id, kind, site, gateway, issuedAt, expiresAt, nonce, data }), 'utf8');
+}
+
+export function signCommand(
+  body: CommandBody,
+  target: { site: string; gateway: string },
+  id: string,
+  nowMs: number,
+  validityMs: number,
+  key: KeyObject,
+): Command {
+  const unsigned = {
+    v: 1 as const,
+    id,
+    ...body,
+    site: target.site,
+    gateway: target.gateway,
+    issuedAt: new Date(nowMs).toISOString(),
+    expiresAt: new Date(nowMs + Math.min(validityMs, MAX_COMMAND_VALIDITY_MS)).toISOString(),
+    nonce: randomBytes(16).toString('base64url'),
+  } as UnsignedCommand;
+  return { ...unsigned, sig: signBytes(key, commandBytes(unsigned)) } as Command;
+}
+
+export type CommandRejection =
+  | 'bad-json'
+  | 'bad-command'
+  | 'unknown-command'
+  | 'bad-signature'
+  | 'wrong-gateway'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'replayed'
+  | 'retained';
+
+export type CommandCheck =
+  | { ok: true; command: Command }
+  | { ok: false; reason: CommandRejection; detail: string; id?: string };
+
+/** Parses and verifies a command for this gateway; says nothing yet about replay (the gateway tracks that). */
+export function checkCommand(
+  payload: Buffer,
+  centralKey: KeyObject,
+  self: { site: string; gateway: string },
+  nowMs: number,
+): CommandCheck {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: 'bad-json', detail: (error as Error).message.slice(0, 200) };
+  }
+  if (!commandValidator.Check(parsed)) {
+    return { ok: false, reason: 'bad-command', detail: describeSchemaErrors(commandValidator, parsed) };
+  }
+  const dataValidator = dataValidators.get(parsed.kind);
+  if (!dataValidator)
+    return { ok: false, reason: 'unknown-command', detail: `kind ${parsed.kind}`, id: parsed.id };
+  if (!dataValidator.Check(parsed.data)) {
+    return {
+      ok: false,
+      reason: 'bad-command',
+      detail: describeSchemaErrors(dataValidator, parsed.data, '/data'),
+      id: parsed.id,
+    };
+  }
+  const command = parsed as Command;
+  if (!verifyBytes(centralKey, commandBytes(command), command.sig)) {
+    return {
+      ok: false,
+      reason: 'bad-signature',
+      detail: 'signature does not verify with the central key',
+      id: command.id,
+    };
+  }
+  if (command.site !== self.site || command.gateway !== self.gateway) {
+    return {
+      ok: false,
+      reason: 'wrong-gateway',
+      detail: `addressed to ${command.site}/${command.gateway}`,
+      id: command.id,
+    };
+  }
+  const issued = Date.parse(command.issuedAt);
+  const expires = Date.parse(command.expiresAt);
+  if (
+    Number.isNaN(issued) ||
+    Number.isNaN(expires) ||
+    expires - issued > MAX_COMMAND_VALIDITY_MS ||
+    expires <= issued
+  ) {
+    return { ok: false, reason: 'bad-command', detail: 'validity window is not plausible', id: command.id };
+  }
+  if (issued > nowMs + CLOCK_SKEW_MS)
+    return { ok: false, reason: 'not-yet-valid', detail: `issued ${command.issuedAt}`, id: command.id };
+  if (expires + CLOCK_SKEW_MS < nowMs)
+    return { ok: false, reason: 'expired', detail: `expired ${command.expiresAt}`, id: command.id };
+  return { ok: true, command };
+}

@@ -1,0 +1,146 @@
+import type { KeyObject } from 'node:crypto';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { canonicalJson } from './canonical.js';
+import { type EncryptionKeyPair, openSealed, type Sealed, sealFor } from './ecies.js';
+import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
+import { ID_PATTERN } from './ids.js';
+import { signBytes, verifyBytes } from './signing.js';
+
+/**
+ * The credential set the central side publishes for one gateway: every credential the gateway
+ * needs to decide offline (revoked badges first), signed with the central key and then encrypted
+ * to the gateway's P-256 key. Versions only go up; a gateway refuses anything not newer than
+ * what it has.
+ */
+const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' });
+const Weekday = Type.Union([
+  Type.Literal('mon'),
+  Type.Literal('tue'),
+  Type.Literal('wed'),
+  Type.Literal('thu'),
+  Type.Literal('fri'),
+  Type.Literal('sat'),
+  Type.Literal('sun'),
+]);
+const TimeOfDay = Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d$' });
+
+/**
+ * Weekly access windows in a time zone. A window runs from `from` (inclusive) to `to`
+ * (exclusive) on each listed day; `to` earlier than `from` runs past midnight into the next day.
+ */
+export const WeeklySchedule = Type.Object(
+  {
+    timezone: Type.String({ minLength: 1, maxLength: 64 }),
+    windows: Type.Array(
+      Type.Object(
+        { days: Type.Array(Weekday, { minItems: 1, maxItems: 7 }), from: TimeOfDay, to: TimeOfDay },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 32 },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type WeeklySchedule = Static<typeof WeeklySchedule>;
+
+export const SyncedCredential = Type.Object(
+  {
+    badge: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9:_-]+$' }),
+    person: Type.String({ pattern: ID_PATTERN }),
+    name: Type.String({ maxLength: 200 }),
+    status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+    validFrom: Type.Optional(Type.Integer()),
+    validUntil: Type.Optional(Type.Integer()),
+    totpSecret: Type.String({ pattern: '^[A-Z2-7]{32,}=*$' }),
+    schedule: Type.Optional(WeeklySchedule),
+    backgroundCheckOn: Type.Optional(Day),
+    trainingOn: Type.Optional(Day),
+    mayOpenRoom: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type SyncedCredential = Static<typeof SyncedCredential>;
+
+const CredentialSetBody = Type.Object(
+  {
+    v: Type.Literal(1),
+    site: Type.String({ pattern: ID_PATTERN }),
+    gateway: Type.String({ pattern: ID_PATTERN }),
+    version: Type.Integer({ minimum: 1 }),
+    issuedAt: Type.String({ pattern: TIME_PATTERN }),
+    credentials: Type.Array(SyncedCredential, { maxItems: 100_000 }),
+  },
+  { additionalProperties: false },
+);
+export type CredentialSetBody = Static<typeof CredentialSetBody>;
+
+const SignedSet = Type.Object(
+  { body: CredentialSetBody, sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }) },
+  { additionalProperties: false },
+);
+const bodyValidator = Compile(SignedSet);
+
+const SealedSchema = Type.Object(
+  {
+    alg: Type.Literal('ECDH-P256+HKDF-SHA256+A256GCM'),
+    epk: Type.String({ maxLength: 100 }),
+    iv: Type.String({ maxLength: 32 }),
+    ct: Type.String({ maxLength: 64 * 1024 * 1024 }),
+    tag: Type.String({ maxLength: 32 }),
+  },
+  { additionalProperties: false },
+);
+const sealedValidator = Compile(SealedSchema);
+
+const context = (site: string, gateway: string) => `identgate/credential-set/v1/${site}/${gateway}`;
+
+/** Signs with the central key, then encrypts to the gateway. */
+export function sealCredentialSet(
+  body: CredentialSetBody,
+  centralKey: KeyObject,
+  gatewayKey: KeyObject,
+): Buffer {
+  const signed = { body, sig: signBytes(centralKey, Buffer.from(canonicalJson(body))) };
+  return Buffer.from(
+    JSON.stringify(
+      sealFor(gatewayKey, Buffer.from(JSON.stringify(signed)), context(body.site, body.gateway)),
+    ),
+  );
+}
+
+export type CredentialSetCheck = { ok: true; body: CredentialSetBody } | { ok: false; reason: string };
+
+/** Decrypts with the gateway's key and verifies the central signature and the addressee. */
+export function openCredentialSet(
+  payload: Buffer,
+  gatewayKeys: EncryptionKeyPair,
+  centralKey: KeyObject,
+  self: { site: string; gateway: string },
+): CredentialSetCheck {
+  let sealed: unknown;
+  try {
+    sealed = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  if (!sealedValidator.Check(sealed))
+    return { ok: false, reason: `not a sealed message: ${describeSchemaErrors(sealedValidator, sealed)}` };
+  let signed: unknown;
+  try {
+    signed = JSON.parse(
+      openSealed(gatewayKeys, sealed as Sealed, context(self.site, self.gateway)).toString('utf8'),
+    );
+  } catch {
+    return { ok: false, reason: 'cannot decrypt: not sealed for this gateway, or tampered' };
+  }
+  if (!bodyValidator.Check(signed))
+    return { ok: false, reason: `bad credential set: ${describeSchemaErrors(bodyValidator, signed)}` };
+  if (!verifyBytes(centralKey, Buffer.from(canonicalJson(signed.body)), signed.sig)) {
+    return { ok: false, reason: 'signature does not verify with the central key' };
+  }
+  if (signed.body.site !== self.site || signed.body.gateway !== self.gateway) {
+    return { ok: false, reason: `addressed to ${signed.body.site}/${signed.body.gateway}` };
+  }
+  return { ok: true, body: signed.body };
+}
