@@ -36,7 +36,7 @@ const FrameFormat = Type.Union(
     Type.Literal('keypad-4'),
     Type.Literal('keypad-8'),
   ],
-  { description: 'a Wiegand card format (h10301, h10306, c1k35, h10304, h10302) or keypad-4, keypad-8' },
+  { description: 'a card format or keypad frame' },
 );
 
 export const WiegandPayload = Type.Object(
