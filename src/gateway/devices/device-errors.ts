@@ -5,7 +5,6 @@ export const DeviceErrorCode = {
   hidAccessDenied: 'IDG_HID_ACCESS_DENIED',
   hidNotConnected: 'IDG_HID_NOT_CONNECTED',
   hidIo: 'IDG_HID_IO',
-  profileInvalid: 'IDG_PROFILE_INVALID',
   profileNotFound: 'IDG_PROFILE_NOT_FOUND',
   gpioSysfsUnavailable: 'IDG_GPIO_SYSFS_UNAVAILABLE',
   gpioChipNotFound: 'IDG_GPIO_CHIP_NOT_FOUND',

@@ -29,6 +29,11 @@ export interface HidBackend {
   open(path: string): Promise<HidHandle>;
 }
 
+/** A USB id as `lsusb` prints it: four lower-case hex digits. */
+export function hex(id: number | undefined): string {
+  return id === undefined ? '????' : id.toString(16).padStart(4, '0');
+}
+
 interface NodeHidModule {
   devicesAsync(): Promise<HidDeviceInfo[]>;
   HIDAsync: { open(path: string): Promise<HidHandle> };

@@ -3,8 +3,7 @@ import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { DeviceError, DeviceErrorCode, errnoCode, HID_UDEV_RULE } from './device-errors.js';
 import type { DeviceHealth } from './device-ports.js';
-import type { HidBackend, HidDeviceInfo, HidHandle } from './hid-backend.js';
-import { hex } from './reader-profiles.js';
+import { type HidBackend, type HidDeviceInfo, type HidHandle, hex } from './hid-backend.js';
 
 /**
  * One USB HID device, kept open: finds it by USB id, opens its hidraw node, passes every input
@@ -178,7 +177,8 @@ export class HidConnection {
       log.debug({ device: name, code: error.code }, 'HID device still unavailable');
       return;
     }
-    log.error({ err: error, device: name }, 'HID device unavailable');
+    // An expected condition (unplugged, no permission): the code and message say all, no stack.
+    log.error({ device: name, code: error.code }, `HID device unavailable: ${error.message}`);
     const first = this.faultCode === undefined;
     this.faultCode = error.code;
     if (first) this.health.emit({ device: name, state: 'fault', message: error.message });

@@ -5,6 +5,7 @@ import { ConfigError } from '../../config/config-error.js';
 import { loadConfigFile } from '../../config/load-config.js';
 import { strict } from '../../config/schema-parts.js';
 import { DeviceError, DeviceErrorCode } from './device-errors.js';
+import { hex } from './hid-backend.js';
 
 /**
  * Device profiles (hardware/profiles/*.yaml): what a reader model is (USB ids) and, for readers
@@ -206,8 +207,4 @@ export function findReaderProfile(profiles: readonly ReaderProfile[], query: Pro
     );
   }
   return matching;
-}
-
-export function hex(id: number | undefined): string {
-  return id === undefined ? '????' : id.toString(16).padStart(4, '0');
 }
