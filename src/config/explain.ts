@@ -109,10 +109,31 @@ function allErrors(validator: Validator, value: unknown) {
   }
 }
 
+/**
+ * The key that tells a union's branches apart when every branch is an object with a constant
+ * there (`type: simulated | gpio | …`), so that errors can come from the branch the value chose.
+ */
+function discriminator(node: SchemaNode): string | undefined {
+  const branches = Array.isArray(node.anyOf) ? (node.anyOf as SchemaNode[]) : [];
+  const first = branches[0]?.properties as Record<string, SchemaNode> | undefined;
+  if (!first) return undefined;
+  return Object.keys(first).find((key) =>
+    branches.every((branch) => {
+      const property = (branch.properties as Record<string, SchemaNode> | undefined)?.[key];
+      return property !== undefined && 'const' in property;
+    }),
+  );
+}
+
+interface UnionVerdict {
+  /** Where the union's branch errors live in the schema. */
+  prefix: string;
+  /** The schema path of the branch the value picked by its discriminator; its errors are reported. */
+  chosen?: string;
+}
+
 export function explainErrors(validator: Validator, schema: TSchema, value: unknown): ConfigProblem[] {
   const errors = allErrors(validator, value);
-  // A failed union reports every branch; keep only the union's own error and say what it allows.
-  const unionPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => `${e.schemaPath}/anyOf/`);
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
   const add = (pointer: string, message: string) => {
@@ -121,15 +142,51 @@ export function explainErrors(validator: Validator, schema: TSchema, value: unkn
     seen.add(key);
     problems.push({ pointer, message });
   };
+  // A failed union reports every branch. Keep the branch its discriminator picked; without
+  // one, keep only the union's own error and say what it allows.
+  const unions: UnionVerdict[] = [];
+  const handled = new Set<(typeof errors)[number]>();
+  for (const error of errors.filter((e) => e.keyword === 'anyOf')) {
+    const prefix = `${error.schemaPath}/anyOf/`;
+    const node = resolveSchemaPath(schema, error.schemaPath) ?? {};
+    const key = discriminator(node);
+    const instance = valueAt(value, error.instancePath);
+    if (key === undefined || instance === null || typeof instance !== 'object') {
+      unions.push({ prefix });
+      continue;
+    }
+    const branches = node.anyOf as SchemaNode[];
+    const picked = (instance as Record<string, unknown>)[key];
+    const index = branches.findIndex(
+      (b) => ((b.properties as Record<string, SchemaNode>)[key] as SchemaNode).const === picked,
+    );
+    handled.add(error);
+    if (index >= 0) {
+      unions.push({ prefix, chosen: `${prefix}${index}` });
+    } else {
+      unions.push({ prefix });
+      const allowed = branches.map((b) =>
+        JSON.stringify((b.properties as Record<string, SchemaNode>)[key]?.const),
+      );
+      add(`${error.instancePath}/${key}`, `must be one of ${allowed.join(', ')}, got ${shown(picked)}`);
+    }
+  }
+  const within = (path: string, base: string) => path === base || path.startsWith(`${base}/`);
+  const inReportedBranch = (schemaPath: string) =>
+    unions.every(
+      (u) => !schemaPath.startsWith(u.prefix) || (u.chosen !== undefined && within(schemaPath, u.chosen)),
+    );
   for (const error of errors) {
-    if (error.keyword === 'boolean') continue;
-    if (unionPaths.some((prefix) => error.schemaPath.startsWith(prefix))) continue;
+    if (error.keyword === 'boolean' || handled.has(error)) continue;
+    if (!inReportedBranch(error.schemaPath)) continue;
     const node = resolveSchemaPath(schema, error.schemaPath) ?? {};
     const params = error.params as Record<string, unknown>;
     if (error.keyword === 'required') {
       const properties = (node.properties ?? {}) as Record<string, SchemaNode>;
       for (const name of (params.requiredProperties as string[] | undefined) ?? []) {
         const child = properties[name];
+        // Defaults are filled only into a value that is otherwise valid: a key with one is not missing.
+        if (child && 'default' in child) continue;
         add(`${error.instancePath}/${name}`, `is required: ${child ? describeSchema(child) : 'a value'}`);
       }
     } else if (error.keyword === 'additionalProperties') {

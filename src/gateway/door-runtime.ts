@@ -83,6 +83,8 @@ export class DoorRuntime {
       const room = this.room(door.room);
       const devices = createDoorDevices(door.id, door.devices, {
         log: log.child({ door: door.id }),
+        clock,
+        failMode: door.failMode,
         ...options.deviceContext,
       });
       const controller = new DoorController(
@@ -137,6 +139,9 @@ export class DoorRuntime {
         try {
           await device.start();
         } catch (error) {
+          // A door whose lock cannot be driven is not operable: stop with the adapter's message
+          // (a missing GPIO line, no sysfs GPIO) rather than pretend. Other devices raise an alarm.
+          if (role === 'lock') throw error;
           log.error({ err: error, door: door.id, device: device.name }, 'device failed to start');
           this.deviceHealth(door.id, role, {
             device: device.name,

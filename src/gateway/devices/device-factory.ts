@@ -1,6 +1,41 @@
-import type { DoorDevicesConfig } from '../../config/device-config.js';
+import { join } from 'node:path';
+import type {
+  ContactDeviceConfig,
+  DoorDevicesConfig,
+  ExitButtonDeviceConfig,
+  IndicatorDeviceConfig,
+  KeypadDeviceConfig,
+  LockDeviceConfig,
+  ReaderDeviceConfig,
+} from '../../config/device-config.js';
+import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { DoorDevices } from './device-ports.js';
+import { packageInfo } from '../../lib/package-root.js';
+import { DeviceError, DeviceErrorCode } from './device-errors.js';
+import type {
+  BadgeReader,
+  DoorContact,
+  DoorDevices,
+  ExitButton,
+  Indicator,
+  Keypad,
+  LockRelay,
+} from './device-ports.js';
+import { type GpioConstructor, onoffGpio } from './gpio-backend.js';
+import { GpioIndicator } from './gpio-indicator.js';
+import { GpioDoorContact, GpioExitButton } from './gpio-input.js';
+import { GpioLockRelay } from './gpio-lock.js';
+import { type HidBackend, nodeHidBackend } from './hid-backend.js';
+import { HidBadgeReader, keyboardBadgeInterpreter, profileBadgeInterpreter } from './hid-badge-reader.js';
+import { HidConnection, type HidSelector } from './hid-connection.js';
+import { HidKeypad, keyboardKeypadInterpreter, profileKeypadInterpreter } from './hid-keypad.js';
+import {
+  findReaderProfile,
+  loadReaderProfiles,
+  type ReaderProfile,
+  type ReportProfile,
+} from './reader-profiles.js';
+import { ReportDecoder } from './report-decoder.js';
 import {
   SimulatedBadgeReader,
   SimulatedDoorContact,
@@ -10,9 +45,27 @@ import {
   SimulatedLockRelay,
 } from './simulated-devices.js';
 
+/**
+ * What the adapters need from their surroundings. Everything but the logger has a production
+ * default, so tests inject fakes (clock, HID, Gpio, a sysfs tree) and callers stay short.
+ */
 export interface DeviceContext {
   log: Logger;
+  /** Inter-character and keypad timeouts, debounce, reconnect backoff. Default: the system clock. */
+  clock?: Clock;
+  /** The door's fail mode: the lock relay starts and stops in it. Default: `secure` (locked). */
+  failMode?: 'secure' | 'safe';
+  /** node-hid behind a seam. Default: node-hid, loaded on first use. */
+  hid?: HidBackend;
+  /** onoff's Gpio class behind a seam. Default: onoff, loaded when a GPIO device is configured. */
+  Gpio?: GpioConstructor;
+  /** Where sysfs is mounted, for GPIO chip lookup. Default: /sys. */
+  sysfsRoot?: string;
+  /** Reader profiles. Default: hardware/profiles in the identgate package. */
+  profilesDir?: string;
 }
+
+const KEYBOARD_COLLECTION = { usagePage: 0x01, usage: 0x06 };
 
 /**
  * Builds a door's devices from its configuration. Each role picks its adapter by `type`; the
@@ -23,15 +76,173 @@ export function createDoorDevices(
   config: DoorDevicesConfig,
   context: DeviceContext,
 ): DoorDevices {
-  const { log } = context;
-  const name = (role: string) => `${door}.${role}`;
+  const build = new DeviceBuilder(door, context);
   return {
-    entryReader: new SimulatedBadgeReader(name('entry-reader'), log),
-    keypad: new SimulatedKeypad(name('keypad'), log),
-    lock: new SimulatedLockRelay(name('lock'), log),
-    contact: new SimulatedDoorContact(name('contact'), log),
-    ...(config.exitReader ? { exitReader: new SimulatedBadgeReader(name('exit-reader'), log) } : {}),
-    ...(config.rex ? { rex: new SimulatedExitButton(name('rex'), log) } : {}),
-    ...(config.indicator ? { indicator: new SimulatedIndicator(name('indicator'), log) } : {}),
+    entryReader: build.reader('entry-reader', config.entryReader),
+    keypad: build.keypad(config.keypad),
+    lock: build.lock(config.lock),
+    contact: build.contact(config.contact),
+    ...(config.exitReader ? { exitReader: build.reader('exit-reader', config.exitReader) } : {}),
+    ...(config.rex ? { rex: build.exitButton(config.rex) } : {}),
+    ...(config.indicator ? { indicator: build.indicator(config.indicator) } : {}),
   };
+}
+
+class DeviceBuilder {
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private hid: HidBackend | undefined;
+  private Gpio: GpioConstructor | undefined;
+  private profiles: ReaderProfile[] | undefined;
+
+  constructor(
+    private readonly door: string,
+    private readonly context: DeviceContext,
+  ) {
+    this.log = context.log;
+    this.clock = context.clock ?? systemClock;
+  }
+
+  reader(role: 'entry-reader' | 'exit-reader', config: ReaderDeviceConfig): BadgeReader {
+    const name = this.name(role);
+    if (config.type === 'simulated') return new SimulatedBadgeReader(name, this.log);
+    if (config.type === 'hid-keyboard') {
+      const connection = this.connection(name, config, [config], KEYBOARD_COLLECTION);
+      const interpreter = keyboardBadgeInterpreter({ name, clock: this.clock, log: this.log, ...config });
+      return new HidBadgeReader(name, connection, interpreter, this.log);
+    }
+    const profile = this.reportProfile(name, config);
+    const connection = this.connection(name, config, this.usbIds(name, profile, config));
+    const decoder = new ReportDecoder(profile, config.badgeId);
+    return new HidBadgeReader(name, connection, profileBadgeInterpreter(decoder, name, this.log), this.log);
+  }
+
+  keypad(config: KeypadDeviceConfig): Keypad {
+    const name = this.name('keypad');
+    if (config.type === 'simulated') return new SimulatedKeypad(name, this.log);
+    const entry = { name, clock: this.clock, log: this.log, ...config };
+    if (config.type === 'hid-keyboard') {
+      const connection = this.connection(name, config, [config], KEYBOARD_COLLECTION);
+      return new HidKeypad(name, connection, keyboardKeypadInterpreter(entry), this.log);
+    }
+    const profile = this.reportProfile(name, config);
+    const { payload } = profile;
+    if (payload.kind !== 'wiegand' || !payload.formats.some((f) => f === 'keypad-4' || f === 'keypad-8')) {
+      throw new DeviceError(
+        DeviceErrorCode.deviceConfig,
+        `${name}: reader profile "${profile.id}" delivers no keypad frames (keypad-4 or keypad-8)`,
+      );
+    }
+    const connection = this.connection(name, config, this.usbIds(name, profile, config));
+    return new HidKeypad(
+      name,
+      connection,
+      profileKeypadInterpreter(new ReportDecoder(profile), entry),
+      this.log,
+    );
+  }
+
+  lock(config: LockDeviceConfig): LockRelay {
+    const name = this.name('lock');
+    const failMode = this.context.failMode ?? 'secure';
+    if (config.type === 'simulated') return new SimulatedLockRelay(name, this.log, { failMode });
+    return new GpioLockRelay(name, { ...config, failMode }, { ...this.gpio(), log: this.log });
+  }
+
+  contact(config: ContactDeviceConfig): DoorContact {
+    const name = this.name('contact');
+    if (config.type === 'simulated') return new SimulatedDoorContact(name, this.log);
+    return new GpioDoorContact(name, config, { ...this.gpio(), clock: this.clock, log: this.log });
+  }
+
+  exitButton(config: ExitButtonDeviceConfig): ExitButton {
+    const name = this.name('rex');
+    if (config.type === 'simulated') return new SimulatedExitButton(name, this.log);
+    return new GpioExitButton(name, config, { ...this.gpio(), clock: this.clock, log: this.log });
+  }
+
+  indicator(config: IndicatorDeviceConfig): Indicator {
+    const name = this.name('indicator');
+    if (config.type === 'simulated') return new SimulatedIndicator(name, this.log);
+    const { type: _type, ...outputs } = config;
+    return new GpioIndicator(name, outputs, { ...this.gpio(), clock: this.clock, log: this.log });
+  }
+
+  private name(role: string): string {
+    return `${this.door}.${role}`;
+  }
+
+  private connection(
+    name: string,
+    config: Omit<HidSelector, 'ids' | 'prefer'> & { retryInitialMs: number; retryMaxMs: number },
+    ids: HidSelector['ids'],
+    prefer?: HidSelector['prefer'],
+  ): HidConnection {
+    this.hid ??= this.context.hid ?? nodeHidBackend();
+    const selector: HidSelector = {
+      ids,
+      serialNumber: config.serialNumber,
+      path: config.path,
+      interface: config.interface,
+      prefer,
+    };
+    return new HidConnection({
+      name,
+      selector,
+      backend: this.hid,
+      clock: this.clock,
+      log: this.log,
+      retryInitialMs: config.retryInitialMs,
+      retryMaxMs: Math.max(config.retryMaxMs, config.retryInitialMs),
+    });
+  }
+
+  private reportProfile(
+    name: string,
+    config: { profile?: string; vendorId?: number; productId?: number; reportId?: number },
+  ): ReportProfile {
+    this.profiles ??= loadReaderProfiles(
+      this.context.profilesDir ?? join(packageInfo().root, 'hardware', 'profiles'),
+    );
+    const profile = findReaderProfile(this.profiles, config);
+    if (profile.protocol !== 'report') {
+      throw new DeviceError(
+        DeviceErrorCode.deviceConfig,
+        `${name}: reader profile "${profile.id}" describes a keyboard-wedge reader; use type: hid-keyboard`,
+      );
+    }
+    return config.reportId === undefined ? profile : { ...profile, reportId: config.reportId };
+  }
+
+  private usbIds(
+    name: string,
+    profile: ReportProfile,
+    config: { vendorId?: number; productId?: number },
+  ): HidSelector['ids'] {
+    if (config.vendorId !== undefined && config.productId !== undefined) {
+      return [{ vendorId: config.vendorId, productId: config.productId }];
+    }
+    if (profile.match.length === 0) {
+      throw new DeviceError(
+        DeviceErrorCode.deviceConfig,
+        `${name}: reader profile "${profile.id}" lists no USB ids; set vendorId and productId (see \`lsusb\`)`,
+      );
+    }
+    return profile.match;
+  }
+
+  private gpio(): { Gpio: GpioConstructor; sysfsRoot: string } {
+    if (!this.Gpio) {
+      try {
+        this.Gpio = this.context.Gpio ?? onoffGpio();
+      } catch (error) {
+        throw new DeviceError(
+          DeviceErrorCode.gpioSysfsUnavailable,
+          `cannot load onoff for GPIO devices: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
+    }
+    return { Gpio: this.Gpio, sysfsRoot: this.context.sysfsRoot ?? '/sys' };
+  }
 }

@@ -28,6 +28,8 @@ export interface Keypad extends Device {
   readonly entries: Signal<string>;
 }
 
+export type LockState = 'locked' | 'unlocked';
+
 /** The lock relay. `unlock()` releases the door; `lock()` secures it. */
 export interface LockRelay extends Device {
   readonly state: 'locked' | 'unlocked';

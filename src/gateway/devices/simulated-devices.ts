@@ -9,6 +9,7 @@ import type {
   IndicatorPattern,
   Keypad,
   LockRelay,
+  LockState,
 } from './device-ports.js';
 
 /**
@@ -77,9 +78,25 @@ export class SimulatedKeypad extends SimulatedDevice implements Keypad {
 }
 
 export class SimulatedLockRelay extends SimulatedDevice implements LockRelay {
-  state: 'locked' | 'unlocked' = 'locked';
+  state: LockState;
   /** Every command the relay received, oldest first; tests read it. */
-  readonly history: Array<'locked' | 'unlocked'> = [];
+  readonly history: LockState[] = [];
+  private readonly failState: LockState;
+
+  /** Like the GPIO relay, it starts in and returns to the door's fail-mode state (default secure). */
+  constructor(name: string, log?: Logger, options: { failMode?: 'secure' | 'safe' } = {}) {
+    super(name, log);
+    this.failState = options.failMode === 'safe' ? 'unlocked' : 'locked';
+    this.state = this.failState;
+  }
+
+  override async stop(): Promise<void> {
+    if (this.running && this.state !== this.failState) {
+      this.state = this.failState;
+      this.history.push(this.failState);
+    }
+    await super.stop();
+  }
 
   unlock(): void {
     this.state = 'unlocked';

@@ -86,7 +86,9 @@ doors:
         ),
         expect.stringMatching(/^line 10: doors\[0\]\.unlockSeconds: must be a number from 1 to 120, got 500/),
         expect.stringMatching(/^line 11: doors\[0\]\.failMode: must be one of "secure", "safe"/),
-        expect.stringMatching(/doors\[0\]\.devices\.entryReader\.type: must be "simulated", got "usb"/),
+        expect.stringMatching(
+          /doors\[0\]\.devices\.entryReader\.type: must be one of "simulated", "hid-keyboard", "hid-report", got "usb"/,
+        ),
         expect.stringMatching(/doors\[0\]\.devices\.contact: is required/),
       ]),
     );

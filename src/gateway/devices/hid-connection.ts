@@ -1,0 +1,212 @@
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import { Signal } from '../../lib/signal.js';
+import { DeviceError, DeviceErrorCode, errnoCode, HID_UDEV_RULE } from './device-errors.js';
+import type { DeviceHealth } from './device-ports.js';
+import { type HidBackend, type HidDeviceInfo, type HidHandle, hex } from './hid-backend.js';
+
+/**
+ * One USB HID device, kept open: finds it by USB id, opens its hidraw node, passes every input
+ * report on, and when it disappears or cannot be opened reports a fault once and retries with
+ * capped exponential backoff on the injected clock until it is back.
+ */
+export interface HidSelector {
+  ids: ReadonlyArray<{ vendorId: number; productId: number }>;
+  serialNumber?: string;
+  /** A fixed hidraw path; hot-plug then only works if the node keeps its name. */
+  path?: string;
+  /** The USB interface number, for readers that expose several. */
+  interface?: number;
+  /** Prefer this HID collection when a device exposes several (e.g. page 1 usage 6, a keyboard). */
+  prefer?: { usagePage: number; usage: number };
+}
+
+export interface HidConnectionOptions {
+  name: string;
+  selector: HidSelector;
+  backend: HidBackend;
+  clock: Clock;
+  log: Logger;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export class HidConnection {
+  readonly reports: Signal<Uint8Array>;
+  readonly health: Signal<DeviceHealth>;
+  /** The device went away; whatever was half-read is void. */
+  readonly lost: Signal<void>;
+  private handle: HidHandle | undefined;
+  private retry: TimerHandle | undefined;
+  private running = false;
+  private faultCode: string | undefined;
+  private attempts = 0;
+  /** Bumped by stop(), so that an open still in flight is closed instead of adopted. */
+  private generation = 0;
+
+  constructor(private readonly options: HidConnectionOptions) {
+    const { name, log } = options;
+    this.reports = new Signal(`${name}.reports`, log);
+    this.health = new Signal(`${name}.health`, log);
+    this.lost = new Signal(`${name}.lost`, log);
+  }
+
+  get connected(): boolean {
+    return this.handle !== undefined;
+  }
+
+  /** Resolves after the first attempt, connected or not: a missing reader must not hold up the door. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.generation++;
+    this.retry?.cancel();
+    this.retry = undefined;
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) await this.close(handle);
+  }
+
+  private async connect(): Promise<void> {
+    const generation = this.generation;
+    let path = this.options.selector.path ?? '(not found)';
+    let handle: HidHandle;
+    try {
+      path = await this.findPath();
+      handle = await this.options.backend.open(path);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.fault(this.explainOpenError(error, path));
+      this.scheduleRetry();
+      return;
+    }
+    if (generation !== this.generation) {
+      await this.close(handle);
+      return;
+    }
+    this.handle = handle;
+    handle.on('data', (data) => this.reports.emit(data));
+    handle.on('error', (error) => this.deviceLost(handle, error));
+    this.attempts = 0;
+    this.options.log.info({ device: this.options.name, path }, 'HID device connected');
+    if (this.faultCode !== undefined) {
+      this.faultCode = undefined;
+      this.health.emit({ device: this.options.name, state: 'ok' });
+    }
+  }
+
+  private async findPath(): Promise<string> {
+    const { selector, name } = this.options;
+    if (selector.path !== undefined) return selector.path;
+    const all = await this.options.backend.devices();
+    const candidates = all.filter(
+      (d): d is HidDeviceInfo & { path: string } =>
+        d.path !== undefined &&
+        selector.ids.some((id) => id.vendorId === d.vendorId && id.productId === d.productId) &&
+        (selector.serialNumber === undefined || d.serialNumber === selector.serialNumber) &&
+        (selector.interface === undefined || d.interface === selector.interface),
+    );
+    const { prefer } = selector;
+    const preferred = prefer
+      ? candidates.find((d) => d.usagePage === prefer.usagePage && d.usage === prefer.usage)
+      : undefined;
+    const chosen = preferred ?? candidates[0];
+    if (!chosen) {
+      const ids = selector.ids.map((id) => `${hex(id.vendorId)}:${hex(id.productId)}`).join(' or ');
+      const serial = selector.serialNumber ? ` with serial number ${selector.serialNumber}` : '';
+      throw new DeviceError(
+        DeviceErrorCode.hidNotConnected,
+        `${name}: no USB HID device ${ids}${serial} is connected`,
+      );
+    }
+    return chosen.path;
+  }
+
+  private explainOpenError(error: unknown, path: string): DeviceError {
+    if (error instanceof DeviceError) return error;
+    const { name, selector } = this.options;
+    const message = error instanceof Error ? error.message : String(error);
+    if (errnoCode(error) === 'EACCES' || /permission denied/i.test(message)) {
+      const ids = selector.ids.map((id) => `${hex(id.vendorId)}:${hex(id.productId)}`).join(', ');
+      return new DeviceError(
+        DeviceErrorCode.hidAccessDenied,
+        `${name}: permission denied opening ${path}. Install the udev rule ${HID_UDEV_RULE} ` +
+          `(it must list USB id ${ids}) as /etc/udev/rules.d/60-identgate-readers.rules, make sure the ` +
+          'gateway runs as a member of the identgate group, then run `udevadm control --reload-rules && ' +
+          'udevadm trigger` or replug the reader',
+        { cause: error },
+      );
+    }
+    if (errnoCode(error) === 'ENOENT') {
+      return new DeviceError(DeviceErrorCode.hidNotConnected, `${name}: ${path} does not exist`, {
+        cause: error,
+      });
+    }
+    return new DeviceError(DeviceErrorCode.hidIo, `${name}: cannot open ${path}: ${message}`, {
+      cause: error,
+    });
+  }
+
+  private deviceLost(handle: HidHandle, error: Error): void {
+    if (this.handle !== handle) return;
+    this.handle = undefined;
+    this.lost.emit();
+    this.close(handle).catch((closeError: unknown) =>
+      this.options.log.debug(
+        { err: closeError, device: this.options.name },
+        'closing a lost HID device failed',
+      ),
+    );
+    this.fault(
+      new DeviceError(DeviceErrorCode.hidIo, `${this.options.name}: device lost (${error.message})`, {
+        cause: error,
+      }),
+    );
+    this.scheduleRetry();
+  }
+
+  /** Reports a fault once per outage; a different cause during the outage is logged, not re-signalled. */
+  private fault(error: DeviceError): void {
+    const { log, name } = this.options;
+    if (this.faultCode === error.code) {
+      log.debug({ device: name, code: error.code }, 'HID device still unavailable');
+      return;
+    }
+    // An expected condition (unplugged, no permission): the code and message say all, no stack.
+    log.error({ device: name, code: error.code }, `HID device unavailable: ${error.message}`);
+    const first = this.faultCode === undefined;
+    this.faultCode = error.code;
+    if (first) this.health.emit({ device: name, state: 'fault', message: error.message });
+  }
+
+  private scheduleRetry(): void {
+    if (!this.running) return;
+    const { retryInitialMs, retryMaxMs, clock, log, name } = this.options;
+    const delay = Math.min(retryMaxMs, retryInitialMs * 2 ** this.attempts);
+    this.attempts++;
+    this.retry?.cancel();
+    this.retry = clock.setTimeout(() => {
+      this.retry = undefined;
+      this.connect().catch((error: unknown) =>
+        log.error({ err: error, device: name }, 'HID reconnect failed'),
+      );
+    }, delay);
+  }
+
+  private async close(handle: HidHandle): Promise<void> {
+    const { log, name } = this.options;
+    handle.removeAllListeners();
+    // An EventEmitter without an 'error' listener throws; a late error from a closed device is noise.
+    handle.on('error', (error) => log.debug({ err: error, device: name }, 'error from a closed HID device'));
+    try {
+      await handle.close();
+    } catch (error) {
+      log.debug({ err: error, device: name }, 'closing the HID device failed');
+    }
+  }
+}
