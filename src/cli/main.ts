@@ -4,11 +4,13 @@ import { DashboardConfig } from '../config/dashboard-config.js';
 import { DemoConfig } from '../config/demo-config.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { parseKey } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
+import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
@@ -19,11 +21,14 @@ usage:
   identgate dashboard --config <dashboard.yaml>  the central process: ingest, API, web UI
   identgate sim …                                drive the simulated devices of a running demo
   identgate config check|reference               validate a file; list every key
+  identgate keygen signing|master <file>         create the central signing key or the master key
   identgate --version
 
 ${SIM_USAGE}
 
-${CONFIG_USAGE}`;
+${CONFIG_USAGE}
+
+${KEYGEN_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -96,8 +101,13 @@ async function main(argv: string[]): Promise<number> {
           : undefined,
       });
       log.info(
-        { site: config.site, gateway: config.id, publicKey: gateway.publicKey },
-        'gateway key (trust it on the dashboard)',
+        {
+          site: config.site,
+          gateway: config.id,
+          publicKey: gateway.publicKey,
+          encryptionKey: gateway.encryptionKey,
+        },
+        'gateway keys (list them under gateways: in the dashboard configuration)',
       );
       await gateway.start();
       await untilSignal(log, () => gateway.stop());
@@ -114,10 +124,20 @@ async function main(argv: string[]): Promise<number> {
           ? resolveSecret(config.database.password, 'database.password')
           : undefined,
         mqttPassword: config.mqtt.password ? resolveSecret(config.mqtt.password, 'mqtt.password') : undefined,
+        signingKey: config.keys.signing
+          ? loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'))
+          : undefined,
+        masterKey: config.keys.master
+          ? parseKey(resolveSecret(config.keys.master, 'keys.master'))
+          : undefined,
       });
       await dashboard.start();
       log.info({ url: dashboard.url }, 'dashboard listening');
       await untilSignal(log, () => dashboard.stop());
+      return ExitCode.ok;
+    }
+    case 'keygen': {
+      for (const line of runKeygen(rest)) print(line);
       return ExitCode.ok;
     }
     case 'config': {

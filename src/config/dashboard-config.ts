@@ -24,8 +24,15 @@ export const TrustedGateway = Type.Object(
     id: Id,
     publicKey: Type.String({
       pattern: PUBLIC_KEY_PATTERN,
-      description: 'the gateway key printed by `identgate gateway`',
+      description: 'the gateway signing key (ed25519:…) printed by `identgate gateway`',
     }),
+    encryptionKey: Type.Optional(
+      Type.String({
+        pattern: '^p256:[A-Za-z0-9_-]{87}$',
+        description:
+          'the gateway encryption key (p256:…) printed by `identgate gateway`; needed for credential sync',
+      }),
+    ),
   },
   strict,
 );
@@ -44,6 +51,23 @@ export const DashboardConfig = Type.Object(
       { ...strict, default: {} },
     ),
     gateways: Type.Array(TrustedGateway, { default: [] }),
+    keys: Type.Object(
+      {
+        signing: Type.Optional(
+          Type.Union(SecretRef.anyOf, {
+            description:
+              'the central Ed25519 signing key (PEM) for commands and credential sets: { file: … } or { env: … }',
+          }),
+        ),
+        master: Type.Optional(
+          Type.Union(SecretRef.anyOf, {
+            description:
+              'the master key (32 bytes, base64) sealing TOTP secrets in the database: { file: … } or { env: … }',
+          }),
+        ),
+      },
+      { ...strict, default: {} },
+    ),
   },
   strict,
 );

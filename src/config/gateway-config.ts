@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import { DoorDevicesConfig } from './device-config.js';
 import { PolicyConfig, RoomConfig } from './door-policy-config.js';
 import { Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
@@ -57,6 +58,18 @@ export const GatewayConfig = Type.Object(
     mqtt: MqttConnection(),
     totp: TotpConfig,
     credentialKey: Type.Optional(SecretRef),
+    central: Type.Object(
+      {
+        publicKey: Type.Optional(
+          Type.String({
+            pattern: PUBLIC_KEY_PATTERN,
+            description:
+              'the central key (ed25519:…) that signs commands and credential sets; without it both are refused',
+          }),
+        ),
+      },
+      { ...strict, default: {} },
+    ),
     simControl: Type.Boolean({
       default: false,
       description: 'serve a local socket for `identgate sim` (simulated devices only)',

@@ -2,41 +2,64 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { DashboardConfig } from '../config/dashboard-config.js';
+import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import { describeListenError } from '../lib/listen.js';
 import type { Logger } from '../lib/logger.js';
-import { importPublicKey } from '../protocol/signing.js';
+import { CentralMessenger } from './central-messenger.js';
 import { buildApp } from './http/app.js';
 import { EventIngest } from './ingest/event-ingest.js';
+import { GapScanner } from './ingest/gap-scanner.js';
+import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
+import { AlarmStore } from './storage/alarm-store.js';
 import { createPool, redactDatabaseUrl } from './storage/database.js';
 import { EventStore } from './storage/event-store.js';
+import { GatewayRegistry } from './storage/gateway-registry.js';
 import { migrate, type StorageMode } from './storage/migrator.js';
+import { PeopleStore } from './storage/people-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
+import { SequenceStore } from './storage/sequence-store.js';
 
 export interface DashboardOptions {
   config: DashboardConfig;
   log: Logger;
+  clock?: Clock;
   databasePassword?: string;
   mqttPassword?: string;
+  /** The central Ed25519 key that signs commands and credential sets. */
+  signingKey?: KeyObject;
+  /** 32 bytes sealing TOTP secrets at rest. */
+  masterKey?: Buffer;
+  /** How often the gap scanner looks (tests shorten it). */
+  gapScanMs?: number;
+  gapGraceMs?: number;
 }
 
 /**
- * The central process: migrates the database, ingests events from the broker, serves the API
- * and the live UI. Holds no state that PostgreSQL or the broker do not also hold.
+ * The central process: migrates the database, ingests events from the broker, sends commands
+ * and credential sets to gateways, serves the API and the live UI. Holds no state that
+ * PostgreSQL or the broker do not also hold.
  */
 export class Dashboard {
   readonly hub = new LiveHub();
   readonly pool: pg.Pool;
   readonly events: EventStore;
   readonly quarantine: QuarantineStore;
-  private readonly trusted = new Map<string, KeyObject>();
+  readonly registry: GatewayRegistry;
+  readonly sequences: SequenceStore;
+  readonly alarms: AlarmStore;
+  readonly people: PeopleStore;
+  private readonly clock: Clock;
   private ingestor: EventIngest | undefined;
+  private messengerInstance: CentralMessenger | undefined;
+  private gapScanner: GapScanner | undefined;
   private app: FastifyInstance | undefined;
   storageMode: StorageMode | undefined;
   url: string | undefined;
 
   constructor(private readonly options: DashboardOptions) {
+    this.clock = options.clock ?? systemClock;
     this.pool = createPool(
       options.config.database,
       options.databasePassword,
@@ -44,13 +67,20 @@ export class Dashboard {
     );
     this.events = new EventStore(this.pool);
     this.quarantine = new QuarantineStore(this.pool);
-    for (const gateway of options.config.gateways)
-      this.trustGateway(gateway.site, gateway.id, gateway.publicKey);
+    this.registry = new GatewayRegistry(this.pool);
+    this.sequences = new SequenceStore(this.pool);
+    this.alarms = new AlarmStore(this.pool);
+    this.people = new PeopleStore(this.pool, options.masterKey);
   }
 
-  /** Registers a gateway's public key; its events are accepted from now on. */
-  trustGateway(site: string, gateway: string, publicKey: string): void {
-    this.trusted.set(`${site}/${gateway}`, importPublicKey(publicKey));
+  /** Trusts a gateway: its events are accepted and, with an encryption key, its credentials synced. */
+  async trustGateway(
+    site: string,
+    gateway: string,
+    publicKey: string,
+    encryptionKey?: string,
+  ): Promise<void> {
+    await this.registry.register(site, gateway, publicKey, encryptionKey);
   }
 
   /** Starts everything or nothing: a failure part-way stops what had started. */
@@ -78,12 +108,15 @@ export class Dashboard {
     }
     const migration = await migrate(this.pool, log.child({ component: 'migrate' }));
     this.storageMode = migration.mode;
-    const today = new Date();
-    const tomorrow = new Date(today.getTime() + 86_400_000);
+    const today = this.clock.now();
     await this.events.ensurePartitions([
-      today.toISOString().slice(0, 10),
-      tomorrow.toISOString().slice(0, 10),
+      new Date(today).toISOString().slice(0, 10),
+      new Date(today + 86_400_000).toISOString().slice(0, 10),
     ]);
+    for (const gateway of config.gateways) {
+      await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
+    }
+    await this.registry.load();
 
     this.app = await buildApp({
       events: this.events,
@@ -109,19 +142,67 @@ export class Dashboard {
     const boundPort = typeof address === 'object' && address ? address.port : port;
     this.url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 
+    const clientId = config.mqtt.clientId ?? 'identgate-dashboard';
+    this.messengerInstance = new CentralMessenger({
+      url: config.mqtt.url,
+      clientId: `${clientId}-messenger`,
+      username: config.mqtt.username,
+      password: this.options.mqttPassword,
+      signingKey: this.options.signingKey,
+      registry: this.registry,
+      people: this.people,
+      pool: this.pool,
+      clock: this.clock,
+      log: log.child({ component: 'messenger' }),
+    });
+    await this.messengerInstance.start();
+    const messenger = this.messengerInstance;
+    const pipeline = new IngestPipeline({
+      pool: this.pool,
+      events: this.events,
+      sequences: this.sequences,
+      alarms: this.alarms,
+      quarantine: this.quarantine,
+      registry: this.registry,
+      hub: this.hub,
+      log: log.child({ component: 'ingest' }),
+      afterCommit: (stored) => messenger.onEvents(stored),
+    });
     this.ingestor = new EventIngest({
       url: config.mqtt.url,
-      clientId: config.mqtt.clientId ?? 'identgate-dashboard',
+      clientId,
       username: config.mqtt.username,
       password: this.options.mqttPassword,
       sites: config.ingest.sites,
-      keyFor: (site, gateway) => this.trusted.get(`${site}/${gateway}`),
-      events: this.events,
-      quarantine: this.quarantine,
-      hub: this.hub,
+      pipeline,
       log: log.child({ component: 'ingest' }),
     });
     await this.ingestor.start();
+    this.gapScanner = new GapScanner({
+      pool: this.pool,
+      sequences: this.sequences,
+      alarms: this.alarms,
+      messenger,
+      clock: this.clock,
+      log: log.child({ component: 'gaps' }),
+      intervalMs: this.options.gapScanMs,
+      graceMs: this.options.gapGraceMs,
+    });
+    this.gapScanner.start();
+    if (this.options.signingKey) await messenger.publishAllCredentials();
+  }
+
+  async stop(): Promise<void> {
+    this.hub.closeAll('shutting down');
+    await this.gapScanner?.stop();
+    this.gapScanner = undefined;
+    await this.ingestor?.stop();
+    this.ingestor = undefined;
+    await this.messengerInstance?.stop();
+    this.messengerInstance = undefined;
+    await this.app?.close();
+    this.app = undefined;
+    if (!this.pool.ended) await this.pool.end();
   }
 
   /** Resolves once an event with at least sequence `seq` of that gateway is stored, or after `timeoutMs`. */
@@ -153,18 +234,19 @@ export class Dashboard {
     });
   }
 
-  async stop(): Promise<void> {
-    this.hub.closeAll('shutting down');
-    await this.ingestor?.stop();
-    this.ingestor = undefined;
-    await this.app?.close();
-    this.app = undefined;
-    if (!this.pool.ended) await this.pool.end();
-  }
-
   get ingest(): EventIngest {
     if (!this.ingestor) throw new Error('dashboard not started');
     return this.ingestor;
+  }
+
+  get messenger(): CentralMessenger {
+    if (!this.messengerInstance) throw new Error('dashboard not started');
+    return this.messengerInstance;
+  }
+
+  get gaps(): GapScanner {
+    if (!this.gapScanner) throw new Error('dashboard not started');
+    return this.gapScanner;
   }
 
   /** For tests: the Fastify instance, for `inject()`. */

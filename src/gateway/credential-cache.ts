@@ -13,7 +13,11 @@ import { SyncedCredential } from '../protocol/credential-set.js';
 /** One credential as the central side syncs it; TOTP secrets of fewer than 160 bits are refused. */
 export const CredentialSchema = SyncedCredential;
 const credentialValidator = Compile(CredentialSchema);
-const CacheFile = Type.Object({ syncedAt: Type.Integer(), credentials: Type.Array(CredentialSchema) });
+const CacheFile = Type.Object({
+  syncedAt: Type.Integer(),
+  version: Type.Optional(Type.Integer()),
+  credentials: Type.Array(CredentialSchema),
+});
 const cacheValidator = Compile(CacheFile);
 
 const CONTEXT = 'identgate/credential-cache/v1';
@@ -26,6 +30,7 @@ const CONTEXT = 'identgate/credential-cache/v1';
 export class CredentialCache implements CredentialLookup {
   private byBadge = new Map<string, Credential>();
   private synced = 0;
+  private setVersion = 0;
   private readonly path: string;
   private readonly key: Buffer;
 
@@ -46,14 +51,14 @@ export class CredentialCache implements CredentialLookup {
     if (!cacheValidator.Check(parsed)) {
       throw new CodedError('IDG_CREDENTIAL_CACHE', `credential cache ${this.path} has an unexpected shape`);
     }
-    this.index(parsed.credentials, parsed.syncedAt);
+    this.index(parsed.credentials, parsed.syncedAt, parsed.version ?? 0);
   }
 
   /**
    * Replaces the whole set, durably, then starts using it. Every entry is checked first; one bad
    * entry refuses the whole set, so the gateway never decides from a half-valid cache.
    */
-  replace(credentials: Credential[], syncedAt: number): void {
+  replace(credentials: Credential[], syncedAt: number, version = this.setVersion): void {
     credentials.forEach((credential, index) => {
       if (!credentialValidator.Check(credential)) {
         const first = [...credentialValidator.Errors(credential)][0];
@@ -64,9 +69,9 @@ export class CredentialCache implements CredentialLookup {
       }
       if (credential.schedule) assertTimezone(credential.schedule.timezone);
     });
-    const body = JSON.stringify({ syncedAt, credentials });
+    const body = JSON.stringify({ syncedAt, version, credentials });
     writeFileAtomic(this.path, seal(this.key, Buffer.from(body), CONTEXT));
-    this.index(credentials, syncedAt);
+    this.index(credentials, syncedAt, version);
   }
 
   findByBadge(badge: string): Credential | undefined {
@@ -82,12 +87,18 @@ export class CredentialCache implements CredentialLookup {
     return this.synced;
   }
 
+  /** The version of the credential set from the central side (0: none received). */
+  get version(): number {
+    return this.setVersion;
+  }
+
   all(): Iterable<Credential> {
     return this.byBadge.values();
   }
 
-  private index(credentials: Credential[], syncedAt: number): void {
+  private index(credentials: Credential[], syncedAt: number, version: number): void {
     this.byBadge = new Map(credentials.map((c) => [c.badge, c]));
     this.synced = syncedAt;
+    this.setVersion = version;
   }
 }

@@ -32,6 +32,7 @@ export class GatewayLink {
   private checkpointTimer: NodeJS.Timeout | undefined;
   state: LinkState = 'offline';
   onAcked: ((seq: number) => void) | undefined;
+  private readonly handlers = new Map<string, (payload: Buffer, retained: boolean) => void>();
 
   constructor(private readonly options: GatewayLinkOptions) {}
 
@@ -53,11 +54,21 @@ export class GatewayLink {
     this.state = 'connecting';
     const client = connect(url, clientOptions);
     this.client = client;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       this.state = 'online';
       log.info({ url: redactUrl(url) }, 'connected to broker');
       client.publish(statusTopic, statusPayload('online'), { qos: 1, retain: true });
+      if (!connack.sessionPresent) this.subscribeAll();
       this.pump();
+    });
+    client.on('message', (topic, payload, packet) => {
+      const handler = this.handlers.get(topic);
+      if (!handler) return;
+      try {
+        handler(payload, packet.retain === true);
+      } catch (error) {
+        log.error({ err: error, topic }, 'handling a message from the central side failed');
+      }
     });
     client.on('offline', () => {
       if (this.state !== 'stopped') this.state = 'offline';
@@ -78,6 +89,32 @@ export class GatewayLink {
     this.queued.add(record.seq);
     this.waiting.push(record);
     this.pump();
+  }
+
+  /** Receives messages on `topic` (QoS 1) for as long as the link runs. */
+  subscribe(topic: string, handler: (payload: Buffer, retained: boolean) => void): void {
+    this.handlers.set(topic, handler);
+    if (this.client?.connected) this.client.subscribe(topic, { qos: 1 });
+  }
+
+  /** Subscribes again, which makes the broker deliver the retained message on the topic anew. */
+  resubscribe(topic: string): void {
+    const client = this.client;
+    if (!client?.connected) return;
+    client.unsubscribe(topic, () => client.subscribe(topic, { qos: 1 }));
+  }
+
+  /** Publishes journal records again (a resend the central side asked for). */
+  republish(records: JournalRecord[]): void {
+    for (const record of records) {
+      this.client?.publish(topics.events(this.options.site, this.options.gateway), record.payload, {
+        qos: 1,
+      });
+    }
+  }
+
+  private subscribeAll(): void {
+    for (const topic of this.handlers.keys()) this.client?.subscribe(topic, { qos: 1 });
   }
 
   publishRetained(topic: string, payload: string): void {

@@ -5,6 +5,7 @@ import { Compile } from 'typebox/compile';
 import type { TotpUsageStore } from '../controllers/totp-verifier.js';
 import type { Logger } from '../lib/logger.js';
 import { writeFileAtomic } from '../lib/state-files.js';
+import type { CommandMemory } from './central-commands.js';
 
 /**
  * The door state that must survive a restart: the TOTP time step each person used last, badge and
@@ -29,6 +30,8 @@ const StateFile = Type.Object({
   ),
   siteLockdown: Type.Boolean(),
   evacuation: Type.Boolean(),
+  /** Ids of executed commands, with their expiry (epoch ms), so a replay is refused after a restart. */
+  commands: Type.Optional(Type.Record(Type.String(), Type.Number())),
 });
 export type DoorStateFile = Static<typeof StateFile>;
 const stateValidator = Compile(StateFile);
@@ -42,14 +45,15 @@ const empty = (): DoorStateFile => ({
   rooms: {},
   siteLockdown: false,
   evacuation: false,
+  commands: {},
 });
 
-export class GatewayStateStore implements TotpUsageStore {
+export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   private state: DoorStateFile = empty();
   private readonly path: string;
   private timer: NodeJS.Timeout | undefined;
   /** Collects the other parts of the state at write time. */
-  snapshot: (() => Omit<DoorStateFile, 'clean' | 'totp' | 'totpFloor'>) | undefined;
+  snapshot: (() => Omit<DoorStateFile, 'clean' | 'totp' | 'totpFloor' | 'commands'>) | undefined;
   wasUnclean = false;
 
   constructor(
@@ -103,6 +107,20 @@ export class GatewayStateStore implements TotpUsageStore {
   use(person: string, step: number): void {
     this.state.totp[person] = step;
     this.changed();
+  }
+
+  seen(id: string): boolean {
+    return this.state.commands?.[id] !== undefined;
+  }
+
+  /** Written at once, before the command runs: a crash must not let it run twice. */
+  remember(id: string, expiresAt: number): void {
+    const commands = this.state.commands ?? {};
+    const now = Date.now();
+    for (const [known, until] of Object.entries(commands)) if (until < now - 60_000) delete commands[known];
+    commands[id] = expiresAt;
+    this.state.commands = commands;
+    this.writeNow();
   }
 
   /** Something in the state changed; it is written within `flushMs`. */

@@ -7,9 +7,12 @@ import type { Logger } from '../lib/logger.js';
 import { TypedBus } from '../lib/typed-bus.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { EventBody } from '../protocol/event-kinds.js';
+import { importPublicKey } from '../protocol/signing.js';
 import { topics } from '../protocol/topics.js';
+import { CentralCommands } from './central-commands.js';
 import { type ClockProbe, ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
 import { CredentialCache } from './credential-cache.js';
+import { CredentialSync } from './credential-sync.js';
 import type { DeviceContext } from './devices/device-factory.js';
 import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
@@ -56,6 +59,9 @@ export class Gateway {
   private recorder: EventRecorder | undefined;
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
+  private commands: CentralCommands | undefined;
+  private credentialSync: CredentialSync | undefined;
+  private pressureTimer: NodeJS.Timeout | undefined;
   private started = false;
   /** Events that occur before the outbox is open (fail mode at boot) wait here. */
   private early: EventBody[] = [];
@@ -105,6 +111,11 @@ export class Gateway {
   /** `ed25519:…`, the key the central side must trust for this gateway's events. */
   get publicKey(): string {
     return this.identity.publicKeyText;
+  }
+
+  /** `p256:…`, the key the central side encrypts this gateway's credential set to. */
+  get encryptionKey(): string {
+    return this.identity.encryptionKeyText;
   }
 
   /** The sequence number of the last event recorded. */
@@ -157,8 +168,12 @@ export class Gateway {
     });
     await this.clockSync.start();
     await this.runtime.start(doorState);
+    this.connectCentral(this.link);
     this.link.start();
     for (const id of this.doors.keys()) this.publishDoorState(id);
+    this.credentialSync?.request();
+    this.pressureTimer = setInterval(() => this.checkOutboxPressure(), 10_000);
+    this.pressureTimer.unref();
     if (config.simControl) {
       this.sim = new SimControlServer(
         this.simSocketPath,
@@ -174,6 +189,7 @@ export class Gateway {
     if (!this.started) return;
     this.started = false;
     await this.sim?.stop();
+    if (this.pressureTimer) clearInterval(this.pressureTimer);
     this.clockSync.stop();
     await this.runtime.stop();
     this.record({ kind: 'gateway.offline', data: { reason: 'shutdown' } });
@@ -223,6 +239,72 @@ export class Gateway {
         }
       });
     });
+  }
+
+  /** Commands and the credential set arrive from the central side over the same connection. */
+  private connectCentral(link: GatewayLink): void {
+    const { config, log } = this.options;
+    const centralKey = config.central.publicKey ? importPublicKey(config.central.publicKey) : undefined;
+    if (!centralKey)
+      log.warn('central.publicKey is not configured: commands and credential sets will be refused');
+    const record = (event: EventBody) => this.emitEvent(event);
+    this.credentialSync = new CredentialSync({
+      site: config.site,
+      gateway: config.id,
+      centralKey,
+      keys: this.identity.encryption,
+      cache: this.credentials,
+      clock: this.clock,
+      alarms: this.runtime.alarms,
+      record,
+      log: log.child({ component: 'credential-sync' }),
+    });
+    const credentialsTopic = topics.credentials(config.site, config.id);
+    this.commands = new CentralCommands({
+      site: config.site,
+      gateway: config.id,
+      centralKey,
+      clock: this.clock,
+      memory: this.state,
+      alarms: this.runtime.alarms,
+      record,
+      log: log.child({ component: 'commands' }),
+      targets: {
+        unlock: (door, durationMs) => this.remoteUnlock(door, durationMs),
+        lockdown: (active, room) => this.setLockdown(active, room),
+        evacuation: (active) => this.setEvacuation(active),
+        syncCredentials: () => {
+          this.credentialSync?.request();
+          link.resubscribe(credentialsTopic);
+        },
+        resend: (fromSeq, toSeq) => {
+          const records = this.journal.read(fromSeq, toSeq);
+          link.republish(records);
+          return records.length;
+        },
+      },
+    });
+    link.subscribe(topics.commands(config.site, config.id), (payload, retained) =>
+      this.commands?.handle(payload, retained),
+    );
+    link.subscribe(credentialsTopic, (payload) => this.credentialSync?.receive(payload));
+  }
+
+  /** Warns well before the outbox's hard bound: at half full, and critically at 80 %. */
+  private checkOutboxPressure(): void {
+    const pressure = this.journal.pressure();
+    const { alarms } = this.runtime;
+    const detail = `${pressure.records} events (${Math.round(pressure.bytes / 1024)} KiB, ${Math.round(pressure.fraction * 100)} % of the bound) not yet acknowledged; oldest ${Math.round(pressure.oldestMs / 60_000)} min`;
+    if (pressure.fraction >= 0.8) {
+      alarms.clear('outbox-filling:warning');
+      alarms.raise({ alarm: 'outbox-filling', key: 'outbox-filling:critical', severity: 'critical', detail });
+    } else if (pressure.fraction >= 0.5 || pressure.oldestMs > 12 * 3_600_000) {
+      alarms.clear('outbox-filling:critical');
+      alarms.raise({ alarm: 'outbox-filling', key: 'outbox-filling:warning', severity: 'warning', detail });
+    } else {
+      alarms.clear('outbox-filling:warning');
+      alarms.clear('outbox-filling:critical');
+    }
   }
 
   private captureFeedback(action: () => void): DoorFeedback[] {

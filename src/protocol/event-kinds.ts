@@ -48,6 +48,13 @@ export const AlarmType = Type.Union([
   Type.Literal('credentials-stale'),
   Type.Literal('device-fault'),
   Type.Literal('internal-error'),
+  Type.Literal('outbox-filling'),
+  Type.Literal('command-rejected'),
+  Type.Literal('credentials-rejected'),
+  // Raised by the central side itself:
+  Type.Literal('event-quarantined'),
+  Type.Literal('sequence-gap'),
+  Type.Literal('gateway-offline'),
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 
@@ -134,6 +141,23 @@ export const eventDataSchemas = {
   /** Lockdown of one room, or of the whole site when `room` is absent. */
   'lockdown.changed': Type.Object({ room: Type.Optional(Id), active: Type.Boolean() }, strict),
   'evacuation.changed': Type.Object({ active: Type.Boolean() }, strict),
+  /** The answer to a command from the central side. */
+  'command.result': Type.Object(
+    {
+      command: Type.String({ pattern: '^[0-9a-f-]{36}$' }),
+      kind: Type.String({ maxLength: 64 }),
+      status: Type.Union([Type.Literal('ok'), Type.Literal('rejected'), Type.Literal('failed')]),
+      reason: Type.Optional(Detail),
+    },
+    strict,
+  ),
+  /** The gateway applied a new credential set. */
+  'credentials.updated': Type.Object(
+    { version: Type.Integer({ minimum: 1 }), credentials: Type.Integer({ minimum: 0 }) },
+    strict,
+  ),
+  /** The gateway asks for its credential set (at start, or when told to sync). */
+  'credentials.requested': Type.Object({ version: Type.Integer({ minimum: 0 }) }, strict),
   'gateway.online': Type.Object(
     { version: Type.String({ maxLength: 64 }), doors: Type.Array(Id, { maxItems: 256 }) },
     strict,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from './services.js';
 
 export interface TestSystem {
@@ -45,6 +47,7 @@ export function testGatewayConfig(
     mqtt: { url: mqttUrl(), clientId: `idg-gw-${site}` },
     totp: { digits: 6, periodSeconds: 30, algorithm: 'sha1', driftSteps: 1 },
     simControl: true,
+    central: {},
     policy: testPolicy(),
     rooms: [],
     doors: [
@@ -73,12 +76,16 @@ export function testGatewayConfig(
 
 /**
  * One gateway with simulated devices and one dashboard, wired through the test broker into a
- * fresh database: the whole slice, in this process.
+ * fresh database: the whole slice, in this process. The agent is enrolled centrally and reaches
+ * the gateway through credential sync, as in production.
  */
-export async function startTestSystem(): Promise<TestSystem> {
+export async function startTestSystem(
+  options: { gapScanMs?: number; gapGraceMs?: number } = {},
+): Promise<TestSystem> {
   const database = await createTestDatabase();
   const site = uniqueSite();
   const stateDir = mkdtempSync(join(tmpdir(), 'idg-gw-'));
+  const central = generateSigningKeyPair();
   const dashboard = new Dashboard({
     config: {
       kind: 'dashboard',
@@ -87,26 +94,34 @@ export async function startTestSystem(): Promise<TestSystem> {
       mqtt: { url: mqttUrl(), clientId: `idg-dash-${site}` },
       ingest: { sites: [site] },
       gateways: [],
+      keys: {},
     },
     log: silentLogger,
+    signingKey: central.privateKey,
+    masterKey: randomBytes(32),
+    ...options,
   });
-  const gateway = new Gateway({ config: testGatewayConfig(site, stateDir), log: silentLogger });
+  const gateway = new Gateway({
+    config: testGatewayConfig(site, stateDir, { central: { publicKey: exportPublicKey(central.publicKey) } }),
+    log: silentLogger,
+  });
   const agent = { badge: '0004711', person: 'agent-ada', secret: generateTotpSecret() };
-  gateway.credentials.replace(
-    [
-      {
-        badge: agent.badge,
-        person: agent.person,
-        name: 'Ada Agent',
-        status: 'active',
-        totpSecret: agent.secret,
-      },
-    ],
-    Date.now(),
-  );
-  dashboard.trustGateway(site, 'gw-1', gateway.publicKey);
   await dashboard.start();
+  await dashboard.trustGateway(site, 'gw-1', gateway.publicKey, gateway.encryptionKey);
+  await dashboard.people.upsertPerson({ id: agent.person, displayName: 'Ada Agent' });
+  await dashboard.people.setTotpSecret(agent.person, agent.secret);
+  await dashboard.people.addBadge(agent.badge, agent.person);
+  await dashboard.people.grantSite(agent.person, site);
+  const synced = new Promise<void>((resolve) => {
+    const off = gateway.bus.on('test', 'recorded', (event) => {
+      if (event.kind === 'credentials.updated') {
+        off();
+        resolve();
+      }
+    });
+  });
   await gateway.start();
+  await synced;
   // Start from a quiet system: the gateway's start-up events are stored before a test begins.
   if (!(await dashboard.waitForSequence(site, 'gw-1', gateway.lastSequence, 10_000))) {
     throw new Error('the gateway start-up events did not reach the dashboard');

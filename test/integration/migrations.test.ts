@@ -26,6 +26,7 @@ describe('database migrations', () => {
     expect(variants.rows).toEqual([
       { version: 1, variant: 'any' },
       { version: 2, variant: 'native' },
+      { version: 3, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

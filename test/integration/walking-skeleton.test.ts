@@ -87,7 +87,7 @@ describe('walking skeleton: badge + TOTP → unlock → PostgreSQL → live page
   });
 
   it('serves the stored events newest first from GET /api/v1/events', async () => {
-    await live.waitFor((m) => m.event === 'event' && JSON.parse(m.data).kind === 'door.closed');
+    await live.waitFor((m) => m.event === 'event' && JSON.parse(m.data).kind === 'alarm.cleared');
     const response = await fetch(`${system.dashboard.url}/api/v1/events?limit=5`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DashboardConfig } from '../../config/dashboard-config.js';
@@ -7,8 +8,17 @@ import { otpauthUri } from '../../controllers/totp-secret.js';
 import { Dashboard } from '../../dashboard/dashboard.js';
 import { feedbackText } from '../../gateway/feedback-text.js';
 import { Gateway } from '../../gateway/gateway.js';
+import { parseKey } from '../../lib/aead.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
+import { readOrCreate } from '../../lib/state-files.js';
+import {
+  exportPrivateKeyPem,
+  exportPublicKey,
+  generateSigningKeyPair,
+  importPrivateKeyPem,
+  type SigningKeyPair,
+} from '../../protocol/signing.js';
 import { loadDemoAgent } from './demo-agent.js';
 import { startEmbeddedBroker } from './embedded-broker.js';
 import { startEmbeddedDatabase } from './embedded-database.js';
@@ -23,7 +33,12 @@ export interface RunningDemo {
 }
 
 /** Derives the gateway's configuration from the demo file. */
-export function demoGatewayConfig(demo: DemoConfig, brokerUrl: string, stateDir: string): GatewayConfig {
+export function demoGatewayConfig(
+  demo: DemoConfig,
+  brokerUrl: string,
+  stateDir: string,
+  centralKey: string,
+): GatewayConfig {
   return {
     kind: 'gateway',
     site: demo.site,
@@ -32,6 +47,7 @@ export function demoGatewayConfig(demo: DemoConfig, brokerUrl: string, stateDir:
     mqtt: { url: brokerUrl, clientId: `identgate-gw-${demo.site}-${demo.gateway.id}` },
     totp: demo.gateway.totp,
     simControl: true,
+    central: { publicKey: centralKey },
     policy: demo.gateway.policy,
     rooms: demo.gateway.rooms,
     doors: demo.gateway.doors,
@@ -75,35 +91,19 @@ export async function runDemo(
     );
     stops.push({ name: 'database', stop: () => database.stop() });
 
-    const gatewayConfig = demoGatewayConfig(demo, broker.url, stateDir);
+    // The central side's keys, created on the first start and kept (mode 0600) in the state directory.
+    const central = loadOrCreateSigningKey(join(stateDir, 'central-signing-key.pem'));
+    const masterKey = parseKey(
+      readOrCreate(join(stateDir, 'master-key'), () => randomBytes(32).toString('base64')).toString('utf8'),
+    );
+
+    const gatewayConfig = demoGatewayConfig(demo, broker.url, stateDir, exportPublicKey(central.publicKey));
     const gateway = new Gateway({
       config: gatewayConfig,
       log: log.child({ component: 'gateway' }),
       version: packageInfo().version,
     });
     const agent = loadDemoAgent(stateDir, demo.agent);
-    // Until the central side synchronises credentials, the demo plays that part: the agent's
-    // background check is recent and the training runs out in 25 days, so a warning shows.
-    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
-    const syncCredentials = () =>
-      gateway.credentials.replace(
-        [
-          {
-            badge: agent.badge,
-            person: agent.id,
-            name: agent.name,
-            status: 'active',
-            totpSecret: agent.totpSecret,
-            backgroundCheckOn: day(100),
-            trainingOn: day(340),
-          },
-        ],
-        Date.now(),
-      );
-    syncCredentials();
-    const resync = setInterval(syncCredentials, 3_600_000);
-    resync.unref();
-    stops.push({ name: 'credential sync', stop: async () => clearInterval(resync) });
 
     const dashboardConfig: DashboardConfig = {
       kind: 'dashboard',
@@ -112,16 +112,40 @@ export async function runDemo(
       mqtt: { url: broker.url, clientId: `identgate-dashboard-${demo.site}` },
       ingest: { sites: [demo.site] },
       gateways: [],
+      keys: {},
     };
     const dashboard = new Dashboard({
       config: dashboardConfig,
       log: log.child({ component: 'dashboard' }),
       databasePassword: database.password,
+      signingKey: central.privateKey,
+      masterKey,
     });
     await dashboard.start();
     stops.push({ name: 'dashboard', stop: () => dashboard.stop() });
 
-    dashboard.trustGateway(demo.site, demo.gateway.id, gateway.publicKey);
+    // Enrol the gateway and the demo agent centrally; the agent's credential reaches the gateway
+    // through credential sync. Background check recent; training runs out in 25 days (a warning).
+    await dashboard.trustGateway(demo.site, demo.gateway.id, gateway.publicKey, gateway.encryptionKey);
+    const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+    await dashboard.people.upsertPerson({
+      id: agent.id,
+      displayName: agent.name,
+      backgroundCheckOn: day(100),
+      trainingOn: day(340),
+    });
+    await dashboard.people.setTotpSecret(agent.id, agent.totpSecret);
+    await dashboard.people.addBadge(agent.badge, agent.id);
+    await dashboard.people.grantSite(agent.id, demo.site);
+
+    const synced = new Promise<void>((resolve) => {
+      const off = gateway.bus.on('demo', 'recorded', (event) => {
+        if (event.kind === 'credentials.updated') {
+          off();
+          resolve();
+        }
+      });
+    });
     await gateway.start();
     stops.push({
       name: 'gateway',
@@ -132,6 +156,8 @@ export async function runDemo(
         await dashboard.waitForSequence(demo.site, demo.gateway.id, gateway.lastSequence, 5000);
       },
     });
+    await dashboard.messenger.publishCredentials(demo.site);
+    await Promise.race([synced, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     gateway.bus.on('demo-console', 'feedback', (feedback) =>
       print(`  [door ${feedback.door}] ${feedbackText(feedback)}`),
     );
@@ -182,4 +208,9 @@ export async function runDemo(
     await stopAll();
     throw error;
   }
+}
+
+function loadOrCreateSigningKey(path: string): SigningKeyPair {
+  const pem = readOrCreate(path, () => exportPrivateKeyPem(generateSigningKeyPair().privateKey));
+  return importPrivateKeyPem(pem.toString('utf8'));
 }

@@ -1,4 +1,7 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+
+export type Queryable = Pool | PoolClient;
+
 import type { Envelope } from '../../protocol/envelope.js';
 
 /** An event as the dashboard stores and serves it. */
@@ -61,11 +64,14 @@ export class EventStore {
 
   constructor(private readonly pool: Pool) {}
 
-  /** Stores the envelopes; returns those that were new (duplicates of stored events are skipped). */
-  async insert(envelopes: readonly Envelope[]): Promise<StoredEvent[]> {
+  /**
+   * Stores the envelopes; returns those that were new (duplicates of stored events are skipped).
+   * `db` may be a client inside a transaction; the partitions are created outside it first.
+   */
+  async insert(envelopes: readonly Envelope[], db: Queryable = this.pool): Promise<StoredEvent[]> {
     if (envelopes.length === 0) return [];
     await this.ensurePartitions(envelopes.map((e) => utcDay(e.time)));
-    const result = await this.pool.query<EventRow>(
+    const result = await db.query<EventRow>(
       `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
        SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
                             $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])

@@ -1,11 +1,18 @@
 import type { Pool } from 'pg';
+import type { Queryable } from './event-store.js';
 
 /** Keeps what could not be parsed or verified, with the reason, as evidence. */
 export class QuarantineStore {
   constructor(private readonly pool: Pool) {}
 
-  async add(topic: string, reason: string, detail: string, payload: Buffer): Promise<void> {
-    await this.pool.query('INSERT INTO quarantine (topic, reason, detail, payload) VALUES ($1, $2, $3, $4)', [
+  async add(
+    topic: string,
+    reason: string,
+    detail: string,
+    payload: Buffer,
+    db: Queryable = this.pool,
+  ): Promise<void> {
+    await db.query('INSERT INTO quarantine (topic, reason, detail, payload) VALUES ($1, $2, $3, $4)', [
       printable(topic).slice(0, 1024),
       reason,
       printable(detail).slice(0, 2000),

@@ -1,29 +1,19 @@
-import {
-  closeSync,
-  fdatasyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  truncateSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../../lib/logger.js';
+import { writeFileAtomic } from '../../lib/state-files.js';
 
 /**
  * The gateway's crash-safe outbox. Every event is appended here, and made durable with fdatasync
- * in small batches, before it is published; it is forgotten only after the broker acknowledged it.
+ * in small batches, before it is published; it is marked sent only after the broker acknowledged
+ * it, and kept a while longer so that the central side can ask for it again.
  *
  * On disk: segment files `seg-<first seq>.log` of records `[u32 length][u32 crc32][u64 seq][payload]`
- * (big-endian; the CRC covers seq and payload), and `acked`, the highest sequence number below
- * which everything was acknowledged. After a crash the segments are replayed; a torn or corrupt
- * tail is cut off at the last intact record.
+ * (big-endian; the CRC covers seq and payload), and `acked`, the sequence number up to which
+ * everything was acknowledged. After a crash the segments are replayed; a torn or corrupt tail is
+ * cut off at the last intact record.
  */
 export interface JournalRecord {
   seq: number;
@@ -35,6 +25,24 @@ export interface OutboxJournalOptions {
   log: Logger;
   /** A segment is closed and a new one started beyond this size. */
   segmentBytes?: number;
+  /** Acknowledged events stay this long for resends (default 24 h)… */
+  keepAckedMs?: number;
+  /** …unless they take more than this much space (default 64 MiB). */
+  keepAckedBytes?: number;
+  /** The hard bound for unacknowledged events (default 256 MiB); beyond it the oldest segment goes. */
+  maxUnackedBytes?: number;
+  now?: () => number;
+  /** Called when the hard bound forced unacknowledged events out. */
+  onDropped?: (fromSeq: number, toSeq: number) => void;
+}
+
+export interface OutboxPressure {
+  records: number;
+  bytes: number;
+  /** Share of the hard bound in use, 0…1. */
+  fraction: number;
+  /** Age of the oldest unacknowledged event in ms (0 when none). */
+  oldestMs: number;
 }
 
 const HEADER_BYTES = 16;
@@ -53,18 +61,19 @@ interface Segment {
   last: number;
   path: string;
   bytes: number;
+  writtenAt: number;
 }
 
 export class OutboxJournal {
-  private readonly dir: string;
-  private readonly log: Logger;
-  private readonly segmentBytes: number;
+  private readonly options: Required<Omit<OutboxJournalOptions, 'onDropped'>> &
+    Pick<OutboxJournalOptions, 'onDropped'>;
   private nextSeq = 1;
   private ackedThrough = 0;
   private persistedAck = 0;
   private readonly acked = new Set<number>();
-  /** Durable but not yet acknowledged, in sequence order. */
-  private readonly unacked = new Map<number, Buffer>();
+  /** Durable but not yet acknowledged, in sequence order, with the time each became durable. */
+  private readonly unacked = new Map<number, { payload: Buffer; at: number }>();
+  private unackedBytes = 0;
   private segments: Segment[] = [];
   private current: FileHandle | undefined;
   private batch: Pending[] = [];
@@ -72,9 +81,18 @@ export class OutboxJournal {
   private closed = false;
 
   constructor(options: OutboxJournalOptions) {
-    this.dir = options.dir;
-    this.log = options.log;
-    this.segmentBytes = options.segmentBytes ?? 4 * 1024 * 1024;
+    this.options = {
+      segmentBytes: 4 * 1024 * 1024,
+      keepAckedMs: 24 * 3_600_000,
+      keepAckedBytes: 64 * 1024 * 1024,
+      maxUnackedBytes: 256 * 1024 * 1024,
+      now: Date.now,
+      ...options,
+    };
+  }
+
+  private get dir(): string {
+    return this.options.dir;
   }
 
   /** Reads what survived the last run. Returns the records that still await acknowledgement. */
@@ -91,7 +109,7 @@ export class OutboxJournal {
       const path = join(this.dir, name);
       const { records, goodBytes, totalBytes } = readSegment(path);
       if (goodBytes < totalBytes) {
-        this.log.warn(
+        this.options.log.warn(
           { file: name, droppedBytes: totalBytes - goodBytes },
           'outbox: torn or corrupt tail dropped',
         );
@@ -103,14 +121,14 @@ export class OutboxJournal {
       }
       const first = records[0]?.seq ?? 0;
       const last = records[records.length - 1]?.seq ?? 0;
-      this.segments.push({ first, last, path, bytes: goodBytes });
+      this.segments.push({ first, last, path, bytes: goodBytes, writtenAt: statSync(path).mtimeMs });
       for (const record of records) {
         highest = Math.max(highest, record.seq);
-        if (record.seq > this.ackedThrough) this.unacked.set(record.seq, record.payload);
+        if (record.seq > this.ackedThrough) this.track(record.seq, record.payload, this.options.now());
       }
     }
     this.nextSeq = highest + 1;
-    this.dropAckedSegments();
+    this.prune();
     return this.pending();
   }
 
@@ -118,13 +136,22 @@ export class OutboxJournal {
   pending(): JournalRecord[] {
     return [...this.unacked.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([seq, payload]) => ({ seq, payload }));
+      .map(([seq, { payload }]) => ({ seq, payload }));
   }
 
   get size(): { records: number; bytes: number } {
-    let bytes = 0;
-    for (const payload of this.unacked.values()) bytes += payload.length;
-    return { records: this.unacked.size, bytes };
+    return { records: this.unacked.size, bytes: this.unackedBytes };
+  }
+
+  pressure(): OutboxPressure {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const { at } of this.unacked.values()) oldest = Math.min(oldest, at);
+    return {
+      records: this.unacked.size,
+      bytes: this.unackedBytes,
+      fraction: this.unackedBytes / this.options.maxUnackedBytes,
+      oldestMs: Number.isFinite(oldest) ? this.options.now() - oldest : 0,
+    };
   }
 
   get lastSequence(): number {
@@ -151,10 +178,12 @@ export class OutboxJournal {
     return { seq, durable };
   }
 
-  /** The broker acknowledged `seq`; it need not be kept any longer. */
+  /** The broker acknowledged `seq`; it need not be published again. */
   ack(seq: number): void {
-    if (seq <= this.ackedThrough || !this.unacked.has(seq)) return;
+    const entry = this.unacked.get(seq);
+    if (seq <= this.ackedThrough || !entry) return;
     this.unacked.delete(seq);
+    this.unackedBytes -= entry.payload.length;
     this.acked.add(seq);
     while (this.acked.has(this.ackedThrough + 1)) {
       this.acked.delete(this.ackedThrough + 1);
@@ -162,20 +191,25 @@ export class OutboxJournal {
     }
   }
 
-  /** Writes the acknowledgement watermark and removes segments that hold nothing unacknowledged. */
-  checkpoint(): void {
-    if (this.ackedThrough === this.persistedAck) return;
-    const tmp = join(this.dir, 'acked.tmp');
-    writeFileSync(tmp, `${this.ackedThrough}\n`, { mode: 0o600 });
-    const fd = openSync(tmp, 'r');
-    try {
-      fdatasyncSync(fd);
-    } finally {
-      closeSync(fd);
+  /** Reads records `fromSeq`…`toSeq` that are still on disk (for a resend). */
+  read(fromSeq: number, toSeq: number): JournalRecord[] {
+    const out: JournalRecord[] = [];
+    for (const segment of this.segments) {
+      if (segment.last < fromSeq || segment.first > toSeq) continue;
+      for (const record of readSegment(segment.path).records) {
+        if (record.seq >= fromSeq && record.seq <= toSeq) out.push(record);
+      }
     }
-    renameSync(tmp, join(this.dir, 'acked'));
-    this.persistedAck = this.ackedThrough;
-    this.dropAckedSegments();
+    return out;
+  }
+
+  /** Writes the acknowledgement watermark and removes segments no longer needed. */
+  checkpoint(): void {
+    if (this.ackedThrough !== this.persistedAck) {
+      writeFileAtomic(join(this.dir, 'acked'), `${this.ackedThrough}\n`);
+      this.persistedAck = this.ackedThrough;
+    }
+    this.prune();
   }
 
   async close(): Promise<void> {
@@ -192,6 +226,11 @@ export class OutboxJournal {
       if (!this.flushing) this.scheduleFlush();
       await this.flushing;
     }
+  }
+
+  private track(seq: number, payload: Buffer, at: number): void {
+    this.unacked.set(seq, { payload, at });
+    this.unackedBytes += payload.length;
   }
 
   private scheduleFlush(): void {
@@ -214,35 +253,72 @@ export class OutboxJournal {
       const frames = batch.map((p) => p.frame);
       await handle.writev(frames);
       await handle.datasync();
-      const written = frames.reduce((n, f) => n + f.length, 0);
-      segment.bytes += written;
+      const now = this.options.now();
+      segment.bytes += frames.reduce((n, f) => n + f.length, 0);
       segment.last = batch[batch.length - 1]?.seq ?? segment.last;
-      for (const p of batch) this.unacked.set(p.seq, p.payload);
+      segment.writtenAt = now;
+      for (const p of batch) this.track(p.seq, p.payload, now);
       for (const p of batch) p.resolve();
+      if (this.unackedBytes > this.options.maxUnackedBytes) this.prune();
     } catch (error) {
-      this.log.error({ err: error }, 'outbox: write failed');
+      this.options.log.error({ err: error }, 'outbox: write failed');
       for (const p of batch) p.reject(error as Error);
     }
   }
 
   private async segmentFor(firstSeq: number): Promise<Segment> {
     const tail = this.segments[this.segments.length - 1];
-    if (tail && this.current && tail.bytes < this.segmentBytes) return tail;
+    if (tail && this.current && tail.bytes < this.options.segmentBytes) return tail;
     await this.current?.close();
     const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
     this.current = await open(path, 'a', 0o600);
-    const segment: Segment = { first: firstSeq, last: firstSeq - 1, path, bytes: 0 };
+    const segment: Segment = {
+      first: firstSeq,
+      last: firstSeq - 1,
+      path,
+      bytes: 0,
+      writtenAt: this.options.now(),
+    };
     this.segments.push(segment);
     return segment;
   }
 
-  private dropAckedSegments(): void {
+  /**
+   * Fully acknowledged segments go once older than keepAckedMs or beyond keepAckedBytes. Beyond
+   * the hard bound for unacknowledged events the oldest segment goes even unacknowledged: the
+   * loss is reported, and the central side sees the gap.
+   */
+  private prune(): void {
+    const now = this.options.now();
     const tail = this.segments[this.segments.length - 1];
+    const removable = (s: Segment) => s.last <= this.persistedAck && (s !== tail || !this.current);
+    let keptBytes = this.segments.filter(removable).reduce((n, s) => n + s.bytes, 0);
     this.segments = this.segments.filter((segment) => {
-      const removable = segment.last <= this.persistedAck && (segment !== tail || !this.current);
-      if (removable) unlinkSync(segment.path);
-      return !removable;
+      if (!removable(segment)) return true;
+      if (now - segment.writtenAt <= this.options.keepAckedMs && keptBytes <= this.options.keepAckedBytes)
+        return true;
+      keptBytes -= segment.bytes;
+      unlinkSync(segment.path);
+      return false;
     });
+    while (this.unackedBytes > this.options.maxUnackedBytes && this.segments.length > 1) {
+      const oldest = this.segments.shift() as Segment;
+      for (let seq = oldest.first; seq <= oldest.last; seq++) {
+        const entry = this.unacked.get(seq);
+        if (entry) {
+          this.unacked.delete(seq);
+          this.unackedBytes -= entry.payload.length;
+        }
+        this.acked.delete(seq);
+      }
+      unlinkSync(oldest.path);
+      this.ackedThrough = Math.max(this.ackedThrough, oldest.last);
+      this.options.log.error(
+        { fromSeq: oldest.first, toSeq: oldest.last },
+        'outbox full: oldest unacknowledged events dropped',
+      );
+      this.options.onDropped?.(oldest.first, oldest.last);
+    }
   }
 
   private readAcked(): number {
@@ -250,7 +326,7 @@ export class OutboxJournal {
       const value = Number.parseInt(readFileSync(join(this.dir, 'acked'), 'utf8'), 10);
       return Number.isSafeInteger(value) && value >= 0 ? value : 0;
     } catch {
-      return 0;
+      return 0; // no watermark yet: nothing was acknowledged
     }
   }
 }

@@ -10,11 +10,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OutboxJournal } from '../../../src/gateway/outbox/outbox-journal.js';
+import { OutboxJournal, type OutboxJournalOptions } from '../../../src/gateway/outbox/outbox-journal.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 
-function journal(dir: string, segmentBytes?: number) {
-  return new OutboxJournal({ dir, log: silentLogger, segmentBytes });
+function journal(dir: string, segmentBytes?: number, extra: Partial<OutboxJournalOptions> = {}) {
+  return new OutboxJournal({ dir, log: silentLogger, segmentBytes, keepAckedMs: 0, ...extra });
 }
 
 async function appendAll(j: OutboxJournal, payloads: string[]) {
@@ -126,5 +126,49 @@ describe('outbox journal', () => {
         .recover()
         .map((r) => r.seq),
     ).toEqual([2, 3]);
+  });
+});
+
+describe('outbox journal: resends and bounds', () => {
+  it('keeps acknowledged events for resends within the keep window and reads them back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    let now = 1_000_000;
+    const j = journal(dir, 40, { keepAckedMs: 60_000, now: () => now });
+    j.recover();
+    for (const p of ['a', 'b', 'c', 'd']) await appendAll(j, [p.repeat(30)]);
+    for (let seq = 1; seq <= 4; seq++) j.ack(seq);
+    j.checkpoint();
+    expect(j.read(2, 3).map((r) => r.payload.toString())).toEqual([
+      `2:${'b'.repeat(30)}`,
+      `3:${'c'.repeat(30)}`,
+    ]);
+    now += 60_001;
+    j.checkpoint();
+    expect(j.read(2, 3)).toEqual([]);
+    await j.close();
+  });
+
+  it('reports how full it is and how old the oldest unsent event is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    let now = 5000;
+    const j = journal(dir, undefined, { maxUnackedBytes: 100, now: () => now });
+    j.recover();
+    await appendAll(j, ['x'.repeat(20), 'y'.repeat(20)]);
+    now += 7000;
+    expect(j.pressure()).toEqual({ records: 2, bytes: 44, fraction: 0.44, oldestMs: 7000 });
+  });
+
+  it('drops the oldest unsent segment at the hard bound and says which events went', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const dropped: Array<[number, number]> = [];
+    const j = journal(dir, 50, { maxUnackedBytes: 120, onDropped: (from, to) => dropped.push([from, to]) });
+    j.recover();
+    for (let i = 0; i < 6; i++) await appendAll(j, ['z'.repeat(30)]);
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(j.size.bytes).toBeLessThanOrEqual(120);
+    const remaining = j.pending().map((r) => r.seq);
+    expect(remaining.at(-1)).toBe(6);
+    expect(Math.min(...remaining)).toBe((dropped.at(-1)?.[1] ?? 0) + 1);
+    await j.close();
   });
 });

@@ -1,0 +1,209 @@
+import type { KeyObject } from 'node:crypto';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { Pool } from 'pg';
+import type { Clock } from '../lib/clock.js';
+import { CodedError } from '../lib/coded-error.js';
+import type { Logger } from '../lib/logger.js';
+import { type CommandBody, signCommand } from '../protocol/commands.js';
+import { sealCredentialSet } from '../protocol/credential-set.js';
+import type { Envelope } from '../protocol/envelope.js';
+import type { EventData } from '../protocol/event-kinds.js';
+import { topics } from '../protocol/topics.js';
+import { Uuidv7Generator } from '../protocol/uuidv7.js';
+import type { GatewayRegistry } from './storage/gateway-registry.js';
+import type { PeopleStore } from './storage/people-store.js';
+
+/**
+ * What the central side sends to gateways: signed commands (never retained, answered by a
+ * `command.result` event) and each gateway's credential set, signed and encrypted to that
+ * gateway, retained so that a gateway that was away gets it when it reconnects.
+ */
+export interface CentralMessengerOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  signingKey: KeyObject | undefined;
+  registry: GatewayRegistry;
+  people: PeopleStore;
+  pool: Pool;
+  clock: Clock;
+  log: Logger;
+  /** Every gateway's set is published again this often, to keep its offline horizon fresh. */
+  refreshMs?: number;
+}
+
+export type CommandResult =
+  | EventData<'command.result'>
+  | { command: string; kind: string; status: 'timeout'; reason: string };
+
+export class CentralMessenger {
+  private client: MqttClient | undefined;
+  private readonly ids: Uuidv7Generator;
+  private readonly pending = new Map<string, (result: CommandResult) => void>();
+  private refreshTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: CentralMessengerOptions) {
+    this.ids = new Uuidv7Generator(() => options.clock.now());
+  }
+
+  async start(): Promise<void> {
+    const { url, clientId, username, password, log } = this.options;
+    const clientOptions: IClientOptions = {
+      clientId,
+      clean: true,
+      protocolVersion: 4,
+      reconnectPeriod: 1000,
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+    };
+    const client = connect(url, clientOptions);
+    this.client = client;
+    client.on('error', (error) => log.warn({ err: error }, 'central messenger broker connection error'));
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    if (!this.options.signingKey)
+      log.warn('no central signing key configured: commands and credential sync are off');
+    const refreshMs = this.options.refreshMs ?? 3_600_000;
+    this.refreshTimer = setInterval(() => {
+      this.publishAllCredentials().catch((error: Error) =>
+        log.error({ err: error }, 'credential refresh failed'),
+      );
+    }, refreshMs);
+    this.refreshTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    for (const resolve of this.pending.values())
+      resolve({ command: '', kind: '', status: 'timeout', reason: 'shutting down' });
+    this.pending.clear();
+    await this.client?.endAsync();
+    this.client = undefined;
+  }
+
+  /** Signs and sends a command; resolves with the gateway's result, or a timeout. */
+  async sendCommand(
+    site: string,
+    gateway: string,
+    body: CommandBody,
+    timeoutMs = 15_000,
+  ): Promise<CommandResult> {
+    const key = this.requireKey();
+    const command = signCommand(
+      body,
+      { site, gateway },
+      this.ids.next(),
+      this.options.clock.now(),
+      60_000,
+      key,
+    );
+    const result = new Promise<CommandResult>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(command.id);
+        resolve({
+          command: command.id,
+          kind: command.kind,
+          status: 'timeout',
+          reason: `no answer within ${timeoutMs} ms`,
+        });
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(command.id, (r) => {
+        clearTimeout(timer);
+        this.pending.delete(command.id);
+        resolve(r);
+      });
+    });
+    await this.requireClient().publishAsync(topics.commands(site, gateway), JSON.stringify(command), {
+      qos: 1,
+      retain: false,
+    });
+    this.options.log.info({ site, gateway, command: command.id, kind: command.kind }, 'command sent');
+    return result;
+  }
+
+  /** Publishes the current credential set to every gateway of `site` (or one gateway). */
+  async publishCredentials(site: string, gatewayId?: string): Promise<number> {
+    const key = this.requireKey();
+    const { registry, people, pool, clock, log } = this.options;
+    const targets = registry.ofSite(site).filter((g) => (gatewayId ? g.id === gatewayId : true));
+    if (targets.length === 0) return 0;
+    const credentials = await people.credentialsForSite(site);
+    let published = 0;
+    for (const target of targets) {
+      if (!target.encryptionKey) {
+        log.warn(
+          { site, gateway: target.id },
+          'gateway has no encryption key registered; its credentials cannot be synced',
+        );
+        continue;
+      }
+      const version = Number(
+        (await pool.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`)).rows[0]?.v,
+      );
+      const payload = sealCredentialSet(
+        {
+          v: 1,
+          site,
+          gateway: target.id,
+          version,
+          issuedAt: new Date(clock.now()).toISOString(),
+          credentials,
+        },
+        key,
+        target.encryptionKey,
+      );
+      await this.requireClient().publishAsync(topics.credentials(site, target.id), payload, {
+        qos: 1,
+        retain: true,
+      });
+      await pool.query(
+        `INSERT INTO credential_sets (site, gateway, version, credentials) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()`,
+        [site, target.id, version, credentials.length],
+      );
+      log.info(
+        { site, gateway: target.id, version, credentials: credentials.length },
+        'credential set published',
+      );
+      published += 1;
+    }
+    return published;
+  }
+
+  async publishAllCredentials(): Promise<void> {
+    if (!this.options.signingKey) return;
+    for (const site of new Set(this.options.registry.all().map((g) => g.site)))
+      await this.publishCredentials(site);
+  }
+
+  /** Reacts to stored gateway events: command results, credential requests. */
+  onEvents(events: readonly Envelope[]): void {
+    for (const event of events) {
+      if (event.kind === 'command.result') this.pending.get(event.data.command)?.(event.data);
+      else if (event.kind === 'credentials.requested' && this.options.signingKey) {
+        this.publishCredentials(event.site, event.gateway).catch((error: Error) =>
+          this.options.log.error(
+            { err: error, gateway: event.gateway },
+            'credential publish after a request failed',
+          ),
+        );
+      }
+    }
+  }
+
+  private requireKey(): KeyObject {
+    if (!this.options.signingKey) {
+      throw new CodedError(
+        'IDG_NO_CENTRAL_KEY',
+        'keys.signing is not configured: the central side cannot sign commands or credentials',
+      );
+    }
+    return this.options.signingKey;
+  }
+
+  private requireClient(): MqttClient {
+    if (!this.client) throw new CodedError('IDG_MESSENGER_STOPPED', 'the central messenger is not running');
+    return this.client;
+  }
+}

@@ -1,0 +1,97 @@
+import type { Pool } from 'pg';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { CentralMessenger } from '../central-messenger.js';
+import type { AlarmStore } from '../storage/alarm-store.js';
+import type { SequenceStore } from '../storage/sequence-store.js';
+
+/**
+ * Finds gaps in each gateway's sequence numbers. A gap that outlives the grace period (events
+ * may simply be in flight) raises a `sequence-gap` alarm and asks the gateway to send the missing
+ * events again from its journal; the alarm clears when the numbers are complete. Runs on one
+ * dashboard instance at a time (advisory lock).
+ */
+export interface GapScannerOptions {
+  pool: Pool;
+  sequences: SequenceStore;
+  alarms: AlarmStore;
+  messenger: CentralMessenger | undefined;
+  clock: Clock;
+  log: Logger;
+  intervalMs?: number;
+  graceMs?: number;
+  /** A resend is asked for again if the gap is still there this long after the last request. */
+  resendEveryMs?: number;
+}
+
+const LOCK_KEY = 7_220_431_002;
+
+export class GapScanner {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: GapScannerOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (!this.running) this.running = this.scan().finally(() => (this.running = undefined));
+    }, this.options.intervalMs ?? 5000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  async scan(): Promise<void> {
+    const { pool, sequences, alarms, clock, log } = this.options;
+    const lock = await pool.connect();
+    try {
+      const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      if (!got.rows[0]?.ok) return;
+      try {
+        const now = clock.now();
+        for (const report of await sequences.scanGaps()) {
+          if (report.missingFrom === undefined) continue;
+          const since = report.gapSince ?? new Date(now);
+          if (!report.gapSince) await sequences.markGap(report.site, report.gateway, since, null);
+          if (now - since.getTime() < (this.options.graceMs ?? 10_000)) continue;
+          const lastAsk = report.resendRequestedAt?.getTime() ?? 0;
+          if (now - lastAsk < (this.options.resendEveryMs ?? 60_000)) continue;
+          const to = report.missingTo ?? report.missingFrom;
+          await alarms.raiseCentral({
+            alarm: 'sequence-gap',
+            key: 'sequence-gap',
+            severity: 'warning',
+            site: report.site,
+            gateway: report.gateway,
+            detail: `events ${report.missingFrom}-${to} of ${report.site}/${report.gateway} missing; resend requested`,
+          });
+          await sequences.markGap(report.site, report.gateway, since, new Date(now));
+          log.warn(
+            { site: report.site, gateway: report.gateway, from: report.missingFrom, to },
+            'sequence gap: asking the gateway to resend',
+          );
+          this.options.messenger
+            ?.sendCommand(report.site, report.gateway, {
+              kind: 'events.resend',
+              data: { fromSeq: report.missingFrom, toSeq: to },
+            })
+            .then((result) => log.info({ gateway: report.gateway, result }, 'resend answered'))
+            .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
+        }
+        for (const { site, gateway } of await sequences.closedGaps()) {
+          await alarms.clearCentral('sequence-gap', site, gateway);
+          log.info({ site, gateway }, 'sequence gap closed');
+        }
+      } finally {
+        await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+      }
+    } catch (error) {
+      log.error({ err: error }, 'gap scan failed');
+    } finally {
+      lock.release();
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import type { Pool } from 'pg';
+import { open as openSealed, seal } from '../../lib/aead.js';
+import { CodedError } from '../../lib/coded-error.js';
+import type { SyncedCredential, WeeklySchedule } from '../../protocol/credential-set.js';
+
+/**
+ * People (agents), their badges, TOTP secrets and site grants: the source of every gateway's
+ * credential set. TOTP secrets are sealed with AES-256-GCM under the central master key before
+ * they reach the database.
+ */
+export interface PersonInput {
+  id: string;
+  displayName: string;
+  backgroundCheckOn?: string;
+  trainingOn?: string;
+  mayOpenRoom?: boolean;
+  schedule?: WeeklySchedule;
+}
+
+const SECRET_CONTEXT = 'identgate/totp-secret/v1';
+
+export class PeopleStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly masterKey: Buffer | undefined,
+  ) {}
+
+  async upsertPerson(person: PersonInput): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO people (id, display_name, background_check_on, training_on, may_open_room, schedule)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name,
+         background_check_on = EXCLUDED.background_check_on, training_on = EXCLUDED.training_on,
+         may_open_room = EXCLUDED.may_open_room, schedule = EXCLUDED.schedule, updated_at = now()`,
+      [
+        person.id,
+        person.displayName,
+        person.backgroundCheckOn ?? null,
+        person.trainingOn ?? null,
+        person.mayOpenRoom ?? false,
+        person.schedule ? JSON.stringify(person.schedule) : null,
+      ],
+    );
+  }
+
+  async setTotpSecret(personId: string, secret: string): Promise<void> {
+    const sealed = seal(this.key(), Buffer.from(secret, 'utf8'), `${SECRET_CONTEXT}/${personId}`);
+    const result = await this.pool.query(
+      'UPDATE people SET totp_secret_sealed = $2, updated_at = now() WHERE id = $1',
+      [personId, sealed],
+    );
+    if (result.rowCount === 0) throw new CodedError('IDG_PERSON_UNKNOWN', `no person "${personId}"`);
+  }
+
+  async addBadge(
+    badge: string,
+    personId: string,
+    validity: { from?: Date; until?: Date } = {},
+  ): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO badges (badge, person_id, valid_from, valid_until) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (badge) DO UPDATE SET person_id = EXCLUDED.person_id, status = 'active', revoked_at = NULL,
+         valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until`,
+      [badge, personId, validity.from ?? null, validity.until ?? null],
+    );
+  }
+
+  async revokeBadge(badge: string): Promise<void> {
+    await this.pool.query(`UPDATE badges SET status = 'revoked', revoked_at = now() WHERE badge = $1`, [
+      badge,
+    ]);
+  }
+
+  async grantSite(personId: string, site: string): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO access_grants (person_id, site) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+      [personId, site],
+    );
+  }
+
+  /** Every credential the gateways of `site` need, revoked badges first. */
+  async credentialsForSite(site: string): Promise<SyncedCredential[]> {
+    const result = await this.pool.query<{
+      badge: string;
+      person_id: string;
+      display_name: string;
+      status: 'active' | 'revoked';
+      valid_from: Date | null;
+      valid_until: Date | null;
+      totp_secret_sealed: string | null;
+      schedule: WeeklySchedule | null;
+      background_check_on: string | null;
+      training_on: string | null;
+      may_open_room: boolean;
+    }>(
+      `SELECT b.badge, b.person_id, p.display_name, b.status, b.valid_from, b.valid_until, p.totp_secret_sealed,
+              p.schedule, to_char(p.background_check_on, 'YYYY-MM-DD') AS background_check_on,
+              to_char(p.training_on, 'YYYY-MM-DD') AS training_on, p.may_open_room
+         FROM badges b JOIN people p ON p.id = b.person_id JOIN access_grants g ON g.person_id = p.id AND g.site = $1
+        WHERE p.totp_secret_sealed IS NOT NULL
+        ORDER BY (b.status = 'active'), b.badge`,
+      [site],
+    );
+    return result.rows.map((row) => ({
+      badge: row.badge,
+      person: row.person_id,
+      name: row.display_name,
+      status: row.status,
+      totpSecret: openSealed(
+        this.key(),
+        row.totp_secret_sealed as string,
+        `${SECRET_CONTEXT}/${row.person_id}`,
+      ).toString('utf8'),
+      ...(row.valid_from ? { validFrom: row.valid_from.getTime() } : {}),
+      ...(row.valid_until ? { validUntil: row.valid_until.getTime() } : {}),
+      ...(row.schedule ? { schedule: row.schedule } : {}),
+      ...(row.background_check_on ? { backgroundCheckOn: row.background_check_on } : {}),
+      ...(row.training_on ? { trainingOn: row.training_on } : {}),
+      ...(row.may_open_room ? { mayOpenRoom: true } : {}),
+    }));
+  }
+
+  private key(): Buffer {
+    if (!this.masterKey) {
+      throw new CodedError(
+        'IDG_NO_MASTER_KEY',
+        'secrets.masterKey is not configured: TOTP secrets cannot be stored or synced',
+      );
+    }
+    return this.masterKey;
+  }
+}

@@ -1,0 +1,157 @@
+import type { Pool } from 'pg';
+import type { Envelope } from '../../protocol/envelope.js';
+import type { Queryable } from './event-store.js';
+
+/**
+ * Every sequence number a gateway used, with its event id. Claiming a batch tells apart new
+ * events, redeliveries of stored ones, and replays (a used number with a different event); it
+ * runs in the ingest's transaction, so several dashboard instances agree.
+ */
+export interface SequenceClaims {
+  fresh: Envelope[];
+  duplicates: Envelope[];
+  replays: Array<{ envelope: Envelope; knownId: string }>;
+}
+
+export interface GapReport {
+  site: string;
+  gateway: string;
+  /** Everything up to here is present. */
+  contiguousThrough: number;
+  highest: number;
+  /** The first missing range, when there is one. */
+  missingFrom?: number;
+  missingTo?: number;
+  gapSince: Date | null;
+  resendRequestedAt: Date | null;
+}
+
+export class SequenceStore {
+  constructor(private readonly pool: Pool) {}
+
+  async claim(envelopes: readonly Envelope[], db: Queryable): Promise<SequenceClaims> {
+    const claims: SequenceClaims = { fresh: [], duplicates: [], replays: [] };
+    // The same number twice in one batch: the first decides, the rest compare with it.
+    const first = new Map<string, Envelope>();
+    const unique: Envelope[] = [];
+    for (const envelope of envelopes) {
+      const key = `${envelope.site}/${envelope.gateway}/${envelope.seq}`;
+      const earlier = first.get(key);
+      if (!earlier) {
+        first.set(key, envelope);
+        unique.push(envelope);
+      } else if (earlier.id === envelope.id) claims.duplicates.push(envelope);
+      else claims.replays.push({ envelope, knownId: earlier.id });
+    }
+    if (unique.length === 0) return claims;
+    const result = await db.query<{ i: number; inserted: boolean; known_id: string | null }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS t(site, gateway, seq, event_id, i)
+       ), ins AS (
+         INSERT INTO event_sequences (site, gateway, seq, event_id)
+         SELECT site, gateway, seq, event_id FROM input
+         ON CONFLICT DO NOTHING
+         RETURNING site, gateway, seq
+       )
+       SELECT input.i::int AS i, ins.seq IS NOT NULL AS inserted, es.event_id::text AS known_id
+         FROM input
+         LEFT JOIN ins ON ins.site = input.site AND ins.gateway = input.gateway AND ins.seq = input.seq
+         LEFT JOIN event_sequences es ON es.site = input.site AND es.gateway = input.gateway AND es.seq = input.seq`,
+      [
+        unique.map((e) => e.site),
+        unique.map((e) => e.gateway),
+        unique.map((e) => e.seq),
+        unique.map((e) => e.id),
+      ],
+    );
+    for (const row of result.rows) {
+      const envelope = unique[row.i - 1] as Envelope;
+      if (row.inserted) claims.fresh.push(envelope);
+      else if (row.known_id === envelope.id) claims.duplicates.push(envelope);
+      else claims.replays.push({ envelope, knownId: row.known_id ?? 'unknown' });
+    }
+    await this.noteHighest(claims.fresh, db);
+    return claims;
+  }
+
+  private async noteHighest(fresh: readonly Envelope[], db: Queryable): Promise<void> {
+    const highest = new Map<string, { site: string; gateway: string; seq: number }>();
+    for (const { site, gateway, seq } of fresh) {
+      const key = `${site}/${gateway}`;
+      if ((highest.get(key)?.seq ?? 0) < seq) highest.set(key, { site, gateway, seq });
+    }
+    if (highest.size === 0) return;
+    const rows = [...highest.values()];
+    await db.query(
+      `INSERT INTO gateway_sequences (site, gateway, highest)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+       ON CONFLICT (site, gateway) DO UPDATE SET highest = GREATEST(gateway_sequences.highest, EXCLUDED.highest)`,
+      [rows.map((r) => r.site), rows.map((r) => r.gateway), rows.map((r) => r.seq)],
+    );
+  }
+
+  /**
+   * Moves each gateway's contiguous watermark forward over the numbers present and reports the
+   * first missing range of every gateway that has one.
+   */
+  async scanGaps(): Promise<GapReport[]> {
+    const result = await this.pool.query<{
+      site: string;
+      gateway: string;
+      contiguous_through: string;
+      highest: string;
+      missing_from: string | null;
+      missing_to: string | null;
+      gap_since: Date | null;
+      resend_requested_at: Date | null;
+    }>(
+      `WITH advanced AS (
+         UPDATE gateway_sequences g SET contiguous_through = coalesce((
+           SELECT max(run.seq) FROM (
+             SELECT s.seq, s.seq - g.contiguous_through - row_number() OVER (ORDER BY s.seq) AS island
+               FROM event_sequences s
+              WHERE s.site = g.site AND s.gateway = g.gateway AND s.seq > g.contiguous_through
+           ) run WHERE run.island = 0
+         ), g.contiguous_through)
+         WHERE g.highest > g.contiguous_through
+         RETURNING g.site, g.gateway, g.contiguous_through, g.highest, g.gap_since, g.resend_requested_at
+       )
+       SELECT a.site, a.gateway, a.contiguous_through, a.highest, a.gap_since, a.resend_requested_at,
+              CASE WHEN a.highest > a.contiguous_through THEN a.contiguous_through + 1 END AS missing_from,
+              (SELECT min(s.seq) - 1 FROM event_sequences s
+                WHERE s.site = a.site AND s.gateway = a.gateway AND s.seq > a.contiguous_through) AS missing_to
+         FROM advanced a`,
+    );
+    return result.rows.map((r) => ({
+      site: r.site,
+      gateway: r.gateway,
+      contiguousThrough: Number(r.contiguous_through),
+      highest: Number(r.highest),
+      ...(r.missing_from !== null ? { missingFrom: Number(r.missing_from) } : {}),
+      ...(r.missing_to !== null && r.missing_from !== null ? { missingTo: Number(r.missing_to) } : {}),
+      gapSince: r.gap_since,
+      resendRequestedAt: r.resend_requested_at,
+    }));
+  }
+
+  async markGap(
+    site: string,
+    gateway: string,
+    since: Date | null,
+    resendRequestedAt: Date | null,
+  ): Promise<void> {
+    await this.pool.query(
+      'UPDATE gateway_sequences SET gap_since = $3, resend_requested_at = $4 WHERE site = $1 AND gateway = $2',
+      [site, gateway, since, resendRequestedAt],
+    );
+  }
+
+  /** Gateways whose numbers are complete again after a gap. */
+  async closedGaps(): Promise<Array<{ site: string; gateway: string }>> {
+    const result = await this.pool.query<{ site: string; gateway: string }>(
+      `UPDATE gateway_sequences SET gap_since = NULL, resend_requested_at = NULL
+        WHERE gap_since IS NOT NULL AND highest <= contiguous_through RETURNING site, gateway`,
+    );
+    return result.rows;
+  }
+}

@@ -1,0 +1,133 @@
+import type { KeyObject } from 'node:crypto';
+import type { AlarmBook } from '../controllers/alarm-book.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { type Command, type CommandBody, checkCommand } from '../protocol/commands.js';
+import type { EventBody } from '../protocol/event-kinds.js';
+
+/**
+ * Executes commands from the central side: each is verified (central signature, addressee,
+ * validity window), executed at most once (its id is remembered durably before it runs), and
+ * answered with a `command.result` event. Forged, misaddressed and retained commands are refused
+ * and raise an alarm; expired ones are refused.
+ */
+export interface CommandTargets {
+  unlock(door: string, durationMs: number): void;
+  lockdown(active: boolean, room?: string): void;
+  evacuation(active: boolean): void;
+  syncCredentials(): void;
+  /** Returns how many events were found and sent again. */
+  resend(fromSeq: number, toSeq: number): number;
+}
+
+export interface CommandMemory {
+  /** Whether the command id was executed already. */
+  seen(id: string): boolean;
+  /** Remembers the id durably until `expiresAt`, before the command runs. */
+  remember(id: string, expiresAt: number): void;
+}
+
+export interface CentralCommandsOptions {
+  site: string;
+  gateway: string;
+  centralKey: KeyObject | undefined;
+  clock: Clock;
+  memory: CommandMemory;
+  targets: CommandTargets;
+  alarms: AlarmBook;
+  record(event: EventBody): void;
+  log: Logger;
+}
+
+export class CentralCommands {
+  constructor(private readonly options: CentralCommandsOptions) {}
+
+  handle(payload: Buffer, retained: boolean): void {
+    const { centralKey, clock, site, gateway, log } = this.options;
+    if (!centralKey) {
+      log.warn('command refused: no central key configured (central.publicKey)');
+      this.alarm('no central key is configured; commands cannot be verified', 'warning');
+      return;
+    }
+    if (retained) {
+      this.alarm('a retained message arrived on the commands topic; commands are never retained', 'critical');
+      return;
+    }
+    const checked = checkCommand(payload, centralKey, { site, gateway }, clock.now());
+    if (!checked.ok) {
+      log.warn({ reason: checked.reason, detail: checked.detail }, 'command refused');
+      if (
+        checked.reason === 'bad-signature' ||
+        checked.reason === 'wrong-gateway' ||
+        checked.reason === 'bad-command' ||
+        checked.reason === 'bad-json'
+      ) {
+        this.alarm(
+          `${checked.reason}: ${checked.detail}`,
+          checked.reason === 'bad-signature' ? 'critical' : 'warning',
+        );
+      }
+      if (checked.id) this.result(checked.id, 'unknown', 'rejected', `${checked.reason}: ${checked.detail}`);
+      return;
+    }
+    const command = checked.command;
+    if (this.options.memory.seen(command.id)) {
+      log.warn({ command: command.id }, 'command refused: replayed');
+      this.alarm(`replayed command ${command.id}`, 'warning');
+      this.result(command.id, command.kind, 'rejected', 'replayed');
+      return;
+    }
+    this.options.memory.remember(command.id, Date.parse(command.expiresAt));
+    try {
+      const detail = this.execute(command);
+      this.result(command.id, command.kind, 'ok', detail);
+      log.info({ command: command.id, kind: command.kind }, 'command executed');
+    } catch (error) {
+      this.result(command.id, command.kind, 'failed', (error as Error).message);
+      log.error({ err: error, command: command.id, kind: command.kind }, 'command failed');
+    }
+  }
+
+  private execute(command: CommandBody): string | undefined {
+    const { targets } = this.options;
+    switch (command.kind) {
+      case 'door.unlock':
+        targets.unlock(command.data.door, command.data.durationMs);
+        return undefined;
+      case 'lockdown.set':
+        targets.lockdown(command.data.active, command.data.room);
+        return undefined;
+      case 'evacuation.set':
+        targets.evacuation(command.data.active);
+        return undefined;
+      case 'credentials.sync':
+        targets.syncCredentials();
+        return undefined;
+      case 'events.resend': {
+        const { fromSeq, toSeq } = command.data;
+        if (toSeq < fromSeq || toSeq - fromSeq > 100_000) throw new Error(`bad range ${fromSeq}-${toSeq}`);
+        const count = targets.resend(fromSeq, toSeq);
+        if (count === 0) throw new Error(`events ${fromSeq}-${toSeq} are no longer in the outbox`);
+        return `${count} events sent again`;
+      }
+    }
+  }
+
+  private result(command: string, kind: string, status: 'ok' | 'rejected' | 'failed', reason?: string): void {
+    this.options.record({
+      kind: 'command.result',
+      data: { command, kind, status, ...(reason ? { reason: reason.slice(0, 500) } : {}) },
+    });
+  }
+
+  private alarm(detail: string, severity: 'critical' | 'warning'): void {
+    this.options.alarms.notify({
+      alarm: 'command-rejected',
+      key: `command-rejected:${this.options.clock.now()}`,
+      severity,
+      detail: detail.slice(0, 500),
+    });
+  }
+}
+
+export type { Command };
