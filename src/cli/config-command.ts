@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { TSchema } from 'typebox';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, ConfigErrorCode } from '../config/config-error.js';
@@ -22,7 +22,7 @@ const SCHEMAS: Record<string, { title: string; schema: TSchema }> = {
 
 export const CONFIG_USAGE = `usage:
   identgate config check <file>     validate a configuration file and exit
-  identgate config reference        every key, what it allows, its default and environment variable`;
+  identgate config reference [--write <file.md>]   every key, what it allows, its default and variable`;
 
 export function configReference(): string[] {
   const lines: string[] = [];
@@ -74,9 +74,23 @@ export function checkConfig(file: string): string {
   return `${file}: valid ${kind} configuration`;
 }
 
-export function runConfig(args: string[]): string[] {
+const BEGIN = '<!-- generated: identgate config reference -->\n';
+const END = '<!-- end of generated reference -->';
+
+/** Replaces the generated block of a Markdown file (docs/configuration.md) with the current reference. */
+export function writeReference(file: string): string {
+  const text = readFileSync(file, 'utf8');
+  const start = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  if (start < 0 || end < start) throw new UsageError(`${file} has no generated reference block to replace`);
+  const body = configReference().join('\n').trim();
+  writeFileSync(file, `${text.slice(0, start + BEGIN.length)}${body}\n${text.slice(end)}`);
+  return `${file}: reference updated`;
+}
+
+export function runConfig(args: string[], writeTo?: string): string[] {
   const [verb, file] = args;
-  if (verb === 'reference') return configReference();
+  if (verb === 'reference') return writeTo ? [writeReference(writeTo)] : configReference();
   if (verb === 'check' && file) return [checkConfig(file)];
   throw new UsageError(CONFIG_USAGE);
 }

@@ -62,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       door: { type: 'string' },
       exit: { type: 'boolean' },
+      write: { type: 'string' },
       'state-dir': { type: 'string' },
       socket: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -141,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
       return ExitCode.ok;
     }
     case 'config': {
-      for (const line of runConfig(rest)) print(line);
+      for (const line of runConfig(rest, values.write)) print(line);
       return ExitCode.ok;
     }
     case 'sim': {
