@@ -8,6 +8,7 @@ import {
   planPressureRelief,
   thresholdBytes,
 } from './disk-pressure.js';
+import type { Hold } from './footage-holds.js';
 import type { FootageRemover } from './footage-remover.js';
 import { planReconcile, type ReconcilePlan, scanFootageFiles } from './reconcile.js';
 import type { SegmentIndex } from './segment-index.js';
@@ -45,7 +46,7 @@ export class FootageMaintenance {
   private timers: TimerHandle[] = [];
   private running = false;
 
-  constructor(private readonly options: MaintenanceOptions) {}
+  constructor(private options: MaintenanceOptions) {}
 
   start(): void {
     this.running = true;
@@ -53,6 +54,11 @@ export class FootageMaintenance {
     this.every(intervals.diskMs, () => this.relieveDiskPressure());
     this.every(intervals.retentionMs, () => this.enforceRetention());
     this.every(intervals.reconcileMs, () => this.reconcile());
+  }
+
+  /** Replaces the legal holds (from configuration, or placed at run time by an operator). */
+  setHolds(holds: readonly Hold[]): void {
+    this.options.policy = { ...this.options.policy, holds };
   }
 
   stop(): void {

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CameraConfig, VideoConfig } from '../../config/video-config.js';
+import type { CameraConfig, LegalHold, VideoConfig } from '../../config/video-config.js';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
@@ -155,6 +155,11 @@ export class Recorder {
       const end = this.lastEnd.get(id);
       return { id, ...supervisor.status, lastSegmentEnd: end ? new Date(end).toISOString() : undefined };
     });
+  }
+
+  /** Replaces the legal holds; footage they cover is neither expired nor pruned. */
+  setLegalHolds(holds: readonly LegalHold[]): void {
+    this.maintenance.setHolds(holdsFromConfig(holds));
   }
 
   /** Indexed segments of a camera overlapping a time range (for a timeline). */
