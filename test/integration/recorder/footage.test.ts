@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +155,26 @@ describe('footage: event links, playback, disk pressure and retention', () => {
     expect(rig.recorder.maintenance.relieveDiskPressure().resolved).toBe(false);
     expect(rig.recorder.index.all('cam-1')).toHaveLength(before);
     expect(rig.events.of('video.disk-pressure').at(-1)).toMatchObject({ resolved: false, deletedFiles: 0 });
+  });
+
+  it('reconcile removes unindexed files and closes rows without files, past the safety fraction only when forced', () => {
+    const [first] = rig.recorder.index.all('cam-1');
+    if (!first) throw new Error('no footage left');
+    const stray = join(rig.videoDir, 'cam-1', first.day, 'stray.mp4.idgv');
+    writeFileSync(stray, 'left by a crash');
+    rmSync(first.path);
+    clock.offsetMs = 10 * 60_000;
+
+    expect(rig.recorder.maintenance.reconcile().refused).toBe(true);
+    expect(rig.events.of('video.reconcile-refused')).toEqual([
+      expect.objectContaining({ orphanFiles: 1, missingFiles: 1 }),
+    ]);
+    expect(existsSync(stray)).toBe(true);
+
+    const plan = rig.recorder.maintenance.reconcile({ force: true });
+    expect(plan.refused).toBe(false);
+    expect(existsSync(stray)).toBe(false);
+    expect(rig.recorder.index.all('cam-1').map((f) => f.file)).not.toContain(first.file);
   });
 
   it('retention keeps held days with their key, then deletes files, folders and keys once released', () => {
