@@ -4,6 +4,7 @@ import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import type { CompletedSegment } from './camera-supervisor.js';
 import { probeMedia } from './ffmpeg-run.js';
+import { checkFragmentedMp4 } from './mp4-boxes.js';
 import { encryptFile } from './segment-crypto.js';
 import type { FootageFile, SegmentIndex } from './segment-index.js';
 import { compactTime, dayOf } from './video-days.js';
@@ -23,7 +24,8 @@ export interface SegmentIngestOptions {
 }
 
 /**
- * What happens to a segment ffmpeg finished: checked with ffprobe, encrypted under its day's
+ * What happens to a segment ffmpeg finished: checked (box structure for a segment ffmpeg listed,
+ * ffprobe for one a dead ffmpeg left behind), encrypted under its day's
  * key into the day folder, indexed (fsync'd), and only then is the plaintext in the spool
  * deleted and the segment announced. One camera's segments go through one at a time.
  */
@@ -68,10 +70,19 @@ export class SegmentIngest {
     const { index, keys, ffprobe } = this.options;
     const { camera, path } = segment;
     if (!existsSync(path)) throw new Error('segment file disappeared before it was stored');
-    const media = await probeMedia(ffprobe, path);
-    const durationMs = Math.round(media.durationSeconds * 1000);
-    const startMs = segment.startMs ?? statSync(path).mtimeMs - durationMs;
-    const endMs = segment.endMs ?? startMs + durationMs;
+    let startMs: number;
+    let endMs: number;
+    if (segment.startMs !== undefined && segment.endMs !== undefined) {
+      // ffmpeg listed it, so it closed it: a structural check suffices and costs no process.
+      await checkFragmentedMp4(path);
+      startMs = segment.startMs;
+      endMs = segment.endMs;
+    } else {
+      // Left behind by a dead ffmpeg: ffprobe finds out how much of it is playable.
+      const durationMs = Math.round((await probeMedia(ffprobe, path)).durationSeconds * 1000);
+      startMs = segment.startMs ?? statSync(path).mtimeMs - durationMs;
+      endMs = startMs + durationMs;
+    }
     const day = dayOf(startMs);
     const { keyId, key } = keys.keyFor(camera, day);
     const dir = index.dayDir(camera, day);

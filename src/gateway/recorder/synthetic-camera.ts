@@ -21,6 +21,8 @@ export interface SyntheticCameraOptions {
   credentials?: { username: string; password: string };
   host?: string;
   path?: string;
+  /** Publish this pre-encoded H.264 file, looped with stream copy, instead of the test pattern. */
+  clip?: string;
 }
 
 export class SyntheticCamera {
@@ -64,8 +66,6 @@ export class SyntheticCamera {
   async startSource(): Promise<void> {
     if (this.source?.running) return;
     this.server?.Mounts.deleteMount(this.publishUrl);
-    const size = this.options.size ?? '320x240';
-    const rate = this.options.rate ?? 10;
     const session = new FfmpegSession({
       name: 'synthetic-camera',
       binary: this.options.ffmpeg,
@@ -75,20 +75,7 @@ export class SyntheticCamera {
         '-loglevel',
         'error',
         '-re',
-        '-f',
-        'lavfi',
-        '-i',
-        `testsrc=size=${size}:rate=${rate}`,
-        '-c:v',
-        'libx264',
-        '-preset',
-        'ultrafast',
-        '-tune',
-        'zerolatency',
-        '-pix_fmt',
-        'yuv420p',
-        '-g',
-        String(rate),
+        ...this.sourceArgs(),
         '-progress',
         'pipe:3',
         '-stats_period',
@@ -139,6 +126,28 @@ export class SyntheticCamera {
     server.Mounts.deleteMount(this.publishUrl);
     for (const wrapper of Object.values(server.ClientServer.clients)) wrapper.close();
     await Promise.all([closeServer(server.PublishServer.server), closeServer(server.ClientServer.server)]);
+  }
+
+  private sourceArgs(): string[] {
+    if (this.options.clip) return ['-stream_loop', '-1', '-i', this.options.clip, '-c', 'copy'];
+    const size = this.options.size ?? '320x240';
+    const rate = this.options.rate ?? 10;
+    return [
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc=size=${size}:rate=${rate}`,
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      String(rate),
+    ];
   }
 
   private get host(): string {
