@@ -48,3 +48,15 @@ describe('video configuration: legal holds', () => {
     ).toThrow(/legalHolds\[0\]\.from/);
   });
 });
+
+describe('docs/video.md', () => {
+  it('documents every video key and its environment variable', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { environmentOverrides } = await import('../../../../src/config/load-config.js');
+    const doc = readFileSync('docs/video.md', 'utf8');
+    for (const override of environmentOverrides(Wrapper)) {
+      expect(doc).toContain(`\`${override.path.join('.')}\``);
+      expect(doc).toContain(`\`${override.name}\``);
+    }
+  });
+});
