@@ -36,6 +36,13 @@ export const DemoConfig = Type.Object(
       },
       strict,
     ),
+    camera: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'record one synthetic camera (needs ffmpeg)' }),
+        segmentSeconds: Type.Integer({ minimum: 2, maximum: 600, default: 10 }),
+      },
+      { ...strict, default: {} },
+    ),
     agent: Type.Object(
       {
         id: Id,

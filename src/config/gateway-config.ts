@@ -3,6 +3,7 @@ import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import { DoorDevicesConfig } from './device-config.js';
 import { PolicyConfig, RoomConfig } from './door-policy-config.js';
 import { Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
+import { VideoConfig } from './video-config.js';
 
 export const DoorConfig = Type.Object(
   {
@@ -81,6 +82,7 @@ export const GatewayConfig = Type.Object(
       description: "room rules; a door's room not listed here has none",
     }),
     doors: Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
+    video: VideoConfig,
   },
   strict,
 );

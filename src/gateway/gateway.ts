@@ -20,6 +20,8 @@ import { type GatewayIdentity, loadOrCreateIdentity } from './gateway-identity.j
 import { GatewayLink } from './gateway-link.js';
 import { GatewayStateStore } from './gateway-state-store.js';
 import { OutboxJournal } from './outbox/outbox-journal.js';
+import { createRecorder } from './recorder/create-recorder.js';
+import type { Recorder } from './recorder/recorder.js';
 import { SimControlServer } from './sim-control.js';
 
 export interface GatewayBusEvents extends Record<string, unknown> {
@@ -56,12 +58,13 @@ export class Gateway {
   private readonly journal: OutboxJournal;
   private readonly state: GatewayStateStore;
   private readonly identity: GatewayIdentity;
-  private recorder: EventRecorder | undefined;
+  private eventRecorder: EventRecorder | undefined;
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
   private commands: CentralCommands | undefined;
   private credentialSync: CredentialSync | undefined;
   private pressureTimer: NodeJS.Timeout | undefined;
+  private recorder: Recorder | undefined;
   private started = false;
   /** Events that occur before the outbox is open (fail mode at boot) wait here. */
   private early: EventBody[] = [];
@@ -150,7 +153,7 @@ export class Gateway {
       log: log.child({ component: 'mqtt' }),
     });
     this.link.onAcked = (seq) => this.bus.emit('acked', seq);
-    this.recorder = new EventRecorder(
+    this.eventRecorder = new EventRecorder(
       config.site,
       config.id,
       this.identity.privateKey,
@@ -174,6 +177,16 @@ export class Gateway {
     this.credentialSync?.request();
     this.pressureTimer = setInterval(() => this.checkOutboxPressure(), 10_000);
     this.pressureTimer.unref();
+    if (config.video.cameras.length > 0) {
+      this.recorder = createRecorder({
+        video: config.video,
+        stateDir: this.stateDir,
+        clock: this.clock,
+        log: log.child({ component: 'recorder' }),
+        emit: (kind, data) => this.emitEvent({ kind, data } as EventBody),
+      });
+      await this.recorder.start();
+    }
     if (config.simControl) {
       this.sim = new SimControlServer(
         this.simSocketPath,
@@ -190,6 +203,7 @@ export class Gateway {
     this.started = false;
     await this.sim?.stop();
     if (this.pressureTimer) clearInterval(this.pressureTimer);
+    await this.recorder?.stop();
     this.clockSync.stop();
     await this.runtime.stop();
     this.record({ kind: 'gateway.offline', data: { reason: 'shutdown' } });
@@ -201,17 +215,68 @@ export class Gateway {
 
   /** Records one event: signed, journaled, then published. */
   record(body: EventBody): Envelope {
-    if (!this.recorder) throw new Error('gateway not started');
-    const envelope = this.recorder.record(body);
+    if (!this.eventRecorder) throw new Error('gateway not started');
+    const envelope = this.eventRecorder.record(body);
     this.bus.emit('recorded', envelope);
     if (body.kind.startsWith('door.') && 'door' in body.data && body.data.door)
       this.publishDoorState(body.data.door);
+    this.afterRecord(envelope);
     return envelope;
+  }
+
+  /** Links footage to door events worth seeing, and turns recorder conditions into alarms. */
+  private afterRecord(event: Envelope): void {
+    const { alarms } = this.runtime;
+    const link = (room: string | undefined) => {
+      void this.recorder?.linkFootage(Date.parse(event.time), event.id, room ? { room } : {});
+    };
+    switch (event.kind) {
+      case 'door.forced':
+      case 'door.held-open':
+      case 'access.denied':
+        link(this.doors.get(event.data.door)?.room);
+        break;
+      case 'alarm.raised':
+        if (event.data.alarm === 'duress') link(event.data.room);
+        break;
+      case 'camera.down':
+        alarms.raise({
+          alarm: 'camera-down',
+          key: `camera-down:${event.data.camera}`,
+          severity: 'critical',
+          detail: `${event.data.camera}: ${event.data.reason}`,
+        });
+        break;
+      case 'camera.up':
+        alarms.clear(`camera-down:${event.data.camera}`, 'recording again');
+        break;
+      case 'video.disk-pressure':
+        if (event.data.resolved) alarms.clear('video-disk-pressure', 'enough free space again');
+        else {
+          alarms.raise({
+            alarm: 'video-disk-pressure',
+            key: 'video-disk-pressure',
+            severity: 'warning',
+            detail: `${Math.round(event.data.freeBytes / 1_048_576)} MiB free`,
+          });
+        }
+        break;
+      case 'video.reconcile-refused':
+        alarms.notify({
+          alarm: 'video-reconcile-refused',
+          key: `video-reconcile-refused:${event.id}`,
+          severity: 'warning',
+          detail: `${event.data.orphanFiles} files without index rows, ${event.data.missingFiles} rows without files`,
+        });
+        break;
+      default:
+        break;
+    }
   }
 
   /** Events from the doors; those raised before the outbox is open wait for it. */
   private emitEvent(body: EventBody): void {
-    if (this.recorder) this.record(body);
+    if (this.eventRecorder) this.record(body);
     else this.early.push(body);
   }
 

@@ -1,5 +1,6 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import { ID_PATTERN } from './ids.js';
+import { videoEventDataSchemas } from './video-event-kinds.js';
 
 const Id = Type.String({ pattern: ID_PATTERN });
 const BadgeId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9:_-]+$' });
@@ -49,6 +50,9 @@ export const AlarmType = Type.Union([
   Type.Literal('device-fault'),
   Type.Literal('internal-error'),
   Type.Literal('outbox-filling'),
+  Type.Literal('camera-down'),
+  Type.Literal('video-disk-pressure'),
+  Type.Literal('video-reconcile-refused'),
   Type.Literal('command-rejected'),
   Type.Literal('credentials-rejected'),
   // Raised by the central side itself:
@@ -166,6 +170,7 @@ export const eventDataSchemas = {
     { reason: Type.Union([Type.Literal('shutdown'), Type.Literal('restart')]) },
     strict,
   ),
+  ...videoEventDataSchemas,
 } satisfies Record<string, TSchema>;
 
 export type EventKind = keyof typeof eventDataSchemas;

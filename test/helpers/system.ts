@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PolicyConfig } from '../../src/config/door-policy-config.js';
 import type { GatewayConfig } from '../../src/config/gateway-config.js';
+import { defaultVideoConfig } from '../../src/config/video-config.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
@@ -48,6 +49,7 @@ export function testGatewayConfig(
     totp: { digits: 6, periodSeconds: 30, algorithm: 'sha1', driftSteps: 1 },
     simControl: true,
     central: {},
+    video: defaultVideoConfig(),
     policy: testPolicy(),
     rooms: [],
     doors: [

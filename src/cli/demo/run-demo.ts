@@ -4,10 +4,13 @@ import { join, resolve } from 'node:path';
 import type { DashboardConfig } from '../../config/dashboard-config.js';
 import type { DemoConfig } from '../../config/demo-config.js';
 import type { GatewayConfig } from '../../config/gateway-config.js';
+import { defaultVideoConfig } from '../../config/video-config.js';
 import { otpauthUri } from '../../controllers/totp-secret.js';
 import { Dashboard } from '../../dashboard/dashboard.js';
 import { feedbackText } from '../../gateway/feedback-text.js';
 import { Gateway } from '../../gateway/gateway.js';
+import { resolveFfmpegBinaries } from '../../gateway/recorder/ffmpeg-binary.js';
+import { SyntheticCamera } from '../../gateway/recorder/synthetic-camera.js';
 import { parseKey } from '../../lib/aead.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
@@ -38,6 +41,7 @@ export function demoGatewayConfig(
   brokerUrl: string,
   stateDir: string,
   centralKey: string,
+  cameraUrl?: string,
 ): GatewayConfig {
   return {
     kind: 'gateway',
@@ -48,6 +52,21 @@ export function demoGatewayConfig(
     totp: demo.gateway.totp,
     simControl: true,
     central: { publicKey: centralKey },
+    video: defaultVideoConfig({
+      cameras: cameraUrl
+        ? [
+            {
+              id: 'cam-main',
+              name: 'Synthetic camera at the main door',
+              room: demo.gateway.rooms[0]?.id ?? demo.gateway.doors[0]?.room,
+              url: cameraUrl,
+              transport: 'udp',
+              segmentSeconds: demo.camera.segmentSeconds,
+              enabled: true,
+            },
+          ]
+        : [],
+    }),
     policy: demo.gateway.policy,
     rooms: demo.gateway.rooms,
     doors: demo.gateway.doors,
@@ -97,7 +116,15 @@ export async function runDemo(
       readOrCreate(join(stateDir, 'master-key'), () => randomBytes(32).toString('base64')).toString('utf8'),
     );
 
-    const gatewayConfig = demoGatewayConfig(demo, broker.url, stateDir, exportPublicKey(central.publicKey));
+    const camera = demo.camera.enabled ? await startDemoCamera(log) : undefined;
+    if (camera) stops.push({ name: 'camera', stop: () => camera.stop() });
+    const gatewayConfig = demoGatewayConfig(
+      demo,
+      broker.url,
+      stateDir,
+      exportPublicKey(central.publicKey),
+      camera?.url,
+    );
     const gateway = new Gateway({
       config: gatewayConfig,
       log: log.child({ component: 'gateway' }),
@@ -213,4 +240,26 @@ export async function runDemo(
 function loadOrCreateSigningKey(path: string): SigningKeyPair {
   const pem = readOrCreate(path, () => exportPrivateKeyPem(generateSigningKeyPair().privateKey));
   return importPrivateKeyPem(pem.toString('utf8'));
+}
+
+/** The demo's synthetic camera (ffmpeg's test pattern over RTSP); skipped with a warning without ffmpeg. */
+async function startDemoCamera(log: Logger): Promise<SyntheticCamera | undefined> {
+  let ffmpeg: string;
+  try {
+    ffmpeg = resolveFfmpegBinaries().ffmpeg;
+  } catch (error) {
+    log.warn(
+      { err: error },
+      'no ffmpeg found: the demo runs without its camera (install ffmpeg or set IDENTGATE_FFMPEG)',
+    );
+    return undefined;
+  }
+  const camera = new SyntheticCamera({
+    ffmpeg,
+    log: log.child({ component: 'synthetic-camera' }),
+    size: '640x360',
+    rate: 10,
+  });
+  await camera.start();
+  return camera;
 }

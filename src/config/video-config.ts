@@ -1,0 +1,117 @@
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+import { Id, Seconds, SecretRef, strict } from './schema-parts.js';
+
+/**
+ * The gateway's CCTV recorder: which cameras, how footage is cut, kept and deleted. Camera
+ * credentials are secrets (a file or a variable) and never part of the URL in the file.
+ */
+export const CameraConfig = Type.Object(
+  {
+    id: Id,
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 120 })),
+    room: Type.Optional(Id),
+    url: Type.String({
+      pattern: '^rtsps?://[^\\s/?#@]+(/[^\\s]*)?$',
+      description: 'an rtsp:// (or rtsps://) URL without credentials (use username and password)',
+    }),
+    username: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    password: Type.Optional(SecretRef),
+    transport: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], {
+      default: 'tcp',
+      description: 'RTSP transport: "tcp" (interleaved, for real cameras) or "udp"',
+    }),
+    segmentSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 600,
+      default: 60,
+      description: 'length of one recorded file; cut at the next key frame after it',
+    }),
+    retentionDays: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 3650, description: 'overrides video.retentionDays' }),
+    ),
+    enabled: Type.Boolean({ default: true, description: 'false keeps the camera configured but idle' }),
+  },
+  strict,
+);
+export type CameraConfig = Static<typeof CameraConfig>;
+
+export const LegalHold = Type.Object(
+  {
+    id: Id,
+    camera: Type.Optional(Id),
+    from: Type.String({ format: 'date-time', description: 'an ISO 8601 date-time' }),
+    to: Type.String({ format: 'date-time', description: 'an ISO 8601 date-time' }),
+    reason: Type.String({ minLength: 1, maxLength: 200 }),
+  },
+  strict,
+);
+export type LegalHold = Static<typeof LegalHold>;
+
+export const VideoConfig = Type.Object(
+  {
+    dir: Type.Optional(
+      Type.String({ minLength: 1, description: 'footage directory; default <stateDir>/video' }),
+    ),
+    keysDir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'wrapped per-day data keys, apart from the footage; default <stateDir>/video-keys',
+      }),
+    ),
+    spoolDir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'where ffmpeg writes the open segment before encryption; default <dir>/.spool',
+      }),
+    ),
+    siteKey: Type.Optional(SecretRef),
+    retentionDays: Type.Integer({
+      minimum: 1,
+      maximum: 3650,
+      default: 60,
+      description: 'days footage is kept',
+    }),
+    legalHolds: Type.Array(LegalHold, {
+      default: [],
+      description: 'time ranges whose footage is never deleted until the hold is removed',
+    }),
+    stallSeconds: Seconds(15, 2, 300),
+    backoff: Type.Object(
+      { initialSeconds: Seconds(1, 0.1, 60), maxSeconds: Seconds(60, 1, 3600) },
+      { ...strict, default: {} },
+    ),
+    minFreeBytes: Type.Integer({
+      minimum: 0,
+      default: 2 * 1024 ** 3,
+      description: 'prune footage when less than this many bytes are free',
+    }),
+    minFreePercent: Type.Number({
+      minimum: 0,
+      maximum: 50,
+      default: 5,
+      description: 'prune footage when less than this share of the disk is free',
+    }),
+    diskCheckSeconds: Seconds(60, 5, 3600),
+    retentionCheckSeconds: Seconds(600, 10, 86_400),
+    reconcileSeconds: Seconds(3600, 60, 86_400),
+    reconcileMaxFraction: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.1,
+      description: 'reconcile refuses to remove more than this share of the index without force',
+    }),
+    clip: Type.Object(
+      { beforeSeconds: Seconds(10, 0, 300), afterSeconds: Seconds(20, 0, 300) },
+      { ...strict, default: {} },
+    ),
+    cameras: Type.Array(CameraConfig, { default: [], maxItems: 64 }),
+  },
+  { ...strict, default: {} },
+);
+export type VideoConfig = Static<typeof VideoConfig>;
+
+/** The `video` section with every default filled: no cameras. */
+export function defaultVideoConfig(overrides: Partial<VideoConfig> = {}): VideoConfig {
+  return { ...(Value.Default(VideoConfig, {}) as VideoConfig), ...overrides };
+}

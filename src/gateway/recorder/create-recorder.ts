@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { resolveSecret } from '../../config/load-config.js';
+import type { VideoConfig } from '../../config/video-config.js';
+import { parseKey } from '../../lib/aead.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import { readOrCreate } from '../../lib/state-files.js';
+import type { VideoEmit } from '../../protocol/video-event-kinds.js';
+import type { FfmpegBinaries } from './ffmpeg-binary.js';
+import { type CameraSpec, Recorder } from './recorder.js';
+import { VideoKeyStore } from './video-keys.js';
+
+export interface RecorderFromConfigOptions {
+  video: VideoConfig;
+  /** The gateway's state directory: default home of footage, keys and the site key. */
+  stateDir: string;
+  clock: Clock;
+  log: Logger;
+  emit: VideoEmit;
+  env?: Record<string, string | undefined>;
+  binaries?: FfmpegBinaries;
+}
+
+/**
+ * Builds the recorder from the `video` section of the gateway configuration: resolves the
+ * directories, the site key (a secret, or a key file created in the state directory) and the
+ * camera passwords, which from here on live only in memory.
+ */
+export function createRecorder(options: RecorderFromConfigOptions): Recorder {
+  const { video, stateDir, env = process.env } = options;
+  const videoDir = resolve(video.dir ?? join(stateDir, 'video'));
+  const keysDir = resolve(video.keysDir ?? join(stateDir, 'video-keys'));
+  const siteKey = parseKey(
+    video.siteKey
+      ? resolveSecret(video.siteKey, 'video.siteKey', env)
+      : readOrCreate(join(stateDir, 'video-site-key'), () => randomBytes(32).toString('base64')).toString(
+          'utf8',
+        ),
+  );
+  const cameras: CameraSpec[] = video.cameras.map((camera, at) => ({
+    ...camera,
+    password: camera.password
+      ? resolveSecret(camera.password, `video.cameras[${at}].password`, env)
+      : undefined,
+  }));
+  const { cameras: _configured, ...settings } = video;
+  return new Recorder({
+    cameras,
+    settings,
+    videoDir,
+    spoolDir: video.spoolDir ? resolve(video.spoolDir) : undefined,
+    keyStore: new VideoKeyStore(keysDir, siteKey),
+    clock: options.clock,
+    log: options.log.child({ component: 'recorder' }),
+    emit: options.emit,
+    binaries: options.binaries,
+  });
+}

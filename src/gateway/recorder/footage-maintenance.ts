@@ -1,0 +1,154 @@
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { VideoEmit } from '../../protocol/video-event-kinds.js';
+import {
+  bytesToFree,
+  type DiskSpaceProbe,
+  type PressureLimits,
+  planPressureRelief,
+  thresholdBytes,
+} from './disk-pressure.js';
+import type { Hold } from './footage-holds.js';
+import type { FootageRemover } from './footage-remover.js';
+import { planReconcile, type ReconcilePlan, scanFootageFiles } from './reconcile.js';
+import type { SegmentIndex } from './segment-index.js';
+import type { VideoKeyStore } from './video-keys.js';
+import { planRetention, type RetentionPlan, type RetentionPolicy } from './video-retention.js';
+
+export interface MaintenanceOptions {
+  index: SegmentIndex;
+  keys: VideoKeyStore;
+  remover: FootageRemover;
+  clock: Clock;
+  log: Logger;
+  emit: VideoEmit;
+  policy: RetentionPolicy;
+  limits: PressureLimits;
+  diskSpace: DiskSpaceProbe;
+  reconcileMaxFraction: number;
+  /** Files younger than this are left to the ingest (reconcile's grace). */
+  reconcileGraceMs: number;
+  intervals: { retentionMs: number; diskMs: number; reconcileMs: number };
+}
+
+export interface PressureResult {
+  neededBytes: number;
+  freedBytes: number;
+  deletedFiles: number;
+  resolved: boolean;
+}
+
+/**
+ * Runs the footage housekeeping on the injected clock: retention, disk-pressure pruning and
+ * index/disk reconciliation, each as decide-then-execute. Each can also be run on demand.
+ */
+export class FootageMaintenance {
+  private timers: TimerHandle[] = [];
+  private running = false;
+
+  constructor(private options: MaintenanceOptions) {}
+
+  start(): void {
+    this.running = true;
+    const { intervals } = this.options;
+    this.every(intervals.diskMs, () => this.relieveDiskPressure());
+    this.every(intervals.retentionMs, () => this.enforceRetention());
+    this.every(intervals.reconcileMs, () => this.reconcile());
+  }
+
+  /** Replaces the legal holds (from configuration, or placed at run time by an operator). */
+  setHolds(holds: readonly Hold[]): void {
+    this.options.policy = { ...this.options.policy, holds };
+  }
+
+  stop(): void {
+    this.running = false;
+    for (const timer of this.timers) timer.cancel();
+    this.timers = [];
+  }
+
+  /** Deletes what is past retention and not held: files, whole days, their keys. */
+  enforceRetention(): RetentionPlan {
+    const { index, keys, remover, clock, policy } = this.options;
+    const days = index.cameras().flatMap((camera) => index.days(camera).map((day) => ({ camera, day })));
+    const plan = planRetention(clock.now(), policy, index.all(), days, keys.list());
+    remover.removeFiles(plan.files, 'retention');
+    for (const { camera, day } of plan.days) remover.removeDay(camera, day, 'retention');
+    for (const keyId of plan.keys) remover.removeKey(keyId, 'retention');
+    return plan;
+  }
+
+  /** Frees space when the disk is below its threshold; raises `video.disk-pressure` either way. */
+  relieveDiskPressure(): PressureResult {
+    const { index, remover, limits, diskSpace, policy, log, emit } = this.options;
+    const space = diskSpace(index.videoDir);
+    const needed = bytesToFree(space, limits);
+    if (needed === 0) return { neededBytes: 0, freedBytes: 0, deletedFiles: 0, resolved: true };
+    const plan = planPressureRelief(index.all(), policy.holds, needed);
+    remover.removeFiles(plan.remove, 'disk-pressure');
+    const resolved = plan.shortfallBytes === 0;
+    log[resolved ? 'warn' : 'error'](
+      {
+        freeBytes: space.freeBytes,
+        neededBytes: needed,
+        freedBytes: plan.freedBytes,
+        files: plan.remove.length,
+      },
+      resolved
+        ? 'video: disk pressure, oldest footage deleted'
+        : 'video: disk full and nothing more may be deleted',
+    );
+    emit('video.disk-pressure', {
+      freeBytes: space.freeBytes,
+      totalBytes: space.totalBytes,
+      thresholdBytes: thresholdBytes(space, limits),
+      freedBytes: plan.freedBytes,
+      deletedFiles: plan.remove.length,
+      deletedLinked: plan.linkedRemoved,
+      resolved,
+    });
+    return { neededBytes: needed, freedBytes: plan.freedBytes, deletedFiles: plan.remove.length, resolved };
+  }
+
+  /** Makes index and disk agree; refuses (and raises an alarm) past the safety fraction. */
+  reconcile(options: { force?: boolean } = {}): ReconcilePlan {
+    const { index, remover, clock, log, emit, reconcileMaxFraction, reconcileGraceMs } = this.options;
+    const plan = planReconcile(index.all(), scanFootageFiles(index), {
+      now: clock.now(),
+      graceMs: reconcileGraceMs,
+      maxFraction: reconcileMaxFraction,
+      force: options.force ?? false,
+    });
+    if (plan.refused) {
+      log.error(
+        { orphans: plan.orphans.length, missing: plan.missing.length, indexed: plan.indexed },
+        'video: reconcile refused',
+      );
+      emit('video.reconcile-refused', {
+        orphanFiles: plan.orphans.length,
+        missingFiles: plan.missing.length,
+        indexedFiles: plan.indexed,
+        maxFraction: reconcileMaxFraction,
+      });
+      return plan;
+    }
+    remover.removeOrphans(plan.orphans);
+    remover.removeFiles(plan.missing, 'reconcile');
+    return plan;
+  }
+
+  private every(ms: number, task: () => unknown): void {
+    const slot = this.timers.length;
+    const run = () => {
+      if (!this.running) return;
+      try {
+        task();
+      } catch (error) {
+        this.options.log.error({ err: error }, 'video: maintenance task failed');
+      }
+      this.timers[slot] = this.options.clock.setTimeout(run, ms);
+    };
+    this.timers.push({ cancel: () => {} });
+    run();
+  }
+}

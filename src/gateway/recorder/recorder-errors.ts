@@ -1,0 +1,31 @@
+import { CodedError } from '../../lib/coded-error.js';
+
+/** Every error the recorder raises on purpose, in one place. */
+export const RecorderErrorCode = {
+  /** No ffmpeg or ffprobe binary was found in any of the places looked at. */
+  binaryNotFound: 'IDG_VIDEO_BINARY_NOT_FOUND',
+  /** An encrypted footage file has an unknown header or version. */
+  format: 'IDG_VIDEO_FORMAT',
+  /** A chunk failed authentication: wrong key, tampered or reordered data. */
+  auth: 'IDG_VIDEO_AUTH',
+  /** The file ends before its final chunk: cut off or partly written. */
+  truncated: 'IDG_VIDEO_TRUNCATED',
+  /** The data key of a day is gone (deleted by retention) or could not be unwrapped. */
+  keyMissing: 'IDG_VIDEO_KEY_MISSING',
+  /** ffprobe did not accept a recorded segment. */
+  invalidSegment: 'IDG_VIDEO_INVALID_SEGMENT',
+  /** An ffmpeg run for a clip, snapshot or playback failed. */
+  ffmpegFailed: 'IDG_VIDEO_FFMPEG_FAILED',
+  /** No footage covers the requested time range. */
+  noFootage: 'IDG_VIDEO_NO_FOOTAGE',
+  /** The camera id is not configured. */
+  unknownCamera: 'IDG_VIDEO_UNKNOWN_CAMERA',
+  /** The recorder is not running. */
+  notRunning: 'IDG_VIDEO_NOT_RUNNING',
+} as const;
+
+export type RecorderErrorCode = (typeof RecorderErrorCode)[keyof typeof RecorderErrorCode];
+
+export function recorderError(code: RecorderErrorCode, message: string, cause?: unknown): CodedError {
+  return new CodedError(code, message, cause === undefined ? undefined : { cause });
+}

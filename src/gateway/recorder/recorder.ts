@@ -1,0 +1,356 @@
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CameraConfig, LegalHold, VideoConfig } from '../../config/video-config.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { VideoEmit } from '../../protocol/video-event-kinds.js';
+import { type CameraState, CameraSupervisor } from './camera-supervisor.js';
+import { type DiskSpaceProbe, statfsProbe } from './disk-pressure.js';
+import { type LinkedFootage, linkEventFootage } from './event-clips.js';
+import { type FfmpegBinaries, resolveFfmpegBinaries } from './ffmpeg-binary.js';
+import { FfmpegSession } from './ffmpeg-session.js';
+import { type ExportedRange, exportRange } from './footage-export.js';
+import { holdsFromConfig } from './footage-holds.js';
+import { FootageMaintenance } from './footage-maintenance.js';
+import { FootageRemover } from './footage-remover.js';
+import { RecorderErrorCode, recorderError } from './recorder-errors.js';
+import { recordingArgs } from './recording-args.js';
+import { redact, urlWithCredentials } from './redact.js';
+import { type DecryptRange, openDecryptStream } from './segment-crypto.js';
+import { type FootageFile, SegmentIndex } from './segment-index.js';
+import { SegmentIngest } from './segment-ingest.js';
+import type { VideoKeyStore } from './video-keys.js';
+
+/** A camera as the recorder runs it: its config with the password resolved from its secret. */
+export type CameraSpec = Omit<CameraConfig, 'password'> & { password?: string };
+
+export interface RecorderOptions {
+  cameras: readonly CameraSpec[];
+  settings: Omit<VideoConfig, 'cameras'>;
+  videoDir: string;
+  /** Plaintext segments while ffmpeg writes them; default `<videoDir>/.spool`. */
+  spoolDir?: string;
+  keyStore: VideoKeyStore;
+  clock: Clock;
+  log: Logger;
+  emit: VideoEmit;
+  binaries?: FfmpegBinaries;
+  diskSpace?: DiskSpaceProbe;
+}
+
+export interface CameraStatus {
+  id: string;
+  state: CameraState;
+  pid: number | undefined;
+  restarts: number;
+  lastSegmentEnd: string | undefined;
+}
+
+export interface LinkResult {
+  camera: string;
+  footage?: LinkedFootage;
+  missing?: string;
+}
+
+export interface PlaybackFile extends ExportedRange {
+  contentType: 'video/mp4';
+  /** Deletes the plain file; call it when the response is done. */
+  release(): void;
+}
+
+/**
+ * The gateway's CCTV recorder: one supervised ffmpeg per camera, every finished segment
+ * encrypted and indexed, retention and disk housekeeping, event footage and playback.
+ */
+export class Recorder {
+  readonly index: SegmentIndex;
+  readonly ingest: SegmentIngest;
+  readonly maintenance: FootageMaintenance;
+  private readonly supervisors = new Map<string, CameraSupervisor>();
+  private readonly lastEnd = new Map<string, number>();
+  private readonly binaries: FfmpegBinaries;
+  private readonly spoolDir: string;
+  private readonly workDir: string;
+  private readonly pendingLinks = new Set<Promise<unknown>>();
+  private started = false;
+
+  constructor(private readonly options: RecorderOptions) {
+    const { settings, clock, log, emit, keyStore, videoDir } = options;
+    this.binaries = options.binaries ?? resolveFfmpegBinaries();
+    this.spoolDir = options.spoolDir ?? join(videoDir, '.spool');
+    this.workDir = join(videoDir, '.work');
+    this.index = new SegmentIndex(videoDir, log);
+    this.ingest = new SegmentIngest({
+      index: this.index,
+      keys: keyStore,
+      ffprobe: this.binaries.ffprobe,
+      log,
+    });
+    const remover = new FootageRemover(this.index, keyStore, emit, log, () => clock.now());
+    const longestSegmentMs = Math.max(60, ...options.cameras.map((c) => c.segmentSeconds)) * 1000;
+    this.maintenance = new FootageMaintenance({
+      index: this.index,
+      keys: keyStore,
+      remover,
+      clock,
+      log,
+      emit,
+      policy: {
+        defaultDays: settings.retentionDays,
+        cameraDays: Object.fromEntries(
+          options.cameras.flatMap((c) => (c.retentionDays ? [[c.id, c.retentionDays]] : [])),
+        ),
+        holds: holdsFromConfig(settings.legalHolds),
+      },
+      limits: { minFreeBytes: settings.minFreeBytes, minFreePercent: settings.minFreePercent },
+      diskSpace: options.diskSpace ?? statfsProbe,
+      reconcileMaxFraction: settings.reconcileMaxFraction,
+      reconcileGraceMs: Math.max(5 * 60_000, 3 * longestSegmentMs),
+      intervals: {
+        retentionMs: settings.retentionCheckSeconds * 1000,
+        diskMs: settings.diskCheckSeconds * 1000,
+        reconcileMs: settings.reconcileSeconds * 1000,
+      },
+    });
+    this.ingest.indexed.on((file) => {
+      this.lastEnd.set(file.camera, Math.max(this.lastEnd.get(file.camera) ?? 0, file.endMs));
+      emit('video.segment', {
+        id: `${file.camera}/${file.day}/${file.file}`,
+        camera: file.camera,
+        start: new Date(file.startMs).toISOString(),
+        end: new Date(file.endMs).toISOString(),
+        bytes: file.bytes,
+        keyId: file.keyId,
+      });
+    });
+    this.ingest.rejected.on((rejected) => emit('video.segment-rejected', rejected));
+    for (const camera of options.cameras.filter((c) => c.enabled))
+      this.supervisors.set(camera.id, this.supervise(camera));
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const dir of [this.options.videoDir, this.spoolDir, this.workDir])
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Scratch plaintext from a crash goes; segments ffmpeg left in the spool are kept.
+    for (const name of readdirSync(this.workDir))
+      rmSync(join(this.workDir, name), { recursive: true, force: true });
+    this.salvageSpool();
+    for (const supervisor of this.supervisors.values()) supervisor.start();
+    this.maintenance.start();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.maintenance.stop();
+    await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
+    await this.ingest.idle();
+    await Promise.allSettled([...this.pendingLinks]);
+  }
+
+  status(): CameraStatus[] {
+    return [...this.supervisors.entries()].map(([id, supervisor]) => {
+      const end = this.lastEnd.get(id);
+      return { id, ...supervisor.status, lastSegmentEnd: end ? new Date(end).toISOString() : undefined };
+    });
+  }
+
+  /** Replaces the legal holds; footage they cover is neither expired nor pruned. */
+  setLegalHolds(holds: readonly LegalHold[]): void {
+    this.maintenance.setHolds(holdsFromConfig(holds));
+  }
+
+  /** Indexed segments of a camera overlapping a time range (for a timeline). */
+  segments(camera: string, fromMs: number, toMs: number): FootageFile[] {
+    return this.index.segmentsBetween(this.cameraSpec(camera).id, fromMs, toMs);
+  }
+
+  /**
+   * Links footage to a door event: waits until the cameras (of `room`, or all) have recorded
+   * `clip.afterSeconds` past the event, then stores a snapshot and a clip and emits
+   * `video.footage-linked` per camera. Never rejects: a camera without footage is reported.
+   */
+  linkFootage(
+    eventTime: number,
+    eventId: string,
+    options: { room?: string; cameras?: string[] } = {},
+  ): Promise<LinkResult[]> {
+    const cameras = this.options.cameras.filter(
+      (c) =>
+        c.enabled &&
+        (options.cameras
+          ? options.cameras.includes(c.id)
+          : options.room === undefined || c.room === undefined || c.room === options.room),
+    );
+    const job = Promise.all(cameras.map((camera) => this.linkCamera(camera, eventTime, eventId)));
+    this.pendingLinks.add(job);
+    return job.finally(() => this.pendingLinks.delete(job));
+  }
+
+  /**
+   * A decrypted MP4 of one camera's footage between two times (stream copy, cut at key frames,
+   * `+faststart`), written to a private scratch file: serve it with range requests, then release().
+   */
+  async playback(camera: string, fromMs: number, toMs: number): Promise<PlaybackFile> {
+    const id = this.cameraSpec(camera).id;
+    const target = join(
+      this.workDir,
+      `playback-${id}-${this.options.clock.now()}-${Math.random().toString(36).slice(2)}.mp4`,
+    );
+    try {
+      const range = await exportRange(this.exportTools(), id, fromMs, toMs, target);
+      return { ...range, contentType: 'video/mp4', release: () => rmSync(target, { force: true }) };
+    } catch (error) {
+      rmSync(target, { force: true });
+      throw error;
+    }
+  }
+
+  /** Decrypts one stored file (segment, clip or snapshot) by id, optionally a byte range of it. */
+  async openFootage(id: string, range: DecryptRange = {}) {
+    const [camera, day, file] = id.split('/');
+    const found = camera && day ? this.index.read(camera, day).find((f) => f.file === file) : undefined;
+    if (!found) throw recorderError(RecorderErrorCode.noFootage, `no footage ${id}`);
+    return openDecryptStream(found.path, (keyId) => this.options.keyStore.lookup(keyId), range);
+  }
+
+  private async linkCamera(camera: CameraSpec, eventTime: number, eventId: string): Promise<LinkResult> {
+    const { settings, emit, log } = this.options;
+    const beforeMs = settings.clip.beforeSeconds * 1000;
+    const afterMs = settings.clip.afterSeconds * 1000;
+    const base = {
+      event: eventId,
+      camera: camera.id,
+      from: new Date(eventTime - beforeMs).toISOString(),
+      to: new Date(eventTime + afterMs).toISOString(),
+    };
+    try {
+      await this.recordedUntil(
+        camera.id,
+        eventTime + afterMs,
+        afterMs + 2 * camera.segmentSeconds * 1000 + 30_000,
+      );
+      const footage = await linkEventFootage(
+        { ...this.exportTools(), keys: this.options.keyStore },
+        camera.id,
+        eventId,
+        eventTime,
+        beforeMs,
+        afterMs,
+      );
+      emit('video.footage-linked', { ...base, snapshot: footage.snapshot, clip: footage.clip });
+      return { camera: camera.id, footage };
+    } catch (error) {
+      const missing = error instanceof Error ? error.message.slice(0, 500) : String(error);
+      log.warn({ err: error, camera: camera.id, event: eventId }, 'video: no footage linked to the event');
+      emit('video.footage-linked', { ...base, missing });
+      return { camera: camera.id, missing };
+    }
+  }
+
+  /** Resolves once a segment ending at or after `untilMs` is indexed, or when `timeoutMs` passes. */
+  private recordedUntil(camera: string, untilMs: number, timeoutMs: number): Promise<void> {
+    const { clock } = this.options;
+    return new Promise((resolve) => {
+      let timer: TimerHandle | undefined;
+      const done = () => {
+        off();
+        timer?.cancel();
+        resolve();
+      };
+      const off = this.ingest.indexed.on((file) => {
+        if (file.camera === camera && file.endMs >= untilMs) done();
+      });
+      if ((this.lastEnd.get(camera) ?? 0) >= untilMs) done();
+      else timer = clock.setTimeout(done, timeoutMs);
+    });
+  }
+
+  private supervise(camera: CameraSpec): CameraSupervisor {
+    const { clock, log, settings, emit } = this.options;
+    const cameraLog = log.child({ component: 'recorder', camera: camera.id });
+    const spool = join(this.spoolDir, camera.id);
+    const secrets = [
+      camera.password,
+      camera.username ? `${camera.username}:${camera.password ?? ''}` : undefined,
+    ].filter((s): s is string => Boolean(s));
+    const supervisor = new CameraSupervisor({
+      camera: camera.id,
+      spoolDir: spool,
+      clock,
+      log: cameraLog,
+      backoff: {
+        initialMs: settings.backoff.initialSeconds * 1000,
+        maxMs: settings.backoff.maxSeconds * 1000,
+      },
+      createSession: (filePrefix) => {
+        mkdirSync(spool, { recursive: true, mode: 0o700 });
+        const session = new FfmpegSession({
+          name: `camera:${camera.id}`,
+          binary: this.binaries.ffmpeg,
+          args: recordingArgs({
+            inputUrl: urlWithCredentials(camera.url, camera.username, camera.password),
+            transport: camera.transport,
+            segmentSeconds: camera.segmentSeconds,
+            timeoutSeconds: settings.stallSeconds,
+            spoolDir: spool,
+            filePrefix,
+          }),
+          secrets,
+          clock,
+          log: cameraLog,
+          inactivityMs: settings.stallSeconds * 1000,
+          progressOnFd3: true,
+        });
+        cameraLog.info({ url: redact(camera.url), command: session.commandLine }, 'camera: recording');
+        return session;
+      },
+    });
+    supervisor.segments.on((segment) => void this.ingest.add(segment));
+    supervisor.up.on((up) => emit('camera.up', up));
+    supervisor.down.on((down) => emit('camera.down', down));
+    return supervisor;
+  }
+
+  private salvageSpool(): void {
+    for (const camera of safeList(this.spoolDir)) {
+      for (const name of safeList(join(this.spoolDir, camera)).sort()) {
+        if (!name.endsWith('.mp4')) continue;
+        void this.ingest.add({
+          camera,
+          path: join(this.spoolDir, camera, name),
+          startMs: undefined,
+          endMs: undefined,
+          salvaged: true,
+        });
+      }
+    }
+  }
+
+  private exportTools() {
+    return {
+      index: this.index,
+      keyFor: (keyId: string) => this.options.keyStore.lookup(keyId),
+      ffmpeg: this.binaries.ffmpeg,
+      workDir: this.workDir,
+    };
+  }
+
+  private cameraSpec(id: string): CameraSpec {
+    const camera = this.options.cameras.find((c) => c.id === id);
+    if (!camera)
+      throw recorderError(RecorderErrorCode.unknownCamera, `no camera ${JSON.stringify(id)} is configured`);
+    return camera;
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    // No spool yet: nothing to salvage.
+    return [];
+  }
+}

@@ -1,0 +1,190 @@
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import type { Logger } from '../../lib/logger.js';
+import { DAY_PATTERN, dayEnd, dayStart } from './video-days.js';
+
+const MAX_SEGMENT_MS = 600_000;
+
+/**
+ * The footage index: one append-only JSON Lines file per camera and day, beside that day's files
+ * (`<videoDir>/<camera>/<day>/index.jsonl`). Every line is fsync'd before anyone is told about
+ * the segment; a torn last line after a crash is skipped. Deleting a day is deleting its folder,
+ * index included, so index and footage cannot drift apart by more than one file, and reconcile
+ * repairs that. No database on the gateway: nothing to migrate, nothing to corrupt as a whole.
+ */
+const Time = Type.String({ format: 'date-time' });
+const Stored = {
+  file: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }),
+  start: Time,
+  end: Time,
+  bytes: Type.Integer({ minimum: 0 }),
+  plainBytes: Type.Integer({ minimum: 0 }),
+  keyId: Type.String(),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+};
+export const IndexRow = Type.Union([
+  Type.Object({ t: Type.Literal('segment'), ...Stored }),
+  Type.Object({
+    t: Type.Literal('artifact'),
+    kind: Type.Union([Type.Literal('clip'), Type.Literal('snapshot')]),
+    event: Type.String({ minLength: 1, maxLength: 64 }),
+    ...Stored,
+  }),
+  Type.Object({
+    t: Type.Literal('link'),
+    file: Type.String(),
+    event: Type.String({ minLength: 1, maxLength: 64 }),
+  }),
+  Type.Object({ t: Type.Literal('removed'), file: Type.String(), reason: Type.String(), at: Time }),
+]);
+export type IndexRow = Static<typeof IndexRow>;
+const rowValidator = Compile(IndexRow);
+
+export const INDEX_FILE = 'index.jsonl';
+
+/** A piece of footage on disk as the index knows it. */
+export interface FootageFile {
+  camera: string;
+  day: string;
+  file: string;
+  path: string;
+  kind: 'segment' | 'clip' | 'snapshot';
+  startMs: number;
+  endMs: number;
+  bytes: number;
+  plainBytes: number;
+  keyId: string;
+  sha256: string;
+  /** Events this footage is linked to; linked footage is pruned last under disk pressure. */
+  events: string[];
+}
+
+export class SegmentIndex {
+  constructor(
+    readonly videoDir: string,
+    private readonly log: Logger,
+  ) {}
+
+  dayDir(camera: string, day: string): string {
+    return join(this.videoDir, camera, day);
+  }
+
+  /** Appends one row durably (fdatasync) before returning. */
+  append(camera: string, day: string, row: IndexRow): void {
+    const dir = this.dayDir(camera, day);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const fd = openSync(join(dir, INDEX_FILE), 'a', 0o600);
+    try {
+      writeSync(fd, `${JSON.stringify(row)}\n`);
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Camera folders (dot folders such as the spool are not cameras). */
+  cameras(): string[] {
+    return listDir(this.videoDir).filter((name) => !name.startsWith('.'));
+  }
+
+  days(camera: string): string[] {
+    return listDir(join(this.videoDir, camera))
+      .filter((name) => DAY_PATTERN.test(name))
+      .sort();
+  }
+
+  /** The footage of one camera and day that has not been removed, oldest first. */
+  read(camera: string, day: string): FootageFile[] {
+    const path = join(this.dayDir(camera, day), INDEX_FILE);
+    if (!existsSync(path)) return [];
+    const files = new Map<string, FootageFile>();
+    const links: Array<{ file: string; event: string }> = [];
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines.forEach((line, at) => {
+      if (line.trim() === '') return;
+      const row = parseRow(line);
+      if (!row) {
+        this.log.warn({ camera, day, line: at + 1 }, 'video index: unreadable line skipped');
+        return;
+      }
+      if (row.t === 'removed') files.delete(row.file);
+      else if (row.t === 'link') links.push(row);
+      else
+        files.set(row.file, {
+          camera,
+          day,
+          file: row.file,
+          path: join(this.dayDir(camera, day), row.file),
+          kind: row.t === 'segment' ? 'segment' : row.kind,
+          startMs: Date.parse(row.start),
+          endMs: Date.parse(row.end),
+          bytes: row.bytes,
+          plainBytes: row.plainBytes,
+          keyId: row.keyId,
+          sha256: row.sha256,
+          events: row.t === 'artifact' ? [row.event] : [],
+        });
+    });
+    for (const link of links) {
+      const file = files.get(link.file);
+      if (file && !file.events.includes(link.event)) file.events.push(link.event);
+    }
+    return [...files.values()].sort((a, b) => a.startMs - b.startMs || a.file.localeCompare(b.file));
+  }
+
+  /** All indexed footage of every camera, or of one. */
+  all(camera?: string): FootageFile[] {
+    const cameras = camera ? [camera] : this.cameras();
+    return cameras.flatMap((c) => this.days(c).flatMap((d) => this.read(c, d)));
+  }
+
+  /** A camera's segments that overlap [fromMs, toMs], oldest first. */
+  segmentsBetween(camera: string, fromMs: number, toMs: number): FootageFile[] {
+    return (
+      this.days(camera)
+        // A segment belongs to the day it started in, so the day before may hold the first one.
+        .filter((day) => dayStart(day) <= toMs && dayEnd(day) + MAX_SEGMENT_MS > fromMs)
+        .flatMap((day) => this.read(camera, day))
+        .filter((f) => f.kind === 'segment' && f.endMs > fromMs && f.startMs < toMs)
+    );
+  }
+
+  /** Removes a whole day: its files and its index. */
+  removeDay(camera: string, day: string): void {
+    rmSync(this.dayDir(camera, day), { recursive: true, force: true });
+    const cameraDir = join(this.videoDir, camera);
+    if (existsSync(cameraDir) && listDir(cameraDir).length === 0)
+      rmSync(cameraDir, { recursive: true, force: true });
+  }
+}
+
+function parseRow(line: string): IndexRow | undefined {
+  try {
+    const value: unknown = JSON.parse(line);
+    return rowValidator.Check(value) ? value : undefined;
+  } catch {
+    // A torn line from a crash mid-append: the caller logs and skips it.
+    return undefined;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    // A folder that is not there holds nothing.
+    return [];
+  }
+}

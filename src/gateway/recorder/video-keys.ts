@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  unlinkSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { open, seal } from '../../lib/aead.js';
+import { writeFileAtomic } from '../../lib/state-files.js';
+import { RecorderErrorCode, recorderError } from './recorder-errors.js';
+import { DAY_PATTERN, keyIdOf } from './video-days.js';
+
+const CONTEXT = 'identgate/video-key/v1/';
+
+export interface DataKey {
+  keyId: string;
+  key: Buffer;
+}
+
+export interface StoredKey {
+  keyId: string;
+  camera: string;
+  day: string;
+}
+
+/**
+ * One random data key per camera and day, wrapped (AES-256-GCM) under the site key and kept in
+ * its own directory, apart from the footage: deleting a day's key file makes that day's footage
+ * unreadable wherever copies of it went, backups included.
+ */
+export class VideoKeyStore {
+  private readonly cache = new Map<string, Buffer>();
+
+  constructor(
+    readonly dir: string,
+    private readonly siteKey: Buffer,
+  ) {
+    if (siteKey.length !== 32)
+      throw recorderError(RecorderErrorCode.keyMissing, 'the site key must be 32 bytes');
+  }
+
+  /** The day's key, created on first use. */
+  keyFor(camera: string, day: string): DataKey {
+    const keyId = keyIdOf(camera, day);
+    if (!this.has(keyId)) {
+      const key = randomBytes(32);
+      writeFileAtomic(this.pathOf(keyId), `${seal(this.siteKey, key, CONTEXT + keyId)}\n`);
+      this.cache.set(keyId, key);
+    }
+    return { keyId, key: this.lookup(keyId) };
+  }
+
+  has(keyId: string): boolean {
+    return this.cache.has(keyId) || existsSync(this.pathOf(keyId));
+  }
+
+  /** Unwraps a day's key; fails with IDG_VIDEO_KEY_MISSING when it was deleted. */
+  lookup(keyId: string): Buffer {
+    const cached = this.cache.get(keyId);
+    if (cached) return cached;
+    let wrapped: string;
+    try {
+      wrapped = readFileSync(this.pathOf(keyId), 'utf8');
+    } catch (error) {
+      throw recorderError(
+        RecorderErrorCode.keyMissing,
+        `no data key ${keyId} (deleted by retention?)`,
+        error,
+      );
+    }
+    try {
+      const key = open(this.siteKey, wrapped, CONTEXT + keyId);
+      this.cache.set(keyId, key);
+      return key;
+    } catch (error) {
+      throw recorderError(
+        RecorderErrorCode.keyMissing,
+        `data key ${keyId} cannot be unwrapped with this site key`,
+        error,
+      );
+    }
+  }
+
+  /** Deletes a day's key for good. Returns whether there was one. */
+  delete(keyId: string): boolean {
+    const cached = this.cache.get(keyId);
+    cached?.fill(0);
+    this.cache.delete(keyId);
+    const path = this.pathOf(keyId);
+    if (!existsSync(path)) return false;
+    unlinkSync(path);
+    const cameraDir = join(path, '..');
+    syncDir(cameraDir);
+    if (readdirSync(cameraDir).length === 0) rmdirSync(cameraDir);
+    return true;
+  }
+
+  list(): StoredKey[] {
+    if (!existsSync(this.dir)) return [];
+    const keys: StoredKey[] = [];
+    for (const camera of readdirSync(this.dir)) {
+      const cameraDir = join(this.dir, camera);
+      for (const name of safeList(cameraDir)) {
+        const day = name.replace(/\.key$/, '');
+        if (name.endsWith('.key') && DAY_PATTERN.test(day))
+          keys.push({ keyId: keyIdOf(camera, day), camera, day });
+      }
+    }
+    return keys;
+  }
+
+  private pathOf(keyId: string): string {
+    const [camera, day] = keyId.split('/');
+    if (!camera || !day || !DAY_PATTERN.test(day) || camera.includes('.')) {
+      throw recorderError(RecorderErrorCode.keyMissing, `malformed key id ${JSON.stringify(keyId)}`);
+    }
+    return join(this.dir, camera, `${day}.key`);
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    // A stray file where a camera directory was expected: it holds no keys.
+    return [];
+  }
+}
+
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

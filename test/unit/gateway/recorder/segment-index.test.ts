@@ -1,0 +1,74 @@
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type IndexRow, SegmentIndex } from '../../../../src/gateway/recorder/segment-index.js';
+import { silentLogger } from '../../../../src/lib/logger.js';
+
+const row = (file: string, start: string, end: string): IndexRow => ({
+  t: 'segment',
+  file,
+  start,
+  end,
+  bytes: 100,
+  plainBytes: 84,
+  keyId: 'cam-1/2026-01-01',
+  sha256: 'a'.repeat(64),
+});
+
+describe('the JSON Lines footage index', () => {
+  it('folds segment, link and removed rows into the footage that is left', () => {
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger);
+    index.append('cam-1', '2026-01-01', row('b.mp4.idgv', '2026-01-01T08:01:00Z', '2026-01-01T08:02:00Z'));
+    index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    index.append('cam-1', '2026-01-01', row('c.mp4.idgv', '2026-01-01T08:02:00Z', '2026-01-01T08:03:00Z'));
+    index.append('cam-1', '2026-01-01', { t: 'link', file: 'b.mp4.idgv', event: 'evt-1' });
+    index.append('cam-1', '2026-01-01', {
+      t: 'removed',
+      file: 'c.mp4.idgv',
+      reason: 'disk-pressure',
+      at: '2026-01-01T09:00:00Z',
+    });
+    const files = index.read('cam-1', '2026-01-01');
+    expect(files.map((f) => [f.file, f.events])).toEqual([
+      ['a.mp4.idgv', []],
+      ['b.mp4.idgv', ['evt-1']],
+    ]);
+    expect(files[0]?.path).toBe(join(index.videoDir, 'cam-1', '2026-01-01', 'a.mp4.idgv'));
+  });
+
+  it('skips a torn last line left by a crash', () => {
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger);
+    index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    appendFileSync(join(index.dayDir('cam-1', '2026-01-01'), 'index.jsonl'), '{"t":"segment","file":"b.mp');
+    expect(index.read('cam-1', '2026-01-01').map((f) => f.file)).toEqual(['a.mp4.idgv']);
+  });
+
+  it('finds the segments overlapping a range, including one begun the day before', () => {
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger);
+    index.append('cam-1', '2026-01-01', row('late.mp4.idgv', '2026-01-01T23:59:30Z', '2026-01-02T00:00:30Z'));
+    index.append(
+      'cam-1',
+      '2026-01-02',
+      row('early.mp4.idgv', '2026-01-02T00:00:30Z', '2026-01-02T00:01:30Z'),
+    );
+    index.append(
+      'cam-1',
+      '2026-01-02',
+      row('later.mp4.idgv', '2026-01-02T00:05:00Z', '2026-01-02T00:06:00Z'),
+    );
+    const found = index.segmentsBetween(
+      'cam-1',
+      Date.parse('2026-01-02T00:00:10Z'),
+      Date.parse('2026-01-02T00:01:00Z'),
+    );
+    expect(found.map((f) => f.file)).toEqual(['late.mp4.idgv', 'early.mp4.idgv']);
+  });
+
+  it('does not take the spool or scratch folders for cameras', () => {
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger);
+    index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    appendFileSync(join(index.videoDir, '.spool'), '');
+    expect(index.cameras()).toEqual(['cam-1']);
+  });
+});

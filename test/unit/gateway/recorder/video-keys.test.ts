@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { VideoKeyStore } from '../../../../src/gateway/recorder/video-keys.js';
+import { hasCode } from '../../../../src/lib/coded-error.js';
+
+function codeOf(action: () => unknown): string | undefined {
+  try {
+    action();
+    return undefined;
+  } catch (error) {
+    return hasCode(error, 'IDG_VIDEO_KEY_MISSING') ? 'IDG_VIDEO_KEY_MISSING' : String(error);
+  }
+}
+
+describe('per-camera, per-day video keys', () => {
+  const siteKey = randomBytes(32);
+
+  it('creates one key per camera and day and finds it again after a restart', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-keys-'));
+    const first = new VideoKeyStore(dir, siteKey).keyFor('cam-1', '2026-01-01');
+    expect(first.keyId).toBe('cam-1/2026-01-01');
+    const again = new VideoKeyStore(dir, siteKey);
+    expect(again.lookup('cam-1/2026-01-01')).toEqual(first.key);
+    expect(again.keyFor('cam-1', '2026-01-02').key).not.toEqual(first.key);
+    expect(
+      again
+        .list()
+        .map((k) => k.keyId)
+        .sort(),
+    ).toEqual(['cam-1/2026-01-01', 'cam-1/2026-01-02']);
+  });
+
+  it('stores keys wrapped, never in the clear', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-keys-'));
+    const { key } = new VideoKeyStore(dir, siteKey).keyFor('cam-1', '2026-01-01');
+    const file = readFileSync(join(dir, 'cam-1', '2026-01-01.key'));
+    expect(file.includes(key)).toBe(false);
+    expect(file.toString().includes(key.toString('base64url'))).toBe(false);
+  });
+
+  it('cannot unwrap a key with another site key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-keys-'));
+    new VideoKeyStore(dir, siteKey).keyFor('cam-1', '2026-01-01');
+    expect(codeOf(() => new VideoKeyStore(dir, randomBytes(32)).lookup('cam-1/2026-01-01'))).toBe(
+      'IDG_VIDEO_KEY_MISSING',
+    );
+  });
+
+  it('forgets a deleted key for good, also from memory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-keys-'));
+    const store = new VideoKeyStore(dir, siteKey);
+    store.keyFor('cam-1', '2026-01-01');
+    expect(store.delete('cam-1/2026-01-01')).toBe(true);
+    expect(store.delete('cam-1/2026-01-01')).toBe(false);
+    expect(codeOf(() => store.lookup('cam-1/2026-01-01'))).toBe('IDG_VIDEO_KEY_MISSING');
+    expect(store.list()).toEqual([]);
+  });
+
+  it('refuses key ids that could escape the key directory', () => {
+    const store = new VideoKeyStore(mkdtempSync(join(tmpdir(), 'idg-keys-')), siteKey);
+    expect(codeOf(() => store.lookup('../x/2026-01-01'))).toBe('IDG_VIDEO_KEY_MISSING');
+    expect(codeOf(() => store.lookup('cam-1/../../etc'))).toBe('IDG_VIDEO_KEY_MISSING');
+  });
+});
