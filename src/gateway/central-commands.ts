@@ -44,6 +44,7 @@ export class CentralCommands {
 
   handle(payload: Buffer, retained: boolean): void {
     const { centralKey, clock, site, gateway, log } = this.options;
+    if (payload.length === 0) return; // a retained message being cleared
     if (!centralKey) {
       log.warn('command refused: no central key configured (central.publicKey)');
       this.alarm('no central key is configured; commands cannot be verified', 'warning');

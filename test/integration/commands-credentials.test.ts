@@ -1,0 +1,269 @@
+import { connectAsync, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSim } from '../../src/cli/sim-command.js';
+import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
+import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
+import { signCommand } from '../../src/protocol/commands.js';
+import { sealCredentialSet } from '../../src/protocol/credential-set.js';
+import { importEncryptionKey } from '../../src/protocol/ecies.js';
+import type { Envelope } from '../../src/protocol/envelope.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { mqttUrl } from '../helpers/services.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+/**
+ * Commands and credential sync between a real dashboard and a real gateway over the test broker.
+ */
+describe('commands from the central side', () => {
+  let system: TestSystem;
+  let raw: MqttClient;
+  const recorded: Envelope[] = [];
+  const ids = new Uuidv7Generator();
+  const forger = generateSigningKeyPair();
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    system.gateway.bus.on('test', 'recorded', (e) => recorded.push(e));
+    raw = await connectAsync(mqttUrl(), { clientId: `idg-raw-${system.site}` });
+  });
+
+  afterAll(async () => {
+    await raw?.endAsync();
+    await system?.stop();
+  });
+
+  const lock = () => system.gateway.doors.get('main')?.devices.lock as SimulatedLockRelay;
+  const nextRecorded = (match: (e: Envelope) => boolean) =>
+    new Promise<Envelope>((resolve) => {
+      const off = system.gateway.bus.on('wait', 'recorded', (e) => {
+        if (match(e)) {
+          off();
+          resolve(e);
+        }
+      });
+    });
+  const send = (body: Parameters<TestSystem['dashboard']['messenger']['sendCommand']>[2]) =>
+    system.dashboard.messenger.sendCommand(system.site, 'gw-1', body);
+
+  it('unlocks a door remotely and reports the result back', async () => {
+    const relocked = nextRecorded((e) => e.kind === 'door.locked');
+    const result = await send({ kind: 'door.unlock', data: { door: 'main', durationMs: 1000 } });
+    expect(result).toMatchObject({ kind: 'door.unlock', status: 'ok' });
+    expect(recorded.find((e) => e.kind === 'door.unlocked')?.data).toMatchObject({
+      cause: 'remote',
+      durationMs: 1000,
+    });
+    expect(lock().state).toBe('unlocked');
+    await relocked;
+    expect(lock().state).toBe('locked');
+  });
+
+  it('locks a room down and releases it', async () => {
+    expect(await send({ kind: 'lockdown.set', data: { active: true, room: 'ident-1' } })).toMatchObject({
+      status: 'ok',
+    });
+    const sim = (...action: string[]) =>
+      runSim({ action, door: 'main', socket: system.gateway.simSocketPath });
+    expect(await sim('badge', system.agent.badge)).toEqual(['denied: lockdown']);
+    expect(await send({ kind: 'lockdown.set', data: { active: false, room: 'ident-1' } })).toMatchObject({
+      status: 'ok',
+    });
+    expect(await sim('badge', system.agent.badge)).toEqual(['awaiting code (20 s)']);
+  });
+
+  it('starts and ends an evacuation', async () => {
+    await send({ kind: 'evacuation.set', data: { active: true } });
+    expect(lock().state).toBe('unlocked');
+    await send({ kind: 'evacuation.set', data: { active: false } });
+    expect(lock().state).toBe('locked');
+  });
+
+  it('answers failed when the door does not exist', async () => {
+    expect(await send({ kind: 'door.unlock', data: { door: 'back', durationMs: 3000 } })).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('unknown door "back"'),
+    });
+  });
+
+  it('refuses a command signed with another key, raises an alarm and does nothing', async () => {
+    const command = signCommand(
+      { kind: 'door.unlock', data: { door: 'main', durationMs: 60_000 } },
+      { site: system.site, gateway: 'gw-1' },
+      ids.next(),
+      Date.now(),
+      60_000,
+      forger.privateKey,
+    );
+    const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
+    await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+    expect((await answered).data).toMatchObject({
+      status: 'rejected',
+      reason: expect.stringContaining('bad-signature'),
+    });
+    expect(
+      recorded.some(
+        (e) =>
+          e.kind === 'alarm.raised' && e.data.alarm === 'command-rejected' && e.data.severity === 'critical',
+      ),
+    ).toBe(true);
+    expect(lock().state).toBe('locked');
+  });
+
+  it('refuses a replayed command', async () => {
+    const central = (
+      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
+    ).options.signingKey;
+    const command = signCommand(
+      { kind: 'credentials.sync', data: {} },
+      { site: system.site, gateway: 'gw-1' },
+      ids.next(),
+      Date.now(),
+      60_000,
+      central,
+    );
+    const first = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
+    await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+    expect((await first).data).toMatchObject({ status: 'ok' });
+    const second = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
+    await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+    expect((await second).data).toMatchObject({ status: 'rejected', reason: 'replayed' });
+  });
+
+  it('refuses an expired command', async () => {
+    const central = (
+      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
+    ).options.signingKey;
+    const command = signCommand(
+      { kind: 'door.unlock', data: { door: 'main', durationMs: 3000 } },
+      { site: system.site, gateway: 'gw-1' },
+      ids.next(),
+      Date.now() - 10 * 60_000,
+      60_000,
+      central,
+    );
+    const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
+    await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+    expect((await answered).data).toMatchObject({
+      status: 'rejected',
+      reason: expect.stringContaining('expired'),
+    });
+  });
+
+  it('refuses a command delivered as a retained message (as after a resubscription)', async () => {
+    const central = (
+      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
+    ).options.signingKey;
+    const command = signCommand(
+      { kind: 'credentials.sync', data: {} },
+      { site: system.site, gateway: 'gw-1' },
+      ids.next(),
+      Date.now(),
+      60_000,
+      central,
+    );
+    const topic = topics.commands(system.site, 'gw-1');
+    // Delivered live, a retained publish arrives without the retain flag and runs once.
+    const ran = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
+    await raw.publishAsync(topic, JSON.stringify(command), { qos: 1, retain: true });
+    expect((await ran).data).toMatchObject({ status: 'ok' });
+    // A new subscription gets the retained copy, flagged retained: refused with an alarm.
+    const alarm = nextRecorded(
+      (e) =>
+        e.kind === 'alarm.raised' &&
+        e.data.alarm === 'command-rejected' &&
+        (e.data.detail ?? '').includes('retained'),
+    );
+    (system.gateway as unknown as { link: { resubscribe(topic: string): void } }).link.resubscribe(topic);
+    await alarm;
+    await raw.publishAsync(topic, '', { qos: 1, retain: true });
+  });
+});
+
+describe('credential sync', () => {
+  let system: TestSystem;
+  let raw: MqttClient;
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    raw = await connectAsync(mqttUrl(), { clientId: `idg-raw2-${system.site}` });
+  });
+
+  afterAll(async () => {
+    await raw?.endAsync();
+    await system?.stop();
+  });
+
+  const sim = (...action: string[]) => runSim({ action, door: 'main', socket: system.gateway.simSocketPath });
+  const updated = () =>
+    new Promise<Envelope>((resolve) => {
+      const off = system.gateway.bus.on('wait', 'recorded', (e) => {
+        if (e.kind === 'credentials.updated') {
+          off();
+          resolve(e);
+        }
+      });
+    });
+
+  it('delivered the enrolled agent: badge and code open the door', async () => {
+    await sim('badge', system.agent.badge);
+    expect(await sim('keypad', new TotpVerifier().generate(system.agent.secret, Date.now()))).toEqual([
+      'granted: unlocked for 5 s',
+    ]);
+  });
+
+  it('keeps the credential set encrypted at rest on the gateway', async () => {
+    const { readFileSync } = await import('node:fs');
+    const sealed = readFileSync(`${system.gateway.stateDir}/credentials.sealed`, 'utf8');
+    expect(sealed).not.toContain(system.agent.secret);
+    expect(sealed).not.toContain(system.agent.badge);
+  });
+
+  it('revokes a badge at the gateway as soon as the central side publishes the change', async () => {
+    const before = system.gateway.credentials.version;
+    const applied = updated();
+    await system.dashboard.people.revokeBadge(system.agent.badge);
+    await system.dashboard.messenger.publishCredentials(system.site);
+    expect((await applied).data).toMatchObject({ credentials: 1 });
+    expect(system.gateway.credentials.version).toBeGreaterThan(before);
+    expect(await sim('badge', system.agent.badge)).toEqual(['denied: badge revoked']);
+  });
+
+  it('refuses a set signed with another key and keeps the cache', async () => {
+    const version = system.gateway.credentials.version;
+    const alarm = new Promise<Envelope>((resolve) => {
+      const off = system.gateway.bus.on('wait', 'recorded', (e) => {
+        if (e.kind === 'alarm.raised' && e.data.alarm === 'credentials-rejected') {
+          off();
+          resolve(e);
+        }
+      });
+    });
+    const forged = sealCredentialSet(
+      {
+        v: 1,
+        site: system.site,
+        gateway: 'gw-1',
+        version: version + 1000,
+        issuedAt: new Date().toISOString(),
+        credentials: [],
+      },
+      generateSigningKeyPair().privateKey,
+      importEncryptionKey(system.gateway.encryptionKey),
+    );
+    await raw.publishAsync(topics.credentials(system.site, 'gw-1'), forged, { qos: 1 });
+    expect((await alarm).data).toMatchObject({
+      severity: 'critical',
+      detail: expect.stringContaining('central key'),
+    });
+    expect(system.gateway.credentials.version).toBe(version);
+  });
+
+  it('stores TOTP secrets sealed in the database, never in plaintext', async () => {
+    const rows = await system.dashboard.pool.query(`SELECT totp_secret_sealed FROM people`);
+    expect(rows.rows[0]?.totp_secret_sealed).toMatch(/^v1\./);
+    const dump = await system.dashboard.pool.query(`SELECT string_agg(p::text, ' ') AS all FROM people p`);
+    expect(dump.rows[0]?.all).not.toContain(system.agent.secret);
+  });
+});
