@@ -28,6 +28,8 @@ export interface GatewayBusEvents extends Record<string, unknown> {
   feedback: DoorFeedback;
   /** An event was signed and written to the outbox. */
   recorded: Envelope;
+  /** The event is on disk in the outbox: it survives a crash from now on. */
+  durable: Envelope;
   /** The broker acknowledged the event with this sequence number. */
   acked: number;
 }
@@ -159,7 +161,10 @@ export class Gateway {
       this.identity.privateKey,
       this.journal,
       this.clock,
-      (record) => this.link?.enqueue(record),
+      (record, envelope) => {
+        this.bus.emit('durable', envelope);
+        this.link?.enqueue(record);
+      },
       (error, envelope) =>
         log.error({ err: error, kind: envelope.kind, id: envelope.id }, 'outbox write failed'),
     );

@@ -1,0 +1,309 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { connectAsync } from 'mqtt';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DashboardConfig } from '../../src/config/dashboard-config.js';
+import { Dashboard } from '../../src/dashboard/dashboard.js';
+import { Gateway } from '../../src/gateway/gateway.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+import { testGatewayConfig } from '../helpers/system.js';
+import { startTestBroker, type TestBroker } from '../helpers/test-broker.js';
+
+/**
+ * Access events are evidence: whatever fails between a gateway and PostgreSQL, every event the
+ * gateway journaled ends up stored exactly once. Each test ends by comparing the exact set of
+ * event ids and sequence numbers in the database with what the gateway produced.
+ */
+const BURST = 5000;
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function dashboardConfig(site: string, databaseUrl: string, brokerUrl: string, trust: DashboardConfig['gateways']): DashboardConfig {
+  return {
+    kind: 'dashboard',
+    http: { host: '127.0.0.1', port: 0 },
+    database: { url: databaseUrl, poolSize: 4 },
+    mqtt: { url: brokerUrl, clientId: `idg-dash-${site}` },
+    ingest: { sites: [site] },
+    gateways: trust,
+    keys: {},
+  };
+}
+
+async function database() {
+  const db = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  cleanups.push(async () => {
+    await pool.end();
+    await db.drop();
+  });
+  return { url: db.url, pool };
+}
+
+/** Waits until the database holds every sequence number up to `seq` for the gateway. */
+async function untilStored(pool: pg.Pool, site: string, gateway: string, seq: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM event_sequences WHERE site = $1 AND gateway = $2 AND seq <= $3',
+      [site, gateway, seq],
+    );
+    if (Number(result.rows[0]?.n) >= seq) return;
+    if (Date.now() > deadline) throw new Error(`only ${result.rows[0]?.n} of ${seq} events stored`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** 0 lost, 0 duplicated: the stored ids are exactly the expected ones, numbered 1…n without holes. */
+async function expectExactly(pool: pg.Pool, site: string, gateway: string, expected: Map<number, string>): Promise<void> {
+  const rows = await pool.query<{ id: string; seq: string }>(
+    'SELECT id, seq FROM events WHERE site = $1 AND gateway = $2 ORDER BY seq',
+    [site, gateway],
+  );
+  const stored = rows.rows.map((r) => ({ id: r.id, seq: Number(r.seq) }));
+  expect(new Set(stored.map((r) => r.id)).size).toBe(stored.length);
+  expect(stored.map((r) => r.seq)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+  for (const [seq, id] of expected) expect(stored[seq - 1]?.id, `event ${seq}`).toBe(id);
+}
+
+function burst(gateway: Gateway, count: number): void {
+  for (let i = 0; i < count; i++) gateway.record({ kind: 'door.locked', data: { door: 'main' } });
+}
+
+async function inProcessGateway(site: string, brokerUrl: string) {
+  const gateway = new Gateway({ config: testGatewayConfig(site, mkdtempSync(join(tmpdir(), 'idg-fault-')), { mqtt: { url: brokerUrl, clientId: `idg-gw-${site}` } }), log: silentLogger });
+  const produced = new Map<number, string>();
+  gateway.bus.on('test', 'recorded', (e) => produced.set(e.seq, e.id));
+  return { gateway, produced };
+}
+
+describe('messaging faults: nothing lost, nothing stored twice', () => {
+  it('survives a broker restart during a burst of 5,000 events', async () => {
+    const broker: TestBroker = await startTestBroker();
+    cleanups.push(() => broker.stop());
+    const site = uniqueSite('brk');
+    const db = await database();
+    const { gateway, produced } = await inProcessGateway(site, broker.url);
+    const dashboard = new Dashboard({
+      config: dashboardConfig(site, db.url, broker.url, [{ site, id: 'gw-1', publicKey: gateway.publicKey }]),
+      log: silentLogger,
+      gapScanMs: 500,
+      gapGraceMs: 1000,
+    });
+    await dashboard.start();
+    cleanups.push(() => dashboard.stop());
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+
+    let stored = 0;
+    const restarted = new Promise<void>((resolve) => {
+      dashboard.ingest.outcomes.on((o) => {
+        stored += 1;
+        if (stored === 1000) broker.restart().then(resolve, resolve);
+      });
+    });
+    burst(gateway, BURST);
+    await restarted;
+    await untilStored(db.pool, site, 'gw-1', gateway.lastSequence);
+    await expectExactly(db.pool, site, 'gw-1', produced);
+  });
+
+  it('survives the database connections being killed during a burst', async () => {
+    const site = uniqueSite('pgk');
+    const db = await database();
+    const { gateway, produced } = await inProcessGateway(site, mqttUrl());
+    const dashboard = new Dashboard({
+      config: dashboardConfig(site, db.url, mqttUrl(), [{ site, id: 'gw-1', publicKey: gateway.publicKey }]),
+      log: silentLogger,
+    });
+    await dashboard.start();
+    cleanups.push(() => dashboard.stop());
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+
+    let stored = 0;
+    const killed = new Promise<number>((resolve) => {
+      dashboard.ingest.outcomes.on(() => {
+        stored += 1;
+        if (stored === 1500) {
+          db.pool
+            .query<{ n: number }>(
+              `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'identgate-dashboard'`,
+            )
+            .then((r) => resolve(r.rows[0]?.n ?? 0), () => resolve(-1));
+        }
+      });
+    });
+    burst(gateway, BURST);
+    expect(await killed).toBeGreaterThan(0);
+    await untilStored(db.pool, site, 'gw-1', gateway.lastSequence);
+    await expectExactly(db.pool, site, 'gw-1', produced);
+  });
+
+  it('recovers a gateway killed with SIGKILL mid-burst from its journal', async () => {
+    const site = uniqueSite('gwk');
+    const db = await database();
+    const stateDir = mkdtempSync(join(tmpdir(), 'idg-gwkill-'));
+    const config = testGatewayConfig(site, stateDir);
+    // The gateway's key exists before the child starts, so the dashboard can trust it.
+    const probe = new Gateway({ config, log: silentLogger });
+    const dashboard = new Dashboard({
+      config: dashboardConfig(site, db.url, mqttUrl(), [{ site, id: 'gw-1', publicKey: probe.publicKey }]),
+      log: silentLogger,
+    });
+    await dashboard.start();
+    cleanups.push(() => dashboard.stop());
+
+    const durable = new Map<number, string>();
+    const first = spawnChild('gateway-child.ts', { IDG_CHILD_CONFIG: JSON.stringify(config), IDG_BURST: String(BURST) }, (line) => {
+      const [word, seq, id] = line.split(' ');
+      if (word === 'durable') durable.set(Number(seq), id as string);
+    });
+    await waitFor(() => durable.size >= 1500, 60_000);
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    expect(durable.size).toBeLessThan(BURST + 10);
+
+    let ready = -1;
+    const second = spawnChild('gateway-child.ts', { IDG_CHILD_CONFIG: JSON.stringify(config), IDG_BURST: '0' }, (line) => {
+      if (line.startsWith('ready ')) ready = Number(line.slice(6));
+    });
+    cleanups.push(() => stopChild(second));
+    await waitFor(() => ready >= 0, 60_000);
+    // Everything the first process journaled, and the second's start-up event, arrive exactly once.
+    await untilStored(db.pool, site, 'gw-1', ready);
+    await expectExactly(db.pool, site, 'gw-1', durable);
+  });
+
+  it('recovers a dashboard killed mid-burst: the broker redelivers what was not committed', async () => {
+    const site = uniqueSite('dbk');
+    const db = await database();
+    const { gateway, produced } = await inProcessGateway(site, mqttUrl());
+    const config = dashboardConfig(site, db.url, mqttUrl(), [{ site, id: 'gw-1', publicKey: gateway.publicKey }]);
+    let first: ChildProcess | undefined;
+    let readyFirst = false;
+    first = spawnChild('dashboard-child.ts', { IDG_CHILD_CONFIG: JSON.stringify(config) }, (line) => {
+      if (line === 'ready') readyFirst = true;
+    });
+    await waitFor(() => readyFirst, 60_000);
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    burst(gateway, BURST);
+    await waitFor(async () => (await countStored(db.pool, site)) >= 1500, 60_000);
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first?.once('exit', resolve));
+    first = undefined;
+    let readySecond = false;
+    const second = spawnChild('dashboard-child.ts', { IDG_CHILD_CONFIG: JSON.stringify(config) }, (line) => {
+      if (line === 'ready') readySecond = true;
+    });
+    cleanups.push(() => stopChild(second));
+    await waitFor(() => readySecond, 60_000);
+    await untilStored(db.pool, site, 'gw-1', gateway.lastSequence);
+    await expectExactly(db.pool, site, 'gw-1', produced);
+  });
+
+  it('quarantines 1,000 fuzzed payloads and keeps ingesting', async () => {
+    const site = uniqueSite('fuz');
+    const db = await database();
+    const { gateway } = await inProcessGateway(site, mqttUrl());
+    const dashboard = new Dashboard({
+      config: dashboardConfig(site, db.url, mqttUrl(), [{ site, id: 'gw-1', publicKey: gateway.publicKey }]),
+      log: silentLogger,
+    });
+    await dashboard.start();
+    cleanups.push(() => dashboard.stop());
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    const genuine = gateway.record({ kind: 'door.opened', data: { door: 'main', authorised: true } });
+    await untilStored(db.pool, site, 'gw-1', genuine.seq);
+
+    const forger = generateSigningKeyPair().privateKey;
+    const ids = new Uuidv7Generator();
+    const gatewayKey = (gateway as unknown as { identity: { privateKey: import('node:crypto').KeyObject } }).identity.privateKey;
+    const base = (): Envelope => ({ ...genuine }) as Envelope;
+    const payload = fc.oneof(
+      fc.string({ maxLength: 200 }).map((s) => Buffer.from(s)),
+      fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b)),
+      fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v))),
+      fc.string({ minLength: 70_000, maxLength: 70_100 }).map((s) => Buffer.from(JSON.stringify({ ...base(), data: { door: s } }))),
+      fc.constant(Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d])),
+      fc.record({ door: fc.string({ maxLength: 80 }) }).map((data) => Buffer.from(JSON.stringify({ ...base(), id: ids.next(), data }))),
+      fc.integer({ min: 1, max: 1000 }).map((seq) =>
+        Buffer.from(JSON.stringify(signEnvelope({ ...base(), id: ids.next(), seq, v: SCHEMA_VERSION } as Envelope, forger))),
+      ),
+      fc.constant(null).map(() => Buffer.from(JSON.stringify({ ...base(), data: { door: 'main', authorised: false } }))),
+      fc.constant(null).map(() =>
+        Buffer.from(JSON.stringify(signEnvelope({ ...base(), id: ids.next(), kind: 'door.locked', data: { door: 'main' } } as Envelope, gatewayKey))),
+      ),
+    );
+    const samples = fc.sample(payload, { numRuns: 1000 });
+    const raw = await connectAsync(mqttUrl(), { clientId: `idg-fuzz-${site}` });
+    cleanups.push(() => raw.endAsync());
+    let quarantined = 0;
+    let other = 0;
+    dashboard.ingest.outcomes.on((o) => (o.status === 'quarantined' ? (quarantined += 1) : (other += 1)));
+    for (const sample of samples) await raw.publishAsync(topics.events(site, 'gw-1'), sample, { qos: 1 });
+    await waitFor(() => quarantined + other >= 1000, 120_000);
+    expect(other).toBe(0);
+    expect(quarantined).toBe(1000);
+    const after = gateway.record({ kind: 'door.closed', data: { door: 'main', openMs: 1000 } });
+    await untilStored(db.pool, site, 'gw-1', after.seq);
+    const alarm = await db.pool.query(`SELECT sum(occurrences)::int AS n FROM alarms WHERE alarm = 'event-quarantined'`);
+    expect(alarm.rows[0]?.n).toBe(1000);
+  });
+});
+
+const HELPERS = fileURLToPath(new URL('../helpers/', import.meta.url));
+
+function spawnChild(script: string, env: Record<string, string>, onLine: (line: string) => void): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HELPERS, script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let end = buffer.indexOf('\n');
+    while (end >= 0) {
+      onLine(buffer.slice(0, end));
+      buffer = buffer.slice(end + 1);
+      end = buffer.indexOf('\n');
+    }
+  });
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function countStored(pool: pg.Pool, site: string): Promise<number> {
+  const result = await pool.query<{ n: string }>('SELECT count(*) AS n FROM event_sequences WHERE site = $1', [site]).catch(() => ({ rows: [{ n: '0' }] }));
+  return Number(result.rows[0]?.n ?? 0);
+}
+
+/** Polls a condition: the outcome lives in another process or in the database. */
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
