@@ -270,7 +270,10 @@ export class MqttConnection {
     let shared = this.wantShared;
     if (shared && this.version === 4) {
       // Shared subscriptions are an MQTT 5 feature; some 3.1.1 brokers take `$share/` as a literal topic.
-      this.options.log.warn({ group: this.options.sharedGroup }, 'MQTT 3.1.1: subscribing to the plain topics');
+      this.options.log.warn(
+        { group: this.options.sharedGroup },
+        'MQTT 3.1.1: subscribing to the plain topics',
+      );
       shared = false;
     } else if (shared && properties.sharedSubscriptionAvailable === false) {
       this.refuseShared('CONNACK says shared subscriptions are unavailable');
