@@ -10,6 +10,8 @@ import { Signal } from '../../src/lib/signal.js';
 export interface FakeBrokerBehaviour {
   /** Answer PINGREQ with PINGRESP (default true). */
   answerPings: boolean;
+  /** Close the connection on an MQTT 5 CONNECT without answering, like some old brokers. */
+  dropVersion5: boolean;
   /** Bytes to send instead of the CONNACK. */
   connackReplacement?: Buffer;
   /** SUBACK code for each filter (default: QoS 1 granted). */
@@ -73,6 +75,7 @@ export class FakeMqttBroker {
     const port = typeof address === 'object' && address ? address.port : 0;
     const broker = new FakeMqttBroker(server, `mqtt://127.0.0.1:${port}`, {
       answerPings: true,
+      dropVersion5: false,
       grant: () => 1,
       ...behaviour,
     });
@@ -128,7 +131,8 @@ export class FakeMqttBroker {
 
   private respond(connection: FakeClientConnection, packet: Packet): void {
     if (packet.cmd === 'connect') {
-      if (this.behaviour.connackReplacement) void connection.sendRaw(this.behaviour.connackReplacement);
+      if (this.behaviour.dropVersion5 && connection.protocolVersion === 5) connection.destroy();
+      else if (this.behaviour.connackReplacement) void connection.sendRaw(this.behaviour.connackReplacement);
       else connection.send({ cmd: 'connack', sessionPresent: false, returnCode: 0, reasonCode: 0 });
     } else if (packet.cmd === 'subscribe') {
       const granted = packet.subscriptions.map((s) => this.behaviour.grant(s.topic));
