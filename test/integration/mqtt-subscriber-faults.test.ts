@@ -168,6 +168,24 @@ describe('MQTT subscriber acknowledgements', () => {
     expect(idsOf(connection, 'puback')).toEqual([1, 2, 3]);
   });
 
+  it('sends acks given just before stop() ahead of the DISCONNECT', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = collectFrom(sub.messages, 3);
+    for (const id of [1, 2, 3]) connection.send(publishPacket(id, `m${id}`));
+    for (const message of await delivered) message.ack();
+    await sub.stop();
+    await connection.closed;
+    expect(connection.received.slice(-4).map((p) => [p.cmd, p.messageId])).toEqual([
+      ['puback', 1],
+      ['puback', 2],
+      ['puback', 3],
+      ['disconnect', undefined],
+    ]);
+  });
+
   it('ignores acks of messages whose connection has dropped, though the new one reuses their ids', async () => {
     const broker = await fakeBroker();
     const sub = subscriber(broker);

@@ -101,6 +101,8 @@ export class MqttConnection {
   private cause: Omit<ConnectionEnd, 'wasReady' | 'readyAt'> | undefined;
   private readonly socket: Socket;
   private readonly acks = new InOrderAcks<InFlight>();
+  /** Released acks waiting for the end of the current turn to be written together. */
+  private releasing: InFlight[] = [];
   private readonly deadline: TimerHandle;
   private keepalive: KeepaliveWatch | undefined;
   private readyAt: number | undefined;
@@ -158,6 +160,8 @@ export class MqttConnection {
   /** Graceful end: DISCONNECT, then close. Unacknowledged messages stay with the broker. */
   close(): Promise<ConnectionEnd> {
     if (this.state === 'closing' || this.state === 'closed') return this.closed;
+    // Acks given before stop() still go out, ahead of the DISCONNECT.
+    this.flushAcks();
     const transportUp = this.state !== 'connecting';
     this.cause ??= { reason: 'stopped', error: undefined, reasonCode: undefined };
     this.state = 'closing';
@@ -365,6 +369,16 @@ export class MqttConnection {
     if (this.state !== 'subscribing' && this.state !== 'ready') return;
     const released = this.acks.ack(ticket);
     if (released.length === 0) return;
+    // An application acks a committed batch in one loop: collect its PUBACKs and write them
+    // once, after the loop, instead of one socket write per message.
+    if (this.releasing.length === 0) queueMicrotask(() => this.flushAcks());
+    for (const message of released) this.releasing.push(message);
+  }
+
+  private flushAcks(): void {
+    const released = this.releasing;
+    this.releasing = [];
+    if (released.length === 0 || (this.state !== 'subscribing' && this.state !== 'ready')) return;
     const opts = { protocolVersion: this.version };
     const packets = released.map(({ messageId, qos }) =>
       generate({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId, reasonCode: 0 }, opts),
