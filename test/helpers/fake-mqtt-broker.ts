@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { generate, type IConnectPacket, type Packet, parser as packetParser } from 'mqtt-packet';
 import { Signal } from '../../src/lib/signal.js';
 
@@ -58,6 +59,7 @@ export class FakeClientConnection {
 export class FakeMqttBroker {
   readonly connections: Signal<FakeClientConnection>;
   readonly all: FakeClientConnection[] = [];
+  readonly tlsErrors: Error[] = [];
   private readonly sockets = new Set<Socket>();
 
   private constructor(
@@ -68,18 +70,24 @@ export class FakeMqttBroker {
     this.connections = new Signal('fake-broker.connections');
   }
 
-  static async start(behaviour: Partial<FakeBrokerBehaviour> = {}): Promise<FakeMqttBroker> {
-    const server = createServer();
+  /** Listens on a free port of 127.0.0.1; with `tls` (key, cert) as mqtts://. */
+  static async start(
+    behaviour: Partial<FakeBrokerBehaviour> = {},
+    tls?: TlsOptions,
+  ): Promise<FakeMqttBroker> {
+    const server = tls ? createTlsServer(tls) : createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    const broker = new FakeMqttBroker(server, `mqtt://127.0.0.1:${port}`, {
+    const broker = new FakeMqttBroker(server, `${tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`, {
       answerPings: true,
       dropVersion5: false,
       grant: () => 1,
       ...behaviour,
     });
-    server.on('connection', (socket) => broker.accept(socket));
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => broker.accept(socket));
+    // A client that rejects our certificate ends the handshake: recorded for the test to check.
+    server.on('tlsClientError', (error: Error) => broker.tlsErrors.push(error));
     return broker;
   }
 

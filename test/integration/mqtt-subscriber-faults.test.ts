@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generate, type IPublishPacket, type Packet } from 'mqtt-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ConnectedEvent,
   MqttSubscriber,
@@ -239,5 +243,52 @@ describe('MQTT subscriber acknowledgements', () => {
     await connection.sendRaw(Buffer.concat(joined));
     const messages = await delivered;
     expect(messages.map((m) => m.payload.toString())).toEqual(['x'.repeat(300), 'm2', 'm3']);
+  });
+});
+
+describe.skipIf(!existsSync('/usr/bin/openssl'))('MQTT subscriber over TLS', () => {
+  let tls: { key: string; cert: string };
+
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-mqtt-tls-'));
+    execFileSync('openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'],
+      ...['-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      ...['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+    ]);
+    tls = {
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    };
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects to an mqtts:// broker whose certificate the given CA vouches for', async () => {
+    const broker = await FakeMqttBroker.start({}, tls);
+    brokers.push(broker);
+    const sub = subscriber(broker, {
+      tls: { ca: tls.cert, minVersion: 'TLSv1.3', ecdhCurve: 'X25519:P-256' },
+    });
+    expect(await connect(sub)).toMatchObject({ protocolVersion: 5 });
+  });
+
+  it('refuses a certificate it cannot verify, reports IDG_MQTT_SOCKET and keeps trying', async () => {
+    const broker = await FakeMqttBroker.start({}, tls);
+    brokers.push(broker);
+    const sub = subscriber(broker, { tls: { minVersion: 'TLSv1.3' } });
+    const errors = collectFrom(sub.errors, 2);
+    sub.start();
+    const [first] = await errors;
+    expect(first).toMatchObject({ code: 'IDG_MQTT_SOCKET', message: expect.stringMatching(/self.signed/i) });
+    expect(broker.all).toHaveLength(0);
+  });
+
+  it('reports unusable TLS options as an error instead of throwing', async () => {
+    const broker = await FakeMqttBroker.start({}, tls);
+    brokers.push(broker);
+    const sub = subscriber(broker, { tls: { minVersion: 'TLSv9' as 'TLSv1.3' } });
+    const error = nextFrom(sub.errors);
+    sub.start();
+    expect(await error).toMatchObject({ code: 'IDG_MQTT_SOCKET', message: expect.stringContaining('TLSv9') });
   });
 });

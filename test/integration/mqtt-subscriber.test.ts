@@ -26,6 +26,8 @@ function subscriber(url: string, topic: string, options: Partial<MqttSubscriberO
     url,
     clientId: `idg-sub-${uniqueSite()}`,
     subscriptions: [{ topic, qos: 1 }],
+    // Long enough for the reconnect tests; short so test sessions do not linger on a shared broker.
+    sessionExpirySeconds: 300,
     log: silentLogger,
     ...options,
   });

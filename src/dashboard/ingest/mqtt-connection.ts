@@ -3,7 +3,6 @@ import { connect as tlsConnect } from 'node:tls';
 import {
   generate,
   type IConnackPacket,
-  type IConnectPacket,
   type IPublishPacket,
   type ISubackPacket,
   type Packet,
@@ -11,35 +10,13 @@ import {
 } from 'mqtt-packet';
 import type { TimerHandle } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
-import { type AckTicket, InOrderAcks } from './mqtt-ack-queue.js';
+import { AckWriter } from './mqtt-ack-writer.js';
 import { MqttErrorCode } from './mqtt-errors.js';
+import { connectPacket, readSuback, type SubscribeRequest, subscribeRequest } from './mqtt-handshake.js';
 import { KeepaliveWatch } from './mqtt-keepalive.js';
-import {
-  connackVerdict,
-  type ProtocolVersion,
-  readGrant,
-  reasonName,
-  SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
-} from './mqtt-reason-codes.js';
+import type { MqttMessage } from './mqtt-message.js';
+import { connackVerdict, type ProtocolVersion, reasonName } from './mqtt-reason-codes.js';
 import type { ResolvedOptions } from './mqtt-subscriber-options.js';
-
-/** One message as the application sees it. */
-export interface MqttMessage {
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: 0 | 1 | 2;
-  /** The broker's packet id; undefined for QoS 0. Reused by the broker once acknowledged. */
-  readonly messageId: number | undefined;
-  /** Set when the broker redelivers after a reconnect. */
-  readonly dup: boolean;
-  readonly retain: boolean;
-  /**
-   * Lets the broker forget the message (PUBACK). Sent in arrival order, so it may wait for
-   * earlier messages' acks. A no-op for QoS 0, when repeated, and once the connection that
-   * delivered the message is gone: the broker then redelivers it to the next session.
-   */
-  ack(): void;
-}
 
 export type EndReason =
   | 'stopped'
@@ -81,11 +58,6 @@ export interface ConnectionHooks {
 
 type State = 'connecting' | 'awaiting-connack' | 'subscribing' | 'ready' | 'closing' | 'closed';
 
-interface InFlight {
-  messageId: number;
-  qos: 1 | 2;
-}
-
 const CLOSE_GRACE_MS = 2000;
 const noAck = () => {};
 
@@ -100,14 +72,12 @@ export class MqttConnection {
   private state: State = 'connecting';
   private cause: Omit<ConnectionEnd, 'wasReady' | 'readyAt'> | undefined;
   private readonly socket: Socket;
-  private readonly acks = new InOrderAcks<InFlight>();
-  /** Released acks waiting for the end of the current turn to be written together. */
-  private releasing: InFlight[] = [];
+  private readonly acks: AckWriter;
   private readonly deadline: TimerHandle;
   private keepalive: KeepaliveWatch | undefined;
   private readyAt: number | undefined;
   private sessionPresent = false;
-  private subscribing = { messageId: 0, filters: [] as string[], shared: false };
+  private subscribing: SubscribeRequest = { messageId: 0, filters: [], shared: false };
   private sharedRefused = false;
   private warnedQos2 = false;
 
@@ -131,6 +101,7 @@ export class MqttConnection {
       ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...tls })
       : netConnect({ host, port });
     this.socket.setNoDelay(true);
+    this.acks = new AckWriter(this.socket, version);
     this.socket.once(tls ? 'secureConnect' : 'connect', () => this.onTransportUp());
     this.socket.on('data', (chunk: Buffer) => {
       if (this.state === 'closing' || this.state === 'closed') return;
@@ -161,7 +132,8 @@ export class MqttConnection {
   close(): Promise<ConnectionEnd> {
     if (this.state === 'closing' || this.state === 'closed') return this.closed;
     // Acks given before stop() still go out, ahead of the DISCONNECT.
-    this.flushAcks();
+    this.acks.flush();
+    this.acks.close();
     const transportUp = this.state !== 'connecting';
     this.cause ??= { reason: 'stopped', error: undefined, reasonCode: undefined };
     this.state = 'closing';
@@ -179,26 +151,7 @@ export class MqttConnection {
   private onTransportUp(): void {
     if (this.state !== 'connecting') return;
     this.state = 'awaiting-connack';
-    const o = this.options;
-    const connect: IConnectPacket = {
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: this.version,
-      clientId: o.clientId,
-      clean: o.clean,
-      keepalive: o.keepaliveSeconds,
-      ...(o.username !== undefined ? { username: o.username } : {}),
-      ...(o.password !== undefined ? { password: o.password } : {}),
-      ...(this.version === 5
-        ? {
-            properties: {
-              sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySeconds,
-              receiveMaximum: o.receiveMaximum,
-            },
-          }
-        : {}),
-    };
-    this.send(connect);
+    this.send(connectPacket(this.options, this.version));
   }
 
   private onPacket(packet: Packet): void {
@@ -283,14 +236,13 @@ export class MqttConnection {
       this.refuseShared('CONNACK says shared subscriptions are unavailable');
       shared = false;
     }
-    this.subscribe(shared, 1);
+    this.subscribe(subscribeRequest(this.options.topics, shared ? this.options.sharedGroup : undefined, 1));
   }
 
-  private subscribe(shared: boolean, messageId: number): void {
-    const group = this.options.sharedGroup;
-    const filters = this.options.topics.map((topic) => (shared ? `$share/${group}/${topic}` : topic));
-    this.subscribing = { messageId, filters, shared };
-    this.send({ cmd: 'subscribe', messageId, subscriptions: filters.map((topic) => ({ topic, qos: 1 })) });
+  private subscribe(request: SubscribeRequest): void {
+    this.subscribing = request;
+    const subscriptions = request.filters.map((topic) => ({ topic, qos: 1 as const }));
+    this.send({ cmd: 'subscribe', messageId: request.messageId, subscriptions });
   }
 
   private onSuback(packet: ISubackPacket): void {
@@ -298,32 +250,26 @@ export class MqttConnection {
       this.fail('protocol-error', MqttErrorCode.protocol, `unexpected SUBACK (id ${packet.messageId})`);
       return;
     }
-    const { filters, shared } = this.subscribing;
-    const grants = (packet.granted as unknown[]).map((g) => readGrant(typeof g === 'number' ? g : 0x80));
-    const refused = grants.flatMap((grant, i) =>
-      grant.ok ? [] : [{ filter: filters[i], code: grant.code }],
-    );
-    if (shared && refused.some((r) => r.code === SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)) {
+    const outcome = readSuback(this.subscribing, packet.granted as unknown[], this.version);
+    if (outcome.kind === 'shared-refused') {
       this.refuseShared('SUBACK refused the shared subscription');
-      this.subscribe(false, this.subscribing.messageId + 1);
+      this.subscribe(subscribeRequest(this.options.topics, undefined, this.subscribing.messageId + 1));
       return;
     }
-    if (refused.length > 0 || grants.length !== filters.length) {
-      const detail = refused.map((r) => `${r.filter}: ${reasonName(r.code, this.version)}`).join('; ');
-      this.fail(
-        'subscribe-refused',
-        MqttErrorCode.subscribeRefused,
-        `broker refused the subscription: ${detail || `${grants.length} grants for ${filters.length} filters`}`,
-        undefined,
-        refused[0]?.code,
+    if (outcome.kind === 'refused') {
+      const message = `broker refused the subscription: ${outcome.detail}`;
+      this.fail('subscribe-refused', MqttErrorCode.subscribeRefused, message, undefined, outcome.code);
+      return;
+    }
+    if (outcome.qos0.length > 0)
+      this.options.log.warn(
+        { filters: outcome.qos0 },
+        'broker granted QoS 0: messages can be lost on the way to us',
       );
-      return;
-    }
-    if (grants.some((grant) => grant.ok && grant.qos === 0))
-      this.options.log.warn({ filters }, 'broker granted QoS 0: messages can be lost on the way to us');
     this.state = 'ready';
     this.deadline.cancel();
     this.readyAt = this.options.clock.now();
+    const { filters, shared } = outcome;
     const info = { protocolVersion: this.version, sessionPresent: this.sessionPresent, filters, shared };
     this.hooks.ready({ ...info, sharedRefused: this.sharedRefused });
   }
@@ -358,32 +304,9 @@ export class MqttConnection {
         'broker sent QoS 2 to a QoS 1 subscription; acking with PUBREC/PUBCOMP',
       );
     }
-    const ticket = this.acks.add({ messageId: packet.messageId, qos });
-    const ack = () => this.release(ticket);
+    const ticket = this.acks.track({ messageId: packet.messageId, qos });
+    const ack = () => this.acks.ack(ticket);
     this.hooks.message({ topic, payload, qos, messageId: packet.messageId, dup, retain, ack });
-  }
-
-  private release(ticket: AckTicket<InFlight>): void {
-    // Acks of a connection that is going or gone must not reach the broker: the packet ids now
-    // belong to the next session's messages.
-    if (this.state !== 'subscribing' && this.state !== 'ready') return;
-    const released = this.acks.ack(ticket);
-    if (released.length === 0) return;
-    // An application acks a committed batch in one loop: collect its PUBACKs and write them
-    // once, after the loop, instead of one socket write per message.
-    if (this.releasing.length === 0) queueMicrotask(() => this.flushAcks());
-    for (const message of released) this.releasing.push(message);
-  }
-
-  private flushAcks(): void {
-    const released = this.releasing;
-    this.releasing = [];
-    if (released.length === 0 || (this.state !== 'subscribing' && this.state !== 'ready')) return;
-    const opts = { protocolVersion: this.version };
-    const packets = released.map(({ messageId, qos }) =>
-      generate({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId, reasonCode: 0 }, opts),
-    );
-    this.socket.write(packets.length === 1 ? (packets[0] as Buffer) : Buffer.concat(packets));
   }
 
   private send(packet: Packet): void {
@@ -404,6 +327,7 @@ export class MqttConnection {
     };
     this.state = 'closing';
     this.keepalive?.stop();
+    this.acks.close();
     this.socket.destroy();
   }
 
@@ -412,6 +336,7 @@ export class MqttConnection {
     const previous = this.state;
     this.state = 'closed';
     this.keepalive?.stop();
+    this.acks.close();
     this.deadline.cancel();
     const message = `${this.options.target.display} closed the connection`;
     const cause = this.cause ?? {

@@ -1,8 +1,16 @@
 import type { TimerHandle } from '../../lib/clock.js';
+import { CodedError, toError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { backoffDelay } from './mqtt-backoff.js';
-import { type ConnectionEnd, type EndReason, MqttConnection, type MqttMessage } from './mqtt-connection.js';
+import {
+  type ConnectionEnd,
+  type ConnectionHooks,
+  type EndReason,
+  MqttConnection,
+} from './mqtt-connection.js';
+import { MqttErrorCode } from './mqtt-errors.js';
+import type { MqttMessage } from './mqtt-message.js';
 import type { ProtocolVersion } from './mqtt-reason-codes.js';
 import {
   type MqttSubscriberOptions,
@@ -10,7 +18,7 @@ import {
   resolveOptions,
 } from './mqtt-subscriber-options.js';
 
-export type { MqttMessage } from './mqtt-connection.js';
+export type { MqttMessage } from './mqtt-message.js';
 export type { MqttSubscriberOptions } from './mqtt-subscriber-options.js';
 
 export interface ConnectedEvent {
@@ -79,7 +87,11 @@ export class MqttSubscriber {
   /** Starts connecting in the background; watch `connected` and `errors`. */
   start(): void {
     if (this.loop || this.stopping) return;
-    this.loop = this.run();
+    this.loop = this.run().catch((error: unknown) => {
+      // Not expected: every failure of a connection ends in `closed`. Logged, never thrown at the host.
+      this.log.error({ err: error }, 'MQTT subscriber stopped working');
+      this.errors.emit(toError(error));
+    });
   }
 
   /**
@@ -108,29 +120,43 @@ export class MqttSubscriber {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      const connection = new MqttConnection(
-        this.options,
-        this.version,
-        this.options.sharedGroup !== undefined && !this.sharedRefused,
-        {
-          ready: (info) => {
-            if (info.sharedRefused) this.sharedRefused = true;
-            this.versionProven = true;
-            const { protocolVersion, sessionPresent, shared, filters } = info;
-            this.log.info({ protocolVersion, sessionPresent, shared, filters }, 'connected and subscribed');
-            this.connected.emit({ protocolVersion, sessionPresent, shared, filters });
-          },
-          message: (message) => this.messages.emit(message),
-        },
-      );
-      this.connection = connection;
-      const end = await connection.closed;
+      const end = await this.connectOnce();
       this.connection = undefined;
       const delay = this.stopping ? undefined : this.nextDelay(end);
       this.report(end, delay);
       if (delay === undefined) break;
       await this.wait(delay);
     }
+  }
+
+  /** One connection from socket to close; resolves with why it ended. */
+  private connectOnce(): Promise<ConnectionEnd> {
+    const hooks: ConnectionHooks = {
+      ready: (info) => {
+        if (info.sharedRefused) this.sharedRefused = true;
+        this.versionProven = true;
+        const { protocolVersion, sessionPresent, shared, filters } = info;
+        this.log.info({ protocolVersion, sessionPresent, shared, filters }, 'connected and subscribed');
+        this.connected.emit({ protocolVersion, sessionPresent, shared, filters });
+      },
+      message: (message) => this.messages.emit(message),
+    };
+    const wantShared = this.options.sharedGroup !== undefined && !this.sharedRefused;
+    try {
+      this.connection = new MqttConnection(this.options, this.version, wantShared, hooks);
+    } catch (error) {
+      // net/tls.connect throw synchronously on unusable options (e.g. an unknown TLS version).
+      const message = `could not open a connection to ${this.options.target.display}: ${toError(error).message}`;
+      const failure = new CodedError(MqttErrorCode.socket, message, { cause: error });
+      return Promise.resolve({
+        reason: 'socket-error',
+        error: failure,
+        reasonCode: undefined,
+        wasReady: false,
+        readyAt: undefined,
+      });
+    }
+    return this.connection.closed;
   }
 
   /** Chooses the next protocol version and the pause before the next attempt. */
