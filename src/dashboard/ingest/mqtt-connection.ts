@@ -182,7 +182,7 @@ export class MqttConnection {
         this.fail(
           'broker-disconnect',
           MqttErrorCode.brokerDisconnect,
-          `broker ended the session: ${reasonName(code, 5)}${detail}`,
+          `broker ended the session: ${code === 0 ? 'normal disconnection' : reasonName(code, 5)}${detail}`,
           undefined,
           code,
         );

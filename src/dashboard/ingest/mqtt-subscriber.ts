@@ -46,9 +46,14 @@ export interface DisconnectedEvent {
  *
  * It reconnects by itself with capped exponential backoff. A persistent session (the default)
  * makes the broker redeliver every unacknowledged message, with dup set, after a reconnect.
+ * Broker settings this relies on: docs/mqtt-subscriber.md.
  */
 export class MqttSubscriber {
-  /** Every message, in arrival order; a throwing listener is logged and the message stays unacked. */
+  /**
+   * Every message, in arrival order. Ack each one eventually, rejected ones too: PUBACKs go out
+   * in arrival order, so a message never acked holds back all later ones. A throwing listener
+   * is logged and its message stays unacked.
+   */
   readonly messages: Signal<MqttMessage>;
   readonly connected: Signal<ConnectedEvent>;
   readonly disconnected: Signal<DisconnectedEvent>;
