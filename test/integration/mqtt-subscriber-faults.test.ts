@@ -215,6 +215,22 @@ describe('MQTT subscriber acknowledgements', () => {
     expect(idsOf(second, 'puback')).toEqual([1]);
   });
 
+  it('delivers QoS 0 messages without a packet id and never acknowledges them', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = collectFrom(sub.messages, 2);
+    connection.send({ cmd: 'publish', topic, payload: Buffer.from('q0'), qos: 0, dup: false, retain: false });
+    connection.send(publishPacket(9, 'q1'));
+    const [atMostOnce, atLeastOnce] = await delivered;
+    expect(atMostOnce).toMatchObject({ qos: 0, messageId: undefined });
+    atMostOnce?.ack();
+    atLeastOnce?.ack();
+    await connection.next(is('puback', 9));
+    expect(idsOf(connection, 'puback')).toEqual([9]);
+  });
+
   it('acknowledges an unexpected QoS 2 message with PUBREC on ack() and PUBCOMP on PUBREL', async () => {
     const broker = await fakeBroker();
     const sub = subscriber(broker);
