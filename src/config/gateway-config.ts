@@ -71,6 +71,12 @@ export const GatewayConfig = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    heartbeatSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      default: 60,
+      description: 'how often the gateway reports that it is alive; lost events are noticed within this time',
+    }),
     simControl: Type.Boolean({
       default: false,
       description: 'serve a local socket for `identgate sim` (simulated devices only)',

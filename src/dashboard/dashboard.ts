@@ -34,6 +34,8 @@ export interface DashboardOptions {
   /** How often the gap scanner looks (tests shorten it). */
   gapScanMs?: number;
   gapGraceMs?: number;
+  /** How long to wait for a requested resend before asking again. */
+  gapResendMs?: number;
 }
 
 /**
@@ -187,6 +189,7 @@ export class Dashboard {
       log: log.child({ component: 'gaps' }),
       intervalMs: this.options.gapScanMs,
       graceMs: this.options.gapGraceMs,
+      resendEveryMs: this.options.gapResendMs,
     });
     this.gapScanner.start();
     if (this.options.signingKey) await messenger.publishAllCredentials();

@@ -66,6 +66,7 @@ export class Gateway {
   private commands: CentralCommands | undefined;
   private credentialSync: CredentialSync | undefined;
   private pressureTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private recorder: Recorder | undefined;
   private started = false;
   /** Events that occur before the outbox is open (fail mode at boot) wait here. */
@@ -182,6 +183,18 @@ export class Gateway {
     this.credentialSync?.request();
     this.pressureTimer = setInterval(() => this.checkOutboxPressure(), 10_000);
     this.pressureTimer.unref();
+    const startedAt = this.clock.now();
+    this.heartbeatTimer = setInterval(() => {
+      this.record({
+        kind: 'gateway.heartbeat',
+        data: {
+          uptimeS: Math.floor((this.clock.now() - startedAt) / 1000),
+          outboxPending: this.journal.size.records,
+          credentialsVersion: this.credentials.version,
+        },
+      });
+    }, config.heartbeatSeconds * 1000);
+    this.heartbeatTimer.unref();
     if (config.video.cameras.length > 0) {
       this.recorder = createRecorder({
         video: config.video,
@@ -208,6 +221,7 @@ export class Gateway {
     this.started = false;
     await this.sim?.stop();
     if (this.pressureTimer) clearInterval(this.pressureTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.recorder?.stop();
     this.clockSync.stop();
     await this.runtime.stop();

@@ -166,6 +166,18 @@ export const eventDataSchemas = {
     { version: Type.String({ maxLength: 64 }), doors: Type.Array(Id, { maxItems: 256 }) },
     strict,
   ),
+  /**
+   * Sent periodically: the gateway is alive, and any events lost after its last stored one show up
+   * as a gap below this event's sequence number (so the central side asks for them again).
+   */
+  'gateway.heartbeat': Type.Object(
+    {
+      uptimeS: Type.Integer({ minimum: 0 }),
+      outboxPending: Type.Integer({ minimum: 0 }),
+      credentialsVersion: Type.Integer({ minimum: 0 }),
+    },
+    strict,
+  ),
   'gateway.offline': Type.Object(
     { reason: Type.Union([Type.Literal('shutdown'), Type.Literal('restart')]) },
     strict,

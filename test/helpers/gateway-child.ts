@@ -2,11 +2,11 @@
 // IDG_CHILD_CONFIG; IDG_BURST events are recorded after start. Prints `ready <seq>` once started
 // and `durable <seq> <id>` for every event that reached the outbox on disk.
 import { Gateway } from '../../src/gateway/gateway.js';
-import { silentLogger } from '../../src/lib/logger.js';
+import { testLogger } from './services-logger.js';
 
 const config = JSON.parse(process.env.IDG_CHILD_CONFIG ?? '{}');
 const burst = Number(process.env.IDG_BURST ?? '0');
-const gateway = new Gateway({ config, log: silentLogger });
+const gateway = new Gateway({ config, log: testLogger() });
 gateway.bus.on('child', 'durable', (e) => process.stdout.write(`durable ${e.seq} ${e.id}\n`));
 await gateway.start();
 process.stdout.write(`ready ${gateway.lastSequence}\n`);

@@ -37,3 +37,5 @@ export function mqttUrl(): string {
 export function uniqueSite(prefix = 't'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }
+
+export { testLogger } from './services-logger.js';

@@ -48,6 +48,7 @@ export function testGatewayConfig(
     mqtt: { url: mqttUrl(), clientId: `idg-gw-${site}` },
     totp: { digits: 6, periodSeconds: 30, algorithm: 'sha1', driftSteps: 1 },
     simControl: true,
+    heartbeatSeconds: 60,
     central: {},
     video: defaultVideoConfig(),
     policy: testPolicy(),

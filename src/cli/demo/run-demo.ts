@@ -51,6 +51,7 @@ export function demoGatewayConfig(
     mqtt: { url: brokerUrl, clientId: `identgate-gw-${demo.site}-${demo.gateway.id}` },
     totp: demo.gateway.totp,
     simControl: true,
+    heartbeatSeconds: 60,
     central: { publicKey: centralKey },
     video: defaultVideoConfig({
       cameras: cameraUrl

@@ -1,18 +1,24 @@
-import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
 import type { IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
+import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
 
 export interface IngestOptions {
   url: string;
   clientId: string;
   username?: string;
   password?: string;
+  tls?: ConnectionOptions;
   /** Sites to subscribe to; empty means all. */
   sites: readonly string[];
   pipeline: IngestPipeline;
   log: Logger;
+  /** MQTT 5 shared-subscription group, so that several dashboards split the ingest. */
+  sharedGroup?: string;
+  /** At most this many messages go into one transaction. */
+  maxBatch?: number;
 }
 
 export type { IngestOutcome };
@@ -21,12 +27,15 @@ const RETRY_MAX_MS = 10_000;
 
 /**
  * The broker side of the central ingest: a persistent session subscribed to the events topics.
- * Each payload goes through the ingest pipeline, and the broker gets its PUBACK only after the
- * pipeline's transaction committed, so a crash here loses nothing: the broker redelivers.
- * Storage errors are retried (the stream waits) rather than acknowledged.
+ * Messages are collected while the previous batch commits and go through the ingest pipeline
+ * together, in one transaction; only after the commit are they acknowledged to the broker, so a
+ * crash here loses nothing (the broker redelivers). Storage errors are retried with backoff while
+ * the broker holds the rest; every message is acknowledged once decided, quarantined ones too.
  */
 export class EventIngest {
-  private client: MqttClient | undefined;
+  private subscriber: MqttSubscriber | undefined;
+  private readonly queue: MqttMessage[] = [];
+  private draining: Promise<void> | undefined;
   private stopping = false;
   /** Every payload's fate, for observers (metrics, tests). */
   readonly outcomes: Signal<IngestOutcome & { topic: string }>;
@@ -36,46 +45,48 @@ export class EventIngest {
   }
 
   async start(): Promise<void> {
-    const { url, clientId, username, password, sites, log } = this.options;
-    const clientOptions: IClientOptions = {
-      clientId,
-      clean: false,
-      // MQTT 3.1.1: persistent sessions and QoS 1 everywhere, including the embedded aedes broker.
-      protocolVersion: 4,
-      reconnectPeriod: 1000,
-      ...(username ? { username } : {}),
-      ...(password ? { password } : {}),
-    };
-    const client = connect(url, clientOptions);
-    this.client = client;
-    client.handleMessage = (packet, done) => {
-      this.handle(packet).then(
-        () => done(),
-        (error: Error) => done(error),
-      );
-    };
-    client.on('error', (error) => log.warn({ err: error }, 'ingest broker connection error'));
+    const { url, clientId, username, password, tls, sites, log } = this.options;
     const filters =
       sites.length > 0 ? sites.map((site) => subscriptions.events(site)) : [subscriptions.events()];
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', (connack) => {
-        if (connack.sessionPresent) {
-          resolve();
-          return;
-        }
-        client.subscribe(filters, { qos: 1 }, (error) => (error ? reject(error) : resolve()));
+    const subscriber = new MqttSubscriber({
+      url,
+      clientId,
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+      ...(tls ? { tls } : {}),
+      protocol: 'auto',
+      subscriptions: filters.map((topic) => ({ topic, qos: 1 as const })),
+      sharedGroup: this.options.sharedGroup ?? 'identgate-ingest',
+      log,
+    });
+    this.subscriber = subscriber;
+    subscriber.messages.on((message) => {
+      this.queue.push(message);
+      this.drain();
+    });
+    subscriber.errors.on((error) => log.warn({ err: error }, 'ingest broker connection error'));
+    const connected = new Promise<void>((resolve) => {
+      const off = subscriber.connected.on((info) => {
+        off();
+        log.info(
+          { filters: info.filters, protocol: info.protocolVersion, shared: info.shared },
+          'ingest subscribed',
+        );
+        resolve();
       });
     });
-    log.info({ filters }, 'ingest subscribed');
+    subscriber.start();
+    await connected;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.client?.endAsync();
-    this.client = undefined;
+    await this.draining;
+    await this.subscriber?.stop();
+    this.subscriber = undefined;
   }
 
-  /** Processes one payload completely; resolves only once it is stored or quarantined. */
+  /** Processes payloads outside the broker (tests, tools); resolves once they are stored or quarantined. */
   async process(topic: string, payload: Buffer): Promise<IngestOutcome> {
     const [outcome] = await this.options.pipeline.process([{ topic, payload }]);
     const result = outcome as IngestOutcome;
@@ -83,16 +94,40 @@ export class EventIngest {
     return result;
   }
 
-  private async handle(packet: IPublishPacket): Promise<void> {
-    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = this.run().finally(() => {
+      this.draining = undefined;
+      if (this.queue.length > 0 && !this.stopping) this.drain();
+    });
+  }
+
+  private async run(): Promise<void> {
+    const maxBatch = this.options.maxBatch ?? 500;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, maxBatch);
+      const outcomes = await this.processWithRetry(batch);
+      if (!outcomes) return;
+      for (const message of batch) message.ack();
+      batch.forEach((message, index) => {
+        const outcome = outcomes[index];
+        if (outcome) this.outcomes.emit({ ...outcome, topic: message.topic });
+      });
+    }
+  }
+
+  private async processWithRetry(batch: MqttMessage[]): Promise<IngestOutcome[] | undefined> {
     let delay = 100;
     for (;;) {
       try {
-        await this.process(packet.topic, payload);
-        return;
+        return await this.options.pipeline.process(batch.map(({ topic, payload }) => ({ topic, payload })));
       } catch (error) {
-        if (this.stopping) throw error;
-        this.options.log.error({ err: error, retryInMs: delay }, 'ingest: storing failed; retrying');
+        // Not acknowledged: the broker keeps these messages (and redelivers them after a restart).
+        if (this.stopping) return undefined;
+        this.options.log.error(
+          { err: error, batch: batch.length, retryInMs: delay },
+          'ingest: storing failed; retrying',
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }

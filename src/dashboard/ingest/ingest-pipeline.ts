@@ -4,6 +4,7 @@ import { decodeEnvelope, type Envelope, type Rejection, verifySignature } from '
 import { parseTopic } from '../../protocol/topics.js';
 import type { LiveHub } from '../live-hub.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
+import { inTransaction } from '../storage/database.js';
 import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
@@ -53,11 +54,9 @@ export class IngestPipeline {
     });
     const { pool, events, sequences, alarms, quarantine, log } = this.options;
     await events.ensurePartitions(accepted.map(({ envelope }) => envelope.time.slice(0, 10)));
-    const client = await pool.connect();
     let stored: StoredEvent[] = [];
     let freshEnvelopes: Envelope[] = [];
-    try {
-      await client.query('BEGIN');
+    await inTransaction(pool, log, async (client) => {
       const claims = await sequences.claim(
         accepted.map((a) => a.envelope),
         client,
@@ -95,13 +94,7 @@ export class IngestPipeline {
           client,
         );
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
     const byId = new Map(stored.map((e) => [e.id, e]));
     for (const { index, envelope } of accepted) {
       const event = byId.get(envelope.id);

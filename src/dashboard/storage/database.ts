@@ -36,3 +36,51 @@ export function redactDatabaseUrl(url: string): string {
     return '(unparseable url)';
   }
 }
+
+/**
+ * Runs `fn` with a client of its own. A connection that breaks while checked out (the server
+ * restarted, the backend was terminated) emits an error on the client: it is logged instead of
+ * crashing the process, and the broken client is destroyed rather than returned to the pool.
+ */
+export async function withClient<T>(
+  pool: pg.Pool,
+  log: Logger,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+    log.warn({ err: error }, 'database connection lost while in use');
+  };
+  client.on('error', onError);
+  try {
+    const result = await fn(client);
+    return result;
+  } catch (error) {
+    broken ??= error as Error;
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+/** Runs `fn` in a transaction on a client of its own (see withClient). */
+export function inTransaction<T>(
+  pool: pg.Pool,
+  log: Logger,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return withClient(pool, log, async (client) => {
+    await client.query('BEGIN');
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}

@@ -24,6 +24,8 @@ export interface GapReport {
   missingTo?: number;
   gapSince: Date | null;
   resendRequestedAt: Date | null;
+  /** The last sequence number of the range asked for last time. */
+  resendRequestedTo: number | null;
 }
 
 export class SequenceStore {
@@ -104,6 +106,7 @@ export class SequenceStore {
       missing_to: string | null;
       gap_since: Date | null;
       resend_requested_at: Date | null;
+      resend_requested_to: string | null;
     }>(
       `WITH advanced AS (
          UPDATE gateway_sequences g SET contiguous_through = coalesce((
@@ -114,9 +117,9 @@ export class SequenceStore {
            ) run WHERE run.island = 0
          ), g.contiguous_through)
          WHERE g.highest > g.contiguous_through
-         RETURNING g.site, g.gateway, g.contiguous_through, g.highest, g.gap_since, g.resend_requested_at
+         RETURNING g.site, g.gateway, g.contiguous_through, g.highest, g.gap_since, g.resend_requested_at, g.resend_requested_to
        )
-       SELECT a.site, a.gateway, a.contiguous_through, a.highest, a.gap_since, a.resend_requested_at,
+       SELECT a.site, a.gateway, a.contiguous_through, a.highest, a.gap_since, a.resend_requested_at, a.resend_requested_to,
               CASE WHEN a.highest > a.contiguous_through THEN a.contiguous_through + 1 END AS missing_from,
               (SELECT min(s.seq) - 1 FROM event_sequences s
                 WHERE s.site = a.site AND s.gateway = a.gateway AND s.seq > a.contiguous_through) AS missing_to
@@ -131,6 +134,7 @@ export class SequenceStore {
       ...(r.missing_to !== null && r.missing_from !== null ? { missingTo: Number(r.missing_to) } : {}),
       gapSince: r.gap_since,
       resendRequestedAt: r.resend_requested_at,
+      resendRequestedTo: r.resend_requested_to === null ? null : Number(r.resend_requested_to),
     }));
   }
 
@@ -138,18 +142,20 @@ export class SequenceStore {
     site: string,
     gateway: string,
     since: Date | null,
-    resendRequestedAt: Date | null,
+    resend?: { at: Date; to: number },
   ): Promise<void> {
     await this.pool.query(
-      'UPDATE gateway_sequences SET gap_since = $3, resend_requested_at = $4 WHERE site = $1 AND gateway = $2',
-      [site, gateway, since, resendRequestedAt],
+      `UPDATE gateway_sequences SET gap_since = $3,
+         resend_requested_at = coalesce($4, resend_requested_at), resend_requested_to = coalesce($5, resend_requested_to)
+       WHERE site = $1 AND gateway = $2`,
+      [site, gateway, since, resend?.at ?? null, resend?.to ?? null],
     );
   }
 
   /** Gateways whose numbers are complete again after a gap. */
   async closedGaps(): Promise<Array<{ site: string; gateway: string }>> {
     const result = await this.pool.query<{ site: string; gateway: string }>(
-      `UPDATE gateway_sequences SET gap_since = NULL, resend_requested_at = NULL
+      `UPDATE gateway_sequences SET gap_since = NULL, resend_requested_at = NULL, resend_requested_to = NULL
         WHERE gap_since IS NOT NULL AND highest <= contiguous_through RETURNING site, gateway`,
     );
     return result.rows;

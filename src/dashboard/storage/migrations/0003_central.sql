@@ -98,5 +98,6 @@ CREATE TABLE gateway_sequences (
   highest             bigint NOT NULL DEFAULT 0,
   gap_since           timestamptz,
   resend_requested_at timestamptz,
+  resend_requested_to bigint,
   PRIMARY KEY (site, gateway)
 );

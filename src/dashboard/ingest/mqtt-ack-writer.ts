@@ -1,0 +1,60 @@
+import type { Socket } from 'node:net';
+import { generate } from 'mqtt-packet';
+import { type AckTicket, InOrderAcks } from './mqtt-ack-queue.js';
+import type { ProtocolVersion } from './mqtt-reason-codes.js';
+
+export interface InFlight {
+  messageId: number;
+  qos: 1 | 2;
+}
+
+/**
+ * Turns the application's acks into PUBACKs (PUBREC for QoS 2) on one connection: in arrival
+ * order, and written together at the end of the turn, since an application acks a committed
+ * batch in one loop. After `close()` nothing more is written: the packet ids then belong to
+ * the next session's messages.
+ */
+export class AckWriter {
+  private readonly order = new InOrderAcks<InFlight>();
+  private releasing: InFlight[] = [];
+  private open = true;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly version: ProtocolVersion,
+  ) {}
+
+  track(message: InFlight): AckTicket<InFlight> {
+    return this.order.add(message);
+  }
+
+  ack(ticket: AckTicket<InFlight>): void {
+    if (!this.open) return;
+    const released = this.order.ack(ticket);
+    if (released.length === 0) return;
+    if (this.releasing.length === 0) queueMicrotask(() => this.flush());
+    for (const message of released) this.releasing.push(message);
+  }
+
+  /** Writes the released acks now rather than at the end of the turn. */
+  flush(): void {
+    const released = this.releasing;
+    this.releasing = [];
+    if (released.length === 0 || !this.open) return;
+    const opts = { protocolVersion: this.version };
+    const packets = released.map(({ messageId, qos }) =>
+      generate({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId, reasonCode: 0 }, opts),
+    );
+    this.socket.write(packets.length === 1 ? (packets[0] as Buffer) : Buffer.concat(packets));
+  }
+
+  close(): void {
+    this.open = false;
+    this.releasing = [];
+  }
+
+  /** Messages delivered and not yet released to the broker. */
+  get pending(): number {
+    return this.order.pending;
+  }
+}

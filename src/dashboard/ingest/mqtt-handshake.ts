@@ -1,0 +1,85 @@
+import type { IConnectPacket } from 'mqtt-packet';
+import {
+  type ProtocolVersion,
+  readGrant,
+  reasonName,
+  SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
+} from './mqtt-reason-codes.js';
+import type { ResolvedOptions } from './mqtt-subscriber-options.js';
+
+/**
+ * The subscriber's side of the handshake: the CONNECT it sends, the SUBSCRIBE that follows,
+ * and what the SUBACK means.
+ */
+export function connectPacket(options: ResolvedOptions, version: ProtocolVersion): IConnectPacket {
+  const { clientId, clean, keepaliveSeconds, username, password } = options;
+  return {
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: version,
+    clientId,
+    clean,
+    keepalive: keepaliveSeconds,
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    // No Topic Alias Maximum: the broker must then always send the topic name.
+    ...(version === 5
+      ? {
+          properties: {
+            sessionExpiryInterval: clean ? 0 : options.sessionExpirySeconds,
+            receiveMaximum: options.receiveMaximum,
+          },
+        }
+      : {}),
+  };
+}
+
+/** One SUBSCRIBE as sent: all configured topics, shared (`$share/<group>/…`) or plain. */
+export interface SubscribeRequest {
+  messageId: number;
+  filters: string[];
+  shared: boolean;
+}
+
+export type SubackOutcome =
+  | { kind: 'granted'; filters: string[]; shared: boolean; qos0: string[] }
+  | { kind: 'shared-refused' }
+  | { kind: 'refused'; detail: string; code: number | undefined };
+
+export function subscribeRequest(
+  topics: readonly string[],
+  group: string | undefined,
+  messageId: number,
+): SubscribeRequest {
+  const filters = topics.map((topic) => (group === undefined ? topic : `$share/${group}/${topic}`));
+  return { messageId, filters, shared: group !== undefined };
+}
+
+/**
+ * Reads the SUBACK for `request`. A broker without shared subscriptions answers 0x9E (MQTT 5)
+ * for `$share/` filters; the caller then subscribes to the plain topics instead.
+ */
+export function readSuback(
+  request: SubscribeRequest,
+  granted: unknown[],
+  version: ProtocolVersion,
+): SubackOutcome {
+  const grants = granted.map((code) => readGrant(typeof code === 'number' ? code : 0x80));
+  const refused = grants.flatMap((grant, i) =>
+    grant.ok ? [] : [{ filter: request.filters[i], code: grant.code }],
+  );
+  if (request.shared && refused.some((r) => r.code === SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)) {
+    return { kind: 'shared-refused' };
+  }
+  if (refused.length > 0 || grants.length !== request.filters.length) {
+    const detail =
+      refused.map((r) => `${r.filter}: ${reasonName(r.code, version)}`).join('; ') ||
+      `${grants.length} grants for ${request.filters.length} filters`;
+    return { kind: 'refused', detail, code: refused[0]?.code };
+  }
+  const qos0 = request.filters.filter((_, i) => {
+    const grant = grants[i];
+    return grant?.ok === true && grant.qos === 0;
+  });
+  return { kind: 'granted', filters: request.filters, shared: request.shared, qos0 };
+}

@@ -1,0 +1,310 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generate, type IPublishPacket, type Packet } from 'mqtt-packet';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ConnectedEvent,
+  MqttSubscriber,
+  type MqttSubscriberOptions,
+} from '../../src/dashboard/ingest/mqtt-subscriber.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { type FakeClientConnection, FakeMqttBroker } from '../helpers/fake-mqtt-broker.js';
+import { collectFrom, nextFrom } from '../helpers/wait.js';
+
+// The broker here is scripted (test/helpers/fake-mqtt-broker.ts): it does what real brokers
+// will not do on demand, such as going silent, sending garbage or refusing shared subscriptions.
+const topic = 'idg/site/gw-1/events';
+const running: MqttSubscriber[] = [];
+const brokers: FakeMqttBroker[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop()));
+  await Promise.all(brokers.splice(0).map((b) => b.close()));
+});
+
+async function fakeBroker(behaviour: Parameters<typeof FakeMqttBroker.start>[0] = {}) {
+  const broker = await FakeMqttBroker.start(behaviour);
+  brokers.push(broker);
+  return broker;
+}
+
+function subscriber(broker: FakeMqttBroker, options: Partial<MqttSubscriberOptions> = {}) {
+  const sub = new MqttSubscriber({
+    url: broker.url,
+    clientId: 'idg-dashboard-1',
+    subscriptions: [{ topic, qos: 1 }],
+    reconnect: { initialMs: 10, maxMs: 100 },
+    log: silentLogger,
+    ...options,
+  });
+  running.push(sub);
+  return sub;
+}
+
+function connect(sub: MqttSubscriber): Promise<ConnectedEvent> {
+  const connected = nextFrom(sub.connected);
+  sub.start();
+  return connected;
+}
+
+function publishPacket(messageId: number, payload: string, qos: 1 | 2 = 1): IPublishPacket {
+  return { cmd: 'publish', topic, payload: Buffer.from(payload), qos, messageId, dup: false, retain: false };
+}
+
+const is =
+  (cmd: Packet['cmd'], messageId?: number) =>
+  (packet: Packet): boolean =>
+    packet.cmd === cmd && (messageId === undefined || packet.messageId === messageId);
+const idsOf = (connection: FakeClientConnection, cmd: Packet['cmd']) =>
+  connection.received.filter(is(cmd)).map((p) => p.messageId);
+
+describe('MQTT subscriber keep-alive and connection faults', () => {
+  it('notices a broker that stops answering PINGREQ and reconnects', async () => {
+    const broker = await fakeBroker({ answerPings: false });
+    const sub = subscriber(broker, { keepaliveSeconds: 1 });
+    await connect(sub);
+    const dropped = nextFrom(sub.disconnected);
+    const reconnected = nextFrom(sub.connected);
+    expect(await dropped).toMatchObject({
+      reason: 'keepalive-timeout',
+      error: expect.objectContaining({ code: 'IDG_MQTT_KEEPALIVE_TIMEOUT' }),
+    });
+    await reconnected;
+    expect(idsOf(await broker.connection(1), 'pingreq')).toHaveLength(1);
+    expect(broker.all).toHaveLength(2);
+  });
+
+  it('reports malformed data from the broker as IDG_MQTT_PROTOCOL and connects again', async () => {
+    const broker = await fakeBroker({ connackReplacement: Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n') });
+    const sub = subscriber(broker);
+    const error = nextFrom(sub.errors);
+    sub.start();
+    expect(await error).toMatchObject({
+      code: 'IDG_MQTT_PROTOCOL',
+      message: expect.stringMatching(/malformed/),
+    });
+    await broker.connection(2);
+  });
+
+  it('reconnects after a broker DISCONNECT and reports its reason code', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const dropped = nextFrom(sub.disconnected);
+    const reconnected = nextFrom(sub.connected);
+    (await broker.connection(1)).send({ cmd: 'disconnect', reasonCode: 0x8b });
+    expect(await dropped).toMatchObject({
+      reason: 'broker-disconnect',
+      reasonCode: 0x8b,
+      error: expect.objectContaining({ message: expect.stringContaining('server shutting down') }),
+    });
+    await reconnected;
+  });
+
+  it('reports a refused subscription with IDG_MQTT_SUBSCRIBE_REFUSED and keeps retrying', async () => {
+    const broker = await fakeBroker({ grant: () => 0x87 });
+    const sub = subscriber(broker);
+    const errors = collectFrom(sub.errors, 2);
+    sub.start();
+    const [first] = await errors;
+    expect(first).toMatchObject({
+      code: 'IDG_MQTT_SUBSCRIBE_REFUSED',
+      message: expect.stringContaining(`${topic}: not authorized (0x87)`),
+    });
+  });
+
+  it('stop() sends DISCONNECT, resolves once the socket is closed, and is idempotent', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const stopped = sub.stop();
+    expect(sub.stop()).toBe(stopped);
+    await stopped;
+    await connection.closed;
+    expect(connection.received.at(-1)?.cmd).toBe('disconnect');
+    expect(broker.all).toHaveLength(1);
+  });
+});
+
+describe('MQTT subscriber protocol and subscription fallbacks', () => {
+  it('falls back to 3.1.1 when the broker closes the connection on an MQTT 5 CONNECT', async () => {
+    const broker = await fakeBroker({ dropVersion5: true });
+    const sub = subscriber(broker, { sharedGroup: 'ingest' });
+    expect(await connect(sub)).toMatchObject({ protocolVersion: 4, shared: false, filters: [topic] });
+    expect(broker.all.map((c) => c.protocolVersion)).toEqual([5, 4]);
+  });
+
+  it('subscribes to the plain topic when SUBACK refuses the shared one (0x9E), and remembers', async () => {
+    const broker = await fakeBroker({ grant: (filter) => (filter.startsWith('$share/') ? 0x9e : 1) });
+    const sub = subscriber(broker, { sharedGroup: 'ingest' });
+    expect(await connect(sub)).toMatchObject({ protocolVersion: 5, shared: false, filters: [topic] });
+    const first = await broker.connection(1);
+    const filters = (c: FakeClientConnection) =>
+      c.received.flatMap((p) => (p.cmd === 'subscribe' ? p.subscriptions.map((s) => s.topic) : []));
+    expect(filters(first)).toEqual([`$share/ingest/${topic}`, topic]);
+
+    const reconnected = nextFrom(sub.connected);
+    first.destroy();
+    await reconnected;
+    expect(filters(await broker.connection(2))).toEqual([topic]);
+  });
+});
+
+describe('MQTT subscriber acknowledgements', () => {
+  it('sends PUBACKs in arrival order even when the application acks out of order', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = collectFrom(sub.messages, 3);
+    for (const id of [1, 2, 3]) connection.send(publishPacket(id, `m${id}`));
+    const [one, two, three] = await delivered;
+
+    three?.ack();
+    one?.ack();
+    await connection.next(is('puback', 1));
+    expect(idsOf(connection, 'puback')).toEqual([1]);
+    two?.ack();
+    await connection.next(is('puback', 3));
+    expect(idsOf(connection, 'puback')).toEqual([1, 2, 3]);
+  });
+
+  it('sends acks given just before stop() ahead of the DISCONNECT', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = collectFrom(sub.messages, 3);
+    for (const id of [1, 2, 3]) connection.send(publishPacket(id, `m${id}`));
+    for (const message of await delivered) message.ack();
+    await sub.stop();
+    await connection.closed;
+    expect(connection.received.slice(-4).map((p) => [p.cmd, p.messageId])).toEqual([
+      ['puback', 1],
+      ['puback', 2],
+      ['puback', 3],
+      ['disconnect', undefined],
+    ]);
+  });
+
+  it('ignores acks of messages whose connection has dropped, though the new one reuses their ids', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const first = await broker.connection(1);
+    const original = nextFrom(sub.messages);
+    first.send(publishPacket(1, 'event'));
+    const stale = await original;
+
+    const reconnected = nextFrom(sub.connected);
+    first.destroy();
+    await reconnected;
+    const second = await broker.connection(2);
+    const redelivery = nextFrom(sub.messages);
+    second.send({ ...publishPacket(1, 'event'), dup: true });
+    const fresh = await redelivery;
+    expect(fresh).toMatchObject({ messageId: 1, dup: true });
+
+    stale.ack();
+    fresh.ack();
+    await second.next(is('puback', 1));
+    // Had the stale ack gone out, its PUBACK would have arrived first and been counted too.
+    expect(idsOf(second, 'puback')).toEqual([1]);
+  });
+
+  it('delivers QoS 0 messages without a packet id and never acknowledges them', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = collectFrom(sub.messages, 2);
+    connection.send({ cmd: 'publish', topic, payload: Buffer.from('q0'), qos: 0, dup: false, retain: false });
+    connection.send(publishPacket(9, 'q1'));
+    const [atMostOnce, atLeastOnce] = await delivered;
+    expect(atMostOnce).toMatchObject({ qos: 0, messageId: undefined });
+    atMostOnce?.ack();
+    atLeastOnce?.ack();
+    await connection.next(is('puback', 9));
+    expect(idsOf(connection, 'puback')).toEqual([9]);
+  });
+
+  it('acknowledges an unexpected QoS 2 message with PUBREC on ack() and PUBCOMP on PUBREL', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = nextFrom(sub.messages);
+    connection.send(publishPacket(7, 'exactly-once', 2));
+    const message = await delivered;
+    expect(message).toMatchObject({ qos: 2, messageId: 7 });
+
+    message.ack();
+    await connection.next(is('pubrec', 7));
+    connection.send({ cmd: 'pubrel', messageId: 7 });
+    await connection.next(is('pubcomp', 7));
+  });
+
+  it('reassembles packets split across many reads and separates packets sharing one read', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = collectFrom(sub.messages, 3);
+    const split = generate(publishPacket(1, 'x'.repeat(300)), { protocolVersion: 5 });
+    for (const byte of split) await connection.sendRaw(Buffer.from([byte]));
+    const joined = [2, 3].map((id) => generate(publishPacket(id, `m${id}`), { protocolVersion: 5 }));
+    await connection.sendRaw(Buffer.concat(joined));
+    const messages = await delivered;
+    expect(messages.map((m) => m.payload.toString())).toEqual(['x'.repeat(300), 'm2', 'm3']);
+  });
+});
+
+describe.skipIf(!existsSync('/usr/bin/openssl'))('MQTT subscriber over TLS', () => {
+  let tls: { key: string; cert: string };
+
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-mqtt-tls-'));
+    execFileSync('openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1'],
+      ...['-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      ...['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+    ]);
+    tls = {
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    };
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects to an mqtts:// broker whose certificate the given CA vouches for', async () => {
+    const broker = await FakeMqttBroker.start({}, tls);
+    brokers.push(broker);
+    const sub = subscriber(broker, {
+      tls: { ca: tls.cert, minVersion: 'TLSv1.3', ecdhCurve: 'X25519:P-256' },
+    });
+    expect(await connect(sub)).toMatchObject({ protocolVersion: 5 });
+  });
+
+  it('refuses a certificate it cannot verify, reports IDG_MQTT_SOCKET and keeps trying', async () => {
+    const broker = await FakeMqttBroker.start({}, tls);
+    brokers.push(broker);
+    const sub = subscriber(broker, { tls: { minVersion: 'TLSv1.3' } });
+    const errors = collectFrom(sub.errors, 2);
+    sub.start();
+    const [first] = await errors;
+    expect(first).toMatchObject({ code: 'IDG_MQTT_SOCKET', message: expect.stringMatching(/self.signed/i) });
+    expect(broker.all).toHaveLength(0);
+  });
+
+  it('reports unusable TLS options as an error instead of throwing', async () => {
+    const broker = await FakeMqttBroker.start({}, tls);
+    brokers.push(broker);
+    const sub = subscriber(broker, { tls: { minVersion: 'TLSv9' as 'TLSv1.3' } });
+    const error = nextFrom(sub.errors);
+    sub.start();
+    expect(await error).toMatchObject({ code: 'IDG_MQTT_SOCKET', message: expect.stringContaining('TLSv9') });
+  });
+});
