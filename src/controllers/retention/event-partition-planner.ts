@@ -32,8 +32,8 @@ export interface EventDeleteStep {
   heldBy: number[];
 }
 
-export interface PartitionPlan {
-  partition: EventPartition;
+export interface PartitionPlan<P extends EventPartition = EventPartition> {
+  partition: P;
   method: 'partition-drop' | 'delete';
   /** For a drop, what it removes, one step per site and group (whole partition). */
   steps: EventDeleteStep[];
@@ -59,12 +59,12 @@ export function holdsFor(site: string | null, holds: readonly LegalHoldRange[]):
  * `sites` are the sites with rows in the partition. An empty partition is dropped once the rows
  * a site without its own policy would have put there have expired.
  */
-export function planPartition(
-  partition: EventPartition,
+export function planPartition<P extends EventPartition>(
+  partition: P,
   sites: readonly string[],
   book: PolicyBook,
   holds: readonly LegalHoldRange[],
-): PartitionPlan | undefined {
+): PartitionPlan<P> | undefined {
   if (sites.length === 0) {
     const unscoped = Math.min(...EVENT_CLASSES.map((c) => book.resolve(c, null).cutoff));
     return partition.to <= unscoped ? { partition, method: 'partition-drop', steps: [] } : undefined;
