@@ -19,6 +19,7 @@ export const ADMIN = 'staff:test-admin';
 
 export interface RetentionRig {
   pool: pg.Pool;
+  databaseUrl: string;
   clock: FakeClock;
   service: RetentionService;
   reset(): Promise<void>;
@@ -52,6 +53,11 @@ export interface EventFields {
 export async function startRetentionRig(): Promise<RetentionRig> {
   const database = await createTestDatabase();
   const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+  let closing = false;
+  // Dropping the database can reach a connection the pool is still closing; only other errors count.
+  pool.on('error', (error) => {
+    if (!closing) throw error;
+  });
   await migrate(pool, silentLogger);
   const clock = new FakeClock(NOW);
   const service = new RetentionService({ pool, clock, log: silentLogger, settings: retentionSettings({}) });
@@ -160,7 +166,9 @@ export async function startRetentionRig(): Promise<RetentionRig> {
         partitions: await partitionNames(),
       };
     },
+    databaseUrl: database.url,
     async close() {
+      closing = true;
       await pool.end();
       await database.drop();
     },
