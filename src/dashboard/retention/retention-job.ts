@@ -10,7 +10,7 @@ import type { RetentionService } from './retention-service.js';
  * dashboard instances may run the job: the run's advisory lock lets one through at a time.
  */
 export interface RetentionJobOptions {
-  service: RetentionService;
+  service: Pick<RetentionService, 'runNow' | 'halt'>;
   clock: Clock;
   log: Logger;
   intervalMs: number;
