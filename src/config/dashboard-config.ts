@@ -50,7 +50,8 @@ export const RetentionConfig = Type.Object(
       minimum: 1,
       maximum: 1440,
       default: 60,
-      description: 'how often the retention job runs; expired data is gone at most this long after it expires',
+      description:
+        'how often the retention job runs; expired data is gone at most this long after it expires',
     }),
     defaultDays: Type.Integer({
       minimum: 1,
@@ -76,7 +77,9 @@ export const RetentionConfig = Type.Object(
 export type RetentionConfig = Static<typeof RetentionConfig>;
 
 /** The retention settings with every default filled in, also when the section is absent. */
-export function retentionSettings(config: { retention?: Partial<RetentionConfig> | undefined }): RetentionConfig {
+export function retentionSettings(config: {
+  retention?: Partial<RetentionConfig> | undefined;
+}): RetentionConfig {
   return Value.Default(RetentionConfig, { ...config.retention }) as RetentionConfig;
 }
 
