@@ -12,9 +12,8 @@ import type { DeletionEntry } from './retention-schemas.js';
 /**
  * Carries out the plan for one partition of `events`: drops it whole, or deletes each step's
  * ranges in batches of `batchSize` rows, each batch its own short transaction. The sequence
- * numbers of deleted events go with them (event_sequences); each gateway's `retired_through`
- * remembers the highest one, so a replay of a deleted event is still refused. A dry run counts
- * the same rows and changes nothing.
+ * numbers of deleted events go with them (`retire`). A dry run counts the same rows and changes
+ * nothing.
  */
 /** Where deletions go: `log` writes them (inside the drop's transaction), `done` after the commit. */
 export interface DeletionRecorder {
@@ -99,15 +98,10 @@ export class EventSweeper {
       // No late event may slip into the partition between counting and dropping.
       await db.query(`LOCK TABLE ${partition.table} IN SHARE MODE`);
       const counts = await this.countByGroup(db, partition);
-      await db.query(
-        `UPDATE gateway_sequences g SET retired_through = greatest(g.retired_through, r.seq)
-           FROM (SELECT site, gateway, max(seq) AS seq FROM ${partition.table} GROUP BY site, gateway) r
-          WHERE g.site = r.site AND g.gateway = r.gateway`,
+      const highest = await db.query<Highest>(
+        `SELECT site, gateway, max(seq) AS hi FROM ${partition.table} GROUP BY site, gateway`,
       );
-      await db.query(
-        `DELETE FROM event_sequences es USING ${partition.table} e
-          WHERE es.site = e.site AND es.gateway = e.gateway AND es.seq = e.seq`,
-      );
+      await retire(db, highest.rows);
       await this.options.partitions.drop(db, partition);
       const dropped = summarise(counts);
       await record.log(dropped, db);
@@ -141,28 +135,52 @@ export class EventSweeper {
     const t = partition.table;
     let total = 0;
     for (;;) {
-      const result = await pool.query<{ n: number }>(
-        `WITH gone AS (
-           DELETE FROM ${t} WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM ${t}
-              WHERE site = $1 AND occurred_at >= $2 AND occurred_at < $3 AND ${eventGroupPredicate(step.group)}
-              LIMIT $4))
-           RETURNING site, gateway, seq
-         ), forgotten AS (
-           DELETE FROM event_sequences es USING gone
-            WHERE es.site = gone.site AND es.gateway = gone.gateway AND es.seq = gone.seq
-         ), retired AS (
-           UPDATE gateway_sequences g SET retired_through = greatest(g.retired_through, r.seq)
-             FROM (SELECT site, gateway, max(seq) AS seq FROM gone GROUP BY site, gateway) r
-            WHERE g.site = r.site AND g.gateway = r.gateway
-         )
-         SELECT count(*)::int AS n FROM gone`,
-        [step.site, new Date(range.from), new Date(range.to), batchSize],
-      );
-      const deleted = result.rows[0]?.n ?? 0;
+      const deleted = await withTransaction(pool, async (db) => {
+        const gone = await db.query<Highest & { n: number }>(
+          `WITH gone AS (
+             DELETE FROM ${t} WHERE ctid = ANY(ARRAY(
+               SELECT ctid FROM ${t}
+                WHERE site = $1 AND occurred_at >= $2 AND occurred_at < $3 AND ${eventGroupPredicate(step.group)}
+                LIMIT $4))
+             RETURNING site, gateway, seq
+           ) SELECT site, gateway, max(seq) AS hi, count(*)::int AS n FROM gone GROUP BY site, gateway`,
+          [step.site, new Date(range.from), new Date(range.to), batchSize],
+        );
+        await retire(db, gone.rows);
+        return gone.rows.reduce((n, r) => n + r.n, 0);
+      });
       total += deleted;
       if (deleted < batchSize || shouldStop()) return total;
     }
+  }
+}
+
+interface Highest {
+  site: string;
+  gateway: string;
+  /** The highest sequence number among the deleted events of this gateway. */
+  hi: string;
+}
+
+/**
+ * Moves each gateway's `retired_through` up to the highest number deleted and forgets the
+ * numbers up to there: one primary-key range per gateway, so the cost follows the deleted
+ * events, not the size of event_sequences. Numbers of events kept longer (a hold, a class with
+ * a longer period) go too; the watermark still refuses a replay of any of them.
+ */
+async function retire(db: Queryable, highest: readonly Highest[]): Promise<void> {
+  for (const { site, gateway, hi } of highest) {
+    await db.query(
+      `WITH previous AS (
+         SELECT retired_through FROM gateway_sequences WHERE site = $1 AND gateway = $2 FOR UPDATE
+       ), moved AS (
+         UPDATE gateway_sequences SET retired_through = $3
+          WHERE site = $1 AND gateway = $2 AND (retired_through IS NULL OR retired_through < $3)
+       )
+       DELETE FROM event_sequences
+        WHERE site = $1 AND gateway = $2 AND seq <= $3 AND seq > coalesce((SELECT retired_through FROM previous), 0)`,
+      [site, gateway, hi],
+    );
   }
 }
 
