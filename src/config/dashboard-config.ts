@@ -69,7 +69,7 @@ export const RetentionConfig = Type.Object(
       minimum: 1,
       maximum: 60,
       default: 7,
-      description: 'days of event partitions the job creates ahead (native partitioning)',
+      description: 'days of event partitions the job creates ahead, on the native partitioning path',
     }),
   },
   { ...strict, default: {} },
