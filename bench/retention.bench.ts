@@ -115,6 +115,7 @@ async function sweepDay(
     source: 'global',
     days: 1,
     ranges: [{ from: partition.from, to: partition.to }],
+    held: [],
     heldBy: [],
   }));
   const started = performance.now();

@@ -45,7 +45,7 @@ export function formatReport(report: RetentionReport): string[] {
   if (report.entries.length > 0) lines.push('', ...entryTable(report.entries));
   for (const held of report.held) {
     lines.push(
-      `kept under legal hold: ${held.dataClass} of ${held.site ?? 'every site'} (hold ${held.holds.join(', ')})`,
+      `kept under legal hold ${held.holds.join(', ')}: ${fmt(held.count)} expired ${held.dataClass} rows of ${held.site ?? 'no site'}`,
     );
   }
   for (const failure of report.failures)

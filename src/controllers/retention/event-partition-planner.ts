@@ -28,7 +28,8 @@ export interface EventDeleteStep {
   days: number;
   /** The expired spans of this partition to delete, holds already taken out. */
   ranges: TimeRange[];
-  /** Holds that kept part of the expired span. */
+  /** The parts of the expired span that legal holds keep, and the holds. */
+  held: TimeRange[];
   heldBy: number[];
 }
 
@@ -78,7 +79,7 @@ export function planPartition<P extends EventPartition>(
     return {
       partition,
       method: 'partition-drop',
-      steps: candidates.map(({ cutoff: _, ...step }) => ({ ...step, ranges: whole, heldBy: [] })),
+      steps: candidates.map(({ cutoff: _, ...step }) => ({ ...step, ranges: whole, held: [], heldBy: [] })),
     };
   }
   const steps: EventDeleteStep[] = [];
@@ -86,13 +87,14 @@ export function planPartition<P extends EventPartition>(
     const expiredUntil = Math.min(partition.to, cutoff);
     if (expiredUntil <= partition.from) continue;
     const expired = { from: partition.from, to: expiredUntil };
-    const held = holdsFor(step.site, holds).filter((h) => overlaps(h, expired));
-    steps.push({ ...step, ranges: subtract(expired, held), heldBy: held.map((h) => h.id) });
+    const holding = holdsFor(step.site, holds).filter((h) => overlaps(h, expired));
+    const ranges = subtract(expired, holding);
+    steps.push({ ...step, ranges, held: subtract(expired, ranges), heldBy: holding.map((h) => h.id) });
   }
   return steps.length > 0 ? { partition, method: 'delete', steps } : undefined;
 }
 
-type Candidate = Omit<EventDeleteStep, 'ranges' | 'heldBy'> & { cutoff: number };
+type Candidate = Omit<EventDeleteStep, 'ranges' | 'held' | 'heldBy'> & { cutoff: number };
 
 /** A footage link expires with whichever of its two classes expires first (the later cutoff). */
 function candidate(site: string, group: EventGroup, book: PolicyBook): Candidate {

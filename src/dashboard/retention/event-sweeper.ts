@@ -15,10 +15,14 @@ import type { DeletionEntry } from './retention-schemas.js';
  * numbers of deleted events go with them (`retire`). A dry run counts the same rows and changes
  * nothing.
  */
-/** Where deletions go: `log` writes them (inside the drop's transaction), `done` after the commit. */
+/**
+ * Where deletions go: `log` writes them (inside the drop's transaction), `done` after the commit;
+ * `held` hears of expired rows that a legal hold kept.
+ */
 export interface DeletionRecorder {
   log(entries: DeletionEntry[], db: Queryable): Promise<void>;
   done(entries: DeletionEntry[]): void;
+  held?(step: EventDeleteStep, count: number): void;
 }
 
 export interface EventSweeperOptions {
@@ -56,6 +60,9 @@ export class EventSweeper {
     if (plan.method === 'partition-drop') await this.drop(plan, dryRun, record);
     else {
       for (const step of plan.steps) {
+        let held = 0;
+        for (const range of step.held) held += await this.count(plan.partition, step, range);
+        if (held > 0) record.held?.(step, held);
         for (const range of step.ranges) {
           if (this.options.shouldStop()) return;
           const started = performance.now();

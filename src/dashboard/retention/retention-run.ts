@@ -92,8 +92,8 @@ class RetentionRun {
       await this.attempt(`${table.dataClass}`, async () => {
         for (const site of await rows.sites(table)) {
           const sweep = planRowSweep(table.dataClass, site, book, holds);
-          this.noteHeld(table.dataClass, site, sweep.heldBy);
-          const entry = await rows.sweep(table, sweep, this.dryRun);
+          const { entry, held } = await rows.sweep(table, sweep, this.dryRun);
+          this.noteHeld(table.dataClass, site, sweep.heldBy, held);
           if (entry) await this.record([entry], pool);
         }
       });
@@ -143,10 +143,10 @@ class RetentionRun {
       await this.attempt(`events: ${partition.name}`, async () => {
         const plan = planPartition(partition, await sweeper.sites(partition), book, holds);
         if (!plan) return;
-        for (const step of plan.steps) this.noteHeld(step.dataClass, step.site, step.heldBy);
         await sweeper.execute(plan, this.dryRun, {
           log: (entries, db) => writeDeletions(db, this.stamp, entries),
           done: (entries) => this.entries.push(...entries),
+          held: (step, count) => this.noteHeld(step.dataClass, step.site, step.heldBy, count),
         });
       });
     }
@@ -180,11 +180,19 @@ class RetentionRun {
     this.entries.push(...entries);
   }
 
-  private noteHeld(dataClass: DataClass, site: string | null, holdIds: readonly number[]): void {
-    if (holdIds.length === 0) return;
+  private noteHeld(
+    dataClass: DataClass,
+    site: string | null,
+    holdIds: readonly number[],
+    count: number,
+  ): void {
+    if (count === 0) return;
     const known = this.held.find((h) => h.dataClass === dataClass && h.site === site);
-    if (known) known.holds = [...new Set([...known.holds, ...holdIds])].sort((a, b) => a - b);
-    else this.held.push({ dataClass, site, holds: [...holdIds] });
+    if (!known) this.held.push({ dataClass, site, holds: [...holdIds], count });
+    else {
+      known.holds = [...new Set([...known.holds, ...holdIds])].sort((a, b) => a - b);
+      known.count += count;
+    }
   }
 
   private async attempt(step: string, work: () => Promise<void>): Promise<void> {

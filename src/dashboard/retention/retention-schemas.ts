@@ -99,11 +99,12 @@ export const DeletionLogRow = Type.Object({
 });
 export type DeletionLogRow = Static<typeof DeletionLogRow>;
 
-/** Expired data that a legal hold kept. */
+/** Expired data that legal holds kept (counted in a dry run and a real run alike). */
 export const HeldEntry = Type.Object({
   dataClass: DataClass,
   site: Type.Union([Id, Type.Null()]),
   holds: Type.Array(Type.Integer()),
+  count: Type.Integer({ minimum: 0 }),
 });
 export type HeldEntry = Static<typeof HeldEntry>;
 

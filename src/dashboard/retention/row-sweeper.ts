@@ -48,12 +48,18 @@ export class RowSweeper {
     return result.rows.map((r) => r.site);
   }
 
-  async sweep(table: RowTable, sweep: RowSweep, dryRun: boolean): Promise<DeletionEntry | undefined> {
+  /** Deletes (or counts) the expired rows; `held` is how many expired rows the holds kept. */
+  async sweep(
+    table: RowTable,
+    sweep: RowSweep,
+    dryRun: boolean,
+  ): Promise<{ entry: DeletionEntry | undefined; held: number }> {
     const started = performance.now();
     // $1 site, $2 cutoff, $3/$4 held spans.
-    const where = `${table.siteFilter ?? '$1::text IS NULL'} AND ${table.time} < $2
-      AND NOT EXISTS (SELECT 1 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS h(held_from, held_to)
-                       WHERE ${table.start} < h.held_to AND ${table.time} >= h.held_from)`;
+    const expired = `${table.siteFilter ?? '$1::text IS NULL'} AND ${table.time} < $2`;
+    const isHeld = `EXISTS (SELECT 1 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS h(held_from, held_to)
+                             WHERE ${table.start} < h.held_to AND ${table.time} >= h.held_from)`;
+    const where = `${expired} AND NOT ${isHeld}`;
     const params = [
       sweep.site,
       new Date(sweep.cutoff),
@@ -86,8 +92,16 @@ export class RowSweeper {
         if (widen(result.rows[0]) < this.batchSize || this.shouldStop()) break;
       }
     }
-    if (seen.count === 0) return undefined;
-    return {
+    let held = 0;
+    if (sweep.held.length > 0) {
+      const result = await this.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${table.table} WHERE ${expired} AND ${isHeld}`,
+        params,
+      );
+      held = result.rows[0]?.n ?? 0;
+    }
+    if (seen.count === 0) return { entry: undefined, held };
+    const entry: DeletionEntry = {
       dataClass: table.dataClass,
       scope: sweep.source,
       site: sweep.site,
@@ -97,5 +111,6 @@ export class RowSweeper {
       method: 'delete',
       durationMs: Math.round(performance.now() - started),
     };
+    return { entry, held };
   }
 }

@@ -96,6 +96,7 @@ describe('event partition planning', () => {
       { from: old.from, to: hold.from },
       { from: hold.to, to: old.to },
     ]);
+    expect(access?.held).toEqual([{ from: hold.from, to: hold.to }]);
     expect(access?.heldBy).toEqual([7]);
   });
 
