@@ -80,11 +80,10 @@ class RetentionRun {
   async run(): Promise<RetentionReport> {
     const { pool, store, settings, clock } = this.options;
     const partitionsCreated = this.dryRun ? 0 : await this.createAhead();
-    const [rules, customers, holds] = await Promise.all([
-      store.policies(),
-      store.customerOfSites(),
-      store.activeHoldRanges(),
-    ]);
+    // One after another: the job should not take the pool's connections from the ingest.
+    const rules = await store.policies();
+    const customers = await store.customerOfSites();
+    const holds = await store.activeHoldRanges();
     const book = new PolicyBook(rules, settings.defaultDays, customers, clock.now());
     await this.sweepEvents(book, holds);
     const rows = new RowSweeper(pool, settings.batchSize, this.options.shouldStop);
