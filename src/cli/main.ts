@@ -11,6 +11,8 @@ import { packageInfo } from '../lib/package-root.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
+import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
+import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
@@ -22,13 +24,19 @@ usage:
   identgate sim …                                drive the simulated devices of a running demo
   identgate config check|reference               validate a file; list every key
   identgate keygen signing|master <file>         create the central signing key or the master key
+  identgate retention run|policy|hold|log …      retention of personal data, legal holds, deletion log
+  identgate people erase <person-id>             erase a person on request
   identgate --version
 
 ${SIM_USAGE}
 
 ${CONFIG_USAGE}
 
-${KEYGEN_USAGE}`;
+${KEYGEN_USAGE}
+
+${RETENTION_USAGE}
+
+${PEOPLE_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -65,6 +73,14 @@ async function main(argv: string[]): Promise<number> {
       write: { type: 'string' },
       'state-dir': { type: 'string' },
       socket: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      customer: { type: 'string' },
+      site: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      reason: { type: 'string' },
+      reference: { type: 'string' },
+      'keep-events': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -143,6 +159,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'config': {
       for (const line of runConfig(rest, values.write)) print(line);
+      return ExitCode.ok;
+    }
+    case 'retention': {
+      const { config, 'dry-run': dryRun, customer, site, from, to, reason } = values;
+      const lines = await runRetentionCommand(rest, { config, dryRun, customer, site, from, to, reason });
+      for (const line of lines) print(line);
+      return ExitCode.ok;
+    }
+    case 'people': {
+      const { config, 'keep-events': keepEvents, reference } = values;
+      for (const line of await runPeopleCommand(rest, { config, keepEvents, reference })) print(line);
       return ExitCode.ok;
     }
     case 'sim': {

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import { Host, Id, MqttConnection, Port, SecretRef, strict } from './schema-parts.js';
 
@@ -38,6 +39,50 @@ export const TrustedGateway = Type.Object(
 );
 export type TrustedGateway = Static<typeof TrustedGateway>;
 
+/** The retention job: what is not covered by a stored policy, and how often expired data goes. */
+export const RetentionConfig = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: 'run the retention job in this instance (several instances are safe: one runs at a time)',
+    }),
+    intervalMinutes: Type.Integer({
+      minimum: 1,
+      maximum: 1440,
+      default: 60,
+      description:
+        'how often the retention job runs; expired data is gone at most this long after it expires',
+    }),
+    defaultDays: Type.Integer({
+      minimum: 1,
+      maximum: 3650,
+      default: 60,
+      description: 'days every data class is kept where no stored policy says otherwise',
+    }),
+    batchSize: Type.Integer({
+      minimum: 100,
+      maximum: 100_000,
+      default: 5000,
+      description: 'rows per DELETE statement; each batch is its own short transaction',
+    }),
+    partitionsAheadDays: Type.Integer({
+      minimum: 1,
+      maximum: 60,
+      default: 7,
+      description: 'days of event partitions the job creates ahead, on the native partitioning path',
+    }),
+  },
+  { ...strict, default: {} },
+);
+export type RetentionConfig = Static<typeof RetentionConfig>;
+
+/** The retention settings with every default filled in, also when the section is absent. */
+export function retentionSettings(config: {
+  retention?: Partial<RetentionConfig> | undefined;
+}): RetentionConfig {
+  return Value.Default(RetentionConfig, { ...config.retention }) as RetentionConfig;
+}
+
 export const DashboardConfig = Type.Object(
   {
     kind: Type.Literal('dashboard'),
@@ -51,6 +96,8 @@ export const DashboardConfig = Type.Object(
       { ...strict, default: {} },
     ),
     gateways: Type.Array(TrustedGateway, { default: [] }),
+    // Optional for configurations built in code (demo, tests); files get the defaults filled in.
+    retention: Type.Optional(RetentionConfig),
     keys: Type.Object(
       {
         signing: Type.Optional(

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import type { DashboardConfig } from '../config/dashboard-config.js';
+import { type DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import { describeListenError } from '../lib/listen.js';
@@ -12,6 +12,8 @@ import { EventIngest } from './ingest/event-ingest.js';
 import { GapScanner } from './ingest/gap-scanner.js';
 import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
+import { RetentionJob } from './retention/retention-job.js';
+import { RetentionService } from './retention/retention-service.js';
 import { AlarmStore } from './storage/alarm-store.js';
 import { createPool, redactDatabaseUrl } from './storage/database.js';
 import { EventStore } from './storage/event-store.js';
@@ -52,10 +54,13 @@ export class Dashboard {
   readonly sequences: SequenceStore;
   readonly alarms: AlarmStore;
   readonly people: PeopleStore;
+  /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
+  readonly retention: RetentionService;
   private readonly clock: Clock;
   private ingestor: EventIngest | undefined;
   private messengerInstance: CentralMessenger | undefined;
   private gapScanner: GapScanner | undefined;
+  private retentionJob: RetentionJob | undefined;
   private app: FastifyInstance | undefined;
   storageMode: StorageMode | undefined;
   url: string | undefined;
@@ -67,12 +72,18 @@ export class Dashboard {
       options.databasePassword,
       options.log.child({ component: 'db' }),
     );
-    this.events = new EventStore(this.pool);
+    this.events = new EventStore(this.pool, this.clock);
     this.quarantine = new QuarantineStore(this.pool);
     this.registry = new GatewayRegistry(this.pool);
     this.sequences = new SequenceStore(this.pool);
     this.alarms = new AlarmStore(this.pool);
     this.people = new PeopleStore(this.pool, options.masterKey);
+    this.retention = new RetentionService({
+      pool: this.pool,
+      clock: this.clock,
+      log: options.log.child({ component: 'retention' }),
+      settings: retentionSettings(options.config),
+    });
   }
 
   /** Trusts a gateway: its events are accepted and, with an encryption key, its credentials synced. */
@@ -177,6 +188,7 @@ export class Dashboard {
       password: this.options.mqttPassword,
       sites: config.ingest.sites,
       pipeline,
+      quarantine: this.quarantine,
       log: log.child({ component: 'ingest' }),
     });
     await this.ingestor.start();
@@ -192,11 +204,23 @@ export class Dashboard {
       resendEveryMs: this.options.gapResendMs,
     });
     this.gapScanner.start();
+    const retention = retentionSettings(config);
+    if (retention.enabled) {
+      this.retentionJob = new RetentionJob({
+        service: this.retention,
+        clock: this.clock,
+        log: log.child({ component: 'retention' }),
+        intervalMs: retention.intervalMinutes * 60_000,
+      });
+      this.retentionJob.start();
+    }
     if (this.options.signingKey) await messenger.publishAllCredentials();
   }
 
   async stop(): Promise<void> {
     this.hub.closeAll('shutting down');
+    await this.retentionJob?.stop();
+    this.retentionJob = undefined;
     await this.gapScanner?.stop();
     this.gapScanner = undefined;
     await this.ingestor?.stop();

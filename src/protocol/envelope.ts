@@ -44,7 +44,9 @@ export type RejectReason =
   | 'unknown-gateway'
   | 'bad-signature'
   | 'topic-mismatch'
-  | 'replayed-sequence';
+  | 'replayed-sequence'
+  /** Passed every check but could not be stored (kept in quarantine instead of blocking the ingest). */
+  | 'unstorable';
 
 export interface Rejection {
   ok: false;

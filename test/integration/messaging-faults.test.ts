@@ -83,28 +83,6 @@ async function untilStored(
     );
     if (Number(result.rows[0]?.n) >= seq) return;
     if (Date.now() > deadline) throw new Error(`only ${result.rows[0]?.n} of ${seq} events stored`);
-    if (process.env.IDG_DEBUG) {
-      const gaps = await pool.query(`SELECT * FROM gateway_sequences WHERE site = $1`, [site]);
-      console.error('waiting', result.rows[0]?.n, 'of', seq, JSON.stringify(gaps.rows));
-      const activity = await pool.query(
-        `SELECT pid, state, wait_event_type, wait_event, left(query, 100) AS q FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'identgate-dashboard'`,
-      );
-      console.error('activity', JSON.stringify(activity.rows));
-      const dash = (globalThis as unknown as { __dash?: Dashboard }).__dash;
-      if (dash) {
-        const p = dash.pool as unknown as { totalCount: number; idleCount: number; waitingCount: number };
-        console.error(
-          'pool',
-          p.totalCount,
-          p.idleCount,
-          p.waitingCount,
-          'queue',
-          (dash.ingest as unknown as { queue: unknown[] }).queue.length,
-          'unacked',
-          (dash.ingest as unknown as { subscriber: { unacknowledged: number } }).subscriber.unacknowledged,
-        );
-      }
-    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -202,7 +180,6 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
       gapGraceMs: 1000,
       gapResendMs: 3000,
     });
-    (globalThis as unknown as { __dash?: Dashboard }).__dash = dashboard;
     await dashboard.start();
     cleanups.push(() => dashboard.stop());
     await gateway.start();

@@ -27,11 +27,57 @@ describe('database migrations', () => {
       { version: 1, variant: 'any' },
       { version: 2, variant: 'native' },
       { version: 3, variant: 'any' },
+      { version: 4, variant: 'any' },
+      { version: 5, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
     );
     expect(partitioned.rows).toEqual([{ partstrat: 'r' }]);
+  });
+
+  it('creates the directory, audit and retention tables', async () => {
+    const tables = await pool.query<{ name: string }>(
+      `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+    );
+    expect(tables.rows.map((r) => r.name)).toEqual(
+      expect.arrayContaining([
+        'customers',
+        'sites',
+        'rooms',
+        'doors',
+        'cameras',
+        'workstations',
+        'audit_log',
+        'retention_policies',
+        'legal_holds',
+        'deletion_log',
+      ]),
+    );
+    const indexes = await pool.query<{ name: string }>(
+      `SELECT indexname AS name FROM pg_indexes WHERE tablename IN ('events', 'alarms') ORDER BY 1`,
+    );
+    expect(indexes.rows.map((r) => r.name)).toEqual(
+      expect.arrayContaining(['events_site_time', 'events_door_time', 'events_person_time', 'alarms_state']),
+    );
+  });
+
+  it('keeps an audit_log that another part created first', async () => {
+    const other = await createTestDatabase();
+    const otherPool = new pg.Pool({ connectionString: other.url, max: 2 });
+    try {
+      await otherPool.query(
+        `CREATE TABLE audit_log (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),
+           actor text NOT NULL, action text NOT NULL, target text, details jsonb NOT NULL DEFAULT '{}')`,
+      );
+      await otherPool.query(`INSERT INTO audit_log (actor, action) VALUES ('staff:first', 'staff.create')`);
+      await migrate(otherPool, silentLogger);
+      const kept = await otherPool.query('SELECT actor, action FROM audit_log');
+      expect(kept.rows).toEqual([{ actor: 'staff:first', action: 'staff.create' }]);
+    } finally {
+      await otherPool.end();
+      await other.drop();
+    }
   });
 
   it('changes nothing when run again', async () => {

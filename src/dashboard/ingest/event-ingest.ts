@@ -2,6 +2,8 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
+import { isConnectionError } from '../storage/database.js';
+import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
 import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
 
@@ -14,6 +16,8 @@ export interface IngestOptions {
   /** Sites to subscribe to; empty means all. */
   sites: readonly string[];
   pipeline: IngestPipeline;
+  /** Where a message that cannot be stored at all is kept instead. */
+  quarantine: QuarantineStore;
   log: Logger;
   /** MQTT 5 shared-subscription group, so that several dashboards split the ingest. */
   sharedGroup?: string;
@@ -116,18 +120,65 @@ export class EventIngest {
     }
   }
 
+  /**
+   * Commits a batch, retrying while the database is unreachable. A batch that fails for another
+   * reason twice holds something that cannot be stored: its messages are then decided one by one,
+   * and one that still fails is quarantined as unstorable — a poison message never stalls the ingest.
+   */
   private async processWithRetry(batch: MqttMessage[]): Promise<IngestOutcome[] | undefined> {
     let delay = 100;
+    let dataFailures = 0;
     for (;;) {
       try {
         return await this.options.pipeline.process(batch.map(({ topic, payload }) => ({ topic, payload })));
       } catch (error) {
         // Not acknowledged: the broker keeps these messages (and redelivers them after a restart).
         if (this.stopping) return undefined;
+        if (!isConnectionError(error) && ++dataFailures >= 2) return this.processOneByOne(batch);
         this.options.log.error(
           { err: error, batch: batch.length, retryInMs: delay },
           'ingest: storing failed; retrying',
         );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  private async processOneByOne(batch: MqttMessage[]): Promise<IngestOutcome[] | undefined> {
+    const outcomes: IngestOutcome[] = [];
+    for (const message of batch) {
+      const outcome = await this.processAlone(message);
+      if (!outcome) return undefined;
+      outcomes.push(outcome);
+    }
+    return outcomes;
+  }
+
+  private async processAlone(message: MqttMessage): Promise<IngestOutcome | undefined> {
+    let delay = 100;
+    let dataFailures = 0;
+    for (;;) {
+      try {
+        const [outcome] = await this.options.pipeline.process([
+          { topic: message.topic, payload: message.payload },
+        ]);
+        return outcome;
+      } catch (error) {
+        if (this.stopping) return undefined;
+        if (!isConnectionError(error) && ++dataFailures >= 2) {
+          const detail = `could not be stored: ${(error as Error).message}`.slice(0, 500);
+          this.options.log.error(
+            { err: error, topic: message.topic },
+            'ingest: message cannot be stored; quarantined',
+          );
+          try {
+            await this.options.quarantine.add(message.topic, 'unstorable', detail, message.payload);
+            return { status: 'quarantined', rejection: { ok: false, reason: 'unstorable', detail } };
+          } catch (quarantineError) {
+            if (!isConnectionError(quarantineError)) throw quarantineError;
+          }
+        }
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }

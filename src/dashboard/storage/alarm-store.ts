@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Envelope } from '../../protocol/envelope.js';
 import type { AlarmType, EventData, Severity } from '../../protocol/event-kinds.js';
+import { storableText } from './database.js';
 import type { Queryable } from './event-store.js';
 
 /**
@@ -118,10 +119,10 @@ export class AlarmStore {
         site,
         gateway,
         alarm.alarm,
-        alarm.key,
+        storableText(alarm.key),
         alarm.severity,
         alarm.door ?? null,
-        alarm.detail ?? null,
+        alarm.detail === undefined ? null : storableText(alarm.detail),
         eventId ?? null,
       ],
     );

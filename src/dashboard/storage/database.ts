@@ -84,3 +84,24 @@ export function inTransaction<T>(
     }
   });
 }
+
+/** PostgreSQL text cannot hold NUL; what an attacker sent must still be storable. */
+export function storableText(text: string): string {
+  return text.replaceAll('\u0000', '\uFFFD');
+}
+
+/** Whether an error means the database is unreachable (retry) rather than that the data is bad. */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  const message = (error as Error).message ?? '';
+  return (
+    code.startsWith('08') || // connection exceptions
+    code === '57P01' ||
+    code === '57P02' ||
+    code === '57P03' || // admin shutdown, crash shutdown, cannot connect now
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+      message,
+    )
+  );
+}

@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 
 export type Queryable = Pool | PoolClient;
 
+import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Envelope } from '../../protocol/envelope.js';
 
 /** An event as the dashboard stores and serves it. */
@@ -62,7 +63,10 @@ function utcDay(iso: string): string {
 export class EventStore {
   private readonly knownDays = new Set<string>();
 
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /**
    * Stores the envelopes; returns those that were new (duplicates of stored events are skipped).
@@ -125,9 +129,12 @@ export class EventStore {
   async ensurePartitions(days: readonly string[]): Promise<void> {
     const missing = [...new Set(days)].filter((d) => !this.knownDays.has(d)).sort();
     if (missing.length === 0) return;
+    // Retention may drop the partition of a day older than yesterday (from any instance), so
+    // only recent days are remembered; a late event for an old day checks every time.
+    const yesterday = new Date(this.clock.now() - 86_400_000).toISOString().slice(0, 10);
     for (const day of missing) {
       await this.pool.query('SELECT identgate_ensure_event_partitions($1::date, $1::date)', [day]);
-      this.knownDays.add(day);
+      if (day >= yesterday) this.knownDays.add(day);
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { storableText } from './database.js';
 import type { Queryable } from './event-store.js';
 
 /** Keeps what could not be parsed or verified, with the reason, as evidence. */
@@ -13,9 +14,9 @@ export class QuarantineStore {
     db: Queryable = this.pool,
   ): Promise<void> {
     await db.query('INSERT INTO quarantine (topic, reason, detail, payload) VALUES ($1, $2, $3, $4)', [
-      printable(topic).slice(0, 1024),
+      storableText(topic).slice(0, 1024),
       reason,
-      printable(detail).slice(0, 2000),
+      storableText(detail).slice(0, 2000),
       payload.subarray(0, 65_536),
     ]);
   }
@@ -24,9 +25,4 @@ export class QuarantineStore {
     const result = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM quarantine');
     return Number(result.rows[0]?.n ?? 0);
   }
-}
-
-/** Text columns cannot hold NUL; what an attacker sent must still be storable. */
-function printable(text: string): string {
-  return text.replaceAll('\u0000', '\uFFFD');
 }

@@ -5,7 +5,8 @@ import type { Queryable } from './event-store.js';
 /**
  * Every sequence number a gateway used, with its event id. Claiming a batch tells apart new
  * events, redeliveries of stored ones, and replays (a used number with a different event); it
- * runs in the ingest's transaction, so several dashboard instances agree.
+ * runs in the ingest's transaction, so several dashboard instances agree. Numbers up to a
+ * gateway's `retired_through` belonged to events that retention deleted: they stay used.
  */
 export interface SequenceClaims {
   fresh: Envelope[];
@@ -51,14 +52,18 @@ export class SequenceStore {
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS t(site, gateway, seq, event_id, i)
        ), ins AS (
          INSERT INTO event_sequences (site, gateway, seq, event_id)
-         SELECT site, gateway, seq, event_id FROM input
+         SELECT input.site, input.gateway, input.seq, input.event_id FROM input
+           LEFT JOIN gateway_sequences g ON g.site = input.site AND g.gateway = input.gateway
+          WHERE g.retired_through IS NULL OR input.seq > g.retired_through
          ON CONFLICT DO NOTHING
          RETURNING site, gateway, seq
        )
-       SELECT input.i::int AS i, ins.seq IS NOT NULL AS inserted, es.event_id::text AS known_id
+       SELECT input.i::int AS i, ins.seq IS NOT NULL AS inserted,
+              coalesce(es.event_id::text, CASE WHEN input.seq <= g.retired_through THEN 'one deleted by retention' END) AS known_id
          FROM input
          LEFT JOIN ins ON ins.site = input.site AND ins.gateway = input.gateway AND ins.seq = input.seq
-         LEFT JOIN event_sequences es ON es.site = input.site AND es.gateway = input.gateway AND es.seq = input.seq`,
+         LEFT JOIN event_sequences es ON es.site = input.site AND es.gateway = input.gateway AND es.seq = input.seq
+         LEFT JOIN gateway_sequences g ON g.site = input.site AND g.gateway = input.gateway`,
       [
         unique.map((e) => e.site),
         unique.map((e) => e.gateway),

@@ -1,0 +1,58 @@
+import { userInfo } from 'node:os';
+import type pg from 'pg';
+import { DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
+import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { RetentionService } from '../dashboard/retention/retention-service.js';
+import { createPool } from '../dashboard/storage/database.js';
+import { migrate } from '../dashboard/storage/migrator.js';
+import { systemClock } from '../lib/clock.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { UsageError } from './cli-error.js';
+
+/**
+ * The central database for the administrative commands (`retention …`, `people erase`): opened
+ * from the dashboard's configuration, migrated like the dashboard would, closed afterwards.
+ * These commands log warnings only, to stderr; their stdout is the answer.
+ */
+export interface AdminDatabase {
+  pool: pg.Pool;
+  retention: RetentionService;
+  log: Logger;
+}
+
+export async function withDashboardDatabase<T>(
+  configFile: string | undefined,
+  command: string,
+  work: (db: AdminDatabase) => Promise<T>,
+): Promise<T> {
+  if (!configFile) throw new UsageError(`identgate ${command} needs --config <dashboard.yaml>`);
+  const config = loadConfigFile(configFile, DashboardConfig);
+  const log = createLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) });
+  const pool = createPool(
+    config.database,
+    config.database.password ? resolveSecret(config.database.password, 'database.password') : undefined,
+    log,
+  );
+  try {
+    await migrate(pool, log);
+    const retention = new RetentionService({
+      pool,
+      clock: systemClock,
+      log,
+      settings: retentionSettings(config),
+    });
+    return await work({ pool, retention, log });
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Who the audit log names for a command line action: `cli:<operating-system user>`. */
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    // A container user without a passwd entry still has a uid.
+    return `cli:${process.env.USER ?? `uid-${process.getuid?.() ?? 'unknown'}`}`;
+  }
+}

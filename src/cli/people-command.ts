@@ -1,0 +1,45 @@
+import { UsageError } from './cli-error.js';
+import { cliActor, withDashboardDatabase } from './dashboard-database.js';
+
+/**
+ * `identgate people erase <person-id>`: erases a person on request — master data always, their
+ * events and alarms too unless --keep-events. Audited as `cli:<os user>` with the reference,
+ * never with the person's id.
+ */
+export const PEOPLE_USAGE = `usage:
+  identgate people erase <person-id> [--keep-events] [--reference <ticket>] --config <dashboard.yaml>
+    removes the person, badges, site grants and TOTP secret; also their events, footage links,
+    alarms and quarantined payloads unless --keep-events (data under a legal hold stays)`;
+
+export interface PeopleFlags {
+  config?: string;
+  keepEvents?: boolean;
+  reference?: string;
+}
+
+export async function runPeopleCommand(args: string[], flags: PeopleFlags): Promise<string[]> {
+  const [verb, personId, ...rest] = args;
+  if (verb !== 'erase' || !personId || rest.length > 0) throw new UsageError(PEOPLE_USAGE);
+  return withDashboardDatabase(flags.config, 'people erase', async ({ retention }) => {
+    const report = await retention.erasePerson(
+      personId,
+      { keepEvents: flags.keepEvents ?? false, ...(flags.reference ? { reference: flags.reference } : {}) },
+      cliActor(),
+    );
+    const lines = [
+      `erased ${personId}: ${report.person ? 'person record' : 'no person record'}, ${report.badges} badges, ${report.grants} site grants`,
+      report.keptEvents
+        ? 'events and alarms kept (--keep-events): they go with their retention'
+        : `${report.events} events, ${report.footageLinks} footage links, ${report.alarms} alarms, ${report.quarantine} quarantined payloads deleted`,
+    ];
+    if (report.heldEvents > 0)
+      lines.push(
+        `${report.heldEvents} events kept under legal hold; they go once the hold is released and their retention has passed`,
+      );
+    lines.push(
+      'gateways drop the person with their next credential set (hourly, or at once with a credentials.sync command);',
+      'footage stays on the gateways until their video retention removes it (docs/data-protection.md)',
+    );
+    return lines;
+  });
+}

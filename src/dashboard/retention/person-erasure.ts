@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import { FOOTAGE_LINK_KIND } from '../../controllers/retention/data-classes.js';
+import type { Clock } from '../../lib/clock.js';
+import { CodedError } from '../../lib/coded-error.js';
+import type { Queryable } from '../storage/event-store.js';
+import { withTransaction } from '../storage/transaction.js';
+import { writeAudit } from './audit-log.js';
+import { writeDeletions } from './deletion-log.js';
+import { RetentionErrorCode } from './retention-errors.js';
+import type { DeletionEntry } from './retention-schemas.js';
+
+/**
+ * Erasure of one person on request (GDPR Art. 17), in one transaction:
+ * - always: the person, their badges, site grants and sealed TOTP secret;
+ * - unless `keepEvents`: their events (by person or by one of their badges), the footage links
+ *   of those events, the alarms those events raised or that name their badges, and quarantined
+ *   payloads that contain their id or a badge. Data under a legal hold stays (Art. 17(3)(e)) and
+ *   is counted; it goes when the hold is released and its retention has passed.
+ * The sequence numbers of erased events stay claimed in event_sequences (site, gateway, number
+ * and event id — nothing about the person), so a gateway's resend or a replay cannot bring the
+ * events back. The deletion log and the audit log record counts and the caller's reference,
+ * never the person's id.
+ */
+export interface ErasureOptions {
+  /** Keep the person's events and alarms until their retention ends (e.g. a legal obligation to keep access logs). */
+  keepEvents?: boolean;
+  /** The request's reference in the operator's own records (a ticket number), for the audit log. */
+  reference?: string;
+}
+
+export interface ErasureReport {
+  person: boolean;
+  badges: number;
+  grants: number;
+  events: number;
+  footageLinks: number;
+  alarms: number;
+  quarantine: number;
+  /** Events of the person kept because a legal hold covers them. */
+  heldEvents: number;
+  keptEvents: boolean;
+}
+
+/** Matches a row that an active legal hold covers; `alias` is the table alias, `time` its time column. */
+const heldSql = (alias: string, start: string, end: string) =>
+  `EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL
+            AND (h.site IS NULL OR h.site = ${alias}.site) AND ${start} < h.held_to AND ${end} >= h.held_from)`;
+
+const PERSON_EVENTS = `(e.person = $1 OR (e.data ? 'badge' AND e.data ->> 'badge' = ANY($2::text[])))`;
+
+export class PersonErasure {
+  constructor(
+    private readonly pool: Pool,
+    private readonly clock: Clock,
+  ) {}
+
+  async erase(personId: string, options: ErasureOptions, actor: string): Promise<ErasureReport> {
+    const started = this.clock.now();
+    return withTransaction(this.pool, async (db) => {
+      const person = await db.query('SELECT 1 FROM people WHERE id = $1 FOR UPDATE', [personId]);
+      const badges = (
+        await db.query<{ badge: string }>('SELECT badge FROM badges WHERE person_id = $1', [personId])
+      ).rows.map((r) => r.badge);
+      const report: ErasureReport = {
+        person: (person.rowCount ?? 0) > 0,
+        badges: badges.length,
+        grants: 0,
+        events: 0,
+        footageLinks: 0,
+        alarms: 0,
+        quarantine: 0,
+        heldEvents: 0,
+        keptEvents: options.keepEvents ?? false,
+      };
+      if (!options.keepEvents) await this.eraseRecords(db, personId, badges, report);
+      if (!report.person && report.events === 0 && report.heldEvents === 0) {
+        throw new CodedError(
+          RetentionErrorCode.personUnknown,
+          `no person and no events with id "${personId}"`,
+        );
+      }
+      report.grants =
+        (await db.query('DELETE FROM access_grants WHERE person_id = $1', [personId])).rowCount ?? 0;
+      await db.query('DELETE FROM badges WHERE person_id = $1', [personId]);
+      await db.query('DELETE FROM people WHERE id = $1', [personId]);
+      await this.log(db, report, started, options.reference, actor);
+      return report;
+    });
+  }
+
+  private async eraseRecords(db: Queryable, personId: string, badges: string[], report: ErasureReport) {
+    const gone = await db.query<{ id: string }>(
+      `DELETE FROM events e WHERE ${PERSON_EVENTS} AND NOT ${heldSql('e', 'e.occurred_at', 'e.occurred_at')}
+       RETURNING e.id::text`,
+      [personId, badges],
+    );
+    const ids = gone.rows.map((r) => r.id);
+    report.events = ids.length;
+    report.heldEvents =
+      (
+        await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM events e WHERE ${PERSON_EVENTS}`, [
+          personId,
+          badges,
+        ])
+      ).rows[0]?.n ?? 0;
+    report.footageLinks =
+      (
+        await db.query(
+          `DELETE FROM events e WHERE e.kind = '${FOOTAGE_LINK_KIND}' AND e.data ->> 'event' = ANY($1::text[])
+             AND NOT ${heldSql('e', 'e.occurred_at', 'e.occurred_at')}`,
+          [ids],
+        )
+      ).rowCount ?? 0;
+    // Alarm keys name a badge for lock-outs (`badge-locked-out:<badge>`); other alarms link their event.
+    report.alarms =
+      (
+        await db.query(
+          `DELETE FROM alarms a WHERE (a.event_id = ANY($1::uuid[]) OR a.key = ANY($2::text[]))
+             AND NOT ${heldSql('a', 'a.raised_at', 'greatest(a.raised_at, a.last_seen_at, a.cleared_at, a.acknowledged_at)')}`,
+          [ids, badges.map((b) => `badge-locked-out:${b}`)],
+        )
+      ).rowCount ?? 0;
+    // Raw payloads: the id or a badge as a JSON string value. Quarantine has no trusted site, so
+    // any hold covering the time keeps a payload.
+    const needles = [personId, ...badges].map((s) => Buffer.from(JSON.stringify(s), 'utf8'));
+    report.quarantine =
+      (
+        await db.query(
+          `DELETE FROM quarantine q
+            WHERE EXISTS (SELECT 1 FROM unnest($1::bytea[]) AS n(needle) WHERE position(n.needle IN q.payload) > 0)
+              AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL
+                               AND q.received_at >= h.held_from AND q.received_at < h.held_to)`,
+          [needles],
+        )
+      ).rowCount ?? 0;
+  }
+
+  private async log(
+    db: Queryable,
+    report: ErasureReport,
+    started: number,
+    reference: string | undefined,
+    actor: string,
+  ): Promise<void> {
+    const durationMs = Math.max(0, Math.round(this.clock.now() - started));
+    const entry = (dataClass: DeletionEntry['dataClass'], count: number): DeletionEntry => ({
+      dataClass,
+      scope: 'erasure',
+      site: null,
+      from: null,
+      to: null,
+      count,
+      method: 'erase',
+      durationMs,
+    });
+    const stamp = { runId: randomUUID(), startedAt: new Date(started), dryRun: false };
+    await writeDeletions(
+      db,
+      stamp,
+      [
+        entry('access-events', report.events),
+        entry('video', report.footageLinks),
+        entry('alarms', report.alarms),
+        entry('quarantine', report.quarantine),
+      ].filter((e) => e.count > 0),
+    );
+    const { person: _, keptEvents, ...counts } = report;
+    await writeAudit(
+      db,
+      {
+        actor,
+        action: 'person.erase',
+        target: null,
+        details: { reference: reference ?? null, runId: stamp.runId, keptEvents, ...counts },
+      },
+      new Date(this.clock.now()),
+    );
+  }
+}

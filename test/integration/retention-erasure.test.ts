@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
+import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+
+/** Erasure of a person on request: master data always, records unless kept, holds respected. */
+describe('erasure of a person', () => {
+  let rig: RetentionRig;
+  let people: PeopleStore;
+  const ada = 'agent-ada-erasable';
+  const badge = 'BADGE-ADA-0471';
+
+  beforeAll(async () => {
+    rig = await startRetentionRig();
+    people = new PeopleStore(rig.pool, randomBytes(32));
+  });
+  afterAll(async () => rig.close());
+  beforeEach(async () => {
+    await rig.reset();
+    for (const id of [ada, 'agent-bob']) {
+      await people.upsertPerson({ id, displayName: `${id} name` });
+      await people.setTotpSecret(id, 'JBSWY3DPEHPK3PXP');
+      await people.grantSite(id, 'berlin');
+    }
+    await people.addBadge(badge, ada);
+    await people.addBadge('BADGE-BOB-0001', 'agent-bob');
+  });
+
+  const count = async (sql: string, params: unknown[] = []) =>
+    (await rig.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, params)).rows[0]?.n;
+
+  it('removes the person, badges, grants and sealed secret, and their events, links, alarms and payloads', async () => {
+    const granted = await rig.event('berlin', 3 * DAY, { person: ada, badge });
+    await rig.event('berlin', 2 * DAY, { kind: 'access.denied', badge });
+    await rig.event('berlin', 3 * DAY, {
+      kind: 'video.footage-linked',
+      data: { event: granted.id, camera: 'cam-1' },
+    });
+    const bob = await rig.event('berlin', 3 * DAY, { person: 'agent-bob', badge: 'BADGE-BOB-0001' });
+    await rig.pool.query(
+      `INSERT INTO alarms (source, site, alarm, key, severity, event_id) VALUES
+         ('gateway', 'berlin', 'duress', 'duress:main:1', 'critical', $1),
+         ('gateway', 'berlin', 'badge-locked-out', $2, 'warning', NULL),
+         ('gateway', 'berlin', 'door-forced', 'door-forced:main', 'critical', NULL)`,
+      [granted.id, `badge-locked-out:${badge}`],
+    );
+    await rig.quarantined(DAY, JSON.stringify({ data: { person: ada } }));
+
+    const report = await rig.service.erasePerson(ada, { reference: 'DSR-2026-0042' }, ADMIN);
+
+    expect(report).toMatchObject({
+      person: true,
+      badges: 1,
+      grants: 1,
+      events: 2,
+      footageLinks: 1,
+      alarms: 2,
+      quarantine: 1,
+    });
+    expect(await count('people WHERE id = $1', [ada])).toBe(0);
+    expect(await count('badges WHERE person_id = $1', [ada])).toBe(0);
+    expect(await count('access_grants WHERE person_id = $1', [ada])).toBe(0);
+    expect(await rig.eventIds()).toEqual([bob.id]);
+    expect(await count('alarms')).toBe(1);
+    expect(await count('people')).toBe(1);
+  });
+
+  it('keeps the sequence numbers of erased events claimed, so a resend cannot bring them back', async () => {
+    const granted = await rig.event('berlin', DAY, { person: ada, badge });
+    await rig.service.erasePerson(ada, {}, ADMIN);
+    expect(await count('event_sequences WHERE event_id = $1', [granted.id])).toBe(1);
+  });
+
+  it('keeps events under a legal hold and says how many', async () => {
+    const held = await rig.event('berlin', 10 * DAY, { person: ada, badge });
+    await rig.event('berlin', DAY, { person: ada, badge });
+    const at = (age: number) => new Date(rig.clock.now() - age).toISOString();
+    await rig.service.addHold(
+      { site: 'berlin', from: at(11 * DAY), to: at(9 * DAY), reason: 'case 77' },
+      ADMIN,
+    );
+    const report = await rig.service.erasePerson(ada, {}, ADMIN);
+    expect(report).toMatchObject({ events: 1, heldEvents: 1 });
+    expect(await rig.eventIds()).toEqual([held.id]);
+  });
+
+  it('keeps events and alarms when asked to, removing only the master data', async () => {
+    await rig.event('berlin', DAY, { person: ada, badge });
+    const report = await rig.service.erasePerson(ada, { keepEvents: true }, ADMIN);
+    expect(report).toMatchObject({ person: true, keptEvents: true, events: 0 });
+    expect(await count('events')).toBe(1);
+    expect(await count('people WHERE id = $1', [ada])).toBe(0);
+  });
+
+  it('records the erasure in the audit and deletion logs without the person or badge id', async () => {
+    await rig.event('berlin', DAY, { person: ada, badge });
+    await rig.service.erasePerson(ada, { reference: 'DSR-2026-0042' }, ADMIN);
+    const audit = await rig.pool.query('SELECT actor, action, target, details FROM audit_log');
+    expect(audit.rows).toEqual([
+      {
+        actor: ADMIN,
+        action: 'person.erase',
+        target: null,
+        details: expect.objectContaining({ reference: 'DSR-2026-0042', events: 1, badges: 1 }),
+      },
+    ]);
+    const text = await rig.pool.query<{ t: string }>(
+      `SELECT (SELECT string_agg(a::text, ' ') FROM audit_log a) || (SELECT string_agg(d::text, ' ') FROM deletion_log d) AS t`,
+    );
+    expect(text.rows[0]?.t).toContain('erasure');
+    expect(text.rows[0]?.t).not.toContain(ada);
+    expect(text.rows[0]?.t).not.toContain(badge);
+  });
+
+  it('refuses an id that has neither a person nor events', async () => {
+    await expect(rig.service.erasePerson('agent-nobody', {}, ADMIN)).rejects.toMatchObject({
+      code: 'IDG_PERSON_UNKNOWN',
+    });
+  });
+});
