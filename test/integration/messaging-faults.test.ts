@@ -30,7 +30,12 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function dashboardConfig(site: string, databaseUrl: string, brokerUrl: string, trust: DashboardConfig['gateways']): DashboardConfig {
+function dashboardConfig(
+  site: string,
+  databaseUrl: string,
+  brokerUrl: string,
+  trust: DashboardConfig['gateways'],
+): DashboardConfig {
   return {
     kind: 'dashboard',
     http: { host: '127.0.0.1', port: 0 },
@@ -53,7 +58,13 @@ async function database() {
 }
 
 /** Waits until the database holds every sequence number up to `seq` for the gateway. */
-async function untilStored(pool: pg.Pool, site: string, gateway: string, seq: number, timeoutMs = 120_000): Promise<void> {
+async function untilStored(
+  pool: pg.Pool,
+  site: string,
+  gateway: string,
+  seq: number,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const result = await pool.query<{ n: string }>(
@@ -67,7 +78,12 @@ async function untilStored(pool: pg.Pool, site: string, gateway: string, seq: nu
 }
 
 /** 0 lost, 0 duplicated: the stored ids are exactly the expected ones, numbered 1…n without holes. */
-async function expectExactly(pool: pg.Pool, site: string, gateway: string, expected: Map<number, string>): Promise<void> {
+async function expectExactly(
+  pool: pg.Pool,
+  site: string,
+  gateway: string,
+  expected: Map<number, string>,
+): Promise<void> {
   const rows = await pool.query<{ id: string; seq: string }>(
     'SELECT id, seq FROM events WHERE site = $1 AND gateway = $2 ORDER BY seq',
     [site, gateway],
@@ -83,7 +99,12 @@ function burst(gateway: Gateway, count: number): void {
 }
 
 async function inProcessGateway(site: string, brokerUrl: string) {
-  const gateway = new Gateway({ config: testGatewayConfig(site, mkdtempSync(join(tmpdir(), 'idg-fault-')), { mqtt: { url: brokerUrl, clientId: `idg-gw-${site}` } }), log: silentLogger });
+  const gateway = new Gateway({
+    config: testGatewayConfig(site, mkdtempSync(join(tmpdir(), 'idg-fault-')), {
+      mqtt: { url: brokerUrl, clientId: `idg-gw-${site}` },
+    }),
+    log: silentLogger,
+  });
   const produced = new Map<number, string>();
   gateway.bus.on('test', 'recorded', (e) => produced.set(e.seq, e.id));
   return { gateway, produced };
@@ -143,7 +164,10 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
               `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
                 WHERE datname = current_database() AND application_name = 'identgate-dashboard'`,
             )
-            .then((r) => resolve(r.rows[0]?.n ?? 0), () => resolve(-1));
+            .then(
+              (r) => resolve(r.rows[0]?.n ?? 0),
+              () => resolve(-1),
+            );
         }
       });
     });
@@ -168,19 +192,27 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
     cleanups.push(() => dashboard.stop());
 
     const durable = new Map<number, string>();
-    const first = spawnChild('gateway-child.ts', { IDG_CHILD_CONFIG: JSON.stringify(config), IDG_BURST: String(BURST) }, (line) => {
-      const [word, seq, id] = line.split(' ');
-      if (word === 'durable') durable.set(Number(seq), id as string);
-    });
+    const first = spawnChild(
+      'gateway-child.ts',
+      { IDG_CHILD_CONFIG: JSON.stringify(config), IDG_BURST: String(BURST) },
+      (line) => {
+        const [word, seq, id] = line.split(' ');
+        if (word === 'durable') durable.set(Number(seq), id as string);
+      },
+    );
     await waitFor(() => durable.size >= 1500, 60_000);
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
     expect(durable.size).toBeLessThan(BURST + 10);
 
     let ready = -1;
-    const second = spawnChild('gateway-child.ts', { IDG_CHILD_CONFIG: JSON.stringify(config), IDG_BURST: '0' }, (line) => {
-      if (line.startsWith('ready ')) ready = Number(line.slice(6));
-    });
+    const second = spawnChild(
+      'gateway-child.ts',
+      { IDG_CHILD_CONFIG: JSON.stringify(config), IDG_BURST: '0' },
+      (line) => {
+        if (line.startsWith('ready ')) ready = Number(line.slice(6));
+      },
+    );
     cleanups.push(() => stopChild(second));
     await waitFor(() => ready >= 0, 60_000);
     // Everything the first process journaled, and the second's start-up event, arrive exactly once.
@@ -192,7 +224,9 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
     const site = uniqueSite('dbk');
     const db = await database();
     const { gateway, produced } = await inProcessGateway(site, mqttUrl());
-    const config = dashboardConfig(site, db.url, mqttUrl(), [{ site, id: 'gw-1', publicKey: gateway.publicKey }]);
+    const config = dashboardConfig(site, db.url, mqttUrl(), [
+      { site, id: 'gw-1', publicKey: gateway.publicKey },
+    ]);
     let first: ChildProcess | undefined;
     let readyFirst = false;
     first = spawnChild('dashboard-child.ts', { IDG_CHILD_CONFIG: JSON.stringify(config) }, (line) => {
@@ -233,43 +267,74 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
 
     const forger = generateSigningKeyPair().privateKey;
     const ids = new Uuidv7Generator();
-    const gatewayKey = (gateway as unknown as { identity: { privateKey: import('node:crypto').KeyObject } }).identity.privateKey;
+    const gatewayKey = (gateway as unknown as { identity: { privateKey: import('node:crypto').KeyObject } })
+      .identity.privateKey;
     const base = (): Envelope => ({ ...genuine }) as Envelope;
     const payload = fc.oneof(
       fc.string({ maxLength: 200 }).map((s) => Buffer.from(s)),
       fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b)),
       fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v))),
-      fc.string({ minLength: 70_000, maxLength: 70_100 }).map((s) => Buffer.from(JSON.stringify({ ...base(), data: { door: s } }))),
+      fc
+        .string({ minLength: 70_000, maxLength: 70_100 })
+        .map((s) => Buffer.from(JSON.stringify({ ...base(), data: { door: s } }))),
       fc.constant(Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d])),
-      fc.record({ door: fc.string({ maxLength: 80 }) }).map((data) => Buffer.from(JSON.stringify({ ...base(), id: ids.next(), data }))),
-      fc.integer({ min: 1, max: 1000 }).map((seq) =>
-        Buffer.from(JSON.stringify(signEnvelope({ ...base(), id: ids.next(), seq, v: SCHEMA_VERSION } as Envelope, forger))),
-      ),
-      fc.constant(null).map(() => Buffer.from(JSON.stringify({ ...base(), data: { door: 'main', authorised: false } }))),
-      fc.constant(null).map(() =>
-        Buffer.from(JSON.stringify(signEnvelope({ ...base(), id: ids.next(), kind: 'door.locked', data: { door: 'main' } } as Envelope, gatewayKey))),
-      ),
+      fc
+        .record({ door: fc.string({ maxLength: 80 }) })
+        .map((data) => Buffer.from(JSON.stringify({ ...base(), id: ids.next(), data }))),
+      fc
+        .integer({ min: 1, max: 1000 })
+        .map((seq) =>
+          Buffer.from(
+            JSON.stringify(
+              signEnvelope({ ...base(), id: ids.next(), seq, v: SCHEMA_VERSION } as Envelope, forger),
+            ),
+          ),
+        ),
+      fc
+        .constant(null)
+        .map(() => Buffer.from(JSON.stringify({ ...base(), data: { door: 'main', authorised: false } }))),
+      fc
+        .constant(null)
+        .map(() =>
+          Buffer.from(
+            JSON.stringify(
+              signEnvelope(
+                { ...base(), id: ids.next(), kind: 'door.locked', data: { door: 'main' } } as Envelope,
+                gatewayKey,
+              ),
+            ),
+          ),
+        ),
     );
     const samples = fc.sample(payload, { numRuns: 1000 });
     const raw = await connectAsync(mqttUrl(), { clientId: `idg-fuzz-${site}` });
     cleanups.push(() => raw.endAsync());
     let quarantined = 0;
     let other = 0;
-    dashboard.ingest.outcomes.on((o) => (o.status === 'quarantined' ? (quarantined += 1) : (other += 1)));
+    dashboard.ingest.outcomes.on((o) => {
+      if (o.status === 'quarantined') quarantined += 1;
+      else other += 1;
+    });
     for (const sample of samples) await raw.publishAsync(topics.events(site, 'gw-1'), sample, { qos: 1 });
     await waitFor(() => quarantined + other >= 1000, 120_000);
     expect(other).toBe(0);
     expect(quarantined).toBe(1000);
     const after = gateway.record({ kind: 'door.closed', data: { door: 'main', openMs: 1000 } });
     await untilStored(db.pool, site, 'gw-1', after.seq);
-    const alarm = await db.pool.query(`SELECT sum(occurrences)::int AS n FROM alarms WHERE alarm = 'event-quarantined'`);
+    const alarm = await db.pool.query(
+      `SELECT sum(occurrences)::int AS n FROM alarms WHERE alarm = 'event-quarantined'`,
+    );
     expect(alarm.rows[0]?.n).toBe(1000);
   });
 });
 
 const HELPERS = fileURLToPath(new URL('../helpers/', import.meta.url));
 
-function spawnChild(script: string, env: Record<string, string>, onLine: (line: string) => void): ChildProcess {
+function spawnChild(
+  script: string,
+  env: Record<string, string>,
+  onLine: (line: string) => void,
+): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(HELPERS, script)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -295,7 +360,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function countStored(pool: pg.Pool, site: string): Promise<number> {
-  const result = await pool.query<{ n: string }>('SELECT count(*) AS n FROM event_sequences WHERE site = $1', [site]).catch(() => ({ rows: [{ n: '0' }] }));
+  const result = await pool
+    .query<{ n: string }>('SELECT count(*) AS n FROM event_sequences WHERE site = $1', [site])
+    .catch(() => ({ rows: [{ n: '0' }] }));
   return Number(result.rows[0]?.n ?? 0);
 }
 
