@@ -1,8 +1,15 @@
 import Type, { type Static } from 'typebox';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
-import { Host, Id, MqttConnection, Port, SecretRef, strict } from './schema-parts.js';
+import { Host, Id, MqttConnection, Port, SecretRef, strict, TlsServerConfig } from './schema-parts.js';
 
-export const HttpConfig = Type.Object({ host: Host(), port: Port(8080) }, { ...strict, default: {} });
+export const HttpConfig = Type.Object(
+  {
+    host: Host(),
+    port: Port(8080),
+    tls: Type.Optional(TlsServerConfig),
+  },
+  { ...strict, default: {} },
+);
 
 export const DatabaseConfig = Type.Object(
   {

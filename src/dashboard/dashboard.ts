@@ -2,10 +2,12 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { DashboardConfig } from '../config/dashboard-config.js';
+import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import { describeListenError } from '../lib/listen.js';
 import type { Logger } from '../lib/logger.js';
+import { assertListenerSecure } from '../lib/tls-profile.js';
 import { CentralMessenger } from './central-messenger.js';
 import { buildApp } from './http/app.js';
 import { EventIngest } from './ingest/event-ingest.js';
@@ -97,6 +99,17 @@ export class Dashboard {
 
   private async startParts(): Promise<void> {
     const { config, log } = this.options;
+    // TLS is checked first: a dashboard that would listen in the clear, or with a certificate
+    // outside the TLS profile, does not start at all.
+    const { host, port } = config.http;
+    assertListenerSecure(
+      'dashboard',
+      host,
+      config.http.tls !== undefined,
+      'Set http.tls (cert and key, see docs/security.md) or http.host: 127.0.0.1 behind a TLS-terminating proxy.',
+    );
+    const https = config.http.tls ? httpsOptions(config.http.tls) : undefined;
+    const mqttTls = mqttTlsOptions(config.mqtt.tls, config.mqtt.url);
     try {
       await this.pool.query('SELECT 1');
     } catch (error) {
@@ -125,8 +138,8 @@ export class Dashboard {
       ping: async () => {
         await this.pool.query('SELECT 1');
       },
+      https,
     });
-    const { host, port } = config.http;
     try {
       await this.app.listen({ host, port });
     } catch (error) {
@@ -140,7 +153,7 @@ export class Dashboard {
     }
     const address = this.app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    this.url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 
     const clientId = config.mqtt.clientId ?? 'identgate-dashboard';
     this.messengerInstance = new CentralMessenger({
@@ -148,6 +161,7 @@ export class Dashboard {
       clientId: `${clientId}-messenger`,
       username: config.mqtt.username,
       password: this.options.mqttPassword,
+      tls: mqttTls,
       signingKey: this.options.signingKey,
       registry: this.registry,
       people: this.people,
@@ -173,6 +187,7 @@ export class Dashboard {
       clientId,
       username: config.mqtt.username,
       password: this.options.mqttPassword,
+      tls: mqttTls,
       sites: config.ingest.sites,
       pipeline,
       log: log.child({ component: 'ingest' }),

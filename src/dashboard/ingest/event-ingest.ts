@@ -1,6 +1,7 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
+import type { TlsClientOptions } from '../../lib/tls-profile.js';
 import { subscriptions } from '../../protocol/topics.js';
 import type { IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
 
@@ -9,6 +10,8 @@ export interface IngestOptions {
   clientId: string;
   username?: string;
   password?: string;
+  /** For mqtts://: the TLS profile, trust anchors and client certificate (see mqttTlsOptions). */
+  tls?: TlsClientOptions;
   /** Sites to subscribe to; empty means all. */
   sites: readonly string[];
   pipeline: IngestPipeline;
@@ -36,8 +39,9 @@ export class EventIngest {
   }
 
   async start(): Promise<void> {
-    const { url, clientId, username, password, sites, log } = this.options;
+    const { url, clientId, username, password, tls, sites, log } = this.options;
     const clientOptions: IClientOptions = {
+      ...tls,
       clientId,
       clean: false,
       // MQTT 3.1.1: persistent sessions and QoS 1 everywhere, including the embedded aedes broker.
