@@ -11,6 +11,7 @@ import { packageInfo } from '../lib/package-root.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
+import { PKI_USAGE, runPki } from './pki-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
@@ -22,13 +23,16 @@ usage:
   identgate sim …                                drive the simulated devices of a running demo
   identgate config check|reference               validate a file; list every key
   identgate keygen signing|master <file>         create the central signing key or the master key
+  identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate --version
 
 ${SIM_USAGE}
 
 ${CONFIG_USAGE}
 
-${KEYGEN_USAGE}`;
+${KEYGEN_USAGE}
+
+${PKI_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -54,6 +58,11 @@ function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // `pki` parses its own options.
+  if (argv[0] === 'pki') {
+    for (const line of await runPki(argv.slice(1))) print(line);
+    return ExitCode.ok;
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
