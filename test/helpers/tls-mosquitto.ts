@@ -15,7 +15,7 @@ export interface TlsMosquitto {
   url: string;
   /** Regenerates the files from the CA's index (after issue or revoke). */
   regenerate(): Promise<void>;
-  /** SIGHUP: Mosquitto re-reads the ACL. */
+  /** SIGHUP; resolves once Mosquitto has re-read its configuration and ACL. */
   reload(): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -69,17 +69,32 @@ export async function startTlsMosquitto(pki: TestPki, brokerName = 'localhost'):
       data,
     );
     // Test-only: as root Mosquitto would switch to the mosquitto user, who cannot read a temp dir.
-    appendFileSync(join(out, 'mosquitto.conf'), '\nuser root\nlog_dest none\n');
+    appendFileSync(join(out, 'mosquitto.conf'), '\nuser root\nlog_dest stderr\n');
   };
   await regenerate();
   let child: ChildProcess | undefined;
+  let log = '';
   const start = async () => {
     child = spawn(binary, ['-c', join(out, 'mosquitto.conf')], {
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, OPENSSL_CONF: join(out, 'openssl.cnf') },
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
     });
     await waitForPort(port);
   };
+  /** Resolves once Mosquitto has logged `pattern` after `from` characters of its log. */
+  const logged = (pattern: RegExp, from: number, timeoutMs = 10_000) =>
+    new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + timeoutMs;
+      const check = () => {
+        if (pattern.test(log.slice(from))) resolve();
+        else if (Date.now() > deadline) reject(new Error(`mosquitto never logged ${pattern}:\n${log}`));
+        else child?.stderr?.once('data', check);
+      };
+      check();
+    });
   const stop = async () => {
     const running = child;
     child = undefined;
@@ -94,7 +109,9 @@ export async function startTlsMosquitto(pki: TestPki, brokerName = 'localhost'):
     url: `mqtts://127.0.0.1:${port}`,
     regenerate,
     reload: async () => {
+      const from = log.length;
       child?.kill('SIGHUP');
+      await logged(/Reloading config/, from);
     },
     restart: async () => {
       await stop();
