@@ -4,13 +4,13 @@ import { DashboardConfig } from '../config/dashboard-config.js';
 import { DemoConfig } from '../config/demo-config.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
-import { parseKey } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
+import { KEYS_USAGE, loadMasterKeys, reloadMasterKeysOnHangup, runKeys } from './keys-command.js';
 import { PKI_USAGE, runPki } from './pki-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
 
@@ -24,6 +24,7 @@ usage:
   identgate config check|reference               validate a file; list every key
   identgate keygen signing|master <file>         create the central signing key or the master key
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
+  identgate keys rotate-master --config <file>   re-seal secrets under a new master key
   identgate --version
 
 ${SIM_USAGE}
@@ -32,7 +33,9 @@ ${CONFIG_USAGE}
 
 ${KEYGEN_USAGE}
 
-${PKI_USAGE}`;
+${PKI_USAGE}
+
+${KEYS_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -58,9 +61,10 @@ function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  // `pki` parses its own options.
-  if (argv[0] === 'pki') {
-    for (const line of await runPki(argv.slice(1))) print(line);
+  // `pki` and `keys` parse their own options.
+  if (argv[0] === 'pki' || argv[0] === 'keys') {
+    const lines = argv[0] === 'pki' ? await runPki(argv.slice(1)) : await runKeys(argv.slice(1));
+    for (const line of lines) print(line);
     return ExitCode.ok;
   }
   const { values, positionals } = parseArgs({
@@ -126,6 +130,7 @@ async function main(argv: string[]): Promise<number> {
     case 'dashboard': {
       if (!values.config) throw new UsageError('identgate dashboard needs --config <dashboard.yaml>');
       const config = loadConfigFile(values.config, DashboardConfig);
+      const masterKeys = loadMasterKeys(config);
       const { Dashboard } = await import('../dashboard/dashboard.js');
       const dashboard = new Dashboard({
         config,
@@ -137,11 +142,11 @@ async function main(argv: string[]): Promise<number> {
         signingKey: config.keys.signing
           ? loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'))
           : undefined,
-        masterKey: config.keys.master
-          ? parseKey(resolveSecret(config.keys.master, 'keys.master'))
-          : undefined,
+        masterKey: masterKeys?.current,
+        masterDecryptOnly: masterKeys?.decryptOnly,
       });
       await dashboard.start();
+      reloadMasterKeysOnHangup(dashboard, values.config, log);
       log.info({ url: dashboard.url }, 'dashboard listening');
       await untilSignal(log, () => dashboard.stop());
       return ExitCode.ok;

@@ -72,6 +72,13 @@ export const DashboardConfig = Type.Object(
               'the master key (32 bytes, base64) sealing TOTP secrets in the database: { file: … } or { env: … }',
           }),
         ),
+        masterDecryptOnly: Type.Optional(
+          Type.Array(Type.Union(SecretRef.anyOf), {
+            maxItems: 4,
+            description:
+              'master keys that open sealed values but never seal new ones: the previous key during a rotation, or the next one before it becomes keys.master (docs/security.md)',
+          }),
+        ),
       },
       { ...strict, default: {} },
     ),

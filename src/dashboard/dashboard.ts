@@ -5,6 +5,7 @@ import type { DashboardConfig } from '../config/dashboard-config.js';
 import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
+import { KeyRing } from '../lib/key-ring.js';
 import { describeListenError } from '../lib/listen.js';
 import type { Logger } from '../lib/logger.js';
 import { assertListenerSecure } from '../lib/tls-profile.js';
@@ -33,6 +34,8 @@ export interface DashboardOptions {
   signingKey?: KeyObject;
   /** 32 bytes sealing TOTP secrets at rest. */
   masterKey?: Buffer;
+  /** Master keys that open sealed values but never seal: the previous (or next) key of a rotation. */
+  masterDecryptOnly?: Buffer[];
   /** How often the gap scanner looks (tests shorten it). */
   gapScanMs?: number;
   gapGraceMs?: number;
@@ -53,6 +56,7 @@ export class Dashboard {
   readonly alarms: AlarmStore;
   readonly people: PeopleStore;
   private readonly clock: Clock;
+  private readonly masterKeys: KeyRing | undefined;
   private ingestor: EventIngest | undefined;
   private messengerInstance: CentralMessenger | undefined;
   private gapScanner: GapScanner | undefined;
@@ -72,7 +76,21 @@ export class Dashboard {
     this.registry = new GatewayRegistry(this.pool);
     this.sequences = new SequenceStore(this.pool);
     this.alarms = new AlarmStore(this.pool);
-    this.people = new PeopleStore(this.pool, options.masterKey);
+    this.masterKeys = options.masterKey
+      ? new KeyRing(options.masterKey, options.masterDecryptOnly ?? [])
+      : undefined;
+    this.people = new PeopleStore(this.pool, this.masterKeys);
+  }
+
+  /**
+   * Takes new master keys while running (SIGHUP): step one of a rotation adds the next key as
+   * decrypt-only, step two makes it current; `identgate keys rotate-master` re-seals meanwhile.
+   */
+  reloadMasterKeys(current: Buffer, decryptOnly: Buffer[]): void {
+    if (!this.masterKeys) {
+      throw new CodedError('IDG_NO_MASTER_KEY', 'the dashboard started without keys.master; restart it');
+    }
+    this.masterKeys.replace(current, decryptOnly);
   }
 
   /** Trusts a gateway: its events are accepted and, with an encryption key, its credentials synced. */
