@@ -49,7 +49,10 @@ export function mosquittoConf(layout: MosquittoLayout): string {
     'persistence true',
     `persistence_location ${layout.persistenceDir.replace(/\/?$/, '/')}`,
     'autosave_interval 60',
-    `max_queued_messages ${layout.maxQueuedMessages ?? 100_000}`,
+    // docs/messaging.md: the default (1000) drops messages for a subscriber that is away.
+    `max_queued_messages ${layout.maxQueuedMessages ?? 1_000_000}`,
+    // Lets the ingest acknowledge in batches.
+    'max_inflight_messages 1000',
     '',
     `listener ${layout.port} ${layout.host}`,
     `cafile ${file(MOSQUITTO_FILES.ca)}`,

@@ -126,7 +126,7 @@ describe('the Mosquitto configuration', () => {
 
   it('keeps sessions across restarts with a raised queue', () => {
     expect(conf).toMatch(/^persistence true$/m);
-    expect(conf).toMatch(/^max_queued_messages 100000$/m);
+    expect(conf).toMatch(/^max_queued_messages 1000000$/m);
   });
 
   it('carries the TLS profile: TLS 1.2 at least, the profile suites only', () => {
