@@ -69,7 +69,7 @@ export const TlsClientConfig = Type.Object(
       }),
     ),
   },
-  { ...strict, description: 'TLS settings for an mqtts:// or wss:// url' },
+  { ...strict, description: 'TLS settings for an mqtts:// url' },
 );
 export type TlsClientConfig = Static<typeof TlsClientConfig>;
 

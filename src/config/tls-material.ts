@@ -64,14 +64,22 @@ export function mqttTlsOptions(
   env: Env = process.env,
 ): TlsClientOptions | undefined {
   const parsed = new URL(url);
-  const secure = parsed.protocol === 'mqtts:' || parsed.protocol === 'wss:';
+  if (parsed.protocol === 'wss:') {
+    // MQTT.js hands only ca/cert/key on to WebSocket connections, not versions, suites or groups.
+    throw new ConfigError(
+      key.replace(/\.tls$/, '.url'),
+      [
+        'wss:// cannot carry the TLS profile (MQTT.js passes only ca, cert and key to WebSockets); use mqtts://',
+      ],
+      ConfigErrorCode.invalid,
+    );
+  }
+  const secure = parsed.protocol === 'mqtts:';
   if (!secure) {
     if (config) {
       throw new ConfigError(
         key,
-        [
-          `TLS is configured but the url ${parsed.protocol}//${parsed.host} is plain; use mqtts:// (or wss://)`,
-        ],
+        [`TLS is configured but the url ${parsed.protocol}//${parsed.host} is plain; use mqtts://`],
         ConfigErrorCode.invalid,
       );
     }

@@ -78,17 +78,13 @@ export interface TlsMaterial {
  * Options for `tls.createServer`, `https.createServer` and Fastify's `https`. The server's order
  * of suites and groups wins. Node does not implement TLS 1.3 early data, so 0-RTT is never on.
  */
-export function tlsServerOptions(
-  material: TlsMaterial,
-  clientCertificates: 'none' | 'required' = 'none',
-): TlsOptions {
+export function tlsServerOptions(material: TlsMaterial): TlsOptions {
   return {
     ...profileOptions(),
     honorCipherOrder: true,
     cert: material.cert,
     key: material.key,
     ...(material.ca ? { ca: material.ca } : {}),
-    ...(clientCertificates === 'required' ? { requestCert: true, rejectUnauthorized: true } : {}),
   };
 }
 

@@ -34,6 +34,7 @@ const RESERVED_GATEWAY_IDS = new Set(['workstations']);
 
 export const PkiErrorCode = {
   name: 'IDG_PKI_NAME',
+  days: 'IDG_PKI_DAYS',
   notInitialised: 'IDG_PKI_NOT_INITIALISED',
   exists: 'IDG_PKI_EXISTS',
   csr: 'IDG_PKI_CSR',

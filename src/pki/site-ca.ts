@@ -151,7 +151,7 @@ export class SiteCa {
     const now = options.now ?? Date.now();
     const days = options.days ?? 730;
     if (!Number.isInteger(days) || days < 1 || days > 1825) {
-      throw new CodedError(PkiErrorCode.name, `--days must be a whole number from 1 to 1825, got ${days}`);
+      throw new CodedError(PkiErrorCode.days, `--days must be a whole number from 1 to 1825, got ${days}`);
     }
     const spki = createPublicKey({
       key:
@@ -297,10 +297,4 @@ export async function createRequest(
     extensions: san ? [san] : [],
   });
   return { keyPem: await privateKeyPem(keys.privateKey), csrPem: csr.toString('pem') };
-}
-
-/** Node's view of a PEM private key, for checks (mode, type) before it is used. */
-export function describePrivateKey(pem: string): string {
-  const key = createPrivateKey(pem);
-  return `${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.namedCurve ?? key.asymmetricKeyDetails?.modulusLength ?? ''}`.trim();
 }

@@ -159,6 +159,12 @@ describe('mqttTlsOptions', () => {
     expect(mqttTlsOptions(undefined, 'mqtt://127.0.0.1:1883')).toBeUndefined();
   });
 
+  it('refuses wss://, through which MQTT.js would not apply the profile', () => {
+    expect(errorCode(() => mqttTlsOptions(files(), 'wss://broker.example:443/mqtt'))).toBe(
+      'IDG_CONFIG_INVALID',
+    );
+  });
+
   it('refuses TLS settings on a plain url rather than ignoring them', () => {
     expect(errorCode(() => mqttTlsOptions(files(), 'mqtt://127.0.0.1:1883'))).toBe('IDG_CONFIG_INVALID');
   });
