@@ -1,9 +1,4 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  X509Certificate as NodeCertificate,
-  randomBytes,
-} from 'node:crypto';
+import { createPublicKey, X509Certificate as NodeCertificate, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { open, sealWithKeyId } from '../lib/aead.js';
