@@ -4,14 +4,15 @@ import { DashboardConfig } from '../config/dashboard-config.js';
 import { DemoConfig } from '../config/demo-config.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
-import { parseKey } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
+import { KEYS_USAGE, loadMasterKeys, reloadMasterKeysOnHangup, runKeys } from './keys-command.js';
 import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
+import { PKI_USAGE, runPki } from './pki-command.js';
 import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
 
@@ -26,6 +27,8 @@ usage:
   identgate keygen signing|master <file>         create the central signing key or the master key
   identgate retention run|policy|hold|log …      retention of personal data, legal holds, deletion log
   identgate people erase <person-id>             erase a person on request
+  identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
+  identgate keys rotate-master --config <file>   re-seal secrets under a new master key
   identgate --version
 
 ${SIM_USAGE}
@@ -36,7 +39,11 @@ ${KEYGEN_USAGE}
 
 ${RETENTION_USAGE}
 
-${PEOPLE_USAGE}`;
+${PEOPLE_USAGE}
+
+${PKI_USAGE}
+
+${KEYS_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -62,6 +69,12 @@ function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // `pki` and `keys` parse their own options.
+  if (argv[0] === 'pki' || argv[0] === 'keys') {
+    const lines = argv[0] === 'pki' ? await runPki(argv.slice(1)) : await runKeys(argv.slice(1));
+    for (const line of lines) print(line);
+    return ExitCode.ok;
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -133,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
     case 'dashboard': {
       if (!values.config) throw new UsageError('identgate dashboard needs --config <dashboard.yaml>');
       const config = loadConfigFile(values.config, DashboardConfig);
+      const masterKeys = loadMasterKeys(config);
       const { Dashboard } = await import('../dashboard/dashboard.js');
       const dashboard = new Dashboard({
         config,
@@ -144,11 +158,11 @@ async function main(argv: string[]): Promise<number> {
         signingKey: config.keys.signing
           ? loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'))
           : undefined,
-        masterKey: config.keys.master
-          ? parseKey(resolveSecret(config.keys.master, 'keys.master'))
-          : undefined,
+        masterKey: masterKeys?.current,
+        masterDecryptOnly: masterKeys?.decryptOnly,
       });
       await dashboard.start();
+      reloadMasterKeysOnHangup(dashboard, values.config, log);
       log.info({ url: dashboard.url }, 'dashboard listening');
       await untilSignal(log, () => dashboard.stop());
       return ExitCode.ok;

@@ -1,9 +1,16 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
-import { Host, Id, MqttConnection, Port, SecretRef, strict } from './schema-parts.js';
+import { Host, Id, MqttConnection, Port, SecretRef, strict, TlsServerConfig } from './schema-parts.js';
 
-export const HttpConfig = Type.Object({ host: Host(), port: Port(8080) }, { ...strict, default: {} });
+export const HttpConfig = Type.Object(
+  {
+    host: Host(),
+    port: Port(8080),
+    tls: Type.Optional(TlsServerConfig),
+  },
+  { ...strict, default: {} },
+);
 
 export const DatabaseConfig = Type.Object(
   {
@@ -110,6 +117,13 @@ export const DashboardConfig = Type.Object(
           Type.Union(SecretRef.anyOf, {
             description:
               'the master key (32 bytes, base64) sealing TOTP secrets in the database: { file: … } or { env: … }',
+          }),
+        ),
+        masterDecryptOnly: Type.Optional(
+          Type.Array(Type.Union(SecretRef.anyOf), {
+            maxItems: 4,
+            description:
+              'master keys that open sealed values but never seal new ones: the previous key during a rotation, or the next one before it becomes keys.master (docs/security.md)',
           }),
         ),
       },

@@ -1,4 +1,4 @@
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 import { ID_PATTERN } from '../protocol/ids.js';
 
 /** Building blocks shared by the configuration schemas. */
@@ -39,6 +39,40 @@ export const SecretRef = Type.Union(
   { description: '{ file: /path/to/secret } or { env: VARIABLE_NAME } — never the secret itself' },
 );
 
+const PemFile = (description: string) => Type.String({ minLength: 1, description });
+
+/** A TLS listener's certificate and key (HTTPS); checked against the TLS profile at start-up. */
+export const TlsServerConfig = Type.Object(
+  {
+    cert: PemFile('a PEM file: the certificate, then any intermediate CA certificates'),
+    key: Type.Union(SecretRef.anyOf, {
+      description: 'the private key (PEM): { file: … } (mode 0600) or { env: … }',
+    }),
+    ca: Type.Optional(PemFile('a PEM file of CA certificates, sent along to complete the chain')),
+  },
+  { ...strict, description: 'TLS for this listener; required unless it is bound to loopback' },
+);
+export type TlsServerConfig = Static<typeof TlsServerConfig>;
+
+/** A TLS client's trust anchors and, for mutual TLS, its certificate and key (mqtts://). */
+export const TlsClientConfig = Type.Object(
+  {
+    ca: Type.Optional(
+      PemFile(
+        "a PEM file of the CA the server's certificate must chain to (the site CA of `identgate pki init`); without it the system's trust store",
+      ),
+    ),
+    cert: Type.Optional(PemFile('a PEM file: the client certificate (with `key`), for mutual TLS')),
+    key: Type.Optional(
+      Type.Union(SecretRef.anyOf, {
+        description: "the client certificate's private key (PEM): { file: … } (mode 0600) or { env: … }",
+      }),
+    ),
+  },
+  { ...strict, description: 'TLS settings for an mqtts:// url' },
+);
+export type TlsClientConfig = Static<typeof TlsClientConfig>;
+
 export const MqttConnection = (defaultClientId?: string) =>
   Type.Object(
     {
@@ -50,6 +84,7 @@ export const MqttConnection = (defaultClientId?: string) =>
       clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, default: defaultClientId })),
       username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
       password: Type.Optional(SecretRef),
+      tls: Type.Optional(TlsClientConfig),
     },
     { ...strict, default: {} },
   );

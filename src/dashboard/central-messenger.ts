@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import type { Clock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
+import type { TlsClientOptions } from '../lib/tls-profile.js';
 import { type CommandBody, signCommand } from '../protocol/commands.js';
 import { sealCredentialSet } from '../protocol/credential-set.js';
 import type { Envelope } from '../protocol/envelope.js';
@@ -23,6 +24,8 @@ export interface CentralMessengerOptions {
   clientId: string;
   username?: string;
   password?: string;
+  /** For mqtts://: the TLS profile, trust anchors and client certificate (see mqttTlsOptions). */
+  tls?: TlsClientOptions;
   signingKey: KeyObject | undefined;
   registry: GatewayRegistry;
   people: PeopleStore;
@@ -48,8 +51,9 @@ export class CentralMessenger {
   }
 
   async start(): Promise<void> {
-    const { url, clientId, username, password, log } = this.options;
+    const { url, clientId, username, password, tls, log } = this.options;
     const clientOptions: IClientOptions = {
+      ...tls,
       clientId,
       clean: true,
       protocolVersion: 4,

@@ -2,10 +2,13 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { type DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
+import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
+import { KeyRing } from '../lib/key-ring.js';
 import { describeListenError } from '../lib/listen.js';
 import type { Logger } from '../lib/logger.js';
+import { assertListenerSecure } from '../lib/tls-profile.js';
 import { CentralMessenger } from './central-messenger.js';
 import { buildApp } from './http/app.js';
 import { EventIngest } from './ingest/event-ingest.js';
@@ -33,6 +36,8 @@ export interface DashboardOptions {
   signingKey?: KeyObject;
   /** 32 bytes sealing TOTP secrets at rest. */
   masterKey?: Buffer;
+  /** Master keys that open sealed values but never seal: the previous (or next) key of a rotation. */
+  masterDecryptOnly?: Buffer[];
   /** How often the gap scanner looks (tests shorten it). */
   gapScanMs?: number;
   gapGraceMs?: number;
@@ -57,6 +62,7 @@ export class Dashboard {
   /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
   readonly retention: RetentionService;
   private readonly clock: Clock;
+  private readonly masterKeys: KeyRing | undefined;
   private ingestor: EventIngest | undefined;
   private messengerInstance: CentralMessenger | undefined;
   private gapScanner: GapScanner | undefined;
@@ -77,13 +83,27 @@ export class Dashboard {
     this.registry = new GatewayRegistry(this.pool);
     this.sequences = new SequenceStore(this.pool);
     this.alarms = new AlarmStore(this.pool);
-    this.people = new PeopleStore(this.pool, options.masterKey);
+    this.masterKeys = options.masterKey
+      ? new KeyRing(options.masterKey, options.masterDecryptOnly ?? [])
+      : undefined;
+    this.people = new PeopleStore(this.pool, this.masterKeys);
     this.retention = new RetentionService({
       pool: this.pool,
       clock: this.clock,
       log: options.log.child({ component: 'retention' }),
       settings: retentionSettings(options.config),
     });
+  }
+
+  /**
+   * Takes new master keys while running (SIGHUP): step one of a rotation adds the next key as
+   * decrypt-only, step two makes it current; `identgate keys rotate-master` re-seals meanwhile.
+   */
+  reloadMasterKeys(current: Buffer, decryptOnly: Buffer[]): void {
+    if (!this.masterKeys) {
+      throw new CodedError('IDG_NO_MASTER_KEY', 'the dashboard started without keys.master; restart it');
+    }
+    this.masterKeys.replace(current, decryptOnly);
   }
 
   /** Trusts a gateway: its events are accepted and, with an encryption key, its credentials synced. */
@@ -110,6 +130,17 @@ export class Dashboard {
 
   private async startParts(): Promise<void> {
     const { config, log } = this.options;
+    // TLS is checked first: a dashboard that would listen in the clear, or with a certificate
+    // outside the TLS profile, does not start at all.
+    const { host, port } = config.http;
+    assertListenerSecure(
+      'dashboard',
+      host,
+      config.http.tls !== undefined,
+      'Set http.tls (cert and key, see docs/security.md) or http.host: 127.0.0.1 behind a TLS-terminating proxy.',
+    );
+    const https = config.http.tls ? httpsOptions(config.http.tls) : undefined;
+    const mqttTls = mqttTlsOptions(config.mqtt.tls, config.mqtt.url);
     try {
       await this.pool.query('SELECT 1');
     } catch (error) {
@@ -138,8 +169,8 @@ export class Dashboard {
       ping: async () => {
         await this.pool.query('SELECT 1');
       },
+      https,
     });
-    const { host, port } = config.http;
     try {
       await this.app.listen({ host, port });
     } catch (error) {
@@ -153,7 +184,7 @@ export class Dashboard {
     }
     const address = this.app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    this.url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 
     const clientId = config.mqtt.clientId ?? 'identgate-dashboard';
     this.messengerInstance = new CentralMessenger({
@@ -161,6 +192,7 @@ export class Dashboard {
       clientId: `${clientId}-messenger`,
       username: config.mqtt.username,
       password: this.options.mqttPassword,
+      tls: mqttTls,
       signingKey: this.options.signingKey,
       registry: this.registry,
       people: this.people,
@@ -186,6 +218,7 @@ export class Dashboard {
       clientId,
       username: config.mqtt.username,
       password: this.options.mqttPassword,
+      tls: mqttTls,
       sites: config.ingest.sites,
       pipeline,
       quarantine: this.quarantine,

@@ -1,5 +1,6 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/logger.js';
+import type { TlsClientOptions } from '../lib/tls-profile.js';
 import { topics } from '../protocol/topics.js';
 import type { JournalRecord, OutboxJournal } from './outbox/outbox-journal.js';
 
@@ -8,6 +9,8 @@ export interface GatewayLinkOptions {
   clientId: string;
   username?: string;
   password?: string;
+  /** For mqtts://: the TLS profile, trust anchors and client certificate (see mqttTlsOptions). */
+  tls?: TlsClientOptions;
   site: string;
   gateway: string;
   journal: OutboxJournal;
@@ -37,9 +40,10 @@ export class GatewayLink {
   constructor(private readonly options: GatewayLinkOptions) {}
 
   start(): void {
-    const { url, clientId, username, password, site, gateway, log } = this.options;
+    const { url, clientId, username, password, tls, site, gateway, log } = this.options;
     const statusTopic = topics.status(site, gateway);
     const clientOptions: IClientOptions = {
+      ...tls,
       clientId,
       clean: false,
       // MQTT 3.1.1: persistent sessions and QoS 1 everywhere, including the embedded aedes broker.

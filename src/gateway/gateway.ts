@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.js';
+import { mqttTlsOptions } from '../config/tls-material.js';
 import type { DoorFeedback } from '../controllers/door-ports.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
@@ -139,6 +140,8 @@ export class Gateway {
    */
   async start(): Promise<void> {
     const { config, log } = this.options;
+    // A configuration mistake in TLS stops the start before anything else moves.
+    const tls = mqttTlsOptions(config.mqtt.tls, config.mqtt.url);
     this.credentials.load();
     const periodMs = config.totp.periodSeconds * 1000;
     const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps);
@@ -150,6 +153,7 @@ export class Gateway {
       clientId: config.mqtt.clientId ?? `identgate-gw-${config.site}-${config.id}`,
       username: config.mqtt.username,
       password: this.options.mqttPassword,
+      tls,
       site: config.site,
       gateway: config.id,
       journal: this.journal,

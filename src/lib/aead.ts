@@ -1,28 +1,66 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { CodedError } from './coded-error.js';
 
 /**
  * AES-256-GCM (BSI TR-02102-1) for small secrets at rest. A sealed value is
- * `v1.<iv>.<tag>.<ciphertext>` in base64url; `context` is bound as associated data so that a
- * ciphertext cannot be moved to another purpose (a credential cache into a key slot, say).
+ * `v1.<iv>.<tag>.<ciphertext>`, or `v2.<key id>.<iv>.<tag>.<ciphertext>` when it names the key
+ * it was sealed under (so that a key ring can pick the key and a rotation can find what is left
+ * to re-seal), in base64url; `context` is bound as associated data so that a ciphertext cannot be
+ * moved to another purpose (a credential cache into a key slot, say). Both versions open.
  */
-const VERSION = 'v1';
+const V1 = 'v1';
+const V2 = 'v2';
 
-export function seal(key: Buffer, plaintext: Buffer, context: string): string {
+/**
+ * A key's id: a truncated hash of the key, so that ids need no configuration and the same key has
+ * the same id everywhere. 64 bits tell keys apart; they reveal nothing about a 256-bit key.
+ */
+export function keyId(key: Buffer): string {
+  assertKey(key);
+  return createHash('sha256')
+    .update('identgate/key-id/v1\0')
+    .update(key)
+    .digest()
+    .subarray(0, 8)
+    .toString('base64url');
+}
+
+function encrypt(key: Buffer, plaintext: Buffer, context: string): Buffer[] {
   assertKey(key);
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(context, 'utf8'));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return [VERSION, iv, cipher.getAuthTag(), ciphertext]
-    .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
-    .join('.');
+  return [iv, cipher.getAuthTag(), ciphertext];
+}
+
+/** Seals in the v1 format (no key id). */
+export function seal(key: Buffer, plaintext: Buffer, context: string): string {
+  return [V1, ...encrypt(key, plaintext, context).map((p) => p.toString('base64url'))].join('.');
+}
+
+/** Seals in the v2 format, naming the key by its id. */
+export function sealWithKeyId(key: Buffer, plaintext: Buffer, context: string): string {
+  return [V2, keyId(key), ...encrypt(key, plaintext, context).map((p) => p.toString('base64url'))].join('.');
+}
+
+/** The id of the key a v2 value was sealed under; undefined for a v1 value, which names none. */
+export function sealedKeyId(sealed: string): string | undefined {
+  const parts = sealed.trim().split('.');
+  if (parts[0] === V2 && parts.length === 5) return parts[1];
+  if (parts[0] === V1 && parts.length === 4) return undefined;
+  throw new CodedError('IDG_CRYPTO_FORMAT', 'sealed value has an unknown format');
 }
 
 export function open(key: Buffer, sealed: string, context: string): Buffer {
   assertKey(key);
-  const [version, iv, tag, ciphertext] = sealed.trim().split('.');
-  if (version !== VERSION || !iv || !tag || ciphertext === undefined) {
+  const parts = sealed.trim().split('.');
+  if (parts[0] === V2 && parts.length === 5 && parts[1] !== keyId(key)) {
+    throw new CodedError('IDG_CRYPTO_KEY_UNKNOWN', `sealed under key ${parts[1]}, not under ${keyId(key)}`);
+  }
+  const wellFormed = (parts[0] === V1 && parts.length === 4) || (parts[0] === V2 && parts.length === 5);
+  const [iv, tag, ciphertext] = parts.slice(-3);
+  if (!wellFormed || !iv || !tag || ciphertext === undefined) {
     throw new CodedError('IDG_CRYPTO_FORMAT', 'sealed value has an unknown format');
   }
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));

@@ -39,3 +39,14 @@ export function uniqueSite(prefix = 't'): string {
 }
 
 export { testLogger } from './services-logger.js';
+
+/**
+ * Tests that need a Debian tool fail with the package to install rather than pass without
+ * running (.ci/run installs them: chromium, ffmpeg, mosquitto, openssl, sslscan).
+ */
+export function requireTool(available: unknown, what: string, debianPackage: string): void {
+  if (!available)
+    throw new Error(
+      `${what} is not installed; install the Debian package "${debianPackage}" to run these tests`,
+    );
+}

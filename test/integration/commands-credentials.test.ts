@@ -262,7 +262,7 @@ describe('credential sync', () => {
 
   it('stores TOTP secrets sealed in the database, never in plaintext', async () => {
     const rows = await system.dashboard.pool.query(`SELECT totp_secret_sealed FROM people`);
-    expect(rows.rows[0]?.totp_secret_sealed).toMatch(/^v1\./);
+    expect(rows.rows[0]?.totp_secret_sealed).toMatch(/^v2\./);
     const dump = await system.dashboard.pool.query(`SELECT string_agg(p::text, ' ') AS all FROM people p`);
     expect(dump.rows[0]?.all).not.toContain(system.agent.secret);
   });

@@ -15,7 +15,7 @@ import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/
 import { exportPrivateKeyPem, exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
-import { createTestDatabase, mqttUrl, testLogger, uniqueSite } from '../helpers/services.js';
+import { createTestDatabase, testLogger, uniqueSite } from '../helpers/services.js';
 import { testGatewayConfig } from '../helpers/system.js';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.js';
 
@@ -155,7 +155,7 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
 
     let stored = 0;
     const restarted = new Promise<void>((resolve) => {
-      dashboard.ingest.outcomes.on((o) => {
+      dashboard.ingest.outcomes.on(() => {
         stored += 1;
         if (stored === 1000) broker.restart().then(resolve, resolve);
       });

@@ -11,6 +11,7 @@ import {
 } from '../../src/dashboard/ingest/mqtt-subscriber.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { type FakeClientConnection, FakeMqttBroker } from '../helpers/fake-mqtt-broker.js';
+import { requireTool } from '../helpers/services.js';
 import { collectFrom, nextFrom } from '../helpers/wait.js';
 
 // The broker here is scripted (test/helpers/fake-mqtt-broker.ts): it does what real brokers
@@ -262,7 +263,8 @@ describe('MQTT subscriber acknowledgements', () => {
   });
 });
 
-describe.skipIf(!existsSync('/usr/bin/openssl'))('MQTT subscriber over TLS', () => {
+describe('MQTT subscriber over TLS', () => {
+  requireTool(existsSync('/usr/bin/openssl'), 'openssl', 'openssl');
   let tls: { key: string; cert: string };
 
   beforeAll(() => {

@@ -10,7 +10,7 @@ import {
 } from '../../src/dashboard/ingest/mqtt-subscriber.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { mosquittoAvailable, OwnMosquitto } from '../helpers/mosquitto.js';
-import { mqttUrl, uniqueSite } from '../helpers/services.js';
+import { mqttUrl, requireTool, uniqueSite } from '../helpers/services.js';
 import { collectFrom, nextFrom } from '../helpers/wait.js';
 
 const running: MqttSubscriber[] = [];
@@ -191,7 +191,8 @@ describe('MQTT 3.1.1 fallback on a broker without MQTT 5 (aedes)', () => {
   });
 });
 
-describe.skipIf(!mosquittoAvailable)('MQTT subscriber on a Mosquitto of its own', () => {
+describe('MQTT subscriber on a Mosquitto of its own', () => {
+  requireTool(mosquittoAvailable, 'mosquitto', 'mosquitto');
   let mosquitto: OwnMosquitto;
 
   beforeAll(async () => {

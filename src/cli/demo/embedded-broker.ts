@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
+import { assertListenerSecure } from '../../lib/tls-profile.js';
 
 export interface EmbeddedBroker {
   url: string;
@@ -12,8 +13,18 @@ export interface EmbeddedBroker {
 /** How many ports after the configured one are tried before giving up. */
 const PORT_ATTEMPTS = 20;
 
-/** The demo's MQTT broker (aedes, in memory), on the configured port or the next free one. */
+/**
+ * The demo's MQTT broker (aedes, in memory), on the configured port or the next free one. It has
+ * no TLS, so it serves loopback only: a broker other machines reach is Mosquitto with the
+ * configuration `identgate pki mosquitto-config` writes.
+ */
 export async function startEmbeddedBroker(host: string, port: number, log: Logger): Promise<EmbeddedBroker> {
+  assertListenerSecure(
+    'the embedded demo broker',
+    host,
+    false,
+    'It has no TLS and serves the demo on this machine only; for gateways on the network run Mosquitto with `identgate pki mosquitto-config` (docs/security.md).',
+  );
   const broker = await Aedes.createBroker({ id: 'identgate-demo' });
   broker.on('clientError', (client, error) =>
     log.debug({ client: client.id, err: error }, 'broker client error'),

@@ -1,3 +1,4 @@
+import type { TlsOptions } from 'node:tls';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../../lib/logger.js';
@@ -13,6 +14,8 @@ export interface AppDependencies {
   log: Logger;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
+  /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
+  https?: TlsOptions;
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -26,9 +29,14 @@ const SECURITY_HEADERS: Record<string, string> = {
   'permissions-policy': 'camera=(), microphone=(), geolocation=()',
 };
 
+/** Sent over HTTPS only (RFC 6797 ignores it over HTTP): browsers then refuse plain HTTP for a year. */
+const HSTS = 'max-age=31536000';
+
 /** Builds the dashboard's HTTP application; `server.ts` makes it listen. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
+    // HTTPS with the TLS profile when configured; plain HTTP only on loopback (checked by the caller).
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
@@ -41,6 +49,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   app.addHook('onRequest', async (_request, reply) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+    if (deps.https) reply.header('strict-transport-security', HSTS);
   });
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {

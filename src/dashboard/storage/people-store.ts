@@ -1,12 +1,13 @@
 import type { Pool } from 'pg';
-import { open as openSealed, seal } from '../../lib/aead.js';
 import { CodedError } from '../../lib/coded-error.js';
+import { KeyRing } from '../../lib/key-ring.js';
 import type { SyncedCredential, WeeklySchedule } from '../../protocol/credential-set.js';
 
 /**
  * People (agents), their badges, TOTP secrets and site grants: the source of every gateway's
  * credential set. TOTP secrets are sealed with AES-256-GCM under the central master key before
- * they reach the database.
+ * they reach the database; the sealed value names its key, so that the master key can be rotated
+ * while the dashboard runs (master-key-rotation.ts).
  */
 export interface PersonInput {
   id: string;
@@ -17,13 +18,18 @@ export interface PersonInput {
   schedule?: WeeklySchedule;
 }
 
-const SECRET_CONTEXT = 'identgate/totp-secret/v1';
+export const SECRET_CONTEXT = 'identgate/totp-secret/v1';
 
 export class PeopleStore {
+  private readonly keys: KeyRing | undefined;
+
+  /** `masterKey`: the current master key alone, or a key ring with older (or next) keys. */
   constructor(
     private readonly pool: Pool,
-    private readonly masterKey: Buffer | undefined,
-  ) {}
+    masterKey: Buffer | KeyRing | undefined,
+  ) {
+    this.keys = Buffer.isBuffer(masterKey) ? new KeyRing(masterKey) : masterKey;
+  }
 
   async upsertPerson(person: PersonInput): Promise<void> {
     await this.pool.query(
@@ -44,7 +50,7 @@ export class PeopleStore {
   }
 
   async setTotpSecret(personId: string, secret: string): Promise<void> {
-    const sealed = seal(this.key(), Buffer.from(secret, 'utf8'), `${SECRET_CONTEXT}/${personId}`);
+    const sealed = this.ring().seal(Buffer.from(secret, 'utf8'), `${SECRET_CONTEXT}/${personId}`);
     const result = await this.pool.query(
       'UPDATE people SET totp_secret_sealed = $2, updated_at = now() WHERE id = $1',
       [personId, sealed],
@@ -106,11 +112,9 @@ export class PeopleStore {
       person: row.person_id,
       name: row.display_name,
       status: row.status,
-      totpSecret: openSealed(
-        this.key(),
-        row.totp_secret_sealed as string,
-        `${SECRET_CONTEXT}/${row.person_id}`,
-      ).toString('utf8'),
+      totpSecret: this.ring()
+        .open(row.totp_secret_sealed as string, `${SECRET_CONTEXT}/${row.person_id}`)
+        .toString('utf8'),
       ...(row.valid_from ? { validFrom: row.valid_from.getTime() } : {}),
       ...(row.valid_until ? { validUntil: row.valid_until.getTime() } : {}),
       ...(row.schedule ? { schedule: row.schedule } : {}),
@@ -120,13 +124,13 @@ export class PeopleStore {
     }));
   }
 
-  private key(): Buffer {
-    if (!this.masterKey) {
+  private ring(): KeyRing {
+    if (!this.keys) {
       throw new CodedError(
         'IDG_NO_MASTER_KEY',
-        'secrets.masterKey is not configured: TOTP secrets cannot be stored or synced',
+        'keys.master is not configured: TOTP secrets cannot be stored or synced',
       );
     }
-    return this.masterKey;
+    return this.keys;
   }
 }

@@ -1,0 +1,55 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runPki } from '../../../src/cli/pki-command.js';
+
+function workspace() {
+  const root = mkdtempSync(join(tmpdir(), 'idg-pki-cli-'));
+  const pki = (...args: string[]) =>
+    runPki([...args, '--dir', join(root, 'pki'), '--ca-key-file', join(root, 'kek')], {});
+  return { root, pki };
+}
+
+describe('identgate pki', () => {
+  it('refuses to create a CA without a key-encryption key', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'idg-pki-cli-'));
+    await expect(runPki(['init', '--name', 'CA', '--dir', join(root, 'pki')], {})).rejects.toMatchObject({
+      code: 'IDG_CLI_USAGE',
+      message: expect.stringMatching(/--ca-key-file/),
+    });
+  });
+
+  it('creates the key-encryption key with mode 0600 when init is given a new file', async () => {
+    const { root, pki } = workspace();
+    await pki('init', '--name', 'Test CA');
+    expect(statSync(join(root, 'kek')).mode & 0o777).toBe(0o600);
+  });
+
+  it('takes a CSR from the device to a certificate, the key staying with the device', async () => {
+    const { root, pki } = workspace();
+    await pki('init', '--name', 'Test CA');
+    const device = join(root, 'device');
+    await runPki(['csr', 'gateway', 'berlin/gw-1', '--out', device], {});
+    expect(statSync(join(device, 'gateway.key')).mode & 0o777).toBe(0o600);
+    const out = join(device, 'gateway.crt');
+    const lines = await pki('sign', join(device, 'gateway.csr'), '--out', out);
+    expect(lines[0]).toMatch(/^gateway:berlin:gw-1: certificate [0-9a-f]{32}, valid until/);
+    expect(readFileSync(out, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    const listed = await pki('list');
+    expect(listed).toEqual([expect.stringMatching(/ valid .* csr +gateway:berlin:gw-1$/)]);
+  });
+
+  it('never overwrites a key on the device', async () => {
+    const { root } = workspace();
+    const device = join(root, 'device');
+    await runPki(['csr', 'workstation', 'berlin/ws-1', '--out', device], {});
+    await expect(runPki(['csr', 'workstation', 'berlin/ws-1', '--out', device], {})).rejects.toThrow(
+      /never overwrites/,
+    );
+  });
+
+  it('answers an unknown action with its usage', async () => {
+    await expect(runPki(['frobnicate'], {})).rejects.toMatchObject({ code: 'IDG_CLI_USAGE' });
+  });
+});
