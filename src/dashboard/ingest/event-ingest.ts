@@ -23,6 +23,11 @@ export interface IngestOptions {
   sharedGroup?: string;
   /** At most this many messages go into one transaction. */
   maxBatch?: number;
+  /**
+   * How many batches may be committing at the same time (default 1). More than one makes ingest
+   * numbers commit out of order, which the live stream's catch-up by Last-Event-ID relies on.
+   */
+  concurrency?: number;
 }
 
 export type { IngestOutcome };
@@ -39,7 +44,8 @@ const RETRY_MAX_MS = 10_000;
 export class EventIngest {
   private subscriber: MqttSubscriber | undefined;
   private readonly queue: MqttMessage[] = [];
-  private draining: Promise<void> | undefined;
+  /** Batches being committed right now; several overlap so one commit's wait is not idle time. */
+  private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   /** Every payload's fate, for observers (metrics, tests). */
   readonly outcomes: Signal<IngestOutcome & { topic: string }>;
@@ -85,7 +91,7 @@ export class EventIngest {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.draining;
+    await Promise.all(this.inFlight);
     await this.subscriber?.stop();
     this.subscriber = undefined;
   }
@@ -99,25 +105,27 @@ export class EventIngest {
   }
 
   private drain(): void {
-    if (this.draining) return;
-    this.draining = this.run().finally(() => {
-      this.draining = undefined;
-      if (this.queue.length > 0 && !this.stopping) this.drain();
-    });
+    const concurrency = this.options.concurrency ?? 1;
+    const maxBatch = this.options.maxBatch ?? 500;
+    while (!this.stopping && this.queue.length > 0 && this.inFlight.size < concurrency) {
+      const batch = this.queue.splice(0, maxBatch);
+      const job: Promise<void> = this.commit(batch).finally(() => {
+        this.inFlight.delete(job);
+        this.drain();
+      });
+      this.inFlight.add(job);
+    }
   }
 
-  private async run(): Promise<void> {
-    const maxBatch = this.options.maxBatch ?? 500;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, maxBatch);
-      const outcomes = await this.processWithRetry(batch);
-      if (!outcomes) return;
-      for (const message of batch) message.ack();
-      batch.forEach((message, index) => {
-        const outcome = outcomes[index];
-        if (outcome) this.outcomes.emit({ ...outcome, topic: message.topic });
-      });
-    }
+  /** PUBACKs leave in arrival order whichever batch commits first (the subscriber sees to that). */
+  private async commit(batch: MqttMessage[]): Promise<void> {
+    const outcomes = await this.processWithRetry(batch);
+    if (!outcomes) return;
+    for (const message of batch) message.ack();
+    batch.forEach((message, index) => {
+      const outcome = outcomes[index];
+      if (outcome) this.outcomes.emit({ ...outcome, topic: message.topic });
+    });
   }
 
   /**

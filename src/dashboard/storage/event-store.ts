@@ -75,12 +75,13 @@ export class EventStore {
   async insert(envelopes: readonly Envelope[], db: Queryable = this.pool): Promise<StoredEvent[]> {
     if (envelopes.length === 0) return [];
     await this.ensurePartitions(envelopes.map((e) => utcDay(e.time)));
-    const result = await db.query<EventRow>(
+    // Only what the database adds comes back; the rest is known from the envelopes.
+    const result = await db.query<{ id: string; ingest_no: string; received_at: Date }>(
       `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
        SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
                             $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
        ON CONFLICT (id, occurred_at) DO NOTHING
-       RETURNING ${COLUMNS}`,
+       RETURNING id, ingest_no, received_at`,
       [
         envelopes.map((e) => e.id),
         envelopes.map((e) => e.time),
@@ -97,7 +98,26 @@ export class EventStore {
         envelopes.map((e) => e.sig),
       ],
     );
-    return result.rows.map(fromRow).sort((a, b) => a.ingestNo - b.ingestNo);
+    const byId = new Map(envelopes.map((e) => [e.id, e]));
+    return result.rows
+      .map((row) => {
+        const e = byId.get(row.id) as Envelope;
+        const data = e.data as Record<string, unknown>;
+        return {
+          id: e.id,
+          ingestNo: Number(row.ingest_no),
+          kind: e.kind,
+          site: e.site,
+          gateway: e.gateway,
+          seq: e.seq,
+          occurredAt: new Date(e.time).toISOString(),
+          receivedAt: row.received_at.toISOString(),
+          door: typeof data.door === 'string' ? data.door : null,
+          person: typeof data.person === 'string' ? data.person : null,
+          data,
+        };
+      })
+      .sort((a, b) => a.ingestNo - b.ingestNo);
   }
 
   /** Newest first; `before` is an ingest number cursor for the next page. */

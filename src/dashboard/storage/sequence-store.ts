@@ -47,6 +47,18 @@ export class SequenceStore {
       else claims.replays.push({ envelope, knownId: earlier.id });
     }
     if (unique.length === 0) return claims;
+    // Rows are locked in key order, so that overlapping batches committing at once cannot deadlock.
+    unique.sort((a, b) =>
+      a.site < b.site
+        ? -1
+        : a.site > b.site
+          ? 1
+          : a.gateway < b.gateway
+            ? -1
+            : a.gateway > b.gateway
+              ? 1
+              : a.seq - b.seq,
+    );
     const result = await db.query<{ i: number; inserted: boolean; known_id: string | null }>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS t(site, gateway, seq, event_id, i)
@@ -88,7 +100,9 @@ export class SequenceStore {
       if ((highest.get(key)?.seq ?? 0) < seq) highest.set(key, { site, gateway, seq });
     }
     if (highest.size === 0) return;
-    const rows = [...highest.values()];
+    const rows = [...highest.values()].sort((a, b) =>
+      `${a.site}/${a.gateway}` < `${b.site}/${b.gateway}` ? -1 : 1,
+    );
     await db.query(
       `INSERT INTO gateway_sequences (site, gateway, highest)
        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])

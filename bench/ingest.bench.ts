@@ -1,0 +1,192 @@
+// Ingest throughput: N simulated gateways publish signed events through a real broker into
+// PostgreSQL via the dashboard's ingest (verify, claim the sequence number, insert, commit, then
+// PUBACK). Printed beside the rate of a raw COPY of the same rows into the same table shape,
+// measured in the same run: the limit the database itself sets.
+//
+//   node bench/run.js ingest            (BENCH_EVENTS, BENCH_GATEWAYS, BENCH_DATABASE_URL, BENCH_MQTT_URL)
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Worker } from 'node:worker_threads';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Dashboard } from '../src/dashboard/dashboard.js';
+import { silentLogger } from '../src/lib/logger.js';
+import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../src/protocol/envelope.js';
+import { exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing.js';
+import { topics } from '../src/protocol/topics.js';
+import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
+import { startTestBroker } from '../test/helpers/test-broker.js';
+import { fmt, percentile, row } from './bench-kit.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
+const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const site = `bench-${randomBytes(3).toString('hex')}`;
+const dbName = `idg_bench_${randomBytes(4).toString('hex')}`;
+
+const admin = new pg.Client({ connectionString: ADMIN_URL });
+await admin.connect();
+await admin.query(`CREATE DATABASE ${dbName}`);
+const dbUrl = new URL(ADMIN_URL);
+dbUrl.pathname = `/${dbName}`;
+// A Mosquitto of our own, configured as production should be (no queue limit, large in-flight window).
+const broker = process.env.BENCH_MQTT_URL ? undefined : await startTestBroker();
+const brokerUrl = process.env.BENCH_MQTT_URL ?? (broker?.url as string);
+
+try {
+  const gateways = Array.from({ length: GATEWAYS }, (_, i) => ({
+    id: `gw-${i}`,
+    keys: generateSigningKeyPair(),
+  }));
+  const dashboard = new Dashboard({
+    config: {
+      kind: 'dashboard',
+      http: { host: '127.0.0.1', port: 0 },
+      database: { url: dbUrl.toString(), poolSize: 8 },
+      mqtt: { url: brokerUrl, clientId: `bench-dash-${site}` },
+      ingest: { sites: [site] },
+      gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
+      keys: {},
+    },
+    log: silentLogger,
+  });
+  await dashboard.start();
+
+  // Pre-signed events, so the gateways' signing cost is not part of the measurement.
+  const ids = new Uuidv7Generator();
+  const perGateway = Math.ceil(EVENTS / GATEWAYS);
+  const time = new Date().toISOString();
+  const batches = gateways.map((g) =>
+    Array.from(
+      { length: perGateway },
+      (_, i): Envelope =>
+        signEnvelope(
+          {
+            v: SCHEMA_VERSION,
+            id: ids.next(),
+            site,
+            gateway: g.id,
+            seq: i + 1,
+            time,
+            kind: 'access.granted',
+            data: {
+              door: 'main',
+              direction: 'in',
+              person: `p${i % 500}`,
+              badge: `B${i % 500}`,
+              factors: ['badge', 'totp'],
+              unlockMs: 5000,
+            },
+          } as Envelope,
+          g.keys.privateKey,
+        ),
+    ),
+  );
+  const total = perGateway * GATEWAYS;
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let stored = 0;
+  const done = new Promise<void>((resolve) => {
+    dashboard.hub.subscribe({
+      push: (events) => {
+        const now = performance.now();
+        for (const e of events) {
+          const t0 = sentAt.get(e.id);
+          if (t0 !== undefined) latencies.push(now - t0);
+        }
+        stored += events.length;
+        if (stored >= total) resolve();
+        return true;
+      },
+      close: () => {},
+    });
+  });
+  const worker = new Worker(new URL('./ingest-publisher.mjs', import.meta.url), {
+    workerData: {
+      url: brokerUrl,
+      batches: batches.map((own, gi) => ({
+        clientId: `bench-${site}-${gateways[gi]?.id}`,
+        topic: topics.events(site, gateways[gi]?.id as string),
+        payloads: own.map((e) => JSON.stringify(e)),
+      })),
+    },
+  });
+  await new Promise<void>((resolve) => worker.once('message', () => resolve()));
+  worker.on('message', (message: { sent?: number; index?: number; at?: number }) => {
+    if (message.sent !== undefined && message.index !== undefined && message.at !== undefined) {
+      const id = batches[message.sent]?.[message.index]?.id;
+      if (id) sentAt.set(id, message.at - performance.timeOrigin);
+    }
+  });
+  const start = performance.now();
+  worker.postMessage('go');
+  await done;
+  const elapsed = performance.now() - start;
+  const rate = (total * 1000) / elapsed;
+  latencies.sort((a, b) => a - b);
+  await worker.terminate();
+
+  // Baseline: COPY of the same rows into a table of the same shape.
+  const pool = dashboard.pool;
+  await pool.query(
+    `CREATE TABLE copy_events (LIKE events INCLUDING DEFAULTS) PARTITION BY RANGE (occurred_at)`,
+  );
+  const day = time.slice(0, 10);
+  await pool.query(
+    `CREATE TABLE copy_events_day PARTITION OF copy_events FOR VALUES FROM ('${day}') TO ('${day}'::date + 1)`,
+  );
+  await pool.query('ALTER TABLE copy_events ADD PRIMARY KEY (id, occurred_at)');
+  const rows = batches
+    .flat()
+    .map((e) =>
+      [
+        e.id,
+        e.time,
+        e.v,
+        e.site,
+        e.gateway,
+        e.seq,
+        e.kind,
+        'main',
+        (e.data as { person: string }).person,
+        JSON.stringify(e.data),
+        e.sig,
+      ]
+        .map((v) => `"${String(v).replaceAll('"', '""')}"`)
+        .join(','),
+    );
+  const client = await pool.connect();
+  const copyStart = performance.now();
+  await pipeline(
+    Readable.from(rows.map((r) => `${r}\n`)),
+    client.query(
+      copyFrom(
+        `COPY copy_events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature) FROM STDIN (FORMAT csv)`,
+      ),
+    ),
+  );
+  const copyRate = (total * 1000) / (performance.now() - copyStart);
+  client.release();
+  const lost =
+    total - Number((await pool.query(`SELECT count(*) AS n FROM events WHERE site = $1`, [site])).rows[0]?.n);
+  await dashboard.stop();
+
+  row(`baseline: raw COPY of the same ${fmt(total)} rows`, `${fmt(copyRate)} /s`);
+  row(
+    `ingest: ${GATEWAYS} gateways -> broker -> PostgreSQL`,
+    `${fmt(rate)} /s`,
+    `${(rate / copyRate).toFixed(2)} x COPY`,
+  );
+  row('end-to-end latency p50', `${percentile(latencies, 50).toFixed(1)} ms`);
+  row('end-to-end latency p99', `${percentile(latencies, 99).toFixed(1)} ms`);
+  row('events lost', String(lost));
+  process.stdout.write(
+    `goal >= 50 % of COPY: ${rate >= copyRate / 2 ? 'met' : 'MISSED'}; goal >= 20,000 events/s: ${rate >= 20_000 ? 'met' : 'MISSED'}\n`,
+  );
+} finally {
+  await broker?.stop();
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+}
