@@ -90,6 +90,43 @@ export function retentionSettings(config: {
   return Value.Default(RetentionConfig, { ...config.retention }) as RetentionConfig;
 }
 
+/** Staff sign-in: session lifetimes and how long a re-authentication counts. */
+export const StaffConfig = Type.Object(
+  {
+    idleMinutes: Type.Integer({
+      minimum: 1,
+      maximum: 240,
+      default: 30,
+      description: 'a staff session ends after this many minutes without a request',
+    }),
+    absoluteHours: Type.Integer({
+      minimum: 1,
+      maximum: 24,
+      default: 12,
+      description: 'a staff session ends this many hours after sign-in, active or not',
+    }),
+    reauthMinutes: Type.Integer({
+      minimum: 1,
+      maximum: 30,
+      default: 5,
+      description:
+        'password and code confirmed this recently allow sensitive actions (remote unlock, exports, retention changes, a new authenticator)',
+    }),
+    issuer: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      default: 'identgate',
+      description: 'the name authenticator apps show beside staff accounts',
+    }),
+  },
+  { ...strict, default: {} },
+);
+export type StaffConfig = Static<typeof StaffConfig>;
+
+export function staffSettings(config: { staff?: Partial<StaffConfig> | undefined }): StaffConfig {
+  return Value.Default(StaffConfig, { ...config.staff }) as StaffConfig;
+}
+
 export const DashboardConfig = Type.Object(
   {
     kind: Type.Literal('dashboard'),
@@ -105,6 +142,7 @@ export const DashboardConfig = Type.Object(
     gateways: Type.Array(TrustedGateway, { default: [] }),
     // Optional for configurations built in code (demo, tests); files get the defaults filled in.
     retention: Type.Optional(RetentionConfig),
+    staff: Type.Optional(StaffConfig),
     keys: Type.Object(
       {
         signing: Type.Optional(

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { type DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
+import { type DashboardConfig, retentionSettings, staffSettings } from '../config/dashboard-config.js';
 import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
@@ -9,6 +9,11 @@ import { KeyRing } from '../lib/key-ring.js';
 import { describeListenError } from '../lib/listen.js';
 import type { Logger } from '../lib/logger.js';
 import { assertListenerSecure } from '../lib/tls-profile.js';
+import { AuditLog } from './audit/audit-log.js';
+import { AuthService } from './auth/auth-service.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { SessionStore } from './auth/session-store.js';
+import { StaffStore } from './auth/staff-store.js';
 import { CentralMessenger } from './central-messenger.js';
 import { buildApp } from './http/app.js';
 import { EventIngest } from './ingest/event-ingest.js';
@@ -61,6 +66,12 @@ export class Dashboard {
   readonly people: PeopleStore;
   /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
   readonly retention: RetentionService;
+  readonly audit: AuditLog;
+  readonly staff: StaffStore;
+  /** Staff sign-in, sessions, the first administrator's setup token. */
+  readonly auth: AuthService;
+  /** The one-time token printed at start while no administrator exists. */
+  setupToken: string | undefined;
   private readonly clock: Clock;
   private readonly masterKeys: KeyRing | undefined;
   private ingestor: EventIngest | undefined;
@@ -68,6 +79,7 @@ export class Dashboard {
   private gapScanner: GapScanner | undefined;
   private retentionJob: RetentionJob | undefined;
   private app: FastifyInstance | undefined;
+  private housekeeping: NodeJS.Timeout | undefined;
   storageMode: StorageMode | undefined;
   url: string | undefined;
 
@@ -87,6 +99,24 @@ export class Dashboard {
       ? new KeyRing(options.masterKey, options.masterDecryptOnly ?? [])
       : undefined;
     this.people = new PeopleStore(this.pool, this.masterKeys);
+    this.audit = new AuditLog(this.pool);
+    this.staff = new StaffStore(this.pool);
+    const staff = staffSettings(options.config);
+    this.auth = new AuthService({
+      pool: this.pool,
+      staff: this.staff,
+      sessions: new SessionStore(this.pool),
+      throttle: new LoginThrottle(this.pool),
+      audit: this.audit,
+      keys: this.masterKeys,
+      clock: this.clock,
+      settings: {
+        idleMs: staff.idleMinutes * 60_000,
+        absoluteMs: staff.absoluteHours * 3_600_000,
+        reauthMs: staff.reauthMinutes * 60_000,
+        issuer: staff.issuer,
+      },
+    });
     this.retention = new RetentionService({
       pool: this.pool,
       clock: this.clock,
@@ -163,6 +193,8 @@ export class Dashboard {
     await this.registry.load();
 
     this.app = await buildApp({
+      auth: this.auth,
+      audit: this.audit,
       events: this.events,
       hub: this.hub,
       log: log.child({ component: 'http' }),
@@ -185,6 +217,19 @@ export class Dashboard {
     const address = this.app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     this.url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    this.setupToken = await this.auth.setupToken();
+    if (this.setupToken) {
+      log.warn(
+        { setupUrl: `${this.url}/#setup=${this.setupToken}` },
+        'no administrator yet: open the setup URL within 24 hours to create the first one (the token works once)',
+      );
+    }
+    this.housekeeping = setInterval(() => {
+      this.auth
+        .housekeeping()
+        .catch((error: Error) => log.warn({ err: error }, 'session housekeeping failed'));
+    }, 10 * 60_000);
+    this.housekeeping.unref();
 
     const clientId = config.mqtt.clientId ?? 'identgate-dashboard';
     this.messengerInstance = new CentralMessenger({
@@ -252,6 +297,7 @@ export class Dashboard {
 
   async stop(): Promise<void> {
     this.hub.closeAll('shutting down');
+    clearInterval(this.housekeeping);
     await this.retentionJob?.stop();
     this.retentionJob = undefined;
     await this.gapScanner?.stop();

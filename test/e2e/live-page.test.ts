@@ -14,7 +14,13 @@ describe('the dashboard live page in a browser', () => {
   beforeAll(async () => {
     system = await startTestSystem();
     browser = await launchBrowser();
-    page = await browser.newPage();
+    const staff = await system.staff('security');
+    const context = await browser.newContext();
+    const [name, value] = staff.cookie.split('=') as [string, string];
+    await context.addCookies([
+      { name, value, domain: '127.0.0.1', path: '/', secure: true, httpOnly: true, sameSite: 'Strict' },
+    ]);
+    page = await context.newPage();
     page.on('pageerror', (error) => errors.push(error.message));
     page.on('console', (message) => {
       if (message.type() === 'error') errors.push(message.text());

@@ -6,11 +6,14 @@ import type { PolicyConfig } from '../../src/config/door-policy-config.js';
 import type { GatewayConfig } from '../../src/config/gateway-config.js';
 import { defaultVideoConfig } from '../../src/config/video-config.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
+import type { Role } from '../../src/dashboard/auth/staff-store.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from './services.js';
+import { ShiftClock } from './shift-clock.js';
+import { StaffClient } from './staff.js';
 
 export interface TestSystem {
   site: string;
@@ -18,6 +21,10 @@ export interface TestSystem {
   dashboard: Dashboard;
   databaseUrl: string;
   agent: { badge: string; person: string; secret: string };
+  /** The dashboard's clock: the system clock, moved on by staff clients that need fresh TOTP steps. */
+  clock: ShiftClock;
+  /** A signed-in staff member with that role (a new account each call). */
+  staff(role: Role): Promise<StaffClient>;
   stop(): Promise<void>;
 }
 
@@ -89,7 +96,9 @@ export async function startTestSystem(
   const site = uniqueSite();
   const stateDir = mkdtempSync(join(tmpdir(), 'idg-gw-'));
   const central = generateSigningKeyPair();
+  const clock = new ShiftClock();
   const dashboard = new Dashboard({
+    clock,
     config: {
       kind: 'dashboard',
       http: { host: '127.0.0.1', port: 0 },
@@ -135,6 +144,8 @@ export async function startTestSystem(
     dashboard,
     databaseUrl: database.url,
     agent,
+    clock,
+    staff: (role) => StaffClient.create(dashboard, clock, role),
     stop: async () => {
       await gateway.stop();
       await dashboard.stop();

@@ -29,6 +29,7 @@ describe('database migrations', () => {
       { version: 3, variant: 'any' },
       { version: 4, variant: 'any' },
       { version: 5, variant: 'any' },
+      { version: 6, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
@@ -52,6 +53,10 @@ describe('database migrations', () => {
         'retention_policies',
         'legal_holds',
         'deletion_log',
+        'staff_accounts',
+        'staff_sessions',
+        'login_failures',
+        'setup_tokens',
       ]),
     );
     const indexes = await pool.query<{ name: string }>(

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
 import { SseClient } from '../helpers/sse-client.js';
+import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 interface LiveEvent {
@@ -16,10 +17,12 @@ describe('walking skeleton: badge + TOTP → unlock → PostgreSQL → live page
   let system: TestSystem;
   let live: SseClient;
   let db: pg.Client;
+  let staff: StaffClient;
 
   beforeAll(async () => {
     system = await startTestSystem();
-    live = await SseClient.open(`${system.dashboard.url}/api/v1/live`);
+    staff = await system.staff('security');
+    live = await SseClient.open(`${system.dashboard.url}/api/v1/live`, { cookie: staff.cookie });
     db = new pg.Client({ connectionString: system.databaseUrl });
     await db.connect();
   });
@@ -88,7 +91,9 @@ describe('walking skeleton: badge + TOTP → unlock → PostgreSQL → live page
 
   it('serves the stored events newest first from GET /api/v1/events', async () => {
     await live.waitFor((m) => m.event === 'event' && JSON.parse(m.data).kind === 'alarm.cleared');
-    const response = await fetch(`${system.dashboard.url}/api/v1/events?limit=5`);
+    const response = await fetch(`${system.dashboard.url}/api/v1/events?limit=5`, {
+      headers: { cookie: staff.cookie },
+    });
     expect(response.status).toBe(200);
     const body = (await response.json()) as {
       events: Array<{ kind: string; ingestNo: number }>;
@@ -113,7 +118,10 @@ describe('walking skeleton: badge + TOTP → unlock → PostgreSQL → live page
   });
 
   it('replays missed events to a client that reconnects with Last-Event-ID', async () => {
-    const again = await SseClient.open(`${system.dashboard.url}/api/v1/live`, { 'last-event-id': '1' });
+    const again = await SseClient.open(`${system.dashboard.url}/api/v1/live`, {
+      'last-event-id': '1',
+      cookie: staff.cookie,
+    });
     try {
       const message = await again.waitFor((m) => m.event === 'event');
       expect(message.id).toBe('2');

@@ -206,6 +206,12 @@ export async function runDemo(
       'identgate demo is running',
       '',
       `  Dashboard     ${dashboard.url}`,
+      ...(dashboard.setupToken
+        ? [
+            `  First admin   ${dashboard.url}/#setup=${dashboard.setupToken}`,
+            '                (works once, for 24 h: create your administrator account there)',
+          ]
+        : ['                (sign in with the administrator account created at the first start)']),
       `  MQTT broker   ${broker.url}${brokerNote}`,
       `  PostgreSQL    ${database.url}  (embedded; data in ${join(demo.stateDir, 'postgres')})`,
       `  Gateway       ${demo.site}/${demo.gateway.id}, doors: ${doors.join(', ')} (simulated devices)`,

@@ -1,14 +1,24 @@
 import type { TlsOptions } from 'node:tls';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from '../../lib/logger.js';
+import { packageInfo } from '../../lib/package-root.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { AuthService } from '../auth/auth-service.js';
 import type { LiveHub } from '../live-hub.js';
 import type { EventStore } from '../storage/event-store.js';
+import { authPlugin } from './auth-plugin.js';
+import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 
 export interface AppDependencies {
+  auth: AuthService;
+  audit: AuditLog;
   events: EventStore;
   hub: LiveHub;
   log: Logger;
@@ -69,7 +79,33 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     }),
   );
 
-  app.get('/healthz', async (_request, reply) => {
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'identgate dashboard API',
+        version: packageInfo().version,
+        description:
+          'Every route needs a signed-in staff session (cookie) unless marked public; state changes also need the x-csrf-token header from GET /api/v1/session. The roles allowed are listed per route (docs/dashboard.md).',
+      },
+      components: {
+        securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: '__Host-identgate-session' } },
+      },
+      security: [{ session: [] }],
+    },
+    transform: ({ schema, url, route }) => {
+      const access = (route.config ?? {}) as { roles?: readonly string[] | 'public'; reauth?: boolean };
+      const roles = access.roles === 'public' ? 'public' : (access.roles ?? []).join(', ') || 'nobody';
+      const note = `Roles: ${roles}${access.reauth ? '; needs a fresh re-authentication' : ''}.`;
+      const described = { ...schema, description: [schema?.description, note].filter(Boolean).join(' ') };
+      return { schema: described as typeof schema, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });
+  await app.register(authPlugin, { auth: deps.auth });
+  await app.register(authRoutes, { auth: deps.auth });
+
+  app.get('/healthz', { config: { roles: 'public' } }, async (_request, reply) => {
     try {
       await deps.ping();
       return { status: 'ok' };
@@ -78,7 +114,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     }
   });
   await app.register(eventsRoutes, { events: deps.events });
-  await app.register(liveRoutes, { events: deps.events, hub: deps.hub });
+  await app.register(liveRoutes, {
+    events: deps.events,
+    hub: deps.hub,
+    stillValid: async (token) => (await deps.auth.current(token))?.session.stage === 'active',
+  });
   await app.register(webRoutes);
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { KeyRing } from '../../lib/key-ring.js';
+import { STAFF_TOTP_CONTEXT } from '../auth/auth-service.js';
 import { SECRET_CONTEXT } from './people-store.js';
 
 /**
@@ -16,6 +17,18 @@ export interface SealedColumn {
 
 export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { table: 'people', id: 'id', column: 'totp_secret_sealed', context: (id) => `${SECRET_CONTEXT}/${id}` },
+  {
+    table: 'staff_accounts',
+    id: 'id',
+    column: 'totp_secret_sealed',
+    context: (id) => `${STAFF_TOTP_CONTEXT}/${id}`,
+  },
+  {
+    table: 'staff_accounts',
+    id: 'id',
+    column: 'totp_pending_sealed',
+    context: (id) => `${STAFF_TOTP_CONTEXT}/${id}`,
+  },
 ];
 
 export interface RotationReport {
@@ -47,8 +60,8 @@ export async function rotateMasterKey(
     for (;;) {
       const rows = await pool.query<{ id: string; sealed: string }>(
         `SELECT ${col.id} AS id, ${col.column} AS sealed FROM ${col.table}
-          WHERE ${col.column} IS NOT NULL AND ${col.column} NOT LIKE $1 AND ${col.id} > $2
-          ORDER BY ${col.id} LIMIT $3`,
+          WHERE ${col.column} IS NOT NULL AND ${col.column} NOT LIKE $1 AND ${col.id}::text > $2
+          ORDER BY ${col.id}::text LIMIT $3`,
         [current, after, batchSize],
       );
       if (rows.rows.length === 0) break;

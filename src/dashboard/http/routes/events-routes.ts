@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { EventStore } from '../../storage/event-store.js';
+import { Access } from '../roles.js';
 import { ErrorSchema, StoredEventSchema } from '../schemas.js';
 
 export interface EventsRoutesOptions {
@@ -12,6 +13,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
   app.get(
     '/api/v1/events',
     {
+      config: { roles: Access.investigate },
       schema: {
         querystring: Type.Object(
           {

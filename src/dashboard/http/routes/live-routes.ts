@@ -2,9 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { LiveHub, LiveSubscriber } from '../../live-hub.js';
 import type { EventStore, StoredEvent } from '../../storage/event-store.js';
+import { Access } from '../roles.js';
 
 export interface LiveRoutesOptions {
   events: EventStore;
+  /** Re-checks the session on every keep-alive: a stream ends with the session it was opened in. */
+  stillValid: (token: string | undefined) => Promise<boolean>;
   hub: LiveHub;
   /** Comment lines keep proxies from closing an idle stream. */
   keepAliveMs?: number;
@@ -16,18 +19,23 @@ const CATCH_UP_LIMIT = 5000;
 /**
  * `GET /api/v1/live`: Server-Sent Events, one `event` message per stored event, its id the ingest
  * number. A client that reconnects with `Last-Event-ID` (browsers do this by themselves) or
- * `?after=` first receives what it missed, from the database, so a network blip loses nothing.
+ * `?after=` first receives what it missed, from the database, so a network blip loses nothing;
+ * `?recent=N` starts with the last N events. The stream ends when the session does.
  */
 export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
   app,
-  { events, hub, keepAliveMs = 15_000 },
+  { events, hub, stillValid, keepAliveMs = 15_000 },
 ) => {
   app.get(
     '/api/v1/live',
     {
+      config: { roles: Access.monitor },
       schema: {
         querystring: Type.Object(
-          { after: Type.Optional(Type.Integer({ minimum: 0 })) },
+          {
+            after: Type.Optional(Type.Integer({ minimum: 0 })),
+            recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 500 })),
+          },
           { additionalProperties: false },
         ),
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^\\d{1,18}$' })) }),
@@ -70,14 +78,25 @@ export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
       };
       // Subscribe before reading the backlog so that nothing falls between the two.
       const unsubscribe = hub.subscribe(subscriber);
-      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
+      const token = request.sessionToken;
+      const keepAlive = setInterval(() => {
+        res.write(': keep-alive\n\n');
+        stillValid(token).then(
+          (valid) => valid || res.end('event: session-ended\ndata: {}\n\n'),
+          () => res.end(),
+        );
+      }, keepAliveMs);
       request.raw.on('close', () => {
         clearInterval(keepAlive);
         unsubscribe();
       });
       try {
         if (after !== undefined) write(await events.since(after, CATCH_UP_LIMIT));
-        else lastSent = Math.max(0, ...(await events.recent(1)).map((e) => e.ingestNo));
+        else {
+          const recent = await events.recent(Math.max(1, request.query.recent ?? 0));
+          if (request.query.recent) write([...recent].reverse());
+          else lastSent = Math.max(0, ...recent.map((e) => e.ingestNo));
+        }
         write(held);
         held.length = 0;
         live = true;

@@ -39,6 +39,7 @@ export const webRoutes: FastifyPluginAsync = async (app) => {
     if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
     return reply.send(asset.body);
   };
-  app.get('/', serve('index.html'));
-  for (const name of assets.keys()) if (name !== 'index.html') app.get(`/assets/${name}`, serve(name));
+  const open = { config: { roles: 'public' as const }, schema: { hide: true } };
+  app.get('/', open, serve('index.html'));
+  for (const name of assets.keys()) if (name !== 'index.html') app.get(`/assets/${name}`, open, serve(name));
 };

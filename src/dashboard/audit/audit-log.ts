@@ -1,0 +1,66 @@
+import type { Pool } from 'pg';
+import type { Queryable } from '../storage/event-store.js';
+
+/**
+ * The shared audit log: who (`staff:<login>`, `cli:<os user>`, `system`, `anonymous`) did what
+ * (`staff.login`, `door.remote-unlock`, `retention.policy.set`, `person.erase` …) to what, with
+ * details that carry settings, addresses and counts, never secrets or an agent's personal data.
+ * Written in the same transaction as the change it records where there is one.
+ */
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  target?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: Record<string, unknown>;
+}
+
+export async function writeAudit(db: Queryable, entry: AuditEntry, at: Date = new Date()): Promise<void> {
+  await db.query('INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [
+    at,
+    entry.actor.slice(0, 200),
+    entry.action,
+    entry.target?.slice(0, 300) ?? null,
+    JSON.stringify(entry.details ?? {}),
+  ]);
+}
+
+export class AuditLog {
+  constructor(private readonly pool: Pool) {}
+
+  record(entry: AuditEntry, db: Queryable = this.pool): Promise<void> {
+    return writeAudit(db, entry);
+  }
+
+  async recent(options: { limit?: number; action?: string; before?: number } = {}): Promise<AuditRow[]> {
+    const result = await this.pool.query<{
+      id: string;
+      at: Date;
+      actor: string;
+      action: string;
+      target: string | null;
+      details: Record<string, unknown>;
+    }>(
+      `SELECT id, at, actor, action, target, details FROM audit_log
+        WHERE ($2::text IS NULL OR action LIKE $2 || '%') AND ($3::bigint IS NULL OR id < $3)
+        ORDER BY id DESC LIMIT $1`,
+      [options.limit ?? 100, options.action ?? null, options.before ?? null],
+    );
+    return result.rows.map((r) => ({
+      id: Number(r.id),
+      at: r.at.toISOString(),
+      actor: r.actor,
+      action: r.action,
+      target: r.target,
+      details: r.details,
+    }));
+  }
+}

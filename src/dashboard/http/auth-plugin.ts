@@ -1,0 +1,100 @@
+import type {} from '@fastify/cookie';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { AuthErrors } from '../auth/auth-errors.js';
+import type { Authenticated, AuthService, RequestMeta } from '../auth/auth-service.js';
+import type { Role } from '../auth/staff-store.js';
+
+/**
+ * Access control for every route, declared on the route itself:
+ * `config: { roles: ['admin'] }` (who may call it), `roles: 'public'`, `stage: 'pending'` (reachable
+ * before the second factor), `reauth: true` (password and code confirmed in the last minutes).
+ * A route that declares nothing is refused: least privilege is the default. State-changing
+ * requests must carry the session's CSRF token and come from the dashboard's own origin.
+ */
+export interface RouteAccess {
+  roles?: readonly Role[] | 'public';
+  stage?: 'pending';
+  reauth?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig extends RouteAccess {}
+  interface FastifyRequest {
+    auth?: Authenticated;
+    sessionToken?: string;
+  }
+}
+
+export const SESSION_COOKIE = '__Host-identgate-session';
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function requestMeta(request: FastifyRequest): RequestMeta {
+  const agent = request.headers['user-agent'];
+  return { address: request.ip, ...(typeof agent === 'string' ? { userAgent: agent } : {}) };
+}
+
+export function setSessionCookie(reply: FastifyReply, token: string, maxAgeMs: number): void {
+  reply.setCookie(SESSION_COOKIE, token, {
+    path: '/',
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+    maxAge: Math.floor(maxAgeMs / 1000),
+  });
+}
+
+export function clearSessionCookie(reply: FastifyReply): void {
+  reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'strict' });
+}
+
+/** A state change must come from this dashboard's own pages, not from another site. */
+export function assertSameOrigin(request: FastifyRequest): void {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new AuthErrors.origin();
+  const origin = request.headers.origin;
+  if (origin !== undefined && origin !== 'null') {
+    const host = request.headers.host;
+    let originHost: string;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      throw new AuthErrors.origin();
+    }
+    if (originHost !== host) throw new AuthErrors.origin();
+  } else if (origin === 'null') {
+    throw new AuthErrors.origin();
+  }
+}
+
+const plugin: FastifyPluginAsync<{ auth: AuthService }> = async (app, { auth }) => {
+  app.addHook('preHandler', async (request) => {
+    const access = request.routeOptions.config as RouteAccess;
+    const token = request.cookies[SESSION_COOKIE];
+    if (token) request.sessionToken = token;
+    const current = await auth.current(token);
+    if (current) request.auth = current;
+    // Unknown routes (404) and static files are public; everything else must say who may call it.
+    if (access.roles === 'public' || request.routeOptions.url === undefined) {
+      if (UNSAFE.has(request.method)) assertSameOrigin(request);
+      return;
+    }
+    if (!access.roles) throw new AuthErrors.forbidden();
+    if (!current) throw new AuthErrors.unauthenticated();
+    if (current.session.stage !== 'active' && access.stage !== 'pending') {
+      throw new AuthErrors.stage(
+        current.session.stage === 'enrol' ? 'set up your authenticator first' : 'enter your code first',
+      );
+    }
+    if (!access.roles.includes(current.account.role)) throw new AuthErrors.forbidden();
+    if (UNSAFE.has(request.method)) {
+      assertSameOrigin(request);
+      const presented = request.headers['x-csrf-token'];
+      if (!auth.csrfMatches(current.session, typeof presented === 'string' ? presented : undefined))
+        throw new AuthErrors.csrf();
+    }
+    if (access.reauth && !auth.isFresh(current.session)) throw new AuthErrors.reauth();
+  });
+};
+
+export const authPlugin = fp(plugin, { name: 'identgate-auth' });
