@@ -193,8 +193,15 @@ export class Dashboard {
     await this.registry.load();
 
     this.app = await buildApp({
+      pool: this.pool,
       auth: this.auth,
       audit: this.audit,
+      staff: this.staff,
+      alarms: this.alarms,
+      people: this.people,
+      registry: this.registry,
+      retention: this.retention,
+      messenger: () => this.messenger,
       events: this.events,
       hub: this.hub,
       log: log.child({ component: 'http' }),

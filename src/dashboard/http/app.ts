@@ -4,12 +4,19 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuthService } from '../auth/auth-service.js';
+import type { StaffStore } from '../auth/staff-store.js';
+import type { CentralMessenger } from '../central-messenger.js';
 import type { LiveHub } from '../live-hub.js';
+import type { RetentionService } from '../retention/retention-service.js';
+import type { AlarmStore } from '../storage/alarm-store.js';
 import type { EventStore } from '../storage/event-store.js';
+import type { GatewayRegistry } from '../storage/gateway-registry.js';
+import type { PeopleStore } from '../storage/people-store.js';
 import { authPlugin } from './auth-plugin.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
@@ -17,8 +24,16 @@ import { liveRoutes } from './routes/live-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 
 export interface AppDependencies {
+  pool: Pool;
   auth: AuthService;
   audit: AuditLog;
+  staff: StaffStore;
+  alarms: AlarmStore;
+  people: PeopleStore;
+  registry: GatewayRegistry;
+  retention: RetentionService;
+  /** The messenger to the gateways (commands, credential sets); it starts after the HTTP server. */
+  messenger: () => CentralMessenger;
   events: EventStore;
   hub: LiveHub;
   log: Logger;
@@ -119,6 +134,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     hub: deps.hub,
     stillValid: async (token) => (await deps.auth.current(token))?.session.stage === 'active',
   });
+  // Monitoring: overview, alarms, door and room actions, event search, audit log.
+  // Administration: directory, people, staff accounts, retention.
   await app.register(webRoutes);
   return app;
 }
