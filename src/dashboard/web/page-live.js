@@ -509,18 +509,20 @@ class LiveMonitor {
   }
 
   async roomAction(room, what, active) {
+    // Lockdown can be per room; evacuation releases every door of the site.
+    const scope = what === 'lockdown' ? `room ${room.name ?? room.room}` : `site ${room.site} (every door)`;
     const reason = window.prompt(
-      `${active ? 'Start' : 'End'} ${what} of room ${room.name ?? room.room}. Reason (goes to the audit log):`,
+      `${active ? 'Start' : 'End'} ${what} of ${scope}. Reason (goes to the audit log):`,
     );
     if (!reason) return;
     try {
       const result = await withReauth(
         () =>
-          api('POST', `/api/v1/sites/${encodeURIComponent(room.site)}/${what}`, {
-            room: room.room,
-            active,
-            reason,
-          }),
+          api(
+            'POST',
+            `/api/v1/sites/${encodeURIComponent(room.site)}/${what}`,
+            what === 'lockdown' ? { room: room.room, active, reason } : { active, reason },
+          ),
         `A ${what} needs your password and a code.`,
       );
       toast(
