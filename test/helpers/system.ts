@@ -23,6 +23,8 @@ export interface TestSystem {
   agent: { badge: string; person: string; secret: string };
   /** The dashboard's clock: the system clock, moved on by staff clients that need fresh TOTP steps. */
   clock: ShiftClock;
+  /** The dashboard's master key (sealing TOTP secrets), for key-rotation tests. */
+  masterKey: Buffer;
   /** A signed-in staff member with that role (a new account each call). */
   staff(role: Role): Promise<StaffClient>;
   stop(): Promise<void>;
@@ -97,6 +99,7 @@ export async function startTestSystem(
   const stateDir = mkdtempSync(join(tmpdir(), 'idg-gw-'));
   const central = generateSigningKeyPair();
   const clock = new ShiftClock();
+  const masterKey = randomBytes(32);
   const dashboard = new Dashboard({
     clock,
     config: {
@@ -110,7 +113,7 @@ export async function startTestSystem(
     },
     log: silentLogger,
     signingKey: central.privateKey,
-    masterKey: randomBytes(32),
+    masterKey,
     ...options,
   });
   const gateway = new Gateway({
@@ -145,6 +148,7 @@ export async function startTestSystem(
     databaseUrl: database.url,
     agent,
     clock,
+    masterKey,
     staff: (role) => StaffClient.create(dashboard, clock, role),
     stop: async () => {
       await gateway.stop();

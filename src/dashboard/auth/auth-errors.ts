@@ -15,4 +15,5 @@ export const AuthErrors = {
   setup: createError('IDG_AUTH_SETUP', '%s', 403),
   conflict: createError('IDG_AUTH_CONFLICT', '%s', 409),
   notFound: createError('IDG_NOT_FOUND', '%s', 404),
+  badInput: createError('IDG_BAD_INPUT', '%s', 400),
 };

@@ -85,6 +85,8 @@ export class AuthService {
     input: { login: string; displayName: string; password: string },
     meta: RequestMeta,
   ): Promise<StaffAccount> {
+    // Input is checked before the token is spent: a weak password does not burn it.
+    await this.checkNewAccount(input);
     const used = await this.deps.pool.query(
       `UPDATE setup_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
          AND NOT EXISTS (SELECT 1 FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL)`,
@@ -100,19 +102,37 @@ export class AuthService {
         'the setup token is unknown, used or expired, or an administrator exists already',
       );
     }
-    const account = await this.createAccount({ ...input, role: 'admin' }, 'setup');
-    return account;
+    try {
+      return await this.createAccount({ ...input, role: 'admin' }, 'setup');
+    } catch (error) {
+      await this.deps.pool.query('UPDATE setup_tokens SET used_at = NULL WHERE token_hash = $1', [
+        sha256(token),
+      ]);
+      throw error;
+    }
+  }
+
+  private async checkNewAccount(input: {
+    login: string;
+    displayName: string;
+    password: string;
+  }): Promise<string> {
+    const login = input.login.trim().toLowerCase();
+    if (!/^[a-z0-9][a-z0-9._-]{1,63}$/.test(login)) {
+      throw new AuthErrors.badInput(
+        'a login is 2-64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+      );
+    }
+    this.assertPassword(input.password, login, input.displayName);
+    if (await this.deps.staff.byLogin(login)) throw new AuthErrors.conflict(`login "${login}" is taken`);
+    return login;
   }
 
   async createAccount(
     input: { login: string; displayName: string; password: string; role: Role },
     createdBy: string,
   ): Promise<StaffAccount> {
-    const login = input.login.trim().toLowerCase();
-    if (!/^[a-z0-9][a-z0-9._-]{1,63}$/.test(login))
-      throw new AuthErrors.conflict('a login is 2-64 letters, digits, ".", "_" or "-"');
-    this.assertPassword(input.password, login, input.displayName);
-    if (await this.deps.staff.byLogin(login)) throw new AuthErrors.conflict(`login "${login}" is taken`);
+    const login = await this.checkNewAccount(input);
     const account = await this.deps.staff.create({
       login,
       displayName: input.displayName.trim().slice(0, 120),
@@ -321,13 +341,13 @@ export class AuthService {
   ): Promise<StaffAccount> {
     const target = await this.deps.staff.byLogin(login);
     if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
+    if (target.id === actor.id && (change.role !== undefined || change.disabled !== undefined)) {
+      throw new AuthErrors.conflict('another administrator must change your own role or disable you');
+    }
     const demotes = change.role !== undefined && change.role !== 'admin' && target.role === 'admin';
     const disables = change.disabled === true && !target.disabledAt && target.role === 'admin';
     if ((demotes || disables) && (await this.deps.staff.countAdmins()) <= 1) {
       throw new AuthErrors.conflict('this is the last enabled administrator; make another one first');
-    }
-    if (target.id === actor.id && (change.role !== undefined || change.disabled !== undefined)) {
-      throw new AuthErrors.conflict('another administrator must change your own role or disable you');
     }
     const who = `staff:${actor.login}`;
     const what = `staff:${target.login}`;

@@ -17,11 +17,26 @@ import type { AlarmStore } from '../storage/alarm-store.js';
 import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { PeopleStore } from '../storage/people-store.js';
-import { authPlugin } from './auth-plugin.js';
+import { authPlugin, type RouteAccess } from './auth-plugin.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { webRoutes } from './routes/web-routes.js';
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  /** 'public', or the roles that may call it; empty: nobody (refused). */
+  roles: RouteAccess['roles'] | readonly [];
+  reauth: boolean;
+  stage: RouteAccess['stage'];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeTable: RouteEntry[];
+  }
+}
 
 export interface AppDependencies {
   pool: Pool;
@@ -71,6 +86,24 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Every route with who may call it: the role × route matrix (docs/dashboard.md) and its test.
+  const routes: RouteEntry[] = [];
+  app.decorate('routeTable', routes);
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const access = (route.config ?? {}) as RouteAccess;
+    for (const method of methods) {
+      if (method === 'HEAD') continue;
+      routes.push({
+        method,
+        url: route.url,
+        roles: access.roles ?? [],
+        reauth: access.reauth === true,
+        stage: access.stage,
+      });
+    }
+  });
 
   app.addHook('onRequest', async (_request, reply) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);

@@ -68,7 +68,8 @@ export function assertSameOrigin(request: FastifyRequest): void {
 }
 
 const plugin: FastifyPluginAsync<{ auth: AuthService }> = async (app, { auth }) => {
-  app.addHook('preHandler', async (request) => {
+  // Before validation: without a session, nothing about a route's input is revealed.
+  app.addHook('preValidation', async (request) => {
     const access = request.routeOptions.config as RouteAccess;
     const token = request.cookies[SESSION_COOKIE];
     if (token) request.sessionToken = token;
