@@ -254,7 +254,11 @@ export class AuthService {
     const current = await this.current(token);
     if (!current) throw new AuthErrors.unauthenticated();
     const { account, session } = current;
+    // A session that has only the password (stage totp) cannot replace the second factor.
+    if (session.stage === 'totp') throw new AuthErrors.stage('enter your code first');
     if (!account.totpPendingSealed) throw new AuthErrors.stage('start the enrolment first');
+    const verdict = await this.deps.throttle.check(account.login, meta.address);
+    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
     const secret = this.ring()
       .open(account.totpPendingSealed, `${STAFF_TOTP_CONTEXT}/${account.id}`)
       .toString();

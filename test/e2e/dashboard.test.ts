@@ -1,0 +1,179 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSim } from '../../src/cli/sim-command.js';
+import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
+import { launchBrowser } from '../helpers/browser.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+const totp = new TotpVerifier();
+/** `npm run docs:screenshots` sets this: the pages are then photographed into docs/screenshots. */
+const SHOTS = process.env.IDENTGATE_SCREENSHOTS ? join(process.cwd(), 'docs/screenshots') : undefined;
+
+/**
+ * The dashboard in a real browser (Debian's Chromium), against the real gateway, broker and
+ * database: first-admin setup → TOTP enrolment → sign-in with password and code → a badge event
+ * appears live → a forced door raises an alarm that security staff acknowledge.
+ */
+describe('the dashboard in a browser', () => {
+  let system: TestSystem;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const errors: string[] = [];
+  const admin = { login: 'anna-admin', name: 'Anna Admin', password: 'seven blue herons at dusk' };
+  const guard = { login: 'sam-security', name: 'Sam Security', password: 'quiet lanterns over the river' };
+  const secrets = new Map<string, string>();
+  let lastStep = 0;
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    browser = await launchBrowser();
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    page = await context.newPage();
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) errors.push(message.text());
+    });
+    if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await system?.stop();
+  });
+
+  const shot = async (name: string) => {
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+  };
+  /** A code for a fresh time step (each code is accepted once), moving the dashboard clock on. */
+  const code = (secret: string) => {
+    let step = Math.floor(system.clock.now() / 30_000);
+    if (step <= lastStep) {
+      system.clock.advance((lastStep + 1 - step) * 30_000);
+      step = lastStep + 1;
+    }
+    lastStep = step;
+    return totp.generate(secret, step * 30_000 + 1);
+  };
+  const sim = (...action: string[]) => runSim({ action, door: 'main', socket: system.gateway.simSocketPath });
+
+  const enrol = async (login: string) => {
+    await page.locator('#enrol-start').click();
+    await page.locator('#enrol-form img.qr').waitFor();
+    const secret = (await page.locator('#enrol-secret').textContent()) as string;
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    secrets.set(login, secret);
+    await shot('enrol');
+    await page.locator('#enrol-form input[name="code"]').fill(code(secret));
+    await page.locator('#enrol-form button[type="submit"]').click();
+  };
+
+  const signIn = async (who: { login: string; password: string }) => {
+    await page.locator('#login-form').waitFor();
+    await page.locator('#login-form input[name="login"]').fill(who.login);
+    await page.locator('#login-form input[name="password"]').fill(who.password);
+    await page.locator('#login-form button[type="submit"]').click();
+  };
+
+  it('creates the first administrator from the setup link and enrols an authenticator', async () => {
+    await page.goto(`${system.dashboard.url}/#setup=${system.dashboard.setupToken}`);
+    await page.locator('#setup-form').waitFor();
+    await page.locator('#setup-form input[name="login"]').fill(admin.login);
+    await page.locator('#setup-form input[name="displayName"]').fill(admin.name);
+    await page.locator('#setup-form input[name="password"]').fill('too short');
+    await page.locator('#setup-form button[type="submit"]').click();
+    expect(await page.locator('#setup-form .error').textContent()).toMatch(/shorter than 12 characters/);
+    await page.locator('#setup-form input[name="password"]').fill(admin.password);
+    await page.locator('#setup-form button[type="submit"]').click();
+    await enrol(admin.login);
+    await page.locator('nav a[data-page="live"]').waitFor();
+    expect(await page.locator('#account-link').textContent()).toBe(`${admin.name} · admin`);
+    // The setup token is gone from the address bar and works no more.
+    expect(new URL(page.url()).hash).not.toContain('setup=');
+  });
+
+  it('signs out, and refuses a wrong code before accepting the right one', async () => {
+    await page.locator('#sign-out').click();
+    await signIn(admin);
+    await page.locator('#code-form').waitFor();
+    await shot('sign-in-code');
+    await page.locator('#code-form input[name="code"]').fill('000000');
+    await page.locator('#code-form button[type="submit"]').click();
+    expect(await page.locator('#code-form .error').textContent()).toMatch(/code is wrong/);
+    await page.locator('#code-form input[name="code"]').fill(code(secrets.get(admin.login) as string));
+    await page.locator('#code-form button[type="submit"]').click();
+    await page.locator('nav a[data-page="live"]').waitFor();
+  });
+
+  it('lets security staff sign in with password and code and watch a badge event arrive live', async () => {
+    await system.dashboard.auth.createAccount(
+      { login: guard.login, displayName: guard.name, password: guard.password, role: 'security' },
+      `staff:${admin.login}`,
+    );
+    await page.locator('#sign-out').click();
+    await signIn(guard);
+    await enrol(guard.login);
+    await page.locator('#connection[data-state="live"]').waitFor();
+    // Separation of duties: no administration pages for security staff.
+    expect(await page.locator('nav a[data-page^="admin"]').count()).toBe(0);
+
+    await sim('badge', system.agent.badge);
+    await sim('keypad', totp.generate(system.agent.secret, Date.now()));
+    const granted = page.locator('#events tr[data-kind="access.granted"]');
+    await granted.waitFor();
+    expect(await granted.locator('td').nth(4).textContent()).toContain(system.agent.badge);
+    await page.locator('#doors .door.unlocked').waitFor();
+    await shot('live');
+  });
+
+  it('shows a forced door as a critical alarm, which security acknowledges with a comment', async () => {
+    await page.locator('#doors .door.locked').waitFor({ timeout: 15_000 });
+    await sim('door', 'open');
+    await page.locator('#doors .door.alarm').waitFor();
+    const alarm = page.locator('#alarms li.alarm-item.critical.active');
+    await alarm.first().waitFor();
+    expect(await page.locator('#critical-banner').isVisible()).toBe(true);
+    await shot('alarm');
+    await alarm.first().locator('input[name="comment"]').fill('checked on camera: cleaner propped the door');
+    await alarm.first().locator('button[type="submit"]').click();
+    const acknowledged = page.locator('#alarms li.alarm-item.acknowledged');
+    await acknowledged.first().waitFor();
+    expect(await acknowledged.first().locator('.ack').textContent()).toMatch(
+      new RegExp(`acknowledged by staff:${guard.login} at .*: checked on camera: cleaner propped the door`),
+    );
+    await sim('door', 'close');
+  });
+
+  it('keeps the live feed after a network blip, without losing events', async () => {
+    await context.setOffline(true);
+    await page.locator('#connection[data-state="reconnecting"]').waitFor();
+    system.gateway.record({
+      kind: 'access.denied',
+      data: { door: 'main', direction: 'in', badge: 'B-BLIP', reason: 'unknown-badge' },
+    });
+    await context.setOffline(false);
+    await page
+      .locator('#events tr[data-kind="access.denied"]')
+      .filter({ hasText: 'B-BLIP' })
+      .waitFor({ timeout: 15_000 });
+    await page.locator('#connection[data-state="live"]').waitFor();
+  });
+
+  it('renders event data as text, never as markup', async () => {
+    const markup = '<img src=x onerror="document.title=1">';
+    system.gateway.record({
+      kind: 'access.denied',
+      data: { door: 'main', direction: 'in', badge: 'B-X', reason: 'unknown-badge', detail: markup },
+    });
+    const row = page.locator('#events tr[data-kind="access.denied"]').filter({ hasText: 'B-X' });
+    await row.waitFor();
+    expect(await row.locator('td').nth(5).textContent()).toBe(`unknown badge: ${markup}`);
+    expect(await page.locator('#events img[src="x"]').count()).toBe(0);
+  });
+
+  it('logged no errors in the browser', () => {
+    expect(errors).toEqual([]);
+  });
+});
