@@ -1,6 +1,9 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { ConfigError, ConfigErrorCode } from '../config/config-error.js';
+import { parseKey } from '../lib/aead.js';
+import { KeyRing } from '../lib/key-ring.js';
 import { writeFileAtomic } from '../lib/state-files.js';
 import {
   exportPrivateKeyPem,
@@ -17,11 +20,21 @@ import { UsageError } from './cli-error.js';
  * overwritten.
  */
 export const KEYGEN_USAGE = `usage:
-  identgate keygen signing <file>   the central signing key (prints the public key for gateways)
+  identgate keygen signing <file> [--seal-with <master key file>]
+                                    the central signing key (prints the public key for gateways);
+                                    sealed under the master key when --seal-with is given
   identgate keygen master <file>    the master key sealing TOTP secrets in the database`;
 
+export const SIGNING_KEY_CONTEXT = 'identgate/central-signing-key/v1';
+
 export function runKeygen(args: string[]): string[] {
-  const [what, file] = args;
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { 'seal-with': { type: 'string' } },
+  });
+  const [what, file] = positionals;
   if (!file || (what !== 'signing' && what !== 'master')) throw new UsageError(KEYGEN_USAGE);
   if (existsSync(file)) throw new UsageError(`${file} exists; identgate never overwrites a key`);
   if (what === 'master') {
@@ -29,14 +42,44 @@ export function runKeygen(args: string[]): string[] {
     return [`master key written to ${file} (mode 0600); reference it as keys.master: { file: ${file} }`];
   }
   const pair = generateSigningKeyPair();
-  writeFileAtomic(file, exportPrivateKeyPem(pair.privateKey));
+  const pem = exportPrivateKeyPem(pair.privateKey);
+  const sealWith = values['seal-with'];
+  writeFileAtomic(
+    file,
+    sealWith
+      ? `${new KeyRing(parseKey(readFileSync(sealWith, 'utf8'))).seal(Buffer.from(pem), SIGNING_KEY_CONTEXT)}\n`
+      : pem,
+  );
   return [
     `signing key written to ${file} (mode 0600); reference it as keys.signing: { file: ${file} }`,
     `central public key for every gateway's central.publicKey: ${exportPublicKey(pair.publicKey)}`,
   ];
 }
 
-export function loadSigningKey(pem: string): KeyObject {
+/** Sealed values start with their format version; a PEM file with `-----BEGIN`. */
+export const isSealed = (text: string) => /^v[12]\./.test(text.trim());
+
+/** The central signing key from its file: PEM, or sealed under the master key (keygen --seal-with). */
+export function loadSigningKey(text: string, masterKeys?: KeyRing): KeyObject {
+  let pem = text;
+  if (isSealed(text)) {
+    if (!masterKeys) {
+      throw new ConfigError(
+        'keys.signing',
+        ['is sealed under the master key, but keys.master is not set'],
+        ConfigErrorCode.secret,
+      );
+    }
+    try {
+      pem = masterKeys.open(text.trim(), SIGNING_KEY_CONTEXT).toString('utf8');
+    } catch (error) {
+      throw new ConfigError(
+        'keys.signing',
+        [`cannot be opened with the master keys: ${(error as Error).message}`],
+        ConfigErrorCode.secret,
+      );
+    }
+  }
   try {
     return importPrivateKeyPem(pem).privateKey;
   } catch (error) {

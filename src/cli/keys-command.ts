@@ -1,11 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DashboardConfig } from '../config/dashboard-config.js';
+import { GatewayConfig } from '../config/gateway-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { videoSiteKeys } from '../gateway/recorder/site-keys.js';
 import { keyId, parseKey } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
 import type { Logger } from '../lib/logger.js';
+import { writeFileAtomic } from '../lib/state-files.js';
 import { UsageError } from './cli-error.js';
+import { isSealed, SIGNING_KEY_CONTEXT } from './keygen-command.js';
 
 export const KEYS_USAGE = `usage (rotating the master key, docs/security.md):
   identgate keys rotate-master --config <dashboard.yaml> [--new <key file>] [--batch 100]
@@ -53,6 +59,54 @@ export function reloadMasterKeysOnHangup(
   });
 }
 
+/** The gateway's state keys from its configuration (undefined: the default key file is used). */
+export function loadGatewayStateKeys(
+  config: GatewayConfig,
+  env: Env = process.env,
+): { current: Buffer; decryptOnly: Buffer[] } | undefined {
+  if (!config.credentialKey) return undefined;
+  return {
+    current: parseKey(resolveSecret(config.credentialKey, 'credentialKey', env)),
+    decryptOnly: (config.credentialKeyDecryptOnly ?? []).map((ref, i) =>
+      parseKey(resolveSecret(ref, `credentialKeyDecryptOnly[${i}]`, env)),
+    ),
+  };
+}
+
+/**
+ * On SIGHUP the gateway re-reads its configuration file, takes the state and video site keys in
+ * it and re-seals its files under them while it keeps deciding at the doors.
+ */
+export function reloadGatewayKeysOnHangup(gateway: Gateway, configFile: string, log: Logger): void {
+  process.on('SIGHUP', () => {
+    try {
+      const config = loadConfigFile(configFile, GatewayConfig);
+      const result = gateway.reloadKeys({
+        state: loadGatewayStateKeys(config),
+        video: config.video.siteKey ? videoSiteKeys(config.video, config.stateDir) : undefined,
+      });
+      log.info(result, 'gateway keys reloaded; files re-sealed under the current keys');
+      if (result.videoUnreadable.length > 0) {
+        log.error({ unreadable: result.videoUnreadable }, 'day keys no configured site key opens');
+      }
+    } catch (error) {
+      log.error({ err: error }, 'SIGHUP: gateway keys not reloaded; the previous keys stay in use');
+    }
+  });
+}
+
+/** A central signing key file sealed under the master key (keygen --seal-with) moves to the new key too. */
+function resealSigningKeyFile(config: DashboardConfig, ring: KeyRing): string[] {
+  const ref = config.keys.signing;
+  if (!ref || !('file' in ref)) return [];
+  const text = readFileSync(ref.file, 'utf8');
+  if (!isSealed(text) || ring.isCurrent(text.trim())) return [];
+  const pem = ring.open(text.trim(), SIGNING_KEY_CONTEXT);
+  writeFileAtomic(ref.file, `${ring.seal(pem, SIGNING_KEY_CONTEXT)}\n`);
+  pem.fill(0);
+  return [`keys.signing (${ref.file}) re-sealed under key ${ring.currentId}`];
+}
+
 export async function runKeys(argv: string[], env: Env = process.env): Promise<string[]> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -72,6 +126,7 @@ export async function runKeys(argv: string[], env: Env = process.env): Promise<s
         ...keys.decryptOnly,
       ])
     : new KeyRing(keys.current, keys.decryptOnly);
+  const signingLine = resealSigningKeyFile(config, ring);
   const { createPool } = await import('../dashboard/storage/database.js');
   const { rotateMasterKey } = await import('../dashboard/storage/master-key-rotation.js');
   const { silentLogger } = await import('../lib/logger.js');
@@ -97,6 +152,7 @@ export async function runKeys(argv: string[], env: Env = process.env): Promise<s
     }
     return [
       ...lines,
+      ...signingLine,
       'no value is sealed under another key: the old key can be removed from keys.masterDecryptOnly',
     ];
   } finally {

@@ -5,12 +5,19 @@ import { DemoConfig } from '../config/demo-config.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
 import { CodedError } from '../lib/coded-error.js';
+import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
-import { KEYS_USAGE, loadMasterKeys, reloadMasterKeysOnHangup, runKeys } from './keys-command.js';
+import {
+  KEYS_USAGE,
+  loadMasterKeys,
+  reloadGatewayKeysOnHangup,
+  reloadMasterKeysOnHangup,
+  runKeys,
+} from './keys-command.js';
 import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
 import { PKI_USAGE, runPki } from './pki-command.js';
 import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
@@ -69,9 +76,14 @@ function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  // `pki` and `keys` parse their own options.
-  if (argv[0] === 'pki' || argv[0] === 'keys') {
-    const lines = argv[0] === 'pki' ? await runPki(argv.slice(1)) : await runKeys(argv.slice(1));
+  // `pki`, `keys` and `keygen` parse their own options.
+  if (argv[0] === 'pki' || argv[0] === 'keys' || argv[0] === 'keygen') {
+    const lines =
+      argv[0] === 'pki'
+        ? await runPki(argv.slice(1))
+        : argv[0] === 'keys'
+          ? await runKeys(argv.slice(1))
+          : runKeygen(argv.slice(1));
     for (const line of lines) print(line);
     return ExitCode.ok;
   }
@@ -129,6 +141,9 @@ async function main(argv: string[]): Promise<number> {
         credentialKey: config.credentialKey
           ? resolveSecret(config.credentialKey, 'credentialKey')
           : undefined,
+        credentialKeyDecryptOnly: (config.credentialKeyDecryptOnly ?? []).map((ref, i) =>
+          resolveSecret(ref, `credentialKeyDecryptOnly[${i}]`),
+        ),
       });
       log.info(
         {
@@ -140,6 +155,7 @@ async function main(argv: string[]): Promise<number> {
         'gateway keys (list them under gateways: in the dashboard configuration)',
       );
       await gateway.start();
+      reloadGatewayKeysOnHangup(gateway, values.config, log);
       await untilSignal(log, () => gateway.stop());
       return ExitCode.ok;
     }
@@ -156,7 +172,10 @@ async function main(argv: string[]): Promise<number> {
           : undefined,
         mqttPassword: config.mqtt.password ? resolveSecret(config.mqtt.password, 'mqtt.password') : undefined,
         signingKey: config.keys.signing
-          ? loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'))
+          ? loadSigningKey(
+              resolveSecret(config.keys.signing, 'keys.signing'),
+              masterKeys ? new KeyRing(masterKeys.current, masterKeys.decryptOnly) : undefined,
+            )
           : undefined,
         masterKey: masterKeys?.current,
         masterDecryptOnly: masterKeys?.decryptOnly,
@@ -165,10 +184,6 @@ async function main(argv: string[]): Promise<number> {
       reloadMasterKeysOnHangup(dashboard, values.config, log);
       log.info({ url: dashboard.url }, 'dashboard listening');
       await untilSignal(log, () => dashboard.stop());
-      return ExitCode.ok;
-    }
-    case 'keygen': {
-      for (const line of runKeygen(rest)) print(line);
       return ExitCode.ok;
     }
     case 'config': {

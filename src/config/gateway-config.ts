@@ -58,7 +58,19 @@ export const GatewayConfig = Type.Object(
     }),
     mqtt: MqttConnection(),
     totp: TotpConfig,
-    credentialKey: Type.Optional(SecretRef),
+    credentialKey: Type.Optional(
+      Type.Union(SecretRef.anyOf, {
+        description:
+          "the gateway's state key (32 bytes, base64) sealing its private keys and credential cache; default a key file in stateDir",
+      }),
+    ),
+    credentialKeyDecryptOnly: Type.Optional(
+      Type.Array(Type.Union(SecretRef.anyOf), {
+        maxItems: 4,
+        description:
+          'state keys that open but never seal: the previous key during a rotation; the gateway re-seals its files under credentialKey at start and on SIGHUP',
+      }),
+    ),
     central: Type.Object(
       {
         publicKey: Type.Optional(

@@ -66,6 +66,13 @@ export const VideoConfig = Type.Object(
       }),
     ),
     siteKey: Type.Optional(SecretRef),
+    siteKeyDecryptOnly: Type.Optional(
+      Type.Array(Type.Union(SecretRef.anyOf), {
+        maxItems: 4,
+        description:
+          'site keys that unwrap but never wrap day keys: the previous key during a rotation; day keys are re-wrapped under siteKey at start and on SIGHUP',
+      }),
+    ),
     retentionDays: Type.Integer({
       minimum: 1,
       maximum: 3650,

@@ -5,8 +5,9 @@ import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Credential, CredentialLookup } from '../controllers/door-ports.js';
 import { assertTimezone } from '../controllers/schedule.js';
-import { open, parseKey, seal } from '../lib/aead.js';
+import { parseKey } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
+import { KeyRing } from '../lib/key-ring.js';
 import { readOrCreate, writeFileAtomic } from '../lib/state-files.js';
 import { SyncedCredential } from '../protocol/credential-set.js';
 
@@ -22,6 +23,13 @@ const cacheValidator = Compile(CacheFile);
 
 const CONTEXT = 'identgate/credential-cache/v1';
 
+/** The state key when none is configured: a key file beside the cache, created with mode 0600. */
+export function defaultStateKey(stateDir: string): string {
+  return readOrCreate(join(stateDir, 'credential-key'), () => randomBytes(32).toString('base64')).toString(
+    'utf8',
+  );
+}
+
 /**
  * The gateway's local copy of the credentials it needs to decide offline, encrypted at rest with
  * AES-256-GCM. The key comes from configuration (a secret file or variable) or, when none is
@@ -32,21 +40,17 @@ export class CredentialCache implements CredentialLookup {
   private synced = 0;
   private setVersion = 0;
   private readonly path: string;
-  private readonly key: Buffer;
+  private readonly ring: KeyRing;
 
-  constructor(stateDir: string, key?: string) {
+  /** `keys`: the gateway's state key ring (see gateway-keys.ts), or one key as text. */
+  constructor(stateDir: string, keys?: KeyRing | string) {
     this.path = join(stateDir, 'credentials.sealed');
-    this.key = parseKey(
-      key ??
-        readOrCreate(join(stateDir, 'credential-key'), () => randomBytes(32).toString('base64')).toString(
-          'utf8',
-        ),
-    );
+    this.ring = keys instanceof KeyRing ? keys : new KeyRing(parseKey(keys ?? defaultStateKey(stateDir)));
   }
 
   load(): void {
     if (!existsSync(this.path)) return;
-    const plain = open(this.key, readFileSync(this.path, 'utf8'), CONTEXT);
+    const plain = this.ring.open(readFileSync(this.path, 'utf8'), CONTEXT);
     const parsed: unknown = JSON.parse(plain.toString('utf8'));
     if (!cacheValidator.Check(parsed)) {
       throw new CodedError('IDG_CREDENTIAL_CACHE', `credential cache ${this.path} has an unexpected shape`);
@@ -70,8 +74,19 @@ export class CredentialCache implements CredentialLookup {
       if (credential.schedule) assertTimezone(credential.schedule.timezone);
     });
     const body = JSON.stringify({ syncedAt, version, credentials });
-    writeFileAtomic(this.path, seal(this.key, Buffer.from(body), CONTEXT));
+    writeFileAtomic(this.path, this.ring.seal(Buffer.from(body), CONTEXT));
     this.index(credentials, syncedAt, version);
+  }
+
+  /** Re-seals the cache file under the ring's current key (a key rotation); false if it already was. */
+  reseal(): boolean {
+    if (!existsSync(this.path)) return false;
+    const sealed = readFileSync(this.path, 'utf8');
+    if (this.ring.isCurrent(sealed)) return false;
+    const plain = this.ring.open(sealed, CONTEXT);
+    writeFileAtomic(this.path, this.ring.seal(plain, CONTEXT));
+    plain.fill(0);
+    return true;
   }
 
   findByBadge(badge: string): Credential | undefined {

@@ -3,7 +3,9 @@ import { join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { mqttTlsOptions } from '../config/tls-material.js';
 import type { DoorFeedback } from '../controllers/door-ports.js';
+import { parseKey } from '../lib/aead.js';
 import { type Clock, systemClock } from '../lib/clock.js';
+import { KeyRing } from '../lib/key-ring.js';
 import type { Logger } from '../lib/logger.js';
 import { TypedBus } from '../lib/typed-bus.js';
 import type { Envelope } from '../protocol/envelope.js';
@@ -12,12 +14,12 @@ import { importPublicKey } from '../protocol/signing.js';
 import { topics } from '../protocol/topics.js';
 import { CentralCommands } from './central-commands.js';
 import { type ClockProbe, ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
-import { CredentialCache } from './credential-cache.js';
+import { CredentialCache, defaultStateKey } from './credential-cache.js';
 import { CredentialSync } from './credential-sync.js';
 import type { DeviceContext } from './devices/device-factory.js';
 import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
-import { type GatewayIdentity, loadOrCreateIdentity } from './gateway-identity.js';
+import { type GatewayIdentity, loadOrCreateIdentity, resealIdentity } from './gateway-identity.js';
 import { GatewayLink } from './gateway-link.js';
 import { GatewayStateStore } from './gateway-state-store.js';
 import { OutboxJournal } from './outbox/outbox-journal.js';
@@ -40,7 +42,10 @@ export interface GatewayOptions {
   log: Logger;
   clock?: Clock;
   mqttPassword?: string;
+  /** The state key (base64) sealing identity and credential cache; default a key file in stateDir. */
   credentialKey?: string;
+  /** Earlier state keys that still open files (a rotation); files are re-sealed under the current one. */
+  credentialKeyDecryptOnly?: string[];
   version?: string;
   /** Replaces the configured clock-sync source (tests). */
   clockProbe?: ClockProbe;
@@ -61,6 +66,7 @@ export class Gateway {
   private readonly journal: OutboxJournal;
   private readonly state: GatewayStateStore;
   private readonly identity: GatewayIdentity;
+  private readonly stateKeys: KeyRing;
   private eventRecorder: EventRecorder | undefined;
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
@@ -79,8 +85,13 @@ export class Gateway {
     this.bus = new TypedBus(log);
     this.stateDir = resolve(config.stateDir);
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
-    this.identity = loadOrCreateIdentity(this.stateDir);
-    this.credentials = new CredentialCache(this.stateDir, options.credentialKey);
+    this.stateKeys = new KeyRing(
+      parseKey(options.credentialKey ?? defaultStateKey(this.stateDir)),
+      (options.credentialKeyDecryptOnly ?? []).map(parseKey),
+    );
+    this.identity = loadOrCreateIdentity(this.stateDir, this.stateKeys);
+    this.credentials = new CredentialCache(this.stateDir, this.stateKeys);
+    this.resealState();
     this.journal = new OutboxJournal({
       dir: join(this.stateDir, 'outbox'),
       log: log.child({ component: 'outbox' }),
@@ -109,6 +120,34 @@ export class Gateway {
     });
     this.clockSync.onChange = () => this.runtime.rules.checkHealth(this.clock.now());
     this.state.snapshot = () => this.runtime.snapshot();
+  }
+
+  /**
+   * Takes new keys while running (SIGHUP during a rotation) and re-seals every file under them:
+   * the state key (identity, credential cache) and the video site key (day keys).
+   */
+  reloadKeys(keys: {
+    state?: { current: Buffer; decryptOnly: Buffer[] };
+    video?: { current: Buffer; decryptOnly: Buffer[] };
+  }): { state: string[]; videoRewrapped: number; videoUnreadable: string[] } {
+    if (keys.state) this.stateKeys.replace(keys.state.current, keys.state.decryptOnly);
+    const state = this.resealState();
+    let video = { rewrapped: 0, unreadable: [] as string[] };
+    if (keys.video && this.recorder) {
+      this.recorder.keyStore.replaceSiteKeys(keys.video.current, keys.video.decryptOnly);
+      video = this.recorder.keyStore.rewrap();
+    }
+    return { state, videoRewrapped: video.rewrapped, videoUnreadable: video.unreadable };
+  }
+
+  /** Files re-sealed under the current state key (none when nothing was under an older one). */
+  private resealState(): string[] {
+    const resealed: string[] = [];
+    if (resealIdentity(this.stateDir, this.stateKeys)) resealed.push('identity.sealed');
+    if (this.credentials.reseal()) resealed.push('credentials.sealed');
+    if (resealed.length > 0)
+      this.options.log.info({ files: resealed }, 'state files re-sealed under the current state key');
+    return resealed;
   }
 
   get doors(): Map<string, RuntimeDoor> {
@@ -207,6 +246,10 @@ export class Gateway {
         log: log.child({ component: 'recorder' }),
         emit: (kind, data) => this.emitEvent({ kind, data } as EventBody),
       });
+      const rewrapped = this.recorder.keyStore.rewrap();
+      if (rewrapped.rewrapped > 0 || rewrapped.unreadable.length > 0) {
+        log.info(rewrapped, 'video day keys re-wrapped under the current site key');
+      }
       await this.recorder.start();
     }
     if (config.simControl) {

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSigningKey, runKeygen } from '../../src/cli/keygen-command.js';
 import { runKeys } from '../../src/cli/keys-command.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { rotateMasterKey } from '../../src/dashboard/storage/master-key-rotation.js';
@@ -146,12 +147,30 @@ describe('rotating the master key', () => {
     const key3 = randomBytes(32);
     file('master-2', key2.toString('base64'));
     file('master-3', key3.toString('base64'));
+    // The central signing key, sealed under the master key, moves along with the database values.
+    expect(
+      runKeygen(['signing', join(dir, 'signing.sealed'), '--seal-with', join(dir, 'master-2')])[1],
+    ).toMatch(/^central public key/);
+    const sealedSigning = readFileSync(join(dir, 'signing.sealed'), 'utf8');
+    expect(sealedSigning).toMatch(new RegExp(`^v2\\.${keyId(key2)}\\.`));
+    expect(sealedSigning).not.toContain('PRIVATE KEY');
+    expect(() => loadSigningKey(sealedSigning)).toThrow(
+      /sealed under the master key, but keys.master is not set/,
+    );
+    const signing = loadSigningKey(sealedSigning, new KeyRing(key2));
     const config = file(
       'dashboard.yaml',
-      `kind: dashboard\ndatabase:\n  url: ${databaseUrl}\nkeys:\n  master: { file: ${join(dir, 'master-2')} }\n`,
+      `kind: dashboard\ndatabase:\n  url: ${databaseUrl}\nkeys:\n  master: { file: ${join(dir, 'master-2')} }\n  signing: { file: ${join(dir, 'signing.sealed')} }\n`,
     );
     const lines = await runKeys(['rotate-master', '--config', config, '--new', join(dir, 'master-3')], {});
     expect(lines[0]).toBe(`re-sealed ${PEOPLE} value(s) under key ${keyId(key3)}`);
+    expect(lines).toContain(
+      `keys.signing (${join(dir, 'signing.sealed')}) re-sealed under key ${keyId(key3)}`,
+    );
     expect((await sealedValues()).every((s) => s.startsWith(`v2.${keyId(key3)}.`))).toBe(true);
+    const moved = loadSigningKey(readFileSync(join(dir, 'signing.sealed'), 'utf8'), new KeyRing(key3));
+    expect(moved.export({ format: 'der', type: 'pkcs8' })).toEqual(
+      signing.export({ format: 'der', type: 'pkcs8' }),
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DashboardConfig } from '../../config/dashboard-config.js';
 import type { DemoConfig } from '../../config/demo-config.js';
@@ -12,6 +12,7 @@ import { Gateway } from '../../gateway/gateway.js';
 import { resolveFfmpegBinaries } from '../../gateway/recorder/ffmpeg-binary.js';
 import { SyntheticCamera } from '../../gateway/recorder/synthetic-camera.js';
 import { parseKey } from '../../lib/aead.js';
+import { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
 import { readOrCreate } from '../../lib/state-files.js';
@@ -22,6 +23,7 @@ import {
   importPrivateKeyPem,
   type SigningKeyPair,
 } from '../../protocol/signing.js';
+import { SIGNING_KEY_CONTEXT } from '../keygen-command.js';
 import { loadDemoAgent } from './demo-agent.js';
 import { startEmbeddedBroker } from './embedded-broker.js';
 import { startEmbeddedDatabase } from './embedded-database.js';
@@ -112,10 +114,10 @@ export async function runDemo(
     stops.push({ name: 'database', stop: () => database.stop() });
 
     // The central side's keys, created on the first start and kept (mode 0600) in the state directory.
-    const central = loadOrCreateSigningKey(join(stateDir, 'central-signing-key.pem'));
     const masterKey = parseKey(
       readOrCreate(join(stateDir, 'master-key'), () => randomBytes(32).toString('base64')).toString('utf8'),
     );
+    const central = loadOrCreateSigningKey(stateDir, new KeyRing(masterKey));
 
     const camera = demo.camera.enabled ? await startDemoCamera(log) : undefined;
     if (camera) stops.push({ name: 'camera', stop: () => camera.stop() });
@@ -244,9 +246,19 @@ export async function runDemo(
   }
 }
 
-function loadOrCreateSigningKey(path: string): SigningKeyPair {
-  const pem = readOrCreate(path, () => exportPrivateKeyPem(generateSigningKeyPair().privateKey));
-  return importPrivateKeyPem(pem.toString('utf8'));
+/** The demo's central signing key, sealed under its master key like a production one can be. */
+function loadOrCreateSigningKey(stateDir: string, master: KeyRing): SigningKeyPair {
+  const legacy = join(stateDir, 'central-signing-key.pem');
+  const sealed = readOrCreate(join(stateDir, 'central-signing-key.sealed'), () => {
+    const pem = existsSync(legacy)
+      ? readFileSync(legacy, 'utf8')
+      : exportPrivateKeyPem(generateSigningKeyPair().privateKey);
+    return `${master.seal(Buffer.from(pem), SIGNING_KEY_CONTEXT)}\n`;
+  });
+  if (existsSync(legacy)) unlinkSync(legacy);
+  return importPrivateKeyPem(
+    master.open(sealed.toString('utf8').trim(), SIGNING_KEY_CONTEXT).toString('utf8'),
+  );
 }
 
 /** The demo's synthetic camera (ffmpeg's test pattern over RTSP); skipped with a warning without ffmpeg. */

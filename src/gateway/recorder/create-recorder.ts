@@ -4,11 +4,13 @@ import { resolveSecret } from '../../config/load-config.js';
 import type { VideoConfig } from '../../config/video-config.js';
 import { parseKey } from '../../lib/aead.js';
 import type { Clock } from '../../lib/clock.js';
+import { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
 import { readOrCreate } from '../../lib/state-files.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
 import type { FfmpegBinaries } from './ffmpeg-binary.js';
 import { type CameraSpec, Recorder } from './recorder.js';
+import { videoSiteKeys } from './site-keys.js';
 import { VideoKeyStore } from './video-keys.js';
 
 export interface RecorderFromConfigOptions {
@@ -31,13 +33,8 @@ export function createRecorder(options: RecorderFromConfigOptions): Recorder {
   const { video, stateDir, env = process.env } = options;
   const videoDir = resolve(video.dir ?? join(stateDir, 'video'));
   const keysDir = resolve(video.keysDir ?? join(stateDir, 'video-keys'));
-  const siteKey = parseKey(
-    video.siteKey
-      ? resolveSecret(video.siteKey, 'video.siteKey', env)
-      : readOrCreate(join(stateDir, 'video-site-key'), () => randomBytes(32).toString('base64')).toString(
-          'utf8',
-        ),
-  );
+  const siteKeys = videoSiteKeys(video, stateDir, env);
+  const siteKey = new KeyRing(siteKeys.current, siteKeys.decryptOnly);
   const cameras: CameraSpec[] = video.cameras.map((camera, at) => ({
     ...camera,
     password: camera.password

@@ -128,6 +128,11 @@ export class Recorder {
       this.supervisors.set(camera.id, this.supervise(camera));
   }
 
+  /** The day keys, wrapped under the site key (for a site key rotation). */
+  get keyStore(): VideoKeyStore {
+    return this.options.keyStore;
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;

@@ -10,7 +10,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { open, seal } from '../../lib/aead.js';
+import { KeyRing } from '../../lib/key-ring.js';
 import { writeFileAtomic } from '../../lib/state-files.js';
 import { RecorderErrorCode, recorderError } from './recorder-errors.js';
 import { DAY_PATTERN, keyIdOf } from './video-days.js';
@@ -35,13 +35,46 @@ export interface StoredKey {
  */
 export class VideoKeyStore {
   private readonly cache = new Map<string, Buffer>();
+  private readonly ring: KeyRing;
 
+  /** `siteKey`: the site key, or a ring of them during a rotation (new keys wrap under its current one). */
   constructor(
     readonly dir: string,
-    private readonly siteKey: Buffer,
+    siteKey: Buffer | KeyRing,
   ) {
-    if (siteKey.length !== 32)
+    if (Buffer.isBuffer(siteKey) && siteKey.length !== 32)
       throw recorderError(RecorderErrorCode.keyMissing, 'the site key must be 32 bytes');
+    this.ring = siteKey instanceof KeyRing ? siteKey : new KeyRing(siteKey);
+  }
+
+  /** Takes new site keys while recording (a reload during a rotation); call `rewrap()` afterwards. */
+  replaceSiteKeys(current: Buffer, decryptOnly: readonly Buffer[] = []): void {
+    this.ring.replace(current, decryptOnly);
+  }
+
+  /**
+   * Re-wraps every day key not under the current site key (a rotation without stopping the
+   * recorder). Each file is replaced atomically; a key no configured site key opens is reported,
+   * not touched.
+   */
+  rewrap(): { rewrapped: number; unreadable: string[] } {
+    const report = { rewrapped: 0, unreadable: [] as string[] };
+    for (const { keyId } of this.list()) {
+      const path = this.pathOf(keyId);
+      const wrapped = readFileSync(path, 'utf8').trim();
+      if (this.ring.isCurrent(wrapped)) continue;
+      let key: Buffer;
+      try {
+        key = this.ring.open(wrapped, CONTEXT + keyId);
+      } catch (error) {
+        report.unreadable.push(`${keyId} (${(error as Error).message})`);
+        continue;
+      }
+      writeFileAtomic(path, `${this.ring.seal(key, CONTEXT + keyId)}\n`);
+      key.fill(0);
+      report.rewrapped += 1;
+    }
+    return report;
   }
 
   /** The day's key, created on first use. */
@@ -49,7 +82,7 @@ export class VideoKeyStore {
     const keyId = keyIdOf(camera, day);
     if (!this.has(keyId)) {
       const key = randomBytes(32);
-      writeFileAtomic(this.pathOf(keyId), `${seal(this.siteKey, key, CONTEXT + keyId)}\n`);
+      writeFileAtomic(this.pathOf(keyId), `${this.ring.seal(key, CONTEXT + keyId)}\n`);
       this.cache.set(keyId, key);
     }
     return { keyId, key: this.lookup(keyId) };
@@ -74,7 +107,7 @@ export class VideoKeyStore {
       );
     }
     try {
-      const key = open(this.siteKey, wrapped, CONTEXT + keyId);
+      const key = this.ring.open(wrapped.trim(), CONTEXT + keyId);
       this.cache.set(keyId, key);
       return key;
     } catch (error) {

@@ -64,7 +64,7 @@ describe('recording a camera over RTSP', () => {
     expect(existsSync(rig.keysDir)).toBe(true);
     expect(
       readFileSync(join(rig.keysDir, 'cam-1', `${new Date().toISOString().slice(0, 10)}.key`), 'utf8'),
-    ).toMatch(/^v1\./);
+    ).toMatch(/^v2\.[A-Za-z0-9_-]{11}\./);
   });
 
   it('stores the segment in progress on a graceful stop and leaves no plaintext in the spool', async () => {

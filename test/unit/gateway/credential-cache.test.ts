@@ -50,7 +50,7 @@ describe('credential cache', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
     new CredentialCache(dir, randomBytes(32).toString('base64')).replace([ada], 1);
     expect(() => new CredentialCache(dir, randomBytes(32).toString('base64')).load()).toThrow(
-      /failed authentication/,
+      /not among the configured keys/,
     );
   });
 });
