@@ -49,7 +49,7 @@ describe('what identgate refuses to start', () => {
   });
 });
 
-// Mosquitto is on every identgate CI machine; elsewhere these tests are skipped.
+// Mosquitto is on every identgate CI machine (.ci/run installs it); elsewhere these tests fail naming the package.
 describe('TLS listeners', () => {
   requireTool(MOSQUITTO, 'mosquitto', 'mosquitto');
   const site = uniqueSite('tls');
