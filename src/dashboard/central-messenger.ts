@@ -85,6 +85,11 @@ export class CentralMessenger {
     this.client = undefined;
   }
 
+  /** Whether commands can be signed (the central signing key is configured). */
+  get canSign(): boolean {
+    return this.options.signingKey !== undefined;
+  }
+
   /** Signs and sends a command; resolves with the gateway's result, or a timeout. */
   async sendCommand(
     site: string,

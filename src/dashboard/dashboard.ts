@@ -287,6 +287,7 @@ export class Dashboard {
       intervalMs: this.options.gapScanMs,
       graceMs: this.options.gapGraceMs,
       resendEveryMs: this.options.gapResendMs,
+      alarmsChanged: (alarms) => this.hub.publishAlarms(alarms),
     });
     this.gapScanner.start();
     const retention = retentionSettings(config);

@@ -26,6 +26,8 @@ describe('the dashboard in a browser', () => {
   const guard = { login: 'sam-security', name: 'Sam Security', password: 'quiet lanterns over the river' };
   const secrets = new Map<string, string>();
   let lastStep = 0;
+  /** During the network blip the cut stream and the refused reconnects are expected errors. */
+  let inBlip = false;
 
   beforeAll(async () => {
     system = await startTestSystem();
@@ -34,7 +36,10 @@ describe('the dashboard in a browser', () => {
     page = await context.newPage();
     page.on('pageerror', (error) => errors.push(error.message));
     page.on('console', (message) => {
-      if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) errors.push(message.text());
+      const text = message.text();
+      if (message.type() !== 'error' || /status of 40[13]/.test(text)) return;
+      if (inBlip && /net::ERR_(INCOMPLETE_CHUNKED_ENCODING|INTERNET_DISCONNECTED)/.test(text)) return;
+      errors.push(text);
     });
     if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   });
@@ -84,7 +89,12 @@ describe('the dashboard in a browser', () => {
     await page.locator('#setup-form input[name="displayName"]').fill(admin.name);
     await page.locator('#setup-form input[name="password"]').fill('too short');
     await page.locator('#setup-form button[type="submit"]').click();
-    expect(await page.locator('#setup-form .error').textContent()).toMatch(/shorter than 12 characters/);
+    // The browser refuses to submit a password under 12 characters and says how many it has.
+    expect(await page.locator('#setup-form .hint').textContent()).toBe('9 of at least 12 characters');
+    const tooShort = await page
+      .locator('#setup-form input[name="password"]')
+      .evaluate((input) => (input as unknown as { validity: { tooShort: boolean } }).validity.tooShort);
+    expect(tooShort).toBe(true);
     await page.locator('#setup-form input[name="password"]').fill(admin.password);
     await page.locator('#setup-form button[type="submit"]').click();
     await enrol(admin.login);
@@ -101,7 +111,7 @@ describe('the dashboard in a browser', () => {
     await shot('sign-in-code');
     await page.locator('#code-form input[name="code"]').fill('000000');
     await page.locator('#code-form button[type="submit"]').click();
-    expect(await page.locator('#code-form .error').textContent()).toMatch(/code is wrong/);
+    await page.locator('#code-form .error', { hasText: /code is wrong/ }).waitFor();
     await page.locator('#code-form input[name="code"]').fill(code(secrets.get(admin.login) as string));
     await page.locator('#code-form button[type="submit"]').click();
     await page.locator('nav a[data-page="live"]').waitFor();
@@ -141,13 +151,17 @@ describe('the dashboard in a browser', () => {
     const acknowledged = page.locator('#alarms li.alarm-item.acknowledged');
     await acknowledged.first().waitFor();
     expect(await acknowledged.first().locator('.ack').textContent()).toMatch(
-      new RegExp(`acknowledged by staff:${guard.login} at .*: checked on camera: cleaner propped the door`),
+      new RegExp(`acknowledged by ${guard.login} at .*: checked on camera: cleaner propped the door`),
     );
     await sim('door', 'close');
   });
 
   it('keeps the live feed after a network blip, without losing events', async () => {
+    // The browser goes offline and the connection it had drops (Chromium keeps an open loopback
+    // stream through offline emulation, so the server side cuts it as a broken network would).
+    inBlip = true;
     await context.setOffline(true);
+    system.dashboard.http.server.closeAllConnections();
     await page.locator('#connection[data-state="reconnecting"]').waitFor();
     system.gateway.record({
       kind: 'access.denied',
@@ -159,6 +173,7 @@ describe('the dashboard in a browser', () => {
       .filter({ hasText: 'B-BLIP' })
       .waitFor({ timeout: 15_000 });
     await page.locator('#connection[data-state="live"]').waitFor();
+    inBlip = false;
   });
 
   it('renders event data as text, never as markup', async () => {

@@ -40,7 +40,14 @@ export class AuditLog {
     return writeAudit(db, entry);
   }
 
-  async recent(options: { limit?: number; action?: string; before?: number } = {}): Promise<AuditRow[]> {
+  /**
+   * Newest first. `action` is a prefix (`retention.` or `alarm.acknowledge`); `actor` matches
+   * exactly, or as a prefix when it ends in a colon (`staff:`); `before` is an entry id (the next
+   * page).
+   */
+  async recent(
+    options: { limit?: number; action?: string; actor?: string; before?: number } = {},
+  ): Promise<AuditRow[]> {
     const result = await this.pool.query<{
       id: string;
       at: Date;
@@ -50,9 +57,12 @@ export class AuditLog {
       details: Record<string, unknown>;
     }>(
       `SELECT id, at, actor, action, target, details FROM audit_log
-        WHERE ($2::text IS NULL OR action LIKE $2 || '%') AND ($3::bigint IS NULL OR id < $3)
+        WHERE ($2::text IS NULL OR starts_with(action, $2))
+          AND ($3::text IS NULL
+               OR (CASE WHEN right($3, 1) = ':' THEN starts_with(actor, $3) ELSE actor = $3 END))
+          AND ($4::bigint IS NULL OR id < $4)
         ORDER BY id DESC LIMIT $1`,
-      [options.limit ?? 100, options.action ?? null, options.before ?? null],
+      [options.limit ?? 100, options.action ?? null, options.actor ?? null, options.before ?? null],
     );
     return result.rows.map((r) => ({
       id: Number(r.id),

@@ -201,8 +201,7 @@ export class AuthService {
   /** Step two: the TOTP code. */
   async secondFactor(token: string, code: string, meta: RequestMeta): Promise<Authenticated> {
     const current = await this.current(token);
-    if (!current || current.session.stage !== 'totp')
-      throw new AuthErrors.stage('no login is waiting for a code');
+    if (current?.session.stage !== 'totp') throw new AuthErrors.stage('no login is waiting for a code');
     const { account } = current;
     const verdict = await this.deps.throttle.check(account.login, meta.address);
     if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
@@ -280,7 +279,7 @@ export class AuthService {
   /** Password and code again, before a sensitive action. */
   async reauthenticate(token: string, password: string, code: string, meta: RequestMeta): Promise<void> {
     const current = await this.current(token);
-    if (!current || current.session.stage !== 'active') throw new AuthErrors.unauthenticated();
+    if (current?.session.stage !== 'active') throw new AuthErrors.unauthenticated();
     const { account } = current;
     const verdict = await this.deps.throttle.check(account.login, meta.address);
     if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
@@ -310,7 +309,7 @@ export class AuthService {
     meta: RequestMeta,
   ): Promise<void> {
     const current = await this.current(token);
-    if (!current || current.session.stage !== 'active') throw new AuthErrors.unauthenticated();
+    if (current?.session.stage !== 'active') throw new AuthErrors.unauthenticated();
     const { account } = current;
     if (!(await verifyPassword(account.passwordHash, currentPassword))) {
       await this.deps.throttle.fail(account.login, meta.address);

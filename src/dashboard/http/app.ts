@@ -16,11 +16,16 @@ import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
 import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
+import { OverviewStore } from '../storage/overview-store.js';
 import type { PeopleStore } from '../storage/people-store.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
+import { actionRoutes } from './routes/action-routes.js';
+import { alarmsRoutes } from './routes/alarms-routes.js';
+import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
+import { overviewRoutes } from './routes/overview-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 
 export interface RouteEntry {
@@ -161,13 +166,29 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       return reply.code(503).send({ status: 'database unavailable' });
     }
   });
-  await app.register(eventsRoutes, { events: deps.events });
+  await app.register(eventsRoutes, { events: deps.events, audit: deps.audit });
   await app.register(liveRoutes, {
     events: deps.events,
     hub: deps.hub,
     stillValid: async (token) => (await deps.auth.current(token))?.session.stage === 'active',
   });
   // Monitoring: overview, alarms, door and room actions, event search, audit log.
+  const overview = new OverviewStore(deps.pool, deps.log);
+  await app.register(overviewRoutes, { overview });
+  await app.register(alarmsRoutes, {
+    pool: deps.pool,
+    alarms: deps.alarms,
+    audit: deps.audit,
+    hub: deps.hub,
+    log: deps.log,
+  });
+  await app.register(actionRoutes, {
+    audit: deps.audit,
+    registry: deps.registry,
+    overview,
+    messenger: deps.messenger,
+  });
+  await app.register(auditRoutes, { audit: deps.audit });
   // Administration: directory, people, staff accounts, retention.
   await app.register(webRoutes);
   return app;
@@ -179,6 +200,7 @@ function httpStatusText(status: number): string {
     401: 'Unauthorized',
     403: 'Forbidden',
     404: 'Not Found',
+    409: 'Conflict',
     413: 'Payload Too Large',
     415: 'Unsupported Media Type',
     503: 'Service Unavailable',

@@ -13,6 +13,13 @@ export const Access = {
   anyStaff: ['admin', 'security', 'auditor'],
   /** Live doors, events, alarms, occupancy, gateway and camera health. */
   monitor: ['security', 'admin'],
+  /**
+   * The alarm list with its acknowledgements and resolutions. Auditors too: how alarms were
+   * handled (who, when, with what comment) is what they review. An alarm shows where and what,
+   * not who (its key, which may name a badge, is never served), so this reveals less than
+   * `investigate`; changing an alarm stays with `respond`.
+   */
+  alarms: ['security', 'admin', 'auditor'],
   /** Acknowledge and resolve alarms; unlock a door remotely; lockdown and evacuation. */
   respond: ['security'],
   /** Search the event history (personal data: who went where, when). */

@@ -1,4 +1,4 @@
-import Type from 'typebox';
+import Type, { type Static } from 'typebox';
 
 /** HTTP payload schemas; the TypeScript types come from them. */
 export const StoredEventSchema = Type.Object({
@@ -21,3 +21,87 @@ export const ErrorSchema = Type.Object({
   error: Type.String(),
   message: Type.String(),
 });
+
+const Time = Type.String({ format: 'date-time' });
+const NullableText = Type.Union([Type.String(), Type.Null()]);
+const NullableTime = Type.Union([Time, Type.Null()]);
+
+/**
+ * An alarm as staff see it: the condition, where, how often, and who acknowledged and resolved it
+ * with what comment. The condition's key is not shown (a lock-out's key names a badge).
+ */
+export const AlarmViewSchema = Type.Object({
+  id: Type.Integer(),
+  source: Type.Union([Type.Literal('gateway'), Type.Literal('central')]),
+  site: NullableText,
+  gateway: NullableText,
+  door: NullableText,
+  alarm: Type.String(),
+  severity: Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]),
+  detail: NullableText,
+  occurrences: Type.Integer(),
+  state: Type.Union([Type.Literal('active'), Type.Literal('acknowledged'), Type.Literal('resolved')]),
+  raisedAt: Time,
+  lastSeenAt: Time,
+  clearedAt: NullableTime,
+  acknowledgedAt: NullableTime,
+  acknowledgedBy: NullableText,
+  ackComment: NullableText,
+  resolvedAt: NullableTime,
+  resolvedBy: NullableText,
+  resolveComment: NullableText,
+});
+export type AlarmView = Static<typeof AlarmViewSchema>;
+
+const OverviewDoorSchema = Type.Object({
+  site: Type.String(),
+  /** Null for a door only the directory knows: no gateway has reported it yet. */
+  gateway: Type.Union([Type.String(), Type.Null()]),
+  door: Type.String(),
+  name: Type.String(),
+  room: NullableText,
+  lock: Type.Union([Type.Literal('locked'), Type.Literal('unlocked'), Type.Literal('unknown')]),
+  contact: Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('unknown')]),
+  alarm: Type.Union([Type.Literal('forced'), Type.Literal('held-open'), Type.Null()]),
+  gatewayOnline: Type.Boolean(),
+  changedAt: NullableTime,
+});
+
+const OverviewRoomSchema = Type.Object({
+  site: Type.String(),
+  room: Type.String(),
+  name: Type.String(),
+  occupants: Type.Union([Type.Integer(), Type.Null()]),
+  lockdown: Type.Boolean(),
+  evacuation: Type.Boolean(),
+  updatedAt: NullableTime,
+});
+
+const OverviewGatewaySchema = Type.Object({
+  site: Type.String(),
+  gateway: Type.String(),
+  online: Type.Boolean(),
+  lastSeenAt: NullableTime,
+});
+
+const OverviewCameraSchema = Type.Object({
+  site: Type.String(),
+  gateway: Type.Union([Type.String(), Type.Null()]),
+  camera: Type.String(),
+  state: Type.Union([Type.Literal('recording'), Type.Literal('down'), Type.Literal('unknown')]),
+  changedAt: NullableTime,
+  detail: NullableText,
+});
+
+/** What the live page starts from; `lastIngestNo` says which stream events are newer than it. */
+export const OverviewSchema = Type.Object({
+  doors: Type.Array(OverviewDoorSchema),
+  rooms: Type.Array(OverviewRoomSchema),
+  gateways: Type.Array(OverviewGatewaySchema),
+  cameras: Type.Array(OverviewCameraSchema),
+  lastIngestNo: Type.Integer(),
+});
+export type Overview = Static<typeof OverviewSchema>;
+export type OverviewDoor = Static<typeof OverviewDoorSchema>;
+export type OverviewRoom = Static<typeof OverviewRoomSchema>;
+export type OverviewCamera = Static<typeof OverviewCameraSchema>;

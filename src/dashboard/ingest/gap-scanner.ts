@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { CentralMessenger } from '../central-messenger.js';
-import type { AlarmStore } from '../storage/alarm-store.js';
+import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { withClient } from '../storage/database.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
@@ -23,6 +23,8 @@ export interface GapScannerOptions {
   graceMs?: number;
   /** A resend is asked for again if the gap is still there this long after the last request. */
   resendEveryMs?: number;
+  /** Alarms this scanner raised or cleared (for the live streams). */
+  alarmsChanged?: (alarms: AlarmView[]) => void;
 }
 
 const LOCK_KEY = 7_220_431_002;
@@ -70,7 +72,7 @@ export class GapScanner {
         const sameRange = report.resendRequestedTo !== null && report.missingFrom <= report.resendRequestedTo;
         if (sameRange && now - lastAsk < (this.options.resendEveryMs ?? 60_000)) continue;
         const to = report.missingTo ?? report.missingFrom;
-        await alarms.raiseCentral({
+        const raised = await alarms.raiseCentral({
           alarm: 'sequence-gap',
           key: 'sequence-gap',
           severity: 'warning',
@@ -78,6 +80,7 @@ export class GapScanner {
           gateway: report.gateway,
           detail: `events ${report.missingFrom}-${to} of ${report.site}/${report.gateway} missing; resend requested`,
         });
+        this.options.alarmsChanged?.(raised);
         await sequences.markGap(report.site, report.gateway, since, { at: new Date(now), to });
         log.warn(
           { site: report.site, gateway: report.gateway, from: report.missingFrom, to },
@@ -92,7 +95,7 @@ export class GapScanner {
           .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
       }
       for (const { site, gateway } of await sequences.closedGaps()) {
-        await alarms.clearCentral('sequence-gap', site, gateway);
+        this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
         log.info({ site, gateway }, 'sequence gap closed');
       }
     } finally {

@@ -3,7 +3,7 @@ import type { Logger } from '../../lib/logger.js';
 import { decodeEnvelope, type Envelope, type Rejection, verifySignature } from '../../protocol/envelope.js';
 import { parseTopic } from '../../protocol/topics.js';
 import type { LiveHub } from '../live-hub.js';
-import type { AlarmStore } from '../storage/alarm-store.js';
+import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { inTransaction } from '../storage/database.js';
 import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
@@ -15,7 +15,7 @@ import type { SequenceStore } from '../storage/sequence-store.js';
  * checked against its kind's schema, verified against its gateway's key and its sequence number
  * claimed; new events are stored, gateway alarms applied, and everything that failed a check is
  * quarantined with its reason and raises a security alarm. Only after the commit may the caller
- * acknowledge the batch to the broker.
+ * acknowledge the batch to the broker, and are the new events and alarm changes pushed live.
  */
 export interface IncomingMessage {
   topic: string;
@@ -56,6 +56,7 @@ export class IngestPipeline {
     await events.ensurePartitions(accepted.map(({ envelope }) => envelope.time.slice(0, 10)));
     let stored: StoredEvent[] = [];
     let freshEnvelopes: Envelope[] = [];
+    let alarmChanges: AlarmView[] = [];
     await inTransaction(pool, log, async (client) => {
       const claims = await sequences.claim(
         accepted.map((a) => a.envelope),
@@ -75,14 +76,14 @@ export class IngestPipeline {
       stored = await events.insert(claims.fresh, client);
       const storedIds = new Set(stored.map((e) => e.id));
       freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
-      await alarms.applyGatewayEvents(freshEnvelopes, client);
+      alarmChanges = await alarms.applyGatewayEvents(freshEnvelopes, client);
       for (const { index, rejection } of rejected) {
         const message = messages[index] as IncomingMessage;
         await quarantine.add(message.topic, rejection.reason, rejection.detail, message.payload, client);
         const address = parseTopic(message.topic);
         const site = address.ok ? address.address.site : undefined;
         const gateway = address.ok ? address.address.gateway : undefined;
-        await alarms.raiseCentral(
+        const raised = await alarms.raiseCentral(
           {
             alarm: 'event-quarantined',
             key: `event-quarantined:${rejection.reason}`,
@@ -93,6 +94,7 @@ export class IngestPipeline {
           },
           client,
         );
+        alarmChanges.push(...raised);
       }
     });
     const byId = new Map(stored.map((e) => [e.id, e]));
@@ -108,6 +110,7 @@ export class IngestPipeline {
       );
     }
     this.options.hub.publish(stored);
+    this.options.hub.publishAlarms(alarmChanges);
     if (freshEnvelopes.length > 0) this.options.afterCommit?.(freshEnvelopes);
     return outcomes;
   }

@@ -1,29 +1,51 @@
 import type { Pool } from 'pg';
 import type { Envelope } from '../../protocol/envelope.js';
 import type { AlarmType, EventData, Severity } from '../../protocol/event-kinds.js';
+import type { AlarmView } from '../http/schemas.js';
 import { storableText } from './database.js';
 import type { Queryable } from './event-store.js';
 
 /**
  * Alarms as the central side keeps them: raised by gateways (from their `alarm.*` events) or by
  * the central side itself (quarantined payloads, sequence gaps). One open row per condition;
- * repeats count occurrences. Acknowledgement (who, when, comment) is the dashboard's part.
+ * repeats count occurrences. Staff move an alarm from active to acknowledged to resolved; a
+ * condition that comes back after it cleared is a new row.
+ *
+ * Every change returns the rows it changed, so that the caller can push them to live clients
+ * once its transaction has committed.
  */
-export interface AlarmRow {
-  id: number;
-  source: 'gateway' | 'central';
-  site: string | null;
-  gateway: string | null;
-  alarm: string;
-  key: string;
-  severity: Severity;
-  door: string | null;
-  detail: string | null;
-  occurrences: number;
-  state: 'active' | 'acknowledged' | 'resolved';
-  raisedAt: string;
-  clearedAt: string | null;
+export type { AlarmView };
+
+/**
+ * Alarms for something that happened rather than a state that holds (a gateway raises them with
+ * `AlarmBook.notify` and never clears them): they may be resolved without a clearing, and a new
+ * occurrence while one is acknowledged makes it active again.
+ */
+export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
+  'duress',
+  'anti-passback',
+  'command-rejected',
+  'credentials-rejected',
+  'video-reconcile-refused',
+  'event-quarantined',
+]);
+
+export type AlarmStateFilter = 'open' | 'active' | 'acknowledged' | 'resolved' | 'all';
+
+export interface AlarmQuery {
+  state: AlarmStateFilter;
+  severity?: Severity;
+  site?: string;
+  limit: number;
+  /** An alarm id: only older alarms (the next page). */
+  before?: number;
 }
+
+/** The outcome of a staff action on an alarm; a refusal says why in words staff understand. */
+export type AlarmChange =
+  | { ok: true; alarm: AlarmView }
+  | { ok: false; reason: 'not-found'; message: string }
+  | { ok: false; reason: 'conflict'; message: string; alarm: AlarmView };
 
 interface Row {
   id: string;
@@ -38,24 +60,47 @@ interface Row {
   occurrences: number;
   state: 'active' | 'acknowledged' | 'resolved';
   raised_at: Date;
+  last_seen_at: Date;
   cleared_at: Date | null;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  ack_comment: string | null;
+  resolved_at: Date | null;
+  resolved_by: string | null;
+  resolve_comment: string | null;
 }
 
-const fromRow = (r: Row): AlarmRow => ({
+const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
+
+const fromRow = (r: Row): AlarmView => ({
   id: Number(r.id),
   source: r.source,
   site: r.site,
   gateway: r.gateway,
-  alarm: r.alarm,
-  key: r.key,
-  severity: r.severity,
   door: r.door,
+  alarm: r.alarm,
+  severity: r.severity,
   detail: r.detail,
   occurrences: r.occurrences,
   state: r.state,
   raisedAt: r.raised_at.toISOString(),
-  clearedAt: r.cleared_at?.toISOString() ?? null,
+  lastSeenAt: r.last_seen_at.toISOString(),
+  clearedAt: iso(r.cleared_at),
+  acknowledgedAt: iso(r.acknowledged_at),
+  acknowledgedBy: r.acknowledged_by,
+  ackComment: r.ack_comment,
+  resolvedAt: iso(r.resolved_at),
+  resolvedBy: r.resolved_by,
+  resolveComment: r.resolve_comment,
 });
+
+const STATES: Record<AlarmStateFilter, readonly string[] | null> = {
+  open: ['active', 'acknowledged'],
+  active: ['active'],
+  acknowledged: ['acknowledged'],
+  resolved: ['resolved'],
+  all: null,
+};
 
 export interface CentralAlarm {
   alarm: AlarmType;
@@ -70,34 +115,98 @@ export class AlarmStore {
   constructor(private readonly pool: Pool) {}
 
   /** Applies the alarm events among `events` (gateway alarms), inside the ingest's transaction. */
-  async applyGatewayEvents(events: readonly Envelope[], db: Queryable): Promise<void> {
+  async applyGatewayEvents(events: readonly Envelope[], db: Queryable): Promise<AlarmView[]> {
+    const changed: AlarmView[] = [];
     for (const event of events) {
       if (event.kind === 'alarm.raised')
-        await this.raise('gateway', event.site, event.gateway, event.data, db, event.id);
+        changed.push(...(await this.raise('gateway', event.site, event.gateway, event.data, db, event.id)));
       else if (event.kind === 'alarm.cleared')
-        await this.clear('gateway', event.site, event.gateway, event.data.key, db);
+        changed.push(...(await this.clear('gateway', event.site, event.gateway, event.data.key, db)));
     }
+    return changed;
   }
 
-  async raiseCentral(alarm: CentralAlarm, db: Queryable = this.pool): Promise<void> {
-    await this.raise('central', alarm.site ?? null, alarm.gateway ?? null, alarm, db);
+  raiseCentral(alarm: CentralAlarm, db: Queryable = this.pool): Promise<AlarmView[]> {
+    return this.raise('central', alarm.site ?? null, alarm.gateway ?? null, alarm, db);
   }
 
-  async clearCentral(
+  clearCentral(
     key: string,
     site: string | null,
     gateway: string | null,
     db: Queryable = this.pool,
-  ): Promise<void> {
-    await this.clear('central', site, gateway, key, db);
+  ): Promise<AlarmView[]> {
+    return this.clear('central', site, gateway, key, db);
   }
 
-  async open(limit = 200): Promise<AlarmRow[]> {
+  /** Newest first. */
+  async list(query: AlarmQuery): Promise<AlarmView[]> {
     const result = await this.pool.query<Row>(
-      `SELECT * FROM alarms WHERE state <> 'resolved' ORDER BY raised_at DESC LIMIT $1`,
-      [limit],
+      `SELECT * FROM alarms
+        WHERE ($1::text[] IS NULL OR state = ANY($1)) AND ($2::text IS NULL OR severity = $2)
+          AND ($3::text IS NULL OR site = $3) AND ($4::bigint IS NULL OR id < $4)
+        ORDER BY id DESC LIMIT $5`,
+      [STATES[query.state], query.severity ?? null, query.site ?? null, query.before ?? null, query.limit],
     );
     return result.rows.map(fromRow);
+  }
+
+  async get(id: number): Promise<AlarmView | undefined> {
+    const result = await this.pool.query<Row>('SELECT * FROM alarms WHERE id = $1', [id]);
+    return result.rows[0] ? fromRow(result.rows[0]) : undefined;
+  }
+
+  /** Active → acknowledged. `db` should be a transaction that also records the audit entry. */
+  async acknowledge(id: number, by: string, comment: string, db: Queryable): Promise<AlarmChange> {
+    const current = await this.lock(id, db);
+    if (!current) return { ok: false, reason: 'not-found', message: `no alarm ${id}` };
+    if (current.state !== 'active') {
+      const message =
+        current.state === 'acknowledged'
+          ? `alarm ${id} was acknowledged already by ${current.acknowledged_by}`
+          : `alarm ${id} is resolved already`;
+      return { ok: false, reason: 'conflict', message, alarm: fromRow(current) };
+    }
+    const result = await db.query<Row>(
+      `UPDATE alarms SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2, ack_comment = $3
+        WHERE id = $1 RETURNING *`,
+      [id, by, storableText(comment)],
+    );
+    return { ok: true, alarm: fromRow(result.rows[0] as Row) };
+  }
+
+  /**
+   * Acknowledged → resolved, once the condition has cleared (an incident counts as over at once).
+   * Resolving an incident also closes it, so that its next occurrence is a new alarm.
+   */
+  async resolve(id: number, by: string, comment: string, db: Queryable): Promise<AlarmChange> {
+    const current = await this.lock(id, db);
+    if (!current) return { ok: false, reason: 'not-found', message: `no alarm ${id}` };
+    const refuse = (message: string): AlarmChange => ({
+      ok: false,
+      reason: 'conflict',
+      message,
+      alarm: fromRow(current),
+    });
+    if (current.state === 'active')
+      return refuse(`alarm ${id} is not acknowledged yet; acknowledge it first`);
+    if (current.state === 'resolved') return refuse(`alarm ${id} is resolved already`);
+    if (current.cleared_at === null && !INCIDENT_ALARMS.has(current.alarm)) {
+      return refuse(
+        `the condition of alarm ${id} (${current.alarm.replaceAll('-', ' ')}) still holds; resolve it once it has cleared`,
+      );
+    }
+    const result = await db.query<Row>(
+      `UPDATE alarms SET state = 'resolved', resolved_at = now(), resolved_by = $2, resolve_comment = $3,
+                         cleared_at = coalesce(cleared_at, now())
+        WHERE id = $1 RETURNING *`,
+      [id, by, storableText(comment)],
+    );
+    return { ok: true, alarm: fromRow(result.rows[0] as Row) };
+  }
+
+  private async lock(id: number, db: Queryable): Promise<Row | undefined> {
+    return (await db.query<Row>('SELECT * FROM alarms WHERE id = $1 FOR UPDATE', [id])).rows[0];
   }
 
   private async raise(
@@ -107,13 +216,15 @@ export class AlarmStore {
     alarm: Pick<EventData<'alarm.raised'>, 'alarm' | 'key' | 'severity' | 'detail'> & { door?: string },
     db: Queryable,
     eventId?: string,
-  ): Promise<void> {
-    await db.query(
+  ): Promise<AlarmView[]> {
+    const result = await db.query<Row>(
       `INSERT INTO alarms (source, site, gateway, alarm, key, severity, door, detail, event_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (source, coalesce(site, ''), coalesce(gateway, ''), key) WHERE cleared_at IS NULL
        DO UPDATE SET occurrences = alarms.occurrences + 1, last_seen_at = now(),
-                     detail = coalesce(EXCLUDED.detail, alarms.detail)`,
+                     detail = coalesce(EXCLUDED.detail, alarms.detail),
+                     state = CASE WHEN $10 AND alarms.state = 'acknowledged' THEN 'active' ELSE alarms.state END
+       RETURNING *`,
       [
         source,
         site,
@@ -124,23 +235,27 @@ export class AlarmStore {
         alarm.door ?? null,
         alarm.detail === undefined ? null : storableText(alarm.detail),
         eventId ?? null,
+        INCIDENT_ALARMS.has(alarm.alarm),
       ],
     );
+    return result.rows.map(fromRow);
   }
 
-  /** The condition ended: an acknowledged alarm is resolved, an unacknowledged one stays visible. */
+  /** The condition ended; the alarm stays until staff resolve it. */
   private async clear(
     source: 'gateway' | 'central',
     site: string | null,
     gateway: string | null,
     key: string,
     db: Queryable,
-  ): Promise<void> {
-    await db.query(
-      `UPDATE alarms SET cleared_at = now(), state = CASE WHEN state = 'acknowledged' THEN 'resolved' ELSE state END
+  ): Promise<AlarmView[]> {
+    const result = await db.query<Row>(
+      `UPDATE alarms SET cleared_at = now()
         WHERE source = $1 AND coalesce(site, '') = coalesce($2, '') AND coalesce(gateway, '') = coalesce($3, '')
-          AND key = $4 AND cleared_at IS NULL`,
+          AND key = $4 AND cleared_at IS NULL
+        RETURNING *`,
       [source, site, gateway, key],
     );
+    return result.rows.map(fromRow);
   }
 }

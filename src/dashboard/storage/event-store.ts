@@ -4,6 +4,7 @@ export type Queryable = Pool | PoolClient;
 
 import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Envelope } from '../../protocol/envelope.js';
+import { type EventFilter, eventSearchCondition } from './event-search.js';
 
 /** An event as the dashboard stores and serves it. */
 export interface StoredEvent {
@@ -125,6 +126,16 @@ export class EventStore {
     const result = await this.pool.query<EventRow>(
       `SELECT ${COLUMNS} FROM events WHERE ($2::bigint IS NULL OR ingest_no < $2) ORDER BY ingest_no DESC LIMIT $1`,
       [limit, before ?? null],
+    );
+    return result.rows.map(fromRow);
+  }
+
+  /** Newest first (by ingest number), filtered; see EventFilter. */
+  async search(filter: EventFilter, limit: number): Promise<StoredEvent[]> {
+    const { where, values } = eventSearchCondition(filter);
+    const result = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE ${where} ORDER BY ingest_no DESC LIMIT $${values.length + 1}`,
+      [...values, limit],
     );
     return result.rows.map(fromRow);
   }

@@ -3,6 +3,9 @@
 import { el, loadSession, session } from './lib.js';
 import { codePage, enrolPage, loginPage, setupPage, signOut } from './page-auth.js';
 import './page-live.js';
+import './page-alarms.js';
+import './page-events.js';
+import './page-audit.js';
 import { show, showPage } from './router.js';
 
 function renderUser() {

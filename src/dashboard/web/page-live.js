@@ -44,6 +44,7 @@ function tileClass(door) {
   if (!door.gatewayOnline) return 'offline';
   if (door.alarm) return 'alarm';
   if (door.contact === 'open') return 'open';
+  if (door.lock === 'unknown') return 'unknown';
   return door.lock === 'unlocked' ? 'unlocked' : 'locked';
 }
 
@@ -51,6 +52,8 @@ function tileText(door) {
   if (!door.gatewayOnline) return 'OFFLINE';
   if (door.alarm === 'forced') return 'ALARM: forced';
   if (door.alarm === 'held-open') return 'ALARM: held open';
+  // 'unknown' until the door reports (the overview reads a bounded window of events).
+  if (door.lock === 'unknown' && door.contact === 'unknown') return 'unknown';
   return `${door.lock}, ${door.contact}`;
 }
 
@@ -177,7 +180,13 @@ class LiveMonitor {
     set('connecting…', 'connecting');
     // The browser resumes with Last-Event-ID after a blip; the server sends what was missed.
     this.source = new EventSource('/api/v1/live?recent=100');
-    this.source.addEventListener('open', () => set('live', 'live'));
+    let opened = 0;
+    this.source.addEventListener('open', () => {
+      set('live', 'live');
+      // Alarm messages are not replayed after a reconnect: what changed meanwhile comes from the list.
+      opened += 1;
+      if (opened > 1) this.reloadAlarms();
+    });
     this.source.addEventListener('error', () => set('reconnecting…', 'reconnecting'));
     this.source.addEventListener('event', (message) => this.onEvent(JSON.parse(message.data)));
     this.source.addEventListener('alarm', (message) => this.onAlarm(JSON.parse(message.data)));
@@ -185,6 +194,16 @@ class LiveMonitor {
       this.source.close();
       window.dispatchEvent(new CustomEvent('identgate:signed-out'));
     });
+  }
+
+  async reloadAlarms() {
+    try {
+      const { alarms } = await api('GET', '/api/v1/alarms?state=open&limit=200');
+      this.alarms = new Map(alarms.map((a) => [a.id, a]));
+      this.renderAlarms();
+    } catch (error) {
+      toast(`Could not reload the alarms: ${error.message}`, 'error');
+    }
   }
 
   stop() {
@@ -218,8 +237,8 @@ class LiveMonitor {
         door: event.door,
         name: event.door,
         room: null,
-        lock: 'locked',
-        contact: 'closed',
+        lock: 'unknown',
+        contact: 'unknown',
         alarm: null,
         gatewayOnline: true,
       };
@@ -501,7 +520,7 @@ class LiveMonitor {
       );
       toast(
         `Door ${door.door}: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
-        result.status === 'done' ? 'success' : 'error',
+        result.status === 'ok' ? 'success' : 'error',
       );
     } catch (error) {
       toast(error.message, 'error');
@@ -527,7 +546,7 @@ class LiveMonitor {
       );
       toast(
         `${what}: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
-        result.status === 'done' ? 'success' : 'error',
+        result.status === 'ok' ? 'success' : 'error',
       );
     } catch (error) {
       toast(error.message, 'error');

@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { resolveSecret } from '../../config/load-config.js';
 import type { VideoConfig } from '../../config/video-config.js';
-import { parseKey } from '../../lib/aead.js';
 import type { Clock } from '../../lib/clock.js';
 import { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
-import { readOrCreate } from '../../lib/state-files.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
 import type { FfmpegBinaries } from './ffmpeg-binary.js';
 import { type CameraSpec, Recorder } from './recorder.js';

@@ -21,6 +21,8 @@ const CATCH_UP_LIMIT = 5000;
  * number. A client that reconnects with `Last-Event-ID` (browsers do this by themselves) or
  * `?after=` first receives what it missed, from the database, so a network blip loses nothing;
  * `?recent=N` starts with the last N events. The stream ends when the session does.
+ * Alarm changes arrive as `alarm` messages without an id: they are not replayed (they would move
+ * the client's Last-Event-ID); a client reloads the open alarms when it reconnects.
  */
 export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
   app,
@@ -73,6 +75,10 @@ export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
             return held.length < CATCH_UP_LIMIT;
           }
           return write(list);
+        },
+        pushAlarms: (alarms) => {
+          for (const alarm of alarms) res.write(`event: alarm\ndata: ${JSON.stringify(alarm)}\n\n`);
+          return res.writableLength <= MAX_BUFFERED_BYTES;
         },
         close: () => res.end(),
       };
