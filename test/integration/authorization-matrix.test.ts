@@ -51,6 +51,14 @@ const EXPECTED: Record<string, Expectation> = {
     path: '/api/v1/alarms/1/acknowledge',
   },
   'POST /api/v1/alarms/:id/resolve': { allow: ['security'], ok: 400, path: '/api/v1/alarms/1/resolve' },
+  'GET /api/v1/photos': { allow: ['admin', 'security'], ok: 200 },
+  'GET /api/v1/people/:person/photo': {
+    allow: ['admin', 'security'],
+    ok: 404,
+    path: '/api/v1/people/nobody/photo',
+  },
+  'PUT /api/v1/people/:person/photo': { allow: ['admin'], ok: 400, path: '/api/v1/people/nobody/photo' },
+  'DELETE /api/v1/people/:person/photo': { allow: ['admin'], ok: 404, path: '/api/v1/people/nobody/photo' },
   'GET /api/v1/events': { allow: ['security', 'auditor'], ok: 200 },
   'GET /api/v1/audit': { allow: ['admin', 'auditor'], ok: 200 },
   'POST /api/v1/doors/:site/:gateway/:door/unlock': {
