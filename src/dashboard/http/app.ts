@@ -20,6 +20,7 @@ import { OverviewStore } from '../storage/overview-store.js';
 import type { PeopleStore } from '../storage/people-store.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
 import { actionRoutes } from './routes/action-routes.js';
+import { adminRoutes } from './routes/admin-routes.js';
 import { alarmsRoutes } from './routes/alarms-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
@@ -190,6 +191,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(auditRoutes, { audit: deps.audit });
   // Administration: directory, people, staff accounts, retention.
+  await app.register(adminRoutes, {
+    pool: deps.pool,
+    auth: deps.auth,
+    staff: deps.staff,
+    audit: deps.audit,
+    people: deps.people,
+    retention: deps.retention,
+    messenger: deps.messenger,
+    log: deps.log,
+  });
   await app.register(webRoutes);
   return app;
 }
