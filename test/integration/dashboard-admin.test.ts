@@ -1,5 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSim } from '../../src/cli/sim-command.js';
+import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
+import type { Envelope } from '../../src/protocol/envelope.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -14,6 +17,8 @@ describe('dashboard administration: staff, people, retention, directory', () => 
   let admin: StaffClient;
   let security: StaffClient;
   let auditor: StaffClient;
+  /** An administrator who never re-authenticates: sensitive routes must refuse them. */
+  let unconfirmed: StaffClient;
   let db: pg.Client;
 
   beforeAll(async () => {
@@ -21,6 +26,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     admin = await system.staff('admin');
     security = await system.staff('security');
     auditor = await system.staff('auditor');
+    unconfirmed = await system.staff('admin');
     db = new pg.Client({ connectionString: system.databaseUrl });
     await db.connect();
   });
@@ -59,15 +65,16 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     });
 
     it('asks for a fresh re-authentication before a staff account is created or changed', async () => {
-      const fresh = await system.staff('admin');
-      const created = await fresh.request('POST', '/api/v1/staff', {
+      const created = await unconfirmed.request('POST', '/api/v1/staff', {
         login: 'no-reauth',
         displayName: 'Nora Reauth',
         role: 'security',
       });
       expect(created.statusCode).toBe(403);
       expect(created.json().code).toBe('IDG_AUTH_REAUTH');
-      const changed = await fresh.request('PATCH', `/api/v1/staff/${security.login}`, { disabled: true });
+      const changed = await unconfirmed.request('PATCH', `/api/v1/staff/${security.login}`, {
+        disabled: true,
+      });
       expect(changed.statusCode).toBe(403);
       expect(changed.json().code).toBe('IDG_AUTH_REAUTH');
     });
@@ -230,6 +237,158 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       const disable = await admin.request('PATCH', `/api/v1/staff/${admin.login}`, { disabled: true });
       expect(disable.statusCode).toBe(409);
       expect((await admin.request('GET', '/api/v1/session')).json()).toMatchObject({ role: 'admin' });
+    });
+  });
+  describe('people', () => {
+    const sim = (...action: string[]) =>
+      runSim({ action, door: 'main', socket: system.gateway.simSocketPath });
+    const credentialsUpdated = () =>
+      new Promise<Envelope>((resolve) => {
+        const off = system.gateway.bus.on('admin-test', 'recorded', (e) => {
+          if (e.kind === 'credentials.updated') {
+            off();
+            resolve(e);
+          }
+        });
+      });
+
+    it('enrols a new agent end to end: badge, site, TOTP shown once; the gateway then opens for them', async () => {
+      const created = await admin.request('POST', '/api/v1/people', {
+        id: 'agent-lin',
+        displayName: 'Lin Agent',
+        backgroundCheckOn: '2026-01-15',
+        trainingOn: '2026-02-01',
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      expect(created.json()).toMatchObject({ id: 'agent-lin', totpEnrolled: false, sites: [], badges: [] });
+      const badge = await admin.request('POST', '/api/v1/people/agent-lin/badges', { badge: '0009001' });
+      expect(badge.statusCode, badge.body).toBe(200);
+      const granted = await admin.request('PUT', `/api/v1/people/agent-lin/sites/${system.site}`);
+      expect(granted.json().person.sites).toEqual([system.site]);
+
+      const refused = await unconfirmed.request('POST', '/api/v1/people/agent-lin/totp');
+      expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
+      await admin.reauth();
+      const updated = credentialsUpdated();
+      const enrolled = await admin.request('POST', '/api/v1/people/agent-lin/totp');
+      expect(enrolled.statusCode, enrolled.body).toBe(200);
+      expect(enrolled.headers['cache-control']).toBe('no-store');
+      const { otpauthUri, qrSvg, sync } = enrolled.json();
+      expect(otpauthUri).toMatch(/^otpauth:\/\/totp\/identgate:agent-lin\?secret=[A-Z2-7]{32}&/);
+      expect(qrSvg).toContain('<svg');
+      expect(sync).toEqual({ status: 'published', gateways: 1 });
+      await updated;
+
+      const secret = new URL(otpauthUri).searchParams.get('secret') as string;
+      expect(await sim('badge', '0009001')).toEqual(['awaiting code (20 s)']);
+      expect(await sim('keypad', new TotpVerifier().generate(secret, Date.now()))).toEqual([
+        'granted: unlocked for 5 s',
+      ]);
+      const detail = await admin.request('GET', '/api/v1/people/agent-lin');
+      expect(detail.json()).toMatchObject({ totpEnrolled: true, activeBadges: 1 });
+      expect(JSON.stringify(detail.json())).not.toContain(secret);
+      const sealed = await db.query<{ totp_secret_sealed: string }>(
+        "SELECT totp_secret_sealed FROM people WHERE id = 'agent-lin'",
+      );
+      expect(sealed.rows[0]?.totp_secret_sealed).not.toContain(secret);
+      const rows = await audited('person.totp-enrolled');
+      expect(rows).toEqual([
+        expect.objectContaining({ actor: `staff:${admin.login}`, target: 'person:agent-lin' }),
+      ]);
+      expect(JSON.stringify(rows)).not.toContain(secret);
+    });
+
+    it('revokes a badge and the gateway refuses it with the set it receives at once', async () => {
+      const updated = credentialsUpdated();
+      const revoked = await admin.request('POST', '/api/v1/people/agent-lin/badges/0009001/revoke');
+      expect(revoked.statusCode, revoked.body).toBe(200);
+      expect(revoked.json().person.badges).toEqual([
+        expect.objectContaining({ badge: '0009001', status: 'revoked' }),
+      ]);
+      await updated;
+      expect(await sim('badge', '0009001')).toEqual(['denied: badge revoked']);
+      expect(await audited('person.badge-revoked')).toEqual([
+        expect.objectContaining({ target: 'person:agent-lin', details: { badge: '0009001' } }),
+      ]);
+    });
+
+    it('lists and searches people by name, id or badge', async () => {
+      const all = await admin.request('GET', '/api/v1/people');
+      expect(all.json().people.map((p: { id: string }) => p.id)).toEqual(
+        expect.arrayContaining(['agent-ada', 'agent-lin']),
+      );
+      const byName = await admin.request('GET', '/api/v1/people?q=lin%20ag');
+      expect(byName.json().people.map((p: { id: string }) => p.id)).toEqual(['agent-lin']);
+      const byBadge = await admin.request('GET', `/api/v1/people?q=${system.agent.badge}`);
+      expect(byBadge.json().people.map((p: { id: string }) => p.id)).toEqual(['agent-ada']);
+      const wildcard = await admin.request('GET', '/api/v1/people?q=%25');
+      expect(wildcard.json().people).toEqual([]);
+    });
+
+    it('updates the compliance dates and clears one with null', async () => {
+      const changed = await admin.request('PATCH', '/api/v1/people/agent-lin', {
+        trainingOn: '2026-03-01',
+        backgroundCheckOn: null,
+      });
+      expect(changed.statusCode, changed.body).toBe(200);
+      expect(changed.json().person).toMatchObject({
+        displayName: 'Lin Agent',
+        trainingOn: '2026-03-01',
+        backgroundCheckOn: null,
+      });
+      expect(await audited('person.updated')).toContainEqual(
+        expect.objectContaining({ details: { fields: ['backgroundCheckOn', 'trainingOn'] } }),
+      );
+    });
+
+    it("refuses bad ids, malformed dates, someone else's badge, unknown sites and over-long names", async () => {
+      const cases: Array<[string, string, unknown, number]> = [
+        ['POST', '/api/v1/people', { id: 'a/b', displayName: 'Slash' }, 400],
+        ['POST', '/api/v1/people', { id: 'agent-x', displayName: 'X'.repeat(201) }, 400],
+        ['POST', '/api/v1/people', { id: 'agent-x', displayName: 'X', trainingOn: '2026-13-45' }, 400],
+        ['POST', '/api/v1/people', { id: 'agent-lin', displayName: 'Again' }, 409],
+        ['PATCH', '/api/v1/people/agent-lin', { id: 'other' }, 400],
+        ['PATCH', '/api/v1/people/nobody', { displayName: 'Nobody' }, 404],
+        ['POST', '/api/v1/people/agent-lin/badges', { badge: "0'; DROP TABLE badges; --" }, 400],
+        ['POST', '/api/v1/people/agent-lin/badges', { badge: system.agent.badge }, 409],
+        [
+          'POST',
+          '/api/v1/people/agent-lin/badges',
+          { badge: '0009002', validFrom: '2026-02-01T00:00:00Z', validUntil: '2026-01-01T00:00:00Z' },
+          400,
+        ],
+        ['PUT', '/api/v1/people/agent-lin/sites/no-such-site', undefined, 404],
+        ['DELETE', '/api/v1/people/agent-lin/sites/no-such-site', undefined, 404],
+        ['POST', '/api/v1/people/agent-lin/badges/0000000/revoke', undefined, 404],
+        ['GET', `/api/v1/people?q=${'q'.repeat(101)}`, undefined, 400],
+      ];
+      for (const [method, url, body, status] of cases) {
+        const response = await admin.request(method as 'POST', url, body);
+        expect(response.statusCode, `${method} ${url} ${JSON.stringify(body)}`).toBe(status);
+        expect(response.json().message).toBeTruthy();
+      }
+      const badges = await db.query('SELECT person_id FROM badges WHERE badge = $1', [system.agent.badge]);
+      expect(badges.rows).toEqual([{ person_id: 'agent-ada' }]);
+    });
+
+    it('erases a person after re-authentication, audited with the reference, not the id', async () => {
+      await admin.request('POST', '/api/v1/people', { id: 'agent-gone', displayName: 'Gone Agent' });
+      await admin.request('POST', '/api/v1/people/agent-gone/badges', { badge: '0009099' });
+      const refused = await unconfirmed.request('POST', '/api/v1/people/agent-gone/erase', {
+        reference: 'DSR-7',
+      });
+      expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
+      await admin.reauth();
+      const erased = await admin.request('POST', '/api/v1/people/agent-gone/erase', { reference: 'DSR-7' });
+      expect(erased.statusCode, erased.body).toBe(200);
+      expect(erased.json().report).toMatchObject({ person: true, badges: 1, keptEvents: false });
+      expect((await admin.request('GET', '/api/v1/people/agent-gone')).statusCode).toBe(404);
+      const again = await admin.request('POST', '/api/v1/people/agent-gone/erase', {});
+      expect(again.statusCode).toBe(404);
+      const rows = await audited('person.erase');
+      expect(rows).toEqual([expect.objectContaining({ actor: `staff:${admin.login}` })]);
+      expect(JSON.stringify(rows)).toContain('DSR-7');
+      expect(JSON.stringify(rows)).not.toContain('agent-gone');
     });
   });
 });

@@ -8,7 +8,9 @@ import { StaffInvitations } from '../../auth/staff-invitations.js';
 import type { StaffStore } from '../../auth/staff-store.js';
 import type { CentralMessenger } from '../../central-messenger.js';
 import type { RetentionService } from '../../retention/retention-service.js';
+import { PeopleDirectory } from '../../storage/people-directory.js';
 import type { PeopleStore } from '../../storage/people-store.js';
+import { adminPeopleRoutes } from './admin-people-routes.js';
 import { adminStaffRoutes } from './admin-staff-routes.js';
 
 export interface AdminRoutesOptions {
@@ -27,4 +29,13 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   const { pool, auth, staff, audit } = options;
   const invitations = new StaffInvitations({ pool, auth, staff, audit, sessions: new SessionStore(pool) });
   await app.register(adminStaffRoutes, { auth, staff, invitations });
+  await app.register(adminPeopleRoutes, {
+    people: options.people,
+    directory: new PeopleDirectory(pool),
+    retention: options.retention,
+    audit,
+    messenger: options.messenger,
+    issuer: auth.settings.issuer,
+    log: options.log,
+  });
 };
