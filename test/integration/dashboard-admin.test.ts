@@ -36,6 +36,15 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     await system?.stop();
   });
 
+  /**
+   * Re-authenticates the administrator only when their confirmation has lapsed: each re-auth moves
+   * the dashboard's clock on by a TOTP step, and enough of them would outrun the 5 minutes a
+   * confirmation counts.
+   */
+  async function confirmed(): Promise<void> {
+    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
+  }
+
   async function audited(action: string): Promise<AuditRow[]> {
     const rows = await db.query<AuditRow>(
       'SELECT actor, target, details FROM audit_log WHERE action = $1 ORDER BY id',
@@ -82,7 +91,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
   describe('staff accounts', () => {
     it('creates an account with a one-time enrolment link that the owner uses to choose a password', async () => {
-      await admin.reauth();
+      await confirmed();
       const created = await admin.request('POST', '/api/v1/staff', {
         login: 'Grace.Hopper',
         displayName: 'Grace Hopper',
@@ -138,7 +147,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     });
 
     it('refuses hostile or malformed input with a clear 400 or 409', async () => {
-      await admin.reauth();
+      await confirmed();
       const cases: Array<[unknown, number]> = [
         [{ login: 'x'.repeat(300), displayName: 'Long Login', role: 'security' }, 400],
         [{ login: '../etc', displayName: 'Path', role: 'security' }, 400],
@@ -168,7 +177,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     it('changes a role, ending the sessions of that account, and audits it', async () => {
       const target = await system.staff('security');
       expect((await target.request('GET', '/api/v1/session')).json().authenticated).toBe(true);
-      await admin.reauth();
+      await confirmed();
       const changed = await admin.request('PATCH', `/api/v1/staff/${target.login}`, { role: 'auditor' });
       expect(changed.statusCode, changed.body).toBe(200);
       expect(changed.json()).toMatchObject({ login: target.login, role: 'auditor' });
@@ -184,7 +193,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
     it('disables and enables an account; a disabled account cannot sign in', async () => {
       const target = await system.staff('auditor');
-      await admin.reauth();
+      await confirmed();
       const disabled = await admin.request('PATCH', `/api/v1/staff/${target.login}`, { disabled: true });
       expect(disabled.json()).toMatchObject({ disabled: true });
       expect((await target.request('GET', '/api/v1/session')).json().authenticated).toBe(false);
@@ -201,7 +210,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
     it('resets a lost authenticator: the owner enrols again at the next sign-in', async () => {
       const target = await system.staff('security');
-      await admin.reauth();
+      await confirmed();
       const reset = await admin.request('PATCH', `/api/v1/staff/${target.login}`, { resetTotp: true });
       expect(reset.json()).toMatchObject({ totpEnrolled: false });
       const login = await system.dashboard.http.inject({
@@ -217,7 +226,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
     it('issues a new link for a forgotten password: the old password stops working', async () => {
       const target = await system.staff('security');
-      await admin.reauth();
+      await confirmed();
       const issued = await admin.request('POST', `/api/v1/staff/${target.login}/invitation`);
       expect(issued.statusCode, issued.body).toBe(200);
       expect((await target.request('GET', '/api/v1/session')).json().authenticated).toBe(false);
@@ -231,7 +240,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     });
 
     it('does not let an administrator change their own role or disable themselves', async () => {
-      await admin.reauth();
+      await confirmed();
       const demote = await admin.request('PATCH', `/api/v1/staff/${admin.login}`, { role: 'security' });
       expect(demote.statusCode).toBe(409);
       const disable = await admin.request('PATCH', `/api/v1/staff/${admin.login}`, { disabled: true });
@@ -268,7 +277,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
       const refused = await unconfirmed.request('POST', '/api/v1/people/agent-lin/totp');
       expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
-      await admin.reauth();
+      await confirmed();
       const updated = credentialsUpdated();
       const enrolled = await admin.request('POST', '/api/v1/people/agent-lin/totp');
       expect(enrolled.statusCode, enrolled.body).toBe(200);
@@ -378,7 +387,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
         reference: 'DSR-7',
       });
       expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
-      await admin.reauth();
+      await confirmed();
       const erased = await admin.request('POST', '/api/v1/people/agent-gone/erase', { reference: 'DSR-7' });
       expect(erased.statusCode, erased.body).toBe(200);
       expect(erased.json().report).toMatchObject({ person: true, badges: 1, keptEvents: false });
@@ -389,6 +398,96 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       expect(rows).toEqual([expect.objectContaining({ actor: `staff:${admin.login}` })]);
       expect(JSON.stringify(rows)).toContain('DSR-7');
       expect(JSON.stringify(rows)).not.toContain('agent-gone');
+    });
+  });
+  describe('retention policies and legal holds', () => {
+    it('lists the data classes and policies; setting one needs re-authentication and is audited', async () => {
+      const overview = await admin.request('GET', '/api/v1/retention/policies');
+      expect(overview.statusCode).toBe(200);
+      expect(overview.json().classes.map((c: { dataClass: string }) => c.dataClass)).toContain(
+        'access-events',
+      );
+      const body = { dataClass: 'access-events', scope: 'site', scopeId: system.site, days: 30 };
+      const refused = await unconfirmed.request('PUT', '/api/v1/retention/policies', body);
+      expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
+      await confirmed();
+      const set = await admin.request('PUT', '/api/v1/retention/policies', body);
+      expect(set.statusCode, set.body).toBe(200);
+      expect(set.json()).toMatchObject({
+        dataClass: 'access-events',
+        days: 30,
+        updatedBy: `staff:${admin.login}`,
+      });
+      expect((await admin.request('GET', '/api/v1/retention/policies')).json().policies).toContainEqual(
+        expect.objectContaining({ scopeId: system.site, days: 30 }),
+      );
+      expect(await audited('retention.policy.set')).toContainEqual(
+        expect.objectContaining({
+          actor: `staff:${admin.login}`,
+          target: `retention:access-events/site:${system.site}`,
+          details: { days: 30, previousDays: null },
+        }),
+      );
+      const removed = await admin.request('POST', '/api/v1/retention/policies/remove', {
+        dataClass: 'access-events',
+        scope: 'site',
+        scopeId: system.site,
+      });
+      expect(removed.json()).toEqual({ removed: true });
+    });
+
+    it('refuses policies outside the allowed range, scope or directory', async () => {
+      await confirmed();
+      const cases: Array<[unknown, number, string]> = [
+        [{ dataClass: 'access-events', scope: 'global', days: 0 }, 400, 'IDG_HTTP_BAD_REQUEST'],
+        [{ dataClass: 'access-events', scope: 'global', days: 100_000 }, 400, 'IDG_HTTP_BAD_REQUEST'],
+        [{ dataClass: 'everything', scope: 'global', days: 10 }, 400, 'IDG_HTTP_BAD_REQUEST'],
+        [{ dataClass: 'access-events', scope: 'site', days: 10 }, 400, 'IDG_RETENTION_INVALID'],
+        [
+          { dataClass: 'access-events', scope: 'site', scopeId: 'nowhere', days: 10 },
+          404,
+          'IDG_RETENTION_UNKNOWN_SCOPE',
+        ],
+      ];
+      for (const [body, status, code] of cases) {
+        const response = await admin.request('PUT', '/api/v1/retention/policies', body);
+        expect(response.statusCode, JSON.stringify(body)).toBe(status);
+        expect(response.json().code).toBe(code);
+      }
+    });
+
+    it('places and releases a legal hold, each after re-authentication and audited', async () => {
+      const hold = {
+        site: system.site,
+        from: '2026-01-01T00:00:00Z',
+        to: '2026-02-01T00:00:00Z',
+        reason: 'CASE-42',
+      };
+      const refused = await unconfirmed.request('POST', '/api/v1/retention/holds', hold);
+      expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
+      await confirmed();
+      const placed = await admin.request('POST', '/api/v1/retention/holds', hold);
+      expect(placed.statusCode, placed.body).toBe(201);
+      const id = placed.json().id as number;
+      expect((await admin.request('GET', '/api/v1/retention/holds')).json().holds).toContainEqual(
+        expect.objectContaining({ id, site: system.site, reason: 'CASE-42', releasedAt: null }),
+      );
+      const backwards = await admin.request('POST', '/api/v1/retention/holds', { ...hold, to: hold.from });
+      expect(backwards.statusCode).toBe(400);
+      const released = await admin.request('POST', `/api/v1/retention/holds/${id}/release`);
+      expect(released.json()).toMatchObject({ id, releasedBy: `staff:${admin.login}` });
+      const twice = await admin.request('POST', `/api/v1/retention/holds/${id}/release`);
+      expect(twice.statusCode).toBe(404);
+      const bad = await admin.request('POST', '/api/v1/retention/holds/abc/release');
+      expect(bad.statusCode).toBe(400);
+      expect(await audited('retention.hold.add')).toEqual([
+        expect.objectContaining({ actor: `staff:${admin.login}`, target: `hold:${id}` }),
+      ]);
+      expect(await audited('retention.hold.release')).toEqual([
+        expect.objectContaining({ actor: `staff:${admin.login}`, target: `hold:${id}` }),
+      ]);
+      const withReleased = await admin.request('GET', '/api/v1/retention/holds?includeReleased=true');
+      expect(withReleased.json().holds).toContainEqual(expect.objectContaining({ id }));
     });
   });
 });

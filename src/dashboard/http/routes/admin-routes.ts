@@ -11,6 +11,7 @@ import type { RetentionService } from '../../retention/retention-service.js';
 import { PeopleDirectory } from '../../storage/people-directory.js';
 import type { PeopleStore } from '../../storage/people-store.js';
 import { adminPeopleRoutes } from './admin-people-routes.js';
+import { adminRetentionRoutes } from './admin-retention-routes.js';
 import { adminStaffRoutes } from './admin-staff-routes.js';
 
 export interface AdminRoutesOptions {
@@ -38,4 +39,5 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     issuer: auth.settings.issuer,
     log: options.log,
   });
+  await app.register(adminRetentionRoutes, { retention: options.retention });
 };
