@@ -490,4 +490,93 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       expect(withReleased.json().holds).toContainEqual(expect.objectContaining({ id }));
     });
   });
+  describe('directory', () => {
+    it('creates a customer, a site with rooms, a door, its reader and a camera, and updates one in place', async () => {
+      const steps: Array<[string, unknown, number]> = [
+        ['/api/v1/directory/customers/acme', { name: 'ACME Ident GmbH' }, 201],
+        [
+          '/api/v1/directory/sites/hq',
+          { name: 'Headquarters', customer: 'acme', timezone: 'Europe/Berlin' },
+          201,
+        ],
+        ['/api/v1/directory/sites/hq/rooms/ident-1', { name: 'Ident room 1' }, 201],
+        ['/api/v1/directory/sites/hq/doors/main', { name: 'Main door', room: 'ident-1' }, 201],
+        [
+          '/api/v1/directory/sites/hq/readers/main-in',
+          { name: 'Main entry', door: 'main', direction: 'entry', model: 'rfideas-pcprox' },
+          201,
+        ],
+        ['/api/v1/directory/sites/hq/cameras/cam-1', { name: 'Ident cam', room: 'ident-1' }, 201],
+        ['/api/v1/directory/sites/hq/doors/main', { name: 'Main door (north)', room: 'ident-1' }, 200],
+      ];
+      for (const [url, body, status] of steps) {
+        const response = await admin.request('PUT', url, body);
+        expect(response.statusCode, `${url}: ${response.body}`).toBe(status);
+      }
+      const read = await security.request('GET', '/api/v1/directory');
+      expect(read.statusCode).toBe(200);
+      const directory = read.json();
+      expect(directory.sites).toContainEqual({
+        id: 'hq',
+        name: 'Headquarters',
+        customer: 'acme',
+        timezone: 'Europe/Berlin',
+      });
+      expect(directory.doors).toContainEqual({
+        site: 'hq',
+        id: 'main',
+        name: 'Main door (north)',
+        room: 'ident-1',
+      });
+      expect(directory.readers).toContainEqual({
+        site: 'hq',
+        id: 'main-in',
+        name: 'Main entry',
+        door: 'main',
+        direction: 'entry',
+        model: 'rfideas-pcprox',
+      });
+      expect(directory.cameras).toContainEqual({
+        site: 'hq',
+        id: 'cam-1',
+        name: 'Ident cam',
+        room: 'ident-1',
+      });
+      expect(await audited('directory.door.updated')).toEqual([
+        expect.objectContaining({ actor: `staff:${admin.login}`, target: 'door:hq/main' }),
+      ]);
+      expect(await audited('directory.reader.created')).toHaveLength(1);
+      expect((await auditor.request('GET', '/api/v1/directory')).statusCode).toBe(200);
+    });
+
+    it('refuses unknown references, time zones, bad ids and over-long names', async () => {
+      const cases: Array<[string, unknown, number]> = [
+        ['/api/v1/directory/sites/hq/doors/side', { name: 'Side', room: 'no-room' }, 404],
+        ['/api/v1/directory/sites/nowhere/rooms/r1', { name: 'Room' }, 404],
+        [
+          '/api/v1/directory/sites/hq/readers/r9',
+          { name: 'Reader', door: 'no-door', direction: 'entry' },
+          404,
+        ],
+        [
+          '/api/v1/directory/sites/hq/readers/r9',
+          { name: 'Reader', door: 'main', direction: 'sideways' },
+          400,
+        ],
+        ['/api/v1/directory/sites/b2', { name: 'B2', customer: 'nobody' }, 404],
+        ['/api/v1/directory/sites/b2', { name: 'B2', timezone: 'Mars/Olympus' }, 400],
+        ['/api/v1/directory/sites/b%2F2', { name: 'B2' }, 400],
+        ['/api/v1/directory/sites/hq/rooms/r1', { name: 'R'.repeat(201) }, 400],
+        ['/api/v1/directory/sites/hq/rooms/r1', { name: 'Room', extra: true }, 400],
+        [`/api/v1/directory/customers/${'c'.repeat(65)}`, { name: 'Long id' }, 400],
+      ];
+      for (const [url, body, status] of cases) {
+        const response = await admin.request('PUT', url, body);
+        expect(response.statusCode, `${url} ${JSON.stringify(body)}: ${response.body}`).toBe(status);
+        expect(response.json().message).toBeTruthy();
+      }
+      const rooms = await db.query("SELECT count(*)::int AS n FROM rooms WHERE id = 'r1'");
+      expect(rooms.rows[0]).toEqual({ n: 0 });
+    });
+  });
 });

@@ -8,8 +8,10 @@ import { StaffInvitations } from '../../auth/staff-invitations.js';
 import type { StaffStore } from '../../auth/staff-store.js';
 import type { CentralMessenger } from '../../central-messenger.js';
 import type { RetentionService } from '../../retention/retention-service.js';
+import { DirectoryStore } from '../../storage/directory-store.js';
 import { PeopleDirectory } from '../../storage/people-directory.js';
 import type { PeopleStore } from '../../storage/people-store.js';
+import { adminDirectoryRoutes } from './admin-directory-routes.js';
 import { adminPeopleRoutes } from './admin-people-routes.js';
 import { adminRetentionRoutes } from './admin-retention-routes.js';
 import { adminStaffRoutes } from './admin-staff-routes.js';
@@ -40,4 +42,5 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     log: options.log,
   });
   await app.register(adminRetentionRoutes, { retention: options.retention });
+  await app.register(adminDirectoryRoutes, { directory: new DirectoryStore(pool), audit });
 };
