@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { WeeklySchedule } from '../../protocol/credential-set.js';
 
 /**
  * What administrators see of people (agents) and what PeopleStore does not do itself: the list
@@ -108,10 +109,11 @@ export class PeopleDirectory {
   }
 
   /** The schedule kept as it is when an administrator changes the other fields. */
-  async schedule(id: string): Promise<unknown> {
-    const result = await this.pool.query<{ schedule: unknown }>('SELECT schedule FROM people WHERE id = $1', [
-      id,
-    ]);
+  async schedule(id: string): Promise<WeeklySchedule | null> {
+    const result = await this.pool.query<{ schedule: WeeklySchedule | null }>(
+      'SELECT schedule FROM people WHERE id = $1',
+      [id],
+    );
     return result.rows[0]?.schedule ?? null;
   }
 

@@ -213,7 +213,7 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
         ...(backgroundCheckOn ? { backgroundCheckOn } : {}),
         ...(trainingOn ? { trainingOn } : {}),
         mayOpenRoom: change.mayOpenRoom ?? before.mayOpenRoom,
-        ...(schedule ? { schedule: schedule as never } : {}),
+        ...(schedule ? { schedule } : {}),
       });
       await record(request, 'person.updated', id, { fields: Object.keys(change).sort() });
       return { person: await existing(id), sync: await sync(before.sites) };
