@@ -153,6 +153,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
         [{ login: '../etc', displayName: 'Path', role: 'security' }, 400],
         [{ login: 'good-login', displayName: 'N'.repeat(121), role: 'security' }, 400],
         [{ login: 'good-login', displayName: '   ', role: 'security' }, 400],
+        [{ login: 'good-login', displayName: 'Line\nbreak', role: 'security' }, 400],
         [{ login: 'good-login', displayName: 'Root', role: 'root' }, 400],
         [{ login: 'good-login', displayName: 'Extra', role: 'security', password: 'x' }, 400],
         [{ login: security.login, displayName: 'Taken', role: 'security' }, 409],
@@ -370,6 +371,9 @@ describe('dashboard administration: staff, people, retention, directory', () => 
         ['DELETE', '/api/v1/people/agent-lin/sites/no-such-site', undefined, 404],
         ['POST', '/api/v1/people/agent-lin/badges/0000000/revoke', undefined, 404],
         ['GET', `/api/v1/people?q=${'q'.repeat(101)}`, undefined, 400],
+        ['GET', '/api/v1/people?q=a%00b', undefined, 400],
+        ['POST', '/api/v1/people', { id: 'agent-nul', displayName: 'Nul\u0000Byte' }, 400],
+        ['PATCH', '/api/v1/people/agent-lin', { displayName: '\u001b[31mred' }, 400],
       ];
       for (const [method, url, body, status] of cases) {
         const response = await admin.request(method as 'POST', url, body);
@@ -383,14 +387,23 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     it('erases a person after re-authentication, audited with the reference, not the id', async () => {
       await admin.request('POST', '/api/v1/people', { id: 'agent-gone', displayName: 'Gone Agent' });
       await admin.request('POST', '/api/v1/people/agent-gone/badges', { badge: '0009099' });
+      await admin.request('PUT', `/api/v1/people/agent-gone/sites/${system.site}`);
       const refused = await unconfirmed.request('POST', '/api/v1/people/agent-gone/erase', {
         reference: 'DSR-7',
       });
       expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
       await confirmed();
+      const enrolled = await admin.request('POST', '/api/v1/people/agent-gone/totp');
+      expect(enrolled.json().sync).toEqual({ status: 'published', gateways: 1 });
+      const updated = credentialsUpdated();
       const erased = await admin.request('POST', '/api/v1/people/agent-gone/erase', { reference: 'DSR-7' });
       expect(erased.statusCode, erased.body).toBe(200);
-      expect(erased.json().report).toMatchObject({ person: true, badges: 1, keptEvents: false });
+      expect(erased.json()).toMatchObject({
+        report: { person: true, badges: 1, grants: 1, keptEvents: false },
+        sync: { status: 'published', gateways: 1 },
+      });
+      await updated;
+      expect(await sim('badge', '0009099')).toEqual(['denied: unknown badge']);
       expect((await admin.request('GET', '/api/v1/people/agent-gone')).statusCode).toBe(404);
       const again = await admin.request('POST', '/api/v1/people/agent-gone/erase', {});
       expect(again.statusCode).toBe(404);
@@ -474,6 +487,8 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       );
       const backwards = await admin.request('POST', '/api/v1/retention/holds', { ...hold, to: hold.from });
       expect(backwards.statusCode).toBe(400);
+      const nul = await admin.request('POST', '/api/v1/retention/holds', { ...hold, reason: 'CASE\u00004' });
+      expect(nul.statusCode).toBe(400);
       const released = await admin.request('POST', `/api/v1/retention/holds/${id}/release`);
       expect(released.json()).toMatchObject({ id, releasedBy: `staff:${admin.login}` });
       const twice = await admin.request('POST', `/api/v1/retention/holds/${id}/release`);
@@ -567,6 +582,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
         ['/api/v1/directory/sites/b2', { name: 'B2', timezone: 'Mars/Olympus' }, 400],
         ['/api/v1/directory/sites/b%2F2', { name: 'B2' }, 400],
         ['/api/v1/directory/sites/hq/rooms/r1', { name: 'R'.repeat(201) }, 400],
+        ['/api/v1/directory/sites/hq/rooms/r1', { name: 'Room\u0000' }, 400],
         ['/api/v1/directory/sites/hq/rooms/r1', { name: 'Room', extra: true }, 400],
         [`/api/v1/directory/customers/${'c'.repeat(65)}`, { name: 'Long id' }, 400],
       ];

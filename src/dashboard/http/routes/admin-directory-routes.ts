@@ -14,13 +14,14 @@ import type {
   Site,
 } from '../../storage/directory-store.js';
 import { AdminErrors } from '../admin-errors.js';
+import { lineOfText } from '../admin-schemas.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
 const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
 const Id = Type.String({ pattern: ID_PATTERN });
 const NullableId = Type.Union([Id, Type.Null()]);
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
+const Name = lineOfText(200);
 const strict = { additionalProperties: false } as const;
 
 const CustomerSchema = Type.Object({ id: Type.String(), name: Type.String() });

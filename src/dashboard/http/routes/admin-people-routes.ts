@@ -12,6 +12,7 @@ import type { RetentionService } from '../../retention/retention-service.js';
 import type { PeopleDirectory } from '../../storage/people-directory.js';
 import type { PeopleStore } from '../../storage/people-store.js';
 import { AdminErrors, asHttp } from '../admin-errors.js';
+import { lineOfText } from '../admin-schemas.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
@@ -36,7 +37,7 @@ const Errors = {
 };
 const Id = Type.String({ pattern: ID_PATTERN });
 const Badge = Type.String({ pattern: '^[A-Za-z0-9:_-]{1,64}$' });
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
+const Name = lineOfText(200);
 const Day = Type.String({ format: 'date', maxLength: 10 });
 const NullableDay = Type.Union([Day, Type.Null()]);
 const Time = Type.String({ format: 'date-time' });
@@ -127,7 +128,7 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
         description: 'People by name; `q` matches id, name or badge (part of it, any case).',
         querystring: Type.Object(
           {
-            q: Type.Optional(Type.String({ maxLength: 100 })),
+            q: Type.Optional(Type.String({ maxLength: 100, pattern: '^[^\\u0000]*$' })),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
             offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
           },
@@ -361,7 +362,7 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
         body: Type.Object(
           {
             keepEvents: Type.Boolean({ default: false }),
-            reference: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' })),
+            reference: Type.Optional(lineOfText(100)),
           },
           { additionalProperties: false },
         ),

@@ -6,6 +6,7 @@ import type { AuthService } from '../../auth/auth-service.js';
 import { MAX_PASSWORD_LENGTH } from '../../auth/password-policy.js';
 import type { StaffInvitations } from '../../auth/staff-invitations.js';
 import type { StaffAccount, StaffStore } from '../../auth/staff-store.js';
+import { lineOfText } from '../admin-schemas.js';
 import { requestMeta } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
@@ -18,7 +19,7 @@ export interface AdminStaffRoutesOptions {
 
 const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
 const Login = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$' });
-const DisplayName = Type.String({ minLength: 1, maxLength: 120, pattern: '\\S' });
+const DisplayName = lineOfText(120);
 const Role = Type.Union([Type.Literal('admin'), Type.Literal('security'), Type.Literal('auditor')]);
 const Time = Type.String({ format: 'date-time' });
 const StaffView = Type.Object({
