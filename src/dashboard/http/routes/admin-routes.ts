@@ -11,6 +11,8 @@ import type { RetentionService } from '../../retention/retention-service.js';
 import { DirectoryStore } from '../../storage/directory-store.js';
 import { PeopleDirectory } from '../../storage/people-directory.js';
 import type { PeopleStore } from '../../storage/people-store.js';
+import { PeopleAdmin } from '../admin-people-support.js';
+import { adminCredentialRoutes } from './admin-credential-routes.js';
 import { adminDirectoryRoutes } from './admin-directory-routes.js';
 import { adminPeopleRoutes } from './admin-people-routes.js';
 import { adminRetentionRoutes } from './admin-retention-routes.js';
@@ -32,14 +34,19 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   const { pool, auth, staff, audit } = options;
   const invitations = new StaffInvitations({ pool, auth, staff, audit, sessions: new SessionStore(pool) });
   await app.register(adminStaffRoutes, { auth, staff, invitations });
+  const directory = new PeopleDirectory(pool);
+  const admin = new PeopleAdmin({ directory, audit, messenger: options.messenger, log: options.log });
   await app.register(adminPeopleRoutes, {
     people: options.people,
-    directory: new PeopleDirectory(pool),
+    directory,
     retention: options.retention,
-    audit,
-    messenger: options.messenger,
+    admin,
+  });
+  await app.register(adminCredentialRoutes, {
+    people: options.people,
+    directory,
+    admin,
     issuer: auth.settings.issuer,
-    log: options.log,
   });
   await app.register(adminRetentionRoutes, { retention: options.retention });
   await app.register(adminDirectoryRoutes, { directory: new DirectoryStore(pool), audit });
