@@ -73,6 +73,18 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       }
     });
 
+    it('describes every administration route in the OpenAPI document, with the roles allowed', async () => {
+      const document = system.dashboard.http.swagger() as {
+        paths: Record<string, Record<string, { description?: string }>>;
+      };
+      const { paths } = document;
+      expect(paths['/api/v1/people/{id}/totp']?.post?.description).toMatch(
+        /Roles: admin; needs a fresh re-authentication/,
+      );
+      expect(paths['/api/v1/directory']?.get?.description).toMatch(/Roles: admin, security, auditor/);
+      expect(Object.keys(paths).filter((p) => p.startsWith('/api/v1/staff')).length).toBe(3);
+    });
+
     it('asks for a fresh re-authentication before a staff account is created or changed', async () => {
       const created = await unconfirmed.request('POST', '/api/v1/staff', {
         login: 'no-reauth',
