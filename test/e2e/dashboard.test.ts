@@ -144,6 +144,15 @@ describe('the dashboard in a browser', () => {
     await page.locator('#person-totp-start').waitFor();
     expect(await page.locator('#person-qr').count()).toBe(0);
 
+    // A photo for security staff to compare faces with: uploaded, then shown from the server.
+    await page.locator('#person-photo-upload input[name="photo"]').setInputFiles('test/fixtures/photo.jpg');
+    await page.locator('#person-photo-upload button[type="submit"]').click();
+    const photo = page.locator('#person-photo img.photo');
+    await photo.waitFor();
+    await expect
+      .poll(() => photo.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth))
+      .toBe(96);
+
     await page.locator('nav a[data-page="admin-staff"]').click();
     await page.locator('#staff-create input[name="login"]').fill('nia-auditor');
     await page.locator('#staff-create input[name="displayName"]').fill('Nia Auditor');

@@ -2,7 +2,7 @@
 // dates, badges, site grants, the authenticator enrolment (QR code shown once) and erasure.
 // #/admin-people?q=… lists; #/admin-people?id=… shows one person.
 import { grid, ID_PATTERN, idInput, nameInput, section, sensitive, syncNote } from './admin-lib.js';
-import { api, el, field, formatTime, formHandler, toast } from './lib.js';
+import { api, el, field, formatTime, formHandler, toast, upload } from './lib.js';
 import { navigate, registerPage } from './router.js';
 
 const path = (id) => `/api/v1/people/${encodeURIComponent(id)}`;
@@ -68,8 +68,56 @@ async function listView(view, params) {
   );
 }
 
+/** The person's photo, shown beside their events to security staff; set and removed here. */
+function photoSection(id, version, reload) {
+  const current = version
+    ? el('img', {
+        className: 'photo',
+        src: `${path(id)}/photo?v=${encodeURIComponent(version)}`,
+        alt: 'Current photo',
+        width: 96,
+        height: 96,
+      })
+    : el('p', {}, 'No photo.');
+  const form = el(
+    'form',
+    { className: 'inline', id: 'person-photo-upload' },
+    field(
+      'JPEG, PNG or WebP, at most 512 KiB',
+      el('input', { name: 'photo', type: 'file', accept: 'image/jpeg,image/png,image/webp', required: true }),
+    ),
+    el('button', { type: 'submit', className: 'small' }, version ? 'Replace photo' : 'Upload photo'),
+  );
+  formHandler(form, async ({ photo }) => {
+    await upload('PUT', `${path(id)}/photo`, photo);
+    toast('Photo saved.', 'success');
+    reload();
+  });
+  const remove = version
+    ? el(
+        'button',
+        {
+          type: 'button',
+          className: 'small secondary',
+          onclick: async () => {
+            try {
+              await api('DELETE', `${path(id)}/photo`);
+              toast('Photo removed.', 'success');
+              reload();
+            } catch (error) {
+              toast(error.message, 'error');
+            }
+          },
+        },
+        'Remove photo',
+      )
+    : undefined;
+  return el('div', { id: 'person-photo' }, current, form, remove);
+}
+
 async function personView(view, id) {
-  const person = await api('GET', path(id));
+  const [person, { photos }] = await Promise.all([api('GET', path(id)), api('GET', '/api/v1/photos')]);
+  const photoVersion = photos.find((p) => p.person === id)?.version;
   const reload = () => navigate('admin-people', { id });
   const done = (message) => (result) => {
     toast(`${message}${syncNote(result?.sync)}`, result?.sync?.status === 'failed' ? 'error' : 'success');
@@ -279,6 +327,10 @@ async function personView(view, id) {
     el('p', {}, el('a', { href: '#/admin-people' }, '← People')),
     el('h2', {}, `${person.displayName} (${person.id})`),
     section('Details', edit),
+    section(
+      'Photo',
+      photoSection(id, photoVersion, () => navigate('admin-people', { id })),
+    ),
     section('Badges', grid('badge-table', ['Badge', 'State', 'Valid', ''], badgeRows), addBadge),
     section('Sites', el('ul', { id: 'person-sites' }, ...siteItems), grant),
     section(
