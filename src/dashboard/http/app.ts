@@ -18,6 +18,7 @@ import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
 import type { PeopleStore } from '../storage/people-store.js';
+import type { VideoService } from '../video/video-service.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
 import { actionRoutes } from './routes/action-routes.js';
 import { alarmsRoutes } from './routes/alarms-routes.js';
@@ -26,6 +27,7 @@ import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { overviewRoutes } from './routes/overview-routes.js';
+import { videoRoutes } from './routes/video-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 
 export interface RouteEntry {
@@ -55,6 +57,8 @@ export interface AppDependencies {
   /** The messenger to the gateways (commands, credential sets); it starts after the HTTP server. */
   messenger: () => CentralMessenger;
   events: EventStore;
+  /** Playback of footage from the gateways; starts after the HTTP server. */
+  video?: () => VideoService | undefined;
   hub: LiveHub;
   log: Logger;
   /** Checks the database; rejects when it is unreachable. */
@@ -189,6 +193,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     messenger: deps.messenger,
   });
   await app.register(auditRoutes, { audit: deps.audit });
+  await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
   // Administration: directory, people, staff accounts, retention.
   await app.register(webRoutes);
   return app;
