@@ -72,6 +72,11 @@ export class VideoService {
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Whether footage can be requested at all (the central signing key is configured). */
+  get canRequest(): boolean {
+    return this.options.client.signingKey !== undefined;
+  }
+
   /** A camera's footage between two times, from the gateway that records it. */
   footage(actor: string, site: string, gateway: string, camera: string, fromMs: number, toMs: number) {
     const from = new Date(fromMs).toISOString();

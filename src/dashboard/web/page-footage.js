@@ -5,6 +5,8 @@ import { el, field, formHandler, toast } from './lib.js';
 import { navigate, registerPage } from './router.js';
 
 const ID = '[A-Za-z0-9][A-Za-z0-9_\\-]*';
+/** Counts renders: a check still running when the page was left must not add a player to the next one. */
+let renders = 0;
 
 function toLocalInput(iso) {
   if (!iso) return '';
@@ -25,15 +27,18 @@ async function check(url) {
 }
 
 async function player(view, url, label) {
+  const render = renders;
   const status = el('p', { className: 'hint', role: 'status' }, `Fetching ${label} from the gateway …`);
   view.append(status);
   const problem = await check(url);
+  if (render !== renders) return false;
   if (problem) {
     status.textContent = `${label}: ${problem}`;
-    return;
+    return false;
   }
   status.textContent = label;
   view.append(el('video', { className: 'footage', controls: true, preload: 'metadata', src: url }));
+  return true;
 }
 
 function rangeForm(params) {
@@ -75,13 +80,14 @@ registerPage({
   roles: ['security', 'auditor'],
   order: 35,
   async render(view, params) {
+    renders += 1;
     view.append(el('h2', {}, 'Footage'));
     try {
       if (params.event) {
         const base = `/api/v1/events/${encodeURIComponent(params.event)}`;
         const camera = params.camera ? `?camera=${encodeURIComponent(params.camera)}` : '';
         view.append(el('p', {}, `Footage linked to event ${params.event}`));
-        await player(view, `${base}/clip${camera}`, 'Clip');
+        if (!(await player(view, `${base}/clip${camera}`, 'Clip'))) return;
         view.append(
           el('img', { className: 'footage', alt: 'Snapshot at the event', src: `${base}/snapshot${camera}` }),
         );

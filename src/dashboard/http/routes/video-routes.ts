@@ -24,6 +24,11 @@ export interface VideoRoutesOptions {
 export const VideoErrors = {
   badRange: createError('IDG_VIDEO_BAD_RANGE', '%s', 400),
   off: createError('IDG_VIDEO_OFF', 'playback is not running on this dashboard', 503),
+  noKey: createError(
+    'IDG_NO_CENTRAL_KEY',
+    'playback is off: the dashboard has no central signing key (keys.signing) to sign footage requests',
+    503,
+  ),
 };
 
 const Id = Type.String({ pattern: ID_PATTERN });
@@ -43,6 +48,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async 
   const service = (): VideoService => {
     const instance = video();
     if (!instance) throw new VideoErrors.off();
+    if (!instance.canRequest) throw new VideoErrors.noKey();
     return instance;
   };
   const actor = (request: FastifyRequest) => {
