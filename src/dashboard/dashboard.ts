@@ -28,6 +28,7 @@ import { EventStore } from './storage/event-store.js';
 import { GatewayRegistry } from './storage/gateway-registry.js';
 import { migrate, type StorageMode } from './storage/migrator.js';
 import { PeopleStore } from './storage/people-store.js';
+import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
 import { SequenceStore } from './storage/sequence-store.js';
 import { VideoService } from './video/video-service.js';
@@ -65,6 +66,7 @@ export class Dashboard {
   readonly sequences: SequenceStore;
   readonly alarms: AlarmStore;
   readonly people: PeopleStore;
+  readonly photos: PhotoStore;
   /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
   readonly retention: RetentionService;
   readonly audit: AuditLog;
@@ -101,6 +103,7 @@ export class Dashboard {
       ? new KeyRing(options.masterKey, options.masterDecryptOnly ?? [])
       : undefined;
     this.people = new PeopleStore(this.pool, this.masterKeys);
+    this.photos = new PhotoStore(this.pool, this.masterKeys);
     this.audit = new AuditLog(this.pool);
     this.staff = new StaffStore(this.pool);
     const staff = staffSettings(options.config);
@@ -201,6 +204,7 @@ export class Dashboard {
       staff: this.staff,
       alarms: this.alarms,
       people: this.people,
+      photos: this.photos,
       registry: this.registry,
       retention: this.retention,
       messenger: () => this.messenger,
