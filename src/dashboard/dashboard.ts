@@ -26,7 +26,9 @@ import { AlarmStore } from './storage/alarm-store.js';
 import { createPool, redactDatabaseUrl } from './storage/database.js';
 import { EventStore } from './storage/event-store.js';
 import { GatewayRegistry } from './storage/gateway-registry.js';
+import { LatestFactsStore } from './storage/latest-facts.js';
 import { migrate, type StorageMode } from './storage/migrator.js';
+import { DEFAULT_OVERVIEW_BOUNDS } from './storage/overview-store.js';
 import { PeopleStore } from './storage/people-store.js';
 import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
@@ -67,6 +69,7 @@ export class Dashboard {
   readonly alarms: AlarmStore;
   readonly people: PeopleStore;
   readonly photos: PhotoStore;
+  readonly facts: LatestFactsStore;
   /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
   readonly retention: RetentionService;
   readonly audit: AuditLog;
@@ -104,6 +107,7 @@ export class Dashboard {
       : undefined;
     this.people = new PeopleStore(this.pool, this.masterKeys);
     this.photos = new PhotoStore(this.pool, this.masterKeys);
+    this.facts = new LatestFactsStore(this.pool);
     this.audit = new AuditLog(this.pool);
     this.staff = new StaffStore(this.pool);
     const staff = staffSettings(options.config);
@@ -192,6 +196,9 @@ export class Dashboard {
       new Date(today).toISOString().slice(0, 10),
       new Date(today + 86_400_000).toISOString().slice(0, 10),
     ]);
+    // The overview's facts from the stored events (an upgraded or restored database); only newer
+    // facts replace older ones, so this never turns back what a running ingest wrote.
+    await this.facts.rebuild(DEFAULT_OVERVIEW_BOUNDS.lookbackDays);
     for (const gateway of config.gateways) {
       await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
     }
@@ -285,6 +292,7 @@ export class Dashboard {
       alarms: this.alarms,
       quarantine: this.quarantine,
       registry: this.registry,
+      facts: this.facts,
       hub: this.hub,
       log: log.child({ component: 'ingest' }),
       afterCommit: (stored) => messenger.onEvents(stored),

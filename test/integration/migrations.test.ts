@@ -31,7 +31,9 @@ describe('database migrations', () => {
       { version: 5, variant: 'any' },
       { version: 6, variant: 'any' },
       { version: 7, variant: 'any' },
+      { version: 8, variant: 'any' },
       { version: 12, variant: 'any' },
+      { version: 13, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

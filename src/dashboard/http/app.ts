@@ -21,7 +21,9 @@ import type { PeopleStore } from '../storage/people-store.js';
 import type { PhotoStore } from '../storage/photo-store.js';
 import type { VideoService } from '../video/video-service.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
+import { Access } from './roles.js';
 import { actionRoutes } from './routes/action-routes.js';
+import { adminRoutes } from './routes/admin-routes.js';
 import { alarmsRoutes } from './routes/alarms-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
@@ -103,6 +105,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const routes: RouteEntry[] = [];
   app.decorate('routeTable', routes);
   app.addHook('onRoute', (route) => {
+    // The OpenAPI description and its viewer (registered by @fastify/swagger-ui without a role):
+    // for signed-in staff, whom it shows what each role may call.
+    if (route.url.startsWith('/docs') && !(route.config as RouteAccess | undefined)?.roles) {
+      route.config = { ...route.config, roles: Access.anyStaff } as typeof route.config;
+    }
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const access = (route.config ?? {}) as RouteAccess;
     for (const method of methods) {
@@ -199,6 +206,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
   await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
   // Administration: directory, people, staff accounts, retention.
+  await app.register(adminRoutes, {
+    pool: deps.pool,
+    auth: deps.auth,
+    staff: deps.staff,
+    audit: deps.audit,
+    people: deps.people,
+    retention: deps.retention,
+    messenger: deps.messenger,
+    log: deps.log,
+  });
   await app.register(webRoutes);
   return app;
 }

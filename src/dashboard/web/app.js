@@ -7,6 +7,11 @@ import './page-alarms.js';
 import './page-events.js';
 import './page-footage.js';
 import './page-audit.js';
+import './page-admin-people.js';
+import './page-admin-directory.js';
+import './page-admin-staff.js';
+import './page-admin-retention.js';
+import { invitePage } from './page-invite.js';
 import { show, showPage } from './router.js';
 
 function renderUser() {
@@ -23,6 +28,8 @@ function renderUser() {
 
 async function route() {
   const setup = /^#setup=([A-Za-z0-9_-]{10,64})$/.exec(location.hash);
+  const invite = /^#invite=([A-Za-z0-9_-]{20,64})$/.exec(location.hash);
+  if (invite) return showPage(invitePage, { token: invite[1] });
   if (!session.authenticated) {
     document.getElementById('connection').textContent = '';
     renderUser();
