@@ -141,6 +141,22 @@ const EXPECTED: Record<string, Expectation> = {
   'PUT /api/v1/people/:id/photo': { allow: ['admin'], ok: 400, path: '/api/v1/people/nobody/photo' },
   'DELETE /api/v1/people/:id/photo': { allow: ['admin'], ok: 404, path: '/api/v1/people/nobody/photo' },
   'GET /api/v1/events': { allow: ['security', 'auditor'], ok: 200 },
+  // Footage: no query / no event id, so the probe never reaches a gateway.
+  'GET /api/v1/cameras/:site/:gateway/:camera/footage': {
+    allow: ['security', 'auditor'],
+    ok: 400,
+    path: '/api/v1/cameras/site-1/gw-1/cam-1/footage',
+  },
+  'GET /api/v1/events/:id/clip': {
+    allow: ['security', 'auditor'],
+    ok: 400,
+    path: '/api/v1/events/not-an-id/clip',
+  },
+  'GET /api/v1/events/:id/snapshot': {
+    allow: ['security', 'auditor'],
+    ok: 400,
+    path: '/api/v1/events/not-an-id/snapshot',
+  },
   'GET /api/v1/audit': { allow: ['admin', 'auditor'], ok: 200 },
   'POST /api/v1/doors/:site/:gateway/:door/unlock': {
     allow: ['security'],

@@ -19,6 +19,7 @@ import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
 import type { PeopleStore } from '../storage/people-store.js';
 import type { PhotoStore } from '../storage/photo-store.js';
+import type { VideoService } from '../video/video-service.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
 import { Access } from './roles.js';
 import { actionRoutes } from './routes/action-routes.js';
@@ -30,6 +31,7 @@ import { eventsRoutes } from './routes/events-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { overviewRoutes } from './routes/overview-routes.js';
 import { photoRoutes } from './routes/photo-routes.js';
+import { videoRoutes } from './routes/video-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 
 export interface RouteEntry {
@@ -60,6 +62,8 @@ export interface AppDependencies {
   /** The messenger to the gateways (commands, credential sets); it starts after the HTTP server. */
   messenger: () => CentralMessenger;
   events: EventStore;
+  /** Playback of footage from the gateways; starts after the HTTP server. */
+  video?: () => VideoService | undefined;
   hub: LiveHub;
   log: Logger;
   /** Checks the database; rejects when it is unreachable. */
@@ -200,6 +204,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(auditRoutes, { audit: deps.audit });
   await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
+  await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
   // Administration: directory, people, staff accounts, retention.
   await app.register(adminRoutes, {
     pool: deps.pool,

@@ -5,6 +5,7 @@ import { codePage, enrolPage, loginPage, setupPage, signOut } from './page-auth.
 import './page-live.js';
 import './page-alarms.js';
 import './page-events.js';
+import './page-footage.js';
 import './page-audit.js';
 import './page-admin-people.js';
 import './page-admin-directory.js';
