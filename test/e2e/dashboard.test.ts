@@ -213,13 +213,14 @@ describe('the dashboard in a browser', () => {
     await page.locator('#doors .door.locked').waitFor({ timeout: 15_000 });
     await sim('door', 'open');
     await page.locator('#doors .door.alarm').waitFor();
-    const alarm = page.locator('#alarms li.alarm-item.critical.active');
+    const alarm = page.locator('#alarms li.alarm-item.critical.active', { hasText: 'door forced' });
     await alarm.first().waitFor();
-    expect(await page.locator('#critical-banner').isVisible()).toBe(true);
+    // The banner is drawn with the alarm list; wait for it rather than sample it.
+    await page.locator('#critical-banner', { hasText: 'door forced' }).waitFor();
     await shot('alarm');
     await alarm.first().locator('input[name="comment"]').fill('checked on camera: cleaner propped the door');
     await alarm.first().locator('button[type="submit"]').click();
-    const acknowledged = page.locator('#alarms li.alarm-item.acknowledged');
+    const acknowledged = page.locator('#alarms li.alarm-item.acknowledged', { hasText: 'door forced' });
     await acknowledged.first().waitFor();
     expect(await acknowledged.first().locator('.ack').textContent()).toMatch(
       new RegExp(`acknowledged by ${guard.login} at .*: checked on camera: cleaner propped the door`),
