@@ -271,6 +271,30 @@ describe('playback: footage from the gateway in the browser, over the signed foo
     expect(sha256(snapshot.rawPayload)).toBe(link.data.snapshot?.sha256);
   }, 90_000);
 
+  it('links a door held open and a duress alarm to footage as well', async () => {
+    for (const body of [
+      { kind: 'door.held-open', data: { door: 'main', openMs: 45_000 } },
+      {
+        kind: 'alarm.raised',
+        data: {
+          alarm: 'duress',
+          key: 'duress:main',
+          severity: 'critical',
+          silent: true,
+          door: 'main',
+          room: 'ident-1',
+        },
+      },
+    ] as const) {
+      const linked = recorded((e) => e.kind === 'video.footage-linked', 60_000);
+      const event = system.gateway.record(body as Parameters<typeof system.gateway.record>[0]);
+      const link = await linked;
+      if (link.kind !== 'video.footage-linked') throw new Error('not a link');
+      expect(link.data, body.kind).toMatchObject({ event: event.id, camera: 'cam-1' });
+      expect(link.data.clip?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+  }, 120_000);
+
   it('refuses a forged footage request with a signed "rejected" and an alarm, and sends no footage', async () => {
     const forger = generateSigningKeyPair();
     const id = new Uuidv7Generator(() => Date.now()).next();
