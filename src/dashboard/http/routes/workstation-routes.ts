@@ -1,0 +1,66 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { ID_PATTERN } from '../../../protocol/ids.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { PresenceService } from '../../presence/presence-service.js';
+import { ErrorSchema } from '../schemas.js';
+
+export interface WorkstationRoutesOptions {
+  presence: PresenceService;
+  audit: AuditLog;
+}
+
+/** Workstation ids are host names (see the workstations table). */
+const WorkstationId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$' });
+
+export const LoginDenial = Type.Union([
+  Type.Literal('not-present'),
+  Type.Literal('other-room'),
+  Type.Literal('lease-expired'),
+  Type.Literal('compliance-lapsed'),
+  Type.Literal('unknown-workstation'),
+  Type.Literal('unknown-user'),
+]);
+
+/**
+ * The login check a workstation makes before letting a person in (PAM, a Windows credential
+ * provider): answered from the presence state in memory, and audited whatever the answer. The
+ * audit is written before the answer leaves: a check that cannot be recorded is not answered.
+ */
+export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptions> = async (
+  app,
+  { presence, audit },
+) => {
+  app.post(
+    '/api/v1/workstations/:id/login-check',
+    {
+      config: { roles: 'workstation' },
+      schema: {
+        description:
+          'May this user log into this workstation now? Allowed only while the user is present in the workstation’s room (badge-in, lease not lapsed, compliance current). Authenticated with the workstation’s bearer token.',
+        params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
+        body: Type.Object(
+          { user: Type.String({ pattern: ID_PATTERN, description: 'the login name: the person id' }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ allow: Type.Boolean(), reason: Type.Optional(LoginDenial) }),
+          400: ErrorSchema,
+          401: ErrorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { user } = request.body;
+      const verdict = presence.check(id, user);
+      await audit.record({
+        actor: `workstation:${id}`,
+        action: verdict.allow ? 'workstation.login-allowed' : 'workstation.login-denied',
+        target: `workstation:${id}`,
+        details: { user, ...(verdict.allow ? {} : { reason: verdict.reason }) },
+      });
+      return verdict;
+    },
+  );
+};
