@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
-import { strict } from './schema-parts.js';
+import { SecretRef, strict } from './schema-parts.js';
 
 /** The dashboard's side of workstation login: how long presence lasts and what compliance it needs. */
 export const WorkstationsConfig = Type.Object(
@@ -42,3 +42,69 @@ export function workstationSettings(config: {
 }): WorkstationsConfig {
   return Value.Default(WorkstationsConfig, { ...config.workstations }) as WorkstationsConfig;
 }
+
+/** The workstation's own configuration (/etc/identgate/workstation.yaml): the login check client and agent. */
+export const WorkstationClientConfig = Type.Object(
+  {
+    kind: Type.Literal('workstation'),
+    id: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$',
+      description: 'this workstation as registered centrally (its host name)',
+    }),
+    url: Type.String({
+      pattern: '^https?://[^\\s/?#@]+(:\\d+)?/?$',
+      description: 'the dashboard base URL; http:// only to a loopback address',
+    }),
+    token: Type.Optional(
+      Type.Union(SecretRef.anyOf, {
+        description:
+          'the workstation token from `identgate workstation register`: { file: … } (mode 0600) or { env: … }; without it IDENTGATE_WORKSTATION_TOKEN',
+      }),
+    ),
+    ca: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "a PEM file of the CA the dashboard's certificate chains to",
+      }),
+    ),
+    timeoutSeconds: Type.Number({
+      minimum: 0.2,
+      maximum: 30,
+      default: 3,
+      description: 'a login check without an answer after this long counts as central unreachable',
+    }),
+    graceSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      default: 120,
+      description:
+        'while central is unreachable, a user allowed by central within this many seconds is still allowed; after it, login is denied (fail closed)',
+    }),
+    stateDir: Type.String({
+      minLength: 1,
+      default: '/var/lib/identgate-workstation',
+      description:
+        'where the last confirmed checks, break-glass grants and pending reports are kept (root only)',
+    }),
+    breakGlass: Type.Optional(
+      Type.Object(
+        {
+          codeSha256: Type.String({
+            pattern: '^[0-9a-f]{64}$',
+            description:
+              'SHA-256 (hex) of the emergency code kept in a sealed envelope; without it break-glass is off',
+          }),
+          minutes: Type.Integer({
+            minimum: 1,
+            maximum: 480,
+            default: 60,
+            description: 'how long a break-glass grant lets its user log in while central is unreachable',
+          }),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+export type WorkstationClientConfig = Static<typeof WorkstationClientConfig>;

@@ -194,7 +194,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     messenger: deps.messenger,
   });
   await app.register(auditRoutes, { audit: deps.audit });
-  await app.register(workstationRoutes, { presence: deps.presence, audit: deps.audit });
+  await app.register(workstationRoutes, {
+    presence: deps.presence,
+    audit: deps.audit,
+    alarms: deps.alarms,
+    hub: deps.hub,
+  });
   // Administration: directory, people, staff accounts, retention.
   await app.register(webRoutes);
   return app;

@@ -2,12 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
+import type { LiveHub } from '../../live-hub.js';
 import type { PresenceService } from '../../presence/presence-service.js';
+import type { AlarmStore } from '../../storage/alarm-store.js';
 import { ErrorSchema } from '../schemas.js';
 
 export interface WorkstationRoutesOptions {
   presence: PresenceService;
   audit: AuditLog;
+  alarms: AlarmStore;
+  hub: LiveHub;
 }
 
 /** Workstation ids are host names (see the workstations table). */
@@ -29,7 +33,7 @@ export const LoginDenial = Type.Union([
  */
 export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptions> = async (
   app,
-  { presence, audit },
+  { presence, audit, alarms, hub },
 ) => {
   app.post(
     '/api/v1/workstations/:id/login-check',
@@ -61,6 +65,48 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
         details: { user, ...(verdict.allow ? {} : { reason: verdict.reason }) },
       });
       return verdict;
+    },
+  );
+
+  app.post(
+    '/api/v1/workstations/:id/break-glass',
+    {
+      config: { roles: 'workstation' },
+      schema: {
+        description:
+          'A workstation reports the use of its break-glass procedure (emergency login while central was unreachable, or a refused attempt): audited, and it raises a critical alarm.',
+        params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            user: Type.String({ pattern: ID_PATTERN }),
+            reason: Type.String({ minLength: 1, maxLength: 300 }),
+            at: Type.String({ format: 'date-time' }),
+            outcome: Type.Union([Type.Literal('granted'), Type.Literal('refused')]),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ alarm: Type.Integer() }), 400: ErrorSchema, 401: ErrorSchema },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { user, reason, at, outcome } = request.body;
+      const workstation = presence.workstation(id);
+      await audit.record({
+        actor: `workstation:${id}`,
+        action: `workstation.break-glass-${outcome}`,
+        target: `workstation:${id}`,
+        details: { user, reason, at },
+      });
+      const raised = await alarms.raiseCentral({
+        alarm: 'workstation-break-glass',
+        key: `workstation-break-glass:${id}`.slice(0, 200),
+        severity: 'critical',
+        ...(workstation ? { site: workstation.site } : {}),
+        detail: `break-glass ${outcome} on workstation ${id} at ${at}`.slice(0, 500),
+      });
+      hub.publishAlarms(raised);
+      return { alarm: raised[0]?.id ?? 0 };
     },
   );
 };
