@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { mqttTlsOptions } from '../config/tls-material.js';
 import {
   WorkstationClientConfig as Schema,
   type WorkstationClientConfig,
@@ -9,7 +10,10 @@ import {
 import { writeAudit } from '../dashboard/audit/audit-log.js';
 import { WorkstationStore } from '../dashboard/storage/workstation-store.js';
 import { systemClock } from '../lib/clock.js';
+import { createLogger } from '../lib/logger.js';
+import { importPublicKey } from '../protocol/signing.js';
 import { CentralClient } from '../workstation/central-client.js';
+import { LockAgent, type LockAgentOptions } from '../workstation/lock-agent.js';
 import { LoginGate } from '../workstation/login-gate.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { cliActor, withDashboardDatabase } from './dashboard-database.js';
@@ -25,6 +29,8 @@ export const WORKSTATION_USAGE = `usage:
   identgate workstation break-glass --user <name> --reason <text> [--code-file <file>] [--config …]
     emergency login while central is unreachable: the sealed code from stdin (or the file);
     journaled locally and reported to central, where it is audited and raises an alarm
+  identgate workstation agent [--config <workstation.yaml>]
+    lock on leave: runs agent.lockCommand for each verified lock command, reports the result
   identgate workstation register --id <host> --site <site> --room <room> --config <dashboard.yaml>
     registers (or moves) a workstation and prints its new token once
   The workstation configuration: --config, else $IDENTGATE_WORKSTATION_CONFIG, else
@@ -56,24 +62,60 @@ function workstationToken(config: WorkstationClientConfig, env = process.env): s
   return fromEnv;
 }
 
-export function loginGate(
+function centralClient(
   config: WorkstationClientConfig,
-  workstation = config.id,
+  workstation: string,
   env = process.env,
-): LoginGate {
-  const client = new CentralClient({
+): CentralClient {
+  return new CentralClient({
     url: config.url,
     workstation,
     token: workstationToken(config, env),
     timeoutMs: Math.round(config.timeoutSeconds * 1000),
     ...(config.ca ? { caFile: config.ca } : {}),
   });
+}
+
+export function loginGate(
+  config: WorkstationClientConfig,
+  workstation = config.id,
+  env = process.env,
+): LoginGate {
   return new LoginGate({
-    client,
+    client: centralClient(config, workstation, env),
     clock: systemClock,
     stateDir: config.stateDir,
     graceMs: config.graceSeconds * 1000,
     ...(config.breakGlass ? { breakGlass: config.breakGlass } : {}),
+  });
+}
+
+export function lockAgent(
+  config: WorkstationClientConfig,
+  env = process.env,
+  onResult?: LockAgentOptions['onResult'],
+): LockAgent {
+  const settings = config.agent;
+  if (!settings)
+    throw new ConfigError('agent', [
+      'the workstation agent needs the agent: section (site, mqtt, centralPublicKey)',
+    ]);
+  const { mqtt } = settings;
+  return new LockAgent({
+    site: settings.site,
+    workstation: config.id,
+    url: mqtt.url,
+    ...(mqtt.clientId ? { clientId: mqtt.clientId } : {}),
+    ...(mqtt.username ? { username: mqtt.username } : {}),
+    ...(mqtt.password ? { password: resolveSecret(mqtt.password, 'agent.mqtt.password', env) } : {}),
+    tls: mqttTlsOptions(mqtt.tls, mqtt.url, 'agent.mqtt.tls', env),
+    centralKey: importPublicKey(settings.centralPublicKey),
+    lockCommand: settings.lockCommand,
+    lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
+    central: centralClient(config, config.id, env),
+    clock: systemClock,
+    log: createLogger({ bindings: { component: 'workstation-agent' } }),
+    ...(onResult ? { onResult } : {}),
   });
 }
 
@@ -134,6 +176,17 @@ export async function runWorkstation(args: string[], env = process.env): Promise
             : 'central unreachable: the report (and its alarm) goes out with the next check that reaches central',
         ],
       };
+    }
+    case 'agent': {
+      const config = loadWorkstationConfig(values.config, env);
+      const agent = lockAgent(config, env);
+      await agent.start();
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await agent.stop();
+      return { code: ExitCode.ok, lines: ['workstation agent stopped'] };
     }
     case 'register': {
       const { id, site, room, name } = values;

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
-import { SecretRef, strict } from './schema-parts.js';
+import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
+import { Id, MqttConnection, SecretRef, strict } from './schema-parts.js';
 
 /** The dashboard's side of workstation login: how long presence lasts and what compliance it needs. */
 export const WorkstationsConfig = Type.Object(
@@ -86,6 +87,27 @@ export const WorkstationClientConfig = Type.Object(
       description:
         'where the last confirmed checks, break-glass grants and pending reports are kept (root only)',
     }),
+    agent: Type.Optional(
+      Type.Object(
+        {
+          site: Id,
+          mqtt: MqttConnection(),
+          centralPublicKey: Type.String({
+            pattern: PUBLIC_KEY_PATTERN,
+            description: 'the central signing key (ed25519:…) that lock commands must verify against',
+          }),
+          lockCommand: Type.Array(Type.String({ minLength: 1 }), {
+            minItems: 1,
+            maxItems: 32,
+            default: ['loginctl', 'lock-sessions'],
+            description:
+              'the program and arguments run to lock (no shell); the agent runs as a system service, so the default locks every session',
+          }),
+          lockTimeoutSeconds: Type.Number({ minimum: 1, maximum: 120, default: 10 }),
+        },
+        { ...strict, description: 'the lock-on-leave agent (`identgate workstation agent`)' },
+      ),
+    ),
     breakGlass: Type.Optional(
       Type.Object(
         {

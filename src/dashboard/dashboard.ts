@@ -22,6 +22,7 @@ import { GapScanner } from './ingest/gap-scanner.js';
 import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
 import { PresenceService } from './presence/presence-service.js';
+import { WorkstationLocker } from './presence/workstation-locker.js';
 import { RetentionJob } from './retention/retention-job.js';
 import { RetentionService } from './retention/retention-service.js';
 import { AlarmStore } from './storage/alarm-store.js';
@@ -124,12 +125,27 @@ export class Dashboard {
       },
     });
     this.workstations = new WorkstationStore(this.pool);
+    const locker = new WorkstationLocker({
+      messenger: () => this.messenger,
+      signingKey: options.signingKey,
+      audit: this.audit,
+      clock: this.clock,
+      log: options.log.child({ component: 'presence' }),
+    });
     this.presence = new PresenceService({
       store: this.workstations,
       hub: this.hub,
       clock: this.clock,
       log: options.log.child({ component: 'presence' }),
       settings: workstationSettings(options.config),
+      // Lock on leave; the locker logs and audits its own failures.
+      onLeave: (workstation, person, reason) => {
+        locker
+          .lock(workstation, person, reason)
+          .catch((error: Error) =>
+            options.log.error({ err: error, workstation: workstation.id }, 'lock on leave not audited'),
+          );
+      },
     });
     this.retention = new RetentionService({
       pool: this.pool,

@@ -109,4 +109,36 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
       return { alarm: raised[0]?.id ?? 0 };
     },
   );
+
+  app.post(
+    '/api/v1/workstations/:id/lock-result',
+    {
+      config: { roles: 'workstation' },
+      schema: {
+        description:
+          'A workstation agent reports what it did with a lock command (locked, failed, or rejected as not valid): audited.',
+        params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            command: Type.Optional(Type.String({ pattern: '^[0-9a-f-]{36}$' })),
+            status: Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('rejected')]),
+            reason: Type.Optional(Type.String({ maxLength: 300 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ recorded: Type.Boolean() }), 400: ErrorSchema, 401: ErrorSchema },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { command, status, reason } = request.body;
+      await audit.record({
+        actor: `workstation:${id}`,
+        action: 'workstation.lock-result',
+        target: `workstation:${id}`,
+        details: { status, ...(command ? { command } : {}), ...(reason ? { reason } : {}) },
+      });
+      return { recorded: true };
+    },
+  );
 };
