@@ -114,4 +114,24 @@ describe('workstation login check against presence, through the real gateway, br
     await system.dashboard.presence.start();
     expect((await check('ws-1.ident.example', system.agent.person)).json()).toEqual({ allow: true });
   });
+
+  it('shows security staff each workstation with who is present in its room and its last check', async () => {
+    const security = await system.staff('security');
+    const response = await security.request('GET', '/api/v1/workstations');
+    expect(response.statusCode, response.body).toBe(200);
+    const [ws1, ws2] = response.json().workstations;
+    expect(ws1).toMatchObject({
+      id: 'ws-1.ident.example',
+      room: 'ident-1',
+      present: [{ person: system.agent.person }],
+      lastCheck: { user: system.agent.person, allow: true },
+    });
+    expect(ws2).toMatchObject({
+      id: 'ws-2',
+      present: [],
+      lastCheck: { user: system.agent.person, allow: false, reason: 'other-room' },
+    });
+    const auditor = await system.staff('auditor');
+    expect((await auditor.request('GET', '/api/v1/workstations')).statusCode).toBe(403);
+  });
 });

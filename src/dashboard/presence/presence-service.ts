@@ -34,6 +34,16 @@ export type LoginDenial =
 
 export type LoginVerdict = { allow: true } | { allow: false; reason: LoginDenial };
 
+/** What the monitoring page shows per workstation: who is in its room, and the last login check. */
+export interface WorkstationView {
+  id: string;
+  site: string;
+  room: string;
+  name: string;
+  present: Array<{ person: string; since: string; leaseUntil: string }>;
+  lastCheck?: { user: string; allow: boolean; reason?: LoginDenial; at: string };
+}
+
 export interface PresenceServiceOptions {
   store: WorkstationStore;
   hub: LiveHub;
@@ -59,6 +69,8 @@ export class PresenceService {
   private revoked = new Set<string>();
   /** workstation id → the person it last let log in, for lock on leave. */
   private readonly sessions = new Map<string, string>();
+  private readonly lastChecks = new Map<string, NonNullable<WorkstationView['lastCheck']>>();
+  private readonly listeners = new Set<(change: PresenceChange) => void>();
   private unsubscribe: (() => void) | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
 
@@ -155,8 +167,48 @@ export class PresenceService {
     return this.workstations.get(id);
   }
 
+  /** Every workstation with the people present in its room and its last login check. */
+  view(): WorkstationView[] {
+    return [...this.workstations.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((w) => {
+        const last = this.lastChecks.get(w.id);
+        return {
+          id: w.id,
+          site: w.site,
+          room: w.room,
+          name: w.name,
+          present: this.tracker.inRoom(w.site, w.room).map((p) => ({
+            person: p.person,
+            since: new Date(p.since).toISOString(),
+            leaseUntil: new Date(p.leaseUntil).toISOString(),
+          })),
+          ...(last ? { lastCheck: last } : {}),
+        };
+      });
+  }
+
+  /** Tells `listener` of every presence change (began, renewed, ended); returns the unsubscribe. */
+  listen(listener: (change: PresenceChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** May `user` (a person id) log into this workstation now? An allow is remembered for lock on leave. */
   check(workstationId: string, user: string): LoginVerdict {
+    const verdict = this.decide(workstationId, user);
+    if (this.workstations.has(workstationId)) {
+      this.lastChecks.set(workstationId, {
+        user,
+        allow: verdict.allow,
+        ...(verdict.allow ? {} : { reason: verdict.reason }),
+        at: new Date(this.options.clock.now()).toISOString(),
+      });
+    }
+    return verdict;
+  }
+
+  private decide(workstationId: string, user: string): LoginVerdict {
     const workstation = this.workstations.get(workstationId);
     if (!workstation) return { allow: false, reason: 'unknown-workstation' };
     const person = this.people.get(user);
@@ -176,6 +228,13 @@ export class PresenceService {
   }
 
   private changed(change: PresenceChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.options.log.error({ err: error }, 'presence listener failed');
+      }
+    }
     if (change.kind !== 'ended') return;
     const { person } = change.presence;
     for (const [workstationId, user] of this.sessions) {

@@ -6,6 +6,7 @@ import './page-live.js';
 import './page-alarms.js';
 import './page-events.js';
 import './page-audit.js';
+import './page-workstations.js';
 import { show, showPage } from './router.js';
 
 function renderUser() {

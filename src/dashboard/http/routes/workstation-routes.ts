@@ -5,6 +5,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { LiveHub } from '../../live-hub.js';
 import type { PresenceService } from '../../presence/presence-service.js';
 import type { AlarmStore } from '../../storage/alarm-store.js';
+import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
 export interface WorkstationRoutesOptions {
@@ -140,5 +141,42 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
       });
       return { recorded: true };
     },
+  );
+
+  app.get(
+    '/api/v1/workstations',
+    {
+      config: { roles: Access.monitor },
+      schema: {
+        description:
+          'Every workstation with the people present in its room (since, lease end) and its last login check.',
+        response: {
+          200: Type.Object({
+            workstations: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                site: Type.String(),
+                room: Type.String(),
+                name: Type.String(),
+                present: Type.Array(
+                  Type.Object({ person: Type.String(), since: Type.String(), leaseUntil: Type.String() }),
+                ),
+                lastCheck: Type.Optional(
+                  Type.Object({
+                    user: Type.String(),
+                    allow: Type.Boolean(),
+                    reason: Type.Optional(LoginDenial),
+                    at: Type.String(),
+                  }),
+                ),
+              }),
+            ),
+          }),
+          401: ErrorSchema,
+          403: ErrorSchema,
+        },
+      },
+    },
+    async () => ({ workstations: presence.view() }),
   );
 };
