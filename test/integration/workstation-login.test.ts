@@ -134,4 +134,12 @@ describe('workstation login check against presence, through the real gateway, br
     const auditor = await system.staff('auditor');
     expect((await auditor.request('GET', '/api/v1/workstations')).statusCode).toBe(403);
   });
+
+  it('redacts the user in the workstation audit entries when the person is erased', async () => {
+    await system.dashboard.retention.erasePerson(system.agent.person, {}, 'test');
+    const rows = await system.dashboard.pool.query<{ user: string }>(
+      `SELECT DISTINCT details ->> 'user' AS user FROM audit_log WHERE action LIKE 'workstation.login-%'`,
+    );
+    expect(rows.rows.map((r) => r.user).sort()).toEqual(['erased', 'mallory']);
+  });
 });
