@@ -29,8 +29,11 @@ import { AlarmStore } from './storage/alarm-store.js';
 import { createPool, redactDatabaseUrl } from './storage/database.js';
 import { EventStore } from './storage/event-store.js';
 import { GatewayRegistry } from './storage/gateway-registry.js';
+import { LatestFactsStore } from './storage/latest-facts.js';
 import { migrate, type StorageMode } from './storage/migrator.js';
+import { DEFAULT_OVERVIEW_BOUNDS } from './storage/overview-store.js';
 import { PeopleStore } from './storage/people-store.js';
+import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
 import { SequenceStore } from './storage/sequence-store.js';
 import { WorkstationStore } from './storage/workstation-store.js';
@@ -68,6 +71,8 @@ export class Dashboard {
   readonly sequences: SequenceStore;
   readonly alarms: AlarmStore;
   readonly people: PeopleStore;
+  readonly photos: PhotoStore;
+  readonly facts: LatestFactsStore;
   /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
   readonly retention: RetentionService;
   readonly audit: AuditLog;
@@ -106,6 +111,8 @@ export class Dashboard {
       ? new KeyRing(options.masterKey, options.masterDecryptOnly ?? [])
       : undefined;
     this.people = new PeopleStore(this.pool, this.masterKeys);
+    this.photos = new PhotoStore(this.pool, this.masterKeys);
+    this.facts = new LatestFactsStore(this.pool);
     this.audit = new AuditLog(this.pool);
     this.staff = new StaffStore(this.pool);
     const staff = staffSettings(options.config);
@@ -217,6 +224,9 @@ export class Dashboard {
       new Date(today).toISOString().slice(0, 10),
       new Date(today + 86_400_000).toISOString().slice(0, 10),
     ]);
+    // The overview's facts from the stored events (an upgraded or restored database); only newer
+    // facts replace older ones, so this never turns back what a running ingest wrote.
+    await this.facts.rebuild(DEFAULT_OVERVIEW_BOUNDS.lookbackDays);
     for (const gateway of config.gateways) {
       await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
     }
@@ -230,6 +240,7 @@ export class Dashboard {
       staff: this.staff,
       alarms: this.alarms,
       people: this.people,
+      photos: this.photos,
       registry: this.registry,
       retention: this.retention,
       messenger: () => this.messenger,
@@ -293,6 +304,7 @@ export class Dashboard {
       alarms: this.alarms,
       quarantine: this.quarantine,
       registry: this.registry,
+      facts: this.facts,
       hub: this.hub,
       log: log.child({ component: 'ingest' }),
       afterCommit: (stored) => messenger.onEvents(stored),

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,7 @@ describe('the dashboard in a browser', () => {
   });
 
   it('lets security staff sign in with password and code and watch a badge event arrive live', async () => {
+    await system.dashboard.photos.put(system.agent.person, readFileSync('test/fixtures/photo.jpg'));
     await system.dashboard.auth.createAccount(
       { login: guard.login, displayName: guard.name, password: guard.password, role: 'security' },
       `staff:${admin.login}`,
@@ -134,6 +135,12 @@ describe('the dashboard in a browser', () => {
     const granted = page.locator('#events tr[data-kind="access.granted"]');
     await granted.waitFor();
     expect(await granted.locator('td').nth(4).textContent()).toContain(system.agent.badge);
+    // The person's photo beside the event, loaded (a broken image has no natural width).
+    const photo = granted.locator('td.who img.photo');
+    await photo.waitFor();
+    await expect
+      .poll(() => photo.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth))
+      .toBe(96);
     await page.locator('#doors .door.unlocked').waitFor();
     await shot('live');
   });

@@ -32,6 +32,8 @@ describe('database migrations', () => {
       { version: 6, variant: 'any' },
       { version: 7, variant: 'any' },
       { version: 10, variant: 'any' },
+      { version: 12, variant: 'any' },
+      { version: 13, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

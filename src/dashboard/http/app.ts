@@ -19,6 +19,7 @@ import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
 import type { PeopleStore } from '../storage/people-store.js';
+import type { PhotoStore } from '../storage/photo-store.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
 import { actionRoutes } from './routes/action-routes.js';
 import { alarmsRoutes } from './routes/alarms-routes.js';
@@ -27,6 +28,7 @@ import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { overviewRoutes } from './routes/overview-routes.js';
+import { photoRoutes } from './routes/photo-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 import { workstationRoutes } from './routes/workstation-routes.js';
 
@@ -52,6 +54,7 @@ export interface AppDependencies {
   staff: StaffStore;
   alarms: AlarmStore;
   people: PeopleStore;
+  photos: PhotoStore;
   registry: GatewayRegistry;
   retention: RetentionService;
   /** The messenger to the gateways (commands, credential sets); it starts after the HTTP server. */
@@ -194,6 +197,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     messenger: deps.messenger,
   });
   await app.register(auditRoutes, { audit: deps.audit });
+  await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
   await app.register(workstationRoutes, {
     presence: deps.presence,
     audit: deps.audit,

@@ -20,6 +20,11 @@ export const Access = {
    * `investigate`; changing an alarm stays with `respond`.
    */
   alarms: ['security', 'admin', 'auditor'],
+  /**
+   * People's photos beside their events in the live feed: those who watch the doors and must
+   * compare a face with a badge. Not auditors: the event history names people without faces.
+   */
+  photos: ['security', 'admin'],
   /** Acknowledge and resolve alarms; unlock a door remotely; lockdown and evacuation. */
   respond: ['security'],
   /** Search the event history (personal data: who went where, when). */

@@ -1,7 +1,7 @@
 // The event search: a time range and filters (site, gateway, door, person, kind or kind prefix,
 // reason), newest first, with "Older" pages. The filters live in the address
 // (#/events?door=main&kind=access.denied) so that a search can be bookmarked and shared.
-import { api, EVENT_LABELS, el, eventRow, eventTable, field, formHandler, toast } from './lib.js';
+import { api, EVENT_LABELS, el, eventRow, eventTable, field, formHandler, loadPhotos, toast } from './lib.js';
 import { navigate, registerPage } from './router.js';
 
 const FILTERS = ['from', 'to', 'site', 'gateway', 'door', 'person', 'kind', 'reason'];
@@ -101,7 +101,10 @@ class EventSearch {
     const query = new URLSearchParams({ ...this.filters, limit: '100' });
     if (before) query.set('before', String(before));
     try {
-      const { events, next } = await api('GET', `/api/v1/events?${query}`);
+      const [{ events, next }] = await Promise.all([
+        api('GET', `/api/v1/events?${query}`),
+        before ? undefined : loadPhotos(),
+      ]);
       for (const event of events) this.body.append(eventRow(event));
       this.next = next;
       this.more.hidden = next === null;
