@@ -37,6 +37,7 @@ import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
 import { SequenceStore } from './storage/sequence-store.js';
 import { WorkstationStore } from './storage/workstation-store.js';
+import { VideoService } from './video/video-service.js';
 
 export interface DashboardOptions {
   config: DashboardConfig;
@@ -88,6 +89,7 @@ export class Dashboard {
   private readonly masterKeys: KeyRing | undefined;
   private ingestor: EventIngest | undefined;
   private messengerInstance: CentralMessenger | undefined;
+  private video: VideoService | undefined;
   private gapScanner: GapScanner | undefined;
   private retentionJob: RetentionJob | undefined;
   private app: FastifyInstance | undefined;
@@ -244,6 +246,7 @@ export class Dashboard {
       registry: this.registry,
       retention: this.retention,
       messenger: () => this.messenger,
+      video: () => this.video,
       events: this.events,
       hub: this.hub,
       presence: this.presence,
@@ -297,6 +300,23 @@ export class Dashboard {
     });
     await this.messengerInstance.start();
     const messenger = this.messengerInstance;
+    const video = new VideoService({
+      client: {
+        url: config.mqtt.url,
+        clientId: `${clientId}-footage`,
+        username: config.mqtt.username,
+        password: this.options.mqttPassword,
+        tls: mqttTls,
+        signingKey: this.options.signingKey,
+        registry: this.registry,
+      },
+      pool: this.pool,
+      audit: this.audit,
+      clock: this.clock,
+      log: log.child({ component: 'video' }),
+    });
+    await video.start();
+    this.video = video;
     const pipeline = new IngestPipeline({
       pool: this.pool,
       events: this.events,
@@ -359,6 +379,8 @@ export class Dashboard {
     this.ingestor = undefined;
     await this.messengerInstance?.stop();
     this.messengerInstance = undefined;
+    await this.video?.stop();
+    this.video = undefined;
     await this.app?.close();
     this.app = undefined;
     if (!this.pool.ended) await this.pool.end();

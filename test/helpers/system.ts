@@ -94,8 +94,9 @@ export function testGatewayConfig(
  * the gateway through credential sync, as in production.
  */
 export async function startTestSystem(
-  options: { gapScanMs?: number; gapGraceMs?: number } = {},
+  options: { gapScanMs?: number; gapGraceMs?: number; gatewayConfig?: Partial<GatewayConfig> } = {},
 ): Promise<TestSystem> {
+  const { gatewayConfig, ...dashboardOptions } = options;
   const database = await createTestDatabase();
   const site = uniqueSite();
   const stateDir = mkdtempSync(join(tmpdir(), 'idg-gw-'));
@@ -116,10 +117,13 @@ export async function startTestSystem(
     log: silentLogger,
     signingKey: central.privateKey,
     masterKey,
-    ...options,
+    ...dashboardOptions,
   });
   const gateway = new Gateway({
-    config: testGatewayConfig(site, stateDir, { central: { publicKey: exportPublicKey(central.publicKey) } }),
+    config: testGatewayConfig(site, stateDir, {
+      ...gatewayConfig,
+      central: { publicKey: exportPublicKey(central.publicKey) },
+    }),
     log: silentLogger,
   });
   const agent = { badge: '0004711', person: 'agent-ada', secret: generateTotpSecret() };

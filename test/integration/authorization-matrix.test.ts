@@ -51,15 +51,112 @@ const EXPECTED: Record<string, Expectation> = {
     path: '/api/v1/alarms/1/acknowledge',
   },
   'POST /api/v1/alarms/:id/resolve': { allow: ['security'], ok: 400, path: '/api/v1/alarms/1/resolve' },
+  'GET /api/v1/directory': { allow: ALL, ok: 200 },
+  'PUT /api/v1/directory/customers/:id': {
+    allow: ['admin'],
+    ok: 400,
+    path: '/api/v1/directory/customers/c-1',
+  },
+  'PUT /api/v1/directory/sites/:id': { allow: ['admin'], ok: 400, path: '/api/v1/directory/sites/site-a' },
+  'PUT /api/v1/directory/sites/:site/cameras/:id': {
+    allow: ['admin'],
+    ok: 400,
+    path: '/api/v1/directory/sites/site-a/cameras/cam-1',
+  },
+  'PUT /api/v1/directory/sites/:site/doors/:id': {
+    allow: ['admin'],
+    ok: 400,
+    path: '/api/v1/directory/sites/site-a/doors/main',
+  },
+  'PUT /api/v1/directory/sites/:site/readers/:id': {
+    allow: ['admin'],
+    ok: 400,
+    path: '/api/v1/directory/sites/site-a/readers/r-1',
+  },
+  'PUT /api/v1/directory/sites/:site/rooms/:id': {
+    allow: ['admin'],
+    ok: 400,
+    path: '/api/v1/directory/sites/site-a/rooms/room-1',
+  },
+  'POST /api/v1/invitation': { allow: 'public', ok: 400 },
+  'GET /api/v1/people': { allow: ['admin'], ok: 200 },
+  'POST /api/v1/people': { allow: ['admin'], ok: 400 },
+  'GET /api/v1/people/:id': { allow: ['admin'], ok: 404, path: '/api/v1/people/nobody' },
+  'PATCH /api/v1/people/:id': { allow: ['admin'], ok: 400, path: '/api/v1/people/nobody' },
+  'POST /api/v1/people/:id/badges': { allow: ['admin'], ok: 400, path: '/api/v1/people/nobody/badges' },
+  'POST /api/v1/people/:id/badges/:badge/revoke': {
+    allow: ['admin'],
+    ok: 404,
+    path: '/api/v1/people/nobody/badges/b-1/revoke',
+  },
+  'POST /api/v1/people/:id/erase': {
+    allow: ['admin'],
+    reauth: true,
+    ok: 400,
+    path: '/api/v1/people/nobody/erase',
+  },
+  'DELETE /api/v1/people/:id/sites/:site': {
+    allow: ['admin'],
+    ok: 404,
+    path: '/api/v1/people/nobody/sites/site-a',
+  },
+  'PUT /api/v1/people/:id/sites/:site': {
+    allow: ['admin'],
+    ok: 404,
+    path: '/api/v1/people/nobody/sites/site-a',
+  },
+  'POST /api/v1/people/:id/totp': {
+    allow: ['admin'],
+    reauth: true,
+    ok: 404,
+    path: '/api/v1/people/nobody/totp',
+  },
+  'GET /api/v1/retention/deletion-log': { allow: ['admin'], ok: 200 },
+  'GET /api/v1/retention/holds': { allow: ['admin'], ok: 200 },
+  'POST /api/v1/retention/holds': { allow: ['admin'], reauth: true, ok: 400 },
+  'POST /api/v1/retention/holds/:id/release': {
+    allow: ['admin'],
+    reauth: true,
+    ok: 404,
+    path: '/api/v1/retention/holds/1/release',
+  },
+  'GET /api/v1/retention/policies': { allow: ['admin'], ok: 200 },
+  'PUT /api/v1/retention/policies': { allow: ['admin'], reauth: true, ok: 400 },
+  'POST /api/v1/retention/policies/remove': { allow: ['admin'], reauth: true, ok: 400 },
+  'GET /api/v1/staff': { allow: ['admin'], ok: 200 },
+  'POST /api/v1/staff': { allow: ['admin'], reauth: true, ok: 400 },
+  'PATCH /api/v1/staff/:login': { allow: ['admin'], reauth: true, ok: 400, path: '/api/v1/staff/nobody' },
+  'POST /api/v1/staff/:login/invitation': {
+    allow: ['admin'],
+    reauth: true,
+    ok: 404,
+    path: '/api/v1/staff/nobody/invitation',
+  },
   'GET /api/v1/photos': { allow: ['admin', 'security'], ok: 200 },
-  'GET /api/v1/people/:person/photo': {
+  'GET /api/v1/people/:id/photo': {
     allow: ['admin', 'security'],
     ok: 404,
     path: '/api/v1/people/nobody/photo',
   },
-  'PUT /api/v1/people/:person/photo': { allow: ['admin'], ok: 400, path: '/api/v1/people/nobody/photo' },
-  'DELETE /api/v1/people/:person/photo': { allow: ['admin'], ok: 404, path: '/api/v1/people/nobody/photo' },
+  'PUT /api/v1/people/:id/photo': { allow: ['admin'], ok: 400, path: '/api/v1/people/nobody/photo' },
+  'DELETE /api/v1/people/:id/photo': { allow: ['admin'], ok: 404, path: '/api/v1/people/nobody/photo' },
   'GET /api/v1/events': { allow: ['security', 'auditor'], ok: 200 },
+  // Footage: no query / no event id, so the probe never reaches a gateway.
+  'GET /api/v1/cameras/:site/:gateway/:camera/footage': {
+    allow: ['security', 'auditor'],
+    ok: 400,
+    path: '/api/v1/cameras/site-1/gw-1/cam-1/footage',
+  },
+  'GET /api/v1/events/:id/clip': {
+    allow: ['security', 'auditor'],
+    ok: 400,
+    path: '/api/v1/events/not-an-id/clip',
+  },
+  'GET /api/v1/events/:id/snapshot': {
+    allow: ['security', 'auditor'],
+    ok: 400,
+    path: '/api/v1/events/not-an-id/snapshot',
+  },
   'GET /api/v1/audit': { allow: ['admin', 'auditor'], ok: 200 },
   'POST /api/v1/doors/:site/:gateway/:door/unlock': {
     allow: ['security'],
@@ -189,6 +286,14 @@ describe('the authorisation matrix: every role × every API route', () => {
     expect(served).toEqual(Object.keys(EXPECTED).sort());
   });
 
+  it('serves the OpenAPI description to signed-in staff only', async () => {
+    const anonymous = await system.dashboard.http.inject({ method: 'GET', url: '/docs/json' });
+    expect(anonymous.statusCode).toBe(401);
+    const auditor = await (staff.get('auditor') as StaffClient).request('GET', '/docs/json');
+    expect(auditor.statusCode).toBe(200);
+    expect(auditor.json().paths['/api/v1/events'].get.description).toMatch(/Roles: security, auditor/);
+  });
+
   for (const who of ['anonymous', 'pending', 'auditor', 'security', 'admin'] as const) {
     it(`answers ${who} on every route as the table says`, async () => {
       const mismatches: string[] = [];
@@ -220,12 +325,14 @@ describe('the authorisation matrix: every role × every API route', () => {
           !key.endsWith('/enrolment'), // would start a new enrolment: covered in dashboard-auth
       );
       for (const [key, route] of routes) {
-        const refused = await client.request('POST', route.path ?? (key.split(' ')[1] as string), BAD_BODY);
+        const [method, url] = key.split(' ') as [InjectOptions['method'], string];
+        const refused = await client.request(method, route.path ?? url, BAD_BODY);
         expect(refused.json().code, key).toBe('IDG_AUTH_REAUTH');
       }
       await client.reauth();
       for (const [key, route] of routes) {
-        const response = await client.request('POST', route.path ?? (key.split(' ')[1] as string), BAD_BODY);
+        const [method, url] = key.split(' ') as [InjectOptions['method'], string];
+        const response = await client.request(method, route.path ?? url, BAD_BODY);
         expect(response.statusCode, key).toBe(route.ok);
       }
     }

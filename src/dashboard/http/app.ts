@@ -20,8 +20,11 @@ import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
 import type { PeopleStore } from '../storage/people-store.js';
 import type { PhotoStore } from '../storage/photo-store.js';
+import type { VideoService } from '../video/video-service.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
+import { Access } from './roles.js';
 import { actionRoutes } from './routes/action-routes.js';
+import { adminRoutes } from './routes/admin-routes.js';
 import { alarmsRoutes } from './routes/alarms-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
@@ -29,6 +32,7 @@ import { eventsRoutes } from './routes/events-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { overviewRoutes } from './routes/overview-routes.js';
 import { photoRoutes } from './routes/photo-routes.js';
+import { videoRoutes } from './routes/video-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 import { workstationRoutes } from './routes/workstation-routes.js';
 
@@ -60,6 +64,8 @@ export interface AppDependencies {
   /** The messenger to the gateways (commands, credential sets); it starts after the HTTP server. */
   messenger: () => CentralMessenger;
   events: EventStore;
+  /** Playback of footage from the gateways; starts after the HTTP server. */
+  video?: () => VideoService | undefined;
   hub: LiveHub;
   log: Logger;
   /** Presence and workstation credentials, for workstation login checks. */
@@ -103,6 +109,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const routes: RouteEntry[] = [];
   app.decorate('routeTable', routes);
   app.addHook('onRoute', (route) => {
+    // The OpenAPI description and its viewer (registered by @fastify/swagger-ui without a role):
+    // for signed-in staff, whom it shows what each role may call.
+    if (route.url.startsWith('/docs') && !(route.config as RouteAccess | undefined)?.roles) {
+      route.config = { ...route.config, roles: Access.anyStaff } as typeof route.config;
+    }
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const access = (route.config ?? {}) as RouteAccess;
     for (const method of methods) {
@@ -204,7 +215,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     alarms: deps.alarms,
     hub: deps.hub,
   });
+  await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
   // Administration: directory, people, staff accounts, retention.
+  await app.register(adminRoutes, {
+    pool: deps.pool,
+    auth: deps.auth,
+    staff: deps.staff,
+    audit: deps.audit,
+    people: deps.people,
+    retention: deps.retention,
+    messenger: deps.messenger,
+    log: deps.log,
+  });
   await app.register(webRoutes);
   return app;
 }

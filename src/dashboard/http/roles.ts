@@ -29,6 +29,13 @@ export const Access = {
   respond: ['security'],
   /** Search the event history (personal data: who went where, when). */
   investigate: ['security', 'auditor'],
+  /**
+   * Watch camera footage and event clips (docs/video.md). The same people as `investigate`:
+   * security staff watch, auditors review incidents, both for footage of the same people whose
+   * movements they may already search. Administrators configure cameras and see their health
+   * (`monitor`) but need not see who is in the room. Every view is audited.
+   */
+  video: ['security', 'auditor'],
   /** Read the audit log (who did what in the dashboard). */
   audit: ['auditor', 'admin'],
   /** Signed exports of the access log. */

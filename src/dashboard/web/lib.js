@@ -40,6 +40,23 @@ export async function api(method, path, body) {
   return parsed;
 }
 
+/** Sends a file as the raw request body (a person's photo), with the CSRF token. */
+export async function upload(method, path, file) {
+  const response = await fetch(path, {
+    method,
+    headers: {
+      accept: 'application/json',
+      'content-type': file.type || 'application/octet-stream',
+      'x-csrf-token': session.csrfToken,
+    },
+    body: file,
+  });
+  const text = await response.text();
+  const parsed = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, parsed);
+  return parsed;
+}
+
 /**
  * Runs a sensitive action; when the server asks for a fresh re-authentication, asks for the
  * password and a code, then tries once more.

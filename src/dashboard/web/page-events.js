@@ -4,6 +4,8 @@
 import { api, EVENT_LABELS, el, eventRow, eventTable, field, formHandler, loadPhotos, toast } from './lib.js';
 import { navigate, registerPage } from './router.js';
 
+/** Door events the gateway links a clip and a snapshot to (docs/video.md). */
+const WITH_FOOTAGE = new Set(['door.forced', 'door.held-open', 'access.denied']);
 const FILTERS = ['from', 'to', 'site', 'gateway', 'door', 'person', 'kind', 'reason'];
 const ID = '[A-Za-z0-9][A-Za-z0-9_\\-]*';
 const KIND_HINTS = [
@@ -74,6 +76,20 @@ function searchForm(params) {
   });
 }
 
+function withFootageLink(row, event) {
+  const duress = event.kind === 'alarm.raised' && event.data?.alarm === 'duress';
+  if (!WITH_FOOTAGE.has(event.kind) && !duress) return row;
+  row.lastElementChild?.append(
+    ' ',
+    el(
+      'a',
+      { href: `#/footage?${new URLSearchParams({ event: event.id })}`, className: 'footage-link' },
+      'Clip',
+    ),
+  );
+  return row;
+}
+
 class EventSearch {
   constructor(view, params) {
     this.filters = Object.fromEntries(
@@ -105,7 +121,7 @@ class EventSearch {
         api('GET', `/api/v1/events?${query}`),
         before ? undefined : loadPhotos(),
       ]);
-      for (const event of events) this.body.append(eventRow(event));
+      for (const event of events) this.body.append(withFootageLink(eventRow(event), event));
       this.next = next;
       this.more.hidden = next === null;
       const shown = this.body.rows.length;

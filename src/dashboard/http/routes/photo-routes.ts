@@ -21,7 +21,7 @@ const PhotoErrors = {
 };
 
 const PersonParams = Type.Object(
-  { person: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$' }) },
+  { id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$' }) },
   { additionalProperties: false },
 );
 const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema };
@@ -65,14 +65,14 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
   );
 
   app.get(
-    '/api/v1/people/:person/photo',
+    '/api/v1/people/:id/photo',
     {
       config: { roles: Access.photos },
       schema: { description: "A person's photo (JPEG, PNG or WebP).", params: PersonParams },
     },
     async (request, reply) => {
-      const photo = await photos.get(request.params.person).catch(translate);
-      if (!photo) throw new PhotoErrors.notFound(`no photo of ${request.params.person}`);
+      const photo = await photos.get(request.params.id).catch(translate);
+      if (!photo) throw new PhotoErrors.notFound(`no photo of ${request.params.id}`);
       return reply
         .header('content-type', photo.contentType)
         .header('cache-control', 'private, no-store')
@@ -82,7 +82,7 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
   );
 
   app.put(
-    '/api/v1/people/:person/photo',
+    '/api/v1/people/:id/photo',
     {
       config: { roles: Access.administer },
       bodyLimit: MAX_PHOTO_BYTES,
@@ -98,7 +98,7 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
     },
     async (request) => {
       const who = actor(request);
-      const { person } = request.params;
+      const { id: person } = request.params;
       if (!Buffer.isBuffer(request.body)) {
         throw new PhotoErrors.refused(
           'send the image itself as the body (content-type image/jpeg, image/png or image/webp)',
@@ -117,7 +117,7 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
   );
 
   app.delete(
-    '/api/v1/people/:person/photo',
+    '/api/v1/people/:id/photo',
     {
       config: { roles: Access.administer },
       schema: {
@@ -128,7 +128,7 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
     },
     async (request, reply) => {
       const who = actor(request);
-      const { person } = request.params;
+      const { id: person } = request.params;
       if (!(await photos.remove(person))) throw new PhotoErrors.notFound(`no photo of ${person}`);
       await audit.record({
         actor: who,
