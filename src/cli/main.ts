@@ -22,6 +22,7 @@ import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
 import { PKI_USAGE, runPki } from './pki-command.js';
 import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
+import { runWorkstation, WORKSTATION_USAGE } from './workstation-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
 
@@ -36,6 +37,7 @@ usage:
   identgate people erase <person-id>             erase a person on request
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
+  identgate workstation check|break-glass|register  workstation login gated on presence
   identgate --version
 
 ${SIM_USAGE}
@@ -50,7 +52,9 @@ ${PEOPLE_USAGE}
 
 ${PKI_USAGE}
 
-${KEYS_USAGE}`;
+${KEYS_USAGE}
+
+${WORKSTATION_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -86,6 +90,11 @@ async function main(argv: string[]): Promise<number> {
           : runKeygen(argv.slice(1));
     for (const line of lines) print(line);
     return ExitCode.ok;
+  }
+  if (argv[0] === 'workstation') {
+    const result = await runWorkstation(argv.slice(1));
+    for (const line of result.lines) print(line);
+    return result.code;
   }
   const { values, positionals } = parseArgs({
     args: argv,

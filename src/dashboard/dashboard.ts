@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { type DashboardConfig, retentionSettings, staffSettings } from '../config/dashboard-config.js';
 import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
+import { workstationSettings } from '../config/workstation-config.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
@@ -20,6 +21,8 @@ import { EventIngest } from './ingest/event-ingest.js';
 import { GapScanner } from './ingest/gap-scanner.js';
 import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
+import { PresenceService } from './presence/presence-service.js';
+import { WorkstationLocker } from './presence/workstation-locker.js';
 import { RetentionJob } from './retention/retention-job.js';
 import { RetentionService } from './retention/retention-service.js';
 import { AlarmStore } from './storage/alarm-store.js';
@@ -33,6 +36,7 @@ import { PeopleStore } from './storage/people-store.js';
 import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
 import { SequenceStore } from './storage/sequence-store.js';
+import { WorkstationStore } from './storage/workstation-store.js';
 import { VideoService } from './video/video-service.js';
 
 export interface DashboardOptions {
@@ -76,6 +80,9 @@ export class Dashboard {
   readonly staff: StaffStore;
   /** Staff sign-in, sessions, the first administrator's setup token. */
   readonly auth: AuthService;
+  readonly workstations: WorkstationStore;
+  /** Who is in which room; answers workstation login checks. */
+  readonly presence: PresenceService;
   /** The one-time token printed at start while no administrator exists. */
   setupToken: string | undefined;
   private readonly clock: Clock;
@@ -124,6 +131,29 @@ export class Dashboard {
         absoluteMs: staff.absoluteHours * 3_600_000,
         reauthMs: staff.reauthMinutes * 60_000,
         issuer: staff.issuer,
+      },
+    });
+    this.workstations = new WorkstationStore(this.pool);
+    const locker = new WorkstationLocker({
+      messenger: () => this.messenger,
+      signingKey: options.signingKey,
+      audit: this.audit,
+      clock: this.clock,
+      log: options.log.child({ component: 'presence' }),
+    });
+    this.presence = new PresenceService({
+      store: this.workstations,
+      hub: this.hub,
+      clock: this.clock,
+      log: options.log.child({ component: 'presence' }),
+      settings: workstationSettings(options.config),
+      // Lock on leave; the locker logs and audits its own failures.
+      onLeave: (workstation, person, reason) => {
+        locker
+          .lock(workstation, person, reason)
+          .catch((error: Error) =>
+            options.log.error({ err: error, workstation: workstation.id }, 'lock on leave not audited'),
+          );
       },
     });
     this.retention = new RetentionService({
@@ -203,6 +233,7 @@ export class Dashboard {
       await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
     }
     await this.registry.load();
+    await this.presence.start();
 
     this.app = await buildApp({
       pool: this.pool,
@@ -218,6 +249,7 @@ export class Dashboard {
       video: () => this.video,
       events: this.events,
       hub: this.hub,
+      presence: this.presence,
       log: log.child({ component: 'http' }),
       ping: async () => {
         await this.pool.query('SELECT 1');
@@ -337,6 +369,7 @@ export class Dashboard {
 
   async stop(): Promise<void> {
     this.hub.closeAll('shutting down');
+    this.presence.stop();
     clearInterval(this.housekeeping);
     await this.retentionJob?.stop();
     this.retentionJob = undefined;

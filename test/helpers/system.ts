@@ -25,6 +25,8 @@ export interface TestSystem {
   clock: ShiftClock;
   /** The dashboard's master key (sealing TOTP secrets), for key-rotation tests. */
   masterKey: Buffer;
+  /** The central signing key's public half (ed25519:…), as gateways and workstation agents know it. */
+  centralPublicKey: string;
   /** A signed-in staff member with that role (a new account each call). */
   staff(role: Role): Promise<StaffClient>;
   stop(): Promise<void>;
@@ -153,6 +155,7 @@ export async function startTestSystem(
     agent,
     clock,
     masterKey,
+    centralPublicKey: exportPublicKey(central.publicKey),
     staff: (role) => StaffClient.create(dashboard, clock, role),
     stop: async () => {
       await gateway.stop();

@@ -16,8 +16,8 @@ type Who = 'anonymous' | 'pending' | Role;
 const ROLES: Role[] = ['admin', 'security', 'auditor'];
 
 interface Expectation {
-  /** Roles that may call it, or 'public'. */
-  allow: readonly Role[] | 'public';
+  /** Roles that may call it, 'public', or 'workstation' (a workstation's bearer token, never a staff session). */
+  allow: readonly Role[] | 'public' | 'workstation';
   /** Reachable before the second factor. */
   pending?: boolean;
   /** Password and code confirmed in the last minutes. */
@@ -176,11 +176,28 @@ const EXPECTED: Record<string, Expectation> = {
     ok: 400,
     path: '/api/v1/sites/site-a/evacuation',
   },
+  'GET /api/v1/workstations': { allow: ['admin', 'security'], ok: 200 },
+  'POST /api/v1/workstations/:id/login-check': {
+    allow: 'workstation',
+    ok: 401,
+    path: '/api/v1/workstations/ws-1/login-check',
+  },
+  'POST /api/v1/workstations/:id/break-glass': {
+    allow: 'workstation',
+    ok: 401,
+    path: '/api/v1/workstations/ws-1/break-glass',
+  },
+  'POST /api/v1/workstations/:id/lock-result': {
+    allow: 'workstation',
+    ok: 401,
+    path: '/api/v1/workstations/ws-1/lock-result',
+  },
 };
 
 /** The status and error code a caller should get, before any re-authentication. */
 function expected(route: Expectation, who: Who): { status: number; code?: string } {
   if (route.allow === 'public') return { status: route.ok };
+  if (route.allow === 'workstation') return { status: 401, code: 'IDG_AUTH_WORKSTATION' };
   if (who === 'anonymous') return { status: 401, code: 'IDG_AUTH_REQUIRED' };
   if (who === 'pending') {
     if (!route.pending) return { status: 403, code: 'IDG_AUTH_STAGE' };
@@ -303,7 +320,7 @@ describe('the authorisation matrix: every role × every API route', () => {
       const routes = Object.entries(EXPECTED).filter(
         ([key, route]) =>
           route.reauth &&
-          route.allow !== 'public' &&
+          Array.isArray(route.allow) &&
           route.allow.includes(role) &&
           !key.endsWith('/enrolment'), // would start a new enrolment: covered in dashboard-auth
       );

@@ -12,6 +12,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { StaffStore } from '../auth/staff-store.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { LiveHub } from '../live-hub.js';
+import type { PresenceService } from '../presence/presence-service.js';
 import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
 import type { EventStore } from '../storage/event-store.js';
@@ -33,6 +34,7 @@ import { overviewRoutes } from './routes/overview-routes.js';
 import { photoRoutes } from './routes/photo-routes.js';
 import { videoRoutes } from './routes/video-routes.js';
 import { webRoutes } from './routes/web-routes.js';
+import { workstationRoutes } from './routes/workstation-routes.js';
 
 export interface RouteEntry {
   method: string;
@@ -66,6 +68,8 @@ export interface AppDependencies {
   video?: () => VideoService | undefined;
   hub: LiveHub;
   log: Logger;
+  /** Presence and workstation credentials, for workstation login checks. */
+  presence: PresenceService;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
@@ -161,15 +165,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       security: [{ session: [] }],
     },
     transform: ({ schema, url, route }) => {
-      const access = (route.config ?? {}) as { roles?: readonly string[] | 'public'; reauth?: boolean };
-      const roles = access.roles === 'public' ? 'public' : (access.roles ?? []).join(', ') || 'nobody';
+      const access = (route.config ?? {}) as { roles?: readonly string[] | string; reauth?: boolean };
+      const roles =
+        typeof access.roles === 'string' ? access.roles : (access.roles ?? []).join(', ') || 'nobody';
       const note = `Roles: ${roles}${access.reauth ? '; needs a fresh re-authentication' : ''}.`;
       const described = { ...schema, description: [schema?.description, note].filter(Boolean).join(' ') };
       return { schema: described as typeof schema, url };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });
-  await app.register(authPlugin, { auth: deps.auth });
+  await app.register(authPlugin, { auth: deps.auth, workstations: deps.presence });
   await app.register(authRoutes, { auth: deps.auth });
 
   app.get('/healthz', { config: { roles: 'public' } }, async (_request, reply) => {
@@ -204,6 +209,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(auditRoutes, { audit: deps.audit });
   await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
+  await app.register(workstationRoutes, {
+    presence: deps.presence,
+    audit: deps.audit,
+    alarms: deps.alarms,
+    hub: deps.hub,
+  });
   await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
   // Administration: directory, people, staff accounts, retention.
   await app.register(adminRoutes, {

@@ -7,6 +7,7 @@ import './page-alarms.js';
 import './page-events.js';
 import './page-footage.js';
 import './page-audit.js';
+import './page-workstations.js';
 import './page-admin-people.js';
 import './page-admin-directory.js';
 import './page-admin-staff.js';
