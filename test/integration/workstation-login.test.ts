@@ -135,6 +135,21 @@ describe('workstation login check against presence, through the real gateway, br
     expect((await auditor.request('GET', '/api/v1/workstations')).statusCode).toBe(403);
   });
 
+  it('ends presence at once when an administrator revokes the badge, not at the next refresh', async () => {
+    // Still inside since the previous test.
+    expect((await check('ws-1.ident.example', system.agent.person)).json()).toEqual({ allow: true });
+    const admin = await system.staff('admin');
+    const revoked = await admin.request(
+      'POST',
+      `/api/v1/people/${system.agent.person}/badges/${system.agent.badge}/revoke`,
+    );
+    expect(revoked.statusCode).toBe(200);
+    expect((await check('ws-1.ident.example', system.agent.person)).json()).toEqual({
+      allow: false,
+      reason: 'not-present',
+    });
+  });
+
   it('redacts the user in the workstation audit entries when the person is erased', async () => {
     await system.dashboard.retention.erasePerson(system.agent.person, {}, 'test');
     const rows = await system.dashboard.pool.query<{ user: string }>(

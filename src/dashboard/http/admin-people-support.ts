@@ -72,6 +72,8 @@ export class PeopleAdmin {
       audit: AuditLog;
       messenger: () => CentralMessenger;
       log: Logger;
+      /** After a credential change: workstation presence forgets revoked badges and erased people now. */
+      credentialsChanged?: () => Promise<void>;
     },
   ) {}
 
@@ -89,6 +91,11 @@ export class PeopleAdmin {
 
   /** Publishes the credential sets of these sites now, as the CLI and the hourly refresh do. */
   async sync(sites: readonly string[]): Promise<SyncResult> {
+    await this.deps
+      .credentialsChanged?.()
+      .catch((error: Error) =>
+        this.deps.log.warn({ err: error }, 'presence could not be refreshed after a credential change'),
+      );
     let gateways = 0;
     try {
       const sender = this.deps.messenger();

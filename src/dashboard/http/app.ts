@@ -218,6 +218,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
   // Administration: directory, people, staff accounts, retention.
   await app.register(adminRoutes, {
+    credentialsChanged: () => deps.presence.refresh(),
     pool: deps.pool,
     auth: deps.auth,
     staff: deps.staff,

@@ -27,6 +27,8 @@ export interface AdminRoutesOptions {
   retention: RetentionService;
   messenger: () => CentralMessenger;
   log: Logger;
+  /** Called after people's credentials changed (badge revoked, site withdrawn, person erased). */
+  credentialsChanged?: () => Promise<void>;
 }
 
 /** Administration: staff accounts, people and their credentials, retention, the directory. */
@@ -35,7 +37,13 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   const invitations = new StaffInvitations({ pool, auth, staff, audit, sessions: new SessionStore(pool) });
   await app.register(adminStaffRoutes, { auth, staff, invitations });
   const directory = new PeopleDirectory(pool);
-  const admin = new PeopleAdmin({ directory, audit, messenger: options.messenger, log: options.log });
+  const admin = new PeopleAdmin({
+    directory,
+    audit,
+    messenger: options.messenger,
+    log: options.log,
+    ...(options.credentialsChanged ? { credentialsChanged: options.credentialsChanged } : {}),
+  });
   await app.register(adminPeopleRoutes, {
     people: options.people,
     directory,
