@@ -41,13 +41,30 @@ export async function show(forced) {
   const page =
     allowed.find((p) => p.path === route.path) ?? (forced ? undefined : allowed.find((p) => p.nav));
   renderNav(page);
-  view.replaceChildren();
   if (!page) {
-    view.append(el('p', {}, 'There is nothing here for your role.'));
+    view.replaceChildren(el('p', {}, 'There is nothing here for your role.'));
     return;
   }
   document.title = `${page.title} — identgate`;
-  cleanup = (await page.render(view, route.params ?? {})) ?? null;
+  await renderInto(view, page, route.params ?? {});
+}
+
+/**
+ * Each page renders into a container of its own. Pages render asynchronously: when the address
+ * changes again before a render finished, the earlier page lands in a detached container (never
+ * beside the new one) and is cleaned up (its live stream closed) as soon as it is done.
+ */
+let generation = 0;
+async function renderInto(view, page, params) {
+  const mine = ++generation;
+  const container = el('div', { className: 'page', dataset: { page: page.path ?? 'none' } });
+  view.replaceChildren(container);
+  const done = (await page.render(container, params)) ?? null;
+  if (mine !== generation) {
+    if (typeof done === 'function') done();
+    return;
+  }
+  cleanup = done;
 }
 
 /** Shows a page that is not in the navigation (sign-in, enrolment) regardless of the address. */
@@ -56,9 +73,8 @@ export async function showPage(page, params = {}) {
   if (typeof cleanup === 'function') cleanup();
   cleanup = null;
   renderNav(undefined);
-  view.replaceChildren();
   document.title = `${page.title} — identgate`;
-  cleanup = (await page.render(view, params)) ?? null;
+  await renderInto(view, page, params);
 }
 
 function renderNav(active) {
