@@ -8,6 +8,7 @@ import { CodedError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
+import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
@@ -36,6 +37,7 @@ usage:
   identgate people erase <person-id>             erase a person on request
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
+  identgate audit verify|checkpoint …            the tamper-evident log: verify it, sign finished days
   identgate --version
 
 ${SIM_USAGE}
@@ -50,7 +52,9 @@ ${PEOPLE_USAGE}
 
 ${PKI_USAGE}
 
-${KEYS_USAGE}`;
+${KEYS_USAGE}
+
+${AUDIT_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -86,6 +90,11 @@ async function main(argv: string[]): Promise<number> {
           : runKeygen(argv.slice(1));
     for (const line of lines) print(line);
     return ExitCode.ok;
+  }
+  if (argv[0] === 'audit') {
+    const result = await runAuditCommand(argv.slice(1));
+    for (const line of result.lines) print(line);
+    return result.code;
   }
   const { values, positionals } = parseArgs({
     args: argv,

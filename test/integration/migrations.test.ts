@@ -31,6 +31,7 @@ describe('database migrations', () => {
       { version: 5, variant: 'any' },
       { version: 6, variant: 'any' },
       { version: 7, variant: 'any' },
+      { version: 9, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
