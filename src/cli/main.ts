@@ -11,6 +11,7 @@ import { packageInfo } from '../lib/package-root.js';
 import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
+import { EXPORT_USAGE, runExportCommand } from './export-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
 import {
   KEYS_USAGE,
@@ -38,6 +39,7 @@ usage:
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
   identgate audit verify|checkpoint …            the tamper-evident log: verify it, sign finished days
+  identgate export … | export verify <dir>       signed access-log bundles for auditors; check one
   identgate --version
 
 ${SIM_USAGE}
@@ -54,7 +56,9 @@ ${PKI_USAGE}
 
 ${KEYS_USAGE}
 
-${AUDIT_USAGE}`;
+${AUDIT_USAGE}
+
+${EXPORT_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -91,8 +95,8 @@ async function main(argv: string[]): Promise<number> {
     for (const line of lines) print(line);
     return ExitCode.ok;
   }
-  if (argv[0] === 'audit') {
-    const result = await runAuditCommand(argv.slice(1));
+  if (argv[0] === 'audit' || argv[0] === 'export') {
+    const result = await (argv[0] === 'audit' ? runAuditCommand : runExportCommand)(argv.slice(1));
     for (const line of result.lines) print(line);
     return result.code;
   }

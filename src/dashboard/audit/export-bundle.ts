@@ -1,0 +1,329 @@
+import { createHash, createPublicKey, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Pool, PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import Cursor from 'pg-cursor';
+import { CodedError } from '../../lib/coded-error.js';
+import { exportPublicKey } from '../../protocol/signing.js';
+import { AuditErrorCode } from './audit-errors.js';
+import { writeAudit } from './audit-log.js';
+import { listCheckpoints } from './chain-checkpoints.js';
+import type { Checkpoint } from './chain-links.js';
+import { ZERO_HASH } from './chain-links.js';
+import { type ExportFormat, type ExportQuery, exportSql, exportWhere } from './export-query.js';
+
+/**
+ * An auditor's export as a bundle directory: the rows (CSV through COPY, JSONL through a cursor,
+ * both streamed so memory stays flat), the chain links that anchor them to the signed day
+ * checkpoints, the public key, a manifest signed with the central key and a SHA256SUMS file.
+ * Everything is read in one repeatable-read snapshot and written to a hidden sibling directory
+ * that is renamed into place only when complete: a cancelled or failed export leaves nothing.
+ */
+export const BUNDLE_FILES = {
+  chain: 'chain.jsonl',
+  manifest: 'manifest.json',
+  signature: 'manifest.sig',
+  publicKey: 'public-key.pem',
+  sums: 'SHA256SUMS',
+} as const;
+
+export const dataFileName = (format: ExportFormat) => `access-log.${format}`;
+
+export interface ExportProgress {
+  rows: number;
+  total: number;
+}
+
+export interface ExportRequest {
+  query: ExportQuery;
+  format: ExportFormat;
+  /** The bundle directory to create; it must not exist. */
+  out: string;
+  /** Who asked, for the manifest and the audit log (`staff:<login>`, `cli:<user>`). */
+  actor: string;
+  signingKey: KeyObject;
+  onProgress?: (progress: ExportProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ChainSection {
+  site: string;
+  firstNo: number;
+  lastNo: number;
+  prevHash: string;
+  head: string;
+  checkpoints: Checkpoint[];
+}
+
+export interface FileEntry {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  type: 'identgate-export';
+  v: 1;
+  createdAt: string;
+  createdBy: string;
+  query: ExportQuery;
+  format: ExportFormat;
+  rows: number;
+  span: { first: string | null; last: string | null };
+  files: FileEntry[];
+  chain: ChainSection[];
+  publicKey: string;
+}
+
+/** Hashes and counts what passes through; `onLine` hears of each newline (row progress). */
+class Digesting extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor(private readonly onLines?: (lines: number) => void) {
+    super();
+  }
+
+  override _transform(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    done: (error?: Error | null, data?: Buffer) => void,
+  ) {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (this.onLines) {
+      let lines = 0;
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
+      this.onLines(lines);
+    }
+    done(null, chunk);
+  }
+
+  entry(name: string): FileEntry {
+    return { name, bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+}
+
+function fileEntry(name: string, content: string | Buffer): FileEntry {
+  const bytes = Buffer.from(content);
+  return { name, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+export async function writeExportBundle(pool: Pool, request: ExportRequest): Promise<Manifest> {
+  const { out } = request;
+  if (existsSync(out))
+    throw new CodedError(AuditErrorCode.outExists, `${out} exists already; choose a new directory`);
+  const temp = join(dirname(out), `.${basename(out)}.partial-${randomBytes(4).toString('hex')}`);
+  await mkdir(temp, { recursive: false, mode: 0o700 });
+  try {
+    const manifest = await withSnapshot(pool, (client) => writeContents(client, request, temp));
+    await writeAudit(pool, {
+      actor: request.actor,
+      action: 'audit.export',
+      target: basename(out),
+      details: { query: request.query, format: request.format, rows: manifest.rows },
+    });
+    await rename(temp, out);
+    return manifest;
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function withSnapshot<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    // A COPY stopped half-way leaves the connection unusable: it is closed, not reused.
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    broken = broken || (error as Error).name === 'AbortError';
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+async function writeContents(client: PoolClient, request: ExportRequest, dir: string): Promise<Manifest> {
+  const { query, format, signal } = request;
+  const quote = (value: string) => client.escapeLiteral(value);
+  const where = exportWhere(query, quote);
+  const summary = await client.query<{ n: string; first: Date | null; last: Date | null }>(
+    `SELECT count(*) AS n, min(e.occurred_at) AS first, max(e.occurred_at) AS last FROM events e WHERE ${where}`,
+  );
+  const total = Number(summary.rows[0]?.n ?? 0);
+  let rows = 0;
+  const progress = (n: number) => {
+    rows += n;
+    request.onProgress?.({ rows: Math.max(0, Math.min(rows, total)), total });
+  };
+  const dataName = dataFileName(format);
+  const digesting = new Digesting(format === 'csv' ? (lines) => progress(lines) : undefined);
+  const sink = createWriteStream(join(dir, dataName), { mode: 0o600 });
+  const sql = exportSql(query, quote);
+  let written: number;
+  if (format === 'csv') {
+    progress(-1); // the header line
+    const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
+    await pipeline(copy, digesting, sink, { signal });
+    written = copy.rowCount;
+  } else {
+    written = 0;
+    const cursor = client.query(new Cursor<Record<string, unknown>>(sql));
+    async function* lines() {
+      try {
+        for (let batch = await cursor.read(1000); batch.length > 0; batch = await cursor.read(1000)) {
+          let text = '';
+          for (const row of batch) text += `${JSON.stringify(jsonRow(row))}\n`;
+          written += batch.length;
+          progress(batch.length);
+          yield text;
+        }
+      } finally {
+        await cursor.close();
+      }
+    }
+    await pipeline(Readable.from(lines()), digesting, sink, { signal });
+  }
+  if (written !== total) {
+    throw new Error(`the export wrote ${written} rows where its snapshot counted ${total}`);
+  }
+  const files = [digesting.entry(dataName)];
+  const chain = await writeChain(client, where, join(dir, BUNDLE_FILES.chain), signal);
+  files.push(chain.file);
+  const publicKey = createPublicKey(request.signingKey);
+  const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  await writeFile(join(dir, BUNDLE_FILES.publicKey), pem);
+  files.push(fileEntry(BUNDLE_FILES.publicKey, pem));
+  const manifest: Manifest = {
+    type: 'identgate-export',
+    v: 1,
+    createdAt: new Date().toISOString(),
+    createdBy: request.actor,
+    query,
+    format,
+    rows: written,
+    span: {
+      first: summary.rows[0]?.first?.toISOString() ?? null,
+      last: summary.rows[0]?.last?.toISOString() ?? null,
+    },
+    files,
+    chain: chain.sections,
+    publicKey: exportPublicKey(publicKey),
+  };
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  const signature = sign(null, Buffer.from(manifestText), request.signingKey);
+  await writeFile(join(dir, BUNDLE_FILES.manifest), manifestText);
+  await writeFile(join(dir, BUNDLE_FILES.signature), signature);
+  const sums = [
+    ...files,
+    fileEntry(BUNDLE_FILES.manifest, manifestText),
+    fileEntry(BUNDLE_FILES.signature, signature),
+  ]
+    .map((f) => `${f.sha256}  ${f.name}\n`)
+    .join('');
+  await writeFile(join(dir, BUNDLE_FILES.sums), sums);
+  return manifest;
+}
+
+function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
+  return {
+    ...row,
+    sequence: row.sequence === null ? null : Number(row.sequence),
+    chain_no: row.chain_no === null ? null : Number(row.chain_no),
+  };
+}
+
+/**
+ * For each site with chained rows: every link from the checkpoint boundary before its first row
+ * to the checkpoint (or, for today's rows, the current head) after its last, with the
+ * checkpoints in between, so the verifier can recompute the links and meet the signed heads.
+ */
+async function writeChain(
+  client: PoolClient,
+  where: string,
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ file: FileEntry; sections: ChainSection[] }> {
+  const bounds = await client.query<{ site: string; min: string; max: string; head_no: string }>(
+    `SELECT e.site, min(c.no) AS min, max(c.no) AS max,
+            (SELECT max(h.no) FROM audit_chain h WHERE h.site = e.site) AS head_no
+       FROM events e JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
+      WHERE ${where} GROUP BY e.site ORDER BY e.site`,
+  );
+  const sections: ChainSection[] = [];
+  for (const b of bounds.rows) {
+    const checkpoints = await listCheckpoints(client, b.site);
+    const min = Number(b.min);
+    const max = Number(b.max);
+    const before = checkpoints.filter((c) => c.lastNo < min).at(-1);
+    const after = checkpoints.find((c) => c.lastNo >= max);
+    const firstNo = before ? before.lastNo + 1 : min;
+    const lastNo = after ? after.lastNo : Number(b.head_no);
+    const prevHash = before
+      ? before.head
+      : firstNo === 1
+        ? ZERO_HASH.toString('hex')
+        : ((await hashAt(client, b.site, firstNo - 1)) ?? ZERO_HASH.toString('hex'));
+    sections.push({
+      site: b.site,
+      firstNo,
+      lastNo,
+      prevHash,
+      head: (await hashAt(client, b.site, lastNo)) ?? '',
+      checkpoints: checkpoints.filter((c) => c.lastNo >= firstNo - 1 && c.firstNo <= lastNo),
+    });
+  }
+  const digesting = new Digesting();
+  async function* links() {
+    for (const s of sections) {
+      const cursor = client.query(
+        new Cursor<{ no: string; source: string; ref: string; digest: string; hash: string }>(
+          `SELECT no, source, ref, encode(digest, 'hex') AS digest, encode(hash, 'hex') AS hash
+             FROM audit_chain WHERE site = $1 AND no BETWEEN $2 AND $3 ORDER BY no`,
+          [s.site, s.firstNo, s.lastNo],
+        ),
+      );
+      try {
+        for (let batch = await cursor.read(2000); batch.length > 0; batch = await cursor.read(2000)) {
+          yield batch
+            .map((l) =>
+              JSON.stringify({
+                site: s.site,
+                no: Number(l.no),
+                source: l.source,
+                ref: l.ref,
+                digest: l.digest,
+                hash: l.hash,
+              }),
+            )
+            .join('\n')
+            .concat('\n');
+        }
+      } finally {
+        await cursor.close();
+      }
+    }
+  }
+  await pipeline(Readable.from(links()), digesting, createWriteStream(path, { mode: 0o600 }), { signal });
+  return { file: digesting.entry(BUNDLE_FILES.chain), sections };
+}
+
+async function hashAt(client: PoolClient, site: string, no: number): Promise<string | undefined> {
+  const result = await client.query<{ hash: string }>(
+    `SELECT encode(hash, 'hex') AS hash FROM audit_chain WHERE site = $1 AND no = $2`,
+    [site, no],
+  );
+  return result.rows[0]?.hash;
+}
