@@ -212,6 +212,7 @@ export class Dashboard {
         await this.pool.query('SELECT 1');
       },
       https,
+      signingKey: this.options.signingKey,
     });
     try {
       await this.app.listen({ host, port });

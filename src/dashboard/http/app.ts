@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
@@ -24,6 +25,7 @@ import { alarmsRoutes } from './routes/alarms-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
+import { exportRoutes } from './routes/export-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { overviewRoutes } from './routes/overview-routes.js';
 import { webRoutes } from './routes/web-routes.js';
@@ -59,6 +61,8 @@ export interface AppDependencies {
   log: Logger;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
+  /** The central signing key: signs auditors' export bundles (exports are off without it). */
+  signingKey?: KeyObject;
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
   https?: TlsOptions;
 }
@@ -189,6 +193,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     messenger: deps.messenger,
   });
   await app.register(auditRoutes, { audit: deps.audit });
+  await app.register(exportRoutes, {
+    pool: deps.pool,
+    ...(deps.signingKey ? { signingKey: deps.signingKey } : {}),
+  });
   // Administration: directory, people, staff accounts, retention.
   await app.register(webRoutes);
   return app;

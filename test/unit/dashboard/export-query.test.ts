@@ -7,7 +7,12 @@ const quote = (value: string) => `'${value.replaceAll("'", "''")}'`;
 describe('export query', () => {
   it('normalises the times to UTC ISO and keeps the filters given', () => {
     expect(
-      checkExportQuery({ from: '2026-03-01', to: '2026-03-02T00:00:00+01:00', person: 'p-1', kinds: ['access'] }),
+      checkExportQuery({
+        from: '2026-03-01',
+        to: '2026-03-02T00:00:00+01:00',
+        person: 'p-1',
+        kinds: ['access'],
+      }),
     ).toEqual({
       from: '2026-03-01T00:00:00.000Z',
       to: '2026-03-01T23:00:00.000Z',
@@ -21,7 +26,10 @@ describe('export query', () => {
     [{ from: 'monday', to: '2026-03-02' }, /from must be an ISO 8601 time/],
     [{ from: '2026-03-02', to: '2026-03-01' }, /from must be before to/],
     [{ from: '2026-03-01', to: '2026-03-02', site: "x' OR '1'='1" }, /site must be an id/],
-    [{ from: '2026-03-01', to: '2026-03-02', kinds: ['access; DROP TABLE events'] }, /kind must be an event kind/],
+    [
+      { from: '2026-03-01', to: '2026-03-02', kinds: ['access; DROP TABLE events'] },
+      /kind must be an event kind/,
+    ],
   ])('refuses %j', (input, message) => {
     expect(() => checkExportQuery(input)).toThrow(message);
   });
