@@ -21,7 +21,8 @@ import { fmt, row } from './bench-kit.js';
 const rows = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const run = promisify(execFile);
-const entry = fileURLToPath(new URL('../src/cli/entry.ts', import.meta.url));
+// The compiled command, as operators run it (built first, below).
+const bin = fileURLToPath(new URL('../bin/identgate.js', import.meta.url));
 const DAY = '2026-01-10';
 
 const name = `idg_bench_export_${randomBytes(4).toString('hex')}`;
@@ -58,6 +59,7 @@ async function timed(file: string, args: string[], env: Record<string, string> =
 }
 
 try {
+  await run('npm', ['run', '--silent', 'build'], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
   await migrate(pool, silentLogger);
   await pool.query(`SELECT identgate_ensure_event_partitions($1::date, $1::date)`, [DAY]);
   const probe = Math.min(100_000, rows);
@@ -109,9 +111,7 @@ try {
     const result = await timed(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        entry,
+        bin,
         'export',
         '--from',
         query.from,

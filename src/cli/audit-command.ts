@@ -1,12 +1,13 @@
 import { createPublicKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
-import { ChainCheckpointer } from '../dashboard/audit/chain-checkpoints.js';
+import { writeAudit } from '../dashboard/audit/audit-log.js';
+import { ChainCheckpointer, pruneSignedDays } from '../dashboard/audit/chain-checkpoints.js';
 import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verifier.js';
 import { CodedError } from '../lib/coded-error.js';
 import { centralSigningKey } from './central-signing-key.js';
 import { ExitCode, UsageError } from './cli-error.js';
-import { withDashboardDatabase } from './dashboard-database.js';
+import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 
 /**
  * `identgate audit …`: verify the tamper-evident log against the database (exit 1 at the first
@@ -15,7 +16,9 @@ import { withDashboardDatabase } from './dashboard-database.js';
  */
 export const AUDIT_USAGE = `usage:
   identgate audit verify [--site <id>] [--from <ISO time>] [--to <ISO time>] --config <dashboard.yaml>
-  identgate audit checkpoint --config <dashboard.yaml>   sign the finished days (needs keys.signing)`;
+  identgate audit checkpoint --config <dashboard.yaml>   sign the finished days (needs keys.signing)
+  identgate audit prune --before <date> --config <dashboard.yaml>
+                                  delete chain rows of signed days before the date (checkpoints stay)`;
 
 export interface CommandResult {
   lines: string[];
@@ -43,12 +46,33 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       site: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
+      before: { type: 'string' },
     },
   });
   const [verb, ...extra] = positionals;
-  if (extra.length > 0 || (verb !== 'verify' && verb !== 'checkpoint')) throw new UsageError(AUDIT_USAGE);
+  if (extra.length > 0 || (verb !== 'verify' && verb !== 'checkpoint' && verb !== 'prune')) {
+    throw new UsageError(AUDIT_USAGE);
+  }
   const configFile = values.config;
   if (!configFile) throw new UsageError(`identgate audit ${verb} needs --config <dashboard.yaml>`);
+  if (verb === 'prune') {
+    const before = values.before;
+    if (!before || !/^\d{4}-\d{2}-\d{2}$/.test(before) || Number.isNaN(Date.parse(before))) {
+      throw new UsageError('identgate audit prune needs --before <YYYY-MM-DD>');
+    }
+    return withDashboardDatabase(configFile, 'audit prune', async ({ pool }) => {
+      const deleted = await pruneSignedDays(pool, before);
+      await writeAudit(pool, {
+        actor: cliActor(),
+        action: 'audit.chain.prune',
+        details: { before, deleted },
+      });
+      return {
+        lines: [`${deleted} chain rows of signed days before ${before} deleted; their checkpoints remain`],
+        code: ExitCode.ok,
+      };
+    });
+  }
   const key = centralSigningKey(configFile);
   if (verb === 'checkpoint') {
     if (!key)

@@ -318,20 +318,24 @@ describe('signed access-log exports', () => {
       300_000,
     );
 
-    it('leaves no bundle and no partial directory when cancelled', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'idg-cancel-'));
-      const out = join(dir, 'bundle');
-      const child = spawnCli(
-        ['export', '--from', from, '--to', to, '--format', 'jsonl', '--out', out, '--config', config.file],
-        { env: config.env },
-      );
-      await waitForOutput(child, /exported \d+ of 200\d{3} rows/);
-      child.kill('SIGINT');
-      const code = await new Promise((resolve) => child.on('close', resolve));
-      expect(code).toBe(130);
-      expect(existsSync(out)).toBe(false);
-      expect(readdirSync(dir)).toEqual([]);
-    }, 120_000);
+    it.each(['csv', 'jsonl'])(
+      'leaves no %s bundle and no partial directory when cancelled',
+      async (format) => {
+        const dir = mkdtempSync(join(tmpdir(), 'idg-cancel-'));
+        const out = join(dir, 'bundle');
+        const child = spawnCli(
+          ['export', '--from', from, '--to', to, '--format', format, '--out', out, '--config', config.file],
+          { env: config.env },
+        );
+        await waitForOutput(child, /exported \d+ of 200\d{3} rows/);
+        child.kill('SIGINT');
+        const code = await new Promise((resolve) => child.on('close', resolve));
+        expect(code).toBe(130);
+        expect(existsSync(out)).toBe(false);
+        expect(readdirSync(dir)).toEqual([]);
+      },
+      120_000,
+    );
   });
 });
 

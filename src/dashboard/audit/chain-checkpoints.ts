@@ -162,3 +162,17 @@ export class ChainCheckpointer {
     });
   }
 }
+
+/**
+ * Deletes the chain rows of signed days before `day` (YYYY-MM-DD), in every chain; their
+ * checkpoints stay, so the rows after them verify from the signed heads. Returns rows deleted.
+ */
+export async function pruneSignedDays(pool: Pool, day: string): Promise<number> {
+  const result = await pool.query(
+    `DELETE FROM audit_chain c
+      USING (SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site) k
+      WHERE c.site = k.site AND c.no <= k.last_no`,
+    [day],
+  );
+  return result.rowCount ?? 0;
+}

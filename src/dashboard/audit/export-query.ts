@@ -41,6 +41,9 @@ export const EXPORT_COLUMNS = [
   'chain_hash',
 ] as const;
 
+/** Footage is linked to its event by the gateway within minutes; a week covers a long outage. */
+export const FOOTAGE_LINK_DAYS = 7;
+
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const KIND = /^[a-z][a-z-]*(\.[a-z][a-z-]*)?$/;
 
@@ -117,13 +120,18 @@ export function exportSql(query: ExportQuery, quote: (value: string) => string):
        e.data ->> 'direction' AS direction, e.person, e.data ->> 'badge' AS badge,
        CASE e.kind WHEN 'access.granted' THEN 'granted' WHEN 'access.denied' THEN 'denied' END AS decision,
        e.data ->> 'reason' AS reason, e.id AS event_id, e.gateway, e.seq AS sequence,
-       (SELECT (l.data ->> 'camera') || '/' || (l.data -> 'clip' ->> 'id') FROM events l
-         WHERE l.kind = 'video.footage-linked' AND l.data ->> 'event' = e.id::text AND l.data ? 'clip'
-         LIMIT 1) AS clip,
+       f.clip,
        e.kind, c.no AS chain_no, encode(c.hash, 'hex') AS chain_hash
   FROM events e
   LEFT JOIN doors d ON d.site = e.site AND d.id = e.door
   LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
+  LEFT JOIN (SELECT DISTINCT ON (l.data ->> 'event') l.data ->> 'event' AS event,
+                    (l.data ->> 'camera') || '/' || (l.data -> 'clip' ->> 'id') AS clip
+               FROM events l
+              WHERE l.kind = 'video.footage-linked' AND l.data ? 'clip'
+                AND l.occurred_at >= ${quote(query.from)}::timestamptz
+                AND l.occurred_at < ${quote(query.to)}::timestamptz + interval '${FOOTAGE_LINK_DAYS} days'
+              ORDER BY l.data ->> 'event', l.occurred_at) f ON f.event = e.id::text
  WHERE ${exportWhere(query, quote)}
  ORDER BY e.occurred_at, e.id`;
 }
