@@ -135,9 +135,7 @@ try {
       `${((100 * rate) / (rows / psql.seconds)).toFixed(0)} % of psql, max RSS ${result.rssMb.toFixed(0)} MB`,
     );
   }
-  process.stdout.write(
-    '(identgate also writes and hashes chain.jsonl and signs; its process includes tsx)\n',
-  );
+  process.stdout.write('(identgate also counts the rows first, writes and hashes chain.csv, and signs)\n');
 } finally {
   await pool.end();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -113,7 +113,7 @@ describe('signed access-log exports', () => {
     expect(readdirSync(csvBundle).sort()).toEqual([
       'SHA256SUMS',
       'access-log.csv',
-      'chain.jsonl',
+      'chain.csv',
       'manifest.json',
       'manifest.sig',
       'public-key.pem',
@@ -183,8 +183,8 @@ describe('signed access-log exports', () => {
         ),
     ],
     ['reordered rows', (dir: string) => edit(dir, 'access-log.csv', (t) => swapLines(t, 1, 2))],
-    ['a changed chain link', (dir: string) => edit(dir, 'chain.jsonl', (t) => swapLines(t, 0, 1))],
-    ['a deleted file', (dir: string) => rmSync(join(dir, 'chain.jsonl'))],
+    ['a changed chain link', (dir: string) => edit(dir, 'chain.csv', (t) => swapLines(t, 1, 2))],
+    ['a deleted file', (dir: string) => rmSync(join(dir, 'chain.csv'))],
     [
       'a changed manifest',
       (dir: string) => edit(dir, 'manifest.json', (t) => t.replace('"rows": 4', '"rows": 3')),

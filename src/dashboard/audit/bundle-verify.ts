@@ -24,6 +24,7 @@ export interface BundleReport {
 }
 
 const MAX_PROBLEMS = 20;
+const CHAIN_HEADER = 'site,no,source,ref,digest,hash';
 
 export async function verifyBundle(dir: string, trustedKey?: KeyObject): Promise<BundleReport> {
   const report: BundleReport = { ok: false, problems: [], rows: 0, chained: 0, links: 0 };
@@ -122,20 +123,23 @@ async function checkChain(
     input: createReadStream(join(dir, BUNDLE_FILES.chain)),
     crlfDelay: Infinity,
   });
+  let header = true;
   for await (const line of lines) {
     if (line.length === 0) continue;
-    const link = JSON.parse(line) as {
-      site: string;
-      no: number;
-      source: string;
-      ref: string;
-      digest: string;
-      hash: string;
-    };
+    if (header) {
+      header = false;
+      if (line !== CHAIN_HEADER) {
+        problem('the chain file does not start with its header');
+        break;
+      }
+      continue;
+    }
+    const [site = '', no = '', source = '', ref = '', digest = '', linked = ''] = parseCsvLine(line);
+    const link = { site, no: Number(no), source, ref, digest, hash: linked };
     const section = sections.get(link.site);
     const at = state.get(link.site);
     if (!section || !at) {
-      problem(`chain.jsonl has a link of chain ${link.site}, which the manifest does not cover`);
+      problem(`the chain file has a link of chain ${link.site}, which the manifest does not cover`);
       break;
     }
     if (link.no !== at.no + 1) {

@@ -24,7 +24,7 @@ import { type ExportFormat, type ExportQuery, exportSql, exportWhere } from './e
  * that is renamed into place only when complete: a cancelled or failed export leaves nothing.
  */
 export const BUNDLE_FILES = {
-  chain: 'chain.jsonl',
+  chain: 'chain.csv',
   manifest: 'manifest.json',
   signature: 'manifest.sig',
   publicKey: 'public-key.pem',
@@ -48,6 +48,13 @@ export interface ExportRequest {
   signingKey: KeyObject;
   onProgress?: (progress: ExportProgress) => void;
   signal?: AbortSignal;
+}
+
+/** Where one site's exported rows sit in its chain (null: rows older than the chain). */
+interface SiteBounds {
+  site: string;
+  min: string | null;
+  max: string | null;
 }
 
 export interface ChainSection {
@@ -184,10 +191,19 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
   const { query, format, signal } = request;
   const quote = (value: string) => client.escapeLiteral(value);
   const where = exportWhere(query, quote);
-  const summary = await client.query<{ n: string; first: Date | null; last: Date | null }>(
-    `SELECT count(*) AS n, min(e.occurred_at) AS first, max(e.occurred_at) AS last FROM events e WHERE ${where}`,
+  // One pass for the count, the time span and where the rows sit in each site's chain.
+  const perSite = await client.query<SiteBounds & { n: string; first: Date; last: Date }>(
+    `SELECT e.site, count(*) AS n, min(e.occurred_at) AS first, max(e.occurred_at) AS last,
+            min(c.no) AS min, max(c.no) AS max
+       FROM events e LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
+      WHERE ${where} GROUP BY e.site ORDER BY e.site`,
   );
-  const total = Number(summary.rows[0]?.n ?? 0);
+  const total = perSite.rows.reduce((n, r) => n + Number(r.n), 0);
+  const times = perSite.rows.flatMap((r) => [r.first.getTime(), r.last.getTime()]);
+  const span = {
+    first: times.length > 0 ? new Date(Math.min(...times)).toISOString() : null,
+    last: times.length > 0 ? new Date(Math.max(...times)).toISOString() : null,
+  };
   let rows = 0;
   const progress = (n: number) => {
     rows += n;
@@ -225,7 +241,12 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     throw new Error(`the export wrote ${written} rows where its snapshot counted ${total}`);
   }
   const files = [digesting.entry(dataName)];
-  const chain = await writeChain(client, where, join(dir, BUNDLE_FILES.chain), signal);
+  const chain = await writeChain(
+    client,
+    perSite.rows.filter((r) => r.min !== null),
+    join(dir, BUNDLE_FILES.chain),
+    signal,
+  );
   files.push(chain.file);
   const publicKey = createPublicKey(request.signingKey);
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
@@ -239,10 +260,7 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     query,
     format,
     rows: written,
-    span: {
-      first: summary.rows[0]?.first?.toISOString() ?? null,
-      last: summary.rows[0]?.last?.toISOString() ?? null,
-    },
+    span,
     files,
     chain: chain.sections,
     publicKey: exportPublicKey(publicKey),
@@ -277,25 +295,23 @@ function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
  */
 async function writeChain(
   client: PoolClient,
-  where: string,
+  bounds: readonly SiteBounds[],
   path: string,
   signal?: AbortSignal,
 ): Promise<{ file: FileEntry; sections: ChainSection[] }> {
-  const bounds = await client.query<{ site: string; min: string; max: string; head_no: string }>(
-    `SELECT e.site, min(c.no) AS min, max(c.no) AS max,
-            (SELECT max(h.no) FROM audit_chain h WHERE h.site = e.site) AS head_no
-       FROM events e JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
-      WHERE ${where} GROUP BY e.site ORDER BY e.site`,
-  );
   const sections: ChainSection[] = [];
-  for (const b of bounds.rows) {
+  for (const b of bounds) {
     const checkpoints = await listCheckpoints(client, b.site);
     const min = Number(b.min);
     const max = Number(b.max);
+
     const before = checkpoints.filter((c) => c.lastNo < min).at(-1);
     const after = checkpoints.find((c) => c.lastNo >= max);
     const firstNo = before ? before.lastNo + 1 : min;
-    const lastNo = after ? after.lastNo : Number(b.head_no);
+    const head = await client.query<{ no: string }>('SELECT max(no) AS no FROM audit_chain WHERE site = $1', [
+      b.site,
+    ]);
+    const lastNo = after ? after.lastNo : Number(head.rows[0]?.no);
     const prevHash = before
       ? before.head
       : firstNo === 1
@@ -310,16 +326,14 @@ async function writeChain(
       checkpoints: checkpoints.filter((c) => c.lastNo >= firstNo - 1 && c.firstNo <= lastNo),
     });
   }
-  // Hex, ids and numbers only: COPY's text format passes these JSON lines through unchanged.
   const ranges = sections.map(
     (s) => `(site = ${client.escapeLiteral(s.site)} AND no BETWEEN ${s.firstNo} AND ${s.lastNo})`,
   );
   const links = client.query(
     copyTo(
-      `COPY (SELECT json_build_object('site', site, 'no', no, 'source', source, 'ref', ref,
-                                      'digest', encode(digest, 'hex'), 'hash', encode(hash, 'hex'))::text
+      `COPY (SELECT site, no, source, ref, encode(digest, 'hex') AS digest, encode(hash, 'hex') AS hash
                FROM audit_chain WHERE ${ranges.length > 0 ? ranges.join(' OR ') : 'false'}
-              ORDER BY site, no) TO STDOUT`,
+              ORDER BY site, no) TO STDOUT WITH (FORMAT csv, HEADER true)`,
     ),
   );
   const digesting = new Digesting();
