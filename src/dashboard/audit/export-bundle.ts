@@ -14,7 +14,13 @@ import { writeAudit } from './audit-log.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
-import { type ExportFormat, type ExportQuery, exportSql, exportWhere } from './export-query.js';
+import {
+  EXPORT_COLUMNS,
+  type ExportFormat,
+  type ExportQuery,
+  exportSql,
+  exportWhere,
+} from './export-query.js';
 
 /**
  * An auditor's export as a bundle directory: the rows (CSV through COPY, JSONL through a cursor,
@@ -221,12 +227,12 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     written = copy.rowCount;
   } else {
     written = 0;
-    const cursor = client.query(new Cursor<Record<string, unknown>>(sql));
+    const cursor = client.query(new Cursor<unknown[]>(sql, undefined, { rowMode: 'array' }));
     async function* lines() {
       try {
         for (let batch = await cursor.read(1000); batch.length > 0; batch = await cursor.read(1000)) {
           let text = '';
-          for (const row of batch) text += `${JSON.stringify(jsonRow(row))}\n`;
+          for (const row of batch) text += jsonLine(row);
           written += batch.length;
           progress(batch.length);
           yield text;
@@ -280,12 +286,18 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
   return manifest;
 }
 
-function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
-  return {
-    ...row,
-    sequence: row.sequence === null ? null : Number(row.sequence),
-    chain_no: row.chain_no === null ? null : Number(row.chain_no),
-  };
+/** The JSON keys of each column, in file order, ready to be joined with the values. */
+const JSON_KEYS = EXPORT_COLUMNS.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c)}:`);
+const NUMERIC = new Set(EXPORT_COLUMNS.flatMap((c, i) => (c === 'sequence' || c === 'chain_no' ? [i] : [])));
+
+/** One row as a JSON line without building an object per row (bigints arrive as text). */
+function jsonLine(row: unknown[]): string {
+  let line = '';
+  for (let i = 0; i < JSON_KEYS.length; i += 1) {
+    const value = row[i] ?? null;
+    line += JSON_KEYS[i] + (value !== null && NUMERIC.has(i) ? String(Number(value)) : JSON.stringify(value));
+  }
+  return `${line}}\n`;
 }
 
 /**
