@@ -67,7 +67,7 @@ describe('export from the dashboard', () => {
     writeFileSync(join(dir, 'bundle.tar'), response.rawPayload);
     await run('tar', ['-xf', 'bundle.tar'], { cwd: dir });
     const bundle = join(dir, 'identgate-export-2026-02-01-2026-02-02');
-    expect(readdirSync(bundle)).toHaveLength(6);
+    expect(readdirSync(bundle)).toHaveLength(7);
     await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: bundle });
     const signature = await run(
       'openssl',

@@ -26,23 +26,14 @@ async function tool(file: string, args: string[], cwd: string): Promise<{ code: 
 }
 
 const sha256sumCheck = (dir: string) => tool('sha256sum', ['-c', 'SHA256SUMS'], dir);
-const opensslVerify = (dir: string) =>
+/** The documented signature check of a file (manifest.json, SHA256SUMS) against its .sig. */
+const opensslVerify = (dir: string, file = 'manifest.json', sig = 'manifest.sig') =>
   tool(
     'openssl',
-    [
-      'pkeyutl',
-      '-verify',
-      '-pubin',
-      '-inkey',
-      'public-key.pem',
-      '-rawin',
-      '-in',
-      'manifest.json',
-      '-sigfile',
-      'manifest.sig',
-    ],
+    ['pkeyutl', '-verify', '-pubin', '-inkey', 'public-key.pem', '-rawin', '-in', file, '-sigfile', sig],
     dir,
   );
+const opensslVerifySums = (dir: string) => opensslVerify(dir, 'SHA256SUMS', 'SHA256SUMS.sig');
 
 /** Auditors' exports from the command line: bundle contents, offline verification, tampering, streaming. */
 describe('signed access-log exports', () => {
@@ -112,12 +103,14 @@ describe('signed access-log exports', () => {
     csvBundle = await exportTo('csv', '--format', 'csv');
     expect(readdirSync(csvBundle).sort()).toEqual([
       'SHA256SUMS',
+      'SHA256SUMS.sig',
       'access-log.csv',
       'chain.csv',
       'manifest.json',
       'manifest.sig',
       'public-key.pem',
     ]);
+    expect(await opensslVerifySums(csvBundle)).toMatchObject({ code: 0 });
     expect(await sha256sumCheck(csvBundle)).toMatchObject({ code: 0 });
     expect(await opensslVerify(csvBundle)).toMatchObject({
       code: 0,
@@ -192,7 +185,7 @@ describe('signed access-log exports', () => {
   ])('fails verification after %s', async (_, tamper) => {
     const dir = copyOf(csvBundle, `tampered-${Math.random().toString(36).slice(2)}`);
     tamper(dir);
-    const standard = [await sha256sumCheck(dir), await opensslVerify(dir)];
+    const standard = [await opensslVerifySums(dir), await sha256sumCheck(dir), await opensslVerify(dir)];
     expect(standard.some((r) => r.code !== 0)).toBe(true);
     const result = await cli('export', 'verify', dir);
     expect(result.code).toBe(1);
@@ -206,6 +199,22 @@ describe('signed access-log exports', () => {
     expect(await sha256sumCheck(dir)).toMatchObject({ code: 0 });
     expect((await opensslVerify(dir)).code).not.toBe(0);
     expect((await verifyBundle(dir)).problems).toContain('the signature over manifest.json does not verify');
+  });
+
+  it('fails the signed SHA256SUMS when a row is changed and only SHA256SUMS is recomputed', async () => {
+    const dir = copyOf(csvBundle, 'resummed');
+    edit(dir, 'access-log.csv', (t) => t.replace('p-1,b-p-1', 'p-7,b-p-1'));
+    const names = ['access-log.csv', 'chain.csv', 'public-key.pem', 'manifest.json', 'manifest.sig'];
+    const { createHash } = await import('node:crypto');
+    const sha = (name: string) =>
+      createHash('sha256')
+        .update(readFileSync(join(dir, name)))
+        .digest('hex');
+    writeFileSync(join(dir, 'SHA256SUMS'), names.map((n) => `${sha(n)}  ${n}\n`).join(''));
+    expect(await sha256sumCheck(dir)).toMatchObject({ code: 0 });
+    expect(await opensslVerify(dir)).toMatchObject({ code: 0 });
+    expect((await opensslVerifySums(dir)).code).not.toBe(0);
+    expect((await verifyBundle(dir)).problems).toContain('the signature over SHA256SUMS does not verify');
   });
 
   it('refuses an existing output directory and a bad time with clear errors', async () => {

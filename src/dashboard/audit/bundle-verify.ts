@@ -43,7 +43,8 @@ export async function verifyBundle(dir: string, trustedKey?: KeyObject): Promise
   const signature = read(BUNDLE_FILES.signature);
   const pem = read(BUNDLE_FILES.publicKey);
   const sums = read(BUNDLE_FILES.sums);
-  if (!manifestBytes || !signature || !pem || !sums) return report;
+  const sumsSignature = read(BUNDLE_FILES.sumsSignature);
+  if (!manifestBytes || !signature || !pem || !sums || !sumsSignature) return report;
   let manifest: Manifest;
   let key: KeyObject;
   try {
@@ -55,6 +56,7 @@ export async function verifyBundle(dir: string, trustedKey?: KeyObject): Promise
   }
   if (!verify(null, manifestBytes, key, signature))
     problem('the signature over manifest.json does not verify');
+  if (!verify(null, sums, key, sumsSignature)) problem('the signature over SHA256SUMS does not verify');
   if (exportPublicKey(key) !== manifest.publicKey)
     problem('public-key.pem is not the key the manifest names');
   if (trustedKey && exportPublicKey(trustedKey) !== exportPublicKey(key)) {

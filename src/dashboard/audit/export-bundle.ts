@@ -35,6 +35,7 @@ export const BUNDLE_FILES = {
   signature: 'manifest.sig',
   publicKey: 'public-key.pem',
   sums: 'SHA256SUMS',
+  sumsSignature: 'SHA256SUMS.sig',
 } as const;
 
 export const dataFileName = (format: ExportFormat) => `access-log.${format}`;
@@ -283,6 +284,9 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     .map((f) => `${f.sha256}  ${f.name}\n`)
     .join('');
   await writeFile(join(dir, BUNDLE_FILES.sums), sums);
+  // SHA256SUMS is signed too: otherwise a changed file with a recomputed SHA256SUMS would pass
+  // `sha256sum -c` while the manifest's signature still verified.
+  await writeFile(join(dir, BUNDLE_FILES.sumsSignature), sign(null, Buffer.from(sums), request.signingKey));
   return manifest;
 }
 
