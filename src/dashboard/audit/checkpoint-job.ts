@@ -12,7 +12,7 @@ export class CheckpointJob {
   private stopped = false;
 
   constructor(
-    private readonly checkpointer: ChainCheckpointer,
+    private readonly checkpointer: Pick<ChainCheckpointer, 'checkpointFinishedDays'>,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly intervalMs = 3_600_000,
