@@ -38,7 +38,7 @@ usage:
   identgate people erase <person-id>             erase a person on request
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
-  identgate audit verify|checkpoint …            the tamper-evident log: verify it, sign finished days
+  identgate audit verify|checkpoint|prune …      the tamper-evident log: verify, sign days, prune
   identgate export … | export verify <dir>       signed access-log bundles for auditors; check one
   identgate --version
 

@@ -14,6 +14,7 @@ const ACTION_HINTS = [
   'staff.',
   'retention.',
   'person.erase',
+  'audit.export',
 ];
 
 function filtersForm(params) {
