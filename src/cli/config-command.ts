@@ -7,6 +7,7 @@ import { DemoConfig } from '../config/demo-config.js';
 import { describeSchema } from '../config/explain.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { environmentOverrides, parseConfigText } from '../config/load-config.js';
+import { WorkstationClientConfig } from '../config/workstation-config.js';
 import { UsageError } from './cli-error.js';
 
 /**
@@ -18,6 +19,10 @@ const SCHEMAS: Record<string, { title: string; schema: TSchema }> = {
   demo: { title: 'demo.yaml (`kind: demo`)', schema: DemoConfig },
   gateway: { title: 'gateway (`kind: gateway`)', schema: GatewayConfig },
   dashboard: { title: 'dashboard (`kind: dashboard`)', schema: DashboardConfig },
+  workstation: {
+    title: 'workstation (`kind: workstation`, docs/workstations.md)',
+    schema: WorkstationClientConfig,
+  },
 };
 
 export const CONFIG_USAGE = `usage:

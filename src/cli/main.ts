@@ -24,6 +24,7 @@ import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
 import { PKI_USAGE, runPki } from './pki-command.js';
 import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
+import { runWorkstation, WORKSTATION_USAGE } from './workstation-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
 
@@ -38,6 +39,7 @@ usage:
   identgate people erase <person-id>             erase a person on request
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
+  identgate workstation check|break-glass|register  workstation login gated on presence
   identgate audit verify|checkpoint|prune …      the tamper-evident log: verify, sign days, prune
   identgate export … | export verify <dir>       signed access-log bundles for auditors; check one
   identgate --version
@@ -55,6 +57,8 @@ ${PEOPLE_USAGE}
 ${PKI_USAGE}
 
 ${KEYS_USAGE}
+
+${WORKSTATION_USAGE}
 
 ${AUDIT_USAGE}
 
@@ -94,6 +98,11 @@ async function main(argv: string[]): Promise<number> {
           : runKeygen(argv.slice(1));
     for (const line of lines) print(line);
     return ExitCode.ok;
+  }
+  if (argv[0] === 'workstation') {
+    const result = await runWorkstation(argv.slice(1));
+    for (const line of result.lines) print(line);
+    return result.code;
   }
   if (argv[0] === 'audit' || argv[0] === 'export') {
     const result = await (argv[0] === 'audit' ? runAuditCommand : runExportCommand)(argv.slice(1));

@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import { Host, Id, MqttConnection, Port, SecretRef, strict, TlsServerConfig } from './schema-parts.js';
+import { WorkstationsConfig } from './workstation-config.js';
 
 export const HttpConfig = Type.Object(
   {
@@ -143,6 +144,7 @@ export const DashboardConfig = Type.Object(
     // Optional for configurations built in code (demo, tests); files get the defaults filled in.
     retention: Type.Optional(RetentionConfig),
     staff: Type.Optional(StaffConfig),
+    workstations: Type.Optional(WorkstationsConfig),
     keys: Type.Object(
       {
         signing: Type.Optional(

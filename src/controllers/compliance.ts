@@ -34,7 +34,7 @@ function dayString(dayNo: number): string {
 }
 
 export function complianceStatus(
-  credential: Credential,
+  credential: Pick<Credential, 'backgroundCheckOn' | 'trainingOn'>,
   settings: ComplianceSettings,
   nowMs: number,
 ): RequirementStatus[] {
@@ -62,7 +62,11 @@ export function complianceStatus(
   return result;
 }
 
-export function isCompliant(credential: Credential, settings: ComplianceSettings, nowMs: number): boolean {
+export function isCompliant(
+  credential: Pick<Credential, 'backgroundCheckOn' | 'trainingOn'>,
+  settings: ComplianceSettings,
+  nowMs: number,
+): boolean {
   return complianceStatus(credential, settings, nowMs).every((s) => s.state !== 'lapsed');
 }
 

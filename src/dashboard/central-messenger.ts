@@ -131,6 +131,11 @@ export class CentralMessenger {
     return result;
   }
 
+  /** Publishes a message signed elsewhere (workstation lock commands): QoS 1, never retained. */
+  async publishSigned(topic: string, payload: string): Promise<void> {
+    await this.requireClient().publishAsync(topic, payload, { qos: 1, retain: false });
+  }
+
   /** Publishes the current credential set to every gateway of `site` (or one gateway). */
   async publishCredentials(site: string, gatewayId?: string): Promise<number> {
     const key = this.requireKey();

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { type DashboardConfig, retentionSettings, staffSettings } from '../config/dashboard-config.js';
 import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
+import { workstationSettings } from '../config/workstation-config.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
@@ -22,16 +23,23 @@ import { EventIngest } from './ingest/event-ingest.js';
 import { GapScanner } from './ingest/gap-scanner.js';
 import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
+import { PresenceService } from './presence/presence-service.js';
+import { WorkstationLocker } from './presence/workstation-locker.js';
 import { RetentionJob } from './retention/retention-job.js';
 import { RetentionService } from './retention/retention-service.js';
 import { AlarmStore } from './storage/alarm-store.js';
 import { createPool, redactDatabaseUrl } from './storage/database.js';
 import { EventStore } from './storage/event-store.js';
 import { GatewayRegistry } from './storage/gateway-registry.js';
+import { LatestFactsStore } from './storage/latest-facts.js';
 import { migrate, type StorageMode } from './storage/migrator.js';
+import { DEFAULT_OVERVIEW_BOUNDS } from './storage/overview-store.js';
 import { PeopleStore } from './storage/people-store.js';
+import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
 import { SequenceStore } from './storage/sequence-store.js';
+import { WorkstationStore } from './storage/workstation-store.js';
+import { VideoService } from './video/video-service.js';
 
 export interface DashboardOptions {
   config: DashboardConfig;
@@ -66,18 +74,24 @@ export class Dashboard {
   readonly sequences: SequenceStore;
   readonly alarms: AlarmStore;
   readonly people: PeopleStore;
+  readonly photos: PhotoStore;
+  readonly facts: LatestFactsStore;
   /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
   readonly retention: RetentionService;
   readonly audit: AuditLog;
   readonly staff: StaffStore;
   /** Staff sign-in, sessions, the first administrator's setup token. */
   readonly auth: AuthService;
+  readonly workstations: WorkstationStore;
+  /** Who is in which room; answers workstation login checks. */
+  readonly presence: PresenceService;
   /** The one-time token printed at start while no administrator exists. */
   setupToken: string | undefined;
   private readonly clock: Clock;
   private readonly masterKeys: KeyRing | undefined;
   private ingestor: EventIngest | undefined;
   private messengerInstance: CentralMessenger | undefined;
+  private video: VideoService | undefined;
   private gapScanner: GapScanner | undefined;
   private retentionJob: RetentionJob | undefined;
   private checkpointJob: CheckpointJob | undefined;
@@ -102,6 +116,8 @@ export class Dashboard {
       ? new KeyRing(options.masterKey, options.masterDecryptOnly ?? [])
       : undefined;
     this.people = new PeopleStore(this.pool, this.masterKeys);
+    this.photos = new PhotoStore(this.pool, this.masterKeys);
+    this.facts = new LatestFactsStore(this.pool);
     this.audit = new AuditLog(this.pool);
     this.staff = new StaffStore(this.pool);
     const staff = staffSettings(options.config);
@@ -118,6 +134,29 @@ export class Dashboard {
         absoluteMs: staff.absoluteHours * 3_600_000,
         reauthMs: staff.reauthMinutes * 60_000,
         issuer: staff.issuer,
+      },
+    });
+    this.workstations = new WorkstationStore(this.pool);
+    const locker = new WorkstationLocker({
+      messenger: () => this.messenger,
+      signingKey: options.signingKey,
+      audit: this.audit,
+      clock: this.clock,
+      log: options.log.child({ component: 'presence' }),
+    });
+    this.presence = new PresenceService({
+      store: this.workstations,
+      hub: this.hub,
+      clock: this.clock,
+      log: options.log.child({ component: 'presence' }),
+      settings: workstationSettings(options.config),
+      // Lock on leave; the locker logs and audits its own failures.
+      onLeave: (workstation, person, reason) => {
+        locker
+          .lock(workstation, person, reason)
+          .catch((error: Error) =>
+            options.log.error({ err: error, workstation: workstation.id }, 'lock on leave not audited'),
+          );
       },
     });
     this.retention = new RetentionService({
@@ -190,10 +229,14 @@ export class Dashboard {
       new Date(today).toISOString().slice(0, 10),
       new Date(today + 86_400_000).toISOString().slice(0, 10),
     ]);
+    // The overview's facts from the stored events (an upgraded or restored database); only newer
+    // facts replace older ones, so this never turns back what a running ingest wrote.
+    await this.facts.rebuild(DEFAULT_OVERVIEW_BOUNDS.lookbackDays);
     for (const gateway of config.gateways) {
       await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
     }
     await this.registry.load();
+    await this.presence.start();
 
     this.app = await buildApp({
       pool: this.pool,
@@ -202,11 +245,14 @@ export class Dashboard {
       staff: this.staff,
       alarms: this.alarms,
       people: this.people,
+      photos: this.photos,
       registry: this.registry,
       retention: this.retention,
       messenger: () => this.messenger,
+      video: () => this.video,
       events: this.events,
       hub: this.hub,
+      presence: this.presence,
       log: log.child({ component: 'http' }),
       ping: async () => {
         await this.pool.query('SELECT 1');
@@ -258,6 +304,23 @@ export class Dashboard {
     });
     await this.messengerInstance.start();
     const messenger = this.messengerInstance;
+    const video = new VideoService({
+      client: {
+        url: config.mqtt.url,
+        clientId: `${clientId}-footage`,
+        username: config.mqtt.username,
+        password: this.options.mqttPassword,
+        tls: mqttTls,
+        signingKey: this.options.signingKey,
+        registry: this.registry,
+      },
+      pool: this.pool,
+      audit: this.audit,
+      clock: this.clock,
+      log: log.child({ component: 'video' }),
+    });
+    await video.start();
+    this.video = video;
     const pipeline = new IngestPipeline({
       pool: this.pool,
       events: this.events,
@@ -265,6 +328,7 @@ export class Dashboard {
       alarms: this.alarms,
       quarantine: this.quarantine,
       registry: this.registry,
+      facts: this.facts,
       hub: this.hub,
       log: log.child({ component: 'ingest' }),
       afterCommit: (stored) => messenger.onEvents(stored),
@@ -318,6 +382,7 @@ export class Dashboard {
 
   async stop(): Promise<void> {
     this.hub.closeAll('shutting down');
+    this.presence.stop();
     clearInterval(this.housekeeping);
     await this.retentionJob?.stop();
     this.retentionJob = undefined;
@@ -329,6 +394,8 @@ export class Dashboard {
     this.ingestor = undefined;
     await this.messengerInstance?.stop();
     this.messengerInstance = undefined;
+    await this.video?.stop();
+    this.video = undefined;
     await this.app?.close();
     this.app = undefined;
     if (!this.pool.ended) await this.pool.end();

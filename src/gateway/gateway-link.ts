@@ -121,6 +121,13 @@ export class GatewayLink {
     for (const topic of this.handlers.keys()) this.client?.subscribe(topic, { qos: 1 });
   }
 
+  /** Publishes one message (QoS 1), resolving on the broker's acknowledgement (footage answers). */
+  async publish(topic: string, payload: Buffer): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) throw new Error('not connected to the broker');
+    await client.publishAsync(topic, payload, { qos: 1 });
+  }
+
   publishRetained(topic: string, payload: string): void {
     this.client?.publish(topic, payload, { qos: 1, retain: true });
   }

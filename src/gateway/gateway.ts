@@ -19,6 +19,7 @@ import { CredentialSync } from './credential-sync.js';
 import type { DeviceContext } from './devices/device-factory.js';
 import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
+import { FootageServer } from './footage-server.js';
 import { type GatewayIdentity, loadOrCreateIdentity, resealIdentity } from './gateway-identity.js';
 import { GatewayLink } from './gateway-link.js';
 import { GatewayStateStore } from './gateway-state-store.js';
@@ -71,6 +72,7 @@ export class Gateway {
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
   private commands: CentralCommands | undefined;
+  private footage: FootageServer | undefined;
   private credentialSync: CredentialSync | undefined;
   private pressureTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -419,6 +421,20 @@ export class Gateway {
       this.commands?.handle(payload, retained),
     );
     link.subscribe(credentialsTopic, (payload) => this.credentialSync?.receive(payload));
+    this.footage = new FootageServer({
+      site: config.site,
+      gateway: config.id,
+      centralKey,
+      identityKey: this.identity.privateKey,
+      recorder: () => this.recorder,
+      publish: (topic, payload) => link.publish(topic, payload),
+      alarms: this.runtime.alarms,
+      clock: this.clock,
+      log: log.child({ component: 'footage' }),
+    });
+    link.subscribe(topics.footageRequests(config.site, config.id), (payload, retained) =>
+      this.footage?.handle(payload, retained),
+    );
   }
 
   /** Warns well before the outbox's hard bound: at half full, and critically at 80 %. */

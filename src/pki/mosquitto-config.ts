@@ -116,6 +116,8 @@ export function aclRules(identity: Identity): Array<{ access: 'read' | 'write'; 
         { access: 'write', topic: `${base}/doors/+/state` },
         { access: 'read', topic: `${base}/commands` },
         { access: 'read', topic: `${base}/credentials` },
+        { access: 'read', topic: `${base}/footage-requests` },
+        { access: 'write', topic: `${base}/footage/+` },
       ];
     }
     case 'workstation': {
@@ -134,6 +136,8 @@ export function aclRules(identity: Identity): Array<{ access: 'read' | 'write'; 
         { access: 'read', topic: `${TOPIC_ROOT}/+/+/doors/+/state` },
         { access: 'write', topic: `${TOPIC_ROOT}/+/+/commands` },
         { access: 'write', topic: `${TOPIC_ROOT}/+/+/credentials` },
+        { access: 'write', topic: `${TOPIC_ROOT}/+/+/footage-requests` },
+        { access: 'read', topic: `${TOPIC_ROOT}/+/+/footage/+` },
         { access: 'write', topic: `${TOPIC_ROOT}/+/workstations/+/commands` },
         { access: 'read', topic: `${TOPIC_ROOT}/+/workstations/+/results` },
       ];

@@ -59,6 +59,8 @@ export const AlarmType = Type.Union([
   Type.Literal('event-quarantined'),
   Type.Literal('sequence-gap'),
   Type.Literal('gateway-offline'),
+  /** A workstation let someone log in by the break-glass procedure while central was unreachable. */
+  Type.Literal('workstation-break-glass'),
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 

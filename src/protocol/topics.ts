@@ -39,6 +39,13 @@ export const topics = {
   commands: (site: string, gateway: string) => `${base(site, gateway)}/commands`,
   /** The gateway's encrypted credential set, published by the central side. */
   credentials: (site: string, gateway: string) => `${base(site, gateway)}/credentials`,
+  /** Signed footage requests from the central side to one gateway, never retained. */
+  footageRequests: (site: string, gateway: string) => `${base(site, gateway)}/footage-requests`,
+  /** The encrypted answer to one footage request (docs/video.md, playback). */
+  footage: (site: string, gateway: string, request: string) => {
+    if (!/^[0-9a-f-]{36}$/.test(request)) throw new Error(`invalid request id ${JSON.stringify(request)}`);
+    return `${base(site, gateway)}/footage/${request}`;
+  },
 } as const;
 
 /** Subscription filters for the central side: every gateway of one site, or of all sites. */

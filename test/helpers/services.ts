@@ -21,6 +21,18 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
       const client = new pg.Client({ connectionString: adminUrl });
       await client.connect();
       try {
+        // pg's Pool.end() resolves before its connections have closed: terminating one of them
+        // mid-close (FORCE) surfaces as an uncaught error in the test. Let them go first; FORCE
+        // is for connections a test leaked.
+        const deadline = Date.now() + 2_000;
+        while (Date.now() < deadline) {
+          const { rows } = await client.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+            [name],
+          );
+          if (rows[0]?.n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {
         await client.end();

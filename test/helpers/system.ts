@@ -25,6 +25,8 @@ export interface TestSystem {
   clock: ShiftClock;
   /** The dashboard's master key (sealing TOTP secrets), for key-rotation tests. */
   masterKey: Buffer;
+  /** The central signing key's public half (ed25519:…), as gateways and workstation agents know it. */
+  centralPublicKey: string;
   /** A signed-in staff member with that role (a new account each call). */
   staff(role: Role): Promise<StaffClient>;
   stop(): Promise<void>;
@@ -92,8 +94,9 @@ export function testGatewayConfig(
  * the gateway through credential sync, as in production.
  */
 export async function startTestSystem(
-  options: { gapScanMs?: number; gapGraceMs?: number } = {},
+  options: { gapScanMs?: number; gapGraceMs?: number; gatewayConfig?: Partial<GatewayConfig> } = {},
 ): Promise<TestSystem> {
+  const { gatewayConfig, ...dashboardOptions } = options;
   const database = await createTestDatabase();
   const site = uniqueSite();
   const stateDir = mkdtempSync(join(tmpdir(), 'idg-gw-'));
@@ -114,10 +117,13 @@ export async function startTestSystem(
     log: silentLogger,
     signingKey: central.privateKey,
     masterKey,
-    ...options,
+    ...dashboardOptions,
   });
   const gateway = new Gateway({
-    config: testGatewayConfig(site, stateDir, { central: { publicKey: exportPublicKey(central.publicKey) } }),
+    config: testGatewayConfig(site, stateDir, {
+      ...gatewayConfig,
+      central: { publicKey: exportPublicKey(central.publicKey) },
+    }),
     log: silentLogger,
   });
   const agent = { badge: '0004711', person: 'agent-ada', secret: generateTotpSecret() };
@@ -149,6 +155,7 @@ export async function startTestSystem(
     agent,
     clock,
     masterKey,
+    centralPublicKey: exportPublicKey(central.publicKey),
     staff: (role) => StaffClient.create(dashboard, clock, role),
     stop: async () => {
       await gateway.stop();

@@ -464,8 +464,15 @@ describe('dashboard staff authentication', () => {
   });
 
   describe('the HTTP surface', () => {
-    it('refuses every API route without a session; only the sign-in routes, health and the UI are public', async () => {
-      const open = new Set(['/', '/healthz', '/api/v1/session', '/api/v1/setup', '/api/v1/auth/login']);
+    it('refuses every API route without a session; only the sign-in routes, the enrolment link, health and the UI are public', async () => {
+      const open = new Set([
+        '/',
+        '/healthz',
+        '/api/v1/session',
+        '/api/v1/setup',
+        '/api/v1/auth/login',
+        '/api/v1/invitation',
+      ]);
       const api = app.routeTable.filter((r) => r.url.startsWith('/api/'));
       expect(api.length).toBeGreaterThan(8);
       for (const route of api) {

@@ -37,6 +37,7 @@ describe('identgate demo', () => {
   it('prints the dashboard address, the badge and the TOTP secret as an otpauth URI', () => {
     expect(banner).toMatch(/Dashboard\s+http:\/\/127\.0\.0\.1:\d+/);
     expect(banner).toMatch(/Badge\s+0004711/);
+    expect(banner).toMatch(/\[workstation ident-ws-1\] login of \S+: denied \(not-present\)/);
     expect(banner).toMatch(/First admin\s+http:\/\/127\.0\.0\.1:\d+\/#setup=[A-Za-z0-9_-]{22}/);
     expect(banner).toMatch(
       /otpauth:\/\/totp\/identgate%20demo:Demo%20Agent\?secret=[A-Z2-7]{32}&issuer=identgate\+demo&algorithm=SHA1&digits=6&period=30/,
@@ -48,6 +49,8 @@ describe('identgate demo', () => {
     const dashboard = /Dashboard\s+(http:\/\/\S+)/.exec(banner)?.[1] as string;
     const sim = (...args: string[]) => runCli(['sim', ...args, '--door', 'main', '--state-dir', stateDir]);
 
+    // The demo's simulated workstation tries to log the agent in when their presence changes.
+    const workstationAllowed = waitForOutput(demo, /\[workstation ident-ws-1\] login of \S+: allowed/);
     expect(await sim('badge', '0004711')).toMatchObject({ code: 0, stdout: 'awaiting code (20 s)\n' });
     const code = new TotpVerifier().generate(secret, Date.now());
     expect(await sim('keypad', code)).toMatchObject({ code: 0, stdout: 'granted: unlocked for 5 s\n' });
@@ -65,6 +68,14 @@ describe('identgate demo', () => {
     }
     await reader.cancel();
     expect(text).toContain('"kind":"access.granted"');
+
+    await workstationAllowed;
+    const workstations = await fetch(`${dashboard}/api/v1/workstations`, { headers: { cookie } });
+    expect(await workstations.json()).toMatchObject({
+      workstations: [
+        { id: 'ident-ws-1', lastCheck: { allow: true }, present: [{ since: expect.any(String) }] },
+      ],
+    });
   });
 
   it('stops cleanly on Ctrl+C', async () => {

@@ -25,6 +25,7 @@ import {
 } from '../../protocol/signing.js';
 import { SIGNING_KEY_CONTEXT } from '../keygen-command.js';
 import { loadDemoAgent } from './demo-agent.js';
+import { DEMO_WORKSTATION, startDemoWorkstation } from './demo-workstation.js';
 import { startEmbeddedBroker } from './embedded-broker.js';
 import { startEmbeddedDatabase } from './embedded-database.js';
 
@@ -188,6 +189,15 @@ export async function runDemo(
     });
     await dashboard.messenger.publishCredentials(demo.site);
     await Promise.race([synced, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    const stopWorkstation = await startDemoWorkstation({
+      dashboard,
+      site: demo.site,
+      doors: demo.gateway.doors,
+      person: agent.id,
+      print,
+      log,
+    });
+    stops.push({ name: 'demo workstation', stop: async () => stopWorkstation() });
     gateway.bus.on('demo-console', 'feedback', (feedback) =>
       print(`  [door ${feedback.door}] ${feedbackText(feedback)}`),
     );
@@ -217,6 +227,7 @@ export async function runDemo(
       `  MQTT broker   ${broker.url}${brokerNote}`,
       `  PostgreSQL    ${database.url}  (embedded; data in ${join(demo.stateDir, 'postgres')})`,
       `  Gateway       ${demo.site}/${demo.gateway.id}, doors: ${doors.join(', ')} (simulated devices)`,
+      `  Workstation   ${DEMO_WORKSTATION} in ${demo.gateway.doors[0]?.room ?? '?'}: login allowed only while the agent is inside (page Workstations)`,
       '',
       `  Demo agent    ${agent.name} (${agent.id})`,
       `  Badge         ${agent.badge}`,

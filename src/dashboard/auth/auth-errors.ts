@@ -3,6 +3,11 @@ import createError from '@fastify/error';
 /** The errors the authentication layer answers with, in one place. */
 export const AuthErrors = {
   unauthenticated: createError('IDG_AUTH_REQUIRED', 'sign in first', 401),
+  workstation: createError(
+    'IDG_AUTH_WORKSTATION',
+    'unknown workstation or wrong workstation token (Authorization: Bearer …)',
+    401,
+  ),
   badCredentials: createError('IDG_AUTH_FAILED', 'login or password wrong', 401),
   badCode: createError('IDG_AUTH_CODE', 'the code is wrong or was used already', 401),
   throttled: createError('IDG_AUTH_THROTTLED', 'too many failed attempts; try again in %s s', 429),

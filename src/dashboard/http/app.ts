@@ -13,14 +13,19 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { StaffStore } from '../auth/staff-store.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { LiveHub } from '../live-hub.js';
+import type { PresenceService } from '../presence/presence-service.js';
 import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
 import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
 import type { PeopleStore } from '../storage/people-store.js';
+import type { PhotoStore } from '../storage/photo-store.js';
+import type { VideoService } from '../video/video-service.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
+import { Access } from './roles.js';
 import { actionRoutes } from './routes/action-routes.js';
+import { adminRoutes } from './routes/admin-routes.js';
 import { alarmsRoutes } from './routes/alarms-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
@@ -28,7 +33,10 @@ import { eventsRoutes } from './routes/events-routes.js';
 import { exportRoutes } from './routes/export-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { overviewRoutes } from './routes/overview-routes.js';
+import { photoRoutes } from './routes/photo-routes.js';
+import { videoRoutes } from './routes/video-routes.js';
 import { webRoutes } from './routes/web-routes.js';
+import { workstationRoutes } from './routes/workstation-routes.js';
 
 export interface RouteEntry {
   method: string;
@@ -52,13 +60,18 @@ export interface AppDependencies {
   staff: StaffStore;
   alarms: AlarmStore;
   people: PeopleStore;
+  photos: PhotoStore;
   registry: GatewayRegistry;
   retention: RetentionService;
   /** The messenger to the gateways (commands, credential sets); it starts after the HTTP server. */
   messenger: () => CentralMessenger;
   events: EventStore;
+  /** Playback of footage from the gateways; starts after the HTTP server. */
+  video?: () => VideoService | undefined;
   hub: LiveHub;
   log: Logger;
+  /** Presence and workstation credentials, for workstation login checks. */
+  presence: PresenceService;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
   /** The central signing key: signs auditors' export bundles (exports are off without it). */
@@ -100,6 +113,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const routes: RouteEntry[] = [];
   app.decorate('routeTable', routes);
   app.addHook('onRoute', (route) => {
+    // The OpenAPI description and its viewer (registered by @fastify/swagger-ui without a role):
+    // for signed-in staff, whom it shows what each role may call.
+    if (route.url.startsWith('/docs') && !(route.config as RouteAccess | undefined)?.roles) {
+      route.config = { ...route.config, roles: Access.anyStaff } as typeof route.config;
+    }
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const access = (route.config ?? {}) as RouteAccess;
     for (const method of methods) {
@@ -151,15 +169,16 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       security: [{ session: [] }],
     },
     transform: ({ schema, url, route }) => {
-      const access = (route.config ?? {}) as { roles?: readonly string[] | 'public'; reauth?: boolean };
-      const roles = access.roles === 'public' ? 'public' : (access.roles ?? []).join(', ') || 'nobody';
+      const access = (route.config ?? {}) as { roles?: readonly string[] | string; reauth?: boolean };
+      const roles =
+        typeof access.roles === 'string' ? access.roles : (access.roles ?? []).join(', ') || 'nobody';
       const note = `Roles: ${roles}${access.reauth ? '; needs a fresh re-authentication' : ''}.`;
       const described = { ...schema, description: [schema?.description, note].filter(Boolean).join(' ') };
       return { schema: described as typeof schema, url };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });
-  await app.register(authPlugin, { auth: deps.auth });
+  await app.register(authPlugin, { auth: deps.auth, workstations: deps.presence });
   await app.register(authRoutes, { auth: deps.auth });
 
   app.get('/healthz', { config: { roles: 'public' } }, async (_request, reply) => {
@@ -197,7 +216,26 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     pool: deps.pool,
     ...(deps.signingKey ? { signingKey: deps.signingKey } : {}),
   });
+  await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
+  await app.register(workstationRoutes, {
+    presence: deps.presence,
+    audit: deps.audit,
+    alarms: deps.alarms,
+    hub: deps.hub,
+  });
+  await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
   // Administration: directory, people, staff accounts, retention.
+  await app.register(adminRoutes, {
+    credentialsChanged: () => deps.presence.refresh(),
+    pool: deps.pool,
+    auth: deps.auth,
+    staff: deps.staff,
+    audit: deps.audit,
+    people: deps.people,
+    retention: deps.retention,
+    messenger: deps.messenger,
+    log: deps.log,
+  });
   await app.register(webRoutes);
   return app;
 }

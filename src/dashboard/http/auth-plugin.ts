@@ -7,13 +7,14 @@ import type { Role } from '../auth/staff-store.js';
 
 /**
  * Access control for every route, declared on the route itself:
- * `config: { roles: ['admin'] }` (who may call it), `roles: 'public'`, `stage: 'pending'` (reachable
+ * `config: { roles: ['admin'] }` (who may call it), `roles: 'public'`, `roles: 'workstation'` (called by
+ * an ident workstation with its own bearer token, never by staff), `stage: 'pending'` (reachable
  * before the second factor), `reauth: true` (password and code confirmed in the last minutes).
  * A route that declares nothing is refused: least privilege is the default. State-changing
  * requests must carry the session's CSRF token and come from the dashboard's own origin.
  */
 export interface RouteAccess {
-  roles?: readonly Role[] | 'public';
+  roles?: readonly Role[] | 'public' | 'workstation';
   stage?: 'pending';
   reauth?: boolean;
 }
@@ -23,6 +24,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     auth?: Authenticated;
     sessionToken?: string;
+    /** The workstation whose token authenticated this request (`roles: 'workstation'` routes). */
+    workstationId?: string;
   }
 }
 
@@ -67,10 +70,30 @@ export function assertSameOrigin(request: FastifyRequest): void {
   }
 }
 
-const plugin: FastifyPluginAsync<{ auth: AuthService }> = async (app, { auth }) => {
+/** Checks a workstation's bearer token against the workstation named in the route's `:id`. */
+export interface WorkstationAuthenticator {
+  authenticate(workstationId: string, token: string): boolean;
+}
+
+export interface AuthPluginOptions {
+  auth: AuthService;
+  workstations?: WorkstationAuthenticator;
+}
+
+const plugin: FastifyPluginAsync<AuthPluginOptions> = async (app, { auth, workstations }) => {
   // Before validation: without a session, nothing about a route's input is revealed.
   app.addHook('preValidation', async (request) => {
     const access = request.routeOptions.config as RouteAccess;
+    if (access.roles === 'workstation') {
+      // Not a browser: no cookie, hence no CSRF; the token alone authenticates, for its own id only.
+      const header = request.headers.authorization;
+      const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+      const id = (request.params as { id?: unknown }).id;
+      if (!workstations || !token || typeof id !== 'string' || !workstations.authenticate(id, token))
+        throw new AuthErrors.workstation();
+      request.workstationId = id;
+      return;
+    }
     const token = request.cookies[SESSION_COOKIE];
     if (token) request.sessionToken = token;
     const current = await auth.current(token);

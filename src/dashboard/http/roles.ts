@@ -20,10 +20,22 @@ export const Access = {
    * `investigate`; changing an alarm stays with `respond`.
    */
   alarms: ['security', 'admin', 'auditor'],
+  /**
+   * People's photos beside their events in the live feed: those who watch the doors and must
+   * compare a face with a badge. Not auditors: the event history names people without faces.
+   */
+  photos: ['security', 'admin'],
   /** Acknowledge and resolve alarms; unlock a door remotely; lockdown and evacuation. */
   respond: ['security'],
   /** Search the event history (personal data: who went where, when). */
   investigate: ['security', 'auditor'],
+  /**
+   * Watch camera footage and event clips (docs/video.md). The same people as `investigate`:
+   * security staff watch, auditors review incidents, both for footage of the same people whose
+   * movements they may already search. Administrators configure cameras and see their health
+   * (`monitor`) but need not see who is in the room. Every view is audited.
+   */
+  video: ['security', 'auditor'],
   /** Read the audit log (who did what in the dashboard). */
   audit: ['auditor', 'admin'],
   /** Signed exports of the access log. */

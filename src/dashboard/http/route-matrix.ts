@@ -22,7 +22,11 @@ export function renderRouteMatrix(routes: readonly RouteEntry[]): string[] {
     .filter((r) => r.url.startsWith('/api/') || r.url === '/healthz')
     .sort((a, b) => a.url.localeCompare(b.url) || a.method.localeCompare(b.method));
   const mark = (route: RouteEntry, role: string) =>
-    route.roles === 'public' ? 'public' : (route.roles as readonly string[]).includes(role) ? 'yes' : '—';
+    typeof route.roles === 'string'
+      ? route.roles
+      : (route.roles as readonly string[]).includes(role)
+        ? 'yes'
+        : '—';
   const lines = [
     `| Method | Path | ${ROLES.join(' | ')} | Re-authentication |`,
     `|---|---|${ROLES.map(() => '---').join('|')}|---|`,
@@ -75,6 +79,7 @@ export async function currentRouteMatrix(): Promise<string[]> {
     people: unused,
     registry: unused,
     retention: unused,
+    presence: unused,
     messenger: () => unused,
   } as unknown as AppDependencies;
   const app = await buildApp(deps);

@@ -7,6 +7,7 @@ import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { inTransaction } from '../storage/database.js';
 import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
+import type { LatestFactsStore } from '../storage/latest-facts.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
@@ -34,6 +35,8 @@ export interface IngestPipelineOptions {
   alarms: AlarmStore;
   quarantine: QuarantineStore;
   registry: GatewayRegistry;
+  /** The overview's newest fact per door, room, gateway and camera, kept in the same transaction. */
+  facts: LatestFactsStore;
   hub: LiveHub;
   log: Logger;
   /** Called after the commit with the events that were new (command results, credential requests). */
@@ -74,6 +77,7 @@ export class IngestPipeline {
         });
       }
       stored = await events.insert(claims.fresh, client);
+      await this.options.facts.apply(stored, client);
       const storedIds = new Set(stored.map((e) => e.id));
       freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
       alarmChanges = await alarms.applyGatewayEvents(freshEnvelopes, client);

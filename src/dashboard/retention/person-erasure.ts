@@ -112,6 +112,12 @@ export class PersonErasure {
           [ids],
         )
       ).rowCount ?? 0;
+    // Workstation login checks and lock commands name the user (the person id) in the audit log.
+    await db.query(
+      `UPDATE audit_log SET details = jsonb_set(details, '{user}', '"erased"')
+        WHERE starts_with(action, 'workstation.') AND details ->> 'user' = $1`,
+      [personId],
+    );
     // Alarm keys name a badge for lock-outs (`badge-locked-out:<badge>`); other alarms link their event.
     report.alarms =
       (

@@ -51,7 +51,13 @@ export const NewLegalHold = Type.Object(
     site: Type.Optional(Id),
     from: Time,
     to: Time,
-    reason: Type.String({ minLength: 1, maxLength: 500, description: 'a case reference, not a name' }),
+    reason: Type.String({
+      minLength: 1,
+      maxLength: 500,
+      // One line, no control characters (PostgreSQL cannot store NUL).
+      pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$',
+      description: 'a case reference, not a name',
+    }),
   },
   strict,
 );

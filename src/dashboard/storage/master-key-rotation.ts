@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { KeyRing } from '../../lib/key-ring.js';
 import { STAFF_TOTP_CONTEXT } from '../auth/auth-service.js';
 import { SECRET_CONTEXT } from './people-store.js';
+import { PHOTO_CONTEXT } from './photo-store.js';
 
 /**
  * Every database column sealed under the central master key, with the associated data each value
@@ -17,6 +18,12 @@ export interface SealedColumn {
 
 export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { table: 'people', id: 'id', column: 'totp_secret_sealed', context: (id) => `${SECRET_CONTEXT}/${id}` },
+  {
+    table: 'person_photos',
+    id: 'person_id',
+    column: 'photo_sealed',
+    context: (id) => `${PHOTO_CONTEXT}/${id}`,
+  },
   {
     table: 'staff_accounts',
     id: 'id',

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger.js';
-import { FACETS, type LatestFact, type OverviewFacts } from '../monitoring/overview.js';
+import type { LatestFact, OverviewFacts } from '../monitoring/overview.js';
 import { withClient } from './database.js';
 
 /**
@@ -22,8 +22,6 @@ export interface OverviewBounds {
 
 export const DEFAULT_OVERVIEW_BOUNDS: OverviewBounds = { lookbackDays: 7, segmentMinutes: 60 };
 
-const STATE_FACETS = FACETS.filter(([, facet]) => facet !== 'segment');
-
 export class OverviewStore {
   constructor(
     private readonly pool: Pool,
@@ -42,26 +40,12 @@ export class OverviewStore {
           'SELECT site, id, name FROM rooms',
         );
         const cameras = await client.query<{ site: string; id: string }>('SELECT site, id FROM cameras');
+        // Kept by the ingest (latest-facts.ts): a few rows per door, room, gateway and camera.
         const latest = await client.query<FactRow>(
-          `SELECT DISTINCT ON (e.site, e.gateway, f.facet, subject)
-                  e.site, e.gateway, f.facet, e.kind, e.occurred_at, e.data,
-                  CASE WHEN e.kind LIKE 'door.%' THEN e.door
-                       WHEN e.kind LIKE 'camera.%' THEN e.data ->> 'camera'
-                       ELSE coalesce(e.data ->> 'room', '') END AS subject
-             FROM events e
-             JOIN unnest($2::text[], $3::text[]) AS f(kind, facet) ON f.kind = e.kind
-            WHERE e.occurred_at >= now() - make_interval(days => $1) AND e.kind = ANY($2::text[])
-            ORDER BY e.site, e.gateway, f.facet, subject, e.occurred_at DESC, e.ingest_no DESC`,
-          [bounds.lookbackDays, STATE_FACETS.map(([kind]) => kind), STATE_FACETS.map(([, facet]) => facet)],
-        );
-        const segments = await client.query<FactRow>(
-          `SELECT DISTINCT ON (site, gateway, subject)
-                  site, gateway, 'segment' AS facet, kind, occurred_at, '{}'::jsonb AS data,
-                  data ->> 'camera' AS subject
-             FROM events
-            WHERE occurred_at >= now() - make_interval(mins => $1) AND kind = 'video.segment'
-            ORDER BY site, gateway, subject, occurred_at DESC`,
-          [bounds.segmentMinutes],
+          `SELECT site, gateway, facet, subject, kind, occurred_at, data FROM latest_facts
+            WHERE CASE WHEN facet = 'segment' THEN occurred_at >= now() - make_interval(mins => $2)
+                       ELSE occurred_at >= now() - make_interval(days => $1) END`,
+          [bounds.lookbackDays, bounds.segmentMinutes],
         );
         const last = await client.query<{ n: string }>('SELECT coalesce(max(ingest_no), 0) AS n FROM events');
         await client.query('COMMIT');
@@ -70,7 +54,7 @@ export class OverviewStore {
           doors: doors.rows,
           rooms: rooms.rows,
           cameras: cameras.rows,
-          latest: [...latest.rows, ...segments.rows].filter((r) => r.subject !== null).map(fromRow),
+          latest: latest.rows.map(fromRow),
           lastIngestNo: Number(last.rows[0]?.n ?? 0),
         };
       } catch (error) {

@@ -5,7 +5,14 @@ import { codePage, enrolPage, loginPage, setupPage, signOut } from './page-auth.
 import './page-live.js';
 import './page-alarms.js';
 import './page-events.js';
+import './page-footage.js';
 import './page-audit.js';
+import './page-workstations.js';
+import './page-admin-people.js';
+import './page-admin-directory.js';
+import './page-admin-staff.js';
+import './page-admin-retention.js';
+import { invitePage } from './page-invite.js';
 import { show, showPage } from './router.js';
 
 function renderUser() {
@@ -22,6 +29,8 @@ function renderUser() {
 
 async function route() {
   const setup = /^#setup=([A-Za-z0-9_-]{10,64})$/.exec(location.hash);
+  const invite = /^#invite=([A-Za-z0-9_-]{20,64})$/.exec(location.hash);
+  if (invite) return showPage(invitePage, { token: invite[1] });
   if (!session.authenticated) {
     document.getElementById('connection').textContent = '';
     renderUser();

@@ -40,6 +40,23 @@ export async function api(method, path, body) {
   return parsed;
 }
 
+/** Sends a file as the raw request body (a person's photo), with the CSRF token. */
+export async function upload(method, path, file) {
+  const response = await fetch(path, {
+    method,
+    headers: {
+      accept: 'application/json',
+      'content-type': file.type || 'application/octet-stream',
+      'x-csrf-token': session.csrfToken,
+    },
+    body: file,
+  });
+  const text = await response.text();
+  const parsed = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, parsed);
+  return parsed;
+}
+
 /**
  * Runs a sensitive action; when the server asks for a fresh re-authentication, asks for the
  * password and a code, then tries once more.
@@ -219,12 +236,35 @@ export function eventSeverity(event) {
   return 'info';
 }
 
+/** Who has a photo (person → version), for the roles that see photos; asked for once per page. */
+const photoVersions = new Map();
+const PHOTO_ROLES = ['security', 'admin'];
+
+export async function loadPhotos() {
+  photoVersions.clear();
+  if (!PHOTO_ROLES.includes(session.role)) return;
+  const { photos } = await api('GET', '/api/v1/photos');
+  for (const p of photos) photoVersions.set(p.person, p.version);
+}
+
+function personPhoto(person, name) {
+  const version = person ? photoVersions.get(person) : undefined;
+  if (!version) return undefined;
+  return el('img', {
+    className: 'photo',
+    src: `/api/v1/people/${encodeURIComponent(person)}/photo?v=${encodeURIComponent(version)}`,
+    alt: `Photo of ${name ?? person}`,
+    width: 40,
+    height: 40,
+    loading: 'lazy',
+  });
+}
+
 /** A table row for an event, as the live feed and the search show it. */
 export function eventRow(event) {
   const time = el('td', { className: 'time', title: event.occurredAt }, formatTime(event.occurredAt));
-  const who = [event.personName ?? event.person ?? event.data?.person, event.data?.badge]
-    .filter(Boolean)
-    .join(' · ');
+  const person = event.person ?? event.data?.person;
+  const who = [event.personName ?? person, event.data?.badge].filter(Boolean).join(' · ');
   return el(
     'tr',
     { className: `event ${eventSeverity(event)}`, dataset: { id: event.id, kind: event.kind } },
@@ -232,7 +272,7 @@ export function eventRow(event) {
     el('td', {}, `${event.site} / ${event.gateway}`),
     el('td', {}, event.door ?? ''),
     el('td', { className: 'kind' }, EVENT_LABELS[event.kind] ?? event.kind),
-    el('td', {}, who),
+    el('td', { className: 'who' }, personPhoto(person, event.personName), who),
     el('td', { className: 'detail' }, eventDetail(event)),
   );
 }

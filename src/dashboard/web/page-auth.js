@@ -5,7 +5,7 @@ import { registerPage } from './router.js';
 const MIN = 12;
 const RECOMMENDED = 15;
 
-function passwordInput(name, autocomplete) {
+export function passwordInput(name, autocomplete) {
   const input = el('input', {
     name,
     type: 'password',

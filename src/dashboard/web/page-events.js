@@ -1,9 +1,11 @@
 // The event search: a time range and filters (site, gateway, door, person, kind or kind prefix,
 // reason), newest first, with "Older" pages. The filters live in the address
 // (#/events?door=main&kind=access.denied) so that a search can be bookmarked and shared.
-import { api, EVENT_LABELS, el, eventRow, eventTable, field, formHandler, toast } from './lib.js';
+import { api, EVENT_LABELS, el, eventRow, eventTable, field, formHandler, loadPhotos, toast } from './lib.js';
 import { navigate, registerPage } from './router.js';
 
+/** Door events the gateway links a clip and a snapshot to (docs/video.md). */
+const WITH_FOOTAGE = new Set(['door.forced', 'door.held-open', 'access.denied']);
 const FILTERS = ['from', 'to', 'site', 'gateway', 'door', 'person', 'kind', 'reason'];
 const ID = '[A-Za-z0-9][A-Za-z0-9_\\-]*';
 const KIND_HINTS = [
@@ -74,6 +76,20 @@ function searchForm(params) {
   });
 }
 
+function withFootageLink(row, event) {
+  const duress = event.kind === 'alarm.raised' && event.data?.alarm === 'duress';
+  if (!WITH_FOOTAGE.has(event.kind) && !duress) return row;
+  row.lastElementChild?.append(
+    ' ',
+    el(
+      'a',
+      { href: `#/footage?${new URLSearchParams({ event: event.id })}`, className: 'footage-link' },
+      'Clip',
+    ),
+  );
+  return row;
+}
+
 class EventSearch {
   constructor(view, params) {
     this.filters = Object.fromEntries(
@@ -101,8 +117,11 @@ class EventSearch {
     const query = new URLSearchParams({ ...this.filters, limit: '100' });
     if (before) query.set('before', String(before));
     try {
-      const { events, next } = await api('GET', `/api/v1/events?${query}`);
-      for (const event of events) this.body.append(eventRow(event));
+      const [{ events, next }] = await Promise.all([
+        api('GET', `/api/v1/events?${query}`),
+        before ? undefined : loadPhotos(),
+      ]);
+      for (const event of events) this.body.append(withFootageLink(eventRow(event), event));
       this.next = next;
       this.more.hidden = next === null;
       const shown = this.body.rows.length;

@@ -1,7 +1,7 @@
 // The live monitor: door tiles, rooms (occupancy, lockdown, evacuation), gateways and cameras,
 // open alarms, and the event feed — first from GET /api/v1/overview, then kept current by the
 // Server-Sent Events of GET /api/v1/live, which resume after a network blip without a gap.
-import { age, api, el, eventRow, formatTime, session, toast, withReauth } from './lib.js';
+import { age, api, el, eventRow, formatTime, loadPhotos, session, toast, withReauth } from './lib.js';
 import { registerPage } from './router.js';
 
 const MAX_ROWS = 300;
@@ -159,6 +159,7 @@ class LiveMonitor {
     const [overview, alarms] = await Promise.all([
       api('GET', '/api/v1/overview'),
       api('GET', '/api/v1/alarms?state=open&limit=200'),
+      loadPhotos(),
     ]);
     this.baseline = overview.lastIngestNo;
     for (const d of overview.doors) this.doors.set(doorKey(d.site, d.gateway, d.door), { ...d });
@@ -185,7 +186,10 @@ class LiveMonitor {
       set('live', 'live');
       // Alarm messages are not replayed after a reconnect: what changed meanwhile comes from the list.
       opened += 1;
-      if (opened > 1) this.reloadAlarms();
+      if (opened > 1) {
+        this.reloadAlarms();
+        loadPhotos().catch(() => {});
+      }
     });
     this.source.addEventListener('error', () => set('reconnecting…', 'reconnecting'));
     this.source.addEventListener('event', (message) => this.onEvent(JSON.parse(message.data)));

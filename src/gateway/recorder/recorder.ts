@@ -213,10 +213,17 @@ export class Recorder {
     }
   }
 
+  /** One stored file (segment, clip or snapshot) by its id `<camera>/<day>/<file>`, if it is there. */
+  footageFile(id: string): FootageFile | undefined {
+    const [camera, day, file] = id.split('/');
+    if (!camera || !day || !this.options.cameras.some((c) => c.id === camera)) return undefined;
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) return undefined;
+    return this.index.read(camera, day).find((f) => f.file === file);
+  }
+
   /** Decrypts one stored file (segment, clip or snapshot) by id, optionally a byte range of it. */
   async openFootage(id: string, range: DecryptRange = {}) {
-    const [camera, day, file] = id.split('/');
-    const found = camera && day ? this.index.read(camera, day).find((f) => f.file === file) : undefined;
+    const found = this.footageFile(id);
     if (!found) throw recorderError(RecorderErrorCode.noFootage, `no footage ${id}`);
     return openDecryptStream(found.path, (keyId) => this.options.keyStore.lookup(keyId), range);
   }

@@ -8,10 +8,17 @@ describe('the role × route matrix in docs/dashboard.md', () => {
     expect(documented?.trim()).toBe((await currentRouteMatrix()).join('\n').trim());
   });
 
-  it('gives every API route a role list or marks it public; none is left to the default', async () => {
+  it('gives every API route a role list or marks it public or workstation; none is left to the default', async () => {
     const lines = await currentRouteMatrix();
     const rows = lines.slice(2);
     expect(rows.length).toBeGreaterThan(8);
-    for (const row of rows) expect(row).toMatch(/\| (yes|public) \|/);
+    for (const row of rows) expect(row).toMatch(/\| (yes|public|workstation) \|/);
+  });
+
+  it('marks the workstation login check as callable by workstations only, by no staff role', async () => {
+    const row = (await currentRouteMatrix()).find((line) => line.includes('/login-check'));
+    expect(row).toBe(
+      '| POST | `/api/v1/workstations/:id/login-check` | workstation | workstation | workstation |  |',
+    );
   });
 });

@@ -45,11 +45,16 @@ describe('the Mosquitto ACL', () => {
   const reads = (rules: ReturnType<typeof aclRules>) =>
     rules.filter((r) => r.access === 'read').map((r) => r.topic);
 
-  it('lets a gateway publish its own events, status and door states, and read its own commands and credentials', () => {
+  it('lets a gateway publish its own events, status, door states and footage answers, and read its own commands, credentials and footage requests', () => {
     const rules = aclRules(gateway);
     const base = 'identgate/v1/berlin-mitte/gw-room-1';
-    expect(writes(rules)).toEqual([`${base}/events`, `${base}/status`, `${base}/doors/+/state`]);
-    expect(reads(rules)).toEqual([`${base}/commands`, `${base}/credentials`]);
+    expect(writes(rules)).toEqual([
+      `${base}/events`,
+      `${base}/status`,
+      `${base}/doors/+/state`,
+      `${base}/footage/+`,
+    ]);
+    expect(reads(rules)).toEqual([`${base}/commands`, `${base}/credentials`, `${base}/footage-requests`]);
   });
 
   it('gives a gateway no wildcard over sites or gateways', () => {
@@ -73,9 +78,15 @@ describe('the Mosquitto ACL', () => {
       ]),
     );
     expect(writes(rules)).toEqual(
-      expect.arrayContaining(['identgate/v1/+/+/commands', 'identgate/v1/+/+/credentials']),
+      expect.arrayContaining([
+        'identgate/v1/+/+/commands',
+        'identgate/v1/+/+/credentials',
+        'identgate/v1/+/+/footage-requests',
+      ]),
     );
+    expect(reads(rules)).toContain('identgate/v1/+/+/footage/+');
     expect(writes(rules)).not.toContain('identgate/v1/+/+/events');
+    expect(writes(rules)).not.toContain('identgate/v1/+/+/footage/+');
   });
 
   it('has a user block for every identity with a valid certificate and none for revoked or expired ones', () => {

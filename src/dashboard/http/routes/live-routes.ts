@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { LiveHub, LiveSubscriber } from '../../live-hub.js';
 import type { EventStore, StoredEvent } from '../../storage/event-store.js';
+import { framesAfter } from '../live-frames.js';
 import { Access } from '../roles.js';
 
 export interface LiveRoutesOptions {
@@ -61,11 +62,9 @@ export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
       let live = false;
       const held: StoredEvent[] = [];
       const write = (list: readonly StoredEvent[]): boolean => {
-        for (const event of list) {
-          if (event.ingestNo <= lastSent) continue;
-          res.write(`id: ${event.ingestNo}\nevent: event\ndata: ${JSON.stringify(event)}\n\n`);
-          lastSent = event.ingestNo;
-        }
+        const owed = framesAfter(list, lastSent);
+        if (owed.chunk) res.write(owed.chunk);
+        lastSent = owed.lastSent;
         return res.writableLength <= MAX_BUFFERED_BYTES;
       };
       const subscriber: LiveSubscriber = {

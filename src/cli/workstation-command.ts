@@ -1,0 +1,222 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { mqttTlsOptions } from '../config/tls-material.js';
+import {
+  WorkstationClientConfig as Schema,
+  type WorkstationClientConfig,
+} from '../config/workstation-config.js';
+import { writeAudit } from '../dashboard/audit/audit-log.js';
+import { WorkstationStore } from '../dashboard/storage/workstation-store.js';
+import { systemClock } from '../lib/clock.js';
+import { createLogger } from '../lib/logger.js';
+import { importPublicKey } from '../protocol/signing.js';
+import { CentralClient } from '../workstation/central-client.js';
+import { LockAgent, type LockAgentOptions } from '../workstation/lock-agent.js';
+import { LoginGate } from '../workstation/login-gate.js';
+import { ExitCode, UsageError } from './cli-error.js';
+import { cliActor, withDashboardDatabase } from './dashboard-database.js';
+
+/**
+ * `identgate workstation …`: the login check PAM (pam_exec) or a credential provider calls, the
+ * break-glass procedure, and, on the central side, registering a workstation and its token.
+ */
+export const WORKSTATION_USAGE = `usage:
+  identgate workstation check [--user <name>] [--workstation <id>] [--config <workstation.yaml>]
+    exit 0: allowed; exit 2: denied, with the reason on stdout. The user defaults to $PAM_USER.
+    Central unreachable: allowed only within graceSeconds of central's last allow, else denied.
+  identgate workstation break-glass --user <name> --reason <text> [--code-file <file>] [--config …]
+    emergency login while central is unreachable: the sealed code from stdin (or the file);
+    journaled locally and reported to central, where it is audited and raises an alarm
+  identgate workstation agent [--config <workstation.yaml>]
+    lock on leave: runs agent.lockCommand for each verified lock command, reports the result
+  identgate workstation register --id <host> --site <site> --room <room> --config <dashboard.yaml>
+    registers (or moves) a workstation and prints its new token once
+  The workstation configuration: --config, else $IDENTGATE_WORKSTATION_CONFIG, else
+  /etc/identgate/workstation.yaml (docs/workstations.md).`;
+
+export const DEFAULT_WORKSTATION_CONFIG = '/etc/identgate/workstation.yaml';
+
+export interface WorkstationRun {
+  code: number;
+  lines: string[];
+}
+
+export function loadWorkstationConfig(file: string | undefined, env = process.env): WorkstationClientConfig {
+  const path = file ?? env.IDENTGATE_WORKSTATION_CONFIG ?? DEFAULT_WORKSTATION_CONFIG;
+  if (!file && !existsSync(path))
+    throw new ConfigError(path, [
+      'no workstation configuration: pass --config or set IDENTGATE_WORKSTATION_CONFIG',
+    ]);
+  return loadConfigFile(path, Schema, { env });
+}
+
+function workstationToken(config: WorkstationClientConfig, env = process.env): string {
+  if (config.token) return resolveSecret(config.token, 'token', env);
+  const fromEnv = env.IDENTGATE_WORKSTATION_TOKEN;
+  if (!fromEnv)
+    throw new ConfigError('token', [
+      'set token: { file: … } in the configuration or IDENTGATE_WORKSTATION_TOKEN',
+    ]);
+  return fromEnv;
+}
+
+function centralClient(
+  config: WorkstationClientConfig,
+  workstation: string,
+  env = process.env,
+): CentralClient {
+  return new CentralClient({
+    url: config.url,
+    workstation,
+    token: workstationToken(config, env),
+    timeoutMs: Math.round(config.timeoutSeconds * 1000),
+    ...(config.ca ? { caFile: config.ca } : {}),
+  });
+}
+
+export function loginGate(
+  config: WorkstationClientConfig,
+  workstation = config.id,
+  env = process.env,
+): LoginGate {
+  return new LoginGate({
+    client: centralClient(config, workstation, env),
+    clock: systemClock,
+    stateDir: config.stateDir,
+    graceMs: config.graceSeconds * 1000,
+    ...(config.breakGlass ? { breakGlass: config.breakGlass } : {}),
+  });
+}
+
+export function lockAgent(
+  config: WorkstationClientConfig,
+  env = process.env,
+  onResult?: LockAgentOptions['onResult'],
+): LockAgent {
+  const settings = config.agent;
+  if (!settings)
+    throw new ConfigError('agent', [
+      'the workstation agent needs the agent: section (site, mqtt, centralPublicKey)',
+    ]);
+  const { mqtt } = settings;
+  return new LockAgent({
+    site: settings.site,
+    workstation: config.id,
+    url: mqtt.url,
+    ...(mqtt.clientId ? { clientId: mqtt.clientId } : {}),
+    ...(mqtt.username ? { username: mqtt.username } : {}),
+    ...(mqtt.password ? { password: resolveSecret(mqtt.password, 'agent.mqtt.password', env) } : {}),
+    tls: mqttTlsOptions(mqtt.tls, mqtt.url, 'agent.mqtt.tls', env),
+    centralKey: importPublicKey(settings.centralPublicKey),
+    lockCommand: settings.lockCommand,
+    lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
+    central: centralClient(config, config.id, env),
+    clock: systemClock,
+    log: createLogger({ bindings: { component: 'workstation-agent' } }),
+    ...(onResult ? { onResult } : {}),
+  });
+}
+
+export async function runWorkstation(args: string[], env = process.env): Promise<WorkstationRun> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      user: { type: 'string' },
+      workstation: { type: 'string' },
+      reason: { type: 'string' },
+      id: { type: 'string' },
+      site: { type: 'string' },
+      room: { type: 'string' },
+      name: { type: 'string' },
+      'code-file': { type: 'string' },
+    },
+  });
+  const [verb, ...rest] = positionals;
+  if (rest.length > 0) throw new UsageError(WORKSTATION_USAGE);
+  switch (verb) {
+    case 'check': {
+      const user = values.user ?? env.PAM_USER;
+      if (!user)
+        throw new UsageError(
+          `identgate workstation check needs --user (or PAM_USER)\n\n${WORKSTATION_USAGE}`,
+        );
+      const config = loadWorkstationConfig(values.config, env);
+      const verdict = await loginGate(config, values.workstation ?? config.id, env).check(user);
+      if (verdict.allow) {
+        return {
+          code: ExitCode.ok,
+          lines: [verdict.via === 'central' ? 'allow' : `allow (${verdict.via}): ${verdict.detail}`],
+        };
+      }
+      return {
+        code: ExitCode.denied,
+        lines: [`deny: ${verdict.reason}${verdict.detail ? ` (${verdict.detail})` : ''}`],
+      };
+    }
+    case 'break-glass': {
+      if (!values.user || !values.reason)
+        throw new UsageError(
+          `identgate workstation break-glass needs --user and --reason\n\n${WORKSTATION_USAGE}`,
+        );
+      const config = loadWorkstationConfig(values.config, env);
+      // The code never goes on the command line (it would show in ps and shell history).
+      const code = readFileSync(values['code-file'] ?? 0, 'utf8').split('\n')[0] ?? '';
+      const grant = await loginGate(config, config.id, env).breakGlass(values.user, code, values.reason);
+      return {
+        code: ExitCode.ok,
+        lines: [
+          `break-glass granted to ${values.user} until ${new Date(grant.until).toISOString()} while central is unreachable`,
+          grant.reported
+            ? 'reported to central: a critical alarm is raised'
+            : 'central unreachable: the report (and its alarm) goes out with the next check that reaches central',
+        ],
+      };
+    }
+    case 'agent': {
+      const config = loadWorkstationConfig(values.config, env);
+      const agent = lockAgent(config, env);
+      await agent.start();
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await agent.stop();
+      return { code: ExitCode.ok, lines: ['workstation agent stopped'] };
+    }
+    case 'register': {
+      const { id, site, room, name } = values;
+      if (!id || !site || !room)
+        throw new UsageError(
+          `identgate workstation register needs --id, --site and --room\n\n${WORKSTATION_USAGE}`,
+        );
+      return withDashboardDatabase(values.config, 'workstation register', async ({ pool }) => {
+        const token = await new WorkstationStore(pool).register({
+          id,
+          site,
+          room,
+          ...(name ? { name } : {}),
+        });
+        await writeAudit(pool, {
+          actor: cliActor(),
+          action: 'workstation.register',
+          target: `workstation:${id}`,
+          details: { site, room },
+        });
+        return {
+          code: ExitCode.ok,
+          lines: [
+            `workstation ${id} registered in ${site}/${room}; its token (shown once, any earlier token no longer works):`,
+            token,
+          ],
+        };
+      });
+    }
+    default:
+      throw new UsageError(WORKSTATION_USAGE);
+  }
+}

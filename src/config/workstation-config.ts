@@ -1,0 +1,132 @@
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
+import { Id, MqttConnection, SecretRef, strict } from './schema-parts.js';
+
+/** The dashboard's side of workstation login: how long presence lasts and what compliance it needs. */
+export const WorkstationsConfig = Type.Object(
+  {
+    leaseHours: Type.Number({
+      minimum: 0.25,
+      maximum: 24,
+      default: 8,
+      description:
+        'presence in a room lapses this many hours after the last badge event that confirmed it (one shift); a lapsed presence denies workstation login until the next badge event',
+    }),
+    backgroundCheckMaxDays: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3650,
+        description: 'deny workstation login when the background check is older than this',
+      }),
+    ),
+    trainingMaxDays: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3650,
+        description: 'deny workstation login when the security training is older than this',
+      }),
+    ),
+    refreshSeconds: Type.Integer({
+      minimum: 5,
+      maximum: 3600,
+      default: 30,
+      description: 'how often workstations, door rooms, people and revoked badges are re-read into memory',
+    }),
+  },
+  { ...strict, default: {} },
+);
+export type WorkstationsConfig = Static<typeof WorkstationsConfig>;
+
+export function workstationSettings(config: {
+  workstations?: Partial<WorkstationsConfig> | undefined;
+}): WorkstationsConfig {
+  return Value.Default(WorkstationsConfig, { ...config.workstations }) as WorkstationsConfig;
+}
+
+/** The workstation's own configuration (/etc/identgate/workstation.yaml): the login check client and agent. */
+export const WorkstationClientConfig = Type.Object(
+  {
+    kind: Type.Literal('workstation'),
+    id: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$',
+      description: 'this workstation as registered centrally (its host name)',
+    }),
+    url: Type.String({
+      pattern: '^https?://[^\\s/?#@]+(:\\d+)?/?$',
+      description: 'the dashboard base URL; http:// only to a loopback address',
+    }),
+    token: Type.Optional(
+      Type.Union(SecretRef.anyOf, {
+        description:
+          'the workstation token from `identgate workstation register`: { file: … } (mode 0600) or { env: … }; without it IDENTGATE_WORKSTATION_TOKEN',
+      }),
+    ),
+    ca: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "a PEM file of the CA the dashboard's certificate chains to",
+      }),
+    ),
+    timeoutSeconds: Type.Number({
+      minimum: 0.2,
+      maximum: 30,
+      default: 3,
+      description: 'a login check without an answer after this long counts as central unreachable',
+    }),
+    graceSeconds: Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      default: 120,
+      description:
+        'while central is unreachable, a user allowed by central within this many seconds is still allowed; after it, login is denied (fail closed)',
+    }),
+    stateDir: Type.String({
+      minLength: 1,
+      default: '/var/lib/identgate-workstation',
+      description:
+        'where the last confirmed checks, break-glass grants and pending reports are kept (root only)',
+    }),
+    agent: Type.Optional(
+      Type.Object(
+        {
+          site: Id,
+          mqtt: MqttConnection(),
+          centralPublicKey: Type.String({
+            pattern: PUBLIC_KEY_PATTERN,
+            description: 'the central signing key (ed25519:…) that lock commands must verify against',
+          }),
+          lockCommand: Type.Array(Type.String({ minLength: 1 }), {
+            minItems: 1,
+            maxItems: 32,
+            default: ['loginctl', 'lock-sessions'],
+            description:
+              'the program and arguments run to lock (no shell); the agent runs as a system service, so the default locks every session',
+          }),
+          lockTimeoutSeconds: Type.Number({ minimum: 1, maximum: 120, default: 10 }),
+        },
+        { ...strict, description: 'the lock-on-leave agent (`identgate workstation agent`)' },
+      ),
+    ),
+    breakGlass: Type.Optional(
+      Type.Object(
+        {
+          codeSha256: Type.String({
+            pattern: '^[0-9a-f]{64}$',
+            description:
+              'SHA-256 (hex) of the emergency code kept in a sealed envelope; without it break-glass is off',
+          }),
+          minutes: Type.Integer({
+            minimum: 1,
+            maximum: 480,
+            default: 60,
+            description: 'how long a break-glass grant lets its user log in while central is unreachable',
+          }),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+export type WorkstationClientConfig = Static<typeof WorkstationClientConfig>;

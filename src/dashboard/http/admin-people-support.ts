@@ -1,0 +1,115 @@
+import type { FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import type { Logger } from '../../lib/logger.js';
+import { ID_PATTERN } from '../../protocol/ids.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { AuthErrors } from '../auth/auth-errors.js';
+import type { CentralMessenger } from '../central-messenger.js';
+import type { PeopleDirectory } from '../storage/people-directory.js';
+import { AdminErrors } from './admin-errors.js';
+import { lineOfText } from './admin-schemas.js';
+import { ErrorSchema } from './schemas.js';
+
+/** The schemas and the steps the people and credential routes share. */
+export const Errors = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  403: ErrorSchema,
+  404: ErrorSchema,
+  409: ErrorSchema,
+  503: ErrorSchema,
+};
+export const Id = Type.String({ pattern: ID_PATTERN });
+export const Badge = Type.String({ pattern: '^[A-Za-z0-9:_-]{1,64}$' });
+export const Name = lineOfText(200);
+export const Day = Type.String({ format: 'date', maxLength: 10 });
+export const NullableDay = Type.Union([Day, Type.Null()]);
+export const Time = Type.String({ format: 'date-time' });
+export const NullableTime = Type.Union([Time, Type.Null()]);
+
+export const PersonSummary = Type.Object({
+  id: Type.String(),
+  displayName: Type.String(),
+  backgroundCheckOn: Type.Union([Type.String(), Type.Null()]),
+  trainingOn: Type.Union([Type.String(), Type.Null()]),
+  mayOpenRoom: Type.Boolean(),
+  totpEnrolled: Type.Boolean(),
+  activeBadges: Type.Integer(),
+  sites: Type.Array(Type.String()),
+  updatedAt: Time,
+});
+export const PersonDetail = Type.Object({
+  ...PersonSummary.properties,
+  badges: Type.Array(
+    Type.Object({
+      badge: Type.String(),
+      status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+      validFrom: NullableTime,
+      validUntil: NullableTime,
+      createdAt: Time,
+      revokedAt: NullableTime,
+    }),
+  ),
+});
+/**
+ * Whether the change reached the gateways: `published` to that many gateways, `off` without the
+ * central signing key, `failed` when the broker could not be reached (the hourly refresh and the
+ * gateways' own requests catch up).
+ */
+export const Sync = Type.Object({
+  status: Type.Union([Type.Literal('published'), Type.Literal('off'), Type.Literal('failed')]),
+  gateways: Type.Integer(),
+});
+export const WithSync = Type.Object({ person: PersonDetail, sync: Sync });
+export const PersonParams = Type.Object({ id: Id }, { additionalProperties: false });
+
+export type SyncResult = { status: 'published' | 'off' | 'failed'; gateways: number };
+
+export class PeopleAdmin {
+  constructor(
+    private readonly deps: {
+      directory: PeopleDirectory;
+      audit: AuditLog;
+      messenger: () => CentralMessenger;
+      log: Logger;
+      /** After a credential change: workstation presence forgets revoked badges and erased people now. */
+      credentialsChanged?: () => Promise<void>;
+    },
+  ) {}
+
+  actor(request: FastifyRequest): string {
+    const login = request.auth?.account.login;
+    if (!login) throw new AuthErrors.unauthenticated();
+    return `staff:${login}`;
+  }
+
+  async existing(id: string) {
+    const person = await this.deps.directory.get(id);
+    if (!person) throw new AdminErrors.notFound(`no person "${id}"`);
+    return person;
+  }
+
+  /** Publishes the credential sets of these sites now, as the CLI and the hourly refresh do. */
+  async sync(sites: readonly string[]): Promise<SyncResult> {
+    await this.deps
+      .credentialsChanged?.()
+      .catch((error: Error) =>
+        this.deps.log.warn({ err: error }, 'presence could not be refreshed after a credential change'),
+      );
+    let gateways = 0;
+    try {
+      const sender = this.deps.messenger();
+      if (!sender.canSign) return { status: 'off', gateways };
+      for (const site of new Set(sites)) gateways += await sender.publishCredentials(site);
+      return { status: 'published', gateways };
+    } catch (error) {
+      this.deps.log.error({ err: error, sites }, 'credential sets could not be published after a change');
+      return { status: 'failed', gateways };
+    }
+  }
+
+  /** Audits a change to a person: the id as target, never names, dates or secrets. */
+  record(request: FastifyRequest, action: string, id: string, details: Record<string, unknown> = {}) {
+    return this.deps.audit.record({ actor: this.actor(request), action, target: `person:${id}`, details });
+  }
+}

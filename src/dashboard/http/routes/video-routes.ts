@@ -1,0 +1,141 @@
+import { createReadStream } from 'node:fs';
+import createError from '@fastify/error';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { ID_PATTERN } from '../../../protocol/ids.js';
+import { AuthErrors } from '../../auth/auth-errors.js';
+import type { FetchedFootage } from '../../video/footage-client.js';
+import { MAX_VIEW_MS, type VideoService } from '../../video/video-service.js';
+import { parseByteRange } from '../byte-range.js';
+import { Access } from '../roles.js';
+import { ErrorSchema } from '../schemas.js';
+
+/**
+ * Playback in the browser, without transcoding: a camera's footage for a time range and the
+ * clip and snapshot of a door event, fetched from the gateway that recorded them and served with
+ * range requests (206, Content-Range) so a <video> element can seek. Every view is audited.
+ */
+export interface VideoRoutesOptions {
+  /** Started after the HTTP server, like the messenger. */
+  video: () => VideoService | undefined;
+}
+
+export const VideoErrors = {
+  badRange: createError('IDG_VIDEO_BAD_RANGE', '%s', 400),
+  off: createError('IDG_VIDEO_OFF', 'playback is not running on this dashboard', 503),
+  noKey: createError(
+    'IDG_NO_CENTRAL_KEY',
+    'playback is off: the dashboard has no central signing key (keys.signing) to sign footage requests',
+    503,
+  ),
+};
+
+const Id = Type.String({ pattern: ID_PATTERN });
+const Binary = Type.Unsafe<Buffer>({ type: 'string', format: 'binary' });
+const Errors = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  403: ErrorSchema,
+  404: ErrorSchema,
+  416: ErrorSchema,
+  502: ErrorSchema,
+  503: ErrorSchema,
+  504: ErrorSchema,
+};
+
+export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async (app, { video }) => {
+  const service = (): VideoService => {
+    const instance = video();
+    if (!instance) throw new VideoErrors.off();
+    if (!instance.canRequest) throw new VideoErrors.noKey();
+    return instance;
+  };
+  const actor = (request: FastifyRequest) => {
+    const login = request.auth?.account.login;
+    if (!login) throw new AuthErrors.unauthenticated();
+    return `staff:${login}`;
+  };
+
+  app.get(
+    '/api/v1/cameras/:site/:gateway/:camera/footage',
+    {
+      config: { roles: Access.video },
+      schema: {
+        description: `A camera's footage between two times as one MP4 (stream copy, cut at key frames), with range requests. At most ${MAX_VIEW_MS / 60_000} minutes; audited.`,
+        params: Type.Object({ site: Id, gateway: Id, camera: Id }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { from: Type.String({ format: 'date-time' }), to: Type.String({ format: 'date-time' }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Binary, 206: Binary, ...Errors },
+      },
+    },
+    async (request, reply) => {
+      const { site, gateway, camera } = request.params;
+      const fromMs = Date.parse(request.query.from);
+      const toMs = Date.parse(request.query.to);
+      if (!(toMs > fromMs)) throw new VideoErrors.badRange('"to" must be after "from"');
+      if (toMs - fromMs > MAX_VIEW_MS)
+        throw new VideoErrors.badRange(`at most ${MAX_VIEW_MS / 60_000} minutes at a time`);
+      const footage = await service().footage(actor(request), site, gateway, camera, fromMs, toMs);
+      return sendFootage(request, reply, footage);
+    },
+  );
+
+  for (const kind of ['clip', 'snapshot'] as const) {
+    app.get(
+      `/api/v1/events/:id/${kind}`,
+      {
+        config: { roles: Access.video },
+        schema: {
+          description:
+            kind === 'clip'
+              ? "The clip a gateway linked to a door event (MP4, range requests), checked against the event's SHA-256; audited."
+              : "The JPEG a gateway took at a door event, checked against the event's SHA-256; audited.",
+          params: Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+          querystring: Type.Object({ camera: Type.Optional(Id) }, { additionalProperties: false }),
+          response: { 200: Binary, 206: Binary, ...Errors },
+        },
+      },
+      async (request, reply) => {
+        const footage = await service().eventFootage(
+          actor(request),
+          request.params.id,
+          kind,
+          request.query.camera,
+        );
+        return sendFootage(request, reply, footage);
+      },
+    );
+  }
+};
+
+function sendFootage(request: FastifyRequest, reply: FastifyReply, footage: FetchedFootage) {
+  const range = parseByteRange(request.headers.range, footage.bytes);
+  reply
+    .header('accept-ranges', 'bytes')
+    .header('cache-control', 'no-store')
+    .header('content-type', footage.contentType);
+  if (range.kind === 'unsatisfiable') {
+    return reply
+      .code(416)
+      .header('content-range', `bytes */${footage.bytes}`)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send({
+        statusCode: 416,
+        code: 'IDG_HTTP_RANGE',
+        error: 'Range Not Satisfiable',
+        message: `the footage has ${footage.bytes} bytes`,
+      });
+  }
+  if (range.kind === 'whole') {
+    reply.header('content-length', footage.bytes);
+    return reply.code(200).send(createReadStream(footage.path));
+  }
+  return reply
+    .code(206)
+    .header('content-range', `bytes ${range.start}-${range.end}/${footage.bytes}`)
+    .header('content-length', range.end - range.start + 1)
+    .send(createReadStream(footage.path, { start: range.start, end: range.end }));
+}

@@ -1,0 +1,182 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { ID_PATTERN } from '../../../protocol/ids.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { LiveHub } from '../../live-hub.js';
+import type { PresenceService } from '../../presence/presence-service.js';
+import type { AlarmStore } from '../../storage/alarm-store.js';
+import { Access } from '../roles.js';
+import { ErrorSchema } from '../schemas.js';
+
+export interface WorkstationRoutesOptions {
+  presence: PresenceService;
+  audit: AuditLog;
+  alarms: AlarmStore;
+  hub: LiveHub;
+}
+
+/** Workstation ids are host names (see the workstations table). */
+const WorkstationId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$' });
+
+export const LoginDenial = Type.Union([
+  Type.Literal('not-present'),
+  Type.Literal('other-room'),
+  Type.Literal('lease-expired'),
+  Type.Literal('compliance-lapsed'),
+  Type.Literal('unknown-workstation'),
+  Type.Literal('unknown-user'),
+]);
+
+/**
+ * The login check a workstation makes before letting a person in (PAM, a Windows credential
+ * provider): answered from the presence state in memory, and audited whatever the answer. The
+ * audit is written before the answer leaves: a check that cannot be recorded is not answered.
+ */
+export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptions> = async (
+  app,
+  { presence, audit, alarms, hub },
+) => {
+  app.post(
+    '/api/v1/workstations/:id/login-check',
+    {
+      config: { roles: 'workstation' },
+      schema: {
+        description:
+          'May this user log into this workstation now? Allowed only while the user is present in the workstation’s room (badge-in, lease not lapsed, compliance current). Authenticated with the workstation’s bearer token.',
+        params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
+        body: Type.Object(
+          { user: Type.String({ pattern: ID_PATTERN, description: 'the login name: the person id' }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ allow: Type.Boolean(), reason: Type.Optional(LoginDenial) }),
+          400: ErrorSchema,
+          401: ErrorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { user } = request.body;
+      const verdict = presence.check(id, user);
+      await audit.record({
+        actor: `workstation:${id}`,
+        action: verdict.allow ? 'workstation.login-allowed' : 'workstation.login-denied',
+        target: `workstation:${id}`,
+        details: { user, ...(verdict.allow ? {} : { reason: verdict.reason }) },
+      });
+      return verdict;
+    },
+  );
+
+  app.post(
+    '/api/v1/workstations/:id/break-glass',
+    {
+      config: { roles: 'workstation' },
+      schema: {
+        description:
+          'A workstation reports the use of its break-glass procedure (emergency login while central was unreachable, or a refused attempt): audited, and it raises a critical alarm.',
+        params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            user: Type.String({ pattern: ID_PATTERN }),
+            reason: Type.String({ minLength: 1, maxLength: 300 }),
+            at: Type.String({ format: 'date-time' }),
+            outcome: Type.Union([Type.Literal('granted'), Type.Literal('refused')]),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ alarm: Type.Integer() }), 400: ErrorSchema, 401: ErrorSchema },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { user, reason, at, outcome } = request.body;
+      const workstation = presence.workstation(id);
+      await audit.record({
+        actor: `workstation:${id}`,
+        action: `workstation.break-glass-${outcome}`,
+        target: `workstation:${id}`,
+        details: { user, reason, at },
+      });
+      const raised = await alarms.raiseCentral({
+        alarm: 'workstation-break-glass',
+        key: `workstation-break-glass:${id}`.slice(0, 200),
+        severity: 'critical',
+        ...(workstation ? { site: workstation.site } : {}),
+        detail: `break-glass ${outcome} on workstation ${id} at ${at}`.slice(0, 500),
+      });
+      hub.publishAlarms(raised);
+      return { alarm: raised[0]?.id ?? 0 };
+    },
+  );
+
+  app.post(
+    '/api/v1/workstations/:id/lock-result',
+    {
+      config: { roles: 'workstation' },
+      schema: {
+        description:
+          'A workstation agent reports what it did with a lock command (locked, failed, or rejected as not valid): audited.',
+        params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            command: Type.Optional(Type.String({ pattern: '^[0-9a-f-]{36}$' })),
+            status: Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('rejected')]),
+            reason: Type.Optional(Type.String({ maxLength: 300 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ recorded: Type.Boolean() }), 400: ErrorSchema, 401: ErrorSchema },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { command, status, reason } = request.body;
+      await audit.record({
+        actor: `workstation:${id}`,
+        action: 'workstation.lock-result',
+        target: `workstation:${id}`,
+        details: { status, ...(command ? { command } : {}), ...(reason ? { reason } : {}) },
+      });
+      return { recorded: true };
+    },
+  );
+
+  app.get(
+    '/api/v1/workstations',
+    {
+      config: { roles: Access.monitor },
+      schema: {
+        description:
+          'Every workstation with the people present in its room (since, lease end) and its last login check.',
+        response: {
+          200: Type.Object({
+            workstations: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                site: Type.String(),
+                room: Type.String(),
+                name: Type.String(),
+                present: Type.Array(
+                  Type.Object({ person: Type.String(), since: Type.String(), leaseUntil: Type.String() }),
+                ),
+                lastCheck: Type.Optional(
+                  Type.Object({
+                    user: Type.String(),
+                    allow: Type.Boolean(),
+                    reason: Type.Optional(LoginDenial),
+                    at: Type.String(),
+                  }),
+                ),
+              }),
+            ),
+          }),
+          401: ErrorSchema,
+          403: ErrorSchema,
+        },
+      },
+    },
+    async () => ({ workstations: presence.view() }),
+  );
+};

@@ -1,0 +1,208 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Pool } from 'pg';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import {
+  type FetchedFootage,
+  FootageClient,
+  type FootageClientOptions,
+  FootageError,
+} from './footage-client.js';
+
+/**
+ * Footage for the browser: fetched from the gateway that recorded it, kept for a few minutes as a
+ * "view" so the player's range requests (seeking) are served from one file, and audited once per
+ * view — who, which camera, which range or event, and what came of it.
+ */
+export interface VideoServiceOptions {
+  client: Omit<FootageClientOptions, 'dir' | 'clock' | 'log'>;
+  pool: Pool;
+  audit: AuditLog;
+  clock: Clock;
+  log: Logger;
+  /** A view is kept this long after its last request. */
+  viewTtlMs?: number;
+}
+
+/** The longest range one view may cover; longer stretches are watched as several views. */
+export const MAX_VIEW_MS = 30 * 60_000;
+
+export type EventFootageKind = 'clip' | 'snapshot';
+
+interface View {
+  footage: Promise<FetchedFootage>;
+  expiresAt: number;
+}
+
+interface FootageRef {
+  id: string;
+  sha256: string;
+}
+
+export class VideoService {
+  private readonly views = new Map<string, View>();
+  private client: FootageClient | undefined;
+  private dir: string | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: VideoServiceOptions) {}
+
+  async start(): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'identgate-footage-'));
+    this.dir = dir;
+    this.client = new FootageClient({
+      ...this.options.client,
+      dir,
+      clock: this.options.clock,
+      log: this.options.log,
+    });
+    await this.client.start();
+    this.sweeper = setInterval(() => this.sweep(), 30_000);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.client?.stop();
+    this.client = undefined;
+    this.views.clear();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Whether footage can be requested at all (the central signing key is configured). */
+  get canRequest(): boolean {
+    return this.options.client.signingKey !== undefined;
+  }
+
+  /** A camera's footage between two times, from the gateway that records it. */
+  footage(actor: string, site: string, gateway: string, camera: string, fromMs: number, toMs: number) {
+    const from = new Date(fromMs).toISOString();
+    const to = new Date(toMs).toISOString();
+    return this.view(
+      `${actor}\n${site}/${gateway}/${camera}\n${from}\n${to}`,
+      { actor, target: `${site}/${gateway}/${camera}`, details: { kind: 'range', from, to } },
+      () => this.requireClient().fetch(site, gateway, { kind: 'range', camera, from, to }),
+    );
+  }
+
+  /**
+   * The clip or snapshot a gateway linked to a door event (`video.footage-linked`), checked
+   * against the SHA-256 the event named. `camera` picks one when several cameras saw the event.
+   */
+  async eventFootage(actor: string, eventId: string, kind: EventFootageKind, camera?: string) {
+    const links = await this.options.pool.query<{
+      site: string;
+      gateway: string;
+      data: Record<string, unknown>;
+    }>(
+      `SELECT site, gateway, data FROM events
+        WHERE kind = 'video.footage-linked' AND data->>'event' = $1 AND ($2::text IS NULL OR data->>'camera' = $2)
+        ORDER BY occurred_at, ingest_no`,
+      [eventId, camera ?? null],
+    );
+    if (links.rows.length === 0)
+      throw new FootageError(
+        'not-found',
+        `no footage is linked to event ${eventId}${camera ? ` on ${camera}` : ''}`,
+      );
+    const link = links.rows.find((row) => isRef(row.data[kind]));
+    if (!link) {
+      const missing = links.rows.map((row) => row.data.missing).find((m) => typeof m === 'string');
+      throw new FootageError('not-found', `the event has no ${kind}${missing ? `: ${missing}` : ''}`);
+    }
+    const ref = link.data[kind] as FootageRef;
+    const linkedCamera = String(link.data.camera);
+    const target = `${link.site}/${link.gateway}/${linkedCamera}`;
+    return this.view(
+      `${actor}\n${target}\n${eventId}\n${kind}`,
+      {
+        actor,
+        target,
+        details: { kind, event: eventId, from: link.data.from, to: link.data.to, file: ref.id },
+      },
+      async () => {
+        const footage = await this.requireClient().fetch(link.site, link.gateway, {
+          kind: 'file',
+          file: ref.id,
+        });
+        if (footage.sha256 !== ref.sha256) {
+          rmSync(footage.path, { force: true });
+          throw new FootageError(
+            'integrity',
+            `the ${kind} hashes to ${footage.sha256}, the event named ${ref.sha256}`,
+          );
+        }
+        return footage;
+      },
+    );
+  }
+
+  private async view(
+    key: string,
+    audit: { actor: string; target: string; details: Record<string, unknown> },
+    fetch: () => Promise<FetchedFootage>,
+  ): Promise<FetchedFootage> {
+    const now = this.options.clock.now();
+    const ttl = this.options.viewTtlMs ?? 5 * 60_000;
+    const known = this.views.get(key);
+    if (known && known.expiresAt > now) {
+      known.expiresAt = now + ttl;
+      return known.footage;
+    }
+    const footage = fetch();
+    const view = { footage, expiresAt: now + ttl };
+    this.views.set(key, view);
+    try {
+      const fetched = await footage;
+      await this.options.audit.record({
+        actor: audit.actor,
+        action: 'video.view',
+        target: audit.target,
+        details: { ...audit.details, result: 'ok', bytes: fetched.bytes, sha256: fetched.sha256 },
+      });
+      return fetched;
+    } catch (error) {
+      if (this.views.get(key) === view) this.views.delete(key);
+      await this.options.audit.record({
+        actor: audit.actor,
+        action: 'video.view',
+        target: audit.target,
+        details: {
+          ...audit.details,
+          result: error instanceof FootageError ? error.failure : 'failed',
+          reason: (error as Error).message.slice(0, 300),
+        },
+      });
+      throw error;
+    }
+  }
+
+  private sweep(): void {
+    const now = this.options.clock.now();
+    for (const [key, view] of this.views) {
+      if (view.expiresAt > now) continue;
+      this.views.delete(key);
+      view.footage.then(
+        (footage) => rmSync(footage.path, { force: true }),
+        () => undefined, // a failed view left no file; its failure was audited
+      );
+    }
+  }
+
+  private requireClient(): FootageClient {
+    if (!this.client) throw new FootageError('failed', 'the footage channel is not running');
+    return this.client;
+  }
+}
+
+function isRef(value: unknown): value is FootageRef {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as FootageRef).id === 'string' &&
+    typeof (value as FootageRef).sha256 === 'string'
+  );
+}

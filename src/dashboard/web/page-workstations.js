@@ -1,0 +1,80 @@
+// Ident workstations: per workstation, who is present in its room (and until when the presence
+// lease runs) and the last login check with its answer. Refreshed on every live event (badges
+// change presence) and every few seconds (login checks are not events).
+import { age, api, el, formatTime, toast } from './lib.js';
+import { registerPage } from './router.js';
+
+function checkCell(check) {
+  if (!check) return el('td', { className: 'muted' }, 'no login yet');
+  const verdict = check.allow ? 'allowed' : `denied: ${check.reason}`;
+  return el(
+    'td',
+    { className: check.allow ? 'ok' : 'bad', title: formatTime(check.at) },
+    `${check.user} ${verdict} (${age(check.at)} ago)`,
+  );
+}
+
+function row(workstation) {
+  const present = workstation.present.length
+    ? workstation.present
+        .map((p) => `${p.person} since ${formatTime(p.since)}, lease until ${formatTime(p.leaseUntil)}`)
+        .join('; ')
+    : 'nobody';
+  return el(
+    'tr',
+    { dataset: { workstation: workstation.id, state: workstation.lastCheck?.allow ? 'allowed' : 'denied' } },
+    el('td', {}, workstation.name),
+    el('td', {}, `${workstation.site}/${workstation.room}`),
+    el('td', {}, present),
+    checkCell(workstation.lastCheck),
+  );
+}
+
+registerPage({
+  path: 'workstations',
+  title: 'Workstations',
+  roles: ['security', 'admin'],
+  order: 25,
+  async render(view) {
+    const body = el('tbody', { id: 'workstations-body' });
+    view.replaceChildren(
+      el('h1', {}, 'Workstations'),
+      el('p', { className: 'muted' }, 'Login is allowed only to someone present in the workstation’s room.'),
+      el(
+        'table',
+        { className: 'table' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            el('th', {}, 'Workstation'),
+            el('th', {}, 'Room'),
+            el('th', {}, 'Present'),
+            el('th', {}, 'Last login check'),
+          ),
+        ),
+        body,
+      ),
+    );
+    const load = async () => {
+      try {
+        const { workstations } = await api('GET', '/api/v1/workstations');
+        body.replaceChildren(...workstations.map(row));
+        if (workstations.length === 0)
+          body.replaceChildren(el('tr', {}, el('td', { colSpan: 4 }, 'No workstation registered.')));
+      } catch (error) {
+        toast(`Could not load the workstations: ${error.message}`, 'error');
+      }
+    };
+    await load();
+    const source = new EventSource('/api/v1/live?recent=0');
+    source.addEventListener('event', () => load());
+    const timer = setInterval(load, 5000);
+    return () => {
+      clearInterval(timer);
+      source.close();
+    };
+  },
+});

@@ -1,0 +1,140 @@
+import { type KeyObject, randomBytes } from 'node:crypto';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { canonicalJson } from './canonical.js';
+import { CLOCK_SKEW_MS, MAX_COMMAND_VALIDITY_MS } from './commands.js';
+import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
+import { ID_PATTERN, isId } from './ids.js';
+import { signBytes, verifyBytes } from './signing.js';
+import { TOPIC_ROOT } from './topics.js';
+import { UUIDV7_PATTERN } from './uuidv7.js';
+
+/**
+ * Lock on leave: when a person's presence ends, the central side tells each workstation that let
+ * them log in to lock its sessions. Signed with the central key like gateway commands, short-lived,
+ * with a nonce; a workstation agent runs each at most once. Workstation ids are host names (dots
+ * allowed), hence a topic and schema of their own beside the gateway commands.
+ */
+export const WORKSTATION_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$';
+const workstationIdRegExp = new RegExp(WORKSTATION_ID_PATTERN);
+
+export function workstationCommandTopic(site: string, workstation: string): string {
+  if (!isId(site)) throw new Error(`invalid site id ${JSON.stringify(site)} for an MQTT topic`);
+  if (!workstationIdRegExp.test(workstation))
+    throw new Error(`invalid workstation id ${JSON.stringify(workstation)} for an MQTT topic`);
+  return `${TOPIC_ROOT}/${site}/workstations/${workstation}/commands`;
+}
+
+export const LockReason = Type.Union([
+  Type.Literal('exit'),
+  Type.Literal('seen-outside'),
+  Type.Literal('moved'),
+  Type.Literal('lease-expired'),
+  Type.Literal('badge-revoked'),
+  Type.Literal('lockdown'),
+]);
+
+const WorkstationCommandSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Type.String({ pattern: UUIDV7_PATTERN }),
+    kind: Type.Literal('session.lock'),
+    site: Type.String({ pattern: ID_PATTERN }),
+    workstation: Type.String({ pattern: WORKSTATION_ID_PATTERN }),
+    issuedAt: Type.String({ pattern: TIME_PATTERN }),
+    expiresAt: Type.String({ pattern: TIME_PATTERN }),
+    nonce: Type.String({ pattern: '^[A-Za-z0-9_-]{22}$' }),
+    data: Type.Object(
+      { user: Type.String({ pattern: ID_PATTERN }), reason: LockReason },
+      { additionalProperties: false },
+    ),
+    sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }),
+  },
+  { additionalProperties: false },
+);
+export type WorkstationCommand = Static<typeof WorkstationCommandSchema>;
+const validator = Compile(WorkstationCommandSchema);
+
+function bytes(command: Omit<WorkstationCommand, 'sig'>): Buffer {
+  const { v, id, kind, site, workstation, issuedAt, expiresAt, nonce, data } = command;
+  return Buffer.from(
+    canonicalJson({ v, id, kind, site, workstation, issuedAt, expiresAt, nonce, data }),
+    'utf8',
+  );
+}
+
+export function signLockCommand(
+  target: { site: string; workstation: string },
+  data: WorkstationCommand['data'],
+  id: string,
+  nowMs: number,
+  validityMs: number,
+  key: KeyObject,
+): WorkstationCommand {
+  const unsigned = {
+    v: 1 as const,
+    id,
+    kind: 'session.lock' as const,
+    site: target.site,
+    workstation: target.workstation,
+    issuedAt: new Date(nowMs).toISOString(),
+    expiresAt: new Date(nowMs + Math.min(validityMs, MAX_COMMAND_VALIDITY_MS)).toISOString(),
+    nonce: randomBytes(16).toString('base64url'),
+    data,
+  };
+  return { ...unsigned, sig: signBytes(key, bytes(unsigned)) };
+}
+
+export type LockCommandCheck =
+  | { ok: true; command: WorkstationCommand }
+  | {
+      ok: false;
+      reason: 'bad-command' | 'bad-signature' | 'wrong-workstation' | 'expired' | 'not-yet-valid';
+      detail: string;
+      id?: string;
+    };
+
+export function checkLockCommand(
+  payload: Buffer,
+  centralKey: KeyObject,
+  self: { site: string; workstation: string },
+  nowMs: number,
+): LockCommandCheck {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload.toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: 'bad-command', detail: (error as Error).message.slice(0, 200) };
+  }
+  if (!validator.Check(parsed))
+    return { ok: false, reason: 'bad-command', detail: describeSchemaErrors(validator, parsed) };
+  const command = parsed;
+  if (!verifyBytes(centralKey, bytes(command), command.sig))
+    return {
+      ok: false,
+      reason: 'bad-signature',
+      detail: 'signature does not verify with the central key',
+      id: command.id,
+    };
+  if (command.site !== self.site || command.workstation !== self.workstation)
+    return {
+      ok: false,
+      reason: 'wrong-workstation',
+      detail: `addressed to ${command.site}/${command.workstation}`,
+      id: command.id,
+    };
+  const issued = Date.parse(command.issuedAt);
+  const expires = Date.parse(command.expiresAt);
+  if (
+    Number.isNaN(issued) ||
+    Number.isNaN(expires) ||
+    expires <= issued ||
+    expires - issued > MAX_COMMAND_VALIDITY_MS
+  )
+    return { ok: false, reason: 'bad-command', detail: 'validity window is not plausible', id: command.id };
+  if (issued > nowMs + CLOCK_SKEW_MS)
+    return { ok: false, reason: 'not-yet-valid', detail: `issued ${command.issuedAt}`, id: command.id };
+  if (expires + CLOCK_SKEW_MS < nowMs)
+    return { ok: false, reason: 'expired', detail: `expired ${command.expiresAt}`, id: command.id };
+  return { ok: true, command };
+}

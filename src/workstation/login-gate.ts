@@ -1,0 +1,204 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../lib/clock.js';
+import { CodedError } from '../lib/coded-error.js';
+import type { CentralClient } from './central-client.js';
+
+/**
+ * The workstation side of a login check. Central decides whenever it answers. When it does not
+ * (down, unreachable, failing), the workstation fails closed: it allows only a user central
+ * allowed within the last `graceMs`, or one holding a break-glass grant; everyone else is
+ * denied. Break-glass is the documented emergency path: a code from a sealed envelope, a reason,
+ * a local journal entry, and a report to central that raises an alarm (sent at once, or with
+ * the next check that reaches central).
+ */
+export type GateReason =
+  | 'not-present'
+  | 'other-room'
+  | 'lease-expired'
+  | 'compliance-lapsed'
+  | 'unknown-workstation'
+  | 'unknown-user'
+  | 'bad-request'
+  | 'central-unreachable';
+
+export type GateVerdict =
+  | { allow: true; via: 'central' | 'grace' | 'break-glass'; detail?: string }
+  | { allow: false; reason: GateReason; detail?: string };
+
+export interface LoginGateOptions {
+  client: CentralClient;
+  clock: Clock;
+  stateDir: string;
+  graceMs: number;
+  breakGlass?: { codeSha256: string; minutes: number };
+}
+
+/** The code whose hash the shipped sample configuration carries (hardware/pam/workstation.yaml). */
+const SAMPLE_CODE = 'replace-me';
+const USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const REASONS = new Set<string>([
+  'not-present',
+  'other-room',
+  'lease-expired',
+  'compliance-lapsed',
+  'unknown-workstation',
+  'unknown-user',
+]);
+
+interface Grant {
+  user: string;
+  reason: string;
+  at: number;
+  until: number;
+}
+
+export class LoginGate {
+  constructor(private readonly options: LoginGateOptions) {}
+
+  async check(user: string): Promise<GateVerdict> {
+    if (!USER_PATTERN.test(user))
+      return { allow: false, reason: 'bad-request', detail: 'not a valid user name' };
+    const reply = await this.options.client.post('/login-check', { user });
+    if (reply.reached && reply.status < 500) {
+      // Central answered: report any break-glass use it has not heard of yet.
+      await this.flushReports();
+      if (reply.status === 401) return this.forget(user, { allow: false, reason: 'unknown-workstation' });
+      const body = reply.body as { allow?: unknown; reason?: unknown } | undefined;
+      if (reply.status === 200 && body?.allow === true) {
+        this.remember(user);
+        return { allow: true, via: 'central' };
+      }
+      if (reply.status === 200 && typeof body?.reason === 'string' && REASONS.has(body.reason))
+        return this.forget(user, { allow: false, reason: body.reason as GateReason });
+      return this.forget(user, { allow: false, reason: 'bad-request', detail: `HTTP ${reply.status}` });
+    }
+    const why = reply.reached ? `HTTP ${reply.status}` : reply.detail;
+    const now = this.options.clock.now();
+    const last = this.readJson<{ at: number }>(join('confirmed', `${user}.json`));
+    if (last && now - last.at < this.options.graceMs) {
+      return {
+        allow: true,
+        via: 'grace',
+        detail: `central unreachable (${why}); allowed ${Math.round((now - last.at) / 1000)} s after central's last allow`,
+      };
+    }
+    const grant = this.readJson<Grant>(join('break-glass', `${user}.json`));
+    if (grant && grant.until > now) {
+      this.journal({ event: 'break-glass-login', user, at: now });
+      return {
+        allow: true,
+        via: 'break-glass',
+        detail: `central unreachable (${why}); break-glass grant until ${new Date(grant.until).toISOString()}`,
+      };
+    }
+    return { allow: false, reason: 'central-unreachable', detail: why };
+  }
+
+  /** Grants `user` emergency login; the code must match the sealed one. Reports it to central if reachable. */
+  async breakGlass(
+    user: string,
+    code: string,
+    reason: string,
+  ): Promise<{ until: number; reported: boolean }> {
+    const settings = this.options.breakGlass;
+    if (!settings)
+      throw new CodedError('IDG_BREAK_GLASS_OFF', 'break-glass is not configured (breakGlass.codeSha256)');
+    if (!USER_PATTERN.test(user))
+      throw new CodedError('IDG_BREAK_GLASS_USER', `not a valid user name: ${JSON.stringify(user)}`);
+    if (reason.trim().length < 5)
+      throw new CodedError(
+        'IDG_BREAK_GLASS_REASON',
+        'give the reason for the emergency (at least 5 characters)',
+      );
+    if (code.trim() === SAMPLE_CODE)
+      throw new CodedError(
+        'IDG_BREAK_GLASS_SAMPLE',
+        'the sample break-glass code is never accepted: set breakGlass.codeSha256 to your own',
+      );
+    const now = this.options.clock.now();
+    const presented = createHash('sha256').update(code.trim(), 'utf8').digest();
+    if (!timingSafeEqual(presented, Buffer.from(settings.codeSha256, 'hex'))) {
+      this.journal({ event: 'break-glass-refused', user, at: now });
+      this.queueReport({ user, reason: reason.trim(), at: now, outcome: 'refused' });
+      await this.flushReports();
+      throw new CodedError('IDG_BREAK_GLASS_CODE', 'wrong break-glass code (the attempt is recorded)');
+    }
+    const grant: Grant = { user, reason: reason.trim(), at: now, until: now + settings.minutes * 60_000 };
+    this.writeJson(join('break-glass', `${user}.json`), grant);
+    this.journal({ event: 'break-glass-granted', user, at: now, until: grant.until, reason: grant.reason });
+    this.queueReport({ user, reason: grant.reason, at: now, outcome: 'granted' });
+    const reported = await this.flushReports();
+    return { until: grant.until, reported };
+  }
+
+  /** Sends queued break-glass reports; true when none is left. */
+  async flushReports(): Promise<boolean> {
+    const dir = this.path('reports');
+    let files: string[];
+    try {
+      files = readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort();
+    } catch {
+      return true;
+    }
+    for (const file of files) {
+      const report = JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown;
+      const reply = await this.options.client.post('/break-glass', report);
+      if (!reply.reached || reply.status >= 500) return false;
+      // Any other answer is final (a 4xx will not improve by retrying); keep it in the journal.
+      if (reply.status !== 200)
+        this.journal({ event: 'break-glass-report-refused', file, status: reply.status });
+      rmSync(join(dir, file), { force: true });
+    }
+    return true;
+  }
+
+  private queueReport(report: {
+    user: string;
+    reason: string;
+    at: number;
+    outcome: 'granted' | 'refused';
+  }): void {
+    this.writeJson(join('reports', `${report.at}-${report.user}.json`), {
+      user: report.user,
+      reason: report.reason.slice(0, 300),
+      at: new Date(report.at).toISOString(),
+      outcome: report.outcome,
+    });
+  }
+
+  private remember(user: string): void {
+    this.writeJson(join('confirmed', `${user}.json`), { at: this.options.clock.now() });
+  }
+
+  private forget(user: string, verdict: GateVerdict): GateVerdict {
+    rmSync(this.path(join('confirmed', `${user}.json`)), { force: true });
+    return verdict;
+  }
+
+  private journal(entry: Record<string, unknown>): void {
+    mkdirSync(this.options.stateDir, { recursive: true, mode: 0o700 });
+    appendFileSync(this.path('break-glass.log'), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+  }
+
+  private path(relative: string): string {
+    return join(this.options.stateDir, relative);
+  }
+
+  private readJson<T>(relative: string): T | undefined {
+    try {
+      return JSON.parse(readFileSync(this.path(relative), 'utf8')) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeJson(relative: string, value: unknown): void {
+    const file = this.path(relative);
+    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+    writeFileSync(file, JSON.stringify(value), { mode: 0o600 });
+  }
+}

@@ -1,0 +1,104 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectAsync } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockAgent } from '../../src/cli/workstation-command.js';
+import { parseConfigText } from '../../src/config/load-config.js';
+import { WorkstationClientConfig } from '../../src/config/workstation-config.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { signLockCommand, workstationCommandTopic } from '../../src/protocol/workstation-commands.js';
+import type { LockAgent, LockResult } from '../../src/workstation/lock-agent.js';
+import { badgeIn, badgeOut, registerWorkstation, seedDirectory } from '../helpers/presence.js';
+import { mqttUrl } from '../helpers/services.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+describe('lock on leave: a signed lock command over the real broker, run by the workstation agent', () => {
+  let system: TestSystem;
+  let dir: string;
+  let agent: LockAgent;
+  const results: LockResult[] = [];
+  let waiters: Array<(r: LockResult) => void> = [];
+  const nextResult = () => new Promise<LockResult>((resolve) => waiters.push(resolve));
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    await seedDirectory(system);
+    const token = await registerWorkstation(system, 'ws-lock.ident');
+    dir = mkdtempSync(join(tmpdir(), 'idg-lock-'));
+    writeFileSync(join(dir, 'token'), token, { mode: 0o600 });
+    const config = parseConfigText(
+      [
+        'kind: workstation',
+        'id: ws-lock.ident',
+        `url: ${system.dashboard.url}`,
+        `token: { file: ${join(dir, 'token')} }`,
+        `stateDir: ${join(dir, 'state')}`,
+        'agent:',
+        `  site: ${system.site}`,
+        `  mqtt: { url: "${mqttUrl()}", clientId: idg-ws-lock-${system.site} }`,
+        `  centralPublicKey: "${system.centralPublicKey}"`,
+        // A harmless lock: append a line to a file (no shell; the arguments are passed as they are).
+        `  lockCommand: ["${process.execPath}", "-e", "require('fs').appendFileSync(process.argv[1], 'locked\\\\n')", "${join(dir, 'locked')}"]`,
+      ].join('\n'),
+      WorkstationClientConfig,
+      { env: {} },
+    );
+    agent = lockAgent(config, {}, (result) => {
+      results.push(result);
+      const pending = waiters;
+      waiters = [];
+      for (const resolve of pending) resolve(result);
+    });
+    await agent.start();
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await system?.stop();
+  });
+
+  it('locks the workstation the agent logged into when they badge out, and central audits both sides', async () => {
+    await badgeIn(system);
+    const check = await system.dashboard.http.inject({
+      method: 'POST',
+      url: '/api/v1/workstations/ws-lock.ident/login-check',
+      headers: { authorization: `Bearer ${readFileSync(join(dir, 'token'), 'utf8')}` },
+      payload: { user: system.agent.person },
+    });
+    expect(check.json()).toEqual({ allow: true });
+    expect(existsSync(join(dir, 'locked'))).toBe(false);
+    const result = nextResult();
+    await badgeOut(system);
+    expect(await result).toMatchObject({ status: 'ok', reported: true });
+    expect(readFileSync(join(dir, 'locked'), 'utf8')).toBe('locked\n');
+    const audit = await system.dashboard.pool.query<{ action: string; details: Record<string, unknown> }>(
+      `SELECT action, details FROM audit_log WHERE action LIKE 'workstation.lock-%' ORDER BY id`,
+    );
+    expect(audit.rows.map((r) => r.action)).toEqual(['workstation.lock-sent', 'workstation.lock-result']);
+    expect(audit.rows[0]?.details).toMatchObject({ user: system.agent.person, reason: 'exit' });
+    expect(audit.rows[1]?.details).toMatchObject({ status: 'ok', command: audit.rows[0]?.details.command });
+  });
+
+  it('rejects a lock command not signed by central, runs nothing, and reports the rejection', async () => {
+    const forger = generateSigningKeyPair();
+    const forged = signLockCommand(
+      { site: system.site, workstation: 'ws-lock.ident' },
+      { user: system.agent.person, reason: 'exit' },
+      '01900000-0000-7000-8000-000000000001',
+      Date.now(),
+      60_000,
+      forger.privateKey,
+    );
+    const result = nextResult();
+    const client = await connectAsync(mqttUrl());
+    await client.publishAsync(workstationCommandTopic(system.site, 'ws-lock.ident'), JSON.stringify(forged), {
+      qos: 1,
+    });
+    await client.endAsync();
+    expect(await result).toMatchObject({ status: 'rejected', reported: true });
+    expect((await result).reason).toMatch(/^bad-signature/);
+    expect(readFileSync(join(dir, 'locked'), 'utf8')).toBe('locked\n');
+  });
+});
