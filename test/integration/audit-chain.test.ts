@@ -160,6 +160,25 @@ describe('hash chain and day checkpoints', () => {
     expect((await verify()).ok).toBe(true); // the prune's own audit entry included
   });
 
+  it('accepts workstation entries an erasure redacted, and no other changed staff action', async () => {
+    await rig.pool.query(`INSERT INTO people (id, display_name) VALUES ('p-1', 'Ada')`);
+    await writeAudit(rig.pool, {
+      actor: 'workstation:ws-1',
+      action: 'workstation.login',
+      details: { user: 'p-1' },
+    });
+    await writeAudit(rig.pool, { actor: ADMIN, action: 'test.action', details: { n: 1 } });
+    await rig.service.erasePerson('p-1', {}, ADMIN);
+    const report = await verify();
+    expect(report).toMatchObject({ ok: true, chains: [{ site: '_central', redacted: 1 }] });
+    await rig.pool.query(`UPDATE audit_log SET details = '{"n":2}' WHERE action = 'test.action'`);
+    expect((await verify()).mismatch).toMatchObject({
+      site: '_central',
+      source: 'audit',
+      problem: expect.stringMatching(/was changed/),
+    });
+  });
+
   it('rejects a time that is not ISO 8601 with a usage error', async () => {
     const result = await cli('audit', 'verify', '--from', 'yesterday');
     expect(result.code).toBe(64);

@@ -26,6 +26,8 @@ export interface ChainSummary {
   rows: number;
   /** Rows whose source is gone under the deletion log. */
   expired: number;
+  /** Staff actions whose person id an erasure replaced (`workstation.*` entries, `user: erased`). */
+  redacted: number;
   checkpoints: number;
   /** Rows after the last checkpoint (today's, not signed yet). */
   unsigned: number;
@@ -53,6 +55,7 @@ interface ChainRow {
   digest: Buffer;
   hash: Buffer;
   actual: Buffer | null;
+  redacted: boolean;
 }
 
 interface Deletion {
@@ -74,7 +77,10 @@ const ROWS_SQL = `
                                WHERE e.id = c.ref::uuid AND e.occurred_at = c.at)
            WHEN 'alarm' THEN (SELECT identgate_alarm_digest(a) FROM alarms a WHERE a.id = c.ref::bigint)
            WHEN 'audit' THEN (SELECT identgate_audit_digest(l) FROM audit_log l WHERE l.id = c.ref::bigint)
-         END AS actual
+         END AS actual,
+         c.source = 'audit' AND EXISTS (SELECT 1 FROM audit_log l WHERE l.id = c.ref::bigint
+                                          AND starts_with(l.action, 'workstation.') AND l.details ->> 'user' = 'erased')
+           AS redacted
     FROM audit_chain c
    WHERE c.site = $1 AND ($2::timestamptz IS NULL OR c.added_at >= $2) AND ($3::timestamptz IS NULL OR c.added_at < $3)
    ORDER BY c.no`;
@@ -92,11 +98,13 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
       'SELECT data_class, site, span_to FROM deletion_log WHERE NOT dry_run',
     )
   ).rows.map((r) => ({ dataClass: r.data_class, site: r.site, to: r.span_to }));
+  const erasures =
+    (await pool.query(`SELECT 1 FROM audit_log WHERE action = 'person.erase' LIMIT 1`)).rowCount !== 0;
   const chains: ChainSummary[] = [];
   const client = await pool.connect();
   try {
     for (const site of sites) {
-      const { summary, mismatch } = await verifyChain(client, site, request, deletions);
+      const { summary, mismatch } = await verifyChain(client, site, request, deletions, erasures);
       chains.push(summary);
       if (mismatch) return { ok: false, chains, mismatch };
     }
@@ -111,13 +119,21 @@ async function verifyChain(
   site: string,
   request: VerifyRequest,
   deletions: readonly Deletion[],
+  erasures: boolean,
 ): Promise<{ summary: ChainSummary; mismatch?: Mismatch }> {
   const all = await listCheckpoints(client, site);
   const inRange = all.filter(
     (c) =>
       (!request.from || new Date(c.to) >= request.from) && (!request.to || new Date(c.from) < request.to),
   );
-  const summary: ChainSummary = { site, rows: 0, expired: 0, checkpoints: inRange.length, unsigned: 0 };
+  const summary: ChainSummary = {
+    site,
+    rows: 0,
+    expired: 0,
+    redacted: 0,
+    checkpoints: inRange.length,
+    unsigned: 0,
+  };
   const fail = (problem: string, row?: ChainRow) => ({
     summary,
     mismatch: row
@@ -177,7 +193,12 @@ async function verifyChain(
           }
           summary.expired += 1;
         } else if (!row.actual.equals(row.digest)) {
-          return fail(`its ${row.source} row was changed (content digest differs)`, row);
+          // An erasure replaces the person id in workstation entries; the rest of them is then
+          // no longer provable, which the summary says.
+          if (!(row.redacted && erasures)) {
+            return fail(`its ${row.source} row was changed (content digest differs)`, row);
+          }
+          summary.redacted += 1;
         }
         const ending = endingAt.get(no);
         if (ending && ending.head !== row.hash.toString('hex')) {
@@ -216,7 +237,7 @@ function covered(row: ChainRow, site: string, deletions: readonly Deletion[]): b
 export function formatVerifyReport(report: VerifyReport): string[] {
   const lines = report.chains.map(
     (c) =>
-      `${c.site}: ${c.rows} rows verified (${c.expired} with their data deleted under retention), ${c.checkpoints} checkpoints, ${c.unsigned} rows not yet checkpointed`,
+      `${c.site}: ${c.rows} rows verified (${c.expired} with their data deleted under retention${c.redacted > 0 ? `, ${c.redacted} redacted by an erasure` : ''}), ${c.checkpoints} checkpoints, ${c.unsigned} rows not yet checkpointed`,
   );
   if (report.chains.length === 0) lines.push('no chain rows in that range');
   const m = report.mismatch;
