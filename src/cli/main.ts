@@ -8,8 +8,10 @@ import { CodedError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
+import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
+import { EXPORT_USAGE, runExportCommand } from './export-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
 import {
   KEYS_USAGE,
@@ -38,6 +40,8 @@ usage:
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
   identgate workstation check|break-glass|register  workstation login gated on presence
+  identgate audit verify|checkpoint|prune …      the tamper-evident log: verify, sign days, prune
+  identgate export … | export verify <dir>       signed access-log bundles for auditors; check one
   identgate --version
 
 ${SIM_USAGE}
@@ -54,7 +58,11 @@ ${PKI_USAGE}
 
 ${KEYS_USAGE}
 
-${WORKSTATION_USAGE}`;
+${WORKSTATION_USAGE}
+
+${AUDIT_USAGE}
+
+${EXPORT_USAGE}`;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -93,6 +101,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (argv[0] === 'workstation') {
     const result = await runWorkstation(argv.slice(1));
+    for (const line of result.lines) print(line);
+    return result.code;
+  }
+  if (argv[0] === 'audit' || argv[0] === 'export') {
+    const result = await (argv[0] === 'audit' ? runAuditCommand : runExportCommand)(argv.slice(1));
     for (const line of result.lines) print(line);
     return result.code;
   }

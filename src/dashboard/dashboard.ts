@@ -11,6 +11,8 @@ import { describeListenError } from '../lib/listen.js';
 import type { Logger } from '../lib/logger.js';
 import { assertListenerSecure } from '../lib/tls-profile.js';
 import { AuditLog } from './audit/audit-log.js';
+import { ChainCheckpointer } from './audit/chain-checkpoints.js';
+import { CheckpointJob } from './audit/checkpoint-job.js';
 import { AuthService } from './auth/auth-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionStore } from './auth/session-store.js';
@@ -92,6 +94,7 @@ export class Dashboard {
   private video: VideoService | undefined;
   private gapScanner: GapScanner | undefined;
   private retentionJob: RetentionJob | undefined;
+  private checkpointJob: CheckpointJob | undefined;
   private app: FastifyInstance | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
   storageMode: StorageMode | undefined;
@@ -255,6 +258,7 @@ export class Dashboard {
         await this.pool.query('SELECT 1');
       },
       https,
+      signingKey: this.options.signingKey,
     });
     try {
       await this.app.listen({ host, port });
@@ -364,7 +368,16 @@ export class Dashboard {
       });
       this.retentionJob.start();
     }
-    if (this.options.signingKey) await messenger.publishAllCredentials();
+    if (this.options.signingKey) {
+      const checkpointer = new ChainCheckpointer(this.pool, this.options.signingKey);
+      this.checkpointJob = new CheckpointJob(
+        checkpointer,
+        this.clock,
+        log.child({ component: 'audit-chain' }),
+      );
+      this.checkpointJob.start();
+      await messenger.publishAllCredentials();
+    }
   }
 
   async stop(): Promise<void> {
@@ -373,6 +386,8 @@ export class Dashboard {
     clearInterval(this.housekeeping);
     await this.retentionJob?.stop();
     this.retentionJob = undefined;
+    await this.checkpointJob?.stop();
+    this.checkpointJob = undefined;
     await this.gapScanner?.stop();
     this.gapScanner = undefined;
     await this.ingestor?.stop();

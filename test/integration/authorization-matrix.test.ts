@@ -158,6 +158,7 @@ const EXPECTED: Record<string, Expectation> = {
     path: '/api/v1/events/not-an-id/snapshot',
   },
   'GET /api/v1/audit': { allow: ['admin', 'auditor'], ok: 200 },
+  'POST /api/v1/exports': { allow: ['auditor'], reauth: true, ok: 400 },
   'POST /api/v1/doors/:site/:gateway/:door/unlock': {
     allow: ['security'],
     reauth: true,

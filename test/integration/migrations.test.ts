@@ -32,6 +32,7 @@ describe('database migrations', () => {
       { version: 6, variant: 'any' },
       { version: 7, variant: 'any' },
       { version: 8, variant: 'any' },
+      { version: 9, variant: 'any' },
       { version: 10, variant: 'any' },
       { version: 12, variant: 'any' },
       { version: 13, variant: 'any' },

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
@@ -29,6 +30,7 @@ import { alarmsRoutes } from './routes/alarms-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
 import { eventsRoutes } from './routes/events-routes.js';
+import { exportRoutes } from './routes/export-routes.js';
 import { liveRoutes } from './routes/live-routes.js';
 import { overviewRoutes } from './routes/overview-routes.js';
 import { photoRoutes } from './routes/photo-routes.js';
@@ -72,6 +74,8 @@ export interface AppDependencies {
   presence: PresenceService;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
+  /** The central signing key: signs auditors' export bundles (exports are off without it). */
+  signingKey?: KeyObject;
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
   https?: TlsOptions;
 }
@@ -208,6 +212,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     messenger: deps.messenger,
   });
   await app.register(auditRoutes, { audit: deps.audit });
+  await app.register(exportRoutes, {
+    pool: deps.pool,
+    ...(deps.signingKey ? { signingKey: deps.signingKey } : {}),
+  });
   await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
   await app.register(workstationRoutes, {
     presence: deps.presence,

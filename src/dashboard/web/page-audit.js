@@ -1,7 +1,8 @@
 // The audit log: who did what in the dashboard and the CLI, newest first, filtered by action
 // (a prefix such as alarm.) and actor (staff:alice, or staff: for all staff), with "Older" pages.
 // The filters live in the address (#/audit?action=door.) so that a view can be bookmarked.
-import { api, el, field, formatTime, formHandler, toast } from './lib.js';
+import { exportForm } from './audit-export-form.js';
+import { api, el, field, formatTime, formHandler, session, toast } from './lib.js';
 import { navigate, registerPage } from './router.js';
 
 const ACTION_HINTS = [
@@ -13,6 +14,7 @@ const ACTION_HINTS = [
   'staff.',
   'retention.',
   'person.erase',
+  'audit.export',
 ];
 
 function filtersForm(params) {
@@ -117,6 +119,7 @@ registerPage({
   roles: ['auditor', 'admin'],
   order: 60,
   async render(view, params) {
+    if (session.role === 'auditor') view.append(el('h2', {}, 'Export the access log'), exportForm());
     const list = new AuditList(view, params);
     await list.load();
   },

@@ -1,0 +1,106 @@
+import { createPublicKey } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
+import { writeAudit } from '../dashboard/audit/audit-log.js';
+import { ChainCheckpointer, pruneSignedDays } from '../dashboard/audit/chain-checkpoints.js';
+import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verifier.js';
+import { CodedError } from '../lib/coded-error.js';
+import { centralSigningKey } from './central-signing-key.js';
+import { ExitCode, UsageError } from './cli-error.js';
+import { cliActor, withDashboardDatabase } from './dashboard-database.js';
+
+/**
+ * `identgate audit …`: verify the tamper-evident log against the database (exit 1 at the first
+ * row that does not match) and sign the finished days' checkpoints (the dashboard does this on
+ * its own every hour; the command is for operators and tests).
+ */
+export const AUDIT_USAGE = `usage:
+  identgate audit verify [--site <id>] [--from <ISO time>] [--to <ISO time>] --config <dashboard.yaml>
+  identgate audit checkpoint --config <dashboard.yaml>   sign the finished days (needs keys.signing)
+  identgate audit prune --before <date> --config <dashboard.yaml>
+                                  delete chain rows of signed days before the date (checkpoints stay)`;
+
+export interface CommandResult {
+  lines: string[];
+  code: number;
+}
+
+export function parseTime(value: string | undefined, flag: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) {
+    throw new UsageError(
+      `${flag} must be an ISO 8601 time (2026-03-01 or 2026-03-01T12:00:00Z), not "${value}"`,
+    );
+  }
+  return new Date(ms);
+}
+
+export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      site: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      before: { type: 'string' },
+    },
+  });
+  const [verb, ...extra] = positionals;
+  if (extra.length > 0 || (verb !== 'verify' && verb !== 'checkpoint' && verb !== 'prune')) {
+    throw new UsageError(AUDIT_USAGE);
+  }
+  const configFile = values.config;
+  if (!configFile) throw new UsageError(`identgate audit ${verb} needs --config <dashboard.yaml>`);
+  if (verb === 'prune') {
+    const before = values.before;
+    if (!before || !/^\d{4}-\d{2}-\d{2}$/.test(before) || Number.isNaN(Date.parse(before))) {
+      throw new UsageError('identgate audit prune needs --before <YYYY-MM-DD>');
+    }
+    return withDashboardDatabase(configFile, 'audit prune', async ({ pool }) => {
+      const deleted = await pruneSignedDays(pool, before);
+      await writeAudit(pool, {
+        actor: cliActor(),
+        action: 'audit.chain.prune',
+        details: { before, deleted },
+      });
+      return {
+        lines: [`${deleted} chain rows of signed days before ${before} deleted; their checkpoints remain`],
+        code: ExitCode.ok,
+      };
+    });
+  }
+  const key = centralSigningKey(configFile);
+  if (verb === 'checkpoint') {
+    if (!key)
+      throw new CodedError(
+        AuditErrorCode.noSigningKey,
+        'checkpoints are signed with keys.signing, which is not set',
+      );
+    return withDashboardDatabase(configFile, 'audit checkpoint', async ({ pool }) => {
+      const made = await new ChainCheckpointer(pool, key).checkpointFinishedDays();
+      const lines = made.map(
+        (c) => `${c.site} ${c.day}: rows ${c.firstNo}–${c.lastNo} signed, head ${c.head}`,
+      );
+      return {
+        lines: lines.length > 0 ? lines : ['every finished day is signed already'],
+        code: ExitCode.ok,
+      };
+    });
+  }
+  const from = parseTime(values.from, '--from');
+  const to = parseTime(values.to, '--to');
+  if (from && to && from >= to) throw new UsageError('--from must be before --to');
+  return withDashboardDatabase(configFile, 'audit verify', async ({ pool }) => {
+    const report = await verifyChains(pool, {
+      ...(values.site ? { site: values.site } : {}),
+      ...(from ? { from } : {}),
+      ...(to ? { to } : {}),
+      ...(key ? { publicKey: createPublicKey(key) } : {}),
+    });
+    return { lines: formatVerifyReport(report), code: report.ok ? ExitCode.ok : ExitCode.failure };
+  });
+}

@@ -1,0 +1,136 @@
+import { createPublicKey } from 'node:crypto';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
+import { verifyBundle } from '../dashboard/audit/bundle-verify.js';
+import { type ExportProgress, writeExportBundle } from '../dashboard/audit/export-bundle.js';
+import { checkExportQuery, type ExportFormat } from '../dashboard/audit/export-query.js';
+import { CodedError } from '../lib/coded-error.js';
+import type { CommandResult } from './audit-command.js';
+import { centralSigningKey } from './central-signing-key.js';
+import { ExitCode, UsageError } from './cli-error.js';
+import { cliActor, withDashboardDatabase } from './dashboard-database.js';
+
+/**
+ * `identgate export …`: an auditor's signed bundle of the access log for a time range, and its
+ * offline verification. Progress goes to stderr; Ctrl-C leaves no bundle behind.
+ */
+export const EXPORT_USAGE = `usage:
+  identgate export --from <ISO time> --to <ISO time> [--site <id>] [--door <id>] [--person <id>]
+                   [--kind <kind>[,<kind>…]] --format csv|jsonl --out <new dir> --config <dashboard.yaml>
+  identgate export verify <dir> [--config <dashboard.yaml>]   hashes, signature and chain of a bundle`;
+
+export async function runExportCommand(
+  argv: string[],
+  stderr: (text: string) => void = (text) => process.stderr.write(text),
+): Promise<CommandResult> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      site: { type: 'string' },
+      door: { type: 'string' },
+      person: { type: 'string' },
+      kind: { type: 'string' },
+      format: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  if (positionals[0] === 'verify') {
+    const dir = positionals[1];
+    if (!dir || positionals.length > 2) throw new UsageError(EXPORT_USAGE);
+    const key = values.config ? centralSigningKey(values.config) : undefined;
+    const report = await verifyBundle(resolve(dir), key ? createPublicKey(key) : undefined);
+    const lines = report.ok
+      ? [
+          `OK: ${report.rows} rows, ${report.chained} anchored in ${report.links} chain links; files, signature and checkpoints verify`,
+        ]
+      : ['FAILED:', ...report.problems.map((p) => `  ${p}`)];
+    return { lines, code: report.ok ? ExitCode.ok : ExitCode.failure };
+  }
+  if (positionals.length > 0) throw new UsageError(EXPORT_USAGE);
+  const format = values.format;
+  if (format !== 'csv' && format !== 'jsonl')
+    throw new UsageError(`--format must be csv or jsonl\n\n${EXPORT_USAGE}`);
+  if (!values.out) throw new UsageError(`--out <new dir> is required\n\n${EXPORT_USAGE}`);
+  if (!values.config) throw new UsageError(`identgate export needs --config <dashboard.yaml>`);
+  let query: ReturnType<typeof checkExportQuery>;
+  try {
+    query = checkExportQuery({
+      from: values.from,
+      to: values.to,
+      site: values.site,
+      door: values.door,
+      person: values.person,
+      kinds: values.kind?.split(','),
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const signingKey = centralSigningKey(values.config);
+  if (!signingKey) {
+    throw new CodedError(
+      AuditErrorCode.noSigningKey,
+      'exports are signed with keys.signing, which is not set',
+    );
+  }
+  const out = resolve(values.out);
+  const controller = new AbortController();
+  const cancel = () => controller.abort();
+  process.once('SIGINT', cancel);
+  process.once('SIGTERM', cancel);
+  const meter = progressMeter(stderr);
+  try {
+    return await withDashboardDatabase(values.config, 'export', async ({ pool }) => {
+      const manifest = await writeExportBundle(pool, {
+        query,
+        format: format as ExportFormat,
+        out,
+        actor: cliActor(),
+        signingKey,
+        onProgress: meter.update,
+        signal: controller.signal,
+      });
+      meter.finish(manifest.rows);
+      return { lines: [`${manifest.rows} rows exported to ${out}`], code: ExitCode.ok };
+    });
+  } catch (error) {
+    if (controller.signal.aborted) {
+      stderr('\nexport cancelled; no bundle was written\n');
+      return { lines: [], code: 130 };
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', cancel);
+    process.off('SIGTERM', cancel);
+  }
+}
+
+/** At most one progress line a second: rows, rate and the time left. */
+function progressMeter(stderr: (text: string) => void) {
+  const started = performance.now();
+  let shown = started - 1000; // the first batch shows at once
+  const line = (p: ExportProgress, now: number) => {
+    const seconds = Math.max((now - started) / 1000, 0.001);
+    const rate = p.rows / seconds;
+    const eta = rate > 0 ? Math.ceil((p.total - p.rows) / rate) : 0;
+    const percent = p.total > 0 ? Math.floor((100 * p.rows) / p.total) : 100;
+    return `exported ${p.rows} of ${p.total} rows (${percent}%), ${Math.round(rate)} rows/s, ETA ${eta} s\n`;
+  };
+  return {
+    update(p: ExportProgress) {
+      const now = performance.now();
+      if (now - shown < 1000) return;
+      shown = now;
+      stderr(line(p, now));
+    },
+    finish(rows: number) {
+      stderr(line({ rows, total: rows }, performance.now()));
+    },
+  };
+}

@@ -1,0 +1,13 @@
+/** The coded errors of the tamper-evident log and the auditors' exports, in one place. */
+export const AuditErrorCode = {
+  /** An export or verification request does not make sense (times, format, filters). */
+  invalid: 'IDG_AUDIT_INVALID',
+  /** Signing needs the central signing key (keys.signing), and none is configured. */
+  noSigningKey: 'IDG_AUDIT_NO_SIGNING_KEY',
+  /** A chain would be signed over a gap or a broken link: refused, verification tells where. */
+  chainBroken: 'IDG_AUDIT_CHAIN_BROKEN',
+  /** The export's output directory exists already. */
+  outExists: 'IDG_EXPORT_OUT_EXISTS',
+  /** A bundle is incomplete or unreadable. */
+  bundleInvalid: 'IDG_EXPORT_BUNDLE_INVALID',
+} as const;

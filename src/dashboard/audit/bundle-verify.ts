@@ -1,0 +1,244 @@
+import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { exportPublicKey } from '../../protocol/signing.js';
+import { checkpointSignatureValid, linkHash } from './chain-links.js';
+import { BUNDLE_FILES, dataFileName, type Manifest } from './export-bundle.js';
+import { EXPORT_COLUMNS } from './export-query.js';
+
+/**
+ * `identgate export verify <dir>`: what an auditor's tools check (every file's SHA-256, the
+ * Ed25519 signature over the manifest) and what they cannot: that the chain links recompute,
+ * meet the signed day checkpoints, and that every exported row sits in its chain at the place,
+ * with the id and the link hash, that it claims. Needs nothing but the bundle (and, to pin the
+ * signer, the central public key).
+ */
+export interface BundleReport {
+  ok: boolean;
+  problems: string[];
+  rows: number;
+  /** Rows anchored in a chain; the rest predate the chain. */
+  chained: number;
+  links: number;
+}
+
+const MAX_PROBLEMS = 20;
+const CHAIN_HEADER = 'site,no,source,ref,digest,hash';
+
+export async function verifyBundle(dir: string, trustedKey?: KeyObject): Promise<BundleReport> {
+  const report: BundleReport = { ok: false, problems: [], rows: 0, chained: 0, links: 0 };
+  const problem = (text: string) => {
+    if (report.problems.length < MAX_PROBLEMS) report.problems.push(text);
+  };
+  const read = (name: string): Buffer | undefined => {
+    const path = join(dir, name);
+    if (!existsSync(path)) {
+      problem(`${name} is missing`);
+      return undefined;
+    }
+    return readFileSync(path);
+  };
+  const manifestBytes = read(BUNDLE_FILES.manifest);
+  const signature = read(BUNDLE_FILES.signature);
+  const pem = read(BUNDLE_FILES.publicKey);
+  const sums = read(BUNDLE_FILES.sums);
+  const sumsSignature = read(BUNDLE_FILES.sumsSignature);
+  if (!manifestBytes || !signature || !pem || !sums || !sumsSignature) return report;
+  let manifest: Manifest;
+  let key: KeyObject;
+  try {
+    manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
+    key = createPublicKey(pem);
+  } catch (error) {
+    problem(`manifest or public key unreadable: ${(error as Error).message}`);
+    return report;
+  }
+  if (!verify(null, manifestBytes, key, signature))
+    problem('the signature over manifest.json does not verify');
+  if (!verify(null, sums, key, sumsSignature)) problem('the signature over SHA256SUMS does not verify');
+  if (exportPublicKey(key) !== manifest.publicKey)
+    problem('public-key.pem is not the key the manifest names');
+  if (trustedKey && exportPublicKey(trustedKey) !== exportPublicKey(key)) {
+    problem('the bundle is signed by a key other than the central signing key');
+  }
+  await checkSums(dir, sums.toString('utf8'), manifest, problem);
+  if (report.problems.length > 0) return report;
+  const links = await checkChain(dir, manifest, key, problem, report);
+  await checkRows(dir, manifest, links, problem, report);
+  report.ok = report.problems.length === 0;
+  return report;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function checkSums(dir: string, sums: string, manifest: Manifest, problem: (t: string) => void) {
+  const listed = new Map<string, string>();
+  for (const line of sums.split('\n').filter((l) => l.length > 0)) {
+    const match = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
+    if (!match) problem(`SHA256SUMS has a malformed line: ${line.slice(0, 80)}`);
+    else listed.set(match[2] as string, match[1] as string);
+  }
+  const required = [...manifest.files.map((f) => f.name), BUNDLE_FILES.manifest, BUNDLE_FILES.signature];
+  for (const name of required) if (!listed.has(name)) problem(`SHA256SUMS does not list ${name}`);
+  for (const [name, sum] of listed) {
+    const path = join(dir, name);
+    if (name.includes('/') || !existsSync(path)) {
+      problem(`${name} is missing`);
+      continue;
+    }
+    const actual = await sha256File(path);
+    if (actual !== sum) problem(`${name}: SHA-256 differs from SHA256SUMS`);
+    const entry = manifest.files.find((f) => f.name === name);
+    if (entry && entry.sha256 !== actual) problem(`${name}: SHA-256 differs from the manifest`);
+  }
+}
+
+type Links = Map<string, { source: string; ref: string; hash: string }>;
+
+async function checkChain(
+  dir: string,
+  manifest: Manifest,
+  key: KeyObject,
+  problem: (t: string) => void,
+  report: BundleReport,
+): Promise<Links> {
+  const links: Links = new Map();
+  const sections = new Map(manifest.chain.map((s) => [s.site, s]));
+  const state = new Map<string, { no: number; hash: Buffer }>();
+  for (const s of manifest.chain) {
+    state.set(s.site, { no: s.firstNo - 1, hash: Buffer.from(s.prevHash, 'hex') });
+    for (const c of s.checkpoints) {
+      if (c.publicKey !== manifest.publicKey || !checkpointSignatureValid(c, key)) {
+        problem(`checkpoint ${c.site} ${c.day} is not validly signed by the bundle's key`);
+      }
+      if (c.lastNo === s.firstNo - 1 && c.head !== s.prevHash) {
+        problem(`chain ${s.site} does not start at the head of checkpoint ${c.day}`);
+      }
+    }
+  }
+  const lines = createInterface({
+    input: createReadStream(join(dir, BUNDLE_FILES.chain)),
+    crlfDelay: Infinity,
+  });
+  let header = true;
+  for await (const line of lines) {
+    if (line.length === 0) continue;
+    if (header) {
+      header = false;
+      if (line !== CHAIN_HEADER) {
+        problem('the chain file does not start with its header');
+        break;
+      }
+      continue;
+    }
+    const [site = '', no = '', source = '', ref = '', digest = '', linked = ''] = parseCsvLine(line);
+    const link = { site, no: Number(no), source, ref, digest, hash: linked };
+    const section = sections.get(link.site);
+    const at = state.get(link.site);
+    if (!section || !at) {
+      problem(`the chain file has a link of chain ${link.site}, which the manifest does not cover`);
+      break;
+    }
+    if (link.no !== at.no + 1) {
+      problem(`chain ${link.site}: link ${at.no + 1} is missing (found ${link.no})`);
+      break;
+    }
+    const hash = linkHash(at.hash, Buffer.from(link.digest, 'hex'));
+    if (hash.toString('hex') !== link.hash) {
+      problem(`chain ${link.site}: link ${link.no} does not recompute`);
+      break;
+    }
+    for (const c of section.checkpoints) {
+      if (c.lastNo === link.no && c.head !== link.hash)
+        problem(`chain ${link.site}: link ${link.no} is not the head signed for ${c.day}`);
+      if (c.firstNo === link.no && c.prevHash !== at.hash.toString('hex')) {
+        problem(`chain ${link.site}: link ${link.no} does not follow the checkpoint before ${c.day}`);
+      }
+    }
+    state.set(link.site, { no: link.no, hash });
+    links.set(`${link.site}:${link.no}`, { source: link.source, ref: link.ref, hash: link.hash });
+    report.links += 1;
+  }
+  for (const s of manifest.chain) {
+    const end = state.get(s.site);
+    if (end?.no !== s.lastNo || end.hash.toString('hex') !== s.head) {
+      problem(`chain ${s.site} does not reach its head ${s.lastNo} named in the manifest`);
+    }
+  }
+  return links;
+}
+
+/** One CSV record of an identgate export: no field holds a newline; quotes are doubled. */
+export function parseCsvLine(line: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let value = '';
+      i += 1;
+      while (i < line.length) {
+        if (line[i] === '"' && line[i + 1] === '"') {
+          value += '"';
+          i += 2;
+        } else if (line[i] === '"') {
+          i += 1;
+          break;
+        } else value += line[i++];
+      }
+      fields.push(value);
+      i += 1; // the comma
+    } else {
+      const end = line.indexOf(',', i);
+      const stop = end === -1 ? line.length : end;
+      fields.push(line.slice(i, stop));
+      i = stop + 1;
+    }
+  }
+  return fields;
+}
+
+async function checkRows(
+  dir: string,
+  manifest: Manifest,
+  links: Links,
+  problem: (t: string) => void,
+  report: BundleReport,
+): Promise<void> {
+  const csv = manifest.format === 'csv';
+  const lines = createInterface({
+    input: createReadStream(join(dir, dataFileName(manifest.format))),
+    crlfDelay: Infinity,
+  });
+  let header = csv;
+  let previous = '';
+  for await (const line of lines) {
+    if (line.length === 0) continue;
+    if (header) {
+      header = false;
+      if (line !== EXPORT_COLUMNS.join(',')) problem('the CSV header is not the export columns');
+      continue;
+    }
+    const row = csv ? csvRow(line) : (JSON.parse(line) as Record<string, unknown>);
+    report.rows += 1;
+    const order = `${row.when} ${row.event_id}`;
+    if (order < previous) problem(`row ${report.rows} (event ${row.event_id}) is out of time order`);
+    previous = order;
+    if (row.chain_no === null || row.chain_no === '' || row.chain_no === undefined) continue;
+    const link = links.get(`${row.site}:${Number(row.chain_no)}`);
+    if (link?.source !== 'event' || link.ref !== row.event_id || link.hash !== row.chain_hash) {
+      problem(`row ${report.rows} (event ${row.event_id}) is not at chain ${row.site} link ${row.chain_no}`);
+    } else report.chained += 1;
+  }
+  if (report.rows !== manifest.rows)
+    problem(`the data file has ${report.rows} rows, the manifest says ${manifest.rows}`);
+}
+
+function csvRow(line: string): Record<string, unknown> {
+  const fields = parseCsvLine(line);
+  return Object.fromEntries(EXPORT_COLUMNS.map((c, i) => [c, fields[i] ?? null]));
+}

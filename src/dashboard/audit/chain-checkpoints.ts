@@ -1,0 +1,178 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { Pool } from 'pg';
+import { CodedError } from '../../lib/coded-error.js';
+import type { Queryable } from '../storage/event-store.js';
+import { withTransaction } from '../storage/transaction.js';
+import { AuditErrorCode } from './audit-errors.js';
+import { type Checkpoint, signCheckpoint, ZERO_HASH } from './chain-links.js';
+
+/**
+ * Day checkpoints of the hash chains: for every finished UTC day (by the time rows joined their
+ * chain) the first and last row number, the link before it and the day's head, signed by the
+ * central key. A checkpoint holds no personal data, so it stays when retention deletes the day's
+ * rows; the days after it verify from its head.
+ */
+interface CheckpointRow {
+  site: string;
+  day: Date | string;
+  first_no: string;
+  last_no: string;
+  count: string;
+  prev_hash: Buffer;
+  head: Buffer;
+  span_from: Date;
+  span_to: Date;
+  public_key: string;
+  signature: string;
+}
+
+const dayText = (d: Date | string) => (typeof d === 'string' ? d : d.toISOString()).slice(0, 10);
+
+function fromRow(r: CheckpointRow): Checkpoint {
+  return {
+    site: r.site,
+    day: dayText(r.day),
+    firstNo: Number(r.first_no),
+    lastNo: Number(r.last_no),
+    count: Number(r.count),
+    prevHash: r.prev_hash.toString('hex'),
+    head: r.head.toString('hex'),
+    from: r.span_from.toISOString(),
+    to: r.span_to.toISOString(),
+    publicKey: r.public_key,
+    signature: r.signature,
+  };
+}
+
+/** The checkpoints of one chain (or every chain), oldest first. */
+export async function listCheckpoints(db: Queryable, site?: string): Promise<Checkpoint[]> {
+  const result = await db.query<CheckpointRow>(
+    `SELECT site, to_char(day, 'YYYY-MM-DD') AS day, first_no, last_no, count, prev_hash, head, span_from, span_to,
+            public_key, signature
+       FROM audit_checkpoints WHERE ($1::text IS NULL OR site = $1) ORDER BY site, last_no`,
+    [site ?? null],
+  );
+  return result.rows.map(fromRow);
+}
+
+export class ChainCheckpointer {
+  private readonly publicKey: KeyObject;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly signingKey: KeyObject,
+  ) {
+    this.publicKey = createPublicKey(signingKey);
+  }
+
+  /** Signs every finished day not signed yet, in every chain; returns the new checkpoints. */
+  async checkpointFinishedDays(): Promise<Checkpoint[]> {
+    // The database's day, as `added_at` is the database's time.
+    const now = await this.pool.query<{ today: string }>(
+      `SELECT to_char((clock_timestamp() AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS today`,
+    );
+    const today = now.rows[0]?.today as string;
+    const sites = await this.pool.query<{ site: string }>(
+      `SELECT DISTINCT site FROM audit_chain WHERE added_at < $1::date ORDER BY site`,
+      [today],
+    );
+    const made: Checkpoint[] = [];
+    for (const { site } of sites.rows) made.push(...(await this.checkpointSite(site, today)));
+    return made;
+  }
+
+  private checkpointSite(site: string, today: string): Promise<Checkpoint[]> {
+    return withTransaction(this.pool, async (db) => {
+      // The appenders' lock: a row still being written for a finished day lands before we read.
+      await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
+      const last = await db.query<{ last_no: string; head: Buffer }>(
+        'SELECT last_no, head FROM audit_checkpoints WHERE site = $1 ORDER BY last_no DESC LIMIT 1',
+        [site],
+      );
+      let lastNo = Number(last.rows[0]?.last_no ?? 0);
+      let previous = last.rows[0]?.head ?? ZERO_HASH;
+      const days = await db.query<{
+        day: string;
+        first_no: string;
+        last_no: string;
+        count: string;
+        span_from: Date;
+        span_to: Date;
+      }>(
+        `SELECT to_char((added_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, min(no) AS first_no,
+                max(no) AS last_no, count(*) AS count, min(added_at) AS span_from, max(added_at) AS span_to
+           FROM audit_chain WHERE site = $1 AND no > $2 AND added_at < ($3::date)::timestamp AT TIME ZONE 'UTC'
+          GROUP BY 1 ORDER BY 1`,
+        [site, lastNo, today],
+      );
+      const made: Checkpoint[] = [];
+      for (const d of days.rows) {
+        const firstNo = Number(d.first_no);
+        const dayLast = Number(d.last_no);
+        const count = Number(d.count);
+        if (firstNo !== lastNo + 1 || count !== dayLast - firstNo + 1) {
+          throw new CodedError(
+            AuditErrorCode.chainBroken,
+            `chain ${site} has a gap in ${d.day} (rows ${firstNo}–${dayLast}, ${count} present, previous checkpoint ends at ${lastNo}); run identgate audit verify`,
+          );
+        }
+        const head = await db.query<{ hash: Buffer }>(
+          'SELECT hash FROM audit_chain WHERE site = $1 AND no = $2',
+          [site, dayLast],
+        );
+        const headHash = head.rows[0]?.hash as Buffer;
+        const checkpoint = signCheckpoint(
+          {
+            site,
+            day: d.day,
+            firstNo,
+            lastNo: dayLast,
+            count,
+            prevHash: previous.toString('hex'),
+            head: headHash.toString('hex'),
+            from: d.span_from.toISOString(),
+            to: d.span_to.toISOString(),
+          },
+          this.signingKey,
+          this.publicKey,
+        );
+        await db.query(
+          `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to,
+                                          public_key, signature)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [
+            site,
+            d.day,
+            firstNo,
+            dayLast,
+            count,
+            previous,
+            headHash,
+            d.span_from,
+            d.span_to,
+            checkpoint.publicKey,
+            checkpoint.signature,
+          ],
+        );
+        made.push(checkpoint);
+        lastNo = dayLast;
+        previous = headHash;
+      }
+      return made;
+    });
+  }
+}
+
+/**
+ * Deletes the chain rows of signed days before `day` (YYYY-MM-DD), in every chain; their
+ * checkpoints stay, so the rows after them verify from the signed heads. Returns rows deleted.
+ */
+export async function pruneSignedDays(pool: Pool, day: string): Promise<number> {
+  const result = await pool.query(
+    `DELETE FROM audit_chain c
+      USING (SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site) k
+      WHERE c.site = k.site AND c.no <= k.last_no`,
+    [day],
+  );
+  return result.rowCount ?? 0;
+}

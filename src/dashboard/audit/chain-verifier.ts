@@ -1,0 +1,251 @@
+import type { KeyObject } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import Cursor from 'pg-cursor';
+import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
+import { listCheckpoints } from './chain-checkpoints.js';
+import { type Checkpoint, checkpointSignatureValid, linkHash, ZERO_HASH } from './chain-links.js';
+
+/**
+ * `identgate audit verify`: walks each chain from the database in order, recomputes every row's
+ * content digest from its source row and every link, checks each day checkpoint's signature and
+ * that the rows meet its head, and stops at the first row that does not match. A source row that
+ * retention (or an erasure) deleted is accepted only where the deletion log covers its time; rows
+ * retention pruned before the first kept row are accepted only behind a signed checkpoint.
+ */
+export interface VerifyRequest {
+  site?: string;
+  /** Only rows that joined the chain in [from, to). */
+  from?: Date;
+  to?: Date;
+  /** The central public key; without it each checkpoint is checked against the key it names. */
+  publicKey?: KeyObject;
+}
+
+export interface ChainSummary {
+  site: string;
+  rows: number;
+  /** Rows whose source is gone under the deletion log. */
+  expired: number;
+  /** Staff actions whose person id an erasure replaced (`workstation.*` entries, `user: erased`). */
+  redacted: number;
+  checkpoints: number;
+  /** Rows after the last checkpoint (today's, not signed yet). */
+  unsigned: number;
+}
+
+export interface Mismatch {
+  site: string;
+  no: number | null;
+  source?: string;
+  ref?: string;
+  problem: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  chains: ChainSummary[];
+  mismatch?: Mismatch;
+}
+
+interface ChainRow {
+  no: string;
+  source: 'event' | 'alarm' | 'audit';
+  ref: string;
+  at: Date;
+  digest: Buffer;
+  hash: Buffer;
+  actual: Buffer | null;
+  redacted: boolean;
+}
+
+interface Deletion {
+  dataClass: string;
+  site: string | null;
+  to: Date | null;
+}
+
+const CLASSES_OF: Record<ChainRow['source'], readonly string[]> = {
+  event: ['access-events', 'video'],
+  alarm: ['alarms'],
+  audit: [],
+};
+
+const ROWS_SQL = `
+  SELECT c.no, c.source, c.ref, c.at, c.digest, c.hash,
+         CASE c.source
+           WHEN 'event' THEN (SELECT identgate_event_digest(e) FROM events e
+                               WHERE e.id = c.ref::uuid AND e.occurred_at = c.at)
+           WHEN 'alarm' THEN (SELECT identgate_alarm_digest(a) FROM alarms a WHERE a.id = c.ref::bigint)
+           WHEN 'audit' THEN (SELECT identgate_audit_digest(l) FROM audit_log l WHERE l.id = c.ref::bigint)
+         END AS actual,
+         c.source = 'audit' AND EXISTS (SELECT 1 FROM audit_log l WHERE l.id = c.ref::bigint
+                                          AND starts_with(l.action, 'workstation.') AND l.details ->> 'user' = 'erased')
+           AS redacted
+    FROM audit_chain c
+   WHERE c.site = $1 AND ($2::timestamptz IS NULL OR c.added_at >= $2) AND ($3::timestamptz IS NULL OR c.added_at < $3)
+   ORDER BY c.no`;
+
+export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<VerifyReport> {
+  const sites = request.site
+    ? [request.site]
+    : (
+        await pool.query<{ site: string }>(
+          'SELECT site FROM audit_chain UNION SELECT site FROM audit_checkpoints ORDER BY 1',
+        )
+      ).rows.map((r) => r.site);
+  const deletions = (
+    await pool.query<{ data_class: string; site: string | null; span_to: Date | null }>(
+      'SELECT data_class, site, span_to FROM deletion_log WHERE NOT dry_run',
+    )
+  ).rows.map((r) => ({ dataClass: r.data_class, site: r.site, to: r.span_to }));
+  const erasures =
+    (await pool.query(`SELECT 1 FROM audit_log WHERE action = 'person.erase' LIMIT 1`)).rowCount !== 0;
+  const chains: ChainSummary[] = [];
+  const client = await pool.connect();
+  try {
+    for (const site of sites) {
+      const { summary, mismatch } = await verifyChain(client, site, request, deletions, erasures);
+      chains.push(summary);
+      if (mismatch) return { ok: false, chains, mismatch };
+    }
+  } finally {
+    client.release();
+  }
+  return { ok: true, chains };
+}
+
+async function verifyChain(
+  client: PoolClient,
+  site: string,
+  request: VerifyRequest,
+  deletions: readonly Deletion[],
+  erasures: boolean,
+): Promise<{ summary: ChainSummary; mismatch?: Mismatch }> {
+  const all = await listCheckpoints(client, site);
+  const inRange = all.filter(
+    (c) =>
+      (!request.from || new Date(c.to) >= request.from) && (!request.to || new Date(c.from) < request.to),
+  );
+  const summary: ChainSummary = {
+    site,
+    rows: 0,
+    expired: 0,
+    redacted: 0,
+    checkpoints: inRange.length,
+    unsigned: 0,
+  };
+  const fail = (problem: string, row?: ChainRow) => ({
+    summary,
+    mismatch: row
+      ? { site, no: Number(row.no), source: row.source, ref: row.ref, problem }
+      : { site, no: null, problem },
+  });
+  const expectedKey = request.publicKey ? exportPublicKey(request.publicKey) : undefined;
+  for (const [i, c] of inRange.entries()) {
+    if (expectedKey && c.publicKey !== expectedKey) {
+      return fail(`checkpoint ${c.day} is signed by ${c.publicKey}, not by the central key ${expectedKey}`);
+    }
+    if (!checkpointSignatureValid(c, importPublicKey(c.publicKey))) {
+      return fail(`checkpoint ${c.day} (rows ${c.firstNo}–${c.lastNo}) has an invalid signature`);
+    }
+    const before = i > 0 ? inRange[i - 1] : all[all.indexOf(c) - 1];
+    if (before && (before.lastNo + 1 !== c.firstNo || before.head !== c.prevHash)) {
+      return fail(`checkpoint ${c.day} does not continue checkpoint ${before.day}`);
+    }
+  }
+  const endingAt = new Map(all.map((c) => [c.lastNo, c]));
+  const startingAt = new Map(all.map((c) => [c.firstNo, c]));
+  const lastSigned = all.at(-1)?.lastNo ?? 0;
+  const cursor = client.query(
+    new Cursor<ChainRow>(ROWS_SQL, [site, request.from ?? null, request.to ?? null]),
+  );
+  try {
+    let previous: { no: number; hash: Buffer } | undefined;
+    for (let rows = await cursor.read(2000); rows.length > 0; rows = await cursor.read(2000)) {
+      for (const row of rows) {
+        const no = Number(row.no);
+        let prevHash: Buffer | undefined;
+        if (previous && previous.no + 1 === no) prevHash = previous.hash;
+        else if (no === 1) prevHash = ZERO_HASH;
+        else {
+          const checkpoint = endingAt.get(no - 1);
+          if (checkpoint) prevHash = Buffer.from(checkpoint.head, 'hex');
+          else if (!previous) prevHash = await hashOf(client, site, no - 1);
+          if (!prevHash) {
+            return fail(
+              previous
+                ? `rows ${previous.no + 1}–${no - 1} are missing and no checkpoint covers them`
+                : `row ${no - 1} is missing and no checkpoint ends there`,
+              row,
+            );
+          }
+        }
+        const starting = startingAt.get(no);
+        if (starting && starting.prevHash !== prevHash.toString('hex')) {
+          return fail(`does not follow the head signed in checkpoint ${starting.day}`, row);
+        }
+        if (!linkHash(prevHash, row.digest).equals(row.hash)) {
+          return fail('link hash does not match sha256(previous link || digest)', row);
+        }
+        if (row.actual === null) {
+          if (!covered(row, site, deletions)) {
+            return fail(`its ${row.source} row is missing and no deletion log entry covers it`, row);
+          }
+          summary.expired += 1;
+        } else if (!row.actual.equals(row.digest)) {
+          // An erasure replaces the person id in workstation entries; the rest of them is then
+          // no longer provable, which the summary says.
+          if (!(row.redacted && erasures)) {
+            return fail(`its ${row.source} row was changed (content digest differs)`, row);
+          }
+          summary.redacted += 1;
+        }
+        const ending = endingAt.get(no);
+        if (ending && ending.head !== row.hash.toString('hex')) {
+          return fail(`does not match the head signed in checkpoint ${ending.day}`, row);
+        }
+        if (no > lastSigned) summary.unsigned += 1;
+        summary.rows += 1;
+        previous = { no, hash: row.hash };
+      }
+    }
+  } finally {
+    await cursor.close();
+  }
+  return { summary };
+}
+
+async function hashOf(client: PoolClient, site: string, no: number): Promise<Buffer | undefined> {
+  const result = await client.query<{ hash: Buffer }>(
+    'SELECT hash FROM audit_chain WHERE site = $1 AND no = $2',
+    [site, no],
+  );
+  return result.rows[0]?.hash;
+}
+
+function covered(row: ChainRow, site: string, deletions: readonly Deletion[]): boolean {
+  const classes = CLASSES_OF[row.source];
+  return deletions.some(
+    (d) =>
+      classes.includes(d.dataClass) &&
+      (d.site === null || d.site === site) &&
+      (d.to === null || row.at < d.to),
+  );
+}
+
+/** One line per chain and the verdict, for the command line. */
+export function formatVerifyReport(report: VerifyReport): string[] {
+  const lines = report.chains.map(
+    (c) =>
+      `${c.site}: ${c.rows} rows verified (${c.expired} with their data deleted under retention${c.redacted > 0 ? `, ${c.redacted} redacted by an erasure` : ''}), ${c.checkpoints} checkpoints, ${c.unsigned} rows not yet checkpointed`,
+  );
+  if (report.chains.length === 0) lines.push('no chain rows in that range');
+  const m = report.mismatch;
+  if (m) {
+    const where = m.no === null ? '' : ` row ${m.no}${m.source ? ` (${m.source} ${m.ref})` : ''}`;
+    lines.push(`MISMATCH in chain ${m.site}${where}: ${m.problem}`);
+  } else lines.push('OK: every chain verifies');
+  return lines;
+}
+
+export type { Checkpoint };

@@ -1,0 +1,51 @@
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { ChainCheckpointer } from './chain-checkpoints.js';
+
+/**
+ * Signs the finished days of every chain at start and then every `intervalMs`. Several
+ * instances may run it: each chain's lock and the one-checkpoint-per-day key keep it single.
+ */
+export class CheckpointJob {
+  private timer: TimerHandle | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly checkpointer: Pick<ChainCheckpointer, 'checkpointFinishedDays'>,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly intervalMs = 3_600_000,
+  ) {}
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = this.clock.setTimeout(() => {
+      this.running = this.tick().finally(() => {
+        this.running = undefined;
+      });
+    }, ms);
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const made = await this.checkpointer.checkpointFinishedDays();
+      if (made.length > 0) this.log.info({ checkpoints: made.length }, 'audit chain days signed');
+    } catch (error) {
+      // A unique-key race with another instance or a broken chain: both are retried next hour,
+      // and a broken chain is what `identgate audit verify` then locates.
+      this.log.error({ err: error }, 'signing the audit chain checkpoints failed');
+    }
+    this.schedule(this.intervalMs);
+  }
+}

@@ -1,0 +1,366 @@
+import { createHash, createPublicKey, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Pool, PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import Cursor from 'pg-cursor';
+import { CodedError } from '../../lib/coded-error.js';
+import { exportPublicKey } from '../../protocol/signing.js';
+import { AuditErrorCode } from './audit-errors.js';
+import { writeAudit } from './audit-log.js';
+import { listCheckpoints } from './chain-checkpoints.js';
+import type { Checkpoint } from './chain-links.js';
+import { ZERO_HASH } from './chain-links.js';
+import {
+  EXPORT_COLUMNS,
+  type ExportFormat,
+  type ExportQuery,
+  exportSql,
+  exportWhere,
+} from './export-query.js';
+
+/**
+ * An auditor's export as a bundle directory: the rows (CSV through COPY, JSONL through a cursor,
+ * both streamed so memory stays flat), the chain links that anchor them to the signed day
+ * checkpoints, the public key, a manifest signed with the central key and a SHA256SUMS file.
+ * Everything is read in one repeatable-read snapshot and written to a hidden sibling directory
+ * that is renamed into place only when complete: a cancelled or failed export leaves nothing.
+ */
+export const BUNDLE_FILES = {
+  chain: 'chain.csv',
+  manifest: 'manifest.json',
+  signature: 'manifest.sig',
+  publicKey: 'public-key.pem',
+  sums: 'SHA256SUMS',
+  sumsSignature: 'SHA256SUMS.sig',
+} as const;
+
+export const dataFileName = (format: ExportFormat) => `access-log.${format}`;
+
+export interface ExportProgress {
+  rows: number;
+  total: number;
+}
+
+export interface ExportRequest {
+  query: ExportQuery;
+  format: ExportFormat;
+  /** The bundle directory to create; it must not exist. */
+  out: string;
+  /** Who asked, for the manifest and the audit log (`staff:<login>`, `cli:<user>`). */
+  actor: string;
+  signingKey: KeyObject;
+  onProgress?: (progress: ExportProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Where one site's exported rows sit in its chain (null: rows older than the chain). */
+interface SiteBounds {
+  site: string;
+  min: string | null;
+  max: string | null;
+}
+
+export interface ChainSection {
+  site: string;
+  firstNo: number;
+  lastNo: number;
+  prevHash: string;
+  head: string;
+  checkpoints: Checkpoint[];
+}
+
+export interface FileEntry {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  type: 'identgate-export';
+  v: 1;
+  createdAt: string;
+  createdBy: string;
+  query: ExportQuery;
+  format: ExportFormat;
+  rows: number;
+  span: { first: string | null; last: string | null };
+  files: FileEntry[];
+  chain: ChainSection[];
+  publicKey: string;
+}
+
+/**
+ * Hashes and counts what passes through, in blocks of about 64 KiB: COPY hands over one chunk per
+ * row, and a million tiny writes cost more than the rows. `onLines` hears of newlines (rows).
+ */
+class Digesting extends Transform {
+  private readonly hash = createHash('sha256');
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  bytes = 0;
+
+  constructor(private readonly onLines?: (lines: number) => void) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void) {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= 65_536) this.emitBlock();
+    done();
+  }
+
+  override _flush(done: (error?: Error | null) => void) {
+    this.emitBlock();
+    done();
+  }
+
+  private emitBlock(): void {
+    if (this.pendingBytes === 0) return;
+    const block =
+      this.pending.length === 1
+        ? (this.pending[0] as Buffer)
+        : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.hash.update(block);
+    this.bytes += block.length;
+    if (this.onLines) {
+      let lines = 0;
+      for (let i = block.indexOf(10); i !== -1; i = block.indexOf(10, i + 1)) lines += 1;
+      this.onLines(lines);
+    }
+    this.push(block);
+  }
+
+  entry(name: string): FileEntry {
+    return { name, bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+}
+
+function fileEntry(name: string, content: string | Buffer): FileEntry {
+  const bytes = Buffer.from(content);
+  return { name, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+export async function writeExportBundle(pool: Pool, request: ExportRequest): Promise<Manifest> {
+  const { out } = request;
+  if (existsSync(out))
+    throw new CodedError(AuditErrorCode.outExists, `${out} exists already; choose a new directory`);
+  const temp = join(dirname(out), `.${basename(out)}.partial-${randomBytes(4).toString('hex')}`);
+  await mkdir(temp, { recursive: false, mode: 0o700 });
+  try {
+    const manifest = await withSnapshot(pool, request.signal, (client) =>
+      writeContents(client, request, temp),
+    );
+    await writeAudit(pool, {
+      actor: request.actor,
+      action: 'audit.export',
+      target: basename(out),
+      details: { query: request.query, format: request.format, rows: manifest.rows },
+    });
+    await rename(temp, out);
+    return manifest;
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function withSnapshot<T>(
+  pool: Pool,
+  signal: AbortSignal | undefined,
+  work: (client: PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    // A COPY stopped half-way leaves the connection mid-protocol: it is closed, not rolled back
+    // and reused (closing it ends the read-only transaction on the server).
+    if (signal?.aborted) broken = true;
+    else await client.query('ROLLBACK').catch(() => (broken = true));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+async function writeContents(client: PoolClient, request: ExportRequest, dir: string): Promise<Manifest> {
+  const { query, format, signal } = request;
+  const quote = (value: string) => client.escapeLiteral(value);
+  const where = exportWhere(query, quote);
+  // One pass for the count, the time span and where the rows sit in each site's chain.
+  const perSite = await client.query<SiteBounds & { n: string; first: Date; last: Date }>(
+    `SELECT e.site, count(*) AS n, min(e.occurred_at) AS first, max(e.occurred_at) AS last,
+            min(c.no) AS min, max(c.no) AS max
+       FROM events e LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
+      WHERE ${where} GROUP BY e.site ORDER BY e.site`,
+  );
+  const total = perSite.rows.reduce((n, r) => n + Number(r.n), 0);
+  const times = perSite.rows.flatMap((r) => [r.first.getTime(), r.last.getTime()]);
+  const span = {
+    first: times.length > 0 ? new Date(Math.min(...times)).toISOString() : null,
+    last: times.length > 0 ? new Date(Math.max(...times)).toISOString() : null,
+  };
+  let rows = 0;
+  const progress = (n: number) => {
+    rows += n;
+    request.onProgress?.({ rows: Math.max(0, Math.min(rows, total)), total });
+  };
+  const dataName = dataFileName(format);
+  const digesting = new Digesting(format === 'csv' ? (lines) => progress(lines) : undefined);
+  const sink = createWriteStream(join(dir, dataName), { mode: 0o600 });
+  const sql = exportSql(query, quote);
+  let written: number;
+  if (format === 'csv') {
+    progress(-1); // the header line
+    const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
+    await pipeline(copy, digesting, sink, { signal });
+    written = copy.rowCount;
+  } else {
+    written = 0;
+    const cursor = client.query(new Cursor<unknown[]>(sql, undefined, { rowMode: 'array' }));
+    async function* lines() {
+      try {
+        for (let batch = await cursor.read(1000); batch.length > 0; batch = await cursor.read(1000)) {
+          let text = '';
+          for (const row of batch) text += jsonLine(row);
+          written += batch.length;
+          progress(batch.length);
+          yield text;
+        }
+      } finally {
+        await cursor.close();
+      }
+    }
+    await pipeline(Readable.from(lines()), digesting, sink, { signal });
+  }
+  if (written !== total) {
+    throw new Error(`the export wrote ${written} rows where its snapshot counted ${total}`);
+  }
+  const files = [digesting.entry(dataName)];
+  const chain = await writeChain(
+    client,
+    perSite.rows.filter((r) => r.min !== null),
+    join(dir, BUNDLE_FILES.chain),
+    signal,
+  );
+  files.push(chain.file);
+  const publicKey = createPublicKey(request.signingKey);
+  const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  await writeFile(join(dir, BUNDLE_FILES.publicKey), pem);
+  files.push(fileEntry(BUNDLE_FILES.publicKey, pem));
+  const manifest: Manifest = {
+    type: 'identgate-export',
+    v: 1,
+    createdAt: new Date().toISOString(),
+    createdBy: request.actor,
+    query,
+    format,
+    rows: written,
+    span,
+    files,
+    chain: chain.sections,
+    publicKey: exportPublicKey(publicKey),
+  };
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  const signature = sign(null, Buffer.from(manifestText), request.signingKey);
+  await writeFile(join(dir, BUNDLE_FILES.manifest), manifestText);
+  await writeFile(join(dir, BUNDLE_FILES.signature), signature);
+  const sums = [
+    ...files,
+    fileEntry(BUNDLE_FILES.manifest, manifestText),
+    fileEntry(BUNDLE_FILES.signature, signature),
+  ]
+    .map((f) => `${f.sha256}  ${f.name}\n`)
+    .join('');
+  await writeFile(join(dir, BUNDLE_FILES.sums), sums);
+  // SHA256SUMS is signed too: otherwise a changed file with a recomputed SHA256SUMS would pass
+  // `sha256sum -c` while the manifest's signature still verified.
+  await writeFile(join(dir, BUNDLE_FILES.sumsSignature), sign(null, Buffer.from(sums), request.signingKey));
+  return manifest;
+}
+
+/** The JSON keys of each column, in file order, ready to be joined with the values. */
+const JSON_KEYS = EXPORT_COLUMNS.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c)}:`);
+const NUMERIC = new Set(EXPORT_COLUMNS.flatMap((c, i) => (c === 'sequence' || c === 'chain_no' ? [i] : [])));
+
+/** One row as a JSON line without building an object per row (bigints arrive as text). */
+function jsonLine(row: unknown[]): string {
+  let line = '';
+  for (let i = 0; i < JSON_KEYS.length; i += 1) {
+    const value = row[i] ?? null;
+    line += JSON_KEYS[i] + (value !== null && NUMERIC.has(i) ? String(Number(value)) : JSON.stringify(value));
+  }
+  return `${line}}\n`;
+}
+
+/**
+ * For each site with chained rows: every link from the checkpoint boundary before its first row
+ * to the checkpoint (or, for today's rows, the current head) after its last, with the
+ * checkpoints in between, so the verifier can recompute the links and meet the signed heads.
+ */
+async function writeChain(
+  client: PoolClient,
+  bounds: readonly SiteBounds[],
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ file: FileEntry; sections: ChainSection[] }> {
+  const sections: ChainSection[] = [];
+  for (const b of bounds) {
+    const checkpoints = await listCheckpoints(client, b.site);
+    const min = Number(b.min);
+    const max = Number(b.max);
+
+    const before = checkpoints.filter((c) => c.lastNo < min).at(-1);
+    const after = checkpoints.find((c) => c.lastNo >= max);
+    const firstNo = before ? before.lastNo + 1 : min;
+    const head = await client.query<{ no: string }>('SELECT max(no) AS no FROM audit_chain WHERE site = $1', [
+      b.site,
+    ]);
+    const lastNo = after ? after.lastNo : Number(head.rows[0]?.no);
+    const prevHash = before
+      ? before.head
+      : firstNo === 1
+        ? ZERO_HASH.toString('hex')
+        : ((await hashAt(client, b.site, firstNo - 1)) ?? ZERO_HASH.toString('hex'));
+    sections.push({
+      site: b.site,
+      firstNo,
+      lastNo,
+      prevHash,
+      head: (await hashAt(client, b.site, lastNo)) ?? '',
+      checkpoints: checkpoints.filter((c) => c.lastNo >= firstNo - 1 && c.firstNo <= lastNo),
+    });
+  }
+  const ranges = sections.map(
+    (s) => `(site = ${client.escapeLiteral(s.site)} AND no BETWEEN ${s.firstNo} AND ${s.lastNo})`,
+  );
+  const links = client.query(
+    copyTo(
+      `COPY (SELECT site, no, source, ref, encode(digest, 'hex') AS digest, encode(hash, 'hex') AS hash
+               FROM audit_chain WHERE ${ranges.length > 0 ? ranges.join(' OR ') : 'false'}
+              ORDER BY site, no) TO STDOUT WITH (FORMAT csv, HEADER true)`,
+    ),
+  );
+  const digesting = new Digesting();
+  await pipeline(links, digesting, createWriteStream(path, { mode: 0o600 }), { signal });
+  return { file: digesting.entry(BUNDLE_FILES.chain), sections };
+}
+
+async function hashAt(client: PoolClient, site: string, no: number): Promise<string | undefined> {
+  const result = await client.query<{ hash: string }>(
+    `SELECT encode(hash, 'hex') AS hash FROM audit_chain WHERE site = $1 AND no = $2`,
+    [site, no],
+  );
+  return result.rows[0]?.hash;
+}

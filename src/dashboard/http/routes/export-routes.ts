@@ -1,0 +1,108 @@
+import type { KeyObject } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import createError from '@fastify/error';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Pool } from 'pg';
+import Type from 'typebox';
+import { hasCode } from '../../../lib/coded-error.js';
+import { ID_PATTERN } from '../../../protocol/ids.js';
+import { AuditErrorCode } from '../../audit/audit-errors.js';
+import { writeExportBundle } from '../../audit/export-bundle.js';
+import { checkExportQuery } from '../../audit/export-query.js';
+import { tarFiles } from '../../audit/tar-stream.js';
+import { AuthErrors } from '../../auth/auth-errors.js';
+import { Access } from '../roles.js';
+import { ErrorSchema } from '../schemas.js';
+
+export interface ExportRoutesOptions {
+  pool: Pool;
+  signingKey?: KeyObject;
+}
+
+const ExportErrors = {
+  invalid: createError('IDG_AUDIT_INVALID', '%s', 400),
+  noKey: createError(
+    'IDG_AUDIT_NO_SIGNING_KEY',
+    'exports are off: the dashboard has no central signing key (keys.signing)',
+    503,
+  ),
+};
+
+/**
+ * `POST /api/v1/exports`: the same signed bundle as `identgate export`, for auditors who have
+ * just confirmed their password and a code, as a .tar download. The bundle is built in a private
+ * temporary directory, sent from disk and removed once sent (or when the download breaks off);
+ * the export is audited with who asked, the query and the row count.
+ */
+export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = async (
+  app,
+  { pool, signingKey },
+) => {
+  app.post(
+    '/api/v1/exports',
+    {
+      config: { roles: Access.export, reauth: true },
+      schema: {
+        description:
+          'A signed export bundle of the access log (see docs/audit.md) as a tar archive: rows of [from, to) with the filters given, the chain links, manifest, signature, public key and SHA256SUMS.',
+        body: Type.Object(
+          {
+            from: Type.String({ format: 'date-time' }),
+            to: Type.String({ format: 'date-time' }),
+            site: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+            door: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+            person: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+            kinds: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 20 })),
+            format: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')]),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Unknown({ description: 'application/x-tar: the bundle in a folder named after it' }),
+          400: ErrorSchema,
+          401: ErrorSchema,
+          403: ErrorSchema,
+          503: ErrorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const login = request.auth?.account.login;
+      if (!login) throw new AuthErrors.unauthenticated();
+      if (!signingKey) throw new ExportErrors.noKey();
+      const { format, ...filters } = request.body;
+      let query: ReturnType<typeof checkExportQuery>;
+      try {
+        query = checkExportQuery(filters);
+      } catch (error) {
+        throw new ExportErrors.invalid((error as Error).message);
+      }
+      const name = `identgate-export-${query.from.slice(0, 10)}-${query.to.slice(0, 10)}`;
+      const dir = await mkdtemp(join(tmpdir(), 'idg-export-'));
+      const out = join(dir, name);
+      try {
+        await writeExportBundle(pool, { query, format, out, actor: `staff:${login}`, signingKey });
+      } catch (error) {
+        await rm(dir, { recursive: true, force: true });
+        if (hasCode(error, AuditErrorCode.invalid)) throw new ExportErrors.invalid((error as Error).message);
+        throw error;
+      }
+      const names = (await readdir(out)).sort();
+      async function* archive() {
+        try {
+          yield* tarFiles(out, name, names);
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }
+      return reply
+        .header('content-type', 'application/x-tar')
+        .header('content-disposition', `attachment; filename="${name}.tar"`)
+        .header('cache-control', 'no-store')
+        .send(Readable.from(archive()));
+    },
+  );
+};

@@ -1,0 +1,187 @@
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { writeAudit } from '../../src/dashboard/audit/audit-log.js';
+import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
+import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
+import { runCli } from '../helpers/cli.js';
+import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
+import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+
+/** The tamper-evident log: chains written by the database itself, day checkpoints, `audit verify`. */
+describe('hash chain and day checkpoints', () => {
+  let rig: RetentionRig;
+  let config: { file: string; env: Record<string, string> };
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const publicKey = createPublicKey(privateKey);
+
+  beforeAll(async () => {
+    rig = await startRetentionRig();
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'idg-chain-')), 'signing.pem');
+    writeFileSync(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    config = dashboardConfigFile(rig.databaseUrl, `keys:\n  signing: { file: ${keyFile} }\n`);
+  });
+  afterAll(() => rig.close());
+  beforeEach(async () => {
+    await rig.reset();
+    await rig.pool.query('TRUNCATE audit_chain, audit_checkpoints');
+  });
+
+  const cli = (...args: string[]) => runCli([...args, '--config', config.file], { env: config.env });
+  const verify = () => verifyChains(rig.pool, { publicKey });
+  const chain = async (site: string) =>
+    (
+      await rig.pool.query<{ no: string; source: string }>(
+        'SELECT no, source FROM audit_chain WHERE site = $1 ORDER BY no',
+        [site],
+      )
+    ).rows.map((r) => `${r.no}:${r.source}`);
+  /** Moves the first `rows` rows of a chain `days` back, as if they had been ingested then. */
+  const backdate = (site: string, rows: number, days: number) =>
+    rig.pool.query(
+      `UPDATE audit_chain SET added_at = added_at - make_interval(days => $3) WHERE site = $1 AND no <= $2`,
+      [site, rows, days],
+    );
+  const checkpoint = () => new ChainCheckpointer(rig.pool, privateKey).checkpointFinishedDays();
+
+  it('chains events and alarms per site and staff actions centrally, in the order they were written', async () => {
+    await rig.event('berlin', DAY);
+    await rig.alarm('berlin', DAY);
+    await rig.event('hamburg', DAY);
+    await rig.event('berlin', 2 * DAY);
+    await writeAudit(rig.pool, { actor: ADMIN, action: 'test.action' });
+    expect(await chain('berlin')).toEqual(['1:event', '2:alarm', '3:event']);
+    expect(await chain('hamburg')).toEqual(['1:event']);
+    expect(await chain('_central')).toEqual(['1:audit']);
+    const report = await verify();
+    expect(report.ok).toBe(true);
+    expect(report.chains.map((c) => [c.site, c.rows, c.unsigned])).toEqual([
+      ['_central', 1, 1],
+      ['berlin', 3, 3],
+      ['hamburg', 1, 1],
+    ]);
+  });
+
+  it('finds a changed event, names its row, and the command exits non-zero', async () => {
+    await rig.event('berlin', DAY, { person: 'p-1' });
+    const { id } = await rig.event('berlin', DAY, { person: 'p-2' });
+    await rig.event('berlin', DAY, { person: 'p-3' });
+    await rig.pool.query(`UPDATE events SET person = 'p-9' WHERE id = $1`, [id]);
+    const report = await verify();
+    expect(report.mismatch).toMatchObject({ site: 'berlin', no: 2, source: 'event', ref: id });
+    const result = await cli('audit', 'verify', '--site', 'berlin');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `MISMATCH in chain berlin row 2 (event ${id}): its event row was changed`,
+    );
+  });
+
+  it('finds an event deleted outside retention', async () => {
+    await rig.event('berlin', DAY);
+    const { id } = await rig.event('berlin', DAY);
+    await rig.pool.query('DELETE FROM events WHERE id = $1', [id]);
+    expect((await verify()).mismatch).toMatchObject({
+      no: 2,
+      problem: 'its event row is missing and no deletion log entry covers it',
+    });
+  });
+
+  it('finds a chain row removed or rewritten', async () => {
+    for (let i = 0; i < 4; i += 1) await rig.event('berlin', DAY);
+    await rig.pool.query(`DELETE FROM audit_chain WHERE site = 'berlin' AND no = 2`);
+    expect((await verify()).mismatch).toMatchObject({
+      no: 3,
+      problem: expect.stringMatching(/rows 2–2 are missing/),
+    });
+    await rig.pool.query('TRUNCATE audit_chain');
+    for (let i = 0; i < 3; i += 1) await rig.event('hamburg', DAY);
+    await rig.pool.query(
+      `UPDATE audit_chain SET digest = sha256('forged') WHERE site = 'hamburg' AND no = 2`,
+    );
+    expect((await verify()).mismatch).toMatchObject({
+      site: 'hamburg',
+      no: 2,
+      problem: expect.stringMatching(/link hash/),
+    });
+  });
+
+  it('signs each finished day once, and verifies its head and signature', async () => {
+    for (let i = 0; i < 5; i += 1) await rig.event('berlin', DAY);
+    await backdate('berlin', 3, 2);
+    await backdate('berlin', 4, 1);
+    const made = await checkpoint();
+    expect(made.map((c) => [c.site, c.firstNo, c.lastNo, c.count])).toEqual([
+      ['berlin', 1, 3, 3],
+      ['berlin', 4, 4, 1],
+    ]);
+    expect(await checkpoint()).toEqual([]);
+    const report = await verify();
+    expect(report).toMatchObject({
+      ok: true,
+      chains: [{ site: 'berlin', rows: 5, checkpoints: 2, unsigned: 1 }],
+    });
+    await rig.pool.query(`UPDATE audit_checkpoints SET count = 2, first_no = 2 WHERE first_no = 1`);
+    expect((await verify()).mismatch?.problem).toMatch(/checkpoint .* has an invalid signature/);
+  });
+
+  it('refuses checkpoints signed by another key', async () => {
+    await rig.event('berlin', DAY);
+    await backdate('berlin', 1, 1);
+    await checkpoint();
+    const other = createPublicKey(generateKeyPairSync('ed25519').privateKey);
+    const report = await verifyChains(rig.pool, { publicKey: other });
+    expect(report.mismatch?.problem).toMatch(/not by the central key/);
+  });
+
+  it('still verifies after retention deleted an earlier day and its chain rows were pruned', async () => {
+    await rig.service.setPolicy({ dataClass: 'access-events', scope: 'global', days: 60 }, ADMIN);
+    await rig.pool.query('TRUNCATE audit_chain'); // the policy change joined the central chain
+    for (let i = 0; i < 3; i += 1) await rig.event('berlin', 70 * DAY);
+    for (let i = 0; i < 2; i += 1) await rig.event('berlin', DAY);
+    await backdate('berlin', 3, 1);
+    await checkpoint();
+    const report = await rig.service.runNow({ dryRun: false });
+    expect(report.entries.reduce((n, e) => n + e.count, 0)).toBe(3);
+    expect(await verify()).toMatchObject({ ok: true, chains: [{ site: 'berlin', rows: 5, expired: 3 }] });
+    // The old day's chain rows go too; its checkpoint remains and the next day links to its head.
+    const today = new Date().toISOString().slice(0, 10);
+    const pruned = await cli('audit', 'prune', '--before', today);
+    expect(pruned).toMatchObject({
+      code: 0,
+      stdout: `3 chain rows of signed days before ${today} deleted; their checkpoints remain\n`,
+    });
+    const berlin = () => verifyChains(rig.pool, { site: 'berlin', publicKey });
+    expect(await berlin()).toMatchObject({ ok: true, chains: [{ site: 'berlin', rows: 2, checkpoints: 1 }] });
+    await rig.event('berlin', DAY);
+    expect(await chain('berlin')).toEqual(['4:event', '5:event', '6:event']);
+    expect((await berlin()).ok).toBe(true);
+    expect((await verify()).ok).toBe(true); // the prune's own audit entry included
+  });
+
+  it('accepts workstation entries an erasure redacted, and no other changed staff action', async () => {
+    await rig.pool.query(`INSERT INTO people (id, display_name) VALUES ('p-1', 'Ada')`);
+    await writeAudit(rig.pool, {
+      actor: 'workstation:ws-1',
+      action: 'workstation.login',
+      details: { user: 'p-1' },
+    });
+    await writeAudit(rig.pool, { actor: ADMIN, action: 'test.action', details: { n: 1 } });
+    await rig.service.erasePerson('p-1', {}, ADMIN);
+    const report = await verify();
+    expect(report).toMatchObject({ ok: true, chains: [{ site: '_central', redacted: 1 }] });
+    await rig.pool.query(`UPDATE audit_log SET details = '{"n":2}' WHERE action = 'test.action'`);
+    expect((await verify()).mismatch).toMatchObject({
+      site: '_central',
+      source: 'audit',
+      problem: expect.stringMatching(/was changed/),
+    });
+  });
+
+  it('rejects a time that is not ISO 8601 with a usage error', async () => {
+    const result = await cli('audit', 'verify', '--from', 'yesterday');
+    expect(result.code).toBe(64);
+    expect(result.stderr).toContain('--from must be an ISO 8601 time');
+  });
+});

@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+const run = promisify(execFile);
+
+/** Auditors' signed exports from the dashboard: role, re-authentication, the .tar download, the audit entry. */
+describe('export from the dashboard', () => {
+  let system: TestSystem;
+  let pool: pg.Pool;
+  const from = '2026-02-01T00:00:00.000Z';
+  const to = '2026-02-02T00:00:00.000Z';
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    pool = new pg.Pool({ connectionString: system.databaseUrl, max: 1 });
+    await pool.query(`SELECT identgate_ensure_event_partitions('2026-02-01', '2026-02-01')`);
+    await pool.query(
+      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
+       SELECT gen_random_uuid(), '2026-02-01T08:00:00Z'::timestamptz + i * interval '1 minute', 1, $1, 'gw-1', 100000 + i,
+              'access.granted', 'main', 'p-' || i,
+              jsonb_build_object('door', 'main', 'direction', 'in', 'person', 'p-' || i, 'badge', 'b-' || i,
+                                 'factors', jsonb_build_array('badge', 'totp'), 'unlockMs', 5000), 'sig'
+         FROM generate_series(1, 3) AS i`,
+      [system.site],
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await pool.end();
+    await system.stop();
+  });
+
+  const body = { from, to, format: 'csv' };
+
+  it('is for auditors only', async () => {
+    const security = await system.staff('security');
+    const response = await security.request('POST', '/api/v1/exports', body);
+    expect(response.statusCode).toBe(403);
+  });
+
+  it('asks an auditor to confirm password and code first', async () => {
+    const auditor = await system.staff('auditor');
+    const response = await auditor.request('POST', '/api/v1/exports', body);
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toMatchObject({ code: 'IDG_AUTH_REAUTH' });
+  });
+
+  it('sends a re-authenticated auditor a tar of a bundle that verifies, and audits it', async () => {
+    const auditor = await system.staff('auditor');
+    await auditor.reauth();
+    const refused = await auditor.request('POST', '/api/v1/exports', { ...body, from: to, to: from });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).toContain('from must be before to');
+    const response = await auditor.request('POST', '/api/v1/exports', body);
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('application/x-tar');
+    expect(response.headers['content-disposition']).toBe(
+      'attachment; filename="identgate-export-2026-02-01-2026-02-02.tar"',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'idg-tar-'));
+    writeFileSync(join(dir, 'bundle.tar'), response.rawPayload);
+    await run('tar', ['-xf', 'bundle.tar'], { cwd: dir });
+    const bundle = join(dir, 'identgate-export-2026-02-01-2026-02-02');
+    expect(readdirSync(bundle)).toHaveLength(7);
+    await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: bundle });
+    const signature = await run(
+      'openssl',
+      [
+        'pkeyutl',
+        '-verify',
+        '-pubin',
+        '-inkey',
+        'public-key.pem',
+        '-rawin',
+        '-in',
+        'manifest.json',
+        '-sigfile',
+        'manifest.sig',
+      ],
+      { cwd: bundle },
+    );
+    expect(signature.stdout).toContain('Signature Verified Successfully');
+    expect(await verifyBundle(bundle)).toMatchObject({ ok: true, rows: 3, chained: 3 });
+    const audit = await pool.query(`SELECT actor, details FROM audit_log WHERE action = 'audit.export'`);
+    expect(audit.rows).toEqual([
+      { actor: `staff:${auditor.login}`, details: { query: { from, to }, format: 'csv', rows: 3 } },
+    ]);
+  });
+});

@@ -1,0 +1,374 @@
+import { execFile, spawn } from 'node:child_process';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
+import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
+import { runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
+import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
+import { DAY, HOUR, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+
+const run = promisify(execFile);
+
+/** Exit code and output of a real tool (sha256sum, openssl), whether it succeeds or not. */
+async function tool(file: string, args: string[], cwd: string): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout, stderr } = await run(file, args, { cwd });
+    return { code: 0, out: stdout + stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr };
+  }
+}
+
+const sha256sumCheck = (dir: string) => tool('sha256sum', ['-c', 'SHA256SUMS'], dir);
+/** The documented signature check of a file (manifest.json, SHA256SUMS) against its .sig. */
+const opensslVerify = (dir: string, file = 'manifest.json', sig = 'manifest.sig') =>
+  tool(
+    'openssl',
+    ['pkeyutl', '-verify', '-pubin', '-inkey', 'public-key.pem', '-rawin', '-in', file, '-sigfile', sig],
+    dir,
+  );
+const opensslVerifySums = (dir: string) => opensslVerify(dir, 'SHA256SUMS', 'SHA256SUMS.sig');
+
+/** Auditors' exports from the command line: bundle contents, offline verification, tampering, streaming. */
+describe('signed access-log exports', () => {
+  let rig: RetentionRig;
+  let config: { file: string; env: Record<string, string>; dir: string };
+  let work: string;
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const from = new Date(NOW - 10 * DAY).toISOString();
+  const to = new Date(NOW).toISOString();
+
+  beforeAll(async () => {
+    rig = await startRetentionRig();
+    await rig.reset();
+    await rig.pool.query(`INSERT INTO rooms (site, id, name) VALUES ('berlin', 'ident-1', 'Ident room 1')`);
+    await rig.pool.query(
+      `INSERT INTO doors (site, id, room, name) VALUES ('berlin', 'main', 'ident-1', 'Main door')`,
+    );
+    const granted = (person: string) => ({
+      kind: 'access.granted',
+      person,
+      badge: `b-${person}`,
+      data: { direction: 'in' },
+    });
+    const first = await rig.event('berlin', 3 * DAY, granted('p-1'));
+    await rig.event('berlin', 3 * DAY - HOUR, {
+      kind: 'access.denied',
+      badge: 'b-x',
+      data: { direction: 'in', reason: 'wrong-code' },
+    });
+    await rig.event('hamburg', 2 * DAY, granted('p-2'));
+    await rig.event('berlin', 2 * DAY, {
+      kind: 'video.footage-linked',
+      data: { event: first.id, camera: 'cam-1', clip: { id: 'clip-0001' } },
+    });
+    // The first two berlin rows were written on an earlier day and are signed.
+    await rig.pool.query(
+      `UPDATE audit_chain SET added_at = added_at - interval '2 days' WHERE site = 'berlin' AND no <= 2`,
+    );
+    await new ChainCheckpointer(rig.pool, privateKey).checkpointFinishedDays();
+    await rig.event('berlin', DAY, granted('p-1'));
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'idg-export-key-')), 'signing.pem');
+    writeFileSync(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    config = dashboardConfigFile(rig.databaseUrl, `keys:\n  signing: { file: ${keyFile} }\n`);
+    work = mkdtempSync(join(tmpdir(), 'idg-export-'));
+  });
+  afterAll(async () => {
+    await rig.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const cli = (...args: string[]) => runCli([...args, '--config', config.file], { env: config.env });
+  const exportTo = async (name: string, ...args: string[]) => {
+    const out = join(work, name);
+    const result = await cli('export', '--from', from, '--to', to, '--out', out, ...args);
+    expect(result.stderr).toMatch(/exported \d+ of \d+ rows/);
+    expect(result.code).toBe(0);
+    return out;
+  };
+  const copyOf = (dir: string, name: string) => {
+    const copy = join(work, name);
+    cpSync(dir, copy, { recursive: true });
+    return copy;
+  };
+  let csvBundle: string;
+
+  it('writes a CSV bundle that sha256sum -c, openssl and export verify accept', async () => {
+    csvBundle = await exportTo('csv', '--format', 'csv');
+    expect(readdirSync(csvBundle).sort()).toEqual([
+      'SHA256SUMS',
+      'SHA256SUMS.sig',
+      'access-log.csv',
+      'chain.csv',
+      'manifest.json',
+      'manifest.sig',
+      'public-key.pem',
+    ]);
+    expect(await opensslVerifySums(csvBundle)).toMatchObject({ code: 0 });
+    expect(await sha256sumCheck(csvBundle)).toMatchObject({ code: 0 });
+    expect(await opensslVerify(csvBundle)).toMatchObject({
+      code: 0,
+      out: expect.stringContaining('Signature Verified Successfully'),
+    });
+    const verified = await cli('export', 'verify', csvBundle);
+    expect(verified.stdout).toMatch(/^OK: 4 rows, 4 anchored/);
+    expect(verified.code).toBe(0);
+    const lines = readFileSync(join(csvBundle, 'access-log.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(
+      'when,site,room,door,reader,direction,person,badge,decision,reason,event_id,gateway,sequence,clip,kind,chain_no,chain_hash',
+    );
+    expect(lines[1]).toMatch(
+      /^2026-03-12T12:00:00\.000000Z,berlin,ident-1,main,main\/in,in,p-1,b-p-1,granted,,[0-9a-f-]{36},gw-berlin,1,cam-1\/clip-0001,access\.granted,1,[0-9a-f]{64}$/,
+    );
+    expect(lines[2]).toMatch(/,berlin,ident-1,main,main\/in,in,,b-x,denied,wrong-code,/);
+    const manifest = JSON.parse(readFileSync(join(csvBundle, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ rows: 4, format: 'csv', query: { from, to } });
+    const berlin = manifest.chain.find((s: { site: string }) => s.site === 'berlin');
+    expect(berlin).toMatchObject({
+      firstNo: 1,
+      lastNo: 4,
+      checkpoints: [{ day: expect.any(String), firstNo: 1, lastNo: 2 }],
+    });
+    const audit = await rig.pool.query(`SELECT actor, details FROM audit_log WHERE action = 'audit.export'`);
+    expect(audit.rows[0]).toMatchObject({
+      actor: expect.stringMatching(/^cli:/),
+      details: { rows: 4, format: 'csv', query: { from, to } },
+    });
+  });
+
+  it('writes JSONL with only the rows the filters select', async () => {
+    const out = await exportTo('jsonl-p1', '--format', 'jsonl', '--person', 'p-1', '--kind', 'access');
+    const rows = readFileSync(join(out, 'access-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rows.map((r) => [r.site, r.person, r.decision, r.sequence])).toEqual([
+      ['berlin', 'p-1', 'granted', 1],
+      ['berlin', 'p-1', 'granted', 5],
+    ]);
+    expect(await sha256sumCheck(out)).toMatchObject({ code: 0 });
+    expect(await verifyBundle(out, createPublicKey(privateKey))).toMatchObject({
+      ok: true,
+      rows: 2,
+      chained: 2,
+    });
+  });
+
+  it.each([
+    [
+      'a changed row',
+      (dir: string) => edit(dir, 'access-log.csv', (t) => t.replace('p-1,b-p-1', 'p-7,b-p-1')),
+    ],
+    [
+      'a deleted row',
+      (dir: string) =>
+        edit(dir, 'access-log.csv', (t) =>
+          t
+            .split('\n')
+            .filter((_, i) => i !== 2)
+            .join('\n'),
+        ),
+    ],
+    ['reordered rows', (dir: string) => edit(dir, 'access-log.csv', (t) => swapLines(t, 1, 2))],
+    ['a changed chain link', (dir: string) => edit(dir, 'chain.csv', (t) => swapLines(t, 1, 2))],
+    ['a deleted file', (dir: string) => rmSync(join(dir, 'chain.csv'))],
+    [
+      'a changed manifest',
+      (dir: string) => edit(dir, 'manifest.json', (t) => t.replace('"rows": 4', '"rows": 3')),
+    ],
+  ])('fails verification after %s', async (_, tamper) => {
+    const dir = copyOf(csvBundle, `tampered-${Math.random().toString(36).slice(2)}`);
+    tamper(dir);
+    const standard = [await opensslVerifySums(dir), await sha256sumCheck(dir), await opensslVerify(dir)];
+    expect(standard.some((r) => r.code !== 0)).toBe(true);
+    const result = await cli('export', 'verify', dir);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^FAILED:/);
+  });
+
+  it('fails verification when rows are changed and every hash is recomputed, as only the signature is left', async () => {
+    const dir = copyOf(csvBundle, 'rehashed');
+    edit(dir, 'access-log.csv', (t) => t.replace('p-1,b-p-1', 'p-7,b-p-1'));
+    await rehash(dir);
+    expect(await sha256sumCheck(dir)).toMatchObject({ code: 0 });
+    expect((await opensslVerify(dir)).code).not.toBe(0);
+    expect((await verifyBundle(dir)).problems).toContain('the signature over manifest.json does not verify');
+  });
+
+  it('fails the signed SHA256SUMS when a row is changed and only SHA256SUMS is recomputed', async () => {
+    const dir = copyOf(csvBundle, 'resummed');
+    edit(dir, 'access-log.csv', (t) => t.replace('p-1,b-p-1', 'p-7,b-p-1'));
+    const names = ['access-log.csv', 'chain.csv', 'public-key.pem', 'manifest.json', 'manifest.sig'];
+    const { createHash } = await import('node:crypto');
+    const sha = (name: string) =>
+      createHash('sha256')
+        .update(readFileSync(join(dir, name)))
+        .digest('hex');
+    writeFileSync(join(dir, 'SHA256SUMS'), names.map((n) => `${sha(n)}  ${n}\n`).join(''));
+    expect(await sha256sumCheck(dir)).toMatchObject({ code: 0 });
+    expect(await opensslVerify(dir)).toMatchObject({ code: 0 });
+    expect((await opensslVerifySums(dir)).code).not.toBe(0);
+    expect((await verifyBundle(dir)).problems).toContain('the signature over SHA256SUMS does not verify');
+  });
+
+  it('refuses an existing output directory and a bad time with clear errors', async () => {
+    const exists = await cli('export', '--from', from, '--to', to, '--format', 'csv', '--out', csvBundle);
+    expect(exists).toMatchObject({ code: 1, stderr: expect.stringContaining('exists already') });
+    const badTime = await cli(
+      'export',
+      '--from',
+      'last week',
+      '--to',
+      to,
+      '--format',
+      'csv',
+      '--out',
+      join(work, 'x'),
+    );
+    expect(badTime).toMatchObject({
+      code: 64,
+      stderr: expect.stringContaining('from must be an ISO 8601 time'),
+    });
+    const badFormat = await cli(
+      'export',
+      '--from',
+      from,
+      '--to',
+      to,
+      '--format',
+      'xml',
+      '--out',
+      join(work, 'x'),
+    );
+    expect(badFormat).toMatchObject({
+      code: 64,
+      stderr: expect.stringContaining('--format must be csv or jsonl'),
+    });
+  });
+
+  describe('200,000 rows', () => {
+    beforeAll(async () => {
+      const day = new Date(NOW - 5 * DAY).toISOString().slice(0, 10);
+      await rig.pool.query('SELECT identgate_ensure_event_partitions($1::date, $1::date)', [day]);
+      await rig.pool.query(
+        `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
+         SELECT gen_random_uuid(), $1::date + i * interval '400 milliseconds', 1, 'hamburg', 'gw-bulk', i,
+                'access.granted', 'main', 'p-' || (i % 500),
+                jsonb_build_object('door', 'main', 'direction', 'in', 'person', 'p-' || (i % 500),
+                                   'badge', 'b-' || (i % 500), 'factors', jsonb_build_array('badge', 'totp'), 'unlockMs', 5000),
+                'bulk-signature'
+           FROM generate_series(1, 200000) AS i`,
+        [day],
+      );
+    }, 300_000);
+
+    /** Runs the export in a child under /usr/bin/time; returns its maximum resident set in MB. */
+    const measured = async (out: string, format: string, range: [string, string]) => {
+      const entry = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url));
+      const child = spawn(
+        '/usr/bin/time',
+        [
+          '-f',
+          'max-rss-kb %M',
+          process.execPath,
+          '--import',
+          'tsx',
+          entry,
+          'export',
+          '--from',
+          range[0],
+          '--to',
+          range[1],
+          '--site',
+          'hamburg',
+          '--format',
+          format,
+          '--out',
+          out,
+          '--config',
+          config.file,
+        ],
+        { env: { ...process.env, ...config.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => {
+        stderr += c.toString();
+      });
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      expect(code).toBe(0);
+      return Number(/max-rss-kb (\d+)/.exec(stderr)?.[1]) / 1024;
+    };
+
+    it.each(['csv', 'jsonl'])(
+      'exports them as %s in flat memory',
+      async (format) => {
+        const day = Date.parse(new Date(NOW - 5 * DAY).toISOString().slice(0, 10));
+        const small = await measured(join(work, `small-${format}`), format, [
+          new Date(day).toISOString(),
+          new Date(day + 40_000).toISOString(),
+        ]);
+        const out = join(work, `large-${format}`);
+        const large = await measured(out, format, [
+          new Date(day).toISOString(),
+          new Date(day + DAY).toISOString(),
+        ]);
+        expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).rows).toBe(200_000);
+        expect(await verifyBundle(out)).toMatchObject({ ok: true, rows: 200_000, chained: 200_000 });
+        // 200k rows are ~40 MB of output; a non-streaming export would hold them all.
+        expect(large).toBeLessThan(small + 40);
+        expect(large).toBeLessThan(300);
+      },
+      300_000,
+    );
+
+    it.each(['csv', 'jsonl'])(
+      'leaves no %s bundle and no partial directory when cancelled',
+      async (format) => {
+        const dir = mkdtempSync(join(tmpdir(), 'idg-cancel-'));
+        const out = join(dir, 'bundle');
+        const child = spawnCli(
+          ['export', '--from', from, '--to', to, '--format', format, '--out', out, '--config', config.file],
+          { env: config.env },
+        );
+        await waitForOutput(child, /exported \d+ of 200\d{3} rows/);
+        child.kill('SIGINT');
+        const code = await new Promise((resolve) => child.on('close', resolve));
+        expect(code).toBe(130);
+        expect(existsSync(out)).toBe(false);
+        expect(readdirSync(dir)).toEqual([]);
+      },
+      120_000,
+    );
+  });
+});
+
+function edit(dir: string, name: string, change: (text: string) => string): void {
+  const path = join(dir, name);
+  writeFileSync(path, change(readFileSync(path, 'utf8')));
+}
+
+function swapLines(text: string, a: number, b: number): string {
+  const lines = text.split('\n');
+  [lines[a], lines[b]] = [lines[b] as string, lines[a] as string];
+  return lines.join('\n');
+}
+
+/** What a forger would do: recompute every hash, in the manifest and in SHA256SUMS. */
+async function rehash(dir: string): Promise<void> {
+  const { createHash } = await import('node:crypto');
+  const sha = (name: string) =>
+    createHash('sha256')
+      .update(readFileSync(join(dir, name)))
+      .digest('hex');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  for (const f of manifest.files) f.sha256 = sha(f.name);
+  writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const names = [...manifest.files.map((f: { name: string }) => f.name), 'manifest.json', 'manifest.sig'];
+  writeFileSync(join(dir, 'SHA256SUMS'), names.map((n) => `${sha(n)}  ${n}\n`).join(''));
+}
