@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import type pg from 'pg';
 import { DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { WorkstationAuditExpiry } from '../dashboard/presence/workstation-audit-expiry.js';
 import { RetentionService } from '../dashboard/retention/retention-service.js';
 import { createPool } from '../dashboard/storage/database.js';
 import { migrate } from '../dashboard/storage/migrator.js';
@@ -41,6 +42,7 @@ export async function withDashboardDatabase<T>(
       log,
       settings: retentionSettings(config),
     });
+    retention.register(new WorkstationAuditExpiry(pool));
     return await work({ pool, retention, log });
   } finally {
     await pool.end();

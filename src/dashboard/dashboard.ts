@@ -24,6 +24,7 @@ import { GapScanner } from './ingest/gap-scanner.js';
 import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
 import { PresenceService } from './presence/presence-service.js';
+import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import { WorkstationLocker } from './presence/workstation-locker.js';
 import { RetentionJob } from './retention/retention-job.js';
 import { RetentionService } from './retention/retention-service.js';
@@ -165,6 +166,7 @@ export class Dashboard {
       log: options.log.child({ component: 'retention' }),
       settings: retentionSettings(options.config),
     });
+    this.retention.register(new WorkstationAuditExpiry(this.pool));
   }
 
   /**

@@ -137,13 +137,23 @@ export class GatewayLink {
     if (!client) return;
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     const { site, gateway } = this.options;
+    // A broker that stops answering must not hold the shutdown forever: what is not acknowledged
+    // stays in the journal and goes out after the next start, and a forced close leaves the
+    // retained "offline" to the broker's Last Will.
     if (client.connected) {
-      await client
-        .publishAsync(topics.status(site, gateway), statusPayload('offline'), { qos: 1, retain: true })
-        .catch(() => {});
+      await within(
+        client
+          .publishAsync(topics.status(site, gateway), statusPayload('offline'), { qos: 1, retain: true })
+          .catch(() => {}),
+        STOP_GRACE_MS,
+      );
     }
     this.state = 'stopped';
-    await client.endAsync();
+    const ended = await within(
+      client.endAsync().then(() => true),
+      STOP_GRACE_MS,
+    );
+    if (!ended) await client.endAsync(true);
     this.options.journal.checkpoint();
     this.client = undefined;
   }
@@ -190,4 +200,16 @@ export function redactUrl(url: string): string {
   } catch {
     return '(unparseable url)';
   }
+}
+
+/** How long a stop waits for the broker before closing the connection regardless. */
+const STOP_GRACE_MS = 5_000;
+
+/** `promise`'s value, or undefined once `ms` passed without it. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -66,7 +66,10 @@ export class SimControlServer {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // A client keeping its connection alive must not hold the gateway's stop.
+    server.closeAllConnections();
+    await closed;
     if (existsSync(this.socketPath)) unlinkSync(this.socketPath);
   }
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeAudit } from '../../src/dashboard/audit/audit-log.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
+import { WorkstationAuditExpiry } from '../../src/dashboard/presence/workstation-audit-expiry.js';
 import { runCli } from '../helpers/cli.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
 import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
@@ -177,6 +178,45 @@ describe('hash chain and day checkpoints', () => {
       source: 'audit',
       problem: expect.stringMatching(/was changed/),
     });
+  });
+
+  it('replaces the user in workstation entries past the presence retention, and still verifies', async () => {
+    await rig.pool.query(
+      `INSERT INTO rooms (site, id, name) VALUES ('berlin', 'r1', 'Room 1') ON CONFLICT DO NOTHING`,
+    );
+    await rig.pool.query(
+      `INSERT INTO workstations (id, site, room, name) VALUES ('ws-9', 'berlin', 'r1', 'WS 9') ON CONFLICT DO NOTHING`,
+    );
+    await writeAudit(rig.pool, {
+      actor: 'workstation:ws-9',
+      action: 'workstation.login-allowed',
+      details: { user: 'p-1' },
+    });
+    rig.service.register(new WorkstationAuditExpiry(rig.pool));
+    const user = async () =>
+      (
+        await rig.pool.query<{ user: string }>(
+          `SELECT details ->> 'user' AS user FROM audit_log WHERE action = 'workstation.login-allowed'`,
+        )
+      ).rows[0]?.user;
+    // 59 days after the check: kept, and a dry run changes nothing either.
+    rig.clock.advance(Date.now() - rig.clock.now() + 59 * DAY);
+    await rig.service.runNow({ dryRun: false });
+    expect(await user()).toBe('p-1');
+    rig.clock.advance(2 * DAY);
+    const dry = await rig.service.runNow({ dryRun: true });
+    expect(JSON.stringify(dry)).toContain('"presence"');
+    expect(await user()).toBe('p-1');
+    // 61 days: the user is gone from the entry; the deletion log says how many, not whom.
+    await rig.service.runNow({ dryRun: false });
+    expect(await user()).toBe('expired');
+    const logged = await rig.pool.query(
+      `SELECT site, deleted::int AS count FROM deletion_log WHERE data_class = 'presence' AND NOT dry_run`,
+    );
+    expect(logged.rows).toEqual([{ site: 'berlin', count: 1 }]);
+    const report = await verify();
+    expect(report).toMatchObject({ ok: true });
+    expect(report.chains.find((c) => c.site === '_central')?.redacted).toBe(1);
   });
 
   it('rejects a time that is not ISO 8601 with a usage error', async () => {

@@ -1,0 +1,58 @@
+import type { Pool } from 'pg';
+import type { ExpiryRequest, PresenceStore } from '../retention/expiring-store.js';
+import type { DeletionEntry } from '../retention/retention-schemas.js';
+
+/**
+ * Presence leaves one lasting trace: the workstation audit entries (login checks, break-glass,
+ * lock results) name the user who was or was not in the room. Under the `presence` retention
+ * class (60 days by default, per site) the user in those entries is replaced by `expired` — the
+ * entries themselves stay, so the audit chain still shows that a check happened and `audit
+ * verify` accepts the change where the deletion log covers it. Held spans are left alone.
+ */
+export class WorkstationAuditExpiry implements PresenceStore {
+  readonly dataClass = 'presence' as const;
+
+  constructor(private readonly pool: Pool) {}
+
+  async deleteOlderThan(request: ExpiryRequest): Promise<DeletionEntry[]> {
+    const { rows: sites } = await this.pool.query<{ site: string }>(
+      'SELECT DISTINCT site FROM workstations ORDER BY site',
+    );
+    const entries: DeletionEntry[] = [];
+    for (const { site } of sites) {
+      const started = Date.now();
+      const { cutoff, source } = request.cutoffFor(site);
+      const held = request.heldFor(site);
+      const where = `starts_with(l.action, 'workstation.') AND l.details ? 'user'
+          AND l.details ->> 'user' NOT IN ('erased', 'expired') AND l.at < $1
+          AND l.actor IN (SELECT 'workstation:' || w.id FROM workstations w WHERE w.site = $2)
+          AND NOT EXISTS (SELECT 1 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS h(f, t)
+                           WHERE l.at >= h.f AND l.at < h.t)`;
+      const params = [cutoff, site, held.map((h) => new Date(h.from)), held.map((h) => new Date(h.to))];
+      const result = request.dryRun
+        ? await this.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM audit_log l WHERE ${where}`,
+            params,
+          )
+        : await this.pool.query(
+            `UPDATE audit_log l SET details = jsonb_set(l.details, '{user}', '"expired"') WHERE ${where}`,
+            params,
+          );
+      const count = request.dryRun
+        ? ((result.rows[0] as { n: number } | undefined)?.n ?? 0)
+        : (result.rowCount ?? 0);
+      if (count === 0) continue;
+      entries.push({
+        dataClass: 'presence',
+        scope: source,
+        site,
+        from: null,
+        to: cutoff.toISOString(),
+        count,
+        method: 'delete',
+        durationMs: Date.now() - started,
+      });
+    }
+    return entries;
+  }
+}
