@@ -60,12 +60,14 @@ export const DATA_CLASSES: Readonly<Record<DataClass, DataClassDefinition>> = {
     deleter: 'built-in',
   },
   'audit-exports': {
-    description: "auditors' export files, deleted by the export store registered for the class",
+    description:
+      "auditors' export files: not stored centrally (downloaded or written where the operator says)",
     scopes: ALL_SCOPES,
     deleter: 'registered',
   },
   presence: {
-    description: 'cached presence (who is in which room), deleted by the presence store registered for it',
+    description:
+      'presence: the user named in workstation audit entries (login checks, break-glass, locks), replaced by "expired"',
     scopes: ALL_SCOPES,
     deleter: 'registered',
   },
