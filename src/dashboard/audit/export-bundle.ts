@@ -2,11 +2,10 @@ import { createHash, createPublicKey, type KeyObject, randomBytes, sign } from '
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import Cursor from 'pg-cursor';
 import { CodedError } from '../../lib/coded-error.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { AuditErrorCode } from './audit-errors.js';
@@ -14,16 +13,10 @@ import { writeAudit } from './audit-log.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
-import {
-  EXPORT_COLUMNS,
-  type ExportFormat,
-  type ExportQuery,
-  exportSql,
-  exportWhere,
-} from './export-query.js';
+import { type ExportFormat, type ExportQuery, exportSql, exportWhere } from './export-query.js';
 
 /**
- * An auditor's export as a bundle directory: the rows (CSV through COPY, JSONL through a cursor,
+ * An auditor's export as a bundle directory: the rows (CSV and JSONL through COPY,
  * both streamed so memory stays flat), the chain links that anchor them to the signed day
  * checkpoints, the public key, a manifest signed with the central key and a SHA256SUMS file.
  * Everything is read in one repeatable-read snapshot and written to a hidden sibling directory
@@ -217,7 +210,7 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     request.onProgress?.({ rows: Math.max(0, Math.min(rows, total)), total });
   };
   const dataName = dataFileName(format);
-  const digesting = new Digesting(format === 'csv' ? (lines) => progress(lines) : undefined);
+  const digesting = new Digesting((lines) => progress(lines));
   const sink = createWriteStream(join(dir, dataName), { mode: 0o600 });
   const sql = exportSql(query, quote);
   let written: number;
@@ -227,22 +220,16 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     await pipeline(copy, digesting, sink, { signal });
     written = copy.rowCount;
   } else {
-    written = 0;
-    const cursor = client.query(new Cursor<unknown[]>(sql, undefined, { rowMode: 'array' }));
-    async function* lines() {
-      try {
-        for (let batch = await cursor.read(1000); batch.length > 0; batch = await cursor.read(1000)) {
-          let text = '';
-          for (const row of batch) text += jsonLine(row);
-          written += batch.length;
-          progress(batch.length);
-          yield text;
-        }
-      } finally {
-        await cursor.close();
-      }
-    }
-    await pipeline(Readable.from(lines()), digesting, sink, { signal });
+    // JSON lines built by PostgreSQL (row_to_json keeps the column order and writes numbers as
+    // numbers) and streamed through COPY like the CSV: CSV mode with a quote and a delimiter that
+    // JSON never contains raw (it escapes every control character), so each line passes as is.
+    const copy = client.query(
+      copyTo(
+        `COPY (SELECT row_to_json(q)::text FROM (${sql}) q) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
+      ),
+    );
+    await pipeline(copy, digesting, sink, { signal });
+    written = copy.rowCount;
   }
   if (written !== total) {
     throw new Error(`the export wrote ${written} rows where its snapshot counted ${total}`);
@@ -291,19 +278,6 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
 }
 
 /** The JSON keys of each column, in file order, ready to be joined with the values. */
-const JSON_KEYS = EXPORT_COLUMNS.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c)}:`);
-const NUMERIC = new Set(EXPORT_COLUMNS.flatMap((c, i) => (c === 'sequence' || c === 'chain_no' ? [i] : [])));
-
-/** One row as a JSON line without building an object per row (bigints arrive as text). */
-function jsonLine(row: unknown[]): string {
-  let line = '';
-  for (let i = 0; i < JSON_KEYS.length; i += 1) {
-    const value = row[i] ?? null;
-    line += JSON_KEYS[i] + (value !== null && NUMERIC.has(i) ? String(Number(value)) : JSON.stringify(value));
-  }
-  return `${line}}\n`;
-}
-
 /**
  * For each site with chained rows: every link from the checkpoint boundary before its first row
  * to the checkpoint (or, for today's rows, the current head) after its last, with the
