@@ -4,7 +4,7 @@ import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
 import { isConnectionError } from '../storage/database.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
-import type { IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
+import type { Checked, IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
 import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
 
 export interface IngestOptions {
@@ -43,7 +43,7 @@ const RETRY_MAX_MS = 10_000;
  */
 export class EventIngest {
   private subscriber: MqttSubscriber | undefined;
-  private readonly queue: MqttMessage[] = [];
+  private readonly queue: Array<MqttMessage & { checked: Checked }> = [];
   /** Batches being committed right now; several overlap so one commit's wait is not idle time. */
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
@@ -71,7 +71,8 @@ export class EventIngest {
     });
     this.subscriber = subscriber;
     subscriber.messages.on((message) => {
-      this.queue.push(message);
+      // Checked now, while an earlier batch may be waiting for its commit.
+      this.queue.push(Object.assign(message, { checked: this.options.pipeline.check(message) }));
       this.drain();
     });
     subscriber.errors.on((error) => log.warn({ err: error }, 'ingest broker connection error'));
@@ -118,7 +119,7 @@ export class EventIngest {
   }
 
   /** PUBACKs leave in arrival order whichever batch commits first (the subscriber sees to that). */
-  private async commit(batch: MqttMessage[]): Promise<void> {
+  private async commit(batch: Array<MqttMessage & { checked: Checked }>): Promise<void> {
     const outcomes = await this.processWithRetry(batch);
     if (!outcomes) return;
     for (const message of batch) message.ack();
@@ -133,12 +134,16 @@ export class EventIngest {
    * reason twice holds something that cannot be stored: its messages are then decided one by one,
    * and one that still fails is quarantined as unstorable — a poison message never stalls the ingest.
    */
-  private async processWithRetry(batch: MqttMessage[]): Promise<IngestOutcome[] | undefined> {
+  private async processWithRetry(
+    batch: Array<MqttMessage & { checked: Checked }>,
+  ): Promise<IngestOutcome[] | undefined> {
     let delay = 100;
     let dataFailures = 0;
     for (;;) {
       try {
-        return await this.options.pipeline.process(batch.map(({ topic, payload }) => ({ topic, payload })));
+        return await this.options.pipeline.process(
+          batch.map(({ topic, payload, checked }) => ({ topic, payload, checked })),
+        );
       } catch (error) {
         // Not acknowledged: the broker keeps these messages (and redelivers them after a restart).
         if (this.stopping) return undefined;
