@@ -98,7 +98,10 @@ export class AccessRules {
         alarm: 'credentials-stale',
         key: 'credentials-stale',
         severity: 'critical',
-        detail: `no credential update since ${new Date(this.credentials.syncedAt).toISOString()}; the cache no longer grants`,
+        detail:
+          this.credentials.syncedAt > 0
+            ? `no credential update since ${new Date(this.credentials.syncedAt).toISOString()}; the cache no longer grants`
+            : 'no credential set received yet; the gateway grants nobody until the central side sends one',
       });
     } else {
       this.alarms.clear('credentials-stale');

@@ -33,6 +33,8 @@ async function route() {
   if (invite) return showPage(invitePage, { token: invite[1] });
   if (!session.authenticated) {
     document.getElementById('connection').textContent = '';
+    // What the previous user was told is not for the next one.
+    document.getElementById('toasts').replaceChildren();
     renderUser();
     if (setup) return showPage(setupPage, { token: setup[1] });
     return showPage(loginPage);
