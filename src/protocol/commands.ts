@@ -6,6 +6,7 @@ import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
 import { signBytes, verifyBytes } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
+import { checkValidity } from './validity.js';
 
 /**
  * Commands from the central side to one gateway: signed with the central key, valid for a short
@@ -61,8 +62,7 @@ const dataValidators = new Map<string, Validator>(
 
 /** Commands are valid for at most this long; a gateway refuses longer validity. */
 export const MAX_COMMAND_VALIDITY_MS = 5 * 60_000;
-/** Allowed clock difference between the central side and a gateway. */
-export const CLOCK_SKEW_MS = 30_000;
+export { CLOCK_SKEW_MS } from './validity.js';
 
 function commandBytes(command: UnsignedCommand): Buffer {
   const { v, id, kind, site, gateway, issuedAt, expiresAt, nonce, data } = command;
@@ -149,19 +149,10 @@ export function checkCommand(
       id: command.id,
     };
   }
-  const issued = Date.parse(command.issuedAt);
-  const expires = Date.parse(command.expiresAt);
-  if (
-    Number.isNaN(issued) ||
-    Number.isNaN(expires) ||
-    expires - issued > MAX_COMMAND_VALIDITY_MS ||
-    expires <= issued
-  ) {
-    return { ok: false, reason: 'bad-command', detail: 'validity window is not plausible', id: command.id };
+  const problem = checkValidity(command.issuedAt, command.expiresAt, nowMs, MAX_COMMAND_VALIDITY_MS);
+  if (problem) {
+    const reason = problem.reason === 'implausible' ? 'bad-command' : problem.reason;
+    return { ok: false, reason, detail: problem.detail, id: command.id };
   }
-  if (issued > nowMs + CLOCK_SKEW_MS)
-    return { ok: false, reason: 'not-yet-valid', detail: `issued ${command.issuedAt}`, id: command.id };
-  if (expires + CLOCK_SKEW_MS < nowMs)
-    return { ok: false, reason: 'expired', detail: `expired ${command.expiresAt}`, id: command.id };
   return { ok: true, command };
 }

@@ -7,6 +7,7 @@ import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
 import { signBytes, verifyBytes } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
+import { checkValidity } from './validity.js';
 
 /**
  * Footage from a gateway to the dashboard over the MQTT connections both already hold (mutual
@@ -89,7 +90,6 @@ const headValidator = Compile(FootageHeadSchema);
 
 /** A request is valid for at most this long; the gateway refuses longer validity. */
 export const MAX_FOOTAGE_REQUEST_VALIDITY_MS = 2 * 60_000;
-const CLOCK_SKEW_MS = 30_000;
 export const FOOTAGE_CHUNK_BYTES = 256 * 1024;
 /** The first byte of a chunk message; a head is JSON and starts with `{`. */
 const CHUNK_MARK = 0x01;
@@ -154,14 +154,11 @@ export function checkFootageRequest(
       detail: `addressed to ${request.site}/${request.gateway}`,
       id,
     };
-  const issued = Date.parse(request.issuedAt);
-  const expires = Date.parse(request.expiresAt);
-  if (expires <= issued || expires - issued > MAX_FOOTAGE_REQUEST_VALIDITY_MS)
-    return { ok: false, reason: 'bad-request', detail: 'validity window is not plausible', id };
-  if (issued > nowMs + CLOCK_SKEW_MS)
-    return { ok: false, reason: 'not-yet-valid', detail: `issued ${request.issuedAt}`, id };
-  if (expires + CLOCK_SKEW_MS < nowMs)
-    return { ok: false, reason: 'expired', detail: `expired ${request.expiresAt}`, id };
+  const problem = checkValidity(request.issuedAt, request.expiresAt, nowMs, MAX_FOOTAGE_REQUEST_VALIDITY_MS);
+  if (problem) {
+    const reason = problem.reason === 'implausible' ? 'bad-request' : problem.reason;
+    return { ok: false, reason, detail: problem.detail, id };
+  }
   return { ok: true, request };
 }
 

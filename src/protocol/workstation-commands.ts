@@ -2,12 +2,13 @@ import { type KeyObject, randomBytes } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { canonicalJson } from './canonical.js';
-import { CLOCK_SKEW_MS, MAX_COMMAND_VALIDITY_MS } from './commands.js';
+import { MAX_COMMAND_VALIDITY_MS } from './commands.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN, isId } from './ids.js';
 import { signBytes, verifyBytes } from './signing.js';
 import { TOPIC_ROOT } from './topics.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
+import { checkValidity } from './validity.js';
 
 /**
  * Lock on leave: when a person's presence ends, the central side tells each workstation that let
@@ -123,18 +124,10 @@ export function checkLockCommand(
       detail: `addressed to ${command.site}/${command.workstation}`,
       id: command.id,
     };
-  const issued = Date.parse(command.issuedAt);
-  const expires = Date.parse(command.expiresAt);
-  if (
-    Number.isNaN(issued) ||
-    Number.isNaN(expires) ||
-    expires <= issued ||
-    expires - issued > MAX_COMMAND_VALIDITY_MS
-  )
-    return { ok: false, reason: 'bad-command', detail: 'validity window is not plausible', id: command.id };
-  if (issued > nowMs + CLOCK_SKEW_MS)
-    return { ok: false, reason: 'not-yet-valid', detail: `issued ${command.issuedAt}`, id: command.id };
-  if (expires + CLOCK_SKEW_MS < nowMs)
-    return { ok: false, reason: 'expired', detail: `expired ${command.expiresAt}`, id: command.id };
+  const problem = checkValidity(command.issuedAt, command.expiresAt, nowMs, MAX_COMMAND_VALIDITY_MS);
+  if (problem) {
+    const reason = problem.reason === 'implausible' ? 'bad-command' : problem.reason;
+    return { ok: false, reason, detail: problem.detail, id: command.id };
+  }
   return { ok: true, command };
 }
