@@ -22,6 +22,8 @@ export interface CredentialSyncOptions {
   clock: Clock;
   alarms: AlarmBook;
   record(event: EventBody): void;
+  /** After a set was applied: the gateway re-checks its health, so a stale-credentials alarm clears at once. */
+  applied?: () => void;
   log: Logger;
 }
 
@@ -73,6 +75,7 @@ export class CredentialSync {
       kind: 'credentials.updated',
       data: { version: body.version, credentials: body.credentials.length },
     });
+    this.options.applied?.();
   }
 
   /** Asks the central side for the current set (at start, and on a sync command). */

@@ -390,6 +390,7 @@ export class Gateway {
       clock: this.clock,
       alarms: this.runtime.alarms,
       record,
+      applied: () => this.runtime.rules.checkHealth(this.clock.now()),
       log: log.child({ component: 'credential-sync' }),
     });
     const credentialsTopic = topics.credentials(config.site, config.id);

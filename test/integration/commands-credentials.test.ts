@@ -206,6 +206,16 @@ describe('credential sync', () => {
       });
     });
 
+  it('clears the stale-credentials alarm of a new gateway as soon as its first set is applied', async () => {
+    // The test gateway starts without a credential set (alarm raised), then receives one.
+    expect(system.gateway.runtime.alarms.isActive('credentials-stale')).toBe(false);
+    const { rows } = await system.dashboard.pool.query(
+      `SELECT cleared_at IS NOT NULL AS cleared FROM alarms WHERE site = $1 AND key = 'credentials-stale'`,
+      [system.site],
+    );
+    expect(rows).toEqual([{ cleared: true }]);
+  });
+
   it('delivered the enrolled agent: badge and code open the door', async () => {
     await sim('badge', system.agent.badge);
     expect(await sim('keypad', new TotpVerifier().generate(system.agent.secret, Date.now()))).toEqual([
