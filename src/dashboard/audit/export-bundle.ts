@@ -13,7 +13,15 @@ import { writeAudit } from './audit-log.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
-import { type ExportFormat, type ExportQuery, exportSql, exportWhere } from './export-query.js';
+import { CsvToJsonl } from './csv-to-jsonl.js';
+import {
+  EXPORT_COLUMNS,
+  type ExportFormat,
+  type ExportQuery,
+  exportSql,
+  exportWhere,
+  NUMERIC_COLUMNS,
+} from './export-query.js';
 
 /**
  * An auditor's export as a bundle directory: the rows (CSV and JSONL through COPY,
@@ -220,15 +228,10 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     await pipeline(copy, digesting, sink, { signal });
     written = copy.rowCount;
   } else {
-    // JSON lines built by PostgreSQL (row_to_json keeps the column order and writes numbers as
-    // numbers) and streamed through COPY like the CSV: CSV mode with a quote and a delimiter that
-    // JSON never contains raw (it escapes every control character), so each line passes as is.
-    const copy = client.query(
-      copyTo(
-        `COPY (SELECT row_to_json(q)::text FROM (${sql}) q) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')`,
-      ),
-    );
-    await pipeline(copy, digesting, sink, { signal });
+    // The same CSV stream, turned into JSON lines here: on another core than the PostgreSQL
+    // backend, where encoding JSON in SQL took four times as long as the CSV (csv-to-jsonl.ts).
+    const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
+    await pipeline(copy, new CsvToJsonl(EXPORT_COLUMNS, NUMERIC_COLUMNS), digesting, sink, { signal });
     written = copy.rowCount;
   }
   if (written !== total) {

@@ -41,6 +41,9 @@ export const EXPORT_COLUMNS = [
   'chain_hash',
 ] as const;
 
+/** Columns written as JSON numbers in JSONL. */
+export const NUMERIC_COLUMNS: ReadonlySet<string> = new Set(['sequence', 'chain_no']);
+
 /** Footage is linked to its event by the gateway within minutes; a week covers a long outage. */
 export const FOOTAGE_LINK_DAYS = 7;
 
