@@ -24,6 +24,8 @@ export class CsvToJsonl extends Transform {
   constructor(
     private readonly columns: readonly string[],
     numericColumns: ReadonlySet<string>,
+    /** Told how many records each chunk held (progress), so nobody counts lines again. */
+    private readonly onRecords?: (records: number) => void,
   ) {
     super();
     this.keys = columns.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c)}:`);
@@ -33,8 +35,10 @@ export class CsvToJsonl extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
       this.pending += this.decoder.write(chunk);
+      const before = this.records;
       const out = this.drain(false);
       if (out) this.push(out);
+      this.onRecords?.(this.records - before);
       done();
     } catch (error) {
       done(error as Error);
@@ -44,8 +48,10 @@ export class CsvToJsonl extends Transform {
   override _flush(done: TransformCallback): void {
     try {
       this.pending += this.decoder.end();
+      const before = this.records;
       const out = this.drain(true);
       if (out) this.push(out);
+      this.onRecords?.(this.records - before);
       if (this.pending.length > 0) throw new Error('the export data ends inside a quoted field');
       done();
     } catch (error) {
@@ -80,6 +86,8 @@ export class CsvToJsonl extends Transform {
         line = text.slice(start, recordEnd);
         next = recordEnd + 1;
         out += this.object(parseQuoted(line), false);
+      } else if (this.clean) {
+        out += this.plain(line);
       } else {
         out += this.object(line.split(','), true);
       }
@@ -93,6 +101,22 @@ export class CsvToJsonl extends Transform {
       this.pending = '';
     }
     return out;
+  }
+
+  /** A record in text that needs no escaping anywhere: split, quote, done. */
+  private plain(line: string): string {
+    const fields = line.split(',');
+    const { keys, numeric } = this;
+    if (fields.length !== keys.length) return this.object(fields, true); // says what is wrong
+    let out = '';
+    for (let i = 0; i < fields.length; i += 1) {
+      const value = fields[i] as string;
+      out += keys[i];
+      if (value === '') out += 'null';
+      else if (numeric[i]) out += value;
+      else out += `"${value}"`;
+    }
+    return `${out}}\n`;
   }
 
   /**

@@ -218,7 +218,8 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     request.onProgress?.({ rows: Math.max(0, Math.min(rows, total)), total });
   };
   const dataName = dataFileName(format);
-  const digesting = new Digesting((lines) => progress(lines));
+  // CSV: progress from the lines written; JSONL: from the converter, which knows its records.
+  const digesting = new Digesting(format === 'csv' ? (lines) => progress(lines) : undefined);
   const sink = createWriteStream(join(dir, dataName), { mode: 0o600 });
   const sql = exportSql(query, quote);
   let written: number;
@@ -231,7 +232,9 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     // The same CSV stream, turned into JSON lines here: on another core than the PostgreSQL
     // backend, where encoding JSON in SQL took four times as long as the CSV (csv-to-jsonl.ts).
     const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
-    await pipeline(copy, new CsvToJsonl(EXPORT_COLUMNS, NUMERIC_COLUMNS), digesting, sink, { signal });
+    await pipeline(copy, new CsvToJsonl(EXPORT_COLUMNS, NUMERIC_COLUMNS, progress), digesting, sink, {
+      signal,
+    });
     written = copy.rowCount;
   }
   if (written !== total) {
