@@ -150,8 +150,10 @@ export class CsvToJsonl extends Transform {
 }
 
 /** Characters a JSON string must escape. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON must escape
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 /** The same, but line feeds (which end records) allowed: a chunk without any needs no checks per field. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON must escape
 const CHUNK_NEEDS_ESCAPE = /["\\\u0000-\u0009\u000b-\u001f]/;
 
 function quoteCount(text: string, from: number, to: number): number {
