@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Pool } from 'pg';
 import type { Clock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
@@ -11,6 +11,7 @@ import type { Envelope } from '../protocol/envelope.js';
 import type { EventData } from '../protocol/event-kinds.js';
 import { topics } from '../protocol/topics.js';
 import { Uuidv7Generator } from '../protocol/uuidv7.js';
+import { connectCentralMqtt } from './central-mqtt.js';
 import type { GatewayRegistry } from './storage/gateway-registry.js';
 import type { PeopleStore } from './storage/people-store.js';
 
@@ -51,20 +52,9 @@ export class CentralMessenger {
   }
 
   async start(): Promise<void> {
-    const { url, clientId, username, password, tls, log } = this.options;
-    const clientOptions: IClientOptions = {
-      ...tls,
-      clientId,
-      clean: true,
-      protocolVersion: 4,
-      reconnectPeriod: 1000,
-      ...(username ? { username } : {}),
-      ...(password ? { password } : {}),
-    };
-    const client = connect(url, clientOptions);
+    const { log } = this.options;
+    const client = await connectCentralMqtt(this.options, 'central messenger', log);
     this.client = client;
-    client.on('error', (error) => log.warn({ err: error }, 'central messenger broker connection error'));
-    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
     if (!this.options.signingKey)
       log.warn('no central signing key configured: commands and credential sync are off');
     const refreshMs = this.options.refreshMs ?? 3_600_000;

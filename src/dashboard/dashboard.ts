@@ -32,7 +32,7 @@ import { AlarmStore } from './storage/alarm-store.js';
 import { createPool, redactDatabaseUrl } from './storage/database.js';
 import { EventStore } from './storage/event-store.js';
 import { GatewayRegistry } from './storage/gateway-registry.js';
-import { LatestFactsStore } from './storage/latest-facts.js';
+import { LATEST_FACTS_MIGRATION, LatestFactsStore } from './storage/latest-facts.js';
 import { migrate, type StorageMode } from './storage/migrator.js';
 import { DEFAULT_OVERVIEW_BOUNDS } from './storage/overview-store.js';
 import { PeopleStore } from './storage/people-store.js';
@@ -231,9 +231,11 @@ export class Dashboard {
       new Date(today).toISOString().slice(0, 10),
       new Date(today + 86_400_000).toISOString().slice(0, 10),
     ]);
-    // The overview's facts from the stored events (an upgraded or restored database); only newer
-    // facts replace older ones, so this never turns back what a running ingest wrote.
-    await this.facts.rebuild(DEFAULT_OVERVIEW_BOUNDS.lookbackDays);
+    // A database upgraded to the facts table gets its facts from the events stored before it;
+    // from then on the ingest keeps them in the same transaction as the events.
+    if (migration.applied.includes(LATEST_FACTS_MIGRATION)) {
+      await this.facts.rebuild(DEFAULT_OVERVIEW_BOUNDS.lookbackDays);
+    }
     for (const gateway of config.gateways) {
       await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
     }

@@ -3,11 +3,11 @@ import Type from 'typebox';
 import type { Logger } from '../../lib/logger.js';
 import { ID_PATTERN } from '../../protocol/ids.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { AuthErrors } from '../auth/auth-errors.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { PeopleDirectory } from '../storage/people-directory.js';
 import { AdminErrors } from './admin-errors.js';
 import { lineOfText } from './admin-schemas.js';
+import { staffActor } from './auth-plugin.js';
 import { ErrorSchema } from './schemas.js';
 
 /** The schemas and the steps the people and credential routes share. */
@@ -78,9 +78,7 @@ export class PeopleAdmin {
   ) {}
 
   actor(request: FastifyRequest): string {
-    const login = request.auth?.account.login;
-    if (!login) throw new AuthErrors.unauthenticated();
-    return `staff:${login}`;
+    return staffActor(request);
   }
 
   async existing(id: string) {

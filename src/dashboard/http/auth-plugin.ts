@@ -37,6 +37,13 @@ export function requestMeta(request: FastifyRequest): RequestMeta {
   return { address: request.ip, ...(typeof agent === 'string' ? { userAgent: agent } : {}) };
 }
 
+/** The signed-in staff member a request acts as, as the audit log names them: `staff:<login>`. */
+export function staffActor(request: FastifyRequest): string {
+  const login = request.auth?.account.login;
+  if (!login) throw new AuthErrors.unauthenticated();
+  return `staff:${login}`;
+}
+
 export function setSessionCookie(reply: FastifyReply, token: string, maxAgeMs: number): void {
   reply.setCookie(SESSION_COOKIE, token, {
     path: '/',

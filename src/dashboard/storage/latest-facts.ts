@@ -2,6 +2,9 @@ import type { Pool } from 'pg';
 import { FACETS, type Facet } from '../monitoring/overview.js';
 import type { Queryable, StoredEvent } from './event-store.js';
 
+/** The migration that created `latest_facts` (0013): when it runs, the table is filled once. */
+export const LATEST_FACTS_MIGRATION = 13;
+
 /** The only data fields the overview reads; nothing that names a person goes into the table. */
 const KEPT_FIELDS = ['doors', 'active', 'occupants', 'reason', 'detail'] as const;
 

@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createReadStream, rmSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
@@ -20,6 +20,7 @@ import {
 } from '../../protocol/footage-transfer.js';
 import { topics } from '../../protocol/topics.js';
 import { Uuidv7Generator } from '../../protocol/uuidv7.js';
+import { connectCentralMqtt } from '../central-mqtt.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 
 /**
@@ -106,21 +107,9 @@ export class FootageClient {
   }
 
   async start(): Promise<void> {
-    const { url, clientId, username, password, tls, log } = this.options;
-    const clientOptions: IClientOptions = {
-      ...tls,
-      clientId,
-      clean: true,
-      protocolVersion: 4,
-      reconnectPeriod: 1000,
-      ...(username ? { username } : {}),
-      ...(password ? { password } : {}),
-    };
-    const client = connect(url, clientOptions);
+    const client = await connectCentralMqtt(this.options, 'footage channel', this.options.log);
     this.client = client;
-    client.on('error', (error) => log.warn({ err: error }, 'footage channel broker connection error'));
     client.on('message', (topic, payload) => this.receive(topic, payload));
-    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   }
 
   async stop(): Promise<void> {

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
-import { AuthErrors } from '../../auth/auth-errors.js';
 import type { CentralMessenger, CommandResult } from '../../central-messenger.js';
 import type { GatewayRegistry } from '../../storage/gateway-registry.js';
 import type { OverviewStore } from '../../storage/overview-store.js';
+import { staffActor } from '../auth-plugin.js';
 import { MonitoringErrors } from '../monitoring-errors.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
@@ -82,11 +81,6 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
     if (!instance.canSign) throw new MonitoringErrors.commandsOff();
     return instance;
   };
-  const actor = (request: FastifyRequest) => {
-    const login = request.auth?.account.login;
-    if (!login) throw new AuthErrors.unauthenticated();
-    return `staff:${login}`;
-  };
 
   app.post(
     '/api/v1/doors/:site/:gateway/:door/unlock',
@@ -103,7 +97,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const who = actor(request);
+      const who = staffActor(request);
       const { site, gateway, door } = request.params;
       const { seconds } = request.body;
       const reason = request.body.reason.trim();
@@ -184,7 +178,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
       });
       const summary = summarise(results);
       await audit.record({
-        actor: actor(request),
+        actor: staffActor(request),
         action: 'site.lockdown',
         target: `site:${site}`,
         details: { room: room ?? null, active, reason, result: summary.status, results },
@@ -212,7 +206,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
       const results = await toSite(site, { kind: 'evacuation.set', data: { active } });
       const summary = summarise(results);
       await audit.record({
-        actor: actor(request),
+        actor: staffActor(request),
         action: 'site.evacuation',
         target: `site:${site}`,
         details: { active, reason, result: summary.status, results },

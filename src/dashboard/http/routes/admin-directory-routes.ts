@@ -3,7 +3,6 @@ import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
-import { AuthErrors } from '../../auth/auth-errors.js';
 import type {
   Camera,
   Customer,
@@ -15,6 +14,7 @@ import type {
 } from '../../storage/directory-store.js';
 import { AdminErrors } from '../admin-errors.js';
 import { lineOfText } from '../admin-schemas.js';
+import { staffActor } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
@@ -81,12 +81,6 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
   directory: DirectoryStore;
   audit: AuditLog;
 }> = async (app, { directory, audit }) => {
-  const actor = (request: FastifyRequest) => {
-    const login = request.auth?.account.login;
-    if (!login) throw new AuthErrors.unauthenticated();
-    return `staff:${login}`;
-  };
-
   app.get(
     '/api/v1/directory',
     {
@@ -118,7 +112,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
     async (request: FastifyRequest, entry: T) => {
       const { entry: stored, created } = await write(entry).catch(unknownReference);
       await audit.record({
-        actor: actor(request),
+        actor: staffActor(request),
         action: `directory.${kind}.${created ? 'created' : 'updated'}`,
         target: `${kind}:${stored.site ? `${stored.site}/` : ''}${stored.id}`,
         details: { ...stored },

@@ -1,7 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { AuthErrors } from '../../auth/auth-errors.js';
 import {
   DeletionLogRow,
   LegalHold,
@@ -13,6 +11,7 @@ import {
 } from '../../retention/retention-schemas.js';
 import type { RetentionService } from '../../retention/retention-service.js';
 import { asHttp } from '../admin-errors.js';
+import { staffActor } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
@@ -27,12 +26,6 @@ export const adminRetentionRoutes: FastifyPluginAsyncTypebox<{ retention: Retent
   app,
   { retention },
 ) => {
-  const actor = (request: FastifyRequest) => {
-    const login = request.auth?.account.login;
-    if (!login) throw new AuthErrors.unauthenticated();
-    return `staff:${login}`;
-  };
-
   app.get(
     '/api/v1/retention/policies',
     {
@@ -56,7 +49,7 @@ export const adminRetentionRoutes: FastifyPluginAsyncTypebox<{ retention: Retent
         response: { 200: StoredPolicy, ...Errors },
       },
     },
-    async (request) => asHttp(() => retention.setPolicy(request.body, actor(request))),
+    async (request) => asHttp(() => retention.setPolicy(request.body, staffActor(request))),
   );
 
   app.post(
@@ -70,7 +63,7 @@ export const adminRetentionRoutes: FastifyPluginAsyncTypebox<{ retention: Retent
       },
     },
     async (request) => ({
-      removed: await asHttp(() => retention.removePolicy(request.body, actor(request))),
+      removed: await asHttp(() => retention.removePolicy(request.body, staffActor(request))),
     }),
   );
 
@@ -102,7 +95,7 @@ export const adminRetentionRoutes: FastifyPluginAsyncTypebox<{ retention: Retent
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await asHttp(() => retention.addHold(request.body, actor(request)))),
+      reply.code(201).send(await asHttp(() => retention.addHold(request.body, staffActor(request)))),
   );
 
   app.post(
@@ -118,7 +111,7 @@ export const adminRetentionRoutes: FastifyPluginAsyncTypebox<{ retention: Retent
         response: { 200: LegalHold, ...Errors },
       },
     },
-    async (request) => asHttp(() => retention.releaseHold(request.params.id, actor(request))),
+    async (request) => asHttp(() => retention.releaseHold(request.params.id, staffActor(request))),
   );
 
   app.get(

@@ -1,10 +1,9 @@
 import createError from '@fastify/error';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { AuditLog } from '../../audit/audit-log.js';
-import { AuthErrors } from '../../auth/auth-errors.js';
 import { MAX_PHOTO_BYTES, type PhotoStore } from '../../storage/photo-store.js';
+import { staffActor } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
@@ -26,12 +25,6 @@ const PersonParams = Type.Object(
 );
 const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema };
 const UPLOAD_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
-
-function actor(request: FastifyRequest): string {
-  const login = request.auth?.account.login;
-  if (!login) throw new AuthErrors.unauthenticated();
-  return `staff:${login}`;
-}
 
 /**
  * People's photos beside their events: administrators set and remove them (audited), security
@@ -97,7 +90,7 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
       },
     },
     async (request) => {
-      const who = actor(request);
+      const who = staffActor(request);
       const { id: person } = request.params;
       if (!Buffer.isBuffer(request.body)) {
         throw new PhotoErrors.refused(
@@ -127,7 +120,7 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
       },
     },
     async (request, reply) => {
-      const who = actor(request);
+      const who = staffActor(request);
       const { id: person } = request.params;
       if (!(await photos.remove(person))) throw new PhotoErrors.notFound(`no photo of ${person}`);
       await audit.record({

@@ -4,9 +4,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { ID_PATTERN } from '../../../protocol/ids.js';
-import { AuthErrors } from '../../auth/auth-errors.js';
 import type { FetchedFootage } from '../../video/footage-client.js';
 import { MAX_VIEW_MS, type VideoService } from '../../video/video-service.js';
+import { staffActor } from '../auth-plugin.js';
 import { parseByteRange } from '../byte-range.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
@@ -51,11 +51,6 @@ export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async 
     if (!instance.canRequest) throw new VideoErrors.noKey();
     return instance;
   };
-  const actor = (request: FastifyRequest) => {
-    const login = request.auth?.account.login;
-    if (!login) throw new AuthErrors.unauthenticated();
-    return `staff:${login}`;
-  };
 
   app.get(
     '/api/v1/cameras/:site/:gateway/:camera/footage',
@@ -78,7 +73,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async 
       if (!(toMs > fromMs)) throw new VideoErrors.badRange('"to" must be after "from"');
       if (toMs - fromMs > MAX_VIEW_MS)
         throw new VideoErrors.badRange(`at most ${MAX_VIEW_MS / 60_000} minutes at a time`);
-      const footage = await service().footage(actor(request), site, gateway, camera, fromMs, toMs);
+      const footage = await service().footage(staffActor(request), site, gateway, camera, fromMs, toMs);
       return sendFootage(request, reply, footage);
     },
   );
@@ -100,7 +95,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async 
       },
       async (request, reply) => {
         const footage = await service().eventFootage(
-          actor(request),
+          staffActor(request),
           request.params.id,
           kind,
           request.query.camera,

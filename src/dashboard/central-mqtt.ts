@@ -1,0 +1,37 @@
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../lib/logger.js';
+import type { TlsClientOptions } from '../lib/tls-profile.js';
+
+export interface CentralMqttOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  tls?: TlsClientOptions;
+}
+
+/**
+ * A broker connection of the central side that sends (commands, credential sets, footage
+ * requests): a clean session, reconnecting every second; resolves once connected. `purpose`
+ * names it in the log.
+ */
+export async function connectCentralMqtt(
+  options: CentralMqttOptions,
+  purpose: string,
+  log: Logger,
+): Promise<MqttClient> {
+  const { url, clientId, username, password, tls } = options;
+  const clientOptions: IClientOptions = {
+    ...tls,
+    clientId,
+    clean: true,
+    protocolVersion: 4,
+    reconnectPeriod: 1000,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
+  };
+  const client = connect(url, clientOptions);
+  client.on('error', (error) => log.warn({ err: error }, `${purpose} broker connection error`));
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  return client;
+}
