@@ -65,6 +65,37 @@ describe('hash chain and day checkpoints', () => {
     ]);
   });
 
+  it('chains a statement that stores events of several sites, per site in the order of the statement', async () => {
+    await rig.event('berlin', DAY);
+    // One INSERT as the ingest writes a batch: two sites interleaved.
+    const ids = await rig.pool.query<{ id: string; site: string }>(
+      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
+       SELECT gen_random_uuid(), (SELECT max(occurred_at) FROM events), 1, CASE WHEN i % 2 = 0 THEN 'berlin' ELSE 'hamburg' END,
+              'gw-batch', i, 'door.opened', 'main', NULL, '{"door":"main"}', 'sig-' || i
+         FROM generate_series(1, 6) AS i
+       RETURNING id, site`,
+    );
+    await rig.event('hamburg', DAY);
+    const refs = async (site: string) =>
+      (
+        await rig.pool.query<{ ref: string }>(
+          `SELECT c.ref FROM audit_chain c WHERE c.site = $1 AND c.source = 'event' ORDER BY c.no`,
+          [site],
+        )
+      ).rows.map((r) => r.ref);
+    const inserted = (site: string) => ids.rows.filter((r) => r.site === site).map((r) => r.id);
+    expect(await chain('berlin')).toEqual(['1:event', '2:event', '3:event', '4:event']);
+    expect((await refs('berlin')).slice(1)).toEqual(inserted('berlin'));
+    expect(await chain('hamburg')).toEqual(['1:event', '2:event', '3:event', '4:event']);
+    expect((await refs('hamburg')).slice(0, 3)).toEqual(inserted('hamburg'));
+    const report = await verify();
+    expect(report.ok).toBe(true);
+    expect(report.chains.map((c) => [c.site, c.rows])).toEqual([
+      ['berlin', 4],
+      ['hamburg', 4],
+    ]);
+  });
+
   it('finds a changed event, names its row, and the command exits non-zero', async () => {
     await rig.event('berlin', DAY, { person: 'p-1' });
     const { id } = await rig.event('berlin', DAY, { person: 'p-2' });
