@@ -22,6 +22,7 @@ import { fmt, percentile, row } from './bench-kit.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
+const THREADS = Number(process.env.BENCH_VERIFY_THREADS ?? 1);
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const site = `bench-${randomBytes(3).toString('hex')}`;
 const dbName = `idg_bench_${randomBytes(4).toString('hex')}`;
@@ -46,7 +47,7 @@ try {
       http: { host: '127.0.0.1', port: 0 },
       database: { url: dbUrl.toString(), poolSize: 8 },
       mqtt: { url: brokerUrl, clientId: `bench-dash-${site}` },
-      ingest: { sites: [site] },
+      ingest: { sites: [site], verifyThreads: THREADS },
       gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
       keys: {},
     },

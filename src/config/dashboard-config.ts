@@ -137,6 +137,15 @@ export const DashboardConfig = Type.Object(
     ingest: Type.Object(
       {
         sites: Type.Array(Id, { default: [], description: 'sites to ingest; empty means every site' }),
+        verifyThreads: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 16,
+            default: 1,
+            description:
+              "worker threads that verify event signatures (Ed25519, the ingest's largest CPU cost); 0 verifies on the ingest thread",
+          }),
+        ),
       },
       { ...strict, default: {} },
     ),

@@ -344,6 +344,7 @@ export class Dashboard {
       password: this.options.mqttPassword,
       tls: mqttTls,
       sites: config.ingest.sites,
+      verifyThreads: config.ingest.verifyThreads ?? 1,
       pipeline,
       quarantine: this.quarantine,
       log: log.child({ component: 'ingest' }),

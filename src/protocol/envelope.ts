@@ -4,7 +4,7 @@ import { Compile, type Validator } from 'typebox/compile';
 import { canonicalJson } from './canonical.js';
 import { type EventBody, type EventKind, eventDataSchemas, isEventKind } from './event-kinds.js';
 import { ID_PATTERN } from './ids.js';
-import { signBytes, verifyBytes } from './signing.js';
+import { signBytes, verifyRawSignature } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 
 export const SCHEMA_VERSION = 1;
@@ -131,19 +131,42 @@ export function decodeEnvelope(payload: Uint8Array | string): Checked<Envelope> 
   return { ok: true, value: parsed as Envelope };
 }
 
-/** Checks the Ed25519 signature against the sending gateway's registered key. */
-export function verifySignature(
+/** What checking an envelope's signature takes: its gateway's key, the signed bytes, the signature. */
+export interface SignatureInput {
+  ok: true;
+  key: KeyObject;
+  bytes: Buffer;
+  signature: Buffer;
+}
+
+/** The inputs of the signature check, or the rejection of an envelope whose gateway has no key. */
+export function signatureInput(
   envelope: Envelope,
   keyFor: (site: string, gateway: string) => KeyObject | undefined,
-): Checked<Envelope> {
+): SignatureInput | Rejection {
   const key = keyFor(envelope.site, envelope.gateway);
   if (!key)
     return reject('unknown-gateway', `no key registered for gateway ${envelope.site}/${envelope.gateway}`);
-  if (!verifyBytes(key, signingBytes(envelope), envelope.sig)) {
+  return { ok: true, key, bytes: signingBytes(envelope), signature: Buffer.from(envelope.sig, 'base64url') };
+}
+
+/** The outcome of the signature check, however it was computed. */
+export function signatureVerdict(envelope: Envelope, verified: boolean): Checked<Envelope> {
+  if (!verified) {
     return reject(
       'bad-signature',
       `signature does not verify with the key of ${envelope.site}/${envelope.gateway}`,
     );
   }
   return { ok: true, value: envelope };
+}
+
+/** Checks the Ed25519 signature against the sending gateway's registered key. */
+export function verifySignature(
+  envelope: Envelope,
+  keyFor: (site: string, gateway: string) => KeyObject | undefined,
+): Checked<Envelope> {
+  const input = signatureInput(envelope, keyFor);
+  if (!input.ok) return input;
+  return signatureVerdict(envelope, verifyRawSignature(input.key, input.bytes, input.signature));
 }

@@ -27,9 +27,12 @@ export function signBytes(privateKey: KeyObject, bytes: Buffer): string {
 }
 
 export function verifyBytes(publicKey: KeyObject, bytes: Buffer, signature: string): boolean {
-  const raw = Buffer.from(signature, 'base64url');
-  if (raw.length !== 64) return false;
-  return verify(null, bytes, publicKey, raw);
+  return verifyRawSignature(publicKey, bytes, Buffer.from(signature, 'base64url'));
+}
+
+/** `signature` as its 64 raw bytes; any other length does not verify. */
+export function verifyRawSignature(publicKey: KeyObject, bytes: Buffer, signature: Buffer): boolean {
+  return signature.length === 64 && verify(null, bytes, publicKey, signature);
 }
 
 export function exportPublicKey(publicKey: KeyObject): string {

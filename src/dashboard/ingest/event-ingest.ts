@@ -6,6 +6,7 @@ import { isConnectionError } from '../storage/database.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { Checked, IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
 import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
+import { SignatureThreads } from './signature-threads.js';
 
 export interface IngestOptions {
   url: string;
@@ -28,9 +29,17 @@ export interface IngestOptions {
    * numbers commit out of order, which the live stream's catch-up by Last-Event-ID relies on.
    */
   concurrency?: number;
+  /**
+   * Worker threads that verify signatures (default 1); 0 verifies on the ingest's own thread.
+   * See signature-threads.ts.
+   */
+  verifyThreads?: number;
 }
 
 export type { IngestOutcome };
+
+/** A message waiting for its batch, with its topic, schema and signature check under way. */
+type Queued = MqttMessage & { checking: Promise<Checked> };
 
 const RETRY_MAX_MS = 10_000;
 
@@ -43,7 +52,8 @@ const RETRY_MAX_MS = 10_000;
  */
 export class EventIngest {
   private subscriber: MqttSubscriber | undefined;
-  private readonly queue: Array<MqttMessage & { checked: Checked }> = [];
+  private readonly queue: Queued[] = [];
+  private threads: SignatureThreads | undefined;
   /** Batches being committed right now; several overlap so one commit's wait is not idle time. */
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
@@ -70,9 +80,12 @@ export class EventIngest {
       log,
     });
     this.subscriber = subscriber;
+    const threads = new SignatureThreads(this.options.verifyThreads ?? 1, log);
+    this.threads = threads;
+    const { pipeline } = this.options;
     subscriber.messages.on((message) => {
-      // Checked now, while an earlier batch may be waiting for its commit.
-      this.queue.push(Object.assign(message, { checked: this.options.pipeline.check(message) }));
+      // Checked now, on other threads, while an earlier batch may be waiting for its commit.
+      this.queue.push(Object.assign(message, { checking: pipeline.checkOn(threads, message) }));
       this.drain();
     });
     subscriber.errors.on((error) => log.warn({ err: error }, 'ingest broker connection error'));
@@ -95,6 +108,8 @@ export class EventIngest {
     await Promise.all(this.inFlight);
     await this.subscriber?.stop();
     this.subscriber = undefined;
+    await this.threads?.close();
+    this.threads = undefined;
   }
 
   /** Processes payloads outside the broker (tests, tools); resolves once they are stored or quarantined. */
@@ -119,7 +134,11 @@ export class EventIngest {
   }
 
   /** PUBACKs leave in arrival order whichever batch commits first (the subscriber sees to that). */
-  private async commit(batch: Array<MqttMessage & { checked: Checked }>): Promise<void> {
+  private async commit(queued: Queued[]): Promise<void> {
+    const checks = await Promise.all(queued.map((message) => message.checking));
+    const batch = queued.map((message, index) =>
+      Object.assign(message, { checked: checks[index] as Checked }),
+    );
     const outcomes = await this.processWithRetry(batch);
     if (!outcomes) return;
     for (const message of batch) message.ack();
