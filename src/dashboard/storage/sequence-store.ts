@@ -59,7 +59,15 @@ export class SequenceStore {
               ? 1
               : a.seq - b.seq,
     );
-    const result = await db.query<{ i: number; inserted: boolean; known_id: string | null }>(
+    const columns = (envelopes: readonly Envelope[]) => [
+      envelopes.map((e) => e.site),
+      envelopes.map((e) => e.gateway),
+      envelopes.map((e) => e.seq),
+      envelopes.map((e) => e.id),
+    ];
+    // Only the numbers that were taken already come back: usually none, so the common case costs
+    // one index insert per event and no look-up (half the time of joining every row back).
+    const taken = await db.query<{ i: number }>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS t(site, gateway, seq, event_id, i)
        ), ins AS (
@@ -70,24 +78,29 @@ export class SequenceStore {
          ON CONFLICT DO NOTHING
          RETURNING site, gateway, seq
        )
-       SELECT input.i::int AS i, ins.seq IS NOT NULL AS inserted,
-              coalesce(es.event_id::text, CASE WHEN input.seq <= g.retired_through THEN 'one deleted by retention' END) AS known_id
-         FROM input
-         LEFT JOIN ins ON ins.site = input.site AND ins.gateway = input.gateway AND ins.seq = input.seq
-         LEFT JOIN event_sequences es ON es.site = input.site AND es.gateway = input.gateway AND es.seq = input.seq
-         LEFT JOIN gateway_sequences g ON g.site = input.site AND g.gateway = input.gateway`,
-      [
-        unique.map((e) => e.site),
-        unique.map((e) => e.gateway),
-        unique.map((e) => e.seq),
-        unique.map((e) => e.id),
-      ],
+       SELECT input.i::int AS i FROM input
+        WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.site = input.site AND ins.gateway = input.gateway AND ins.seq = input.seq)`,
+      columns(unique),
     );
-    for (const row of result.rows) {
-      const envelope = unique[row.i - 1] as Envelope;
-      if (row.inserted) claims.fresh.push(envelope);
-      else if (row.known_id === envelope.id) claims.duplicates.push(envelope);
-      else claims.replays.push({ envelope, knownId: row.known_id ?? 'unknown' });
+    const refused = new Set(taken.rows.map((row) => row.i - 1));
+    const others = unique.filter((_, index) => refused.has(index));
+    for (const [index, envelope] of unique.entries()) if (!refused.has(index)) claims.fresh.push(envelope);
+    if (others.length > 0) {
+      // Which event holds each number; a separate statement, so it also sees a claim that
+      // another dashboard instance committed while this one waited on it.
+      const known = await db.query<{ i: number; known_id: string | null }>(
+        `SELECT input.i::int AS i,
+                coalesce(es.event_id::text, CASE WHEN input.seq <= g.retired_through THEN 'one deleted by retention' END) AS known_id
+           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS input(site, gateway, seq, event_id, i)
+           LEFT JOIN event_sequences es ON es.site = input.site AND es.gateway = input.gateway AND es.seq = input.seq
+           LEFT JOIN gateway_sequences g ON g.site = input.site AND g.gateway = input.gateway`,
+        columns(others),
+      );
+      for (const row of known.rows) {
+        const envelope = others[row.i - 1] as Envelope;
+        if (row.known_id === envelope.id) claims.duplicates.push(envelope);
+        else claims.replays.push({ envelope, knownId: row.known_id ?? 'unknown' });
+      }
     }
     await this.noteHighest(claims.fresh, db);
     return claims;
