@@ -1,5 +1,5 @@
 // Auditor export throughput and memory: BENCH_ROWS (default 1,000,000) access events exported
-// by `identgate export` as CSV (COPY … TO STDOUT) and as JSONL (cursor), each in a child process
+// by `identgate export` as CSV (COPY … TO STDOUT) and as JSONL (that CSV converted), each in a child process
 // under /usr/bin/time, beside psql's `\copy (the same query) to … csv` in the same run. Goal:
 // at least half psql's rate, max RSS under 200 MB. It also prices the hash chain on the write
 // path: the same rows inserted with the chain trigger on and off.
@@ -135,7 +135,9 @@ try {
       `${((100 * rate) / (rows / psql.seconds)).toFixed(0)} % of psql, max RSS ${result.rssMb.toFixed(0)} MB`,
     );
   }
-  process.stdout.write('(identgate also counts the rows first, writes and hashes chain.csv, and signs)\n');
+  process.stdout.write(
+    '(identgate also counts the rows and writes and hashes chain.csv beside them, and signs)\n',
+  );
 } finally {
   await pool.end();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

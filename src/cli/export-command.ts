@@ -111,13 +111,17 @@ export async function runExportCommand(
   }
 }
 
-/** At most one progress line a second: rows, rate and the time left. */
+/**
+ * At most one progress line a second: rows, rate and the time left. The total comes from a
+ * count that runs beside the export; until it is in, the line says rows and rate only.
+ */
 function progressMeter(stderr: (text: string) => void) {
   const started = performance.now();
   let shown = started - 1000; // the first batch shows at once
   const line = (p: ExportProgress, now: number) => {
     const seconds = Math.max((now - started) / 1000, 0.001);
     const rate = p.rows / seconds;
+    if (p.total === undefined) return `exported ${p.rows} rows, ${Math.round(rate)} rows/s\n`;
     const eta = rate > 0 ? Math.ceil((p.total - p.rows) / rate) : 0;
     const percent = p.total > 0 ? Math.floor((100 * p.rows) / p.total) : 100;
     return `exported ${p.rows} of ${p.total} rows (${percent}%), ${Math.round(rate)} rows/s, ETA ${eta} s\n`;

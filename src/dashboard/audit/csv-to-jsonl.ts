@@ -1,5 +1,4 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 
 /**
  * PostgreSQL's CSV (COPY … FORMAT csv, no header) turned into JSON lines, one object per record
@@ -12,14 +11,15 @@ import { StringDecoder } from 'node:string_decoder';
  * is `""`. Numeric columns are written as JSON numbers.
  */
 export class CsvToJsonl extends Transform {
-  private readonly decoder = new StringDecoder('utf8');
-  private pending = '';
-  private readonly keys: string[];
+  /** The start of a record not yet complete, kept for the next chunk. */
+  private pending: Buffer = Buffer.alloc(0);
+  /** Each column's `{"key":` or `,"key":` as bytes. */
+  private readonly keys: Buffer[];
   private readonly numeric: boolean[];
+  /** The most a record's JSON adds to its CSV: every key, quotes or `null` per field, `}\n`. */
+  private readonly overhead: number;
   /** Records converted so far. */
   records = 0;
-  /** Whether the text being drained holds nothing any field would need escaped. */
-  private clean = false;
 
   constructor(
     private readonly columns: readonly string[],
@@ -28,16 +28,17 @@ export class CsvToJsonl extends Transform {
     private readonly onRecords?: (records: number) => void,
   ) {
     super();
-    this.keys = columns.map((c, i) => `${i === 0 ? '{' : ','}${JSON.stringify(c)}:`);
+    this.keys = columns.map((c, i) => Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(c)}:`));
     this.numeric = columns.map((c) => numericColumns.has(c));
+    this.overhead = this.keys.reduce((n, key) => n + key.length + 4, 2);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
-      this.pending += this.decoder.write(chunk);
       const before = this.records;
-      const out = this.drain(false);
-      if (out) this.push(out);
+      const input = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+      // A copy, so the rest does not keep the whole chunk alive.
+      this.pending = Buffer.from(input.subarray(this.convert(input)));
       this.onRecords?.(this.records - before);
       done();
     } catch (error) {
@@ -47,76 +48,113 @@ export class CsvToJsonl extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      this.pending += this.decoder.end();
       const before = this.records;
-      const out = this.drain(true);
-      if (out) this.push(out);
+      const rest = this.pending;
+      this.pending = Buffer.alloc(0);
+      if (rest.length > 0) {
+        // PostgreSQL ends every record with a line feed: what is left was cut off, and can be
+        // read as a record only if no quoted field is left open.
+        if (quotesIn(rest, 0, rest.length) % 2 === 1)
+          throw new Error('the export data ends inside a quoted field');
+        this.convert(Buffer.concat([rest, LINE_FEED]));
+      }
       this.onRecords?.(this.records - before);
-      if (this.pending.length > 0) throw new Error('the export data ends inside a quoted field');
       done();
     } catch (error) {
       done(error as Error);
     }
   }
 
-  /** Converts every complete record in `pending`; keeps a partial last one for the next chunk. */
-  private drain(final: boolean): string {
-    let out = '';
+  /**
+   * Pushes the JSON of every complete record in `input`; returns where the incomplete rest
+   * begins. Records are converted byte by byte into one output buffer, without strings: fields
+   * that need no unquoting or escaping (the common case) are copied as they are; a record with
+   * a quote, backslash or control character, or the wrong number of fields, is decoded and
+   * converted by `object` instead.
+   */
+  private convert(input: Buffer): number {
+    const { keys, numeric, overhead } = this;
+    const last = keys.length - 1;
+    const n = input.length;
+    let out = Buffer.allocUnsafe(2 * n + 64 * overhead);
+    let o = 0;
     let start = 0;
-    const text = this.pending;
-    // One scan of the whole text: without quotes, backslashes or control characters no field
-    // needs escaping or CSV unquoting, and every record is a plain split.
-    this.clean = !CHUNK_NEEDS_ESCAPE.test(text);
-    for (;;) {
-      const end = text.indexOf('\n', start);
-      if (end === -1) break;
-      let line = text.slice(start, end);
-      let next = end + 1;
-      if (!this.clean && line.includes('"')) {
-        // A quoted field may hold line breaks: extend the record until its quotes balance.
-        let recordEnd = end;
-        while (quoteCount(text, start, recordEnd) % 2 === 1) {
-          const more = text.indexOf('\n', recordEnd + 1);
-          if (more === -1) {
-            this.pending = text.slice(start);
-            return out;
-          }
-          recordEnd = more;
-        }
-        line = text.slice(start, recordEnd);
-        next = recordEnd + 1;
-        out += this.object(parseQuoted(line), false);
-      } else if (this.clean) {
-        out += this.plain(line);
-      } else {
-        out += this.object(line.split(','), true);
+    while (start < n) {
+      if (out.length - o < overhead + (n - start)) {
+        if (o > 0) this.push(out.subarray(0, o));
+        out = Buffer.allocUnsafe(2 * (n - start) + 64 * overhead);
+        o = 0;
       }
+      const mark = o;
+      let p = start;
+      let field = 0;
+      let plain = true;
+      let cut = false; // the record goes on in the next chunk
+      for (;;) {
+        const key = keys[field] as Buffer;
+        for (let k = 0; k < key.length; k += 1) out[o++] = key[k] as number;
+        const quoted = !numeric[field];
+        if (quoted) out[o++] = 34;
+        const from = p;
+        let b = -1;
+        while (p < n) {
+          b = input[p] as number;
+          if (b === 44 || b === 10) break;
+          if (b === 34 || b === 92 || b < 32) {
+            plain = false;
+            break;
+          }
+          out[o++] = b;
+          p += 1;
+        }
+        if (p === n) cut = true;
+        if (!plain || cut) break;
+        if (p === from) {
+          // An empty unquoted field is NULL.
+          if (quoted) o -= 1;
+          out[o++] = 110; // n
+          out[o++] = 117; // u
+          out[o++] = 108; // l
+          out[o++] = 108; // l
+        } else if (quoted) out[o++] = 34;
+        p += 1;
+        if ((b === 10) !== (field === last)) {
+          plain = false; // the wrong number of fields; `object` says so
+          break;
+        }
+        if (b === 10) break;
+        field += 1;
+      }
+      if (plain && cut) {
+        o = mark;
+        break;
+      }
+      if (plain) {
+        out[o++] = 125; // }
+        out[o++] = 10;
+        this.records += 1;
+        start = p;
+        continue;
+      }
+      o = mark;
+      const end = recordEnd(input, start);
+      if (end === -1) break;
+      const line = input.toString('utf8', start, end);
+      const json = line.includes('"')
+        ? this.object(parseQuoted(line), false)
+        : this.object(line.split(','), true);
+      const bytes = Buffer.byteLength(json);
+      if (out.length - o < bytes) {
+        if (o > 0) this.push(out.subarray(0, o));
+        out = Buffer.allocUnsafe(bytes + 2 * (n - end) + 64 * overhead);
+        o = 0;
+      }
+      o += out.write(json, o);
       this.records += 1;
-      start = next;
+      start = end + 1;
     }
-    this.pending = text.slice(start);
-    if (final && this.pending.length > 0 && !this.pending.includes('"')) {
-      out += this.object(this.pending.split(','), true);
-      this.records += 1;
-      this.pending = '';
-    }
-    return out;
-  }
-
-  /** A record in text that needs no escaping anywhere: split, quote, done. */
-  private plain(line: string): string {
-    const fields = line.split(',');
-    const { keys, numeric } = this;
-    if (fields.length !== keys.length) return this.object(fields, true); // says what is wrong
-    let out = '';
-    for (let i = 0; i < fields.length; i += 1) {
-      const value = fields[i] as string;
-      out += keys[i];
-      if (value === '') out += 'null';
-      else if (numeric[i]) out += value;
-      else out += `"${value}"`;
-    }
-    return `${out}}\n`;
+    if (o > 0) this.push(out.subarray(0, o));
+    return start;
   }
 
   /**
@@ -133,35 +171,39 @@ export class CsvToJsonl extends Transform {
     for (let i = 0; i < fields.length; i += 1) {
       const raw = fields[i] ?? null;
       const value = split && raw === '' ? null : raw;
-      // Numbers as PostgreSQL wrote them (bigint text is a JSON number, and exact beyond 2^53);
-      // strings that need no escaping, the common case, without JSON.stringify.
+      // Numbers as PostgreSQL wrote them (bigint text is a JSON number, and exact beyond 2^53).
       line +=
-        this.keys[i] +
+        (this.keys[i] as Buffer).toString() +
         (value === null
           ? 'null'
           : this.numeric[i]
             ? value
-            : this.clean || !NEEDS_ESCAPE.test(value)
-              ? `"${value}"`
-              : JSON.stringify(value));
+            : NEEDS_ESCAPE.test(value)
+              ? JSON.stringify(value)
+              : `"${value}"`);
     }
     return `${line}}\n`;
   }
 }
 
-/** Characters a JSON string must escape. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON must escape
-const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
-/** The same, but line feeds (which end records) allowed: a chunk without any needs no checks per field. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON must escape
-const CHUNK_NEEDS_ESCAPE = /["\\\u0000-\u0009\u000b-\u001f]/;
+const LINE_FEED = Buffer.from('\n');
 
-function quoteCount(text: string, from: number, to: number): number {
+/** Where the record starting at `start` ends (its line feed), quoted line breaks included; -1: not in `input` yet. */
+function recordEnd(input: Buffer, start: number): number {
+  let end = input.indexOf(10, start);
+  while (end !== -1 && quotesIn(input, start, end) % 2 === 1) end = input.indexOf(10, end + 1);
+  return end;
+}
+
+function quotesIn(input: Buffer, from: number, to: number): number {
   let n = 0;
-  for (let i = text.indexOf('"', from); i !== -1 && i < to; i = text.indexOf('"', i + 1)) n += 1;
+  for (let i = input.indexOf(34, from); i !== -1 && i < to; i = input.indexOf(34, i + 1)) n += 1;
   return n;
 }
 
+/** Characters a JSON string must escape. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON must escape
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 /** One record with quoted fields; a quoted empty field is an empty string, not NULL. */
 function parseQuoted(line: string): Array<string | null> {
   const fields: Array<string | null> = [];

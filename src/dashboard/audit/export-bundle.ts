@@ -4,8 +4,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Pool, PoolClient } from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
+import type { ClientBase, Pool } from 'pg';
+import { type CopyToStreamQuery, to as copyTo } from 'pg-copy-streams';
 import { CodedError } from '../../lib/coded-error.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { AuditErrorCode } from './audit-errors.js';
@@ -22,6 +22,7 @@ import {
   exportWhere,
   NUMERIC_COLUMNS,
 } from './export-query.js';
+import { withSharedSnapshot } from './shared-snapshot.js';
 
 /**
  * An auditor's export as a bundle directory: the rows (CSV and JSONL through COPY,
@@ -43,7 +44,8 @@ export const dataFileName = (format: ExportFormat) => `access-log.${format}`;
 
 export interface ExportProgress {
   rows: number;
-  total: number;
+  /** Rows in the export; unknown until the snapshot's count is in, while the rows stream already. */
+  total: number | undefined;
 }
 
 export interface ExportRequest {
@@ -155,9 +157,7 @@ export async function writeExportBundle(pool: Pool, request: ExportRequest): Pro
   const temp = join(dirname(out), `.${basename(out)}.partial-${randomBytes(4).toString('hex')}`);
   await mkdir(temp, { recursive: false, mode: 0o700 });
   try {
-    const manifest = await withSnapshot(pool, request.signal, (client) =>
-      writeContents(client, request, temp),
-    );
+    const manifest = await writeContents(pool, request, temp);
     await writeAudit(pool, {
       actor: request.actor,
       action: 'audit.export',
@@ -172,82 +172,42 @@ export async function writeExportBundle(pool: Pool, request: ExportRequest): Pro
   }
 }
 
-async function withSnapshot<T>(
-  pool: Pool,
-  signal: AbortSignal | undefined,
-  work: (client: PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    // A COPY stopped half-way leaves the connection mid-protocol: it is closed, not rolled back
-    // and reused (closing it ends the read-only transaction on the server).
-    if (signal?.aborted) broken = true;
-    else await client.query('ROLLBACK').catch(() => (broken = true));
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+/** The snapshot's count of the selected rows, their time span and where they sit in each chain. */
+interface Counted {
+  total: number;
+  span: { first: string | null; last: string | null };
+  sites: SiteBounds[];
 }
 
-async function writeContents(client: PoolClient, request: ExportRequest, dir: string): Promise<Manifest> {
-  const { query, format, signal } = request;
-  const quote = (value: string) => client.escapeLiteral(value);
-  const where = exportWhere(query, quote);
-  // One pass for the count, the time span and where the rows sit in each site's chain.
-  const perSite = await client.query<SiteBounds & { n: string; first: Date; last: Date }>(
-    `SELECT e.site, count(*) AS n, min(e.occurred_at) AS first, max(e.occurred_at) AS last,
-            min(c.no) AS min, max(c.no) AS max
-       FROM events e LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
-      WHERE ${where} GROUP BY e.site ORDER BY e.site`,
-  );
-  const total = perSite.rows.reduce((n, r) => n + Number(r.n), 0);
-  const times = perSite.rows.flatMap((r) => [r.first.getTime(), r.last.getTime()]);
-  const span = {
-    first: times.length > 0 ? new Date(Math.min(...times)).toISOString() : null,
-    last: times.length > 0 ? new Date(Math.max(...times)).toISOString() : null,
-  };
+async function writeContents(pool: Pool, request: ExportRequest, dir: string): Promise<Manifest> {
+  const { query, format } = request;
+  const dataName = dataFileName(format);
+  let total: number | undefined;
   let rows = 0;
   const progress = (n: number) => {
     rows += n;
-    request.onProgress?.({ rows: Math.max(0, Math.min(rows, total)), total });
+    const shown = Math.max(0, total === undefined ? rows : Math.min(rows, total));
+    request.onProgress?.({ rows: shown, total });
   };
-  const dataName = dataFileName(format);
-  // CSV: progress from the lines written; JSONL: from the converter, which knows its records.
-  const digesting = new Digesting(format === 'csv' ? (lines) => progress(lines) : undefined);
-  const sink = createWriteStream(join(dir, dataName), { mode: 0o600 });
-  const sql = exportSql(query, quote);
-  let written: number;
-  if (format === 'csv') {
-    progress(-1); // the header line
-    const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
-    await pipeline(copy, digesting, sink, { signal });
-    written = copy.rowCount;
-  } else {
-    // The same CSV stream, turned into JSON lines here: on another core than the PostgreSQL
-    // backend, where encoding JSON in SQL took four times as long as the CSV (csv-to-jsonl.ts).
-    const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
-    await pipeline(copy, new CsvToJsonl(EXPORT_COLUMNS, NUMERIC_COLUMNS, progress), digesting, sink, {
-      signal,
-    });
-    written = copy.rowCount;
-  }
-  if (written !== total) {
-    throw new Error(`the export wrote ${written} rows where its snapshot counted ${total}`);
-  }
-  const files = [digesting.entry(dataName)];
-  const chain = await writeChain(
-    client,
-    perSite.rows.filter((r) => r.min !== null),
-    join(dir, BUNDLE_FILES.chain),
-    signal,
+  // The rows stream on one connection while a second, in the same snapshot, counts them and
+  // writes the chain links: the two backends and this process work side by side instead of in
+  // turn. Progress has no total until the count is in.
+  const [data, { counted, chain }] = await withSharedSnapshot(
+    pool,
+    request.signal,
+    (client, signal) => writeRows(client, request, join(dir, dataName), progress, signal),
+    async (client, signal) => {
+      const counted = await countRows(client, query);
+      total = counted.total;
+      const chained = counted.sites.filter((s) => s.min !== null);
+      const chain = await writeChain(client, chained, join(dir, BUNDLE_FILES.chain), signal);
+      return { counted, chain };
+    },
   );
-  files.push(chain.file);
+  if (data.written !== counted.total) {
+    throw new Error(`the export wrote ${data.written} rows where its snapshot counted ${counted.total}`);
+  }
+  const files = [data.file, chain.file];
   const publicKey = createPublicKey(request.signingKey);
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
   await writeFile(join(dir, BUNDLE_FILES.publicKey), pem);
@@ -259,8 +219,8 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
     createdBy: request.actor,
     query,
     format,
-    rows: written,
-    span,
+    rows: data.written,
+    span: counted.span,
     files,
     chain: chain.sections,
     publicKey: exportPublicKey(publicKey),
@@ -283,14 +243,62 @@ async function writeContents(client: PoolClient, request: ExportRequest, dir: st
   return manifest;
 }
 
-/** The JSON keys of each column, in file order, ready to be joined with the values. */
+/** One pass for the count, the time span and where the rows sit in each site's chain. */
+async function countRows(client: ClientBase, query: ExportQuery): Promise<Counted> {
+  const where = exportWhere(query, (value) => client.escapeLiteral(value));
+  const perSite = await client.query<SiteBounds & { n: string; first: Date; last: Date }>(
+    `SELECT e.site, count(*) AS n, min(e.occurred_at) AS first, max(e.occurred_at) AS last,
+            min(c.no) AS min, max(c.no) AS max
+       FROM events e LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
+      WHERE ${where} GROUP BY e.site ORDER BY e.site`,
+  );
+  const times = perSite.rows.flatMap((r) => [r.first.getTime(), r.last.getTime()]);
+  return {
+    total: perSite.rows.reduce((n, r) => n + Number(r.n), 0),
+    span: {
+      first: times.length > 0 ? new Date(Math.min(...times)).toISOString() : null,
+      last: times.length > 0 ? new Date(Math.max(...times)).toISOString() : null,
+    },
+    sites: perSite.rows.map(({ site, min, max }) => ({ site, min, max })),
+  };
+}
+
+/** The data file through COPY: CSV as PostgreSQL writes it, or converted to JSON lines here. */
+async function writeRows(
+  client: ClientBase,
+  request: ExportRequest,
+  path: string,
+  progress: (rows: number) => void,
+  signal: AbortSignal,
+): Promise<{ written: number; file: FileEntry }> {
+  const { query, format } = request;
+  const sql = exportSql(query, (value) => client.escapeLiteral(value));
+  // CSV: progress from the lines written; JSONL: from the converter, which knows its records.
+  const digesting = new Digesting(format === 'csv' ? progress : undefined);
+  const sink = createWriteStream(path, { mode: 0o600 });
+  let copy: CopyToStreamQuery;
+  if (format === 'csv') {
+    progress(-1); // the header line
+    copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
+    await pipeline(copy, digesting, sink, { signal });
+  } else {
+    // The same CSV stream, turned into JSON lines here: on another core than the PostgreSQL
+    // backend, where encoding JSON in SQL took four times as long as the CSV (csv-to-jsonl.ts).
+    copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
+    await pipeline(copy, new CsvToJsonl(EXPORT_COLUMNS, NUMERIC_COLUMNS, progress), digesting, sink, {
+      signal,
+    });
+  }
+  return { written: copy.rowCount, file: digesting.entry(basename(path)) };
+}
+
 /**
  * For each site with chained rows: every link from the checkpoint boundary before its first row
  * to the checkpoint (or, for today's rows, the current head) after its last, with the
  * checkpoints in between, so the verifier can recompute the links and meet the signed heads.
  */
 async function writeChain(
-  client: PoolClient,
+  client: ClientBase,
   bounds: readonly SiteBounds[],
   path: string,
   signal?: AbortSignal,
@@ -337,7 +345,7 @@ async function writeChain(
   return { file: digesting.entry(BUNDLE_FILES.chain), sections };
 }
 
-async function hashAt(client: PoolClient, site: string, no: number): Promise<string | undefined> {
+async function hashAt(client: ClientBase, site: string, no: number): Promise<string | undefined> {
   const result = await client.query<{ hash: string }>(
     `SELECT encode(hash, 'hex') AS hash FROM audit_chain WHERE site = $1 AND no = $2`,
     [site, no],

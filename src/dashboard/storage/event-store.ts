@@ -1,6 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
+import type { ClientBase, Pool } from 'pg';
 
-export type Queryable = Pool | PoolClient;
+/** Anything to run a query on: the pool, or one connection (from the pool or of its own). */
+export type Queryable = Pool | ClientBase;
 
 import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Envelope } from '../../protocol/envelope.js';

@@ -48,6 +48,16 @@ describe('PostgreSQL CSV to JSON lines', () => {
     });
   });
 
+  it('escapes control characters and backslashes in fields PostgreSQL left unquoted', async () => {
+    const [line] = (await convert('w,tab\there,back\\slash,4\n')).trimEnd().split('\n');
+    expect(line).toBe('{"when":"w","person":"tab\\there","reason":"back\\\\slash","sequence":4}');
+  });
+
+  it('writes records whose JSON is many times the size of their CSV', async () => {
+    const out = await convert(',,,\n'.repeat(20_000));
+    expect(out).toBe('{"when":null,"person":null,"reason":null,"sequence":null}\n'.repeat(20_000));
+  });
+
   it('gives the same lines however the input is cut into chunks', async () => {
     const csv = 'a,"one\ntwo, ""three""",ü😀,1\nb,plain,"",2\nc,,x,3\n';
     const whole = await convert(csv);
