@@ -1,6 +1,7 @@
 // The simulated gateways of bench/ingest.bench.ts, in a worker thread of their own so that
 // publishing does not compete with the ingest for the main thread. Receives pre-signed payloads
-// per gateway, publishes them with a window of in-flight messages, posts each send time.
+// per gateway, publishes them with a window of in-flight messages, and writes each send time
+// into the shared array it was given for that gateway.
 import { parentPort, workerData } from 'node:worker_threads';
 import { connectAsync } from 'mqtt';
 
@@ -16,7 +17,7 @@ await Promise.all(
       Array.from({ length: 256 }, async () => {
         while (next < payloads.length) {
           const index = next++;
-          parentPort?.postMessage({ sent: i, index, at: performance.now() + performance.timeOrigin });
+          batches[i].sent[index] = performance.timeOrigin + performance.now();
           await client.publishAsync(topic, payloads[index], { qos: 1 });
         }
       }),
