@@ -36,7 +36,8 @@ describe('database migrations', () => {
       { version: 10, variant: 'any' },
       { version: 12, variant: 'any' },
       { version: 13, variant: 'any' },
-      { version: 14, variant: 'native' },
+      { version: 14, variant: 'any' },
+      { version: 15, variant: 'native' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
