@@ -133,7 +133,37 @@ export function checkCommand(
     };
   }
   const command = parsed as Command;
-  if (!verifyBytes(centralKey, commandBytes(command), command.sig)) {
+  const address = {
+    expected: `${self.site}/${self.gateway}`,
+    actual: `${command.site}/${command.gateway}`,
+    wrong: 'wrong-gateway' as const,
+  };
+  return (
+    checkCentralCommand(command, commandBytes(command), centralKey, address, nowMs) ?? { ok: true, command }
+  );
+}
+
+/** Why a command of the central side failed the checks that follow its schema. */
+export interface CentralCommandProblem<W extends string> {
+  ok: false;
+  reason: 'bad-command' | 'bad-signature' | 'expired' | 'not-yet-valid' | W;
+  detail: string;
+  id: string;
+}
+
+/**
+ * The checks every command of the central side (gateway commands, workstation lock commands)
+ * passes once its schema is known, in this order: the central key's signature over `signed`,
+ * the address (`wrong` is the reason when it is someone else's), the validity window.
+ */
+export function checkCentralCommand<W extends string>(
+  command: { id: string; sig: string; issuedAt: string; expiresAt: string },
+  signed: Buffer,
+  centralKey: KeyObject,
+  address: { expected: string; actual: string; wrong: W },
+  nowMs: number,
+): CentralCommandProblem<W> | undefined {
+  if (!verifyBytes(centralKey, signed, command.sig)) {
     return {
       ok: false,
       reason: 'bad-signature',
@@ -141,18 +171,13 @@ export function checkCommand(
       id: command.id,
     };
   }
-  if (command.site !== self.site || command.gateway !== self.gateway) {
-    return {
-      ok: false,
-      reason: 'wrong-gateway',
-      detail: `addressed to ${command.site}/${command.gateway}`,
-      id: command.id,
-    };
+  if (address.actual !== address.expected) {
+    return { ok: false, reason: address.wrong, detail: `addressed to ${address.actual}`, id: command.id };
   }
   const problem = checkValidity(command.issuedAt, command.expiresAt, nowMs, MAX_COMMAND_VALIDITY_MS);
   if (problem) {
     const reason = problem.reason === 'implausible' ? 'bad-command' : problem.reason;
     return { ok: false, reason, detail: problem.detail, id: command.id };
   }
-  return { ok: true, command };
+  return undefined;
 }

@@ -2,13 +2,12 @@ import { type KeyObject, randomBytes } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { canonicalJson } from './canonical.js';
-import { MAX_COMMAND_VALIDITY_MS } from './commands.js';
+import { checkCentralCommand, MAX_COMMAND_VALIDITY_MS } from './commands.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN, isId } from './ids.js';
-import { signBytes, verifyBytes } from './signing.js';
+import { signBytes } from './signing.js';
 import { TOPIC_ROOT } from './topics.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
-import { checkValidity } from './validity.js';
 
 /**
  * Lock on leave: when a person's presence ends, the central side tells each workstation that let
@@ -110,24 +109,10 @@ export function checkLockCommand(
   if (!validator.Check(parsed))
     return { ok: false, reason: 'bad-command', detail: describeSchemaErrors(validator, parsed) };
   const command = parsed;
-  if (!verifyBytes(centralKey, bytes(command), command.sig))
-    return {
-      ok: false,
-      reason: 'bad-signature',
-      detail: 'signature does not verify with the central key',
-      id: command.id,
-    };
-  if (command.site !== self.site || command.workstation !== self.workstation)
-    return {
-      ok: false,
-      reason: 'wrong-workstation',
-      detail: `addressed to ${command.site}/${command.workstation}`,
-      id: command.id,
-    };
-  const problem = checkValidity(command.issuedAt, command.expiresAt, nowMs, MAX_COMMAND_VALIDITY_MS);
-  if (problem) {
-    const reason = problem.reason === 'implausible' ? 'bad-command' : problem.reason;
-    return { ok: false, reason, detail: problem.detail, id: command.id };
-  }
-  return { ok: true, command };
+  const address = {
+    expected: `${self.site}/${self.workstation}`,
+    actual: `${command.site}/${command.workstation}`,
+    wrong: 'wrong-workstation' as const,
+  };
+  return checkCentralCommand(command, bytes(command), centralKey, address, nowMs) ?? { ok: true, command };
 }
