@@ -8,6 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { opensslVerify, sha256sumCheck } from '../helpers/bundle-tools.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 const run = promisify(execFile);
@@ -86,25 +87,12 @@ describe('the export form in a browser', () => {
     await download.saveAs(join(dir, 'bundle.tar'));
     await run('tar', ['-xf', 'bundle.tar'], { cwd: dir });
     const bundle = join(dir, 'identgate-export-2026-02-01-2026-02-02');
-    const sums = await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: bundle });
-    expect(sums.stdout).toContain('access-log.jsonl: OK');
-    const signature = await run(
-      'openssl',
-      [
-        'pkeyutl',
-        '-verify',
-        '-pubin',
-        '-inkey',
-        'public-key.pem',
-        '-rawin',
-        '-in',
-        'manifest.json',
-        '-sigfile',
-        'manifest.sig',
-      ],
-      { cwd: bundle },
-    );
-    expect(signature.stdout).toContain('Signature Verified Successfully');
+    const sums = await sha256sumCheck(bundle);
+    expect(sums.code).toBe(0);
+    expect(sums.out).toContain('access-log.jsonl: OK');
+    const signature = await opensslVerify(bundle);
+    expect(signature.code).toBe(0);
+    expect(signature.out).toContain('Signature Verified Successfully');
     await page.locator('.toast', { hasText: 'Saved identgate-export-2026-02-01-2026-02-02.tar' }).waitFor();
   });
 

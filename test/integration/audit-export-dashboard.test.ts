@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
+import { opensslVerify, sha256sumCheck } from '../helpers/bundle-tools.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 const run = promisify(execFile);
@@ -68,24 +69,10 @@ describe('export from the dashboard', () => {
     await run('tar', ['-xf', 'bundle.tar'], { cwd: dir });
     const bundle = join(dir, 'identgate-export-2026-02-01-2026-02-02');
     expect(readdirSync(bundle)).toHaveLength(7);
-    await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: bundle });
-    const signature = await run(
-      'openssl',
-      [
-        'pkeyutl',
-        '-verify',
-        '-pubin',
-        '-inkey',
-        'public-key.pem',
-        '-rawin',
-        '-in',
-        'manifest.json',
-        '-sigfile',
-        'manifest.sig',
-      ],
-      { cwd: bundle },
-    );
-    expect(signature.stdout).toContain('Signature Verified Successfully');
+    expect((await sha256sumCheck(bundle)).code).toBe(0);
+    const signature = await opensslVerify(bundle);
+    expect(signature.code).toBe(0);
+    expect(signature.out).toContain('Signature Verified Successfully');
     expect(await verifyBundle(bundle)).toMatchObject({ ok: true, rows: 3, chained: 3 });
     const audit = await pool.query(`SELECT actor, details FROM audit_log WHERE action = 'audit.export'`);
     expect(audit.rows).toEqual([

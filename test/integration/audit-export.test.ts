@@ -1,39 +1,16 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
+import { opensslVerify, opensslVerifySums, sha256sumCheck } from '../helpers/bundle-tools.js';
 import { runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
 import { DAY, HOUR, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
-
-const run = promisify(execFile);
-
-/** Exit code and output of a real tool (sha256sum, openssl), whether it succeeds or not. */
-async function tool(file: string, args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  try {
-    const { stdout, stderr } = await run(file, args, { cwd });
-    return { code: 0, out: stdout + stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, out: e.stdout + e.stderr };
-  }
-}
-
-const sha256sumCheck = (dir: string) => tool('sha256sum', ['-c', 'SHA256SUMS'], dir);
-/** The documented signature check of a file (manifest.json, SHA256SUMS) against its .sig. */
-const opensslVerify = (dir: string, file = 'manifest.json', sig = 'manifest.sig') =>
-  tool(
-    'openssl',
-    ['pkeyutl', '-verify', '-pubin', '-inkey', 'public-key.pem', '-rawin', '-in', file, '-sigfile', sig],
-    dir,
-  );
-const opensslVerifySums = (dir: string) => opensslVerify(dir, 'SHA256SUMS', 'SHA256SUMS.sig');
 
 /** Auditors' exports from the command line: bundle contents, offline verification, tampering, streaming. */
 describe('signed access-log exports', () => {
