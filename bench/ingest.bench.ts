@@ -1,9 +1,15 @@
 // Ingest throughput: N simulated gateways publish signed events through a real broker into
 // PostgreSQL via the dashboard's ingest (verify, claim the sequence number, insert, commit, then
-// PUBACK). Printed beside the rate of a raw COPY of the same rows into the same table shape,
-// measured in the same run: the limit the database itself sets.
+// PUBACK). Printed beside the rate of a raw COPY of the same rows into the same table shape (the
+// same columns, partitioning and indexes), measured in the same run: the limit the database
+// itself sets. A COPY into a table with the primary key alone is printed too.
 //
-//   node bench/run.js ingest            (BENCH_EVENTS, BENCH_GATEWAYS, BENCH_DATABASE_URL, BENCH_MQTT_URL)
+// Each message carries BENCH_BATCH events (default 100) as a gateway's signed batch, which is
+// how a gateway sends a backlog; BENCH_BATCH=1 sends every event on its own, as a gateway with
+// nothing waiting does.
+//
+//   node bench/run.js ingest   (BENCH_EVENTS, BENCH_GATEWAYS, BENCH_BATCH, BENCH_VERIFY_THREADS,
+//                               BENCH_DATABASE_URL, BENCH_MQTT_URL)
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -13,7 +19,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Dashboard } from '../src/dashboard/dashboard.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../src/protocol/envelope.js';
+import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing.js';
 import { topics } from '../src/protocol/topics.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
@@ -23,6 +29,7 @@ import { fmt, percentile, row } from './bench-kit.js';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
 const THREADS = Number(process.env.BENCH_VERIFY_THREADS ?? 1);
+const BATCH = Math.max(1, Number(process.env.BENCH_BATCH ?? 100));
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const site = `bench-${randomBytes(3).toString('hex')}`;
 const dbName = `idg_bench_${randomBytes(4).toString('hex')}`;
@@ -86,10 +93,24 @@ try {
     ),
   );
   const total = perGateway * GATEWAYS;
-  // Send times are written by the publisher straight into shared memory (absolute ms), arrival
-  // times kept here; the latencies are worked out afterwards. A message per event between the
-  // threads cost the publisher and the dashboard's thread more than a tenth of a core.
-  const sent = batches.map(() => new Float64Array(new SharedArrayBuffer(8 * perGateway)));
+  // Each gateway's events as the messages it sends: one event each, or signed batches.
+  const messages = batches.map((own, gi) => {
+    const gateway = gateways[gi] as (typeof gateways)[number];
+    const payloads: string[] = [];
+    for (let start = 0; start < own.length; start += BATCH) {
+      const group = own.slice(start, start + BATCH);
+      payloads.push(
+        JSON.stringify(
+          group.length === 1 ? group[0] : signBatch(site, gateway.id, group, gateway.keys.privateKey),
+        ),
+      );
+    }
+    return payloads;
+  });
+  // Send times are written by the publisher straight into shared memory (absolute ms, one per
+  // message), arrival times kept here; the latencies are worked out afterwards. A message per
+  // event between the threads cost the publisher and the dashboard's thread more than a tenth of a core.
+  const sent = messages.map((own) => new Float64Array(new SharedArrayBuffer(8 * own.length)));
   const arrivedAt = new Map<string, number>();
   let stored = 0;
   const done = new Promise<void>((resolve) => {
@@ -107,10 +128,10 @@ try {
   const worker = new Worker(new URL('./ingest-publisher.mjs', import.meta.url), {
     workerData: {
       url: brokerUrl,
-      batches: batches.map((own, gi) => ({
+      batches: batches.map((_, gi) => ({
         clientId: `bench-${site}-${gateways[gi]?.id}`,
         topic: topics.events(site, gateways[gi]?.id as string),
-        payloads: own.map((e) => JSON.stringify(e)),
+        payloads: messages[gi],
         sent: sent[gi],
       })),
     },
@@ -122,21 +143,27 @@ try {
   const elapsed = performance.now() - start;
   const rate = (total * 1000) / elapsed;
   const latencies = batches
-    .flatMap((own, gi) => own.map((e, i) => (arrivedAt.get(e.id) ?? Number.NaN) - (sent[gi]?.[i] ?? 0)))
+    .flatMap((own, gi) =>
+      own.map((e, i) => (arrivedAt.get(e.id) ?? Number.NaN) - (sent[gi]?.[Math.floor(i / BATCH)] ?? 0)),
+    )
     .filter((latency) => Number.isFinite(latency))
     .sort((a, b) => a - b);
   await worker.terminate();
 
-  // Baseline: COPY of the same rows into a table of the same shape.
+  // Baselines: COPY of the same rows into a table of the same shape (columns, partitioning,
+  // indexes), and into one with the primary key alone.
   const pool = dashboard.pool;
-  await pool.query(
-    `CREATE TABLE copy_events (LIKE events INCLUDING DEFAULTS) PARTITION BY RANGE (occurred_at)`,
-  );
   const day = time.slice(0, 10);
-  await pool.query(
-    `CREATE TABLE copy_events_day PARTITION OF copy_events FOR VALUES FROM ('${day}') TO ('${day}'::date + 1)`,
-  );
-  await pool.query('ALTER TABLE copy_events ADD PRIMARY KEY (id, occurred_at)');
+  for (const [table, like] of [
+    ['copy_events', 'INCLUDING ALL'],
+    ['copy_events_pk', 'INCLUDING DEFAULTS'],
+  ]) {
+    await pool.query(`CREATE TABLE ${table} (LIKE events ${like}) PARTITION BY RANGE (occurred_at)`);
+    await pool.query(
+      `CREATE TABLE ${table}_day PARTITION OF ${table} FOR VALUES FROM ('${day}') TO ('${day}'::date + 1)`,
+    );
+  }
+  await pool.query('ALTER TABLE copy_events_pk ADD PRIMARY KEY (id, occurred_at)');
   const rows = batches
     .flat()
     .map((e) =>
@@ -156,25 +183,33 @@ try {
         .map((v) => `"${String(v).replaceAll('"', '""')}"`)
         .join(','),
     );
-  const client = await pool.connect();
-  const copyStart = performance.now();
-  await pipeline(
-    Readable.from(rows.map((r) => `${r}\n`)),
-    client.query(
-      copyFrom(
-        `COPY copy_events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature) FROM STDIN (FORMAT csv)`,
-      ),
-    ),
-  );
-  const copyRate = (total * 1000) / (performance.now() - copyStart);
-  client.release();
+  const copyInto = async (table: string): Promise<number> => {
+    const client = await pool.connect();
+    try {
+      const copyStart = performance.now();
+      await pipeline(
+        Readable.from(rows.map((r) => `${r}\n`)),
+        client.query(
+          copyFrom(
+            `COPY ${table} (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature) FROM STDIN (FORMAT csv)`,
+          ),
+        ),
+      );
+      return (total * 1000) / (performance.now() - copyStart);
+    } finally {
+      client.release();
+    }
+  };
+  const copyRate = await copyInto('copy_events');
+  const copyPkRate = await copyInto('copy_events_pk');
   const lost =
     total - Number((await pool.query(`SELECT count(*) AS n FROM events WHERE site = $1`, [site])).rows[0]?.n);
   await dashboard.stop();
 
   row(`baseline: raw COPY of the same ${fmt(total)} rows`, `${fmt(copyRate)} /s`);
+  row('  (into the primary key alone)', `${fmt(copyPkRate)} /s`);
   row(
-    `ingest: ${GATEWAYS} gateways -> broker -> PostgreSQL`,
+    `ingest: ${GATEWAYS} gateways -> broker -> PostgreSQL, ${BATCH} per message`,
     `${fmt(rate)} /s`,
     `${(rate / copyRate).toFixed(2)} x COPY`,
   );

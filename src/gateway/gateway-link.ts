@@ -1,6 +1,8 @@
+import type { KeyObject } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
+import { type Envelope, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, signBatch } from '../protocol/envelope.js';
 import { topics } from '../protocol/topics.js';
 import type { JournalRecord, OutboxJournal } from './outbox/outbox-journal.js';
 
@@ -15,8 +17,15 @@ export interface GatewayLinkOptions {
   gateway: string;
   journal: OutboxJournal;
   log: Logger;
-  /** At most this many events are published and not yet acknowledged at once. */
+  /** At most this many messages are published and not yet acknowledged at once. */
   window?: number;
+  /**
+   * The gateway's signing key. With it, events that wait while the window is full (a backlog
+   * after an outage, a burst) go out as signed batches of up to `maxBatch` events per message.
+   */
+  signingKey?: KeyObject;
+  /** At most this many events in one batch (default 100, at most MAX_BATCH_EVENTS). */
+  maxBatch?: number;
   connectTimeoutMs?: number;
 }
 
@@ -110,11 +119,37 @@ export class GatewayLink {
 
   /** Publishes journal records again (a resend the central side asked for). */
   republish(records: JournalRecord[]): void {
-    for (const record of records) {
-      this.client?.publish(topics.events(this.options.site, this.options.gateway), record.payload, {
-        qos: 1,
-      });
+    const topic = topics.events(this.options.site, this.options.gateway);
+    for (let start = 0; start < records.length; ) {
+      const group = this.group(records, start);
+      start += group.length;
+      this.client?.publish(topic, this.encode(group), { qos: 1 });
     }
+  }
+
+  /** As many records from `start` on as go into one message (at least one). */
+  private group(records: readonly JournalRecord[], start: number): JournalRecord[] {
+    if (!this.options.signingKey) return records.slice(start, start + 1);
+    const most = Math.min(this.options.maxBatch ?? 100, MAX_BATCH_EVENTS);
+    const group: JournalRecord[] = [];
+    let bytes = 0;
+    for (let i = start; i < records.length && group.length < most; i++) {
+      const record = records[i] as JournalRecord;
+      // Half the batch limit leaves room for the batch's own fields and any difference between
+      // the journal's bytes and their canonical form.
+      if (group.length > 0 && bytes + record.payload.length > MAX_BATCH_BYTES / 2) break;
+      group.push(record);
+      bytes += record.payload.length;
+    }
+    return group;
+  }
+
+  /** One record as it was journaled; several as one batch signed with the gateway's key. */
+  private encode(group: readonly JournalRecord[]): Buffer {
+    const key = this.options.signingKey;
+    if (group.length === 1 || !key) return (group[0] as JournalRecord).payload;
+    const events = group.map((record) => JSON.parse(record.payload.toString('utf8')) as Envelope);
+    return Buffer.from(JSON.stringify(signBatch(this.options.site, this.options.gateway, events, key)));
   }
 
   private subscribeAll(): void {
@@ -164,19 +199,24 @@ export class GatewayLink {
     const limit = this.options.window ?? 256;
     const topic = topics.events(this.options.site, this.options.gateway);
     while (this.inFlight < limit && this.waiting.length > 0) {
-      const record = this.waiting.shift() as JournalRecord;
+      const group = this.group(this.waiting, 0);
+      this.waiting.splice(0, group.length);
       this.inFlight += 1;
       // MQTT.js keeps unacknowledged QoS 1 packets and resends them after a reconnect; across
       // a restart of the gateway the journal resends them instead.
-      client.publish(topic, record.payload, { qos: 1 }, (error) => {
+      client.publish(topic, this.encode(group), { qos: 1 }, (error) => {
         this.inFlight -= 1;
         if (error) {
-          // Retried after the next successful connect; it stays in the journal meanwhile.
-          this.options.log.warn({ err: error, seq: record.seq }, 'publish failed; kept in the outbox');
-          this.waiting.unshift(record);
+          // Retried after the next successful connect; they stay in the journal meanwhile.
+          this.options.log.warn(
+            { err: error, seq: group[0]?.seq, events: group.length },
+            'publish failed; kept in the outbox',
+          );
+          this.waiting.unshift(...group);
           this.waiting.sort((a, b) => a.seq - b.seq);
           return;
-        } else {
+        }
+        for (const record of group) {
           this.options.journal.ack(record.seq);
           this.queued.delete(record.seq);
           this.onAcked?.(record.seq);

@@ -198,6 +198,7 @@ export class Gateway {
       site: config.site,
       gateway: config.id,
       journal: this.journal,
+      signingKey: this.identity.privateKey,
       log: log.child({ component: 'mqtt' }),
     });
     this.link.onAcked = (seq) => this.bus.emit('acked', seq);

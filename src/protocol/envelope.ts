@@ -11,6 +11,10 @@ export const SCHEMA_VERSION = 1;
 /** Far above any real event; caps what a hostile publisher can make the ingest parse. */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
 export const TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$';
+/** A batch carries at most this many events (see {@link signBatch}) and is at most this large. */
+export const MAX_BATCH_EVENTS = 500;
+export const MAX_BATCH_BYTES = 1024 * 1024;
+const SIGNATURE = Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' });
 
 /** The envelope every event travels in. `data` is checked against its kind's schema separately. */
 export const EnvelopeSchema = Type.Object(
@@ -23,10 +27,28 @@ export const EnvelopeSchema = Type.Object(
     seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     time: Type.String({ pattern: TIME_PATTERN }),
     data: Type.Object({}),
-    sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }),
+    sig: SIGNATURE,
   },
   { additionalProperties: false },
 );
+
+/**
+ * Several events of one gateway in one message, signed once by the gateway: `sig` is its Ed25519
+ * signature over the canonical JSON of the batch without `sig`, which holds every event whole,
+ * each with its own signature. The events are checked one by one once the batch's signature holds.
+ */
+export const BatchSchema = Type.Object(
+  {
+    v: Type.Integer({ minimum: 1 }),
+    site: Type.String({ pattern: ID_PATTERN }),
+    gateway: Type.String({ pattern: ID_PATTERN }),
+    events: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BATCH_EVENTS }),
+    sig: SIGNATURE,
+  },
+  { additionalProperties: false },
+);
+
+export type EventBatch = Omit<Static<typeof BatchSchema>, 'events'> & { events: unknown[] };
 
 type RawEnvelope = Static<typeof EnvelopeSchema>;
 
@@ -61,6 +83,7 @@ function reject(reason: RejectReason, detail: string): Rejection {
 }
 
 const envelopeValidator = Compile(EnvelopeSchema);
+const batchValidator = Compile(BatchSchema);
 const dataValidators = new Map<EventKind, Validator>();
 
 function dataValidator(kind: EventKind) {
@@ -92,7 +115,50 @@ export function signEnvelope(unsigned: UnsignedEnvelope, privateKey: KeyObject):
   return { ...unsigned, sig: signBytes(privateKey, signingBytes(unsigned)) } as Envelope;
 }
 
+/** The bytes a gateway signs for a batch: the canonical JSON of everything in it but `sig`. */
+export function batchSigningBytes(batch: Omit<EventBatch, 'sig'>): Buffer {
+  const { v, site, gateway, events } = batch;
+  return Buffer.from(canonicalJson({ v, site, gateway, events }), 'utf8');
+}
+
+/** One gateway's signed events as one batch (at most {@link MAX_BATCH_EVENTS}). */
+export function signBatch(
+  site: string,
+  gateway: string,
+  events: readonly Envelope[],
+  privateKey: KeyObject,
+): EventBatch {
+  const unsigned = { v: SCHEMA_VERSION, site, gateway, events: [...events] };
+  return { ...unsigned, sig: signBytes(privateKey, batchSigningBytes(unsigned)) };
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses one payload of an events topic: a single event (checked as {@link decodeEnvelope}
+ * does) or a batch, of which only the outer shape is checked here; its events are checked one by
+ * one with {@link checkEnvelope} after its signature.
+ */
+export function decodePayload(
+  payload: Uint8Array | string,
+): Checked<{ form: 'event'; envelope: Envelope } | { form: 'batch'; batch: EventBatch }> {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  if (size > MAX_BATCH_BYTES) return reject('too-large', `${size} bytes exceeds ${MAX_BATCH_BYTES}`);
+  const parsed = parseJson(payload);
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'events' in value) {
+    const version = checkVersion(value);
+    if (!version.ok) return version;
+    if (!batchValidator.Check(value)) {
+      return reject('bad-envelope', `batch: ${describeSchemaErrors(batchValidator, value)}`);
+    }
+    return { ok: true, value: { form: 'batch', batch: value } };
+  }
+  if (size > MAX_ENVELOPE_BYTES) return reject('too-large', `${size} bytes exceeds ${MAX_ENVELOPE_BYTES}`);
+  const checked = checkEnvelope(value);
+  return checked.ok ? { ok: true, value: { form: 'event', envelope: checked.value } } : checked;
+}
 
 /**
  * Parses and checks the shape of one payload: JSON, envelope, version, kind and the kind's data.
@@ -101,6 +167,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function decodeEnvelope(payload: Uint8Array | string): Checked<Envelope> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (size > MAX_ENVELOPE_BYTES) return reject('too-large', `${size} bytes exceeds ${MAX_ENVELOPE_BYTES}`);
+  const parsed = parseJson(payload);
+  return parsed.ok ? checkEnvelope(parsed.value) : parsed;
+}
+
+function parseJson(payload: Uint8Array | string): Checked<unknown> {
   let text: string;
   let parsed: unknown;
   try {
@@ -111,12 +182,23 @@ export function decodeEnvelope(payload: Uint8Array | string): Checked<Envelope> 
   }
   // PostgreSQL text and jsonb cannot hold U+0000; no legitimate event contains it.
   if (text.includes('\\u0000')) return reject('bad-data', 'payload contains an escaped NUL character');
+  return { ok: true, value: parsed };
+}
+
+function checkVersion(parsed: unknown): Checked<unknown> {
   if (typeof parsed === 'object' && parsed !== null && 'v' in parsed && parsed.v !== SCHEMA_VERSION) {
     return reject(
       'unsupported-version',
       `schema version ${JSON.stringify(parsed.v)}; this build reads ${SCHEMA_VERSION}`,
     );
   }
+  return { ok: true, value: parsed };
+}
+
+/** The checks of {@link decodeEnvelope} on a value already parsed (an event of a batch). */
+export function checkEnvelope(parsed: unknown): Checked<Envelope> {
+  const version = checkVersion(parsed);
+  if (!version.ok) return version;
   if (!envelopeValidator.Check(parsed)) {
     return reject('bad-envelope', describeSchemaErrors(envelopeValidator, parsed));
   }
@@ -148,6 +230,16 @@ export function signatureInput(
   if (!key)
     return reject('unknown-gateway', `no key registered for gateway ${envelope.site}/${envelope.gateway}`);
   return { ok: true, key, bytes: signingBytes(envelope), signature: Buffer.from(envelope.sig, 'base64url') };
+}
+
+/** The inputs of a batch's signature check, as {@link signatureInput} for one event. */
+export function batchSignatureInput(
+  batch: EventBatch,
+  keyFor: (site: string, gateway: string) => KeyObject | undefined,
+): SignatureInput | Rejection {
+  const key = keyFor(batch.site, batch.gateway);
+  if (!key) return reject('unknown-gateway', `no key registered for gateway ${batch.site}/${batch.gateway}`);
+  return { ok: true, key, bytes: batchSigningBytes(batch), signature: Buffer.from(batch.sig, 'base64url') };
 }
 
 /** The outcome of the signature check, however it was computed. */

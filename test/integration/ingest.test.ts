@@ -1,13 +1,13 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestOutcome } from '../../src/dashboard/ingest/event-ingest.js';
-import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
-import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../../src/protocol/envelope.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
 import { mqttUrl } from '../helpers/services.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { nextFrom } from '../helpers/wait.js';
+import { collectFrom, nextFrom } from '../helpers/wait.js';
 
 const ids = new Uuidv7Generator();
 
@@ -120,5 +120,137 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
     );
     system.gateway.record({ kind: 'door.closed', data: { door: 'main', openMs: 2000 } });
     expect(await stored).toMatchObject({ status: 'stored' });
+  });
+
+  describe('batches of events signed once', () => {
+    const batcher = generateSigningKeyPair();
+    const topic = () => topics.events(system.site, 'gw-b');
+    let batchSeq = 0;
+
+    beforeAll(async () => {
+      await system.dashboard.trustGateway(system.site, 'gw-b', exportPublicKey(batcher.publicKey));
+    });
+
+    function event(overrides: Partial<Envelope> = {}): Envelope {
+      return envelope({ gateway: 'gw-b', seq: ++batchSeq, ...overrides }, batcher.privateKey);
+    }
+
+    async function publishBatch(payload: unknown, count: number, on = topic()): Promise<IngestOutcome[]> {
+      const outcomes = collectFrom(system.dashboard.ingest.outcomes, count, (o) => o.topic === on);
+      await raw.publishAsync(on, JSON.stringify(payload), { qos: 1 });
+      return outcomes;
+    }
+
+    async function storedIds(ids: string[]): Promise<string[]> {
+      const rows = await system.dashboard.pool.query<{ id: string }>(
+        'SELECT id::text FROM events WHERE id = ANY($1::uuid[]) ORDER BY seq',
+        [ids],
+      );
+      return rows.rows.map((r) => r.id);
+    }
+
+    async function lastQuarantined(): Promise<{ reason: string; detail: string; payload: Buffer }> {
+      const rows = await system.dashboard.pool.query(
+        'SELECT reason, detail, payload FROM quarantine ORDER BY id DESC LIMIT 1',
+      );
+      return rows.rows[0];
+    }
+
+    it('stores every event of a signed batch, one outcome each', async () => {
+      const events = Array.from({ length: 50 }, () => event());
+      const outcomes = await publishBatch(signBatch(system.site, 'gw-b', events, batcher.privateKey), 50);
+      expect(outcomes.map((o) => (o.status === 'stored' ? o.event.id : o.status))).toEqual(
+        events.map((e) => e.id),
+      );
+      expect(await storedIds(events.map((e) => e.id))).toEqual(events.map((e) => e.id));
+    });
+
+    it.each([
+      [
+        'signed with another key',
+        (events: Envelope[]) => signBatch(system.site, 'gw-b', events, forger.privateKey),
+      ],
+      [
+        'changed after signing',
+        (events: Envelope[]) => {
+          const batch = signBatch(system.site, 'gw-b', events, batcher.privateKey);
+          return {
+            ...batch,
+            events: [batch.events[0], { ...(batch.events[1] as Envelope), time: new Date(0).toISOString() }],
+          };
+        },
+      ],
+      [
+        'with an event dropped',
+        (events: Envelope[]) => ({
+          ...signBatch(system.site, 'gw-b', events, batcher.privateKey),
+          events: [events[0]],
+        }),
+      ],
+    ])('quarantines a batch %s whole, once, and stores none of it', async (_name, build) => {
+      const events = [event(), event()];
+      const batch = build(events);
+      const [outcome, ...more] = await publishBatch(batch, 1);
+      expect(more).toEqual([]);
+      expect(outcome).toMatchObject({ status: 'quarantined', rejection: { reason: 'bad-signature' } });
+      const kept = await lastQuarantined();
+      expect(kept.reason).toBe('bad-signature');
+      expect(JSON.parse(kept.payload.toString())).toEqual(batch);
+      expect(await storedIds(events.map((e) => e.id))).toEqual([]);
+    });
+
+    it("quarantines a batch published on another gateway's topic", async () => {
+      const batch = signBatch(system.site, 'gw-b', [event()], batcher.privateKey);
+      const [outcome] = await publishBatch(batch, 1, topics.events(system.site, 'gw-1'));
+      expect(outcome).toMatchObject({ status: 'quarantined', rejection: { reason: 'topic-mismatch' } });
+      expect(await storedIds(batch.events.map((e) => (e as Envelope).id))).toEqual([]);
+    });
+
+    it('stores the sound events of a signed batch and quarantines each unsound one with its own bytes', async () => {
+      const good = [event(), event()];
+      const badData = { ...event(), data: { door: 42 } };
+      const otherGateway = event({ gateway: 'gw-1' });
+      const batch = signBatch(
+        system.site,
+        'gw-b',
+        [good[0], badData, otherGateway, good[1]] as Envelope[],
+        batcher.privateKey,
+      );
+      const outcomes = await publishBatch(batch, 4);
+      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
+        'stored',
+        'bad-data',
+        'topic-mismatch',
+        'stored',
+      ]);
+      expect(await storedIds([...good, badData, otherGateway].map((e) => e.id))).toEqual(
+        good.map((e) => e.id),
+      );
+      const rows = await system.dashboard.pool.query(
+        'SELECT reason, detail, payload FROM quarantine ORDER BY id DESC LIMIT 2',
+      );
+      const [mismatchRow, badDataRow] = rows.rows;
+      expect(JSON.parse(badDataRow.payload.toString())).toEqual(badData);
+      expect(badDataRow.detail).toMatch(/^event 2 of 4 in a batch: /);
+      expect(JSON.parse(mismatchRow.payload.toString())).toEqual(otherGateway);
+    });
+
+    it('tells a redelivered event from a replayed sequence number inside one batch', async () => {
+      const first = event();
+      await publishBatch(signBatch(system.site, 'gw-b', [first], batcher.privateKey), 1);
+      const replay = event({ seq: first.seq });
+      const fresh = event();
+      const outcomes = await publishBatch(
+        signBatch(system.site, 'gw-b', [first, replay, fresh], batcher.privateKey),
+        3,
+      );
+      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
+        'duplicate',
+        'replayed-sequence',
+        'stored',
+      ]);
+      const kept = await lastQuarantined();
+      expect(JSON.parse(kept.payload.toString())).toEqual(replay);
+    });
   });
 });

@@ -11,7 +11,7 @@ import type { DashboardConfig } from '../../src/config/dashboard-config.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
+import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../../src/protocol/envelope.js';
 import { exportPrivateKeyPem, exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
@@ -344,6 +344,51 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
             JSON.stringify(
               signEnvelope(
                 { ...base(), id: ids.next(), kind: 'door.locked', data: { door: 'main' } } as Envelope,
+                gatewayKey,
+              ),
+            ),
+          ),
+        ),
+      // Batches: each of these is refused whole (or holds one event, refused), one outcome apiece.
+      fc
+        .record({
+          v: fc.oneof(fc.constant(SCHEMA_VERSION), fc.jsonValue()),
+          site: fc.oneof(fc.constant(site), fc.string({ maxLength: 20 })),
+          gateway: fc.oneof(fc.constant('gw-1'), fc.string({ maxLength: 20 })),
+          events: fc.oneof(fc.array(fc.jsonValue(), { maxLength: 5 }), fc.jsonValue()),
+          sig: fc.oneof(fc.string({ minLength: 86, maxLength: 86 }), fc.jsonValue()),
+        })
+        .map((batch) => Buffer.from(JSON.stringify(batch))),
+      fc.integer({ min: 1, max: 20 }).map((count) =>
+        Buffer.from(
+          JSON.stringify(
+            signBatch(
+              site,
+              'gw-1',
+              Array.from({ length: count }, () => ({ ...base(), id: ids.next() }) as Envelope),
+              forger,
+            ),
+          ),
+        ),
+      ),
+      fc.constant(null).map(() => {
+        const batch = signBatch(site, 'gw-1', [{ ...base(), id: ids.next(), seq: 10_000_000 }], gatewayKey);
+        return Buffer.from(JSON.stringify({ ...batch, events: [{ ...base(), id: ids.next() }] }));
+      }),
+      fc
+        .constant(null)
+        .map(() =>
+          Buffer.from(
+            JSON.stringify(
+              signBatch(
+                site,
+                'gw-1',
+                [
+                  signEnvelope(
+                    { ...base(), id: ids.next(), kind: 'door.locked', data: { door: 'main' } } as Envelope,
+                    gatewayKey,
+                  ),
+                ],
                 gatewayKey,
               ),
             ),

@@ -39,7 +39,7 @@ export interface IngestOptions {
 export type { IngestOutcome };
 
 /** A message waiting for its batch, with its topic, schema and signature check under way. */
-type Queued = MqttMessage & { checking: Promise<Checked> };
+type Queued = MqttMessage & { checking: Promise<Checked[]> };
 
 const RETRY_MAX_MS = 10_000;
 
@@ -85,7 +85,7 @@ export class EventIngest {
     const { pipeline } = this.options;
     subscriber.messages.on((message) => {
       // Checked now, on other threads, while an earlier batch may be waiting for its commit.
-      this.queue.push(Object.assign(message, { checking: pipeline.checkOn(threads, message) }));
+      this.queue.push(Object.assign(message, { checking: pipeline.check(message, threads) }));
       this.drain();
     });
     subscriber.errors.on((error) => log.warn({ err: error }, 'ingest broker connection error'));
@@ -112,12 +112,14 @@ export class EventIngest {
     this.threads = undefined;
   }
 
-  /** Processes payloads outside the broker (tests, tools); resolves once they are stored or quarantined. */
-  async process(topic: string, payload: Buffer): Promise<IngestOutcome> {
-    const [outcome] = await this.options.pipeline.process([{ topic, payload }]);
-    const result = outcome as IngestOutcome;
-    this.outcomes.emit({ ...result, topic });
-    return result;
+  /**
+   * Processes a payload outside the broker (tests, tools); resolves once its events are stored or
+   * quarantined, with one outcome per event (one for a payload refused whole).
+   */
+  async process(topic: string, payload: Buffer): Promise<IngestOutcome[]> {
+    const [outcomes = []] = await this.options.pipeline.process([{ topic, payload }]);
+    for (const outcome of outcomes) this.outcomes.emit({ ...outcome, topic });
+    return outcomes;
   }
 
   private drain(): void {
@@ -137,14 +139,13 @@ export class EventIngest {
   private async commit(queued: Queued[]): Promise<void> {
     const checks = await Promise.all(queued.map((message) => message.checking));
     const batch = queued.map((message, index) =>
-      Object.assign(message, { checked: checks[index] as Checked }),
+      Object.assign(message, { checked: checks[index] as Checked[] }),
     );
     const outcomes = await this.processWithRetry(batch);
     if (!outcomes) return;
     for (const message of batch) message.ack();
     batch.forEach((message, index) => {
-      const outcome = outcomes[index];
-      if (outcome) this.outcomes.emit({ ...outcome, topic: message.topic });
+      for (const outcome of outcomes[index] ?? []) this.outcomes.emit({ ...outcome, topic: message.topic });
     });
   }
 
@@ -154,8 +155,8 @@ export class EventIngest {
    * and one that still fails is quarantined as unstorable — a poison message never stalls the ingest.
    */
   private async processWithRetry(
-    batch: Array<MqttMessage & { checked: Checked }>,
-  ): Promise<IngestOutcome[] | undefined> {
+    batch: Array<MqttMessage & { checked: Checked[] }>,
+  ): Promise<IngestOutcome[][] | undefined> {
     let delay = 100;
     let dataFailures = 0;
     for (;;) {
@@ -177,23 +178,33 @@ export class EventIngest {
     }
   }
 
-  private async processOneByOne(batch: MqttMessage[]): Promise<IngestOutcome[] | undefined> {
-    const outcomes: IngestOutcome[] = [];
+  /** Every event of every message on its own, so that one that cannot be stored holds up no other. */
+  private async processOneByOne(
+    batch: Array<MqttMessage & { checked: Checked[] }>,
+  ): Promise<IngestOutcome[][] | undefined> {
+    const outcomes: IngestOutcome[][] = [];
     for (const message of batch) {
-      const outcome = await this.processAlone(message);
-      if (!outcome) return undefined;
-      outcomes.push(outcome);
+      const own: IngestOutcome[] = [];
+      for (const checked of message.checked) {
+        const outcome = await this.processAlone(message, checked);
+        if (!outcome) return undefined;
+        own.push(outcome);
+      }
+      outcomes.push(own);
     }
     return outcomes;
   }
 
-  private async processAlone(message: MqttMessage): Promise<IngestOutcome | undefined> {
+  private async processAlone(
+    message: MqttMessage & { checked: Checked[] },
+    checked: Checked,
+  ): Promise<IngestOutcome | undefined> {
     let delay = 100;
     let dataFailures = 0;
     for (;;) {
       try {
-        const [outcome] = await this.options.pipeline.process([
-          { topic: message.topic, payload: message.payload },
+        const [[outcome] = []] = await this.options.pipeline.process([
+          { topic: message.topic, payload: message.payload, checked: [checked] },
         ]);
         return outcome;
       } catch (error) {
@@ -204,8 +215,15 @@ export class EventIngest {
             { err: error, topic: message.topic },
             'ingest: message cannot be stored; quarantined',
           );
+          // The payload as received, or the event's own bytes when it is one of a batch's.
+          const payload =
+            message.checked.length === 1
+              ? message.payload
+              : checked.ok
+                ? Buffer.from(JSON.stringify(checked.value))
+                : (checked.payload ?? message.payload);
           try {
-            await this.options.quarantine.add(message.topic, 'unstorable', detail, message.payload);
+            await this.options.quarantine.add(message.topic, 'unstorable', detail, payload);
             return { status: 'quarantined', rejection: { ok: false, reason: 'unstorable', detail } };
           } catch (quarantineError) {
             if (!isConnectionError(quarantineError)) throw quarantineError;

@@ -1,13 +1,16 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 import {
-  decodeEnvelope,
+  batchSignatureInput,
+  checkEnvelope,
+  decodePayload,
   type Envelope,
   type Rejection,
+  type SignatureInput,
   signatureInput,
   signatureVerdict,
-  verifySignature,
 } from '../../protocol/envelope.js';
+import { verifyRawSignature } from '../../protocol/signing.js';
 import { parseTopic } from '../../protocol/topics.js';
 import type { LiveHub } from '../live-hub.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
@@ -25,6 +28,7 @@ import type { SignatureThreads } from './signature-threads.js';
  * claimed; new events are stored, gateway alarms applied, and everything that failed a check is
  * quarantined with its reason and raises a security alarm. Only after the commit may the caller
  * acknowledge the batch to the broker, and are the new events and alarm changes pushed live.
+ * A payload is one event or a gateway's signed batch of events (see envelope.ts).
  */
 export interface IncomingMessage {
   topic: string;
@@ -34,10 +38,14 @@ export interface IncomingMessage {
    * signature is the ingest's main CPU cost, and done on arrival it overlaps with the previous
    * batch's wait for its commit instead of following it.
    */
-  checked?: Checked;
+  checked?: Checked[];
 }
 
-export type Checked = { ok: true; value: Envelope } | Rejection;
+/**
+ * One event's verdict. A payload refused whole has one; a batch whose signature holds has one per
+ * event, and a refused event of it carries its own bytes for the quarantine.
+ */
+export type Checked = { ok: true; value: Envelope } | (Rejection & { payload?: Buffer });
 
 export type IngestOutcome =
   | { status: 'stored'; event: StoredEvent }
@@ -62,14 +70,18 @@ export interface IngestPipelineOptions {
 export class IngestPipeline {
   constructor(private readonly options: IngestPipelineOptions) {}
 
-  async process(messages: readonly IncomingMessage[]): Promise<IngestOutcome[]> {
-    const outcomes: IngestOutcome[] = new Array(messages.length);
-    const accepted: Array<{ index: number; envelope: Envelope }> = [];
-    const rejected: Array<{ index: number; rejection: Rejection }> = [];
-    messages.forEach((message, index) => {
-      const checked = message.checked ?? this.check(message);
-      if (checked.ok) accepted.push({ index, envelope: checked.value });
-      else rejected.push({ index, rejection: checked });
+  /** Outcomes per message, one for each of its events (one for a payload refused whole). */
+  async process(messages: readonly IncomingMessage[]): Promise<IngestOutcome[][]> {
+    const verdicts = await Promise.all(messages.map((message) => message.checked ?? this.check(message)));
+    const outcomes: IngestOutcome[][] = verdicts.map((list) => new Array(list.length));
+    type At = { message: number; item: number };
+    const accepted: Array<At & { envelope: Envelope }> = [];
+    const rejected: Array<At & { rejection: Rejection & { payload?: Buffer } }> = [];
+    verdicts.forEach((list, message) => {
+      list.forEach((checked, item) => {
+        if (checked.ok) accepted.push({ message, item, envelope: checked.value });
+        else rejected.push({ message, item, rejection: checked });
+      });
     });
     const { pool, events, sequences, alarms, quarantine, log } = this.options;
     await events.ensurePartitions(accepted.map(({ envelope }) => envelope.time.slice(0, 10)));
@@ -81,14 +93,16 @@ export class IngestPipeline {
         accepted.map((a) => a.envelope),
         client,
       );
+      const where = new Map(accepted.map((a) => [a.envelope, a]));
       for (const { envelope, knownId } of claims.replays) {
-        const index = accepted.find((a) => a.envelope === envelope)?.index as number;
+        const at = where.get(envelope) as At;
         rejected.push({
-          index,
+          ...at,
           rejection: {
             ok: false,
             reason: 'replayed-sequence',
             detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
+            payload: Buffer.from(JSON.stringify(envelope)),
           },
         });
       }
@@ -97,9 +111,10 @@ export class IngestPipeline {
       const storedIds = new Set(stored.map((e) => e.id));
       freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
       alarmChanges = await alarms.applyGatewayEvents(freshEnvelopes, client);
-      for (const { index, rejection } of rejected) {
+      for (const { message: index, rejection } of rejected) {
         const message = messages[index] as IncomingMessage;
-        await quarantine.add(message.topic, rejection.reason, rejection.detail, message.payload, client);
+        const payload = rejection.payload ?? message.payload;
+        await quarantine.add(message.topic, rejection.reason, rejection.detail, payload, client);
         const address = parseTopic(message.topic);
         const site = address.ok ? address.address.site : undefined;
         const gateway = address.ok ? address.address.gateway : undefined;
@@ -118,14 +133,17 @@ export class IngestPipeline {
       }
     });
     const byId = new Map(stored.map((e) => [e.id, e]));
-    for (const { index, envelope } of accepted) {
+    for (const { message, item, envelope } of accepted) {
       const event = byId.get(envelope.id);
-      outcomes[index] = event ? { status: 'stored', event } : { status: 'duplicate' };
+      (outcomes[message] as IngestOutcome[])[item] = event
+        ? { status: 'stored', event }
+        : { status: 'duplicate' };
     }
-    for (const { index, rejection } of rejected) {
-      outcomes[index] = { status: 'quarantined', rejection };
+    for (const { message, item, rejection } of rejected) {
+      const { payload: _, ...reason } = rejection;
+      (outcomes[message] as IngestOutcome[])[item] = { status: 'quarantined', rejection: reason };
       log.warn(
-        { topic: messages[index]?.topic, reason: rejection.reason, detail: rejection.detail },
+        { topic: messages[message]?.topic, reason: rejection.reason, detail: rejection.detail },
         'security: event quarantined',
       );
     }
@@ -135,51 +153,85 @@ export class IngestPipeline {
     return outcomes;
   }
 
-  /** Topic, schema and signature: everything about a payload that needs no database. */
-  check(message: IncomingMessage): Checked {
-    const shaped = this.shape(message);
-    if (!shaped.ok) return shaped;
-    return verifySignature(shaped.value, this.options.registry.keyFor);
-  }
-
-  /** The same as {@link check}, with the signature verified on the given threads. */
-  async checkOn(threads: SignatureThreads, message: IncomingMessage): Promise<Checked> {
+  /**
+   * Topic, schema and signature: everything about a payload that needs no database. Signatures
+   * are verified on the given threads, or in place without them.
+   */
+  async check(message: IncomingMessage, threads?: SignatureThreads): Promise<Checked[]> {
     try {
-      const shaped = this.shape(message);
-      if (!shaped.ok) return shaped;
-      const input = signatureInput(shaped.value, this.options.registry.keyFor);
-      if (!input.ok) return input;
-      return signatureVerdict(shaped.value, await threads.verify(input.key, input.bytes, input.signature));
+      return await this.checkPayload(message, threads);
     } catch (error) {
       // Nothing a payload holds may stop the ingest: whatever could not be checked is refused.
-      return {
-        ok: false,
-        reason: 'bad-envelope',
-        detail: `could not be checked: ${(error as Error).message}`,
-      };
+      return [
+        { ok: false, reason: 'bad-envelope', detail: `could not be checked: ${(error as Error).message}` },
+      ];
     }
   }
 
-  /** Topic and schema: whether the payload is an event of the gateway whose topic it came on. */
-  private shape(message: IncomingMessage): Checked {
+  private async checkPayload(message: IncomingMessage, threads?: SignatureThreads): Promise<Checked[]> {
     const address = parseTopic(message.topic);
     if (!address.ok || address.address.channel !== 'events') {
-      return {
-        ok: false,
-        reason: 'topic-mismatch',
-        detail: address.ok ? `not an events topic: ${message.topic}` : address.reason,
-      };
+      return [
+        {
+          ok: false,
+          reason: 'topic-mismatch',
+          detail: address.ok ? `not an events topic: ${message.topic}` : address.reason,
+        },
+      ];
     }
-    const decoded = decodeEnvelope(message.payload);
-    if (!decoded.ok) return decoded;
-    const envelope = decoded.value;
-    if (envelope.site !== address.address.site || envelope.gateway !== address.address.gateway) {
-      return {
-        ok: false,
-        reason: 'topic-mismatch',
-        detail: `event of ${envelope.site}/${envelope.gateway} published on ${address.address.site}/${address.address.gateway}`,
-      };
+    const { site, gateway } = address.address;
+    const decoded = decodePayload(message.payload);
+    if (!decoded.ok) return [decoded];
+    const { keyFor } = this.options.registry;
+    if (decoded.value.form === 'event') {
+      const envelope = decoded.value.envelope;
+      if (envelope.site !== site || envelope.gateway !== gateway) {
+        return [mismatch(`event of ${envelope.site}/${envelope.gateway}`, site, gateway)];
+      }
+      const input = signatureInput(envelope, keyFor);
+      if (!input.ok) return [input];
+      return [signatureVerdict(envelope, await verify(input, threads))];
     }
-    return decoded;
+    const batch = decoded.value.batch;
+    if (batch.site !== site || batch.gateway !== gateway) {
+      return [mismatch(`batch of ${batch.site}/${batch.gateway}`, site, gateway)];
+    }
+    const input = batchSignatureInput(batch, keyFor);
+    if (!input.ok) return [input];
+    if (!(await verify(input, threads))) {
+      return [
+        {
+          ok: false,
+          reason: 'bad-signature',
+          detail: `batch signature does not verify with the key of ${site}/${gateway}`,
+        },
+      ];
+    }
+    // Signed by the gateway as a whole: each event is now checked for its shape alone, and one
+    // that fails is refused on its own while the rest are stored.
+    const count = batch.events.length;
+    return batch.events.map((raw, index): Checked => {
+      const checked = checkEnvelope(raw);
+      const verdict: Checked =
+        checked.ok && (checked.value.site !== site || checked.value.gateway !== gateway)
+          ? mismatch(`event of ${checked.value.site}/${checked.value.gateway}`, site, gateway)
+          : checked;
+      if (verdict.ok) return verdict;
+      return {
+        ...verdict,
+        detail: `event ${index + 1} of ${count} in a batch: ${verdict.detail}`,
+        payload: Buffer.from(JSON.stringify(raw)),
+      };
+    });
   }
+}
+
+function mismatch(what: string, site: string, gateway: string): Rejection {
+  return { ok: false, reason: 'topic-mismatch', detail: `${what} published on ${site}/${gateway}` };
+}
+
+function verify(input: SignatureInput, threads: SignatureThreads | undefined): Promise<boolean> | boolean {
+  return threads
+    ? threads.verify(input.key, input.bytes, input.signature)
+    : verifyRawSignature(input.key, input.bytes, input.signature);
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { MAX_BATCH_BYTES } from '../../protocol/envelope.js';
 import { storableText } from './database.js';
 import type { Queryable } from './event-store.js';
 
@@ -17,7 +18,7 @@ export class QuarantineStore {
       storableText(topic).slice(0, 1024),
       reason,
       storableText(detail).slice(0, 2000),
-      payload.subarray(0, 65_536),
+      payload.subarray(0, MAX_BATCH_BYTES),
     ]);
   }
 

@@ -1,13 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import {
+  batchSignatureInput,
+  checkEnvelope,
   decodeEnvelope,
+  decodePayload,
   type Envelope,
+  type EventBatch,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_EVENTS,
   MAX_ENVELOPE_BYTES,
   SCHEMA_VERSION,
+  signBatch,
   signEnvelope,
   verifySignature,
 } from '../../../src/protocol/envelope.js';
-import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+import { generateSigningKeyPair, verifyRawSignature } from '../../../src/protocol/signing.js';
 import { Uuidv7Generator } from '../../../src/protocol/uuidv7.js';
 
 const gatewayKey = generateSigningKeyPair();
@@ -145,5 +152,101 @@ describe('event envelope', () => {
     const decoded = roundTrip(reordered);
     if (!decoded.ok) throw new Error('should decode');
     expect(verifySignature(decoded.value, keyFor).ok).toBe(true);
+  });
+});
+
+describe('event batch', () => {
+  function decodeBatch(value: unknown): EventBatch {
+    const decoded = decodePayload(Buffer.from(JSON.stringify(value)));
+    if (!decoded.ok || decoded.value.form !== 'batch')
+      throw new Error(`not a batch: ${JSON.stringify(decoded)}`);
+    return decoded.value.batch;
+  }
+
+  function verifies(batch: EventBatch): boolean {
+    const input = batchSignatureInput(batch, keyFor);
+    if (!input.ok) throw new Error(input.detail);
+    return verifyRawSignature(input.key, input.bytes, input.signature);
+  }
+
+  it('carries several signed events under one signature of the gateway', () => {
+    const events = [granted(1), granted(2), granted(3)];
+    const batch = decodeBatch(signBatch('berlin', 'gw-1', events, gatewayKey.privateKey));
+    expect(verifies(batch)).toBe(true);
+    expect(batch.events.map((e) => checkEnvelope(e))).toEqual(events.map((value) => ({ ok: true, value })));
+  });
+
+  it('tells a single event from a batch', () => {
+    const single = decodePayload(Buffer.from(JSON.stringify(granted())));
+    expect(single).toMatchObject({ ok: true, value: { form: 'event' } });
+  });
+
+  it('does not verify when an event, the order, or the signer changes', () => {
+    const events = [granted(1), granted(2)];
+    const batch = signBatch('berlin', 'gw-1', events, gatewayKey.privateKey);
+    const changed = structuredClone(batch);
+    (changed.events[1] as Envelope).seq = 7;
+    expect(verifies(decodeBatch(changed))).toBe(false);
+    expect(verifies(decodeBatch({ ...batch, events: [...batch.events].reverse() }))).toBe(false);
+    expect(verifies(decodeBatch({ ...batch, events: batch.events.slice(1) }))).toBe(false);
+    expect(verifies(decodeBatch(signBatch('berlin', 'gw-1', events, otherKey.privateKey)))).toBe(false);
+    // Whose batch it says it is decides the key: another gateway has none here.
+    expect(batchSignatureInput({ ...batch, gateway: 'gw-2' }, keyFor)).toMatchObject({
+      ok: false,
+      reason: 'unknown-gateway',
+    });
+  });
+
+  it('signs the canonical encoding, so key order on the wire does not matter', () => {
+    const batch = signBatch('berlin', 'gw-1', [granted(1), granted(2)], gatewayKey.privateKey);
+    const reorder = (value: object) => Object.fromEntries(Object.entries(value).reverse());
+    const reordered = reorder({ ...batch, events: batch.events.map((e) => reorder(e as object)) });
+    expect(verifies(decodeBatch(reordered))).toBe(true);
+  });
+
+  it.each([
+    ['no events', (b: EventBatch) => ({ ...b, events: [] })],
+    [
+      'too many events',
+      (b: EventBatch) => ({ ...b, events: new Array(MAX_BATCH_EVENTS + 1).fill(b.events[0]) }),
+    ],
+    ['an unknown field', (b: EventBatch) => ({ ...b, extra: 1 })],
+    ['no signature', (b: EventBatch) => ({ ...b, sig: undefined })],
+    ['events that are not a list', (b: EventBatch) => ({ ...b, events: { 0: b.events[0] } })],
+    ['a bad site', (b: EventBatch) => ({ ...b, site: '../x' })],
+  ])('refuses a batch with %s as a bad envelope', (_name, change) => {
+    const batch = signBatch('berlin', 'gw-1', [granted(1)], gatewayKey.privateKey);
+    expect(decodePayload(Buffer.from(JSON.stringify(change(batch))))).toMatchObject({
+      ok: false,
+      reason: 'bad-envelope',
+    });
+  });
+
+  it('refuses a newer batch version, and payloads beyond the size limits', () => {
+    const batch = signBatch('berlin', 'gw-1', [granted(1)], gatewayKey.privateKey);
+    expect(decodePayload(JSON.stringify({ ...batch, v: 2 }))).toMatchObject({
+      ok: false,
+      reason: 'unsupported-version',
+    });
+    expect(decodePayload(Buffer.alloc(MAX_BATCH_BYTES + 1, 0x20))).toMatchObject({
+      ok: false,
+      reason: 'too-large',
+    });
+    // A single event keeps its own, smaller limit.
+    const big = JSON.stringify({ ...granted(), pad: ' '.repeat(MAX_ENVELOPE_BYTES) });
+    expect(decodePayload(big)).toMatchObject({ ok: false, reason: 'too-large' });
+  });
+
+  it('checks each event of a batch on its own', () => {
+    const good = granted(1);
+    const checks = [good, { ...granted(2), data: { door: 42 } }, { ...granted(3), kind: 'x.y' }, 'text'].map(
+      (e) => checkEnvelope(e),
+    );
+    expect(checks.map((c) => (c.ok ? 'ok' : c.reason))).toEqual([
+      'ok',
+      'bad-data',
+      'unknown-kind',
+      'bad-envelope',
+    ]);
   });
 });

@@ -1,0 +1,152 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GatewayLink } from '../../src/gateway/gateway-link.js';
+import { OutboxJournal } from '../../src/gateway/outbox/outbox-journal.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import {
+  batchSignatureInput,
+  decodePayload,
+  type Envelope,
+  SCHEMA_VERSION,
+  signEnvelope,
+} from '../../src/protocol/envelope.js';
+import { generateSigningKeyPair, verifyRawSignature } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { mqttUrl, uniqueSite } from '../helpers/services.js';
+
+const ids = new Uuidv7Generator();
+const keys = generateSigningKeyPair();
+
+/** What a subscriber on the gateway's events topic saw, payload by payload. */
+interface Seen {
+  form: 'event' | 'batch';
+  events: Envelope[];
+  signatureHolds: boolean;
+}
+
+describe('gateway link: a backlog goes out in signed batches', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function rig(count: number) {
+    const site = uniqueSite('link');
+    const journal = new OutboxJournal({ dir: mkdtempSync(join(tmpdir(), 'idg-link-')), log: silentLogger });
+    journal.recover();
+    const appended = Array.from({ length: count }, () =>
+      journal.append((seq) =>
+        Buffer.from(
+          JSON.stringify(
+            signEnvelope(
+              {
+                v: SCHEMA_VERSION,
+                id: ids.next(),
+                site,
+                gateway: 'gw-1',
+                seq,
+                time: new Date().toISOString(),
+                kind: 'door.locked',
+                data: { door: 'main' },
+              },
+              keys.privateKey,
+            ),
+          ),
+        ),
+      ),
+    );
+    await Promise.all(appended.map((a) => a.durable));
+    const seen: Seen[] = [];
+    const watcher: MqttClient = await connectAsync(mqttUrl(), { clientId: `idg-watch-${site}` });
+    await watcher.subscribeAsync(topics.events(site, 'gw-1'), { qos: 1 });
+    watcher.on('message', (_topic, payload) => {
+      const decoded = decodePayload(payload);
+      if (!decoded.ok) throw new Error(`undecodable payload: ${decoded.detail}`);
+      if (decoded.value.form === 'event') {
+        seen.push({ form: 'event', events: [decoded.value.envelope], signatureHolds: true });
+        return;
+      }
+      const input = batchSignatureInput(decoded.value.batch, () => keys.publicKey);
+      if (!input.ok) throw new Error(input.detail);
+      seen.push({
+        form: 'batch',
+        events: decoded.value.batch.events as Envelope[],
+        signatureHolds: verifyRawSignature(input.key, input.bytes, input.signature),
+      });
+    });
+    cleanups.push(async () => {
+      await watcher.endAsync();
+      await journal.close();
+    });
+    const start = (options: { signingKey?: boolean; maxBatch?: number }) => {
+      const link = new GatewayLink({
+        url: mqttUrl(),
+        clientId: `idg-link-${site}`,
+        site,
+        gateway: 'gw-1',
+        journal,
+        log: silentLogger,
+        ...(options.signingKey ? { signingKey: keys.privateKey } : {}),
+        ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
+      });
+      const allAcked = new Promise<void>((resolve) => {
+        link.onAcked = () => {
+          if (journal.size.records === 0) resolve();
+        };
+      });
+      cleanups.push(() => link.stop());
+      link.start();
+      return { link, allAcked };
+    };
+    const delivered = (total: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (seen.reduce((n, s) => n + s.events.length, 0) >= total) resolve();
+          else watcher.once('message', () => setImmediate(check));
+        };
+        check();
+      });
+    return { journal, seen, start, delivered };
+  }
+
+  it('publishes waiting events as batches of at most maxBatch, in order, each signed by the gateway', async () => {
+    const { seen, start, delivered, journal } = await rig(300);
+    const { allAcked } = start({ signingKey: true, maxBatch: 40 });
+    await allAcked;
+    await delivered(300);
+    expect(journal.size.records).toBe(0);
+    expect(seen.map((s) => s.form)).toEqual(new Array(8).fill('batch'));
+    expect(seen.map((s) => s.events.length)).toEqual([40, 40, 40, 40, 40, 40, 40, 20]);
+    expect(seen.every((s) => s.signatureHolds)).toBe(true);
+    expect(seen.flatMap((s) => s.events.map((e) => e.seq))).toEqual(
+      Array.from({ length: 300 }, (_, i) => i + 1),
+    );
+  });
+
+  it('publishes every event on its own without a signing key', async () => {
+    const { seen, start, delivered } = await rig(30);
+    const { allAcked } = start({});
+    await allAcked;
+    await delivered(30);
+    expect(seen.map((s) => s.form)).toEqual(new Array(30).fill('event'));
+  });
+
+  it('resends a requested range in batches too', async () => {
+    const { seen, start, delivered, journal } = await rig(10);
+    const { link, allAcked } = start({ signingKey: true, maxBatch: 4 });
+    await allAcked;
+    await delivered(10);
+    seen.length = 0;
+    link.republish(journal.read(3, 9));
+    await delivered(7);
+    expect(seen.map((s) => s.events.map((e) => e.seq))).toEqual([
+      [3, 4, 5, 6],
+      [7, 8, 9],
+    ]);
+    expect(seen.every((s) => s.form === 'batch' && s.signatureHolds)).toBe(true);
+  });
+});
