@@ -22,8 +22,14 @@ export interface IngestOptions {
   log: Logger;
   /** MQTT 5 shared-subscription group, so that several dashboards split the ingest. */
   sharedGroup?: string;
-  /** At most this many messages go into one transaction. */
+  /** At most this many messages go into one transaction… */
   maxBatch?: number;
+  /**
+   * …and no more payload than this (default 256 KiB, about 700 events), however many messages
+   * that is; one message is always taken. Gateways' batches hold up to 100 events each, so the
+   * message count alone would let one transaction grow to tens of thousands of events.
+   */
+  maxBatchBytes?: number;
   /**
    * How many batches may be committing at the same time (default 1). More than one makes ingest
    * numbers commit out of order, which the live stream's catch-up by Last-Event-ID relies on.
@@ -125,8 +131,15 @@ export class EventIngest {
   private drain(): void {
     const concurrency = this.options.concurrency ?? 1;
     const maxBatch = this.options.maxBatch ?? 500;
+    const maxBytes = this.options.maxBatchBytes ?? 256 * 1024;
     while (!this.stopping && this.queue.length > 0 && this.inFlight.size < concurrency) {
-      const batch = this.queue.splice(0, maxBatch);
+      let take = 0;
+      let bytes = 0;
+      while (take < this.queue.length && take < maxBatch && (take === 0 || bytes < maxBytes)) {
+        bytes += (this.queue[take] as Queued).payload.length;
+        take += 1;
+      }
+      const batch = this.queue.splice(0, take);
       const job: Promise<void> = this.commit(batch).finally(() => {
         this.inFlight.delete(job);
         this.drain();
