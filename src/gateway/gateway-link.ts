@@ -121,35 +121,44 @@ export class GatewayLink {
   republish(records: JournalRecord[]): void {
     const topic = topics.events(this.options.site, this.options.gateway);
     for (let start = 0; start < records.length; ) {
-      const group = this.group(records, start);
-      start += group.length;
-      this.client?.publish(topic, this.encode(group), { qos: 1 });
+      const message = this.nextMessage(records, start);
+      start += message.records.length;
+      this.client?.publish(topic, message.payload, { qos: 1 });
     }
   }
 
-  /** As many records from `start` on as go into one message (at least one). */
-  private group(records: readonly JournalRecord[], start: number): JournalRecord[] {
-    if (!this.options.signingKey) return records.slice(start, start + 1);
+  /**
+   * The next message from `start` on: the record as it was journaled when it goes alone, or as
+   * many records as fit as one batch signed with the gateway's key. A record that is not JSON
+   * (the journal's checksum makes that unlikely) is never put in a batch: it goes alone, as it is,
+   * and the central side quarantines it.
+   */
+  private nextMessage(
+    records: readonly JournalRecord[],
+    start: number,
+  ): { records: JournalRecord[]; payload: Buffer } {
+    const first = records[start] as JournalRecord;
+    const key = this.options.signingKey;
+    const alone = { records: [first], payload: first.payload };
+    if (!key) return alone;
     const most = Math.min(this.options.maxBatch ?? 100, MAX_BATCH_EVENTS);
     const group: JournalRecord[] = [];
+    const events: Envelope[] = [];
     let bytes = 0;
     for (let i = start; i < records.length && group.length < most; i++) {
       const record = records[i] as JournalRecord;
       // Half the batch limit leaves room for the batch's own fields and any difference between
       // the journal's bytes and their canonical form.
       if (group.length > 0 && bytes + record.payload.length > MAX_BATCH_BYTES / 2) break;
+      const event = parseRecord(record);
+      if (!event) break;
       group.push(record);
+      events.push(event);
       bytes += record.payload.length;
     }
-    return group;
-  }
-
-  /** One record as it was journaled; several as one batch signed with the gateway's key. */
-  private encode(group: readonly JournalRecord[]): Buffer {
-    const key = this.options.signingKey;
-    if (group.length === 1 || !key) return (group[0] as JournalRecord).payload;
-    const events = group.map((record) => JSON.parse(record.payload.toString('utf8')) as Envelope);
-    return Buffer.from(JSON.stringify(signBatch(this.options.site, this.options.gateway, events, key)));
+    if (group.length <= 1) return alone;
+    const batch = signBatch(this.options.site, this.options.gateway, events, key);
+    return { records: group, payload: Buffer.from(JSON.stringify(batch)) };
   }
 
   private subscribeAll(): void {
@@ -199,12 +208,12 @@ export class GatewayLink {
     const limit = this.options.window ?? 256;
     const topic = topics.events(this.options.site, this.options.gateway);
     while (this.inFlight < limit && this.waiting.length > 0) {
-      const group = this.group(this.waiting, 0);
+      const { records: group, payload } = this.nextMessage(this.waiting, 0);
       this.waiting.splice(0, group.length);
       this.inFlight += 1;
       // MQTT.js keeps unacknowledged QoS 1 packets and resends them after a reconnect; across
       // a restart of the gateway the journal resends them instead.
-      client.publish(topic, this.encode(group), { qos: 1 }, (error) => {
+      client.publish(topic, payload, { qos: 1 }, (error) => {
         this.inFlight -= 1;
         if (error) {
           // Retried after the next successful connect; they stay in the journal meanwhile.
@@ -224,6 +233,17 @@ export class GatewayLink {
         this.pump();
       });
     }
+  }
+}
+
+function parseRecord(record: JournalRecord): Envelope | undefined {
+  try {
+    const value: unknown = JSON.parse(record.payload.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Envelope)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -23,7 +23,7 @@ const keys = generateSigningKeyPair();
 
 /** What a subscriber on the gateway's events topic saw, payload by payload. */
 interface Seen {
-  form: 'event' | 'batch';
+  form: 'event' | 'batch' | 'not an event';
   events: Envelope[];
   signatureHolds: boolean;
 }
@@ -34,29 +34,31 @@ describe('gateway link: a backlog goes out in signed batches', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function rig(count: number) {
+  async function rig(count: number, garbage: ReadonlySet<number> = new Set()) {
     const site = uniqueSite('link');
     const journal = new OutboxJournal({ dir: mkdtempSync(join(tmpdir(), 'idg-link-')), log: silentLogger });
     journal.recover();
     const appended = Array.from({ length: count }, () =>
       journal.append((seq) =>
-        Buffer.from(
-          JSON.stringify(
-            signEnvelope(
-              {
-                v: SCHEMA_VERSION,
-                id: ids.next(),
-                site,
-                gateway: 'gw-1',
-                seq,
-                time: new Date().toISOString(),
-                kind: 'door.locked',
-                data: { door: 'main' },
-              },
-              keys.privateKey,
+        garbage.has(seq)
+          ? Buffer.from(`not json ${seq}`)
+          : Buffer.from(
+              JSON.stringify(
+                signEnvelope(
+                  {
+                    v: SCHEMA_VERSION,
+                    id: ids.next(),
+                    site,
+                    gateway: 'gw-1',
+                    seq,
+                    time: new Date().toISOString(),
+                    kind: 'door.locked',
+                    data: { door: 'main' },
+                  },
+                  keys.privateKey,
+                ),
+              ),
             ),
-          ),
-        ),
       ),
     );
     await Promise.all(appended.map((a) => a.durable));
@@ -65,7 +67,10 @@ describe('gateway link: a backlog goes out in signed batches', () => {
     await watcher.subscribeAsync(topics.events(site, 'gw-1'), { qos: 1 });
     watcher.on('message', (_topic, payload) => {
       const decoded = decodePayload(payload);
-      if (!decoded.ok) throw new Error(`undecodable payload: ${decoded.detail}`);
+      if (!decoded.ok) {
+        seen.push({ form: 'not an event', events: [], signatureHolds: false });
+        return;
+      }
       if (decoded.value.form === 'event') {
         seen.push({ form: 'event', events: [decoded.value.envelope], signatureHolds: true });
         return;
@@ -105,7 +110,7 @@ describe('gateway link: a backlog goes out in signed batches', () => {
     const delivered = (total: number) =>
       new Promise<void>((resolve) => {
         const check = () => {
-          if (seen.reduce((n, s) => n + s.events.length, 0) >= total) resolve();
+          if (seen.reduce((n, s) => n + Math.max(1, s.events.length), 0) >= total) resolve();
           else watcher.once('message', () => setImmediate(check));
         };
         check();
@@ -148,5 +153,17 @@ describe('gateway link: a backlog goes out in signed batches', () => {
       [7, 8, 9],
     ]);
     expect(seen.every((s) => s.form === 'batch' && s.signatureHolds)).toBe(true);
+  });
+
+  it('sends a journal record that is not JSON alone, as it is, and batches the rest around it', async () => {
+    const { seen, start, delivered } = await rig(9, new Set([4]));
+    const { allAcked } = start({ signingKey: true, maxBatch: 10 });
+    await allAcked;
+    await delivered(9);
+    expect(seen.map((s) => [s.form, s.events.map((e) => e.seq)])).toEqual([
+      ['batch', [1, 2, 3]],
+      ['not an event', []],
+      ['batch', [5, 6, 7, 8, 9]],
+    ]);
   });
 });
