@@ -31,8 +31,9 @@ export interface IngestOptions {
    */
   maxBatchBytes?: number;
   /**
-   * How many batches may be committing at the same time (default 1). More than one makes ingest
-   * numbers commit out of order, which the live stream's catch-up by Last-Event-ID relies on.
+   * How many batches may be under way at the same time (default 2): the next claims and writes
+   * its events while one commits. The pipeline keeps their transactions in order (see
+   * IngestPipeline.process), so ingest numbers still become visible in order.
    */
   concurrency?: number;
   /**
@@ -129,7 +130,7 @@ export class EventIngest {
   }
 
   private drain(): void {
-    const concurrency = this.options.concurrency ?? 1;
+    const concurrency = this.options.concurrency ?? 2;
     const maxBatch = this.options.maxBatch ?? 500;
     const maxBytes = this.options.maxBatchBytes ?? 256 * 1024;
     while (!this.stopping && this.queue.length > 0 && this.inFlight.size < concurrency) {

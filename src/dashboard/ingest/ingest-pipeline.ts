@@ -14,7 +14,7 @@ import { verifyRawSignature } from '../../protocol/signing.js';
 import { parseTopic } from '../../protocol/topics.js';
 import type { LiveHub } from '../live-hub.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
-import { inTransaction } from '../storage/database.js';
+import { withClient } from '../storage/database.js';
 import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { LatestFactsStore } from '../storage/latest-facts.js';
@@ -67,11 +67,79 @@ export interface IngestPipelineOptions {
   afterCommit?: (stored: Envelope[]) => void;
 }
 
+/**
+ * How far a transaction of the pipeline has got. The next one waits on these, so that batches
+ * overlap in the database without ever waiting on each other in a circle (see process()).
+ */
+interface Stages {
+  claimed: Promise<void>;
+  inserted: Promise<void>;
+  committed: Promise<void>;
+}
+
+const DONE: Stages = {
+  claimed: Promise.resolve(),
+  inserted: Promise.resolve(),
+  committed: Promise.resolve(),
+};
+
 export class IngestPipeline {
+  /** The stages of the transaction started last. */
+  private last: Stages = DONE;
+
   constructor(private readonly options: IngestPipelineOptions) {}
 
-  /** Outcomes per message, one for each of its events (one for a payload refused whole). */
+  /** This transaction's place after the one before; `reach` marks its own stages (and all, at the end). */
+  private takeTurn(): { before: Stages; reach: Record<keyof Stages, () => void> } {
+    const before = this.last;
+    const reach = { claimed: () => {}, inserted: () => {}, committed: () => {} };
+    this.last = {
+      claimed: new Promise((resolve) => {
+        reach.claimed = resolve;
+      }),
+      inserted: new Promise((resolve) => {
+        reach.inserted = resolve;
+      }),
+      committed: new Promise((resolve) => {
+        reach.committed = resolve;
+      }),
+    };
+    return { before, reach };
+  }
+
+  /**
+   * Outcomes per message, one for each of its events (one for a payload refused whole).
+   *
+   * Several calls may run at once (the ingest hands over the next batch while one commits); their
+   * transactions keep the order of the calls at three points:
+   * - the claim of sequence numbers waits until the one before has claimed;
+   * - quarantining what was refused, then inserting the events, until it has inserted;
+   * - everything after the insert (the gateways' highest numbers, the overview's facts, alarms
+   *   raised by gateways, the commit) until it has committed.
+   * So the next batch claims and writes its rows while the one before applies and commits (and,
+   * on another site, chains). Ingest numbers are taken, and become visible, in order, which the
+   * live stream's catch-up by Last-Event-ID relies on. And no transaction waits for a later one:
+   * after its insert a transaction needs only locks that no later one takes before that point —
+   * the gateways' sequence rows, facts, gateway alarms on the chains of its own events' sites,
+   * which its insert holds already — so they cannot deadlock. A transaction that fails releases
+   * its place.
+   */
   async process(messages: readonly IncomingMessage[]): Promise<IngestOutcome[][]> {
+    const { before, reach } = this.takeTurn();
+    try {
+      return await this.processInTurn(messages, before, reach);
+    } finally {
+      reach.claimed();
+      reach.inserted();
+      reach.committed();
+    }
+  }
+
+  private async processInTurn(
+    messages: readonly IncomingMessage[],
+    before: Stages,
+    reach: Record<keyof Stages, () => void>,
+  ): Promise<IngestOutcome[][]> {
     const verdicts = await Promise.all(messages.map((message) => message.checked ?? this.check(message)));
     const outcomes: IngestOutcome[][] = verdicts.map((list) => new Array(list.length));
     type At = { message: number; item: number };
@@ -87,51 +155,70 @@ export class IngestPipeline {
     await events.ensurePartitions(accepted.map(({ envelope }) => envelope.time.slice(0, 10)));
     let stored: StoredEvent[] = [];
     let freshEnvelopes: Envelope[] = [];
-    let alarmChanges: AlarmView[] = [];
-    await inTransaction(pool, log, async (client) => {
-      const claims = await sequences.claim(
-        accepted.map((a) => a.envelope),
-        client,
-      );
-      const where = new Map(accepted.map((a) => [a.envelope, a]));
-      for (const { envelope, knownId } of claims.replays) {
-        const at = where.get(envelope) as At;
-        rejected.push({
-          ...at,
-          rejection: {
-            ok: false,
-            reason: 'replayed-sequence',
-            detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
-            payload: Buffer.from(JSON.stringify(envelope)),
-          },
-        });
-      }
-      stored = await events.insert(claims.fresh, client);
-      await this.options.facts.apply(stored, client);
-      const storedIds = new Set(stored.map((e) => e.id));
-      freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
-      alarmChanges = await alarms.applyGatewayEvents(freshEnvelopes, client);
-      for (const { message: index, rejection } of rejected) {
-        const message = messages[index] as IncomingMessage;
-        const payload = rejection.payload ?? message.payload;
-        await quarantine.add(message.topic, rejection.reason, rejection.detail, payload, client);
-        const address = parseTopic(message.topic);
-        const site = address.ok ? address.address.site : undefined;
-        const gateway = address.ok ? address.address.gateway : undefined;
-        const raised = await alarms.raiseCentral(
-          {
-            alarm: 'event-quarantined',
-            key: `event-quarantined:${rejection.reason}`,
-            severity: 'critical',
-            ...(site ? { site } : {}),
-            ...(gateway ? { gateway } : {}),
-            detail: `${rejection.reason}: ${rejection.detail}`.slice(0, 500),
-          },
+    const alarmChanges: AlarmView[] = [];
+    // The connection is taken once the transaction before has one, so that a small pool cannot
+    // leave that one waiting for a connection this one holds.
+    await before.claimed;
+    await withClient(pool, log, async (client) => {
+      await client.query('BEGIN');
+      try {
+        // A safety net: should two transactions ever wait on each other after all, one gives up
+        // (and is retried) instead of both waiting for ever.
+        await client.query(`SET LOCAL lock_timeout = '30s'`);
+        const claims = await sequences.claim(
+          accepted.map((a) => a.envelope),
           client,
         );
-        alarmChanges.push(...raised);
+        reach.claimed();
+        const where = new Map(accepted.map((a) => [a.envelope, a]));
+        for (const { envelope, knownId } of claims.replays) {
+          const at = where.get(envelope) as At;
+          rejected.push({
+            ...at,
+            rejection: {
+              ok: false,
+              reason: 'replayed-sequence',
+              detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
+              payload: Buffer.from(JSON.stringify(envelope)),
+            },
+          });
+        }
+        await before.inserted;
+        for (const { message: index, rejection } of rejected) {
+          const message = messages[index] as IncomingMessage;
+          const payload = rejection.payload ?? message.payload;
+          await quarantine.add(message.topic, rejection.reason, rejection.detail, payload, client);
+          const address = parseTopic(message.topic);
+          const site = address.ok ? address.address.site : undefined;
+          const gateway = address.ok ? address.address.gateway : undefined;
+          const raised = await alarms.raiseCentral(
+            {
+              alarm: 'event-quarantined',
+              key: `event-quarantined:${rejection.reason}`,
+              severity: 'critical',
+              ...(site ? { site } : {}),
+              ...(gateway ? { gateway } : {}),
+              detail: `${rejection.reason}: ${rejection.detail}`.slice(0, 500),
+            },
+            client,
+          );
+          alarmChanges.push(...raised);
+        }
+        stored = await events.insert(claims.fresh, client);
+        reach.inserted();
+        await before.committed;
+        await sequences.noteHighest(claims.fresh, client);
+        await this.options.facts.apply(stored, client);
+        const storedIds = new Set(stored.map((e) => e.id));
+        freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
+        alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
       }
     });
+    reach.committed();
     const byId = new Map(stored.map((e) => [e.id, e]));
     for (const { message, item, envelope } of accepted) {
       const event = byId.get(envelope.id);

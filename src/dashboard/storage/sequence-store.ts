@@ -102,11 +102,15 @@ export class SequenceStore {
         else claims.replays.push({ envelope, knownId: row.known_id ?? 'unknown' });
       }
     }
-    await this.noteHighest(claims.fresh, db);
     return claims;
   }
 
-  private async noteHighest(fresh: readonly Envelope[], db: Queryable): Promise<void> {
+  /**
+   * Raises each gateway's highest number seen to the highest of `fresh` (claimed in the same
+   * transaction). Separate from claim(): it locks the gateways' rows until the commit, so the
+   * ingest does it last, after its events are inserted (see IngestPipeline).
+   */
+  async noteHighest(fresh: readonly Envelope[], db: Queryable): Promise<void> {
     const highest = new Map<string, { site: string; gateway: string; seq: number }>();
     for (const { site, gateway, seq } of fresh) {
       const key = `${site}/${gateway}`;
