@@ -1,7 +1,13 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestOutcome } from '../../src/dashboard/ingest/event-ingest.js';
-import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../../src/protocol/envelope.js';
+import {
+  type Envelope,
+  MAX_BATCH_EVENTS,
+  SCHEMA_VERSION,
+  signBatch,
+  signEnvelope,
+} from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
@@ -163,6 +169,16 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         events.map((e) => e.id),
       );
       expect(await storedIds(events.map((e) => e.id))).toEqual(events.map((e) => e.id));
+    });
+
+    it('stores a batch of the most events a batch may hold', async () => {
+      const events = Array.from({ length: MAX_BATCH_EVENTS }, () =>
+        event({ kind: 'door.held-open', data: { door: 'main', openMs: 31_000 } } as Partial<Envelope>),
+      );
+      const payload = signBatch(system.site, 'gw-b', events, batcher.privateKey);
+      const outcomes = await publishBatch(payload, MAX_BATCH_EVENTS);
+      expect(outcomes.filter((o) => o.status === 'stored')).toHaveLength(MAX_BATCH_EVENTS);
+      expect(await storedIds(events.map((e) => e.id))).toHaveLength(MAX_BATCH_EVENTS);
     });
 
     it.each([
