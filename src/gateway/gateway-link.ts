@@ -41,6 +41,7 @@ export class GatewayLink {
   private readonly waiting: JournalRecord[] = [];
   private readonly queued = new Set<number>();
   private inFlight = 0;
+  private pumpScheduled = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
   state: LinkState = 'offline';
   onAcked: ((seq: number) => void) | undefined;
@@ -96,12 +97,21 @@ export class GatewayLink {
     for (const record of this.options.journal.pending()) this.enqueue(record);
   }
 
-  /** Hands a durable journal record to the link; it is published in sequence order. */
+  /**
+   * Hands a durable journal record to the link; it is published in sequence order. Publishing
+   * waits for the rest of this turn of the event loop, so that the records the journal made
+   * durable together (a burst) go out together, as one batch.
+   */
   enqueue(record: JournalRecord): void {
     if (this.queued.has(record.seq)) return;
     this.queued.add(record.seq);
     this.waiting.push(record);
-    this.pump();
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Receives messages on `topic` (QoS 1) for as long as the link runs. */

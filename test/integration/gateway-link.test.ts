@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GatewayLink } from '../../src/gateway/gateway-link.js';
-import { OutboxJournal } from '../../src/gateway/outbox/outbox-journal.js';
+import { type JournalRecord, OutboxJournal } from '../../src/gateway/outbox/outbox-journal.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import {
   batchSignatureInput,
@@ -38,30 +38,40 @@ describe('gateway link: a backlog goes out in signed batches', () => {
     const site = uniqueSite('link');
     const journal = new OutboxJournal({ dir: mkdtempSync(join(tmpdir(), 'idg-link-')), log: silentLogger });
     journal.recover();
-    const appended = Array.from({ length: count }, () =>
-      journal.append((seq) =>
-        garbage.has(seq)
-          ? Buffer.from(`not json ${seq}`)
-          : Buffer.from(
-              JSON.stringify(
-                signEnvelope(
-                  {
-                    v: SCHEMA_VERSION,
-                    id: ids.next(),
-                    site,
-                    gateway: 'gw-1',
-                    seq,
-                    time: new Date().toISOString(),
-                    kind: 'door.locked',
-                    data: { door: 'main' },
-                  },
-                  keys.privateKey,
-                ),
+    const payload = (seq: number) =>
+      garbage.has(seq)
+        ? Buffer.from(`not json ${seq}`)
+        : Buffer.from(
+            JSON.stringify(
+              signEnvelope(
+                {
+                  v: SCHEMA_VERSION,
+                  id: ids.next(),
+                  site,
+                  gateway: 'gw-1',
+                  seq,
+                  time: new Date().toISOString(),
+                  kind: 'door.locked',
+                  data: { door: 'main' },
+                },
+                keys.privateKey,
               ),
             ),
-      ),
-    );
-    await Promise.all(appended.map((a) => a.durable));
+          );
+    /** Journals `n` events and resolves with their records once they are durable. */
+    const append = async (n: number): Promise<JournalRecord[]> => {
+      const records: JournalRecord[] = [];
+      const appended = Array.from({ length: n }, () =>
+        journal.append((seq) => {
+          const bytes = payload(seq);
+          records.push({ seq, payload: bytes });
+          return bytes;
+        }),
+      );
+      await Promise.all(appended.map((a) => a.durable));
+      return records;
+    };
+    await append(count);
     const seen: Seen[] = [];
     const watcher: MqttClient = await connectAsync(mqttUrl(), { clientId: `idg-watch-${site}` });
     await watcher.subscribeAsync(topics.events(site, 'gw-1'), { qos: 1 });
@@ -115,7 +125,7 @@ describe('gateway link: a backlog goes out in signed batches', () => {
         };
         check();
       });
-    return { journal, seen, start, delivered };
+    return { journal, seen, start, delivered, append };
   }
 
   it('publishes waiting events as batches of at most maxBatch, in order, each signed by the gateway', async () => {
@@ -166,4 +176,27 @@ describe('gateway link: a backlog goes out in signed batches', () => {
       ['batch', [5, 6, 7, 8, 9]],
     ]);
   });
+
+  it('publishes a burst handed over in one turn as one batch, and a lone event on its own', async () => {
+    const { seen, start, delivered, append } = await rig(0);
+    const { link } = start({ signingKey: true });
+    await until(() => link.state === 'online');
+    for (const record of await append(20)) link.enqueue(record);
+    await delivered(20);
+    const [lone] = await append(1);
+    link.enqueue(lone as JournalRecord);
+    await delivered(21);
+    expect(seen.map((s) => [s.form, s.events.length])).toEqual([
+      ['batch', 20],
+      ['event', 1],
+    ]);
+  });
 });
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
