@@ -183,6 +183,7 @@ export class IngestPipeline {
             },
           });
         }
+        const insert = events.prepareInsert(claims.fresh);
         await before.inserted;
         for (const { message: index, rejection } of rejected) {
           const message = messages[index] as IncomingMessage;
@@ -204,8 +205,7 @@ export class IngestPipeline {
           );
           alarmChanges.push(...raised);
         }
-        stored = await events.insert(claims.fresh, client);
-        reach.inserted();
+        stored = await events.insert(insert, client, reach.inserted);
         await before.committed;
         await sequences.noteHighest(claims.fresh, client);
         await this.options.facts.apply(stored, client);

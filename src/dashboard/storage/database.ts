@@ -85,6 +85,25 @@ export function inTransaction<T>(
   });
 }
 
+/**
+ * A PostgreSQL array literal (`{"a","b",NULL}`) of the values, for a `$n::type[]` parameter:
+ * every element quoted, backslash and double quote escaped, null as NULL — what node-postgres
+ * writes for a JS array, done here ahead of time so that it need not happen while a statement
+ * waits to be sent (see IngestPipeline).
+ */
+export function arrayLiteral(values: ReadonlyArray<string | number | null | undefined>): string {
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) literal += ',';
+    const value = values[i];
+    literal +=
+      value === null || value === undefined
+        ? 'NULL'
+        : `"${String(value).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  }
+  return `${literal}}`;
+}
+
 /** PostgreSQL text cannot hold NUL; what an attacker sent must still be storable. */
 export function storableText(text: string): string {
   return text.replaceAll('\u0000', '\uFFFD');

@@ -5,6 +5,7 @@ export type Queryable = Pool | ClientBase;
 
 import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Envelope } from '../../protocol/envelope.js';
+import { arrayLiteral } from './database.js';
 import { type EventFilter, eventSearchCondition } from './event-search.js';
 
 /** An event as the dashboard stores and serves it. */
@@ -54,6 +55,12 @@ function fromRow(row: EventRow): StoredEvent {
   };
 }
 
+/** An insert's envelopes with its parameters built (see EventStore.prepareInsert). */
+export interface PreparedInsert {
+  envelopes: readonly Envelope[];
+  params: string[];
+}
+
 function utcDay(iso: string): string {
   return iso.slice(0, 10);
 }
@@ -71,20 +78,13 @@ export class EventStore {
   ) {}
 
   /**
-   * Stores the envelopes; returns those that were new (duplicates of stored events are skipped).
-   * `db` may be a client inside a transaction; the partitions are created outside it first.
+   * The parameters of an insert, built now: the ingest builds them while its transaction waits
+   * for its turn, so that they are not built while the database waits for the statement.
    */
-  async insert(envelopes: readonly Envelope[], db: Queryable = this.pool): Promise<StoredEvent[]> {
-    if (envelopes.length === 0) return [];
-    await this.ensurePartitions(envelopes.map((e) => utcDay(e.time)));
-    // Only what the database adds comes back; the rest is known from the envelopes.
-    const result = await db.query<{ id: string; ingest_no: string; received_at: Date }>(
-      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
-       SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
-                            $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
-       ON CONFLICT (id, occurred_at) DO NOTHING
-       RETURNING id, ingest_no, received_at`,
-      [
+  prepareInsert(envelopes: readonly Envelope[]): PreparedInsert {
+    return {
+      envelopes,
+      params: [
         envelopes.map((e) => e.id),
         envelopes.map((e) => e.time),
         envelopes.map((e) => e.v),
@@ -98,9 +98,37 @@ export class EventStore {
         ),
         envelopes.map((e) => JSON.stringify(e.data)),
         envelopes.map((e) => e.sig),
-      ],
+      ].map((column) => arrayLiteral(column)),
+    };
+  }
+
+  /**
+   * Stores the envelopes; returns those that were new (duplicates of stored events are skipped).
+   * `db` may be a client inside a transaction; the partitions are created outside it first.
+   * `inserted` is called as soon as the statement is done, before its rows are read.
+   */
+  async insert(
+    envelopes: readonly Envelope[] | PreparedInsert,
+    db: Queryable = this.pool,
+    inserted?: () => void,
+  ): Promise<StoredEvent[]> {
+    const prepared = 'params' in envelopes ? envelopes : this.prepareInsert(envelopes);
+    if (prepared.envelopes.length === 0) {
+      inserted?.();
+      return [];
+    }
+    await this.ensurePartitions(prepared.envelopes.map((e) => utcDay(e.time)));
+    // Only what the database adds comes back; the rest is known from the envelopes.
+    const result = await db.query<{ id: string; ingest_no: string; received_at: Date }>(
+      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
+       SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
+                            $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
+       ON CONFLICT (id, occurred_at) DO NOTHING
+       RETURNING id, ingest_no, received_at`,
+      prepared.params,
     );
-    const byId = new Map(envelopes.map((e) => [e.id, e]));
+    inserted?.();
+    const byId = new Map(prepared.envelopes.map((e) => [e.id, e]));
     return result.rows
       .map((row) => {
         const e = byId.get(row.id) as Envelope;
