@@ -1,4 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Envelope } from '../src/protocol/envelope.js';
 
 /** Runs `fn` repeatedly for about `ms` milliseconds after a warm-up; returns operations per second. */
 export function opsPerSecond(fn: () => void, ms = 1500): number {
@@ -25,3 +30,48 @@ export function row(label: string, value: string, ratio?: string): void {
 }
 
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/**
+ * The limit the database itself sets for storing events: COPY of the same rows into a table of
+ * the same shape as `events` (columns, day partition, indexes), and into one with the primary key
+ * alone. Rows per second. The envelopes must all fall on one UTC day.
+ */
+export async function copyEventsBaseline(
+  pool: pg.Pool,
+  envelopes: readonly Envelope[],
+): Promise<{ sameShape: number; primaryKeyOnly: number }> {
+  const day = (envelopes[0] as Envelope).time.slice(0, 10);
+  for (const [table, like] of [
+    ['copy_events', 'INCLUDING ALL'],
+    ['copy_events_pk', 'INCLUDING DEFAULTS'],
+  ]) {
+    await pool.query(`CREATE TABLE ${table} (LIKE events ${like}) PARTITION BY RANGE (occurred_at)`);
+    await pool.query(
+      `CREATE TABLE ${table}_day PARTITION OF ${table} FOR VALUES FROM ('${day}') TO ('${day}'::date + 1)`,
+    );
+  }
+  await pool.query('ALTER TABLE copy_events_pk ADD PRIMARY KEY (id, occurred_at)');
+  const quote = (v: unknown) => (v === null || v === undefined ? '' : `"${String(v).replaceAll('"', '""')}"`);
+  const rows = envelopes.map((e) => {
+    const data = e.data as Record<string, unknown>;
+    return `${[e.id, e.time, e.v, e.site, e.gateway, e.seq, e.kind, data.door, data.person, JSON.stringify(e.data), e.sig].map(quote).join(',')}\n`;
+  });
+  const copyInto = async (table: string): Promise<number> => {
+    const client = await pool.connect();
+    try {
+      const start = performance.now();
+      await pipeline(
+        Readable.from(rows),
+        client.query(
+          copyFrom(
+            `COPY ${table} (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature) FROM STDIN (FORMAT csv)`,
+          ),
+        ),
+      );
+      return (rows.length * 1000) / (performance.now() - start);
+    } finally {
+      client.release();
+    }
+  };
+  return { sameShape: await copyInto('copy_events'), primaryKeyOnly: await copyInto('copy_events_pk') };
+}

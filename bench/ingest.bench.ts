@@ -12,11 +12,8 @@
 //                               BENCH_DATABASE_URL, BENCH_MQTT_URL)
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { Dashboard } from '../src/dashboard/dashboard.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../src/protocol/envelope.js';
@@ -24,7 +21,7 @@ import { exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing
 import { topics } from '../src/protocol/topics.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
 import { startTestBroker } from '../test/helpers/test-broker.js';
-import { fmt, percentile, row } from './bench-kit.js';
+import { copyEventsBaseline, fmt, percentile, row } from './bench-kit.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
@@ -150,58 +147,9 @@ try {
     .sort((a, b) => a - b);
   await worker.terminate();
 
-  // Baselines: COPY of the same rows into a table of the same shape (columns, partitioning,
-  // indexes), and into one with the primary key alone.
+  // Baselines: COPY of the same rows into a table of the same shape, and with the primary key alone.
   const pool = dashboard.pool;
-  const day = time.slice(0, 10);
-  for (const [table, like] of [
-    ['copy_events', 'INCLUDING ALL'],
-    ['copy_events_pk', 'INCLUDING DEFAULTS'],
-  ]) {
-    await pool.query(`CREATE TABLE ${table} (LIKE events ${like}) PARTITION BY RANGE (occurred_at)`);
-    await pool.query(
-      `CREATE TABLE ${table}_day PARTITION OF ${table} FOR VALUES FROM ('${day}') TO ('${day}'::date + 1)`,
-    );
-  }
-  await pool.query('ALTER TABLE copy_events_pk ADD PRIMARY KEY (id, occurred_at)');
-  const rows = batches
-    .flat()
-    .map((e) =>
-      [
-        e.id,
-        e.time,
-        e.v,
-        e.site,
-        e.gateway,
-        e.seq,
-        e.kind,
-        'main',
-        (e.data as { person: string }).person,
-        JSON.stringify(e.data),
-        e.sig,
-      ]
-        .map((v) => `"${String(v).replaceAll('"', '""')}"`)
-        .join(','),
-    );
-  const copyInto = async (table: string): Promise<number> => {
-    const client = await pool.connect();
-    try {
-      const copyStart = performance.now();
-      await pipeline(
-        Readable.from(rows.map((r) => `${r}\n`)),
-        client.query(
-          copyFrom(
-            `COPY ${table} (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature) FROM STDIN (FORMAT csv)`,
-          ),
-        ),
-      );
-      return (total * 1000) / (performance.now() - copyStart);
-    } finally {
-      client.release();
-    }
-  };
-  const copyRate = await copyInto('copy_events');
-  const copyPkRate = await copyInto('copy_events_pk');
+  const { sameShape: copyRate, primaryKeyOnly: copyPkRate } = await copyEventsBaseline(pool, batches.flat());
   const lost =
     total - Number((await pool.query(`SELECT count(*) AS n FROM events WHERE site = $1`, [site])).rows[0]?.n);
   await dashboard.stop();
