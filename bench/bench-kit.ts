@@ -1,9 +1,11 @@
+import type { KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type pg from 'pg';
+import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { Envelope } from '../src/protocol/envelope.js';
+import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../src/protocol/envelope.js';
 
 /** Runs `fn` repeatedly for about `ms` milliseconds after a warm-up; returns operations per second. */
 export function opsPerSecond(fn: () => void, ms = 1500): number {
@@ -74,4 +76,57 @@ export async function copyEventsBaseline(
     }
   };
   return { sameShape: await copyInto('copy_events'), primaryKeyOnly: await copyInto('copy_events_pk') };
+}
+
+/** The machine's PostgreSQL as the benches use it (`BENCH_DATABASE_URL`). */
+export const BENCH_ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A database of its own for one bench run, dropped (with whatever still holds it) by `drop()`. */
+export async function scratchDatabase(
+  adminUrl = BENCH_ADMIN_URL,
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `idg_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+/** The `i`-th access of a gateway's simulated day, signed: 500 people with a badge each, one door. */
+export function signedAccess(
+  site: string,
+  gateway: string,
+  seq: number,
+  i: number,
+  fields: { id: string; time: string },
+  key: KeyObject,
+): Envelope {
+  return signEnvelope(
+    {
+      v: SCHEMA_VERSION,
+      id: fields.id,
+      site,
+      gateway,
+      seq,
+      time: fields.time,
+      kind: 'access.granted',
+      data: {
+        door: 'main',
+        direction: 'in',
+        person: `p${i % 500}`,
+        badge: `B${i % 500}`,
+        factors: ['badge', 'totp'],
+        unlockMs: 5000,
+      },
+    } as Envelope,
+    key,
+  );
 }

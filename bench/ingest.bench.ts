@@ -13,29 +13,21 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import pg from 'pg';
 import { Dashboard } from '../src/dashboard/dashboard.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../src/protocol/envelope.js';
+import { type Envelope, signBatch } from '../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing.js';
 import { topics } from '../src/protocol/topics.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
 import { startTestBroker } from '../test/helpers/test-broker.js';
-import { copyEventsBaseline, fmt, percentile, row } from './bench-kit.js';
+import { copyEventsBaseline, fmt, percentile, row, scratchDatabase, signedAccess } from './bench-kit.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
 const THREADS = Number(process.env.BENCH_VERIFY_THREADS ?? 1);
 const BATCH = Math.max(1, Number(process.env.BENCH_BATCH ?? 100));
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const site = `bench-${randomBytes(3).toString('hex')}`;
-const dbName = `idg_bench_${randomBytes(4).toString('hex')}`;
-
-const admin = new pg.Client({ connectionString: ADMIN_URL });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${dbName}`);
-const dbUrl = new URL(ADMIN_URL);
-dbUrl.pathname = `/${dbName}`;
+const database = await scratchDatabase();
 // A Mosquitto of our own, configured as production should be (no queue limit, large in-flight window).
 const broker = process.env.BENCH_MQTT_URL ? undefined : await startTestBroker();
 const brokerUrl = process.env.BENCH_MQTT_URL ?? (broker?.url as string);
@@ -49,7 +41,7 @@ try {
     config: {
       kind: 'dashboard',
       http: { host: '127.0.0.1', port: 0 },
-      database: { url: dbUrl.toString(), poolSize: 8 },
+      database: { url: database.url, poolSize: 8 },
       mqtt: { url: brokerUrl, clientId: `bench-dash-${site}` },
       ingest: { sites: [site], verifyThreads: THREADS },
       gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
@@ -66,27 +58,7 @@ try {
   const batches = gateways.map((g) =>
     Array.from(
       { length: perGateway },
-      (_, i): Envelope =>
-        signEnvelope(
-          {
-            v: SCHEMA_VERSION,
-            id: ids.next(),
-            site,
-            gateway: g.id,
-            seq: i + 1,
-            time,
-            kind: 'access.granted',
-            data: {
-              door: 'main',
-              direction: 'in',
-              person: `p${i % 500}`,
-              badge: `B${i % 500}`,
-              factors: ['badge', 'totp'],
-              unlockMs: 5000,
-            },
-          } as Envelope,
-          g.keys.privateKey,
-        ),
+      (_, i): Envelope => signedAccess(site, g.id, i + 1, i, { id: ids.next(), time }, g.keys.privateKey),
     ),
   );
   const total = perGateway * GATEWAYS;
@@ -169,6 +141,5 @@ try {
   );
 } finally {
   await broker?.stop();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await database.drop();
 }

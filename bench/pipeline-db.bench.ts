@@ -9,28 +9,21 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Dashboard } from '../src/dashboard/dashboard.js';
-import { type IncomingMessage, IngestPipeline } from '../src/dashboard/ingest/ingest-pipeline.js';
+import type { IncomingMessage } from '../src/dashboard/ingest/ingest-pipeline.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../src/protocol/envelope.js';
+import { type Envelope, signBatch } from '../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing.js';
 import { topics } from '../src/protocol/topics.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
 import { startTestBroker } from '../test/helpers/test-broker.js';
-import { copyEventsBaseline, fmt, row } from './bench-kit.js';
+import { copyEventsBaseline, fmt, row, scratchDatabase, signedAccess } from './bench-kit.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
 /** Events per transaction: what the ingest takes at a time under load (256 KiB of payload). */
 const PER_TRANSACTION = Number(process.env.BENCH_TRANSACTION ?? 800);
-const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const site = `bench-${randomBytes(3).toString('hex')}`;
-const dbName = `idg_bench_${randomBytes(4).toString('hex')}`;
-
-const admin = new pg.Client({ connectionString: ADMIN_URL });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${dbName}`);
-const dbUrl = new URL(ADMIN_URL);
-dbUrl.pathname = `/${dbName}`;
+const database = await scratchDatabase();
 // The dashboard needs a broker to start; nothing is published to it.
 const broker = await startTestBroker();
 
@@ -62,7 +55,7 @@ try {
     config: {
       kind: 'dashboard',
       http: { host: '127.0.0.1', port: 0 },
-      database: { url: dbUrl.toString(), poolSize: 4 },
+      database: { url: database.url, poolSize: 4 },
       mqtt: { url: broker.url, clientId: `bench-dash-${site}` },
       ingest: { sites: [site] },
       gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
@@ -71,17 +64,7 @@ try {
     log: silentLogger,
   });
   await dashboard.start();
-  const pipeline = new IngestPipeline({
-    pool: dashboard.pool,
-    events: dashboard.events,
-    sequences: dashboard.sequences,
-    alarms: dashboard.alarms,
-    quarantine: dashboard.quarantine,
-    registry: dashboard.registry,
-    facts: dashboard.facts,
-    hub: dashboard.hub,
-    log: silentLogger,
-  });
+  const pipeline = dashboard.ingestPipeline;
 
   // Each gateway's events as signed batches of 100, interleaved between gateways, checked now.
   const ids = new Uuidv7Generator();
@@ -94,26 +77,7 @@ try {
       const events = Array.from(
         { length: Math.min(100, perGateway - start) },
         (_, i): Envelope =>
-          signEnvelope(
-            {
-              v: SCHEMA_VERSION,
-              id: ids.next(),
-              site,
-              gateway: g.id,
-              seq: start + i + 1,
-              time,
-              kind: 'access.granted',
-              data: {
-                door: 'main',
-                direction: 'in',
-                person: `p${i % 500}`,
-                badge: `B${i % 500}`,
-                factors: ['badge', 'totp'],
-                unlockMs: 5000,
-              },
-            } as Envelope,
-            g.keys.privateKey,
-          ),
+          signedAccess(site, g.id, start + i + 1, i, { id: ids.next(), time }, g.keys.privateKey),
       );
       all.push(...events);
       const message = {
@@ -163,6 +127,5 @@ try {
   row('events stored', `${fmt(stored)} of ${fmt(all.length)}`);
 } finally {
   await broker.stop();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await database.drop();
 }

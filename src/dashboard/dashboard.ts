@@ -91,6 +91,7 @@ export class Dashboard {
   private readonly clock: Clock;
   private readonly masterKeys: KeyRing | undefined;
   private ingestor: EventIngest | undefined;
+  private pipeline: IngestPipeline | undefined;
   private messengerInstance: CentralMessenger | undefined;
   private video: VideoService | undefined;
   private gapScanner: GapScanner | undefined;
@@ -337,6 +338,7 @@ export class Dashboard {
       log: log.child({ component: 'ingest' }),
       afterCommit: (stored) => messenger.onEvents(stored),
     });
+    this.pipeline = pipeline;
     this.ingestor = new EventIngest({
       url: config.mqtt.url,
       clientId,
@@ -438,6 +440,12 @@ export class Dashboard {
   get ingest(): EventIngest {
     if (!this.ingestor) throw new Error('dashboard not started');
     return this.ingestor;
+  }
+
+  /** What the ingest does with payloads once they arrive, for driving it without a broker (tests, benches). */
+  get ingestPipeline(): IngestPipeline {
+    if (!this.pipeline) throw new Error('dashboard not started');
+    return this.pipeline;
   }
 
   get messenger(): CentralMessenger {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
-import { type IncomingMessage, IngestPipeline } from '../../src/dashboard/ingest/ingest-pipeline.js';
+import type { IncomingMessage } from '../../src/dashboard/ingest/ingest-pipeline.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
@@ -43,17 +43,7 @@ async function rig() {
   });
   await dashboard.start();
   cleanups.push(() => dashboard.stop());
-  const pipeline = new IngestPipeline({
-    pool: dashboard.pool,
-    events: dashboard.events,
-    sequences: dashboard.sequences,
-    alarms: dashboard.alarms,
-    quarantine: dashboard.quarantine,
-    registry: dashboard.registry,
-    facts: dashboard.facts,
-    hub: dashboard.hub,
-    log: silentLogger,
-  });
+  const pipeline = dashboard.ingestPipeline;
   const observer = new pg.Client({ connectionString: db.url });
   await observer.connect();
   // Holds site A's chain lock, so that a batch of site A stops in its insert until released.
