@@ -18,14 +18,13 @@ import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { Dashboard } from '../src/dashboard/dashboard.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { exportPrivateKeyPem, exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing.js';
 import { ShiftClock } from '../test/helpers/shift-clock.js';
 import { StaffClient } from '../test/helpers/staff.js';
 import { startTestBroker } from '../test/helpers/test-broker.js';
-import { row } from './bench-kit.js';
+import { row, scratchDatabase } from './bench-kit.js';
 import type { FeedPhaseResult, FeedPublisherJob } from './dashboard-feed-publisher.js';
 import type { SseClientsCommand, SseClientsJob, SseClientsResult } from './dashboard-sse-clients.js';
 
@@ -197,12 +196,7 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
 }
 
 const site = `bench-${randomBytes(3).toString('hex')}`;
-const dbName = `idg_bench_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: ADMIN_URL });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${dbName}`);
-const dbUrl = new URL(ADMIN_URL);
-dbUrl.pathname = `/${dbName}`;
+const database = await scratchDatabase(ADMIN_URL);
 const broker = process.env.BENCH_MQTT_URL ? undefined : await startTestBroker();
 const brokerUrl = process.env.BENCH_MQTT_URL ?? (broker?.url as string);
 let publisher: Worker | undefined;
@@ -215,7 +209,7 @@ try {
     config: {
       kind: 'dashboard',
       http: { host: '127.0.0.1', port: 0 },
-      database: { url: dbUrl.toString(), poolSize: 10 },
+      database: { url: database.url, poolSize: 10 },
       mqtt: { url: brokerUrl, clientId: `bench-dash-${site}` },
       ingest: { sites: [site] },
       gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
@@ -303,6 +297,5 @@ try {
   publisher?.postMessage('stop');
   await publisher?.terminate();
   await broker?.stop();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await database.drop();
 }

@@ -5,7 +5,7 @@
 // path: the same rows inserted with the chain trigger on and off.
 // BENCH_DATABASE_URL (admin URL, default the local server's postgres database) changes the server.
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import pg from 'pg';
 import { checkExportQuery, exportSql } from '../src/dashboard/audit/export-query.js';
 import { migrate } from '../src/dashboard/storage/migrator.js';
 import { silentLogger } from '../src/lib/logger.js';
-import { fmt, row } from './bench-kit.js';
+import { fmt, row, scratchDatabase } from './bench-kit.js';
 
 const rows = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -25,12 +25,8 @@ const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/identgate.js', import.meta.url));
 const DAY = '2026-01-10';
 
-const name = `idg_bench_export_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: adminUrl });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = new URL(adminUrl);
-url.pathname = `/${name}`;
+const database = await scratchDatabase(adminUrl);
+const url = new URL(database.url);
 const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
 const work = mkdtempSync(join(tmpdir(), 'idg-bench-export-'));
 
@@ -140,7 +136,6 @@ try {
   );
 } finally {
   await pool.end();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await database.drop();
   rmSync(work, { recursive: true, force: true });
 }
