@@ -5,7 +5,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { Dashboard } from '../src/dashboard/dashboard.js';
+import { silentLogger } from '../src/lib/logger.js';
 import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../src/protocol/envelope.js';
+import { exportPublicKey, generateSigningKeyPair, type SigningKeyPair } from '../src/protocol/signing.js';
 
 /** Runs `fn` repeatedly for about `ms` milliseconds after a warm-up; returns operations per second. */
 export function opsPerSecond(fn: () => void, ms = 1500): number {
@@ -143,4 +146,36 @@ export function signedAccess(
     } as Envelope,
     key,
   );
+}
+
+/**
+ * A dashboard that ingests one site from `count` simulated gateways (`gw-0` …), each with a key
+ * pair of its own and trusted by the dashboard. Not started.
+ */
+export function ingestDashboard(options: {
+  site: string;
+  count: number;
+  databaseUrl: string;
+  brokerUrl: string;
+  poolSize: number;
+  verifyThreads?: number;
+}): { dashboard: Dashboard; gateways: Array<{ id: string; keys: SigningKeyPair }> } {
+  const { site, count, databaseUrl, brokerUrl, poolSize, verifyThreads } = options;
+  const gateways = Array.from({ length: count }, (_, i) => ({
+    id: `gw-${i}`,
+    keys: generateSigningKeyPair(),
+  }));
+  const dashboard = new Dashboard({
+    config: {
+      kind: 'dashboard',
+      http: { host: '127.0.0.1', port: 0 },
+      database: { url: databaseUrl, poolSize },
+      mqtt: { url: brokerUrl, clientId: `bench-dash-${site}` },
+      ingest: { sites: [site], ...(verifyThreads === undefined ? {} : { verifyThreads }) },
+      gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
+      keys: {},
+    },
+    log: silentLogger,
+  });
+  return { dashboard, gateways };
 }

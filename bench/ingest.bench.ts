@@ -13,14 +13,19 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { Dashboard } from '../src/dashboard/dashboard.js';
-import { silentLogger } from '../src/lib/logger.js';
 import { type Envelope, signBatch } from '../src/protocol/envelope.js';
-import { exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing.js';
 import { topics } from '../src/protocol/topics.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
 import { startTestBroker } from '../test/helpers/test-broker.js';
-import { copyEventsBaseline, fmt, percentile, row, scratchDatabase, signedAccess } from './bench-kit.js';
+import {
+  copyEventsBaseline,
+  fmt,
+  ingestDashboard,
+  percentile,
+  row,
+  scratchDatabase,
+  signedAccess,
+} from './bench-kit.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
@@ -33,21 +38,13 @@ const broker = process.env.BENCH_MQTT_URL ? undefined : await startTestBroker();
 const brokerUrl = process.env.BENCH_MQTT_URL ?? (broker?.url as string);
 
 try {
-  const gateways = Array.from({ length: GATEWAYS }, (_, i) => ({
-    id: `gw-${i}`,
-    keys: generateSigningKeyPair(),
-  }));
-  const dashboard = new Dashboard({
-    config: {
-      kind: 'dashboard',
-      http: { host: '127.0.0.1', port: 0 },
-      database: { url: database.url, poolSize: 8 },
-      mqtt: { url: brokerUrl, clientId: `bench-dash-${site}` },
-      ingest: { sites: [site], verifyThreads: THREADS },
-      gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
-      keys: {},
-    },
-    log: silentLogger,
+  const { dashboard, gateways } = ingestDashboard({
+    site,
+    count: GATEWAYS,
+    databaseUrl: database.url,
+    brokerUrl: brokerUrl,
+    poolSize: 8,
+    verifyThreads: THREADS,
   });
   await dashboard.start();
 

@@ -8,15 +8,12 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { Dashboard } from '../src/dashboard/dashboard.js';
 import type { IncomingMessage } from '../src/dashboard/ingest/ingest-pipeline.js';
-import { silentLogger } from '../src/lib/logger.js';
 import { type Envelope, signBatch } from '../src/protocol/envelope.js';
-import { exportPublicKey, generateSigningKeyPair } from '../src/protocol/signing.js';
 import { topics } from '../src/protocol/topics.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
 import { startTestBroker } from '../test/helpers/test-broker.js';
-import { copyEventsBaseline, fmt, row, scratchDatabase, signedAccess } from './bench-kit.js';
+import { copyEventsBaseline, fmt, ingestDashboard, row, scratchDatabase, signedAccess } from './bench-kit.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
 const GATEWAYS = Number(process.env.BENCH_GATEWAYS ?? 8);
@@ -47,21 +44,12 @@ const query = pg.Client.prototype.query;
 };
 
 try {
-  const gateways = Array.from({ length: GATEWAYS }, (_, i) => ({
-    id: `gw-${i}`,
-    keys: generateSigningKeyPair(),
-  }));
-  const dashboard = new Dashboard({
-    config: {
-      kind: 'dashboard',
-      http: { host: '127.0.0.1', port: 0 },
-      database: { url: database.url, poolSize: 4 },
-      mqtt: { url: broker.url, clientId: `bench-dash-${site}` },
-      ingest: { sites: [site] },
-      gateways: gateways.map((g) => ({ site, id: g.id, publicKey: exportPublicKey(g.keys.publicKey) })),
-      keys: {},
-    },
-    log: silentLogger,
+  const { dashboard, gateways } = ingestDashboard({
+    site,
+    count: GATEWAYS,
+    databaseUrl: database.url,
+    brokerUrl: broker.url,
+    poolSize: 4,
   });
   await dashboard.start();
   const pipeline = dashboard.ingestPipeline;

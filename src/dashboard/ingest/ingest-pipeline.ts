@@ -14,7 +14,7 @@ import { verifyRawSignature } from '../../protocol/signing.js';
 import { parseTopic } from '../../protocol/topics.js';
 import type { LiveHub } from '../live-hub.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
-import { withClient } from '../storage/database.js';
+import { inTransaction } from '../storage/database.js';
 import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { LatestFactsStore } from '../storage/latest-facts.js';
@@ -159,64 +159,57 @@ export class IngestPipeline {
     // The connection is taken once the transaction before has one, so that a small pool cannot
     // leave that one waiting for a connection this one holds.
     await before.claimed;
-    await withClient(pool, log, async (client) => {
-      await client.query('BEGIN');
-      try {
-        // A safety net: should two transactions ever wait on each other after all, one gives up
-        // (and is retried) instead of both waiting for ever.
-        await client.query(`SET LOCAL lock_timeout = '30s'`);
-        const claims = await sequences.claim(
-          accepted.map((a) => a.envelope),
+    await inTransaction(pool, log, async (client) => {
+      // A safety net: should two transactions ever wait on each other after all, one gives up
+      // (and is retried) instead of both waiting for ever.
+      await client.query(`SET LOCAL lock_timeout = '30s'`);
+      const claims = await sequences.claim(
+        accepted.map((a) => a.envelope),
+        client,
+      );
+      reach.claimed();
+      const where = new Map(accepted.map((a) => [a.envelope, a]));
+      for (const { envelope, knownId } of claims.replays) {
+        const at = where.get(envelope) as At;
+        rejected.push({
+          ...at,
+          rejection: {
+            ok: false,
+            reason: 'replayed-sequence',
+            detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
+            payload: Buffer.from(JSON.stringify(envelope)),
+          },
+        });
+      }
+      const insert = events.prepareInsert(claims.fresh);
+      await before.inserted;
+      for (const { message: index, rejection } of rejected) {
+        const message = messages[index] as IncomingMessage;
+        const payload = rejection.payload ?? message.payload;
+        await quarantine.add(message.topic, rejection.reason, rejection.detail, payload, client);
+        const address = parseTopic(message.topic);
+        const site = address.ok ? address.address.site : undefined;
+        const gateway = address.ok ? address.address.gateway : undefined;
+        const raised = await alarms.raiseCentral(
+          {
+            alarm: 'event-quarantined',
+            key: `event-quarantined:${rejection.reason}`,
+            severity: 'critical',
+            ...(site ? { site } : {}),
+            ...(gateway ? { gateway } : {}),
+            detail: `${rejection.reason}: ${rejection.detail}`.slice(0, 500),
+          },
           client,
         );
-        reach.claimed();
-        const where = new Map(accepted.map((a) => [a.envelope, a]));
-        for (const { envelope, knownId } of claims.replays) {
-          const at = where.get(envelope) as At;
-          rejected.push({
-            ...at,
-            rejection: {
-              ok: false,
-              reason: 'replayed-sequence',
-              detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
-              payload: Buffer.from(JSON.stringify(envelope)),
-            },
-          });
-        }
-        const insert = events.prepareInsert(claims.fresh);
-        await before.inserted;
-        for (const { message: index, rejection } of rejected) {
-          const message = messages[index] as IncomingMessage;
-          const payload = rejection.payload ?? message.payload;
-          await quarantine.add(message.topic, rejection.reason, rejection.detail, payload, client);
-          const address = parseTopic(message.topic);
-          const site = address.ok ? address.address.site : undefined;
-          const gateway = address.ok ? address.address.gateway : undefined;
-          const raised = await alarms.raiseCentral(
-            {
-              alarm: 'event-quarantined',
-              key: `event-quarantined:${rejection.reason}`,
-              severity: 'critical',
-              ...(site ? { site } : {}),
-              ...(gateway ? { gateway } : {}),
-              detail: `${rejection.reason}: ${rejection.detail}`.slice(0, 500),
-            },
-            client,
-          );
-          alarmChanges.push(...raised);
-        }
-        stored = await events.insert(insert, client, reach.inserted);
-        await before.committed;
-        await sequences.noteHighest(claims.fresh, client);
-        await this.options.facts.apply(stored, client);
-        const storedIds = new Set(stored.map((e) => e.id));
-        freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
-        alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
+        alarmChanges.push(...raised);
       }
+      stored = await events.insert(insert, client, reach.inserted);
+      await before.committed;
+      await sequences.noteHighest(claims.fresh, client);
+      await this.options.facts.apply(stored, client);
+      const storedIds = new Set(stored.map((e) => e.id));
+      freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
+      alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
     });
     reach.committed();
     const byId = new Map(stored.map((e) => [e.id, e]));

@@ -61,10 +61,6 @@ export interface PreparedInsert {
   params: string[];
 }
 
-function utcDay(iso: string): string {
-  return iso.slice(0, 10);
-}
-
 /**
  * Event persistence. Inserts are idempotent on the event id, so a redelivered event is stored
  * once; the partitions an insert needs are created first.
@@ -103,21 +99,20 @@ export class EventStore {
   }
 
   /**
-   * Stores the envelopes; returns those that were new (duplicates of stored events are skipped).
-   * `db` may be a client inside a transaction; the partitions are created outside it first.
-   * `inserted` is called as soon as the statement is done, before its rows are read.
+   * Stores the prepared envelopes; returns those that were new (duplicates of stored events are
+   * skipped). `db` may be a client inside a transaction. The caller creates the partitions first,
+   * outside it (ensurePartitions). `inserted` is called as soon as the statement is done, before
+   * its rows are read.
    */
   async insert(
-    envelopes: readonly Envelope[] | PreparedInsert,
+    prepared: PreparedInsert,
     db: Queryable = this.pool,
     inserted?: () => void,
   ): Promise<StoredEvent[]> {
-    const prepared = 'params' in envelopes ? envelopes : this.prepareInsert(envelopes);
     if (prepared.envelopes.length === 0) {
       inserted?.();
       return [];
     }
-    await this.ensurePartitions(prepared.envelopes.map((e) => utcDay(e.time)));
     // Only what the database adds comes back; the rest is known from the envelopes.
     const result = await db.query<{ id: string; ingest_no: string; received_at: Date }>(
       `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
