@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { type Envelope, signBatch } from '../src/protocol/envelope.js';
+import { batchPayload, type Envelope } from '../src/protocol/envelope.js';
 import { topics } from '../src/protocol/topics.js';
 import { Uuidv7Generator } from '../src/protocol/uuidv7.js';
 import { startTestBroker } from '../test/helpers/test-broker.js';
@@ -66,9 +66,9 @@ try {
     for (let start = 0; start < own.length; start += BATCH) {
       const group = own.slice(start, start + BATCH);
       payloads.push(
-        JSON.stringify(
-          group.length === 1 ? group[0] : signBatch(site, gateway.id, group, gateway.keys.privateKey),
-        ),
+        group.length === 1
+          ? JSON.stringify(group[0])
+          : batchPayload(site, gateway.id, group, gateway.keys.privateKey).toString('utf8'),
       );
     }
     return payloads;

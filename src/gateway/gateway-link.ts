@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
-import { type Envelope, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, signBatch } from '../protocol/envelope.js';
+import { batchPayload, type Envelope, MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../protocol/envelope.js';
 import { topics } from '../protocol/topics.js';
 import type { JournalRecord, OutboxJournal } from './outbox/outbox-journal.js';
 
@@ -167,8 +167,7 @@ export class GatewayLink {
       bytes += record.payload.length;
     }
     if (group.length <= 1) return alone;
-    const batch = signBatch(this.options.site, this.options.gateway, events, key);
-    return { records: group, payload: Buffer.from(JSON.stringify(batch)) };
+    return { records: group, payload: batchPayload(this.options.site, this.options.gateway, events, key) };
   }
 
   private subscribeAll(): void {

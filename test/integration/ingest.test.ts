@@ -2,6 +2,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestOutcome } from '../../src/dashboard/ingest/event-ingest.js';
 import {
+  batchPayload,
   type Envelope,
   MAX_BATCH_EVENTS,
   SCHEMA_VERSION,
@@ -142,8 +143,9 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
     }
 
     async function publishBatch(payload: unknown, count: number, on = topic()): Promise<IngestOutcome[]> {
+      const wire = Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
       const outcomes = collectFrom(system.dashboard.ingest.outcomes, count, (o) => o.topic === on);
-      await raw.publishAsync(on, JSON.stringify(payload), { qos: 1 });
+      await raw.publishAsync(on, wire, { qos: 1 });
       return outcomes;
     }
 
@@ -169,6 +171,25 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         events.map((e) => e.id),
       );
       expect(await storedIds(events.map((e) => e.id))).toEqual(events.map((e) => e.id));
+    });
+
+    it('stores a batch in the layout a gateway writes, verified over the bytes as they arrived', async () => {
+      const events = Array.from({ length: 20 }, () => event());
+      const outcomes = await publishBatch(batchPayload(system.site, 'gw-b', events, batcher.privateKey), 20);
+      expect(outcomes.every((o) => o.status === 'stored')).toBe(true);
+      expect(await storedIds(events.map((e) => e.id))).toEqual(events.map((e) => e.id));
+    });
+
+    it('quarantines a batch in the layout a gateway writes that was changed on the way', async () => {
+      const events = [event(), event()];
+      const wire = batchPayload(system.site, 'gw-b', events, batcher.privateKey)
+        .toString('utf8')
+        .replace(`"seq":${events[1]?.seq}`, `"seq":${(events[1]?.seq ?? 0) + 1000}`);
+      const [outcome, ...more] = await publishBatch(Buffer.from(wire), 1);
+      expect(more).toEqual([]);
+      expect(outcome).toMatchObject({ status: 'quarantined', rejection: { reason: 'bad-signature' } });
+      expect((await lastQuarantined()).payload.toString()).toBe(wire);
+      expect(await storedIds(events.map((e) => e.id))).toEqual([]);
     });
 
     it('stores a batch of the most events a batch may hold', async () => {

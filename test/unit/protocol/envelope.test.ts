@@ -1,6 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  batchPayload,
   batchSignatureInput,
+  batchSigningBytes,
   checkEnvelope,
   decodeEnvelope,
   decodePayload,
@@ -235,6 +238,117 @@ describe('event batch', () => {
     // A single event keeps its own, smaller limit.
     const big = JSON.stringify({ ...granted(), pad: ' '.repeat(MAX_ENVELOPE_BYTES) });
     expect(decodePayload(big)).toMatchObject({ ok: false, reason: 'too-large' });
+  });
+
+  describe('as a gateway sends it', () => {
+    function decodeWire(payload: Uint8Array): EventBatch | undefined {
+      const decoded = decodePayload(payload);
+      return decoded.ok && decoded.value.form === 'batch' ? decoded.value.batch : undefined;
+    }
+
+    /** The check the ingest makes: the bytes as sent, and the canonical JSON if those fail. */
+    function ingestVerifies(batch: EventBatch, payload: Uint8Array): { asSent: boolean; canonical: boolean } {
+      const input = batchSignatureInput(batch, keyFor, payload);
+      if (!input.ok) return { asSent: false, canonical: false };
+      return {
+        asSent: input.asSent === true && verifyRawSignature(input.key, input.bytes, input.signature),
+        canonical: verifyRawSignature(input.key, batchSigningBytes(batch), input.signature),
+      };
+    }
+
+    it('carries the signed bytes themselves, so the central side verifies them as they arrived', () => {
+      const events = [granted(1), granted(2)];
+      const payload = batchPayload('berlin', 'gw-1', events, gatewayKey.privateKey);
+      const batch = decodeWire(payload) as EventBatch;
+      expect(batch).toEqual(signBatch('berlin', 'gw-1', events, gatewayKey.privateKey));
+      const input = batchSignatureInput(batch, keyFor, payload);
+      expect(input).toMatchObject({ ok: true, asSent: true });
+      expect((input as { bytes: Buffer }).bytes.equals(batchSigningBytes(batch))).toBe(true);
+      expect(ingestVerifies(batch, payload)).toEqual({ asSent: true, canonical: true });
+      // Also when the payload arrives as text.
+      expect(batchSignatureInput(batch, keyFor, payload.toString('utf8'))).toMatchObject({ asSent: true });
+    });
+
+    it('verifies a batch in any other layout over its canonical JSON', () => {
+      const batch = signBatch('berlin', 'gw-1', [granted(1), granted(2)], gatewayKey.privateKey);
+      const sigFirst = JSON.stringify(Object.fromEntries(Object.entries(batch).reverse()));
+      // JSON.stringify puts sig last too, but the rest is not canonical: the bytes as sent fail.
+      for (const text of [JSON.stringify(batch), sigFirst, `${JSON.stringify(batch).slice(0, -1)} }`]) {
+        const payload = Buffer.from(text);
+        const decoded = decodeWire(payload) as EventBatch;
+        expect(ingestVerifies(decoded, payload)).toEqual({ asSent: false, canonical: true });
+      }
+    });
+
+    it('does not verify bytes as sent that were changed, and the canonical JSON refuses them too', () => {
+      const payload = batchPayload('berlin', 'gw-1', [granted(1), granted(2)], gatewayKey.privateKey);
+      const text = payload.toString('utf8');
+      const changed = [
+        text.replace('"seq":2', '"seq":3'),
+        text.replace('"door":"main"', '"door":"back"'),
+        // The signature moved into the last event and a second one made up at the end.
+        text.replace(/\}\],"gateway"/, `,"sig":"${'A'.repeat(86)}"}],"gateway"`),
+      ];
+      for (const hostile of changed) {
+        const wire = Buffer.from(hostile);
+        const batch = decodeWire(wire);
+        if (!batch) continue;
+        expect(ingestVerifies(batch, wire)).toEqual({ asSent: false, canonical: false });
+      }
+    });
+
+    it('never accepts bytes as sent that mean something else than what the canonical check accepts', () => {
+      const base = batchPayload('berlin', 'gw-1', [granted(1), granted(2)], gatewayKey.privateKey).toString(
+        'utf8',
+      );
+      const edit = fc.oneof(
+        fc.record({ at: fc.nat(), text: fc.constantFrom(' ', ',', '}', '"', '\\', '"sig":', 'x', '{}') }),
+        fc.record({ at: fc.nat(), cut: fc.integer({ min: 1, max: 12 }) }),
+      );
+      fc.assert(
+        fc.property(fc.array(edit, { minLength: 1, maxLength: 3 }), (edits) => {
+          let text = base;
+          for (const e of edits) {
+            const at = e.at % (text.length + 1);
+            text =
+              'text' in e
+                ? text.slice(0, at) + e.text + text.slice(at)
+                : text.slice(0, at) + text.slice(at + e.cut);
+          }
+          const wire = Buffer.from(text);
+          const batch = decodeWire(wire);
+          if (!batch) return;
+          const { asSent, canonical } = ingestVerifies(batch, wire);
+          // Bytes as sent only ever verify when the canonical JSON of what was parsed does too.
+          if (asSent) expect(canonical).toBe(true);
+        }),
+        { numRuns: 400 },
+      );
+    });
+
+    it('keeps hostile strings exactly: the bytes cut from the payload are the canonical JSON', () => {
+      fc.assert(
+        fc.property(
+          fc.string({ unit: 'grapheme', maxLength: 40 }),
+          fc.string({ maxLength: 20 }),
+          (person, badge) => {
+            const event = signEnvelope(
+              {
+                ...granted(1),
+                data: { door: 'main', direction: 'in', person, badge, factors: ['badge'], unlockMs: 1 },
+              },
+              gatewayKey.privateKey,
+            );
+            const payload = batchPayload('berlin', 'gw-1', [event, granted(2)], gatewayKey.privateKey);
+            const batch = decodeWire(payload) as EventBatch;
+            const input = batchSignatureInput(batch, keyFor, payload);
+            expect(input).toMatchObject({ ok: true, asSent: true });
+            expect((input as { bytes: Buffer }).bytes.equals(batchSigningBytes(batch))).toBe(true);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
   });
 
   it('checks each event of a batch on its own', () => {
