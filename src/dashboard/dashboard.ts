@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { type DashboardConfig, retentionSettings, staffSettings } from '../config/dashboard-config.js';
@@ -18,6 +18,7 @@ import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionStore } from './auth/session-store.js';
 import { StaffStore } from './auth/staff-store.js';
 import { CentralMessenger } from './central-messenger.js';
+import { ClusterEvents } from './cluster-events.js';
 import { buildApp } from './http/app.js';
 import { EventIngest } from './ingest/event-ingest.js';
 import { GapScanner } from './ingest/gap-scanner.js';
@@ -86,6 +87,10 @@ export class Dashboard {
   readonly workstations: WorkstationStore;
   /** Who is in which room; answers workstation login checks. */
   readonly presence: PresenceService;
+  /** This process's name among several dashboard instances sharing one database. */
+  readonly instance = randomUUID();
+  /** Every stored event once, also those other dashboard instances stored (for presence). */
+  readonly cluster: ClusterEvents;
   /** The one-time token printed at start while no administrator exists. */
   setupToken: string | undefined;
   private readonly clock: Clock;
@@ -146,9 +151,16 @@ export class Dashboard {
       clock: this.clock,
       log: options.log.child({ component: 'presence' }),
     });
+    this.cluster = new ClusterEvents({
+      connectionString: this.pool.options.connectionString as string,
+      instance: this.instance,
+      local: this.hub,
+      events: this.events,
+      log: options.log.child({ component: 'cluster' }),
+    });
     this.presence = new PresenceService({
       store: this.workstations,
-      hub: this.hub,
+      hub: this.cluster,
       clock: this.clock,
       log: options.log.child({ component: 'presence' }),
       settings: workstationSettings(options.config),
@@ -241,6 +253,7 @@ export class Dashboard {
       await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
     }
     await this.registry.load();
+    await this.cluster.start();
     await this.presence.start();
 
     this.app = await buildApp({
@@ -335,6 +348,7 @@ export class Dashboard {
       registry: this.registry,
       facts: this.facts,
       hub: this.hub,
+      instance: this.instance,
       log: log.child({ component: 'ingest' }),
       afterCommit: (stored) => messenger.onEvents(stored),
     });
@@ -390,6 +404,7 @@ export class Dashboard {
   async stop(): Promise<void> {
     this.hub.closeAll('shutting down');
     this.presence.stop();
+    await this.cluster.stop();
     clearInterval(this.housekeeping);
     await this.retentionJob?.stop();
     this.retentionJob = undefined;

@@ -13,6 +13,7 @@ import {
 } from '../../protocol/envelope.js';
 import { verifyRawSignature } from '../../protocol/signing.js';
 import { parseTopic } from '../../protocol/topics.js';
+import { STORED_CHANNEL, storedNotice } from '../cluster-events.js';
 import type { LiveHub } from '../live-hub.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { inTransaction } from '../storage/database.js';
@@ -64,6 +65,12 @@ export interface IngestPipelineOptions {
   facts: LatestFactsStore;
   hub: LiveHub;
   log: Logger;
+  /**
+   * This dashboard instance's name: each transaction that stores events announces their ingest
+   * numbers under it, so that other instances read them (ClusterEvents). Without it nothing is
+   * announced.
+   */
+  instance?: string;
   /** Called after the commit with the events that were new (command results, credential requests). */
   afterCommit?: (stored: Envelope[]) => void;
 }
@@ -211,6 +218,9 @@ export class IngestPipeline {
       const storedIds = new Set(stored.map((e) => e.id));
       freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
       alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
+      // Delivered at the commit, in commit order, to every instance listening.
+      const notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
+      if (notice) await client.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, notice]);
     });
     reach.committed();
     const byId = new Map(stored.map((e) => [e.id, e]));

@@ -9,7 +9,7 @@ import {
 } from '../../controllers/presence/presence-tracker.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import type { LiveHub } from '../live-hub.js';
+import type { LiveSubscriber } from '../live-hub.js';
 import {
   hashWorkstationToken,
   type PersonFacts,
@@ -18,8 +18,8 @@ import {
 } from '../storage/workstation-store.js';
 
 /**
- * The dashboard's presence state, in memory: fed from the ingest (every stored event passes the
- * live hub), rebuilt at start from the events of the last lease, with the directory (workstations,
+ * The dashboard's presence state, in memory: fed from the ingest (every stored event, also those
+ * other dashboard instances stored; see ClusterEvents), rebuilt at start from the events of the last lease, with the directory (workstations,
  * door rooms, people, revoked badges) re-read periodically. Login checks are answered from it
  * without touching the database. When a person's presence ends while a workstation let them log
  * in, `onLeave` is told so that workstation can be locked.
@@ -46,7 +46,8 @@ export interface WorkstationView {
 
 export interface PresenceServiceOptions {
   store: WorkstationStore;
-  hub: LiveHub;
+  /** Every stored event, whichever dashboard instance stored it (ClusterEvents). */
+  hub: { subscribe(subscriber: LiveSubscriber): () => void };
   clock: Clock;
   log: Logger;
   settings: WorkstationsConfig;

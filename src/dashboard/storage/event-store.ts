@@ -173,6 +173,23 @@ export class EventStore {
     return result.rows.map(fromRow);
   }
 
+  /** The highest ingest number stored, 0 when there is none. */
+  async highestIngestNo(): Promise<number> {
+    const result = await this.pool.query<{ n: string }>(
+      'SELECT coalesce(max(ingest_no), 0) AS n FROM events',
+    );
+    return Number(result.rows[0]?.n ?? 0);
+  }
+
+  /** The events with ingest numbers from `low` to `high`, in ingest order. */
+  async range(low: number, high: number): Promise<StoredEvent[]> {
+    const result = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE ingest_no BETWEEN $1 AND $2 ORDER BY ingest_no ASC`,
+      [low, high],
+    );
+    return result.rows.map(fromRow);
+  }
+
   /** Highest sequence number and its event id per gateway, to seed replay detection after a restart. */
   async latestSequences(): Promise<Array<{ site: string; gateway: string; seq: number; id: string }>> {
     const result = await this.pool.query<{ site: string; gateway: string; seq: string; id: string }>(

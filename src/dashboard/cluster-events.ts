@@ -1,0 +1,205 @@
+import pg from 'pg';
+import type { Logger } from '../lib/logger.js';
+import { LiveHub, type LiveSubscriber } from './live-hub.js';
+import type { EventStore, StoredEvent } from './storage/event-store.js';
+
+/** The channel an ingest transaction announces its stored events on (see IngestPipeline). */
+export const STORED_CHANNEL = 'identgate_stored';
+
+/** `<instance>:<lowest>:<highest>` — which dashboard instance stored which ingest numbers. */
+export function storedNotice(instance: string, stored: readonly StoredEvent[]): string | undefined {
+  if (stored.length === 0) return undefined;
+  let low = Number.POSITIVE_INFINITY;
+  let high = 0;
+  for (const { ingestNo } of stored) {
+    if (ingestNo < low) low = ingestNo;
+    if (ingestNo > high) high = ingestNo;
+  }
+  return `${instance}:${low}:${high}`;
+}
+
+const NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,15}):(\d{1,15})$/;
+/** Far wider than one transaction's numbers, even interleaved with other instances'. */
+const MAX_RANGE = 100_000;
+/** How many ingest numbers are remembered as delivered. */
+const REMEMBERED = 200_000;
+
+export interface ClusterEventsOptions {
+  /** Where a connection of its own is opened for LISTEN (the pool's own connections are shared). */
+  connectionString: string;
+  /** This instance's name in the notices; its own notices are skipped. */
+  instance: string;
+  /** The events this instance stores, as the ingest publishes them. */
+  local: LiveHub;
+  events: EventStore;
+  log: Logger;
+  /** After the listening connection was lost, the rows read again below the highest number seen. */
+  catchUpMargin?: number;
+  /** First and longest wait before connecting again. */
+  reconnectMs?: { first: number; longest: number };
+}
+
+/**
+ * Every stored event, once, whichever dashboard instance stored it. With several instances
+ * sharing the ingest (an MQTT shared subscription), each stores only part of the events, while
+ * what is kept in memory — presence, which answers workstation logins — must see all of them: a
+ * badge-out stored by another instance must end the presence here too.
+ *
+ * Each ingest transaction announces the range of ingest numbers it stored with NOTIFY, which
+ * PostgreSQL delivers at its commit to every listening session; the other instances read that
+ * range. A range can hold rows of other transactions (instances draw numbers from one sequence):
+ * every number is delivered once, whether it came from the local ingest or was read here. When the
+ * listening connection is lost it is opened again, and the rows from `catchUpMargin` below the
+ * highest number seen are read again, so transactions that committed meanwhile are not missed.
+ */
+export class ClusterEvents {
+  private readonly out = new LiveHub();
+  private readonly delivered = new Set<number>();
+  private readonly order: number[] = [];
+  private highest = 0;
+  private client: pg.Client | undefined;
+  private work: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private waitMs: number;
+  private unsubscribeLocal: (() => void) | undefined;
+
+  constructor(private readonly options: ClusterEventsOptions) {
+    this.waitMs = options.reconnectMs?.first ?? 500;
+  }
+
+  subscribe(subscriber: LiveSubscriber): () => void {
+    return this.out.subscribe(subscriber);
+  }
+
+  /** Opens the listening connection; fails when the database cannot be reached. */
+  async start(): Promise<void> {
+    this.unsubscribeLocal = this.options.local.subscribe({
+      push: (events) => {
+        this.deliver(events);
+        return true;
+      },
+      close: () => undefined,
+    });
+    await this.listen();
+    // Listening first, then reading where the events stand: a reconnect's catch-up starts near
+    // here rather than at the first event ever stored.
+    this.highest = Math.max(this.highest, await this.options.events.highestIngestNo());
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
+    this.unsubscribeLocal?.();
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+    await this.work;
+    this.out.closeAll('stopping');
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      application_name: 'identgate-dashboard-listen',
+      connectionTimeoutMillis: 10_000,
+    });
+    client.on('notification', (message) => {
+      if (message.channel === STORED_CHANNEL) this.notice(message.payload ?? '');
+    });
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, new Error('connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${STORED_CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    this.client = client;
+  }
+
+  private lost(client: pg.Client, error: Error): void {
+    if (this.stopping || this.client !== client) return;
+    this.client = undefined;
+    client.end().catch(() => undefined);
+    this.options.log.warn(
+      { err: error },
+      'security: lost the connection that hears events stored by other dashboard instances; reconnecting',
+    );
+    this.reconnect();
+  }
+
+  private reconnect(): void {
+    if (this.stopping) return;
+    this.retryTimer = setTimeout(() => {
+      this.listen().then(
+        () => {
+          this.waitMs = this.options.reconnectMs?.first ?? 500;
+          this.options.log.info('hearing events stored by other dashboard instances again; catching up');
+          this.enqueue(() => this.catchUp());
+        },
+        (error: Error) => {
+          this.options.log.warn({ err: error }, 'could not reconnect to hear other dashboard instances');
+          this.waitMs = Math.min(this.waitMs * 2, this.options.reconnectMs?.longest ?? 30_000);
+          this.reconnect();
+        },
+      );
+    }, this.waitMs);
+    this.retryTimer.unref();
+  }
+
+  private notice(payload: string): void {
+    const match = NOTICE.exec(payload);
+    const low = Number(match?.[2]);
+    const high = Number(match?.[3]);
+    if (!match || low > high || high - low > MAX_RANGE) {
+      this.options.log.warn(
+        { payload: payload.slice(0, 200) },
+        `security: malformed ${STORED_CHANNEL} notice ignored`,
+      );
+      return;
+    }
+    if (match[1] === this.options.instance) return;
+    this.enqueue(() => this.readRange(low, high));
+  }
+
+  /** Reads one after the other, in the order the notices came (the commit order). */
+  private enqueue(read: () => Promise<void>): void {
+    this.work = this.work.then(read).catch((error: Error) => {
+      this.options.log.error({ err: error }, 'could not read events stored by another dashboard instance');
+      // What could not be read is read again after reconnecting, with the margin below.
+      const client = this.client;
+      if (client) this.lost(client, error);
+    });
+  }
+
+  private async readRange(low: number, high: number): Promise<void> {
+    this.deliver(await this.options.events.range(low, high));
+  }
+
+  private async catchUp(): Promise<void> {
+    const margin = this.options.catchUpMargin ?? 10_000;
+    let after = Math.max(0, this.highest - margin);
+    for (;;) {
+      const rows = await this.options.events.since(after, 5_000);
+      this.deliver(rows);
+      if (rows.length < 5_000) return;
+      after = (rows.at(-1) as StoredEvent).ingestNo;
+    }
+  }
+
+  private deliver(events: readonly StoredEvent[]): void {
+    const fresh = events.filter((e) => !this.delivered.has(e.ingestNo));
+    if (fresh.length === 0) return;
+    for (const { ingestNo } of fresh) {
+      this.delivered.add(ingestNo);
+      this.order.push(ingestNo);
+      if (ingestNo > this.highest) this.highest = ingestNo;
+    }
+    if (this.order.length > REMEMBERED * 1.5) {
+      for (const old of this.order.splice(0, this.order.length - REMEMBERED)) this.delivered.delete(old);
+    }
+    this.out.publish(fresh);
+  }
+}

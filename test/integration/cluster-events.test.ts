@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { ClusterEvents, STORED_CHANNEL } from '../../src/dashboard/cluster-events.js';
+import { Dashboard } from '../../src/dashboard/dashboard.js';
+import { LiveHub } from '../../src/dashboard/live-hub.js';
+import type { StoredEvent } from '../../src/dashboard/storage/event-store.js';
+import { createLogger, silentLogger } from '../../src/lib/logger.js';
+import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+
+/**
+ * Several dashboard instances on one database, as when they share the ingest: what one stores,
+ * the others' presence sees — a badge-out stored by one instance ends the presence on all — each
+ * event once, also after the listening connection was lost.
+ */
+const ids = new Uuidv7Generator();
+const keys = generateSigningKeyPair();
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function instance(db: { url: string }, site: string, name: string): Promise<Dashboard> {
+  const dashboard = new Dashboard({
+    config: {
+      kind: 'dashboard',
+      http: { host: '127.0.0.1', port: 0 },
+      database: { url: db.url, poolSize: 4 },
+      mqtt: { url: mqttUrl(), clientId: `idg-${name}-${site}` },
+      ingest: { sites: [site] },
+      gateways: [{ site, id: 'gw-1', publicKey: exportPublicKey(keys.publicKey) }],
+      keys: {},
+    },
+    log: silentLogger,
+  });
+  await dashboard.start();
+  cleanups.push(() => dashboard.stop());
+  return dashboard;
+}
+
+async function rig() {
+  const site = uniqueSite('clu');
+  const db = await createTestDatabase();
+  cleanups.push(() => db.drop());
+  const a = await instance(db, site, 'a');
+  const b = await instance(db, site, 'b');
+  await a.pool.query(`INSERT INTO sites (id, name) VALUES ($1, 'test site')`, [site]);
+  await a.pool.query(`INSERT INTO rooms (site, id, name) VALUES ($1, 'ident-1', 'Ident 1')`, [site]);
+  await a.pool.query(`INSERT INTO doors (site, id, room, name) VALUES ($1, 'main', 'ident-1', 'Main door')`, [
+    site,
+  ]);
+  await a.presence.refresh();
+  await b.presence.refresh();
+  let seq = 0;
+  /** Stores a granted badge of person p-1 at door main through `by`'s ingest. */
+  const badge = async (by: Dashboard, direction: 'in' | 'out'): Promise<StoredEvent> => {
+    const envelope = signEnvelope(
+      {
+        v: SCHEMA_VERSION,
+        id: ids.next(),
+        site,
+        gateway: 'gw-1',
+        seq: ++seq,
+        time: new Date().toISOString(),
+        kind: 'access.granted',
+        data: {
+          door: 'main',
+          direction,
+          person: 'p-1',
+          badge: '0004711',
+          factors: ['badge', 'totp'],
+          unlockMs: 5000,
+        },
+      } as Envelope,
+      keys.privateKey,
+    );
+    const [outcome] = await by.ingest.process(
+      topics.events(site, 'gw-1'),
+      Buffer.from(JSON.stringify(envelope)),
+    );
+    if (outcome?.status !== 'stored') throw new Error(`not stored: ${JSON.stringify(outcome)}`);
+    return outcome.event;
+  };
+  return { db, site, a, b, badge };
+}
+
+/** Every event a source delivers, and a wait for one of them. */
+function watch(source: { subscribe: Dashboard['cluster']['subscribe'] }) {
+  const seen: StoredEvent[] = [];
+  const waiters: Array<{ id: string; resolve: () => void }> = [];
+  source.subscribe({
+    push: (events) => {
+      seen.push(...events);
+      for (const waiter of waiters.splice(0)) {
+        if (events.some((e) => e.id === waiter.id)) waiter.resolve();
+        else waiters.push(waiter);
+      }
+      return true;
+    },
+    close: () => undefined,
+  });
+  const arrived = (id: string) =>
+    seen.some((e) => e.id === id)
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          waiters.push({ id, resolve });
+        });
+  return { seen, arrived };
+}
+
+describe('events stored by other dashboard instances', () => {
+  it("reach the other instance's presence: a badge-out stored elsewhere ends the presence here", async () => {
+    const { a, b, badge } = await rig();
+    const onA = watch(a.cluster);
+    const onB = watch(b.cluster);
+
+    const entry = await badge(a, 'in');
+    await onB.arrived(entry.id);
+    expect(b.presence.tracker.whereIs('p-1')).toMatchObject({ room: 'ident-1' });
+
+    // The way out is stored by the other instance: both must see the person gone.
+    const exit = await badge(b, 'out');
+    await onA.arrived(exit.id);
+    await onB.arrived(exit.id);
+    expect(a.presence.tracker.whereIs('p-1')).toBeUndefined();
+    expect(b.presence.tracker.whereIs('p-1')).toBeUndefined();
+
+    // Each event once on each instance, whichever stored it.
+    for (const { seen } of [onA, onB]) expect(seen.map((e) => e.id)).toEqual([entry.id, exit.id]);
+  });
+
+  it('reads again what was stored while its listening connection was down, and refuses malformed notices', async () => {
+    const { db, a, badge } = await rig();
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    // A listener of its own, signing in as a role that can be locked out: while it cannot log in,
+    // it cannot hear anything, and what is stored meanwhile must come from its catch-up.
+    const role = `idg_listen_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    // Roles belong to the whole server: dropped last, once the database is gone.
+    cleanups.unshift(async () => {
+      const root = new pg.Client({ connectionString: inject('databaseUrl') });
+      await root.connect();
+      await root.query(`DROP ROLE IF EXISTS ${role}`);
+      await root.end();
+    });
+    const url = new URL(db.url);
+    url.username = role;
+    const lines: string[] = [];
+    const listener = new ClusterEvents({
+      connectionString: url.toString(),
+      instance: 'listener',
+      local: new LiveHub(),
+      events: a.events,
+      log: createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) }),
+      reconnectMs: { first: 20, longest: 100 },
+    });
+    await listener.start();
+    cleanups.push(() => listener.stop());
+    const heard = watch(listener);
+
+    const first = await badge(a, 'in');
+    await heard.arrived(first.id);
+
+    await admin.query(`ALTER ROLE ${role} NOLOGIN`);
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
+    const missed = await badge(a, 'out');
+    // Still locked out when the commit was announced: its notice went to nobody here.
+    const listening = await admin.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`,
+      [role],
+    );
+    expect(listening.rows[0].n).toBe(0);
+    await admin.query(`ALTER ROLE ${role} LOGIN`);
+    await heard.arrived(missed.id);
+    expect(lines.some((line) => line.includes('reconnecting'))).toBe(true);
+
+    // Notices a listener cannot use are refused with a line in the log, and it goes on.
+    for (const notice of ['garbage', 'x:5:1', `x:1:${10 ** 12}`, '']) {
+      await admin.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, notice]);
+    }
+    const after = await badge(a, 'in');
+    await heard.arrived(after.id);
+    expect(lines.filter((line) => line.includes('malformed')).length).toBe(4);
+    expect(heard.seen.map((e) => e.id)).toEqual([first.id, missed.id, after.id]);
+  });
+});
