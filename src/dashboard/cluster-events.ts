@@ -1,10 +1,16 @@
 import pg from 'pg';
 import type { Logger } from '../lib/logger.js';
+import type { AlarmView } from './http/schemas.js';
 import { LiveHub, type LiveSubscriber } from './live-hub.js';
+import type { AlarmStore } from './storage/alarm-store.js';
 import type { EventStore, StoredEvent } from './storage/event-store.js';
 
 /** The channel an ingest transaction announces its stored events on (see IngestPipeline). */
 export const STORED_CHANNEL = 'identgate_stored';
+/** The channel alarm changes are announced on: `<instance>:<id>,<id>,…`. */
+export const ALARMS_CHANNEL = 'identgate_alarms';
+const ALARM_NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,18}(?:,\d{1,18}){0,499})$/;
+const ALARMS_PER_NOTICE = 500;
 
 /** `<instance>:<lowest>:<highest>` — which dashboard instance stored which ingest numbers. */
 export function storedNotice(instance: string, stored: readonly StoredEvent[]): string | undefined {
@@ -29,9 +35,15 @@ export interface ClusterEventsOptions {
   connectionString: string;
   /** This instance's name in the notices; its own notices are skipped. */
   instance: string;
-  /** The events this instance stores, as the ingest publishes them. */
+  /**
+   * This instance's live hub: the events its ingest stores and the alarm changes it makes come
+   * from here, and alarm changes other instances made are published into it.
+   */
   local: LiveHub;
   events: EventStore;
+  alarms: AlarmStore;
+  /** For announcing alarm changes. */
+  pool: pg.Pool;
   log: Logger;
   /** After the listening connection was lost, the rows read again below the highest number seen. */
   catchUpMargin?: number;
@@ -51,6 +63,13 @@ export interface ClusterEventsOptions {
  * every number is delivered once, whether it came from the local ingest or was read here. When the
  * listening connection is lost it is opened again, and the rows from `catchUpMargin` below the
  * highest number seen are read again, so transactions that committed meanwhile are not missed.
+ *
+ * Alarm changes go the other way too: every change published on this instance's hub (by the
+ * ingest, the gap scanner or staff) is announced after it was made, and the other instances
+ * publish the alarms as they now stand on their own hubs, for their live streams. That notice is
+ * sent after the commit, so a process that dies in between leaves the others to show the change
+ * at their pages' next reload of the open alarms; after a lost connection, the alarms changed
+ * since a minute before it are published again.
  */
 export class ClusterEvents {
   private readonly out = new LiveHub();
@@ -63,6 +82,9 @@ export class ClusterEvents {
   private retryTimer: NodeJS.Timeout | undefined;
   private waitMs: number;
   private unsubscribeLocal: (() => void) | undefined;
+  /** While alarms heard from another instance are published here, they are not announced again. */
+  private relaying = false;
+  private lostAt: number | undefined;
 
   constructor(private readonly options: ClusterEventsOptions) {
     this.waitMs = options.reconnectMs?.first ?? 500;
@@ -77,6 +99,10 @@ export class ClusterEvents {
     this.unsubscribeLocal = this.options.local.subscribe({
       push: (events) => {
         this.deliver(events);
+        return true;
+      },
+      pushAlarms: (alarms) => {
+        if (!this.relaying) this.announceAlarms(alarms);
         return true;
       },
       close: () => undefined,
@@ -106,12 +132,13 @@ export class ClusterEvents {
     });
     client.on('notification', (message) => {
       if (message.channel === STORED_CHANNEL) this.notice(message.payload ?? '');
+      else if (message.channel === ALARMS_CHANNEL) this.alarmNotice(message.payload ?? '');
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${STORED_CHANNEL}`);
+      await client.query(`LISTEN ${STORED_CHANNEL}; LISTEN ${ALARMS_CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
@@ -122,6 +149,7 @@ export class ClusterEvents {
   private lost(client: pg.Client, error: Error): void {
     if (this.stopping || this.client !== client) return;
     this.client = undefined;
+    this.lostAt ??= Date.now();
     client.end().catch(() => undefined);
     this.options.log.warn(
       { err: error },
@@ -137,7 +165,9 @@ export class ClusterEvents {
         () => {
           this.waitMs = this.options.reconnectMs?.first ?? 500;
           this.options.log.info('hearing events stored by other dashboard instances again; catching up');
-          this.enqueue(() => this.catchUp());
+          const since = this.lostAt ?? Date.now();
+          this.lostAt = undefined;
+          this.enqueue(() => this.catchUp(since));
         },
         (error: Error) => {
           this.options.log.warn({ err: error }, 'could not reconnect to hear other dashboard instances');
@@ -178,7 +208,8 @@ export class ClusterEvents {
     this.deliver(await this.options.events.range(low, high));
   }
 
-  private async catchUp(): Promise<void> {
+  private async catchUp(lostAt: number): Promise<void> {
+    this.relay(await this.options.alarms.changedSince(new Date(lostAt - 60_000)));
     const margin = this.options.catchUpMargin ?? 10_000;
     let after = Math.max(0, this.highest - margin);
     for (;;) {
@@ -186,6 +217,45 @@ export class ClusterEvents {
       this.deliver(rows);
       if (rows.length < 5_000) return;
       after = (rows.at(-1) as StoredEvent).ingestNo;
+    }
+  }
+
+  private announceAlarms(alarms: readonly AlarmView[]): void {
+    const ids = [...new Set(alarms.map((a) => a.id))];
+    for (let start = 0; start < ids.length; start += ALARMS_PER_NOTICE) {
+      const notice = `${this.options.instance}:${ids.slice(start, start + ALARMS_PER_NOTICE).join(',')}`;
+      this.options.pool
+        .query('SELECT pg_notify($1, $2)', [ALARMS_CHANNEL, notice])
+        .catch((error: Error) =>
+          this.options.log.warn(
+            { err: error },
+            'could not announce alarm changes to other dashboard instances',
+          ),
+        );
+    }
+  }
+
+  private alarmNotice(payload: string): void {
+    const match = ALARM_NOTICE.exec(payload);
+    if (!match) {
+      this.options.log.warn(
+        { payload: payload.slice(0, 200) },
+        `security: malformed ${ALARMS_CHANNEL} notice ignored`,
+      );
+      return;
+    }
+    if (match[1] === this.options.instance) return;
+    const ids = (match[2] as string).split(',').map(Number);
+    this.enqueue(async () => this.relay(await this.options.alarms.byIds(ids)));
+  }
+
+  /** Publishes alarms as they stand now on this instance's hub, without announcing them again. */
+  private relay(alarms: readonly AlarmView[]): void {
+    this.relaying = true;
+    try {
+      this.options.local.publishAlarms(alarms);
+    } finally {
+      this.relaying = false;
     }
   }
 

@@ -156,6 +156,8 @@ export class Dashboard {
       instance: this.instance,
       local: this.hub,
       events: this.events,
+      alarms: this.alarms,
+      pool: this.pool,
       log: options.log.child({ component: 'cluster' }),
     });
     this.presence = new PresenceService({

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { ClusterEvents, STORED_CHANNEL } from '../../src/dashboard/cluster-events.js';
+import { ALARMS_CHANNEL, ClusterEvents, STORED_CHANNEL } from '../../src/dashboard/cluster-events.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
+import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { LiveHub } from '../../src/dashboard/live-hub.js';
 import type { StoredEvent } from '../../src/dashboard/storage/event-store.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
@@ -88,6 +89,29 @@ async function rig() {
   return { db, site, a, b, badge };
 }
 
+/** The alarm changes a dashboard's live streams get, and a wait for the n-th. */
+function alarmsOn(dashboard: Dashboard) {
+  const seen: AlarmView[] = [];
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  dashboard.hub.subscribe({
+    push: () => true,
+    pushAlarms: (alarms) => {
+      seen.push(...alarms);
+      for (const waiter of waiters.splice(0)) {
+        if (seen.length >= waiter.count) waiter.resolve();
+        else waiters.push(waiter);
+      }
+      return true;
+    },
+    close: () => undefined,
+  });
+  const count = (n: number) =>
+    seen.length >= n
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => waiters.push({ count: n, resolve }));
+  return { seen, count };
+}
+
 /** Every event a source delivers, and a wait for one of them. */
 function watch(source: { subscribe: Dashboard['cluster']['subscribe'] }) {
   const seen: StoredEvent[] = [];
@@ -133,8 +157,38 @@ describe('events stored by other dashboard instances', () => {
     for (const { seen } of [onA, onB]) expect(seen.map((e) => e.id)).toEqual([entry.id, exit.id]);
   });
 
+  it('carry alarm changes to the live streams of the other instances, once each', async () => {
+    const { site, a, b } = await rig();
+    const onA = alarmsOn(a);
+    const onB = alarmsOn(b);
+    const topic = topics.events(site, 'gw-1');
+    const forger = generateSigningKeyPair();
+    const forged = signEnvelope(
+      {
+        v: SCHEMA_VERSION,
+        id: ids.next(),
+        site,
+        gateway: 'gw-1',
+        seq: 1,
+        time: new Date().toISOString(),
+        kind: 'door.locked',
+        data: { door: 'main' },
+      } as Envelope,
+      forger.privateKey,
+    );
+    const [outcome] = await a.ingest.process(topic, Buffer.from(JSON.stringify(forged)));
+    expect(outcome).toMatchObject({ status: 'quarantined', rejection: { reason: 'bad-signature' } });
+    await onB.count(1);
+    expect(onB.seen[0]).toMatchObject({ alarm: 'event-quarantined', state: 'active' });
+    // A second change on A: when B has it, B has not sent the first back (A would have it twice).
+    await a.ingest.process(topic, Buffer.from('not json'));
+    await onB.count(2);
+    expect(onB.seen.map((x) => x.id)).toEqual(onA.seen.map((x) => x.id));
+    expect(onA.seen).toHaveLength(2);
+  });
+
   it('reads again what was stored while its listening connection was down, and refuses malformed notices', async () => {
-    const { db, a, badge } = await rig();
+    const { db, site, a, badge } = await rig();
     const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
     cleanups.push(() => admin.end());
@@ -152,11 +206,25 @@ describe('events stored by other dashboard instances', () => {
     const url = new URL(db.url);
     url.username = role;
     const lines: string[] = [];
+    const hub = new LiveHub();
+    const alarms: AlarmView[] = [];
+    let alarmArrived = () => {};
+    hub.subscribe({
+      push: () => true,
+      pushAlarms: (changes) => {
+        alarms.push(...changes);
+        alarmArrived();
+        return true;
+      },
+      close: () => undefined,
+    });
     const listener = new ClusterEvents({
       connectionString: url.toString(),
       instance: 'listener',
-      local: new LiveHub(),
+      local: hub,
       events: a.events,
+      alarms: a.alarms,
+      pool: a.pool,
       log: createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) }),
       reconnectMs: { first: 20, longest: 100 },
     });
@@ -170,6 +238,10 @@ describe('events stored by other dashboard instances', () => {
     await admin.query(`ALTER ROLE ${role} NOLOGIN`);
     await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
     const missed = await badge(a, 'out');
+    const alarmHeard = new Promise<void>((resolve) => {
+      alarmArrived = resolve;
+    });
+    await a.ingest.process(topics.events(site, 'gw-1'), Buffer.from('not json'));
     // Still locked out when the commit was announced: its notice went to nobody here.
     const listening = await admin.query(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`,
@@ -178,15 +250,19 @@ describe('events stored by other dashboard instances', () => {
     expect(listening.rows[0].n).toBe(0);
     await admin.query(`ALTER ROLE ${role} LOGIN`);
     await heard.arrived(missed.id);
+    // An alarm changed meanwhile is published again too.
+    await alarmHeard;
+    expect(alarms.map((x) => x.alarm)).toContain('event-quarantined');
     expect(lines.some((line) => line.includes('reconnecting'))).toBe(true);
 
     // Notices a listener cannot use are refused with a line in the log, and it goes on.
     for (const notice of ['garbage', 'x:5:1', `x:1:${10 ** 12}`, '']) {
       await admin.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, notice]);
     }
+    await admin.query('SELECT pg_notify($1, $2)', [ALARMS_CHANNEL, 'x:1,,2']);
     const after = await badge(a, 'in');
     await heard.arrived(after.id);
-    expect(lines.filter((line) => line.includes('malformed')).length).toBe(4);
+    expect(lines.filter((line) => line.includes('malformed')).length).toBe(5);
     expect(heard.seen.map((e) => e.id)).toEqual([first.id, missed.id, after.id]);
   });
 });

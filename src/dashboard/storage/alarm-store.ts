@@ -151,6 +151,26 @@ export class AlarmStore {
     return result.rows.map(fromRow);
   }
 
+  /** The alarms with these ids as they stand now, in id order. */
+  async byIds(ids: readonly number[]): Promise<AlarmView[]> {
+    const result = await this.pool.query<Row>(
+      'SELECT * FROM alarms WHERE id = ANY($1::bigint[]) ORDER BY id',
+      [ids],
+    );
+    return result.rows.map(fromRow);
+  }
+
+  /** The alarms raised, repeated, cleared, acknowledged or resolved since `since`, in id order. */
+  async changedSince(since: Date): Promise<AlarmView[]> {
+    const result = await this.pool.query<Row>(
+      `SELECT * FROM alarms
+        WHERE greatest(raised_at, last_seen_at, cleared_at, acknowledged_at) >= $1 OR resolved_at >= $1
+        ORDER BY id`,
+      [since],
+    );
+    return result.rows.map(fromRow);
+  }
+
   async get(id: number): Promise<AlarmView | undefined> {
     const result = await this.pool.query<Row>('SELECT * FROM alarms WHERE id = $1', [id]);
     return result.rows[0] ? fromRow(result.rows[0]) : undefined;
