@@ -146,6 +146,15 @@ export const DashboardConfig = Type.Object(
               "worker threads that verify event signatures (Ed25519, the ingest's largest CPU cost); 0 verifies on the ingest thread",
           }),
         ),
+        offlineAfterSeconds: Type.Optional(
+          Type.Integer({
+            minimum: 10,
+            maximum: 86_400,
+            default: 180,
+            description:
+              "a gateway heard from before that sends no sign of life (event, heartbeat) for this long raises a critical `gateway-offline` alarm; keep it above the gateways' `heartbeatSeconds` (default 60)",
+          }),
+        ),
       },
       { ...strict, default: {} },
     ),

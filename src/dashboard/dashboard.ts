@@ -24,6 +24,7 @@ import { EventIngest } from './ingest/event-ingest.js';
 import { GapScanner } from './ingest/gap-scanner.js';
 import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
+import { GatewayWatchdog } from './monitoring/gateway-watchdog.js';
 import { PresenceService } from './presence/presence-service.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import { WorkstationLocker } from './presence/workstation-locker.js';
@@ -100,6 +101,7 @@ export class Dashboard {
   private messengerInstance: CentralMessenger | undefined;
   private video: VideoService | undefined;
   private gapScanner: GapScanner | undefined;
+  private watchdog: GatewayWatchdog | undefined;
   private retentionJob: RetentionJob | undefined;
   private checkpointJob: CheckpointJob | undefined;
   private app: FastifyInstance | undefined;
@@ -381,6 +383,14 @@ export class Dashboard {
       alarmsChanged: (alarms) => this.hub.publishAlarms(alarms),
     });
     this.gapScanner.start();
+    this.watchdog = new GatewayWatchdog({
+      pool: this.pool,
+      alarms: this.alarms,
+      log: log.child({ component: 'gateways' }),
+      offlineAfterMs: (config.ingest.offlineAfterSeconds ?? 180) * 1000,
+      alarmsChanged: (alarms) => this.hub.publishAlarms(alarms),
+    });
+    this.watchdog.start();
     const retention = retentionSettings(config);
     if (retention.enabled) {
       this.retentionJob = new RetentionJob({
@@ -414,6 +424,8 @@ export class Dashboard {
     this.checkpointJob = undefined;
     await this.gapScanner?.stop();
     this.gapScanner = undefined;
+    await this.watchdog?.stop();
+    this.watchdog = undefined;
     await this.ingestor?.stop();
     this.ingestor = undefined;
     await this.messengerInstance?.stop();
@@ -468,6 +480,12 @@ export class Dashboard {
   get messenger(): CentralMessenger {
     if (!this.messengerInstance) throw new Error('dashboard not started');
     return this.messengerInstance;
+  }
+
+  /** Raises `gateway-offline` for gateways gone quiet. */
+  get gatewayWatchdog(): GatewayWatchdog {
+    if (!this.watchdog) throw new Error('dashboard not started');
+    return this.watchdog;
   }
 
   get gaps(): GapScanner {
