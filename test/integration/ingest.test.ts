@@ -114,10 +114,16 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
       { seq: sent.seq, kind: 'door.closed', data: { door: 'main', openMs: 1 } } as Partial<Envelope>,
       key,
     );
-    expect(await publish(JSON.stringify(replay))).toMatchObject({
+    // Laid out as no serialiser would: quarantine must keep these bytes, not a re-serialisation.
+    const asSent = JSON.stringify(replay, null, 1);
+    expect(await publish(asSent)).toMatchObject({
       status: 'quarantined',
       rejection: { reason: 'replayed-sequence' },
     });
+    const kept = await system.dashboard.pool.query<{ payload: Buffer }>(
+      `SELECT payload FROM quarantine WHERE reason = 'replayed-sequence' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(kept.rows[0]?.payload.toString()).toBe(asSent);
   });
 
   it('keeps ingesting genuine events after all of that', async () => {

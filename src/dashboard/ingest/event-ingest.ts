@@ -4,7 +4,7 @@ import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
 import { isConnectionError } from '../storage/database.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
-import type { Checked, IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
+import { type Checked, eventBytes, type IngestOutcome, type IngestPipeline } from './ingest-pipeline.js';
 import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
 import { SignatureThreads } from './signature-threads.js';
 
@@ -229,13 +229,9 @@ export class EventIngest {
             { err: error, topic: message.topic },
             'ingest: message cannot be stored; quarantined',
           );
-          // The payload as received, or the event's own bytes when it is one of a batch's.
-          const payload =
-            message.checked.length === 1
-              ? message.payload
-              : checked.ok
-                ? Buffer.from(JSON.stringify(checked.value))
-                : (checked.payload ?? message.payload);
+          const payload = checked.ok
+            ? eventBytes(message, message.checked.length, checked.value)
+            : (checked.payload ?? message.payload);
           try {
             await this.options.quarantine.add(message.topic, 'unstorable', detail, payload);
             return { status: 'quarantined', rejection: { ok: false, reason: 'unstorable', detail } };

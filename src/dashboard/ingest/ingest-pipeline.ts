@@ -185,7 +185,11 @@ export class IngestPipeline {
             ok: false,
             reason: 'replayed-sequence',
             detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
-            payload: Buffer.from(JSON.stringify(envelope)),
+            payload: eventBytes(
+              messages[at.message] as IncomingMessage,
+              verdicts[at.message]?.length ?? 1,
+              envelope,
+            ),
           },
         });
       }
@@ -320,6 +324,14 @@ export class IngestPipeline {
       };
     });
   }
+}
+
+/**
+ * What quarantine keeps of one event refused on its own: the payload as received when the message
+ * held that event alone, else the event's own bytes (one of a gateway's batch).
+ */
+export function eventBytes(message: { payload: Buffer }, eventsInMessage: number, event: unknown): Buffer {
+  return eventsInMessage === 1 ? message.payload : Buffer.from(JSON.stringify(event));
 }
 
 function mismatch(what: string, site: string, gateway: string): Rejection {
