@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../lib/logger.js';
 import type { AlarmView } from './http/schemas.js';
-import { LiveHub, type LiveSubscriber } from './live-hub.js';
+import type { LiveHub } from './live-hub.js';
 import type { AlarmStore } from './storage/alarm-store.js';
 import type { EventStore, StoredEvent } from './storage/event-store.js';
 
@@ -29,6 +29,8 @@ const NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,15}):(\d{1,15})$/;
 const MAX_RANGE = 100_000;
 /** How many ingest numbers are remembered as delivered. */
 const REMEMBERED = 200_000;
+/** How many own transactions' events are held while their notices are on the way. */
+const OWN_HELD = 200;
 
 export interface ClusterEventsOptions {
   /** Where a connection of its own is opened for LISTEN (the pool's own connections are shared). */
@@ -36,8 +38,9 @@ export interface ClusterEventsOptions {
   /** This instance's name in the notices; its own notices are skipped. */
   instance: string;
   /**
-   * This instance's live hub: the events its ingest stores and the alarm changes it makes come
-   * from here, and alarm changes other instances made are published into it.
+   * This instance's live hub: every stored event is published into it, in ingest order, whichever
+   * instance stored it; the alarm changes this instance makes come from it, and those other
+   * instances made are published into it.
    */
   local: LiveHub;
   events: EventStore;
@@ -52,17 +55,21 @@ export interface ClusterEventsOptions {
 }
 
 /**
- * Every stored event, once, whichever dashboard instance stored it. With several instances
- * sharing the ingest (an MQTT shared subscription), each stores only part of the events, while
- * what is kept in memory — presence, which answers workstation logins — must see all of them: a
- * badge-out stored by another instance must end the presence here too.
+ * Every stored event, once and in ingest order, whichever dashboard instance stored it, published
+ * on this instance's live hub. With several instances sharing the ingest (an MQTT shared
+ * subscription), each stores only part of the events, while the live streams and what is kept in
+ * memory — presence, which answers workstation logins — must see all of them: a badge-out stored
+ * by another instance must end the presence here too.
  *
  * Each ingest transaction announces the range of ingest numbers it stored with NOTIFY, which
- * PostgreSQL delivers at its commit to every listening session; the other instances read that
- * range. A range can hold rows of other transactions (instances draw numbers from one sequence):
- * every number is delivered once, whether it came from the local ingest or was read here. When the
- * listening connection is lost it is opened again, and the rows from `catchUpMargin` below the
- * highest number seen are read again, so transactions that committed meanwhile are not missed.
+ * PostgreSQL delivers at its commit, in commit order, to every listening session, this one's own
+ * included. Ingest transactions take their numbers and commit one after the other across all
+ * instances (migration 0016's lock), so commit order is ingest order, and the events are
+ * published here in the order of the notices: an own notice publishes the events the pipeline
+ * handed over (`stored()`), another instance's is read from the database. Each number is
+ * published once. When the listening connection is lost it is opened again, and the rows from
+ * `catchUpMargin` below the highest number seen are read again, so transactions that committed
+ * meanwhile are not missed; the live streams' catch-up by Last-Event-ID covers the same span.
  *
  * Alarm changes go the other way too: every change published on this instance's hub (by the
  * ingest, the gap scanner or staff) is announced after it was made, and the other instances
@@ -72,7 +79,8 @@ export interface ClusterEventsOptions {
  * since a minute before it are published again.
  */
 export class ClusterEvents {
-  private readonly out = new LiveHub();
+  /** The events of this instance's own transactions, by notice, until the notice comes back. */
+  private readonly own = new Map<string, readonly StoredEvent[]>();
   private readonly delivered = new Set<number>();
   private readonly order: number[] = [];
   private highest = 0;
@@ -90,17 +98,18 @@ export class ClusterEvents {
     this.waitMs = options.reconnectMs?.first ?? 500;
   }
 
-  subscribe(subscriber: LiveSubscriber): () => void {
-    return this.out.subscribe(subscriber);
+  /** The events an own transaction stored, published when its notice comes back (in order). */
+  stored(notice: string, events: readonly StoredEvent[]): void {
+    this.own.set(notice, events);
+    // A long-lost connection must not hold memory: what is dropped here is read from the database
+    // when its notice comes, or by the catch-up.
+    if (this.own.size > OWN_HELD) this.own.delete(this.own.keys().next().value as string);
   }
 
   /** Opens the listening connection; fails when the database cannot be reached. */
   async start(): Promise<void> {
     this.unsubscribeLocal = this.options.local.subscribe({
-      push: (events) => {
-        this.deliver(events);
-        return true;
-      },
+      push: () => true,
       pushAlarms: (alarms) => {
         if (!this.relaying) this.announceAlarms(alarms);
         return true;
@@ -121,7 +130,6 @@ export class ClusterEvents {
     this.client = undefined;
     await client?.end().catch(() => undefined);
     await this.work;
-    this.out.closeAll('stopping');
   }
 
   private async listen(): Promise<void> {
@@ -190,8 +198,11 @@ export class ClusterEvents {
       );
       return;
     }
-    if (match[1] === this.options.instance) return;
-    this.enqueue(() => this.readRange(low, high));
+    const own = match[1] === this.options.instance ? this.own.get(payload) : undefined;
+    if (own) {
+      this.own.delete(payload);
+      this.enqueue(async () => this.deliver(own));
+    } else this.enqueue(() => this.readRange(low, high));
   }
 
   /** Reads one after the other, in the order the notices came (the commit order). */
@@ -209,6 +220,8 @@ export class ClusterEvents {
   }
 
   private async catchUp(lostAt: number): Promise<void> {
+    // Whatever waits here for a notice that went unheard is read from the database below.
+    this.own.clear();
     this.relay(await this.options.alarms.changedSince(new Date(lostAt - 60_000)));
     const margin = this.options.catchUpMargin ?? 10_000;
     let after = Math.max(0, this.highest - margin);
@@ -270,6 +283,6 @@ export class ClusterEvents {
     if (this.order.length > REMEMBERED * 1.5) {
       for (const old of this.order.splice(0, this.order.length - REMEMBERED)) this.delivered.delete(old);
     }
-    this.out.publish(fresh);
+    this.options.local.publish(fresh);
   }
 }

@@ -90,7 +90,7 @@ export class Dashboard {
   readonly presence: PresenceService;
   /** This process's name among several dashboard instances sharing one database. */
   readonly instance = randomUUID();
-  /** Every stored event once, also those other dashboard instances stored (for presence). */
+  /** Publishes every stored event on the hub once, in ingest order, whichever instance stored it. */
   readonly cluster: ClusterEvents;
   /** The one-time token printed at start while no administrator exists. */
   setupToken: string | undefined;
@@ -164,7 +164,7 @@ export class Dashboard {
     });
     this.presence = new PresenceService({
       store: this.workstations,
-      hub: this.cluster,
+      hub: this.hub,
       clock: this.clock,
       log: options.log.child({ component: 'presence' }),
       settings: workstationSettings(options.config),
@@ -353,6 +353,7 @@ export class Dashboard {
       facts: this.facts,
       hub: this.hub,
       instance: this.instance,
+      cluster: this.cluster,
       log: log.child({ component: 'ingest' }),
       afterCommit: (stored) => messenger.onEvents(stored),
     });

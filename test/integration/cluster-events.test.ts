@@ -112,8 +112,23 @@ function alarmsOn(dashboard: Dashboard) {
   return { seen, count };
 }
 
+/** Whether that backend waits for an advisory lock. */
+async function waitsForLock(url: string, pid: number): Promise<boolean> {
+  const observer = new pg.Client({ connectionString: url });
+  await observer.connect();
+  try {
+    const result = await observer.query<{ waiting: boolean }>(
+      `SELECT wait_event_type = 'Lock' AND wait_event = 'advisory' AS waiting FROM pg_stat_activity WHERE pid = $1`,
+      [pid],
+    );
+    return result.rows[0]?.waiting === true;
+  } finally {
+    await observer.end();
+  }
+}
+
 /** Every event a source delivers, and a wait for one of them. */
-function watch(source: { subscribe: Dashboard['cluster']['subscribe'] }) {
+function watch(source: LiveHub) {
   const seen: StoredEvent[] = [];
   const waiters: Array<{ id: string; resolve: () => void }> = [];
   source.subscribe({
@@ -139,8 +154,8 @@ function watch(source: { subscribe: Dashboard['cluster']['subscribe'] }) {
 describe('events stored by other dashboard instances', () => {
   it("reach the other instance's presence: a badge-out stored elsewhere ends the presence here", async () => {
     const { a, b, badge } = await rig();
-    const onA = watch(a.cluster);
-    const onB = watch(b.cluster);
+    const onA = watch(a.hub);
+    const onB = watch(b.hub);
 
     const entry = await badge(a, 'in');
     await onB.arrived(entry.id);
@@ -155,6 +170,49 @@ describe('events stored by other dashboard instances', () => {
 
     // Each event once on each instance, whichever stored it.
     for (const { seen } of [onA, onB]) expect(seen.map((e) => e.id)).toEqual([entry.id, exit.id]);
+  });
+
+  it('are published on every instance in ingest order, once, whichever instance stored them', async () => {
+    const { a, b, badge } = await rig();
+    const onA = watch(a.hub);
+    const onB = watch(b.hub);
+    // Both instances store at once, each several transactions under way.
+    const stored = await Promise.all(Array.from({ length: 40 }, (_, i) => badge(i % 2 === 0 ? a : b, 'in')));
+    for (const { arrived } of [onA, onB]) for (const event of stored) await arrived(event.id);
+    const expected = stored.map((e) => e.ingestNo).sort((x, y) => x - y);
+    for (const { seen } of [onA, onB]) expect(seen.map((e) => e.ingestNo)).toEqual(expected);
+  });
+
+  it('come in ingest order because no writer takes ingest numbers while another has some uncommitted', async () => {
+    const { db, site } = await rig();
+    const first = new pg.Client({ connectionString: db.url });
+    const second = new pg.Client({ connectionString: db.url });
+    await first.connect();
+    await second.connect();
+    cleanups.push(async () => {
+      await first.end();
+      await second.end();
+    });
+    const insert = (client: pg.Client, seq: number) =>
+      client.query<{ ingest_no: string }>(
+        `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, data, signature)
+         VALUES ($1, now(), 1, $2, 'gw-1', $3, 'door.locked', '{"door":"main"}', 'x') RETURNING ingest_no`,
+        [ids.next(), site, seq],
+      );
+    await first.query('BEGIN');
+    const one = Number((await insert(first, 1001)).rows[0]?.ingest_no);
+    const done = insert(second, 1002);
+    // The second writer waits for the first one's commit before it takes a number.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const waiting = await waitsForLock(db.url, (second as unknown as { processID: number }).processID);
+      if (waiting) break;
+      if (Date.now() > deadline) throw new Error('the second writer never waited');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await first.query('COMMIT');
+    const two = Number((await done).rows[0]?.ingest_no);
+    expect(two).toBeGreaterThan(one);
   });
 
   it('carry alarm changes to the live streams of the other instances, once each', async () => {
@@ -230,7 +288,7 @@ describe('events stored by other dashboard instances', () => {
     });
     await listener.start();
     cleanups.push(() => listener.stop());
-    const heard = watch(listener);
+    const heard = watch(hub);
 
     const first = await badge(a, 'in');
     await heard.arrived(first.id);

@@ -38,6 +38,7 @@ describe('database migrations', () => {
       { version: 13, variant: 'any' },
       { version: 14, variant: 'any' },
       { version: 15, variant: 'native' },
+      { version: 16, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

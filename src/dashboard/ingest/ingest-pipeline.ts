@@ -71,6 +71,11 @@ export interface IngestPipelineOptions {
    * announced.
    */
   instance?: string;
+  /**
+   * Publishes the stored events on the live hub in ingest order across instances, when their
+   * notice comes back (ClusterEvents). Without it they are published on `hub` after the commit.
+   */
+  cluster?: { stored(notice: string, events: readonly StoredEvent[]): void };
   /** Called after the commit with the events that were new (command results, credential requests). */
   afterCommit?: (stored: Envelope[]) => void;
 }
@@ -121,16 +126,19 @@ export class IngestPipeline {
    * Several calls may run at once (the ingest hands over the next batch while one commits); their
    * transactions keep the order of the calls at three points:
    * - the claim of sequence numbers waits until the one before has claimed;
-   * - quarantining what was refused, then inserting the events, until it has inserted;
+   * - the rest of the turn (quarantining what was refused, inserting the events) waits until it
+   *   has inserted; then the insert (or the quarantine, when there is any) takes the ingest-order
+   *   lock (migration 0016), which the one before holds until it commits;
    * - everything after the insert (the gateways' highest numbers, the overview's facts, alarms
    *   raised by gateways, the commit) until it has committed.
-   * So the next batch claims and writes its rows while the one before applies and commits (and,
-   * on another site, chains). Ingest numbers are taken, and become visible, in order, which the
-   * live stream's catch-up by Last-Event-ID relies on. And no transaction waits for a later one:
-   * after its insert a transaction needs only locks that no later one takes before that point —
-   * the gateways' sequence rows, facts, gateway alarms on the chains of its own events' sites,
-   * which its insert holds already — so they cannot deadlock. A transaction that fails releases
-   * its place.
+   * So the next batch claims its sequence numbers, builds its insert and sends it (PostgreSQL
+   * parses it) while the one before inserts and commits. Ingest numbers are taken, and become visible, in order, across every
+   * dashboard instance: the live streams resume by the highest number they sent. And no
+   * transaction waits for a later one: the ingest-order lock comes first, before any chain lock
+   * (quarantine alarms, the insert), and after its insert a transaction needs only locks that no
+   * later one takes before that point — the gateways' sequence rows, facts, gateway alarms on the
+   * chains of its own events' sites, which its insert holds already — so they cannot deadlock. A
+   * transaction that fails releases its place.
    */
   async process(messages: readonly IncomingMessage[]): Promise<IngestOutcome[][]> {
     const { before, reach } = this.takeTurn();
@@ -195,6 +203,13 @@ export class IngestPipeline {
       }
       const insert = events.prepareInsert(claims.fresh);
       await before.inserted;
+      // Ingest numbers are taken and committed in order across dashboard instances: the insert
+      // takes the ingest-order lock (migration 0016) before any chain lock. Quarantine raises
+      // alarms, which take chain locks, so it takes the ingest-order lock first itself. (Only
+      // then: taken before every insert, it would keep the insert's parameters from being
+      // parsed while the transaction before commits, 11 % of the ingest's rate.)
+      if (rejected.length > 0)
+        await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-ingest-order', 0))`);
       for (const { message: index, rejection } of rejected) {
         const message = messages[index] as IncomingMessage;
         const payload = rejection.payload ?? message.payload;
@@ -224,7 +239,11 @@ export class IngestPipeline {
       alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
       // Delivered at the commit, in commit order, to every instance listening.
       const notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
-      if (notice) await client.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, notice]);
+      if (notice) {
+        await client.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, notice]);
+        // Handed over before the commit: its notice may come back before COMMIT's answer does.
+        this.options.cluster?.stored(notice, stored);
+      }
     });
     reach.committed();
     const byId = new Map(stored.map((e) => [e.id, e]));
@@ -242,7 +261,7 @@ export class IngestPipeline {
         'security: event quarantined',
       );
     }
-    this.options.hub.publish(stored);
+    if (!(this.options.cluster && this.options.instance)) this.options.hub.publish(stored);
     this.options.hub.publishAlarms(alarmChanges);
     if (freshEnvelopes.length > 0) this.options.afterCommit?.(freshEnvelopes);
     return outcomes;
