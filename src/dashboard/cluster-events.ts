@@ -25,7 +25,7 @@ export function storedNotice(instance: string, stored: readonly StoredEvent[]): 
 }
 
 const NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,15}):(\d{1,15})$/;
-/** Far wider than one transaction's numbers, even interleaved with other instances'. */
+/** Far wider than the numbers of one transaction. */
 const MAX_RANGE = 100_000;
 /** How many ingest numbers are remembered as delivered. */
 const REMEMBERED = 200_000;
@@ -35,7 +35,10 @@ const OWN_HELD = 200;
 export interface ClusterEventsOptions {
   /** Where a connection of its own is opened for LISTEN (the pool's own connections are shared). */
   connectionString: string;
-  /** This instance's name in the notices; its own notices are skipped. */
+  /**
+   * This instance's name in the notices. Its own event notices publish what its pipeline handed
+   * over (`stored()`); its own alarm notices are skipped.
+   */
   instance: string;
   /**
    * This instance's live hub: every stored event is published into it, in ingest order, whichever
@@ -161,7 +164,7 @@ export class ClusterEvents {
     client.end().catch(() => undefined);
     this.options.log.warn(
       { err: error },
-      'security: lost the connection that hears events stored by other dashboard instances; reconnecting',
+      'security: lost the connection that hears stored events and alarm changes; live streams and presence wait for it; reconnecting',
     );
     this.reconnect();
   }
@@ -172,13 +175,16 @@ export class ClusterEvents {
       this.listen().then(
         () => {
           this.waitMs = this.options.reconnectMs?.first ?? 500;
-          this.options.log.info('hearing events stored by other dashboard instances again; catching up');
+          this.options.log.info('hearing stored events and alarm changes again; catching up');
           const since = this.lostAt ?? Date.now();
           this.lostAt = undefined;
           this.enqueue(() => this.catchUp(since));
         },
         (error: Error) => {
-          this.options.log.warn({ err: error }, 'could not reconnect to hear other dashboard instances');
+          this.options.log.warn(
+            { err: error },
+            'could not reconnect to hear stored events and alarm changes',
+          );
           this.waitMs = Math.min(this.waitMs * 2, this.options.reconnectMs?.longest ?? 30_000);
           this.reconnect();
         },
@@ -208,7 +214,7 @@ export class ClusterEvents {
   /** Reads one after the other, in the order the notices came (the commit order). */
   private enqueue(read: () => Promise<void>): void {
     this.work = this.work.then(read).catch((error: Error) => {
-      this.options.log.error({ err: error }, 'could not read events stored by another dashboard instance');
+      this.options.log.error({ err: error }, 'could not read stored events or alarms announced by a notice');
       // What could not be read is read again after reconnecting, with the margin below.
       const client = this.client;
       if (client) this.lost(client, error);

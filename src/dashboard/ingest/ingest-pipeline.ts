@@ -131,9 +131,10 @@ export class IngestPipeline {
    *   lock (migration 0016), which the one before holds until it commits;
    * - everything after the insert (the gateways' highest numbers, the overview's facts, alarms
    *   raised by gateways, the commit) until it has committed.
-   * So the next batch claims its sequence numbers, builds its insert and sends it (PostgreSQL
-   * parses it) while the one before inserts and commits. Ingest numbers are taken, and become visible, in order, across every
-   * dashboard instance: the live streams resume by the highest number they sent. And no
+   * So the next batch claims its sequence numbers and builds its insert while the one before
+   * inserts, and sends it (PostgreSQL parses it) while the one before commits. Ingest numbers are
+   * taken, and become visible, in order, across every dashboard instance: the live streams resume
+   * by the highest number they sent. And no
    * transaction waits for a later one: the ingest-order lock comes first, before any chain lock
    * (quarantine alarms, the insert), and after its insert a transaction needs only locks that no
    * later one takes before that point — the gateways' sequence rows, facts, gateway alarms on the
