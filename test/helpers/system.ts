@@ -141,12 +141,38 @@ export async function startTestSystem(
       }
     });
   });
+  // The ingest reports each outcome once its transaction returns, which can be after the event
+  // reached the live hub (published when the commit's notice comes back): a test that waits for
+  // the next outcome must not get one of the start-up events'.
+  let reported = 0;
+  let onReport = () => {};
+  const offReports = dashboard.ingest.outcomes.on((outcome) => {
+    if (outcome.status === 'stored' && outcome.event.site === site && outcome.event.gateway === 'gw-1') {
+      reported = Math.max(reported, outcome.event.seq);
+      onReport();
+    }
+  });
   await gateway.start();
   await synced;
-  // Start from a quiet system: the gateway's start-up events are stored before a test begins.
+  // Start from a quiet system: the gateway's start-up events are stored, and reported, before a
+  // test begins.
   if (!(await dashboard.waitForSequence(site, 'gw-1', gateway.lastSequence, 10_000))) {
     throw new Error('the gateway start-up events did not reach the dashboard');
   }
+  const last = gateway.lastSequence;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('the ingest did not report the start-up events')),
+      10_000,
+    );
+    onReport = () => {
+      if (reported < last) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    onReport();
+  });
+  offReports();
   return {
     site,
     gateway,
