@@ -101,12 +101,29 @@ export class ClusterEvents {
     this.waitMs = options.reconnectMs?.first ?? 500;
   }
 
-  /** The events an own transaction stored, published when its notice comes back (in order). */
+  /**
+   * The events an own transaction stored, handed over before its commit; published when its
+   * notice comes back (in order), or at `committed()` while the listening connection is down.
+   */
   stored(notice: string, events: readonly StoredEvent[]): void {
     this.own.set(notice, events);
     // A long-lost connection must not hold memory: what is dropped here is read from the database
     // when its notice comes, or by the catch-up.
     if (this.own.size > OWN_HELD) this.own.delete(this.own.keys().next().value as string);
+  }
+
+  /**
+   * The own transaction of that notice has committed. While the listening connection is down its
+   * notice will not come: its events are published now, so that this instance's streams and
+   * presence keep following its own ingest (in its own order; other instances' events follow
+   * after the reconnect's catch-up).
+   */
+  committed(notice: string): void {
+    if (this.client) return;
+    const events = this.own.get(notice);
+    if (!events) return;
+    this.own.delete(notice);
+    this.enqueue(async () => this.deliver(events));
   }
 
   /** Opens the listening connection; fails when the database cannot be reached. */
@@ -164,7 +181,7 @@ export class ClusterEvents {
     client.end().catch(() => undefined);
     this.options.log.warn(
       { err: error },
-      'security: lost the connection that hears stored events and alarm changes; live streams and presence wait for it; reconnecting',
+      "security: lost the connection that hears stored events and alarm changes; other instances' events wait for it; reconnecting",
     );
     this.reconnect();
   }
@@ -226,7 +243,7 @@ export class ClusterEvents {
   }
 
   private async catchUp(lostAt: number): Promise<void> {
-    // Whatever waits here for a notice that went unheard is read from the database below.
+    // Whatever still waits here for a notice that went unheard is read from the database below.
     this.own.clear();
     this.relay(await this.options.alarms.changedSince(new Date(lostAt - 60_000)));
     const margin = this.options.catchUpMargin ?? 10_000;

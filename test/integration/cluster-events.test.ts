@@ -300,7 +300,14 @@ describe('events stored by other dashboard instances', () => {
       alarmArrived = resolve;
     });
     await a.ingest.process(topics.events(site, 'gw-1'), Buffer.from('not json'));
-    // Still locked out when the commit was announced: its notice went to nobody here.
+    // An own transaction's events, committed while the connection is down, are published at
+    // once: this instance's streams and presence keep following its own ingest meanwhile.
+    const mine = await badge(a, 'in');
+    const notice = `listener:${mine.ingestNo}:${mine.ingestNo}`;
+    listener.stored(notice, [mine]);
+    listener.committed(notice);
+    await heard.arrived(mine.id);
+    // Still locked out when the commits were announced: their notices went to nobody here.
     const listening = await admin.query(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`,
       [role],
@@ -321,6 +328,6 @@ describe('events stored by other dashboard instances', () => {
     const after = await badge(a, 'in');
     await heard.arrived(after.id);
     expect(lines.filter((line) => line.includes('malformed')).length).toBe(5);
-    expect(heard.seen.map((e) => e.id)).toEqual([first.id, missed.id, after.id]);
+    expect(heard.seen.map((e) => e.id)).toEqual([first.id, mine.id, missed.id, after.id]);
   });
 });

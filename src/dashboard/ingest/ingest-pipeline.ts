@@ -75,7 +75,7 @@ export interface IngestPipelineOptions {
    * Publishes the stored events on the live hub in ingest order across instances, when their
    * notice comes back (ClusterEvents). Without it they are published on `hub` after the commit.
    */
-  cluster?: { stored(notice: string, events: readonly StoredEvent[]): void };
+  cluster?: { stored(notice: string, events: readonly StoredEvent[]): void; committed(notice: string): void };
   /** Called after the commit with the events that were new (command results, credential requests). */
   afterCommit?: (stored: Envelope[]) => void;
 }
@@ -172,6 +172,7 @@ export class IngestPipeline {
     await events.ensurePartitions(accepted.map(({ envelope }) => envelope.time.slice(0, 10)));
     let stored: StoredEvent[] = [];
     let freshEnvelopes: Envelope[] = [];
+    let notice: string | undefined;
     const alarmChanges: AlarmView[] = [];
     // The connection is taken once the transaction before has one, so that a small pool cannot
     // leave that one waiting for a connection this one holds.
@@ -239,7 +240,7 @@ export class IngestPipeline {
       freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
       alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
       // Delivered at the commit, in commit order, to every instance listening.
-      const notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
+      notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
       if (notice) {
         await client.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, notice]);
         // Handed over before the commit: its notice may come back before COMMIT's answer does.
@@ -247,6 +248,7 @@ export class IngestPipeline {
       }
     });
     reach.committed();
+    if (notice) this.options.cluster?.committed(notice);
     const byId = new Map(stored.map((e) => [e.id, e]));
     for (const { message, item, envelope } of accepted) {
       const event = byId.get(envelope.id);
