@@ -1,9 +1,9 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
-import { withClient } from '../storage/database.js';
+import { JOB_LOCKS, withJobLock } from '../storage/database.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
 /**
@@ -27,8 +27,6 @@ export interface GapScannerOptions {
   alarmsChanged?: (alarms: AlarmView[]) => void;
 }
 
-const LOCK_KEY = 7_220_431_002;
-
 export class GapScanner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -50,56 +48,50 @@ export class GapScanner {
   async scan(): Promise<void> {
     const { pool, log } = this.options;
     try {
-      await withClient(pool, log, (lock) => this.scanLocked(lock));
+      await withJobLock(pool, log, JOB_LOCKS.gapScan, () => this.scanLocked());
     } catch (error) {
       log.error({ err: error }, 'gap scan failed');
     }
   }
 
-  private async scanLocked(lock: PoolClient): Promise<void> {
+  private async scanLocked(): Promise<void> {
     const { sequences, alarms, clock, log } = this.options;
-    const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
-    if (!got.rows[0]?.ok) return;
-    try {
-      const now = clock.now();
-      for (const report of await sequences.scanGaps()) {
-        if (report.missingFrom === undefined) continue;
-        const since = report.gapSince ?? new Date(now);
-        if (!report.gapSince) await sequences.markGap(report.site, report.gateway, since);
-        if (now - since.getTime() < (this.options.graceMs ?? 10_000)) continue;
-        // Ask again for a range already asked for only after a while; a new range at once.
-        const lastAsk = report.resendRequestedAt?.getTime() ?? 0;
-        const sameRange = report.resendRequestedTo !== null && report.missingFrom <= report.resendRequestedTo;
-        if (sameRange && now - lastAsk < (this.options.resendEveryMs ?? 60_000)) continue;
-        const to = report.missingTo ?? report.missingFrom;
-        const raised = await alarms.raiseCentral({
-          alarm: 'sequence-gap',
-          key: 'sequence-gap',
-          severity: 'warning',
-          site: report.site,
-          gateway: report.gateway,
-          detail: `events ${report.missingFrom}-${to} of ${report.site}/${report.gateway} missing; resend requested`,
-        });
-        this.options.alarmsChanged?.(raised);
-        await sequences.markGap(report.site, report.gateway, since, { at: new Date(now), to });
-        log.warn(
-          { site: report.site, gateway: report.gateway, from: report.missingFrom, to },
-          'sequence gap: asking the gateway to resend',
-        );
-        this.options.messenger
-          ?.sendCommand(report.site, report.gateway, {
-            kind: 'events.resend',
-            data: { fromSeq: report.missingFrom, toSeq: to },
-          })
-          .then((result) => log.info({ gateway: report.gateway, result }, 'resend answered'))
-          .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
-      }
-      for (const { site, gateway } of await sequences.closedGaps()) {
-        this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
-        log.info({ site, gateway }, 'sequence gap closed');
-      }
-    } finally {
-      await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+    const now = clock.now();
+    for (const report of await sequences.scanGaps()) {
+      if (report.missingFrom === undefined) continue;
+      const since = report.gapSince ?? new Date(now);
+      if (!report.gapSince) await sequences.markGap(report.site, report.gateway, since);
+      if (now - since.getTime() < (this.options.graceMs ?? 10_000)) continue;
+      // Ask again for a range already asked for only after a while; a new range at once.
+      const lastAsk = report.resendRequestedAt?.getTime() ?? 0;
+      const sameRange = report.resendRequestedTo !== null && report.missingFrom <= report.resendRequestedTo;
+      if (sameRange && now - lastAsk < (this.options.resendEveryMs ?? 60_000)) continue;
+      const to = report.missingTo ?? report.missingFrom;
+      const raised = await alarms.raiseCentral({
+        alarm: 'sequence-gap',
+        key: 'sequence-gap',
+        severity: 'warning',
+        site: report.site,
+        gateway: report.gateway,
+        detail: `events ${report.missingFrom}-${to} of ${report.site}/${report.gateway} missing; resend requested`,
+      });
+      this.options.alarmsChanged?.(raised);
+      await sequences.markGap(report.site, report.gateway, since, { at: new Date(now), to });
+      log.warn(
+        { site: report.site, gateway: report.gateway, from: report.missingFrom, to },
+        'sequence gap: asking the gateway to resend',
+      );
+      this.options.messenger
+        ?.sendCommand(report.site, report.gateway, {
+          kind: 'events.resend',
+          data: { fromSeq: report.missingFrom, toSeq: to },
+        })
+        .then((result) => log.info({ gateway: report.gateway, result }, 'resend answered'))
+        .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
+    }
+    for (const { site, gateway } of await sequences.closedGaps()) {
+      this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
+      log.info({ site, gateway }, 'sequence gap closed');
     }
   }
 }

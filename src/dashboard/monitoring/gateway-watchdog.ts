@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
-import { withClient } from '../storage/database.js';
+import { JOB_LOCKS, withJobLock } from '../storage/database.js';
 
 /**
  * Raises a `gateway-offline` alarm for a gateway that has gone quiet: its newest sign of life (the
@@ -23,7 +23,6 @@ export interface GatewayWatchdogOptions {
   alarmsChanged?: (alarms: AlarmView[]) => void;
 }
 
-const LOCK_KEY = 7_220_431_003;
 const KEY = 'gateway-offline';
 
 export class GatewayWatchdog {
@@ -54,59 +53,53 @@ export class GatewayWatchdog {
   async scan(): Promise<void> {
     const { pool, log } = this.options;
     try {
-      await withClient(pool, log, (lock) => this.scanLocked(lock));
+      await withJobLock(pool, log, JOB_LOCKS.gatewayWatch, (client) => this.scanLocked(client));
     } catch (error) {
       log.error({ err: error }, 'gateway watchdog failed');
     }
   }
 
-  private async scanLocked(lock: PoolClient): Promise<void> {
+  private async scanLocked(db: PoolClient): Promise<void> {
     const { alarms, log, offlineAfterMs } = this.options;
-    const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
-    if (!got.rows[0]?.ok) return;
-    try {
-      const rows = await lock.query<{
-        site: string;
-        gateway: string;
-        kind: string;
-        occurred_at: Date;
-        silent: boolean;
-        alarmed: boolean;
-      }>(
-        `SELECT g.site, g.id AS gateway, f.kind, f.occurred_at,
-                f.occurred_at < now() - make_interval(secs => $2) AS silent,
-                EXISTS (SELECT 1 FROM alarms a
-                         WHERE a.source = 'central' AND a.site = g.site AND a.gateway = g.id
-                           AND a.key = $1 AND a.cleared_at IS NULL) AS alarmed
-           FROM gateways g
-           JOIN latest_facts f ON f.site = g.site AND f.gateway = g.id AND f.facet = 'life' AND f.subject = ''
-          WHERE f.occurred_at > now() - interval '7 days'`,
-        [KEY, offlineAfterMs / 1000],
-      );
-      for (const row of rows.rows) {
-        const at = row.occurred_at.toISOString();
-        const shutDown = row.kind === 'gateway.offline';
-        const silent = row.silent;
-        if ((shutDown || silent) && !row.alarmed) {
-          const raised = await alarms.raiseCentral({
-            alarm: 'gateway-offline',
-            key: KEY,
-            severity: shutDown ? 'warning' : 'critical',
-            site: row.site,
-            gateway: row.gateway,
-            detail: shutDown
-              ? `${row.site}/${row.gateway} shut down at ${at}`
-              : `no sign of life from ${row.site}/${row.gateway} since ${at} (more than ${Math.round(offlineAfterMs / 1000)} s)`,
-          });
-          this.options.alarmsChanged?.(raised);
-          log.warn({ site: row.site, gateway: row.gateway, lastSeen: at, shutDown }, 'gateway offline');
-        } else if (!shutDown && !silent && row.alarmed) {
-          this.options.alarmsChanged?.(await alarms.clearCentral(KEY, row.site, row.gateway));
-          log.info({ site: row.site, gateway: row.gateway, lastSeen: at }, 'gateway back online');
-        }
+    const rows = await db.query<{
+      site: string;
+      gateway: string;
+      kind: string;
+      occurred_at: Date;
+      silent: boolean;
+      alarmed: boolean;
+    }>(
+      `SELECT g.site, g.id AS gateway, f.kind, f.occurred_at,
+              f.occurred_at < now() - make_interval(secs => $2) AS silent,
+              EXISTS (SELECT 1 FROM alarms a
+                       WHERE a.source = 'central' AND a.site = g.site AND a.gateway = g.id
+                         AND a.key = $1 AND a.cleared_at IS NULL) AS alarmed
+         FROM gateways g
+         JOIN latest_facts f ON f.site = g.site AND f.gateway = g.id AND f.facet = 'life' AND f.subject = ''
+        WHERE f.occurred_at > now() - interval '7 days'`,
+      [KEY, offlineAfterMs / 1000],
+    );
+    for (const row of rows.rows) {
+      const at = row.occurred_at.toISOString();
+      const shutDown = row.kind === 'gateway.offline';
+      const silent = row.silent;
+      if ((shutDown || silent) && !row.alarmed) {
+        const raised = await alarms.raiseCentral({
+          alarm: 'gateway-offline',
+          key: KEY,
+          severity: shutDown ? 'warning' : 'critical',
+          site: row.site,
+          gateway: row.gateway,
+          detail: shutDown
+            ? `${row.site}/${row.gateway} shut down at ${at}`
+            : `no sign of life from ${row.site}/${row.gateway} since ${at} (more than ${Math.round(offlineAfterMs / 1000)} s)`,
+        });
+        this.options.alarmsChanged?.(raised);
+        log.warn({ site: row.site, gateway: row.gateway, lastSeen: at, shutDown }, 'gateway offline');
+      } else if (!shutDown && !silent && row.alarmed) {
+        this.options.alarmsChanged?.(await alarms.clearCentral(KEY, row.site, row.gateway));
+        log.info({ site: row.site, gateway: row.gateway, lastSeen: at }, 'gateway back online');
       }
-    } finally {
-      await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }
   }
 }

@@ -13,6 +13,7 @@ import { planRowSweep } from '../../controllers/retention/row-sweep-planner.js';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
+import { JOB_LOCKS, withJobLock } from '../storage/database.js';
 import type { Queryable } from '../storage/event-store.js';
 import { type RunStamp, writeDeletions } from './deletion-log.js';
 import { EventSweeper } from './event-sweeper.js';
@@ -42,26 +43,17 @@ export interface RetentionRunOptions {
   shouldStop: () => boolean;
 }
 
-const LOCK_KEY = 7_220_431_003;
-
 export async function runRetention(options: RetentionRunOptions, dryRun: boolean): Promise<RetentionReport> {
-  const lock = await options.pool.connect();
-  try {
-    const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
-    if (!got.rows[0]?.ok) {
-      throw new CodedError(
-        RetentionErrorCode.busy,
-        'another instance is running retention right now; try again shortly',
-      );
-    }
-    try {
-      return await new RetentionRun(options, dryRun).run();
-    } finally {
-      await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
-    }
-  } finally {
-    lock.release();
+  const report = await withJobLock(options.pool, options.log, JOB_LOCKS.retention, () =>
+    new RetentionRun(options, dryRun).run(),
+  );
+  if (!report) {
+    throw new CodedError(
+      RetentionErrorCode.busy,
+      'another instance is running retention right now; try again shortly',
+    );
   }
+  return report;
 }
 
 class RetentionRun {

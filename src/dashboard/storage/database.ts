@@ -66,6 +66,38 @@ export async function withClient<T>(
   }
 }
 
+/**
+ * The session advisory locks that let one dashboard instance at a time run a job. Each job has its
+ * own key; they are kept together so that no two jobs share one by mistake.
+ */
+export const JOB_LOCKS = {
+  migrations: 7_220_431_001,
+  gapScan: 7_220_431_002,
+  retention: 7_220_431_003,
+  gatewayWatch: 7_220_431_004,
+} as const;
+
+/**
+ * Runs `fn` on a client of its own (see withClient) while holding the job's advisory lock, and
+ * releases it after; resolves undefined without running `fn` while another session holds it.
+ */
+export function withJobLock<T>(
+  pool: pg.Pool,
+  log: Logger,
+  key: number,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T | undefined> {
+  return withClient(pool, log, async (client) => {
+    const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key]);
+    if (!got.rows[0]?.ok) return undefined;
+    try {
+      return await fn(client);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [key]);
+    }
+  });
+}
+
 /** Runs `fn` in a transaction on a client of its own (see withClient). */
 export function inTransaction<T>(
   pool: pg.Pool,

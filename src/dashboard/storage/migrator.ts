@@ -4,6 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
+import { JOB_LOCKS } from './database.js';
 
 /**
  * Versioned SQL migrations, applied at start-up under an advisory lock so that several dashboard
@@ -20,7 +21,7 @@ interface Migration {
 }
 
 const FILE_PATTERN = /^(\d{4})_([a-z0-9-_]+?)(?:\.(native|timescale))?\.sql$/;
-const LOCK_KEY = 7_220_431_001;
+const LOCK_KEY = JOB_LOCKS.migrations;
 
 /** The .sql files live beside the sources; the compiled build reads them from there too. */
 export function migrationsDir(): string {
