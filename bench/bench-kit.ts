@@ -1,14 +1,14 @@
 import type { KeyObject } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Dashboard } from '../src/dashboard/dashboard.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair, type SigningKeyPair } from '../src/protocol/signing.js';
+import { scratchDatabase as createScratchDatabase } from '../test/helpers/scratch-database.js';
 
 /** Runs `fn` repeatedly for about `ms` milliseconds after a warm-up; returns operations per second. */
 export function opsPerSecond(fn: () => void, ms = 1500): number {
@@ -85,36 +85,10 @@ export async function copyEventsBaseline(
 export const BENCH_ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A database of its own for one bench run, dropped (with whatever still holds it) by `drop()`. */
-export async function scratchDatabase(
+export function scratchDatabase(
   adminUrl = BENCH_ADMIN_URL,
 ): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `idg_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      try {
-        // pg's Pool.end() resolves before its connections have closed, and terminating one of
-        // them mid-close (FORCE) throws in the bench: let them go first. FORCE is for the rest.
-        const deadline = Date.now() + 2_000;
-        while (Date.now() < deadline) {
-          const { rows } = await admin.query<{ n: number }>(
-            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
-            [name],
-          );
-          if (rows[0]?.n === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
-    },
-  };
+  return createScratchDatabase(adminUrl, 'idg_bench');
 }
 
 /** The `i`-th access of a gateway's simulated day, signed: 500 people with a badge each, one door. */

@@ -7,10 +7,10 @@ import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { LiveHub } from '../../src/dashboard/live-hub.js';
 import type { StoredEvent } from '../../src/dashboard/storage/event-store.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
-import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { signedEvent } from '../helpers/events.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
 
 /**
@@ -59,24 +59,16 @@ async function rig() {
   let seq = 0;
   /** Stores a granted badge of person p-1 at door main through `by`'s ingest. */
   const badge = async (by: Dashboard, direction: 'in' | 'out'): Promise<StoredEvent> => {
-    const envelope = signEnvelope(
-      {
-        v: SCHEMA_VERSION,
-        id: ids.next(),
-        site,
-        gateway: 'gw-1',
-        seq: ++seq,
-        time: new Date().toISOString(),
-        kind: 'access.granted',
-        data: {
-          door: 'main',
-          direction,
-          person: 'p-1',
-          badge: '0004711',
-          factors: ['badge', 'totp'],
-          unlockMs: 5000,
-        },
-      } as Envelope,
+    const data = {
+      door: 'main',
+      direction,
+      person: 'p-1',
+      badge: '0004711',
+      factors: ['badge', 'totp'],
+      unlockMs: 5000,
+    };
+    const envelope = signedEvent(
+      { site, gateway: 'gw-1', seq: ++seq, kind: 'access.granted', data },
       keys.privateKey,
     );
     const [outcome] = await by.ingest.process(
@@ -221,17 +213,8 @@ describe('events stored by other dashboard instances', () => {
     const onB = alarmsOn(b);
     const topic = topics.events(site, 'gw-1');
     const forger = generateSigningKeyPair();
-    const forged = signEnvelope(
-      {
-        v: SCHEMA_VERSION,
-        id: ids.next(),
-        site,
-        gateway: 'gw-1',
-        seq: 1,
-        time: new Date().toISOString(),
-        kind: 'door.locked',
-        data: { door: 'main' },
-      } as Envelope,
+    const forged = signedEvent(
+      { site, gateway: 'gw-1', seq: 1, kind: 'door.locked', data: { door: 'main' } },
       forger.privateKey,
     );
     const [outcome] = await a.ingest.process(topic, Buffer.from(JSON.stringify(forged)));

@@ -2,10 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
-import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { signedEvent } from '../helpers/events.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
 
 /**
@@ -14,7 +13,6 @@ import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js'
  * sign of life clears it. Gateways never heard from, or silent for more than a week, are left
  * alone. Driven through the real ingest with the gateways' own event times.
  */
-const ids = new Uuidv7Generator();
 const keys = generateSigningKeyPair();
 const site = uniqueSite('wd');
 const MINUTE = 60_000;
@@ -72,17 +70,8 @@ async function life(
         : { version: 'test', doors: [] };
   const next = (seq.get(gateway) ?? 0) + 1;
   seq.set(gateway, next);
-  const envelope = signEnvelope(
-    {
-      v: SCHEMA_VERSION,
-      id: ids.next(),
-      site,
-      gateway,
-      seq: next,
-      time: new Date(Date.now() - agoMs).toISOString(),
-      kind,
-      data,
-    } as Envelope,
+  const envelope = signedEvent(
+    { site, gateway, seq: next, time: new Date(Date.now() - agoMs).toISOString(), kind, data },
     keys.privateKey,
   );
   const [outcome] = await dashboard.ingest.process(

@@ -3,10 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { IncomingMessage } from '../../src/dashboard/ingest/ingest-pipeline.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { type Envelope, SCHEMA_VERSION, signEnvelope } from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
-import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { signedEvent } from '../helpers/events.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
 
 /**
@@ -14,7 +13,6 @@ import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js'
  * prepare while the first is held up, but never commits before it, so ingest numbers become
  * visible in order; and a first batch that fails lets the second through.
  */
-const ids = new Uuidv7Generator();
 const keys = generateSigningKeyPair();
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -55,17 +53,8 @@ async function rig() {
   });
   let seq = 0;
   const message = async (site: string): Promise<IncomingMessage> => {
-    const envelope = signEnvelope(
-      {
-        v: SCHEMA_VERSION,
-        id: ids.next(),
-        site,
-        gateway: 'gw-1',
-        seq: ++seq,
-        time: new Date().toISOString(),
-        kind: 'door.locked',
-        data: { door: 'main' },
-      } as Envelope,
+    const envelope = signedEvent(
+      { site, gateway: 'gw-1', seq: ++seq, kind: 'door.locked', data: { door: 'main' } },
       keys.privateKey,
     );
     const msg = { topic: topics.events(site, 'gw-1'), payload: Buffer.from(JSON.stringify(envelope)) };

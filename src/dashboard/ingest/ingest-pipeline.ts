@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Logger } from '../../lib/logger.js';
+import { type Logger, silentLogger } from '../../lib/logger.js';
 import {
   batchSignatureInput,
   batchSigningBytes,
@@ -11,7 +11,6 @@ import {
   signatureInput,
   signatureVerdict,
 } from '../../protocol/envelope.js';
-import { verifyRawSignature } from '../../protocol/signing.js';
 import { parseTopic } from '../../protocol/topics.js';
 import { STORED_CHANNEL, storedNotice } from '../cluster-events.js';
 import type { LiveHub } from '../live-hub.js';
@@ -22,7 +21,7 @@ import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { LatestFactsStore } from '../storage/latest-facts.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
-import type { SignatureThreads } from './signature-threads.js';
+import { SignatureThreads } from './signature-threads.js';
 
 /**
  * What happens to a batch of payloads from the broker, in one transaction: each is decoded,
@@ -274,7 +273,7 @@ export class IngestPipeline {
    * Topic, schema and signature: everything about a payload that needs no database. Signatures
    * are verified on the given threads, or in place without them.
    */
-  async check(message: IncomingMessage, threads?: SignatureThreads): Promise<Checked[]> {
+  async check(message: IncomingMessage, threads: SignatureThreads = IN_PLACE): Promise<Checked[]> {
     try {
       return await this.checkPayload(message, threads);
     } catch (error) {
@@ -285,7 +284,7 @@ export class IngestPipeline {
     }
   }
 
-  private async checkPayload(message: IncomingMessage, threads?: SignatureThreads): Promise<Checked[]> {
+  private async checkPayload(message: IncomingMessage, threads: SignatureThreads): Promise<Checked[]> {
     const address = parseTopic(message.topic);
     if (!address.ok || address.address.channel !== 'events') {
       return [
@@ -356,12 +355,13 @@ export function eventBytes(message: { payload: Buffer }, eventsInMessage: number
   return eventsInMessage === 1 ? message.payload : Buffer.from(JSON.stringify(event));
 }
 
+/** Verifies on the calling thread: SignatureThreads without threads. */
+const IN_PLACE = new SignatureThreads(0, silentLogger);
+
 function mismatch(what: string, site: string, gateway: string): Rejection {
   return { ok: false, reason: 'topic-mismatch', detail: `${what} published on ${site}/${gateway}` };
 }
 
-function verify(input: SignatureInput, threads: SignatureThreads | undefined): Promise<boolean> | boolean {
-  return threads
-    ? threads.verify(input.key, input.bytes, input.signature)
-    : verifyRawSignature(input.key, input.bytes, input.signature);
+function verify(input: SignatureInput, threads: SignatureThreads): Promise<boolean> {
+  return threads.verify(input.key, input.bytes, input.signature);
 }
