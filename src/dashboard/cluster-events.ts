@@ -51,7 +51,10 @@ export interface ClusterEventsOptions {
   /** For announcing alarm changes. */
   pool: pg.Pool;
   log: Logger;
-  /** After the listening connection was lost, the rows read again below the highest number seen. */
+  /**
+   * After the listening connection was lost, the rows read again below the highest number
+   * published when it was lost.
+   */
   catchUpMargin?: number;
   /** First and longest wait before connecting again. */
   reconnectMs?: { first: number; longest: number };
@@ -71,8 +74,9 @@ export interface ClusterEventsOptions {
  * published here in the order of the notices: an own notice publishes the events the pipeline
  * handed over (`stored()`), another instance's is read from the database. Each number is
  * published once. When the listening connection is lost it is opened again, and the rows from
- * `catchUpMargin` below the highest number seen are read again, so transactions that committed
- * meanwhile are not missed; the live streams' catch-up by Last-Event-ID covers the same span.
+ * `catchUpMargin` below the highest number published at the loss on are read again, so
+ * transactions that committed meanwhile are not missed; the live streams' catch-up by
+ * Last-Event-ID covers the same span. Until then `hearing` is false.
  *
  * Alarm changes go the other way too: every change published on this instance's hub (by the
  * ingest, the gap scanner or staff) is announced after it was made, and the other instances
@@ -96,6 +100,8 @@ export class ClusterEvents {
   /** While alarms heard from another instance are published here, they are not announced again. */
   private relaying = false;
   private lostAt: number | undefined;
+  /** The highest number published when the connection was lost: where the catch-up starts. */
+  private highestAtLoss: number | undefined;
 
   constructor(private readonly options: ClusterEventsOptions) {
     this.waitMs = options.reconnectMs?.first ?? 500;
@@ -124,6 +130,22 @@ export class ClusterEvents {
     if (!events) return;
     this.own.delete(notice);
     this.enqueue(async () => this.deliver(events));
+  }
+
+  /**
+   * Whether this instance hears every instance's stored events and alarm changes now. While it
+   * does not (its listening connection is down or was never opened, or what went unheard while it
+   * was down is still being read), what is kept in memory may
+   * lack other instances' events: presence then denies workstation logins (PresenceService) and
+   * `/healthz` answers 503.
+   */
+  get hearing(): boolean {
+    return this.client !== undefined && this.lostAt === undefined;
+  }
+
+  /** When the listening connection was lost, until what went unheard meanwhile has been read. */
+  get lostSince(): Date | undefined {
+    return this.lostAt === undefined ? undefined : new Date(this.lostAt);
   }
 
   /** Opens the listening connection; fails when the database cannot be reached. */
@@ -178,6 +200,7 @@ export class ClusterEvents {
     if (this.stopping || this.client !== client) return;
     this.client = undefined;
     this.lostAt ??= Date.now();
+    this.highestAtLoss ??= this.highest;
     client.end().catch(() => undefined);
     this.options.log.warn(
       { err: error },
@@ -193,9 +216,7 @@ export class ClusterEvents {
         () => {
           this.waitMs = this.options.reconnectMs?.first ?? 500;
           this.options.log.info('hearing stored events and alarm changes again; catching up');
-          const since = this.lostAt ?? Date.now();
-          this.lostAt = undefined;
-          this.enqueue(() => this.catchUp(since));
+          this.enqueue(() => this.catchUp());
         },
         (error: Error) => {
           this.options.log.warn(
@@ -242,17 +263,31 @@ export class ClusterEvents {
     this.deliver(await this.options.events.range(low, high));
   }
 
-  private async catchUp(lostAt: number): Promise<void> {
+  /**
+   * Reads what went unheard: alarms changed since a minute before the loss, and events from below
+   * the highest number published when the connection was lost. Not from below the highest
+   * published since: this instance's own events, published meanwhile as they committed, have
+   * higher numbers than other instances' events that committed before them.
+   */
+  private async catchUp(): Promise<void> {
     // Whatever still waits here for a notice that went unheard is read from the database below.
     this.own.clear();
+    const client = this.client;
+    const lostAt = this.lostAt ?? Date.now();
     this.relay(await this.options.alarms.changedSince(new Date(lostAt - 60_000)));
     const margin = this.options.catchUpMargin ?? 10_000;
-    let after = Math.max(0, this.highest - margin);
+    let after = Math.max(0, (this.highestAtLoss ?? this.highest) - margin);
     for (;;) {
       const rows = await this.options.events.since(after, 5_000);
       this.deliver(rows);
-      if (rows.length < 5_000) return;
+      if (rows.length < 5_000) break;
       after = (rows.at(-1) as StoredEvent).ingestNo;
+    }
+    // Only now, and only when the connection held meanwhile: a catch-up that fails, or whose
+    // connection was lost again, is made again after the next reconnect, from the same place.
+    if (client && this.client === client) {
+      this.lostAt = undefined;
+      this.highestAtLoss = undefined;
     }
   }
 

@@ -168,6 +168,7 @@ export class Dashboard {
       clock: this.clock,
       log: options.log.child({ component: 'presence' }),
       settings: workstationSettings(options.config),
+      hearsEveryInstance: () => this.cluster.hearing,
       // Lock on leave; the locker logs and audits its own failures.
       onLeave: (workstation, person, reason) => {
         locker
@@ -279,6 +280,7 @@ export class Dashboard {
       ping: async () => {
         await this.pool.query('SELECT 1');
       },
+      hearing: () => this.cluster.hearing,
       https,
       signingKey: this.options.signingKey,
     });

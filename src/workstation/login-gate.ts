@@ -20,6 +20,7 @@ export type GateReason =
   | 'compliance-lapsed'
   | 'unknown-workstation'
   | 'unknown-user'
+  | 'presence-unknown'
   | 'bad-request'
   | 'central-unreachable';
 
@@ -45,6 +46,7 @@ const REASONS = new Set<string>([
   'compliance-lapsed',
   'unknown-workstation',
   'unknown-user',
+  'presence-unknown',
 ]);
 
 interface Grant {

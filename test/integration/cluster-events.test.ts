@@ -236,7 +236,9 @@ describe('events stored by other dashboard instances', () => {
     // A listener of its own, signing in as a role that can be locked out: while it cannot log in,
     // it cannot hear anything, and what is stored meanwhile must come from its catch-up.
     const role = `idg_listen_${randomBytes(4).toString('hex')}`;
-    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    // With a password: the embedded PostgreSQL the tests start without TEST_DATABASE_URL asks for one.
+    const password = randomBytes(12).toString('hex');
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
     // Roles belong to the whole server: dropped last, once the database is gone.
     cleanups.unshift(async () => {
       const root = new pg.Client({ connectionString: inject('databaseUrl') });
@@ -246,6 +248,7 @@ describe('events stored by other dashboard instances', () => {
     });
     const url = new URL(db.url);
     url.username = role;
+    url.password = password;
     const lines: string[] = [];
     const hub = new LiveHub();
     const alarms: AlarmView[] = [];
@@ -268,6 +271,9 @@ describe('events stored by other dashboard instances', () => {
       pool: a.pool,
       log: createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) }),
       reconnectMs: { first: 20, longest: 100 },
+      // No margin: the catch-up must start below what was published when the connection was
+      // lost, not below the own events published since, which have higher numbers.
+      catchUpMargin: 0,
     });
     await listener.start();
     cleanups.push(() => listener.stop());
@@ -275,6 +281,7 @@ describe('events stored by other dashboard instances', () => {
 
     const first = await badge(a, 'in');
     await heard.arrived(first.id);
+    expect(listener.hearing).toBe(true);
 
     await admin.query(`ALTER ROLE ${role} NOLOGIN`);
     await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
@@ -296,8 +303,13 @@ describe('events stored by other dashboard instances', () => {
       [role],
     );
     expect(listening.rows[0].n).toBe(0);
+    expect(listener.hearing).toBe(false);
+    expect(listener.lostSince).toBeInstanceOf(Date);
     await admin.query(`ALTER ROLE ${role} LOGIN`);
     await heard.arrived(missed.id);
+    // Heard again only once the catch-up has read what went unheard.
+    expect(listener.hearing).toBe(true);
+    expect(listener.lostSince).toBeUndefined();
     // An alarm changed meanwhile is published again too.
     await alarmHeard;
     expect(alarms.map((x) => x.alarm)).toContain('event-quarantined');
@@ -312,5 +324,45 @@ describe('events stored by other dashboard instances', () => {
     await heard.arrived(after.id);
     expect(lines.filter((line) => line.includes('malformed')).length).toBe(5);
     expect(heard.seen.map((e) => e.id)).toEqual([first.id, mine.id, missed.id, after.id]);
+  });
+
+  it('are a precondition of workstation logins and of a healthy /healthz: without them both fail closed', async () => {
+    const { site, a, b, badge } = await rig();
+    await a.pool.query(`INSERT INTO people (id, display_name) VALUES ('p-1', 'Ada')`);
+    const token = await a.workstations.register({ id: 'ws-1', site, room: 'ident-1' });
+    await a.presence.refresh();
+    const onA = watch(a.hub);
+    // Stored by the other instance: only what A hears lets it answer.
+    const entry = await badge(b, 'in');
+    await onA.arrived(entry.id);
+    const check = () =>
+      a.http.inject({
+        method: 'POST',
+        url: '/api/v1/workstations/ws-1/login-check',
+        headers: { authorization: `Bearer ${token}` },
+        payload: { user: 'p-1' },
+      });
+    const health = () => a.http.inject({ method: 'GET', url: '/healthz' });
+    expect((await check()).json()).toEqual({ allow: true });
+    expect((await health()).statusCode).toBe(200);
+
+    // A no longer hears the other instances: a badge-out stored there would not reach it.
+    await a.cluster.stop();
+    expect(a.cluster.hearing).toBe(false);
+    const denied = await check();
+    expect(denied.statusCode).toBe(200);
+    expect(denied.json()).toEqual({ allow: false, reason: 'presence-unknown' });
+    const unhealthy = await health();
+    expect(unhealthy.statusCode).toBe(503);
+    expect(unhealthy.json()).toEqual({ status: 'not hearing other instances' });
+    // The denial is audited like any other answer.
+    const audit = await a.pool.query<{ action: string; details: Record<string, unknown> }>(
+      `SELECT action, details FROM audit_log WHERE action LIKE 'workstation.login-%' ORDER BY id`,
+    );
+    expect(audit.rows.map((r) => r.action)).toEqual([
+      'workstation.login-allowed',
+      'workstation.login-denied',
+    ]);
+    expect(audit.rows[1]?.details).toMatchObject({ user: 'p-1', reason: 'presence-unknown' });
   });
 });

@@ -74,6 +74,8 @@ export interface AppDependencies {
   presence: PresenceService;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
+  /** Whether this instance hears what every dashboard instance stores (ClusterEvents.hearing). */
+  hearing?: () => boolean;
   /** The central signing key: signs auditors' export bundles (exports are off without it). */
   signingKey?: KeyObject;
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
@@ -184,10 +186,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.get('/healthz', { config: { roles: 'public' } }, async (_request, reply) => {
     try {
       await deps.ping();
-      return { status: 'ok' };
     } catch {
       return reply.code(503).send({ status: 'database unavailable' });
     }
+    // Its presence may lack other instances' events, so it denies workstation logins: not fit to
+    // serve them, and a load balancer should send them elsewhere.
+    if (deps.hearing && !deps.hearing())
+      return reply.code(503).send({ status: 'not hearing other instances' });
+    return { status: 'ok' };
   });
   await app.register(eventsRoutes, { events: deps.events, audit: deps.audit });
   await app.register(liveRoutes, {

@@ -30,7 +30,8 @@ export type LoginDenial =
   | 'lease-expired'
   | 'compliance-lapsed'
   | 'unknown-workstation'
-  | 'unknown-user';
+  | 'unknown-user'
+  | 'presence-unknown';
 
 export type LoginVerdict = { allow: true } | { allow: false; reason: LoginDenial };
 
@@ -52,6 +53,12 @@ export interface PresenceServiceOptions {
   log: Logger;
   settings: WorkstationsConfig;
   onLeave?: (workstation: WorkstationRow, person: string, reason: PresenceEnd) => void;
+  /**
+   * Whether every stored event reaches this service now, including those other dashboard
+   * instances store (ClusterEvents.hearing). While not, a badge-out stored elsewhere may be
+   * missing here, and login checks are denied (`presence-unknown`): fail closed.
+   */
+  hearsEveryInstance?: () => boolean;
 }
 
 /** The parts of a stored event presence reads. */
@@ -214,6 +221,13 @@ export class PresenceService {
     if (!workstation) return { allow: false, reason: 'unknown-workstation' };
     const person = this.people.get(user);
     if (!person) return { allow: false, reason: 'unknown-user' };
+    if (this.options.hearsEveryInstance && !this.options.hearsEveryInstance()) {
+      this.options.log.warn(
+        { workstation: workstationId },
+        "security: login denied: presence may lack other dashboard instances' events until this instance hears them again",
+      );
+      return { allow: false, reason: 'presence-unknown' };
+    }
     const verdict = this.tracker.check(user, workstation);
     if (!verdict.allow) return verdict;
     const { backgroundCheckMaxDays, trainingMaxDays } = this.options.settings;

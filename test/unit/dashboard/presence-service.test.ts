@@ -41,7 +41,7 @@ describe('presence service', () => {
     },
   });
 
-  const service = (history: PresenceEventRow[] = [], settings = {}) =>
+  const service = (history: PresenceEventRow[] = [], settings = {}, hearsEveryInstance?: () => boolean) =>
     new PresenceService({
       store: fakeStore(directory, history),
       hub,
@@ -49,6 +49,7 @@ describe('presence service', () => {
       log: silentLogger,
       settings: workstationSettings({ workstations: settings }),
       onLeave: (workstation, person, reason) => locks.push({ workstation: workstation.id, person, reason }),
+      ...(hearsEveryInstance ? { hearsEveryInstance } : {}),
     });
 
   beforeEach(() => {
@@ -103,6 +104,23 @@ describe('presence service', () => {
     await presence.start();
     presence.apply([entry('bob'), entry('ada')]);
     expect(presence.check('ws-1', 'bob')).toEqual({ allow: false, reason: 'compliance-lapsed' });
+    expect(presence.check('ws-1', 'ada')).toEqual({ allow: true });
+    presence.stop();
+  });
+
+  it("denies logins while other dashboard instances' events may be missing, and allows again once heard", async () => {
+    let hearing = true;
+    const presence = service([], {}, () => hearing);
+    await presence.start();
+    presence.apply([entry('ada')]);
+    expect(presence.check('ws-1', 'ada')).toEqual({ allow: true });
+    hearing = false;
+    expect(presence.check('ws-1', 'ada')).toEqual({ allow: false, reason: 'presence-unknown' });
+    expect(presence.view()[0]?.lastCheck).toMatchObject({ allow: false, reason: 'presence-unknown' });
+    // What it knows for sure is still answered: an unknown workstation or person stays that.
+    expect(presence.check('ws-9', 'ada')).toEqual({ allow: false, reason: 'unknown-workstation' });
+    expect(presence.check('ws-1', 'eve')).toEqual({ allow: false, reason: 'unknown-user' });
+    hearing = true;
     expect(presence.check('ws-1', 'ada')).toEqual({ allow: true });
     presence.stop();
   });

@@ -42,6 +42,14 @@ describe('login gate: central decides, else a short grace, else closed', () => {
     expect(await gate.check('ada')).toEqual({ allow: true, via: 'central' });
     central.state.answer = { allow: false, reason: 'other-room' };
     expect(await gate.check('ada')).toEqual({ allow: false, reason: 'other-room' });
+    // Central cannot vouch for presence now (it does not hear every dashboard instance): denied,
+    // with central's reason, and no grace is left from the allow before.
+    central.state.answer = { allow: true };
+    expect(await gate.check('ada')).toEqual({ allow: true, via: 'central' });
+    central.state.answer = { allow: false, reason: 'presence-unknown' };
+    expect(await gate.check('ada')).toEqual({ allow: false, reason: 'presence-unknown' });
+    central.state.reachable = false;
+    expect(await gate.check('ada')).toMatchObject({ allow: false, reason: 'central-unreachable' });
   });
 
   it('allows a user central allowed within the grace, and denies once the grace has passed', async () => {

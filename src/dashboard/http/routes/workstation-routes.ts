@@ -25,6 +25,7 @@ export const LoginDenial = Type.Union([
   Type.Literal('compliance-lapsed'),
   Type.Literal('unknown-workstation'),
   Type.Literal('unknown-user'),
+  Type.Literal('presence-unknown'),
 ]);
 
 /**
