@@ -233,18 +233,20 @@ export class IngestPipeline {
       }
       stored = await events.insert(insert, client, reach.inserted);
       await before.committed;
-      await sequences.noteHighest(claims.fresh, client);
       await this.options.facts.apply(stored, client);
       const storedIds = new Set(stored.map((e) => e.id));
       freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
       alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
       // Delivered at the commit, in commit order, to every instance listening.
       notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
-      if (notice) {
-        await client.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, notice]);
-        // Handed over before the commit: its notice may come back before COMMIT's answer does.
-        this.options.cluster?.stored(notice, stored);
-      }
+      // Handed over before the commit: its notice may come back before COMMIT's answer does.
+      if (notice) this.options.cluster?.stored(notice, stored);
+      // The gateways' highest numbers and the notice in one statement: the last before the commit.
+      await sequences.noteHighest(
+        claims.fresh,
+        client,
+        notice ? { channel: STORED_CHANNEL, payload: notice } : undefined,
+      );
     });
     reach.committed();
     if (notice) this.options.cluster?.committed(notice);

@@ -108,23 +108,39 @@ export class SequenceStore {
   /**
    * Raises each gateway's highest number seen to the highest of `fresh` (claimed in the same
    * transaction). Separate from claim(): it locks the gateways' rows until the commit, so the
-   * ingest does it last, after its events are inserted (see IngestPipeline).
+   * ingest does it last, after its events are inserted (see IngestPipeline). `announce` is a
+   * NOTIFY sent in the same statement: the ingest's last one before its commit, while it holds
+   * the ingest-order lock, so one round trip fewer there counts.
    */
-  async noteHighest(fresh: readonly Envelope[], db: Queryable): Promise<void> {
+  async noteHighest(
+    fresh: readonly Envelope[],
+    db: Queryable,
+    announce?: { channel: string; payload: string },
+  ): Promise<void> {
     const highest = new Map<string, { site: string; gateway: string; seq: number }>();
     for (const { site, gateway, seq } of fresh) {
       const key = `${site}/${gateway}`;
       if ((highest.get(key)?.seq ?? 0) < seq) highest.set(key, { site, gateway, seq });
     }
-    if (highest.size === 0) return;
+    if (highest.size === 0 && !announce) return;
     const rows = [...highest.values()].sort((a, b) =>
       `${a.site}/${a.gateway}` < `${b.site}/${b.gateway}` ? -1 : 1,
     );
+    // A data-modifying WITH runs to its end whether or not the query reads it.
     await db.query(
-      `INSERT INTO gateway_sequences (site, gateway, highest)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-       ON CONFLICT (site, gateway) DO UPDATE SET highest = GREATEST(gateway_sequences.highest, EXCLUDED.highest)`,
-      [rows.map((r) => r.site), rows.map((r) => r.gateway), rows.map((r) => r.seq)],
+      `WITH noted AS (
+         INSERT INTO gateway_sequences (site, gateway, highest)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+         ON CONFLICT (site, gateway) DO UPDATE SET highest = GREATEST(gateway_sequences.highest, EXCLUDED.highest)
+       )
+       SELECT pg_notify($4, $5) WHERE $4::text IS NOT NULL`,
+      [
+        rows.map((r) => r.site),
+        rows.map((r) => r.gateway),
+        rows.map((r) => r.seq),
+        announce?.channel ?? null,
+        announce?.payload ?? null,
+      ],
     );
   }
 
