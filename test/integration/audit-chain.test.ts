@@ -7,8 +7,11 @@ import { writeAudit } from '../../src/dashboard/audit/audit-log.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { WorkstationAuditExpiry } from '../../src/dashboard/presence/workstation-audit-expiry.js';
+import { EventStore } from '../../src/dashboard/storage/event-store.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { runCli } from '../helpers/cli.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
+import { signedEvent } from '../helpers/events.js';
 import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
 
 /** The tamper-evident log: chains written by the database itself, day checkpoints, `audit verify`. */
@@ -108,6 +111,62 @@ describe('hash chain and day checkpoints', () => {
     expect(result.stdout).toContain(
       `MISMATCH in chain berlin row 2 (event ${id}): its event row was changed`,
     );
+  });
+
+  it('links the digest the ingest computed before its insert, and finds one that does not match its event', async () => {
+    // As the ingest stores a batch: digests computed first, then stored with the events.
+    const store = new EventStore(rig.pool);
+    const key = generateSigningKeyPair().privateKey;
+    const time = new Date(Date.now() - DAY).toISOString();
+    const batch = [1, 2, 3].map((seq) =>
+      signedEvent(
+        {
+          site: 'berlin',
+          gateway: 'gw-berlin',
+          seq,
+          kind: 'door.opened',
+          data: { door: 'main', n: 'ä"\\' },
+          time,
+        },
+        key,
+      ),
+    );
+    await store.ensurePartitions([time.slice(0, 10)]);
+    const prepared = store.prepareInsert(batch);
+    await store.digest(prepared);
+    await store.insert(prepared);
+    // Exactly what the trigger would have computed from the stored row.
+    const rows = await rig.pool.query<{ supplied: Buffer; content: Buffer; linked: Buffer }>(
+      `SELECT e.chain_digest AS supplied, identgate_event_digest(e) AS content, c.digest AS linked
+         FROM events e JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text ORDER BY c.no`,
+    );
+    expect(rows.rows).toHaveLength(3);
+    for (const row of rows.rows) {
+      expect(row.supplied).toHaveLength(32);
+      expect(row.supplied.equals(row.content)).toBe(true);
+      expect(row.linked.equals(row.content)).toBe(true);
+    }
+    expect((await verify()).ok).toBe(true);
+
+    // A writer that supplies a digest other than its event's content: linked as given, and
+    // verify reports it as it reports an event changed after it was chained.
+    const { id } = await rig.event('berlin', DAY);
+    const forged = await rig.pool.query<{ id: string }>(
+      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature, chain_digest)
+       SELECT gen_random_uuid(), occurred_at, 1, site, gateway, 9999, kind, door, person, data, signature,
+              sha256('not this event')
+         FROM events WHERE id = $1
+       RETURNING id`,
+      [id],
+    );
+    const report = await verify();
+    expect(report.mismatch).toMatchObject({
+      site: 'berlin',
+      no: 5,
+      source: 'event',
+      ref: forged.rows[0]?.id,
+      problem: expect.stringContaining('its event row was changed'),
+    });
   });
 
   it('finds an event deleted outside retention', async () => {

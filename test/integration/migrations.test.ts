@@ -39,6 +39,8 @@ describe('database migrations', () => {
       { version: 14, variant: 'any' },
       { version: 15, variant: 'native' },
       { version: 16, variant: 'any' },
+      { version: 17, variant: 'any' },
+      { version: 18, variant: 'native' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

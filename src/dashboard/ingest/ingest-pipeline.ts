@@ -203,6 +203,8 @@ export class IngestPipeline {
         });
       }
       const insert = events.prepareInsert(claims.fresh);
+      // Computed while the transaction before may still hold the locks (see EventStore.digest).
+      await events.digest(insert, client);
       await before.inserted;
       // Ingest numbers are taken and committed in order across dashboard instances: the insert
       // takes the ingest-order lock (migration 0016) before any chain lock. Quarantine raises

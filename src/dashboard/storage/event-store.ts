@@ -58,7 +58,8 @@ function fromRow(row: EventRow): StoredEvent {
 /** An insert's envelopes with its parameters built (see EventStore.prepareInsert). */
 export interface PreparedInsert {
   envelopes: readonly Envelope[];
-  params: string[];
+  /** The eleven columns, then the chain digests once EventStore.digest has computed them. */
+  params: Array<string | null>;
 }
 
 /**
@@ -99,6 +100,29 @@ export class EventStore {
   }
 
   /**
+   * Computes the prepared events' chain digests in the database, with the function the chain
+   * trigger would use (migration 0017), for the insert to store with them. The ingest does this
+   * before its turn to insert, so that the trigger links them instead of computing them while the
+   * transaction holds the locks every instance's inserts wait for.
+   */
+  async digest(prepared: PreparedInsert, db: Queryable = this.pool): Promise<void> {
+    if (prepared.envelopes.length === 0) return;
+    const result = await db.query<{ digest: string }>(
+      `SELECT encode(identgate_event_digest_of(id, occurred_at, schema_version, site, gateway, seq, kind, door,
+                                              person, data, signature), 'hex') AS digest
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
+                     $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
+              WITH ORDINALITY AS t(id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature, i)
+        ORDER BY i`,
+      prepared.params.slice(0, 11),
+    );
+    if (result.rows.length !== prepared.envelopes.length)
+      throw new Error(`${result.rows.length} digests for ${prepared.envelopes.length} events`);
+    // A bytea[] literal: each element "\\x<hex>" (hex digits need no other escaping).
+    prepared.params[11] = `{${result.rows.map((row) => `"\\\\x${row.digest}"`).join(',')}}`;
+  }
+
+  /**
    * Stores the prepared envelopes; returns those that were new (duplicates of stored events are
    * skipped). `db` may be a client inside a transaction. The caller creates the partitions first,
    * outside it (ensurePartitions). `inserted` is called as soon as the statement is done, before
@@ -115,12 +139,14 @@ export class EventStore {
     }
     // Only what the database adds comes back; the rest is known from the envelopes.
     const result = await db.query<{ id: string; ingest_no: string; received_at: Date }>(
-      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
+      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature,
+                          chain_digest)
        SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
-                            $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
+                            $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::bytea[])
        ON CONFLICT (id, occurred_at) DO NOTHING
        RETURNING id, ingest_no, received_at`,
-      prepared.params,
+      // Without digests (NULL, padded by unnest) the trigger computes them.
+      [...prepared.params.slice(0, 11), prepared.params[11] ?? null],
     );
     inserted?.();
     const byId = new Map(prepared.envelopes.map((e) => [e.id, e]));
