@@ -128,10 +128,11 @@ export class IngestPipeline {
    * - the rest of the turn (quarantining what was refused, inserting the events) waits until it
    *   has inserted; then the insert (or the quarantine, when there is any) takes the ingest-order
    *   lock (migration 0016), which the one before holds until it commits;
-   * - everything after the insert (the gateways' highest numbers, the overview's facts, alarms
-   *   raised by gateways, the commit) until it has committed.
-   * So the next batch claims its sequence numbers and builds its insert while the one before
-   * inserts, and sends it (PostgreSQL parses it) while the one before commits. Ingest numbers are
+   * - everything after the insert (the overview's facts, alarms raised by gateways, the gateways'
+   *   highest numbers with the stored-events notice, the commit) until it has committed.
+   * So the next batch claims its sequence numbers, has its events' chain digests computed and
+   * builds its insert while the one before inserts, and sends it (PostgreSQL parses it) while the
+   * one before commits. Ingest numbers are
    * taken, and become visible, in order, across every dashboard instance: the live streams resume
    * by the highest number they sent. And no
    * transaction waits for a later one: the ingest-order lock comes first, before any chain lock
