@@ -24,6 +24,7 @@ import { EventIngest } from './ingest/event-ingest.js';
 import { GapScanner } from './ingest/gap-scanner.js';
 import { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
+import { GatewayStatusWatch } from './monitoring/gateway-status-watch.js';
 import { GatewayWatchdog } from './monitoring/gateway-watchdog.js';
 import { PresenceService } from './presence/presence-service.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
@@ -102,6 +103,7 @@ export class Dashboard {
   private video: VideoService | undefined;
   private gapScanner: GapScanner | undefined;
   private watchdog: GatewayWatchdog | undefined;
+  private statusWatch: GatewayStatusWatch | undefined;
   private retentionJob: RetentionJob | undefined;
   private checkpointJob: CheckpointJob | undefined;
   private app: FastifyInstance | undefined;
@@ -394,6 +396,22 @@ export class Dashboard {
       alarmsChanged: (alarms) => this.hub.publishAlarms(alarms),
     });
     this.watchdog.start();
+    this.statusWatch = new GatewayStatusWatch({
+      mqtt: {
+        url: config.mqtt.url,
+        clientId: `${clientId}-status`,
+        ...(config.mqtt.username ? { username: config.mqtt.username } : {}),
+        ...(this.options.mqttPassword ? { password: this.options.mqttPassword } : {}),
+        ...(mqttTls ? { tls: mqttTls } : {}),
+      },
+      sites: config.ingest.sites,
+      pool: this.pool,
+      alarms: this.alarms,
+      log: log.child({ component: 'gateways' }),
+      offlineAfterMs: (config.ingest.offlineAfterSeconds ?? 180) * 1000,
+      alarmsChanged: (alarms) => this.hub.publishAlarms(alarms),
+    });
+    await this.statusWatch.start();
     const retention = retentionSettings(config);
     if (retention.enabled) {
       this.retentionJob = new RetentionJob({
@@ -429,6 +447,8 @@ export class Dashboard {
     this.gapScanner = undefined;
     await this.watchdog?.stop();
     this.watchdog = undefined;
+    await this.statusWatch?.stop();
+    this.statusWatch = undefined;
     await this.ingestor?.stop();
     this.ingestor = undefined;
     await this.messengerInstance?.stop();

@@ -1,7 +1,9 @@
+import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
-import { silentLogger } from '../../src/lib/logger.js';
+import { DISCONNECTED_KEY, GatewayStatusWatch } from '../../src/dashboard/monitoring/gateway-status-watch.js';
+import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
@@ -32,7 +34,16 @@ beforeAll(async () => {
       database: { url: db.url, poolSize: 4 },
       mqtt: { url: mqttUrl(), clientId: `idg-dash-${site}` },
       ingest: { sites: [site], offlineAfterSeconds: 180 },
-      gateways: ['gw-quiet', 'gw-stopped', 'gw-alive', 'gw-never', 'gw-gone'].map((id) => ({
+      gateways: [
+        'gw-quiet',
+        'gw-stopped',
+        'gw-alive',
+        'gw-never',
+        'gw-gone',
+        'gw-crashed',
+        'gw-old',
+        'gw-down',
+      ].map((id) => ({
         site,
         id,
         publicKey,
@@ -126,5 +137,88 @@ describe('gateway watchdog', () => {
       { gateway: 'gw-stopped', open: false },
     ]);
     expect(pushed).toHaveLength(4);
+  });
+});
+
+describe("the broker's word that a gateway's connection is gone", () => {
+  /** Resolves with the first alarm pushed to the live streams from now on that `matches`. */
+  const nextPushed = (matches: (alarm: AlarmView) => boolean) =>
+    new Promise<AlarmView>((resolve) => {
+      const off = dashboard.hub.subscribe({
+        push: () => true,
+        pushAlarms: (alarms) => {
+          const found = alarms.find(matches);
+          if (found) {
+            off();
+            resolve(found);
+          }
+          return true;
+        },
+        close: () => undefined,
+      });
+    });
+  const disconnected = async (gateway: string) =>
+    (
+      await dashboard.pool.query<{ severity: string; open: boolean }>(
+        `SELECT severity, cleared_at IS NULL AS open FROM alarms WHERE gateway = $1 AND key = $2 ORDER BY id`,
+        [gateway, DISCONNECTED_KEY],
+      )
+    ).rows;
+
+  it("raises a warning as soon as the broker sends a crashed gateway's Last Will, and clears it when it is back", async () => {
+    await life('gw-crashed', 20_000, 'gateway.heartbeat');
+    const raw = await connectAsync(mqttUrl(), { clientId: `idg-lwt-${site}` });
+    try {
+      const status = topics.status(site, 'gw-crashed');
+      // What the broker publishes for a gateway whose connection it lost: its retained Last Will.
+      const raised = nextPushed((a) => a.gateway === 'gw-crashed' && a.clearedAt === null);
+      await raw.publishAsync(status, JSON.stringify({ state: 'offline', time: new Date().toISOString() }), {
+        qos: 1,
+        retain: true,
+      });
+      expect(await raised).toMatchObject({ alarm: 'gateway-offline', severity: 'warning', state: 'active' });
+      expect((await raised).detail).toMatch(
+        /broker reports the connection to .*\/gw-crashed lost \(its Last Will/,
+      );
+      expect(await disconnected('gw-crashed')).toEqual([{ severity: 'warning', open: true }]);
+
+      const cleared = nextPushed((a) => a.gateway === 'gw-crashed' && a.clearedAt !== null);
+      await raw.publishAsync(status, JSON.stringify({ state: 'online', time: new Date().toISOString() }), {
+        qos: 1,
+        retain: true,
+      });
+      await cleared;
+      expect(await disconnected('gw-crashed')).toEqual([{ severity: 'warning', open: false }]);
+      await raw.publishAsync(status, '', { qos: 1, retain: true });
+    } finally {
+      await raw.endAsync();
+    }
+  });
+
+  it('leaves alone gateways long silent, shut down, never heard from or unknown, and refuses malformed statuses', async () => {
+    await life('gw-old', 10 * MINUTE, 'gateway.heartbeat');
+    await life('gw-down', 0, 'gateway.offline');
+    const lines: string[] = [];
+    const watch = new GatewayStatusWatch({
+      mqtt: { url: mqttUrl(), clientId: 'unused' },
+      sites: [site],
+      pool: dashboard.pool,
+      alarms: dashboard.alarms,
+      log: createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) }),
+      offlineAfterMs: 180_000,
+    });
+    const offline = Buffer.from(JSON.stringify({ state: 'offline' }));
+    // Silent for longer than the watchdog's 180 s (its critical alarm is the one), shut down
+    // cleanly (its own warning), never heard from, not a configured gateway.
+    for (const gateway of ['gw-old', 'gw-down', 'gw-never', 'gw-stranger'])
+      await watch.onStatus(topics.status(site, gateway), offline);
+    for (const gateway of ['gw-old', 'gw-down', 'gw-never', 'gw-stranger'])
+      expect(await disconnected(gateway)).toEqual([]);
+    for (const payload of ['{"state":"gone"}', 'not json', 'null', '[]']) {
+      await watch.onStatus(topics.status(site, 'gw-alive'), Buffer.from(payload));
+    }
+    await watch.onStatus('identgate/../status', offline);
+    expect(await disconnected('gw-alive')).toEqual([]);
+    expect(lines.filter((line) => line.includes('security: malformed gateway status')).length).toBe(4);
   });
 });
