@@ -43,6 +43,7 @@ beforeAll(async () => {
         'gw-crashed',
         'gw-old',
         'gw-down',
+        'gw-parked',
       ].map((id) => ({
         site,
         id,
@@ -220,5 +221,28 @@ describe("the broker's word that a gateway's connection is gone", () => {
     await watch.onStatus('identgate/../status', offline);
     expect(await disconnected('gw-alive')).toEqual([]);
     expect(lines.filter((line) => line.includes('security: malformed gateway status')).length).toBe(4);
+  });
+
+  it("clears the broker's warning when the gateway's shutdown event explains it, leaving the shutdown's own", async () => {
+    await life('gw-parked', 0, 'gateway.heartbeat');
+    const watch = new GatewayStatusWatch({
+      mqtt: { url: mqttUrl(), clientId: 'unused' },
+      sites: [site],
+      pool: dashboard.pool,
+      alarms: dashboard.alarms,
+      log: silentLogger,
+      offlineAfterMs: 180_000,
+    });
+    // The retained `offline` a clean shutdown publishes can come before its gateway.offline event.
+    await watch.onStatus(topics.status(site, 'gw-parked'), Buffer.from(JSON.stringify({ state: 'offline' })));
+    expect(await disconnected('gw-parked')).toEqual([{ severity: 'warning', open: true }]);
+    await life('gw-parked', 0, 'gateway.offline');
+    await dashboard.gatewayWatchdog.scan();
+    expect(await disconnected('gw-parked')).toEqual([{ severity: 'warning', open: false }]);
+    const own = await dashboard.pool.query<{ key: string; severity: string; open: boolean }>(
+      `SELECT key, severity, cleared_at IS NULL AS open FROM alarms WHERE gateway = 'gw-parked' AND key <> $1`,
+      [DISCONNECTED_KEY],
+    );
+    expect(own.rows).toEqual([{ key: 'gateway-offline', severity: 'warning', open: true }]);
   });
 });

@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { JOB_LOCKS, withJobLock } from '../storage/database.js';
+import { DISCONNECTED_KEY } from './gateway-status-watch.js';
 
 /**
  * Raises a `gateway-offline` alarm for a gateway that has gone quiet: its newest sign of life (the
@@ -68,21 +69,29 @@ export class GatewayWatchdog {
       occurred_at: Date;
       silent: boolean;
       alarmed: boolean;
+      disconnected: boolean;
     }>(
       `SELECT g.site, g.id AS gateway, f.kind, f.occurred_at,
               f.occurred_at < now() - make_interval(secs => $2) AS silent,
               EXISTS (SELECT 1 FROM alarms a
                        WHERE a.source = 'central' AND a.site = g.site AND a.gateway = g.id
-                         AND a.key = $1 AND a.cleared_at IS NULL) AS alarmed
+                         AND a.key = $1 AND a.cleared_at IS NULL) AS alarmed,
+              EXISTS (SELECT 1 FROM alarms a
+                       WHERE a.source = 'central' AND a.site = g.site AND a.gateway = g.id
+                         AND a.key = $3 AND a.cleared_at IS NULL) AS disconnected
          FROM gateways g
          JOIN latest_facts f ON f.site = g.site AND f.gateway = g.id AND f.facet = 'life' AND f.subject = ''
         WHERE f.occurred_at > now() - interval '7 days'`,
-      [KEY, offlineAfterMs / 1000],
+      [KEY, offlineAfterMs / 1000, DISCONNECTED_KEY],
     );
     for (const row of rows.rows) {
       const at = row.occurred_at.toISOString();
       const shutDown = row.kind === 'gateway.offline';
       const silent = row.silent;
+      // A clean shutdown explains the broker's `offline` (GatewayStatusWatch), which may have come
+      // before the shutdown event: its own warning below says it.
+      if (shutDown && row.disconnected)
+        this.options.alarmsChanged?.(await alarms.clearCentral(DISCONNECTED_KEY, row.site, row.gateway));
       if ((shutDown || silent) && !row.alarmed) {
         const raised = await alarms.raiseCentral({
           alarm: 'gateway-offline',
