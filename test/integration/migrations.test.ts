@@ -41,6 +41,7 @@ describe('database migrations', () => {
       { version: 16, variant: 'any' },
       { version: 17, variant: 'any' },
       { version: 18, variant: 'native' },
+      { version: 19, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

@@ -212,8 +212,7 @@ export class IngestPipeline {
       // alarms, which take chain locks, so it takes the ingest-order lock first itself. (Only
       // then: taken before every insert, it would keep the insert's parameters from being
       // parsed while the transaction before commits, 11 % of the ingest's rate.)
-      if (rejected.length > 0)
-        await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-ingest-order', 0))`);
+      if (rejected.length > 0) await client.query('SELECT identgate_take_ingest_order()');
       for (const { message: index, rejection } of rejected) {
         const message = messages[index] as IncomingMessage;
         const payload = rejection.payload ?? message.payload;
