@@ -74,7 +74,7 @@ export interface ClusterEventsOptions {
  * published here in the order of the notices: an own notice publishes the events the pipeline
  * handed over (`stored()`), another instance's is read from the database. Each number is
  * published once. When the listening connection is lost it is opened again, and the rows from
- * `catchUpMargin` below the highest number published at the loss on are read again, so
+ * `catchUpMargin` below the highest number published when it was lost are read again, so
  * transactions that committed meanwhile are not missed; the live streams' catch-up by
  * Last-Event-ID covers the same span. Until then `hearing` is false.
  *
@@ -135,9 +135,8 @@ export class ClusterEvents {
   /**
    * Whether this instance hears every instance's stored events and alarm changes now. While it
    * does not (its listening connection is down or was never opened, or what went unheard while it
-   * was down is still being read), what is kept in memory may
-   * lack other instances' events: presence then denies workstation logins (PresenceService) and
-   * `/healthz` answers 503.
+   * was down is still being read), what is kept in memory may lack other instances' events:
+   * presence then denies workstation logins (PresenceService) and `/healthz` answers 503.
    */
   get hearing(): boolean {
     return this.client !== undefined && this.lostAt === undefined;
