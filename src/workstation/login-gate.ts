@@ -46,7 +46,6 @@ const REASONS = new Set<string>([
   'compliance-lapsed',
   'unknown-workstation',
   'unknown-user',
-  'presence-unknown',
 ]);
 
 interface Grant {
@@ -63,9 +62,18 @@ export class LoginGate {
     if (!USER_PATTERN.test(user))
       return { allow: false, reason: 'bad-request', detail: 'not a valid user name' };
     const reply = await this.options.client.post('/login-check', { user });
+    // Central answered that it cannot vouch for presence now (a dashboard instance that does not
+    // hear the others): as good as no answer, so the grace and break-glass below apply, and the
+    // user's last allow is kept.
+    const unsure =
+      reply.reached &&
+      reply.status === 200 &&
+      (reply.body as { reason?: unknown } | undefined)?.reason === 'presence-unknown';
     if (reply.reached && reply.status < 500) {
       // Central answered: report any break-glass use it has not heard of yet.
       await this.flushReports();
+    }
+    if (reply.reached && reply.status < 500 && !unsure) {
       if (reply.status === 401) return this.forget(user, { allow: false, reason: 'unknown-workstation' });
       const body = reply.body as { allow?: unknown; reason?: unknown } | undefined;
       if (reply.status === 200 && body?.allow === true) {
@@ -76,14 +84,18 @@ export class LoginGate {
         return this.forget(user, { allow: false, reason: body.reason as GateReason });
       return this.forget(user, { allow: false, reason: 'bad-request', detail: `HTTP ${reply.status}` });
     }
-    const why = reply.reached ? `HTTP ${reply.status}` : reply.detail;
+    const why = unsure
+      ? 'central cannot vouch for presence now (presence-unknown)'
+      : reply.reached
+        ? `HTTP ${reply.status}`
+        : reply.detail;
     const now = this.options.clock.now();
     const last = this.readJson<{ at: number }>(join('confirmed', `${user}.json`));
     if (last && now - last.at < this.options.graceMs) {
       return {
         allow: true,
         via: 'grace',
-        detail: `central unreachable (${why}); allowed ${Math.round((now - last.at) / 1000)} s after central's last allow`,
+        detail: `${unsure ? why : `central unreachable (${why})`}; allowed ${Math.round((now - last.at) / 1000)} s after central's last allow`,
       };
     }
     const grant = this.readJson<Grant>(join('break-glass', `${user}.json`));
@@ -92,10 +104,10 @@ export class LoginGate {
       return {
         allow: true,
         via: 'break-glass',
-        detail: `central unreachable (${why}); break-glass grant until ${new Date(grant.until).toISOString()}`,
+        detail: `${unsure ? why : `central unreachable (${why})`}; break-glass grant until ${new Date(grant.until).toISOString()}`,
       };
     }
-    return { allow: false, reason: 'central-unreachable', detail: why };
+    return { allow: false, reason: unsure ? 'presence-unknown' : 'central-unreachable', detail: why };
   }
 
   /** Grants `user` emergency login; the code must match the sealed one. Reports it to central if reachable. */

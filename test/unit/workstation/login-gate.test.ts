@@ -42,14 +42,22 @@ describe('login gate: central decides, else a short grace, else closed', () => {
     expect(await gate.check('ada')).toEqual({ allow: true, via: 'central' });
     central.state.answer = { allow: false, reason: 'other-room' };
     expect(await gate.check('ada')).toEqual({ allow: false, reason: 'other-room' });
-    // Central cannot vouch for presence now (it does not hear every dashboard instance): denied,
-    // with central's reason, and no grace is left from the allow before.
-    central.state.answer = { allow: true };
+  });
+
+  it('treats central that cannot vouch for presence like central unreachable: grace, then closed', async () => {
+    // A dashboard instance that does not hear the others answers presence-unknown.
     expect(await gate.check('ada')).toEqual({ allow: true, via: 'central' });
     central.state.answer = { allow: false, reason: 'presence-unknown' };
-    expect(await gate.check('ada')).toEqual({ allow: false, reason: 'presence-unknown' });
-    central.state.reachable = false;
-    expect(await gate.check('ada')).toMatchObject({ allow: false, reason: 'central-unreachable' });
+    clock.advance(60_000);
+    expect(await gate.check('ada')).toMatchObject({
+      allow: true,
+      via: 'grace',
+      detail: expect.stringContaining('central cannot vouch for presence now'),
+    });
+    // The grace was kept, not forgotten as after a denial; it runs out as usual.
+    clock.advance(60_000);
+    expect(await gate.check('ada')).toMatchObject({ allow: false, reason: 'presence-unknown' });
+    expect(await gate.check('bob')).toMatchObject({ allow: false, reason: 'presence-unknown' });
   });
 
   it('allows a user central allowed within the grace, and denies once the grace has passed', async () => {
