@@ -84,18 +84,17 @@ export class LoginGate {
         return this.forget(user, { allow: false, reason: body.reason as GateReason });
       return this.forget(user, { allow: false, reason: 'bad-request', detail: `HTTP ${reply.status}` });
     }
-    const why = unsure
+    const why = reply.reached ? `HTTP ${reply.status}` : reply.detail;
+    const cause = unsure
       ? 'central cannot vouch for presence now (presence-unknown)'
-      : reply.reached
-        ? `HTTP ${reply.status}`
-        : reply.detail;
+      : `central unreachable (${why})`;
     const now = this.options.clock.now();
     const last = this.readJson<{ at: number }>(join('confirmed', `${user}.json`));
     if (last && now - last.at < this.options.graceMs) {
       return {
         allow: true,
         via: 'grace',
-        detail: `${unsure ? why : `central unreachable (${why})`}; allowed ${Math.round((now - last.at) / 1000)} s after central's last allow`,
+        detail: `${cause}; allowed ${Math.round((now - last.at) / 1000)} s after central's last allow`,
       };
     }
     const grant = this.readJson<Grant>(join('break-glass', `${user}.json`));
@@ -104,10 +103,12 @@ export class LoginGate {
       return {
         allow: true,
         via: 'break-glass',
-        detail: `${unsure ? why : `central unreachable (${why})`}; break-glass grant until ${new Date(grant.until).toISOString()}`,
+        detail: `${cause}; break-glass grant until ${new Date(grant.until).toISOString()}`,
       };
     }
-    return { allow: false, reason: unsure ? 'presence-unknown' : 'central-unreachable', detail: why };
+    return unsure
+      ? { allow: false, reason: 'presence-unknown', detail: cause }
+      : { allow: false, reason: 'central-unreachable', detail: why };
   }
 
   /** Grants `user` emergency login; the code must match the sealed one. Reports it to central if reachable. */
