@@ -67,7 +67,9 @@ export class OverviewStore {
   /**
    * Whether `door` is a door of that gateway as far as the central side knows: in the directory,
    * named by one of the gateway's stored events, or listed when the gateway last came online
-   * (within the look-back bound, as on the overview).
+   * (within the look-back bound, as on the overview). The last is read from the overview's facts
+   * by their key: the gateway's events of the look-back week took 0.5 s on 3,000,000 events, before
+   * every remote unlock.
    */
   async knowsDoor(
     site: string,
@@ -78,8 +80,8 @@ export class OverviewStore {
     const result = await this.pool.query<{ known: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM doors WHERE site = $1 AND id = $3)
            OR EXISTS (SELECT 1 FROM events WHERE site = $1 AND door = $3 AND gateway = $2)
-           OR EXISTS (SELECT 1 FROM events
-                       WHERE site = $1 AND gateway = $2 AND kind = 'gateway.online' AND data -> 'doors' ? $3
+           OR EXISTS (SELECT 1 FROM latest_facts
+                       WHERE site = $1 AND gateway = $2 AND facet = 'doors' AND subject = '' AND data -> 'doors' ? $3
                          AND occurred_at >= now() - make_interval(days => $4)) AS known`,
       [site, gateway, door, bounds.lookbackDays],
     );

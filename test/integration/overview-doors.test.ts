@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Dashboard } from '../../src/dashboard/dashboard.js';
+import { OverviewStore } from '../../src/dashboard/storage/overview-store.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { signedEvent } from '../helpers/events.js';
+import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+
+/**
+ * Which doors a door action may name (OverviewStore.knowsDoor): those in the directory, those a
+ * gateway's stored events named, and those its latest `gateway.online` listed within the look-back
+ * week. Events go through the real ingest, so the overview's facts are the ones it keeps.
+ */
+const keys = generateSigningKeyPair();
+const site = uniqueSite('doors');
+const DAY = 86_400_000;
+let dashboard: Dashboard;
+let overview: OverviewStore;
+let drop: () => Promise<void>;
+let seq = 0;
+
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  drop = db.drop;
+  const publicKey = exportPublicKey(keys.publicKey);
+  dashboard = new Dashboard({
+    config: {
+      kind: 'dashboard',
+      http: { host: '127.0.0.1', port: 0 },
+      database: { url: db.url, poolSize: 4 },
+      mqtt: { url: mqttUrl(), clientId: `idg-dash-${site}` },
+      ingest: { sites: [site] },
+      gateways: ['gw-1', 'gw-2', 'gw-old'].map((id) => ({ site, id, publicKey })),
+      keys: {},
+    },
+    log: silentLogger,
+  });
+  await dashboard.start();
+  overview = new OverviewStore(dashboard.pool, silentLogger);
+  await dashboard.pool.query(`INSERT INTO sites (id, name) VALUES ($1, 'test site')`, [site]);
+  await dashboard.pool.query(`INSERT INTO rooms (site, id, name) VALUES ($1, 'ident-1', 'Ident 1')`, [site]);
+  await dashboard.pool.query(
+    `INSERT INTO doors (site, id, room, name) VALUES ($1, 'listed', 'ident-1', 'In the directory')`,
+    [site],
+  );
+});
+
+afterAll(async () => {
+  await dashboard?.stop();
+  await drop?.();
+});
+
+async function store(gateway: string, kind: string, data: object, agoMs = 0) {
+  const envelope = signedEvent(
+    { site, gateway, seq: ++seq, kind, data, time: new Date(Date.now() - agoMs).toISOString() },
+    keys.privateKey,
+  );
+  const [outcome] = await dashboard.ingest.process(
+    topics.events(site, gateway),
+    Buffer.from(JSON.stringify(envelope)),
+  );
+  expect(outcome?.status).toBe('stored');
+}
+
+describe('the doors a door action may name', () => {
+  it('are those of the directory, of stored events, and of the latest gateway.online within the week', async () => {
+    await store('gw-1', 'gateway.online', { version: 't', doors: ['front', 'back'] }, 2 * DAY);
+    await store('gw-1', 'door.opened', { door: 'side', authorised: true });
+    await store('gw-old', 'gateway.online', { version: 't', doors: ['cellar'] }, 8 * DAY);
+
+    expect(await overview.knowsDoor(site, 'gw-1', 'listed')).toBe(true);
+    expect(await overview.knowsDoor(site, 'gw-1', 'side')).toBe(true);
+    expect(await overview.knowsDoor(site, 'gw-1', 'front')).toBe(true);
+    expect(await overview.knowsDoor(site, 'gw-1', 'nowhere')).toBe(false);
+    // Another gateway's doors are not this one's; a list older than the week no longer counts.
+    expect(await overview.knowsDoor(site, 'gw-2', 'front')).toBe(false);
+    expect(await overview.knowsDoor(site, 'gw-old', 'cellar')).toBe(false);
+
+    // The latest list decides: a door the gateway no longer reports is no longer known by it.
+    await store('gw-1', 'gateway.online', { version: 't', doors: ['front'] });
+    expect(await overview.knowsDoor(site, 'gw-1', 'front')).toBe(true);
+    expect(await overview.knowsDoor(site, 'gw-1', 'back')).toBe(false);
+  });
+});
