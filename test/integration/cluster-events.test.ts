@@ -2,16 +2,17 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ALARMS_CHANNEL, ClusterEvents, STORED_CHANNEL } from '../../src/dashboard/cluster-events.js';
-import { Dashboard } from '../../src/dashboard/dashboard.js';
+import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { LiveHub } from '../../src/dashboard/live-hub.js';
 import type { StoredEvent } from '../../src/dashboard/storage/event-store.js';
-import { createLogger, silentLogger } from '../../src/lib/logger.js';
-import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
 import { signedEvent } from '../helpers/events.js';
-import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
+import { createTestDatabase, uniqueSite } from '../helpers/services.js';
 
 /**
  * Several dashboard instances on one database, as when they share the ingest: what one stores,
@@ -26,19 +27,13 @@ afterEach(async () => {
 });
 
 async function instance(db: { url: string }, site: string, name: string): Promise<Dashboard> {
-  const dashboard = new Dashboard({
-    config: {
-      kind: 'dashboard',
-      http: { host: '127.0.0.1', port: 0 },
-      database: { url: db.url, poolSize: 4 },
-      mqtt: { url: mqttUrl(), clientId: `idg-${name}-${site}` },
-      ingest: { sites: [site] },
-      gateways: [{ site, id: 'gw-1', publicKey: exportPublicKey(keys.publicKey) }],
-      keys: {},
-    },
-    log: silentLogger,
+  const dashboard = await startIngestDashboard({
+    databaseUrl: db.url,
+    site,
+    gateways: ['gw-1'],
+    publicKey: keys.publicKey,
+    name,
   });
-  await dashboard.start();
   cleanups.push(() => dashboard.stop());
   return dashboard;
 }

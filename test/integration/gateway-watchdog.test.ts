@@ -1,12 +1,13 @@
 import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dashboard } from '../../src/dashboard/dashboard.js';
+import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { DISCONNECTED_KEY, GatewayStatusWatch } from '../../src/dashboard/monitoring/gateway-status-watch.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
-import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
+import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
 
 /**
@@ -26,34 +27,23 @@ const pushed: AlarmView[] = [];
 beforeAll(async () => {
   const db = await createTestDatabase();
   drop = db.drop;
-  const publicKey = exportPublicKey(keys.publicKey);
-  dashboard = new Dashboard({
-    config: {
-      kind: 'dashboard',
-      http: { host: '127.0.0.1', port: 0 },
-      database: { url: db.url, poolSize: 4 },
-      mqtt: { url: mqttUrl(), clientId: `idg-dash-${site}` },
-      ingest: { sites: [site], offlineAfterSeconds: 180 },
-      gateways: [
-        'gw-quiet',
-        'gw-stopped',
-        'gw-alive',
-        'gw-never',
-        'gw-gone',
-        'gw-crashed',
-        'gw-old',
-        'gw-down',
-        'gw-parked',
-      ].map((id) => ({
-        site,
-        id,
-        publicKey,
-      })),
-      keys: {},
-    },
-    log: silentLogger,
+  dashboard = await startIngestDashboard({
+    databaseUrl: db.url,
+    site,
+    gateways: [
+      'gw-quiet',
+      'gw-stopped',
+      'gw-alive',
+      'gw-never',
+      'gw-gone',
+      'gw-crashed',
+      'gw-old',
+      'gw-down',
+      'gw-parked',
+    ],
+    publicKey: keys.publicKey,
+    offlineAfterSeconds: 180,
   });
-  await dashboard.start();
   dashboard.hub.subscribe({
     push: () => true,
     pushAlarms: (alarms) => {

@@ -1,12 +1,11 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { IncomingMessage } from '../../src/dashboard/ingest/ingest-pipeline.js';
-import { silentLogger } from '../../src/lib/logger.js';
-import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
-import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
+import { createTestDatabase, uniqueSite } from '../helpers/services.js';
 
 /**
  * Two batches in the ingest pipeline at once (the ingest's default): the second may claim and
@@ -23,23 +22,12 @@ async function rig() {
   const [siteA, siteB] = [uniqueSite('ord'), uniqueSite('ord')] as [string, string];
   const db = await createTestDatabase();
   cleanups.push(() => db.drop());
-  const publicKey = exportPublicKey(keys.publicKey);
-  const dashboard = new Dashboard({
-    config: {
-      kind: 'dashboard',
-      http: { host: '127.0.0.1', port: 0 },
-      database: { url: db.url, poolSize: 4 },
-      mqtt: { url: mqttUrl(), clientId: `idg-dash-${siteA}` },
-      ingest: { sites: [siteA] },
-      gateways: [
-        { site: siteA, id: 'gw-1', publicKey },
-        { site: siteB, id: 'gw-1', publicKey },
-      ],
-      keys: {},
-    },
-    log: silentLogger,
+  const dashboard = await startIngestDashboard({
+    databaseUrl: db.url,
+    site: siteA,
+    gateways: ['gw-1', { site: siteB, id: 'gw-1' }],
+    publicKey: keys.publicKey,
   });
-  await dashboard.start();
   cleanups.push(() => dashboard.stop());
   const pipeline = dashboard.ingestPipeline;
   const observer = new pg.Client({ connectionString: db.url });

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dashboard } from '../../src/dashboard/dashboard.js';
+import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import { OverviewStore } from '../../src/dashboard/storage/overview-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
-import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
+import { createTestDatabase, uniqueSite } from '../helpers/services.js';
 
 /**
  * Which doors a door action may name (OverviewStore.knowsDoor): those in the directory, those a
@@ -23,20 +24,12 @@ let seq = 0;
 beforeAll(async () => {
   const db = await createTestDatabase();
   drop = db.drop;
-  const publicKey = exportPublicKey(keys.publicKey);
-  dashboard = new Dashboard({
-    config: {
-      kind: 'dashboard',
-      http: { host: '127.0.0.1', port: 0 },
-      database: { url: db.url, poolSize: 4 },
-      mqtt: { url: mqttUrl(), clientId: `idg-dash-${site}` },
-      ingest: { sites: [site] },
-      gateways: ['gw-1', 'gw-2', 'gw-old'].map((id) => ({ site, id, publicKey })),
-      keys: {},
-    },
-    log: silentLogger,
+  dashboard = await startIngestDashboard({
+    databaseUrl: db.url,
+    site,
+    gateways: ['gw-1', 'gw-2', 'gw-old'],
+    publicKey: keys.publicKey,
   });
-  await dashboard.start();
   overview = new OverviewStore(dashboard.pool, silentLogger);
   await dashboard.pool.query(`INSERT INTO sites (id, name) VALUES ($1, 'test site')`, [site]);
   await dashboard.pool.query(`INSERT INTO rooms (site, id, name) VALUES ($1, 'ident-1', 'Ident 1')`, [site]);

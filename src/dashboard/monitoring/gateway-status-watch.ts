@@ -77,7 +77,9 @@ export class GatewayStatusWatch {
     }
     try {
       const changed =
-        state === 'offline' ? await this.disconnected(site, gateway) : await this.connected(site, gateway);
+        state === 'offline'
+          ? await this.disconnected(site, gateway)
+          : await this.options.alarms.clearCentral(DISCONNECTED_KEY, site, gateway);
       if (changed.length > 0) this.options.alarmsChanged?.(changed);
     } catch (error) {
       log.error({ err: error, site, gateway, state }, 'could not judge a gateway status');
@@ -106,10 +108,6 @@ export class GatewayStatusWatch {
         `the broker reports the connection to ${site}/${gateway} lost (its Last Will; not signed, a hint); ` +
         `last sign of life ${row.at.toISOString()}, critical after ${Math.round(offlineAfterMs / 1000)} s without one`,
     });
-  }
-
-  private async connected(site: string, gateway: string): Promise<AlarmView[]> {
-    return this.options.alarms.clearCentral(DISCONNECTED_KEY, site, gateway);
   }
 }
 

@@ -1,0 +1,38 @@
+import type { KeyObject } from 'node:crypto';
+import { Dashboard } from '../../src/dashboard/dashboard.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { exportPublicKey } from '../../src/protocol/signing.js';
+import { mqttUrl } from './services.js';
+
+/**
+ * A started dashboard on its own test database that ingests `site` from the test broker and
+ * trusts `gateways` (ids of `site`, or of another site) with one public key. The caller stops it.
+ */
+export async function startIngestDashboard(options: {
+  databaseUrl: string;
+  site: string;
+  gateways: ReadonlyArray<string | { site: string; id: string }>;
+  publicKey: KeyObject;
+  /** Names this instance in its MQTT client id, when several share a site. */
+  name?: string;
+  offlineAfterSeconds?: number;
+}): Promise<Dashboard> {
+  const { databaseUrl, site, name = 'dash', offlineAfterSeconds } = options;
+  const publicKey = exportPublicKey(options.publicKey);
+  const dashboard = new Dashboard({
+    config: {
+      kind: 'dashboard',
+      http: { host: '127.0.0.1', port: 0 },
+      database: { url: databaseUrl, poolSize: 4 },
+      mqtt: { url: mqttUrl(), clientId: `idg-${name}-${site}` },
+      ingest: { sites: [site], ...(offlineAfterSeconds !== undefined ? { offlineAfterSeconds } : {}) },
+      gateways: options.gateways.map((gateway) =>
+        typeof gateway === 'string' ? { site, id: gateway, publicKey } : { ...gateway, publicKey },
+      ),
+      keys: {},
+    },
+    log: silentLogger,
+  });
+  await dashboard.start();
+  return dashboard;
+}
