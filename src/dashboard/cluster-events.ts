@@ -73,10 +73,12 @@ export interface ClusterEventsOptions {
  * instances (migration 0016's lock), so commit order is ingest order, and the events are
  * published here in the order of the notices: an own notice publishes the events the pipeline
  * handed over (`stored()`), another instance's is read from the database. Each number is
- * published once. When the listening connection is lost it is opened again, and the rows from
- * `catchUpMargin` below the highest number published when it was lost are read again, so
- * transactions that committed meanwhile are not missed; the live streams' catch-up by
- * Last-Event-ID covers the same span. Until then `hearing` is false.
+ * published once, and never one below a number published before it, on which the live streams
+ * rely (they send what is newer than what they sent, and resume by Last-Event-ID). When the
+ * listening connection is lost nothing is published, this instance's own events included, until
+ * it is open again and the rows from `catchUpMargin` below the highest number published when it
+ * was lost have been read, so transactions that committed meanwhile are not missed and come in
+ * order. Until then `hearing` is false.
  *
  * Alarm changes go the other way too: every change published on this instance's hub (by the
  * ingest, the gap scanner or staff) is announced after it was made, and the other instances
@@ -109,27 +111,15 @@ export class ClusterEvents {
 
   /**
    * The events an own transaction stored, handed over before its commit; published when its
-   * notice comes back (in order), or at `committed()` while the listening connection is down.
+   * notice comes back, in order. While the listening connection is down no notice comes back, and
+   * nothing is published: the catch-up after the reconnect reads those events from the database,
+   * in ingest order with the other instances' events.
    */
   stored(notice: string, events: readonly StoredEvent[]): void {
     this.own.set(notice, events);
     // A long-lost connection must not hold memory: what is dropped here is read from the database
     // when its notice comes, or by the catch-up.
     if (this.own.size > OWN_HELD) this.own.delete(this.own.keys().next().value as string);
-  }
-
-  /**
-   * The own transaction of that notice has committed. While the listening connection is down its
-   * notice will not come: its events are published now, so that this instance's streams and
-   * presence keep following its own ingest (in its own order; other instances' events follow
-   * after the reconnect's catch-up).
-   */
-  committed(notice: string): void {
-    if (this.client) return;
-    const events = this.own.get(notice);
-    if (!events) return;
-    this.own.delete(notice);
-    this.enqueue(async () => this.deliver(events));
   }
 
   /**
@@ -264,9 +254,7 @@ export class ClusterEvents {
 
   /**
    * Reads what went unheard: alarms changed since a minute before the loss, and events from below
-   * the highest number published when the connection was lost. Not from below the highest
-   * published since: this instance's own events, published meanwhile as they committed, have
-   * higher numbers than other instances' events that committed before them.
+   * the highest number published when the connection was lost, this instance's own included.
    */
   private async catchUp(): Promise<void> {
     // Whatever still waits here for a notice that went unheard is read from the database below.
