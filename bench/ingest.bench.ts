@@ -120,17 +120,22 @@ try {
 
   // Baselines: COPY of the same rows into a table of the same shape, and with the primary key alone.
   const pool = dashboard.pool;
-  const { sameShape: copyRate, primaryKeyOnly: copyPkRate } = await copyEventsBaseline(pool, batches.flat());
+  const {
+    sameShape: copyRate,
+    primaryKeyOnly: copyPkRate,
+    everyRow: copyEveryRowRate,
+  } = await copyEventsBaseline(pool, batches.flat());
   const lost =
     total - Number((await pool.query(`SELECT count(*) AS n FROM events WHERE site = $1`, [site])).rows[0]?.n);
   await dashboard.stop();
 
   row(`baseline: raw COPY of the same ${fmt(total)} rows`, `${fmt(copyRate)} /s`);
   row('  (into the primary key alone)', `${fmt(copyPkRate)} /s`);
+  row('  (with chain link and sequence claim: events)', `${fmt(copyEveryRowRate)} /s`);
   row(
     `ingest: ${GATEWAYS} gateways -> broker -> PostgreSQL, ${BATCH} per message`,
     `${fmt(rate)} /s`,
-    `${(rate / copyRate).toFixed(2)} x COPY`,
+    `${(rate / copyRate).toFixed(2)} x COPY, ${(rate / copyEveryRowRate).toFixed(2)} x COPY with chain link and claim`,
   );
   row('end-to-end latency p50', `${percentile(latencies, 50).toFixed(1)} ms`);
   row('end-to-end latency p99', `${percentile(latencies, 99).toFixed(1)} ms`);
