@@ -43,7 +43,7 @@ export interface ClusterEventsOptions {
   /**
    * This instance's live hub: every stored event is published into it, in ingest order, whichever
    * instance stored it; the alarm changes this instance makes come from it, and those other
-   * instances made are published into it.
+   * instances made are published into it; so is whether this instance hears them (`hearing`).
    */
   local: LiveHub;
   events: EventStore;
@@ -190,6 +190,7 @@ export class ClusterEvents {
     this.client = undefined;
     this.lostAt ??= Date.now();
     this.highestAtLoss ??= this.highest;
+    this.options.local.publishHearing(false);
     client.end().catch(() => undefined);
     this.options.log.warn(
       { err: error },
@@ -275,6 +276,7 @@ export class ClusterEvents {
     if (client && this.client === client) {
       this.lostAt = undefined;
       this.highestAtLoss = undefined;
+      this.options.local.publishHearing(true);
     }
   }
 

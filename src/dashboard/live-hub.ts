@@ -13,11 +13,23 @@ export interface LiveSubscriber {
    * a reconnect: a client reloads the open alarms instead. Returns false when too far behind.
    */
   pushAlarms?(alarms: readonly AlarmView[]): boolean;
+  /** Whether this instance hears every instance's events, each time that changes (LiveHub.hearing). */
+  pushHearing?(hearing: boolean): boolean;
   close(reason: string): void;
 }
 
 export class LiveHub {
   private readonly subscribers = new Set<LiveSubscriber>();
+  private hears = true;
+
+  /**
+   * Whether the events published here are all there are. False while this dashboard instance does
+   * not hear the events other instances store (ClusterEvents): its streams then get nothing new,
+   * its own events included, until what was stored meanwhile is published in order.
+   */
+  get hearing(): boolean {
+    return this.hears;
+  }
 
   subscribe(subscriber: LiveSubscriber): () => void {
     this.subscribers.add(subscriber);
@@ -38,6 +50,17 @@ export class LiveHub {
     if (alarms.length === 0) return;
     for (const subscriber of this.subscribers) {
       if (subscriber.pushAlarms && !subscriber.pushAlarms(alarms)) {
+        this.subscribers.delete(subscriber);
+        subscriber.close('client too slow');
+      }
+    }
+  }
+
+  publishHearing(hearing: boolean): void {
+    if (hearing === this.hears) return;
+    this.hears = hearing;
+    for (const subscriber of this.subscribers) {
+      if (subscriber.pushHearing && !subscriber.pushHearing(hearing)) {
         this.subscribers.delete(subscriber);
         subscriber.close('client too slow');
       }

@@ -248,6 +248,14 @@ describe('the dashboard in a browser', () => {
     inBlip = false;
   });
 
+  it('shows when the live feed pauses because the dashboard does not hear the other instances', async () => {
+    // As ClusterEvents sets it when its listening connection is lost, and again after the catch-up.
+    system.dashboard.hub.publishHearing(false);
+    await page.locator('#connection[data-state="paused"]', { hasText: 'not hearing' }).waitFor();
+    system.dashboard.hub.publishHearing(true);
+    await page.locator('#connection[data-state="live"]').waitFor();
+  });
+
   it('renders event data as text, never as markup', async () => {
     const markup = '<img src=x onerror="document.title=1">';
     system.gateway.record({

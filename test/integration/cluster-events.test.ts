@@ -250,11 +250,17 @@ describe('events stored by other dashboard instances', () => {
     const hub = new LiveHub();
     const alarms: AlarmView[] = [];
     let alarmArrived = () => {};
+    // What the hub's streams are told about hearing: paused at the loss, going on after the catch-up.
+    const hearing: boolean[] = [];
     hub.subscribe({
       push: () => true,
       pushAlarms: (changes) => {
         alarms.push(...changes);
         alarmArrived();
+        return true;
+      },
+      pushHearing: (now) => {
+        hearing.push(now);
         return true;
       },
       close: () => undefined,
@@ -313,12 +319,16 @@ describe('events stored by other dashboard instances', () => {
     expect(listening.rows[0].n).toBe(0);
     expect(listener.hearing).toBe(false);
     expect(listener.lostSince).toBeInstanceOf(Date);
+    expect(hearing).toEqual([false]);
+    expect(hub.hearing).toBe(false);
     expect(heard.seen.map((e) => e.id)).toEqual([first.id]);
     await admin.query(`ALTER ROLE ${role} LOGIN`);
     await heard.arrived(mine.id);
     // Heard again only once the catch-up has read what went unheard.
     expect(listener.hearing).toBe(true);
     expect(listener.lostSince).toBeUndefined();
+    expect(hearing).toEqual([false, true]);
+    expect(hub.hearing).toBe(true);
     // An alarm changed meanwhile is published again too.
     await alarmHeard;
     expect(alarms.map((x) => x.alarm)).toContain('event-quarantined');

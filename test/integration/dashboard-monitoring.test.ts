@@ -161,6 +161,39 @@ describe('dashboard monitoring: overview, alarms, door and room actions, event s
     it('is refused to auditors, who do not watch live', async () => {
       expect((await auditor.request('GET', '/api/v1/overview')).statusCode).toBe(403);
     });
+
+    it('tells live streams when they pause because the dashboard does not hear the other instances, and when they go on', async () => {
+      let before = new Set(live.messages);
+      const status = (client: SseClient, hearing: boolean) =>
+        client.waitFor(
+          (m) => !before.has(m) && m.event === 'status' && JSON.parse(m.data).hearing === hearing,
+        );
+      // The connection that hears what other instances store is cut; the dashboard reconnects.
+      const cut = await db.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = 'identgate-dashboard-listen' AND datname = current_database()`,
+      );
+      expect(cut.rowCount).toBe(1);
+      const paused = await status(live, false);
+      const resumed = await status(live, true);
+      expect(live.messages.indexOf(paused)).toBeLessThan(live.messages.indexOf(resumed));
+
+      // A stream opened while the dashboard does not hear is told so first. Set on the hub here:
+      // the reconnect above is over within a second.
+      system.dashboard.hub.publishHearing(false);
+      await status(live, false);
+      before = new Set(live.messages);
+      const late = await SseClient.open(`${system.dashboard.url}/api/v1/live`, { cookie: security.cookie });
+      try {
+        const first = await late.waitFor((m) => m.event !== 'message');
+        expect(first).toMatchObject({ event: 'status', data: '{"hearing":false}' });
+        system.dashboard.hub.publishHearing(true);
+        await status(late, true);
+        await status(live, true);
+      } finally {
+        late.close();
+      }
+    });
   });
 
   describe('alarms', () => {

@@ -194,6 +194,12 @@ class LiveMonitor {
     this.source.addEventListener('error', () => set('reconnecting…', 'reconnecting'));
     this.source.addEventListener('event', (message) => this.onEvent(JSON.parse(message.data)));
     this.source.addEventListener('alarm', (message) => this.onAlarm(JSON.parse(message.data)));
+    // This dashboard instance does not hear the events the others store: nothing new comes until
+    // it does, and then what was stored meanwhile comes in order.
+    this.source.addEventListener('status', (message) => {
+      if (JSON.parse(message.data).hearing) set('live', 'live');
+      else set('paused: not hearing the other dashboard instances', 'paused');
+    });
     this.source.addEventListener('session-ended', () => {
       this.source.close();
       window.dispatchEvent(new CustomEvent('identgate:signed-out'));

@@ -15,6 +15,8 @@ export interface LiveRoutesOptions {
 }
 
 const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+const statusFrame = (hearing: boolean) => `event: status\ndata: ${JSON.stringify({ hearing })}\n\n`;
 const CATCH_UP_LIMIT = 5000;
 
 /**
@@ -24,6 +26,9 @@ const CATCH_UP_LIMIT = 5000;
  * `?recent=N` starts with the last N events. The stream ends when the session does.
  * Alarm changes arrive as `alarm` messages without an id: they are not replayed (they would move
  * the client's Last-Event-ID); a client reloads the open alarms when it reconnects.
+ * `status` messages (`{"hearing":false}`, then `{"hearing":true}`) say when the stream pauses
+ * because this instance does not hear the events other instances store, and when it goes on:
+ * sent when that changes, and at the start while it is paused.
  */
 export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
   app,
@@ -79,10 +84,15 @@ export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
           for (const alarm of alarms) res.write(`event: alarm\ndata: ${JSON.stringify(alarm)}\n\n`);
           return res.writableLength <= MAX_BUFFERED_BYTES;
         },
+        pushHearing: (hearing) => {
+          res.write(statusFrame(hearing));
+          return res.writableLength <= MAX_BUFFERED_BYTES;
+        },
         close: () => res.end(),
       };
       // Subscribe before reading the backlog so that nothing falls between the two.
       const unsubscribe = hub.subscribe(subscriber);
+      if (!hub.hearing) res.write(statusFrame(false));
       const token = request.sessionToken;
       const keepAlive = setInterval(() => {
         res.write(': keep-alive\n\n');
