@@ -15,9 +15,10 @@ export interface LiveRoutesOptions {
 }
 
 const MAX_BUFFERED_BYTES = 1024 * 1024;
-
-const statusFrame = (hearing: boolean) => `event: status\ndata: ${JSON.stringify({ hearing })}\n\n`;
 const CATCH_UP_LIMIT = 5000;
+
+/** Whether the stream pauses (this instance does not hear the others) or goes on: see below. */
+const statusFrame = (hearing: boolean) => `event: status\ndata: ${JSON.stringify({ hearing })}\n\n`;
 
 /**
  * `GET /api/v1/live`: Server-Sent Events, one `event` message per stored event, its id the ingest
