@@ -1,6 +1,9 @@
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations, migrate } from '../../src/dashboard/storage/migrator.js';
+import { listMigrations, migrate, migrationsDir } from '../../src/dashboard/storage/migrator.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { createTestDatabase } from '../helpers/services.js';
 
@@ -42,6 +45,7 @@ describe('database migrations', () => {
       { version: 17, variant: 'any' },
       { version: 18, variant: 'native' },
       { version: 19, variant: 'any' },
+      { version: 20, variant: 'native' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
@@ -118,6 +122,48 @@ describe('database migrations', () => {
       'events_p20260303',
     ]);
     expect(bounds.rows[0]?.bound).toContain("'2026-03-01 00:00:00+00'");
+  });
+
+  it("gives every day partition, made before migration 20 or after, the rare searches' indexes and statistics", async () => {
+    // A database at version 19 with a partition, then migrated on.
+    const older = await createTestDatabase();
+    const olderPool = new pg.Pool({ connectionString: older.url, max: 2 });
+    const dir = mkdtempSync(join(tmpdir(), 'idg-migrations-'));
+    try {
+      for (const file of readdirSync(migrationsDir()).filter((f) => Number(f.slice(0, 4)) <= 19))
+        copyFileSync(join(migrationsDir(), file), join(dir, file));
+      await migrate(olderPool, silentLogger, dir);
+      await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-01', '2026-03-01')`);
+      expect((await migrate(olderPool, silentLogger)).applied).toEqual([20]);
+      await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-02', '2026-03-02')`);
+      for (const day of ['20260301', '20260302']) {
+        const statistics = await olderPool.query<{ kinds: string[]; columns: string }>(
+          `SELECT s.stxkind::text[] AS kinds, pg_get_statisticsobjdef_columns(s.oid) AS columns
+             FROM pg_statistic_ext s WHERE s.stxname = $1 AND s.stxrelid = $2::regclass`,
+          [`events_p${day}_search`, `events_p${day}`],
+        );
+        // Most common values of the three together ('m'), and of the expression alone ('e').
+        expect(statistics.rows).toEqual([
+          { kinds: ['m', 'e'], columns: "site, kind, (data ->> 'reason'::text)" },
+        ]);
+        const indexes = await olderPool.query<{ def: string }>(
+          `SELECT indexdef AS def FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '% WHERE %' ORDER BY 1`,
+          [`events_p${day}`],
+        );
+        expect(indexes.rows.map((r) => r.def)).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/\(kind, ingest_no\) WHERE \(kind <> ALL/),
+            expect.stringMatching(
+              /\(\(data ->> 'reason'::text\)\), ingest_no\) WHERE \(\(data ->> 'reason'::text\) IS NOT NULL\)/,
+            ),
+          ]),
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await olderPool.end();
+      await older.drop();
+    }
   });
 
   it('refuses a database that is newer than this build', async () => {
