@@ -34,7 +34,7 @@ try {
     for (let from = 0; from < PER_DAY; from += CHUNK) {
       await pool.query(
         `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
-         SELECT gen_random_uuid(), $1::date + i * make_interval(secs => 86400.0 / $2), 1,
+         SELECT gen_random_uuid(), ($1::date::timestamp AT TIME ZONE 'UTC') + i * make_interval(secs => 86400.0 / $2), 1,
                 'site-' || (i % 2), 'gw-' || (i % 20), $3 + i,
                 CASE WHEN i % 50 = 7 THEN 'access.denied'
                      WHEN i % 33333 = 11 THEN 'door.forced'

@@ -58,6 +58,12 @@ export interface ClusterEventsOptions {
   catchUpMargin?: number;
   /** First and longest wait before connecting again. */
   reconnectMs?: { first: number; longest: number };
+  /**
+   * Given this instance's own events as each of its transactions commits, while the listening
+   * connection is down (see `committed()`): presence, so that a badge-out stored here still locks
+   * the workstation at once. The live hub gets them later, in order, from the catch-up.
+   */
+  ownWhileNotHearing?: (events: readonly StoredEvent[]) => void;
 }
 
 /**
@@ -75,10 +81,11 @@ export interface ClusterEventsOptions {
  * handed over (`stored()`), another instance's is read from the database. Each number is
  * published once, and never one below a number published before it, on which the live streams
  * rely (they send what is newer than what they sent, and resume by Last-Event-ID). When the
- * listening connection is lost nothing is published, this instance's own events included, until
- * it is open again and the rows from `catchUpMargin` below the highest number published when it
- * was lost have been read, so transactions that committed meanwhile are not missed and come in
- * order. Until then `hearing` is false.
+ * listening connection is lost nothing is published, this instance's own events included (they
+ * go to `ownWhileNotHearing`, presence, as they commit), until it is open again and the rows from
+ * `catchUpMargin` below the highest number published when it was lost have been read, so
+ * transactions that committed meanwhile are not missed and come in order. Until then `hearing`
+ * is false.
  *
  * Alarm changes go the other way too: every change published on this instance's hub (by the
  * ingest, the gap scanner or staff) is announced after it was made, and the other instances
@@ -120,6 +127,17 @@ export class ClusterEvents {
     // A long-lost connection must not hold memory: what is dropped here is read from the database
     // when its notice comes, or by the catch-up.
     if (this.own.size > OWN_HELD) this.own.delete(this.own.keys().next().value as string);
+  }
+
+  /**
+   * The own transaction of that notice has committed. While the listening connection is down its
+   * notice will not come back: its events go to `ownWhileNotHearing` now (presence), not to the
+   * live hub, which gets them from the catch-up in order.
+   */
+  committed(notice: string): void {
+    if (this.lostAt === undefined) return;
+    const events = this.own.get(notice);
+    if (events) this.options.ownWhileNotHearing?.(events);
   }
 
   /**
@@ -267,7 +285,7 @@ export class ClusterEvents {
     let after = Math.max(0, (this.highestAtLoss ?? this.highest) - margin);
     for (;;) {
       const rows = await this.options.events.since(after, 5_000);
-      this.deliver(rows);
+      this.deliver(rows, true);
       if (rows.length < 5_000) break;
       after = (rows.at(-1) as StoredEvent).ingestNo;
     }
@@ -319,7 +337,13 @@ export class ClusterEvents {
     }
   }
 
-  private deliver(events: readonly StoredEvent[]): void {
+  /**
+   * Publishes what was not published yet. While the connection is lost, only the catch-up does:
+   * work queued before the loss (a notice's range read after another's read failed, an own
+   * notice) would otherwise publish numbers above ones the catch-up has still to publish.
+   */
+  private deliver(events: readonly StoredEvent[], catchingUp = false): void {
+    if (this.lostAt !== undefined && !catchingUp) return;
     const fresh = events.filter((e) => !this.delivered.has(e.ingestNo));
     if (fresh.length === 0) return;
     for (const { ingestNo } of fresh) {

@@ -163,6 +163,9 @@ export class Dashboard {
       alarms: this.alarms,
       pool: this.pool,
       log: options.log.child({ component: 'cluster' }),
+      // A badge-out this instance stores ends the presence (and locks the workstation) at once,
+      // also while it does not hear the others.
+      ownWhileNotHearing: (events) => this.presence.apply(events),
     });
     this.presence = new PresenceService({
       store: this.workstations,

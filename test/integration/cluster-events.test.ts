@@ -6,7 +6,7 @@ import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { IngestPipeline } from '../../src/dashboard/ingest/ingest-pipeline.js';
 import { LiveHub } from '../../src/dashboard/live-hub.js';
-import type { StoredEvent } from '../../src/dashboard/storage/event-store.js';
+import type { EventStore, StoredEvent } from '../../src/dashboard/storage/event-store.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
@@ -247,6 +247,8 @@ describe('events stored by other dashboard instances', () => {
     url.username = role;
     url.password = password;
     const lines: string[] = [];
+    // What presence gets of this instance's own events while it does not hear the others.
+    const ownAtCommit: StoredEvent[] = [];
     const hub = new LiveHub();
     const alarms: AlarmView[] = [];
     let alarmArrived = () => {};
@@ -277,6 +279,9 @@ describe('events stored by other dashboard instances', () => {
       // No margin: the catch-up must start right at what was published when the connection was
       // lost, and read this instance's own events of the outage as well as the others'.
       catchUpMargin: 0,
+      ownWhileNotHearing: (events) => {
+        ownAtCommit.push(...events);
+      },
     });
     await listener.start();
     cleanups.push(() => listener.stop());
@@ -307,10 +312,12 @@ describe('events stored by other dashboard instances', () => {
       alarmArrived = resolve;
     });
     await a.ingest.process(topics.events(site, 'gw-1'), Buffer.from('not json'));
-    // An own transaction's events, committed while the connection is down, wait for the
-    // catch-up too: published now, they would come before the other instance's older `missed`,
+    // An own transaction's events, committed while the connection is down, reach the hub only with
+    // the catch-up: published now, they would come before the other instance's older `missed`,
     // and a live stream, which sends only what is newer than what it sent, would skip that.
     const mine = await badge(own, 'in');
+    // Presence has it at once (a badge-out stored here must lock the workstation without waiting).
+    expect(ownAtCommit.map((e) => e.id)).toEqual([mine.id]);
     // Still locked out when the commits were announced: their notices went to nobody here.
     const listening = await admin.query(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`,
@@ -344,6 +351,66 @@ describe('events stored by other dashboard instances', () => {
     expect(lines.filter((line) => line.includes('malformed')).length).toBe(5);
     // Everything once, in ingest order.
     expect(heard.seen.map((e) => e.id)).toEqual([first.id, missed.id, mine.id, after.id]);
+  });
+
+  it('publish nothing that was queued before a failed read until the catch-up, so nothing comes out of order', async () => {
+    const { db, a, badge } = await rig();
+    // The read of another instance's notice fails, once, when the test says so: as when the
+    // database goes away in the middle of it.
+    let failRead: (error: Error) => void = () => {};
+    const failing = new Promise<never>((_, reject) => {
+      failRead = reject;
+    });
+    let reads = 0;
+    const events = Object.create(a.events) as EventStore;
+    events.range = (low, high) => (++reads === 1 ? failing : a.events.range(low, high));
+    let markerRefused: () => void = () => {};
+    const refused = new Promise<void>((resolve) => {
+      markerRefused = resolve;
+    });
+    const hub = new LiveHub();
+    const listener = new ClusterEvents({
+      connectionString: db.url,
+      instance: 'listener',
+      local: hub,
+      events,
+      alarms: a.alarms,
+      pool: a.pool,
+      log: createLogger({
+        level: 'info',
+        format: 'json',
+        write: (line) => line.includes('malformed') && markerRefused(),
+      }),
+      reconnectMs: { first: 20, longest: 100 },
+      catchUpMargin: 0,
+    });
+    await listener.start();
+    cleanups.push(() => listener.stop());
+    const heard = watch(hub);
+    const own = new IngestPipeline({
+      pool: a.pool,
+      events: a.events,
+      sequences: a.sequences,
+      alarms: a.alarms,
+      quarantine: a.quarantine,
+      registry: a.registry,
+      facts: a.facts,
+      hub,
+      instance: 'listener',
+      cluster: listener,
+      log: silentLogger,
+    });
+
+    const other = await badge(a, 'in'); // its notice's read hangs, then fails
+    const mine = await badge(own, 'out'); // its notice is queued behind that read
+    // Notices arrive in commit order: once this one is refused, the two before it are queued.
+    await a.pool.query('SELECT pg_notify($1, $2)', [STORED_CHANNEL, 'marker']);
+    await refused;
+    failRead(new Error('connection lost in the middle of a read'));
+    await heard.arrived(mine.id);
+    await heard.arrived(other.id);
+    expect(heard.seen.map((e) => e.id)).toEqual([other.id, mine.id]);
+    expect(listener.hearing).toBe(true);
   });
 
   it('are a precondition of workstation logins and of a healthy /healthz: without them both fail closed', async () => {

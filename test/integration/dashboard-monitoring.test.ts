@@ -180,6 +180,7 @@ describe('dashboard monitoring: overview, alarms, door and room actions, event s
 
       // A stream opened while the dashboard does not hear is told so first. Set on the hub here:
       // the reconnect above is over within a second.
+      before = new Set(live.messages);
       system.dashboard.hub.publishHearing(false);
       await status(live, false);
       before = new Set(live.messages);

@@ -74,7 +74,7 @@ export interface IngestPipelineOptions {
    * Publishes the stored events on the live hub in ingest order across instances, when their
    * notice comes back (ClusterEvents). Without it they are published on `hub` after the commit.
    */
-  cluster?: { stored(notice: string, events: readonly StoredEvent[]): void };
+  cluster?: { stored(notice: string, events: readonly StoredEvent[]): void; committed(notice: string): void };
   /** Called after the commit with the events that were new (command results, credential requests). */
   afterCommit?: (stored: Envelope[]) => void;
 }
@@ -251,6 +251,7 @@ export class IngestPipeline {
       );
     });
     reach.committed();
+    if (notice) this.options.cluster?.committed(notice);
     const byId = new Map(stored.map((e) => [e.id, e]));
     for (const { message, item, envelope } of accepted) {
       const event = byId.get(envelope.id);
