@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
-import { mqttUrl } from './services.js';
+import { createTestDatabase, mqttUrl } from './services.js';
 
 /**
  * A started dashboard on its own test database that ingests `site` from the test broker and
@@ -35,4 +35,28 @@ export async function startIngestDashboard(options: {
   });
   await dashboard.start();
   return dashboard;
+}
+
+/**
+ * startIngestDashboard on a test database of its own; `stop()` stops the dashboard and drops the
+ * database.
+ */
+export async function startIngestDashboardOnNewDatabase(
+  options: Omit<Parameters<typeof startIngestDashboard>[0], 'databaseUrl'>,
+): Promise<{ dashboard: Dashboard; url: string; stop: () => Promise<void> }> {
+  const db = await createTestDatabase();
+  try {
+    const dashboard = await startIngestDashboard({ ...options, databaseUrl: db.url });
+    return {
+      dashboard,
+      url: db.url,
+      stop: async () => {
+        await dashboard.stop();
+        await db.drop();
+      },
+    };
+  } catch (error) {
+    await db.drop();
+    throw error;
+  }
 }

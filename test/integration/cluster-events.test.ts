@@ -78,6 +78,26 @@ async function rig() {
   return { db, site, a, b, badge };
 }
 
+/**
+ * An ingest of a listener's own on `dashboard`'s stores, wired to it as a dashboard wires its
+ * pipeline: what it stores is the listener's own (instance `listener`).
+ */
+function ownIngest(dashboard: Dashboard, hub: LiveHub, listener: ClusterEvents): IngestPipeline {
+  return new IngestPipeline({
+    pool: dashboard.pool,
+    events: dashboard.events,
+    sequences: dashboard.sequences,
+    alarms: dashboard.alarms,
+    quarantine: dashboard.quarantine,
+    registry: dashboard.registry,
+    facts: dashboard.facts,
+    hub,
+    instance: 'listener',
+    cluster: listener,
+    log: silentLogger,
+  });
+}
+
 /** The alarm changes a dashboard's live streams get, and a wait for the n-th. */
 function alarmsOn(dashboard: Dashboard) {
   const seen: AlarmView[] = [];
@@ -286,20 +306,7 @@ describe('events stored by other dashboard instances', () => {
     await listener.start();
     cleanups.push(() => listener.stop());
     const heard = watch(hub);
-    // The listener's own ingest, wired to it as a dashboard wires its pipeline.
-    const own = new IngestPipeline({
-      pool: a.pool,
-      events: a.events,
-      sequences: a.sequences,
-      alarms: a.alarms,
-      quarantine: a.quarantine,
-      registry: a.registry,
-      facts: a.facts,
-      hub,
-      instance: 'listener',
-      cluster: listener,
-      log: silentLogger,
-    });
+    const own = ownIngest(a, hub, listener);
 
     const first = await badge(a, 'in');
     await heard.arrived(first.id);
@@ -387,19 +394,7 @@ describe('events stored by other dashboard instances', () => {
     await listener.start();
     cleanups.push(() => listener.stop());
     const heard = watch(hub);
-    const own = new IngestPipeline({
-      pool: a.pool,
-      events: a.events,
-      sequences: a.sequences,
-      alarms: a.alarms,
-      quarantine: a.quarantine,
-      registry: a.registry,
-      facts: a.facts,
-      hub,
-      instance: 'listener',
-      cluster: listener,
-      log: silentLogger,
-    });
+    const own = ownIngest(a, hub, listener);
 
     const other = await badge(a, 'in'); // its notice's read hangs, then fails
     const mine = await badge(own, 'out'); // its notice is queued behind that read

@@ -7,8 +7,8 @@ import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
-import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
-import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+import { startIngestDashboardOnNewDatabase } from '../helpers/ingest-dashboard.js';
+import { mqttUrl, uniqueSite } from '../helpers/services.js';
 
 /**
  * The central side notices gateways that go quiet: a shutdown (warning) or no sign of life for
@@ -20,15 +20,12 @@ const keys = generateSigningKeyPair();
 const site = uniqueSite('wd');
 const MINUTE = 60_000;
 let dashboard: Dashboard;
-let drop: () => Promise<void>;
+let stop: (() => Promise<void>) | undefined;
 const seq = new Map<string, number>();
 const pushed: AlarmView[] = [];
 
 beforeAll(async () => {
-  const db = await createTestDatabase();
-  drop = db.drop;
-  dashboard = await startIngestDashboard({
-    databaseUrl: db.url,
+  ({ dashboard, stop } = await startIngestDashboardOnNewDatabase({
     site,
     gateways: [
       'gw-quiet',
@@ -43,7 +40,7 @@ beforeAll(async () => {
     ],
     publicKey: keys.publicKey,
     offlineAfterSeconds: 180,
-  });
+  }));
   dashboard.hub.subscribe({
     push: () => true,
     pushAlarms: (alarms) => {
@@ -55,8 +52,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await dashboard?.stop();
-  await drop?.();
+  await stop?.();
 });
 
 async function life(

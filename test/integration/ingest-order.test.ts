@@ -4,8 +4,8 @@ import type { IncomingMessage } from '../../src/dashboard/ingest/ingest-pipeline
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
-import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
-import { createTestDatabase, uniqueSite } from '../helpers/services.js';
+import { startIngestDashboardOnNewDatabase } from '../helpers/ingest-dashboard.js';
+import { uniqueSite } from '../helpers/services.js';
 
 /**
  * Two batches in the ingest pipeline at once (the ingest's default): the second may claim and
@@ -20,20 +20,17 @@ afterEach(async () => {
 
 async function rig() {
   const [siteA, siteB] = [uniqueSite('ord'), uniqueSite('ord')] as [string, string];
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  const dashboard = await startIngestDashboard({
-    databaseUrl: db.url,
+  const { dashboard, url, stop } = await startIngestDashboardOnNewDatabase({
     site: siteA,
     gateways: ['gw-1', { site: siteB, id: 'gw-1' }],
     publicKey: keys.publicKey,
   });
-  cleanups.push(() => dashboard.stop());
+  cleanups.push(stop);
   const pipeline = dashboard.ingestPipeline;
-  const observer = new pg.Client({ connectionString: db.url });
+  const observer = new pg.Client({ connectionString: url });
   await observer.connect();
   // Holds site A's chain lock, so that a batch of site A stops in its insert until released.
-  const blocker = new pg.Client({ connectionString: db.url });
+  const blocker = new pg.Client({ connectionString: url });
   await blocker.connect();
   cleanups.push(async () => {
     await blocker.end().catch(() => {});

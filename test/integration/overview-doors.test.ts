@@ -5,8 +5,8 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
-import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
-import { createTestDatabase, uniqueSite } from '../helpers/services.js';
+import { startIngestDashboardOnNewDatabase } from '../helpers/ingest-dashboard.js';
+import { uniqueSite } from '../helpers/services.js';
 
 /**
  * Which doors a door action may name (OverviewStore.knowsDoor): those in the directory, those a
@@ -18,18 +18,15 @@ const site = uniqueSite('doors');
 const DAY = 86_400_000;
 let dashboard: Dashboard;
 let overview: OverviewStore;
-let drop: () => Promise<void>;
+let stop: (() => Promise<void>) | undefined;
 let seq = 0;
 
 beforeAll(async () => {
-  const db = await createTestDatabase();
-  drop = db.drop;
-  dashboard = await startIngestDashboard({
-    databaseUrl: db.url,
+  ({ dashboard, stop } = await startIngestDashboardOnNewDatabase({
     site,
     gateways: ['gw-1', 'gw-2', 'gw-old'],
     publicKey: keys.publicKey,
-  });
+  }));
   overview = new OverviewStore(dashboard.pool, silentLogger);
   await dashboard.pool.query(`INSERT INTO sites (id, name) VALUES ($1, 'test site')`, [site]);
   await dashboard.pool.query(`INSERT INTO rooms (site, id, name) VALUES ($1, 'ident-1', 'Ident 1')`, [site]);
@@ -40,8 +37,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await dashboard?.stop();
-  await drop?.();
+  await stop?.();
 });
 
 async function store(gateway: string, kind: string, data: object, agoMs = 0) {
