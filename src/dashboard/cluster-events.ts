@@ -200,6 +200,11 @@ export class ClusterEvents {
       await client.end().catch(() => undefined);
       throw error;
     }
+    // Stopped while connecting (a reconnect in flight): nobody would ever close this connection.
+    if (this.stopping) {
+      await client.end().catch(() => undefined);
+      throw new Error('stopped while connecting');
+    }
     this.client = client;
   }
 
@@ -222,11 +227,13 @@ export class ClusterEvents {
     this.retryTimer = setTimeout(() => {
       this.listen().then(
         () => {
+          if (this.stopping) return;
           this.waitMs = this.options.reconnectMs?.first ?? 500;
           this.options.log.info('hearing stored events and alarm changes again; catching up');
           this.enqueue(() => this.catchUp());
         },
         (error: Error) => {
+          if (this.stopping) return;
           this.options.log.warn(
             { err: error },
             'could not reconnect to hear stored events and alarm changes',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ALARMS_CHANNEL, ClusterEvents, STORED_CHANNEL } from '../../src/dashboard/cluster-events.js';
@@ -134,6 +135,72 @@ async function waitsForLock(url: string, pid: number): Promise<boolean> {
   } finally {
     await observer.end();
   }
+}
+
+/**
+ * A TCP relay in front of PostgreSQL that can cut every connection through it, and hold new ones
+ * unanswered until it lets them through: a reconnect caught in the middle of its handshake.
+ */
+async function relay(target: string) {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<net.Socket>();
+  let holding = false;
+  const held: Array<() => void> = [];
+  const arrivals: Array<() => void> = [];
+  const closes: Array<() => void> = [];
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.pause();
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      for (const closed of closes.splice(0)) closed();
+    });
+    const through = () => {
+      const upstream = net.connect(Number(port || 5432), hostname);
+      upstream.on('error', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+      upstream.on('close', () => socket.destroy());
+      socket.pipe(upstream).pipe(socket);
+      socket.resume();
+    };
+    if (holding) held.push(through);
+    else through();
+    for (const arrived of arrivals.splice(0)) arrived();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    url: url.toString(),
+    open: () => sockets.size,
+    /** Holds every connection made from now on until `release`. */
+    hold: () => {
+      holding = true;
+    },
+    release: () => {
+      holding = false;
+      for (const through of held.splice(0)) through();
+    },
+    /** Cuts every connection, as a network fault or a restarted server does. */
+    cut: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+    /** Resolves once a connection has come in. */
+    arrival: () => new Promise<void>((resolve) => arrivals.push(resolve)),
+    /** Resolves once no connection is open; rejects when one is still open after `ms`. */
+    allClosed: (ms = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (sockets.size > 0) return closes.push(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => reject(new Error(`${sockets.size} connection(s) still open`)), ms);
+        check();
+      }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** Every event a source delivers, and a wait for one of them. */
@@ -406,6 +473,53 @@ describe('events stored by other dashboard instances', () => {
     await heard.arrived(other.id);
     expect(heard.seen.map((e) => e.id)).toEqual([other.id, mine.id]);
     expect(listener.hearing).toBe(true);
+  });
+
+  it('stop for good when stopped while reconnecting: the late connection is closed and nothing is published', async () => {
+    const { db, a, badge } = await rig();
+    const proxy = await relay(db.url);
+    cleanups.push(() => proxy.close());
+    const hub = new LiveHub();
+    const hearing: boolean[] = [];
+    hub.subscribe({
+      push: () => true,
+      pushHearing: (now) => {
+        hearing.push(now);
+        return true;
+      },
+      close: () => undefined,
+    });
+    const heard = watch(hub);
+    const listener = new ClusterEvents({
+      connectionString: proxy.url,
+      instance: 'listener',
+      local: hub,
+      events: a.events,
+      alarms: a.alarms,
+      pool: a.pool,
+      log: silentLogger,
+      reconnectMs: { first: 20, longest: 100 },
+      catchUpMargin: 0,
+    });
+    await listener.start();
+    cleanups.push(() => listener.stop());
+    expect(proxy.open()).toBe(1);
+
+    // The connection is cut; the reconnect's connection comes in and waits in its handshake.
+    proxy.hold();
+    const reconnecting = proxy.arrival();
+    proxy.cut();
+    await reconnecting;
+    await listener.stop();
+    const missed = await badge(a, 'in');
+    // Its handshake completes only after the stop: the connection must be closed, not kept.
+    proxy.release();
+    await proxy.allClosed();
+    expect(proxy.open()).toBe(0);
+    // Nothing heard or published after the stop: no catch-up, no "hearing again".
+    expect(listener.hearing).toBe(false);
+    expect(hearing).toEqual([false]);
+    expect(heard.seen.map((e) => e.id)).not.toContain(missed.id);
   });
 
   it('are a precondition of workstation logins and of a healthy /healthz: without them both fail closed', async () => {
