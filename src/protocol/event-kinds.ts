@@ -58,6 +58,8 @@ export const AlarmType = Type.Union([
   // Raised by the central side itself:
   Type.Literal('event-quarantined'),
   Type.Literal('sequence-gap'),
+  /** Numbers of a gateway that it could not send again when asked: lost for good. */
+  Type.Literal('events-lost'),
   Type.Literal('gateway-offline'),
   /** A workstation let someone log in by the break-glass procedure while central was unreachable. */
   Type.Literal('workstation-break-glass'),

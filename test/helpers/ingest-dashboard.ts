@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { Dashboard } from '../../src/dashboard/dashboard.js';
+import { Dashboard, type DashboardOptions } from '../../src/dashboard/dashboard.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
 import { createTestDatabase, mqttUrl } from './services.js';
@@ -16,6 +16,8 @@ export async function startIngestDashboard(options: {
   /** Names this instance in its MQTT client id, when several share a site. */
   name?: string;
   offlineAfterSeconds?: number;
+  /** More of the dashboard's options: the central signing key, the gap scanner's timings. */
+  more?: Omit<DashboardOptions, 'config' | 'log'>;
 }): Promise<Dashboard> {
   const { databaseUrl, site, name = 'dash', offlineAfterSeconds } = options;
   const publicKey = exportPublicKey(options.publicKey);
@@ -32,6 +34,7 @@ export async function startIngestDashboard(options: {
       keys: {},
     },
     log: silentLogger,
+    ...options.more,
   });
   await dashboard.start();
   return dashboard;

@@ -46,6 +46,7 @@ describe('database migrations', () => {
       { version: 18, variant: 'native' },
       { version: 19, variant: 'any' },
       { version: 20, variant: 'native' },
+      { version: 21, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
@@ -73,6 +74,7 @@ describe('database migrations', () => {
         'staff_sessions',
         'login_failures',
         'setup_tokens',
+        'sequence_losses',
       ]),
     );
     const indexes = await pool.query<{ name: string }>(
@@ -134,7 +136,7 @@ describe('database migrations', () => {
         copyFileSync(join(migrationsDir(), file), join(dir, file));
       await migrate(olderPool, silentLogger, dir);
       await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-01', '2026-03-01')`);
-      expect((await migrate(olderPool, silentLogger)).applied).toEqual([20]);
+      expect((await migrate(olderPool, silentLogger)).applied).toEqual([20, 21]);
       await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-02', '2026-03-02')`);
       for (const day of ['20260301', '20260302']) {
         const statistics = await olderPool.query<{ kinds: string[]; columns: string }>(

@@ -9,8 +9,11 @@ import type { SequenceStore } from '../storage/sequence-store.js';
 /**
  * Finds gaps in each gateway's sequence numbers. A gap that outlives the grace period (events
  * may simply be in flight) raises a `sequence-gap` alarm and asks the gateway to send the missing
- * events again from its journal; the alarm clears when the numbers are complete. Runs on one
- * dashboard instance at a time (advisory lock).
+ * events again from its journal; the alarm clears when the numbers are complete. When the gateway
+ * answers that it cannot (its journal no longer holds them), the numbers are lost for good: they
+ * are recorded as such (`sequence_losses`), a critical `events-lost` alarm names them, and the
+ * scanner goes on past them to the gateway's next gap. Runs on one dashboard instance at a time
+ * (advisory lock).
  */
 export interface GapScannerOptions {
   pool: Pool;
@@ -30,6 +33,7 @@ export interface GapScannerOptions {
 export class GapScanner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(private readonly options: GapScannerOptions) {}
 
@@ -41,6 +45,7 @@ export class GapScanner {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.running;
   }
@@ -86,12 +91,44 @@ export class GapScanner {
           kind: 'events.resend',
           data: { fromSeq: report.missingFrom, toSeq: to },
         })
-        .then((result) => log.info({ gateway: report.gateway, result }, 'resend answered'))
+        .then(async (result) => {
+          log.info({ gateway: report.gateway, result }, 'resend answered');
+          // Tried and could not. A timeout or a refused command says nothing about its journal:
+          // it is asked again later.
+          if (result.status === 'failed')
+            await this.lost(report.site, report.gateway, report.missingFrom as number, to, result.reason);
+        })
         .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
     }
     for (const { site, gateway } of await sequences.closedGaps()) {
       this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
       log.info({ site, gateway }, 'sequence gap closed');
     }
+  }
+
+  /** The gateway could not send `fromSeq`…`toSeq` again: recorded as lost, and an alarm names them. */
+  private async lost(
+    site: string,
+    gateway: string,
+    fromSeq: number,
+    toSeq: number,
+    reason = 'no reason given',
+  ) {
+    if (this.stopped) return;
+    const { sequences, alarms, log } = this.options;
+    if (!(await sequences.declareLost(site, gateway, fromSeq, toSeq, reason))) return;
+    const raised = await alarms.raiseCentral({
+      alarm: 'events-lost',
+      key: `events-lost:${fromSeq}-${toSeq}`,
+      severity: 'critical',
+      site,
+      gateway,
+      detail: `events ${fromSeq}-${toSeq} of ${site}/${gateway} are lost: the gateway could not send them again (${reason})`,
+    });
+    this.options.alarmsChanged?.(raised);
+    log.error(
+      { site, gateway, from: fromSeq, to: toSeq, reason },
+      'security: events lost for good: the gateway could not send them again',
+    );
   }
 }

@@ -28,6 +28,7 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'credentials-rejected',
   'video-reconcile-refused',
   'event-quarantined',
+  'events-lost',
 ]);
 
 export type AlarmStateFilter = 'open' | 'active' | 'acknowledged' | 'resolved' | 'all';

@@ -204,6 +204,35 @@ export class SequenceStore {
     );
   }
 
+  /**
+   * Records numbers `fromSeq`…`toSeq` of a gateway as lost for good (it could not send them again
+   * when asked) and moves its watermark past them, so that the scanner goes on to the next gap.
+   * Only while they are still its first gap and none of them has arrived meanwhile: otherwise
+   * nothing is recorded (false), and the next scan asks again for what is still missing.
+   */
+  async declareLost(
+    site: string,
+    gateway: string,
+    fromSeq: number,
+    toSeq: number,
+    reason: string,
+  ): Promise<boolean> {
+    const result = await this.pool.query(
+      `WITH moved AS (
+         UPDATE gateway_sequences g SET contiguous_through = $4, resend_requested_at = NULL, resend_requested_to = NULL
+          WHERE g.site = $1 AND g.gateway = $2 AND g.contiguous_through = $3 - 1
+            AND NOT EXISTS (SELECT 1 FROM event_sequences s
+                             WHERE s.site = $1 AND s.gateway = $2 AND s.seq BETWEEN $3 AND $4)
+          RETURNING g.site, g.gateway
+       )
+       INSERT INTO sequence_losses (site, gateway, from_seq, to_seq, reason)
+       SELECT site, gateway, $3, $4, $5 FROM moved
+       RETURNING from_seq`,
+      [site, gateway, fromSeq, toSeq, reason.slice(0, 500)],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
   /** Gateways whose numbers are complete again after a gap. */
   async closedGaps(): Promise<Array<{ site: string; gateway: string }>> {
     const result = await this.pool.query<{ site: string; gateway: string }>(

@@ -1,0 +1,14 @@
+-- Sequence numbers lost for good: the gap scanner asked the gateway to send them again and it
+-- answered that it could not (its journal no longer holds them: dropped at its outbox's hard
+-- bound, or never written). Recorded, with the gateway's answer, so that the scanner moves the
+-- gateway's watermark past them and goes on to the next gap, and so that an auditor can see which
+-- numbers never arrived and why. No personal data: site, gateway, numbers and the answer.
+CREATE TABLE sequence_losses (
+  site        text        NOT NULL,
+  gateway     text        NOT NULL,
+  from_seq    bigint      NOT NULL,
+  to_seq      bigint      NOT NULL CHECK (to_seq >= from_seq),
+  reason      text        NOT NULL,
+  declared_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (site, gateway, from_seq)
+);

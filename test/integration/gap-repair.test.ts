@@ -1,0 +1,149 @@
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Dashboard } from '../../src/dashboard/dashboard.js';
+import type { AlarmView } from '../../src/dashboard/http/schemas.js';
+import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { signedEvent } from '../helpers/events.js';
+import { startIngestDashboardOnNewDatabase } from '../helpers/ingest-dashboard.js';
+import { mqttUrl, uniqueSite } from '../helpers/services.js';
+
+/**
+ * Gaps in a gateway's sequence numbers, end to end over the real broker and database: the
+ * dashboard's gap scanner raises `sequence-gap` and sends `events.resend` commands; a gateway
+ * (here a raw MQTT client that signs as one) answers. A range it cannot send again is recorded as
+ * lost with a critical alarm, and the scanner goes on to the next gap instead of asking for the
+ * dead range for ever.
+ */
+const gatewayKeys = generateSigningKeyPair();
+const central = generateSigningKeyPair();
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Resend {
+  id: string;
+  kind: string;
+  data: { fromSeq: number; toSeq: number };
+}
+
+/** Alarm changes on the dashboard's live hub, and a wait for one that matches. */
+function alarmsOf(dashboard: Dashboard) {
+  const seen: AlarmView[] = [];
+  const waiters: Array<{ match: (a: AlarmView) => boolean; resolve: (a: AlarmView) => void }> = [];
+  dashboard.hub.subscribe({
+    push: () => true,
+    pushAlarms: (alarms) => {
+      seen.push(...alarms);
+      for (const waiter of waiters.splice(0)) {
+        const found = alarms.find(waiter.match);
+        if (found) waiter.resolve(found);
+        else waiters.push(waiter);
+      }
+      return true;
+    },
+    close: () => undefined,
+  });
+  return (match: (a: AlarmView) => boolean): Promise<AlarmView> => {
+    const found = seen.find(match);
+    return found ? Promise.resolve(found) : new Promise((resolve) => waiters.push({ match, resolve }));
+  };
+}
+
+describe('gaps in a gateway sequence', () => {
+  it('are asked for again; a range the gateway cannot send is recorded as lost and the next gap is repaired', async () => {
+    const site = uniqueSite('gap');
+    const { dashboard, stop } = await startIngestDashboardOnNewDatabase({
+      site,
+      gateways: ['gw-1'],
+      publicKey: gatewayKeys.publicKey,
+      more: { signingKey: central.privateKey, gapScanMs: 100, gapGraceMs: 0, gapResendMs: 60_000 },
+    });
+    cleanups.push(stop);
+    const alarm = alarmsOf(dashboard);
+
+    // The gateway: receives commands, publishes signed events.
+    const gateway = await mqtt.connectAsync(mqttUrl(), { clientId: `gw-${site}`, clean: true });
+    cleanups.push(() => gateway.endAsync());
+    const commands: Resend[] = [];
+    const commandWaiters: Array<() => void> = [];
+    gateway.on('message', (_topic, payload) => {
+      commands.push(JSON.parse(payload.toString()) as Resend);
+      for (const wake of commandWaiters.splice(0)) wake();
+    });
+    await gateway.subscribeAsync(topics.commands(site, 'gw-1'), { qos: 1 });
+    const command = async (n: number): Promise<Resend> => {
+      while (commands.length < n) await new Promise<void>((resolve) => commandWaiters.push(resolve));
+      return commands[n - 1] as Resend;
+    };
+    const publish = async (seq: number, kind: string, data: object) => {
+      const event = signedEvent({ site, gateway: 'gw-1', seq, kind, data }, gatewayKeys.privateKey);
+      await gateway.publishAsync(topics.events(site, 'gw-1'), JSON.stringify(event), { qos: 1 });
+      return event;
+    };
+    const access = (seq: number) =>
+      publish(seq, 'access.granted', {
+        door: 'main',
+        direction: 'in',
+        person: 'p-1',
+        badge: '0004711',
+        factors: ['badge', 'totp'],
+        unlockMs: 5000,
+      });
+
+    // 3-4 and 7-8 never arrive.
+    for (const seq of [1, 2, 5, 6, 9]) await access(seq);
+
+    const first = await command(1);
+    expect(first.kind).toBe('events.resend');
+    expect(first.data).toEqual({ fromSeq: 3, toSeq: 4 });
+    const gap = await alarm((a) => a.alarm === 'sequence-gap' && a.clearedAt === null);
+    expect(gap).toMatchObject({ gateway: 'gw-1', severity: 'warning' });
+
+    // The gateway no longer has them.
+    await publish(10, 'command.result', {
+      command: first.id,
+      kind: 'events.resend',
+      status: 'failed',
+      reason: 'events 3-4 are no longer in the outbox',
+    });
+    const lost = await alarm((a) => a.alarm === 'events-lost');
+    expect(lost).toMatchObject({ gateway: 'gw-1', severity: 'critical' });
+    expect(lost.detail).toContain('events 3-4');
+    expect(lost.detail).toContain('no longer in the outbox');
+
+    // Past the dead range, the next gap is asked for; this one the gateway sends.
+    const second = await command(2);
+    expect(second.data).toEqual({ fromSeq: 7, toSeq: 8 });
+    await access(7);
+    await access(8);
+    await publish(11, 'command.result', { command: second.id, kind: 'events.resend', status: 'ok' });
+    const closed = await alarm((a) => a.alarm === 'sequence-gap' && a.clearedAt !== null);
+    expect(closed.id).toBe(gap.id);
+
+    // Asked once per range, not again for the dead one.
+    expect(commands.map((c) => c.data)).toEqual([
+      { fromSeq: 3, toSeq: 4 },
+      { fromSeq: 7, toSeq: 8 },
+    ]);
+    const losses = await dashboard.pool.query(
+      'SELECT from_seq::int, to_seq::int, reason FROM sequence_losses WHERE site = $1',
+      [site],
+    );
+    expect(losses.rows).toEqual([
+      { from_seq: 3, to_seq: 4, reason: 'events 3-4 are no longer in the outbox' },
+    ]);
+    const watermark = await dashboard.pool.query(
+      'SELECT contiguous_through::int, highest::int FROM gateway_sequences WHERE site = $1',
+      [site],
+    );
+    expect(watermark.rows).toEqual([{ contiguous_through: 11, highest: 11 }]);
+    // The loss stays an open alarm until staff resolve it.
+    const open = await dashboard.pool.query(
+      `SELECT alarm, cleared_at FROM alarms WHERE alarm = 'events-lost' AND site = $1`,
+      [site],
+    );
+    expect(open.rows).toEqual([{ alarm: 'events-lost', cleared_at: null }]);
+  });
+});
