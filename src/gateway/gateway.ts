@@ -23,7 +23,7 @@ import { FootageServer } from './footage-server.js';
 import { type GatewayIdentity, loadOrCreateIdentity, resealIdentity } from './gateway-identity.js';
 import { GatewayLink } from './gateway-link.js';
 import { GatewayStateStore } from './gateway-state-store.js';
-import { OutboxJournal } from './outbox/outbox-journal.js';
+import { OutboxJournal, type OutboxJournalOptions, type OutboxPressure } from './outbox/outbox-journal.js';
 import { createRecorder } from './recorder/create-recorder.js';
 import type { Recorder } from './recorder/recorder.js';
 import { SimControlServer } from './sim-control.js';
@@ -51,6 +51,8 @@ export interface GatewayOptions {
   /** Replaces the configured clock-sync source (tests). */
   clockProbe?: ClockProbe;
   deviceContext?: Omit<DeviceContext, 'log'>;
+  /** The outbox's file access and retry timing (tests put a disk that refuses writes here). */
+  outboxDisk?: Pick<OutboxJournalOptions, 'openFile' | 'retryMs' | 'maxWaitingBytes'>;
 }
 
 /**
@@ -97,6 +99,26 @@ export class Gateway {
     this.journal = new OutboxJournal({
       dir: join(this.stateDir, 'outbox'),
       log: log.child({ component: 'outbox' }),
+      ...options.outboxDisk,
+      onDropped: (fromSeq, toSeq) =>
+        this.runtime.alarms.notify({
+          alarm: 'events-lost',
+          key: `events-lost:${fromSeq}-${toSeq}`,
+          severity: 'critical',
+          detail: `the outbox dropped events ${fromSeq}-${toSeq} unsent (full, or its disk refused them)`,
+        }),
+      onWriteFailed: (error, waiting) =>
+        this.runtime.alarms.raise({
+          alarm: 'outbox-write-failed',
+          key: 'outbox-write-failed',
+          severity: 'critical',
+          detail:
+            `the outbox cannot write (${error.message}); ${waiting} events wait in memory, unpublished`.slice(
+              0,
+              500,
+            ),
+        }),
+      onWriteRecovered: () => this.runtime.alarms.clear('outbox-write-failed'),
     });
     this.state = new GatewayStateStore(this.stateDir, log.child({ component: 'state' }));
     this.clockSync = new ClockSyncMonitor(
@@ -439,20 +461,20 @@ export class Gateway {
     );
   }
 
-  /** Warns well before the outbox's hard bound: at half full, and critically at 80 %. */
+  /** Warns well before the outbox's hard bound (see outboxFillingAlarm). */
   private checkOutboxPressure(): void {
-    const pressure = this.journal.pressure();
     const { alarms } = this.runtime;
-    const detail = `${pressure.records} events (${Math.round(pressure.bytes / 1024)} KiB, ${Math.round(pressure.fraction * 100)} % of the bound) not yet acknowledged; oldest ${Math.round(pressure.oldestMs / 60_000)} min`;
-    if (pressure.fraction >= 0.8) {
-      alarms.clear('outbox-filling:warning');
-      alarms.raise({ alarm: 'outbox-filling', key: 'outbox-filling:critical', severity: 'critical', detail });
-    } else if (pressure.fraction >= 0.5 || pressure.oldestMs > 12 * 3_600_000) {
-      alarms.clear('outbox-filling:critical');
-      alarms.raise({ alarm: 'outbox-filling', key: 'outbox-filling:warning', severity: 'warning', detail });
-    } else {
-      alarms.clear('outbox-filling:warning');
-      alarms.clear('outbox-filling:critical');
+    const due = outboxFillingAlarm(this.journal.pressure());
+    for (const severity of ['warning', 'critical'] as const) {
+      if (due?.severity !== severity) alarms.clear(`outbox-filling:${severity}`);
+    }
+    if (due) {
+      alarms.raise({
+        alarm: 'outbox-filling',
+        key: `outbox-filling:${due.severity}`,
+        severity: due.severity,
+        detail: due.detail,
+      });
     }
   }
 
@@ -481,4 +503,24 @@ export class Gateway {
       JSON.stringify(state),
     );
   }
+}
+
+/**
+ * The `outbox-filling` alarm the outbox's state calls for: a warning at half the hard bound or
+ * when the oldest unsent event is 12 hours old, critical at 80 % of the bound or 48 hours; none
+ * below. Unsent events are never dropped for their age, only at the size bound.
+ */
+export function outboxFillingAlarm(
+  pressure: OutboxPressure,
+): { severity: 'warning' | 'critical'; detail: string } | undefined {
+  const hours = pressure.oldestMs / 3_600_000;
+  const severity =
+    pressure.fraction >= 0.8 || hours >= 48
+      ? 'critical'
+      : pressure.fraction >= 0.5 || hours >= 12
+        ? 'warning'
+        : undefined;
+  if (!severity) return undefined;
+  const detail = `${pressure.records} events (${Math.round(pressure.bytes / 1024)} KiB, ${Math.round(pressure.fraction * 100)} % of the bound) not yet acknowledged; oldest ${Math.round(pressure.oldestMs / 60_000)} min`;
+  return { severity, detail };
 }

@@ -50,6 +50,8 @@ export const AlarmType = Type.Union([
   Type.Literal('device-fault'),
   Type.Literal('internal-error'),
   Type.Literal('outbox-filling'),
+  /** The gateway's disk refuses the outbox's writes: events wait in memory, unpublished. */
+  Type.Literal('outbox-write-failed'),
   Type.Literal('camera-down'),
   Type.Literal('video-disk-pressure'),
   Type.Literal('video-reconcile-refused'),
@@ -58,7 +60,10 @@ export const AlarmType = Type.Union([
   // Raised by the central side itself:
   Type.Literal('event-quarantined'),
   Type.Literal('sequence-gap'),
-  /** Numbers of a gateway that it could not send again when asked: lost for good. */
+  /**
+   * Events lost for good: numbers a gateway could not send again when asked (raised centrally),
+   * or events its outbox dropped (raised by the gateway).
+   */
   Type.Literal('events-lost'),
   Type.Literal('gateway-offline'),
   /** A workstation let someone log in by the break-glass procedure while central was unreachable. */

@@ -9,12 +9,13 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DashboardConfig } from '../../src/config/dashboard-config.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
-import { Gateway } from '../../src/gateway/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../../src/protocol/envelope.js';
 import { exportPrivateKeyPem, exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { flakyDisk } from '../helpers/flaky-disk.js';
 import { createTestDatabase, testLogger, uniqueSite } from '../helpers/services.js';
 import { testGatewayConfig } from '../helpers/system.js';
 import { startTestBroker, type TestBroker } from '../helpers/test-broker.js';
@@ -109,7 +110,7 @@ function burst(gateway: Gateway, count: number): void {
   for (let i = 0; i < count; i++) gateway.record({ kind: 'door.locked', data: { door: 'main' } });
 }
 
-async function inProcessGateway(site: string, brokerUrl: string) {
+async function inProcessGateway(site: string, brokerUrl: string, outboxDisk?: GatewayOptions['outboxDisk']) {
   const gateway = new Gateway({
     config: testGatewayConfig(site, mkdtempSync(join(tmpdir(), 'idg-fault-')), {
       mqtt: { url: brokerUrl, clientId: `idg-gw-${site}` },
@@ -117,6 +118,7 @@ async function inProcessGateway(site: string, brokerUrl: string) {
       heartbeatSeconds: 1,
     }),
     log: testLogger(),
+    ...(outboxDisk ? { outboxDisk } : {}),
   });
   const produced = new Map<number, string>();
   gateway.bus.on('test', 'recorded', (e) => produced.set(e.seq, e.id));
@@ -207,6 +209,63 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
     const last = gateway.lastSequence;
     await untilStored(db.pool, site, 'gw-1', last);
     await expectExactly(db.pool, site, 'gw-1', produced, last);
+  });
+
+  it("holds events while the gateway's disk refuses writes, publishes none unwritten, and delivers all afterwards", async () => {
+    const site = uniqueSite('dsk');
+    const broker = await ownBroker();
+    const db = await database();
+    const { disk, openFile } = flakyDisk(false);
+    const { gateway, produced } = await inProcessGateway(site, broker.url, {
+      openFile,
+      retryMs: { first: 20, longest: 100 },
+    });
+    const dashboard = new Dashboard({
+      config: dashboardConfig(site, db.url, broker.url, [{ site, id: 'gw-1', publicKey: gateway.publicKey }]),
+      log: testLogger(),
+      signingKey: central.privateKey,
+    });
+    await dashboard.start();
+    cleanups.push(() => dashboard.stop());
+    const alarmSeen = new Promise<void>((resolve) => {
+      dashboard.hub.subscribe({
+        push: () => true,
+        pushAlarms: (alarms) => {
+          if (alarms.some((a) => a.alarm === 'outbox-write-failed' && a.clearedAt !== null)) resolve();
+          return true;
+        },
+        close: () => undefined,
+      });
+    });
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    await gateway.drained();
+    const before = gateway.lastSequence;
+
+    // The disk fills up in the middle of a burst.
+    disk.failing = true;
+    burst(gateway, 200);
+    while (disk.refused < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Not one of them was published: none is written.
+    const published = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM events WHERE site = $1 AND seq > $2',
+      [site, before],
+    );
+    expect(published.rows[0]?.n).toBe(0);
+
+    disk.failing = false;
+    // The alarm (raised while the disk refused, itself waiting in the outbox) and its clearing
+    // reach the dashboard, with every event of the burst.
+    await alarmSeen;
+    const last = gateway.lastSequence;
+    expect(last).toBeGreaterThan(before + 200);
+    await untilStored(db.pool, site, 'gw-1', last);
+    await expectExactly(db.pool, site, 'gw-1', produced, last);
+    const alarms = await db.pool.query(
+      `SELECT alarm, severity, cleared_at IS NOT NULL AS cleared FROM alarms WHERE site = $1 AND alarm = 'outbox-write-failed'`,
+      [site],
+    );
+    expect(alarms.rows).toEqual([{ alarm: 'outbox-write-failed', severity: 'critical', cleared: true }]);
   });
 
   it('recovers a gateway killed with SIGKILL mid-burst from its journal', async () => {

@@ -32,8 +32,24 @@ export interface OutboxJournalOptions {
   /** The hard bound for unacknowledged events (default 256 MiB); beyond it the oldest segment goes. */
   maxUnackedBytes?: number;
   now?: () => number;
-  /** Called when the hard bound forced unacknowledged events out. */
+  /**
+   * Called when events were dropped: forced out at the hard bound, or never written because the
+   * disk refused them for longer than `maxWaitingBytes` allows (see `onWriteFailed`).
+   */
   onDropped?: (fromSeq: number, toSeq: number) => void;
+  /**
+   * A write or its fdatasync failed (disk full, I/O error). Nothing is lost yet: the events wait
+   * in memory, unpublished, and the write is tried again with backoff, the file first cut back to
+   * its last good record. Called once per streak of failures; `onWriteRecovered` ends it.
+   */
+  onWriteFailed?: (error: Error, waiting: number) => void;
+  onWriteRecovered?: () => void;
+  /** Bytes of events waiting in memory for a failing disk before the oldest are dropped (16 MiB). */
+  maxWaitingBytes?: number;
+  /** First and longest wait before a failed write is tried again (1 s, doubling to 30 s). */
+  retryMs?: { first: number; longest: number };
+  /** Opens segment files (tests put a failing disk here). */
+  openFile?: (path: string) => Promise<FileHandle>;
 }
 
 export interface OutboxPressure {
@@ -64,9 +80,11 @@ interface Segment {
   writtenAt: number;
 }
 
+type Callbacks = 'onDropped' | 'onWriteFailed' | 'onWriteRecovered';
+
 export class OutboxJournal {
-  private readonly options: Required<Omit<OutboxJournalOptions, 'onDropped'>> &
-    Pick<OutboxJournalOptions, 'onDropped'>;
+  private readonly options: Required<Omit<OutboxJournalOptions, Callbacks>> &
+    Pick<OutboxJournalOptions, Callbacks>;
   private nextSeq = 1;
   private ackedThrough = 0;
   private persistedAck = 0;
@@ -79,6 +97,9 @@ export class OutboxJournal {
   private batch: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
+  /** While writes fail: the current segment's file may hold a partial write beyond its good bytes. */
+  private failing: { since: number; waitMs: number } | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(options: OutboxJournalOptions) {
     this.options = {
@@ -86,7 +107,10 @@ export class OutboxJournal {
       keepAckedMs: 24 * 3_600_000,
       keepAckedBytes: 64 * 1024 * 1024,
       maxUnackedBytes: 256 * 1024 * 1024,
+      maxWaitingBytes: 16 * 1024 * 1024,
+      retryMs: { first: 1_000, longest: 30_000 },
       now: Date.now,
+      openFile: (path) => open(path, 'a', 0o600),
       ...options,
     };
   }
@@ -121,10 +145,12 @@ export class OutboxJournal {
       }
       const first = records[0]?.seq ?? 0;
       const last = records[records.length - 1]?.seq ?? 0;
-      this.segments.push({ first, last, path, bytes: goodBytes, writtenAt: statSync(path).mtimeMs });
+      const writtenAt = statSync(path).mtimeMs;
+      this.segments.push({ first, last, path, bytes: goodBytes, writtenAt });
       for (const record of records) {
         highest = Math.max(highest, record.seq);
-        if (record.seq > this.ackedThrough) this.track(record.seq, record.payload, this.options.now());
+        // At least as old as its segment's last write: a restart does not make unsent events young.
+        if (record.seq > this.ackedThrough) this.track(record.seq, record.payload, writtenAt);
       }
     }
     this.nextSeq = highest + 1;
@@ -184,6 +210,11 @@ export class OutboxJournal {
     if (seq <= this.ackedThrough || !entry) return;
     this.unacked.delete(seq);
     this.unackedBytes -= entry.payload.length;
+    this.settle(seq);
+  }
+
+  /** `seq` needs no publishing any more (acknowledged, or given up): the watermark moves past it. */
+  private settle(seq: number): void {
     this.acked.add(seq);
     while (this.acked.has(this.ackedThrough + 1)) {
       this.acked.delete(this.ackedThrough + 1);
@@ -214,15 +245,19 @@ export class OutboxJournal {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     await this.flush();
     this.checkpoint();
     await this.current?.close();
     this.current = undefined;
   }
 
-  /** Waits until everything appended so far is durable. */
+  /**
+   * Waits until everything appended so far is durable, or until writing has failed: then what
+   * waits is written by the retries, or given up by close().
+   */
   async flush(): Promise<void> {
-    while (this.flushing || this.batch.length > 0) {
+    while (this.flushing || (this.batch.length > 0 && !(this.failing && !this.closed))) {
       if (!this.flushing) this.scheduleFlush();
       await this.flushing;
     }
@@ -234,7 +269,8 @@ export class OutboxJournal {
   }
 
   private scheduleFlush(): void {
-    if (this.flushing) return;
+    // While writes fail, the retry timer writes next (or close(), once).
+    if (this.flushing || (this.failing && !this.closed)) return;
     this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.writeBatch())
       .finally(() => {
@@ -250,6 +286,9 @@ export class OutboxJournal {
     try {
       const segment = await this.segmentFor(batch[0]?.seq ?? 0);
       const handle = this.current as FileHandle;
+      // A failed write may have left part of a record behind: cut back to the last good one, so
+      // that nothing written next sits behind it (recovery stops at the first bad record).
+      if (this.failing) await handle.truncate(segment.bytes);
       const frames = batch.map((p) => p.frame);
       await handle.writev(frames);
       await handle.datasync();
@@ -259,10 +298,71 @@ export class OutboxJournal {
       segment.writtenAt = now;
       for (const p of batch) this.track(p.seq, p.payload, now);
       for (const p of batch) p.resolve();
+      if (this.failing) {
+        this.failing = undefined;
+        this.options.log.info('outbox: writing again');
+        this.options.onWriteRecovered?.();
+      }
       if (this.unackedBytes > this.options.maxUnackedBytes) this.prune();
     } catch (error) {
-      this.options.log.error({ err: error }, 'outbox: write failed');
-      for (const p of batch) p.reject(error as Error);
+      this.writeFailed(batch, error as Error);
+    }
+  }
+
+  /**
+   * Keeps the batch, in order, ahead of what came since, and tries again later; when closing
+   * there is no later, and beyond `maxWaitingBytes` the oldest waiting events are given up.
+   */
+  private writeFailed(batch: Pending[], error: Error): void {
+    if (this.closed) {
+      this.options.log.error({ err: error }, 'outbox: write failed while closing; events not written');
+      this.giveUp(batch, error);
+      return;
+    }
+    const first = !this.failing;
+    const waitMs = this.failing
+      ? Math.min(this.failing.waitMs * 2, this.options.retryMs.longest)
+      : this.options.retryMs.first;
+    this.failing = { since: this.failing?.since ?? this.options.now(), waitMs };
+    this.batch = [...batch, ...this.batch];
+    let waiting = this.batch.reduce((n, p) => n + p.frame.length, 0);
+    const dropped: Pending[] = [];
+    while (waiting > this.options.maxWaitingBytes && this.batch.length > 1) {
+      const oldest = this.batch.shift() as Pending;
+      waiting -= oldest.frame.length;
+      dropped.push(oldest);
+    }
+    if (dropped.length > 0) this.giveUp(dropped, error);
+    this.options.log.error(
+      { err: error, waiting: this.batch.length, retryMs: waitMs },
+      'outbox: write failed; events wait in memory, unpublished, and the write is tried again',
+    );
+    if (first) this.options.onWriteFailed?.(error, this.batch.length);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.closed || this.flushing) return;
+      this.flushing = this.writeBatch().finally(() => {
+        this.flushing = undefined;
+        if (this.batch.length > 0) this.scheduleFlush();
+      });
+    }, waitMs);
+  }
+
+  /** Events that will never be written: their numbers are passed over, and the loss reported. */
+  private giveUp(lost: Pending[], error: Error): void {
+    for (const p of lost) {
+      this.settle(p.seq);
+      p.reject(error);
+    }
+    const seqs = lost.map((p) => p.seq);
+    const from = Math.min(...seqs);
+    const to = Math.max(...seqs);
+    this.options.log.error({ fromSeq: from, toSeq: to }, 'outbox: events dropped, never written');
+    try {
+      this.options.onDropped?.(from, to);
+    } catch (reportError) {
+      // Reporting records an event, which a closed journal refuses: the log line above stays.
+      this.options.log.error({ err: reportError }, 'outbox: could not report the dropped events');
     }
   }
 
@@ -270,8 +370,9 @@ export class OutboxJournal {
     const tail = this.segments[this.segments.length - 1];
     if (tail && this.current && tail.bytes < this.options.segmentBytes) return tail;
     await this.current?.close();
+    this.current = undefined;
     const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
-    this.current = await open(path, 'a', 0o600);
+    this.current = await this.options.openFile(path);
     const segment: Segment = {
       first: firstSeq,
       last: firstSeq - 1,

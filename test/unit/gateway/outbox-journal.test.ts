@@ -5,6 +5,7 @@ import {
   readFileSync,
   statSync,
   truncateSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OutboxJournal, type OutboxJournalOptions } from '../../../src/gateway/outbox/outbox-journal.js';
 import { silentLogger } from '../../../src/lib/logger.js';
+import { flakyDisk } from '../../helpers/flaky-disk.js';
 
 function journal(dir: string, segmentBytes?: number, extra: Partial<OutboxJournalOptions> = {}) {
   return new OutboxJournal({ dir, log: silentLogger, segmentBytes, keepAckedMs: 0, ...extra });
@@ -174,5 +176,120 @@ describe('outbox journal: resends and bounds', () => {
     expect(remaining.at(-1)).toBe(6);
     expect(Math.min(...remaining)).toBe((dropped.at(-1)?.[1] ?? 0) + 1);
     await j.close();
+  });
+
+  it('counts the age of unsent events from before a restart, not from the restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir);
+    first.recover();
+    await appendAll(first, ['a']);
+    await first.close();
+    const [segment] = segments(dir);
+    const hoursAgo = new Date(Date.now() - 13 * 3_600_000);
+    utimesSync(join(dir, segment as string), hoursAgo, hoursAgo);
+    const second = journal(dir);
+    second.recover();
+    expect(second.pressure().oldestMs).toBeGreaterThanOrEqual(13 * 3_600_000);
+  });
+});
+
+describe('outbox journal: a disk that refuses writes', () => {
+  it('keeps the events waiting, unpublished, cuts off the partial record and writes them on the retry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const failures: number[] = [];
+    let recovered = 0;
+    const j = journal(dir, undefined, {
+      openFile,
+      retryMs: { first: 5, longest: 20 },
+      onWriteFailed: (_, waiting) => failures.push(waiting),
+      onWriteRecovered: () => {
+        recovered += 1;
+      },
+    });
+    j.recover();
+    await appendAll(j, ['a']);
+    disk.failing = true;
+    const waiting = ['b', 'c'].map((p) => j.append((seq) => Buffer.from(`${seq}:${p}`)));
+    let durable = false;
+    const written = Promise.all(waiting.map((w) => w.durable)).then(() => {
+      durable = true;
+    });
+    // Failing, and retried with backoff: once reported, nothing durable (so nothing published).
+    while (disk.refused < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(durable).toBe(false);
+    expect(failures).toEqual([2]);
+    expect(j.size.records).toBe(1);
+    // flush() does not wait for a disk that refuses: a gateway stopping must not hang on it.
+    await j.flush();
+    disk.failing = false;
+    await written;
+    expect(recovered).toBe(1);
+    await appendAll(j, ['d']);
+    await j.close();
+
+    // Everything written is read back after a restart: the half records were cut off before the
+    // retry, so none sits in front of good ones.
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.payload.toString())).toEqual(['1:a', '2:b', '3:c', '4:d']);
+  });
+
+  it('gives up the oldest waiting events beyond its memory bound, says which, and its watermark passes them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk();
+    const dropped: Array<[number, number]> = [];
+    const j = journal(dir, undefined, {
+      openFile,
+      retryMs: { first: 5, longest: 20 },
+      maxWaitingBytes: 60,
+      onDropped: (from, to) => dropped.push([from, to]),
+    });
+    j.recover();
+    const appended = ['a', 'b', 'c', 'd'].map((p) =>
+      j.append((seq) => Buffer.from(`${seq}:${p}`.padEnd(20))),
+    );
+    const outcomes = appended.map((a) =>
+      a.durable.then(
+        () => 'written',
+        (e: Error) => e.message,
+      ),
+    );
+    // 36 bytes a record: only the newest fits the bound while the disk refuses.
+    while (dropped.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(dropped).toEqual([[1, 3]]);
+    disk.failing = false;
+    expect(await Promise.all(outcomes)).toEqual([
+      'ENOSPC: no space left on device, write',
+      'ENOSPC: no space left on device, write',
+      'ENOSPC: no space left on device, write',
+      'written',
+    ]);
+    j.ack(4);
+    await j.close();
+    // Nothing left to send after a restart, and the numbers given up are not used again.
+    const again = journal(dir);
+    expect(again.recover()).toEqual([]);
+    expect(again.append(() => Buffer.from('e')).seq).toBe(5);
+  });
+
+  it('gives up what it could not write when closed, instead of waiting for the disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { openFile } = flakyDisk();
+    const dropped: Array<[number, number]> = [];
+    const j = journal(dir, undefined, {
+      openFile,
+      retryMs: { first: 60_000, longest: 60_000 },
+      onDropped: (from, to) => dropped.push([from, to]),
+    });
+    j.recover();
+    const { durable } = j.append(() => Buffer.from('a'));
+    const outcome = durable.then(
+      () => 'written',
+      (e: Error) => e.message,
+    );
+    await j.flush();
+    await j.close();
+    expect(await outcome).toBe('ENOSPC: no space left on device, write');
+    expect(dropped).toEqual([[1, 1]]);
   });
 });
