@@ -9,7 +9,7 @@ import {
   MqttSubscriber,
   type MqttSubscriberOptions,
 } from '../../src/dashboard/ingest/mqtt-subscriber.js';
-import { silentLogger } from '../../src/lib/logger.js';
+import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { type FakeClientConnection, FakeMqttBroker } from '../helpers/fake-mqtt-broker.js';
 import { requireTool } from '../helpers/services.js';
 import { collectFrom, nextFrom } from '../helpers/wait.js';
@@ -102,6 +102,24 @@ describe('MQTT subscriber keep-alive and connection faults', () => {
       error: expect.objectContaining({ message: expect.stringContaining('server shutting down') }),
     });
     await reconnected;
+  });
+
+  it('says what to do when the broker hands its session to another client with its id (0x8E)', async () => {
+    const broker = await fakeBroker();
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) });
+    const sub = subscriber(broker, { log });
+    await connect(sub);
+    const dropped = nextFrom(sub.disconnected);
+    (await broker.connection(1)).send({ cmd: 'disconnect', reasonCode: 0x8e });
+    expect(await dropped).toMatchObject({ reason: 'broker-disconnect', reasonCode: 0x8e });
+    const line = lines.find((l) => l.includes('took over the session'));
+    expect(line && JSON.parse(line)).toMatchObject({
+      level: 'error',
+      clientId: 'idg-dashboard-1',
+      reasonCode: 0x8e,
+      msg: expect.stringContaining('give each dashboard instance its own mqtt.clientId'),
+    });
   });
 
   it('reports a refused subscription with IDG_MQTT_SUBSCRIBE_REFUSED and keeps retrying', async () => {

@@ -18,6 +18,9 @@ import {
   resolveOptions,
 } from './mqtt-subscriber-options.js';
 
+/** DISCONNECT reason code 0x8E: another connection with the same client id took the session. */
+const SESSION_TAKEN_OVER = 0x8e;
+
 export type { MqttMessage } from './mqtt-message.js';
 export type { MqttSubscriberOptions } from './mqtt-subscriber-options.js';
 
@@ -197,6 +200,14 @@ export class MqttSubscriber {
     if (end.error && end.reason !== 'stopped') {
       this.log.warn({ ...fields, err: end.error }, 'MQTT connection ended');
       this.errors.emit(end.error);
+    }
+    if (end.reasonCode === SESSION_TAKEN_OVER) {
+      // Two clients with one id take the session from each other in turn: each dashboard
+      // instance needs an id of its own (or someone else holds this one's credentials).
+      this.log.error(
+        { ...fields, clientId: this.options.clientId },
+        'security: another MQTT client connected with this client id and took over the session; give each dashboard instance its own mqtt.clientId',
+      );
     }
     if (end.wasReady) {
       this.disconnected.emit({ ...fields, error: end.error });
