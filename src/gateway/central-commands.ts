@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { AlarmBook } from '../controllers/alarm-book.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import { type Command, type CommandBody, checkCommand } from '../protocol/commands.js';
+import { type Command, type CommandBody, checkCommand, readableCommandId } from '../protocol/commands.js';
 import type { EventBody } from '../protocol/event-kinds.js';
 
 /**
@@ -52,6 +52,8 @@ export class CentralCommands {
     }
     if (retained) {
       this.alarm('a retained message arrived on the commands topic; commands are never retained', 'critical');
+      const { id } = readableCommandId(parseOrUndefined(payload));
+      if (id) this.result(id, 'unknown', 'rejected', 'retained: commands are never retained');
       return;
     }
     const checked = checkCommand(payload, centralKey, { site, gateway }, clock.now());
@@ -132,3 +134,11 @@ export class CentralCommands {
 }
 
 export type { Command };
+
+function parseOrUndefined(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined; // not JSON: no id to answer under
+  }
+}

@@ -119,7 +119,12 @@ export function checkCommand(
     return { ok: false, reason: 'bad-json', detail: (error as Error).message.slice(0, 200) };
   }
   if (!commandValidator.Check(parsed)) {
-    return { ok: false, reason: 'bad-command', detail: describeSchemaErrors(commandValidator, parsed) };
+    return {
+      ok: false,
+      reason: 'bad-command',
+      detail: describeSchemaErrors(commandValidator, parsed),
+      ...readableCommandId(parsed),
+    };
   }
   const dataValidator = dataValidators.get(parsed.kind);
   if (!dataValidator)
@@ -142,6 +147,17 @@ export function checkCommand(
     checkCentralCommand(command, commandBytes(command), centralKey, address, nowMs) ?? { ok: true, command }
   );
 }
+
+/**
+ * The id of something that claims to be a command, when it has one in the right form, so that a
+ * refusal can be answered under it even when the rest is unusable (an unsigned command, say).
+ * Nothing vouches for it: the answer only says that a command of that id was refused.
+ */
+export function readableCommandId(parsed: unknown): { id?: string } {
+  const id = (parsed as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && COMMAND_ID.test(id) ? { id } : {};
+}
+const COMMAND_ID = /^[0-9a-f-]{36}$/;
 
 /** Why a command of the central side failed the checks that follow its schema. */
 export interface CentralCommandProblem<W extends string> {

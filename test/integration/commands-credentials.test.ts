@@ -111,6 +111,48 @@ describe('commands from the central side', () => {
     expect(lock().state).toBe('locked');
   });
 
+  it('refuses an unsigned command and answers under its id', async () => {
+    const signed = signCommand(
+      { kind: 'door.unlock', data: { door: 'main', durationMs: 60_000 } },
+      { site: system.site, gateway: 'gw-1' },
+      ids.next(),
+      Date.now(),
+      60_000,
+      forger.privateKey,
+    );
+    const { sig: _, ...unsigned } = signed;
+    const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === signed.id);
+    const alarm = nextRecorded((e) => e.kind === 'alarm.raised' && e.data.alarm === 'command-rejected');
+    await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(unsigned), { qos: 1 });
+    expect((await answered).data).toMatchObject({
+      status: 'rejected',
+      reason: expect.stringContaining('bad-command'),
+    });
+    expect((await alarm).data).toMatchObject({ detail: expect.stringContaining('sig') });
+    expect(lock().state).toBe('locked');
+  });
+
+  it('refuses a command signed by central for another gateway (misaddressed)', async () => {
+    const central = (
+      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
+    ).options.signingKey;
+    const command = signCommand(
+      { kind: 'door.unlock', data: { door: 'main', durationMs: 60_000 } },
+      { site: system.site, gateway: 'gw-2' },
+      ids.next(),
+      Date.now(),
+      60_000,
+      central,
+    );
+    const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
+    await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+    expect((await answered).data).toMatchObject({
+      status: 'rejected',
+      reason: expect.stringContaining('wrong-gateway'),
+    });
+    expect(lock().state).toBe('locked');
+  });
+
   it('refuses a replayed command', async () => {
     const central = (
       system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
@@ -175,8 +217,12 @@ describe('commands from the central side', () => {
         e.data.alarm === 'command-rejected' &&
         (e.data.detail ?? '').includes('retained'),
     );
+    const answered = nextRecorded(
+      (e) => e.kind === 'command.result' && e.data.command === command.id && e.data.status === 'rejected',
+    );
     (system.gateway as unknown as { link: { resubscribe(topic: string): void } }).link.resubscribe(topic);
     await alarm;
+    expect((await answered).data).toMatchObject({ reason: expect.stringContaining('retained') });
     await raw.publishAsync(topic, '', { qos: 1, retain: true });
   });
 });
