@@ -193,6 +193,9 @@ export class Gateway {
     return this.journal.lastSequence;
   }
 
+  /** How many events the last start found in the outbox unacknowledged, and sent again. */
+  resentAtStart = 0;
+
   get simSocketPath(): string {
     return join(this.stateDir, 'sim.sock');
   }
@@ -209,6 +212,7 @@ export class Gateway {
     const periodMs = config.totp.periodSeconds * 1000;
     const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps);
     const recovered = this.journal.recover();
+    this.resentAtStart = recovered.length;
     if (recovered.length > 0)
       log.info({ events: recovered.length }, 'outbox: resending events from the last run');
     this.link = new GatewayLink({

@@ -1,6 +1,7 @@
 // A gateway in a process of its own, for tests that kill it. Configuration comes as JSON in
-// IDG_CHILD_CONFIG; IDG_BURST events are recorded after start. Prints `ready <seq>` once started
-// and `durable <seq> <id>` for every event that reached the outbox on disk.
+// IDG_CHILD_CONFIG; IDG_BURST events are recorded after start. Prints `resent <n>` (events found
+// unacknowledged in the outbox) and `ready <seq>` once started, and `durable <seq> <id>` for
+// every event that reached the outbox on disk.
 import { Gateway } from '../../src/gateway/gateway.js';
 import { testLogger } from './services-logger.js';
 
@@ -9,6 +10,7 @@ const burst = Number(process.env.IDG_BURST ?? '0');
 const gateway = new Gateway({ config, log: testLogger() });
 gateway.bus.on('child', 'durable', (e) => process.stdout.write(`durable ${e.seq} ${e.id}\n`));
 await gateway.start();
+process.stdout.write(`resent ${gateway.resentAtStart}\n`);
 process.stdout.write(`ready ${gateway.lastSequence}\n`);
 for (let i = 0; i < burst; i++) {
   gateway.record({ kind: 'door.locked', data: { door: 'main' } });
