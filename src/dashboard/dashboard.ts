@@ -374,7 +374,6 @@ export class Dashboard {
       sites: config.ingest.sites,
       verifyThreads: config.ingest.verifyThreads ?? 1,
       pipeline,
-      quarantine: this.quarantine,
       log: log.child({ component: 'ingest' }),
     });
     await this.ingestor.start();

@@ -2,8 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
-import { isConnectionError } from '../storage/database.js';
-import type { QuarantineStore } from '../storage/quarantine-store.js';
+import { isTransientError } from '../storage/database.js';
 import { type Checked, eventBytes, type IngestOutcome, type IngestPipeline } from './ingest-pipeline.js';
 import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
 import { SignatureThreads } from './signature-threads.js';
@@ -16,9 +15,8 @@ export interface IngestOptions {
   tls?: ConnectionOptions;
   /** Sites to subscribe to; empty means all. */
   sites: readonly string[];
+  /** Also keeps what cannot be stored at all (IngestPipeline.quarantineUnstorable). */
   pipeline: IngestPipeline;
-  /** Where a message that cannot be stored at all is kept instead. */
-  quarantine: QuarantineStore;
   log: Logger;
   /** MQTT 5 shared-subscription group, so that several dashboards split the ingest. */
   sharedGroup?: string;
@@ -180,8 +178,10 @@ export class EventIngest {
         );
       } catch (error) {
         // Not acknowledged: the broker keeps these messages (and redelivers them after a restart).
+        // A transient error (see isTransientError: a lost connection, a full disk …) is retried
+        // for as long as it lasts; another one twice means something in the batch cannot be stored.
         if (this.stopping) return undefined;
-        if (!isConnectionError(error) && ++dataFailures >= 2) return this.processOneByOne(batch);
+        if (!isTransientError(error) && ++dataFailures >= 2) return this.processOneByOne(batch);
         this.options.log.error(
           { err: error, batch: batch.length, retryInMs: delay },
           'ingest: storing failed; retrying',
@@ -223,7 +223,7 @@ export class EventIngest {
         return outcome;
       } catch (error) {
         if (this.stopping) return undefined;
-        if (!isConnectionError(error) && ++dataFailures >= 2) {
+        if (!isTransientError(error) && ++dataFailures >= 2) {
           const detail = `could not be stored: ${(error as Error).message}`.slice(0, 500);
           this.options.log.error(
             { err: error, topic: message.topic },
@@ -233,10 +233,14 @@ export class EventIngest {
             ? eventBytes(message, message.checked.length, checked.value)
             : (checked.payload ?? message.payload);
           try {
-            await this.options.quarantine.add(message.topic, 'unstorable', detail, payload);
-            return { status: 'quarantined', rejection: { ok: false, reason: 'unstorable', detail } };
+            return await this.options.pipeline.quarantineUnstorable(message.topic, detail, payload);
           } catch (quarantineError) {
-            if (!isConnectionError(quarantineError)) throw quarantineError;
+            // Not even the quarantine takes it: the database is unwell. Tried again below; the
+            // message stays unacknowledged with the broker meanwhile.
+            this.options.log.error(
+              { err: quarantineError, topic: message.topic, retryInMs: delay },
+              'ingest: could not quarantine a message that cannot be stored; retrying',
+            );
           }
         }
         await new Promise((resolve) => setTimeout(resolve, delay));

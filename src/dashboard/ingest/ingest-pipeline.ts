@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import {
   batchSignatureInput,
@@ -215,23 +215,9 @@ export class IngestPipeline {
       if (rejected.length > 0) await client.query('SELECT identgate_take_ingest_order()');
       for (const { message: index, rejection } of rejected) {
         const message = messages[index] as IncomingMessage;
-        const payload = rejection.payload ?? message.payload;
-        await quarantine.add(message.topic, rejection.reason, rejection.detail, payload, client);
-        const address = parseTopic(message.topic);
-        const site = address.ok ? address.address.site : undefined;
-        const gateway = address.ok ? address.address.gateway : undefined;
-        const raised = await alarms.raiseCentral(
-          {
-            alarm: 'event-quarantined',
-            key: `event-quarantined:${rejection.reason}`,
-            severity: 'critical',
-            ...(site ? { site } : {}),
-            ...(gateway ? { gateway } : {}),
-            detail: `${rejection.reason}: ${rejection.detail}`.slice(0, 500),
-          },
-          client,
+        alarmChanges.push(
+          ...(await this.quarantined(message.topic, rejection, rejection.payload ?? message.payload, client)),
         );
-        alarmChanges.push(...raised);
       }
       stored = await events.insert(insert, client, reach.inserted);
       await before.committed;
@@ -271,6 +257,49 @@ export class IngestPipeline {
     this.options.hub.publishAlarms(alarmChanges);
     if (freshEnvelopes.length > 0) this.options.afterCommit?.(freshEnvelopes);
     return outcomes;
+  }
+
+  /**
+   * Keeps a payload (or one event of a batch) that could not be stored at all, though it passed
+   * every check, in the quarantine as `unstorable`, with the critical alarm every quarantined
+   * payload raises, in a transaction of its own (see EventIngest: a poison message must not stall
+   * the ingest). The alarm is pushed live after the commit.
+   */
+  async quarantineUnstorable(topic: string, detail: string, payload: Buffer): Promise<IngestOutcome> {
+    const { pool, log, hub } = this.options;
+    const rejection: Rejection = { ok: false, reason: 'unstorable', detail };
+    const raised = await inTransaction(pool, log, async (client) => {
+      // Alarms take chain locks: the ingest-order lock comes first, as in every ingest transaction.
+      await client.query('SELECT identgate_take_ingest_order()');
+      return this.quarantined(topic, rejection, payload, client);
+    });
+    hub.publishAlarms(raised);
+    return { status: 'quarantined', rejection };
+  }
+
+  /** Quarantines a payload with its reason and raises the critical `event-quarantined` alarm. */
+  private async quarantined(
+    topic: string,
+    rejection: Rejection,
+    payload: Buffer,
+    client: PoolClient,
+  ): Promise<AlarmView[]> {
+    const { quarantine, alarms } = this.options;
+    await quarantine.add(topic, rejection.reason, rejection.detail, payload, client);
+    const address = parseTopic(topic);
+    const site = address.ok ? address.address.site : undefined;
+    const gateway = address.ok ? address.address.gateway : undefined;
+    return alarms.raiseCentral(
+      {
+        alarm: 'event-quarantined',
+        key: `event-quarantined:${rejection.reason}`,
+        severity: 'critical',
+        ...(site ? { site } : {}),
+        ...(gateway ? { gateway } : {}),
+        detail: `${rejection.reason}: ${rejection.detail}`.slice(0, 500),
+      },
+      client,
+    );
   }
 
   /**

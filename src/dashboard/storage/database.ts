@@ -142,6 +142,24 @@ export function storableText(text: string): string {
 }
 
 /** Whether an error means the database is unreachable (retry) rather than that the data is bad. */
+/**
+ * Whether an error says the database cannot do the work now, rather than that this work can
+ * never be done: a lost connection, or a resource or concurrency condition that passes — disk
+ * full, out of memory, too many connections (class 53), a serialization failure or deadlock
+ * (class 40), a lock timeout (55P03), a cancelled statement (57014). Such work is retried, never
+ * judged by its content.
+ */
+export function isTransientError(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return (
+    isConnectionError(error) ||
+    code.startsWith('53') ||
+    code.startsWith('40') ||
+    code === '55P03' ||
+    code === '57014'
+  );
+}
+
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message ?? '';
