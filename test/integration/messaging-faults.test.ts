@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { connectAsync } from 'mqtt';
 import pg from 'pg';
@@ -15,6 +14,7 @@ import { type Envelope, SCHEMA_VERSION, signBatch, signEnvelope } from '../../sr
 import { exportPrivateKeyPem, exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { spawnChild, stopChild } from '../helpers/child-process.js';
 import { flakyDisk } from '../helpers/flaky-disk.js';
 import { createTestDatabase, requireTool, testLogger, uniqueSite } from '../helpers/services.js';
 import { testGatewayConfig } from '../helpers/system.js';
@@ -486,37 +486,6 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
     expect(alarm.rows[0]?.n).toBe(1000);
   });
 });
-
-const HELPERS = fileURLToPath(new URL('../helpers/', import.meta.url));
-
-function spawnChild(
-  script: string,
-  env: Record<string, string>,
-  onLine: (line: string) => void,
-): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HELPERS, script)], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let end = buffer.indexOf('\n');
-    while (end >= 0) {
-      onLine(buffer.slice(0, end));
-      buffer = buffer.slice(end + 1);
-      end = buffer.indexOf('\n');
-    }
-  });
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 async function countStored(pool: pg.Pool, site: string): Promise<number> {
   const result = await pool
