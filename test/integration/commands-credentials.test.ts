@@ -276,14 +276,79 @@ describe('credential sync', () => {
     expect(sealed).not.toContain(system.agent.badge);
   });
 
-  it('revokes a badge at the gateway as soon as the central side publishes the change', async () => {
+  /** The next credentials-rejected alarm the gateway records. */
+  const rejected = () =>
+    new Promise<Envelope>((resolve) => {
+      const off = system.gateway.bus.on('wait', 'recorded', (e) => {
+        if (e.kind === 'alarm.raised' && e.data.alarm === 'credentials-rejected') {
+          off();
+          resolve(e);
+        }
+      });
+    });
+  const centralKey = () =>
+    (system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }).options
+      .signingKey;
+
+  it('revokes a badge at the gateway as soon as the central side publishes the change, and no older set brings it back', async () => {
+    // The set in force, as the broker keeps it (retained): genuine, with the badge active.
+    const old = await new Promise<Buffer>((resolve, reject) => {
+      connectAsync(mqttUrl(), { clientId: `idg-old-${system.site}` }).then(async (client) => {
+        client.on('message', (_topic, payload) => {
+          client.endAsync().then(() => resolve(payload), reject);
+        });
+        await client.subscribeAsync(topics.credentials(system.site, 'gw-1'), { qos: 1 });
+      }, reject);
+    });
     const before = system.gateway.credentials.version;
     const applied = updated();
     await system.dashboard.people.revokeBadge(system.agent.badge);
     await system.dashboard.messenger.publishCredentials(system.site);
     expect((await applied).data).toMatchObject({ credentials: 1 });
-    expect(system.gateway.credentials.version).toBeGreaterThan(before);
+    const revokedIn = system.gateway.credentials.version;
+    expect(revokedIn).toBeGreaterThan(before);
     expect(await sim('badge', system.agent.badge)).toEqual(['denied: badge revoked']);
+
+    // Replayed, the older set is ignored. A forged set after it marks when it has been read:
+    // the gateway takes the topic's messages in order.
+    const marker = rejected();
+    await raw.publishAsync(topics.credentials(system.site, 'gw-1'), old, { qos: 1 });
+    const forged = sealCredentialSet(
+      {
+        v: 1,
+        site: system.site,
+        gateway: 'gw-1',
+        version: revokedIn + 1,
+        issuedAt: new Date().toISOString(),
+        credentials: [],
+      },
+      generateSigningKeyPair().privateKey,
+      importEncryptionKey(system.gateway.encryptionKey),
+    );
+    await raw.publishAsync(topics.credentials(system.site, 'gw-1'), forged, { qos: 1 });
+    await marker;
+    expect(system.gateway.credentials.version).toBe(revokedIn);
+    expect(await sim('badge', system.agent.badge)).toEqual(['denied: badge revoked']);
+  });
+
+  it('refuses a genuine set addressed to another gateway and keeps the cache', async () => {
+    const version = system.gateway.credentials.version;
+    const alarm = rejected();
+    const misaddressed = sealCredentialSet(
+      {
+        v: 1,
+        site: system.site,
+        gateway: 'gw-2',
+        version: version + 1000,
+        issuedAt: new Date().toISOString(),
+        credentials: [],
+      },
+      centralKey(),
+      importEncryptionKey(system.gateway.encryptionKey),
+    );
+    await raw.publishAsync(topics.credentials(system.site, 'gw-1'), misaddressed, { qos: 1 });
+    expect((await alarm).data).toMatchObject({ severity: 'critical' });
+    expect(system.gateway.credentials.version).toBe(version);
   });
 
   it('refuses a set signed with another key and keeps the cache', async () => {
