@@ -373,6 +373,14 @@ export class OutboxJournal {
     this.current = undefined;
     const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
     this.current = await this.options.openFile(path);
+    // The new file's name must survive a power loss too, not only its records: the directory is
+    // made durable once per segment, before the first record in it counts as written.
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     const segment: Segment = {
       first: firstSeq,
       last: firstSeq - 1,
