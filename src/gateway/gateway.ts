@@ -71,6 +71,7 @@ export class Gateway {
   private readonly identity: GatewayIdentity;
   private readonly stateKeys: KeyRing;
   private eventRecorder: EventRecorder | undefined;
+  private resent = 0;
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
   private commands: CentralCommands | undefined;
@@ -194,7 +195,9 @@ export class Gateway {
   }
 
   /** How many events the last start found in the outbox unacknowledged, and sent again. */
-  resentAtStart = 0;
+  get resentAtStart(): number {
+    return this.resent;
+  }
 
   get simSocketPath(): string {
     return join(this.stateDir, 'sim.sock');
@@ -212,7 +215,7 @@ export class Gateway {
     const periodMs = config.totp.periodSeconds * 1000;
     const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps);
     const recovered = this.journal.recover();
-    this.resentAtStart = recovered.length;
+    this.resent = recovered.length;
     if (recovered.length > 0)
       log.info({ events: recovered.length }, 'outbox: resending events from the last run');
     this.link = new GatewayLink({
@@ -387,13 +390,17 @@ export class Gateway {
     this.runtime.remoteUnlock(door, durationMs);
   }
 
-  /** Waits until the outbox holds nothing unacknowledged (for tests and orderly shutdown). */
+  /**
+   * Waits until the outbox holds nothing unacknowledged, and nothing waits to be written (for
+   * tests and orderly shutdown).
+   */
   async drained(): Promise<void> {
     await this.journal.flush();
-    if (this.journal.size.records === 0) return;
+    const empty = () => this.journal.size.records === 0 && this.journal.waiting === 0;
+    if (empty()) return;
     await new Promise<void>((resolvePromise) => {
       const off = this.bus.on('gateway', 'acked', () => {
-        if (this.journal.size.records === 0) {
+        if (empty()) {
           off();
           resolvePromise();
         }

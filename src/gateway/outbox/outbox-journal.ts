@@ -50,6 +50,8 @@ export interface OutboxJournalOptions {
   retryMs?: { first: number; longest: number };
   /** Opens segment files (tests put a failing disk here). */
   openFile?: (path: string) => Promise<FileHandle>;
+  /** Makes the directory's entries durable (tests put a failing disk here). */
+  syncDir?: (dir: string) => Promise<void>;
 }
 
 export interface OutboxPressure {
@@ -97,8 +99,11 @@ export class OutboxJournal {
   private batch: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
-  /** While writes fail: the current segment's file may hold a partial write beyond its good bytes. */
-  private failing: { since: number; waitMs: number } | undefined;
+  /**
+   * While writes fail: the last error, and the wait before the next try. The current segment's
+   * file may then hold a partial write beyond its good bytes.
+   */
+  private failing: { error: Error; waitMs: number } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(options: OutboxJournalOptions) {
@@ -111,6 +116,7 @@ export class OutboxJournal {
       retryMs: { first: 1_000, longest: 30_000 },
       now: Date.now,
       openFile: (path) => open(path, 'a', 0o600),
+      syncDir: syncDirectory,
       ...options,
     };
   }
@@ -122,15 +128,18 @@ export class OutboxJournal {
   /** Reads what survived the last run. Returns the records that still await acknowledgement. */
   recover(): JournalRecord[] {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    this.ackedThrough = this.readAcked();
+    this.ackedThrough = this.readNumber('acked');
     this.persistedAck = this.ackedThrough;
-    let highest = this.ackedThrough;
+    // Numbers given up unwritten (see giveUp) are never used again, whatever the watermark says.
+    let highest = Math.max(this.ackedThrough, this.readNumber('issued'));
     const files = readdirSync(this.dir)
       .map((name) => ({ name, match: SEGMENT_PATTERN.exec(name) }))
       .filter((f) => f.match)
       .sort((a, b) => Number(a.match?.[1]) - Number(b.match?.[1]));
     for (const { name } of files) {
       const path = join(this.dir, name);
+      // Before a torn tail is cut off below, which would make the file look freshly written.
+      const writtenAt = statSync(path).mtimeMs;
       const { records, goodBytes, totalBytes } = readSegment(path);
       if (goodBytes < totalBytes) {
         this.options.log.warn(
@@ -145,7 +154,6 @@ export class OutboxJournal {
       }
       const first = records[0]?.seq ?? 0;
       const last = records[records.length - 1]?.seq ?? 0;
-      const writtenAt = statSync(path).mtimeMs;
       this.segments.push({ first, last, path, bytes: goodBytes, writtenAt });
       for (const record of records) {
         highest = Math.max(highest, record.seq);
@@ -167,6 +175,11 @@ export class OutboxJournal {
 
   get size(): { records: number; bytes: number } {
     return { records: this.unacked.size, bytes: this.unackedBytes };
+  }
+
+  /** Events appended but not yet on disk (many only while the disk refuses writes). */
+  get waiting(): number {
+    return this.batch.length;
   }
 
   pressure(): OutboxPressure {
@@ -200,6 +213,7 @@ export class OutboxJournal {
     const durable = new Promise<void>((resolve, reject) => {
       this.batch.push({ seq, frame, payload, resolve, reject });
     });
+    if (this.failing) this.boundWaiting(this.failing.error);
     this.scheduleFlush();
     return { seq, durable };
   }
@@ -216,6 +230,11 @@ export class OutboxJournal {
   /** `seq` needs no publishing any more (acknowledged, or given up): the watermark moves past it. */
   private settle(seq: number): void {
     this.acked.add(seq);
+    this.advance();
+  }
+
+  private advance(): void {
+    for (const seq of this.acked) if (seq <= this.ackedThrough) this.acked.delete(seq);
     while (this.acked.has(this.ackedThrough + 1)) {
       this.acked.delete(this.ackedThrough + 1);
       this.ackedThrough += 1;
@@ -237,8 +256,14 @@ export class OutboxJournal {
   /** Writes the acknowledgement watermark and removes segments no longer needed. */
   checkpoint(): void {
     if (this.ackedThrough !== this.persistedAck) {
-      writeFileAtomic(join(this.dir, 'acked'), `${this.ackedThrough}\n`);
-      this.persistedAck = this.ackedThrough;
+      try {
+        writeFileAtomic(join(this.dir, 'acked'), `${this.ackedThrough}\n`);
+        this.persistedAck = this.ackedThrough;
+      } catch (error) {
+        // A full disk: the watermark stays behind (a restart sends a few events again, which the
+        // central side absorbs) and is written at a later checkpoint.
+        this.options.log.error({ err: error }, 'outbox: could not write the acknowledgement watermark');
+      }
     }
     this.prune();
   }
@@ -323,16 +348,9 @@ export class OutboxJournal {
     const waitMs = this.failing
       ? Math.min(this.failing.waitMs * 2, this.options.retryMs.longest)
       : this.options.retryMs.first;
-    this.failing = { since: this.failing?.since ?? this.options.now(), waitMs };
+    this.failing = { error, waitMs };
     this.batch = [...batch, ...this.batch];
-    let waiting = this.batch.reduce((n, p) => n + p.frame.length, 0);
-    const dropped: Pending[] = [];
-    while (waiting > this.options.maxWaitingBytes && this.batch.length > 1) {
-      const oldest = this.batch.shift() as Pending;
-      waiting -= oldest.frame.length;
-      dropped.push(oldest);
-    }
-    if (dropped.length > 0) this.giveUp(dropped, error);
+    this.boundWaiting(error);
     this.options.log.error(
       { err: error, waiting: this.batch.length, retryMs: waitMs },
       'outbox: write failed; events wait in memory, unpublished, and the write is tried again',
@@ -348,7 +366,22 @@ export class OutboxJournal {
     }, waitMs);
   }
 
-  /** Events that will never be written: their numbers are passed over, and the loss reported. */
+  /** Beyond `maxWaitingBytes` waiting in memory, the oldest waiting events are given up. */
+  private boundWaiting(error: Error): void {
+    let waiting = this.batch.reduce((n, p) => n + p.frame.length, 0);
+    const dropped: Pending[] = [];
+    while (waiting > this.options.maxWaitingBytes && this.batch.length > 1) {
+      const oldest = this.batch.shift() as Pending;
+      waiting -= oldest.frame.length;
+      dropped.push(oldest);
+    }
+    if (dropped.length > 0) this.giveUp(dropped, error);
+  }
+
+  /**
+   * Events that will never be written: their numbers are passed over and never used again (the
+   * highest is kept in `issued`, as far as the disk lets it be written), and the loss reported.
+   */
   private giveUp(lost: Pending[], error: Error): void {
     for (const p of lost) {
       this.settle(p.seq);
@@ -357,9 +390,20 @@ export class OutboxJournal {
     const seqs = lost.map((p) => p.seq);
     const from = Math.min(...seqs);
     const to = Math.max(...seqs);
-    this.options.log.error({ fromSeq: from, toSeq: to }, 'outbox: events dropped, never written');
     try {
-      this.options.onDropped?.(from, to);
+      if (to > this.readNumber('issued')) writeFileAtomic(join(this.dir, 'issued'), `${to}\n`);
+    } catch (writeError) {
+      // The disk refuses this too: after a restart these numbers may be used again, and the central
+      // side then refuses the new events as replays, with an alarm.
+      this.options.log.error({ err: writeError }, 'outbox: could not keep the numbers given up');
+    }
+    this.reportDropped(from, to, 'events dropped, never written');
+  }
+
+  private reportDropped(fromSeq: number, toSeq: number, what: string): void {
+    this.options.log.error({ fromSeq, toSeq }, `outbox: ${what}`);
+    try {
+      this.options.onDropped?.(fromSeq, toSeq);
     } catch (reportError) {
       // Reporting records an event, which a closed journal refuses: the log line above stays.
       this.options.log.error({ err: reportError }, 'outbox: could not report the dropped events');
@@ -372,15 +416,16 @@ export class OutboxJournal {
     await this.current?.close();
     this.current = undefined;
     const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
-    this.current = await this.options.openFile(path);
-    // The new file's name must survive a power loss too, not only its records: the directory is
-    // made durable once per segment, before the first record in it counts as written.
-    const dir = await open(this.dir, 'r');
+    const handle = await this.options.openFile(path);
     try {
-      await dir.sync();
-    } finally {
-      await dir.close();
+      // The new file's name must survive a power loss too, not only its records: the directory
+      // is made durable once per segment, before the first record in it counts as written.
+      await this.options.syncDir(this.dir);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
     }
+    this.current = handle;
     const segment: Segment = {
       first: firstSeq,
       last: firstSeq - 1,
@@ -422,20 +467,18 @@ export class OutboxJournal {
       }
       unlinkSync(oldest.path);
       this.ackedThrough = Math.max(this.ackedThrough, oldest.last);
-      this.options.log.error(
-        { fromSeq: oldest.first, toSeq: oldest.last },
-        'outbox full: oldest unacknowledged events dropped',
-      );
-      this.options.onDropped?.(oldest.first, oldest.last);
+      this.advance();
+      this.reportDropped(oldest.first, oldest.last, 'full: oldest unacknowledged events dropped');
     }
   }
 
-  private readAcked(): number {
+  /** `acked` (the watermark) or `issued` (the highest number given up); 0 when not written yet. */
+  private readNumber(name: 'acked' | 'issued'): number {
     try {
-      const value = Number.parseInt(readFileSync(join(this.dir, 'acked'), 'utf8'), 10);
+      const value = Number.parseInt(readFileSync(join(this.dir, name), 'utf8'), 10);
       return Number.isSafeInteger(value) && value >= 0 ? value : 0;
     } catch {
-      return 0; // no watermark yet: nothing was acknowledged
+      return 0; // not written yet: nothing acknowledged, nothing given up
     }
   }
 }
@@ -454,4 +497,13 @@ function readSegment(path: string): { records: JournalRecord[]; goodBytes: numbe
     offset = end;
   }
   return { records, goodBytes: offset, totalBytes: statSync(path).size };
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

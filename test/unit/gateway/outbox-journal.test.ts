@@ -1,8 +1,10 @@
 import {
   appendFileSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   statSync,
   truncateSync,
   utimesSync,
@@ -291,5 +293,66 @@ describe('outbox journal: a disk that refuses writes', () => {
     await j.close();
     expect(await outcome).toBe('ENOSPC: no space left on device, write');
     expect(dropped).toEqual([[1, 1]]);
+  });
+
+  it('writes to the segment it names after a failed directory sync, so nothing is lost or numbered twice', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const first = journal(dir, 100);
+    first.recover();
+    await appendAll(first, ['a']);
+    await first.close();
+    // After a restart the next record starts a segment of its own, and the directory sync for
+    // it fails once; the segment before is not full.
+    let refuseSync = true;
+    const j = journal(dir, 100, {
+      retryMs: { first: 5, longest: 20 },
+      syncDir: async () => {
+        if (refuseSync) {
+          refuseSync = false;
+          throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        }
+      },
+    });
+    j.recover();
+    await appendAll(j, ['b', 'c']);
+    await j.close();
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.payload.toString())).toEqual(['1:a', '2:b', '3:c']);
+    expect(again.append(() => Buffer.from('d')).seq).toBe(4);
+  });
+
+  it('never numbers an event with a number it gave up, even with an older event unacknowledged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const j = journal(dir, undefined, { openFile, retryMs: { first: 60_000, longest: 60_000 } });
+    j.recover();
+    await appendAll(j, ['a']); // written, never acknowledged
+    disk.failing = true;
+    const lost = ['b', 'c'].map((p) =>
+      j.append((seq) => Buffer.from(`${seq}:${p}`)).durable.catch(() => 'lost'),
+    );
+    await j.flush();
+    await j.close();
+    expect(await Promise.all(lost)).toEqual(['lost', 'lost']);
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.seq)).toEqual([1]);
+    expect(again.append(() => Buffer.from('d')).seq).toBe(4);
+  });
+
+  it('keeps running when the watermark cannot be written, and writes it later', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const j = journal(dir);
+    j.recover();
+    await appendAll(j, ['a', 'b']);
+    j.ack(1);
+    j.ack(2);
+    // Where the watermark's temporary file would go, something that cannot be written.
+    const blocker = join(dir, `acked.tmp-${process.pid}`);
+    mkdirSync(blocker);
+    expect(() => j.checkpoint()).not.toThrow();
+    rmdirSync(blocker);
+    j.checkpoint();
+    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('2\n');
+    await j.close();
   });
 });
