@@ -44,7 +44,11 @@ export type CommandResult =
 export class CentralMessenger {
   private client: MqttClient | undefined;
   private readonly ids: Uuidv7Generator;
-  private readonly pending = new Map<string, (result: CommandResult) => void>();
+  /** Commands awaiting their result, by id, with the gateway that must answer. */
+  private readonly pending = new Map<
+    string,
+    { site: string; gateway: string; resolve: (result: CommandResult) => void }
+  >();
   private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: CentralMessengerOptions) {
@@ -68,7 +72,7 @@ export class CentralMessenger {
 
   async stop(): Promise<void> {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    for (const resolve of this.pending.values())
+    for (const { resolve } of this.pending.values())
       resolve({ command: '', kind: '', status: 'timeout', reason: 'shutting down' });
     this.pending.clear();
     await this.client?.endAsync();
@@ -107,10 +111,14 @@ export class CentralMessenger {
         });
       }, timeoutMs);
       timer.unref();
-      this.pending.set(command.id, (r) => {
-        clearTimeout(timer);
-        this.pending.delete(command.id);
-        resolve(r);
+      this.pending.set(command.id, {
+        site,
+        gateway,
+        resolve: (r) => {
+          clearTimeout(timer);
+          this.pending.delete(command.id);
+          resolve(r);
+        },
       });
     });
     await this.requireClient().publishAsync(topics.commands(site, gateway), JSON.stringify(command), {
@@ -184,8 +192,13 @@ export class CentralMessenger {
   /** Reacts to stored gateway events: command results, credential requests. */
   onEvents(events: readonly Envelope[]): void {
     for (const event of events) {
-      if (event.kind === 'command.result') this.pending.get(event.data.command)?.(event.data);
-      else if (event.kind === 'credentials.requested' && this.options.signingKey) {
+      if (event.kind === 'command.result') {
+        // Only the addressed gateway answers a command: a result it decides on (a resend that
+        // failed records events as lost) must not come from another gateway that learnt the id.
+        const waiting = this.pending.get(event.data.command);
+        if (waiting && waiting.site === event.site && waiting.gateway === event.gateway)
+          waiting.resolve(event.data);
+      } else if (event.kind === 'credentials.requested' && this.options.signingKey) {
         this.publishCredentials(event.site, event.gateway).catch((error: Error) =>
           this.options.log.error(
             { err: error, gateway: event.gateway },

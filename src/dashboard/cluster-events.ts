@@ -101,6 +101,8 @@ export class ClusterEvents {
   private readonly order: number[] = [];
   private highest = 0;
   private client: pg.Client | undefined;
+  /** A reconnect's listen() under way: stop() waits for it to close its connection. */
+  private connecting: Promise<void> | undefined;
   private work: Promise<void> = Promise.resolve();
   private stopping = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -178,6 +180,7 @@ export class ClusterEvents {
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
+    await this.connecting?.catch(() => undefined);
     await this.work;
   }
 
@@ -225,7 +228,8 @@ export class ClusterEvents {
   private reconnect(): void {
     if (this.stopping) return;
     this.retryTimer = setTimeout(() => {
-      this.listen().then(
+      this.connecting = this.listen();
+      this.connecting.then(
         () => {
           if (this.stopping) return;
           this.waitMs = this.options.reconnectMs?.first ?? 500;
@@ -247,6 +251,7 @@ export class ClusterEvents {
   }
 
   private notice(payload: string): void {
+    if (this.stopping) return;
     const match = NOTICE.exec(payload);
     const low = Number(match?.[2]);
     const high = Number(match?.[3]);
@@ -266,6 +271,7 @@ export class ClusterEvents {
 
   /** Reads one after the other, in the order the notices came (the commit order). */
   private enqueue(read: () => Promise<void>): void {
+    if (this.stopping) return;
     this.work = this.work.then(read).catch((error: Error) => {
       this.options.log.error({ err: error }, 'could not read stored events or alarms announced by a notice');
       // What could not be read is read again after reconnecting, with the margin below.
@@ -321,6 +327,7 @@ export class ClusterEvents {
   }
 
   private alarmNotice(payload: string): void {
+    if (this.stopping) return;
     const match = ALARM_NOTICE.exec(payload);
     if (!match) {
       this.options.log.warn(

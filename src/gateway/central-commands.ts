@@ -2,7 +2,14 @@ import type { KeyObject } from 'node:crypto';
 import type { AlarmBook } from '../controllers/alarm-book.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import { type Command, type CommandBody, checkCommand, readableCommandId } from '../protocol/commands.js';
+import {
+  type Command,
+  type CommandBody,
+  checkCommand,
+  MAX_RESEND_RANGE,
+  RESEND_GONE,
+  readableCommandId,
+} from '../protocol/commands.js';
 import type { EventBody } from '../protocol/event-kinds.js';
 
 /**
@@ -108,9 +115,11 @@ export class CentralCommands {
         return undefined;
       case 'events.resend': {
         const { fromSeq, toSeq } = command.data;
-        if (toSeq < fromSeq || toSeq - fromSeq > 100_000) throw new Error(`bad range ${fromSeq}-${toSeq}`);
+        if (toSeq < fromSeq || toSeq - fromSeq >= MAX_RESEND_RANGE)
+          throw new Error(`bad range ${fromSeq}-${toSeq}`);
         const count = targets.resend(fromSeq, toSeq);
-        if (count === 0) throw new Error(`events ${fromSeq}-${toSeq} are no longer in the outbox`);
+        if (count === 0)
+          throw new Error(`${RESEND_GONE} events ${fromSeq}-${toSeq} are no longer in the outbox`);
         return `${count} events sent again`;
       }
     }

@@ -32,6 +32,14 @@ export const commandDataSchemas = {
   ),
 } satisfies Record<string, TSchema>;
 
+/** The widest range one `events.resend` may ask for (toSeq − fromSeq below it). */
+export const MAX_RESEND_RANGE = 100_000;
+/**
+ * How a gateway's `failed` answer to `events.resend` begins when its journal no longer holds any
+ * of the events: the one answer on which the central side records them as lost for good.
+ */
+export const RESEND_GONE = 'gone:';
+
 export type CommandKind = keyof typeof commandDataSchemas;
 export type CommandData<K extends CommandKind> = Static<(typeof commandDataSchemas)[K]>;
 export type CommandBody = { [K in CommandKind]: { kind: K; data: CommandData<K> } }[CommandKind];

@@ -510,10 +510,11 @@ describe('events stored by other dashboard instances', () => {
     const reconnecting = proxy.arrival();
     proxy.cut();
     await reconnecting;
-    await listener.stop();
+    // Stopped while the handshake hangs: the stop waits for it, and then closes the connection.
+    const stopped = listener.stop();
     const missed = await badge(a, 'in');
-    // Its handshake completes only after the stop: the connection must be closed, not kept.
     proxy.release();
+    await stopped;
     await proxy.allClosed();
     expect(proxy.open()).toBe(0);
     // Nothing heard or published after the stop: no catch-up, no "hearing again".

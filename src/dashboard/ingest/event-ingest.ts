@@ -47,6 +47,12 @@ export type { IngestOutcome };
 type Queued = MqttMessage & { checking: Promise<Checked[]> };
 
 const RETRY_MAX_MS = 10_000;
+/** Transient failures of a batch of several events before its events are tried one by one. */
+const TRANSIENT_BEFORE_SPLIT = 5;
+
+function eventsIn(batch: ReadonlyArray<{ checked: Checked[] }>): number {
+  return batch.reduce((n, message) => n + message.checked.length, 0);
+}
 
 /**
  * The broker side of the central ingest: a persistent session subscribed to the events topics.
@@ -162,15 +168,19 @@ export class EventIngest {
   }
 
   /**
-   * Commits a batch, retrying while the database is unreachable. A batch that fails for another
-   * reason twice holds something that cannot be stored: its messages are then decided one by one,
-   * and one that still fails is quarantined as unstorable — a poison message never stalls the ingest.
+   * Commits a batch, retrying while the database cannot store anything (isTransientError). A
+   * batch that fails for another reason twice holds something that cannot be stored: its messages
+   * are then decided one by one, and one that still fails is quarantined as unstorable — a poison
+   * message never stalls the ingest. A batch whose transient failures go on (some, such as running
+   * out of memory, may depend on its size) is also taken apart, still without judging anything
+   * by its content.
    */
   private async processWithRetry(
     batch: Array<MqttMessage & { checked: Checked[] }>,
   ): Promise<IngestOutcome[][] | undefined> {
     let delay = 100;
     let dataFailures = 0;
+    let transientFailures = 0;
     for (;;) {
       try {
         return await this.options.pipeline.process(
@@ -182,6 +192,8 @@ export class EventIngest {
         // for as long as it lasts; another one twice means something in the batch cannot be stored.
         if (this.stopping) return undefined;
         if (!isTransientError(error) && ++dataFailures >= 2) return this.processOneByOne(batch);
+        if (isTransientError(error) && ++transientFailures >= TRANSIENT_BEFORE_SPLIT && eventsIn(batch) > 1)
+          return this.processOneByOne(batch);
         this.options.log.error(
           { err: error, batch: batch.length, retryInMs: delay },
           'ingest: storing failed; retrying',

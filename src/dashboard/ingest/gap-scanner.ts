@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
+import { MAX_RESEND_RANGE, RESEND_GONE } from '../../protocol/commands.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { JOB_LOCKS, withJobLock } from '../storage/database.js';
@@ -71,7 +72,8 @@ export class GapScanner {
       const lastAsk = report.resendRequestedAt?.getTime() ?? 0;
       const sameRange = report.resendRequestedTo !== null && report.missingFrom <= report.resendRequestedTo;
       if (sameRange && now - lastAsk < (this.options.resendEveryMs ?? 60_000)) continue;
-      const to = report.missingTo ?? report.missingFrom;
+      // A wide gap is asked for in parts, as wide as a gateway answers.
+      const to = Math.min(report.missingTo ?? report.missingFrom, report.missingFrom + MAX_RESEND_RANGE - 1);
       const raised = await alarms.raiseCentral({
         alarm: 'sequence-gap',
         key: 'sequence-gap',
@@ -93,9 +95,9 @@ export class GapScanner {
         })
         .then(async (result) => {
           log.info({ gateway: report.gateway, result }, 'resend answered');
-          // Tried and could not. A timeout or a refused command says nothing about its journal:
-          // it is asked again later.
-          if (result.status === 'failed')
+          // Its journal no longer holds them. Any other answer (a timeout, a refused command, a
+          // read that failed) says nothing about its journal: they are asked for again later.
+          if (result.status === 'failed' && result.reason?.startsWith(RESEND_GONE))
             await this.lost(report.site, report.gateway, report.missingFrom as number, to, result.reason);
         })
         .catch((error: Error) => log.error({ err: error }, 'resend request failed'));

@@ -141,7 +141,6 @@ export function storableText(text: string): string {
   return text.replaceAll('\u0000', '\uFFFD');
 }
 
-/** Whether an error means the database is unreachable (retry) rather than that the data is bad. */
 /**
  * Whether an error says the database cannot do the work now, rather than that this work can
  * never be done: a lost connection, or a resource or concurrency condition that passes — disk
@@ -160,6 +159,7 @@ export function isTransientError(error: unknown): boolean {
   );
 }
 
+/** Whether an error means the database is unreachable (retry) rather than that the data is bad. */
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message ?? '';
