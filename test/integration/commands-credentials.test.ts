@@ -289,6 +289,13 @@ describe('credential sync', () => {
   const centralKey = () =>
     (system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }).options
       .signingKey;
+  /** An empty credential set of `version` for `gateway`, signed with `key`, sealed for gw-1. */
+  const emptySet = (gateway: string, version: number, key: import('node:crypto').KeyObject) =>
+    sealCredentialSet(
+      { v: 1, site: system.site, gateway, version, issuedAt: new Date().toISOString(), credentials: [] },
+      key,
+      importEncryptionKey(system.gateway.encryptionKey),
+    );
 
   it('revokes a badge at the gateway as soon as the central side publishes the change, and no older set brings it back', async () => {
     // The set in force, as the broker keeps it (retained): genuine, with the badge active.
@@ -313,18 +320,7 @@ describe('credential sync', () => {
     // the gateway takes the topic's messages in order.
     const marker = rejected();
     await raw.publishAsync(topics.credentials(system.site, 'gw-1'), old, { qos: 1 });
-    const forged = sealCredentialSet(
-      {
-        v: 1,
-        site: system.site,
-        gateway: 'gw-1',
-        version: revokedIn + 1,
-        issuedAt: new Date().toISOString(),
-        credentials: [],
-      },
-      generateSigningKeyPair().privateKey,
-      importEncryptionKey(system.gateway.encryptionKey),
-    );
+    const forged = emptySet('gw-1', revokedIn + 1, generateSigningKeyPair().privateKey);
     await raw.publishAsync(topics.credentials(system.site, 'gw-1'), forged, { qos: 1 });
     await marker;
     expect(system.gateway.credentials.version).toBe(revokedIn);
@@ -334,18 +330,7 @@ describe('credential sync', () => {
   it('refuses a genuine set addressed to another gateway and keeps the cache', async () => {
     const version = system.gateway.credentials.version;
     const alarm = rejected();
-    const misaddressed = sealCredentialSet(
-      {
-        v: 1,
-        site: system.site,
-        gateway: 'gw-2',
-        version: version + 1000,
-        issuedAt: new Date().toISOString(),
-        credentials: [],
-      },
-      centralKey(),
-      importEncryptionKey(system.gateway.encryptionKey),
-    );
+    const misaddressed = emptySet('gw-2', version + 1000, centralKey());
     await raw.publishAsync(topics.credentials(system.site, 'gw-1'), misaddressed, { qos: 1 });
     expect((await alarm).data).toMatchObject({ severity: 'critical' });
     expect(system.gateway.credentials.version).toBe(version);
@@ -353,26 +338,8 @@ describe('credential sync', () => {
 
   it('refuses a set signed with another key and keeps the cache', async () => {
     const version = system.gateway.credentials.version;
-    const alarm = new Promise<Envelope>((resolve) => {
-      const off = system.gateway.bus.on('wait', 'recorded', (e) => {
-        if (e.kind === 'alarm.raised' && e.data.alarm === 'credentials-rejected') {
-          off();
-          resolve(e);
-        }
-      });
-    });
-    const forged = sealCredentialSet(
-      {
-        v: 1,
-        site: system.site,
-        gateway: 'gw-1',
-        version: version + 1000,
-        issuedAt: new Date().toISOString(),
-        credentials: [],
-      },
-      generateSigningKeyPair().privateKey,
-      importEncryptionKey(system.gateway.encryptionKey),
-    );
+    const alarm = rejected();
+    const forged = emptySet('gw-1', version + 1000, generateSigningKeyPair().privateKey);
     await raw.publishAsync(topics.credentials(system.site, 'gw-1'), forged, { qos: 1 });
     expect((await alarm).data).toMatchObject({
       severity: 'critical',

@@ -20,6 +20,15 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** Makes PostgreSQL refuse every event of door `poison`, as a constraint would. */
+const REFUSE_POISON = `
+  CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF NEW.door = 'poison' THEN RAISE EXCEPTION 'poisoned row' USING ERRCODE = 'check_violation'; END IF;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER test_refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();`;
+
 async function rig() {
   const site = uniqueSite('uns');
   const { dashboard, stop } = await startIngestDashboardOnNewDatabase({
@@ -62,13 +71,7 @@ async function rig() {
 describe('events the database refuses', () => {
   it('quarantines one that can never be stored, with an alarm, and stores the rest of its batch', async () => {
     const { dashboard, publish, outcomes, storedIds } = await rig();
-    await dashboard.pool.query(`
-      CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.door = 'poison' THEN RAISE EXCEPTION 'poisoned row' USING ERRCODE = 'check_violation'; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();`);
+    await dashboard.pool.query(REFUSE_POISON);
     const decided = outcomes(3);
     const good = await publish('main');
     await publish('poison');
@@ -115,13 +118,8 @@ describe('events the database refuses', () => {
 
   it('tries again when the quarantine itself fails, and the ingest goes on', async () => {
     const { dashboard, publish, outcomes, storedIds } = await rig();
+    await dashboard.pool.query(REFUSE_POISON);
     await dashboard.pool.query(`
-      CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.door = 'poison' THEN RAISE EXCEPTION 'poisoned row' USING ERRCODE = 'check_violation'; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER test_refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();
       CREATE SEQUENCE test_quarantine_attempts;
       CREATE FUNCTION test_refuse_quarantine() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
