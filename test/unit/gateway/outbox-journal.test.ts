@@ -43,6 +43,7 @@ describe('outbox journal', () => {
     const second = journal(dir);
     expect(second.recover().map((r) => r.payload.toString())).toEqual(['2:b', '3:c']);
     expect(second.append(() => Buffer.from('d')).seq).toBe(4);
+    await second.close();
   });
 
   it('continues the sequence after everything was acknowledged and the segments deleted', async () => {
@@ -55,6 +56,7 @@ describe('outbox journal', () => {
     const second = journal(dir);
     expect(second.recover()).toEqual([]);
     expect(second.append(() => Buffer.from('f')).seq).toBe(6);
+    await second.close();
   });
 
   it('drops a torn last record and keeps everything before it', async () => {
@@ -70,6 +72,7 @@ describe('outbox journal', () => {
     const second = journal(dir);
     expect(second.recover().map((r) => r.seq)).toEqual([1, 2]);
     expect(second.append(() => Buffer.from('x')).seq).toBe(3);
+    await second.close();
   });
 
   it('stops at a record whose checksum does not match', async () => {
@@ -164,6 +167,7 @@ describe('outbox journal: resends and bounds', () => {
     await appendAll(j, ['x'.repeat(20), 'y'.repeat(20)]);
     now += 7000;
     expect(j.pressure()).toEqual({ records: 2, bytes: 44, fraction: 0.44, oldestMs: 7000 });
+    await j.close();
   });
 
   it('drops the oldest unsent segment at the hard bound and says which events went', async () => {
@@ -272,6 +276,7 @@ describe('outbox journal: a disk that refuses writes', () => {
     const again = journal(dir);
     expect(again.recover()).toEqual([]);
     expect(again.append(() => Buffer.from('e')).seq).toBe(5);
+    await again.close();
   });
 
   it('gives up what it could not write when closed, instead of waiting for the disk', async () => {
@@ -319,6 +324,7 @@ describe('outbox journal: a disk that refuses writes', () => {
     const again = journal(dir);
     expect(again.recover().map((r) => r.payload.toString())).toEqual(['1:a', '2:b', '3:c']);
     expect(again.append(() => Buffer.from('d')).seq).toBe(4);
+    await again.close();
   });
 
   it('never numbers an event with a number it gave up, even with an older event unacknowledged', async () => {
@@ -337,6 +343,7 @@ describe('outbox journal: a disk that refuses writes', () => {
     const again = journal(dir);
     expect(again.recover().map((r) => r.seq)).toEqual([1]);
     expect(again.append(() => Buffer.from('d')).seq).toBe(4);
+    await again.close();
   });
 
   it('keeps running when the watermark cannot be written, and writes it later', async () => {
