@@ -163,5 +163,16 @@ describe('gaps in a gateway sequence', () => {
       [site],
     );
     expect(open.rows).toEqual([{ alarm: 'events-lost', cleared_at: null }]);
+
+    // One of them turns up after all (a copy held elsewhere): stored, and the alarm says so.
+    await access(3);
+    const late = await alarm((a) => a.alarm === 'events-lost' && (a.detail ?? '').includes('after all'));
+    expect(late).toMatchObject({ id: lost.id, occurrences: 2 });
+    expect(late.detail).toContain('1 of them arrived after all');
+    const noted = await dashboard.pool.query(
+      'SELECT arrived_at IS NOT NULL AS arrived FROM sequence_losses WHERE site = $1',
+      [site],
+    );
+    expect(noted.rows).toEqual([{ arrived: true }]);
   });
 });

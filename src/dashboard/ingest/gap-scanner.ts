@@ -102,6 +102,20 @@ export class GapScanner {
         })
         .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
     }
+    // Events of a range recorded as lost that arrived after all: the loss's alarm says so.
+    for (const late of await sequences.lateArrivals()) {
+      const range = `${late.fromSeq}-${late.toSeq}`;
+      const raised = await alarms.raiseCentral({
+        alarm: 'events-lost',
+        key: `events-lost:${range}`,
+        severity: 'critical',
+        site: late.site,
+        gateway: late.gateway,
+        detail: `events ${range} of ${late.site}/${late.gateway} were recorded as lost; ${late.arrived} of them arrived after all`,
+      });
+      this.options.alarmsChanged?.(raised);
+      log.warn({ ...late }, 'events recorded as lost arrived after all');
+    }
     for (const { site, gateway } of await sequences.closedGaps()) {
       this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
       log.info({ site, gateway }, 'sequence gap closed');

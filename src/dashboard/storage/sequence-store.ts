@@ -233,6 +233,41 @@ export class SequenceStore {
     return (result.rowCount ?? 0) > 0;
   }
 
+  /**
+   * Losses some of whose events arrived after all, not noted before: noted now, with how many of
+   * the range are stored.
+   */
+  async lateArrivals(): Promise<
+    Array<{ site: string; gateway: string; fromSeq: number; toSeq: number; arrived: number }>
+  > {
+    const result = await this.pool.query<{
+      site: string;
+      gateway: string;
+      from_seq: string;
+      to_seq: string;
+      arrived: string;
+    }>(
+      `WITH late AS (
+         SELECT l.site, l.gateway, l.from_seq, l.to_seq, count(s.seq) AS arrived
+           FROM sequence_losses l
+           JOIN event_sequences s ON s.site = l.site AND s.gateway = l.gateway AND s.seq BETWEEN l.from_seq AND l.to_seq
+          WHERE l.arrived_at IS NULL
+          GROUP BY l.site, l.gateway, l.from_seq, l.to_seq
+       )
+       UPDATE sequence_losses l SET arrived_at = now()
+         FROM late
+        WHERE l.site = late.site AND l.gateway = late.gateway AND l.from_seq = late.from_seq
+       RETURNING late.site, late.gateway, late.from_seq, late.to_seq, late.arrived`,
+    );
+    return result.rows.map((r) => ({
+      site: r.site,
+      gateway: r.gateway,
+      fromSeq: Number(r.from_seq),
+      toSeq: Number(r.to_seq),
+      arrived: Number(r.arrived),
+    }));
+  }
+
   /** Gateways whose numbers are complete again after a gap. */
   async closedGaps(): Promise<Array<{ site: string; gateway: string }>> {
     const result = await this.pool.query<{ site: string; gateway: string }>(

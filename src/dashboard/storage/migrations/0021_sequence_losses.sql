@@ -2,7 +2,9 @@
 -- answered that it could not (its journal no longer holds them: dropped at its outbox's hard
 -- bound, or never written). Recorded, with the gateway's answer, so that the scanner moves the
 -- gateway's watermark past them and goes on to the next gap, and so that an auditor can see which
--- numbers never arrived and why. No personal data: site, gateway, numbers and the answer.
+-- numbers never arrived and why. Should some of them arrive after all (a copy held elsewhere),
+-- they are stored as usual and `arrived_at` notes when the scanner saw the first. No personal
+-- data: site, gateway, numbers and the answer.
 CREATE TABLE sequence_losses (
   site        text        NOT NULL,
   gateway     text        NOT NULL,
@@ -10,5 +12,6 @@ CREATE TABLE sequence_losses (
   to_seq      bigint      NOT NULL CHECK (to_seq >= from_seq),
   reason      text        NOT NULL,
   declared_at timestamptz NOT NULL DEFAULT now(),
+  arrived_at  timestamptz,
   PRIMARY KEY (site, gateway, from_seq)
 );
