@@ -255,6 +255,7 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
     );
     expect(published.rows[0]?.n).toBe(0);
 
+    const writable = (await db.pool.query<{ now: Date }>('SELECT now()')).rows[0]?.now;
     disk.failing = false;
     // The alarm (raised while the disk refused, itself waiting in the outbox) and its clearing
     // reach the dashboard, with every event of the burst.
@@ -263,6 +264,12 @@ describe('messaging faults: nothing lost, nothing stored twice', () => {
     expect(last).toBeGreaterThan(before + 200);
     await untilStored(db.pool, site, 'gw-1', last);
     await expectExactly(db.pool, site, 'gw-1', produced, last);
+    // And every one of them reached the database only once the disk wrote again.
+    const early = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM events WHERE site = $1 AND seq > $2 AND received_at < $3',
+      [site, before, writable],
+    );
+    expect(early.rows[0]?.n).toBe(0);
     const alarms = await db.pool.query(
       `SELECT alarm, severity, cleared_at IS NOT NULL AS cleared FROM alarms WHERE site = $1 AND alarm = 'outbox-write-failed'`,
       [site],
