@@ -189,16 +189,27 @@ export class CentralMessenger {
       await this.publishCredentials(site);
   }
 
-  /** Reacts to stored gateway events: command results, credential requests. */
+  /**
+   * Command results among stored events, whichever dashboard instance stored them (the dashboard
+   * feeds it every event its live hub gets): with a shared subscription the answer to a command
+   * sent here is often stored by another instance.
+   */
+  onStored(events: ReadonlyArray<{ kind: string; site: string; gateway: string; data: unknown }>): void {
+    for (const event of events) {
+      if (event.kind !== 'command.result') continue;
+      const result = event.data as CommandResult;
+      // Only the addressed gateway answers a command: a result it decides on (a resend that
+      // failed records events as lost) must not come from another gateway that learnt the id.
+      const waiting = this.pending.get(result.command);
+      if (waiting && waiting.site === event.site && waiting.gateway === event.gateway)
+        waiting.resolve(result);
+    }
+  }
+
+  /** Reacts to the gateway events this instance stored: credential requests (once, here). */
   onEvents(events: readonly Envelope[]): void {
     for (const event of events) {
-      if (event.kind === 'command.result') {
-        // Only the addressed gateway answers a command: a result it decides on (a resend that
-        // failed records events as lost) must not come from another gateway that learnt the id.
-        const waiting = this.pending.get(event.data.command);
-        if (waiting && waiting.site === event.site && waiting.gateway === event.gateway)
-          waiting.resolve(event.data);
-      } else if (event.kind === 'credentials.requested' && this.options.signingKey) {
+      if (event.kind === 'credentials.requested' && this.options.signingKey) {
         this.publishCredentials(event.site, event.gateway).catch((error: Error) =>
           this.options.log.error(
             { err: error, gateway: event.gateway },

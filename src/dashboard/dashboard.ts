@@ -333,6 +333,14 @@ export class Dashboard {
     });
     await this.messengerInstance.start();
     const messenger = this.messengerInstance;
+    // Every stored event reaches the hub, whichever instance stored it: so do command results.
+    this.hub.subscribe({
+      push: (events) => {
+        messenger.onStored(events);
+        return true;
+      },
+      close: () => undefined,
+    });
     const video = new VideoService({
       client: {
         url: config.mqtt.url,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ALARMS_CHANNEL, ClusterEvents, STORED_CHANNEL } from '../../src/dashboard/cluster-events.js';
@@ -14,7 +15,7 @@ import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
 import { signedEvent } from '../helpers/events.js';
 import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
-import { createTestDatabase, uniqueSite } from '../helpers/services.js';
+import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
 
 /**
  * Several dashboard instances on one database, as when they share the ingest: what one stores,
@@ -521,6 +522,49 @@ describe('events stored by other dashboard instances', () => {
     expect(listener.hearing).toBe(false);
     expect(hearing).toEqual([false]);
     expect(heard.seen.map((e) => e.id)).not.toContain(missed.id);
+  });
+
+  it("carry a command's result to the instance that sent the command, whichever instance stored it", async () => {
+    const site = uniqueSite('cmd');
+    const db = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const central = generateSigningKeyPair();
+    const sender = await startIngestDashboard({
+      databaseUrl: db.url,
+      site,
+      gateways: ['gw-1'],
+      publicKey: keys.publicKey,
+      name: 'sender',
+      more: { signingKey: central.privateKey },
+    });
+    cleanups.push(() => sender.stop());
+    const other = await instance(db, site, 'other');
+    // The gateway: learns the command's id from the commands topic.
+    const gateway = await mqtt.connectAsync(mqttUrl(), { clientId: `gw-${site}` });
+    cleanups.push(() => gateway.endAsync());
+    const received = new Promise<{ id: string }>((resolve) => {
+      gateway.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString())));
+    });
+    await gateway.subscribeAsync(topics.commands(site, 'gw-1'), { qos: 1 });
+    const answer = sender.messenger.sendCommand(site, 'gw-1', { kind: 'credentials.sync', data: {} });
+    const command = await received;
+    // Its result is stored by the other instance, as a shared subscription may hand it there.
+    const result = signedEvent(
+      {
+        site,
+        gateway: 'gw-1',
+        seq: 1,
+        kind: 'command.result',
+        data: { command: command.id, kind: 'credentials.sync', status: 'ok' },
+      },
+      keys.privateKey,
+    );
+    const [outcome] = await other.ingest.process(
+      topics.events(site, 'gw-1'),
+      Buffer.from(JSON.stringify(result)),
+    );
+    expect(outcome?.status).toBe('stored');
+    expect(await answer).toMatchObject({ command: command.id, status: 'ok' });
   });
 
   it('are a precondition of workstation logins and of a healthy /healthz: without them both fail closed', async () => {
