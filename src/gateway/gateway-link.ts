@@ -59,6 +59,9 @@ export class GatewayLink {
       // MQTT 3.1.1: persistent sessions and QoS 1 everywhere, including the embedded aedes broker.
       protocolVersion: 4,
       reconnectPeriod: 1000,
+      // The broker publishes the Last Will (offline) about one and a half keep-alives after the
+      // gateway went silent: about 20 s, against MQTT.js's default 60 s.
+      keepalive: 15,
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       resubscribe: true,
       will: { topic: statusTopic, payload: Buffer.from(statusPayload('offline')), qos: 1, retain: true },

@@ -457,18 +457,23 @@ export class OutboxJournal {
     });
     while (this.unackedBytes > this.options.maxUnackedBytes && this.segments.length > 1) {
       const oldest = this.segments.shift() as Segment;
+      // What is lost: the segment's events not yet acknowledged (the others were delivered).
+      let from = 0;
+      let to = 0;
       for (let seq = oldest.first; seq <= oldest.last; seq++) {
         const entry = this.unacked.get(seq);
         if (entry) {
           this.unacked.delete(seq);
           this.unackedBytes -= entry.payload.length;
+          from ||= seq;
+          to = seq;
         }
         this.acked.delete(seq);
       }
       unlinkSync(oldest.path);
       this.ackedThrough = Math.max(this.ackedThrough, oldest.last);
       this.advance();
-      this.reportDropped(oldest.first, oldest.last, 'full: oldest unacknowledged events dropped');
+      if (from > 0) this.reportDropped(from, to, 'full: oldest unacknowledged events dropped');
     }
   }
 
