@@ -46,6 +46,15 @@ describe('commands from the central side', () => {
     });
   const send = (body: Parameters<TestSystem['dashboard']['messenger']['sendCommand']>[2]) =>
     system.dashboard.messenger.sendCommand(system.site, 'gw-1', body);
+  /** The central side's signing key, which the test dashboard holds. */
+  const centralKey = () =>
+    (system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }).options
+      .signingKey;
+  /** A command signed with `key` (default the central key) for `gateway`, valid for a minute from `at`. */
+  const signed = (
+    body: Parameters<typeof signCommand>[0],
+    { key = centralKey(), gateway = 'gw-1', at = Date.now() } = {},
+  ) => signCommand(body, { site: system.site, gateway }, ids.next(), at, 60_000, key);
 
   it('unlocks a door remotely and reports the result back', async () => {
     const relocked = nextRecorded((e) => e.kind === 'door.locked');
@@ -88,13 +97,9 @@ describe('commands from the central side', () => {
   });
 
   it('refuses a command signed with another key, raises an alarm and does nothing', async () => {
-    const command = signCommand(
+    const command = signed(
       { kind: 'door.unlock', data: { door: 'main', durationMs: 60_000 } },
-      { site: system.site, gateway: 'gw-1' },
-      ids.next(),
-      Date.now(),
-      60_000,
-      forger.privateKey,
+      { key: forger.privateKey },
     );
     const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
     await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
@@ -112,16 +117,11 @@ describe('commands from the central side', () => {
   });
 
   it('refuses an unsigned command and answers under its id', async () => {
-    const signed = signCommand(
+    const { sig: _, ...unsigned } = signed(
       { kind: 'door.unlock', data: { door: 'main', durationMs: 60_000 } },
-      { site: system.site, gateway: 'gw-1' },
-      ids.next(),
-      Date.now(),
-      60_000,
-      forger.privateKey,
+      { key: forger.privateKey },
     );
-    const { sig: _, ...unsigned } = signed;
-    const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === signed.id);
+    const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === unsigned.id);
     const alarm = nextRecorded((e) => e.kind === 'alarm.raised' && e.data.alarm === 'command-rejected');
     await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(unsigned), { qos: 1 });
     expect((await answered).data).toMatchObject({
@@ -133,16 +133,9 @@ describe('commands from the central side', () => {
   });
 
   it('refuses a command signed by central for another gateway (misaddressed)', async () => {
-    const central = (
-      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
-    ).options.signingKey;
-    const command = signCommand(
+    const command = signed(
       { kind: 'door.unlock', data: { door: 'main', durationMs: 60_000 } },
-      { site: system.site, gateway: 'gw-2' },
-      ids.next(),
-      Date.now(),
-      60_000,
-      central,
+      { gateway: 'gw-2' },
     );
     const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
     await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
@@ -154,17 +147,7 @@ describe('commands from the central side', () => {
   });
 
   it('refuses a replayed command', async () => {
-    const central = (
-      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
-    ).options.signingKey;
-    const command = signCommand(
-      { kind: 'credentials.sync', data: {} },
-      { site: system.site, gateway: 'gw-1' },
-      ids.next(),
-      Date.now(),
-      60_000,
-      central,
-    );
+    const command = signed({ kind: 'credentials.sync', data: {} });
     const first = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
     await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
     expect((await first).data).toMatchObject({ status: 'ok' });
@@ -174,16 +157,9 @@ describe('commands from the central side', () => {
   });
 
   it('refuses an expired command', async () => {
-    const central = (
-      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
-    ).options.signingKey;
-    const command = signCommand(
+    const command = signed(
       { kind: 'door.unlock', data: { door: 'main', durationMs: 3000 } },
-      { site: system.site, gateway: 'gw-1' },
-      ids.next(),
-      Date.now() - 10 * 60_000,
-      60_000,
-      central,
+      { at: Date.now() - 10 * 60_000 },
     );
     const answered = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
     await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
@@ -194,17 +170,7 @@ describe('commands from the central side', () => {
   });
 
   it('refuses a command delivered as a retained message (as after a resubscription)', async () => {
-    const central = (
-      system.dashboard as unknown as { options: { signingKey: import('node:crypto').KeyObject } }
-    ).options.signingKey;
-    const command = signCommand(
-      { kind: 'credentials.sync', data: {} },
-      { site: system.site, gateway: 'gw-1' },
-      ids.next(),
-      Date.now(),
-      60_000,
-      central,
-    );
+    const command = signed({ kind: 'credentials.sync', data: {} });
     const topic = topics.commands(system.site, 'gw-1');
     // Delivered live, a retained publish arrives without the retain flag and runs once.
     const ran = nextRecorded((e) => e.kind === 'command.result' && e.data.command === command.id);
