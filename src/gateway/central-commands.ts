@@ -55,12 +55,12 @@ export class CentralCommands {
     if (!centralKey) {
       log.warn('command refused: no central key configured (central.publicKey)');
       this.alarm('no central key is configured; commands cannot be verified', 'warning');
+      this.refuse(payload, 'no-central-key: this gateway has no central key to verify commands with');
       return;
     }
     if (retained) {
       this.alarm('a retained message arrived on the commands topic; commands are never retained', 'critical');
-      const { id } = readableCommandId(parseOrUndefined(payload));
-      if (id) this.result(id, 'unknown', 'rejected', 'retained: commands are never retained');
+      this.refuse(payload, 'retained: commands are never retained');
       return;
     }
     const checked = checkCommand(payload, centralKey, { site, gateway }, clock.now());
@@ -123,6 +123,12 @@ export class CentralCommands {
         return `${count} events sent again`;
       }
     }
+  }
+
+  /** Answers a command refused before its checks, under its id when one can be read. */
+  private refuse(payload: Buffer, reason: string): void {
+    const { id } = readableCommandId(parseOrUndefined(payload));
+    if (id) this.result(id, 'unknown', 'rejected', reason);
   }
 
   private result(command: string, kind: string, status: 'ok' | 'rejected' | 'failed', reason?: string): void {

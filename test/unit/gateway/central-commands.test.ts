@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { AlarmBook } from '../../../src/controllers/alarm-book.js';
+import { CentralCommands, type CommandTargets } from '../../../src/gateway/central-commands.js';
+import { systemClock } from '../../../src/lib/clock.js';
+import { silentLogger } from '../../../src/lib/logger.js';
+import { signCommand } from '../../../src/protocol/commands.js';
+import type { EventBody } from '../../../src/protocol/event-kinds.js';
+import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+import { Uuidv7Generator } from '../../../src/protocol/uuidv7.js';
+
+/**
+ * The gateway's handling of commands from the central side, without a broker: what it answers
+ * (command.result) and which alarms it raises for what it refuses, and that nothing refused runs.
+ */
+const central = generateSigningKeyPair();
+const ids = new Uuidv7Generator();
+const target = { site: 'hq', gateway: 'gw-1' };
+
+/** `withoutKey`: a gateway configured without the central key. */
+function rig(withoutKey = false) {
+  const centralKey = withoutKey ? undefined : central.publicKey;
+  const recorded: EventBody[] = [];
+  const ran: string[] = [];
+  const seen = new Set<string>();
+  const targets = {
+    unlock: (door: string) => ran.push(`unlock ${door}`),
+    lockdown: () => ran.push('lockdown'),
+    evacuation: () => ran.push('evacuation'),
+    syncCredentials: () => ran.push('sync'),
+    resend: () => 0,
+  } as unknown as CommandTargets;
+  const commands = new CentralCommands({
+    ...target,
+    centralKey,
+    clock: systemClock,
+    memory: { seen: (id) => seen.has(id), remember: (id) => seen.add(id) },
+    targets,
+    alarms: new AlarmBook((event) => recorded.push(event)),
+    record: (event) => recorded.push(event),
+    log: silentLogger,
+  });
+  const results = () => recorded.filter((e) => e.kind === 'command.result').map((e) => e.data);
+  const alarms = () => recorded.filter((e) => e.kind === 'alarm.raised').map((e) => e.data);
+  return { commands, ran, results, alarms };
+}
+
+const sync = (key = central.privateKey, to = target) =>
+  signCommand({ kind: 'credentials.sync', data: {} }, to, ids.next(), Date.now(), 60_000, key);
+const bytes = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
+
+describe('commands at the gateway', () => {
+  it('runs a sound command once and answers ok; a replay is refused', () => {
+    const { commands, ran, results } = rig();
+    const command = sync();
+    commands.handle(bytes(command), false);
+    commands.handle(bytes(command), false);
+    expect(ran).toEqual(['sync']);
+    expect(results()).toEqual([
+      { command: command.id, kind: 'credentials.sync', status: 'ok' },
+      { command: command.id, kind: 'credentials.sync', status: 'rejected', reason: 'replayed' },
+    ]);
+  });
+
+  it('answers every refusal under the id it can read, and raises the alarm', () => {
+    const { commands, ran, results, alarms } = rig();
+    const forged = sync(generateSigningKeyPair().privateKey);
+    const { sig: _, ...unsigned } = sync();
+    const elsewhere = sync(central.privateKey, { site: 'hq', gateway: 'gw-2' });
+    const retained = sync();
+    commands.handle(bytes(forged), false);
+    commands.handle(bytes(unsigned), false);
+    commands.handle(bytes(elsewhere), false);
+    commands.handle(bytes(retained), true);
+    commands.handle(bytes('not json'), false);
+    expect(ran).toEqual([]);
+    expect(
+      results().map((r) => [r.command, r.status, (r as { reason?: string }).reason?.split(':')[0]]),
+    ).toEqual([
+      [forged.id, 'rejected', 'bad-signature'],
+      [unsigned.id, 'rejected', 'bad-command'],
+      [elsewhere.id, 'rejected', 'wrong-gateway'],
+      [retained.id, 'rejected', 'retained'],
+    ]);
+    expect(alarms().map((a) => [a.alarm, a.severity])).toEqual([
+      ['command-rejected', 'critical'],
+      ['command-rejected', 'warning'],
+      ['command-rejected', 'warning'],
+      ['command-rejected', 'critical'],
+      ['command-rejected', 'warning'],
+    ]);
+  });
+
+  it('without a central key refuses everything, answering under the id', () => {
+    const { commands, ran, results, alarms } = rig(true);
+    const command = sync();
+    commands.handle(bytes(command), false);
+    expect(ran).toEqual([]);
+    expect(results()).toEqual([
+      {
+        command: command.id,
+        kind: 'unknown',
+        status: 'rejected',
+        reason: 'no-central-key: this gateway has no central key to verify commands with',
+      },
+    ]);
+    expect(alarms().map((a) => a.severity)).toEqual(['warning']);
+  });
+});
