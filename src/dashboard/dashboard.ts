@@ -336,7 +336,11 @@ export class Dashboard {
     // Every stored event reaches the hub, whichever instance stored it: so do command results.
     this.hub.subscribe({
       push: (events) => {
-        messenger.onStored(events);
+        try {
+          messenger.onStored(events);
+        } catch (error) {
+          log.error({ err: error }, 'command results: could not read stored events');
+        }
         return true;
       },
       close: () => undefined,
@@ -370,7 +374,11 @@ export class Dashboard {
       instance: this.instance,
       cluster: this.cluster,
       log: log.child({ component: 'ingest' }),
-      afterCommit: (stored) => messenger.onEvents(stored),
+      afterCommit: (stored) => {
+        messenger.onEvents(stored);
+        // Also at once: while this instance does not hear the others, its hub gets nothing.
+        messenger.onStored(stored);
+      },
     });
     this.pipeline = pipeline;
     this.ingestor = new EventIngest({

@@ -59,9 +59,10 @@ export class GatewayLink {
       // MQTT 3.1.1: persistent sessions and QoS 1 everywhere, including the embedded aedes broker.
       protocolVersion: 4,
       reconnectPeriod: 1000,
-      // The broker publishes the Last Will (offline) about one and a half keep-alives after the
-      // gateway went silent: about 20 s, against MQTT.js's default 60 s.
-      keepalive: 15,
+      // The broker publishes the Last Will (offline) one and a half keep-alives after the gateway
+      // went silent: 45 s, against 90 s with MQTT.js's default. Shorter would make a gateway whose
+      // event loop stalls for a few seconds (a slow SD card) reconnect, each time raising a warning.
+      keepalive: 30,
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       resubscribe: true,
       will: { topic: statusTopic, payload: Buffer.from(statusPayload('offline')), qos: 1, retain: true },

@@ -565,6 +565,28 @@ describe('events stored by other dashboard instances', () => {
     );
     expect(outcome?.status).toBe('stored');
     expect(await answer).toMatchObject({ command: command.id, status: 'ok' });
+
+    // While the sender does not hear the other instances, a result it stores itself still
+    // reaches it at once.
+    await sender.cluster.stop();
+    const second = new Promise<{ id: string }>((resolve) => {
+      gateway.removeAllListeners('message');
+      gateway.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString())));
+    });
+    const pending = sender.messenger.sendCommand(site, 'gw-1', { kind: 'credentials.sync', data: {} });
+    const next = await second;
+    const own = signedEvent(
+      {
+        site,
+        gateway: 'gw-1',
+        seq: 2,
+        kind: 'command.result',
+        data: { command: next.id, kind: 'credentials.sync', status: 'ok' },
+      },
+      keys.privateKey,
+    );
+    await sender.ingest.process(topics.events(site, 'gw-1'), Buffer.from(JSON.stringify(own)));
+    expect(await pending).toMatchObject({ command: next.id, status: 'ok' });
   });
 
   it('are a precondition of workstation logins and of a healthy /healthz: without them both fail closed', async () => {

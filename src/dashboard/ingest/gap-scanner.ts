@@ -4,7 +4,7 @@ import type { Logger } from '../../lib/logger.js';
 import { MAX_RESEND_RANGE, RESEND_GONE } from '../../protocol/commands.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
-import { JOB_LOCKS, withJobLock } from '../storage/database.js';
+import { inTransaction, JOB_LOCKS, withJobLock } from '../storage/database.js';
 import type { SequenceStore } from '../storage/sequence-store.js';
 
 /**
@@ -102,24 +102,38 @@ export class GapScanner {
         })
         .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
     }
-    // Events of a range recorded as lost that arrived after all: the loss's alarm says so.
-    for (const late of await sequences.lateArrivals()) {
-      const range = `${late.fromSeq}-${late.toSeq}`;
-      const raised = await alarms.raiseCentral({
-        alarm: 'events-lost',
-        key: `events-lost:${range}`,
-        severity: 'critical',
-        site: late.site,
-        gateway: late.gateway,
-        detail: `events ${range} of ${late.site}/${late.gateway} were recorded as lost; ${late.arrived} of them arrived after all`,
-      });
-      this.options.alarmsChanged?.(raised);
-      log.warn({ ...late }, 'events recorded as lost arrived after all');
-    }
     for (const { site, gateway } of await sequences.closedGaps()) {
       this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
       log.info({ site, gateway }, 'sequence gap closed');
     }
+    // Events of a range recorded as lost that arrived after all: counted on the loss, and told
+    // in an alarm of their own (the loss's alarm keeps the gateway's answer), in one transaction.
+    const told = await inTransaction(this.options.pool, log, async (client) => {
+      const changed: AlarmView[] = [];
+      for (const late of await sequences.lateArrivals(client)) {
+        const range = `${late.fromSeq}-${late.toSeq}`;
+        changed.push(
+          ...(await alarms.raiseCentral(
+            {
+              alarm: 'events-lost',
+              key: `events-lost:${range}:arrived`,
+              severity: 'warning',
+              site: late.site,
+              gateway: late.gateway,
+              detail:
+                `${late.arrived} of events ${range} of ${late.site}/${late.gateway}, recorded as lost (${late.reason}), arrived after all`.slice(
+                  0,
+                  500,
+                ),
+            },
+            client,
+          )),
+        );
+        log.warn({ ...late }, 'events recorded as lost arrived after all');
+      }
+      return changed;
+    });
+    if (told.length > 0) this.options.alarmsChanged?.(told);
   }
 
   /** The gateway could not send `fromSeq`…`toSeq` again: recorded as lost, and an alarm names them. */

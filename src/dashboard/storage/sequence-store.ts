@@ -234,30 +234,34 @@ export class SequenceStore {
   }
 
   /**
-   * Losses some of whose events arrived after all, not noted before: noted now, with how many of
-   * the range are stored.
+   * Losses more of whose events have arrived after all than counted so far: counted now (in the
+   * caller's transaction, with the alarm that says so).
    */
-  async lateArrivals(): Promise<
-    Array<{ site: string; gateway: string; fromSeq: number; toSeq: number; arrived: number }>
+  async lateArrivals(
+    db: Queryable,
+  ): Promise<
+    Array<{ site: string; gateway: string; fromSeq: number; toSeq: number; arrived: number; reason: string }>
   > {
-    const result = await this.pool.query<{
+    const result = await db.query<{
       site: string;
       gateway: string;
       from_seq: string;
       to_seq: string;
       arrived: string;
+      reason: string;
     }>(
       `WITH late AS (
-         SELECT l.site, l.gateway, l.from_seq, l.to_seq, count(s.seq) AS arrived
+         SELECT l.site, l.gateway, l.from_seq, count(s.seq) AS arrived
            FROM sequence_losses l
            JOIN event_sequences s ON s.site = l.site AND s.gateway = l.gateway AND s.seq BETWEEN l.from_seq AND l.to_seq
-          WHERE l.arrived_at IS NULL
-          GROUP BY l.site, l.gateway, l.from_seq, l.to_seq
+          WHERE l.arrived < l.to_seq - l.from_seq + 1
+          GROUP BY l.site, l.gateway, l.from_seq, l.arrived
+         HAVING count(s.seq) > l.arrived
        )
-       UPDATE sequence_losses l SET arrived_at = now()
+       UPDATE sequence_losses l SET arrived = late.arrived, arrived_at = now()
          FROM late
         WHERE l.site = late.site AND l.gateway = late.gateway AND l.from_seq = late.from_seq
-       RETURNING late.site, late.gateway, late.from_seq, late.to_seq, late.arrived`,
+       RETURNING l.site, l.gateway, l.from_seq, l.to_seq, l.arrived, l.reason`,
     );
     return result.rows.map((r) => ({
       site: r.site,
@@ -265,6 +269,7 @@ export class SequenceStore {
       fromSeq: Number(r.from_seq),
       toSeq: Number(r.to_seq),
       arrived: Number(r.arrived),
+      reason: r.reason,
     }));
   }
 

@@ -457,23 +457,25 @@ export class OutboxJournal {
     });
     while (this.unackedBytes > this.options.maxUnackedBytes && this.segments.length > 1) {
       const oldest = this.segments.shift() as Segment;
-      // What is lost: the segment's events not yet acknowledged (the others were delivered).
-      let from = 0;
-      let to = 0;
+      // What is lost: the segment's events not yet acknowledged, in runs of consecutive numbers
+      // (the others were delivered).
+      const runs: Array<[number, number]> = [];
       for (let seq = oldest.first; seq <= oldest.last; seq++) {
         const entry = this.unacked.get(seq);
         if (entry) {
           this.unacked.delete(seq);
           this.unackedBytes -= entry.payload.length;
-          from ||= seq;
-          to = seq;
+          const run = runs.at(-1);
+          if (run && run[1] === seq - 1) run[1] = seq;
+          else runs.push([seq, seq]);
         }
         this.acked.delete(seq);
       }
       unlinkSync(oldest.path);
       this.ackedThrough = Math.max(this.ackedThrough, oldest.last);
       this.advance();
-      if (from > 0) this.reportDropped(from, to, 'full: oldest unacknowledged events dropped');
+      for (const [from, to] of runs)
+        this.reportDropped(from, to, 'full: oldest unacknowledged events dropped');
     }
   }
 

@@ -184,6 +184,27 @@ describe('outbox journal: resends and bounds', () => {
     await j.close();
   });
 
+  it('names only the unacknowledged events of a segment it drops at the bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const dropped: Array<[number, number]> = [];
+    // Four 30-byte events fill the first segment; the fifth starts the second.
+    const j = journal(dir, 150, { maxUnackedBytes: 130, onDropped: (from, to) => dropped.push([from, to]) });
+    j.recover();
+    await appendAll(
+      j,
+      ['a', 'b', 'c', 'd'].map((p) => p.repeat(28)),
+    );
+    j.ack(2);
+    expect(dropped).toEqual([]);
+    await appendAll(j, ['e'.repeat(28), 'f'.repeat(28)]);
+    // 1 and 3-4 were never acknowledged; 2 was delivered.
+    expect(dropped).toEqual([
+      [1, 1],
+      [3, 4],
+    ]);
+    await j.close();
+  });
+
   it('counts the age of unsent events from before a restart, not from the restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
     const first = journal(dir);
