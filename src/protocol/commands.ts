@@ -165,7 +165,7 @@ export function readableCommandId(parsed: unknown): { id?: string } {
   const id = (parsed as { id?: unknown } | null)?.id;
   return typeof id === 'string' && COMMAND_ID.test(id) ? { id } : {};
 }
-const COMMAND_ID = /^[0-9a-f-]{36}$/;
+const COMMAND_ID = new RegExp(UUIDV7_PATTERN);
 
 /** Why a command of the central side failed the checks that follow its schema. */
 export interface CentralCommandProblem<W extends string> {

@@ -542,51 +542,43 @@ describe('events stored by other dashboard instances', () => {
     // The gateway: learns the command's id from the commands topic.
     const gateway = await mqtt.connectAsync(mqttUrl(), { clientId: `gw-${site}` });
     cleanups.push(() => gateway.endAsync());
-    const received = new Promise<{ id: string }>((resolve) => {
-      gateway.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString())));
-    });
     await gateway.subscribeAsync(topics.commands(site, 'gw-1'), { qos: 1 });
-    const answer = sender.messenger.sendCommand(site, 'gw-1', { kind: 'credentials.sync', data: {} });
-    const command = await received;
+    let seq = 0;
+    /** The sender sends a command; `storer` stores the gateway's `ok`; what the sender is told. */
+    const roundTrip = async (storer: Dashboard) => {
+      const received = new Promise<{ id: string }>((resolve) => {
+        gateway.removeAllListeners('message');
+        gateway.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString())));
+      });
+      const answer = sender.messenger.sendCommand(site, 'gw-1', { kind: 'credentials.sync', data: {} });
+      const command = await received;
+      const result = signedEvent(
+        {
+          site,
+          gateway: 'gw-1',
+          seq: ++seq,
+          kind: 'command.result',
+          data: { command: command.id, kind: 'credentials.sync', status: 'ok' },
+        },
+        keys.privateKey,
+      );
+      const [outcome] = await storer.ingest.process(
+        topics.events(site, 'gw-1'),
+        Buffer.from(JSON.stringify(result)),
+      );
+      expect(outcome?.status).toBe('stored');
+      return { id: command.id, answer: await answer };
+    };
+
     // Its result is stored by the other instance, as a shared subscription may hand it there.
-    const result = signedEvent(
-      {
-        site,
-        gateway: 'gw-1',
-        seq: 1,
-        kind: 'command.result',
-        data: { command: command.id, kind: 'credentials.sync', status: 'ok' },
-      },
-      keys.privateKey,
-    );
-    const [outcome] = await other.ingest.process(
-      topics.events(site, 'gw-1'),
-      Buffer.from(JSON.stringify(result)),
-    );
-    expect(outcome?.status).toBe('stored');
-    expect(await answer).toMatchObject({ command: command.id, status: 'ok' });
+    const first = await roundTrip(other);
+    expect(first.answer).toMatchObject({ command: first.id, status: 'ok' });
 
     // While the sender does not hear the other instances, a result it stores itself still
     // reaches it at once.
     await sender.cluster.stop();
-    const second = new Promise<{ id: string }>((resolve) => {
-      gateway.removeAllListeners('message');
-      gateway.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString())));
-    });
-    const pending = sender.messenger.sendCommand(site, 'gw-1', { kind: 'credentials.sync', data: {} });
-    const next = await second;
-    const own = signedEvent(
-      {
-        site,
-        gateway: 'gw-1',
-        seq: 2,
-        kind: 'command.result',
-        data: { command: next.id, kind: 'credentials.sync', status: 'ok' },
-      },
-      keys.privateKey,
-    );
-    await sender.ingest.process(topics.events(site, 'gw-1'), Buffer.from(JSON.stringify(own)));
-    expect(await pending).toMatchObject({ command: next.id, status: 'ok' });
+    const second = await roundTrip(sender);
+    expect(second.answer).toMatchObject({ command: second.id, status: 'ok' });
   });
 
   it('are a precondition of workstation logins and of a healthy /healthz: without them both fail closed', async () => {

@@ -97,8 +97,9 @@ export class GapScanner {
           log.info({ gateway: report.gateway, result }, 'resend answered');
           // Its journal no longer holds them. Any other answer (a timeout, a refused command, a
           // read that failed) says nothing about its journal: they are asked for again later.
-          if (result.status === 'failed' && result.reason?.startsWith(RESEND_GONE))
-            await this.lost(report.site, report.gateway, report.missingFrom as number, to, result.reason);
+          const { reason } = result;
+          if (result.status === 'failed' && reason?.startsWith(RESEND_GONE))
+            await this.lost(report.site, report.gateway, report.missingFrom as number, to, reason);
         })
         .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
     }
@@ -137,13 +138,7 @@ export class GapScanner {
   }
 
   /** The gateway could not send `fromSeq`…`toSeq` again: recorded as lost, and an alarm names them. */
-  private async lost(
-    site: string,
-    gateway: string,
-    fromSeq: number,
-    toSeq: number,
-    reason = 'no reason given',
-  ) {
+  private async lost(site: string, gateway: string, fromSeq: number, toSeq: number, reason: string) {
     if (this.stopped) return;
     const { sequences, alarms, log } = this.options;
     if (!(await sequences.declareLost(site, gateway, fromSeq, toSeq, reason))) return;

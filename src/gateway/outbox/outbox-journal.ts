@@ -90,6 +90,8 @@ export class OutboxJournal {
   private nextSeq = 1;
   private ackedThrough = 0;
   private persistedAck = 0;
+  /** The highest number given up unwritten, as kept in the file `issued` (see giveUp). */
+  private issued = 0;
   private readonly acked = new Set<number>();
   /** Durable but not yet acknowledged, in sequence order, with the time each became durable. */
   private readonly unacked = new Map<number, { payload: Buffer; at: number }>();
@@ -131,7 +133,8 @@ export class OutboxJournal {
     this.ackedThrough = this.readNumber('acked');
     this.persistedAck = this.ackedThrough;
     // Numbers given up unwritten (see giveUp) are never used again, whatever the watermark says.
-    let highest = Math.max(this.ackedThrough, this.readNumber('issued'));
+    this.issued = this.readNumber('issued');
+    let highest = Math.max(this.ackedThrough, this.issued);
     const files = readdirSync(this.dir)
       .map((name) => ({ name, match: SEGMENT_PATTERN.exec(name) }))
       .filter((f) => f.match)
@@ -234,7 +237,6 @@ export class OutboxJournal {
   }
 
   private advance(): void {
-    for (const seq of this.acked) if (seq <= this.ackedThrough) this.acked.delete(seq);
     while (this.acked.has(this.ackedThrough + 1)) {
       this.acked.delete(this.ackedThrough + 1);
       this.ackedThrough += 1;
@@ -296,7 +298,13 @@ export class OutboxJournal {
   private scheduleFlush(): void {
     // While writes fail, the retry timer writes next (or close(), once).
     if (this.flushing || (this.failing && !this.closed)) return;
-    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+    // A turn of the event loop first, so that what is appended in the same turn goes in one batch.
+    this.startWrite(new Promise<void>((resolve) => setImmediate(resolve)));
+  }
+
+  /** Writes the waiting batch once `after` resolves; what came meanwhile is written next. */
+  private startWrite(after: Promise<void>): void {
+    this.flushing = after
       .then(() => this.writeBatch())
       .finally(() => {
         this.flushing = undefined;
@@ -358,11 +366,7 @@ export class OutboxJournal {
     if (first) this.options.onWriteFailed?.(error, this.batch.length);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      if (this.closed || this.flushing) return;
-      this.flushing = this.writeBatch().finally(() => {
-        this.flushing = undefined;
-        if (this.batch.length > 0) this.scheduleFlush();
-      });
+      if (!this.closed && !this.flushing) this.startWrite(Promise.resolve());
     }, waitMs);
   }
 
@@ -391,7 +395,10 @@ export class OutboxJournal {
     const from = Math.min(...seqs);
     const to = Math.max(...seqs);
     try {
-      if (to > this.readNumber('issued')) writeFileAtomic(join(this.dir, 'issued'), `${to}\n`);
+      if (to > this.issued) {
+        writeFileAtomic(join(this.dir, 'issued'), `${to}\n`);
+        this.issued = to;
+      }
     } catch (writeError) {
       // The disk refuses this too: after a restart these numbers may be used again, and the central
       // side then refuses the new events as replays, with an alarm.
