@@ -140,16 +140,23 @@ export class GapScanner {
   /** The gateway could not send `fromSeq`…`toSeq` again: recorded as lost, and an alarm names them. */
   private async lost(site: string, gateway: string, fromSeq: number, toSeq: number, reason: string) {
     if (this.stopped) return;
-    const { sequences, alarms, log } = this.options;
-    if (!(await sequences.declareLost(site, gateway, fromSeq, toSeq, reason))) return;
-    const raised = await alarms.raiseCentral({
-      alarm: 'events-lost',
-      key: `events-lost:${fromSeq}-${toSeq}`,
-      severity: 'critical',
-      site,
-      gateway,
-      detail: `events ${fromSeq}-${toSeq} of ${site}/${gateway} are lost: the gateway could not send them again (${reason})`,
+    const { pool, sequences, alarms, log } = this.options;
+    // The record and its alarm together, or neither (then the range is asked for again).
+    const raised = await inTransaction(pool, log, async (client) => {
+      if (!(await sequences.declareLost(site, gateway, fromSeq, toSeq, reason, client))) return undefined;
+      return alarms.raiseCentral(
+        {
+          alarm: 'events-lost',
+          key: `events-lost:${fromSeq}-${toSeq}`,
+          severity: 'critical',
+          site,
+          gateway,
+          detail: `events ${fromSeq}-${toSeq} of ${site}/${gateway} are lost: the gateway could not send them again (${reason})`,
+        },
+        client,
+      );
     });
+    if (!raised) return;
     this.options.alarmsChanged?.(raised);
     log.error(
       { site, gateway, from: fromSeq, to: toSeq, reason },

@@ -216,8 +216,9 @@ export class SequenceStore {
     fromSeq: number,
     toSeq: number,
     reason: string,
+    db: Queryable = this.pool,
   ): Promise<boolean> {
-    const result = await this.pool.query(
+    const result = await db.query(
       `WITH moved AS (
          UPDATE gateway_sequences g SET contiguous_through = $4, resend_requested_at = NULL, resend_requested_to = NULL
           WHERE g.site = $1 AND g.gateway = $2 AND g.contiguous_through = $3 - 1
