@@ -4,7 +4,7 @@ import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { IncomingMessage } from '../../src/dashboard/ingest/ingest-pipeline.js';
 import { listMigrations, migrate } from '../../src/dashboard/storage/migrator.js';
-import { silentLogger } from '../../src/lib/logger.js';
+import { type Logger, silentLogger } from '../../src/lib/logger.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
@@ -15,10 +15,11 @@ import { createTestDatabase, uniqueSite } from '../helpers/services.js';
  * The TimescaleDB path's own SQL. TimescaleDB cannot be installed on the machines that run these
  * tests, so its two functions the migrations call, `by_range` and `create_hypertable`, are
  * stood in for by functions that note the call and leave `events` a plain table. What this
- * proves is everything of that path that is this project's: its migrations apply in order with
- * their `timescale` variants, and on the table they leave (row triggers, no transition tables,
- * no partitions) the ingest stores events once each and chains them as the verifier expects.
- * What TimescaleDB itself does with the table (chunks, drop_chunks in retention) is not tested.
+ * proves: the path's migrations apply in order with their `timescale` variants, and on the table
+ * they leave (row triggers, no transition tables, no partitions) the ingest stores events once
+ * each and chains them as the verifier expects. What TimescaleDB itself does with the table
+ * (chunks), and retention's SQL for it (drop_chunks), are not tested.
+ * Hypertables had no transition tables before TimescaleDB 2.18, so this path chains per row.
  */
 describe('the TimescaleDB path, with its two functions stood in for', () => {
   const keys = generateSigningKeyPair();
@@ -73,7 +74,7 @@ describe('the TimescaleDB path, with its two functions stood in for', () => {
     expect(variants.rows.length).toBeGreaterThan(0);
     const calls = await pool.query('SELECT call FROM timescale_calls');
     expect(calls.rows).toEqual([{ call: 'create_hypertable(events, by_range(occurred_at, 1 day))' }]);
-    // Hypertables have no transition tables: events keep the per-row chain trigger here.
+    // Events keep the per-row chain trigger here (hypertables had no transition tables before 2.18).
     const triggers = await pool.query<{ tgname: string; row: boolean; transition: boolean }>(
       `SELECT tgname, (tgtype & 1) = 1 AS row, tgnewtable IS NOT NULL OR tgoldtable IS NOT NULL AS transition
          FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal ORDER BY tgname`,
@@ -124,5 +125,79 @@ describe('the TimescaleDB path, with its two functions stood in for', () => {
     const report = await verifyChains(pool, { site: siteB });
     expect(report.ok).toBe(false);
     expect(report.mismatch).toMatchObject({ site: siteB, no: 1, source: 'event' });
+  });
+});
+
+/**
+ * Choosing the path where TimescaleDB is listed as available but cannot be enabled. The list is
+ * made to name it by a view that the database's search path puts before pg_catalog's.
+ */
+describe('a TimescaleDB that is available but cannot be enabled', () => {
+  const databases: Array<{ url: string; drop: () => Promise<void> }> = [];
+  afterAll(async () => {
+    for (const database of databases) await database.drop();
+  });
+
+  async function listedDatabase(setup: string): Promise<pg.Pool> {
+    const database = await createTestDatabase();
+    databases.push(database);
+    const name = new URL(database.url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    await admin.query(`
+      ALTER DATABASE ${name} SET search_path = public, pg_catalog;
+      CREATE VIEW public.pg_available_extensions AS
+        SELECT 'timescaledb'::name AS name, '2.17.2'::text AS default_version, NULL::text AS installed_version,
+               'stand-in'::text AS comment;
+      ${setup}`);
+    await admin.end();
+    return new pg.Pool({ connectionString: database.url, max: 2 });
+  }
+
+  const warnings = () => {
+    const seen: string[] = [];
+    const log = {
+      ...silentLogger,
+      warn: (_: unknown, message: string) => seen.push(message),
+    } as unknown as Logger;
+    Object.assign(log, { child: () => log });
+    return { log, seen };
+  };
+
+  it('uses native partitioning when CREATE EXTENSION fails, and remembers it', async () => {
+    const pool = await listedDatabase('');
+    const { log, seen } = warnings();
+    try {
+      const result = await migrate(pool, log);
+      expect(result.mode).toBe('native');
+      expect(seen).toEqual([expect.stringMatching(/could not be enabled/)]);
+      const stored = await pool.query(`SELECT value FROM identgate_meta WHERE key = 'storage_mode'`);
+      expect(stored.rows).toEqual([{ value: 'native' }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('uses native partitioning when CREATE EXTENSION ends the connection, as an unloaded TimescaleDB does (FATAL)', async () => {
+    // TimescaleDB not in shared_preload_libraries answers CREATE EXTENSION with FATAL; this event
+    // trigger ends the session the same way.
+    const pool = await listedDatabase(`
+      CREATE FUNCTION end_session() RETURNS event_trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); END $$;
+      CREATE EVENT TRIGGER end_session_on_extension ON ddl_command_start
+        WHEN TAG IN ('CREATE EXTENSION') EXECUTE FUNCTION end_session();`);
+    const { log, seen } = warnings();
+    try {
+      const result = await migrate(pool, log);
+      expect(result.mode).toBe('native');
+      expect(result.applied).toEqual(listMigrations().map((m) => m.version));
+      expect(seen).toEqual([expect.stringMatching(/could not be enabled/)]);
+      const partitioned = await pool.query(
+        `SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
+      );
+      expect(partitioned.rowCount).toBe(1);
+    } finally {
+      await pool.end();
+    }
   });
 });

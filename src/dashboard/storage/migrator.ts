@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Pool, PoolClient } from 'pg';
+import pg, { type Pool, type PoolClient } from 'pg';
 import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
@@ -74,7 +74,7 @@ export async function migrate(pool: Pool, log: Logger, dir = migrationsDir()): P
         `the database schema is at version ${newest}, newer than this identgate build knows (${latest}); upgrade identgate`,
       );
     }
-    const mode = await storageMode(client, log);
+    const mode = await storageMode(pool, client, log);
     const applied: number[] = [];
     for (const migration of migrations) {
       if (done.has(migration.version)) continue;
@@ -111,27 +111,62 @@ export async function migrate(pool: Pool, log: Logger, dir = migrationsDir()): P
   }
 }
 
+/** The oldest TimescaleDB whose `create_hypertable(…, by_range(…))` migration 2 calls. */
+export const TIMESCALE_MINIMUM = '2.13';
+
+/** Whether an extension version (`2.17.2`, `2.13.0-dev`) is at least `minimum` (`2.13`). */
+export function versionAtLeast(version: string, minimum: string): boolean {
+  const parts = (v: string) => (v.match(/^\d+(?:\.\d+)*/)?.[0] ?? '0').split('.').map(Number);
+  const [have, need] = [parts(version), parts(minimum)];
+  for (let i = 0; i < Math.max(have.length, need.length); i++) {
+    const difference = (have[i] ?? 0) - (need[i] ?? 0);
+    if (difference !== 0) return difference > 0;
+  }
+  return true;
+}
+
 /** Decided on the first start and remembered: a database never switches paths under its data. */
-async function storageMode(client: PoolClient, log: Logger): Promise<StorageMode> {
+async function storageMode(pool: Pool, client: PoolClient, log: Logger): Promise<StorageMode> {
   const stored = await client.query<{ value: string }>(
     `SELECT value FROM identgate_meta WHERE key = 'storage_mode'`,
   );
   const known = stored.rows[0]?.value;
   if (known === 'native' || known === 'timescale') return known;
-  let mode: StorageMode = 'native';
   const available = await client.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'`);
-  if (available.rowCount) {
-    try {
-      await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
-      mode = 'timescale';
-    } catch (error) {
-      log.warn(
-        { err: error },
-        'timescaledb is available but could not be enabled; using native partitioning',
-      );
-    }
-  }
+  const mode: StorageMode = available.rowCount ? await enableTimescale(pool, log) : 'native';
   await client.query(`INSERT INTO identgate_meta (key, value) VALUES ('storage_mode', $1)`, [mode]);
   log.info({ mode }, 'storage mode chosen');
   return mode;
+}
+
+/**
+ * Tries `CREATE EXTENSION timescaledb` on a connection of its own: a TimescaleDB that is
+ * installed but not in `shared_preload_libraries` refuses with FATAL, which ends the connection,
+ * and the migrations' connection (holding their lock) must outlive that. Any failure, and a
+ * TimescaleDB older than TIMESCALE_MINIMUM, means native partitioning, remembered for good.
+ */
+async function enableTimescale(pool: Pool, log: Logger): Promise<StorageMode> {
+  const attempt = new pg.Client(pool.options);
+  attempt.on('error', () => {}); // a connection ended by FATAL; the query's rejection says why
+  try {
+    await attempt.connect();
+    await attempt.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
+    const installed = await attempt.query<{ version: string }>(
+      `SELECT extversion AS version FROM pg_extension WHERE extname = 'timescaledb'`,
+    );
+    const version = installed.rows[0]?.version ?? '';
+    if (versionAtLeast(version, TIMESCALE_MINIMUM)) return 'timescale';
+    log.warn(
+      { version, minimum: TIMESCALE_MINIMUM },
+      'timescaledb is older than identgate needs; using native partitioning for this database for good',
+    );
+  } catch (error) {
+    log.warn(
+      { err: error },
+      'timescaledb is available but could not be enabled (is it in shared_preload_libraries?); using native partitioning for this database for good',
+    );
+  } finally {
+    await attempt.end().catch(() => {});
+  }
+  return 'native';
 }
