@@ -44,6 +44,8 @@ export interface RetentionRig {
 }
 
 export interface EventFields {
+  /** The gateway's number for it; by default the gateway's next. */
+  seq?: number;
   kind?: string;
   person?: string;
   badge?: string;
@@ -61,7 +63,8 @@ export async function startRetentionRig(): Promise<RetentionRig> {
   await migrate(pool, silentLogger);
   const clock = new FakeClock(NOW);
   const service = new RetentionService({ pool, clock, log: silentLogger, settings: retentionSettings({}) });
-  let seq = 0;
+  /** Each gateway's highest number so far (numbers go per gateway, as gateways count). */
+  const numbers = new Map<string, number>();
   const partitionNames = async () => {
     const result = await pool.query<{ name: string }>(
       `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -77,6 +80,7 @@ export async function startRetentionRig(): Promise<RetentionRig> {
     service,
     partitionOf,
     async reset() {
+      numbers.clear();
       await pool.query(
         `TRUNCATE events, event_sequences, gateway_sequences, alarms, quarantine, deletion_log, audit_log,
                   retention_policies, legal_holds, people, badges, access_grants, sites, customers CASCADE`,
@@ -92,7 +96,8 @@ export async function startRetentionRig(): Promise<RetentionRig> {
       const at = new Date(clock.now() - age);
       const gateway = `gw-${site}`;
       const id = randomUUID();
-      seq += 1;
+      const seq = fields.seq ?? (numbers.get(gateway) ?? 0) + 1;
+      numbers.set(gateway, Math.max(seq, numbers.get(gateway) ?? 0));
       const data = {
         door: 'main',
         ...(fields.person ? { person: fields.person } : {}),

@@ -21,6 +21,7 @@ describe('retention of events', () => {
   });
 
   const run = () => rig.service.runNow({ dryRun: false });
+  const numbers = () => new SequenceStore(rig.pool);
 
   it('deletes events 61 days old and keeps events 59 days old under a 60-day policy', async () => {
     const old = await rig.event('berlin', 61 * DAY);
@@ -117,13 +118,37 @@ describe('retention of events', () => {
   it('takes the sequence numbers of deleted events along, and still refuses a replay of one', async () => {
     const old = await rig.event('berlin', 61 * DAY);
     const recent = await rig.event('berlin', 59 * DAY);
+    await numbers().scanGaps(); // as the gap scanner does every few seconds
     await run();
     const sequences = await rig.pool.query('SELECT seq::int FROM event_sequences ORDER BY seq');
     expect(sequences.rows).toEqual([{ seq: recent.seq }]);
     const replay = { site: 'berlin', gateway: old.gateway, seq: old.seq, id: randomUUID() } as Envelope;
-    const claims = await new SequenceStore(rig.pool).claim([replay], rig.pool);
+    const claims = await numbers().claim([replay], rig.pool);
     expect(claims.fresh).toEqual([]);
     expect(claims.replays).toEqual([{ envelope: replay, knownId: 'one deleted by retention' }]);
+  });
+
+  it('retires no number that has not arrived yet, when an event with a later number is dated long ago', async () => {
+    // A gateway whose clock went back: 1–3 arrived, 4 and 5 are on their way, 6 is dated a year ago.
+    for (const seq of [1, 2, 3]) await rig.event('berlin', HOUR, { seq });
+    const stale = await rig.event('berlin', 365 * DAY, { seq: 6 });
+    await numbers().scanGaps();
+    await run();
+    expect(await rig.eventIds()).not.toContain(stale.id);
+    const watermarks = await rig.pool.query(
+      'SELECT contiguous_through::int, retired_through::int FROM gateway_sequences',
+    );
+    expect(watermarks.rows).toEqual([{ contiguous_through: 3, retired_through: 3 }]);
+    const late = [4, 5].map(
+      (seq) => ({ site: 'berlin', gateway: stale.gateway, seq, id: randomUUID() }) as Envelope,
+    );
+    const claims = await numbers().claim(late, rig.pool);
+    expect(claims.fresh).toEqual(late);
+    // Number 6 stays taken by the deleted event until a later run retires it.
+    const again = { site: 'berlin', gateway: stale.gateway, seq: 6, id: randomUUID() } as Envelope;
+    expect((await numbers().claim([again], rig.pool)).replays).toEqual([
+      { envelope: again, knownId: stale.id },
+    ]);
   });
 
   it('creates the partitions of today and the coming seven days', async () => {

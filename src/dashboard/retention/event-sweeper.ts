@@ -174,18 +174,29 @@ interface Highest {
  * numbers up to there: one primary-key range per gateway, so the cost follows the deleted
  * events, not the size of event_sequences. Numbers of events kept longer (a hold, a class with
  * a longer period) go too; the watermark still refuses a replay of any of them.
+ *
+ * Never past the gateway's contiguous watermark (everything up to it is present, or recorded
+ * lost): the numbers above it may still arrive. A gateway whose clock went back (an event dated
+ * years ago, with a current number) would otherwise have the numbers below that event's, not
+ * yet arrived, refused as replays once retention deleted it. Numbers of deleted events above
+ * the watermark keep their rows until a later run retires them.
  */
 async function retire(db: Queryable, highest: readonly Highest[]): Promise<void> {
   for (const { site, gateway, hi } of highest) {
     await db.query(
       `WITH previous AS (
-         SELECT retired_through FROM gateway_sequences WHERE site = $1 AND gateway = $2 FOR UPDATE
+         SELECT retired_through, contiguous_through FROM gateway_sequences
+          WHERE site = $1 AND gateway = $2 FOR UPDATE
+       ), target AS (
+         SELECT least($3::bigint, (SELECT contiguous_through FROM previous)) AS upto
        ), moved AS (
-         UPDATE gateway_sequences SET retired_through = $3
-          WHERE site = $1 AND gateway = $2 AND (retired_through IS NULL OR retired_through < $3)
+         UPDATE gateway_sequences SET retired_through = (SELECT upto FROM target)
+          WHERE site = $1 AND gateway = $2
+            AND (retired_through IS NULL OR retired_through < (SELECT upto FROM target))
        )
        DELETE FROM event_sequences
-        WHERE site = $1 AND gateway = $2 AND seq <= $3 AND seq > coalesce((SELECT retired_through FROM previous), 0)`,
+        WHERE site = $1 AND gateway = $2 AND seq <= (SELECT upto FROM target)
+          AND seq > coalesce((SELECT retired_through FROM previous), 0)`,
       [site, gateway, hi],
     );
   }
