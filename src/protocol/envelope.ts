@@ -67,6 +67,8 @@ export type RejectReason =
   | 'bad-signature'
   | 'topic-mismatch'
   | 'replayed-sequence'
+  /** Signed by its gateway, but dated further ahead of the central clock than clocks drift. */
+  | 'future-time'
   /** Passed every check but could not be stored (kept in quarantine instead of blocking the ingest). */
   | 'unstorable';
 
@@ -236,6 +238,16 @@ function checkVersion(parsed: unknown): Checked<unknown> {
   return { ok: true, value: parsed };
 }
 
+/**
+ * A time of TIME_PATTERN's form that names itself exactly: `Date.parse` also takes 30 February
+ * and 24:00 (rolling them over, while the signature covers the text), which PostgreSQL refuses
+ * or stores as another instant. Nothing this system records happened before 1970.
+ */
+export function isRealInstant(time: string): boolean {
+  const ms = Date.parse(time);
+  return !Number.isNaN(ms) && ms >= 0 && new Date(ms).toISOString() === time;
+}
+
 /** The checks of {@link decodeEnvelope} on a value already parsed (an event of a batch). */
 export function checkEnvelope(parsed: unknown): Checked<Envelope> {
   const version = checkVersion(parsed);
@@ -243,7 +255,7 @@ export function checkEnvelope(parsed: unknown): Checked<Envelope> {
   if (!envelopeValidator.Check(parsed)) {
     return reject('bad-envelope', describeSchemaErrors(envelopeValidator, parsed));
   }
-  if (Number.isNaN(Date.parse(parsed.time)))
+  if (!isRealInstant(parsed.time))
     return reject('bad-envelope', `/time ${parsed.time} is not a real instant`);
   if (!isEventKind(parsed.kind))
     return reject('unknown-kind', `kind ${JSON.stringify(parsed.kind)} is not known`);

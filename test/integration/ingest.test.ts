@@ -9,7 +9,7 @@ import {
   signBatch,
   signEnvelope,
 } from '../../src/protocol/envelope.js';
-import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { exportPublicKey, generateSigningKeyPair, signBytes } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
 import { mqttUrl } from '../helpers/services.js';
@@ -294,6 +294,86 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
       ]);
       const kept = await lastQuarantined();
       expect(JSON.parse(kept.payload.toString())).toEqual(replay);
+    });
+
+    /** gw-c's numbers present in event_sequences, whatever holds them. */
+    async function claimed(seqs: number[]): Promise<number[]> {
+      const rows = await system.dashboard.pool.query<{ seq: number }>(
+        `SELECT seq::int FROM event_sequences WHERE site = $1 AND gateway = 'gw-c' AND seq = ANY($2::bigint[]) ORDER BY seq`,
+        [system.site, seqs],
+      );
+      return rows.rows.map((r) => r.seq);
+    }
+    const quarantineCount = async () =>
+      (await system.dashboard.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM quarantine')).rows[0]
+        ?.n;
+
+    it('claims the number of a signed event it quarantines, so that no gap is left and a resend is not quarantined again', async () => {
+      // A gateway of its own, whose numbers start at 1.
+      await system.dashboard.trustGateway(system.site, 'gw-c', exportPublicKey(batcher.publicKey));
+      let n = 0;
+      const next = (overrides: Partial<Envelope> = {}) =>
+        envelope({ gateway: 'gw-c', seq: ++n, ...overrides }, batcher.privateKey);
+      const good = next();
+      const badData = { ...next(), data: { door: 42 } };
+      const unknownKind = { ...next(), kind: 'door.vanished' };
+      const ahead = next({ time: new Date(Date.now() + 2 * 3_600_000).toISOString() });
+      const last = next();
+      const batch = signBatch(
+        system.site,
+        'gw-c',
+        [good, badData, unknownKind, ahead, last] as Envelope[],
+        batcher.privateKey,
+      );
+      const outcomes = await publishBatch(batch, 5, topics.events(system.site, 'gw-c'));
+      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
+        'stored',
+        'bad-data',
+        'unknown-kind',
+        'future-time',
+        'stored',
+      ]);
+      expect(await claimed([1, 2, 3, 4, 5])).toEqual([1, 2, 3, 4, 5]);
+      const gaps = await system.dashboard.sequences.scanGaps();
+      expect(gaps.find((g) => g.site === system.site && g.gateway === 'gw-c')).toMatchObject({
+        contiguousThrough: 5,
+        highest: 5,
+      });
+      // The gateway sends it all again (a resend after a restart): nothing new is quarantined.
+      const before = await quarantineCount();
+      const again = await publishBatch(batch, 5, topics.events(system.site, 'gw-c'));
+      expect(again.map((o) => o.status)).toEqual([
+        'duplicate',
+        'duplicate',
+        'duplicate',
+        'duplicate',
+        'duplicate',
+      ]);
+      expect(await quarantineCount()).toBe(before);
+    });
+
+    it('quarantines an event dated more than an hour ahead, alone or in a batch, and stores one just within', async () => {
+      const ahead = event({ time: new Date(Date.now() + 2 * 3_600_000).toISOString() });
+      const outcome = await publish(JSON.stringify(ahead), topic());
+      expect(outcome).toMatchObject({ status: 'quarantined', rejection: { reason: 'future-time' } });
+      const within = event({ time: new Date(Date.now() + 30 * 60_000).toISOString() });
+      const [stored] = await publishBatch(signBatch(system.site, 'gw-b', [within], batcher.privateKey), 1);
+      expect(stored?.status).toBe('stored');
+    });
+
+    it('quarantines one event of a batch that is too deep to handle, and stores the rest', async () => {
+      const deep = `${'['.repeat(20_000)}"bottom"${']'.repeat(20_000)}`;
+      const good = [event(), event()];
+      const tooDeep = JSON.stringify({ ...event(), data: { door: 'main' } }).replace('"main"', deep);
+      // Signed over the bytes as sent: JSON.stringify cannot write such an event.
+      const bytes = `{"events":[${JSON.stringify(good[0])},${tooDeep},${JSON.stringify(good[1])}],"gateway":"gw-b","site":${JSON.stringify(system.site)},"v":1}`;
+      const sig = signBytes(batcher.privateKey, Buffer.from(bytes));
+      const outcomes = await publishBatch(Buffer.from(`${bytes.slice(0, -1)},"sig":"${sig}"}`), 3);
+      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
+        'stored',
+        'bad-data',
+        'stored',
+      ]);
     });
   });
 });

@@ -244,8 +244,10 @@ export class EventIngest {
           const payload = checked.ok
             ? eventBytes(message, message.checked.length, checked.value)
             : (checked.payload ?? message.payload);
+          const { site, gateway, seq, id } = checked.ok ? checked.value : (checked.uses ?? {});
+          const uses = site && gateway && seq && id ? { site, gateway, seq, id } : undefined;
           try {
-            return await this.options.pipeline.quarantineUnstorable(message.topic, detail, payload);
+            return await this.options.pipeline.quarantineUnstorable(message.topic, detail, payload, uses);
           } catch (quarantineError) {
             // Not even the quarantine takes it: the database is unwell. Tried again below; the
             // message stays unacknowledged with the broker meanwhile.

@@ -20,7 +20,7 @@ import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { LatestFactsStore } from '../storage/latest-facts.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
-import type { SequenceStore } from '../storage/sequence-store.js';
+import type { NumberUse, SequenceStore } from '../storage/sequence-store.js';
 import { SignatureThreads } from './signature-threads.js';
 
 /**
@@ -44,9 +44,18 @@ export interface IncomingMessage {
 
 /**
  * One event's verdict. A payload refused whole has one; a batch whose signature holds has one per
- * event, and a refused event of it carries its own bytes for the quarantine.
+ * event, and a refused event of it carries its own bytes for the quarantine. A refused event that
+ * its gateway signed names its sequence number (`uses`): the number is claimed for it, so the gap
+ * it would leave is closed and a resend of it is not quarantined again.
  */
-export type Checked = { ok: true; value: Envelope } | (Rejection & { payload?: Buffer });
+export type Checked = { ok: true; value: Envelope } | (Rejection & { payload?: Buffer; uses?: NumberUse });
+
+/**
+ * How far ahead of the central clock a signed event may be dated. Further, and it is quarantined
+ * (`future-time`): it would hold the overview's facts for as long, and its day would lie beyond
+ * retention's reach. Gateways keep their clocks synchronised and alarm when they are not.
+ */
+export const FUTURE_TIME_LIMIT_MS = 60 * 60_000;
 
 export type IngestOutcome =
   | { status: 'stored'; event: StoredEvent }
@@ -161,7 +170,7 @@ export class IngestPipeline {
     const outcomes: IngestOutcome[][] = verdicts.map((list) => new Array(list.length));
     type At = { message: number; item: number };
     const accepted: Array<At & { envelope: Envelope }> = [];
-    const rejected: Array<At & { rejection: Rejection & { payload?: Buffer } }> = [];
+    const rejected: Array<At & { rejection: Rejection & { payload?: Buffer; uses?: NumberUse } }> = [];
     verdicts.forEach((list, message) => {
       list.forEach((checked, item) => {
         if (checked.ok) accepted.push({ message, item, envelope: checked.value });
@@ -181,13 +190,29 @@ export class IngestPipeline {
       // A safety net: should two transactions ever wait on each other after all, one gives up
       // (and is retried) instead of both waiting for ever.
       await client.query(`SET LOCAL lock_timeout = '30s'`);
-      const claims = await sequences.claim(
-        accepted.map((a) => a.envelope),
+      // Numbers of refused events that their gateway signed are claimed with the rest.
+      const signedRefusals = new Map<NumberUse, (typeof rejected)[number]>();
+      for (const entry of rejected) if (entry.rejection.uses) signedRefusals.set(entry.rejection.uses, entry);
+      const claims = await sequences.claim<NumberUse>(
+        [...accepted.map((a) => a.envelope), ...signedRefusals.keys()],
         client,
       );
       reach.claimed();
+      // A refused event whose number it holds already was quarantined before: not again.
+      const requarantine = new Set(claims.duplicates.map((use) => signedRefusals.get(use)).filter(Boolean));
+      if (requarantine.size > 0) {
+        for (let i = rejected.length - 1; i >= 0; i--) {
+          const entry = rejected[i] as (typeof rejected)[number];
+          if (!requarantine.has(entry)) continue;
+          rejected.splice(i, 1);
+          (outcomes[entry.message] as IngestOutcome[])[entry.item] = { status: 'duplicate' };
+        }
+      }
+      const fresh = claims.fresh.filter((use): use is Envelope => !signedRefusals.has(use));
       const where = new Map(accepted.map((a) => [a.envelope, a]));
-      for (const { envelope, knownId } of claims.replays) {
+      for (const { envelope: use, knownId } of claims.replays) {
+        if (signedRefusals.has(use)) continue; // quarantined for its own reason
+        const envelope = use as Envelope;
         const at = where.get(envelope) as At;
         rejected.push({
           ...at,
@@ -203,7 +228,7 @@ export class IngestPipeline {
           },
         });
       }
-      const insert = events.prepareInsert(claims.fresh);
+      const insert = events.prepareInsert(fresh);
       // Computed while the transaction before may still hold the locks (see EventStore.digest).
       await events.digest(insert, client);
       await before.inserted;
@@ -223,7 +248,7 @@ export class IngestPipeline {
       await before.committed;
       await this.options.facts.apply(stored, client);
       const storedIds = new Set(stored.map((e) => e.id));
-      freshEnvelopes = claims.fresh.filter((e) => storedIds.has(e.id));
+      freshEnvelopes = fresh.filter((e) => storedIds.has(e.id));
       alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
       // Delivered at the commit, in commit order, to every instance listening.
       notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
@@ -246,7 +271,7 @@ export class IngestPipeline {
         : { status: 'duplicate' };
     }
     for (const { message, item, rejection } of rejected) {
-      const { payload: _, ...reason } = rejection;
+      const { payload: _, uses: __, ...reason } = rejection;
       (outcomes[message] as IngestOutcome[])[item] = { status: 'quarantined', rejection: reason };
       log.warn(
         { topic: messages[message]?.topic, reason: rejection.reason, detail: rejection.detail },
@@ -265,13 +290,22 @@ export class IngestPipeline {
    * payload raises, in a transaction of its own (see EventIngest: a poison message must not stall
    * the ingest). The alarm is pushed live after the commit.
    */
-  async quarantineUnstorable(topic: string, detail: string, payload: Buffer): Promise<IngestOutcome> {
-    const { pool, log, hub } = this.options;
+  async quarantineUnstorable(
+    topic: string,
+    detail: string,
+    payload: Buffer,
+    uses?: NumberUse,
+  ): Promise<IngestOutcome> {
+    const { pool, log, hub, sequences } = this.options;
     const rejection: Rejection = { ok: false, reason: 'unstorable', detail };
     const raised = await inTransaction(pool, log, async (client) => {
+      // The gateway signed this number: it is used, by an event kept in quarantine (see Checked).
+      const claimed = uses ? (await sequences.claim([uses], client)).fresh : [];
       // Alarms take chain locks: the ingest-order lock comes first, as in every ingest transaction.
       await client.query('SELECT identgate_take_ingest_order()');
-      return this.quarantined(topic, rejection, payload, client);
+      const raised = await this.quarantined(topic, rejection, payload, client);
+      await sequences.noteHighest(claimed, client);
+      return raised;
     });
     hub.publishAlarms(raised);
     return { status: 'quarantined', rejection };
@@ -339,7 +373,8 @@ export class IngestPipeline {
       }
       const input = signatureInput(envelope, keyFor);
       if (!input.ok) return [input];
-      return [signatureVerdict(envelope, await verify(input, threads))];
+      const verdict = signatureVerdict(envelope, await verify(input, threads));
+      return [verdict.ok ? notAhead(envelope, Date.now()) : verdict];
     }
     const batch = decoded.value.batch;
     if (batch.site !== site || batch.gateway !== gateway) {
@@ -364,17 +399,22 @@ export class IngestPipeline {
     // Signed by the gateway as a whole: each event is now checked for its shape alone, and one
     // that fails is refused on its own while the rest are stored.
     const count = batch.events.length;
+    const now = Date.now();
     return batch.events.map((raw, index): Checked => {
       const checked = checkEnvelope(raw);
       const verdict: Checked =
         checked.ok && (checked.value.site !== site || checked.value.gateway !== gateway)
           ? mismatch(`event of ${checked.value.site}/${checked.value.gateway}`, site, gateway)
-          : checked;
+          : checked.ok
+            ? notAhead(checked.value, now)
+            : checked;
       if (verdict.ok) return verdict;
+      const uses = verdict.uses ?? numberUse(raw, site, gateway);
       return {
         ...verdict,
         detail: `event ${index + 1} of ${count} in a batch: ${verdict.detail}`,
-        payload: Buffer.from(JSON.stringify(raw)),
+        payload: eventPayload(raw),
+        ...(uses ? { uses } : {}),
       };
     });
   }
@@ -386,6 +426,42 @@ export class IngestPipeline {
  */
 export function eventBytes(message: { payload: Buffer }, eventsInMessage: number, event: unknown): Buffer {
   return eventsInMessage === 1 ? message.payload : Buffer.from(JSON.stringify(event));
+}
+
+/** A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`. */
+function notAhead(envelope: Envelope, now: number): Checked {
+  const ahead = Date.parse(envelope.time) - now;
+  if (ahead <= FUTURE_TIME_LIMIT_MS) return { ok: true, value: envelope };
+  return {
+    ok: false,
+    reason: 'future-time',
+    detail: `dated ${envelope.time}, ${Math.round(ahead / 60_000)} min ahead of the central clock`,
+    uses: { site: envelope.site, gateway: envelope.gateway, seq: envelope.seq, id: envelope.id },
+  };
+}
+
+/**
+ * The number a refused event of a signed batch used, when it names one plainly: its gateway's,
+ * a positive whole number and a UUID id. Anything less is quarantined without a claim.
+ */
+function numberUse(raw: unknown, site: string, gateway: string): NumberUse | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const { site: s, gateway: g, seq, id } = raw as Record<string, unknown>;
+  if (s !== site || g !== gateway) return undefined;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return undefined;
+  if (typeof id !== 'string' || !UUID.test(id)) return undefined;
+  return { site, gateway, seq, id };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** One event's bytes for the quarantine; an event too deep to serialise is kept as a note. */
+function eventPayload(raw: unknown): Buffer {
+  try {
+    return Buffer.from(JSON.stringify(raw));
+  } catch (error) {
+    return Buffer.from(JSON.stringify({ unserialisable: (error as Error).message.slice(0, 200) }));
+  }
 }
 
 /** Verifies on the calling thread: SignatureThreads without threads. */

@@ -8,11 +8,14 @@ import type { Queryable } from './event-store.js';
  * runs in the ingest's transaction, so several dashboard instances agree. Numbers up to a
  * gateway's `retired_through` belonged to events that retention deleted: they stay used.
  */
-export interface SequenceClaims {
-  fresh: Envelope[];
-  duplicates: Envelope[];
-  replays: Array<{ envelope: Envelope; knownId: string }>;
+export interface SequenceClaims<T extends NumberUse = Envelope> {
+  fresh: T[];
+  duplicates: T[];
+  replays: Array<{ envelope: T; knownId: string }>;
 }
+
+/** What a claim reads of an event: whose number it is, and the event's id. */
+export type NumberUse = Pick<Envelope, 'site' | 'gateway' | 'seq' | 'id'>;
 
 export interface GapReport {
   site: string;
@@ -32,11 +35,11 @@ export interface GapReport {
 export class SequenceStore {
   constructor(private readonly pool: Pool) {}
 
-  async claim(envelopes: readonly Envelope[], db: Queryable): Promise<SequenceClaims> {
-    const claims: SequenceClaims = { fresh: [], duplicates: [], replays: [] };
+  async claim<T extends NumberUse>(envelopes: readonly T[], db: Queryable): Promise<SequenceClaims<T>> {
+    const claims: SequenceClaims<T> = { fresh: [], duplicates: [], replays: [] };
     // The same number twice in one batch: the first decides, the rest compare with it.
-    const first = new Map<string, Envelope>();
-    const unique: Envelope[] = [];
+    const first = new Map<string, T>();
+    const unique: T[] = [];
     for (const envelope of envelopes) {
       const key = `${envelope.site}/${envelope.gateway}/${envelope.seq}`;
       const earlier = first.get(key);
@@ -59,7 +62,7 @@ export class SequenceStore {
               ? 1
               : a.seq - b.seq,
     );
-    const columns = (envelopes: readonly Envelope[]) => [
+    const columns = (envelopes: readonly T[]) => [
       envelopes.map((e) => e.site),
       envelopes.map((e) => e.gateway),
       envelopes.map((e) => e.seq),
@@ -97,7 +100,7 @@ export class SequenceStore {
         columns(others),
       );
       for (const row of known.rows) {
-        const envelope = others[row.i - 1] as Envelope;
+        const envelope = others[row.i - 1] as T;
         if (row.known_id === envelope.id) claims.duplicates.push(envelope);
         else claims.replays.push({ envelope, knownId: row.known_id ?? 'unknown' });
       }
@@ -113,7 +116,7 @@ export class SequenceStore {
    * the ingest-order lock, so one round trip fewer there counts.
    */
   async noteHighest(
-    fresh: readonly Envelope[],
+    fresh: readonly NumberUse[],
     db: Queryable,
     announce?: { channel: string; payload: string },
   ): Promise<void> {

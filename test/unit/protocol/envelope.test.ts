@@ -127,6 +127,20 @@ describe('event envelope', () => {
     });
   });
 
+  it.each([
+    ['30 February', '2026-02-30T10:00:00.000Z'],
+    ['29 February of a common year', '2025-02-29T10:00:00.000Z'],
+    ['24:00', '2031-05-01T24:00:00.000Z'],
+    ['year 0', '0000-06-01T10:00:00.000Z'],
+    ['before 1970', '1969-12-31T23:59:59.999Z'],
+  ])('rejects a time that names no instant exactly: %s', (_name, time) => {
+    expect(roundTrip({ ...granted(), time })).toMatchObject({ ok: false, reason: 'bad-envelope' });
+  });
+
+  it('accepts 29 February of a leap year and the last millisecond of a day', () => {
+    expect(roundTrip({ ...granted(), time: '2028-02-29T23:59:59.999Z' })).toMatchObject({ ok: true });
+  });
+
   it('rejects a newer schema version with a clear reason', () => {
     expect(roundTrip({ ...granted(), v: 2 })).toMatchObject({ ok: false, reason: 'unsupported-version' });
   });
