@@ -67,6 +67,8 @@ export type RejectReason =
   | 'bad-signature'
   | 'topic-mismatch'
   | 'replayed-sequence'
+  /** The event id belongs to a stored event with another number or other content. */
+  | 'replayed-id'
   /** Signed by its gateway, but dated further ahead of the central clock than clocks drift. */
   | 'future-time'
   /** Passed every check but could not be stored (kept in quarantine instead of blocking the ingest). */
@@ -223,8 +225,6 @@ function parseJson(payload: Uint8Array | string): Checked<unknown> {
   } catch (error) {
     return reject('bad-json', (error as Error).message.slice(0, 200));
   }
-  // PostgreSQL text and jsonb cannot hold U+0000; no legitimate event contains it.
-  if (text.includes('\\u0000')) return reject('bad-data', 'payload contains an escaped NUL character');
   return { ok: true, value: parsed };
 }
 
@@ -248,6 +248,26 @@ export function isRealInstant(time: string): boolean {
   return !Number.isNaN(ms) && ms >= 0 && new Date(ms).toISOString() === time;
 }
 
+/**
+ * Whether every string in `value` (keys too) can be stored: PostgreSQL's text and jsonb hold no
+ * U+0000 and no lone UTF-16 surrogate (JSON escapes can write both). Walked without recursion.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function storableText(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === 'string') {
+      if (item.includes('\0') || LONE_SURROGATE.test(item)) return false;
+    } else if (Array.isArray(item)) for (const inner of item) pending.push(inner);
+    else if (typeof item === 'object' && item !== null) {
+      for (const [key, inner] of Object.entries(item)) pending.push(key, inner);
+    }
+  }
+  return true;
+}
+
 /** The checks of {@link decodeEnvelope} on a value already parsed (an event of a batch). */
 export function checkEnvelope(parsed: unknown): Checked<Envelope> {
   const version = checkVersion(parsed);
@@ -263,6 +283,8 @@ export function checkEnvelope(parsed: unknown): Checked<Envelope> {
   if (!validator.Check(parsed.data)) {
     return reject('bad-data', `${parsed.kind}: ${describeSchemaErrors(validator, parsed.data, '/data')}`);
   }
+  if (!storableText(parsed.data))
+    return reject('bad-data', `${parsed.kind}: a NUL character or a lone surrogate in /data`);
   return { ok: true, value: parsed as Envelope };
 }
 

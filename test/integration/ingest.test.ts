@@ -375,5 +375,46 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         'stored',
       ]);
     });
+
+    it('refuses an event id sent again with other content, or under another number, and lets that number be used', async () => {
+      const original = event();
+      await publishBatch(signBatch(system.site, 'gw-b', [original], batcher.privateKey), 1);
+      // Same id and number, other content: not a redelivery.
+      const altered = { ...original, data: { door: 'back' } };
+      // The same, with content that fails its checks: quarantined for that.
+      const unsound = { ...original, data: { door: 42 } };
+      // Same id and time under a new number, and the same id twice in one batch.
+      const renumbered = event({ id: original.id, time: original.time });
+      const first = event();
+      const twice = event({ id: first.id, time: first.time });
+      const outcomes = await publishBatch(
+        signBatch(
+          system.site,
+          'gw-b',
+          [altered, unsound, renumbered, first, twice] as Envelope[],
+          batcher.privateKey,
+        ),
+        5,
+      );
+      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
+        'replayed-id',
+        'bad-data',
+        'replayed-id',
+        'stored',
+        'replayed-id',
+      ]);
+      const kept = await system.dashboard.pool.query(
+        'SELECT kind, seq::int FROM events WHERE id = ANY($1::uuid[]) ORDER BY seq',
+        [[original.id, first.id]],
+      );
+      expect(kept.rows).toEqual([
+        { kind: original.kind, seq: original.seq },
+        { kind: first.kind, seq: first.seq },
+      ]);
+      // The numbers the refused events named are free for the gateway's own events.
+      const own = [event({ seq: renumbered.seq }), event({ seq: twice.seq })];
+      const later = await publishBatch(signBatch(system.site, 'gw-b', own, batcher.privateKey), 2);
+      expect(later.map((o) => o.status)).toEqual(['stored', 'stored']);
+    });
   });
 });

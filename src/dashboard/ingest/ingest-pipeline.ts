@@ -198,8 +198,13 @@ export class IngestPipeline {
         client,
       );
       reach.claimed();
-      // A refused event whose number it holds already was quarantined before: not again.
-      const requarantine = new Set(claims.duplicates.map((use) => signedRefusals.get(use)).filter(Boolean));
+      // A refused event whose id holds its number already was quarantined before: not again.
+      // (Unless a stored event holds it: then this is other content under a stored event's id.)
+      const refusedAgain = claims.duplicates.filter((use) => signedRefusals.has(use));
+      const storedHolders = await events.storedIds(refusedAgain, client);
+      const requarantine = new Set(
+        refusedAgain.filter((use) => !storedHolders.has(use.id)).map((use) => signedRefusals.get(use)),
+      );
       if (requarantine.size > 0) {
         for (let i = rejected.length - 1; i >= 0; i--) {
           const entry = rejected[i] as (typeof rejected)[number];
@@ -228,7 +233,25 @@ export class IngestPipeline {
           },
         });
       }
-      const insert = events.prepareInsert(fresh);
+      // A redelivery (its id holds its number already) must be the stored event itself.
+      const redelivered = claims.duplicates.filter((use): use is Envelope => !signedRefusals.has(use));
+      for (const envelope of await events.differingFromStored(redelivered, client)) {
+        const at = where.get(envelope) as At;
+        rejected.push({
+          ...at,
+          rejection: idReused(envelope, 'is stored with other content', messages, verdicts, at),
+        });
+      }
+      // One id twice among the new numbers: the first is stored, the rest refused after the insert.
+      const insertable: Envelope[] = [];
+      const sameIdInBatch: Envelope[] = [];
+      const ids = new Set<string>();
+      for (const envelope of fresh) {
+        if (ids.has(envelope.id)) sameIdInBatch.push(envelope);
+        else insertable.push(envelope);
+        ids.add(envelope.id);
+      }
+      const insert = events.prepareInsert(insertable);
       // Computed while the transaction before may still hold the locks (see EventStore.digest).
       await events.digest(insert, client);
       await before.inserted;
@@ -245,10 +268,30 @@ export class IngestPipeline {
         );
       }
       stored = await events.insert(insert, client, reach.inserted);
+      // A new number whose event was not stored carries the id of a stored event (the insert
+      // skips an id it holds): its claim is let go, so that the number's own event can come.
+      const storedIds = new Set(stored.map((e) => e.id));
+      const reused = [...sameIdInBatch, ...insertable.filter((e) => !storedIds.has(e.id))];
+      if (reused.length > 0) {
+        await sequences.release(reused, client);
+        await client.query('SELECT identgate_take_ingest_order()');
+        for (const envelope of reused) {
+          const at = where.get(envelope) as At;
+          const entry = {
+            ...at,
+            rejection: idReused(envelope, 'belongs to a stored event', messages, verdicts, at),
+          };
+          rejected.push(entry);
+          const message = messages[at.message] as IncomingMessage;
+          alarmChanges.push(
+            ...(await this.quarantined(message.topic, entry.rejection, entry.rejection.payload, client)),
+          );
+        }
+      }
       await before.committed;
       await this.options.facts.apply(stored, client);
-      const storedIds = new Set(stored.map((e) => e.id));
-      freshEnvelopes = fresh.filter((e) => storedIds.has(e.id));
+      const reusedSet = new Set(reused);
+      freshEnvelopes = fresh.filter((e) => !reusedSet.has(e));
       alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
       // Delivered at the commit, in commit order, to every instance listening.
       notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
@@ -256,7 +299,7 @@ export class IngestPipeline {
       if (notice) this.options.cluster?.stored(notice, stored);
       // The gateways' highest numbers and the notice in one statement: the last before the commit.
       await sequences.noteHighest(
-        claims.fresh,
+        reused.length > 0 ? claims.fresh.filter((use) => !reusedSet.has(use as Envelope)) : claims.fresh,
         client,
         notice ? { channel: STORED_CHANNEL, payload: notice } : undefined,
       );
@@ -426,6 +469,22 @@ export class IngestPipeline {
  */
 export function eventBytes(message: { payload: Buffer }, eventsInMessage: number, event: unknown): Buffer {
   return eventsInMessage === 1 ? message.payload : Buffer.from(JSON.stringify(event));
+}
+
+/** The refusal of an event whose id is taken by another stored event: `replayed-id`. */
+function idReused(
+  envelope: Envelope,
+  how: string,
+  messages: readonly IncomingMessage[],
+  verdicts: readonly Checked[][],
+  at: { message: number },
+): Rejection & { payload: Buffer } {
+  return {
+    ok: false,
+    reason: 'replayed-id',
+    detail: `event id ${envelope.id} (sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway}) ${how}`,
+    payload: eventBytes(messages[at.message] as IncomingMessage, verdicts[at.message]?.length ?? 1, envelope),
+  };
 }
 
 /** A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`. */

@@ -109,6 +109,20 @@ export class SequenceStore {
   }
 
   /**
+   * Lets go of numbers claimed in this transaction for events that were refused after all (their
+   * id belongs to another stored event), so that the events the numbers belong to can come.
+   */
+  async release(uses: readonly NumberUse[], db: Queryable): Promise<void> {
+    if (uses.length === 0) return;
+    await db.query(
+      `DELETE FROM event_sequences es
+        USING unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) AS t(site, gateway, seq, event_id)
+        WHERE es.site = t.site AND es.gateway = t.gateway AND es.seq = t.seq AND es.event_id = t.event_id`,
+      [uses.map((u) => u.site), uses.map((u) => u.gateway), uses.map((u) => u.seq), uses.map((u) => u.id)],
+    );
+  }
+
+  /**
    * Raises each gateway's highest number seen to the highest of `fresh` (claimed in the same
    * transaction). Separate from claim(): it locks the gateways' rows until the commit, so the
    * ingest does it last, after its events are inserted (see IngestPipeline). `announce` is a
