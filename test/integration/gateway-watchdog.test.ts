@@ -37,6 +37,7 @@ beforeAll(async () => {
       'gw-old',
       'gw-down',
       'gw-parked',
+      'gw-fast',
     ],
     publicKey: keys.publicKey,
     offlineAfterSeconds: 180,
@@ -124,6 +125,25 @@ describe('gateway watchdog', () => {
       { gateway: 'gw-stopped', open: false },
     ]);
     expect(pushed).toHaveLength(4);
+  });
+
+  it('judges a gateway whose clock runs ahead by when its sign of life arrived', async () => {
+    await life('gw-fast', -50 * MINUTE, 'gateway.heartbeat');
+    // As if that heartbeat had arrived 10 minutes ago, and nothing since.
+    await dashboard.pool.query(
+      `UPDATE latest_facts SET occurred_at = occurred_at - interval '10 minutes', seen_at = seen_at - interval '10 minutes'
+        WHERE gateway = 'gw-fast' AND facet = 'life'`,
+    );
+    await dashboard.gatewayWatchdog.scan();
+    const fast = (await offlineAlarms()).filter((a) => a.gateway === 'gw-fast');
+    expect(fast.map(({ severity, open }) => ({ severity, open }))).toEqual([
+      { severity: 'critical', open: true },
+    ]);
+    await life('gw-fast', 0, 'gateway.heartbeat');
+    await dashboard.gatewayWatchdog.scan();
+    expect((await offlineAlarms()).filter((a) => a.gateway === 'gw-fast').map((a) => a.open)).toEqual([
+      false,
+    ]);
   });
 });
 

@@ -6,7 +6,7 @@ import { migrate } from '../../src/dashboard/storage/migrator.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { createTestDatabase } from '../helpers/services.js';
 
-const lockEvent = (kind: string, at: string, ingestNo: number): StoredEvent => ({
+const lockEvent = (kind: string, at: string, ingestNo: number, receivedAt = at): StoredEvent => ({
   id: `e-${ingestNo}`,
   ingestNo,
   kind,
@@ -14,7 +14,7 @@ const lockEvent = (kind: string, at: string, ingestNo: number): StoredEvent => (
   gateway: 'g',
   seq: ingestNo,
   occurredAt: at,
-  receivedAt: at,
+  receivedAt,
   door: 'main',
   person: null,
   data: {},
@@ -49,6 +49,20 @@ describe('the overview facts table', () => {
     expect(await lock()).toBe('door.unlocked');
     await facts.apply([lockEvent('door.locked', '2026-11-27T10:00:10Z', 4)]);
     expect(await lock()).toBe('door.locked');
+  });
+
+  it('counts an event dated ahead of its arrival from its arrival, so a clock set right turns the state again', async () => {
+    // The gateway's clock is 50 minutes fast; then it is set right.
+    await facts.apply([lockEvent('door.unlocked', '2026-11-27T11:50:00Z', 7, '2026-11-27T11:00:00Z')]);
+    expect(await lock()).toBe('door.unlocked');
+    await facts.apply([lockEvent('door.locked', '2026-11-27T11:01:00Z', 8)]);
+    expect(await lock()).toBe('door.locked');
+    const kept = await pool.query(
+      `SELECT occurred_at, seen_at FROM latest_facts WHERE facet = 'lock' AND subject = 'main'`,
+    );
+    expect(kept.rows).toEqual([
+      { occurred_at: new Date('2026-11-27T11:01:00Z'), seen_at: new Date('2026-11-27T11:01:00Z') },
+    ]);
   });
 
   it('takes several events of one door in one batch without a conflict', async () => {

@@ -89,7 +89,7 @@ export class GatewayStatusWatch {
   private async disconnected(site: string, gateway: string): Promise<AlarmView[]> {
     const { pool, alarms, log, offlineAfterMs } = this.options;
     const life = await pool.query<{ kind: string; recent: boolean; at: Date }>(
-      `SELECT f.kind, f.occurred_at AS at, f.occurred_at > now() - make_interval(secs => $3) AS recent
+      `SELECT f.kind, f.seen_at AS at, f.seen_at > now() - make_interval(secs => $3) AS recent
          FROM gateways g
          JOIN latest_facts f ON f.site = g.site AND f.gateway = g.id AND f.facet = 'life' AND f.subject = ''
         WHERE g.site = $1 AND g.id = $2`,

@@ -66,13 +66,14 @@ export class GatewayWatchdog {
       site: string;
       gateway: string;
       kind: string;
-      occurred_at: Date;
+      /** Its last sign of life: the fact's time, or when it arrived if earlier (LatestFactsStore). */
+      seen_at: Date;
       silent: boolean;
       alarmed: boolean;
       disconnected: boolean;
     }>(
-      `SELECT g.site, g.id AS gateway, f.kind, f.occurred_at,
-              f.occurred_at < now() - make_interval(secs => $2) AS silent,
+      `SELECT g.site, g.id AS gateway, f.kind, f.seen_at,
+              f.seen_at < now() - make_interval(secs => $2) AS silent,
               EXISTS (SELECT 1 FROM alarms a
                        WHERE a.source = 'central' AND a.site = g.site AND a.gateway = g.id
                          AND a.key = $1 AND a.cleared_at IS NULL) AS alarmed,
@@ -81,11 +82,11 @@ export class GatewayWatchdog {
                          AND a.key = $3 AND a.cleared_at IS NULL) AS disconnected
          FROM gateways g
          JOIN latest_facts f ON f.site = g.site AND f.gateway = g.id AND f.facet = 'life' AND f.subject = ''
-        WHERE f.occurred_at > now() - interval '7 days'`,
+        WHERE f.seen_at > now() - interval '7 days'`,
       [KEY, offlineAfterMs / 1000, DISCONNECTED_KEY],
     );
     for (const row of rows.rows) {
-      const at = row.occurred_at.toISOString();
+      const at = row.seen_at.toISOString();
       const shutDown = row.kind === 'gateway.offline';
       const silent = row.silent;
       // A clean shutdown explains the broker's `offline` (GatewayStatusWatch), which may have come

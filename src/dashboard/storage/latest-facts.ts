@@ -18,6 +18,11 @@ export interface FactRow {
   subject: string;
   kind: string;
   occurredAt: string;
+  /**
+   * When the fact counts from: its time, or when it arrived if that was earlier. A gateway whose
+   * clock runs ahead cannot hold a fact (or its sign of life) beyond the moment central heard it.
+   */
+  seenAt: string;
   ingestNo: number;
   data: Record<string, unknown>;
 }
@@ -39,8 +44,8 @@ function kept(data: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-const newer = (a: { occurredAt: string; ingestNo: number }, b: { occurredAt: string; ingestNo: number }) => {
-  const at = Date.parse(a.occurredAt) - Date.parse(b.occurredAt);
+const newer = (a: { seenAt: string; ingestNo: number }, b: { seenAt: string; ingestNo: number }) => {
+  const at = Date.parse(a.seenAt) - Date.parse(b.seenAt);
   return at > 0 || (at === 0 && a.ingestNo > b.ingestNo);
 };
 
@@ -60,6 +65,8 @@ export function factsOf(events: readonly StoredEvent[]): FactRow[] {
         subject,
         kind: event.kind,
         occurredAt: event.occurredAt,
+        seenAt:
+          Date.parse(event.receivedAt) < Date.parse(event.occurredAt) ? event.receivedAt : event.occurredAt,
         ingestNo: event.ingestNo,
         data: kept(event.data),
       };
@@ -73,7 +80,8 @@ export function factsOf(events: readonly StoredEvent[]): FactRow[] {
 
 /**
  * The overview's facts, kept current by the ingest: an event replaces a fact only when it is newer
- * (by occurrence, then ingest order), so late and resent events never turn a state back.
+ * (by occurrence, or arrival where that was earlier, then ingest order), so late and resent
+ * events never turn a state back.
  */
 export class LatestFactsStore {
   constructor(private readonly pool: Pool) {}
@@ -82,13 +90,13 @@ export class LatestFactsStore {
     const rows = factsOf(events);
     if (rows.length === 0) return;
     await db.query(
-      `INSERT INTO latest_facts AS f (site, gateway, facet, subject, kind, occurred_at, ingest_no, data)
+      `INSERT INTO latest_facts AS f (site, gateway, facet, subject, kind, occurred_at, ingest_no, data, seen_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                            $7::bigint[], $8::jsonb[])
+                            $7::bigint[], $8::jsonb[], $9::timestamptz[])
        ON CONFLICT (site, gateway, facet, subject) DO UPDATE
          SET kind = EXCLUDED.kind, occurred_at = EXCLUDED.occurred_at, ingest_no = EXCLUDED.ingest_no,
-             data = EXCLUDED.data
-       WHERE (f.occurred_at, f.ingest_no) < (EXCLUDED.occurred_at, EXCLUDED.ingest_no)`,
+             data = EXCLUDED.data, seen_at = EXCLUDED.seen_at
+       WHERE (f.seen_at, f.ingest_no) < (EXCLUDED.seen_at, EXCLUDED.ingest_no)`,
       [
         rows.map((r) => r.site),
         rows.map((r) => r.gateway),
@@ -98,6 +106,7 @@ export class LatestFactsStore {
         rows.map((r) => r.occurredAt),
         rows.map((r) => r.ingestNo),
         rows.map((r) => JSON.stringify(r.data)),
+        rows.map((r) => r.seenAt),
       ],
     );
   }
@@ -115,14 +124,16 @@ export class LatestFactsStore {
       site: string;
       gateway: string;
       occurred_at: Date;
+      received_at: Date;
       door: string | null;
       data: Record<string, unknown>;
     }>(
       `SELECT DISTINCT ON (site, gateway, kind, door, data ->> 'camera', data ->> 'room')
-              id, ingest_no, kind, site, gateway, occurred_at, door, data
+              id, ingest_no, kind, site, gateway, occurred_at, received_at, door, data
          FROM events
         WHERE occurred_at >= now() - make_interval(days => $1) AND kind = ANY($2::text[])
-        ORDER BY site, gateway, kind, door, data ->> 'camera', data ->> 'room', occurred_at DESC, ingest_no DESC`,
+        ORDER BY site, gateway, kind, door, data ->> 'camera', data ->> 'room',
+                 least(occurred_at, received_at) DESC, ingest_no DESC`,
       [days, kinds],
     );
     const events: StoredEvent[] = rows.map((r) => ({
@@ -133,7 +144,7 @@ export class LatestFactsStore {
       gateway: r.gateway,
       seq: 0,
       occurredAt: r.occurred_at.toISOString(),
-      receivedAt: r.occurred_at.toISOString(),
+      receivedAt: r.received_at.toISOString(),
       door: r.door,
       person: null,
       data: r.data,
