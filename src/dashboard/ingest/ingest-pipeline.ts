@@ -1,5 +1,7 @@
+import type { KeyObject } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { type Logger, silentLogger } from '../../lib/logger.js';
+import { canonicalJson } from '../../protocol/canonical.js';
 import {
   batchSignatureInput,
   batchSigningBytes,
@@ -7,9 +9,12 @@ import {
   decodePayload,
   type Envelope,
   type Rejection,
+  SCHEMA_VERSION,
   type SignatureInput,
   signatureInput,
   signatureVerdict,
+  signingBytes,
+  type UnsignedEnvelope,
 } from '../../protocol/envelope.js';
 import { parseTopic } from '../../protocol/topics.js';
 import { STORED_CHANNEL, storedNotice } from '../cluster-events.js';
@@ -190,58 +195,70 @@ export class IngestPipeline {
       // A safety net: should two transactions ever wait on each other after all, one gives up
       // (and is retried) instead of both waiting for ever.
       await client.query(`SET LOCAL lock_timeout = '30s'`);
-      // Numbers of refused events that their gateway signed are claimed with the rest.
+      // Numbers of refused events that their gateway signed are claimed with the rest, marked as
+      // held in quarantine.
       const signedRefusals = new Map<NumberUse, (typeof rejected)[number]>();
       for (const entry of rejected) if (entry.rejection.uses) signedRefusals.set(entry.rejection.uses, entry);
+      const refusals = new Set(signedRefusals.keys());
       const claims = await sequences.claim<NumberUse>(
-        [...accepted.map((a) => a.envelope), ...signedRefusals.keys()],
+        [...accepted.map((a) => a.envelope), ...refusals],
         client,
+        refusals,
       );
       reach.claimed();
-      // A refused event whose id holds its number already was quarantined before: not again.
-      // (Unless a stored event holds it: then this is other content under a stored event's id.)
-      const refusedAgain = claims.duplicates.filter((use) => signedRefusals.has(use));
-      const storedHolders = await events.storedIds(refusedAgain, client);
-      const requarantine = new Set(
-        refusedAgain.filter((use) => !storedHolders.has(use.id)).map((use) => signedRefusals.get(use)),
+      const where = new Map(accepted.map((a) => [a.envelope, a]));
+      const refuse = (envelope: Envelope, rejection: Rejection & { payload: Buffer }) =>
+        rejected.push({ ...(where.get(envelope) as At), rejection });
+      const bytesOf = (envelope: Envelope) => {
+        const at = where.get(envelope) as At;
+        return eventBytes(
+          messages[at.message] as IncomingMessage,
+          verdicts[at.message]?.length ?? 1,
+          envelope,
+        );
+      };
+      // A refused event whose number its id holds in quarantine already was quarantined before:
+      // not again. (Held by a stored event, it is other content under that event's id.)
+      const quarantinedBefore = new Set(
+        claims.duplicates
+          .filter((use) => signedRefusals.has(use) && claims.heldInQuarantine.has(use))
+          .map((use) => signedRefusals.get(use)),
       );
-      if (requarantine.size > 0) {
+      if (quarantinedBefore.size > 0) {
         for (let i = rejected.length - 1; i >= 0; i--) {
           const entry = rejected[i] as (typeof rejected)[number];
-          if (!requarantine.has(entry)) continue;
+          if (!quarantinedBefore.has(entry)) continue;
           rejected.splice(i, 1);
           (outcomes[entry.message] as IngestOutcome[])[entry.item] = { status: 'duplicate' };
         }
       }
-      const fresh = claims.fresh.filter((use): use is Envelope => !signedRefusals.has(use));
-      const where = new Map(accepted.map((a) => [a.envelope, a]));
       for (const { envelope: use, knownId } of claims.replays) {
         if (signedRefusals.has(use)) continue; // quarantined for its own reason
         const envelope = use as Envelope;
-        const at = where.get(envelope) as At;
-        rejected.push({
-          ...at,
-          rejection: {
-            ok: false,
-            reason: 'replayed-sequence',
-            detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
-            payload: eventBytes(
-              messages[at.message] as IncomingMessage,
-              verdicts[at.message]?.length ?? 1,
-              envelope,
-            ),
-          },
+        refuse(envelope, {
+          ok: false,
+          reason: 'replayed-sequence',
+          detail: `sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway} already belongs to event ${knownId}`,
+          payload: bytesOf(envelope),
         });
       }
-      // A redelivery (its id holds its number already) must be the stored event itself.
-      const redelivered = claims.duplicates.filter((use): use is Envelope => !signedRefusals.has(use));
-      for (const envelope of await events.differingFromStored(redelivered, client)) {
-        const at = where.get(envelope) as At;
-        rejected.push({
-          ...at,
-          rejection: idReused(envelope, 'is stored with other content', messages, verdicts, at),
-        });
+      // A redelivery (its id holds its number already) must be that event itself. One whose
+      // number is held in quarantine (dated too far ahead then, say) is stored now.
+      const revived: Envelope[] = [];
+      const compared: Envelope[] = [];
+      for (const use of claims.duplicates) {
+        if (signedRefusals.has(use)) continue;
+        const envelope = use as Envelope;
+        const first = claims.sameBatch.get(use);
+        if (first) {
+          if (signedRefusals.has(first) || !sameEvent(first as Envelope, envelope))
+            refuse(envelope, idReused(envelope, 'comes twice with other content', bytesOf(envelope)));
+        } else if (claims.heldInQuarantine.has(use)) revived.push(envelope);
+        else compared.push(envelope);
       }
+      for (const envelope of await events.differingFromStored(compared, client))
+        refuse(envelope, idReused(envelope, 'is stored with other content', bytesOf(envelope)));
+      const fresh = [...claims.fresh.filter((use): use is Envelope => !signedRefusals.has(use)), ...revived];
       // One id twice among the new numbers: the first is stored, the rest refused after the insert.
       const insertable: Envelope[] = [];
       const sameIdInBatch: Envelope[] = [];
@@ -276,18 +293,17 @@ export class IngestPipeline {
         await sequences.release(reused, client);
         await client.query('SELECT identgate_take_ingest_order()');
         for (const envelope of reused) {
-          const at = where.get(envelope) as At;
-          const entry = {
-            ...at,
-            rejection: idReused(envelope, 'belongs to a stored event', messages, verdicts, at),
-          };
-          rejected.push(entry);
-          const message = messages[at.message] as IncomingMessage;
-          alarmChanges.push(
-            ...(await this.quarantined(message.topic, entry.rejection, entry.rejection.payload, client)),
-          );
+          const rejection = idReused(envelope, 'belongs to a stored event', bytesOf(envelope));
+          refuse(envelope, rejection);
+          const message = messages[(where.get(envelope) as At).message] as IncomingMessage;
+          alarmChanges.push(...(await this.quarantined(message.topic, rejection, rejection.payload, client)));
         }
       }
+      // Held in quarantine until now: the number's holder is stored.
+      await sequences.storedAfterAll(
+        revived.filter((e) => storedIds.has(e.id)),
+        client,
+      );
       await before.committed;
       await this.options.facts.apply(stored, client);
       const reusedSet = new Set(reused);
@@ -307,8 +323,9 @@ export class IngestPipeline {
     reach.committed();
     if (notice) this.options.cluster?.committed(notice);
     const byId = new Map(stored.map((e) => [e.id, e]));
+    const storedNow = new Set(freshEnvelopes);
     for (const { message, item, envelope } of accepted) {
-      const event = byId.get(envelope.id);
+      const event = storedNow.has(envelope) ? byId.get(envelope.id) : undefined;
       (outcomes[message] as IngestOutcome[])[item] = event
         ? { status: 'stored', event }
         : { status: 'duplicate' };
@@ -343,7 +360,7 @@ export class IngestPipeline {
     const rejection: Rejection = { ok: false, reason: 'unstorable', detail };
     const raised = await inTransaction(pool, log, async (client) => {
       // The gateway signed this number: it is used, by an event kept in quarantine (see Checked).
-      const claimed = uses ? (await sequences.claim([uses], client)).fresh : [];
+      const claimed = uses ? (await sequences.claim([uses], client, new Set([uses]))).fresh : [];
       // Alarms take chain locks: the ingest-order lock comes first, as in every ingest transaction.
       await client.query('SELECT identgate_take_ingest_order()');
       const raised = await this.quarantined(topic, rejection, payload, client);
@@ -407,8 +424,8 @@ export class IngestPipeline {
     }
     const { site, gateway } = address.address;
     const decoded = decodePayload(message.payload);
-    if (!decoded.ok) return [decoded];
     const { keyFor } = this.options.registry;
+    if (!decoded.ok) return [await signedRefusal(decoded, message.payload, site, gateway, keyFor, threads)];
     if (decoded.value.form === 'event') {
       const envelope = decoded.value.envelope;
       if (envelope.site !== site || envelope.gateway !== gateway) {
@@ -471,20 +488,59 @@ export function eventBytes(message: { payload: Buffer }, eventsInMessage: number
   return eventsInMessage === 1 ? message.payload : Buffer.from(JSON.stringify(event));
 }
 
-/** The refusal of an event whose id is taken by another stored event: `replayed-id`. */
-function idReused(
-  envelope: Envelope,
-  how: string,
-  messages: readonly IncomingMessage[],
-  verdicts: readonly Checked[][],
-  at: { message: number },
-): Rejection & { payload: Buffer } {
+const ENVELOPE_KEYS = ['data', 'gateway', 'id', 'kind', 'seq', 'sig', 'site', 'time', 'v'].join();
+
+/**
+ * A single event refused for its kind, data or time may still be one its gateway signed: then
+ * its number is used (see Checked). Only an object with exactly an event's members, whose
+ * signature holds over them, names a number; anything else names none, so that no one but the
+ * gateway can take one of its numbers. Runs for refused payloads only.
+ */
+async function signedRefusal(
+  refusal: Rejection,
+  payload: Buffer,
+  site: string,
+  gateway: string,
+  keyFor: (site: string, gateway: string) => KeyObject | undefined,
+  threads: SignatureThreads,
+): Promise<Checked> {
+  if (!['unknown-kind', 'bad-data', 'bad-envelope'].includes(refusal.reason)) return refusal;
+  try {
+    const raw: unknown = JSON.parse(payload.toString('utf8'));
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return refusal;
+    if (Object.keys(raw).sort().join() !== ENVELOPE_KEYS) return refusal;
+    const { v, id, kind, seq, time, data, sig } = raw as Record<string, unknown>;
+    const uses = numberUse(raw, site, gateway);
+    const key = keyFor(site, gateway);
+    if (!uses || !key || v !== SCHEMA_VERSION || typeof kind !== 'string' || typeof time !== 'string')
+      return refusal;
+    if (typeof sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(sig)) return refusal;
+    const bytes = signingBytes({ v, id, kind, site, gateway, seq, time, data } as UnsignedEnvelope);
+    const signed = await threads.verify(key, bytes, Buffer.from(sig, 'base64url'));
+    return signed ? { ...refusal, uses } : refusal;
+  } catch {
+    return refusal;
+  }
+}
+
+/** The refusal of an event whose id is taken by another event: `replayed-id`. */
+function idReused(envelope: Envelope, how: string, payload: Buffer): Rejection & { payload: Buffer } {
   return {
     ok: false,
     reason: 'replayed-id',
     detail: `event id ${envelope.id} (sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway}) ${how}`,
-    payload: eventBytes(messages[at.message] as IncomingMessage, verdicts[at.message]?.length ?? 1, envelope),
+    payload,
   };
+}
+
+/** Whether two events under one id and number are the same signed event. */
+function sameEvent(a: Envelope, b: Envelope): boolean {
+  return (
+    a.sig === b.sig &&
+    a.time === b.time &&
+    a.kind === b.kind &&
+    canonicalJson(a.data) === canonicalJson(b.data)
+  );
 }
 
 /** A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`. */

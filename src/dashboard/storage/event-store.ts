@@ -122,25 +122,12 @@ export class EventStore {
     prepared.params[11] = `{${result.rows.map((row) => `"\\\\x${row.digest}"`).join(',')}}`;
   }
 
-  /** Which of these ids belong to stored events of their gateway (a rare look-up, by id alone). */
-  async storedIds(
-    uses: ReadonlyArray<Pick<Envelope, 'id' | 'site' | 'gateway'>>,
-    db: Queryable = this.pool,
-  ): Promise<Set<string>> {
-    if (uses.length === 0) return new Set();
-    const result = await db.query<{ id: string }>(
-      `SELECT e.id::text AS id FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, site, gateway)
-         JOIN events e ON e.id = t.id AND e.site = t.site AND e.gateway = t.gateway`,
-      [uses.map((u) => u.id), uses.map((u) => u.site), uses.map((u) => u.gateway)],
-    );
-    return new Set(result.rows.map((row) => row.id));
-  }
-
   /**
-   * Of events sent again under the number their id holds (redeliveries), those whose stored event
-   * says something else: another time, kind, door, person, data or signature. A redelivery is
-   * the same signed event, byte for byte; anything else under its id is refused, not skipped.
-   * Only redeliveries come here, so the look-up by id (every partition's primary key) is rare.
+   * Of events sent again under the number their id holds (redeliveries), those that are not the
+   * stored event: stored with another time, kind, door, person, data or signature, or not stored
+   * at their time at all (under their id at another time). A redelivery is the same signed event,
+   * byte for byte; anything else under its id is refused, not skipped. Only the day partitions of
+   * the redeliveries' times are read (and locked): the times are given as a constant list.
    */
   async differingFromStored(envelopes: readonly Envelope[], db: Queryable = this.pool): Promise<Envelope[]> {
     if (envelopes.length === 0) return [];
@@ -150,9 +137,10 @@ export class EventStore {
          FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
                      $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
               WITH ORDINALITY AS t(id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature, i)
-         JOIN events e ON e.id = t.id AND e.site = t.site AND e.gateway = t.gateway
-        WHERE (e.occurred_at, e.seq, e.kind, e.door, e.person, e.data, e.signature)
-              IS DISTINCT FROM (t.occurred_at, t.seq, t.kind, t.door, t.person, t.data, t.signature)`,
+         LEFT JOIN events e ON e.id = t.id AND e.occurred_at = t.occurred_at AND e.occurred_at = ANY($2::timestamptz[])
+        WHERE e.id IS NULL
+           OR (e.site, e.gateway, e.seq, e.kind, e.door, e.person, e.data, e.signature)
+              IS DISTINCT FROM (t.site, t.gateway, t.seq, t.kind, t.door, t.person, t.data, t.signature)`,
       prepared.params.slice(0, 11),
     );
     return result.rows.map((row) => envelopes[row.i - 1] as Envelope);

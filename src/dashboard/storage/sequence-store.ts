@@ -12,6 +12,10 @@ export interface SequenceClaims<T extends NumberUse = Envelope> {
   fresh: T[];
   duplicates: T[];
   replays: Array<{ envelope: T; knownId: string }>;
+  /** Duplicates whose number is held by an event kept in quarantine, not by a stored one. */
+  heldInQuarantine: Set<T>;
+  /** Duplicates of an earlier item of the same claim, with that item. */
+  sameBatch: Map<T, T>;
 }
 
 /** What a claim reads of an event: whose number it is, and the event's id. */
@@ -35,8 +39,22 @@ export interface GapReport {
 export class SequenceStore {
   constructor(private readonly pool: Pool) {}
 
-  async claim<T extends NumberUse>(envelopes: readonly T[], db: Queryable): Promise<SequenceClaims<T>> {
-    const claims: SequenceClaims<T> = { fresh: [], duplicates: [], replays: [] };
+  /**
+   * Claims each item's number for its event id. Items in `quarantined` are events their gateway
+   * signed that are quarantined all the same: their numbers are taken, marked as held there.
+   */
+  async claim<T extends NumberUse>(
+    envelopes: readonly T[],
+    db: Queryable,
+    quarantined: ReadonlySet<T> = new Set(),
+  ): Promise<SequenceClaims<T>> {
+    const claims: SequenceClaims<T> = {
+      fresh: [],
+      duplicates: [],
+      replays: [],
+      heldInQuarantine: new Set(),
+      sameBatch: new Map(),
+    };
     // The same number twice in one batch: the first decides, the rest compare with it.
     const first = new Map<string, T>();
     const unique: T[] = [];
@@ -46,8 +64,10 @@ export class SequenceStore {
       if (!earlier) {
         first.set(key, envelope);
         unique.push(envelope);
-      } else if (earlier.id === envelope.id) claims.duplicates.push(envelope);
-      else claims.replays.push({ envelope, knownId: earlier.id });
+      } else if (earlier.id === envelope.id) {
+        claims.duplicates.push(envelope);
+        claims.sameBatch.set(envelope, earlier);
+      } else claims.replays.push({ envelope, knownId: earlier.id });
     }
     if (unique.length === 0) return claims;
     // Rows are locked in key order, so that overlapping batches committing at once cannot deadlock.
@@ -67,15 +87,17 @@ export class SequenceStore {
       envelopes.map((e) => e.gateway),
       envelopes.map((e) => e.seq),
       envelopes.map((e) => e.id),
+      envelopes.map((e) => quarantined.has(e)),
     ];
     // Only the numbers that were taken already come back: usually none, so the common case costs
     // one index insert per event and no look-up (half the time of joining every row back).
     const taken = await db.query<{ i: number }>(
       `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS t(site, gateway, seq, event_id, i)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[], $5::boolean[])
+                WITH ORDINALITY AS t(site, gateway, seq, event_id, quarantined, i)
        ), ins AS (
-         INSERT INTO event_sequences (site, gateway, seq, event_id)
-         SELECT input.site, input.gateway, input.seq, input.event_id FROM input
+         INSERT INTO event_sequences (site, gateway, seq, event_id, quarantined)
+         SELECT input.site, input.gateway, input.seq, input.event_id, input.quarantined FROM input
            LEFT JOIN gateway_sequences g ON g.site = input.site AND g.gateway = input.gateway
           WHERE g.retired_through IS NULL OR input.seq > g.retired_through
          ON CONFLICT DO NOTHING
@@ -91,18 +113,21 @@ export class SequenceStore {
     if (others.length > 0) {
       // Which event holds each number; a separate statement, so it also sees a claim that
       // another dashboard instance committed while this one waited on it.
-      const known = await db.query<{ i: number; known_id: string | null }>(
-        `SELECT input.i::int AS i,
+      const known = await db.query<{ i: number; known_id: string | null; held_in_quarantine: boolean }>(
+        `SELECT input.i::int AS i, coalesce(es.quarantined, false) AS held_in_quarantine,
                 coalesce(es.event_id::text, CASE WHEN input.seq <= g.retired_through THEN 'one deleted by retention' END) AS known_id
-           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS input(site, gateway, seq, event_id, i)
+           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[], $5::boolean[])
+                WITH ORDINALITY AS input(site, gateway, seq, event_id, quarantined, i)
            LEFT JOIN event_sequences es ON es.site = input.site AND es.gateway = input.gateway AND es.seq = input.seq
            LEFT JOIN gateway_sequences g ON g.site = input.site AND g.gateway = input.gateway`,
         columns(others),
       );
       for (const row of known.rows) {
         const envelope = others[row.i - 1] as T;
-        if (row.known_id === envelope.id) claims.duplicates.push(envelope);
-        else claims.replays.push({ envelope, knownId: row.known_id ?? 'unknown' });
+        if (row.known_id === envelope.id) {
+          claims.duplicates.push(envelope);
+          if (row.held_in_quarantine) claims.heldInQuarantine.add(envelope);
+        } else claims.replays.push({ envelope, knownId: row.known_id ?? 'unknown' });
       }
     }
     return claims;
@@ -112,6 +137,17 @@ export class SequenceStore {
    * Lets go of numbers claimed in this transaction for events that were refused after all (their
    * id belongs to another stored event), so that the events the numbers belong to can come.
    */
+  /** Numbers held in quarantine whose events are now stored (see claim). */
+  async storedAfterAll(uses: readonly NumberUse[], db: Queryable): Promise<void> {
+    if (uses.length === 0) return;
+    await db.query(
+      `UPDATE event_sequences es SET quarantined = false
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) AS t(site, gateway, seq, event_id)
+        WHERE es.site = t.site AND es.gateway = t.gateway AND es.seq = t.seq AND es.event_id = t.event_id`,
+      [uses.map((u) => u.site), uses.map((u) => u.gateway), uses.map((u) => u.seq), uses.map((u) => u.id)],
+    );
+  }
+
   async release(uses: readonly NumberUse[], db: Queryable): Promise<void> {
     if (uses.length === 0) return;
     await db.query(
