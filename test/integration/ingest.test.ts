@@ -18,6 +18,9 @@ import { collectFrom, nextFrom } from '../helpers/wait.js';
 
 const ids = new Uuidv7Generator();
 
+/** An outcome as a word: its status, or the reason it was quarantined for. */
+const verdict = (o: IngestOutcome): string => (o.status === 'quarantined' ? o.rejection.reason : o.status);
+
 describe('dashboard ingest of hostile and repeated payloads', () => {
   let system: TestSystem;
   let raw: MqttClient;
@@ -260,12 +263,7 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         batcher.privateKey,
       );
       const outcomes = await publishBatch(batch, 4);
-      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
-        'stored',
-        'bad-data',
-        'topic-mismatch',
-        'stored',
-      ]);
+      expect(outcomes.map(verdict)).toEqual(['stored', 'bad-data', 'topic-mismatch', 'stored']);
       expect(await storedIds([...good, badData, otherGateway].map((e) => e.id))).toEqual(
         good.map((e) => e.id),
       );
@@ -287,11 +285,7 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         signBatch(system.site, 'gw-b', [first, replay, fresh], batcher.privateKey),
         3,
       );
-      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
-        'duplicate',
-        'replayed-sequence',
-        'stored',
-      ]);
+      expect(outcomes.map(verdict)).toEqual(['duplicate', 'replayed-sequence', 'stored']);
       const kept = await lastQuarantined();
       expect(JSON.parse(kept.payload.toString())).toEqual(replay);
     });
@@ -326,13 +320,7 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         batcher.privateKey,
       );
       const outcomes = await publishBatch(batch, 5, topics.events(system.site, 'gw-c'));
-      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
-        'stored',
-        'bad-data',
-        'unknown-kind',
-        'future-time',
-        'stored',
-      ]);
+      expect(outcomes.map(verdict)).toEqual(['stored', 'bad-data', 'unknown-kind', 'future-time', 'stored']);
       expect(await claimed([1, 2, 3, 4, 5])).toEqual([1, 2, 3, 4, 5]);
       const gaps = await system.dashboard.sequences.scanGaps();
       expect(gaps.find((g) => g.site === system.site && g.gateway === 'gw-c')).toMatchObject({
@@ -369,11 +357,7 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
       const bytes = `{"events":[${JSON.stringify(good[0])},${tooDeep},${JSON.stringify(good[1])}],"gateway":"gw-b","site":${JSON.stringify(system.site)},"v":1}`;
       const sig = signBytes(batcher.privateKey, Buffer.from(bytes));
       const outcomes = await publishBatch(Buffer.from(`${bytes.slice(0, -1)},"sig":"${sig}"}`), 3);
-      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
-        'stored',
-        'bad-data',
-        'stored',
-      ]);
+      expect(outcomes.map(verdict)).toEqual(['stored', 'bad-data', 'stored']);
     });
 
     it('refuses an event id sent again with other content, or under another number, and lets that number be used', async () => {
@@ -396,7 +380,7 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         ),
         5,
       );
-      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
+      expect(outcomes.map(verdict)).toEqual([
         'replayed-id',
         'bad-data',
         'replayed-id',
@@ -442,12 +426,7 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
       const outcomes = [];
       for (const event of [impossible, surrogate, good, padded])
         outcomes.push(await publish(JSON.stringify(event), on));
-      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
-        'bad-envelope',
-        'bad-data',
-        'stored',
-        'bad-envelope',
-      ]);
+      expect(outcomes.map(verdict)).toEqual(['bad-envelope', 'bad-data', 'stored', 'bad-envelope']);
       const numbers = await system.dashboard.pool.query<{ seq: number; quarantined: boolean }>(
         `SELECT seq::int, quarantined FROM event_sequences WHERE site = $1 AND gateway = 'gw-d' ORDER BY seq`,
         [system.site],
@@ -498,11 +477,7 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         signBatch(system.site, 'gw-b', [twice, copy, changed] as Envelope[], batcher.privateKey),
         3,
       );
-      expect(outcomes.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
-        'stored',
-        'duplicate',
-        'replayed-id',
-      ]);
+      expect(outcomes.map(verdict)).toEqual(['stored', 'duplicate', 'replayed-id']);
     });
 
     it('reads only the day partition of a redelivery to compare it with the stored event', async () => {
