@@ -498,5 +498,68 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
         client.release();
       }
     });
+
+    it('lets one of two transactions with an event held in quarantine store it, and the other find it stored', async () => {
+      const later = event();
+      const uses = { site: later.site, gateway: later.gateway, seq: later.seq, id: later.id };
+      const [[held] = []] = await system.dashboard.ingestPipeline.process([
+        {
+          topic: topic(),
+          payload: Buffer.from(JSON.stringify(later)),
+          checked: [{ ok: false, reason: 'future-time', detail: 'dated ahead', uses }],
+        },
+      ]);
+      expect(held?.status).toBe('quarantined');
+      // Two transactions (two instances, or two batches of one) both found it held when claiming.
+      const sequences = system.dashboard.sequences;
+      const [a, b] = [await system.dashboard.pool.connect(), await system.dashboard.pool.connect()];
+      try {
+        await a.query('BEGIN');
+        await b.query('BEGIN');
+        expect(await sequences.lockHeld([uses], a)).toEqual([uses]);
+        const second = sequences.lockHeld([uses], b);
+        const bPid = (b as unknown as { processID: number }).processID;
+        const deadline = Date.now() + 10_000;
+        while (
+          !(
+            await a.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [
+              bPid,
+            ])
+          ).rowCount
+        ) {
+          if (Date.now() > deadline) throw new Error('the second did not wait for the first');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await sequences.storedAfterAll([uses], a);
+        await a.query('COMMIT');
+        // The second finds it held no longer: it compares it with the stored event instead.
+        expect(await second).toEqual([]);
+        await b.query('COMMIT');
+      } finally {
+        a.release();
+        b.release();
+      }
+    });
+
+    it('answers a redelivery of an event no longer stored (erased, or deleted by retention) as a duplicate', async () => {
+      const gone = event();
+      await publishBatch(signBatch(system.site, 'gw-b', [gone], batcher.privateKey), 1);
+      await system.dashboard.pool.query('DELETE FROM events WHERE id = $1', [gone.id]);
+      const before = await quarantineCount();
+      const [again] = await publishBatch(signBatch(system.site, 'gw-b', [gone], batcher.privateKey), 1);
+      expect(again?.status).toBe('duplicate');
+      expect(await quarantineCount()).toBe(before);
+    });
+
+    it('quarantines a signed event refused twice in one batch once', async () => {
+      const ahead = event({ time: new Date(Date.now() + 2 * 3_600_000).toISOString() });
+      const before = await quarantineCount();
+      const outcomes = await publishBatch(
+        signBatch(system.site, 'gw-b', [ahead, { ...ahead }], batcher.privateKey),
+        2,
+      );
+      expect(outcomes.map(verdict)).toEqual(['future-time', 'duplicate']);
+      expect(await quarantineCount()).toBe((before ?? 0) + 1);
+    });
   });
 });

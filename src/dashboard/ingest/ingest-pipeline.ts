@@ -205,7 +205,6 @@ export class IngestPipeline {
         client,
         refusals,
       );
-      reach.claimed();
       const where = new Map(accepted.map((a) => [a.envelope, a]));
       const refuse = (envelope: Envelope, rejection: Rejection & { payload: Buffer }) =>
         rejected.push({ ...(where.get(envelope) as At), rejection });
@@ -217,11 +216,16 @@ export class IngestPipeline {
           envelope,
         );
       };
-      // A refused event whose number its id holds in quarantine already was quarantined before:
-      // not again. (Held by a stored event, it is other content under that event's id.)
+      // A refused event whose number its id holds in quarantine already (or that comes twice,
+      // refused both times) was quarantined before: not again. (Held by a stored event, it is
+      // other content under that event's id.)
+      const refusedTwice = (use: NumberUse) => {
+        const first = claims.sameBatch.get(use);
+        return first !== undefined && signedRefusals.has(first);
+      };
       const quarantinedBefore = new Set(
         claims.duplicates
-          .filter((use) => signedRefusals.has(use) && claims.heldInQuarantine.has(use))
+          .filter((use) => signedRefusals.has(use) && (claims.heldInQuarantine.has(use) || refusedTwice(use)))
           .map((use) => signedRefusals.get(use)),
       );
       if (quarantinedBefore.size > 0) {
@@ -244,7 +248,7 @@ export class IngestPipeline {
       }
       // A redelivery (its id holds its number already) must be that event itself. One whose
       // number is held in quarantine (dated too far ahead then, say) is stored now.
-      const revived: Envelope[] = [];
+      const held: Envelope[] = [];
       const compared: Envelope[] = [];
       for (const use of claims.duplicates) {
         if (signedRefusals.has(use)) continue;
@@ -253,9 +257,15 @@ export class IngestPipeline {
         if (first) {
           if (signedRefusals.has(first) || !sameEvent(first as Envelope, envelope))
             refuse(envelope, idReused(envelope, 'comes twice with other content', bytesOf(envelope)));
-        } else if (claims.heldInQuarantine.has(use)) revived.push(envelope);
+        } else if (claims.heldInQuarantine.has(use)) held.push(envelope);
         else compared.push(envelope);
       }
+      // Still held once locked: another transaction may have stored it meanwhile. (Locked before
+      // the next transaction may claim, as the claims themselves are: it waits on this one.)
+      const revived = await sequences.lockHeld(held, client);
+      reach.claimed();
+      const stillHeld = new Set(revived);
+      compared.push(...held.filter((envelope) => !stillHeld.has(envelope)));
       for (const envelope of await events.differingFromStored(compared, client))
         refuse(envelope, idReused(envelope, 'is stored with other content', bytesOf(envelope)));
       const fresh = [...claims.fresh.filter((use): use is Envelope => !signedRefusals.has(use)), ...revived];
@@ -290,7 +300,11 @@ export class IngestPipeline {
       const storedIds = new Set(stored.map((e) => e.id));
       const reused = [...sameIdInBatch, ...insertable.filter((e) => !storedIds.has(e.id))];
       if (reused.length > 0) {
-        await sequences.release(reused, client);
+        // Only numbers this transaction claimed are let go; one held in quarantine stays held.
+        await sequences.release(
+          reused.filter((e) => !stillHeld.has(e)),
+          client,
+        );
         await client.query('SELECT identgate_take_ingest_order()');
         for (const envelope of reused) {
           const rejection = idReused(envelope, 'belongs to a stored event', bytesOf(envelope));

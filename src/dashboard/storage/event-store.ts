@@ -124,10 +124,12 @@ export class EventStore {
 
   /**
    * Of events sent again under the number their id holds (redeliveries), those that are not the
-   * stored event: stored with another time, kind, door, person, data or signature, or not stored
-   * at their time at all (under their id at another time). A redelivery is the same signed event,
-   * byte for byte; anything else under its id is refused, not skipped. Only the day partitions of
-   * the redeliveries' times are read (and locked): the times are given as a constant list.
+   * stored event: stored at their time with another number, kind, door, person, data or
+   * signature. A redelivery is the same signed event, byte for byte; anything else under its id is
+   * refused, not skipped. One not stored at its time is let be: its event may have been erased or
+   * deleted by retention while its number stays used (or, undetected, it names another time).
+   * Only the day partitions of the redeliveries' times are read (and locked): the times are given
+   * as a constant list.
    */
   async differingFromStored(envelopes: readonly Envelope[], db: Queryable = this.pool): Promise<Envelope[]> {
     if (envelopes.length === 0) return [];
@@ -137,9 +139,8 @@ export class EventStore {
          FROM unnest($1::uuid[], $2::timestamptz[], $3::smallint[], $4::text[], $5::text[], $6::bigint[],
                      $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
               WITH ORDINALITY AS t(id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature, i)
-         LEFT JOIN events e ON e.id = t.id AND e.occurred_at = t.occurred_at AND e.occurred_at = ANY($2::timestamptz[])
-        WHERE e.id IS NULL
-           OR (e.site, e.gateway, e.seq, e.kind, e.door, e.person, e.data, e.signature)
+         JOIN events e ON e.id = t.id AND e.occurred_at = t.occurred_at AND e.occurred_at = ANY($2::timestamptz[])
+        WHERE (e.site, e.gateway, e.seq, e.kind, e.door, e.person, e.data, e.signature)
               IS DISTINCT FROM (t.site, t.gateway, t.seq, t.kind, t.door, t.person, t.data, t.signature)`,
       prepared.params.slice(0, 11),
     );

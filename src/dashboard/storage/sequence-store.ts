@@ -134,10 +134,26 @@ export class SequenceStore {
   }
 
   /**
-   * Lets go of numbers claimed in this transaction for events that were refused after all (their
-   * id belongs to another stored event), so that the events the numbers belong to can come.
+   * Of numbers `claim` found held in quarantine by the same id, those still held: locked until
+   * the commit, so that of two transactions with the event only one stores it (the other waits
+   * here, and then finds it stored).
    */
-  /** Numbers held in quarantine whose events are now stored (see claim). */
+  async lockHeld<T extends NumberUse>(uses: readonly T[], db: Queryable): Promise<T[]> {
+    if (uses.length === 0) return [];
+    const result = await db.query<{ i: number }>(
+      `SELECT t.i::int AS i
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS t(site, gateway, seq, event_id, i)
+         JOIN event_sequences es
+           ON es.site = t.site AND es.gateway = t.gateway AND es.seq = t.seq AND es.event_id = t.event_id
+        WHERE es.quarantined
+        ORDER BY t.site, t.gateway, t.seq
+          FOR UPDATE OF es`,
+      [uses.map((u) => u.site), uses.map((u) => u.gateway), uses.map((u) => u.seq), uses.map((u) => u.id)],
+    );
+    return result.rows.map((row) => uses[row.i - 1] as T);
+  }
+
+  /** Numbers held in quarantine whose events are now stored (see claim, lockHeld). */
   async storedAfterAll(uses: readonly NumberUse[], db: Queryable): Promise<void> {
     if (uses.length === 0) return;
     await db.query(
@@ -148,6 +164,10 @@ export class SequenceStore {
     );
   }
 
+  /**
+   * Lets go of numbers claimed in this transaction for events that were refused after all (their
+   * id belongs to another stored event), so that the events the numbers belong to can come.
+   */
   async release(uses: readonly NumberUse[], db: Queryable): Promise<void> {
     if (uses.length === 0) return;
     await db.query(
