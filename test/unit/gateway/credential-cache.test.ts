@@ -41,7 +41,10 @@ describe('credential cache', () => {
     new CredentialCache(dir).replace([ada], 1);
     const path = join(dir, 'credentials.sealed');
     const sealed = readFileSync(path, 'utf8');
-    const flipped = sealed.slice(0, -2) + (sealed.endsWith('A') ? 'B' : 'A') + sealed.slice(-1);
+    // The first character of the last part (the tag) always carries six bits: changed, it must
+    // fail. (Changing the next-to-last character to 'A' changed nothing when it was 'A' already.)
+    const at = sealed.lastIndexOf('.') + 1;
+    const flipped = sealed.slice(0, at) + (sealed[at] === 'A' ? 'B' : 'A') + sealed.slice(at + 1);
     writeFileSync(path, flipped);
     expect(() => new CredentialCache(dir).load()).toThrow(/failed authentication/);
   });
