@@ -4,7 +4,7 @@ import { Compile, type Validator } from 'typebox/compile';
 import { canonicalJson } from './canonical.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
-import { signBytes, verifyBytes } from './signing.js';
+import { SIGNATURE_PATTERN, signBytes, verifyBytes } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 import { checkValidity } from './validity.js';
 
@@ -55,7 +55,7 @@ const CommandSchema = Type.Object(
     expiresAt: Type.String({ pattern: TIME_PATTERN }),
     nonce: Type.String({ pattern: '^[A-Za-z0-9_-]{22}$' }),
     data: Type.Object({}),
-    sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }),
+    sig: Type.String({ pattern: SIGNATURE_PATTERN }),
   },
   strict,
 );

@@ -5,7 +5,7 @@ import { canonicalJson } from './canonical.js';
 import { type EncryptionKeyPair, openSealed, type Sealed, sealFor } from './ecies.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
-import { signBytes, verifyBytes } from './signing.js';
+import { SIGNATURE_PATTERN, signBytes, verifyBytes } from './signing.js';
 
 /**
  * The credential set the central side publishes for one gateway: every credential the gateway
@@ -76,7 +76,7 @@ const CredentialSetBody = Type.Object(
 export type CredentialSetBody = Static<typeof CredentialSetBody>;
 
 const SignedSet = Type.Object(
-  { body: CredentialSetBody, sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }) },
+  { body: CredentialSetBody, sig: Type.String({ pattern: SIGNATURE_PATTERN }) },
   { additionalProperties: false },
 );
 const bodyValidator = Compile(SignedSet);

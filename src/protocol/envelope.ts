@@ -4,7 +4,7 @@ import { Compile, type Validator } from 'typebox/compile';
 import { canonicalJson } from './canonical.js';
 import { type EventBody, type EventKind, eventDataSchemas, isEventKind } from './event-kinds.js';
 import { ID_PATTERN } from './ids.js';
-import { signBytes, verifyRawSignature } from './signing.js';
+import { SIGNATURE_PATTERN, signBytes, verifyRawSignature } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 
 export const SCHEMA_VERSION = 1;
@@ -14,7 +14,7 @@ export const TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}
 /** A batch carries at most this many events (see {@link signBatch}) and is at most this large. */
 export const MAX_BATCH_EVENTS = 500;
 export const MAX_BATCH_BYTES = 1024 * 1024;
-const SIGNATURE = Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' });
+const SIGNATURE = Type.String({ pattern: SIGNATURE_PATTERN });
 
 /** The envelope every event travels in. `data` is checked against its kind's schema separately. */
 export const EnvelopeSchema = Type.Object(

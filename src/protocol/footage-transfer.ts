@@ -5,7 +5,7 @@ import { canonicalJson } from './canonical.js';
 import { exportEncryptionKey, importEncryptionKey } from './ecies.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
-import { signBytes, verifyBytes } from './signing.js';
+import { SIGNATURE_PATTERN, signBytes, verifyBytes } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 import { checkValidity } from './validity.js';
 
@@ -48,7 +48,7 @@ const FootageRequestSchema = Type.Object(
     epk: Type.String({ pattern: '^p256:[A-Za-z0-9_-]{87}$' }),
     issuedAt: Type.String({ pattern: TIME_PATTERN }),
     expiresAt: Type.String({ pattern: TIME_PATTERN }),
-    sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }),
+    sig: Type.String({ pattern: SIGNATURE_PATTERN }),
   },
   strict,
 );
@@ -78,7 +78,7 @@ const FootageHeadSchema = Type.Object(
     to: Type.Optional(Type.String({ pattern: TIME_PATTERN })),
     /** The gateway's one-time key for this answer. */
     epk: Type.Optional(Type.String({ pattern: '^p256:[A-Za-z0-9_-]{87}$' })),
-    sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }),
+    sig: Type.String({ pattern: SIGNATURE_PATTERN }),
   },
   strict,
 );

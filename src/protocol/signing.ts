@@ -11,6 +11,9 @@ import {
  * Ed25519 (RFC 8032) through node:crypto. Public keys travel as `ed25519:<base64url of the raw
  * 32 bytes>` so that they fit in YAML and on a console line.
  */
+/** An Ed25519 signature as every signed message carries it: 64 bytes in base64url. */
+export const SIGNATURE_PATTERN = '^[A-Za-z0-9_-]{86}$';
+
 export interface SigningKeyPair {
   privateKey: KeyObject;
   publicKey: KeyObject;

@@ -5,7 +5,7 @@ import { canonicalJson } from './canonical.js';
 import { checkCentralCommand, MAX_COMMAND_VALIDITY_MS } from './commands.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN, isId } from './ids.js';
-import { signBytes } from './signing.js';
+import { SIGNATURE_PATTERN, signBytes } from './signing.js';
 import { TOPIC_ROOT } from './topics.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 
@@ -48,7 +48,7 @@ const WorkstationCommandSchema = Type.Object(
       { user: Type.String({ pattern: ID_PATTERN }), reason: LockReason },
       { additionalProperties: false },
     ),
-    sig: Type.String({ pattern: '^[A-Za-z0-9_-]{86}$' }),
+    sig: Type.String({ pattern: SIGNATURE_PATTERN }),
   },
   { additionalProperties: false },
 );

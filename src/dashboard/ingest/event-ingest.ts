@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
 import { isTransientError } from '../storage/database.js';
+import { numberUseOf } from '../storage/sequence-store.js';
 import { type Checked, eventBytes, type IngestOutcome, type IngestPipeline } from './ingest-pipeline.js';
 import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
 import { SignatureThreads } from './signature-threads.js';
@@ -244,8 +245,7 @@ export class EventIngest {
           const payload = checked.ok
             ? eventBytes(message, message.checked.length, checked.value)
             : (checked.payload ?? message.payload);
-          const { site, gateway, seq, id } = checked.ok ? checked.value : (checked.uses ?? {});
-          const uses = site && gateway && seq && id ? { site, gateway, seq, id } : undefined;
+          const uses = checked.ok ? numberUseOf(checked.value) : checked.uses;
           try {
             return await this.options.pipeline.quarantineUnstorable(message.topic, detail, payload, uses);
           } catch (quarantineError) {

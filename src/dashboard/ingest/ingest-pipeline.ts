@@ -16,7 +16,9 @@ import {
   signingBytes,
   type UnsignedEnvelope,
 } from '../../protocol/envelope.js';
+import { SIGNATURE_PATTERN } from '../../protocol/signing.js';
 import { parseTopic } from '../../protocol/topics.js';
+import { UUIDV7_PATTERN } from '../../protocol/uuidv7.js';
 import { STORED_CHANNEL, storedNotice } from '../cluster-events.js';
 import type { LiveHub } from '../live-hub.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
@@ -25,7 +27,7 @@ import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { LatestFactsStore } from '../storage/latest-facts.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
-import type { NumberUse, SequenceStore } from '../storage/sequence-store.js';
+import { type NumberUse, numberUseOf, type SequenceStore } from '../storage/sequence-store.js';
 import { SignatureThreads } from './signature-threads.js';
 
 /**
@@ -329,7 +331,7 @@ export class IngestPipeline {
       if (notice) this.options.cluster?.stored(notice, stored);
       // The gateways' highest numbers and the notice in one statement: the last before the commit.
       await sequences.noteHighest(
-        reused.length > 0 ? claims.fresh.filter((use) => !reusedSet.has(use as Envelope)) : claims.fresh,
+        claims.fresh.filter((use) => !reusedSet.has(use as Envelope)),
         client,
         notice ? { channel: STORED_CHANNEL, payload: notice } : undefined,
       );
@@ -528,7 +530,7 @@ async function signedRefusal(
     const key = keyFor(site, gateway);
     if (!uses || !key || v !== SCHEMA_VERSION || typeof kind !== 'string' || typeof time !== 'string')
       return refusal;
-    if (typeof sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(sig)) return refusal;
+    if (typeof sig !== 'string' || !SIGNATURE.test(sig)) return refusal;
     const bytes = signingBytes({ v, id, kind, site, gateway, seq, time, data } as UnsignedEnvelope);
     const signed = await threads.verify(key, bytes, Buffer.from(sig, 'base64url'));
     return signed ? { ...refusal, uses } : refusal;
@@ -565,24 +567,25 @@ function notAhead(envelope: Envelope, now: number): Checked {
     ok: false,
     reason: 'future-time',
     detail: `dated ${envelope.time}, ${Math.round(ahead / 60_000)} min ahead of the central clock`,
-    uses: { site: envelope.site, gateway: envelope.gateway, seq: envelope.seq, id: envelope.id },
+    uses: numberUseOf(envelope),
   };
 }
 
 /**
  * The number a refused event of a signed batch used, when it names one plainly: its gateway's,
- * a positive whole number and a UUID id. Anything less is quarantined without a claim.
+ * a positive whole number and a UUIDv7 id (as every event id is). Anything less is quarantined without a claim.
  */
 function numberUse(raw: unknown, site: string, gateway: string): NumberUse | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const { site: s, gateway: g, seq, id } = raw as Record<string, unknown>;
   if (s !== site || g !== gateway) return undefined;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return undefined;
-  if (typeof id !== 'string' || !UUID.test(id)) return undefined;
+  if (typeof id !== 'string' || !EVENT_ID.test(id)) return undefined;
   return { site, gateway, seq, id };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const EVENT_ID = new RegExp(UUIDV7_PATTERN);
+const SIGNATURE = new RegExp(SIGNATURE_PATTERN);
 
 /** One event's bytes for the quarantine; an event too deep to serialise is kept as a note. */
 function eventPayload(raw: unknown): Buffer {

@@ -21,6 +21,11 @@ export interface SequenceClaims<T extends NumberUse = Envelope> {
 /** What a claim reads of an event: whose number it is, and the event's id. */
 export type NumberUse = Pick<Envelope, 'site' | 'gateway' | 'seq' | 'id'>;
 
+/** An event's number use, without the rest of the event. */
+export function numberUseOf({ site, gateway, seq, id }: NumberUse): NumberUse {
+  return { site, gateway, seq, id };
+}
+
 export interface GapReport {
   site: string;
   gateway: string;
