@@ -6,8 +6,9 @@ import {
   type Command,
   type CommandBody,
   checkCommand,
+  goneReason,
+  type JournalExtent,
   MAX_RESEND_RANGE,
-  RESEND_GONE,
   readableCommandId,
 } from '../protocol/commands.js';
 import type { EventBody } from '../protocol/event-kinds.js';
@@ -23,8 +24,8 @@ export interface CommandTargets {
   lockdown(active: boolean, room?: string): void;
   evacuation(active: boolean): void;
   syncCredentials(): void;
-  /** Returns how many events were found and sent again. */
-  resend(fromSeq: number, toSeq: number): number;
+  /** How many events were found and sent again, and what the journal holds. */
+  resend(fromSeq: number, toSeq: number): { sent: number; extent: JournalExtent };
 }
 
 export interface CommandMemory {
@@ -117,10 +118,9 @@ export class CentralCommands {
         const { fromSeq, toSeq } = command.data;
         if (toSeq < fromSeq || toSeq - fromSeq >= MAX_RESEND_RANGE)
           throw new Error(`bad range ${fromSeq}-${toSeq}`);
-        const count = targets.resend(fromSeq, toSeq);
-        if (count === 0)
-          throw new Error(`${RESEND_GONE} events ${fromSeq}-${toSeq} are no longer in the outbox`);
-        return `${count} events sent again`;
+        const { sent, extent } = targets.resend(fromSeq, toSeq);
+        if (sent === 0) throw new Error(goneReason(fromSeq, toSeq, extent));
+        return `${sent} events sent again`;
       }
     }
   }

@@ -448,7 +448,7 @@ export class Gateway {
         resend: (fromSeq, toSeq) => {
           const records = this.journal.read(fromSeq, toSeq);
           link.republish(records);
-          return records.length;
+          return { sent: records.length, extent: this.journal.extent() };
         },
       },
     });

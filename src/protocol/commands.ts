@@ -40,6 +40,37 @@ export const MAX_RESEND_RANGE = 100_000;
  */
 export const RESEND_GONE = 'gone:';
 
+/**
+ * What a gateway's journal holds when it answers `gone:`: its oldest number still on disk (none
+ * when it holds nothing) and the highest number it ever issued. With them the central side
+ * records a wide loss in one step (everything below the oldest held), and tells numbers the
+ * gateway never issued from numbers it lost.
+ */
+export interface JournalExtent {
+  oldestHeld: number | undefined;
+  highestIssued: number;
+}
+
+/** The gateway's `gone:` answer to `events.resend`, naming what its journal holds. */
+export function goneReason(fromSeq: number, toSeq: number, extent: JournalExtent): string {
+  const holds = extent.oldestHeld === undefined ? 'none' : `from ${extent.oldestHeld}`;
+  return `${RESEND_GONE} events ${fromSeq}-${toSeq} are no longer in the outbox (holds ${holds}, highest issued ${extent.highestIssued})`;
+}
+
+const EXTENT_PATTERN = /\(holds (?:none|from (\d{1,16})), highest issued (\d{1,16})\)$/;
+
+/** The journal's extent named in a `gone:` answer; undefined for one that names none (older gateways). */
+export function readGone(reason: string): JournalExtent | undefined {
+  if (!reason.startsWith(RESEND_GONE)) return undefined;
+  const match = EXTENT_PATTERN.exec(reason);
+  if (!match) return undefined;
+  const oldestHeld = match[1] === undefined ? undefined : Number(match[1]);
+  const highestIssued = Number(match[2]);
+  if (!Number.isSafeInteger(highestIssued) || (oldestHeld !== undefined && !Number.isSafeInteger(oldestHeld)))
+    return undefined;
+  return { oldestHeld, highestIssued };
+}
+
 export type CommandKind = keyof typeof commandDataSchemas;
 export type CommandData<K extends CommandKind> = Static<(typeof commandDataSchemas)[K]>;
 export type CommandBody = { [K in CommandKind]: { kind: K; data: CommandData<K> } }[CommandKind];

@@ -61,6 +61,11 @@ export const AlarmType = Type.Union([
   Type.Literal('event-quarantined'),
   Type.Literal('sequence-gap'),
   /**
+   * Central holds events of a gateway numbered beyond the highest number its journal issued: not
+   * numbered by it (raised centrally; cleared when its numbers reach them).
+   */
+  Type.Literal('sequence-ahead'),
+  /**
    * Events lost for good: numbers a gateway could not send again when asked (raised centrally),
    * or events its outbox dropped (raised by the gateway).
    */

@@ -2,6 +2,7 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
+import { goneReason } from '../../src/protocol/commands.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
@@ -51,47 +52,61 @@ function alarmsOf(dashboard: Dashboard) {
   };
 }
 
+/** A dashboard with a fast gap scanner, and a gateway that receives its commands and publishes signed events. */
+async function rig() {
+  const site = uniqueSite('gap');
+  const { dashboard, stop } = await startIngestDashboardOnNewDatabase({
+    site,
+    gateways: ['gw-1'],
+    publicKey: gatewayKeys.publicKey,
+    more: { signingKey: central.privateKey, gapScanMs: 100, gapGraceMs: 1000, gapResendMs: 500 },
+  });
+  cleanups.push(stop);
+  const alarm = alarmsOf(dashboard);
+
+  // The gateway: receives commands, publishes signed events.
+  const gateway = await mqtt.connectAsync(mqttUrl(), { clientId: `gw-${site}`, clean: true });
+  cleanups.push(() => gateway.endAsync());
+  const commands: Resend[] = [];
+  const commandWaiters: Array<() => void> = [];
+  gateway.on('message', (_topic, payload) => {
+    commands.push(JSON.parse(payload.toString()) as Resend);
+    for (const wake of commandWaiters.splice(0)) wake();
+  });
+  await gateway.subscribeAsync(topics.commands(site, 'gw-1'), { qos: 1 });
+  const command = async (n: number): Promise<Resend> => {
+    while (commands.length < n) await new Promise<void>((resolve) => commandWaiters.push(resolve));
+    return commands[n - 1] as Resend;
+  };
+  const publish = async (seq: number, kind: string, data: object) => {
+    const event = signedEvent({ site, gateway: 'gw-1', seq, kind, data }, gatewayKeys.privateKey);
+    await gateway.publishAsync(topics.events(site, 'gw-1'), JSON.stringify(event), { qos: 1 });
+    return event;
+  };
+  const access = (seq: number) =>
+    publish(seq, 'access.granted', {
+      door: 'main',
+      direction: 'in',
+      person: 'p-1',
+      badge: '0004711',
+      factors: ['badge', 'totp'],
+      unlockMs: 5000,
+    });
+
+  return { site, dashboard, alarm, commands, command, publish, access };
+}
+
+/** The gateway's `failed` answer to a resend. */
+const failed = (command: Resend, reason: string) => ({
+  command: command.id,
+  kind: 'events.resend',
+  status: 'failed',
+  reason,
+});
+
 describe('gaps in a gateway sequence', () => {
   it('are asked for again; a range the gateway cannot send is recorded as lost and the next gap is repaired', async () => {
-    const site = uniqueSite('gap');
-    const { dashboard, stop } = await startIngestDashboardOnNewDatabase({
-      site,
-      gateways: ['gw-1'],
-      publicKey: gatewayKeys.publicKey,
-      more: { signingKey: central.privateKey, gapScanMs: 100, gapGraceMs: 1000, gapResendMs: 500 },
-    });
-    cleanups.push(stop);
-    const alarm = alarmsOf(dashboard);
-
-    // The gateway: receives commands, publishes signed events.
-    const gateway = await mqtt.connectAsync(mqttUrl(), { clientId: `gw-${site}`, clean: true });
-    cleanups.push(() => gateway.endAsync());
-    const commands: Resend[] = [];
-    const commandWaiters: Array<() => void> = [];
-    gateway.on('message', (_topic, payload) => {
-      commands.push(JSON.parse(payload.toString()) as Resend);
-      for (const wake of commandWaiters.splice(0)) wake();
-    });
-    await gateway.subscribeAsync(topics.commands(site, 'gw-1'), { qos: 1 });
-    const command = async (n: number): Promise<Resend> => {
-      while (commands.length < n) await new Promise<void>((resolve) => commandWaiters.push(resolve));
-      return commands[n - 1] as Resend;
-    };
-    const publish = async (seq: number, kind: string, data: object) => {
-      const event = signedEvent({ site, gateway: 'gw-1', seq, kind, data }, gatewayKeys.privateKey);
-      await gateway.publishAsync(topics.events(site, 'gw-1'), JSON.stringify(event), { qos: 1 });
-      return event;
-    };
-    const access = (seq: number) =>
-      publish(seq, 'access.granted', {
-        door: 'main',
-        direction: 'in',
-        person: 'p-1',
-        badge: '0004711',
-        factors: ['badge', 'totp'],
-        unlockMs: 5000,
-      });
-
+    const { site, dashboard, alarm, commands, command, publish, access } = await rig();
     // 3-4 and 7-8 never arrive. (The grace period, 1 s, keeps events still on their way to the
     // database from looking like a gap.)
     for (const seq of [1, 2, 5, 6, 9]) await access(seq);
@@ -178,5 +193,53 @@ describe('gaps in a gateway sequence', () => {
     expect(noted.rows).toEqual([{ arrived: 1, seen: true }]);
     const kept = await dashboard.pool.query('SELECT detail FROM alarms WHERE id = $1', [lost.id]);
     expect(kept.rows[0]?.detail).toBe(lost.detail);
+  });
+
+  it('records a gap wider than one request as lost in one step, up to the oldest number the gateway holds', async () => {
+    const { site, dashboard, alarm, commands, command, publish, access } = await rig();
+    // 2-300,001 never arrive; the gateway's journal starts at 300,002 (its outbox overflowed).
+    await access(1);
+    await access(300_002);
+    const first = await command(1);
+    expect(first.data).toEqual({ fromSeq: 2, toSeq: 100_001 });
+    const answer = goneReason(2, 100_001, { oldestHeld: 300_002, highestIssued: 300_002 });
+    await publish(300_003, 'command.result', failed(first, answer));
+
+    const lost = await alarm((a) => a.alarm === 'events-lost');
+    expect(lost.detail).toContain('events 2-300001');
+    await alarm((a) => a.alarm === 'sequence-gap' && a.clearedAt !== null);
+    const losses = await dashboard.pool.query(
+      'SELECT from_seq::int, to_seq::int FROM sequence_losses WHERE site = $1',
+      [site],
+    );
+    expect(losses.rows).toEqual([{ from_seq: 2, to_seq: 300_001 }]);
+    // Not asked for again in parts of 100,000, each its own loss.
+    expect(commands.every((c) => c.data.fromSeq === 2)).toBe(true);
+  });
+
+  it('raises sequence-ahead, not a loss, for events numbered beyond the highest number the gateway issued', async () => {
+    const { site, dashboard, alarm, command, publish, access } = await rig();
+    await access(1);
+    // Signed with the gateway's key, but not numbered by its journal.
+    await access(2 ** 40);
+    const first = await command(1);
+    expect(first.data).toEqual({ fromSeq: 2, toSeq: 100_001 });
+    // The answer takes number 2; when it was written, the journal had issued 1.
+    await publish(
+      2,
+      'command.result',
+      failed(first, goneReason(2, 100_001, { oldestHeld: 1, highestIssued: 1 })),
+    );
+
+    const ahead = await alarm((a) => a.alarm === 'sequence-ahead');
+    expect(ahead).toMatchObject({ gateway: 'gw-1', severity: 'critical' });
+    expect(ahead.detail).toContain(`up to ${2 ** 40}`);
+    expect(ahead.detail).toContain('only up to 1');
+    const recorded = await dashboard.pool.query(
+      `SELECT (SELECT count(*)::int FROM sequence_losses WHERE site = $1) AS losses,
+              (SELECT count(*)::int FROM alarms WHERE site = $1 AND alarm = 'events-lost') AS lost_alarms`,
+      [site],
+    );
+    expect(recorded.rows).toEqual([{ losses: 0, lost_alarms: 0 }]);
   });
 });

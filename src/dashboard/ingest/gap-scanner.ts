@@ -1,11 +1,11 @@
 import type { Pool } from 'pg';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
-import { MAX_RESEND_RANGE, RESEND_GONE } from '../../protocol/commands.js';
+import { type JournalExtent, MAX_RESEND_RANGE, RESEND_GONE, readGone } from '../../protocol/commands.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { inTransaction, JOB_LOCKS, withJobLock } from '../storage/database.js';
-import type { SequenceStore } from '../storage/sequence-store.js';
+import type { GapReport, SequenceStore } from '../storage/sequence-store.js';
 
 /**
  * Finds gaps in each gateway's sequence numbers. A gap that outlives the grace period (events
@@ -99,12 +99,13 @@ export class GapScanner {
           // read that failed) says nothing about its journal: they are asked for again later.
           const { reason } = result;
           if (result.status === 'failed' && reason?.startsWith(RESEND_GONE))
-            await this.lost(report.site, report.gateway, report.missingFrom as number, to, reason);
+            await this.gone(report, to, reason);
         })
         .catch((error: Error) => log.error({ err: error }, 'resend request failed'));
     }
     for (const { site, gateway } of await sequences.closedGaps()) {
       this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
+      this.options.alarmsChanged?.(await alarms.clearCentral('sequence-ahead', site, gateway));
       log.info({ site, gateway }, 'sequence gap closed');
     }
     // Events of a range recorded as lost that arrived after all: counted on the loss, and told
@@ -135,6 +136,45 @@ export class GapScanner {
       return changed;
     });
     if (told.length > 0) this.options.alarmsChanged?.(told);
+  }
+
+  /**
+   * The gateway answered that its journal holds none of `missingFrom`…`to`. Where it names what it
+   * holds, the loss reaches up to its oldest number held (the whole gap, however wide, in one
+   * step), and numbers above the highest it ever issued are not lost but foreign: the events
+   * above them were not numbered by this gateway's journal (signed with its key elsewhere, or
+   * its journal started again), which raises a critical `sequence-ahead` alarm instead.
+   */
+  private async gone(report: GapReport, to: number, reason: string): Promise<void> {
+    const from = report.missingFrom as number;
+    const extent = readGone(reason);
+    if (!extent) return this.lost(report.site, report.gateway, from, to, reason);
+    const { oldestHeld, highestIssued } = extent;
+    if (from > highestIssued) return this.ahead(report, extent);
+    // Below its oldest number held, nothing of the gap can come any more.
+    const notHeldThrough = Math.min(highestIssued, (oldestHeld ?? highestIssued + 1) - 1);
+    const through =
+      to <= notHeldThrough ? Math.min(report.missingTo ?? to, notHeldThrough) : Math.min(to, highestIssued);
+    return this.lost(report.site, report.gateway, from, through, reason);
+  }
+
+  /** The gateway's numbers end below the gap: the events above it were not numbered by it. */
+  private async ahead(report: GapReport, { highestIssued }: JournalExtent): Promise<void> {
+    if (this.stopped) return;
+    const { site, gateway } = report;
+    const raised = await this.options.alarms.raiseCentral({
+      alarm: 'sequence-ahead',
+      key: 'sequence-ahead',
+      severity: 'critical',
+      site,
+      gateway,
+      detail: `${site}/${gateway} holds events numbered up to ${report.highest}, but the gateway issued numbers only up to ${highestIssued}: the events above were signed with its key elsewhere, or its journal started again. Give the gateway a new key and id.`,
+    });
+    this.options.alarmsChanged?.(raised);
+    this.options.log.error(
+      { site, gateway, highest: report.highest, highestIssued },
+      'security: events numbered beyond what the gateway issued',
+    );
   }
 
   /** The gateway could not send `fromSeq`…`toSeq` again: recorded as lost, and an alarm names them. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../../lib/logger.js';
 import { writeFileAtomic } from '../../lib/state-files.js';
+import type { JournalExtent } from '../../protocol/commands.js';
 
 /**
  * The gateway's crash-safe outbox. Every event is appended here, and made durable with fdatasync
@@ -198,6 +199,11 @@ export class OutboxJournal {
 
   get lastSequence(): number {
     return this.nextSeq - 1;
+  }
+
+  /** The oldest number still on disk, and the highest issued (for a `gone:` answer). */
+  extent(): JournalExtent {
+    return { oldestHeld: this.segments[0]?.first, highestIssued: this.lastSequence };
   }
 
   /**

@@ -3,7 +3,7 @@ import { AlarmBook } from '../../../src/controllers/alarm-book.js';
 import { CentralCommands, type CommandTargets } from '../../../src/gateway/central-commands.js';
 import { systemClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
-import { signCommand } from '../../../src/protocol/commands.js';
+import { readGone, signCommand } from '../../../src/protocol/commands.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
 import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
 import { Uuidv7Generator } from '../../../src/protocol/uuidv7.js';
@@ -27,7 +27,12 @@ function rig(withoutKey = false) {
     lockdown: () => ran.push('lockdown'),
     evacuation: () => ran.push('evacuation'),
     syncCredentials: () => ran.push('sync'),
-    resend: () => 0,
+    // The journal holds 11-20 of the 20 numbers it issued.
+    resend: (fromSeq: number, toSeq: number) => {
+      ran.push(`resend ${fromSeq}-${toSeq}`);
+      const sent = Math.max(0, Math.min(toSeq, 20) - Math.max(fromSeq, 11) + 1);
+      return { sent, extent: { oldestHeld: 11, highestIssued: 20 } };
+    },
   } as unknown as CommandTargets;
   const commands = new CentralCommands({
     ...target,
@@ -46,6 +51,15 @@ function rig(withoutKey = false) {
 
 const sync = (key = central.privateKey, to = target) =>
   signCommand({ kind: 'credentials.sync', data: {} }, to, ids.next(), Date.now(), 60_000, key);
+const resend = (fromSeq: number, toSeq: number) =>
+  signCommand(
+    { kind: 'events.resend', data: { fromSeq, toSeq } },
+    target,
+    ids.next(),
+    Date.now(),
+    60_000,
+    central.privateKey,
+  );
 const bytes = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 
 describe('commands at the gateway', () => {
@@ -88,6 +102,27 @@ describe('commands at the gateway', () => {
       ['command-rejected', 'critical'],
       ['command-rejected', 'warning'],
     ]);
+  });
+
+  it('sends a range again; for one it holds none of, answers gone with the numbers it holds and issued', () => {
+    const { commands, ran, results } = rig();
+    const some = resend(9, 12);
+    const none = resend(3, 8);
+    const wrong = resend(8, 3);
+    for (const command of [some, none, wrong]) commands.handle(bytes(command), false);
+    expect(ran).toEqual(['resend 9-12', 'resend 3-8']);
+    expect(results()).toEqual([
+      { command: some.id, kind: 'events.resend', status: 'ok', reason: '2 events sent again' },
+      {
+        command: none.id,
+        kind: 'events.resend',
+        status: 'failed',
+        reason: 'gone: events 3-8 are no longer in the outbox (holds from 11, highest issued 20)',
+      },
+      { command: wrong.id, kind: 'events.resend', status: 'failed', reason: 'bad range 8-3' },
+    ]);
+    const gone = results()[1] as { reason: string };
+    expect(readGone(gone.reason)).toEqual({ oldestHeld: 11, highestIssued: 20 });
   });
 
   it('without a central key refuses everything, answering under the id', () => {

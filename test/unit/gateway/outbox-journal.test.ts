@@ -159,6 +159,31 @@ describe('outbox journal: resends and bounds', () => {
     await j.close();
   });
 
+  it('names the oldest number it still holds and the highest it issued, for a gone answer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    let now = 1_000_000;
+    const j = journal(dir, 40, { keepAckedMs: 60_000, now: () => now });
+    j.recover();
+    expect(j.extent()).toEqual({ oldestHeld: undefined, highestIssued: 0 });
+    for (const p of ['a', 'b', 'c']) await appendAll(j, [p.repeat(30)]);
+    j.ack(1);
+    j.checkpoint();
+    expect(j.extent()).toEqual({ oldestHeld: 1, highestIssued: 3 });
+    now += 60_001;
+    j.checkpoint();
+    expect(j.extent()).toEqual({ oldestHeld: 2, highestIssued: 3 });
+    j.ack(2);
+    j.ack(3);
+    now += 60_001;
+    j.checkpoint();
+    await j.close();
+    // After a restart with every segment gone, it still knows how far it numbered.
+    const again = journal(dir);
+    again.recover();
+    expect(again.extent()).toEqual({ oldestHeld: undefined, highestIssued: 3 });
+    await again.close();
+  });
+
   it('reports how full it is and how old the oldest unsent event is', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
     let now = 5000;
