@@ -1,6 +1,7 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IngestOutcome } from '../../src/dashboard/ingest/event-ingest.js';
+import { batchPayload } from '../../src/protocol/envelope.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { signedEvent } from '../helpers/events.js';
@@ -65,7 +66,7 @@ async function rig() {
     (
       await dashboard.pool.query<{ id: string }>('SELECT id FROM events WHERE site = $1 ORDER BY seq', [site])
     ).rows.map((r) => r.id);
-  return { site, dashboard, publish, outcomes, storedIds };
+  return { site, dashboard, gateway, publish, outcomes, storedIds };
 }
 
 describe('events the database refuses', () => {
@@ -95,6 +96,38 @@ describe('events the database refuses', () => {
     // Its number is taken by the quarantined event: no gap is left for the scanner to ask after.
     const numbers = await dashboard.pool.query('SELECT seq::int FROM event_sequences ORDER BY seq');
     expect(numbers.rows).toEqual([{ seq: 1 }, { seq: 2 }, { seq: 3 }]);
+  });
+
+  it('keeps each event of a batch it took apart in quarantine as itself, not as the whole batch', async () => {
+    const { site, dashboard, gateway, publish, outcomes } = await rig();
+    await dashboard.pool.query(REFUSE_POISON);
+    const first = outcomes(1);
+    await publish('main'); // number 1
+    await first;
+    const event = (seq: number, door: string) =>
+      signedEvent({ site, gateway: 'gw-1', seq, kind: 'door.locked', data: { door } }, keys.privateKey);
+    // A signed batch that cannot be stored as a whole (the poison), with a replay of number 1.
+    const poison = event(2, 'poison');
+    const replay = event(1, 'side');
+    const decided = outcomes(3);
+    await gateway.publishAsync(
+      topics.events(site, 'gw-1'),
+      batchPayload(site, 'gw-1', [poison, replay, event(3, 'main')], keys.privateKey),
+      { qos: 1 },
+    );
+    const results = await decided;
+    expect(results.map((o) => (o.status === 'quarantined' ? o.rejection.reason : o.status))).toEqual([
+      'unstorable',
+      'replayed-sequence',
+      'stored',
+    ]);
+    const kept = await dashboard.pool.query(
+      `SELECT reason, convert_from(payload, 'UTF8')::jsonb->>'id' AS id FROM quarantine ORDER BY id`,
+    );
+    expect(kept.rows).toEqual([
+      { reason: 'unstorable', id: poison.id },
+      { reason: 'replayed-sequence', id: replay.id },
+    ]);
   });
 
   it('waits out a full disk instead of quarantining what it could not store meanwhile', async () => {

@@ -228,10 +228,14 @@ export class EventIngest {
   ): Promise<IngestOutcome | undefined> {
     let delay = 100;
     let dataFailures = 0;
+    // Alone, an event of a batch is its own payload: what quarantine keeps of it, whatever for.
+    const payload = checked.ok
+      ? eventBytes(message, message.checked.length, checked.value)
+      : (checked.payload ?? message.payload);
     for (;;) {
       try {
         const [[outcome] = []] = await this.options.pipeline.process([
-          { topic: message.topic, payload: message.payload, checked: [checked] },
+          { topic: message.topic, payload, checked: [checked] },
         ]);
         return outcome;
       } catch (error) {
@@ -242,9 +246,6 @@ export class EventIngest {
             { err: error, topic: message.topic },
             'ingest: message cannot be stored; quarantined',
           );
-          const payload = checked.ok
-            ? eventBytes(message, message.checked.length, checked.value)
-            : (checked.payload ?? message.payload);
           const uses = checked.ok ? numberUseOf(checked.value) : checked.uses;
           try {
             return await this.options.pipeline.quarantineUnstorable(message.topic, detail, payload, uses);
