@@ -24,8 +24,8 @@ export interface CommandTargets {
   lockdown(active: boolean, room?: string): void;
   evacuation(active: boolean): void;
   syncCredentials(): void;
-  /** How many events were found and sent again, and what the journal holds. */
-  resend(fromSeq: number, toSeq: number): { sent: number; extent: JournalExtent };
+  /** How many events were found and sent again (once the broker took them), and what the journal holds. */
+  resend(fromSeq: number, toSeq: number): Promise<{ sent: number; extent: JournalExtent }>;
 }
 
 export interface CommandMemory {
@@ -50,7 +50,8 @@ export interface CentralCommandsOptions {
 export class CentralCommands {
   constructor(private readonly options: CentralCommandsOptions) {}
 
-  handle(payload: Buffer, retained: boolean): void {
+  /** Resolves when the command is answered; most are answered before it returns. */
+  handle(payload: Buffer, retained: boolean): Promise<void> | undefined {
     const { centralKey, clock, site, gateway, log } = this.options;
     if (payload.length === 0) return; // a retained message being cleared
     if (!centralKey) {
@@ -89,17 +90,25 @@ export class CentralCommands {
       return;
     }
     this.options.memory.remember(command.id, Date.parse(command.expiresAt));
-    try {
-      const detail = this.execute(command);
+    const succeeded = (detail: string | undefined) => {
       this.result(command.id, command.kind, 'ok', detail);
       log.info({ command: command.id, kind: command.kind }, 'command executed');
-    } catch (error) {
-      this.result(command.id, command.kind, 'failed', (error as Error).message);
+    };
+    const failed = (error: Error) => {
+      this.result(command.id, command.kind, 'failed', error.message);
       log.error({ err: error, command: command.id, kind: command.kind }, 'command failed');
+    };
+    try {
+      const detail = this.execute(command);
+      if (detail instanceof Promise) return detail.then(succeeded, failed);
+      succeeded(detail);
+    } catch (error) {
+      failed(error as Error);
     }
+    return undefined;
   }
 
-  private execute(command: CommandBody): string | undefined {
+  private execute(command: CommandBody): string | undefined | Promise<string> {
     const { targets } = this.options;
     switch (command.kind) {
       case 'door.unlock':
@@ -118,9 +127,10 @@ export class CentralCommands {
         const { fromSeq, toSeq } = command.data;
         if (toSeq < fromSeq || toSeq - fromSeq >= MAX_RESEND_RANGE)
           throw new Error(`bad range ${fromSeq}-${toSeq}`);
-        const { sent, extent } = targets.resend(fromSeq, toSeq);
-        if (sent === 0) throw new Error(goneReason(fromSeq, toSeq, extent));
-        return `${sent} events sent again`;
+        return targets.resend(fromSeq, toSeq).then(({ sent, extent }) => {
+          if (sent === 0) throw new Error(goneReason(fromSeq, toSeq, extent));
+          return `${sent} events sent again`;
+        });
       }
     }
   }

@@ -75,6 +75,7 @@ export class Gateway {
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
   private commands: CentralCommands | undefined;
+  private resending = false;
   private footage: FootageServer | undefined;
   private credentialSync: CredentialSync | undefined;
   private pressureTimer: NodeJS.Timeout | undefined;
@@ -445,10 +446,17 @@ export class Gateway {
           this.credentialSync?.request();
           link.resubscribe(credentialsTopic);
         },
-        resend: (fromSeq, toSeq) => {
-          const records = this.journal.read(fromSeq, toSeq);
-          link.republish(records);
-          return { sent: records.length, extent: this.journal.extent() };
+        resend: async (fromSeq, toSeq) => {
+          // One at a time: a request repeated while the first is still being served would only
+          // send the same events twice. Refused (not gone), it is asked for again later.
+          if (this.resending) throw new Error('busy: a resend is under way');
+          this.resending = true;
+          try {
+            const sent = await link.republish(this.journal.read(fromSeq, toSeq));
+            return { sent, extent: this.journal.extent() };
+          } finally {
+            this.resending = false;
+          }
         },
       },
     });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
-import { signCommand } from '../../src/protocol/commands.js';
+import { readGone, signCommand } from '../../src/protocol/commands.js';
 import { sealCredentialSet } from '../../src/protocol/credential-set.js';
 import { importEncryptionKey } from '../../src/protocol/ecies.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
@@ -87,6 +87,20 @@ describe('commands from the central side', () => {
     expect(lock().state).toBe('unlocked');
     await send({ kind: 'evacuation.set', data: { active: false } });
     expect(lock().state).toBe('locked');
+  });
+
+  it('sends journaled events again on request, and answers gone, naming what its journal holds, for a range it never had', async () => {
+    expect(await send({ kind: 'events.resend', data: { fromSeq: 1, toSeq: 3 } })).toMatchObject({
+      status: 'ok',
+      reason: '3 events sent again',
+    });
+    const beyond = Math.max(...recorded.map((e) => e.seq)) + 1000;
+    const gone = await send({ kind: 'events.resend', data: { fromSeq: beyond, toSeq: beyond + 10 } });
+    expect(gone).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^gone: /) });
+    const extent = readGone((gone as { reason: string }).reason);
+    expect(extent?.oldestHeld).toBe(1);
+    expect(extent?.highestIssued).toBeGreaterThanOrEqual(3);
+    expect(extent?.highestIssued).toBeLessThan(beyond);
   });
 
   it('answers failed when the door does not exist', async () => {

@@ -1,5 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../../lib/logger.js';
@@ -249,16 +249,23 @@ export class OutboxJournal {
     }
   }
 
-  /** Reads records `fromSeq`…`toSeq` that are still on disk (for a resend). */
-  read(fromSeq: number, toSeq: number): JournalRecord[] {
-    const out: JournalRecord[] = [];
-    for (const segment of this.segments) {
+  /**
+   * Records `fromSeq`…`toSeq` still on disk (for a resend), one segment's at a time, read without
+   * blocking: a resend of 100,000 events must not hold up the gateway's doors while it reads.
+   */
+  async *read(fromSeq: number, toSeq: number): AsyncGenerator<JournalRecord[]> {
+    for (const segment of [...this.segments]) {
       if (segment.last < fromSeq || segment.first > toSeq) continue;
-      for (const record of readSegment(segment.path).records) {
-        if (record.seq >= fromSeq && record.seq <= toSeq) out.push(record);
+      let data: Buffer;
+      try {
+        data = await readFile(segment.path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // pruned meanwhile
+        throw error;
       }
+      const records = parseRecords(data).records.filter((r) => r.seq >= fromSeq && r.seq <= toSeq);
+      if (records.length > 0) yield records;
     }
-    return out;
   }
 
   /** Writes the acknowledgement watermark and removes segments no longer needed. */
@@ -504,7 +511,11 @@ export class OutboxJournal {
 }
 
 function readSegment(path: string): { records: JournalRecord[]; goodBytes: number; totalBytes: number } {
-  const data = readFileSync(path);
+  return { ...parseRecords(readFileSync(path)), totalBytes: statSync(path).size };
+}
+
+/** The intact records at the start of a segment's bytes, and how many bytes they take. */
+function parseRecords(data: Buffer): { records: JournalRecord[]; goodBytes: number } {
   const records: JournalRecord[] = [];
   let offset = 0;
   while (offset + HEADER_BYTES <= data.length) {
@@ -516,7 +527,7 @@ function readSegment(path: string): { records: JournalRecord[]; goodBytes: numbe
     records.push({ seq, payload: Buffer.from(data.subarray(offset + HEADER_BYTES, end)) });
     offset = end;
   }
-  return { records, goodBytes: offset, totalBytes: statSync(path).size };
+  return { records, goodBytes: offset };
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -28,7 +28,7 @@ function rig(withoutKey = false) {
     evacuation: () => ran.push('evacuation'),
     syncCredentials: () => ran.push('sync'),
     // The journal holds 11-20 of the 20 numbers it issued.
-    resend: (fromSeq: number, toSeq: number) => {
+    resend: async (fromSeq: number, toSeq: number) => {
       ran.push(`resend ${fromSeq}-${toSeq}`);
       const sent = Math.max(0, Math.min(toSeq, 20) - Math.max(fromSeq, 11) + 1);
       return { sent, extent: { oldestHeld: 11, highestIssued: 20 } };
@@ -104,12 +104,12 @@ describe('commands at the gateway', () => {
     ]);
   });
 
-  it('sends a range again; for one it holds none of, answers gone with the numbers it holds and issued', () => {
+  it('sends a range again; for one it holds none of, answers gone with the numbers it holds and issued', async () => {
     const { commands, ran, results } = rig();
     const some = resend(9, 12);
     const none = resend(3, 8);
     const wrong = resend(8, 3);
-    for (const command of [some, none, wrong]) commands.handle(bytes(command), false);
+    for (const command of [some, none, wrong]) await commands.handle(bytes(command), false);
     expect(ran).toEqual(['resend 9-12', 'resend 3-8']);
     expect(results()).toEqual([
       { command: some.id, kind: 'events.resend', status: 'ok', reason: '2 events sent again' },
