@@ -234,6 +234,68 @@ describe('MQTT subscriber acknowledgements', () => {
     expect(idsOf(second, 'puback')).toEqual([1]);
   });
 
+  it('delivers a message the broker sends again while it is in flight only once, so one PUBACK answers for one message', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const payloads: string[] = [];
+    sub.messages.on((message) => payloads.push(message.payload.toString()));
+    const firstTwo = collectFrom(sub.messages, 2);
+    connection.send(publishPacket(5, 'A'));
+    // 3.1.1 lets a broker send it again on the same connection; C behind it shows it was read.
+    connection.send({ ...publishPacket(5, 'A'), dup: true });
+    connection.send(publishPacket(6, 'C'));
+    const [a] = await firstTwo;
+    a?.ack();
+    await connection.next(is('puback', 5));
+    // Acknowledged, id 5 is the broker's to reuse: B is a new message, not yet committed.
+    const third = nextFrom(sub.messages);
+    connection.send(publishPacket(5, 'B'));
+    await third;
+    expect(payloads).toEqual(['A', 'C', 'B']);
+    expect(idsOf(connection, 'puback')).toEqual([5]);
+  });
+
+  it('refuses a PUBLISH with packet id 0 as a protocol error, without acknowledging it', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const error = nextFrom(sub.errors);
+    const topicBytes = Buffer.from(topic);
+    // QoS 1 PUBLISH (MQTT 5): topic, packet id 0, no properties, payload "x".
+    const body = Buffer.concat([
+      Buffer.from([topicBytes.length >> 8, topicBytes.length & 0xff]),
+      topicBytes,
+      Buffer.from([0, 0, 0]),
+      Buffer.from('x'),
+    ]);
+    await connection.sendRaw(Buffer.concat([Buffer.from([0x32, body.length]), body]));
+    expect(await error).toMatchObject({
+      code: 'IDG_MQTT_PROTOCOL',
+      message: expect.stringContaining('without a valid packet id'),
+    });
+    await connection.closed;
+    expect(idsOf(connection, 'puback')).toEqual([]);
+    await broker.connection(2);
+  });
+
+  it('refuses a CONNACK that gives a property twice as a protocol error', async () => {
+    // Server Keep Alive (0x13) twice: read as a list, it made the keep-alive NaN and the
+    // connection time out at once, over and over.
+    const broker = await fakeBroker({
+      connackReplacement: Buffer.from([0x20, 0x09, 0x00, 0x00, 0x06, 0x13, 0x00, 0x05, 0x13, 0x00, 0x05]),
+    });
+    const sub = subscriber(broker);
+    const error = nextFrom(sub.errors);
+    sub.start();
+    expect(await error).toMatchObject({
+      code: 'IDG_MQTT_PROTOCOL',
+      message: expect.stringContaining('serverKeepAlive more than once'),
+    });
+  });
+
   it('delivers QoS 0 messages without a packet id and never acknowledges them', async () => {
     const broker = await fakeBroker();
     const sub = subscriber(broker);

@@ -16,6 +16,8 @@ export interface InFlight {
  */
 export class AckWriter {
   private readonly order = new InOrderAcks<InFlight>();
+  /** Packet ids delivered and not yet released: the broker may not reuse them meanwhile. */
+  private readonly inUse = new Set<number>();
   private releasing: InFlight[] = [];
   private open = true;
 
@@ -24,7 +26,14 @@ export class AckWriter {
     private readonly version: ProtocolVersion,
   ) {}
 
-  track(message: InFlight): AckTicket<InFlight> {
+  /**
+   * Undefined for a packet id still in flight: the broker sent that message again on this
+   * connection (3.1.1 allows it). Tracked twice, its second PUBACK would acknowledge whatever
+   * the broker sends next under the id, before that is committed.
+   */
+  track(message: InFlight): AckTicket<InFlight> | undefined {
+    if (this.inUse.has(message.messageId)) return undefined;
+    this.inUse.add(message.messageId);
     return this.order.add(message);
   }
 
@@ -33,7 +42,10 @@ export class AckWriter {
     const released = this.order.ack(ticket);
     if (released.length === 0) return;
     if (this.releasing.length === 0) queueMicrotask(() => this.flush());
-    for (const message of released) this.releasing.push(message);
+    for (const message of released) {
+      this.inUse.delete(message.messageId);
+      this.releasing.push(message);
+    }
   }
 
   /** Writes the released acks now rather than at the end of the turn. */

@@ -207,6 +207,18 @@ export class MqttConnection {
       return;
     }
     const properties = packet.properties ?? {};
+    // A property given twice is a protocol error (MQTT 5 §3.2.2.3); the parser makes it a list.
+    const repeated = Object.entries(properties).find(
+      ([name, value]) => name !== 'userProperties' && Array.isArray(value),
+    );
+    if (repeated) {
+      this.fail(
+        'protocol-error',
+        MqttErrorCode.protocol,
+        `CONNACK gives the property ${repeated[0]} more than once`,
+      );
+      return;
+    }
     this.sessionPresent = packet.sessionPresent;
     if (properties.maximumQoS === 0)
       this.options.log.warn('broker allows QoS 0 only: messages can be lost on the way to this subscriber');
@@ -293,8 +305,10 @@ export class MqttConnection {
       this.hooks.message({ topic, payload, qos, messageId: undefined, dup, retain, ack: noAck });
       return;
     }
-    if (packet.messageId === undefined) {
-      this.fail('protocol-error', MqttErrorCode.protocol, `QoS ${qos} PUBLISH without a packet id`);
+    const { messageId } = packet;
+    if (messageId === undefined || !Number.isInteger(messageId) || messageId < 1 || messageId > 0xffff) {
+      // mqtt-packet reads a PUBLISH cut short before its id as -1; 0 is not a packet id either.
+      this.fail('protocol-error', MqttErrorCode.protocol, `QoS ${qos} PUBLISH without a valid packet id`);
       return;
     }
     if (qos === 2 && !this.warnedQos2) {
@@ -304,9 +318,17 @@ export class MqttConnection {
         'broker sent QoS 2 to a QoS 1 subscription; acking with PUBREC/PUBCOMP',
       );
     }
-    const ticket = this.acks.track({ messageId: packet.messageId, qos });
+    const ticket = this.acks.track({ messageId, qos });
+    if (!ticket) {
+      // The same message again while its first delivery is being committed: that one's ack covers it.
+      this.options.log.warn(
+        { topic, messageId },
+        'broker resent a message still in flight; the first delivery answers for it',
+      );
+      return;
+    }
     const ack = () => this.acks.ack(ticket);
-    this.hooks.message({ topic, payload, qos, messageId: packet.messageId, dup, retain, ack });
+    this.hooks.message({ topic, payload, qos, messageId, dup, retain, ack });
   }
 
   private send(packet: Packet): void {
