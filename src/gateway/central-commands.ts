@@ -100,7 +100,13 @@ export class CentralCommands {
     };
     try {
       const detail = this.execute(command);
-      if (detail instanceof Promise) return detail.then(succeeded, failed);
+      if (detail instanceof Promise)
+        // Answered later: the answer itself can fail then (the outbox closed by a shutdown).
+        return detail
+          .then(succeeded, failed)
+          .catch((error: Error) =>
+            log.error({ err: error, command: command.id }, 'could not answer a command'),
+          );
       succeeded(detail);
     } catch (error) {
       failed(error as Error);

@@ -27,6 +27,8 @@ export interface GatewayLinkOptions {
   /** At most this many events in one batch (default 100, at most MAX_BATCH_EVENTS). */
   maxBatch?: number;
   connectTimeoutMs?: number;
+  /** How long stop() waits for a broker that does not answer, twice (default 5 s). */
+  stopGraceMs?: number;
 }
 
 /** Messages of a resend published and not yet acknowledged at once (live events have their own window). */
@@ -47,6 +49,12 @@ export class GatewayLink {
   private pumpScheduled = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
   state: LinkState = 'offline';
+  // Field initialisers run in order: beginStop must exist before the promise replaces it.
+  private beginStop: () => void = () => undefined;
+  /** Resolves when stop() begins: a resend waiting for acknowledgements gives up then. */
+  private readonly stopping = new Promise<void>((resolve) => {
+    this.beginStop = resolve;
+  });
   onAcked: ((seq: number) => void) | undefined;
   private readonly handlers = new Map<string, (payload: Buffer, retained: boolean) => void>();
 
@@ -146,7 +154,11 @@ export class GatewayLink {
     const inFlight = new Set<Promise<void>>();
     let failure: Error | undefined;
     let sent = 0;
+    const stopped = this.stopping.then(() => {
+      failure ??= new Error('the gateway is stopping');
+    });
     for await (const records of chunks) {
+      if (failure) break;
       for (let start = 0; start < records.length && !failure; ) {
         const client = this.client;
         if (!client?.connected) throw new Error('not connected to the broker');
@@ -163,11 +175,12 @@ export class GatewayLink {
           )
           .finally(() => inFlight.delete(published));
         inFlight.add(published);
-        if (inFlight.size >= RESEND_WINDOW) await Promise.race(inFlight);
+        if (inFlight.size >= RESEND_WINDOW) await Promise.race([...inFlight, stopped]);
         else await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    await Promise.all(inFlight);
+    // A forced close can leave acknowledgements unsettled for good: stopping ends the wait.
+    await Promise.race([Promise.all(inFlight), stopped]);
     if (failure) throw failure;
     return sent;
   }
@@ -221,6 +234,7 @@ export class GatewayLink {
   }
 
   async stop(): Promise<void> {
+    this.beginStop();
     const client = this.client;
     if (!client) return;
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
@@ -233,13 +247,13 @@ export class GatewayLink {
         client
           .publishAsync(topics.status(site, gateway), statusPayload('offline'), { qos: 1, retain: true })
           .catch(() => {}),
-        STOP_GRACE_MS,
+        this.options.stopGraceMs ?? STOP_GRACE_MS,
       );
     }
     this.state = 'stopped';
     const ended = await within(
       client.endAsync().then(() => true),
-      STOP_GRACE_MS,
+      this.options.stopGraceMs ?? STOP_GRACE_MS,
     );
     if (!ended) await client.endAsync(true);
     this.options.journal.checkpoint();

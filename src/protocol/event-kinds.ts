@@ -62,7 +62,7 @@ export const AlarmType = Type.Union([
   Type.Literal('sequence-gap'),
   /**
    * Central holds events of a gateway numbered beyond the highest number its journal issued: not
-   * numbered by it (raised centrally; cleared when its numbers reach them).
+   * numbered by it (raised centrally; an incident, resolved by staff).
    */
   Type.Literal('sequence-ahead'),
   /**

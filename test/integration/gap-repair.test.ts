@@ -217,6 +217,37 @@ describe('gaps in a gateway sequence', () => {
     expect(commands.every((c) => c.data.fromSeq === 2)).toBe(true);
   });
 
+  it('records losses among numbers above 2^31', async () => {
+    const { site, dashboard, alarm, command, publish, access } = await rig();
+    await access(1);
+    await access(3_000_000_000);
+    await access(3_000_000_005);
+    const first = await command(1);
+    const wide = goneReason(2, 100_001, { oldestHeld: 3_000_000_000, highestIssued: 3_000_000_005 });
+    await publish(3_000_000_006, 'command.result', failed(first, wide));
+    // Past the first loss, the gap between the big numbers is asked for, and is lost too.
+    let n = 2;
+    let next = await command(n);
+    while (next.data.fromSeq === 2) next = await command(++n);
+    expect(next.data).toEqual({ fromSeq: 3_000_000_001, toSeq: 3_000_000_004 });
+    const narrow = goneReason(3_000_000_001, 3_000_000_004, {
+      oldestHeld: 3_000_000_005,
+      highestIssued: 3_000_000_006,
+    });
+    await publish(3_000_000_007, 'command.result', failed(next, narrow));
+    await alarm(
+      (a) => a.alarm === 'events-lost' && a.detail?.includes('events 3000000001-3000000004') === true,
+    );
+    const losses = await dashboard.pool.query(
+      'SELECT from_seq::text, to_seq::text FROM sequence_losses WHERE site = $1 ORDER BY from_seq',
+      [site],
+    );
+    expect(losses.rows).toEqual([
+      { from_seq: '2', to_seq: '2999999999' },
+      { from_seq: '3000000001', to_seq: '3000000004' },
+    ]);
+  });
+
   it('raises sequence-ahead, not a loss, for events numbered beyond the highest number the gateway issued', async () => {
     const { site, dashboard, alarm, command, publish, access } = await rig();
     await access(1);
@@ -241,5 +272,22 @@ describe('gaps in a gateway sequence', () => {
       [site],
     );
     expect(recorded.rows).toEqual([{ losses: 0, lost_alarms: 0 }]);
+
+    // Asked again a minute later (here half a second), the gateway answers the same: the alarm,
+    // still open, is not raised again. An incident: staff resolve it (after retiring the key).
+    let n = 2;
+    let again = await command(n);
+    while (again.data.fromSeq !== 3) again = await command(++n);
+    await publish(
+      3,
+      'command.result',
+      failed(again, goneReason(3, again.data.toSeq, { oldestHeld: 1, highestIssued: 2 })),
+    );
+    await command(n + 1);
+    const open = await dashboard.pool.query(
+      `SELECT occurrences, cleared_at FROM alarms WHERE site = $1 AND alarm = 'sequence-ahead'`,
+      [site],
+    );
+    expect(open.rows).toEqual([{ occurrences: 1, cleared_at: null }]);
   });
 });

@@ -16,6 +16,7 @@ import {
 import { generateSigningKeyPair, verifyRawSignature } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { FakeMqttBroker } from '../helpers/fake-mqtt-broker.js';
 import { mqttUrl, uniqueSite } from '../helpers/services.js';
 
 const ids = new Uuidv7Generator();
@@ -188,6 +189,42 @@ describe('gateway link: a backlog goes out in signed batches', () => {
     expect(seen.flatMap((s) => s.events.map((e) => e.seq))).toEqual(
       Array.from({ length: 2000 }, (_, i) => i + 1),
     );
+  });
+
+  it('gives up a resend the broker never acknowledges when the link stops, instead of waiting for ever', async () => {
+    // A scripted broker that takes PUBLISH packets and acknowledges none.
+    const broker = await FakeMqttBroker.start();
+    cleanups.push(() => broker.close());
+    const journal = new OutboxJournal({ dir: mkdtempSync(join(tmpdir(), 'idg-link-')), log: silentLogger });
+    journal.recover();
+    const appended = Array.from({ length: 100 }, () =>
+      journal.append((seq) => Buffer.from(JSON.stringify({ seq }))),
+    );
+    await Promise.all(appended.map((a) => a.durable));
+    const link = new GatewayLink({
+      url: broker.url,
+      clientId: 'idg-link-unacked',
+      site: 'hq',
+      gateway: 'gw-1',
+      journal,
+      log: silentLogger,
+      window: 1,
+      stopGraceMs: 100,
+    });
+    link.start();
+    await until(() => link.state === 'online');
+    const outcome = link.republish(journal.read(1, 100)).then(
+      () => 'finished',
+      (error: Error) => error.message,
+    );
+    // The resend's window of 16 is out, unacknowledged (behind the live event the window of 1 holds).
+    const connection = await broker.connection(1);
+    while (connection.received.filter((p) => p.cmd === 'publish').length < 17)
+      await connection.next((p) => p.cmd === 'publish');
+    const stopped = link.stop();
+    expect(await outcome).toBe('the gateway is stopping');
+    await stopped;
+    await journal.close();
   });
 
   it('sends a journal record that is not JSON alone, as it is, and batches the rest around it', async () => {

@@ -105,7 +105,6 @@ export class GapScanner {
     }
     for (const { site, gateway } of await sequences.closedGaps()) {
       this.options.alarmsChanged?.(await alarms.clearCentral('sequence-gap', site, gateway));
-      this.options.alarmsChanged?.(await alarms.clearCentral('sequence-ahead', site, gateway));
       log.info({ site, gateway }, 'sequence gap closed');
     }
     // Events of a range recorded as lost that arrived after all: counted on the loss, and told
@@ -158,10 +157,21 @@ export class GapScanner {
     return this.lost(report.site, report.gateway, from, through, reason);
   }
 
-  /** The gateway's numbers end below the gap: the events above it were not numbered by it. */
+  /**
+   * The gateway's numbers end below the gap: the events above it were not numbered by it. An
+   * incident, raised once while it is open (the gap is asked for again every minute, and the
+   * answer stays the same), and only while there is still a gap when the answer comes.
+   */
   private async ahead(report: GapReport, { highestIssued }: JournalExtent): Promise<void> {
     if (this.stopped) return;
     const { site, gateway } = report;
+    const { rows } = await this.options.pool.query<{ raise: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM gateway_sequences WHERE site = $1 AND gateway = $2 AND highest > contiguous_through)
+              AND NOT EXISTS (SELECT 1 FROM alarms WHERE source = 'central' AND site = $1 AND gateway = $2
+                                AND key = 'sequence-ahead' AND cleared_at IS NULL) AS raise`,
+      [site, gateway],
+    );
+    if (!rows[0]?.raise) return;
     const raised = await this.options.alarms.raiseCentral({
       alarm: 'sequence-ahead',
       key: 'sequence-ahead',

@@ -29,6 +29,7 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'video-reconcile-refused',
   'event-quarantined',
   'events-lost',
+  'sequence-ahead',
 ]);
 
 export type AlarmStateFilter = 'open' | 'active' | 'acknowledged' | 'resolved' | 'all';

@@ -299,7 +299,7 @@ export class SequenceStore {
     const result = await db.query(
       `WITH moved AS (
          UPDATE gateway_sequences g SET contiguous_through = $4, resend_requested_at = NULL, resend_requested_to = NULL
-          WHERE g.site = $1 AND g.gateway = $2 AND g.contiguous_through = $3 - 1
+          WHERE g.site = $1 AND g.gateway = $2 AND g.contiguous_through = $3::bigint - 1
             AND NOT EXISTS (SELECT 1 FROM event_sequences s
                              WHERE s.site = $1 AND s.gateway = $2 AND s.seq BETWEEN $3 AND $4)
           RETURNING g.site, g.gateway

@@ -125,6 +125,32 @@ describe('commands at the gateway', () => {
     expect(readGone(gone.reason)).toEqual({ oldestHeld: 11, highestIssued: 20 });
   });
 
+  it('logs an answer it cannot give any more (the outbox closed by a shutdown during a resend), rejecting nothing', async () => {
+    let closed = false;
+    let finish: () => void = () => undefined;
+    const commands = new CentralCommands({
+      ...target,
+      centralKey: central.publicKey,
+      clock: systemClock,
+      memory: { seen: () => false, remember: () => undefined },
+      targets: {
+        resend: () =>
+          new Promise((resolve) => {
+            finish = () => resolve({ sent: 5, extent: { oldestHeld: 1, highestIssued: 5 } });
+          }),
+      } as unknown as CommandTargets,
+      alarms: new AlarmBook(() => undefined),
+      record: () => {
+        if (closed) throw new Error('outbox journal is closed');
+      },
+      log: silentLogger,
+    });
+    const answered = commands.handle(bytes(resend(1, 5)), false);
+    closed = true;
+    finish();
+    await expect(answered).resolves.toBeUndefined();
+  });
+
   it('without a central key refuses everything, answering under the id', () => {
     const { commands, ran, results, alarms } = rig(true);
     const command = sync();
