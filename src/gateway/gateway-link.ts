@@ -107,7 +107,14 @@ export class GatewayLink {
       if (this.state === 'online') log.warn('broker connection lost; events wait in the outbox');
       if (this.state !== 'stopped') this.state = 'offline';
     });
-    this.checkpointTimer = setInterval(() => this.options.journal.checkpoint(), 250);
+    this.checkpointTimer = setInterval(() => {
+      // An exception in a timer would end the gateway, and with it the events waiting in memory.
+      try {
+        this.options.journal.checkpoint();
+      } catch (error) {
+        log.error({ err: error }, 'outbox checkpoint failed');
+      }
+    }, 250);
     this.checkpointTimer.unref();
     for (const record of this.options.journal.pending()) this.enqueue(record);
   }

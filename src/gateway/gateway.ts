@@ -103,12 +103,7 @@ export class Gateway {
       log: log.child({ component: 'outbox' }),
       ...options.outboxDisk,
       onDropped: (fromSeq, toSeq) =>
-        this.runtime.alarms.notify({
-          alarm: 'events-lost',
-          key: `events-lost:${fromSeq}-${toSeq}`,
-          severity: 'critical',
-          detail: `the outbox dropped events ${fromSeq}-${toSeq} unsent (full, or its disk refused them)`,
-        }),
+        this.eventsLost(fromSeq, toSeq, 'the outbox dropped them unsent (full, or its disk refused them)'),
       onWriteFailed: (error, waiting) =>
         this.runtime.alarms.raise({
           alarm: 'outbox-write-failed',
@@ -251,6 +246,8 @@ export class Gateway {
       kind: 'gateway.online',
       data: { version: this.options.version ?? '0.0.0', doors: [...this.doors.keys()] },
     });
+    for (const [fromSeq, toSeq] of this.journal.recoveryLosses)
+      this.eventsLost(fromSeq, toSeq, 'they were not in the outbox at start (given up, dropped or damaged)');
     await this.clockSync.start();
     await this.runtime.start(doorState);
     this.connectCentral(this.link);
@@ -313,6 +310,16 @@ export class Gateway {
   }
 
   /** Records one event: signed, journaled, then published. */
+  /** Events the outbox will never publish: a critical alarm names them (central sees the gap too). */
+  private eventsLost(fromSeq: number, toSeq: number, why: string): void {
+    this.runtime.alarms.notify({
+      alarm: 'events-lost',
+      key: `events-lost:${fromSeq}-${toSeq}`,
+      severity: 'critical',
+      detail: `events ${fromSeq}-${toSeq} are lost: ${why}`,
+    });
+  }
+
   record(body: EventBody): Envelope {
     if (!this.eventRecorder) throw new Error('gateway not started');
     const envelope = this.eventRecorder.record(body);

@@ -1,9 +1,12 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import type { Logger } from '../../lib/logger.js';
 import { writeFileAtomic } from '../../lib/state-files.js';
+import { frameRecord, type JournalRecord, parseRecords, readSegment } from './outbox-segment.js';
+
+export type { JournalRecord } from './outbox-segment.js';
+
 import type { JournalExtent } from '../../protocol/commands.js';
 
 /**
@@ -16,11 +19,6 @@ import type { JournalExtent } from '../../protocol/commands.js';
  * everything was acknowledged. After a crash the segments are replayed; a torn or corrupt tail is
  * cut off at the last intact record.
  */
-export interface JournalRecord {
-  seq: number;
-  payload: Buffer;
-}
-
 export interface OutboxJournalOptions {
   dir: string;
   log: Logger;
@@ -53,6 +51,8 @@ export interface OutboxJournalOptions {
   openFile?: (path: string) => Promise<FileHandle>;
   /** Makes the directory's entries durable (tests put a failing disk here). */
   syncDir?: (dir: string) => Promise<void>;
+  /** Deletes a segment file (tests put a failing disk here). */
+  removeFile?: (path: string) => void;
 }
 
 export interface OutboxPressure {
@@ -64,7 +64,6 @@ export interface OutboxPressure {
   oldestMs: number;
 }
 
-const HEADER_BYTES = 16;
 const SEGMENT_PATTERN = /^seg-(\d{16})\.log$/;
 
 interface Pending {
@@ -98,8 +97,14 @@ export class OutboxJournal {
   private readonly unacked = new Map<number, { payload: Buffer; at: number }>();
   private unackedBytes = 0;
   private segments: Segment[] = [];
+  /** Ranges of numbers found on disk nowhere at start (see passMissing), for the owner to report. */
+  readonly recoveryLosses: Array<[number, number]> = [];
+  /** Ranges given up while the disk refused writes, reported once it writes again (see giveUp). */
+  private readonly unreported: Array<[number, number]> = [];
   private current: FileHandle | undefined;
   private batch: Pending[] = [];
+  /** Bytes of the frames in `batch`. */
+  private batchBytes = 0;
   private flushing: Promise<void> | undefined;
   private closed = false;
   /**
@@ -120,6 +125,7 @@ export class OutboxJournal {
       now: Date.now,
       openFile: (path) => open(path, 'a', 0o600),
       syncDir: syncDirectory,
+      removeFile: unlinkSync,
       ...options,
     };
   }
@@ -136,24 +142,38 @@ export class OutboxJournal {
     // Numbers given up unwritten (see giveUp) are never used again, whatever the watermark says.
     this.issued = this.readNumber('issued');
     let highest = Math.max(this.ackedThrough, this.issued);
+    const persisted = highest;
     const files = readdirSync(this.dir)
       .map((name) => ({ name, match: SEGMENT_PATTERN.exec(name) }))
       .filter((f) => f.match)
       .sort((a, b) => Number(a.match?.[1]) - Number(b.match?.[1]));
-    for (const { name } of files) {
+    for (const { name, match } of files) {
       const path = join(this.dir, name);
+      // The numbers before a segment's first were issued, whether or not a record of them is
+      // left (a segment whose only records were dropped at the bound, a file never written).
+      highest = Math.max(highest, Number(match?.[1]) - 1);
       // Before a torn tail is cut off below, which would make the file look freshly written.
       const writtenAt = statSync(path).mtimeMs;
-      const { records, goodBytes, totalBytes } = readSegment(path);
+      const { records, goodBytes, totalBytes, damaged } = readSegment(path);
+      if (damaged)
+        this.options.log.error(
+          { file: name },
+          'outbox: damaged records skipped; the records after them are kept',
+        );
       if (goodBytes < totalBytes) {
         this.options.log.warn(
           { file: name, droppedBytes: totalBytes - goodBytes },
           'outbox: torn or corrupt tail dropped',
         );
-        truncateSync(path, goodBytes);
+        // Nothing is appended to a recovered segment, so a tail that cannot be cut (a read-only
+        // disk) does no harm.
+        this.tryOnDisk(() => truncateSync(path, goodBytes), `cut the torn tail of ${name}`);
       }
       if (records.length === 0) {
-        unlinkSync(path);
+        // Its name is the one trace of numbers issued before it: kept until the watermark on
+        // disk covers them.
+        if (Number(match?.[1]) - 1 <= persisted)
+          this.tryOnDisk(() => unlinkSync(path), `remove the empty ${name}`);
         continue;
       }
       const first = records[0]?.seq ?? 0;
@@ -166,8 +186,56 @@ export class OutboxJournal {
       }
     }
     this.nextSeq = highest + 1;
+    this.passMissing();
     this.prune();
     return this.pending();
+  }
+
+  /**
+   * Numbers between the watermark and the last number issued that no record on disk has (given
+   * up, dropped at the bound, damaged) will never be published: the watermark passes them, or it
+   * would stop there for good. They are kept for the owner to report (`recoveryLosses`), once it
+   * can record events.
+   */
+  private passMissing(): void {
+    const held = [...this.unacked.keys()].sort((a, b) => a - b);
+    let expected = this.ackedThrough + 1;
+    for (const seq of held) {
+      if (seq > expected) this.recoveryLosses.push([expected, seq - 1]);
+      expected = seq + 1;
+    }
+    // Above the last record, numbers issued all the same (given up, or named by a segment).
+    if (expected <= this.lastSequence) this.recoveryLosses.push([expected, this.lastSequence]);
+    const [below, ...between] = this.recoveryLosses;
+    // Below the first record held, at once (the range may be wide); between records, number by
+    // number, as the acknowledgements in between come.
+    if (below && below[0] === this.ackedThrough + 1) this.ackedThrough = below[1];
+    else if (below) between.unshift(below);
+    for (const [from, to] of between) for (let seq = from; seq <= to; seq++) this.acked.add(seq);
+    this.advance();
+  }
+
+  /** Deletes a segment file; false (logged) when the disk refuses, so that it is kept for now. */
+  private removeFile(path: string): boolean {
+    try {
+      this.options.removeFile(path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      this.options.log.error({ err: error, path }, 'outbox: could not remove a segment; kept for now');
+      return false;
+    }
+  }
+
+  /** Runs a file operation whose failure leaves the journal sound, and logs the failure. */
+  private tryOnDisk(operation: () => void, what: string): boolean {
+    try {
+      operation();
+      return true;
+    } catch (error) {
+      this.options.log.error({ err: error }, `outbox: could not ${what}`);
+      return false;
+    }
   }
 
   /** Records that are durable and not yet acknowledged, oldest first. */
@@ -213,14 +281,20 @@ export class OutboxJournal {
   append(build: (seq: number) => Buffer): { seq: number; durable: Promise<void> } {
     if (this.closed) throw new Error('outbox journal is closed');
     const seq = this.nextSeq++;
-    const payload = build(seq);
-    const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-    frame.writeUInt32BE(payload.length, 0);
-    frame.writeBigUInt64BE(BigInt(seq), 8);
-    payload.copy(frame, HEADER_BYTES);
-    frame.writeUInt32BE(crc32(frame.subarray(8)), 4);
+    let payload: Buffer;
+    try {
+      payload = build(seq);
+    } catch (error) {
+      // No event has the number: taken back, unless another append took the next one meanwhile
+      // (then it is passed over, so that the watermark does not stop at it).
+      if (this.nextSeq === seq + 1) this.nextSeq = seq;
+      else this.settle(seq);
+      throw error;
+    }
+    const frame = frameRecord(seq, payload);
     const durable = new Promise<void>((resolve, reject) => {
       this.batch.push({ seq, frame, payload, resolve, reject });
+      this.batchBytes += frame.length;
     });
     if (this.failing) this.boundWaiting(this.failing.error);
     this.scheduleFlush();
@@ -287,6 +361,7 @@ export class OutboxJournal {
     this.closed = true;
     clearTimeout(this.retryTimer);
     await this.flush();
+    this.reportGivenUp();
     this.checkpoint();
     await this.current?.close();
     this.current = undefined;
@@ -328,6 +403,7 @@ export class OutboxJournal {
   private async writeBatch(): Promise<void> {
     const batch = this.batch;
     this.batch = [];
+    this.batchBytes = 0;
     if (batch.length === 0) return;
     try {
       const segment = await this.segmentFor(batch[0]?.seq ?? 0);
@@ -348,11 +424,14 @@ export class OutboxJournal {
         this.failing = undefined;
         this.options.log.info('outbox: writing again');
         this.options.onWriteRecovered?.();
+        this.reportGivenUp();
       }
-      if (this.unackedBytes > this.options.maxUnackedBytes) this.prune();
     } catch (error) {
       this.writeFailed(batch, error as Error);
+      return;
     }
+    // Outside the write's failure path: the batch is durable whatever pruning meets.
+    if (this.unackedBytes > this.options.maxUnackedBytes) this.prune();
   }
 
   /**
@@ -371,6 +450,7 @@ export class OutboxJournal {
       : this.options.retryMs.first;
     this.failing = { error, waitMs };
     this.batch = [...batch, ...this.batch];
+    this.batchBytes += batch.reduce((n, p) => n + p.frame.length, 0);
     this.boundWaiting(error);
     this.options.log.error(
       { err: error, waiting: this.batch.length, retryMs: waitMs },
@@ -385,11 +465,12 @@ export class OutboxJournal {
 
   /** Beyond `maxWaitingBytes` waiting in memory, the oldest waiting events are given up. */
   private boundWaiting(error: Error): void {
-    let waiting = this.batch.reduce((n, p) => n + p.frame.length, 0);
+    // Counted as the batch changes: summing it here made every append while the disk refused
+    // writes cost as much as everything waiting.
     const dropped: Pending[] = [];
-    while (waiting > this.options.maxWaitingBytes && this.batch.length > 1) {
+    while (this.batchBytes > this.options.maxWaitingBytes && this.batch.length > 1) {
       const oldest = this.batch.shift() as Pending;
-      waiting -= oldest.frame.length;
+      this.batchBytes -= oldest.frame.length;
       dropped.push(oldest);
     }
     if (dropped.length > 0) this.giveUp(dropped, error);
@@ -417,7 +498,22 @@ export class OutboxJournal {
       // side then refuses the new events as replays, with an alarm.
       this.options.log.error({ err: writeError }, 'outbox: could not keep the numbers given up');
     }
-    this.reportDropped(from, to, 'events dropped, never written');
+    // Reported once the disk writes again: the report is an event too, and appended while the
+    // disk refuses writes it would push the next oldest waiting event out, and so on.
+    if (this.failing && !this.closed) this.unreported.push([from, to]);
+    else this.reportDropped(from, to, 'events dropped, never written');
+  }
+
+  /** Reports what was given up while the disk refused writes, as few ranges as it makes. */
+  private reportGivenUp(): void {
+    const ranges = this.unreported.splice(0).sort((a, b) => a[0] - b[0]);
+    const merged: Array<[number, number]> = [];
+    for (const [from, to] of ranges) {
+      const last = merged.at(-1);
+      if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
+      else merged.push([from, to]);
+    }
+    for (const [from, to] of merged) this.reportDropped(from, to, 'events dropped, never written');
   }
 
   private reportDropped(fromSeq: number, toSeq: number, what: string): void {
@@ -432,6 +528,13 @@ export class OutboxJournal {
 
   private async segmentFor(firstSeq: number): Promise<Segment> {
     const tail = this.segments[this.segments.length - 1];
+    if (tail && this.current && tail.bytes === 0) {
+      // Opened for a write that failed: still the place for this batch (a second segment of the
+      // same name would be pruned as empty, and take this one's file with it).
+      tail.first = firstSeq;
+      tail.last = firstSeq - 1;
+      return tail;
+    }
     if (tail && this.current && tail.bytes < this.options.segmentBytes) return tail;
     await this.current?.close();
     this.current = undefined;
@@ -471,12 +574,16 @@ export class OutboxJournal {
       if (!removable(segment)) return true;
       if (now - segment.writtenAt <= this.options.keepAckedMs && keptBytes <= this.options.keepAckedBytes)
         return true;
+      if (!this.removeFile(segment.path)) return true; // tried again at the next checkpoint
       keptBytes -= segment.bytes;
-      unlinkSync(segment.path);
       return false;
     });
     while (this.unackedBytes > this.options.maxUnackedBytes && this.segments.length > 1) {
-      const oldest = this.segments.shift() as Segment;
+      const oldest = this.segments[0] as Segment;
+      // The file first: while it stays, so do its events. (Its numbers are not issued again even
+      // if a crash comes before the watermark is written: the next segment's name says so.)
+      if (!this.removeFile(oldest.path)) break;
+      this.segments.shift();
       // What is lost: the segment's events not yet acknowledged, in runs of consecutive numbers
       // (the others were delivered).
       const runs: Array<[number, number]> = [];
@@ -491,7 +598,6 @@ export class OutboxJournal {
         }
         this.acked.delete(seq);
       }
-      unlinkSync(oldest.path);
       this.ackedThrough = Math.max(this.ackedThrough, oldest.last);
       this.advance();
       for (const [from, to] of runs)
@@ -508,26 +614,6 @@ export class OutboxJournal {
       return 0; // not written yet: nothing acknowledged, nothing given up
     }
   }
-}
-
-function readSegment(path: string): { records: JournalRecord[]; goodBytes: number; totalBytes: number } {
-  return { ...parseRecords(readFileSync(path)), totalBytes: statSync(path).size };
-}
-
-/** The intact records at the start of a segment's bytes, and how many bytes they take. */
-function parseRecords(data: Buffer): { records: JournalRecord[]; goodBytes: number } {
-  const records: JournalRecord[] = [];
-  let offset = 0;
-  while (offset + HEADER_BYTES <= data.length) {
-    const length = data.readUInt32BE(offset);
-    const end = offset + HEADER_BYTES + length;
-    if (end > data.length) break;
-    if (crc32(data.subarray(offset + 8, end)) !== data.readUInt32BE(offset + 4)) break;
-    const seq = Number(data.readBigUInt64BE(offset + 8));
-    records.push({ seq, payload: Buffer.from(data.subarray(offset + HEADER_BYTES, end)) });
-    offset = end;
-  }
-  return { records, goodBytes: offset };
 }
 
 async function syncDirectory(dir: string): Promise<void> {

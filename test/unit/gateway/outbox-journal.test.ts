@@ -7,6 +7,7 @@ import {
   rmdirSync,
   statSync,
   truncateSync,
+  unlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -82,7 +83,7 @@ describe('outbox journal', () => {
     await second.close();
   });
 
-  it('stops at a record whose checksum does not match', async () => {
+  it('skips a damaged record, keeps the records after it, and names its number as lost', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
     const first = journal(dir);
     first.recover();
@@ -93,11 +94,16 @@ describe('outbox journal', () => {
     const corruptAt = data.indexOf('2:bbbb') + 3;
     data[corruptAt] = 0x5a;
     writeFileSync(path, data);
-    expect(
-      journal(dir)
-        .recover()
-        .map((r) => r.payload.toString()),
-    ).toEqual(['1:aaaa']);
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.payload.toString())).toEqual(['1:aaaa', '3:cccc']);
+    expect(again.recoveryLosses).toEqual([[2, 2]]);
+    // The watermark passes the lost number once the others are acknowledged.
+    again.ack(1);
+    again.ack(3);
+    again.checkpoint();
+    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('3\n');
+    expect(await appendAll(again, ['dddd'])).toEqual([4]);
+    await again.close();
   });
 
   it('ignores garbage appended after a crash mid-header', async () => {
@@ -293,7 +299,7 @@ describe('outbox journal: a disk that refuses writes', () => {
     expect(again.recover().map((r) => r.payload.toString())).toEqual(['1:a', '2:b', '3:c', '4:d']);
   });
 
-  it('gives up the oldest waiting events beyond its memory bound, says which, and its watermark passes them', async () => {
+  it('gives up the oldest waiting events beyond its memory bound, says which once the disk writes again, and its watermark passes them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
     const { disk, openFile } = flakyDisk();
     const dropped: Array<[number, number]> = [];
@@ -314,15 +320,14 @@ describe('outbox journal: a disk that refuses writes', () => {
       ),
     );
     // 36 bytes a record: only the newest fits the bound while the disk refuses.
-    while (dropped.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    expect(dropped).toEqual([[1, 3]]);
+    expect(await Promise.all(outcomes.slice(0, 3))).toEqual(
+      new Array(3).fill('ENOSPC: no space left on device, write'),
+    );
+    // Said once the disk writes again: the report is an event, which would wait beyond the bound too.
+    expect(dropped).toEqual([]);
     disk.failing = false;
-    expect(await Promise.all(outcomes)).toEqual([
-      'ENOSPC: no space left on device, write',
-      'ENOSPC: no space left on device, write',
-      'ENOSPC: no space left on device, write',
-      'written',
-    ]);
+    expect(await outcomes[3]).toBe('written');
+    expect(dropped).toEqual([[1, 3]]);
     j.ack(4);
     await j.close();
     // Nothing left to send after a restart, and the numbers given up are not used again.
@@ -414,5 +419,159 @@ describe('outbox journal: a disk that refuses writes', () => {
     j.checkpoint();
     expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('2\n');
     await j.close();
+  });
+});
+
+describe('outbox journal: numbers it holds no record of', () => {
+  const ackedFile = (dir: string) => readFileSync(join(dir, 'acked'), 'utf8').trim();
+
+  it('passes, after a restart, numbers given up while an older event waited, so that its watermark does not stop there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const j = journal(dir, undefined, { openFile, retryMs: { first: 60_000, longest: 60_000 } });
+    j.recover();
+    await appendAll(j, ['a']); // 1: durable, not yet acknowledged by the broker
+    disk.failing = true;
+    const lost = ['b', 'c'].map((p) =>
+      j.append((seq) => Buffer.from(`${seq}:${p}`)).durable.catch(() => 'given up'),
+    );
+    await j.flush();
+    await j.close(); // 2 and 3 are given up
+    expect(await Promise.all(lost)).toEqual(['given up', 'given up']);
+
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.seq)).toEqual([1]);
+    expect(again.recoveryLosses).toEqual([[2, 3]]);
+    const [d, e] = await appendAll(again, ['d', 'e']);
+    for (const seq of [1, d, e]) again.ack(seq as number);
+    again.checkpoint();
+    expect(ackedFile(dir)).toBe('5');
+    await again.close();
+    expect(journal(dir).recover()).toEqual([]);
+  });
+
+  it('passes the numbers of a segment dropped at the bound when the process ended before its watermark was written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const j = journal(dir, 50, { maxUnackedBytes: 100 });
+    j.recover();
+    for (let i = 0; i < 4; i++) await appendAll(j, ['x'.repeat(30)]);
+    // The segment of 1 and 2 went at the bound; no checkpoint wrote the watermark after it.
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.seq)).toEqual([3, 4]);
+    expect(again.recoveryLosses).toEqual([[1, 2]]);
+    const [next] = await appendAll(again, ['y']);
+    for (const seq of [3, 4, next]) again.ack(seq as number);
+    again.checkpoint();
+    expect(ackedFile(dir)).toBe('5');
+    await again.close();
+  });
+
+  it('does not issue again the numbers of a segment dropped at the bound while nothing newer reached the disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const j = journal(dir, 100, {
+      maxUnackedBytes: 100,
+      openFile,
+      retryMs: { first: 60_000, longest: 60_000 },
+    });
+    j.recover();
+    await appendAll(
+      j,
+      ['a', 'b', 'c', 'd'].map((p) => p.padEnd(28)),
+    );
+    // The disk fills: the next event opens a segment of its own, and its write fails.
+    disk.failing = true;
+    j.append((seq) => Buffer.from(`${seq}:e`.padEnd(30))).durable.catch(() => undefined);
+    while (disk.refused < 1) await new Promise((resolve) => setImmediate(resolve));
+    // The bound drops the one segment with records; the process ends before the watermark is written.
+    j.checkpoint();
+    expect(segments(dir)).toEqual(['seg-0000000000000005.log']);
+    const again = journal(dir);
+    again.recover();
+    // 1-4 were published: never issued again. (5 never reached the disk, so nobody saw it.)
+    expect(again.append(() => Buffer.from('f')).seq).toBe(5);
+    await again.close();
+  });
+
+  it('takes back a number whose event could not be built', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const j = journal(dir);
+    j.recover();
+    await appendAll(j, ['a']);
+    expect(() =>
+      j.append(() => {
+        throw new RangeError('no payload');
+      }),
+    ).toThrow('no payload');
+    const [next] = await appendAll(j, ['b']);
+    expect(next).toBe(2);
+    j.ack(1);
+    j.ack(2);
+    j.checkpoint();
+    expect(ackedFile(dir)).toBe('2');
+    await j.close();
+  });
+
+  it('reports what it gave up while the disk refused writes once, when it writes again, even when the report is an event itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const reports: Array<[number, number]> = [];
+    const j: OutboxJournal = journal(dir, undefined, {
+      openFile,
+      retryMs: { first: 5, longest: 5 },
+      maxWaitingBytes: 200,
+      // As the gateway does: the report is an alarm event, appended to the journal.
+      onDropped: (from, to) => {
+        reports.push([from, to]);
+        j.append((seq) => Buffer.from(`${seq}:lost ${from}-${to}`));
+      },
+    });
+    j.recover();
+    disk.failing = true;
+    const doors = Array.from({ length: 20 }, () => j.append((seq) => Buffer.from(`${seq}:door`.padEnd(30))));
+    const outcomes = doors.map((d) =>
+      d.durable.then(
+        () => 'written',
+        () => 'given up',
+      ),
+    );
+    while (disk.refused < 2) await new Promise((resolve) => setImmediate(resolve));
+    expect(reports).toEqual([]);
+    disk.failing = false;
+    const settled = await Promise.all(outcomes);
+    // 46 bytes a record: the newest four fit the bound; the report of the rest costs nothing more.
+    expect(settled.filter((s) => s === 'written')).toHaveLength(4);
+    expect(reports).toEqual([[1, 16]]);
+    await j.flush();
+    await j.close();
+    expect(
+      journal(dir)
+        .recover()
+        .map((r) => r.payload.toString()),
+    ).toEqual([...[17, 18, 19, 20].map((seq) => `${seq}:door`.padEnd(30)), '21:lost 1-16']);
+  });
+
+  it('keeps a segment it could not delete, drops nothing at the bound for it, and deletes it later', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    let refuse = 1;
+    const dropped: Array<[number, number]> = [];
+    const j = journal(dir, 50, {
+      maxUnackedBytes: 100,
+      onDropped: (from, to) => dropped.push([from, to]),
+      removeFile: (path) => {
+        if (refuse-- > 0) throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+        unlinkSync(path);
+      },
+    });
+    j.recover();
+    for (let i = 0; i < 4; i++) await appendAll(j, ['x'.repeat(30)]);
+    // The bound wanted the first segment gone; it stayed, and so did its events.
+    expect(dropped).toEqual([]);
+    expect(j.pending().map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    for (const seq of [1, 2, 3, 4]) j.ack(seq);
+    j.checkpoint();
+    expect(ackedFile(dir)).toBe('4');
+    await j.close();
+    expect(journal(dir).recover()).toEqual([]);
   });
 });

@@ -1,0 +1,73 @@
+import { readFileSync, statSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+
+/**
+ * The outbox's on-disk record format: `[u32 length][u32 crc32][u64 seq][payload]`, big-endian;
+ * the CRC covers seq and payload. A segment file is a run of them in sequence order.
+ */
+export interface JournalRecord {
+  seq: number;
+  payload: Buffer;
+}
+
+export const HEADER_BYTES = 16;
+
+/** A record's frame as it goes to disk. */
+export function frameRecord(seq: number, payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  frame.writeUInt32BE(payload.length, 0);
+  frame.writeBigUInt64BE(BigInt(seq), 8);
+  payload.copy(frame, HEADER_BYTES);
+  frame.writeUInt32BE(crc32(frame.subarray(8)), 4);
+  return frame;
+}
+
+export interface ParsedSegment {
+  records: JournalRecord[];
+  /** Where the last intact record ends: what follows is a torn tail (or nothing). */
+  goodBytes: number;
+  /** Bytes between intact records were skipped: damage inside the file, not a torn tail. */
+  damaged: boolean;
+}
+
+/**
+ * The intact records in a segment's bytes. A record whose checksum fails is skipped, and the scan
+ * goes on at the next offset where a whole record with a matching checksum and a higher number
+ * begins: a damaged sector inside a file (an SD card) costs the records in it, not every record
+ * after it. A crash only tears the last records, which were never durable.
+ */
+export function parseRecords(data: Buffer): ParsedSegment {
+  const records: JournalRecord[] = [];
+  let offset = 0;
+  let goodBytes = 0;
+  let damaged = false;
+  let lastSeq = 0;
+  while (offset + HEADER_BYTES <= data.length) {
+    const end = intactRecordEnd(data, offset, lastSeq);
+    if (end === undefined) {
+      offset += 1;
+      continue;
+    }
+    if (offset > goodBytes) damaged = true;
+    lastSeq = Number(data.readBigUInt64BE(offset + 8));
+    records.push({ seq: lastSeq, payload: Buffer.from(data.subarray(offset + HEADER_BYTES, end)) });
+    offset = end;
+    goodBytes = end;
+  }
+  return { records, goodBytes, damaged };
+}
+
+/** Where the record at `offset` ends, if a whole one with a matching checksum starts there. */
+function intactRecordEnd(data: Buffer, offset: number, after: number): number | undefined {
+  const end = offset + HEADER_BYTES + data.readUInt32BE(offset);
+  if (end > data.length) return undefined;
+  const seq = data.readBigUInt64BE(offset + 8);
+  // Cheap checks first: while resynchronising, most offsets fail here, not at the checksum.
+  if (seq <= BigInt(after) || seq > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  if (crc32(data.subarray(offset + 8, end)) !== data.readUInt32BE(offset + 4)) return undefined;
+  return end;
+}
+
+export function readSegment(path: string): ParsedSegment & { totalBytes: number } {
+  return { ...parseRecords(readFileSync(path)), totalBytes: statSync(path).size };
+}
