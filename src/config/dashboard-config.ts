@@ -137,6 +137,14 @@ export const DashboardConfig = Type.Object(
     ingest: Type.Object(
       {
         sites: Type.Array(Id, { default: [], description: 'sites to ingest; empty means every site' }),
+        mqttProtocol: Type.Optional(
+          // 5 unquoted in YAML (or an environment variable) is a number.
+          Type.Union([Type.Literal('auto'), Type.Literal(5), Type.Literal('5'), Type.Literal('3.1.1')], {
+            default: 'auto',
+            description:
+              "MQTT version of the ingest's subscription: '5' where the broker speaks it (shared subscriptions, never downgraded), '3.1.1' for brokers that do not, 'auto' tries 5 and falls back",
+          }),
+        ),
         verifyThreads: Type.Optional(
           Type.Integer({
             minimum: 0,
@@ -191,3 +199,9 @@ export const DashboardConfig = Type.Object(
   strict,
 );
 export type DashboardConfig = Static<typeof DashboardConfig>;
+
+/** `ingest.mqttProtocol` as the subscriber takes it (3.1.1 is protocol level 4). */
+export function ingestProtocol(setting: 'auto' | 5 | '5' | '3.1.1' | undefined): 'auto' | 5 | 4 {
+  if (setting === 5 || setting === '5') return 5;
+  return setting === '3.1.1' ? 4 : 'auto';
+}

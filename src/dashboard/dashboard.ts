@@ -1,7 +1,12 @@
 import { type KeyObject, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { type DashboardConfig, retentionSettings, staffSettings } from '../config/dashboard-config.js';
+import {
+  type DashboardConfig,
+  ingestProtocol,
+  retentionSettings,
+  staffSettings,
+} from '../config/dashboard-config.js';
 import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
 import { workstationSettings } from '../config/workstation-config.js';
 import { type Clock, systemClock } from '../lib/clock.js';
@@ -388,6 +393,8 @@ export class Dashboard {
       password: this.options.mqttPassword,
       tls: mqttTls,
       sites: config.ingest.sites,
+      knownSites: [...new Set(config.gateways.map((g) => g.site))],
+      protocol: ingestProtocol(config.ingest.mqttProtocol),
       verifyThreads: config.ingest.verifyThreads ?? 1,
       pipeline,
       log: log.child({ component: 'ingest' }),

@@ -17,6 +17,8 @@ export interface FakeBrokerBehaviour {
   connackReplacement?: Buffer;
   /** SUBACK code for each filter (default: QoS 1 granted). */
   grant: (filter: string) => number;
+  /** CONNACK says the session was resumed (default false). */
+  sessionPresent: boolean;
 }
 
 export class FakeClientConnection {
@@ -83,6 +85,7 @@ export class FakeMqttBroker {
       answerPings: true,
       dropVersion5: false,
       grant: () => 1,
+      sessionPresent: false,
       ...behaviour,
     });
     server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => broker.accept(socket));
@@ -141,10 +144,19 @@ export class FakeMqttBroker {
     if (packet.cmd === 'connect') {
       if (this.behaviour.dropVersion5 && connection.protocolVersion === 5) connection.destroy();
       else if (this.behaviour.connackReplacement) void connection.sendRaw(this.behaviour.connackReplacement);
-      else connection.send({ cmd: 'connack', sessionPresent: false, returnCode: 0, reasonCode: 0 });
+      else
+        connection.send({
+          cmd: 'connack',
+          sessionPresent: this.behaviour.sessionPresent,
+          returnCode: 0,
+          reasonCode: 0,
+        });
     } else if (packet.cmd === 'subscribe') {
       const granted = packet.subscriptions.map((s) => this.behaviour.grant(s.topic));
       connection.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+    } else if (packet.cmd === 'unsubscribe') {
+      const granted = packet.unsubscriptions.map(() => 0);
+      connection.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted });
     } else if (packet.cmd === 'pingreq' && this.behaviour.answerPings) {
       connection.send({ cmd: 'pingresp' });
     }

@@ -156,6 +156,32 @@ describe('MQTT subscriber protocol and subscription fallbacks', () => {
     expect(broker.all.map((c) => c.protocolVersion)).toEqual([5, 4]);
   });
 
+  it('tries MQTT 5 again on the next connection when 3.1.1 was only a guess (a connection closed before CONNACK)', async () => {
+    const broker = await fakeBroker({ dropVersion5: true });
+    const sub = subscriber(broker, { sharedGroup: 'ingest' });
+    await connect(sub);
+    const again = nextFrom(sub.connected);
+    (await broker.connection(2)).send({ cmd: 'disconnect', reasonCode: 0 });
+    expect(await again).toMatchObject({ protocolVersion: 4 });
+    expect(broker.all.map((c) => c.protocolVersion)).toEqual([5, 4, 5, 4]);
+  });
+
+  it('on a resumed session, unsubscribes the other form of its topics and retired ones before it is ready', async () => {
+    const broker = await fakeBroker({ sessionPresent: true });
+    const sub = subscriber(broker, { sharedGroup: 'ingest', retiredTopics: ['idg/+/+/events'] });
+    const info = await connect(sub);
+    expect(info).toMatchObject({ sessionPresent: true, shared: true, filters: [`$share/ingest/${topic}`] });
+    const connection = await broker.connection(1);
+    const unsubscribe = connection.received.find(is('unsubscribe'));
+    expect(unsubscribe && 'unsubscriptions' in unsubscribe ? unsubscribe.unsubscriptions : []).toEqual([
+      topic,
+      'idg/+/+/events',
+      '$share/ingest/idg/+/+/events',
+    ]);
+    // Ready came after the UNSUBACK: the packets went CONNECT, SUBSCRIBE, UNSUBSCRIBE.
+    expect(connection.received.map((p) => p.cmd)).toEqual(['connect', 'subscribe', 'unsubscribe']);
+  });
+
   it('subscribes to the plain topic when SUBACK refuses the shared one (0x9E), and remembers', async () => {
     const broker = await fakeBroker({ grant: (filter) => (filter.startsWith('$share/') ? 0x9e : 1) });
     const sub = subscriber(broker, { sharedGroup: 'ingest' });

@@ -235,6 +235,39 @@ describe('MQTT subscriber on a Mosquitto of its own', () => {
     expect(new Set([...got.one, ...got.two]).size).toBe(total);
   });
 
+  it('drops the subscriptions an earlier run left in its session: the plain form after a 3.1.1 run, and sites it no longer ingests', async () => {
+    const clientId = `idg-sub-${uniqueSite()}`;
+    const site = uniqueSite();
+    const mine = `idg/${site}/+/events`;
+    const everySite = 'idg/+/+/events';
+    // An earlier run: 3.1.1, every site, plain.
+    const earlier = subscriber(mosquitto.url, everySite, { clientId, protocol: 4, sharedGroup: 'ingest' });
+    expect(await connect(earlier)).toMatchObject({ protocolVersion: 4, filters: [everySite] });
+    await earlier.stop();
+    // This run: MQTT 5, shared, one site.
+    const sub = subscriber(mosquitto.url, mine, {
+      clientId,
+      protocol: 5,
+      sharedGroup: 'ingest',
+      retiredTopics: [everySite],
+    });
+    expect(await connect(sub)).toMatchObject({ sessionPresent: true, shared: true });
+    const got: string[] = [];
+    const last = new Promise<void>((resolve) =>
+      sub.messages.on((message) => {
+        got.push(`${message.topic} ${message.payload.toString()}`);
+        message.ack();
+        if (message.payload.toString() === 'last') resolve();
+      }),
+    );
+    await publish(mosquitto.url, `idg/other-${site}/gw-1/events`, ['elsewhere']);
+    await publish(mosquitto.url, `idg/${site}/gw-1/events`, ['one']);
+    await publish(mosquitto.url, `idg/${site}/gw-1/events`, ['last']);
+    await last;
+    // Once each, and nothing of a site it no longer ingests.
+    expect(got).toEqual([`idg/${site}/gw-1/events one`, `idg/${site}/gw-1/events last`]);
+  });
+
   it('reconnects by itself after a broker restart and gets the unacked messages again', async () => {
     const topic = `idg/${uniqueSite()}/events`;
     const sub = subscriber(mosquitto.url, topic);

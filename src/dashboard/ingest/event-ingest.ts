@@ -16,6 +16,10 @@ export interface IngestOptions {
   tls?: ConnectionOptions;
   /** Sites to subscribe to; empty means all. */
   sites: readonly string[];
+  /** Every site the configuration names: subscriptions of an earlier run to others are dropped. */
+  knownSites?: readonly string[];
+  /** MQTT version: 'auto' (default) tries 5 and falls back to 3.1.1. */
+  protocol?: 'auto' | 5 | 4;
   /** Also keeps what cannot be stored at all (IngestPipeline.quarantineUnstorable). */
   pipeline: IngestPipeline;
   log: Logger;
@@ -80,14 +84,20 @@ export class EventIngest {
     const { url, clientId, username, password, tls, sites, log } = this.options;
     const filters =
       sites.length > 0 ? sites.map((site) => subscriptions.events(site)) : [subscriptions.events()];
+    // What an earlier run with other sites may have left in the persistent session.
+    const retiredTopics = [
+      subscriptions.events(),
+      ...(this.options.knownSites ?? []).map((site) => subscriptions.events(site)),
+    ].filter((topic) => !filters.includes(topic));
     const subscriber = new MqttSubscriber({
       url,
       clientId,
       ...(username ? { username } : {}),
       ...(password ? { password } : {}),
       ...(tls ? { tls } : {}),
-      protocol: 'auto',
+      protocol: this.options.protocol ?? 'auto',
       subscriptions: filters.map((topic) => ({ topic, qos: 1 as const })),
+      retiredTopics,
       sharedGroup: this.options.sharedGroup ?? 'identgate-ingest',
       log,
     });

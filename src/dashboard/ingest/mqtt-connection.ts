@@ -5,6 +5,7 @@ import {
   type IConnackPacket,
   type IPublishPacket,
   type ISubackPacket,
+  type IUnsubackPacket,
   type Packet,
   parser as packetParser,
 } from 'mqtt-packet';
@@ -12,7 +13,13 @@ import type { TimerHandle } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import { AckWriter } from './mqtt-ack-writer.js';
 import { MqttErrorCode } from './mqtt-errors.js';
-import { connectPacket, readSuback, type SubscribeRequest, subscribeRequest } from './mqtt-handshake.js';
+import {
+  connectPacket,
+  readSuback,
+  type SubscribeRequest,
+  staleFilters,
+  subscribeRequest,
+} from './mqtt-handshake.js';
 import { KeepaliveWatch } from './mqtt-keepalive.js';
 import type { MqttMessage } from './mqtt-message.js';
 import { connackVerdict, type ProtocolVersion, reasonName } from './mqtt-reason-codes.js';
@@ -78,6 +85,9 @@ export class MqttConnection {
   private readyAt: number | undefined;
   private sessionPresent = false;
   private subscribing: SubscribeRequest = { messageId: 0, filters: [], shared: false };
+  /** The granted subscription, and the id of the UNSUBSCRIBE of stale filters under way. */
+  private granted: { filters: string[]; shared: boolean } | undefined;
+  private unsubscribing: number | undefined;
   private sharedRefused = false;
   private warnedQos2 = false;
 
@@ -169,6 +179,9 @@ export class MqttConnection {
         return;
       case 'suback':
         this.onSuback(packet);
+        return;
+      case 'unsuback':
+        this.onUnsuback(packet);
         return;
       case 'pubrel':
         // Second half of a QoS 2 exchange; our PUBREC went out with the application's ack.
@@ -278,6 +291,30 @@ export class MqttConnection {
         { filters: outcome.qos0 },
         'broker granted QoS 0: messages can be lost on the way to us',
       );
+    this.granted = outcome;
+    const { topics, retiredTopics, sharedGroup } = this.options;
+    const stale = this.sessionPresent
+      ? staleFilters(topics, retiredTopics, sharedGroup, outcome.filters)
+      : [];
+    if (stale.length > 0) {
+      // Ready once they are gone: until then the session may deliver a message once per filter.
+      this.unsubscribing = this.subscribing.messageId + 1;
+      this.send({ cmd: 'unsubscribe', messageId: this.unsubscribing, unsubscriptions: stale });
+      return;
+    }
+    this.becomeReady();
+  }
+
+  private onUnsuback(packet: IUnsubackPacket): void {
+    if (this.state !== 'subscribing' || packet.messageId !== this.unsubscribing) {
+      this.fail('protocol-error', MqttErrorCode.protocol, `unexpected UNSUBACK (id ${packet.messageId})`);
+      return;
+    }
+    this.becomeReady();
+  }
+
+  private becomeReady(): void {
+    const outcome = this.granted ?? { filters: [], shared: false };
     this.state = 'ready';
     this.deadline.cancel();
     this.readyAt = this.options.clock.now();

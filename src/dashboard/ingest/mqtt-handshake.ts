@@ -56,6 +56,22 @@ export function subscribeRequest(
 }
 
 /**
+ * What a resumed session may still hold that this subscription does not want: the other form
+ * (plain or `$share/<group>/…`) of its topics, left by a run that fell back to 3.1.1 or had
+ * shared subscriptions refused, and both forms of retired topics.
+ */
+export function staleFilters(
+  topics: readonly string[],
+  retired: readonly string[],
+  group: string | undefined,
+  granted: readonly string[],
+): string[] {
+  const wanted = new Set(granted);
+  const forms = (topic: string) => (group === undefined ? [topic] : [topic, `$share/${group}/${topic}`]);
+  return [...new Set([...topics, ...retired].flatMap(forms))].filter((filter) => !wanted.has(filter));
+}
+
+/**
  * Reads the SUBACK for `request`. A broker without shared subscriptions answers 0x9E (MQTT 5)
  * for `$share/` filters; the caller then subscribes to the plain topics instead.
  */

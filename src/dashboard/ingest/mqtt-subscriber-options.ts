@@ -24,6 +24,12 @@ export interface MqttSubscriberOptions {
   subscriptions: ReadonlyArray<{ topic: string; qos: 1 }>;
   /** With MQTT 5, subscribe as `$share/<group>/<topic>` so that subscribers in the group split the load. */
   sharedGroup?: string;
+  /**
+   * Topics this client may have subscribed to in an earlier run and no longer wants (sites no
+   * longer ingested here). A resumed session keeps every subscription it ever had: these, in
+   * both forms, and the other form (shared or plain) of the topics above, are unsubscribed.
+   */
+  retiredTopics?: readonly string[];
   /** MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may have in flight to us. Default 1000. */
   receiveMaximum?: number;
   /** Time allowed from opening the socket to the SUBACK; default 10 s. */
@@ -52,6 +58,7 @@ export interface ResolvedOptions {
   sessionExpirySeconds: number;
   topics: string[];
   sharedGroup: string | undefined;
+  retiredTopics: string[];
   receiveMaximum: number;
   connectTimeoutMs: number;
   backoff: BackoffPolicy;
@@ -99,6 +106,7 @@ export function resolveOptions(options: MqttSubscriberOptions): ResolvedOptions 
     ),
     topics: options.subscriptions.map((s) => s.topic),
     sharedGroup: options.sharedGroup,
+    retiredTopics: [...(options.retiredTopics ?? [])],
     receiveMaximum: integer('receiveMaximum', options.receiveMaximum ?? 1000, 1, 65_535),
     connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1, 600_000),
     backoff: {

@@ -74,6 +74,7 @@ export class MqttSubscriber {
   /** The protocol version to try next, and whether it has been proven to work with this broker. */
   private version: ProtocolVersion;
   private versionProven: boolean;
+  private guessedOld = false;
   private sharedRefused = false;
 
   constructor(options: MqttSubscriberOptions) {
@@ -177,8 +178,16 @@ export class MqttSubscriber {
         this.log.warn({ reason: end.reason }, 'broker did not take MQTT 5; trying MQTT 3.1.1');
         this.version = 4;
         this.versionProven = false;
+        this.guessedOld = !refused;
         return 0;
       }
+    } else if (this.options.protocol === 'auto' && this.guessedOld) {
+      // 3.1.1 because a connection closed before CONNACK, which a restarting broker does too:
+      // MQTT 5 is tried first again on the next connection, so that one transient failure does
+      // not keep this process off shared subscriptions for good.
+      this.version = 5;
+      this.versionProven = false;
+      this.guessedOld = false;
     } else if (
       this.options.protocol === 'auto' &&
       !this.versionProven &&
