@@ -122,6 +122,21 @@ describe('MQTT subscriber keep-alive and connection faults', () => {
     });
   });
 
+  it('warns when the broker kept no session for it across a reconnect (what it held is gone)', async () => {
+    const broker = await fakeBroker();
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) });
+    const sub = subscriber(broker, { log });
+    await connect(sub);
+    const warning = 'the broker kept no session for this subscriber';
+    expect(lines.some((l) => l.includes(warning))).toBe(false);
+    const reconnected = nextFrom(sub.connected);
+    (await broker.connection(1)).send({ cmd: 'disconnect', reasonCode: 0x8b });
+    expect(await reconnected).toMatchObject({ sessionPresent: false });
+    const line = lines.find((l) => l.includes(warning));
+    expect(line && JSON.parse(line)).toMatchObject({ level: 'warn', clientId: 'idg-dashboard-1' });
+  });
+
   it('reports a refused subscription with IDG_MQTT_SUBSCRIBE_REFUSED and keeps retrying', async () => {
     const broker = await fakeBroker({ grant: () => 0x87 });
     const sub = subscriber(broker);

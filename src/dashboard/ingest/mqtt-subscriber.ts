@@ -75,6 +75,8 @@ export class MqttSubscriber {
   private version: ProtocolVersion;
   private versionProven: boolean;
   private guessedOld = false;
+  /** A connection of this process was ready before: a persistent session exists at the broker. */
+  private hadSession = false;
   private sharedRefused = false;
 
   constructor(options: MqttSubscriberOptions) {
@@ -146,6 +148,14 @@ export class MqttSubscriber {
         this.versionProven = true;
         const { protocolVersion, sessionPresent, shared, filters } = info;
         this.log.info({ protocolVersion, sessionPresent, shared, filters }, 'connected and subscribed');
+        if (this.hadSession && !sessionPresent && !this.options.clean)
+          // What the broker held for this subscriber while it was away is gone with its session;
+          // the gap scanner asks the gateways for the events it misses.
+          this.log.warn(
+            { clientId: this.options.clientId },
+            'the broker kept no session for this subscriber: messages it held for it are gone',
+          );
+        this.hadSession = true;
         this.connected.emit({ protocolVersion, sessionPresent, shared, filters });
       },
       message: (message) => this.messages.emit(message),
