@@ -309,7 +309,6 @@ export class Gateway {
     await this.journal.close();
   }
 
-  /** Records one event: signed, journaled, then published. */
   /** Events the outbox will never publish: a critical alarm names them (central sees the gap too). */
   private eventsLost(fromSeq: number, toSeq: number, why: string): void {
     this.runtime.alarms.notify({
@@ -320,6 +319,7 @@ export class Gateway {
     });
   }
 
+  /** Records one event: signed, journaled, then published. */
   record(body: EventBody): Envelope {
     if (!this.eventRecorder) throw new Error('gateway not started');
     const envelope = this.eventRecorder.record(body);

@@ -3,7 +3,13 @@ import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/logger.js';
 import { writeFileAtomic } from '../../lib/state-files.js';
-import { frameRecord, type JournalRecord, parseRecords, readSegment } from './outbox-segment.js';
+import {
+  frameRecord,
+  type JournalRecord,
+  MAX_NUMBER_JUMP,
+  parseRecords,
+  readSegment,
+} from './outbox-segment.js';
 
 export type { JournalRecord } from './outbox-segment.js';
 
@@ -99,6 +105,8 @@ export class OutboxJournal {
   private segments: Segment[] = [];
   /** Ranges of numbers found on disk nowhere at start (see passMissing), for the owner to report. */
   readonly recoveryLosses: Array<[number, number]> = [];
+  /** Ranges of numbers no record will ever have (see passMissing), in order, for advance(). */
+  private readonly passed: Array<[number, number]> = [];
   /** Ranges given up while the disk refused writes, reported once it writes again (see giveUp). */
   private readonly unreported: Array<[number, number]> = [];
   private current: FileHandle | undefined;
@@ -141,8 +149,10 @@ export class OutboxJournal {
     this.persistedAck = this.ackedThrough;
     // Numbers given up unwritten (see giveUp) are never used again, whatever the watermark says.
     this.issued = this.readNumber('issued');
-    let highest = Math.max(this.ackedThrough, this.issued);
-    const persisted = highest;
+    const persisted = Math.max(this.ackedThrough, this.issued);
+    // Traces of numbers issued with no record left: `issued`, and the segments' names.
+    const traces: Array<[number, string]> = [[this.issued, 'issued']];
+    let highestRecord = 0;
     const files = readdirSync(this.dir)
       .map((name) => ({ name, match: SEGMENT_PATTERN.exec(name) }))
       .filter((f) => f.match)
@@ -151,10 +161,11 @@ export class OutboxJournal {
       const path = join(this.dir, name);
       // The numbers before a segment's first were issued, whether or not a record of them is
       // left (a segment whose only records were dropped at the bound, a file never written).
-      highest = Math.max(highest, Number(match?.[1]) - 1);
+      const before = Number(match?.[1]) - 1;
+      traces.push([before, name]);
       // Before a torn tail is cut off below, which would make the file look freshly written.
       const writtenAt = statSync(path).mtimeMs;
-      const { records, goodBytes, totalBytes, damaged } = readSegment(path);
+      const { records, goodBytes, totalBytes, damaged } = readSegment(path, before);
       if (damaged)
         this.options.log.error(
           { file: name },
@@ -172,18 +183,29 @@ export class OutboxJournal {
       if (records.length === 0) {
         // Its name is the one trace of numbers issued before it: kept until the watermark on
         // disk covers them.
-        if (Number(match?.[1]) - 1 <= persisted)
-          this.tryOnDisk(() => unlinkSync(path), `remove the empty ${name}`);
+        if (before <= persisted) this.tryOnDisk(() => unlinkSync(path), `remove the empty ${name}`);
         continue;
       }
       const first = records[0]?.seq ?? 0;
       const last = records[records.length - 1]?.seq ?? 0;
       this.segments.push({ first, last, path, bytes: goodBytes, writtenAt });
       for (const record of records) {
-        highest = Math.max(highest, record.seq);
+        highestRecord = Math.max(highestRecord, record.seq);
         // At least as old as its segment's last write: a restart does not make unsent events young.
         if (record.seq > this.ackedThrough) this.track(record.seq, record.payload, writtenAt);
       }
+    }
+    let highest = Math.max(this.ackedThrough, highestRecord);
+    // Far beyond every record and the watermark, a trace is damage (a flipped bit in a name):
+    // trusted, it would make the journal pass, and the central side ask for, billions of numbers.
+    const plausible = highest + MAX_NUMBER_JUMP;
+    for (const [value, source] of traces) {
+      if (value <= plausible) highest = Math.max(highest, value);
+      else
+        this.options.log.error(
+          { source, value },
+          'outbox: a number far beyond every record ignored as damage',
+        );
     }
     this.nextSeq = highest + 1;
     this.passMissing();
@@ -206,12 +228,8 @@ export class OutboxJournal {
     }
     // Above the last record, numbers issued all the same (given up, or named by a segment).
     if (expected <= this.lastSequence) this.recoveryLosses.push([expected, this.lastSequence]);
-    const [below, ...between] = this.recoveryLosses;
-    // Below the first record held, at once (the range may be wide); between records, number by
-    // number, as the acknowledgements in between come.
-    if (below && below[0] === this.ackedThrough + 1) this.ackedThrough = below[1];
-    else if (below) between.unshift(below);
-    for (const [from, to] of between) for (let seq = from; seq <= to; seq++) this.acked.add(seq);
+    // As ranges (they may be wide): the watermark passes each when it reaches it.
+    this.passed.push(...this.recoveryLosses.map(([from, to]): [number, number] => [from, to]));
     this.advance();
   }
 
@@ -317,9 +335,11 @@ export class OutboxJournal {
   }
 
   private advance(): void {
-    while (this.acked.has(this.ackedThrough + 1)) {
-      this.acked.delete(this.ackedThrough + 1);
-      this.ackedThrough += 1;
+    for (;;) {
+      if (this.acked.delete(this.ackedThrough + 1)) this.ackedThrough += 1;
+      else if (this.passed[0] && this.passed[0][0] <= this.ackedThrough + 1) {
+        this.ackedThrough = Math.max(this.ackedThrough, (this.passed.shift() as [number, number])[1]);
+      } else return;
     }
   }
 
@@ -337,17 +357,23 @@ export class OutboxJournal {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // pruned meanwhile
         throw error;
       }
-      const records = parseRecords(data).records.filter((r) => r.seq >= fromSeq && r.seq <= toSeq);
+      const records = parseRecords(data, segment.first - 1).records.filter(
+        (r) => r.seq >= fromSeq && r.seq <= toSeq,
+      );
       if (records.length > 0) yield records;
     }
   }
 
   /** Writes the acknowledgement watermark and removes segments no longer needed. */
   checkpoint(): void {
-    if (this.ackedThrough !== this.persistedAck) {
+    // Not past numbers given up and not reported yet: after a crash, recovery finds them missing
+    // and they are reported then.
+    const unreported = Math.min(...this.unreported.map(([from]) => from));
+    const through = Math.min(this.ackedThrough, unreported - 1);
+    if (through > this.persistedAck) {
       try {
-        writeFileAtomic(join(this.dir, 'acked'), `${this.ackedThrough}\n`);
-        this.persistedAck = this.ackedThrough;
+        writeFileAtomic(join(this.dir, 'acked'), `${through}\n`);
+        this.persistedAck = through;
       } catch (error) {
         // A full disk: the watermark stays behind (a restart sends a few events again, which the
         // central side absorbs) and is written at a later checkpoint.
@@ -405,32 +431,38 @@ export class OutboxJournal {
     this.batch = [];
     this.batchBytes = 0;
     if (batch.length === 0) return;
+    const frames = batch.map((p) => p.frame);
+    let segment: Segment;
     try {
-      const segment = await this.segmentFor(batch[0]?.seq ?? 0);
+      segment = await this.segmentFor(batch[0]?.seq ?? 0);
       const handle = this.current as FileHandle;
       // A failed write may have left part of a record behind: cut back to the last good one, so
       // that nothing written next sits behind it (recovery stops at the first bad record).
       if (this.failing) await handle.truncate(segment.bytes);
-      const frames = batch.map((p) => p.frame);
       await handle.writev(frames);
       await handle.datasync();
-      const now = this.options.now();
-      segment.bytes += frames.reduce((n, f) => n + f.length, 0);
-      segment.last = batch[batch.length - 1]?.seq ?? segment.last;
-      segment.writtenAt = now;
-      for (const p of batch) this.track(p.seq, p.payload, now);
-      for (const p of batch) p.resolve();
-      if (this.failing) {
-        this.failing = undefined;
-        this.options.log.info('outbox: writing again');
-        this.options.onWriteRecovered?.();
-        this.reportGivenUp();
-      }
     } catch (error) {
       this.writeFailed(batch, error as Error);
       return;
     }
-    // Outside the write's failure path: the batch is durable whatever pruning meets.
+    // Durable from here: nothing below may send the batch down the failure path (a callback
+    // that throws once the journal is closed would have it given up, though it is on disk).
+    const now = this.options.now();
+    segment.bytes += frames.reduce((n, f) => n + f.length, 0);
+    segment.last = batch[batch.length - 1]?.seq ?? segment.last;
+    segment.writtenAt = now;
+    for (const p of batch) this.track(p.seq, p.payload, now);
+    for (const p of batch) p.resolve();
+    if (this.failing) {
+      this.failing = undefined;
+      this.options.log.info('outbox: writing again');
+      try {
+        this.options.onWriteRecovered?.();
+      } catch (error) {
+        this.options.log.error({ err: error }, 'outbox: could not report that writing works again');
+      }
+      this.reportGivenUp();
+    }
     if (this.unackedBytes > this.options.maxUnackedBytes) this.prune();
   }
 

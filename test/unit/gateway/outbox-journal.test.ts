@@ -575,3 +575,80 @@ describe('outbox journal: numbers it holds no record of', () => {
     expect(journal(dir).recover()).toEqual([]);
   });
 });
+
+describe('outbox journal: after review', () => {
+  it('keeps a batch written at close durable even when reporting that the disk writes again fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    let failed: () => void = () => undefined;
+    const writeFailed = new Promise<void>((resolve) => {
+      failed = resolve;
+    });
+    const j: OutboxJournal = journal(dir, undefined, {
+      openFile,
+      retryMs: { first: 60_000, longest: 60_000 },
+      onWriteFailed: () => failed(),
+      // As the gateway does: clearing its alarm records an event, which a closed journal refuses.
+      onWriteRecovered: () => {
+        j.append((seq) => Buffer.from(`${seq}:clear`));
+      },
+    });
+    j.recover();
+    await appendAll(j, ['a']);
+    j.ack(1);
+    disk.failing = true;
+    const waiting = ['b', 'c'].map((p) =>
+      j.append((seq) => Buffer.from(`${seq}:${p}`)).durable.catch(() => 'given up'),
+    );
+    await writeFailed;
+    disk.failing = false; // space freed; the gateway stops before the next retry
+    await j.close();
+    expect(await Promise.all(waiting)).toEqual([undefined, undefined]);
+    expect(
+      journal(dir)
+        .recover()
+        .map((r) => r.payload.toString()),
+    ).toEqual(['2:b', '3:c']);
+  });
+
+  it('takes a segment name far beyond every record for damage, and numbers on from its records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const j = journal(dir);
+    j.recover();
+    await appendAll(j, ['a']);
+    await j.close();
+    writeFileSync(join(dir, 'seg-0000001000000000.log'), '');
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.seq)).toEqual([1]);
+    expect(again.recoveryLosses).toEqual([]);
+    expect(again.append(() => Buffer.from('b')).seq).toBe(2);
+    await again.close();
+  });
+
+  it('does not write its watermark past events given up and not yet reported, so a crash cannot hide them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const reports: Array<[number, number]> = [];
+    const j = journal(dir, undefined, {
+      openFile,
+      maxWaitingBytes: 40,
+      retryMs: { first: 60_000, longest: 60_000 },
+      onDropped: (from, to) => reports.push([from, to]),
+    });
+    j.recover();
+    await appendAll(j, ['a']);
+    j.ack(1);
+    disk.failing = true;
+    const lost = ['b', 'c', 'd'].map((p) =>
+      j.append((seq) => Buffer.from(`${seq}:${p}`.padEnd(20))).durable.catch(() => 'given up'),
+    );
+    expect(await Promise.all(lost.slice(0, 2))).toEqual(['given up', 'given up']);
+    j.checkpoint();
+    expect(reports).toEqual([]);
+    // The process ends here, before the disk writes again.
+    const again = journal(dir);
+    again.recover();
+    // 2 and 3 given up; 4 still waited in memory and never reached the disk, so nobody saw it.
+    expect(again.recoveryLosses).toEqual([[2, 3]]);
+  });
+});
