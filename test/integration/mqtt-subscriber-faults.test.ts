@@ -9,6 +9,7 @@ import {
   MqttSubscriber,
   type MqttSubscriberOptions,
 } from '../../src/dashboard/ingest/mqtt-subscriber.js';
+import { FakeClock } from '../../src/lib/clock.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { type FakeClientConnection, FakeMqttBroker } from '../helpers/fake-mqtt-broker.js';
 import { requireTool } from '../helpers/services.js';
@@ -181,6 +182,28 @@ describe('MQTT subscriber protocol and subscription fallbacks', () => {
     expect(broker.all.map((c) => c.protocolVersion)).toEqual([5, 4, 5, 4]);
   });
 
+  it('on 3.1.1 chosen on a guess, tries MQTT 5 again after a while even when the connection stays up', async () => {
+    const broker = await fakeBroker({ dropVersion5: true });
+    const clock = new FakeClock();
+    const sub = subscriber(broker, { sharedGroup: 'ingest', clock, keepaliveSeconds: 0 });
+    const connected = nextFrom(sub.connected);
+    sub.start();
+    // Fake time moves only when told: the immediate retry with 3.1.1 waits for that.
+    while (broker.all.length < 2) {
+      clock.advance(0);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await connected).toMatchObject({ protocolVersion: 4 });
+    const again = nextFrom(sub.connected);
+    clock.advance(10 * 60_000);
+    while (broker.all.length < 4) {
+      clock.advance(1000);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await again;
+    expect(broker.all.map((c) => c.protocolVersion)).toEqual([5, 4, 5, 4]);
+  });
+
   it('on a resumed session, unsubscribes the other form of its topics and retired ones before it is ready', async () => {
     const broker = await fakeBroker({ sessionPresent: true });
     const sub = subscriber(broker, { sharedGroup: 'ingest', retiredTopics: ['idg/+/+/events'] });
@@ -275,9 +298,9 @@ describe('MQTT subscriber acknowledgements', () => {
     expect(idsOf(second, 'puback')).toEqual([1]);
   });
 
-  it('delivers a message the broker sends again while it is in flight only once, so one PUBACK answers for one message', async () => {
+  it('delivers a message a 3.1.1 broker sends again while it is in flight only once, so one PUBACK answers for one message', async () => {
     const broker = await fakeBroker();
-    const sub = subscriber(broker);
+    const sub = subscriber(broker, { protocol: 4 });
     await connect(sub);
     const connection = await broker.connection(1);
     const payloads: string[] = [];
@@ -296,6 +319,29 @@ describe('MQTT subscriber acknowledgements', () => {
     await third;
     expect(payloads).toEqual(['A', 'C', 'B']);
     expect(idsOf(connection, 'puback')).toEqual([5]);
+  });
+
+  it('ends the connection on a new message under a packet id still in flight, so that no PUBACK can answer for it', async () => {
+    // A resend racing our PUBACK leaves the id in use by the resent copy when the broker, which
+    // has the PUBACK, sends its next message under it. Dropped, that message would be acked by
+    // the copy's PUBACK; ending the connection makes the broker send it again.
+    const broker = await fakeBroker();
+    const sub = subscriber(broker);
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const first = nextFrom(sub.messages);
+    connection.send(publishPacket(5, 'A'));
+    const a = await first;
+    const error = nextFrom(sub.errors);
+    connection.send(publishPacket(5, 'B'));
+    expect(await error).toMatchObject({
+      code: 'IDG_MQTT_PROTOCOL',
+      message: expect.stringContaining('packet id 5, which is still in flight'),
+    });
+    a.ack();
+    await connection.closed;
+    expect(idsOf(connection, 'puback')).toEqual([]);
+    await broker.connection(2);
   });
 
   it('refuses a PUBLISH with packet id 0 as a protocol error, without acknowledging it', async () => {

@@ -127,15 +127,19 @@ export class MqttConnection {
       this.fail(reason, MqttErrorCode.socket, `${display}: ${error.message}`, error);
     });
     this.socket.on('close', () => this.onClose());
-    this.deadline = options.clock.setTimeout(
-      () =>
-        this.fail(
-          'connect-timeout',
-          MqttErrorCode.connectTimeout,
-          `${display}: not subscribed within ${options.connectTimeoutMs} ms of connecting`,
-        ),
-      options.connectTimeoutMs,
-    );
+    this.deadline = options.clock.setTimeout(() => {
+      if (this.state === 'subscribing' && this.unsubscribing !== undefined) {
+        // Subscribed; only the clean-up of stale filters went unanswered: not a reason to wait on.
+        options.log.warn('the broker did not answer the UNSUBSCRIBE of stale filters; going on');
+        this.becomeReady();
+        return;
+      }
+      this.fail(
+        'connect-timeout',
+        MqttErrorCode.connectTimeout,
+        `${display}: not subscribed within ${options.connectTimeoutMs} ms of connecting`,
+      );
+    }, options.connectTimeoutMs);
   }
 
   /** Graceful end: DISCONNECT, then close. Unacknowledged messages stay with the broker. */
@@ -310,6 +314,14 @@ export class MqttConnection {
       this.fail('protocol-error', MqttErrorCode.protocol, `unexpected UNSUBACK (id ${packet.messageId})`);
       return;
     }
+    // 0x00 removed, 0x11 there was none; anything else leaves a stale filter in the session.
+    const codes = ((packet as { granted?: unknown }).granted ?? []) as unknown[];
+    const refused = codes.filter((code) => code !== 0 && code !== 0x11);
+    if (refused.length > 0)
+      this.options.log.warn(
+        { codes: refused },
+        'the broker refused to remove stale filters: messages may come twice, or for sites no longer ingested here',
+      );
     this.becomeReady();
   }
 
@@ -357,10 +369,22 @@ export class MqttConnection {
     }
     const ticket = this.acks.track({ messageId, qos });
     if (!ticket) {
-      // The same message again while its first delivery is being committed: that one's ack covers it.
-      this.options.log.warn(
-        { topic, messageId },
-        'broker resent a message still in flight; the first delivery answers for it',
+      // An id still in flight. A 3.1.1 resend (dup set) of that message: its first delivery's
+      // PUBACK answers for it. Anything else under the id (a new message, or any repeat under
+      // MQTT 5, which forbids resending on a connection) cannot be told from a message sent
+      // after a resend raced our PUBACK: the connection ends, no PUBACK under the id goes out,
+      // and the broker sends whatever it has not had acknowledged again.
+      if (dup && this.version === 4) {
+        this.options.log.warn(
+          { topic, messageId },
+          'broker resent a message still in flight; the first delivery answers for it',
+        );
+        return;
+      }
+      this.fail(
+        'protocol-error',
+        MqttErrorCode.protocol,
+        `PUBLISH under packet id ${messageId}, which is still in flight`,
       );
       return;
     }

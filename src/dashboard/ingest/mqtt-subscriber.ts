@@ -51,6 +51,9 @@ export interface DisconnectedEvent {
  * makes the broker redeliver every unacknowledged message, with dup set, after a reconnect.
  * Broker settings this relies on: docs/mqtt-subscriber.md.
  */
+/** How long a connection on 3.1.1 chosen on a guess lasts before MQTT 5 is tried again. */
+const V5_PROBE_MS = 10 * 60_000;
+
 export class MqttSubscriber {
   /**
    * Every message, in arrival order. Ack each one eventually, rejected ones too: PUBACKs go out
@@ -70,6 +73,7 @@ export class MqttSubscriber {
   private stopping: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private waitTimer: TimerHandle | undefined;
+  private probeTimer: TimerHandle | undefined;
   private attempt = 0;
   /** The protocol version to try next, and whether it has been proven to work with this broker. */
   private version: ProtocolVersion;
@@ -112,6 +116,7 @@ export class MqttSubscriber {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.waitTimer?.cancel();
+      this.probeTimer?.cancel();
       this.wakeUp?.();
       await this.connection?.close();
       await this.loop;
@@ -132,6 +137,7 @@ export class MqttSubscriber {
   private async run(): Promise<void> {
     while (!this.stopping) {
       const end = await this.connectOnce();
+      this.probeTimer?.cancel();
       this.connection = undefined;
       const delay = this.stopping ? undefined : this.nextDelay(end);
       this.report(end, delay);
@@ -156,6 +162,12 @@ export class MqttSubscriber {
             'the broker kept no session for this subscriber: messages it held for it are gone',
           );
         this.hadSession = true;
+        if (this.guessedOld) {
+          // 3.1.1 on a guess, without shared subscriptions: MQTT 5 is tried again in a while,
+          // rather than only when this connection happens to end (on a stable broker, weeks).
+          const connection = this.connection;
+          this.probeTimer = this.options.clock.setTimeout(() => void connection?.close(), V5_PROBE_MS);
+        }
         this.connected.emit({ protocolVersion, sessionPresent, shared, filters });
       },
       message: (message) => this.messages.emit(message),
