@@ -263,7 +263,11 @@ export class GatewayLink {
       this.options.stopGraceMs ?? STOP_GRACE_MS,
     );
     if (!ended) await client.endAsync(true);
-    this.options.journal.checkpoint();
+    try {
+      this.options.journal.checkpoint();
+    } catch (error) {
+      this.options.log.error({ err: error }, 'outbox checkpoint failed');
+    }
     this.client = undefined;
   }
 

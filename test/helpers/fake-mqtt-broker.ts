@@ -19,6 +19,8 @@ export interface FakeBrokerBehaviour {
   grant: (filter: string) => number;
   /** CONNACK says the session was resumed (default false). */
   sessionPresent: boolean;
+  /** Answer UNSUBSCRIBE with UNSUBACK (default true). */
+  answerUnsubscribe: boolean;
 }
 
 export class FakeClientConnection {
@@ -86,6 +88,7 @@ export class FakeMqttBroker {
       dropVersion5: false,
       grant: () => 1,
       sessionPresent: false,
+      answerUnsubscribe: true,
       ...behaviour,
     });
     server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => broker.accept(socket));
@@ -154,7 +157,7 @@ export class FakeMqttBroker {
     } else if (packet.cmd === 'subscribe') {
       const granted = packet.subscriptions.map((s) => this.behaviour.grant(s.topic));
       connection.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
-    } else if (packet.cmd === 'unsubscribe') {
+    } else if (packet.cmd === 'unsubscribe' && this.behaviour.answerUnsubscribe) {
       const granted = packet.unsubscriptions.map(() => 0);
       connection.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted });
     } else if (packet.cmd === 'pingreq' && this.behaviour.answerPings) {

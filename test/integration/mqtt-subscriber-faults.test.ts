@@ -220,6 +220,32 @@ describe('MQTT subscriber protocol and subscription fallbacks', () => {
     expect(connection.received.map((p) => p.cmd)).toEqual(['connect', 'subscribe', 'unsubscribe']);
   });
 
+  it('goes on without the UNSUBACK of stale filters once the connect timeout passes, and takes a late one in its stride', async () => {
+    const broker = await fakeBroker({ sessionPresent: true, answerUnsubscribe: false });
+    const clock = new FakeClock();
+    const sub = subscriber(broker, {
+      sharedGroup: 'ingest',
+      clock,
+      keepaliveSeconds: 0,
+      connectTimeoutMs: 5000,
+    });
+    const connected = nextFrom(sub.connected);
+    const errors: Error[] = [];
+    sub.errors.on((error) => errors.push(error));
+    sub.start();
+    const connection = await broker.connection(1);
+    const unsubscribe = await connection.next(is('unsubscribe'));
+    clock.advance(5000);
+    expect(await connected).toMatchObject({ sessionPresent: true, shared: true });
+    // The broker answers after all; a message behind it shows the connection took it.
+    connection.send({ cmd: 'unsuback', messageId: unsubscribe.messageId ?? 0, granted: [0, 0] });
+    const delivered = nextFrom(sub.messages);
+    connection.send(publishPacket(1, 'after'));
+    expect((await delivered).payload.toString()).toBe('after');
+    expect(errors).toEqual([]);
+    expect(broker.all).toHaveLength(1);
+  });
+
   it('subscribes to the plain topic when SUBACK refuses the shared one (0x9E), and remembers', async () => {
     const broker = await fakeBroker({ grant: (filter) => (filter.startsWith('$share/') ? 0x9e : 1) });
     const sub = subscriber(broker, { sharedGroup: 'ingest' });

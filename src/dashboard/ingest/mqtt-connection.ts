@@ -310,6 +310,8 @@ export class MqttConnection {
   }
 
   private onUnsuback(packet: IUnsubackPacket): void {
+    // Answered after the connect deadline made the connection ready: nothing more to do.
+    if (this.state === 'ready' && packet.messageId === this.unsubscribing) return;
     if (this.state !== 'subscribing' || packet.messageId !== this.unsubscribing) {
       this.fail('protocol-error', MqttErrorCode.protocol, `unexpected UNSUBACK (id ${packet.messageId})`);
       return;

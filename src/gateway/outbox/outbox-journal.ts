@@ -165,7 +165,7 @@ export class OutboxJournal {
       traces.push([before, name]);
       // Before a torn tail is cut off below, which would make the file look freshly written.
       const writtenAt = statSync(path).mtimeMs;
-      const { records, goodBytes, totalBytes, damaged } = readSegment(path, before);
+      const { records, goodBytes, totalBytes, damaged } = readSegment(path);
       if (damaged)
         this.options.log.error(
           { file: name },
@@ -357,9 +357,7 @@ export class OutboxJournal {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // pruned meanwhile
         throw error;
       }
-      const records = parseRecords(data, segment.first - 1).records.filter(
-        (r) => r.seq >= fromSeq && r.seq <= toSeq,
-      );
+      const records = parseRecords(data).records.filter((r) => r.seq >= fromSeq && r.seq <= toSeq);
       if (records.length > 0) yield records;
     }
   }
@@ -368,8 +366,8 @@ export class OutboxJournal {
   checkpoint(): void {
     // Not past numbers given up and not reported yet: after a crash, recovery finds them missing
     // and they are reported then.
-    const unreported = Math.min(...this.unreported.map(([from]) => from));
-    const through = Math.min(this.ackedThrough, unreported - 1);
+    // Ranges are given up oldest first: the first is the lowest.
+    const through = Math.min(this.ackedThrough, (this.unreported[0]?.[0] ?? Number.POSITIVE_INFINITY) - 1);
     if (through > this.persistedAck) {
       try {
         writeFileAtomic(join(this.dir, 'acked'), `${through}\n`);
@@ -517,9 +515,13 @@ export class OutboxJournal {
       this.settle(p.seq);
       p.reject(error);
     }
-    const seqs = lost.map((p) => p.seq);
-    const from = Math.min(...seqs);
-    const to = Math.max(...seqs);
+    // A loop, not Math.min(...): a streak can give up more numbers than a call takes arguments.
+    let from = Number.POSITIVE_INFINITY;
+    let to = 0;
+    for (const p of lost) {
+      from = Math.min(from, p.seq);
+      to = Math.max(to, p.seq);
+    }
     try {
       if (to > this.issued) {
         writeFileAtomic(join(this.dir, 'issued'), `${to}\n`);
@@ -532,8 +534,12 @@ export class OutboxJournal {
     }
     // Reported once the disk writes again: the report is an event too, and appended while the
     // disk refuses writes it would push the next oldest waiting event out, and so on.
-    if (this.failing && !this.closed) this.unreported.push([from, to]);
-    else this.reportDropped(from, to, 'events dropped, never written');
+    if (this.failing && !this.closed) {
+      // One range per streak as a rule: one event is given up per append at the bound.
+      const last = this.unreported.at(-1);
+      if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
+      else this.unreported.push([from, to]);
+    } else this.reportDropped(from, to, 'events dropped, never written');
   }
 
   /** Reports what was given up while the disk refused writes, as few ranges as it makes. */

@@ -14,10 +14,12 @@ export const HEADER_BYTES = 16;
 /** No event comes near this; a larger length is damage. */
 const MAX_PAYLOAD_BYTES = 1024 * 1024;
 /**
- * How far one number may lie beyond the one before it (given-up numbers leave gaps, bounded by
- * the journal's 16 MiB memory bound); a record or a trace further away is damage.
+ * How far beyond every record and the watermark a trace of issued numbers (a segment's name,
+ * `issued`) may lie before it is taken for damage: numbers given up in one failing streak, far
+ * more than a gateway records in months.
  */
 export const MAX_NUMBER_JUMP = 2 ** 24;
+const MAX_RECORD_JUMP = 2n ** 32n;
 
 /** A record's frame as it goes to disk. */
 export function frameRecord(seq: number, payload: Buffer): Buffer {
@@ -43,12 +45,12 @@ export interface ParsedSegment {
  * begins: a damaged sector inside a file (an SD card) costs the records in it, not every record
  * after it. A crash only tears the last records, which were never durable.
  */
-export function parseRecords(data: Buffer, after = 0): ParsedSegment {
+export function parseRecords(data: Buffer): ParsedSegment {
   const records: JournalRecord[] = [];
   let offset = 0;
   let goodBytes = 0;
   let damaged = false;
-  let lastSeq = after;
+  let lastSeq = 0;
   while (offset + HEADER_BYTES <= data.length) {
     const end = intactRecordEnd(data, offset, lastSeq);
     if (end === undefined) {
@@ -65,26 +67,21 @@ export function parseRecords(data: Buffer, after = 0): ParsedSegment {
 }
 
 /**
- * Where the record at `offset` ends, if a whole one with a matching checksum and a number a
- * little above `after` starts there. The cheap checks come first and bound the work: while
- * resynchronising, most offsets fail them, and a checksum is taken over at most 1 MiB.
+ * Where the record at `offset` ends, if a whole one with a matching checksum and a number above
+ * `after` starts there. The cheap checks come first and bound the work: while resynchronising,
+ * most offsets fail them, and a checksum is taken over at most 1 MiB. A number may lie up to
+ * 2^32 above the one before (a gateway numbers far fewer events in its life).
  */
 function intactRecordEnd(data: Buffer, offset: number, after: number): number | undefined {
   const length = data.readUInt32BE(offset);
   const end = offset + HEADER_BYTES + length;
   if (length > MAX_PAYLOAD_BYTES || end > data.length) return undefined;
   const seq = data.readBigUInt64BE(offset + 8);
-  if (seq <= BigInt(after) || seq > BigInt(Math.min(after + MAX_NUMBER_JUMP, Number.MAX_SAFE_INTEGER)))
-    return undefined;
+  if (seq <= BigInt(after) || seq > BigInt(after) + MAX_RECORD_JUMP) return undefined;
   if (crc32(data.subarray(offset + 8, end)) !== data.readUInt32BE(offset + 4)) return undefined;
   return end;
 }
 
-/** A segment file's records; `after` is the number before its first (its name's, less one). */
-export function readSegment(path: string, after: number): ParsedSegment & { totalBytes: number } {
-  const data = readFileSync(path);
-  let parsed = parseRecords(data, after);
-  // A name that does not fit its records (damaged) must not cost them: read without it.
-  if (parsed.records.length === 0 && after > 0 && data.length > 0) parsed = parseRecords(data);
-  return { ...parsed, totalBytes: statSync(path).size };
+export function readSegment(path: string): ParsedSegment & { totalBytes: number } {
+  return { ...parseRecords(readFileSync(path)), totalBytes: statSync(path).size };
 }

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OutboxJournal, type OutboxJournalOptions } from '../../../src/gateway/outbox/outbox-journal.js';
+import { frameRecord } from '../../../src/gateway/outbox/outbox-segment.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import { flakyDisk } from '../../helpers/flaky-disk.js';
 
@@ -650,5 +651,39 @@ describe('outbox journal: after review', () => {
     again.recover();
     // 2 and 3 given up; 4 still waited in memory and never reached the disk, so nobody saw it.
     expect(again.recoveryLosses).toEqual([[2, 3]]);
+  });
+});
+
+describe('outbox journal: damage and long streaks', () => {
+  it('keeps every record of a segment whose name was damaged upwards, or whose numbers passed 2^24', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const frames = [1000, 1001, 1002, 2 ** 24 + 5, 2 ** 24 + 6].map((seq) =>
+      frameRecord(seq, Buffer.from(`${seq}`)),
+    );
+    // Named as if its first record were 1002: a flipped bit, say.
+    writeFileSync(join(dir, 'seg-0000000000001002.log'), Buffer.concat(frames));
+    const j = journal(dir);
+    expect(j.recover().map((r) => r.seq)).toEqual([1000, 1001, 1002, 2 ** 24 + 5, 2 ** 24 + 6]);
+    await j.close();
+  });
+
+  it('keeps one range for a long streak of events given up, and its checkpoint keeps working', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const j = journal(dir, undefined, {
+      openFile,
+      maxWaitingBytes: 100,
+      retryMs: { first: 60_000, longest: 60_000 },
+    });
+    j.recover();
+    await appendAll(j, ['a']);
+    j.ack(1);
+    disk.failing = true;
+    j.append((seq) => Buffer.from(`${seq}`)).durable.catch(() => undefined);
+    while (disk.refused < 1) await new Promise((resolve) => setImmediate(resolve));
+    // About a day and a half of events at one a second, one given up per append.
+    for (let i = 0; i < 150_000; i++) j.append((seq) => Buffer.from(`${seq}`)).durable.catch(() => undefined);
+    expect(() => j.checkpoint()).not.toThrow();
+    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('1\n');
   });
 });
