@@ -366,8 +366,9 @@ export class OutboxJournal {
   checkpoint(): void {
     // Not past numbers given up and not reported yet: after a crash, recovery finds them missing
     // and they are reported then.
-    // Ranges are given up oldest first: the first is the lowest.
-    const through = Math.min(this.ackedThrough, (this.unreported[0]?.[0] ?? Number.POSITIVE_INFINITY) - 1);
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const [from] of this.unreported) lowest = Math.min(lowest, from);
+    const through = Math.min(this.ackedThrough, lowest - 1);
     if (through > this.persistedAck) {
       try {
         writeFileAtomic(join(this.dir, 'acked'), `${through}\n`);
@@ -535,10 +536,13 @@ export class OutboxJournal {
     // Reported once the disk writes again: the report is an event too, and appended while the
     // disk refuses writes it would push the next oldest waiting event out, and so on.
     if (this.failing && !this.closed) {
-      // One range per streak as a rule: one event is given up per append at the bound.
+      // One range per streak as a rule: one event is given up per append at the bound. (A batch
+      // put back after a failed retry gives up numbers below those given up meanwhile.)
       const last = this.unreported.at(-1);
-      if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
-      else this.unreported.push([from, to]);
+      if (last && from <= last[1] + 1 && to >= last[0] - 1) {
+        last[0] = Math.min(last[0], from);
+        last[1] = Math.max(last[1], to);
+      } else this.unreported.push([from, to]);
     } else this.reportDropped(from, to, 'events dropped, never written');
   }
 

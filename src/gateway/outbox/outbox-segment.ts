@@ -70,14 +70,17 @@ export function parseRecords(data: Buffer): ParsedSegment {
  * Where the record at `offset` ends, if a whole one with a matching checksum and a number above
  * `after` starts there. The cheap checks come first and bound the work: while resynchronising,
  * most offsets fail them, and a checksum is taken over at most 1 MiB. A number may lie up to
- * 2^32 above the one before (a gateway numbers far fewer events in its life).
+ * 2^32 above the record before it (a gateway numbers far fewer events in its life).
  */
 function intactRecordEnd(data: Buffer, offset: number, after: number): number | undefined {
   const length = data.readUInt32BE(offset);
   const end = offset + HEADER_BYTES + length;
   if (length > MAX_PAYLOAD_BYTES || end > data.length) return undefined;
   const seq = data.readBigUInt64BE(offset + 8);
-  if (seq <= BigInt(after) || seq > BigInt(after) + MAX_RECORD_JUMP) return undefined;
+  // The first record of a file may have any number (a journal far along, or whose watermark
+  // file says so); the ones after it lie near it.
+  const limit = after === 0 ? BigInt(Number.MAX_SAFE_INTEGER) : BigInt(after) + MAX_RECORD_JUMP;
+  if (seq <= BigInt(after) || seq > limit) return undefined;
   if (crc32(data.subarray(offset + 8, end)) !== data.readUInt32BE(offset + 4)) return undefined;
   return end;
 }

@@ -11,6 +11,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -685,5 +686,82 @@ describe('outbox journal: damage and long streaks', () => {
     for (let i = 0; i < 150_000; i++) j.append((seq) => Buffer.from(`${seq}`)).durable.catch(() => undefined);
     expect(() => j.checkpoint()).not.toThrow();
     expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('1\n');
+  });
+});
+
+describe('outbox journal: numbers given up out of order', () => {
+  it('reports older numbers given up after newer ones (a retry that failed while appends went on), and keeps its watermark below them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    // A disk whose refusals can be held back, so that a retry is still under way while events come.
+    const disk = {
+      failing: false,
+      gate: undefined as Promise<void> | undefined,
+      entered: () => undefined as void,
+    };
+    const openFile = async (path: string): Promise<FileHandle> => {
+      const real = await open(path, 'a', 0o600);
+      return new Proxy(real, {
+        get(target, property) {
+          if (property === 'writev')
+            return async (buffers: Buffer[]) => {
+              if (!disk.failing) return target.writev(buffers);
+              disk.entered();
+              if (disk.gate) await disk.gate;
+              throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+            };
+          const value = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    };
+    const reports: Array<[number, number]> = [];
+    const j = journal(dir, undefined, {
+      openFile,
+      maxWaitingBytes: 250, // two frames of 100 bytes
+      retryMs: { first: 1, longest: 1 },
+      onDropped: (from, to) => reports.push([from, to]),
+    });
+    const event = (seq: number) => Buffer.from(`${seq}:`.padEnd(84, 'x'));
+    const entered = () =>
+      new Promise<void>((resolve) => {
+        disk.entered = resolve;
+      });
+    j.recover();
+    await appendAll(j, ['a']);
+    j.ack(1);
+    disk.failing = true;
+    let writing = entered();
+    const older = [0, 1].map(() => j.append(event).durable.catch(() => 'given up'));
+    await writing;
+    writing = entered();
+    let release: () => void = () => undefined;
+    disk.gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await writing; // the retry of 2 and 3 is under way
+    const newer = [0, 1, 2, 3].map(() => j.append(event).durable.catch(() => 'given up')); // 4 and 5 go
+    release();
+    expect(await Promise.all(older)).toEqual(['given up', 'given up']);
+    j.checkpoint();
+    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('1\n');
+    disk.failing = false;
+    disk.gate = undefined;
+    expect(await Promise.all(newer)).toEqual(['given up', 'given up', undefined, undefined]);
+    expect(reports).toEqual([[2, 5]]);
+    await j.close();
+  });
+
+  it('reads back a journal whose numbers are past 2^32', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    writeFileSync(join(dir, 'acked'), `${2 ** 32 + 10}\n`);
+    const j = journal(dir);
+    j.recover();
+    const seqs = await appendAll(j, ['a', 'b']);
+    await j.close();
+    expect(
+      journal(dir)
+        .recover()
+        .map((r) => r.seq),
+    ).toEqual(seqs);
   });
 });
