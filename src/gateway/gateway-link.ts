@@ -183,7 +183,8 @@ export class GatewayLink {
           .finally(() => inFlight.delete(published));
         inFlight.add(published);
         if (inFlight.size >= RESEND_WINDOW) await Promise.race([...inFlight, stopped]);
-        else await new Promise((resolve) => setImmediate(resolve));
+        // Also after an acknowledgement: several can settle in one read from the socket.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
     // A forced close can leave acknowledgements unsettled for good: stopping ends the wait.

@@ -407,14 +407,26 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       await confirmed();
       const enrolled = await admin.request('POST', '/api/v1/people/agent-gone/totp');
       expect(enrolled.json().sync).toEqual({ status: 'published', gateways: 1 });
-      const updated = credentialsUpdated();
+      // The sets published for the enrolment may still be on their way: wait for the erasure's.
+      const applied: number[] = [];
+      const arrived: Array<() => void> = [];
+      const off = system.gateway.bus.on('admin-test-erase', 'recorded', (e) => {
+        if (e.kind !== 'credentials.updated') return;
+        applied.push((e.data as { version: number }).version);
+        for (const wake of arrived.splice(0)) wake();
+      });
       const erased = await admin.request('POST', '/api/v1/people/agent-gone/erase', { reference: 'DSR-7' });
       expect(erased.statusCode, erased.body).toBe(200);
       expect(erased.json()).toMatchObject({
         report: { person: true, badges: 1, grants: 1, keptEvents: false },
         sync: { status: 'published', gateways: 1 },
       });
-      await updated;
+      const published = await db.query<{ version: string }>(
+        'SELECT last_value AS version FROM credential_set_version',
+      );
+      const version = Number(published.rows[0]?.version);
+      while (!applied.some((v) => v >= version)) await new Promise<void>((resolve) => arrived.push(resolve));
+      off();
       expect(await sim('badge', '0009099')).toEqual(['denied: unknown badge']);
       expect((await admin.request('GET', '/api/v1/people/agent-gone')).statusCode).toBe(404);
       const again = await admin.request('POST', '/api/v1/people/agent-gone/erase', {});

@@ -230,11 +230,18 @@ describe('MQTT subscriber protocol and subscription fallbacks', () => {
       connectTimeoutMs: 5000,
     });
     const connected = nextFrom(sub.connected);
+    let ready = false;
+    sub.connected.on(() => {
+      ready = true;
+    });
     const errors: Error[] = [];
     sub.errors.on((error) => errors.push(error));
     sub.start();
     const connection = await broker.connection(1);
     const unsubscribe = await connection.next(is('unsubscribe'));
+    // Not ready while the UNSUBACK is awaited; ready once the connect timeout has passed.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ready).toBe(false);
     clock.advance(5000);
     expect(await connected).toMatchObject({ sessionPresent: true, shared: true });
     // The broker answers after all; a message behind it shows the connection took it.

@@ -493,6 +493,8 @@ describe('outbox journal: numbers it holds no record of', () => {
     // 1-4 were published: never issued again. (5 never reached the disk, so nobody saw it.)
     expect(again.append(() => Buffer.from('f')).seq).toBe(5);
     await again.close();
+    disk.failing = false;
+    await j.close();
   });
 
   it('takes back a number whose event could not be built', async () => {
@@ -686,7 +688,8 @@ describe('outbox journal: damage and long streaks', () => {
     for (let i = 0; i < 150_000; i++) j.append((seq) => Buffer.from(`${seq}`)).durable.catch(() => undefined);
     expect(() => j.checkpoint()).not.toThrow();
     expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('1\n');
-  });
+    await j.close();
+  }, 30_000);
 });
 
 describe('outbox journal: numbers given up out of order', () => {
