@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { Dashboard, type DashboardOptions } from '../../src/dashboard/dashboard.js';
-import { silentLogger } from '../../src/lib/logger.js';
+import { type Logger, silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
 import { createTestDatabase, mqttUrl } from './services.js';
 
@@ -18,6 +18,8 @@ export async function startIngestDashboard(options: {
   offlineAfterSeconds?: number;
   /** More of the dashboard's options: the central signing key, the gap scanner's timings. */
   more?: Omit<DashboardOptions, 'config' | 'log'>;
+  /** Silent unless given. */
+  log?: Logger;
 }): Promise<Dashboard> {
   const { databaseUrl, site, name = 'dash', offlineAfterSeconds } = options;
   const publicKey = exportPublicKey(options.publicKey);
@@ -33,7 +35,7 @@ export async function startIngestDashboard(options: {
       ),
       keys: {},
     },
-    log: silentLogger,
+    log: options.log ?? silentLogger,
     ...options.more,
   });
   await dashboard.start();

@@ -171,7 +171,13 @@ export class GapScanner {
                                 AND key = 'sequence-ahead' AND cleared_at IS NULL) AS raise`,
       [site, gateway],
     );
-    if (!rows[0]?.raise) return;
+    if (!rows[0]?.raise) {
+      this.options.log.debug(
+        { site, gateway, highestIssued },
+        'sequence-ahead: still so, alarm open (or gap closed)',
+      );
+      return;
+    }
     const raised = await this.options.alarms.raiseCentral({
       alarm: 'sequence-ahead',
       key: 'sequence-ahead',
