@@ -107,14 +107,7 @@ export class GatewayLink {
       if (this.state === 'online') log.warn('broker connection lost; events wait in the outbox');
       if (this.state !== 'stopped') this.state = 'offline';
     });
-    this.checkpointTimer = setInterval(() => {
-      // An exception in a timer would end the gateway, and with it the events waiting in memory.
-      try {
-        this.options.journal.checkpoint();
-      } catch (error) {
-        log.error({ err: error }, 'outbox checkpoint failed');
-      }
-    }, 250);
+    this.checkpointTimer = setInterval(() => this.checkpoint(), 250);
     this.checkpointTimer.unref();
     for (const record of this.options.journal.pending()) this.enqueue(record);
   }
@@ -264,12 +257,17 @@ export class GatewayLink {
       this.options.stopGraceMs ?? STOP_GRACE_MS,
     );
     if (!ended) await client.endAsync(true);
+    this.checkpoint();
+    this.client = undefined;
+  }
+
+  /** Never throws: from a timer, an exception would end the gateway and the events in memory. */
+  private checkpoint(): void {
     try {
       this.options.journal.checkpoint();
     } catch (error) {
       this.options.log.error({ err: error }, 'outbox checkpoint failed');
     }
-    this.client = undefined;
   }
 
   private pump(): void {

@@ -165,29 +165,23 @@ export class GapScanner {
   private async ahead(report: GapReport, { highestIssued }: JournalExtent): Promise<void> {
     if (this.stopped) return;
     const { site, gateway } = report;
-    const { rows } = await this.options.pool.query<{ raise: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM gateway_sequences WHERE site = $1 AND gateway = $2 AND highest > contiguous_through)
-              AND NOT EXISTS (SELECT 1 FROM alarms WHERE source = 'central' AND site = $1 AND gateway = $2
-                                AND key = 'sequence-ahead' AND cleared_at IS NULL) AS raise`,
-      [site, gateway],
-    );
-    if (!rows[0]?.raise) {
-      this.options.log.debug(
-        { site, gateway, highestIssued },
-        'sequence-ahead: still so, alarm open (or gap closed)',
-      );
+    const { sequences, alarms, log } = this.options;
+    const raised = (await sequences.hasGap(site, gateway))
+      ? await alarms.raiseCentralUnlessOpen({
+          alarm: 'sequence-ahead',
+          key: 'sequence-ahead',
+          severity: 'critical',
+          site,
+          gateway,
+          detail: `${site}/${gateway} holds events numbered up to ${report.highest}, but the gateway issued numbers only up to ${highestIssued}: the events above were signed with its key elsewhere, or its journal started again. Give the gateway a new key and id.`,
+        })
+      : [];
+    if (raised.length === 0) {
+      log.debug({ site, gateway, highestIssued }, 'sequence-ahead: still so, alarm open (or gap closed)');
       return;
     }
-    const raised = await this.options.alarms.raiseCentral({
-      alarm: 'sequence-ahead',
-      key: 'sequence-ahead',
-      severity: 'critical',
-      site,
-      gateway,
-      detail: `${site}/${gateway} holds events numbered up to ${report.highest}, but the gateway issued numbers only up to ${highestIssued}: the events above were signed with its key elsewhere, or its journal started again. Give the gateway a new key and id.`,
-    });
     this.options.alarmsChanged?.(raised);
-    this.options.log.error(
+    log.error(
       { site, gateway, highest: report.highest, highestIssued },
       'security: events numbered beyond what the gateway issued',
     );

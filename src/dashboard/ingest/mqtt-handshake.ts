@@ -34,6 +34,11 @@ export function connectPacket(options: ResolvedOptions, version: ProtocolVersion
   };
 }
 
+/** A topic as a shared subscription of `group` (MQTT 5). */
+function sharedFilter(group: string, topic: string): string {
+  return `$share/${group}/${topic}`;
+}
+
 /** One SUBSCRIBE as sent: all configured topics, shared (`$share/<group>/…`) or plain. */
 export interface SubscribeRequest {
   messageId: number;
@@ -51,7 +56,7 @@ export function subscribeRequest(
   group: string | undefined,
   messageId: number,
 ): SubscribeRequest {
-  const filters = topics.map((topic) => (group === undefined ? topic : `$share/${group}/${topic}`));
+  const filters = topics.map((topic) => (group === undefined ? topic : sharedFilter(group, topic)));
   return { messageId, filters, shared: group !== undefined };
 }
 
@@ -67,7 +72,7 @@ export function staleFilters(
   granted: readonly string[],
 ): string[] {
   const wanted = new Set(granted);
-  const forms = (topic: string) => (group === undefined ? [topic] : [topic, `$share/${group}/${topic}`]);
+  const forms = (topic: string) => (group === undefined ? [topic] : [topic, sharedFilter(group, topic)]);
   return [...new Set([...topics, ...retired].flatMap(forms))].filter((filter) => !wanted.has(filter));
 }
 

@@ -132,6 +132,11 @@ export class AlarmStore {
     return this.raise('central', alarm.site ?? null, alarm.gateway ?? null, alarm, db);
   }
 
+  /** Raises the alarm only when none with its key is open; a repeat changes nothing (empty). */
+  raiseCentralUnlessOpen(alarm: CentralAlarm, db: Queryable = this.pool): Promise<AlarmView[]> {
+    return this.raise('central', alarm.site ?? null, alarm.gateway ?? null, alarm, db, undefined, false);
+  }
+
   clearCentral(
     key: string,
     site: string | null,
@@ -238,14 +243,18 @@ export class AlarmStore {
     alarm: Pick<EventData<'alarm.raised'>, 'alarm' | 'key' | 'severity' | 'detail'> & { door?: string },
     db: Queryable,
     eventId?: string,
+    repeats = true,
   ): Promise<AlarmView[]> {
+    const onRepeat = repeats
+      ? `DO UPDATE SET occurrences = alarms.occurrences + 1, last_seen_at = now(),
+                     detail = coalesce(EXCLUDED.detail, alarms.detail),
+                     state = CASE WHEN $10 AND alarms.state = 'acknowledged' THEN 'active' ELSE alarms.state END`
+      : 'DO NOTHING';
     const result = await db.query<Row>(
       `INSERT INTO alarms (source, site, gateway, alarm, key, severity, door, detail, event_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (source, coalesce(site, ''), coalesce(gateway, ''), key) WHERE cleared_at IS NULL
-       DO UPDATE SET occurrences = alarms.occurrences + 1, last_seen_at = now(),
-                     detail = coalesce(EXCLUDED.detail, alarms.detail),
-                     state = CASE WHEN $10 AND alarms.state = 'acknowledged' THEN 'active' ELSE alarms.state END
+       ${onRepeat}
        RETURNING *`,
       [
         source,
@@ -257,7 +266,7 @@ export class AlarmStore {
         alarm.door ?? null,
         alarm.detail === undefined ? null : storableText(alarm.detail),
         eventId ?? null,
-        INCIDENT_ALARMS.has(alarm.alarm),
+        ...(repeats ? [INCIDENT_ALARMS.has(alarm.alarm)] : []),
       ],
     );
     return result.rows.map(fromRow);

@@ -352,6 +352,15 @@ export class SequenceStore {
     }));
   }
 
+  /** Whether the gateway's numbers have a gap now. */
+  async hasGap(site: string, gateway: string): Promise<boolean> {
+    const result = await this.pool.query(
+      'SELECT 1 FROM gateway_sequences WHERE site = $1 AND gateway = $2 AND highest > contiguous_through',
+      [site, gateway],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
   /** Gateways whose numbers are complete again after a gap. */
   async closedGaps(): Promise<Array<{ site: string; gateway: string }>> {
     const result = await this.pool.query<{ site: string; gateway: string }>(

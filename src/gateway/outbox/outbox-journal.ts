@@ -3,6 +3,7 @@ import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/logger.js';
 import { writeFileAtomic } from '../../lib/state-files.js';
+import type { JournalExtent } from '../../protocol/commands.js';
 import {
   frameRecord,
   type JournalRecord,
@@ -12,8 +13,6 @@ import {
 } from './outbox-segment.js';
 
 export type { JournalRecord } from './outbox-segment.js';
-
-import type { JournalExtent } from '../../protocol/commands.js';
 
 /**
  * The gateway's crash-safe outbox. Every event is appended here, and made durable with fdatasync
@@ -183,7 +182,7 @@ export class OutboxJournal {
       if (records.length === 0) {
         // Its name is the one trace of numbers issued before it: kept until the watermark on
         // disk covers them.
-        if (before <= persisted) this.tryOnDisk(() => unlinkSync(path), `remove the empty ${name}`);
+        if (before <= persisted) this.removeFile(path);
         continue;
       }
       const first = records[0]?.seq ?? 0;
@@ -246,13 +245,11 @@ export class OutboxJournal {
   }
 
   /** Runs a file operation whose failure leaves the journal sound, and logs the failure. */
-  private tryOnDisk(operation: () => void, what: string): boolean {
+  private tryOnDisk(operation: () => void, what: string): void {
     try {
       operation();
-      return true;
     } catch (error) {
       this.options.log.error({ err: error }, `outbox: could not ${what}`);
-      return false;
     }
   }
 
@@ -538,23 +535,15 @@ export class OutboxJournal {
     if (this.failing && !this.closed) {
       // One range per streak as a rule: one event is given up per append at the bound. (A batch
       // put back after a failed retry gives up numbers below those given up meanwhile.)
-      const last = this.unreported.at(-1);
-      if (last && from <= last[1] + 1 && to >= last[0] - 1) {
-        last[0] = Math.min(last[0], from);
-        last[1] = Math.max(last[1], to);
-      } else this.unreported.push([from, to]);
+      addRange(this.unreported, from, to);
     } else this.reportDropped(from, to, 'events dropped, never written');
   }
 
   /** Reports what was given up while the disk refused writes, as few ranges as it makes. */
   private reportGivenUp(): void {
-    const ranges = this.unreported.splice(0).sort((a, b) => a[0] - b[0]);
     const merged: Array<[number, number]> = [];
-    for (const [from, to] of ranges) {
-      const last = merged.at(-1);
-      if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
-      else merged.push([from, to]);
-    }
+    for (const [from, to] of this.unreported.splice(0).sort((a, b) => a[0] - b[0]))
+      addRange(merged, from, to);
     for (const [from, to] of merged) this.reportDropped(from, to, 'events dropped, never written');
   }
 
@@ -634,9 +623,7 @@ export class OutboxJournal {
         if (entry) {
           this.unacked.delete(seq);
           this.unackedBytes -= entry.payload.length;
-          const run = runs.at(-1);
-          if (run && run[1] === seq - 1) run[1] = seq;
-          else runs.push([seq, seq]);
+          addRange(runs, seq, seq);
         }
         this.acked.delete(seq);
       }
@@ -656,6 +643,15 @@ export class OutboxJournal {
       return 0; // not written yet: nothing acknowledged, nothing given up
     }
   }
+}
+
+/** Adds from…to to ranges, joined to the last one where they overlap or touch. */
+function addRange(ranges: Array<[number, number]>, from: number, to: number): void {
+  const last = ranges.at(-1);
+  if (last && from <= last[1] + 1 && to >= last[0] - 1) {
+    last[0] = Math.min(last[0], from);
+    last[1] = Math.max(last[1], to);
+  } else ranges.push([from, to]);
 }
 
 async function syncDirectory(dir: string): Promise<void> {
