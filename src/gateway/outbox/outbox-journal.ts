@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { Logger } from '../../lib/logger.js';
 import { writeFileAtomic } from '../../lib/state-files.js';
 import type { JournalExtent } from '../../protocol/commands.js';
@@ -20,9 +21,10 @@ export type { JournalRecord } from './outbox-segment.js';
  * it, and kept a while longer so that the central side can ask for it again.
  *
  * On disk: segment files `seg-<first seq>.log` of records `[u32 length][u32 crc32][u64 seq][payload]`
- * (big-endian; the CRC covers seq and payload), and `acked`, the sequence number up to which
- * everything was acknowledged. After a crash the segments are replayed; a torn or corrupt tail is
- * cut off at the last intact record.
+ * (big-endian; the CRC covers seq and payload), `acked`, the sequence number up to which
+ * everything was acknowledged, and `issued`, the highest number given up unwritten (each
+ * `<number> <crc32 of the number, 8 hex digits>`). After a crash the segments are replayed; a
+ * torn or corrupt tail is cut off at the last intact record.
  */
 export interface OutboxJournalOptions {
   dir: string;
@@ -144,10 +146,13 @@ export class OutboxJournal {
   /** Reads what survived the last run. Returns the records that still await acknowledgement. */
   recover(): JournalRecord[] {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    this.ackedThrough = this.readNumber('acked');
+    const acked = this.readNumber('acked');
+    // Damaged, it is worked out below from the records; every record held counts as unsent
+    // meanwhile, and the watermark on disk as not written (nothing is pruned until it is).
+    this.ackedThrough = acked ?? 0;
     this.persistedAck = this.ackedThrough;
     // Numbers given up unwritten (see giveUp) are never used again, whatever the watermark says.
-    this.issued = this.readNumber('issued');
+    this.issued = this.readNumber('issued') ?? 0;
     const persisted = Math.max(this.ackedThrough, this.issued);
     // Traces of numbers issued with no record left: `issued`, and the segments' names.
     const traces: Array<[number, string]> = [[this.issued, 'issued']];
@@ -194,6 +199,7 @@ export class OutboxJournal {
         if (record.seq > this.ackedThrough) this.track(record.seq, record.payload, writtenAt);
       }
     }
+    if (acked === undefined) this.assumeWatermark(traces);
     let highest = Math.max(this.ackedThrough, highestRecord);
     // Far beyond every record and the watermark, a trace is damage (a flipped bit in a name):
     // trusted, it would make the journal pass, and the central side ask for, billions of numbers.
@@ -210,6 +216,23 @@ export class OutboxJournal {
     this.passMissing();
     this.prune();
     return this.pending();
+  }
+
+  /**
+   * The watermark's file was damaged. Segments go only once the watermark on disk covers them, or
+   * at the bound with the loss reported, so everything below the oldest record held was settled:
+   * the watermark is put just below it, and every record held is published again (the central
+   * side keeps the first copy of each event). With no record held, everything issued was settled,
+   * and the traces of issued numbers are all there is to go by.
+   */
+  private assumeWatermark(traces: Array<[number, string]>): void {
+    const oldest = this.segments[0]?.first;
+    const through = oldest !== undefined ? oldest - 1 : traces.reduce((n, [value]) => Math.max(n, value), 0);
+    this.ackedThrough = through;
+    this.options.log.error(
+      { assumedThrough: through },
+      'outbox: the acknowledgement watermark was damaged; every event held is published again',
+    );
   }
 
   /**
@@ -368,7 +391,7 @@ export class OutboxJournal {
     const through = Math.min(this.ackedThrough, lowest - 1);
     if (through > this.persistedAck) {
       try {
-        writeFileAtomic(join(this.dir, 'acked'), `${through}\n`);
+        this.writeNumber('acked', through);
         this.persistedAck = through;
       } catch (error) {
         // A full disk: the watermark stays behind (a restart sends a few events again, which the
@@ -522,7 +545,7 @@ export class OutboxJournal {
     }
     try {
       if (to > this.issued) {
-        writeFileAtomic(join(this.dir, 'issued'), `${to}\n`);
+        this.writeNumber('issued', to);
         this.issued = to;
       }
     } catch (writeError) {
@@ -634,15 +657,48 @@ export class OutboxJournal {
     }
   }
 
-  /** `acked` (the watermark) or `issued` (the highest number given up); 0 when not written yet. */
-  private readNumber(name: 'acked' | 'issued'): number {
+  /**
+   * `acked` (the watermark) or `issued` (the highest number given up): 0 when not written yet,
+   * undefined (logged) when damaged. A bit flipped in the watermark would otherwise pass records
+   * never acknowledged, which would then be neither published nor reported.
+   */
+  private readNumber(name: NumberFile): number | undefined {
+    let text: string;
     try {
-      const value = Number.parseInt(readFileSync(join(this.dir, name), 'utf8'), 10);
-      return Number.isSafeInteger(value) && value >= 0 ? value : 0;
-    } catch {
-      return 0; // not written yet: nothing acknowledged, nothing given up
+      text = readFileSync(join(this.dir, name), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0; // nothing acknowledged or given up yet
+      this.options.log.error({ err: error, file: name }, 'outbox: could not read a number file');
+      return undefined;
     }
+    const value = readChecked(text);
+    if (value === undefined)
+      this.options.log.error({ file: name, content: text.slice(0, 40) }, 'outbox: number file damaged');
+    return value;
   }
+
+  private writeNumber(name: NumberFile, value: number): void {
+    writeFileAtomic(join(this.dir, name), `${value} ${numberCheck(value)}\n`);
+  }
+}
+
+type NumberFile = 'acked' | 'issued';
+
+function numberCheck(value: number): string {
+  return crc32(String(value)).toString(16).padStart(8, '0');
+}
+
+/**
+ * A number file's value, or undefined when its checksum does not hold. A bare number is what
+ * gateways before the checksum wrote, and is taken as it is.
+ */
+function readChecked(text: string): number | undefined {
+  const match = /^(\d{1,16})(?: ([0-9a-f]{8}))?\n$/.exec(text);
+  if (!match) return undefined;
+  const value = Number(match[1]);
+  if (!Number.isSafeInteger(value)) return undefined;
+  if (match[2] !== undefined && match[2] !== numberCheck(value)) return undefined;
+  return value;
 }
 
 /** Adds from…to to ranges, joined to the last one where they overlap or touch. */

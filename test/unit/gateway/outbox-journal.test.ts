@@ -14,6 +14,7 @@ import {
 import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { OutboxJournal, type OutboxJournalOptions } from '../../../src/gateway/outbox/outbox-journal.js';
 import { frameRecord } from '../../../src/gateway/outbox/outbox-segment.js';
@@ -35,6 +36,13 @@ async function read(j: OutboxJournal, fromSeq: number, toSeq: number) {
   const records = [];
   for await (const chunk of j.read(fromSeq, toSeq)) records.push(...chunk);
   return records;
+}
+
+/** The number in `acked` or `issued`, its checksum checked. */
+function numberFile(dir: string, name: 'acked' | 'issued'): number {
+  const [value, check] = readFileSync(join(dir, name), 'utf8').trim().split(' ');
+  expect(check).toBe(crc32(String(value)).toString(16).padStart(8, '0'));
+  return Number(value);
 }
 
 function segments(dir: string) {
@@ -103,7 +111,7 @@ describe('outbox journal', () => {
     again.ack(1);
     again.ack(3);
     again.checkpoint();
-    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('3\n');
+    expect(numberFile(dir, 'acked')).toBe(3);
     expect(await appendAll(again, ['dddd'])).toEqual([4]);
     await again.close();
   });
@@ -419,14 +427,12 @@ describe('outbox journal: a disk that refuses writes', () => {
     expect(() => j.checkpoint()).not.toThrow();
     rmdirSync(blocker);
     j.checkpoint();
-    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('2\n');
+    expect(numberFile(dir, 'acked')).toBe(2);
     await j.close();
   });
 });
 
 describe('outbox journal: numbers it holds no record of', () => {
-  const ackedFile = (dir: string) => readFileSync(join(dir, 'acked'), 'utf8').trim();
-
   it('passes, after a restart, numbers given up while an older event waited, so that its watermark does not stop there', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
     const { disk, openFile } = flakyDisk(false);
@@ -447,7 +453,7 @@ describe('outbox journal: numbers it holds no record of', () => {
     const [d, e] = await appendAll(again, ['d', 'e']);
     for (const seq of [1, d, e]) again.ack(seq as number);
     again.checkpoint();
-    expect(ackedFile(dir)).toBe('5');
+    expect(numberFile(dir, 'acked')).toBe(5);
     await again.close();
     expect(journal(dir).recover()).toEqual([]);
   });
@@ -464,7 +470,7 @@ describe('outbox journal: numbers it holds no record of', () => {
     const [next] = await appendAll(again, ['y']);
     for (const seq of [3, 4, next]) again.ack(seq as number);
     again.checkpoint();
-    expect(ackedFile(dir)).toBe('5');
+    expect(numberFile(dir, 'acked')).toBe(5);
     await again.close();
   });
 
@@ -512,7 +518,7 @@ describe('outbox journal: numbers it holds no record of', () => {
     j.ack(1);
     j.ack(2);
     j.checkpoint();
-    expect(ackedFile(dir)).toBe('2');
+    expect(numberFile(dir, 'acked')).toBe(2);
     await j.close();
   });
 
@@ -574,7 +580,7 @@ describe('outbox journal: numbers it holds no record of', () => {
     expect(j.pending().map((r) => r.seq)).toEqual([1, 2, 3, 4]);
     for (const seq of [1, 2, 3, 4]) j.ack(seq);
     j.checkpoint();
-    expect(ackedFile(dir)).toBe('4');
+    expect(numberFile(dir, 'acked')).toBe(4);
     await j.close();
     expect(journal(dir).recover()).toEqual([]);
   });
@@ -687,7 +693,7 @@ describe('outbox journal: damage and long streaks', () => {
     // About a day and a half of events at one a second, one given up per append.
     for (let i = 0; i < 150_000; i++) j.append((seq) => Buffer.from(`${seq}`)).durable.catch(() => undefined);
     expect(() => j.checkpoint()).not.toThrow();
-    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('1\n');
+    expect(numberFile(dir, 'acked')).toBe(1);
     await j.close();
   }, 30_000);
 });
@@ -746,7 +752,7 @@ describe('outbox journal: numbers given up out of order', () => {
     release();
     expect(await Promise.all(older)).toEqual(['given up', 'given up']);
     j.checkpoint();
-    expect(readFileSync(join(dir, 'acked'), 'utf8')).toBe('1\n');
+    expect(numberFile(dir, 'acked')).toBe(1);
     disk.failing = false;
     disk.gate = undefined;
     expect(await Promise.all(newer)).toEqual(['given up', 'given up', undefined, undefined]);
@@ -766,5 +772,54 @@ describe('outbox journal: numbers given up out of order', () => {
         .recover()
         .map((r) => r.seq),
     ).toEqual(seqs);
+  });
+});
+
+describe('outbox journal: damaged number files', () => {
+  const checked = (value: number) => `${value} ${crc32(String(value)).toString(16).padStart(8, '0')}\n`;
+
+  it('publishes again every event it holds when its watermark is damaged, and names none of them lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const j = journal(dir);
+    j.recover();
+    await appendAll(j, ['a', 'b', 'c', 'd']);
+    j.ack(1);
+    j.ack(2);
+    await j.close();
+    // One bit: 2 became 3. Trusted, event 3 (never acknowledged) would be neither sent nor reported.
+    const text = readFileSync(join(dir, 'acked'), 'utf8');
+    expect(text).toBe(checked(2));
+    writeFileSync(join(dir, 'acked'), text.replace(/^2/, '3'));
+
+    const again = journal(dir);
+    expect(again.recover().map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(again.recoveryLosses).toEqual([]);
+    expect(again.append((seq) => Buffer.from(`${seq}`)).seq).toBe(5);
+    for (const seq of [1, 2, 3, 4]) again.ack(seq);
+    again.checkpoint();
+    expect(numberFile(dir, 'acked')).toBe(4);
+    await again.close();
+  });
+
+  it('numbers on from the traces of issued numbers when the watermark is damaged and nothing is held', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    writeFileSync(join(dir, 'acked'), 'x7\n');
+    writeFileSync(join(dir, 'issued'), checked(7));
+    const j = journal(dir);
+    expect(j.recover()).toEqual([]);
+    expect(j.recoveryLosses).toEqual([]);
+    expect(j.append((seq) => Buffer.from(`${seq}`)).seq).toBe(8);
+    await j.close();
+  });
+
+  it('ignores a damaged record of numbers given up, and reads the files gateways wrote before the checksum', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    writeFileSync(join(dir, 'acked'), '3\n');
+    writeFileSync(join(dir, 'issued'), checked(9).replace(/^9/, '8'));
+    const j = journal(dir);
+    expect(j.recover()).toEqual([]);
+    expect(j.recoveryLosses).toEqual([]);
+    expect(j.append((seq) => Buffer.from(`${seq}`)).seq).toBe(4);
+    await j.close();
   });
 });
