@@ -9,6 +9,7 @@ import {
   goneReason,
   type JournalExtent,
   MAX_RESEND_RANGE,
+  RESEND_BUSY,
   readableCommandId,
 } from '../protocol/commands.js';
 import type { EventBody } from '../protocol/event-kinds.js';
@@ -48,6 +49,8 @@ export interface CentralCommandsOptions {
 }
 
 export class CentralCommands {
+  private resending = false;
+
   constructor(private readonly options: CentralCommandsOptions) {}
 
   /** Resolves when the command is answered; most are answered before it returns. */
@@ -133,11 +136,25 @@ export class CentralCommands {
         const { fromSeq, toSeq } = command.data;
         if (toSeq < fromSeq || toSeq - fromSeq >= MAX_RESEND_RANGE)
           throw new Error(`bad range ${fromSeq}-${toSeq}`);
-        return targets.resend(fromSeq, toSeq).then(({ sent, extent }) => {
-          if (sent === 0) throw new Error(goneReason(fromSeq, toSeq, extent));
-          return `${sent} events sent again`;
-        });
+        return this.resendOnce(fromSeq, toSeq);
       }
+    }
+  }
+
+  /**
+   * One resend at a time: a request repeated while the first is still being served (a large one
+   * takes a while) would only send the same events twice. Refused as busy, not gone, it is asked
+   * for again later.
+   */
+  private async resendOnce(fromSeq: number, toSeq: number): Promise<string> {
+    if (this.resending) throw new Error(`${RESEND_BUSY} a resend is under way`);
+    this.resending = true;
+    try {
+      const { sent, extent } = await this.options.targets.resend(fromSeq, toSeq);
+      if (sent === 0) throw new Error(goneReason(fromSeq, toSeq, extent));
+      return `${sent} events sent again`;
+    } finally {
+      this.resending = false;
     }
   }
 

@@ -75,7 +75,6 @@ export class Gateway {
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
   private commands: CentralCommands | undefined;
-  private resending = false;
   private footage: FootageServer | undefined;
   private credentialSync: CredentialSync | undefined;
   private pressureTimer: NodeJS.Timeout | undefined;
@@ -454,16 +453,8 @@ export class Gateway {
           link.resubscribe(credentialsTopic);
         },
         resend: async (fromSeq, toSeq) => {
-          // One at a time: a request repeated while the first is still being served would only
-          // send the same events twice. Refused (not gone), it is asked for again later.
-          if (this.resending) throw new Error('busy: a resend is under way');
-          this.resending = true;
-          try {
-            const sent = await link.republish(this.journal.read(fromSeq, toSeq));
-            return { sent, extent: this.journal.extent() };
-          } finally {
-            this.resending = false;
-          }
+          const sent = await link.republish(this.journal.read(fromSeq, toSeq));
+          return { sent, extent: this.journal.extent() };
         },
       },
     });

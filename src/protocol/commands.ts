@@ -39,6 +39,11 @@ export const MAX_RESEND_RANGE = 100_000;
  * of the events: the one answer on which the central side records them as lost for good.
  */
 export const RESEND_GONE = 'gone:';
+/**
+ * How the answer begins when the gateway is still serving an earlier resend: it says nothing
+ * about its journal, and the range is asked for again later.
+ */
+export const RESEND_BUSY = 'busy:';
 
 /**
  * What a gateway's journal holds when it answers `gone:`: its oldest number still on disk (none

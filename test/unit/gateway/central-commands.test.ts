@@ -125,6 +125,52 @@ describe('commands at the gateway', () => {
     expect(readGone(gone.reason)).toEqual({ oldestHeld: 11, highestIssued: 20 });
   });
 
+  it('serves one resend at a time: another asked for meanwhile is refused as busy, and served once the first is done', async () => {
+    let finish: () => void = () => undefined;
+    const asked: string[] = [];
+    const recorded: EventBody[] = [];
+    const commands = new CentralCommands({
+      ...target,
+      centralKey: central.publicKey,
+      clock: systemClock,
+      memory: { seen: () => false, remember: () => undefined },
+      targets: {
+        resend: (fromSeq: number, toSeq: number) => {
+          asked.push(`${fromSeq}-${toSeq}`);
+          if (asked.length > 1)
+            return Promise.resolve({ sent: 1, extent: { oldestHeld: 1, highestIssued: 9 } });
+          return new Promise((resolve) => {
+            finish = () => resolve({ sent: 5, extent: { oldestHeld: 1, highestIssued: 9 } });
+          });
+        },
+      } as unknown as CommandTargets,
+      alarms: new AlarmBook((event) => recorded.push(event)),
+      record: (event) => recorded.push(event),
+      log: silentLogger,
+    });
+    const results = () => recorded.filter((e) => e.kind === 'command.result').map((e) => e.data);
+    const [first, meanwhile, after] = [resend(1, 5), resend(1, 5), resend(6, 6)];
+    const serving = commands.handle(bytes(first), false);
+    await commands.handle(bytes(meanwhile), false);
+    expect(results()).toEqual([
+      {
+        command: meanwhile.id,
+        kind: 'events.resend',
+        status: 'failed',
+        reason: 'busy: a resend is under way',
+      },
+    ]);
+    finish();
+    await serving;
+    await commands.handle(bytes(after), false);
+    expect(asked).toEqual(['1-5', '6-6']);
+    expect(results().slice(1)).toEqual([
+      { command: first.id, kind: 'events.resend', status: 'ok', reason: '5 events sent again' },
+      { command: after.id, kind: 'events.resend', status: 'ok', reason: '1 events sent again' },
+    ]);
+    expect(readGone((results()[0] as { reason: string }).reason)).toBeUndefined();
+  });
+
   it('logs an answer it cannot give any more (the outbox closed by a shutdown during a resend), rejecting nothing', async () => {
     let closed = false;
     let finish: () => void = () => undefined;
