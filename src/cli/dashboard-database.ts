@@ -11,11 +11,13 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { UsageError } from './cli-error.js';
 
 /**
- * The central database for the administrative commands (`retention …`, `people erase`): opened
+ * The central database for the administrative commands (`retention …`, `people erase`,
+ * `gateways …`): opened
  * from the dashboard's configuration, migrated like the dashboard would, closed afterwards.
  * These commands log warnings only, to stderr; their stdout is the answer.
  */
 export interface AdminDatabase {
+  config: DashboardConfig;
   pool: pg.Pool;
   retention: RetentionService;
   log: Logger;
@@ -43,7 +45,7 @@ export async function withDashboardDatabase<T>(
       settings: retentionSettings(config),
     });
     retention.register(new WorkstationAuditExpiry(pool));
-    return await work({ pool, retention, log });
+    return await work({ config, pool, retention, log });
   } finally {
     await pool.end();
   }

@@ -12,6 +12,7 @@ import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
 import { EXPORT_USAGE, runExportCommand } from './export-command.js';
+import { GATEWAYS_USAGE, runGatewaysCommand } from './gateways-command.js';
 import { KEYGEN_USAGE, loadSigningKey, runKeygen } from './keygen-command.js';
 import {
   KEYS_USAGE,
@@ -37,6 +38,7 @@ usage:
   identgate keygen signing|master <file>         create the central signing key or the master key
   identgate retention run|policy|hold|log …      retention of personal data, legal holds, deletion log
   identgate people erase <person-id>             erase a person on request
+  identgate gateways list|retire …               gateways ever trusted; retire one for good
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
   identgate workstation check|break-glass|register  workstation login gated on presence
@@ -53,6 +55,8 @@ ${KEYGEN_USAGE}
 ${RETENTION_USAGE}
 
 ${PEOPLE_USAGE}
+
+${GATEWAYS_USAGE}
 
 ${PKI_USAGE}
 
@@ -221,6 +225,11 @@ async function main(argv: string[]): Promise<number> {
     case 'people': {
       const { config, 'keep-events': keepEvents, reference } = values;
       for (const line of await runPeopleCommand(rest, { config, keepEvents, reference })) print(line);
+      return ExitCode.ok;
+    }
+    case 'gateways': {
+      const { config, reason } = values;
+      for (const line of await runGatewaysCommand(rest, { config, reason })) print(line);
       return ExitCode.ok;
     }
     case 'sim': {

@@ -9,6 +9,8 @@ import type { EventStore, StoredEvent } from './storage/event-store.js';
 export const STORED_CHANNEL = 'identgate_stored';
 /** The channel alarm changes are announced on: `<instance>:<id>,<id>,…`. */
 export const ALARMS_CHANNEL = 'identgate_alarms';
+/** The channel a retirement is announced on (`identgate gateways retire`); each instance then forgets the gateway. */
+export const GATEWAYS_CHANNEL = 'identgate_gateways';
 const ALARM_NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,18}(?:,\d{1,18}){0,499})$/;
 const ALARMS_PER_NOTICE = 500;
 
@@ -64,6 +66,11 @@ export interface ClusterEventsOptions {
    * the workstation at once. The live hub gets them later, in order, from the catch-up.
    */
   ownWhileNotHearing?: (events: readonly StoredEvent[]) => void;
+  /**
+   * A gateway was retired, or one may have been while the listening connection was down: this
+   * instance forgets what it trusted that is retired now (GatewayRegistry.dropRetired).
+   */
+  gatewaysRetired?: () => Promise<void>;
 }
 
 /**
@@ -193,12 +200,13 @@ export class ClusterEvents {
     client.on('notification', (message) => {
       if (message.channel === STORED_CHANNEL) this.notice(message.payload ?? '');
       else if (message.channel === ALARMS_CHANNEL) this.alarmNotice(message.payload ?? '');
+      else if (message.channel === GATEWAYS_CHANNEL) this.enqueue(() => this.gatewaysRetired());
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${STORED_CHANNEL}; LISTEN ${ALARMS_CHANNEL}`);
+      await client.query(`LISTEN ${STORED_CHANNEL}; LISTEN ${ALARMS_CHANNEL}; LISTEN ${GATEWAYS_CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
@@ -280,6 +288,11 @@ export class ClusterEvents {
     });
   }
 
+  private async gatewaysRetired(): Promise<void> {
+    if (this.stopping) return;
+    await this.options.gatewaysRetired?.();
+  }
+
   private async readRange(low: number, high: number): Promise<void> {
     this.deliver(await this.options.events.range(low, high));
   }
@@ -293,6 +306,7 @@ export class ClusterEvents {
     this.own.clear();
     const client = this.client;
     const lostAt = this.lostAt ?? Date.now();
+    await this.gatewaysRetired();
     this.relay(await this.options.alarms.changedSince(new Date(lostAt - 60_000)));
     const margin = this.options.catchUpMargin ?? 10_000;
     let after = Math.max(0, (this.highestAtLoss ?? this.highest) - margin);

@@ -10,7 +10,7 @@ import {
 import { httpsOptions, mqttTlsOptions } from '../config/tls-material.js';
 import { workstationSettings } from '../config/workstation-config.js';
 import { type Clock, systemClock } from '../lib/clock.js';
-import { CodedError } from '../lib/coded-error.js';
+import { CodedError, hasCode } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
 import { describeListenError } from '../lib/listen.js';
 import type { Logger } from '../lib/logger.js';
@@ -171,6 +171,11 @@ export class Dashboard {
       // A badge-out this instance stores ends the presence (and locks the workstation) at once,
       // also while it does not hear the others.
       ownWhileNotHearing: (events) => this.presence.apply(events),
+      gatewaysRetired: async () => {
+        const dropped = await this.registry.dropRetired();
+        if (dropped.length > 0)
+          options.log.warn({ gateways: dropped }, 'gateways retired: their events are refused from now on');
+      },
     });
     this.presence = new PresenceService({
       store: this.workstations,
@@ -216,6 +221,32 @@ export class Dashboard {
     encryptionKey?: string,
   ): Promise<void> {
     await this.registry.register(site, gateway, publicKey, encryptionKey);
+  }
+
+  /**
+   * Trusts the gateways the configuration lists, except retired ones (logged: a configuration not
+   * updated after a retirement must not trust the gateway again), and names those trusted before
+   * that it no longer lists: not trusted, their gaps stay open until they are retired.
+   */
+  private async trustConfigured(): Promise<void> {
+    const { config, log } = this.options;
+    for (const gateway of config.gateways) {
+      try {
+        await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
+      } catch (error) {
+        if (!hasCode(error, 'IDG_GATEWAY_RETIRED')) throw error;
+        log.error(
+          { site: gateway.site, gateway: gateway.id },
+          `${(error as Error).message}; remove it from gateways:`,
+        );
+      }
+    }
+    const unlisted = await this.registry.unlisted(config.gateways);
+    if (unlisted.length > 0)
+      log.warn(
+        { gateways: unlisted },
+        'gateways trusted before are no longer listed under gateways: their events are refused; retire them (identgate gateways retire) to record what they still owe as lost',
+      );
   }
 
   /** Starts everything or nothing: a failure part-way stops what had started. */
@@ -264,10 +295,7 @@ export class Dashboard {
     if (migration.applied.includes(LATEST_FACTS_MIGRATION)) {
       await this.facts.rebuild(DEFAULT_OVERVIEW_BOUNDS.lookbackDays);
     }
-    for (const gateway of config.gateways) {
-      await this.registry.register(gateway.site, gateway.id, gateway.publicKey, gateway.encryptionKey);
-    }
-    await this.registry.load();
+    await this.trustConfigured();
     await this.cluster.start();
     await this.presence.start();
 

@@ -92,7 +92,7 @@ export class GatewayStatusWatch {
       `SELECT f.kind, f.seen_at AS at, f.seen_at > now() - make_interval(secs => $3) AS recent
          FROM gateways g
          JOIN latest_facts f ON f.site = g.site AND f.gateway = g.id AND f.facet = 'life' AND f.subject = ''
-        WHERE g.site = $1 AND g.id = $2`,
+        WHERE g.site = $1 AND g.id = $2 AND g.retired_at IS NULL`,
       [site, gateway, offlineAfterMs / 1000],
     );
     const row = life.rows[0];

@@ -24,7 +24,7 @@ export interface GatewayWatchdogOptions {
   alarmsChanged?: (alarms: AlarmView[]) => void;
 }
 
-const KEY = 'gateway-offline';
+export const OFFLINE_KEY = 'gateway-offline';
 
 export class GatewayWatchdog {
   private timer: NodeJS.Timeout | undefined;
@@ -82,8 +82,8 @@ export class GatewayWatchdog {
                          AND a.key = $3 AND a.cleared_at IS NULL) AS disconnected
          FROM gateways g
          JOIN latest_facts f ON f.site = g.site AND f.gateway = g.id AND f.facet = 'life' AND f.subject = ''
-        WHERE f.seen_at > now() - interval '7 days'`,
-      [KEY, offlineAfterMs / 1000, DISCONNECTED_KEY],
+        WHERE f.seen_at > now() - interval '7 days' AND g.retired_at IS NULL`,
+      [OFFLINE_KEY, offlineAfterMs / 1000, DISCONNECTED_KEY],
     );
     for (const row of rows.rows) {
       const at = row.seen_at.toISOString();
@@ -96,7 +96,7 @@ export class GatewayWatchdog {
       if ((shutDown || silent) && !row.alarmed) {
         const raised = await alarms.raiseCentral({
           alarm: 'gateway-offline',
-          key: KEY,
+          key: OFFLINE_KEY,
           severity: shutDown ? 'warning' : 'critical',
           site: row.site,
           gateway: row.gateway,
@@ -107,7 +107,7 @@ export class GatewayWatchdog {
         this.options.alarmsChanged?.(raised);
         log.warn({ site: row.site, gateway: row.gateway, lastSeen: at, shutDown }, 'gateway offline');
       } else if (!shutDown && !silent && row.alarmed) {
-        this.options.alarmsChanged?.(await alarms.clearCentral(KEY, row.site, row.gateway));
+        this.options.alarmsChanged?.(await alarms.clearCentral(OFFLINE_KEY, row.site, row.gateway));
         log.info({ site: row.site, gateway: row.gateway, lastSeen: at }, 'gateway back online');
       }
     }

@@ -247,6 +247,9 @@ export class SequenceStore {
            ) run WHERE run.island = 0
          ), g.contiguous_through)
          WHERE g.highest > g.contiguous_through
+           -- A retired gateway's gaps were recorded as lost; nothing can answer for new ones.
+           AND NOT EXISTS (SELECT 1 FROM gateways r
+                            WHERE r.site = g.site AND r.id = g.gateway AND r.retired_at IS NOT NULL)
          RETURNING g.site, g.gateway, g.contiguous_through, g.highest, g.gap_since, g.resend_requested_at, g.resend_requested_to
        )
        SELECT a.site, a.gateway, a.contiguous_through, a.highest, a.gap_since, a.resend_requested_at, a.resend_requested_to,

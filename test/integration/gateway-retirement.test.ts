@@ -1,0 +1,185 @@
+import { userInfo } from 'node:os';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/cli/cli-error.js';
+import { runGatewaysCommand } from '../../src/cli/gateways-command.js';
+import type { Dashboard } from '../../src/dashboard/dashboard.js';
+import { hasCode } from '../../src/lib/coded-error.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
+import { signedEvent } from '../helpers/events.js';
+import { startIngestDashboard } from '../helpers/ingest-dashboard.js';
+import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
+import { nextFrom } from '../helpers/wait.js';
+
+/**
+ * Retiring a gateway (`identgate gateways retire`), end to end over the real broker and database:
+ * what its gaps miss is recorded as lost with a critical alarm, its gap and offline alarms end,
+ * the running dashboard refuses its events at once, and a dashboard started later does not trust
+ * it again, though its configuration still lists it. A gateway the configuration stops listing is
+ * not trusted either.
+ */
+const keys = generateSigningKeyPair();
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function rig() {
+  const site = uniqueSite('ret');
+  const db = await createTestDatabase();
+  cleanups.push(db.drop);
+  const lines: string[] = [];
+  const log = createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) });
+  const start = async (gateways: string[]) => {
+    const dashboard = await startIngestDashboard({
+      databaseUrl: db.url,
+      site,
+      gateways,
+      publicKey: keys.publicKey,
+      log,
+      more: { gapScanMs: 100, gapGraceMs: 0, gapResendMs: 60_000 },
+    });
+    let stopped = false;
+    cleanups.push(async () => {
+      if (!stopped) await dashboard.stop();
+    });
+    return {
+      dashboard,
+      stop: async () => {
+        stopped = true;
+        await dashboard.stop();
+      },
+    };
+  };
+  const publisher = await mqtt.connectAsync(mqttUrl(), { clientId: `pub-${site}`, clean: true });
+  cleanups.push(() => publisher.endAsync());
+  /** Publishes a gateway's event and waits for the dashboard's verdict on it. */
+  const send = async (dashboard: Dashboard, gateway: string, seq: number) => {
+    const event = signedEvent(
+      { site, gateway, seq, kind: 'door.locked', data: { door: `door-${gateway}` } },
+      keys.privateKey,
+    );
+    const outcome = nextFrom(dashboard.ingest.outcomes, () => true, 15_000);
+    await publisher.publishAsync(topics.events(site, gateway), JSON.stringify(event), { qos: 1 });
+    return outcome;
+  };
+  const config = dashboardConfigFile(
+    db.url,
+    `gateways:\n${['gw-1', 'gw-2'].map((id) => `  - { site: ${site}, id: ${id}, publicKey: "${exportPublicKey(keys.publicKey)}" }\n`).join('')}`,
+  );
+  const cli = (args: string[], reason?: string) =>
+    runGatewaysCommand(args, { config: config.file, ...(reason ? { reason } : {}) });
+  return { site, db, lines, start, send, cli };
+}
+
+async function until(check: () => Promise<boolean> | boolean): Promise<void> {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 25));
+}
+
+describe('retiring a gateway', () => {
+  it('records what its gaps miss as lost, ends its gap alarm, and every dashboard refuses its events from then on', async () => {
+    const { site, lines, start, send, cli } = await rig();
+    const { dashboard, stop } = await start(['gw-1', 'gw-2']);
+    const pool = dashboard.pool;
+    // gw-1 misses 3-4 and 6-7.
+    for (const seq of [1, 2, 5, 8]) expect((await send(dashboard, 'gw-1', seq)).status).toBe('stored');
+    expect((await send(dashboard, 'gw-2', 1)).status).toBe('stored');
+    const openGap = async () =>
+      (
+        await pool.query(
+          `SELECT 1 FROM alarms WHERE site = $1 AND gateway = 'gw-1' AND key = 'sequence-gap' AND cleared_at IS NULL`,
+          [site],
+        )
+      ).rowCount === 1;
+    await until(openGap);
+
+    expect(await cli(['retire', `${site}/gw-1`], 'SD card replaced')).toEqual([
+      expect.stringMatching(new RegExp(`^retired ${site}/gw-1 at .*: its events are refused`)),
+      '4 missing events in 2 runs recorded as lost (a critical events-lost alarm names them)',
+      expect.stringContaining(`remove ${site}/gw-1 from gateways:`),
+    ]);
+    const losses = await pool.query(
+      'SELECT from_seq::int, to_seq::int, reason FROM sequence_losses WHERE site = $1 ORDER BY from_seq',
+      [site],
+    );
+    expect(losses.rows).toEqual([
+      { from_seq: 3, to_seq: 4, reason: 'gateway retired: SD card replaced' },
+      { from_seq: 6, to_seq: 7, reason: 'gateway retired: SD card replaced' },
+    ]);
+    expect(await openGap()).toBe(false);
+    const lost = await pool.query(
+      `SELECT severity, detail FROM alarms WHERE site = $1 AND key = 'events-lost:retired' AND cleared_at IS NULL`,
+      [site],
+    );
+    expect(lost.rows).toEqual([
+      {
+        severity: 'critical',
+        detail: `events 3-4, 6-7 of ${site}/gw-1 (4 in all) are lost: the gateway was retired (SD card replaced)`,
+      },
+    ]);
+    const audit = await pool.query(
+      `SELECT actor, target, details FROM audit_log WHERE action = 'gateway.retire'`,
+    );
+    expect(audit.rows).toEqual([
+      {
+        actor: `cli:${userInfo().username}`,
+        target: `${site}/gw-1`,
+        details: { reason: 'SD card replaced', lostRuns: 2, lostNumbers: 4 },
+      },
+    ]);
+
+    // The running dashboard heard of it and forgot the gateway: its next event is refused.
+    await until(() => dashboard.registry.get(site, 'gw-1') === undefined);
+    const refused = await send(dashboard, 'gw-1', 9);
+    expect(refused).toMatchObject({ status: 'quarantined', rejection: { reason: 'unknown-gateway' } });
+    expect((await send(dashboard, 'gw-2', 2)).status).toBe('stored');
+    // Its watermark stays where the retirement left it: no new gap is asked for.
+    const sequences = await pool.query(
+      `SELECT contiguous_through::int, highest::int FROM gateway_sequences WHERE site = $1 AND gateway = 'gw-1'`,
+      [site],
+    );
+    expect(sequences.rows).toEqual([{ contiguous_through: 8, highest: 8 }]);
+
+    // Once is enough; an id never trusted cannot be retired.
+    expect(await cli(['retire', `${site}/gw-1`], 'again')).toEqual([
+      expect.stringMatching(new RegExp(`^${site}/gw-1 was already retired on `)),
+    ]);
+    await expect(cli(['retire', `${site}/gw-9`], 'typo')).rejects.toSatisfy((error) =>
+      hasCode(error, 'IDG_GATEWAY_UNKNOWN'),
+    );
+    expect(await cli(['list'])).toEqual([
+      expect.stringMatching(new RegExp(`^${site}/gw-1  retired .* \\(SD card replaced\\)  highest 8$`)),
+      `${site}/gw-2  trusted  highest 2`,
+    ]);
+
+    // Started again with a configuration that still lists it: not trusted again, and said so.
+    // gw-2, no longer listed, is not trusted either.
+    await stop();
+    const { dashboard: again } = await start(['gw-1']);
+    expect(again.registry.get(site, 'gw-1')).toBeUndefined();
+    expect(again.registry.get(site, 'gw-2')).toBeUndefined();
+    expect(lines.some((line) => line.includes(`gateway ${site}/gw-1 was retired on`))).toBe(true);
+    expect(
+      lines.some((line) => line.includes('no longer listed under gateways') && line.includes(`${site}/gw-2`)),
+    ).toBe(true);
+    await expect(again.trustGateway(site, 'gw-1', exportPublicKey(keys.publicKey))).rejects.toSatisfy(
+      (error) => hasCode(error, 'IDG_GATEWAY_RETIRED'),
+    );
+    expect((await send(again, 'gw-2', 3)).status).toBe('quarantined');
+  });
+
+  it('refuses a retirement without a reason or a <site>/<id>, before touching the database', async () => {
+    const usage = (args: string[], reason?: string) =>
+      expect(
+        runGatewaysCommand(args, { config: '/nonexistent.yaml', ...(reason ? { reason } : {}) }),
+      ).rejects.toBeInstanceOf(UsageError);
+    await usage(['retire', 'hq/gw-1']);
+    await usage(['retire', 'hq/gw-1'], '   ');
+    await usage(['retire', 'gw-1'], 'why');
+    await usage(['retire', 'hq/../gw-1'], 'why');
+    await usage(['list', 'extra']);
+  });
+});
