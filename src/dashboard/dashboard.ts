@@ -34,6 +34,7 @@ import { GatewayWatchdog } from './monitoring/gateway-watchdog.js';
 import { PresenceService } from './presence/presence-service.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import { WorkstationLocker } from './presence/workstation-locker.js';
+import { EventAgeLimit } from './retention/event-age-limit.js';
 import { RetentionJob } from './retention/retention-job.js';
 import { RetentionService } from './retention/retention-service.js';
 import { AlarmStore } from './storage/alarm-store.js';
@@ -87,6 +88,7 @@ export class Dashboard {
   readonly facts: LatestFactsStore;
   /** Policies, legal holds, runs, deletion log and erasure, for the API and the CLI. */
   readonly retention: RetentionService;
+  private ageLimit: EventAgeLimit | undefined;
   readonly audit: AuditLog;
   readonly staff: StaffStore;
   /** Staff sign-in, sessions, the first administrator's setup token. */
@@ -395,6 +397,13 @@ export class Dashboard {
     });
     await video.start();
     this.video = video;
+    const ageLimit = new EventAgeLimit(
+      this.pool,
+      retentionSettings(config).defaultDays,
+      log.child({ component: 'ingest' }),
+    );
+    await ageLimit.start();
+    this.ageLimit = ageLimit;
     const pipeline = new IngestPipeline({
       pool: this.pool,
       events: this.events,
@@ -407,6 +416,7 @@ export class Dashboard {
       instance: this.instance,
       cluster: this.cluster,
       log: log.child({ component: 'ingest' }),
+      earliestTime: (now) => ageLimit.earliest(now),
       afterCommit: (stored) => {
         messenger.onEvents(stored);
         // Also at once: while this instance does not hear the others, its hub gets nothing.
@@ -504,6 +514,8 @@ export class Dashboard {
     this.statusWatch = undefined;
     await this.ingestor?.stop();
     this.ingestor = undefined;
+    this.ageLimit?.stop();
+    this.ageLimit = undefined;
     await this.messengerInstance?.stop();
     this.messengerInstance = undefined;
     await this.video?.stop();

@@ -71,6 +71,8 @@ export type RejectReason =
   | 'replayed-id'
   /** Signed by its gateway, but dated further ahead of the central clock than clocks drift. */
   | 'future-time'
+  /** Signed by its gateway, but dated before anything retention keeps (and no legal hold reaches back). */
+  | 'past-time'
   /** Passed every check but could not be stored (kept in quarantine instead of blocking the ingest). */
   | 'unstorable';
 

@@ -1,6 +1,10 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestOutcome } from '../../src/dashboard/ingest/event-ingest.js';
+import { EventAgeLimit } from '../../src/dashboard/retention/event-age-limit.js';
+import { EventStore } from '../../src/dashboard/storage/event-store.js';
+import { FakeClock } from '../../src/lib/clock.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import {
   batchPayload,
   type Envelope,
@@ -347,6 +351,67 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
       const within = event({ time: new Date(Date.now() + 30 * 60_000).toISOString() });
       const [stored] = await publishBatch(signBatch(system.site, 'gw-b', [within], batcher.privateKey), 1);
       expect(stored?.status).toBe('stored');
+    });
+
+    it('quarantines an event dated before anything retention keeps (60 days here), and claims its number', async () => {
+      const days = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString();
+      const old = event({ time: days(61) });
+      const recent = event({ time: days(59) });
+      const outcomes = await publishBatch(
+        signBatch(system.site, 'gw-b', [old, recent], batcher.privateKey),
+        2,
+      );
+      expect(outcomes.map(verdict)).toEqual(['past-time', 'stored']);
+      const claimed = await system.dashboard.pool.query(
+        'SELECT quarantined FROM event_sequences WHERE site = $1 AND gateway = $2 AND seq = $3',
+        [system.site, 'gw-b', old.seq],
+      );
+      expect(claimed.rows).toEqual([{ quarantined: true }]);
+      // No partition was made for the old event's day.
+      const partition = await system.dashboard.pool.query('SELECT to_regclass($1) AS p', [
+        `events_p${days(61).slice(0, 10).replaceAll('-', '')}`,
+      ]);
+      expect(partition.rows).toEqual([{ p: null }]);
+    });
+
+    it('takes the longest retention policy and the oldest legal hold in force as the limit', async () => {
+      const pool = system.dashboard.pool;
+      const limit = new EventAgeLimit(pool, 60, silentLogger);
+      const now = Date.now();
+      await limit.refresh();
+      expect(limit.earliest(now)).toBe(now - 60 * 86_400_000);
+      await pool.query(
+        `INSERT INTO retention_policies (data_class, scope, scope_id, days, updated_by) VALUES ('video', 'site', 'x', 90, 'test')`,
+      );
+      const held = await pool.query<{ id: string }>(
+        `INSERT INTO legal_holds (site, held_from, held_to, reason, created_by)
+         VALUES (NULL, $1, $2, 'case 1', 'test') RETURNING id`,
+        [new Date(now - 200 * 86_400_000), new Date(now - 190 * 86_400_000)],
+      );
+      try {
+        await limit.refresh();
+        expect(limit.earliest(now)).toBe(now - 200 * 86_400_000);
+        await pool.query(`UPDATE legal_holds SET released_at = now(), released_by = 'test' WHERE id = $1`, [
+          held.rows[0]?.id,
+        ]);
+        await limit.refresh();
+        expect(limit.earliest(now)).toBe(now - 90 * 86_400_000);
+      } finally {
+        await pool.query(`DELETE FROM retention_policies WHERE scope_id = 'x'`);
+        await pool.query('DELETE FROM legal_holds WHERE id = $1', [held.rows[0]?.id]);
+      }
+    });
+
+    it('makes the partition again for a day it knew, once retention may have dropped it', async () => {
+      const clock = new FakeClock(Date.UTC(2030, 5, 1, 12));
+      const store = new EventStore(system.dashboard.pool, clock);
+      await store.ensurePartitions(['2030-06-01']);
+      await system.dashboard.pool.query('DROP TABLE events_p20300601');
+      clock.advance(3 * 86_400_000);
+      await store.ensurePartitions(['2030-06-01']);
+      const partition = await system.dashboard.pool.query(`SELECT to_regclass('events_p20300601') AS p`);
+      expect(partition.rows).toEqual([{ p: 'events_p20300601' }]);
+      await system.dashboard.pool.query('DROP TABLE events_p20300601');
     });
 
     it('quarantines one event of a batch that is too deep to handle, and stores the rest', async () => {

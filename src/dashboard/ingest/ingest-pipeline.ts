@@ -93,6 +93,11 @@ export interface IngestPipelineOptions {
   cluster?: { stored(notice: string, events: readonly StoredEvent[]): void; committed(notice: string): void };
   /** Called after the commit with the events that were new (command results, credential requests). */
   afterCommit?: (stored: Envelope[]) => void;
+  /**
+   * The earliest instant a signed event may be dated at `now` (EventAgeLimit); an older one is
+   * quarantined as `past-time`. Without it, or while it answers undefined, any past time is taken.
+   */
+  earliestTime?: (now: number) => number | undefined;
 }
 
 /**
@@ -416,6 +421,11 @@ export class IngestPipeline {
    * Topic, schema and signature: everything about a payload that needs no database. Signatures
    * are verified on the given threads, or in place without them.
    */
+  /** A signed event's time: not too far ahead of the central clock, not before what retention keeps. */
+  private inTime(envelope: Envelope, now: number): Checked {
+    return notAheadOrBefore(envelope, now, this.options.earliestTime?.(now));
+  }
+
   async check(message: IncomingMessage, threads: SignatureThreads = IN_PLACE): Promise<Checked[]> {
     try {
       return await this.checkPayload(message, threads);
@@ -450,7 +460,7 @@ export class IngestPipeline {
       const input = signatureInput(envelope, keyFor);
       if (!input.ok) return [input];
       const verdict = signatureVerdict(envelope, await verify(input, threads));
-      return [verdict.ok ? notAhead(envelope, Date.now()) : verdict];
+      return [verdict.ok ? this.inTime(envelope, Date.now()) : verdict];
     }
     const batch = decoded.value.batch;
     if (batch.site !== site || batch.gateway !== gateway) {
@@ -482,7 +492,7 @@ export class IngestPipeline {
         checked.ok && (checked.value.site !== site || checked.value.gateway !== gateway)
           ? mismatch(`event of ${checked.value.site}/${checked.value.gateway}`, site, gateway)
           : checked.ok
-            ? notAhead(checked.value, now)
+            ? this.inTime(checked.value, now)
             : checked;
       if (verdict.ok) return verdict;
       const uses = verdict.uses ?? numberUse(raw, site, gateway);
@@ -559,16 +569,28 @@ function sameEvent(a: Envelope, b: Envelope): boolean {
   );
 }
 
-/** A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`. */
-function notAhead(envelope: Envelope, now: number): Checked {
-  const ahead = Date.parse(envelope.time) - now;
-  if (ahead <= FUTURE_TIME_LIMIT_MS) return { ok: true, value: envelope };
-  return {
-    ok: false,
-    reason: 'future-time',
-    detail: `dated ${envelope.time}, ${Math.round(ahead / 60_000)} min ahead of the central clock`,
-    uses: numberUseOf(envelope),
-  };
+/**
+ * A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`, or before
+ * `earliest` (the longest retention, or the oldest legal hold in force).
+ */
+function notAheadOrBefore(envelope: Envelope, now: number, earliest: number | undefined): Checked {
+  const at = Date.parse(envelope.time);
+  const ahead = at - now;
+  if (ahead > FUTURE_TIME_LIMIT_MS)
+    return {
+      ok: false,
+      reason: 'future-time',
+      detail: `dated ${envelope.time}, ${Math.round(ahead / 60_000)} min ahead of the central clock`,
+      uses: numberUseOf(envelope),
+    };
+  if (earliest !== undefined && at < earliest)
+    return {
+      ok: false,
+      reason: 'past-time',
+      detail: `dated ${envelope.time}, before ${new Date(earliest).toISOString()}: older than anything retention keeps`,
+      uses: numberUseOf(envelope),
+    };
+  return { ok: true, value: envelope };
 }
 
 /**

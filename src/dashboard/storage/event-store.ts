@@ -250,11 +250,12 @@ export class EventStore {
   }
 
   async ensurePartitions(days: readonly string[]): Promise<void> {
-    const missing = [...new Set(days)].filter((d) => !this.knownDays.has(d)).sort();
-    if (missing.length === 0) return;
-    // Retention may drop the partition of a day older than yesterday (from any instance), so
-    // only recent days are remembered; a late event for an old day checks every time.
+    // Retention may drop the partition of a day older than yesterday (from any instance), so only
+    // recent days count as known, when remembered and when looked up: a day remembered while
+    // recent may have been dropped since, and a late event for it checks every time.
     const yesterday = new Date(this.clock.now() - 86_400_000).toISOString().slice(0, 10);
+    const missing = [...new Set(days)].filter((d) => d < yesterday || !this.knownDays.has(d)).sort();
+    if (missing.length === 0) return;
     for (const day of missing) {
       await this.pool.query('SELECT identgate_ensure_event_partitions($1::date, $1::date)', [day]);
       if (day >= yesterday) this.knownDays.add(day);
