@@ -12,6 +12,7 @@ import type { EventData } from '../protocol/event-kinds.js';
 import { topics } from '../protocol/topics.js';
 import { Uuidv7Generator } from '../protocol/uuidv7.js';
 import { connectCentralMqtt } from './central-mqtt.js';
+import { inTransaction } from './storage/database.js';
 import type { GatewayRegistry } from './storage/gateway-registry.js';
 import type { PeopleStore } from './storage/people-store.js';
 
@@ -139,20 +140,33 @@ export class CentralMessenger {
     const key = this.requireKey();
     const { registry, people, pool, clock, log } = this.options;
     const targets = registry.ofSite(site).filter((g) => (gatewayId ? g.id === gatewayId : true));
-    if (targets.length === 0) return 0;
-    const credentials = await people.credentialsForSite(site);
-    let published = 0;
-    for (const target of targets) {
-      if (!target.encryptionKey) {
+    for (const target of targets)
+      if (!target.encryptionKey)
         log.warn(
           { site, gateway: target.id },
           'gateway has no encryption key registered; its credentials cannot be synced',
         );
-        continue;
-      }
-      const version = Number(
-        (await pool.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`)).rows[0]?.v,
+    const sealable = targets.filter((g) => g.encryptionKey);
+    if (sealable.length === 0) return 0;
+    // Read and numbered by one publisher at a time per site, across instances: a higher version
+    // then always carries data at least as new. Two publishes that read and numbered apart could
+    // give the set read before a revocation the higher version, and the gateway would take it.
+    const { credentials, versions } = await inTransaction(pool, log, async (client) => {
+      await client.query(
+        `SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`,
+        [site],
       );
+      const read = await people.credentialsForSite(site, client);
+      const numbered = new Map<string, number>();
+      for (const target of sealable) {
+        const next = await client.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`);
+        numbered.set(target.id, Number(next.rows[0]?.v));
+      }
+      return { credentials: read, versions: numbered };
+    });
+    let published = 0;
+    for (const target of sealable) {
+      const version = versions.get(target.id) as number;
       const payload = sealCredentialSet(
         {
           v: 1,
@@ -163,15 +177,17 @@ export class CentralMessenger {
           credentials,
         },
         key,
-        target.encryptionKey,
+        target.encryptionKey as KeyObject,
       );
       await this.requireClient().publishAsync(topics.credentials(site, target.id), payload, {
         qos: 1,
         retain: true,
       });
+      // A publish that numbered earlier but finished later does not write over a newer one.
       await pool.query(
         `INSERT INTO credential_sets (site, gateway, version, credentials) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()`,
+         ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()
+           WHERE credential_sets.version < EXCLUDED.version`,
         [site, target.id, version, credentials.length],
       );
       log.info(

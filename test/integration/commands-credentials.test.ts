@@ -307,6 +307,39 @@ describe('credential sync', () => {
     expect(await sim('badge', system.agent.badge)).toEqual(['denied: badge revoked']);
   });
 
+  it('reads and numbers a site set while no other publisher does, so a set read before a revocation never gets the higher version', async () => {
+    // Another publisher (an instance's hourly refresh) holds the site's turn, mid-way.
+    const other = await system.dashboard.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`, [
+        system.site,
+      ]);
+      const publishing = system.dashboard.messenger.publishCredentials(system.site);
+      // The publish waits for its turn before it reads anything.
+      for (;;) {
+        const waiting = await system.dashboard.pool.query(
+          `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+            WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
+        );
+        if ((waiting.rowCount ?? 0) > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const theirs = Number(
+        (await other.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`)).rows[0]?.v,
+      );
+      await other.query('COMMIT');
+      const applied = updated();
+      await publishing;
+      // Numbered after the other's turn: higher, and read after it.
+      expect((await applied).data).toMatchObject({ version: expect.any(Number) });
+      expect(system.gateway.credentials.version).toBeGreaterThan(theirs);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      other.release();
+    }
+  });
+
   it('refuses a genuine set addressed to another gateway and keeps the cache', async () => {
     const version = system.gateway.credentials.version;
     const alarm = rejected();

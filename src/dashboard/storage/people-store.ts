@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { CodedError } from '../../lib/coded-error.js';
 import { KeyRing } from '../../lib/key-ring.js';
 import type { SyncedCredential, WeeklySchedule } from '../../protocol/credential-set.js';
+import type { Queryable } from './event-store.js';
 
 /**
  * People (agents), their badges, TOTP secrets and site grants: the source of every gateway's
@@ -85,8 +86,8 @@ export class PeopleStore {
   }
 
   /** Every credential the gateways of `site` need, revoked badges first. */
-  async credentialsForSite(site: string): Promise<SyncedCredential[]> {
-    const result = await this.pool.query<{
+  async credentialsForSite(site: string, db: Queryable = this.pool): Promise<SyncedCredential[]> {
+    const result = await db.query<{
       badge: string;
       person_id: string;
       display_name: string;
