@@ -6,6 +6,7 @@ import { generate, type IPublishPacket, type Packet } from 'mqtt-packet';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ConnectedEvent,
+  type MqttMessage,
   MqttSubscriber,
   type MqttSubscriberOptions,
 } from '../../src/dashboard/ingest/mqtt-subscriber.js';
@@ -322,7 +323,8 @@ describe('MQTT subscriber acknowledgements', () => {
     const redelivery = nextFrom(sub.messages);
     second.send({ ...publishPacket(1, 'event'), dup: true });
     const fresh = await redelivery;
-    expect(fresh).toMatchObject({ messageId: 1, dup: true });
+    expect(fresh).toMatchObject({ messageId: 1, dup: true, connection: 2 });
+    expect(stale.connection).toBe(1);
 
     stale.ack();
     fresh.ack();
@@ -375,6 +377,77 @@ describe('MQTT subscriber acknowledgements', () => {
     await connection.closed;
     expect(idsOf(connection, 'puback')).toEqual([]);
     await broker.connection(2);
+  });
+
+  it('ends an MQTT 5 connection with DISCONNECT 0x93 when the broker sends more than Receive Maximum unacknowledged messages, and acknowledges none of them', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker, { receiveMaximum: 3 });
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered: MqttMessage[] = [];
+    sub.messages.on((message) => delivered.push(message));
+    const error = nextFrom(sub.errors);
+    const disconnect = connection.next(is('disconnect'));
+    for (const id of [1, 2, 3, 4]) connection.send(publishPacket(id, `m${id}`));
+    expect(await error).toMatchObject({
+      code: 'IDG_MQTT_PROTOCOL',
+      message: expect.stringContaining('receive maximum exceeded (0x93)'),
+    });
+    expect(await disconnect).toMatchObject({ reasonCode: 0x93 });
+    for (const message of delivered) message.ack();
+    await connection.closed;
+    expect(delivered.map((m) => m.messageId)).toEqual([1, 2, 3]);
+    expect(idsOf(connection, 'puback')).toEqual([]);
+    await broker.connection(2);
+  });
+
+  it('takes exactly Receive Maximum unacknowledged messages, and one more once a PUBACK has gone out', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker, { receiveMaximum: 3 });
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const errors: Error[] = [];
+    sub.errors.on((error) => errors.push(error));
+    const firstThree = collectFrom(sub.messages, 3);
+    for (const id of [1, 2, 3]) connection.send(publishPacket(id, `m${id}`));
+    const [one] = await firstThree;
+    one?.ack();
+    await connection.next(is('puback', 1));
+    const fourth = nextFrom(sub.messages);
+    connection.send(publishPacket(4, 'm4'));
+    expect(await fourth).toMatchObject({ messageId: 4 });
+    expect(sub.unacknowledged).toBe(3);
+    expect(errors).toEqual([]);
+    expect(broker.all).toHaveLength(1);
+  });
+
+  it('counts a QoS 2 message against Receive Maximum until the PUBCOMP that answers its PUBREL', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker, { receiveMaximum: 1 });
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const delivered = nextFrom(sub.messages);
+    connection.send(publishPacket(7, 'exactly-once', 2));
+    (await delivered).ack();
+    await connection.next(is('pubrec', 7));
+    const error = nextFrom(sub.errors);
+    connection.send(publishPacket(8, 'too soon'));
+    expect(await error).toMatchObject({ message: expect.stringContaining('0x93') });
+    await connection.closed;
+    expect(idsOf(connection, 'puback')).toEqual([]);
+  });
+
+  it('applies no Receive Maximum on MQTT 3.1.1, which has none', async () => {
+    const broker = await fakeBroker();
+    const sub = subscriber(broker, { protocol: 4, receiveMaximum: 2 });
+    await connect(sub);
+    const connection = await broker.connection(1);
+    const errors: Error[] = [];
+    sub.errors.on((error) => errors.push(error));
+    const delivered = collectFrom(sub.messages, 3);
+    for (const id of [1, 2, 3]) connection.send(publishPacket(id, `m${id}`));
+    expect((await delivered).map((m) => m.messageId)).toEqual([1, 2, 3]);
+    expect(errors).toEqual([]);
   });
 
   it('refuses a PUBLISH with packet id 0 as a protocol error, without acknowledging it', async () => {

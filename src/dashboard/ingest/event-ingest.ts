@@ -5,7 +5,8 @@ import { subscriptions } from '../../protocol/topics.js';
 import { isTransientError } from '../storage/database.js';
 import { numberUseOf } from '../storage/sequence-store.js';
 import { type Checked, eventBytes, type IngestOutcome, type IngestPipeline } from './ingest-pipeline.js';
-import { type MqttMessage, MqttSubscriber } from './mqtt-subscriber.js';
+import { type HeldMessage, Redeliveries } from './mqtt-redeliveries.js';
+import { MqttSubscriber } from './mqtt-subscriber.js';
 import { SignatureThreads } from './signature-threads.js';
 
 export interface IngestOptions {
@@ -21,7 +22,7 @@ export interface IngestOptions {
   /** MQTT version: 'auto' (default) tries 5 and falls back to 3.1.1. */
   protocol?: 'auto' | 5 | 4;
   /** Also keeps what cannot be stored at all (IngestPipeline.quarantineUnstorable). */
-  pipeline: IngestPipeline;
+  pipeline: Pick<IngestPipeline, 'check' | 'process' | 'quarantineUnstorable'>;
   log: Logger;
   /** MQTT 5 shared-subscription group, so that several dashboards split the ingest. */
   sharedGroup?: string;
@@ -48,8 +49,17 @@ export interface IngestOptions {
 
 export type { IngestOutcome };
 
-/** A message waiting for its batch, with its topic, schema and signature check under way. */
-type Queued = MqttMessage & { checking: Promise<Checked[]> };
+/** A message from its arrival to its commit, with its topic, schema and signature check under way. */
+interface Held extends HeldMessage {
+  readonly checking: Promise<Checked[]>;
+}
+
+/** A message as it goes into the pipeline, checked. */
+interface CheckedMessage {
+  topic: string;
+  payload: Buffer;
+  checked: Checked[];
+}
 
 const RETRY_MAX_MS = 10_000;
 /** Transient failures of a batch of several events before its events are tried one by one. */
@@ -68,10 +78,13 @@ function eventsIn(batch: ReadonlyArray<{ checked: Checked[] }>): number {
  */
 export class EventIngest {
   private subscriber: MqttSubscriber | undefined;
-  private readonly queue: Queued[] = [];
+  private readonly queue: Held[] = [];
   private threads: SignatureThreads | undefined;
   /** Batches being committed right now; several overlap so one commit's wait is not idle time. */
   private readonly inFlight = new Set<Promise<void>>();
+  /** The messages of those batches until their commit has acknowledged them. */
+  private readonly committing = new Set<Held[]>();
+  private readonly redeliveries = new Redeliveries<Held>();
   private stopping = false;
   /** Every payload's fate, for observers (metrics, tests). */
   readonly outcomes: Signal<IngestOutcome & { topic: string }>;
@@ -105,9 +118,14 @@ export class EventIngest {
     const threads = new SignatureThreads(this.options.verifyThreads ?? 1, log);
     this.threads = threads;
     const { pipeline } = this.options;
+    const held = () => this.held();
     subscriber.messages.on((message) => {
+      // The broker's redelivery of a message held from a connection that has ended: the held
+      // copy acknowledges it when committed. Queued as well, it would be committed twice, and
+      // while the database is down every reconnect would add a window's worth to the queue.
+      if (this.redeliveries.match(message, held)) return;
       // Checked now, on other threads, while an earlier batch may be waiting for its commit.
-      this.queue.push(Object.assign(message, { checking: pipeline.check(message, threads) }));
+      this.queue.push({ delivery: message, checking: pipeline.check(message, threads) });
       this.drain();
     });
     subscriber.errors.on((error) => log.warn({ err: error }, 'ingest broker connection error'));
@@ -144,6 +162,17 @@ export class EventIngest {
     return outcomes;
   }
 
+  /** Messages waiting for a batch (not those being committed). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Every message not yet committed: queued, or in a batch being committed. */
+  private *held(): Iterable<Held> {
+    yield* this.queue;
+    for (const batch of this.committing) yield* batch;
+  }
+
   private drain(): void {
     const concurrency = this.options.concurrency ?? 2;
     const maxBatch = this.options.maxBatch ?? 500;
@@ -152,11 +181,13 @@ export class EventIngest {
       let take = 0;
       let bytes = 0;
       while (take < this.queue.length && take < maxBatch && (take === 0 || bytes < maxBytes)) {
-        bytes += (this.queue[take] as Queued).payload.length;
+        bytes += (this.queue[take] as Held).delivery.payload.length;
         take += 1;
       }
       const batch = this.queue.splice(0, take);
+      this.committing.add(batch);
       const job: Promise<void> = this.commit(batch).finally(() => {
+        this.committing.delete(batch);
         this.inFlight.delete(job);
         this.drain();
       });
@@ -165,16 +196,24 @@ export class EventIngest {
   }
 
   /** PUBACKs leave in arrival order whichever batch commits first (the subscriber sees to that). */
-  private async commit(queued: Queued[]): Promise<void> {
-    const checks = await Promise.all(queued.map((message) => message.checking));
-    const batch = queued.map((message, index) =>
-      Object.assign(message, { checked: checks[index] as Checked[] }),
+  private async commit(batch: Held[]): Promise<void> {
+    const checks = await Promise.all(batch.map((message) => message.checking));
+    const outcomes = await this.processWithRetry(
+      batch.map(({ delivery: { topic, payload } }, index) => ({
+        topic,
+        payload,
+        checked: checks[index] as Checked[],
+      })),
     );
-    const outcomes = await this.processWithRetry(batch);
     if (!outcomes) return;
-    for (const message of batch) message.ack();
-    batch.forEach((message, index) => {
-      for (const outcome of outcomes[index] ?? []) this.outcomes.emit({ ...outcome, topic: message.topic });
+    // Committed: a redelivery arriving from now on is a message of its own again.
+    this.committing.delete(batch);
+    for (const message of batch) {
+      this.redeliveries.committed(message);
+      message.delivery.ack();
+    }
+    batch.forEach(({ delivery: { topic } }, index) => {
+      for (const outcome of outcomes[index] ?? []) this.outcomes.emit({ ...outcome, topic });
     });
   }
 
@@ -186,9 +225,7 @@ export class EventIngest {
    * out of memory, may depend on its size) is also taken apart, still without judging anything
    * by its content.
    */
-  private async processWithRetry(
-    batch: Array<MqttMessage & { checked: Checked[] }>,
-  ): Promise<IngestOutcome[][] | undefined> {
+  private async processWithRetry(batch: CheckedMessage[]): Promise<IngestOutcome[][] | undefined> {
     let delay = 100;
     let dataFailures = 0;
     let transientFailures = 0;
@@ -216,9 +253,7 @@ export class EventIngest {
   }
 
   /** Every event of every message on its own, so that one that cannot be stored holds up no other. */
-  private async processOneByOne(
-    batch: Array<MqttMessage & { checked: Checked[] }>,
-  ): Promise<IngestOutcome[][] | undefined> {
+  private async processOneByOne(batch: CheckedMessage[]): Promise<IngestOutcome[][] | undefined> {
     const outcomes: IngestOutcome[][] = [];
     for (const message of batch) {
       const own: IngestOutcome[] = [];
@@ -232,10 +267,7 @@ export class EventIngest {
     return outcomes;
   }
 
-  private async processAlone(
-    message: MqttMessage & { checked: Checked[] },
-    checked: Checked,
-  ): Promise<IngestOutcome | undefined> {
+  private async processAlone(message: CheckedMessage, checked: Checked): Promise<IngestOutcome | undefined> {
     let delay = 100;
     let dataFailures = 0;
     // Alone, an event of a batch is its own payload: what quarantine keeps of it, whatever for.

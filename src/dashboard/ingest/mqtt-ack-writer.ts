@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { generate } from 'mqtt-packet';
 import { type AckTicket, InOrderAcks } from './mqtt-ack-queue.js';
 import type { ProtocolVersion } from './mqtt-reason-codes.js';
@@ -6,6 +5,11 @@ import type { ProtocolVersion } from './mqtt-reason-codes.js';
 export interface InFlight {
   messageId: number;
   qos: 1 | 2;
+}
+
+/** Where the acks go: the connection's socket. */
+export interface AckSink {
+  write(bytes: Buffer): unknown;
 }
 
 /**
@@ -19,10 +23,12 @@ export class AckWriter {
   /** Packet ids delivered and not yet released: the broker may not reuse them meanwhile. */
   private readonly inUse = new Set<number>();
   private releasing: InFlight[] = [];
+  /** QoS 2 messages whose PUBREC is written and whose PUBREL has not come yet. */
+  private readonly awaitingRelease = new Set<number>();
   private open = true;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: AckSink,
     private readonly version: ProtocolVersion,
   ) {}
 
@@ -57,7 +63,17 @@ export class AckWriter {
     const packets = released.map(({ messageId, qos }) =>
       generate({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId, reasonCode: 0 }, opts),
     );
+    for (const { messageId, qos } of released) if (qos === 2) this.awaitingRelease.add(messageId);
     this.socket.write(packets.length === 1 ? (packets[0] as Buffer) : Buffer.concat(packets));
+  }
+
+  /** Answers the broker's PUBREL, the second half of a QoS 2 exchange, with PUBCOMP. */
+  complete(messageId: number): void {
+    this.awaitingRelease.delete(messageId);
+    if (!this.open) return;
+    this.socket.write(
+      generate({ cmd: 'pubcomp', messageId, reasonCode: 0 }, { protocolVersion: this.version }),
+    );
   }
 
   close(): void {
@@ -68,5 +84,14 @@ export class AckWriter {
   /** Messages delivered and not yet released to the broker. */
   get pending(): number {
     return this.order.pending;
+  }
+
+  /**
+   * Messages delivered whose PUBACK (for QoS 2, PUBCOMP) has not been written yet, including
+   * acks released and waiting for the end of the turn: what the broker counts against our
+   * Receive Maximum (MQTT 5 §3.3.4).
+   */
+  get inFlight(): number {
+    return this.order.pending + this.releasing.length + this.awaitingRelease.size;
   }
 }

@@ -22,7 +22,12 @@ import {
 } from './mqtt-handshake.js';
 import { KeepaliveWatch } from './mqtt-keepalive.js';
 import type { MqttMessage } from './mqtt-message.js';
-import { connackVerdict, type ProtocolVersion, reasonName } from './mqtt-reason-codes.js';
+import {
+  connackVerdict,
+  type ProtocolVersion,
+  RECEIVE_MAXIMUM_EXCEEDED,
+  reasonName,
+} from './mqtt-reason-codes.js';
 import type { ResolvedOptions } from './mqtt-subscriber-options.js';
 
 export type EndReason =
@@ -97,6 +102,8 @@ export class MqttConnection {
     /** A shared subscription is configured and not known to be refused by this broker. */
     private readonly wantShared: boolean,
     private readonly hooks: ConnectionHooks,
+    /** This connection's place among its subscriber's connections (1, 2, …), on every message. */
+    readonly serial: number,
   ) {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -147,18 +154,10 @@ export class MqttConnection {
     if (this.state === 'closing' || this.state === 'closed') return this.closed;
     // Acks given before stop() still go out, ahead of the DISCONNECT.
     this.acks.flush();
-    this.acks.close();
     const transportUp = this.state !== 'connecting';
-    this.cause ??= { reason: 'stopped', error: undefined, reasonCode: undefined };
-    this.state = 'closing';
-    this.keepalive?.stop();
-    if (transportUp) {
-      this.socket.end(generate({ cmd: 'disconnect', reasonCode: 0 }, { protocolVersion: this.version }));
-      const guard = this.options.clock.setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
-      void this.closed.then(() => guard.cancel());
-    } else {
-      this.socket.destroy();
-    }
+    this.stopWith({ reason: 'stopped', error: undefined, reasonCode: undefined });
+    if (transportUp) this.endWithDisconnect(0);
+    else this.socket.destroy();
     return this.closed;
   }
 
@@ -189,7 +188,7 @@ export class MqttConnection {
         return;
       case 'pubrel':
         // Second half of a QoS 2 exchange; our PUBREC went out with the application's ack.
-        this.send({ cmd: 'pubcomp', messageId: packet.messageId ?? 0, reasonCode: 0 });
+        this.acks.complete(packet.messageId ?? 0);
         return;
       case 'pingresp':
         return;
@@ -352,14 +351,24 @@ export class MqttConnection {
       this.fail('protocol-error', MqttErrorCode.protocol, 'PUBLISH without a topic (topic aliases are off)');
       return;
     }
+    const connection = this.serial;
     if (qos === 0) {
-      this.hooks.message({ topic, payload, qos, messageId: undefined, dup, retain, ack: noAck });
+      this.hooks.message({ topic, payload, qos, messageId: undefined, dup, retain, connection, ack: noAck });
       return;
     }
     const { messageId } = packet;
     if (messageId === undefined || !Number.isInteger(messageId) || messageId < 1 || messageId > 0xffff) {
       // mqtt-packet reads a PUBLISH cut short before its id as -1; 0 is not a packet id either.
       this.fail('protocol-error', MqttErrorCode.protocol, `QoS ${qos} PUBLISH without a valid packet id`);
+      return;
+    }
+    const { receiveMaximum } = this.options;
+    if (this.version === 5 && this.acks.inFlight >= receiveMaximum) {
+      // MQTT 5 §3.3.4. Neither delivered nor acknowledged: the broker sends it again later.
+      this.failWithDisconnect(
+        RECEIVE_MAXIMUM_EXCEEDED,
+        `broker sent more than our Receive Maximum of ${receiveMaximum} unacknowledged QoS 1/2 messages`,
+      );
       return;
     }
     if (qos === 2 && !this.warnedQos2) {
@@ -391,7 +400,7 @@ export class MqttConnection {
       return;
     }
     const ack = () => this.acks.ack(ticket);
-    this.hooks.message({ topic, payload, qos, messageId, dup, retain, ack });
+    this.hooks.message({ topic, payload, qos, messageId, dup, retain, connection, ack });
   }
 
   private send(packet: Packet): void {
@@ -405,15 +414,38 @@ export class MqttConnection {
   /** Records the first reason the connection ends, and ends it. */
   private fail(reason: EndReason, code: string, message: string, cause?: unknown, reasonCode?: number): void {
     if (this.state === 'closed') return;
-    this.cause ??= {
-      reason,
-      error: new CodedError(code, message, cause === undefined ? undefined : { cause }),
-      reasonCode,
-    };
+    const error = new CodedError(code, message, cause === undefined ? undefined : { cause });
+    this.stopWith({ reason, error, reasonCode });
+    this.socket.destroy();
+  }
+
+  /**
+   * Ends the connection on a protocol error of the broker's that MQTT 5 has a reason code for,
+   * telling the broker which in a DISCONNECT.
+   */
+  private failWithDisconnect(reasonCode: number, message: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const error = new CodedError(
+      MqttErrorCode.protocol,
+      `${message}; DISCONNECT ${reasonName(reasonCode, 5)}`,
+    );
+    this.stopWith({ reason: 'protocol-error', error, reasonCode: undefined });
+    this.endWithDisconnect(reasonCode);
+  }
+
+  /** Records the first reason the connection ends; nothing is read, acked or pinged after it. */
+  private stopWith(cause: Omit<ConnectionEnd, 'wasReady' | 'readyAt'>): void {
+    this.cause ??= cause;
     this.state = 'closing';
     this.keepalive?.stop();
     this.acks.close();
-    this.socket.destroy();
+  }
+
+  /** DISCONNECT, then close once the broker has closed its side, or after a grace period. */
+  private endWithDisconnect(reasonCode: number): void {
+    this.socket.end(generate({ cmd: 'disconnect', reasonCode }, { protocolVersion: this.version }));
+    const guard = this.options.clock.setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+    void this.closed.then(() => guard.cancel());
   }
 
   private onClose(): void {

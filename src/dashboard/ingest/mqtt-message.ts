@@ -9,6 +9,11 @@ export interface MqttMessage {
   readonly dup: boolean;
   readonly retain: boolean;
   /**
+   * The subscriber's connection that delivered it, counted 1, 2, …: a message from an older
+   * connection than the current one can no longer be acknowledged (see `ack`).
+   */
+  readonly connection: number;
+  /**
    * Lets the broker forget the message (PUBACK). Sent in arrival order, so it may wait for
    * earlier messages' acks. A no-op for QoS 0, when repeated, and once the connection that
    * delivered the message is gone: the broker then redelivers it to the next session.

@@ -30,7 +30,10 @@ export interface MqttSubscriberOptions {
    * both forms, and the other form (shared or plain) of the topics above, are unsubscribed.
    */
   retiredTopics?: readonly string[];
-  /** MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may have in flight to us. Default 1000. */
+  /**
+   * MQTT 5 Receive Maximum: unacknowledged QoS 1 and 2 messages the broker may have in flight to
+   * us (default 1000). One more is a protocol error: DISCONNECT 0x93, then a reconnect.
+   */
   receiveMaximum?: number;
   /** Time allowed from opening the socket to the SUBACK; default 10 s. */
   connectTimeoutMs?: number;

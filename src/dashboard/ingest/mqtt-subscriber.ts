@@ -44,8 +44,9 @@ export interface DisconnectedEvent {
 /**
  * An MQTT subscriber whose application acknowledges messages itself, in any batch and at any
  * time: PUBACK goes out only on `message.ack()`. Unlike MQTT.js it keeps reading while acks are
- * pending, up to the broker's in-flight limit (Receive Maximum with MQTT 5), so a consumer can
- * commit hundreds of messages per database transaction and ack them afterwards.
+ * pending, up to its Receive Maximum with MQTT 5 (a broker that sends more is a protocol error)
+ * or the broker's in-flight limit with 3.1.1, so a consumer can commit hundreds of messages per
+ * database transaction and ack them afterwards.
  *
  * It reconnects by itself with capped exponential backoff. A persistent session (the default)
  * makes the broker redeliver every unacknowledged message, with dup set, after a reconnect.
@@ -75,6 +76,8 @@ export class MqttSubscriber {
   private waitTimer: TimerHandle | undefined;
   private probeTimer: TimerHandle | undefined;
   private attempt = 0;
+  /** Connections opened so far; each message names the one that delivered it. */
+  private connections = 0;
   /** The protocol version to try next, and whether it has been proven to work with this broker. */
   private version: ProtocolVersion;
   private versionProven: boolean;
@@ -174,7 +177,8 @@ export class MqttSubscriber {
     };
     const wantShared = this.options.sharedGroup !== undefined && !this.sharedRefused;
     try {
-      this.connection = new MqttConnection(this.options, this.version, wantShared, hooks);
+      this.connections += 1;
+      this.connection = new MqttConnection(this.options, this.version, wantShared, hooks, this.connections);
     } catch (error) {
       // net/tls.connect throw synchronously on unusable options (e.g. an unknown TLS version).
       const message = `could not open a connection to ${this.options.target.display}: ${toError(error).message}`;
