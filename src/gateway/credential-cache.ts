@@ -112,7 +112,11 @@ export class CredentialCache implements CredentialLookup {
   }
 
   private index(credentials: Credential[], syncedAt: number, version: number): void {
-    this.byBadge = new Map(credentials.map((c) => [c.badge, c]));
+    // A badge listed twice keeps its revocation: an active entry never replaces a revoked one.
+    this.byBadge = new Map();
+    for (const credential of credentials)
+      if (this.byBadge.get(credential.badge)?.status !== 'revoked')
+        this.byBadge.set(credential.badge, credential);
     this.synced = syncedAt;
     this.setVersion = version;
   }

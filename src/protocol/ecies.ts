@@ -1,6 +1,5 @@
 import {
   createCipheriv,
-  createDecipheriv,
   createECDH,
   createPrivateKey,
   createPublicKey,
@@ -10,6 +9,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
+import { gcmDecipher } from '../lib/aead.js';
 
 /**
  * Encryption to one recipient's public key (ECIES): an ephemeral ECDH key agreement on P-256,
@@ -112,8 +112,11 @@ export function openSealed(recipient: EncryptionKeyPair, sealed: Sealed, context
   const ephemeral = importEncryptionKey(`${PREFIX}${sealed.epk}`);
   const shared = diffieHellman({ privateKey: recipient.privateKey, publicKey: ephemeral });
   const key = deriveKey(shared, epk, rawPoint(recipient.publicKey), context);
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64url'));
-  decipher.setAAD(Buffer.from(context, 'utf8'));
-  decipher.setAuthTag(Buffer.from(sealed.tag, 'base64url'));
+  const decipher = gcmDecipher(
+    key,
+    Buffer.from(sealed.iv, 'base64url'),
+    Buffer.from(sealed.tag, 'base64url'),
+    context,
+  );
   return Buffer.concat([decipher.update(Buffer.from(sealed.ct, 'base64url')), decipher.final()]);
 }

@@ -26,6 +26,16 @@ describe('credential cache', () => {
     expect(reloaded.syncedAt).toBe(1000);
   });
 
+  it('keeps a badge listed both revoked and active revoked, whichever comes first', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
+    const cache = new CredentialCache(dir);
+    const revoked = { ...ada, status: 'revoked' as const };
+    cache.replace([revoked, ada], 1000);
+    expect(cache.findByBadge('B-1')?.status).toBe('revoked');
+    cache.replace([ada, revoked], 1000);
+    expect(cache.findByBadge('B-1')?.status).toBe('revoked');
+  });
+
   it('holds no plaintext secret or name on disk, and its key file is private', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
     new CredentialCache(dir).replace([ada], 1);
