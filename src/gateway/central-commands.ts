@@ -8,6 +8,7 @@ import {
   checkCommand,
   goneReason,
   type JournalExtent,
+  MAX_COMMAND_BYTES,
   MAX_RESEND_RANGE,
   RESEND_BUSY,
   readableCommandId,
@@ -57,6 +58,16 @@ export class CentralCommands {
   handle(payload: Buffer, retained: boolean): Promise<void> | undefined {
     const { centralKey, clock, site, gateway, log } = this.options;
     if (payload.length === 0) return; // a retained message being cleared
+    if (payload.length > MAX_COMMAND_BYTES) {
+      // Never from the central side: not parsed at all (on the thread that runs the doors, a
+      // payload of megabytes would hold them up, and a retained one comes at every reconnect).
+      log.warn({ bytes: payload.length }, 'command refused: too large');
+      this.alarm(
+        `a payload of ${payload.length} bytes on the commands topic; commands are at most ${MAX_COMMAND_BYTES}`,
+        'critical',
+      );
+      return;
+    }
     if (!centralKey) {
       log.warn('command refused: no central key configured (central.publicKey)');
       this.alarm('no central key is configured; commands cannot be verified', 'warning');

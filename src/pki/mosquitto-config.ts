@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { TLS_PROFILE } from '../lib/tls-profile.js';
+import { MAX_CREDENTIAL_SET_BYTES } from '../protocol/credential-set.js';
 import { TOPIC_ROOT } from '../protocol/topics.js';
 import type { Identity } from './identities.js';
 
@@ -22,6 +23,9 @@ export interface MosquittoLayout {
   /** Mosquitto's default (1000) is too small for gateways that were offline for a while. */
   maxQueuedMessages?: number;
 }
+
+/** A credential set at its largest, with room for the topic and the packet's header. */
+const MAX_PACKET_BYTES = MAX_CREDENTIAL_SET_BYTES + 64 * 1024;
 
 export const MOSQUITTO_FILES = {
   conf: 'mosquitto.conf',
@@ -53,6 +57,9 @@ export function mosquittoConf(layout: MosquittoLayout): string {
     `max_queued_messages ${layout.maxQueuedMessages ?? 1_000_000}`,
     // Lets the ingest acknowledge in batches.
     'max_inflight_messages 1000',
+    // The largest message anyone sends is a credential set (at most 16 MiB, MAX_CREDENTIAL_SET_BYTES);
+    // a client that sends a larger packet is disconnected before the broker stores or forwards it.
+    `max_packet_size ${MAX_PACKET_BYTES}`,
     '',
     `listener ${layout.port} ${layout.host}`,
     `cafile ${file(MOSQUITTO_FILES.ca)}`,

@@ -40,6 +40,11 @@ export const MAX_RESEND_RANGE = 100_000;
  */
 export const RESEND_GONE = 'gone:';
 /**
+ * The largest payload the gateway reads on its commands topic; commands are a few hundred bytes.
+ * A larger one is refused before it is parsed (see CentralCommands.handle).
+ */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+/**
  * How the answer begins when the gateway is still serving an earlier resend: it says nothing
  * about its journal, and the range is asked for again later.
  */

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { CodedError } from '../lib/coded-error.js';
 import { canonicalJson } from './canonical.js';
 import { type EncryptionKeyPair, openSealed, type Sealed, sealFor } from './ecies.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
@@ -96,17 +97,31 @@ const sealedValidator = Compile(SealedSchema);
 const context = (site: string, gateway: string) => `identgate/credential-set/v1/${site}/${gateway}`;
 
 /** Signs with the central key, then encrypts to the gateway. */
+/**
+ * The largest sealed credential set a gateway opens (about 30,000 credentials). The gateway
+ * refuses a larger payload before it parses anything: parsing runs on the thread that runs the
+ * doors, and a payload of 100 MB held it up for seconds (and is retained at the broker, so it
+ * comes again at every reconnect).
+ */
+export const MAX_CREDENTIAL_SET_BYTES = 16 * 1024 * 1024;
+
 export function sealCredentialSet(
   body: CredentialSetBody,
   centralKey: KeyObject,
   gatewayKey: KeyObject,
 ): Buffer {
   const signed = { body, sig: signBytes(centralKey, Buffer.from(canonicalJson(body))) };
-  return Buffer.from(
+  const sealed = Buffer.from(
     JSON.stringify(
       sealFor(gatewayKey, Buffer.from(JSON.stringify(signed)), context(body.site, body.gateway)),
     ),
   );
+  if (sealed.length > MAX_CREDENTIAL_SET_BYTES)
+    throw new CodedError(
+      'IDG_CREDENTIALS_TOO_LARGE',
+      `the credential set of ${body.site}/${body.gateway} (${body.credentials.length} credentials) seals to ${sealed.length} bytes, more than a gateway takes (${MAX_CREDENTIAL_SET_BYTES})`,
+    );
+  return sealed;
 }
 
 export type CredentialSetCheck = { ok: true; body: CredentialSetBody } | { ok: false; reason: string };
@@ -118,6 +133,8 @@ export function openCredentialSet(
   centralKey: KeyObject,
   self: { site: string; gateway: string },
 ): CredentialSetCheck {
+  if (payload.length > MAX_CREDENTIAL_SET_BYTES)
+    return { ok: false, reason: `too large: ${payload.length} bytes, at most ${MAX_CREDENTIAL_SET_BYTES}` };
   let sealed: unknown;
   try {
     sealed = JSON.parse(payload.toString('utf8'));

@@ -171,6 +171,20 @@ describe('commands at the gateway', () => {
     expect(readGone((results()[0] as { reason: string }).reason)).toBeUndefined();
   });
 
+  it('refuses a payload larger than any command before parsing it, retained or not, with a critical alarm', () => {
+    const { commands, ran, results, alarms } = rig();
+    const command = sync();
+    const huge = bytes({ ...command, padding: 'x'.repeat(64 * 1024) });
+    commands.handle(huge, false);
+    commands.handle(huge, true);
+    expect(ran).toEqual([]);
+    expect(results()).toEqual([]);
+    expect(alarms().map((a) => [a.alarm, a.severity])).toEqual([
+      ['command-rejected', 'critical'],
+      ['command-rejected', 'critical'],
+    ]);
+  });
+
   it('logs an answer it cannot give any more (the outbox closed by a shutdown during a resend), rejecting nothing', async () => {
     let closed = false;
     let finish: () => void = () => undefined;

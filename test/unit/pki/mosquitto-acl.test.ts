@@ -138,6 +138,8 @@ describe('the Mosquitto configuration', () => {
   it('keeps sessions across restarts with a raised queue', () => {
     expect(conf).toMatch(/^persistence true$/m);
     expect(conf).toMatch(/^max_queued_messages 1000000$/m);
+    // A credential set at its largest (16 MiB) passes; anything larger is no message of ours.
+    expect(conf).toMatch(/^max_packet_size 16842752$/m);
   });
 
   it('carries the TLS profile: TLS 1.2 at least, the profile suites only', () => {

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { hasCode } from '../../../src/lib/coded-error.js';
+import {
+  MAX_CREDENTIAL_SET_BYTES,
+  openCredentialSet,
+  sealCredentialSet,
+} from '../../../src/protocol/credential-set.js';
+import { generateEncryptionKeyPair } from '../../../src/protocol/ecies.js';
+import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+
+const central = generateSigningKeyPair();
+const gateway = generateEncryptionKeyPair();
+const self = { site: 'hq', gateway: 'gw-1' };
+const body = (totpSecret: string) => ({
+  v: 1 as const,
+  ...self,
+  version: 1,
+  issuedAt: new Date().toISOString(),
+  credentials: [{ badge: 'B-1', person: 'ada', name: 'Ada', status: 'active' as const, totpSecret }],
+});
+
+/** Credential sets are bounded in size at both ends: the gateway parses them on the thread that runs its doors. */
+describe('credential set size', () => {
+  it('opens a set within the bound, and refuses a larger payload without parsing it', () => {
+    const sealed = sealCredentialSet(body('A'.repeat(32)), central.privateKey, gateway.publicKey);
+    expect(openCredentialSet(sealed, gateway, central.publicKey, self)).toMatchObject({ ok: true });
+    // Not even JSON: refused for its size before any parsing is tried.
+    const huge = Buffer.alloc(MAX_CREDENTIAL_SET_BYTES + 1, 0x5b);
+    expect(openCredentialSet(huge, gateway, central.publicKey, self)).toEqual({
+      ok: false,
+      reason: `too large: ${MAX_CREDENTIAL_SET_BYTES + 1} bytes, at most ${MAX_CREDENTIAL_SET_BYTES}`,
+    });
+  });
+
+  it('refuses to seal a set no gateway would take', () => {
+    expect(() =>
+      sealCredentialSet(body('A'.repeat(MAX_CREDENTIAL_SET_BYTES)), central.privateKey, gateway.publicKey),
+    ).toThrow(expect.toSatisfy((error: unknown) => hasCode(error, 'IDG_CREDENTIALS_TOO_LARGE')));
+  });
+});
