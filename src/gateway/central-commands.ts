@@ -30,11 +30,26 @@ export interface CommandTargets {
   resend(fromSeq: number, toSeq: number): Promise<{ sent: number; extent: JournalExtent }>;
 }
 
+export interface CommandOutcome {
+  status: 'ok' | 'failed';
+  reason?: string;
+}
+
 export interface CommandMemory {
   /** Whether the command id was executed already. */
   seen(id: string): boolean;
   /** Remembers the id durably until `expiresAt`, before the command runs. */
   remember(id: string, expiresAt: number): void;
+  /** Keeps the answer a remembered command got, for as long as its id is remembered. */
+  answered(id: string, outcome: CommandOutcome): void;
+  /** The answer a remembered command got; undefined before it has one (or when it was lost in a crash). */
+  outcome(id: string): CommandOutcome | undefined;
+  /**
+   * The latest expiry among the commands forgotten so far (0 for none). A command that expires no
+   * later may have run and been forgotten: after the gateway's clock stepped back it would look
+   * valid and new again.
+   */
+  forgottenThrough(): number;
 }
 
 export interface CentralCommandsOptions {
@@ -54,8 +69,12 @@ export class CentralCommands {
 
   constructor(private readonly options: CentralCommandsOptions) {}
 
-  /** Resolves when the command is answered; most are answered before it returns. */
-  handle(payload: Buffer, retained: boolean): Promise<void> | undefined {
+  /**
+   * Resolves when the command is answered; most are answered before it returns. `redelivered`:
+   * the broker sent it again (MQTT dup), as it does after a connection dropped before its
+   * acknowledgement.
+   */
+  handle(payload: Buffer, retained: boolean, redelivered = false): Promise<void> | undefined {
     const { centralKey, clock, site, gateway, log } = this.options;
     if (payload.length === 0) return; // a retained message being cleared
     if (payload.length > MAX_COMMAND_BYTES) {
@@ -97,19 +116,34 @@ export class CentralCommands {
       return;
     }
     const command = checked.command;
-    if (this.options.memory.seen(command.id)) {
-      log.warn({ command: command.id }, 'command refused: replayed');
-      this.alarm(`replayed command ${command.id}`, 'warning');
-      this.result(command.id, command.kind, 'rejected', 'replayed');
+    const { memory } = this.options;
+    if (memory.seen(command.id)) return this.repeated(command, redelivered);
+    const expiresAt = Date.parse(command.expiresAt);
+    const forgotten = memory.forgottenThrough();
+    if (expiresAt <= forgotten) {
+      // Its id may have been remembered and forgotten since it ran: refused, as a replay would be.
+      log.warn({ command: command.id, expiresAt: command.expiresAt }, 'command refused: may have run before');
+      this.alarm(
+        `command ${command.id} expires no later than commands already forgotten (${new Date(forgotten).toISOString()}): it may have run before; the gateway's clock may have stepped back`,
+        'warning',
+      );
+      this.result(
+        command.id,
+        command.kind,
+        'rejected',
+        'replayed: it may have run before this gateway forgot it',
+      );
       return;
     }
-    this.options.memory.remember(command.id, Date.parse(command.expiresAt));
+    memory.remember(command.id, expiresAt);
     const succeeded = (detail: string | undefined) => {
       this.result(command.id, command.kind, 'ok', detail);
+      memory.answered(command.id, { status: 'ok', ...(detail ? { reason: detail } : {}) });
       log.info({ command: command.id, kind: command.kind }, 'command executed');
     };
     const failed = (error: Error) => {
       this.result(command.id, command.kind, 'failed', error.message);
+      memory.answered(command.id, { status: 'failed', reason: error.message.slice(0, 500) });
       log.error({ err: error, command: command.id, kind: command.kind }, 'command failed');
     };
     try {
@@ -150,6 +184,33 @@ export class CentralCommands {
         return this.resendOnce(fromSeq, toSeq);
       }
     }
+  }
+
+  /**
+   * A command whose id ran here before. The broker's redelivery (its acknowledgement did not get
+   * through before the connection dropped) is answered as it was the first time, without an
+   * alarm: its first answer may have been lost in a crash, and the central side would otherwise
+   * hear only a refusal of a door unlock that happened. Anything else is a replay.
+   */
+  private repeated(command: Command, redelivered: boolean): undefined {
+    const { memory, log } = this.options;
+    if (redelivered) {
+      const earlier = memory.outcome(command.id);
+      log.info({ command: command.id, outcome: earlier?.status }, 'command delivered again; not run again');
+      if (earlier) this.result(command.id, command.kind, earlier.status, earlier.reason);
+      else
+        this.result(
+          command.id,
+          command.kind,
+          'rejected',
+          'replayed: delivered again after the gateway restarted while running it; not run again',
+        );
+      return undefined;
+    }
+    log.warn({ command: command.id }, 'command refused: replayed');
+    this.alarm(`replayed command ${command.id}`, 'warning');
+    this.result(command.id, command.kind, 'rejected', 'replayed');
+    return undefined;
   }
 
   /**

@@ -6,6 +6,9 @@ import { batchPayload, type Envelope, MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '
 import { topics } from '../protocol/topics.js';
 import type { JournalRecord, OutboxJournal } from './outbox/outbox-journal.js';
 
+/** A message from the central side: `retained` as the broker flags it, `redelivered` its dup flag. */
+type MessageHandler = (payload: Buffer, retained: boolean, redelivered: boolean) => void;
+
 export interface GatewayLinkOptions {
   url: string;
   clientId: string;
@@ -56,7 +59,7 @@ export class GatewayLink {
     this.beginStop = resolve;
   });
   onAcked: ((seq: number) => void) | undefined;
-  private readonly handlers = new Map<string, (payload: Buffer, retained: boolean) => void>();
+  private readonly handlers = new Map<string, MessageHandler>();
 
   constructor(private readonly options: GatewayLinkOptions) {}
 
@@ -94,7 +97,7 @@ export class GatewayLink {
       const handler = this.handlers.get(topic);
       if (!handler) return;
       try {
-        handler(payload, packet.retain === true);
+        handler(payload, packet.retain === true, packet.dup === true);
       } catch (error) {
         log.error({ err: error, topic }, 'handling a message from the central side failed');
       }
@@ -130,7 +133,7 @@ export class GatewayLink {
   }
 
   /** Receives messages on `topic` (QoS 1) for as long as the link runs. */
-  subscribe(topic: string, handler: (payload: Buffer, retained: boolean) => void): void {
+  subscribe(topic: string, handler: MessageHandler): void {
     this.handlers.set(topic, handler);
     if (this.client?.connected) this.client.subscribe(topic, { qos: 1 });
   }

@@ -5,7 +5,7 @@ import { Compile } from 'typebox/compile';
 import type { TotpUsageStore } from '../controllers/totp-verifier.js';
 import type { Logger } from '../lib/logger.js';
 import { writeFileAtomic } from '../lib/state-files.js';
-import type { CommandMemory } from './central-commands.js';
+import type { CommandMemory, CommandOutcome } from './central-commands.js';
 
 /**
  * The door state that must survive a restart: the TOTP time step each person used last, badge and
@@ -32,6 +32,18 @@ const StateFile = Type.Object({
   evacuation: Type.Boolean(),
   /** Ids of executed commands, with their expiry (epoch ms), so a replay is refused after a restart. */
   commands: Type.Optional(Type.Record(Type.String(), Type.Number())),
+  /** The answers those commands got, for a redelivery (see CentralCommands). */
+  commandOutcomes: Type.Optional(
+    Type.Record(
+      Type.String(),
+      Type.Object({
+        status: Type.Union([Type.Literal('ok'), Type.Literal('failed')]),
+        reason: Type.Optional(Type.String()),
+      }),
+    ),
+  ),
+  /** The latest expiry among the command ids forgotten so far. */
+  commandsForgottenThrough: Type.Optional(Type.Number()),
 });
 export type DoorStateFile = Static<typeof StateFile>;
 const stateValidator = Compile(StateFile);
@@ -53,7 +65,12 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   private readonly path: string;
   private timer: NodeJS.Timeout | undefined;
   /** Collects the other parts of the state at write time. */
-  snapshot: (() => Omit<DoorStateFile, 'clean' | 'totp' | 'totpFloor' | 'commands'>) | undefined;
+  snapshot:
+    | (() => Omit<
+        DoorStateFile,
+        'clean' | 'totp' | 'totpFloor' | 'commands' | 'commandOutcomes' | 'commandsForgottenThrough'
+      >)
+    | undefined;
   wasUnclean = false;
 
   constructor(
@@ -113,14 +130,38 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
     return this.state.commands?.[id] !== undefined;
   }
 
-  /** Written at once, before the command runs: a crash must not let it run twice. */
+  /**
+   * Written at once, before the command runs: a crash must not let it run twice. Ids a minute
+   * past their expiry are forgotten, and the latest such expiry kept (forgottenThrough).
+   */
   remember(id: string, expiresAt: number): void {
     const commands = this.state.commands ?? {};
+    const outcomes = this.state.commandOutcomes ?? {};
     const now = Date.now();
-    for (const [known, until] of Object.entries(commands)) if (until < now - 60_000) delete commands[known];
+    for (const [known, until] of Object.entries(commands))
+      if (until < now - 60_000) {
+        delete commands[known];
+        delete outcomes[known];
+        this.state.commandsForgottenThrough = Math.max(this.state.commandsForgottenThrough ?? 0, until);
+      }
     commands[id] = expiresAt;
     this.state.commands = commands;
+    this.state.commandOutcomes = outcomes;
     this.writeNow();
+  }
+
+  answered(id: string, outcome: CommandOutcome): void {
+    if (this.state.commands?.[id] === undefined) return;
+    this.state.commandOutcomes = { ...this.state.commandOutcomes, [id]: outcome };
+    this.changed();
+  }
+
+  outcome(id: string): CommandOutcome | undefined {
+    return this.state.commandOutcomes?.[id];
+  }
+
+  forgottenThrough(): number {
+    return this.state.commandsForgottenThrough ?? 0;
   }
 
   /** Something in the state changed; it is written within `flushMs`. */

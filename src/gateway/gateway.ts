@@ -458,8 +458,8 @@ export class Gateway {
         },
       },
     });
-    link.subscribe(topics.commands(config.site, config.id), (payload, retained) =>
-      this.commands?.handle(payload, retained),
+    link.subscribe(topics.commands(config.site, config.id), (payload, retained, redelivered) =>
+      this.commands?.handle(payload, retained, redelivered),
     );
     link.subscribe(credentialsTopic, (payload) => this.credentialSync?.receive(payload));
     this.footage = new FootageServer({

@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AlarmBook } from '../../../src/controllers/alarm-book.js';
 import { CentralCommands, type CommandTargets } from '../../../src/gateway/central-commands.js';
+import { GatewayStateStore } from '../../../src/gateway/gateway-state-store.js';
 import { systemClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import { readGone, signCommand } from '../../../src/protocol/commands.js';
@@ -21,7 +25,7 @@ function rig(withoutKey = false) {
   const centralKey = withoutKey ? undefined : central.publicKey;
   const recorded: EventBody[] = [];
   const ran: string[] = [];
-  const seen = new Set<string>();
+  const memory = memoryOnDisk();
   const targets = {
     unlock: (door: string) => ran.push(`unlock ${door}`),
     lockdown: () => ran.push('lockdown'),
@@ -38,7 +42,7 @@ function rig(withoutKey = false) {
     ...target,
     centralKey,
     clock: systemClock,
-    memory: { seen: (id) => seen.has(id), remember: (id) => seen.add(id) },
+    memory,
     targets,
     alarms: new AlarmBook((event) => recorded.push(event)),
     record: (event) => recorded.push(event),
@@ -46,7 +50,14 @@ function rig(withoutKey = false) {
   });
   const results = () => recorded.filter((e) => e.kind === 'command.result').map((e) => e.data);
   const alarms = () => recorded.filter((e) => e.kind === 'alarm.raised').map((e) => e.data);
-  return { commands, ran, results, alarms };
+  return { commands, ran, results, alarms, memory };
+}
+
+/** The gateway's command memory as it keeps it: in its state file. */
+function memoryOnDisk(): GatewayStateStore {
+  const store = new GatewayStateStore(mkdtempSync(join(tmpdir(), 'idg-commands-')), silentLogger);
+  store.load(0);
+  return store;
 }
 
 const sync = (key = central.privateKey, to = target) =>
@@ -62,6 +73,10 @@ const resend = (fromSeq: number, toSeq: number) =>
   );
 const bytes = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe('commands at the gateway', () => {
   it('runs a sound command once and answers ok; a replay is refused', () => {
     const { commands, ran, results } = rig();
@@ -73,6 +88,58 @@ describe('commands at the gateway', () => {
       { command: command.id, kind: 'credentials.sync', status: 'ok' },
       { command: command.id, kind: 'credentials.sync', status: 'rejected', reason: 'replayed' },
     ]);
+  });
+
+  it('answers a command the broker delivers again as it did the first time, without running it or an alarm', () => {
+    const { commands, ran, results, alarms } = rig();
+    const command = sync();
+    commands.handle(bytes(command), false);
+    commands.handle(bytes(command), false, true);
+    expect(ran).toEqual(['sync']);
+    expect(results()).toEqual([
+      { command: command.id, kind: 'credentials.sync', status: 'ok' },
+      { command: command.id, kind: 'credentials.sync', status: 'ok' },
+    ]);
+    expect(alarms()).toEqual([]);
+  });
+
+  it('refuses, without running it or an alarm, a redelivery of a command whose answer a crash lost', () => {
+    const { commands, ran, results, alarms, memory } = rig();
+    const command = sync();
+    // Remembered before it ran; the process ended before its answer was kept.
+    memory.remember(command.id, Date.parse(command.expiresAt));
+    commands.handle(bytes(command), false, true);
+    expect(ran).toEqual([]);
+    expect(results()).toEqual([
+      {
+        command: command.id,
+        kind: 'credentials.sync',
+        status: 'rejected',
+        reason: 'replayed: delivered again after the gateway restarted while running it; not run again',
+      },
+    ]);
+    expect(alarms()).toEqual([]);
+  });
+
+  it('refuses a command forgotten since it ran when the clock steps back into its validity', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.now();
+    const { commands, ran, results } = rig();
+    const captured = sync();
+    commands.handle(bytes(captured), false);
+    // Three minutes on, another command makes the memory forget the first (a minute past its expiry).
+    vi.setSystemTime(start + 3 * 60_000);
+    commands.handle(bytes(sync()), false);
+    // The clock steps back (a gateway restored to a saved time) and the first comes again.
+    vi.setSystemTime(start + 10_000);
+    commands.handle(bytes(captured), false);
+    expect(ran).toEqual(['sync', 'sync']);
+    expect(results().at(-1)).toEqual({
+      command: captured.id,
+      kind: 'credentials.sync',
+      status: 'rejected',
+      reason: 'replayed: it may have run before this gateway forgot it',
+    });
   });
 
   it('answers every refusal under the id it can read, and raises the alarm', () => {
@@ -133,7 +200,7 @@ describe('commands at the gateway', () => {
       ...target,
       centralKey: central.publicKey,
       clock: systemClock,
-      memory: { seen: () => false, remember: () => undefined },
+      memory: memoryOnDisk(),
       targets: {
         resend: (fromSeq: number, toSeq: number) => {
           asked.push(`${fromSeq}-${toSeq}`);
@@ -192,7 +259,7 @@ describe('commands at the gateway', () => {
       ...target,
       centralKey: central.publicKey,
       clock: systemClock,
-      memory: { seen: () => false, remember: () => undefined },
+      memory: memoryOnDisk(),
       targets: {
         resend: () =>
           new Promise((resolve) => {
