@@ -14,6 +14,7 @@ import {
   readableCommandId,
 } from '../protocol/commands.js';
 import type { EventBody } from '../protocol/event-kinds.js';
+import { RefusalBudget } from './refusal-budget.js';
 
 /**
  * Executes commands from the central side: each is verified (central signature, addressee,
@@ -66,8 +67,27 @@ export interface CentralCommandsOptions {
 
 export class CentralCommands {
   private resending = false;
+  /** Refusals are answered and alarmed one by one up to a bound per minute (RefusalBudget). */
+  private readonly refusals: RefusalBudget;
 
-  constructor(private readonly options: CentralCommandsOptions) {}
+  constructor(private readonly options: CentralCommandsOptions) {
+    this.refusals = new RefusalBudget(options.clock, (count, windowMs) => {
+      options.log.warn({ count }, 'commands topic: refusals beyond the bound were counted, not reported');
+      try {
+        this.alarm(
+          `${count} more payloads on the commands topic were refused within ${windowMs / 1000} s, without an answer or an alarm each`,
+          'critical',
+        );
+      } catch (error) {
+        options.log.error({ err: error }, 'could not report the refusals counted on the commands topic');
+      }
+    });
+  }
+
+  /** Reports the refusals still counted (before the outbox closes). */
+  close(): void {
+    this.refusals.close();
+  }
 
   /**
    * Resolves when the command is answered; most are answered before it returns. `redelivered`:
@@ -80,6 +100,7 @@ export class CentralCommands {
     if (payload.length > MAX_COMMAND_BYTES) {
       // Never from the central side: not parsed at all (on the thread that runs the doors, a
       // payload of megabytes would hold them up, and a retained one comes at every reconnect).
+      if (!this.refusals.admit()) return;
       log.warn({ bytes: payload.length }, 'command refused: too large');
       this.alarm(
         `a payload of ${payload.length} bytes on the commands topic; commands are at most ${MAX_COMMAND_BYTES}`,
@@ -88,18 +109,21 @@ export class CentralCommands {
       return;
     }
     if (!centralKey) {
+      if (!this.refusals.admit()) return;
       log.warn('command refused: no central key configured (central.publicKey)');
       this.alarm('no central key is configured; commands cannot be verified', 'warning');
       this.refuse(payload, 'no-central-key: this gateway has no central key to verify commands with');
       return;
     }
     if (retained) {
+      if (!this.refusals.admit()) return;
       this.alarm('a retained message arrived on the commands topic; commands are never retained', 'critical');
       this.refuse(payload, 'retained: commands are never retained');
       return;
     }
     const checked = checkCommand(payload, centralKey, { site, gateway }, clock.now());
     if (!checked.ok) {
+      if (!this.refusals.admit()) return;
       log.warn({ reason: checked.reason, detail: checked.detail }, 'command refused');
       if (
         checked.reason === 'bad-signature' ||
@@ -122,6 +146,7 @@ export class CentralCommands {
     const forgotten = memory.forgottenThrough();
     if (expiresAt <= forgotten) {
       // Its id may have been remembered and forgotten since it ran: refused, as a replay would be.
+      if (!this.refusals.admit()) return;
       log.warn({ command: command.id, expiresAt: command.expiresAt }, 'command refused: may have run before');
       this.alarm(
         `command ${command.id} expires no later than commands already forgotten (${new Date(forgotten).toISOString()}): it may have run before; the gateway's clock may have stepped back`,
@@ -207,6 +232,7 @@ export class CentralCommands {
         );
       return undefined;
     }
+    if (!this.refusals.admit()) return undefined;
     log.warn({ command: command.id }, 'command refused: replayed');
     this.alarm(`replayed command ${command.id}`, 'warning');
     this.result(command.id, command.kind, 'rejected', 'replayed');

@@ -6,6 +6,7 @@ import { openCredentialSet } from '../protocol/credential-set.js';
 import type { EncryptionKeyPair } from '../protocol/ecies.js';
 import type { EventBody } from '../protocol/event-kinds.js';
 import type { CredentialCache } from './credential-cache.js';
+import { RefusalBudget } from './refusal-budget.js';
 
 /**
  * Receives the credential set the central side publishes for this gateway: decrypts it with the
@@ -28,7 +29,29 @@ export interface CredentialSyncOptions {
 }
 
 export class CredentialSync {
-  constructor(private readonly options: CredentialSyncOptions) {}
+  /** Refused sets are alarmed one by one up to a bound per minute (RefusalBudget). */
+  private readonly refusals: RefusalBudget;
+
+  constructor(private readonly options: CredentialSyncOptions) {
+    this.refusals = new RefusalBudget(options.clock, (count, windowMs) => {
+      options.log.warn({ count }, 'credentials topic: refusals beyond the bound were counted, not reported');
+      try {
+        options.alarms.notify({
+          alarm: 'credentials-rejected',
+          key: `credentials-rejected:${options.clock.now()}`,
+          severity: 'critical',
+          detail: `${count} more payloads on the credentials topic were refused within ${windowMs / 1000} s, without an alarm each`,
+        });
+      } catch (error) {
+        options.log.error({ err: error }, 'could not report the refusals counted on the credentials topic');
+      }
+    });
+  }
+
+  /** Reports the refusals still counted (before the outbox closes). */
+  close(): void {
+    this.refusals.close();
+  }
 
   receive(payload: Buffer): void {
     const { centralKey, keys, cache, site, gateway, log, alarms, clock } = this.options;
@@ -39,6 +62,7 @@ export class CredentialSync {
     }
     const opened = openCredentialSet(payload, keys, centralKey, { site, gateway });
     if (!opened.ok) {
+      if (!this.refusals.admit()) return;
       log.error({ reason: opened.reason }, 'credential set refused');
       alarms.notify({
         alarm: 'credentials-rejected',

@@ -301,6 +301,8 @@ export class Gateway {
     await this.recorder?.stop();
     this.clockSync.stop();
     await this.runtime.stop();
+    this.commands?.close();
+    this.credentialSync?.close();
     this.record({ kind: 'gateway.offline', data: { reason: 'shutdown' } });
     this.state.close();
     await this.journal.flush();

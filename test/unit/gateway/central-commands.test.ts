@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AlarmBook } from '../../../src/controllers/alarm-book.js';
 import { CentralCommands, type CommandTargets } from '../../../src/gateway/central-commands.js';
 import { GatewayStateStore } from '../../../src/gateway/gateway-state-store.js';
-import { systemClock } from '../../../src/lib/clock.js';
+import { FakeClock, systemClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import { readGone, signCommand } from '../../../src/protocol/commands.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
@@ -250,6 +250,47 @@ describe('commands at the gateway', () => {
       ['command-rejected', 'critical'],
       ['command-rejected', 'critical'],
     ]);
+  });
+
+  it('answers and alarms at most 20 refusals a minute, counts the rest in one alarm, and still runs a sound command meanwhile', () => {
+    const clock = new FakeClock(Date.now());
+    const recorded: EventBody[] = [];
+    const ran: string[] = [];
+    const commands = new CentralCommands({
+      ...target,
+      centralKey: central.publicKey,
+      clock,
+      memory: memoryOnDisk(),
+      targets: { syncCredentials: () => ran.push('sync') } as unknown as CommandTargets,
+      alarms: new AlarmBook((event) => recorded.push(event)),
+      record: (event) => recorded.push(event),
+      log: silentLogger,
+    });
+    const forger = generateSigningKeyPair().privateKey;
+    const forged = () =>
+      signCommand({ kind: 'credentials.sync', data: {} }, target, ids.next(), clock.now(), 60_000, forger);
+    for (let i = 0; i < 25; i++) commands.handle(bytes(forged()), false);
+    const sound = signCommand(
+      { kind: 'credentials.sync', data: {} },
+      target,
+      ids.next(),
+      clock.now(),
+      60_000,
+      central.privateKey,
+    );
+    commands.handle(bytes(sound), false);
+    const kinds = () => recorded.map((e) => e.kind);
+    expect(kinds().filter((k) => k === 'alarm.raised')).toHaveLength(20);
+    expect(kinds().filter((k) => k === 'command.result')).toHaveLength(21);
+    expect(ran).toEqual(['sync']);
+    clock.advance(60_000);
+    const summary = recorded.at(-1);
+    expect(summary?.kind).toBe('alarm.raised');
+    expect(summary?.data).toMatchObject({ alarm: 'command-rejected', severity: 'critical' });
+    expect((summary?.data as { detail: string }).detail).toMatch(/^5 more payloads on the commands topic/);
+    // A new minute: reported one by one again.
+    commands.handle(bytes(forged()), false);
+    expect(recorded.at(-1)?.kind).toBe('command.result');
   });
 
   it('logs an answer it cannot give any more (the outbox closed by a shutdown during a resend), rejecting nothing', async () => {
