@@ -22,12 +22,7 @@ import {
 } from './mqtt-handshake.js';
 import { KeepaliveWatch } from './mqtt-keepalive.js';
 import type { MqttMessage } from './mqtt-message.js';
-import {
-  connackVerdict,
-  type ProtocolVersion,
-  RECEIVE_MAXIMUM_EXCEEDED,
-  reasonName,
-} from './mqtt-reason-codes.js';
+import { connackVerdict, type ProtocolVersion, reasonName } from './mqtt-reason-codes.js';
 import type { ResolvedOptions } from './mqtt-subscriber-options.js';
 
 export type EndReason =
@@ -95,6 +90,7 @@ export class MqttConnection {
   private unsubscribing: number | undefined;
   private sharedRefused = false;
   private warnedQos2 = false;
+  private warnedReceiveMaximum = false;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -363,13 +359,15 @@ export class MqttConnection {
       return;
     }
     const { receiveMaximum } = this.options;
-    if (this.version === 5 && this.acks.inFlight >= receiveMaximum) {
-      // MQTT 5 §3.3.4. Neither delivered nor acknowledged: the broker sends it again later.
-      this.failWithDisconnect(
-        RECEIVE_MAXIMUM_EXCEEDED,
-        `broker sent more than our Receive Maximum of ${receiveMaximum} unacknowledged QoS 1/2 messages`,
+    if (this.version === 5 && this.acks.inFlight >= receiveMaximum && !this.warnedReceiveMaximum) {
+      // MQTT 5 §3.3.4 makes this a protocol error (0x93). Mosquitto 2.0 miscounts after a
+      // reconnect that finds messages unacknowledged and sends a few more once acks flow: ending
+      // the connection then made every catch-up a loop of reconnects. Taken, and said once.
+      this.warnedReceiveMaximum = true;
+      this.options.log.warn(
+        { receiveMaximum, inFlight: this.acks.inFlight + 1 },
+        'the broker sent more unacknowledged messages than our Receive Maximum; taken all the same',
       );
-      return;
     }
     if (qos === 2 && !this.warnedQos2) {
       this.warnedQos2 = true;
@@ -417,20 +415,6 @@ export class MqttConnection {
     const error = new CodedError(code, message, cause === undefined ? undefined : { cause });
     this.stopWith({ reason, error, reasonCode });
     this.socket.destroy();
-  }
-
-  /**
-   * Ends the connection on a protocol error of the broker's that MQTT 5 has a reason code for,
-   * telling the broker which in a DISCONNECT.
-   */
-  private failWithDisconnect(reasonCode: number, message: string): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    const error = new CodedError(
-      MqttErrorCode.protocol,
-      `${message}; DISCONNECT ${reasonName(reasonCode, 5)}`,
-    );
-    this.stopWith({ reason: 'protocol-error', error, reasonCode: undefined });
-    this.endWithDisconnect(reasonCode);
   }
 
   /** Records the first reason the connection ends; nothing is read, acked or pinged after it. */

@@ -52,7 +52,6 @@ const MQTT311_CODES: Record<number, string> = {
   128: 'failure',
 };
 
-export const RECEIVE_MAXIMUM_EXCEEDED = 0x93;
 export const SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9e;
 export const SUBACK_FAILURE = 0x80;
 
