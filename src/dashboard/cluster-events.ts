@@ -175,6 +175,9 @@ export class ClusterEvents {
       close: () => undefined,
     });
     await this.listen();
+    // A retirement committed before the LISTEN (while this instance trusted its configuration's
+    // gateways) sent its notice to nobody here.
+    await this.gatewaysRetired();
     // Listening first, then reading where the events stand: a reconnect's catch-up starts near
     // here rather than at the first event ever stored.
     this.highest = Math.max(this.highest, await this.options.events.highestIngestNo());

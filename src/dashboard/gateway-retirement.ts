@@ -49,6 +49,10 @@ export async function retireGateway(
 ): Promise<RetirementReport> {
   const { site, gateway, reason, actor } = request;
   return inTransaction(pool, log, async (client) => {
+    // The ingest's lock order: the ingest-order lock before the gateway's sequence row. An ingest
+    // transaction holds that lock from its insert to its commit and updates the row last; taken
+    // the other way round, the alarms below would wait for it while it waits for the row.
+    await client.query('SELECT identgate_take_ingest_order()');
     const row = (
       await client.query<{ retired_at: Date | null }>(
         'SELECT retired_at FROM gateways WHERE site = $1 AND id = $2 FOR UPDATE',

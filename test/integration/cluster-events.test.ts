@@ -3,7 +3,12 @@ import net from 'node:net';
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { ALARMS_CHANNEL, ClusterEvents, STORED_CHANNEL } from '../../src/dashboard/cluster-events.js';
+import {
+  ALARMS_CHANNEL,
+  ClusterEvents,
+  GATEWAYS_CHANNEL,
+  STORED_CHANNEL,
+} from '../../src/dashboard/cluster-events.js';
 import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { IngestPipeline } from '../../src/dashboard/ingest/ingest-pipeline.js';
@@ -370,9 +375,17 @@ describe('events stored by other dashboard instances', () => {
       ownWhileNotHearing: (events) => {
         ownAtCommit.push(...events);
       },
+      // Asked at start, after each reconnect and on each notice whether a gateway was retired.
+      gatewaysRetired: async () => {
+        retiredChecks += 1;
+        retiredChecked();
+      },
     });
+    let retiredChecks = 0;
+    let retiredChecked = () => {};
     await listener.start();
     cleanups.push(() => listener.stop());
+    expect(retiredChecks).toBe(1);
     const heard = watch(hub);
     const own = ownIngest(a, hub, listener);
 
@@ -408,6 +421,13 @@ describe('events stored by other dashboard instances', () => {
     await heard.arrived(mine.id);
     // Heard again only once the catch-up has read what went unheard.
     expect(listener.hearing).toBe(true);
+    expect(retiredChecks).toBe(2);
+    const noticed = new Promise<void>((resolve) => {
+      retiredChecked = resolve;
+    });
+    await admin.query('SELECT pg_notify($1, $2)', [GATEWAYS_CHANNEL, `${site}/gw-9`]);
+    await noticed;
+    expect(retiredChecks).toBe(3);
     expect(listener.lostSince).toBeUndefined();
     expect(hearing).toEqual([false, true]);
     expect(hub.hearing).toBe(true);

@@ -4,8 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/cli-error.js';
 import { runGatewaysCommand } from '../../src/cli/gateways-command.js';
 import type { Dashboard } from '../../src/dashboard/dashboard.js';
+import { OverviewStore } from '../../src/dashboard/storage/overview-store.js';
 import { hasCode } from '../../src/lib/coded-error.js';
-import { createLogger } from '../../src/lib/logger.js';
+import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
@@ -131,6 +132,10 @@ describe('retiring a gateway', () => {
       },
     ]);
 
+    // The overview no longer shows it (its last sign of life would keep it online for days).
+    const facts = await new OverviewStore(pool, silentLogger).read();
+    expect(facts.gateways.filter((g) => g.site === site).map((g) => g.id)).toEqual(['gw-2']);
+
     // The running dashboard heard of it and forgot the gateway: its next event is refused.
     await until(() => dashboard.registry.get(site, 'gw-1') === undefined);
     const refused = await send(dashboard, 'gw-1', 9);
@@ -169,6 +174,43 @@ describe('retiring a gateway', () => {
       (error) => hasCode(error, 'IDG_GATEWAY_RETIRED'),
     );
     expect((await send(again, 'gw-2', 3)).status).toBe('quarantined');
+  });
+
+  it('takes the locks of the ingest in its order, so an ingest transaction under way does not deadlock with it', async () => {
+    const { site, start, send, cli } = await rig();
+    const { dashboard } = await start(['gw-1']);
+    for (const seq of [1, 3]) expect((await send(dashboard, 'gw-1', seq)).status).toBe('stored');
+    // An ingest transaction after its insert: it holds the ingest-order lock and the site's chain
+    // lock, and updates the gateway's sequence row last.
+    const ingest = await dashboard.pool.connect();
+    try {
+      await ingest.query('BEGIN');
+      await ingest.query('SELECT identgate_take_ingest_order()');
+      await ingest.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [
+        site,
+      ]);
+      const retiring = cli(['retire', `${site}/gw-1`], 'stolen');
+      await until(
+        async () =>
+          ((
+            await dashboard.pool.query(
+              `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
+            )
+          ).rowCount ?? 0) > 0,
+      );
+      await ingest.query(
+        `UPDATE gateway_sequences SET highest = highest WHERE site = $1 AND gateway = 'gw-1'`,
+        [site],
+      );
+      await ingest.query('COMMIT');
+      expect((await retiring)[1]).toBe(
+        '1 missing events in 1 runs recorded as lost (a critical events-lost alarm names them)',
+      );
+    } finally {
+      await ingest.query('ROLLBACK').catch(() => undefined);
+      ingest.release();
+    }
   });
 
   it('refuses a retirement without a reason or a <site>/<id>, before touching the database', async () => {

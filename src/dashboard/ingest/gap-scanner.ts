@@ -193,6 +193,8 @@ export class GapScanner {
     const { pool, sequences, alarms, log } = this.options;
     // The record and its alarm together, or neither (then the range is asked for again).
     const raised = await inTransaction(pool, log, async (client) => {
+      // The ingest's lock order (see retireGateway): ingest order first, then the sequence row.
+      await client.query('SELECT identgate_take_ingest_order()');
       if (!(await sequences.declareLost(site, gateway, fromSeq, toSeq, reason, client))) return undefined;
       return alarms.raiseCentral(
         {

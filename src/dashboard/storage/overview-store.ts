@@ -32,7 +32,10 @@ export class OverviewStore {
     return withClient(this.pool, this.log, async (client) => {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       try {
-        const gateways = await client.query<{ site: string; id: string }>('SELECT site, id FROM gateways');
+        // A retired gateway is not shown: its last sign of life would keep it "online" for days.
+        const gateways = await client.query<{ site: string; id: string }>(
+          'SELECT site, id FROM gateways WHERE retired_at IS NULL',
+        );
         const doors = await client.query<{ site: string; id: string; room: string | null; name: string }>(
           'SELECT site, id, room, name FROM doors',
         );
