@@ -416,7 +416,7 @@ export class Dashboard {
       instance: this.instance,
       cluster: this.cluster,
       log: log.child({ component: 'ingest' }),
-      earliestTime: (now) => ageLimit.earliest(now),
+      tooOld: (site, kind, at, now) => ageLimit.tooOld(site, kind, at, now),
       afterCommit: (stored) => {
         messenger.onEvents(stored);
         // Also at once: while this instance does not hear the others, its hub gets nothing.

@@ -374,32 +374,63 @@ describe('dashboard ingest of hostile and repeated payloads', () => {
       expect(partition.rows).toEqual([{ p: null }]);
     });
 
-    it('takes the longest retention policy and the oldest legal hold in force as the limit', async () => {
+    it("judges an event's age by its own site's retention and by the legal holds over its site", async () => {
       const pool = system.dashboard.pool;
       const limit = new EventAgeLimit(pool, 60, silentLogger);
       const now = Date.now();
+      const daysAgo = (n: number) => now - n * 86_400_000;
       await limit.refresh();
-      expect(limit.earliest(now)).toBe(now - 60 * 86_400_000);
+      expect(limit.tooOld('s-1', 'door.locked', daysAgo(59), now)).toBeUndefined();
+      expect(limit.tooOld('s-1', 'door.locked', daysAgo(61), now)).toEqual({ source: 'default', days: 60 });
+      // A longer policy of another site, and a hold over another site, open nothing here.
       await pool.query(
-        `INSERT INTO retention_policies (data_class, scope, scope_id, days, updated_by) VALUES ('video', 'site', 'x', 90, 'test')`,
+        `INSERT INTO retention_policies (data_class, scope, scope_id, days, updated_by)
+         VALUES ('access-events', 'site', 's-2', 3650, 'test'), ('video', 'site', 's-1', 90, 'test')`,
       );
-      const held = await pool.query<{ id: string }>(
+      const holds = await pool.query<{ id: string }>(
         `INSERT INTO legal_holds (site, held_from, held_to, reason, created_by)
-         VALUES (NULL, $1, $2, 'case 1', 'test') RETURNING id`,
-        [new Date(now - 200 * 86_400_000), new Date(now - 190 * 86_400_000)],
+         VALUES ('s-2', $1, $2, 'case 1', 'test'), ('s-1', $3, $4, 'case 2', 'test') RETURNING id`,
+        [new Date(daysAgo(500)), new Date(daysAgo(400)), new Date(daysAgo(200)), new Date(daysAgo(190))],
       );
       try {
         await limit.refresh();
-        expect(limit.earliest(now)).toBe(now - 200 * 86_400_000);
-        await pool.query(`UPDATE legal_holds SET released_at = now(), released_by = 'test' WHERE id = $1`, [
-          held.rows[0]?.id,
-        ]);
-        await limit.refresh();
-        expect(limit.earliest(now)).toBe(now - 90 * 86_400_000);
+        expect(limit.tooOld('s-1', 'door.locked', daysAgo(450), now)).toEqual({
+          source: 'default',
+          days: 60,
+        });
+        expect(limit.tooOld('s-2', 'door.locked', daysAgo(450), now)).toBeUndefined();
+        // Video of s-1 has a policy of its own; a footage link goes with the shorter of the two.
+        expect(limit.tooOld('s-1', 'camera.offline', daysAgo(80), now)).toBeUndefined();
+        expect(limit.tooOld('s-1', 'video.footage-linked', daysAgo(80), now)).toEqual({
+          source: 'default',
+          days: 60,
+        });
+        // Inside the hold over s-1.
+        expect(limit.tooOld('s-1', 'door.locked', daysAgo(195), now)).toBeUndefined();
+        expect(limit.tooOld('s-1', 'door.locked', daysAgo(205), now)).toBeDefined();
       } finally {
-        await pool.query(`DELETE FROM retention_policies WHERE scope_id = 'x'`);
-        await pool.query('DELETE FROM legal_holds WHERE id = $1', [held.rows[0]?.id]);
+        await pool.query(`DELETE FROM retention_policies WHERE scope_id IN ('s-1', 's-2')`);
+        await pool.query('DELETE FROM legal_holds WHERE id = ANY($1::bigint[])', [
+          holds.rows.map((r) => r.id),
+        ]);
       }
+    });
+
+    it('keeps only what names an event quarantined as past-time, not what it says', async () => {
+      const old = event({ time: new Date(Date.now() - 61 * 86_400_000).toISOString() });
+      const outcome = await publish(JSON.stringify(old), topic());
+      expect(outcome).toMatchObject({ status: 'quarantined', rejection: { reason: 'past-time' } });
+      const kept = await lastQuarantined();
+      expect(JSON.parse(kept.payload.toString())).toEqual({
+        v: old.v,
+        id: old.id,
+        site: old.site,
+        gateway: old.gateway,
+        seq: old.seq,
+        time: old.time,
+        kind: old.kind,
+      });
+      expect(kept.detail).toBe(`dated ${old.time}, older than the 60 days retention keeps it (default)`);
     });
 
     it('makes the partition again for a day it knew, once retention may have dropped it', async () => {

@@ -21,6 +21,7 @@ import { parseTopic } from '../../protocol/topics.js';
 import { UUIDV7_PATTERN } from '../../protocol/uuidv7.js';
 import { STORED_CHANNEL, storedNotice } from '../cluster-events.js';
 import type { LiveHub } from '../live-hub.js';
+import type { TooOld } from '../retention/event-age-limit.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { inTransaction } from '../storage/database.js';
 import type { EventStore, StoredEvent } from '../storage/event-store.js';
@@ -94,10 +95,11 @@ export interface IngestPipelineOptions {
   /** Called after the commit with the events that were new (command results, credential requests). */
   afterCommit?: (stored: Envelope[]) => void;
   /**
-   * The earliest instant a signed event may be dated at `now` (EventAgeLimit); an older one is
-   * quarantined as `past-time`. Without it, or while it answers undefined, any past time is taken.
+   * Whether a signed event is older than anything retention keeps for its site and class, and no
+   * legal hold covers it (EventAgeLimit.tooOld): then it is quarantined as `past-time`. Without
+   * it any past time is taken.
    */
-  earliestTime?: (now: number) => number | undefined;
+  tooOld?: (site: string, kind: string, at: number, now: number) => TooOld | undefined;
 }
 
 /**
@@ -423,7 +425,8 @@ export class IngestPipeline {
    */
   /** A signed event's time: not too far ahead of the central clock, not before what retention keeps. */
   private inTime(envelope: Envelope, now: number): Checked {
-    return notAheadOrBefore(envelope, now, this.options.earliestTime?.(now));
+    const at = Date.parse(envelope.time);
+    return notAheadOrBefore(envelope, now, this.options.tooOld?.(envelope.site, envelope.kind, at, now));
   }
 
   async check(message: IncomingMessage, threads: SignatureThreads = IN_PLACE): Promise<Checked[]> {
@@ -570,12 +573,11 @@ function sameEvent(a: Envelope, b: Envelope): boolean {
 }
 
 /**
- * A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`, or before
- * `earliest` (the longest retention, or the oldest legal hold in force).
+ * A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`, or when it
+ * is older than what retention keeps (`tooOld`).
  */
-function notAheadOrBefore(envelope: Envelope, now: number, earliest: number | undefined): Checked {
-  const at = Date.parse(envelope.time);
-  const ahead = at - now;
+function notAheadOrBefore(envelope: Envelope, now: number, tooOld: TooOld | undefined): Checked {
+  const ahead = Date.parse(envelope.time) - now;
   if (ahead > FUTURE_TIME_LIMIT_MS)
     return {
       ok: false,
@@ -583,13 +585,18 @@ function notAheadOrBefore(envelope: Envelope, now: number, earliest: number | un
       detail: `dated ${envelope.time}, ${Math.round(ahead / 60_000)} min ahead of the central clock`,
       uses: numberUseOf(envelope),
     };
-  if (earliest !== undefined && at < earliest)
+  if (tooOld) {
+    // Personal data already past its retention: quarantine keeps only what names the event (its
+    // number is claimed), not what it says about anyone.
+    const { v, id, site, gateway, seq, time, kind } = envelope;
     return {
       ok: false,
       reason: 'past-time',
-      detail: `dated ${envelope.time}, before ${new Date(earliest).toISOString()}: older than anything retention keeps`,
+      detail: `dated ${envelope.time}, older than the ${tooOld.days} days retention keeps it (${tooOld.source})`,
+      payload: Buffer.from(JSON.stringify({ v, id, site, gateway, seq, time, kind })),
       uses: numberUseOf(envelope),
     };
+  }
   return { ok: true, value: envelope };
 }
 

@@ -1,30 +1,44 @@
 import type { Pool } from 'pg';
+import { classOfEventGroup, eventGroupOf } from '../../controllers/retention/data-classes.js';
+import type { LegalHoldRange } from '../../controllers/retention/event-partition-planner.js';
+import { holdsFor } from '../../controllers/retention/event-partition-planner.js';
+import { DAY_MS, PolicyBook } from '../../controllers/retention/policy-book.js';
 import type { Logger } from '../../lib/logger.js';
+import { RetentionStore } from './retention-store.js';
 
-const DAY_MS = 86_400_000;
+/** Why an event is too old to store. */
+export interface TooOld {
+  /** Where its retention comes from (`site:<id>`, `customer:<id>`, `global`, `default`). */
+  source: string;
+  days: number;
+}
 
 /**
- * How far back an event may be dated and still be stored: within the longest retention of the
- * classes kept in `events` (access events and video, by any policy or the default), or from
- * the start of a legal hold still in force, whichever reaches further back. An older event would
- * be deleted by the next retention run, and each day it names costs a partition of its own: a
- * gateway's key could otherwise create thousands, which makes every query over `events` that is
- * not bounded by time fail ("out of shared memory", a lock per partition and index), the
- * dashboard's restart included. The ingest quarantines such an event as `past-time`.
+ * Whether an event is still within what retention keeps for its site and class, as the retention
+ * job decides it: the site's policy, else its customer's, else the global one, else the default
+ * (a footage link with the shorter of access events and video); or inside a legal hold in force
+ * over its site or all sites. An older event would be deleted by the next run, and each day it
+ * names costs a partition of its own: a gateway's key could otherwise create thousands, which
+ * makes every query over `events` not bounded by time fail ("out of shared memory", a lock per
+ * partition and index), the dashboard's restart included. The ingest quarantines such an event
+ * as `past-time`.
  *
- * Read from the database at start and then every minute, so that a policy set or a hold placed by
- * any instance counts within a minute; until the first read nothing is refused.
+ * Read from the database at start and then every minute, so that a policy or hold set by any
+ * instance counts within a minute; until the first read nothing is refused.
  */
 export class EventAgeLimit {
-  private keepDays: number | undefined;
-  private heldFrom: number | undefined;
+  private book: PolicyBook | undefined;
+  private holds: readonly LegalHoldRange[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private readonly store: RetentionStore;
 
   constructor(
-    private readonly pool: Pool,
+    pool: Pool,
     private readonly defaultDays: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.store = new RetentionStore(pool);
+  }
 
   async start(refreshMs = 60_000): Promise<void> {
     await this.refresh();
@@ -44,24 +58,24 @@ export class EventAgeLimit {
   }
 
   async refresh(): Promise<void> {
-    const result = await this.pool.query<{ days: number | null; held_from: Date | null }>(
-      `SELECT (SELECT max(days) FROM retention_policies WHERE data_class IN ('access-events', 'video')) AS days,
-              (SELECT min(held_from) FROM legal_holds WHERE released_at IS NULL) AS held_from`,
-    );
-    const row = result.rows[0];
-    this.keepDays = Math.max(this.defaultDays, row?.days ?? 0);
-    this.heldFrom = row?.held_from?.getTime();
+    const rules = await this.store.policies();
+    const customers = await this.store.customerOfSites();
+    const holds = await this.store.activeHoldRanges();
+    // The book's own instant is not used: cutoffs are taken at each event's check.
+    this.book = new PolicyBook(rules, this.defaultDays, customers, 0);
+    this.holds = holds;
   }
 
-  /** The earliest instant an event may be dated at `now`; undefined before the first read. */
-  earliest(now: number): number | undefined {
-    if (this.keepDays === undefined) return undefined;
-    const retained = now - this.keepDays * DAY_MS;
-    return this.heldFrom === undefined ? retained : Math.min(retained, this.heldFrom);
-  }
-
-  /** The longest retention in days, for messages. */
-  get days(): number | undefined {
-    return this.keepDays;
+  /** Undefined while the event is kept (or nothing has been read yet); why not, otherwise. */
+  tooOld(site: string, kind: string, at: number, now: number): TooOld | undefined {
+    const book = this.book;
+    if (!book) return undefined;
+    const group = eventGroupOf(kind);
+    const own = book.resolve(classOfEventGroup(group), site);
+    const access = group === 'footage-link' ? book.resolve('access-events', site) : own;
+    const rule = access.days < own.days ? access : own;
+    if (at >= now - rule.days * DAY_MS) return undefined;
+    if (holdsFor(site, this.holds).some((hold) => at >= hold.from && at < hold.to)) return undefined;
+    return { source: rule.source, days: rule.days };
   }
 }
