@@ -51,6 +51,8 @@ export class CentralMessenger {
     { site: string; gateway: string; resolve: (result: CommandResult) => void }
   >();
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** The last credential publish started for each site (see publishCredentials). */
+  private readonly publishing = new Map<string, Promise<number>>();
 
   constructor(private readonly options: CentralMessengerOptions) {
     this.ids = new Uuidv7Generator(() => options.clock.now());
@@ -135,8 +137,24 @@ export class CentralMessenger {
     await this.requireClient().publishAsync(topic, payload, { qos: 1, retain: false });
   }
 
-  /** Publishes the current credential set to every gateway of `site` (or one gateway). */
-  async publishCredentials(site: string, gatewayId?: string): Promise<number> {
+  /**
+   * Publishes the current credential set to every gateway of `site` (or one gateway). One publish
+   * per site at a time in this instance: each holds a pool connection while it waits for the
+   * site's lock, and a burst of requests (every gateway of a site reconnecting) would otherwise
+   * take the pool from the ingest.
+   */
+  publishCredentials(site: string, gatewayId?: string): Promise<number> {
+    const before = this.publishing.get(site) ?? Promise.resolve(0);
+    const mine = before.catch(() => 0).then(() => this.publishCredentialsNow(site, gatewayId));
+    this.publishing.set(site, mine);
+    const forget = () => {
+      if (this.publishing.get(site) === mine) this.publishing.delete(site);
+    };
+    mine.then(forget, forget);
+    return mine;
+  }
+
+  private async publishCredentialsNow(site: string, gatewayId?: string): Promise<number> {
     const key = this.requireKey();
     const { registry, people, pool, clock, log } = this.options;
     const targets = registry.ofSite(site).filter((g) => (gatewayId ? g.id === gatewayId : true));

@@ -315,6 +315,8 @@ describe('credential sync', () => {
       await other.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`, [
         system.site,
       ]);
+      // A burst of requests (every gateway reconnecting) waits as one: one connection of the pool.
+      const burst = [1, 2, 3, 4].map(() => system.dashboard.messenger.publishCredentials(system.site));
       const publishing = system.dashboard.messenger.publishCredentials(system.site);
       // The publish waits for its turn before it reads anything.
       for (;;) {
@@ -328,7 +330,13 @@ describe('credential sync', () => {
       const theirs = Number(
         (await other.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`)).rows[0]?.v,
       );
+      const waiters = await system.dashboard.pool.query(
+        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+          WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
+      );
+      expect(waiters.rows).toEqual([{ n: 1 }]);
       await other.query('COMMIT');
+      await Promise.all(burst);
       const applied = updated();
       await publishing;
       // Numbered after the other's turn: higher, and read after it.
