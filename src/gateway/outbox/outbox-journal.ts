@@ -22,7 +22,8 @@ export type { JournalRecord } from './outbox-segment.js';
  *
  * On disk: segment files `seg-<first seq>.log` of records `[u32 length][u32 crc32][u64 seq][payload]`
  * (big-endian; the CRC covers seq and payload), `acked`, the sequence number up to which
- * everything was acknowledged, and `issued`, the highest number given up unwritten (each
+ * everything was acknowledged, and `issued`, the highest number given up unwritten or held by
+ * the newest segment when it was removed (each
  * `<number> <crc32 of the number, 8 hex digits>`). After a crash the segments are replayed; a
  * torn or corrupt tail is cut off at the last intact record.
  */
@@ -97,7 +98,10 @@ export class OutboxJournal {
   private nextSeq = 1;
   private ackedThrough = 0;
   private persistedAck = 0;
-  /** The highest number given up unwritten, as kept in the file `issued` (see giveUp). */
+  /**
+   * The highest number given up unwritten (see giveUp), or the last of the newest segment when it
+   * was removed (see prune), as kept in the file `issued`.
+   */
   private issued = 0;
   private readonly acked = new Set<number>();
   /** Durable but not yet acknowledged, in sequence order, with the time each became durable. */
@@ -562,6 +566,19 @@ export class OutboxJournal {
     } else this.reportDropped(from, to, 'events dropped, never written');
   }
 
+  /** Makes `issued` at least `seq`; false (logged) when the disk refuses. */
+  private keepIssued(seq: number): boolean {
+    if (seq <= this.issued) return true;
+    try {
+      this.writeNumber('issued', seq);
+      this.issued = seq;
+      return true;
+    } catch (error) {
+      this.options.log.error({ err: error }, 'outbox: could not keep the highest number issued; segment kept');
+      return false;
+    }
+  }
+
   /** Reports what was given up while the disk refused writes, as few ranges as it makes. */
   private reportGivenUp(): void {
     const merged: Array<[number, number]> = [];
@@ -628,6 +645,9 @@ export class OutboxJournal {
       if (!removable(segment)) return true;
       if (now - segment.writtenAt <= this.options.keepAckedMs && keptBytes <= this.options.keepAckedBytes)
         return true;
+      // The newest segment is the numbering's trace beside the watermark: should `acked` be
+      // damaged later, recovery numbers on from `issued` rather than from 1.
+      if (segment === tail && !this.keepIssued(segment.last)) return true;
       if (!this.removeFile(segment.path)) return true; // tried again at the next checkpoint
       keptBytes -= segment.bytes;
       return false;

@@ -812,6 +812,27 @@ describe('outbox journal: damaged number files', () => {
     await j.close();
   });
 
+  it('numbers on after a damaged watermark though every segment was removed, from the number it kept then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const j = journal(dir);
+    j.recover();
+    const seqs = await appendAll(j, ['a', 'b', 'c', 'd', 'e']);
+    for (const seq of seqs) j.ack(seq);
+    await j.close();
+    // The next start prunes the last segment (everything acknowledged, nothing kept for resends).
+    const idle = journal(dir);
+    idle.recover();
+    await idle.close();
+    expect(segments(dir)).toEqual([]);
+    expect(numberFile(dir, 'issued')).toBe(5);
+    writeFileSync(join(dir, 'acked'), '5 00000000\n');
+    const again = journal(dir);
+    again.recover();
+    expect(again.recoveryLosses).toEqual([]);
+    expect(again.append((seq) => Buffer.from(`${seq}`)).seq).toBe(6);
+    await again.close();
+  });
+
   it('ignores a damaged record of numbers given up, and reads the files gateways wrote before the checksum', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
     writeFileSync(join(dir, 'acked'), '3\n');
