@@ -142,7 +142,15 @@ export async function runDemo(
       database: { url: database.url, poolSize: 5 },
       mqtt: { url: broker.url, clientId: `identgate-dashboard-${demo.site}` },
       ingest: { sites: [demo.site] },
-      gateways: [],
+      // Trusted by the configuration, as in a deployment (docs/configuration.md).
+      gateways: [
+        {
+          site: demo.site,
+          id: demo.gateway.id,
+          publicKey: gateway.publicKey,
+          encryptionKey: gateway.encryptionKey,
+        },
+      ],
       keys: {},
     };
     const dashboard = new Dashboard({
@@ -155,9 +163,8 @@ export async function runDemo(
     await dashboard.start();
     stops.push({ name: 'dashboard', stop: () => dashboard.stop() });
 
-    // Enrol the gateway and the demo agent centrally; the agent's credential reaches the gateway
-    // through credential sync. Background check recent; training runs out in 25 days (a warning).
-    await dashboard.trustGateway(demo.site, demo.gateway.id, gateway.publicKey, gateway.encryptionKey);
+    // Enrol the demo agent centrally; the agent's credential reaches the gateway through
+    // credential sync. Background check recent; training runs out in 25 days (a warning).
     const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
     await dashboard.people.upsertPerson({
       id: agent.id,
