@@ -6,7 +6,6 @@ import { generate, type IPublishPacket, type Packet } from 'mqtt-packet';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ConnectedEvent,
-  type MqttMessage,
   MqttSubscriber,
   type MqttSubscriberOptions,
 } from '../../src/dashboard/ingest/mqtt-subscriber.js';

@@ -191,7 +191,7 @@ export class IngestPipeline {
         else rejected.push({ message, item, rejection: checked });
       });
     });
-    const { pool, events, sequences, alarms, quarantine, log } = this.options;
+    const { pool, events, sequences, alarms, log } = this.options;
     await events.ensurePartitions(accepted.map(({ envelope }) => envelope.time.slice(0, 10)));
     let stored: StoredEvent[] = [];
     let freshEnvelopes: Envelope[] = [];

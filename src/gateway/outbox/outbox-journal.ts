@@ -574,7 +574,10 @@ export class OutboxJournal {
       this.issued = seq;
       return true;
     } catch (error) {
-      this.options.log.error({ err: error }, 'outbox: could not keep the highest number issued; segment kept');
+      this.options.log.error(
+        { err: error },
+        'outbox: could not keep the highest number issued; segment kept',
+      );
       return false;
     }
   }
