@@ -29,6 +29,8 @@ export interface TooOld {
 export class EventAgeLimit {
   private book: PolicyBook | undefined;
   private holds: readonly LegalHoldRange[] = [];
+  /** The retention of each site and group, as resolved since the last read (one lookup per event). */
+  private readonly resolved = new Map<string, TooOld>();
   private timer: NodeJS.Timeout | undefined;
   private readonly store: RetentionStore;
 
@@ -64,6 +66,7 @@ export class EventAgeLimit {
     // The book's own instant is not used: cutoffs are taken at each event's check.
     this.book = new PolicyBook(rules, this.defaultDays, customers, 0);
     this.holds = holds;
+    this.resolved.clear();
   }
 
   /** Undefined while the event is kept (or nothing has been read yet); why not, otherwise. */
@@ -71,9 +74,15 @@ export class EventAgeLimit {
     const book = this.book;
     if (!book) return undefined;
     const group = eventGroupOf(kind);
-    const own = book.resolve(classOfEventGroup(group), site);
-    const access = group === 'footage-link' ? book.resolve('access-events', site) : own;
-    const rule = access.days < own.days ? access : own;
+    const key = `${site}\u0000${group}`;
+    let rule = this.resolved.get(key);
+    if (!rule) {
+      const own = book.resolve(classOfEventGroup(group), site);
+      const access = group === 'footage-link' ? book.resolve('access-events', site) : own;
+      const shorter = access.days < own.days ? access : own;
+      rule = { source: shorter.source, days: shorter.days };
+      this.resolved.set(key, rule);
+    }
     if (at >= now - rule.days * DAY_MS) return undefined;
     if (holdsFor(site, this.holds).some((hold) => at >= hold.from && at < hold.to)) return undefined;
     return { source: rule.source, days: rule.days };
