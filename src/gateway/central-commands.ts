@@ -223,12 +223,13 @@ export class CentralCommands {
       const earlier = memory.outcome(command.id);
       log.info({ command: command.id, outcome: earlier?.status }, 'command delivered again; not run again');
       if (earlier) this.result(command.id, command.kind, earlier.status, earlier.reason);
+      // It may have run: not refused, but not known to have worked either.
       else
         this.result(
           command.id,
           command.kind,
-          'rejected',
-          'replayed: delivered again after the gateway restarted while running it; not run again',
+          'failed',
+          'outcome unknown: the gateway stopped while running it; not run again',
         );
       return undefined;
     }

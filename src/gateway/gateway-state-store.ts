@@ -150,10 +150,15 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
     this.writeNow();
   }
 
+  /**
+   * Written at once, like the id: the broker redelivers a command only when the process ended
+   * before its PUBACK, which goes out right after the handler returns, so a later write would
+   * never be on disk when it is needed.
+   */
   answered(id: string, outcome: CommandOutcome): void {
     if (this.state.commands?.[id] === undefined) return;
     this.state.commandOutcomes = { ...this.state.commandOutcomes, [id]: outcome };
-    this.changed();
+    this.writeNow();
   }
 
   outcome(id: string): CommandOutcome | undefined {

@@ -24,7 +24,8 @@ export class RefusalBudget {
   /** Whether this refusal is reported on its own; if not, it is counted for the window's summary. */
   admit(): boolean {
     const now = this.clock.now();
-    if (now - this.windowStart >= this.windowMs) {
+    // A clock that stepped back (now before the window's start) opens a new window too.
+    if (now - this.windowStart >= this.windowMs || now < this.windowStart) {
       this.windowStart = now;
       this.reported = 0;
     }
@@ -35,7 +36,7 @@ export class RefusalBudget {
     this.held += 1;
     this.flush ??= this.clock.setTimeout(
       () => this.report(),
-      Math.max(0, this.windowStart + this.windowMs - now),
+      Math.min(this.windowMs, Math.max(0, this.windowStart + this.windowMs - now)),
     );
     return false;
   }

@@ -103,7 +103,7 @@ describe('commands at the gateway', () => {
     expect(alarms()).toEqual([]);
   });
 
-  it('refuses, without running it or an alarm, a redelivery of a command whose answer a crash lost', () => {
+  it('answers outcome unknown, without running it again or an alarm, to a redelivery of a command whose answer a crash lost', () => {
     const { commands, ran, results, alarms, memory } = rig();
     const command = sync();
     // Remembered before it ran; the process ended before its answer was kept.
@@ -114,8 +114,8 @@ describe('commands at the gateway', () => {
       {
         command: command.id,
         kind: 'credentials.sync',
-        status: 'rejected',
-        reason: 'replayed: delivered again after the gateway restarted while running it; not run again',
+        status: 'failed',
+        reason: 'outcome unknown: the gateway stopped while running it; not run again',
       },
     ]);
     expect(alarms()).toEqual([]);

@@ -34,6 +34,19 @@ describe('gateway door state', () => {
     expect(second.floorStep).toBe(205);
   });
 
+  it("keeps a command's answer on disk at once, for a redelivery after a crash", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    const first = new GatewayStateStore(dir, silentLogger, 60_000);
+    first.load(0);
+    first.remember('cmd-1', Date.now() + 60_000);
+    first.answered('cmd-1', { status: 'ok', reason: 'unlocked' });
+    // No close(): the process ends here.
+    const after = store(dir);
+    after.load(0);
+    expect(after.seen('cmd-1')).toBe(true);
+    expect(after.outcome('cmd-1')).toEqual({ status: 'ok', reason: 'unlocked' });
+  });
+
   it('writes changes behind, within its flush interval', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
     const s = store(dir);

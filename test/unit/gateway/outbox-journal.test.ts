@@ -819,8 +819,9 @@ describe('outbox journal: damaged number files', () => {
     const seqs = await appendAll(j, ['a', 'b', 'c', 'd', 'e']);
     for (const seq of seqs) j.ack(seq);
     await j.close();
-    // The next start prunes the last segment (everything acknowledged, nothing kept for resends).
-    const idle = journal(dir);
+    // The next start, a while later, prunes the last segment (everything acknowledged, nothing
+    // kept for resends).
+    const idle = journal(dir, undefined, { now: () => Date.now() + 60_000 });
     idle.recover();
     await idle.close();
     expect(segments(dir)).toEqual([]);
