@@ -2,16 +2,17 @@ import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Pool } from 'pg';
 import type { Clock } from '../lib/clock.js';
-import { CodedError } from '../lib/coded-error.js';
+import { CodedError, hasCode } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
 import { type CommandBody, signCommand } from '../protocol/commands.js';
-import { sealCredentialSet } from '../protocol/credential-set.js';
+import { type SyncedCredential, sealCredentialSet } from '../protocol/credential-set.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { EventData } from '../protocol/event-kinds.js';
 import { topics } from '../protocol/topics.js';
 import { Uuidv7Generator } from '../protocol/uuidv7.js';
 import { connectCentralMqtt } from './central-mqtt.js';
+import type { AlarmStore, AlarmView } from './storage/alarm-store.js';
 import { inTransaction } from './storage/database.js';
 import type { GatewayRegistry } from './storage/gateway-registry.js';
 import type { PeopleStore } from './storage/people-store.js';
@@ -36,11 +37,17 @@ export interface CentralMessengerOptions {
   log: Logger;
   /** Every gateway's set is published again this often, to keep its offline horizon fresh. */
   refreshMs?: number;
+  /** For the alarm raised when a set cannot be sealed (too large for a gateway). */
+  alarms?: AlarmStore;
+  alarmsChanged?: (alarms: AlarmView[]) => void;
 }
 
 export type CommandResult =
   | EventData<'command.result'>
   | { command: string; kind: string; status: 'timeout'; reason: string };
+
+/** The central alarm of a gateway whose credential set is too large to publish. */
+const TOO_LARGE_KEY = 'credentials-too-large';
 
 export class CentralMessenger {
   private client: MqttClient | undefined;
@@ -145,7 +152,7 @@ export class CentralMessenger {
    */
   publishCredentials(site: string, gatewayId?: string): Promise<number> {
     const before = this.publishing.get(site) ?? Promise.resolve(0);
-    const mine = before.catch(() => 0).then(() => this.publishCredentialsNow(site, gatewayId));
+    const mine = before.catch(() => 0).then(() => this.publishCredentialsNow(site, gatewayId, false));
     this.publishing.set(site, mine);
     const forget = () => {
       if (this.publishing.get(site) === mine) this.publishing.delete(site);
@@ -154,7 +161,17 @@ export class CentralMessenger {
     return mine;
   }
 
-  private async publishCredentialsNow(site: string, gatewayId?: string): Promise<number> {
+  /**
+   * Reads, numbers and records the sets under the site's lock, then publishes them. The broker
+   * keeps the last set that reaches it, whatever its version: when a higher version was recorded
+   * meanwhile (another instance's publish), this one may have reached the broker after it and be
+   * the older set there, so the gateway's set is published once more, read afresh (`again`).
+   */
+  private async publishCredentialsNow(
+    site: string,
+    gatewayId: string | undefined,
+    again: boolean,
+  ): Promise<number> {
     const key = this.requireKey();
     const { registry, people, pool, clock, log } = this.options;
     const targets = registry.ofSite(site).filter((g) => (gatewayId ? g.id === gatewayId : true));
@@ -178,43 +195,105 @@ export class CentralMessenger {
       const numbered = new Map<string, number>();
       for (const target of sealable) {
         const next = await client.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`);
-        numbered.set(target.id, Number(next.rows[0]?.v));
+        const version = Number(next.rows[0]?.v);
+        numbered.set(target.id, version);
+        await client.query(
+          `INSERT INTO credential_sets (site, gateway, version, credentials) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()
+             WHERE credential_sets.version < EXCLUDED.version`,
+          [site, target.id, version, read.length],
+        );
       }
       return { credentials: read, versions: numbered };
     });
     let published = 0;
+    const overtaken: string[] = [];
     for (const target of sealable) {
       const version = versions.get(target.id) as number;
-      const payload = sealCredentialSet(
-        {
-          v: 1,
-          site,
-          gateway: target.id,
-          version,
-          issuedAt: new Date(clock.now()).toISOString(),
-          credentials,
-        },
+      const payload = await this.sealOrAlarm(
+        site,
+        target.id,
+        version,
+        credentials,
         key,
         target.encryptionKey as KeyObject,
       );
+      if (!payload) continue;
       await this.requireClient().publishAsync(topics.credentials(site, target.id), payload, {
         qos: 1,
         retain: true,
       });
-      // A publish that numbered earlier but finished later does not write over a newer one.
-      await pool.query(
-        `INSERT INTO credential_sets (site, gateway, version, credentials) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()
-           WHERE credential_sets.version < EXCLUDED.version`,
-        [site, target.id, version, credentials.length],
-      );
       log.info(
         { site, gateway: target.id, version, credentials: credentials.length },
         'credential set published',
       );
       published += 1;
+      const recorded = await pool.query<{ version: string }>(
+        'SELECT version FROM credential_sets WHERE site = $1 AND gateway = $2',
+        [site, target.id],
+      );
+      if (Number(recorded.rows[0]?.version ?? 0) > version) overtaken.push(target.id);
     }
+    // Once, not again for the second publish: that one read after the newer set was numbered.
+    if (!again)
+      for (const gateway of overtaken) {
+        log.info({ site, gateway }, 'a newer credential set was numbered meanwhile; publishing once more');
+        await this.publishCredentialsNow(site, gateway, true);
+      }
     return published;
+  }
+
+  /**
+   * The sealed set, or undefined when it is too large for a gateway: a critical alarm then says
+   * that the gateway keeps its last set (revocations included do not reach it), cleared once a
+   * set for it is sealed again.
+   */
+  private async sealOrAlarm(
+    site: string,
+    gateway: string,
+    version: number,
+    credentials: SyncedCredential[],
+    key: KeyObject,
+    gatewayKey: KeyObject,
+  ): Promise<Buffer | undefined> {
+    const { clock, log, alarms, alarmsChanged } = this.options;
+    const report = async (change: () => Promise<AlarmView[]>) => {
+      try {
+        const changed = await change();
+        if (changed.length > 0) alarmsChanged?.(changed);
+      } catch (error) {
+        log.error({ err: error }, 'could not raise or clear the credential set alarm');
+      }
+    };
+    let sealed: Buffer;
+    try {
+      sealed = sealCredentialSet(
+        { v: 1, site, gateway, version, issuedAt: new Date(clock.now()).toISOString(), credentials },
+        key,
+        gatewayKey,
+      );
+    } catch (error) {
+      if (!hasCode(error, 'IDG_CREDENTIALS_TOO_LARGE')) throw error;
+      log.error({ err: error, site, gateway }, 'credential set not published: too large for a gateway');
+      if (alarms)
+        await report(() =>
+          alarms.raiseCentral({
+            alarm: 'credentials-rejected',
+            key: TOO_LARGE_KEY,
+            severity: 'critical',
+            site,
+            gateway,
+            detail:
+              `${(error as Error).message}: the gateway keeps its last set, and changes since (revocations too) do not reach it`.slice(
+                0,
+                500,
+              ),
+          }),
+        );
+      return undefined;
+    }
+    if (alarms) await report(() => alarms.clearCentral(TOO_LARGE_KEY, site, gateway));
+    return sealed;
   }
 
   async publishAllCredentials(): Promise<void> {

@@ -365,6 +365,8 @@ export class Dashboard {
       pool: this.pool,
       clock: this.clock,
       log: log.child({ component: 'messenger' }),
+      alarms: this.alarms,
+      alarmsChanged: (alarms) => this.hub.publishAlarms(alarms),
     });
     await this.messengerInstance.start();
     const messenger = this.messengerInstance;

@@ -1,10 +1,14 @@
+import { createPublicKey } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
+import { CentralMessenger } from '../../src/dashboard/central-messenger.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
+import type { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { readGone, signCommand } from '../../src/protocol/commands.js';
-import { sealCredentialSet } from '../../src/protocol/credential-set.js';
+import { openCredentialSet, sealCredentialSet } from '../../src/protocol/credential-set.js';
 import { importEncryptionKey } from '../../src/protocol/ecies.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
@@ -347,6 +351,108 @@ describe('credential sync', () => {
       other.release();
     }
   });
+
+  it('leaves the newest set retained at the broker when another instance published an older one last', async () => {
+    // A second dashboard instance's messenger, on the same database and broker.
+    const dashboard = system.dashboard as unknown as {
+      options: { signingKey: import('node:crypto').KeyObject };
+      registry: import('../../src/dashboard/storage/gateway-registry.js').GatewayRegistry;
+      messenger: { client: MqttClient };
+    };
+    const other = new CentralMessenger({
+      url: mqttUrl(),
+      clientId: `idg-other-${system.site}`,
+      signingKey: dashboard.options.signingKey,
+      registry: dashboard.registry,
+      people: system.dashboard.people,
+      pool: system.dashboard.pool,
+      clock: system.clock,
+      log: silentLogger,
+    });
+    await other.start();
+    const badge = '0009001';
+    await system.dashboard.people.addBadge(badge, system.agent.person);
+    // This instance's publish reaches the broker late (a slow link), after it read and numbered.
+    const client = dashboard.messenger.client;
+    const publish = client.publishAsync.bind(client);
+    let release = () => {};
+    let held = () => {};
+    const atGate = new Promise<void>((resolve) => {
+      held = resolve;
+    });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let first = true;
+    client.publishAsync = (async (...args: Parameters<MqttClient['publishAsync']>) => {
+      if (first && String(args[0]).includes('/credentials')) {
+        first = false;
+        held();
+        await gate;
+      }
+      return publish(...args);
+    }) as MqttClient['publishAsync'];
+    try {
+      const late = system.dashboard.messenger.publishCredentials(system.site); // read: badge active
+      await atGate;
+      await system.dashboard.people.revokeBadge(badge);
+      await other.publishCredentials(system.site); // read after the revocation
+      release();
+      await late;
+    } finally {
+      client.publishAsync = publish;
+      await other.stop();
+    }
+    // What a gateway without a session (new, or its session expired) gets from the broker.
+    const fresh = await connectAsync(mqttUrl(), { clientId: `idg-fresh-${system.site}` });
+    const retained = new Promise<Buffer>((resolve) =>
+      fresh.on('message', (_topic, payload) => resolve(payload)),
+    );
+    await fresh.subscribeAsync(topics.credentials(system.site, 'gw-1'), { qos: 1 });
+    const payload = await retained;
+    await fresh.endAsync();
+    const keys = (system.gateway as unknown as { identity: GatewayIdentity }).identity.encryption;
+    const opened = openCredentialSet(payload, keys, createPublicKey(dashboard.options.signingKey), {
+      site: system.site,
+      gateway: 'gw-1',
+    });
+    if (!opened.ok) throw new Error(opened.reason);
+    expect(opened.body.credentials.find((c) => c.badge === badge)?.status).toBe('revoked');
+    const recorded = await system.dashboard.pool.query<{ version: string }>(
+      'SELECT version FROM credential_sets WHERE site = $1 AND gateway = $2',
+      [system.site, 'gw-1'],
+    );
+    expect(opened.body.version).toBe(Number(recorded.rows[0]?.version));
+  });
+
+  it('raises a critical alarm instead of publishing a set too large for a gateway, and clears it once a set fits', async () => {
+    const pool = system.dashboard.pool;
+    const alarm = async () =>
+      (
+        await pool.query(
+          `SELECT severity, cleared_at IS NULL AS open FROM alarms
+            WHERE site = $1 AND gateway = 'gw-1' AND key = 'credentials-too-large'`,
+          [system.site],
+        )
+      ).rows;
+    // 150,000 badges of one person: about 24 MB sealed, more than the 16 MiB a gateway takes.
+    await pool.query(
+      `INSERT INTO badges (badge, person_id) SELECT 'bulk-' || n, $1 FROM generate_series(1, 150000) n`,
+      [system.agent.person],
+    );
+    try {
+      const before = system.gateway.credentials.version;
+      expect(await system.dashboard.messenger.publishCredentials(system.site)).toBe(0);
+      expect(await alarm()).toEqual([{ severity: 'critical', open: true }]);
+      expect(system.gateway.credentials.version).toBe(before);
+    } finally {
+      await pool.query(`DELETE FROM badges WHERE badge LIKE 'bulk-%'`);
+    }
+    const applied = updated();
+    expect(await system.dashboard.messenger.publishCredentials(system.site)).toBe(1);
+    await applied;
+    expect(await alarm()).toEqual([{ severity: 'critical', open: false }]);
+  }, 60_000);
 
   it('refuses a genuine set addressed to another gateway and keeps the cache', async () => {
     const version = system.gateway.credentials.version;
