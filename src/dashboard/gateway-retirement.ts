@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import { writeAudit } from './audit/audit-log.js';
+import { TOO_LARGE_KEY } from './central-messenger.js';
 import { ALARMS_CHANNEL, GATEWAYS_CHANNEL } from './cluster-events.js';
 import { DISCONNECTED_KEY } from './monitoring/gateway-status-watch.js';
 import { OFFLINE_KEY } from './monitoring/gateway-watchdog.js';
@@ -36,7 +37,7 @@ export interface RetirementReport {
 }
 
 /** The central alarms about a gateway's state, which end with it. */
-const STATE_ALARMS = ['sequence-gap', OFFLINE_KEY, DISCONNECTED_KEY];
+const STATE_ALARMS = ['sequence-gap', OFFLINE_KEY, DISCONNECTED_KEY, TOO_LARGE_KEY];
 /** Who announces the alarm changes to the dashboard instances' live streams. */
 const NOTICE_SOURCE = 'retirement';
 const RUNS_NAMED = 20;

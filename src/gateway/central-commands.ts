@@ -67,6 +67,8 @@ export interface CentralCommandsOptions {
 
 export class CentralCommands {
   private resending = false;
+  /** Commands being run now (a resend takes a while): a redelivery of one waits for its answer. */
+  private readonly running = new Set<string>();
   /** Refusals are answered and alarmed one by one up to a bound per minute (RefusalBudget). */
   private readonly refusals: RefusalBudget;
 
@@ -161,12 +163,15 @@ export class CentralCommands {
       return;
     }
     memory.remember(command.id, expiresAt);
+    this.running.add(command.id);
     const succeeded = (detail: string | undefined) => {
+      this.running.delete(command.id);
       this.result(command.id, command.kind, 'ok', detail);
       memory.answered(command.id, { status: 'ok', ...(detail ? { reason: detail } : {}) });
       log.info({ command: command.id, kind: command.kind }, 'command executed');
     };
     const failed = (error: Error) => {
+      this.running.delete(command.id);
       this.result(command.id, command.kind, 'failed', error.message);
       memory.answered(command.id, { status: 'failed', reason: error.message.slice(0, 500) });
       log.error({ err: error, command: command.id, kind: command.kind }, 'command failed');
@@ -219,6 +224,10 @@ export class CentralCommands {
    */
   private repeated(command: Command, redelivered: boolean): undefined {
     const { memory, log } = this.options;
+    if (redelivered && this.running.has(command.id)) {
+      log.info({ command: command.id }, 'command delivered again while still running; answered when done');
+      return undefined;
+    }
     if (redelivered) {
       const earlier = memory.outcome(command.id);
       log.info({ command: command.id, outcome: earlier?.status }, 'command delivered again; not run again');

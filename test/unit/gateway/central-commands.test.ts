@@ -295,6 +295,35 @@ describe('commands at the gateway', () => {
     expect(recorded.at(-1)?.kind).toBe('command.result');
   });
 
+  it('leaves a redelivery of a command still running to the answer it gets when done', async () => {
+    let finish: () => void = () => undefined;
+    const recorded: EventBody[] = [];
+    const commands = new CentralCommands({
+      ...target,
+      centralKey: central.publicKey,
+      clock: systemClock,
+      memory: memoryOnDisk(),
+      targets: {
+        resend: () =>
+          new Promise((resolve) => {
+            finish = () => resolve({ sent: 5, extent: { oldestHeld: 1, highestIssued: 5 } });
+          }),
+      } as unknown as CommandTargets,
+      alarms: new AlarmBook((event) => recorded.push(event)),
+      record: (event) => recorded.push(event),
+      log: silentLogger,
+    });
+    const command = resend(1, 5);
+    const running = commands.handle(bytes(command), false);
+    commands.handle(bytes(command), false, true);
+    expect(recorded).toEqual([]);
+    finish();
+    await running;
+    expect(recorded.map((e) => e.data)).toEqual([
+      { command: command.id, kind: 'events.resend', status: 'ok', reason: '5 events sent again' },
+    ]);
+  });
+
   it('logs an answer it cannot give any more (the outbox closed by a shutdown during a resend), rejecting nothing', async () => {
     let closed = false;
     let finish: () => void = () => undefined;
