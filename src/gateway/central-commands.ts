@@ -73,17 +73,9 @@ export class CentralCommands {
   private readonly refusals: RefusalBudget;
 
   constructor(private readonly options: CentralCommandsOptions) {
-    this.refusals = new RefusalBudget(options.clock, (count, windowMs) => {
-      options.log.warn({ count }, 'commands topic: refusals beyond the bound were counted, not reported');
-      try {
-        this.alarm(
-          `${count} more payloads on the commands topic were refused within ${windowMs / 1000} s, without an answer or an alarm each`,
-          'critical',
-        );
-      } catch (error) {
-        options.log.error({ err: error }, 'could not report the refusals counted on the commands topic');
-      }
-    });
+    this.refusals = new RefusalBudget(options.clock, options.log, 'commands', (detail) =>
+      this.alarm(detail, 'critical'),
+    );
   }
 
   /** Reports the refusals still counted (before the outbox closes). */

@@ -33,19 +33,14 @@ export class CredentialSync {
   private readonly refusals: RefusalBudget;
 
   constructor(private readonly options: CredentialSyncOptions) {
-    this.refusals = new RefusalBudget(options.clock, (count, windowMs) => {
-      options.log.warn({ count }, 'credentials topic: refusals beyond the bound were counted, not reported');
-      try {
-        options.alarms.notify({
-          alarm: 'credentials-rejected',
-          key: `credentials-rejected:${options.clock.now()}`,
-          severity: 'critical',
-          detail: `${count} more payloads on the credentials topic were refused within ${windowMs / 1000} s, without an alarm each`,
-        });
-      } catch (error) {
-        options.log.error({ err: error }, 'could not report the refusals counted on the credentials topic');
-      }
-    });
+    this.refusals = new RefusalBudget(options.clock, options.log, 'credentials', (detail) =>
+      options.alarms.notify({
+        alarm: 'credentials-rejected',
+        key: `credentials-rejected:${options.clock.now()}`,
+        severity: 'critical',
+        detail,
+      }),
+    );
   }
 
   /** Reports the refusals still counted (before the outbox closes). */

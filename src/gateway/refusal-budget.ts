@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
 
 /**
  * How many refusals of one topic's payloads are reported one by one (an alarm each, and an answer
@@ -15,8 +16,11 @@ export class RefusalBudget {
 
   constructor(
     private readonly clock: Clock,
-    /** Reports the refusals held back in a window that has ended (how many). */
-    private readonly summary: (count: number, windowMs: number) => void,
+    private readonly log: Logger,
+    /** The topic's name in the summary: `commands`, `credentials`. */
+    private readonly topic: string,
+    /** Raises the summary's alarm (it may throw once the outbox is closed: logged). */
+    private readonly alarm: (detail: string) => void,
     private readonly perWindow = 20,
     private readonly windowMs = 60_000,
   ) {}
@@ -34,10 +38,7 @@ export class RefusalBudget {
       return true;
     }
     this.held += 1;
-    this.flush ??= this.clock.setTimeout(
-      () => this.report(),
-      Math.min(this.windowMs, Math.max(0, this.windowStart + this.windowMs - now)),
-    );
+    this.flush ??= this.clock.setTimeout(() => this.report(), this.windowStart + this.windowMs - now);
     return false;
   }
 
@@ -51,6 +52,17 @@ export class RefusalBudget {
     this.flush = undefined;
     const count = this.held;
     this.held = 0;
-    if (count > 0) this.summary(count, this.windowMs);
+    if (count === 0) return;
+    this.log.warn(
+      { count, topic: this.topic },
+      'refusals beyond the bound were counted, not reported one by one',
+    );
+    try {
+      this.alarm(
+        `${count} more payloads on the ${this.topic} topic were refused within ${this.windowMs / 1000} s, without an answer or an alarm each`,
+      );
+    } catch (error) {
+      this.log.error({ err: error, topic: this.topic }, 'could not report the refusals counted');
+    }
   }
 }

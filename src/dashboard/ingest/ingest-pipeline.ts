@@ -419,16 +419,16 @@ export class IngestPipeline {
     );
   }
 
-  /**
-   * Topic, schema and signature: everything about a payload that needs no database. Signatures
-   * are verified on the given threads, or in place without them.
-   */
   /** A signed event's time: not too far ahead of the central clock, not before what retention keeps. */
   private inTime(envelope: Envelope, now: number): Checked {
     const at = Date.parse(envelope.time);
     return notAheadOrBefore(envelope, now, this.options.tooOld?.(envelope.site, envelope.kind, at, now));
   }
 
+  /**
+   * Topic, schema and signature: everything about a payload that needs no database. Signatures
+   * are verified on the given threads, or in place without them.
+   */
   async check(message: IncomingMessage, threads: SignatureThreads = IN_PLACE): Promise<Checked[]> {
     try {
       return await this.checkPayload(message, threads);

@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { RefusalBudget } from '../../../src/gateway/refusal-budget.js';
 import { FakeClock } from '../../../src/lib/clock.js';
+import { silentLogger } from '../../../src/lib/logger.js';
 
 /** How many refusals a gateway reports one by one, and the summary of the rest. */
 describe('refusal budget', () => {
   function budget() {
     const clock = new FakeClock();
     const summaries: number[] = [];
-    const refusals = new RefusalBudget(clock, (count) => summaries.push(count), 3, 60_000);
+    const refusals = new RefusalBudget(
+      clock,
+      silentLogger,
+      'commands',
+      (detail) => summaries.push(Number(detail.split(' ')[0])),
+      3,
+      60_000,
+    );
     const admit = (n: number) => Array.from({ length: n }, () => refusals.admit());
     return { clock, summaries, refusals, admit };
   }
@@ -22,7 +30,7 @@ describe('refusal budget', () => {
     expect(admit(1)).toEqual([true]);
   });
 
-  it('opens a new window when the clock steps back, and never waits longer than a window for the summary', () => {
+  it('opens a new window when the clock steps back', () => {
     const { clock, summaries, admit } = budget();
     expect(admit(3)).toEqual([true, true, true]);
     clock.advance(-3_600_000); // a restore to a saved time
