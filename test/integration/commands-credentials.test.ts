@@ -323,22 +323,22 @@ describe('credential sync', () => {
       const burst = [1, 2, 3, 4].map(() => system.dashboard.messenger.publishCredentials(system.site));
       const publishing = system.dashboard.messenger.publishCredentials(system.site);
       // The publish waits for its turn before it reads anything.
-      for (;;) {
-        const waiting = await system.dashboard.pool.query(
-          `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-            WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
-        );
-        if ((waiting.rowCount ?? 0) > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      // Sessions waiting for this site's lock (an advisory lock's key is split over classid and objid).
+      const waitingForSite = async () =>
+        (
+          await system.dashboard.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+              WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()
+                AND (l.classid::bigint << 32 | l.objid::bigint)
+                  = hashtextextended('identgate-credentials:' || $1, 0) & x'ffffffffffffffff'::bigint`,
+            [system.site],
+          )
+        ).rows[0]?.n ?? 0;
+      while ((await waitingForSite()) === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       const theirs = Number(
         (await other.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`)).rows[0]?.v,
       );
-      const waiters = await system.dashboard.pool.query(
-        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-          WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
-      );
-      expect(waiters.rows).toEqual([{ n: 1 }]);
+      expect(await waitingForSite()).toBe(1);
       await other.query('COMMIT');
       await Promise.all(burst);
       const applied = updated();
