@@ -48,8 +48,8 @@ export type CommandResult =
 
 /** The central alarm of a gateway whose credential set is too large to publish. */
 export const TOO_LARGE_KEY = 'credentials-too-large';
-/** Rounds of publishing again while newer sets keep being numbered elsewhere. */
-const REPUBLISH_ROUNDS = 5;
+/** How long a credential set's publish may wait for the broker, holding the site's lock. */
+const PUBLISH_TIMEOUT_MS = 30_000;
 
 export class CentralMessenger {
   private client: MqttClient | undefined;
@@ -164,42 +164,17 @@ export class CentralMessenger {
   }
 
   /**
-   * Publishes, then publishes again the sets of gateways whose set was overtaken (see
-   * publishRound), as long as another instance keeps numbering newer ones meanwhile; each round
-   * reads afresh. Bounded: the other instance checks its own publishes the same way.
+   * Reads, numbers, records and publishes the sets of the site's gateways (or of one) while
+   * holding the site's lock, across instances, until the broker has acknowledged each: versions
+   * then follow the reads (a set read before a revocation never gets the higher version), and
+   * sets reach the broker in the order of their versions, so the one it keeps (retained) is the
+   * newest. Earlier versions released the lock before publishing; another instance's older set
+   * could then arrive last and stay retained.
    */
   private async publishCredentialsNow(site: string, gatewayId: string | undefined): Promise<number> {
-    let { published, overtaken } = await this.publishRound(site, gatewayId ? [gatewayId] : undefined);
-    for (let round = 1; overtaken.length > 0; round++) {
-      if (round > REPUBLISH_ROUNDS) {
-        this.options.log.error(
-          { site, gateways: overtaken },
-          'credential sets kept being overtaken by newer ones; the broker may keep an older one until the next refresh',
-        );
-        break;
-      }
-      this.options.log.info(
-        { site, gateways: overtaken },
-        'newer credential sets were numbered meanwhile; publishing again',
-      );
-      ({ overtaken } = await this.publishRound(site, overtaken));
-    }
-    return published;
-  }
-
-  /**
-   * Reads, numbers and records the sets of the site's gateways (or of `only`) under the site's
-   * lock, then publishes them. The broker keeps the last set that reaches it, whatever its
-   * version: a gateway for which a higher version was recorded by the time its publish was taken
-   * (another instance's) is `overtaken`: this set may have reached the broker after the newer one.
-   */
-  private async publishRound(
-    site: string,
-    only: readonly string[] | undefined,
-  ): Promise<{ published: number; overtaken: string[] }> {
     const key = this.requireKey();
-    const { registry, people, pool, clock, log } = this.options;
-    const targets = registry.ofSite(site).filter((g) => only === undefined || only.includes(g.id));
+    const { registry, people, pool, log } = this.options;
+    const targets = registry.ofSite(site).filter((g) => (gatewayId ? g.id === gatewayId : true));
     for (const target of targets)
       if (!target.encryptionKey)
         log.warn(
@@ -207,61 +182,75 @@ export class CentralMessenger {
           'gateway has no encryption key registered; its credentials cannot be synced',
         );
     const sealable = targets.filter((g) => g.encryptionKey);
-    if (sealable.length === 0) return { published: 0, overtaken: [] };
-    // Read and numbered by one publisher at a time per site, across instances: a higher version
-    // then always carries data at least as new. Two publishes that read and numbered apart could
-    // give the set read before a revocation the higher version, and the gateway would take it.
-    const { credentials, versions } = await inTransaction(pool, log, async (client) => {
+    if (sealable.length === 0) return 0;
+    return inTransaction(pool, log, async (client) => {
       await client.query(
         `SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`,
         [site],
       );
-      const read = await people.credentialsForSite(site, client);
-      const numbered = new Map<string, number>();
+      const credentials = await people.credentialsForSite(site, client);
+      let published = 0;
       for (const target of sealable) {
         const next = await client.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`);
         const version = Number(next.rows[0]?.v);
-        numbered.set(target.id, version);
-        // The newest version numbered for the gateway (published_at: when it was numbered), read
-        // after each publish to tell whether a newer one was numbered meanwhile.
+        const payload = await this.sealOrAlarm(
+          site,
+          target.id,
+          version,
+          credentials,
+          key,
+          target.encryptionKey as KeyObject,
+        );
+        if (!payload) continue;
+        await this.publishAcknowledged(topics.credentials(site, target.id), payload);
         await client.query(
           `INSERT INTO credential_sets (site, gateway, version, credentials) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()
-             WHERE credential_sets.version < EXCLUDED.version`,
-          [site, target.id, version, read.length],
+           ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()`,
+          [site, target.id, version, credentials.length],
         );
+        log.info(
+          { site, gateway: target.id, version, credentials: credentials.length },
+          'credential set published',
+        );
+        published += 1;
       }
-      return { credentials: read, versions: numbered };
+      return published;
     });
-    let published = 0;
-    const overtaken: string[] = [];
-    for (const target of sealable) {
-      const version = versions.get(target.id) as number;
-      const payload = await this.sealOrAlarm(
-        site,
-        target.id,
-        version,
-        credentials,
-        key,
-        target.encryptionKey as KeyObject,
+  }
+
+  /**
+   * Publishes a credential set (retained) and resolves on the broker's acknowledgement, within
+   * PUBLISH_TIMEOUT_MS. Not queued while the connection is down: a set queued in the client
+   * would go out after the site's lock is released, maybe after a newer one. The set goes out
+   * at the next sync or hourly refresh instead.
+   */
+  private async publishAcknowledged(topic: string, payload: Buffer): Promise<void> {
+    const client = this.requireClient();
+    if (!client.connected)
+      throw new CodedError(
+        'IDG_MQTT_DISCONNECTED',
+        'not connected to the broker: credential set not published',
       );
-      if (!payload) continue;
-      await this.requireClient().publishAsync(topics.credentials(site, target.id), payload, {
-        qos: 1,
-        retain: true,
-      });
-      log.info(
-        { site, gateway: target.id, version, credentials: credentials.length },
-        'credential set published',
-      );
-      published += 1;
-      const recorded = await pool.query<{ version: string }>(
-        'SELECT version FROM credential_sets WHERE site = $1 AND gateway = $2',
-        [site, target.id],
-      );
-      if (Number(recorded.rows[0]?.version ?? 0) > version) overtaken.push(target.id);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.publishAsync(topic, payload, { qos: 1, retain: true }),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new CodedError(
+                  'IDG_MQTT_TIMEOUT',
+                  `the broker did not acknowledge a credential set within ${PUBLISH_TIMEOUT_MS / 1000} s`,
+                ),
+              ),
+            PUBLISH_TIMEOUT_MS,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
     }
-    return { published, overtaken };
   }
 
   /**
@@ -296,7 +285,8 @@ export class CentralMessenger {
     } catch (error) {
       if (!hasCode(error, 'IDG_CREDENTIALS_TOO_LARGE')) throw error;
       log.error({ err: error, site, gateway }, 'credential set not published: too large for a gateway');
-      if (alarms)
+      // Not for a gateway retired meanwhile: nothing would ever clear it (a condition alarm).
+      if (alarms && !(await this.options.registry.retirement(site, gateway)))
         await report(() =>
           alarms.raiseCentral({
             alarm: 'credentials-unpublished',

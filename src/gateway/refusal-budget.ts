@@ -59,7 +59,7 @@ export class RefusalBudget {
     );
     try {
       this.alarm(
-        `${count} more payloads on the ${this.topic} topic were refused within ${this.windowMs / 1000} s, without an answer or an alarm each`,
+        `${count} more payloads on the ${this.topic} topic were refused within ${this.windowMs / 1000} s, without ${this.topic === 'commands' ? 'an answer or ' : ''}an alarm each`,
       );
     } catch (error) {
       this.log.error({ err: error, topic: this.topic }, 'could not report the refusals counted');

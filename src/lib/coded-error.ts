@@ -19,5 +19,10 @@ export function hasCode(error: unknown, code: string): boolean {
 /** Turns anything thrown into an Error without losing what it was. */
 export function toError(value: unknown): Error {
   if (value instanceof Error) return value;
-  return new Error(typeof value === 'string' ? value : JSON.stringify(value));
+  if (typeof value === 'string') return new Error(value);
+  try {
+    return new Error(JSON.stringify(value) ?? String(value));
+  } catch {
+    return new Error(String(value)); // a BigInt, a circular object
+  }
 }

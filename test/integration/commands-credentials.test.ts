@@ -352,7 +352,7 @@ describe('credential sync', () => {
     }
   });
 
-  it('leaves the newest set retained at the broker when another instance published an older one last', async () => {
+  it('leaves the newest set retained at the broker when another instance publishes meanwhile', async () => {
     // A second dashboard instance's messenger, on the same database and broker.
     const dashboard = system.dashboard as unknown as {
       options: { signingKey: import('node:crypto').KeyObject };
@@ -396,9 +396,26 @@ describe('credential sync', () => {
       const late = system.dashboard.messenger.publishCredentials(system.site); // read: badge active
       await atGate;
       await system.dashboard.people.revokeBadge(badge);
-      await other.publishCredentials(system.site); // read after the revocation
+      // Read after the revocation, and published after the late one: it waits for the site's
+      // lock, which the late one holds until the broker has its set.
+      let done = false;
+      const revoked = other.publishCredentials(system.site).finally(() => {
+        done = true;
+      });
+      // Until it waits for the lock (or, were there none, has published).
+      const waiting = async () =>
+        (
+          await system.dashboard.pool.query(
+            `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+              WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()
+                AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended('identgate-credentials:' || $1, 0)`,
+            [system.site],
+          )
+        ).rowCount;
+      while (!done && !(await waiting())) await new Promise((resolve) => setTimeout(resolve, 10));
       release();
       await late;
+      await revoked;
     } finally {
       client.publishAsync = publish;
       await other.stop();
