@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
 import { CentralMessenger } from '../../src/dashboard/central-messenger.js';
+import { GatewayRegistry } from '../../src/dashboard/storage/gateway-registry.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
 import type { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -470,6 +471,39 @@ describe('credential sync', () => {
         system.dashboard.pool,
       );
       expect(refused.ok).toBe(false);
+
+      // An instance that still trusted a gateway retired meanwhile raises nothing for it: no
+      // publish would ever clear it.
+      const dashboard = system.dashboard as unknown as {
+        options: { signingKey: import('node:crypto').KeyObject };
+      };
+      const gatewayKeys = system.gateway as unknown as { publicKey: string; encryptionKey: string };
+      const stale = new GatewayRegistry(pool);
+      stale.remember(system.site, 'gw-retired', gatewayKeys.publicKey, gatewayKeys.encryptionKey);
+      await pool.query(
+        `INSERT INTO gateways (site, id, signing_key, encryption_key, retired_at, retired_reason)
+         VALUES ($1, 'gw-retired', $2, $3, now(), 'test')`,
+        [system.site, gatewayKeys.publicKey, gatewayKeys.encryptionKey],
+      );
+      const late = new CentralMessenger({
+        url: mqttUrl(),
+        clientId: `idg-late-${system.site}`,
+        signingKey: dashboard.options.signingKey,
+        registry: stale,
+        people: system.dashboard.people,
+        pool,
+        clock: system.clock,
+        log: silentLogger,
+        alarms: system.dashboard.alarms,
+      });
+      await late.start();
+      try {
+        expect(await late.publishCredentials(system.site)).toBe(0);
+      } finally {
+        await late.stop();
+      }
+      const retiredAlarms = await pool.query(`SELECT 1 FROM alarms WHERE gateway = 'gw-retired'`);
+      expect(retiredAlarms.rowCount).toBe(0);
     } finally {
       await pool.query(`DELETE FROM badges WHERE badge LIKE 'bulk-%'`);
     }
