@@ -74,6 +74,9 @@ export class GapScanner {
       if (sameRange && now - lastAsk < (this.options.resendEveryMs ?? 60_000)) continue;
       // A wide gap is asked for in parts, as wide as a gateway answers.
       const to = Math.min(report.missingTo ?? report.missingFrom, report.missingFrom + MAX_RESEND_RANGE - 1);
+      // Not when a loss was recorded since the scan read the gap (an answer to an earlier request).
+      const asking = { at: new Date(now), from: report.missingFrom, to };
+      if (!(await sequences.markGap(report.site, report.gateway, since, asking))) continue;
       const raised = await alarms.raiseCentral({
         alarm: 'sequence-gap',
         key: 'sequence-gap',
@@ -83,7 +86,6 @@ export class GapScanner {
         detail: `events ${report.missingFrom}-${to} of ${report.site}/${report.gateway} missing; resend requested`,
       });
       this.options.alarmsChanged?.(raised);
-      await sequences.markGap(report.site, report.gateway, since, { at: new Date(now), to });
       log.warn(
         { site: report.site, gateway: report.gateway, from: report.missingFrom, to },
         'sequence gap: asking the gateway to resend',

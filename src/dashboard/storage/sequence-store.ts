@@ -271,18 +271,25 @@ export class SequenceStore {
     }));
   }
 
+  /**
+   * Notes when a gap was first seen and, with `resend`, that `from`…`to` was asked for: then only
+   * while the gap still starts at `from` (false otherwise). A loss recorded meanwhile (the
+   * gateway's `gone:` answer to an earlier request) moved the watermark past it, and the range
+   * must not be asked for again.
+   */
   async markGap(
     site: string,
     gateway: string,
     since: Date | null,
-    resend?: { at: Date; to: number },
-  ): Promise<void> {
-    await this.pool.query(
+    resend?: { at: Date; from: number; to: number },
+  ): Promise<boolean> {
+    const result = await this.pool.query(
       `UPDATE gateway_sequences SET gap_since = $3,
          resend_requested_at = coalesce($4, resend_requested_at), resend_requested_to = coalesce($5, resend_requested_to)
-       WHERE site = $1 AND gateway = $2`,
-      [site, gateway, since, resend?.at ?? null, resend?.to ?? null],
+       WHERE site = $1 AND gateway = $2 AND ($6::bigint IS NULL OR contiguous_through = $6::bigint - 1)`,
+      [site, gateway, since, resend?.at ?? null, resend?.to ?? null, resend?.from ?? null],
     );
+    return (result.rowCount ?? 0) > 0;
   }
 
   /**

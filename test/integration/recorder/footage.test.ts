@@ -5,6 +5,7 @@ import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiskSpace } from '../../../src/gateway/recorder/disk-pressure.js';
 import { runTool } from '../../../src/gateway/recorder/ffmpeg-run.js';
+import { holdsFromConfig, isHeld } from '../../../src/gateway/recorder/footage-holds.js';
 import { type Clock, systemClock } from '../../../src/lib/clock.js';
 import { hasCode } from '../../../src/lib/coded-error.js';
 import { binaries, type Rig, startRig } from '../../helpers/recorder-rig.js';
@@ -115,18 +116,23 @@ describe('footage: event links, playback, disk pressure and retention', () => {
   it('under disk pressure deletes unlinked footage oldest first, then linked, never held', async () => {
     await rig.recorder.stop();
     const all = rig.recorder.index.all('cam-1');
-    const held = all.filter((f) => f.kind === 'segment' && f.events.length === 0).slice(-1);
-    rig.recorder.setLegalHolds([
-      {
-        id: 'case-7',
-        camera: 'cam-1',
-        from: new Date((held[0]?.startMs ?? 0) + 1).toISOString(),
-        to: new Date((held[0]?.endMs ?? 0) - 1).toISOString(),
-        reason: 'court order',
-      },
-    ]);
+    const last = all.filter((f) => f.kind === 'segment' && f.events.length === 0).at(-1);
+    const hold = {
+      id: 'case-7',
+      camera: 'cam-1',
+      from: new Date((last?.startMs ?? 0) + 1).toISOString(),
+      to: new Date((last?.endMs ?? 0) - 1).toISOString(),
+      reason: 'court order',
+    };
+    rig.recorder.setLegalHolds([hold]);
+    // Held: the last unlinked segment, and a neighbour whose recorded times overlap the hold (as
+    // they can when the machine is busy), by the recorder's own rule.
+    const held = all.filter((f) => isHeld(f, holdsFromConfig([hold])));
+    expect(held).toContain(last);
     const unlinked = all.filter((f) => f.events.length === 0 && !held.includes(f));
-    const linked = all.filter((f) => f.events.length > 0).sort((a, b) => a.startMs - b.startMs);
+    const linked = all
+      .filter((f) => f.events.length > 0 && !held.includes(f))
+      .sort((a, b) => a.startMs - b.startMs);
     const unlinkedBytes = unlinked.reduce((n, f) => n + f.bytes, 0);
     // Pruning frees up to 110 % of the threshold: this needs all unlinked footage plus one byte,
     // so the oldest linked file goes as well.
