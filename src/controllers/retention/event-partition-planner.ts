@@ -1,5 +1,5 @@
 import { classOfEventGroup, type EventGroup } from './data-classes.js';
-import type { PolicyBook, PolicySource } from './policy-book.js';
+import type { PolicyBook, PolicySource, ResolvedRetention } from './policy-book.js';
 import { overlaps, subtract, type TimeRange } from './time-ranges.js';
 
 /**
@@ -96,11 +96,19 @@ export function planPartition<P extends EventPartition>(
 
 type Candidate = Omit<EventDeleteStep, 'ranges' | 'held' | 'heldBy'> & { cutoff: number };
 
-/** A footage link expires with whichever of its two classes expires first (the later cutoff). */
-function candidate(site: string, group: EventGroup, book: PolicyBook): Candidate {
-  const dataClass = classOfEventGroup(group);
-  const own = book.resolve(dataClass, site);
+/**
+ * How long a group of events is kept at a site. A footage link expires with whichever of its two
+ * classes expires first (the later cutoff). The ingest judges an arriving event by the same rule.
+ */
+export function groupRetention(book: PolicyBook, group: EventGroup, site: string): ResolvedRetention {
+  const own = book.resolve(classOfEventGroup(group), site);
+  if (group !== 'footage-link') return own;
   const access = book.resolve('access-events', site);
-  const decided = group === 'footage-link' && access.cutoff > own.cutoff ? access : own;
+  return access.cutoff > own.cutoff ? access : own;
+}
+
+function candidate(site: string, group: EventGroup, book: PolicyBook): Candidate {
+  const decided = groupRetention(book, group, site);
+  const dataClass = classOfEventGroup(group);
   return { dataClass, group, site, source: decided.source, days: decided.days, cutoff: decided.cutoff };
 }

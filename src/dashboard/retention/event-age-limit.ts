@@ -1,7 +1,10 @@
 import type { Pool } from 'pg';
-import { classOfEventGroup, eventGroupOf } from '../../controllers/retention/data-classes.js';
-import type { LegalHoldRange } from '../../controllers/retention/event-partition-planner.js';
-import { holdsFor } from '../../controllers/retention/event-partition-planner.js';
+import { eventGroupOf } from '../../controllers/retention/data-classes.js';
+import {
+  groupRetention,
+  holdsFor,
+  type LegalHoldRange,
+} from '../../controllers/retention/event-partition-planner.js';
 import { DAY_MS, PolicyBook } from '../../controllers/retention/policy-book.js';
 import type { Logger } from '../../lib/logger.js';
 import { RetentionStore } from './retention-store.js';
@@ -77,10 +80,8 @@ export class EventAgeLimit {
     const key = `${site}\u0000${group}`;
     let rule = this.resolved.get(key);
     if (!rule) {
-      const own = book.resolve(classOfEventGroup(group), site);
-      const access = group === 'footage-link' ? book.resolve('access-events', site) : own;
-      const shorter = access.days < own.days ? access : own;
-      rule = { source: shorter.source, days: shorter.days };
+      const { source, days } = groupRetention(book, group, site);
+      rule = { source, days };
       this.resolved.set(key, rule);
     }
     if (at >= now - rule.days * DAY_MS) return undefined;

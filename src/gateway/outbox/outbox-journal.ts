@@ -547,16 +547,9 @@ export class OutboxJournal {
       from = Math.min(from, p.seq);
       to = Math.max(to, p.seq);
     }
-    try {
-      if (to > this.issued) {
-        this.writeNumber('issued', to);
-        this.issued = to;
-      }
-    } catch (writeError) {
-      // The disk refuses this too: after a restart these numbers may be used again, and the central
-      // side then refuses the new events as replays, with an alarm.
-      this.options.log.error({ err: writeError }, 'outbox: could not keep the numbers given up');
-    }
+    // Should the disk refuse this too, these numbers may be used again after a restart, and the
+    // central side then refuses the new events as replays, with an alarm.
+    this.keepIssued(to);
     // Reported once the disk writes again: the report is an event too, and appended while the
     // disk refuses writes it would push the next oldest waiting event out, and so on.
     if (this.failing && !this.closed) {
@@ -574,10 +567,7 @@ export class OutboxJournal {
       this.issued = seq;
       return true;
     } catch (error) {
-      this.options.log.error(
-        { err: error },
-        'outbox: could not keep the highest number issued; segment kept',
-      );
+      this.options.log.error({ err: error, seq }, 'outbox: could not keep the highest number issued');
       return false;
     }
   }
