@@ -231,6 +231,58 @@ describe('retiring a gateway', () => {
     }
   });
 
+  it('refuses events checked before the retirement that reach the database after it', async () => {
+    const { site, lines, start, send, cli } = await rig();
+    const { dashboard } = await start(['gw-1', 'gw-2']);
+    for (const seq of [1, 3]) expect((await send(dashboard, 'gw-1', seq)).status).toBe('stored');
+    const pipeline = dashboard.ingestPipeline;
+    const message = async (gateway: string, seq: number) => {
+      const topic = topics.events(site, gateway);
+      const payload = Buffer.from(
+        JSON.stringify(
+          signedEvent(
+            { site, gateway, seq, kind: 'door.locked', data: { door: `door-${gateway}` } },
+            keys.privateKey,
+          ),
+        ),
+      );
+      // Checked as it arrived, while the gateway was still trusted here.
+      return { topic, payload, checked: await pipeline.check({ topic, payload }) };
+    };
+    const late = await message('gw-1', 4);
+    const other = await message('gw-2', 1);
+    expect(late.checked).toMatchObject([{ ok: true }]);
+
+    expect((await cli(['retire', `${site}/gw-1`], 'stolen'))[1]).toBe(
+      '1 missing events in 1 runs recorded as lost (a critical events-lost alarm names them)',
+    );
+    const [gw1, gw2] = await pipeline.process([late, other]);
+    expect(gw1).toMatchObject([{ status: 'quarantined', rejection: { reason: 'unknown-gateway' } }]);
+    expect(gw2).toMatchObject([{ status: 'stored' }]);
+    expect(lines.some((line) => line.includes('gateways retired while their events were being stored'))).toBe(
+      true,
+    );
+    expect(dashboard.registry.get(site, 'gw-1')).toBeUndefined();
+
+    // Nothing of it is kept but the quarantined payload: no event, no number, no new gap.
+    const pool = dashboard.pool;
+    const held = await pool.query(
+      `SELECT seq::int FROM event_sequences WHERE site = $1 AND gateway = 'gw-1' ORDER BY seq`,
+      [site],
+    );
+    expect(held.rows).toEqual([{ seq: 1 }, { seq: 3 }]);
+    const stored = await pool.query(`SELECT seq::int FROM events WHERE site = $1 AND gateway = 'gw-1'`, [
+      site,
+    ]);
+    expect(stored.rows.map((r) => r.seq).sort()).toEqual([1, 3]);
+    const sequences = await pool.query(
+      `SELECT contiguous_through::int, highest::int FROM gateway_sequences WHERE site = $1 AND gateway = 'gw-1'`,
+      [site],
+    );
+    expect(sequences.rows).toEqual([{ contiguous_through: 3, highest: 3 }]);
+    expect((await send(dashboard, 'gw-2', 2)).status).toBe('stored');
+  });
+
   it('refuses a retirement without a reason or a <site>/<id>, before touching the database', async () => {
     const usage = (args: string[], reason?: string) =>
       expect(

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import { CodedError } from '../../lib/coded-error.js';
 import { type Logger, silentLogger } from '../../lib/logger.js';
 import { canonicalJson } from '../../protocol/canonical.js';
 import {
@@ -165,13 +166,34 @@ export class IngestPipeline {
    * transaction that fails releases its place.
    */
   async process(messages: readonly IncomingMessage[]): Promise<IngestOutcome[][]> {
-    const { before, reach } = this.takeTurn();
-    try {
-      return await this.processInTurn(messages, before, reach);
-    } finally {
-      reach.claimed();
-      reach.inserted();
-      reach.committed();
+    let batch = messages;
+    for (let attempt = 1; ; attempt++) {
+      const { before, reach } = this.takeTurn();
+      try {
+        return await this.processInTurn(batch, before, reach);
+      } catch (error) {
+        if (!(error instanceof RetiredMeanwhile) || attempt >= 3) throw error;
+        // Checked while this instance trusted the gateway; it is forgotten now (as the retirement's
+        // notice would have it), and its messages are checked again: quarantined, as its own.
+        for (const name of error.gateways) {
+          const [site = '', id = ''] = name.split('/');
+          this.options.registry.forget(site, id);
+        }
+        this.options.log.warn(
+          { gateways: error.gateways },
+          'gateways retired while their events were being stored: those events are refused',
+        );
+        const retired = new Set(error.gateways);
+        batch = batch.map((message) =>
+          message.checked?.some((checked) => retired.has(gatewayOf(checked) ?? ''))
+            ? { topic: message.topic, payload: message.payload }
+            : message,
+        );
+      } finally {
+        reach.claimed();
+        reach.inserted();
+        reach.committed();
+      }
     }
   }
 
@@ -334,14 +356,16 @@ export class IngestPipeline {
       alarmChanges.push(...(await alarms.applyGatewayEvents(freshEnvelopes, client)));
       // Delivered at the commit, in commit order, to every instance listening.
       notice = this.options.instance ? storedNotice(this.options.instance, stored) : undefined;
-      // Handed over before the commit: its notice may come back before COMMIT's answer does.
-      if (notice) this.options.cluster?.stored(notice, stored);
       // The gateways' highest numbers and the notice in one statement: the last before the commit.
-      await sequences.noteHighest(
+      const retired = await sequences.noteHighest(
         claims.fresh.filter((use) => !reusedSet.has(use as Envelope)),
         client,
         notice ? { channel: STORED_CHANNEL, payload: notice } : undefined,
+        revived,
       );
+      if (retired.length > 0) throw new RetiredMeanwhile(retired);
+      // Handed over before the commit: its notice may come back before COMMIT's answer does.
+      if (notice) this.options.cluster?.stored(notice, stored);
     });
     reach.committed();
     if (notice) this.options.cluster?.committed(notice);
@@ -507,6 +531,19 @@ export class IngestPipeline {
       };
     });
   }
+}
+
+/** Gateways retired after their events were checked here (see SequenceStore.noteHighest). */
+class RetiredMeanwhile extends CodedError {
+  constructor(readonly gateways: string[]) {
+    super('IDG_GATEWAY_RETIRED', `gateways retired meanwhile: ${gateways.join(', ')}`);
+  }
+}
+
+/** Whose number a verdict names, as `site/id`: its event's, or the one a signed refusal uses. */
+function gatewayOf(checked: Checked): string | undefined {
+  const use = checked.ok ? checked.value : checked.uses;
+  return use ? `${use.site}/${use.gateway}` : undefined;
 }
 
 /**

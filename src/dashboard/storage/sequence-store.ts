@@ -189,37 +189,50 @@ export class SequenceStore {
    * ingest does it last, after its events are inserted (see IngestPipeline). `announce` is a
    * NOTIFY sent in the same statement: the ingest's last one before its commit, while it holds
    * the ingest-order lock, so one round trip fewer there counts.
+   *
+   * Returns which of the gateways of `fresh` and `stored` (as `site/id`) were retired: a
+   * transaction that has them must roll back. Their events were checked while this instance still
+   * trusted them, and the retirement committed before this transaction took the ingest-order lock
+   * (which retirement takes too, so the answer holds until the commit): it recorded their gaps as
+   * lost without these numbers, and nothing may be stored for them now.
    */
   async noteHighest(
     fresh: readonly NumberUse[],
     db: Queryable,
     announce?: { channel: string; payload: string },
-  ): Promise<void> {
+    stored: readonly NumberUse[] = [],
+  ): Promise<string[]> {
     const highest = new Map<string, { site: string; gateway: string; seq: number }>();
     for (const { site, gateway, seq } of fresh) {
       const key = `${site}/${gateway}`;
       if ((highest.get(key)?.seq ?? 0) < seq) highest.set(key, { site, gateway, seq });
     }
-    if (highest.size === 0 && !announce) return;
+    const gateways = new Set([...highest.keys(), ...stored.map((use) => `${use.site}/${use.gateway}`)]);
+    if (gateways.size === 0 && !announce) return [];
     const rows = [...highest.values()].sort((a, b) =>
       `${a.site}/${a.gateway}` < `${b.site}/${b.gateway}` ? -1 : 1,
     );
-    // A data-modifying WITH runs to its end whether or not the query reads it.
-    await db.query(
+    // A data-modifying WITH runs to its end whether or not the query reads it; both branches of
+    // UNION ALL run.
+    const result = await db.query<{ retired: string | null }>(
       `WITH noted AS (
          INSERT INTO gateway_sequences (site, gateway, highest)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
          ON CONFLICT (site, gateway) DO UPDATE SET highest = GREATEST(gateway_sequences.highest, EXCLUDED.highest)
        )
-       SELECT pg_notify($4, $5) WHERE $4::text IS NOT NULL`,
+       SELECT NULL AS retired FROM (SELECT pg_notify($4, $5) WHERE $4::text IS NOT NULL) announced
+       UNION ALL
+       SELECT site || '/' || id FROM gateways WHERE retired_at IS NOT NULL AND site || '/' || id = ANY($6::text[])`,
       [
         rows.map((r) => r.site),
         rows.map((r) => r.gateway),
         rows.map((r) => r.seq),
         announce?.channel ?? null,
         announce?.payload ?? null,
+        [...gateways],
       ],
     );
+    return result.rows.flatMap((row) => (row.retired === null ? [] : [row.retired]));
   }
 
   /**
