@@ -133,7 +133,7 @@ export const DashboardConfig = Type.Object(
     kind: Type.Literal('dashboard'),
     http: HttpConfig,
     database: DatabaseConfig,
-    mqtt: MqttConnection('identgate-dashboard'),
+    mqtt: MqttConnection('identgate-dashboard', { websocket: false }),
     ingest: Type.Object(
       {
         sites: Type.Array(Id, { default: [], description: 'sites to ingest; empty means every site' }),

@@ -73,13 +73,21 @@ export const TlsClientConfig = Type.Object(
 );
 export type TlsClientConfig = Static<typeof TlsClientConfig>;
 
-export const MqttConnection = (defaultClientId?: string) =>
+/**
+ * A broker connection. The dashboard's ingest speaks MQTT over TCP itself (mqtt-connection.ts), so
+ * its URL is `mqtt://` or `mqtts://`; MQTT.js, used elsewhere, also takes WebSocket URLs.
+ */
+export const MqttConnection = (defaultClientId?: string, { websocket = true } = {}) =>
   Type.Object(
     {
       url: Type.String({
-        pattern: '^(mqtt|mqtts|ws|wss)://[^\\s/?#@]+(:\\d+)?(/.*)?$',
+        pattern: websocket
+          ? '^(mqtt|mqtts|ws|wss)://[^\\s/?#@]+(:\\d+)?(/.*)?$'
+          : '^(mqtt|mqtts)://[^\\s/?#@]+(:\\d+)?(/.*)?$',
         default: 'mqtt://127.0.0.1:1883',
-        description: 'an mqtt://, mqtts://, ws:// or wss:// URL without credentials',
+        description: websocket
+          ? 'an mqtt://, mqtts://, ws:// or wss:// URL without credentials'
+          : 'an mqtt:// or mqtts:// URL without credentials',
       }),
       clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, default: defaultClientId })),
       username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),

@@ -32,7 +32,8 @@ export interface MqttSubscriberOptions {
   retiredTopics?: readonly string[];
   /**
    * MQTT 5 Receive Maximum: unacknowledged QoS 1 and 2 messages the broker may have in flight to
-   * us (default 1000). One more is a protocol error: DISCONNECT 0x93, then a reconnect.
+   * us (default 1000). The spec makes one more a protocol error; it is warned about once and
+   * taken all the same, since Mosquitto 2.0 miscounts after a reconnect (see MqttConnection).
    */
   receiveMaximum?: number;
   /** Time allowed from opening the socket to the SUBACK; default 10 s. */

@@ -44,7 +44,8 @@ export interface DisconnectedEvent {
 /**
  * An MQTT subscriber whose application acknowledges messages itself, in any batch and at any
  * time: PUBACK goes out only on `message.ack()`. Unlike MQTT.js it keeps reading while acks are
- * pending, up to its Receive Maximum with MQTT 5 (a broker that sends more is a protocol error)
+ * pending, up to its Receive Maximum with MQTT 5 (a broker that sends more is warned about once and
+ * served all the same: Mosquitto 2.0 miscounts after a reconnect)
  * or the broker's in-flight limit with 3.1.1, so a consumer can commit hundreds of messages per
  * database transaction and ack them afterwards.
  *

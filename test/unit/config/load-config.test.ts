@@ -152,6 +152,13 @@ doors:
       expect.stringMatching(/database\.url: must be a postgres:\/\/ URL without a password/),
     ]);
   });
+
+  it('refuses a WebSocket broker URL for the dashboard, whose ingest speaks MQTT over TCP only', () => {
+    const text = 'kind: dashboard\nmqtt:\n  url: wss://broker:443/mqtt\n';
+    expect(problems(() => parseConfigText(text, DashboardConfig, { env: {} }))).toEqual([
+      expect.stringMatching(/^line 3: mqtt\.url: must be an mqtt:\/\/ or mqtts:\/\/ URL without credentials/),
+    ]);
+  });
 });
 
 describe('secrets', () => {
