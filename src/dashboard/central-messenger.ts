@@ -37,6 +37,8 @@ export interface CentralMessengerOptions {
   log: Logger;
   /** Every gateway's set is published again this often, to keep its offline horizon fresh. */
   refreshMs?: number;
+  /** How long a credential set's publish may wait for the broker, holding the site's lock (30 s). */
+  publishTimeoutMs?: number;
   /** For the alarm raised when a set cannot be sealed (too large for a gateway). */
   alarms?: AlarmStore;
   alarmsChanged?: (alarms: AlarmView[]) => void;
@@ -48,7 +50,6 @@ export type CommandResult =
 
 /** The central alarm of a gateway whose credential set is too large to publish. */
 export const TOO_LARGE_KEY = 'credentials-too-large';
-/** How long a credential set's publish may wait for the broker, holding the site's lock. */
 const PUBLISH_TIMEOUT_MS = 30_000;
 
 export class CentralMessenger {
@@ -62,6 +63,7 @@ export class CentralMessenger {
   private refreshTimer: NodeJS.Timeout | undefined;
   /** The last credential publish started for each site (see publishCredentials). */
   private readonly publishing = new Map<string, Promise<number>>();
+  private stopping = false;
 
   constructor(private readonly options: CentralMessengerOptions) {
     this.ids = new Uuidv7Generator(() => options.clock.now());
@@ -83,6 +85,7 @@ export class CentralMessenger {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     for (const { resolve } of this.pending.values())
       resolve({ command: '', kind: '', status: 'timeout', reason: 'shutting down' });
@@ -170,6 +173,10 @@ export class CentralMessenger {
    * sets reach the broker in the order of their versions, so the one it keeps (retained) is the
    * newest. Earlier versions released the lock before publishing; another instance's older set
    * could then arrive last and stay retained.
+   *
+   * A publish that fails (the broker did not acknowledge it in time, or the connection is down)
+   * ends the site's publish: the sets acknowledged before it are recorded, the rest go out at the
+   * next sync or refresh, and the error is passed on.
    */
   private async publishCredentialsNow(site: string, gatewayId: string | undefined): Promise<number> {
     const key = this.requireKey();
@@ -183,13 +190,14 @@ export class CentralMessenger {
         );
     const sealable = targets.filter((g) => g.encryptionKey);
     if (sealable.length === 0) return 0;
-    return inTransaction(pool, log, async (client) => {
+    let failure: unknown;
+    const published = await inTransaction(pool, log, async (client) => {
       await client.query(
         `SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`,
         [site],
       );
       const credentials = await people.credentialsForSite(site, client);
-      let published = 0;
+      const done: string[] = [];
       for (const target of sealable) {
         const next = await client.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`);
         const version = Number(next.rows[0]?.v);
@@ -202,7 +210,12 @@ export class CentralMessenger {
           target.encryptionKey as KeyObject,
         );
         if (!payload) continue;
-        await this.publishAcknowledged(topics.credentials(site, target.id), payload);
+        try {
+          await this.publishAcknowledged(site, topics.credentials(site, target.id), payload);
+        } catch (error) {
+          failure = error;
+          break;
+        }
         await client.query(
           `INSERT INTO credential_sets (site, gateway, version, credentials) VALUES ($1, $2, $3, $4)
            ON CONFLICT (site, gateway) DO UPDATE SET version = EXCLUDED.version, credentials = EXCLUDED.credentials, published_at = now()`,
@@ -212,51 +225,75 @@ export class CentralMessenger {
           { site, gateway: target.id, version, credentials: credentials.length },
           'credential set published',
         );
-        published += 1;
+        done.push(target.id);
       }
-      return published;
+      return done;
     });
+    // Only once the broker has the set: a set that fits but did not reach it is not published.
+    for (const gateway of published)
+      await this.reportAlarms(() => this.options.alarms?.clearCentral(TOO_LARGE_KEY, site, gateway));
+    if (failure) throw failure;
+    return published.length;
   }
 
   /**
    * Publishes a credential set (retained) and resolves on the broker's acknowledgement, within
-   * PUBLISH_TIMEOUT_MS. Not queued while the connection is down: a set queued in the client
+   * the publish timeout. Not queued while the connection is down: a set queued in the client
    * would go out after the site's lock is released, maybe after a newer one. The set goes out
    * at the next sync or hourly refresh instead.
+   *
+   * One that timed out stays in the client's store and may still reach the broker, after the lock
+   * is released and so maybe after a newer set of another instance: once the broker acknowledges
+   * it, the site's sets are published again, so that the newest is the one retained.
    */
-  private async publishAcknowledged(topic: string, payload: Buffer): Promise<void> {
+  private async publishAcknowledged(site: string, topic: string, payload: Buffer): Promise<void> {
     const client = this.requireClient();
     if (!client.connected)
       throw new CodedError(
         'IDG_MQTT_DISCONNECTED',
         'not connected to the broker: credential set not published',
       );
+    const timeoutMs = this.options.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS;
+    const publish = client.publishAsync(topic, payload, { qos: 1, retain: true });
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     try {
       await Promise.race([
-        client.publishAsync(topic, payload, { qos: 1, retain: true }),
+        publish,
         new Promise((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new CodedError(
-                  'IDG_MQTT_TIMEOUT',
-                  `the broker did not acknowledge a credential set within ${PUBLISH_TIMEOUT_MS / 1000} s`,
-                ),
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(
+              new CodedError(
+                'IDG_MQTT_TIMEOUT',
+                `the broker did not acknowledge a credential set within ${timeoutMs / 1000} s`,
               ),
-            PUBLISH_TIMEOUT_MS,
-          );
+            );
+          }, timeoutMs);
         }),
       ]);
     } finally {
       clearTimeout(timer);
+      publish.then(
+        () => {
+          if (!timedOut || this.stopping) return;
+          this.options.log.warn(
+            { site, topic },
+            "the broker acknowledged a credential set late; the site's sets are published again, so that the newest stays retained",
+          );
+          this.publishCredentials(site).catch((error: Error) =>
+            this.options.log.error({ err: error, site }, 'credential sets not published again'),
+          );
+        },
+        () => undefined, // never reached the broker (the client was ended): nothing to repair
+      );
     }
   }
 
   /**
    * The sealed set, or undefined when it is too large for a gateway: a critical alarm then says
    * that the gateway keeps its last set (revocations included do not reach it), cleared once a
-   * set for it is sealed again.
+   * set for it is published again.
    */
   private async sealOrAlarm(
     site: string,
@@ -266,18 +303,9 @@ export class CentralMessenger {
     key: KeyObject,
     gatewayKey: KeyObject,
   ): Promise<Buffer | undefined> {
-    const { clock, log, alarms, alarmsChanged } = this.options;
-    const report = async (change: () => Promise<AlarmView[]>) => {
-      try {
-        const changed = await change();
-        if (changed.length > 0) alarmsChanged?.(changed);
-      } catch (error) {
-        log.error({ err: error }, 'could not raise or clear the credential set alarm');
-      }
-    };
-    let sealed: Buffer;
+    const { clock, log, alarms } = this.options;
     try {
-      sealed = sealCredentialSet(
+      return sealCredentialSet(
         { v: 1, site, gateway, version, issuedAt: new Date(clock.now()).toISOString(), credentials },
         key,
         gatewayKey,
@@ -287,7 +315,7 @@ export class CentralMessenger {
       log.error({ err: error, site, gateway }, 'credential set not published: too large for a gateway');
       // Not for a gateway retired meanwhile: nothing would ever clear it (a condition alarm).
       if (alarms && !(await this.options.registry.retirement(site, gateway)))
-        await report(() =>
+        await this.reportAlarms(() =>
           alarms.raiseCentral({
             alarm: 'credentials-unpublished',
             key: TOO_LARGE_KEY,
@@ -303,14 +331,28 @@ export class CentralMessenger {
         );
       return undefined;
     }
-    if (alarms) await report(() => alarms.clearCentral(TOO_LARGE_KEY, site, gateway));
-    return sealed;
   }
 
+  /** Raises or clears the credential set alarm and shows the change; a failure is logged. */
+  private async reportAlarms(change: () => Promise<AlarmView[]> | undefined): Promise<void> {
+    try {
+      const changed = (await change()) ?? [];
+      if (changed.length > 0) this.options.alarmsChanged?.(changed);
+    } catch (error) {
+      this.options.log.error({ err: error }, 'could not raise or clear the credential set alarm');
+    }
+  }
+
+  /** Every site's sets; one site that fails does not keep the others from theirs. */
   async publishAllCredentials(): Promise<void> {
     if (!this.options.signingKey) return;
-    for (const site of new Set(this.options.registry.all().map((g) => g.site)))
-      await this.publishCredentials(site);
+    for (const site of new Set(this.options.registry.all().map((g) => g.site))) {
+      try {
+        await this.publishCredentials(site);
+      } catch (error) {
+        this.options.log.error({ err: error, site }, 'credential sets of a site not published');
+      }
+    }
   }
 
   /**

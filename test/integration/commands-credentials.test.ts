@@ -7,12 +7,17 @@ import { CentralMessenger } from '../../src/dashboard/central-messenger.js';
 import { GatewayRegistry } from '../../src/dashboard/storage/gateway-registry.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
 import type { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
-import { silentLogger } from '../../src/lib/logger.js';
+import { hasCode } from '../../src/lib/coded-error.js';
+import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { readGone, signCommand } from '../../src/protocol/commands.js';
 import { openCredentialSet, sealCredentialSet } from '../../src/protocol/credential-set.js';
-import { importEncryptionKey } from '../../src/protocol/ecies.js';
+import {
+  exportEncryptionKey,
+  generateEncryptionKeyPair,
+  importEncryptionKey,
+} from '../../src/protocol/ecies.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
-import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
 import { mqttUrl } from '../helpers/services.js';
@@ -441,6 +446,97 @@ describe('credential sync', () => {
       [system.site, 'gw-1'],
     );
     expect(opened.body.version).toBe(Number(recorded.rows[0]?.version));
+  });
+
+  it('records the sets the broker has when a later one times out, and publishes again when a late set arrives', async () => {
+    const pool = system.dashboard.pool;
+    const dashboard = system.dashboard as unknown as {
+      options: { signingKey: import('node:crypto').KeyObject };
+    };
+    // A second gateway of the site, whose set is published after gw-1's.
+    const keys = generateEncryptionKeyPair();
+    await system.dashboard.trustGateway(
+      system.site,
+      'gw-2',
+      exportPublicKey(generateSigningKeyPair().publicKey),
+      exportEncryptionKey(keys.publicKey),
+    );
+    const version = async (gateway: string) =>
+      Number(
+        (
+          await pool.query<{ version: string }>(
+            'SELECT version FROM credential_sets WHERE site = $1 AND gateway = $2',
+            [system.site, gateway],
+          )
+        ).rows[0]?.version ?? 0,
+      );
+    const lines: string[] = [];
+    const other = new CentralMessenger({
+      url: mqttUrl(),
+      clientId: `idg-slow-${system.site}`,
+      signingKey: dashboard.options.signingKey,
+      registry: system.dashboard.registry,
+      people: system.dashboard.people,
+      pool,
+      clock: system.clock,
+      log: createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) }),
+      publishTimeoutMs: 300,
+    });
+    await other.start();
+    // gw-2's set reaches the broker only when the test lets it: long after the timeout.
+    const client = (other as unknown as { client: MqttClient }).client;
+    const publish = client.publishAsync.bind(client);
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let first = true;
+    client.publishAsync = (async (...args: Parameters<MqttClient['publishAsync']>) => {
+      if (first && args[0] === topics.credentials(system.site, 'gw-2')) {
+        first = false;
+        await gate;
+      }
+      return publish(...args);
+    }) as MqttClient['publishAsync'];
+    const badge = '0009002';
+    try {
+      await system.dashboard.people.addBadge(badge, system.agent.person);
+      const before = await version('gw-1');
+      await expect(other.publishCredentials(system.site)).rejects.toSatisfy((error) =>
+        hasCode(error, 'IDG_MQTT_TIMEOUT'),
+      );
+      // gw-1's set is at the broker: recorded, though gw-2's publish failed after it.
+      expect(await version('gw-1')).toBeGreaterThan(before);
+      expect(await version('gw-2')).toBe(0);
+
+      // Revoked, and published by this instance: the newest set, retained.
+      await system.dashboard.people.revokeBadge(badge);
+      expect(await system.dashboard.messenger.publishCredentials(system.site)).toBe(2);
+      const newest = await version('gw-2');
+      // Now the old set (badge active) reaches the broker; once it is acknowledged, the other
+      // instance publishes the site's sets again.
+      release();
+      while ((await version('gw-2')) <= newest) await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      client.publishAsync = publish;
+      await other.stop();
+      system.dashboard.registry.forget(system.site, 'gw-2');
+    }
+    expect(lines.some((line) => line.includes('acknowledged a credential set late'))).toBe(true);
+    const fresh = await connectAsync(mqttUrl(), { clientId: `idg-fresh2-${system.site}` });
+    const retained = new Promise<Buffer>((resolve) =>
+      fresh.on('message', (_topic, payload) => resolve(payload)),
+    );
+    await fresh.subscribeAsync(topics.credentials(system.site, 'gw-2'), { qos: 1 });
+    const payload = await retained;
+    await fresh.endAsync();
+    const opened = openCredentialSet(payload, keys, createPublicKey(dashboard.options.signingKey), {
+      site: system.site,
+      gateway: 'gw-2',
+    });
+    if (!opened.ok) throw new Error(opened.reason);
+    expect(opened.body.credentials.find((c) => c.badge === badge)?.status).toBe('revoked');
+    expect(opened.body.version).toBe(await version('gw-2'));
   });
 
   it('raises a critical alarm instead of publishing a set too large for a gateway, and clears it once a set fits', async () => {
