@@ -1,17 +1,12 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import type { Logger } from '../../lib/logger.js';
-import { writeFileAtomic } from '../../lib/state-files.js';
 import type { JournalExtent } from '../../protocol/commands.js';
-import {
-  frameRecord,
-  type JournalRecord,
-  MAX_NUMBER_JUMP,
-  parseRecords,
-  readSegment,
-} from './outbox-segment.js';
+import { writeNumber } from './outbox-number-file.js';
+import { recoverJournal } from './outbox-recovery.js';
+import { type JournalRecord, parseRecords, type Segment } from './outbox-segment.js';
+import { OutboxWriter } from './outbox-writer.js';
+import { addRange } from './sequence-ranges.js';
 
 export type { JournalRecord } from './outbox-segment.js';
 
@@ -72,24 +67,6 @@ export interface OutboxPressure {
   oldestMs: number;
 }
 
-const SEGMENT_PATTERN = /^seg-(\d{16})\.log$/;
-
-interface Pending {
-  seq: number;
-  frame: Buffer;
-  payload: Buffer;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
-interface Segment {
-  first: number;
-  last: number;
-  path: string;
-  bytes: number;
-  writtenAt: number;
-}
-
 type Callbacks = 'onDropped' | 'onWriteFailed' | 'onWriteRecovered';
 
 export class OutboxJournal {
@@ -99,8 +76,8 @@ export class OutboxJournal {
   private ackedThrough = 0;
   private persistedAck = 0;
   /**
-   * The highest number given up unwritten (see giveUp), or the last of the newest segment when it
-   * was removed (see prune), as kept in the file `issued`.
+   * The highest number given up unwritten (see OutboxWriter.giveUp), or the last of the newest
+   * segment when it was removed (see prune), as kept in the file `issued`.
    */
   private issued = 0;
   private readonly acked = new Set<number>();
@@ -108,24 +85,14 @@ export class OutboxJournal {
   private readonly unacked = new Map<number, { payload: Buffer; at: number }>();
   private unackedBytes = 0;
   private segments: Segment[] = [];
-  /** Ranges of numbers found on disk nowhere at start (see passMissing), for the owner to report. */
-  readonly recoveryLosses: Array<[number, number]> = [];
-  /** Ranges of numbers no record will ever have (see passMissing), in order, for advance(). */
-  private readonly passed: Array<[number, number]> = [];
-  /** Ranges given up while the disk refused writes, reported once it writes again (see giveUp). */
-  private readonly unreported: Array<[number, number]> = [];
-  private current: FileHandle | undefined;
-  private batch: Pending[] = [];
-  /** Bytes of the frames in `batch`. */
-  private batchBytes = 0;
-  private flushing: Promise<void> | undefined;
-  private closed = false;
   /**
-   * While writes fail: the last error, and the wait before the next try. The current segment's
-   * file may then hold a partial write beyond its good bytes.
+   * Ranges of numbers found on disk nowhere at start (see missingNumbers in outbox-recovery), for
+   * the owner to report.
    */
-  private failing: { error: Error; waitMs: number } | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  readonly recoveryLosses: Array<[number, number]> = [];
+  /** Ranges of numbers no record will ever have (see recoveryLosses), in order, for advance(). */
+  private readonly passed: Array<[number, number]> = [];
+  private readonly writer: OutboxWriter;
 
   constructor(options: OutboxJournalOptions) {
     this.options = {
@@ -141,122 +108,33 @@ export class OutboxJournal {
       removeFile: unlinkSync,
       ...options,
     };
-  }
-
-  private get dir(): string {
-    return this.options.dir;
+    this.writer = new OutboxWriter(this.options, {
+      segments: () => this.segments,
+      track: (seq, payload, at) => this.track(seq, payload, at),
+      settle: (seq) => this.settle(seq),
+      keepIssued: (seq) => this.keepIssued(seq),
+      reportDropped: (fromSeq, toSeq, what) => this.reportDropped(fromSeq, toSeq, what),
+      written: () => {
+        if (this.unackedBytes > this.options.maxUnackedBytes) this.prune();
+      },
+    });
   }
 
   /** Reads what survived the last run. Returns the records that still await acknowledgement. */
   recover(): JournalRecord[] {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const acked = this.readNumber('acked');
-    // Damaged, it is worked out below from the records; every record held counts as unsent
-    // meanwhile, and the watermark on disk as not written (nothing is pruned until it is).
-    this.ackedThrough = acked ?? 0;
-    this.persistedAck = this.ackedThrough;
-    // Numbers given up unwritten (see giveUp) are never used again, whatever the watermark says.
-    this.issued = this.readNumber('issued') ?? 0;
-    const persisted = Math.max(this.ackedThrough, this.issued);
-    // Traces of numbers issued with no record left: `issued`, and the segments' names.
-    const traces: Array<[number, string]> = [[this.issued, 'issued']];
-    let highestRecord = 0;
-    const files = readdirSync(this.dir)
-      .map((name) => ({ name, match: SEGMENT_PATTERN.exec(name) }))
-      .filter((f) => f.match)
-      .sort((a, b) => Number(a.match?.[1]) - Number(b.match?.[1]));
-    for (const { name, match } of files) {
-      const path = join(this.dir, name);
-      // The numbers before a segment's first were issued, whether or not a record of them is
-      // left (a segment whose only records were dropped at the bound, a file never written).
-      const before = Number(match?.[1]) - 1;
-      traces.push([before, name]);
-      // Before a torn tail is cut off below, which would make the file look freshly written.
-      const writtenAt = statSync(path).mtimeMs;
-      const { records, goodBytes, totalBytes, damaged } = readSegment(path);
-      if (damaged)
-        this.options.log.error(
-          { file: name },
-          'outbox: damaged records skipped; the records after them are kept',
-        );
-      if (goodBytes < totalBytes) {
-        this.options.log.warn(
-          { file: name, droppedBytes: totalBytes - goodBytes },
-          'outbox: torn or corrupt tail dropped',
-        );
-        // Nothing is appended to a recovered segment, so a tail that cannot be cut (a read-only
-        // disk) does no harm.
-        this.tryOnDisk(() => truncateSync(path, goodBytes), `cut the torn tail of ${name}`);
-      }
-      if (records.length === 0) {
-        // Its name is the one trace of numbers issued before it: kept until the watermark on
-        // disk covers them.
-        if (before <= persisted) this.removeFile(path);
-        continue;
-      }
-      const first = records[0]?.seq ?? 0;
-      const last = records[records.length - 1]?.seq ?? 0;
-      this.segments.push({ first, last, path, bytes: goodBytes, writtenAt });
-      for (const record of records) {
-        highestRecord = Math.max(highestRecord, record.seq);
-        // At least as old as its segment's last write: a restart does not make unsent events young.
-        if (record.seq > this.ackedThrough) this.track(record.seq, record.payload, writtenAt);
-      }
-    }
-    if (acked === undefined) this.assumeWatermark(traces);
-    let highest = Math.max(this.ackedThrough, highestRecord);
-    // Far beyond every record and the watermark, a trace is damage (a flipped bit in a name):
-    // trusted, it would make the journal pass, and the central side ask for, billions of numbers.
-    const plausible = highest + MAX_NUMBER_JUMP;
-    for (const [value, source] of traces) {
-      if (value <= plausible) highest = Math.max(highest, value);
-      else
-        this.options.log.error(
-          { source, value },
-          'outbox: a number far beyond every record ignored as damage',
-        );
-    }
-    this.nextSeq = highest + 1;
-    this.passMissing();
-    this.prune();
-    return this.pending();
-  }
-
-  /**
-   * The watermark's file was damaged. Segments go only once the watermark on disk covers them, or
-   * at the bound with the loss reported, so everything below the oldest record held was settled:
-   * the watermark is put just below it, and every record held is published again (the central
-   * side keeps the first copy of each event). With no record held, everything issued was settled,
-   * and the traces of issued numbers are all there is to go by.
-   */
-  private assumeWatermark(traces: Array<[number, string]>): void {
-    const oldest = this.segments[0]?.first;
-    const through = oldest !== undefined ? oldest - 1 : traces.reduce((n, [value]) => Math.max(n, value), 0);
-    this.ackedThrough = through;
-    this.options.log.error(
-      { assumedThrough: through },
-      'outbox: the acknowledgement watermark was damaged; every event held is published again',
-    );
-  }
-
-  /**
-   * Numbers between the watermark and the last number issued that no record on disk has (given
-   * up, dropped at the bound, damaged) will never be published: the watermark passes them, or it
-   * would stop there for good. They are kept for the owner to report (`recoveryLosses`), once it
-   * can record events.
-   */
-  private passMissing(): void {
-    const held = [...this.unacked.keys()].sort((a, b) => a - b);
-    let expected = this.ackedThrough + 1;
-    for (const seq of held) {
-      if (seq > expected) this.recoveryLosses.push([expected, seq - 1]);
-      expected = seq + 1;
-    }
-    // Above the last record, numbers issued all the same (given up, or named by a segment).
-    if (expected <= this.lastSequence) this.recoveryLosses.push([expected, this.lastSequence]);
+    const found = recoverJournal(this.options.dir, this.options.log, (path) => this.removeFile(path));
+    this.ackedThrough = found.ackedThrough;
+    this.persistedAck = found.persistedAck;
+    this.issued = found.issued;
+    this.segments.push(...found.segments);
+    for (const { seq, payload, at } of found.unacked) this.track(seq, payload, at);
+    this.nextSeq = found.lastSequence + 1;
+    this.recoveryLosses.push(...found.missing);
     // As ranges (they may be wide): the watermark passes each when it reaches it.
     this.passed.push(...this.recoveryLosses.map(([from, to]): [number, number] => [from, to]));
     this.advance();
+    this.prune();
+    return this.pending();
   }
 
   /** Deletes a segment file; false (logged) when the disk refuses, so that it is kept for now. */
@@ -268,15 +146,6 @@ export class OutboxJournal {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
       this.options.log.error({ err: error, path }, 'outbox: could not remove a segment; kept for now');
       return false;
-    }
-  }
-
-  /** Runs a file operation whose failure leaves the journal sound, and logs the failure. */
-  private tryOnDisk(operation: () => void, what: string): void {
-    try {
-      operation();
-    } catch (error) {
-      this.options.log.error({ err: error }, `outbox: could not ${what}`);
     }
   }
 
@@ -293,7 +162,7 @@ export class OutboxJournal {
 
   /** Events appended but not yet on disk (many only while the disk refuses writes). */
   get waiting(): number {
-    return this.batch.length;
+    return this.writer.waiting;
   }
 
   pressure(): OutboxPressure {
@@ -321,7 +190,7 @@ export class OutboxJournal {
    * the record is on disk.
    */
   append(build: (seq: number) => Buffer): { seq: number; durable: Promise<void> } {
-    if (this.closed) throw new Error('outbox journal is closed');
+    if (this.writer.isClosed) throw new Error('outbox journal is closed');
     const seq = this.nextSeq++;
     let payload: Buffer;
     try {
@@ -333,14 +202,7 @@ export class OutboxJournal {
       else this.settle(seq);
       throw error;
     }
-    const frame = frameRecord(seq, payload);
-    const durable = new Promise<void>((resolve, reject) => {
-      this.batch.push({ seq, frame, payload, resolve, reject });
-      this.batchBytes += frame.length;
-    });
-    if (this.failing) this.boundWaiting(this.failing.error);
-    this.scheduleFlush();
-    return { seq, durable };
+    return { seq, durable: this.writer.write(seq, payload) };
   }
 
   /** The broker acknowledged `seq`; it need not be published again. */
@@ -390,12 +252,10 @@ export class OutboxJournal {
   checkpoint(): void {
     // Not past numbers given up and not reported yet: after a crash, recovery finds them missing
     // and they are reported then.
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const [from] of this.unreported) lowest = Math.min(lowest, from);
-    const through = Math.min(this.ackedThrough, lowest - 1);
+    const through = Math.min(this.ackedThrough, this.writer.lowestUnreported() - 1);
     if (through > this.persistedAck) {
       try {
-        this.writeNumber('acked', through);
+        writeNumber(this.options.dir, 'acked', through);
         this.persistedAck = through;
       } catch (error) {
         // A full disk: the watermark stays behind (a restart sends a few events again, which the
@@ -407,24 +267,17 @@ export class OutboxJournal {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.retryTimer);
-    await this.flush();
-    this.reportGivenUp();
+    await this.writer.close();
     this.checkpoint();
-    await this.current?.close();
-    this.current = undefined;
+    await this.writer.closeFile();
   }
 
   /**
-   * Waits until everything appended so far is durable, or until writing has failed: then what
-   * waits is written by the retries, or given up by close().
+   * Waits until everything appended so far is durable, or until writing has failed (see
+   * OutboxWriter.flush).
    */
-  async flush(): Promise<void> {
-    while (this.flushing || (this.batch.length > 0 && !(this.failing && !this.closed))) {
-      if (!this.flushing) this.scheduleFlush();
-      await this.flushing;
-    }
+  flush(): Promise<void> {
+    return this.writer.flush();
   }
 
   private track(seq: number, payload: Buffer, at: number): void {
@@ -432,152 +285,17 @@ export class OutboxJournal {
     this.unackedBytes += payload.length;
   }
 
-  private scheduleFlush(): void {
-    // While writes fail, the retry timer writes next (or close(), once).
-    if (this.flushing || (this.failing && !this.closed)) return;
-    // A turn of the event loop first, so that what is appended in the same turn goes in one batch.
-    this.startWrite(new Promise<void>((resolve) => setImmediate(resolve)));
-  }
-
-  /** Writes the waiting batch once `after` resolves; what came meanwhile is written next. */
-  private startWrite(after: Promise<void>): void {
-    this.flushing = after
-      .then(() => this.writeBatch())
-      .finally(() => {
-        this.flushing = undefined;
-        if (this.batch.length > 0) this.scheduleFlush();
-      });
-  }
-
-  private async writeBatch(): Promise<void> {
-    const batch = this.batch;
-    this.batch = [];
-    this.batchBytes = 0;
-    if (batch.length === 0) return;
-    const frames = batch.map((p) => p.frame);
-    let segment: Segment;
-    try {
-      segment = await this.segmentFor(batch[0]?.seq ?? 0);
-      const handle = this.current as FileHandle;
-      // A failed write may have left part of a record behind: cut back to the last good one, so
-      // that nothing written next sits behind it (recovery stops at the first bad record).
-      if (this.failing) await handle.truncate(segment.bytes);
-      await handle.writev(frames);
-      await handle.datasync();
-    } catch (error) {
-      this.writeFailed(batch, error as Error);
-      return;
-    }
-    // Durable from here: nothing below may send the batch down the failure path (a callback
-    // that throws once the journal is closed would have it given up, though it is on disk).
-    const now = this.options.now();
-    segment.bytes += frames.reduce((n, f) => n + f.length, 0);
-    segment.last = batch[batch.length - 1]?.seq ?? segment.last;
-    segment.writtenAt = now;
-    for (const p of batch) this.track(p.seq, p.payload, now);
-    for (const p of batch) p.resolve();
-    if (this.failing) {
-      this.failing = undefined;
-      this.options.log.info('outbox: writing again');
-      try {
-        this.options.onWriteRecovered?.();
-      } catch (error) {
-        this.options.log.error({ err: error }, 'outbox: could not report that writing works again');
-      }
-      this.reportGivenUp();
-    }
-    if (this.unackedBytes > this.options.maxUnackedBytes) this.prune();
-  }
-
-  /**
-   * Keeps the batch, in order, ahead of what came since, and tries again later; when closing
-   * there is no later, and beyond `maxWaitingBytes` the oldest waiting events are given up.
-   */
-  private writeFailed(batch: Pending[], error: Error): void {
-    if (this.closed) {
-      this.options.log.error({ err: error }, 'outbox: write failed while closing; events not written');
-      this.giveUp(batch, error);
-      return;
-    }
-    const first = !this.failing;
-    const waitMs = this.failing
-      ? Math.min(this.failing.waitMs * 2, this.options.retryMs.longest)
-      : this.options.retryMs.first;
-    this.failing = { error, waitMs };
-    this.batch = [...batch, ...this.batch];
-    this.batchBytes += batch.reduce((n, p) => n + p.frame.length, 0);
-    this.boundWaiting(error);
-    this.options.log.error(
-      { err: error, waiting: this.batch.length, retryMs: waitMs },
-      'outbox: write failed; events wait in memory, unpublished, and the write is tried again',
-    );
-    if (first) this.options.onWriteFailed?.(error, this.batch.length);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.closed && !this.flushing) this.startWrite(Promise.resolve());
-    }, waitMs);
-  }
-
-  /** Beyond `maxWaitingBytes` waiting in memory, the oldest waiting events are given up. */
-  private boundWaiting(error: Error): void {
-    // Counted as the batch changes: summing it here made every append while the disk refused
-    // writes cost as much as everything waiting.
-    const dropped: Pending[] = [];
-    while (this.batchBytes > this.options.maxWaitingBytes && this.batch.length > 1) {
-      const oldest = this.batch.shift() as Pending;
-      this.batchBytes -= oldest.frame.length;
-      dropped.push(oldest);
-    }
-    if (dropped.length > 0) this.giveUp(dropped, error);
-  }
-
-  /**
-   * Events that will never be written: their numbers are passed over and never used again (the
-   * highest is kept in `issued`, as far as the disk lets it be written), and the loss reported.
-   */
-  private giveUp(lost: Pending[], error: Error): void {
-    for (const p of lost) {
-      this.settle(p.seq);
-      p.reject(error);
-    }
-    // A loop, not Math.min(...): a streak can give up more numbers than a call takes arguments.
-    let from = Number.POSITIVE_INFINITY;
-    let to = 0;
-    for (const p of lost) {
-      from = Math.min(from, p.seq);
-      to = Math.max(to, p.seq);
-    }
-    // Should the disk refuse this too, these numbers may be used again after a restart, and the
-    // central side then refuses the new events as replays, with an alarm.
-    this.keepIssued(to);
-    // Reported once the disk writes again: the report is an event too, and appended while the
-    // disk refuses writes it would push the next oldest waiting event out, and so on.
-    if (this.failing && !this.closed) {
-      // One range per streak as a rule: one event is given up per append at the bound. (A batch
-      // put back after a failed retry gives up numbers below those given up meanwhile.)
-      addRange(this.unreported, from, to);
-    } else this.reportDropped(from, to, 'events dropped, never written');
-  }
-
   /** Makes `issued` at least `seq`; false (logged) when the disk refuses. */
   private keepIssued(seq: number): boolean {
     if (seq <= this.issued) return true;
     try {
-      this.writeNumber('issued', seq);
+      writeNumber(this.options.dir, 'issued', seq);
       this.issued = seq;
       return true;
     } catch (error) {
       this.options.log.error({ err: error, seq }, 'outbox: could not keep the highest number issued');
       return false;
     }
-  }
-
-  /** Reports what was given up while the disk refused writes, as few ranges as it makes. */
-  private reportGivenUp(): void {
-    const merged: Array<[number, number]> = [];
-    for (const [from, to] of this.unreported.splice(0).sort((a, b) => a[0] - b[0]))
-      addRange(merged, from, to);
-    for (const [from, to] of merged) this.reportDropped(from, to, 'events dropped, never written');
   }
 
   private reportDropped(fromSeq: number, toSeq: number, what: string): void {
@@ -590,40 +308,6 @@ export class OutboxJournal {
     }
   }
 
-  private async segmentFor(firstSeq: number): Promise<Segment> {
-    const tail = this.segments[this.segments.length - 1];
-    if (tail && this.current && tail.bytes === 0) {
-      // Opened for a write that failed: still the place for this batch (a second segment of the
-      // same name would be pruned as empty, and take this one's file with it).
-      tail.first = firstSeq;
-      tail.last = firstSeq - 1;
-      return tail;
-    }
-    if (tail && this.current && tail.bytes < this.options.segmentBytes) return tail;
-    await this.current?.close();
-    this.current = undefined;
-    const path = join(this.dir, `seg-${String(firstSeq).padStart(16, '0')}.log`);
-    const handle = await this.options.openFile(path);
-    try {
-      // The new file's name must survive a power loss too, not only its records: the directory
-      // is made durable once per segment, before the first record in it counts as written.
-      await this.options.syncDir(this.dir);
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw error;
-    }
-    this.current = handle;
-    const segment: Segment = {
-      first: firstSeq,
-      last: firstSeq - 1,
-      path,
-      bytes: 0,
-      writtenAt: this.options.now(),
-    };
-    this.segments.push(segment);
-    return segment;
-  }
-
   /**
    * Fully acknowledged segments go once older than keepAckedMs or beyond keepAckedBytes. Beyond
    * the hard bound for unacknowledged events the oldest segment goes even unacknowledged: the
@@ -632,7 +316,7 @@ export class OutboxJournal {
   private prune(): void {
     const now = this.options.now();
     const tail = this.segments[this.segments.length - 1];
-    const removable = (s: Segment) => s.last <= this.persistedAck && (s !== tail || !this.current);
+    const removable = (s: Segment) => s.last <= this.persistedAck && (s !== tail || !this.writer.fileOpen);
     let keptBytes = this.segments.filter(removable).reduce((n, s) => n + s.bytes, 0);
     this.segments = this.segments.filter((segment) => {
       if (!removable(segment)) return true;
@@ -669,58 +353,6 @@ export class OutboxJournal {
         this.reportDropped(from, to, 'full: oldest unacknowledged events dropped');
     }
   }
-
-  /**
-   * `acked` (the watermark) or `issued` (the highest number given up): 0 when not written yet,
-   * undefined (logged) when damaged. A bit flipped in the watermark would otherwise pass records
-   * never acknowledged, which would then be neither published nor reported.
-   */
-  private readNumber(name: NumberFile): number | undefined {
-    let text: string;
-    try {
-      text = readFileSync(join(this.dir, name), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0; // nothing acknowledged or given up yet
-      this.options.log.error({ err: error, file: name }, 'outbox: could not read a number file');
-      return undefined;
-    }
-    const value = readChecked(text);
-    if (value === undefined)
-      this.options.log.error({ file: name, content: text.slice(0, 40) }, 'outbox: number file damaged');
-    return value;
-  }
-
-  private writeNumber(name: NumberFile, value: number): void {
-    writeFileAtomic(join(this.dir, name), `${value} ${numberCheck(value)}\n`);
-  }
-}
-
-type NumberFile = 'acked' | 'issued';
-
-function numberCheck(value: number): string {
-  return crc32(String(value)).toString(16).padStart(8, '0');
-}
-
-/**
- * A number file's value, or undefined when its checksum does not hold. A bare number is what
- * gateways before the checksum wrote, and is taken as it is.
- */
-function readChecked(text: string): number | undefined {
-  const match = /^(\d{1,16})(?: ([0-9a-f]{8}))?\n$/.exec(text);
-  if (!match) return undefined;
-  const value = Number(match[1]);
-  if (!Number.isSafeInteger(value)) return undefined;
-  if (match[2] !== undefined && match[2] !== numberCheck(value)) return undefined;
-  return value;
-}
-
-/** Adds from…to to ranges, joined to the last one where they overlap or touch. */
-function addRange(ranges: Array<[number, number]>, from: number, to: number): void {
-  const last = ranges.at(-1);
-  if (last && from <= last[1] + 1 && to >= last[0] - 1) {
-    last[0] = Math.min(last[0], from);
-    last[1] = Math.max(last[1], to);
-  } else ranges.push([from, to]);
 }
 
 async function syncDirectory(dir: string): Promise<void> {

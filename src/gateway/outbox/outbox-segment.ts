@@ -21,6 +21,22 @@ const MAX_PAYLOAD_BYTES = 1024 * 1024;
 export const MAX_NUMBER_JUMP = 2 ** 24;
 const MAX_RECORD_JUMP = 2n ** 32n;
 
+/** A segment file is named for the first number it was opened for: `seg-<16 digits>.log`. */
+export const SEGMENT_PATTERN = /^seg-(\d{16})\.log$/;
+
+export function segmentFileName(firstSeq: number): string {
+  return `seg-${String(firstSeq).padStart(16, '0')}.log`;
+}
+
+/** A segment file as the journal keeps track of it. */
+export interface Segment {
+  first: number;
+  last: number;
+  path: string;
+  bytes: number;
+  writtenAt: number;
+}
+
 /** A record's frame as it goes to disk. */
 export function frameRecord(seq: number, payload: Buffer): Buffer {
   const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
