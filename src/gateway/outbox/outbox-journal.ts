@@ -281,6 +281,8 @@ export class OutboxJournal {
   }
 
   private track(seq: number, payload: Buffer, at: number): void {
+    // A number found in two segments at start (damage) is held, and counted, once: the first.
+    if (this.unacked.has(seq)) return;
     this.unacked.set(seq, { payload, at });
     this.unackedBytes += payload.length;
   }

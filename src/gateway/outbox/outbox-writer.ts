@@ -197,7 +197,13 @@ export class OutboxWriter {
       { err: error, waiting: this.batch.length, retryMs: waitMs },
       'outbox: write failed; events wait in memory, unpublished, and the write is tried again',
     );
-    if (first) this.options.onWriteFailed?.(error, this.batch.length);
+    // A report that throws must not keep the retry from being set.
+    if (first)
+      try {
+        this.options.onWriteFailed?.(error, this.batch.length);
+      } catch (reportError) {
+        this.options.log.error({ err: reportError }, 'outbox: could not report that writing fails');
+      }
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.closed && !this.flushing) this.startWrite(Promise.resolve());

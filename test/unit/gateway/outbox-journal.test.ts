@@ -309,6 +309,30 @@ describe('outbox journal: a disk that refuses writes', () => {
     expect(again.recover().map((r) => r.payload.toString())).toEqual(['1:a', '2:b', '3:c', '4:d']);
   });
 
+  it('tries again when the report of the failure throws', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    const { disk, openFile } = flakyDisk(false);
+    const j = journal(dir, undefined, {
+      openFile,
+      retryMs: { first: 5, longest: 20 },
+      onWriteFailed: () => {
+        throw new Error('the alarm could not be raised');
+      },
+    });
+    j.recover();
+    disk.failing = true;
+    const { durable } = j.append((seq) => Buffer.from(`${seq}:a`));
+    while (disk.refused < 2) await new Promise((resolve) => setTimeout(resolve, 1));
+    disk.failing = false;
+    await durable;
+    await j.close();
+    expect(
+      journal(dir)
+        .recover()
+        .map((r) => r.payload.toString()),
+    ).toEqual(['1:a']);
+  });
+
   it('gives up the oldest waiting events beyond its memory bound, says which once the disk writes again, and its watermark passes them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
     const { disk, openFile } = flakyDisk();
@@ -673,6 +697,22 @@ describe('outbox journal: damage and long streaks', () => {
     writeFileSync(join(dir, 'seg-0000000000001002.log'), Buffer.concat(frames));
     const j = journal(dir);
     expect(j.recover().map((r) => r.seq)).toEqual([1000, 1001, 1002, 2 ** 24 + 5, 2 ** 24 + 6]);
+    await j.close();
+  });
+
+  it('holds and counts a number found in two segments once, so that its acknowledgement frees it all', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-outbox-'));
+    writeFileSync(
+      join(dir, 'seg-0000000000000001.log'),
+      Buffer.concat([1, 2].map((seq) => frameRecord(seq, Buffer.from(`${seq}`)))),
+    );
+    writeFileSync(join(dir, 'seg-0000000000000002.log'), frameRecord(2, Buffer.from('2')));
+    const j = journal(dir);
+    expect(j.recover().map((r) => r.seq)).toEqual([1, 2]);
+    expect(j.size).toEqual({ records: 2, bytes: 2 });
+    j.ack(1);
+    j.ack(2);
+    expect(j.size).toEqual({ records: 0, bytes: 0 });
     await j.close();
   });
 
