@@ -281,13 +281,17 @@ export function checkEnvelope(parsed: unknown): Checked<Envelope> {
     return reject('bad-envelope', `/time ${parsed.time} is not a real instant`);
   if (!isEventKind(parsed.kind))
     return reject('unknown-kind', `kind ${JSON.stringify(parsed.kind)} is not known`);
-  const validator = dataValidator(parsed.kind);
-  if (!validator.Check(parsed.data)) {
-    return reject('bad-data', `${parsed.kind}: ${describeSchemaErrors(validator, parsed.data, '/data')}`);
-  }
-  if (!storableText(parsed.data))
-    return reject('bad-data', `${parsed.kind}: a NUL character or a lone surrogate in /data`);
-  return { ok: true, value: parsed as Envelope };
+  const data = checkEventData(parsed.kind, parsed.data);
+  return data.ok ? { ok: true, value: parsed as Envelope } : data;
+}
+
+/** An event's data against its kind's schema: what the central side refuses as `bad-data`. */
+export function checkEventData(kind: EventKind, data: unknown): Checked<unknown> {
+  const validator = dataValidator(kind);
+  if (!validator.Check(data))
+    return reject('bad-data', `${kind}: ${describeSchemaErrors(validator, data, '/data')}`);
+  if (!storableText(data)) return reject('bad-data', `${kind}: a NUL character or a lone surrogate in /data`);
+  return { ok: true, value: data };
 }
 
 /** What checking an envelope's signature takes: its gateway's key, the signed bytes, the signature. */

@@ -105,6 +105,10 @@ export const eventDataSchemas = {
         maxItems: 2,
       }),
       unlockMs: Milliseconds,
+      /** Two-person rule: the other person of the pair, granted with this one. */
+      companion: Type.Optional(Id),
+      /** Soft anti-passback: granted, though the person's last pass was the same way. */
+      antiPassbackViolation: Type.Optional(Type.Literal(true)),
     },
     strict,
   ),

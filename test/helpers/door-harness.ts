@@ -6,6 +6,7 @@ import { type RoomSettings, RoomState } from '../../src/controllers/room-state.j
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { type DuressVariant, MemoryTotpUsage, TotpVerifier } from '../../src/controllers/totp-verifier.js';
 import { FakeClock } from '../../src/lib/clock.js';
+import { checkEventData } from '../../src/protocol/envelope.js';
 import type { EventBody } from '../../src/protocol/event-kinds.js';
 
 export const SECRET_ADA = generateTotpSecret();
@@ -46,7 +47,12 @@ export function doorHarness(options: HarnessOptions = {}) {
     },
     all: () => credentials,
   };
-  const emit = (event: EventBody) => events.push(event);
+  // Every event a controller emits must be one the central side stores, not quarantines.
+  const emit = (event: EventBody) => {
+    const checked = checkEventData(event.kind, event.data);
+    if (!checked.ok) throw new Error(`emitted an event the central side refuses: ${checked.detail}`);
+    events.push(event);
+  };
   const rules = new AccessRules(
     {
       compliance: { warnDays: 30 },
