@@ -39,6 +39,8 @@ export interface CentralMessengerOptions {
   refreshMs?: number;
   /** How long a credential set's publish may wait for the broker, holding the site's lock (30 s). */
   publishTimeoutMs?: number;
+  /** How long stop() waits for the broker to acknowledge what is still unacknowledged (5 s). */
+  stopWaitMs?: number;
   /** For the alarm raised when a set cannot be sealed (too large for a gateway). */
   alarms?: AlarmStore;
   alarmsChanged?: (alarms: AlarmView[]) => void;
@@ -51,6 +53,7 @@ export type CommandResult =
 /** The central alarm of a gateway whose credential set is too large to publish. */
 export const TOO_LARGE_KEY = 'credentials-too-large';
 const PUBLISH_TIMEOUT_MS = 30_000;
+const STOP_WAIT_MS = 5_000;
 
 export class CentralMessenger {
   private client: MqttClient | undefined;
@@ -64,6 +67,11 @@ export class CentralMessenger {
   /** The last credential publish started for each site (see publishCredentials). */
   private readonly publishing = new Map<string, Promise<number>>();
   private stopping = false;
+  /**
+   * Sites whose sets are published again after a late acknowledgement, and whether another late
+   * one came while that publish ran (one more publish follows it then).
+   */
+  private readonly repairs = new Map<string, boolean>();
 
   constructor(private readonly options: CentralMessengerOptions) {
     this.ids = new Uuidv7Generator(() => options.clock.now());
@@ -90,8 +98,21 @@ export class CentralMessenger {
     for (const { resolve } of this.pending.values())
       resolve({ command: '', kind: '', status: 'timeout', reason: 'shutting down' });
     this.pending.clear();
-    await this.client?.endAsync();
+    const client = this.client;
     this.client = undefined;
+    if (!client) return;
+    // What is still unacknowledged gets a bounded wait: a broker that is gone would keep a
+    // graceful end waiting for ever, and the pool from being closed.
+    const unacknowledged = () => Object.keys(client.outgoing).length > 0;
+    if (unacknowledged())
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.stopWaitMs ?? STOP_WAIT_MS);
+        client.once('outgoingEmpty', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    await client.endAsync(unacknowledged());
   }
 
   /** Whether commands can be signed (the central signing key is configured). */
@@ -191,6 +212,7 @@ export class CentralMessenger {
     const sealable = targets.filter((g) => g.encryptionKey);
     if (sealable.length === 0) return 0;
     let failure: unknown;
+    const cleared: AlarmView[] = [];
     const published = await inTransaction(pool, log, async (client) => {
       await client.query(
         `SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`,
@@ -227,11 +249,16 @@ export class CentralMessenger {
         );
         done.push(target.id);
       }
+      // Only for sets the broker has, and under the site's lock: cleared after it, the clear
+      // could undo the alarm of a newer set, too large, that another instance raised meanwhile.
+      // Last, so that the alarm's chain lock is held only until the commit.
+      for (const gateway of done)
+        cleared.push(
+          ...((await this.options.alarms?.clearCentral(TOO_LARGE_KEY, site, gateway, client)) ?? []),
+        );
       return done;
     });
-    // Only once the broker has the set: a set that fits but did not reach it is not published.
-    for (const gateway of published)
-      await this.reportAlarms(() => this.options.alarms?.clearCentral(TOO_LARGE_KEY, site, gateway));
+    if (cleared.length > 0) this.options.alarmsChanged?.(cleared);
     if (failure) throw failure;
     return published.length;
   }
@@ -281,13 +308,33 @@ export class CentralMessenger {
             { site, topic },
             "the broker acknowledged a credential set late; the site's sets are published again, so that the newest stays retained",
           );
-          this.publishCredentials(site).catch((error: Error) =>
-            this.options.log.error({ err: error, site }, 'credential sets not published again'),
-          );
+          this.repair(site);
         },
         () => undefined, // never reached the broker (the client was ended): nothing to repair
       );
     }
+  }
+
+  /**
+   * Publishes a site's sets again after a late acknowledgement. Late acknowledgements come in
+   * bursts when a broker recovers: one publish at a time per site, and one more after it for
+   * all that came while it ran (it may have reached the broker before them).
+   */
+  private repair(site: string): void {
+    if (this.repairs.has(site)) {
+      this.repairs.set(site, true);
+      return;
+    }
+    this.repairs.set(site, false);
+    this.publishCredentials(site)
+      .catch((error: Error) =>
+        this.options.log.error({ err: error, site }, 'credential sets not published again'),
+      )
+      .finally(() => {
+        const again = this.repairs.get(site);
+        this.repairs.delete(site);
+        if (again && !this.stopping) this.repair(site);
+      });
   }
 
   /**

@@ -20,6 +20,7 @@ import type { Envelope } from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { OwnMosquitto } from '../helpers/mosquitto.js';
 import { mqttUrl } from '../helpers/services.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -537,6 +538,36 @@ describe('credential sync', () => {
     if (!opened.ok) throw new Error(opened.reason);
     expect(opened.body.credentials.find((c) => c.badge === badge)?.status).toBe('revoked');
     expect(opened.body.version).toBe(await version('gw-2'));
+  });
+
+  it('stops without waiting for ever for a set a frozen broker never acknowledges', async () => {
+    const dashboard = system.dashboard as unknown as {
+      options: { signingKey: import('node:crypto').KeyObject };
+    };
+    const broker = await OwnMosquitto.start();
+    const frozen = new CentralMessenger({
+      url: broker.url,
+      clientId: `idg-frozen-${system.site}`,
+      signingKey: dashboard.options.signingKey,
+      registry: system.dashboard.registry,
+      people: system.dashboard.people,
+      pool: system.dashboard.pool,
+      clock: system.clock,
+      log: silentLogger,
+      publishTimeoutMs: 200,
+      stopWaitMs: 200,
+    });
+    try {
+      await frozen.start();
+      broker.pause();
+      await expect(frozen.publishCredentials(system.site)).rejects.toSatisfy((error) =>
+        hasCode(error, 'IDG_MQTT_TIMEOUT'),
+      );
+      // The set waits in the client's store; before, a graceful end waited for it for ever.
+      await frozen.stop();
+    } finally {
+      await broker.dispose();
+    }
   });
 
   it('raises a critical alarm instead of publishing a set too large for a gateway, and clears it once a set fits', async () => {
