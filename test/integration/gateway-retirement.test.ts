@@ -250,6 +250,7 @@ describe('retiring a gateway', () => {
       return { topic, payload, checked: await pipeline.check({ topic, payload }) };
     };
     const late = await message('gw-1', 4);
+    const poison = await message('gw-1', 5);
     const other = await message('gw-2', 1);
     expect(late.checked).toMatchObject([{ ok: true }]);
 
@@ -263,6 +264,17 @@ describe('retiring a gateway', () => {
       true,
     );
     expect(dashboard.registry.get(site, 'gw-1')).toBeUndefined();
+    // One that could not be stored at all (a poison message) is kept, without taking its number.
+    const [poisonEvent] = poison.checked;
+    if (!poisonEvent?.ok) throw new Error('checked as sound');
+    expect(
+      await pipeline.quarantineUnstorable(poison.topic, 'could not be stored: test', poison.payload, {
+        site,
+        gateway: 'gw-1',
+        seq: 5,
+        id: poisonEvent.value.id,
+      }),
+    ).toMatchObject({ status: 'quarantined', rejection: { reason: 'unstorable' } });
 
     // Nothing of it is kept but the quarantined payload: no event, no number, no new gap.
     const pool = dashboard.pool;

@@ -403,17 +403,29 @@ export class IngestPipeline {
     payload: Buffer,
     uses?: NumberUse,
   ): Promise<IngestOutcome> {
-    const { pool, log, hub, sequences } = this.options;
+    const { pool, log, hub, sequences, registry } = this.options;
     const rejection: Rejection = { ok: false, reason: 'unstorable', detail };
-    const raised = await inTransaction(pool, log, async (client) => {
-      // The gateway signed this number: it is used, by an event kept in quarantine (see Checked).
-      const claimed = uses ? (await sequences.claim([uses], client, new Set([uses]))).fresh : [];
-      // Alarms take chain locks: the ingest-order lock comes first, as in every ingest transaction.
-      await client.query('SELECT identgate_take_ingest_order()');
-      const raised = await this.quarantined(topic, rejection, payload, client);
-      await sequences.noteHighest(claimed, client);
-      return raised;
-    });
+    const attempt = (use: NumberUse | undefined) =>
+      inTransaction(pool, log, async (client) => {
+        // The gateway signed this number: it is used, by an event kept in quarantine (see Checked).
+        const claimed = use ? (await sequences.claim([use], client, new Set([use]))).fresh : [];
+        // Alarms take chain locks: the ingest-order lock comes first, as in every ingest transaction.
+        await client.query('SELECT identgate_take_ingest_order()');
+        const raised = await this.quarantined(topic, rejection, payload, client);
+        const retired = await sequences.noteHighest(claimed, client);
+        if (retired.length > 0) throw new RetiredMeanwhile(retired);
+        return raised;
+      });
+    let raised: AlarmView[];
+    try {
+      raised = await attempt(uses);
+    } catch (error) {
+      if (!(error instanceof RetiredMeanwhile && uses)) throw error;
+      // Its gateway was retired meanwhile: kept all the same, but its number is not taken (the
+      // retirement recorded the gateway's gaps as lost).
+      registry.forget(uses.site, uses.gateway);
+      raised = await attempt(undefined);
+    }
     hub.publishAlarms(raised);
     return { status: 'quarantined', rejection };
   }
