@@ -70,14 +70,11 @@ async function listGateways(flags: GatewaysFlags): Promise<string[]> {
       highest: string | null;
       missing_from: string | null;
     }>(
-      // The first number missing: past the watermark, which the gap scanner moves now and then,
-      // as far as the numbers held run on without a hole (as SequenceStore.scanGaps counts).
+      // The first number missing: the first gap past the watermark, which the gap scanner moves
+      // now and then, found as the scanner finds it (migration 25).
       `SELECT g.site, g.id, g.enrolled_at, g.retired_at, g.retired_reason, s.highest,
-              (SELECT coalesce(max(run.seq), s.contiguous_through) + 1 FROM (
-                 SELECT e.seq, e.seq - s.contiguous_through - row_number() OVER (ORDER BY e.seq) AS island
-                   FROM event_sequences e
-                  WHERE e.site = g.site AND e.gateway = g.id AND e.seq > s.contiguous_through
-               ) run WHERE run.island = 0) AS missing_from
+              (SELECT gap.from_seq FROM identgate_first_gap(g.site, g.id, s.contiguous_through, s.highest) gap)
+                AS missing_from
          FROM gateways g LEFT JOIN gateway_sequences s ON s.site = g.site AND s.gateway = g.id
         ORDER BY g.site, g.id`,
     );
@@ -91,11 +88,10 @@ async function listGateways(flags: GatewaysFlags): Promise<string[]> {
           ? 'trusted'
           : 'not listed under gateways: (its events are refused; retire it to close its gaps)';
       const highest = Number(row.highest ?? 0);
-      const missingFrom = Number(row.missing_from ?? 1);
       const numbers =
         highest === 0
           ? 'no events yet'
-          : `highest ${highest}${missingFrom <= highest ? `, a gap from ${missingFrom}` : ''}`;
+          : `highest ${highest}${row.missing_from === null ? '' : `, a gap from ${Number(row.missing_from)}`}`;
       return `${name}  ${state}  ${numbers}`;
     });
   });

@@ -110,16 +110,8 @@ async function recordGapsLost(
   ).rows[0];
   if (!sequences || BigInt(sequences.highest) <= BigInt(sequences.contiguous_through)) return [];
   const runs = await client.query<{ from_seq: string; to_seq: string }>(
-    `WITH held AS (
-       SELECT seq, lag(seq) OVER (ORDER BY seq) AS before
-         FROM event_sequences
-        WHERE site = $1 AND gateway = $2 AND seq > $3::bigint AND seq <= $4::bigint
-     ), runs AS (
-       SELECT coalesce(before, $3::bigint) + 1 AS from_seq, seq - 1 AS to_seq
-         FROM held WHERE seq > coalesce(before, $3::bigint) + 1
-     )
-     INSERT INTO sequence_losses (site, gateway, from_seq, to_seq, reason)
-     SELECT $1, $2, from_seq, to_seq, $5 FROM runs
+    `INSERT INTO sequence_losses (site, gateway, from_seq, to_seq, reason)
+     SELECT $1, $2, gap.from_seq, gap.to_seq, $5 FROM identgate_gaps($1, $2, $3, $4) gap
      RETURNING from_seq, to_seq`,
     [site, gateway, sequences.contiguous_through, sequences.highest, reason.slice(0, 500)],
   );

@@ -237,7 +237,7 @@ export class SequenceStore {
 
   /**
    * Moves each gateway's contiguous watermark forward over the numbers present and reports the
-   * first missing range of every gateway that has one.
+   * first missing range of every gateway that has one (`identgate_first_gap`, migration 25).
    */
   async scanGaps(): Promise<GapReport[]> {
     const result = await this.pool.query<{
@@ -251,14 +251,13 @@ export class SequenceStore {
       resend_requested_at: Date | null;
       resend_requested_to: string | null;
     }>(
+      // The watermark moves up to the first gap (to the highest, when there is none), counted in
+      // the UPDATE from the row as locked: a loss recorded meanwhile moved it. The gap reported
+      // starts just past the new watermark, so finding it again reads one number held.
       `WITH advanced AS (
-         UPDATE gateway_sequences g SET contiguous_through = coalesce((
-           SELECT max(run.seq) FROM (
-             SELECT s.seq, s.seq - g.contiguous_through - row_number() OVER (ORDER BY s.seq) AS island
-               FROM event_sequences s
-              WHERE s.site = g.site AND s.gateway = g.gateway AND s.seq > g.contiguous_through
-           ) run WHERE run.island = 0
-         ), g.contiguous_through)
+         UPDATE gateway_sequences g SET contiguous_through = coalesce(
+           (SELECT gap.from_seq - 1 FROM identgate_first_gap(g.site, g.gateway, g.contiguous_through, g.highest) gap),
+           g.highest)
          WHERE g.highest > g.contiguous_through
            -- A retired gateway's gaps were recorded as lost; nothing can answer for new ones.
            AND NOT EXISTS (SELECT 1 FROM gateways r
@@ -266,10 +265,9 @@ export class SequenceStore {
          RETURNING g.site, g.gateway, g.contiguous_through, g.highest, g.gap_since, g.resend_requested_at, g.resend_requested_to
        )
        SELECT a.site, a.gateway, a.contiguous_through, a.highest, a.gap_since, a.resend_requested_at, a.resend_requested_to,
-              CASE WHEN a.highest > a.contiguous_through THEN a.contiguous_through + 1 END AS missing_from,
-              (SELECT min(s.seq) - 1 FROM event_sequences s
-                WHERE s.site = a.site AND s.gateway = a.gateway AND s.seq > a.contiguous_through) AS missing_to
-         FROM advanced a`,
+              gap.from_seq AS missing_from, gap.to_seq AS missing_to
+         FROM advanced a
+         LEFT JOIN LATERAL identgate_first_gap(a.site, a.gateway, a.contiguous_through, a.highest) gap ON true`,
     );
     return result.rows.map((r) => ({
       site: r.site,
