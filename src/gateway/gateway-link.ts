@@ -59,6 +59,13 @@ export class GatewayLink {
     this.beginStop = resolve;
   });
   onAcked: ((seq: number) => void) | undefined;
+  /**
+   * Connected again after a connection was lost. A session the broker kept is resumed without
+   * subscribing again, so the retained credential set is not sent: what the session queued meanwhile
+   * may lack the newest (a broker's queue bound drops the newest messages first).
+   */
+  onReconnected: (() => void) | undefined;
+  private connectedBefore = false;
   private readonly handlers = new Map<string, MessageHandler>();
 
   constructor(private readonly options: GatewayLinkOptions) {}
@@ -92,6 +99,14 @@ export class GatewayLink {
       client.publish(statusTopic, statusPayload('online'), { qos: 1, retain: true });
       if (!connack.sessionPresent) this.subscribeAll();
       this.pump();
+      if (this.connectedBefore) {
+        try {
+          this.onReconnected?.();
+        } catch (error) {
+          log.error({ err: error }, 'handling a reconnect failed');
+        }
+      }
+      this.connectedBefore = true;
     });
     client.on('message', (topic, payload, packet) => {
       const handler = this.handlers.get(topic);

@@ -226,6 +226,8 @@ export class Gateway {
       log: log.child({ component: 'mqtt' }),
     });
     this.link.onAcked = (seq) => this.bus.emit('acked', seq);
+    // The newest set after every reconnect too, not only at start (see GatewayLink.onReconnected).
+    this.link.onReconnected = () => this.credentialSync?.request();
     this.eventRecorder = new EventRecorder(
       config.site,
       config.id,

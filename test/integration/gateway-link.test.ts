@@ -17,6 +17,7 @@ import { generateSigningKeyPair, verifyRawSignature } from '../../src/protocol/s
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
 import { FakeMqttBroker } from '../helpers/fake-mqtt-broker.js';
+import { OwnMosquitto } from '../helpers/mosquitto.js';
 import { mqttUrl, uniqueSite } from '../helpers/services.js';
 
 const ids = new Uuidv7Generator();
@@ -233,6 +234,36 @@ describe('gateway link: a backlog goes out in signed batches', () => {
     expect(await outcome).toBe('the gateway is stopping');
     await stopped;
     await journal.close();
+  });
+
+  it('says when it is connected again after a lost connection, not at the first connection', async () => {
+    const broker = await OwnMosquitto.start();
+    cleanups.push(() => broker.dispose());
+    const journal = new OutboxJournal({ dir: mkdtempSync(join(tmpdir(), 'idg-link-')), log: silentLogger });
+    journal.recover();
+    cleanups.push(() => journal.close());
+    const link = new GatewayLink({
+      url: broker.url,
+      clientId: 'idg-link-reconnect',
+      site: 'hq',
+      gateway: 'gw-1',
+      journal,
+      log: silentLogger,
+      stopGraceMs: 100,
+    });
+    let reconnects = 0;
+    link.onReconnected = () => {
+      reconnects += 1;
+    };
+    cleanups.push(() => link.stop());
+    link.start();
+    await until(() => link.state === 'online');
+    expect(reconnects).toBe(0);
+    // The broker restarts with the gateway's session kept (persistence): nothing is subscribed
+    // again, so nothing retained comes.
+    await broker.restart();
+    await until(() => reconnects === 1);
+    expect(link.state).toBe('online');
   });
 
   it('sends a journal record that is not JSON alone, as it is, and batches the rest around it', async () => {
