@@ -37,7 +37,7 @@ export async function runPeopleCommand(args: string[], flags: PeopleFlags): Prom
         `${report.heldEvents} events kept under legal hold; they go once the hold is released and their retention has passed`,
       );
     lines.push(
-      'gateways drop the person with their next credential set (hourly, or at once with a credentials.sync command);',
+      'gateways drop the person with the credential sets the running dashboards publish now (or at their next start);',
       'footage stays on the gateways until their video retention removes it (docs/data-protection.md)',
     );
     return lines;

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../lib/logger.js';
+import { ID_PATTERN } from '../protocol/ids.js';
 import type { AlarmView } from './http/schemas.js';
 import type { LiveHub } from './live-hub.js';
 import type { AlarmStore } from './storage/alarm-store.js';
@@ -11,6 +12,13 @@ export const STORED_CHANNEL = 'identgate_stored';
 export const ALARMS_CHANNEL = 'identgate_alarms';
 /** The channel a retirement is announced on (`identgate gateways retire`); each instance then forgets the gateway. */
 export const GATEWAYS_CHANNEL = 'identgate_gateways';
+/**
+ * The channel a site's credentials changed on outside a dashboard (`identgate people erase`):
+ * `<site>`. Each instance publishes the site's credential sets again, so that gateways drop an
+ * erased person at once rather than at the hourly refresh.
+ */
+export const CREDENTIALS_CHANNEL = 'identgate_credentials';
+const SITE_NOTICE = new RegExp(ID_PATTERN);
 const ALARM_NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,18}(?:,\d{1,18}){0,499})$/;
 const ALARMS_PER_NOTICE = 500;
 
@@ -71,6 +79,8 @@ export interface ClusterEventsOptions {
    * instance forgets what it trusted that is retired now (GatewayRegistry.dropRetired).
    */
   gatewaysRetired?: () => Promise<void>;
+  /** A site's credentials changed outside a dashboard (CREDENTIALS_CHANNEL). */
+  credentialsChanged?: (site: string) => void;
 }
 
 /**
@@ -204,12 +214,15 @@ export class ClusterEvents {
       if (message.channel === STORED_CHANNEL) this.notice(message.payload ?? '');
       else if (message.channel === ALARMS_CHANNEL) this.alarmNotice(message.payload ?? '');
       else if (message.channel === GATEWAYS_CHANNEL) this.enqueue(() => this.gatewaysRetired());
+      else if (message.channel === CREDENTIALS_CHANNEL) this.credentialsNotice(message.payload ?? '');
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${STORED_CHANNEL}; LISTEN ${ALARMS_CHANNEL}; LISTEN ${GATEWAYS_CHANNEL}`);
+      await client.query(
+        `LISTEN ${STORED_CHANNEL}; LISTEN ${ALARMS_CHANNEL}; LISTEN ${GATEWAYS_CHANNEL}; LISTEN ${CREDENTIALS_CHANNEL}`,
+      );
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
@@ -289,6 +302,18 @@ export class ClusterEvents {
       const client = this.client;
       if (client) this.lost(client, error);
     });
+  }
+
+  private credentialsNotice(site: string): void {
+    if (this.stopping) return;
+    if (!SITE_NOTICE.test(site)) {
+      this.options.log.warn(
+        { notice: site.slice(0, 100) },
+        `security: malformed ${CREDENTIALS_CHANNEL} notice ignored`,
+      );
+      return;
+    }
+    this.options.credentialsChanged?.(site);
   }
 
   private async gatewaysRetired(): Promise<void> {

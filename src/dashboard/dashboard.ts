@@ -173,6 +173,15 @@ export class Dashboard {
       // A badge-out this instance stores ends the presence (and locks the workstation) at once,
       // also while it does not hear the others.
       ownWhileNotHearing: (events) => this.presence.apply(events),
+      credentialsChanged: (site) => {
+        const messenger = this.messengerInstance;
+        if (!messenger?.canSign || this.registry.ofSite(site).length === 0) return;
+        messenger
+          .publishCredentials(site)
+          .catch((error: Error) =>
+            options.log.error({ err: error, site }, 'credential sets not published after a change'),
+          );
+      },
       gatewaysRetired: async () => {
         const dropped = await this.registry.dropRetired();
         if (dropped.length > 0)

@@ -2,8 +2,10 @@ import { createPublicKey } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
+import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
 import { CentralMessenger } from '../../src/dashboard/central-messenger.js';
+import { PersonErasure } from '../../src/dashboard/retention/person-erasure.js';
 import { GatewayRegistry } from '../../src/dashboard/storage/gateway-registry.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
 import type { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
@@ -258,6 +260,23 @@ describe('credential sync', () => {
     expect(await sim('keypad', new TotpVerifier().generate(system.agent.secret, Date.now()))).toEqual([
       'granted: unlocked for 5 s',
     ]);
+  });
+
+  it('drops a person erased outside the dashboard at once, not at the hourly refresh', async () => {
+    const people = system.dashboard.people;
+    await people.upsertPerson({ id: 'erase-me', displayName: 'Erased Soon' });
+    await people.setTotpSecret('erase-me', generateTotpSecret());
+    await people.grantSite('erase-me', system.site);
+    await people.addBadge('0009003', 'erase-me');
+    const first = updated();
+    await system.dashboard.messenger.publishCredentials(system.site);
+    await first;
+    expect(system.gateway.credentials.findByBadge('0009003')?.person).toBe('erase-me');
+    // As `identgate people erase` does it: in a process of its own, beside the running dashboard.
+    const next = updated();
+    await new PersonErasure(system.dashboard.pool, system.clock).erase('erase-me', {}, 'cli:test');
+    await next;
+    expect(system.gateway.credentials.findByBadge('0009003')).toBeUndefined();
   });
 
   it('keeps the credential set encrypted at rest on the gateway', async () => {

@@ -4,6 +4,7 @@ import { FOOTAGE_LINK_KIND } from '../../controllers/retention/data-classes.js';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import { writeAudit } from '../audit/audit-log.js';
+import { CREDENTIALS_CHANNEL } from '../cluster-events.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { writeDeletions } from './deletion-log.js';
@@ -80,8 +81,15 @@ export class PersonErasure {
           `no person and no events with id "${personId}"`,
         );
       }
-      report.grants =
-        (await db.query('DELETE FROM access_grants WHERE person_id = $1', [personId])).rowCount ?? 0;
+      const grants = await db.query<{ site: string }>(
+        'DELETE FROM access_grants WHERE person_id = $1 RETURNING site',
+        [personId],
+      );
+      report.grants = grants.rowCount ?? 0;
+      // Delivered at the commit: every dashboard publishes these sites' credential sets again, so
+      // that gateways drop the person now, not at the hourly refresh.
+      for (const site of new Set(grants.rows.map((r) => r.site)))
+        await db.query('SELECT pg_notify($1, $2)', [CREDENTIALS_CHANNEL, site]);
       await db.query('DELETE FROM badges WHERE person_id = $1', [personId]);
       await db.query('DELETE FROM people WHERE id = $1', [personId]);
       await this.log(db, report, started, options.reference, actor);
