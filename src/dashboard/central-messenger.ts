@@ -55,6 +55,13 @@ export const TOO_LARGE_KEY = 'credentials-too-large';
 const PUBLISH_TIMEOUT_MS = 30_000;
 const STOP_WAIT_MS = 5_000;
 
+/** A site's credential publishes: the one running, and the one waiting for it (see publishCredentials). */
+interface SiteQueue {
+  running?: Promise<number>;
+  /** `gateways` undefined: every gateway of the site. */
+  waiting?: { gateways: Set<string> | undefined; done: Promise<number> };
+}
+
 export class CentralMessenger {
   private client: MqttClient | undefined;
   private readonly ids: Uuidv7Generator;
@@ -65,7 +72,9 @@ export class CentralMessenger {
   >();
   private refreshTimer: NodeJS.Timeout | undefined;
   /** The last credential publish started for each site (see publishCredentials). */
-  private readonly publishing = new Map<string, Promise<number>>();
+  private readonly publishing = new Map<string, SiteQueue>();
+  /** Rejects each credential publish waiting for the broker (see stop). */
+  private readonly waitingForBroker = new Set<(error: Error) => void>();
   private stopping = false;
   /**
    * Sites whose sets are published again after a late acknowledgement, and whether another late
@@ -81,6 +90,15 @@ export class CentralMessenger {
     const { log } = this.options;
     const client = await connectCentralMqtt(this.options, 'central messenger', log);
     this.client = client;
+    // Connected again (the first connection is made above): a publish that failed while the
+    // broker was away (an erasure's, a revocation's) is made now, and a broker that lost its
+    // retained sets gets them back.
+    client.on('connect', () => {
+      if (this.stopping) return;
+      this.publishAllCredentials().catch((error: Error) =>
+        log.error({ err: error }, 'credential sets not published after reconnecting'),
+      );
+    });
     if (!this.options.signingKey)
       log.warn('no central signing key configured: commands and credential sync are off');
     const refreshMs = this.options.refreshMs ?? 3_600_000;
@@ -95,6 +113,13 @@ export class CentralMessenger {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    // A publish waiting for the broker holds the site's lock and a pool connection: it ends now,
+    // and what waits behind it does not start (publishCredentialsNow).
+    const stopped = new CodedError('IDG_MESSENGER_STOPPED', 'the central messenger is stopping');
+    for (const reject of this.waitingForBroker) reject(stopped);
+    await Promise.allSettled(
+      [...this.publishing.values()].flatMap((queue) => [queue.running, queue.waiting?.done]),
+    );
     for (const { resolve } of this.pending.values())
       resolve({ command: '', kind: '', status: 'timeout', reason: 'shutting down' });
     this.pending.clear();
@@ -177,14 +202,36 @@ export class CentralMessenger {
    * take the pool from the ingest.
    */
   publishCredentials(site: string, gatewayId?: string): Promise<number> {
-    const before = this.publishing.get(site) ?? Promise.resolve(0);
-    const mine = before.catch(() => 0).then(() => this.publishCredentialsNow(site, gatewayId));
-    this.publishing.set(site, mine);
-    const forget = () => {
-      if (this.publishing.get(site) === mine) this.publishing.delete(site);
+    const queue = this.publishing.get(site) ?? {};
+    this.publishing.set(site, queue);
+    // One waits while one runs; a request that comes meanwhile joins the one waiting, which has
+    // not read the credentials yet and so publishes the change that request is for. A burst of
+    // requests (every gateway of a site reconnecting, a script erasing hundreds of people, notices
+    // from other instances) costs two publishes, not one each.
+    if (queue.waiting) {
+      if (gatewayId === undefined) queue.waiting.gateways = undefined;
+      else queue.waiting.gateways?.add(gatewayId);
+      return queue.waiting.done;
+    }
+    const waiting: NonNullable<SiteQueue['waiting']> = {
+      gateways: gatewayId === undefined ? undefined : new Set([gatewayId]),
+      done: Promise.resolve(0),
     };
-    mine.then(forget, forget);
-    return mine;
+    waiting.done = (queue.running ?? Promise.resolve(0))
+      .catch(() => 0)
+      .then(() => {
+        queue.running = waiting.done;
+        queue.waiting = undefined;
+        return this.publishCredentialsNow(site, waiting.gateways);
+      });
+    queue.waiting = waiting;
+    const settled = () => {
+      if (queue.running === waiting.done) queue.running = undefined;
+      if (!queue.running && !queue.waiting && this.publishing.get(site) === queue)
+        this.publishing.delete(site);
+    };
+    waiting.done.then(settled, settled);
+    return waiting.done;
   }
 
   /**
@@ -199,10 +246,11 @@ export class CentralMessenger {
    * ends the site's publish: the sets acknowledged before it are recorded, the rest go out at the
    * next sync or refresh, and the error is passed on.
    */
-  private async publishCredentialsNow(site: string, gatewayId: string | undefined): Promise<number> {
+  private async publishCredentialsNow(site: string, only: ReadonlySet<string> | undefined): Promise<number> {
+    if (this.stopping) throw new CodedError('IDG_MESSENGER_STOPPED', 'the central messenger is stopping');
     const key = this.requireKey();
     const { registry, people, pool, log } = this.options;
-    const targets = registry.ofSite(site).filter((g) => (gatewayId ? g.id === gatewayId : true));
+    const targets = registry.ofSite(site).filter((g) => only === undefined || only.has(g.id));
     for (const target of targets)
       if (!target.encryptionKey)
         log.warn(
@@ -284,10 +332,13 @@ export class CentralMessenger {
     const publish = client.publishAsync(topic, payload, { qos: 1, retain: true });
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
+    let rejectWait: ((error: Error) => void) | undefined;
     try {
       await Promise.race([
         publish,
         new Promise((_, reject) => {
+          rejectWait = reject;
+          this.waitingForBroker.add(reject);
           timer = setTimeout(() => {
             timedOut = true;
             reject(
@@ -301,6 +352,7 @@ export class CentralMessenger {
       ]);
     } finally {
       clearTimeout(timer);
+      if (rejectWait) this.waitingForBroker.delete(rejectWait);
       publish.then(
         () => {
           if (!timedOut || this.stopping) return;

@@ -79,8 +79,11 @@ export interface ClusterEventsOptions {
    * instance forgets what it trusted that is retired now (GatewayRegistry.dropRetired).
    */
   gatewaysRetired?: () => Promise<void>;
-  /** A site's credentials changed outside a dashboard (CREDENTIALS_CHANNEL). */
-  credentialsChanged?: (site: string) => void;
+  /**
+   * A site's credentials changed outside a dashboard (CREDENTIALS_CHANNEL); undefined: any site's
+   * may have, while the listening connection was down.
+   */
+  credentialsChanged?: (site: string | undefined) => void;
 }
 
 /**
@@ -335,6 +338,8 @@ export class ClusterEvents {
     const client = this.client;
     const lostAt = this.lostAt ?? Date.now();
     await this.gatewaysRetired();
+    // An erasure's notice may have gone unheard: every site's sets are published again.
+    this.options.credentialsChanged?.(undefined);
     this.relay(await this.options.alarms.changedSince(new Date(lostAt - 60_000)));
     const margin = this.options.catchUpMargin ?? 10_000;
     let after = Math.max(0, (this.highestAtLoss ?? this.highest) - margin);

@@ -175,7 +175,16 @@ export class Dashboard {
       ownWhileNotHearing: (events) => this.presence.apply(events),
       credentialsChanged: (site) => {
         const messenger = this.messengerInstance;
-        if (!messenger?.canSign || this.registry.ofSite(site).length === 0) return;
+        if (!messenger?.canSign) return;
+        if (site === undefined) {
+          messenger
+            .publishAllCredentials()
+            .catch((error: Error) =>
+              options.log.error({ err: error }, 'credential sets not published again'),
+            );
+          return;
+        }
+        if (this.registry.ofSite(site).length === 0) return;
         messenger
           .publishCredentials(site)
           .catch((error: Error) =>

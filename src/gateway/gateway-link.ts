@@ -60,11 +60,12 @@ export class GatewayLink {
   });
   onAcked: ((seq: number) => void) | undefined;
   /**
-   * Connected again after a connection was lost. A session the broker kept is resumed without
-   * subscribing again, so the retained credential set is not sent: what the session queued meanwhile
-   * may lack the newest (a broker's queue bound drops the newest messages first).
+   * Connected again after a connection was lost; `sessionPresent` when the broker kept the
+   * session. A kept session is resumed without subscribing again, so retained messages are not
+   * sent: what the session queued meanwhile may lack the newest credential set (a broker's queue
+   * bound drops the newest messages first).
    */
-  onReconnected: (() => void) | undefined;
+  onReconnected: ((sessionPresent: boolean) => void) | undefined;
   private connectedBefore = false;
   private readonly handlers = new Map<string, MessageHandler>();
 
@@ -101,7 +102,7 @@ export class GatewayLink {
       this.pump();
       if (this.connectedBefore) {
         try {
-          this.onReconnected?.();
+          this.onReconnected?.(connack.sessionPresent);
         } catch (error) {
           log.error({ err: error }, 'handling a reconnect failed');
         }

@@ -226,8 +226,12 @@ export class Gateway {
       log: log.child({ component: 'mqtt' }),
     });
     this.link.onAcked = (seq) => this.bus.emit('acked', seq);
-    // The newest set after every reconnect too, not only at start (see GatewayLink.onReconnected).
-    this.link.onReconnected = () => this.credentialSync?.request();
+    // A resumed session is not subscribed again, so the retained set would not come (see
+    // GatewayLink.onReconnected): subscribed again, the broker sends the newest set at once,
+    // with no request to queue behind a backlog and no work for the central side.
+    this.link.onReconnected = (sessionPresent) => {
+      if (sessionPresent) this.link?.resubscribe(topics.credentials(config.site, config.id));
+    };
     this.eventRecorder = new EventRecorder(
       config.site,
       config.id,

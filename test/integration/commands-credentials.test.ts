@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
-import { CentralMessenger } from '../../src/dashboard/central-messenger.js';
+import { CentralMessenger, type CentralMessengerOptions } from '../../src/dashboard/central-messenger.js';
 import { PersonErasure } from '../../src/dashboard/retention/person-erasure.js';
 import { GatewayRegistry } from '../../src/dashboard/storage/gateway-registry.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
@@ -14,6 +14,7 @@ import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { readGone, signCommand } from '../../src/protocol/commands.js';
 import { openCredentialSet, sealCredentialSet } from '../../src/protocol/credential-set.js';
 import {
+  type EncryptionKeyPair,
   exportEncryptionKey,
   generateEncryptionKeyPair,
   importEncryptionKey,
@@ -22,6 +23,7 @@ import type { Envelope } from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
 import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { FakeMqttBroker } from '../helpers/fake-mqtt-broker.js';
 import { OwnMosquitto } from '../helpers/mosquitto.js';
 import { mqttUrl } from '../helpers/services.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
@@ -306,6 +308,35 @@ describe('credential sync', () => {
       key,
       importEncryptionKey(system.gateway.encryptionKey),
     );
+  /** The set the broker keeps for a gateway, as one without a session (new, or expired) gets it. */
+  const retainedSet = async (gateway: string, keys: EncryptionKeyPair) => {
+    const fresh = await connectAsync(mqttUrl(), { clientId: `idg-fresh-${gateway}-${system.site}` });
+    const retained = new Promise<Buffer>((resolve) =>
+      fresh.on('message', (_topic, payload) => resolve(payload)),
+    );
+    await fresh.subscribeAsync(topics.credentials(system.site, gateway), { qos: 1 });
+    const payload = await retained;
+    await fresh.endAsync();
+    const opened = openCredentialSet(payload, keys, createPublicKey(centralKey()), {
+      site: system.site,
+      gateway,
+    });
+    if (!opened.ok) throw new Error(opened.reason);
+    return opened;
+  };
+  /** Another dashboard instance's messenger, on the same database and broker. */
+  const otherMessenger = (name: string, more: Partial<CentralMessengerOptions> = {}) =>
+    new CentralMessenger({
+      url: mqttUrl(),
+      clientId: `idg-${name}-${system.site}`,
+      signingKey: centralKey(),
+      registry: system.dashboard.registry,
+      people: system.dashboard.people,
+      pool: system.dashboard.pool,
+      clock: system.clock,
+      log: silentLogger,
+      ...more,
+    });
 
   it('revokes a badge at the gateway as soon as the central side publishes the change, and no older set brings it back', async () => {
     // The set in force, as the broker keeps it (retained): genuine, with the badge active.
@@ -365,12 +396,18 @@ describe('credential sync', () => {
         (await other.query<{ v: string }>(`SELECT nextval('credential_set_version') AS v`)).rows[0]?.v,
       );
       expect(await waitingForSite()).toBe(1);
-      await other.query('COMMIT');
-      await Promise.all(burst);
-      const applied = updated();
-      await publishing;
       // Numbered after the other's turn: higher, and read after it.
-      expect((await applied).data).toMatchObject({ version: expect.any(Number) });
+      const applied = new Promise<void>((resolve) => {
+        const off = system.gateway.bus.on('wait', 'recorded', (e) => {
+          if (e.kind === 'credentials.updated' && (e.data as { version: number }).version > theirs) {
+            off();
+            resolve();
+          }
+        });
+      });
+      await other.query('COMMIT');
+      await Promise.all([...burst, publishing]);
+      await applied;
       expect(system.gateway.credentials.version).toBeGreaterThan(theirs);
     } finally {
       await other.query('ROLLBACK').catch(() => undefined);
@@ -385,16 +422,7 @@ describe('credential sync', () => {
       registry: import('../../src/dashboard/storage/gateway-registry.js').GatewayRegistry;
       messenger: { client: MqttClient };
     };
-    const other = new CentralMessenger({
-      url: mqttUrl(),
-      clientId: `idg-other-${system.site}`,
-      signingKey: dashboard.options.signingKey,
-      registry: dashboard.registry,
-      people: system.dashboard.people,
-      pool: system.dashboard.pool,
-      clock: system.clock,
-      log: silentLogger,
-    });
+    const other = otherMessenger('other');
     await other.start();
     const badge = '0009001';
     await system.dashboard.people.addBadge(badge, system.agent.person);
@@ -446,20 +474,8 @@ describe('credential sync', () => {
       client.publishAsync = publish;
       await other.stop();
     }
-    // What a gateway without a session (new, or its session expired) gets from the broker.
-    const fresh = await connectAsync(mqttUrl(), { clientId: `idg-fresh-${system.site}` });
-    const retained = new Promise<Buffer>((resolve) =>
-      fresh.on('message', (_topic, payload) => resolve(payload)),
-    );
-    await fresh.subscribeAsync(topics.credentials(system.site, 'gw-1'), { qos: 1 });
-    const payload = await retained;
-    await fresh.endAsync();
     const keys = (system.gateway as unknown as { identity: GatewayIdentity }).identity.encryption;
-    const opened = openCredentialSet(payload, keys, createPublicKey(dashboard.options.signingKey), {
-      site: system.site,
-      gateway: 'gw-1',
-    });
-    if (!opened.ok) throw new Error(opened.reason);
+    const opened = await retainedSet('gw-1', keys);
     expect(opened.body.credentials.find((c) => c.badge === badge)?.status).toBe('revoked');
     const recorded = await system.dashboard.pool.query<{ version: string }>(
       'SELECT version FROM credential_sets WHERE site = $1 AND gateway = $2',
@@ -470,9 +486,6 @@ describe('credential sync', () => {
 
   it('records the sets the broker has when a later one times out, and publishes again when a late set arrives', async () => {
     const pool = system.dashboard.pool;
-    const dashboard = system.dashboard as unknown as {
-      options: { signingKey: import('node:crypto').KeyObject };
-    };
     // A second gateway of the site, whose set is published after gw-1's.
     const keys = generateEncryptionKeyPair();
     await system.dashboard.trustGateway(
@@ -491,14 +504,7 @@ describe('credential sync', () => {
         ).rows[0]?.version ?? 0,
       );
     const lines: string[] = [];
-    const other = new CentralMessenger({
-      url: mqttUrl(),
-      clientId: `idg-slow-${system.site}`,
-      signingKey: dashboard.options.signingKey,
-      registry: system.dashboard.registry,
-      people: system.dashboard.people,
-      pool,
-      clock: system.clock,
+    const other = otherMessenger('slow', {
       log: createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) }),
       publishTimeoutMs: 300,
     });
@@ -543,39 +549,57 @@ describe('credential sync', () => {
       system.dashboard.registry.forget(system.site, 'gw-2');
     }
     expect(lines.some((line) => line.includes('acknowledged a credential set late'))).toBe(true);
-    const fresh = await connectAsync(mqttUrl(), { clientId: `idg-fresh2-${system.site}` });
-    const retained = new Promise<Buffer>((resolve) =>
-      fresh.on('message', (_topic, payload) => resolve(payload)),
-    );
-    await fresh.subscribeAsync(topics.credentials(system.site, 'gw-2'), { qos: 1 });
-    const payload = await retained;
-    await fresh.endAsync();
-    const opened = openCredentialSet(payload, keys, createPublicKey(dashboard.options.signingKey), {
-      site: system.site,
-      gateway: 'gw-2',
-    });
-    if (!opened.ok) throw new Error(opened.reason);
+    const opened = await retainedSet('gw-2', keys);
     expect(opened.body.credentials.find((c) => c.badge === badge)?.status).toBe('revoked');
     expect(opened.body.version).toBe(await version('gw-2'));
   });
 
-  it('stops without waiting for ever for a set a frozen broker never acknowledges', async () => {
-    const dashboard = system.dashboard as unknown as {
-      options: { signingKey: import('node:crypto').KeyObject };
-    };
-    const broker = await OwnMosquitto.start();
-    const frozen = new CentralMessenger({
+  it('ends a publish waiting for the broker when it stops, and releases the site before it returns', async () => {
+    const broker = await FakeMqttBroker.start(); // answers CONNECT, never a PUBLISH
+    const stopping = otherMessenger('stopping', {
       url: broker.url,
-      clientId: `idg-frozen-${system.site}`,
-      signingKey: dashboard.options.signingKey,
-      registry: system.dashboard.registry,
-      people: system.dashboard.people,
-      pool: system.dashboard.pool,
-      clock: system.clock,
-      log: silentLogger,
-      publishTimeoutMs: 200,
-      stopWaitMs: 200,
+      publishTimeoutMs: 60_000,
+      stopWaitMs: 100,
     });
+    try {
+      await stopping.start();
+      const connection = await broker.connection(1);
+      const publish = stopping.publishCredentials(system.site);
+      const queued = stopping.publishCredentials(system.site);
+      await connection.next((packet) => packet.cmd === 'publish');
+      await stopping.stop();
+      await expect(publish).rejects.toSatisfy((error) => hasCode(error, 'IDG_MESSENGER_STOPPED'));
+      await expect(queued).rejects.toSatisfy((error) => hasCode(error, 'IDG_MESSENGER_STOPPED'));
+      // The site's lock is free: this instance publishes at once.
+      expect(await system.dashboard.messenger.publishCredentials(system.site)).toBe(1);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('publishes a burst of requests for a site as one publish after the one running', async () => {
+    const versions = async () =>
+      Number(
+        (await system.dashboard.pool.query('SELECT last_value FROM credential_set_version')).rows[0]
+          ?.last_value,
+      );
+    const before = await versions();
+    const messenger = system.dashboard.messenger;
+    const first = messenger.publishCredentials(system.site);
+    await new Promise((resolve) => setImmediate(resolve)); // running now
+    const burst = await Promise.all([
+      first,
+      ...Array.from({ length: 20 }, () => messenger.publishCredentials(system.site)),
+      ...Array.from({ length: 20 }, () => messenger.publishCredentials(system.site, 'gw-1')),
+    ]);
+    expect(burst.every((count) => count === 1)).toBe(true);
+    // The first runs; all the others join the one that waits for it.
+    expect((await versions()) - before).toBe(2);
+  });
+
+  it('stops without waiting for ever for a set a frozen broker never acknowledges', async () => {
+    const broker = await OwnMosquitto.start();
+    const frozen = otherMessenger('frozen', { url: broker.url, publishTimeoutMs: 200, stopWaitMs: 200 });
     try {
       await frozen.start();
       broker.pause();
@@ -620,9 +644,6 @@ describe('credential sync', () => {
 
       // An instance that still trusted a gateway retired meanwhile raises nothing for it: no
       // publish would ever clear it.
-      const dashboard = system.dashboard as unknown as {
-        options: { signingKey: import('node:crypto').KeyObject };
-      };
       const gatewayKeys = system.gateway as unknown as { publicKey: string; encryptionKey: string };
       const stale = new GatewayRegistry(pool);
       stale.remember(system.site, 'gw-retired', gatewayKeys.publicKey, gatewayKeys.encryptionKey);
@@ -631,17 +652,7 @@ describe('credential sync', () => {
          VALUES ($1, 'gw-retired', $2, $3, now(), 'test')`,
         [system.site, gatewayKeys.publicKey, gatewayKeys.encryptionKey],
       );
-      const late = new CentralMessenger({
-        url: mqttUrl(),
-        clientId: `idg-late-${system.site}`,
-        signingKey: dashboard.options.signingKey,
-        registry: stale,
-        people: system.dashboard.people,
-        pool,
-        clock: system.clock,
-        log: silentLogger,
-        alarms: system.dashboard.alarms,
-      });
+      const late = otherMessenger('late', { registry: stale, alarms: system.dashboard.alarms });
       await late.start();
       try {
         expect(await late.publishCredentials(system.site)).toBe(0);

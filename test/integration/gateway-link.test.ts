@@ -252,8 +252,10 @@ describe('gateway link: a backlog goes out in signed batches', () => {
       stopGraceMs: 100,
     });
     let reconnects = 0;
-    link.onReconnected = () => {
+    let resumed = false;
+    link.onReconnected = (sessionPresent) => {
       reconnects += 1;
+      resumed = sessionPresent;
     };
     cleanups.push(() => link.stop());
     link.start();
@@ -263,6 +265,7 @@ describe('gateway link: a backlog goes out in signed batches', () => {
     // again, so nothing retained comes.
     await broker.restart();
     await until(() => reconnects === 1);
+    expect(resumed).toBe(true);
     expect(link.state).toBe('online');
   });
 
