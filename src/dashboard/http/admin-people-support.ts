@@ -87,7 +87,7 @@ export class PeopleAdmin {
     return person;
   }
 
-  /** Publishes the credential sets of these sites now, as the CLI and the hourly refresh do. */
+  /** Publishes the credential sets of these sites now (the CLI leaves that to the dashboards, through a notice). */
   async sync(sites: readonly string[]): Promise<SyncResult> {
     await this.deps
       .credentialsChanged?.()

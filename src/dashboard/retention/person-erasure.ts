@@ -28,6 +28,11 @@ export interface ErasureOptions {
   keepEvents?: boolean;
   /** The request's reference in the operator's own records (a ticket number), for the audit log. */
   reference?: string;
+  /**
+   * Tell the running dashboards to publish the person's sites' credential sets now (default); a
+   * dashboard that erases publishes them itself.
+   */
+  announce?: boolean;
 }
 
 export interface ErasureReport {
@@ -88,8 +93,9 @@ export class PersonErasure {
       report.grants = grants.rowCount ?? 0;
       // Delivered at the commit: every dashboard publishes these sites' credential sets again, so
       // that gateways drop the person now, not at the hourly refresh.
-      for (const site of new Set(grants.rows.map((r) => r.site)))
-        await db.query('SELECT pg_notify($1, $2)', [CREDENTIALS_CHANNEL, site]);
+      if (options.announce !== false)
+        for (const site of new Set(grants.rows.map((r) => r.site)))
+          await db.query('SELECT pg_notify($1, $2)', [CREDENTIALS_CHANNEL, site]);
       await db.query('DELETE FROM badges WHERE person_id = $1', [personId]);
       await db.query('DELETE FROM people WHERE id = $1', [personId]);
       await this.log(db, report, started, options.reference, actor);

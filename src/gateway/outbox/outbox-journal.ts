@@ -15,12 +15,10 @@ export type { JournalRecord } from './outbox-segment.js';
  * in small batches, before it is published; it is marked sent only after the broker acknowledged
  * it, and kept a while longer so that the central side can ask for it again.
  *
- * On disk: segment files `seg-<first seq>.log` of records `[u32 length][u32 crc32][u64 seq][payload]`
- * (big-endian; the CRC covers seq and payload), `acked`, the sequence number up to which
- * everything was acknowledged, and `issued`, the highest number given up unwritten or held by
- * the newest segment when it was removed (each
- * `<number> <crc32 of the number, 8 hex digits>`). After a crash the segments are replayed; a
- * torn or corrupt tail is cut off at the last intact record.
+ * On disk: segment files `seg-<first seq, 16 digits, leading zeros>.log` of records
+ * `[u32 length][u32 crc32][u64 seq][payload]` (big-endian; the CRC covers seq and payload), and
+ * the number files `acked` and `issued` (see outbox-number-file.ts). After a crash the segments
+ * are replayed (outbox-recovery.ts); a torn or corrupt tail is cut off at the last intact record.
  */
 export interface OutboxJournalOptions {
   dir: string;

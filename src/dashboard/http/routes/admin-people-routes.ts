@@ -179,7 +179,8 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
       const report = await asHttp(() =>
         retention.erasePerson(
           id,
-          { keepEvents, ...(reference ? { reference: reference.trim() } : {}) },
+          // This instance publishes the sets below, for every gateway: no notice needed.
+          { keepEvents, announce: false, ...(reference ? { reference: reference.trim() } : {}) },
           admin.actor(request),
         ),
       );
