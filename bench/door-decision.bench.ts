@@ -73,7 +73,7 @@ const door = new DoorController(
 door.start();
 
 // The codes people would type, computed outside the measurement.
-const codes = credentials.map((c) => totp.generate(c.totpSecret, clock.now()));
+const codes = credentials.map((c) => totp.generate(c.totpSecret as string, clock.now()));
 
 // Baseline: a bare otplib verify (same plugin, same ±1 step window) of the same codes.
 const crypto = new NodeCryptoPlugin();

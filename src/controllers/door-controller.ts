@@ -130,6 +130,9 @@ export class DoorController {
     this.cancelPending();
     const { badge, credential, direction } = attempt;
     const now = this.ports.clock.now();
+    // A badge without a secret is a revoked one, refused before its code is asked for.
+    if (credential.totpSecret === undefined)
+      return this.deny(badge, 'badge-revoked', direction, credential.person);
     const result = this.ports.totp.verify(credential.person, credential.totpSecret, digits, now);
     if (!result.ok) {
       this.badgeFailure(badge, credential.person, now);

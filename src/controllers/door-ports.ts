@@ -5,14 +5,15 @@ import type { WeeklySchedule } from './schedule.js';
 export interface Credential {
   badge: string;
   person: string;
-  name: string;
+  /** Absent for a revoked badge (see SyncedCredential). */
+  name?: string;
   status: 'active' | 'revoked';
   /** Epoch milliseconds before which the badge does not open doors. */
   validFrom?: number;
   /** Epoch milliseconds after which the badge no longer opens doors. */
   validUntil?: number;
-  /** Base32 TOTP secret of the person. */
-  totpSecret: string;
+  /** Base32 TOTP secret of the person; absent for a revoked badge. */
+  totpSecret?: string;
   /** When the person may enter; absent means at any time. */
   schedule?: WeeklySchedule;
   /** Day (YYYY-MM-DD) of the last background check and the last security training. */

@@ -45,15 +45,21 @@ export const WeeklySchedule = Type.Object(
 );
 export type WeeklySchedule = Static<typeof WeeklySchedule>;
 
+/**
+ * One credential. A revoked badge carries only what a gateway needs to refuse it and say whose it
+ * was (`badge`, `person`, `status`): its holder's name and TOTP secret stay central (GDPR Art.
+ * 5(1)(c)). An active one carries its `name` and `totpSecret` (see checkCredentials). Sets from
+ * before, with every revoked entry complete, are read all the same.
+ */
 export const SyncedCredential = Type.Object(
   {
     badge: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9:_-]+$' }),
     person: Type.String({ pattern: ID_PATTERN }),
-    name: Type.String({ maxLength: 200 }),
+    name: Type.Optional(Type.String({ maxLength: 200 })),
     status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
     validFrom: Type.Optional(Type.Integer()),
     validUntil: Type.Optional(Type.Integer()),
-    totpSecret: Type.String({ pattern: '^[A-Z2-7]{32,}=*$' }),
+    totpSecret: Type.Optional(Type.String({ pattern: '^[A-Z2-7]{32,}=*$' })),
     schedule: Type.Optional(WeeklySchedule),
     backgroundCheckOn: Type.Optional(Day),
     trainingOn: Type.Optional(Day),
@@ -124,6 +130,14 @@ export function sealCredentialSet(
   return sealed;
 }
 
+/** The first active credential without its holder's name or TOTP secret, described; else undefined. */
+export function incompleteCredential(credentials: readonly SyncedCredential[]): string | undefined {
+  const index = credentials.findIndex(
+    (c) => c.status === 'active' && (c.totpSecret === undefined || c.name === undefined),
+  );
+  return index < 0 ? undefined : `/credentials/${index} is active without its name or TOTP secret`;
+}
+
 export type CredentialSetCheck = { ok: true; body: CredentialSetBody } | { ok: false; reason: string };
 
 /** Decrypts with the gateway's key and verifies the central signature and the addressee. */
@@ -153,6 +167,8 @@ export function openCredentialSet(
   }
   if (!bodyValidator.Check(signed))
     return { ok: false, reason: `bad credential set: ${describeSchemaErrors(bodyValidator, signed)}` };
+  const incomplete = incompleteCredential(signed.body.credentials);
+  if (incomplete) return { ok: false, reason: `bad credential set: ${incomplete}` };
   if (!verifyBytes(centralKey, Buffer.from(canonicalJson(signed.body)), signed.sig)) {
     return { ok: false, reason: 'signature does not verify with the central key' };
   }

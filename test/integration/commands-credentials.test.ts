@@ -476,7 +476,12 @@ describe('credential sync', () => {
     }
     const keys = (system.gateway as unknown as { identity: GatewayIdentity }).identity.encryption;
     const opened = await retainedSet('gw-1', keys);
-    expect(opened.body.credentials.find((c) => c.badge === badge)?.status).toBe('revoked');
+    // Revoked: no name, no secret of its holder leaves the central side.
+    expect(opened.body.credentials.find((c) => c.badge === badge)).toEqual({
+      badge,
+      person: system.agent.person,
+      status: 'revoked',
+    });
     const recorded = await system.dashboard.pool.query<{ version: string }>(
       'SELECT version FROM credential_sets WHERE site = $1 AND gateway = $2',
       [system.site, 'gw-1'],

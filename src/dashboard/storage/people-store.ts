@@ -108,11 +108,30 @@ export class PeopleStore {
         ORDER BY (b.status = 'active'), b.badge`,
       [site],
     );
-    return result.rows.map((row) => ({
+    return result.rows.map((row): SyncedCredential => {
+      // A revoked badge: what a gateway needs to refuse it and say whose it was, nothing more.
+      if (row.status === 'revoked') return { badge: row.badge, person: row.person_id, status: 'revoked' };
+      return this.activeCredential(row);
+    });
+  }
+
+  private activeCredential(row: {
+    badge: string;
+    person_id: string;
+    display_name: string;
+    valid_from: Date | null;
+    valid_until: Date | null;
+    totp_secret_sealed: string | null;
+    schedule: WeeklySchedule | null;
+    background_check_on: string | null;
+    training_on: string | null;
+    may_open_room: boolean;
+  }): SyncedCredential {
+    return {
       badge: row.badge,
       person: row.person_id,
       name: row.display_name,
-      status: row.status,
+      status: 'active',
       totpSecret: this.ring()
         .open(row.totp_secret_sealed as string, `${SECRET_CONTEXT}/${row.person_id}`)
         .toString('utf8'),
@@ -122,7 +141,7 @@ export class PeopleStore {
       ...(row.background_check_on ? { backgroundCheckOn: row.background_check_on } : {}),
       ...(row.training_on ? { trainingOn: row.training_on } : {}),
       ...(row.may_open_room ? { mayOpenRoom: true } : {}),
-    }));
+    };
   }
 
   private ring(): KeyRing {

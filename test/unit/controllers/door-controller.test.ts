@@ -89,15 +89,24 @@ describe('door controller: badge then TOTP code', () => {
     const t = doorHarness({
       credentials: [
         credential({ badge: 'B-REV', person: 'rev', status: 'revoked' }),
+        // As the central side sends a revoked badge now: no name, no secret.
+        { badge: 'B-GONE', person: 'gone', status: 'revoked' },
         credential({ badge: 'B-OLD', person: 'old', validUntil: now - 1 }),
         credential({ badge: 'B-NEW', person: 'new', validFrom: now + 60_000 }),
       ],
     });
     expect(t.door.badge('B-NOBODY')).toMatchObject({ outcome: 'denied', reason: 'unknown-badge' });
     expect(t.door.badge('B-REV')).toMatchObject({ outcome: 'denied', reason: 'badge-revoked' });
+    expect(t.door.badge('B-GONE')).toMatchObject({ outcome: 'denied', reason: 'badge-revoked' });
     expect(t.door.badge('B-OLD')).toMatchObject({ outcome: 'denied', reason: 'badge-expired' });
     expect(t.door.badge('B-NEW')).toMatchObject({ outcome: 'denied', reason: 'badge-expired' });
-    expect(t.denials()).toEqual(['unknown-badge', 'badge-revoked', 'badge-expired', 'badge-expired']);
+    expect(t.denials()).toEqual([
+      'unknown-badge',
+      'badge-revoked',
+      'badge-revoked',
+      'badge-expired',
+      'badge-expired',
+    ]);
     expect(t.door.code('123456')).toMatchObject({ outcome: 'ignored', why: 'no badge presented' });
   });
 

@@ -38,3 +38,37 @@ describe('credential set size', () => {
     ).toThrow(expect.toSatisfy((error: unknown) => hasCode(error, 'IDG_CREDENTIALS_TOO_LARGE')));
   });
 });
+
+/** A revoked badge carries only what a gateway needs to refuse it; an active one, its secret. */
+describe('credential set entries', () => {
+  const open = (credentials: unknown[]) =>
+    openCredentialSet(
+      sealCredentialSet(
+        { ...body('A'.repeat(32)), credentials } as Parameters<typeof sealCredentialSet>[0],
+        central.privateKey,
+        gateway.publicKey,
+      ),
+      gateway,
+      central.publicKey,
+      self,
+    );
+
+  it('opens a revoked badge without its holder’s name or secret, and one sent complete as before', () => {
+    expect(open([{ badge: 'B-2', person: 'ben', status: 'revoked' }])).toMatchObject({ ok: true });
+    expect(
+      open([{ badge: 'B-2', person: 'ben', name: 'Ben', status: 'revoked', totpSecret: 'B'.repeat(32) }]),
+    ).toMatchObject({ ok: true });
+  });
+
+  it('refuses an active badge without its holder’s secret or name', () => {
+    expect(open([{ badge: 'B-1', person: 'ada', name: 'Ada', status: 'active' }])).toEqual({
+      ok: false,
+      reason: 'bad credential set: /credentials/0 is active without its name or TOTP secret',
+    });
+    expect(
+      open([{ badge: 'B-1', person: 'ada', status: 'active', totpSecret: 'A'.repeat(32) }]),
+    ).toMatchObject({
+      ok: false,
+    });
+  });
+});
