@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { Pool } from 'pg';
 import { describe, expect, it } from 'vitest';
-import { CentralMessenger } from '../../../src/dashboard/central-messenger.js';
+import { CredentialPublisher } from '../../../src/dashboard/credential-publisher.js';
 import type { GatewayRegistry } from '../../../src/dashboard/storage/gateway-registry.js';
 import type { PeopleStore } from '../../../src/dashboard/storage/people-store.js';
 import { createLogger } from '../../../src/lib/logger.js';
@@ -11,10 +11,13 @@ describe('publishing every site’s credential sets', () => {
   it('goes on to the next site when one fails, and logs the one that failed', async () => {
     const lines: string[] = [];
     const sites = ['site-a', 'site-b', 'site-c'];
-    const messenger = new CentralMessenger({
-      url: 'mqtt://127.0.0.1:1',
-      clientId: 'refresh-test',
-      signingKey: generateKeyPairSync('ed25519').privateKey,
+    const key = generateKeyPairSync('ed25519').privateKey;
+    const messenger = new CredentialPublisher({
+      signingKey: key,
+      requireKey: () => key,
+      requireClient: () => {
+        throw new Error('not connected');
+      },
       registry: { all: () => sites.map((site) => ({ site, id: 'gw-1' })) } as unknown as GatewayRegistry,
       people: {} as PeopleStore,
       pool: {} as Pool,
