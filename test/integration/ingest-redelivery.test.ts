@@ -1,7 +1,8 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventIngest, type IngestOutcome } from '../../src/dashboard/ingest/event-ingest.js';
-import type { Checked, IncomingMessage } from '../../src/dashboard/ingest/ingest-pipeline.js';
+import type { IncomingMessage } from '../../src/dashboard/ingest/ingest-pipeline.js';
+import type { Checked } from '../../src/dashboard/ingest/payload-checks.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { Signal } from '../../src/lib/signal.js';
 import { topics } from '../../src/protocol/topics.js';

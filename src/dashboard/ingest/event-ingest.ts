@@ -4,9 +4,10 @@ import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
 import { isTransientError } from '../storage/database.js';
 import { numberUseOf } from '../storage/sequence-store.js';
-import { type Checked, eventBytes, type IngestOutcome, type IngestPipeline } from './ingest-pipeline.js';
+import type { IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
 import { type HeldMessage, Redeliveries } from './mqtt-redeliveries.js';
 import { MqttSubscriber } from './mqtt-subscriber.js';
+import { type Checked, eventBytes } from './payload-checks.js';
 import { SignatureThreads } from './signature-threads.js';
 
 export interface IngestOptions {

@@ -1,36 +1,20 @@
-import type { KeyObject } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
-import { CodedError } from '../../lib/coded-error.js';
-import { type Logger, silentLogger } from '../../lib/logger.js';
+import type { Pool } from 'pg';
+import type { Logger } from '../../lib/logger.js';
 import { canonicalJson } from '../../protocol/canonical.js';
-import {
-  batchSignatureInput,
-  batchSigningBytes,
-  checkEnvelope,
-  decodePayload,
-  type Envelope,
-  type Rejection,
-  SCHEMA_VERSION,
-  type SignatureInput,
-  signatureInput,
-  signatureVerdict,
-  signingBytes,
-  type UnsignedEnvelope,
-} from '../../protocol/envelope.js';
-import { SIGNATURE_PATTERN } from '../../protocol/signing.js';
-import { parseTopic } from '../../protocol/topics.js';
-import { UUIDV7_PATTERN } from '../../protocol/uuidv7.js';
+import type { Envelope, Rejection } from '../../protocol/envelope.js';
 import { STORED_CHANNEL, storedNotice } from '../cluster-events.js';
 import type { LiveHub } from '../live-hub.js';
-import type { TooOld } from '../retention/event-age-limit.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { inTransaction } from '../storage/database.js';
 import type { EventStore, StoredEvent } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { LatestFactsStore } from '../storage/latest-facts.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
-import { type NumberUse, numberUseOf, type SequenceStore } from '../storage/sequence-store.js';
-import { SignatureThreads } from './signature-threads.js';
+import type { NumberUse, SequenceStore } from '../storage/sequence-store.js';
+import { quarantined, quarantineUnstorable } from './ingest-quarantine.js';
+import { type Checked, checkPayload, eventBytes, type PayloadCheckOptions } from './payload-checks.js';
+import { gatewayOf, RetiredMeanwhile } from './retired-meanwhile.js';
+import type { SignatureThreads } from './signature-threads.js';
 
 /**
  * What happens to a batch of payloads from the broker, in one transaction: each is decoded,
@@ -51,27 +35,13 @@ export interface IncomingMessage {
   checked?: Checked[];
 }
 
-/**
- * One event's verdict. A payload refused whole has one; a batch whose signature holds has one per
- * event, and a refused event of it carries its own bytes for the quarantine. A refused event that
- * its gateway signed names its sequence number (`uses`): the number is claimed for it, so the gap
- * it would leave is closed and a resend of it is not quarantined again.
- */
-export type Checked = { ok: true; value: Envelope } | (Rejection & { payload?: Buffer; uses?: NumberUse });
-
-/**
- * How far ahead of the central clock a signed event may be dated. Further, and it is quarantined
- * (`future-time`): it would hold the overview's facts for as long, and its day would lie beyond
- * retention's reach. Gateways keep their clocks synchronised and alarm when they are not.
- */
-export const FUTURE_TIME_LIMIT_MS = 60 * 60_000;
-
 export type IngestOutcome =
   | { status: 'stored'; event: StoredEvent }
   | { status: 'duplicate' }
   | { status: 'quarantined'; rejection: Rejection };
 
-export interface IngestPipelineOptions {
+/** What the pipeline stores into, and (PayloadCheckOptions) what checking a payload reads. */
+export interface IngestPipelineOptions extends PayloadCheckOptions {
   pool: Pool;
   events: EventStore;
   sequences: SequenceStore;
@@ -95,12 +65,6 @@ export interface IngestPipelineOptions {
   cluster?: { stored(notice: string, events: readonly StoredEvent[]): void; committed(notice: string): void };
   /** Called after the commit with the events that were new (command results, credential requests). */
   afterCommit?: (stored: Envelope[]) => void;
-  /**
-   * Whether a signed event is older than anything retention keeps for its site and class, and no
-   * legal hold covers it (EventAgeLimit.tooOld): then it is quarantined as `past-time`. Without
-   * it any past time is taken.
-   */
-  tooOld?: (site: string, kind: string, at: number, now: number) => TooOld | undefined;
 }
 
 /**
@@ -322,7 +286,13 @@ export class IngestPipeline {
       for (const { message: index, rejection } of rejected) {
         const message = messages[index] as IncomingMessage;
         alarmChanges.push(
-          ...(await this.quarantined(message.topic, rejection, rejection.payload ?? message.payload, client)),
+          ...(await quarantined(
+            this.options,
+            message.topic,
+            rejection,
+            rejection.payload ?? message.payload,
+            client,
+          )),
         );
       }
       stored = await events.insert(insert, client, reach.inserted);
@@ -341,7 +311,9 @@ export class IngestPipeline {
           const rejection = idReused(envelope, 'belongs to a stored event', bytesOf(envelope));
           refuse(envelope, rejection);
           const message = messages[(where.get(envelope) as At).message] as IncomingMessage;
-          alarmChanges.push(...(await this.quarantined(message.topic, rejection, rejection.payload, client)));
+          alarmChanges.push(
+            ...(await quarantined(this.options, message.topic, rejection, rejection.payload, client)),
+          );
         }
       }
       // Held in quarantine until now: the number's holder is stored.
@@ -392,212 +364,24 @@ export class IngestPipeline {
   }
 
   /**
-   * Keeps a payload (or one event of a batch) that could not be stored at all, though it passed
-   * every check, in the quarantine as `unstorable`, with the critical alarm every quarantined
-   * payload raises, in a transaction of its own (see EventIngest: a poison message must not stall
-   * the ingest). The alarm is pushed live after the commit.
+   * Keeps a payload (or one event of a batch) that could not be stored at all in the quarantine,
+   * in a transaction of its own (see quarantineUnstorable in ingest-quarantine.ts).
    */
-  async quarantineUnstorable(
+  quarantineUnstorable(
     topic: string,
     detail: string,
     payload: Buffer,
     uses?: NumberUse,
   ): Promise<IngestOutcome> {
-    const { pool, log, hub, sequences, registry } = this.options;
-    const rejection: Rejection = { ok: false, reason: 'unstorable', detail };
-    const attempt = (use: NumberUse | undefined) =>
-      inTransaction(pool, log, async (client) => {
-        // The gateway signed this number: it is used, by an event kept in quarantine (see Checked).
-        const claimed = use ? (await sequences.claim([use], client, new Set([use]))).fresh : [];
-        // Alarms take chain locks: the ingest-order lock comes first, as in every ingest transaction.
-        await client.query('SELECT identgate_take_ingest_order()');
-        const raised = await this.quarantined(topic, rejection, payload, client);
-        const retired = await sequences.noteHighest(claimed, client);
-        if (retired.length > 0) throw new RetiredMeanwhile(retired);
-        return raised;
-      });
-    let raised: AlarmView[];
-    try {
-      raised = await attempt(uses);
-    } catch (error) {
-      if (!(error instanceof RetiredMeanwhile && uses)) throw error;
-      // Its gateway was retired meanwhile: kept all the same, but its number is not taken (the
-      // retirement recorded the gateway's gaps as lost).
-      registry.forget(uses.site, uses.gateway);
-      raised = await attempt(undefined);
-    }
-    hub.publishAlarms(raised);
-    return { status: 'quarantined', rejection };
-  }
-
-  /** Quarantines a payload with its reason and raises the critical `event-quarantined` alarm. */
-  private async quarantined(
-    topic: string,
-    rejection: Rejection,
-    payload: Buffer,
-    client: PoolClient,
-  ): Promise<AlarmView[]> {
-    const { quarantine, alarms } = this.options;
-    await quarantine.add(topic, rejection.reason, rejection.detail, payload, client);
-    const address = parseTopic(topic);
-    const site = address.ok ? address.address.site : undefined;
-    const gateway = address.ok ? address.address.gateway : undefined;
-    return alarms.raiseCentral(
-      {
-        alarm: 'event-quarantined',
-        key: `event-quarantined:${rejection.reason}`,
-        severity: 'critical',
-        ...(site ? { site } : {}),
-        ...(gateway ? { gateway } : {}),
-        detail: `${rejection.reason}: ${rejection.detail}`.slice(0, 500),
-      },
-      client,
-    );
-  }
-
-  /** A signed event's time: not too far ahead of the central clock, not before what retention keeps. */
-  private inTime(envelope: Envelope, now: number): Checked {
-    const at = Date.parse(envelope.time);
-    return notAheadOrBefore(envelope, now, this.options.tooOld?.(envelope.site, envelope.kind, at, now));
+    return quarantineUnstorable(this.options, topic, detail, payload, uses);
   }
 
   /**
-   * Topic, schema and signature: everything about a payload that needs no database. Signatures
-   * are verified on the given threads, or in place without them.
+   * Everything about a payload that needs no database, with this pipeline's gateway keys and
+   * retention limit (see checkPayload in payload-checks.ts).
    */
-  async check(message: IncomingMessage, threads: SignatureThreads = IN_PLACE): Promise<Checked[]> {
-    try {
-      return await this.checkPayload(message, threads);
-    } catch (error) {
-      // Nothing a payload holds may stop the ingest: whatever could not be checked is refused.
-      return [
-        { ok: false, reason: 'bad-envelope', detail: `could not be checked: ${(error as Error).message}` },
-      ];
-    }
-  }
-
-  private async checkPayload(message: IncomingMessage, threads: SignatureThreads): Promise<Checked[]> {
-    const address = parseTopic(message.topic);
-    if (!address.ok || address.address.channel !== 'events') {
-      return [
-        {
-          ok: false,
-          reason: 'topic-mismatch',
-          detail: address.ok ? `not an events topic: ${message.topic}` : address.reason,
-        },
-      ];
-    }
-    const { site, gateway } = address.address;
-    const decoded = decodePayload(message.payload);
-    const { keyFor } = this.options.registry;
-    if (!decoded.ok) return [await signedRefusal(decoded, message.payload, site, gateway, keyFor, threads)];
-    if (decoded.value.form === 'event') {
-      const envelope = decoded.value.envelope;
-      if (envelope.site !== site || envelope.gateway !== gateway) {
-        return [mismatch(`event of ${envelope.site}/${envelope.gateway}`, site, gateway)];
-      }
-      const input = signatureInput(envelope, keyFor);
-      if (!input.ok) return [input];
-      const verdict = signatureVerdict(envelope, await verify(input, threads));
-      return [verdict.ok ? this.inTime(envelope, Date.now()) : verdict];
-    }
-    const batch = decoded.value.batch;
-    if (batch.site !== site || batch.gateway !== gateway) {
-      return [mismatch(`batch of ${batch.site}/${batch.gateway}`, site, gateway)];
-    }
-    const input = batchSignatureInput(batch, keyFor, message.payload);
-    if (!input.ok) return [input];
-    // Bytes cut from the payload that do not verify may still belong to a sound batch sent in
-    // another layout: its canonical JSON decides.
-    const verified =
-      (await verify(input, threads)) ||
-      (input.asSent === true && (await verify({ ...input, bytes: batchSigningBytes(batch) }, threads)));
-    if (!verified) {
-      return [
-        {
-          ok: false,
-          reason: 'bad-signature',
-          detail: `batch signature does not verify with the key of ${site}/${gateway}`,
-        },
-      ];
-    }
-    // Signed by the gateway as a whole: each event is now checked for its shape alone, and one
-    // that fails is refused on its own while the rest are stored.
-    const count = batch.events.length;
-    const now = Date.now();
-    return batch.events.map((raw, index): Checked => {
-      const checked = checkEnvelope(raw);
-      const verdict: Checked =
-        checked.ok && (checked.value.site !== site || checked.value.gateway !== gateway)
-          ? mismatch(`event of ${checked.value.site}/${checked.value.gateway}`, site, gateway)
-          : checked.ok
-            ? this.inTime(checked.value, now)
-            : checked;
-      if (verdict.ok) return verdict;
-      const uses = verdict.uses ?? numberUse(raw, site, gateway);
-      return {
-        ...verdict,
-        detail: `event ${index + 1} of ${count} in a batch: ${verdict.detail}`,
-        payload: eventPayload(raw),
-        ...(uses ? { uses } : {}),
-      };
-    });
-  }
-}
-
-/** Gateways retired after their events were checked here (see SequenceStore.noteHighest). */
-class RetiredMeanwhile extends CodedError {
-  constructor(readonly gateways: string[]) {
-    super('IDG_GATEWAY_RETIRED', `gateways retired meanwhile: ${gateways.join(', ')}`);
-  }
-}
-
-/** Whose number a verdict names, as `site/id`: its event's, or the one a signed refusal uses. */
-function gatewayOf(checked: Checked): string | undefined {
-  const use = checked.ok ? checked.value : checked.uses;
-  return use ? `${use.site}/${use.gateway}` : undefined;
-}
-
-/**
- * What quarantine keeps of one event refused on its own: the payload as received when the message
- * held that event alone, else the event's own bytes (one of a gateway's batch).
- */
-export function eventBytes(message: { payload: Buffer }, eventsInMessage: number, event: unknown): Buffer {
-  return eventsInMessage === 1 ? message.payload : Buffer.from(JSON.stringify(event));
-}
-
-const ENVELOPE_KEYS = ['data', 'gateway', 'id', 'kind', 'seq', 'sig', 'site', 'time', 'v'].join();
-
-/**
- * A single event refused for its kind, data or time may still be one its gateway signed: then
- * its number is used (see Checked). Only an object with exactly an event's members, whose
- * signature holds over them, names a number; anything else names none, so that no one but the
- * gateway can take one of its numbers. Runs for refused payloads only.
- */
-async function signedRefusal(
-  refusal: Rejection,
-  payload: Buffer,
-  site: string,
-  gateway: string,
-  keyFor: (site: string, gateway: string) => KeyObject | undefined,
-  threads: SignatureThreads,
-): Promise<Checked> {
-  if (!['unknown-kind', 'bad-data', 'bad-envelope'].includes(refusal.reason)) return refusal;
-  try {
-    const raw: unknown = JSON.parse(payload.toString('utf8'));
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return refusal;
-    if (Object.keys(raw).sort().join() !== ENVELOPE_KEYS) return refusal;
-    const { v, id, kind, seq, time, data, sig } = raw as Record<string, unknown>;
-    const uses = numberUse(raw, site, gateway);
-    const key = keyFor(site, gateway);
-    if (!uses || !key || v !== SCHEMA_VERSION || typeof kind !== 'string' || typeof time !== 'string')
-      return refusal;
-    if (typeof sig !== 'string' || !SIGNATURE.test(sig)) return refusal;
-    const bytes = signingBytes({ v, id, kind, site, gateway, seq, time, data } as UnsignedEnvelope);
-    const signed = await threads.verify(key, bytes, Buffer.from(sig, 'base64url'));
-    return signed ? { ...refusal, uses } : refusal;
-  } catch {
-    return refusal;
+  check(message: IncomingMessage, threads?: SignatureThreads): Promise<Checked[]> {
+    return checkPayload(message, this.options, threads);
   }
 }
 
@@ -619,68 +403,4 @@ function sameEvent(a: Envelope, b: Envelope): boolean {
     a.kind === b.kind &&
     canonicalJson(a.data) === canonicalJson(b.data)
   );
-}
-
-/**
- * A signed event, refused when it is dated more than FUTURE_TIME_LIMIT_MS after `now`, or when it
- * is older than what retention keeps (`tooOld`).
- */
-function notAheadOrBefore(envelope: Envelope, now: number, tooOld: TooOld | undefined): Checked {
-  const ahead = Date.parse(envelope.time) - now;
-  if (ahead > FUTURE_TIME_LIMIT_MS)
-    return {
-      ok: false,
-      reason: 'future-time',
-      detail: `dated ${envelope.time}, ${Math.round(ahead / 60_000)} min ahead of the central clock`,
-      uses: numberUseOf(envelope),
-    };
-  if (tooOld) {
-    // Personal data already past its retention: quarantine keeps only what names the event (its
-    // number is claimed), not what it says about anyone.
-    const { v, id, site, gateway, seq, time, kind } = envelope;
-    return {
-      ok: false,
-      reason: 'past-time',
-      detail: `dated ${envelope.time}, older than the ${tooOld.days} days retention keeps it (${tooOld.source})`,
-      payload: Buffer.from(JSON.stringify({ v, id, site, gateway, seq, time, kind })),
-      uses: numberUseOf(envelope),
-    };
-  }
-  return { ok: true, value: envelope };
-}
-
-/**
- * The number a refused event of a signed batch used, when it names one plainly: its gateway's,
- * a positive whole number and a UUIDv7 id (as every event id is). Anything less is quarantined without a claim.
- */
-function numberUse(raw: unknown, site: string, gateway: string): NumberUse | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const { site: s, gateway: g, seq, id } = raw as Record<string, unknown>;
-  if (s !== site || g !== gateway) return undefined;
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return undefined;
-  if (typeof id !== 'string' || !EVENT_ID.test(id)) return undefined;
-  return { site, gateway, seq, id };
-}
-
-const EVENT_ID = new RegExp(UUIDV7_PATTERN);
-const SIGNATURE = new RegExp(SIGNATURE_PATTERN);
-
-/** One event's bytes for the quarantine; an event too deep to serialise is kept as a note. */
-function eventPayload(raw: unknown): Buffer {
-  try {
-    return Buffer.from(JSON.stringify(raw));
-  } catch (error) {
-    return Buffer.from(JSON.stringify({ unserialisable: (error as Error).message.slice(0, 200) }));
-  }
-}
-
-/** Verifies on the calling thread: SignatureThreads without threads. */
-const IN_PLACE = new SignatureThreads(0, silentLogger);
-
-function mismatch(what: string, site: string, gateway: string): Rejection {
-  return { ok: false, reason: 'topic-mismatch', detail: `${what} published on ${site}/${gateway}` };
-}
-
-function verify(input: SignatureInput, threads: SignatureThreads): Promise<boolean> {
-  return threads.verify(input.key, input.bytes, input.signature);
 }
