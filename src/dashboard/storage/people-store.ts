@@ -21,6 +21,21 @@ export interface PersonInput {
 
 export const SECRET_CONTEXT = 'identgate/totp-secret/v1';
 
+/** A badge with its holder, as credentialsForSite reads it. */
+interface CredentialRow {
+  badge: string;
+  person_id: string;
+  display_name: string;
+  status: 'active' | 'revoked';
+  valid_from: Date | null;
+  valid_until: Date | null;
+  totp_secret_sealed: string | null;
+  schedule: WeeklySchedule | null;
+  background_check_on: string | null;
+  training_on: string | null;
+  may_open_room: boolean;
+}
+
 export class PeopleStore {
   private readonly keys: KeyRing | undefined;
 
@@ -87,19 +102,7 @@ export class PeopleStore {
 
   /** Every credential the gateways of `site` need, revoked badges first. */
   async credentialsForSite(site: string, db: Queryable = this.pool): Promise<SyncedCredential[]> {
-    const result = await db.query<{
-      badge: string;
-      person_id: string;
-      display_name: string;
-      status: 'active' | 'revoked';
-      valid_from: Date | null;
-      valid_until: Date | null;
-      totp_secret_sealed: string | null;
-      schedule: WeeklySchedule | null;
-      background_check_on: string | null;
-      training_on: string | null;
-      may_open_room: boolean;
-    }>(
+    const result = await db.query<CredentialRow>(
       `SELECT b.badge, b.person_id, p.display_name, b.status, b.valid_from, b.valid_until, p.totp_secret_sealed,
               p.schedule, to_char(p.background_check_on, 'YYYY-MM-DD') AS background_check_on,
               to_char(p.training_on, 'YYYY-MM-DD') AS training_on, p.may_open_room
@@ -115,18 +118,7 @@ export class PeopleStore {
     });
   }
 
-  private activeCredential(row: {
-    badge: string;
-    person_id: string;
-    display_name: string;
-    valid_from: Date | null;
-    valid_until: Date | null;
-    totp_secret_sealed: string | null;
-    schedule: WeeklySchedule | null;
-    background_check_on: string | null;
-    training_on: string | null;
-    may_open_room: boolean;
-  }): SyncedCredential {
+  private activeCredential(row: CredentialRow): SyncedCredential {
     return {
       badge: row.badge,
       person: row.person_id,
