@@ -120,27 +120,48 @@ async function flap(broker: FakeMqttBroker, client: FakeClientConnection): Promi
 const pubacks = (client: FakeClientConnection) =>
   client.received.filter((p: Packet) => p.cmd === 'puback').map((p) => p.messageId);
 
+/** Delivers `payloads` from packet id 1 and waits until the ingest has taken them all. */
+async function deliverAll(pipeline: HeldPipeline, client: FakeClientConnection, payloads: string[]) {
+  const arrived = collectFrom(pipeline.checked, payloads.length);
+  deliver(client, payloads);
+  await arrived;
+}
+
+/** Redelivers `held` (dup set), then sends `fresh` from `firstId`; waits until `fresh` is taken. */
+async function redeliverThen(
+  pipeline: HeldPipeline,
+  client: FakeClientConnection,
+  held: string[],
+  fresh: string,
+  firstId = 1,
+) {
+  const arrived = nextFrom(pipeline.checked, (payload) => payload === fresh);
+  if (held.length > 0) deliver(client, held, { dup: true });
+  deliver(client, [fresh], { firstId });
+  await arrived;
+}
+
+/** Lets the held commits finish and waits for the PUBACK of `messageId` on `client`. */
+async function releaseUntilAck(pipeline: HeldPipeline, client: FakeClientConnection, messageId: number) {
+  const acked = client.next((p) => p.cmd === 'puback' && p.messageId === messageId);
+  pipeline.release();
+  await acked;
+}
+
 describe('ingest of redeliveries of messages it still holds', () => {
   it('queues no redelivery of a held message, and acknowledges it on the new connection once the held copy commits', async () => {
     const { broker, pipeline, ingest, seen } = await start();
     const first = await connection(broker, 1);
-    const arrived = collectFrom(pipeline.checked, 3);
-    deliver(first, ['a', 'b', 'c']);
-    await arrived;
+    await deliverAll(pipeline, first, ['a', 'b', 'c']);
     // a is being committed; b and c wait for the next batch.
     expect(ingest.queued).toBe(2);
 
     const second = await flap(broker, first);
-    const fresh = nextFrom(pipeline.checked, (payload) => payload === 'd');
-    deliver(second, ['a', 'b', 'c'], { dup: true });
-    deliver(second, ['d'], { firstId: 4 });
-    await fresh;
+    await redeliverThen(pipeline, second, ['a', 'b', 'c'], 'd', 4);
     expect(seen).toEqual(['a', 'b', 'c', 'd']);
     expect(ingest.queued).toBe(3);
 
-    const lastAck = second.next((p) => p.cmd === 'puback' && p.messageId === 4);
-    pipeline.release();
-    await lastAck;
+    await releaseUntilAck(pipeline, second, 4);
     expect(pubacks(second)).toEqual([1, 2, 3, 4]);
     expect(pubacks(first)).toEqual([]);
     expect(pipeline.committed).toEqual([['a'], ['b', 'c', 'd']]);
@@ -149,26 +170,16 @@ describe('ingest of redeliveries of messages it still holds', () => {
   it('matches the redelivery again after a second reconnect, and acknowledges it on the newest connection', async () => {
     const { broker, pipeline, ingest, seen } = await start();
     const first = await connection(broker, 1);
-    const arrived = collectFrom(pipeline.checked, 2);
-    deliver(first, ['a', 'b']);
-    await arrived;
+    await deliverAll(pipeline, first, ['a', 'b']);
     const second = await flap(broker, first);
-    const y = nextFrom(pipeline.checked, (payload) => payload === 'y');
-    deliver(second, ['a', 'b'], { dup: true });
-    deliver(second, ['y'], { firstId: 3 });
-    await y;
+    await redeliverThen(pipeline, second, ['a', 'b'], 'y', 3);
     // a, b and y are held now for the second connection, which ends in turn.
     const third = await flap(broker, second);
-    const x = nextFrom(pipeline.checked, (payload) => payload === 'x');
-    deliver(third, ['a', 'b', 'y'], { dup: true });
-    deliver(third, ['x'], { firstId: 4 });
-    await x;
+    await redeliverThen(pipeline, third, ['a', 'b', 'y'], 'x', 4);
     expect(seen).toEqual(['a', 'b', 'y', 'x']);
     expect(ingest.queued).toBe(3);
 
-    const lastAck = third.next((p) => p.cmd === 'puback' && p.messageId === 4);
-    pipeline.release();
-    await lastAck;
+    await releaseUntilAck(pipeline, third, 4);
     expect(pubacks(third)).toEqual([1, 2, 3, 4]);
     expect(pubacks(second)).toEqual([]);
     expect(pipeline.committed).toEqual([['a'], ['b', 'y', 'x']]);
@@ -177,13 +188,9 @@ describe('ingest of redeliveries of messages it still holds', () => {
   it('commits held messages the broker never redelivers (its session lost)', async () => {
     const { broker, pipeline, ingest } = await start(false);
     const first = await connection(broker, 1);
-    const arrived = collectFrom(pipeline.checked, 2);
-    deliver(first, ['a', 'b']);
-    await arrived;
+    await deliverAll(pipeline, first, ['a', 'b']);
     const second = await flap(broker, first);
-    const fresh = nextFrom(pipeline.checked, (payload) => payload === 'c');
-    deliver(second, ['c']);
-    await fresh;
+    await redeliverThen(pipeline, second, [], 'c');
     expect(ingest.queued).toBe(2);
 
     const decided = collectFrom(ingest.outcomes, 3);
@@ -197,14 +204,10 @@ describe('ingest of redeliveries of messages it still holds', () => {
   it('takes a redelivery arriving after the held copy committed as a message of its own', async () => {
     const { broker, pipeline, ingest, seen } = await start();
     const first = await connection(broker, 1);
-    const arrived = collectFrom(pipeline.checked, 2);
-    deliver(first, ['a', 'b']);
-    await arrived;
+    await deliverAll(pipeline, first, ['a', 'b']);
     const second = await flap(broker, first);
     // x arrives first: a and b are then held from an ended connection and may be redelivered.
-    const fresh = nextFrom(pipeline.checked, (payload) => payload === 'x');
-    deliver(second, ['x']);
-    await fresh;
+    await redeliverThen(pipeline, second, [], 'x');
     const decided = collectFrom(ingest.outcomes, 3);
     pipeline.release();
     await decided;

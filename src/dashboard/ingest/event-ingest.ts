@@ -4,7 +4,7 @@ import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
 import { isTransientError } from '../storage/database.js';
 import { numberUseOf } from '../storage/sequence-store.js';
-import type { IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
+import type { IncomingMessage, IngestOutcome, IngestPipeline } from './ingest-pipeline.js';
 import { type HeldMessage, Redeliveries } from './mqtt-redeliveries.js';
 import { MqttSubscriber } from './mqtt-subscriber.js';
 import { type Checked, eventBytes } from './payload-checks.js';
@@ -56,11 +56,7 @@ interface Held extends HeldMessage {
 }
 
 /** A message as it goes into the pipeline, checked. */
-interface CheckedMessage {
-  topic: string;
-  payload: Buffer;
-  checked: Checked[];
-}
+type CheckedMessage = Required<IncomingMessage>;
 
 const RETRY_MAX_MS = 10_000;
 /** Transient failures of a batch of several events before its events are tried one by one. */
@@ -232,9 +228,7 @@ export class EventIngest {
     let transientFailures = 0;
     for (;;) {
       try {
-        return await this.options.pipeline.process(
-          batch.map(({ topic, payload, checked }) => ({ topic, payload, checked })),
-        );
+        return await this.options.pipeline.process(batch);
       } catch (error) {
         // Not acknowledged: the broker keeps these messages (and redelivers them after a restart).
         // A transient error (see isTransientError: a lost connection, a full disk …) is retried

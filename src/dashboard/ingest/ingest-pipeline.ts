@@ -139,10 +139,7 @@ export class IngestPipeline {
         if (!(error instanceof RetiredMeanwhile) || attempt >= 3) throw error;
         // Checked while this instance trusted the gateway; it is forgotten now (as the retirement's
         // notice would have it), and its messages are checked again: quarantined, as its own.
-        for (const name of error.gateways) {
-          const [site = '', id = ''] = name.split('/');
-          this.options.registry.forget(site, id);
-        }
+        error.forgetIn(this.options.registry);
         this.options.log.warn(
           { gateways: error.gateways },
           'gateways retired while their events were being stored: those events are refused',

@@ -43,7 +43,7 @@ export async function quarantineUnstorable(
     if (!(error instanceof RetiredMeanwhile && uses)) throw error;
     // Its gateway was retired meanwhile: kept all the same, but its number is not taken (the
     // retirement recorded the gateway's gaps as lost).
-    registry.forget(uses.site, uses.gateway);
+    error.forgetIn(registry);
     raised = await attempt(undefined);
   }
   hub.publishAlarms(raised);

@@ -295,9 +295,12 @@ describe('commands at the gateway', () => {
     expect(recorded.at(-1)?.kind).toBe('command.result');
   });
 
-  it('leaves a redelivery of a command still running to the answer it gets when done', async () => {
+  /**
+   * Commands whose resend runs until `finish()`: it then answers that 5 events were sent again.
+   * Results and alarms go to `record`.
+   */
+  function heldResend(record: (event: EventBody) => void) {
     let finish: () => void = () => undefined;
-    const recorded: EventBody[] = [];
     const commands = new CentralCommands({
       ...target,
       centralKey: central.publicKey,
@@ -309,10 +312,16 @@ describe('commands at the gateway', () => {
             finish = () => resolve({ sent: 5, extent: { oldestHeld: 1, highestIssued: 5 } });
           }),
       } as unknown as CommandTargets,
-      alarms: new AlarmBook((event) => recorded.push(event)),
-      record: (event) => recorded.push(event),
+      alarms: new AlarmBook(record),
+      record,
       log: silentLogger,
     });
+    return { commands, finish: () => finish() };
+  }
+
+  it('leaves a redelivery of a command still running to the answer it gets when done', async () => {
+    const recorded: EventBody[] = [];
+    const { commands, finish } = heldResend((event) => recorded.push(event));
     const command = resend(1, 5);
     const running = commands.handle(bytes(command), false);
     commands.handle(bytes(command), false, true);
@@ -326,23 +335,8 @@ describe('commands at the gateway', () => {
 
   it('logs an answer it cannot give any more (the outbox closed by a shutdown during a resend), rejecting nothing', async () => {
     let closed = false;
-    let finish: () => void = () => undefined;
-    const commands = new CentralCommands({
-      ...target,
-      centralKey: central.publicKey,
-      clock: systemClock,
-      memory: memoryOnDisk(),
-      targets: {
-        resend: () =>
-          new Promise((resolve) => {
-            finish = () => resolve({ sent: 5, extent: { oldestHeld: 1, highestIssued: 5 } });
-          }),
-      } as unknown as CommandTargets,
-      alarms: new AlarmBook(() => undefined),
-      record: () => {
-        if (closed) throw new Error('outbox journal is closed');
-      },
-      log: silentLogger,
+    const { commands, finish } = heldResend(() => {
+      if (closed) throw new Error('outbox journal is closed');
     });
     const answered = commands.handle(bytes(resend(1, 5)), false);
     closed = true;
