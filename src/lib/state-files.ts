@@ -6,21 +6,31 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** Writes a file so that after a crash either the old or the new content is there, never half. */
+/**
+ * Writes a file so that after a crash either the old or the new content is there, never half. A
+ * disk that fills up takes part of a write and refuses the rest: the error is thrown, the partial
+ * copy removed, and the old file left as it was.
+ */
 export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp-${process.pid}`;
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const fd = openSync(tmp, 'w', mode);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    for (let written = 0; written < bytes.length; )
+      written += writeSync(fd, bytes, written, bytes.length - written);
     fsyncSync(fd);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw error;
   }
+  closeSync(fd);
   renameSync(tmp, path);
   const dirFd = openSync(dirname(path), 'r');
   try {
