@@ -210,12 +210,16 @@ export class CentralMessenger {
   onEvents(events: readonly Envelope[]): void {
     for (const event of events) {
       if (event.kind === 'credentials.requested' && this.options.signingKey) {
-        this.publishCredentials(event.site, event.gateway).catch((error: Error) =>
-          this.options.log.error(
-            { err: error, gateway: event.gateway },
-            'credential publish after a request failed',
-          ),
-        );
+        const inUse = (event.data as { version: number }).version;
+        this.credentials
+          .numberAbove(inUse)
+          .then(() => this.publishCredentials(event.site, event.gateway))
+          .catch((error: Error) =>
+            this.options.log.error(
+              { err: error, gateway: event.gateway },
+              'credential publish after a request failed',
+            ),
+          );
       }
     }
   }

@@ -27,6 +27,11 @@ export type CredentialPublisherOptions = Pick<
 /** The central alarm of a gateway whose credential set is too large to publish. */
 export const TOO_LARGE_KEY = 'credentials-too-large';
 const PUBLISH_TIMEOUT_MS = 30_000;
+/**
+ * The highest version a gateway's request may move the numbering to: far beyond any real count,
+ * and well within the integers a JavaScript number holds exactly.
+ */
+const MAX_REPORTED_VERSION = 2 ** 50;
 
 /** A site's credential publishes: the one running, and the one waiting for it. */
 interface SiteQueue {
@@ -68,6 +73,32 @@ export class CredentialPublisher {
     await Promise.allSettled(
       [...this.publishing.values()].flatMap((queue) => [queue.running, queue.waiting?.done]),
     );
+  }
+
+  /**
+   * A gateway's request names the version of the set it uses. After a database restored from a
+   * backup the numbering lies below it, and the gateway refuses every set as older: the numbering
+   * moves above it first. Two instances doing this at once while a third numbers sets could at
+   * worst give one set a number used before; the gateway then refuses it and asks again.
+   */
+  async numberAbove(version: number): Promise<void> {
+    if (!Number.isSafeInteger(version) || version < 1) return;
+    if (version > MAX_REPORTED_VERSION) {
+      this.options.log.warn(
+        { version },
+        'a gateway reports a credential set version beyond any issued; ignored',
+      );
+      return;
+    }
+    const moved = await this.options.pool.query(
+      `SELECT setval('credential_set_version', $1::bigint) FROM credential_set_version WHERE last_value < $1::bigint`,
+      [version],
+    );
+    if ((moved.rowCount ?? 0) > 0)
+      this.options.log.warn(
+        { version },
+        'credential set numbering moved above the version a gateway uses (was the database restored?)',
+      );
   }
 
   /**

@@ -59,10 +59,13 @@ export class CredentialCache implements CredentialLookup {
   }
 
   /**
-   * Replaces the whole set, durably, then starts using it. Every entry is checked first; one bad
-   * entry refuses the whole set, so the gateway never decides from a half-valid cache.
+   * Replaces the whole set and saves it. Every entry is checked first; one bad entry refuses the
+   * whole set (thrown), so the gateway never decides from a half-valid cache. A checked set is used
+   * from then on even when it cannot be saved (a full disk): a revocation must not wait for disk
+   * space. The save's error is returned; the file then still holds the set before, which a restart
+   * would go back to.
    */
-  replace(credentials: Credential[], syncedAt: number, version = this.setVersion): void {
+  replace(credentials: Credential[], syncedAt: number, version = this.setVersion): Error | undefined {
     credentials.forEach((credential, index) => {
       if (!credentialValidator.Check(credential)) {
         const first = [...credentialValidator.Errors(credential)][0];
@@ -73,9 +76,14 @@ export class CredentialCache implements CredentialLookup {
       }
       if (credential.schedule) assertTimezone(credential.schedule.timezone);
     });
-    const body = JSON.stringify({ syncedAt, version, credentials });
-    writeFileAtomic(this.path, this.ring.seal(Buffer.from(body), CONTEXT));
     this.index(credentials, syncedAt, version);
+    const body = JSON.stringify({ syncedAt, version, credentials });
+    try {
+      writeFileAtomic(this.path, this.ring.seal(Buffer.from(body), CONTEXT));
+      return undefined;
+    } catch (error) {
+      return error as Error;
+    }
   }
 
   /** Re-seals the cache file under the ring's current key (a key rotation); false if it already was. */

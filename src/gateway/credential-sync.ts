@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { AlarmBook } from '../controllers/alarm-book.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
@@ -12,7 +12,9 @@ import { RefusalBudget } from './refusal-budget.js';
  * Receives the credential set the central side publishes for this gateway: decrypts it with the
  * gateway's key, checks the central signature and that the version is newer, and replaces the
  * (encrypted) local cache in one step. A set that fails a check is refused with an alarm and the
- * cache stays as it was.
+ * cache stays as it was. A set older than the one in use (the central numbering went back: a
+ * database restored from a backup) is refused too, alarmed, and answered with a request that
+ * tells the central side the version in use, so that its next set is numbered above it.
  */
 export interface CredentialSyncOptions {
   site: string;
@@ -28,9 +30,22 @@ export interface CredentialSyncOptions {
   log: Logger;
 }
 
+const UNSAVED_KEY = 'credentials-unsaved';
+const EMPTY_KEY = 'credentials-empty';
+/** After sets older than the one in use, the gateway asks for a newer one at most this often. */
+const BEHIND_REQUEST_INTERVAL_MS = 60_000;
+
 export class CredentialSync {
   /** Refused sets are alarmed one by one up to a bound per minute (RefusalBudget). */
   private readonly refusals: RefusalBudget;
+  /** SHA-256 of the last payload opened: the same bytes again are not opened again. */
+  private lastDigest = '';
+  /**
+   * The last request for a newer set after an older one: when, and the version then in use. One
+   * a minute at most while that version stays in use, so that a central side that answers with
+   * older sets again does not keep both sides busy.
+   */
+  private behindRequest = { at: Number.NEGATIVE_INFINITY, version: 0 };
 
   constructor(private readonly options: CredentialSyncOptions) {
     this.refusals = new RefusalBudget(options.clock, options.log, 'credentials', (detail) =>
@@ -49,27 +64,39 @@ export class CredentialSync {
   }
 
   receive(payload: Buffer): void {
-    const { centralKey, keys, cache, site, gateway, log, alarms, clock } = this.options;
+    const { centralKey, keys, cache, site, gateway, log, clock } = this.options;
     if (payload.length === 0) return; // a cleared retained message
     if (!centralKey) {
       log.warn('credential set refused: no central key configured (central.publicKey)');
       return;
     }
+    // The same bytes again (the retained set at a reconnect, a repeat): opening a large set holds
+    // the doors' thread up for most of a second, and the answer would be the same.
+    const digest = createHash('sha256').update(payload).digest('hex');
+    if (digest === this.lastDigest) {
+      log.debug('credential set seen before; ignored');
+      return;
+    }
+    this.lastDigest = digest;
     const opened = openCredentialSet(payload, keys, centralKey, { site, gateway });
     if (!opened.ok) {
-      if (!this.refusals.admit()) return;
-      log.error({ reason: opened.reason }, 'credential set refused');
-      alarms.notify({
-        alarm: 'credentials-rejected',
-        key: `credentials-rejected:${clock.now()}`,
-        severity: 'critical',
-        detail: opened.reason.slice(0, 500),
-      });
+      this.refuse(opened.reason);
       return;
     }
     const { body } = opened;
-    if (body.version <= cache.version) {
-      log.debug({ version: body.version, current: cache.version }, 'credential set not newer; ignored');
+    if (body.version < cache.version) {
+      this.refuse(
+        `version ${body.version} is older than version ${cache.version} in use: the central numbering went back (a restored database?); asked for a newer set`,
+      );
+      const last = this.behindRequest;
+      if (last.version !== cache.version || clock.now() - last.at >= BEHIND_REQUEST_INTERVAL_MS) {
+        this.behindRequest = { at: clock.now(), version: cache.version };
+        this.request();
+      }
+      return;
+    }
+    if (body.version === cache.version) {
+      log.debug({ version: body.version }, 'credential set in use already; ignored');
       return;
     }
     // The central side's time of issue, never later than now: the offline horizon counts from it.
@@ -77,16 +104,11 @@ export class CredentialSync {
     const revokedFirst = [...body.credentials].sort(
       (a, b) => Number(a.status === 'active') - Number(b.status === 'active'),
     );
+    let unsaved: Error | undefined;
     try {
-      cache.replace(revokedFirst, syncedAt, body.version);
+      unsaved = cache.replace(revokedFirst, syncedAt, body.version);
     } catch (error) {
-      log.error({ err: error }, 'credential set refused');
-      alarms.notify({
-        alarm: 'credentials-rejected',
-        key: `credentials-rejected:${clock.now()}`,
-        severity: 'critical',
-        detail: (error as Error).message.slice(0, 500),
-      });
+      this.refuse((error as Error).message);
       return;
     }
     log.info({ version: body.version, credentials: body.credentials.length }, 'credential set applied');
@@ -94,7 +116,60 @@ export class CredentialSync {
       kind: 'credentials.updated',
       data: { version: body.version, credentials: body.credentials.length },
     });
+    this.alarmUnsaved(body.version, unsaved);
+    this.alarmEmpty(body.version, body.credentials);
     this.options.applied?.();
+  }
+
+  private refuse(reason: string): void {
+    const { log, alarms, clock } = this.options;
+    if (!this.refusals.admit()) return;
+    log.error({ reason }, 'credential set refused');
+    alarms.notify({
+      alarm: 'credentials-rejected',
+      key: `credentials-rejected:${clock.now()}`,
+      severity: 'critical',
+      detail: reason.slice(0, 500),
+    });
+  }
+
+  /**
+   * A set in use but not saved (a full disk): a restart would go back to the set saved before.
+   * Cleared by the next set that is saved (the central side sends one at least hourly).
+   */
+  private alarmUnsaved(version: number, error: Error | undefined): void {
+    const { log, alarms } = this.options;
+    if (!error) {
+      alarms.clear(UNSAVED_KEY, `credential set ${version} saved`);
+      return;
+    }
+    log.error({ err: error, version }, 'credential set in use but not saved');
+    alarms.raise({
+      alarm: 'credentials-unsaved',
+      key: UNSAVED_KEY,
+      severity: 'critical',
+      detail:
+        `credential set ${version} is in use but could not be saved (${error.message}); a restart before the next set is saved goes back to the set saved before`.slice(
+          0,
+          500,
+        ),
+    });
+  }
+
+  /** A set without one active credential refuses every badge: right after an error, seldom meant. */
+  private alarmEmpty(version: number, credentials: ReadonlyArray<{ status: string }>): void {
+    const { alarms } = this.options;
+    const active = credentials.filter((c) => c.status === 'active').length;
+    if (active > 0) {
+      alarms.clear(EMPTY_KEY, `credential set ${version} has ${active} active credentials`);
+      return;
+    }
+    alarms.raise({
+      alarm: 'credentials-empty',
+      key: EMPTY_KEY,
+      severity: 'warning',
+      detail: `credential set ${version} has no active credential: every badge is refused`,
+    });
   }
 
   /** Asks the central side for the current set (at start, and on a sync command). */

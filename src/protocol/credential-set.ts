@@ -169,6 +169,9 @@ export function openCredentialSet(
     return { ok: false, reason: `bad credential set: ${describeSchemaErrors(bodyValidator, signed)}` };
   const incomplete = incompleteCredential(signed.body.credentials);
   if (incomplete) return { ok: false, reason: `bad credential set: ${incomplete}` };
+  // The pattern lets a month 13 through; the offline horizon counts from this time.
+  if (!Number.isFinite(Date.parse(signed.body.issuedAt)))
+    return { ok: false, reason: `bad credential set: /body/issuedAt ${signed.body.issuedAt} is not a time` };
   if (!verifyBytes(centralKey, Buffer.from(canonicalJson(signed.body)), signed.sig)) {
     return { ok: false, reason: 'signature does not verify with the central key' };
   }

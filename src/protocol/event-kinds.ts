@@ -57,6 +57,10 @@ export const AlarmType = Type.Union([
   Type.Literal('video-reconcile-refused'),
   Type.Literal('command-rejected'),
   Type.Literal('credentials-rejected'),
+  /** The gateway uses a credential set it could not save (a full disk); a restart would lose it. */
+  Type.Literal('credentials-unsaved'),
+  /** The gateway's credential set has no active credential: every badge is refused. */
+  Type.Literal('credentials-empty'),
   // Raised by the central side itself:
   Type.Literal('event-quarantined'),
   Type.Literal('sequence-gap'),

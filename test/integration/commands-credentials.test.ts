@@ -288,11 +288,15 @@ describe('credential sync', () => {
     expect(sealed).not.toContain(system.agent.badge);
   });
 
-  /** The next credentials-rejected alarm the gateway records. */
-  const rejected = () =>
+  /** The next credentials-rejected alarm the gateway records (whose detail has `detail` in it). */
+  const rejected = (detail = '') =>
     new Promise<Envelope>((resolve) => {
       const off = system.gateway.bus.on('wait', 'recorded', (e) => {
-        if (e.kind === 'alarm.raised' && e.data.alarm === 'credentials-rejected') {
+        if (
+          e.kind === 'alarm.raised' &&
+          e.data.alarm === 'credentials-rejected' &&
+          String(e.data.detail).includes(detail)
+        ) {
           off();
           resolve(e);
         }
@@ -357,15 +361,36 @@ describe('credential sync', () => {
     expect(revokedIn).toBeGreaterThan(before);
     expect(await sim('badge', system.agent.badge)).toEqual(['denied: badge revoked']);
 
-    // Replayed, the older set is ignored. A forged set after it marks when it has been read:
-    // the gateway takes the topic's messages in order.
-    const marker = rejected();
+    // Replayed, the older set is refused. A forged set after it marks when it has been read:
+    // the gateway takes the topic's messages in order. The refusal asks for the current set,
+    // which comes numbered above the one in use.
+    const older = rejected(`older than version ${revokedIn} in use`);
+    const marker = rejected('signature does not verify');
+    const republished = updated();
     await raw.publishAsync(topics.credentials(system.site, 'gw-1'), old, { qos: 1 });
     const forged = emptySet('gw-1', revokedIn + 1, generateSigningKeyPair().privateKey);
     await raw.publishAsync(topics.credentials(system.site, 'gw-1'), forged, { qos: 1 });
-    await marker;
-    expect(system.gateway.credentials.version).toBe(revokedIn);
+    await Promise.all([older, marker]);
+    expect(system.gateway.credentials.findByBadge(system.agent.badge)?.status).toBe('revoked');
+    expect(((await republished).data as { version: number }).version).toBeGreaterThan(revokedIn);
     expect(await sim('badge', system.agent.badge)).toEqual(['denied: badge revoked']);
+  });
+
+  it("numbers sets above the gateway's own again after the central database was restored from a backup", async () => {
+    const inUse = system.gateway.credentials.version;
+    // A restore: the numbering goes back to where the backup was.
+    await system.dashboard.pool.query(`SELECT setval('credential_set_version', 1)`);
+    const refused = rejected(`older than version ${inUse} in use`);
+    const applied = updated();
+    await system.dashboard.messenger.publishCredentials(system.site);
+    await refused;
+    // The refusal's request names the version in use; the numbering moves above it.
+    expect(((await applied).data as { version: number }).version).toBeGreaterThan(inUse);
+    expect(system.gateway.credentials.version).toBeGreaterThan(inUse);
+    const { rows } = await system.dashboard.pool.query<{ last: string }>(
+      'SELECT last_value AS last FROM credential_set_version',
+    );
+    expect(Number(rows[0]?.last)).toBeGreaterThan(inUse);
   });
 
   it('reads and numbers a site set while no other publisher does, so a set read before a revocation never gets the higher version', async () => {

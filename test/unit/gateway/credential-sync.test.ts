@@ -1,0 +1,163 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AlarmBook } from '../../../src/controllers/alarm-book.js';
+import { generateTotpSecret } from '../../../src/controllers/totp-secret.js';
+import { CredentialCache } from '../../../src/gateway/credential-cache.js';
+import { CredentialSync } from '../../../src/gateway/credential-sync.js';
+import { FakeClock } from '../../../src/lib/clock.js';
+import { silentLogger } from '../../../src/lib/logger.js';
+import { type SyncedCredential, sealCredentialSet } from '../../../src/protocol/credential-set.js';
+import { generateEncryptionKeyPair } from '../../../src/protocol/ecies.js';
+import type { EventBody } from '../../../src/protocol/event-kinds.js';
+import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+
+const central = generateSigningKeyPair();
+const gatewayKeys = generateEncryptionKeyPair();
+const self = { site: 'hq', gateway: 'gw-1' };
+const STATE_KEY = Buffer.alloc(32, 9).toString('base64');
+const NOW = Date.parse('2026-11-28T08:00:00.000Z');
+
+const active = (badge: string): SyncedCredential => ({
+  badge,
+  person: `p-${badge}`,
+  name: `Name ${badge}`,
+  status: 'active',
+  totpSecret: generateTotpSecret(),
+});
+const revoked = (badge: string): SyncedCredential => ({ badge, person: `p-${badge}`, status: 'revoked' });
+
+function sealed(version: number, credentials: SyncedCredential[], issuedAt = new Date(NOW).toISOString()) {
+  return sealCredentialSet(
+    { v: 1, ...self, version, issuedAt, credentials },
+    central.privateKey,
+    gatewayKeys.publicKey,
+  );
+}
+
+/** A gateway's credential sync over a cache in a fresh directory, and what it emitted. */
+function gatewaySync(dir = mkdtempSync(join(tmpdir(), 'idg-sync-'))) {
+  const events: EventBody[] = [];
+  const clock = new FakeClock(NOW);
+  const cache = new CredentialCache(dir, STATE_KEY);
+  cache.load();
+  const sync = new CredentialSync({
+    ...self,
+    centralKey: central.publicKey,
+    keys: gatewayKeys,
+    cache,
+    clock,
+    alarms: new AlarmBook((event) => events.push(event)),
+    record: (event) => events.push(event),
+    log: silentLogger,
+  });
+  const of = (kind: string) =>
+    events.filter((e) => e.kind === kind).map((e) => e.data as Record<string, unknown>);
+  return { dir, clock, cache, sync, events, of };
+}
+
+describe('credential sync at the gateway', () => {
+  it('refuses a set older than the one in use, alarmed, and asks for a newer one once a minute', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(5000, [active('B1')]));
+    // The central database was restored from a backup: its numbering is back at 4100.
+    g.sync.receive(sealed(4101, [revoked('B1')]));
+    g.sync.receive(sealed(4102, [revoked('B1')]));
+    expect(g.cache.version).toBe(5000);
+    expect(g.cache.findByBadge('B1')?.status).toBe('active');
+    const refusals = g.of('alarm.raised').filter((a) => a.alarm === 'credentials-rejected');
+    expect(refusals.map((a) => a.detail)).toEqual([
+      expect.stringContaining('version 4101 is older than version 5000 in use'),
+      expect.stringContaining('version 4102 is older than version 5000 in use'),
+    ]);
+    expect(g.of('credentials.requested')).toEqual([{ version: 5000 }]);
+    g.clock.advance(60_000);
+    g.sync.receive(sealed(4103, [revoked('B1')]));
+    expect(g.of('credentials.requested')).toHaveLength(2);
+    // Numbered above the gateway's version, as the central side then does, the set applies.
+    g.sync.receive(sealed(5001, [revoked('B1')]));
+    expect(g.cache.findByBadge('B1')?.status).toBe('revoked');
+    // With another version in use, an older set asks again at once.
+    g.sync.receive(sealed(4104, [revoked('B1')]));
+    expect(g.of('credentials.requested')).toEqual([{ version: 5000 }, { version: 5000 }, { version: 5001 }]);
+  });
+
+  it('ignores the set in use when it comes again, without an alarm', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(7, [active('B1')]));
+    g.sync.receive(sealed(7, [active('B1')])); // sealed anew: other bytes, the same version
+    expect(g.of('credentials.updated')).toHaveLength(1);
+    expect(g.of('alarm.raised')).toEqual([]);
+  });
+
+  it('does not open the same bytes twice: a refused payload repeated is refused once', () => {
+    const g = gatewaySync();
+    const forged = sealCredentialSet(
+      { v: 1, ...self, version: 9, issuedAt: new Date(NOW).toISOString(), credentials: [active('B1')] },
+      generateSigningKeyPair().privateKey,
+      gatewayKeys.publicKey,
+    );
+    g.sync.receive(forged);
+    g.sync.receive(forged);
+    expect(g.of('alarm.raised').map((a) => a.detail)).toEqual([
+      'signature does not verify with the central key',
+    ]);
+    g.sync.receive(sealed(9, [active('B1')]));
+    expect(g.cache.version).toBe(9);
+  });
+
+  it('warns when a set has no active credential, and clears the warning with the next that has', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(1, [active('B1')]));
+    g.sync.receive(sealed(2, [revoked('B1')]));
+    expect(g.cache.version).toBe(2);
+    expect(g.of('alarm.raised')).toEqual([
+      expect.objectContaining({ alarm: 'credentials-empty', severity: 'warning' }),
+    ]);
+    g.sync.receive(sealed(3, [revoked('B1'), active('B2')]));
+    expect(g.of('alarm.cleared')).toEqual([expect.objectContaining({ key: 'credentials-empty' })]);
+  });
+
+  it('uses a newer set it cannot save, alarmed, and keeps the saved file as it was', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(1, [active('B1')]));
+    const before = readFileSync(join(g.dir, 'credentials.sealed'));
+    // The next write cannot even start: its temporary file's name is taken by a directory.
+    mkdirSync(join(g.dir, `credentials.sealed.tmp-${process.pid}`));
+    g.sync.receive(sealed(2, [revoked('B1'), active('B2')]));
+    expect(g.cache.findByBadge('B1')?.status).toBe('revoked');
+    expect(g.of('alarm.raised')).toEqual([
+      expect.objectContaining({
+        alarm: 'credentials-unsaved',
+        severity: 'critical',
+        detail: expect.stringContaining('credential set 2 is in use but could not be saved'),
+      }),
+    ]);
+    expect(readFileSync(join(g.dir, 'credentials.sealed'))).toEqual(before);
+    const restarted = gatewaySync(g.dir);
+    expect(restarted.cache.version).toBe(1);
+  });
+
+  it('clears the unsaved alarm once a later set is saved', () => {
+    const g = gatewaySync();
+    const blocker = join(g.dir, `credentials.sealed.tmp-${process.pid}`);
+    mkdirSync(blocker);
+    g.sync.receive(sealed(1, [active('B1')]));
+    expect(g.of('alarm.raised').map((a) => a.alarm)).toEqual(['credentials-unsaved']);
+    // Room on the disk again.
+    rmdirSync(blocker);
+    g.sync.receive(sealed(2, [active('B1')]));
+    expect(g.of('alarm.cleared')).toEqual([expect.objectContaining({ key: 'credentials-unsaved' })]);
+    expect(gatewaySync(g.dir).cache.version).toBe(2);
+  });
+
+  it('refuses a set whose time of issue matches the pattern but is no time', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(1, [active('B1')], '2026-13-01T00:00:00.000Z'));
+    expect(g.cache.version).toBe(0);
+    expect(g.of('alarm.raised').map((a) => a.detail)).toEqual([
+      expect.stringContaining('/body/issuedAt 2026-13-01T00:00:00.000Z is not a time'),
+    ]);
+  });
+});
