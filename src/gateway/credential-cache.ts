@@ -8,6 +8,7 @@ import { assertTimezone } from '../controllers/schedule.js';
 import { parseKey } from '../lib/aead.js';
 import { CodedError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
+import { readNumberFile, writeNumberFile } from '../lib/number-file.js';
 import { readOrCreate, writeFileAtomic } from '../lib/state-files.js';
 import { SyncedCredential } from '../protocol/credential-set.js';
 
@@ -39,16 +40,25 @@ export class CredentialCache implements CredentialLookup {
   private byBadge = new Map<string, Credential>();
   private synced = 0;
   private setVersion = 0;
+  /** The highest version applied here, kept apart from the set: see newestVersion. */
+  private applied = 0;
   private readonly path: string;
+  private readonly appliedPath: string;
   private readonly ring: KeyRing;
 
   /** `keys`: the gateway's state key ring (see gateway-keys.ts), or one key as text. */
   constructor(stateDir: string, keys?: KeyRing | string) {
     this.path = join(stateDir, 'credentials.sealed');
+    this.appliedPath = join(stateDir, 'credentials.version');
     this.ring = keys instanceof KeyRing ? keys : new KeyRing(parseKey(keys ?? defaultStateKey(stateDir)));
   }
 
+  /**
+   * Reads the saved set; throws when it cannot be read or opened. The highest version applied is
+   * read first and kept even then.
+   */
   load(): void {
+    this.applied = readNumberFile(this.appliedPath) ?? 0;
     if (!existsSync(this.path)) return;
     const plain = this.ring.open(readFileSync(this.path, 'utf8'), CONTEXT);
     const parsed: unknown = JSON.parse(plain.toString('utf8'));
@@ -80,6 +90,8 @@ export class CredentialCache implements CredentialLookup {
     const body = JSON.stringify({ syncedAt, version, credentials });
     try {
       writeFileAtomic(this.path, this.ring.seal(Buffer.from(body), CONTEXT));
+      if (version > this.applied) writeNumberFile(this.appliedPath, version);
+      this.applied = Math.max(this.applied, version);
       return undefined;
     } catch (error) {
       return error as Error;
@@ -113,6 +125,15 @@ export class CredentialCache implements CredentialLookup {
   /** The version of the credential set from the central side (0: none received). */
   get version(): number {
     return this.setVersion;
+  }
+
+  /**
+   * The highest version applied here and saved, even when the set itself was lost since (its
+   * file damaged or removed): a set older than it is refused, so that a captured older set,
+   * from before a revocation, is not taken for the gateway's first.
+   */
+  get newestVersion(): number {
+    return Math.max(this.setVersion, this.applied);
   }
 
   all(): Iterable<Credential> {

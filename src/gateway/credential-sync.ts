@@ -84,13 +84,14 @@ export class CredentialSync {
       return;
     }
     const { body } = opened;
-    if (body.version < cache.version) {
+    const newest = cache.newestVersion;
+    if (body.version < newest) {
       this.refuse(
-        `version ${body.version} is older than version ${cache.version} in use: the central numbering went back (a restored database?); asked for a newer set`,
+        `version ${body.version} is older than version ${newest} applied here: the central numbering went back (a restored database?); asked for a newer set`,
       );
       const last = this.behindRequest;
-      if (last.version !== cache.version || clock.now() - last.at >= BEHIND_REQUEST_INTERVAL_MS) {
-        this.behindRequest = { at: clock.now(), version: cache.version };
+      if (last.version !== newest || clock.now() - last.at >= BEHIND_REQUEST_INTERVAL_MS) {
+        this.behindRequest = { at: clock.now(), version: newest };
         this.request();
       }
       return;
@@ -174,6 +175,9 @@ export class CredentialSync {
 
   /** Asks the central side for the current set (at start, and on a sync command). */
   request(): void {
-    this.options.record({ kind: 'credentials.requested', data: { version: this.options.cache.version } });
+    this.options.record({
+      kind: 'credentials.requested',
+      data: { version: this.options.cache.newestVersion },
+    });
   }
 }

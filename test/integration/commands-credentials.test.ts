@@ -364,7 +364,7 @@ describe('credential sync', () => {
     // Replayed, the older set is refused. A forged set after it marks when it has been read:
     // the gateway takes the topic's messages in order. The refusal asks for the current set,
     // which comes numbered above the one in use.
-    const older = rejected(`older than version ${revokedIn} in use`);
+    const older = rejected(`older than version ${revokedIn} applied here`);
     const marker = rejected('signature does not verify');
     const republished = updated();
     await raw.publishAsync(topics.credentials(system.site, 'gw-1'), old, { qos: 1 });
@@ -380,7 +380,7 @@ describe('credential sync', () => {
     const inUse = system.gateway.credentials.version;
     // A restore: the numbering goes back to where the backup was.
     await system.dashboard.pool.query(`SELECT setval('credential_set_version', 1)`);
-    const refused = rejected(`older than version ${inUse} in use`);
+    const refused = rejected(`older than version ${inUse} applied here`);
     const applied = updated();
     await system.dashboard.messenger.publishCredentials(system.site);
     await refused;

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,8 +68,8 @@ describe('credential sync at the gateway', () => {
     expect(g.cache.findByBadge('B1')?.status).toBe('active');
     const refusals = g.of('alarm.raised').filter((a) => a.alarm === 'credentials-rejected');
     expect(refusals.map((a) => a.detail)).toEqual([
-      expect.stringContaining('version 4101 is older than version 5000 in use'),
-      expect.stringContaining('version 4102 is older than version 5000 in use'),
+      expect.stringContaining('version 4101 is older than version 5000 applied here'),
+      expect.stringContaining('version 4102 is older than version 5000 applied here'),
     ]);
     expect(g.of('credentials.requested')).toEqual([{ version: 5000 }]);
     g.clock.advance(60_000);
@@ -150,6 +150,23 @@ describe('credential sync at the gateway', () => {
     g.sync.receive(sealed(2, [active('B1')]));
     expect(g.of('alarm.cleared')).toEqual([expect.objectContaining({ key: 'credentials-unsaved' })]);
     expect(gatewaySync(g.dir).cache.version).toBe(2);
+  });
+
+  it('refuses a captured older set after the saved set was lost, and takes the newest again', () => {
+    const captured = sealed(10, [active('B1')]);
+    const g = gatewaySync();
+    g.sync.receive(captured);
+    const current = sealed(11, [revoked('B1'), active('B2')]);
+    g.sync.receive(current);
+    rmSync(join(g.dir, 'credentials.sealed'));
+    const restarted = gatewaySync(g.dir);
+    expect(restarted.cache.version).toBe(0);
+    expect(restarted.cache.newestVersion).toBe(11);
+    restarted.sync.receive(captured);
+    expect(restarted.cache.findByBadge('B1')).toBeUndefined();
+    expect(restarted.of('credentials.requested')).toEqual([{ version: 11 }]);
+    restarted.sync.receive(current);
+    expect(restarted.cache.findByBadge('B1')?.status).toBe('revoked');
   });
 
   it('refuses a set whose time of issue matches the pattern but is no time', () => {
