@@ -232,19 +232,21 @@ export class Gateway {
     this.link.onReconnected = (sessionPresent) => {
       if (sessionPresent) this.link?.resubscribe(topics.credentials(config.site, config.id));
     };
-    this.eventRecorder = new EventRecorder(
-      config.site,
-      config.id,
-      this.identity.privateKey,
-      this.journal,
-      this.clock,
-      (record, envelope) => {
+    this.eventRecorder = new EventRecorder({
+      site: config.site,
+      gateway: config.id,
+      signingKey: this.identity.privateKey,
+      journal: this.journal,
+      clock: this.clock,
+      alarms: this.runtime.alarms,
+      log: log.child({ component: 'events' }),
+      onDurable: (record, envelope) => {
         this.bus.emit('durable', envelope);
         this.link?.enqueue(record);
       },
-      (error, envelope) =>
+      onFailure: (error, envelope) =>
         log.error({ err: error, kind: envelope.kind, id: envelope.id }, 'outbox write failed'),
-    );
+    });
     for (const event of this.early.splice(0)) this.emitEvent(event);
     this.started = true;
     this.record({
