@@ -106,10 +106,21 @@ export function describeSchemaErrors(validator: Validator, value: unknown, prefi
   const lines: string[] = [];
   for (const error of validator.Errors(value)) {
     if (error.keyword === 'boolean') continue;
-    lines.push(`${prefix}${error.instancePath || '/'} ${error.message}`);
+    lines.push(`${prefix}${error.instancePath || '/'} ${error.message}${extraNames(error.params)}`);
     if (lines.length === 3) break;
   }
   return lines.join('; ') || 'does not match the schema';
+}
+
+/**
+ * The names an `additionalProperties` error found, quoted and cut short (they come from the
+ * input): which field a schema lacks is what a reader of the refusal needs first.
+ */
+function extraNames(params: unknown): string {
+  const names = (params as { additionalProperties?: unknown } | undefined)?.additionalProperties;
+  if (!Array.isArray(names) || names.length === 0) return '';
+  const shown = names.slice(0, 3).map((name) => JSON.stringify(String(name).slice(0, 40)));
+  return `: ${shown.join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''}`;
 }
 
 export function signingBytes(envelope: UnsignedEnvelope): Buffer {

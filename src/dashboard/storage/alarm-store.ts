@@ -30,6 +30,9 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'event-quarantined',
   'events-lost',
   'sequence-ahead',
+  // A defect inside a gateway (an event its schema refuses, a door sent to its fail mode): raised
+  // once per key and never cleared there, so staff resolve it once it has been dealt with.
+  'internal-error',
 ]);
 
 export type AlarmStateFilter = 'open' | 'active' | 'acknowledged' | 'resolved' | 'all';

@@ -96,7 +96,7 @@ describe('event recorder', () => {
         key: 'event-schema:access.granted',
         severity: 'warning',
         detail:
-          'access.granted: /data/ must not have additional properties (first at seq 1: sent as emitted, quarantined centrally)',
+          'access.granted: /data/ must not have additional properties: "name" (first at seq 1: sent as emitted, quarantined centrally)',
       },
     ]);
   });
