@@ -127,13 +127,9 @@ export function aclRules(identity: Identity): Array<{ access: 'read' | 'write'; 
         { access: 'write', topic: `${base}/footage/+` },
       ];
     }
-    case 'workstation': {
-      const base = `${TOPIC_ROOT}/${site}/workstations/${identity.id}`;
-      return [
-        { access: 'read', topic: `${base}/commands` },
-        { access: 'write', topic: `${base}/results` },
-      ];
-    }
+    case 'workstation':
+      // The agent only receives lock commands; it reports their results over HTTPS (lock-result).
+      return [{ access: 'read', topic: `${TOPIC_ROOT}/${site}/workstations/${identity.id}/commands` }];
     case 'dashboard':
       return [
         { access: 'read', topic: `${TOPIC_ROOT}/+/+/events` },
@@ -146,7 +142,6 @@ export function aclRules(identity: Identity): Array<{ access: 'read' | 'write'; 
         { access: 'write', topic: `${TOPIC_ROOT}/+/+/footage-requests` },
         { access: 'read', topic: `${TOPIC_ROOT}/+/+/footage/+` },
         { access: 'write', topic: `${TOPIC_ROOT}/+/workstations/+/commands` },
-        { access: 'read', topic: `${TOPIC_ROOT}/+/workstations/+/results` },
       ];
     case 'broker':
       return [];

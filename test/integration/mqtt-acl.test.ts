@@ -2,6 +2,7 @@ import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mqttTlsOptions } from '../../src/config/tls-material.js';
 import { topics } from '../../src/protocol/topics.js';
+import { workstationCommandTopic } from '../../src/protocol/workstation-commands.js';
 import { requireTool, uniqueSite } from '../helpers/services.js';
 import { createTestPki, type IssuedFiles, type TestPki } from '../helpers/test-pki.js';
 import { MOSQUITTO, startTlsMosquitto, type TlsMosquitto } from '../helpers/tls-mosquitto.js';
@@ -11,7 +12,9 @@ import { MOSQUITTO, startTlsMosquitto, type TlsMosquitto } from '../helpers/tls-
  * Mosquitto acknowledges a forbidden MQTT 3.1.1 publish and drops it, so each denial is shown by
  * non-delivery, with a permitted message from the same client sent after it as the control:
  * Mosquitto keeps one client's messages in order, so once the control arrives, the forbidden
- * message would have arrived before it.
+ * message would have arrived before it. Where the client may publish nothing that serves, another
+ * client's message sent after the forbidden one's PUBACK is the control: Mosquitto queues a QoS 1
+ * message for its subscribers before it acknowledges it.
  */
 const site = uniqueSite('acl');
 let pki: TestPki;
@@ -124,21 +127,26 @@ describe('mutual TLS and the ACL on Mosquitto', () => {
     expect(received.map((m) => m.payload)).toEqual(['for-a']);
   });
 
-  it('does not deliver events a workstation publishes, only its results', async () => {
+  it('delivers a workstation its own lock commands and nothing it publishes', async () => {
+    const own = workstationCommandTopic(site, 'ws-1');
     const dashboard = await connectAs(files.dashboard as IssuedFiles);
-    const results = `identgate/v1/${site}/workstations/ws-1/results`;
-    await dashboard.subscribeAsync(['identgate/v1/+/+/events', 'identgate/v1/+/workstations/+/results'], {
-      qos: 1,
-    });
-    const received = inbox(dashboard);
+    await dashboard.subscribeAsync('identgate/v1/+/+/events', { qos: 1 });
+    const dashboardReceived = inbox(dashboard);
     const workstation = await connectAs(files.workstation as IssuedFiles);
+    await workstation.subscribeAsync(own, { qos: 1 });
+    const workstationReceived = inbox(workstation);
 
     await workstation.publishAsync(topics.events(site, 'gw-a'), 'forged-event', { qos: 1 });
-    await workstation.publishAsync(`identgate/v1/${site}/workstations/ws-1/events`, 'own-event', { qos: 1 });
-    const control = arrival(dashboard, results, 'login-ok');
-    await workstation.publishAsync(results, 'login-ok', { qos: 1 });
+    await workstation.publishAsync(own, 'forged-lock', { qos: 1 });
+    const lock = arrival(workstation, own, 'real-lock');
+    await dashboard.publishAsync(own, 'real-lock', { qos: 1 });
+    await lock;
+    const gateway = await connectAs(files.gatewayA as IssuedFiles);
+    const control = arrival(dashboard, topics.events(site, 'gw-a'), 'control');
+    await gateway.publishAsync(topics.events(site, 'gw-a'), 'control', { qos: 1 });
     await control;
-    expect(received.map((m) => m.payload)).toEqual(['login-ok']);
+    expect(workstationReceived.map((m) => m.payload)).toEqual(['real-lock']);
+    expect(dashboardReceived.map((m) => m.payload)).toEqual(['control']);
   });
 
   it('does not let a gateway send commands or credentials', async () => {

@@ -62,9 +62,9 @@ describe('the Mosquitto ACL', () => {
       expect(rule.topic.split('/').slice(0, 4)).toEqual(['identgate', 'v1', 'berlin-mitte', 'gw-room-1']);
   });
 
-  it('lets a workstation read its commands and write its results, and nothing about events', () => {
+  it('lets a workstation read its own commands and publish nothing (it reports lock results over HTTPS)', () => {
     const rules = aclRules(workstation);
-    expect(writes(rules)).toEqual(['identgate/v1/berlin-mitte/workstations/ws-1/results']);
+    expect(writes(rules)).toEqual([]);
     expect(reads(rules)).toEqual(['identgate/v1/berlin-mitte/workstations/ws-1/commands']);
   });
 
@@ -87,6 +87,12 @@ describe('the Mosquitto ACL', () => {
     expect(reads(rules)).toContain('identgate/v1/+/+/footage/+');
     expect(writes(rules)).not.toContain('identgate/v1/+/+/events');
     expect(writes(rules)).not.toContain('identgate/v1/+/+/footage/+');
+  });
+
+  it('lets the dashboard send workstations their lock commands and read nothing from them', () => {
+    const rules = aclRules(dashboard);
+    expect(writes(rules)).toContain('identgate/v1/+/workstations/+/commands');
+    expect(reads(rules).filter((topic) => topic.includes('/workstations/'))).toEqual([]);
   });
 
   it('has a user block for every identity with a valid certificate and none for revoked or expired ones', () => {
