@@ -16,6 +16,7 @@ import {
 } from '../pki/identities.js';
 import * as m from '../pki/mosquitto-config.js';
 import { pkiPaths } from '../pki/pki-paths.js';
+import { brokerLimits } from './broker-limit-options.js';
 import { UsageError } from './cli-error.js';
 
 export const PKI_USAGE = `usage (the site CA, docs/security.md):
@@ -28,10 +29,16 @@ export const PKI_USAGE = `usage (the site CA, docs/security.md):
   identgate pki list                                         every certificate issued
   identgate pki mosquitto-config --broker <name> --out <dir> [--listen host:port]
                                  [--persistence dir] [--install-dir dir]
+                                 [--max-queued-messages N] [--max-queued-bytes N[KiB|MiB|GiB]]
+                                 [--persistent-client-expiration N(h|d|w|m|y)]
 roles: gateway <site>/<id>, workstation <site>/<id>, dashboard <name>, broker <name>
 options: --dir <pki directory> (default ./pki or IDENTGATE_PKI_DIR); the CA key is sealed under
   the key in --ca-key-file (mode 0600, 32 random bytes base64; init creates it when missing) or
-  in IDENTGATE_PKI_CA_KEY`;
+  in IDENTGATE_PKI_CA_KEY
+mosquitto-config: the broker's queue per client holds at most --max-queued-messages (default
+  ${m.BROKER_QUEUE_DEFAULTS.maxQueuedMessages}) and --max-queued-bytes (default ${m.describeBytes(m.BROKER_QUEUE_DEFAULTS.maxQueuedBytes)}), 0 being no limit; the session of a
+  client away longer than --persistent-client-expiration (default ${m.BROKER_QUEUE_DEFAULTS.persistentClientExpiration}, at least 7d) ends
+  (docs/messaging.md, broker settings)`;
 
 type Env = Record<string, string | undefined>;
 
@@ -46,6 +53,9 @@ const OPTIONS = {
   listen: { type: 'string' },
   persistence: { type: 'string' },
   'install-dir': { type: 'string' },
+  'max-queued-messages': { type: 'string' },
+  'max-queued-bytes': { type: 'string' },
+  'persistent-client-expiration': { type: 'string' },
 } as const;
 
 interface PkiArgs {
@@ -246,6 +256,7 @@ async function mosquittoConfig(args: PkiArgs): Promise<string[]> {
   const brokerName = args.values.broker;
   const out = args.values.out;
   if (!brokerName || !out) throw new UsageError(PKI_USAGE);
+  const limits = brokerLimits(args.values);
   const paths = pkiPaths(args.dir);
   if (!existsSync(paths.caCert))
     throw new UsageError(`${args.dir} holds no CA; run identgate pki init first`);
@@ -256,6 +267,7 @@ async function mosquittoConfig(args: PkiArgs): Promise<string[]> {
     host: host.replace(/^\[(.*)\]$/, '$1'),
     port: Number(port),
     persistenceDir: args.values.persistence ?? '/var/lib/mosquitto',
+    limits,
   };
   const identities = CertificateIndex.load(paths.index).validIdentities();
   const clients = identities.filter((i) => i.role !== 'broker');
@@ -278,6 +290,7 @@ async function mosquittoConfig(args: PkiArgs): Promise<string[]> {
   }
   lines.push(
     `  ACL: ${clients.length} identities (${clients.map((i) => i.cn).join(', ') || 'none'})`,
+    `  per client: max_queued_messages ${limits.maxQueuedMessages || '0 (no limit)'}, max_queued_bytes ${limits.maxQueuedBytes} (${m.describeBytes(limits.maxQueuedBytes)}), persistent_client_expiration ${limits.persistentClientExpiration}`,
     `  start Mosquitto with OPENSSL_CONF=${join(installDir, m.MOSQUITTO_FILES.openssl)} (${m.MOSQUITTO_FILES.systemd})`,
     '  the key file must be readable by the mosquitto user only (chown mosquitto, mode 0600)',
   );

@@ -29,7 +29,8 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+/** `failed` is asked before each retry: a reason to give up at once (the process has exited). */
+function waitForPort(port: number, failed: () => Error | undefined, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -40,7 +41,9 @@ function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
       });
       socket.once('error', () => {
         socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`mosquitto on port ${port} did not come up`));
+        const failure = failed();
+        if (failure) reject(failure);
+        else if (Date.now() > deadline) reject(new Error(`mosquitto on port ${port} did not come up`));
         else setTimeout(attempt, 50);
       });
     };
@@ -48,7 +51,12 @@ function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   });
 }
 
-export async function startTlsMosquitto(pki: TestPki, brokerName = 'localhost'): Promise<TlsMosquitto> {
+/** `options`: more options of `pki mosquitto-config`, such as `--max-queued-bytes 4KiB`. */
+export async function startTlsMosquitto(
+  pki: TestPki,
+  brokerName = 'localhost',
+  options: readonly string[] = [],
+): Promise<TlsMosquitto> {
   if (!MOSQUITTO) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
   const binary = MOSQUITTO;
   const port = await freePort();
@@ -67,6 +75,7 @@ export async function startTlsMosquitto(pki: TestPki, brokerName = 'localhost'):
       `127.0.0.1:${port}`,
       '--persistence',
       data,
+      ...options,
     );
     // Test-only: as root Mosquitto would switch to the mosquitto user, who cannot read a temp dir.
     appendFileSync(join(out, 'mosquitto.conf'), '\nuser root\nlog_dest stderr\n');
@@ -82,7 +91,13 @@ export async function startTlsMosquitto(pki: TestPki, brokerName = 'localhost'):
     child.stderr?.on('data', (chunk: Buffer) => {
       log += chunk.toString();
     });
-    await waitForPort(port);
+    // A configuration Mosquitto refuses ends it at once: say so with its log, not a timeout.
+    const running = child;
+    await waitForPort(port, () =>
+      running.exitCode === null && running.signalCode === null
+        ? undefined
+        : new Error(`mosquitto exited (${running.exitCode ?? running.signalCode}) at start:\n${log}`),
+    );
   };
   /** Resolves once Mosquitto has logged `pattern` after `from` characters of its log. */
   const logged = (pattern: RegExp, from: number, timeoutMs = 10_000) =>

@@ -148,6 +148,42 @@ describe('the Mosquitto configuration', () => {
     expect(conf).toMatch(/^max_packet_size 16842752$/m);
   });
 
+  it("bounds each client's queue at 1 GiB and ends sessions away longer than 14 days by default", () => {
+    expect(conf).toMatch(/^max_queued_bytes 1073741824$/m);
+    expect(conf).toMatch(/^persistent_client_expiration 14d$/m);
+  });
+
+  it('writes the queue and session limits it is given', () => {
+    const limited = mosquittoConf({
+      dir: '/etc/mosquitto/identgate',
+      host: '0.0.0.0',
+      port: 8883,
+      persistenceDir: '/var/lib/mosquitto',
+      limits: { maxQueuedMessages: 0, maxQueuedBytes: 512 * 1024 ** 2, persistentClientExpiration: '3w' },
+    });
+    expect(limited).toMatch(/^max_queued_messages 0$/m);
+    expect(limited).toMatch(/^# Per client, in payload bytes \(512 MiB; 0: no limit\)/m);
+    expect(limited).toMatch(/^max_queued_bytes 536870912$/m);
+    expect(limited).toMatch(/^persistent_client_expiration 3w$/m);
+  });
+
+  it('explains the settings it chooses, each in a comment line just above it', () => {
+    // Mosquitto takes `#` as a comment only at the start of a line.
+    const lines = conf.split('\n');
+    for (const setting of [
+      'allow_anonymous',
+      'persistence',
+      'max_queued_messages',
+      'max_queued_bytes',
+      'persistent_client_expiration',
+      'max_inflight_messages',
+      'max_packet_size',
+    ]) {
+      const at = lines.findIndex((line) => line.startsWith(`${setting} `));
+      expect(lines[at - 1], setting).toMatch(/^# /);
+    }
+  });
+
   it('carries the TLS profile: TLS 1.2 at least, the profile suites only', () => {
     expect(conf).toMatch(/^tls_version tlsv1\.2$/m);
     expect(conf).toMatch(

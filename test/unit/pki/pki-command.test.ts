@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,6 +47,45 @@ describe('identgate pki', () => {
     await expect(runPki(['csr', 'workstation', 'berlin/ws-1', '--out', device], {})).rejects.toThrow(
       /never overwrites/,
     );
+  });
+
+  it('writes the broker queue and session limits given as options into mosquitto.conf', async () => {
+    const { root, pki } = workspace();
+    await pki('init', '--name', 'Test CA');
+    const out = join(root, 'broker');
+    const lines = await pki(
+      'mosquitto-config',
+      '--broker',
+      'mqtt-1',
+      '--out',
+      out,
+      '--max-queued-messages',
+      '2000000',
+      '--max-queued-bytes',
+      '512MiB',
+      '--persistent-client-expiration',
+      '3w',
+    );
+    const conf = readFileSync(join(out, 'mosquitto.conf'), 'utf8');
+    expect(conf).toMatch(/^max_queued_messages 2000000$/m);
+    expect(conf).toMatch(/^max_queued_bytes 536870912$/m);
+    expect(conf).toMatch(/^persistent_client_expiration 3w$/m);
+    expect(lines).toContain(
+      '  per client: max_queued_messages 2000000, max_queued_bytes 536870912 (512 MiB), persistent_client_expiration 3w',
+    );
+  });
+
+  it('refuses a wrong broker limit, naming the option, before writing any file', async () => {
+    const { root, pki } = workspace();
+    await pki('init', '--name', 'Test CA');
+    const out = join(root, 'broker');
+    await expect(
+      pki('mosquitto-config', '--broker', 'mqtt-1', '--out', out, '--persistent-client-expiration', '2d'),
+    ).rejects.toMatchObject({
+      code: 'IDG_CLI_USAGE',
+      message: expect.stringMatching(/^--persistent-client-expiration must be .* from 7d .*, got "2d"$/),
+    });
+    expect(existsSync(out)).toBe(false);
   });
 
   it('answers an unknown action with its usage', async () => {
