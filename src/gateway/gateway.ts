@@ -206,7 +206,7 @@ export class Gateway {
     const { config, log } = this.options;
     // A configuration mistake in TLS stops the start before anything else moves.
     const tls = mqttTlsOptions(config.mqtt.tls, config.mqtt.url);
-    this.credentials.load();
+    this.loadCredentials();
     const periodMs = config.totp.periodSeconds * 1000;
     const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps);
     const recovered = this.journal.recover();
@@ -316,6 +316,29 @@ export class Gateway {
     await this.journal.flush();
     await this.link?.stop();
     await this.journal.close();
+  }
+
+  /**
+   * The saved credential set. One that cannot be read (damaged on the disk, sealed under a key
+   * that is gone) does not stop the gateway: it starts without a set, denying every badge
+   * (`credentials-stale`), and the central side's set, asked for at start, replaces it.
+   */
+  private loadCredentials(): void {
+    try {
+      this.credentials.load();
+    } catch (error) {
+      this.options.log.error({ err: error }, 'the saved credential set cannot be read; starting without one');
+      this.runtime.alarms.notify({
+        alarm: 'credentials-rejected',
+        key: `credentials-rejected:${this.clock.now()}`,
+        severity: 'critical',
+        detail:
+          `the saved credential set cannot be read (${(error as Error).message}); every badge is refused until the central side's set arrives`.slice(
+            0,
+            500,
+          ),
+      });
+    }
   }
 
   /** Events the outbox will never publish: a critical alarm names them (central sees the gap too). */
