@@ -1,4 +1,6 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { DashboardConfig } from '../config/dashboard-config.js';
+import { mqttTlsOptions } from '../config/tls-material.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
 
@@ -34,4 +36,18 @@ export async function connectCentralMqtt(
   client.on('error', (error) => log.warn({ err: error }, `${purpose} broker connection error`));
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   return client;
+}
+
+/**
+ * The dashboard's broker connection as configured; each of its connections adds its purpose to
+ * `clientId` (the ingest's is `clientId` itself). Throws when the TLS material is unusable.
+ */
+export function dashboardMqtt(config: DashboardConfig, password: string | undefined): CentralMqttOptions {
+  return {
+    url: config.mqtt.url,
+    clientId: config.mqtt.clientId ?? 'identgate-dashboard',
+    username: config.mqtt.username,
+    password,
+    tls: mqttTlsOptions(config.mqtt.tls, config.mqtt.url),
+  };
 }
