@@ -109,7 +109,9 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
       }
     }
     this.state.clean = false;
-    this.writeNow();
+    // As read: the runtime has not applied it yet, so its snapshot would put back empty rooms,
+    // no lockdown and no evacuation.
+    this.write();
     return this.state;
   }
 
@@ -187,6 +189,10 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
 
   private writeNow(): void {
     if (this.snapshot) Object.assign(this.state, this.snapshot());
+    this.write();
+  }
+
+  private write(): void {
     try {
       writeFileAtomic(this.path, JSON.stringify(this.state));
     } catch (error) {

@@ -9,6 +9,15 @@ function store(dir: string) {
   return new GatewayStateStore(dir, silentLogger, 5);
 }
 
+/** The door runtime's snapshot before it has applied the state it was started with. */
+const notStarted = () => ({
+  badgeThrottle: { failures: {}, lockedUntil: {} },
+  readerThrottle: { failures: {}, lockedUntil: {} },
+  rooms: {},
+  siteLockdown: false,
+  evacuation: false,
+});
+
 describe('gateway door state', () => {
   it('keeps the last TOTP step per person across a clean restart, without a floor', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
@@ -21,6 +30,32 @@ describe('gateway door state', () => {
     expect(second.lastStep('ada')).toBe(101);
     expect(second.floorStep).toBe(0);
     expect(second.wasUnclean).toBe(false);
+  });
+
+  it('returns the lockdown, evacuation and rooms it read, not the runtime state they have not been applied to yet', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    const first = store(dir);
+    first.load(100);
+    first.snapshot = () => ({
+      ...notStarted(),
+      rooms: { 'ident-1': { inside: { ada: 1 }, lockdown: true } },
+      siteLockdown: true,
+      evacuation: true,
+    });
+    first.close();
+    const second = store(dir);
+    second.snapshot = notStarted;
+    const state = second.load(200);
+    expect(state).toMatchObject({
+      rooms: { 'ident-1': { inside: { ada: 1 }, lockdown: true } },
+      siteLockdown: true,
+      evacuation: true,
+    });
+    // And so on disk, for a crash before the runtime writes again.
+    expect(JSON.parse(readFileSync(join(dir, 'door-state.json'), 'utf8'))).toMatchObject({
+      siteLockdown: true,
+      evacuation: true,
+    });
   });
 
   it('after a crash refuses every step up to the current one for everyone', () => {
