@@ -48,7 +48,7 @@ export interface CommandMemory {
   /**
    * The latest expiry among the commands forgotten so far (0 for none). A command that expires no
    * later may have run and been forgotten: after the gateway's clock stepped back it would look
-   * valid and new again.
+   * valid and new again. A memory that was lost counts every command that can have run as forgotten.
    */
   forgottenThrough(): number;
 }
@@ -139,11 +139,12 @@ export class CentralCommands {
     const expiresAt = Date.parse(command.expiresAt);
     const forgotten = memory.forgottenThrough();
     if (expiresAt <= forgotten) {
-      // Its id may have been remembered and forgotten since it ran: refused, as a replay would be.
+      // Its id may have been remembered and forgotten (or lost with the door state) since it ran:
+      // refused, as a replay would be.
       if (!this.refusals.admit()) return;
       log.warn({ command: command.id, expiresAt: command.expiresAt }, 'command refused: may have run before');
       this.alarm(
-        `command ${command.id} expires no later than commands already forgotten (${new Date(forgotten).toISOString()}): it may have run before; the gateway's clock may have stepped back`,
+        `command ${command.id} expires no later than commands already forgotten (${new Date(forgotten).toISOString()}): it may have run before; the gateway's clock may have stepped back, or its door state was lost`,
         'warning',
       );
       this.result(

@@ -1,10 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { TotpUsageStore } from '../controllers/totp-verifier.js';
+import { type Clock, systemClock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { writeFileAtomic } from '../lib/state-files.js';
+import { CLOCK_SKEW_MS, MAX_COMMAND_VALIDITY_MS } from '../protocol/commands.js';
+import { describeSchemaErrors } from '../protocol/envelope.js';
 import type { CommandMemory, CommandOutcome } from './central-commands.js';
 
 /**
@@ -12,7 +15,8 @@ import type { CommandMemory, CommandOutcome } from './central-commands.js';
  * reader lockouts, who is inside which room, lockdown and evacuation. Written behind the decision
  * (a decision never waits for the disk) within `flushMs`; a start after a crash is detected by the
  * `clean` flag and makes every TOTP step up to the current one count as used, so that a code seen
- * just before the crash cannot be used again.
+ * just before the crash cannot be used again. A file that cannot be read is a lost state, not a
+ * first start (see `lost`).
  */
 const Throttle = Type.Object({
   failures: Type.Record(Type.String(), Type.Array(Type.Number())),
@@ -60,6 +64,21 @@ const empty = (): DoorStateFile => ({
   commands: {},
 });
 
+/**
+ * What a start assumes when the last state is lost. Unclean, so no TOTP code up to now is
+ * accepted again. Every command that can have run before counts as forgotten: it was issued at
+ * most the clock skew after now, and is valid for at most MAX_COMMAND_VALIDITY_MS. Entry is held
+ * in a site lockdown until an officer ends it (a lockdown in force must not end by a damaged
+ * file); an evacuation is not assumed, since it would release every door (exits work anyway).
+ */
+const afterLoss = (nowMs: number): DoorStateFile => ({
+  ...empty(),
+  clean: false,
+  siteLockdown: true,
+  evacuation: false,
+  commandsForgottenThrough: nowMs + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS,
+});
+
 export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   private state: DoorStateFile = empty();
   private readonly path: string;
@@ -72,41 +91,40 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
       >)
     | undefined;
   wasUnclean = false;
+  /**
+   * Why the last state could not be read, when it could not (a missing file is a first start, not
+   * a loss). The start then assumes `afterLoss`; an officer must be told, as lockdown, evacuation
+   * and occupancy are not known.
+   */
+  lost: string | undefined;
 
   constructor(
     stateDir: string,
     private readonly log: Logger,
     private readonly flushMs = 50,
+    private readonly clock: Clock = systemClock,
   ) {
     this.path = join(stateDir, 'door-state.json');
   }
 
   /** Reads the last state; `currentStep` is the TOTP step now, used as the floor after a crash. */
   load(currentStep: number): DoorStateFile {
-    if (existsSync(this.path)) {
-      try {
-        const parsed: unknown = JSON.parse(readFileSync(this.path, 'utf8'));
-        if (stateValidator.Check(parsed)) this.state = parsed;
-        else
-          this.log.error(
-            { file: this.path },
-            'door state file has an unexpected shape; starting from empty state',
-          );
-      } catch (error) {
-        this.log.error(
-          { err: error, file: this.path },
-          'door state file unreadable; starting from empty state',
-        );
-        this.state = { ...empty(), clean: false };
-      }
-      if (!this.state.clean) {
-        this.wasUnclean = true;
-        this.state.totpFloor = Math.max(this.state.totpFloor, currentStep);
-        this.log.warn(
-          { floorStep: this.state.totpFloor },
-          'unclean shutdown: TOTP codes up to the current time step are refused',
-        );
-      }
+    const read = this.read();
+    if (read && 'lost' in read) {
+      this.lost = read.lost;
+      this.state = afterLoss(this.clock.now());
+      this.log.error(
+        { file: this.path, reason: read.lost, commandsForgottenThrough: this.state.commandsForgottenThrough },
+        'door state lost: the site is held in lockdown until an officer ends it, no evacuation is in force, and commands issued before now are refused as possibly run before',
+      );
+    } else if (read) this.state = read;
+    if (!this.state.clean) {
+      this.wasUnclean = true;
+      this.state.totpFloor = Math.max(this.state.totpFloor, currentStep);
+      this.log.warn(
+        { floorStep: this.state.totpFloor },
+        'unclean shutdown: TOTP codes up to the current time step are refused',
+      );
     }
     this.state.clean = false;
     // As read: the runtime has not applied it yet, so its snapshot would put back empty rooms,
@@ -139,7 +157,7 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   remember(id: string, expiresAt: number): void {
     const commands = this.state.commands ?? {};
     const outcomes = this.state.commandOutcomes ?? {};
-    const now = Date.now();
+    const now = this.clock.now();
     for (const [known, until] of Object.entries(commands))
       if (until < now - 60_000) {
         delete commands[known];
@@ -185,6 +203,26 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
     this.timer = undefined;
     this.state.clean = true;
     this.writeNow();
+  }
+
+  /** The state on disk; undefined for a first start (no file). */
+  private read(): DoorStateFile | { lost: string } | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      return { lost: `the file cannot be read (${(error as Error).message})` };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      return { lost: `the file is not JSON (${(error as Error).message})` };
+    }
+    if (!stateValidator.Check(parsed))
+      return { lost: `the file has an unexpected shape (${describeSchemaErrors(stateValidator, parsed)})` };
+    return parsed;
   }
 
   private writeNow(): void {

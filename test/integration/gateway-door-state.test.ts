@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -55,6 +55,18 @@ describe('gateway door state across restarts', () => {
     first.gateway.setLockdown(true);
     await first.stop();
     const second = await startGateway(site, stateDir);
+    expect(await second.badge()).toEqual(['denied: lockdown']);
+  });
+
+  it('holds the site in lockdown, without an evacuation, after a restart that cannot read its door state', async () => {
+    const site = uniqueSite('gds');
+    const stateDir = mkdtempSync(join(tmpdir(), 'idg-gds-'));
+    const first = await startGateway(site, stateDir);
+    first.gateway.setEvacuation(true);
+    await first.stop();
+    writeFileSync(join(stateDir, 'door-state.json'), '{"clean": tr');
+    const second = await startGateway(site, stateDir);
+    expect(second.lock()).toBe('locked');
     expect(await second.badge()).toEqual(['denied: lockdown']);
   });
 

@@ -1,13 +1,18 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AlarmBook } from '../../../src/controllers/alarm-book.js';
 import { CentralCommands, type CommandTargets } from '../../../src/gateway/central-commands.js';
 import { GatewayStateStore } from '../../../src/gateway/gateway-state-store.js';
-import { FakeClock, systemClock } from '../../../src/lib/clock.js';
+import { type Clock, FakeClock, systemClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
-import { readGone, signCommand } from '../../../src/protocol/commands.js';
+import {
+  CLOCK_SKEW_MS,
+  MAX_COMMAND_VALIDITY_MS,
+  readGone,
+  signCommand,
+} from '../../../src/protocol/commands.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
 import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
 import { Uuidv7Generator } from '../../../src/protocol/uuidv7.js';
@@ -20,12 +25,16 @@ const central = generateSigningKeyPair();
 const ids = new Uuidv7Generator();
 const target = { site: 'hq', gateway: 'gw-1' };
 
-/** `withoutKey`: a gateway configured without the central key. */
-function rig(withoutKey = false) {
+/**
+ * `withoutKey`: a gateway configured without the central key. `stateDir` and `clock`: the state
+ * directory and time of a gateway that is restarted (a fresh directory and the system clock).
+ */
+function rig(options: { withoutKey?: boolean; stateDir?: string; clock?: Clock } = {}) {
+  const { withoutKey = false, clock = systemClock } = options;
   const centralKey = withoutKey ? undefined : central.publicKey;
   const recorded: EventBody[] = [];
   const ran: string[] = [];
-  const memory = memoryOnDisk();
+  const memory = memoryOnDisk(options.stateDir, clock);
   const targets = {
     unlock: (door: string) => ran.push(`unlock ${door}`),
     lockdown: () => ran.push('lockdown'),
@@ -41,7 +50,7 @@ function rig(withoutKey = false) {
   const commands = new CentralCommands({
     ...target,
     centralKey,
-    clock: systemClock,
+    clock,
     memory,
     targets,
     alarms: new AlarmBook((event) => recorded.push(event)),
@@ -54,8 +63,11 @@ function rig(withoutKey = false) {
 }
 
 /** The gateway's command memory as it keeps it: in its state file. */
-function memoryOnDisk(): GatewayStateStore {
-  const store = new GatewayStateStore(mkdtempSync(join(tmpdir(), 'idg-commands-')), silentLogger);
+function memoryOnDisk(
+  stateDir = mkdtempSync(join(tmpdir(), 'idg-commands-')),
+  clock: Clock = systemClock,
+): GatewayStateStore {
+  const store = new GatewayStateStore(stateDir, silentLogger, 50, clock);
   store.load(0);
   return store;
 }
@@ -68,6 +80,15 @@ const resend = (fromSeq: number, toSeq: number) =>
     target,
     ids.next(),
     Date.now(),
+    60_000,
+    central.privateKey,
+  );
+const unlock = (nowMs: number) =>
+  signCommand(
+    { kind: 'door.unlock', data: { door: 'main', durationMs: 5000 } },
+    target,
+    ids.next(),
+    nowMs,
     60_000,
     central.privateKey,
   );
@@ -140,6 +161,61 @@ describe('commands at the gateway', () => {
       status: 'rejected',
       reason: 'replayed: it may have run before this gateway forgot it',
     });
+  });
+
+  const losses: Array<[string, (text: string) => string]> = [
+    ['cut short', (text) => text.slice(0, -10)],
+    ['of an unexpected shape', (text) => JSON.stringify({ ...JSON.parse(text), totpFloor: 1.5 })],
+  ];
+
+  it.each(losses)(
+    'refuses a captured command that ran before a restart found its state file %s',
+    (_, damage) => {
+      const clock = new FakeClock(Date.now());
+      const stateDir = mkdtempSync(join(tmpdir(), 'idg-commands-'));
+      const before = rig({ stateDir, clock });
+      const captured = unlock(clock.now());
+      before.commands.handle(bytes(captured), false);
+      before.memory.close();
+      const file = join(stateDir, 'door-state.json');
+      writeFileSync(file, damage(readFileSync(file, 'utf8')));
+      const after = rig({ stateDir, clock });
+      after.commands.handle(bytes(captured), false);
+      expect(before.ran).toEqual(['unlock main']);
+      expect(after.ran).toEqual([]);
+      expect(after.results()).toEqual([
+        {
+          command: captured.id,
+          kind: 'door.unlock',
+          status: 'rejected',
+          reason: 'replayed: it may have run before this gateway forgot it',
+        },
+      ]);
+      expect(after.alarms()).toEqual([
+        expect.objectContaining({
+          severity: 'warning',
+          detail: expect.stringMatching(/door state was lost/),
+        }),
+      ]);
+    },
+  );
+
+  it('runs a command after a lost state once it expires later than any command that can have run before', () => {
+    const clock = new FakeClock(Date.now());
+    const stateDir = mkdtempSync(join(tmpdir(), 'idg-commands-'));
+    writeFileSync(join(stateDir, 'door-state.json'), 'not json');
+    const { commands, ran, results } = rig({ stateDir, clock });
+    // Issued at the restart: it could be one that ran just before.
+    const atRestart = unlock(clock.now());
+    commands.handle(bytes(atRestart), false);
+    clock.advance(MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS);
+    const later = unlock(clock.now());
+    commands.handle(bytes(later), false);
+    expect(ran).toEqual(['unlock main']);
+    expect(results().map((r) => [r.command, r.status])).toEqual([
+      [atRestart.id, 'rejected'],
+      [later.id, 'ok'],
+    ]);
   });
 
   it('answers every refusal under the id it can read, and raises the alarm', () => {
@@ -345,7 +421,7 @@ describe('commands at the gateway', () => {
   });
 
   it('without a central key refuses everything, answering under the id', () => {
-    const { commands, ran, results, alarms } = rig(true);
+    const { commands, ran, results, alarms } = rig({ withoutKey: true });
     const command = sync();
     commands.handle(bytes(command), false);
     expect(ran).toEqual([]);

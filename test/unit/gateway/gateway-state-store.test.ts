@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GatewayStateStore } from '../../../src/gateway/gateway-state-store.js';
+import { FakeClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
+import { CLOCK_SKEW_MS, MAX_COMMAND_VALIDITY_MS } from '../../../src/protocol/commands.js';
 
 function store(dir: string) {
   return new GatewayStateStore(dir, silentLogger, 5);
@@ -97,13 +99,79 @@ describe('gateway door state', () => {
     s.close();
   });
 
-  it('starts from empty state, treated as unclean, when the file is damaged', () => {
+  it('takes a start without a file for a first start: clean, no lockdown, nothing lost or forgotten', () => {
+    const s = store(mkdtempSync(join(tmpdir(), 'idg-state-')));
+    const state = s.load(300);
+    expect(s.lost).toBeUndefined();
+    expect(s.wasUnclean).toBe(false);
+    expect(s.floorStep).toBe(0);
+    expect(s.forgottenThrough()).toBe(0);
+    expect(state).toMatchObject({ siteLockdown: false, evacuation: false });
+    s.close();
+  });
+
+  /** A state directory whose door-state.json was written by a clean stop, then damaged. */
+  function damaged(damage: (file: string) => void): string {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    const first = store(dir);
+    first.load(100);
+    first.use('ada', 101);
+    first.remember('cmd-1', Date.now() + 60_000);
+    first.close();
+    damage(join(dir, 'door-state.json'));
+    return dir;
+  }
+  const losses: Array<[string, (file: string) => void]> = [
+    ['cut short', (file) => writeFileSync(file, readFileSync(file, 'utf8').slice(0, -10))],
+    ['that is not JSON', (file) => writeFileSync(file, 'not json')],
+    [
+      'of an unexpected shape',
+      (file) =>
+        writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), totpFloor: 1.5 })),
+    ],
+    [
+      'that cannot be read',
+      (file) => {
+        rmSync(file);
+        mkdirSync(file);
+      },
+    ],
+  ];
+
+  it.each(losses)(
+    'after a state file %s refuses every TOTP step up to the current one and every command that can have run',
+    (_, damage) => {
+      const clock = new FakeClock();
+      const s = new GatewayStateStore(damaged(damage), silentLogger, 5, clock);
+      s.load(300);
+      expect(s.lost).toMatch(/^the file /);
+      expect(s.wasUnclean).toBe(true);
+      expect(s.floorStep).toBe(300);
+      expect(s.lastStep('ada')).toBeUndefined();
+      expect(s.seen('cmd-1')).toBe(false);
+      expect(s.forgottenThrough()).toBe(clock.now() + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS);
+      s.close();
+    },
+  );
+
+  it('after a lost state holds the site in lockdown and assumes no evacuation', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
     writeFileSync(join(dir, 'door-state.json'), '{"clean": tr');
-    const s = store(dir);
-    s.load(300);
-    expect(s.floorStep).toBe(300);
-    expect(s.lastStep('ada')).toBeUndefined();
-    s.close();
+    const state = store(dir).load(300);
+    expect(state).toMatchObject({ siteLockdown: true, evacuation: false, rooms: {} });
+  });
+
+  it('keeps what it assumed after a lost state across the next restart, as a state it could read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    writeFileSync(join(dir, 'door-state.json'), 'not json');
+    const clock = new FakeClock();
+    const first = new GatewayStateStore(dir, silentLogger, 5, clock);
+    first.load(300);
+    first.close();
+    const second = new GatewayStateStore(dir, silentLogger, 5, clock);
+    const state = second.load(301);
+    expect(second.lost).toBeUndefined();
+    expect(state.siteLockdown).toBe(true);
+    expect(second.forgottenThrough()).toBe(clock.now() + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS);
   });
 });
