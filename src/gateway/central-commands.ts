@@ -5,6 +5,7 @@ import type { Logger } from '../lib/logger.js';
 import {
   type Command,
   type CommandBody,
+  type CommandCheck,
   checkCommand,
   goneReason,
   type JournalExtent,
@@ -20,7 +21,7 @@ import { RefusalBudget } from './refusal-budget.js';
  * Executes commands from the central side: each is verified (central signature, addressee,
  * validity window), executed at most once (its id is remembered durably before it runs), and
  * answered with a `command.result` event. Forged, misaddressed and retained commands are refused
- * and raise an alarm; expired ones are refused.
+ * and raise an alarm; expired ones are refused, unless their id ran here (see `ranBefore`).
  */
 export interface CommandTargets {
   unlock(door: string, durationMs: number): void;
@@ -116,6 +117,8 @@ export class CentralCommands {
       return;
     }
     const checked = checkCommand(payload, centralKey, { site, gateway }, clock.now());
+    const ranBefore = this.ranBefore(checked, payload);
+    if (ranBefore) return this.repeated(ranBefore, redelivered);
     if (!checked.ok) {
       if (!this.refusals.admit()) return;
       log.warn({ reason: checked.reason, detail: checked.detail }, 'command refused');
@@ -135,7 +138,6 @@ export class CentralCommands {
     }
     const command = checked.command;
     const { memory } = this.options;
-    if (memory.seen(command.id)) return this.repeated(command, redelivered);
     const expiresAt = Date.parse(command.expiresAt);
     const forgotten = memory.forgottenThrough();
     if (expiresAt <= forgotten) {
@@ -207,6 +209,22 @@ export class CentralCommands {
         return this.resendOnce(fromSeq, toSeq);
       }
     }
+  }
+
+  /**
+   * The command, when its id ran here before, whatever its validity window says now: the broker
+   * redelivers a command after an outage that may outlast it, and the answer must still be the
+   * one it got, not `expired`. Only a command that passed the signature and address checks:
+   * checkCommand makes them before the window's, so one refused for its window alone is the
+   * central side's, for this gateway, and anything else never learns a stored outcome.
+   */
+  private ranBefore(checked: CommandCheck, payload: Buffer): Command | undefined {
+    const { memory } = this.options;
+    if (checked.ok) return memory.seen(checked.command.id) ? checked.command : undefined;
+    if (checked.reason !== 'expired' && checked.reason !== 'not-yet-valid') return undefined;
+    if (checked.id === undefined || !memory.seen(checked.id)) return undefined;
+    // Its schema was checked: only the window failed.
+    return JSON.parse(payload.toString('utf8')) as Command;
   }
 
   /**

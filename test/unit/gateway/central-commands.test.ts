@@ -142,6 +142,77 @@ describe('commands at the gateway', () => {
     expect(alarms()).toEqual([]);
   });
 
+  it('answers a redelivery after a restart and an outage longer than its validity as the first time, without running it', () => {
+    const clock = new FakeClock(Date.now());
+    const stateDir = mkdtempSync(join(tmpdir(), 'idg-commands-'));
+    const before = rig({ stateDir, clock });
+    const command = unlock(clock.now());
+    before.commands.handle(bytes(command), false);
+    // The power goes; the gateway is back two minutes later and the broker delivers it again.
+    clock.advance(120_000);
+    const after = rig({ stateDir, clock });
+    after.commands.handle(bytes(command), false, true);
+    expect(before.ran).toEqual(['unlock main']);
+    expect(after.ran).toEqual([]);
+    expect(after.results()).toEqual([{ command: command.id, kind: 'door.unlock', status: 'ok' }]);
+    expect(after.alarms()).toEqual([]);
+  });
+
+  it('refuses a command that ran as replayed, not as expired, when it comes again without the dup flag after its validity', () => {
+    const clock = new FakeClock(Date.now());
+    const { commands, ran, results, alarms } = rig({ clock });
+    const command = unlock(clock.now());
+    commands.handle(bytes(command), false);
+    clock.advance(120_000);
+    commands.handle(bytes(command), false);
+    expect(ran).toEqual(['unlock main']);
+    expect(results().at(-1)).toEqual({
+      command: command.id,
+      kind: 'door.unlock',
+      status: 'rejected',
+      reason: 'replayed',
+    });
+    expect(alarms().map((a) => a.severity)).toEqual(['warning']);
+  });
+
+  it('answers a forged, altered or misaddressed copy of an expired command that ran with its refusal, never with the outcome kept', () => {
+    const clock = new FakeClock(Date.now());
+    const { commands, ran, results } = rig({ clock });
+    const command = unlock(clock.now());
+    commands.handle(bytes(command), false);
+    clock.advance(120_000);
+    const body = { kind: 'door.unlock' as const, data: { door: 'main', durationMs: 5000 } };
+    const issuedAt = clock.now() - 120_000;
+    const forged = signCommand(
+      body,
+      target,
+      command.id,
+      issuedAt,
+      60_000,
+      generateSigningKeyPair().privateKey,
+    );
+    const altered = { ...command, data: { door: 'vault', durationMs: 30_000 } };
+    const misaddressed = signCommand(
+      body,
+      { site: 'hq', gateway: 'gw-2' },
+      command.id,
+      issuedAt,
+      60_000,
+      central.privateKey,
+    );
+    for (const copy of [forged, altered, misaddressed]) commands.handle(bytes(copy), false, true);
+    expect(ran).toEqual(['unlock main']);
+    expect(
+      results()
+        .slice(1)
+        .map((r) => [r.command, r.kind, r.status, r.reason?.split(':')[0]]),
+    ).toEqual([
+      [command.id, 'unknown', 'rejected', 'bad-signature'],
+      [command.id, 'unknown', 'rejected', 'bad-signature'],
+      [command.id, 'unknown', 'rejected', 'wrong-gateway'],
+    ]);
+  });
+
   it('refuses a command forgotten since it ran when the clock steps back into its validity', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const start = Date.now();
