@@ -116,7 +116,12 @@ export class Gateway {
         }),
       onWriteRecovered: () => this.runtime.alarms.clear('outbox-write-failed'),
     });
-    this.state = new GatewayStateStore(this.stateDir, log.child({ component: 'state' }));
+    this.state = new GatewayStateStore(
+      this.stateDir,
+      log.child({ component: 'state' }),
+      undefined,
+      this.clock,
+    );
     this.clockSync = new ClockSyncMonitor(
       options.clockProbe ?? clockProbe(config.policy.clockSync, this.clock),
       config.policy.clockSync.checkIntervalSeconds * 1000,
@@ -209,6 +214,7 @@ export class Gateway {
     this.loadCredentials();
     const periodMs = config.totp.periodSeconds * 1000;
     const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps);
+    if (this.state.lost) this.doorStateLost(this.state.lost);
     const recovered = this.journal.recover();
     this.resent = recovered.length;
     if (recovered.length > 0)
@@ -339,6 +345,25 @@ export class Gateway {
           ),
       });
     }
+  }
+
+  /**
+   * The door state could not be read: the store assumed a site lockdown, no evacuation and no
+   * command memory (see GatewayStateStore.load). Officers are told, and the lockdown is reported
+   * as any other, so the dashboard shows it and an officer can end it.
+   */
+  private doorStateLost(reason: string): void {
+    this.runtime.alarms.raise({
+      alarm: 'internal-error',
+      key: 'door-state-lost',
+      severity: 'critical',
+      detail:
+        `door-state.json could not be read (${reason}); the site is held in lockdown until an officer ends it, no evacuation is in force, and commands that may have run before are refused`.slice(
+          0,
+          500,
+        ),
+    });
+    this.emitEvent({ kind: 'lockdown.changed', data: { active: true } });
   }
 
   /** Events the outbox will never publish: a critical alarm names them (central sees the gap too). */

@@ -7,6 +7,7 @@ import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
+import type { Envelope } from '../../src/protocol/envelope.js';
 import { uniqueSite } from '../helpers/services.js';
 import { testGatewayConfig } from '../helpers/system.js';
 
@@ -26,10 +27,13 @@ const running: Gateway[] = [];
 async function startGateway(site: string, stateDir: string) {
   const gateway = new Gateway({ config: testGatewayConfig(site, stateDir), log: silentLogger });
   gateway.credentials.replace([ada] as never, Date.now());
+  const recorded: Envelope[] = [];
+  gateway.bus.on('test', 'recorded', (event) => recorded.push(event));
   await gateway.start();
   running.push(gateway);
   return {
     gateway,
+    recorded,
     badge: () => runSim({ action: ['badge', ada.badge], door: 'main', socket: gateway.simSocketPath }),
     lock: () => {
       const door = gateway.doors.get('main');
@@ -68,6 +72,21 @@ describe('gateway door state across restarts', () => {
     const second = await startGateway(site, stateDir);
     expect(second.lock()).toBe('locked');
     expect(await second.badge()).toEqual(['denied: lockdown']);
+    // Officers are told, and the dashboard sees the lockdown as any other.
+    const told = second.recorded.filter(
+      (e) => (e.kind === 'alarm.raised' && e.data.key === 'door-state-lost') || e.kind === 'lockdown.changed',
+    );
+    expect(told.map((e) => [e.kind, e.data])).toEqual([
+      [
+        'alarm.raised',
+        expect.objectContaining({
+          alarm: 'internal-error',
+          severity: 'critical',
+          detail: expect.stringContaining('the site is held in lockdown until an officer ends it'),
+        }),
+      ],
+      ['lockdown.changed', { active: true }],
+    ]);
   });
 
   it('releases the doors again after a restart during an evacuation', async () => {
