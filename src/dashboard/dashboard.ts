@@ -7,6 +7,7 @@ import { type Clock, systemClock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
 import type { Logger } from '../lib/logger.js';
+import { redactUrl } from '../lib/redact-url.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuthService } from './auth/auth-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
@@ -104,6 +105,8 @@ export class Dashboard {
   private jobs: ScheduledJobs | undefined;
   private app: FastifyInstance | undefined;
   storageMode: StorageMode | undefined;
+  /** Set while the start waits for the broker: /healthz answers 503 with it. */
+  private waitingFor: string | undefined;
   url: string | undefined;
 
   constructor(private readonly options: DashboardOptions) {
@@ -242,6 +245,7 @@ export class Dashboard {
         await this.pool.query('SELECT 1');
       },
       hearing: () => this.cluster.hearing,
+      waitingFor: () => this.waitingFor,
       https,
       signingKey: this.options.signingKey,
     });
@@ -263,6 +267,11 @@ export class Dashboard {
       log,
     });
     this.jobs.startHousekeeping();
+    // Before anything that waits for the broker: deleting what has expired does not depend on it.
+    this.jobs.startRetentionAndCheckpoints();
+    // MQTT.js reconnects every second until the broker answers; meanwhile the API serves, but
+    // commands, credential sets and the ingest do not work yet, and /healthz says so.
+    this.waitingFor = `starting: waiting for the broker at ${redactUrl(config.mqtt.url)}`;
 
     this.channels = new OutboundChannels({
       mqtt,
@@ -310,7 +319,7 @@ export class Dashboard {
       gapResendMs: this.options.gapResendMs,
     });
     await this.monitoring.start();
-    this.jobs.startRetentionAndCheckpoints();
+    this.waitingFor = undefined;
     if (this.options.signingKey) await messenger.publishAllCredentials();
   }
 

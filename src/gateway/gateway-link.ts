@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../lib/logger.js';
+import { redactUrl } from '../lib/redact-url.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
 import { batchPayload, type Envelope, MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../protocol/envelope.js';
 import { topics } from '../protocol/topics.js';
@@ -336,17 +337,6 @@ function parseRecord(record: JournalRecord): Envelope | undefined {
 
 function statusPayload(state: 'online' | 'offline'): string {
   return JSON.stringify({ state, time: new Date().toISOString() });
-}
-
-/** Broker URLs never appear in logs with credentials in them. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable url)';
-  }
 }
 
 /** How long a stop waits for the broker before closing the connection regardless. */

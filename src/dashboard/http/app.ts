@@ -76,6 +76,8 @@ export interface AppDependencies {
   ping: () => Promise<void>;
   /** Whether this instance hears what every dashboard instance stores (ClusterEvents.hearing). */
   hearing?: () => boolean;
+  /** What the dashboard still waits for before it is fit to serve (the broker at start), if anything. */
+  waitingFor?: () => string | undefined;
   /** The central signing key: signs auditors' export bundles (exports are off without it). */
   signingKey?: KeyObject;
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
@@ -191,6 +193,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     }
     // Its presence may lack other instances' events, so it denies workstation logins: not fit to
     // serve them, and a load balancer should send them elsewhere.
+    const waiting = deps.waitingFor?.();
+    if (waiting) return reply.code(503).send({ status: waiting });
     if (deps.hearing && !deps.hearing())
       return reply.code(503).send({ status: 'not hearing other instances' });
     return { status: 'ok' };
