@@ -68,6 +68,13 @@ export class CredentialSync {
     if (payload.length === 0) return; // a cleared retained message
     if (!centralKey) {
       log.warn('credential set refused: no central key configured (central.publicKey)');
+      // A condition of the configuration: raised once, as commands do.
+      this.options.alarms.raise({
+        alarm: 'credentials-rejected',
+        key: 'credentials-no-central-key',
+        severity: 'warning',
+        detail: 'no central key is configured (central.publicKey): credential sets cannot be verified',
+      });
       return;
     }
     // The same bytes again (the retained set at a reconnect, a repeat): opening a large set holds

@@ -169,6 +169,25 @@ describe('credential sync at the gateway', () => {
     expect(restarted.cache.findByBadge('B1')?.status).toBe('revoked');
   });
 
+  it('says once that it cannot verify sets without a central key', () => {
+    const events: EventBody[] = [];
+    const sync = new CredentialSync({
+      ...self,
+      centralKey: undefined,
+      keys: gatewayKeys,
+      cache: new CredentialCache(mkdtempSync(join(tmpdir(), 'idg-sync-')), STATE_KEY),
+      clock: new FakeClock(NOW),
+      alarms: new AlarmBook((event) => events.push(event)),
+      record: (event) => events.push(event),
+      log: silentLogger,
+    });
+    sync.receive(sealed(1, [active('B1')]));
+    sync.receive(sealed(2, [active('B1')]));
+    expect(events.map((e) => [e.kind, (e.data as { key?: string }).key])).toEqual([
+      ['alarm.raised', 'credentials-no-central-key'],
+    ]);
+  });
+
   it('refuses a set whose time of issue matches the pattern but is no time', () => {
     const g = gatewaySync();
     g.sync.receive(sealed(1, [active('B1')], '2026-13-01T00:00:00.000Z'));
