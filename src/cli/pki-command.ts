@@ -252,20 +252,31 @@ async function list(args: PkiArgs): Promise<string[]> {
   });
 }
 
+/** `host:port` or `[v6 address]:port`: the broker's TLS listener, checked before anything is written. */
+function listenAddress(text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port < 1 || port > 65_535)
+    throw new UsageError(
+      `--listen must be host:port with a port from 1 to 65535 (e.g. 0.0.0.0:8883 or [::]:8883), got ${JSON.stringify(text)}`,
+    );
+  return { host: (match[1] ?? match[2]) as string, port };
+}
+
 async function mosquittoConfig(args: PkiArgs): Promise<string[]> {
   const brokerName = args.values.broker;
   const out = args.values.out;
   if (!brokerName || !out) throw new UsageError(PKI_USAGE);
   const limits = brokerLimits(args.values);
+  const { host, port } = listenAddress(args.values.listen ?? '0.0.0.0:8883');
   const paths = pkiPaths(args.dir);
   if (!existsSync(paths.caCert))
     throw new UsageError(`${args.dir} holds no CA; run identgate pki init first`);
-  const [host = '0.0.0.0', port = '8883'] = (args.values.listen ?? '0.0.0.0:8883').split(/:(?=\d+$)/);
   const installDir = resolve(args.values['install-dir'] ?? out);
   const layout = {
     dir: installDir,
-    host: host.replace(/^\[(.*)\]$/, '$1'),
-    port: Number(port),
+    host,
+    port,
     persistenceDir: args.values.persistence ?? '/var/lib/mosquitto',
     limits,
   };

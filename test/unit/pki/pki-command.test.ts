@@ -88,6 +88,22 @@ describe('identgate pki', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('refuses a listen address without a usable port, before writing any file', async () => {
+    const { root, pki } = workspace();
+    await pki('init', '--name', 'Test CA');
+    const out = join(root, 'broker');
+    for (const listen of ['host:abc', '0.0.0.0:0', '0.0.0.0:70000', '0.0.0.0', 'a b:8883'])
+      await expect(
+        pki('mosquitto-config', '--broker', 'mqtt-1', '--out', out, '--listen', listen),
+      ).rejects.toMatchObject({
+        code: 'IDG_CLI_USAGE',
+        message: expect.stringContaining(`--listen must be host:port`),
+      });
+    expect(existsSync(out)).toBe(false);
+    await pki('mosquitto-config', '--broker', 'mqtt-1', '--out', out, '--listen', '[::1]:8884');
+    expect(readFileSync(join(out, 'mosquitto.conf'), 'utf8')).toMatch(/^listener 8884 ::1$/m);
+  });
+
   it('answers an unknown action with its usage', async () => {
     await expect(runPki(['frobnicate'], {})).rejects.toMatchObject({ code: 'IDG_CLI_USAGE' });
   });
