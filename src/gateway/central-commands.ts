@@ -49,9 +49,15 @@ export interface CommandMemory {
   /**
    * The latest expiry among the commands forgotten so far (0 for none). A command that expires no
    * later may have run and been forgotten: after the gateway's clock stepped back it would look
-   * valid and new again. A memory that was lost counts every command that can have run as forgotten.
+   * valid and new again.
    */
   forgottenThrough(): number;
+  /**
+   * After a restart that lost the memory: a command issued (its signed `issuedAt`) no later than
+   * this may have run before (0 for none). One issued later did not; see GatewayStateStore's
+   * `afterLoss` for why, with the clocks apart either way.
+   */
+  issuedThrough(): number;
 }
 
 export interface CentralCommandsOptions {
@@ -139,22 +145,17 @@ export class CentralCommands {
     const command = checked.command;
     const { memory } = this.options;
     const expiresAt = Date.parse(command.expiresAt);
-    const forgotten = memory.forgottenThrough();
-    if (expiresAt <= forgotten) {
-      // Its id may have been remembered and forgotten (or lost with the door state) since it ran:
-      // refused, as a replay would be.
+    const unknown = this.mayHaveRun(command);
+    if (unknown) {
+      // Its id is not known here, yet it may have run: refused, as a replay would be. A
+      // redelivery too: the memory that would give its answer is what is missing.
       if (!this.refusals.admit()) return;
-      log.warn({ command: command.id, expiresAt: command.expiresAt }, 'command refused: may have run before');
-      this.alarm(
-        `command ${command.id} expires no later than commands already forgotten (${new Date(forgotten).toISOString()}): it may have run before; the gateway's clock may have stepped back, or its door state was lost`,
-        'warning',
+      log.warn(
+        { command: command.id, issuedAt: command.issuedAt, expiresAt: command.expiresAt },
+        'command refused: may have run before',
       );
-      this.result(
-        command.id,
-        command.kind,
-        'rejected',
-        'replayed: it may have run before this gateway forgot it',
-      );
+      this.alarm(unknown.alarm, 'warning');
+      this.result(command.id, command.kind, 'rejected', unknown.reason);
       return;
     }
     memory.remember(command.id, expiresAt);
@@ -209,6 +210,31 @@ export class CentralCommands {
         return this.resendOnce(fromSeq, toSeq);
       }
     }
+  }
+
+  /**
+   * Why a sound command whose id is not remembered may have run here all the same, if it may:
+   * issued before a restart that lost the door state (and the ids with it), or expiring no later
+   * than ids forgotten since (run again after the gateway's clock stepped back).
+   */
+  private mayHaveRun(command: Command): { reason: string; alarm: string } | undefined {
+    const { memory } = this.options;
+    const issuedThrough = memory.issuedThrough();
+    if (Date.parse(command.issuedAt) <= issuedThrough) {
+      const bound = new Date(issuedThrough).toISOString();
+      return {
+        reason: 'replayed: it may have run before this gateway restarted and lost its door state',
+        alarm: `command ${command.id} (${command.kind}) was issued at ${command.issuedAt}, no later than ${bound}: it may have run before the gateway restarted and lost its door state, so it was not run; one issued after ${bound} is run`,
+      };
+    }
+    const forgotten = memory.forgottenThrough();
+    if (Date.parse(command.expiresAt) <= forgotten) {
+      return {
+        reason: 'replayed: it may have run before this gateway forgot it',
+        alarm: `command ${command.id} (${command.kind}) expires no later than commands already forgotten (${new Date(forgotten).toISOString()}): it may have run before; the gateway's clock may have stepped back`,
+      };
+    }
+    return undefined;
   }
 
   /**

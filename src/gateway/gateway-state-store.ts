@@ -48,6 +48,12 @@ const StateFile = Type.Object({
   ),
   /** The latest expiry among the command ids forgotten so far. */
   commandsForgottenThrough: Type.Optional(Type.Number()),
+  /**
+   * After a lost state: commands issued (their signed `issuedAt`) no later than this may have run
+   * before it was lost, and are refused (see `afterLoss`). Kept until none of them can be valid.
+   * Optional, like every field added to the file, so that an older file is not read as a lost state.
+   */
+  commandsIssuedThrough: Type.Optional(Type.Number()),
 });
 export type DoorStateFile = Static<typeof StateFile>;
 const stateValidator = Compile(StateFile);
@@ -66,17 +72,40 @@ const empty = (): DoorStateFile => ({
 
 /**
  * What a start assumes when the last state is lost. Unclean, so no TOTP code up to now is
- * accepted again. Every command that can have run before counts as forgotten: it was issued at
- * most the clock skew after now, and is valid for at most MAX_COMMAND_VALIDITY_MS. Entry is held
- * in a site lockdown until an officer ends it (a lockdown in force must not end by a damaged
- * file); an evacuation is not assumed, since it would release every door (exits work anyway).
+ * accepted again. Entry is held in a site lockdown until an officer ends it (a lockdown in force
+ * must not end by a damaged file); an evacuation is not assumed, since it would release every
+ * door (exits work anyway).
+ *
+ * The ids of the commands that ran are lost too. Every command that can have run before is
+ * refused by its signed `issuedAt`: one issued no later than `nowMs + CLOCK_SKEW_MS`
+ * (`commandsIssuedThrough`). Why that bound, with the central clock ahead or behind:
+ *
+ * - It rests on the gateway's own rule, not on how far the clocks are apart: the gateway refuses
+ *   a command issued more than CLOCK_SKEW_MS after its own clock reads (`not-yet-valid`), so one
+ *   that ran at gateway time t ≤ nowMs was issued at most t + CLOCK_SKEW_MS ≤ nowMs +
+ *   CLOCK_SKEW_MS, whichever way, and by how much, the central clock was off.
+ * - What it costs: with the central clock d ahead of the gateway's, a command issued right after
+ *   the restart carries about nowMs + d; it is refused for the first CLOCK_SKEW_MS − d after
+ *   the restart (d = +30 s: none; clocks in step: 30 s; d = −30 s, central behind: a minute),
+ *   and runs when sent again after that. The site lockdown this state imposes can so be ended
+ *   by a command sent a minute after the restart at most, not only once every command valid at
+ *   the restart has expired.
+ * - What it assumes: the gateway's clock did not step back across the restart (a command run at
+ *   a gateway time after nowMs escapes the bound). Nothing better is known without the file;
+ *   the clock check (ClockSyncMonitor) reports a clock that is off.
+ *
+ * The bound is not an expiry (`commandsForgottenThrough`): a command that ran just before the
+ * restart can expire as late as nowMs + CLOCK_SKEW_MS + MAX_COMMAND_VALIDITY_MS, and refusing
+ * by expiry up to then refuses the dashboard's commands (valid for 60 s) for four and a half
+ * minutes after the restart, the one that ends the lockdown too. Once that has passed,
+ * `settleIssuedBound` makes it one.
  */
 const afterLoss = (nowMs: number): DoorStateFile => ({
   ...empty(),
   clean: false,
   siteLockdown: true,
   evacuation: false,
-  commandsForgottenThrough: nowMs + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS,
+  commandsIssuedThrough: nowMs + CLOCK_SKEW_MS,
 });
 
 export class GatewayStateStore implements TotpUsageStore, CommandMemory {
@@ -87,7 +116,13 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   snapshot:
     | (() => Omit<
         DoorStateFile,
-        'clean' | 'totp' | 'totpFloor' | 'commands' | 'commandOutcomes' | 'commandsForgottenThrough'
+        | 'clean'
+        | 'totp'
+        | 'totpFloor'
+        | 'commands'
+        | 'commandOutcomes'
+        | 'commandsForgottenThrough'
+        | 'commandsIssuedThrough'
       >)
     | undefined;
   wasUnclean = false;
@@ -114,10 +149,17 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
       this.lost = read.lost;
       this.state = afterLoss(this.clock.now());
       this.log.error(
-        { file: this.path, reason: read.lost, commandsForgottenThrough: this.state.commandsForgottenThrough },
-        'door state lost: the site is held in lockdown until an officer ends it, no evacuation is in force, and commands issued before now are refused as possibly run before',
+        {
+          file: this.path,
+          reason: read.lost,
+          commandsIssuedThrough: new Date(this.state.commandsIssuedThrough ?? 0).toISOString(),
+        },
+        'door state lost: the site is held in lockdown until an officer ends it, no evacuation is in force, and commands issued up to the clock skew after now are refused as possibly run before',
       );
-    } else if (read) this.state = read;
+    } else if (read) {
+      this.state = read;
+      this.settleIssuedBound(this.clock.now());
+    }
     if (!this.state.clean) {
       this.wasUnclean = true;
       this.state.totpFloor = Math.max(this.state.totpFloor, currentStep);
@@ -158,6 +200,7 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
     const commands = this.state.commands ?? {};
     const outcomes = this.state.commandOutcomes ?? {};
     const now = this.clock.now();
+    this.settleIssuedBound(now);
     for (const [known, until] of Object.entries(commands))
       if (until < now - 60_000) {
         delete commands[known];
@@ -187,6 +230,28 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
 
   forgottenThrough(): number {
     return this.state.commandsForgottenThrough ?? 0;
+  }
+
+  issuedThrough(): number {
+    return this.state.commandsIssuedThrough ?? 0;
+  }
+
+  /**
+   * Drops the bound of a lost state once it can no longer refuse anything: every command issued
+   * by then expired by bound + MAX_COMMAND_VALIDITY_MS, and is refused as expired once the clock
+   * skew allowed has passed too. The commands it stood for are then what forgottenThrough stands
+   * for, ids forgotten with their expiry (here at most bound + MAX_COMMAND_VALIDITY_MS), so that
+   * a later step back of the clock does not make one valid and unknown again. That refuses no
+   * command the bound let through: any expiring that early is expired by now.
+   */
+  private settleIssuedBound(now: number): void {
+    const bound = this.state.commandsIssuedThrough;
+    if (bound === undefined || now <= bound + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS) return;
+    delete this.state.commandsIssuedThrough;
+    this.state.commandsForgottenThrough = Math.max(
+      this.state.commandsForgottenThrough ?? 0,
+      bound + MAX_COMMAND_VALIDITY_MS,
+    );
   }
 
   /** Something in the state changed; it is written within `flushMs`. */

@@ -259,34 +259,139 @@ describe('commands at the gateway', () => {
           command: captured.id,
           kind: 'door.unlock',
           status: 'rejected',
-          reason: 'replayed: it may have run before this gateway forgot it',
+          reason: 'replayed: it may have run before this gateway restarted and lost its door state',
         },
       ]);
       expect(after.alarms()).toEqual([
         expect.objectContaining({
           severity: 'warning',
-          detail: expect.stringMatching(/door state was lost/),
+          detail: expect.stringMatching(
+            new RegExp(
+              `^command ${captured.id} \\(door.unlock\\) was issued at ${captured.issuedAt}, no later than ${new Date(clock.now() + CLOCK_SKEW_MS).toISOString()}: it may have run before the gateway restarted and lost its door state`,
+            ),
+          ),
         }),
       ]);
     },
   );
 
-  it('runs a command after a lost state once it expires later than any command that can have run before', () => {
+  /** A gateway started, at the fake clock's time, on a state file that cannot be read. */
+  function afterLoss(clock: FakeClock, stateDir = mkdtempSync(join(tmpdir(), 'idg-commands-'))) {
+    writeFileSync(join(stateDir, 'door-state.json'), 'not json');
+    return { ...rig({ stateDir, clock }), stateDir, restart: clock.now() };
+  }
+  const lockdownOff = (issuedAt: number) =>
+    signCommand(
+      { kind: 'lockdown.set', data: { active: false } },
+      target,
+      ids.next(),
+      issuedAt,
+      60_000,
+      central.privateKey,
+    );
+
+  // The central clock `ahead` of the gateway's: it signs at the gateway's time plus that. The
+  // command issued the clock skew after the restart may have run before it; the next millisecond
+  // not, whenever it comes, and however far apart the clocks are within the skew allowed.
+  it.each([
+    ['in step with', 0],
+    ['the skew allowed ahead of', CLOCK_SKEW_MS],
+    ['the skew allowed behind', -CLOCK_SKEW_MS],
+  ])(
+    'after a lost state refuses a command issued up to the clock skew after the restart, and runs one issued later at once, with the central clock %s the gateway',
+    (_, ahead) => {
+      const clock = new FakeClock(Date.now());
+      const { commands, ran, results, alarms, restart } = afterLoss(clock);
+      const bound = restart + CLOCK_SKEW_MS;
+      // Each arrives as soon as the central clock reads its issuedAt.
+      const centralReads = (ms: number) => clock.advance(ms - ahead - clock.now());
+      centralReads(bound);
+      const atBound = lockdownOff(bound);
+      commands.handle(bytes(atBound), false);
+      centralReads(bound + 1);
+      const after = lockdownOff(bound + 1);
+      commands.handle(bytes(after), false);
+      expect(ran).toEqual(['lockdown']);
+      expect(results().map((r) => [r.command, r.status, r.reason])).toEqual([
+        [
+          atBound.id,
+          'rejected',
+          'replayed: it may have run before this gateway restarted and lost its door state',
+        ],
+        [after.id, 'ok', undefined],
+      ]);
+      expect(alarms()).toHaveLength(1);
+      // At most a minute after the restart, not once the commands valid then have expired.
+      expect(clock.now() - restart).toBeLessThanOrEqual(2 * CLOCK_SKEW_MS + 1);
+    },
+  );
+
+  it('refuses a redelivery of a command issued before a restart that lost its door state: its answer is lost too', () => {
     const clock = new FakeClock(Date.now());
     const stateDir = mkdtempSync(join(tmpdir(), 'idg-commands-'));
+    const before = rig({ stateDir, clock });
+    const command = unlock(clock.now());
+    before.commands.handle(bytes(command), false);
     writeFileSync(join(stateDir, 'door-state.json'), 'not json');
-    const { commands, ran, results } = rig({ stateDir, clock });
-    // Issued at the restart: it could be one that ran just before.
-    const atRestart = unlock(clock.now());
-    commands.handle(bytes(atRestart), false);
-    clock.advance(MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS);
-    const later = unlock(clock.now());
-    commands.handle(bytes(later), false);
-    expect(ran).toEqual(['unlock main']);
-    expect(results().map((r) => [r.command, r.status])).toEqual([
-      [atRestart.id, 'rejected'],
-      [later.id, 'ok'],
+    clock.advance(1000);
+    const after = afterLoss(clock, stateDir);
+    after.commands.handle(bytes(command), false, true);
+    expect(after.ran).toEqual([]);
+    expect(after.results()).toEqual([
+      expect.objectContaining({
+        command: command.id,
+        status: 'rejected',
+        reason: expect.stringMatching(/^replayed: /),
+      }),
     ]);
+  });
+
+  it('keeps refusing what was issued before a lost state across a further restart, and answers a redelivery of what ran since as it did', () => {
+    const clock = new FakeClock(Date.now());
+    const first = afterLoss(clock);
+    // Valid as long as a command can be, so that it still is at the second restart.
+    const captured = signCommand(
+      { kind: 'door.unlock', data: { door: 'main', durationMs: 5000 } },
+      target,
+      ids.next(),
+      first.restart,
+      MAX_COMMAND_VALIDITY_MS,
+      central.privateKey,
+    );
+    clock.advance(CLOCK_SKEW_MS + 1);
+    const since = unlock(clock.now());
+    first.commands.handle(bytes(since), false);
+    // A crash two minutes on: the file is readable, the bound in it.
+    clock.advance(2 * 60_000);
+    const second = rig({ stateDir: first.stateDir, clock });
+    second.commands.handle(bytes(since), false, true);
+    second.commands.handle(bytes(captured), false);
+    second.commands.handle(bytes(since), false);
+    expect(first.ran).toEqual(['unlock main']);
+    expect(second.ran).toEqual([]);
+    expect(second.results().map((r) => [r.command, r.status, r.reason])).toEqual([
+      [since.id, 'ok', undefined],
+      [
+        captured.id,
+        'rejected',
+        'replayed: it may have run before this gateway restarted and lost its door state',
+      ],
+      [since.id, 'rejected', 'replayed'],
+    ]);
+  });
+
+  it('counts refusals after a lost state in the refusal budget', () => {
+    const clock = new FakeClock(Date.now());
+    const { commands, ran, results, alarms } = afterLoss(clock);
+    for (let i = 0; i < 25; i++) commands.handle(bytes(unlock(clock.now())), false);
+    expect(ran).toEqual([]);
+    expect(results()).toHaveLength(20);
+    expect(alarms()).toHaveLength(20);
+    clock.advance(60_000);
+    expect(alarms().at(-1)).toMatchObject({
+      severity: 'critical',
+      detail: expect.stringMatching(/^5 more payloads on the commands topic/),
+    });
   });
 
   it('answers every refusal under the id it can read, and raises the alarm', () => {

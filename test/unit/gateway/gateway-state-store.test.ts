@@ -106,7 +106,39 @@ describe('gateway door state', () => {
     expect(s.wasUnclean).toBe(false);
     expect(s.floorStep).toBe(0);
     expect(s.forgottenThrough()).toBe(0);
+    expect(s.issuedThrough()).toBe(0);
     expect(state).toMatchObject({ siteLockdown: false, evacuation: false });
+    s.close();
+  });
+
+  it('reads a file written before commandsIssuedThrough existed as it did then, not as a lost state', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    const clock = new FakeClock();
+    const expires = clock.now() + 30_000;
+    // As the version before it wrote it, command memory and all.
+    writeFileSync(
+      join(dir, 'door-state.json'),
+      JSON.stringify({
+        clean: true,
+        totp: { ada: 101 },
+        totpFloor: 0,
+        ...notStarted(),
+        siteLockdown: true,
+        commands: { 'cmd-1': expires },
+        commandOutcomes: { 'cmd-1': { status: 'ok' } },
+        commandsForgottenThrough: expires - 60_000,
+      }),
+    );
+    const s = new GatewayStateStore(dir, silentLogger, 5, clock);
+    const state = s.load(300);
+    expect(s.lost).toBeUndefined();
+    expect(s.wasUnclean).toBe(false);
+    expect(s.lastStep('ada')).toBe(101);
+    expect(state.siteLockdown).toBe(true);
+    expect(s.seen('cmd-1')).toBe(true);
+    expect(s.outcome('cmd-1')).toEqual({ status: 'ok' });
+    expect(s.forgottenThrough()).toBe(expires - 60_000);
+    expect(s.issuedThrough()).toBe(0);
     s.close();
   });
 
@@ -139,7 +171,7 @@ describe('gateway door state', () => {
   ];
 
   it.each(losses)(
-    'after a state file %s refuses every TOTP step up to the current one and every command that can have run',
+    'after a state file %s refuses every TOTP step up to the current one, and every command issued up to the clock skew after the start',
     (_, damage) => {
       const clock = new FakeClock();
       const s = new GatewayStateStore(damaged(damage), silentLogger, 5, clock);
@@ -149,7 +181,9 @@ describe('gateway door state', () => {
       expect(s.floorStep).toBe(300);
       expect(s.lastStep('ada')).toBeUndefined();
       expect(s.seen('cmd-1')).toBe(false);
-      expect(s.forgottenThrough()).toBe(clock.now() + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS);
+      expect(s.issuedThrough()).toBe(clock.now() + CLOCK_SKEW_MS);
+      // Not by expiry: that would refuse the commands sent after the start as well.
+      expect(s.forgottenThrough()).toBe(0);
       s.close();
     },
   );
@@ -168,10 +202,55 @@ describe('gateway door state', () => {
     const first = new GatewayStateStore(dir, silentLogger, 5, clock);
     first.load(300);
     first.close();
+    const bound = first.issuedThrough();
+    // Back within the time a command issued before the first start can still be valid.
+    clock.advance(MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS);
     const second = new GatewayStateStore(dir, silentLogger, 5, clock);
     const state = second.load(301);
     expect(second.lost).toBeUndefined();
     expect(state.siteLockdown).toBe(true);
-    expect(second.forgottenThrough()).toBe(clock.now() + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS);
+    expect(second.issuedThrough()).toBe(bound);
+    expect(second.forgottenThrough()).toBe(0);
+  });
+
+  it('drops the bound of a lost state once every command issued before it has expired, keeping their expiry as forgotten', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    writeFileSync(join(dir, 'door-state.json'), 'not json');
+    const clock = new FakeClock();
+    const first = new GatewayStateStore(dir, silentLogger, 5, clock);
+    first.load(300);
+    const bound = first.issuedThrough();
+    clock.advance(MAX_COMMAND_VALIDITY_MS + 2 * CLOCK_SKEW_MS);
+    // A command remembered: the bound still stands, one issued no later is valid for another moment.
+    first.remember('cmd-1', clock.now() + 60_000);
+    expect(first.issuedThrough()).toBe(bound);
+    clock.advance(1);
+    first.remember('cmd-2', clock.now() + 60_000);
+    expect(first.issuedThrough()).toBe(0);
+    // After a step back of the clock, a command of before the loss is still refused, by its expiry.
+    expect(first.forgottenThrough()).toBe(bound + MAX_COMMAND_VALIDITY_MS);
+    first.close();
+    const second = new GatewayStateStore(dir, silentLogger, 5, clock);
+    second.load(400);
+    expect(second.issuedThrough()).toBe(0);
+    expect(second.forgottenThrough()).toBe(bound + MAX_COMMAND_VALIDITY_MS);
+    expect(JSON.parse(readFileSync(join(dir, 'door-state.json'), 'utf8'))).not.toHaveProperty(
+      'commandsIssuedThrough',
+    );
+  });
+
+  it('drops the bound at a start after it has passed, with no command since', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    writeFileSync(join(dir, 'door-state.json'), 'not json');
+    const clock = new FakeClock();
+    const first = new GatewayStateStore(dir, silentLogger, 5, clock);
+    first.load(300);
+    const bound = first.issuedThrough();
+    first.close();
+    clock.advance(60 * 60_000);
+    const second = new GatewayStateStore(dir, silentLogger, 5, clock);
+    second.load(400);
+    expect(second.issuedThrough()).toBe(0);
+    expect(second.forgottenThrough()).toBe(bound + MAX_COMMAND_VALIDITY_MS);
   });
 });
