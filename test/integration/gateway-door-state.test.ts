@@ -1,14 +1,20 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connectAsync, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
+import type { GatewayConfig } from '../../src/config/gateway-config.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
+import { signCommand } from '../../src/protocol/commands.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
-import { uniqueSite } from '../helpers/services.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { topics } from '../../src/protocol/topics.js';
+import { Uuidv7Generator } from '../../src/protocol/uuidv7.js';
+import { mqttUrl, uniqueSite } from '../helpers/services.js';
 import { testGatewayConfig } from '../helpers/system.js';
 
 /**
@@ -24,16 +30,25 @@ const ada = {
 };
 const running: Gateway[] = [];
 
-async function startGateway(site: string, stateDir: string) {
-  const gateway = new Gateway({ config: testGatewayConfig(site, stateDir), log: silentLogger });
+async function startGateway(site: string, stateDir: string, overrides: Partial<GatewayConfig> = {}) {
+  const gateway = new Gateway({ config: testGatewayConfig(site, stateDir, overrides), log: silentLogger });
   gateway.credentials.replace([ada] as never, Date.now());
   const recorded: Envelope[] = [];
   gateway.bus.on('test', 'recorded', (event) => recorded.push(event));
+  // The broker acknowledged an event, published after the connection's subscriptions: they are
+  // in place from then on (the broker takes a connection's packets in order).
+  const subscribed = new Promise<void>((resolve) => {
+    const off = gateway.bus.on('test', 'acked', () => {
+      off();
+      resolve();
+    });
+  });
   await gateway.start();
   running.push(gateway);
   return {
     gateway,
     recorded,
+    subscribed,
     badge: () => runSim({ action: ['badge', ada.badge], door: 'main', socket: gateway.simSocketPath }),
     lock: () => {
       const door = gateway.doors.get('main');
@@ -47,8 +62,11 @@ async function startGateway(site: string, stateDir: string) {
   };
 }
 
+const clients: MqttClient[] = [];
+
 afterEach(async () => {
   for (const gateway of running.splice(0)) await gateway.stop();
+  for (const client of clients.splice(0)) await client.endAsync();
 });
 
 describe('gateway door state across restarts', () => {
@@ -97,5 +115,50 @@ describe('gateway door state across restarts', () => {
     await first.stop();
     const second = await startGateway(site, stateDir);
     expect(second.lock()).toBe('unlocked');
+  });
+
+  it('ends the lockdown of a lost state on a command issued after the restart, and refuses one issued before it', async () => {
+    const site = uniqueSite('gds');
+    const stateDir = mkdtempSync(join(tmpdir(), 'idg-gds-'));
+    writeFileSync(join(stateDir, 'door-state.json'), '{"clean": tr');
+    const central = generateSigningKeyPair();
+    const started = await startGateway(site, stateDir, {
+      central: { publicKey: exportPublicKey(central.publicKey) },
+    });
+    expect(await started.badge()).toEqual(['denied: lockdown']);
+    // Commands issued no later than this may have run before the restart.
+    const bound = JSON.parse(readFileSync(join(stateDir, 'door-state.json'), 'utf8')).commandsIssuedThrough;
+    const ids = new Uuidv7Generator();
+    const lockdownOff = (issuedAt: number) =>
+      signCommand(
+        { kind: 'lockdown.set', data: { active: false } },
+        { site, gateway: 'gw-1' },
+        ids.next(),
+        issuedAt,
+        60_000,
+        central.privateKey,
+      );
+    const before = lockdownOff(bound);
+    const after = lockdownOff(bound + 1);
+    const answers = new Map<string, Record<string, unknown>>();
+    const answered = new Promise<void>((resolve) => {
+      started.gateway.bus.on('test', 'recorded', (event) => {
+        if (event.kind !== 'command.result') return;
+        answers.set(String(event.data.command), event.data);
+        if (answers.size === 2) resolve();
+      });
+    });
+    const raw = await connectAsync(mqttUrl(), { clientId: `idg-raw-${site}`, clean: true });
+    clients.push(raw);
+    await started.subscribed;
+    for (const command of [before, after])
+      await raw.publishAsync(topics.commands(site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+    await answered;
+    expect(answers.get(before.id)).toMatchObject({
+      status: 'rejected',
+      reason: 'replayed: it may have run before this gateway restarted and lost its door state',
+    });
+    expect(answers.get(after.id)).toMatchObject({ status: 'ok' });
+    expect(await started.badge()).toEqual(['awaiting code (20 s)']);
   });
 });
