@@ -357,8 +357,9 @@ export class Gateway {
       alarm: 'internal-error',
       key: 'door-state-lost',
       severity: 'critical',
+      // What was assumed first: the reason, from the file, may be long.
       detail:
-        `door-state.json could not be read (${reason}); the site is held in lockdown until an officer ends it, no evacuation is in force, and commands that may have run before are refused`.slice(
+        `door state lost: the site is held in lockdown until an officer ends it, no evacuation is in force, and commands issued up to ${new Date(this.state.issuedThrough()).toISOString()} are refused as possibly run before; door-state.json could not be read (${reason})`.slice(
           0,
           500,
         ),
