@@ -72,9 +72,23 @@ const OverviewRoomSchema = Type.Object({
   room: Type.String(),
   name: Type.String(),
   occupants: Type.Union([Type.Integer(), Type.Null()]),
+  /** `roomLockdown || siteLockdown`: whether entry to the room is refused for a lockdown. */
   lockdown: Type.Boolean(),
+  /** A lockdown of this room on its own; it ends with a lockdown request that names the room. */
+  roomLockdown: Type.Boolean(),
+  /** A lockdown of the whole site; it ends only with a request without a room. */
+  siteLockdown: Type.Boolean(),
   evacuation: Type.Boolean(),
   updatedAt: NullableTime,
+});
+
+/** What is in force for a site as a whole, whether or not the dashboard knows any of its rooms. */
+const OverviewSiteSchema = Type.Object({
+  site: Type.String(),
+  lockdown: Type.Boolean(),
+  /** The site's gateways that still report the site lockdown in force. */
+  lockdownGateways: Type.Array(Type.String()),
+  changedAt: NullableTime,
 });
 
 const OverviewGatewaySchema = Type.Object({
@@ -97,6 +111,7 @@ const OverviewCameraSchema = Type.Object({
 export const OverviewSchema = Type.Object({
   doors: Type.Array(OverviewDoorSchema),
   rooms: Type.Array(OverviewRoomSchema),
+  sites: Type.Array(OverviewSiteSchema),
   gateways: Type.Array(OverviewGatewaySchema),
   cameras: Type.Array(OverviewCameraSchema),
   lastIngestNo: Type.Integer(),
@@ -104,4 +119,5 @@ export const OverviewSchema = Type.Object({
 export type Overview = Static<typeof OverviewSchema>;
 export type OverviewDoor = Static<typeof OverviewDoorSchema>;
 export type OverviewRoom = Static<typeof OverviewRoomSchema>;
+export type OverviewSite = Static<typeof OverviewSiteSchema>;
 export type OverviewCamera = Static<typeof OverviewCameraSchema>;

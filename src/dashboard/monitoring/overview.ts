@@ -1,4 +1,4 @@
-import type { Overview, OverviewCamera, OverviewDoor, OverviewRoom } from '../http/schemas.js';
+import type { Overview, OverviewCamera, OverviewDoor, OverviewRoom, OverviewSite } from '../http/schemas.js';
 
 /**
  * The live overview, derived from the latest event of each kind of fact (a door's lock, its
@@ -93,6 +93,7 @@ export function deriveOverview(input: OverviewFacts): Overview {
   return {
     doors: deriveDoors(input, fact, online),
     rooms: deriveRooms(input, fact, gatewaysOf),
+    sites: deriveSites(input, fact, gatewaysOf),
     gateways,
     cameras: deriveCameras(input, fact),
     lastIngestNo: input.lastIngestNo,
@@ -100,6 +101,8 @@ export function deriveOverview(input: OverviewFacts): Overview {
 }
 
 type FactLookup = (site: string, gateway: string, facet: Facet, subject?: string) => LatestFact | undefined;
+
+const isActive = (fact: LatestFact | undefined) => fact?.data.active === true;
 
 function deriveDoors(input: OverviewFacts, fact: FactLookup, online: Map<string, boolean>): OverviewDoor[] {
   // Doors a gateway reported (events, or the list in its last gateway.online), then the directory's.
@@ -167,24 +170,49 @@ function deriveRooms(
   // Facts may come from any gateway of the site; a flag is up while any gateway still reports it.
   const ofSite = (site: string, facet: Facet, subject = '') =>
     gatewaysOf(site).map((gateway) => fact(site, gateway, facet, subject));
-  const active = (list: readonly (LatestFact | undefined)[]) => list.some((f) => f?.data.active === true);
+  const active = (list: readonly (LatestFact | undefined)[]) => list.some(isActive);
   const rooms = [...names.values()].map(({ site, room, name }) => {
     const occupancy = ofSite(site, 'occupancy', room);
     const roomLockdown = ofSite(site, 'lockdown', room);
     const siteLockdown = ofSite(site, 'lockdown');
     const evacuation = ofSite(site, 'evacuation');
     const occupants = latestOf(occupancy)?.data.occupants;
+    // Kept apart because each ends only with its own request (with or without the room).
+    const lockdowns = { roomLockdown: active(roomLockdown), siteLockdown: active(siteLockdown) };
     return {
       site,
       room,
       name,
       occupants: typeof occupants === 'number' ? occupants : null,
-      lockdown: active(roomLockdown) || active(siteLockdown),
+      lockdown: lockdowns.roomLockdown || lockdowns.siteLockdown,
+      ...lockdowns,
       evacuation: active(evacuation),
       updatedAt: newestTime([...occupancy, ...roomLockdown, ...siteLockdown, ...evacuation]),
     };
   });
   return byKey(rooms, (r) => `${r.site}/${r.room}`);
+}
+
+/**
+ * Every site with a registered gateway or a room in the directory, so that a site lockdown shows
+ * (and can be ended) even where no room is known.
+ */
+function deriveSites(
+  input: OverviewFacts,
+  fact: FactLookup,
+  gatewaysOf: (site: string) => string[],
+): OverviewSite[] {
+  const sites = new Set([...input.gateways.map((g) => g.site), ...input.rooms.map((r) => r.site)]);
+  return [...sites].sort().map((site) => {
+    const reports = gatewaysOf(site).map((gateway) => ({ gateway, fact: fact(site, gateway, 'lockdown') }));
+    const lockdownGateways = reports.filter((r) => isActive(r.fact)).map((r) => r.gateway);
+    return {
+      site,
+      lockdown: lockdownGateways.length > 0,
+      lockdownGateways,
+      changedAt: newestTime(reports.map((r) => r.fact)),
+    };
+  });
 }
 
 function deriveCameras(input: OverviewFacts, fact: FactLookup): OverviewCamera[] {

@@ -132,6 +132,8 @@ describe('overview: rooms', () => {
         name: 'ident-1',
         occupants: 2,
         lockdown: true,
+        roomLockdown: true,
+        siteLockdown: false,
         evacuation: false,
         updatedAt: at(2),
       },
@@ -153,10 +155,22 @@ describe('overview: rooms', () => {
         },
       ),
     );
-    expect(overview.rooms.map((r) => [r.name, r.occupants, r.lockdown, r.evacuation, r.updatedAt])).toEqual([
-      ['Ident 1', null, true, true, at(4)],
-      ['Ident 2', null, true, true, at(4)],
+    expect(
+      overview.rooms.map((r) => [r.name, r.occupants, r.lockdown, r.siteLockdown, r.evacuation, r.updatedAt]),
+    ).toEqual([
+      ['Ident 1', null, true, true, true, at(4)],
+      ['Ident 2', null, true, true, true, at(4)],
     ]);
+  });
+
+  it('tells a site lockdown from a lockdown of the room, and keeps the room locked down by the site after its own ended', () => {
+    const [room] = deriveOverview(
+      facts([
+        fact('lockdown', 'lockdown.changed', 3, '', { active: true }),
+        fact('lockdown', 'lockdown.changed', 4, 'ident-1', { room: 'ident-1', active: false }),
+      ]),
+    ).rooms;
+    expect(room).toMatchObject({ lockdown: true, roomLockdown: false, siteLockdown: true });
   });
 
   it('ends the lockdown when the gateway reports it inactive', () => {
@@ -164,6 +178,53 @@ describe('overview: rooms', () => {
       facts([fact('lockdown', 'lockdown.changed', 5, 'ident-1', { room: 'ident-1', active: false })]),
     ).rooms;
     expect(room?.lockdown).toBe(false);
+  });
+});
+
+describe('overview: sites', () => {
+  const two = {
+    gateways: [
+      { site: 'hh', id: 'gw-1' },
+      { site: 'hh', id: 'gw-2' },
+    ],
+  };
+
+  it('lists every site of a registered gateway, without a lockdown until one is reported', () => {
+    expect(deriveOverview(facts([online], two)).sites).toEqual([
+      { site: 'hh', lockdown: false, lockdownGateways: [], changedAt: null },
+    ]);
+  });
+
+  it('shows a site lockdown though no room of the site is known, with the gateway that reports it', () => {
+    const overview = deriveOverview(
+      facts([fact('lockdown', 'lockdown.changed', 3, '', { active: true })], two),
+    );
+    expect(overview.rooms).toEqual([]);
+    expect(overview.sites).toEqual([
+      { site: 'hh', lockdown: true, lockdownGateways: ['gw-1'], changedAt: at(3) },
+    ]);
+  });
+
+  it('keeps the site lockdown while any gateway of the site still reports it', () => {
+    const overview = deriveOverview(
+      facts(
+        [
+          fact('lockdown', 'lockdown.changed', 3, '', { active: true }, 'gw-2'),
+          fact('lockdown', 'lockdown.changed', 5, '', { active: false }, 'gw-1'),
+        ],
+        two,
+      ),
+    );
+    expect(overview.sites).toEqual([
+      { site: 'hh', lockdown: true, lockdownGateways: ['gw-2'], changedAt: at(5) },
+    ]);
+  });
+
+  it('does not count a lockdown of one room as a site lockdown', () => {
+    const [site] = deriveOverview(
+      facts([fact('lockdown', 'lockdown.changed', 3, 'ident-1', { room: 'ident-1', active: true })]),
+    ).sites;
+    expect(site).toMatchObject({ lockdown: false, lockdownGateways: [] });
   });
 });
 
