@@ -24,11 +24,14 @@ interface Room {
   room: string;
   occupants: number | null;
   lockdown: boolean;
+  roomLockdown: boolean;
+  siteLockdown: boolean;
   evacuation: boolean;
 }
 interface Overview {
   doors: Door[];
   rooms: Room[];
+  sites: Array<{ site: string; lockdown: boolean; lockdownGateways: string[]; changedAt: string | null }>;
   gateways: Array<{ gateway: string; online: boolean; lastSeenAt: string | null }>;
   cameras: unknown[];
   lastIngestNo: number;
@@ -439,6 +442,46 @@ describe('dashboard monitoring: overview, alarms, door and room actions, event s
         reason: 'drill over',
       });
       expect(over.json().status).toBe('ok');
+    });
+
+    it("tells a site lockdown from the room's own: the room stays locked down by the site until the site lockdown ends", async () => {
+      const lockdownChanged = (active: boolean, room?: string) =>
+        upcomingEvent('lockdown.changed', (e) => e.data.active === active && e.data.room === room);
+      const lockdowns = async () => {
+        const o = await overview();
+        return { room: o.rooms.find((r) => r.room === 'ident-1'), site: o.sites };
+      };
+      // As a gateway that could not read its door state holds its site, with the room's own on top.
+      let changed = lockdownChanged(true);
+      system.gateway.setLockdown(true);
+      await changed;
+      changed = lockdownChanged(true, 'ident-1');
+      system.gateway.setLockdown(true, 'ident-1');
+      await changed;
+      expect(await lockdowns()).toEqual({
+        room: expect.objectContaining({ lockdown: true, roomLockdown: true, siteLockdown: true }),
+        site: [expect.objectContaining({ site: system.site, lockdown: true, lockdownGateways: ['gw-1'] })],
+      });
+
+      changed = lockdownChanged(false, 'ident-1');
+      system.gateway.setLockdown(false, 'ident-1');
+      await changed;
+      expect((await lockdowns()).room).toMatchObject({
+        lockdown: true,
+        roomLockdown: false,
+        siteLockdown: true,
+      });
+      changed = lockdownChanged(false);
+      const ended = await security.request('POST', `/api/v1/sites/${system.site}/lockdown`, {
+        active: false,
+        reason: 'door state checked, all clear',
+      });
+      expect(ended.json()).toEqual({ status: 'ok', results: [{ gateway: 'gw-1', status: 'ok' }] });
+      await changed;
+      expect(await lockdowns()).toEqual({
+        room: expect.objectContaining({ lockdown: false, roomLockdown: false, siteLockdown: false }),
+        site: [expect.objectContaining({ site: system.site, lockdown: false, lockdownGateways: [] })],
+      });
     });
   });
 
