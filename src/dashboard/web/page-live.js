@@ -1,6 +1,7 @@
-// The live monitor: door tiles, rooms (occupancy, lockdown, evacuation), gateways and cameras,
-// open alarms, and the event feed — first from GET /api/v1/overview, then kept current by the
-// Server-Sent Events of GET /api/v1/live, which resume after a network blip without a gap.
+// The live monitor: door tiles, sites (site lockdown), rooms (occupancy, lockdown, evacuation),
+// gateways and cameras, open alarms, and the event feed — first from GET /api/v1/overview, then
+// kept current by the Server-Sent Events of GET /api/v1/live, which resume after a network blip
+// without a gap.
 import { age, api, el, eventRow, formatTime, loadPhotos, session, toast, withReauth } from './lib.js';
 import { registerPage } from './router.js';
 
@@ -62,6 +63,8 @@ class LiveMonitor {
     this.view = view;
     this.doors = new Map();
     this.rooms = new Map();
+    /** Per site, the gateways that report its site-wide lockdown in force. */
+    this.sites = new Map();
     this.gateways = new Map();
     this.cameras = new Map();
     this.alarms = new Map();
@@ -80,6 +83,7 @@ class LiveMonitor {
       hidden: true,
     });
     this.doorList = el('ul', { id: 'doors', className: 'doors' });
+    this.siteList = el('ul', { id: 'sites', className: 'rooms' });
     this.roomList = el('ul', { id: 'rooms', className: 'rooms' });
     this.healthList = el('ul', { id: 'health', className: 'health' });
     this.alarmList = el('ul', { id: 'alarms', className: 'alarms' });
@@ -120,7 +124,8 @@ class LiveMonitor {
         el(
           'section',
           { 'aria-labelledby': 'rooms-title' },
-          el('h2', { id: 'rooms-title' }, 'Rooms'),
+          el('h2', { id: 'rooms-title' }, 'Sites and rooms'),
+          this.siteList,
           this.roomList,
         ),
         el(
@@ -164,6 +169,7 @@ class LiveMonitor {
     this.baseline = overview.lastIngestNo;
     for (const d of overview.doors) this.doors.set(doorKey(d.site, d.gateway, d.door), { ...d });
     for (const r of overview.rooms) this.rooms.set(`${r.site}/${r.room}`, { ...r });
+    for (const s of overview.sites) this.siteOf(s.site).lockdownGateways = new Set(s.lockdownGateways);
     for (const g of overview.gateways) this.gateways.set(`${g.site}/${g.gateway}`, { ...g });
     for (const c of overview.cameras) this.cameras.set(`${c.site}/${c.gateway}/${c.camera}`, { ...c });
     for (const a of alarms.alarms) this.alarms.set(a.id, a);
@@ -258,7 +264,14 @@ class LiveMonitor {
       }
     }
     const d = event.data ?? {};
-    if (
+    if (event.kind === 'lockdown.changed' && !d.room) {
+      // Kept per gateway: the site stays locked down while any of its gateways still says so.
+      const held = this.siteOf(event.site).lockdownGateways;
+      if (d.active) held.add(event.gateway);
+      else held.delete(event.gateway);
+      this.renderSites();
+      this.renderRooms();
+    } else if (
       event.kind === 'room.occupancy' ||
       event.kind === 'lockdown.changed' ||
       event.kind === 'evacuation.changed'
@@ -272,11 +285,11 @@ class LiveMonitor {
           room: d.room,
           name: d.room,
           occupants: null,
-          lockdown: false,
+          roomLockdown: false,
           evacuation: false,
         };
         if (event.kind === 'room.occupancy') room.occupants = d.occupants;
-        if (event.kind === 'lockdown.changed') room.lockdown = Boolean(d.active);
+        if (event.kind === 'lockdown.changed') room.roomLockdown = Boolean(d.active);
         if (event.kind === 'evacuation.changed') room.evacuation = Boolean(d.active);
         room.updatedAt = event.occurredAt;
         this.rooms.set(key, room);
@@ -289,6 +302,10 @@ class LiveMonitor {
       event.kind === 'gateway.heartbeat'
     ) {
       const gateway = this.gateways.get(gatewayKey) ?? { site: event.site, gateway: event.gateway };
+      if (!this.sites.has(event.site)) {
+        this.siteOf(event.site);
+        this.renderSites();
+      }
       gateway.online = event.kind !== 'gateway.offline';
       gateway.lastSeenAt = event.occurredAt;
       this.gateways.set(gatewayKey, gateway);
@@ -336,8 +353,22 @@ class LiveMonitor {
     }
   }
 
+  siteOf(site) {
+    let entry = this.sites.get(site);
+    if (!entry) {
+      entry = { site, lockdownGateways: new Set() };
+      this.sites.set(site, entry);
+    }
+    return entry;
+  }
+
+  siteLocked(site) {
+    return (this.sites.get(site)?.lockdownGateways.size ?? 0) > 0;
+  }
+
   renderAll() {
     this.renderDoors();
+    this.renderSites();
     this.renderRooms();
     this.renderHealth();
     this.renderAlarms();
@@ -372,10 +403,48 @@ class LiveMonitor {
     );
   }
 
+  renderSites() {
+    const sites = [...this.sites.values()].sort((a, b) => a.site.localeCompare(b.site));
+    this.siteList.replaceChildren(
+      ...sites.map(({ site, lockdownGateways }) => {
+        const locked = lockdownGateways.size > 0;
+        const label = locked ? 'End site lockdown' : 'Site lockdown…';
+        return el(
+          'li',
+          { className: `room site${locked ? ' flagged' : ''}`, dataset: { site } },
+          el('strong', {}, `Site ${site}`),
+          locked ? el('span', { className: 'flag' }, 'SITE LOCKDOWN') : el('span', {}, 'no site lockdown'),
+          locked ? el('small', {}, `reported by ${[...lockdownGateways].sort().join(', ')}`) : null,
+          this.mayRespond
+            ? el(
+                'span',
+                { className: 'actions' },
+                el(
+                  'button',
+                  {
+                    type: 'button',
+                    className: 'small secondary',
+                    'aria-label': `${label} (site ${site}, every door)`,
+                    onclick: () => this.siteLockdown(site, !locked),
+                  },
+                  label,
+                ),
+              )
+            : null,
+        );
+      }),
+    );
+  }
+
   renderRooms() {
     this.roomList.replaceChildren(
       ...[...this.rooms.values()].map((room) => {
-        const flags = [room.lockdown ? 'LOCKDOWN' : null, room.evacuation ? 'EVACUATION' : null]
+        // The room's own lockdown and its site's are shown apart: each ends only by its own request.
+        const flags = [
+          room.roomLockdown ? 'LOCKDOWN' : null,
+          this.siteLocked(room.site) ? 'SITE LOCKDOWN' : null,
+          room.evacuation ? 'EVACUATION' : null,
+        ]
           .filter(Boolean)
           .join(' · ');
         const actions = this.mayRespond
@@ -387,9 +456,9 @@ class LiveMonitor {
                 {
                   type: 'button',
                   className: 'small secondary',
-                  onclick: () => this.roomAction(room, 'lockdown', !room.lockdown),
+                  onclick: () => this.roomAction(room, 'lockdown', !room.roomLockdown),
                 },
-                room.lockdown ? 'End lockdown' : 'Lockdown…',
+                room.roomLockdown ? 'End lockdown' : 'Lockdown…',
               ),
               el(
                 'button',
@@ -537,25 +606,51 @@ class LiveMonitor {
     }
   }
 
-  async roomAction(room, what, active) {
-    // Lockdown can be per room; evacuation releases every door of the site.
-    const scope = what === 'lockdown' ? `room ${room.name ?? room.room}` : `site ${room.site} (every door)`;
-    const reason = window.prompt(
-      `${active ? 'Start' : 'End'} ${what} of ${scope}. Reason (goes to the audit log):`,
+  roomAction(room, what, active) {
+    const start = active ? 'Start' : 'End';
+    // Evacuation releases every door of the site; a lockdown from a room's tile is the room's own.
+    if (what === 'evacuation')
+      return this.siteCommand(
+        room.site,
+        'evacuation',
+        { active },
+        `${start} evacuation of site ${room.site} (every door).`,
+      );
+    const stays =
+      !active && this.siteLocked(room.site)
+        ? ` The lockdown of site ${room.site} stays in force until it is ended for the site.`
+        : '';
+    return this.siteCommand(
+      room.site,
+      'lockdown',
+      { room: room.room, active },
+      `${start} lockdown of room ${room.name ?? room.room}.${stays}`,
     );
+  }
+
+  siteLockdown(site, active) {
+    return this.siteCommand(
+      site,
+      'lockdown',
+      { active },
+      active
+        ? `Start lockdown of site ${site}: entry is refused at every door of the site.`
+        : `End lockdown of site ${site}: every door of the site. Rooms locked down on their own stay locked down.`,
+      'site lockdown',
+    );
+  }
+
+  /** Asks for the reason (the confirmation), re-authenticates when asked to, and sends. */
+  async siteCommand(site, what, body, text, name = what) {
+    const reason = window.prompt(`${text} Reason (goes to the audit log):`);
     if (!reason) return;
     try {
       const result = await withReauth(
-        () =>
-          api(
-            'POST',
-            `/api/v1/sites/${encodeURIComponent(room.site)}/${what}`,
-            what === 'lockdown' ? { room: room.room, active, reason } : { active, reason },
-          ),
-        `A ${what} needs your password and a code.`,
+        () => api('POST', `/api/v1/sites/${encodeURIComponent(site)}/${what}`, { ...body, reason }),
+        `A ${name} needs your password and a code.`,
       );
       toast(
-        `${what}: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
+        `${name}: ${result.status}${result.reason ? ` (${result.reason})` : ''}`,
         result.status === 'ok' ? 'success' : 'error',
       );
     } catch (error) {
