@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
 import { SyntheticCamera } from '../../src/gateway/recorder/synthetic-camera.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, pageWithSession } from '../helpers/browser.js';
 import { binaries, videoSettings } from '../helpers/recorder-rig.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -89,15 +89,8 @@ describe('footage in a browser', () => {
     from = segments[0]?.start as string;
     to = segments[3]?.end as string;
     const security = await system.staff('security');
-    const [name, value] = security.cookie.split('=') as [string, string];
     browser = await launchBrowser();
-    const context = await browser.newContext();
-    await context.addCookies([
-      // CDP refuses a Secure cookie given with an http:// url; a host-only domain works.
-      { name, value, domain: '127.0.0.1', path: '/', secure: true, httpOnly: true, sameSite: 'Strict' },
-    ]);
-    page = await context.newPage();
-    page.on('pageerror', (error) => errors.push(error.message));
+    page = await pageWithSession(browser, security.cookie, errors);
     page.on('console', (message) => {
       if (message.type() === 'error') errors.push(message.text());
     });

@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, pageWithSession } from '../helpers/browser.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -33,14 +33,8 @@ describe('a site lockdown on the live page', () => {
   beforeAll(async () => {
     system = await startTestSystem();
     officer = await system.staff('security');
-    const [name, value] = officer.cookie.split('=') as [string, string];
     browser = await launchBrowser();
-    const context = await browser.newContext();
-    await context.addCookies([
-      { name, value, domain: '127.0.0.1', path: '/', secure: true, httpOnly: true, sameSite: 'Strict' },
-    ]);
-    page = await context.newPage();
-    page.on('pageerror', (error) => errors.push(error.message));
+    page = await pageWithSession(browser, officer.cookie, errors);
     page.on('console', (message) => {
       // The action is refused once for want of a re-authentication, as designed.
       if (message.type() === 'error' && !/status of 403/.test(message.text())) errors.push(message.text());

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from '../helpers/browser.js';
+import { launchBrowser, pageWithSession } from '../helpers/browser.js';
 import { badgeIn, badgeOut, registerWorkstation, seedDirectory } from '../helpers/presence.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -29,14 +29,8 @@ describe('the Workstations page in a browser', () => {
     await seedDirectory(system);
     token = await registerWorkstation(system, 'ws-e2e');
     const security = await system.staff('security');
-    const [name, value] = security.cookie.split('=') as [string, string];
     browser = await launchBrowser();
-    const context = await browser.newContext();
-    await context.addCookies([
-      { name, value, domain: '127.0.0.1', path: '/', secure: true, httpOnly: true, sameSite: 'Strict' },
-    ]);
-    page = await context.newPage();
-    page.on('pageerror', (error) => errors.push(error.message));
+    page = await pageWithSession(browser, security.cookie, errors);
   });
 
   afterAll(async () => {

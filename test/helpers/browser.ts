@@ -1,4 +1,4 @@
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium, driven by playwright-core (no browser download). The flags keep it from
@@ -18,4 +18,20 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * A page in a fresh browser context that carries a staff session's cookie; the page's uncaught
+ * errors go to `errors`. The cookie is host-only: CDP refuses a Secure cookie given with an
+ * http:// url.
+ */
+export async function pageWithSession(browser: Browser, cookie: string, errors: string[]): Promise<Page> {
+  const [name, value] = cookie.split('=') as [string, string];
+  const context = await browser.newContext();
+  await context.addCookies([
+    { name, value, domain: '127.0.0.1', path: '/', secure: true, httpOnly: true, sameSite: 'Strict' },
+  ]);
+  const page = await context.newPage();
+  page.on('pageerror', (error) => errors.push(error.message));
+  return page;
 }

@@ -27,15 +27,7 @@ function withPassword(url: string, password: string | undefined): string {
 }
 
 /** postgres URLs in logs never carry a password. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable url)';
-  }
-}
+export { redactUrl as redactDatabaseUrl } from '../../lib/redact-url.js';
 
 /**
  * Runs `fn` with a client of its own. A connection that breaks while checked out (the server

@@ -20,6 +20,16 @@ const notStarted = () => ({
   evacuation: false,
 });
 
+/** A store started on a door state that is not JSON: a lost state, and the bound it set. */
+function afterLostState() {
+  const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+  writeFileSync(join(dir, 'door-state.json'), 'not json');
+  const clock = new FakeClock();
+  const first = new GatewayStateStore(dir, silentLogger, 5, clock);
+  first.load(300);
+  return { dir, clock, first, bound: first.issuedThrough() };
+}
+
 describe('gateway door state', () => {
   it('keeps the last TOTP step per person across a clean restart, without a floor', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
@@ -214,12 +224,7 @@ describe('gateway door state', () => {
   });
 
   it('drops the bound of a lost state once every command issued before it has expired, keeping their expiry as forgotten', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
-    writeFileSync(join(dir, 'door-state.json'), 'not json');
-    const clock = new FakeClock();
-    const first = new GatewayStateStore(dir, silentLogger, 5, clock);
-    first.load(300);
-    const bound = first.issuedThrough();
+    const { dir, clock, first, bound } = afterLostState();
     clock.advance(MAX_COMMAND_VALIDITY_MS + 2 * CLOCK_SKEW_MS);
     // A command remembered: the bound still stands, one issued no later is valid for another moment.
     first.remember('cmd-1', clock.now() + 60_000);
@@ -240,12 +245,7 @@ describe('gateway door state', () => {
   });
 
   it('drops the bound at a start after it has passed, with no command since', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
-    writeFileSync(join(dir, 'door-state.json'), 'not json');
-    const clock = new FakeClock();
-    const first = new GatewayStateStore(dir, silentLogger, 5, clock);
-    first.load(300);
-    const bound = first.issuedThrough();
+    const { dir, clock, first, bound } = afterLostState();
     first.close();
     clock.advance(60 * 60_000);
     const second = new GatewayStateStore(dir, silentLogger, 5, clock);
