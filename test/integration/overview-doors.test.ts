@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/dashboard.js';
+import { deriveOverview } from '../../src/dashboard/monitoring/overview.js';
 import { OverviewStore } from '../../src/dashboard/storage/overview-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { generateSigningKeyPair } from '../../src/protocol/signing.js';
@@ -70,5 +71,17 @@ describe('the doors a door action may name', () => {
     await store('gw-1', 'gateway.online', { version: 't', doors: ['front'] });
     expect(await overview.knowsDoor(site, 'gw-1', 'front')).toBe(true);
     expect(await overview.knowsDoor(site, 'gw-1', 'back')).toBe(false);
+  });
+});
+
+describe('a lockdown in the overview', () => {
+  it('holds however long ago it began, while other facts leave the look-back week', async () => {
+    await store('gw-2', 'lockdown.changed', { active: true }, 10 * DAY);
+    const { sites } = deriveOverview(await overview.read());
+    expect(sites.find((s) => s.site === site)).toMatchObject({ lockdown: true, lockdownGateways: ['gw-2'] });
+    await store('gw-2', 'lockdown.changed', { active: false });
+    expect(deriveOverview(await overview.read()).sites.find((s) => s.site === site)).toMatchObject({
+      lockdown: false,
+    });
   });
 });

@@ -44,9 +44,11 @@ export class OverviewStore {
         );
         const cameras = await client.query<{ site: string; id: string }>('SELECT site, id FROM cameras');
         // Kept by the ingest (latest-facts.ts): a few rows per door, room, gateway and camera.
+        // A lockdown or an evacuation holds until it is ended, however long ago it began.
         const latest = await client.query<FactRow>(
           `SELECT site, gateway, facet, subject, kind, occurred_at, data FROM latest_facts
             WHERE CASE WHEN facet = 'segment' THEN occurred_at >= now() - make_interval(mins => $2)
+                       WHEN facet IN ('lockdown', 'evacuation') THEN true
                        ELSE occurred_at >= now() - make_interval(days => $1) END`,
           [bounds.lookbackDays, bounds.segmentMinutes],
         );
