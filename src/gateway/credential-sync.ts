@@ -58,6 +58,17 @@ export class CredentialSync {
     );
   }
 
+  /**
+   * At start, the empty-set warning is raised again if the set loaded still has no active
+   * credential: the central side ends the last run's credential conditions when the gateway
+   * comes online (AlarmStore), and this run's alarm book must hold what still holds.
+   */
+  started(): void {
+    const { cache } = this.options;
+    if (cache.version > 0 && ![...cache.all()].some((c) => c.status === 'active'))
+      this.alarmEmpty(cache.version, []);
+  }
+
   /** Reports the refusals still counted (before the outbox closes). */
   close(): void {
     this.refusals.close();

@@ -493,6 +493,7 @@ export class Gateway {
       applied: () => this.runtime.rules.checkHealth(this.clock.now()),
       log: log.child({ component: 'credential-sync' }),
     });
+    this.credentialSync.started();
     const credentialsTopic = topics.credentials(config.site, config.id);
     this.commands = new CentralCommands({
       site: config.site,

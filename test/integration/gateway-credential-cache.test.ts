@@ -27,6 +27,14 @@ describe('a gateway with a damaged credential cache', () => {
     const { gateway, site, agent } = system;
     const before = gateway.credentials.version;
     expect(gateway.credentials.findByBadge(agent.badge)?.status).toBe('active');
+    // As if the last set had not been saved: a condition only this run of the gateway knew of.
+    gateway.runtime.alarms.raise({
+      alarm: 'credentials-unsaved',
+      key: 'credentials-unsaved',
+      severity: 'critical',
+      detail: 'credential set in use but not saved',
+    });
+    expect(await system.dashboard.waitForSequence(site, 'gw-1', gateway.lastSequence, 10_000)).toBe(true);
     await gateway.stop();
     const path = join(gateway.stateDir, 'credentials.sealed');
     const sealed = readFileSync(path);
@@ -63,5 +71,12 @@ describe('a gateway with a damaged credential cache', () => {
     expect((await requested).data).toEqual({ version: before });
     expect(((await updated).data as { version: number }).version).toBeGreaterThan(before);
     expect(restarted.credentials.findByBadge(agent.badge)?.status).toBe('active');
+    // The restart ended it: its gateway.online clears it centrally.
+    expect(await system.dashboard.waitForSequence(site, 'gw-1', restarted.lastSequence, 10_000)).toBe(true);
+    const { rows } = await system.dashboard.pool.query(
+      `SELECT cleared_at IS NOT NULL AS cleared FROM alarms WHERE site = $1 AND key = 'credentials-unsaved'`,
+      [site],
+    );
+    expect(rows).toEqual([{ cleared: true }]);
   });
 });

@@ -188,6 +188,21 @@ describe('credential sync at the gateway', () => {
     ]);
   });
 
+  it('raises the empty-set warning again at start while the set loaded has no active credential', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(1, [revoked('B1')]));
+    expect(g.of('alarm.raised').map((a) => a.key)).toEqual(['credentials-empty']);
+    const again = gatewaySync(g.dir);
+    again.sync.started();
+    expect(again.of('alarm.raised').map((a) => a.key)).toEqual(['credentials-empty']);
+    // So that the next set with an active credential clears it in this run.
+    again.sync.receive(sealed(2, [active('B2')]));
+    expect(again.of('alarm.cleared').map((a) => a.key)).toEqual(['credentials-empty']);
+    const third = gatewaySync(g.dir);
+    third.sync.started();
+    expect(third.events).toEqual([]);
+  });
+
   it('refuses a set whose time of issue matches the pattern but is no time', () => {
     const g = gatewaySync();
     g.sync.receive(sealed(1, [active('B1')], '2026-13-01T00:00:00.000Z'));
