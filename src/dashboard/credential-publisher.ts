@@ -32,6 +32,12 @@ const PUBLISH_TIMEOUT_MS = 30_000;
  * and well within the integers a JavaScript number holds exactly.
  */
 const MAX_REPORTED_VERSION = 2 ** 50;
+/**
+ * How far beyond the highest set recorded a gateway's request may move the numbering: the sets
+ * published between a backup and its restore (one per gateway per publish: 1,000 gateways
+ * refreshed hourly for over a year).
+ */
+const MAX_NUMBERING_JUMP = 10_000_000;
 
 /** A site's credential publishes: the one running, and the one waiting for it. */
 interface SiteQueue {
@@ -79,7 +85,8 @@ export class CredentialPublisher {
    * A gateway's request names the version of the set it uses. After a database restored from a
    * backup the numbering lies below it, and the gateway refuses every set as older: the numbering
    * moves above it first. Two instances doing this at once while a third numbers sets could at
-   * worst give one set a number used before; the gateway then refuses it and asks again.
+   * worst give one set a number used before; the gateway then refuses it (another set under the
+   * version in use) and asks again.
    */
   async numberAbove(version: number): Promise<void> {
     if (!Number.isSafeInteger(version) || version < 1) return;
@@ -90,8 +97,23 @@ export class CredentialPublisher {
       );
       return;
     }
+    // A gateway's signed word, but a gateway can be compromised: the numbering moves at most
+    // MAX_NUMBERING_JUMP beyond the sets recorded, so one gateway cannot push it where a later
+    // restore could no longer be repaired this way.
+    const recorded = await this.options.pool.query<{ n: string }>(
+      'SELECT coalesce(max(version), 0) AS n FROM credential_sets',
+    );
+    if (version > Number(recorded.rows[0]?.n ?? 0) + MAX_NUMBERING_JUMP) {
+      this.options.log.error(
+        { version, recorded: Number(recorded.rows[0]?.n ?? 0) },
+        'a gateway reports a credential set version far beyond every set recorded; the numbering is not moved (see docs/data-protection.md, restore)',
+      );
+      return;
+    }
     const moved = await this.options.pool.query(
-      `SELECT setval('credential_set_version', $1::bigint) FROM credential_set_version WHERE last_value < $1::bigint`,
+      // A sequence never used holds last_value 1 with is_called false: its next number is 1.
+      `SELECT setval('credential_set_version', $1::bigint) FROM credential_set_version
+        WHERE last_value < $1::bigint OR (last_value = $1::bigint AND NOT is_called)`,
       [version],
     );
     if ((moved.rowCount ?? 0) > 0)

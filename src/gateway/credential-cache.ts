@@ -18,6 +18,8 @@ const credentialValidator = Compile(CredentialSchema);
 const CacheFile = Type.Object({
   syncedAt: Type.Integer(),
   version: Type.Optional(Type.Integer()),
+  /** The central side's `issuedAt` of the set: tells a set from another under the same version. */
+  issuedAt: Type.Optional(Type.String({ maxLength: 40 })),
   credentials: Type.Array(CredentialSchema),
 });
 const cacheValidator = Compile(CacheFile);
@@ -40,6 +42,7 @@ export class CredentialCache implements CredentialLookup {
   private byBadge = new Map<string, Credential>();
   private synced = 0;
   private setVersion = 0;
+  private setIssuedAt: string | undefined;
   /** The highest version applied here, kept apart from the set: see newestVersion. */
   private applied = 0;
   private readonly path: string;
@@ -65,7 +68,7 @@ export class CredentialCache implements CredentialLookup {
     if (!cacheValidator.Check(parsed)) {
       throw new CodedError('IDG_CREDENTIAL_CACHE', `credential cache ${this.path} has an unexpected shape`);
     }
-    this.index(parsed.credentials, parsed.syncedAt, parsed.version ?? 0);
+    this.index(parsed.credentials, parsed.syncedAt, parsed.version ?? 0, parsed.issuedAt);
   }
 
   /**
@@ -75,7 +78,12 @@ export class CredentialCache implements CredentialLookup {
    * space. The save's error is returned; the file then still holds the set before, which a restart
    * would go back to.
    */
-  replace(credentials: Credential[], syncedAt: number, version = this.setVersion): Error | undefined {
+  replace(
+    credentials: Credential[],
+    syncedAt: number,
+    version = this.setVersion,
+    issuedAt?: string,
+  ): Error | undefined {
     credentials.forEach((credential, index) => {
       if (!credentialValidator.Check(credential)) {
         const first = [...credentialValidator.Errors(credential)][0];
@@ -86,8 +94,8 @@ export class CredentialCache implements CredentialLookup {
       }
       if (credential.schedule) assertTimezone(credential.schedule.timezone);
     });
-    this.index(credentials, syncedAt, version);
-    const body = JSON.stringify({ syncedAt, version, credentials });
+    this.index(credentials, syncedAt, version, issuedAt);
+    const body = JSON.stringify({ syncedAt, version, credentials, ...(issuedAt ? { issuedAt } : {}) });
     try {
       writeFileAtomic(this.path, this.ring.seal(Buffer.from(body), CONTEXT));
       if (version > this.applied) writeNumberFile(this.appliedPath, version);
@@ -140,7 +148,12 @@ export class CredentialCache implements CredentialLookup {
     return this.byBadge.values();
   }
 
-  private index(credentials: Credential[], syncedAt: number, version: number): void {
+  /** The central side's time of issue of the set in use, where it was saved with it. */
+  get issuedAt(): string | undefined {
+    return this.setIssuedAt;
+  }
+
+  private index(credentials: Credential[], syncedAt: number, version: number, issuedAt?: string): void {
     // A badge listed twice keeps its revocation: an active entry never replaces a revoked one.
     this.byBadge = new Map();
     for (const credential of credentials)
@@ -148,5 +161,6 @@ export class CredentialCache implements CredentialLookup {
         this.byBadge.set(credential.badge, credential);
     this.synced = syncedAt;
     this.setVersion = version;
+    this.setIssuedAt = issuedAt;
   }
 }

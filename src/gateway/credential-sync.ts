@@ -104,18 +104,18 @@ export class CredentialSync {
     const { body } = opened;
     const newest = cache.newestVersion;
     if (body.version < newest) {
-      this.refuse(
-        `version ${body.version} is older than version ${newest} applied here: the central numbering went back (a restored database?); asked for a newer set`,
-      );
-      const last = this.behindRequest;
-      if (last.version !== newest || clock.now() - last.at >= BEHIND_REQUEST_INTERVAL_MS) {
-        this.behindRequest = { at: clock.now(), version: newest };
-        this.request();
-      }
+      this.behind(`version ${body.version} is older than version ${newest} applied here`);
       return;
     }
     if (body.version === cache.version) {
-      log.debug({ version: body.version }, 'credential set in use already; ignored');
+      // The same set again (a restart had forgotten its bytes), or another under the same number.
+      if (cache.issuedAt === undefined || cache.issuedAt === body.issuedAt) {
+        log.debug({ version: body.version }, 'credential set in use already; ignored');
+        return;
+      }
+      this.behind(
+        `version ${body.version} is the version in use, but of another set (issued ${body.issuedAt}, the one in use ${cache.issuedAt})`,
+      );
       return;
     }
     // The central side's time of issue, never later than now: the offline horizon counts from it.
@@ -125,7 +125,7 @@ export class CredentialSync {
     );
     let unsaved: Error | undefined;
     try {
-      unsaved = cache.replace(revokedFirst, syncedAt, body.version);
+      unsaved = cache.replace(revokedFirst, syncedAt, body.version, body.issuedAt);
     } catch (error) {
       this.refuse((error as Error).message);
       return;
@@ -138,6 +138,21 @@ export class CredentialSync {
     this.alarmUnsaved(body.version, unsaved);
     this.alarmEmpty(body.version, body.credentials);
     this.options.applied?.();
+  }
+
+  /**
+   * A set numbered no higher than the newest applied here: refused, and answered with a request
+   * naming that version, so that the central side numbers its next set above it.
+   */
+  private behind(what: string): void {
+    const { cache, clock } = this.options;
+    const newest = cache.newestVersion;
+    this.refuse(`${what}: the central numbering went back (a restored database?); asked for a newer set`);
+    const last = this.behindRequest;
+    if (last.version !== newest || clock.now() - last.at >= BEHIND_REQUEST_INTERVAL_MS) {
+      this.behindRequest = { at: clock.now(), version: newest };
+      this.request();
+    }
   }
 
   private refuse(reason: string): void {

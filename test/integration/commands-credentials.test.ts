@@ -393,6 +393,17 @@ describe('credential sync', () => {
     expect(Number(rows[0]?.last)).toBeGreaterThan(inUse);
   });
 
+  it('does not move the numbering far beyond every set recorded for a request a gateway signed', async () => {
+    // What a compromised gateway could ask for: numbers from which a later restore would not recover.
+    const applied = updated();
+    system.gateway.record({ kind: 'credentials.requested', data: { version: 2 ** 40 } });
+    await applied;
+    const { rows } = await system.dashboard.pool.query<{ last: string }>(
+      'SELECT last_value AS last FROM credential_set_version',
+    );
+    expect(Number(rows[0]?.last)).toBeLessThan(10_000_000);
+  });
+
   it('reads and numbers a site set while no other publisher does, so a set read before a revocation never gets the higher version', async () => {
     // Another publisher (an instance's hourly refresh) holds the site's turn, mid-way.
     const other = await system.dashboard.pool.connect();

@@ -83,12 +83,31 @@ describe('credential sync at the gateway', () => {
     expect(g.of('credentials.requested')).toEqual([{ version: 5000 }, { version: 5000 }, { version: 5001 }]);
   });
 
-  it('ignores the set in use when it comes again, without an alarm', () => {
+  it('ignores the set in use when it comes again, without an alarm, also after a restart', () => {
     const g = gatewaySync();
     g.sync.receive(sealed(7, [active('B1')]));
-    g.sync.receive(sealed(7, [active('B1')])); // sealed anew: other bytes, the same version
+    g.sync.receive(sealed(7, [active('B1')])); // sealed anew: other bytes, the same set
     expect(g.of('credentials.updated')).toHaveLength(1);
     expect(g.of('alarm.raised')).toEqual([]);
+    const restarted = gatewaySync(g.dir);
+    restarted.sync.receive(sealed(7, [active('B1')]));
+    expect(restarted.events).toEqual([]);
+  });
+
+  it('refuses another set under the version in use, and asks for a newer one', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(10, [active('B1')]));
+    g.clock.advance(60_000);
+    // A restored database numbers its next set, a revocation, with the version in use.
+    const later = new Date(NOW + 60_000).toISOString();
+    g.sync.receive(sealed(10, [revoked('B1')], later));
+    expect(g.cache.findByBadge('B1')?.status).toBe('active');
+    expect(g.of('alarm.raised').map((a) => a.detail)).toEqual([
+      expect.stringContaining('version 10 is the version in use, but of another set'),
+    ]);
+    expect(g.of('credentials.requested')).toEqual([{ version: 10 }]);
+    g.sync.receive(sealed(11, [revoked('B1')], later));
+    expect(g.cache.findByBadge('B1')?.status).toBe('revoked');
   });
 
   it('does not open the same bytes twice: a refused payload repeated is refused once', () => {
