@@ -33,14 +33,15 @@ export interface GatewayIdentity extends SigningKeyPair {
   encryptionKeyText: string;
 }
 
-const FILE = 'identity.sealed';
+/** The gateway's keys, sealed; created at its first start, so its presence says it ran here before. */
+export const IDENTITY_FILE = 'identity.sealed';
 const CONTEXT = 'identgate/gateway-identity/v1';
 /** Where earlier versions kept the keys as plain PEM files (moved into the sealed file on start). */
 const LEGACY = { signing: 'signing-key.pem', encryption: 'encryption-key.pem' };
 const Stored = Compile(Type.Object({ signing: Type.String(), encryption: Type.String() }));
 
 export function loadOrCreateIdentity(stateDir: string, keys: KeyRing): GatewayIdentity {
-  const path = join(stateDir, FILE);
+  const path = join(stateDir, IDENTITY_FILE);
   let pems: { signing: string; encryption: string };
   if (existsSync(path)) {
     const parsed: unknown = JSON.parse(keys.open(readFileSync(path, 'utf8'), CONTEXT).toString('utf8'));
@@ -73,7 +74,7 @@ export function loadOrCreateIdentity(stateDir: string, keys: KeyRing): GatewayId
 
 /** Re-seals the identity under the ring's current key (a key rotation); false if it already was. */
 export function resealIdentity(stateDir: string, keys: KeyRing): boolean {
-  const path = join(stateDir, FILE);
+  const path = join(stateDir, IDENTITY_FILE);
   if (!existsSync(path)) return false;
   const sealed = readFileSync(path, 'utf8');
   if (keys.isCurrent(sealed)) return false;

@@ -143,8 +143,8 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   }
 
   /** Reads the last state; `currentStep` is the TOTP step now, used as the floor after a crash. */
-  load(currentStep: number): DoorStateFile {
-    const read = this.read();
+  load(currentStep: number, options: { ranBefore?: boolean } = {}): DoorStateFile {
+    const read = this.read(options.ranBefore ?? false);
     if (read && 'lost' in read) {
       this.lost = read.lost;
       this.state = afterLoss(this.clock.now());
@@ -271,12 +271,15 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   }
 
   /** The state on disk; undefined for a first start (no file). */
-  private read(): DoorStateFile | { lost: string } | undefined {
+  private read(ranBefore: boolean): DoorStateFile | { lost: string } | undefined {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // No file is a first start, unless the gateway ran here before: then it was removed (or
+      // moved to lost+found by a file system check), and is as lost as a damaged one.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+        return ranBefore ? { lost: 'the file is missing, though this gateway ran here before' } : undefined;
       return { lost: `the file cannot be read (${(error as Error).message})` };
     }
     let parsed: unknown;

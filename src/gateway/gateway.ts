@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { mqttTlsOptions } from '../config/tls-material.js';
@@ -20,7 +20,12 @@ import type { DeviceContext } from './devices/device-factory.js';
 import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
 import { FootageServer } from './footage-server.js';
-import { type GatewayIdentity, loadOrCreateIdentity, resealIdentity } from './gateway-identity.js';
+import {
+  type GatewayIdentity,
+  IDENTITY_FILE,
+  loadOrCreateIdentity,
+  resealIdentity,
+} from './gateway-identity.js';
 import { GatewayLink } from './gateway-link.js';
 import { GatewayStateStore } from './gateway-state-store.js';
 import { OutboxJournal, type OutboxJournalOptions, type OutboxPressure } from './outbox/outbox-journal.js';
@@ -69,6 +74,8 @@ export class Gateway {
   private readonly journal: OutboxJournal;
   private readonly state: GatewayStateStore;
   private readonly identity: GatewayIdentity;
+  /** Whether this gateway ran in its state directory before (its identity was there): see start. */
+  private readonly ranBefore: boolean;
   private readonly stateKeys: KeyRing;
   private eventRecorder: EventRecorder | undefined;
   private resent = 0;
@@ -94,6 +101,7 @@ export class Gateway {
       parseKey(options.credentialKey ?? defaultStateKey(this.stateDir)),
       (options.credentialKeyDecryptOnly ?? []).map(parseKey),
     );
+    this.ranBefore = existsSync(join(this.stateDir, IDENTITY_FILE));
     this.identity = loadOrCreateIdentity(this.stateDir, this.stateKeys);
     this.credentials = new CredentialCache(this.stateDir, this.stateKeys);
     this.resealState();
@@ -213,7 +221,9 @@ export class Gateway {
     const tls = mqttTlsOptions(config.mqtt.tls, config.mqtt.url);
     this.loadCredentials();
     const periodMs = config.totp.periodSeconds * 1000;
-    const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps);
+    const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps, {
+      ranBefore: this.ranBefore,
+    });
     if (this.state.lost) this.doorStateLost(this.state.lost);
     const recovered = this.journal.recover();
     this.resent = recovered.length;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -77,6 +77,20 @@ describe('gateway door state across restarts', () => {
     first.gateway.setLockdown(true);
     await first.stop();
     const second = await startGateway(site, stateDir);
+    expect(await second.badge()).toEqual(['denied: lockdown']);
+  });
+
+  it('takes a door state removed after a run for lost, not for a first start', async () => {
+    const site = uniqueSite('gds');
+    const stateDir = mkdtempSync(join(tmpdir(), 'idg-gds-'));
+    const first = await startGateway(site, stateDir);
+    await first.stop();
+    rmSync(join(stateDir, 'door-state.json'));
+    const second = await startGateway(site, stateDir);
+    const lost = second.recorded.find((e) => e.kind === 'alarm.raised' && e.data.key === 'door-state-lost');
+    expect(lost?.data).toMatchObject({
+      detail: expect.stringContaining('the file is missing, though this gateway ran here before'),
+    });
     expect(await second.badge()).toEqual(['denied: lockdown']);
   });
 

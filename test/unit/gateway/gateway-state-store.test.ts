@@ -70,6 +70,16 @@ describe('gateway door state', () => {
     });
   });
 
+  it('takes no file for a first start, and a missing file after a run here for a lost state', () => {
+    const first = new GatewayStateStore(mkdtempSync(join(tmpdir(), 'idg-state-')), silentLogger, 5);
+    expect(first.load(300).siteLockdown).toBe(false);
+    expect(first.lost).toBeUndefined();
+    const removed = new GatewayStateStore(mkdtempSync(join(tmpdir(), 'idg-state-')), silentLogger, 5);
+    const state = removed.load(300, { ranBefore: true });
+    expect(removed.lost).toBe('the file is missing, though this gateway ran here before');
+    expect(state).toMatchObject({ siteLockdown: true, evacuation: false, totpFloor: 300 });
+  });
+
   it('after a crash refuses every step up to the current one for everyone', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
     const first = store(dir);
