@@ -63,6 +63,8 @@ export class CentralMessenger {
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly credentials: CredentialPublisher;
   private stopping = false;
+  /** Aborted by stop: a start still waiting for the broker ends. */
+  private readonly starting = new AbortController();
 
   constructor(private readonly options: CentralMessengerOptions) {
     this.ids = new Uuidv7Generator(() => options.clock.now());
@@ -75,7 +77,7 @@ export class CentralMessenger {
 
   async start(): Promise<void> {
     const { log } = this.options;
-    const client = await connectCentralMqtt(this.options, 'central messenger', log);
+    const client = await connectCentralMqtt(this.options, 'central messenger', log, this.starting.signal);
     this.client = client;
     // Connected again (the first connection is made above): a publish that failed while the
     // broker was away (an erasure's, a revocation's) is made now, and a broker that lost its
@@ -99,6 +101,7 @@ export class CentralMessenger {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.starting.abort();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     await this.credentials.stop();
     for (const { resolve } of this.pending.values())

@@ -1,6 +1,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { DashboardConfig } from '../config/dashboard-config.js';
 import { mqttTlsOptions } from '../config/tls-material.js';
+import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
 
@@ -14,13 +15,15 @@ export interface CentralMqttOptions {
 
 /**
  * A broker connection of the central side that sends (commands, credential sets, footage
- * requests): a clean session, reconnecting every second; resolves once connected. `purpose`
- * names it in the log.
+ * requests): a clean session, reconnecting every second; resolves once connected, however long
+ * the broker takes. `purpose` names it in the log. Aborting `signal` (a stop during the start)
+ * ends the client and rejects with IDG_MQTT_STOPPED.
  */
 export async function connectCentralMqtt(
   options: CentralMqttOptions,
   purpose: string,
   log: Logger,
+  signal?: AbortSignal,
 ): Promise<MqttClient> {
   const { url, clientId, username, password, tls } = options;
   const clientOptions: IClientOptions = {
@@ -32,9 +35,21 @@ export async function connectCentralMqtt(
     ...(username ? { username } : {}),
     ...(password ? { password } : {}),
   };
+  const stopped = () => new CodedError('IDG_MQTT_STOPPED', `${purpose}: stopped before the broker answered`);
+  if (signal?.aborted) throw stopped();
   const client = connect(url, clientOptions);
   client.on('error', (error) => log.warn({ err: error }, `${purpose} broker connection error`));
-  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      client.end(true);
+      reject(stopped());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    client.once('connect', () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
   return client;
 }
 

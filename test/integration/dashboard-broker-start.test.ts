@@ -70,4 +70,36 @@ describe('a dashboard whose broker is down at start', () => {
     await started;
     expect((await fetch(`${dashboard.url}/healthz`)).status).toBe(200);
   });
+
+  it('ends a start still waiting for the broker when it is stopped', async () => {
+    await broker.stop();
+    let brokerRefused: () => void = () => {};
+    const refused = new Promise<void>((resolve) => {
+      brokerRefused = resolve;
+    });
+    const site = uniqueSite('dbs');
+    const waiting = new Dashboard({
+      config: {
+        kind: 'dashboard',
+        http: { host: '127.0.0.1', port: 0 },
+        database: { url: database.url, poolSize: 4 },
+        mqtt: { url: broker.url, clientId: `idg-dash-${site}` },
+        ingest: { sites: [site] },
+        gateways: [],
+        keys: {},
+      },
+      log: createLogger({
+        level: 'warn',
+        format: 'json',
+        write: (line) => {
+          if ((JSON.parse(line) as { msg?: string }).msg?.includes('broker connection error'))
+            brokerRefused();
+        },
+      }),
+    });
+    const started = waiting.start();
+    await refused;
+    await waiting.stop();
+    await expect(started).rejects.toMatchObject({ code: 'IDG_MQTT_STOPPED' });
+  });
 });

@@ -1,4 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
+import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { subscriptions } from '../../protocol/topics.js';
@@ -83,6 +84,8 @@ export class EventIngest {
   private readonly committing = new Set<Held[]>();
   private readonly redeliveries = new Redeliveries<Held>();
   private stopping = false;
+  /** Aborted by stop: a start still waiting for the broker ends. */
+  private readonly starting = new AbortController();
   /** Every payload's fate, for observers (metrics, tests). */
   readonly outcomes: Signal<IngestOutcome & { topic: string }>;
 
@@ -137,11 +140,20 @@ export class EventIngest {
       });
     });
     subscriber.start();
-    await connected;
+    // A stop while the broker has not answered yet ends the start too.
+    await Promise.race([
+      connected,
+      new Promise<never>((_resolve, reject) => {
+        this.starting.signal.addEventListener('abort', () =>
+          reject(new CodedError('IDG_MQTT_STOPPED', 'ingest: stopped before the broker answered')),
+        );
+      }),
+    ]);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.starting.abort();
     await Promise.all(this.inFlight);
     await this.subscriber?.stop();
     this.subscriber = undefined;

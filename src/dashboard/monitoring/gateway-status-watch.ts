@@ -42,7 +42,7 @@ export class GatewayStatusWatch {
 
   async start(): Promise<void> {
     const { mqtt, sites, log } = this.options;
-    const client = await connectCentralMqtt(mqtt, 'gateway status', log);
+    const client = await connectCentralMqtt(mqtt, 'gateway status', log, this.starting.signal);
     this.client = client;
     // One after the other, in the order they came: an `online` after an `offline` clears it.
     client.on('message', (topic, payload) => {
@@ -54,10 +54,14 @@ export class GatewayStatusWatch {
   }
 
   async stop(): Promise<void> {
+    this.starting.abort();
     await this.client?.endAsync();
     this.client = undefined;
     await this.work;
   }
+
+  /** Aborted by stop: a start still waiting for the broker ends. */
+  private readonly starting = new AbortController();
 
   /** One status message, retained or not; never throws. */
   async onStatus(topic: string, payload: Buffer): Promise<void> {

@@ -101,18 +101,26 @@ export class FootageClient {
   private client: MqttClient | undefined;
   private readonly ids: Uuidv7Generator;
   private readonly transfers = new Map<string, Transfer>();
+  /** Aborted by stop: a start still waiting for the broker ends. */
+  private readonly starting = new AbortController();
 
   constructor(private readonly options: FootageClientOptions) {
     this.ids = new Uuidv7Generator(() => options.clock.now());
   }
 
   async start(): Promise<void> {
-    const client = await connectCentralMqtt(this.options, 'footage channel', this.options.log);
+    const client = await connectCentralMqtt(
+      this.options,
+      'footage channel',
+      this.options.log,
+      this.starting.signal,
+    );
     this.client = client;
     client.on('message', (topic, payload) => this.receive(topic, payload));
   }
 
   async stop(): Promise<void> {
+    this.starting.abort();
     for (const [id, transfer] of this.transfers)
       this.finish(id, transfer, new FootageError('failed', 'the dashboard is shutting down'));
     await this.client?.endAsync();
