@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -91,8 +91,10 @@ const empty = (): DoorStateFile => ({
  *   by a command sent a minute after the restart at most, not only once every command valid at
  *   the restart has expired.
  * - What it assumes: the gateway's clock did not step back across the restart (a command run at
- *   a gateway time after nowMs escapes the bound). Nothing better is known without the file;
- *   the clock check (ClockSyncMonitor) reports a clock that is off.
+ *   a gateway time after nowMs escapes the bound). A gateway without a battery-backed clock boots
+ *   behind, though; so nowMs is at least the newest write among the gateway's other state files
+ *   (newestWrite): a command that ran was followed by its `command.result` in the outbox, written
+ *   at the gateway time it ran. The clock check (ClockSyncMonitor) reports a clock that is off.
  *
  * The bound is not an expiry (`commandsForgottenThrough`): a command that ran just before the
  * restart can expire as late as nowMs + CLOCK_SKEW_MS + MAX_COMMAND_VALIDITY_MS, and refusing
@@ -100,6 +102,32 @@ const empty = (): DoorStateFile => ({
  * minutes after the restart, the one that ends the lockdown too. Once that has passed,
  * `settleIssuedBound` makes it one.
  */
+/**
+ * The newest modification time (epoch ms) among the files of the state directory and its
+ * `outbox`, `except` the one lost; 0 when none can be read.
+ */
+function newestWrite(stateDir: string, except: string): number {
+  let newest = 0;
+  for (const dir of [stateDir, join(stateDir, 'outbox')]) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      if (path === except) continue;
+      try {
+        newest = Math.max(newest, statSync(path).mtimeMs);
+      } catch {
+        // Gone meanwhile, or unreadable: it tells nothing.
+      }
+    }
+  }
+  return Math.floor(newest);
+}
+
 const afterLoss = (nowMs: number): DoorStateFile => ({
   ...empty(),
   clean: false,
@@ -134,7 +162,7 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   lost: string | undefined;
 
   constructor(
-    stateDir: string,
+    private readonly stateDir: string,
     private readonly log: Logger,
     private readonly flushMs = 50,
     private readonly clock: Clock = systemClock,
@@ -147,7 +175,7 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
     const read = this.read(options.ranBefore ?? false);
     if (read && 'lost' in read) {
       this.lost = read.lost;
-      this.state = afterLoss(this.clock.now());
+      this.state = afterLoss(Math.max(this.clock.now(), newestWrite(this.stateDir, this.path)));
       this.log.error(
         {
           file: this.path,

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +68,21 @@ describe('gateway door state', () => {
       siteLockdown: true,
       evacuation: true,
     });
+  });
+
+  it('bounds the commands refused after a loss by the newest write of the other state files, for a clock that boots behind', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    writeFileSync(join(dir, 'door-state.json'), 'not json');
+    mkdirSync(join(dir, 'outbox'));
+    const lastRun = Date.UTC(2026, 5, 1, 12, 0, 0);
+    writeFileSync(join(dir, 'outbox', 'seg-0000000000000001.log'), '');
+    for (const path of [join(dir, 'outbox', 'seg-0000000000000001.log'), join(dir, 'outbox')])
+      utimesSync(path, lastRun / 1000, lastRun / 1000);
+    // The clock boots months behind the time the outbox was last written.
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 0));
+    const store = new GatewayStateStore(dir, silentLogger, 5, clock);
+    store.load(300);
+    expect(store.issuedThrough()).toBe(lastRun + CLOCK_SKEW_MS);
   });
 
   it('takes no file for a first start, and a missing file after a run here for a lost state', () => {
