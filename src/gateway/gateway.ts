@@ -10,16 +10,13 @@ import type { Logger } from '../lib/logger.js';
 import { TypedBus } from '../lib/typed-bus.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { EventBody } from '../protocol/event-kinds.js';
-import { importPublicKey } from '../protocol/signing.js';
 import { topics } from '../protocol/topics.js';
-import { CentralCommands } from './central-commands.js';
+import { CentralWiring } from './central-wiring.js';
 import { type ClockProbe, ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
 import { CredentialCache, defaultStateKey } from './credential-cache.js';
-import { CredentialSync } from './credential-sync.js';
 import type { DeviceContext } from './devices/device-factory.js';
 import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
-import { FootageServer } from './footage-server.js';
 import {
   type GatewayIdentity,
   IDENTITY_FILE,
@@ -28,10 +25,13 @@ import {
 } from './gateway-identity.js';
 import { GatewayLink } from './gateway-link.js';
 import { GatewayStateStore } from './gateway-state-store.js';
-import { OutboxJournal, type OutboxJournalOptions, type OutboxPressure } from './outbox/outbox-journal.js';
+import { OutboxJournal, type OutboxJournalOptions } from './outbox/outbox-journal.js';
+import { checkOutboxPressure, eventsLost, outboxWriteFailed } from './outbox-alarms.js';
 import { createRecorder } from './recorder/create-recorder.js';
 import type { Recorder } from './recorder/recorder.js';
 import { SimControlServer } from './sim-control.js';
+import { doorStateLost, loadSavedCredentials } from './state-recovery.js';
+import { followUpVideo } from './video-follow-up.js';
 
 export interface GatewayBusEvents extends Record<string, unknown> {
   feedback: DoorFeedback;
@@ -81,9 +81,7 @@ export class Gateway {
   private resent = 0;
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
-  private commands: CentralCommands | undefined;
-  private footage: FootageServer | undefined;
-  private credentialSync: CredentialSync | undefined;
+  private central: CentralWiring | undefined;
   private pressureTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private recorder: Recorder | undefined;
@@ -110,18 +108,13 @@ export class Gateway {
       log: log.child({ component: 'outbox' }),
       ...options.outboxDisk,
       onDropped: (fromSeq, toSeq) =>
-        this.eventsLost(fromSeq, toSeq, 'the outbox dropped them unsent (full, or its disk refused them)'),
-      onWriteFailed: (error, waiting) =>
-        this.runtime.alarms.raise({
-          alarm: 'outbox-write-failed',
-          key: 'outbox-write-failed',
-          severity: 'critical',
-          detail:
-            `the outbox cannot write (${error.message}); ${waiting} events wait in memory, unpublished`.slice(
-              0,
-              500,
-            ),
-        }),
+        eventsLost(
+          this.runtime.alarms,
+          fromSeq,
+          toSeq,
+          'the outbox dropped them unsent (full, or its disk refused them)',
+        ),
+      onWriteFailed: (error, waiting) => outboxWriteFailed(this.runtime.alarms, error, waiting),
       onWriteRecovered: () => this.runtime.alarms.clear('outbox-write-failed'),
     });
     this.state = new GatewayStateStore(
@@ -219,12 +212,15 @@ export class Gateway {
     const { config, log } = this.options;
     // A configuration mistake in TLS stops the start before anything else moves.
     const tls = mqttTlsOptions(config.mqtt.tls, config.mqtt.url);
-    this.loadCredentials();
+    loadSavedCredentials(this.credentials, this.runtime.alarms, this.clock, log);
     const periodMs = config.totp.periodSeconds * 1000;
     const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps, {
       ranBefore: this.ranBefore,
     });
-    if (this.state.lost) this.doorStateLost(this.state.lost);
+    if (this.state.lost)
+      doorStateLost(this.runtime.alarms, this.state.lost, this.state.issuedThrough(), (event) =>
+        this.emitEvent(event),
+      );
     const recovered = this.journal.recover();
     this.resent = recovered.length;
     if (recovered.length > 0)
@@ -270,14 +266,35 @@ export class Gateway {
       data: { version: this.options.version ?? '0.0.0', doors: [...this.doors.keys()] },
     });
     for (const [fromSeq, toSeq] of this.journal.recoveryLosses)
-      this.eventsLost(fromSeq, toSeq, 'they were not in the outbox at start (given up, dropped or damaged)');
+      eventsLost(
+        this.runtime.alarms,
+        fromSeq,
+        toSeq,
+        'they were not in the outbox at start (given up, dropped or damaged)',
+      );
     await this.clockSync.start();
     await this.runtime.start(doorState);
-    this.connectCentral(this.link);
+    // Commands and the credential set arrive from the central side over the same connection.
+    this.central = new CentralWiring({
+      config,
+      link: this.link,
+      identity: this.identity,
+      credentials: this.credentials,
+      journal: this.journal,
+      memory: this.state,
+      runtime: this.runtime,
+      clock: this.clock,
+      log,
+      record: (event) => this.emitEvent(event),
+      recorder: () => this.recorder,
+    });
     this.link.start();
     for (const id of this.doors.keys()) this.publishDoorState(id);
-    this.credentialSync?.request();
-    this.pressureTimer = setInterval(() => this.checkOutboxPressure(), 10_000);
+    this.central.requestCredentials();
+    this.pressureTimer = setInterval(
+      () => checkOutboxPressure(this.runtime.alarms, this.journal.pressure()),
+      10_000,
+    );
     this.pressureTimer.unref();
     const startedAt = this.clock.now();
     this.heartbeatTimer = setInterval(() => {
@@ -325,66 +342,12 @@ export class Gateway {
     await this.recorder?.stop();
     this.clockSync.stop();
     await this.runtime.stop();
-    this.commands?.close();
-    this.credentialSync?.close();
+    this.central?.close();
     this.record({ kind: 'gateway.offline', data: { reason: 'shutdown' } });
     this.state.close();
     await this.journal.flush();
     await this.link?.stop();
     await this.journal.close();
-  }
-
-  /**
-   * The saved credential set. One that cannot be read (damaged on the disk, sealed under a key
-   * that is gone) does not stop the gateway: it starts without a set, denying every badge
-   * (`credentials-stale`), and the central side's set, asked for at start, replaces it.
-   */
-  private loadCredentials(): void {
-    try {
-      this.credentials.load();
-    } catch (error) {
-      this.options.log.error({ err: error }, 'the saved credential set cannot be read; starting without one');
-      this.runtime.alarms.notify({
-        alarm: 'credentials-rejected',
-        key: `credentials-rejected:${this.clock.now()}`,
-        severity: 'critical',
-        detail:
-          `the saved credential set cannot be read (${(error as Error).message}); every badge is refused until the central side's set arrives`.slice(
-            0,
-            500,
-          ),
-      });
-    }
-  }
-
-  /**
-   * The door state could not be read: the store assumed a site lockdown, no evacuation and no
-   * command memory (see GatewayStateStore.load). Officers are told, and the lockdown is reported
-   * as any other, so the dashboard shows it and an officer can end it.
-   */
-  private doorStateLost(reason: string): void {
-    this.runtime.alarms.raise({
-      alarm: 'internal-error',
-      key: 'door-state-lost',
-      severity: 'critical',
-      // What was assumed first: the reason, from the file, may be long.
-      detail:
-        `door state lost: the site is held in lockdown until an officer ends it, no evacuation is in force, and commands issued up to ${new Date(this.state.issuedThrough()).toISOString()} are refused as possibly run before; door-state.json could not be read (${reason})`.slice(
-          0,
-          500,
-        ),
-    });
-    this.emitEvent({ kind: 'lockdown.changed', data: { active: true } });
-  }
-
-  /** Events the outbox will never publish: a critical alarm names them (central sees the gap too). */
-  private eventsLost(fromSeq: number, toSeq: number, why: string): void {
-    this.runtime.alarms.notify({
-      alarm: 'events-lost',
-      key: `events-lost:${fromSeq}-${toSeq}`,
-      severity: 'critical',
-      detail: `events ${fromSeq}-${toSeq} are lost: ${why}`,
-    });
   }
 
   /** Records one event: signed, journaled, then published. */
@@ -394,58 +357,8 @@ export class Gateway {
     this.bus.emit('recorded', envelope);
     if (body.kind.startsWith('door.') && 'door' in body.data && body.data.door)
       this.publishDoorState(body.data.door);
-    this.afterRecord(envelope);
+    followUpVideo(envelope, this.runtime.alarms, this.recorder, this.doors);
     return envelope;
-  }
-
-  /** Links footage to door events worth seeing, and turns recorder conditions into alarms. */
-  private afterRecord(event: Envelope): void {
-    const { alarms } = this.runtime;
-    const link = (room: string | undefined) => {
-      void this.recorder?.linkFootage(Date.parse(event.time), event.id, room ? { room } : {});
-    };
-    switch (event.kind) {
-      case 'door.forced':
-      case 'door.held-open':
-      case 'access.denied':
-        link(this.doors.get(event.data.door)?.room);
-        break;
-      case 'alarm.raised':
-        if (event.data.alarm === 'duress') link(event.data.room);
-        break;
-      case 'camera.down':
-        alarms.raise({
-          alarm: 'camera-down',
-          key: `camera-down:${event.data.camera}`,
-          severity: 'critical',
-          detail: `${event.data.camera}: ${event.data.reason}`,
-        });
-        break;
-      case 'camera.up':
-        alarms.clear(`camera-down:${event.data.camera}`, 'recording again');
-        break;
-      case 'video.disk-pressure':
-        if (event.data.resolved) alarms.clear('video-disk-pressure', 'enough free space again');
-        else {
-          alarms.raise({
-            alarm: 'video-disk-pressure',
-            key: 'video-disk-pressure',
-            severity: 'warning',
-            detail: `${Math.round(event.data.freeBytes / 1_048_576)} MiB free`,
-          });
-        }
-        break;
-      case 'video.reconcile-refused':
-        alarms.notify({
-          alarm: 'video-reconcile-refused',
-          key: `video-reconcile-refused:${event.id}`,
-          severity: 'warning',
-          detail: `${event.data.orphanFiles} files without index rows, ${event.data.missingFiles} rows without files`,
-        });
-        break;
-      default:
-        break;
-    }
   }
 
   /** Events from the doors; those raised before the outbox is open wait for it. */
@@ -484,87 +397,6 @@ export class Gateway {
     });
   }
 
-  /** Commands and the credential set arrive from the central side over the same connection. */
-  private connectCentral(link: GatewayLink): void {
-    const { config, log } = this.options;
-    const centralKey = config.central.publicKey ? importPublicKey(config.central.publicKey) : undefined;
-    if (!centralKey)
-      log.warn('central.publicKey is not configured: commands and credential sets will be refused');
-    const record = (event: EventBody) => this.emitEvent(event);
-    this.credentialSync = new CredentialSync({
-      site: config.site,
-      gateway: config.id,
-      centralKey,
-      keys: this.identity.encryption,
-      cache: this.credentials,
-      clock: this.clock,
-      alarms: this.runtime.alarms,
-      record,
-      applied: () => this.runtime.rules.checkHealth(this.clock.now()),
-      log: log.child({ component: 'credential-sync' }),
-    });
-    this.credentialSync.started();
-    const credentialsTopic = topics.credentials(config.site, config.id);
-    this.commands = new CentralCommands({
-      site: config.site,
-      gateway: config.id,
-      centralKey,
-      clock: this.clock,
-      memory: this.state,
-      alarms: this.runtime.alarms,
-      record,
-      log: log.child({ component: 'commands' }),
-      targets: {
-        unlock: (door, durationMs) => this.remoteUnlock(door, durationMs),
-        lockdown: (active, room) => this.setLockdown(active, room),
-        evacuation: (active) => this.setEvacuation(active),
-        syncCredentials: () => {
-          this.credentialSync?.request();
-          link.resubscribe(credentialsTopic);
-        },
-        resend: async (fromSeq, toSeq) => {
-          const sent = await link.republish(this.journal.read(fromSeq, toSeq));
-          return { sent, extent: this.journal.extent() };
-        },
-      },
-    });
-    link.subscribe(topics.commands(config.site, config.id), (payload, retained, redelivered) =>
-      this.commands?.handle(payload, retained, redelivered),
-    );
-    link.subscribe(credentialsTopic, (payload) => this.credentialSync?.receive(payload));
-    this.footage = new FootageServer({
-      site: config.site,
-      gateway: config.id,
-      centralKey,
-      identityKey: this.identity.privateKey,
-      recorder: () => this.recorder,
-      publish: (topic, payload) => link.publish(topic, payload),
-      alarms: this.runtime.alarms,
-      clock: this.clock,
-      log: log.child({ component: 'footage' }),
-    });
-    link.subscribe(topics.footageRequests(config.site, config.id), (payload, retained) =>
-      this.footage?.handle(payload, retained),
-    );
-  }
-
-  /** Warns well before the outbox's hard bound (see outboxFillingAlarm). */
-  private checkOutboxPressure(): void {
-    const { alarms } = this.runtime;
-    const due = outboxFillingAlarm(this.journal.pressure());
-    for (const severity of ['warning', 'critical'] as const) {
-      if (due?.severity !== severity) alarms.clear(`outbox-filling:${severity}`);
-    }
-    if (due) {
-      alarms.raise({
-        alarm: 'outbox-filling',
-        key: `outbox-filling:${due.severity}`,
-        severity: due.severity,
-        detail: due.detail,
-      });
-    }
-  }
-
   private captureFeedback(action: () => void): DoorFeedback[] {
     const seen: DoorFeedback[] = [];
     const off = this.bus.on('sim-control', 'feedback', (feedback) => seen.push(feedback));
@@ -590,24 +422,4 @@ export class Gateway {
       JSON.stringify(state),
     );
   }
-}
-
-/**
- * The `outbox-filling` alarm the outbox's state calls for: a warning at half the hard bound or
- * when the oldest unsent event is 12 hours old, critical at 80 % of the bound or 48 hours; none
- * below. Unsent events are never dropped for their age, only at the size bound.
- */
-export function outboxFillingAlarm(
-  pressure: OutboxPressure,
-): { severity: 'warning' | 'critical'; detail: string } | undefined {
-  const hours = pressure.oldestMs / 3_600_000;
-  const severity =
-    pressure.fraction >= 0.8 || hours >= 48
-      ? 'critical'
-      : pressure.fraction >= 0.5 || hours >= 12
-        ? 'warning'
-        : undefined;
-  if (!severity) return undefined;
-  const detail = `${pressure.records} events (${Math.round(pressure.bytes / 1024)} KiB, ${Math.round(pressure.fraction * 100)} % of the bound) not yet acknowledged; oldest ${Math.round(pressure.oldestMs / 60_000)} min`;
-  return { severity, detail };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outboxFillingAlarm } from '../../../src/gateway/gateway.js';
+import { outboxFillingAlarm } from '../../../src/gateway/outbox-alarms.js';
 
 const HOUR = 3_600_000;
 const at = (fraction: number, oldestMs = 0) => ({ records: 10, bytes: 10 * 1024, fraction, oldestMs });

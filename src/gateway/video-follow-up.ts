@@ -1,0 +1,61 @@
+import type { AlarmBook } from '../controllers/alarm-book.js';
+import type { Envelope } from '../protocol/envelope.js';
+import type { RuntimeDoor } from './door-runtime.js';
+import type { Recorder } from './recorder/recorder.js';
+
+/**
+ * What a recorded event means for video: footage is linked to the door events worth seeing, and
+ * the recorder's conditions (a camera down, the disk filling) become alarms.
+ */
+export function followUpVideo(
+  event: Envelope,
+  alarms: AlarmBook,
+  recorder: Recorder | undefined,
+  doors: ReadonlyMap<string, RuntimeDoor>,
+): void {
+  const link = (room: string | undefined) => {
+    void recorder?.linkFootage(Date.parse(event.time), event.id, room ? { room } : {});
+  };
+  switch (event.kind) {
+    case 'door.forced':
+    case 'door.held-open':
+    case 'access.denied':
+      link(doors.get(event.data.door)?.room);
+      break;
+    case 'alarm.raised':
+      if (event.data.alarm === 'duress') link(event.data.room);
+      break;
+    case 'camera.down':
+      alarms.raise({
+        alarm: 'camera-down',
+        key: `camera-down:${event.data.camera}`,
+        severity: 'critical',
+        detail: `${event.data.camera}: ${event.data.reason}`,
+      });
+      break;
+    case 'camera.up':
+      alarms.clear(`camera-down:${event.data.camera}`, 'recording again');
+      break;
+    case 'video.disk-pressure':
+      if (event.data.resolved) alarms.clear('video-disk-pressure', 'enough free space again');
+      else {
+        alarms.raise({
+          alarm: 'video-disk-pressure',
+          key: 'video-disk-pressure',
+          severity: 'warning',
+          detail: `${Math.round(event.data.freeBytes / 1_048_576)} MiB free`,
+        });
+      }
+      break;
+    case 'video.reconcile-refused':
+      alarms.notify({
+        alarm: 'video-reconcile-refused',
+        key: `video-reconcile-refused:${event.id}`,
+        severity: 'warning',
+        detail: `${event.data.orphanFiles} files without index rows, ${event.data.missingFiles} rows without files`,
+      });
+      break;
+    default:
+      break;
+  }
+}
