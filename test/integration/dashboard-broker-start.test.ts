@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -27,21 +28,12 @@ describe('a dashboard whose broker is down at start', () => {
     await database?.drop();
   });
 
-  it('waits for the broker, reporting 503 on /healthz and running retention meanwhile, then starts', async () => {
+  /** A dashboard on the test's broker, and a way to wait for a log message of it. */
+  function dashboardOnBroker(signingKey?: KeyObject) {
     const waits: Array<{ msg: string; resolve: () => void }> = [];
     const logged = (msg: string) => new Promise<void>((resolve) => waits.push({ msg, resolve }));
-    const refused = logged('broker connection error');
-    const retentionRan = logged('retention run finished');
-    const log = createLogger({
-      level: 'info',
-      format: 'json',
-      write: (line) => {
-        const { msg } = JSON.parse(line) as { msg?: string };
-        for (const wait of waits) if (msg?.includes(wait.msg)) wait.resolve();
-      },
-    });
     const site = uniqueSite('dbs');
-    dashboard = new Dashboard({
+    const instance = new Dashboard({
       config: {
         kind: 'dashboard',
         http: { host: '127.0.0.1', port: 0 },
@@ -51,9 +43,24 @@ describe('a dashboard whose broker is down at start', () => {
         gateways: [],
         keys: {},
       },
-      log,
-      signingKey: generateSigningKeyPair().privateKey,
+      log: createLogger({
+        level: 'info',
+        format: 'json',
+        write: (line) => {
+          const { msg } = JSON.parse(line) as { msg?: string };
+          for (const wait of waits) if (msg?.includes(wait.msg)) wait.resolve();
+        },
+      }),
+      ...(signingKey ? { signingKey } : {}),
     });
+    return { instance, logged };
+  }
+
+  it('waits for the broker, reporting 503 on /healthz and running retention meanwhile, then starts', async () => {
+    const made = dashboardOnBroker(generateSigningKeyPair().privateKey);
+    dashboard = made.instance;
+    const refused = made.logged('broker connection error');
+    const retentionRan = made.logged('retention run finished');
     const started = dashboard.start();
     await refused;
 
@@ -73,30 +80,8 @@ describe('a dashboard whose broker is down at start', () => {
 
   it('ends a start still waiting for the broker when it is stopped', async () => {
     await broker.stop();
-    let brokerRefused: () => void = () => {};
-    const refused = new Promise<void>((resolve) => {
-      brokerRefused = resolve;
-    });
-    const site = uniqueSite('dbs');
-    const waiting = new Dashboard({
-      config: {
-        kind: 'dashboard',
-        http: { host: '127.0.0.1', port: 0 },
-        database: { url: database.url, poolSize: 4 },
-        mqtt: { url: broker.url, clientId: `idg-dash-${site}` },
-        ingest: { sites: [site] },
-        gateways: [],
-        keys: {},
-      },
-      log: createLogger({
-        level: 'warn',
-        format: 'json',
-        write: (line) => {
-          if ((JSON.parse(line) as { msg?: string }).msg?.includes('broker connection error'))
-            brokerRefused();
-        },
-      }),
-    });
+    const { instance: waiting, logged } = dashboardOnBroker();
+    const refused = logged('broker connection error');
     const started = waiting.start();
     await refused;
     await waiting.stop();
