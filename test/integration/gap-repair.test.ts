@@ -168,8 +168,9 @@ describe('gaps in a gateway sequence', () => {
     const closed = await alarm((a) => a.alarm === 'sequence-gap' && a.clearedAt !== null);
     expect(closed.id).toBe(gap.id);
 
-    // The dead range was not asked for once it was recorded as lost.
-    expect(commands.slice(next - 1).every((c) => c.data.fromSeq === 7)).toBe(true);
+    // The dead range was not asked for once it was recorded as lost. (A scan between the arrivals
+    // of 7 and 8 asks for 8 alone: the gap as it stands then.)
+    expect(commands.slice(next - 1).every((c) => c.data.fromSeq >= 7)).toBe(true);
     const losses = await dashboard.pool.query(
       'SELECT from_seq::int, to_seq::int, reason FROM sequence_losses WHERE site = $1',
       [site],
