@@ -37,6 +37,8 @@ export interface GatewayStatusWatchOptions {
 export class GatewayStatusWatch {
   private client: MqttClient | undefined;
   private work: Promise<void> = Promise.resolve();
+  /** Aborted by stop: a start still waiting for the broker ends. */
+  private readonly starting = new AbortController();
 
   constructor(private readonly options: GatewayStatusWatchOptions) {}
 
@@ -59,9 +61,6 @@ export class GatewayStatusWatch {
     this.client = undefined;
     await this.work;
   }
-
-  /** Aborted by stop: a start still waiting for the broker ends. */
-  private readonly starting = new AbortController();
 
   /** One status message, retained or not; never throws. */
   async onStatus(topic: string, payload: Buffer): Promise<void> {
