@@ -54,6 +54,11 @@ const StateFile = Type.Object({
    * Optional, like every field added to the file, so that an older file is not read as a lost state.
    */
   commandsIssuedThrough: Type.Optional(Type.Number()),
+  /**
+   * The part of that bound not read from the clock at the loss (the newest write, plus the
+   * skew), kept until a synchronised clock has checked the bound (see `clockSynchronised`).
+   */
+  commandsIssuedFloor: Type.Optional(Type.Number()),
 });
 export type DoorStateFile = Static<typeof StateFile>;
 const stateValidator = Compile(StateFile);
@@ -128,12 +133,13 @@ function newestWrite(stateDir: string, except: string): number {
   return Math.floor(newest);
 }
 
-const afterLoss = (nowMs: number): DoorStateFile => ({
+const afterLoss = (nowMs: number, newestWriteMs: number): DoorStateFile => ({
   ...empty(),
   clean: false,
   siteLockdown: true,
   evacuation: false,
-  commandsIssuedThrough: nowMs + CLOCK_SKEW_MS,
+  commandsIssuedThrough: Math.max(nowMs, newestWriteMs) + CLOCK_SKEW_MS,
+  commandsIssuedFloor: newestWriteMs + CLOCK_SKEW_MS,
 });
 
 export class GatewayStateStore implements TotpUsageStore, CommandMemory {
@@ -151,6 +157,7 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
         | 'commandOutcomes'
         | 'commandsForgottenThrough'
         | 'commandsIssuedThrough'
+        | 'commandsIssuedFloor'
       >)
     | undefined;
   wasUnclean = false;
@@ -161,21 +168,26 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
    */
   lost: string | undefined;
 
+  /** A monotonic reading at load, to tell what a synchronised clock would have read then. */
+  private loadedAt = 0;
+
   constructor(
     private readonly stateDir: string,
     private readonly log: Logger,
     private readonly flushMs = 50,
     private readonly clock: Clock = systemClock,
+    private readonly monotonic: () => number = () => performance.now(),
   ) {
     this.path = join(stateDir, 'door-state.json');
   }
 
   /** Reads the last state; `currentStep` is the TOTP step now, used as the floor after a crash. */
   load(currentStep: number, options: { ranBefore?: boolean } = {}): DoorStateFile {
+    this.loadedAt = this.monotonic();
     const read = this.read(options.ranBefore ?? false);
     if (read && 'lost' in read) {
       this.lost = read.lost;
-      this.state = afterLoss(Math.max(this.clock.now(), newestWrite(this.stateDir, this.path)));
+      this.state = afterLoss(this.clock.now(), newestWrite(this.stateDir, this.path));
       this.log.error(
         {
           file: this.path,
@@ -265,6 +277,31 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
   }
 
   /**
+   * The clock is now known to be synchronised. A lost state's bound read from a clock that booted
+   * far ahead (a wrong real-time clock) would refuse the officers' commands, the one ending the
+   * lockdown too, until real time caught up with it. The bound is lowered once to what the
+   * synchronised clock says this start was, or the floor from the other files' newest write if
+   * later: the loss happened before this start, so every command that ran before it ran by then.
+   * A bound already no later is kept (a clock that booted behind is covered by the floor). Applies
+   * to the first synchronised check after the loss, in this run or a later one; returns the change.
+   */
+  clockSynchronised(): { from: number; to: number } | undefined {
+    const bound = this.state.commandsIssuedThrough;
+    const floor = this.state.commandsIssuedFloor;
+    if (bound === undefined || floor === undefined) return undefined;
+    delete this.state.commandsIssuedFloor;
+    const started = this.clock.now() - (this.monotonic() - this.loadedAt);
+    const checked = Math.max(started + CLOCK_SKEW_MS, floor);
+    // A second or less is the time between the two readings, not a clock that was off.
+    const lowered = checked < bound - 1000;
+    if (lowered) this.state.commandsIssuedThrough = checked;
+    // Without the runtime's snapshot: the first check runs before the doors have applied the
+    // state read (see load); later, a change since the last snapshot has its write pending.
+    this.write();
+    return lowered ? { from: bound, to: checked } : undefined;
+  }
+
+  /**
    * Drops the bound of a lost state once it can no longer refuse anything: every command issued
    * by then expired by bound + MAX_COMMAND_VALIDITY_MS, and is refused as expired once the clock
    * skew allowed has passed too. The commands it stood for are then what forgottenThrough stands
@@ -276,6 +313,7 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
     const bound = this.state.commandsIssuedThrough;
     if (bound === undefined || now <= bound + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS) return;
     delete this.state.commandsIssuedThrough;
+    delete this.state.commandsIssuedFloor;
     this.state.commandsForgottenThrough = Math.max(
       this.state.commandsForgottenThrough ?? 0,
       bound + MAX_COMMAND_VALIDITY_MS,

@@ -30,7 +30,7 @@ import { checkOutboxPressure, eventsLost, outboxWriteFailed } from './outbox-ala
 import { createRecorder } from './recorder/create-recorder.js';
 import type { Recorder } from './recorder/recorder.js';
 import { SimControlServer } from './sim-control.js';
-import { doorStateLost, loadSavedCredentials } from './state-recovery.js';
+import { doorStateLost, loadSavedCredentials, lostBoundChecked } from './state-recovery.js';
 import { followUpVideo } from './video-follow-up.js';
 
 export interface GatewayBusEvents extends Record<string, unknown> {
@@ -144,7 +144,10 @@ export class Gateway {
       feedback: (feedback) => this.bus.emit('feedback', feedback),
       changed: () => this.state.changed(),
     });
-    this.clockSync.onChange = () => this.runtime.rules.checkHealth(this.clock.now());
+    this.clockSync.onChange = (synchronised) => {
+      this.runtime.rules.checkHealth(this.clock.now());
+      if (synchronised) lostBoundChecked(this.state, log);
+    };
     this.state.snapshot = () => this.runtime.snapshot();
   }
 

@@ -3,6 +3,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { EventBody } from '../protocol/event-kinds.js';
 import type { CredentialCache } from './credential-cache.js';
+import type { GatewayStateStore } from './gateway-state-store.js';
 
 /**
  * What the gateway does at start when saved state cannot be read: it keeps going on the safe
@@ -60,4 +61,18 @@ export function doorStateLost(
       ),
   });
   emit({ kind: 'lockdown.changed', data: { active: true } });
+}
+
+/**
+ * The clock is synchronised: a lost state's command bound taken from a clock that booted far
+ * ahead is lowered to the time of the start (GatewayStateStore.clockSynchronised), so that an
+ * officer's command, the one ending the lockdown too, is not refused until real time catches up.
+ */
+export function lostBoundChecked(state: GatewayStateStore, log: Logger): void {
+  const change = state.clockSynchronised();
+  if (!change) return;
+  log.warn(
+    { from: new Date(change.from).toISOString(), to: new Date(change.to).toISOString() },
+    'the clock was ahead when the door state was found lost: commands are now refused only if issued up to the start by the synchronised clock',
+  );
 }

@@ -7,9 +7,10 @@ import { runSim } from '../../src/cli/sim-command.js';
 import type { GatewayConfig } from '../../src/config/gateway-config.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
-import { Gateway } from '../../src/gateway/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
+import { systemClock } from '../../src/lib/clock.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { signCommand } from '../../src/protocol/commands.js';
+import { CLOCK_SKEW_MS, signCommand } from '../../src/protocol/commands.js';
 import type { Envelope } from '../../src/protocol/envelope.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { topics } from '../../src/protocol/topics.js';
@@ -30,8 +31,17 @@ const ada = {
 };
 const running: Gateway[] = [];
 
-async function startGateway(site: string, stateDir: string, overrides: Partial<GatewayConfig> = {}) {
-  const gateway = new Gateway({ config: testGatewayConfig(site, stateDir, overrides), log: silentLogger });
+async function startGateway(
+  site: string,
+  stateDir: string,
+  overrides: Partial<GatewayConfig> = {},
+  options: Omit<GatewayOptions, 'config' | 'log'> = {},
+) {
+  const gateway = new Gateway({
+    ...options,
+    config: testGatewayConfig(site, stateDir, overrides),
+    log: silentLogger,
+  });
   gateway.credentials.replace([ada] as never, Date.now());
   const recorded: Envelope[] = [];
   gateway.bus.on('test', 'recorded', (event) => recorded.push(event));
@@ -173,6 +183,64 @@ describe('gateway door state across restarts', () => {
       reason: 'replayed: it may have run before this gateway restarted and lost its door state',
     });
     expect(answers.get(after.id)).toMatchObject({ status: 'ok' });
+    expect(await started.badge()).toEqual(['awaiting code (20 s)']);
+  });
+
+  it('lowers the bound of a lost state found with a clock far ahead once the clock is synchronised', async () => {
+    const site = uniqueSite('gds');
+    const stateDir = mkdtempSync(join(tmpdir(), 'idg-gds-'));
+    writeFileSync(join(stateDir, 'door-state.json'), 'not json');
+    const central = generateSigningKeyPair();
+    // The gateway boots with its clock a year ahead and not yet synchronised.
+    const clock = { offset: 365 * 24 * 3_600_000 };
+    const probe = { synchronised: false };
+    const started = await startGateway(
+      site,
+      stateDir,
+      { central: { publicKey: exportPublicKey(central.publicKey) } },
+      {
+        clock: { now: () => Date.now() + clock.offset, setTimeout: systemClock.setTimeout },
+        clockProbe: async () => ({ ...probe, detail: `test: ${probe.synchronised}` }),
+      },
+    );
+    const ids = new Uuidv7Generator();
+    const lockdownOff = (issuedAt: number) =>
+      signCommand(
+        { kind: 'lockdown.set', data: { active: false } },
+        { site, gateway: 'gw-1' },
+        ids.next(),
+        issuedAt,
+        60_000,
+        central.privateKey,
+      );
+    const bound = () =>
+      JSON.parse(readFileSync(join(stateDir, 'door-state.json'), 'utf8')).commandsIssuedThrough;
+    const raw = await connectAsync(mqttUrl(), { clientId: `idg-raw-${site}`, clean: true });
+    clients.push(raw);
+    await started.subscribed;
+    // The first command a bound lets through, as an officer sending it a moment after the start.
+    const answer = async () => {
+      const command = lockdownOff(bound() + 1);
+      const result = new Promise<Record<string, unknown>>((resolve) => {
+        const off = started.gateway.bus.on('test', 'recorded', (event) => {
+          if (event.kind !== 'command.result' || event.data.command !== command.id) return;
+          off();
+          resolve(event.data);
+        });
+      });
+      await raw.publishAsync(topics.commands(site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+      return result;
+    };
+    // The bound a year ahead refuses every command the officers can send: valid by the real
+    // time, it is not yet valid or may have run before, as the gateway's clock reads.
+    expect(bound()).toBeGreaterThan(Date.now() + 300 * 24 * 3_600_000);
+    clock.offset = 0;
+    expect(await answer()).toMatchObject({ status: 'rejected' });
+    probe.synchronised = true;
+    await started.gateway.clockSync.check();
+    expect(bound()).toBeLessThanOrEqual(Date.now() + CLOCK_SKEW_MS);
+    // Issued after the start by the synchronised clock: it cannot have run before, and ends the lockdown.
+    expect(await answer()).toMatchObject({ status: 'ok' });
     expect(await started.badge()).toEqual(['awaiting code (20 s)']);
   });
 });

@@ -85,6 +85,94 @@ describe('gateway door state', () => {
     expect(store.issuedThrough()).toBe(lastRun + CLOCK_SKEW_MS);
   });
 
+  describe('a lost state found with a clock that booted ahead', () => {
+    const real = Date.UTC(2026, 5, 1, 12, 0, 0);
+    const ahead = Date.UTC(2027, 0, 1, 0, 0, 0);
+    /** A clock read at will, stepped by the test; a monotonic one beside it. */
+    function rig(dir: string) {
+      const time = { wall: ahead, mono: 1_000 };
+      const clock = { now: () => time.wall, setTimeout: new FakeClock().setTimeout };
+      const store = new GatewayStateStore(dir, silentLogger, 5, clock, () => time.mono);
+      return { time, store };
+    }
+    function lostDir(lastWrite?: number) {
+      const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+      writeFileSync(join(dir, 'door-state.json'), 'not json');
+      if (lastWrite !== undefined) {
+        writeFileSync(join(dir, 'identity.sealed'), '');
+        utimesSync(join(dir, 'identity.sealed'), lastWrite / 1000, lastWrite / 1000);
+      }
+      return dir;
+    }
+
+    it('lowers the bound to the start by the synchronised clock, once, and keeps it across a restart', () => {
+      const dir = lostDir();
+      const { time, store } = rig(dir);
+      store.load(300);
+      expect(store.issuedThrough()).toBe(ahead + CLOCK_SKEW_MS);
+      // Synchronised 90 s after the start: the clock steps back to real time.
+      time.mono += 90_000;
+      time.wall = real + 90_000;
+      expect(store.clockSynchronised()).toEqual({ from: ahead + CLOCK_SKEW_MS, to: real + CLOCK_SKEW_MS });
+      expect(store.issuedThrough()).toBe(real + CLOCK_SKEW_MS);
+      // Once: a later check (the clock drifting ahead again) does not move it.
+      time.wall += 60 * 60_000;
+      expect(store.clockSynchronised()).toBeUndefined();
+      store.close();
+      const again = rig(dir);
+      again.time.wall = real + 2 * 60_000;
+      again.store.load(301);
+      expect(again.store.issuedThrough()).toBe(real + CLOCK_SKEW_MS);
+      expect(again.store.clockSynchronised()).toBeUndefined();
+    });
+
+    it('is checked at a later start too, when the clock was synchronised only after a restart', () => {
+      const dir = lostDir();
+      const first = rig(dir);
+      first.store.load(300);
+      first.store.close();
+      const second = rig(dir);
+      second.time.wall = ahead + 5 * 60_000;
+      second.store.load(301);
+      second.time.mono += 10_000;
+      second.time.wall = real + 10_000;
+      // This start, by the synchronised clock, was after the one that found the state lost.
+      expect(second.store.clockSynchronised()?.to).toBe(real + CLOCK_SKEW_MS);
+    });
+
+    it('never goes below the newest write of the other state files', () => {
+      const lastWrite = real + 20 * 60_000;
+      const { time, store } = rig(lostDir(lastWrite));
+      store.load(300);
+      time.wall = real;
+      expect(store.clockSynchronised()?.to).toBe(lastWrite + CLOCK_SKEW_MS);
+    });
+
+    it('keeps a bound the synchronised clock does not lower: a clock that was right, or booted behind', () => {
+      const right = rig(lostDir());
+      right.store.load(300);
+      right.time.mono += 500;
+      right.time.wall += 500;
+      expect(right.store.clockSynchronised()).toBeUndefined();
+      expect(right.store.issuedThrough()).toBe(ahead + CLOCK_SKEW_MS);
+      const behind = rig(lostDir(real));
+      behind.time.wall = Date.UTC(2026, 0, 1);
+      behind.store.load(300);
+      behind.time.wall = real + 3_600_000;
+      expect(behind.store.clockSynchronised()).toBeUndefined();
+      expect(behind.store.issuedThrough()).toBe(real + CLOCK_SKEW_MS);
+    });
+
+    it('changes nothing after a state that was read', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+      const { time, store } = rig(dir);
+      store.load(300);
+      time.wall = real;
+      expect(store.clockSynchronised()).toBeUndefined();
+      expect(store.issuedThrough()).toBe(0);
+    });
+  });
+
   it('takes no file for a first start, and a missing file after a run here for a lost state', () => {
     const first = new GatewayStateStore(mkdtempSync(join(tmpdir(), 'idg-state-')), silentLogger, 5);
     expect(first.load(300).siteLockdown).toBe(false);
