@@ -45,6 +45,18 @@ export class CredentialCache implements CredentialLookup {
   private setIssuedAt: string | undefined;
   /** The highest version applied here, kept apart from the set: see newestVersion. */
   private applied = 0;
+  /** What `credentials.version` holds, as far as this process wrote or read it (-1: damaged). */
+  private appliedSaved = 0;
+  /**
+   * Why `credentials.version` could not be read at load (damaged): the highest version applied
+   * before is not known, so a set older than it is taken where the saved set does not say more.
+   */
+  versionDamaged: string | undefined;
+  /**
+   * The last write of `credentials.version` failed: it holds a lower version than the one in use,
+   * which matters only if the saved set is lost too. Retried with every set saved.
+   */
+  versionUnsaved: Error | undefined;
   private readonly path: string;
   private readonly appliedPath: string;
   private readonly ring: KeyRing;
@@ -61,7 +73,11 @@ export class CredentialCache implements CredentialLookup {
    * read first and kept even then.
    */
   load(): void {
-    this.applied = readNumberFile(this.appliedPath) ?? 0;
+    const applied = readNumberFile(this.appliedPath);
+    this.applied = applied ?? 0;
+    this.appliedSaved = applied ?? -1;
+    if (applied === undefined)
+      this.versionDamaged = `${this.appliedPath} is damaged: the highest credential set version applied here is not known`;
     if (!existsSync(this.path)) return;
     const plain = this.ring.open(readFileSync(this.path, 'utf8'), CONTEXT);
     const parsed: unknown = JSON.parse(plain.toString('utf8'));
@@ -69,6 +85,8 @@ export class CredentialCache implements CredentialLookup {
       throw new CodedError('IDG_CREDENTIAL_CACHE', `credential cache ${this.path} has an unexpected shape`);
     }
     this.index(parsed.credentials, parsed.syncedAt, parsed.version ?? 0, parsed.issuedAt);
+    // The set read carries its version: written back, a damaged file holds at least that again.
+    if (applied === undefined) this.saveApplied(this.setVersion);
   }
 
   /**
@@ -98,11 +116,24 @@ export class CredentialCache implements CredentialLookup {
     const body = JSON.stringify({ syncedAt, version, credentials, ...(issuedAt ? { issuedAt } : {}) });
     try {
       writeFileAtomic(this.path, this.ring.seal(Buffer.from(body), CONTEXT));
-      if (version > this.applied) writeNumberFile(this.appliedPath, version);
-      this.applied = Math.max(this.applied, version);
-      return undefined;
     } catch (error) {
       return error as Error;
+    }
+    // The set is saved, with its version: a failure from here on is the version file's alone.
+    this.saveApplied(version);
+    return undefined;
+  }
+
+  /** Raises the highest version applied to `version`, and writes it where the file is behind. */
+  private saveApplied(version: number): void {
+    this.applied = Math.max(this.applied, version);
+    if (this.appliedSaved >= this.applied) return;
+    try {
+      writeNumberFile(this.appliedPath, this.applied);
+      this.appliedSaved = this.applied;
+      this.versionUnsaved = undefined;
+    } catch (error) {
+      this.versionUnsaved = error as Error;
     }
   }
 

@@ -131,6 +131,11 @@ export class CredentialSync {
       return;
     }
     log.info({ version: body.version, credentials: body.credentials.length }, 'credential set applied');
+    if (cache.versionUnsaved)
+      log.warn(
+        { err: cache.versionUnsaved, version: body.version },
+        'credentials.version could not be written: a set older than this one is refused only while the saved set can be read',
+      );
     this.options.record({
       kind: 'credentials.updated',
       data: { version: body.version, credentials: body.credentials.length },

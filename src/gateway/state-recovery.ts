@@ -36,6 +36,22 @@ export function loadSavedCredentials(
         ),
     });
   }
+  if (credentials.versionDamaged) {
+    log.error(
+      { reason: credentials.versionDamaged },
+      'the highest credential set version applied is not known',
+    );
+    alarms.notify({
+      alarm: 'internal-error',
+      key: 'credentials-version-damaged',
+      severity: 'warning',
+      detail:
+        `${credentials.versionDamaged}; it now holds version ${credentials.newestVersion} (of the saved set, if any), so an older set than one applied before is taken if the saved set is lost too`.slice(
+          0,
+          500,
+        ),
+    });
+  }
 }
 
 /**

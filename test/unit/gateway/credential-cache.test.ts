@@ -46,6 +46,21 @@ describe('credential cache', () => {
     expect(statSync(join(dir, 'credentials.sealed')).mode & 0o077).toBe(0);
   });
 
+  it('reports a damaged version file, and writes it again from the saved set', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
+    new CredentialCache(dir).replace([ada], 1, 7);
+    const versionFile = join(dir, 'credentials.version');
+    writeFileSync(versionFile, readFileSync(versionFile, 'utf8').replace('7', '9'));
+    const reloaded = new CredentialCache(dir);
+    reloaded.load();
+    expect(reloaded.versionDamaged).toMatch(/credentials\.version is damaged/);
+    expect(reloaded.newestVersion).toBe(7);
+    const again = new CredentialCache(dir);
+    again.load();
+    expect(again.versionDamaged).toBeUndefined();
+    expect(readFileSync(versionFile, 'utf8')).toMatch(/^7 /);
+  });
+
   it('refuses a tampered cache', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-cache-'));
     new CredentialCache(dir).replace([ada], 1);

@@ -171,6 +171,22 @@ describe('credential sync at the gateway', () => {
     expect(gatewaySync(g.dir).cache.version).toBe(2);
   });
 
+  it('takes a version file that cannot be written alone for no unsaved set, and writes it with the next set', () => {
+    const g = gatewaySync();
+    const blocker = join(g.dir, `credentials.version.tmp-${process.pid}`);
+    mkdirSync(blocker);
+    g.sync.receive(sealed(1, [active('B1')]));
+    expect(g.of('alarm.raised')).toEqual([]);
+    expect(g.cache.versionUnsaved).toBeInstanceOf(Error);
+    // The set is saved, version and all.
+    expect(gatewaySync(g.dir).cache.newestVersion).toBe(1);
+    rmdirSync(blocker);
+    g.sync.receive(sealed(2, [active('B1')]));
+    expect(g.cache.versionUnsaved).toBeUndefined();
+    rmSync(join(g.dir, 'credentials.sealed'));
+    expect(gatewaySync(g.dir).cache.newestVersion).toBe(2);
+  });
+
   it('refuses a captured older set after the saved set was lost, and takes the newest again', () => {
     const captured = sealed(10, [active('B1')]);
     const g = gatewaySync();
