@@ -49,8 +49,8 @@ describe('a site lockdown on the live page', () => {
   });
 
   it('shows the site without a lockdown, with a control for officers, before any room is known', async () => {
-    await siteItem().filter({ hasText: 'no site lockdown' }).waitFor();
-    expect(await siteItem().getByRole('button').textContent()).toBe('Site lockdown…');
+    await siteItem().filter({ hasText: 'no site lockdown, no evacuation' }).waitFor();
+    expect(await siteItem().getByRole('button').allTextContents()).toEqual(['Site lockdown…', 'Evacuate…']);
   });
 
   it('shows a lockdown the gateway holds its site in as site-wide, on the site and on its rooms', async () => {
@@ -63,7 +63,7 @@ describe('a site lockdown on the live page', () => {
       .locator('.flag', { hasText: /^SITE LOCKDOWN$/ })
       .waitFor();
     expect(await siteItem().getAttribute('class')).toContain('flagged');
-    expect(await siteItem().locator('small').textContent()).toBe('reported by gw-1');
+    expect(await siteItem().locator('small').textContent()).toBe('lockdown reported by gw-1');
     await roomItem()
       .locator('.flag', { hasText: /^LOCKDOWN · SITE LOCKDOWN$/ })
       .waitFor();
@@ -115,6 +115,35 @@ describe('a site lockdown on the live page', () => {
       .locator('.flag', { hasText: /^SITE LOCKDOWN$/ })
       .waitFor();
     expect(await sim('badge', system.agent.badge)).toEqual(['denied: lockdown']);
+  });
+
+  it('lets the officer start and end the evacuation of the site from its line, where no room is needed', async () => {
+    let prompted = answerPrompt('fire alarm in the building');
+    await siteItem()
+      .getByRole('button', { name: /^Evacuate…/ })
+      .click();
+    expect(await prompted).toMatch(/^prompt: Start evacuation of site .* \(every door\)\./);
+    await siteItem()
+      .locator('.flag', { hasText: /^SITE LOCKDOWN · EVACUATION$/ })
+      .waitFor();
+    expect(await siteItem().locator('small').textContent()).toBe(
+      'lockdown reported by gw-1; evacuation reported by gw-1',
+    );
+    await roomItem()
+      .locator('.flag', { hasText: /^SITE LOCKDOWN · EVACUATION$/ })
+      .waitFor();
+    expect(await roomItem().getByRole('button', { name: 'End evacuation' }).count()).toBe(1);
+    prompted = answerPrompt('all clear from the fire brigade');
+    await siteItem()
+      .getByRole('button', { name: /^End evacuation/ })
+      .click();
+    expect(await prompted).toMatch(/^prompt: End evacuation of site /);
+    await siteItem()
+      .locator('.flag', { hasText: /^SITE LOCKDOWN$/ })
+      .waitFor();
+    await roomItem()
+      .locator('.flag', { hasText: /^SITE LOCKDOWN$/ })
+      .waitFor();
   });
 
   it('logged no errors in the browser', () => {

@@ -88,6 +88,10 @@ const OverviewSiteSchema = Type.Object({
   lockdown: Type.Boolean(),
   /** The site's gateways that still report the site lockdown in force. */
   lockdownGateways: Type.Array(Type.String()),
+  evacuation: Type.Boolean(),
+  /** The site's gateways that still report the evacuation in force (it releases every door). */
+  evacuationGateways: Type.Array(Type.String()),
+  /** The newest lockdown or evacuation report of any of its gateways. */
   changedAt: NullableTime,
 });
 

@@ -194,8 +194,8 @@ function deriveRooms(
 }
 
 /**
- * Every site with a registered gateway or a room in the directory, so that a site lockdown shows
- * (and can be ended) even where no room is known.
+ * Every site with a registered gateway or a room in the directory, so that a site lockdown or an
+ * evacuation (always the whole site's) shows, and can be ended, even where no room is known.
  */
 function deriveSites(
   input: OverviewFacts,
@@ -204,13 +204,21 @@ function deriveSites(
 ): OverviewSite[] {
   const sites = new Set([...input.gateways.map((g) => g.site), ...input.rooms.map((r) => r.site)]);
   return [...sites].sort().map((site) => {
-    const reports = gatewaysOf(site).map((gateway) => ({ gateway, fact: fact(site, gateway, 'lockdown') }));
-    const lockdownGateways = reports.filter((r) => isActive(r.fact)).map((r) => r.gateway);
+    const reporting = (facet: Facet) =>
+      gatewaysOf(site).map((gateway) => ({ gateway, fact: fact(site, gateway, facet) }));
+    const lockdowns = reporting('lockdown');
+    const evacuations = reporting('evacuation');
+    const inForce = (reports: typeof lockdowns) =>
+      reports.filter((r) => isActive(r.fact)).map((r) => r.gateway);
+    const lockdownGateways = inForce(lockdowns);
+    const evacuationGateways = inForce(evacuations);
     return {
       site,
       lockdown: lockdownGateways.length > 0,
       lockdownGateways,
-      changedAt: newestTime(reports.map((r) => r.fact)),
+      evacuation: evacuationGateways.length > 0,
+      evacuationGateways,
+      changedAt: newestTime([...lockdowns, ...evacuations].map((r) => r.fact)),
     };
   });
 }

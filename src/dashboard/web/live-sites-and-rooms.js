@@ -1,5 +1,5 @@
-// The live page's sites and rooms: each site's lockdown, each room's occupancy, own lockdown and
-// evacuation, and the commands that start and end them for those who respond.
+// The live page's sites and rooms: each site's lockdown and evacuation, each room's occupancy and
+// own lockdown, and the commands that start and end them for those who respond.
 import { api, el, toast, withReauth } from './lib.js';
 
 /** A start or end button on a site's or room's tile. */
@@ -10,7 +10,7 @@ function actionButton(label, onclick, props = {}) {
 export class SitesAndRooms {
   constructor(mayRespond) {
     this.mayRespond = mayRespond;
-    /** Per site, the gateways that report its site-wide lockdown in force. */
+    /** Per site, the gateways that report its site-wide lockdown, and its evacuation, in force. */
     this.sites = new Map();
     this.rooms = new Map();
     this.siteList = el('ul', { id: 'sites', className: 'rooms' });
@@ -20,19 +20,25 @@ export class SitesAndRooms {
   /** The rooms and sites as GET /api/v1/overview reports them. */
   load(overview) {
     for (const r of overview.rooms) this.rooms.set(`${r.site}/${r.room}`, { ...r });
-    for (const s of overview.sites) this.siteOf(s.site).lockdownGateways = new Set(s.lockdownGateways);
+    for (const s of overview.sites) {
+      const site = this.siteOf(s.site);
+      site.lockdownGateways = new Set(s.lockdownGateways);
+      site.evacuationGateways = new Set(s.evacuationGateways);
+    }
   }
 
   /** A lockdown, evacuation or occupancy event; others leave sites and rooms as they are. */
   apply(event) {
     const d = event.data ?? {};
-    if (event.kind === 'lockdown.changed' && !d.room) {
-      // Kept per gateway: the site stays locked down while any of its gateways still says so.
-      const held = this.siteOf(event.site).lockdownGateways;
+    if ((event.kind === 'lockdown.changed' && !d.room) || event.kind === 'evacuation.changed') {
+      // Kept per gateway: the site stays locked down (or evacuated) while any of its gateways says so.
+      const site = this.siteOf(event.site);
+      const held = event.kind === 'lockdown.changed' ? site.lockdownGateways : site.evacuationGateways;
       if (d.active) held.add(event.gateway);
       else held.delete(event.gateway);
-      this.render();
-    } else if (
+    }
+    if (event.kind === 'lockdown.changed' && !d.room) this.render();
+    else if (
       event.kind === 'room.occupancy' ||
       event.kind === 'lockdown.changed' ||
       event.kind === 'evacuation.changed'
@@ -55,7 +61,8 @@ export class SitesAndRooms {
         room.updatedAt = event.occurredAt;
         this.rooms.set(key, room);
       }
-      this.renderRooms();
+      if (event.kind === 'evacuation.changed') this.render();
+      else this.renderRooms();
     }
   }
 
@@ -69,7 +76,7 @@ export class SitesAndRooms {
   siteOf(site) {
     let entry = this.sites.get(site);
     if (!entry) {
-      entry = { site, lockdownGateways: new Set() };
+      entry = { site, lockdownGateways: new Set(), evacuationGateways: new Set() };
       this.sites.set(site, entry);
     }
     return entry;
@@ -77,6 +84,10 @@ export class SitesAndRooms {
 
   siteLocked(site) {
     return (this.sites.get(site)?.lockdownGateways.size ?? 0) > 0;
+  }
+
+  siteEvacuated(site) {
+    return (this.sites.get(site)?.evacuationGateways.size ?? 0) > 0;
   }
 
   render() {
@@ -87,21 +98,33 @@ export class SitesAndRooms {
   renderSites() {
     const sites = [...this.sites.values()].sort((a, b) => a.site.localeCompare(b.site));
     this.siteList.replaceChildren(
-      ...sites.map(({ site, lockdownGateways }) => {
+      ...sites.map(({ site, lockdownGateways, evacuationGateways }) => {
         const locked = lockdownGateways.size > 0;
+        const evacuated = evacuationGateways.size > 0;
         const label = locked ? 'End site lockdown' : 'Site lockdown…';
+        const evacuation = evacuated ? 'End evacuation' : 'Evacuate…';
+        const flags = [locked ? 'SITE LOCKDOWN' : null, evacuated ? 'EVACUATION' : null].filter(Boolean);
+        const reporters = [
+          locked ? `lockdown reported by ${[...lockdownGateways].sort().join(', ')}` : null,
+          evacuated ? `evacuation reported by ${[...evacuationGateways].sort().join(', ')}` : null,
+        ].filter(Boolean);
         return el(
           'li',
-          { className: `room site${locked ? ' flagged' : ''}`, dataset: { site } },
+          { className: `room site${flags.length > 0 ? ' flagged' : ''}`, dataset: { site } },
           el('strong', {}, `Site ${site}`),
-          locked ? el('span', { className: 'flag' }, 'SITE LOCKDOWN') : el('span', {}, 'no site lockdown'),
-          locked ? el('small', {}, `reported by ${[...lockdownGateways].sort().join(', ')}`) : null,
+          flags.length > 0
+            ? el('span', { className: 'flag' }, flags.join(' · '))
+            : el('span', {}, 'no site lockdown, no evacuation'),
+          reporters.length > 0 ? el('small', {}, reporters.join('; ')) : null,
           this.mayRespond
             ? el(
                 'span',
                 { className: 'actions' },
                 actionButton(label, () => this.siteLockdown(site, !locked), {
                   'aria-label': `${label} (site ${site}, every door)`,
+                }),
+                actionButton(evacuation, () => this.evacuation(site, !evacuated), {
+                  'aria-label': `${evacuation} (site ${site}, every door)`,
                 }),
               )
             : null,
@@ -114,10 +137,12 @@ export class SitesAndRooms {
     this.roomList.replaceChildren(
       ...[...this.rooms.values()].map((room) => {
         // The room's own lockdown and its site's are shown apart: each ends only by its own request.
+        // An evacuation is always the site's.
+        const evacuated = room.evacuation || this.siteEvacuated(room.site);
         const flags = [
           room.roomLockdown ? 'LOCKDOWN' : null,
           this.siteLocked(room.site) ? 'SITE LOCKDOWN' : null,
-          room.evacuation ? 'EVACUATION' : null,
+          evacuated ? 'EVACUATION' : null,
         ]
           .filter(Boolean)
           .join(' · ');
@@ -128,8 +153,8 @@ export class SitesAndRooms {
               actionButton(room.roomLockdown ? 'End lockdown' : 'Lockdown…', () =>
                 this.roomAction(room, 'lockdown', !room.roomLockdown),
               ),
-              actionButton(room.evacuation ? 'End evacuation' : 'Evacuate…', () =>
-                this.roomAction(room, 'evacuation', !room.evacuation),
+              actionButton(evacuated ? 'End evacuation' : 'Evacuate…', () =>
+                this.roomAction(room, 'evacuation', !evacuated),
               ),
             )
           : null;
@@ -154,13 +179,7 @@ export class SitesAndRooms {
   roomAction(room, what, active) {
     const start = active ? 'Start' : 'End';
     // Evacuation releases every door of the site; a lockdown from a room's tile is the room's own.
-    if (what === 'evacuation')
-      return this.siteCommand(
-        room.site,
-        'evacuation',
-        { active },
-        `${start} evacuation of site ${room.site} (every door).`,
-      );
+    if (what === 'evacuation') return this.evacuation(room.site, active);
     const stays =
       !active && this.siteLocked(room.site)
         ? ` The lockdown of site ${room.site} stays in force until it is ended for the site.`
@@ -170,6 +189,15 @@ export class SitesAndRooms {
       'lockdown',
       { room: room.room, active },
       `${start} lockdown of room ${room.name ?? room.room}.${stays}`,
+    );
+  }
+
+  evacuation(site, active) {
+    return this.siteCommand(
+      site,
+      'evacuation',
+      { active },
+      `${active ? 'Start' : 'End'} evacuation of site ${site} (every door).`,
     );
   }
 

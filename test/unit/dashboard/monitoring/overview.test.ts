@@ -189,10 +189,10 @@ describe('overview: sites', () => {
     ],
   };
 
+  const calm = { lockdown: false, lockdownGateways: [], evacuation: false, evacuationGateways: [] };
+
   it('lists every site of a registered gateway, without a lockdown until one is reported', () => {
-    expect(deriveOverview(facts([online], two)).sites).toEqual([
-      { site: 'hh', lockdown: false, lockdownGateways: [], changedAt: null },
-    ]);
+    expect(deriveOverview(facts([online], two)).sites).toEqual([{ site: 'hh', ...calm, changedAt: null }]);
   });
 
   it('shows a site lockdown though no room of the site is known, with the gateway that reports it', () => {
@@ -201,7 +201,7 @@ describe('overview: sites', () => {
     );
     expect(overview.rooms).toEqual([]);
     expect(overview.sites).toEqual([
-      { site: 'hh', lockdown: true, lockdownGateways: ['gw-1'], changedAt: at(3) },
+      { site: 'hh', ...calm, lockdown: true, lockdownGateways: ['gw-1'], changedAt: at(3) },
     ]);
   });
 
@@ -216,7 +216,22 @@ describe('overview: sites', () => {
       ),
     );
     expect(overview.sites).toEqual([
-      { site: 'hh', lockdown: true, lockdownGateways: ['gw-2'], changedAt: at(5) },
+      { site: 'hh', ...calm, lockdown: true, lockdownGateways: ['gw-2'], changedAt: at(5) },
+    ]);
+  });
+
+  it('shows an evacuation of the site though no room is known, while any gateway still reports it', () => {
+    const overview = deriveOverview(
+      facts(
+        [
+          fact('evacuation', 'evacuation.changed', 3, '', { active: true }, 'gw-2'),
+          fact('evacuation', 'evacuation.changed', 4, '', { active: false }, 'gw-1'),
+        ],
+        two,
+      ),
+    );
+    expect(overview.sites).toEqual([
+      { site: 'hh', ...calm, evacuation: true, evacuationGateways: ['gw-2'], changedAt: at(4) },
     ]);
   });
 
