@@ -1,23 +1,27 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { Pool } from 'pg';
-import QRCode from 'qrcode';
-import { generateTotpSecret, otpauthUri } from '../../controllers/totp-secret.js';
-import { MemoryTotpUsage, TotpVerifier } from '../../controllers/totp-verifier.js';
 import type { Clock } from '../../lib/clock.js';
-import { CodedError } from '../../lib/coded-error.js';
 import type { KeyRing } from '../../lib/key-ring.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { AuthErrors } from './auth-errors.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, needsRehash, verifyPassword } from './password-hasher.js';
-import { passwordProblems } from './password-policy.js';
 import type { Session, SessionStore } from './session-store.js';
+import {
+  type AccountChange,
+  assertPassword,
+  type NewAccount,
+  StaffAdministration,
+} from './staff-administration.js';
 import type { Role, StaffAccount, StaffStore } from './staff-store.js';
+import { StaffTotp, type TotpEnrolment } from './staff-totp.js';
 
 /**
  * Staff authentication: personal accounts, password + mandatory TOTP, server-side sessions with
- * idle and absolute timeouts, re-authentication before sensitive actions, the one-time setup
- * token that creates the first administrator. Every outcome is written to the audit log.
+ * idle and absolute timeouts, re-authentication before sensitive actions. Every outcome is
+ * written to the audit log. Making and changing accounts (the first administrator's setup token
+ * included) is StaffAdministration's, which this service fronts; sealing and checking TOTP
+ * secrets is StaffTotp's.
  */
 export interface AuthSettings {
   idleMs: number;
@@ -44,11 +48,9 @@ export interface Authenticated {
   session: Session;
 }
 
-export const STAFF_TOTP_CONTEXT = 'identgate/staff-totp/v1';
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
-
 export class AuthService {
-  private readonly totp = new TotpVerifier();
+  private readonly administration: StaffAdministration;
+  private readonly totp: StaffTotp;
 
   constructor(
     private readonly deps: {
@@ -62,91 +64,26 @@ export class AuthService {
       clock: Clock;
       settings?: Partial<AuthSettings>;
     },
-  ) {}
+  ) {
+    this.administration = new StaffAdministration(deps);
+    this.totp = new StaffTotp(deps);
+  }
 
   get settings(): AuthSettings {
     return { ...DEFAULT_AUTH_SETTINGS, ...this.deps.settings };
   }
 
   /** While no administrator exists, a fresh one-time token (valid 24 h) to create the first one. */
-  async setupToken(): Promise<string | undefined> {
-    if ((await this.deps.staff.countAdmins()) > 0) return undefined;
-    const token = randomBytes(16).toString('base64url');
-    await this.deps.pool.query(
-      `INSERT INTO setup_tokens (token_hash, expires_at) VALUES ($1, now() + interval '24 hours')`,
-      [sha256(token)],
-    );
-    await this.deps.audit.record({ actor: 'system', action: 'staff.setup-token-issued' });
-    return token;
+  setupToken(): Promise<string | undefined> {
+    return this.administration.setupToken();
   }
 
-  async setup(
-    token: string,
-    input: { login: string; displayName: string; password: string },
-    meta: RequestMeta,
-  ): Promise<StaffAccount> {
-    // Input is checked before the token is spent: a weak password does not burn it.
-    await this.checkNewAccount(input);
-    const used = await this.deps.pool.query(
-      `UPDATE setup_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
-         AND NOT EXISTS (SELECT 1 FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL)`,
-      [sha256(token)],
-    );
-    if (used.rowCount !== 1) {
-      await this.deps.audit.record({
-        actor: 'anonymous',
-        action: 'staff.setup-refused',
-        details: { address: meta.address },
-      });
-      throw new AuthErrors.setup(
-        'the setup token is unknown, used or expired, or an administrator exists already',
-      );
-    }
-    try {
-      return await this.createAccount({ ...input, role: 'admin' }, 'setup');
-    } catch (error) {
-      await this.deps.pool.query('UPDATE setup_tokens SET used_at = NULL WHERE token_hash = $1', [
-        sha256(token),
-      ]);
-      throw error;
-    }
+  setup(token: string, input: NewAccount, meta: RequestMeta): Promise<StaffAccount> {
+    return this.administration.setup(token, input, meta.address);
   }
 
-  private async checkNewAccount(input: {
-    login: string;
-    displayName: string;
-    password: string;
-  }): Promise<string> {
-    const login = input.login.trim().toLowerCase();
-    if (!/^[a-z0-9][a-z0-9._-]{1,63}$/.test(login)) {
-      throw new AuthErrors.badInput(
-        'a login is 2-64 letters, digits, ".", "_" or "-", starting with a letter or digit',
-      );
-    }
-    this.assertPassword(input.password, login, input.displayName);
-    if (await this.deps.staff.byLogin(login)) throw new AuthErrors.conflict(`login "${login}" is taken`);
-    return login;
-  }
-
-  async createAccount(
-    input: { login: string; displayName: string; password: string; role: Role },
-    createdBy: string,
-  ): Promise<StaffAccount> {
-    const login = await this.checkNewAccount(input);
-    const account = await this.deps.staff.create({
-      login,
-      displayName: input.displayName.trim().slice(0, 120),
-      role: input.role,
-      passwordHash: await hashPassword(input.password),
-      createdBy,
-    });
-    await this.deps.audit.record({
-      actor: createdBy,
-      action: 'staff.created',
-      target: `staff:${login}`,
-      details: { role: input.role },
-    });
-    return account;
+  createAccount(input: NewAccount & { role: Role }, createdBy: string): Promise<StaffAccount> {
+    return this.administration.createAccount(input, createdBy);
   }
 
   /** Step one: the password. Opens a session that still needs the second factor. */
@@ -205,7 +142,7 @@ export class AuthService {
     const { account } = current;
     const verdict = await this.deps.throttle.check(account.login, meta.address);
     if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
-    if (!(await this.checkCode(account, code))) {
+    if (!(await this.totp.check(account, code))) {
       await this.deps.throttle.fail(account.login, meta.address);
       await this.deps.audit.record({
         actor: `staff:${account.login}`,
@@ -225,28 +162,15 @@ export class AuthService {
   }
 
   /** Creates (or replaces) the pending TOTP secret and returns what the authenticator app needs. */
-  async startEnrolment(token: string): Promise<{ otpauthUri: string; secret: string; qrSvg: string }> {
+  async startEnrolment(token: string): Promise<TotpEnrolment> {
     const current = await this.current(token);
     if (!current) throw new AuthErrors.unauthenticated();
     const { account, session } = current;
     const allowed = session.stage === 'enrol' || (session.stage === 'active' && this.isFresh(session));
     if (!allowed) throw new AuthErrors.reauth();
-    const secret = generateTotpSecret();
-    await this.deps.staff.setPendingTotp(
-      account.id,
-      this.ring().seal(Buffer.from(secret), `${STAFF_TOTP_CONTEXT}/${account.id}`),
-    );
-    const uri = otpauthUri({
-      issuer: this.settings.issuer,
-      account: account.login,
-      secret,
-      algorithm: 'sha1',
-      digits: 6,
-      periodSeconds: 30,
-    });
-    const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    const enrolment = await this.totp.startEnrolment(account, this.settings.issuer);
     await this.deps.audit.record({ actor: `staff:${account.login}`, action: 'staff.totp-enrolment-started' });
-    return { otpauthUri: uri, secret, qrSvg };
+    return enrolment;
   }
 
   async confirmEnrolment(token: string, code: string, meta: RequestMeta): Promise<Authenticated> {
@@ -258,10 +182,7 @@ export class AuthService {
     if (!account.totpPendingSealed) throw new AuthErrors.stage('start the enrolment first');
     const verdict = await this.deps.throttle.check(account.login, meta.address);
     if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
-    const secret = this.ring()
-      .open(account.totpPendingSealed, `${STAFF_TOTP_CONTEXT}/${account.id}`)
-      .toString();
-    const result = this.totp.verify(account.id, secret, code, this.deps.clock.now());
+    const result = this.totp.verifyPending(account.id, account.totpPendingSealed, code);
     if (!result.ok) {
       await this.deps.throttle.fail(account.login, meta.address);
       throw new AuthErrors.badCode();
@@ -284,7 +205,7 @@ export class AuthService {
     const verdict = await this.deps.throttle.check(account.login, meta.address);
     if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
     const passwordOk = await verifyPassword(account.passwordHash, password);
-    const codeOk = passwordOk && (await this.checkCode(account, code));
+    const codeOk = passwordOk && (await this.totp.check(account, code));
     if (!passwordOk || !codeOk) {
       await this.deps.throttle.fail(account.login, meta.address);
       await this.deps.audit.record({
@@ -315,7 +236,7 @@ export class AuthService {
       await this.deps.throttle.fail(account.login, meta.address);
       throw new AuthErrors.badCredentials();
     }
-    this.assertPassword(next, account.login, account.displayName);
+    assertPassword(next, account.login, account.displayName);
     await this.deps.staff.setPassword(account.id, await hashPassword(next));
     const ended = await this.deps.sessions.revokeAll(account.id, token);
     await this.deps.audit.record({
@@ -337,58 +258,8 @@ export class AuthService {
    * enrols anew at the next sign-in) or a new password. The account's sessions end with any of
    * these; the last enabled administrator cannot be demoted or disabled.
    */
-  async administer(
-    actor: StaffAccount,
-    login: string,
-    change: { role?: Role; disabled?: boolean; resetTotp?: boolean; password?: string },
-  ): Promise<StaffAccount> {
-    const target = await this.deps.staff.byLogin(login);
-    if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
-    if (target.id === actor.id && (change.role !== undefined || change.disabled !== undefined)) {
-      throw new AuthErrors.conflict('another administrator must change your own role or disable you');
-    }
-    const demotes = change.role !== undefined && change.role !== 'admin' && target.role === 'admin';
-    const disables = change.disabled === true && !target.disabledAt && target.role === 'admin';
-    if ((demotes || disables) && (await this.deps.staff.countAdmins()) <= 1) {
-      throw new AuthErrors.conflict('this is the last enabled administrator; make another one first');
-    }
-    const who = `staff:${actor.login}`;
-    const what = `staff:${target.login}`;
-    if (change.password !== undefined) {
-      this.assertPassword(change.password, target.login, target.displayName);
-      await this.deps.staff.setPassword(target.id, await hashPassword(change.password));
-      await this.deps.audit.record({ actor: who, action: 'staff.password-reset', target: what });
-    }
-    if (change.role !== undefined && change.role !== target.role) {
-      await this.deps.staff.setRole(target.id, change.role);
-      await this.deps.audit.record({
-        actor: who,
-        action: 'staff.role-changed',
-        target: what,
-        details: { from: target.role, to: change.role },
-      });
-    }
-    if (change.disabled !== undefined && change.disabled !== (target.disabledAt !== null)) {
-      await this.deps.staff.setDisabled(target.id, change.disabled);
-      await this.deps.audit.record({
-        actor: who,
-        action: change.disabled ? 'staff.disabled' : 'staff.enabled',
-        target: what,
-      });
-    }
-    if (change.resetTotp) {
-      await this.deps.staff.resetTotp(target.id);
-      await this.deps.audit.record({ actor: who, action: 'staff.totp-reset', target: what });
-    }
-    const ended = await this.deps.sessions.revokeAll(target.id);
-    if (ended > 0)
-      await this.deps.audit.record({
-        actor: who,
-        action: 'staff.sessions-ended',
-        target: what,
-        details: { sessions: ended },
-      });
-    return (await this.deps.staff.byId(target.id)) as StaffAccount;
+  administer(actor: StaffAccount, login: string, change: AccountChange): Promise<StaffAccount> {
+    return this.administration.administer(actor, login, change);
   }
 
   /** Removes ended sessions and failures older than a day; the dashboard calls it periodically. */
@@ -423,31 +294,5 @@ export class AuthService {
     const a = Buffer.from(session.csrfToken);
     const b = Buffer.from(presented);
     return a.length === b.length && timingSafeEqual(a, b);
-  }
-
-  private async checkCode(account: StaffAccount, code: string): Promise<boolean> {
-    if (!account.totpSecretSealed) return false;
-    const secret = this.ring()
-      .open(account.totpSecretSealed, `${STAFF_TOTP_CONTEXT}/${account.id}`)
-      .toString();
-    const usage = new MemoryTotpUsage();
-    usage.use(account.id, account.totpLastStep);
-    const result = new TotpVerifier(undefined, usage).verify(account.id, secret, code, this.deps.clock.now());
-    return result.ok && (await this.deps.staff.useTotpStep(account.id, result.timeStep));
-  }
-
-  private ring(): KeyRing {
-    if (!this.deps.keys) {
-      throw new CodedError(
-        'IDG_NO_MASTER_KEY',
-        'the dashboard has no keys.master: staff second factors cannot be stored (identgate keygen master)',
-      );
-    }
-    return this.deps.keys;
-  }
-
-  private assertPassword(password: string, login: string, name: string): void {
-    const problems = passwordProblems(password, { login, name });
-    if (problems.length > 0) throw new AuthErrors.weakPassword(problems.join('; '));
   }
 }

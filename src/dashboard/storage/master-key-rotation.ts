@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { KeyRing } from '../../lib/key-ring.js';
-import { STAFF_TOTP_CONTEXT } from '../auth/auth-service.js';
+import { STAFF_TOTP_CONTEXT } from '../auth/staff-totp.js';
 import { SECRET_CONTEXT } from './people-store.js';
 import { PHOTO_CONTEXT } from './photo-store.js';
 
