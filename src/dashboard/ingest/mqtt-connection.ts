@@ -15,6 +15,7 @@ import { AckWriter } from './mqtt-ack-writer.js';
 import { MqttErrorCode } from './mqtt-errors.js';
 import {
   connectPacket,
+  readConnack,
   readSuback,
   type SubscribeRequest,
   staleFilters,
@@ -22,7 +23,8 @@ import {
 } from './mqtt-handshake.js';
 import { KeepaliveWatch } from './mqtt-keepalive.js';
 import type { MqttMessage } from './mqtt-message.js';
-import { connackVerdict, type ProtocolVersion, reasonName } from './mqtt-reason-codes.js';
+import { PublishReceiver } from './mqtt-publish-receiver.js';
+import { type ProtocolVersion, reasonName } from './mqtt-reason-codes.js';
 import type { ResolvedOptions } from './mqtt-subscriber-options.js';
 
 export type EndReason =
@@ -66,7 +68,6 @@ export interface ConnectionHooks {
 type State = 'connecting' | 'awaiting-connack' | 'subscribing' | 'ready' | 'closing' | 'closed';
 
 const CLOSE_GRACE_MS = 2000;
-const noAck = () => {};
 
 /**
  * One network connection to the broker, from socket to close: CONNECT, SUBSCRIBE, keep-alive,
@@ -80,6 +81,7 @@ export class MqttConnection {
   private cause: Omit<ConnectionEnd, 'wasReady' | 'readyAt'> | undefined;
   private readonly socket: Socket;
   private readonly acks: AckWriter;
+  private readonly publishes: PublishReceiver;
   private readonly deadline: TimerHandle;
   private keepalive: KeepaliveWatch | undefined;
   private readyAt: number | undefined;
@@ -89,8 +91,6 @@ export class MqttConnection {
   private granted: { filters: string[]; shared: boolean } | undefined;
   private unsubscribing: number | undefined;
   private sharedRefused = false;
-  private warnedQos2 = false;
-  private warnedReceiveMaximum = false;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -115,6 +115,7 @@ export class MqttConnection {
       : netConnect({ host, port });
     this.socket.setNoDelay(true);
     this.acks = new AckWriter(this.socket, version);
+    this.publishes = new PublishReceiver(this.acks, options, version, serial);
     this.socket.once(tls ? 'secureConnect' : 'connect', () => this.onTransportUp());
     this.socket.on('data', (chunk: Buffer) => {
       if (this.state === 'closing' || this.state === 'closed') return;
@@ -210,27 +211,17 @@ export class MqttConnection {
       this.fail('protocol-error', MqttErrorCode.protocol, 'broker sent a second CONNACK');
       return;
     }
-    const code = packet.reasonCode ?? packet.returnCode ?? 0;
-    const verdict = connackVerdict(code, this.version);
-    if (verdict.kind !== 'accepted') {
-      const reason = verdict.kind === 'unsupported-version' ? 'unsupported-version' : 'connect-refused';
-      const message = `${this.options.target.display} refused the MQTT ${this.version === 5 ? '5' : '3.1.1'} connection: ${verdict.description}`;
-      this.fail(reason, MqttErrorCode.connectRefused, message, undefined, code);
+    const connack = readConnack(packet, this.version);
+    if (connack.kind === 'refused') {
+      const message = `${this.options.target.display} refused the MQTT ${this.version === 5 ? '5' : '3.1.1'} connection: ${connack.description}`;
+      this.fail(connack.reason, MqttErrorCode.connectRefused, message, undefined, connack.code);
       return;
     }
-    const properties = packet.properties ?? {};
-    // A property given twice is a protocol error (MQTT 5 §3.2.2.3); the parser makes it a list.
-    const repeated = Object.entries(properties).find(
-      ([name, value]) => name !== 'userProperties' && Array.isArray(value),
-    );
-    if (repeated) {
-      this.fail(
-        'protocol-error',
-        MqttErrorCode.protocol,
-        `CONNACK gives the property ${repeated[0]} more than once`,
-      );
+    if (connack.kind === 'malformed') {
+      this.fail('protocol-error', MqttErrorCode.protocol, connack.detail);
       return;
     }
+    const { properties } = connack;
     this.sessionPresent = packet.sessionPresent;
     if (properties.maximumQoS === 0)
       this.options.log.warn('broker allows QoS 0 only: messages can be lost on the way to this subscriber');
@@ -341,64 +332,9 @@ export class MqttConnection {
   }
 
   private onPublish(packet: IPublishPacket): void {
-    const { topic, qos, dup, retain } = packet;
-    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    if (topic.length === 0) {
-      this.fail('protocol-error', MqttErrorCode.protocol, 'PUBLISH without a topic (topic aliases are off)');
-      return;
-    }
-    const connection = this.serial;
-    if (qos === 0) {
-      this.hooks.message({ topic, payload, qos, messageId: undefined, dup, retain, connection, ack: noAck });
-      return;
-    }
-    const { messageId } = packet;
-    if (messageId === undefined || !Number.isInteger(messageId) || messageId < 1 || messageId > 0xffff) {
-      // mqtt-packet reads a PUBLISH cut short before its id as -1; 0 is not a packet id either.
-      this.fail('protocol-error', MqttErrorCode.protocol, `QoS ${qos} PUBLISH without a valid packet id`);
-      return;
-    }
-    const { receiveMaximum } = this.options;
-    if (this.version === 5 && this.acks.inFlight >= receiveMaximum && !this.warnedReceiveMaximum) {
-      // MQTT 5 §3.3.4 makes this a protocol error (0x93). Mosquitto 2.0 miscounts after a
-      // reconnect that finds messages unacknowledged and sends a few more once acks flow: ending
-      // the connection then made every catch-up a loop of reconnects. Taken, and said once.
-      this.warnedReceiveMaximum = true;
-      this.options.log.warn(
-        { receiveMaximum, inFlight: this.acks.inFlight + 1 },
-        'the broker sent more unacknowledged messages than our Receive Maximum; taken all the same',
-      );
-    }
-    if (qos === 2 && !this.warnedQos2) {
-      this.warnedQos2 = true;
-      this.options.log.warn(
-        { topic },
-        'broker sent QoS 2 to a QoS 1 subscription; acking with PUBREC/PUBCOMP',
-      );
-    }
-    const ticket = this.acks.track({ messageId, qos });
-    if (!ticket) {
-      // An id still in flight. A 3.1.1 resend (dup set) of that message: its first delivery's
-      // PUBACK answers for it. Anything else under the id (a new message, or any repeat under
-      // MQTT 5, which forbids resending on a connection) cannot be told from a message sent
-      // after a resend raced our PUBACK: the connection ends, no PUBACK under the id goes out,
-      // and the broker sends whatever it has not had acknowledged again.
-      if (dup && this.version === 4) {
-        this.options.log.warn(
-          { topic, messageId },
-          'broker resent a message still in flight; the first delivery answers for it',
-        );
-        return;
-      }
-      this.fail(
-        'protocol-error',
-        MqttErrorCode.protocol,
-        `PUBLISH under packet id ${messageId}, which is still in flight`,
-      );
-      return;
-    }
-    const ack = () => this.acks.ack(ticket);
-    this.hooks.message({ topic, payload, qos, messageId, dup, retain, connection, ack });
+    const intake = this.publishes.receive(packet);
+    if (intake.kind === 'protocol-error') this.fail('protocol-error', MqttErrorCode.protocol, intake.message);
+    else if (intake.kind === 'deliver') this.hooks.message(intake.message);
   }
 
   private send(packet: Packet): void {

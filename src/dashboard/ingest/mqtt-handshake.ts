@@ -1,5 +1,6 @@
-import type { IConnectPacket } from 'mqtt-packet';
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import {
+  connackVerdict,
   type ProtocolVersion,
   readGrant,
   reasonName,
@@ -8,8 +9,8 @@ import {
 import type { ResolvedOptions } from './mqtt-subscriber-options.js';
 
 /**
- * The subscriber's side of the handshake: the CONNECT it sends, the SUBSCRIBE that follows,
- * and what the SUBACK means.
+ * The subscriber's side of the handshake: the CONNECT it sends, what the CONNACK means, the
+ * SUBSCRIBE that follows, and what the SUBACK means.
  */
 export function connectPacket(options: ResolvedOptions, version: ProtocolVersion): IConnectPacket {
   const { clientId, clean, keepaliveSeconds, username, password } = options;
@@ -32,6 +33,34 @@ export function connectPacket(options: ResolvedOptions, version: ProtocolVersion
         }
       : {}),
   };
+}
+
+export type ConnackOutcome =
+  | { kind: 'accepted'; properties: NonNullable<IConnackPacket['properties']> }
+  | {
+      kind: 'refused';
+      reason: 'unsupported-version' | 'connect-refused';
+      code: number;
+      description: string;
+    }
+  | { kind: 'malformed'; detail: string };
+
+/** Reads the CONNACK to a CONNECT sent as `version`: accepted with its properties, or why not. */
+export function readConnack(packet: IConnackPacket, version: ProtocolVersion): ConnackOutcome {
+  const code = packet.reasonCode ?? packet.returnCode ?? 0;
+  const verdict = connackVerdict(code, version);
+  if (verdict.kind !== 'accepted') {
+    const reason = verdict.kind === 'unsupported-version' ? 'unsupported-version' : 'connect-refused';
+    return { kind: 'refused', reason, code, description: verdict.description };
+  }
+  const properties = packet.properties ?? {};
+  // A property given twice is a protocol error (MQTT 5 §3.2.2.3); the parser makes it a list.
+  const repeated = Object.entries(properties).find(
+    ([name, value]) => name !== 'userProperties' && Array.isArray(value),
+  );
+  if (repeated)
+    return { kind: 'malformed', detail: `CONNACK gives the property ${repeated[0]} more than once` };
+  return { kind: 'accepted', properties };
 }
 
 /** A topic as a shared subscription of `group` (MQTT 5). */

@@ -1,6 +1,8 @@
+import type { IConnackPacket } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import {
   connectPacket,
+  readConnack,
   readSuback,
   subscribeRequest,
 } from '../../../../src/dashboard/ingest/mqtt-handshake.js';
@@ -74,6 +76,40 @@ describe('MQTT handshake', () => {
     expect(readSuback(subscribeRequest(['a', 'b'], undefined, 1), [1], 5)).toMatchObject({
       kind: 'refused',
       detail: '1 grants for 2 filters',
+    });
+  });
+
+  it('reads a CONNACK with reason code 0 as accepted, with its properties', () => {
+    const packet: IConnackPacket = {
+      cmd: 'connack',
+      sessionPresent: true,
+      reasonCode: 0,
+      properties: { maximumQoS: 1 },
+    };
+    expect(readConnack(packet, 5)).toEqual({ kind: 'accepted', properties: { maximumQoS: 1 } });
+  });
+
+  it('reads a 3.1.1 answer to an MQTT 5 CONNECT as an unsupported version', () => {
+    expect(readConnack({ cmd: 'connack', sessionPresent: false, reasonCode: 1 }, 5)).toMatchObject({
+      kind: 'refused',
+      reason: 'unsupported-version',
+      code: 1,
+    });
+  });
+
+  it('reads a refused CONNACK as a refusal with its reason code', () => {
+    expect(readConnack({ cmd: 'connack', sessionPresent: false, reasonCode: 0x87 }, 5)).toMatchObject({
+      kind: 'refused',
+      reason: 'connect-refused',
+      code: 0x87,
+    });
+  });
+
+  it('refuses a CONNACK that gives a property twice', () => {
+    const properties = { serverKeepAlive: [10, 20] } as unknown as { serverKeepAlive: number };
+    expect(readConnack({ cmd: 'connack', sessionPresent: false, reasonCode: 0, properties }, 5)).toEqual({
+      kind: 'malformed',
+      detail: 'CONNACK gives the property serverKeepAlive more than once',
     });
   });
 });
