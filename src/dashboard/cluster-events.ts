@@ -1,42 +1,20 @@
 import pg from 'pg';
 import type { Logger } from '../lib/logger.js';
-import { ID_PATTERN } from '../protocol/ids.js';
+import {
+  ALARMS_CHANNEL,
+  alarmNotices,
+  CREDENTIALS_CHANNEL,
+  GATEWAYS_CHANNEL,
+  isSiteNotice,
+  readAlarmNotice,
+  readStoredNotice,
+  STORED_CHANNEL,
+} from './cluster-channels.js';
 import type { AlarmView } from './http/schemas.js';
 import type { LiveHub } from './live-hub.js';
 import type { AlarmStore } from './storage/alarm-store.js';
 import type { EventStore, StoredEvent } from './storage/event-store.js';
 
-/** The channel an ingest transaction announces its stored events on (see IngestPipeline). */
-export const STORED_CHANNEL = 'identgate_stored';
-/** The channel alarm changes are announced on: `<instance>:<id>,<id>,…`. */
-export const ALARMS_CHANNEL = 'identgate_alarms';
-/** The channel a retirement is announced on (`identgate gateways retire`); each instance then forgets the gateway. */
-export const GATEWAYS_CHANNEL = 'identgate_gateways';
-/**
- * The channel a site's credentials changed on outside a dashboard (`identgate people erase`):
- * `<site>`. Each instance publishes the site's credential sets again, so that gateways drop an
- * erased person at once rather than at the hourly refresh.
- */
-export const CREDENTIALS_CHANNEL = 'identgate_credentials';
-const SITE_NOTICE = new RegExp(ID_PATTERN);
-const ALARM_NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,18}(?:,\d{1,18}){0,499})$/;
-const ALARMS_PER_NOTICE = 500;
-
-/** `<instance>:<lowest>:<highest>` — which dashboard instance stored which ingest numbers. */
-export function storedNotice(instance: string, stored: readonly StoredEvent[]): string | undefined {
-  if (stored.length === 0) return undefined;
-  let low = Number.POSITIVE_INFINITY;
-  let high = 0;
-  for (const { ingestNo } of stored) {
-    if (ingestNo < low) low = ingestNo;
-    if (ingestNo > high) high = ingestNo;
-  }
-  return `${instance}:${low}:${high}`;
-}
-
-const NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,15}):(\d{1,15})$/;
-/** Far wider than the numbers of one transaction. */
-const MAX_RANGE = 100_000;
 /** How many ingest numbers are remembered as delivered. */
 const REMEMBERED = 200_000;
 /** How many own transactions' events are held while their notices are on the way. */
@@ -279,21 +257,19 @@ export class ClusterEvents {
 
   private notice(payload: string): void {
     if (this.stopping) return;
-    const match = NOTICE.exec(payload);
-    const low = Number(match?.[2]);
-    const high = Number(match?.[3]);
-    if (!match || low > high || high - low > MAX_RANGE) {
+    const notice = readStoredNotice(payload);
+    if (!notice) {
       this.options.log.warn(
         { payload: payload.slice(0, 200) },
         `security: malformed ${STORED_CHANNEL} notice ignored`,
       );
       return;
     }
-    const own = match[1] === this.options.instance ? this.own.get(payload) : undefined;
+    const own = notice.instance === this.options.instance ? this.own.get(payload) : undefined;
     if (own) {
       this.own.delete(payload);
       this.enqueue(async () => this.deliver(own));
-    } else this.enqueue(() => this.readRange(low, high));
+    } else this.enqueue(() => this.readRange(notice.low, notice.high));
   }
 
   /** Reads one after the other, in the order the notices came (the commit order). */
@@ -309,7 +285,7 @@ export class ClusterEvents {
 
   private credentialsNotice(site: string): void {
     if (this.stopping) return;
-    if (!SITE_NOTICE.test(site)) {
+    if (!isSiteNotice(site)) {
       this.options.log.warn(
         { notice: site.slice(0, 100) },
         `security: malformed ${CREDENTIALS_CHANNEL} notice ignored`,
@@ -360,8 +336,7 @@ export class ClusterEvents {
 
   private announceAlarms(alarms: readonly AlarmView[]): void {
     const ids = [...new Set(alarms.map((a) => a.id))];
-    for (let start = 0; start < ids.length; start += ALARMS_PER_NOTICE) {
-      const notice = `${this.options.instance}:${ids.slice(start, start + ALARMS_PER_NOTICE).join(',')}`;
+    for (const notice of alarmNotices(this.options.instance, ids)) {
       this.options.pool
         .query('SELECT pg_notify($1, $2)', [ALARMS_CHANNEL, notice])
         .catch((error: Error) =>
@@ -375,17 +350,16 @@ export class ClusterEvents {
 
   private alarmNotice(payload: string): void {
     if (this.stopping) return;
-    const match = ALARM_NOTICE.exec(payload);
-    if (!match) {
+    const notice = readAlarmNotice(payload);
+    if (!notice) {
       this.options.log.warn(
         { payload: payload.slice(0, 200) },
         `security: malformed ${ALARMS_CHANNEL} notice ignored`,
       );
       return;
     }
-    if (match[1] === this.options.instance) return;
-    const ids = (match[2] as string).split(',').map(Number);
-    this.enqueue(async () => this.relay(await this.options.alarms.byIds(ids)));
+    if (notice.instance === this.options.instance) return;
+    this.enqueue(async () => this.relay(await this.options.alarms.byIds(notice.ids)));
   }
 
   /** Publishes alarms as they stand now on this instance's hub, without announcing them again. */

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import { writeAudit } from './audit/audit-log.js';
-import { ALARMS_CHANNEL, GATEWAYS_CHANNEL } from './cluster-events.js';
+import { ALARMS_CHANNEL, GATEWAYS_CHANNEL } from './cluster-channels.js';
 import { TOO_LARGE_KEY } from './credential-publisher.js';
 import { DISCONNECTED_KEY } from './monitoring/gateway-status-watch.js';
 import { OFFLINE_KEY } from './monitoring/gateway-watchdog.js';

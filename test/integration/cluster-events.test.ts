@@ -3,12 +3,8 @@ import net from 'node:net';
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import {
-  ALARMS_CHANNEL,
-  ClusterEvents,
-  GATEWAYS_CHANNEL,
-  STORED_CHANNEL,
-} from '../../src/dashboard/cluster-events.js';
+import { ALARMS_CHANNEL, GATEWAYS_CHANNEL, STORED_CHANNEL } from '../../src/dashboard/cluster-channels.js';
+import { ClusterEvents } from '../../src/dashboard/cluster-events.js';
 import type { Dashboard } from '../../src/dashboard/dashboard.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { IngestPipeline } from '../../src/dashboard/ingest/ingest-pipeline.js';

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 import { canonicalJson } from '../../protocol/canonical.js';
 import type { Envelope, Rejection } from '../../protocol/envelope.js';
-import { STORED_CHANNEL, storedNotice } from '../cluster-events.js';
+import { STORED_CHANNEL, storedNotice } from '../cluster-channels.js';
 import type { LiveHub } from '../live-hub.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { inTransaction } from '../storage/database.js';

@@ -4,7 +4,7 @@ import { FOOTAGE_LINK_KIND } from '../../controllers/retention/data-classes.js';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import { writeAudit } from '../audit/audit-log.js';
-import { CREDENTIALS_CHANNEL } from '../cluster-events.js';
+import { CREDENTIALS_CHANNEL } from '../cluster-channels.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { writeDeletions } from './deletion-log.js';
