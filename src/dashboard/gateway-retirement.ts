@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import { writeAudit } from './audit/audit-log.js';
-import { ALARMS_CHANNEL, GATEWAYS_CHANNEL } from './cluster-channels.js';
+import { ALARMS_CHANNEL, alarmNotices, GATEWAYS_CHANNEL } from './cluster-channels.js';
 import { TOO_LARGE_KEY } from './credential-publisher.js';
 import { DISCONNECTED_KEY } from './monitoring/gateway-status-watch.js';
 import { OFFLINE_KEY } from './monitoring/gateway-watchdog.js';
@@ -82,11 +82,8 @@ export async function retireGateway(
     });
     // Delivered at the commit: every instance forgets the gateway, and shows the alarm changes.
     await client.query('SELECT pg_notify($1, $2)', [GATEWAYS_CHANNEL, `${site}/${gateway}`]);
-    if (changed.length > 0)
-      await client.query('SELECT pg_notify($1, $2)', [
-        ALARMS_CHANNEL,
-        `${NOTICE_SOURCE}:${[...new Set(changed.map((a) => a.id))].slice(0, 500).join(',')}`,
-      ]);
+    for (const notice of alarmNotices(NOTICE_SOURCE, [...new Set(changed.map((a) => a.id))]))
+      await client.query('SELECT pg_notify($1, $2)', [ALARMS_CHANNEL, notice]);
     return { already: false, retiredAt, lost, alarms: changed };
   });
 }
