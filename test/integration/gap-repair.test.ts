@@ -67,8 +67,9 @@ async function rig() {
       for (const wake of lineWaiters.splice(0)) wake();
     },
   });
-  const logged = async (text: string, n = 1): Promise<void> => {
-    while (lines.filter((line) => line.includes(text)).length < n)
+  /** Resolves once a line holding every one of `texts` was logged. */
+  const logged = async (...texts: string[]): Promise<void> => {
+    while (!lines.some((line) => texts.every((text) => line.includes(text))))
       await new Promise<void>((resolve) => lineWaiters.push(resolve));
   };
   const { dashboard, stop } = await startIngestDashboardOnNewDatabase({
@@ -95,6 +96,13 @@ async function rig() {
     while (commands.length < n) await new Promise<void>((resolve) => commandWaiters.push(resolve));
     return commands[n - 1] as Resend;
   };
+  /** The first command from the n-th on that matches. */
+  const commandFrom = async (n: number, match: (c: Resend) => boolean): Promise<Resend> => {
+    for (let i = n; ; i++) {
+      const next = await command(i);
+      if (match(next)) return next;
+    }
+  };
   const publish = async (seq: number, kind: string, data: object) => {
     const event = signedEvent({ site, gateway: 'gw-1', seq, kind, data }, gatewayKeys.privateKey);
     await gateway.publishAsync(topics.events(site, 'gw-1'), JSON.stringify(event), { qos: 1 });
@@ -110,7 +118,7 @@ async function rig() {
       unlockMs: 5000,
     });
 
-  return { site, dashboard, alarm, commands, command, publish, access, logged };
+  return { site, dashboard, alarm, commands, command, commandFrom, publish, access, logged };
 }
 
 /** The gateway's `failed` answer to a resend. */
@@ -123,7 +131,7 @@ const failed = (command: Resend, reason: string) => ({
 
 describe('gaps in a gateway sequence', () => {
   it('are asked for again; a range the gateway cannot send is recorded as lost and the next gap is repaired', async () => {
-    const { site, dashboard, alarm, commands, command, publish, access } = await rig();
+    const { site, dashboard, alarm, commands, command, commandFrom, publish, access, logged } = await rig();
     // 3-4 and 7-8 never arrive. (The grace period, 1 s, keeps events still on their way to the
     // database from looking like a gap.)
     for (const seq of [1, 2, 5, 6, 9]) await access(seq);
@@ -141,6 +149,7 @@ describe('gaps in a gateway sequence', () => {
       status: 'failed',
       reason: 'EIO: i/o error, read',
     });
+    await logged('resend answered', first.id);
     const again = await command(2);
     expect(again.data).toEqual({ fromSeq: 3, toSeq: 4 });
     const none = await dashboard.pool.query('SELECT * FROM sequence_losses');
@@ -158,9 +167,9 @@ describe('gaps in a gateway sequence', () => {
     expect(lost.detail).toContain('events 3-4');
     expect(lost.detail).toContain('no longer in the outbox');
 
-    // Past the dead range, the next gap is asked for; this one the gateway sends.
-    const next = commands.length + 1;
-    const second = await command(next);
+    // Past the dead range, the next gap is asked for; this one the gateway sends. (A re-ask of 3-4
+    // that a scan decided on before the loss was recorded may still be on its way.)
+    const second = await commandFrom(commands.length + 1, (c) => c.data.fromSeq !== 3);
     expect(second.data).toEqual({ fromSeq: 7, toSeq: 8 });
     await access(7);
     await access(8);
@@ -168,9 +177,10 @@ describe('gaps in a gateway sequence', () => {
     const closed = await alarm((a) => a.alarm === 'sequence-gap' && a.clearedAt !== null);
     expect(closed.id).toBe(gap.id);
 
-    // The dead range was not asked for once it was recorded as lost. (A scan between the arrivals
-    // of 7 and 8 asks for 8 alone: the gap as it stands then.)
-    expect(commands.slice(next - 1).every((c) => c.data.fromSeq >= 7)).toBe(true);
+    // The dead range was not asked for again once the scanner had gone past it: scans run one at a
+    // time, and their commands reach the gateway in the order they were sent. (A scan between the
+    // arrivals of 7 and 8 asks for 8 alone: the gap as it stands then.)
+    expect(commands.slice(commands.indexOf(second)).every((c) => c.data.fromSeq >= 7)).toBe(true);
     const losses = await dashboard.pool.query(
       'SELECT from_seq::int, to_seq::int, reason FROM sequence_losses WHERE site = $1',
       [site],
