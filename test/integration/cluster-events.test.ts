@@ -343,6 +343,7 @@ describe('events stored by other dashboard instances', () => {
     let alarmArrived = () => {};
     // What the hub's streams are told about hearing: paused at the loss, going on after the catch-up.
     const hearing: boolean[] = [];
+    let hearingChanged = () => {};
     hub.subscribe({
       push: () => true,
       pushAlarms: (changes) => {
@@ -352,6 +353,7 @@ describe('events stored by other dashboard instances', () => {
       },
       pushHearing: (now) => {
         hearing.push(now);
+        hearingChanged();
         return true;
       },
       close: () => undefined,
@@ -390,7 +392,14 @@ describe('events stored by other dashboard instances', () => {
     expect(listener.hearing).toBe(true);
 
     await admin.query(`ALTER ROLE ${role} NOLOGIN`);
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
+    // What follows is stored once the listener's backend has ended and the listener knows it.
+    const deaf = new Promise<void>((resolve) => {
+      hearingChanged = resolve;
+    });
+    await admin.query(`SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = $1`, [
+      role,
+    ]);
+    await deaf;
     const missed = await badge(a, 'out');
     const alarmHeard = new Promise<void>((resolve) => {
       alarmArrived = resolve;
