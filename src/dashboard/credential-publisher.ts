@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
+import type { TimerHandle } from '../lib/clock.js';
 import { CodedError, hasCode } from '../lib/coded-error.js';
 import { type SyncedCredential, sealCredentialSet } from '../protocol/credential-set.js';
 import { topics } from '../protocol/topics.js';
@@ -269,7 +270,7 @@ export class CredentialPublisher {
       );
     const timeoutMs = this.options.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS;
     const publish = client.publishAsync(topic, payload, { qos: 1, retain: true });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     let timedOut = false;
     let rejectWait: ((error: Error) => void) | undefined;
     try {
@@ -278,7 +279,7 @@ export class CredentialPublisher {
         new Promise((_, reject) => {
           rejectWait = reject;
           this.waitingForBroker.add(reject);
-          timer = setTimeout(() => {
+          timer = this.options.clock.setTimeout(() => {
             timedOut = true;
             reject(
               new CodedError(
@@ -290,7 +291,7 @@ export class CredentialPublisher {
         }),
       ]);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       if (rejectWait) this.waitingForBroker.delete(rejectWait);
       publish.then(
         () => {

@@ -9,6 +9,7 @@ import { PersonErasure } from '../../src/dashboard/retention/person-erasure.js';
 import { GatewayRegistry } from '../../src/dashboard/storage/gateway-registry.js';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
 import type { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
+import { FakeClock } from '../../src/lib/clock.js';
 import { hasCode } from '../../src/lib/coded-error.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { readGone, signCommand } from '../../src/protocol/commands.js';
@@ -545,8 +546,14 @@ describe('credential sync', () => {
         ).rows[0]?.version ?? 0,
       );
     const lines: string[] = [];
+    // The publish timeout runs out when the test says, however long gw-1's publish took.
+    const timeouts = new FakeClock();
     const other = otherMessenger('slow', {
       log: createLogger({ level: 'info', format: 'json', write: (line) => lines.push(line) }),
+      clock: {
+        now: () => system.clock.now(),
+        setTimeout: (callback, ms) => timeouts.setTimeout(callback, ms),
+      },
       publishTimeoutMs: 300,
     });
     await other.start();
@@ -554,6 +561,10 @@ describe('credential sync', () => {
     const client = (other as unknown as { client: MqttClient }).client;
     const publish = client.publishAsync.bind(client);
     let release = () => {};
+    let held = () => {};
+    const atGate = new Promise<void>((resolve) => {
+      held = resolve;
+    });
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
@@ -561,6 +572,7 @@ describe('credential sync', () => {
     client.publishAsync = (async (...args: Parameters<MqttClient['publishAsync']>) => {
       if (first && args[0] === topics.credentials(system.site, 'gw-2')) {
         first = false;
+        held();
         await gate;
       }
       return publish(...args);
@@ -569,9 +581,10 @@ describe('credential sync', () => {
     try {
       await system.dashboard.people.addBadge(badge, system.agent.person);
       const before = await version('gw-1');
-      await expect(other.publishCredentials(system.site)).rejects.toSatisfy((error) =>
-        hasCode(error, 'IDG_MQTT_TIMEOUT'),
-      );
+      const publishing = other.publishCredentials(system.site);
+      await atGate;
+      timeouts.advance(300);
+      await expect(publishing).rejects.toSatisfy((error) => hasCode(error, 'IDG_MQTT_TIMEOUT'));
       // gw-1's set is at the broker: recorded, though gw-2's publish failed after it.
       expect(await version('gw-1')).toBeGreaterThan(before);
       expect(await version('gw-2')).toBe(0);
