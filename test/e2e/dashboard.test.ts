@@ -195,6 +195,8 @@ describe('the dashboard in a browser', () => {
     expect(await page.locator('nav a[data-page^="admin"]').count()).toBe(0);
 
     await sim('badge', system.agent.badge);
+    // Watched from before the grant: the door is shown unlocked only for its 5 s.
+    const unlocked = page.locator('#doors .door.unlocked').waitFor();
     await sim('keypad', totp.generate(system.agent.secret, Date.now()));
     const granted = page.locator('#events tr[data-kind="access.granted"]');
     await granted.waitFor();
@@ -205,7 +207,7 @@ describe('the dashboard in a browser', () => {
     await expect
       .poll(() => photo.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth))
       .toBe(96);
-    await page.locator('#doors .door.unlocked').waitFor();
+    await unlocked;
     await shot('live');
   });
 
