@@ -27,8 +27,9 @@ export async function scratchDatabase(
       try {
         // pg's Pool.end() resolves before its connections have closed: terminating one of them
         // mid-close (FORCE) surfaces as an uncaught error. Let them go first; FORCE is for
-        // connections that were leaked.
-        const deadline = Date.now() + 2_000;
+        // connections that were leaked. Up to 10 s: on a loaded machine a closing connection can
+        // take longer than the 2 s this waited before, and costs nothing where none is left.
+        const deadline = Date.now() + 10_000;
         while (Date.now() < deadline) {
           const { rows } = await client.query<{ n: number }>(
             'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
