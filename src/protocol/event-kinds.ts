@@ -85,6 +85,27 @@ export const AlarmType = Type.Union([
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 
+/**
+ * Alarms for something that happened rather than a state that holds: a gateway raises them with
+ * `AlarmBook.notify`, or once per key and run with `raise` (`internal-error`, a missing central
+ * key), and never clears them. The central side lets staff resolve them without a clearing, and a
+ * new occurrence while one is acknowledged makes it active again.
+ */
+export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
+  'duress',
+  'anti-passback',
+  'command-rejected',
+  'credentials-rejected',
+  'video-reconcile-refused',
+  'event-quarantined',
+  'events-lost',
+  'sequence-ahead',
+  // A defect inside a gateway (an event its schema refuses, a door sent to its fail mode, a state
+  // file it could not read): raised once per key and never cleared there, so staff resolve it
+  // once it has been dealt with.
+  'internal-error',
+]);
+
 export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);
 export type Severity = Static<typeof Severity>;
 

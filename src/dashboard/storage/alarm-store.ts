@@ -1,6 +1,11 @@
 import type { Pool } from 'pg';
 import type { Envelope } from '../../protocol/envelope.js';
-import type { AlarmType, EventData, Severity } from '../../protocol/event-kinds.js';
+import {
+  type AlarmType,
+  type EventData,
+  INCIDENT_ALARMS,
+  type Severity,
+} from '../../protocol/event-kinds.js';
 import type { AlarmView } from '../http/schemas.js';
 import { storableText } from './database.js';
 import type { Queryable } from './event-store.js';
@@ -15,25 +20,6 @@ import type { Queryable } from './event-store.js';
  * once its transaction has committed.
  */
 export type { AlarmView };
-
-/**
- * Alarms for something that happened rather than a state that holds (a gateway raises them with
- * `AlarmBook.notify` and never clears them): they may be resolved without a clearing, and a new
- * occurrence while one is acknowledged makes it active again.
- */
-export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
-  'duress',
-  'anti-passback',
-  'command-rejected',
-  'credentials-rejected',
-  'video-reconcile-refused',
-  'event-quarantined',
-  'events-lost',
-  'sequence-ahead',
-  // A defect inside a gateway (an event its schema refuses, a door sent to its fail mode): raised
-  // once per key and never cleared there, so staff resolve it once it has been dealt with.
-  'internal-error',
-]);
 
 export type AlarmStateFilter = 'open' | 'active' | 'acknowledged' | 'resolved' | 'all';
 
