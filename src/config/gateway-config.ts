@@ -89,6 +89,13 @@ export const GatewayConfig = Type.Object(
       default: 60,
       description: 'how often the gateway reports that it is alive; lost events are noticed within this time',
     }),
+    alarmSettleSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      default: 60,
+      description:
+        'how long after a restart an alarm condition raised before it, such as a camera down or a device fault, may take to be observed again; one that is not is then cleared',
+    }),
     simControl: Type.Boolean({
       default: false,
       description: 'serve a local socket for `identgate sim` (simulated devices only)',

@@ -1,20 +1,80 @@
-import type { AlarmType, EventBody, EventData } from '../protocol/event-kinds.js';
+import {
+  type AlarmType,
+  type EventBody,
+  type EventData,
+  INCIDENT_ALARMS,
+  type Severity,
+} from '../protocol/event-kinds.js';
+
+export type AlarmRaise = EventData<'alarm.raised'>;
+
+/** What the book keeps of a condition it holds: enough to clear it, also after a restart. */
+export interface HeldCondition {
+  alarm: AlarmType;
+  key: string;
+  severity: Severity;
+  door?: string;
+}
+
+/**
+ * Where the book keeps its conditions across a restart. Called with all of them after each
+ * change; never throws (a write that fails is the store's to report).
+ */
+export interface ConditionStore {
+  save(conditions: readonly HeldCondition[]): void;
+}
 
 /**
  * Keeps track of which alarm conditions are active so that each is raised once and cleared once,
  * however often the condition is observed.
+ *
+ * Conditions outlast a restart through the `store`: the next start hands them to `carryOver`
+ * without raising them again. A carried-over condition that a subsystem observes again (raises)
+ * stays; one it observes absent, it clears as any other; the rest the gateway ends after a settle
+ * period (`endCarriedOver`), so that none stays open at the central side for ever. Incidents
+ * (`INCIDENT_ALARMS`) are never kept: they have no end to wait for.
  */
-export type AlarmRaise = EventData<'alarm.raised'>;
-
 export class AlarmBook {
-  private readonly active = new Map<string, AlarmType>();
+  private readonly active = new Map<string, HeldCondition>();
+  /** Keys carried over from before the restart that nothing has observed again yet. */
+  private readonly unconfirmed = new Set<string>();
 
-  constructor(private readonly emit: (event: EventBody) => void) {}
+  constructor(
+    private readonly emit: (event: EventBody) => void,
+    private readonly store?: ConditionStore,
+  ) {}
 
-  /** Raises the alarm unless the same key is already active; returns whether it was raised. */
+  /**
+   * The conditions held before a restart, taken as active without an `alarm.raised`: the central
+   * side has them open already.
+   */
+  carryOver(conditions: readonly HeldCondition[]): void {
+    for (const condition of conditions) {
+      if (this.active.has(condition.key) || INCIDENT_ALARMS.has(condition.alarm)) continue;
+      this.active.set(condition.key, condition);
+      this.unconfirmed.add(condition.key);
+    }
+  }
+
+  /**
+   * Raises the alarm unless the same key is already active; returns whether it was raised. A
+   * carried-over key raised again is confirmed, not raised twice.
+   */
   raise(alarm: AlarmRaise): boolean {
-    if (this.active.has(alarm.key)) return false;
-    this.active.set(alarm.key, alarm.alarm);
+    if (this.active.has(alarm.key)) {
+      this.unconfirmed.delete(alarm.key);
+      return false;
+    }
+    const held: HeldCondition = {
+      alarm: alarm.alarm,
+      key: alarm.key,
+      severity: alarm.severity,
+      ...(alarm.door !== undefined ? { door: alarm.door } : {}),
+    };
+    this.active.set(alarm.key, held);
+    // Kept before it is told: a crash in between leaves a condition the next start ends, never
+    // one the central side holds open and the gateway has forgotten.
+    if (kept(held)) this.save();
     this.emit({ kind: 'alarm.raised', data: alarm });
     return true;
   }
@@ -25,15 +85,52 @@ export class AlarmBook {
   }
 
   clear(key: string, detail?: string): boolean {
-    const alarm = this.active.get(key);
-    if (!alarm) return false;
+    const held = this.active.get(key);
+    if (!held) return false;
     this.active.delete(key);
+    this.unconfirmed.delete(key);
     const door = /^door-(?:forced|held-open):(.+)$/.exec(key)?.[1];
     this.emit({
       kind: 'alarm.cleared',
-      data: { alarm, key, ...(door ? { door } : {}), ...(detail ? { detail } : {}) },
+      data: { alarm: held.alarm, key, ...(door ? { door } : {}), ...(detail ? { detail } : {}) },
     });
+    // Forgotten after it is told, for the same reason as in `raise`.
+    if (kept(held)) this.save();
     return true;
+  }
+
+  /**
+   * A subsystem found a carried-over condition still holding without raising it (a door found
+   * open at start): it stays. Returns whether the key was carried over and unconfirmed.
+   */
+  confirm(key: string): boolean {
+    return this.unconfirmed.delete(key);
+  }
+
+  /** Whether the key was carried over from before the restart and nothing has observed it since. */
+  isCarriedOver(key: string): boolean {
+    return this.unconfirmed.has(key);
+  }
+
+  /** The carried-over conditions nothing has observed again yet. */
+  get carriedOver(): HeldCondition[] {
+    return [...this.unconfirmed].map((key) => this.active.get(key) as HeldCondition);
+  }
+
+  /**
+   * Clears the key if it is carried over and nothing observed it since; returns whether it did. A
+   * subsystem whose first look finds the condition absent, but that only clears on a change, says
+   * so with this.
+   */
+  endCarriedOver(key: string, detail: string): boolean {
+    return this.unconfirmed.has(key) && this.clear(key, detail);
+  }
+
+  /** Clears every carried-over condition nothing has observed again; returns their keys. */
+  endAllCarriedOver(detail: string): string[] {
+    const keys = [...this.unconfirmed];
+    for (const key of keys) this.clear(key, detail);
+    return keys;
   }
 
   isActive(key: string): boolean {
@@ -43,4 +140,11 @@ export class AlarmBook {
   get activeKeys(): string[] {
     return [...this.active.keys()];
   }
+
+  private save(): void {
+    this.store?.save([...this.active.values()].filter(kept));
+  }
 }
+
+/** Conditions outlast a restart; incidents raised once per run do not. */
+const kept = (condition: HeldCondition): boolean => !INCIDENT_ALARMS.has(condition.alarm);

@@ -1,7 +1,7 @@
 import type { PolicyConfig, RoomConfig } from '../config/door-policy-config.js';
 import type { DoorConfig, TotpConfig } from '../config/gateway-config.js';
 import { AccessRules } from '../controllers/access-rules.js';
-import { AlarmBook } from '../controllers/alarm-book.js';
+import { AlarmBook, type ConditionStore } from '../controllers/alarm-book.js';
 import { complianceWarnings } from '../controllers/compliance.js';
 import { DoorController } from '../controllers/door-controller.js';
 import type { ClockSyncStatus, CredentialLookup, DoorFeedback } from '../controllers/door-ports.js';
@@ -28,6 +28,8 @@ export interface RuntimeDoor {
 }
 
 export interface DoorRuntimeOptions {
+  /** Where the alarm book keeps its conditions across a restart (none: in memory only). */
+  conditions?: ConditionStore;
   doors: DoorConfig[];
   rooms: RoomConfig[];
   policy: PolicyConfig;
@@ -62,7 +64,7 @@ export class DoorRuntime {
 
   constructor(private readonly options: DoorRuntimeOptions) {
     const { policy, clock, log } = options;
-    this.alarms = new AlarmBook((event) => options.emit(event));
+    this.alarms = new AlarmBook((event) => options.emit(event), options.conditions);
     this.rules = new AccessRules(
       {
         compliance: policy.compliance,

@@ -11,6 +11,8 @@ import { TypedBus } from '../lib/typed-bus.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { EventBody } from '../protocol/event-kinds.js';
 import { topics } from '../protocol/topics.js';
+import { AlarmConditionFile } from './alarm-condition-file.js';
+import { CarriedConditions } from './carried-conditions.js';
 import { CentralWiring } from './central-wiring.js';
 import { type ClockProbe, ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
 import { CredentialCache, defaultStateKey } from './credential-cache.js';
@@ -73,6 +75,7 @@ export class Gateway {
   private readonly clock: Clock;
   private readonly journal: OutboxJournal;
   private readonly state: GatewayStateStore;
+  private readonly carried: CarriedConditions;
   private readonly identity: GatewayIdentity;
   /** Whether this gateway ran in its state directory before (its identity was there): see start. */
   private readonly ranBefore: boolean;
@@ -129,7 +132,9 @@ export class Gateway {
       this.clock,
       log.child({ component: 'clock-sync' }),
     );
+    const conditions = new AlarmConditionFile(this.stateDir, log.child({ component: 'alarms' }));
     this.runtime = new DoorRuntime({
+      conditions,
       doors: config.doors,
       rooms: config.rooms,
       policy: config.policy,
@@ -144,6 +149,12 @@ export class Gateway {
       feedback: (feedback) => this.bus.emit('feedback', feedback),
       changed: () => this.state.changed(),
     });
+    this.carried = new CarriedConditions(
+      this.runtime.alarms,
+      conditions,
+      this.clock,
+      log.child({ component: 'alarms' }),
+    );
     this.clockSync.onChange = (synchronised) => {
       this.runtime.rules.checkHealth(this.clock.now());
       if (synchronised) lostBoundChecked(this.state, log);
@@ -215,6 +226,7 @@ export class Gateway {
     const { config, log } = this.options;
     // A configuration mistake in TLS stops the start before anything else moves.
     const tls = mqttTlsOptions(config.mqtt.tls, config.mqtt.url);
+    this.carried.load();
     loadSavedCredentials(this.credentials, this.runtime.alarms, this.clock, log);
     const periodMs = config.totp.periodSeconds * 1000;
     const doorState = this.state.load(Math.floor(this.clock.now() / periodMs) + config.totp.driftSteps, {
@@ -256,6 +268,7 @@ export class Gateway {
       alarms: this.runtime.alarms,
       log: log.child({ component: 'events' }),
       onDurable: (record, envelope) => {
+        this.carried.durable();
         this.bus.emit('durable', envelope);
         this.link?.enqueue(record);
       },
@@ -334,6 +347,7 @@ export class Gateway {
       );
       await this.sim.start();
     }
+    this.carried.settle(config.alarmSettleSeconds * 1000);
   }
 
   async stop(): Promise<void> {
@@ -342,6 +356,7 @@ export class Gateway {
     await this.sim?.stop();
     if (this.pressureTimer) clearInterval(this.pressureTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.carried.stop();
     await this.recorder?.stop();
     this.clockSync.stop();
     await this.runtime.stop();

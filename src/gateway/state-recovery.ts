@@ -92,3 +92,20 @@ export function lostBoundChecked(state: GatewayStateStore, log: Logger): void {
     'the clock was ahead when the door state was found lost: commands are now refused only if issued up to the start by the synchronised clock',
   );
 }
+
+/**
+ * The alarm conditions of the last run could not be read: the book starts empty, so conditions
+ * that ended during the restart are not cleared at the central side, and staff must check them.
+ */
+export function alarmConditionsLost(alarms: AlarmBook, reason: string): void {
+  alarms.raise({
+    alarm: 'internal-error',
+    key: 'alarm-state-lost',
+    severity: 'warning',
+    detail:
+      `the alarm conditions active before the restart are unknown: those that ended meanwhile stay open at the central side; alarm-conditions.json could not be read (${reason})`.slice(
+        0,
+        500,
+      ),
+  });
+}

@@ -89,7 +89,8 @@ export type AlarmType = Static<typeof AlarmType>;
  * Alarms for something that happened rather than a state that holds: a gateway raises them with
  * `AlarmBook.notify`, or once per key and run with `raise` (`internal-error`, a missing central
  * key), and never clears them. The central side lets staff resolve them without a clearing, and a
- * new occurrence while one is acknowledged makes it active again.
+ * new occurrence while one is acknowledged makes it active again; a gateway does not carry them
+ * over a restart.
  */
 export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'duress',
@@ -109,7 +110,7 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
 export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);
 export type Severity = Static<typeof Severity>;
 
-const AlarmKey = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9:_.-]+$' });
+export const AlarmKey = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9:_.-]+$' });
 const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' });
 
 const strict = { additionalProperties: false } as const;

@@ -60,6 +60,7 @@ export function testGatewayConfig(
     totp: { digits: 6, periodSeconds: 30, algorithm: 'sha1', driftSteps: 1 },
     simControl: true,
     heartbeatSeconds: 60,
+    alarmSettleSeconds: 60,
     central: {},
     video: defaultVideoConfig(),
     policy: testPolicy(),

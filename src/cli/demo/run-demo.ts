@@ -55,6 +55,7 @@ export function demoGatewayConfig(
     totp: demo.gateway.totp,
     simControl: true,
     heartbeatSeconds: 60,
+    alarmSettleSeconds: 60,
     central: { publicKey: centralKey },
     video: defaultVideoConfig({
       cameras: cameraUrl

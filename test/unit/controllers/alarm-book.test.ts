@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { AlarmBook, type HeldCondition } from '../../../src/controllers/alarm-book.js';
+import type { EventBody } from '../../../src/protocol/event-kinds.js';
+
+/** A book over a store that remembers each list it was handed. */
+function book() {
+  const events: EventBody[] = [];
+  const saved: HeldCondition[][] = [];
+  const alarms = new AlarmBook((event) => events.push(event), {
+    save: (conditions) => saved.push([...conditions]),
+  });
+  const told = () => events.map((e) => [e.kind, (e.data as { key: string }).key]);
+  return { alarms, events, saved, told, last: () => saved.at(-1)?.map((c) => c.key) };
+}
+
+const cameraDown: HeldCondition = { alarm: 'camera-down', key: 'camera-down:cam-1', severity: 'critical' };
+const forced: HeldCondition = {
+  alarm: 'door-forced',
+  key: 'door-forced:main',
+  severity: 'critical',
+  door: 'main',
+};
+
+describe('the alarm book across a restart', () => {
+  it('keeps each condition it raises or clears in its store, with what clearing it needs', () => {
+    const b = book();
+    b.alarms.raise({ ...forced, room: 'ident-1' });
+    b.alarms.raise({ ...cameraDown, detail: 'cam-1: exit' });
+    expect(b.saved.at(-1)).toEqual([forced, cameraDown]);
+    b.alarms.clear('door-forced:main', 'door closed');
+    expect(b.saved.at(-1)).toEqual([cameraDown]);
+  });
+
+  it('keeps no incident: neither a notified one nor one raised once per run', () => {
+    const b = book();
+    b.alarms.notify({ alarm: 'duress', key: 'duress:main:1', severity: 'critical' });
+    b.alarms.raise({ alarm: 'internal-error', key: 'internal-error:main', severity: 'critical' });
+    b.alarms.raise({ alarm: 'credentials-rejected', key: 'credentials-no-central-key', severity: 'warning' });
+    expect(b.saved).toEqual([]);
+    expect(b.told()).toHaveLength(3);
+  });
+
+  it('does not raise a carried-over condition again, neither when carried over nor when observed again', () => {
+    const b = book();
+    b.alarms.carryOver([cameraDown]);
+    expect(b.alarms.raise({ ...cameraDown, detail: 'cam-1: exit' })).toBe(false);
+    expect(b.events).toEqual([]);
+    expect(b.saved).toEqual([]);
+    expect(b.alarms.isActive(cameraDown.key)).toBe(true);
+  });
+
+  it('clears a carried-over condition a subsystem finds ended, with its alarm type and door', () => {
+    const b = book();
+    b.alarms.carryOver([forced, cameraDown]);
+    expect(b.alarms.clear('door-forced:main', 'door closed')).toBe(true);
+    expect(b.events).toEqual([
+      {
+        kind: 'alarm.cleared',
+        data: { alarm: 'door-forced', key: 'door-forced:main', door: 'main', detail: 'door closed' },
+      },
+    ]);
+    expect(b.last()).toEqual(['camera-down:cam-1']);
+  });
+
+  it('ends the carried-over conditions nothing observed again, and keeps those observed', () => {
+    const b = book();
+    b.alarms.carryOver([forced, cameraDown]);
+    b.alarms.raise(cameraDown);
+    expect(b.alarms.endAllCarriedOver('not observed again')).toEqual(['door-forced:main']);
+    expect(b.events.map((e) => e.data)).toEqual([
+      { alarm: 'door-forced', key: 'door-forced:main', door: 'main', detail: 'not observed again' },
+    ]);
+    expect(b.alarms.activeKeys).toEqual(['camera-down:cam-1']);
+    expect(b.last()).toEqual(['camera-down:cam-1']);
+  });
+
+  it('keeps a carried-over condition a subsystem confirms without raising it', () => {
+    const b = book();
+    b.alarms.carryOver([forced]);
+    expect(b.alarms.confirm('door-forced:main')).toBe(true);
+    expect(b.alarms.endAllCarriedOver('not observed again')).toEqual([]);
+    expect(b.alarms.isActive('door-forced:main')).toBe(true);
+  });
+
+  it('ends a single condition only while it is carried over and unobserved, never one raised in this run', () => {
+    const b = book();
+    b.alarms.raise(cameraDown);
+    expect(b.alarms.endCarriedOver('camera-down:cam-1', 'started')).toBe(false);
+    b.alarms.carryOver([forced]);
+    expect(b.alarms.endCarriedOver('door-forced:main', 'door closed at start')).toBe(true);
+    expect(b.told()).toEqual([
+      ['alarm.raised', 'camera-down:cam-1'],
+      ['alarm.cleared', 'door-forced:main'],
+    ]);
+  });
+
+  it('raises a carried-over condition afresh once it has been cleared', () => {
+    const b = book();
+    b.alarms.carryOver([cameraDown]);
+    b.alarms.clear('camera-down:cam-1', 'recording again');
+    expect(b.alarms.raise(cameraDown)).toBe(true);
+    expect(b.told()).toEqual([
+      ['alarm.cleared', 'camera-down:cam-1'],
+      ['alarm.raised', 'camera-down:cam-1'],
+    ]);
+  });
+});
