@@ -83,6 +83,13 @@ export class DoorController {
   start(initiallyOpen = false): void {
     this.open = initiallyOpen;
     if (initiallyOpen) this.openedAt = this.ports.clock.now();
+    // A forced or held-open door carried over a restart (AlarmBook) holds while it stands open,
+    // and ended if it was closed meanwhile: the closing itself was not seen.
+    const { alarms } = this.ports.rules;
+    for (const key of [`door-forced:${this.id}`, `door-held-open:${this.id}`]) {
+      if (initiallyOpen) alarms.confirm(key);
+      else alarms.endCarriedOver(key, 'door closed at start');
+    }
     if (this.ports.rules.evacuation) this.setEvacuation(true);
     else this.ports.lock.lock();
   }

@@ -59,14 +59,27 @@ export class CredentialSync {
   }
 
   /**
-   * At start, the empty-set warning is raised again if the set loaded still has no active
-   * credential: the central side ends the last run's credential conditions when the gateway
-   * comes online (AlarmStore), and this run's alarm book must hold what still holds.
+   * At start, the credential conditions the alarm book carried over from the last run are checked
+   * against the set loaded: one in use but unsaved is gone (the start went back to the saved set),
+   * and the empty-set warning holds while the set loaded has no active credential, and is raised
+   * again then (an alarm file lost or from before an update had not carried it over).
    */
   started(): void {
-    const { cache } = this.options;
-    if (cache.version > 0 && ![...cache.all()].some((c) => c.status === 'active'))
-      this.alarmEmpty(cache.version, []);
+    const { cache, alarms } = this.options;
+    const { version } = cache;
+    alarms.clear(
+      UNSAVED_KEY,
+      version > 0 ? `the restart went back to the saved set ${version}` : 'the restart found no saved set',
+    );
+    const active = [...cache.all()].filter((c) => c.status === 'active').length;
+    if (version > 0 && active === 0) this.alarmEmpty(version, []);
+    else
+      alarms.clear(
+        EMPTY_KEY,
+        version > 0
+          ? `credential set ${version} has ${active} active credentials`
+          : 'no credential set in use',
+      );
   }
 
   /** Reports the refusals still counted (before the outbox closes). */

@@ -1,6 +1,6 @@
 import type { PolicyConfig, RoomConfig } from '../config/door-policy-config.js';
 import type { DoorConfig, TotpConfig } from '../config/gateway-config.js';
-import { AccessRules } from '../controllers/access-rules.js';
+import { AccessRules, badgeKey, readerKey } from '../controllers/access-rules.js';
 import { AlarmBook, type ConditionStore } from '../controllers/alarm-book.js';
 import { complianceWarnings } from '../controllers/compliance.js';
 import { DoorController } from '../controllers/door-controller.js';
@@ -135,11 +135,14 @@ export class DoorRuntime {
     this.rules.siteLockdown = state.siteLockdown;
     this.rules.evacuation = state.evacuation;
     for (const [id, snapshot] of Object.entries(state.rooms)) this.rooms.get(id)?.restore(snapshot);
+    this.resumeLockoutAlarms();
     for (const door of this.doors.values()) {
       for (const { role, device } of devicesWithRoles(door.devices)) {
         this.detach.push(device.health.on((health) => this.deviceHealth(door.id, role, health)));
         try {
           await device.start();
+          // A fault carried over a restart that the start did not report again is over.
+          this.alarms.endCarriedOver(`device-fault:${door.id}:${role}`, `${role} ${device.name} started`);
         } catch (error) {
           // A door whose lock cannot be driven is not operable: stop with the adapter's message
           // (a missing GPIO line, no sysfs GPIO) rather than pretend. Other devices raise an alarm.
@@ -278,6 +281,27 @@ export class DoorRuntime {
     }
   }
 
+  /**
+   * Lockouts outlast a restart in the door state, their alarms in the alarm book: one still in
+   * force is cleared when it ends, as before the restart; one that ended meanwhile at once.
+   */
+  private resumeLockoutAlarms(): void {
+    const now = this.options.clock.now();
+    for (const { alarm, key } of this.alarms.carriedOver) {
+      const lockout = lockoutOf(alarm, key);
+      if (!lockout) continue;
+      const { throttleKey, ended } = lockout;
+      const throttle = lockout.reader ? this.rules.readerThrottle : this.rules.badgeThrottle;
+      if (!throttle.isLocked(throttleKey, now)) {
+        this.alarms.clear(key, ended);
+        continue;
+      }
+      this.alarms.confirm(key);
+      const until = throttle.lockedUntilMs(throttleKey) ?? now;
+      this.timers.push(this.options.clock.setTimeout(() => this.alarms.clear(key, ended), until - now));
+    }
+  }
+
   private warnCompliance(): void {
     const warnings = complianceWarnings(
       this.options.credentials.all(),
@@ -319,6 +343,26 @@ export class DoorRuntime {
     }
     return room;
   }
+}
+
+/** The throttle entry behind a lockout alarm's key, and what its clearing says. */
+function lockoutOf(
+  alarm: string,
+  key: string,
+): { reader: boolean; throttleKey: string; ended: string } | undefined {
+  if (alarm === 'badge-locked-out') {
+    const badge = /^badge-locked-out:(.+)$/.exec(key)?.[1];
+    return badge === undefined
+      ? undefined
+      : { reader: false, throttleKey: badgeKey(badge), ended: 'lockout ended' };
+  }
+  if (alarm === 'reader-throttled') {
+    const match = /^reader-throttled:(.+):(in|out)$/.exec(key);
+    if (!match) return undefined;
+    const direction = match[2] === 'out' ? 'out' : 'in';
+    return { reader: true, throttleKey: readerKey(match[1] as string, direction), ended: 'throttle ended' };
+  }
+  return undefined;
 }
 
 function throttle(config: { maxFailures: number; windowMinutes: number; lockoutMinutes: number }) {

@@ -307,10 +307,9 @@ export class Gateway {
     this.link.start();
     for (const id of this.doors.keys()) this.publishDoorState(id);
     this.central.requestCredentials();
-    this.pressureTimer = setInterval(
-      () => checkOutboxPressure(this.runtime.alarms, this.journal.pressure()),
-      10_000,
-    );
+    const checkPressure = () => checkOutboxPressure(this.runtime.alarms, this.journal.pressure());
+    checkPressure();
+    this.pressureTimer = setInterval(checkPressure, 10_000);
     this.pressureTimer.unref();
     const startedAt = this.clock.now();
     this.heartbeatTimer = setInterval(() => {

@@ -1,5 +1,5 @@
 import { AccessRules, type AccessRulesSettings } from '../../src/controllers/access-rules.js';
-import { AlarmBook } from '../../src/controllers/alarm-book.js';
+import { AlarmBook, type HeldCondition } from '../../src/controllers/alarm-book.js';
 import { DoorController } from '../../src/controllers/door-controller.js';
 import type { Credential, DoorFeedback, DoorSettings } from '../../src/controllers/door-ports.js';
 import { type RoomSettings, RoomState } from '../../src/controllers/room-state.js';
@@ -23,6 +23,9 @@ export interface HarnessOptions {
   credentials?: Credential[];
   duress?: DuressVariant;
   start?: number;
+  /** Alarm conditions carried over from before a restart, and whether the door stands open at start. */
+  carriedOver?: HeldCondition[];
+  openAtStart?: boolean;
 }
 
 /**
@@ -53,6 +56,8 @@ export function doorHarness(options: HarnessOptions = {}) {
     if (!checked.ok) throw new Error(`emitted an event the central side refuses: ${checked.detail}`);
     events.push(event);
   };
+  const alarms = new AlarmBook(emit);
+  alarms.carryOver(options.carriedOver ?? []);
   const rules = new AccessRules(
     {
       compliance: { warnDays: 30 },
@@ -63,7 +68,7 @@ export function doorHarness(options: HarnessOptions = {}) {
     },
     lookup,
     { synchronised: () => sync.ok },
-    new AlarmBook(emit),
+    alarms,
   );
   const room = new RoomState({ id: 'ident-1', antiPassback: 'off', firstPersonIn: false, ...options.room });
   const usage = new MemoryTotpUsage();
@@ -89,7 +94,7 @@ export function doorHarness(options: HarnessOptions = {}) {
     feedback: (f) => feedback.push(f),
   });
   door.enterFailMode();
-  door.start();
+  door.start(options.openAtStart);
   relay.length = 0;
   const secretOf = (badge: string) => credentials.find((c) => c.badge === badge)?.totpSecret ?? SECRET_ADA;
   return {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AlarmBook } from '../../../src/controllers/alarm-book.js';
+import { AlarmBook, type HeldCondition } from '../../../src/controllers/alarm-book.js';
 import { generateTotpSecret } from '../../../src/controllers/totp-secret.js';
 import { CredentialCache } from '../../../src/gateway/credential-cache.js';
 import { CredentialSync } from '../../../src/gateway/credential-sync.js';
@@ -26,6 +26,7 @@ const active = (badge: string): SyncedCredential => ({
   status: 'active',
   totpSecret: generateTotpSecret(),
 });
+const emptySet: HeldCondition = { alarm: 'credentials-empty', key: 'credentials-empty', severity: 'warning' };
 const revoked = (badge: string): SyncedCredential => ({ badge, person: `p-${badge}`, status: 'revoked' });
 
 function sealed(version: number, credentials: SyncedCredential[], issuedAt = new Date(NOW).toISOString()) {
@@ -36,9 +37,14 @@ function sealed(version: number, credentials: SyncedCredential[], issuedAt = new
   );
 }
 
-/** A gateway's credential sync over a cache in a fresh directory, and what it emitted. */
-function gatewaySync(dir = mkdtempSync(join(tmpdir(), 'idg-sync-'))) {
+/**
+ * A gateway's credential sync over a cache in a fresh directory, and what it emitted; `carried`
+ * are the alarm conditions its book carried over from the run before.
+ */
+function gatewaySync(dir = mkdtempSync(join(tmpdir(), 'idg-sync-')), carried: HeldCondition[] = []) {
   const events: EventBody[] = [];
+  const alarms = new AlarmBook((event) => events.push(event));
+  alarms.carryOver(carried);
   const clock = new FakeClock(NOW);
   const cache = new CredentialCache(dir, STATE_KEY);
   cache.load();
@@ -48,13 +54,13 @@ function gatewaySync(dir = mkdtempSync(join(tmpdir(), 'idg-sync-'))) {
     keys: gatewayKeys,
     cache,
     clock,
-    alarms: new AlarmBook((event) => events.push(event)),
+    alarms,
     record: (event) => events.push(event),
     log: silentLogger,
   });
   const of = (kind: string) =>
     events.filter((e) => e.kind === kind).map((e) => e.data as Record<string, unknown>);
-  return { dir, clock, cache, sync, events, of };
+  return { dir, clock, cache, sync, events, of, alarms };
 }
 
 describe('credential sync at the gateway', () => {
@@ -223,19 +229,58 @@ describe('credential sync at the gateway', () => {
     ]);
   });
 
-  it('raises the empty-set warning again at start while the set loaded has no active credential', () => {
+  it('keeps the empty-set warning carried over a restart while the set loaded has no active credential', () => {
     const g = gatewaySync();
     g.sync.receive(sealed(1, [revoked('B1')]));
     expect(g.of('alarm.raised').map((a) => a.key)).toEqual(['credentials-empty']);
-    const again = gatewaySync(g.dir);
+    const again = gatewaySync(g.dir, [emptySet]);
     again.sync.started();
-    expect(again.of('alarm.raised').map((a) => a.key)).toEqual(['credentials-empty']);
+    expect(again.events).toEqual([]);
+    expect(again.alarms.carriedOver).toEqual([]);
     // So that the next set with an active credential clears it in this run.
     again.sync.receive(sealed(2, [active('B2')]));
     expect(again.of('alarm.cleared').map((a) => a.key)).toEqual(['credentials-empty']);
     const third = gatewaySync(g.dir);
     third.sync.started();
     expect(third.events).toEqual([]);
+  });
+
+  it('raises the empty-set warning at start when the book did not carry it over', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(1, [revoked('B1')]));
+    const again = gatewaySync(g.dir);
+    again.sync.started();
+    expect(again.of('alarm.raised').map((a) => a.key)).toEqual(['credentials-empty']);
+  });
+
+  it('clears a carried-over empty-set warning at start when the set loaded has an active credential', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(1, [active('B1')]));
+    const again = gatewaySync(g.dir, [emptySet]);
+    again.sync.started();
+    expect(again.of('alarm.cleared')).toEqual([
+      {
+        alarm: 'credentials-empty',
+        key: 'credentials-empty',
+        detail: 'credential set 1 has 1 active credentials',
+      },
+    ]);
+  });
+
+  it('clears a carried-over unsaved-set alarm at start: the restart went back to the saved set', () => {
+    const g = gatewaySync();
+    g.sync.receive(sealed(1, [active('B1')]));
+    const again = gatewaySync(g.dir, [
+      { alarm: 'credentials-unsaved', key: 'credentials-unsaved', severity: 'critical' },
+    ]);
+    again.sync.started();
+    expect(again.of('alarm.cleared')).toEqual([
+      {
+        alarm: 'credentials-unsaved',
+        key: 'credentials-unsaved',
+        detail: 'the restart went back to the saved set 1',
+      },
+    ]);
   });
 
   it('refuses a set whose time of issue matches the pattern but is no time', () => {
