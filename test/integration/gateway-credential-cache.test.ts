@@ -27,7 +27,7 @@ describe('a gateway with a damaged credential cache', () => {
     const { gateway, site, agent } = system;
     const before = gateway.credentials.version;
     expect(gateway.credentials.findByBadge(agent.badge)?.status).toBe('active');
-    // As if the last set had not been saved: a condition only this run of the gateway knew of.
+    // As if the last set had not been saved: the restart goes back to the saved one, and ends it.
     gateway.runtime.alarms.raise({
       alarm: 'credentials-unsaved',
       key: 'credentials-unsaved',
@@ -71,7 +71,7 @@ describe('a gateway with a damaged credential cache', () => {
     expect((await requested).data).toEqual({ version: before });
     expect(((await updated).data as { version: number }).version).toBeGreaterThan(before);
     expect(restarted.credentials.findByBadge(agent.badge)?.status).toBe('active');
-    // The restart ended it: its gateway.online clears it centrally.
+    // The restart ended it: the gateway, which carried it over, clears it as it starts.
     expect(await system.dashboard.waitForSequence(site, 'gw-1', restarted.lastSequence, 10_000)).toBe(true);
     const { rows } = await system.dashboard.pool.query(
       `SELECT cleared_at IS NOT NULL AS cleared FROM alarms WHERE site = $1 AND key = 'credentials-unsaved'`,

@@ -102,13 +102,6 @@ export interface CentralAlarm {
   detail?: string;
 }
 
-/**
- * Gateway conditions a restart ends: the gateway keeps its alarms in memory and could not clear
- * them after one. A set in use but unsaved is gone with the restart (the saved one is loaded);
- * an empty set is checked again at start, and raised again if it still holds.
- */
-const ENDED_BY_RESTART = ['credentials-unsaved', 'credentials-empty'];
-
 export class AlarmStore {
   constructor(private readonly pool: Pool) {}
 
@@ -120,9 +113,6 @@ export class AlarmStore {
         changed.push(...(await this.raise('gateway', event.site, event.gateway, event.data, db, event.id)));
       else if (event.kind === 'alarm.cleared')
         changed.push(...(await this.clear('gateway', event.site, event.gateway, event.data.key, db)));
-      else if (event.kind === 'gateway.online')
-        for (const key of ENDED_BY_RESTART)
-          changed.push(...(await this.clear('gateway', event.site, event.gateway, key, db)));
     }
     return changed;
   }
