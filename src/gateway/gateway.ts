@@ -132,7 +132,8 @@ export class Gateway {
       this.clock,
       log.child({ component: 'clock-sync' }),
     );
-    const conditions = new AlarmConditionFile(this.stateDir, log.child({ component: 'alarms' }));
+    const alarmLog = log.child({ component: 'alarms' });
+    const conditions = new AlarmConditionFile(this.stateDir, alarmLog);
     this.runtime = new DoorRuntime({
       conditions,
       doors: config.doors,
@@ -149,12 +150,7 @@ export class Gateway {
       feedback: (feedback) => this.bus.emit('feedback', feedback),
       changed: () => this.state.changed(),
     });
-    this.carried = new CarriedConditions(
-      this.runtime.alarms,
-      conditions,
-      this.clock,
-      log.child({ component: 'alarms' }),
-    );
+    this.carried = new CarriedConditions(this.runtime.alarms, conditions, this.clock, alarmLog);
     this.clockSync.onChange = (synchronised) => {
       this.runtime.rules.checkHealth(this.clock.now());
       if (synchronised) lostBoundChecked(this.state, log);
