@@ -28,6 +28,7 @@ import {
   type StoredPolicy,
 } from './retention-schemas.js';
 import { RetentionStore } from './retention-store.js';
+import { refreshAfterDeletion } from './statistics.js';
 
 /**
  * What the HTTP layer, the CLI and the retention job call: policies, legal holds, runs, the
@@ -172,6 +173,8 @@ export class RetentionService {
       },
       options.dryRun,
     );
+    // Dropped partitions take their own statistics with them; the parent's stay until analysed.
+    if (!options.dryRun) await refreshAfterDeletion(pool, log, { vacuum: false });
     if (actor) {
       await writeAudit(
         pool,
@@ -196,7 +199,9 @@ export class RetentionService {
 
   /** Erases a person on request: see PersonErasure for what goes and what stays. */
   async erasePerson(personId: string, options: ErasureOptions, actor: string): Promise<ErasureReport> {
-    return this.erasure.erase(personId, options, actor);
+    const report = await this.erasure.erase(personId, options, actor);
+    await refreshAfterDeletion(this.options.pool, this.options.log, { vacuum: true });
+    return report;
   }
 
   /** Asks a running sweep to stop after its current batch (the dashboard is stopping). */
