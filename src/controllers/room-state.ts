@@ -17,6 +17,14 @@ export interface RoomSettings {
   tracksOccupancy?: boolean;
 }
 
+/**
+ * How long a person counts as inside when nothing else says so: a room's own reset when it has
+ * one, else a day. Nobody stays in an ident room for a day; an entry older than that is a person
+ * who left unseen (the exit button, holding the door for someone), and keeping it would keep
+ * personal data on the gateway for good.
+ */
+export const INSIDE_AT_MOST_MS = 24 * 60 * 60_000;
+
 export interface RoomSnapshot {
   inside: Record<string, number>;
   lockdown: boolean;
@@ -88,6 +96,19 @@ export class RoomState {
     this.pending = pending;
   }
 
+  /**
+   * Forgets who has been inside longer than the room's reset (or INSIDE_AT_MOST_MS), and those
+   * `known` no longer knows (erased, or no longer allowed on the site: not in the credential
+   * set). Returns whether the occupancy changed.
+   */
+  forget(nowMs: number, known?: (person: string) => boolean): boolean {
+    const before = this.inside.size;
+    const limit = this.settings.antiPassbackResetMs ?? INSIDE_AT_MOST_MS;
+    for (const [person, at] of this.inside)
+      if (nowMs - at >= limit || (known && !known(person))) this.inside.delete(person);
+    return this.inside.size !== before;
+  }
+
   snapshot(): RoomSnapshot {
     return { inside: Object.fromEntries(this.inside), lockdown: this.lockdown };
   }
@@ -99,8 +120,6 @@ export class RoomState {
   }
 
   private expire(nowMs: number): void {
-    const reset = this.settings.antiPassbackResetMs;
-    if (reset === undefined) return;
-    for (const [person, at] of this.inside) if (nowMs - at >= reset) this.inside.delete(person);
+    this.forget(nowMs);
   }
 }

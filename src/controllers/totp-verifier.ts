@@ -34,6 +34,11 @@ export interface TotpUsageStore {
   use(person: string, step: number): void;
   /** Steps at or below this are refused for everyone (after an unclean restart). */
   readonly floorStep: number;
+  /**
+   * Drops the last step of each person `keep` refuses: one too old to refuse any code still
+   * accepted, or a person no longer known. What it drops is personal data that no longer serves.
+   */
+  forget?(keep: (person: string, step: number) => boolean): void;
 }
 
 export class MemoryTotpUsage implements TotpUsageStore {
@@ -46,6 +51,10 @@ export class MemoryTotpUsage implements TotpUsageStore {
 
   use(person: string, step: number): void {
     this.steps.set(person, step);
+  }
+
+  forget(keep: (person: string, step: number) => boolean): void {
+    for (const [person, step] of this.steps) if (!keep(person, step)) this.steps.delete(person);
   }
 }
 

@@ -53,7 +53,10 @@ export class CentralWiring {
       clock,
       alarms: runtime.alarms,
       record,
-      applied: () => runtime.rules.checkHealth(clock.now()),
+      applied: () => {
+        runtime.rules.checkHealth(clock.now());
+        runtime.forgetPeople();
+      },
       log: log.child({ component: 'credential-sync' }),
     });
     this.credentialSync.started();

@@ -47,6 +47,7 @@ export interface DoorRuntimeOptions {
 }
 
 const MINUTE = 60_000;
+const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
 /**
@@ -160,6 +161,8 @@ export class DoorRuntime {
     }
     this.rules.checkHealth(clock.now());
     this.every(MINUTE, () => this.rules.checkHealth(clock.now()));
+    this.forgetPeople();
+    this.every(HOUR, () => this.forgetPeople());
     this.warnCompliance();
     this.every(DAY, () => this.warnCompliance());
   }
@@ -190,6 +193,33 @@ export class DoorRuntime {
       siteLockdown: this.rules.siteLockdown,
       evacuation: this.rules.evacuation,
     };
+  }
+
+  /**
+   * Forgets what the door state keeps of people once it no longer serves: who has been inside a
+   * room too long (RoomState.forget), a TOTP step too old to refuse any code still accepted, and
+   * both for a person not in the credential set. Hourly, and whenever a set is applied, so that
+   * an erased person leaves the gateway's door state with their credentials. A changed occupancy
+   * is reported and written.
+   */
+  forgetPeople(): void {
+    const { clock, credentials, totp, usage } = this.options;
+    // Without a set (none yet, or the saved one unreadable) nobody is known, and nobody forgotten for it.
+    const persons = credentials.syncedAt > 0 ? new Set<string>() : undefined;
+    for (const credential of persons ? credentials.all() : []) persons?.add(credential.person);
+    const known = persons && ((person: string) => persons.has(person));
+    // A code's step is at least the current one less the drift allowed: a last step below that
+    // refuses nothing the verifier would still accept.
+    const oldest = Math.floor(clock.now() / (totp.periodSeconds * 1000)) - totp.driftSteps;
+    usage.forget?.((person, step) => step >= oldest && (known?.(person) ?? true));
+    for (const room of this.rooms.values())
+      if (room.forget(clock.now(), known)) {
+        this.options.emit({
+          kind: 'room.occupancy',
+          data: { room: room.settings.id, occupants: room.occupants },
+        });
+        this.options.changed();
+      }
   }
 
   /** Lockdown of one room, or of the whole site without a room. */

@@ -228,6 +228,16 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
     this.changed();
   }
 
+  forget(keep: (person: string, step: number) => boolean): void {
+    let dropped = false;
+    for (const [person, step] of Object.entries(this.state.totp))
+      if (!keep(person, step)) {
+        delete this.state.totp[person];
+        dropped = true;
+      }
+    if (dropped) this.changed();
+  }
+
   seen(id: string): boolean {
     return this.state.commands?.[id] !== undefined;
   }

@@ -44,6 +44,19 @@ describe('gateway door state', () => {
     expect(second.wasUnclean).toBe(false);
   });
 
+  it('forgets the TOTP steps it is told to, across a restart', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
+    const first = store(dir);
+    first.load(100);
+    first.use('ada', 101);
+    first.use('bob', 7);
+    first.forget((_, step) => step > 50);
+    first.close();
+    const second = store(dir);
+    second.load(200);
+    expect([second.lastStep('ada'), second.lastStep('bob')]).toEqual([101, undefined]);
+  });
+
   it('returns the lockdown, evacuation and rooms it read, not the runtime state they have not been applied to yet', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-state-'));
     const first = store(dir);
