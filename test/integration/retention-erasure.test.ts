@@ -112,6 +112,23 @@ describe('erasure of a person', () => {
     expect(text.rows[0]?.t).not.toContain(badge);
   });
 
+  it('keeps a lock-out alarm resolved within a legal hold, though raised and cleared before it', async () => {
+    const at = (age: number) => new Date(rig.clock.now() - age);
+    await rig.pool.query(
+      `INSERT INTO alarms (source, site, alarm, key, severity, state, raised_at, last_seen_at, cleared_at,
+                           acknowledged_at, resolved_at)
+       VALUES ('gateway', 'berlin', 'badge-locked-out', $1, 'warning', 'resolved', $2, $2, $2, $2, $3)`,
+      [`badge-locked-out:${badge}`, at(20 * DAY), at(5 * DAY)],
+    );
+    await rig.service.addHold(
+      { site: 'berlin', from: at(6 * DAY).toISOString(), to: at(4 * DAY).toISOString(), reason: 'case 78' },
+      ADMIN,
+    );
+    const report = await rig.service.erasePerson(ada, {}, ADMIN);
+    expect(report.alarms).toBe(0);
+    expect(await count('alarms')).toBe(1);
+  });
+
   it('refuses an id that has neither a person nor events', async () => {
     await expect(rig.service.erasePerson('agent-nobody', {}, ADMIN)).rejects.toMatchObject({
       code: 'IDG_PERSON_UNKNOWN',

@@ -137,7 +137,7 @@ export class PersonErasure {
       (
         await db.query(
           `DELETE FROM alarms a WHERE (a.event_id = ANY($1::uuid[]) OR a.key = ANY($2::text[]))
-             AND NOT ${heldSql('a', 'a.raised_at', 'greatest(a.raised_at, a.last_seen_at, a.cleared_at, a.acknowledged_at)')}`,
+             AND NOT ${heldSql('a', 'a.raised_at', 'greatest(a.raised_at, a.last_seen_at, a.cleared_at, a.acknowledged_at, a.resolved_at)')}`,
           [ids, badges.map((b) => `badge-locked-out:${b}`)],
         )
       ).rowCount ?? 0;
