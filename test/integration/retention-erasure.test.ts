@@ -112,6 +112,66 @@ describe('erasure of a person', () => {
     expect(text.rows[0]?.t).not.toContain(badge);
   });
 
+  it("leaves a reissued badge's records of its earlier holder, events and lock-out alarms alike", async () => {
+    const kept = await rig.event('berlin', 5 * DAY, { person: ada, badge });
+    const lockOut = await rig.event('berlin', 5 * DAY, {
+      kind: 'alarm.raised',
+      person: ada,
+      badge,
+      data: { alarm: 'badge-locked-out', key: `badge-locked-out:${badge}`, severity: 'warning' },
+    });
+    await rig.pool.query(
+      `INSERT INTO alarms (source, site, alarm, key, severity, event_id, cleared_at)
+       VALUES ('gateway', 'berlin', 'badge-locked-out', $1, 'warning', $2, now())`,
+      [`badge-locked-out:${badge}`, lockOut.id],
+    );
+    await rig.service.erasePerson(ada, { keepEvents: true, reference: 'DSR-keep' }, ADMIN);
+    // The card goes to a new agent, who is erased in turn.
+    await people.upsertPerson({ id: 'agent-cem', displayName: 'Cem' });
+    await people.addBadge(badge, 'agent-cem');
+    const own = await rig.event('berlin', DAY, { person: 'agent-cem', badge });
+    const report = await rig.service.erasePerson('agent-cem', { reference: 'DSR-2' }, ADMIN);
+    expect(report).toMatchObject({ events: 1, alarms: 0 });
+    expect((await rig.eventIds()).sort()).toEqual([kept.id, lockOut.id].sort());
+    expect(await count('alarms')).toBe(1);
+    expect(own.id).not.toBe(kept.id);
+  });
+
+  it("removes the lock-out's alarm.cleared event, which names the badge only in its key", async () => {
+    const key = `badge-locked-out:${badge}`;
+    await rig.event('berlin', DAY, {
+      kind: 'alarm.raised',
+      person: ada,
+      badge,
+      data: { alarm: 'badge-locked-out', key, severity: 'warning' },
+    });
+    await rig.event('berlin', DAY - 1000, {
+      kind: 'alarm.cleared',
+      data: { alarm: 'badge-locked-out', key, detail: 'lockout ended' },
+    });
+    const report = await rig.service.erasePerson(ada, {}, ADMIN);
+    expect(report.events).toBe(2);
+    expect(await count(`events WHERE data::text LIKE '%' || $1 || '%'`, [badge])).toBe(0);
+  });
+
+  it("keeps the alarm.cleared event of a lock-out raised for the badge's earlier holder", async () => {
+    const key = `badge-locked-out:${badge}`;
+    await rig.event('berlin', 3 * DAY, {
+      kind: 'alarm.raised',
+      person: 'agent-former',
+      badge,
+      data: { alarm: 'badge-locked-out', key, severity: 'warning' },
+    });
+    const cleared = await rig.event('berlin', 3 * DAY - 1000, {
+      kind: 'alarm.cleared',
+      data: { alarm: 'badge-locked-out', key, detail: 'lockout ended' },
+    });
+    await rig.event('berlin', DAY, { person: ada, badge });
+    const report = await rig.service.erasePerson(ada, {}, ADMIN);
+    expect(report.events).toBe(1);
+    expect(await count('events WHERE id = $1', [cleared.id])).toBe(1);
+  });
+
   it('keeps a lock-out alarm resolved within a legal hold, though raised and cleared before it', async () => {
     const at = (age: number) => new Date(rig.clock.now() - age);
     await rig.pool.query(

@@ -14,8 +14,9 @@ import type { DeletionEntry } from './retention-schemas.js';
 /**
  * Erasure of one person on request (GDPR Art. 17), in one transaction:
  * - always: the person, their badges, site grants and sealed TOTP secret;
- * - unless `keepEvents`: their events (by person or by one of their badges), the footage links
- *   of those events, the alarms those events raised or that name their badges, and quarantined
+ * - unless `keepEvents`: their events (by person; by one of their badges only where no other
+ *   person is named, since a badge can have been someone else's before), the footage links of
+ *   those events, the alarms those events raised or whose key names their badges, and quarantined
  *   payloads that contain their id or a badge. Data under a legal hold stays (Art. 17(3)(e)) and
  *   is counted; it goes when the hold is released and its retention has passed.
  * The sequence numbers of erased events stay claimed in event_sequences (site, gateway, number
@@ -53,7 +54,21 @@ const heldSql = (alias: string, start: string, end: string) =>
   `EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL
             AND (h.site IS NULL OR h.site = ${alias}.site) AND ${start} < h.held_to AND ${end} >= h.held_from)`;
 
-const PERSON_EVENTS = `(e.person = $1 OR (e.data ? 'badge' AND e.data ->> 'badge' = ANY($2::text[])))`;
+/** The alarm key of a badge's lock-out: the gateway's only key that names a badge. */
+const lockOutKey = (badge: string) => `badge-locked-out:${badge}`;
+
+/**
+ * The person's events ($1 person, $2 their badges, $3 their badges' lock-out keys). A badge
+ * alone matches only where no person is named, and a lock-out's `alarm.cleared` (which names
+ * none) only unless the lock-out it ends was raised for someone else.
+ */
+const PERSON_EVENTS = `(e.person = $1
+  OR (e.person IS NULL AND e.data ? 'badge' AND e.data ->> 'badge' = ANY($2::text[]))
+  OR (e.kind = 'alarm.cleared' AND e.data ->> 'key' = ANY($3::text[])
+      AND coalesce((SELECT r.person FROM events r
+                     WHERE r.kind = 'alarm.raised' AND r.site = e.site AND r.gateway = e.gateway
+                       AND r.data ->> 'key' = e.data ->> 'key' AND r.occurred_at <= e.occurred_at
+                     ORDER BY r.occurred_at DESC LIMIT 1), $1) = $1))`;
 
 export class PersonErasure {
   constructor(
@@ -104,10 +119,11 @@ export class PersonErasure {
   }
 
   private async eraseRecords(db: Queryable, personId: string, badges: string[], report: ErasureReport) {
+    const keys = badges.map(lockOutKey);
     const gone = await db.query<{ id: string }>(
       `DELETE FROM events e WHERE ${PERSON_EVENTS} AND NOT ${heldSql('e', 'e.occurred_at', 'e.occurred_at')}
        RETURNING e.id::text`,
-      [personId, badges],
+      [personId, badges, keys],
     );
     const ids = gone.rows.map((r) => r.id);
     report.events = ids.length;
@@ -116,6 +132,7 @@ export class PersonErasure {
         await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM events e WHERE ${PERSON_EVENTS}`, [
           personId,
           badges,
+          keys,
         ])
       ).rows[0]?.n ?? 0;
     report.footageLinks =
@@ -132,13 +149,17 @@ export class PersonErasure {
         WHERE starts_with(action, 'workstation.') AND details ->> 'user' = $1`,
       [personId],
     );
-    // Alarm keys name a badge for lock-outs (`badge-locked-out:<badge>`); other alarms link their event.
+    // Other alarms link their event; a lock-out's key names the badge, which may have been
+    // someone else's then: its alarm.raised event, where still stored, says whose.
     report.alarms =
       (
         await db.query(
-          `DELETE FROM alarms a WHERE (a.event_id = ANY($1::uuid[]) OR a.key = ANY($2::text[]))
-             AND NOT ${heldSql('a', 'a.raised_at', 'greatest(a.raised_at, a.last_seen_at, a.cleared_at, a.acknowledged_at, a.resolved_at)')}`,
-          [ids, badges.map((b) => `badge-locked-out:${b}`)],
+          `DELETE FROM alarms a
+            WHERE (a.event_id = ANY($1::uuid[])
+                   OR (a.key = ANY($2::text[])
+                       AND NOT EXISTS (SELECT 1 FROM events r WHERE r.id = a.event_id AND r.person <> $3)))
+              AND NOT ${heldSql('a', 'a.raised_at', 'greatest(a.raised_at, a.last_seen_at, a.cleared_at, a.acknowledged_at, a.resolved_at)')}`,
+          [ids, keys, personId],
         )
       ).rowCount ?? 0;
     // Raw payloads: the id or a badge as a JSON string value. Quarantine has no trusted site, so
