@@ -83,7 +83,8 @@ export async function startRetentionRig(): Promise<RetentionRig> {
       numbers.clear();
       await pool.query(
         `TRUNCATE events, event_sequences, gateway_sequences, alarms, quarantine, deletion_log, audit_log,
-                  retention_policies, legal_holds, people, badges, access_grants, sites, customers CASCADE`,
+                  retention_policies, legal_holds, people, badges, access_grants, sites, customers,
+                  erased_chain_rows, unlisted_erasures CASCADE`,
       );
       await pool.query(
         `INSERT INTO customers (id, name) VALUES ('acme', 'Acme Ident'), ('beta', 'Beta Bank')`,

@@ -51,6 +51,7 @@ describe('database migrations', () => {
       { version: 23, variant: 'any' },
       { version: 24, variant: 'any' },
       { version: 25, variant: 'any' },
+      { version: 26, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
@@ -140,7 +141,7 @@ describe('database migrations', () => {
         copyFileSync(join(migrationsDir(), file), join(dir, file));
       await migrate(olderPool, silentLogger, dir);
       await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-01', '2026-03-01')`);
-      expect((await migrate(olderPool, silentLogger)).applied).toEqual([20, 21, 22, 23, 24, 25]);
+      expect((await migrate(olderPool, silentLogger)).applied).toEqual([20, 21, 22, 23, 24, 25, 26]);
       await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-02', '2026-03-02')`);
       for (const day of ['20260301', '20260302']) {
         const statistics = await olderPool.query<{ kinds: string[]; columns: string }>(

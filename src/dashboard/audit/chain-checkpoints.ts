@@ -168,11 +168,17 @@ export class ChainCheckpointer {
  * checkpoints stay, so the rows after them verify from the signed heads. Returns rows deleted.
  */
 export async function pruneSignedDays(pool: Pool, day: string): Promise<number> {
-  const result = await pool.query(
-    `DELETE FROM audit_chain c
-      USING (SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site) k
-      WHERE c.site = k.site AND c.no <= k.last_no`,
+  // The erasure listing of pruned rows goes with them: nothing is left to verify against it.
+  const result = await pool.query<{ n: number }>(
+    `WITH signed AS (
+       SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site
+     ), pruned AS (
+       DELETE FROM audit_chain c USING signed k WHERE c.site = k.site AND c.no <= k.last_no RETURNING 1
+     ), unlisted AS (
+       DELETE FROM erased_chain_rows x USING signed k WHERE x.site = k.site AND x.no <= k.last_no
+     )
+     SELECT count(*)::int AS n FROM pruned`,
     [day],
   );
-  return result.rowCount ?? 0;
+  return result.rows[0]?.n ?? 0;
 }

@@ -3,14 +3,22 @@ import type { Pool, PoolClient } from 'pg';
 import Cursor from 'pg-cursor';
 import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
 import { listCheckpoints } from './chain-checkpoints.js';
+import {
+  type Coverage,
+  type CoveredRow,
+  coversMissing,
+  coversPresenceExpiry,
+  loadCoverage,
+} from './chain-coverage.js';
 import { type Checkpoint, checkpointSignatureValid, linkHash, ZERO_HASH } from './chain-links.js';
 
 /**
  * `identgate audit verify`: walks each chain from the database in order, recomputes every row's
  * content digest from its source row and every link, checks each day checkpoint's signature and
  * that the rows meet its head, and stops at the first row that does not match. A source row that
- * retention (or an erasure) deleted is accepted only where the deletion log covers its time; rows
- * retention pruned before the first kept row are accepted only behind a signed checkpoint.
+ * retention deleted is accepted only where the deletion log covers its site and time, one that an
+ * erasure deleted only where the erasure listed it (chain-coverage.ts); rows retention
+ * pruned before the first kept row are accepted only behind a signed checkpoint.
  */
 export interface VerifyRequest {
   site?: string;
@@ -26,7 +34,10 @@ export interface ChainSummary {
   rows: number;
   /** Rows whose source is gone under the deletion log. */
   expired: number;
-  /** Staff actions whose person id an erasure replaced (`workstation.*` entries, `user: erased`). */
+  /**
+   * Source rows an erasure or the presence retention rewrote: `workstation.*` entries whose user
+   * was replaced by `erased` or `expired`.
+   */
   redacted: number;
   checkpoints: number;
   /** Rows after the last checkpoint (today's, not signed yet). */
@@ -47,11 +58,9 @@ export interface VerifyReport {
   mismatch?: Mismatch;
 }
 
-interface ChainRow {
+interface ChainRow extends CoveredRow {
   no: string;
-  source: 'event' | 'alarm' | 'audit';
   ref: string;
-  at: Date;
   digest: Buffer;
   hash: Buffer;
   actual: Buffer | null;
@@ -59,20 +68,9 @@ interface ChainRow {
   redacted: 'erased' | 'expired' | null;
 }
 
-interface Deletion {
-  dataClass: string;
-  site: string | null;
-  to: Date | null;
-}
-
-const CLASSES_OF: Record<ChainRow['source'], readonly string[]> = {
-  event: ['access-events', 'video'],
-  alarm: ['alarms'],
-  audit: [],
-};
-
 const ROWS_SQL = `
-  SELECT c.no, c.source, c.ref, c.at, c.digest, c.hash,
+  SELECT c.no, c.source, c.ref, c.at, c.added_at, c.digest, c.hash,
+         x.site IS NOT NULL AS erased,
          CASE c.source
            WHEN 'event' THEN (SELECT identgate_event_digest(e) FROM events e
                                WHERE e.id = c.ref::uuid AND e.occurred_at = c.at)
@@ -83,7 +81,7 @@ const ROWS_SQL = `
            (SELECT l.details ->> 'user' FROM audit_log l WHERE l.id = c.ref::bigint
               AND starts_with(l.action, 'workstation.') AND l.details ->> 'user' IN ('erased', 'expired'))
          END AS redacted
-    FROM audit_chain c
+    FROM audit_chain c LEFT JOIN erased_chain_rows x ON x.site = c.site AND x.no = c.no
    WHERE c.site = $1 AND ($2::timestamptz IS NULL OR c.added_at >= $2) AND ($3::timestamptz IS NULL OR c.added_at < $3)
    ORDER BY c.no`;
 
@@ -95,18 +93,14 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
           'SELECT site FROM audit_chain UNION SELECT site FROM audit_checkpoints ORDER BY 1',
         )
       ).rows.map((r) => r.site);
-  const deletions = (
-    await pool.query<{ data_class: string; site: string | null; span_to: Date | null }>(
-      'SELECT data_class, site, span_to FROM deletion_log WHERE NOT dry_run',
-    )
-  ).rows.map((r) => ({ dataClass: r.data_class, site: r.site, to: r.span_to }));
+  const coverage = await loadCoverage(pool);
   const erasures =
     (await pool.query(`SELECT 1 FROM audit_log WHERE action = 'person.erase' LIMIT 1`)).rowCount !== 0;
   const chains: ChainSummary[] = [];
   const client = await pool.connect();
   try {
     for (const site of sites) {
-      const { summary, mismatch } = await verifyChain(client, site, request, deletions, erasures);
+      const { summary, mismatch } = await verifyChain(client, site, request, coverage, erasures);
       chains.push(summary);
       if (mismatch) return { ok: false, chains, mismatch };
     }
@@ -120,7 +114,7 @@ async function verifyChain(
   client: PoolClient,
   site: string,
   request: VerifyRequest,
-  deletions: readonly Deletion[],
+  coverage: Coverage,
   erasures: boolean,
 ): Promise<{ summary: ChainSummary; mismatch?: Mismatch }> {
   const all = await listCheckpoints(client, site);
@@ -190,7 +184,7 @@ async function verifyChain(
           return fail('link hash does not match sha256(previous link || digest)', row);
         }
         if (row.actual === null) {
-          if (!covered(row, site, deletions)) {
+          if (!coversMissing(coverage, site, row)) {
             return fail(`its ${row.source} row is missing and no deletion log entry covers it`, row);
           }
           summary.expired += 1;
@@ -199,8 +193,7 @@ async function verifyChain(
           // no longer provable, which the summary says.
           const excused =
             (row.redacted === 'erased' && erasures) ||
-            (row.redacted === 'expired' &&
-              deletions.some((d) => d.dataClass === 'presence' && (d.to === null || row.at < d.to)));
+            (row.redacted === 'expired' && coversPresenceExpiry(coverage, row.at));
           if (!excused) {
             return fail(`its ${row.source} row was changed (content digest differs)`, row);
           }
@@ -229,21 +222,11 @@ async function hashOf(client: PoolClient, site: string, no: number): Promise<Buf
   return result.rows[0]?.hash;
 }
 
-function covered(row: ChainRow, site: string, deletions: readonly Deletion[]): boolean {
-  const classes = CLASSES_OF[row.source];
-  return deletions.some(
-    (d) =>
-      classes.includes(d.dataClass) &&
-      (d.site === null || d.site === site) &&
-      (d.to === null || row.at < d.to),
-  );
-}
-
 /** One line per chain and the verdict, for the command line. */
 export function formatVerifyReport(report: VerifyReport): string[] {
   const lines = report.chains.map(
     (c) =>
-      `${c.site}: ${c.rows} rows verified (${c.expired} with their data deleted under retention${c.redacted > 0 ? `, ${c.redacted} workstation entries whose user an erasure or the presence retention replaced` : ''}), ${c.checkpoints} checkpoints, ${c.unsigned} rows not yet checkpointed`,
+      `${c.site}: ${c.rows} rows verified (${c.expired} with their data deleted under retention${c.redacted > 0 ? `, ${c.redacted} entries an erasure or the presence retention redacted` : ''}), ${c.checkpoints} checkpoints, ${c.unsigned} rows not yet checkpointed`,
   );
   if (report.chains.length === 0) lines.push('no chain rows in that range');
   const m = report.mismatch;

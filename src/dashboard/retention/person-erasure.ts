@@ -17,8 +17,10 @@ import type { DeletionEntry } from './retention-schemas.js';
  * - unless `keepEvents`: their events (by person; by one of their badges only where no other
  *   person is named, since a badge can have been someone else's before), the footage links of
  *   those events, the alarms those events raised or whose key names their badges, and quarantined
- *   payloads that contain their id or a badge. Data under a legal hold stays (Art. 17(3)(e)) and
- *   is counted; it goes when the hold is released and its retention has passed.
+ *   payloads that contain their id or a badge. Data under a legal hold stays (Art. 17(3)(e)) and is counted; it
+ *   goes when the hold is released and its retention has passed.
+ * Every chain row whose source it deleted is listed in erased_chain_rows, so that
+ * `audit verify` accepts exactly those.
  * The sequence numbers of erased events stay claimed in event_sequences (site, gateway, number
  * and event id — nothing about the person), so a gateway's resend or a replay cannot bring the
  * events back. The deletion log and the audit log record counts and the caller's reference,
@@ -69,6 +71,11 @@ const PERSON_EVENTS = `(e.person = $1
                      WHERE r.kind = 'alarm.raised' AND r.site = e.site AND r.gateway = e.gateway
                        AND r.data ->> 'key' = e.data ->> 'key' AND r.occurred_at <= e.occurred_at
                      ORDER BY r.occurred_at DESC LIMIT 1), $1) = $1))`;
+
+/** Lists the chain rows of deleted source rows ($1 source, $2 their ids), for `audit verify`. */
+const LIST_ERASED = `INSERT INTO erased_chain_rows (site, no)
+  SELECT c.site, c.no FROM audit_chain c WHERE c.source = $1 AND c.ref = ANY($2::text[])
+  ON CONFLICT (site, no) DO UPDATE SET redacted = NULL`;
 
 export class PersonErasure {
   constructor(
@@ -135,14 +142,14 @@ export class PersonErasure {
           keys,
         ])
       ).rows[0]?.n ?? 0;
-    report.footageLinks =
-      (
-        await db.query(
-          `DELETE FROM events e WHERE e.kind = '${FOOTAGE_LINK_KIND}' AND e.data ->> 'event' = ANY($1::text[])
-             AND NOT ${heldSql('e', 'e.occurred_at', 'e.occurred_at')}`,
-          [ids],
-        )
-      ).rowCount ?? 0;
+    const links = await db.query<{ id: string }>(
+      `DELETE FROM events e WHERE e.kind = '${FOOTAGE_LINK_KIND}' AND e.data ->> 'event' = ANY($1::text[])
+         AND NOT ${heldSql('e', 'e.occurred_at', 'e.occurred_at')}
+       RETURNING e.id::text`,
+      [ids],
+    );
+    report.footageLinks = links.rowCount ?? 0;
+    await db.query(LIST_ERASED, ['event', [...ids, ...links.rows.map((r) => r.id)]]);
     // Workstation login checks and lock commands name the user (the person id) in the audit log.
     await db.query(
       `UPDATE audit_log SET details = jsonb_set(details, '{user}', '"erased"')
@@ -151,17 +158,17 @@ export class PersonErasure {
     );
     // Other alarms link their event; a lock-out's key names the badge, which may have been
     // someone else's then: its alarm.raised event, where still stored, says whose.
-    report.alarms =
-      (
-        await db.query(
-          `DELETE FROM alarms a
-            WHERE (a.event_id = ANY($1::uuid[])
-                   OR (a.key = ANY($2::text[])
-                       AND NOT EXISTS (SELECT 1 FROM events r WHERE r.id = a.event_id AND r.person <> $3)))
-              AND NOT ${heldSql('a', 'a.raised_at', 'greatest(a.raised_at, a.last_seen_at, a.cleared_at, a.acknowledged_at, a.resolved_at)')}`,
-          [ids, keys, personId],
-        )
-      ).rowCount ?? 0;
+    const alarms = await db.query<{ id: string }>(
+      `DELETE FROM alarms a
+        WHERE (a.event_id = ANY($1::uuid[])
+               OR (a.key = ANY($2::text[])
+                   AND NOT EXISTS (SELECT 1 FROM events r WHERE r.id = a.event_id AND r.person <> $3)))
+          AND NOT ${heldSql('a', 'a.raised_at', 'greatest(a.raised_at, a.last_seen_at, a.cleared_at, a.acknowledged_at, a.resolved_at)')}
+        RETURNING a.id::text`,
+      [ids, keys, personId],
+    );
+    report.alarms = alarms.rowCount ?? 0;
+    await db.query(LIST_ERASED, ['alarm', alarms.rows.map((r) => r.id)]);
     // Raw payloads: the id or a badge as a JSON string value. Quarantine has no trusted site, so
     // any hold covering the time keeps a payload.
     const needles = [personId, ...badges].map((s) => Buffer.from(JSON.stringify(s), 'utf8'));

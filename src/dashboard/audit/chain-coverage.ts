@@ -1,0 +1,84 @@
+import type { Pool } from 'pg';
+
+/**
+ * Why `audit verify` may accept a chain row whose source is missing or changed: retention's
+ * deletion log (by site and time), an erasure's listing of the rows it deleted
+ * (`erased_chain_rows`), or, for erasures logged before that listing existed (schema 26), the
+ * erasure's time and count. Nothing here is a wildcard: a deletion-log row without a site covers
+ * only the central chain, one without a span covers nothing.
+ */
+export interface CoveredRow {
+  source: 'event' | 'alarm' | 'audit';
+  at: Date;
+  added_at: Date;
+  /** An erasure listed this row: its source was deleted. */
+  erased: boolean;
+}
+
+interface RetentionDeletion {
+  dataClass: string;
+  site: string | null;
+  to: Date;
+}
+
+/** An erasure from before schema 26, with how many more missing rows it may still account for. */
+interface UnlistedErasure {
+  dataClass: string;
+  erasedAt: Date;
+  remaining: number;
+}
+
+export interface Coverage {
+  retention: readonly RetentionDeletion[];
+  unlisted: UnlistedErasure[];
+}
+
+const CLASSES_OF: Record<CoveredRow['source'], readonly string[]> = {
+  event: ['access-events', 'video'],
+  alarm: ['alarms'],
+  audit: [],
+};
+
+export async function loadCoverage(pool: Pool): Promise<Coverage> {
+  const retention = await pool.query<{ data_class: string; site: string | null; span_to: Date }>(
+    `SELECT data_class, site, span_to FROM deletion_log
+      WHERE NOT dry_run AND method <> 'erase' AND span_to IS NOT NULL`,
+  );
+  const unlisted = await pool.query<{ data_class: string; erased_at: Date; deleted: string }>(
+    'SELECT data_class, erased_at, deleted FROM unlisted_erasures ORDER BY erased_at',
+  );
+  return {
+    retention: retention.rows.map((r) => ({ dataClass: r.data_class, site: r.site, to: r.span_to })),
+    unlisted: unlisted.rows.map((r) => ({
+      dataClass: r.data_class,
+      erasedAt: r.erased_at,
+      remaining: Number(r.deleted),
+    })),
+  };
+}
+
+/** Whether a missing source row is accounted for; an old erasure's allowance is used up by it. */
+export function coversMissing(coverage: Coverage, site: string, row: CoveredRow): boolean {
+  if (row.erased) return true;
+  const classes = CLASSES_OF[row.source];
+  const byRetention = coverage.retention.some(
+    (d) =>
+      classes.includes(d.dataClass) && (d.site ?? '_central') === site && row.at.getTime() < d.to.getTime(),
+  );
+  if (byRetention) return true;
+  const erasure = coverage.unlisted.find(
+    (e) =>
+      classes.includes(e.dataClass) &&
+      e.remaining > 0 &&
+      row.added_at.getTime() <= e.erasedAt.getTime() &&
+      row.at.getTime() <= e.erasedAt.getTime(),
+  );
+  if (!erasure) return false;
+  erasure.remaining -= 1;
+  return true;
+}
+
+/** Whether a workstation entry's user was replaced by `expired` under a presence line of the deletion log. */
+export function coversPresenceExpiry(coverage: Coverage, at: Date): boolean {
+  return coverage.retention.some((d) => d.dataClass === 'presence' && at.getTime() < d.to.getTime());
+}
