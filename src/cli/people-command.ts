@@ -32,6 +32,10 @@ export async function runPeopleCommand(args: string[], flags: PeopleFlags): Prom
         ? 'events and alarms kept (--keep-events): they go with their retention'
         : `${report.events} events, ${report.footageLinks} footage links, ${report.alarms} alarms, ${report.quarantine} quarantined payloads deleted`,
     ];
+    if (report.companions > 0)
+      lines.push(
+        `${report.companions} events of others named the person as companion; it now reads "erased"`,
+      );
     if (report.heldEvents > 0)
       lines.push(
         `${report.heldEvents} events kept under legal hold; they go once the hold is released and their retention has passed`,

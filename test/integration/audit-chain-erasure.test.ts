@@ -64,6 +64,29 @@ describe('verifying the chains after an erasure', () => {
     expect(report).toMatchObject({ events: 1, footageLinks: 1, alarms: 1 });
     expect(await verify()).toMatchObject({ ok: true, chains: [{}, { site: 'berlin', expired: 3 }] });
   });
+
+  it('accepts the companion the erasure redacted, and no later change to that event', async () => {
+    const bobs = await rig.event('berlin', DAY, { person: bob, data: { companion: ada } });
+    await rig.service.erasePerson(ada, {}, ADMIN);
+    expect(await verify()).toMatchObject({ ok: true, chains: [{}, { site: 'berlin', redacted: 1 }] });
+
+    await rig.pool.query(`UPDATE events SET door = 'side' WHERE id = $1`, [bobs.id]);
+    expect((await verify()).mismatch).toMatchObject({
+      site: 'berlin',
+      ref: bobs.id,
+      problem: 'its event row was changed (content digest differs)',
+    });
+  });
+
+  it('finds a companion replaced by "erased" where no erasure did it', async () => {
+    const bobs = await rig.event('berlin', DAY, { person: bob, data: { companion: ada } });
+    await rig.service.erasePerson(ada, { keepEvents: true }, ADMIN);
+    await rig.pool.query(
+      `UPDATE events SET data = jsonb_set(data, '{companion}', '"erased"') WHERE id = $1`,
+      [bobs.id],
+    );
+    expect((await verify()).mismatch).toMatchObject({ site: 'berlin', ref: bobs.id });
+  });
 });
 
 /** A database whose erasure was logged before schema 26, when erasures listed no chain rows. */

@@ -172,6 +172,22 @@ describe('erasure of a person', () => {
     expect(await count('events WHERE id = $1', [cleared.id])).toBe(1);
   });
 
+  it("replaces the person as companion in the other person's two-person-rule grant", async () => {
+    await rig.event('berlin', DAY, { person: ada, badge, data: { companion: 'agent-bob' } });
+    const bobs = await rig.event('berlin', DAY, {
+      person: 'agent-bob',
+      badge: 'BADGE-BOB-0001',
+      data: { companion: ada },
+    });
+    const report = await rig.service.erasePerson(ada, { reference: 'DSR-1' }, ADMIN);
+    expect(report).toMatchObject({ events: 1, companions: 1 });
+    expect(await count(`events WHERE data::text LIKE '%' || $1 || '%'`, [ada])).toBe(0);
+    const data = await rig.pool.query(`SELECT data ->> 'companion' AS companion FROM events WHERE id = $1`, [
+      bobs.id,
+    ]);
+    expect(data.rows).toEqual([{ companion: 'erased' }]);
+  });
+
   it('keeps a lock-out alarm resolved within a legal hold, though raised and cleared before it', async () => {
     const at = (age: number) => new Date(rig.clock.now() - age);
     await rig.pool.query(

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 
 /**
  * Why `audit verify` may accept a chain row whose source is missing or changed: retention's
- * deletion log (by site and time), an erasure's listing of the rows it deleted
+ * deletion log (by site and time), an erasure's listing of the rows it deleted or redacted
  * (`erased_chain_rows`), or, for erasures logged before that listing existed (schema 26), the
  * erasure's time and count. Nothing here is a wildcard: a deletion-log row without a site covers
  * only the central chain, one without a span covers nothing.
@@ -11,8 +11,9 @@ export interface CoveredRow {
   source: 'event' | 'alarm' | 'audit';
   at: Date;
   added_at: Date;
-  /** An erasure listed this row: its source was deleted. */
+  /** An erasure listed this row: its source was deleted, or rewritten to `erased_digest`. */
   erased: boolean;
+  erased_digest: Buffer | null;
 }
 
 interface RetentionDeletion {
@@ -76,6 +77,11 @@ export function coversMissing(coverage: Coverage, site: string, row: CoveredRow)
   if (!erasure) return false;
   erasure.remaining -= 1;
   return true;
+}
+
+/** Whether a changed source row is the one an erasure left, unchanged since. */
+export function isErasureRedaction(row: CoveredRow, actual: Buffer): boolean {
+  return row.source === 'event' && row.erased_digest !== null && row.erased_digest.equals(actual);
 }
 
 /** Whether a workstation entry's user was replaced by `expired` under a presence line of the deletion log. */

@@ -8,6 +8,7 @@ import {
   type CoveredRow,
   coversMissing,
   coversPresenceExpiry,
+  isErasureRedaction,
   loadCoverage,
 } from './chain-coverage.js';
 import { type Checkpoint, checkpointSignatureValid, linkHash, ZERO_HASH } from './chain-links.js';
@@ -17,7 +18,7 @@ import { type Checkpoint, checkpointSignatureValid, linkHash, ZERO_HASH } from '
  * content digest from its source row and every link, checks each day checkpoint's signature and
  * that the rows meet its head, and stops at the first row that does not match. A source row that
  * retention deleted is accepted only where the deletion log covers its site and time, one that an
- * erasure deleted only where the erasure listed it (chain-coverage.ts); rows retention
+ * erasure deleted or redacted only where the erasure listed it (chain-coverage.ts); rows retention
  * pruned before the first kept row are accepted only behind a signed checkpoint.
  */
 export interface VerifyRequest {
@@ -35,8 +36,8 @@ export interface ChainSummary {
   /** Rows whose source is gone under the deletion log. */
   expired: number;
   /**
-   * Source rows an erasure or the presence retention rewrote: `workstation.*` entries whose user
-   * was replaced by `erased` or `expired`.
+   * Source rows an erasure or the presence retention rewrote: events whose companion an erasure
+   * replaced, `workstation.*` entries whose user was replaced by `erased` or `expired`.
    */
   redacted: number;
   checkpoints: number;
@@ -70,7 +71,7 @@ interface ChainRow extends CoveredRow {
 
 const ROWS_SQL = `
   SELECT c.no, c.source, c.ref, c.at, c.added_at, c.digest, c.hash,
-         x.site IS NOT NULL AS erased,
+         x.site IS NOT NULL AS erased, x.redacted AS erased_digest,
          CASE c.source
            WHEN 'event' THEN (SELECT identgate_event_digest(e) FROM events e
                                WHERE e.id = c.ref::uuid AND e.occurred_at = c.at)
@@ -190,8 +191,10 @@ async function verifyChain(
           summary.expired += 1;
         } else if (!row.actual.equals(row.digest)) {
           // An erasure replaces the person id in workstation entries; the rest of them is then
-          // no longer provable, which the summary says.
+          // no longer provable, which the summary says. An event it redacted must be exactly as
+          // the erasure left it.
           const excused =
+            isErasureRedaction(row, row.actual) ||
             (row.redacted === 'erased' && erasures) ||
             (row.redacted === 'expired' && coversPresenceExpiry(coverage, row.at));
           if (!excused) {

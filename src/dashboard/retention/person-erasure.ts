@@ -17,9 +17,10 @@ import type { DeletionEntry } from './retention-schemas.js';
  * - unless `keepEvents`: their events (by person; by one of their badges only where no other
  *   person is named, since a badge can have been someone else's before), the footage links of
  *   those events, the alarms those events raised or whose key names their badges, and quarantined
- *   payloads that contain their id or a badge. Data under a legal hold stays (Art. 17(3)(e)) and is counted; it
+ *   payloads that contain their id or a badge; their id in others' events (a two-person-rule
+ *   companion) becomes `erased`. Data under a legal hold stays (Art. 17(3)(e)) and is counted; it
  *   goes when the hold is released and its retention has passed.
- * Every chain row whose source it deleted is listed in erased_chain_rows, so that
+ * Every chain row whose source it deleted or rewrote is listed in erased_chain_rows, so that
  * `audit verify` accepts exactly those.
  * The sequence numbers of erased events stay claimed in event_sequences (site, gateway, number
  * and event id — nothing about the person), so a gateway's resend or a replay cannot bring the
@@ -48,6 +49,8 @@ export interface ErasureReport {
   quarantine: number;
   /** Events of the person kept because a legal hold covers them. */
   heldEvents: number;
+  /** Other people's events that named the person as their two-person-rule companion, now `erased`. */
+  companions: number;
   keptEvents: boolean;
 }
 
@@ -99,6 +102,7 @@ export class PersonErasure {
         alarms: 0,
         quarantine: 0,
         heldEvents: 0,
+        companions: 0,
         keptEvents: options.keepEvents ?? false,
       };
       if (!options.keepEvents) await this.eraseRecords(db, personId, badges, report);
@@ -150,6 +154,7 @@ export class PersonErasure {
     );
     report.footageLinks = links.rowCount ?? 0;
     await db.query(LIST_ERASED, ['event', [...ids, ...links.rows.map((r) => r.id)]]);
+    report.companions = await this.redactCompanions(db, personId);
     // Workstation login checks and lock commands name the user (the person id) in the audit log.
     await db.query(
       `UPDATE audit_log SET details = jsonb_set(details, '{user}', '"erased"')
@@ -182,6 +187,29 @@ export class PersonErasure {
           [needles],
         )
       ).rowCount ?? 0;
+  }
+
+  /**
+   * Replaces the person as the two-person-rule companion in others' access events by `erased`,
+   * and lists each with its new content digest: `audit verify` accepts the change only while the
+   * event stays exactly as left here. Events under a legal hold stay as they are.
+   */
+  private async redactCompanions(db: Queryable, personId: string): Promise<number> {
+    const result = await db.query<{ n: number }>(
+      `WITH redacted AS (
+         UPDATE events e SET data = jsonb_set(e.data, '{companion}', '"erased"')
+          WHERE e.kind = 'access.granted' AND e.data ->> 'companion' = $1
+            AND NOT ${heldSql('e', 'e.occurred_at', 'e.occurred_at')}
+         RETURNING e.id, identgate_event_digest(e) AS digest
+       ), listed AS (
+         INSERT INTO erased_chain_rows (site, no, redacted)
+         SELECT c.site, c.no, r.digest FROM redacted r JOIN audit_chain c ON c.source = 'event' AND c.ref = r.id::text
+         ON CONFLICT (site, no) DO UPDATE SET redacted = EXCLUDED.redacted
+       )
+       SELECT count(*)::int AS n FROM redacted`,
+      [personId],
+    );
+    return result.rows[0]?.n ?? 0;
   }
 
   private async log(

@@ -164,6 +164,7 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
               alarms: Type.Integer(),
               quarantine: Type.Integer(),
               heldEvents: Type.Integer(),
+              companions: Type.Integer(),
               keptEvents: Type.Boolean(),
             }),
             sync: Sync,
