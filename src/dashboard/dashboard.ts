@@ -33,6 +33,7 @@ import type { PresenceService } from './presence/presence-service.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import { RetentionService } from './retention/retention-service.js';
 import { ScheduledJobs } from './scheduled-jobs.js';
+import { EXPORT_DIR_PREFIX, FOOTAGE_DIR_PREFIX, removeStaleScratchDirs } from './scratch-dirs.js';
 import { AlarmStore } from './storage/alarm-store.js';
 import { createPool } from './storage/database.js';
 import { assertDatabaseReachable, prepareAfterMigration } from './storage/database-startup.js';
@@ -217,6 +218,8 @@ export class Dashboard {
     // TLS first: a listener that would be insecure stops the start before anything else.
     const https = apiTls(config.http);
     const mqtt = dashboardMqtt(config, this.options.mqttPassword);
+    // Export bundles and decrypted footage a crashed process left in plaintext.
+    await removeStaleScratchDirs([EXPORT_DIR_PREFIX, FOOTAGE_DIR_PREFIX], this.clock.now(), log);
     await assertDatabaseReachable(this.pool, config.database.url);
     const migration = await migrate(this.pool, log.child({ component: 'migrate' }));
     this.storageMode = migration.mode;

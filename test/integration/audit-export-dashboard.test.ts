@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
 import { opensslVerify, sha256sumCheck } from '../helpers/bundle-tools.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
@@ -17,8 +18,12 @@ describe('export from the dashboard', () => {
   let pool: pg.Pool;
   const from = '2026-02-01T00:00:00.000Z';
   const to = '2026-02-02T00:00:00.000Z';
+  // The dashboard's temporary directory, this file's own: what a download leaves there is seen.
+  const previousTmp = process.env.TMPDIR;
+  const temp = mkdtempSync(join(tmpdir(), 'idg-export-test-'));
 
   beforeAll(async () => {
+    process.env.TMPDIR = temp;
     system = await startTestSystem();
     pool = new pg.Pool({ connectionString: system.databaseUrl, max: 1 });
     await pool.query(`SELECT identgate_ensure_event_partitions('2026-02-01', '2026-02-01')`);
@@ -33,9 +38,14 @@ describe('export from the dashboard', () => {
     );
   }, 120_000);
   afterAll(async () => {
-    await pool.end();
-    await system.stop();
+    await pool?.end();
+    await system?.stop();
+    if (previousTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previousTmp;
+    rmSync(temp, { recursive: true, force: true });
   });
+
+  const bundleDirs = () => readdirSync(temp).filter((name) => name.startsWith('idg-export-'));
 
   const body = { from, to, format: 'csv' };
 
@@ -78,5 +88,51 @@ describe('export from the dashboard', () => {
     expect(audit.rows).toEqual([
       { actor: `staff:${auditor.login}`, details: { query: { from, to }, format: 'csv', rows: 3 } },
     ]);
+  });
+
+  it('removes the bundle of a download broken off while the bundle is built', async () => {
+    const auditor = await system.staff('auditor');
+    await auditor.reauth();
+    // The bundle's audit entry waits for this lock: the client gives up while the bundle is built.
+    const blocker = new pg.Client({ connectionString: system.databaseUrl });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE');
+    const server = system.dashboard.http.server;
+    let onRequest: (request: http.IncomingMessage, response: http.ServerResponse) => void = () => {};
+    const responseClosed = new Promise<void>((resolve) => {
+      onRequest = (request, response) => {
+        if (request.url === '/api/v1/exports') response.once('close', () => resolve());
+      };
+    });
+    server.on('request', onRequest);
+    const download = http.request(`${system.dashboard.url}/api/v1/exports`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: auditor.cookie, 'x-csrf-token': auditor.csrf },
+    });
+    download.on('error', () => undefined);
+    download.end(JSON.stringify(body));
+    try {
+      const made = await vi.waitFor(
+        () => {
+          const dirs = bundleDirs();
+          if (dirs.length === 0) throw new Error('no bundle directory yet');
+          return dirs;
+        },
+        { timeout: 20_000, interval: 20 },
+      );
+      download.destroy();
+      await responseClosed;
+      await blocker.query('COMMIT');
+      await vi.waitFor(
+        () => {
+          if (made.some((name) => existsSync(join(temp, name)))) throw new Error(`${made} still there`);
+        },
+        { timeout: 20_000, interval: 50 },
+      );
+    } finally {
+      server.off('request', onRequest);
+      await blocker.end();
+    }
   });
 });

@@ -1,6 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import createError from '@fastify/error';
@@ -14,6 +13,7 @@ import { writeExportBundle } from '../../audit/export-bundle.js';
 import { checkExportQuery } from '../../audit/export-query.js';
 import { tarFiles } from '../../audit/tar-stream.js';
 import { AuthErrors } from '../../auth/auth-errors.js';
+import { EXPORT_DIR_PREFIX, makeScratchDir } from '../../scratch-dirs.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
@@ -34,8 +34,10 @@ const ExportErrors = {
 /**
  * `POST /api/v1/exports`: the same signed bundle as `identgate export`, for auditors who have
  * just confirmed their password and a code, as a .tar download. The bundle is built in a private
- * temporary directory, sent from disk and removed once sent (or when the download breaks off);
- * the export is audited with who asked, the query and the row count.
+ * temporary directory, sent from disk and removed when the response closes, however it ends:
+ * sent, broken off while the bundle was built, or broken off during the download (a dashboard
+ * that crashed meanwhile removes it at its next start). The export is audited with who asked,
+ * the query and the row count.
  */
 export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = async (
   app,
@@ -81,28 +83,41 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
         throw new ExportErrors.invalid((error as Error).message);
       }
       const name = `identgate-export-${query.from.slice(0, 10)}-${query.to.slice(0, 10)}`;
-      const dir = await mkdtemp(join(tmpdir(), 'idg-export-'));
+      const dir = await makeScratchDir(EXPORT_DIR_PREFIX);
       const out = join(dir, name);
+      // 'close' comes once the response is sent or the connection is gone, also before the
+      // archive's first read (a stream destroyed unread never runs its cleanup). Not while the
+      // bundle is still being written into the directory: then once that ends.
+      let building = true;
+      let closed = false;
+      const remove = () =>
+        rm(dir, { recursive: true, force: true }).catch((error: Error) =>
+          request.log.error({ err: error, dir }, 'export bundle not removed'),
+        );
+      reply.raw.once('close', () => {
+        closed = true;
+        if (!building) void remove();
+      });
       try {
         await writeExportBundle(pool, { query, format, out, actor: `staff:${login}`, signingKey });
       } catch (error) {
-        await rm(dir, { recursive: true, force: true });
+        await remove();
         if (hasCode(error, AuditErrorCode.invalid)) throw new ExportErrors.invalid((error as Error).message);
         throw error;
+      } finally {
+        building = false;
+      }
+      if (closed) {
+        await remove();
+        reply.hijack(); // nobody is left to answer
+        return reply;
       }
       const names = (await readdir(out)).sort();
-      async function* archive() {
-        try {
-          yield* tarFiles(out, name, names);
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-        }
-      }
       return reply
         .header('content-type', 'application/x-tar')
         .header('content-disposition', `attachment; filename="${name}.tar"`)
         .header('cache-control', 'no-store')
-        .send(Readable.from(archive()));
+        .send(Readable.from(tarFiles(out, name, names)));
     },
   );
 };

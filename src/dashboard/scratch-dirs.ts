@@ -1,0 +1,81 @@
+import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../lib/logger.js';
+
+/**
+ * Private temporary directories (0700, by mkdtemp) for the plaintext the dashboard hands out:
+ * export bundles being downloaded and decrypted footage being watched. Each is named after the
+ * process that made it (`<prefix><pid>-XXXXXX`), so that a dashboard starting after a crash can
+ * tell what a process that is gone left behind from what another running instance still serves.
+ */
+export const EXPORT_DIR_PREFIX = 'idg-export-';
+export const FOOTAGE_DIR_PREFIX = 'identgate-footage-';
+
+/** Directories named before the process id was part of the name count as left over at this age. */
+const UNNAMED_STALE_MS = 60 * 60_000;
+
+/** A new private directory under the system's temporary directory (TMPDIR), named after this process. */
+export function makeScratchDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `${prefix}${process.pid}-`));
+}
+
+/**
+ * Removes the directories with these prefixes, directly under the temporary directory, that a
+ * dashboard process left behind: one made by a process no longer running, or (named the old way)
+ * an hour old. Only this user's real directories: a symbolic link or another user's entry is
+ * left alone, and nothing inside is followed. Returns what was removed; a failure is logged.
+ */
+export async function removeStaleScratchDirs(
+  prefixes: readonly string[],
+  now: number,
+  log: Logger,
+): Promise<string[]> {
+  const parent = tmpdir();
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch (error) {
+    log.error({ err: error, dir: parent }, 'could not look for temporary directories left behind');
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const made = madeBy(name, prefixes);
+    if (made === undefined) continue;
+    const path = join(parent, name);
+    try {
+      const stats = await lstat(path);
+      if (!stats.isDirectory() || stats.uid !== process.getuid?.()) continue;
+      const stale = made === 'unnamed' ? now - stats.mtimeMs > UNNAMED_STALE_MS : !isRunning(made);
+      if (!stale) continue;
+      await rm(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch (error) {
+      log.error({ err: error, dir: path }, 'could not remove a temporary directory left behind');
+    }
+  }
+  if (removed.length > 0)
+    log.warn({ dirs: removed }, 'removed plaintext a dashboard process left behind when it ended');
+  return removed;
+}
+
+/** The process id in a name this software made, 'unnamed' for the old names, undefined for others. */
+function madeBy(name: string, prefixes: readonly string[]): number | 'unnamed' | undefined {
+  const prefix = prefixes.find((p) => name.startsWith(p));
+  if (prefix === undefined) return undefined;
+  const match = /^(?:([1-9][0-9]{0,9})-)?[A-Za-z0-9]{6}$/.exec(name.slice(prefix.length));
+  if (!match) return undefined;
+  return match[1] === undefined ? 'unnamed' : Number(match[1]);
+}
+
+/** Whether a process with this id runs (EPERM: it does, under another user). */
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
