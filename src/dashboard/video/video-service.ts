@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { Pool } from 'pg';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { FOOTAGE_DIR_PREFIX, makeScratchDir } from '../scratch-dirs.js';
 import {
   type FetchedFootage,
   FootageClient,
@@ -15,7 +14,9 @@ import {
 /**
  * Footage for the browser: fetched from the gateway that recorded it, kept for a few minutes as a
  * "view" so the player's range requests (seeking) are served from one file, and audited once per
- * view — who, which camera, which range or event, and what came of it.
+ * view — who, which camera, which range or event, and what came of it. The decrypted file is
+ * deleted once its view is no longer served: expired, replaced, or at stop (what a crash leaves
+ * behind, the next dashboard start removes: scratch-dirs.ts).
  */
 export interface VideoServiceOptions {
   client: Omit<FootageClientOptions, 'dir' | 'clock' | 'log'>;
@@ -25,7 +26,11 @@ export interface VideoServiceOptions {
   log: Logger;
   /** A view is kept this long after its last request. */
   viewTtlMs?: number;
+  /** Makes the footage channel (a test's stand-in for the gateways); a FootageClient by default. */
+  channel?: (options: FootageClientOptions) => FootageChannel;
 }
+
+export type FootageChannel = Pick<FootageClient, 'start' | 'stop' | 'fetch'>;
 
 /** The longest range one view may cover; longer stretches are watched as several views. */
 export const MAX_VIEW_MS = 30 * 60_000;
@@ -44,21 +49,17 @@ interface FootageRef {
 
 export class VideoService {
   private readonly views = new Map<string, View>();
-  private client: FootageClient | undefined;
+  private client: FootageChannel | undefined;
   private dir: string | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: VideoServiceOptions) {}
 
   async start(): Promise<void> {
-    const dir = mkdtempSync(join(tmpdir(), 'identgate-footage-'));
+    const dir = await makeScratchDir(FOOTAGE_DIR_PREFIX);
     this.dir = dir;
-    this.client = new FootageClient({
-      ...this.options.client,
-      dir,
-      clock: this.options.clock,
-      log: this.options.log,
-    });
+    const channel = this.options.channel ?? ((options) => new FootageClient(options));
+    this.client = channel({ ...this.options.client, dir, clock: this.options.clock, log: this.options.log });
     await this.client.start();
     this.sweeper = setInterval(() => this.sweep(), 30_000);
     this.sweeper.unref();
@@ -152,6 +153,8 @@ export class VideoService {
       known.expiresAt = now + ttl;
       return known.footage;
     }
+    // Expired, and not swept yet: its file goes before the new view takes its place.
+    if (known) release(known);
     const footage = fetch();
     const view = { footage, expiresAt: now + ttl };
     this.views.set(key, view);
@@ -185,17 +188,22 @@ export class VideoService {
     for (const [key, view] of this.views) {
       if (view.expiresAt > now) continue;
       this.views.delete(key);
-      view.footage.then(
-        (footage) => rmSync(footage.path, { force: true }),
-        () => undefined, // a failed view left no file; its failure was audited
-      );
+      release(view);
     }
   }
 
-  private requireClient(): FootageClient {
+  private requireClient(): FootageChannel {
     if (!this.client) throw new FootageError('failed', 'the footage channel is not running');
     return this.client;
   }
+}
+
+/** Deletes a view's file, once it is fetched. */
+function release(view: View): void {
+  view.footage.then(
+    (footage) => rmSync(footage.path, { force: true }),
+    () => undefined, // a failed view left no file; its failure was audited
+  );
 }
 
 function isRef(value: unknown): value is FootageRef {
