@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Pool } from 'pg';
-import type { Clock } from '../lib/clock.js';
+import type { Clock, TimerHandle } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
@@ -177,6 +177,39 @@ export class CentralMessenger {
   /** Publishes a message signed elsewhere (workstation lock commands): QoS 1, never retained. */
   async publishSigned(topic: string, payload: string): Promise<void> {
     await this.requireClient().publishAsync(topic, payload, { qos: 1, retain: false });
+  }
+
+  /**
+   * Deletes the message the broker retains on `topic` (an empty retained message, QoS 1); waits
+   * for the broker's acknowledgement at most as long as a credential set's publish.
+   */
+  async deleteRetained(topic: string): Promise<void> {
+    const timeoutMs = this.options.publishTimeoutMs ?? 30_000;
+    let timer: TimerHandle | undefined;
+    try {
+      await Promise.race([
+        this.requireClient().publishAsync(topic, Buffer.alloc(0), { qos: 1, retain: true }),
+        new Promise<never>((_, reject) => {
+          timer = this.options.clock.setTimeout(
+            () =>
+              reject(
+                new CodedError(
+                  'IDG_MQTT_TIMEOUT',
+                  `the broker did not acknowledge within ${timeoutMs / 1000} s`,
+                ),
+              ),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  /** Whether the broker connection is up. */
+  get connected(): boolean {
+    return this.client?.connected === true;
   }
 
   /**

@@ -25,6 +25,8 @@ export type CredentialPublisherOptions = Pick<
   requireClient: () => MqttClient;
 };
 
+/** A site's lock, across instances, held from reading its credentials until the broker has its sets. */
+export const SITE_LOCK_SQL = `SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`;
 /** The central alarm of a gateway whose credential set is too large to publish. */
 export const TOO_LARGE_KEY = 'credentials-too-large';
 const PUBLISH_TIMEOUT_MS = 30_000;
@@ -192,10 +194,7 @@ export class CredentialPublisher {
     let failure: unknown;
     const cleared: AlarmView[] = [];
     const published = await inTransaction(pool, log, async (client) => {
-      await client.query(
-        `SELECT pg_advisory_xact_lock(hashtextextended('identgate-credentials:' || $1, 0))`,
-        [site],
-      );
+      await client.query(SITE_LOCK_SQL, [site]);
       const credentials = await people.credentialsForSite(site, client);
       const done: string[] = [];
       for (const target of sealable) {

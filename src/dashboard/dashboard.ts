@@ -32,6 +32,7 @@ import { presenceWithLockOnLeave } from './presence/lock-on-leave.js';
 import type { PresenceService } from './presence/presence-service.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import { RetentionService } from './retention/retention-service.js';
+import { clearRetiredCredentials } from './retired-credentials.js';
 import { ScheduledJobs } from './scheduled-jobs.js';
 import { EXPORT_DIR_PREFIX, FOOTAGE_DIR_PREFIX, removeStaleScratchDirs } from './scratch-dirs.js';
 import { AlarmStore } from './storage/alarm-store.js';
@@ -158,7 +159,7 @@ export class Dashboard {
       // A badge-out this instance stores ends the presence (and locks the workstation) at once,
       // also while it does not hear the others.
       ownWhileNotHearing: (events) => this.presence.apply(events),
-      ...clusterReactions(() => this.channels?.messenger, this.registry, options.log),
+      ...clusterReactions(() => this.channels?.messenger, this.registry, this.pool, options.log),
     });
     this.presence = presenceWithLockOnLeave({
       store: this.workstations,
@@ -290,6 +291,7 @@ export class Dashboard {
     });
     await this.channels.start();
     const messenger = this.messenger;
+    await clearRetiredCredentials(this.pool, messenger, log);
     this.ingestion = new DashboardIngest({
       config,
       mqtt,

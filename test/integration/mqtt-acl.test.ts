@@ -149,6 +149,26 @@ describe('mutual TLS and the ACL on Mosquitto', () => {
     expect(dashboardReceived.map((m) => m.payload)).toEqual(['control']);
   });
 
+  it("lets the dashboard delete a gateway's retained credential set (a retired gateway's)", async () => {
+    const dashboard = await connectAs(files.dashboard as IssuedFiles);
+    await dashboard.publishAsync(topics.credentials(site, 'gw-a'), 'sealed-set', { qos: 1, retain: true });
+    const holder = await connectAs(files.gatewayA as IssuedFiles);
+    const set = arrival(holder, topics.credentials(site, 'gw-a'), 'sealed-set');
+    await holder.subscribeAsync(topics.credentials(site, 'gw-a'), { qos: 1 });
+    await set;
+    await dashboard.publishAsync(topics.credentials(site, 'gw-a'), Buffer.alloc(0), { qos: 1, retain: true });
+    const fresh = await connectAs(files.gatewayA as IssuedFiles);
+    const received = inbox(fresh);
+    await fresh.subscribeAsync({
+      [topics.credentials(site, 'gw-a')]: { qos: 1 },
+      [topics.commands(site, 'gw-a')]: { qos: 1 },
+    });
+    const control = arrival(fresh, topics.commands(site, 'gw-a'), 'control');
+    await dashboard.publishAsync(topics.commands(site, 'gw-a'), 'control', { qos: 1 });
+    await control;
+    expect(received.map((m) => m.payload)).toEqual(['control']);
+  });
+
   it('does not let a gateway send commands or credentials', async () => {
     const gatewayB = await connectAs(files.gatewayB as IssuedFiles);
     await gatewayB.subscribeAsync(topics.commands(site, 'gw-b'), { qos: 1 });
