@@ -84,6 +84,8 @@ describe('export from the dashboard', () => {
     expect(signature.code).toBe(0);
     expect(signature.out).toContain('Signature Verified Successfully');
     expect(await verifyBundle(bundle)).toMatchObject({ ok: true, rows: 3, chained: 3 });
+    // Sent: nothing of it stays on the dashboard.
+    await vi.waitFor(() => expect(bundleDirs()).toEqual([]), { timeout: 10_000, interval: 20 });
     const audit = await pool.query(`SELECT actor, details FROM audit_log WHERE action = 'audit.export'`);
     expect(audit.rows).toEqual([
       { actor: `staff:${auditor.login}`, details: { query: { from, to }, format: 'csv', rows: 3 } },
