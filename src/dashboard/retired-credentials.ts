@@ -16,7 +16,10 @@ import { inTransaction } from './storage/database.js';
  */
 export const CLEARED_ACTION = 'gateway.credentials-cleared';
 
-/** Deletes the retained set of every retired gateway; returns those done as `site/id`. */
+/**
+ * Deletes the retained set of every retired gateway; returns those done as `site/id`. The first
+ * failure ends the round (logged with the gateways left).
+ */
 export async function clearRetiredCredentials(
   pool: pg.Pool,
   messenger: CentralMessenger,
@@ -26,7 +29,7 @@ export async function clearRetiredCredentials(
     'SELECT site, id FROM gateways WHERE retired_at IS NOT NULL ORDER BY site, id',
   );
   const cleared: string[] = [];
-  for (const { site, id } of retired.rows) {
+  for (const [index, { site, id }] of retired.rows.entries()) {
     const gateway = `${site}/${id}`;
     const topic = topics.credentials(site, id);
     try {
@@ -51,10 +54,12 @@ export async function clearRetiredCredentials(
         log.info({ gateway, topic }, 'retained credential set of a retired gateway deleted from the broker');
       else log.debug({ gateway, topic }, 'retained credential set of a retired gateway deleted again');
     } catch (error) {
+      // Most likely the broker does not answer: each of the others would wait as long again.
       log.error(
-        { err: error, gateway, topic },
-        'the retained credential set of a retired gateway was not deleted; tried again at the next retirement or start',
+        { err: error, gateways: retired.rows.slice(index).map((r) => `${r.site}/${r.id}`) },
+        'retained credential sets of retired gateways not deleted; tried again at the next retirement notice, catch-up or start',
       );
+      break;
     }
   }
   return cleared;
