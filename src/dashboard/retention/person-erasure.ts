@@ -8,6 +8,7 @@ import { CREDENTIALS_CHANNEL } from '../cluster-channels.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { writeDeletions } from './deletion-log.js';
+import { writeTombstones } from './erasure-tombstones.js';
 import { RetentionErrorCode } from './retention-errors.js';
 import type { DeletionEntry } from './retention-schemas.js';
 
@@ -106,6 +107,8 @@ export class PersonErasure {
         keptEvents: options.keepEvents ?? false,
       };
       if (!options.keepEvents) await this.eraseRecords(db, personId, badges, report);
+      // Their events arriving later are not stored either (erasure-tombstones.ts).
+      if (!options.keepEvents) await writeTombstones(db, personId, badges, new Date(started));
       if (!report.person && report.events === 0 && report.heldEvents === 0) {
         throw new CodedError(
           RetentionErrorCode.personUnknown,

@@ -1,0 +1,85 @@
+import { createHmac } from 'node:crypto';
+import { CodedError } from '../../lib/coded-error.js';
+import type { Queryable } from '../storage/event-store.js';
+
+/**
+ * Tombstones of erased people (migration 0029): keyed hashes of the person id and of each of their
+ * badges, with the time of the erasure. The ingest does not store an event that names one of them
+ * (erased-refusals.ts), so an event still in a gateway's outbox, or badged at a gateway that has
+ * not yet received the new credential set, does not bring the person back.
+ *
+ * The hashes are HMAC-SHA256 under a key drawn once by the migration and kept in the database
+ * (erasure_tombstone_key): every writer of tombstones (`people erase` loads no master key) and
+ * every ingest has it, and it never rotates, so a tombstone matches for as long as it is kept. A
+ * master-key rotation does not touch it. The table thus names no one by itself; someone holding the
+ * whole database (key included) could still test a guessed id against it.
+ */
+export type TombstoneKind = 'person' | 'badge';
+
+/** One hashed id: what it is goes into the hash, so a badge never matches a person of that name. */
+export function tombstoneDigest(key: Buffer, kind: TombstoneKind, value: string): Buffer {
+  return createHmac('sha256', key).update(`identgate/erasure-tombstone/v1/${kind}\u0000${value}`).digest();
+}
+
+/** The tombstones' key; it is written by migration 0029, so its absence is a damaged database. */
+export async function readTombstoneKey(db: Queryable): Promise<Buffer> {
+  const row = (await db.query<{ key: Buffer }>('SELECT key FROM erasure_tombstone_key')).rows[0];
+  if (!row) {
+    throw new CodedError(
+      'IDG_TOMBSTONE_KEY_MISSING',
+      'erasure_tombstone_key is empty (written by migration 29): erased people cannot be told apart',
+    );
+  }
+  return row.key;
+}
+
+/**
+ * Writes the tombstones of an erased person and their badges, in the erasure's transaction. An
+ * id erased again (enrolled again meanwhile) keeps the later time.
+ */
+export async function writeTombstones(
+  db: Queryable,
+  personId: string,
+  badges: readonly string[],
+  at: Date,
+): Promise<void> {
+  const key = await readTombstoneKey(db);
+  const digests = [
+    tombstoneDigest(key, 'person', personId),
+    ...badges.map((badge) => tombstoneDigest(key, 'badge', badge)),
+  ];
+  await db.query(
+    `INSERT INTO erasure_tombstones (digest, erased_at) SELECT d, $2 FROM unnest($1::bytea[]) AS d
+     ON CONFLICT (digest) DO UPDATE SET erased_at = greatest(erasure_tombstones.erased_at, EXCLUDED.erased_at)`,
+    [digests, at],
+  );
+}
+
+/** A person id or badge an event names, with its hash under the tombstones' key. */
+export interface NamedId {
+  kind: TombstoneKind;
+  value: string;
+  digest: Buffer;
+}
+
+/**
+ * Which of these ids are erased: a tombstone holds its hash and it has not been enrolled again
+ * since (a badge handed to someone else, a person who came back: their events are theirs). One
+ * statement, a primary-key lookup per id.
+ */
+export async function erasedAmong(db: Queryable, ids: readonly NamedId[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const found = await db.query<{ i: string }>(
+    `SELECT n.i::text FROM unnest($1::bytea[], $2::text[], $3::text[]) WITH ORDINALITY AS n(digest, kind, value, i)
+      WHERE EXISTS (SELECT 1 FROM erasure_tombstones t WHERE t.digest = n.digest)
+        AND NOT (n.kind = 'person' AND EXISTS (SELECT 1 FROM people p WHERE p.id = n.value))
+        AND NOT (n.kind = 'badge' AND EXISTS (SELECT 1 FROM badges b WHERE b.badge = n.value))`,
+    [ids.map((id) => id.digest), ids.map((id) => id.kind), ids.map((id) => id.value)],
+  );
+  return new Set(found.rows.map((row) => idKey(ids[Number(row.i) - 1] as NamedId)));
+}
+
+/** A NamedId as a set member. */
+export function idKey(id: Pick<NamedId, 'kind' | 'value'>): string {
+  return `${id.kind}\u0000${id.value}`;
+}
