@@ -74,7 +74,9 @@ export type RejectReason =
   /** Signed by its gateway, but dated before anything retention keeps (and no legal hold reaches back). */
   | 'past-time'
   /** Passed every check but could not be stored (kept in quarantine instead of blocking the ingest). */
-  | 'unstorable';
+  | 'unstorable'
+  /** Signed by its gateway, but names a person erased on request, or one of their badges. */
+  | 'erased-person';
 
 export interface Rejection {
   ok: false;

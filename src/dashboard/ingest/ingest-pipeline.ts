@@ -11,7 +11,8 @@ import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import type { LatestFactsStore } from '../storage/latest-facts.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { NumberUse, SequenceStore } from '../storage/sequence-store.js';
-import { quarantined, quarantineUnstorable } from './ingest-quarantine.js';
+import { ErasedRefusals } from './erased-refusals.js';
+import { quarantined, quarantineUnstorable, raisesAlarm } from './ingest-quarantine.js';
 import { type Checked, checkPayload, eventBytes, type PayloadCheckOptions } from './payload-checks.js';
 import { gatewayOf, RetiredMeanwhile } from './retired-meanwhile.js';
 import type { SignatureThreads } from './signature-threads.js';
@@ -86,6 +87,7 @@ const DONE: Stages = {
 export class IngestPipeline {
   /** The stages of the transaction started last. */
   private last: Stages = DONE;
+  private readonly erased = new ErasedRefusals();
 
   constructor(private readonly options: IngestPipelineOptions) {}
 
@@ -187,6 +189,9 @@ export class IngestPipeline {
       // A safety net: should two transactions ever wait on each other after all, one gives up
       // (and is retried) instead of both waiting for ever.
       await client.query(`SET LOCAL lock_timeout = '30s'`);
+      // Events naming an erased person are refused, their numbers claimed (erased-refusals.ts).
+      for (const { message, item, rejection } of await this.erased.take(client, accepted))
+        rejected.push({ message, item, rejection });
       // Numbers of refused events that their gateway signed are claimed with the rest, marked as
       // held in quarantine.
       const signedRefusals = new Map<NumberUse, (typeof rejected)[number]>();
@@ -349,9 +354,10 @@ export class IngestPipeline {
     for (const { message, item, rejection } of rejected) {
       const { payload: _, uses: __, ...reason } = rejection;
       (outcomes[message] as IngestOutcome[])[item] = { status: 'quarantined', rejection: reason };
-      log.warn(
+      const expected = !raisesAlarm(rejection.reason);
+      log[expected ? 'info' : 'warn'](
         { topic: messages[message]?.topic, reason: rejection.reason, detail: rejection.detail },
-        'security: event quarantined',
+        expected ? 'event quarantined' : 'security: event quarantined',
       );
     }
     if (!(this.options.cluster && this.options.instance)) this.options.hub.publish(stored);

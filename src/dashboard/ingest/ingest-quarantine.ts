@@ -50,7 +50,18 @@ export async function quarantineUnstorable(
   return { status: 'quarantined', rejection };
 }
 
-/** Quarantines a payload with its reason and raises the critical `event-quarantined` alarm. */
+/**
+ * Whether a quarantined payload raises the `event-quarantined` alarm: all do but an event of an
+ * erased person, which a gateway offline during the erasure sends in good faith.
+ */
+export function raisesAlarm(reason: Rejection['reason']): boolean {
+  return reason !== 'erased-person';
+}
+
+/**
+ * Quarantines a payload with its reason and raises the critical `event-quarantined` alarm (unless
+ * raisesAlarm says otherwise).
+ */
 export async function quarantined(
   stores: Pick<IngestPipelineOptions, 'quarantine' | 'alarms'>,
   topic: string,
@@ -60,6 +71,7 @@ export async function quarantined(
 ): Promise<AlarmView[]> {
   const { quarantine, alarms } = stores;
   await quarantine.add(topic, rejection.reason, rejection.detail, payload, client);
+  if (!raisesAlarm(rejection.reason)) return [];
   const address = parseTopic(topic);
   const site = address.ok ? address.address.site : undefined;
   const gateway = address.ok ? address.address.gateway : undefined;

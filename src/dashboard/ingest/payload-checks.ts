@@ -204,16 +204,20 @@ function notAheadOrBefore(envelope: Envelope, now: number, tooOld: TooOld | unde
   if (tooOld) {
     // Personal data already past its retention: quarantine keeps only what names the event (its
     // number is claimed), not what it says about anyone.
-    const { v, id, site, gateway, seq, time, kind } = envelope;
     return {
       ok: false,
       reason: 'past-time',
       detail: `dated ${envelope.time}, older than the ${tooOld.days} days retention keeps it (${tooOld.source})`,
-      payload: Buffer.from(JSON.stringify({ v, id, site, gateway, seq, time, kind })),
+      payload: namingOnly(envelope),
       uses: numberUseOf(envelope),
     };
   }
   return { ok: true, value: envelope };
+}
+
+/** What quarantine keeps of a signed event whose data it must not keep: what names the event. */
+export function namingOnly({ v, id, site, gateway, seq, time, kind }: Envelope): Buffer {
+  return Buffer.from(JSON.stringify({ v, id, site, gateway, seq, time, kind }));
 }
 
 /**

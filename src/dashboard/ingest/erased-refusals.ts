@@ -1,0 +1,83 @@
+import type { Envelope, Rejection } from '../../protocol/envelope.js';
+import {
+  erasedAmong,
+  idKey,
+  type NamedId,
+  readTombstoneKey,
+  type TombstoneKind,
+  tombstoneDigest,
+} from '../retention/erasure-tombstones.js';
+import type { Queryable } from '../storage/event-store.js';
+import { type NumberUse, numberUseOf } from '../storage/sequence-store.js';
+import { namingOnly } from './payload-checks.js';
+
+/** The alarm key a gateway gives a badge's lock-out; it names the badge (alarm.raised and .cleared). */
+const LOCKED_OUT_KEY = 'badge-locked-out:';
+
+/** The person ids and badges an event names: `person`, `companion`, `badge`, a lock-out's key. */
+export function namedIn(envelope: Envelope): Array<{ kind: TombstoneKind; value: string }> {
+  const data = envelope.data as Record<string, unknown>;
+  const named: Array<{ kind: TombstoneKind; value: string }> = [];
+  for (const field of ['person', 'companion'] as const) {
+    const value = data[field];
+    if (typeof value === 'string') named.push({ kind: 'person', value });
+  }
+  if (typeof data.badge === 'string') named.push({ kind: 'badge', value: data.badge });
+  if (typeof data.key === 'string' && data.key.startsWith(LOCKED_OUT_KEY))
+    named.push({ kind: 'badge', value: data.key.slice(LOCKED_OUT_KEY.length) });
+  return named;
+}
+
+export type ErasedRefusal = Rejection & { payload: Buffer; uses: NumberUse };
+
+/**
+ * The ingest's part of erasure: an event that names an erased person or one of their badges
+ * (a tombstone, erasure-tombstones.ts) is not stored. Like a `past-time` event it is quarantined
+ * with only what names it, and its number is claimed, so no gap is reported and a resend is a
+ * duplicate; it raises no alarm, as a gateway that was offline during an erasure sends such
+ * events in good faith.
+ *
+ * Asked inside each ingest transaction, in one statement over the batch's distinct ids: every
+ * dashboard instance sees every committed tombstone, with no cache to keep fresh.
+ */
+export class ErasedRefusals {
+  /** The tombstones' key never changes once the migration drew it. */
+  private key: Buffer | undefined;
+
+  /** Takes the entries whose event names an erased person out of `accepted`, with their refusal. */
+  async take<T extends { envelope: Envelope }>(
+    db: Queryable,
+    accepted: T[],
+  ): Promise<Array<T & { rejection: ErasedRefusal }>> {
+    const distinct = new Map<string, { kind: TombstoneKind; value: string }>();
+    for (const { envelope } of accepted)
+      for (const named of namedIn(envelope)) distinct.set(idKey(named), named);
+    if (distinct.size === 0) return [];
+    this.key ??= await readTombstoneKey(db);
+    const key = this.key;
+    const ids: NamedId[] = [...distinct.values()].map((named) => ({
+      ...named,
+      digest: tombstoneDigest(key, named.kind, named.value),
+    }));
+    const erased = await erasedAmong(db, ids);
+    if (erased.size === 0) return [];
+    const taken: Array<T & { rejection: ErasedRefusal }> = [];
+    for (let i = accepted.length - 1; i >= 0; i--) {
+      const entry = accepted[i] as T;
+      if (!namedIn(entry.envelope).some((named) => erased.has(idKey(named)))) continue;
+      accepted.splice(i, 1);
+      taken.unshift({ ...entry, rejection: refusal(entry.envelope) });
+    }
+    return taken;
+  }
+}
+
+function refusal(envelope: Envelope): ErasedRefusal {
+  return {
+    ok: false,
+    reason: 'erased-person',
+    detail: 'names a person erased on request, or one of their badges: only what names the event is kept',
+    payload: namingOnly(envelope),
+    uses: numberUseOf(envelope),
+  };
+}

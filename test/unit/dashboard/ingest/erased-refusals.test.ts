@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ErasedRefusals, namedIn } from '../../../../src/dashboard/ingest/erased-refusals.js';
+import {
+  type TombstoneKind,
+  tombstoneDigest,
+} from '../../../../src/dashboard/retention/erasure-tombstones.js';
+import type { Queryable } from '../../../../src/dashboard/storage/event-store.js';
+import type { Envelope } from '../../../../src/protocol/envelope.js';
+
+const key = randomBytes(32);
+let seq = 0;
+
+function event(kind: string, data: Record<string, unknown>): Envelope {
+  seq += 1;
+  return {
+    v: 1,
+    id: `0190f0c0-0000-7000-8000-${String(seq).padStart(12, '0')}`,
+    site: 'berlin',
+    gateway: 'gw-1',
+    seq,
+    time: '2026-03-15T12:00:00.000Z',
+    kind,
+    data,
+    sig: 'signature',
+  } as Envelope;
+}
+
+/**
+ * A database holding the tombstones' key and these tombstones, answering the two statements the
+ * refusal sends as PostgreSQL would: which of the hashes sent it holds.
+ */
+function database(tombstones: Array<[TombstoneKind, string]>): Queryable & { statements: number } {
+  const held = new Set(tombstones.map(([kind, value]) => tombstoneDigest(key, kind, value).toString('hex')));
+  const db = {
+    statements: 0,
+    async query(sql: string, params: unknown[] = []) {
+      db.statements += 1;
+      if (sql.includes('FROM erasure_tombstone_key')) return { rows: [{ key }] };
+      const digests = params[0] as Buffer[];
+      const rows = digests.flatMap((digest, i) =>
+        held.has(digest.toString('hex')) ? [{ i: String(i + 1) }] : [],
+      );
+      return { rows };
+    },
+  };
+  return db as unknown as Queryable & { statements: number };
+}
+
+describe('tombstone hashes', () => {
+  it('hash the same id under the same key alike, and name nothing in plain', () => {
+    const digest = tombstoneDigest(key, 'person', 'agent-4711');
+    expect(digest).toHaveLength(32);
+    expect(digest.equals(tombstoneDigest(key, 'person', 'agent-4711'))).toBe(true);
+    expect(digest.toString('latin1')).not.toContain('agent-4711');
+  });
+
+  it('tell a badge from a person of the same name, and one key from another', () => {
+    const person = tombstoneDigest(key, 'person', 'X-1');
+    expect(person.equals(tombstoneDigest(key, 'badge', 'X-1'))).toBe(false);
+    expect(person.equals(tombstoneDigest(randomBytes(32), 'person', 'X-1'))).toBe(false);
+  });
+});
+
+describe('what an event names', () => {
+  it('finds the person, the companion, the badge and a lock-out key', () => {
+    expect(
+      namedIn(event('access.granted', { door: 'main', person: 'p-1', badge: 'B-1', companion: 'p-2' })),
+    ).toEqual([
+      { kind: 'person', value: 'p-1' },
+      { kind: 'person', value: 'p-2' },
+      { kind: 'badge', value: 'B-1' },
+    ]);
+    expect(
+      namedIn(event('alarm.cleared', { alarm: 'badge-locked-out', key: 'badge-locked-out:B-9' })),
+    ).toEqual([{ kind: 'badge', value: 'B-9' }]);
+    expect(namedIn(event('door.locked', { door: 'main' }))).toEqual([]);
+  });
+});
+
+describe('refusing events of erased people', () => {
+  it("takes out an event naming an erased person's id or badge, and leaves the rest", async () => {
+    const db = database([
+      ['person', 'p-erased'],
+      ['badge', 'B-ERASED'],
+    ]);
+    const granted = event('access.granted', { door: 'main', person: 'p-erased', badge: 'B-ERASED' });
+    const denied = event('access.denied', { door: 'main', badge: 'B-ERASED', reason: 'unknown-badge' });
+    const companion = event('access.granted', {
+      door: 'main',
+      person: 'p-2',
+      badge: 'B-2',
+      companion: 'p-erased',
+    });
+    const other = event('access.granted', { door: 'main', person: 'p-3', badge: 'B-3' });
+    const accepted = [granted, denied, companion, other].map((envelope, item) => ({ item, envelope }));
+
+    const taken = await new ErasedRefusals().take(db, accepted);
+
+    expect(taken.map((t) => t.item)).toEqual([0, 1, 2]);
+    expect(accepted.map((a) => a.item)).toEqual([3]);
+    const [first] = taken;
+    expect(first?.rejection).toMatchObject({
+      reason: 'erased-person',
+      uses: { site: 'berlin', gateway: 'gw-1', seq: granted.seq, id: granted.id },
+    });
+    expect(JSON.parse(first?.rejection.payload.toString() ?? '')).toEqual({
+      v: 1,
+      id: granted.id,
+      site: 'berlin',
+      gateway: 'gw-1',
+      seq: granted.seq,
+      time: granted.time,
+      kind: 'access.granted',
+    });
+  });
+
+  it('asks nothing for a batch that names no one', async () => {
+    const db = database([['person', 'p-erased']]);
+    const accepted = [{ envelope: event('door.forced', { door: 'main' }) }];
+    expect(await new ErasedRefusals().take(db, accepted)).toEqual([]);
+    expect(db.statements).toBe(0);
+  });
+
+  it('reads the key once and asks once per batch', async () => {
+    const db = database([]);
+    const refusals = new ErasedRefusals();
+    for (let i = 0; i < 2; i++) {
+      const accepted = [1, 2, 3].map(() => ({
+        envelope: event('access.granted', { door: 'main', person: 'p-1', badge: 'B-1' }),
+      }));
+      expect(await refusals.take(db, accepted)).toEqual([]);
+    }
+    expect(db.statements).toBe(3);
+  });
+});
