@@ -13,6 +13,7 @@ export const DataClass = Type.Union(
     Type.Literal('quarantine'),
     Type.Literal('audit-exports'),
     Type.Literal('presence'),
+    Type.Literal('erasure-tombstones'),
   ],
   { description: 'a class of personal data with its own retention' },
 );
@@ -28,7 +29,10 @@ export type PolicyScope = Static<typeof PolicyScope>;
 export interface DataClassDefinition {
   /** What the class holds, in one line. */
   description: string;
-  /** Scopes a policy may have; data without a trustworthy site can only have a global one. */
+  /**
+   * Scopes a policy may have; data without a trustworthy site can only have a global one, and a
+   * class whose period follows from others' takes none.
+   */
   scopes: readonly PolicyScope[];
   /** Deleted by the retention job itself, or by a store registered for the class. */
   deleter: 'built-in' | 'registered';
@@ -69,6 +73,12 @@ export const DATA_CLASSES: Readonly<Record<DataClass, DataClassDefinition>> = {
     description:
       'presence: the user named in workstation audit entries (login checks, break-glass, locks), replaced by "expired"',
     scopes: ALL_SCOPES,
+    deleter: 'registered',
+  },
+  'erasure-tombstones': {
+    description:
+      "keyed hashes of erased people's ids and badges: kept for the longest events retention in force plus 90 days after the erasure, and while a legal hold could let their events in (no policy of its own)",
+    scopes: [],
     deleter: 'registered',
   },
 };

@@ -29,6 +29,7 @@ import {
 } from './retention-schemas.js';
 import { RetentionStore } from './retention-store.js';
 import { refreshAfterDeletion } from './statistics.js';
+import { TombstoneExpiry } from './tombstone-expiry.js';
 
 /**
  * What the HTTP layer, the CLI and the retention job call: policies, legal holds, runs, the
@@ -53,6 +54,8 @@ export class RetentionService {
   constructor(private readonly options: RetentionServiceOptions) {
     this.store = new RetentionStore(options.pool);
     this.erasure = new PersonErasure(options.pool, options.clock);
+    // The erasure's own tombstones: they go once no event of the erased person can be stored.
+    this.register(new TombstoneExpiry(options.pool, options.clock, options.settings.defaultDays));
   }
 
   /** Lets a later feature's store (exports, presence) take part in every run. */
@@ -211,6 +214,11 @@ export class RetentionService {
 
   private async checkedRule(ref: PolicyRef): Promise<Omit<PolicyRule, 'days'>> {
     const allowed = DATA_CLASSES[ref.dataClass].scopes;
+    if (allowed.length === 0)
+      throw new CodedError(
+        RetentionErrorCode.scope,
+        `${ref.dataClass} takes no policy: ${DATA_CLASSES[ref.dataClass].description}`,
+      );
     if (!allowed.includes(ref.scope)) {
       throw new CodedError(
         RetentionErrorCode.scope,
