@@ -142,7 +142,11 @@ describe('database migrations', () => {
         copyFileSync(join(migrationsDir(), file), join(dir, file));
       await migrate(olderPool, silentLogger, dir);
       await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-01', '2026-03-01')`);
-      expect((await migrate(olderPool, silentLogger)).applied).toEqual([20, 21, 22, 23, 24, 25, 26]);
+      expect((await migrate(olderPool, silentLogger)).applied).toEqual(
+        listMigrations()
+          .map((m) => m.version)
+          .filter((version) => version >= 20),
+      );
       await olderPool.query(`SELECT identgate_ensure_event_partitions('2026-03-02', '2026-03-02')`);
       for (const day of ['20260301', '20260302']) {
         const statistics = await olderPool.query<{ kinds: string[]; columns: string }>(
