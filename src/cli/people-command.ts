@@ -36,6 +36,10 @@ export async function runPeopleCommand(args: string[], flags: PeopleFlags): Prom
       lines.push(
         `${report.companions} events of others named the person as companion; it now reads "erased"`,
       );
+    if (report.auditEntries > 0)
+      lines.push(
+        `${report.auditEntries} audit log entries named the person or a badge of theirs; it now reads "erased"`,
+      );
     if (report.heldEvents > 0)
       lines.push(
         `${report.heldEvents} events kept under legal hold; they go once the hold is released and their retention has passed`,

@@ -32,6 +32,11 @@ interface UnlistedErasure {
 export interface Coverage {
   retention: readonly RetentionDeletion[];
   unlisted: UnlistedErasure[];
+  /**
+   * When the last erasure that replaced workstation users without listing the entries joined
+   * the chain (before any erasure that lists them); null if there was none.
+   */
+  unlistedUserErasureAt: Date | null;
 }
 
 const CLASSES_OF: Record<CoveredRow['source'], readonly string[]> = {
@@ -48,7 +53,18 @@ export async function loadCoverage(pool: Pool): Promise<Coverage> {
   const unlisted = await pool.query<{ data_class: string; erased_at: Date; deleted: string }>(
     'SELECT data_class, erased_at, deleted FROM unlisted_erasures ORDER BY erased_at',
   );
+  // An erasure lists its audit entries since its `person.erase` counts them (`auditEntries`);
+  // one logged after the first such erasure cannot be an old one.
+  const users = await pool.query<{ at: Date | null }>(
+    `WITH erasures AS (
+       SELECT coalesce(c.added_at, l.at) AS at, l.details ? 'auditEntries' AS lists
+         FROM audit_log l LEFT JOIN audit_chain c ON c.source = 'audit' AND c.ref = l.id::text
+        WHERE l.action = 'person.erase')
+     SELECT max(at) AS at FROM erasures
+      WHERE NOT lists AND at <= coalesce((SELECT min(at) FROM erasures WHERE lists), 'infinity')`,
+  );
   return {
+    unlistedUserErasureAt: users.rows[0]?.at ?? null,
     retention: retention.rows.map((r) => ({ dataClass: r.data_class, site: r.site, to: r.span_to })),
     unlisted: unlisted.rows.map((r) => ({
       dataClass: r.data_class,
@@ -79,9 +95,18 @@ export function coversMissing(coverage: Coverage, site: string, row: CoveredRow)
   return true;
 }
 
-/** Whether a changed source row is the one an erasure left, unchanged since. */
+/** Whether a changed source row (an event or audit entry) is the one an erasure left, unchanged since. */
 export function isErasureRedaction(row: CoveredRow, actual: Buffer): boolean {
-  return row.source === 'event' && row.erased_digest !== null && row.erased_digest.equals(actual);
+  return row.erased_digest?.equals(actual) ?? false;
+}
+
+/**
+ * Whether a workstation entry whose user reads `erased`, and which no erasure listed, may be an
+ * old erasure's: one that joined the chain no later than such an erasure.
+ */
+export function coversUnlistedUserErasure(coverage: Coverage, row: CoveredRow): boolean {
+  const at = coverage.unlistedUserErasureAt;
+  return !row.erased && at !== null && row.added_at.getTime() <= at.getTime();
 }
 
 /** Whether a workstation entry's user was replaced by `expired` under a presence line of the deletion log. */

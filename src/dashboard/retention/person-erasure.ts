@@ -7,6 +7,7 @@ import { writeAudit } from '../audit/audit-log.js';
 import { CREDENTIALS_CHANNEL } from '../cluster-channels.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
+import { eraseFromAuditLog } from './audit-log-erasure.js';
 import { writeDeletions } from './deletion-log.js';
 import { writeTombstones } from './erasure-tombstones.js';
 import { RetentionErrorCode } from './retention-errors.js';
@@ -21,6 +22,9 @@ import type { DeletionEntry } from './retention-schemas.js';
  *   payloads that contain their id or a badge; their id in others' events (a two-person-rule
  *   companion) becomes `erased`. Data under a legal hold stays (Art. 17(3)(e)) and is counted; it
  *   goes when the hold is released and its retention has passed.
+ * - always, also with `keepEvents`: the person and their badges in staff actions of the audit
+ *   log become `erased` (audit-log-erasure.ts); the log is kept without end, so an id there
+ *   would outlive any kept event.
  * Every chain row whose source it deleted or rewrote is listed in erased_chain_rows, so that
  * `audit verify` accepts exactly those.
  * The sequence numbers of erased events stay claimed in event_sequences (site, gateway, number
@@ -52,6 +56,8 @@ export interface ErasureReport {
   heldEvents: number;
   /** Other people's events that named the person as their two-person-rule companion, now `erased`. */
   companions: number;
+  /** Audit log entries that named the person or a badge of theirs, now `erased`. */
+  auditEntries: number;
   keptEvents: boolean;
 }
 
@@ -104,12 +110,14 @@ export class PersonErasure {
         quarantine: 0,
         heldEvents: 0,
         companions: 0,
+        auditEntries: 0,
         keptEvents: options.keepEvents ?? false,
       };
       if (!options.keepEvents) await this.eraseRecords(db, personId, badges, report);
       // Their events arriving later are not stored either (erasure-tombstones.ts).
       if (!options.keepEvents) await writeTombstones(db, personId, badges, new Date(started));
-      if (!report.person && report.events === 0 && report.heldEvents === 0) {
+      report.auditEntries = await eraseFromAuditLog(db, personId, badges);
+      if (!report.person && report.events === 0 && report.heldEvents === 0 && report.auditEntries === 0) {
         throw new CodedError(
           RetentionErrorCode.personUnknown,
           `no person and no events with id "${personId}"`,
@@ -158,12 +166,6 @@ export class PersonErasure {
     report.footageLinks = links.rowCount ?? 0;
     await db.query(LIST_ERASED, ['event', [...ids, ...links.rows.map((r) => r.id)]]);
     report.companions = await this.redactCompanions(db, personId);
-    // Workstation login checks and lock commands name the user (the person id) in the audit log.
-    await db.query(
-      `UPDATE audit_log SET details = jsonb_set(details, '{user}', '"erased"')
-        WHERE starts_with(action, 'workstation.') AND details ->> 'user' = $1`,
-      [personId],
-    );
     // Other alarms link their event; a lock-out's key names the badge, which may have been
     // someone else's then: its alarm.raised event, where still stored, says whose.
     const alarms = await db.query<{ id: string }>(
