@@ -4,6 +4,8 @@ import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
 import { writeAudit } from '../dashboard/audit/audit-log.js';
 import { ChainCheckpointer, pruneSignedDays } from '../dashboard/audit/chain-checkpoints.js';
 import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verifier.js';
+import { ERASURE_LIST_LOCK, erasureListDigest } from '../dashboard/audit/erasure-list.js';
+import { withTransaction } from '../dashboard/storage/transaction.js';
 import { CodedError } from '../lib/coded-error.js';
 import { centralSigningKey } from './central-signing-key.js';
 import { ExitCode, UsageError } from './cli-error.js';
@@ -61,11 +63,16 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       throw new UsageError('identgate audit prune needs --before <YYYY-MM-DD>');
     }
     return withDashboardDatabase(configFile, 'audit prune', async ({ pool }) => {
-      const deleted = await pruneSignedDays(pool, before);
-      await writeAudit(pool, {
-        actor: cliActor(),
-        action: 'audit.chain.prune',
-        details: { before, deleted },
+      // With the erasure listing it changes, recorded as it leaves it (erasure-list.ts).
+      const deleted = await withTransaction(pool, async (db) => {
+        await db.query(ERASURE_LIST_LOCK);
+        const pruned = await pruneSignedDays(db, before);
+        await writeAudit(db, {
+          actor: cliActor(),
+          action: 'audit.chain.prune',
+          details: { before, deleted: pruned, erasedRows: await erasureListDigest(db) },
+        });
+        return pruned;
       });
       return {
         lines: [`${deleted} chain rows of signed days before ${before} deleted; their checkpoints remain`],

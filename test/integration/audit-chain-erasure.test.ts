@@ -53,6 +53,40 @@ describe('verifying the chains after an erasure', () => {
     expect((await verify()).mismatch).toMatchObject({ site: 'berlin', ref: before.id });
   });
 
+  it('finds a deletion hidden by listing its chain row as erased, however the list was changed', async () => {
+    await rig.event('berlin', 2 * DAY, { person: ada, badge });
+    const bobs = await rig.event('berlin', 2 * DAY, { person: bob });
+    await rig.service.erasePerson(ada, {}, ADMIN);
+    expect((await verify()).ok).toBe(true);
+    // An insider deletes bob's event and lists its chain row as if an erasure had deleted it.
+    await rig.pool.query('DELETE FROM events WHERE id = $1', [bobs.id]);
+    await rig.pool.query(
+      `INSERT INTO erased_chain_rows (site, no) SELECT site, no FROM audit_chain WHERE ref = $1`,
+      [bobs.id],
+    );
+    expect((await verify()).mismatch).toMatchObject({
+      site: '_central',
+      no: null,
+      problem: expect.stringMatching(
+        /^the list of erased chain rows \(2 rows\) is not the one the last change of it recorded \(person\.erase/,
+      ),
+    });
+  });
+
+  it('finds a chain row listed as erased where no erasure ever ran', async () => {
+    const bobs = await rig.event('berlin', 2 * DAY, { person: bob });
+    await rig.pool.query('DELETE FROM events WHERE id = $1', [bobs.id]);
+    await rig.pool.query(
+      `INSERT INTO erased_chain_rows (site, no) SELECT site, no FROM audit_chain WHERE ref = $1`,
+      [bobs.id],
+    );
+    expect((await verify()).mismatch).toMatchObject({
+      site: '_central',
+      problem:
+        'the list of erased chain rows holds 1 rows, but no erasure recorded it: rows were added to it outside an erasure',
+    });
+  });
+
   it('accepts the alarms and footage links the erasure deleted', async () => {
     const granted = await rig.event('berlin', DAY, { person: ada, badge });
     await rig.event('berlin', DAY, { kind: 'video.footage-linked', data: { event: granted.id } });

@@ -251,6 +251,20 @@ describe('hash chain and day checkpoints', () => {
     expect((await verify()).ok).toBe(true); // the prune's own audit entry included
   });
 
+  it('still verifies after the chain rows an erasure listed were pruned: the prune records the list it leaves', async () => {
+    await rig.pool.query(`INSERT INTO people (id, display_name) VALUES ('p-ada', 'Ada')`);
+    for (let i = 0; i < 2; i += 1) await rig.event('berlin', 2 * DAY, { person: 'p-ada' });
+    await rig.event('berlin', DAY, { person: 'p-bob' });
+    await rig.service.erasePerson('p-ada', {}, ADMIN);
+    await backdate('berlin', 2, 1);
+    await checkpoint();
+    expect(await verify()).toMatchObject({ ok: true, chains: [{}, { site: 'berlin', rows: 3, expired: 2 }] });
+    const today = new Date().toISOString().slice(0, 10);
+    expect(await cli('audit', 'prune', '--before', today)).toMatchObject({ code: 0 });
+    expect(await rig.pool.query('SELECT * FROM erased_chain_rows')).toMatchObject({ rowCount: 0 });
+    expect(await verify()).toMatchObject({ ok: true, chains: [{}, { site: 'berlin', rows: 1 }] });
+  });
+
   it('accepts workstation entries an erasure redacted, and no other changed staff action', async () => {
     await rig.pool.query(`INSERT INTO people (id, display_name) VALUES ('p-1', 'Ada')`);
     await writeAudit(rig.pool, {

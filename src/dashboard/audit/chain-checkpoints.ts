@@ -167,7 +167,7 @@ export class ChainCheckpointer {
  * Deletes the chain rows of signed days before `day` (YYYY-MM-DD), in every chain; their
  * checkpoints stay, so the rows after them verify from the signed heads. Returns rows deleted.
  */
-export async function pruneSignedDays(pool: Pool, day: string): Promise<number> {
+export async function pruneSignedDays(pool: Queryable, day: string): Promise<number> {
   // The erasure listing of pruned rows goes with them: nothing is left to verify against it.
   const result = await pool.query<{ n: number }>(
     `WITH signed AS (

@@ -13,6 +13,7 @@ import {
   loadCoverage,
 } from './chain-coverage.js';
 import { type Checkpoint, checkpointSignatureValid, linkHash, ZERO_HASH } from './chain-links.js';
+import { erasureListProblem } from './erasure-list.js';
 
 /**
  * `identgate audit verify`: walks each chain from the database in order, recomputes every row's
@@ -96,6 +97,10 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
         )
       ).rows.map((r) => r.site);
   const coverage = await loadCoverage(pool);
+  // What the list accepts holds only if the list is the one its last change recorded.
+  const listProblem = await erasureListProblem(pool);
+  if (listProblem)
+    return { ok: false, chains: [], mismatch: { site: '_central', no: null, problem: listProblem } };
   const chains: ChainSummary[] = [];
   const client = await pool.connect();
   try {

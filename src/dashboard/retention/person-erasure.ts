@@ -4,6 +4,7 @@ import { FOOTAGE_LINK_KIND } from '../../controllers/retention/data-classes.js';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import { writeAudit } from '../audit/audit-log.js';
+import { ERASURE_LIST_LOCK, erasureListDigest } from '../audit/erasure-list.js';
 import { CREDENTIALS_CHANNEL } from '../cluster-channels.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
@@ -96,6 +97,8 @@ export class PersonErasure {
   async erase(personId: string, options: ErasureOptions, actor: string): Promise<ErasureReport> {
     const started = this.clock.now();
     return withTransaction(this.pool, async (db) => {
+      // One erasure at a time: each records the list of erased chain rows as it leaves it.
+      await db.query(ERASURE_LIST_LOCK);
       const person = await db.query('SELECT 1 FROM people WHERE id = $1 FOR UPDATE', [personId]);
       const badges = (
         await db.query<{ badge: string }>('SELECT badge FROM badges WHERE person_id = $1', [personId])
@@ -253,7 +256,13 @@ export class PersonErasure {
         actor,
         action: 'person.erase',
         target: null,
-        details: { reference: reference ?? null, runId: stamp.runId, keptEvents, ...counts },
+        details: {
+          reference: reference ?? null,
+          runId: stamp.runId,
+          keptEvents,
+          ...counts,
+          erasedRows: await erasureListDigest(db),
+        },
       },
       new Date(this.clock.now()),
     );
