@@ -72,6 +72,20 @@ describe('retention: holds, row classes, log and policies', () => {
     expect(left).not.toContain(central);
   });
 
+  it('keeps an alarm resolved within retention, however long before it was raised, cleared and acknowledged', async () => {
+    const at = (age: number) => new Date(rig.clock.now() - age);
+    await rig.pool.query(
+      `INSERT INTO alarms (source, site, alarm, key, severity, state, raised_at, last_seen_at, cleared_at,
+                           acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolve_comment)
+       VALUES ('gateway', 'berlin', 'door-forced', 'door-forced:main', 'critical', 'resolved', $1, $1, $2,
+               $3, 'staff:x', $4, 'staff:y', 'investigated, see case 12')`,
+      [at(70 * DAY), at(65 * DAY), at(64 * DAY), at(DAY)],
+    );
+    await run();
+    const left = await rig.pool.query(`SELECT resolve_comment FROM alarms`);
+    expect(left.rows).toEqual([{ resolve_comment: 'investigated, see case 12' }]);
+  });
+
   it('deletes quarantined payloads past the global retention; any hold keeps them', async () => {
     await rig.service.setPolicy({ dataClass: 'quarantine', scope: 'global', days: 14 }, ADMIN);
     await rig.quarantined(15 * DAY, 'expired');

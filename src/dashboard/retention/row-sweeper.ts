@@ -5,7 +5,7 @@ import type { DeletionEntry } from './retention-schemas.js';
 
 /**
  * Batched deletes for the classes kept row by row: alarms (by their last activity, in any
- * state) and quarantined payloads (by when they arrived). A row whose time span touches a held
+ * state, a resolution with its comment included) and quarantined payloads (by when they arrived). A row whose time span touches a held
  * span stays. A dry run counts the same rows.
  */
 export interface RowTable {
@@ -22,7 +22,7 @@ export interface RowTable {
 export const ALARMS: RowTable = {
   dataClass: 'alarms',
   table: 'alarms',
-  time: 'greatest(raised_at, last_seen_at, cleared_at, acknowledged_at)',
+  time: 'greatest(raised_at, last_seen_at, cleared_at, acknowledged_at, resolved_at)',
   start: 'raised_at',
   siteFilter: 'site IS NOT DISTINCT FROM $1',
 };
