@@ -284,7 +284,7 @@ describe('hash chain and day checkpoints', () => {
     });
   });
 
-  it('replaces the user in workstation entries past the presence retention, and still verifies', async () => {
+  it("replaces the user in workstation entries past the presence retention, central's lock commands too, and still verifies", async () => {
     await rig.pool.query(
       `INSERT INTO rooms (site, id, name) VALUES ('berlin', 'r1', 'Room 1') ON CONFLICT DO NOTHING`,
     );
@@ -296,31 +296,38 @@ describe('hash chain and day checkpoints', () => {
       action: 'workstation.login-allowed',
       details: { user: 'p-1' },
     });
+    // Central sends the lock command when the user leaves: written by `system`, about the workstation.
+    await writeAudit(rig.pool, {
+      actor: 'system',
+      action: 'workstation.lock-sent',
+      target: 'workstation:ws-9',
+      details: { user: 'p-1', reason: 'left', command: 'c-1' },
+    });
     rig.service.register(new WorkstationAuditExpiry(rig.pool));
-    const user = async () =>
+    const users = async () =>
       (
         await rig.pool.query<{ user: string }>(
-          `SELECT details ->> 'user' AS user FROM audit_log WHERE action = 'workstation.login-allowed'`,
+          `SELECT details ->> 'user' AS user FROM audit_log WHERE starts_with(action, 'workstation.') ORDER BY id`,
         )
-      ).rows[0]?.user;
+      ).rows.map((r) => r.user);
     // 59 days after the check: kept, and a dry run changes nothing either.
     rig.clock.advance(Date.now() - rig.clock.now() + 59 * DAY);
     await rig.service.runNow({ dryRun: false });
-    expect(await user()).toBe('p-1');
+    expect(await users()).toEqual(['p-1', 'p-1']);
     rig.clock.advance(2 * DAY);
     const dry = await rig.service.runNow({ dryRun: true });
     expect(JSON.stringify(dry)).toContain('"presence"');
-    expect(await user()).toBe('p-1');
+    expect(await users()).toEqual(['p-1', 'p-1']);
     // 61 days: the user is gone from the entry; the deletion log says how many, not whom.
     await rig.service.runNow({ dryRun: false });
-    expect(await user()).toBe('expired');
+    expect(await users()).toEqual(['expired', 'expired']);
     const logged = await rig.pool.query(
       `SELECT site, deleted::int AS count FROM deletion_log WHERE data_class = 'presence' AND NOT dry_run`,
     );
-    expect(logged.rows).toEqual([{ site: 'berlin', count: 1 }]);
+    expect(logged.rows).toEqual([{ site: 'berlin', count: 2 }]);
     const report = await verify();
     expect(report).toMatchObject({ ok: true });
-    expect(report.chains.find((c) => c.site === '_central')?.redacted).toBe(1);
+    expect(report.chains.find((c) => c.site === '_central')?.redacted).toBe(2);
   });
 
   it('rejects a time that is not ISO 8601 with a usage error', async () => {

@@ -8,6 +8,8 @@ import type { DeletionEntry } from '../retention/retention-schemas.js';
  * class (60 days by default, per site) the user in those entries is replaced by `expired` — the
  * entries themselves stay, so the audit chain still shows that a check happened and `audit
  * verify` accepts the change where the deletion log covers it. Held spans are left alone.
+ * Entries are found by the workstation they are about (their target) as well as by their writer:
+ * central writes the lock commands it sends (`workstation.lock-sent`, `-failed`) as `system`.
  */
 export class WorkstationAuditExpiry implements PresenceStore {
   readonly dataClass = 'presence' as const;
@@ -25,7 +27,7 @@ export class WorkstationAuditExpiry implements PresenceStore {
       const held = request.heldFor(site);
       const where = `starts_with(l.action, 'workstation.') AND l.details ? 'user'
           AND l.details ->> 'user' NOT IN ('erased', 'expired') AND l.at < $1
-          AND l.actor IN (SELECT 'workstation:' || w.id FROM workstations w WHERE w.site = $2)
+          AND EXISTS (SELECT 1 FROM workstations w WHERE w.site = $2 AND 'workstation:' || w.id IN (l.target, l.actor))
           AND NOT EXISTS (SELECT 1 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS h(f, t)
                            WHERE l.at >= h.f AND l.at < h.t)`;
       const params = [cutoff, site, held.map((h) => new Date(h.from)), held.map((h) => new Date(h.to))];
