@@ -58,6 +58,7 @@ async function scratch(days: number): Promise<Scratch> {
       partitions: nativePartitions,
       batchSize: 5000,
       shouldStop: () => false,
+      lockTimeoutMs: 5000,
     }),
     closing: false,
   };

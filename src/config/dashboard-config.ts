@@ -79,6 +79,13 @@ export const RetentionConfig = Type.Object(
       default: 7,
       description: 'days of event partitions the job creates ahead, on the native partitioning path',
     }),
+    lockTimeoutSeconds: Type.Integer({
+      minimum: 1,
+      maximum: 60,
+      default: 3,
+      description:
+        'how long creating or dropping an event partition waits for its lock on `events` (inserts queue behind the wait); the next run retries',
+    }),
   },
   { ...strict, default: {} },
 );

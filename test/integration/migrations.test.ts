@@ -52,6 +52,7 @@ describe('database migrations', () => {
       { version: 24, variant: 'any' },
       { version: 25, variant: 'any' },
       { version: 26, variant: 'any' },
+      { version: 27, variant: 'native' },
       { version: 29, variant: 'any' },
     ]);
     const partitioned = await pool.query(

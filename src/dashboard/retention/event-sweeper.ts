@@ -31,10 +31,12 @@ export interface EventSweeperOptions {
   batchSize: number;
   /** Asked between batches: a stopping dashboard does not wait for a long sweep. */
   shouldStop: () => boolean;
+  /**
+   * How long a drop waits for its locks before giving up until the next run: dropping a
+   * partition takes ACCESS EXCLUSIVE on `events`, and every insert queues behind the wait.
+   */
+  lockTimeoutMs: number;
 }
-
-/** How long a drop waits for the partition's locks before giving up until the next run. */
-const DROP_LOCK_TIMEOUT = '5s';
 
 export class EventSweeper {
   constructor(private readonly options: EventSweeperOptions) {}
@@ -101,7 +103,7 @@ export class EventSweeper {
       return;
     }
     const entries = await withTransaction(this.options.pool, async (db) => {
-      await db.query(`SET LOCAL lock_timeout = '${DROP_LOCK_TIMEOUT}'`);
+      await db.query(`SELECT set_config('lock_timeout', $1, true)`, [`${this.options.lockTimeoutMs}ms`]);
       // No late event may slip into the partition between counting and dropping.
       await db.query(`LOCK TABLE ${partition.table} IN SHARE MODE`);
       const counts = await this.countByGroup(db, partition);

@@ -10,6 +10,11 @@ export const RetentionErrorCode = {
   holdUnknown: 'IDG_RETENTION_HOLD_UNKNOWN',
   /** Another instance is running retention right now. */
   busy: 'IDG_RETENTION_BUSY',
+  /**
+   * A partition drop not tried in this run: one before it waited its lock timeout (a long reader
+   * of `events`), and each further wait would hold the ingest up again. The next run tries it.
+   */
+  dropDeferred: 'IDG_RETENTION_DROP_DEFERRED',
   /** No person and no events with that id. */
   personUnknown: 'IDG_PERSON_UNKNOWN',
 } as const;

@@ -14,6 +14,7 @@ import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
 import { JOB_LOCKS, withJobLock } from '../storage/database.js';
+import { ensureEventPartitions } from '../storage/event-partitions.js';
 import type { Queryable } from '../storage/event-store.js';
 import { type RunStamp, writeDeletions } from './deletion-log.js';
 import { EventSweeper } from './event-sweeper.js';
@@ -43,6 +44,12 @@ export interface RetentionRunOptions {
   shouldStop: () => boolean;
 }
 
+/** PostgreSQL's error when a wait for a lock reached `lock_timeout`. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** The step that creates the coming days' event partitions, as failures name it. */
+export const CREATE_AHEAD_STEP = 'events: create partitions ahead';
+
 export async function runRetention(options: RetentionRunOptions, dryRun: boolean): Promise<RetentionReport> {
   const report = await withJobLock(options.pool, options.log, JOB_LOCKS.retention, () =>
     new RetentionRun(options, dryRun).run(),
@@ -71,7 +78,11 @@ class RetentionRun {
 
   async run(): Promise<RetentionReport> {
     const { pool, store, settings, clock } = this.options;
-    const partitionsCreated = this.dryRun ? 0 : await this.createAhead();
+    let partitionsCreated = 0;
+    if (!this.dryRun)
+      await this.attempt(CREATE_AHEAD_STEP, async () => {
+        partitionsCreated = await this.createAhead();
+      });
     // One after another: the job should not take the pool's connections from the ingest.
     const rules = await store.policies();
     const customers = await store.customerOfSites();
@@ -112,33 +123,56 @@ class RetentionRun {
     return report;
   }
 
+  /** Runs every hour for days ahead: a few attempts that time out on their lock cost nothing. */
   private async createAhead(): Promise<number> {
-    const today = Math.floor(this.options.clock.now() / DAY_MS) * DAY_MS;
+    const { pool, settings, clock } = this.options;
+    const today = Math.floor(clock.now() / DAY_MS) * DAY_MS;
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-    const result = await this.options.pool.query<{ n: number }>(
-      'SELECT identgate_ensure_event_partitions($1::date, $2::date) AS n',
-      [day(today), day(today + this.options.settings.partitionsAheadDays * DAY_MS)],
+    return ensureEventPartitions(
+      pool,
+      day(today),
+      day(today + settings.partitionsAheadDays * DAY_MS),
+      settings.lockTimeoutSeconds * 1000,
     );
-    return result.rows[0]?.n ?? 0;
   }
 
   private async sweepEvents(book: PolicyBook, holds: readonly LegalHoldRange[]): Promise<void> {
     const { pool, partitions, settings, shouldStop } = this.options;
-    const sweeper = new EventSweeper({ pool, partitions, batchSize: settings.batchSize, shouldStop });
+    const sweeper = new EventSweeper({
+      pool,
+      partitions,
+      batchSize: settings.batchSize,
+      shouldStop,
+      lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
+    });
     let candidates: Awaited<ReturnType<PartitionSql['list']>> = [];
     await this.attempt('events: list partitions', async () => {
       candidates = partitionsToInspect(await partitions.list(pool), book);
     });
+    // Inserts queue behind a drop waiting for its lock: after one such wait, no more this run.
+    let dropTimedOut = false;
     for (const partition of candidates) {
       if (shouldStop()) return;
       await this.attempt(`events: ${partition.name}`, async () => {
         const plan = planPartition(partition, await sweeper.sites(partition), book, holds);
         if (!plan) return;
-        await sweeper.execute(plan, this.dryRun, {
-          log: (entries, db) => writeDeletions(db, this.stamp, entries),
-          done: (entries) => this.entries.push(...entries),
-          held: (step, count) => this.noteHeld(step.dataClass, step.site, step.heldBy, count),
-        });
+        if (dropTimedOut && plan.method === 'partition-drop' && !this.dryRun) {
+          throw new CodedError(
+            RetentionErrorCode.dropDeferred,
+            'not tried in this run: an earlier drop timed out waiting for its lock on events',
+          );
+        }
+        try {
+          await sweeper.execute(plan, this.dryRun, {
+            log: (entries, db) => writeDeletions(db, this.stamp, entries),
+            done: (entries) => this.entries.push(...entries),
+            held: (step, count) => this.noteHeld(step.dataClass, step.site, step.heldBy, count),
+          });
+        } catch (error) {
+          if (plan.method === 'partition-drop' && (error as { code?: string }).code === LOCK_NOT_AVAILABLE)
+            dropTimedOut = true;
+          throw error;
+        }
       });
     }
   }

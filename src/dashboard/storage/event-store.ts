@@ -6,6 +6,7 @@ export type Queryable = Pool | ClientBase;
 import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Envelope } from '../../protocol/envelope.js';
 import { arrayLiteral } from './database.js';
+import { ensureEventPartitions } from './event-partitions.js';
 import { type EventFilter, eventSearchCondition } from './event-search.js';
 
 /** An event as the dashboard stores and serves it. */
@@ -72,6 +73,8 @@ export class EventStore {
   constructor(
     private readonly pool: Pool,
     private readonly clock: Clock = systemClock,
+    /** How long the ingest waits to create a partition before the batch fails (and is retried). */
+    private readonly partitionLockTimeoutMs = 5000,
   ) {}
 
   /**
@@ -257,7 +260,7 @@ export class EventStore {
     const missing = [...new Set(days)].filter((d) => d < yesterday || !this.knownDays.has(d)).sort();
     if (missing.length === 0) return;
     for (const day of missing) {
-      await this.pool.query('SELECT identgate_ensure_event_partitions($1::date, $1::date)', [day]);
+      await ensureEventPartitions(this.pool, day, day, this.partitionLockTimeoutMs);
       if (day >= yesterday) this.knownDays.add(day);
     }
   }
