@@ -177,6 +177,7 @@ export class Dashboard {
       clock: this.clock,
       log: options.log.child({ component: 'retention' }),
       settings: retentionSettings(options.config),
+      alarmsChanged: (changed) => this.hub.publishAlarms(changed),
     });
     this.retention.register(new WorkstationAuditExpiry(this.pool));
   }

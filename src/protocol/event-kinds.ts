@@ -82,6 +82,11 @@ export const AlarmType = Type.Union([
    * set (raised centrally; cleared once a set for it is published again).
    */
   Type.Literal('credentials-unpublished'),
+  /**
+   * The central retention job left steps undone (expired data stays until a run succeeds), or
+   * cannot create the coming days' event partitions (raised centrally; cleared by a run that succeeds).
+   */
+  Type.Literal('retention-failed'),
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { retentionSettings } from '../../src/config/dashboard-config.js';
 import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
+import type { AlarmView } from '../../src/dashboard/storage/alarm-store.js';
 import { EventStore } from '../../src/dashboard/storage/event-store.js';
 import { FakeClock } from '../../src/lib/clock.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -21,12 +22,13 @@ describe('retention beside long readers of events', () => {
   afterAll(() => rig.close());
   beforeEach(() => rig.reset());
 
-  const service = (clock = rig.clock) =>
+  const service = (clock = rig.clock, alarmsChanged?: (alarms: AlarmView[]) => void) =>
     new RetentionService({
       pool: rig.pool,
       clock,
       log: silentLogger,
       settings: retentionSettings({ retention: { lockTimeoutSeconds: 1 } }),
+      ...(alarmsChanged ? { alarmsChanged } : {}),
     });
 
   /** A session in a transaction that has run `sql` and stays open, as an export's does. */
@@ -122,5 +124,88 @@ describe('retention beside long readers of events', () => {
       await change.end();
     }
     expect(await rig.partitionNames()).not.toContain('events_p20270602');
+  });
+  describe('alarms', () => {
+    const retentionAlarms = async () =>
+      (
+        await rig.pool.query<{ key: string; severity: string; detail: string; cleared: boolean }>(
+          `SELECT key, severity, detail, cleared_at IS NOT NULL AS cleared FROM alarms
+            WHERE source = 'central' AND alarm = 'retention-failed' ORDER BY id`,
+        )
+      ).rows;
+
+    it('raises one naming the step that failed, shows it, and clears it when a later run succeeds', async () => {
+      await rig.event('berlin', 70 * DAY);
+      const shown: AlarmView[] = [];
+      const retention = service(rig.clock, (alarms) => shown.push(...alarms));
+      const reader = await longReader();
+      try {
+        await retention.runNow({ dryRun: false });
+      } finally {
+        await reader.end();
+      }
+      expect(await retentionAlarms()).toEqual([
+        {
+          key: 'retention-failed',
+          severity: 'warning',
+          detail: expect.stringContaining(
+            `events: ${rig.partitionOf(70 * DAY)} (55P03: canceling statement due to lock timeout)`,
+          ),
+          cleared: false,
+        },
+      ]);
+      expect(shown.map((a) => a.alarm)).toEqual(['retention-failed']);
+      await retention.runNow({ dryRun: false });
+      expect(await retentionAlarms()).toMatchObject([{ key: 'retention-failed', cleared: true }]);
+    });
+
+    it("raises a critical one while today's and tomorrow's partitions are missing and cannot be created", async () => {
+      // Days ahead of the alarms' own time, so that no alarm is past retention.
+      const clock = new FakeClock(Date.now() + 3 * DAY);
+      const [today, tomorrow] = [0, DAY].map((ms) => new Date(clock.now() + ms).toISOString().slice(0, 10));
+      const retention = service(clock);
+      const change = await openTransaction('LOCK TABLE events IN SHARE UPDATE EXCLUSIVE MODE');
+      try {
+        const report = await retention.runNow({ dryRun: false });
+        expect(report.failures).toContainEqual(
+          expect.objectContaining({ step: 'events: create partitions ahead', code: '55P03' }),
+        );
+      } finally {
+        await change.end();
+      }
+      expect(await retentionAlarms()).toEqual([
+        { key: 'retention-failed', severity: 'warning', detail: expect.any(String), cleared: false },
+        {
+          key: 'retention-partitions-missing',
+          severity: 'critical',
+          detail: expect.stringContaining(
+            `no event partition for ${today}, ${tomorrow}, and the retention run could not create it: canceling statement due to lock timeout`,
+          ),
+          cleared: false,
+        },
+      ]);
+      await retention.runNow({ dryRun: false });
+      expect((await retentionAlarms()).map((a) => a.cleared)).toEqual([true, true]);
+    });
+
+    it('raises one when the run fails as a whole, and none for a dry run', async () => {
+      const retention = service();
+      await rig.pool.query('ALTER TABLE legal_holds RENAME TO legal_holds_away');
+      try {
+        await expect(retention.runNow({ dryRun: true })).rejects.toThrow();
+        expect(await retentionAlarms()).toEqual([]);
+        await expect(retention.runNow({ dryRun: false })).rejects.toThrow();
+      } finally {
+        await rig.pool.query('ALTER TABLE legal_holds_away RENAME TO legal_holds');
+      }
+      expect(await retentionAlarms()).toEqual([
+        {
+          key: 'retention-failed',
+          severity: 'warning',
+          detail: expect.stringContaining('the retention run failed before deleting anything'),
+          cleared: false,
+        },
+      ]);
+    });
   });
 });

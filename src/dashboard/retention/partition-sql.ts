@@ -20,6 +20,8 @@ export interface PartitionSql {
   list(db: Queryable): Promise<StoredPartition[]>;
   /** Runs inside the caller's transaction, after the caller locked the table. */
   drop(db: Queryable, partition: StoredPartition): Promise<void>;
+  /** Of these UTC days (`YYYY-MM-DD`), those whose events have nowhere to go yet. */
+  missingDays(db: Queryable, days: readonly string[]): Promise<string[]>;
 }
 
 const NATIVE_NAME = /^events_p(\d{4})(\d{2})(\d{2})$/;
@@ -43,6 +45,14 @@ export const nativePartitions: PartitionSql = {
   async drop(db, partition) {
     await db.query(`DROP TABLE ${partition.table}`);
   },
+  async missingDays(db, days) {
+    const result = await db.query<{ day: string }>(
+      `SELECT to_char(d, 'YYYY-MM-DD') AS day FROM unnest($1::date[]) AS d
+        WHERE to_regclass(format('events_p%s', to_char(d, 'YYYYMMDD'))) IS NULL ORDER BY d`,
+      [days],
+    );
+    return result.rows.map((r) => r.day);
+  },
 };
 
 export const timescalePartitions: PartitionSql = {
@@ -64,6 +74,9 @@ export const timescalePartitions: PartitionSql = {
       `SELECT drop_chunks('events', older_than => $2::timestamptz, newer_than => $1::timestamptz)`,
       [new Date(partition.from), new Date(partition.to)],
     );
+  },
+  async missingDays() {
+    return []; // TimescaleDB creates a chunk with its first row
   },
 };
 

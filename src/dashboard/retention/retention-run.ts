@@ -20,6 +20,7 @@ import { type RunStamp, writeDeletions } from './deletion-log.js';
 import { EventSweeper } from './event-sweeper.js';
 import type { ExpiringStore } from './expiring-store.js';
 import type { PartitionSql } from './partition-sql.js';
+import type { RetentionAlarms } from './retention-alarms.js';
 import { RetentionErrorCode } from './retention-errors.js';
 import type { DeletionEntry, HeldEntry, RetentionReport } from './retention-schemas.js';
 import type { RetentionStore } from './retention-store.js';
@@ -42,6 +43,8 @@ export interface RetentionRunOptions {
   clock: Clock;
   log: Logger;
   shouldStop: () => boolean;
+  /** Told how each real run ended; absent, failures are only logged and reported. */
+  alarms?: RetentionAlarms;
 }
 
 /** PostgreSQL's error when a wait for a lock reached `lock_timeout`. */
@@ -79,9 +82,15 @@ class RetentionRun {
   async run(): Promise<RetentionReport> {
     const { pool, store, settings, clock } = this.options;
     let partitionsCreated = 0;
+    let partitionsMissing: string[] = [];
     if (!this.dryRun)
       await this.attempt(CREATE_AHEAD_STEP, async () => {
-        partitionsCreated = await this.createAhead();
+        try {
+          partitionsCreated = await this.createAhead();
+        } catch (error) {
+          partitionsMissing = await this.nearDaysMissing().catch(() => []);
+          throw error;
+        }
       });
     // One after another: the job should not take the pool's connections from the ingest.
     const rules = await store.policies();
@@ -120,7 +129,15 @@ class RetentionRun {
       },
       this.dryRun ? 'retention dry run finished' : 'retention run finished',
     );
+    if (!this.dryRun) await this.options.alarms?.runFinished(report, partitionsMissing);
     return report;
+  }
+
+  /** Today and tomorrow, when they have no partition: their events could not be stored. */
+  private async nearDaysMissing(): Promise<string[]> {
+    const today = Math.floor(this.options.clock.now() / DAY_MS) * DAY_MS;
+    const days = [today, today + DAY_MS].map((ms) => new Date(ms).toISOString().slice(0, 10));
+    return this.options.partitions.missingDays(this.options.pool, days);
   }
 
   /** Runs every hour for days ahead: a few attempts that time out on their lock cost nothing. */

@@ -6,15 +6,17 @@ import { explainErrors, pointerToKeyPath } from '../../config/explain.js';
 import { DATA_CLASS_NAMES, DATA_CLASSES, type DataClass } from '../../controllers/retention/data-classes.js';
 import type { PolicyRule } from '../../controllers/retention/policy-book.js';
 import type { Clock } from '../../lib/clock.js';
-import { CodedError } from '../../lib/coded-error.js';
+import { CodedError, hasCode, toError } from '../../lib/coded-error.js';
 import type { Logger } from '../../lib/logger.js';
 import { writeAudit } from '../audit/audit-log.js';
+import { AlarmStore, type AlarmView } from '../storage/alarm-store.js';
 import type { StorageMode } from '../storage/migrator.js';
 import { withTransaction } from '../storage/transaction.js';
 import { readDeletions } from './deletion-log.js';
 import type { ExpiringStore } from './expiring-store.js';
 import { partitionSqlFor } from './partition-sql.js';
 import { type ErasureOptions, type ErasureReport, PersonErasure } from './person-erasure.js';
+import { RetentionAlarms } from './retention-alarms.js';
 import { RetentionErrorCode } from './retention-errors.js';
 import { runRetention } from './retention-run.js';
 import {
@@ -42,11 +44,14 @@ export interface RetentionServiceOptions {
   clock: Clock;
   log: Logger;
   settings: RetentionConfig;
+  /** Hears of the retention alarms a run raises or clears (the live page). */
+  alarmsChanged?: (alarms: AlarmView[]) => void;
 }
 
 export class RetentionService {
   private readonly store: RetentionStore;
   private readonly erasure: PersonErasure;
+  private readonly alarms: RetentionAlarms;
   private readonly registered = new Map<DataClass, ExpiringStore>();
   private mode: StorageMode | undefined;
   private halted = false;
@@ -56,6 +61,7 @@ export class RetentionService {
     this.erasure = new PersonErasure(options.pool, options.clock);
     // The erasure's own tombstones: they go once no event of the erased person can be stored.
     this.register(new TombstoneExpiry(options.pool, options.clock, options.settings.defaultDays));
+    this.alarms = new RetentionAlarms(new AlarmStore(options.pool), options.log, options.alarmsChanged);
   }
 
   /** Lets a later feature's store (exports, presence) take part in every run. */
@@ -163,19 +169,27 @@ export class RetentionService {
   /** Runs retention now; a manual run (with an actor) is audited, the scheduled one is in the deletion log. */
   async runNow(options: { dryRun: boolean }, actor?: string): Promise<RetentionReport> {
     const { pool, clock, log, settings } = this.options;
-    const report = await runRetention(
-      {
-        pool,
-        store: this.store,
-        partitions: partitionSqlFor(await this.storageMode()),
-        settings,
-        stores: this.registered,
-        clock,
-        log,
-        shouldStop: () => this.halted,
-      },
-      options.dryRun,
-    );
+    let report: RetentionReport;
+    try {
+      report = await runRetention(
+        {
+          pool,
+          store: this.store,
+          partitions: partitionSqlFor(await this.storageMode()),
+          settings,
+          stores: this.registered,
+          clock,
+          log,
+          shouldStop: () => this.halted,
+          alarms: this.alarms,
+        },
+        options.dryRun,
+      );
+    } catch (error) {
+      if (!options.dryRun && !hasCode(error, RetentionErrorCode.busy))
+        await this.alarms.runFailed(toError(error));
+      throw error;
+    }
     // Dropped partitions take their own statistics with them; the parent's stay until analysed.
     if (!options.dryRun) await refreshAfterDeletion(pool, log, { vacuum: false });
     if (actor) {
