@@ -3,7 +3,7 @@ import { CodedError } from '../../lib/coded-error.js';
 import type { Queryable } from '../storage/event-store.js';
 
 /**
- * Tombstones of erased people (migration 0029): keyed hashes of the person id and of each of their
+ * Tombstones of erased people (migration 0028): keyed hashes of the person id and of each of their
  * badges, with the time of the erasure. The ingest does not store an event that names one of them
  * (erased-refusals.ts), so an event still in a gateway's outbox, or badged at a gateway that has
  * not yet received the new credential set, does not bring the person back.
@@ -21,13 +21,13 @@ export function tombstoneDigest(key: Buffer, kind: TombstoneKind, value: string)
   return createHmac('sha256', key).update(`identgate/erasure-tombstone/v1/${kind}\u0000${value}`).digest();
 }
 
-/** The tombstones' key; it is written by migration 0029, so its absence is a damaged database. */
+/** The tombstones' key; it is written by migration 0028, so its absence is a damaged database. */
 export async function readTombstoneKey(db: Queryable): Promise<Buffer> {
   const row = (await db.query<{ key: Buffer }>('SELECT key FROM erasure_tombstone_key')).rows[0];
   if (!row) {
     throw new CodedError(
       'IDG_TOMBSTONE_KEY_MISSING',
-      'erasure_tombstone_key is empty (written by migration 29): erased people cannot be told apart',
+      'erasure_tombstone_key is empty (written by migration 28): erased people cannot be told apart',
     );
   }
   return row.key;

@@ -191,7 +191,11 @@ export class RetentionService {
       throw error;
     }
     // Dropped partitions take their own statistics with them; the parent's stay until analysed.
-    if (!options.dryRun) await refreshAfterDeletion(pool, log, { vacuum: false });
+    if (!options.dryRun)
+      await refreshAfterDeletion(pool, log, {
+        vacuum: false,
+        lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
+      });
     if (actor) {
       await writeAudit(
         pool,
@@ -217,7 +221,10 @@ export class RetentionService {
   /** Erases a person on request: see PersonErasure for what goes and what stays. */
   async erasePerson(personId: string, options: ErasureOptions, actor: string): Promise<ErasureReport> {
     const report = await this.erasure.erase(personId, options, actor);
-    await refreshAfterDeletion(this.options.pool, this.options.log, { vacuum: true });
+    await refreshAfterDeletion(this.options.pool, this.options.log, {
+      vacuum: true,
+      lockTimeoutMs: this.options.settings.lockTimeoutSeconds * 1000,
+    });
     return report;
   }
 

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 
 /**
@@ -27,29 +27,47 @@ export const PERSONAL_DATA_TABLES = [
 /**
  * Analyses the tables holding personal data again (their statistics then sample only rows that
  * exist) and, with `vacuum`, first removes the row versions deleted (after an erasure: a few rows
- * in many partitions). Partitioned tables are analysed as a whole and partition by partition. A
- * failure is logged, not thrown: what was deleted stays deleted, and the next run tries again.
+ * in many partitions). Partitioned tables are analysed as a whole and partition by partition.
+ * Table by table, each waiting at most `lockTimeoutMs` for its lock (a schema change or a
+ * VACUUM FULL in the way must not hold the run). A failure is logged, not thrown: what was deleted
+ * stays deleted, and the next run tries again. Returns the tables that failed.
  */
 export async function refreshAfterDeletion(
   pool: Pool,
   log: Logger,
-  options: { vacuum: boolean },
-): Promise<boolean> {
+  options: { vacuum: boolean; lockTimeoutMs: number },
+): Promise<string[]> {
   const command = options.vacuum ? 'VACUUM (ANALYZE)' : 'ANALYZE';
+  const failed: string[] = [];
+  let client: PoolClient | undefined;
   try {
-    const present = await pool.query<{ name: string }>(
+    client = await pool.connect();
+    const present = await client.query<{ name: string }>(
       'SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(name) IS NOT NULL',
       [PERSONAL_DATA_TABLES],
     );
-    if (present.rows.length === 0) return true;
-    // The names come from the list above, never from input.
-    await pool.query(`${command} ${present.rows.map((r) => r.name).join(', ')}`);
-    return true;
+    await client.query(`SET lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
+    for (const { name } of present.rows) {
+      try {
+        // The names come from the list above, never from input.
+        await client.query(`${command} ${name}`);
+      } catch (error) {
+        failed.push(name);
+        log.error(
+          { err: error, command, table: name },
+          'could not refresh the statistics of a table holding personal data: values of deleted rows may remain in them until the next retention run',
+        );
+      }
+    }
+    await client.query('RESET lock_timeout');
   } catch (error) {
     log.error(
       { err: error, command },
-      'could not refresh the statistics of the tables holding personal data: values of deleted rows may remain in them until the next retention run',
+      'could not refresh the statistics of the tables holding personal data',
     );
-    return false;
+    return [...PERSONAL_DATA_TABLES];
+  } finally {
+    client?.release();
   }
+  return failed;
 }
