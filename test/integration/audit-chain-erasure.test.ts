@@ -110,6 +110,13 @@ describe('verifying the chains after an erasure', () => {
       ref: bobs.id,
       problem: 'its event row was changed (content digest differs)',
     });
+    // Listed as rewritten, not as deleted: deleting it is not covered.
+    await rig.pool.query('DELETE FROM events WHERE id = $1', [bobs.id]);
+    expect((await verify()).mismatch).toMatchObject({
+      site: 'berlin',
+      ref: bobs.id,
+      problem: 'its event row is missing and no deletion log entry covers it',
+    });
   });
 
   it('finds a companion replaced by "erased" where no erasure did it', async () => {

@@ -78,7 +78,7 @@ describe('ingest of events of an erased person', () => {
   it('does not store them, claims their numbers, keeps only what names them and raises no alarm', async () => {
     const before = new Date(Date.now() - 3_600_000);
     const granted = event('access.granted', { person, badge, factors: ['badge'], unlockMs: 5000 }, before);
-    const denied = event('access.denied', { badge, reason: 'unknown-badge' });
+    const denied = event('access.denied', { badge, reason: 'unknown-badge' }, before);
     const other = event('door.locked', {});
     delete (other.data as Record<string, unknown>).direction;
     const outcomes = await publish([granted, denied, other]);
@@ -126,6 +126,34 @@ describe('ingest of events of an erased person', () => {
     expect(
       await query('SELECT 1 FROM quarantine WHERE topic = $1', [topics.events(system.site, gateway)]),
     ).toHaveLength(2);
+  });
+
+  it("stores what happened after the erasure, and others' entries with the person as companion erased", async () => {
+    const before = new Date(Date.now() - 3_600_000);
+    // Bob's entry under the two-person rule, from before the erasure, arriving late.
+    const bobs = event(
+      'access.granted',
+      {
+        person: 'agent-bob',
+        badge: 'BADGE-BOB',
+        factors: ['badge', 'totp'],
+        unlockMs: 5000,
+        companion: person,
+      },
+      before,
+    );
+    // The leaver's old card, tried after the erasure: security staff must see it.
+    const tried = event('access.denied', { badge, reason: 'unknown-badge' });
+    expect((await publish([bobs, tried])).map(verdict)).toEqual(['stored', 'stored']);
+    const stored = await query<{ id: string; data: Record<string, unknown> }>(
+      'SELECT id::text, data FROM events WHERE id = ANY($1::uuid[]) ORDER BY seq',
+      [[bobs.id, tried.id]],
+    );
+    expect(stored).toEqual([
+      { id: bobs.id, data: expect.objectContaining({ person: 'agent-bob', companion: 'erased' }) },
+      { id: tried.id, data: expect.objectContaining({ badge }) },
+    ]);
+    expect(JSON.stringify(stored)).not.toContain(person);
   });
 
   it('holds no plain id in the tombstones', async () => {

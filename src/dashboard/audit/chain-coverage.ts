@@ -76,7 +76,8 @@ export async function loadCoverage(pool: Pool): Promise<Coverage> {
 
 /** Whether a missing source row is accounted for; an old erasure's allowance is used up by it. */
 export function coversMissing(coverage: Coverage, site: string, row: CoveredRow): boolean {
-  if (row.erased) return true;
+  // Listed as deleted: covered. Listed as rewritten, it must still be there (isErasureRedaction).
+  if (row.erased) return row.erased_digest === null;
   const classes = CLASSES_OF[row.source];
   const byRetention = coverage.retention.some(
     (d) =>

@@ -14,28 +14,36 @@ import { namingOnly } from './payload-checks.js';
 /** The alarm key a gateway gives a badge's lock-out; it names the badge (alarm.raised and .cleared). */
 const LOCKED_OUT_KEY = 'badge-locked-out:';
 
+/** Where an event names a person or a badge. */
+type NamingField = 'person' | 'companion' | 'badge' | 'key';
+
 /** The person ids and badges an event names: `person`, `companion`, `badge`, a lock-out's key. */
-export function namedIn(envelope: Envelope): Array<{ kind: TombstoneKind; value: string }> {
+export function namedIn(
+  envelope: Envelope,
+): Array<{ kind: TombstoneKind; value: string; field: NamingField }> {
   const data = envelope.data as Record<string, unknown>;
-  const named: Array<{ kind: TombstoneKind; value: string }> = [];
+  const named: Array<{ kind: TombstoneKind; value: string; field: NamingField }> = [];
   for (const field of ['person', 'companion'] as const) {
     const value = data[field];
-    if (typeof value === 'string') named.push({ kind: 'person', value });
+    if (typeof value === 'string') named.push({ kind: 'person', value, field });
   }
-  if (typeof data.badge === 'string') named.push({ kind: 'badge', value: data.badge });
+  if (typeof data.badge === 'string') named.push({ kind: 'badge', value: data.badge, field: 'badge' });
   if (typeof data.key === 'string' && data.key.startsWith(LOCKED_OUT_KEY))
-    named.push({ kind: 'badge', value: data.key.slice(LOCKED_OUT_KEY.length) });
+    named.push({ kind: 'badge', value: data.key.slice(LOCKED_OUT_KEY.length), field: 'key' });
   return named;
 }
 
 export type ErasedRefusal = Rejection & { payload: Buffer; uses: NumberUse };
 
 /**
- * The ingest's part of erasure: an event that names an erased person or one of their badges
- * (a tombstone, erasure-tombstones.ts) is not stored. Like a `past-time` event it is quarantined
- * with only what names it, and its number is claimed, so no gap is reported and a resend is a
- * duplicate; it raises no alarm, as a gateway that was offline during an erasure sends such
- * events in good faith.
+ * The ingest's part of erasure: an event from before an erasure that names the erased person
+ * or one of their badges (a tombstone, erasure-tombstones.ts) is not stored. Like a `past-time`
+ * event it is quarantined with only what names it, and its number is claimed, so no gap is
+ * reported and a resend is a duplicate; it raises no alarm, as a gateway that was offline during
+ * an erasure sends such events in good faith. Someone else's event that names the person only
+ * as its two-person-rule companion is stored, with the companion `erased`, as the erasure left
+ * the ones stored before. What happened after the erasure is a new fact and is stored: a
+ * leaver's old card tried at a door, and the lock-out it earns, are what security staff must see.
  *
  * Asked inside each ingest transaction, in one statement over the batch's distinct ids: every
  * dashboard instance sees every committed tombstone, with no cache to keep fresh.
@@ -64,7 +72,17 @@ export class ErasedRefusals {
     const taken: Array<T & { rejection: ErasedRefusal }> = [];
     for (let i = accepted.length - 1; i >= 0; i--) {
       const entry = accepted[i] as T;
-      if (!namedIn(entry.envelope).some((named) => erased.has(idKey(named)))) continue;
+      const time = Date.parse(entry.envelope.time);
+      const before = namedIn(entry.envelope).filter((named) => {
+        const at = erased.get(idKey(named));
+        return at !== undefined && time <= at;
+      });
+      if (before.length === 0) continue;
+      if (before.every((named) => named.field === 'companion')) {
+        // Before the digests and the insert are built from it: stored as the erasure leaves others' events.
+        (entry.envelope.data as Record<string, unknown>).companion = 'erased';
+        continue;
+      }
       accepted.splice(i, 1);
       taken.unshift({ ...entry, rejection: refusal(entry.envelope) });
     }

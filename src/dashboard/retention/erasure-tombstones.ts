@@ -63,20 +63,22 @@ export interface NamedId {
 }
 
 /**
- * Which of these ids are erased: a tombstone holds its hash and it has not been enrolled again
+ * Which of these ids are erased, with the time of the erasure: a tombstone holds its hash and it has not been enrolled again
  * since (a badge handed to someone else, a person who came back: their events are theirs). One
  * statement, a primary-key lookup per id.
  */
-export async function erasedAmong(db: Queryable, ids: readonly NamedId[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const found = await db.query<{ i: string }>(
-    `SELECT n.i::text FROM unnest($1::bytea[], $2::text[], $3::text[]) WITH ORDINALITY AS n(digest, kind, value, i)
-      WHERE EXISTS (SELECT 1 FROM erasure_tombstones t WHERE t.digest = n.digest)
-        AND NOT (n.kind = 'person' AND EXISTS (SELECT 1 FROM people p WHERE p.id = n.value))
+export async function erasedAmong(db: Queryable, ids: readonly NamedId[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const found = await db.query<{ i: string; erased_at: Date }>(
+    `SELECT n.i::text, t.erased_at FROM unnest($1::bytea[], $2::text[], $3::text[]) WITH ORDINALITY AS n(digest, kind, value, i)
+       JOIN erasure_tombstones t ON t.digest = n.digest
+      WHERE NOT (n.kind = 'person' AND EXISTS (SELECT 1 FROM people p WHERE p.id = n.value))
         AND NOT (n.kind = 'badge' AND EXISTS (SELECT 1 FROM badges b WHERE b.badge = n.value))`,
     [ids.map((id) => id.digest), ids.map((id) => id.kind), ids.map((id) => id.value)],
   );
-  return new Set(found.rows.map((row) => idKey(ids[Number(row.i) - 1] as NamedId)));
+  return new Map(
+    found.rows.map((row) => [idKey(ids[Number(row.i) - 1] as NamedId), row.erased_at.getTime()]),
+  );
 }
 
 /** A NamedId as a set member. */

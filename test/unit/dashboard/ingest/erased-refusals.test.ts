@@ -11,7 +11,10 @@ import type { Envelope } from '../../../../src/protocol/envelope.js';
 const key = randomBytes(32);
 let seq = 0;
 
-function event(kind: string, data: Record<string, unknown>): Envelope {
+/** The fake database's erasures happened at this time; the events by default just before it. */
+const ERASED_AT = new Date('2026-03-15T13:00:00.000Z');
+
+function event(kind: string, data: Record<string, unknown>, time = '2026-03-15T12:00:00.000Z'): Envelope {
   seq += 1;
   return {
     v: 1,
@@ -19,7 +22,7 @@ function event(kind: string, data: Record<string, unknown>): Envelope {
     site: 'berlin',
     gateway: 'gw-1',
     seq,
-    time: '2026-03-15T12:00:00.000Z',
+    time,
     kind,
     data,
     sig: 'signature',
@@ -39,7 +42,7 @@ function database(tombstones: Array<[TombstoneKind, string]>): Queryable & { sta
       if (sql.includes('FROM erasure_tombstone_key')) return { rows: [{ key }] };
       const digests = params[0] as Buffer[];
       const rows = digests.flatMap((digest, i) =>
-        held.has(digest.toString('hex')) ? [{ i: String(i + 1) }] : [],
+        held.has(digest.toString('hex')) ? [{ i: String(i + 1), erased_at: ERASED_AT }] : [],
       );
       return { rows };
     },
@@ -67,13 +70,13 @@ describe('what an event names', () => {
     expect(
       namedIn(event('access.granted', { door: 'main', person: 'p-1', badge: 'B-1', companion: 'p-2' })),
     ).toEqual([
-      { kind: 'person', value: 'p-1' },
-      { kind: 'person', value: 'p-2' },
-      { kind: 'badge', value: 'B-1' },
+      { kind: 'person', value: 'p-1', field: 'person' },
+      { kind: 'person', value: 'p-2', field: 'companion' },
+      { kind: 'badge', value: 'B-1', field: 'badge' },
     ]);
     expect(
       namedIn(event('alarm.cleared', { alarm: 'badge-locked-out', key: 'badge-locked-out:B-9' })),
-    ).toEqual([{ kind: 'badge', value: 'B-9' }]);
+    ).toEqual([{ kind: 'badge', value: 'B-9', field: 'key' }]);
     expect(namedIn(event('door.locked', { door: 'main' }))).toEqual([]);
   });
 });
@@ -97,8 +100,10 @@ describe('refusing events of erased people', () => {
 
     const taken = await new ErasedRefusals().take(db, accepted);
 
-    expect(taken.map((t) => t.item)).toEqual([0, 1, 2]);
-    expect(accepted.map((a) => a.item)).toEqual([3]);
+    expect(taken.map((t) => t.item)).toEqual([0, 1]);
+    // Someone else's entry with the erased person as companion is kept, as the erasure leaves it.
+    expect(accepted.map((a) => a.item)).toEqual([2, 3]);
+    expect(companion.data).toMatchObject({ person: 'p-2', companion: 'erased' });
     const [first] = taken;
     expect(first?.rejection).toMatchObject({
       reason: 'erased-person',
@@ -113,6 +118,26 @@ describe('refusing events of erased people', () => {
       time: granted.time,
       kind: 'access.granted',
     });
+  });
+
+  it("stores what happened after the erasure: a leaver's old card tried at a door, and its lock-out", async () => {
+    const db = database([['badge', 'B-ERASED']]);
+    const after = '2026-03-15T13:00:00.001Z';
+    const denied = event(
+      'access.denied',
+      { door: 'main', badge: 'B-ERASED', reason: 'unknown-badge' },
+      after,
+    );
+    const lockedOut = event(
+      'alarm.raised',
+      { alarm: 'badge-locked-out', key: 'badge-locked-out:B-ERASED', severity: 'warning' },
+      after,
+    );
+    const atErasure = event('access.denied', { door: 'main', badge: 'B-ERASED' }, ERASED_AT.toISOString());
+    const accepted = [denied, lockedOut, atErasure].map((envelope, item) => ({ item, envelope }));
+    const taken = await new ErasedRefusals().take(db, accepted);
+    expect(taken.map((t) => t.item)).toEqual([2]);
+    expect(accepted.map((a) => a.item)).toEqual([0, 1]);
   });
 
   it('asks nothing for a batch that names no one', async () => {
