@@ -44,3 +44,19 @@ export function collectFrom<T>(
     });
   });
 }
+
+/**
+ * Polls `condition` until it holds, for states that announce no event (a lock another session
+ * waits for, a file another process removes); fails after `timeoutMs` naming `what`.
+ */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

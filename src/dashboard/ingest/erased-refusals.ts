@@ -1,5 +1,6 @@
 import type { Envelope, Rejection } from '../../protocol/envelope.js';
 import {
+  ERASURE_SHARED,
   erasedAmong,
   idKey,
   type NamedId,
@@ -61,6 +62,8 @@ export class ErasedRefusals {
     for (const { envelope } of accepted)
       for (const named of namedIn(envelope)) distinct.set(idKey(named), named);
     if (distinct.size === 0) return [];
+    // Not while an erasure runs: its tombstones are read after it commits (a statement of its own).
+    await db.query(ERASURE_SHARED);
     this.key ??= await readTombstoneKey(db);
     const key = this.key;
     const ids: NamedId[] = [...distinct.values()].map((named) => ({

@@ -55,6 +55,17 @@ export async function writeTombstones(
   );
 }
 
+/**
+ * An erasure holds this exclusively, and an ingest transaction whose events name anyone shares
+ * it before it reads the tombstones: so an event is either stored before the erasure starts (and
+ * the erasure deletes it) or checked after it commits (and its tombstones refuse it), never
+ * stored in between, unseen by both. Advisory, so the ingest writes nothing for it; a waiting
+ * erasure holds back later ingest transactions, which queue behind it, for its duration.
+ */
+const ERASURE_INGEST_LOCK = `hashtextextended('identgate-erasure-ingest', 0)`;
+export const ERASURE_EXCLUSIVE = `SELECT pg_advisory_xact_lock(${ERASURE_INGEST_LOCK})`;
+export const ERASURE_SHARED = `SELECT pg_advisory_xact_lock_shared(${ERASURE_INGEST_LOCK})`;
+
 /** A person id or badge an event names, with its hash under the tombstones' key. */
 export interface NamedId {
   kind: TombstoneKind;

@@ -10,7 +10,7 @@ import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { eraseFromAuditLog } from './audit-log-erasure.js';
 import { writeDeletions } from './deletion-log.js';
-import { writeTombstones } from './erasure-tombstones.js';
+import { ERASURE_EXCLUSIVE, writeTombstones } from './erasure-tombstones.js';
 import { RetentionErrorCode } from './retention-errors.js';
 import type { DeletionEntry } from './retention-schemas.js';
 
@@ -99,6 +99,8 @@ export class PersonErasure {
     return withTransaction(this.pool, async (db) => {
       // One erasure at a time: each records the list of erased chain rows as it leaves it.
       await db.query(ERASURE_LIST_LOCK);
+      // No event of theirs is stored while this runs (erasure-tombstones.ts).
+      await db.query(ERASURE_EXCLUSIVE);
       const person = await db.query('SELECT 1 FROM people WHERE id = $1 FOR UPDATE', [personId]);
       const badges = (
         await db.query<{ badge: string }>('SELECT badge FROM badges WHERE person_id = $1', [personId])

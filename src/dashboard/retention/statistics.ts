@@ -37,7 +37,9 @@ export async function refreshAfterDeletion(
   log: Logger,
   options: { vacuum: boolean; lockTimeoutMs: number },
 ): Promise<string[]> {
-  const command = options.vacuum ? 'VACUUM (ANALYZE)' : 'ANALYZE';
+  // Without truncating the tables' empty ends: that needs an exclusive lock, and VACUUM waits up
+  // to 5 s for it behind any reader, table by table.
+  const command = options.vacuum ? 'VACUUM (ANALYZE, TRUNCATE false)' : 'ANALYZE';
   const failed: string[] = [];
   let client: PoolClient | undefined;
   try {

@@ -33,11 +33,18 @@ function event(kind: string, data: Record<string, unknown>, time = '2026-03-15T1
  * A database holding the tombstones' key and these tombstones, answering the two statements the
  * refusal sends as PostgreSQL would: which of the hashes sent it holds.
  */
-function database(tombstones: Array<[TombstoneKind, string]>): Queryable & { statements: number } {
+function database(
+  tombstones: Array<[TombstoneKind, string]>,
+): Queryable & { statements: number; locks: number } {
   const held = new Set(tombstones.map(([kind, value]) => tombstoneDigest(key, kind, value).toString('hex')));
   const db = {
     statements: 0,
+    locks: 0,
     async query(sql: string, params: unknown[] = []) {
+      if (sql.includes('pg_advisory_xact_lock_shared')) {
+        db.locks += 1;
+        return { rows: [] };
+      }
       db.statements += 1;
       if (sql.includes('FROM erasure_tombstone_key')) return { rows: [{ key }] };
       const digests = params[0] as Buffer[];
@@ -47,7 +54,7 @@ function database(tombstones: Array<[TombstoneKind, string]>): Queryable & { sta
       return { rows };
     },
   };
-  return db as unknown as Queryable & { statements: number };
+  return db as unknown as Queryable & { statements: number; locks: number };
 }
 
 describe('tombstone hashes', () => {
@@ -144,7 +151,7 @@ describe('refusing events of erased people', () => {
     const db = database([['person', 'p-erased']]);
     const accepted = [{ envelope: event('door.forced', { door: 'main' }) }];
     expect(await new ErasedRefusals().take(db, accepted)).toEqual([]);
-    expect(db.statements).toBe(0);
+    expect(db.statements + db.locks).toBe(0);
   });
 
   it('reads the key once and asks once per batch', async () => {
@@ -157,5 +164,7 @@ describe('refusing events of erased people', () => {
       expect(await refusals.take(db, accepted)).toEqual([]);
     }
     expect(db.statements).toBe(3);
+    // Each batch waits for an erasure under way before it reads the tombstones.
+    expect(db.locks).toBe(2);
   });
 });
