@@ -204,9 +204,12 @@ export class DoorRuntime {
    */
   forgetPeople(): void {
     const { clock, credentials, totp, usage } = this.options;
-    // Without a set (none yet, or the saved one unreadable) nobody is known, and nobody forgotten for it.
-    const persons = credentials.syncedAt > 0 ? new Set<string>() : undefined;
-    for (const credential of persons ? credentials.all() : []) persons?.add(credential.person);
+    // Without a set (none yet, or the saved one unreadable), or with one holding no active
+    // credential (seldom meant: credentials-empty), nobody is forgotten for not being in it:
+    // under hard anti-passback a person forgotten inside could not badge out.
+    const all = [...credentials.all()];
+    const usable = credentials.syncedAt > 0 && all.some((credential) => credential.status === 'active');
+    const persons = usable ? new Set(all.map((credential) => credential.person)) : undefined;
     const known = persons && ((person: string) => persons.has(person));
     // A code's step is at least the current one less the drift allowed: a last step below that
     // refuses nothing the verifier would still accept.

@@ -251,6 +251,14 @@ describe('hash chain and day checkpoints', () => {
     expect((await verify()).ok).toBe(true); // the prune's own audit entry included
   });
 
+  it('verifies after retention deleted alarms never changed after they were raised', async () => {
+    await rig.alarm('berlin', 400 * DAY);
+    await rig.alarm(null, 400 * DAY);
+    await rig.service.runNow({ dryRun: false });
+    expect((await rig.pool.query('SELECT count(*)::int AS n FROM alarms')).rows[0]?.n).toBe(0);
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
   it('still verifies after the chain rows an erasure listed were pruned: the prune records the list it leaves', async () => {
     await rig.pool.query(`INSERT INTO people (id, display_name) VALUES ('p-ada', 'Ada')`);
     for (let i = 0; i < 2; i += 1) await rig.event('berlin', 2 * DAY, { person: 'p-ada' });

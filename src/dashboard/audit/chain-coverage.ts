@@ -79,9 +79,13 @@ export function coversMissing(coverage: Coverage, site: string, row: CoveredRow)
   // Listed as deleted: covered. Listed as rewritten, it must still be there (isErasureRedaction).
   if (row.erased) return row.erased_digest === null;
   const classes = CLASSES_OF[row.source];
+  // An alarm's line ends at the last activity of the alarms it deleted, which an alarm never
+  // changed after it was raised reaches with its row's time: inclusive. An event's ends before
+  // the cutoff: exclusive.
+  const inSpan = (to: Date) =>
+    row.source === 'alarm' ? row.at.getTime() <= to.getTime() : row.at.getTime() < to.getTime();
   const byRetention = coverage.retention.some(
-    (d) =>
-      classes.includes(d.dataClass) && (d.site ?? '_central') === site && row.at.getTime() < d.to.getTime(),
+    (d) => classes.includes(d.dataClass) && (d.site ?? '_central') === site && inSpan(d.to),
   );
   if (byRetention) return true;
   const erasure = coverage.unlisted.find(

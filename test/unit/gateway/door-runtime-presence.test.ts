@@ -140,6 +140,13 @@ describe('who is inside, on the gateway', () => {
     expect(r.inRoom()).toEqual(['ada']);
     expect(r.occupancy()).toEqual([]);
   });
+
+  it('forgets nobody for a set without an active credential (an empty set is seldom meant)', async () => {
+    const r = await startedWith({ ada: HOUR, bob: HOUR }, ['ada', 'bob']);
+    r.set.credentials = [];
+    r.runtime.forgetPeople();
+    expect(r.inRoom()).toEqual(['ada', 'bob']);
+  });
 });
 
 describe('a room’s own reset', () => {

@@ -165,6 +165,7 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
               quarantine: Type.Integer(),
               heldEvents: Type.Integer(),
               companions: Type.Integer(),
+              auditEntries: Type.Integer(),
               keptEvents: Type.Boolean(),
             }),
             sync: Sync,

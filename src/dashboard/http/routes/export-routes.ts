@@ -83,21 +83,37 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
         throw new ExportErrors.invalid((error as Error).message);
       }
       const name = `identgate-export-${query.from.slice(0, 10)}-${query.to.slice(0, 10)}`;
-      const dir = await makeScratchDir(EXPORT_DIR_PREFIX);
-      const out = join(dir, name);
+      // Gone already (while its re-authentication was checked, say): its 'close' has come and
+      // gone, and a bundle built now would be left behind.
+      if (request.raw.socket?.destroyed || reply.raw.destroyed) {
+        request.log.info('export not built: the client left before it began');
+        reply.hijack();
+        return reply;
+      }
       // 'close' comes once the response is sent or the connection is gone, also before the
       // archive's first read (a stream destroyed unread never runs its cleanup). Not while the
-      // bundle is still being written into the directory: then once that ends.
+      // bundle is still being written into the directory: then once that ends. Listened for
+      // before the directory is made, so that no moment is left between the two.
       let building = true;
       let closed = false;
+      let dir: string | undefined;
       const remove = () =>
-        rm(dir, { recursive: true, force: true }).catch((error: Error) =>
-          request.log.error({ err: error, dir }, 'export bundle not removed'),
-        );
+        dir === undefined
+          ? Promise.resolve()
+          : rm(dir, { recursive: true, force: true }).catch((error: Error) =>
+              request.log.error({ err: error, dir }, 'export bundle not removed'),
+            );
       reply.raw.once('close', () => {
         closed = true;
         if (!building) void remove();
       });
+      dir = await makeScratchDir(EXPORT_DIR_PREFIX);
+      const out = join(dir, name);
+      if (closed) {
+        await remove();
+        reply.hijack();
+        return reply;
+      }
       try {
         await writeExportBundle(pool, { query, format, out, actor: `staff:${login}`, signingKey });
       } catch (error) {
