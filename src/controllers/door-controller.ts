@@ -79,15 +79,20 @@ export class DoorController {
     this.applyFailMode();
   }
 
-  /** Normal operation: the door is locked (or held released by an evacuation in force). */
-  start(initiallyOpen = false): void {
-    this.open = initiallyOpen;
+  /**
+   * Normal operation: the door is locked (or held released by an evacuation in force).
+   * `initiallyOpen` undefined: the contact cannot tell (it did not start).
+   */
+  start(initiallyOpen?: boolean): void {
+    this.open = initiallyOpen ?? false;
     if (initiallyOpen) this.openedAt = this.ports.clock.now();
     // A forced or held-open door carried over a restart (AlarmBook) holds while it stands open,
-    // and ended if it was closed meanwhile: the closing itself was not seen.
+    // and ended if it was closed meanwhile: the closing itself was not seen. With a contact that
+    // cannot tell it holds (forcing a door and then cutting its sensor must not end the alarm),
+    // until the contact reports the door closed.
     const { alarms } = this.ports.rules;
     for (const key of [`door-forced:${this.id}`, `door-held-open:${this.id}`]) {
-      if (initiallyOpen) alarms.confirm(key);
+      if (initiallyOpen !== false) alarms.confirm(key);
       else alarms.endCarriedOver(key, 'door closed at start');
     }
     if (this.ports.rules.evacuation) this.setEvacuation(true);

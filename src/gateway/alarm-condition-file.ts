@@ -65,12 +65,12 @@ export class AlarmConditionFile implements ConditionStore {
    * The conditions written last: none when there is no file (a first start, or one after an
    * update from a version without it), `lost` with the reason when it cannot be read.
    */
-  load(): { conditions: HeldCondition[] } | { lost: string } {
+  load(): { conditions: HeldCondition[]; missing?: true } | { lost: string } {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { conditions: [] };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { conditions: [], missing: true };
       return { lost: `the file cannot be read (${(error as Error).message})` };
     }
     let parsed: unknown;

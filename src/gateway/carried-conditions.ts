@@ -34,7 +34,8 @@ export class CarriedConditions {
       alarmConditionsLost(this.alarms, read.lost);
       return;
     }
-    this.alarms.carryOver(read.conditions);
+    // No file: a first start, or the first after an update; what the last run left open is not known.
+    if (!read.missing) this.alarms.carryOver(read.conditions);
     if (read.conditions.length > 0)
       this.log.info(
         { conditions: read.conditions.map((c) => c.key) },

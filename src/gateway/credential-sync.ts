@@ -67,15 +67,17 @@ export class CredentialSync {
   started(): void {
     const { cache, alarms } = this.options;
     const { version } = cache;
-    alarms.clear(
+    alarms.clearLeftOpen(
       UNSAVED_KEY,
+      'credentials-unsaved',
       version > 0 ? `the restart went back to the saved set ${version}` : 'the restart found no saved set',
     );
     const active = [...cache.all()].filter((c) => c.status === 'active').length;
     if (version > 0 && active === 0) this.alarmEmpty(version, []);
     else
-      alarms.clear(
+      alarms.clearLeftOpen(
         EMPTY_KEY,
+        'credentials-empty',
         version > 0
           ? `credential set ${version} has ${active} active credentials`
           : 'no credential set in use',

@@ -138,6 +138,7 @@ export class DoorRuntime {
     for (const [id, snapshot] of Object.entries(state.rooms)) this.rooms.get(id)?.restore(snapshot);
     this.resumeLockoutAlarms();
     for (const door of this.doors.values()) {
+      let contactFailed = false;
       for (const { role, device } of devicesWithRoles(door.devices)) {
         this.detach.push(device.health.on((health) => this.deviceHealth(door.id, role, health)));
         try {
@@ -148,6 +149,7 @@ export class DoorRuntime {
           // A door whose lock cannot be driven is not operable: stop with the adapter's message
           // (a missing GPIO line, no sysfs GPIO) rather than pretend. Other devices raise an alarm.
           if (role === 'lock') throw error;
+          if (role === 'contact') contactFailed = true;
           log.error({ err: error, door: door.id, device: device.name }, 'device failed to start');
           this.deviceHealth(door.id, role, {
             device: device.name,
@@ -157,7 +159,10 @@ export class DoorRuntime {
         }
       }
       this.wire(door);
-      this.guard(door, () => door.controller.start(door.devices.contact.isOpen()));
+      // A contact that did not start reads closed: what it says is not known then.
+      this.guard(door, () =>
+        door.controller.start(contactFailed ? undefined : door.devices.contact.isOpen()),
+      );
     }
     this.rules.checkHealth(clock.now());
     this.every(MINUTE, () => this.rules.checkHealth(clock.now()));

@@ -94,7 +94,7 @@ export function doorHarness(options: HarnessOptions = {}) {
     feedback: (f) => feedback.push(f),
   });
   door.enterFailMode();
-  door.start(options.openAtStart);
+  door.start(options.openAtStart ?? false);
   relay.length = 0;
   const secretOf = (badge: string) => credentials.find((c) => c.badge === badge)?.totpSecret ?? SECRET_ADA;
   return {

@@ -174,18 +174,21 @@ describe('gateway doors through simulated devices', () => {
     writeFileSync(file, 'synchronised\n');
     await gateway.clockSync.check();
     expect(await sim('badge', ada.badge)).toEqual(['awaiting code (20 s)']);
-    expect(events.find((e) => e.kind === 'alarm.cleared')?.data).toMatchObject({
-      alarm: 'clock-unsynchronised',
-    });
+    expect(
+      events.find((e) => e.kind === 'alarm.cleared' && e.data.alarm === 'clock-unsynchronised'),
+    ).toBeDefined();
   });
 
   it('raises a device-fault alarm when a device fails and clears it when it is back', async () => {
     const { gateway, events } = await startGateway();
     const reader = devicesOf(gateway).entryReader as SimulatedBadgeReader;
+    // What the start sent (a first start: the credential conditions' ends) is not this test's.
+    const before = events.length;
     reader.setFault('USB device disappeared');
     reader.setFault('USB device disappeared');
     reader.setFault(undefined);
-    expect(events.filter((e) => e.kind.startsWith('alarm.')).map((e) => [e.kind, e.data])).toEqual([
+    const alarms = events.slice(before).filter((e) => e.kind.startsWith('alarm.'));
+    expect(alarms.map((e) => [e.kind, e.data])).toEqual([
       [
         'alarm.raised',
         expect.objectContaining({

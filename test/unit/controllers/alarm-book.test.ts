@@ -40,11 +40,13 @@ describe('the alarm book across a restart', () => {
     expect(b.told()).toHaveLength(3);
   });
 
-  it('does not raise a carried-over condition again, neither when carried over nor when observed again', () => {
+  it('sends a carried-over condition observed again once more, in case its first raising was lost, and holds it once', () => {
     const b = book();
     b.alarms.carryOver([cameraDown]);
-    expect(b.alarms.raise({ ...cameraDown, detail: 'cam-1: exit' })).toBe(false);
     expect(b.events).toEqual([]);
+    expect(b.alarms.raise({ ...cameraDown, detail: 'cam-1: exit' })).toBe(false);
+    expect(b.alarms.raise({ ...cameraDown, detail: 'cam-1: exit again' })).toBe(false);
+    expect(b.events).toEqual([{ kind: 'alarm.raised', data: { ...cameraDown, detail: 'cam-1: exit' } }]);
     expect(b.saved).toEqual([]);
     expect(b.alarms.isActive(cameraDown.key)).toBe(true);
   });
@@ -68,6 +70,7 @@ describe('the alarm book across a restart', () => {
     b.alarms.raise(cameraDown);
     expect(b.alarms.endAllCarriedOver('not observed again')).toEqual(['door-forced:main']);
     expect(b.events.map((e) => e.data)).toEqual([
+      cameraDown,
       { alarm: 'door-forced', key: 'door-forced:main', door: 'main', detail: 'not observed again' },
     ]);
     expect(b.alarms.activeKeys).toEqual(['camera-down:cam-1']);

@@ -21,7 +21,10 @@ describe('the alarm conditions file', () => {
   });
 
   it('holds none on a first start, when there is no file', () => {
-    expect(new AlarmConditionFile(freshDir(), silentLogger).load()).toEqual({ conditions: [] });
+    expect(new AlarmConditionFile(freshDir(), silentLogger).load()).toEqual({
+      conditions: [],
+      missing: true,
+    });
   });
 
   it('takes a file whose conditions no longer match their checksum for lost', () => {

@@ -52,10 +52,12 @@ describe('alarm conditions carried over a restart', () => {
     after.carried.load();
     after.carried.settle(SETTLE_MS);
     after.alarms.raise(deviceFault);
+    // Observed again: sent once more (its first raising may not have reached the outbox).
+    expect(after.events).toEqual([{ kind: 'alarm.raised', data: deviceFault }]);
     after.clock.advance(SETTLE_MS - 1);
-    expect(after.events).toEqual([]);
+    expect(after.events).toHaveLength(1);
     after.clock.advance(1);
-    expect(after.events).toEqual([
+    expect(after.events.slice(1)).toEqual([
       {
         kind: 'alarm.cleared',
         data: {

@@ -141,8 +141,26 @@ describe('carried-over alarm conditions at the door runtime’s start', () => {
     };
     await r.start();
     expect(r.cleared()).toEqual([['device-fault:main:exit-reader', 'exit-reader main.exit-reader started']]);
-    expect(r.raised()).toEqual([]);
+    // The fault observed again: held once, its raising sent once more (see AlarmBook.raise).
+    expect(r.raised()).toEqual(['device-fault:main:keypad']);
     expect(r.runtime.alarms.isActive('device-fault:main:keypad')).toBe(true);
+    expect(r.runtime.alarms.carriedOver).toEqual([]);
+  });
+
+  it('keeps a forced door whose contact does not start: a cut sensor does not end the alarm', async () => {
+    const r = restarted([
+      { alarm: 'door-forced', key: 'door-forced:main', severity: 'critical', door: 'main' },
+    ]);
+    const contact = r.runtime.doors.get('main')?.devices.contact;
+    if (!contact) throw new Error('no contact');
+    contact.start = async () => {
+      throw new Error('contact line cut');
+    };
+    await r.start();
+    expect(r.cleared()).toEqual([]);
+    expect(r.raised()).toEqual(['device-fault:main:contact']);
+    expect(r.runtime.alarms.isActive('door-forced:main')).toBe(true);
+    // Confirmed, so the settle period does not end it either.
     expect(r.runtime.alarms.carriedOver).toEqual([]);
   });
 
