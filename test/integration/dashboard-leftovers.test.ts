@@ -61,11 +61,11 @@ describe('a dashboard starting after one crashed', () => {
     expect(existsSync(bundle)).toBe(false);
     expect(existsSync(running)).toBe(true);
     // Its own footage folder, named after it; gone again when it stops.
-    const own = readdirSync(temp).filter((name) => name.startsWith(`identgate-footage-${process.pid}-`));
+    const own = readdirSync(temp).filter((name) => name.startsWith(`identgate-footage-${process.pid}.`));
     expect(own).toHaveLength(1);
     await dashboard.stop();
     dashboard = undefined;
-    expect(readdirSync(temp).filter((name) => name.startsWith(`identgate-footage-${process.pid}-`))).toEqual(
+    expect(readdirSync(temp).filter((name) => name.startsWith(`identgate-footage-${process.pid}.`))).toEqual(
       [],
     );
   });

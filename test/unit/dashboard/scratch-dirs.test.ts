@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeStaleScratchDirs } from '../../../src/dashboard/scratch-dirs.js';
+import { makeScratchDir, removeStaleScratchDirs } from '../../../src/dashboard/scratch-dirs.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 
 /** What a dashboard removes at start from the temporary directory, and what it leaves alone. */
@@ -38,8 +38,15 @@ describe('removing the temporary directories a dashboard left behind', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it("removes one an earlier process with this process's id left (a restarted container), and keeps its own", async () => {
+    const earlier = leftover(`idg-export-${process.pid}.0badc0de-Ab12Cd`);
+    const own = await makeScratchDir('idg-export-');
+    expect(await removeStaleScratchDirs(['idg-export-'], now, silentLogger)).toEqual([earlier]);
+    expect(existsSync(own)).toBe(true);
+  });
+
   it('keeps a directory of a process that runs: another instance still serves it', async () => {
-    const own = leftover(`idg-export-${process.pid}-Ab12Cd`);
+    const own = await makeScratchDir('idg-export-');
     const parent = leftover(`identgate-footage-${process.ppid}-Ab12Cd`);
     await removeStaleScratchDirs(['idg-export-', 'identgate-footage-'], now, silentLogger);
     expect(existsSync(own)).toBe(true);
