@@ -118,10 +118,14 @@ export class AlarmBook {
 
   /**
    * A subsystem found a carried-over condition still holding without raising it (a door found
-   * open at start): it stays. Returns whether the key was carried over and unconfirmed.
+   * open at start): it stays, and its raising is sent once more, as in `raise`. Returns whether
+   * the key was carried over and unconfirmed.
    */
-  confirm(key: string): boolean {
-    return this.unconfirmed.delete(key);
+  confirm(key: string, detail = 'still in force after the gateway restarted'): boolean {
+    if (!this.unconfirmed.delete(key)) return false;
+    const held = this.active.get(key) as HeldCondition;
+    this.emit({ kind: 'alarm.raised', data: { ...held, detail } });
+    return true;
   }
 
   /** Whether the key was carried over from before the restart and nothing has observed it since. */

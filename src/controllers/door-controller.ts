@@ -91,9 +91,11 @@ export class DoorController {
     // cannot tell it holds (forcing a door and then cutting its sensor must not end the alarm),
     // until the contact reports the door closed.
     const { alarms } = this.ports.rules;
-    for (const key of [`door-forced:${this.id}`, `door-held-open:${this.id}`]) {
+    for (const alarm of ['door-forced', 'door-held-open'] as const) {
+      const key = `${alarm}:${this.id}`;
       if (initiallyOpen !== false) alarms.confirm(key);
-      else alarms.endCarriedOver(key, 'door closed at start');
+      // Also where the last run's conditions are not known (no alarm file yet): it may have left one open.
+      else alarms.clearLeftOpen(key, alarm, 'door closed at start');
     }
     if (this.ports.rules.evacuation) this.setEvacuation(true);
     else this.ports.lock.lock();

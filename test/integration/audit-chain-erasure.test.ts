@@ -6,9 +6,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeAudit } from '../../src/dashboard/audit/audit-log.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
+import { EventStore } from '../../src/dashboard/storage/event-store.js';
 import { migrate, migrationsDir } from '../../src/dashboard/storage/migrator.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
+import type { Envelope } from '../../src/protocol/envelope.js';
 import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
 import { createTestDatabase } from '../helpers/services.js';
 
@@ -85,6 +87,41 @@ describe('verifying the chains after an erasure', () => {
       problem:
         'the list of erased chain rows holds 1 rows, but no erasure recorded it: rows were added to it outside an erasure',
     });
+  });
+
+  it('still verifies once retention deleted an event whose companion an erasure redacted', async () => {
+    await rig.event('berlin', 400 * DAY, { person: bob, data: { companion: ada } });
+    await rig.event('berlin', 400 * DAY, { person: bob });
+    await rig.event('berlin', DAY, { person: bob });
+    await rig.service.erasePerson(ada, {}, ADMIN);
+    expect((await verify()).ok).toBe(true);
+    await rig.service.runNow({ dryRun: false });
+    expect((await rig.pool.query('SELECT count(*)::int AS n FROM events')).rows[0]?.n).toBe(1);
+    expect(await verify()).toMatchObject({ ok: true, chains: [{}, { site: 'berlin', expired: 2 }] });
+  });
+
+  it('takes a redelivery whose companion the erasure or the ingest redacted for the event stored, and nothing else', async () => {
+    const stored = await rig.event('berlin', DAY, { person: bob, data: { companion: 'erased' } });
+    const row = (
+      await rig.pool.query('SELECT occurred_at, data, signature FROM events WHERE id = $1', [stored.id])
+    ).rows[0];
+    const redelivery = (data: Record<string, unknown>) =>
+      ({
+        v: 1,
+        id: stored.id,
+        site: 'berlin',
+        gateway: stored.gateway,
+        seq: stored.seq,
+        time: row.occurred_at.toISOString(),
+        kind: 'access.granted',
+        data,
+        sig: row.signature,
+      }) as unknown as Envelope;
+    const events = new EventStore(rig.pool);
+    // As the gateway signed it, before the erasure: the same event.
+    expect(await events.differingFromStored([redelivery({ ...row.data, companion: ada })])).toEqual([]);
+    const other = redelivery({ ...row.data, companion: ada, door: 'side' });
+    expect(await events.differingFromStored([other])).toEqual([other]);
   });
 
   it('accepts the alarms and footage links the erasure deleted', async () => {

@@ -76,8 +76,9 @@ export async function loadCoverage(pool: Pool): Promise<Coverage> {
 
 /** Whether a missing source row is accounted for; an old erasure's allowance is used up by it. */
 export function coversMissing(coverage: Coverage, site: string, row: CoveredRow): boolean {
-  // Listed as deleted: covered. Listed as rewritten, it must still be there (isErasureRedaction).
-  if (row.erased) return row.erased_digest === null;
+  // Listed as deleted: covered. Listed as rewritten, it was there after the erasure: only
+  // retention may have deleted it since, as any other row.
+  if (row.erased && row.erased_digest === null) return true;
   const classes = CLASSES_OF[row.source];
   // An alarm's line ends at the last activity of the alarms it deleted, which an alarm never
   // changed after it was raised reaches with its row's time: inclusive. An event's ends before

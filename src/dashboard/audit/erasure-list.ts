@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import type { Queryable } from '../storage/event-store.js';
 
 /**
@@ -23,16 +24,32 @@ export async function erasureListDigest(db: Queryable): Promise<string> {
   return result.rows[0]?.digest as string;
 }
 
-/** Why the list does not match the newest audit entry that recorded it; undefined when it does. */
-export async function erasureListProblem(db: Queryable): Promise<string | undefined> {
-  const [recorded, digest, size] = await Promise.all([
-    db.query<{ id: string; action: string; digest: string }>(
-      `SELECT id, action, details ->> 'erasedRows' AS digest FROM audit_log
-        WHERE details ? 'erasedRows' ORDER BY id DESC LIMIT 1`,
-    ),
-    erasureListDigest(db),
-    db.query<{ n: number }>('SELECT count(*)::int AS n FROM erased_chain_rows'),
-  ]);
+/**
+ * Why the list does not match the newest audit entry that recorded it; undefined when it does.
+ * Read in one snapshot: an erasure committing between the reads is not a list changed unseen.
+ */
+export async function erasureListProblem(pool: Pool): Promise<string | undefined> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const problem = await listProblemIn(client);
+    await client.query('COMMIT');
+    return problem;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+async function listProblemIn(db: Queryable): Promise<string | undefined> {
+  const recorded = await db.query<{ id: string; action: string; digest: string }>(
+    `SELECT id, action, details ->> 'erasedRows' AS digest FROM audit_log
+      WHERE details ? 'erasedRows' ORDER BY id DESC LIMIT 1`,
+  );
+  const digest = await erasureListDigest(db);
+  const size = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM erased_chain_rows');
   const newest = recorded.rows[0];
   const rows = size.rows[0]?.n ?? 0;
   if (!newest)

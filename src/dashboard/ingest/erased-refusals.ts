@@ -72,10 +72,18 @@ export class ErasedRefusals {
     }));
     const erased = await erasedAmong(db, ids);
     if (erased.size === 0) return [];
+    const holds = await activeHolds(db);
     const taken: Array<T & { rejection: ErasedRefusal }> = [];
     for (let i = accepted.length - 1; i >= 0; i--) {
       const entry = accepted[i] as T;
       const time = Date.parse(entry.envelope.time);
+      // What the erasure kept under a legal hold arrives as it was, as the erasure left it.
+      if (
+        holds.some(
+          (h) => (h.site === null || h.site === entry.envelope.site) && h.from <= time && time < h.to,
+        )
+      )
+        continue;
       const before = namedIn(entry.envelope).filter((named) => {
         const at = erased.get(idKey(named));
         return at !== undefined && time <= at;
@@ -91,6 +99,14 @@ export class ErasedRefusals {
     }
     return taken;
   }
+}
+
+/** The legal holds in force (a few rows): the erasure keeps what they cover, and so does this. */
+async function activeHolds(db: Queryable): Promise<Array<{ site: string | null; from: number; to: number }>> {
+  const result = await db.query<{ site: string | null; held_from: Date; held_to: Date }>(
+    'SELECT site, held_from, held_to FROM legal_holds WHERE released_at IS NULL',
+  );
+  return result.rows.map((h) => ({ site: h.site, from: h.held_from.getTime(), to: h.held_to.getTime() }));
 }
 
 function refusal(envelope: Envelope): ErasedRefusal {

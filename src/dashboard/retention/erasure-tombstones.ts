@@ -4,9 +4,9 @@ import type { Queryable } from '../storage/event-store.js';
 
 /**
  * Tombstones of erased people (migration 0028): keyed hashes of the person id and of each of their
- * badges, with the time of the erasure. The ingest does not store an event that names one of them
- * (erased-refusals.ts), so an event still in a gateway's outbox, or badged at a gateway that has
- * not yet received the new credential set, does not bring the person back.
+ * badges, with the time of the erasure. The ingest does not store an event from before the
+ * erasure that names one of them (erased-refusals.ts), so an event still in a gateway's outbox
+ * does not bring the person back; what happened after the erasure is a new fact and is stored.
  *
  * The hashes are HMAC-SHA256 under a key drawn once by the migration and kept in the database
  * (erasure_tombstone_key): every writer of tombstones (`people erase` loads no master key) and

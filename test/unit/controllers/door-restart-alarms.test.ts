@@ -37,9 +37,10 @@ describe('door controller: door alarms carried over a restart', () => {
 
   it('keeps a forced door that still stands open at start, and clears it when it closes', () => {
     const t = doorHarness({ carriedOver: [forced], openAtStart: true });
-    expect(t.events).toEqual([]);
+    // Its raising sent once more: a power loss may have kept the first from the outbox.
+    expect(t.kinds()).toEqual(['alarm.raised']);
     expect(t.rules.alarms.carriedOver).toEqual([]);
     t.door.contact(false);
-    expect(t.kinds()).toEqual(['door.closed', 'alarm.cleared']);
+    expect(t.kinds()).toEqual(['alarm.raised', 'door.closed', 'alarm.cleared']);
   });
 });

@@ -158,7 +158,7 @@ describe('carried-over alarm conditions at the door runtime’s start', () => {
     };
     await r.start();
     expect(r.cleared()).toEqual([]);
-    expect(r.raised()).toEqual(['device-fault:main:contact']);
+    expect(r.raised()).toEqual(['device-fault:main:contact', 'door-forced:main']);
     expect(r.runtime.alarms.isActive('door-forced:main')).toBe(true);
     // Confirmed, so the settle period does not end it either.
     expect(r.runtime.alarms.carriedOver).toEqual([]);

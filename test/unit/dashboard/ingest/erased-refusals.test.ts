@@ -35,6 +35,7 @@ function event(kind: string, data: Record<string, unknown>, time = '2026-03-15T1
  */
 function database(
   tombstones: Array<[TombstoneKind, string]>,
+  holds: Array<{ site: string | null; held_from: Date; held_to: Date }> = [],
 ): Queryable & { statements: number; locks: number } {
   const held = new Set(tombstones.map(([kind, value]) => tombstoneDigest(key, kind, value).toString('hex')));
   const db = {
@@ -47,6 +48,7 @@ function database(
       }
       db.statements += 1;
       if (sql.includes('FROM erasure_tombstone_key')) return { rows: [{ key }] };
+      if (sql.includes('FROM legal_holds')) return { rows: holds };
       const digests = params[0] as Buffer[];
       const rows = digests.flatMap((digest, i) =>
         held.has(digest.toString('hex')) ? [{ i: String(i + 1), erased_at: ERASED_AT }] : [],
@@ -145,6 +147,25 @@ describe('refusing events of erased people', () => {
     const taken = await new ErasedRefusals().take(db, accepted);
     expect(taken.map((t) => t.item)).toEqual([2]);
     expect(accepted.map((a) => a.item)).toEqual([0, 1]);
+  });
+
+  it('leaves what a legal hold covers as it is, as the erasure kept it', async () => {
+    const db = database(
+      [['person', 'p-erased']],
+      [
+        {
+          site: 'berlin',
+          held_from: new Date('2026-03-15T00:00:00Z'),
+          held_to: new Date('2026-03-16T00:00:00Z'),
+        },
+      ],
+    );
+    const granted = event('access.granted', { door: 'main', person: 'p-erased', badge: 'B-1' });
+    const companion = event('access.granted', { door: 'main', person: 'p-2', companion: 'p-erased' });
+    const accepted = [granted, companion].map((envelope, item) => ({ item, envelope }));
+    expect(await new ErasedRefusals().take(db, accepted)).toEqual([]);
+    expect(accepted.map((a) => a.item)).toEqual([0, 1]);
+    expect(companion.data).toMatchObject({ companion: 'p-erased' });
   });
 
   it('asks nothing for a batch that names no one', async () => {
