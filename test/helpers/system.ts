@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PolicyConfig } from '../../src/config/door-policy-config.js';
 import type { GatewayConfig } from '../../src/config/gateway-config.js';
 import { defaultVideoConfig } from '../../src/config/video-config.js';
 import { generateTotpSecret } from '../../src/controllers/totp-secret.js';
@@ -11,6 +10,7 @@ import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { testDoor, testPolicy } from './door-config.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from './services.js';
 import { ShiftClock } from './shift-clock.js';
 import { StaffClient } from './staff.js';
@@ -32,18 +32,7 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
-/** The default door policy, with the clock taken as synchronised (the machine's is not checked). */
-export function testPolicy(overrides: Partial<PolicyConfig> = {}): PolicyConfig {
-  return {
-    offlineHorizonHours: 72,
-    compliance: { warnDays: 30 },
-    badgeThrottle: { maxFailures: 5, windowMinutes: 15, lockoutMinutes: 15 },
-    readerThrottle: { maxFailures: 20, windowMinutes: 5, lockoutMinutes: 2 },
-    duress: { enabled: false, variant: 'last-digit-plus-one' },
-    clockSync: { source: 'none', maxAgeSeconds: 600, checkIntervalSeconds: 60 },
-    ...overrides,
-  };
-}
+export { testPolicy };
 
 /** One door `main` in room `ident-1` with simulated devices, talking to the test broker. */
 export function testGatewayConfig(
@@ -65,26 +54,7 @@ export function testGatewayConfig(
     video: defaultVideoConfig(),
     policy: testPolicy(),
     rooms: [],
-    doors: [
-      {
-        id: 'main',
-        room: 'ident-1',
-        unlockSeconds: 5,
-        codeTimeoutSeconds: 20,
-        heldOpenSeconds: 30,
-        failMode: 'secure',
-        exitRequiresCode: false,
-        devices: {
-          entryReader: { type: 'simulated' },
-          keypad: { type: 'simulated' },
-          lock: { type: 'simulated' },
-          contact: { type: 'simulated' },
-          exitReader: { type: 'simulated' },
-          rex: { type: 'simulated' },
-          indicator: { type: 'simulated' },
-        },
-      },
-    ],
+    doors: [testDoor()],
     ...overrides,
   };
 }

@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PolicyConfig } from '../../../src/config/door-policy-config.js';
-import type { DoorConfig } from '../../../src/config/gateway-config.js';
 import type { Credential } from '../../../src/controllers/door-ports.js';
 import { INSIDE_AT_MOST_MS, RoomState } from '../../../src/controllers/room-state.js';
 import { MemoryTotpUsage } from '../../../src/controllers/totp-verifier.js';
@@ -9,6 +7,7 @@ import type { DoorStateFile } from '../../../src/gateway/gateway-state-store.js'
 import { FakeClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
+import { testDoor, testPolicy } from '../../helpers/door-config.js';
 
 /**
  * Who is inside a room is personal data on the gateway's disk (door-state.json): it is not kept
@@ -16,31 +15,8 @@ import type { EventBody } from '../../../src/protocol/event-kinds.js';
  */
 const HOUR = 3_600_000;
 
-const door: DoorConfig = {
-  id: 'main',
-  room: 'ident-1',
-  unlockSeconds: 5,
-  codeTimeoutSeconds: 20,
-  heldOpenSeconds: 30,
-  failMode: 'secure',
-  exitRequiresCode: false,
-  devices: {
-    entryReader: { type: 'simulated' },
-    keypad: { type: 'simulated' },
-    lock: { type: 'simulated' },
-    contact: { type: 'simulated' },
-    exitReader: { type: 'simulated' },
-  },
-};
-
-const policy: PolicyConfig = {
-  offlineHorizonHours: 72,
-  compliance: { warnDays: 30 },
-  badgeThrottle: { maxFailures: 5, windowMinutes: 15, lockoutMinutes: 15 },
-  readerThrottle: { maxFailures: 20, windowMinutes: 5, lockoutMinutes: 2 },
-  duress: { enabled: false, variant: 'last-digit-plus-one' },
-  clockSync: { source: 'none', maxAgeSeconds: 600, checkIntervalSeconds: 60 },
-};
+const door = testDoor();
+const policy = testPolicy();
 
 const credential = (person: string): Credential =>
   ({ badge: `B-${person}`, person, status: 'active', totpSecret: 'JBSWY3DPEHPK3PXP' }) as Credential;

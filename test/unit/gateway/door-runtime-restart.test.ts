@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PolicyConfig } from '../../../src/config/door-policy-config.js';
-import type { DoorConfig } from '../../../src/config/gateway-config.js';
 import type { HeldCondition } from '../../../src/controllers/alarm-book.js';
 import { MemoryTotpUsage } from '../../../src/controllers/totp-verifier.js';
 import { DoorRuntime } from '../../../src/gateway/door-runtime.js';
@@ -8,6 +6,7 @@ import type { DoorStateFile } from '../../../src/gateway/gateway-state-store.js'
 import { FakeClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
+import { testDoor, testPolicy } from '../../helpers/door-config.js';
 
 /**
  * What the door runtime makes at start of the alarm conditions carried over a restart: those
@@ -15,31 +14,8 @@ import type { EventBody } from '../../../src/protocol/event-kinds.js';
  */
 const MINUTE = 60_000;
 
-const door: DoorConfig = {
-  id: 'main',
-  room: 'ident-1',
-  unlockSeconds: 5,
-  codeTimeoutSeconds: 20,
-  heldOpenSeconds: 30,
-  failMode: 'secure',
-  exitRequiresCode: false,
-  devices: {
-    entryReader: { type: 'simulated' },
-    keypad: { type: 'simulated' },
-    lock: { type: 'simulated' },
-    contact: { type: 'simulated' },
-    exitReader: { type: 'simulated' },
-  },
-};
-
-const policy: PolicyConfig = {
-  offlineHorizonHours: 72,
-  compliance: { warnDays: 30 },
-  badgeThrottle: { maxFailures: 5, windowMinutes: 15, lockoutMinutes: 15 },
-  readerThrottle: { maxFailures: 20, windowMinutes: 5, lockoutMinutes: 2 },
-  duress: { enabled: false, variant: 'last-digit-plus-one' },
-  clockSync: { source: 'none', maxAgeSeconds: 600, checkIntervalSeconds: 60 },
-};
+const door = testDoor();
+const policy = testPolicy();
 
 const running: DoorRuntime[] = [];
 afterEach(async () => {
