@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { findFreePort } from '../../src/cli/demo/embedded-broker.js';
+import { terminate } from './terminate.js';
 
 export const mosquittoBinary = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto';
 export const mosquittoAvailable = existsSync(mosquittoBinary);
@@ -30,14 +31,11 @@ export class OwnMosquitto {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
-  /** SIGTERM, as an init system would; Mosquitto saves its persistence file on the way out. */
+  /** SIGTERM, as an init system would (see terminate); it saves its persistence file on the way out. */
   async stop(): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await terminate(child);
   }
 
   async restart(): Promise<void> {

@@ -4,6 +4,7 @@ import { createServer, type Server, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
+import { terminate } from './terminate.js';
 
 /**
  * A broker of the test's own that it can restart: Mosquitto (with persistence, as production
@@ -79,10 +80,7 @@ export async function startTestBroker(): Promise<TestBroker> {
     const stop = async () => {
       const running = child;
       child = undefined;
-      if (!running || running.exitCode !== null) return;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGTERM');
-      await exited;
+      await terminate(running);
     };
     await start();
     return {

@@ -3,6 +3,7 @@ import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { terminate } from './terminate.js';
 import type { TestPki } from './test-pki.js';
 
 export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'].find(
@@ -113,10 +114,7 @@ export async function startTlsMosquitto(
   const stop = async () => {
     const running = child;
     child = undefined;
-    if (!running || running.exitCode !== null) return;
-    const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGTERM');
-    await exited;
+    await terminate(running);
   };
   await start();
   return {
