@@ -84,7 +84,7 @@ export const RetentionConfig = Type.Object(
       maximum: 60,
       default: 3,
       description:
-        'how long creating or dropping an event partition waits for its lock on `events` (inserts queue behind the wait); the next run retries',
+        'how long creating or dropping an event partition waits for its lock on `events` (inserts queue behind the wait), and analysing a table after the run or an erasure waits for its own; the next run retries',
     }),
   },
   { ...strict, default: {} },
