@@ -84,9 +84,13 @@ export class ErasedRefusals {
         )
       )
         continue;
+      // As the erasure takes them: a badge alone only where the event names no person (a badge
+      // can have been someone else's; their events name them).
+      const namesPerson = typeof (entry.envelope.data as Record<string, unknown>).person === 'string';
       const before = namedIn(entry.envelope).filter((named) => {
         const at = erased.get(idKey(named));
-        return at !== undefined && time <= at;
+        if (at === undefined || time > at) return false;
+        return !(namesPerson && (named.field === 'badge' || named.field === 'key'));
       });
       if (before.length === 0) continue;
       if (before.every((named) => named.field === 'companion')) {

@@ -149,6 +149,16 @@ describe('refusing events of erased people', () => {
     expect(accepted.map((a) => a.item)).toEqual([0, 1]);
   });
 
+  it('takes an erased badge alone only where the event names no person, as the erasure does', async () => {
+    const db = database([['badge', 'B-ERASED']]);
+    const someoneElses = event('access.granted', { door: 'main', person: 'p-2', badge: 'B-ERASED' });
+    const nobodys = event('access.denied', { door: 'main', badge: 'B-ERASED', reason: 'unknown-badge' });
+    const accepted = [someoneElses, nobodys].map((envelope, item) => ({ item, envelope }));
+    const taken = await new ErasedRefusals().take(db, accepted);
+    expect(taken.map((t) => t.item)).toEqual([1]);
+    expect(accepted.map((a) => a.item)).toEqual([0]);
+  });
+
   it('leaves what a legal hold covers as it is, as the erasure kept it', async () => {
     const db = database(
       [['person', 'p-erased']],
