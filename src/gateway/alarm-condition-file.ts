@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import Type from 'typebox';
@@ -6,9 +5,9 @@ import { Compile } from 'typebox/compile';
 import type { ConditionStore, HeldCondition } from '../controllers/alarm-book.js';
 import type { Logger } from '../lib/logger.js';
 import { writeFileAtomic } from '../lib/state-files.js';
-import { describeSchemaErrors } from '../protocol/envelope.js';
 import { AlarmKey, AlarmType, Severity } from '../protocol/event-kinds.js';
 import { ID_PATTERN } from '../protocol/ids.js';
+import { readStateFile } from './state-file-reader.js';
 
 export const ALARM_CONDITIONS_FILE = 'alarm-conditions.json';
 
@@ -66,23 +65,12 @@ export class AlarmConditionFile implements ConditionStore {
    * update from a version without it), `lost` with the reason when it cannot be read.
    */
   load(): { conditions: HeldCondition[]; missing?: true } | { lost: string } {
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { conditions: [], missing: true };
-      return { lost: `the file cannot be read (${(error as Error).message})` };
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      return { lost: `the file is not JSON (${(error as Error).message})` };
-    }
-    if (!fileValidator.Check(parsed))
-      return { lost: `the file has an unexpected shape (${describeSchemaErrors(fileValidator, parsed)})` };
-    if (parsed.check !== checkOf(parsed.conditions)) return { lost: 'the file does not match its checksum' };
-    return { conditions: parsed.conditions };
+    const read = readStateFile(this.path, fileValidator);
+    if ('missing' in read) return { conditions: [], missing: true };
+    if ('lost' in read) return read;
+    const { conditions, check } = read.value;
+    if (check !== checkOf(conditions)) return { lost: 'the file does not match its checksum' };
+    return { conditions };
   }
 }
 

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -7,8 +7,8 @@ import { type Clock, systemClock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { writeFileAtomic } from '../lib/state-files.js';
 import { CLOCK_SKEW_MS, MAX_COMMAND_VALIDITY_MS } from '../protocol/commands.js';
-import { describeSchemaErrors } from '../protocol/envelope.js';
 import type { CommandMemory, CommandOutcome } from './central-commands.js';
+import { readStateFile } from './state-file-reader.js';
 
 /**
  * The door state that must survive a restart: the TOTP time step each person used last, badge and
@@ -348,25 +348,12 @@ export class GatewayStateStore implements TotpUsageStore, CommandMemory {
 
   /** The state on disk; undefined for a first start (no file). */
   private read(ranBefore: boolean): DoorStateFile | { lost: string } | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (error) {
-      // No file is a first start, unless the gateway ran here before: then it was removed (or
-      // moved to lost+found by a file system check), and is as lost as a damaged one.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-        return ranBefore ? { lost: 'the file is missing, though this gateway ran here before' } : undefined;
-      return { lost: `the file cannot be read (${(error as Error).message})` };
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      return { lost: `the file is not JSON (${(error as Error).message})` };
-    }
-    if (!stateValidator.Check(parsed))
-      return { lost: `the file has an unexpected shape (${describeSchemaErrors(stateValidator, parsed)})` };
-    return parsed;
+    const read = readStateFile(this.path, stateValidator);
+    // No file is a first start, unless the gateway ran here before: then it was removed (or
+    // moved to lost+found by a file system check), and is as lost as a damaged one.
+    if ('missing' in read)
+      return ranBefore ? { lost: 'the file is missing, though this gateway ran here before' } : undefined;
+    return 'lost' in read ? read : read.value;
   }
 
   private writeNow(): void {

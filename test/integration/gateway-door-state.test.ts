@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,20 @@ async function startGateway(
       await gateway.stop();
     },
   };
+}
+
+/** Signs the site's end of lockdown for gw-1 with the central key, issued at the time given. */
+function lockdownOffSigner(site: string, key: KeyObject) {
+  const ids = new Uuidv7Generator();
+  return (issuedAt: number) =>
+    signCommand(
+      { kind: 'lockdown.set', data: { active: false } },
+      { site, gateway: 'gw-1' },
+      ids.next(),
+      issuedAt,
+      60_000,
+      key,
+    );
 }
 
 const clients: MqttClient[] = [];
@@ -152,16 +167,7 @@ describe('gateway door state across restarts', () => {
     expect(await started.badge()).toEqual(['denied: lockdown']);
     // Commands issued no later than this may have run before the restart.
     const bound = JSON.parse(readFileSync(join(stateDir, 'door-state.json'), 'utf8')).commandsIssuedThrough;
-    const ids = new Uuidv7Generator();
-    const lockdownOff = (issuedAt: number) =>
-      signCommand(
-        { kind: 'lockdown.set', data: { active: false } },
-        { site, gateway: 'gw-1' },
-        ids.next(),
-        issuedAt,
-        60_000,
-        central.privateKey,
-      );
+    const lockdownOff = lockdownOffSigner(site, central.privateKey);
     const before = lockdownOff(bound);
     const after = lockdownOff(bound + 1);
     const answers = new Map<string, Record<string, unknown>>();
@@ -203,16 +209,7 @@ describe('gateway door state across restarts', () => {
         clockProbe: async () => ({ ...probe, detail: `test: ${probe.synchronised}` }),
       },
     );
-    const ids = new Uuidv7Generator();
-    const lockdownOff = (issuedAt: number) =>
-      signCommand(
-        { kind: 'lockdown.set', data: { active: false } },
-        { site, gateway: 'gw-1' },
-        ids.next(),
-        issuedAt,
-        60_000,
-        central.privateKey,
-      );
+    const lockdownOff = lockdownOffSigner(site, central.privateKey);
     const bound = () =>
       JSON.parse(readFileSync(join(stateDir, 'door-state.json'), 'utf8')).commandsIssuedThrough;
     const raw = await connectAsync(mqttUrl(), { clientId: `idg-raw-${site}`, clean: true });

@@ -191,7 +191,8 @@ export class RetentionService {
       throw error;
     }
     // Dropped partitions take their own statistics with them; the parent's stay until analysed.
-    if (!options.dryRun)
+    // Only after a run that deleted something: an hourly run with nothing due analyses nothing.
+    if (!options.dryRun && report.entries.some((entry) => entry.count > 0))
       await refreshAfterDeletion(pool, log, {
         vacuum: false,
         lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
