@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { topics } from '../../src/protocol/topics.js';
 import { mqttUrl } from '../helpers/services.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * A retired gateway's credential set (names, badges, TOTP secrets, encrypted to the key a stolen
@@ -72,6 +73,8 @@ describe("a retired gateway's retained credential set", () => {
     );
     await deleted;
     expect(await retained()).toEqual([]);
+    // The deletion reaches the broker inside the transaction that then writes the audit entry.
+    await until(async () => (await cleared()).length > 0, 'the audited deletion');
     expect(await cleared()).toEqual([{ actor: 'system', target: `${system.site}/gw-1` }]);
   });
 
