@@ -1,10 +1,9 @@
 import { createPublicKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
-import { writeAudit } from '../dashboard/audit/audit-log.js';
 import { ChainCheckpointer, pruneSignedDays } from '../dashboard/audit/chain-checkpoints.js';
 import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verifier.js';
-import { ERASURE_LIST_LOCK, erasureListDigest } from '../dashboard/audit/erasure-list.js';
+import { beginErasureListChange } from '../dashboard/audit/erasure-list.js';
 import { withTransaction } from '../dashboard/storage/transaction.js';
 import { CodedError } from '../lib/coded-error.js';
 import { centralSigningKey } from './central-signing-key.js';
@@ -20,7 +19,8 @@ export const AUDIT_USAGE = `usage:
   identgate audit verify [--site <id>] [--from <ISO time>] [--to <ISO time>] --config <dashboard.yaml>
   identgate audit checkpoint --config <dashboard.yaml>   sign the finished days (needs keys.signing)
   identgate audit prune --before <date> --config <dashboard.yaml>
-                                  delete chain rows of signed days before the date (checkpoints stay)`;
+                                  delete chain rows of signed days before the date (checkpoints stay);
+                                  signs the erasure list it leaves with keys.signing`;
 
 export interface CommandResult {
   lines: string[];
@@ -57,20 +57,21 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
   }
   const configFile = values.config;
   if (!configFile) throw new UsageError(`identgate audit ${verb} needs --config <dashboard.yaml>`);
+  const key = centralSigningKey(configFile);
   if (verb === 'prune') {
     const before = values.before;
     if (!before || !/^\d{4}-\d{2}-\d{2}$/.test(before) || Number.isNaN(Date.parse(before))) {
       throw new UsageError('identgate audit prune needs --before <YYYY-MM-DD>');
     }
     return withDashboardDatabase(configFile, 'audit prune', async ({ pool }) => {
-      // With the erasure listing it changes, recorded as it leaves it (erasure-list.ts).
+      // With the erasure listing it changes, recorded and signed as it leaves it (erasure-list.ts).
       const deleted = await withTransaction(pool, async (db) => {
-        await db.query(ERASURE_LIST_LOCK);
+        const list = await beginErasureListChange(db, key);
         const pruned = await pruneSignedDays(db, before);
-        await writeAudit(db, {
+        await list.record({
           actor: cliActor(),
           action: 'audit.chain.prune',
-          details: { before, deleted: pruned, erasedRows: await erasureListDigest(db) },
+          details: { before, deleted: pruned },
         });
         return pruned;
       });
@@ -80,7 +81,6 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       };
     });
   }
-  const key = centralSigningKey(configFile);
   if (verb === 'checkpoint') {
     if (!key)
       throw new CodedError(

@@ -3,12 +3,16 @@ import type pg from 'pg';
 import { DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
 import { WorkstationAuditExpiry } from '../dashboard/presence/workstation-audit-expiry.js';
+import type { ErasureKeys } from '../dashboard/retention/person-erasure.js';
 import { RetentionService } from '../dashboard/retention/retention-service.js';
 import { createPool } from '../dashboard/storage/database.js';
 import { migrate } from '../dashboard/storage/migrator.js';
 import { systemClock } from '../lib/clock.js';
+import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { UsageError } from './cli-error.js';
+import { loadSigningKey } from './keygen-command.js';
+import { loadMasterKeys } from './keys-command.js';
 
 /**
  * The central database for the administrative commands (`retention …`, `people erase`,
@@ -23,13 +27,21 @@ export interface AdminDatabase {
   log: Logger;
 }
 
+export interface AdminDatabaseOptions {
+  /** The command erases: it signs the list of erased chain rows with keys.signing. */
+  erasureKeys?: boolean;
+}
+
 export async function withDashboardDatabase<T>(
   configFile: string | undefined,
   command: string,
   work: (db: AdminDatabase) => Promise<T>,
+  options: AdminDatabaseOptions = {},
 ): Promise<T> {
   if (!configFile) throw new UsageError(`identgate ${command} needs --config <dashboard.yaml>`);
   const config = loadConfigFile(configFile, DashboardConfig);
+  // Before the database is opened: a key that does not load stops the command with its reason.
+  const keys = options.erasureKeys ? erasureKeys(config) : {};
   const log = createLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) });
   const pool = createPool(
     config.database,
@@ -43,12 +55,29 @@ export async function withDashboardDatabase<T>(
       clock: systemClock,
       log,
       settings: retentionSettings(config),
+      ...keys,
     });
     retention.register(new WorkstationAuditExpiry(pool));
     return await work({ config, pool, retention, log });
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * The keys of an erasure from the configuration, as the dashboard loads them: the central signing
+ * key, if configured (it signs the list of erased chain rows), which may be sealed under the
+ * master keys.
+ */
+function erasureKeys(config: DashboardConfig): ErasureKeys {
+  if (!config.keys.signing) return {};
+  const master = loadMasterKeys(config);
+  return {
+    signingKey: loadSigningKey(
+      resolveSecret(config.keys.signing, 'keys.signing'),
+      master ? new KeyRing(master.current, master.decryptOnly) : undefined,
+    ),
+  };
 }
 
 /** Who the audit log names for a command line action: `cli:<operating-system user>`. */

@@ -183,7 +183,7 @@ export const DashboardConfig = Type.Object(
         signing: Type.Optional(
           Type.Union(SecretRef.anyOf, {
             description:
-              'the central Ed25519 signing key (PEM) for commands and credential sets: { file: … } or { env: … }',
+              'the central Ed25519 signing key (PEM) for commands, credential sets, checkpoints, exports and the erased-rows list: { file: … } or { env: … }',
           }),
         ),
         master: Type.Optional(

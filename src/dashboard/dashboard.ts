@@ -9,6 +9,7 @@ import { KeyRing } from '../lib/key-ring.js';
 import type { Logger } from '../lib/logger.js';
 import { redactUrl } from '../lib/redact-url.js';
 import { AuditLog } from './audit/audit-log.js';
+import { signErasureListAtStart } from './audit/erasure-list.js';
 import { AuthService } from './auth/auth-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionStore } from './auth/session-store.js';
@@ -178,6 +179,7 @@ export class Dashboard {
       log: options.log.child({ component: 'retention' }),
       settings: retentionSettings(options.config),
       alarmsChanged: (changed) => this.hub.publishAlarms(changed),
+      signingKey: options.signingKey,
     });
     this.retention.register(new WorkstationAuditExpiry(this.pool));
   }
@@ -226,6 +228,8 @@ export class Dashboard {
     const migration = await migrate(this.pool, log.child({ component: 'migrate' }));
     this.storageMode = migration.mode;
     await prepareAfterMigration(this.events, this.facts, this.clock, migration);
+    // The erased-rows list signed (or said why not).
+    await signErasureListAtStart(this.pool, this.options.signingKey, log, new Date(this.clock.now()));
     await trustConfiguredGateways(this.registry, config.gateways, log);
     await this.cluster.start();
     await this.presence.start();

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ export interface TestSystem {
   masterKey: Buffer;
   /** The central signing key's public half (ed25519:…), as gateways and workstation agents know it. */
   centralPublicKey: string;
+  /** The central signing key itself, for what signs beside the dashboard (`people erase`, `audit prune`). */
+  centralKey: KeyObject;
   /** A signed-in staff member with that role (a new account each call). */
   staff(role: Role): Promise<StaffClient>;
   stop(): Promise<void>;
@@ -153,6 +155,7 @@ export async function startTestSystem(
     clock,
     masterKey,
     centralPublicKey: exportPublicKey(central.publicKey),
+    centralKey: central.privateKey,
     staff: (role) => StaffClient.create(dashboard, clock, role),
     stop: async () => {
       await gateway.stop();

@@ -280,7 +280,9 @@ describe('credential sync', () => {
     expect(system.gateway.credentials.findByBadge('0009003')?.person).toBe('erase-me');
     // As `identgate people erase` does it: in a process of its own, beside the running dashboard.
     const next = updated();
-    await new PersonErasure(system.dashboard.pool, system.clock).erase('erase-me', {}, 'cli:test');
+    await new PersonErasure(system.dashboard.pool, system.clock, {
+      signingKey: system.centralKey,
+    }).erase('erase-me', {}, 'cli:test');
     await next;
     expect(system.gateway.credentials.findByBadge('0009003')).toBeUndefined();
   });

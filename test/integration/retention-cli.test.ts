@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { migrate } from '../../src/dashboard/storage/migrator.js';
 import { silentLogger } from '../../src/lib/logger.js';
+import { exportPrivateKeyPem, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from '../helpers/services.js';
 
@@ -23,10 +24,16 @@ describe('retention from the command line and in the dashboard', () => {
     await migrate(pool, silentLogger);
     await pool.query(`INSERT INTO customers (id, name) VALUES ('beta', 'Beta Bank')`);
     await pool.query(`INSERT INTO sites (id, customer_id, name) VALUES ('hamburg', 'beta', 'Hamburg')`);
-    configFile = join(mkdtempSync(join(tmpdir(), 'idg-ret-')), 'dashboard.yaml');
+    const dir = mkdtempSync(join(tmpdir(), 'idg-ret-'));
+    configFile = join(dir, 'dashboard.yaml');
+    // `people erase` signs with the central key.
+    writeFileSync(join(dir, 'signing.pem'), exportPrivateKeyPem(generateSigningKeyPair().privateKey), {
+      mode: 0o600,
+    });
     writeFileSync(
       configFile,
-      `kind: dashboard\ndatabase:\n  url: ${database.url}\nmqtt:\n  url: ${mqttUrl()}\n`,
+      `kind: dashboard\ndatabase:\n  url: ${database.url}\nmqtt:\n  url: ${mqttUrl()}\n` +
+        `keys:\n  signing: { file: ${join(dir, 'signing.pem')} }\n`,
     );
   });
 
@@ -95,6 +102,10 @@ describe('retention from the command line and in the dashboard', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('erased agent-cli: person record, 0 badges');
     expect((await pool.query(`SELECT 1 FROM people WHERE id = 'agent-cli'`)).rowCount).toBe(0);
+    const audit = await pool.query(`SELECT details FROM audit_log WHERE action = 'person.erase'`);
+    expect(audit.rows).toEqual([
+      { details: expect.objectContaining({ erasedRowsSigned: expect.objectContaining({ rows: 0 }) }) },
+    ]);
   });
 
   it('explains its usage when called wrongly', async () => {

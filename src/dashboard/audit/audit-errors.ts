@@ -6,6 +6,13 @@ export const AuditErrorCode = {
   noSigningKey: 'IDG_AUDIT_NO_SIGNING_KEY',
   /** A chain would be signed over a gap or a broken link: refused, verification tells where. */
   chainBroken: 'IDG_AUDIT_CHAIN_BROKEN',
+  /**
+   * The list of erased chain rows is not as its last signed change left it (or that change is
+   * signed by another key): an erasure or a prune refuses to go on from it and sign it.
+   */
+  erasureListTampered: 'IDG_AUDIT_ERASURE_LIST_TAMPERED',
+  /** The list's changes are signed, and this process has no central key to sign the next one. */
+  erasureListUnsigned: 'IDG_AUDIT_ERASURE_LIST_UNSIGNED',
   /** The export's output directory exists already. */
   outExists: 'IDG_EXPORT_OUT_EXISTS',
   /** A bundle is incomplete or unreadable. */

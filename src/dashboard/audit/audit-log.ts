@@ -23,14 +23,29 @@ export interface AuditRow {
   details: Record<string, unknown>;
 }
 
-export async function writeAudit(db: Queryable, entry: AuditEntry, at: Date = new Date()): Promise<void> {
-  await db.query('INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [
+/** `id`: drawn beforehand from the table's sequence, where the entry must name itself (erasure-list.ts). */
+export async function writeAudit(
+  db: Queryable,
+  entry: AuditEntry,
+  at: Date = new Date(),
+  id?: number,
+): Promise<void> {
+  const values = [
     at,
     entry.actor.slice(0, 200),
     entry.action,
     entry.target?.slice(0, 300) ?? null,
     JSON.stringify(entry.details ?? {}),
-  ]);
+  ];
+  await (id === undefined
+    ? db.query(
+        'INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)',
+        values,
+      )
+    : db.query(
+        'INSERT INTO audit_log (id, at, actor, action, target, details) VALUES ($6, $1, $2, $3, $4, $5)',
+        [...values, id],
+      ));
 }
 
 export class AuditLog {

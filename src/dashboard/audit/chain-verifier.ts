@@ -13,7 +13,7 @@ import {
   loadCoverage,
 } from './chain-coverage.js';
 import { type Checkpoint, checkpointSignatureValid, linkHash, ZERO_HASH } from './chain-links.js';
-import { erasureListProblem } from './erasure-list.js';
+import { inspectErasureListOnce } from './erasure-list.js';
 
 /**
  * `identgate audit verify`: walks each chain from the database in order, recomputes every row's
@@ -59,6 +59,8 @@ export interface VerifyReport {
   ok: boolean;
   chains: ChainSummary[];
   mismatch?: Mismatch;
+  /** How far the list of erased chain rows is proven (signed, unsigned, no central key). */
+  erasureList?: string;
 }
 
 interface ChainRow extends CoveredRow {
@@ -97,22 +99,31 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
         )
       ).rows.map((r) => r.site);
   const coverage = await loadCoverage(pool);
-  // What the list accepts holds only if the list is the one its last change recorded.
-  const listProblem = await erasureListProblem(pool);
-  if (listProblem)
-    return { ok: false, chains: [], mismatch: { site: '_central', no: null, problem: listProblem } };
+  // What the list accepts holds only if the list is the one its last change recorded and signed.
+  const list = await inspectErasureListOnce(
+    pool,
+    request.publicKey ? exportPublicKey(request.publicKey) : undefined,
+  );
+  const erasureList = list.status;
+  if (list.problem)
+    return {
+      ok: false,
+      chains: [],
+      erasureList,
+      mismatch: { site: '_central', no: null, problem: list.problem },
+    };
   const chains: ChainSummary[] = [];
   const client = await pool.connect();
   try {
     for (const site of sites) {
       const { summary, mismatch } = await verifyChain(client, site, request, coverage);
       chains.push(summary);
-      if (mismatch) return { ok: false, chains, mismatch };
+      if (mismatch) return { ok: false, chains, erasureList, mismatch };
     }
   } finally {
     client.release();
   }
-  return { ok: true, chains };
+  return { ok: true, chains, erasureList };
 }
 
 async function verifyChain(
@@ -234,7 +245,8 @@ export function formatVerifyReport(report: VerifyReport): string[] {
     (c) =>
       `${c.site}: ${c.rows} rows verified (${c.expired} with their data deleted under retention${c.redacted > 0 ? `, ${c.redacted} entries an erasure or the presence retention redacted` : ''}), ${c.checkpoints} checkpoints, ${c.unsigned} rows not yet checkpointed`,
   );
-  if (report.chains.length === 0) lines.push('no chain rows in that range');
+  if (report.chains.length === 0 && !report.mismatch) lines.push('no chain rows in that range');
+  if (report.erasureList) lines.push(report.erasureList);
   const m = report.mismatch;
   if (m) {
     const where = m.no === null ? '' : ` row ${m.no}${m.source ? ` (${m.source} ${m.ref})` : ''}`;

@@ -1,40 +1,108 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Pool } from 'pg';
+import { CodedError } from '../../lib/coded-error.js';
+import type { Logger } from '../../lib/logger.js';
+import { exportPublicKey } from '../../protocol/signing.js';
 import type { Queryable } from '../storage/event-store.js';
+import { withTransaction } from '../storage/transaction.js';
+import { AuditErrorCode } from './audit-errors.js';
+import { type AuditEntry, writeAudit } from './audit-log.js';
+import { type ErasureListInspection, erasureListState, inspectErasureList } from './erasure-list-check.js';
+import { signatureRef, signErasureList } from './erasure-list-signature.js';
 
 /**
  * The list of chain rows erasures deleted or rewrote (`erased_chain_rows`) decides what `audit
  * verify` accepts as missing or changed, so it must not change unseen: a row added to it would
  * hide a deletion. Every change of the list (an erasure, `audit prune`) records a digest of the
- * whole list as it leaves it in its audit entry (`details.erasedRows`), which joins the chain;
- * `audit verify` checks the list against the newest such entry. The list is not grouped by
- * erasure, and so neither is the digest: it tells nobody which rows were one person's.
+ * whole list as it leaves it in its audit entry (`details.erasedRows`), which joins the chain,
+ * and signs it with the central key (`details.erasedRowsSigned`, erasure-list-signature.ts), so
+ * that someone who can write to the database alone cannot record a list of their own; `audit
+ * verify` checks the list against the newest such entry (erasure-list-check.ts). The list is not
+ * grouped by erasure, and so neither is the digest: it tells nobody which rows were one person's.
  *
  * Changes of the list take ERASURE_LIST_LOCK, so that each entry's digest is of the list as its
- * transaction commits it.
+ * transaction commits it, and each goes on only from a list that is as the last change left it.
+ * Without a central key (keys.signing) changes are recorded unsigned, until the first signed one.
  */
 export const ERASURE_LIST_LOCK = `SELECT pg_advisory_xact_lock(hashtextextended('identgate-erasure-list', 0))`;
 
 /** SHA-256 (hex) of the whole list in order; the same text for an empty list. */
 export async function erasureListDigest(db: Queryable): Promise<string> {
-  const result = await db.query<{ digest: string }>(
-    `SELECT encode(sha256(convert_to(coalesce(string_agg(
-              site || '/' || no || '/' || coalesce(encode(redacted, 'hex'), '-'), ',' ORDER BY site, no), ''), 'UTF8')), 'hex') AS digest
-       FROM erased_chain_rows`,
-  );
-  return result.rows[0]?.digest as string;
+  return (await erasureListState(db)).digest;
+}
+
+const publicKeyOf = (key: KeyObject | undefined) => (key ? exportPublicKey(createPublicKey(key)) : undefined);
+
+/** A change of the list under way, in its transaction: `record` writes its signed audit entry. */
+export interface ErasureListChange {
+  record(entry: AuditEntry, at?: Date): Promise<void>;
 }
 
 /**
- * Why the list does not match the newest audit entry that recorded it; undefined when it does.
- * Read in one snapshot: an erasure committing between the reads is not a list changed unseen.
+ * Takes the list's lock in `db`'s transaction and makes sure the list is as its last change
+ * recorded it, signed by this key: a change never signs over a list altered unseen. Without a
+ * signing key it goes on only while no change of the list was signed yet.
  */
-export async function erasureListProblem(pool: Pool): Promise<string | undefined> {
+export async function beginErasureListChange(
+  db: Queryable,
+  signingKey: KeyObject | undefined,
+): Promise<ErasureListChange> {
+  await db.query(ERASURE_LIST_LOCK);
+  const inspection = await inspectErasureList(db, publicKeyOf(signingKey));
+  if (inspection.problem) {
+    throw new CodedError(
+      AuditErrorCode.erasureListTampered,
+      `${inspection.problem}; nothing was changed: run identgate audit verify and restore the list`,
+    );
+  }
+  if (!signingKey && inspection.lastSigned) {
+    throw new CodedError(
+      AuditErrorCode.erasureListUnsigned,
+      `changes of the list of erased chain rows are signed with the central key (last in audit entry ${inspection.lastSigned.id}), and keys.signing is not configured here: configure it to erase or prune`,
+    );
+  }
+  const prev = inspection.lastSigned ? signatureRef(inspection.lastSigned.signature) : null;
+  return { record: (entry, at) => recordChange(db, entry, at, signingKey, prev) };
+}
+
+async function recordChange(
+  db: Queryable,
+  entry: AuditEntry,
+  at: Date | undefined,
+  signingKey: KeyObject | undefined,
+  prev: string | null,
+): Promise<void> {
+  const { digest, rows } = await erasureListState(db);
+  // The id is signed, so it is drawn first; the list's lock keeps ids in the order of the changes.
+  const id = Number(
+    (await db.query<{ id: string }>(`SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))::text AS id`))
+      .rows[0]?.id,
+  );
+  const signed = signingKey
+    ? {
+        erasedRowsSigned: signErasureList(
+          { action: entry.action, entry: id, rows, digest, prev },
+          signingKey,
+        ),
+      }
+    : {};
+  await writeAudit(db, { ...entry, details: { ...entry.details, erasedRows: digest, ...signed } }, at, id);
+}
+
+/**
+ * Read in one snapshot: an erasure committing between the reads is not a list changed unseen.
+ * `centralKey`: the public key (ed25519:…) the list's changes must be signed with, if known.
+ */
+export async function inspectErasureListOnce(
+  pool: Pool,
+  centralKey: string | undefined,
+): Promise<ErasureListInspection> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const problem = await listProblemIn(client);
+    const inspection = await inspectErasureList(client, centralKey);
     await client.query('COMMIT');
-    return problem;
+    return inspection;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -43,19 +111,36 @@ export async function erasureListProblem(pool: Pool): Promise<string | undefined
   }
 }
 
-async function listProblemIn(db: Queryable): Promise<string | undefined> {
-  const recorded = await db.query<{ id: string; action: string; digest: string }>(
-    `SELECT id, action, details ->> 'erasedRows' AS digest FROM audit_log
-      WHERE details ? 'erasedRows' ORDER BY id DESC LIMIT 1`,
-  );
-  const digest = await erasureListDigest(db);
-  const size = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM erased_chain_rows');
-  const newest = recorded.rows[0];
-  const rows = size.rows[0]?.n ?? 0;
-  if (!newest)
-    return rows === 0
-      ? undefined
-      : `the list of erased chain rows holds ${rows} rows, but no erasure recorded it: rows were added to it outside an erasure`;
-  if (newest.digest === digest) return undefined;
-  return `the list of erased chain rows (${rows} rows) is not the one the last change of it recorded (${newest.action}, audit entry ${newest.id}): rows were added to it or removed outside an erasure or a prune`;
+/**
+ * At a dashboard's start: with a central key and no signed change of the list yet (a database
+ * from before signing, or a new one), signs the list as it is (`audit.erasure-list.sign`), which
+ * ends the allowance for unsigned changes at once rather than at the next erasure. A list that
+ * is not as its last change recorded it is not signed: that is logged, and `audit verify`
+ * reports it.
+ */
+export async function signErasureListAtStart(
+  pool: Pool,
+  signingKey: KeyObject | undefined,
+  log: Logger,
+  at?: Date,
+): Promise<void> {
+  if (!signingKey) {
+    log.warn(
+      'keys.signing is not configured: changes of the list of erased chain rows are recorded unsigned, and audit verify cannot tell them from entries written into the database',
+    );
+    return;
+  }
+  await withTransaction(pool, async (db) => {
+    await db.query(ERASURE_LIST_LOCK);
+    const inspection = await inspectErasureList(db, publicKeyOf(signingKey));
+    if (inspection.problem) {
+      log.error(
+        { problem: inspection.problem },
+        'the list of erased chain rows is not as its last change recorded it: not signed; run identgate audit verify',
+      );
+      return;
+    }
+    if (inspection.lastSigned) return;
+    await recordChange(db, { actor: 'system', action: 'audit.erasure-list.sign' }, at, signingKey, null);
+  });
 }

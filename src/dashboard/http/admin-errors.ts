@@ -1,5 +1,6 @@
 import createError from '@fastify/error';
 import { CodedError } from '../../lib/coded-error.js';
+import { AuditErrorCode } from '../audit/audit-errors.js';
 import { RetentionErrorCode } from '../retention/retention-errors.js';
 
 /** The errors the administration API answers with, and how the services' coded errors map to them. */
@@ -22,6 +23,9 @@ const STATUS: Record<string, number> = {
   [RetentionErrorCode.personUnknown]: 404,
   [RetentionErrorCode.busy]: 409,
   IDG_NO_MASTER_KEY: 503,
+  // An erasure that would sign over a list changed unseen, or leave its change unsigned.
+  [AuditErrorCode.erasureListTampered]: 409,
+  [AuditErrorCode.erasureListUnsigned]: 503,
 };
 
 /**

@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { FOOTAGE_LINK_KIND } from '../../controllers/retention/data-classes.js';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
-import { writeAudit } from '../audit/audit-log.js';
-import { ERASURE_LIST_LOCK, erasureListDigest } from '../audit/erasure-list.js';
+import { beginErasureListChange, type ErasureListChange } from '../audit/erasure-list.js';
 import { CREDENTIALS_CHANNEL } from '../cluster-channels.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
@@ -27,7 +26,8 @@ import type { DeletionEntry } from './retention-schemas.js';
  *   log become `erased` (audit-log-erasure.ts); the log is kept without end, so an id there
  *   would outlive any kept event.
  * Every chain row whose source it deleted or rewrote is listed in erased_chain_rows, so that
- * `audit verify` accepts exactly those.
+ * `audit verify` accepts exactly those; the list's digest in its audit entry is signed with the
+ * central key (erasure-list.ts).
  * The sequence numbers of erased events stay claimed in event_sequences (site, gateway, number
  * and event id — nothing about the person), so a gateway's resend or a replay cannot bring the
  * events back. The deletion log and the audit log record counts and the caller's reference,
@@ -88,17 +88,25 @@ const LIST_ERASED = `INSERT INTO erased_chain_rows (site, no)
   SELECT c.site, c.no FROM audit_chain c WHERE c.source = $1 AND c.ref = ANY($2::text[])
   ON CONFLICT (site, no) DO UPDATE SET redacted = NULL`;
 
+/** The central keys an erasure uses; each may be absent where it is not configured (see the docs). */
+export interface ErasureKeys {
+  /** Signs the list of erased chain rows (keys.signing). */
+  signingKey?: KeyObject;
+}
+
 export class PersonErasure {
   constructor(
     private readonly pool: Pool,
     private readonly clock: Clock,
+    private readonly keys: ErasureKeys = {},
   ) {}
 
   async erase(personId: string, options: ErasureOptions, actor: string): Promise<ErasureReport> {
     const started = this.clock.now();
     return withTransaction(this.pool, async (db) => {
-      // One erasure at a time: each records the list of erased chain rows as it leaves it.
-      await db.query(ERASURE_LIST_LOCK);
+      // One erasure at a time: each records (and signs) the list of erased chain rows as it
+      // leaves it, going on only from the list as the last change left it.
+      const list = await beginErasureListChange(db, this.keys.signingKey);
       // No event of theirs is stored while this runs (erasure-tombstones.ts).
       await db.query(ERASURE_EXCLUSIVE);
       const person = await db.query('SELECT 1 FROM people WHERE id = $1 FOR UPDATE', [personId]);
@@ -140,7 +148,7 @@ export class PersonErasure {
           await db.query('SELECT pg_notify($1, $2)', [CREDENTIALS_CHANNEL, site]);
       await db.query('DELETE FROM badges WHERE person_id = $1', [personId]);
       await db.query('DELETE FROM people WHERE id = $1', [personId]);
-      await this.log(db, report, started, options.reference, actor);
+      await this.log(db, list, report, started, options.reference, actor);
       return report;
     });
   }
@@ -224,6 +232,7 @@ export class PersonErasure {
 
   private async log(
     db: Queryable,
+    list: ErasureListChange,
     report: ErasureReport,
     started: number,
     reference: string | undefined,
@@ -252,19 +261,12 @@ export class PersonErasure {
       ].filter((e) => e.count > 0),
     );
     const { person: _, keptEvents, ...counts } = report;
-    await writeAudit(
-      db,
+    await list.record(
       {
         actor,
         action: 'person.erase',
         target: null,
-        details: {
-          reference: reference ?? null,
-          runId: stamp.runId,
-          keptEvents,
-          ...counts,
-          erasedRows: await erasureListDigest(db),
-        },
+        details: { reference: reference ?? null, runId: stamp.runId, keptEvents, ...counts },
       },
       new Date(this.clock.now()),
     );

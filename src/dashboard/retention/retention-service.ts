@@ -15,7 +15,12 @@ import { withTransaction } from '../storage/transaction.js';
 import { readDeletions } from './deletion-log.js';
 import type { ExpiringStore } from './expiring-store.js';
 import { partitionSqlFor } from './partition-sql.js';
-import { type ErasureOptions, type ErasureReport, PersonErasure } from './person-erasure.js';
+import {
+  type ErasureKeys,
+  type ErasureOptions,
+  type ErasureReport,
+  PersonErasure,
+} from './person-erasure.js';
 import { RetentionAlarms } from './retention-alarms.js';
 import { RetentionErrorCode } from './retention-errors.js';
 import { runRetention } from './retention-run.js';
@@ -39,7 +44,7 @@ import { TombstoneExpiry } from './tombstone-expiry.js';
  * the same transaction. Input is validated here against the same schemas the HTTP routes use.
  * Authorisation (administrators only) is the caller's part.
  */
-export interface RetentionServiceOptions {
+export interface RetentionServiceOptions extends ErasureKeys {
   pool: Pool;
   clock: Clock;
   log: Logger;
@@ -58,7 +63,9 @@ export class RetentionService {
 
   constructor(private readonly options: RetentionServiceOptions) {
     this.store = new RetentionStore(options.pool);
-    this.erasure = new PersonErasure(options.pool, options.clock);
+    this.erasure = new PersonErasure(options.pool, options.clock, {
+      signingKey: options.signingKey,
+    });
     // The erasure's own tombstones: they go once no event of the erased person can be stored.
     this.register(new TombstoneExpiry(options.pool, options.clock, options.settings.defaultDays));
     this.alarms = new RetentionAlarms(new AlarmStore(options.pool), options.log, options.alarmsChanged);
