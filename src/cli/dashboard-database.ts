@@ -1,10 +1,12 @@
 import { userInfo } from 'node:os';
 import type pg from 'pg';
+import { ConfigError, ConfigErrorCode } from '../config/config-error.js';
 import { DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
 import { WorkstationAuditExpiry } from '../dashboard/presence/workstation-audit-expiry.js';
 import type { ErasureKeys } from '../dashboard/retention/person-erasure.js';
 import { RetentionService } from '../dashboard/retention/retention-service.js';
+import { prepareTombstoneKey } from '../dashboard/retention/tombstone-key.js';
 import { createPool } from '../dashboard/storage/database.js';
 import { migrate } from '../dashboard/storage/migrator.js';
 import { systemClock } from '../lib/clock.js';
@@ -28,7 +30,7 @@ export interface AdminDatabase {
 }
 
 export interface AdminDatabaseOptions {
-  /** The command erases: it signs the list of erased chain rows with keys.signing. */
+  /** The command erases: it needs keys.master (the tombstones' key) and signs with keys.signing. */
   erasureKeys?: boolean;
 }
 
@@ -41,7 +43,7 @@ export async function withDashboardDatabase<T>(
   if (!configFile) throw new UsageError(`identgate ${command} needs --config <dashboard.yaml>`);
   const config = loadConfigFile(configFile, DashboardConfig);
   // Before the database is opened: a key that does not load stops the command with its reason.
-  const keys = options.erasureKeys ? erasureKeys(config) : {};
+  const keys = options.erasureKeys ? erasureKeys(config, configFile, command) : {};
   const log = createLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) });
   const pool = createPool(
     config.database,
@@ -57,6 +59,7 @@ export async function withDashboardDatabase<T>(
       settings: retentionSettings(config),
       ...keys,
     });
+    if (keys.masterKeys) await prepareTombstoneKey(pool, keys.masterKeys, log);
     retention.register(new WorkstationAuditExpiry(pool));
     return await work({ config, pool, retention, log });
   } finally {
@@ -65,18 +68,24 @@ export async function withDashboardDatabase<T>(
 }
 
 /**
- * The keys of an erasure from the configuration, as the dashboard loads them: the central signing
- * key, if configured (it signs the list of erased chain rows), which may be sealed under the
- * master keys.
+ * The keys of an erasure from the configuration, as the dashboard loads them: the master keys
+ * (required: the tombstones' key is sealed under them) and the central signing key, if
+ * configured (it signs the list of erased chain rows), which may itself be sealed under them.
  */
-function erasureKeys(config: DashboardConfig): ErasureKeys {
-  if (!config.keys.signing) return {};
+function erasureKeys(config: DashboardConfig, configFile: string, command: string): ErasureKeys {
   const master = loadMasterKeys(config);
+  if (!master) {
+    throw new ConfigError(
+      configFile,
+      [`keys.master is not set: identgate ${command} needs it to open the erasure tombstones' key`],
+      ConfigErrorCode.secret,
+    );
+  }
+  const masterKeys = new KeyRing(master.current, master.decryptOnly);
+  if (!config.keys.signing) return { masterKeys };
   return {
-    signingKey: loadSigningKey(
-      resolveSecret(config.keys.signing, 'keys.signing'),
-      master ? new KeyRing(master.current, master.decryptOnly) : undefined,
-    ),
+    masterKeys,
+    signingKey: loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'), masterKeys),
   };
 }
 

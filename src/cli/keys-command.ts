@@ -129,12 +129,15 @@ export async function runKeys(argv: string[], env: Env = process.env): Promise<s
   const signingLine = resealSigningKeyFile(config, ring);
   const { createPool } = await import('../dashboard/storage/database.js');
   const { rotateMasterKey } = await import('../dashboard/storage/master-key-rotation.js');
+  const { prepareTombstoneKey } = await import('../dashboard/retention/tombstone-key.js');
   const { silentLogger } = await import('../lib/logger.js');
   const password = config.database.password
     ? resolveSecret(config.database.password, 'database.password', env)
     : undefined;
   const pool = createPool({ ...config.database, poolSize: 2 }, password, silentLogger);
   try {
+    // A tombstones' key no dashboard with master keys has sealed yet is sealed now (tombstone-key.ts).
+    await prepareTombstoneKey(pool, ring, silentLogger);
     const report = await rotateMasterKey(pool, ring, {
       batchSize: values.batch ? Number(values.batch) : 100,
     });

@@ -4,14 +4,14 @@ import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 /**
  * `identgate people erase <person-id>`: erases a person on request — master data always, their
  * events and alarms too unless --keep-events. Audited as `cli:<os user>` with the reference,
- * never with the person's id. Signs the list of erased chain rows with keys.signing, as the
- * dashboard does.
+ * never with the person's id. Needs the dashboard's keys.master (the tombstones' key is sealed
+ * under it) and signs the list of erased chain rows with keys.signing, as the dashboard does.
  */
 export const PEOPLE_USAGE = `usage:
   identgate people erase <person-id> [--keep-events] [--reference <ticket>] --config <dashboard.yaml>
     removes the person, badges, site grants and TOTP secret; also their events, footage links,
     alarms and quarantined payloads unless --keep-events (data under a legal hold stays);
-    signs with keys.signing where the configuration has it`;
+    needs keys.master, and signs with keys.signing where the configuration has it`;
 
 export interface PeopleFlags {
   config?: string;

@@ -189,7 +189,7 @@ export const DashboardConfig = Type.Object(
         master: Type.Optional(
           Type.Union(SecretRef.anyOf, {
             description:
-              'the master key (32 bytes, base64) sealing TOTP secrets in the database: { file: … } or { env: … }',
+              "the master key (32 bytes, base64) sealing TOTP secrets, photos and the erasure tombstones' key in the database: { file: … } or { env: … }",
           }),
         ),
         masterDecryptOnly: Type.Optional(

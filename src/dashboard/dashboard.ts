@@ -33,6 +33,7 @@ import { presenceWithLockOnLeave } from './presence/lock-on-leave.js';
 import type { PresenceService } from './presence/presence-service.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import { RetentionService } from './retention/retention-service.js';
+import { prepareTombstoneKey } from './retention/tombstone-key.js';
 import { clearRetiredCredentials } from './retired-credentials.js';
 import { ScheduledJobs } from './scheduled-jobs.js';
 import { EXPORT_DIR_PREFIX, FOOTAGE_DIR_PREFIX, removeStaleScratchDirs } from './scratch-dirs.js';
@@ -180,6 +181,7 @@ export class Dashboard {
       settings: retentionSettings(options.config),
       alarmsChanged: (changed) => this.hub.publishAlarms(changed),
       signingKey: options.signingKey,
+      masterKeys: this.masterKeys,
     });
     this.retention.register(new WorkstationAuditExpiry(this.pool));
   }
@@ -228,7 +230,8 @@ export class Dashboard {
     const migration = await migrate(this.pool, log.child({ component: 'migrate' }));
     this.storageMode = migration.mode;
     await prepareAfterMigration(this.events, this.facts, this.clock, migration);
-    // The erased-rows list signed (or said why not).
+    // Erasure's keys: the tombstones' key sealed, the erased-rows list signed (or said why not).
+    await prepareTombstoneKey(this.pool, this.masterKeys, log);
     await signErasureListAtStart(this.pool, this.options.signingKey, log, new Date(this.clock.now()));
     await trustConfiguredGateways(this.registry, config.gateways, log);
     await this.cluster.start();
@@ -311,6 +314,7 @@ export class Dashboard {
       instance: this.instance,
       cluster: this.cluster,
       messenger,
+      masterKeys: this.masterKeys,
       log,
     });
     await this.ingestion.start();

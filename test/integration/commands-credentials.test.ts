@@ -11,6 +11,7 @@ import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-dev
 import type { GatewayIdentity } from '../../src/gateway/gateway-identity.js';
 import { FakeClock } from '../../src/lib/clock.js';
 import { hasCode } from '../../src/lib/coded-error.js';
+import { KeyRing } from '../../src/lib/key-ring.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { readGone, signCommand } from '../../src/protocol/commands.js';
 import { openCredentialSet, sealCredentialSet } from '../../src/protocol/credential-set.js';
@@ -282,6 +283,7 @@ describe('credential sync', () => {
     const next = updated();
     await new PersonErasure(system.dashboard.pool, system.clock, {
       signingKey: system.centralKey,
+      masterKeys: new KeyRing(system.masterKey),
     }).erase('erase-me', {}, 'cli:test');
     await next;
     expect(system.gateway.credentials.findByBadge('0009003')).toBeUndefined();

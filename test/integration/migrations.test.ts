@@ -54,6 +54,7 @@ describe('database migrations', () => {
       { version: 26, variant: 'any' },
       { version: 27, variant: 'native' },
       { version: 28, variant: 'any' },
+      { version: 29, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ describe('retention from the command line and in the dashboard', () => {
   let database: { url: string; drop: () => Promise<void> };
   let pool: pg.Pool;
   let configFile: string;
+  const masterKey = randomBytes(32);
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -26,14 +28,15 @@ describe('retention from the command line and in the dashboard', () => {
     await pool.query(`INSERT INTO sites (id, customer_id, name) VALUES ('hamburg', 'beta', 'Hamburg')`);
     const dir = mkdtempSync(join(tmpdir(), 'idg-ret-'));
     configFile = join(dir, 'dashboard.yaml');
-    // `people erase` signs with the central key.
+    // `people erase` opens the tombstones' key with the master key and signs with the central key.
+    writeFileSync(join(dir, 'master.key'), `${masterKey.toString('base64')}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'signing.pem'), exportPrivateKeyPem(generateSigningKeyPair().privateKey), {
       mode: 0o600,
     });
     writeFileSync(
       configFile,
       `kind: dashboard\ndatabase:\n  url: ${database.url}\nmqtt:\n  url: ${mqttUrl()}\n` +
-        `keys:\n  signing: { file: ${join(dir, 'signing.pem')} }\n`,
+        `keys:\n  master: { file: ${join(dir, 'master.key')} }\n  signing: { file: ${join(dir, 'signing.pem')} }\n`,
     );
   });
 
@@ -106,6 +109,19 @@ describe('retention from the command line and in the dashboard', () => {
     expect(audit.rows).toEqual([
       { details: expect.objectContaining({ erasedRowsSigned: expect.objectContaining({ rows: 0 }) }) },
     ]);
+    const key = await pool.query('SELECT key, key_sealed FROM erasure_tombstone_key');
+    expect(key.rows).toEqual([{ key: null, key_sealed: expect.stringMatching(/^v2\./) }]);
+  });
+
+  it("refuses to erase without the master key, which opens the tombstones' key", async () => {
+    const bare = join(mkdtempSync(join(tmpdir(), 'idg-ret-')), 'dashboard.yaml');
+    writeFileSync(bare, `kind: dashboard\ndatabase:\n  url: ${database.url}\nmqtt:\n  url: ${mqttUrl()}\n`);
+    await pool.query(`INSERT INTO people (id, display_name) VALUES ('agent-stays', 'Stays')`);
+    expect(await runCli(['people', 'erase', 'agent-stays', '--config', bare])).toMatchObject({
+      code: 78,
+      stderr: expect.stringContaining('keys.master is not set: identgate people erase needs it'),
+    });
+    expect((await pool.query(`SELECT 1 FROM people WHERE id = 'agent-stays'`)).rowCount).toBe(1);
   });
 
   it('explains its usage when called wrongly', async () => {
@@ -133,6 +149,8 @@ describe('retention from the command line and in the dashboard', () => {
         keys: {},
       },
       log: silentLogger,
+      // The tombstones' key, sealed by `people erase` above, opens with it.
+      masterKey,
     });
     await dashboard.start();
     try {

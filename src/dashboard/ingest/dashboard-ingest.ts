@@ -18,6 +18,7 @@ export type DashboardIngestOptions = Pick<
   | 'hub'
   | 'instance'
   | 'cluster'
+  | 'masterKeys'
 > & {
   config: DashboardConfig;
   /** The dashboard's broker connection, its client id as it is. */
@@ -59,6 +60,7 @@ export class DashboardIngest {
       hub: this.options.hub,
       instance: this.options.instance,
       cluster: this.options.cluster,
+      masterKeys: this.options.masterKeys,
       log: log.child({ component: 'ingest' }),
       tooOld: (site, kind, at, now) => ageLimit.tooOld(site, kind, at, now),
       afterCommit: (stored) => {

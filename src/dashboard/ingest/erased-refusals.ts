@@ -1,13 +1,14 @@
+import type { KeyRing } from '../../lib/key-ring.js';
 import type { Envelope, Rejection } from '../../protocol/envelope.js';
 import {
   ERASURE_SHARED,
   erasedAmong,
   idKey,
   type NamedId,
-  readTombstoneKey,
   type TombstoneKind,
   tombstoneDigest,
 } from '../retention/erasure-tombstones.js';
+import { readTombstoneKey } from '../retention/tombstone-key.js';
 import type { Queryable } from '../storage/event-store.js';
 import { type NumberUse, numberUseOf } from '../storage/sequence-store.js';
 import { namingOnly } from './payload-checks.js';
@@ -50,8 +51,11 @@ export type ErasedRefusal = Rejection & { payload: Buffer; uses: NumberUse };
  * dashboard instance sees every committed tombstone, with no cache to keep fresh.
  */
 export class ErasedRefusals {
-  /** The tombstones' key never changes once the migration drew it. */
+  /** The tombstones' key never changes once drawn (tombstone-key.ts): read once, kept. */
   private key: Buffer | undefined;
+
+  /** `masterKeys` open the tombstones' key (sealed under them); without, it must be kept in plain. */
+  constructor(private readonly masterKeys?: KeyRing) {}
 
   /** Takes the entries whose event names an erased person out of `accepted`, with their refusal. */
   async take<T extends { envelope: Envelope }>(
@@ -64,8 +68,10 @@ export class ErasedRefusals {
     if (distinct.size === 0) return [];
     // Not while an erasure runs: its tombstones are read after it commits (a statement of its own).
     await db.query(ERASURE_SHARED);
-    this.key ??= await readTombstoneKey(db);
+    this.key ??= await readTombstoneKey(db, this.masterKeys);
     const key = this.key;
+    // No key yet: no erasure has written a tombstone.
+    if (!key) return [];
     const ids: NamedId[] = [...distinct.values()].map((named) => ({
       ...named,
       digest: tombstoneDigest(key, named.kind, named.value),

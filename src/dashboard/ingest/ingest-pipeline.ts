@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
 import { canonicalJson } from '../../protocol/canonical.js';
 import type { Envelope, Rejection } from '../../protocol/envelope.js';
@@ -53,6 +54,8 @@ export interface IngestPipelineOptions extends PayloadCheckOptions {
   facts: LatestFactsStore;
   hub: LiveHub;
   log: Logger;
+  /** Open the erasure tombstones' key, which is sealed under them (tombstone-key.ts). */
+  masterKeys?: KeyRing;
   /**
    * This dashboard instance's name: each transaction that stores events announces their ingest
    * numbers under it, so that other instances read them (ClusterEvents). Without it nothing is
@@ -87,9 +90,11 @@ const DONE: Stages = {
 export class IngestPipeline {
   /** The stages of the transaction started last. */
   private last: Stages = DONE;
-  private readonly erased = new ErasedRefusals();
+  private readonly erased: ErasedRefusals;
 
-  constructor(private readonly options: IngestPipelineOptions) {}
+  constructor(private readonly options: IngestPipelineOptions) {
+    this.erased = new ErasedRefusals(options.masterKeys);
+  }
 
   /** This transaction's place after the one before; `reach` marks its own stages (and all, at the end). */
   private takeTurn(): { before: Stages; reach: Record<keyof Stages, () => void> } {

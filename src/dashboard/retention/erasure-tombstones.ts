@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
-import { CodedError } from '../../lib/coded-error.js';
+import type { KeyRing } from '../../lib/key-ring.js';
 import type { Queryable } from '../storage/event-store.js';
+import { tombstoneKeyForWriting } from './tombstone-key.js';
 
 /**
  * Tombstones of erased people (migration 0028): keyed hashes of the person id and of each of their
@@ -8,11 +9,10 @@ import type { Queryable } from '../storage/event-store.js';
  * erasure that names one of them (erased-refusals.ts), so an event still in a gateway's outbox
  * does not bring the person back; what happened after the erasure is a new fact and is stored.
  *
- * The hashes are HMAC-SHA256 under a key drawn once by the migration and kept in the database
- * (erasure_tombstone_key): every writer of tombstones (`people erase` loads no master key) and
- * every ingest has it, and it never rotates, so a tombstone matches for as long as it is kept. A
- * master-key rotation does not touch it. The table thus names no one by itself; someone holding the
- * whole database (key included) could still test a guessed id against it.
+ * The hashes are HMAC-SHA256 under one key that never changes once drawn (tombstone-key.ts),
+ * so a tombstone matches for as long as it is kept. The key is sealed under the master key: the
+ * table names no one by itself, and whoever holds the database alone cannot test a guessed id
+ * against it (a dashboard without keys.master keeps the key in plain, and says so).
  */
 export type TombstoneKind = 'person' | 'badge';
 
@@ -21,29 +21,18 @@ export function tombstoneDigest(key: Buffer, kind: TombstoneKind, value: string)
   return createHmac('sha256', key).update(`identgate/erasure-tombstone/v1/${kind}\u0000${value}`).digest();
 }
 
-/** The tombstones' key; it is written by migration 0028, so its absence is a damaged database. */
-export async function readTombstoneKey(db: Queryable): Promise<Buffer> {
-  const row = (await db.query<{ key: Buffer }>('SELECT key FROM erasure_tombstone_key')).rows[0];
-  if (!row) {
-    throw new CodedError(
-      'IDG_TOMBSTONE_KEY_MISSING',
-      'erasure_tombstone_key is empty (written by migration 28): erased people cannot be told apart',
-    );
-  }
-  return row.key;
-}
-
 /**
  * Writes the tombstones of an erased person and their badges, in the erasure's transaction. An
  * id erased again (enrolled again meanwhile) keeps the later time.
  */
 export async function writeTombstones(
   db: Queryable,
+  ring: KeyRing | undefined,
   personId: string,
   badges: readonly string[],
   at: Date,
 ): Promise<void> {
-  const key = await readTombstoneKey(db);
+  const key = await tombstoneKeyForWriting(db, ring);
   const digests = [
     tombstoneDigest(key, 'person', personId),
     ...badges.map((badge) => tombstoneDigest(key, 'badge', badge)),

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { FOOTAGE_LINK_KIND } from '../../controllers/retention/data-classes.js';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
+import type { KeyRing } from '../../lib/key-ring.js';
 import { beginErasureListChange, type ErasureListChange } from '../audit/erasure-list.js';
 import { CREDENTIALS_CHANNEL } from '../cluster-channels.js';
 import type { Queryable } from '../storage/event-store.js';
@@ -27,7 +28,7 @@ import type { DeletionEntry } from './retention-schemas.js';
  *   would outlive any kept event.
  * Every chain row whose source it deleted or rewrote is listed in erased_chain_rows, so that
  * `audit verify` accepts exactly those; the list's digest in its audit entry is signed with the
- * central key (erasure-list.ts).
+ * central key (erasure-list.ts). The tombstones' key is opened with the master keys.
  * The sequence numbers of erased events stay claimed in event_sequences (site, gateway, number
  * and event id — nothing about the person), so a gateway's resend or a replay cannot bring the
  * events back. The deletion log and the audit log record counts and the caller's reference,
@@ -92,6 +93,8 @@ const LIST_ERASED = `INSERT INTO erased_chain_rows (site, no)
 export interface ErasureKeys {
   /** Signs the list of erased chain rows (keys.signing). */
   signingKey?: KeyObject;
+  /** Open the tombstones' key (keys.master). */
+  masterKeys?: KeyRing;
 }
 
 export class PersonErasure {
@@ -128,7 +131,8 @@ export class PersonErasure {
       };
       if (!options.keepEvents) await this.eraseRecords(db, personId, badges, report);
       // Their events arriving later are not stored either (erasure-tombstones.ts).
-      if (!options.keepEvents) await writeTombstones(db, personId, badges, new Date(started));
+      if (!options.keepEvents)
+        await writeTombstones(db, this.keys.masterKeys, personId, badges, new Date(started));
       report.auditEntries = await eraseFromAuditLog(db, personId, badges);
       if (!report.person && report.events === 0 && report.heldEvents === 0 && report.auditEntries === 0) {
         throw new CodedError(

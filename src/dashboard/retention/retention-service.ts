@@ -65,6 +65,7 @@ export class RetentionService {
     this.store = new RetentionStore(options.pool);
     this.erasure = new PersonErasure(options.pool, options.clock, {
       signingKey: options.signingKey,
+      masterKeys: options.masterKeys,
     });
     // The erasure's own tombstones: they go once no event of the erased person can be stored.
     this.register(new TombstoneExpiry(options.pool, options.clock, options.settings.defaultDays));

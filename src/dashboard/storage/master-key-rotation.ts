@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { KeyRing } from '../../lib/key-ring.js';
 import { STAFF_TOTP_CONTEXT } from '../auth/staff-totp.js';
+import { TOMBSTONE_KEY_CONTEXT } from '../retention/tombstone-key.js';
 import { SECRET_CONTEXT } from './people-store.js';
 import { PHOTO_CONTEXT } from './photo-store.js';
 
@@ -35,6 +36,13 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
     id: 'id',
     column: 'totp_pending_sealed',
     context: (id) => `${STAFF_TOTP_CONTEXT}/${id}`,
+  },
+  // One row (id `true`); its key is bound to no id.
+  {
+    table: 'erasure_tombstone_key',
+    id: 'only_one',
+    column: 'key_sealed',
+    context: () => TOMBSTONE_KEY_CONTEXT,
   },
 ];
 

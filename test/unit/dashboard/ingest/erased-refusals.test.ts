@@ -47,7 +47,7 @@ function database(
         return { rows: [] };
       }
       db.statements += 1;
-      if (sql.includes('FROM erasure_tombstone_key')) return { rows: [{ key }] };
+      if (sql.includes('FROM erasure_tombstone_key')) return { rows: [{ key, key_sealed: null }] };
       if (sql.includes('FROM legal_holds')) return { rows: holds };
       const digests = params[0] as Buffer[];
       const rows = digests.flatMap((digest, i) =>
