@@ -22,6 +22,11 @@ export interface HeldCondition {
  */
 export interface ConditionStore {
   save(conditions: readonly HeldCondition[]): void;
+  /**
+   * Runs `tell` once every list saved so far is kept (or its write failed and was reported), after
+   * those handed in before it; at once where saving is synchronous (no such method).
+   */
+  afterSaved?(tell: () => void): void;
 }
 
 /**
@@ -33,6 +38,9 @@ export interface ConditionStore {
  * stays; one it observes absent, it clears as any other; the rest the gateway ends after a settle
  * period (`endCarriedOver`), so that none stays open at the central side for ever. Incidents
  * (`INCIDENT_ALARMS`) are never kept: they have no end to wait for.
+ *
+ * Every event of the book goes out through the store's `afterSaved`, in the order the book made
+ * them: a raising reaches the outbox only once the store keeps it.
  */
 export class AlarmBook {
   private readonly active = new Map<string, HeldCondition>();
@@ -67,7 +75,7 @@ export class AlarmBook {
    */
   raise(alarm: AlarmRaise): boolean {
     if (this.active.has(alarm.key)) {
-      if (this.unconfirmed.delete(alarm.key)) this.emit({ kind: 'alarm.raised', data: alarm });
+      if (this.unconfirmed.delete(alarm.key)) this.tell({ kind: 'alarm.raised', data: alarm });
       return false;
     }
     const held: HeldCondition = {
@@ -80,7 +88,7 @@ export class AlarmBook {
     // Kept before it is told: a crash in between leaves a condition the next start ends, never
     // one the central side holds open and the gateway has forgotten.
     if (kept(held)) this.save();
-    this.emit({ kind: 'alarm.raised', data: alarm });
+    this.tell({ kind: 'alarm.raised', data: alarm });
     return true;
   }
 
@@ -92,13 +100,13 @@ export class AlarmBook {
   clearLeftOpen(key: string, alarm: AlarmType, detail: string): boolean {
     if (this.active.has(key)) return this.clear(key, detail);
     if (this.lastRunKnown) return false;
-    this.emit({ kind: 'alarm.cleared', data: { alarm, key, detail } });
+    this.tell({ kind: 'alarm.cleared', data: { alarm, key, detail } });
     return true;
   }
 
   /** A one-off alarm (duress, a soft anti-passback violation): raised, never held active. */
   notify(alarm: AlarmRaise): void {
-    this.emit({ kind: 'alarm.raised', data: alarm });
+    this.tell({ kind: 'alarm.raised', data: alarm });
   }
 
   clear(key: string, detail?: string): boolean {
@@ -107,7 +115,7 @@ export class AlarmBook {
     this.active.delete(key);
     this.unconfirmed.delete(key);
     const door = /^door-(?:forced|held-open):(.+)$/.exec(key)?.[1];
-    this.emit({
+    this.tell({
       kind: 'alarm.cleared',
       data: { alarm: held.alarm, key, ...(door ? { door } : {}), ...(detail ? { detail } : {}) },
     });
@@ -124,7 +132,7 @@ export class AlarmBook {
   confirm(key: string, detail = 'still in force after the gateway restarted'): boolean {
     if (!this.unconfirmed.delete(key)) return false;
     const held = this.active.get(key) as HeldCondition;
-    this.emit({ kind: 'alarm.raised', data: { ...held, detail } });
+    this.tell({ kind: 'alarm.raised', data: { ...held, detail } });
     return true;
   }
 
@@ -164,6 +172,11 @@ export class AlarmBook {
 
   private save(): void {
     this.store?.save([...this.active.values()].filter(kept));
+  }
+
+  private tell(event: EventBody): void {
+    if (this.store?.afterSaved) this.store.afterSaved(() => this.emit(event));
+    else this.emit(event);
   }
 }
 

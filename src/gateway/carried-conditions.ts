@@ -70,4 +70,14 @@ export class CarriedConditions {
     this.settleTimer?.cancel();
     this.settleTimer = undefined;
   }
+
+  /** Resolves once the file holds every list saved so far, and the alarm events that waited for it are out. */
+  flushed(): Promise<void> {
+    return this.file.flushed();
+  }
+
+  /** Waits until the file holds every condition saved, and keeps later ones at once (the last step of a stop). */
+  close(): Promise<void> {
+    return this.file.close();
+  }
 }

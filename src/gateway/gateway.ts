@@ -120,12 +120,8 @@ export class Gateway {
       onWriteFailed: (error, waiting) => outboxWriteFailed(this.runtime.alarms, error, waiting),
       onWriteRecovered: () => this.runtime.alarms.clear('outbox-write-failed'),
     });
-    this.state = new GatewayStateStore(
-      this.stateDir,
-      log.child({ component: 'state' }),
-      undefined,
-      this.clock,
-    );
+    const stateLog = log.child({ component: 'state' });
+    this.state = new GatewayStateStore(this.stateDir, stateLog, undefined, this.clock);
     this.clockSync = new ClockSyncMonitor(
       options.clockProbe ?? clockProbe(config.policy.clockSync, this.clock),
       config.policy.clockSync.checkIntervalSeconds * 1000,
@@ -328,9 +324,8 @@ export class Gateway {
         emit: (kind, data) => this.emitEvent({ kind, data } as EventBody),
       });
       const rewrapped = this.recorder.keyStore.rewrap();
-      if (rewrapped.rewrapped > 0 || rewrapped.unreadable.length > 0) {
+      if (rewrapped.rewrapped > 0 || rewrapped.unreadable.length > 0)
         log.info(rewrapped, 'video day keys re-wrapped under the current site key');
-      }
       await this.recorder.start();
     }
     if (config.simControl) {
@@ -356,6 +351,7 @@ export class Gateway {
     this.clockSync.stop();
     await this.runtime.stop();
     this.central?.close();
+    await this.carried.close(); // alarm events waiting for their file go out before the last event
     this.record({ kind: 'gateway.offline', data: { reason: 'shutdown' } });
     this.state.close();
     await this.journal.flush();
@@ -393,10 +389,11 @@ export class Gateway {
   }
 
   /**
-   * Waits until the outbox holds nothing unacknowledged, and nothing waits to be written (for
-   * tests and orderly shutdown).
+   * Waits until the outbox holds nothing unacknowledged, and nothing waits to be written, alarm
+   * events waiting for their conditions file included (for tests and orderly shutdown).
    */
   async drained(): Promise<void> {
+    await this.carried.flushed();
     await this.journal.flush();
     const empty = () => this.journal.size.records === 0 && this.journal.waiting === 0;
     if (empty()) return;

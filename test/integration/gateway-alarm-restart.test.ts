@@ -67,6 +67,8 @@ describe('alarm conditions across a gateway restart', () => {
 
   /** Waits until the dashboard stored every event recorded so far; the alarm rows of `key`. */
   async function centralAlarms(key: string) {
+    // Alarm events wait until their conditions file is written: drained once they are sent.
+    await gateway.drained();
     expect(await system.dashboard.waitForSequence(system.site, 'gw-1', gateway.lastSequence, 10_000)).toBe(
       true,
     );

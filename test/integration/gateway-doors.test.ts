@@ -168,12 +168,15 @@ describe('gateway doors through simulated devices', () => {
       },
     });
     expect(await sim('badge', ada.badge)).toEqual(['denied: clock unsynchronised']);
+    // Alarm events go out once the alarm conditions file holds them.
+    await gateway.drained();
     expect(events.find((e) => e.kind === 'alarm.raised')?.data).toMatchObject({
       alarm: 'clock-unsynchronised',
     });
     writeFileSync(file, 'synchronised\n');
     await gateway.clockSync.check();
     expect(await sim('badge', ada.badge)).toEqual(['awaiting code (20 s)']);
+    await gateway.drained();
     expect(
       events.find((e) => e.kind === 'alarm.cleared' && e.data.alarm === 'clock-unsynchronised'),
     ).toBeDefined();
@@ -183,10 +186,13 @@ describe('gateway doors through simulated devices', () => {
     const { gateway, events } = await startGateway();
     const reader = devicesOf(gateway).entryReader as SimulatedBadgeReader;
     // What the start sent (a first start: the credential conditions' ends) is not this test's.
+    await gateway.drained();
     const before = events.length;
     reader.setFault('USB device disappeared');
     reader.setFault('USB device disappeared');
     reader.setFault(undefined);
+    // Alarm events go out once the alarm conditions file holds them.
+    await gateway.drained();
     const alarms = events.slice(before).filter((e) => e.kind.startsWith('alarm.'));
     expect(alarms.map((e) => [e.kind, e.data])).toEqual([
       [

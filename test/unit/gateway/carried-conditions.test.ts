@@ -28,35 +28,40 @@ function run(dir: string) {
   const alarms = new AlarmBook((event) => events.push(event), file);
   const carried = new CarriedConditions(alarms, file, clock, log);
   const told = () => events.map((e) => [e.kind, (e.data as { key: string }).key]);
-  return { clock, events, logs, alarms, carried, told };
+  /** Waits until the file holds what was saved, and the events that waited for it are told. */
+  const written = () => file.flushed();
+  return { clock, events, logs, alarms, carried, told, written };
 }
 
 /** A state directory left by a run that stopped with these conditions active. */
-function leftBy(conditions: HeldCondition[]): string {
+async function leftBy(conditions: HeldCondition[]): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'idg-carried-'));
   const before = run(dir);
   for (const condition of conditions) before.alarms.raise(condition);
+  await before.carried.close();
   return dir;
 }
 
 describe('alarm conditions carried over a restart', () => {
-  it('holds the last run’s conditions again without raising them', () => {
-    const after = run(leftBy([cameraDown, deviceFault]));
+  it('holds the last run’s conditions again without raising them', async () => {
+    const after = run(await leftBy([cameraDown, deviceFault]));
     after.carried.load();
     expect(after.events).toEqual([]);
     expect(after.alarms.activeKeys).toEqual(['camera-down:cam-1', 'device-fault:main:keypad']);
   });
 
-  it('clears those not observed again once the settle period has passed, and not before', () => {
-    const after = run(leftBy([cameraDown, deviceFault]));
+  it('clears those not observed again once the settle period has passed, and not before', async () => {
+    const after = run(await leftBy([cameraDown, deviceFault]));
     after.carried.load();
     after.carried.settle(SETTLE_MS);
     after.alarms.raise(deviceFault);
+    await after.written();
     // Observed again: sent once more (its first raising may not have reached the outbox).
     expect(after.events).toEqual([{ kind: 'alarm.raised', data: deviceFault }]);
     after.clock.advance(SETTLE_MS - 1);
     expect(after.events).toHaveLength(1);
     after.clock.advance(1);
+    await after.written();
     expect(after.events.slice(1)).toEqual([
       {
         kind: 'alarm.cleared',
@@ -70,8 +75,8 @@ describe('alarm conditions carried over a restart', () => {
     expect(after.alarms.activeKeys).toEqual(['device-fault:main:keypad']);
   });
 
-  it('carries a condition over again when the gateway restarts before it settled', () => {
-    const dir = leftBy([cameraDown]);
+  it('carries a condition over again when the gateway restarts before it settled', async () => {
+    const dir = await leftBy([cameraDown]);
     const second = run(dir);
     second.carried.load();
     second.carried.settle(SETTLE_MS);
@@ -83,27 +88,29 @@ describe('alarm conditions carried over a restart', () => {
     expect(third.alarms.activeKeys).toEqual(['camera-down:cam-1']);
   });
 
-  it('starts with a file that no longer lists a condition cleared after the settle period', () => {
-    const dir = leftBy([cameraDown]);
+  it('starts with a file that no longer lists a condition cleared after the settle period', async () => {
+    const dir = await leftBy([cameraDown]);
     const second = run(dir);
     second.carried.load();
     second.carried.settle(SETTLE_MS);
     second.clock.advance(SETTLE_MS);
+    await second.written();
     const third = run(dir);
     third.carried.load();
     expect(third.alarms.activeKeys).toEqual([]);
   });
 
-  it('clears a carried-over outbox write failure once an event is on disk again, and only then', () => {
+  it('clears a carried-over outbox write failure once an event is on disk again, and only then', async () => {
     const failed: HeldCondition = {
       alarm: 'outbox-write-failed',
       key: 'outbox-write-failed',
       severity: 'critical',
     };
-    const after = run(leftBy([failed]));
+    const after = run(await leftBy([failed]));
     after.carried.load();
     after.carried.durable();
     after.carried.durable();
+    await after.written();
     expect(after.told()).toEqual([['alarm.cleared', 'outbox-write-failed']]);
   });
 
@@ -114,11 +121,12 @@ describe('alarm conditions carried over a restart', () => {
     expect(after.logs).toEqual([]);
   });
 
-  it('says once that the conditions are unknown when the file is damaged, and starts with an empty book', () => {
-    const dir = leftBy([cameraDown]);
+  it('says once that the conditions are unknown when the file is damaged, and starts with an empty book', async () => {
+    const dir = await leftBy([cameraDown]);
     writeFileSync(join(dir, ALARM_CONDITIONS_FILE), '{"conditions":[{"al');
     const after = run(dir);
     after.carried.load();
+    await after.written();
     expect(after.logs).toEqual([
       expect.objectContaining({ level: 'error', msg: expect.stringContaining('alarm conditions lost') }),
     ]);
