@@ -1,3 +1,4 @@
+import { conditionsReport } from '../protocol/alarm-report.js';
 import {
   type AlarmType,
   type EventBody,
@@ -37,7 +38,8 @@ export interface ConditionStore {
  * without raising them again. A carried-over condition that a subsystem observes again (raises)
  * stays; one it observes absent, it clears as any other; the rest the gateway ends after a settle
  * period (`endCarriedOver`), so that none stays open at the central side for ever. Incidents
- * (`INCIDENT_ALARMS`) are never kept: they have no end to wait for.
+ * (`INCIDENT_ALARMS`) are never kept: they have no end to wait for. What the gateway no longer
+ * knows of (its file lost) the central side closes on the book's `report`.
  *
  * Every event of the book goes out through the store's `afterSaved`, in the order the book made
  * them: a raising reaches the outbox only once the store keeps it.
@@ -107,6 +109,17 @@ export class AlarmBook {
   /** A one-off alarm (duress, a soft anti-passback violation): raised, never held active. */
   notify(alarm: AlarmRaise): void {
     this.tell({ kind: 'alarm.raised', data: alarm });
+  }
+
+  /**
+   * Tells the central side which conditions the book holds (not incidents), answering its request
+   * `request`, their keys digested under `salt`; the central side closes the others it holds open
+   * for this gateway. Returns how many it holds.
+   */
+  report(request: string, salt: string): number {
+    const held = [...this.active.values()].filter(kept);
+    this.tell({ kind: 'alarm.conditions', data: conditionsReport(request, salt, held) });
+    return held.length;
   }
 
   clear(key: string, detail?: string): boolean {

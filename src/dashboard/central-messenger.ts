@@ -5,6 +5,7 @@ import type { Clock, TimerHandle } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
+import { newReportSalt } from '../protocol/alarm-report.js';
 import { type CommandBody, signCommand } from '../protocol/commands.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { EventData } from '../protocol/event-kinds.js';
@@ -40,7 +41,10 @@ export interface CentralMessengerOptions {
   publishTimeoutMs?: number;
   /** How long stop() waits for the broker to acknowledge what is still unacknowledged (5 s). */
   stopWaitMs?: number;
-  /** For the alarm raised when a set cannot be sealed (too large for a gateway). */
+  /**
+   * For the alarm raised when a set cannot be sealed (too large for a gateway), and the requests
+   * for the gateways' reports of their alarm conditions.
+   */
   alarms?: AlarmStore;
   alarmsChanged?: (alarms: AlarmView[]) => void;
 }
@@ -129,22 +133,19 @@ export class CentralMessenger {
     return this.options.signingKey !== undefined;
   }
 
-  /** Signs and sends a command; resolves with the gateway's result, or a timeout. */
+  /**
+   * Signs and sends a command; resolves with the gateway's result, or a timeout. `id`: one drawn
+   * before (newCommandId), for a command whose answer must find something stored under it.
+   */
   async sendCommand(
     site: string,
     gateway: string,
     body: CommandBody,
     timeoutMs = 15_000,
+    id = this.ids.next(),
   ): Promise<CommandResult> {
     const key = this.requireKey();
-    const command = signCommand(
-      body,
-      { site, gateway },
-      this.ids.next(),
-      this.options.clock.now(),
-      60_000,
-      key,
-    );
+    const command = signCommand(body, { site, gateway }, id, this.options.clock.now(), 60_000, key);
     const result = new Promise<CommandResult>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(command.id);
@@ -172,6 +173,11 @@ export class CentralMessenger {
     });
     this.options.log.info({ site, gateway, command: command.id, kind: command.kind }, 'command sent');
     return result;
+  }
+
+  /** A command id for sendCommand, drawn before the command is sent. */
+  newCommandId(): string {
+    return this.ids.next();
   }
 
   /** Publishes a message signed elsewhere (workstation lock commands): QoS 1, never retained. */
@@ -242,9 +248,20 @@ export class CentralMessenger {
     }
   }
 
-  /** Reacts to the gateway events this instance stored: credential requests (once, here). */
+  /**
+   * Reacts to the gateway events this instance stored (once, here): credential requests, and a
+   * gateway's start, which is asked for its alarm conditions (requestAlarmReport).
+   */
   onEvents(events: readonly Envelope[]): void {
+    const started = new Set<string>();
     for (const event of events) {
+      const gateway = `${event.site}/${event.gateway}`;
+      if (event.kind === 'gateway.online' && !started.has(gateway)) {
+        started.add(gateway);
+        this.requestAlarmReport(event.site, event.gateway).catch((error: Error) =>
+          this.options.log.error({ err: error, gateway }, 'could not ask a gateway for its alarm conditions'),
+        );
+      }
       if (event.kind === 'credentials.requested' && this.options.signingKey) {
         const inUse = (event.data as { version: number }).version;
         this.credentials
@@ -258,6 +275,34 @@ export class CentralMessenger {
           );
       }
     }
+  }
+
+  /**
+   * Asks a gateway that started for the alarm conditions it holds (`alarms.report`), with a fresh
+   * key for their digests, stored before the command is sent. It answers once its alarm book has
+   * settled (alarmSettleSeconds after its start), with an `alarm.conditions` event that closes the
+   * conditions it no longer holds (AlarmStore). A gateway of an earlier version answers
+   * `unknown-command`, raising nothing, and nothing is closed.
+   */
+  private async requestAlarmReport(site: string, gateway: string): Promise<void> {
+    const reports = this.options.alarms?.reports;
+    if (!reports || !this.options.signingKey) return;
+    const id = this.newCommandId();
+    const salt = newReportSalt();
+    await reports.requested(id, site, gateway, salt);
+    // A refusal comes at once; the answer comes after the gateway's settle period, long after.
+    const result = await this.sendCommand(
+      site,
+      gateway,
+      { kind: 'alarms.report', data: { salt } },
+      2_000,
+      id,
+    );
+    if (result.status === 'rejected' || result.status === 'failed')
+      this.options.log.warn(
+        { site, gateway, status: result.status, reason: result.reason },
+        'the gateway does not report its alarm conditions: open ones it no longer holds stay open',
+      );
   }
 
   private requireKey(): KeyObject {

@@ -9,10 +9,18 @@ import { alarmConditionsLost } from './state-recovery.js';
  * raise one, and after `settleMs` from the end of the start those that no subsystem observed
  * again are cleared, so that a condition which ended during the restart does not stay open at
  * the central side. Subsystems that can tell at their first look clear theirs sooner.
+ *
+ * The central side's request for a report of the conditions is answered once the book has
+ * settled: by then every subsystem had its look, so a condition that still holds is in the
+ * report, and one the central side holds open that the gateway no longer knows of (its file was
+ * missing or lost) is not, and is closed there.
  */
 export class CarriedConditions {
   private settleTimer: TimerHandle | undefined;
   private outboxWrote = false;
+  private settled = false;
+  /** Reports asked for before the book settled. */
+  private readonly reports: Array<() => void> = [];
 
   constructor(
     private readonly alarms: AlarmBook,
@@ -63,12 +71,38 @@ export class CarriedConditions {
       );
       if (ended.length > 0)
         this.log.info({ conditions: ended }, 'carried-over alarm conditions not observed again: cleared');
+      this.settled = true;
+      for (const report of this.reports.splice(0)) report();
     }, settleMs);
   }
 
+  /**
+   * Reports the conditions held (AlarmBook.report) for the central side's request, once the book
+   * has settled; resolves with how many it holds. Never resolves when the gateway stops first.
+   */
+  report(request: string, salt: string): Promise<number> {
+    const send = () => {
+      const held = this.alarms.report(request, salt);
+      this.log.info({ request, held }, 'alarm conditions reported to the central side');
+      return held;
+    };
+    if (this.settled) return Promise.resolve(send());
+    return new Promise((resolve, reject) =>
+      this.reports.push(() => {
+        try {
+          resolve(send());
+        } catch (error) {
+          reject(error);
+        }
+      }),
+    );
+  }
+
+  /** Ends the settle period's wait (the gateway stops); reports not yet sent are not sent. */
   stop(): void {
     this.settleTimer?.cancel();
     this.settleTimer = undefined;
+    this.reports.length = 0;
   }
 
   /** Resolves once the file holds every list saved so far, and the alarm events that waited for it are out. */

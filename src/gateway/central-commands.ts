@@ -4,7 +4,6 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import {
   type Command,
-  type CommandBody,
   type CommandCheck,
   checkCommand,
   goneReason,
@@ -30,6 +29,8 @@ export interface CommandTargets {
   syncCredentials(): void;
   /** How many events were found and sent again (once the broker took them), and what the journal holds. */
   resend(fromSeq: number, toSeq: number): Promise<{ sent: number; extent: JournalExtent }>;
+  /** Reports the alarm conditions held once the book has settled; how many it holds. */
+  reportAlarms(request: string, salt: string): Promise<number>;
 }
 
 export interface CommandOutcome {
@@ -188,7 +189,7 @@ export class CentralCommands {
     return undefined;
   }
 
-  private execute(command: CommandBody): string | undefined | Promise<string> {
+  private execute(command: Command): string | undefined | Promise<string> {
     const { targets } = this.options;
     switch (command.kind) {
       case 'door.unlock':
@@ -209,6 +210,11 @@ export class CentralCommands {
           throw new Error(`bad range ${fromSeq}-${toSeq}`);
         return this.resendOnce(fromSeq, toSeq);
       }
+      case 'alarms.report':
+        // Answered once the report is recorded, after it: the book settles first (CarriedConditions).
+        return targets
+          .reportAlarms(command.id, command.data.salt)
+          .then((held) => `${held} alarm conditions reported`);
     }
   }
 

@@ -28,6 +28,8 @@ export interface CentralWiringOptions {
   log: Logger;
   record: (event: EventBody) => void;
   recorder: () => Recorder | undefined;
+  /** Answers the central side's request for the alarm conditions (CarriedConditions.report). */
+  reportAlarms: (request: string, salt: string) => Promise<number>;
 }
 
 /**
@@ -82,6 +84,7 @@ export class CentralWiring {
           const sent = await link.republish(journal.read(fromSeq, toSeq));
           return { sent, extent: journal.extent() };
         },
+        reportAlarms: options.reportAlarms,
       },
     });
     link.subscribe(topics.commands(config.site, config.id), (payload, retained, redelivered) =>

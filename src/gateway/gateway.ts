@@ -295,6 +295,7 @@ export class Gateway {
       log,
       record: (event) => this.emitEvent(event),
       recorder: () => this.recorder,
+      reportAlarms: (request, salt) => this.carried.report(request, salt),
     });
     this.link.start();
     for (const id of this.doors.keys()) this.publishDoorState(id);

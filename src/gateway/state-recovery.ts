@@ -94,8 +94,9 @@ export function lostBoundChecked(state: GatewayStateStore, log: Logger): void {
 }
 
 /**
- * The alarm conditions of the last run could not be read: the book starts empty, so conditions
- * that ended during the restart are not cleared at the central side, and staff must check them.
+ * The alarm conditions of the last run could not be read: the book starts empty, and those that
+ * ended during the restart are closed at the central side only by the gateway's report (a central
+ * side that asks for it); the damaged file itself is a defect staff should know of.
  */
 export function alarmConditionsLost(alarms: AlarmBook, reason: string): void {
   alarms.raise({
@@ -103,7 +104,7 @@ export function alarmConditionsLost(alarms: AlarmBook, reason: string): void {
     key: 'alarm-state-lost',
     severity: 'warning',
     detail:
-      `the alarm conditions active before the restart are unknown: those that ended meanwhile stay open at the central side; alarm-conditions.json could not be read (${reason})`.slice(
+      `the alarm conditions active before the restart are unknown: those that ended meanwhile are closed at the central side by the gateway's report once the book has settled; alarm-conditions.json could not be read (${reason})`.slice(
         0,
         500,
       ),

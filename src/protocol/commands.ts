@@ -1,6 +1,7 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile, type Validator } from 'typebox/compile';
+import { SALT_PATTERN } from './alarm-report.js';
 import { canonicalJson } from './canonical.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
@@ -25,6 +26,11 @@ export const commandDataSchemas = {
   'evacuation.set': Type.Object({ active: Type.Boolean() }, strict),
   /** Fetch the current credential set again (the central side republishes it). */
   'credentials.sync': Type.Object({}, strict),
+  /**
+   * Report the alarm conditions held (an `alarm.conditions` event) once the alarm book has settled
+   * after the start, their keys digested under `salt` (alarm-report.ts).
+   */
+  'alarms.report': Type.Object({ salt: Type.String({ pattern: SALT_PATTERN }) }, strict),
   /** Publish these journaled events again: the central side found them missing. */
   'events.resend': Type.Object(
     { fromSeq: Type.Integer({ minimum: 1 }), toSeq: Type.Integer({ minimum: 1 }) },

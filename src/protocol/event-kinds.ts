@@ -1,5 +1,7 @@
 import Type, { type Static, type TSchema } from 'typebox';
+import { DIGEST_PATTERN, MAX_REPORTED_CONDITIONS } from './alarm-report.js';
 import { ID_PATTERN } from './ids.js';
+import { UUIDV7_PATTERN } from './uuidv7.js';
 import { videoEventDataSchemas } from './video-event-kinds.js';
 
 const Id = Type.String({ pattern: ID_PATTERN });
@@ -181,6 +183,22 @@ export const eventDataSchemas = {
   ),
   'alarm.cleared': Type.Object(
     { alarm: AlarmType, key: AlarmKey, door: Type.Optional(Id), detail: Type.Optional(Detail) },
+    strict,
+  ),
+  /**
+   * The conditions the gateway holds, answering the central side's `alarms.report` (`request`,
+   * that command's id): each as its alarm type and a keyed digest of its key (alarm-report.ts).
+   * All of them, or none when it holds more than a report may list (`held` says how many).
+   */
+  'alarm.conditions': Type.Object(
+    {
+      request: Type.String({ pattern: UUIDV7_PATTERN }),
+      held: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+      conditions: Type.Array(
+        Type.Object({ alarm: AlarmType, digest: Type.String({ pattern: DIGEST_PATTERN }) }, strict),
+        { maxItems: MAX_REPORTED_CONDITIONS },
+      ),
+    },
     strict,
   ),
   'compliance.expiring': Type.Object(

@@ -44,6 +44,8 @@ export const AlarmViewSchema = Type.Object({
   raisedAt: Time,
   lastSeenAt: Time,
   clearedAt: NullableTime,
+  /** How the condition ended, where that was said: the clearing's detail, or the gateway's report. */
+  clearedDetail: NullableText,
   acknowledgedAt: NullableTime,
   acknowledgedBy: NullableText,
   ackComment: NullableText,

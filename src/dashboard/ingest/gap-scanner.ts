@@ -137,6 +137,8 @@ export class GapScanner {
       return changed;
     });
     if (told.length > 0) this.options.alarmsChanged?.(told);
+    // Reports of alarm conditions below which every number is here now: no raising can come late.
+    await alarms.reports.forgetSettled();
   }
 
   /**

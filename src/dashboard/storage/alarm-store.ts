@@ -6,7 +6,9 @@ import {
   INCIDENT_ALARMS,
   type Severity,
 } from '../../protocol/event-kinds.js';
+import { writeAudit } from '../audit/audit-log.js';
 import type { AlarmView } from '../http/schemas.js';
+import { AlarmReports, type ConditionsReport } from './alarm-reports.js';
 import { storableText } from './database.js';
 import type { Queryable } from './event-store.js';
 
@@ -53,6 +55,7 @@ interface Row {
   raised_at: Date;
   last_seen_at: Date;
   cleared_at: Date | null;
+  cleared_detail: string | null;
   acknowledged_at: Date | null;
   acknowledged_by: string | null;
   ack_comment: string | null;
@@ -77,6 +80,7 @@ const fromRow = (r: Row): AlarmView => ({
   raisedAt: r.raised_at.toISOString(),
   lastSeenAt: r.last_seen_at.toISOString(),
   clearedAt: iso(r.cleared_at),
+  clearedDetail: r.cleared_detail,
   acknowledgedAt: iso(r.acknowledged_at),
   acknowledgedBy: r.acknowledged_by,
   ackComment: r.ack_comment,
@@ -103,16 +107,32 @@ export interface CentralAlarm {
 }
 
 export class AlarmStore {
-  constructor(private readonly pool: Pool) {}
+  /** The gateways' reports of the conditions they hold (`alarm.conditions`). */
+  readonly reports: AlarmReports;
 
-  /** Applies the alarm events among `events` (gateway alarms), inside the ingest's transaction. */
+  constructor(private readonly pool: Pool) {
+    this.reports = new AlarmReports(pool);
+  }
+
+  /**
+   * Applies the alarm events among `events` (gateway alarms), inside the ingest's transaction.
+   * Events may come late (a backlog, a resend after a gap), so their sequence numbers decide: a
+   * clearing ends only what was raised below it, a report only what was raised below it and it
+   * does not list, and a raising below a report that did not list it opens nothing (it ended).
+   */
   async applyGatewayEvents(events: readonly Envelope[], db: Queryable): Promise<AlarmView[]> {
     const changed: AlarmView[] = [];
     for (const event of events) {
-      if (event.kind === 'alarm.raised')
-        changed.push(...(await this.raise('gateway', event.site, event.gateway, event.data, db, event.id)));
-      else if (event.kind === 'alarm.cleared')
-        changed.push(...(await this.clear('gateway', event.site, event.gateway, event.data.key, db)));
+      const { site, gateway, seq } = event;
+      if (event.kind === 'alarm.raised') {
+        if (await this.reports.outdates(site, gateway, seq, event.data.key, db)) continue;
+        changed.push(
+          ...(await this.raise('gateway', site, gateway, event.data, db, { event: event.id, seq })),
+        );
+      } else if (event.kind === 'alarm.cleared') {
+        const { key, detail } = event.data;
+        changed.push(...(await this.clear('gateway', site, gateway, key, db, { seq, detail })));
+      } else if (event.kind === 'alarm.conditions') changed.push(...(await this.applyReport(event, db)));
     }
     return changed;
   }
@@ -123,7 +143,7 @@ export class AlarmStore {
 
   /** Raises the alarm only when none with its key is open; a repeat changes nothing (empty). */
   raiseCentralUnlessOpen(alarm: CentralAlarm, db: Queryable = this.pool): Promise<AlarmView[]> {
-    return this.raise('central', alarm.site ?? null, alarm.gateway ?? null, alarm, db, undefined, false);
+    return this.raise('central', alarm.site ?? null, alarm.gateway ?? null, alarm, db, {}, false);
   }
 
   clearCentral(
@@ -231,17 +251,18 @@ export class AlarmStore {
     gateway: string | null,
     alarm: Pick<EventData<'alarm.raised'>, 'alarm' | 'key' | 'severity' | 'detail'> & { door?: string },
     db: Queryable,
-    eventId?: string,
+    by: { event?: string; seq?: number } = {},
     repeats = true,
   ): Promise<AlarmView[]> {
     const onRepeat = repeats
       ? `DO UPDATE SET occurrences = alarms.occurrences + 1, last_seen_at = now(),
                      detail = coalesce(EXCLUDED.detail, alarms.detail),
-                     state = CASE WHEN $10 AND alarms.state = 'acknowledged' THEN 'active' ELSE alarms.state END`
+                     raised_seq = greatest(alarms.raised_seq, EXCLUDED.raised_seq),
+                     state = CASE WHEN $11 AND alarms.state = 'acknowledged' THEN 'active' ELSE alarms.state END`
       : 'DO NOTHING';
     const result = await db.query<Row>(
-      `INSERT INTO alarms (source, site, gateway, alarm, key, severity, door, detail, event_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO alarms (source, site, gateway, alarm, key, severity, door, detail, event_id, raised_seq)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (source, coalesce(site, ''), coalesce(gateway, ''), key) WHERE cleared_at IS NULL
        ${onRepeat}
        RETURNING *`,
@@ -254,28 +275,72 @@ export class AlarmStore {
         alarm.severity,
         alarm.door ?? null,
         alarm.detail === undefined ? null : storableText(alarm.detail),
-        eventId ?? null,
+        by.event ?? null,
+        by.seq ?? null,
         ...(repeats ? [INCIDENT_ALARMS.has(alarm.alarm)] : []),
       ],
     );
     return result.rows.map(fromRow);
   }
 
-  /** The condition ended; the alarm stays until staff resolve it. */
+  /**
+   * The condition ended; the alarm stays until staff resolve it. A gateway's clearing (`by.seq`)
+   * ends only a raising numbered below it: one that comes late does not end a later raising.
+   */
   private async clear(
     source: 'gateway' | 'central',
     site: string | null,
     gateway: string | null,
     key: string,
     db: Queryable,
+    by: { seq?: number; detail?: string } = {},
   ): Promise<AlarmView[]> {
     const result = await db.query<Row>(
-      `UPDATE alarms SET cleared_at = now()
+      `UPDATE alarms SET cleared_at = now(), cleared_detail = $5
         WHERE source = $1 AND coalesce(site, '') = coalesce($2, '') AND coalesce(gateway, '') = coalesce($3, '')
-          AND key = $4 AND cleared_at IS NULL
+          AND key = $4 AND cleared_at IS NULL AND ($6::bigint IS NULL OR raised_seq IS NULL OR raised_seq < $6)
         RETURNING *`,
-      [source, site, gateway, key],
+      [source, site, gateway, key, by.detail === undefined ? null : storableText(by.detail), by.seq ?? null],
     );
     return result.rows.map(fromRow);
+  }
+
+  /**
+   * A gateway's report of the conditions it holds: its open conditions raised below the report
+   * and not in it have ended, and are cleared, with a detail that says so and an audit entry.
+   * Incidents stay for staff to resolve, central alarms are the central side's own.
+   */
+  private async applyReport(report: ConditionsReport, db: Queryable): Promise<AlarmView[]> {
+    const listed = await this.reports.record(report, db);
+    if (!listed) return [];
+    const { site, gateway, seq } = report;
+    const open = await db.query<{ id: string; key: string }>(
+      `SELECT id, key FROM alarms
+        WHERE source = 'gateway' AND site = $1 AND gateway = $2 AND cleared_at IS NULL
+          AND NOT (alarm = ANY($3::text[])) AND (raised_seq IS NULL OR raised_seq < $4)
+        ORDER BY id FOR UPDATE`,
+      [site, gateway, [...INCIDENT_ALARMS], seq],
+    );
+    const ended = open.rows.filter((r) => !listed(r.key)).map((r) => r.id);
+    if (ended.length === 0) return [];
+    const result = await db.query<Row>(
+      `UPDATE alarms SET cleared_at = now(), cleared_detail = $2 WHERE id = ANY($1::bigint[]) RETURNING *`,
+      [
+        ended,
+        `the gateway reported the condition ended: its report of the conditions it holds (event ${seq}) does not list it`,
+      ],
+    );
+    const cleared = result.rows.map(fromRow);
+    await writeAudit(db, {
+      actor: 'system',
+      action: 'alarm.cleared-by-report',
+      target: `${site}/${gateway}`,
+      details: {
+        event: report.id,
+        seq,
+        alarms: cleared.map((a) => ({ id: a.id, alarm: a.alarm })),
+      },
+    });
+    return cleared;
   }
 }

@@ -188,6 +188,7 @@ export const EVENT_LABELS = {
   'gateway.offline': 'gateway offline',
   'alarm.raised': 'ALARM',
   'alarm.cleared': 'alarm cleared',
+  'alarm.conditions': 'alarm conditions reported',
   'compliance.expiring': 'compliance expiring',
   'room.occupancy': 'occupancy',
   'lockdown.changed': 'lockdown',
@@ -214,6 +215,8 @@ export function eventDetail(event) {
     case 'alarm.raised':
     case 'alarm.cleared':
       return [words(d.alarm), d.detail].filter(Boolean).join(': ');
+    case 'alarm.conditions':
+      return `${d.held} held${d.conditions?.length === d.held ? '' : ', too many to list'}`;
     case 'compliance.expiring':
       return `${words(d.requirement)} lapses on ${d.expiresOn} (${d.daysLeft} days)`;
     case 'room.occupancy':

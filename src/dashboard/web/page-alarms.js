@@ -115,7 +115,13 @@ class AlarmList {
         alarm.detail ? el('small', {}, alarm.detail) : null,
       ),
       el('td', {}, where || 'central'),
-      el('td', { className: 'state' }, state),
+      el(
+        'td',
+        { className: 'state' },
+        state,
+        alarm.clearedDetail ? el('br') : null,
+        alarm.clearedDetail ? el('small', {}, alarm.clearedDetail) : null,
+      ),
       el('td', {}, step(alarm.acknowledgedBy, alarm.acknowledgedAt, alarm.ackComment)),
       el('td', {}, step(alarm.resolvedBy, alarm.resolvedAt, alarm.resolveComment)),
     ];

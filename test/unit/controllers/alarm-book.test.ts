@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AlarmBook, type HeldCondition } from '../../../src/controllers/alarm-book.js';
+import { conditionDigest, MAX_REPORTED_CONDITIONS } from '../../../src/protocol/alarm-report.js';
+import { checkEventData } from '../../../src/protocol/envelope.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
 
 /** A book over a store that remembers each list it was handed. */
@@ -106,5 +108,67 @@ describe('the alarm book across a restart', () => {
       ['alarm.cleared', 'camera-down:cam-1'],
       ['alarm.raised', 'camera-down:cam-1'],
     ]);
+  });
+});
+
+describe('the alarm book’s report to the central side', () => {
+  const request = '01a21a20-5c3e-7000-8f4b-2b1d0c9e7a11';
+  const salt = 'c2FsdC1vZi10aGUtcmVxdQ';
+
+  it('lists each condition it holds by alarm type and a digest of its key under the request’s salt, never an incident', () => {
+    const b = book();
+    b.alarms.carryOver([forced]);
+    b.alarms.raise(cameraDown);
+    b.alarms.raise({ alarm: 'internal-error', key: 'event-schema:door.opened', severity: 'warning' });
+    b.alarms.notify({ alarm: 'duress', key: 'duress:main:1', severity: 'critical' });
+    expect(b.alarms.report(request, salt)).toBe(2);
+    const report = b.events.at(-1) as EventBody;
+    expect(report).toEqual({
+      kind: 'alarm.conditions',
+      data: {
+        request,
+        held: 2,
+        conditions: [
+          { alarm: 'door-forced', digest: conditionDigest(salt, 'door-forced:main') },
+          { alarm: 'camera-down', digest: conditionDigest(salt, 'camera-down:cam-1') },
+        ],
+      },
+    });
+    expect(checkEventData(report.kind, report.data)).toMatchObject({ ok: true });
+  });
+
+  it('names no key: a lock-out’s key names a badge, and its digest differs from one request to the next', () => {
+    const b = book();
+    b.alarms.raise({ alarm: 'badge-locked-out', key: 'badge-locked-out:0004711', severity: 'warning' });
+    b.alarms.report(request, salt);
+    b.alarms.report(request, 'b3RoZXItc2FsdC1vZi10aA');
+    const [first, second] = b.events.slice(1).map((e) => JSON.stringify(e.data));
+    expect(first).not.toContain('0004711');
+    expect(first).not.toEqual(second);
+    expect(conditionDigest(salt, 'badge-locked-out:0004711')).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  });
+
+  it('lists none, saying how many it holds, when it holds more than one report may list', () => {
+    const b = book();
+    for (let i = 0; i <= MAX_REPORTED_CONDITIONS; i++)
+      b.alarms.raise({ alarm: 'badge-locked-out', key: `badge-locked-out:B${i}`, severity: 'warning' });
+    b.alarms.report(request, salt);
+    const report = b.events.at(-1) as EventBody;
+    expect(report.data).toEqual({ request, held: MAX_REPORTED_CONDITIONS + 1, conditions: [] });
+    expect(checkEventData(report.kind, report.data)).toMatchObject({ ok: true });
+  });
+
+  it('sends the report behind the events that wait for the store, so that it follows what it reflects', () => {
+    const events: EventBody[] = [];
+    const waiting: Array<() => void> = [];
+    const alarms = new AlarmBook((event) => events.push(event), {
+      save: () => undefined,
+      afterSaved: (tell) => waiting.push(tell),
+    });
+    alarms.raise(cameraDown);
+    alarms.report(request, salt);
+    expect(events).toEqual([]);
+    for (const tell of waiting) tell();
+    expect(events.map((e) => e.kind)).toEqual(['alarm.raised', 'alarm.conditions']);
   });
 });

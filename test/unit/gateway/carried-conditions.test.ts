@@ -7,9 +7,12 @@ import { ALARM_CONDITIONS_FILE, AlarmConditionFile } from '../../../src/gateway/
 import { CarriedConditions } from '../../../src/gateway/carried-conditions.js';
 import { FakeClock } from '../../../src/lib/clock.js';
 import { createLogger } from '../../../src/lib/logger.js';
+import { conditionDigest } from '../../../src/protocol/alarm-report.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
 
 const SETTLE_MS = 60_000;
+const REQUEST = '01a21a20-5c3e-7000-8f4b-2b1d0c9e7a11';
+const SALT = 'c2FsdC1vZi10aGUtcmVxdQ';
 const cameraDown: HeldCondition = { alarm: 'camera-down', key: 'camera-down:cam-1', severity: 'critical' };
 const deviceFault: HeldCondition = {
   alarm: 'device-fault',
@@ -147,5 +150,49 @@ describe('alarm conditions carried over a restart', () => {
     const next = run(dir);
     next.carried.load();
     expect(next.events).toEqual([]);
+  });
+
+  it('answers the central side’s request for a report once the book has settled, listing what still holds', async () => {
+    const after = run(await leftBy([cameraDown, deviceFault]));
+    after.carried.load();
+    after.carried.settle(SETTLE_MS);
+    const reported = after.carried.report(REQUEST, SALT);
+    after.alarms.raise(deviceFault);
+    after.clock.advance(SETTLE_MS - 1);
+    await after.written();
+    expect(after.events.map((e) => e.kind)).toEqual(['alarm.raised']);
+    after.clock.advance(1);
+    expect(await reported).toBe(1);
+    await after.written();
+    // The camera not seen again is cleared before the report, which lists the fault alone.
+    expect(after.events.map((e) => e.kind)).toEqual(['alarm.raised', 'alarm.cleared', 'alarm.conditions']);
+    expect(after.events.at(-1)?.data).toEqual({
+      request: REQUEST,
+      held: 1,
+      conditions: [{ alarm: 'device-fault', digest: conditionDigest(SALT, deviceFault.key) }],
+    });
+  });
+
+  it('answers at once once settled, and lists nothing the last run left when its file was missing', async () => {
+    const after = run(mkdtempSync(join(tmpdir(), 'idg-carried-')));
+    after.carried.load();
+    after.carried.settle(SETTLE_MS);
+    after.clock.advance(SETTLE_MS);
+    expect(await after.carried.report(REQUEST, SALT)).toBe(0);
+    await after.written();
+    expect(after.events).toEqual([
+      { kind: 'alarm.conditions', data: { request: REQUEST, held: 0, conditions: [] } },
+    ]);
+  });
+
+  it('sends no report asked for before a stop that comes before the book settled', async () => {
+    const after = run(mkdtempSync(join(tmpdir(), 'idg-carried-')));
+    after.carried.load();
+    after.carried.settle(SETTLE_MS);
+    void after.carried.report(REQUEST, SALT);
+    after.carried.stop();
+    after.clock.advance(SETTLE_MS);
+    await after.carried.close();
+    expect(after.events).toEqual([]);
   });
 });

@@ -46,6 +46,12 @@ function rig(options: { withoutKey?: boolean; stateDir?: string; clock?: Clock }
       const sent = Math.max(0, Math.min(toSeq, 20) - Math.max(fromSeq, 11) + 1);
       return { sent, extent: { oldestHeld: 11, highestIssued: 20 } };
     },
+    // Holds two conditions; the report is an event of its own, recorded before the answer.
+    reportAlarms: async (request: string, salt: string) => {
+      ran.push(`report ${salt}`);
+      recorded.push({ kind: 'alarm.conditions', data: { request, held: 2, conditions: [] } });
+      return 2;
+    },
   } as unknown as CommandTargets;
   const commands = new CentralCommands({
     ...target,
@@ -59,7 +65,7 @@ function rig(options: { withoutKey?: boolean; stateDir?: string; clock?: Clock }
   });
   const results = () => recorded.filter((e) => e.kind === 'command.result').map((e) => e.data);
   const alarms = () => recorded.filter((e) => e.kind === 'alarm.raised').map((e) => e.data);
-  return { commands, ran, results, alarms, memory };
+  return { commands, ran, results, alarms, memory, recorded };
 }
 
 /** The gateway's command memory as it keeps it: in its state file. */
@@ -442,6 +448,28 @@ describe('commands at the gateway', () => {
     ]);
     const gone = results()[1] as { reason: string };
     expect(readGone(gone.reason)).toEqual({ oldestHeld: 11, highestIssued: 20 });
+  });
+
+  it('answers a request for its alarm conditions after the report, with how many it holds', async () => {
+    const { commands, ran, recorded } = rig();
+    const salt = 'AAAAAAAAAAAAAAAAAAAAAA';
+    const request = signCommand(
+      { kind: 'alarms.report', data: { salt } },
+      target,
+      ids.next(),
+      Date.now(),
+      60_000,
+      central.privateKey,
+    );
+    await commands.handle(bytes(request), false);
+    expect(ran).toEqual([`report ${salt}`]);
+    expect(recorded.map((e) => [e.kind, e.data])).toEqual([
+      ['alarm.conditions', { request: request.id, held: 2, conditions: [] }],
+      [
+        'command.result',
+        { command: request.id, kind: 'alarms.report', status: 'ok', reason: '2 alarm conditions reported' },
+      ],
+    ]);
   });
 
   it('serves one resend at a time: another asked for meanwhile is refused as busy, and served once the first is done', async () => {
