@@ -4,7 +4,8 @@ import { Compile } from 'typebox/compile';
 import Value from 'typebox/value';
 import { isMap, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { ConfigError, ConfigErrorCode } from './config-error.js';
-import { explainErrors, pointerToKeyPath } from './explain.js';
+import { type ConfigProblem, explainErrors, pointerToKeyPath } from './explain.js';
+import { refinementProblems } from './refinements.js';
 
 type Env = Record<string, string | undefined>;
 type SchemaNode = Record<string, unknown>;
@@ -109,8 +110,12 @@ export function parseConfigText<S extends TSchema>(
   }
   const withDefaults = Value.Default(schema, value);
   const validator = Compile(schema);
-  if (validator.Check(withDefaults)) return withDefaults as Static<S>;
-  const problems = explainErrors(validator, schema, withDefaults).map((problem) => {
+  // Rules between keys (refinements.ts) only make sense once every key has the right shape.
+  const found: ConfigProblem[] = validator.Check(withDefaults)
+    ? refinementProblems(schema, withDefaults)
+    : explainErrors(validator, schema, withDefaults);
+  if (found.length === 0) return withDefaults as Static<S>;
+  const problems = found.map((problem) => {
     const source = fromEnv.get(problem.pointer);
     const where = source ? undefined : locate(doc, lineCounter, problem.pointer);
     return `${where ? `line ${where}: ` : ''}${pointerToKeyPath(problem.pointer)}${source ? ` (from ${source})` : ''}: ${problem.message}`;

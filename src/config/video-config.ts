@@ -1,5 +1,7 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import type { ConfigProblem } from './explain.js';
+import { refine } from './refinements.js';
 import { Id, Seconds, SecretRef, strict } from './schema-parts.js';
 
 /**
@@ -48,7 +50,7 @@ export const LegalHold = Type.Object(
 );
 export type LegalHold = Static<typeof LegalHold>;
 
-export const VideoConfig = Type.Object(
+const VideoSection = Type.Object(
   {
     dir: Type.Optional(
       Type.String({ minLength: 1, description: 'footage directory; default <stateDir>/video' }),
@@ -116,6 +118,33 @@ export const VideoConfig = Type.Object(
   },
   { ...strict, default: {} },
 );
+
+/**
+ * A legal hold that protects nothing must not pass for one: a hold whose `to` is not after its
+ * `from`, or that names a camera not in the list (a typo), is refused at load. A camera taken out
+ * of service whose footage must stay held is kept in the list with `enabled: false`.
+ */
+export function legalHoldProblems(
+  video: Pick<Static<typeof VideoSection>, 'legalHolds' | 'cameras'>,
+): ConfigProblem[] {
+  const cameras = video.cameras.map((c) => c.id);
+  const problems: ConfigProblem[] = [];
+  video.legalHolds.forEach((hold, at) => {
+    if (!(Date.parse(hold.to) > Date.parse(hold.from)))
+      problems.push({
+        pointer: `/legalHolds/${at}/to`,
+        message: `must be after from (${hold.from}), got ${hold.to}: hold ${JSON.stringify(hold.id)} would hold nothing`,
+      });
+    if (hold.camera !== undefined && !cameras.includes(hold.camera))
+      problems.push({
+        pointer: `/legalHolds/${at}/camera`,
+        message: `must be the id of a camera under video.cameras (${cameras.join(', ') || 'none configured'}), got ${JSON.stringify(hold.camera)}; a camera out of service stays listed with enabled: false for its footage to be held`,
+      });
+  });
+  return problems;
+}
+
+export const VideoConfig = refine(VideoSection, legalHoldProblems);
 export type VideoConfig = Static<typeof VideoConfig>;
 
 /** The `video` section with every default filled: no cameras. */

@@ -22,6 +22,13 @@ export const RecorderErrorCode = {
   unknownCamera: 'IDG_VIDEO_UNKNOWN_CAMERA',
   /** The recorder is not running. */
   notRunning: 'IDG_VIDEO_NOT_RUNNING',
+  /** A legal hold that would hold nothing (it ends before it starts). */
+  badHold: 'IDG_VIDEO_BAD_HOLD',
+  /**
+   * A footage file or its index row is not what was recorded: another file under its name, a
+   * header naming another key, an index row whose MAC fails, or plaintext whose SHA-256 differs.
+   */
+  tampered: 'IDG_VIDEO_TAMPERED',
 } as const;
 
 export type RecorderErrorCode = (typeof RecorderErrorCode)[keyof typeof RecorderErrorCode];

@@ -2,6 +2,7 @@ import Type from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../../src/config/load-config.js';
 import { VideoConfig } from '../../../../src/config/video-config.js';
+import { holdsFromConfig } from '../../../../src/gateway/recorder/footage-holds.js';
 
 const Wrapper = Type.Object({ video: VideoConfig });
 const parse = (yaml: string) => parseConfigText(yaml, Wrapper, { env: {} }).video;
@@ -46,6 +47,55 @@ describe('video configuration: legal holds', () => {
         'video:\n  legalHolds:\n    - { id: case-1, from: yesterday, to: "2026-01-02T00:00:00Z", reason: court }\n',
       ),
     ).toThrow(/legalHolds\[0\]\.from/);
+  });
+});
+
+describe('video configuration: legal holds that would hold nothing', () => {
+  const camera = '  cameras:\n    - { id: cam-door, url: "rtsp://10.0.0.5/s" }\n';
+
+  it('refuses a hold whose to is before its from, naming the key and line', () => {
+    const yaml = `video:\n${camera}  legalHolds:\n    - { id: case-1, from: "2026-03-01T09:00:00Z", to: "2026-03-01T08:00:00Z", reason: police }\n`;
+    expect(() => parse(yaml)).toThrow(/line 5: video\.legalHolds\[0\]\.to: must be after from/);
+  });
+
+  it('refuses a hold whose to equals its from', () => {
+    const yaml = `video:\n${camera}  legalHolds:\n    - { id: case-1, from: "2026-03-01T08:00:00Z", to: "2026-03-01T08:00:00Z", reason: police }\n`;
+    expect(() => parse(yaml)).toThrow(/video\.legalHolds\[0\]\.to: must be after from/);
+  });
+
+  it('refuses a hold naming a camera that is not configured, and says which are', () => {
+    const yaml = `video:\n${camera}  legalHolds:\n    - { id: case-2, camera: cam_door, from: "2026-03-01T08:00:00Z", to: "2026-03-01T09:00:00Z", reason: x }\n`;
+    expect(() => parse(yaml)).toThrow(
+      /video\.legalHolds\[0\]\.camera: must be the id of a camera under video\.cameras \(cam-door\), got "cam_door"/,
+    );
+  });
+
+  it('accepts a hold on a camera kept configured but disabled', () => {
+    const yaml =
+      'video:\n  cameras:\n    - { id: cam-old, url: "rtsp://10.0.0.5/s", enabled: false }\n' +
+      '  legalHolds:\n    - { id: case-3, camera: cam-old, from: "2026-03-01T08:00:00Z", to: "2026-03-01T09:00:00Z", reason: x }\n';
+    expect(parse(yaml).legalHolds).toHaveLength(1);
+  });
+
+  it('reports every bad hold at once, in the gateway configuration too', () => {
+    const yaml = `video:\n${camera}  legalHolds:\n    - { id: a, camera: cam-x, from: "2026-03-01T09:00:00Z", to: "2026-03-01T08:00:00Z", reason: x }\n`;
+    let message = '';
+    try {
+      parseConfigText(yaml, Type.Object({ id: Type.Optional(Type.String()), video: VideoConfig }), {
+        env: {},
+      });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('2 configuration problem(s)');
+    expect(message).toContain('video.legalHolds[0].to');
+    expect(message).toContain('video.legalHolds[0].camera');
+  });
+
+  it('is refused at run time as well (a hold placed through the recorder)', () => {
+    expect(() =>
+      holdsFromConfig([{ id: 'h', from: '2026-03-01T09:00:00Z', to: '2026-03-01T08:00:00Z', reason: 'x' }]),
+    ).toThrow(expect.objectContaining({ code: 'IDG_VIDEO_BAD_HOLD' }));
   });
 });
 
