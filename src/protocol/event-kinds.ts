@@ -63,6 +63,14 @@ export const AlarmType = Type.Union([
   Type.Literal('credentials-unsaved'),
   /** The gateway's credential set has no active credential: every badge is refused. */
   Type.Literal('credentials-empty'),
+  /** Video retention left deletions undone (a file, a day's folder or key); cleared by a clean run. */
+  Type.Literal('video-retention-failed'),
+  /** Video retention deletes nothing by age while the gateway's clock is not synchronised. */
+  Type.Literal('video-retention-paused'),
+  /** A footage file or its index row is not what was recorded (swapped, edited, wrong key). */
+  Type.Literal('video-tampered'),
+  /** Footage recorded under a wrong clock: filed under the wrong day, dated anew for retention. */
+  Type.Literal('video-footage-misdated'),
   // Raised by the central side itself:
   Type.Literal('event-quarantined'),
   Type.Literal('sequence-gap'),
@@ -112,6 +120,8 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   // file it could not read): raised once per key and never cleared there, so staff resolve it
   // once it has been dealt with.
   'internal-error',
+  'video-tampered',
+  'video-footage-misdated',
 ]);
 
 export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);
