@@ -34,6 +34,7 @@ import type { Recorder } from './recorder/recorder.js';
 import { SimControlServer } from './sim-control.js';
 import { doorStateLost, loadSavedCredentials, lostBoundChecked } from './state-recovery.js';
 import { followUpVideo } from './video-follow-up.js';
+import { followUpVideoHousekeeping } from './video-housekeeping-alarms.js';
 
 export interface GatewayBusEvents extends Record<string, unknown> {
   feedback: DoorFeedback;
@@ -368,6 +369,7 @@ export class Gateway {
     if (body.kind.startsWith('door.') && 'door' in body.data && body.data.door)
       this.publishDoorState(body.data.door);
     followUpVideo(envelope, this.runtime.alarms, this.recorder, this.doors);
+    followUpVideoHousekeeping(envelope, this.runtime.alarms);
     return envelope;
   }
 

@@ -32,7 +32,9 @@ export type CameraDownReason = Static<typeof CameraDownReason>;
 
 /**
  * The recorder's event kinds, in the style of `eventDataSchemas`; merged into the protocol by
- * the gateway. `camera.down`, `video.disk-pressure` and `video.reconcile-refused` are alarms.
+ * the gateway. `camera.down`, `video.disk-pressure`, `video.reconcile-refused`,
+ * `video.retention-failed`, `video.retention-paused`, `video.tampered` and
+ * `video.footage-misdated` are alarms.
  */
 export const videoEventDataSchemas = {
   'camera.up': Type.Object(
@@ -96,6 +98,61 @@ export const videoEventDataSchemas = {
       snapshot: Type.Optional(FootageRef),
       clip: Type.Optional(FootageRef),
       missing: Type.Optional(Detail),
+    },
+    strict,
+  ),
+  /**
+   * A retention run left deletions undone (each file, day folder and key is tried on its own, and
+   * tried again at the next run); `resolved` when a run after failing ones did everything due.
+   */
+  'video.retention-failed': Type.Object(
+    {
+      failed: Count,
+      failures: Type.Array(
+        Type.Object(
+          {
+            camera: Type.Optional(Id),
+            day: Type.Optional(Day),
+            step: Type.Union([
+              Type.Literal('file'),
+              Type.Literal('folder'),
+              Type.Literal('key'),
+              Type.Literal('date'),
+              Type.Literal('plan'),
+            ]),
+            detail: Detail,
+          },
+          strict,
+        ),
+        { maxItems: 10 },
+      ),
+      resolved: Type.Boolean(),
+    },
+    strict,
+  ),
+  /** Retention deletes nothing by age while the clock is not synchronised; `resolved` once it runs again. */
+  'video.retention-paused': Type.Object(
+    { reason: Type.Literal('clock-unsynchronised'), resolved: Type.Boolean() },
+    strict,
+  ),
+  /** A footage file or its index row failed a check when it was read (playback, clip, snapshot). */
+  'video.tampered': Type.Object(
+    { camera: Id, day: Day, file: Type.String({ maxLength: 200 }), detail: Detail },
+    strict,
+  ),
+  /**
+   * Footage recorded while the clock was not synchronised, filed under `day` by that clock, was
+   * dated anew for retention: from the gateway's uptime (`uptime`, its true time) or, recorded
+   * before the last restart, from when it was found (`first-seen`, so kept at least as long as due).
+   */
+  'video.footage-misdated': Type.Object(
+    {
+      camera: Id,
+      day: Day,
+      files: Count,
+      basis: Type.Union([Type.Literal('uptime'), Type.Literal('first-seen')]),
+      from: Time,
+      to: Time,
     },
     strict,
   ),

@@ -1,19 +1,21 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from './ffmpeg-run.js';
+import type { FootageIntegrity } from './footage-integrity.js';
 import { RecorderErrorCode, recorderError } from './recorder-errors.js';
-import { decryptFile, type KeyLookup } from './segment-crypto.js';
 import type { FootageFile, SegmentIndex } from './segment-index.js';
 
 /**
  * Turns encrypted segments back into one plain MP4 for a time range, without transcoding:
  * decrypt the overlapping segments into a private scratch folder, then let ffmpeg's concat
  * demuxer join them (stream copy, in/out points, `+faststart` so a browser can seek at once).
- * Cuts fall on key frames, so a clip may begin up to one GOP early.
+ * Cuts fall on key frames, so a clip may begin up to one GOP early. Every segment is checked
+ * against its index row as it is decrypted (footage-integrity.ts): a swapped or edited one fails
+ * the whole export.
  */
 export interface ExportTools {
   index: SegmentIndex;
-  keyFor: KeyLookup;
+  integrity: FootageIntegrity;
   ffmpeg: string;
   /** A private (0700) folder on the gateway for short-lived plaintext. */
   workDir: string;
@@ -45,7 +47,7 @@ export async function exportRange(
     const lines: string[] = ['ffconcat version 1.0'];
     for (const [at, segment] of segments.entries()) {
       const plain = join(scratch, `part-${at}.mp4`);
-      await decryptFile(segment.path, plain, tools.keyFor);
+      await tools.integrity.decrypt(segment, plain);
       lines.push(`file '${plain}'`);
       if (at === 0 && fromMs > segment.startMs) lines.push(`inpoint ${seconds(fromMs - segment.startMs)}`);
       if (at === segments.length - 1 && toMs < segment.endMs)
@@ -101,7 +103,7 @@ export async function exportSnapshot(
   );
   await withScratch(tools.workDir, async (scratch) => {
     const plain = join(scratch, 'segment.mp4');
-    await decryptFile(segment.path, plain, tools.keyFor);
+    await tools.integrity.decrypt(segment, plain);
     await runTool(tools.ffmpeg, [
       '-hide_banner',
       '-loglevel',

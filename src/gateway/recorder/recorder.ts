@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CameraConfig, LegalHold, VideoConfig } from '../../config/video-config.js';
+import type { ClockSyncStatus } from '../../controllers/door-ports.js';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
@@ -11,14 +12,16 @@ import { type FfmpegBinaries, resolveFfmpegBinaries } from './ffmpeg-binary.js';
 import { FfmpegSession } from './ffmpeg-session.js';
 import { type ExportedRange, exportRange } from './footage-export.js';
 import { holdsFromConfig } from './footage-holds.js';
+import { FootageIntegrity } from './footage-integrity.js';
 import { FootageMaintenance } from './footage-maintenance.js';
 import { FootageRemover } from './footage-remover.js';
 import { RecorderErrorCode, recorderError } from './recorder-errors.js';
 import { recordingArgs } from './recording-args.js';
 import { redact, urlWithCredentials } from './redact.js';
-import { type DecryptRange, openDecryptStream } from './segment-crypto.js';
+import type { DecryptRange } from './segment-crypto.js';
 import { type FootageFile, SegmentIndex } from './segment-index.js';
 import { SegmentIngest } from './segment-ingest.js';
+import { systemUptime, type UptimeSource } from './uptime.js';
 import type { VideoKeyStore } from './video-keys.js';
 
 /** A camera as the recorder runs it: its config with the password resolved from its secret. */
@@ -36,6 +39,10 @@ export interface RecorderOptions {
   emit: VideoEmit;
   binaries?: FfmpegBinaries;
   diskSpace?: DiskSpaceProbe;
+  /** The gateway's clock check: footage recorded while it fails is marked so. None: trusted. */
+  clockSync?: ClockSyncStatus;
+  /** Boot and uptime, which no clock setting moves (tests replace it). */
+  uptime?: UptimeSource;
 }
 
 export interface CameraStatus {
@@ -66,6 +73,7 @@ export class Recorder {
   readonly index: SegmentIndex;
   readonly ingest: SegmentIngest;
   readonly maintenance: FootageMaintenance;
+  private readonly integrity: FootageIntegrity;
   private readonly supervisors = new Map<string, CameraSupervisor>();
   private readonly lastEnd = new Map<string, number>();
   private readonly binaries: FfmpegBinaries;
@@ -79,7 +87,16 @@ export class Recorder {
     this.binaries = options.binaries ?? resolveFfmpegBinaries();
     this.spoolDir = options.spoolDir ?? join(videoDir, '.spool');
     this.workDir = join(videoDir, '.work');
-    this.index = new SegmentIndex(videoDir, log);
+    const uptime = options.uptime ?? systemUptime;
+    this.index = new SegmentIndex(videoDir, log, {
+      synchronised: () => options.clockSync?.synchronised() ?? true,
+      uptime,
+      dayKey: (keyId) => keyStore.lookup(keyId),
+    });
+    this.integrity = new FootageIntegrity(keyStore, (tampered) => {
+      log.error(tampered, 'video: footage is not what was recorded');
+      emit('video.tampered', tampered);
+    });
     this.ingest = new SegmentIngest({
       index: this.index,
       keys: keyStore,
@@ -225,7 +242,7 @@ export class Recorder {
   async openFootage(id: string, range: DecryptRange = {}) {
     const found = this.footageFile(id);
     if (!found) throw recorderError(RecorderErrorCode.noFootage, `no footage ${id}`);
-    return openDecryptStream(found.path, (keyId) => this.options.keyStore.lookup(keyId), range);
+    return this.integrity.open(found, range);
   }
 
   private async linkCamera(camera: CameraSpec, eventTime: number, eventId: string): Promise<LinkResult> {
@@ -344,7 +361,7 @@ export class Recorder {
   private exportTools() {
     return {
       index: this.index,
-      keyFor: (keyId: string) => this.options.keyStore.lookup(keyId),
+      integrity: this.integrity,
       ffmpeg: this.binaries.ffmpeg,
       workDir: this.workDir,
     };

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Logger } from '../../lib/logger.js';
-import { DAY_PATTERN, dayEnd, dayStart } from './video-days.js';
+import { rowMac } from './index-mac.js';
+import type { UptimeSource } from './uptime.js';
+import { DAY_PATTERN, dayEnd, dayStart, keyIdOf } from './video-days.js';
 
 const MAX_SEGMENT_MS = 600_000;
 
@@ -33,23 +35,42 @@ const Stored = {
   plainBytes: Type.Integer({ minimum: 0 }),
   keyId: Type.String(),
   sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  /** Which boot wrote the row, and how long the machine had been up (see uptime.ts). */
+  boot: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  up: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Written while the clock was not known to be synchronised: start and end may be wrong. */
+  unsynced: Type.Optional(Type.Literal(true)),
+  /** HMAC of the row under the day key (index-mac.ts); absent in rows from before it was added. */
+  mac: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
 };
+const SegmentRow = Type.Object({ t: Type.Literal('segment'), ...Stored });
+const ArtifactRow = Type.Object({
+  t: Type.Literal('artifact'),
+  kind: Type.Union([Type.Literal('clip'), Type.Literal('snapshot')]),
+  event: Type.String({ minLength: 1, maxLength: 64 }),
+  ...Stored,
+});
 export const IndexRow = Type.Union([
-  Type.Object({ t: Type.Literal('segment'), ...Stored }),
-  Type.Object({
-    t: Type.Literal('artifact'),
-    kind: Type.Union([Type.Literal('clip'), Type.Literal('snapshot')]),
-    event: Type.String({ minLength: 1, maxLength: 64 }),
-    ...Stored,
-  }),
+  SegmentRow,
+  ArtifactRow,
   Type.Object({
     t: Type.Literal('link'),
     file: Type.String(),
     event: Type.String({ minLength: 1, maxLength: 64 }),
   }),
   Type.Object({ t: Type.Literal('removed'), file: Type.String(), reason: Type.String(), at: Time }),
+  /** Unsynced footage dated anew for retention (FootageMaintenance): its end counts from `end`. */
+  Type.Object({
+    t: Type.Literal('dated'),
+    file: Type.String(),
+    end: Time,
+    basis: Type.Union([Type.Literal('uptime'), Type.Literal('first-seen')]),
+    at: Time,
+  }),
 ]);
 export type IndexRow = Static<typeof IndexRow>;
+/** A row that names a stored file. */
+export type StoredRow = Static<typeof SegmentRow> | Static<typeof ArtifactRow>;
 const rowValidator = Compile(IndexRow);
 
 export const INDEX_FILE = 'index.jsonl';
@@ -69,12 +90,29 @@ export interface FootageFile {
   sha256: string;
   /** Events this footage is linked to; linked footage is pruned last under disk pressure. */
   events: string[];
+  /** The boot that wrote the row and its uptime then, when known (see uptime.ts). */
+  written?: { boot: string; upMs: number };
+  /** Recorded while the clock was not known to be synchronised: its times may be wrong. */
+  unsynced?: boolean;
+  /** For unsynced footage dated anew: the end retention counts from. */
+  datedEndMs?: number;
+  /** The row as written, for checking its MAC (footage-integrity.ts). */
+  row?: StoredRow;
+}
+
+/** What `append` adds to a row naming a file: the clock it was written under, and a MAC. */
+export interface RowSealing {
+  synchronised(): boolean;
+  uptime: UptimeSource;
+  /** The day's data key to authenticate rows under; without it rows get no MAC (tests). */
+  dayKey?: (keyId: string) => Buffer;
 }
 
 export class SegmentIndex {
   constructor(
     readonly videoDir: string,
     private readonly log: Logger,
+    private readonly sealing?: RowSealing,
   ) {}
 
   dayDir(camera: string, day: string): string {
@@ -85,13 +123,27 @@ export class SegmentIndex {
   append(camera: string, day: string, row: IndexRow): void {
     const dir = this.dayDir(camera, day);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const line = JSON.stringify(this.sealed(camera, day, row));
     const fd = openSync(join(dir, INDEX_FILE), 'a', 0o600);
     try {
-      writeSync(fd, `${JSON.stringify(row)}\n`);
+      writeSync(fd, `${line}\n`);
       fdatasyncSync(fd);
     } finally {
       closeSync(fd);
     }
+  }
+
+  private sealed(camera: string, day: string, row: IndexRow): IndexRow {
+    const { sealing } = this;
+    if (!sealing || (row.t !== 'segment' && row.t !== 'artifact')) return row;
+    const up = sealing.uptime();
+    const stamped: StoredRow = {
+      ...row,
+      ...(up ? { boot: up.boot, up: up.upMs } : {}),
+      ...(sealing.synchronised() ? {} : { unsynced: true as const }),
+    };
+    if (!sealing.dayKey) return stamped;
+    return { ...stamped, mac: rowMac(sealing.dayKey(keyIdOf(camera, day)), camera, day, stamped) };
   }
 
   /** Camera folders (dot folders such as the spool are not cameras). */
@@ -111,6 +163,7 @@ export class SegmentIndex {
     if (!existsSync(path)) return [];
     const files = new Map<string, FootageFile>();
     const links: Array<{ file: string; event: string }> = [];
+    const dated = new Map<string, number>();
     const lines = readFileSync(path, 'utf8').split('\n');
     lines.forEach((line, at) => {
       if (line.trim() === '') return;
@@ -121,6 +174,7 @@ export class SegmentIndex {
       }
       if (row.t === 'removed') files.delete(row.file);
       else if (row.t === 'link') links.push(row);
+      else if (row.t === 'dated') dated.set(row.file, Date.parse(row.end));
       else
         files.set(row.file, {
           camera,
@@ -135,11 +189,21 @@ export class SegmentIndex {
           keyId: row.keyId,
           sha256: row.sha256,
           events: row.t === 'artifact' ? [row.event] : [],
+          ...(row.boot !== undefined && row.up !== undefined
+            ? { written: { boot: row.boot, upMs: row.up } }
+            : {}),
+          ...(row.unsynced ? { unsynced: true } : {}),
+          row,
         });
     });
     for (const link of links) {
       const file = files.get(link.file);
       if (file && !file.events.includes(link.event)) file.events.push(link.event);
+    }
+    // Only footage recorded under an unsynchronised clock is dated anew.
+    for (const [name, endMs] of dated) {
+      const file = files.get(name);
+      if (file?.unsynced) file.datedEndMs = endMs;
     }
     return [...files.values()].sort((a, b) => a.startMs - b.startMs || a.file.localeCompare(b.file));
   }

@@ -16,6 +16,12 @@ import { RecorderErrorCode, recorderError } from './recorder-errors.js';
 import { DAY_PATTERN, keyIdOf } from './video-days.js';
 
 const CONTEXT = 'identgate/video-key/v1/';
+/**
+ * A key made since index rows carry a MAC is wrapped as this byte and the key (33 bytes), older
+ * ones as the bare key: the wrapping is authenticated under the site key, so nobody without it
+ * can make a day look older than it is and pass its index rows off without a MAC.
+ */
+const AUTHENTICATED_INDEX = 0x02;
 
 export interface DataKey {
   keyId: string;
@@ -35,6 +41,8 @@ export interface StoredKey {
  */
 export class VideoKeyStore {
   private readonly cache = new Map<string, Buffer>();
+  /** Days whose index rows must all carry a MAC (keys made since rows were authenticated). */
+  private readonly authenticated = new Set<string>();
   private readonly ring: KeyRing;
 
   /** `siteKey`: the site key, or a ring of them during a rotation (new keys wrap under its current one). */
@@ -63,15 +71,16 @@ export class VideoKeyStore {
       const path = this.pathOf(keyId);
       const wrapped = readFileSync(path, 'utf8').trim();
       if (this.ring.isCurrent(wrapped)) continue;
-      let key: Buffer;
+      // The payload as it is (key, with or without its format byte): only the wrapping changes.
+      let payload: Buffer;
       try {
-        key = this.ring.open(wrapped, CONTEXT + keyId);
+        payload = this.ring.open(wrapped, CONTEXT + keyId);
       } catch (error) {
         report.unreadable.push(`${keyId} (${(error as Error).message})`);
         continue;
       }
-      writeFileAtomic(path, `${this.ring.seal(key, CONTEXT + keyId)}\n`);
-      key.fill(0);
+      writeFileAtomic(path, `${this.ring.seal(payload, CONTEXT + keyId)}\n`);
+      payload.fill(0);
       report.rewrapped += 1;
     }
     return report;
@@ -82,10 +91,22 @@ export class VideoKeyStore {
     const keyId = keyIdOf(camera, day);
     if (!this.has(keyId)) {
       const key = randomBytes(32);
-      writeFileAtomic(this.pathOf(keyId), `${this.ring.seal(key, CONTEXT + keyId)}\n`);
+      const payload = Buffer.concat([Buffer.from([AUTHENTICATED_INDEX]), key]);
+      writeFileAtomic(this.pathOf(keyId), `${this.ring.seal(payload, CONTEXT + keyId)}\n`);
+      payload.fill(0);
       this.cache.set(keyId, key);
+      this.authenticated.add(keyId);
     }
     return { keyId, key: this.lookup(keyId) };
+  }
+
+  /**
+   * Whether every index row of the day must carry a valid MAC: true for keys made since rows are
+   * authenticated; false for older days, whose rows without one are read as unauthenticated.
+   */
+  indexAuthenticated(keyId: string): boolean {
+    this.lookup(keyId);
+    return this.authenticated.has(keyId);
   }
 
   has(keyId: string): boolean {
@@ -106,10 +127,9 @@ export class VideoKeyStore {
         error,
       );
     }
+    let payload: Buffer;
     try {
-      const key = this.ring.open(wrapped.trim(), CONTEXT + keyId);
-      this.cache.set(keyId, key);
-      return key;
+      payload = this.ring.open(wrapped.trim(), CONTEXT + keyId);
     } catch (error) {
       throw recorderError(
         RecorderErrorCode.keyMissing,
@@ -117,6 +137,14 @@ export class VideoKeyStore {
         error,
       );
     }
+    const authenticated = payload.length === 33 && payload[0] === AUTHENTICATED_INDEX;
+    if (!authenticated && payload.length !== 32)
+      throw recorderError(RecorderErrorCode.keyMissing, `data key ${keyId} has an unknown format`);
+    const key = Buffer.from(authenticated ? payload.subarray(1) : payload);
+    payload.fill(0);
+    this.cache.set(keyId, key);
+    if (authenticated) this.authenticated.add(keyId);
+    return key;
   }
 
   /** Deletes a day's key for good. Returns whether there was one. */
@@ -124,6 +152,7 @@ export class VideoKeyStore {
     const cached = this.cache.get(keyId);
     cached?.fill(0);
     this.cache.delete(keyId);
+    this.authenticated.delete(keyId);
     const path = this.pathOf(keyId);
     if (!existsSync(path)) return false;
     unlinkSync(path);

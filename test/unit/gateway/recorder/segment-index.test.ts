@@ -1,8 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type IndexRow, SegmentIndex } from '../../../../src/gateway/recorder/segment-index.js';
+import { rowMacValid } from '../../../../src/gateway/recorder/index-mac.js';
+import {
+  type IndexRow,
+  SegmentIndex,
+  type StoredRow,
+} from '../../../../src/gateway/recorder/segment-index.js';
 import { silentLogger } from '../../../../src/lib/logger.js';
 
 const row = (file: string, start: string, end: string): IndexRow => ({
@@ -70,5 +76,51 @@ describe('the JSON Lines footage index', () => {
     index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
     appendFileSync(join(index.videoDir, '.spool'), '');
     expect(index.cameras()).toEqual(['cam-1']);
+  });
+
+  it('stamps rows naming a file with boot, uptime and clock state, and authenticates them under the day key', () => {
+    const dayKey = randomBytes(32);
+    let synchronised = false;
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger, {
+      synchronised: () => synchronised,
+      uptime: () => ({ boot: 'boot-1', upMs: 42_000 }),
+      dayKey: (keyId) => (keyId === 'cam-1/2026-01-01' ? dayKey : randomBytes(32)),
+    });
+    index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    synchronised = true;
+    index.append('cam-1', '2026-01-01', row('b.mp4.idgv', '2026-01-01T08:01:00Z', '2026-01-01T08:02:00Z'));
+    index.append('cam-1', '2026-01-01', { t: 'link', file: 'a.mp4.idgv', event: 'evt-1' });
+    const [a, b] = index.read('cam-1', '2026-01-01');
+    expect(a).toMatchObject({ unsynced: true, written: { boot: 'boot-1', upMs: 42_000 } });
+    expect(b?.unsynced).toBeUndefined();
+    expect(rowMacValid(dayKey, 'cam-1', '2026-01-01', a?.row as StoredRow)).toBe(true);
+    // The MAC binds the camera, the day and every field.
+    expect(rowMacValid(dayKey, 'cam-2', '2026-01-01', a?.row as StoredRow)).toBe(false);
+    expect(rowMacValid(dayKey, 'cam-1', '2026-01-02', a?.row as StoredRow)).toBe(false);
+    expect(rowMacValid(dayKey, 'cam-1', '2026-01-01', { ...(a?.row as StoredRow), unsynced: false })).toBe(
+      false,
+    );
+    expect(rowMacValid(randomBytes(32), 'cam-1', '2026-01-01', a?.row as StoredRow)).toBe(false);
+  });
+
+  it('dates unsynced footage anew by a dated row, and only unsynced footage', () => {
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger, {
+      synchronised: () => false,
+      uptime: () => undefined,
+    });
+    index.append('cam-1', '2000-01-01', row('a.mp4.idgv', '2000-01-01T00:00:00Z', '2000-01-01T00:01:00Z'));
+    const dated = {
+      t: 'dated' as const,
+      end: '2026-03-01T08:00:00.000Z',
+      basis: 'uptime' as const,
+      at: '2026-03-01T08:05:00.000Z',
+    };
+    index.append('cam-1', '2000-01-01', { ...dated, file: 'a.mp4.idgv' });
+    expect(index.read('cam-1', '2000-01-01')[0]?.datedEndMs).toBe(Date.parse('2026-03-01T08:00:00Z'));
+
+    const synced = new SegmentIndex(index.videoDir, silentLogger);
+    synced.append('cam-1', '2026-01-01', row('b.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    synced.append('cam-1', '2026-01-01', { ...dated, file: 'b.mp4.idgv' });
+    expect(synced.read('cam-1', '2026-01-01')[0]?.datedEndMs).toBeUndefined();
   });
 });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VideoKeyStore } from '../../../../src/gateway/recorder/video-keys.js';
 import { hasCode } from '../../../../src/lib/coded-error.js';
+import { KeyRing } from '../../../../src/lib/key-ring.js';
 
 function codeOf(action: () => unknown): string | undefined {
   try {
@@ -57,6 +58,30 @@ describe('per-camera, per-day video keys', () => {
     expect(store.delete('cam-1/2026-01-01')).toBe(false);
     expect(codeOf(() => store.lookup('cam-1/2026-01-01'))).toBe('IDG_VIDEO_KEY_MISSING');
     expect(store.list()).toEqual([]);
+  });
+
+  it('marks the keys it makes as authenticating their day’s index, and keeps the mark through a re-wrap', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-keys-'));
+    const { key } = new VideoKeyStore(dir, siteKey).keyFor('cam-1', '2026-01-01');
+    const nextSiteKey = randomBytes(32);
+    const again = new VideoKeyStore(dir, new KeyRing(nextSiteKey, [siteKey]));
+    expect(again.rewrap().rewrapped).toBe(1);
+    const afterRotation = new VideoKeyStore(dir, nextSiteKey);
+    expect(afterRotation.lookup('cam-1/2026-01-01')).toEqual(key);
+    expect(afterRotation.indexAuthenticated('cam-1/2026-01-01')).toBe(true);
+  });
+
+  it('reads a key made before index rows were authenticated as such', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-keys-'));
+    const key = randomBytes(32);
+    mkdirSync(join(dir, 'cam-1'));
+    writeFileSync(
+      join(dir, 'cam-1', '2025-12-31.key'),
+      new KeyRing(siteKey).seal(key, 'identgate/video-key/v1/cam-1/2025-12-31'),
+    );
+    const store = new VideoKeyStore(dir, siteKey);
+    expect(store.lookup('cam-1/2025-12-31')).toEqual(key);
+    expect(store.indexAuthenticated('cam-1/2025-12-31')).toBe(false);
   });
 
   it('refuses key ids that could escape the key directory', () => {
