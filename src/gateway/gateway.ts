@@ -322,6 +322,7 @@ export class Gateway {
         video: config.video,
         stateDir: this.stateDir,
         clock: this.clock,
+        clockSync: this.clockSync,
         log: log.child({ component: 'recorder' }),
         emit: (kind, data) => this.emitEvent({ kind, data } as EventBody),
       });

@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Value from 'typebox/value';
 import { VideoConfig } from '../../src/config/video-config.js';
+import type { ClockSyncStatus } from '../../src/controllers/door-ports.js';
 import type { DiskSpaceProbe } from '../../src/gateway/recorder/disk-pressure.js';
 import { resolveFfmpegBinaries } from '../../src/gateway/recorder/ffmpeg-binary.js';
 import { type CameraSpec, Recorder } from '../../src/gateway/recorder/recorder.js';
 import { SyntheticCamera } from '../../src/gateway/recorder/synthetic-camera.js';
+import type { UptimeSource } from '../../src/gateway/recorder/uptime.js';
 import { VideoKeyStore } from '../../src/gateway/recorder/video-keys.js';
 import { type Clock, systemClock } from '../../src/lib/clock.js';
 import { type Logger, silentLogger } from '../../src/lib/logger.js';
@@ -103,6 +105,9 @@ export interface RigOptions {
   clock?: Clock;
   diskSpace?: DiskSpaceProbe;
   log?: Logger;
+  /** A test that moves its clock to let footage age moves the uptime with it (see uptime.ts). */
+  uptime?: UptimeSource;
+  clockSync?: ClockSyncStatus;
 }
 
 /** A synthetic RTSP camera and a recorder pulling from it, in fresh directories. */
@@ -138,6 +143,8 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     emit: events.emit,
     binaries,
     diskSpace: options.diskSpace,
+    uptime: options.uptime,
+    clockSync: options.clockSync,
   });
   await recorder.start();
   return {

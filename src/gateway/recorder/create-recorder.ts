@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { resolveSecret } from '../../config/load-config.js';
 import type { VideoConfig } from '../../config/video-config.js';
+import type { ClockSyncStatus } from '../../controllers/door-ports.js';
 import type { Clock } from '../../lib/clock.js';
 import { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
@@ -15,6 +16,8 @@ export interface RecorderFromConfigOptions {
   /** The gateway's state directory: default home of footage, keys and the site key. */
   stateDir: string;
   clock: Clock;
+  /** The gateway's clock check, which video retention waits for (the doors' ClockSyncMonitor). */
+  clockSync?: ClockSyncStatus;
   log: Logger;
   emit: VideoEmit;
   env?: Record<string, string | undefined>;
@@ -46,6 +49,7 @@ export function createRecorder(options: RecorderFromConfigOptions): Recorder {
     spoolDir: video.spoolDir ? resolve(video.spoolDir) : undefined,
     keyStore: new VideoKeyStore(keysDir, siteKey),
     clock: options.clock,
+    clockSync: options.clockSync,
     log: options.log.child({ component: 'recorder' }),
     emit: options.emit,
     binaries: options.binaries,

@@ -1,3 +1,4 @@
+import type { ClockSyncStatus } from '../../controllers/door-ports.js';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
@@ -11,15 +12,25 @@ import {
 import type { Hold } from './footage-holds.js';
 import type { FootageRemover } from './footage-remover.js';
 import { planReconcile, type ReconcilePlan, scanFootageFiles } from './reconcile.js';
+import { type RetentionFailure, RetentionReport } from './retention-report.js';
 import type { SegmentIndex } from './segment-index.js';
+import type { UptimeSource } from './uptime.js';
 import type { VideoKeyStore } from './video-keys.js';
-import { planRetention, type RetentionPlan, type RetentionPolicy } from './video-retention.js';
+import {
+  type DatedFile,
+  planRetention,
+  type RetentionPlan,
+  type RetentionPolicy,
+} from './video-retention.js';
 
 export interface MaintenanceOptions {
   index: SegmentIndex;
   keys: VideoKeyStore;
   remover: FootageRemover;
   clock: Clock;
+  /** Retention deletes nothing by age while this says the clock is not synchronised; none: trusted. */
+  clockSync?: ClockSyncStatus;
+  uptime: UptimeSource;
   log: Logger;
   emit: VideoEmit;
   policy: RetentionPolicy;
@@ -45,8 +56,11 @@ export interface PressureResult {
 export class FootageMaintenance {
   private timers: TimerHandle[] = [];
   private running = false;
+  private readonly report: RetentionReport;
 
-  constructor(private options: MaintenanceOptions) {}
+  constructor(private options: MaintenanceOptions) {
+    this.report = new RetentionReport(options.emit, options.log);
+  }
 
   start(): void {
     this.running = true;
@@ -67,15 +81,76 @@ export class FootageMaintenance {
     this.timers = [];
   }
 
-  /** Deletes what is past retention and not held: files, whole days, their keys. */
+  /**
+   * Deletes what is past retention and not held: files, whole days, their keys (video-retention.ts
+   * decides). Nothing while the clock is not synchronised: an age computed from a wrong clock
+   * would destroy footage for good (`video.retention-paused`). Each deletion is tried on its own;
+   * what fails is tried again at the next run and reported (`video.retention-failed`).
+   */
   enforceRetention(): RetentionPlan {
-    const { index, keys, remover, clock, policy } = this.options;
-    const days = index.cameras().flatMap((camera) => index.days(camera).map((day) => ({ camera, day })));
-    const plan = planRetention(clock.now(), policy, index.all(), days, keys.list());
-    remover.removeFiles(plan.files, 'retention');
-    for (const { camera, day } of plan.days) remover.removeDay(camera, day, 'retention');
-    for (const keyId of plan.keys) remover.removeKey(keyId, 'retention');
+    const { index, keys, remover, clock, clockSync, uptime, policy } = this.options;
+    if (clockSync && !clockSync.synchronised()) {
+      this.report.paused(true);
+      return { files: [], days: [], keys: [], dates: [] };
+    }
+    this.report.paused(false);
+    let plan: RetentionPlan;
+    try {
+      const days = index.cameras().flatMap((camera) => index.days(camera).map((day) => ({ camera, day })));
+      plan = planRetention(clock.now(), policy, index.all(), days, keys.list(), uptime());
+    } catch (error) {
+      this.report.ran([{ step: 'plan', detail: String((error as Error).message ?? error).slice(0, 300) }]);
+      throw error;
+    }
+    const failures: RetentionFailure[] = [...this.date(plan.dates)];
+    failures.push(...remover.removeFiles(plan.files, 'retention').failures);
+    for (const { camera, day } of plan.days)
+      failures.push(...remover.removeDay(camera, day, 'retention').failures);
+    for (const keyId of plan.keys) failures.push(...remover.removeKey(keyId, 'retention').failures);
+    this.report.ran(failures);
     return plan;
+  }
+
+  /** Writes the new dates of unsynced footage to the index, and reports each camera-day. */
+  private date(dates: readonly DatedFile[]): RetentionFailure[] {
+    const { index, clock, log, emit } = this.options;
+    const failures: RetentionFailure[] = [];
+    const groups = new Map<string, DatedFile[]>();
+    for (const dated of dates) {
+      const key = `${dated.file.camera}/${dated.file.day}/${dated.basis}`;
+      groups.set(key, [...(groups.get(key) ?? []), dated]);
+    }
+    for (const group of groups.values()) {
+      const { camera, day } = (group[0] as DatedFile).file;
+      const basis = (group[0] as DatedFile).basis;
+      try {
+        for (const { file, endMs } of group) {
+          index.append(camera, day, {
+            t: 'dated',
+            file: file.file,
+            end: new Date(endMs).toISOString(),
+            basis,
+            at: new Date(clock.now()).toISOString(),
+          });
+        }
+      } catch (error) {
+        log.error(
+          { err: error, camera, day },
+          'video: cannot date misdated footage, tried again at the next run',
+        );
+        failures.push({ camera, day, step: 'date', detail: String((error as Error).message).slice(0, 300) });
+        continue;
+      }
+      const ends = group.map((d) => d.endMs);
+      const from = new Date(Math.min(...ends)).toISOString();
+      const to = new Date(Math.max(...ends)).toISOString();
+      log.warn(
+        { camera, day, files: group.length, basis, from, to },
+        'video: footage recorded under an unsynchronised clock is dated anew for retention',
+      );
+      emit('video.footage-misdated', { camera, day, files: group.length, basis, from, to });
+    }
+    return failures;
   }
 
   /** Frees space when the disk is below its threshold; raises `video.disk-pressure` either way. */

@@ -39,7 +39,7 @@ export interface RecorderOptions {
   emit: VideoEmit;
   binaries?: FfmpegBinaries;
   diskSpace?: DiskSpaceProbe;
-  /** The gateway's clock check: footage recorded while it fails is marked so. None: trusted. */
+  /** The gateway's clock check: retention deletes nothing by age while it fails. None: trusted. */
   clockSync?: ClockSyncStatus;
   /** Boot and uptime, which no clock setting moves (tests replace it). */
   uptime?: UptimeSource;
@@ -110,6 +110,8 @@ export class Recorder {
       keys: keyStore,
       remover,
       clock,
+      clockSync: options.clockSync,
+      uptime,
       log,
       emit,
       policy: {

@@ -43,6 +43,8 @@ describe('footage: event links, playback, disk pressure and retention', () => {
   beforeAll(async () => {
     rig = await startRig({
       clock,
+      // Time that passes for the test passes for the uptime as well: footage ages by both.
+      uptime: () => ({ boot: 'this-boot', upMs: clock.now() }),
       diskSpace: () => ({ ...disk }),
       settings: { minFreeBytes: THRESHOLD, retentionDays: 60 },
     });

@@ -33,6 +33,7 @@ describe('video retention decisions', () => {
       files: [],
       days: [],
       keys: [],
+      dates: [],
     });
   });
 
@@ -94,7 +95,7 @@ describe('video retention decisions', () => {
       days('cam-1/2026-01-10'),
       [],
     );
-    expect(plan).toEqual({ files: [], days: [], keys: [] });
+    expect(plan).toEqual({ files: [], days: [], keys: [], dates: [] });
   });
 
   it('deletes expired keys whose footage folder is already gone', () => {
