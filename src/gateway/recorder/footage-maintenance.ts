@@ -12,6 +12,7 @@ import {
 import type { Hold } from './footage-holds.js';
 import type { FootageRemover } from './footage-remover.js';
 import { planReconcile, type ReconcilePlan, scanFootageFiles } from './reconcile.js';
+import { type ConfiguredCamera, rememberRetention } from './retention-memory.js';
 import { type RetentionFailure, RetentionReport } from './retention-report.js';
 import type { SegmentIndex } from './segment-index.js';
 import type { UptimeSource } from './uptime.js';
@@ -34,6 +35,8 @@ export interface MaintenanceOptions {
   log: Logger;
   emit: VideoEmit;
   policy: RetentionPolicy;
+  /** The configured cameras: their retention is remembered for when one is removed (retention-memory.ts). */
+  cameras: readonly ConfiguredCamera[];
   limits: PressureLimits;
   diskSpace: DiskSpaceProbe;
   reconcileMaxFraction: number;
@@ -64,7 +67,15 @@ export class FootageMaintenance {
 
   start(): void {
     this.running = true;
-    const { intervals } = this.options;
+    const { intervals, index, policy, cameras, log } = this.options;
+    const cameraDays = rememberRetention({
+      videoDir: index.videoDir,
+      cameras,
+      defaultDays: policy.defaultDays,
+      onDisk: index.cameras(),
+      log,
+    });
+    this.options.policy = { ...policy, cameraDays };
     this.every(intervals.diskMs, () => this.relieveDiskPressure());
     this.every(intervals.retentionMs, () => this.enforceRetention());
     this.every(intervals.reconcileMs, () => this.reconcile());

@@ -114,6 +114,7 @@ export class Recorder {
       uptime,
       log,
       emit,
+      cameras: options.cameras,
       policy: {
         defaultDays: settings.retentionDays,
         cameraDays: Object.fromEntries(

@@ -23,7 +23,7 @@ import type { StoredKey } from './video-keys.js';
  */
 export interface RetentionPolicy {
   defaultDays: number;
-  /** Per-camera overrides. */
+  /** Per-camera retention: overrides, and the last one known for cameras no longer configured. */
   cameraDays: Readonly<Record<string, number>>;
   holds: readonly Hold[];
 }

@@ -168,3 +168,43 @@ describe('video retention runs: the clock', () => {
     await rec.stop();
   });
 });
+
+describe('video retention runs: a camera removed from the configuration', () => {
+  const camera = (retentionDays?: number): CameraSpec => ({
+    id: 'cam-a',
+    url: 'rtsp://10.0.0.1/s',
+    transport: 'tcp',
+    segmentSeconds: 60,
+    enabled: false,
+    ...(retentionDays ? { retentionDays } : {}),
+  });
+
+  it('keeps the footage for the retention the camera last had, not the default', async () => {
+    // 2026-04-01 is 61 days before now: past the default 30 days, within the camera's own 90.
+    const at = layout(['cam-a'], ['2026-04-01']);
+    const first = recorder(at, { cameras: [camera(90)] });
+    await first.recorder.start();
+    await first.recorder.stop();
+
+    const logs: string[] = [];
+    const second = recorder(at, { cameras: [], logs });
+    await second.recorder.start();
+    expect(existsSync(at.index.dayDir('cam-a', '2026-04-01'))).toBe(true);
+    expect(
+      logs.some(
+        (l) => l.includes('kept for the retention the camera last had') && l.includes('"retentionDays":90'),
+      ),
+    ).toBe(true);
+    await second.recorder.stop();
+  });
+
+  it('falls back to the default, with a warning, when its retention was never remembered', async () => {
+    const at = layout(['cam-a'], ['2026-04-01']);
+    const logs: string[] = [];
+    const { recorder: rec } = recorder(at, { cameras: [], logs });
+    await rec.start();
+    expect(existsSync(at.index.dayDir('cam-a', '2026-04-01'))).toBe(false);
+    expect(logs.some((l) => l.includes('its retention is not known'))).toBe(true);
+    await rec.stop();
+  });
+});
