@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AlarmBook } from '../controllers/alarm-book.js';
-import type { Clock } from '../lib/clock.js';
+import type { Clock, TimerHandle } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
 import {
@@ -42,6 +42,8 @@ export interface FootageServerOptions {
 export const MAX_FOOTAGE_RANGE_MS = 60 * 60_000;
 /** Chunks published and not yet acknowledged by the broker at once. */
 const WINDOW = 4;
+/** The longest wait for the broker to acknowledge one of the chunks in flight. */
+const ACK_WAIT_MS = 30_000;
 
 interface Footage {
   bytes: number;
@@ -129,16 +131,12 @@ export class FootageServer {
         ...(footage.toMs !== undefined ? { to: new Date(footage.toMs).toISOString() } : {}),
       });
       const topic = topics.footage(this.options.site, this.options.gateway, request.id);
-      const inFlight: Array<Promise<void>> = [];
-      let index = 0;
-      for await (const plain of rechunk(await footage.open(), FOOTAGE_CHUNK_BYTES)) {
-        inFlight.push(this.options.publish(topic, sealFootageChunk(key, index, plain, index === chunks - 1)));
-        index += 1;
-        if (inFlight.length >= WINDOW) await inFlight.shift();
-      }
+      const pieces = rechunk(await footage.open(), FOOTAGE_CHUNK_BYTES);
+      await this.sendChunks(topic, pieces, (index, plain) =>
+        sealFootageChunk(key, index, plain, index === chunks - 1),
+      );
       if (footage.bytes === 0)
         await this.options.publish(topic, sealFootageChunk(key, 0, Buffer.alloc(0), true));
-      await Promise.all(inFlight);
       log.info({ request: request.id, bytes: footage.bytes, chunks }, 'footage sent');
     } catch (error) {
       // The head said "ok": a second, signed head tells the dashboard to stop waiting.
@@ -147,6 +145,52 @@ export class FootageServer {
     } finally {
       footage.release();
     }
+  }
+
+  /**
+   * Publishes the sealed chunks with at most WINDOW unacknowledged. Every publish gets its
+   * handler when it starts: after the connection drops, each new one fails at once, and a
+   * rejection nobody listens to would end the gateway (doors included). The first failure stops
+   * the loop and is thrown; the publishes still in flight are not waited for (MQTT.js keeps
+   * them until a reconnect or the end of the connection), and no wait for an acknowledgement
+   * lasts longer than ACK_WAIT_MS, so one transfer cannot hold up the requests behind it.
+   */
+  private async sendChunks(
+    topic: string,
+    pieces: AsyncIterable<Buffer>,
+    seal: (index: number, plain: Buffer) => Buffer,
+  ): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    let failure: Error | undefined;
+    const fail = (error: unknown) => {
+      failure ??= error instanceof Error ? error : new Error(String(error));
+    };
+    const settledOrLate = async () => {
+      let timer: TimerHandle | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = this.options.clock.setTimeout(() => {
+          fail(new Error(`the broker acknowledged no footage chunk within ${ACK_WAIT_MS / 1000} s`));
+          resolve();
+        }, ACK_WAIT_MS);
+      });
+      await Promise.race([...inFlight, late]);
+      timer?.cancel();
+    };
+    let index = 0;
+    for await (const plain of pieces) {
+      if (failure) break;
+      const sealed = seal(index, plain);
+      const sent: Promise<void> = Promise.resolve()
+        .then(() => this.options.publish(topic, sealed))
+        .then(() => undefined, fail)
+        .finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
+      index += 1;
+      if (inFlight.size >= WINDOW) await settledOrLate();
+      if (failure) break;
+    }
+    while (inFlight.size > 0 && !failure) await settledOrLate();
+    if (failure) throw failure;
   }
 
   private async find(request: FootageRequest): Promise<Footage> {
