@@ -53,7 +53,13 @@ export class ClockSyncMonitor implements ClockSyncStatus {
     if (changed) {
       if (result.synchronised) this.log.info({ detail: result.detail }, 'clock synchronised');
       else this.log.warn({ detail: result.detail }, 'clock NOT known to be synchronised: TOTP entry refused');
-      this.onChange?.(result.synchronised, result.detail);
+      // From a timer the check runs unawaited: a listener that throws must neither reject it
+      // nor keep the next check from being scheduled.
+      try {
+        this.onChange?.(result.synchronised, result.detail);
+      } catch (error) {
+        this.log.error({ err: error }, 'handling a change of clock synchronisation failed');
+      }
     }
     if (!this.stopped) {
       this.timer?.cancel();

@@ -49,10 +49,15 @@ export class EventRecorder {
       return payload;
     });
     if (!signed) throw new Error('journal did not build the record');
-    durable.then(
-      () => this.options.onDurable({ seq, payload }, signed as Envelope),
-      (error: Error) => this.options.onFailure(error, signed as Envelope),
-    );
+    durable
+      .then(
+        () => this.options.onDurable({ seq, payload }, signed as Envelope),
+        (error: Error) => this.options.onFailure(error, signed as Envelope),
+      )
+      // Nobody awaits this chain: a handler that throws is logged, never an unhandled rejection.
+      .catch((error: Error) =>
+        this.options.log.error({ err: error, kind: body.kind, seq }, 'handling a recorded event failed'),
+      );
     if (problem) this.schemaMismatch(signed, problem);
     return signed;
   }

@@ -137,11 +137,16 @@ export class CameraSupervisor {
       release(writtenMs);
     });
     session.start();
-    this.running = session.stopped.then((end) => {
-      release(Number.POSITIVE_INFINITY);
-      this.salvage(prefix, listed, lastEnd);
-      this.onEnded(end);
-    });
+    // Awaited only by stop(): a failure in here must be logged now, not left unhandled.
+    this.running = session.stopped
+      .then((end) => {
+        release(Number.POSITIVE_INFINITY);
+        this.salvage(prefix, listed, lastEnd);
+        this.onEnded(end);
+      })
+      .catch((error: Error) =>
+        this.options.log.error({ err: error }, 'camera: handling the end of ffmpeg failed'),
+      );
   }
 
   private markUp(): void {

@@ -209,7 +209,19 @@ export class Recorder {
           ? options.cameras.includes(c.id)
           : options.room === undefined || c.room === undefined || c.room === options.room),
     );
-    const job = Promise.all(cameras.map((camera) => this.linkCamera(camera, eventTime, eventId)));
+    // Called without await (followUpVideo): a camera's failure must end as `missing`, never as
+    // a rejection nobody handles.
+    const job = Promise.all(
+      cameras.map((camera) =>
+        this.linkCamera(camera, eventTime, eventId).catch((error: Error): LinkResult => {
+          this.options.log.error(
+            { err: error, camera: camera.id, event: eventId },
+            'video: linking footage failed',
+          );
+          return { camera: camera.id, missing: error.message.slice(0, 500) };
+        }),
+      ),
+    );
     this.pendingLinks.add(job);
     return job.finally(() => this.pendingLinks.delete(job));
   }

@@ -72,4 +72,30 @@ describe('clock synchronisation', () => {
     expect(changes).toEqual([false, true]);
     monitor.stop();
   });
+
+  it('keeps checking on its interval when a change listener throws', async () => {
+    const clock = new FakeClock();
+    let probes = 0;
+    const monitor = new ClockSyncMonitor(
+      async () => {
+        probes += 1;
+        return { synchronised: probes > 1, detail: `probe ${probes}` };
+      },
+      60_000,
+      clock,
+      silentLogger,
+    );
+    monitor.onChange = () => {
+      throw new Error('listener defect');
+    };
+    await expect(monitor.start()).resolves.toBeUndefined();
+    clock.advance(60_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(probes).toBe(2);
+    expect(monitor.synchronised()).toBe(true);
+    clock.advance(60_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(probes).toBe(3);
+    monitor.stop();
+  });
 });

@@ -152,4 +152,41 @@ describe('event recorder', () => {
       ['alarm.raised', 'event-schema:alarm.raised'],
     ]);
   });
+
+  it('logs a durable handler that throws, leaving no rejection unhandled', async () => {
+    const journal = new OutboxJournal({
+      dir: mkdtempSync(join(tmpdir(), 'idg-recorder-')),
+      log: silentLogger,
+    });
+    journal.recover();
+    journals.push(journal);
+    const logLines: string[] = [];
+    const unhandled: unknown[] = [];
+    const collect = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', collect);
+    try {
+      const recorder = new EventRecorder({
+        site: 'hq',
+        gateway: 'gw-1',
+        signingKey: keys.privateKey,
+        journal,
+        clock: new FakeClock(),
+        alarms: new AlarmBook(() => undefined),
+        log: createLogger({ level: 'warn', format: 'json', write: (line) => logLines.push(line) }),
+        onDurable: () => {
+          throw new Error('the link is gone');
+        },
+        onFailure: () => {},
+      });
+      recorder.record({ kind: 'access.granted', data: grant });
+      await journal.flush();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(unhandled).toEqual([]);
+      expect(logLines.map((l) => JSON.parse(l))).toEqual([
+        expect.objectContaining({ msg: 'handling a recorded event failed', kind: 'access.granted', seq: 1 }),
+      ]);
+    } finally {
+      process.off('unhandledRejection', collect);
+    }
+  });
 });
