@@ -36,6 +36,19 @@ export function followUpVideo(
     case 'camera.up':
       alarms.clear(`camera-down:${event.data.camera}`, 'recording again');
       break;
+    case 'video.segment-rejected':
+      // Footage is being lost, although the camera may report up: a segment that cannot be
+      // stored (kept for another try, or deleted), or one that is not playable.
+      alarms.raise({
+        alarm: 'video-storage-failed',
+        key: `video-storage-failed:${event.data.camera}`,
+        severity: 'critical',
+        detail: `${event.data.camera}: ${event.data.detail}`.slice(0, 500),
+      });
+      break;
+    case 'video.segment':
+      alarms.clear(`video-storage-failed:${event.data.camera}`, 'a segment was stored again');
+      break;
     case 'video.disk-pressure':
       if (event.data.resolved) alarms.clear('video-disk-pressure', 'enough free space again');
       else {

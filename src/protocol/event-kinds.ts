@@ -55,6 +55,12 @@ export const AlarmType = Type.Union([
   /** The gateway's disk refuses the outbox's writes: events wait in memory, unpublished. */
   Type.Literal('outbox-write-failed'),
   Type.Literal('camera-down'),
+  /**
+   * A camera's footage cannot be stored (the day key or the encrypted file cannot be written):
+   * key `video-storage-failed:<camera>`, raised at the first segment that fails, cleared by the
+   * next one stored.
+   */
+  Type.Literal('video-storage-failed'),
   Type.Literal('video-disk-pressure'),
   Type.Literal('video-reconcile-refused'),
   Type.Literal('command-rejected'),

@@ -32,9 +32,9 @@ export type CameraDownReason = Static<typeof CameraDownReason>;
 
 /**
  * The recorder's event kinds, in the style of `eventDataSchemas`; merged into the protocol by
- * the gateway. `camera.down`, `video.disk-pressure`, `video.reconcile-refused`,
- * `video.retention-failed`, `video.retention-paused`, `video.tampered` and
- * `video.footage-misdated` are alarms.
+ * the gateway. `camera.down`, `video.segment-rejected`, `video.disk-pressure`,
+ * `video.reconcile-refused`, `video.retention-failed`, `video.retention-paused`, `video.tampered`
+ * and `video.footage-misdated` are alarms.
  */
 export const videoEventDataSchemas = {
   'camera.up': Type.Object(

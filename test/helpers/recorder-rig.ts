@@ -108,6 +108,8 @@ export interface RigOptions {
   /** A test that moves its clock to let footage age moves the uptime with it (see uptime.ts). */
   uptime?: UptimeSource;
   clockSync?: ClockSyncStatus;
+  /** Replaces the rig's key store (one whose disk fails, say); gets the rig's keys directory. */
+  keyStore?: (keysDir: string, siteKey: Buffer) => VideoKeyStore;
 }
 
 /** A synthetic RTSP camera and a recorder pulling from it, in fresh directories. */
@@ -119,7 +121,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   const source = new SyntheticCamera({ ffmpeg: binaries.ffmpeg, log, credentials: options.credentials });
   await source.start();
   const siteKey = randomBytes(32);
-  const keys = new VideoKeyStore(keysDir, siteKey);
+  const keys = options.keyStore?.(keysDir, siteKey) ?? new VideoKeyStore(keysDir, siteKey);
   const events = new EventLog();
   const camera: CameraSpec = {
     id: 'cam-1',

@@ -77,8 +77,9 @@ export class Recorder {
   private readonly supervisors = new Map<string, CameraSupervisor>();
   private readonly lastEnd = new Map<string, number>();
   private readonly binaries: FfmpegBinaries;
-  private readonly spoolDir: string;
-  private readonly workDir: string;
+  /** Where ffmpeg writes plaintext segments (per camera), and where clips and playback are joined. */
+  readonly spoolDir: string;
+  readonly workDir: string;
   private readonly pendingLinks = new Set<Promise<unknown>>();
   private started = false;
 
@@ -101,7 +102,9 @@ export class Recorder {
       index: this.index,
       keys: keyStore,
       ffprobe: this.binaries.ffprobe,
+      clock,
       log,
+      spoolSpace: () => statfsProbe(this.spoolDir),
     });
     const remover = new FootageRemover(this.index, keyStore, emit, log, () => clock.now());
     const longestSegmentMs = Math.max(60, ...options.cameras.map((c) => c.segmentSeconds)) * 1000;
@@ -171,7 +174,7 @@ export class Recorder {
     this.started = false;
     this.maintenance.stop();
     await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
-    await this.ingest.idle();
+    await this.ingest.stop();
     await Promise.allSettled([...this.pendingLinks]);
   }
 
