@@ -1,5 +1,6 @@
 import type { AlarmBook } from '../controllers/alarm-book.js';
 import type { Envelope } from '../protocol/envelope.js';
+import type { VideoEventData } from '../protocol/video-event-kinds.js';
 import type { RuntimeDoor } from './door-runtime.js';
 import type { Recorder } from './recorder/recorder.js';
 
@@ -50,15 +51,7 @@ export function followUpVideo(
       alarms.clear(`video-storage-failed:${event.data.camera}`, 'a segment was stored again');
       break;
     case 'video.disk-pressure':
-      if (event.data.resolved) alarms.clear('video-disk-pressure', 'enough free space again');
-      else {
-        alarms.raise({
-          alarm: 'video-disk-pressure',
-          key: 'video-disk-pressure',
-          severity: 'warning',
-          detail: `${Math.round(event.data.freeBytes / 1_048_576)} MiB free`,
-        });
-      }
+      diskPressure(event.data, alarms);
       break;
     case 'video.reconcile-refused':
       alarms.notify({
@@ -71,4 +64,32 @@ export function followUpVideo(
     default:
       break;
   }
+}
+
+const mib = (bytes: number) => Math.round(bytes / 1_048_576);
+
+/**
+ * Footage deleted for space went before its retention period, so every pruning is an alarm
+ * (docs/video.md, disk pressure): held while the disk stays short (only footage under a legal
+ * hold was left), raised and cleared at once when the pruning freed enough, so that staff see
+ * and acknowledge it. Critical when footage linked to door events (evidence) was deleted.
+ */
+function diskPressure(data: VideoEventData<'video.disk-pressure'>, alarms: AlarmBook): void {
+  const key = 'video-disk-pressure';
+  const linked = data.deletedLinked > 0 ? `, ${data.deletedLinked} of them linked to door events` : '';
+  const deleted = `${data.deletedFiles} files (${mib(data.freedBytes)} MiB) deleted before their retention${linked}`;
+  const short = `${mib(data.freeBytes)} MiB were free, below ${mib(data.thresholdBytes)} MiB`;
+  if (data.resolved && data.deletedFiles === 0) {
+    alarms.clear(key, 'enough free space again');
+    return;
+  }
+  alarms.raise({
+    alarm: 'video-disk-pressure',
+    key,
+    severity: data.deletedLinked > 0 ? 'critical' : 'warning',
+    detail: data.resolved
+      ? `${short}: ${deleted}`
+      : `${short}, and only footage under a legal hold is left: ${deleted}`,
+  });
+  if (data.resolved) alarms.clear(key, `enough free space again: ${deleted}`);
 }

@@ -57,3 +57,58 @@ describe('video follow-up: footage that cannot be stored', () => {
     ]);
   });
 });
+
+describe('video follow-up: footage deleted for disk space', () => {
+  const pressure = (more: Partial<VideoEventData<'video.disk-pressure'>>) => ({
+    freeBytes: 100 * 1_048_576,
+    totalBytes: 10_000 * 1_048_576,
+    thresholdBytes: 500 * 1_048_576,
+    freedBytes: 450 * 1_048_576,
+    deletedFiles: 4,
+    deletedLinked: 0,
+    resolved: true,
+    ...more,
+  });
+
+  it('raises (and at once clears) a critical alarm when event-linked footage was deleted', () => {
+    const { emitted, follow, alarms } = rig();
+    follow('video.disk-pressure', pressure({ deletedLinked: 3 }));
+    expect(alarms()).toEqual([
+      ['alarm.raised', 'video-disk-pressure'],
+      ['alarm.cleared', 'video-disk-pressure'],
+    ]);
+    expect(emitted[0]?.data).toMatchObject({
+      severity: 'critical',
+      detail:
+        '100 MiB were free, below 500 MiB: 4 files (450 MiB) deleted before their retention, 3 of them linked to door events',
+    });
+  });
+
+  it('raises a warning when only footage no event refers to was deleted', () => {
+    const { emitted, follow, alarms } = rig();
+    follow('video.disk-pressure', pressure({}));
+    expect(alarms()).toEqual([
+      ['alarm.raised', 'video-disk-pressure'],
+      ['alarm.cleared', 'video-disk-pressure'],
+    ]);
+    expect(emitted[0]?.data).toMatchObject({ severity: 'warning' });
+  });
+
+  it('holds the alarm while only held footage is left, and clears it once a pruning frees enough', () => {
+    const { emitted, follow, alarms } = rig();
+    follow('video.disk-pressure', pressure({ resolved: false, deletedFiles: 0, freedBytes: 0 }));
+    follow('video.disk-pressure', pressure({ resolved: false, deletedFiles: 0, freedBytes: 0 }));
+    expect(alarms()).toEqual([['alarm.raised', 'video-disk-pressure']]);
+    expect(emitted[0]?.data).toMatchObject({
+      detail: expect.stringContaining('and only footage under a legal hold is left'),
+    });
+    follow('video.disk-pressure', pressure({ deletedLinked: 1 }));
+    expect(alarms()).toEqual([
+      ['alarm.raised', 'video-disk-pressure'],
+      ['alarm.cleared', 'video-disk-pressure'],
+    ]);
+    expect(emitted[1]?.data).toMatchObject({
+      detail: expect.stringContaining('1 of them linked to door events'),
+    });
+  });
+});
