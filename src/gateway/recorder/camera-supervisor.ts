@@ -12,6 +12,8 @@ import type { SessionEnd, SessionEndReason } from './ffmpeg-session.js';
 export interface RecordingSession {
   readonly lines: Signal<string>;
   readonly progress: Signal<ProgressReport>;
+  /** The session's watchdog found no media moving and is stopping it (the detail). */
+  readonly stalled: Signal<string>;
   readonly stopped: Promise<SessionEnd>;
   readonly pid: number | undefined;
   start(): void;
@@ -107,6 +109,9 @@ export class CameraSupervisor {
     let anchor: number | undefined;
     let writtenMs = 0;
     let lastEnd: number | undefined;
+    // Once the watchdog fired, the camera is down at once: the process may take seconds to end,
+    // or (stuck in the kernel) never, and its last progress reports are no sign of life.
+    let stalled = false;
     const pending: SegmentListEntry[] = [];
     const listed = new Set<string>();
     const release = (untilMs: number) => {
@@ -129,9 +134,14 @@ export class CameraSupervisor {
       this.failures = 0;
       if (anchor !== undefined) release(writtenMs);
     });
+    session.stalled.on((detail) => {
+      stalled = true;
+      this.options.log.warn({ detail }, 'camera: no media, stopping ffmpeg');
+      this.markDown('stall', detail, backoffDelay(this.failures + 1, this.options.backoff));
+    });
     session.progress.on((report) => {
       if (report.outTimeUs === undefined || report.outTimeUs <= 0) return;
-      this.markUp();
+      if (!stalled) this.markUp();
       writtenMs = report.outTimeUs / 1000;
       anchor = Math.min(anchor ?? Number.POSITIVE_INFINITY, clock.now() - writtenMs);
       release(writtenMs);
@@ -157,6 +167,14 @@ export class CameraSupervisor {
     this.up.emit({ camera: this.options.camera, downMs, restarts: this.restarts });
   }
 
+  /** Reports the camera down once per outage; `retryInMs` counts from the end of the process. */
+  private markDown(reason: CameraDownReason, detail: string, retryInMs: number): void {
+    if (this.state === 'down' || this.state === 'stopped') return;
+    this.state = 'down';
+    this.downSince = this.options.clock.now();
+    this.down.emit({ camera: this.options.camera, reason, detail, retryInMs });
+  }
+
   private onEnded(end: SessionEnd): void {
     if (this.state === 'stopped') return;
     this.failures += 1;
@@ -165,11 +183,7 @@ export class CameraSupervisor {
       end.reason === 'stall' ? 'stall' : end.reason === 'spawn-failed' ? 'spawn-failed' : 'exit';
     const detail = lastLine(end.detail) || `ffmpeg ended (code ${end.code}, signal ${end.signal})`;
     this.options.log.warn({ reason, detail, retryInMs }, 'camera: recording ended, restarting');
-    if (this.state !== 'down') {
-      this.state = 'down';
-      this.downSince = this.options.clock.now();
-      this.down.emit({ camera: this.options.camera, reason, detail, retryInMs });
-    }
+    this.markDown(reason, detail, retryInMs);
     this.restartTimer = this.options.clock.setTimeout(() => {
       if (this.state === 'stopped') return;
       this.restarts += 1;

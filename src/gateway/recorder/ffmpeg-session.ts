@@ -50,6 +50,11 @@ export class FfmpegSession {
   /** Lines ffmpeg writes to stdout (the segment list when recording). */
   readonly lines: Signal<string>;
   readonly progress: Signal<ProgressReport>;
+  /**
+   * The watchdog fired (its message): the session is being stopped with reason `stall`. Comes
+   * before `stopped`, which waits for the process to end, however long that takes.
+   */
+  readonly stalled: Signal<string>;
   readonly stopped: Promise<SessionEnd>;
   readonly commandLine: string;
   private resolveStopped!: (end: SessionEnd) => void;
@@ -65,6 +70,7 @@ export class FfmpegSession {
   constructor(private readonly options: FfmpegSessionOptions) {
     this.lines = new Signal(`${options.name}:stdout`, options.log);
     this.progress = new Signal(`${options.name}:progress`, options.log);
+    this.stalled = new Signal(`${options.name}:stalled`, options.log);
     this.commandLine = redactCommand(options.binary, options.args, options.secrets);
     this.stopped = new Promise((resolve) => {
       this.resolveStopped = resolve;
@@ -134,7 +140,22 @@ export class FfmpegSession {
     this.timers.push(
       this.options.clock.setTimeout(() => {
         child.kill('SIGTERM');
-        this.timers.push(this.options.clock.setTimeout(() => child.kill('SIGKILL'), killMs));
+        this.timers.push(
+          this.options.clock.setTimeout(() => {
+            child.kill('SIGKILL');
+            // Only a process stuck in the kernel (a hung disk) outlives SIGKILL: say so, once.
+            this.timers.push(
+              this.options.clock.setTimeout(
+                () =>
+                  this.options.log.error(
+                    { pid: child.pid, reason },
+                    'ffmpeg: still not ended after SIGKILL; no restart until it ends',
+                  ),
+                killMs,
+              ),
+            );
+          }, killMs),
+        );
       }, graceMs),
     );
     return this.stopped;
@@ -165,8 +186,10 @@ export class FfmpegSession {
     this.watchdog?.cancel();
     if (this.options.inactivityMs <= 0 || this.ended) return;
     this.watchdog = this.options.clock.setTimeout(() => {
-      this.noteStderr(`watchdog: no progress for ${ms} ms`);
+      const detail = `watchdog: no progress for ${ms} ms`;
+      this.noteStderr(detail);
       void this.stop('stall');
+      this.stalled.emit(detail);
     }, ms);
   }
 

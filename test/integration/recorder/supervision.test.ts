@@ -39,4 +39,17 @@ describe('supervising a camera recording', () => {
     await rig.events.next('video.segment');
     expect(rig.events.of('camera.down')).toHaveLength(2);
   });
+
+  it('reports the camera down when its watchdog fires, while the frozen ffmpeg is not ended yet', async () => {
+    const pid = rig.recorder.status()[0]?.pid as number;
+    const down = rig.events.next('camera.down');
+    const up = rig.events.next('camera.up');
+    // A frozen process answers neither `q` nor SIGTERM: only SIGKILL, seconds later, ends it.
+    process.kill(pid, 'SIGSTOP');
+    expect(await down).toMatchObject({ camera: 'cam-1', reason: 'stall' });
+    expect(rig.recorder.status()[0]?.pid).toBe(pid);
+    expect(() => process.kill(pid, 0)).not.toThrow(); // still there when the alarm goes out
+    await up;
+    expect(rig.recorder.status()[0]?.pid).not.toBe(pid);
+  });
 });

@@ -19,6 +19,7 @@ import { Signal } from '../../../../src/lib/signal.js';
 class FakeSession implements RecordingSession {
   readonly lines = new Signal<string>('lines');
   readonly progress = new Signal<ProgressReport>('progress');
+  readonly stalled = new Signal<string>('stalled');
   readonly stopped: Promise<SessionEnd>;
   readonly pid = 4242;
   started = false;
@@ -131,6 +132,31 @@ describe('camera supervisor', () => {
     current().wrote(1);
     expect(downs).toHaveLength(1);
     expect(ups.at(-1)).toEqual({ camera: 'cam-1', downMs: 3000, restarts: 2 });
+  });
+
+  it('reports the camera down when the watchdog fires, before ffmpeg has ended', async () => {
+    const { supervisor, current, sessions, clock, downs, ups, settle } = setUp();
+    supervisor.start();
+    current().wrote(1);
+    // The watchdog stops the session; the process takes its time to end (or, stuck in the
+    // kernel, never does), and its last progress report is no sign of life.
+    current().stalled.emit('watchdog: no progress for 15000 ms');
+    current().wrote(1);
+    expect(downs).toEqual([
+      { camera: 'cam-1', reason: 'stall', detail: 'watchdog: no progress for 15000 ms', retryInMs: 1000 },
+    ]);
+    expect(supervisor.status.state).toBe('down');
+    expect(ups).toHaveLength(1);
+    expect(sessions).toHaveLength(1);
+
+    clock.advance(8000);
+    current().end('stall', 'watchdog: no progress for 15000 ms');
+    await settle();
+    expect(downs).toHaveLength(1);
+    clock.advance(1000);
+    expect(sessions).toHaveLength(2);
+    current().wrote(1);
+    expect(ups.at(-1)).toEqual({ camera: 'cam-1', downMs: 9000, restarts: 1 });
   });
 
   it('starts backoff afresh after a session completed a segment', async () => {

@@ -60,6 +60,27 @@ describe('ffmpeg session', () => {
     });
   });
 
+  it('says its watchdog fired at once, while the process it stops has not ended yet', async () => {
+    const clock = new FakeClock();
+    const s = session(ignoresEverything, clock, { startupMs: 3000 });
+    const ready = new Promise((resolve) => s.lines.on(resolve));
+    const stalled: string[] = [];
+    s.stalled.on((detail) => stalled.push(detail));
+    let ended = false;
+    void s.stopped.then(() => {
+      ended = true;
+    });
+    s.start();
+    await ready;
+    clock.advance(3000);
+    expect(stalled).toEqual(['watchdog: no progress for 3000 ms']);
+    expect(ended).toBe(false);
+    expect(s.running).toBe(true);
+    clock.advance(1000);
+    clock.advance(1000);
+    expect(await s.stopped).toMatchObject({ reason: 'stall', signal: 'SIGKILL' });
+  });
+
   it('passes progress reports from fd 3 on and ends with reason exit when the process ends by itself', async () => {
     const s = session(writesProgress, new FakeClock(), { progressOnFd3: true });
     const times: Array<number | undefined> = [];
