@@ -64,7 +64,8 @@ const VideoSection = Type.Object(
     spoolDir: Type.Optional(
       Type.String({
         minLength: 1,
-        description: 'where ffmpeg writes the open segment before encryption; default <dir>/.spool',
+        description:
+          "plaintext before encryption (ffmpeg's open segments, and .work for clips and playback), best a tmpfs; default a folder on a memory file system (systemd RuntimeDirectory, $XDG_RUNTIME_DIR, /dev/shm), else <dir>/.spool",
       }),
     ),
     siteKey: Type.Optional(SecretRef),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Value from 'typebox/value';
@@ -68,6 +68,14 @@ export class EventLog {
 }
 
 export const binaries = resolveFfmpegBinaries();
+
+/** The files left under a folder (the spool), relative to it; none when it is gone. */
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1));
+}
 
 export function videoSettings(overrides: Partial<VideoConfig> = {}): VideoConfig {
   const defaults = Value.Default(VideoConfig, {}) as VideoConfig;
@@ -162,6 +170,8 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       await recorder.stop();
       await source.stop();
       rmSync(root, { recursive: true, force: true });
+      // The spool is in memory, outside the rig's folder: what a test left there goes too.
+      rmSync(recorder.spoolDir, { recursive: true, force: true });
     },
   };
 }

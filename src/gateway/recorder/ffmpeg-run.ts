@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { withPrivateUmask } from './private-umask.js';
 import { RecorderErrorCode, recorderError } from './recorder-errors.js';
 import { redact } from './redact.js';
 
@@ -15,24 +16,27 @@ export interface MediaInfo {
 
 export function runTool(binary: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
-      binary,
-      [...args],
-      { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (!error) {
-          resolve(stdout);
-          return;
-        }
-        const tail = redact(stderr.toString().trim().split('\n').slice(-3).join(' | ')).slice(0, 400);
-        reject(
-          recorderError(
-            RecorderErrorCode.ffmpegFailed,
-            `${binary.split('/').pop()} failed: ${tail || error.message}`,
-            error,
-          ),
-        );
-      },
+    // The clips, snapshots and playback it writes are plaintext footage: 0600 from the start.
+    withPrivateUmask(() =>
+      execFile(
+        binary,
+        [...args],
+        { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          if (!error) {
+            resolve(stdout);
+            return;
+          }
+          const tail = redact(stderr.toString().trim().split('\n').slice(-3).join(' | ')).slice(0, 400);
+          reject(
+            recorderError(
+              RecorderErrorCode.ffmpegFailed,
+              `${binary.split('/').pop()} failed: ${tail || error.message}`,
+              error,
+            ),
+          );
+        },
+      ),
     );
   });
 }

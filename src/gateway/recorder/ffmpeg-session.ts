@@ -4,6 +4,7 @@ import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { lineSplitter, ProgressParser, type ProgressReport } from './ffmpeg-output.js';
+import { withPrivateUmask } from './private-umask.js';
 import { redact, redactCommand } from './redact.js';
 
 export type SessionEndReason = 'requested' | 'stall' | 'exit' | 'spawn-failed';
@@ -91,7 +92,7 @@ export class FfmpegSession {
     log.debug({ command: this.commandLine }, 'ffmpeg: starting');
     const stdio: Array<'pipe' | 'ignore'> = ['pipe', 'pipe', 'pipe'];
     if (this.options.progressOnFd3) stdio.push('pipe');
-    const child = spawn(binary, [...args], { stdio });
+    const child = withPrivateUmask(() => spawn(binary, [...args], { stdio }));
     this.child = child;
     child.on('error', (error) => {
       // Spawning failed (no such binary); a running child's pipe errors arrive on the streams.

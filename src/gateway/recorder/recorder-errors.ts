@@ -29,6 +29,8 @@ export const RecorderErrorCode = {
    * header naming another key, an index row whose MAC fails, or plaintext whose SHA-256 differs.
    */
   tampered: 'IDG_VIDEO_TAMPERED',
+  /** Joining the footage asked for would leave the spool too little room to go on recording. */
+  scratchFull: 'IDG_VIDEO_SCRATCH_FULL',
 } as const;
 
 export type RecorderErrorCode = (typeof RecorderErrorCode)[keyof typeof RecorderErrorCode];

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CameraConfig, LegalHold, VideoConfig } from '../../config/video-config.js';
 import type { ClockSyncStatus } from '../../controllers/door-ports.js';
@@ -15,6 +15,13 @@ import { holdsFromConfig } from './footage-holds.js';
 import { FootageIntegrity } from './footage-integrity.js';
 import { FootageMaintenance } from './footage-maintenance.js';
 import { FootageRemover } from './footage-remover.js';
+import {
+  checkScratchRoom,
+  choosePlaintextScratch,
+  openScratch,
+  type PlaintextScratch,
+  tidyScratch,
+} from './plaintext-scratch.js';
 import { RecorderErrorCode, recorderError } from './recorder-errors.js';
 import { recordingArgs } from './recording-args.js';
 import { redact, urlWithCredentials } from './redact.js';
@@ -31,7 +38,10 @@ export interface RecorderOptions {
   cameras: readonly CameraSpec[];
   settings: Omit<VideoConfig, 'cameras'>;
   videoDir: string;
-  /** Plaintext segments while ffmpeg writes them; default `<videoDir>/.spool`. */
+  /**
+   * Plaintext segments while ffmpeg writes them, and `.work` in it for clips and playback;
+   * default a folder on a memory file system, else `<videoDir>/.spool` (see plaintext-scratch).
+   */
   spoolDir?: string;
   keyStore: VideoKeyStore;
   clock: Clock;
@@ -76,18 +86,17 @@ export class Recorder {
   private readonly integrity: FootageIntegrity;
   private readonly supervisors = new Map<string, CameraSupervisor>();
   private readonly lastEnd = new Map<string, number>();
+  /** The plain size of each camera's last segment: what its spool needs, twice, to go on. */
+  private readonly lastBytes = new Map<string, number>();
   private readonly binaries: FfmpegBinaries;
-  /** Where ffmpeg writes plaintext segments (per camera), and where clips and playback are joined. */
-  readonly spoolDir: string;
-  readonly workDir: string;
+  private readonly scratch: PlaintextScratch;
   private readonly pendingLinks = new Set<Promise<unknown>>();
   private started = false;
 
   constructor(private readonly options: RecorderOptions) {
     const { settings, clock, log, emit, keyStore, videoDir } = options;
     this.binaries = options.binaries ?? resolveFfmpegBinaries();
-    this.spoolDir = options.spoolDir ?? join(videoDir, '.spool');
-    this.workDir = join(videoDir, '.work');
+    this.scratch = choosePlaintextScratch(videoDir, options.spoolDir);
     const uptime = options.uptime ?? systemUptime;
     this.index = new SegmentIndex(videoDir, log, {
       synchronised: () => options.clockSync?.synchronised() ?? true,
@@ -137,6 +146,7 @@ export class Recorder {
     });
     this.ingest.indexed.on((file) => {
       this.lastEnd.set(file.camera, Math.max(this.lastEnd.get(file.camera) ?? 0, file.endMs));
+      this.lastBytes.set(file.camera, file.plainBytes);
       emit('video.segment', {
         id: `${file.camera}/${file.day}/${file.file}`,
         camera: file.camera,
@@ -156,15 +166,23 @@ export class Recorder {
     return this.options.keyStore;
   }
 
+  /** Where ffmpeg writes plaintext segments, one folder per camera. */
+  get spoolDir(): string {
+    return this.scratch.spoolDir;
+  }
+
+  /** Where clips and playback are joined, in plaintext, for as long as that takes. */
+  get workDir(): string {
+    return this.scratch.workDir;
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    for (const dir of [this.options.videoDir, this.spoolDir, this.workDir])
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // Scratch plaintext from a crash goes; segments ffmpeg left in the spool are kept.
-    for (const name of readdirSync(this.workDir))
-      rmSync(join(this.workDir, name), { recursive: true, force: true });
-    this.salvageSpool();
+    // Scratch plaintext from a crash goes; segments left in the spool are stored now.
+    const leftovers = openScratch(this.scratch, this.options.videoDir, this.options.log);
+    for (const { camera, path } of leftovers)
+      void this.ingest.add({ camera, path, startMs: undefined, endMs: undefined, salvaged: true });
     for (const supervisor of this.supervisors.values()) supervisor.start();
     this.maintenance.start();
   }
@@ -176,6 +194,7 @@ export class Recorder {
     await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
     await this.ingest.stop();
     await Promise.allSettled([...this.pendingLinks]);
+    tidyScratch(this.scratch, this.options.videoDir);
   }
 
   status(): CameraStatus[] {
@@ -235,6 +254,9 @@ export class Recorder {
    */
   async playback(camera: string, fromMs: number, toMs: number): Promise<PlaybackFile> {
     const id = this.cameraSpec(camera).id;
+    // The decrypted segments and the joined file lie in the work folder together.
+    const plain = this.index.segmentsBetween(id, fromMs, toMs).reduce((n, s) => n + s.plainBytes, 0);
+    if (plain > 0) checkScratchRoom(this.workDir, 2 * plain, this.recordingReserve(), statfsProbe);
     const target = join(
       this.workDir,
       `playback-${id}-${this.options.clock.now()}-${Math.random().toString(36).slice(2)}.mp4`,
@@ -361,19 +383,12 @@ export class Recorder {
     return supervisor;
   }
 
-  private salvageSpool(): void {
-    for (const camera of safeList(this.spoolDir)) {
-      for (const name of safeList(join(this.spoolDir, camera)).sort()) {
-        if (!name.endsWith('.mp4')) continue;
-        void this.ingest.add({
-          camera,
-          path: join(this.spoolDir, camera, name),
-          startMs: undefined,
-          endMs: undefined,
-          salvaged: true,
-        });
-      }
-    }
+  /** What the spool keeps free for recording: two segments per camera (32 MiB each until seen). */
+  private recordingReserve(): number {
+    return [...this.supervisors.keys()].reduce(
+      (n, id) => n + 2 * (this.lastBytes.get(id) ?? 32 * 1_048_576),
+      0,
+    );
   }
 
   private exportTools() {
@@ -390,14 +405,5 @@ export class Recorder {
     if (!camera)
       throw recorderError(RecorderErrorCode.unknownCamera, `no camera ${JSON.stringify(id)} is configured`);
     return camera;
-  }
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    // No spool yet: nothing to salvage.
-    return [];
   }
 }

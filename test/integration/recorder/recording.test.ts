@@ -1,9 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../../../src/gateway/recorder/ffmpeg-run.js';
+import { isInMemory } from '../../../src/gateway/recorder/plaintext-scratch.js';
 import { decryptFile } from '../../../src/gateway/recorder/segment-crypto.js';
-import { binaries, type Rig, startRig } from '../../helpers/recorder-rig.js';
+import { binaries, filesUnder, type Rig, startRig } from '../../helpers/recorder-rig.js';
+import { until } from '../../helpers/wait.js';
 
 describe('recording a camera over RTSP', () => {
   let rig: Rig;
@@ -38,7 +40,7 @@ describe('recording a camera over RTSP', () => {
     const [segment] = rig.recorder.segments('cam-1', Date.now() - 60_000, Date.now());
     if (!segment) throw new Error('no segment');
     await expect(runTool(binaries.ffprobe, ['-v', 'error', segment.path])).rejects.toThrow();
-    const plain = join(rig.videoDir, '.work', 'check.mp4');
+    const plain = join(rig.recorder.workDir, 'check.mp4');
     await decryptFile(segment.path, plain, (keyId) => rig.keys.lookup(keyId));
     const probe = JSON.parse(
       await runTool(binaries.ffprobe, [
@@ -53,6 +55,26 @@ describe('recording a camera over RTSP', () => {
     );
     expect(probe.streams[0].codec_name).toBe('h264');
     expect(Number(probe.format.duration)).toBeGreaterThan(0.5);
+    rmSync(plain);
+  });
+
+  it('has ffmpeg write the open segment into a memory file system, readable by its owner only', async () => {
+    const { spoolDir } = rig.recorder;
+    expect(isInMemory(spoolDir)).toBe(true);
+    expect(existsSync(join(rig.videoDir, '.spool'))).toBe(false);
+    let mode: number | undefined;
+    await until(() => {
+      const [open] = filesUnder(spoolDir).filter((f) => f.endsWith('.mp4'));
+      try {
+        mode = open ? statSync(join(spoolDir, open)).mode & 0o777 : undefined;
+      } catch {
+        // Stored and deleted between listing and looking: the next one will do.
+        mode = undefined;
+      }
+      return mode !== undefined;
+    }, 'a segment in the spool');
+    expect(mode?.toString(8)).toBe('600');
+    expect(statSync(spoolDir).mode & 0o777).toBe(0o700);
   });
 
   it('never logs the camera password or user-info', () => {
@@ -71,7 +93,7 @@ describe('recording a camera over RTSP', () => {
     const before = rig.events.of('video.segment').length;
     await rig.recorder.stop();
     expect(rig.events.of('video.segment').length).toBeGreaterThan(before);
-    expect(readdirSync(join(rig.videoDir, '.spool', 'cam-1'))).toEqual([]);
+    expect(filesUnder(rig.recorder.spoolDir)).toEqual([]);
     expect(rig.recorder.status()[0]?.state).toBe('stopped');
   });
 });
