@@ -32,6 +32,7 @@ export const LockReason = Type.Union([
   Type.Literal('lease-expired'),
   Type.Literal('badge-revoked'),
   Type.Literal('lockdown'),
+  Type.Literal('evacuation'),
 ]);
 
 const WorkstationCommandSchema = Type.Object(

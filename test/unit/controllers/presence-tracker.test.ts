@@ -94,7 +94,8 @@ describe('presence tracker', () => {
 
   it('moves a person who enters another room', () => {
     tracker.badge(badge());
-    tracker.badge(badge({ door: 'b' }));
+    clock.advance(60_000);
+    tracker.badge(badge({ door: 'b', at: clock.now() }));
     expect(tracker.check('ada', ident2).allow).toBe(true);
     expect(tracker.check('ada', ident1)).toEqual({ allow: false, reason: 'other-room' });
     expect(ended()).toEqual(['moved']);
@@ -164,11 +165,11 @@ describe('presence tracker', () => {
     expect(ended()).toEqual(['lockdown', 'lockdown']);
   });
 
-  it('ignores events older than the current presence (a late duplicate of an earlier exit)', () => {
+  it("ignores an exit that the gateway's sequence numbers place before the current entry (delivered late)", () => {
     const exitAt = clock.now();
     clock.advance(HOUR);
-    tracker.badge(badge({ at: clock.now() }));
-    tracker.badge(badge({ direction: 'out', at: exitAt }));
+    tracker.badge(badge({ at: clock.now(), gateway: 'gw-1', seq: 8 }));
+    tracker.badge(badge({ direction: 'out', at: exitAt, gateway: 'gw-1', seq: 7 }));
     expect(tracker.check('ada', ident1).allow).toBe(true);
   });
 

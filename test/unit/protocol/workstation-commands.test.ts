@@ -22,6 +22,23 @@ describe('workstation lock commands', () => {
     });
   });
 
+  it('carries every reason a presence can end for, the evacuation and an erased user included', () => {
+    const command = signLockCommand(
+      self,
+      { user: 'erased', reason: 'evacuation' },
+      ID,
+      now,
+      60_000,
+      central.privateKey,
+    );
+    expect(
+      checkLockCommand(Buffer.from(JSON.stringify(command)), central.publicKey, self, now),
+    ).toMatchObject({
+      ok: true,
+      command: { data: { user: 'erased', reason: 'evacuation' } },
+    });
+  });
+
   it('rejects another key, another workstation, an expired command and garbage, each with its reason', () => {
     const other = generateSigningKeyPair();
     expect(checkLockCommand(sign(self, now, other.privateKey), central.publicKey, self, now)).toMatchObject({
