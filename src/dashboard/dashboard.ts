@@ -48,6 +48,7 @@ import { PeopleStore } from './storage/people-store.js';
 import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
 import { SequenceStore } from './storage/sequence-store.js';
+import { PgWorkstationSessionStore } from './storage/workstation-session-store.js';
 import { WorkstationStore } from './storage/workstation-store.js';
 import { waitForStoredSequence } from './stored-sequence-wait.js';
 
@@ -150,6 +151,7 @@ export class Dashboard {
       },
     });
     this.workstations = new WorkstationStore(this.pool);
+    const reactions = clusterReactions(() => this.channels?.messenger, this.registry, this.pool, options.log);
     this.cluster = new ClusterEvents({
       connectionString: this.pool.options.connectionString as string,
       instance: this.instance,
@@ -161,10 +163,16 @@ export class Dashboard {
       // A badge-out this instance stores ends the presence (and locks the workstation) at once,
       // also while it does not hear the others.
       ownWhileNotHearing: (events) => this.presence.apply(events),
-      ...clusterReactions(() => this.channels?.messenger, this.registry, this.pool, options.log),
+      ...reactions,
+      // An erasure elsewhere ends the erased person's presence (and locks) now, not at the next refresh.
+      credentialsChanged: (site) => {
+        reactions.credentialsChanged(site);
+        this.presence.refreshSoon('credentials changed');
+      },
     });
     this.presence = presenceWithLockOnLeave({
       store: this.workstations,
+      sessions: new PgWorkstationSessionStore(this.pool),
       hub: this.hub,
       clock: this.clock,
       settings: workstationSettings(options.config),

@@ -55,6 +55,8 @@ describe('database migrations', () => {
       { version: 27, variant: 'native' },
       { version: 28, variant: 'any' },
       { version: 29, variant: 'any' },
+      { version: 30, variant: 'any' },
+      { version: 31, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
@@ -74,6 +76,7 @@ describe('database migrations', () => {
         'doors',
         'cameras',
         'workstations',
+        'workstation_sessions',
         'audit_log',
         'retention_policies',
         'legal_holds',

@@ -81,6 +81,29 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
     expect(audit.rows[1]?.details).toMatchObject({ status: 'ok', command: audit.rows[0]?.details.command });
   });
 
+  it('locks the workstation when security staff evacuate the site: nobody is known to be inside any more', async () => {
+    await badgeIn(system, 1);
+    const check = await system.dashboard.http.inject({
+      method: 'POST',
+      url: '/api/v1/workstations/ws-lock.ident/login-check',
+      headers: { authorization: `Bearer ${readFileSync(join(dir, 'token'), 'utf8')}` },
+      payload: { user: system.agent.person },
+    });
+    expect(check.json()).toEqual({ allow: true });
+    const security = await system.staff('security');
+    await security.reauth();
+    const result = nextResult();
+    const evacuate = (active: boolean) =>
+      security.request('POST', `/api/v1/sites/${system.site}/evacuation`, { active, reason: 'fire drill' });
+    expect((await evacuate(true)).statusCode).toBe(200);
+    expect(await result).toMatchObject({ status: 'ok', reported: true });
+    expect((await evacuate(false)).statusCode).toBe(200);
+    const sent = await system.dashboard.pool.query<{ details: Record<string, unknown> }>(
+      `SELECT details FROM audit_log WHERE action = 'workstation.lock-sent' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(sent.rows[0]?.details).toMatchObject({ user: system.agent.person, reason: 'evacuation' });
+  });
+
   it('rejects a lock command not signed by central, runs nothing, and reports the rejection', async () => {
     const forger = generateSigningKeyPair();
     const forged = signLockCommand(
@@ -99,6 +122,6 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
     await client.endAsync();
     expect(await result).toMatchObject({ status: 'rejected', reported: true });
     expect((await result).reason).toMatch(/^bad-signature/);
-    expect(readFileSync(join(dir, 'locked'), 'utf8')).toBe('locked\n');
+    expect(readFileSync(join(dir, 'locked'), 'utf8')).toBe('locked\nlocked\n');
   });
 });

@@ -71,7 +71,7 @@ export const DATA_CLASSES: Readonly<Record<DataClass, DataClassDefinition>> = {
   },
   presence: {
     description:
-      'presence: the user named in workstation audit entries (login checks, break-glass, locks), replaced by "expired"',
+      'presence: the user named in workstation audit entries (login checks, break-glass, locks), replaced by "expired", and workstation sessions (who a workstation let log in), deleted',
     scopes: ALL_SCOPES,
     deleter: 'registered',
   },

@@ -3,11 +3,13 @@ import type { ExpiryRequest, PresenceStore } from '../retention/expiring-store.j
 import type { DeletionEntry } from '../retention/retention-schemas.js';
 
 /**
- * Presence leaves one lasting trace: the workstation audit entries (login checks, break-glass,
- * lock results) name the user who was or was not in the room. Under the `presence` retention
- * class (60 days by default, per site) the user in those entries is replaced by `expired` — the
- * entries themselves stay, so the audit chain still shows that a check happened and `audit
- * verify` accepts the change where the deletion log covers it. Held spans are left alone.
+ * Presence leaves two traces: the workstation audit entries (login checks, break-glass, lock
+ * results) name the user who was or was not in the room, and `workstation_sessions` names who a
+ * workstation let log in until their presence ends. Under the `presence` retention class (60 days
+ * by default, per site) the user in those entries is replaced by `expired` — the entries
+ * themselves stay, so the audit chain still shows that a check happened and `audit verify`
+ * accepts the change where the deletion log covers it — and sessions allowed before the cutoff
+ * are deleted (a session lives a shift; one that old was never ended). Held spans are left alone.
  * Entries are found by the workstation they are about (their target) as well as by their writer:
  * central writes the lock commands it sends (`workstation.lock-sent`, `-failed`) as `system`.
  */
@@ -40,9 +42,9 @@ export class WorkstationAuditExpiry implements PresenceStore {
             `UPDATE audit_log l SET details = jsonb_set(l.details, '{user}', '"expired"') WHERE ${where}`,
             params,
           );
-      const count = request.dryRun
-        ? ((result.rows[0] as { n: number } | undefined)?.n ?? 0)
-        : (result.rowCount ?? 0);
+      const count =
+        (request.dryRun ? ((result.rows[0] as { n: number } | undefined)?.n ?? 0) : (result.rowCount ?? 0)) +
+        (await this.expireSessions(request.dryRun, params));
       if (count === 0) continue;
       entries.push({
         dataClass: 'presence',
@@ -56,5 +58,24 @@ export class WorkstationAuditExpiry implements PresenceStore {
       });
     }
     return entries;
+  }
+
+  /** Sessions of the site's workstations allowed before the cutoff, outside held spans. */
+  private async expireSessions(dryRun: boolean, params: unknown[]): Promise<number> {
+    const where = `w.id = s.workstation_id AND w.site = $2 AND s.allowed_at < $1
+      AND NOT EXISTS (SELECT 1 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS h(f, t)
+                       WHERE s.allowed_at >= h.f AND s.allowed_at < h.t)`;
+    if (dryRun) {
+      const result = await this.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM workstation_sessions s JOIN workstations w ON ${where}`,
+        params,
+      );
+      return result.rows[0]?.n ?? 0;
+    }
+    const result = await this.pool.query(
+      `DELETE FROM workstation_sessions s USING workstations w WHERE ${where}`,
+      params,
+    );
+    return result.rowCount ?? 0;
   }
 }

@@ -25,7 +25,8 @@ import type { DeletionEntry } from './retention-schemas.js';
  *   goes when the hold is released and its retention has passed.
  * - always, also with `keepEvents`: the person and their badges in staff actions of the audit
  *   log become `erased` (audit-log-erasure.ts); the log is kept without end, so an id there
- *   would outlive any kept event.
+ *   would outlive any kept event. Their workstation sessions (lock on leave) stay without the
+ *   person, so that those workstations are still locked.
  * Every chain row whose source it deleted or rewrote is listed in erased_chain_rows, so that
  * `audit verify` accepts exactly those; the list's digest in its audit entry is signed with the
  * central key (erasure-list.ts). The tombstones' key is opened with the master keys.
@@ -150,6 +151,9 @@ export class PersonErasure {
       if (options.announce !== false)
         for (const site of new Set(grants.rows.map((r) => r.site)))
           await db.query('SELECT pg_notify($1, $2)', [CREDENTIALS_CHANNEL, site]);
+      // The workstations they may be logged into keep their row, naming nobody: every running
+      // dashboard locks them at its next directory refresh (the notice above, or the periodic one).
+      await db.query('UPDATE workstation_sessions SET person_id = NULL WHERE person_id = $1', [personId]);
       await db.query('DELETE FROM badges WHERE person_id = $1', [personId]);
       await db.query('DELETE FROM people WHERE id = $1', [personId]);
       await this.log(db, list, report, started, options.reference, actor);

@@ -22,6 +22,7 @@ export const PERSONAL_DATA_TABLES = [
   'person_photos',
   'latest_facts',
   'workstations',
+  'workstation_sessions',
 ] as const;
 
 /**

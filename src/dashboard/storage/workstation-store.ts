@@ -38,6 +38,8 @@ export interface PresenceDirectory {
 export interface PresenceEventRow {
   kind: string;
   site: string;
+  gateway: string;
+  seq: number;
   occurredAt: string;
   data: Record<string, unknown>;
 }
@@ -81,22 +83,30 @@ export class WorkstationStore {
     return token;
   }
 
-  /** The events presence is built from, since `sinceMs`, in the order they happened. */
+  /**
+   * The events presence is built from, dated since `sinceMs`, in the order they were stored: the
+   * order in which every running dashboard applied them (gateway clocks may disagree).
+   */
   async presenceEventsSince(sinceMs: number): Promise<PresenceEventRow[]> {
     const result = await this.pool.query<{
       kind: string;
       site: string;
+      gateway: string;
+      seq: string;
       occurred_at: Date;
       data: Record<string, unknown>;
     }>(
-      `SELECT kind, site, occurred_at, data FROM events
-        WHERE occurred_at >= $1 AND kind IN ('access.granted', 'access.denied', 'lockdown.changed')
-        ORDER BY occurred_at, ingest_no`,
+      `SELECT kind, site, gateway, seq, occurred_at, data FROM events
+        WHERE occurred_at >= $1
+          AND kind IN ('access.granted', 'access.denied', 'lockdown.changed', 'evacuation.changed')
+        ORDER BY ingest_no`,
       [new Date(sinceMs)],
     );
     return result.rows.map((r) => ({
       kind: r.kind,
       site: r.site,
+      gateway: r.gateway,
+      seq: Number(r.seq),
       occurredAt: r.occurred_at.toISOString(),
       data: r.data,
     }));

@@ -10,7 +10,7 @@ function checkCell(check) {
   return el(
     'td',
     { className: check.allow ? 'ok' : 'bad', title: formatTime(check.at) },
-    `${check.user} ${verdict} (${age(check.at)} ago)`,
+    `${check.user ?? 'a name that is nobody’s'} ${verdict} (${age(check.at)} ago)`,
   );
 }
 

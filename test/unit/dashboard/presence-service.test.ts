@@ -27,9 +27,12 @@ describe('presence service', () => {
   let directory: PresenceDirectory;
   let locks: Array<{ workstation: string; person: string; reason: string }>;
 
+  let seq = 0;
   const entry = (person: string, direction: 'in' | 'out' = 'in', at = clock.now()) => ({
     kind: 'access.granted',
     site: 'hq',
+    gateway: 'gw-1',
+    seq: ++seq,
     occurredAt: new Date(at).toISOString(),
     data: {
       door: 'main',
@@ -141,8 +144,10 @@ describe('presence service', () => {
     presence.apply([entry('ada'), entry('bob')]);
     presence.check('ws-1', 'ada');
     presence.apply([entry('bob', 'out')]);
+    await presence.idle();
     expect(locks).toEqual([]);
     presence.apply([entry('ada', 'out')]);
+    await presence.idle();
     expect(locks).toEqual([{ workstation: 'ws-1', person: 'ada', reason: 'exit' }]);
     presence.stop();
   });

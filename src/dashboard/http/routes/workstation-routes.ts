@@ -30,8 +30,9 @@ export const LoginDenial = Type.Union([
 
 /**
  * The login check a workstation makes before letting a person in (PAM, a Windows credential
- * provider): answered from the presence state in memory, and audited whatever the answer. The
- * audit is written before the answer leaves: a check that cannot be recorded is not answered.
+ * provider): answered from the presence state in memory, and audited whatever the answer. An
+ * allow is stored for lock on leave and the audit is written before the answer leaves: a check
+ * that cannot be recorded is not answered (or, when the allow cannot be stored, denied).
  */
 export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptions> = async (
   app,
@@ -59,12 +60,14 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     async (request) => {
       const { id } = request.params;
       const { user } = request.body;
-      const verdict = presence.check(id, user);
+      const verdict = await presence.answer(id, user);
+      // A name that is nobody's may be a password typed into the user field: it is not written.
+      const named = verdict.allow || verdict.reason !== 'unknown-user';
       await audit.record({
         actor: `workstation:${id}`,
         action: verdict.allow ? 'workstation.login-allowed' : 'workstation.login-denied',
         target: `workstation:${id}`,
-        details: { user, ...(verdict.allow ? {} : { reason: verdict.reason }) },
+        details: { ...(named ? { user } : {}), ...(verdict.allow ? {} : { reason: verdict.reason }) },
       });
       return verdict;
     },
@@ -164,7 +167,9 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
                 ),
                 lastCheck: Type.Optional(
                   Type.Object({
-                    user: Type.String(),
+                    user: Type.Optional(
+                      Type.String({ description: 'absent when the name was nobody’s (unknown-user)' }),
+                    ),
                     allow: Type.Boolean(),
                     reason: Type.Optional(LoginDenial),
                     at: Type.String(),
