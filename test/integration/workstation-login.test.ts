@@ -53,6 +53,34 @@ describe('workstation login check against presence, through the real gateway, br
     }
   });
 
+  it('audits each refused credential, why and whose token it was, without the token or the user', async () => {
+    const rows = await system.dashboard.pool.query<{ actor: string; target: string | null; details: object }>(
+      `SELECT actor, target, details FROM audit_log WHERE action = 'workstation.auth-refused' ORDER BY id`,
+    );
+    const route = '/api/v1/workstations/:id/login-check';
+    expect(rows.rows).toEqual([
+      {
+        actor: 'anonymous',
+        target: 'workstation:ws-1.ident.example',
+        details: { reason: 'no-token', route },
+      },
+      {
+        actor: 'anonymous',
+        target: 'workstation:ws-1.ident.example',
+        details: { reason: 'other-workstation-token', route, tokenOf: 'workstation:ws-2' },
+      },
+      {
+        actor: 'anonymous',
+        target: 'workstation:ws-9',
+        details: { reason: 'unknown-workstation', route, tokenOf: 'workstation:ws-1.ident.example' },
+      },
+    ]);
+    const written = JSON.stringify(rows.rows);
+    expect(written).not.toContain(otherRoomToken);
+    expect(written).not.toContain(token);
+    expect(written).not.toContain(system.agent.person);
+  });
+
   it('does not accept a staff session in place of the workstation token', async () => {
     const admin = await system.staff('admin');
     const response = await admin.request('POST', '/api/v1/workstations/ws-1.ident.example/login-check', {

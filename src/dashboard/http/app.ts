@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Pool } from 'pg';
+import { systemClock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -14,6 +15,7 @@ import type { StaffStore } from '../auth/staff-store.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { LiveHub } from '../live-hub.js';
 import type { PresenceService } from '../presence/presence-service.js';
+import { WorkstationRefusals } from '../presence/workstation-refusals.js';
 import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
 import type { EventStore } from '../storage/event-store.js';
@@ -182,7 +184,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });
-  await app.register(authPlugin, { auth: deps.auth, workstations: deps.presence });
+  // A refused workstation credential is audited (rate-limited), never with the token.
+  const refusals = new WorkstationRefusals({ audit: deps.audit, clock: systemClock, log: deps.log });
+  app.addHook('onClose', () => refusals.flush());
+  await app.register(authPlugin, {
+    auth: deps.auth,
+    workstations: {
+      authenticate: (id, token) => deps.presence.authenticate(id, token),
+      refused: (id, token, route) =>
+        refusals.refused({ workstation: id, route, ...deps.presence.refusal(id, token) }),
+    },
+  });
   await app.register(authRoutes, { auth: deps.auth });
 
   app.get('/healthz', { config: { roles: 'public' } }, async (_request, reply) => {

@@ -80,6 +80,8 @@ export function assertSameOrigin(request: FastifyRequest): void {
 /** Checks a workstation's bearer token against the workstation named in the route's `:id`. */
 export interface WorkstationAuthenticator {
   authenticate(workstationId: string, token: string): boolean;
+  /** Told of every refusal before the 401 leaves (to audit it); must not throw. */
+  refused?(workstationId: unknown, token: string, route: string): Promise<void>;
 }
 
 export interface AuthPluginOptions {
@@ -96,8 +98,10 @@ const plugin: FastifyPluginAsync<AuthPluginOptions> = async (app, { auth, workst
       const header = request.headers.authorization;
       const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
       const id = (request.params as { id?: unknown }).id;
-      if (!workstations || !token || typeof id !== 'string' || !workstations.authenticate(id, token))
+      if (!workstations || !token || typeof id !== 'string' || !workstations.authenticate(id, token)) {
+        await workstations?.refused?.(id, token, request.routeOptions.url ?? '');
         throw new AuthErrors.workstation();
+      }
       request.workstationId = id;
       return;
     }

@@ -21,6 +21,7 @@ import {
 } from '../storage/workstation-store.js';
 import { applyPresenceEvent, type PresenceEventInput } from './presence-events.js';
 import { ERASED_USER, SessionLocks } from './session-locks.js';
+import type { WorkstationRefusal } from './workstation-refusals.js';
 
 export type { PresenceEventInput } from './presence-events.js';
 
@@ -204,6 +205,24 @@ export class PresenceService {
       return false;
     }
     return timingSafeEqual(stored, presented);
+  }
+
+  /**
+   * Why a workstation credential was refused, for the audit log: among others, whose token it is
+   * when it is another workstation's (a leaked or misplaced token). Never the token itself.
+   */
+  refusal(workstationId: unknown, token: string): Pick<WorkstationRefusal, 'reason' | 'tokenOf'> {
+    if (!token) return { reason: 'no-token' };
+    const presented = hashWorkstationToken(token);
+    let owner: string | undefined;
+    for (const w of this.workstations.values())
+      if (w.tokenHash && timingSafeEqual(w.tokenHash, presented)) owner = w.id;
+    const known = typeof workstationId === 'string' && this.workstations.has(workstationId);
+    const tokenOf = owner !== undefined && owner !== workstationId ? { tokenOf: owner } : {};
+    if (!known) return { reason: 'unknown-workstation', ...tokenOf };
+    return owner === undefined
+      ? { reason: 'wrong-token' }
+      : { reason: 'other-workstation-token', ...tokenOf };
   }
 
   workstation(id: string): WorkstationRow | undefined {
