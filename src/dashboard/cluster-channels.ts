@@ -21,6 +21,13 @@ export const GATEWAYS_CHANNEL = 'identgate_gateways';
  */
 export const CREDENTIALS_CHANNEL = 'identgate_credentials';
 
+/**
+ * The channel a workstation's registration is announced on (`identgate workstation register`):
+ * `<workstation id>`. Each instance re-reads the directory, so that an old token stops working
+ * there at once rather than at the next periodic refresh.
+ */
+export const WORKSTATIONS_CHANNEL = 'identgate_workstations';
+
 const STORED_NOTICE = /^([A-Za-z0-9-]{1,64}):(\d{1,15}):(\d{1,15})$/;
 /** Far wider than the numbers of one transaction. */
 const MAX_RANGE = 100_000;

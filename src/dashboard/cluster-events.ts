@@ -9,6 +9,7 @@ import {
   readAlarmNotice,
   readStoredNotice,
   STORED_CHANNEL,
+  WORKSTATIONS_CHANNEL,
 } from './cluster-channels.js';
 import type { AlarmView } from './http/schemas.js';
 import type { LiveHub } from './live-hub.js';
@@ -62,6 +63,8 @@ export interface ClusterEventsOptions {
    * may have, while the listening connection was down.
    */
   credentialsChanged?: (site: string | undefined) => void;
+  /** A workstation was (or, while not listening, may have been) registered: presence re-reads it. */
+  workstationsChanged?: () => void;
 }
 
 /**
@@ -196,13 +199,15 @@ export class ClusterEvents {
       else if (message.channel === ALARMS_CHANNEL) this.alarmNotice(message.payload ?? '');
       else if (message.channel === GATEWAYS_CHANNEL) this.enqueue(() => this.gatewaysRetired());
       else if (message.channel === CREDENTIALS_CHANNEL) this.credentialsNotice(message.payload ?? '');
+      else if (message.channel === WORKSTATIONS_CHANNEL && !this.stopping)
+        this.options.workstationsChanged?.();
     });
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('connection ended')));
     try {
       await client.connect();
       await client.query(
-        `LISTEN ${STORED_CHANNEL}; LISTEN ${ALARMS_CHANNEL}; LISTEN ${GATEWAYS_CHANNEL}; LISTEN ${CREDENTIALS_CHANNEL}`,
+        `LISTEN ${STORED_CHANNEL}; LISTEN ${ALARMS_CHANNEL}; LISTEN ${GATEWAYS_CHANNEL}; LISTEN ${CREDENTIALS_CHANNEL}; LISTEN ${WORKSTATIONS_CHANNEL}`,
       );
     } catch (error) {
       await client.end().catch(() => undefined);
@@ -316,6 +321,7 @@ export class ClusterEvents {
     await this.gatewaysRetired();
     // An erasure's notice may have gone unheard: every site's sets are published again.
     this.options.credentialsChanged?.(undefined);
+    this.options.workstationsChanged?.();
     this.relay(await this.options.alarms.changedSince(new Date(lostAt - 60_000)));
     const margin = this.options.catchUpMargin ?? 10_000;
     let after = Math.max(0, (this.highestAtLoss ?? this.highest) - margin);

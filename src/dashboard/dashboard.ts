@@ -169,6 +169,7 @@ export class Dashboard {
         reactions.credentialsChanged(site);
         this.presence.refreshSoon('credentials changed');
       },
+      workstationsChanged: () => this.presence.refreshSoon('a workstation was registered'),
     });
     this.presence = presenceWithLockOnLeave({
       store: this.workstations,

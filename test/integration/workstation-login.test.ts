@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { badgeIn, badgeOut, registerWorkstation, seedDirectory } from '../helpers/presence.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { until } from '../helpers/wait.js';
 
 describe('workstation login check against presence, through the real gateway, broker and database', () => {
   let system: TestSystem;
@@ -185,5 +186,15 @@ describe('workstation login check against presence, through the real gateway, br
         WHERE action LIKE 'workstation.login-%' AND details ? 'user'`,
     );
     expect(rows.rows.map((r) => r.user)).toEqual(['erased']);
+  });
+
+  it('takes a registration, and refuses the old token after registering again, without waiting for the refresh', async () => {
+    const { workstations, presence } = system.dashboard;
+    const first = await workstations.register({ id: 'ws-3', site: system.site, room: 'ident-1' });
+    await until(() => presence.authenticate('ws-3', first), 'the registration to reach presence');
+    const second = await workstations.register({ id: 'ws-3', site: system.site, room: 'ident-1' });
+    await until(() => !presence.authenticate('ws-3', first), 'the old token to stop working');
+    expect((await check('ws-3', 'nobody', first)).statusCode).toBe(401);
+    expect((await check('ws-3', 'nobody', second)).statusCode).toBe(200);
   });
 });

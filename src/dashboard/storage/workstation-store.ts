@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { CodedError } from '../../lib/coded-error.js';
+import { WORKSTATIONS_CHANNEL } from '../cluster-channels.js';
 
 /**
  * Ident workstations (one room each) and their credentials, plus the directory facts presence
@@ -54,15 +55,28 @@ export function hashWorkstationToken(token: string): Buffer {
 export class WorkstationStore {
   constructor(private readonly pool: Pool) {}
 
-  /** Registers (or moves) a workstation and gives it a new token; the old token stops working. */
+  /**
+   * Registers (or moves) a workstation and gives it a new token; the old token stops working on
+   * every running dashboard as it hears the notice (WORKSTATIONS_CHANNEL), sent at the commit.
+   */
   async register(input: WorkstationInput): Promise<string> {
     const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     try {
       await this.pool.query(
-        `INSERT INTO workstations (id, site, room, name, token_hash) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (id) DO UPDATE SET site = EXCLUDED.site, room = EXCLUDED.room, name = EXCLUDED.name,
-           token_hash = EXCLUDED.token_hash, registered_at = now()`,
-        [input.id, input.site, input.room, input.name ?? input.id, hashWorkstationToken(token)],
+        `WITH registered AS (
+           INSERT INTO workstations (id, site, room, name, token_hash) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (id) DO UPDATE SET site = EXCLUDED.site, room = EXCLUDED.room, name = EXCLUDED.name,
+             token_hash = EXCLUDED.token_hash, registered_at = now()
+           RETURNING id)
+         SELECT pg_notify($6, id) FROM registered`,
+        [
+          input.id,
+          input.site,
+          input.room,
+          input.name ?? input.id,
+          hashWorkstationToken(token),
+          WORKSTATIONS_CHANNEL,
+        ],
       );
     } catch (error) {
       const code = (error as { code?: string }).code;
