@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,10 +14,17 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url));
 const BREAK_GLASS_CODE = '731-406-995';
 
-/** pamtester's verdict on the test-only service: 0 when the stack let the user authenticate. */
-function pamtester(service: string, user: string): Promise<{ code: number; output: string }> {
+/**
+ * pamtester's verdict on a test-only service: 0 when the stack let the user through `operation`
+ * (`authenticate`, or `acct_mgmt`: the account stage a public-key SSH login or an autologin runs).
+ */
+function pamtester(
+  service: string,
+  user: string,
+  operation: 'authenticate' | 'acct_mgmt' = 'authenticate',
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile('pamtester', [service, user, 'authenticate'], (error, stdout, stderr) =>
+    execFile('pamtester', [service, user, operation], (error, stdout, stderr) =>
       resolve({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}${stderr}` }),
     );
   });
@@ -31,6 +38,7 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
   let offline: string;
   let offlineNoGrace: string;
   let pamService: string;
+  let accountService: string;
 
   const check = (config: string, user = system.agent.person) =>
     runCli(['workstation', 'check', '--user', user, '--config', config]);
@@ -77,10 +85,24 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
       join('/etc/pam.d', pamService),
       `auth required pam_exec.so quiet ${script}\naccount required pam_permit.so\n`,
     );
+    // The shipped file as it is, but for the program it runs: a service that skips auth (as a
+    // public-key SSH login does) still meets its account line.
+    const shipped = readFileSync(join(ROOT, 'hardware/pam/identgate-workstation'), 'utf8');
+    const command = '/usr/bin/identgate workstation check --config /etc/identgate/workstation.yaml';
+    expect(shipped.match(/^(auth|account)\s+requisite\s+pam_exec\.so quiet (.*)$/gm)).toEqual([
+      `auth     requisite  pam_exec.so quiet ${command}`,
+      `account  requisite  pam_exec.so quiet ${command}`,
+    ]);
+    accountService = `${pamService}-account`;
+    writeFileSync(
+      join('/etc/pam.d', accountService),
+      `auth required pam_permit.so\n${shipped.replaceAll(command, script).replace(/^auth .*$/m, '')}`,
+    );
   });
 
   afterAll(async () => {
     if (pamService) rmSync(join('/etc/pam.d', pamService), { force: true });
+    if (accountService) rmSync(join('/etc/pam.d', accountService), { force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
     await system?.stop();
   });
@@ -90,6 +112,7 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     expect(result.code, result.stderr).toBe(2);
     expect(result.stdout.trim()).toBe('deny: not-present');
     expect((await pamtester(pamService, system.agent.person)).code).not.toBe(0);
+    expect((await pamtester(accountService, system.agent.person, 'acct_mgmt')).code).not.toBe(0);
   });
 
   it('allows after a simulated badge-in: exit 0, and PAM lets the user in', async () => {
@@ -100,6 +123,8 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     const pam = await pamtester(pamService, system.agent.person);
     expect(pam.code, pam.output).toBe(0);
     expect(pam.output).toMatch(/successfully authenticated/);
+    const account = await pamtester(accountService, system.agent.person, 'acct_mgmt');
+    expect(account.code, account.output).toBe(0);
   });
 
   it('while central is unreachable allows only within the grace after central’s last allow', async () => {
@@ -115,6 +140,7 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     await badgeOut(system);
     const pam = await pamtester(pamService, system.agent.person);
     expect(pam.code).not.toBe(0);
+    expect((await pamtester(accountService, system.agent.person, 'acct_mgmt')).code).not.toBe(0);
     const result = await check(offline);
     expect(result.code).toBe(2);
     expect(result.stdout).toMatch(/^deny: central-unreachable/);
