@@ -31,7 +31,7 @@ export const PKI_USAGE = `usage (the site CA, docs/security.md):
                                  [--persistence dir] [--install-dir dir]
                                  [--max-queued-messages N] [--max-queued-bytes N[KiB|MiB|GiB]]
                                  [--persistent-client-expiration N(h|d|w|m|y)]
-roles: gateway <site>/<id>, workstation <site>/<id>, dashboard <name>, broker <name>
+roles: gateway <site>/<id>, workstation <site>/<host name as registered>, dashboard <name>, broker <name>
 options: --dir <pki directory> (default ./pki or IDENTGATE_PKI_DIR); the CA key is sealed under
   the key in --ca-key-file (mode 0600, 32 random bytes base64; init creates it when missing) or
   in IDENTGATE_PKI_CA_KEY

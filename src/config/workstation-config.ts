@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import { WORKSTATION_ID_PATTERN } from '../protocol/ids.js';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import { Id, MqttConnection, SecretRef, strict } from './schema-parts.js';
 
@@ -49,7 +50,7 @@ export const WorkstationClientConfig = Type.Object(
   {
     kind: Type.Literal('workstation'),
     id: Type.String({
-      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$',
+      pattern: WORKSTATION_ID_PATTERN,
       description: 'this workstation as registered centrally (its host name)',
     }),
     url: Type.String({

@@ -1,11 +1,14 @@
 import { CodedError } from '../lib/coded-error.js';
-import { isId } from '../protocol/ids.js';
+import { isId, isWorkstationId } from '../protocol/ids.js';
 
 /**
  * Who a certificate is for. Mosquitto takes a client certificate's common name as the MQTT
  * username (`use_identity_as_username`), and the ACL grants topics per username, so the CN says
  * role, site and id: `gateway:<site>:<id>`, `workstation:<site>:<id>`, `dashboard:<name>`,
  * `broker:<name>`. Colons cannot occur in ids, so a CN always splits back into the same parts.
+ * A workstation's id is its host name as registered (dots allowed, see WORKSTATION_ID_PATTERN):
+ * the same id names its lock topic level and its ACL entry, so issuance accepts exactly the ids
+ * registration does.
  */
 export const ROLES = ['gateway', 'workstation', 'dashboard', 'broker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -54,9 +57,12 @@ export function isRole(value: string): value is Role {
 export function identityFor(role: Role, name: string): Identity {
   if (role === 'gateway' || role === 'workstation') {
     const [site, id, ...rest] = name.split('/');
-    if (!site || !id || rest.length > 0 || !isId(site) || !isId(id)) {
+    const validId = role === 'gateway' ? isId : isWorkstationId;
+    if (!site || !id || rest.length > 0 || !isId(site) || !validId(id)) {
       throw nameError(
-        `a ${role} is named <site>/<id> with ids of letters, digits, "-" and "_", e.g. berlin-mitte/${role === 'gateway' ? 'gw-room-1' : 'ws-1'}; got ${JSON.stringify(name)}`,
+        role === 'gateway'
+          ? `a gateway is named <site>/<id> with ids of letters, digits, "-" and "_", e.g. berlin-mitte/gw-room-1; got ${JSON.stringify(name)}`
+          : `a workstation is named <site>/<id>: a site id of letters, digits, "-" and "_", and the workstation id as registered (a host name: letters, digits, ".", "-" and "_"), e.g. berlin-mitte/ws-ident-1-01.example.internal; got ${JSON.stringify(name)}`,
       );
     }
     if (role === 'gateway' && RESERVED_GATEWAY_IDS.has(id)) {

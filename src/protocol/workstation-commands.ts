@@ -4,7 +4,7 @@ import { Compile } from 'typebox/compile';
 import { canonicalJson } from './canonical.js';
 import { checkCentralCommand, MAX_COMMAND_VALIDITY_MS } from './commands.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
-import { ID_PATTERN, isId } from './ids.js';
+import { ID_PATTERN, isId, isWorkstationId, WORKSTATION_ID_PATTERN } from './ids.js';
 import { SIGNATURE_PATTERN, signBytes } from './signing.js';
 import { TOPIC_ROOT } from './topics.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
@@ -15,12 +15,11 @@ import { UUIDV7_PATTERN } from './uuidv7.js';
  * with a nonce; a workstation agent runs each at most once. Workstation ids are host names (dots
  * allowed), hence a topic and schema of their own beside the gateway commands.
  */
-export const WORKSTATION_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$';
-const workstationIdRegExp = new RegExp(WORKSTATION_ID_PATTERN);
+export { WORKSTATION_ID_PATTERN };
 
 export function workstationCommandTopic(site: string, workstation: string): string {
   if (!isId(site)) throw new Error(`invalid site id ${JSON.stringify(site)} for an MQTT topic`);
-  if (!workstationIdRegExp.test(workstation))
+  if (!isWorkstationId(workstation))
     throw new Error(`invalid workstation id ${JSON.stringify(workstation)} for an MQTT topic`);
   return `${TOPIC_ROOT}/${site}/workstations/${workstation}/commands`;
 }

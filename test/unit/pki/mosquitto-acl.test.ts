@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CertificateIndex, type IndexEntry } from '../../../src/pki/certificate-index.js';
 import { identityFor, identityOfCommonName } from '../../../src/pki/identities.js';
 import { aclRules, mosquittoAcl, mosquittoConf, opensslConf } from '../../../src/pki/mosquitto-config.js';
+import { workstationCommandTopic } from '../../../src/protocol/workstation-commands.js';
 
 const gateway = identityFor('gateway', 'berlin-mitte/gw-room-1');
 const workstation = identityFor('workstation', 'berlin-mitte/ws-1');
@@ -24,6 +25,27 @@ describe('certificate common names', () => {
       expect(() => identityFor('gateway', name)).toThrow(expect.objectContaining({ code: 'IDG_PKI_NAME' }));
     }
     expect(() => identityFor('dashboard', 'central/1')).toThrow(
+      expect.objectContaining({ code: 'IDG_PKI_NAME' }),
+    );
+  });
+
+  it('take a workstation by its registered host name, dots included, and split back into it', () => {
+    const dotted = identityFor('workstation', 'hq/ws-ident-1-01.example.internal');
+    expect(dotted).toEqual({
+      role: 'workstation',
+      cn: 'workstation:hq:ws-ident-1-01.example.internal',
+      site: 'hq',
+      id: 'ws-ident-1-01.example.internal',
+    });
+    expect(identityOfCommonName(dotted.cn)).toEqual(dotted);
+  });
+
+  it('refuse workstation names that would carry wildcards, separators or a leading dot, and dots in gateway ids', () => {
+    for (const name of ['hq/ws+1', 'hq/ws#', 'hq/ws/1', 'hq/ws:1', 'hq/.ws', 'hq/ws 1', 'h.q/ws-1'])
+      expect(() => identityFor('workstation', name)).toThrow(
+        expect.objectContaining({ code: 'IDG_PKI_NAME' }),
+      );
+    expect(() => identityFor('gateway', 'hq/gw.1')).toThrow(
       expect.objectContaining({ code: 'IDG_PKI_NAME' }),
     );
   });
@@ -66,6 +88,15 @@ describe('the Mosquitto ACL', () => {
     const rules = aclRules(workstation);
     expect(writes(rules)).toEqual([]);
     expect(reads(rules)).toEqual(['identgate/v1/berlin-mitte/workstations/ws-1/commands']);
+  });
+
+  it('grants a workstation with a host-name id exactly the topic central sends its locks to', () => {
+    const id = 'ws-ident-1-01.example.internal';
+    const rules = aclRules(identityFor('workstation', `berlin-mitte/${id}`));
+    expect(reads(rules)).toEqual([workstationCommandTopic('berlin-mitte', id)]);
+    expect(mosquittoAcl([identityFor('workstation', `berlin-mitte/${id}`)])).toContain(
+      `user workstation:berlin-mitte:${id}\ntopic read identgate/v1/berlin-mitte/workstations/${id}/commands\n`,
+    );
   });
 
   it('lets the dashboard read events, status and door states and send commands and credentials', () => {

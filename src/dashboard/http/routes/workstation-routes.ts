@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { ID_PATTERN } from '../../../protocol/ids.js';
+import { ID_PATTERN, WORKSTATION_ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { LiveHub } from '../../live-hub.js';
 import type { PresenceService } from '../../presence/presence-service.js';
@@ -16,7 +16,7 @@ export interface WorkstationRoutesOptions {
 }
 
 /** Workstation ids are host names (see the workstations table). */
-const WorkstationId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$' });
+const WorkstationId = Type.String({ pattern: WORKSTATION_ID_PATTERN });
 
 export const LoginDenial = Type.Union([
   Type.Literal('not-present'),
