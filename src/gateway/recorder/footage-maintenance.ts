@@ -152,9 +152,11 @@ export class FootageMaintenance {
         failures.push({ camera, day, step: 'date', detail: String((error as Error).message).slice(0, 300) });
         continue;
       }
-      const ends = group.map((d) => d.endMs);
-      const from = new Date(Math.min(...ends)).toISOString();
-      const to = new Date(Math.max(...ends)).toISOString();
+      // A day of one-second segments has 86,400 rows: too many to spread into Math.min.
+      const from = new Date(
+        group.reduce((n, d) => Math.min(n, d.endMs), Number.POSITIVE_INFINITY),
+      ).toISOString();
+      const to = new Date(group.reduce((n, d) => Math.max(n, d.endMs), 0)).toISOString();
       log.warn(
         { camera, day, files: group.length, basis, from, to },
         'video: footage recorded under an unsynchronised clock is dated anew for retention',
