@@ -48,8 +48,6 @@ export class AlarmBook {
   private readonly active = new Map<string, HeldCondition>();
   /** Keys carried over from before the restart that nothing has observed again yet. */
   private readonly unconfirmed = new Set<string>();
-  /** Whether the last run's conditions were read (carryOver); else what it left open is not known. */
-  private lastRunKnown = false;
 
   constructor(
     private readonly emit: (event: EventBody) => void,
@@ -61,7 +59,6 @@ export class AlarmBook {
    * side has them open already.
    */
   carryOver(conditions: readonly HeldCondition[]): void {
-    this.lastRunKnown = true;
     for (const condition of conditions) {
       if (this.active.has(condition.key) || INCIDENT_ALARMS.has(condition.alarm)) continue;
       this.active.set(condition.key, condition);
@@ -91,18 +88,6 @@ export class AlarmBook {
     // one the central side holds open and the gateway has forgotten.
     if (kept(held)) this.save();
     this.tell({ kind: 'alarm.raised', data: alarm });
-    return true;
-  }
-
-  /**
-   * Ends a condition the last run may have left open at the central side: cleared as any other
-   * when carried over; when the last run's conditions are not known (no alarm file yet, as after
-   * an update, or a lost one), its clearing is sent all the same, for the central side may hold it.
-   */
-  clearLeftOpen(key: string, alarm: AlarmType, detail: string): boolean {
-    if (this.active.has(key)) return this.clear(key, detail);
-    if (this.lastRunKnown) return false;
-    this.tell({ kind: 'alarm.cleared', data: { alarm, key, detail } });
     return true;
   }
 

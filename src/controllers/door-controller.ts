@@ -89,13 +89,13 @@ export class DoorController {
     // A forced or held-open door carried over a restart (AlarmBook) holds while it stands open,
     // and ended if it was closed meanwhile: the closing itself was not seen. With a contact that
     // cannot tell it holds (forcing a door and then cutting its sensor must not end the alarm),
-    // until the contact reports the door closed.
+    // until the contact reports the door closed. One the gateway did not carry over (its alarm
+    // file missing) the central side closes on the gateway's report of its conditions.
     const { alarms } = this.ports.rules;
     for (const alarm of ['door-forced', 'door-held-open'] as const) {
       const key = `${alarm}:${this.id}`;
       if (initiallyOpen !== false) alarms.confirm(key);
-      // Also where the last run's conditions are not known (no alarm file yet): it may have left one open.
-      else alarms.clearLeftOpen(key, alarm, 'door closed at start');
+      else alarms.endCarriedOver(key, 'door closed at start');
     }
     if (this.ports.rules.evacuation) this.setEvacuation(true);
     else this.ports.lock.lock();

@@ -62,22 +62,21 @@ export class CredentialSync {
    * At start, the credential conditions the alarm book carried over from the last run are checked
    * against the set loaded: one in use but unsaved is gone (the start went back to the saved set),
    * and the empty-set warning holds while the set loaded has no active credential, and is raised
-   * again then (an alarm file lost or from before an update had not carried it over).
+   * again then (an alarm file lost or from before an update had not carried it over). One left
+   * open at the central side and not carried over is closed there by the gateway's report.
    */
   started(): void {
     const { cache, alarms } = this.options;
     const { version } = cache;
-    alarms.clearLeftOpen(
+    alarms.endCarriedOver(
       UNSAVED_KEY,
-      'credentials-unsaved',
       version > 0 ? `the restart went back to the saved set ${version}` : 'the restart found no saved set',
     );
     const active = [...cache.all()].filter((c) => c.status === 'active').length;
     if (version > 0 && active === 0) this.alarmEmpty(version, []);
     else
-      alarms.clearLeftOpen(
+      alarms.endCarriedOver(
         EMPTY_KEY,
-        'credentials-empty',
         version > 0
           ? `credential set ${version} has ${active} active credentials`
           : 'no credential set in use',

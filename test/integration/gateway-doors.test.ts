@@ -185,7 +185,7 @@ describe('gateway doors through simulated devices', () => {
   it('raises a device-fault alarm when a device fails and clears it when it is back', async () => {
     const { gateway, events } = await startGateway();
     const reader = devicesOf(gateway).entryReader as SimulatedBadgeReader;
-    // What the start sent (a first start: the credential conditions' ends) is not this test's.
+    // What the start sent is not this test's.
     await gateway.drained();
     const before = events.length;
     reader.setFault('USB device disappeared');
