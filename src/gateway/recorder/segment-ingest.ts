@@ -295,7 +295,15 @@ export class SegmentIngest {
   }
 
   private holdLimit(): number {
-    const space = this.options.spoolSpace?.();
+    let space: DiskSpace | undefined;
+    try {
+      space = this.options.spoolSpace?.();
+    } catch (error) {
+      this.options.log.warn(
+        { err: error },
+        'video: cannot measure the spool; keeping at most the fixed bound',
+      );
+    }
     return space ? Math.min(HOLD_MAX_BYTES, Math.floor(space.totalBytes / 4)) : HOLD_MAX_BYTES;
   }
 
