@@ -147,7 +147,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
       if (statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
       const code = error.validation ? 'IDG_HTTP_BAD_REQUEST' : (error.code ?? 'IDG_HTTP_INTERNAL');
-      const message = statusCode >= 500 ? 'internal error' : error.message;
+      // 502-504 are coded answers about a gateway or the broker, written for the person asking.
+      const told = statusCode < 500 || (error.code !== undefined && statusCode >= 502 && statusCode <= 504);
+      const message = told ? error.message : 'internal error';
       return reply.code(statusCode).send({ statusCode, code, error: httpStatusText(statusCode), message });
     },
   );
@@ -271,7 +273,9 @@ function httpStatusText(status: number): string {
     409: 'Conflict',
     413: 'Payload Too Large',
     415: 'Unsupported Media Type',
+    502: 'Bad Gateway',
     503: 'Service Unavailable',
+    504: 'Gateway Timeout',
   };
   return texts[status] ?? (status >= 500 ? 'Internal Server Error' : 'Error');
 }

@@ -22,6 +22,7 @@ import { topics } from '../../protocol/topics.js';
 import { Uuidv7Generator } from '../../protocol/uuidv7.js';
 import { connectCentralMqtt } from '../central-mqtt.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
+import { publishWithdrawable, type WithdrawablePublish } from '../withdrawable-publish.js';
 
 /**
  * The dashboard's end of the footage channel (docs/video.md, playback): a signed request with a
@@ -56,7 +57,7 @@ export interface FetchedFootage {
   toMs?: number;
 }
 
-export type FootageFailure = 'not-found' | 'rejected' | 'failed' | 'timeout' | 'integrity';
+export type FootageFailure = 'not-found' | 'rejected' | 'failed' | 'timeout' | 'integrity' | 'unavailable';
 
 const STATUS_OF: Record<FootageFailure, number> = {
   'not-found': 404,
@@ -64,6 +65,7 @@ const STATUS_OF: Record<FootageFailure, number> = {
   failed: 502,
   timeout: 504,
   integrity: 502,
+  unavailable: 503,
 };
 
 /** A footage request that did not produce footage; `statusCode` is what the HTTP API answers. */
@@ -91,8 +93,13 @@ interface Transfer {
   chunks: number;
   received: Set<number>;
   early: Buffer[];
+  /** The file's open, then each chunk's write, in order. */
   writes: Promise<unknown>;
   timer?: NodeJS.Timeout;
+  /** The request's publish, until the broker acknowledged it. */
+  request?: WithdrawablePublish;
+  acknowledged: boolean;
+  ended: boolean;
   resolve(footage: FetchedFootage): void;
   reject(error: Error): void;
 }
@@ -101,6 +108,8 @@ export class FootageClient {
   private client: MqttClient | undefined;
   private readonly ids: Uuidv7Generator;
   private readonly transfers = new Map<string, Transfer>();
+  /** Files of failed transfers being closed and deleted. */
+  private readonly discarding = new Set<Promise<void>>();
   /** Aborted by stop: a start still waiting for the broker ends. */
   private readonly starting = new AbortController();
 
@@ -123,17 +132,31 @@ export class FootageClient {
     this.starting.abort();
     for (const [id, transfer] of this.transfers)
       this.finish(id, transfer, new FootageError('failed', 'the dashboard is shutting down'));
-    await this.client?.endAsync();
+    await Promise.all(this.discarding);
+    const client = this.client;
     this.client = undefined;
+    // Requests are withdrawn by now; what is still unacknowledged (an unsubscribe queued while the
+    // broker is away) is not worth waiting for: a broker that is gone would keep the stop waiting.
+    await client?.endAsync(Object.keys(client.outgoing).length > 0);
   }
 
   get canSign(): boolean {
     return this.options.signingKey !== undefined;
   }
 
-  /** Asks a gateway for footage; resolves with the decrypted file once every chunk is in and checked. */
+  /** Whether the broker connection is up. */
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  /**
+   * Asks a gateway for footage; resolves with the decrypted file once every chunk is in and
+   * checked. Every failure, the broker's included, rejects the promise returned (503 when the
+   * broker does not take the request, 504 when the gateway stays silent): nothing is left to
+   * reject later where nobody listens.
+   */
   async fetch(site: string, gateway: string, what: FootageWhat): Promise<FetchedFootage> {
-    const { signingKey, registry, clock, log, dir } = this.options;
+    const { signingKey, registry, clock, dir } = this.options;
     const client = this.client;
     if (!client) throw new CodedError('IDG_MESSENGER_STOPPED', 'the footage channel is not running');
     if (!signingKey)
@@ -143,6 +166,11 @@ export class FootageClient {
       );
     const registered = registry.get(site, gateway);
     if (!registered) throw new FootageError('not-found', `no gateway ${site}/${gateway}`);
+    if (!client.connected)
+      throw new FootageError(
+        'unavailable',
+        'the dashboard is not connected to the broker; try again shortly',
+      );
     const id = this.ids.next();
     const oneTime = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const request = signFootageRequest(
@@ -151,39 +179,70 @@ export class FootageClient {
       60_000,
       signingKey,
     );
-    const topic = topics.footage(site, gateway, id);
+    let settle: Pick<Transfer, 'resolve' | 'reject'> | undefined;
     const result = new Promise<FetchedFootage>((resolve, reject) => {
-      this.transfers.set(id, {
-        site,
-        gateway,
-        gatewayKey: registered.signingKey,
-        oneTime,
-        path: join(dir, `${id}.part`),
-        chunks: 0,
-        received: new Set(),
-        early: [],
-        writes: Promise.resolve(),
-        resolve,
-        reject,
-      });
+      settle = { resolve, reject };
     });
+    const transfer: Transfer = {
+      site,
+      gateway,
+      gatewayKey: registered.signingKey,
+      oneTime,
+      path: join(dir, `${id}.part`),
+      chunks: 0,
+      received: new Set(),
+      early: [],
+      writes: Promise.resolve(),
+      acknowledged: false,
+      ended: false,
+      ...(settle as Pick<Transfer, 'resolve' | 'reject'>),
+    };
+    this.transfers.set(id, transfer);
     this.touch(id);
-    await client.subscribeAsync(topic, { qos: 1 });
-    await client.publishAsync(topics.footageRequests(site, gateway), JSON.stringify(request), { qos: 1 });
-    log.info({ site, gateway, request: id, what }, 'footage requested');
+    this.send(client, id, transfer, JSON.stringify(request), what).catch((error: Error) =>
+      this.finish(
+        id,
+        transfer,
+        new FootageError('unavailable', `the broker did not take the footage request: ${error.message}`),
+      ),
+    );
     return result;
+  }
+
+  /** Subscribes to the answer's topic, then publishes the request; the idle timer bounds both. */
+  private async send(
+    client: MqttClient,
+    id: string,
+    transfer: Transfer,
+    request: string,
+    what: FootageWhat,
+  ): Promise<void> {
+    const { site, gateway } = transfer;
+    await client.subscribeAsync(topics.footage(site, gateway, id), { qos: 1 });
+    if (transfer.ended) return;
+    transfer.request = publishWithdrawable(client, topics.footageRequests(site, gateway), request);
+    await transfer.request.acknowledged;
+    transfer.acknowledged = true;
+    this.options.log.info({ site, gateway, request: id, what }, 'footage requested');
   }
 
   private receive(topic: string, payload: Buffer): void {
     const id = topic.split('/').pop() ?? '';
     const transfer = this.transfers.get(id);
     if (!transfer || topic !== topics.footage(transfer.site, transfer.gateway, id)) return;
+    transfer.acknowledged = true; // an answer: the request got through, whatever its PUBACK does
     this.touch(id);
     try {
       if (isFootageChunk(payload)) this.chunk(id, transfer, payload);
       else this.head(id, transfer, payload);
     } catch (error) {
-      this.finish(id, transfer, error as Error);
+      // A chunk that fails authentication throws the cipher's own error: it is the answer's integrity.
+      const message = (error as Error).message;
+      this.finish(
+        id,
+        transfer,
+        error instanceof FootageError ? error : new FootageError('integrity', message),
+      );
     }
   }
 
@@ -215,6 +274,8 @@ export class FootageClient {
     transfer.writes = open(transfer.path, 'w', 0o600).then((file) => {
       transfer.file = file;
     });
+    // Chunks that follow carry a failed open to finish; this makes it heard without them too.
+    transfer.writes.catch((error: Error) => this.finish(id, transfer, error));
     for (const early of transfer.early.splice(0)) this.chunk(id, transfer, early);
   }
 
@@ -234,7 +295,9 @@ export class FootageClient {
     transfer.received.add(index);
     const complete = transfer.received.size === transfer.chunks;
     transfer.writes = transfer.writes
-      .then(() => transfer.file?.write(plain, 0, plain.length, index * chunkSize))
+      .then(() =>
+        transfer.ended ? undefined : transfer.file?.write(plain, 0, plain.length, index * chunkSize),
+      )
       .then(async () => {
         if (complete) await this.complete(id, transfer);
       })
@@ -273,7 +336,12 @@ export class FootageClient {
         this.finish(
           id,
           transfer,
-          new FootageError('timeout', `no answer from the gateway within ${idleMs} ms`),
+          transfer.acknowledged
+            ? new FootageError('timeout', `no answer from the gateway within ${idleMs} ms`)
+            : new FootageError(
+                'unavailable',
+                `the broker did not acknowledge the request within ${idleMs} ms`,
+              ),
         ),
       idleMs,
     );
@@ -283,14 +351,37 @@ export class FootageClient {
   private finish(id: string, transfer: Transfer, error?: Error, footage?: FetchedFootage): void {
     if (this.transfers.get(id) !== transfer) return;
     this.transfers.delete(id);
+    transfer.ended = true;
     if (transfer.timer) clearTimeout(transfer.timer);
     this.client?.unsubscribe(topics.footage(transfer.site, transfer.gateway, id));
     if (footage && !error) {
       transfer.resolve(footage);
       return;
     }
-    void transfer.file?.close().catch(() => undefined);
-    rmSync(transfer.path, { force: true });
+    // Not sent yet: it must not reach the gateway after a reconnect, past its window.
+    transfer.request?.withdraw();
+    const discarded = this.discard(transfer);
+    this.discarding.add(discarded);
+    void discarded.finally(() => this.discarding.delete(discarded));
     transfer.reject(error ?? new FootageError('failed', 'the transfer ended without footage'));
+  }
+
+  /**
+   * Deletes a failed transfer's file once its open and the writes already queued are done: deleted
+   * before, the open would create it again afterwards, and the handle would stay open.
+   */
+  private async discard(transfer: Transfer): Promise<void> {
+    await transfer.writes.catch(() => undefined);
+    const file = transfer.file;
+    transfer.file = undefined;
+    try {
+      await file?.close();
+      rmSync(transfer.path, { force: true });
+    } catch (error) {
+      this.options.log.error(
+        { err: error, path: transfer.path },
+        "footage: a failed transfer's decrypted file could not be deleted",
+      );
+    }
   }
 }
