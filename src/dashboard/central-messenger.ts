@@ -16,6 +16,7 @@ import { CredentialPublisher } from './credential-publisher.js';
 import type { AlarmStore, AlarmView } from './storage/alarm-store.js';
 import type { GatewayRegistry } from './storage/gateway-registry.js';
 import type { PeopleStore } from './storage/people-store.js';
+import { publishWithdrawable, type WithdrawablePublish } from './withdrawable-publish.js';
 
 /**
  * What the central side sends to gateways: signed commands (never retained, answered by a
@@ -134,8 +135,10 @@ export class CentralMessenger {
   }
 
   /**
-   * Signs and sends a command; resolves with the gateway's result, or a timeout. `id`: one drawn
-   * before (newCommandId), for a command whose answer must find something stored under it.
+   * Signs and sends a command; resolves with the gateway's result, or a timeout after `timeoutMs`
+   * — also when the broker has not acknowledged it by then (it is away, or slow): the command is
+   * then taken back, so that it cannot reach the gateway after its window, at a reconnect. `id`: one
+   * drawn before (newCommandId), for a command whose answer must find something stored under it.
    */
   async sendCommand(
     site: string,
@@ -145,7 +148,10 @@ export class CentralMessenger {
     id = this.ids.next(),
   ): Promise<CommandResult> {
     const key = this.requireKey();
+    const client = this.requireClient();
     const command = signCommand(body, { site, gateway }, id, this.options.clock.now(), 60_000, key);
+    let publish: WithdrawablePublish | undefined;
+    let acknowledged = false;
     const result = new Promise<CommandResult>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(command.id);
@@ -153,8 +159,12 @@ export class CentralMessenger {
           command: command.id,
           kind: command.kind,
           status: 'timeout',
-          reason: `no answer within ${timeoutMs} ms`,
+          reason: acknowledged
+            ? `no answer within ${timeoutMs} ms`
+            : `the broker did not acknowledge it within ${timeoutMs} ms`,
         });
+        // After the result: the race below settles with it, not with the withdrawal.
+        publish?.withdraw();
       }, timeoutMs);
       timer.unref();
       this.pending.set(command.id, {
@@ -167,11 +177,13 @@ export class CentralMessenger {
         },
       });
     });
-    await this.requireClient().publishAsync(topics.commands(site, gateway), JSON.stringify(command), {
-      qos: 1,
-      retain: false,
-    });
-    this.options.log.info({ site, gateway, command: command.id, kind: command.kind }, 'command sent');
+    publish = publishWithdrawable(client, topics.commands(site, gateway), JSON.stringify(command));
+    // The result settles first when the broker does not acknowledge in time (or at a stop).
+    const sent = await Promise.race([publish.acknowledged.then(() => true), result.then(() => false)]);
+    if (sent) {
+      acknowledged = true;
+      this.options.log.info({ site, gateway, command: command.id, kind: command.kind }, 'command sent');
+    }
     return result;
   }
 
