@@ -128,13 +128,15 @@ export function exportSql(query: ExportQuery, quote: (value: string) => string):
   FROM events e
   LEFT JOIN doors d ON d.site = e.site AND d.id = e.door
   LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
-  LEFT JOIN (SELECT DISTINCT ON (l.data ->> 'event') l.data ->> 'event' AS event,
-                    (l.data ->> 'camera') || '/' || (l.data -> 'clip' ->> 'id') AS clip
+  LEFT JOIN (SELECT DISTINCT ON (l.data ->> 'event', l.site, l.gateway) l.data ->> 'event' AS event,
+                    l.site, l.gateway, (l.data ->> 'camera') || '/' || (l.data -> 'clip' ->> 'id') AS clip
                FROM events l
               WHERE l.kind = 'video.footage-linked' AND l.data ? 'clip'
                 AND l.occurred_at >= ${quote(query.from)}::timestamptz
                 AND l.occurred_at < ${quote(query.to)}::timestamptz + interval '${FOOTAGE_LINK_DAYS} days'
-              ORDER BY l.data ->> 'event', l.occurred_at) f ON f.event = e.id::text
+              ORDER BY l.data ->> 'event', l.site, l.gateway, l.occurred_at) f
+         -- Only the event's own gateway links its footage: any gateway can name any event.
+         ON f.event = e.id::text AND f.site = e.site AND f.gateway = e.gateway
  WHERE ${exportWhere(query, quote)}
  ORDER BY e.occurred_at, e.id`;
 }
