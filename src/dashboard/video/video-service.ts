@@ -94,24 +94,37 @@ export class VideoService {
    * against the SHA-256 the event named. `camera` picks one when several cameras saw the event.
    */
   async eventFootage(actor: string, eventId: string, kind: EventFootageKind, camera?: string) {
-    const links = await this.options.pool.query<{
+    // Only the gateway that recorded the event links footage to it: any gateway can name any
+    // event id, and chooses the time of its own link, so another's would otherwise come first.
+    const found = await this.options.pool.query<{
       site: string;
       gateway: string;
       data: Record<string, unknown>;
+      own: boolean | null;
     }>(
-      `SELECT site, gateway, data FROM events
-        WHERE kind = 'video.footage-linked' AND data->>'event' = $1 AND ($2::text IS NULL OR data->>'camera' = $2)
-        ORDER BY occurred_at, ingest_no`,
+      `SELECT l.site, l.gateway, l.data, (l.site = e.site AND l.gateway = e.gateway) AS own
+         FROM events l
+         LEFT JOIN events e ON e.id = $1::text::uuid AND e.kind <> 'video.footage-linked'
+        WHERE l.kind = 'video.footage-linked' AND l.data->>'event' = $1::text
+          AND ($2::text IS NULL OR l.data->>'camera' = $2)
+        ORDER BY l.occurred_at, l.ingest_no`,
       [eventId, camera ?? null],
     );
-    if (links.rows.length === 0)
+    const foreign = found.rows.filter((row) => row.own === false);
+    if (foreign.length > 0)
+      this.options.log.warn(
+        { event: eventId, from: foreign.map((row) => `${row.site}/${row.gateway}`) },
+        "security: footage linked to an event by another gateway than the event's; ignored",
+      );
+    const links = found.rows.filter((row) => row.own === true);
+    if (links.length === 0)
       throw new FootageError(
         'not-found',
         `no footage is linked to event ${eventId}${camera ? ` on ${camera}` : ''}`,
       );
-    const link = links.rows.find((row) => isRef(row.data[kind]));
+    const link = links.find((row) => isRef(row.data[kind]));
     if (!link) {
-      const missing = links.rows.map((row) => row.data.missing).find((m) => typeof m === 'string');
+      const missing = links.map((row) => row.data.missing).find((m) => typeof m === 'string');
       throw new FootageError('not-found', `the event has no ${kind}${missing ? `: ${missing}` : ''}`);
     }
     const ref = link.data[kind] as FootageRef;
