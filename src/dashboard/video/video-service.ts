@@ -154,7 +154,12 @@ export class VideoService {
     );
   }
 
-  private async view(
+  /**
+   * One person's view: a request while it lasts is served from the same file. What is cached is
+   * the footage once its view is audited, so a request that joins a view whose audit failed
+   * fails with it; the file of such a view is deleted.
+   */
+  private view(
     key: string,
     audit: { actor: string; target: string; details: Record<string, unknown> },
     fetch: () => Promise<FetchedFootage>,
@@ -168,32 +173,48 @@ export class VideoService {
     }
     // Expired, and not swept yet: its file goes before the new view takes its place.
     if (known) release(known);
-    const footage = fetch();
-    const view = { footage, expiresAt: now + ttl };
+    const view: View = { footage: this.audited(audit, fetch), expiresAt: now + ttl };
     this.views.set(key, view);
-    try {
-      const fetched = await footage;
-      await this.options.audit.record({
-        actor: audit.actor,
-        action: 'video.view',
-        target: audit.target,
-        details: { ...audit.details, result: 'ok', bytes: fetched.bytes, sha256: fetched.sha256 },
-      });
-      return fetched;
-    } catch (error) {
+    view.footage.catch(() => {
       if (this.views.get(key) === view) this.views.delete(key);
+    });
+    return view.footage;
+  }
+
+  private async audited(
+    audit: { actor: string; target: string; details: Record<string, unknown> },
+    fetch: () => Promise<FetchedFootage>,
+  ): Promise<FetchedFootage> {
+    const { actor, target, details } = audit;
+    let fetched: FetchedFootage;
+    try {
+      fetched = await fetch();
+    } catch (error) {
       await this.options.audit.record({
-        actor: audit.actor,
+        actor,
         action: 'video.view',
-        target: audit.target,
+        target,
         details: {
-          ...audit.details,
+          ...details,
           result: error instanceof FootageError ? error.failure : 'failed',
           reason: (error as Error).message.slice(0, 300),
         },
       });
       throw error;
     }
+    try {
+      await this.options.audit.record({
+        actor,
+        action: 'video.view',
+        target,
+        details: { ...details, result: 'ok', bytes: fetched.bytes, sha256: fetched.sha256 },
+      });
+    } catch (error) {
+      // Not audited, not served: to this request or any that joined the view.
+      rmSync(fetched.path, { force: true });
+      throw error;
+    }
+    return fetched;
   }
 
   private sweep(): void {
@@ -215,7 +236,7 @@ export class VideoService {
 function release(view: View): void {
   view.footage.then(
     (footage) => rmSync(footage.path, { force: true }),
-    () => undefined, // a failed view left no file; its failure was audited
+    () => undefined, // a failed view left no file: deleted where it failed
   );
 }
 

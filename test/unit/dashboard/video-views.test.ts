@@ -74,3 +74,77 @@ describe('the files of footage views', () => {
     expect(readdirSync(temp)).toEqual([]);
   });
 });
+
+describe('a view whose audit cannot be written', () => {
+  const previous = process.env.TMPDIR;
+  let temp: string;
+  let service: VideoService;
+  let fetched: string[];
+  let auditWorks: boolean;
+  let release: () => void;
+
+  beforeEach(async () => {
+    temp = mkdtempSync(join(tmpdir(), 'idg-views-test-'));
+    process.env.TMPDIR = temp;
+    fetched = [];
+    auditWorks = false;
+    let gate = Promise.resolve();
+    release = () => undefined;
+    service = new VideoService({
+      client: { url: 'mqtt://unused', clientId: 'unused', signingKey: undefined, registry: {} as never },
+      pool: {} as Pool,
+      audit: {
+        record: async () => {
+          if (!auditWorks) throw new Error('connection terminated');
+        },
+      } as unknown as AuditLog,
+      clock: systemClock,
+      log: silentLogger,
+      channel: (options: FootageClientOptions) => ({
+        start: async () => undefined,
+        stop: async () => undefined,
+        fetch: async (): Promise<FetchedFootage> => {
+          await gate;
+          const path = join(options.dir, `${fetched.length + 1}.mp4`);
+          fetched.push(path);
+          writeFileSync(path, 'plaintext footage');
+          return { path, bytes: 17, contentType: 'video/mp4', sha256: 'x' };
+        },
+      }),
+    });
+    await service.start();
+    gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+  });
+  afterEach(async () => {
+    await service.stop();
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    rmSync(temp, { recursive: true, force: true });
+  });
+
+  const from = Date.parse('2026-03-01T09:50:00Z');
+  const watch = () => service.footage('staff:ann', 'site-a', 'gw-1', 'cam-1', from, from + 60_000);
+
+  it('serves nobody, not even a request that joined the view meanwhile, and deletes the file', async () => {
+    // The player's first request and its range request, while the footage is still coming.
+    const first = watch();
+    const second = watch();
+    release();
+    const outcomes = await Promise.allSettled([first, second]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(fetched).toHaveLength(1);
+    expect(existsSync(fetched[0] as string)).toBe(false);
+  });
+
+  it('is fetched again, and audited, at the next request', async () => {
+    release();
+    await expect(watch()).rejects.toThrow(/connection terminated/);
+    auditWorks = true;
+    const served = await watch();
+    expect(fetched).toHaveLength(2);
+    expect(served.path).toBe(fetched[1]);
+    expect(existsSync(served.path)).toBe(true);
+  });
+});
