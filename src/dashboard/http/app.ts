@@ -247,7 +247,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     alarms: deps.alarms,
     hub: deps.hub,
   });
-  await app.register(videoRoutes, { video: deps.video ?? (() => undefined) });
+  await app.register(videoRoutes, {
+    video: deps.video ?? (() => undefined),
+    audit: deps.audit,
+    log: deps.log,
+  });
   // Administration: directory, people, staff accounts, retention.
   await app.register(adminRoutes, {
     credentialsChanged: () => deps.presence.refresh(),

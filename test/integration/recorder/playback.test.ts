@@ -168,11 +168,21 @@ describe('playback: footage from the gateway in the browser, over the signed foo
     expect(refused.statusCode).toBe(403);
     const anonymous = await system.dashboard.http.inject({ method: 'GET', url: footageUrl() });
     expect(anonymous.statusCode).toBe(401);
+  });
+
+  it("audits an administrator's refused attempt, once however often it is repeated", async () => {
+    for (let i = 0; i < 3; i++) expect((await admin.request('GET', footageUrl())).statusCode).toBe(403);
+    const clip = await admin.request('GET', `/api/v1/events/${randomUUID()}/clip`);
+    expect(clip.statusCode).toBe(403);
     const audited = await system.dashboard.audit.recent({
       action: 'video.view',
       actor: `staff:${admin.login}`,
     });
-    expect(audited).toHaveLength(0);
+    expect(audited.map((row) => row.details.kind).sort()).toEqual(['clip', 'range']);
+    expect(audited.find((row) => row.details.kind === 'range')).toMatchObject({
+      target: `${system.site}/gw-1/cam-1`,
+      details: { from: fromIso, to: toIso, result: 'forbidden', reason: 'IDG_AUTH_FORBIDDEN' },
+    });
   });
 
   it('answers 404 for an unknown camera or gateway, and audits the attempt', async () => {

@@ -3,8 +3,12 @@ import createError from '@fastify/error';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
+import { type Clock, systemClock } from '../../../lib/clock.js';
+import type { Logger } from '../../../lib/logger.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
+import type { AuditLog } from '../../audit/audit-log.js';
 import type { FetchedFootage } from '../../video/footage-client.js';
+import { type RefusedAttempt, RefusedViews } from '../../video/refused-views.js';
 import { MAX_VIEW_MS, type VideoService } from '../../video/video-service.js';
 import { staffActor } from '../auth-plugin.js';
 import { parseByteRange } from '../byte-range.js';
@@ -14,11 +18,15 @@ import { ErrorSchema } from '../schemas.js';
 /**
  * Playback in the browser, without transcoding: a camera's footage for a time range and the
  * clip and snapshot of a door event, fetched from the gateway that recorded them and served with
- * range requests (206, Content-Range) so a <video> element can seek. Every view is audited.
+ * range requests (206, Content-Range) so a <video> element can seek. Every view is audited, and
+ * so is a signed-in person's refused attempt (RefusedViews).
  */
 export interface VideoRoutesOptions {
   /** Started after the HTTP server, like the messenger. */
   video: () => VideoService | undefined;
+  audit: AuditLog;
+  log: Logger;
+  clock?: Clock;
 }
 
 export const VideoErrors = {
@@ -44,7 +52,21 @@ const Errors = {
   504: ErrorSchema,
 };
 
-export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async (app, { video }) => {
+export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async (app, options) => {
+  const { video } = options;
+  const refused = new RefusedViews({
+    audit: options.audit,
+    log: options.log,
+    clock: options.clock ?? systemClock,
+  });
+  app.addHook('onClose', () => refused.stop());
+  // The auth layer refuses before validation: the attempt is written with what it named, cut short.
+  app.addHook('onError', async (request, _reply, error) => {
+    const login = request.auth?.account.login;
+    if (error.statusCode !== 403 || !login) return;
+    await refused.refused(refusedAttempt(request, `staff:${login}`, error.code));
+  });
+
   const service = (): VideoService => {
     const instance = video();
     if (!instance) throw new VideoErrors.off();
@@ -105,6 +127,34 @@ export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async 
     );
   }
 };
+
+/** What a refused request asked for, from its unvalidated parameters. */
+function refusedAttempt(request: FastifyRequest, actor: string, code: string): RefusedAttempt {
+  const cut = (value: unknown) => (typeof value === 'string' ? value.slice(0, 100) : undefined);
+  const params = request.params as Record<string, unknown>;
+  const query = request.query as Record<string, unknown>;
+  const reason = cut(code) ?? 'IDG_AUTH_FORBIDDEN';
+  const event = cut(params.id);
+  if (event !== undefined) {
+    const kind = request.routeOptions.url?.endsWith('/snapshot') ? 'snapshot' : 'clip';
+    const camera = cut(query.camera);
+    return {
+      actor,
+      key: `${kind}\n${event}\n${camera ?? ''}`,
+      target: null,
+      details: { kind, event, ...(camera ? { camera } : {}), reason },
+    };
+  }
+  const target = [params.site, params.gateway, params.camera].map(cut).join('/');
+  const from = cut(query.from);
+  const to = cut(query.to);
+  return {
+    actor,
+    key: `range\n${target}\n${from}\n${to}`,
+    target,
+    details: { kind: 'range', from, to, reason },
+  };
+}
 
 function sendFootage(request: FastifyRequest, reply: FastifyReply, footage: FetchedFootage) {
   const range = parseByteRange(request.headers.range, footage.bytes);
