@@ -302,12 +302,13 @@ export class CentralMessenger {
     const id = this.newCommandId();
     const salt = newReportSalt();
     await reports.requested(id, site, gateway, salt);
-    // A refusal comes at once; the answer comes after the gateway's settle period, long after.
+    // The usual bound, as for every command. A refusal comes at once; the answer only after the
+    // gateway's settle period, so a timeout is the usual outcome here, and says nothing.
     const result = await this.sendCommand(
       site,
       gateway,
       { kind: 'alarms.report', data: { salt } },
-      2_000,
+      undefined,
       id,
     );
     if (result.status === 'rejected' || result.status === 'failed')
