@@ -176,6 +176,15 @@ export class Recorder {
     return this.scratch.workDir;
   }
 
+  /**
+   * The work folder, made again if it is gone: a stop removes it from a memory file system, and
+   * stored footage can still be played back or cut afterwards.
+   */
+  private readyWorkDir(): string {
+    mkdirSync(this.scratch.workDir, { recursive: true, mode: 0o700 });
+    return this.scratch.workDir;
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
@@ -256,9 +265,10 @@ export class Recorder {
     const id = this.cameraSpec(camera).id;
     // The decrypted segments and the joined file lie in the work folder together.
     const plain = this.index.segmentsBetween(id, fromMs, toMs).reduce((n, s) => n + s.plainBytes, 0);
-    if (plain > 0) checkScratchRoom(this.workDir, 2 * plain, this.recordingReserve(), statfsProbe);
+    const workDir = this.readyWorkDir();
+    if (plain > 0) checkScratchRoom(workDir, 2 * plain, this.recordingReserve(), statfsProbe);
     const target = join(
-      this.workDir,
+      workDir,
       `playback-${id}-${this.options.clock.now()}-${Math.random().toString(36).slice(2)}.mp4`,
     );
     try {
@@ -396,7 +406,7 @@ export class Recorder {
       index: this.index,
       integrity: this.integrity,
       ffmpeg: this.binaries.ffmpeg,
-      workDir: this.workDir,
+      workDir: this.readyWorkDir(),
     };
   }
 

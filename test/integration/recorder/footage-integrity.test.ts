@@ -35,6 +35,11 @@ describe('footage integrity: files and index rows that are not what was recorded
   const playback = (victim: FootageFile) =>
     rig.recorder.playback('cam-1', victim.startMs + 50, victim.endMs - 50);
   const tamperedEvents = () => rig.events.of('video.tampered');
+  /** The recorder's plaintext work folder (on a memory file system here), which a stop removes. */
+  const workDir = () => {
+    mkdirSync(rig.recorder.workDir, { recursive: true, mode: 0o700 });
+    return rig.recorder.workDir;
+  };
 
   function editRow(victim: FootageFile, edit: (row: Record<string, unknown>) => void): void {
     const path = join(rig.recorder.index.dayDir(victim.camera, victim.day), INDEX_FILE);
@@ -65,7 +70,7 @@ describe('footage integrity: files and index rows that are not what was recorded
       detail: expect.stringMatching(/plain bytes, its index row|hashes to/),
     });
     // No plaintext of the refused export is left behind.
-    expect(readdirSync(join(rig.videoDir, '.work'))).toEqual([]);
+    expect(readdirSync(workDir())).toEqual([]);
   });
 
   it('refuses an index row edited to name the swapped-in file’s hash', async () => {
@@ -96,7 +101,7 @@ describe('footage integrity: files and index rows that are not what was recorded
 
   it('refuses a file whose header names another day’s key', async () => {
     const victim = seg(5);
-    const plain = join(rig.videoDir, '.work', 'other-day.mp4');
+    const plain = join(workDir(), 'other-day.mp4');
     const other = rig.keys.keyFor('cam-1', '2026-01-01');
     writeFileSync(
       plain,
@@ -122,7 +127,7 @@ describe('footage integrity: files and index rows that are not what was recorded
   it('checks the plaintext’s SHA-256: other bytes of the same size under the right key fail at the end', async () => {
     // Only a key holder could do this; it shows the last check on its own.
     const victim = seg(1);
-    const plain = join(rig.videoDir, '.work', 'flipped.mp4');
+    const plain = join(workDir(), 'flipped.mp4');
     const bytes = Buffer.concat(await (await rig.recorder.openFootage(idOf(victim))).stream.toArray());
     bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0xff;
     writeFileSync(plain, bytes);
@@ -155,7 +160,7 @@ describe('footage integrity: files and index rows that are not what was recorded
     const startMs = Date.parse(`${day}T10:00:00Z`);
     const rows: FootageFile[] = [];
     for (const [at, source] of [seg(0), seg(6)].entries()) {
-      const plain = join(rig.videoDir, '.work', `legacy-${at}.mp4`);
+      const plain = join(workDir(), `legacy-${at}.mp4`);
       writeFileSync(
         plain,
         Buffer.concat(await (await rig.recorder.openFootage(idOf(source))).stream.toArray()),
