@@ -34,6 +34,27 @@ export const WorkstationsConfig = Type.Object(
       default: 30,
       description: 'how often workstations, door rooms, people and revoked badges are re-read into memory',
     }),
+    lockResultSeconds: Type.Integer({
+      minimum: 5,
+      maximum: 600,
+      default: 20,
+      description:
+        "a lock on leave the workstation's agent has not confirmed this long after it was sent is sent again; each further wait is twice the one before, at most 15 minutes",
+    }),
+    lockAttempts: Type.Integer({
+      minimum: 1,
+      maximum: 20,
+      default: 3,
+      description:
+        'after this many sends of a lock without a confirmation, a critical workstation-lock-failed alarm is raised (the sends go on)',
+    }),
+    lockRetryHours: Type.Number({
+      minimum: 0.5,
+      maximum: 24,
+      default: 8,
+      description:
+        'a lock still unconfirmed this long after the person left is given up (audited; the alarm stays)',
+    }),
   },
   { ...strict, default: {} },
 );

@@ -192,9 +192,33 @@ export class CentralMessenger {
     return this.ids.next();
   }
 
-  /** Publishes a message signed elsewhere (workstation lock commands): QoS 1, never retained. */
-  async publishSigned(topic: string, payload: string): Promise<void> {
-    await this.requireClient().publishAsync(topic, payload, { qos: 1, retain: false });
+  /**
+   * Publishes a message signed elsewhere (workstation lock commands): QoS 1, never retained.
+   * Rejects when the broker has not acknowledged it within `timeoutMs` (a broker away), and then
+   * takes it back, so that it does not go out later beside the next attempt.
+   */
+  async publishSigned(topic: string, payload: string, timeoutMs = 10_000): Promise<void> {
+    const publish = publishWithdrawable(this.requireClient(), topic, payload);
+    let timer: TimerHandle | undefined;
+    try {
+      await Promise.race([
+        publish.acknowledged,
+        new Promise<never>((_, reject) => {
+          timer = this.options.clock.setTimeout(() => {
+            // Rejected first: taking it back settles the publish too, with a less telling error.
+            reject(
+              new CodedError(
+                'IDG_MQTT_TIMEOUT',
+                `the broker did not acknowledge within ${timeoutMs / 1000} s`,
+              ),
+            );
+            publish.withdraw();
+          }, timeoutMs);
+        }),
+      ]);
+    } finally {
+      timer?.cancel();
+    }
   }
 
   /**

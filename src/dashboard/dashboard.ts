@@ -32,6 +32,7 @@ import { OutboundChannels } from './outbound-channels.js';
 import { presenceWithLockOnLeave } from './presence/lock-on-leave.js';
 import type { PresenceService } from './presence/presence-service.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
+import type { WorkstationLocker } from './presence/workstation-locker.js';
 import { RetentionService } from './retention/retention-service.js';
 import { prepareTombstoneKey } from './retention/tombstone-key.js';
 import { clearRetiredCredentials } from './retired-credentials.js';
@@ -44,6 +45,7 @@ import { EventStore } from './storage/event-store.js';
 import { GatewayRegistry } from './storage/gateway-registry.js';
 import { LatestFactsStore } from './storage/latest-facts.js';
 import { migrate, type StorageMode } from './storage/migrator.js';
+import { PgOwedLockStore } from './storage/owed-lock-store.js';
 import { PeopleStore } from './storage/people-store.js';
 import { PhotoStore } from './storage/photo-store.js';
 import { QuarantineStore } from './storage/quarantine-store.js';
@@ -96,6 +98,8 @@ export class Dashboard {
   readonly workstations: WorkstationStore;
   /** Who is in which room; answers workstation login checks. */
   readonly presence: PresenceService;
+  /** Lock on leave's sender: owed locks are sent again until the workstations confirm them. */
+  readonly locker: WorkstationLocker;
   /** This process's name among several dashboard instances sharing one database. */
   readonly instance = randomUUID();
   /** Publishes every stored event on the hub once, in ingest order, whichever instance stored it. */
@@ -171,9 +175,12 @@ export class Dashboard {
       },
       workstationsChanged: () => this.presence.refreshSoon('a workstation was registered'),
     });
-    this.presence = presenceWithLockOnLeave({
+    const lockOnLeave = presenceWithLockOnLeave({
       store: this.workstations,
       sessions: new PgWorkstationSessionStore(this.pool),
+      owed: new PgOwedLockStore(this.pool),
+      alarms: this.alarms,
+      alarmsChanged: (changed) => this.hub.publishAlarms(changed),
       hub: this.hub,
       clock: this.clock,
       settings: workstationSettings(options.config),
@@ -183,6 +190,8 @@ export class Dashboard {
       audit: this.audit,
       log: options.log,
     });
+    this.presence = lockOnLeave.presence;
+    this.locker = lockOnLeave.locker;
     this.retention = new RetentionService({
       pool: this.pool,
       clock: this.clock,
@@ -245,6 +254,7 @@ export class Dashboard {
     await trustConfiguredGateways(this.registry, config.gateways, log);
     await this.cluster.start();
     await this.presence.start();
+    this.locker.start();
 
     this.app = await buildApp({
       pool: this.pool,
@@ -261,6 +271,7 @@ export class Dashboard {
       events: this.events,
       hub: this.hub,
       presence: this.presence,
+      locker: this.locker,
       log: log.child({ component: 'http' }),
       ping: async () => {
         await this.pool.query('SELECT 1');
@@ -350,6 +361,7 @@ export class Dashboard {
   async stop(): Promise<void> {
     this.hub.closeAll('shutting down');
     this.presence.stop();
+    await this.locker.stop();
     await this.cluster.stop();
     await this.jobs?.stop();
     await this.monitoring?.stop();

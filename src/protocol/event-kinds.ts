@@ -94,6 +94,12 @@ export const AlarmType = Type.Union([
   /** A workstation let someone log in by the break-glass procedure while central was unreachable. */
   Type.Literal('workstation-break-glass'),
   /**
+   * A lock on leave the workstation has not confirmed after several sends, or whose lock program
+   * failed: someone who left may still be logged in there (raised centrally; cleared by the next
+   * lock the workstation confirms).
+   */
+  Type.Literal('workstation-lock-failed'),
+  /**
    * A gateway's credential set cannot be published (too large for a gateway): it keeps its last
    * set (raised centrally; cleared once a set for it is published again).
    */

@@ -69,4 +69,19 @@ describe('a command the broker does not acknowledge', () => {
     const delivered = await next;
     expect(delivered.id).toBe((await later).command);
   });
+
+  it('fails a workstation lock publish after its timeout and takes it back, so a reconnect does not send it late', async () => {
+    const topic = 'identgate/site-a/workstations/ws-1.ident/commands';
+    const published = (await broker.connection(1)).next((p) => p.cmd === 'publish' && p.topic === topic);
+    await expect(messenger.publishSigned(topic, '{"lock":1}', 200)).rejects.toMatchObject({
+      code: 'IDG_MQTT_TIMEOUT',
+    });
+    expect(((await published) as IPublishPacket).payload.toString()).toBe('{"lock":1}');
+    (await broker.connection(1)).destroy();
+    await until(() => broker.all.length === 2 && messenger.connected, 'the messenger to connect again');
+    const next = (await broker.connection(2)).next((p) => p.cmd === 'publish');
+    const later = messenger.publishSigned(topic, '{"lock":2}', 200).catch(() => undefined);
+    expect(((await next) as IPublishPacket).payload.toString()).toBe('{"lock":2}');
+    await later;
+  });
 });

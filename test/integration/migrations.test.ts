@@ -57,6 +57,7 @@ describe('database migrations', () => {
       { version: 29, variant: 'any' },
       { version: 30, variant: 'any' },
       { version: 31, variant: 'any' },
+      { version: 32, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
@@ -77,6 +78,7 @@ describe('database migrations', () => {
         'cameras',
         'workstations',
         'workstation_sessions',
+        'workstation_locks',
         'audit_log',
         'retention_policies',
         'legal_holds',

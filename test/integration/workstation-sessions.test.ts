@@ -6,6 +6,7 @@ import { type PresenceEventInput, PresenceService } from '../../src/dashboard/pr
 import { WorkstationAuditExpiry } from '../../src/dashboard/presence/workstation-audit-expiry.js';
 import { PersonErasure } from '../../src/dashboard/retention/person-erasure.js';
 import { migrate } from '../../src/dashboard/storage/migrator.js';
+import { PgOwedLockStore } from '../../src/dashboard/storage/owed-lock-store.js';
 import { PgWorkstationSessionStore } from '../../src/dashboard/storage/workstation-session-store.js';
 import { WorkstationStore } from '../../src/dashboard/storage/workstation-store.js';
 import { FakeClock } from '../../src/lib/clock.js';
@@ -104,6 +105,46 @@ describe('workstation sessions in PostgreSQL', () => {
     expect(await sessions.list()).toEqual([
       { workstation: 'ws-1', site: 'hq', person: null, allowedAt: NOW },
     ]);
+  });
+
+  it('keep owed locks through an erasure, naming nobody, and give them up when too old', async () => {
+    await reset();
+    await pool.query('TRUNCATE workstation_locks');
+    const owed = new PgOwedLockStore(pool);
+    const lock = (id: string, person: string, at: number) =>
+      owed.owe({ id, workstation: 'ws-1', person, reason: 'exit', at });
+    await lock('01900000-0000-7000-8000-000000000001', 'bob', NOW - 9 * 3_600_000);
+    await lock('01900000-0000-7000-8000-000000000002', 'bob', NOW);
+    await lock('01900000-0000-7000-8000-000000000003', 'ada', NOW);
+    await new PersonErasure(pool, new FakeClock(NOW)).erase('bob', { keepEvents: true }, 'cli:test');
+    expect((await owed.list()).map((l) => `${l.command.slice(-1)}:${l.person}`)).toEqual([
+      '1:null',
+      '2:null',
+      '3:ada',
+    ]);
+    const policy = { firstWaitMs: 20_000, maxWaitMs: 900_000, giveUpMs: 8 * 3_600_000 };
+    expect((await owed.giveUp(NOW, policy)).map((l) => l.id)).toEqual([
+      '01900000-0000-7000-8000-000000000001',
+    ]);
+    // Not due before the first wait; then each claimed once, with the next command id.
+    expect(await owed.claimDue(NOW + 19_000, policy, () => 'unused')).toEqual([]);
+    let n = 10;
+    const next = () => `01900000-0000-7000-8000-0000000000${n++}`;
+    const due = await owed.claimDue(NOW + 20_000, policy, next);
+    expect(due.map((l) => [l.person, l.attempts, l.command])).toEqual([
+      [null, 2, '01900000-0000-7000-8000-000000000010'],
+      ['ada', 2, '01900000-0000-7000-8000-000000000011'],
+    ]);
+    // The second wait is twice the first.
+    expect(await owed.claimDue(NOW + 20_000 + 39_000, policy, next)).toEqual([]);
+    expect(await owed.claimDue(NOW + 20_000 + 40_000, policy, next)).toHaveLength(2);
+    // An ok for an earlier command of a lock settles it, and every lock of the workstation owed before it.
+    expect(await owed.settle('ws-1', '01900000-0000-7000-8000-000000000011')).toEqual({
+      settled: 2,
+      alarmedLeft: 0,
+      site: 'hq',
+    });
+    expect(await owed.list()).toEqual([]);
   });
 
   it('expire under the presence class of their site, held spans left alone', async () => {

@@ -15,6 +15,7 @@ import type { StaffStore } from '../auth/staff-store.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { LiveHub } from '../live-hub.js';
 import type { PresenceService } from '../presence/presence-service.js';
+import type { WorkstationLocker } from '../presence/workstation-locker.js';
 import { WorkstationRefusals } from '../presence/workstation-refusals.js';
 import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
@@ -74,6 +75,8 @@ export interface AppDependencies {
   log: Logger;
   /** Presence and workstation credentials, for workstation login checks. */
   presence: PresenceService;
+  /** Lock on leave's sender, told each lock result; without it results are only audited. */
+  locker?: WorkstationLocker;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
   /** Whether this instance hears what every dashboard instance stores (ClusterEvents.hearing). */
@@ -243,6 +246,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
   await app.register(workstationRoutes, {
     presence: deps.presence,
+    ...(deps.locker ? { locker: deps.locker } : {}),
     audit: deps.audit,
     alarms: deps.alarms,
     hub: deps.hub,

@@ -3,25 +3,33 @@ import { PresenceService, type PresenceServiceOptions } from './presence-service
 import { WorkstationLocker, type WorkstationLockerOptions } from './workstation-locker.js';
 
 export type LockOnLeaveOptions = Omit<PresenceServiceOptions, 'onLeave' | 'log'> &
-  Omit<WorkstationLockerOptions, 'clock' | 'log'> & {
+  Omit<WorkstationLockerOptions, 'clock' | 'log' | 'settings'> & {
     /** The dashboard's log: presence and the locker log as its `presence` component. */
     log: Logger;
   };
 
 /**
  * Presence as the dashboard runs it, with lock on leave: when a person's presence at a
- * workstation ends, the locker sends the workstation a signed lock and audits it.
+ * workstation ends, the locker sends the workstation a signed lock, audits it, and keeps it owed
+ * until the workstation confirms it (the locker's start() sends owed locks again).
  */
-export function presenceWithLockOnLeave(options: LockOnLeaveOptions): PresenceService {
-  const { messenger, signingKey, audit, log, ...presence } = options;
+export function presenceWithLockOnLeave(options: LockOnLeaveOptions): {
+  presence: PresenceService;
+  locker: WorkstationLocker;
+} {
+  const { messenger, signingKey, audit, owed, alarms, alarmsChanged, log, ...presence } = options;
   const locker = new WorkstationLocker({
     messenger,
     signingKey,
     audit,
+    ...(owed ? { owed } : {}),
+    ...(alarms ? { alarms } : {}),
+    ...(alarmsChanged ? { alarmsChanged } : {}),
+    settings: presence.settings,
     clock: presence.clock,
     log: log.child({ component: 'presence' }),
   });
-  return new PresenceService({
+  const service = new PresenceService({
     ...presence,
     log: log.child({ component: 'presence' }),
     // Lock on leave; the locker logs and audits its own failures.
@@ -33,4 +41,5 @@ export function presenceWithLockOnLeave(options: LockOnLeaveOptions): PresenceSe
         );
     },
   });
+  return { presence: service, locker };
 }

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { WorkstationsConfig } from '../../config/workstation-config.js';
 import type { PresenceEnd } from '../../controllers/presence/presence-tracker.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -6,56 +7,206 @@ import { Uuidv7Generator } from '../../protocol/uuidv7.js';
 import { signLockCommand, workstationCommandTopic } from '../../protocol/workstation-commands.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CentralMessenger } from '../central-messenger.js';
+import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
+import type { OwedLock, PgOwedLockStore, ResendPolicy } from '../storage/owed-lock-store.js';
 import type { WorkstationRow } from '../storage/workstation-store.js';
+import { ERASED_USER } from './session-locks.js';
 
 /**
  * Lock on leave, the central half: a signed `session.lock` to the workstation's command topic,
- * audited whether or not it could be sent. The workstation agent answers through the API
- * (`lock-result`), which is audited too.
+ * audited whether or not it could be sent. The lock stays owed (`workstation_locks`) until the
+ * workstation's agent reports `ok` through the API (`lock-result`, audited too); until then it is
+ * sent again with a new command, the wait doubling, and after `lockAttempts` unanswered sends, or
+ * a `failed` report, a critical `workstation-lock-failed` alarm is open for the workstation until
+ * a lock there is confirmed. A lock owed `lockRetryHours` is given up, audited, its alarm left open.
  */
 export interface WorkstationLockerOptions {
   messenger: () => CentralMessenger;
   signingKey: KeyObject | undefined;
   audit: AuditLog;
+  /** Owed locks; without them (unit tests) a lock is sent once. */
+  owed?: PgOwedLockStore;
+  alarms?: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'clearCentral'>;
+  alarmsChanged?: (changed: AlarmView[]) => void;
+  settings?: Pick<WorkstationsConfig, 'lockResultSeconds' | 'lockAttempts' | 'lockRetryHours'>;
   clock: Clock;
   log: Logger;
 }
 
+/** A lock command's validity: short, so that a captured one is soon worthless. */
+export const LOCK_VALIDITY_MS = 60_000;
+const MAX_WAIT_MS = 15 * 60_000;
+
+export const lockAlarmKey = (workstation: string) => `workstation-lock-failed:${workstation}`.slice(0, 200);
+
 export class WorkstationLocker {
   private readonly ids: Uuidv7Generator;
+  private timer: NodeJS.Timeout | undefined;
+  /** Runs of resendDue, one after the other; the timer adds none while one waits. */
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
 
   constructor(private readonly options: WorkstationLockerOptions) {
     this.ids = new Uuidv7Generator(() => options.clock.now());
   }
 
+  /** Locks the workstation for `user` leaving; resolves with the command id when it was sent. */
   async lock(workstation: WorkstationRow, user: string, reason: PresenceEnd): Promise<string | undefined> {
+    const id = this.ids.next();
+    const at = this.options.clock.now();
+    try {
+      const person = user === ERASED_USER ? null : user;
+      await this.options.owed?.owe({ id, workstation: workstation.id, person, reason, at });
+    } catch (error) {
+      // Sent all the same: the lock is not repeated when it goes unanswered.
+      this.options.log.error(
+        { err: error, workstation: workstation.id },
+        'security: the lock could not be recorded as owed; it is sent once',
+      );
+    }
+    return this.send({ id, workstation: workstation.id, site: workstation.site }, user, reason, 1);
+  }
+
+  /** What the workstation's agent reported for a command (the lock-result route, after its audit). */
+  async result(workstation: string, command: string | undefined, status: string): Promise<void> {
+    const { owed, alarms, log } = this.options;
+    if (!owed || !command) return;
+    if (status === 'ok') {
+      const { settled, alarmedLeft, site } = await owed.settle(workstation, command);
+      if (settled > 0 && alarmedLeft === 0 && alarms) {
+        this.options.alarmsChanged?.(await alarms.clearCentral(lockAlarmKey(workstation), site, null));
+      }
+    } else if (status === 'failed') {
+      // The lock program ran and failed: the sessions are open although the person left.
+      const lock = (await owed.list()).find((l) => l.workstation === workstation && l.command === command);
+      if (lock) await this.alarm(lock, `the lock program failed on workstation ${workstation}`);
+      else log.warn({ workstation, command }, 'a failed lock was reported for a lock no longer owed');
+    }
+  }
+
+  /**
+   * Sends due locks again, raises alarms for those unanswered too often, gives up the oldest.
+   * Resolves after every run asked for before it; rejects with this run's failure.
+   */
+  resendDue(): Promise<void> {
+    this.pending += 1;
+    const run = this.tail
+      .then(() => this.resendOnce())
+      .finally(() => {
+        this.pending -= 1;
+      });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async resendOnce(): Promise<void> {
+    const { owed, settings, clock } = this.options;
+    if (!owed || !settings) return;
+    const policy: ResendPolicy = {
+      firstWaitMs: settings.lockResultSeconds * 1000,
+      maxWaitMs: MAX_WAIT_MS,
+      giveUpMs: settings.lockRetryHours * 3_600_000,
+    };
+    for (const lock of await owed.giveUp(clock.now(), policy)) {
+      await this.options.audit.record({
+        actor: 'system',
+        action: 'workstation.lock-abandoned',
+        target: `workstation:${lock.workstation}`,
+        details: {
+          user: lock.person ?? ERASED_USER,
+          reason: lock.reason,
+          attempts: lock.attempts,
+          lock: lock.id,
+        },
+      });
+      await this.alarm(lock, `lock on workstation ${lock.workstation} given up after ${lock.attempts} sends`);
+    }
+    for (const lock of await owed.claimDue(clock.now(), policy, () => this.ids.next())) {
+      if (lock.attempts > settings.lockAttempts && !lock.alarmed) {
+        await this.alarm(
+          lock,
+          `workstation ${lock.workstation} did not confirm its lock (${lock.reason}) after ${lock.attempts - 1} sends`,
+        );
+      }
+      await this.send(lock, lock.person ?? ERASED_USER, lock.reason, lock.attempts, lock.command);
+    }
+  }
+
+  /** The locks owed now (the API's view, tests). */
+  owedLocks(): Promise<OwedLock[]> {
+    return this.options.owed?.list() ?? Promise.resolve([]);
+  }
+
+  /** Resends on a timer until stop(); each run after the one before has finished. */
+  start(intervalMs = 5_000): void {
+    if (this.timer || !this.options.owed) return;
+    this.timer = setInterval(() => {
+      if (this.pending > 0) return;
+      this.resendDue().catch((error: Error) =>
+        this.options.log.error({ err: error }, 'owed workstation locks not sent again; the next run retries'),
+      );
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.tail;
+  }
+
+  private async send(
+    target: { id: string; workstation: string; site: string },
+    user: string,
+    reason: PresenceEnd,
+    attempt: number,
+    commandId = target.id,
+  ): Promise<string | undefined> {
     const { audit, log, signingKey } = this.options;
-    let sent: string | undefined;
     let failure: string | undefined;
     try {
       if (!signingKey) throw new Error('no central signing key (keys.signing): lock commands are off');
       const command = signLockCommand(
-        { site: workstation.site, workstation: workstation.id },
+        { site: target.site, workstation: target.workstation },
         { user, reason },
-        this.ids.next(),
+        commandId,
         this.options.clock.now(),
-        60_000,
+        LOCK_VALIDITY_MS,
         signingKey,
       );
       await this.options
         .messenger()
-        .publishSigned(workstationCommandTopic(workstation.site, workstation.id), JSON.stringify(command));
-      sent = command.id;
+        .publishSigned(workstationCommandTopic(target.site, target.workstation), JSON.stringify(command));
     } catch (error) {
       failure = (error as Error).message;
-      log.error({ err: error, workstation: workstation.id }, 'lock command could not be sent');
+      log.error({ err: error, workstation: target.workstation, attempt }, 'lock command could not be sent');
     }
     await audit.record({
       actor: 'system',
-      action: sent ? 'workstation.lock-sent' : 'workstation.lock-failed',
-      target: `workstation:${workstation.id}`,
-      details: { user, reason, ...(sent ? { command: sent } : { error: failure }) },
+      action: failure ? 'workstation.lock-failed' : 'workstation.lock-sent',
+      target: `workstation:${target.workstation}`,
+      details: {
+        user,
+        reason,
+        command: commandId,
+        ...(attempt > 1 ? { attempt, lock: target.id } : {}),
+        ...(failure ? { error: failure } : {}),
+      },
     });
-    return sent;
+    return failure ? undefined : commandId;
+  }
+
+  private async alarm(lock: OwedLock, detail: string): Promise<void> {
+    const { owed, alarms } = this.options;
+    if (!alarms || !owed) return;
+    await owed.markAlarmed(lock.id);
+    const raised = await alarms.raiseCentralUnlessOpen({
+      alarm: 'workstation-lock-failed',
+      key: lockAlarmKey(lock.workstation),
+      severity: 'critical',
+      site: lock.site,
+      detail: detail.slice(0, 500),
+    });
+    this.options.alarmsChanged?.(raised);
   }
 }

@@ -25,8 +25,8 @@ import type { DeletionEntry } from './retention-schemas.js';
  *   goes when the hold is released and its retention has passed.
  * - always, also with `keepEvents`: the person and their badges in staff actions of the audit
  *   log become `erased` (audit-log-erasure.ts); the log is kept without end, so an id there
- *   would outlive any kept event. Their workstation sessions (lock on leave) stay without the
- *   person, so that those workstations are still locked.
+ *   would outlive any kept event. Their workstation sessions and owed locks (lock on leave) stay
+ *   without the person, so that those workstations are still locked.
  * Every chain row whose source it deleted or rewrote is listed in erased_chain_rows, so that
  * `audit verify` accepts exactly those; the list's digest in its audit entry is signed with the
  * central key (erasure-list.ts). The tombstones' key is opened with the master keys.
@@ -154,6 +154,7 @@ export class PersonErasure {
       // The workstations they may be logged into keep their row, naming nobody: every running
       // dashboard locks them at its next directory refresh (the notice above, or the periodic one).
       await db.query('UPDATE workstation_sessions SET person_id = NULL WHERE person_id = $1', [personId]);
+      await db.query('UPDATE workstation_locks SET person_id = NULL WHERE person_id = $1', [personId]);
       await db.query('DELETE FROM badges WHERE person_id = $1', [personId]);
       await db.query('DELETE FROM people WHERE id = $1', [personId]);
       await this.log(db, list, report, started, options.reference, actor);

@@ -23,6 +23,7 @@ export const PERSONAL_DATA_TABLES = [
   'latest_facts',
   'workstations',
   'workstation_sessions',
+  'workstation_locks',
 ] as const;
 
 /**

@@ -4,6 +4,7 @@ import { ID_PATTERN, WORKSTATION_ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { LiveHub } from '../../live-hub.js';
 import type { PresenceService } from '../../presence/presence-service.js';
+import type { WorkstationLocker } from '../../presence/workstation-locker.js';
 import type { AlarmStore } from '../../storage/alarm-store.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
@@ -13,6 +14,8 @@ export interface WorkstationRoutesOptions {
   audit: AuditLog;
   alarms: AlarmStore;
   hub: LiveHub;
+  /** Told each lock result after its audit: an `ok` settles the owed lock, a `failed` raises an alarm. */
+  locker?: Pick<WorkstationLocker, 'result'>;
 }
 
 /** Workstation ids are host names (see the workstations table). */
@@ -36,7 +39,7 @@ export const LoginDenial = Type.Union([
  */
 export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptions> = async (
   app,
-  { presence, audit, alarms, hub },
+  { presence, audit, alarms, hub, locker },
 ) => {
   app.post(
     '/api/v1/workstations/:id/login-check',
@@ -143,6 +146,7 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
         target: `workstation:${id}`,
         details: { status, ...(command ? { command } : {}), ...(reason ? { reason } : {}) },
       });
+      await locker?.result(id, command, status);
       return { recorded: true };
     },
   );

@@ -1,0 +1,169 @@
+import type { Pool } from 'pg';
+import type { PresenceEnd } from '../../controllers/presence/presence-tracker.js';
+import { withTransaction } from './transaction.js';
+
+/**
+ * Locks on leave that a workstation has not confirmed yet (`workstation_locks`, migration 32).
+ * A lock is owed from its first send until the agent reports `ok` for any of its commands; any
+ * dashboard instance sends it again when it is due, one instance per lock and send.
+ */
+export interface OwedLock {
+  id: string;
+  workstation: string;
+  /** The workstation's site, where its lock command goes. */
+  site: string;
+  /** Null once the person was erased: the lock then names nobody. */
+  person: string | null;
+  reason: PresenceEnd;
+  owedSince: number;
+  /** The command sent last (by claimDue: the one to send now). */
+  command: string;
+  /** Sends so far, the one to send now included. */
+  attempts: number;
+  alarmed: boolean;
+}
+
+export interface ResendPolicy {
+  /** The wait after the first send; each further send waits twice as long as the one before. */
+  firstWaitMs: number;
+  maxWaitMs: number;
+  /** Owed this long, a lock is given up. */
+  giveUpMs: number;
+}
+
+interface Row {
+  id: string;
+  workstation_id: string;
+  site: string;
+  person_id: string | null;
+  reason: PresenceEnd;
+  owed_since: Date;
+  command: string;
+  attempts: number;
+  alarmed: boolean;
+}
+
+const COLUMNS = `l.id, l.workstation_id, w.site, l.person_id, l.reason, l.owed_since,
+  l.commands[cardinality(l.commands)]::text AS command, l.attempts, l.alarmed`;
+
+const fromRow = (r: Row): OwedLock => ({
+  id: r.id,
+  workstation: r.workstation_id,
+  site: r.site,
+  person: r.person_id,
+  reason: r.reason,
+  owedSince: r.owed_since.getTime(),
+  command: r.command,
+  attempts: r.attempts,
+  alarmed: r.alarmed,
+});
+
+export class PgOwedLockStore {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * Records a lock as owed and sent now, its id being its first command's. A person the directory
+   * no longer holds (erased meanwhile) is not named.
+   */
+  async owe(lock: {
+    id: string;
+    workstation: string;
+    person: string | null;
+    reason: PresenceEnd;
+    at: number;
+  }) {
+    await this.pool.query(
+      `INSERT INTO workstation_locks (id, workstation_id, person_id, reason, owed_since, commands, sent_at, attempts)
+       VALUES ($1, $2, (SELECT id FROM people WHERE id = $3), $4, $5, ARRAY[$1::uuid], $5, 1)`,
+      [lock.id, lock.workstation, lock.person, lock.reason, new Date(lock.at)],
+    );
+  }
+
+  /**
+   * Claims the locks due to be sent again (their last send unanswered for its wait), gives each
+   * the next command id and counts the send. A lock another instance is claiming is skipped.
+   */
+  async claimDue(
+    nowMs: number,
+    policy: ResendPolicy,
+    nextId: () => string,
+    limit = 100,
+  ): Promise<OwedLock[]> {
+    return withTransaction(this.pool, async (db) => {
+      const due = await db.query<{ id: string }>(
+        `SELECT id FROM workstation_locks
+          WHERE owed_since > $1
+            AND sent_at + least($3::float8, $2::float8 * power(2, attempts - 1)) * interval '1 millisecond' <= $4
+          ORDER BY sent_at, id LIMIT $5 FOR UPDATE SKIP LOCKED`,
+        [new Date(nowMs - policy.giveUpMs), policy.firstWaitMs, policy.maxWaitMs, new Date(nowMs), limit],
+      );
+      if (due.rows.length === 0) return [];
+      const ids = due.rows.map((r) => r.id);
+      const result = await db.query<Row>(
+        `WITH next AS (SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS n (id, command)),
+         sent AS (
+           UPDATE workstation_locks l SET commands = l.commands || next.command, sent_at = $3,
+                  attempts = l.attempts + 1
+             FROM next WHERE l.id = next.id
+           RETURNING l.*)
+         SELECT ${COLUMNS} FROM sent l JOIN workstations w ON w.id = l.workstation_id ORDER BY l.owed_since, l.id`,
+        [ids, ids.map(() => nextId()), new Date(nowMs)],
+      );
+      return result.rows.map(fromRow);
+    });
+  }
+
+  /** Removes and returns the locks owed longer than the policy allows. */
+  async giveUp(nowMs: number, policy: ResendPolicy): Promise<OwedLock[]> {
+    const result = await this.pool.query<Row>(
+      `WITH gone AS (DELETE FROM workstation_locks WHERE owed_since <= $1 RETURNING *)
+       SELECT ${COLUMNS} FROM gone l JOIN workstations w ON w.id = l.workstation_id ORDER BY l.owed_since`,
+      [new Date(nowMs - policy.giveUpMs)],
+    );
+    return result.rows.map(fromRow);
+  }
+
+  /** Marks the lock as alarmed; false when it already was (another instance raised it) or is gone. */
+  async markAlarmed(id: string): Promise<boolean> {
+    const result = await this.pool.query(
+      'UPDATE workstation_locks SET alarmed = true WHERE id = $1 AND NOT alarmed',
+      [id],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * The agent locked for `command`: that lock is settled, and so is every lock of the workstation
+   * owed no later than it (a lock ran after they were owed, and it locks every session). Says how
+   * many were settled and how many alarmed ones remain for the workstation.
+   */
+  async settle(
+    workstation: string,
+    command: string,
+  ): Promise<{ settled: number; alarmedLeft: number; site: string | null }> {
+    const result = await this.pool.query<{ settled: number; alarmed_left: number; site: string | null }>(
+      `WITH hit AS (
+         SELECT max(owed_since) AS until FROM workstation_locks
+          WHERE workstation_id = $1 AND $2::text = ANY (commands::text[])),
+       gone AS (
+         DELETE FROM workstation_locks WHERE workstation_id = $1 AND owed_since <= (SELECT until FROM hit)
+         RETURNING id)
+       SELECT (SELECT count(*) FROM gone)::int AS settled,
+              (SELECT count(*) FROM workstation_locks
+                WHERE workstation_id = $1 AND alarmed AND id NOT IN (SELECT id FROM gone))::int AS alarmed_left,
+              (SELECT site FROM workstations WHERE id = $1) AS site`,
+      [workstation, command],
+    );
+    const row = result.rows[0];
+    return { settled: row?.settled ?? 0, alarmedLeft: row?.alarmed_left ?? 0, site: row?.site ?? null };
+  }
+
+  /** Every owed lock (tests, the dashboard's view). */
+  async list(): Promise<OwedLock[]> {
+    const result = await this.pool.query<Row>(
+      `SELECT ${COLUMNS} FROM workstation_locks l JOIN workstations w ON w.id = l.workstation_id
+        ORDER BY l.owed_since, l.id`,
+    );
+    return result.rows.map(fromRow);
+  }
+}

@@ -1,0 +1,165 @@
+import { connectAsync, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importPublicKey } from '../../src/protocol/signing.js';
+import {
+  checkLockCommand,
+  type WorkstationCommand,
+  workstationCommandTopic,
+} from '../../src/protocol/workstation-commands.js';
+import { badgeIn, badgeOut, registerWorkstation, seedDirectory } from '../helpers/presence.js';
+import { mqttUrl } from '../helpers/services.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { until } from '../helpers/wait.js';
+
+const WS = 'ws-owed.ident';
+
+/**
+ * Lock on leave when the workstation does not answer: the lock stays owed in the database, is
+ * sent again with a new command (the wait doubling), raises a critical alarm after
+ * `lockAttempts` unanswered sends or a failed lock, is settled by an `ok` for any of its
+ * commands, and is given up after `lockRetryHours`. No agent runs here: the test answers for it.
+ */
+describe('owed locks: sent again until the workstation confirms, with an alarm when it does not', () => {
+  let system: TestSystem;
+  let token: string;
+  let subscriber: MqttClient;
+  const received: WorkstationCommand[] = [];
+  const unverified: string[] = [];
+  let step = 0;
+
+  const lockResult = (command: string, status: 'ok' | 'failed') =>
+    system.dashboard.http.inject({
+      method: 'POST',
+      url: `/api/v1/workstations/${WS}/lock-result`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: { command, status, ...(status === 'failed' ? { reason: 'loginctl: exit 1' } : {}) },
+    });
+  const owed = () => system.dashboard.locker.owedLocks();
+  const openAlarms = async () =>
+    (
+      await system.dashboard.pool.query<{ alarm: string; severity: string; detail: string }>(
+        `SELECT alarm, severity, detail FROM alarms WHERE key = $1 AND cleared_at IS NULL`,
+        [`workstation-lock-failed:${WS}`],
+      )
+    ).rows;
+  const nextCommand = async (count: number) => {
+    await until(() => received.length >= count, 'the lock command at the broker');
+    return received[count - 1] as WorkstationCommand;
+  };
+
+  /** The test agent badges in, is allowed at the workstation, and badges out: a lock is owed. */
+  async function leave(): Promise<WorkstationCommand> {
+    const before = received.length;
+    await badgeIn(system, step++);
+    const check = await system.dashboard.http.inject({
+      method: 'POST',
+      url: `/api/v1/workstations/${WS}/login-check`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: { user: system.agent.person },
+    });
+    expect(check.json()).toEqual({ allow: true });
+    await badgeOut(system);
+    return nextCommand(before + 1);
+  }
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    await seedDirectory(system);
+    token = await registerWorkstation(system, WS);
+    const centralKey = importPublicKey(system.centralPublicKey);
+    subscriber = await connectAsync(mqttUrl());
+    subscriber.on('message', (_topic, payload) => {
+      const checked = checkLockCommand(
+        payload,
+        centralKey,
+        { site: system.site, workstation: WS },
+        system.clock.now(),
+      );
+      if (checked.ok) received.push(checked.command);
+      else unverified.push(checked.reason);
+    });
+    await subscriber.subscribeAsync(workstationCommandTopic(system.site, WS), { qos: 1 });
+  });
+
+  afterAll(async () => {
+    // Every lock central sent verified with its public key and was addressed to this workstation.
+    expect(unverified).toEqual([]);
+    await subscriber?.endAsync();
+    await system?.stop();
+  });
+
+  it('sends an unconfirmed lock again with a new command, alarms after three sends, and clears on ok', async () => {
+    const first = await leave();
+    expect(first.data).toEqual({ user: system.agent.person, reason: 'exit' });
+    expect(await owed()).toMatchObject([{ workstation: WS, attempts: 1, command: first.id, alarmed: false }]);
+
+    // Not due yet: nothing is sent again.
+    await system.dashboard.locker.resendDue();
+    expect(received).toHaveLength(1);
+
+    const waits = [20_000, 40_000, 80_000];
+    for (const [index, wait] of waits.entries()) {
+      system.clock.advance(wait + 1000);
+      await system.dashboard.locker.resendDue();
+      const again = await nextCommand(index + 2);
+      expect(again.id).not.toBe(received[index]?.id);
+      expect(again.data).toEqual(first.data);
+      expect(await openAlarms()).toHaveLength(index === 2 ? 1 : 0);
+    }
+    expect(await owed()).toMatchObject([{ attempts: 4, alarmed: true }]);
+    expect((await openAlarms())[0]).toMatchObject({ severity: 'critical' });
+    expect((await openAlarms())[0]?.detail).toMatch(/did not confirm its lock \(exit\) after 3 sends/);
+    const sent = await system.dashboard.pool.query<{ details: Record<string, unknown> }>(
+      `SELECT details FROM audit_log WHERE action = 'workstation.lock-sent' ORDER BY id`,
+    );
+    expect(sent.rows.map((r) => r.details.command)).toEqual(received.map((c) => c.id));
+    expect(sent.rows[3]?.details).toMatchObject({ attempt: 4, lock: first.id });
+
+    // The agent was away; back, it confirms the first command it got: that settles the lock.
+    expect((await lockResult(first.id, 'ok')).statusCode).toBe(200);
+    expect(await owed()).toEqual([]);
+    expect(await openAlarms()).toEqual([]);
+  });
+
+  it('raises the alarm at once when the lock program failed, and keeps the lock owed until an ok', async () => {
+    const command = await leave();
+    expect((await lockResult(command.id, 'failed')).statusCode).toBe(200);
+    expect(await openAlarms()).toMatchObject([{ severity: 'critical' }]);
+    expect(await owed()).toMatchObject([{ command: command.id, alarmed: true }]);
+    // A result for a command central never sent settles nothing.
+    expect((await lockResult('01900000-0000-7000-8000-00000000abcd', 'ok')).statusCode).toBe(200);
+    expect(await owed()).toHaveLength(1);
+    expect((await lockResult(command.id, 'ok')).statusCode).toBe(200);
+    expect(await owed()).toEqual([]);
+    expect(await openAlarms()).toEqual([]);
+  });
+
+  it('refuses a malformed command id in a result without touching the owed locks', async () => {
+    const reply = await lockResult('not-a-uuid-----------------------------', 'ok');
+    expect(reply.statusCode).toBe(400);
+    const dashes = await lockResult('------------------------------------', 'ok');
+    expect(dashes.statusCode).toBe(200);
+  });
+
+  it('gives up a lock owed longer than lockRetryHours: audited, and the alarm stays open', async () => {
+    // Owed as a leave makes it (the badge-ins above used the codes this test could type).
+    const workstation = system.dashboard.presence.workstation(WS);
+    if (!workstation) throw new Error('workstation not known');
+    const before = received.length;
+    const sentId = await system.dashboard.locker.lock(workstation, system.agent.person, 'exit');
+    const command = await nextCommand(before + 1);
+    expect(command.id).toBe(sentId);
+    system.clock.advance(8 * 3_600_000 + 1000);
+    await system.dashboard.locker.resendDue();
+    expect(await owed()).toEqual([]);
+    expect(received.at(-1)?.id).toBe(command.id);
+    const abandoned = await system.dashboard.pool.query<{ details: Record<string, unknown> }>(
+      `SELECT details FROM audit_log WHERE action = 'workstation.lock-abandoned'`,
+    );
+    expect(abandoned.rows).toMatchObject([
+      { details: { user: system.agent.person, reason: 'exit', lock: command.id } },
+    ]);
+    expect(await openAlarms()).toHaveLength(1);
+    expect((await openAlarms())[0]?.detail).toMatch(/given up after 1 sends/);
+  });
+});
