@@ -86,7 +86,8 @@ export function signLockCommand(
 }
 
 export type LockCommandCheck =
-  | { ok: true; command: WorkstationCommand }
+  /** `late`: past its expiry, but issued within `lateMs` (accepted: locking is the safe direction). */
+  | { ok: true; command: WorkstationCommand; late: boolean }
   | {
       ok: false;
       reason: 'bad-command' | 'bad-signature' | 'wrong-workstation' | 'expired' | 'not-yet-valid';
@@ -94,11 +95,21 @@ export type LockCommandCheck =
       id?: string;
     };
 
+/** The name a lock command carries for a person who was erased: it stands for every user. */
+export const ERASED_LOCK_USER = 'erased';
+
+/**
+ * Checks a lock command like any central command (signature, address, validity). With `lateMs`,
+ * a command that passed every other check but has expired is still accepted, marked `late`, when
+ * it was issued no more than `lateMs` ago by this clock: an agent that was offline gets its locks
+ * after their minute is up, and a lock run late is better than a workstation left unlocked.
+ */
 export function checkLockCommand(
   payload: Buffer,
   centralKey: KeyObject,
   self: { site: string; workstation: string },
   nowMs: number,
+  options: { lateMs?: number } = {},
 ): LockCommandCheck {
   let parsed: unknown;
   try {
@@ -114,5 +125,11 @@ export function checkLockCommand(
     actual: `${command.site}/${command.workstation}`,
     wrong: 'wrong-workstation' as const,
   };
-  return checkCentralCommand(command, bytes(command), centralKey, address, nowMs) ?? { ok: true, command };
+  const problem = checkCentralCommand(command, bytes(command), centralKey, address, nowMs);
+  if (!problem) return { ok: true, command, late: false };
+  // `expired` comes only after the signature, the address and a plausible window have passed.
+  const lateMs = options.lateMs ?? 0;
+  if (problem.reason === 'expired' && lateMs > 0 && nowMs - Date.parse(command.issuedAt) <= lateMs)
+    return { ok: true, command, late: true };
+  return problem;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+import { canonicalJson } from '../../../src/protocol/canonical.js';
+import { generateSigningKeyPair, signBytes } from '../../../src/protocol/signing.js';
 import {
   checkLockCommand,
   signLockCommand,
@@ -19,6 +20,7 @@ describe('workstation lock commands', () => {
     expect(checked).toMatchObject({
       ok: true,
       command: { kind: 'session.lock', data: { user: 'ada', reason: 'exit' } },
+      late: false,
     });
   });
 
@@ -58,6 +60,90 @@ describe('workstation lock commands', () => {
     expect(checkLockCommand(Buffer.from('{'), central.publicKey, self, now)).toMatchObject({
       ok: false,
       reason: 'bad-command',
+    });
+  });
+
+  describe('late: an expired command is accepted within lateMs of its issue, by this clock', () => {
+    const HOUR = 3_600_000;
+    const late = { lateMs: 8 * HOUR };
+
+    it('accepts an expired command issued within lateMs, marked late', () => {
+      expect(checkLockCommand(sign(), central.publicKey, self, now + 2 * HOUR, late)).toMatchObject({
+        ok: true,
+        late: true,
+        command: { id: ID, data: { user: 'ada' } },
+      });
+    });
+
+    it('accepts one issued exactly lateMs ago and refuses one a millisecond older as expired', () => {
+      expect(checkLockCommand(sign(), central.publicKey, self, now + 8 * HOUR, late)).toMatchObject({
+        ok: true,
+        late: true,
+      });
+      expect(checkLockCommand(sign(), central.publicKey, self, now + 8 * HOUR + 1, late)).toMatchObject({
+        ok: false,
+        reason: 'expired',
+      });
+    });
+
+    it('marks a command within its validity as not late', () => {
+      expect(checkLockCommand(sign(), central.publicKey, self, now + 1000, late)).toMatchObject({
+        ok: true,
+        late: false,
+      });
+    });
+
+    it('accepts no late command without the option or with lateMs 0', () => {
+      const expired = { ok: false, reason: 'expired' };
+      expect(checkLockCommand(sign(), central.publicKey, self, now + 10 * 60_000)).toMatchObject(expired);
+      expect(
+        checkLockCommand(sign(), central.publicKey, self, now + 10 * 60_000, { lateMs: 0 }),
+      ).toMatchObject(expired);
+    });
+
+    it('still rejects another key and another workstation when the command is late', () => {
+      const other = generateSigningKeyPair();
+      const at = now + 2 * HOUR;
+      expect(
+        checkLockCommand(sign(self, now, other.privateKey), central.publicKey, self, at, late),
+      ).toMatchObject({
+        ok: false,
+        reason: 'bad-signature',
+      });
+      expect(
+        checkLockCommand(sign({ site: 'hq', workstation: 'ws-2' }), central.publicKey, self, at, late),
+      ).toMatchObject({ ok: false, reason: 'wrong-workstation' });
+    });
+
+    it('still rejects a command not yet valid', () => {
+      expect(checkLockCommand(sign(self, now + HOUR), central.publicKey, self, now, late)).toMatchObject({
+        ok: false,
+        reason: 'not-yet-valid',
+      });
+    });
+
+    it('still rejects a signed command whose validity is longer than any command may have', () => {
+      const unsigned = {
+        v: 1,
+        id: ID,
+        kind: 'session.lock',
+        ...self,
+        issuedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + 6 * 60_000).toISOString(),
+        nonce: 'AAAAAAAAAAAAAAAAAAAAAA',
+        data: { user: 'ada', reason: 'exit' },
+      };
+      const command = {
+        ...unsigned,
+        sig: signBytes(central.privateKey, Buffer.from(canonicalJson(unsigned))),
+      };
+      const payload = Buffer.from(JSON.stringify(command));
+      for (const at of [now + 1000, now + 2 * HOUR])
+        expect(checkLockCommand(payload, central.publicKey, self, at, late)).toMatchObject({
+          ok: false,
+          reason: 'bad-command',
+          detail: expect.stringContaining('not plausible'),
+        });
     });
   });
 
