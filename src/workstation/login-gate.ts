@@ -48,6 +48,49 @@ const REASONS = new Set<string>([
   'unknown-user',
 ]);
 
+const CONFIRMED_DIR = 'confirmed';
+
+/**
+ * Where central's last allow for `user` is kept: the grace while central is unreachable runs from
+ * it. Only valid user names make a path (no separators, no `..`).
+ */
+export function confirmedFile(stateDir: string, user: string): string {
+  if (!USER_PATTERN.test(user))
+    throw new CodedError('IDG_GATE_USER', `not a valid user name: ${JSON.stringify(user)}`);
+  return join(stateDir, CONFIRMED_DIR, `${user}.json`);
+}
+
+/**
+ * Ends the grace of `user`, or of every user (`all`): a lock on leave says the person left, so
+ * central's last allow must not let them back in while central is unreachable. Returns how many
+ * were removed.
+ */
+export function endGrace(stateDir: string, who: { user: string } | 'all'): number {
+  const files =
+    who === 'all'
+      ? listConfirmed(stateDir).map((name) => join(stateDir, CONFIRMED_DIR, name))
+      : [confirmedFile(stateDir, who.user)];
+  let removed = 0;
+  for (const file of files) {
+    try {
+      rmSync(file);
+      removed += 1;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return removed;
+}
+
+function listConfirmed(stateDir: string): string[] {
+  try {
+    return readdirSync(join(stateDir, CONFIRMED_DIR)).filter((name) => name.endsWith('.json'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
 interface Grant {
   user: string;
   reason: string;
@@ -89,7 +132,7 @@ export class LoginGate {
       ? 'central cannot vouch for presence now (presence-unknown)'
       : `central unreachable (${why})`;
     const now = this.options.clock.now();
-    const last = this.readJson<{ at: number }>(join('confirmed', `${user}.json`));
+    const last = this.readJson<{ at: number }>(confirmedFile(this.options.stateDir, user));
     if (last && now - last.at < this.options.graceMs) {
       return {
         allow: true,
@@ -97,7 +140,7 @@ export class LoginGate {
         detail: `${cause}; allowed ${Math.round((now - last.at) / 1000)} s after central's last allow`,
       };
     }
-    const grant = this.readJson<Grant>(join('break-glass', `${user}.json`));
+    const grant = this.readJson<Grant>(this.path(join('break-glass', `${user}.json`)));
     if (grant && grant.until > now) {
       this.journal({ event: 'break-glass-login', user, at: now });
       return {
@@ -141,7 +184,7 @@ export class LoginGate {
       throw new CodedError('IDG_BREAK_GLASS_CODE', 'wrong break-glass code (the attempt is recorded)');
     }
     const grant: Grant = { user, reason: reason.trim(), at: now, until: now + settings.minutes * 60_000 };
-    this.writeJson(join('break-glass', `${user}.json`), grant);
+    this.writeJson(this.path(join('break-glass', `${user}.json`)), grant);
     this.journal({ event: 'break-glass-granted', user, at: now, until: grant.until, reason: grant.reason });
     this.queueReport({ user, reason: grant.reason, at: now, outcome: 'granted' });
     const reported = await this.flushReports();
@@ -177,7 +220,7 @@ export class LoginGate {
     at: number;
     outcome: 'granted' | 'refused';
   }): void {
-    this.writeJson(join('reports', `${report.at}-${report.user}.json`), {
+    this.writeJson(this.path(join('reports', `${report.at}-${report.user}.json`)), {
       user: report.user,
       reason: report.reason.slice(0, 300),
       at: new Date(report.at).toISOString(),
@@ -186,11 +229,11 @@ export class LoginGate {
   }
 
   private remember(user: string): void {
-    this.writeJson(join('confirmed', `${user}.json`), { at: this.options.clock.now() });
+    this.writeJson(confirmedFile(this.options.stateDir, user), { at: this.options.clock.now() });
   }
 
   private forget(user: string, verdict: GateVerdict): GateVerdict {
-    rmSync(this.path(join('confirmed', `${user}.json`)), { force: true });
+    endGrace(this.options.stateDir, { user });
     return verdict;
   }
 
@@ -203,16 +246,15 @@ export class LoginGate {
     return join(this.options.stateDir, relative);
   }
 
-  private readJson<T>(relative: string): T | undefined {
+  private readJson<T>(file: string): T | undefined {
     try {
-      return JSON.parse(readFileSync(this.path(relative), 'utf8')) as T;
+      return JSON.parse(readFileSync(file, 'utf8')) as T;
     } catch {
       return undefined;
     }
   }
 
-  private writeJson(relative: string, value: unknown): void {
-    const file = this.path(relative);
+  private writeJson(file: string, value: unknown): void {
     mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
     writeFileSync(file, JSON.stringify(value), { mode: 0o600 });
   }

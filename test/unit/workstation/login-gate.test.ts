@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/lib/clock.js';
 import type { CentralClient, CentralReply } from '../../../src/workstation/central-client.js';
-import { LoginGate } from '../../../src/workstation/login-gate.js';
+import { confirmedFile, endGrace, LoginGate } from '../../../src/workstation/login-gate.js';
 
 /** Central as a switch: answering with `answer`, or unreachable; every request is recorded. */
 function fakeCentral() {
@@ -126,5 +126,16 @@ describe('login gate: central decides, else a short grace, else closed', () => {
     expect(central.state.posts.filter(([path]) => path === '/break-glass')).toHaveLength(2);
     await withCode.flushReports();
     expect(central.state.posts.filter(([path]) => path === '/break-glass')).toHaveLength(2);
+  });
+
+  it('ends the grace of one user, or of all, and makes a path of valid user names only', async () => {
+    expect(endGrace(stateDir, 'all')).toBe(0);
+    expect(endGrace(stateDir, { user: 'ada' })).toBe(0);
+    for (const user of ['ada', 'bob', 'cy']) await gate.check(user);
+    expect(endGrace(stateDir, { user: 'ada' })).toBe(1);
+    expect(endGrace(stateDir, 'all')).toBe(2);
+    central.state.reachable = false;
+    expect(await gate.check('bob')).toMatchObject({ allow: false, reason: 'central-unreachable' });
+    expect(() => confirmedFile(stateDir, '../etc/passwd')).toThrow(/not a valid user name/);
   });
 });
