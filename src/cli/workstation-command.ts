@@ -9,7 +9,7 @@ import {
 } from '../config/workstation-config.js';
 import { writeAudit } from '../dashboard/audit/audit-log.js';
 import { WorkstationStore } from '../dashboard/storage/workstation-store.js';
-import { systemClock } from '../lib/clock.js';
+import { type Clock, systemClock } from '../lib/clock.js';
 import { createLogger } from '../lib/logger.js';
 import { importPublicKey } from '../protocol/signing.js';
 import { CentralClient } from '../workstation/central-client.js';
@@ -30,7 +30,8 @@ export const WORKSTATION_USAGE = `usage:
     emergency login while central is unreachable: the sealed code from stdin (or the file);
     journaled locally and reported to central, where it is audited and raises an alarm
   identgate workstation agent [--config <workstation.yaml>]
-    lock on leave: runs agent.lockCommand for each verified lock command, reports the result
+    lock on leave: runs agent.lockCommand for each verified lock command (also one that arrives
+    late, issued within agent.lateLockHours), once for all waiting; reports every result
   identgate workstation register --id <host> --site <site> --room <room> --config <dashboard.yaml>
     registers (or moves) a workstation and prints its new token once
   The workstation configuration: --config, else $IDENTGATE_WORKSTATION_CONFIG, else
@@ -94,6 +95,7 @@ export function lockAgent(
   config: WorkstationClientConfig,
   env = process.env,
   onResult?: LockAgentOptions['onResult'],
+  clock: Clock = systemClock,
 ): LockAgent {
   const settings = config.agent;
   if (!settings)
@@ -112,8 +114,10 @@ export function lockAgent(
     centralKey: importPublicKey(settings.centralPublicKey),
     lockCommand: settings.lockCommand,
     lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
+    lateMs: Math.round(settings.lateLockHours * 3_600_000),
+    stateDir: config.stateDir,
     central: centralClient(config, config.id, env),
-    clock: systemClock,
+    clock,
     log: createLogger({ bindings: { component: 'workstation-agent' } }),
     ...(onResult ? { onResult } : {}),
   });

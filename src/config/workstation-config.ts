@@ -107,7 +107,7 @@ export const WorkstationClientConfig = Type.Object(
       minLength: 1,
       default: '/var/lib/identgate-workstation',
       description:
-        'where the last confirmed checks, break-glass grants and pending reports are kept (root only)',
+        'where the last confirmed checks, break-glass grants, pending reports and the lock commands already run are kept (root only)',
     }),
     agent: Type.Optional(
       Type.Object(
@@ -126,6 +126,13 @@ export const WorkstationClientConfig = Type.Object(
               'the program and arguments run to lock (no shell); the agent runs as a system service, so the default locks every session',
           }),
           lockTimeoutSeconds: Type.Number({ minimum: 1, maximum: 120, default: 10 }),
+          lateLockHours: Type.Number({
+            minimum: 0,
+            maximum: 24,
+            default: 8,
+            description:
+              'a lock command received after its expiry (the agent was offline) is still run when central issued it at most this many hours ago; 0: never',
+          }),
         },
         { ...strict, description: 'the lock-on-leave agent (`identgate workstation agent`)' },
       ),

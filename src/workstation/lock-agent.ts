@@ -4,13 +4,19 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
-import { checkLockCommand, workstationCommandTopic } from '../protocol/workstation-commands.js';
+import { MAX_COMMAND_VALIDITY_MS } from '../protocol/commands.js';
+import { CLOCK_SKEW_MS } from '../protocol/validity.js';
+import { workstationCommandTopic } from '../protocol/workstation-commands.js';
 import type { CentralClient } from './central-client.js';
+import { LockHandler, type LockOutcome, type LockResult } from './lock-handler.js';
+import { SeenLockCommands } from './seen-lock-commands.js';
+
+export type { LockResult } from './lock-handler.js';
 
 /**
- * The workstation agent: subscribes to its command topic, verifies each lock command (central
- * signature, addressed here, within its validity, not seen before), runs the configured lock
- * program without a shell, and reports every outcome — locked, failed, rejected — to central.
+ * The workstation agent: subscribes to its command topic and hands every lock command to the
+ * LockHandler, which verifies it, runs the configured lock program without a shell (once for all
+ * commands waiting), and reports every outcome — locked, failed, rejected — to central.
  */
 export interface LockAgentOptions {
   site: string;
@@ -23,6 +29,10 @@ export interface LockAgentOptions {
   centralKey: KeyObject;
   lockCommand: readonly string[];
   lockTimeoutMs: number;
+  /** How long after its issue a lock command that arrives expired is still run (0: never). */
+  lateMs: number;
+  /** The workstation's state directory: the replay memory, and the login gate's grace. */
+  stateDir: string;
   central: CentralClient;
   clock: Clock;
   log: Logger;
@@ -30,22 +40,38 @@ export interface LockAgentOptions {
   onResult?: (result: LockResult) => void;
 }
 
-export interface LockResult {
-  command?: string;
-  status: 'ok' | 'failed' | 'rejected';
-  reason?: string;
-  reported: boolean;
-}
-
 export class LockAgent {
   private client: MqttClient | undefined;
-  /** Command ids already handled, with their expiry: a replay within the validity is refused. */
-  private readonly seen = new Map<string, number>();
+  private readonly seen: SeenLockCommands;
+  private readonly handler: LockHandler;
 
-  constructor(private readonly options: LockAgentOptions) {}
+  constructor(private readonly options: LockAgentOptions) {
+    const { lateMs, stateDir, log, lockCommand, lockTimeoutMs } = options;
+    // An id must be remembered as long as its command could pass the checks: late, or in its window.
+    this.seen = new SeenLockCommands({
+      stateDir,
+      keepMs: lateMs + MAX_COMMAND_VALIDITY_MS + CLOCK_SKEW_MS,
+      log,
+    });
+    this.handler = new LockHandler({
+      site: options.site,
+      workstation: options.workstation,
+      centralKey: options.centralKey,
+      lateMs,
+      seen: this.seen,
+      stateDir,
+      lock: () => runLockProgram(lockCommand, lockTimeoutMs),
+      central: options.central,
+      clock: options.clock,
+      log,
+      ...(options.onResult ? { onResult: options.onResult } : {}),
+    });
+  }
 
   async start(): Promise<void> {
-    const { url, clientId, username, password, tls, log, site, workstation } = this.options;
+    const { url, clientId, username, password, tls, log, site, workstation, clock } = this.options;
+    // Before the first message: a persistent session delivers what it holds right at connect.
+    this.seen.load(clock.now());
     const clientOptions: IClientOptions = {
       ...tls,
       clientId: clientId ?? `identgate-ws-${workstation}`.slice(0, 128),
@@ -59,56 +85,27 @@ export class LockAgent {
     const client = connect(url, clientOptions);
     this.client = client;
     client.on('error', (error) => log.warn({ err: error }, 'workstation agent broker connection error'));
-    client.on('message', (_topic, payload) => {
-      this.handle(payload).catch((error: Error) => log.error({ err: error }, 'lock command handling failed'));
-    });
+    client.on('message', (_topic, payload) => this.handler.receive(payload));
     await new Promise<void>((resolve) => client.once('connect', () => resolve()));
     await client.subscribeAsync(workstationCommandTopic(site, workstation), { qos: 1 });
     log.info({ site, workstation }, 'workstation agent listening for lock commands');
   }
 
+  /** Stops receiving, then lets what was received finish: its lock run and its reports. */
   async stop(): Promise<void> {
     await this.client?.endAsync();
     this.client = undefined;
+    await this.handler.settled();
   }
+}
 
-  private async handle(payload: Buffer): Promise<void> {
-    const { centralKey, site, workstation, clock, log } = this.options;
-    const now = clock.now();
-    for (const [id, until] of this.seen) if (until < now) this.seen.delete(id);
-    const checked = checkLockCommand(payload, centralKey, { site, workstation }, now);
-    let result: Omit<LockResult, 'reported'>;
-    if (!checked.ok) {
-      log.warn({ reason: checked.reason, detail: checked.detail }, 'security: lock command rejected');
-      result = {
-        status: 'rejected',
-        reason: `${checked.reason}: ${checked.detail}`.slice(0, 300),
-        ...(checked.id ? { command: checked.id } : {}),
-      };
-    } else if (this.seen.has(checked.command.id)) {
-      log.warn({ command: checked.command.id }, 'security: lock command replayed');
-      result = { status: 'rejected', reason: 'replayed', command: checked.command.id };
-    } else {
-      this.seen.set(checked.command.id, Date.parse(checked.command.expiresAt) + 60_000);
-      result = { command: checked.command.id, ...(await this.runLock()) };
-      log.info(
-        { command: checked.command.id, status: result.status, reason: checked.command.data.reason },
-        'lock command handled',
-      );
-    }
-    const reply = await this.options.central.post('/lock-result', result);
-    const reported = reply.reached && reply.status === 200;
-    if (!reported) log.warn({ command: result.command, reply }, 'lock result not recorded by central');
-    this.options.onResult?.({ ...result, reported });
-  }
-
-  private runLock(): Promise<{ status: 'ok' | 'failed'; reason?: string }> {
-    const [program, ...args] = this.options.lockCommand;
-    return new Promise((resolve) => {
-      execFile(program as string, args, { timeout: this.options.lockTimeoutMs }, (error, _stdout, stderr) => {
-        if (!error) resolve({ status: 'ok' });
-        else resolve({ status: 'failed', reason: `${error.message} ${stderr}`.trim().slice(0, 300) });
-      });
+/** Runs the lock program (no shell), bounded by the timeout. */
+export function runLockProgram(command: readonly string[], timeoutMs: number): Promise<LockOutcome> {
+  const [program, ...args] = command;
+  return new Promise((resolve) => {
+    execFile(program as string, args, { timeout: timeoutMs }, (error, _stdout, stderr) => {
+      if (!error) resolve({ status: 'ok' });
+      else resolve({ status: 'failed', reason: `${error.message} ${stderr}`.trim().slice(0, 300) });
     });
-  }
+  });
 }

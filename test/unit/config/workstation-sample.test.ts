@@ -14,4 +14,17 @@ describe('workstation client configuration', () => {
     expect(() => parseConfigText(text, WorkstationClientConfig, { env: {} })).toThrow(ConfigError);
     expect(() => parseConfigText(text, WorkstationClientConfig, { env: {} })).toThrow(/graceSeconds/);
   });
+
+  it('runs late locks for 8 hours unless set between 0 (never) and 24', () => {
+    const agent = (extra: string) =>
+      parseConfigText(
+        `kind: workstation\nid: ws-1\nurl: https://central.example\nagent:\n  site: hq\n  centralPublicKey: "ed25519:${'A'.repeat(43)}"\n${extra}`,
+        WorkstationClientConfig,
+        { env: {} },
+      ).agent;
+    expect(agent('')).toMatchObject({ lateLockHours: 8 });
+    expect(agent('  lateLockHours: 0\n')).toMatchObject({ lateLockHours: 0 });
+    expect(() => agent('  lateLockHours: 25\n')).toThrow(/lateLockHours/);
+    expect(() => agent('  lateLockHours: -1\n')).toThrow(/lateLockHours/);
+  });
 });
