@@ -121,7 +121,7 @@ export class LockHandler {
     }
     const outcome: LockOutcome = batch.length > 0 ? await this.lockFor(batch, now) : { status: 'ok' };
     for (const entry of handled)
-      this.report('refused' in entry ? entry.refused : describe(entry.accepted, batch, outcome));
+      this.report('refused' in entry ? entry.refused : reportFor(entry.accepted, batch, outcome));
   }
 
   /** Remembers the batch, ends its users' grace, then runs the lock program once for all of it. */
@@ -135,10 +135,7 @@ export class LockHandler {
       try {
         endGrace(stateDir, user === ERASED_LOCK_USER ? 'all' : { user });
       } catch (error) {
-        log.error(
-          { err: error, user },
-          'workstation agent: cannot end the login grace; locking all the same',
-        );
+        log.error({ err: error }, 'workstation agent: cannot end the login grace; locking all the same');
       }
     }
     const outcome = await this.options.lock();
@@ -171,7 +168,7 @@ export class LockHandler {
 }
 
 /** The report of one accepted command: the run's outcome, and why it was late or shared. */
-function describe(entry: Accepted, batch: Accepted[], outcome: LockOutcome): Report {
+function reportFor(entry: Accepted, batch: Accepted[], outcome: LockOutcome): Report {
   const { command } = entry;
   const notes: string[] = [];
   if (entry.late) notes.push(`late: issued ${command.issuedAt}, expired ${command.expiresAt}`);
