@@ -76,6 +76,11 @@ describe('identgate demo', () => {
         { id: 'ident-ws-1', lastCheck: { allow: true }, present: [{ since: expect.any(String) }] },
       ],
     });
+
+    // Out through the exit reader: the workstation's real lock agent gets central's signed lock.
+    const locked = waitForOutput(demo, /\[workstation ident-ws-1\] lock command: locked/);
+    expect(await sim('badge', '0004711', '--exit')).toMatchObject({ code: 0 });
+    await locked;
   });
 
   it('stops cleanly on Ctrl+C', async () => {

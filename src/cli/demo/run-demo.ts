@@ -202,10 +202,13 @@ export async function runDemo(
       site: demo.site,
       doors: demo.gateway.doors,
       person: agent.id,
+      brokerUrl: broker.url,
+      centralKey: central.publicKey,
+      stateDir,
       print,
       log,
     });
-    stops.push({ name: 'demo workstation', stop: async () => stopWorkstation() });
+    stops.push({ name: 'demo workstation', stop: stopWorkstation });
     gateway.bus.on('demo-console', 'feedback', (feedback) =>
       print(`  [door ${feedback.door}] ${feedbackText(feedback)}`),
     );
