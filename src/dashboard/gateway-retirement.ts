@@ -15,8 +15,8 @@ import { inTransaction } from './storage/database.js';
  * forgets it): its events are refused and quarantined, it is sent no commands or credential sets,
  * and its id is never trusted again. The numbers its gaps still miss can come from nowhere now:
  * they are recorded as lost, with a critical `events-lost` alarm that names them, and its
- * `sequence-gap` and offline alarms are cleared. Incidents (`sequence-ahead`, …) stay for staff
- * to resolve. All of it, and the audit entry, in one transaction.
+ * `sequence-gap` and offline alarms are cleared, as are the conditions it raised itself (nothing
+ * will report their end now). Incidents (`sequence-ahead`, a duress, …) stay for staff to resolve. All of it, and the audit entry, in one transaction.
  */
 export interface RetirementRequest {
   site: string;
@@ -72,13 +72,26 @@ export async function retireGateway(
     const lost = await recordGapsLost(client, site, gateway, `gateway retired: ${reason}`);
     const changed: AlarmView[] = [];
     for (const key of STATE_ALARMS) changed.push(...(await alarms.clearCentral(key, site, gateway, client)));
+    // Its own conditions (a camera down, a door held open, …): no report of it will end them now.
+    const ended = await alarms.clearGatewayConditions(
+      site,
+      gateway,
+      `the gateway was retired (${reason}): nothing reports this condition any more`,
+      client,
+    );
+    changed.push(...ended);
     if (lost.length > 0)
       changed.push(...(await alarms.raiseCentral(lostAlarm(site, gateway, reason, lost), client)));
     await writeAudit(client, {
       actor,
       action: 'gateway.retire',
       target: `${site}/${gateway}`,
-      details: { reason, lostRuns: lost.length, lostNumbers: countNumbers(lost) },
+      details: {
+        reason,
+        lostRuns: lost.length,
+        lostNumbers: countNumbers(lost),
+        ...(ended.length > 0 ? { conditionsCleared: ended.map((a) => ({ id: a.id, alarm: a.alarm })) } : {}),
+      },
     });
     // Delivered at the commit: every instance forgets the gateway, and shows the alarm changes.
     await client.query('SELECT pg_notify($1, $2)', [GATEWAYS_CHANNEL, `${site}/${gateway}`]);

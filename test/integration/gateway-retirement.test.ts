@@ -110,6 +110,14 @@ describe('retiring a gateway', () => {
       site,
       gateway: 'gw-1',
     });
+    // Conditions the gateway raised itself end with it; an incident and another gateway's stay.
+    await pool.query(
+      `INSERT INTO alarms (source, site, gateway, alarm, key, severity) VALUES
+         ('gateway', $1, 'gw-1', 'camera-down', 'camera-down:cam-1', 'critical'),
+         ('gateway', $1, 'gw-1', 'duress', 'duress:main', 'critical'),
+         ('gateway', $1, 'gw-2', 'camera-down', 'camera-down:cam-2', 'critical')`,
+      [site],
+    );
     expect(await cli(['retire', `${site}/gw-1`], 'SD card replaced')).toEqual([
       expect.stringMatching(new RegExp(`^retired ${site}/gw-1 at .*: its events are refused`)),
       '4 missing events in 2 runs recorded as lost (a critical events-lost alarm names them)',
@@ -129,6 +137,26 @@ describe('retiring a gateway', () => {
       [site],
     );
     expect(unpublished.rowCount).toBe(0);
+    const gatewayAlarms = await pool.query<{
+      id: string;
+      gateway: string;
+      key: string;
+      detail: string | null;
+    }>(
+      `SELECT id, gateway, key, cleared_detail AS detail FROM alarms
+        WHERE site = $1 AND source = 'gateway' ORDER BY gateway, key`,
+      [site],
+    );
+    expect(gatewayAlarms.rows.map(({ id: _, ...rest }) => rest)).toEqual([
+      {
+        gateway: 'gw-1',
+        key: 'camera-down:cam-1',
+        detail: 'the gateway was retired (SD card replaced): nothing reports this condition any more',
+      },
+      { gateway: 'gw-1', key: 'duress:main', detail: null },
+      { gateway: 'gw-2', key: 'camera-down:cam-2', detail: null },
+    ]);
+    const cameraDown = gatewayAlarms.rows[0]?.id;
     const lost = await pool.query(
       `SELECT severity, detail FROM alarms WHERE site = $1 AND key = 'events-lost:retired' AND cleared_at IS NULL`,
       [site],
@@ -146,7 +174,12 @@ describe('retiring a gateway', () => {
       {
         actor: `cli:${userInfo().username}`,
         target: `${site}/gw-1`,
-        details: { reason: 'SD card replaced', lostRuns: 2, lostNumbers: 4 },
+        details: {
+          reason: 'SD card replaced',
+          lostRuns: 2,
+          lostNumbers: 4,
+          conditionsCleared: [{ id: Number(cameraDown), alarm: 'camera-down' }],
+        },
       },
     ]);
 

@@ -155,6 +155,26 @@ export class AlarmStore {
     return this.clear('central', site, gateway, key, db);
   }
 
+  /**
+   * Clears every condition a gateway raised that is still open (its incidents stay for staff):
+   * for a gateway that was retired, which nothing will report on any more.
+   */
+  async clearGatewayConditions(
+    site: string,
+    gateway: string,
+    detail: string,
+    db: Queryable,
+  ): Promise<AlarmView[]> {
+    const result = await db.query<Row>(
+      `UPDATE alarms SET cleared_at = now(), cleared_detail = $4
+        WHERE source = 'gateway' AND site = $1 AND gateway = $2 AND cleared_at IS NULL
+          AND NOT (alarm = ANY($3::text[]))
+        RETURNING *`,
+      [site, gateway, [...INCIDENT_ALARMS], storableText(detail)],
+    );
+    return result.rows.map(fromRow);
+  }
+
   /** Newest first. */
   async list(query: AlarmQuery): Promise<AlarmView[]> {
     const result = await this.pool.query<Row>(
