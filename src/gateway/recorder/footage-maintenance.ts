@@ -59,6 +59,8 @@ export interface PressureResult {
 export class FootageMaintenance {
   private timers: TimerHandle[] = [];
   private running = false;
+  /** The last run left the disk short (only held footage was left): the alarm is open. */
+  private short = false;
   private readonly report: RetentionReport;
 
   constructor(private options: MaintenanceOptions) {
@@ -171,10 +173,28 @@ export class FootageMaintenance {
     const { index, remover, limits, diskSpace, policy, log, emit } = this.options;
     const space = diskSpace(index.videoDir);
     const needed = bytesToFree(space, limits);
-    if (needed === 0) return { neededBytes: 0, freedBytes: 0, deletedFiles: 0, resolved: true };
+    if (needed === 0) {
+      // Space was freed by other means (an operator, a hold released and retention run): the
+      // alarm held open by the last run ends. After a restart the alarm's settle period does it.
+      if (this.short) {
+        this.short = false;
+        log.info({ freeBytes: space.freeBytes }, 'video: enough free space again');
+        emit('video.disk-pressure', {
+          freeBytes: space.freeBytes,
+          totalBytes: space.totalBytes,
+          thresholdBytes: thresholdBytes(space, limits),
+          freedBytes: 0,
+          deletedFiles: 0,
+          deletedLinked: 0,
+          resolved: true,
+        });
+      }
+      return { neededBytes: 0, freedBytes: 0, deletedFiles: 0, resolved: true };
+    }
     const plan = planPressureRelief(index.all(), policy.holds, needed);
     remover.removeFiles(plan.remove, 'disk-pressure');
     const resolved = plan.shortfallBytes === 0;
+    this.short = !resolved;
     log[resolved ? 'warn' : 'error'](
       {
         freeBytes: space.freeBytes,

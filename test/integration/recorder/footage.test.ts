@@ -163,6 +163,15 @@ describe('footage: event links, playback, disk pressure and retention', () => {
     expect(rig.recorder.maintenance.relieveDiskPressure().resolved).toBe(false);
     expect(rig.recorder.index.all('cam-1')).toHaveLength(before);
     expect(rig.events.of('video.disk-pressure').at(-1)).toMatchObject({ resolved: false, deletedFiles: 0 });
+    // The operator frees space: the next run says the pressure ended (the alarm clears), once.
+    const reports = rig.events.of('video.disk-pressure').length;
+    disk.freeBytes = 100 * 1024 ** 3;
+    expect(rig.recorder.maintenance.relieveDiskPressure()).toMatchObject({ resolved: true, deletedFiles: 0 });
+    expect(rig.events.of('video.disk-pressure').slice(reports)).toMatchObject([
+      { resolved: true, deletedFiles: 0, freedBytes: 0 },
+    ]);
+    rig.recorder.maintenance.relieveDiskPressure();
+    expect(rig.events.of('video.disk-pressure')).toHaveLength(reports + 1);
   });
 
   it('reconcile removes unindexed files and closes rows without files, past the safety fraction only when forced', () => {
