@@ -48,6 +48,13 @@ export const WorkstationsConfig = Type.Object(
       description:
         'after this many sends of a lock without a confirmation, a critical workstation-lock-failed alarm is raised (the sends go on)',
     }),
+    agentSilenceSeconds: Type.Integer({
+      minimum: 120,
+      maximum: 86_400,
+      default: 300,
+      description:
+        'a workstation whose lock agent has not reported for this long (agents report every minute) gets a workstation-agent-offline warning: a lock on leave would not reach it',
+    }),
     lockRetryHours: Type.Number({
       minimum: 0.5,
       maximum: 24,

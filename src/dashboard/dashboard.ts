@@ -31,6 +31,7 @@ import type { GatewayWatchdog } from './monitoring/gateway-watchdog.js';
 import { OutboundChannels } from './outbound-channels.js';
 import { presenceWithLockOnLeave } from './presence/lock-on-leave.js';
 import type { PresenceService } from './presence/presence-service.js';
+import { WorkstationAgents } from './presence/workstation-agents.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import type { WorkstationLocker } from './presence/workstation-locker.js';
 import { RetentionService } from './retention/retention-service.js';
@@ -100,6 +101,8 @@ export class Dashboard {
   readonly presence: PresenceService;
   /** Lock on leave's sender: owed locks are sent again until the workstations confirm them. */
   readonly locker: WorkstationLocker;
+  /** Whether each workstation's lock agent runs. */
+  readonly agents: WorkstationAgents;
   /** This process's name among several dashboard instances sharing one database. */
   readonly instance = randomUUID();
   /** Publishes every stored event on the hub once, in ingest order, whichever instance stored it. */
@@ -192,6 +195,14 @@ export class Dashboard {
     });
     this.presence = lockOnLeave.presence;
     this.locker = lockOnLeave.locker;
+    this.agents = new WorkstationAgents({
+      pool: this.pool,
+      alarms: this.alarms,
+      alarmsChanged: (changed) => this.hub.publishAlarms(changed),
+      silenceMs: workstationSettings(options.config).agentSilenceSeconds * 1000,
+      clock: this.clock,
+      log: options.log.child({ component: 'presence' }),
+    });
     this.retention = new RetentionService({
       pool: this.pool,
       clock: this.clock,
@@ -255,6 +266,7 @@ export class Dashboard {
     await this.cluster.start();
     await this.presence.start();
     this.locker.start();
+    this.agents.start();
 
     this.app = await buildApp({
       pool: this.pool,
@@ -272,6 +284,7 @@ export class Dashboard {
       hub: this.hub,
       presence: this.presence,
       locker: this.locker,
+      agents: this.agents,
       log: log.child({ component: 'http' }),
       ping: async () => {
         await this.pool.query('SELECT 1');
@@ -362,6 +375,7 @@ export class Dashboard {
     this.hub.closeAll('shutting down');
     this.presence.stop();
     await this.locker.stop();
+    await this.agents.stop();
     await this.cluster.stop();
     await this.jobs?.stop();
     await this.monitoring?.stop();

@@ -100,6 +100,11 @@ export const AlarmType = Type.Union([
    */
   Type.Literal('workstation-lock-failed'),
   /**
+   * A workstation's lock agent stopped reporting that it runs: a lock on leave would not reach it
+   * (raised centrally, a warning; cleared by its next report).
+   */
+  Type.Literal('workstation-agent-offline'),
+  /**
    * A gateway's credential set cannot be published (too large for a gateway): it keeps its last
    * set (raised centrally; cleared once a set for it is published again).
    */

@@ -141,6 +141,50 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(dashes.statusCode).toBe(200);
   });
 
+  it("watches the lock agent's heartbeat: quiet too long is a warning, the next report clears it", async () => {
+    const other = 'ws-other.ident';
+    await registerWorkstation(system, other);
+    const heartbeat = (bearer: string) =>
+      system.dashboard.http.inject({
+        method: 'POST',
+        url: `/api/v1/workstations/${WS}/agent-heartbeat`,
+        headers: { authorization: `Bearer ${bearer}` },
+        payload: {},
+      });
+    expect((await heartbeat('not-the-token')).statusCode).toBe(401);
+    expect((await heartbeat(token)).json()).toEqual({ recorded: true });
+    const agentAlarms = async () =>
+      (
+        await system.dashboard.pool.query<{ key: string; severity: string; cleared: boolean }>(
+          `SELECT key, severity, cleared_at IS NOT NULL AS cleared FROM alarms
+            WHERE alarm = 'workstation-agent-offline' ORDER BY id`,
+        )
+      ).rows;
+    await system.dashboard.agents.check();
+    expect(await agentAlarms()).toEqual([]);
+
+    // Security staff see when each agent last reported, and what it owes.
+    const security = await system.staff('security');
+    const view = await security.request('GET', '/api/v1/workstations');
+    const listed = (view.json() as { workstations: Array<Record<string, unknown>> }).workstations;
+    expect(listed.find((w) => w.id === WS)).toMatchObject({ agentSeenAt: expect.any(String), owedLocks: 0 });
+    expect(listed.find((w) => w.id === other)).toMatchObject({ owedLocks: 0 });
+    expect(listed.find((w) => w.id === other)).not.toHaveProperty('agentSeenAt');
+
+    // Five minutes without a report: a warning, once however often it is checked; the other
+    // workstation, whose agent never reported, is not watched.
+    system.clock.advance(301_000);
+    await system.dashboard.agents.check();
+    await system.dashboard.agents.check();
+    expect(await agentAlarms()).toEqual([
+      { key: `workstation-agent-offline:${WS}`, severity: 'warning', cleared: false },
+    ]);
+    expect((await heartbeat(token)).json()).toEqual({ recorded: true });
+    expect(await agentAlarms()).toEqual([
+      { key: `workstation-agent-offline:${WS}`, severity: 'warning', cleared: true },
+    ]);
+  });
+
   it('gives up a lock owed longer than lockRetryHours: audited, and the alarm stays open', async () => {
     // Owed as a leave makes it (the badge-ins above used the codes this test could type).
     const workstation = system.dashboard.presence.workstation(WS);

@@ -15,6 +15,7 @@ import type { StaffStore } from '../auth/staff-store.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { LiveHub } from '../live-hub.js';
 import type { PresenceService } from '../presence/presence-service.js';
+import type { WorkstationAgents } from '../presence/workstation-agents.js';
 import type { WorkstationLocker } from '../presence/workstation-locker.js';
 import { WorkstationRefusals } from '../presence/workstation-refusals.js';
 import type { RetentionService } from '../retention/retention-service.js';
@@ -77,6 +78,8 @@ export interface AppDependencies {
   presence: PresenceService;
   /** Lock on leave's sender, told each lock result; without it results are only audited. */
   locker?: WorkstationLocker;
+  /** The lock agents' heartbeats. */
+  agents?: WorkstationAgents;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
   /** Whether this instance hears what every dashboard instance stores (ClusterEvents.hearing). */
@@ -247,6 +250,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(workstationRoutes, {
     presence: deps.presence,
     ...(deps.locker ? { locker: deps.locker } : {}),
+    ...(deps.agents ? { agents: deps.agents } : {}),
     audit: deps.audit,
     alarms: deps.alarms,
     hub: deps.hub,

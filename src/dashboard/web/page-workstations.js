@@ -1,5 +1,5 @@
 // Ident workstations: per workstation, who is present in its room (and until when the presence
-// lease runs) and the last login check with its answer. Refreshed on every live event (badges
+// lease runs), the last login check with its answer, and its lock agent (last report, locks owed). Refreshed on every live event (badges
 // change presence) and every few seconds (login checks are not events).
 import { age, api, el, formatTime, toast } from './lib.js';
 import { registerPage } from './router.js';
@@ -11,6 +11,20 @@ function checkCell(check) {
     'td',
     { className: check.allow ? 'ok' : 'bad', title: formatTime(check.at) },
     `${check.user ?? 'a name that is nobody’s'} ${verdict} (${age(check.at)} ago)`,
+  );
+}
+
+function agentCell(workstation) {
+  const owed = workstation.owedLocks
+    ? `; ${workstation.owedLocks} lock${workstation.owedLocks === 1 ? '' : 's'} not confirmed`
+    : '';
+  if (!workstation.agentSeenAt)
+    return el('td', { className: owed ? 'bad' : 'muted' }, `never reported${owed}`);
+  const quietMs = Date.now() - Date.parse(workstation.agentSeenAt);
+  return el(
+    'td',
+    { className: quietMs > 5 * 60_000 || owed ? 'bad' : 'ok', title: formatTime(workstation.agentSeenAt) },
+    `reported ${age(workstation.agentSeenAt)} ago${owed}`,
   );
 }
 
@@ -27,6 +41,7 @@ function row(workstation) {
     el('td', {}, `${workstation.site}/${workstation.room}`),
     el('td', {}, present),
     checkCell(workstation.lastCheck),
+    agentCell(workstation),
   );
 }
 
@@ -53,6 +68,7 @@ registerPage({
             el('th', {}, 'Room'),
             el('th', {}, 'Present'),
             el('th', {}, 'Last login check'),
+            el('th', {}, 'Lock agent'),
           ),
         ),
         body,
@@ -63,7 +79,7 @@ registerPage({
         const { workstations } = await api('GET', '/api/v1/workstations');
         body.replaceChildren(...workstations.map(row));
         if (workstations.length === 0)
-          body.replaceChildren(el('tr', {}, el('td', { colSpan: 4 }, 'No workstation registered.')));
+          body.replaceChildren(el('tr', {}, el('td', { colSpan: 5 }, 'No workstation registered.')));
       } catch (error) {
         toast(`Could not load the workstations: ${error.message}`, 'error');
       }

@@ -4,6 +4,7 @@ import { ID_PATTERN, WORKSTATION_ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { LiveHub } from '../../live-hub.js';
 import type { PresenceService } from '../../presence/presence-service.js';
+import type { WorkstationAgents } from '../../presence/workstation-agents.js';
 import type { WorkstationLocker } from '../../presence/workstation-locker.js';
 import type { AlarmStore } from '../../storage/alarm-store.js';
 import { Access } from '../roles.js';
@@ -16,6 +17,8 @@ export interface WorkstationRoutesOptions {
   hub: LiveHub;
   /** Told each lock result after its audit: an `ok` settles the owed lock, a `failed` raises an alarm. */
   locker?: Pick<WorkstationLocker, 'result'>;
+  /** The lock agents' heartbeats and status; without it the route answers 503. */
+  agents?: Pick<WorkstationAgents, 'heartbeat' | 'status'>;
 }
 
 /** Workstation ids are host names (see the workstations table). */
@@ -39,7 +42,7 @@ export const LoginDenial = Type.Union([
  */
 export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptions> = async (
   app,
-  { presence, audit, alarms, hub, locker },
+  { presence, audit, alarms, hub, locker, agents },
 ) => {
   app.post(
     '/api/v1/workstations/:id/login-check',
@@ -151,6 +154,21 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     },
   );
 
+  app.post(
+    '/api/v1/workstations/:id/agent-heartbeat',
+    {
+      config: { roles: 'workstation' },
+      schema: {
+        description:
+          "A workstation's lock agent reports that it runs (every minute); a quiet one raises workstation-agent-offline.",
+        params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
+        body: Type.Optional(Type.Object({}, { additionalProperties: false })),
+        response: { 200: Type.Object({ recorded: Type.Boolean() }), 400: ErrorSchema, 401: ErrorSchema },
+      },
+    },
+    async (request) => ({ recorded: (await agents?.heartbeat(request.params.id)) ?? false }),
+  );
+
   app.get(
     '/api/v1/workstations',
     {
@@ -166,6 +184,10 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
                 site: Type.String(),
                 room: Type.String(),
                 name: Type.String(),
+                agentSeenAt: Type.Optional(
+                  Type.String({ description: 'when its lock agent last reported; absent: never' }),
+                ),
+                owedLocks: Type.Integer({ description: 'locks sent to it and not yet confirmed' }),
                 present: Type.Array(
                   Type.Object({ person: Type.String(), since: Type.String(), leaseUntil: Type.String() }),
                 ),
@@ -187,6 +209,11 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
         },
       },
     },
-    async () => ({ workstations: presence.view() }),
+    async () => {
+      const status = (await agents?.status()) ?? new Map();
+      return {
+        workstations: presence.view().map((w) => ({ ...w, owedLocks: 0, ...status.get(w.id) })),
+      };
+    },
   );
 };
