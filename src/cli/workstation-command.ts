@@ -10,7 +10,7 @@ import {
 import { writeAudit } from '../dashboard/audit/audit-log.js';
 import { WorkstationStore } from '../dashboard/storage/workstation-store.js';
 import { type Clock, systemClock } from '../lib/clock.js';
-import { createLogger } from '../lib/logger.js';
+import { createLogger, type Logger } from '../lib/logger.js';
 import { importPublicKey } from '../protocol/signing.js';
 import { CentralClient } from '../workstation/central-client.js';
 import { LockAgent, type LockAgentOptions } from '../workstation/lock-agent.js';
@@ -87,8 +87,15 @@ export function loginGate(
     clock: systemClock,
     stateDir: config.stateDir,
     graceMs: config.graceSeconds * 1000,
+    retentionDays: config.retentionDays,
     ...(config.breakGlass ? { breakGlass: config.breakGlass } : {}),
+    log: stderrLogger('workstation-gate'),
   });
+}
+
+/** The login check's stdout is its verdict (PAM, scripts): its log lines go to stderr. */
+function stderrLogger(component: string): Logger {
+  return createLogger({ bindings: { component }, write: (line) => process.stderr.write(`${line}\n`) });
 }
 
 export function lockAgent(
@@ -116,6 +123,8 @@ export function lockAgent(
     lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
     lateMs: Math.round(settings.lateLockHours * 3_600_000),
     stateDir: config.stateDir,
+    graceMs: config.graceSeconds * 1000,
+    retentionDays: config.retentionDays,
     central: centralClient(config, config.id, env),
     clock,
     log: createLogger({ bindings: { component: 'workstation-agent' } }),

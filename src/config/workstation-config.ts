@@ -116,6 +116,13 @@ export const WorkstationClientConfig = Type.Object(
       description:
         'where the last confirmed checks, break-glass grants, pending reports and the lock commands already run are kept (root only)',
     }),
+    retentionDays: Type.Integer({
+      minimum: 1,
+      maximum: 3650,
+      default: 60,
+      description:
+        "days the break-glass journal's lines and undelivered break-glass reports are kept on the workstation, then deleted (an undelivered one with an error logged); mirrors the central presence class: keep both equal for the workstation's site",
+    }),
     agent: Type.Optional(
       Type.Object(
         {

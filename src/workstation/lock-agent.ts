@@ -1,17 +1,20 @@
 import { execFile } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import type { Clock } from '../lib/clock.js';
+import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
 import { MAX_COMMAND_VALIDITY_MS } from '../protocol/commands.js';
 import { CLOCK_SKEW_MS } from '../protocol/validity.js';
 import { workstationCommandTopic } from '../protocol/workstation-commands.js';
 import type { CentralClient } from './central-client.js';
+import { LocalRetention } from './local-retention.js';
 import { LockHandler, type LockOutcome, type LockResult } from './lock-handler.js';
 import { SeenLockCommands } from './seen-lock-commands.js';
 
 export type { LockResult } from './lock-handler.js';
+
+const RETENTION_INTERVAL_MS = 3_600_000;
 
 /**
  * The workstation agent: subscribes to its command topic and hands every lock command to the
@@ -33,6 +36,9 @@ export interface LockAgentOptions {
   lateMs: number;
   /** The workstation's state directory: the replay memory, and the login gate's grace. */
   stateDir: string;
+  /** The login gate's grace and the local retention period: the agent runs the retention hourly. */
+  graceMs: number;
+  retentionDays: number;
   central: CentralClient;
   clock: Clock;
   log: Logger;
@@ -44,9 +50,12 @@ export class LockAgent {
   private client: MqttClient | undefined;
   private readonly seen: SeenLockCommands;
   private readonly handler: LockHandler;
+  private readonly retention: LocalRetention;
+  private retentionTimer: TimerHandle | undefined;
 
   constructor(private readonly options: LockAgentOptions) {
-    const { lateMs, stateDir, log, lockCommand, lockTimeoutMs } = options;
+    const { lateMs, stateDir, log, lockCommand, lockTimeoutMs, graceMs, retentionDays, clock } = options;
+    this.retention = new LocalRetention({ stateDir, graceMs, retentionDays, clock, log });
     // An id must be remembered as long as its command could pass the checks: late, or in its window.
     this.seen = new SeenLockCommands({
       stateDir,
@@ -72,6 +81,7 @@ export class LockAgent {
     const { url, clientId, username, password, tls, log, site, workstation, clock } = this.options;
     // Before the first message: a persistent session delivers what it holds right at connect.
     this.seen.load(clock.now());
+    this.runRetention();
     const clientOptions: IClientOptions = {
       ...tls,
       clientId: clientId ?? `identgate-ws-${workstation}`.slice(0, 128),
@@ -93,9 +103,17 @@ export class LockAgent {
 
   /** Stops receiving, then lets what was received finish: its lock run and its reports. */
   async stop(): Promise<void> {
+    this.retentionTimer?.cancel();
+    this.retentionTimer = undefined;
     await this.client?.endAsync();
     this.client = undefined;
     await this.handler.settled();
+  }
+
+  /** Local retention now and every hour while the agent runs (it logs its own failures). */
+  private runRetention(): void {
+    this.retention.run();
+    this.retentionTimer = this.options.clock.setTimeout(() => this.runRetention(), RETENTION_INTERVAL_MS);
   }
 }
 

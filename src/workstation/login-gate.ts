@@ -1,9 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
+import type { Logger } from '../lib/logger.js';
+import { appendJournal } from './break-glass-journal.js';
 import type { CentralClient } from './central-client.js';
+import { LocalRetention, listJson } from './local-retention.js';
+import { CONFIRMED_DIR, GRANTS_DIR, REPORTS_DIR, reportName, USER_PATTERN } from './state-layout.js';
 
 /**
  * The workstation side of a login check. Central decides whenever it answers. When it does not
@@ -11,7 +15,8 @@ import type { CentralClient } from './central-client.js';
  * allowed within the last `graceMs`, or one holding a break-glass grant; everyone else is
  * denied. Break-glass is the documented emergency path: a code from a sealed envelope, a reason,
  * a local journal entry, and a report to central that raises an alarm (sent at once, or with
- * the next check that reaches central).
+ * the next check that reaches central). After every check the local retention runs
+ * (local-retention.ts): what it keeps naming users goes once it has served its purpose.
  */
 export type GateReason =
   | 'not-present'
@@ -33,12 +38,14 @@ export interface LoginGateOptions {
   clock: Clock;
   stateDir: string;
   graceMs: number;
+  /** How long the break-glass journal and undelivered reports are kept (workstation retentionDays). */
+  retentionDays: number;
   breakGlass?: { codeSha256: string; minutes: number };
+  log: Logger;
 }
 
 /** The code whose hash the shipped sample configuration carries (hardware/pam/workstation.yaml). */
 const SAMPLE_CODE = 'replace-me';
-const USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const REASONS = new Set<string>([
   'not-present',
   'other-room',
@@ -47,8 +54,6 @@ const REASONS = new Set<string>([
   'unknown-workstation',
   'unknown-user',
 ]);
-
-const CONFIRMED_DIR = 'confirmed';
 
 /**
  * Where central's last allow for `user` is kept: the grace while central is unreachable runs from
@@ -68,7 +73,7 @@ export function confirmedFile(stateDir: string, user: string): string {
 export function endGrace(stateDir: string, who: { user: string } | 'all'): number {
   const files =
     who === 'all'
-      ? listConfirmed(stateDir).map((name) => join(stateDir, CONFIRMED_DIR, name))
+      ? listJson(join(stateDir, CONFIRMED_DIR)).map((name) => join(stateDir, CONFIRMED_DIR, name))
       : [confirmedFile(stateDir, who.user)];
   let removed = 0;
   for (const file of files) {
@@ -82,15 +87,6 @@ export function endGrace(stateDir: string, who: { user: string } | 'all'): numbe
   return removed;
 }
 
-function listConfirmed(stateDir: string): string[] {
-  try {
-    return readdirSync(join(stateDir, CONFIRMED_DIR)).filter((name) => name.endsWith('.json'));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-}
-
 interface Grant {
   user: string;
   reason: string;
@@ -99,9 +95,22 @@ interface Grant {
 }
 
 export class LoginGate {
-  constructor(private readonly options: LoginGateOptions) {}
+  private readonly retention: LocalRetention;
 
+  constructor(private readonly options: LoginGateOptions) {
+    const { stateDir, graceMs, retentionDays, clock, log } = options;
+    this.retention = new LocalRetention({ stateDir, graceMs, retentionDays, clock, log });
+  }
+
+  /** Central's verdict, or the workstation's own while central cannot give one; then retention. */
   async check(user: string): Promise<GateVerdict> {
+    const verdict = await this.decide(user);
+    // Never throws, whatever the disk does: the verdict stands as decided.
+    this.retention.run();
+    return verdict;
+  }
+
+  private async decide(user: string): Promise<GateVerdict> {
     if (!USER_PATTERN.test(user))
       return { allow: false, reason: 'bad-request', detail: 'not a valid user name' };
     const reply = await this.options.client.post('/login-check', { user });
@@ -140,7 +149,7 @@ export class LoginGate {
         detail: `${cause}; allowed ${Math.round((now - last.at) / 1000)} s after central's last allow`,
       };
     }
-    const grant = this.readJson<Grant>(this.path(join('break-glass', `${user}.json`)));
+    const grant = this.readJson<Grant>(this.path(join(GRANTS_DIR, `${user}.json`)));
     if (grant && grant.until > now) {
       this.journal({ event: 'break-glass-login', user, at: now });
       return {
@@ -184,34 +193,84 @@ export class LoginGate {
       throw new CodedError('IDG_BREAK_GLASS_CODE', 'wrong break-glass code (the attempt is recorded)');
     }
     const grant: Grant = { user, reason: reason.trim(), at: now, until: now + settings.minutes * 60_000 };
-    this.writeJson(this.path(join('break-glass', `${user}.json`)), grant);
+    this.writeJson(this.path(join(GRANTS_DIR, `${user}.json`)), grant);
     this.journal({ event: 'break-glass-granted', user, at: now, until: grant.until, reason: grant.reason });
     this.queueReport({ user, reason: grant.reason, at: now, outcome: 'granted' });
     const reported = await this.flushReports();
     return { until: grant.until, reported };
   }
 
-  /** Sends queued break-glass reports; true when none is left. */
+  /**
+   * Sends queued break-glass reports, oldest first, removing each once central has taken it; true
+   * when none is left. One that cannot be read is logged and skipped (retention ends it after
+   * retentionDays); one that is not JSON can never be delivered and is removed, with an error.
+   */
   async flushReports(): Promise<boolean> {
-    const dir = this.path('reports');
+    const dir = this.path(REPORTS_DIR);
     let files: string[];
     try {
       files = readdirSync(dir)
         .filter((f) => f.endsWith('.json'))
         .sort();
-    } catch {
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.options.log.error(
+          { code: (error as NodeJS.ErrnoException).code },
+          'security: the pending break-glass reports cannot be listed; they are not sent',
+        );
       return true;
     }
+    let left = 0;
     for (const file of files) {
-      const report = JSON.parse(readFileSync(join(dir, file), 'utf8')) as unknown;
-      const reply = await this.options.client.post('/break-glass', report);
+      const read = this.readReport(join(dir, file));
+      if (read === 'unreadable') {
+        left += 1;
+        continue;
+      }
+      if (read === 'garbage') continue;
+      const reply = await this.options.client.post('/break-glass', read.report);
       if (!reply.reached || reply.status >= 500) return false;
       // Any other answer is final (a 4xx will not improve by retrying); keep it in the journal.
       if (reply.status !== 200)
-        this.journal({ event: 'break-glass-report-refused', file, status: reply.status });
+        this.journal({
+          event: 'break-glass-report-refused',
+          at: this.options.clock.now(),
+          file,
+          status: reply.status,
+        });
       rmSync(join(dir, file), { force: true });
     }
-    return true;
+    return left === 0;
+  }
+
+  private readReport(file: string): { report: unknown } | 'unreadable' | 'garbage' {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      this.options.log.error(
+        { code: (error as NodeJS.ErrnoException).code },
+        'security: a pending break-glass report cannot be read; it is not sent',
+      );
+      return 'unreadable';
+    }
+    try {
+      return { report: JSON.parse(text) as unknown };
+    } catch {
+      try {
+        rmSync(file, { force: true });
+      } catch (error) {
+        this.options.log.error(
+          { code: (error as NodeJS.ErrnoException).code },
+          'security: a pending break-glass report is corrupt and cannot be removed; it is not sent',
+        );
+        return 'unreadable';
+      }
+      this.options.log.error(
+        'security: a pending break-glass report was corrupt and could never be delivered; removed (the journal keeps the break-glass use)',
+      );
+      return 'garbage';
+    }
   }
 
   private queueReport(report: {
@@ -220,7 +279,7 @@ export class LoginGate {
     at: number;
     outcome: 'granted' | 'refused';
   }): void {
-    this.writeJson(this.path(join('reports', `${report.at}-${report.user}.json`)), {
+    this.writeJson(this.path(join(REPORTS_DIR, reportName(report.at, report.user))), {
       user: report.user,
       reason: report.reason.slice(0, 300),
       at: new Date(report.at).toISOString(),
@@ -238,8 +297,7 @@ export class LoginGate {
   }
 
   private journal(entry: Record<string, unknown>): void {
-    mkdirSync(this.options.stateDir, { recursive: true, mode: 0o700 });
-    appendFileSync(this.path('break-glass.log'), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    appendJournal(this.options.stateDir, entry);
   }
 
   private path(relative: string): string {

@@ -86,6 +86,9 @@ export async function startDemoWorkstation(options: DemoWorkstationOptions): Pro
     lockTimeoutMs: 10_000,
     lateMs: 8 * 3_600_000,
     stateDir: join(options.stateDir, 'workstation'),
+    // The workstation configuration's defaults (login grace 120 s, local retention 60 days).
+    graceMs: 120_000,
+    retentionDays: 60,
     central: client,
     clock: systemClock,
     log: log.child({ component: 'workstation-agent' }),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/lib/clock.js';
-import { createLogger, type Logger } from '../../../src/lib/logger.js';
+import { createLogger, type Logger, silentLogger } from '../../../src/lib/logger.js';
 import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
 import { signLockCommand, type WorkstationCommand } from '../../../src/protocol/workstation-commands.js';
 import type { CentralClient, CentralReply } from '../../../src/workstation/central-client.js';
@@ -11,6 +11,8 @@ import { runLockProgram } from '../../../src/workstation/lock-agent.js';
 import { LockHandler, type LockOutcome, type LockResult } from '../../../src/workstation/lock-handler.js';
 import { confirmedFile, LoginGate } from '../../../src/workstation/login-gate.js';
 import { SEEN_FILE, SeenLockCommands } from '../../../src/workstation/seen-lock-commands.js';
+
+const gateDefaults = { retentionDays: 60, log: silentLogger };
 
 const central = generateSigningKeyPair();
 const self = { site: 'hq', workstation: 'ws-1.ident' };
@@ -253,7 +255,8 @@ describe('lock handler: late locks, replay memory, coalescing, end of grace', ()
   });
 
   describe('the end of the login grace', () => {
-    const gate = () => new LoginGate({ client: centralFake.client, clock, stateDir, graceMs: 120_000 });
+    const gate = () =>
+      new LoginGate({ ...gateDefaults, client: centralFake.client, clock, stateDir, graceMs: 120_000 });
 
     it('denies the locked user via grace while central is unreachable, and keeps everyone else’s', async () => {
       expect(await gate().check('ada')).toEqual({ allow: true, via: 'central' });

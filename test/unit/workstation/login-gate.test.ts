@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/lib/clock.js';
+import { silentLogger } from '../../../src/lib/logger.js';
 import type { CentralClient, CentralReply } from '../../../src/workstation/central-client.js';
 import { confirmedFile, endGrace, LoginGate } from '../../../src/workstation/login-gate.js';
+
+const gateDefaults = { retentionDays: 60, log: silentLogger };
 
 /** Central as a switch: answering with `answer`, or unreachable; every request is recorded. */
 function fakeCentral() {
@@ -33,7 +36,7 @@ describe('login gate: central decides, else a short grace, else closed', () => {
     clock = new FakeClock();
     central = fakeCentral();
     stateDir = mkdtempSync(join(tmpdir(), 'idg-gate-'));
-    gate = new LoginGate({ client: central.client, clock, stateDir, graceMs: 120_000 });
+    gate = new LoginGate({ ...gateDefaults, client: central.client, clock, stateDir, graceMs: 120_000 });
   });
 
   afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -86,6 +89,7 @@ describe('login gate: central decides, else a short grace, else closed', () => {
   it('refuses break-glass when it is not configured, and the sample code always', async () => {
     await expect(gate.breakGlass('ada', 'x', 'dashboard down')).rejects.toThrow(/not configured/);
     const withCode = new LoginGate({
+      ...gateDefaults,
       client: central.client,
       clock,
       stateDir,
@@ -104,6 +108,7 @@ describe('login gate: central decides, else a short grace, else closed', () => {
     const code = 'sealed-4711';
     const { createHash } = await import('node:crypto');
     const withCode = new LoginGate({
+      ...gateDefaults,
       client: central.client,
       clock,
       stateDir,

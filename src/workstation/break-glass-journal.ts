@@ -1,0 +1,147 @@
+import {
+  appendFileSync,
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { JOURNAL_FILE, parseReportName } from './state-layout.js';
+
+/**
+ * The break-glass journal (`<stateDir>/break-glass.log`): every grant, refused code, login through
+ * a grant and refused report, one JSON object a line, appended. Retention and the erasure of a
+ * user take lines out by rewriting it whole (temporary file, fsync, rename); every line they keep
+ * stays byte for byte.
+ */
+export interface JournalLine {
+  /** The line's bytes, without its newline. */
+  bytes: Buffer;
+  /** False only for a last line without its newline (a torn append). */
+  complete: boolean;
+  /** The parsed object; undefined for a line that is not a JSON object. */
+  entry?: Record<string, unknown>;
+  /** When it was written; undefined when the line does not say. */
+  at?: number;
+}
+
+export function appendJournal(stateDir: string, entry: Record<string, unknown>): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  appendFileSync(join(stateDir, JOURNAL_FILE), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+}
+
+/** The journal's lines, or undefined when there is no journal; other read errors are thrown. */
+export function readJournal(stateDir: string): { lines: JournalLine[]; stats: Stats } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(join(stateDir, JOURNAL_FILE), 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    return { lines: splitLines(readFileSync(fd)), stats };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function splitLines(content: Buffer): JournalLine[] {
+  const lines: JournalLine[] = [];
+  let start = 0;
+  while (start < content.length) {
+    const end = content.indexOf(0x0a, start);
+    const bytes = content.subarray(start, end === -1 ? content.length : end);
+    lines.push({ bytes, complete: end !== -1, ...parseLine(bytes) });
+    start = end === -1 ? content.length : end + 1;
+  }
+  return lines;
+}
+
+function parseLine(bytes: Buffer): { entry?: Record<string, unknown>; at?: number } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return {};
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+  const entry = parsed as Record<string, unknown>;
+  if (typeof entry.at === 'number' && Number.isFinite(entry.at)) return { entry, at: entry.at };
+  // A refused report journaled by an earlier version carries only the report's file name.
+  const report = typeof entry.file === 'string' ? parseReportName(entry.file) : undefined;
+  return report ? { entry, at: report.at } : { entry };
+}
+
+export type JournalRewrite = { dropped: number; kept: number } | 'changed-meanwhile';
+
+/**
+ * Rewrites the journal without the lines `drop` picks. The journal may be appended to by another
+ * process meanwhile (a login check, break-glass): if it changed between the read and the rename,
+ * nothing is replaced and `changed-meanwhile` is returned, so that no appended line is lost.
+ */
+export function rewriteJournal(
+  stateDir: string,
+  drop: (lines: readonly JournalLine[]) => boolean[],
+): JournalRewrite {
+  const journal = readJournal(stateDir);
+  if (!journal) return { dropped: 0, kept: 0 };
+  const dropped = drop(journal.lines);
+  const kept = journal.lines.filter((_, index) => !dropped[index]);
+  if (kept.length === journal.lines.length) return { dropped: 0, kept: kept.length };
+  const content = Buffer.concat(
+    kept.flatMap((line) => (line.complete ? [line.bytes, Buffer.from('\n')] : [line.bytes])),
+  );
+  const path = join(stateDir, JOURNAL_FILE);
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeSynced(tmp, content);
+  if (!unchanged(path, journal.stats)) {
+    rmSync(tmp, { force: true });
+    return 'changed-meanwhile';
+  }
+  renameSync(tmp, path);
+  syncDirectory(stateDir);
+  return { dropped: journal.lines.length - kept.length, kept: kept.length };
+}
+
+function writeSynced(path: string, content: Buffer): void {
+  rmSync(path, { force: true });
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    for (let written = 0; written < content.length; )
+      written += writeSync(fd, content, written, content.length - written);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw error;
+  }
+  closeSync(fd);
+}
+
+function unchanged(path: string, before: Stats): boolean {
+  let now: Stats;
+  try {
+    now = statSync(path);
+  } catch {
+    return false; // gone or unreadable meanwhile: not the journal that was read
+  }
+  return now.ino === before.ino && now.size === before.size && now.mtimeMs === before.mtimeMs;
+}
+
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

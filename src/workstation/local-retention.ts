@@ -1,0 +1,265 @@
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { appendJournal, type JournalLine, rewriteJournal } from './break-glass-journal.js';
+import { CONFIRMED_DIR, GRANTS_DIR, parseReportName, REPORTS_DIR, tempFileWriter } from './state-layout.js';
+
+/**
+ * Retention of what the workstation side keeps under `stateDir` (GDPR Art. 5(1)(e)): nothing that
+ * names a user outlives its purpose. A confirmed login goes once its grace has passed, a
+ * break-glass grant once it has expired, journal lines and undelivered reports after
+ * `retentionDays`. Run by the login gate after every check and by the agent at start and hourly.
+ * It never throws: a failure is logged and the check or agent goes on as without it. Log lines
+ * never name a user (file names do, so only error codes are logged).
+ */
+export interface LocalRetentionOptions {
+  stateDir: string;
+  graceMs: number;
+  retentionDays: number;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface RetentionOutcome {
+  /** Confirmed logins past their grace. */
+  confirmed: number;
+  /** Expired break-glass grants. */
+  grants: number;
+  /** Journal lines older than retentionDays. */
+  journalLines: number;
+  /** Break-glass reports never delivered within retentionDays. */
+  undeliveredReports: number;
+  /** Files that could be nothing but garbage (not JSON of the expected shape). */
+  garbage: number;
+  /** Temporary files left by a writer that no longer runs. */
+  tempFiles: number;
+  /** Steps or files that failed (logged). */
+  failures: number;
+}
+
+const DAY_MS = 86_400_000;
+
+export class LocalRetention {
+  constructor(private readonly options: LocalRetentionOptions) {}
+
+  run(): RetentionOutcome {
+    const now = this.options.clock.now();
+    const outcome: RetentionOutcome = {
+      confirmed: 0,
+      grants: 0,
+      journalLines: 0,
+      undeliveredReports: 0,
+      garbage: 0,
+      tempFiles: 0,
+      failures: 0,
+    };
+    this.step('confirmed', outcome, () => this.expireConfirmed(now, outcome));
+    this.step('grants', outcome, () => this.expireGrants(now, outcome));
+    this.step('reports', outcome, () => this.expireReports(now, outcome));
+    this.step('journal', outcome, () => this.trimJournal(now, outcome));
+    this.step('temporary files', outcome, () => this.removeStaleTempFiles(outcome));
+    const removed = outcome.confirmed + outcome.grants + outcome.journalLines + outcome.tempFiles;
+    if (removed + outcome.garbage + outcome.undeliveredReports > 0)
+      this.options.log.debug({ ...outcome }, 'workstation retention removed expired local data');
+    return outcome;
+  }
+
+  private get retentionMs(): number {
+    return this.options.retentionDays * DAY_MS;
+  }
+
+  /** Central's last allow is only needed for the grace after it. */
+  private expireConfirmed(now: number, outcome: RetentionOutcome): void {
+    this.eachJsonFile(CONFIRMED_DIR, outcome, (value) => {
+      const at = (value as { at?: unknown } | null)?.at;
+      if (typeof at !== 'number' || !Number.isFinite(at)) return 'garbage';
+      return now - at >= this.options.graceMs ? 'expired' : 'keep';
+    });
+  }
+
+  /** A grant lets its user in until `until`; afterwards it is useless. */
+  private expireGrants(now: number, outcome: RetentionOutcome): void {
+    this.eachJsonFile(GRANTS_DIR, outcome, (value) => {
+      const until = (value as { until?: unknown } | null)?.until;
+      if (typeof until !== 'number' || !Number.isFinite(until)) return 'garbage';
+      return until <= now ? 'expired' : 'keep';
+    });
+  }
+
+  private eachJsonFile(
+    dir: typeof CONFIRMED_DIR | typeof GRANTS_DIR,
+    outcome: RetentionOutcome,
+    judge: (value: unknown) => 'keep' | 'expired' | 'garbage',
+  ): void {
+    for (const name of listJson(join(this.options.stateDir, dir))) {
+      const file = join(this.options.stateDir, dir, name);
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT') continue; // removed meanwhile
+        this.failed(outcome, error, `workstation retention: a file in ${dir}/ cannot be read; skipped`, dir);
+        continue;
+      }
+      let verdict: 'keep' | 'expired' | 'garbage';
+      try {
+        verdict = judge(JSON.parse(text));
+      } catch {
+        verdict = 'garbage';
+      }
+      if (verdict === 'keep') continue;
+      if (!this.remove(file, outcome, dir)) continue;
+      if (verdict === 'garbage') {
+        outcome.garbage += 1;
+        this.options.log.warn({ dir }, `workstation retention: removed a corrupt file from ${dir}/`);
+      } else if (dir === CONFIRMED_DIR) outcome.confirmed += 1;
+      else outcome.grants += 1;
+    }
+  }
+
+  /**
+   * Delivered reports are removed as central takes them (LoginGate.flushReports); one still here
+   * after retentionDays is dropped, but not silently: an error is logged and the journal keeps a
+   * line that a report was never delivered (without the user).
+   */
+  private expireReports(now: number, outcome: RetentionOutcome): void {
+    const dir = join(this.options.stateDir, REPORTS_DIR);
+    for (const name of listJson(dir)) {
+      const file = join(dir, name);
+      let at = parseReportName(name)?.at;
+      if (at === undefined) {
+        try {
+          at = statSync(file).mtimeMs;
+        } catch (error) {
+          if (errorCode(error) !== 'ENOENT')
+            this.failed(
+              outcome,
+              error,
+              'workstation retention: a pending report cannot be read',
+              REPORTS_DIR,
+            );
+          continue;
+        }
+      }
+      if (now - at <= this.retentionMs || !this.remove(file, outcome, REPORTS_DIR)) continue;
+      outcome.undeliveredReports += 1;
+      const reportAt = new Date(at).toISOString();
+      this.options.log.error(
+        { reportAt, retentionDays: this.options.retentionDays },
+        'security: a break-glass report was never delivered to central and is deleted after retentionDays; review the break-glass journal',
+      );
+      try {
+        appendJournal(this.options.stateDir, { event: 'break-glass-report-undelivered', at: now, reportAt });
+      } catch (error) {
+        this.failed(
+          outcome,
+          error,
+          'workstation retention: cannot journal the undelivered report',
+          REPORTS_DIR,
+        );
+      }
+    }
+  }
+
+  /** Drops journal lines older than retentionDays; the newer ones stay byte for byte. */
+  private trimJournal(now: number, outcome: RetentionOutcome): void {
+    const cutoff = now - this.retentionMs;
+    const result = rewriteJournal(this.options.stateDir, (lines) => expiredLines(lines, cutoff));
+    if (result === 'changed-meanwhile') {
+      this.options.log.debug('workstation retention: the journal changed meanwhile; trimmed at the next run');
+      return;
+    }
+    outcome.journalLines += result.dropped;
+  }
+
+  /** A crash during an atomic write leaves `<file>.tmp-<pid>`, which can hold a copy of the journal. */
+  private removeStaleTempFiles(outcome: RetentionOutcome): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.options.stateDir);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    for (const name of names) {
+      const pid = tempFileWriter(name);
+      if (pid === undefined || pid === process.pid || isRunning(pid)) continue;
+      if (this.remove(join(this.options.stateDir, name), outcome, '.')) outcome.tempFiles += 1;
+    }
+  }
+
+  private remove(file: string, outcome: RetentionOutcome, dir: string): boolean {
+    try {
+      rmSync(file, { force: true });
+      return true;
+    } catch (error) {
+      this.failed(outcome, error, `workstation retention: cannot remove a file from ${dir}/`, dir);
+      return false;
+    }
+  }
+
+  private step(name: string, outcome: RetentionOutcome, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.failed(outcome, error, `workstation retention: ${name} failed; the rest goes on`, name);
+    }
+  }
+
+  /** Logs the error's code and call, never its message: that holds a path, which can name a user. */
+  private failed(outcome: RetentionOutcome, error: unknown, message: string, where: string): void {
+    outcome.failures += 1;
+    const { code, syscall } = error as NodeJS.ErrnoException;
+    this.options.log.error(
+      { where, code: code ?? (error as Error).name, ...(syscall ? { syscall } : {}) },
+      message,
+    );
+  }
+}
+
+/**
+ * Lines written before the cutoff. A line that does not say when it was written (unreadable, or
+ * torn) is as old as the next one that does, since the journal is appended in time order: it goes
+ * when a later line has expired.
+ */
+export function expiredLines(lines: readonly JournalLine[], cutoff: number): boolean[] {
+  const drop: boolean[] = new Array(lines.length).fill(false);
+  let laterExpired = false;
+  for (let index = lines.length - 1; index >= 0; index -= 1) {
+    const at = lines[index]?.at;
+    if (at === undefined) drop[index] = laterExpired;
+    else {
+      const expired = at < cutoff;
+      drop[index] = expired;
+      laterExpired ||= expired;
+    }
+  }
+  return drop;
+}
+
+/** The `.json` files of a directory; none when it does not exist. */
+export function listJson(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((name) => name.endsWith('.json'))
+      .sort();
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+/** Whether a process with this id runs (EPERM: it does, under another user). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
