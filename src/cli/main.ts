@@ -44,7 +44,7 @@ usage:
   identgate gateways list|retire …               gateways ever trusted; retire one for good
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
-  identgate workstation check|break-glass|register  workstation login gated on presence
+  identgate workstation check|break-glass|agent|erase|register  workstation login gated on presence
   identgate audit verify|checkpoint|prune …      the tamper-evident log: verify, sign days, prune
   identgate export … | export verify <dir>       signed access-log bundles for auditors; check one
   identgate --version

@@ -13,8 +13,10 @@ import { type Clock, systemClock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { importPublicKey } from '../protocol/signing.js';
 import { CentralClient } from '../workstation/central-client.js';
+import { eraseLocalUser, type LocalErasure } from '../workstation/local-erasure.js';
 import { LockAgent, type LockAgentOptions } from '../workstation/lock-agent.js';
 import { LoginGate } from '../workstation/login-gate.js';
+import { USER_PATTERN } from '../workstation/state-layout.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 
@@ -32,6 +34,9 @@ export const WORKSTATION_USAGE = `usage:
   identgate workstation agent [--config <workstation.yaml>]
     lock on leave: runs agent.lockCommand for each verified lock command (also one that arrives
     late, issued within agent.lateLockHours), once for all waiting; reports every result
+  identgate workstation erase --user <name> [--config <workstation.yaml>]
+    the workstation half of a person's erasure (people erase cannot reach workstations): removes
+    the user's last allow, break-glass grant, journal lines and pending reports here; prints counts
   identgate workstation register --id <host> --site <site> --room <room> --config <dashboard.yaml>
     registers (or moves) a workstation and prints its new token once
   The workstation configuration: --config, else $IDENTGATE_WORKSTATION_CONFIG, else
@@ -132,6 +137,15 @@ export function lockAgent(
   });
 }
 
+function erasureLines(user: string, erased: LocalErasure): string[] {
+  const lines = [
+    `erased the local traces of ${user} on this workstation: ${erased.confirmed} confirmed login(s), ${erased.grants} break-glass grant(s), ${erased.journalLines} journal line(s), ${erased.reports} pending break-glass report(s)`,
+  ];
+  if (erased.reports > 0)
+    lines.push('the pending reports had not reached central: it will not hear of that break-glass use');
+  return lines;
+}
+
 export async function runWorkstation(args: string[], env = process.env): Promise<WorkstationRun> {
   const { values, positionals } = parseArgs({
     args,
@@ -200,6 +214,16 @@ export async function runWorkstation(args: string[], env = process.env): Promise
       });
       await agent.stop();
       return { code: ExitCode.ok, lines: ['workstation agent stopped'] };
+    }
+    case 'erase': {
+      const user = values.user;
+      if (!user || !USER_PATTERN.test(user))
+        throw new UsageError(
+          `identgate workstation erase needs --user with a valid user name (letters, digits, _ and -, at most 64)\n\n${WORKSTATION_USAGE}`,
+        );
+      const config = loadWorkstationConfig(values.config, env);
+      const erased = eraseLocalUser(config.stateDir, user, systemClock);
+      return { code: ExitCode.ok, lines: erasureLines(user, erased) };
     }
     case 'register': {
       const { id, site, room, name } = values;

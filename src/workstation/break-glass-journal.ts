@@ -81,6 +81,17 @@ function parseLine(bytes: Buffer): { entry?: Record<string, unknown>; at?: numbe
   return report ? { entry, at: report.at } : { entry };
 }
 
+/** Whether a journal line is about `user`: by its user, or by the name of a report of theirs. */
+export function namesUser(line: JournalLine, user: string): boolean {
+  if (line.entry) {
+    if (line.entry.user === user) return true;
+    return typeof line.entry.file === 'string' && parseReportName(line.entry.file)?.user === user;
+  }
+  // A line that cannot be read may still hold the name.
+  const text = line.bytes.toString('utf8');
+  return text.includes(JSON.stringify(user)) || text.includes(`-${user}.json`);
+}
+
 export type JournalRewrite = { dropped: number; kept: number } | 'changed-meanwhile';
 
 /**

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/cli/cli-error.js';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { ExitCode, UsageError } from '../../../src/cli/cli-error.js';
+import { run } from '../../../src/cli/main.js';
 import { lockAgent, runWorkstation } from '../../../src/cli/workstation-command.js';
 import { ConfigError } from '../../../src/config/config-error.js';
 import { parseConfigText } from '../../../src/config/load-config.js';
@@ -51,5 +55,45 @@ describe('identgate workstation: bad input gets a clear error', () => {
       () =>
         new CentralClient({ url: 'http://127.0.0.1:8080', workstation: 'ws-1', token: 't', timeoutMs: 1000 }),
     ).not.toThrow();
+  });
+});
+
+describe("identgate workstation erase: the workstation half of a person's erasure", () => {
+  it("removes the user's traces, prints the counts and exits 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-ws-erase-cli-'));
+    try {
+      const stateDir = join(dir, 'state');
+      mkdirSync(join(stateDir, 'confirmed'), { recursive: true });
+      mkdirSync(join(stateDir, 'reports'), { recursive: true });
+      writeFileSync(join(stateDir, 'confirmed', 'agent-ada.json'), '{"at":1}');
+      writeFileSync(join(stateDir, 'confirmed', 'agent-bob.json'), '{"at":1}');
+      writeFileSync(join(stateDir, 'reports', '5-agent-ada.json'), '{"user":"agent-ada"}');
+      writeFileSync(join(stateDir, 'break-glass.log'), '{"user":"agent-ada","at":5}\n');
+      const config = join(dir, 'workstation.yaml');
+      writeFileSync(
+        config,
+        `kind: workstation\nid: ws-1\nurl: https://central.example\nstateDir: ${stateDir}\n`,
+      );
+      const result = await runWorkstation(['erase', '--user', 'agent-ada', '--config', config], {});
+      expect(result.code).toBe(ExitCode.ok);
+      expect(result.lines[0]).toBe(
+        'erased the local traces of agent-ada on this workstation: 1 confirmed login(s), 0 break-glass grant(s), 1 journal line(s), 1 pending break-glass report(s)',
+      );
+      expect(result.lines[1]).toMatch(/had not reached central/);
+      expect(readdirSync(join(stateDir, 'confirmed'))).toEqual(['agent-bob.json']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 64 (usage) without --user or for a name that is not a user name', async () => {
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await run(['workstation', 'erase'])).toBe(ExitCode.usage);
+      expect(await run(['workstation', 'erase', '--user', '../etc/passwd'])).toBe(ExitCode.usage);
+      expect(String(stderr.mock.calls[1]?.[0])).toMatch(/erase needs --user with a valid user name/);
+    } finally {
+      stderr.mockRestore();
+    }
   });
 });
