@@ -15,6 +15,8 @@ import { SeenLockCommands } from './seen-lock-commands.js';
 export type { LockResult } from './lock-handler.js';
 
 const RETENTION_INTERVAL_MS = 3_600_000;
+/** How often the agent tells central it runs (central warns after agentSilenceSeconds, 300 s). */
+export const HEARTBEAT_INTERVAL_MS = 60_000;
 
 /**
  * The workstation agent: subscribes to its command topic and hands every lock command to the
@@ -52,6 +54,8 @@ export class LockAgent {
   private readonly handler: LockHandler;
   private readonly retention: LocalRetention;
   private retentionTimer: TimerHandle | undefined;
+  private heartbeatTimer: TimerHandle | undefined;
+  private heartbeats: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: LockAgentOptions) {
     const { lateMs, stateDir, log, lockCommand, lockTimeoutMs, graceMs, retentionDays, clock } = options;
@@ -99,15 +103,48 @@ export class LockAgent {
     await new Promise<void>((resolve) => client.once('connect', () => resolve()));
     await client.subscribeAsync(workstationCommandTopic(site, workstation), { qos: 1 });
     log.info({ site, workstation }, 'workstation agent listening for lock commands');
+    this.heartbeat();
+    // Connected again after a broker outage: say so at once rather than at the next beat.
+    client.on('connect', () => this.beat());
+  }
+
+  /** Resolves once the heartbeats sent so far are answered (tests). */
+  async beaten(): Promise<void> {
+    await this.heartbeats;
   }
 
   /** Stops receiving, then lets what was received finish: its lock run and its reports. */
   async stop(): Promise<void> {
     this.retentionTimer?.cancel();
     this.retentionTimer = undefined;
+    this.heartbeatTimer?.cancel();
+    this.heartbeatTimer = undefined;
     await this.client?.endAsync();
     this.client = undefined;
     await this.handler.settled();
+  }
+
+  /** A heartbeat now and every minute while the agent runs. */
+  private heartbeat(): void {
+    this.beat();
+    this.heartbeatTimer = this.options.clock.setTimeout(() => this.heartbeat(), HEARTBEAT_INTERVAL_MS);
+  }
+
+  /**
+   * Tells central the agent runs, only while it is connected to the broker (a lock would not
+   * reach it otherwise, which central's silence alarm is there to say). Failures are logged.
+   */
+  private beat(): void {
+    if (!this.client?.connected) return;
+    const { central, log } = this.options;
+    this.heartbeats = this.heartbeats.then(async () => {
+      const reply = await central.post('/agent-heartbeat', {});
+      if (!reply.reached || reply.status !== 200)
+        log.warn({ reply }, 'workstation agent: central did not take the heartbeat');
+    });
+    this.heartbeats = this.heartbeats.catch((error: Error) =>
+      log.warn({ err: error }, 'workstation agent: heartbeat failed'),
+    );
   }
 
   /** Local retention now and every hour while the agent runs (it logs its own failures). */

@@ -59,6 +59,14 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
     await system?.stop();
   });
 
+  it('tells central that it runs, so a quiet agent can be noticed', async () => {
+    await agent.beaten();
+    const seen = await system.dashboard.pool.query<{ agent_seen_at: Date | null }>(
+      `SELECT agent_seen_at FROM workstations WHERE id = 'ws-lock.ident'`,
+    );
+    expect(seen.rows[0]?.agent_seen_at).toBeInstanceOf(Date);
+  });
+
   it('locks the workstation the agent logged into when they badge out, and central audits both sides', async () => {
     await badgeIn(system);
     const check = await system.dashboard.http.inject({
