@@ -123,9 +123,13 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
 
   it('raises the alarm at once when the lock program failed, and keeps the lock owed until an ok', async () => {
     const command = await leave();
+    // Sent again before the agent answered: its failure is reported for the first command.
+    system.clock.advance(21_000);
+    await system.dashboard.locker.resendDue();
+    expect(await owed()).toMatchObject([{ attempts: 2, alarmed: false }]);
     expect((await lockResult(command.id, 'failed')).statusCode).toBe(200);
     expect(await openAlarms()).toMatchObject([{ severity: 'critical' }]);
-    expect(await owed()).toMatchObject([{ command: command.id, alarmed: true }]);
+    expect(await owed()).toMatchObject([{ attempts: 2, alarmed: true }]);
     // A result for a command central never sent settles nothing.
     expect((await lockResult('01900000-0000-7000-8000-00000000abcd', 'ok')).statusCode).toBe(200);
     expect(await owed()).toHaveLength(1);

@@ -78,7 +78,7 @@ export class WorkstationLocker {
       }
     } else if (status === 'failed') {
       // The lock program ran and failed: the sessions are open although the person left.
-      const lock = (await owed.list()).find((l) => l.workstation === workstation && l.command === command);
+      const lock = await owed.find(workstation, command);
       if (lock) await this.alarm(lock, `the lock program failed on workstation ${workstation}`);
       else log.warn({ workstation, command }, 'a failed lock was reported for a lock no longer owed');
     }

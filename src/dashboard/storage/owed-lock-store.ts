@@ -158,6 +158,17 @@ export class PgOwedLockStore {
     return { settled: row?.settled ?? 0, alarmedLeft: row?.alarmed_left ?? 0, site: row?.site ?? null };
   }
 
+  /** The owed lock one of whose commands is `command`, if it is still owed. */
+  async find(workstation: string, command: string): Promise<OwedLock | undefined> {
+    const result = await this.pool.query<Row>(
+      `SELECT ${COLUMNS} FROM workstation_locks l JOIN workstations w ON w.id = l.workstation_id
+        WHERE l.workstation_id = $1 AND $2::text = ANY (l.commands::text[])`,
+      [workstation, command],
+    );
+    const row = result.rows[0];
+    return row ? fromRow(row) : undefined;
+  }
+
   /** Every owed lock (tests, the dashboard's view). */
   async list(): Promise<OwedLock[]> {
     const result = await this.pool.query<Row>(
