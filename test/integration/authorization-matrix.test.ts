@@ -193,6 +193,11 @@ const EXPECTED: Record<string, Expectation> = {
     ok: 401,
     path: '/api/v1/workstations/ws-1/lock-result',
   },
+  'POST /api/v1/workstations/:id/agent-heartbeat': {
+    allow: 'workstation',
+    ok: 401,
+    path: '/api/v1/workstations/ws-1/agent-heartbeat',
+  },
 };
 
 /** The status and error code a caller should get, before any re-authentication. */
