@@ -1,6 +1,7 @@
 import type { PresenceEnd } from '../../controllers/presence/presence-tracker.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
+import { ERASED_LOCK_USER } from '../../protocol/workstation-commands.js';
 import type { WorkstationSession, WorkstationSessionStore } from '../storage/workstation-session-store.js';
 import type { WorkstationRow } from '../storage/workstation-store.js';
 
@@ -21,8 +22,11 @@ export interface SessionLocksOptions {
   log: Logger;
 }
 
-/** The name a lock carries for a person who was erased meanwhile (as in the audit log). */
-export const ERASED_USER = 'erased';
+/**
+ * The name a lock carries for a person who was erased meanwhile (as in the audit log); the agent
+ * ends every user's login grace for it.
+ */
+export const ERASED_USER = ERASED_LOCK_USER;
 
 /**
  * Sessions allowed this recently are not reconciled: another instance may have answered them from
