@@ -104,6 +104,8 @@ export const AlarmType = Type.Union([
    * (raised centrally, a warning; cleared by its next report).
    */
   Type.Literal('workstation-agent-offline'),
+  /** A lock on leave given up unconfirmed (raised centrally; an incident staff resolve). */
+  Type.Literal('workstation-lock-abandoned'),
   /**
    * A gateway's credential set cannot be published (too large for a gateway): it keeps its last
    * set (raised centrally; cleared once a set for it is published again).
@@ -139,6 +141,7 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'internal-error',
   'video-tampered',
   'video-footage-misdated',
+  'workstation-lock-abandoned',
 ]);
 
 export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);

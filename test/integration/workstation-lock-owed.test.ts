@@ -1,5 +1,6 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PgOwedLockStore } from '../../src/dashboard/storage/owed-lock-store.js';
 import { importPublicKey } from '../../src/protocol/signing.js';
 import {
   checkLockCommand,
@@ -138,6 +139,63 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(await openAlarms()).toEqual([]);
   });
 
+  it('keeps the alarm open when another lock of the workstation fails while an ok settles the alarmed one', async () => {
+    const workstation = system.dashboard.presence.workstation(WS);
+    if (!workstation) throw new Error('workstation not known');
+    const firstId = await system.dashboard.locker.lock(workstation, system.agent.person, 'exit');
+    if (!firstId) throw new Error('the first lock was not sent');
+    const first = { id: firstId };
+    expect((await lockResult(first.id, 'failed')).statusCode).toBe(200);
+    expect(await openAlarms()).toHaveLength(1);
+    const second = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
+    if (!second) throw new Error('the second lock was not sent');
+    // The second lock's failure lands between the settling of the first and the alarm's decision.
+    const store = (system.dashboard.locker as unknown as { options: { owed: PgOwedLockStore } }).options.owed;
+    const settle = store.settle.bind(store);
+    store.settle = async (ws, command) => {
+      const settled = await settle(ws, command);
+      expect((await lockResult(second, 'failed')).statusCode).toBe(200);
+      return settled;
+    };
+    try {
+      expect((await lockResult(first.id, 'ok')).statusCode).toBe(200);
+    } finally {
+      store.settle = settle;
+    }
+    expect(await owed()).toMatchObject([{ command: second, alarmed: true }]);
+    expect(await openAlarms()).toHaveLength(1);
+    expect((await lockResult(second, 'ok')).statusCode).toBe(200);
+    expect(await owed()).toEqual([]);
+    expect(await openAlarms()).toEqual([]);
+  });
+
+  it('raises nothing for a lock whose ok came in after it was claimed for another send', async () => {
+    const workstation = system.dashboard.presence.workstation(WS);
+    if (!workstation) throw new Error('workstation not known');
+    const first = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
+    if (!first) throw new Error('the lock was not sent');
+    for (const wait of [20_000, 40_000]) {
+      system.clock.advance(wait + 1000);
+      await system.dashboard.locker.resendDue();
+    }
+    // The fourth send is claimed; the agent's ok for the first command arrives before its alarm.
+    const store = (system.dashboard.locker as unknown as { options: { owed: PgOwedLockStore } }).options.owed;
+    const claimDue = store.claimDue.bind(store);
+    store.claimDue = async (...args) => {
+      const claimed = await claimDue(...args);
+      expect((await lockResult(first, 'ok')).statusCode).toBe(200);
+      return claimed;
+    };
+    try {
+      system.clock.advance(81_000);
+      await system.dashboard.locker.resendDue();
+    } finally {
+      store.claimDue = claimDue;
+    }
+    expect(await owed()).toEqual([]);
+    expect(await openAlarms()).toEqual([]);
+  });
+
   it('refuses a malformed command id in a result without touching the owed locks', async () => {
     const reply = await lockResult('not-a-uuid-----------------------------', 'ok');
     expect(reply.statusCode).toBe(400);
@@ -189,7 +247,7 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     ]);
   });
 
-  it('gives up a lock owed longer than lockRetryHours: audited, and the alarm stays open', async () => {
+  it('gives up a lock owed longer than lockRetryHours: audited, an incident that a later confirmed lock does not end', async () => {
     // Owed as a leave makes it (the badge-ins above used the codes this test could type).
     const workstation = system.dashboard.presence.workstation(WS);
     if (!workstation) throw new Error('workstation not known');
@@ -207,7 +265,23 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(abandoned.rows).toMatchObject([
       { details: { user: system.agent.person, reason: 'exit', lock: command.id } },
     ]);
-    expect(await openAlarms()).toHaveLength(1);
-    expect((await openAlarms())[0]?.detail).toMatch(/given up after 1 sends/);
+    // Never alarmed as unconfirmed (one send), it is now an incident of its own, for staff.
+    expect(await openAlarms()).toEqual([]);
+    const incident = async () =>
+      (
+        await system.dashboard.pool.query<{ severity: string; detail: string; cleared: boolean }>(
+          `SELECT severity, detail, cleared_at IS NOT NULL AS cleared FROM alarms WHERE key = $1`,
+          [`workstation-lock-abandoned:${command.id}`],
+        )
+      ).rows;
+    expect(await incident()).toMatchObject([{ severity: 'critical', cleared: false }]);
+    expect((await incident())[0]?.detail).toMatch(
+      /given up after 1 sends without a confirmation: lock it by hand/,
+    );
+    // The next lock there is confirmed: the incident stays for staff to resolve.
+    const next = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
+    if (!next) throw new Error('the next lock was not sent');
+    expect((await lockResult(next, 'ok')).statusCode).toBe(200);
+    expect(await incident()).toMatchObject([{ cleared: false }]);
   });
 });

@@ -139,11 +139,7 @@ describe('workstation sessions in PostgreSQL', () => {
     expect(await owed.claimDue(NOW + 20_000 + 39_000, policy, next)).toEqual([]);
     expect(await owed.claimDue(NOW + 20_000 + 40_000, policy, next)).toHaveLength(2);
     // An ok for an earlier command of a lock settles it, and every lock of the workstation owed before it.
-    expect(await owed.settle('ws-1', '01900000-0000-7000-8000-000000000011')).toEqual({
-      settled: 2,
-      alarmedLeft: 0,
-      site: 'hq',
-    });
+    expect(await owed.settle('ws-1', '01900000-0000-7000-8000-000000000011')).toBe(2);
     expect(await owed.list()).toEqual([]);
   });
 

@@ -26,7 +26,7 @@ export interface WorkstationLockerOptions {
   audit: AuditLog;
   /** Owed locks; without them (unit tests) a lock is sent once. */
   owed?: PgOwedLockStore;
-  alarms?: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'clearCentral'>;
+  alarms?: Pick<AlarmStore, 'raiseCentral' | 'raiseCentralUnlessOpen' | 'clearCentral'>;
   alarmsChanged?: (changed: AlarmView[]) => void;
   settings?: Pick<WorkstationsConfig, 'lockResultSeconds' | 'lockAttempts' | 'lockRetryHours'>;
   clock: Clock;
@@ -69,13 +69,10 @@ export class WorkstationLocker {
 
   /** What the workstation's agent reported for a command (the lock-result route, after its audit). */
   async result(workstation: string, command: string | undefined, status: string): Promise<void> {
-    const { owed, alarms, log } = this.options;
+    const { owed, log } = this.options;
     if (!owed || !command) return;
     if (status === 'ok') {
-      const { settled, alarmedLeft, site } = await owed.settle(workstation, command);
-      if (settled > 0 && alarmedLeft === 0 && alarms) {
-        this.options.alarmsChanged?.(await alarms.clearCentral(lockAlarmKey(workstation), site, null));
-      }
+      if ((await owed.settle(workstation, command)) > 0) await this.syncAlarm(workstation);
     } else if (status === 'failed') {
       // The lock program ran and failed: the sessions are open although the person left.
       const lock = await owed.find(workstation, command);
@@ -119,7 +116,7 @@ export class WorkstationLocker {
           lock: lock.id,
         },
       });
-      await this.alarm(lock, `lock on workstation ${lock.workstation} given up after ${lock.attempts} sends`);
+      await this.abandoned(lock);
     }
     for (const lock of await owed.claimDue(clock.now(), policy, () => this.ids.next())) {
       if (lock.attempts > settings.lockAttempts && !lock.alarmed) {
@@ -196,16 +193,57 @@ export class WorkstationLocker {
     return failure ? undefined : commandId;
   }
 
+  /** Marks the lock alarmed, if it is still owed, and brings the workstation's alarm in line. */
   private async alarm(lock: OwedLock, detail: string): Promise<void> {
+    const { owed } = this.options;
+    if (!owed) return;
+    // A lock settled meanwhile (its ok came in after the claim) raises nothing.
+    if (await owed.markAlarmed(lock.id)) await this.syncAlarm(lock.workstation, detail);
+  }
+
+  /**
+   * The workstation's `workstation-lock-failed` alarm is open exactly while one of its owed locks
+   * is marked alarmed. Decided under the workstation's row, on the committed state: a settle and
+   * a raise that race end with the alarm matching what is still owed.
+   */
+  private async syncAlarm(workstation: string, detail?: string): Promise<void> {
     const { owed, alarms } = this.options;
-    if (!alarms || !owed) return;
-    await owed.markAlarmed(lock.id);
-    const raised = await alarms.raiseCentralUnlessOpen({
-      alarm: 'workstation-lock-failed',
-      key: lockAlarmKey(lock.workstation),
+    if (!owed || !alarms) return;
+    const changed = await owed.underWorkstation(workstation, (db, { site, alarmed }) =>
+      alarmed > 0
+        ? alarms.raiseCentralUnlessOpen(
+            {
+              alarm: 'workstation-lock-failed',
+              key: lockAlarmKey(workstation),
+              severity: 'critical',
+              site,
+              detail: (detail ?? `workstation ${workstation}: ${alarmed} locks not confirmed`).slice(0, 500),
+            },
+            db,
+          )
+        : alarms.clearCentral(lockAlarmKey(workstation), site, null, db),
+    );
+    if (changed && changed.length > 0) this.options.alarmsChanged?.(changed);
+  }
+
+  /**
+   * A lock given up: an incident of its own, which staff resolve once they have locked the
+   * workstation by hand (the owed lock is gone, so the failed alarm above no longer covers it).
+   */
+  private async abandoned(lock: OwedLock): Promise<void> {
+    const { alarms } = this.options;
+    await this.syncAlarm(lock.workstation);
+    if (!alarms) return;
+    const raised = await alarms.raiseCentral({
+      alarm: 'workstation-lock-abandoned',
+      key: `workstation-lock-abandoned:${lock.id}`,
       severity: 'critical',
       site: lock.site,
-      detail: detail.slice(0, 500),
+      detail:
+        `the lock (${lock.reason}) owed on workstation ${lock.workstation} since ${new Date(lock.owedSince).toISOString()} was given up after ${lock.attempts} sends without a confirmation: lock it by hand`.slice(
+          0,
+          500,
+        ),
     });
     this.options.alarmsChanged?.(raised);
   }

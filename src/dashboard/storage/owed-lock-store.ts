@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { PresenceEnd } from '../../controllers/presence/presence-tracker.js';
 import { withTransaction } from './transaction.js';
 
@@ -135,27 +135,42 @@ export class PgOwedLockStore {
   /**
    * The agent locked for `command`: that lock is settled, and so is every lock of the workstation
    * owed no later than it (a lock ran after they were owed, and it locks every session). Says how
-   * many were settled and how many alarmed ones remain for the workstation.
+   * many were settled.
    */
-  async settle(
-    workstation: string,
-    command: string,
-  ): Promise<{ settled: number; alarmedLeft: number; site: string | null }> {
-    const result = await this.pool.query<{ settled: number; alarmed_left: number; site: string | null }>(
-      `WITH hit AS (
-         SELECT max(owed_since) AS until FROM workstation_locks
-          WHERE workstation_id = $1 AND $2::text = ANY (commands::text[])),
-       gone AS (
-         DELETE FROM workstation_locks WHERE workstation_id = $1 AND owed_since <= (SELECT until FROM hit)
-         RETURNING id)
-       SELECT (SELECT count(*) FROM gone)::int AS settled,
-              (SELECT count(*) FROM workstation_locks
-                WHERE workstation_id = $1 AND alarmed AND id NOT IN (SELECT id FROM gone))::int AS alarmed_left,
-              (SELECT site FROM workstations WHERE id = $1) AS site`,
+  async settle(workstation: string, command: string): Promise<number> {
+    const result = await this.pool.query(
+      `DELETE FROM workstation_locks
+        WHERE workstation_id = $1
+          AND owed_since <= (SELECT max(owed_since) FROM workstation_locks
+                              WHERE workstation_id = $1 AND $2::text = ANY (commands::text[]))`,
       [workstation, command],
     );
-    const row = result.rows[0];
-    return { settled: row?.settled ?? 0, alarmedLeft: row?.alarmed_left ?? 0, site: row?.site ?? null };
+    return result.rowCount ?? 0;
+  }
+
+  /**
+   * Runs `work` in a transaction holding the workstation's row, with the number of its owed locks
+   * marked alarmed as committed before the row was taken: alarm decisions about one workstation
+   * happen one at a time, each on the state the ones before left. Undefined when the workstation
+   * is not registered (any more).
+   */
+  async underWorkstation<T>(
+    workstation: string,
+    work: (db: PoolClient, state: { site: string; alarmed: number }) => Promise<T>,
+  ): Promise<T | undefined> {
+    return withTransaction(this.pool, async (db) => {
+      const row = await db.query<{ site: string }>(
+        'SELECT site FROM workstations WHERE id = $1 FOR NO KEY UPDATE',
+        [workstation],
+      );
+      const site = row.rows[0]?.site;
+      if (site === undefined) return undefined;
+      const alarmed = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM workstation_locks WHERE workstation_id = $1 AND alarmed',
+        [workstation],
+      );
+      return work(db, { site, alarmed: alarmed.rows[0]?.n ?? 0 });
+    });
   }
 
   /** The owed lock one of whose commands is `command`, if it is still owed. */
