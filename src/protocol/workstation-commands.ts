@@ -95,7 +95,7 @@ export type LockCommandCheck =
       id?: string;
     };
 
-/** The name a lock command carries for a person who was erased: it stands for every user. */
+/** The name a lock command carries for a person who was erased (the lock names nobody). */
 export const ERASED_LOCK_USER = 'erased';
 
 /**

@@ -1,11 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import {
-  checkLockCommand,
-  ERASED_LOCK_USER,
-  type WorkstationCommand,
-} from '../protocol/workstation-commands.js';
+import { checkLockCommand, type WorkstationCommand } from '../protocol/workstation-commands.js';
 import type { CentralClient } from './central-client.js';
 import { endGrace } from './login-gate.js';
 import type { SeenLockCommands } from './seen-lock-commands.js';
@@ -124,19 +120,22 @@ export class LockHandler {
       this.report('refused' in entry ? entry.refused : reportFor(entry.accepted, batch, outcome));
   }
 
-  /** Remembers the batch, ends its users' grace, then runs the lock program once for all of it. */
+  /**
+   * Remembers the batch, ends every user's login grace, then runs the lock program once for all
+   * of it. Every user's, not only those the commands name: the lock locks every session, and
+   * central counts its confirmation for every lock of this workstation owed before it, including
+   * ones whose commands never arrived here (their users' grace must end too).
+   */
   private async lockFor(batch: Accepted[], now: number): Promise<LockOutcome> {
     const { seen, stateDir, log } = this.options;
     seen.record(
       batch.map((a) => a.command),
       now,
     );
-    for (const user of new Set(batch.map((a) => a.command.data.user))) {
-      try {
-        endGrace(stateDir, user === ERASED_LOCK_USER ? 'all' : { user });
-      } catch (error) {
-        log.error({ err: error }, 'workstation agent: cannot end the login grace; locking all the same');
-      }
+    try {
+      endGrace(stateDir, 'all');
+    } catch (error) {
+      log.error({ err: error }, 'workstation agent: cannot end the login grace; locking all the same');
     }
     const outcome = await this.options.lock();
     log.info(

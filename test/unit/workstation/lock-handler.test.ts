@@ -258,7 +258,7 @@ describe('lock handler: late locks, replay memory, coalescing, end of grace', ()
     const gate = () =>
       new LoginGate({ ...gateDefaults, client: centralFake.client, clock, stateDir, graceMs: 120_000 });
 
-    it('denies the locked user via grace while central is unreachable, and keeps everyone else’s', async () => {
+    it('ends every user’s grace at any lock: central counts its ok for older locks of others too', async () => {
       expect(await gate().check('ada')).toEqual({ allow: true, via: 'central' });
       expect(await gate().check('bob')).toEqual({ allow: true, via: 'central' });
       const { handler } = agent();
@@ -267,7 +267,7 @@ describe('lock handler: late locks, replay memory, coalescing, end of grace', ()
       expect(existsSync(confirmedFile(stateDir, 'ada'))).toBe(false);
       centralFake.state.reachable = false;
       expect(await gate().check('ada')).toMatchObject({ allow: false, reason: 'central-unreachable' });
-      expect(await gate().check('bob')).toMatchObject({ allow: true, via: 'grace' });
+      expect(await gate().check('bob')).toMatchObject({ allow: false, reason: 'central-unreachable' });
     });
 
     it('ends every user’s grace for a lock naming the erased user', async () => {
