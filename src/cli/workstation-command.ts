@@ -108,6 +108,7 @@ export function lockAgent(
   env = process.env,
   onResult?: LockAgentOptions['onResult'],
   clock: Clock = systemClock,
+  systemStopping?: LockAgentOptions['systemStopping'],
 ): LockAgent {
   const settings = config.agent;
   if (!settings)
@@ -132,6 +133,7 @@ export function lockAgent(
     retentionDays: config.retentionDays,
     central: centralClient(config, config.id, env),
     clock,
+    ...(systemStopping ? { systemStopping } : {}),
     log: createLogger({ bindings: { component: 'workstation-agent' } }),
     ...(onResult ? { onResult } : {}),
   });

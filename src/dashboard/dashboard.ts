@@ -200,6 +200,7 @@ export class Dashboard {
       alarms: this.alarms,
       alarmsChanged: (changed) => this.hub.publishAlarms(changed),
       silenceMs: workstationSettings(options.config).agentSilenceSeconds * 1000,
+      onShutdown: (workstation) => this.locker.shutDown(workstation),
       clock: this.clock,
       log: options.log.child({ component: 'presence' }),
     });

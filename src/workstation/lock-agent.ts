@@ -42,6 +42,11 @@ export interface LockAgentOptions {
   graceMs: number;
   retentionDays: number;
   central: CentralClient;
+  /**
+   * Whether the workstation is shutting down as the agent stops (default: systemd says
+   * `stopping`); then the agent tells central, which settles the locks owed here.
+   */
+  systemStopping?: () => Promise<boolean>;
   clock: Clock;
   log: Logger;
   /** Told after each command has been handled and reported (tests await it). */
@@ -113,7 +118,10 @@ export class LockAgent {
     await this.heartbeats;
   }
 
-  /** Stops receiving, then lets what was received finish: its lock run and its reports. */
+  /**
+   * Stops receiving, then lets what was received finish: its lock run and its reports. When the
+   * workstation shuts down, central is told so (its sessions end with it).
+   */
   async stop(): Promise<void> {
     this.retentionTimer?.cancel();
     this.retentionTimer = undefined;
@@ -122,6 +130,13 @@ export class LockAgent {
     await this.client?.endAsync();
     this.client = undefined;
     await this.handler.settled();
+    await this.heartbeats;
+    const { central, log } = this.options;
+    if (await (this.options.systemStopping ?? systemStopping)()) {
+      const reply = await central.post('/agent-heartbeat', { state: 'shutdown' });
+      if (reply.reached && reply.status === 200) log.info('workstation agent: central told of the shutdown');
+      else log.warn({ reply }, 'workstation agent: central not told of the shutdown; its locks stay owed');
+    }
   }
 
   /** A heartbeat now and every minute while the agent runs. */
@@ -152,6 +167,15 @@ export class LockAgent {
     this.retention.run();
     this.retentionTimer = this.options.clock.setTimeout(() => this.runRetention(), RETENTION_INTERVAL_MS);
   }
+}
+
+/** Whether systemd is shutting the system down (`systemctl is-system-running` says `stopping`). */
+export function systemStopping(): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('systemctl', ['is-system-running'], { timeout: 2000 }, (_error, stdout) =>
+      resolve(String(stdout).trim() === 'stopping'),
+    );
+  });
 }
 
 /** Runs the lock program (no shell), bounded by the timeout. */

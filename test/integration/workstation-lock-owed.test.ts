@@ -245,6 +245,41 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(await agentAlarms()).toEqual([
       { key: `workstation-agent-offline:${WS}`, severity: 'warning', cleared: true },
     ]);
+
+    // The workstation shuts down with a lock owed and alarmed: the shutdown ended its sessions,
+    // so the lock is settled and the alarm cleared; its silence while it is off alarms nobody.
+    const workstation = system.dashboard.presence.workstation(WS);
+    if (!workstation) throw new Error('workstation not known');
+    const owedLock = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
+    if (!owedLock) throw new Error('the lock was not sent');
+    expect((await lockResult(owedLock, 'failed')).statusCode).toBe(200);
+    expect(await openAlarms()).toHaveLength(1);
+    const shutdown = await system.dashboard.http.inject({
+      method: 'POST',
+      url: `/api/v1/workstations/${WS}/agent-heartbeat`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: { state: 'shutdown' },
+    });
+    expect(shutdown.json()).toEqual({ recorded: true });
+    expect(await owed()).toEqual([]);
+    expect(await openAlarms()).toEqual([]);
+    const settled = await system.dashboard.pool.query<{ details: Record<string, unknown> }>(
+      `SELECT details FROM audit_log WHERE action = 'workstation.lock-settled-by-shutdown'`,
+    );
+    expect(settled.rows).toEqual([{ details: { locks: [owedLock] } }]);
+    system.clock.advance(600_000);
+    await system.dashboard.agents.check();
+    expect((await agentAlarms()).filter((a) => !a.cleared)).toEqual([]);
+    const shown = await security.request('GET', '/api/v1/workstations');
+    const off = (shown.json() as { workstations: Array<Record<string, unknown>> }).workstations;
+    expect(off.find((w) => w.id === WS)).toMatchObject({ shutDownAt: expect.any(String), owedLocks: 0 });
+    // While it is off no lock is sent; back, they are.
+    const sentBefore = received.length;
+    expect(await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked')).toBeUndefined();
+    expect((await heartbeat(token)).json()).toEqual({ recorded: true });
+    const sent = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
+    expect(await nextCommand(sentBefore + 1)).toMatchObject({ id: sent });
+    expect((await lockResult(sent as string, 'ok')).statusCode).toBe(200);
   });
 
   it('gives up a lock owed longer than lockRetryHours: audited, an incident that a later confirmed lock does not end', async () => {

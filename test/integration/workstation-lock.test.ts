@@ -27,23 +27,21 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
     const token = await registerWorkstation(system, 'ws-lock.ident');
     dir = mkdtempSync(join(tmpdir(), 'idg-lock-'));
     writeFileSync(join(dir, 'token'), token, { mode: 0o600 });
-    const config = parseConfigText(
-      [
-        'kind: workstation',
-        'id: ws-lock.ident',
-        `url: ${system.dashboard.url}`,
-        `token: { file: ${join(dir, 'token')} }`,
-        `stateDir: ${join(dir, 'state')}`,
-        'agent:',
-        `  site: ${system.site}`,
-        `  mqtt: { url: "${mqttUrl()}", clientId: idg-ws-lock-${system.site} }`,
-        `  centralPublicKey: "${system.centralPublicKey}"`,
-        // A harmless lock: append a line to a file (no shell; the arguments are passed as they are).
-        `  lockCommand: ["${process.execPath}", "-e", "require('fs').appendFileSync(process.argv[1], 'locked\\\\n')", "${join(dir, 'locked')}"]`,
-      ].join('\n'),
-      WorkstationClientConfig,
-      { env: {} },
-    );
+    const text = [
+      'kind: workstation',
+      'id: ws-lock.ident',
+      `url: ${system.dashboard.url}`,
+      `token: { file: ${join(dir, 'token')} }`,
+      `stateDir: ${join(dir, 'state')}`,
+      'agent:',
+      `  site: ${system.site}`,
+      `  mqtt: { url: "${mqttUrl()}", clientId: idg-ws-lock-${system.site} }`,
+      `  centralPublicKey: "${system.centralPublicKey}"`,
+      // A harmless lock: append a line to a file (no shell; the arguments are passed as they are).
+      `  lockCommand: ["${process.execPath}", "-e", "require('fs').appendFileSync(process.argv[1], 'locked\\\\n')", "${join(dir, 'locked')}"]`,
+    ].join('\n');
+    writeFileSync(join(dir, 'config.yaml'), text);
+    const config = parseConfigText(text, WorkstationClientConfig, { env: {} });
     agent = lockAgent(config, {}, (result) => {
       results.push(result);
       const pending = waiters;
@@ -110,6 +108,45 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
       `SELECT details FROM audit_log WHERE action = 'workstation.lock-sent' ORDER BY id DESC LIMIT 1`,
     );
     expect(sent.rows[0]?.details).toMatchObject({ user: system.agent.person, reason: 'evacuation' });
+  });
+
+  it('tells central when the workstation shuts down: what it owes is settled, and nothing is sent until it is back', async () => {
+    // A second agent for the same workstation, stopped as at a shutdown.
+    let stopping = false;
+    const config = parseConfigText(readFileSync(join(dir, 'config.yaml'), 'utf8'), WorkstationClientConfig, {
+      env: {},
+    });
+    const second = lockAgent(config, {}, undefined, undefined, async () => stopping);
+    await agent.stop();
+    await second.start();
+    await second.beaten();
+    const workstation = system.dashboard.presence.workstation('ws-lock.ident');
+    if (!workstation) throw new Error('workstation not known');
+    stopping = true;
+    await second.stop();
+    const row = await system.dashboard.pool.query<{ at: Date | null }>(
+      `SELECT agent_shutdown_at AS at FROM workstations WHERE id = 'ws-lock.ident'`,
+    );
+    expect(row.rows[0]?.at).toBeInstanceOf(Date);
+    // Shut down: a lock is not sent (the sessions ended), and that is audited.
+    expect(await system.dashboard.locker.lock(workstation, system.agent.person, 'exit')).toBeUndefined();
+    const skipped = await system.dashboard.pool.query<{ details: Record<string, unknown> }>(
+      `SELECT details FROM audit_log WHERE action = 'workstation.lock-not-needed'`,
+    );
+    expect(skipped.rows).toMatchObject([{ details: { user: system.agent.person, reason: 'exit' } }]);
+    // Back: the first report ends the shutdown, and locks go out again.
+    agent = lockAgent(config, {}, (result) => {
+      results.push(result);
+      const pending = waiters;
+      waiters = [];
+      for (const resolve of pending) resolve(result);
+    });
+    await agent.start();
+    await agent.beaten();
+    const back = await system.dashboard.pool.query<{ at: Date | null }>(
+      `SELECT agent_shutdown_at AS at FROM workstations WHERE id = 'ws-lock.ident'`,
+    );
+    expect(back.rows[0]?.at).toBeNull();
   });
 
   it('rejects a lock command not signed by central, runs nothing, and reports the rejection', async () => {

@@ -15,6 +15,8 @@ export interface WorkstationAgentsOptions {
   alarms: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'clearCentral'>;
   alarmsChanged: (changed: AlarmView[]) => void;
   silenceMs: number;
+  /** The workstation shuts down: settle its owed locks (WorkstationLocker.shutDown). */
+  onShutdown?: (workstation: string) => Promise<void>;
   clock: Clock;
   log: Logger;
 }
@@ -22,6 +24,8 @@ export interface WorkstationAgentsOptions {
 export interface AgentStatus {
   /** When the agent last reported; absent when it never did. */
   agentSeenAt?: string;
+  /** When the agent said the workstation shuts down, if it has not reported since. */
+  shutDownAt?: string;
   /** Locks sent to it and not yet confirmed. */
   owedLocks: number;
 }
@@ -35,15 +39,27 @@ export class WorkstationAgents {
 
   constructor(private readonly options: WorkstationAgentsOptions) {}
 
-  /** The agent of `workstation` reported; false when no such workstation is registered. */
-  async heartbeat(workstation: string): Promise<boolean> {
+  /**
+   * The agent of `workstation` reported that it runs, or (`shutdown`) that it stops because the
+   * workstation shuts down: its sessions end with it, so its owed locks are settled
+   * (`onShutdown`) and nothing is watched or locked there until it reports again. False when no
+   * such workstation is registered.
+   */
+  async heartbeat(workstation: string, state: 'running' | 'shutdown' = 'running'): Promise<boolean> {
     const { pool, alarms, clock } = this.options;
+    const now = new Date(clock.now());
     const result = await pool.query<{ site: string }>(
-      'UPDATE workstations SET agent_seen_at = $2 WHERE id = $1 RETURNING site',
-      [workstation, new Date(clock.now())],
+      state === 'shutdown'
+        ? 'UPDATE workstations SET agent_seen_at = $2, agent_shutdown_at = $2 WHERE id = $1 RETURNING site'
+        : 'UPDATE workstations SET agent_seen_at = $2, agent_shutdown_at = NULL WHERE id = $1 RETURNING site',
+      [workstation, now],
     );
     const site = result.rows[0]?.site;
     if (site === undefined) return false;
+    if (state === 'shutdown') {
+      this.options.log.info({ workstation }, 'workstation shuts down: its owed locks are settled');
+      await this.options.onShutdown?.(workstation);
+    }
     const cleared = await alarms.clearCentral(agentAlarmKey(workstation), site, null);
     if (cleared.length > 0) {
       this.options.log.info({ workstation }, 'workstation agent reports again');
@@ -56,7 +72,8 @@ export class WorkstationAgents {
   async check(): Promise<void> {
     const { pool, alarms, clock, silenceMs, log } = this.options;
     const quiet = await pool.query<{ id: string; site: string; agent_seen_at: Date }>(
-      'SELECT id, site, agent_seen_at FROM workstations WHERE agent_seen_at < $1 ORDER BY id',
+      `SELECT id, site, agent_seen_at FROM workstations
+        WHERE agent_seen_at < $1 AND agent_shutdown_at IS NULL ORDER BY id`,
       [new Date(clock.now() - silenceMs)],
     );
     for (const row of quiet.rows) {
@@ -76,15 +93,24 @@ export class WorkstationAgents {
 
   /** Per registered workstation: its agent's last report and its owed locks. */
   async status(): Promise<Map<string, AgentStatus>> {
-    const result = await this.options.pool.query<{ id: string; agent_seen_at: Date | null; owed: number }>(
-      `SELECT w.id, w.agent_seen_at,
+    const result = await this.options.pool.query<{
+      id: string;
+      agent_seen_at: Date | null;
+      agent_shutdown_at: Date | null;
+      owed: number;
+    }>(
+      `SELECT w.id, w.agent_seen_at, w.agent_shutdown_at,
               (SELECT count(*) FROM workstation_locks l WHERE l.workstation_id = w.id)::int AS owed
          FROM workstations w`,
     );
     return new Map(
       result.rows.map((r) => [
         r.id,
-        { owedLocks: r.owed, ...(r.agent_seen_at ? { agentSeenAt: r.agent_seen_at.toISOString() } : {}) },
+        {
+          owedLocks: r.owed,
+          ...(r.agent_seen_at ? { agentSeenAt: r.agent_seen_at.toISOString() } : {}),
+          ...(r.agent_shutdown_at ? { shutDownAt: r.agent_shutdown_at.toISOString() } : {}),
+        },
       ]),
     );
   }

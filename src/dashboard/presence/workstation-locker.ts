@@ -54,6 +54,18 @@ export class WorkstationLocker {
   async lock(workstation: WorkstationRow, user: string, reason: PresenceEnd): Promise<string | undefined> {
     const id = this.ids.next();
     const at = this.options.clock.now();
+    const shutDownAt = await this.options.owed?.shutDownAt(workstation.id).catch(() => undefined);
+    if (shutDownAt !== undefined) {
+      // Shut down since (its agent said so): the sessions ended with it, and a lock delivered at
+      // its next start would lock whoever logs in then.
+      await this.options.audit.record({
+        actor: 'system',
+        action: 'workstation.lock-not-needed',
+        target: `workstation:${workstation.id}`,
+        details: { user, reason, shutDownAt: new Date(shutDownAt).toISOString() },
+      });
+      return undefined;
+    }
     try {
       const person = user === ERASED_USER ? null : user;
       await this.options.owed?.owe({ id, workstation: workstation.id, person, reason, at });
@@ -79,6 +91,21 @@ export class WorkstationLocker {
       if (lock) await this.alarm(lock, `the lock program failed on workstation ${workstation}`);
       else log.warn({ workstation, command }, 'a failed lock was reported for a lock no longer owed');
     }
+  }
+
+  /** The workstation shuts down (its agent said so): what it owes is settled, audited. */
+  async shutDown(workstation: string): Promise<void> {
+    const { owed } = this.options;
+    if (!owed) return;
+    const settled = await owed.settleAll(workstation);
+    if (settled.length === 0) return;
+    await this.options.audit.record({
+      actor: 'system',
+      action: 'workstation.lock-settled-by-shutdown',
+      target: `workstation:${workstation}`,
+      details: { locks: settled.map((l) => l.id) },
+    });
+    await this.syncAlarm(workstation);
   }
 
   /**

@@ -184,6 +184,25 @@ export class PgOwedLockStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /** When the workstation's agent said it shuts down, if it has not reported since. */
+  async shutDownAt(workstation: string): Promise<number | undefined> {
+    const result = await this.pool.query<{ at: Date | null }>(
+      'SELECT agent_shutdown_at AS at FROM workstations WHERE id = $1',
+      [workstation],
+    );
+    return result.rows[0]?.at?.getTime();
+  }
+
+  /** Removes and returns every lock owed to the workstation (it shut down: its sessions ended). */
+  async settleAll(workstation: string): Promise<OwedLock[]> {
+    const result = await this.pool.query<Row>(
+      `WITH gone AS (DELETE FROM workstation_locks WHERE workstation_id = $1 RETURNING *)
+       SELECT ${COLUMNS} FROM gone l JOIN workstations w ON w.id = l.workstation_id ORDER BY l.owed_since, l.id`,
+      [workstation],
+    );
+    return result.rows.map(fromRow);
+  }
+
   /** Every owed lock (tests, the dashboard's view). */
   async list(): Promise<OwedLock[]> {
     const result = await this.pool.query<Row>(

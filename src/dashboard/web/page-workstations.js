@@ -20,6 +20,12 @@ function agentCell(workstation) {
     : '';
   if (!workstation.agentSeenAt)
     return el('td', { className: owed ? 'bad' : 'muted' }, `never reported${owed}`);
+  if (workstation.shutDownAt)
+    return el(
+      'td',
+      { className: 'muted', title: formatTime(workstation.shutDownAt) },
+      `shut down ${age(workstation.shutDownAt)} ago`,
+    );
   const quietMs = Date.now() - Date.parse(workstation.agentSeenAt);
   return el(
     'td',

@@ -162,11 +162,25 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
         description:
           "A workstation's lock agent reports that it runs (every minute); a quiet one raises workstation-agent-offline.",
         params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
-        body: Type.Optional(Type.Object({}, { additionalProperties: false })),
+        body: Type.Optional(
+          Type.Object(
+            {
+              state: Type.Optional(
+                Type.Union([Type.Literal('running'), Type.Literal('shutdown')], {
+                  description:
+                    'shutdown: the agent stops because the workstation shuts down; its owed locks are settled and none are sent until it reports again',
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
         response: { 200: Type.Object({ recorded: Type.Boolean() }), 400: ErrorSchema, 401: ErrorSchema },
       },
     },
-    async (request) => ({ recorded: (await agents?.heartbeat(request.params.id)) ?? false }),
+    async (request) => ({
+      recorded: (await agents?.heartbeat(request.params.id, request.body?.state ?? 'running')) ?? false,
+    }),
   );
 
   app.get(
@@ -188,6 +202,9 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
                   Type.String({ description: 'when its lock agent last reported; absent: never' }),
                 ),
                 owedLocks: Type.Integer({ description: 'locks sent to it and not yet confirmed' }),
+                shutDownAt: Type.Optional(
+                  Type.String({ description: 'its agent said it shuts down, and has not reported since' }),
+                ),
                 present: Type.Array(
                   Type.Object({ person: Type.String(), since: Type.String(), leaseUntil: Type.String() }),
                 ),
