@@ -11,10 +11,13 @@ import type { CentralClient } from './central-client.js';
 import { LocalRetention } from './local-retention.js';
 import { LockHandler, type LockOutcome, type LockResult } from './lock-handler.js';
 import { SeenLockCommands } from './seen-lock-commands.js';
+import { UnreportedResults } from './unreported-results.js';
 
 export type { LockResult } from './lock-handler.js';
 
 const RETENTION_INTERVAL_MS = 3_600_000;
+/** How long a lock result central did not take is kept and sent again (central gives up after 8 h). */
+const RESULTS_KEEP_MS = 24 * 3_600_000;
 /** How often the agent tells central it runs (central warns after agentSilenceSeconds, 300 s). */
 export const HEARTBEAT_INTERVAL_MS = 60_000;
 
@@ -79,6 +82,7 @@ export class LockAgent {
       seen: this.seen,
       stateDir,
       lock: () => runLockProgram(lockCommand, lockTimeoutMs),
+      unreported: new UnreportedResults({ stateDir, keepMs: RESULTS_KEEP_MS, clock, log }),
       central: options.central,
       clock: options.clock,
       log,
@@ -139,9 +143,10 @@ export class LockAgent {
     }
   }
 
-  /** A heartbeat now and every minute while the agent runs. */
+  /** A heartbeat now and every minute while the agent runs; results central missed go with it. */
   private heartbeat(): void {
     this.beat();
+    this.handler.flushUnreported().catch(() => undefined);
     this.heartbeatTimer = this.options.clock.setTimeout(() => this.heartbeat(), HEARTBEAT_INTERVAL_MS);
   }
 

@@ -5,6 +5,7 @@ import { checkLockCommand, type WorkstationCommand } from '../protocol/workstati
 import type { CentralClient } from './central-client.js';
 import { endGrace } from './login-gate.js';
 import type { SeenLockCommands } from './seen-lock-commands.js';
+import type { UnreportedResults } from './unreported-results.js';
 
 /**
  * What the workstation agent does with the lock commands it receives, one batch after the other:
@@ -37,6 +38,8 @@ export interface LockHandlerOptions {
   central: CentralClient;
   clock: Clock;
   log: Logger;
+  /** Results central did not take, sent again before the next and at every flush(). */
+  unreported?: UnreportedResults;
   /** Told after each command has been handled and reported (tests await it). */
   onResult?: (result: LockResult) => void;
 }
@@ -66,6 +69,14 @@ export class LockHandler {
     if (this.draining) return;
     this.draining = true;
     this.drained = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
+  }
+
+  /** Sends the results central did not take yet (the agent calls it with every heartbeat). */
+  flushUnreported(): Promise<void> {
+    this.reporting = this.reporting.then(async () => {
+      await this.sendKept();
+    });
+    return this.reporting;
   }
 
   /** Resolves once everything received so far is handled and reported. */
@@ -152,17 +163,38 @@ export class LockHandler {
 
   /** Reports in the order handled, off the lock path: a slow central does not hold up the next lock. */
   private report(result: Report): void {
-    const { central, log, onResult } = this.options;
+    const { central, log, onResult, unreported } = this.options;
     this.reporting = this.reporting
       .then(async () => {
-        const reply = await central.post('/lock-result', result);
+        // Kept ones first: central hears the results in the order they happened.
+        const waiting = await this.sendKept();
+        const reply =
+          waiting > 0
+            ? { reached: false as const, detail: 'earlier results are still waiting for central' }
+            : await central.post('/lock-result', result);
         const reported = reply.reached && reply.status === 200;
-        if (!reported) log.warn({ command: result.command, reply }, 'lock result not recorded by central');
+        if (!reported) {
+          log.warn({ command: result.command, reply }, 'lock result not recorded by central');
+          // Unreachable or failing: kept and sent again. Refused (4xx): it would be refused again.
+          if (!reply.reached || reply.status >= 500) unreported?.keep(result);
+        }
         onResult?.({ ...result, reported });
       })
       .catch((error: Error) =>
         log.error({ err: error, command: result.command }, 'lock result not reported'),
       );
+  }
+
+  /** Sends the kept results; how many are still waiting (0 without a store). */
+  private async sendKept(): Promise<number> {
+    const { central, unreported } = this.options;
+    if (!unreported) return 0;
+    return unreported
+      .flush((kept) => central.post('/lock-result', kept))
+      .catch((error: Error) => {
+        this.options.log.error({ err: error }, 'workstation agent: kept lock results not sent');
+        return 1;
+      });
   }
 }
 
