@@ -199,9 +199,9 @@ export class Dashboard {
       pool: this.pool,
       alarms: this.alarms,
       alarmsChanged: (changed) => this.hub.publishAlarms(changed),
+      audit: this.audit,
       silenceMs: workstationSettings(options.config).agentSilenceSeconds * 1000,
       onShutdown: (workstation) => this.locker.shutDown(workstation),
-      clock: this.clock,
       log: options.log.child({ component: 'presence' }),
     });
     this.retention = new RetentionService({

@@ -149,12 +149,14 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(await openAlarms()).toHaveLength(1);
     const second = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
     if (!second) throw new Error('the second lock was not sent');
-    // The second lock's failure lands between the settling of the first and the alarm's decision.
+    // The second lock's failure comes in between the settling of the first and the alarm's
+    // decision: it waits for the workstation's row, and decides on what the first left.
     const store = (system.dashboard.locker as unknown as { options: { owed: PgOwedLockStore } }).options.owed;
     const settle = store.settle.bind(store);
-    store.settle = async (ws, command) => {
-      const settled = await settle(ws, command);
-      expect((await lockResult(second, 'failed')).statusCode).toBe(200);
+    let failed: Promise<{ statusCode: number }> | undefined;
+    store.settle = async (ws, command, db) => {
+      const settled = await settle(ws, command, db);
+      failed = lockResult(second, 'failed');
       return settled;
     };
     try {
@@ -162,6 +164,7 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     } finally {
       store.settle = settle;
     }
+    expect((await failed)?.statusCode).toBe(200);
     expect(await owed()).toMatchObject([{ command: second, alarmed: true }]);
     expect(await openAlarms()).toHaveLength(1);
     expect((await lockResult(second, 'ok')).statusCode).toBe(200);
@@ -193,6 +196,27 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
       store.claimDue = claimDue;
     }
     expect(await owed()).toEqual([]);
+    expect(await openAlarms()).toEqual([]);
+  });
+
+  it('leaves nothing marked when raising the alarm fails: the agent sends its result again, and it alarms then', async () => {
+    const workstation = system.dashboard.presence.workstation(WS);
+    if (!workstation) throw new Error('workstation not known');
+    const sent = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
+    if (!sent) throw new Error('the lock was not sent');
+    const alarms = system.dashboard.alarms;
+    const raise = alarms.raiseCentralUnlessOpen.bind(alarms);
+    alarms.raiseCentralUnlessOpen = async () => {
+      alarms.raiseCentralUnlessOpen = raise;
+      throw new Error('connection to the database lost');
+    };
+    expect((await lockResult(sent, 'failed')).statusCode).toBe(500);
+    expect(await owed()).toMatchObject([{ command: sent, alarmed: false }]);
+    expect(await openAlarms()).toEqual([]);
+    expect((await lockResult(sent, 'failed')).statusCode).toBe(200);
+    expect(await owed()).toMatchObject([{ command: sent, alarmed: true }]);
+    expect(await openAlarms()).toHaveLength(1);
+    expect((await lockResult(sent, 'ok')).statusCode).toBe(200);
     expect(await openAlarms()).toEqual([]);
   });
 
@@ -233,9 +257,15 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(listed.find((w) => w.id === other)).toMatchObject({ owedLocks: 0 });
     expect(listed.find((w) => w.id === other)).not.toHaveProperty('agentSeenAt');
 
-    // Five minutes without a report: a warning, once however often it is checked; the other
-    // workstation, whose agent never reported, is not watched.
-    system.clock.advance(301_000);
+    // Five minutes without a report (by the database's clock, which every instance shares): a
+    // warning, once however often it is checked; the other workstation, whose agent never
+    // reported, is not watched.
+    const quiet = (seconds: number) =>
+      system.dashboard.pool.query(
+        `UPDATE workstations SET agent_seen_at = agent_seen_at - $2 * interval '1 second' WHERE id = $1`,
+        [WS, seconds],
+      );
+    await quiet(301);
     await system.dashboard.agents.check();
     await system.dashboard.agents.check();
     expect(await agentAlarms()).toEqual([
@@ -263,11 +293,16 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(shutdown.json()).toEqual({ recorded: true });
     expect(await owed()).toEqual([]);
     expect(await openAlarms()).toEqual([]);
-    const settled = await system.dashboard.pool.query<{ details: Record<string, unknown> }>(
-      `SELECT details FROM audit_log WHERE action = 'workstation.lock-settled-by-shutdown'`,
-    );
-    expect(settled.rows).toEqual([{ details: { locks: [owedLock] } }]);
-    system.clock.advance(600_000);
+    const ends = async () =>
+      (
+        await system.dashboard.pool.query<{ action: string; details: Record<string, unknown> }>(
+          `SELECT action, details FROM audit_log WHERE action IN ('workstation.agent-shutdown', 'workstation.agent-back') ORDER BY id`,
+        )
+      ).rows;
+    expect(await ends()).toEqual([
+      { action: 'workstation.agent-shutdown', details: { settledLocks: [owedLock] } },
+    ]);
+    await quiet(600);
     await system.dashboard.agents.check();
     expect((await agentAlarms()).filter((a) => !a.cleared)).toEqual([]);
     const shown = await security.request('GET', '/api/v1/workstations');
@@ -280,6 +315,34 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     const sent = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
     expect(await nextCommand(sentBefore + 1)).toMatchObject({ id: sent });
     expect((await lockResult(sent as string, 'ok')).statusCode).toBe(200);
+    expect((await ends()).at(-1)).toMatchObject({
+      action: 'workstation.agent-back',
+      details: { by: 'heartbeat' },
+    });
+
+    // Shut down again, but someone is let in there while its agent stays silent (the broker is
+    // away, say): the workstation runs, so the shutdown ends, locks are owed again, and its
+    // agent's silence is watched from then on.
+    const again = await system.dashboard.http.inject({
+      method: 'POST',
+      url: `/api/v1/workstations/${WS}/agent-heartbeat`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: { state: 'shutdown' },
+    });
+    expect(again.json()).toEqual({ recorded: true });
+    await system.dashboard.agents.loginAllowed(WS);
+    expect((await ends()).at(-1)).toMatchObject({
+      action: 'workstation.agent-back',
+      details: { by: 'login-check' },
+    });
+    const owedAgain = await system.dashboard.locker.lock(workstation, 'erased', 'badge-revoked');
+    expect(owedAgain).toBeDefined();
+    expect(await owed()).toMatchObject([{ command: owedAgain }]);
+    await quiet(301);
+    await system.dashboard.agents.check();
+    expect((await agentAlarms()).filter((a) => !a.cleared)).toHaveLength(1);
+    expect((await heartbeat(token)).json()).toEqual({ recorded: true });
+    expect((await lockResult(owedAgain as string, 'ok')).statusCode).toBe(200);
   });
 
   it('gives up a lock owed longer than lockRetryHours: audited, an incident that a later confirmed lock does not end', async () => {

@@ -123,9 +123,10 @@ describe('workstation sessions in PostgreSQL', () => {
       '3:ada',
     ]);
     const policy = { firstWaitMs: 20_000, maxWaitMs: 900_000, giveUpMs: 8 * 3_600_000 };
-    expect((await owed.giveUp(NOW, policy)).map((l) => l.id)).toEqual([
-      '01900000-0000-7000-8000-000000000001',
-    ]);
+    const overdue = await owed.overdue(NOW, policy);
+    expect(overdue.map((l) => l.id)).toEqual(['01900000-0000-7000-8000-000000000001']);
+    expect(await owed.giveUp('01900000-0000-7000-8000-000000000001', pool)).toBe(true);
+    expect(await owed.giveUp('01900000-0000-7000-8000-000000000001', pool)).toBe(false);
     // Not due before the first wait; then each claimed once, with the next command id.
     expect(await owed.claimDue(NOW + 19_000, policy, () => 'unused')).toEqual([]);
     let n = 10;
@@ -139,7 +140,7 @@ describe('workstation sessions in PostgreSQL', () => {
     expect(await owed.claimDue(NOW + 20_000 + 39_000, policy, next)).toEqual([]);
     expect(await owed.claimDue(NOW + 20_000 + 40_000, policy, next)).toHaveLength(2);
     // An ok for an earlier command of a lock settles it, and every lock of the workstation owed before it.
-    expect(await owed.settle('ws-1', '01900000-0000-7000-8000-000000000011')).toBe(2);
+    expect(await owed.settle('ws-1', '01900000-0000-7000-8000-000000000011', pool)).toBe(2);
     expect(await owed.list()).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 
 /**
@@ -8,23 +8,28 @@ import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
  * workstation whose agent has been quiet for `silenceMs` gets a `workstation-agent-offline`
  * warning, since a lock on leave would not reach it; the next heartbeat clears it. A workstation
  * whose agent never reported is not watched (it may have none). Every dashboard instance checks;
- * an alarm already open is not raised again.
+ * an alarm already open is not raised again. Times are the database's, so that instances whose
+ * clocks differ agree.
+ *
+ * An agent stopped by the workstation's shutdown says so: its owed locks are settled
+ * (`onShutdown`), its silence is not watched and no lock is sent there, until the agent reports
+ * again or central allows a login there (which shows it runs). Both ends are audited.
  */
 export interface WorkstationAgentsOptions {
   pool: Pool;
   alarms: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'clearCentral'>;
   alarmsChanged: (changed: AlarmView[]) => void;
+  audit: AuditLog;
   silenceMs: number;
   /** The workstation shuts down: settle its owed locks (WorkstationLocker.shutDown). */
   onShutdown?: (workstation: string) => Promise<void>;
-  clock: Clock;
   log: Logger;
 }
 
 export interface AgentStatus {
   /** When the agent last reported; absent when it never did. */
   agentSeenAt?: string;
-  /** When the agent said the workstation shuts down, if it has not reported since. */
+  /** When the agent said the workstation shuts down, if nothing showed it running since. */
   shutDownAt?: string;
   /** Locks sent to it and not yet confirmed. */
   owedLocks: number;
@@ -41,25 +46,19 @@ export class WorkstationAgents {
 
   /**
    * The agent of `workstation` reported that it runs, or (`shutdown`) that it stops because the
-   * workstation shuts down: its sessions end with it, so its owed locks are settled
-   * (`onShutdown`) and nothing is watched or locked there until it reports again. False when no
-   * such workstation is registered.
+   * workstation shuts down. False when no such workstation is registered.
    */
   async heartbeat(workstation: string, state: 'running' | 'shutdown' = 'running'): Promise<boolean> {
-    const { pool, alarms, clock } = this.options;
-    const now = new Date(clock.now());
-    const result = await pool.query<{ site: string }>(
-      state === 'shutdown'
-        ? 'UPDATE workstations SET agent_seen_at = $2, agent_shutdown_at = $2 WHERE id = $1 RETURNING site'
-        : 'UPDATE workstations SET agent_seen_at = $2, agent_shutdown_at = NULL WHERE id = $1 RETURNING site',
-      [workstation, now],
-    );
-    const site = result.rows[0]?.site;
-    if (site === undefined) return false;
+    const { pool, alarms } = this.options;
     if (state === 'shutdown') {
+      const known = await pool.query('SELECT 1 FROM workstations WHERE id = $1', [workstation]);
+      if (known.rowCount === 0) return false;
       this.options.log.info({ workstation }, 'workstation shuts down: its owed locks are settled');
       await this.options.onShutdown?.(workstation);
+      return true;
     }
+    const site = await this.running(workstation, 'heartbeat');
+    if (site === undefined) return false;
     const cleared = await alarms.clearCentral(agentAlarmKey(workstation), site, null);
     if (cleared.length > 0) {
       this.options.log.info({ workstation }, 'workstation agent reports again');
@@ -68,13 +67,23 @@ export class WorkstationAgents {
     return true;
   }
 
+  /**
+   * Central let someone log in there: the workstation runs, whatever its agent said at its last
+   * shutdown. A shutdown noted is ended (locks are owed and sent again) and its agent watched from
+   * now on.
+   */
+  async loginAllowed(workstation: string): Promise<void> {
+    await this.running(workstation, 'login-check');
+  }
+
   /** Raises the alarm for every workstation whose agent has been quiet too long. */
   async check(): Promise<void> {
-    const { pool, alarms, clock, silenceMs, log } = this.options;
+    const { pool, alarms, silenceMs, log } = this.options;
     const quiet = await pool.query<{ id: string; site: string; agent_seen_at: Date }>(
       `SELECT id, site, agent_seen_at FROM workstations
-        WHERE agent_seen_at < $1 AND agent_shutdown_at IS NULL ORDER BY id`,
-      [new Date(clock.now() - silenceMs)],
+        WHERE agent_seen_at < now() - $1 * interval '1 millisecond' AND agent_shutdown_at IS NULL
+        ORDER BY id`,
+      [silenceMs],
     );
     for (const row of quiet.rows) {
       const raised = await alarms.raiseCentralUnlessOpen({
@@ -91,7 +100,7 @@ export class WorkstationAgents {
     }
   }
 
-  /** Per registered workstation: its agent's last report and its owed locks. */
+  /** Per registered workstation: its agent's last report, a shutdown it reported, its owed locks. */
   async status(): Promise<Map<string, AgentStatus>> {
     const result = await this.options.pool.query<{
       id: string;
@@ -132,5 +141,30 @@ export class WorkstationAgents {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.checking;
+  }
+
+  /**
+   * Notes that the workstation runs and ends a shutdown it had reported, audited; the
+   * workstation's site, or undefined when unregistered (or, for a login check, not shut down: the
+   * agent's own reports keep its time then).
+   */
+  private async running(workstation: string, by: 'heartbeat' | 'login-check'): Promise<string | undefined> {
+    const result = await this.options.pool.query<{ site: string; was: Date | null }>(
+      `UPDATE workstations w SET agent_seen_at = now(), agent_shutdown_at = NULL
+         FROM (SELECT id, agent_shutdown_at AS was FROM workstations WHERE id = $1 FOR UPDATE) o
+        WHERE w.id = o.id AND ($2 OR o.was IS NOT NULL)
+        RETURNING w.site, o.was`,
+      [workstation, by === 'heartbeat'],
+    );
+    const row = result.rows[0];
+    if (row?.was) {
+      await this.options.audit.record({
+        actor: by === 'heartbeat' ? `workstation:${workstation}` : 'system',
+        action: 'workstation.agent-back',
+        target: `workstation:${workstation}`,
+        details: { shutDownAt: row.was.toISOString(), by },
+      });
+    }
+    return row?.site;
   }
 }

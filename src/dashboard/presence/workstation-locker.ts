@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { PoolClient } from 'pg';
 import type { WorkstationsConfig } from '../../config/workstation-config.js';
 import type { PresenceEnd } from '../../controllers/presence/presence-tracker.js';
 import type { Clock } from '../../lib/clock.js';
@@ -54,24 +55,25 @@ export class WorkstationLocker {
   async lock(workstation: WorkstationRow, user: string, reason: PresenceEnd): Promise<string | undefined> {
     const id = this.ids.next();
     const at = this.options.clock.now();
-    const shutDownAt = await this.options.owed?.shutDownAt(workstation.id).catch(() => undefined);
-    if (shutDownAt !== undefined) {
-      // Shut down since (its agent said so): the sessions ended with it, and a lock delivered at
-      // its next start would lock whoever logs in then.
-      await this.options.audit.record({
-        actor: 'system',
-        action: 'workstation.lock-not-needed',
-        target: `workstation:${workstation.id}`,
-        details: { user, reason, shutDownAt: new Date(shutDownAt).toISOString() },
-      });
-      return undefined;
-    }
+    const { owed, audit, log } = this.options;
     try {
       const person = user === ERASED_USER ? null : user;
-      await this.options.owed?.owe({ id, workstation: workstation.id, person, reason, at });
+      if (owed && !(await owed.owe({ id, workstation: workstation.id, person, reason, at }))) {
+        const shutDownAt = await owed.shutDownAt(workstation.id);
+        if (shutDownAt === undefined) throw new Error('the workstation is not registered in the database');
+        // Shut down (its agent said so, and nobody logged in there since): the sessions ended
+        // with it, and a lock delivered at its next start would lock whoever logs in then.
+        await audit.record({
+          actor: 'system',
+          action: 'workstation.lock-not-needed',
+          target: `workstation:${workstation.id}`,
+          details: { user, reason, shutDownAt: new Date(shutDownAt).toISOString() },
+        });
+        return undefined;
+      }
     } catch (error) {
       // Sent all the same: the lock is not repeated when it goes unanswered.
-      this.options.log.error(
+      log.error(
         { err: error, workstation: workstation.id },
         'security: the lock could not be recorded as owed; it is sent once',
       );
@@ -84,7 +86,7 @@ export class WorkstationLocker {
     const { owed, log } = this.options;
     if (!owed || !command) return;
     if (status === 'ok') {
-      if ((await owed.settle(workstation, command)) > 0) await this.syncAlarm(workstation);
+      await this.changeAndSync(workstation, (db) => owed.settle(workstation, command, db));
     } else if (status === 'failed') {
       // The lock program ran and failed: the sessions are open although the person left.
       const lock = await owed.find(workstation, command);
@@ -93,19 +95,25 @@ export class WorkstationLocker {
     }
   }
 
-  /** The workstation shuts down (its agent said so): what it owes is settled, audited. */
+  /**
+   * The workstation shuts down (its agent said so): noted, what it owes settled and audited, and
+   * its alarm brought in line, all in one transaction.
+   */
   async shutDown(workstation: string): Promise<void> {
-    const { owed } = this.options;
+    const { owed, audit } = this.options;
     if (!owed) return;
-    const settled = await owed.settleAll(workstation);
-    if (settled.length === 0) return;
-    await this.options.audit.record({
-      actor: 'system',
-      action: 'workstation.lock-settled-by-shutdown',
-      target: `workstation:${workstation}`,
-      details: { locks: settled.map((l) => l.id) },
+    await this.changeAndSync(workstation, async (db) => {
+      const settled = await owed.shutDown(workstation, db);
+      await audit.record(
+        {
+          actor: `workstation:${workstation}`,
+          action: 'workstation.agent-shutdown',
+          target: `workstation:${workstation}`,
+          details: { settledLocks: settled },
+        },
+        db,
+      );
     });
-    await this.syncAlarm(workstation);
   }
 
   /**
@@ -131,22 +139,10 @@ export class WorkstationLocker {
       maxWaitMs: MAX_WAIT_MS,
       giveUpMs: settings.lockRetryHours * 3_600_000,
     };
-    for (const lock of await owed.giveUp(clock.now(), policy)) {
-      await this.options.audit.record({
-        actor: 'system',
-        action: 'workstation.lock-abandoned',
-        target: `workstation:${lock.workstation}`,
-        details: {
-          user: lock.person ?? ERASED_USER,
-          reason: lock.reason,
-          attempts: lock.attempts,
-          lock: lock.id,
-        },
-      });
-      await this.abandoned(lock);
-    }
+    for (const lock of await owed.overdue(clock.now(), policy)) await this.abandon(lock);
     for (const lock of await owed.claimDue(clock.now(), policy, () => this.ids.next())) {
-      if (lock.attempts > settings.lockAttempts && !lock.alarmed) {
+      // Also when it is marked already: an alarm whose raising failed is raised now.
+      if (lock.attempts > settings.lockAttempts) {
         await this.alarm(
           lock,
           `workstation ${lock.workstation} did not confirm its lock (${lock.reason}) after ${lock.attempts - 1} sends`,
@@ -224,20 +220,27 @@ export class WorkstationLocker {
   private async alarm(lock: OwedLock, detail: string): Promise<void> {
     const { owed } = this.options;
     if (!owed) return;
-    // A lock settled meanwhile (its ok came in after the claim) raises nothing.
-    if (await owed.markAlarmed(lock.id)) await this.syncAlarm(lock.workstation, detail);
+    await this.changeAndSync(lock.workstation, (db) => owed.markAlarmed(lock.id, db), detail);
   }
 
   /**
-   * The workstation's `workstation-lock-failed` alarm is open exactly while one of its owed locks
-   * is marked alarmed. Decided under the workstation's row, on the committed state: a settle and
-   * a raise that race end with the alarm matching what is still owed.
+   * Makes a change to the workstation's owed locks and decides its `workstation-lock-failed`
+   * alarm in one transaction holding the workstation's row: the alarm is open exactly while one of
+   * its owed locks is marked alarmed, and a failure anywhere leaves both as they were (the next
+   * send, result or run decides again).
    */
-  private async syncAlarm(workstation: string, detail?: string): Promise<void> {
+  private async changeAndSync(
+    workstation: string,
+    change: (db: PoolClient) => Promise<unknown>,
+    detail?: string,
+  ): Promise<void> {
     const { owed, alarms } = this.options;
-    if (!owed || !alarms) return;
-    const changed = await owed.underWorkstation(workstation, (db, { site, alarmed }) =>
-      alarmed > 0
+    if (!owed) return;
+    const changed = await owed.underWorkstation(workstation, async (db, site) => {
+      await change(db);
+      if (!alarms) return [];
+      const alarmed = await owed.alarmedCount(workstation, db);
+      return alarmed > 0
         ? alarms.raiseCentralUnlessOpen(
             {
               alarm: 'workstation-lock-failed',
@@ -248,30 +251,52 @@ export class WorkstationLocker {
             },
             db,
           )
-        : alarms.clearCentral(lockAlarmKey(workstation), site, null, db),
-    );
+        : alarms.clearCentral(lockAlarmKey(workstation), site, null, db);
+    });
     if (changed && changed.length > 0) this.options.alarmsChanged?.(changed);
   }
 
   /**
-   * A lock given up: an incident of its own, which staff resolve once they have locked the
-   * workstation by hand (the owed lock is gone, so the failed alarm above no longer covers it).
+   * A lock given up: removed, audited and made an incident of its own in one transaction (staff
+   * resolve it once they have locked the workstation by hand; the owed lock is gone, so the
+   * failed alarm above no longer covers it).
    */
-  private async abandoned(lock: OwedLock): Promise<void> {
-    const { alarms } = this.options;
-    await this.syncAlarm(lock.workstation);
-    if (!alarms) return;
-    const raised = await alarms.raiseCentral({
-      alarm: 'workstation-lock-abandoned',
-      key: `workstation-lock-abandoned:${lock.id}`,
-      severity: 'critical',
-      site: lock.site,
-      detail:
-        `the lock (${lock.reason}) owed on workstation ${lock.workstation} since ${new Date(lock.owedSince).toISOString()} was given up after ${lock.attempts} sends without a confirmation: lock it by hand`.slice(
-          0,
-          500,
-        ),
+  private async abandon(lock: OwedLock): Promise<void> {
+    const { owed, alarms, audit } = this.options;
+    if (!owed) return;
+    let raised: AlarmView[] = [];
+    await this.changeAndSync(lock.workstation, async (db) => {
+      if (!(await owed.giveUp(lock.id, db))) return;
+      await audit.record(
+        {
+          actor: 'system',
+          action: 'workstation.lock-abandoned',
+          target: `workstation:${lock.workstation}`,
+          details: {
+            user: lock.person ?? ERASED_USER,
+            reason: lock.reason,
+            attempts: lock.attempts,
+            lock: lock.id,
+          },
+        },
+        db,
+      );
+      if (!alarms) return;
+      raised = await alarms.raiseCentral(
+        {
+          alarm: 'workstation-lock-abandoned',
+          key: `workstation-lock-abandoned:${lock.id}`,
+          severity: 'critical',
+          site: lock.site,
+          detail:
+            `the lock (${lock.reason}) owed on workstation ${lock.workstation} since ${new Date(lock.owedSince).toISOString()} was given up after ${lock.attempts} sends without a confirmation: lock it by hand`.slice(
+              0,
+              500,
+            ),
+        },
+        db,
+      );
     });
-    this.options.alarmsChanged?.(raised);
+    if (raised.length > 0) this.options.alarmsChanged?.(raised);
   }
 }

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { PresenceEnd } from '../../controllers/presence/presence-tracker.js';
+import type { Queryable } from './event-store.js';
 import { withTransaction } from './transaction.js';
 
 /**
@@ -62,8 +63,10 @@ export class PgOwedLockStore {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * Records a lock as owed and sent now, its id being its first command's. A person the directory
-   * no longer holds (erased meanwhile) is not named.
+   * Records a lock as owed and sent now, its id being its first command's; false, recording
+   * nothing, when the workstation's agent said it shut down (read under a share lock on its row,
+   * so a shutdown being recorded either waits for this row and settles it, or is seen here). A
+   * person the directory no longer holds (erased meanwhile) is not named.
    */
   async owe(lock: {
     id: string;
@@ -71,17 +74,21 @@ export class PgOwedLockStore {
     person: string | null;
     reason: PresenceEnd;
     at: number;
-  }) {
-    await this.pool.query(
+  }): Promise<boolean> {
+    const result = await this.pool.query(
       `INSERT INTO workstation_locks (id, workstation_id, person_id, reason, owed_since, commands, sent_at, attempts)
-       VALUES ($1, $2, (SELECT id FROM people WHERE id = $3), $4, $5, ARRAY[$1::uuid], $5, 1)`,
+       SELECT $1, w.id, (SELECT id FROM people WHERE id = $3), $4, $5, ARRAY[$1::uuid], $5, 1
+         FROM workstations w WHERE w.id = $2 AND w.agent_shutdown_at IS NULL
+          FOR SHARE OF w`,
       [lock.id, lock.workstation, lock.person, lock.reason, new Date(lock.at)],
     );
+    return (result.rowCount ?? 0) > 0;
   }
 
   /**
    * Claims the locks due to be sent again (their last send unanswered for its wait), gives each
-   * the next command id and counts the send. A lock another instance is claiming is skipped.
+   * the next command id and counts the send. A lock another instance is claiming is skipped, as
+   * is one of a workstation shut down.
    */
   async claimDue(
     nowMs: number,
@@ -91,10 +98,11 @@ export class PgOwedLockStore {
   ): Promise<OwedLock[]> {
     return withTransaction(this.pool, async (db) => {
       const due = await db.query<{ id: string }>(
-        `SELECT id FROM workstation_locks
-          WHERE owed_since > $1
-            AND sent_at + least($3::float8, $2::float8 * power(2, attempts - 1)) * interval '1 millisecond' <= $4
-          ORDER BY sent_at, id LIMIT $5 FOR UPDATE SKIP LOCKED`,
+        `SELECT l.id FROM workstation_locks l
+          WHERE l.owed_since > $1
+            AND l.sent_at + least($3::float8, $2::float8 * power(2, l.attempts - 1)) * interval '1 millisecond' <= $4
+            AND NOT EXISTS (SELECT 1 FROM workstations w WHERE w.id = l.workstation_id AND w.agent_shutdown_at IS NOT NULL)
+          ORDER BY l.sent_at, l.id LIMIT $5 FOR UPDATE OF l SKIP LOCKED`,
         [new Date(nowMs - policy.giveUpMs), policy.firstWaitMs, policy.maxWaitMs, new Date(nowMs), limit],
       );
       if (due.rows.length === 0) return [];
@@ -113,19 +121,25 @@ export class PgOwedLockStore {
     });
   }
 
-  /** Removes and returns the locks owed longer than the policy allows. */
-  async giveUp(nowMs: number, policy: ResendPolicy): Promise<OwedLock[]> {
+  /** The locks owed longer than the policy allows (each is then given up with giveUp()). */
+  async overdue(nowMs: number, policy: ResendPolicy): Promise<OwedLock[]> {
     const result = await this.pool.query<Row>(
-      `WITH gone AS (DELETE FROM workstation_locks WHERE owed_since <= $1 RETURNING *)
-       SELECT ${COLUMNS} FROM gone l JOIN workstations w ON w.id = l.workstation_id ORDER BY l.owed_since`,
+      `SELECT ${COLUMNS} FROM workstation_locks l JOIN workstations w ON w.id = l.workstation_id
+        WHERE l.owed_since <= $1 ORDER BY l.owed_since, l.id`,
       [new Date(nowMs - policy.giveUpMs)],
     );
     return result.rows.map(fromRow);
   }
 
-  /** Marks the lock as alarmed; false when it already was (another instance raised it) or is gone. */
-  async markAlarmed(id: string): Promise<boolean> {
-    const result = await this.pool.query(
+  /** Removes the lock; false when it was gone already. */
+  async giveUp(id: string, db: Queryable): Promise<boolean> {
+    const result = await db.query('DELETE FROM workstation_locks WHERE id = $1', [id]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /** Marks the lock as alarmed; false when it already was or is gone. */
+  async markAlarmed(id: string, db: Queryable): Promise<boolean> {
+    const result = await db.query(
       'UPDATE workstation_locks SET alarmed = true WHERE id = $1 AND NOT alarmed',
       [id],
     );
@@ -137,8 +151,8 @@ export class PgOwedLockStore {
    * owed no later than it (a lock ran after they were owed, and it locks every session). Says how
    * many were settled.
    */
-  async settle(workstation: string, command: string): Promise<number> {
-    const result = await this.pool.query(
+  async settle(workstation: string, command: string, db: Queryable): Promise<number> {
+    const result = await db.query(
       `DELETE FROM workstation_locks
         WHERE workstation_id = $1
           AND owed_since <= (SELECT max(owed_since) FROM workstation_locks
@@ -149,28 +163,28 @@ export class PgOwedLockStore {
   }
 
   /**
-   * Runs `work` in a transaction holding the workstation's row, with the number of its owed locks
-   * marked alarmed as committed before the row was taken: alarm decisions about one workstation
-   * happen one at a time, each on the state the ones before left. Undefined when the workstation
-   * is not registered (any more).
+   * Runs `work` in a transaction holding the workstation's row: changes to its owed locks and the
+   * alarm decision that follows them happen one workstation-change at a time, and together or not
+   * at all. Undefined when the workstation is not registered (any more).
    */
-  async underWorkstation<T>(
-    workstation: string,
-    work: (db: PoolClient, state: { site: string; alarmed: number }) => Promise<T>,
-  ): Promise<T | undefined> {
-    return withTransaction(this.pool, async (db) => {
+  async underWorkstation<T>(workstation: string, work: (db: PoolClient, site: string) => Promise<T>) {
+    return withTransaction(this.pool, async (db): Promise<T | undefined> => {
       const row = await db.query<{ site: string }>(
         'SELECT site FROM workstations WHERE id = $1 FOR NO KEY UPDATE',
         [workstation],
       );
       const site = row.rows[0]?.site;
-      if (site === undefined) return undefined;
-      const alarmed = await db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM workstation_locks WHERE workstation_id = $1 AND alarmed',
-        [workstation],
-      );
-      return work(db, { site, alarmed: alarmed.rows[0]?.n ?? 0 });
+      return site === undefined ? undefined : work(db, site);
     });
+  }
+
+  /** How many of the workstation's owed locks are marked alarmed. */
+  async alarmedCount(workstation: string, db: Queryable): Promise<number> {
+    const result = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM workstation_locks WHERE workstation_id = $1 AND alarmed',
+      [workstation],
+    );
+    return result.rows[0]?.n ?? 0;
   }
 
   /** The owed lock one of whose commands is `command`, if it is still owed. */
@@ -190,17 +204,22 @@ export class PgOwedLockStore {
       'SELECT agent_shutdown_at AS at FROM workstations WHERE id = $1',
       [workstation],
     );
-    return result.rows[0]?.at?.getTime();
+    return result.rows[0]?.at?.getTime() ?? undefined;
   }
 
-  /** Removes and returns every lock owed to the workstation (it shut down: its sessions ended). */
-  async settleAll(workstation: string): Promise<OwedLock[]> {
-    const result = await this.pool.query<Row>(
-      `WITH gone AS (DELETE FROM workstation_locks WHERE workstation_id = $1 RETURNING *)
-       SELECT ${COLUMNS} FROM gone l JOIN workstations w ON w.id = l.workstation_id ORDER BY l.owed_since, l.id`,
+  /**
+   * The workstation shuts down (its agent said so; called under its row): noted, and every lock
+   * owed there is removed and returned, its sessions ending with it.
+   */
+  async shutDown(workstation: string, db: Queryable): Promise<string[]> {
+    await db.query('UPDATE workstations SET agent_seen_at = now(), agent_shutdown_at = now() WHERE id = $1', [
+      workstation,
+    ]);
+    const result = await db.query<{ id: string }>(
+      'DELETE FROM workstation_locks WHERE workstation_id = $1 RETURNING id',
       [workstation],
     );
-    return result.rows.map(fromRow);
+    return result.rows.map((r) => r.id).sort();
   }
 
   /** Every owed lock (tests, the dashboard's view). */

@@ -18,7 +18,7 @@ export interface WorkstationRoutesOptions {
   /** Told each lock result after its audit: an `ok` settles the owed lock, a `failed` raises an alarm. */
   locker?: Pick<WorkstationLocker, 'result'>;
   /** The lock agents' heartbeats and status; without it the route answers 503. */
-  agents?: Pick<WorkstationAgents, 'heartbeat' | 'status'>;
+  agents?: Pick<WorkstationAgents, 'heartbeat' | 'status' | 'loginAllowed'>;
 }
 
 /** Workstation ids are host names (see the workstations table). */
@@ -67,6 +67,8 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
       const { id } = request.params;
       const { user } = request.body;
       const verdict = await presence.answer(id, user);
+      // Someone may log in there: it runs, whatever its agent said at its last shutdown.
+      if (verdict.allow) await agents?.loginAllowed(id);
       // A name that is nobody's may be a password typed into the user field: it is not written.
       const named = verdict.allow || verdict.reason !== 'unknown-user';
       await audit.record({
