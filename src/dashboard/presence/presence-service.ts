@@ -92,6 +92,8 @@ export class PresenceService {
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
+  /** Refreshes, one after the other: an older read must not replace a newer one. */
+  private refreshes: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: PresenceServiceOptions) {
     this.tracker = new PresenceTracker(
@@ -150,9 +152,17 @@ export class PresenceService {
   /**
    * Re-reads the directory: a presence opened by a revoked badge ends, and so does the presence
    * of anyone no longer in it (erased), whose name the page then no longer shows. Then sessions
-   * whose person is gone are locked.
+   * whose person is gone are locked. Refreshes run one after the other (a registration's own
+   * refresh, the notice of it, the timer): each reads after the one before has applied, so a
+   * slower, older read never replaces a newer directory.
    */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    const run = this.refreshes.then(() => this.refreshOnce());
+    this.refreshes = run.catch(() => undefined);
+    return run;
+  }
+
+  private async refreshOnce(): Promise<void> {
     const directory = await this.options.store.directory();
     this.workstations = new Map(directory.workstations.map((w) => [w.id, w]));
     this.doorRooms = new Map(directory.doors.map((d) => [`${d.site}/${d.id}`, d.room]));

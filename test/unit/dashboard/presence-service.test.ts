@@ -87,6 +87,42 @@ describe('presence service', () => {
     presence.stop();
   });
 
+  it('never lets a slower, older directory read replace a newer one', async () => {
+    const older = structuredClone(directory);
+    const newer = structuredClone(directory);
+    newer.workstations.push({
+      id: 'ws-2',
+      site: 'hq',
+      room: 'ident-1',
+      name: 'ws-2',
+      tokenHash: hashWorkstationToken('idgws_second'),
+    });
+    // The first read is slow and returns the directory before ws-2 was registered.
+    let releaseOlder: () => void = () => undefined;
+    const reads = [
+      new Promise<PresenceDirectory>((resolve) => {
+        releaseOlder = () => resolve(older);
+      }),
+      Promise.resolve(newer),
+    ];
+    const store = {
+      directory: () => reads.shift() ?? Promise.resolve(newer),
+      presenceEventsSince: async () => [],
+    } as unknown as WorkstationStore;
+    const presence = new PresenceService({
+      store,
+      hub,
+      clock,
+      log: silentLogger,
+      settings: workstationSettings({ workstations: {} }),
+    });
+    const first = presence.refresh();
+    const second = presence.refresh();
+    releaseOlder();
+    await Promise.all([first, second]);
+    expect(presence.authenticate('ws-2', 'idgws_second')).toBe(true);
+  });
+
   it('follows stored events from the live hub', async () => {
     const presence = service();
     await presence.start();
