@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
+import { withTransaction } from '../storage/transaction.js';
 
 /**
  * Whether each workstation's lock agent runs: the agent reports every minute (a heartbeat), and a
@@ -86,12 +87,25 @@ export class WorkstationAgents {
       [silenceMs],
     );
     for (const row of quiet.rows) {
-      const raised = await alarms.raiseCentralUnlessOpen({
-        alarm: 'workstation-agent-offline',
-        key: agentAlarmKey(row.id),
-        severity: 'warning',
-        site: row.site,
-        detail: `the lock agent of workstation ${row.id} last reported at ${row.agent_seen_at.toISOString()}: a lock on leave would not reach it`,
+      // Raised under the workstation's row, if it is still quiet: a report that came in meanwhile
+      // (it updates that row first) is not followed by a warning it would not clear.
+      const raised = await withTransaction(pool, async (db) => {
+        const still = await db.query(
+          `SELECT 1 FROM workstations WHERE id = $1 AND agent_shutdown_at IS NULL
+              AND agent_seen_at < now() - $2 * interval '1 millisecond' FOR NO KEY UPDATE`,
+          [row.id, silenceMs],
+        );
+        if (still.rowCount === 0) return [];
+        return alarms.raiseCentralUnlessOpen(
+          {
+            alarm: 'workstation-agent-offline',
+            key: agentAlarmKey(row.id),
+            severity: 'warning',
+            site: row.site,
+            detail: `the lock agent of workstation ${row.id} last reported at ${row.agent_seen_at.toISOString()}: a lock on leave would not reach it`,
+          },
+          db,
+        );
       });
       if (raised.length > 0) {
         log.warn({ workstation: row.id }, 'security: a workstation lock agent went quiet');
