@@ -220,6 +220,44 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
     expect(await openAlarms()).toEqual([]);
   });
 
+  it('clears the alarm of a workstation moved to another site meanwhile', async () => {
+    const moving = 'ws-moving.ident';
+    const movingToken = await registerWorkstation(system, moving);
+    const row = system.dashboard.presence.workstation(moving);
+    if (!row) throw new Error('workstation not known');
+    const sent = await system.dashboard.locker.lock(row, 'erased', 'badge-revoked');
+    if (!sent) throw new Error('the lock was not sent');
+    const result = (status: 'ok' | 'failed') =>
+      system.dashboard.http.inject({
+        method: 'POST',
+        url: `/api/v1/workstations/${moving}/lock-result`,
+        headers: { authorization: `Bearer ${movingToken}` },
+        payload: { command: sent, status },
+      });
+    expect((await result('failed')).statusCode).toBe(200);
+    const open = async () =>
+      (
+        await system.dashboard.pool.query<{ site: string }>(
+          `SELECT site FROM alarms WHERE key = $1 AND cleared_at IS NULL`,
+          [`workstation-lock-failed:${moving}`],
+        )
+      ).rows;
+    expect(await open()).toEqual([{ site: system.site }]);
+    const other = `${system.site}-b`;
+    await system.dashboard.pool.query(`INSERT INTO sites (id, name) VALUES ($1, 'b')`, [other]);
+    await system.dashboard.pool.query(`INSERT INTO rooms (site, id, name) VALUES ($1, 'r', 'r')`, [other]);
+    const newToken = await system.dashboard.workstations.register({ id: moving, site: other, room: 'r' });
+    await system.dashboard.presence.refresh();
+    const confirmed = await system.dashboard.http.inject({
+      method: 'POST',
+      url: `/api/v1/workstations/${moving}/lock-result`,
+      headers: { authorization: `Bearer ${newToken}` },
+      payload: { command: sent, status: 'ok' },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    expect(await open()).toEqual([]);
+  });
+
   it('refuses a malformed command id in a result without touching the owed locks', async () => {
     const reply = await lockResult('not-a-uuid-----------------------------', 'ok');
     expect(reply.statusCode).toBe(400);

@@ -18,7 +18,7 @@ import { withTransaction } from '../storage/transaction.js';
  */
 export interface WorkstationAgentsOptions {
   pool: Pool;
-  alarms: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'clearCentral'>;
+  alarms: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'clearCentralAnySite'>;
   alarmsChanged: (changed: AlarmView[]) => void;
   audit: AuditLog;
   silenceMs: number;
@@ -60,7 +60,8 @@ export class WorkstationAgents {
     }
     const site = await this.running(workstation, 'heartbeat');
     if (site === undefined) return false;
-    const cleared = await alarms.clearCentral(agentAlarmKey(workstation), site, null);
+    // At whatever site it was raised: the workstation may have moved since.
+    const cleared = await alarms.clearCentralAnySite(agentAlarmKey(workstation));
     if (cleared.length > 0) {
       this.options.log.info({ workstation }, 'workstation agent reports again');
       this.options.alarmsChanged(cleared);

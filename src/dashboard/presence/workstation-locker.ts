@@ -27,7 +27,7 @@ export interface WorkstationLockerOptions {
   audit: AuditLog;
   /** Owed locks; without them (unit tests) a lock is sent once. */
   owed?: PgOwedLockStore;
-  alarms?: Pick<AlarmStore, 'raiseCentral' | 'raiseCentralUnlessOpen' | 'clearCentral'>;
+  alarms?: Pick<AlarmStore, 'raiseCentral' | 'raiseCentralUnlessOpen' | 'clearCentralAnySite'>;
   alarmsChanged?: (changed: AlarmView[]) => void;
   settings?: Pick<WorkstationsConfig, 'lockResultSeconds' | 'lockAttempts' | 'lockRetryHours'>;
   clock: Clock;
@@ -251,7 +251,7 @@ export class WorkstationLocker {
             },
             db,
           )
-        : alarms.clearCentral(lockAlarmKey(workstation), site, null, db);
+        : alarms.clearCentralAnySite(lockAlarmKey(workstation), db);
     });
     if (changed && changed.length > 0) this.options.alarmsChanged?.(changed);
   }

@@ -156,6 +156,18 @@ export class AlarmStore {
   }
 
   /**
+   * Clears a central alarm by its key at whatever site it was raised: for keys that name something
+   * unique across sites (a workstation), which may have moved to another site since.
+   */
+  async clearCentralAnySite(key: string, db: Queryable = this.pool): Promise<AlarmView[]> {
+    const result = await db.query<Row>(
+      `UPDATE alarms SET cleared_at = now() WHERE source = 'central' AND key = $1 AND cleared_at IS NULL RETURNING *`,
+      [key],
+    );
+    return result.rows.map(fromRow);
+  }
+
+  /**
    * Clears every condition a gateway raised that is still open (its incidents stay for staff):
    * for a gateway that was retired, which nothing will report on any more.
    */
