@@ -87,9 +87,13 @@ export function namesUser(line: JournalLine, user: string): boolean {
     if (line.entry.user === user) return true;
     return typeof line.entry.file === 'string' && parseReportName(line.entry.file)?.user === user;
   }
-  // A line that cannot be read may still hold the name.
+  // A line that cannot be read may still hold the name: as a JSON string, or in a report's file
+  // name (`<digits>-<user>.json`, so that erasing bob leaves agent-bob's lines alone). User names
+  // hold only letters, digits, `_` and `-` (USER_PATTERN), so they need no escaping here.
   const text = line.bytes.toString('utf8');
-  return text.includes(JSON.stringify(user)) || text.includes(`-${user}.json`);
+  return (
+    text.includes(JSON.stringify(user)) || new RegExp(`(^|[^A-Za-z0-9_-])\\d{1,15}-${user}\\.json`).test(text)
+  );
 }
 
 export type JournalRewrite = { dropped: number; kept: number } | 'changed-meanwhile';

@@ -83,3 +83,14 @@ export class CentralClient {
     });
   }
 }
+
+/**
+ * Answers that may be different later: central failing (5xx), busy (408, 429), redirected (3xx),
+ * or not taking this workstation's token now (401, 403: it may be registered again). Only a
+ * refusal of the request itself (400, 404, 422, …) is final.
+ */
+export function retryable(status: number): boolean {
+  return (
+    status >= 500 || status < 200 || (status >= 300 && status < 400) || [401, 403, 408, 429].includes(status)
+  );
+}

@@ -2,9 +2,11 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import { appendJournal, type JournalLine, rewriteJournal } from './break-glass-journal.js';
+import { type JournalLine, rewriteJournal } from './break-glass-journal.js';
 import { CONFIRMED_DIR, GRANTS_DIR, parseReportName, REPORTS_DIR, tempFileWriter } from './state-layout.js';
 
+/** How far ahead of the clock a file's own time may be before it counts as written by a wrong clock. */
+const FUTURE_SKEW_MS = 60_000;
 /**
  * Retention of what the workstation side keeps under `stateDir` (GDPR Art. 5(1)(e)): nothing that
  * names a user outlives its purpose. A confirmed login goes once its grace has passed, a
@@ -74,6 +76,9 @@ export class LocalRetention {
     this.eachJsonFile(CONFIRMED_DIR, outcome, (value) => {
       const at = (value as { at?: unknown } | null)?.at;
       if (typeof at !== 'number' || !Number.isFinite(at)) return 'garbage';
+      // Dated ahead of now (written under a clock that was ahead): it gives no grace, and must
+      // not once the clock catches up.
+      if (at > now + FUTURE_SKEW_MS) return 'expired';
       return now - at >= this.options.graceMs ? 'expired' : 'keep';
     });
   }
@@ -81,8 +86,9 @@ export class LocalRetention {
   /** A grant lets its user in until `until`; afterwards it is useless. */
   private expireGrants(now: number, outcome: RetentionOutcome): void {
     this.eachJsonFile(GRANTS_DIR, outcome, (value) => {
-      const until = (value as { until?: unknown } | null)?.until;
+      const { until, at } = (value ?? {}) as { until?: unknown; at?: unknown };
       if (typeof until !== 'number' || !Number.isFinite(until)) return 'garbage';
+      if (typeof at === 'number' && at > now + FUTURE_SKEW_MS) return 'expired';
       return until <= now ? 'expired' : 'keep';
     });
   }
@@ -119,9 +125,11 @@ export class LocalRetention {
   }
 
   /**
-   * Delivered reports are removed as central takes them (LoginGate.flushReports); one still here
-   * after retentionDays is dropped, but not silently: an error is logged and the journal keeps a
-   * line that a report was never delivered (without the user).
+   * Delivered reports are removed as central takes them (LoginGate.flushReports). One still here
+   * after retentionDays is kept, with an error logged at every run: it is the only evidence central
+   * would get of an emergency login, and the age is the writer's clock, which may have been wrong
+   * (a clock stepped forward must not destroy it). While any report waits, the journal is not
+   * trimmed either (trimJournal).
    */
   private expireReports(now: number, outcome: RetentionOutcome): void {
     const dir = join(this.options.stateDir, REPORTS_DIR);
@@ -142,28 +150,22 @@ export class LocalRetention {
           continue;
         }
       }
-      if (now - at <= this.retentionMs || !this.remove(file, outcome, REPORTS_DIR)) continue;
+      if (now - at <= this.retentionMs) continue;
       outcome.undeliveredReports += 1;
-      const reportAt = new Date(at).toISOString();
       this.options.log.error(
-        { reportAt, retentionDays: this.options.retentionDays },
-        'security: a break-glass report was never delivered to central and is deleted after retentionDays; review the break-glass journal',
+        { reportAt: new Date(at).toISOString(), retentionDays: this.options.retentionDays },
+        'security: a break-glass report has not reached central for longer than retentionDays; it is kept until it does',
       );
-      try {
-        appendJournal(this.options.stateDir, { event: 'break-glass-report-undelivered', at: now, reportAt });
-      } catch (error) {
-        this.failed(
-          outcome,
-          error,
-          'workstation retention: cannot journal the undelivered report',
-          REPORTS_DIR,
-        );
-      }
     }
   }
 
   /** Drops journal lines older than retentionDays; the newer ones stay byte for byte. */
   private trimJournal(now: number, outcome: RetentionOutcome): void {
+    if (listJson(join(this.options.stateDir, REPORTS_DIR)).length > 0) {
+      // The journal lines of a break-glass use central has not heard of stay with its report.
+      this.options.log.debug('workstation retention: a break-glass report waits; the journal is not trimmed');
+      return;
+    }
     const cutoff = now - this.retentionMs;
     const result = rewriteJournal(this.options.stateDir, (lines) => expiredLines(lines, cutoff));
     if (result === 'changed-meanwhile') {
@@ -173,19 +175,24 @@ export class LocalRetention {
     outcome.journalLines += result.dropped;
   }
 
-  /** A crash during an atomic write leaves `<file>.tmp-<pid>`, which can hold a copy of the journal. */
+  /**
+   * A crash during an atomic write leaves `<file>.tmp-<pid>`: a copy of the journal, or of an
+   * allow, grant or report (named after its user), in the state directory or its folders.
+   */
   private removeStaleTempFiles(outcome: RetentionOutcome): void {
-    let names: string[];
-    try {
-      names = readdirSync(this.options.stateDir);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return;
-      throw error;
-    }
-    for (const name of names) {
-      const pid = tempFileWriter(name);
-      if (pid === undefined || pid === process.pid || isRunning(pid)) continue;
-      if (this.remove(join(this.options.stateDir, name), outcome, '.')) outcome.tempFiles += 1;
+    for (const dir of ['.', CONFIRMED_DIR, GRANTS_DIR, REPORTS_DIR]) {
+      let names: string[];
+      try {
+        names = readdirSync(join(this.options.stateDir, dir));
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') continue;
+        throw error;
+      }
+      for (const name of names) {
+        const pid = tempFileWriter(name);
+        if (pid === undefined || pid === process.pid || isRunning(pid)) continue;
+        if (this.remove(join(this.options.stateDir, dir, name), outcome, dir)) outcome.tempFiles += 1;
+      }
     }
   }
 

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { checkLockCommand, type WorkstationCommand } from '../protocol/workstation-commands.js';
-import type { CentralClient } from './central-client.js';
+import { type CentralClient, retryable } from './central-client.js';
 import { endGrace } from './login-gate.js';
 import type { SeenLockCommands } from './seen-lock-commands.js';
 import type { UnreportedResults } from './unreported-results.js';
@@ -176,7 +176,7 @@ export class LockHandler {
         if (!reported) {
           log.warn({ command: result.command, reply }, 'lock result not recorded by central');
           // Unreachable or failing: kept and sent again. Refused (4xx): it would be refused again.
-          if (!reply.reached || reply.status >= 500) unreported?.keep(result);
+          if (!reply.reached || retryable(reply.status)) unreported?.keep(result);
         }
         onResult?.({ ...result, reported });
       })

@@ -1,11 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
 import type { Logger } from '../lib/logger.js';
+import { writeFileAtomic } from '../lib/state-files.js';
 import { appendJournal } from './break-glass-journal.js';
-import type { CentralClient } from './central-client.js';
+import { type CentralClient, retryable } from './central-client.js';
 import { LocalRetention, listJson } from './local-retention.js';
 import { CONFIRMED_DIR, GRANTS_DIR, REPORTS_DIR, reportName, USER_PATTERN } from './state-layout.js';
 
@@ -141,8 +142,9 @@ export class LoginGate {
       ? 'central cannot vouch for presence now (presence-unknown)'
       : `central unreachable (${why})`;
     const now = this.options.clock.now();
-    const last = this.readJson<{ at: number }>(confirmedFile(this.options.stateDir, user));
-    if (last && now - last.at < this.options.graceMs) {
+    const last = this.readJson<{ at: unknown }>(confirmedFile(this.options.stateDir, user));
+    // Never from a time ahead of now: a clock set back would stretch the grace to that time.
+    if (last && typeof last.at === 'number' && last.at <= now && now - last.at < this.options.graceMs) {
       return {
         allow: true,
         via: 'grace',
@@ -150,7 +152,7 @@ export class LoginGate {
       };
     }
     const grant = this.readJson<Grant>(this.path(join(GRANTS_DIR, `${user}.json`)));
-    if (grant && grant.until > now) {
+    if (grant && this.grantValid(grant, user, now)) {
       this.journal({ event: 'break-glass-login', user, at: now });
       return {
         allow: true,
@@ -161,6 +163,24 @@ export class LoginGate {
     return unsure
       ? { allow: false, reason: 'presence-unknown', detail: cause }
       : { allow: false, reason: 'central-unreachable', detail: why };
+  }
+
+  /**
+   * A grant counts for `user` only as written: theirs, begun no later than now, running now, and
+   * no longer than the configured minutes (a clock set back, or a file written by hand, gives
+   * nothing more).
+   */
+  private grantValid(grant: Partial<Grant>, user: string, now: number): boolean {
+    const minutes = this.options.breakGlass?.minutes;
+    return (
+      minutes !== undefined &&
+      grant.user === user &&
+      typeof grant.at === 'number' &&
+      typeof grant.until === 'number' &&
+      grant.at <= now &&
+      now < grant.until &&
+      grant.until - grant.at <= minutes * 60_000
+    );
   }
 
   /** Grants `user` emergency login; the code must match the sealed one. Reports it to central if reachable. */
@@ -188,14 +208,22 @@ export class LoginGate {
     const presented = createHash('sha256').update(code.trim(), 'utf8').digest();
     if (!timingSafeEqual(presented, Buffer.from(settings.codeSha256, 'hex'))) {
       this.journal({ event: 'break-glass-refused', user, at: now });
-      this.queueReport({ user, reason: reason.trim(), at: now, outcome: 'refused' });
+      try {
+        this.queueReport({ user, reason: reason.trim(), at: now, outcome: 'refused' });
+      } catch (error) {
+        this.options.log.error(
+          { code: (error as NodeJS.ErrnoException).code },
+          'security: the report of a refused break-glass code cannot be kept; it is sent now or never',
+        );
+      }
       await this.flushReports();
       throw new CodedError('IDG_BREAK_GLASS_CODE', 'wrong break-glass code (the attempt is recorded)');
     }
     const grant: Grant = { user, reason: reason.trim(), at: now, until: now + settings.minutes * 60_000 };
+    // The report first: an emergency login central could never hear of is not granted.
+    this.queueReport({ user, reason: grant.reason, at: now, outcome: 'granted' });
     this.writeJson(this.path(join(GRANTS_DIR, `${user}.json`)), grant);
     this.journal({ event: 'break-glass-granted', user, at: now, until: grant.until, reason: grant.reason });
-    this.queueReport({ user, reason: grant.reason, at: now, outcome: 'granted' });
     const reported = await this.flushReports();
     return { until: grant.until, reported };
   }
@@ -229,8 +257,8 @@ export class LoginGate {
       }
       if (read === 'garbage') continue;
       const reply = await this.options.client.post('/break-glass', read.report);
-      if (!reply.reached || reply.status >= 500) return false;
-      // Any other answer is final (a 4xx will not improve by retrying); keep it in the journal.
+      if (!reply.reached || retryable(reply.status)) return false;
+      // A refusal of the report itself (400, 422) is final; keep it in the journal.
       if (reply.status !== 200)
         this.journal({
           event: 'break-glass-report-refused',
@@ -287,8 +315,16 @@ export class LoginGate {
     });
   }
 
+  /** Central's allow, kept for the grace; a disk that refuses it costs the grace, not the login. */
   private remember(user: string): void {
-    this.writeJson(confirmedFile(this.options.stateDir, user), { at: this.options.clock.now() });
+    try {
+      this.writeJson(confirmedFile(this.options.stateDir, user), { at: this.options.clock.now() });
+    } catch (error) {
+      this.options.log.error(
+        { code: (error as NodeJS.ErrnoException).code },
+        "central's allow could not be kept: no grace for this user while central is unreachable",
+      );
+    }
   }
 
   private forget(user: string, verdict: GateVerdict): GateVerdict {
@@ -296,8 +332,16 @@ export class LoginGate {
     return verdict;
   }
 
+  /** Appends to the break-glass journal; a disk that refuses it is logged, the check goes on. */
   private journal(entry: Record<string, unknown>): void {
-    appendJournal(this.options.stateDir, entry);
+    try {
+      appendJournal(this.options.stateDir, entry);
+    } catch (error) {
+      this.options.log.error(
+        { code: (error as NodeJS.ErrnoException).code, event: entry.event },
+        'security: the break-glass journal cannot be appended to',
+      );
+    }
   }
 
   private path(relative: string): string {
@@ -312,8 +356,8 @@ export class LoginGate {
     }
   }
 
+  /** Whole or not at all (a temporary file, synced, renamed): a reader never sees half a file. */
   private writeJson(file: string, value: unknown): void {
-    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-    writeFileSync(file, JSON.stringify(value), { mode: 0o600 });
+    writeFileAtomic(file, JSON.stringify(value), 0o600);
   }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { writeFileAtomic } from '../lib/state-files.js';
-import type { CentralReply } from './central-client.js';
+import { type CentralReply, retryable } from './central-client.js';
 
 /**
  * Lock results central did not take (unreachable, or failing with a 5xx): every result is audit
@@ -86,7 +86,7 @@ export class UnreportedResults {
       const reply = await post(result);
       if (reply.reached && reply.status === 200) {
         rmSync(path, { force: true });
-      } else if (reply.reached && reply.status < 500) {
+      } else if (reply.reached && !retryable(reply.status)) {
         log.warn({ command: result.command, status: reply.status }, 'central refused a kept lock result');
         rmSync(path, { force: true });
       } else {

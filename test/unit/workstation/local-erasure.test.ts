@@ -84,6 +84,15 @@ describe('erasing a user on the workstation (identgate workstation erase)', () =
     expect(journalLines()[0]).toBe('{"user":"bob","at":1}');
   });
 
+  it('leaves a torn line about another user whose name ends in this one (agent-bob is not bob)', () => {
+    put(
+      'break-glass.log',
+      '{"event":"break-glass-report-refused","file":"1700000000000-agent-bob.json","at":\n{"event":"x","file":"1700000000000-bob.json","at":\n',
+    );
+    expect(eraseLocalUser(stateDir, 'bob', clock).journalLines).toBe(1);
+    expect(journalLines()[0]).toContain('agent-bob.json');
+  });
+
   it('counts nothing for a user without traces', () => {
     traces('bob', 0);
     expect(eraseLocalUser(stateDir, 'ada', clock)).toEqual({

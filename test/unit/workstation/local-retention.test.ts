@@ -104,25 +104,26 @@ describe('local retention on the workstation: nothing naming a user outlives its
     expect(journal()).toBe(kept);
   });
 
-  it('keeps a pending report younger than retentionDays and drops an older one with an error naming no user', () => {
+  it('keeps every undelivered report, an old one with an error naming no user, and the journal untrimmed meanwhile', () => {
+    // A clock stepped forward (or a long outage) must not destroy the evidence of a break-glass
+    // login central has not heard of.
     const old = clock.now() - 60 * DAY - 1;
     put(`reports/${old}-ada.json`, JSON.stringify({ user: 'ada', reason: 'down', outcome: 'granted' }));
     put(`reports/${clock.now() - 60 * DAY}-bob.json`, JSON.stringify({ user: 'bob' }));
-    expect(retention().run()).toMatchObject({ undeliveredReports: 1, failures: 0 });
-    expect(readdirSync(join(stateDir, 'reports'))).toEqual([`${clock.now() - 60 * DAY}-bob.json`]);
+    const oldLine = JSON.stringify({ event: 'break-glass-granted', user: 'ada', at: old });
+    put('break-glass.log', `${oldLine}\n`);
+    expect(retention().run()).toMatchObject({ undeliveredReports: 1, failures: 0, journalLines: 0 });
+    expect(readdirSync(join(stateDir, 'reports')).sort()).toEqual(
+      [`${old}-ada.json`, `${clock.now() - 60 * DAY}-bob.json`].sort(),
+    );
     expect(errors()).toEqual([
       expect.objectContaining({
-        msg: expect.stringContaining('break-glass report was never delivered'),
+        msg: expect.stringContaining('has not reached central for longer than retentionDays'),
         reportAt: new Date(old).toISOString(),
       }),
     ]);
     expect(JSON.stringify(logs)).not.toContain('ada');
-    // A trace stays in the journal, without the user, for another retention period.
-    expect(JSON.parse(journal())).toEqual({
-      event: 'break-glass-report-undelivered',
-      at: clock.now(),
-      reportAt: new Date(old).toISOString(),
-    });
+    expect(journal()).toBe(`${oldLine}\n`);
   });
 
   it('removes corrupt confirmed and grant files with a warning, and skips one it cannot read', () => {
