@@ -34,7 +34,66 @@ export interface JournalLine {
 
 export function appendJournal(stateDir: string, entry: Record<string, unknown>): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  appendFileSync(join(stateDir, JOURNAL_FILE), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+  withJournalLock(stateDir, () =>
+    appendFileSync(join(stateDir, JOURNAL_FILE), `${JSON.stringify(entry)}\n`, { mode: 0o600 }),
+  );
+}
+
+/** How long an appender or rewriter waits for the journal's lock before going on without it. */
+export const JOURNAL_LOCK_WAIT_MS = 2000;
+const LOCK_FILE = `${JOURNAL_FILE}.lock`;
+
+/**
+ * Runs `work` holding `<stateDir>/break-glass.log.lock` (created exclusively, holding the pid):
+ * login checks append, retention and erasure rewrite, in separate processes, and a rewrite's
+ * rename must not drop an append, nor an erasure be undone by a rewrite that read before it. A
+ * lock whose process is gone is taken over. After `waitMs` the work runs anyway (a hung holder
+ * must not stop every login check); the rewrite's own check of the journal then still refuses
+ * to replace a journal that changed.
+ */
+export function withJournalLock<T>(stateDir: string, work: () => T, waitMs = JOURNAL_LOCK_WAIT_MS): T {
+  const path = join(stateDir, LOCK_FILE);
+  const deadline = Date.now() + waitMs;
+  let held = false;
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      held = true;
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') break; // no lock to be had: go on
+    }
+    if (!holderRuns(path)) {
+      rmSync(path, { force: true });
+      continue;
+    }
+    if (Date.now() >= deadline) break;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  try {
+    return work();
+  } finally {
+    if (held) rmSync(path, { force: true });
+  }
+}
+
+/** Whether the process named in the lock file runs (an unreadable or empty one: assume it does, briefly). */
+function holderRuns(path: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path, 'utf8'));
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The journal's lines, or undefined when there is no journal; other read errors are thrown. */
@@ -107,6 +166,10 @@ export function rewriteJournal(
   stateDir: string,
   drop: (lines: readonly JournalLine[]) => boolean[],
 ): JournalRewrite {
+  return withJournalLock(stateDir, () => rewriteLocked(stateDir, drop));
+}
+
+function rewriteLocked(stateDir: string, drop: (lines: readonly JournalLine[]) => boolean[]): JournalRewrite {
   const journal = readJournal(stateDir);
   if (!journal) return { dropped: 0, kept: 0 };
   const dropped = drop(journal.lines);

@@ -1,10 +1,17 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import { CodedError } from '../lib/coded-error.js';
-import { appendJournal, namesUser, rewriteJournal } from './break-glass-journal.js';
+import { appendJournal, namesUser, rewriteJournal, withJournalLock } from './break-glass-journal.js';
 import { listJson } from './local-retention.js';
-import { CONFIRMED_DIR, GRANTS_DIR, parseReportName, REPORTS_DIR, USER_PATTERN } from './state-layout.js';
+import {
+  CONFIRMED_DIR,
+  GRANTS_DIR,
+  JOURNAL_FILE,
+  parseReportName,
+  REPORTS_DIR,
+  USER_PATTERN,
+} from './state-layout.js';
 
 /**
  * The workstation half of a person's erasure (GDPR Art. 17): `identgate people erase` cannot reach
@@ -38,6 +45,12 @@ export function eraseLocalUser(stateDir: string, user: string, clock: Clock): Lo
     if (isReportOf(join(reports, name), name, user)) erased.reports += removeIfThere(join(reports, name));
   }
   erased.journalLines = eraseJournalLines(stateDir, user);
+  // A rewrite that crashed left a whole copy of the journal (`break-glass.log.tmp-<pid>`); under
+  // the journal's lock no rewrite is under way, so every copy is such a leftover.
+  withJournalLock(stateDir, () => {
+    for (const name of readdirSync(stateDir))
+      if (name.startsWith(`${JOURNAL_FILE}.tmp-`)) rmSync(join(stateDir, name), { force: true });
+  });
   appendJournal(stateDir, { event: 'local-erasure', at: clock.now(), ...erased });
   return erased;
 }
