@@ -69,6 +69,8 @@ export class OutboundChannels {
       client: { ...mqtt, clientId: `${mqtt.clientId}-footage`, signingKey, registry },
       pool,
       audit: this.options.audit,
+      alarms: this.options.alarms,
+      alarmsChanged: (changed) => hub.publishAlarms(changed),
       clock,
       log: log.child({ component: 'video' }),
     });

@@ -107,6 +107,12 @@ export const AlarmType = Type.Union([
   /** A lock on leave given up unconfirmed (raised centrally; an incident staff resolve). */
   Type.Literal('workstation-lock-abandoned'),
   /**
+   * A gateway linked footage to another gateway's event (ignored when served or exported): it is
+   * misconfigured or compromised (raised centrally when the event's footage is asked for; an
+   * incident).
+   */
+  Type.Literal('footage-link-foreign'),
+  /**
    * A gateway's credential set cannot be published (too large for a gateway): it keeps its last
    * set (raised centrally; cleared once a set for it is published again).
    */
@@ -142,6 +148,7 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'video-tampered',
   'video-footage-misdated',
   'workstation-lock-abandoned',
+  'footage-link-foreign',
 ]);
 
 export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);

@@ -36,6 +36,7 @@ describe('footage links of another gateway', () => {
   let temp: string;
   let service: VideoService;
   const asked: string[] = [];
+  const raised: Array<{ alarm: string; key: string; severity: string; gateway?: string | null }> = [];
   const previous = process.env.TMPDIR;
 
   beforeAll(async () => {
@@ -47,12 +48,19 @@ describe('footage links of another gateway', () => {
   beforeEach(async () => {
     await rig.reset();
     asked.length = 0;
+    raised.length = 0;
     temp = mkdtempSync(join(tmpdir(), 'idg-footage-links-'));
     process.env.TMPDIR = temp;
     service = new VideoService({
       client: { url: 'mqtt://unused', clientId: 'unused', signingKey: undefined, registry: {} as never },
       pool: rig.pool as unknown as Pool,
       audit: { record: async () => undefined } as unknown as AuditLog,
+      alarms: {
+        raiseCentralUnlessOpen: async (alarm) => {
+          raised.push(alarm);
+          return [];
+        },
+      },
       clock: systemClock,
       log: silentLogger,
       // Each gateway answers with the file its link names.
@@ -90,6 +98,10 @@ describe('footage links of another gateway', () => {
     const footage = await service.eventFootage('staff:ann', forced.id, 'clip');
     expect(footage.sha256).toBe(sha('evt-own-clip.mp4.idgv'));
     expect(asked).toEqual(['berlin/gw-berlin']);
+    // The gateway that named another's event is reported: misconfigured or compromised.
+    expect(raised).toMatchObject([
+      { alarm: 'footage-link-foreign', key: 'footage-link-foreign:hamburg/gw-hamburg', severity: 'critical' },
+    ]);
   });
 
   it('answers 404 when only another gateway linked footage to the event', async () => {

@@ -4,6 +4,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { FOOTAGE_DIR_PREFIX, makeScratchDir } from '../scratch-dirs.js';
+import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import {
   type FetchedFootage,
   FootageClient,
@@ -24,6 +25,9 @@ export interface VideoServiceOptions {
   audit: AuditLog;
   clock: Clock;
   log: Logger;
+  /** Where a footage link naming another gateway's event raises its incident (`footage-link-foreign`). */
+  alarms?: Pick<AlarmStore, 'raiseCentralUnlessOpen'>;
+  alarmsChanged?: (changed: AlarmView[]) => void;
   /** A view is kept this long after its last request. */
   viewTtlMs?: number;
   /** Makes the footage channel (a test's stand-in for the gateways); a FootageClient by default. */
@@ -90,6 +94,34 @@ export class VideoService {
   }
 
   /**
+   * A gateway that names another gateway's event in its footage links is misconfigured or
+   * compromised: a critical incident per such gateway, raised once while open. A failure to raise
+   * it is logged; the footage is served (or refused) all the same.
+   */
+  private async foreignLinks(eventId: string, rows: ReadonlyArray<{ site: string; gateway: string }>) {
+    const { alarms, log } = this.options;
+    if (!alarms) return;
+    for (const { site, gateway } of new Map(rows.map((r) => [`${r.site}/${r.gateway}`, r])).values()) {
+      try {
+        const raised = await alarms.raiseCentralUnlessOpen({
+          alarm: 'footage-link-foreign',
+          key: `footage-link-foreign:${site}/${gateway}`.slice(0, 200),
+          severity: 'critical',
+          site,
+          gateway,
+          detail: `gateway ${site}/${gateway} linked footage to event ${eventId} of another gateway (ignored): misconfigured or compromised`,
+        });
+        this.options.alarmsChanged?.(raised);
+      } catch (error) {
+        log.error(
+          { err: error, site, gateway },
+          'the incident of a foreign footage link could not be raised',
+        );
+      }
+    }
+  }
+
+  /**
    * The clip or snapshot a gateway linked to a door event (`video.footage-linked`), checked
    * against the SHA-256 the event named. `camera` picks one when several cameras saw the event.
    */
@@ -111,11 +143,13 @@ export class VideoService {
       [eventId, camera ?? null],
     );
     const foreign = found.rows.filter((row) => row.own === false);
-    if (foreign.length > 0)
+    if (foreign.length > 0) {
       this.options.log.warn(
         { event: eventId, from: foreign.map((row) => `${row.site}/${row.gateway}`) },
         "security: footage linked to an event by another gateway than the event's; ignored",
       );
+      await this.foreignLinks(eventId, foreign);
+    }
     const links = found.rows.filter((row) => row.own === true);
     if (links.length === 0)
       throw new FootageError(
