@@ -368,7 +368,7 @@ describe('owed locks: sent again until the workstation confirms, with an alarm w
       payload: { state: 'shutdown' },
     });
     expect(again.json()).toEqual({ recorded: true });
-    await system.dashboard.agents.loginAllowed(WS);
+    await system.dashboard.agents.loginChecked(WS);
     expect((await ends()).at(-1)).toMatchObject({
       action: 'workstation.agent-back',
       details: { by: 'login-check' },

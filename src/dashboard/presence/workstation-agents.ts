@@ -3,6 +3,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { withTransaction } from '../storage/transaction.js';
+import { workstationAlarmKey } from './alarm-keys.js';
 
 /**
  * Whether each workstation's lock agent runs: the agent reports every minute (a heartbeat), and a
@@ -37,7 +38,7 @@ export interface AgentStatus {
 }
 
 export const agentAlarmKey = (workstation: string) =>
-  `workstation-agent-offline:${workstation}`.slice(0, 200);
+  workstationAlarmKey('workstation-agent-offline', workstation);
 
 export class WorkstationAgents {
   private timer: NodeJS.Timeout | undefined;
@@ -70,11 +71,11 @@ export class WorkstationAgents {
   }
 
   /**
-   * Central let someone log in there: the workstation runs, whatever its agent said at its last
-   * shutdown. A shutdown noted is ended (locks are owed and sent again) and its agent watched from
-   * now on.
+   * Someone tries to log in there (a login check, before it is answered): the workstation runs,
+   * whatever its agent said at its last shutdown. A shutdown noted is ended (locks are owed and
+   * sent again) and its agent watched from now on.
    */
-  async loginAllowed(workstation: string): Promise<void> {
+  async loginChecked(workstation: string): Promise<void> {
     await this.running(workstation, 'login-check');
   }
 
@@ -166,8 +167,9 @@ export class WorkstationAgents {
   private async running(workstation: string, by: 'heartbeat' | 'login-check'): Promise<string | undefined> {
     const result = await this.options.pool.query<{ site: string; was: Date | null }>(
       `UPDATE workstations w SET agent_seen_at = now(), agent_shutdown_at = NULL
-         FROM (SELECT id, agent_shutdown_at AS was FROM workstations WHERE id = $1 FOR UPDATE) o
-        WHERE w.id = o.id AND ($2 OR o.was IS NOT NULL)
+         FROM (SELECT id, agent_shutdown_at AS was FROM workstations
+                WHERE id = $1 AND ($2 OR agent_shutdown_at IS NOT NULL) FOR NO KEY UPDATE) o
+        WHERE w.id = o.id
         RETURNING w.site, o.was`,
       [workstation, by === 'heartbeat'],
     );

@@ -11,6 +11,7 @@ import type { CentralMessenger } from '../central-messenger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import type { OwedLock, PgOwedLockStore, ResendPolicy } from '../storage/owed-lock-store.js';
 import type { WorkstationRow } from '../storage/workstation-store.js';
+import { workstationAlarmKey } from './alarm-keys.js';
 import { ERASED_USER } from './session-locks.js';
 
 /**
@@ -38,7 +39,8 @@ export interface WorkstationLockerOptions {
 export const LOCK_VALIDITY_MS = 60_000;
 const MAX_WAIT_MS = 15 * 60_000;
 
-export const lockAlarmKey = (workstation: string) => `workstation-lock-failed:${workstation}`.slice(0, 200);
+export const lockAlarmKey = (workstation: string) =>
+  workstationAlarmKey('workstation-lock-failed', workstation);
 
 export class WorkstationLocker {
   private readonly ids: Uuidv7Generator;
@@ -56,9 +58,13 @@ export class WorkstationLocker {
     const id = this.ids.next();
     const at = this.options.clock.now();
     const { owed, audit, log } = this.options;
+    let named = user;
     try {
       const person = user === ERASED_USER ? null : user;
-      if (owed && !(await owed.owe({ id, workstation: workstation.id, person, reason, at }))) {
+      const recorded = owed
+        ? await owed.owe({ id, workstation: workstation.id, person, reason, at })
+        : undefined;
+      if (owed && !recorded) {
         const shutDownAt = await owed.shutDownAt(workstation.id);
         if (shutDownAt === undefined) throw new Error('the workstation is not registered in the database');
         // Shut down (its agent said so, and nobody logged in there since): the sessions ended
@@ -71,6 +77,8 @@ export class WorkstationLocker {
         });
         return undefined;
       }
+      // Erased meanwhile: the lock, and its audit entry, name nobody.
+      if (recorded) named = recorded.person ?? ERASED_USER;
     } catch (error) {
       // Sent all the same: the lock is not repeated when it goes unanswered.
       log.error(
@@ -78,7 +86,7 @@ export class WorkstationLocker {
         'security: the lock could not be recorded as owed; it is sent once',
       );
     }
-    return this.send({ id, workstation: workstation.id, site: workstation.site }, user, reason, 1);
+    return this.send({ id, workstation: workstation.id, site: workstation.site }, named, reason, 1);
   }
 
   /** What the workstation's agent reported for a command (the lock-result route, after its audit). */
@@ -139,17 +147,29 @@ export class WorkstationLocker {
       maxWaitMs: MAX_WAIT_MS,
       giveUpMs: settings.lockRetryHours * 3_600_000,
     };
-    for (const lock of await owed.overdue(clock.now(), policy)) await this.abandon(lock);
+    // Each lock on its own: one that fails (its audit, its alarm) holds up none of the others.
+    for (const lock of await owed.overdue(clock.now(), policy))
+      await this.abandon(lock).catch((error: Error) => this.failedFor(lock, error, 'not given up'));
     for (const lock of await owed.claimDue(clock.now(), policy, () => this.ids.next())) {
+      // Claimed means counted as sent: send first, then the alarm.
+      await this.send(lock, lock.person ?? ERASED_USER, lock.reason, lock.attempts, lock.command).catch(
+        (error: Error) => this.failedFor(lock, error, 'not sent again'),
+      );
       // Also when it is marked already: an alarm whose raising failed is raised now.
       if (lock.attempts > settings.lockAttempts) {
         await this.alarm(
           lock,
           `workstation ${lock.workstation} did not confirm its lock (${lock.reason}) after ${lock.attempts - 1} sends`,
-        );
+        ).catch((error: Error) => this.failedFor(lock, error, 'alarm not raised'));
       }
-      await this.send(lock, lock.person ?? ERASED_USER, lock.reason, lock.attempts, lock.command);
     }
+  }
+
+  private failedFor(lock: OwedLock, error: Error, what: string): void {
+    this.options.log.error(
+      { err: error, workstation: lock.workstation, lock: lock.id },
+      `owed workstation lock: ${what}; the next run tries again`,
+    );
   }
 
   /** The locks owed now (the API's view, tests). */

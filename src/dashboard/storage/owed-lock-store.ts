@@ -63,8 +63,8 @@ export class PgOwedLockStore {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * Records a lock as owed and sent now, its id being its first command's; false, recording
-   * nothing, when the workstation's agent said it shut down (read under a share lock on its row,
+   * Records a lock as owed and sent now, its id being its first command's, and says whom it names
+   * (nobody once the person was erased meanwhile); undefined, recording nothing, when the workstation's agent said it shut down (read under a share lock on its row,
    * so a shutdown being recorded either waits for this row and settles it, or is seen here). A
    * person the directory no longer holds (erased meanwhile) is not named.
    */
@@ -74,15 +74,18 @@ export class PgOwedLockStore {
     person: string | null;
     reason: PresenceEnd;
     at: number;
-  }): Promise<boolean> {
-    const result = await this.pool.query(
+  }): Promise<{ person: string | null } | undefined> {
+    const result = await this.pool.query<{ person_id: string | null }>(
       `INSERT INTO workstation_locks (id, workstation_id, person_id, reason, owed_since, commands, sent_at, attempts)
        SELECT $1, w.id, (SELECT id FROM people WHERE id = $3), $4, $5, ARRAY[$1::uuid], $5, 1
          FROM workstations w WHERE w.id = $2 AND w.agent_shutdown_at IS NULL
-          FOR SHARE OF w`,
+          FOR SHARE OF w
+       RETURNING person_id`,
       [lock.id, lock.workstation, lock.person, lock.reason, new Date(lock.at)],
     );
-    return (result.rowCount ?? 0) > 0;
+    const row = result.rows[0];
+    // Whom the lock names: nobody once the person was erased meanwhile.
+    return row ? { person: row.person_id } : undefined;
   }
 
   /**

@@ -3,10 +3,12 @@ import Type from 'typebox';
 import { ID_PATTERN, WORKSTATION_ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { LiveHub } from '../../live-hub.js';
+import { workstationAlarmKey } from '../../presence/alarm-keys.js';
 import type { PresenceService } from '../../presence/presence-service.js';
 import type { WorkstationAgents } from '../../presence/workstation-agents.js';
 import type { WorkstationLocker } from '../../presence/workstation-locker.js';
 import type { AlarmStore } from '../../storage/alarm-store.js';
+import { storableText } from '../../storage/database.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
@@ -18,7 +20,7 @@ export interface WorkstationRoutesOptions {
   /** Told each lock result after its audit: an `ok` settles the owed lock, a `failed` raises an alarm. */
   locker?: Pick<WorkstationLocker, 'result'>;
   /** The lock agents' heartbeats and status; without it the route answers 503. */
-  agents?: Pick<WorkstationAgents, 'heartbeat' | 'status' | 'loginAllowed'>;
+  agents?: Pick<WorkstationAgents, 'heartbeat' | 'status' | 'loginChecked'>;
 }
 
 /** Workstation ids are host names (see the workstations table). */
@@ -66,9 +68,10 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     async (request) => {
       const { id } = request.params;
       const { user } = request.body;
+      // Someone tries to log in there: it runs, whatever its agent said at its last shutdown. Ended
+      // before the allow is stored, so a leave right after it owes its lock.
+      await agents?.loginChecked(id);
       const verdict = await presence.answer(id, user);
-      // Someone may log in there: it runs, whatever its agent said at its last shutdown.
-      if (verdict.allow) await agents?.loginAllowed(id);
       // A name that is nobody's may be a password typed into the user field: it is not written.
       const named = verdict.allow || verdict.reason !== 'unknown-user';
       await audit.record({
@@ -103,7 +106,9 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     },
     async (request) => {
       const { id } = request.params;
-      const { user, reason, at, outcome } = request.body;
+      const { user, at, outcome } = request.body;
+      // Text the workstation wrote: a NUL byte PostgreSQL refuses must not cost the audit and alarm.
+      const reason = storableText(request.body.reason);
       const workstation = presence.workstation(id);
       await audit.record({
         actor: `workstation:${id}`,
@@ -113,7 +118,7 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
       });
       const raised = await alarms.raiseCentral({
         alarm: 'workstation-break-glass',
-        key: `workstation-break-glass:${id}`.slice(0, 200),
+        key: workstationAlarmKey('workstation-break-glass', id),
         severity: 'critical',
         ...(workstation ? { site: workstation.site } : {}),
         detail: `break-glass ${outcome} on workstation ${id} at ${at}`.slice(0, 500),
@@ -144,7 +149,8 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     },
     async (request) => {
       const { id } = request.params;
-      const { command, status, reason } = request.body;
+      const { command, status } = request.body;
+      const reason = request.body.reason === undefined ? undefined : storableText(request.body.reason);
       await audit.record({
         actor: `workstation:${id}`,
         action: 'workstation.lock-result',
