@@ -2,11 +2,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockAlarmKey } from '../../src/dashboard/presence/workstation-locker.js';
 import { importPublicKey } from '../../src/protocol/signing.js';
-import {
-  checkLockCommand,
-  type WorkstationCommand,
-  workstationCommandTopic,
-} from '../../src/protocol/workstation-commands.js';
+import { checkLockCommand, type WorkstationCommand } from '../../src/protocol/workstation-commands.js';
 import { registerWorkstation, seedDirectory } from '../helpers/presence.js';
 import { mqttUrl } from '../helpers/services.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
@@ -71,7 +67,7 @@ describe('owed locks at their edges', () => {
     // The next run alarms both; raising fails for the first of them.
     const alarms = system.dashboard.alarms;
     const raise = alarms.raiseCentralUnlessOpen.bind(alarms);
-    alarms.raiseCentralUnlessOpen = async (alarm, db) => {
+    alarms.raiseCentralUnlessOpen = async (alarm) => {
       alarms.raiseCentralUnlessOpen = raise;
       throw new Error(`connection lost while raising ${alarm.key}`);
     };
