@@ -3,6 +3,7 @@ import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../lib/logger.js';
+import { processRuns } from '../lib/process-runs.js';
 
 /**
  * Private temporary directories (0700, by mkdtemp) for the plaintext the dashboard hands out:
@@ -58,7 +59,7 @@ export async function removeStaleScratchDirs(
           ? now - stats.mtimeMs > UNNAMED_STALE_MS
           : made.pid === process.pid
             ? made.run !== RUN
-            : !isRunning(made.pid);
+            : !processRuns(made.pid);
       if (!stale) continue;
       await rm(path, { recursive: true, force: true });
       removed.push(path);
@@ -84,14 +85,4 @@ function madeBy(
   const match = /^(?:([1-9][0-9]{0,9})(?:\.([0-9a-f]{8}))?-)?[A-Za-z0-9]{6}$/.exec(name.slice(prefix.length));
   if (!match) return undefined;
   return match[1] === undefined ? 'unnamed' : { pid: Number(match[1]), run: match[2] };
-}
-
-/** Whether a process with this id runs (EPERM: it does, under another user). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

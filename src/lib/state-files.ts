@@ -20,24 +20,37 @@ import { dirname } from 'node:path';
 export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp-${process.pid}`;
-  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  const fd = openSync(tmp, 'w', mode);
+  writeFileSynced(tmp, typeof data === 'string' ? Buffer.from(data) : data, mode);
+  renameSync(tmp, path);
+  syncDirectory(dirname(path));
+}
+
+/**
+ * Writes a file whole and fsyncs it (`flag` `wx`: only a new one); a write that fails removes
+ * the partial file and throws. The first half of an atomic write, for callers that check
+ * something before their own rename.
+ */
+export function writeFileSynced(path: string, bytes: Buffer, mode = 0o600, flag: 'w' | 'wx' = 'w'): void {
+  const fd = openSync(path, flag, mode);
   try {
     for (let written = 0; written < bytes.length; )
       written += writeSync(fd, bytes, written, bytes.length - written);
     fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
-    rmSync(tmp, { force: true });
+    rmSync(path, { force: true });
     throw error;
   }
   closeSync(fd);
-  renameSync(tmp, path);
-  const dirFd = openSync(dirname(path), 'r');
+}
+
+/** Makes a rename or a removal in `dir` durable. */
+export function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
   try {
-    fsyncSync(dirFd);
+    fsyncSync(fd);
   } finally {
-    closeSync(dirFd);
+    closeSync(fd);
   }
 }
 

@@ -2,7 +2,6 @@ import {
   appendFileSync,
   closeSync,
   fstatSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -13,6 +12,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { processRuns } from '../lib/process-runs.js';
+import { syncDirectory, writeFileSynced } from '../lib/state-files.js';
 import { JOURNAL_FILE, parseReportName } from './state-layout.js';
 
 /**
@@ -88,12 +89,7 @@ function holderRuns(path: string): boolean {
     return (error as NodeJS.ErrnoException).code !== 'ENOENT';
   }
   if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return processRuns(pid);
 }
 
 /** The journal's lines, or undefined when there is no journal; other read errors are thrown. */
@@ -192,17 +188,7 @@ function rewriteLocked(stateDir: string, drop: (lines: readonly JournalLine[]) =
 
 function writeSynced(path: string, content: Buffer): void {
   rmSync(path, { force: true });
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    for (let written = 0; written < content.length; )
-      written += writeSync(fd, content, written, content.length - written);
-    fsyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(path, { force: true });
-    throw error;
-  }
-  closeSync(fd);
+  writeFileSynced(path, content, 0o600, 'wx');
 }
 
 function unchanged(path: string, before: Stats): boolean {
@@ -213,13 +199,4 @@ function unchanged(path: string, before: Stats): boolean {
     return false; // gone or unreadable meanwhile: not the journal that was read
   }
   return now.ino === before.ino && now.size === before.size && now.mtimeMs === before.mtimeMs;
-}
-
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import { processRuns } from '../lib/process-runs.js';
 import { type JournalLine, rewriteJournal } from './break-glass-journal.js';
 import { CONFIRMED_DIR, GRANTS_DIR, parseReportName, REPORTS_DIR, tempFileWriter } from './state-layout.js';
 
@@ -190,7 +191,7 @@ export class LocalRetention {
       }
       for (const name of names) {
         const pid = tempFileWriter(name);
-        if (pid === undefined || pid === process.pid || isRunning(pid)) continue;
+        if (pid === undefined || pid === process.pid || processRuns(pid)) continue;
         if (this.remove(join(this.options.stateDir, dir, name), outcome, dir)) outcome.tempFiles += 1;
       }
     }
@@ -259,14 +260,4 @@ export function listJson(dir: string): string[] {
 
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
-}
-
-/** Whether a process with this id runs (EPERM: it does, under another user). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) === 'EPERM';
-  }
 }

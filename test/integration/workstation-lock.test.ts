@@ -20,6 +20,13 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
   const results: LockResult[] = [];
   let waiters: Array<(r: LockResult) => void> = [];
   const nextResult = () => new Promise<LockResult>((resolve) => waiters.push(resolve));
+  /** The agent's results, to the test's list and to whoever waits for the next. */
+  const told = (result: LockResult) => {
+    results.push(result);
+    const pending = waiters;
+    waiters = [];
+    for (const resolve of pending) resolve(result);
+  };
 
   beforeAll(async () => {
     system = await startTestSystem();
@@ -42,12 +49,7 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
     ].join('\n');
     writeFileSync(join(dir, 'config.yaml'), text);
     const config = parseConfigText(text, WorkstationClientConfig, { env: {} });
-    agent = lockAgent(config, {}, (result) => {
-      results.push(result);
-      const pending = waiters;
-      waiters = [];
-      for (const resolve of pending) resolve(result);
-    });
+    agent = lockAgent(config, {}, told);
     await agent.start();
   });
 
@@ -135,12 +137,7 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
     );
     expect(skipped.rows).toMatchObject([{ details: { user: system.agent.person, reason: 'exit' } }]);
     // Back: the first report ends the shutdown, and locks go out again.
-    agent = lockAgent(config, {}, (result) => {
-      results.push(result);
-      const pending = waiters;
-      waiters = [];
-      for (const resolve of pending) resolve(result);
-    });
+    agent = lockAgent(config, {}, told);
     await agent.start();
     await agent.beaten();
     const back = await system.dashboard.pool.query<{ at: Date | null }>(
