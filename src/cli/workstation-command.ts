@@ -86,6 +86,7 @@ export function loginGate(
   config: WorkstationClientConfig,
   workstation = config.id,
   env = process.env,
+  note?: (line: string) => void,
 ): LoginGate {
   return new LoginGate({
     client: centralClient(config, workstation, env),
@@ -94,13 +95,22 @@ export function loginGate(
     graceMs: config.graceSeconds * 1000,
     retentionDays: config.retentionDays,
     ...(config.breakGlass ? { breakGlass: config.breakGlass } : {}),
-    log: stderrLogger('workstation-gate'),
+    log: stderrLogger('workstation-gate', note),
   });
 }
 
-/** The login check's stdout is its verdict (PAM, scripts): its log lines go to stderr. */
-function stderrLogger(component: string): Logger {
-  return createLogger({ bindings: { component }, write: (line) => process.stderr.write(`${line}\n`) });
+/**
+ * The login check's stdout is its verdict (PAM, scripts): its log lines go to stderr, and to
+ * `note` (the system log, when pam_exec runs the check: pam-syslog.ts).
+ */
+function stderrLogger(component: string, note?: (line: string) => void): Logger {
+  return createLogger({
+    bindings: { component },
+    write: (line) => {
+      process.stderr.write(`${line}\n`);
+      note?.(line);
+    },
+  });
 }
 
 export function lockAgent(
@@ -148,7 +158,12 @@ function erasureLines(user: string, erased: LocalErasure): string[] {
   return lines;
 }
 
-export async function runWorkstation(args: string[], env = process.env): Promise<WorkstationRun> {
+/** `note`: where the gate's log lines also go (the system log under pam_exec). */
+export async function runWorkstation(
+  args: string[],
+  env = process.env,
+  note?: (line: string) => void,
+): Promise<WorkstationRun> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -175,7 +190,7 @@ export async function runWorkstation(args: string[], env = process.env): Promise
           `identgate workstation check needs --user (or PAM_USER)\n\n${WORKSTATION_USAGE}`,
         );
       const config = loadWorkstationConfig(values.config, env);
-      const verdict = await loginGate(config, values.workstation ?? config.id, env).check(user);
+      const verdict = await loginGate(config, values.workstation ?? config.id, env, note).check(user);
       if (verdict.allow) {
         return {
           code: ExitCode.ok,
@@ -195,7 +210,11 @@ export async function runWorkstation(args: string[], env = process.env): Promise
       const config = loadWorkstationConfig(values.config, env);
       // The code never goes on the command line (it would show in ps and shell history).
       const code = readFileSync(values['code-file'] ?? 0, 'utf8').split('\n')[0] ?? '';
-      const grant = await loginGate(config, config.id, env).breakGlass(values.user, code, values.reason);
+      const grant = await loginGate(config, config.id, env, note).breakGlass(
+        values.user,
+        code,
+        values.reason,
+      );
       return {
         code: ExitCode.ok,
         lines: [

@@ -39,6 +39,11 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
   let offlineNoGrace: string;
   let pamService: string;
   let accountService: string;
+  /** A PAM service whose check reads a configuration that does not exist. */
+  let brokenService: string;
+  /** What the stand-in for `logger` received: its arguments and lines, one call after the other. */
+  let syslogFile: string;
+  const syslog = () => readFileSync(syslogFile, 'utf8');
 
   const check = (config: string, user = system.agent.person) =>
     runCli(['workstation', 'check', '--user', user, '--config', config]);
@@ -73,17 +78,31 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     writeFileSync(online, yaml(system.dashboard.url as string, 120));
     writeFileSync(offline, yaml('http://127.0.0.1:9', 120));
     writeFileSync(offlineNoGrace, yaml('http://127.0.0.1:9', 0));
+    // A stand-in for util-linux's logger (no syslog daemon here): it keeps what it was given.
+    syslogFile = join(dir, 'syslog');
+    const fakeLogger = join(dir, 'logger.sh');
+    writeFileSync(fakeLogger, `#!/bin/sh\necho "args: $*" >> ${syslogFile}\ncat >> ${syslogFile}\n`);
+    chmodSync(fakeLogger, 0o755);
     // pam_exec runs the CLI with an empty environment: absolute paths, and cwd for tsx.
-    const script = join(dir, 'check.sh');
-    writeFileSync(
-      script,
-      `#!/bin/sh\ncd ${ROOT} && exec ${process.execPath} --import tsx ${ENTRY} workstation check --config ${online}\n`,
-    );
-    chmodSync(script, 0o755);
+    const checkScript = (name: string, config: string) => {
+      const script = join(dir, name);
+      writeFileSync(
+        script,
+        `#!/bin/sh\nexport IDENTGATE_SYSLOG_PROGRAM=${fakeLogger}\ncd ${ROOT} && exec ${process.execPath} --import tsx ${ENTRY} workstation check --config ${config}\n`,
+      );
+      chmodSync(script, 0o755);
+      return script;
+    };
+    const script = checkScript('check.sh', online);
     pamService = `identgate-test-${randomBytes(6).toString('hex')}`;
     writeFileSync(
       join('/etc/pam.d', pamService),
       `auth required pam_exec.so quiet ${script}\naccount required pam_permit.so\n`,
+    );
+    brokenService = `${pamService}-broken`;
+    writeFileSync(
+      join('/etc/pam.d', brokenService),
+      `auth required pam_exec.so quiet ${checkScript('broken.sh', join(dir, 'missing.yaml'))}\n`,
     );
     // The shipped file as it is, but for the program it runs: a service that skips auth (as a
     // public-key SSH login does) still meets its account line.
@@ -103,6 +122,7 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
   afterAll(async () => {
     if (pamService) rmSync(join('/etc/pam.d', pamService), { force: true });
     if (accountService) rmSync(join('/etc/pam.d', accountService), { force: true });
+    if (brokenService) rmSync(join('/etc/pam.d', brokenService), { force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
     await system?.stop();
   });
@@ -113,6 +133,14 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     expect(result.stdout.trim()).toBe('deny: not-present');
     expect((await pamtester(pamService, system.agent.person)).code).not.toBe(0);
     expect((await pamtester(accountService, system.agent.person, 'acct_mgmt')).code).not.toBe(0);
+    // pam_exec discards the output; the system log has the verdict, per service and stage.
+    const logged = syslog();
+    expect(logged).toContain(`[${pamService}/auth] deny: not-present`);
+    expect(logged).toContain(`[${accountService}/account] deny: not-present`);
+    expect(logged).toMatch(
+      /^args: --socket-errors=on -t identgate-workstation-check --id=\d+ -p authpriv\.notice$/m,
+    );
+    expect(logged).not.toContain(system.agent.person);
   });
 
   it('allows after a simulated badge-in: exit 0, and PAM lets the user in', async () => {
@@ -125,6 +153,7 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     expect(pam.output).toMatch(/successfully authenticated/);
     const account = await pamtester(accountService, system.agent.person, 'acct_mgmt');
     expect(account.code, account.output).toBe(0);
+    expect(syslog()).toMatch(/-p authpriv\.info\n\[identgate-test-[0-9a-f]+\/auth\] allow\n/);
   });
 
   it('while central is unreachable allows only within the grace after central’s last allow', async () => {
@@ -214,5 +243,12 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     ]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/nope\.yaml.*cannot read the file/);
+  });
+
+  it('under PAM a broken configuration denies, and the system log says why, as an error', async () => {
+    expect((await pamtester(brokenService, system.agent.person)).code).not.toBe(0);
+    expect(syslog()).toMatch(
+      new RegExp(`-p authpriv\\.err\\n\\[${brokenService}/auth\\] .*missing\\.yaml.*cannot read the file`),
+    );
   });
 });
