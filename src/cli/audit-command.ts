@@ -6,7 +6,7 @@ import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verif
 import { beginErasureListChange } from '../dashboard/audit/erasure-list.js';
 import { withTransaction } from '../dashboard/storage/transaction.js';
 import { CodedError } from '../lib/coded-error.js';
-import { centralSigningKey } from './central-signing-key.js';
+import { centralSigning } from './central-signing-key.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 
@@ -57,7 +57,7 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
   }
   const configFile = values.config;
   if (!configFile) throw new UsageError(`identgate audit ${verb} needs --config <dashboard.yaml>`);
-  const key = centralSigningKey(configFile);
+  const { key, retired } = centralSigning(configFile);
   if (verb === 'prune') {
     const before = values.before;
     if (!before || !/^\d{4}-\d{2}-\d{2}$/.test(before) || Number.isNaN(Date.parse(before))) {
@@ -66,7 +66,7 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
     return withDashboardDatabase(configFile, 'audit prune', async ({ pool }) => {
       // With the erasure listing it changes, recorded and signed as it leaves it (erasure-list.ts).
       const deleted = await withTransaction(pool, async (db) => {
-        const list = await beginErasureListChange(db, key);
+        const list = await beginErasureListChange(db, key, retired);
         const pruned = await pruneSignedDays(db, before);
         await list.record({
           actor: cliActor(),
@@ -107,6 +107,7 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       ...(from ? { from } : {}),
       ...(to ? { to } : {}),
       ...(key ? { publicKey: createPublicKey(key) } : {}),
+      retired,
     });
     return { lines: formatVerifyReport(report), code: report.ok ? ExitCode.ok : ExitCode.failure };
   });

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { ConfigError, ConfigErrorCode } from '../config/config-error.js';
 import { DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
+import { centralKeysFromConfig } from '../dashboard/audit/central-keys.js';
 import { WorkstationAuditExpiry } from '../dashboard/presence/workstation-audit-expiry.js';
 import type { ErasureKeys } from '../dashboard/retention/person-erasure.js';
 import { RetentionService } from '../dashboard/retention/retention-service.js';
@@ -83,10 +84,8 @@ function erasureKeys(config: DashboardConfig, configFile: string, command: strin
   }
   const masterKeys = new KeyRing(master.current, master.decryptOnly);
   if (!config.keys.signing) return { masterKeys };
-  return {
-    masterKeys,
-    signingKey: loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'), masterKeys),
-  };
+  const signingKey = loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'), masterKeys);
+  return { masterKeys, signingKey, retiredKeys: centralKeysFromConfig(config.keys, signingKey).retired };
 }
 
 /** Who the audit log names for a command line action: `cli:<operating-system user>`. */

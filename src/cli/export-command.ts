@@ -7,8 +7,9 @@ import { verifyBundle } from '../dashboard/audit/bundle-verify.js';
 import { type ExportProgress, writeExportBundle } from '../dashboard/audit/export-bundle.js';
 import { checkExportQuery, type ExportFormat } from '../dashboard/audit/export-query.js';
 import { CodedError } from '../lib/coded-error.js';
+import { exportPublicKey } from '../protocol/signing.js';
 import type { CommandResult } from './audit-command.js';
-import { centralSigningKey } from './central-signing-key.js';
+import { centralSigning } from './central-signing-key.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 
@@ -44,8 +45,13 @@ export async function runExportCommand(
   if (positionals[0] === 'verify') {
     const dir = positionals[1];
     if (!dir || positionals.length > 2) throw new UsageError(EXPORT_USAGE);
-    const key = values.config ? centralSigningKey(values.config) : undefined;
-    const report = await verifyBundle(resolve(dir), key ? createPublicKey(key) : undefined);
+    const trusted = values.config ? centralSigning(values.config) : undefined;
+    const report = await verifyBundle(
+      resolve(dir),
+      trusted?.key
+        ? { current: exportPublicKey(createPublicKey(trusted.key)), retired: trusted.retired }
+        : undefined,
+    );
     const lines = report.ok
       ? [
           `OK: ${report.rows} rows, ${report.chained} anchored in ${report.links} chain links; files, signature and checkpoints verify`,
@@ -72,7 +78,7 @@ export async function runExportCommand(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const signingKey = centralSigningKey(values.config);
+  const { key: signingKey, retired } = centralSigning(values.config);
   if (!signingKey) {
     throw new CodedError(
       AuditErrorCode.noSigningKey,
@@ -93,6 +99,7 @@ export async function runExportCommand(
         out,
         actor: cliActor(),
         signingKey,
+        retired,
         onProgress: meter.update,
         signal: controller.signal,
       });

@@ -186,6 +186,26 @@ export const DashboardConfig = Type.Object(
               'the central Ed25519 signing key (PEM) for commands, credential sets, checkpoints, exports and the erased-rows list: { file: … } or { env: … }',
           }),
         ),
+        retiredSigning: Type.Optional(
+          Type.Array(
+            Type.Object(
+              {
+                publicKey: Type.String({ pattern: PUBLIC_KEY_PATTERN }),
+                lastDay: Type.String({
+                  pattern: '^\\d{4}-\\d{2}-\\d{2}$',
+                  description: 'the last UTC day (YYYY-MM-DD) whose checkpoint it may have signed',
+                }),
+              },
+              strict,
+            ),
+            {
+              maxItems: 8,
+              default: [],
+              description:
+                'central keys (ed25519:…) that signed before keys.signing: day checkpoints up to their lastDay and the erased-rows list they signed are accepted as theirs, and exports name them (docs/security.md#rotating-the-central-signing-key)',
+            },
+          ),
+        ),
         master: Type.Optional(
           Type.Union(SecretRef.anyOf, {
             description:

@@ -9,6 +9,7 @@ import { KeyRing } from '../lib/key-ring.js';
 import type { Logger } from '../lib/logger.js';
 import { redactUrl } from '../lib/redact-url.js';
 import { AuditLog } from './audit/audit-log.js';
+import { type CentralKeys, centralKeysFromConfig } from './audit/central-keys.js';
 import { signErasureListAtStart } from './audit/erasure-list.js';
 import { AuthService } from './auth/auth-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
@@ -103,6 +104,8 @@ export class Dashboard {
   readonly locker: WorkstationLocker;
   /** Whether each workstation's lock agent runs. */
   readonly agents: WorkstationAgents;
+  /** keys.signing and the keys it replaced, for the erased-rows list (audit/central-keys.ts). */
+  private readonly centralKeys: CentralKeys;
   /** This process's name among several dashboard instances sharing one database. */
   readonly instance = randomUUID();
   /** Publishes every stored event on the hub once, in ingest order, whichever instance stored it. */
@@ -122,6 +125,8 @@ export class Dashboard {
   url: string | undefined;
 
   constructor(private readonly options: DashboardOptions) {
+    // A retired key that is not one (a date that is no day, keys.signing itself) stops the start.
+    this.centralKeys = centralKeysFromConfig(options.config.keys, options.signingKey);
     this.clock = options.clock ?? systemClock;
     this.pool = createPool(
       options.config.database,
@@ -212,6 +217,7 @@ export class Dashboard {
       alarmsChanged: (changed) => this.hub.publishAlarms(changed),
       signingKey: options.signingKey,
       masterKeys: this.masterKeys,
+      retiredKeys: this.centralKeys.retired,
     });
     this.retention.register(new WorkstationAuditExpiry(this.pool));
   }
@@ -262,7 +268,13 @@ export class Dashboard {
     await prepareAfterMigration(this.events, this.facts, this.clock, migration);
     // Erasure's keys: the tombstones' key sealed, the erased-rows list signed (or said why not).
     await prepareTombstoneKey(this.pool, this.masterKeys, log);
-    await signErasureListAtStart(this.pool, this.options.signingKey, log, new Date(this.clock.now()));
+    await signErasureListAtStart(
+      this.pool,
+      this.options.signingKey,
+      log,
+      new Date(this.clock.now()),
+      this.centralKeys.retired,
+    );
     await trustConfiguredGateways(this.registry, config.gateways, log);
     await this.cluster.start();
     await this.presence.start();
@@ -294,6 +306,7 @@ export class Dashboard {
       waitingFor: () => this.waitingFor,
       https,
       signingKey: this.options.signingKey,
+      retiredKeys: this.centralKeys.retired,
     });
     this.url = await listenApi(this.app, config.http, https !== undefined);
     this.setupToken = await this.auth.setupToken();

@@ -2,8 +2,9 @@ import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { exportPublicKey } from '../../protocol/signing.js';
-import { checkpointSignatureValid, linkHash } from './chain-links.js';
+import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
+import { type CentralKeys, centralKeyFor, type RetiredKey } from './central-keys.js';
+import { type Checkpoint, checkpointSignatureValid, linkHash } from './chain-links.js';
 import { BUNDLE_FILES, dataFileName, type Manifest } from './export-bundle.js';
 import { EXPORT_COLUMNS } from './export-query.js';
 
@@ -26,7 +27,12 @@ export interface BundleReport {
 const MAX_PROBLEMS = 20;
 const CHAIN_HEADER = 'site,no,source,ref,digest,hash';
 
-export async function verifyBundle(dir: string, trustedKey?: KeyObject): Promise<BundleReport> {
+/**
+ * `trusted`: the configured central keys (`export verify --config`). The bundle must then be
+ * signed by the current key, or by a retired one on a day it was in use, and every retired key
+ * it names must be configured as retired, no later than configured.
+ */
+export async function verifyBundle(dir: string, trusted?: CentralKeys): Promise<BundleReport> {
   const report: BundleReport = { ok: false, problems: [], rows: 0, chained: 0, links: 0 };
   const problem = (text: string) => {
     if (report.problems.length < MAX_PROBLEMS) report.problems.push(text);
@@ -59,12 +65,11 @@ export async function verifyBundle(dir: string, trustedKey?: KeyObject): Promise
   if (!verify(null, sums, key, sumsSignature)) problem('the signature over SHA256SUMS does not verify');
   if (exportPublicKey(key) !== manifest.publicKey)
     problem('public-key.pem is not the key the manifest names');
-  if (trustedKey && exportPublicKey(trustedKey) !== exportPublicKey(key)) {
-    problem('the bundle is signed by a key other than the central signing key');
-  }
+  const retired = retiredKeysOf(manifest, problem);
+  if (trusted) checkTrusted(trusted, exportPublicKey(key), manifest, retired, problem);
   await checkSums(dir, sums.toString('utf8'), manifest, problem);
   if (report.problems.length > 0) return report;
-  const links = await checkChain(dir, manifest, key, problem, report);
+  const links = await checkChain(dir, manifest, retired, problem, report);
   await checkRows(dir, manifest, links, problem, report);
   report.ok = report.problems.length === 0;
   return report;
@@ -100,10 +105,68 @@ async function checkSums(dir: string, sums: string, manifest: Manifest, problem:
 
 type Links = Map<string, { source: string; ref: string; hash: string }>;
 
+/** The manifest's retired keys, if well formed; a malformed list is a problem and trusts none. */
+function retiredKeysOf(manifest: Manifest, problem: (t: string) => void): RetiredKey[] {
+  const listed: unknown = manifest.retiredKeys;
+  if (listed === undefined) return [];
+  const wellFormed =
+    Array.isArray(listed) &&
+    listed.every(
+      (r: unknown) =>
+        typeof r === 'object' &&
+        r !== null &&
+        typeof (r as RetiredKey).publicKey === 'string' &&
+        typeof (r as RetiredKey).lastDay === 'string' &&
+        /^\d{4}-\d{2}-\d{2}$/.test((r as RetiredKey).lastDay),
+    );
+  if (!wellFormed) {
+    problem('the manifest names retired keys in a form this verifier does not read');
+    return [];
+  }
+  return listed as RetiredKey[];
+}
+
+/** With a configured key: the bundle's signer and every retired key it names must be the operator's. */
+function checkTrusted(
+  trusted: CentralKeys,
+  signer: string,
+  manifest: Manifest,
+  retired: readonly RetiredKey[],
+  problem: (t: string) => void,
+): void {
+  const createdDay = String(manifest.createdAt).slice(0, 10);
+  const by = centralKeyFor(trusted, signer, createdDay);
+  if (!by) {
+    const old = trusted.retired.find((r) => r.publicKey === signer);
+    problem(
+      old
+        ? `the bundle is signed (${createdDay}) by a central key retired after ${old.lastDay}`
+        : 'the bundle is signed by a key other than the central signing key',
+    );
+  }
+  for (const r of retired) {
+    const configured = trusted.retired.find((t) => t.publicKey === r.publicKey);
+    if (!configured || r.lastDay > configured.lastDay)
+      problem(
+        `the manifest vouches for ${r.publicKey} until ${r.lastDay}, which the configuration does not retire so (keys.retiredSigning)`,
+      );
+  }
+}
+
+/** Whether a checkpoint is validly signed by a key the bundle's signer vouches for on its day. */
+function checkpointTrusted(c: Checkpoint, manifest: Manifest, retired: readonly RetiredKey[]): boolean {
+  if (!centralKeyFor({ current: manifest.publicKey, retired }, c.publicKey, c.day)) return false;
+  try {
+    return checkpointSignatureValid(c, importPublicKey(c.publicKey));
+  } catch {
+    return false;
+  }
+}
+
 async function checkChain(
   dir: string,
   manifest: Manifest,
-  key: KeyObject,
+  retired: readonly RetiredKey[],
   problem: (t: string) => void,
   report: BundleReport,
 ): Promise<Links> {
@@ -113,8 +176,10 @@ async function checkChain(
   for (const s of manifest.chain) {
     state.set(s.site, { no: s.firstNo - 1, hash: Buffer.from(s.prevHash, 'hex') });
     for (const c of s.checkpoints) {
-      if (c.publicKey !== manifest.publicKey || !checkpointSignatureValid(c, key)) {
-        problem(`checkpoint ${c.site} ${c.day} is not validly signed by the bundle's key`);
+      if (!checkpointTrusted(c, manifest, retired)) {
+        problem(
+          `checkpoint ${c.site} ${c.day} is not validly signed by the bundle's key or a retired key it names for that day`,
+        );
       }
       if (c.lastNo === s.firstNo - 1 && c.head !== s.prevHash) {
         problem(`chain ${s.site} does not start at the head of checkpoint ${c.day}`);

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import Cursor from 'pg-cursor';
 import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
+import { type CentralKeys, centralKeyFor, type RetiredKey, untrustedKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import {
   type Coverage,
@@ -30,6 +31,14 @@ export interface VerifyRequest {
   to?: Date;
   /** The central public key; without it each checkpoint is checked against the key it names. */
   publicKey?: KeyObject;
+  /** Keys the central key replaced (keys.retiredSigning): each accepted for days up to its last. */
+  retired?: readonly RetiredKey[];
+}
+
+/** The central keys a request trusts: none configured means each signature by the key it names. */
+function requestKeys(request: VerifyRequest): CentralKeys {
+  const current = request.publicKey ? exportPublicKey(request.publicKey) : undefined;
+  return { ...(current ? { current } : {}), retired: request.retired ?? [] };
 }
 
 export interface ChainSummary {
@@ -100,10 +109,7 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
       ).rows.map((r) => r.site);
   const coverage = await loadCoverage(pool);
   // What the list accepts holds only if the list is the one its last change recorded and signed.
-  const list = await inspectErasureListOnce(
-    pool,
-    request.publicKey ? exportPublicKey(request.publicKey) : undefined,
-  );
+  const list = await inspectErasureListOnce(pool, requestKeys(request));
   const erasureList = list.status;
   if (list.problem)
     return {
@@ -151,10 +157,11 @@ async function verifyChain(
       ? { site, no: Number(row.no), source: row.source, ref: row.ref, problem }
       : { site, no: null, problem },
   });
-  const expectedKey = request.publicKey ? exportPublicKey(request.publicKey) : undefined;
+  const keys = requestKeys(request);
+  const expectedKey = keys.current;
   for (const [i, c] of inRange.entries()) {
-    if (expectedKey && c.publicKey !== expectedKey) {
-      return fail(`checkpoint ${c.day} is signed by ${c.publicKey}, not by the central key ${expectedKey}`);
+    if (expectedKey && !centralKeyFor(keys, c.publicKey, c.day)) {
+      return fail(untrustedKey(keys, c.publicKey, `checkpoint ${c.day}`));
     }
     if (!checkpointSignatureValid(c, importPublicKey(c.publicKey))) {
       return fail(`checkpoint ${c.day} (rows ${c.firstNo}–${c.lastNo}) has an invalid signature`);

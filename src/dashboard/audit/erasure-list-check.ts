@@ -1,4 +1,5 @@
 import type { Queryable } from '../storage/event-store.js';
+import { type CentralKeys, centralKeyFor, untrustedKey } from './central-keys.js';
 import { asErasureListSignature, erasureListSignatureValid, signatureRef } from './erasure-list-signature.js';
 
 /**
@@ -18,10 +19,14 @@ export interface ErasureListInspection {
   status: string;
   /** The newest signed change, whose signature the next one follows. */
   lastSigned?: { id: number; signature: string };
+  /** The newest change was signed by a retired central key: the next start signs it anew. */
+  byRetiredKey?: boolean;
 }
 
 interface ChangeRow {
   id: string;
+  /** The UTC day it was recorded, YYYY-MM-DD. */
+  day: string;
   action: string;
   digest: string | null;
   signed: unknown;
@@ -33,7 +38,7 @@ async function newestChange(
   signedOnly = false,
 ): Promise<ChangeRow | undefined> {
   const result = await db.query<ChangeRow>(
-    `SELECT id::text, action, details ->> 'erasedRows' AS digest, details -> 'erasedRowsSigned' AS signed
+    `SELECT id::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, action, details ->> 'erasedRows' AS digest, details -> 'erasedRowsSigned' AS signed
        FROM audit_log
       WHERE details ? 'erasedRows' AND ($1::bigint IS NULL OR id < $1) AND (NOT $2 OR details ? 'erasedRowsSigned')
       ORDER BY id DESC LIMIT 1`,
@@ -55,13 +60,12 @@ export async function erasureListState(db: Queryable): Promise<{ digest: string;
 }
 
 /**
- * `centralKey` is the central public key (ed25519:…) the signature must be by; without one, a
- * signature is checked against the key it names, and the status says that this proves little.
+ * `keys.current` is the central public key (ed25519:…) the signature must be by, or a retired
+ * one for a change recorded by its last day; without one, a signature is checked against the key
+ * it names, and the status says that this proves little.
  */
-export async function inspectErasureList(
-  db: Queryable,
-  centralKey: string | undefined,
-): Promise<ErasureListInspection> {
+export async function inspectErasureList(db: Queryable, keys: CentralKeys): Promise<ErasureListInspection> {
+  const centralKey = keys.current;
   const newest = await newestChange(db);
   const { digest, rows } = await erasureListState(db);
   if (!newest) {
@@ -95,11 +99,8 @@ export async function inspectErasureList(
   }
   const signed = asErasureListSignature(newest.signed);
   if (!signed) return fail(`${last} carries a malformed signature`);
-  if (centralKey && signed.publicKey !== centralKey) {
-    return fail(
-      `${last} is signed by an unknown key ${signed.publicKey}, not by the central key ${centralKey}`,
-    );
-  }
+  const signer = centralKey ? centralKeyFor(keys, signed.publicKey, newest.day) : undefined;
+  if (centralKey && !signer) return fail(untrustedKey(keys, signed.publicKey, last));
   const prev = beforeSignature ? signatureRef(beforeSignature) : null;
   if (signed.prev !== prev) {
     return fail(
@@ -112,10 +113,12 @@ export async function inspectErasureList(
       `${last}: its signature does not match (it was made for another digest, action, audit entry, list size or place)`,
     );
   }
+  const by = signer === 'retired' ? `a retired central key (${signed.publicKey})` : 'the central key';
   return {
     status: centralKey
-      ? `erasure list: ${rows} rows, as the central key signed them in its last change (${newest.action}, audit entry ${id})`
+      ? `erasure list: ${rows} rows, as ${by} signed them in its last change (${newest.action}, audit entry ${id})`
       : `erasure list: ${rows} rows, as signed in its last change (${newest.action}, audit entry ${id}) by ${signed.publicKey}; no central key is configured here (keys.signing) to confirm the key is the operator's`,
     lastSigned: { id, signature: signed.signature },
+    ...(signer === 'retired' ? { byRetiredKey: true } : {}),
   };
 }

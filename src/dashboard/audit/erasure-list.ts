@@ -7,6 +7,7 @@ import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { AuditErrorCode } from './audit-errors.js';
 import { type AuditEntry, writeAudit } from './audit-log.js';
+import type { CentralKeys, RetiredKey } from './central-keys.js';
 import { type ErasureListInspection, erasureListState, inspectErasureList } from './erasure-list-check.js';
 import { signatureRef, signErasureList } from './erasure-list-signature.js';
 
@@ -31,7 +32,11 @@ export async function erasureListDigest(db: Queryable): Promise<string> {
   return (await erasureListState(db)).digest;
 }
 
-const publicKeyOf = (key: KeyObject | undefined) => (key ? exportPublicKey(createPublicKey(key)) : undefined);
+/** The keys a change trusts: the one it signs with, and those it replaced. */
+const keysOf = (key: KeyObject | undefined, retired: readonly RetiredKey[]): CentralKeys => ({
+  ...(key ? { current: exportPublicKey(createPublicKey(key)) } : {}),
+  retired,
+});
 
 /** A change of the list under way, in its transaction: `record` writes its signed audit entry. */
 export interface ErasureListChange {
@@ -46,9 +51,10 @@ export interface ErasureListChange {
 export async function beginErasureListChange(
   db: Queryable,
   signingKey: KeyObject | undefined,
+  retired: readonly RetiredKey[] = [],
 ): Promise<ErasureListChange> {
   await db.query(ERASURE_LIST_LOCK);
-  const inspection = await inspectErasureList(db, publicKeyOf(signingKey));
+  const inspection = await inspectErasureList(db, keysOf(signingKey, retired));
   if (inspection.problem) {
     throw new CodedError(
       AuditErrorCode.erasureListTampered,
@@ -91,16 +97,13 @@ async function recordChange(
 
 /**
  * Read in one snapshot: an erasure committing between the reads is not a list changed unseen.
- * `centralKey`: the public key (ed25519:…) the list's changes must be signed with, if known.
+ * `keys`: the central keys the list's changes must be signed with, if known.
  */
-export async function inspectErasureListOnce(
-  pool: Pool,
-  centralKey: string | undefined,
-): Promise<ErasureListInspection> {
+export async function inspectErasureListOnce(pool: Pool, keys: CentralKeys): Promise<ErasureListInspection> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const inspection = await inspectErasureList(client, centralKey);
+    const inspection = await inspectErasureList(client, keys);
     await client.query('COMMIT');
     return inspection;
   } catch (error) {
@@ -114,8 +117,10 @@ export async function inspectErasureListOnce(
 /**
  * At a dashboard's start: with a central key and no signed change of the list yet (a database
  * from before signing, or a new one), signs the list as it is (`audit.erasure-list.sign`), which
- * ends the allowance for unsigned changes at once rather than at the next erasure. A list that
- * is not as its last change recorded it is not signed: that is logged, and `audit verify`
+ * ends the allowance for unsigned changes at once rather than at the next erasure. Likewise when
+ * the last change was signed by a retired central key: the list is signed anew with the current
+ * one, following that change, so the retired key soon vouches for nothing still in use. A list
+ * that is not as its last change recorded it is not signed: that is logged, and `audit verify`
  * reports it.
  */
 export async function signErasureListAtStart(
@@ -123,6 +128,7 @@ export async function signErasureListAtStart(
   signingKey: KeyObject | undefined,
   log: Logger,
   at?: Date,
+  retired: readonly RetiredKey[] = [],
 ): Promise<void> {
   if (!signingKey) {
     log.warn(
@@ -132,7 +138,7 @@ export async function signErasureListAtStart(
   }
   await withTransaction(pool, async (db) => {
     await db.query(ERASURE_LIST_LOCK);
-    const inspection = await inspectErasureList(db, publicKeyOf(signingKey));
+    const inspection = await inspectErasureList(db, keysOf(signingKey, retired));
     if (inspection.problem) {
       log.error(
         { problem: inspection.problem },
@@ -140,7 +146,10 @@ export async function signErasureListAtStart(
       );
       return;
     }
-    if (inspection.lastSigned) return;
-    await recordChange(db, { actor: 'system', action: 'audit.erasure-list.sign' }, at, signingKey, null);
+    const { lastSigned, byRetiredKey } = inspection;
+    if (lastSigned && !byRetiredKey) return;
+    const prev = lastSigned ? signatureRef(lastSigned.signature) : null;
+    await recordChange(db, { actor: 'system', action: 'audit.erasure-list.sign' }, at, signingKey, prev);
+    if (byRetiredKey) log.info('the list of erased chain rows was signed anew with the current central key');
   });
 }

@@ -10,6 +10,7 @@ import { CodedError } from '../../lib/coded-error.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { AuditErrorCode } from './audit-errors.js';
 import { writeAudit } from './audit-log.js';
+import type { RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
@@ -56,6 +57,8 @@ export interface ExportRequest {
   /** Who asked, for the manifest and the audit log (`staff:<login>`, `cli:<user>`). */
   actor: string;
   signingKey: KeyObject;
+  /** The keys signingKey replaced (keys.retiredSigning): named where they signed a checkpoint. */
+  retired?: readonly RetiredKey[];
   onProgress?: (progress: ExportProgress) => void;
   signal?: AbortSignal;
 }
@@ -94,6 +97,11 @@ export interface Manifest {
   files: FileEntry[];
   chain: ChainSection[];
   publicKey: string;
+  /**
+   * The central keys `publicKey` replaced that signed checkpoints in `chain`, each with the last
+   * day it was in use: the signer vouches for them (absent when none did).
+   */
+  retiredKeys?: RetiredKey[];
 }
 
 /**
@@ -225,6 +233,10 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
     chain: chain.sections,
     publicKey: exportPublicKey(publicKey),
   };
+  const signers = new Set(chain.sections.flatMap((s) => s.checkpoints.map((c) => c.publicKey)));
+  const retiredKeys = (request.retired ?? []).filter((r) => signers.has(r.publicKey));
+  if (retiredKeys.length > 0)
+    manifest.retiredKeys = retiredKeys.map(({ publicKey, lastDay }) => ({ publicKey, lastDay }));
   const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
   const signature = sign(null, Buffer.from(manifestText), request.signingKey);
   await writeFile(join(dir, BUNDLE_FILES.manifest), manifestText);

@@ -10,6 +10,7 @@ import { systemClock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { RetiredKey } from '../audit/central-keys.js';
 import type { AuthService } from '../auth/auth-service.js';
 import type { StaffStore } from '../auth/staff-store.js';
 import type { CentralMessenger } from '../central-messenger.js';
@@ -88,6 +89,8 @@ export interface AppDependencies {
   waitingFor?: () => string | undefined;
   /** The central signing key: signs auditors' export bundles (exports are off without it). */
   signingKey?: KeyObject;
+  /** The keys signingKey replaced (keys.retiredSigning), for exports. */
+  retiredKeys?: readonly RetiredKey[];
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
   https?: TlsOptions;
 }
@@ -245,6 +248,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(exportRoutes, {
     pool: deps.pool,
     ...(deps.signingKey ? { signingKey: deps.signingKey } : {}),
+    ...(deps.retiredKeys ? { retiredKeys: deps.retiredKeys } : {}),
   });
   await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
   await app.register(workstationRoutes, {

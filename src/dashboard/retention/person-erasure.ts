@@ -4,6 +4,7 @@ import { FOOTAGE_LINK_KIND } from '../../controllers/retention/data-classes.js';
 import type { Clock } from '../../lib/clock.js';
 import { CodedError } from '../../lib/coded-error.js';
 import type { KeyRing } from '../../lib/key-ring.js';
+import type { RetiredKey } from '../audit/central-keys.js';
 import { beginErasureListChange, type ErasureListChange } from '../audit/erasure-list.js';
 import { CREDENTIALS_CHANNEL } from '../cluster-channels.js';
 import type { Queryable } from '../storage/event-store.js';
@@ -94,6 +95,8 @@ const LIST_ERASED = `INSERT INTO erased_chain_rows (site, no)
 export interface ErasureKeys {
   /** Signs the list of erased chain rows (keys.signing). */
   signingKey?: KeyObject;
+  /** Central keys keys.signing replaced (keys.retiredSigning): the list's last change may be theirs. */
+  retiredKeys?: readonly RetiredKey[];
   /** Open the tombstones' key (keys.master). */
   masterKeys?: KeyRing;
 }
@@ -110,7 +113,7 @@ export class PersonErasure {
     return withTransaction(this.pool, async (db) => {
       // One erasure at a time: each records (and signs) the list of erased chain rows as it
       // leaves it, going on only from the list as the last change left it.
-      const list = await beginErasureListChange(db, this.keys.signingKey);
+      const list = await beginErasureListChange(db, this.keys.signingKey, this.keys.retiredKeys);
       // No event of theirs is stored while this runs (erasure-tombstones.ts).
       await db.query(ERASURE_EXCLUSIVE);
       const person = await db.query('SELECT 1 FROM people WHERE id = $1 FOR UPDATE', [personId]);

@@ -66,6 +66,7 @@ export class RetentionService {
     this.erasure = new PersonErasure(options.pool, options.clock, {
       signingKey: options.signingKey,
       masterKeys: options.masterKeys,
+      ...(options.retiredKeys ? { retiredKeys: options.retiredKeys } : {}),
     });
     // The erasure's own tombstones: they go once no event of the erased person can be stored.
     this.register(new TombstoneExpiry(options.pool, options.clock, options.settings.defaultDays));

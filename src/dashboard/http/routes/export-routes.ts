@@ -9,6 +9,7 @@ import Type from 'typebox';
 import { hasCode } from '../../../lib/coded-error.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import { AuditErrorCode } from '../../audit/audit-errors.js';
+import type { RetiredKey } from '../../audit/central-keys.js';
 import { writeExportBundle } from '../../audit/export-bundle.js';
 import { checkExportQuery } from '../../audit/export-query.js';
 import { tarFiles } from '../../audit/tar-stream.js';
@@ -20,6 +21,8 @@ import { ErrorSchema } from '../schemas.js';
 export interface ExportRoutesOptions {
   pool: Pool;
   signingKey?: KeyObject;
+  /** The keys signingKey replaced: a bundle names those that signed its checkpoints. */
+  retiredKeys?: readonly RetiredKey[];
 }
 
 const ExportErrors = {
@@ -41,7 +44,7 @@ const ExportErrors = {
  */
 export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = async (
   app,
-  { pool, signingKey },
+  { pool, signingKey, retiredKeys },
 ) => {
   app.post(
     '/api/v1/exports',
@@ -115,7 +118,14 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
         return reply;
       }
       try {
-        await writeExportBundle(pool, { query, format, out, actor: `staff:${login}`, signingKey });
+        await writeExportBundle(pool, {
+          query,
+          format,
+          out,
+          actor: `staff:${login}`,
+          signingKey,
+          ...(retiredKeys ? { retired: retiredKeys } : {}),
+        });
       } catch (error) {
         await remove();
         if (hasCode(error, AuditErrorCode.invalid)) throw new ExportErrors.invalid((error as Error).message);

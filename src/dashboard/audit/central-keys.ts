@@ -1,0 +1,71 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { ConfigError } from '../../config/config-error.js';
+import type { DashboardConfig } from '../../config/dashboard-config.js';
+import { exportPublicKey } from '../../protocol/signing.js';
+
+/**
+ * The central signing key's history, as the verifiers trust it: the key configured now
+ * (`keys.signing`) and the keys it replaced (`keys.retiredSigning`). A retired key is trusted
+ * only for what it signed while it was in use — a day checkpoint of a day up to its `lastDay`, a
+ * change of the erased-rows list recorded by the end of that day — so that a retired key that
+ * leaks later cannot vouch for anything newer. The procedure is in docs/security.md (rotating the
+ * central signing key).
+ */
+export interface RetiredKey {
+  /** `ed25519:…` */
+  publicKey: string;
+  /** The last UTC day (YYYY-MM-DD) the key was in use. */
+  lastDay: string;
+}
+
+export interface CentralKeys {
+  /** `ed25519:…` of `keys.signing`; undefined where none is configured. */
+  current?: string;
+  retired: readonly RetiredKey[];
+}
+
+/** Which of the central keys `publicKey` is, if it may have signed on `day` (UTC, YYYY-MM-DD). */
+export function centralKeyFor(
+  keys: CentralKeys,
+  publicKey: string,
+  day: string,
+): 'current' | 'retired' | undefined {
+  if (keys.current !== undefined && publicKey === keys.current) return 'current';
+  return keys.retired.some((r) => r.publicKey === publicKey && day <= r.lastDay) ? 'retired' : undefined;
+}
+
+/** Why `publicKey` is not trusted for `what` on `day`: retired before it, or not a central key. */
+export function untrustedKey(keys: CentralKeys, publicKey: string, what: string): string {
+  const retired = keys.retired.find((r) => r.publicKey === publicKey);
+  if (retired) return `${what} is signed by ${publicKey}, a central key retired after ${retired.lastDay}`;
+  const others = keys.retired.length > 0 ? ' nor by a retired one' : '';
+  return `${what} is signed by an unknown key ${publicKey}, not by the central key ${keys.current}${others}`;
+}
+
+/** `keys.retiredSigning` checked against `keys.signing`: real days, no key twice, not the current one. */
+export function centralKeysFromConfig(
+  keys: DashboardConfig['keys'],
+  signingKey: KeyObject | undefined,
+): CentralKeys {
+  const current = signingKey ? exportPublicKey(createPublicKey(signingKey)) : undefined;
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const retired = keys.retiredSigning ?? [];
+  for (const [i, r] of retired.entries()) {
+    const at = `keys.retiredSigning[${i}]`;
+    const day = new Date(`${r.lastDay}T00:00:00Z`);
+    if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== r.lastDay)
+      problems.push(`${at}.lastDay: ${r.lastDay} is not a day of the calendar`);
+    if (r.publicKey === current)
+      problems.push(`${at}: ${r.publicKey} is keys.signing itself; a key is retired once another signs`);
+    if (seen.has(r.publicKey)) problems.push(`${at}: ${r.publicKey} is listed twice`);
+    seen.add(r.publicKey);
+  }
+  if (problems.length > 0) throw new ConfigError('keys.retiredSigning', problems);
+  return { ...(current ? { current } : {}), retired };
+}
+
+/** The UTC day of a time, YYYY-MM-DD. */
+export function utcDay(at: Date): string {
+  return at.toISOString().slice(0, 10);
+}

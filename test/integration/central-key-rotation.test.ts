@@ -1,0 +1,269 @@
+import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { retentionSettings } from '../../src/config/dashboard-config.js';
+import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
+import type { RetiredKey } from '../../src/dashboard/audit/central-keys.js';
+import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
+import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
+import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
+import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
+import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
+import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { exportPublicKey } from '../../src/protocol/signing.js';
+import { runCli } from '../helpers/cli.js';
+import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
+import { ADMIN, DAY, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+
+/**
+ * Rotating the central signing key (docs/security.md): what the old key signed — day checkpoints,
+ * the erased-rows list, export bundles — stays provable under the new one, as far as
+ * keys.retiredSigning says the old key was in use, and erasures go on.
+ */
+describe('rotating the central signing key', () => {
+  let rig: RetentionRig;
+  let work: string;
+  const oldKey = generateKeyPairSync('ed25519').privateKey;
+  const newKey = generateKeyPairSync('ed25519').privateKey;
+  const oldPublic = exportPublicKey(createPublicKey(oldKey));
+  const newPublic = exportPublicKey(createPublicKey(newKey));
+  const today = new Date().toISOString().slice(0, 10);
+  const yesterday = new Date(Date.now() - DAY).toISOString().slice(0, 10);
+  const threeDaysAgo = new Date(Date.now() - 3 * DAY).toISOString().slice(0, 10);
+  const retiredToday: RetiredKey[] = [{ publicKey: oldPublic, lastDay: today }];
+  const from = new Date(NOW - 10 * DAY).toISOString();
+  const to = new Date(NOW).toISOString();
+
+  const service = (signingKey: KeyObject, retiredKeys?: RetiredKey[]) =>
+    new RetentionService({
+      pool: rig.pool,
+      clock: rig.clock,
+      log: silentLogger,
+      settings: retentionSettings({}),
+      signingKey,
+      ...(retiredKeys ? { retiredKeys } : {}),
+    });
+  const keyFile = (key: KeyObject) => {
+    const file = join(work, `${randomBytes(4).toString('hex')}.pem`);
+    writeFileSync(file, key.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    return file;
+  };
+  const configWith = (key: KeyObject, retired: RetiredKey[] = []) =>
+    dashboardConfigFile(
+      rig.databaseUrl,
+      `keys:\n  signing: { file: ${keyFile(key)} }\n${
+        retired.length > 0
+          ? `  retiredSigning:\n${retired.map((r) => `    - { publicKey: '${r.publicKey}', lastDay: '${r.lastDay}' }\n`).join('')}`
+          : ''
+      }`,
+    );
+  const cli = (config: { file: string; env: Record<string, string> }, ...args: string[]) =>
+    runCli([...args, '--config', config.file], { env: config.env });
+  const exportWith = async (config: { file: string; env: Record<string, string> }, name: string) => {
+    const out = join(work, name);
+    const result = await cli(config, 'export', '--from', from, '--to', to, '--out', out, '--format', 'csv');
+    expect(result.code, result.stderr).toBe(0);
+    return out;
+  };
+  let oldBundle: string;
+
+  beforeAll(async () => {
+    rig = await startRetentionRig();
+    work = mkdtempSync(join(tmpdir(), 'idg-rotation-'));
+    await rig.reset();
+    await rig.pool.query('TRUNCATE audit_chain, audit_checkpoints');
+    const people = new PeopleStore(rig.pool, randomBytes(32));
+    for (const id of ['agent-ada', 'agent-bob', 'agent-cem'])
+      await people.upsertPerson({ id, displayName: id });
+    // Under the old key: events, an erasure (the list signed by it), their day signed by it.
+    await rig.event('berlin', 3 * DAY, { person: 'agent-ada' });
+    await rig.event('berlin', 3 * DAY, { person: 'agent-bob', kind: 'access.granted' });
+    await service(oldKey).erasePerson('agent-ada', {}, ADMIN);
+    await rig.pool.query(`UPDATE audit_chain SET added_at = added_at - interval '2 days'`);
+    await new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays();
+    oldBundle = await exportWith(configWith(oldKey), 'before-rotation');
+    // The rotation: a day later, signed by the new key.
+    await rig.event('berlin', 2 * DAY, { person: 'agent-cem', kind: 'access.granted' });
+    await rig.pool.query(
+      `UPDATE audit_chain SET added_at = now() - interval '1 day' WHERE added_at > now() - interval '1 day'`,
+    );
+    await new ChainCheckpointer(rig.pool, newKey).checkpointFinishedDays();
+  });
+  afterAll(async () => {
+    await rig.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('has days signed by both keys', async () => {
+    const signers = await rig.pool.query<{ public_key: string }>(
+      `SELECT DISTINCT public_key FROM audit_checkpoints`,
+    );
+    expect(signers.rows.map((r) => r.public_key).sort()).toEqual([oldPublic, newPublic].sort());
+  });
+
+  it('audit verify accepts the old key for its days, and only with keys.retiredSigning', async () => {
+    const rotated = await verifyChains(rig.pool, {
+      publicKey: createPublicKey(newKey),
+      retired: retiredToday,
+    });
+    expect(rotated.mismatch).toBeUndefined();
+    expect(rotated.ok).toBe(true);
+    expect(rotated.erasureList).toContain(`as a retired central key (${oldPublic}) signed them`);
+
+    const notRetired = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey) });
+    expect(notRetired.ok).toBe(false);
+    expect(notRetired.mismatch?.problem).toContain(
+      `is signed by an unknown key ${oldPublic}, not by the central key ${newPublic}`,
+    );
+
+    // Retired before the days it signed: a leaked old key cannot vouch for anything later.
+    const tooEarly = await verifyChains(rig.pool, {
+      publicKey: createPublicKey(newKey),
+      retired: [{ publicKey: oldPublic, lastDay: threeDaysAgo }],
+    });
+    expect(tooEarly.ok).toBe(false);
+    expect(tooEarly.mismatch?.problem).toContain(`a central key retired after ${threeDaysAgo}`);
+
+    const viaCli = await cli(configWith(newKey, retiredToday), 'audit', 'verify');
+    expect(viaCli.code, viaCli.stdout + viaCli.stderr).toBe(0);
+  });
+
+  it('exports name the retired key; export verify checks it against the configuration', async () => {
+    const bundle = await exportWith(configWith(newKey, retiredToday), 'after-rotation');
+    const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ publicKey: newPublic, retiredKeys: retiredToday });
+    expect(
+      manifest.chain.flatMap((s: { checkpoints: { publicKey: string }[] }) =>
+        s.checkpoints.map((c) => c.publicKey),
+      ),
+    ).toEqual(expect.arrayContaining([oldPublic, newPublic]));
+    expect(await verifyBundle(bundle)).toMatchObject({ ok: true, problems: [] });
+    const configured = await cli(configWith(newKey, retiredToday), 'export', 'verify', bundle);
+    expect(configured.code, configured.stdout).toBe(0);
+    // A configuration that does not retire the old key (or retires it earlier) does not trust it.
+    const unknown = await cli(configWith(newKey), 'export', 'verify', bundle);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toContain(`the manifest vouches for ${oldPublic} until ${today}`);
+    expect(
+      (
+        await verifyBundle(bundle, {
+          current: newPublic,
+          retired: [{ publicKey: oldPublic, lastDay: yesterday }],
+        })
+      ).problems,
+    ).toContain(
+      `the manifest vouches for ${oldPublic} until ${today}, which the configuration does not retire so (keys.retiredSigning)`,
+    );
+  });
+
+  it('a bundle the old key signed before the rotation still verifies against the new configuration', async () => {
+    expect(JSON.parse(readFileSync(join(oldBundle, 'manifest.json'), 'utf8')).publicKey).toBe(oldPublic);
+    expect(await verifyBundle(oldBundle, { current: newPublic, retired: retiredToday })).toMatchObject({
+      ok: true,
+    });
+    expect(
+      (
+        await verifyBundle(oldBundle, {
+          current: newPublic,
+          retired: [{ publicKey: oldPublic, lastDay: threeDaysAgo }],
+        })
+      ).problems,
+    ).toContain(`the bundle is signed (${today}) by a central key retired after ${threeDaysAgo}`);
+    expect((await verifyBundle(oldBundle, { current: newPublic, retired: [] })).problems).toContain(
+      'the bundle is signed by a key other than the central signing key',
+    );
+  });
+
+  it('a checkpoint by the retired key for a day after its last is refused in a bundle', async () => {
+    const bundle = await exportWith(
+      configWith(newKey, [{ publicKey: oldPublic, lastDay: threeDaysAgo }]),
+      'early',
+    );
+    // The old key signed a day later than the manifest says it was in use.
+    const report = await verifyBundle(bundle);
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(
+      /checkpoint berlin \S+ is not validly signed by the bundle's key or a retired key it names for that day/,
+    );
+  });
+
+  it('erasures go on under the new key, following the old key’s signed change; without the retired key they stop', async () => {
+    await expect(service(newKey).erasePerson('agent-bob', {}, ADMIN)).rejects.toMatchObject({
+      code: 'IDG_AUDIT_ERASURE_LIST_TAMPERED',
+    });
+    await service(newKey, retiredToday).erasePerson('agent-bob', {}, ADMIN);
+    const changes = (
+      await rig.pool.query<{
+        details: { erasedRowsSigned: { publicKey: string; prev: string | null; signature: string } };
+      }>(`SELECT details FROM audit_log WHERE details ? 'erasedRowsSigned' ORDER BY id`)
+    ).rows.map((r) => r.details.erasedRowsSigned);
+    expect(changes.map((c) => c.publicKey)).toEqual([oldPublic, newPublic]);
+    expect(changes[1]?.prev).toBe(signatureRef(changes[0]?.signature as string));
+    const report = await verifyChains(rig.pool, {
+      publicKey: createPublicKey(newKey),
+      retired: retiredToday,
+    });
+    expect(report.erasureList).toMatch(/as the central key signed them in its last change \(person\.erase/);
+    expect(report.ok).toBe(true);
+    // The old key's days need it retired no earlier than they were signed.
+    const early = await verifyChains(rig.pool, {
+      publicKey: createPublicKey(newKey),
+      retired: [{ publicKey: oldPublic, lastDay: threeDaysAgo }],
+    });
+    expect(early.mismatch?.problem).toMatch(
+      new RegExp(`^checkpoint \\S+ is signed by ${oldPublic}, a central key retired after ${threeDaysAgo}$`),
+    );
+    const unknown = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey) });
+    expect(unknown.mismatch?.problem).toMatch(
+      new RegExp(
+        `^checkpoint \\S+ is signed by an unknown key ${oldPublic}, not by the central key ${newPublic}$`,
+      ),
+    );
+  });
+
+  it('a dashboard start signs the list anew when its last change is the retired key’s', async () => {
+    // An instance still on the old key changes the list during the roll-out (written as it would).
+    const newest = (
+      await rig.pool.query<{ details: { erasedRowsSigned: { signature: string } } }>(
+        `SELECT details FROM audit_log WHERE details ? 'erasedRowsSigned' ORDER BY id DESC LIMIT 1`,
+      )
+    ).rows[0];
+    const state = (
+      await rig.pool.query<{ digest: string; rows: number }>(
+        `SELECT encode(sha256(convert_to(coalesce(string_agg(
+                  site || '/' || no || '/' || coalesce(encode(redacted, 'hex'), '-'), ',' ORDER BY site, no), ''), 'UTF8')), 'hex') AS digest,
+                count(*)::int AS rows
+           FROM erased_chain_rows`,
+      )
+    ).rows[0] as { digest: string; rows: number };
+    const entry = Number(
+      (await rig.pool.query(`SELECT last_value + 1 AS n FROM audit_log_id_seq`)).rows[0]?.n,
+    );
+    const prev = signatureRef(newest?.details.erasedRowsSigned.signature as string);
+    const signed = signErasureList({ action: 'person.erase', entry, ...state, prev }, oldKey);
+    await rig.pool.query(
+      `INSERT INTO audit_log (actor, action, details) VALUES ('staff:old-instance', 'person.erase', $1)`,
+      [JSON.stringify({ erasedRows: state.digest, erasedRowsSigned: signed })],
+    );
+    const before = await verifyChains(rig.pool, {
+      publicKey: createPublicKey(newKey),
+      retired: retiredToday,
+    });
+    expect(before.erasureList).toContain(`as a retired central key (${oldPublic}) signed them`);
+
+    await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date(), retiredToday);
+    const after = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired: retiredToday });
+    expect(after.erasureList).toMatch(
+      /as the central key signed them in its last change \(audit\.erasure-list\.sign/,
+    );
+    // Once signed anew, a second start leaves it be.
+    const resigned = async () =>
+      (await rig.pool.query(`SELECT 1 FROM audit_log WHERE action = 'audit.erasure-list.sign'`)).rowCount;
+    expect(await resigned()).toBe(1);
+    await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date(), retiredToday);
+    expect(await resigned()).toBe(1);
+  });
+});
