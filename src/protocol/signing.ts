@@ -1,11 +1,4 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, sign, verify } from 'node:crypto';
 
 /**
  * Ed25519 (RFC 8032) through node:crypto. Public keys travel as `ed25519:<base64url of the raw
@@ -31,6 +24,19 @@ export function signBytes(privateKey: KeyObject, bytes: Buffer): string {
 
 export function verifyBytes(publicKey: KeyObject, bytes: Buffer, signature: string): boolean {
   return verifyRawSignature(publicKey, bytes, Buffer.from(signature, 'base64url'));
+}
+
+/**
+ * The central public keys an edge component trusts: one, or more while the central signing key is
+ * rotated (the old and the new; docs/security.md#rotating-the-central-signing-key). The central
+ * side signs with one key at a time, so a signature verifies when one of them verifies it.
+ */
+export type CentralKeys = KeyObject | readonly [KeyObject, ...KeyObject[]];
+
+/** Whether `signature` verifies with one of `keys`. */
+export function verifyByAny(keys: CentralKeys, bytes: Buffer, signature: string): boolean {
+  const list = keys instanceof KeyObject ? [keys] : keys;
+  return list.some((key) => verifyBytes(key, bytes, signature));
 }
 
 /** `signature` as its 64 raw bytes; any other length does not verify. */

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { generateSigningKeyPair, signBytes, verifyByAny } from '../../../src/protocol/signing.js';
+
+/** The central keys an edge component trusts: one, or the old and the new during a rotation. */
+describe('verifyByAny', () => {
+  const current = generateSigningKeyPair();
+  const next = generateSigningKeyPair();
+  const bytes = Buffer.from('a command');
+
+  it('verifies with a single key as verifyBytes does', () => {
+    expect(verifyByAny(current.publicKey, bytes, signBytes(current.privateKey, bytes))).toBe(true);
+    expect(verifyByAny(current.publicKey, bytes, signBytes(next.privateKey, bytes))).toBe(false);
+  });
+
+  it('verifies a signature by any key of the list, whatever its place', () => {
+    const trusted = [current.publicKey, next.publicKey] as const;
+    expect(verifyByAny(trusted, bytes, signBytes(current.privateKey, bytes))).toBe(true);
+    expect(verifyByAny(trusted, bytes, signBytes(next.privateKey, bytes))).toBe(true);
+  });
+
+  it('refuses a signature by a key outside the list, and one over other bytes', () => {
+    const trusted = [current.publicKey, next.publicKey] as const;
+    const stranger = generateSigningKeyPair();
+    expect(verifyByAny(trusted, bytes, signBytes(stranger.privateKey, bytes))).toBe(false);
+    expect(verifyByAny(trusted, Buffer.from('another command'), signBytes(next.privateKey, bytes))).toBe(
+      false,
+    );
+  });
+});
