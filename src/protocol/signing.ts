@@ -57,6 +57,14 @@ export function importPublicKey(text: string): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
 }
 
+/** The central keys an edge trusts, from their `ed25519:…` texts: its central key, then those trusted besides it. */
+export function importCentralKeys(
+  publicKey: string,
+  alsoTrusted: readonly string[] = [],
+): readonly [KeyObject, ...KeyObject[]] {
+  return [importPublicKey(publicKey), ...alsoTrusted.map(importPublicKey)];
+}
+
 export function exportPrivateKeyPem(privateKey: KeyObject): string {
   return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 }

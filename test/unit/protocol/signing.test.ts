@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { generateSigningKeyPair, signBytes, verifyByAny } from '../../../src/protocol/signing.js';
+import {
+  exportPublicKey,
+  generateSigningKeyPair,
+  importCentralKeys,
+  signBytes,
+  verifyByAny,
+} from '../../../src/protocol/signing.js';
 
 /** The central keys an edge component trusts: one, or the old and the new during a rotation. */
 describe('verifyByAny', () => {
@@ -24,6 +30,21 @@ describe('verifyByAny', () => {
     expect(verifyByAny(trusted, bytes, signBytes(stranger.privateKey, bytes))).toBe(false);
     expect(verifyByAny(trusted, Buffer.from('another command'), signBytes(next.privateKey, bytes))).toBe(
       false,
+    );
+  });
+});
+
+describe('importCentralKeys', () => {
+  it('reads the central key, then the keys trusted besides it, in their order', () => {
+    const [current, next] = [generateSigningKeyPair(), generateSigningKeyPair()];
+    const texts = [exportPublicKey(current.publicKey), exportPublicKey(next.publicKey)] as const;
+    expect(importCentralKeys(texts[0]).map(exportPublicKey)).toEqual([texts[0]]);
+    expect(importCentralKeys(texts[0], [texts[1]]).map(exportPublicKey)).toEqual(texts);
+  });
+
+  it('refuses a text that is not an ed25519 key', () => {
+    expect(() => importCentralKeys(exportPublicKey(generateSigningKeyPair().publicKey), ['rsa:abc'])).toThrow(
+      /must start with "ed25519:"/,
     );
   });
 });
