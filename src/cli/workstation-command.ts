@@ -11,7 +11,7 @@ import { writeAudit } from '../dashboard/audit/audit-log.js';
 import { WorkstationStore } from '../dashboard/storage/workstation-store.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
-import { importPublicKey } from '../protocol/signing.js';
+import { importCentralKeys } from '../protocol/signing.js';
 import { CentralClient } from '../workstation/central-client.js';
 import { eraseLocalUser, type LocalErasure } from '../workstation/local-erasure.js';
 import { LockAgent, type LockAgentOptions } from '../workstation/lock-agent.js';
@@ -125,7 +125,12 @@ export function lockAgent(
     throw new ConfigError('agent', [
       'the workstation agent needs the agent: section (site, mqtt, centralPublicKey)',
     ]);
-  const { mqtt } = settings;
+  const { mqtt, centralPublicKey, alsoTrustedCentralKeys = [] } = settings;
+  const log = createLogger({ bindings: { component: 'workstation-agent' } });
+  log.info(
+    { centralKeys: [centralPublicKey, ...alsoTrustedCentralKeys] },
+    'lock commands are accepted when signed by one of these central keys',
+  );
   return new LockAgent({
     site: settings.site,
     workstation: config.id,
@@ -134,7 +139,7 @@ export function lockAgent(
     ...(mqtt.username ? { username: mqtt.username } : {}),
     ...(mqtt.password ? { password: resolveSecret(mqtt.password, 'agent.mqtt.password', env) } : {}),
     tls: mqttTlsOptions(mqtt.tls, mqtt.url, 'agent.mqtt.tls', env),
-    centralKey: importPublicKey(settings.centralPublicKey),
+    centralKey: importCentralKeys(centralPublicKey, alsoTrustedCentralKeys),
     lockCommand: settings.lockCommand,
     lockTimeoutMs: settings.lockTimeoutSeconds * 1000,
     lateMs: Math.round(settings.lateLockHours * 3_600_000),
@@ -144,7 +149,7 @@ export function lockAgent(
     central: centralClient(config, config.id, env),
     clock,
     ...(systemStopping ? { systemStopping } : {}),
-    log: createLogger({ bindings: { component: 'workstation-agent' } }),
+    log,
     ...(onResult ? { onResult } : {}),
   });
 }

@@ -2,7 +2,8 @@ import Type, { type Static } from 'typebox';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import { DoorDevicesConfig } from './device-config.js';
 import { PolicyConfig, RoomConfig } from './door-policy-config.js';
-import { Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
+import { refine } from './refinements.js';
+import { AlsoTrustedCentralKeys, Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
 import { VideoConfig } from './video-config.js';
 
 export const DoorConfig = Type.Object(
@@ -46,6 +47,34 @@ export const TotpConfig = Type.Object(
 );
 export type TotpConfig = Static<typeof TotpConfig>;
 
+const CentralSection = Type.Object(
+  {
+    publicKey: Type.Optional(
+      Type.String({
+        pattern: PUBLIC_KEY_PATTERN,
+        description:
+          'the central key (ed25519:…) that signs commands and credential sets; without it both are refused',
+      }),
+    ),
+    alsoTrustedKeys: AlsoTrustedCentralKeys('publicKey'),
+  },
+  { ...strict, default: {} },
+);
+
+/** Keys trusted besides publicKey, never instead of it: a half-done rotation is refused at load. */
+export const CentralConfig = refine(CentralSection, (central) =>
+  (central.alsoTrustedKeys ?? []).length > 0 && central.publicKey === undefined
+    ? [
+        {
+          pointer: '/alsoTrustedKeys',
+          message:
+            'needs central.publicKey: these keys are trusted besides it, not instead of it; set publicKey to the key the dashboards sign with now',
+        },
+      ]
+    : [],
+);
+export type CentralConfig = Static<typeof CentralConfig>;
+
 export const GatewayConfig = Type.Object(
   {
     kind: Type.Literal('gateway'),
@@ -71,18 +100,7 @@ export const GatewayConfig = Type.Object(
           'state keys that open but never seal: the previous key during a rotation; the gateway re-seals its files under credentialKey at start and on SIGHUP',
       }),
     ),
-    central: Type.Object(
-      {
-        publicKey: Type.Optional(
-          Type.String({
-            pattern: PUBLIC_KEY_PATTERN,
-            description:
-              'the central key (ed25519:…) that signs commands and credential sets; without it both are refused',
-          }),
-        ),
-      },
-      { ...strict, default: {} },
-    ),
+    central: CentralConfig,
     heartbeatSeconds: Type.Integer({
       minimum: 1,
       maximum: 3600,

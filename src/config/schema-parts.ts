@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { ID_PATTERN } from '../protocol/ids.js';
+import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 
 /** Building blocks shared by the configuration schemas. */
 export const strict = { additionalProperties: false } as const;
@@ -27,6 +28,20 @@ export const Host = (defaultHost = '127.0.0.1') =>
 
 export const Seconds = (defaultValue: number, minimum: number, maximum: number) =>
   Type.Number({ minimum, maximum, default: defaultValue });
+
+/**
+ * The central keys an edge component trusts besides its one central key (`besides` names that
+ * key), so that the central signing key can be rotated without a moment where edge and central
+ * disagree: the edges trust the old and the new key while the dashboards switch.
+ */
+export const AlsoTrustedCentralKeys = (besides: string) =>
+  Type.Optional(
+    Type.Array(Type.String({ pattern: PUBLIC_KEY_PATTERN }), {
+      maxItems: 3,
+      default: [],
+      description: `at most 3 other central keys (ed25519:…) accepted besides ${besides}: during a rotation of the central signing key, the old or the new one (docs/security.md#rotating-the-central-signing-key)`,
+    }),
+  );
 
 /**
  * A secret is never written into a YAML file: the file names where the secret comes from.

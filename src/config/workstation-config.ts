@@ -2,7 +2,7 @@ import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { WORKSTATION_ID_PATTERN } from '../protocol/ids.js';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
-import { Id, MqttConnection, SecretRef, strict } from './schema-parts.js';
+import { AlsoTrustedCentralKeys, Id, MqttConnection, SecretRef, strict } from './schema-parts.js';
 
 /** The dashboard's side of workstation login: how long presence lasts and what compliance it needs. */
 export const WorkstationsConfig = Type.Object(
@@ -132,6 +132,7 @@ export const WorkstationClientConfig = Type.Object(
             pattern: PUBLIC_KEY_PATTERN,
             description: 'the central signing key (ed25519:…) that lock commands must verify against',
           }),
+          alsoTrustedCentralKeys: AlsoTrustedCentralKeys('centralPublicKey'),
           lockCommand: Type.Array(Type.String({ minLength: 1 }), {
             minItems: 1,
             maxItems: 32,

@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import type { AlarmBook } from '../controllers/alarm-book.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
@@ -14,6 +13,7 @@ import {
   readableCommandId,
 } from '../protocol/commands.js';
 import type { EventBody } from '../protocol/event-kinds.js';
+import type { CentralKeys } from '../protocol/signing.js';
 import { RefusalBudget } from './refusal-budget.js';
 
 /**
@@ -64,7 +64,8 @@ export interface CommandMemory {
 export interface CentralCommandsOptions {
   site: string;
   gateway: string;
-  centralKey: KeyObject | undefined;
+  /** The central key that signs commands; during a rotation of it, the old and the new one. */
+  centralKey: CentralKeys | undefined;
   clock: Clock;
   memory: CommandMemory;
   targets: CommandTargets;

@@ -2,7 +2,7 @@ import type { GatewayConfig } from '../config/gateway-config.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { EventBody } from '../protocol/event-kinds.js';
-import { importPublicKey } from '../protocol/signing.js';
+import { importCentralKeys } from '../protocol/signing.js';
 import { topics } from '../protocol/topics.js';
 import { CentralCommands } from './central-commands.js';
 import type { CredentialCache } from './credential-cache.js';
@@ -43,9 +43,15 @@ export class CentralWiring {
 
   constructor(options: CentralWiringOptions) {
     const { config, link, identity, journal, runtime, clock, log, record } = options;
-    const centralKey = config.central.publicKey ? importPublicKey(config.central.publicKey) : undefined;
+    const { publicKey, alsoTrustedKeys = [] } = config.central;
+    const centralKey = publicKey ? importCentralKeys(publicKey, alsoTrustedKeys) : undefined;
     if (!centralKey)
       log.warn('central.publicKey is not configured: commands and credential sets will be refused');
+    else
+      log.info(
+        { centralKeys: [publicKey, ...alsoTrustedKeys] },
+        'commands, credential sets and footage requests are accepted when signed by one of these central keys',
+      );
     this.credentialSync = new CredentialSync({
       site: config.site,
       gateway: config.id,

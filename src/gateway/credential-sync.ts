@@ -1,10 +1,11 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AlarmBook } from '../controllers/alarm-book.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { openCredentialSet } from '../protocol/credential-set.js';
 import type { EncryptionKeyPair } from '../protocol/ecies.js';
 import type { EventBody } from '../protocol/event-kinds.js';
+import type { CentralKeys } from '../protocol/signing.js';
 import type { CredentialCache } from './credential-cache.js';
 import { RefusalBudget } from './refusal-budget.js';
 
@@ -19,7 +20,8 @@ import { RefusalBudget } from './refusal-budget.js';
 export interface CredentialSyncOptions {
   site: string;
   gateway: string;
-  centralKey: KeyObject | undefined;
+  /** The central key that signs credential sets; during a rotation of it, the old and the new one. */
+  centralKey: CentralKeys | undefined;
   keys: EncryptionKeyPair;
   cache: CredentialCache;
   clock: Clock;

@@ -15,6 +15,7 @@ import {
   signFootageHead,
   type UnsignedFootageHead,
 } from '../protocol/footage-transfer.js';
+import type { CentralKeys } from '../protocol/signing.js';
 import { topics } from '../protocol/topics.js';
 import type { Recorder } from './recorder/recorder.js';
 import { RecorderErrorCode } from './recorder/recorder-errors.js';
@@ -29,7 +30,8 @@ import { RecorderErrorCode } from './recorder/recorder-errors.js';
 export interface FootageServerOptions {
   site: string;
   gateway: string;
-  centralKey: KeyObject | undefined;
+  /** The central key that signs footage requests; during a rotation of it, the old and the new one. */
+  centralKey: CentralKeys | undefined;
   identityKey: KeyObject;
   recorder: () => Recorder | undefined;
   publish(topic: string, payload: Buffer): Promise<void>;

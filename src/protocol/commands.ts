@@ -5,7 +5,7 @@ import { SALT_PATTERN } from './alarm-report.js';
 import { canonicalJson } from './canonical.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
-import { SIGNATURE_PATTERN, signBytes, verifyBytes } from './signing.js';
+import { type CentralKeys, SIGNATURE_PATTERN, signBytes, verifyByAny } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 import { checkValidity } from './validity.js';
 
@@ -163,7 +163,7 @@ export type CommandCheck =
 /** Parses and verifies a command for this gateway; says nothing yet about replay (the gateway tracks that). */
 export function checkCommand(
   payload: Buffer,
-  centralKey: KeyObject,
+  centralKeys: CentralKeys,
   self: { site: string; gateway: string },
   nowMs: number,
 ): CommandCheck {
@@ -199,7 +199,7 @@ export function checkCommand(
     wrong: 'wrong-gateway' as const,
   };
   return (
-    checkCentralCommand(command, commandBytes(command), centralKey, address, nowMs) ?? { ok: true, command }
+    checkCentralCommand(command, commandBytes(command), centralKeys, address, nowMs) ?? { ok: true, command }
   );
 }
 
@@ -224,17 +224,18 @@ export interface CentralCommandProblem<W extends string> {
 
 /**
  * The checks every command of the central side (gateway commands, workstation lock commands)
- * passes once its schema is known, in this order: the central key's signature over `signed`,
- * the address (`wrong` is the reason when it is someone else's), the validity window.
+ * passes once its schema is known, in this order: the signature over `signed` by one of the
+ * trusted central keys, the address (`wrong` is the reason when it is someone else's), the
+ * validity window.
  */
 export function checkCentralCommand<W extends string>(
   command: { id: string; sig: string; issuedAt: string; expiresAt: string },
   signed: Buffer,
-  centralKey: KeyObject,
+  centralKeys: CentralKeys,
   address: { expected: string; actual: string; wrong: W },
   nowMs: number,
 ): CentralCommandProblem<W> | undefined {
-  if (!verifyBytes(centralKey, signed, command.sig)) {
+  if (!verifyByAny(centralKeys, signed, command.sig)) {
     return {
       ok: false,
       reason: 'bad-signature',

@@ -6,7 +6,7 @@ import { canonicalJson } from './canonical.js';
 import { type EncryptionKeyPair, openSealed, type Sealed, sealFor } from './ecies.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
-import { SIGNATURE_PATTERN, signBytes, verifyBytes } from './signing.js';
+import { type CentralKeys, SIGNATURE_PATTERN, signBytes, verifyByAny } from './signing.js';
 
 /**
  * The credential set the central side publishes for one gateway: every credential the gateway
@@ -144,7 +144,7 @@ export type CredentialSetCheck = { ok: true; body: CredentialSetBody } | { ok: f
 export function openCredentialSet(
   payload: Buffer,
   gatewayKeys: EncryptionKeyPair,
-  centralKey: KeyObject,
+  centralKeys: CentralKeys,
   self: { site: string; gateway: string },
 ): CredentialSetCheck {
   if (payload.length > MAX_CREDENTIAL_SET_BYTES)
@@ -172,7 +172,7 @@ export function openCredentialSet(
   // The pattern lets a month 13 through; the offline horizon counts from this time.
   if (!Number.isFinite(Date.parse(signed.body.issuedAt)))
     return { ok: false, reason: `bad credential set: /body/issuedAt ${signed.body.issuedAt} is not a time` };
-  if (!verifyBytes(centralKey, Buffer.from(canonicalJson(signed.body)), signed.sig)) {
+  if (!verifyByAny(centralKeys, Buffer.from(canonicalJson(signed.body)), signed.sig)) {
     return { ok: false, reason: 'signature does not verify with the central key' };
   }
   if (signed.body.site !== self.site || signed.body.gateway !== self.gateway) {

@@ -5,7 +5,7 @@ import { canonicalJson } from './canonical.js';
 import { exportEncryptionKey, importEncryptionKey } from './ecies.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN } from './ids.js';
-import { SIGNATURE_PATTERN, signBytes, verifyBytes } from './signing.js';
+import { type CentralKeys, SIGNATURE_PATTERN, signBytes, verifyByAny, verifyBytes } from './signing.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 import { checkValidity } from './validity.js';
 
@@ -126,7 +126,7 @@ export type FootageRequestCheck =
 /** Parses and verifies a footage request addressed to this gateway (replay is the gateway's to track). */
 export function checkFootageRequest(
   payload: Buffer,
-  centralKey: KeyObject,
+  centralKeys: CentralKeys,
   self: { site: string; gateway: string },
   nowMs: number,
 ): FootageRequestCheck {
@@ -140,7 +140,7 @@ export function checkFootageRequest(
     return { ok: false, reason: 'bad-request', detail: describeSchemaErrors(requestValidator, parsed) };
   const request = parsed;
   const id = request.id;
-  if (!verifyBytes(centralKey, unsignedBytes(request), request.sig))
+  if (!verifyByAny(centralKeys, unsignedBytes(request), request.sig))
     return {
       ok: false,
       reason: 'bad-signature',

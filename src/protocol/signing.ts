@@ -1,11 +1,4 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, sign, verify } from 'node:crypto';
 
 /**
  * Ed25519 (RFC 8032) through node:crypto. Public keys travel as `ed25519:<base64url of the raw
@@ -33,6 +26,19 @@ export function verifyBytes(publicKey: KeyObject, bytes: Buffer, signature: stri
   return verifyRawSignature(publicKey, bytes, Buffer.from(signature, 'base64url'));
 }
 
+/**
+ * The central public keys an edge component trusts: one, or more while the central signing key is
+ * rotated (the old and the new; docs/security.md#rotating-the-central-signing-key). The central
+ * side signs with one key at a time, so a signature verifies when one of them verifies it.
+ */
+export type CentralKeys = KeyObject | readonly [KeyObject, ...KeyObject[]];
+
+/** Whether `signature` verifies with one of `keys`. */
+export function verifyByAny(keys: CentralKeys, bytes: Buffer, signature: string): boolean {
+  const list = keys instanceof KeyObject ? [keys] : keys;
+  return list.some((key) => verifyBytes(key, bytes, signature));
+}
+
 /** `signature` as its 64 raw bytes; any other length does not verify. */
 export function verifyRawSignature(publicKey: KeyObject, bytes: Buffer, signature: Buffer): boolean {
   return signature.length === 64 && verify(null, bytes, publicKey, signature);
@@ -49,6 +55,14 @@ export function importPublicKey(text: string): KeyObject {
   const x = text.slice(PUBLIC_PREFIX.length);
   if (Buffer.from(x, 'base64url').length !== 32) throw new Error('an Ed25519 public key has 32 bytes');
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+}
+
+/** The central keys an edge trusts, from their `ed25519:…` texts: its central key, then those trusted besides it. */
+export function importCentralKeys(
+  publicKey: string,
+  alsoTrusted: readonly string[] = [],
+): readonly [KeyObject, ...KeyObject[]] {
+  return [importPublicKey(publicKey), ...alsoTrusted.map(importPublicKey)];
 }
 
 export function exportPrivateKeyPem(privateKey: KeyObject): string {

@@ -5,7 +5,7 @@ import { canonicalJson } from './canonical.js';
 import { checkCentralCommand, MAX_COMMAND_VALIDITY_MS } from './commands.js';
 import { describeSchemaErrors, TIME_PATTERN } from './envelope.js';
 import { ID_PATTERN, isId, isWorkstationId, WORKSTATION_ID_PATTERN } from './ids.js';
-import { SIGNATURE_PATTERN, signBytes } from './signing.js';
+import { type CentralKeys, SIGNATURE_PATTERN, signBytes } from './signing.js';
 import { TOPIC_ROOT } from './topics.js';
 import { UUIDV7_PATTERN } from './uuidv7.js';
 
@@ -106,7 +106,7 @@ export const ERASED_LOCK_USER = 'erased';
  */
 export function checkLockCommand(
   payload: Buffer,
-  centralKey: KeyObject,
+  centralKeys: CentralKeys,
   self: { site: string; workstation: string },
   nowMs: number,
   options: { lateMs?: number } = {},
@@ -125,7 +125,7 @@ export function checkLockCommand(
     actual: `${command.site}/${command.workstation}`,
     wrong: 'wrong-workstation' as const,
   };
-  const problem = checkCentralCommand(command, bytes(command), centralKey, address, nowMs);
+  const problem = checkCentralCommand(command, bytes(command), centralKeys, address, nowMs);
   if (!problem) return { ok: true, command, late: false };
   // `expired` comes only after the signature, the address and a plausible window have passed.
   const lateMs = options.lateMs ?? 0;

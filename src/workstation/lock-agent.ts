@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import type { KeyObject } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { TlsClientOptions } from '../lib/tls-profile.js';
 import { MAX_COMMAND_VALIDITY_MS } from '../protocol/commands.js';
+import type { CentralKeys } from '../protocol/signing.js';
 import { CLOCK_SKEW_MS } from '../protocol/validity.js';
 import { workstationCommandTopic } from '../protocol/workstation-commands.js';
 import type { CentralClient } from './central-client.js';
@@ -34,7 +34,8 @@ export interface LockAgentOptions {
   username?: string;
   password?: string;
   tls?: TlsClientOptions;
-  centralKey: KeyObject;
+  /** The central key that signs lock commands; during a rotation of it, the old and the new one. */
+  centralKey: CentralKeys;
   lockCommand: readonly string[];
   lockTimeoutMs: number;
   /** How long after its issue a lock command that arrives expired is still run (0: never). */

@@ -1,6 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { CentralKeys } from '../protocol/signing.js';
 import { checkLockCommand, type WorkstationCommand } from '../protocol/workstation-commands.js';
 import { type CentralClient, retryable } from './central-client.js';
 import { endGrace } from './login-gate.js';
@@ -27,7 +27,8 @@ export type LockOutcome = { status: 'ok' | 'failed'; reason?: string };
 export interface LockHandlerOptions {
   site: string;
   workstation: string;
-  centralKey: KeyObject;
+  /** The central key that signs lock commands; during a rotation of it, the old and the new one. */
+  centralKey: CentralKeys;
   /** How long after its issue an expired command is still run (0: never). */
   lateMs: number;
   seen: SeenLockCommands;

@@ -9,7 +9,7 @@ import type { Role } from '../../src/dashboard/auth/staff-store.js';
 import { Dashboard } from '../../src/dashboard/dashboard.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { exportPublicKey, generateSigningKeyPair, type SigningKeyPair } from '../../src/protocol/signing.js';
 import { testDoor, testPolicy } from './door-config.js';
 import { createTestDatabase, mqttUrl, uniqueSite } from './services.js';
 import { ShiftClock } from './shift-clock.js';
@@ -64,16 +64,22 @@ export function testGatewayConfig(
 /**
  * One gateway with simulated devices and one dashboard, wired through the test broker into a
  * fresh database: the whole slice, in this process. The agent is enrolled centrally and reaches
- * the gateway through credential sync, as in production.
+ * the gateway through credential sync, as in production. `central`: the key the dashboard signs
+ * with (a new one by default), which the gateway trusts as its central.publicKey unless
+ * `gatewayConfig.central` says otherwise.
  */
 export async function startTestSystem(
-  options: { gapScanMs?: number; gapGraceMs?: number; gatewayConfig?: Partial<GatewayConfig> } = {},
+  options: {
+    gapScanMs?: number;
+    gapGraceMs?: number;
+    gatewayConfig?: Partial<GatewayConfig>;
+    central?: SigningKeyPair;
+  } = {},
 ): Promise<TestSystem> {
-  const { gatewayConfig, ...dashboardOptions } = options;
+  const { gatewayConfig, central = generateSigningKeyPair(), ...dashboardOptions } = options;
   const database = await createTestDatabase();
   const site = uniqueSite();
   const stateDir = mkdtempSync(join(tmpdir(), 'idg-gw-'));
-  const central = generateSigningKeyPair();
   const clock = new ShiftClock();
   const masterKey = randomBytes(32);
   const dashboard = new Dashboard({
@@ -95,7 +101,7 @@ export async function startTestSystem(
   const gateway = new Gateway({
     config: testGatewayConfig(site, stateDir, {
       ...gatewayConfig,
-      central: { publicKey: exportPublicKey(central.publicKey) },
+      central: gatewayConfig?.central ?? { publicKey: exportPublicKey(central.publicKey) },
     }),
     log: silentLogger,
   });

@@ -759,3 +759,85 @@ describe('credential sync', () => {
     expect(dump.rows[0]?.all).not.toContain(system.agent.secret);
   });
 });
+
+/**
+ * Half way through a rotation of the central signing key: the gateway trusts its old key
+ * (central.publicKey) and the new one (central.alsoTrustedKeys), and the dashboard has switched
+ * to signing with the new one.
+ */
+describe('a rotation of the central signing key', () => {
+  let system: TestSystem;
+  let raw: MqttClient;
+  const previous = generateSigningKeyPair();
+  const next = generateSigningKeyPair();
+  const ids = new Uuidv7Generator();
+
+  beforeAll(async () => {
+    // startTestSystem waits for the gateway to apply the dashboard's first credential set.
+    system = await startTestSystem({
+      central: next,
+      gatewayConfig: {
+        central: {
+          publicKey: exportPublicKey(previous.publicKey),
+          alsoTrustedKeys: [exportPublicKey(next.publicKey)],
+        },
+      },
+    });
+    raw = await connectAsync(mqttUrl(), { clientId: `idg-raw3-${system.site}` });
+  });
+
+  afterAll(async () => {
+    await raw?.endAsync();
+    await system?.stop();
+  });
+
+  const answer = (command: { id: string }) =>
+    new Promise<Envelope>((resolve) => {
+      const off = system.gateway.bus.on('wait', 'recorded', (e) => {
+        if (e.kind === 'command.result' && e.data.command === command.id) {
+          off();
+          resolve(e);
+        }
+      });
+    });
+  const publishSigned = async (key: typeof previous.privateKey) => {
+    const command = signCommand(
+      { kind: 'credentials.sync', data: {} },
+      { site: system.site, gateway: 'gw-1' },
+      ids.next(),
+      Date.now(),
+      60_000,
+      key,
+    );
+    const answered = answer(command);
+    await raw.publishAsync(topics.commands(system.site, 'gw-1'), JSON.stringify(command), { qos: 1 });
+    return (await answered).data;
+  };
+
+  it('applies the credential set the dashboard signed with the new key: the agent badges in', async () => {
+    expect(system.gateway.credentials.version).toBeGreaterThan(0);
+    expect(
+      await runSim({
+        action: ['badge', system.agent.badge],
+        door: 'main',
+        socket: system.gateway.simSocketPath,
+      }),
+    ).toEqual(['awaiting code (20 s)']);
+  });
+
+  it('runs a command the dashboard signed with the new key', async () => {
+    const result = await system.dashboard.messenger.sendCommand(system.site, 'gw-1', {
+      kind: 'door.unlock',
+      data: { door: 'main', durationMs: 1000 },
+    });
+    expect(result).toMatchObject({ kind: 'door.unlock', status: 'ok' });
+  });
+
+  it('still runs a command signed with the old key, and refuses one signed with a key it does not trust', async () => {
+    expect(await publishSigned(previous.privateKey)).toMatchObject({ status: 'ok' });
+    expect(await publishSigned(generateSigningKeyPair().privateKey)).toMatchObject({
+      status: 'rejected',
+      reason: expect.stringContaining('bad-signature'),
+    });
+  });
+});

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockAgent } from '../../src/cli/workstation-command.js';
 import { parseConfigText } from '../../src/config/load-config.js';
 import { WorkstationClientConfig } from '../../src/config/workstation-config.js';
-import { generateSigningKeyPair } from '../../src/protocol/signing.js';
+import { exportPublicKey, generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { signLockCommand, workstationCommandTopic } from '../../src/protocol/workstation-commands.js';
 import type { LockAgent, LockResult } from '../../src/workstation/lock-agent.js';
 import { badgeIn, badgeOut, registerWorkstation, seedDirectory } from '../helpers/presence.js';
@@ -19,6 +19,8 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
   let agent: LockAgent;
   const results: LockResult[] = [];
   let waiters: Array<(r: LockResult) => void> = [];
+  /** A central key the agent trusts besides centralPublicKey, as during a rotation of the central key. */
+  const next = generateSigningKeyPair();
   const nextResult = () => new Promise<LockResult>((resolve) => waiters.push(resolve));
   /** The agent's results, to the test's list and to whoever waits for the next. */
   const told = (result: LockResult) => {
@@ -44,6 +46,7 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
       `  site: ${system.site}`,
       `  mqtt: { url: "${mqttUrl()}", clientId: idg-ws-lock-${system.site} }`,
       `  centralPublicKey: "${system.centralPublicKey}"`,
+      `  alsoTrustedCentralKeys: ["${exportPublicKey(next.publicKey)}"]`,
       // A harmless lock: append a line to a file (no shell; the arguments are passed as they are).
       `  lockCommand: ["${process.execPath}", "-e", "require('fs').appendFileSync(process.argv[1], 'locked\\\\n')", "${join(dir, 'locked')}"]`,
     ].join('\n');
@@ -165,5 +168,28 @@ describe('lock on leave: a signed lock command over the real broker, run by the 
     expect(await result).toMatchObject({ status: 'rejected', reported: true });
     expect((await result).reason).toMatch(/^bad-signature/);
     expect(readFileSync(join(dir, 'locked'), 'utf8')).toBe('locked\nlocked\n');
+  });
+
+  it('runs a lock command signed by the central key it trusts besides centralPublicKey (a rotation)', async () => {
+    const command = signLockCommand(
+      { site: system.site, workstation: 'ws-lock.ident' },
+      { user: system.agent.person, reason: 'exit' },
+      '01900000-0000-7000-8000-000000000002',
+      Date.now(),
+      60_000,
+      next.privateKey,
+    );
+    const result = nextResult();
+    const client = await connectAsync(mqttUrl());
+    await client.publishAsync(
+      workstationCommandTopic(system.site, 'ws-lock.ident'),
+      JSON.stringify(command),
+      {
+        qos: 1,
+      },
+    );
+    await client.endAsync();
+    expect(await result).toMatchObject({ command: command.id, status: 'ok' });
+    expect(readFileSync(join(dir, 'locked'), 'utf8')).toBe('locked\nlocked\nlocked\n');
   });
 });

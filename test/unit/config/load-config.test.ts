@@ -161,6 +161,55 @@ doors:
   });
 });
 
+/** During a rotation of the central signing key a gateway trusts the old and the new key. */
+describe('central keys of a gateway', () => {
+  const key = (c: string) => `ed25519:${c.repeat(43)}`;
+  const central = (lines: string) =>
+    parseConfigText(`${minimalGateway}central:\n${lines}`, GatewayConfig, { env: {} });
+
+  it('trusts publicKey alone unless keys are listed besides it', () => {
+    expect(parseConfigText(minimalGateway, GatewayConfig, { env: {} }).central).toEqual({
+      alsoTrustedKeys: [],
+    });
+    expect(central(`  publicKey: ${key('A')}\n`).central).toEqual({
+      publicKey: key('A'),
+      alsoTrustedKeys: [],
+    });
+    expect(
+      central(`  publicKey: ${key('A')}\n  alsoTrustedKeys: [${key('B')}, ${key('C')}]\n`).central,
+    ).toEqual({
+      publicKey: key('A'),
+      alsoTrustedKeys: [key('B'), key('C')],
+    });
+  });
+
+  it('refuses a key listed besides it that is not an ed25519 key, naming its place', () => {
+    expect(
+      problems(() =>
+        central(`  publicKey: ${key('A')}\n  alsoTrustedKeys: [${key('B')}, "ed25519:short"]\n`),
+      ),
+    ).toEqual([
+      expect.stringMatching(
+        /^line 14: central\.alsoTrustedKeys\[1\]: must be a string matching .*"ed25519:short"$/,
+      ),
+    ]);
+  });
+
+  it('refuses more than 3 keys besides it', () => {
+    const four = ['B', 'C', 'D', 'E'].map(key).join(', ');
+    expect(problems(() => central(`  publicKey: ${key('A')}\n  alsoTrustedKeys: [${four}]\n`))).toEqual([
+      expect.stringMatching(/^line 14: central\.alsoTrustedKeys: must be at most 3 other central keys/),
+    ]);
+  });
+
+  it('refuses keys listed besides publicKey when publicKey is not set', () => {
+    expect(problems(() => central(`  alsoTrustedKeys: [${key('B')}]\n`))).toEqual([
+      'line 13: central.alsoTrustedKeys: needs central.publicKey: these keys are trusted besides it, not instead of it; set publicKey to the key the dashboards sign with now',
+    ]);
+    expect(central('  alsoTrustedKeys: []\n').central).toEqual({ alsoTrustedKeys: [] });
+  });
+});
+
 describe('secrets', () => {
   it('reads a secret from a 0600 file or from the environment', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-secret-'));

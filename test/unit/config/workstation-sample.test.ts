@@ -27,4 +27,26 @@ describe('workstation client configuration', () => {
     expect(() => agent('  lateLockHours: 25\n')).toThrow(/lateLockHours/);
     expect(() => agent('  lateLockHours: -1\n')).toThrow(/lateLockHours/);
   });
+
+  /** During a rotation of the central signing key the agent trusts the old and the new key. */
+  it('trusts centralPublicKey alone unless up to 3 ed25519 keys are listed besides it', () => {
+    const key = (c: string) => `"ed25519:${c.repeat(43)}"`;
+    const agent = (extra: string) =>
+      parseConfigText(
+        `kind: workstation\nid: ws-1\nurl: https://central.example\nagent:\n  site: hq\n  centralPublicKey: ${key('A')}\n${extra}`,
+        WorkstationClientConfig,
+        { env: {} },
+      ).agent;
+    expect(agent('')).toMatchObject({ alsoTrustedCentralKeys: [] });
+    expect(agent(`  alsoTrustedCentralKeys: [${key('B')}]\n`)).toMatchObject({
+      alsoTrustedCentralKeys: [`ed25519:${'B'.repeat(43)}`],
+    });
+    expect(() => agent('  alsoTrustedCentralKeys: ["rsa:abc"]\n')).toThrow(
+      /agent\.alsoTrustedCentralKeys\[0\]: must be a string matching/,
+    );
+    const four = ['B', 'C', 'D', 'E'].map(key).join(', ');
+    expect(() => agent(`  alsoTrustedCentralKeys: [${four}]\n`)).toThrow(
+      /agent\.alsoTrustedCentralKeys: must be at most 3 other central keys/,
+    );
+  });
 });

@@ -14,7 +14,7 @@ import {
   signCommand,
 } from '../../../src/protocol/commands.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
-import { generateSigningKeyPair } from '../../../src/protocol/signing.js';
+import { type CentralKeys, generateSigningKeyPair } from '../../../src/protocol/signing.js';
 import { Uuidv7Generator } from '../../../src/protocol/uuidv7.js';
 
 /**
@@ -26,12 +26,15 @@ const ids = new Uuidv7Generator();
 const target = { site: 'hq', gateway: 'gw-1' };
 
 /**
- * `withoutKey`: a gateway configured without the central key. `stateDir` and `clock`: the state
- * directory and time of a gateway that is restarted (a fresh directory and the system clock).
+ * `withoutKey`: a gateway configured without the central key; `trusted`: the central keys it
+ * trusts (the central key alone). `stateDir` and `clock`: the state directory and time of a
+ * gateway that is restarted (a fresh directory and the system clock).
  */
-function rig(options: { withoutKey?: boolean; stateDir?: string; clock?: Clock } = {}) {
-  const { withoutKey = false, clock = systemClock } = options;
-  const centralKey = withoutKey ? undefined : central.publicKey;
+function rig(
+  options: { withoutKey?: boolean; trusted?: CentralKeys; stateDir?: string; clock?: Clock } = {},
+) {
+  const { withoutKey = false, trusted = central.publicKey, clock = systemClock } = options;
+  const centralKey = withoutKey ? undefined : trusted;
   const recorded: EventBody[] = [];
   const ran: string[] = [];
   const memory = memoryOnDisk(options.stateDir, clock);
@@ -638,5 +641,47 @@ describe('commands at the gateway', () => {
       },
     ]);
     expect(alarms().map((a) => a.severity)).toEqual(['warning']);
+  });
+});
+
+/** While the central signing key is rotated, the gateway trusts the old key and the new one. */
+describe('commands during a rotation of the central key', () => {
+  const next = generateSigningKeyPair();
+
+  it('runs a command signed by the current key and one signed by the new key', () => {
+    const { commands, ran, results } = rig({ trusted: [central.publicKey, next.publicKey] });
+    const before = sync(central.privateKey);
+    const after = sync(next.privateKey);
+    commands.handle(bytes(before), false);
+    commands.handle(bytes(after), false);
+    expect(ran).toEqual(['sync', 'sync']);
+    expect(results()).toEqual([
+      { command: before.id, kind: 'credentials.sync', status: 'ok' },
+      { command: after.id, kind: 'credentials.sync', status: 'ok' },
+    ]);
+  });
+
+  it('refuses a command signed by a key it does not trust as it does with one key: bad signature, critical alarm', () => {
+    const { commands, ran, results, alarms } = rig({ trusted: [central.publicKey, next.publicKey] });
+    const forged = sync(generateSigningKeyPair().privateKey);
+    commands.handle(bytes(forged), false);
+    expect(ran).toEqual([]);
+    expect(results()).toEqual([
+      {
+        command: forged.id,
+        kind: 'unknown',
+        status: 'rejected',
+        reason: 'bad-signature: signature does not verify with the central key',
+      },
+    ]);
+    expect(alarms().map((a) => [a.alarm, a.severity])).toEqual([['command-rejected', 'critical']]);
+  });
+
+  it('refuses a command signed by the new key while it trusts the current key alone', () => {
+    const { commands, ran, results } = rig();
+    const early = sync(next.privateKey);
+    commands.handle(bytes(early), false);
+    expect(ran).toEqual([]);
+    expect(results().map((r) => (r as { reason?: string }).reason?.split(':')[0])).toEqual(['bad-signature']);
   });
 });

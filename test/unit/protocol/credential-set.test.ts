@@ -72,3 +72,32 @@ describe('credential set entries', () => {
     });
   });
 });
+
+/** While the central signing key is rotated, a gateway trusts the old key and the new one. */
+describe('credential sets during a rotation of the central key', () => {
+  const next = generateSigningKeyPair();
+  const trusted = [central.publicKey, next.publicKey] as const;
+  const sealedBy = (key: typeof central.privateKey) =>
+    sealCredentialSet(body('A'.repeat(32)), key, gateway.publicKey);
+
+  it('opens a set signed by the current key and one signed by the new key', () => {
+    expect(openCredentialSet(sealedBy(central.privateKey), gateway, trusted, self)).toMatchObject({
+      ok: true,
+    });
+    expect(openCredentialSet(sealedBy(next.privateKey), gateway, trusted, self)).toMatchObject({ ok: true });
+  });
+
+  it('refuses a set signed by a key it does not trust, as it does with one key', () => {
+    const untrusted = sealedBy(generateSigningKeyPair().privateKey);
+    const refusal = { ok: false, reason: 'signature does not verify with the central key' };
+    expect(openCredentialSet(untrusted, gateway, trusted, self)).toEqual(refusal);
+    expect(openCredentialSet(untrusted, gateway, central.publicKey, self)).toEqual(refusal);
+  });
+
+  it('refuses a set signed by the new key while it trusts the current key alone', () => {
+    expect(openCredentialSet(sealedBy(next.privateKey), gateway, central.publicKey, self)).toMatchObject({
+      ok: false,
+      reason: 'signature does not verify with the central key',
+    });
+  });
+});

@@ -121,6 +121,35 @@ describe('footage requests', () => {
   });
 });
 
+/** While the central signing key is rotated, a gateway trusts the old key and the new one. */
+describe('footage requests during a rotation of the central key', () => {
+  const next = generateSigningKeyPair();
+  const trusted = [central.publicKey, next.publicKey] as const;
+
+  it('accepts a request signed by the current key and one signed by the new key', () => {
+    expect(checkFootageRequest(request().payload, trusted, self, now)).toMatchObject({ ok: true });
+    expect(checkFootageRequest(request({ key: next.privateKey }).payload, trusted, self, now)).toMatchObject({
+      ok: true,
+      request: { id, what },
+    });
+  });
+
+  it('refuses a request signed by a key it does not trust, as it does with one key', () => {
+    const untrusted = request({ key: generateSigningKeyPair().privateKey }).payload;
+    const refusal = { ok: false, reason: 'bad-signature', id };
+    expect(checkFootageRequest(untrusted, trusted, self, now)).toMatchObject(refusal);
+    expect(checkFootageRequest(untrusted, central.publicKey, self, now)).toMatchObject(refusal);
+  });
+
+  it('still refuses a request for another gateway signed by a trusted key', () => {
+    const elsewhere = request({ key: next.privateKey, gateway: 'gw-2' }).payload;
+    expect(checkFootageRequest(elsewhere, trusted, self, now)).toMatchObject({
+      ok: false,
+      reason: 'wrong-gateway',
+    });
+  });
+});
+
 describe('footage answers', () => {
   it('verifies a head signed by the gateway and refuses one signed by anyone else', () => {
     const head = signFootageHead(

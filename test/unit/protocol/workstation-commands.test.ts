@@ -147,6 +147,36 @@ describe('workstation lock commands', () => {
     });
   });
 
+  /** While the central signing key is rotated, the agent trusts the old key and the new one. */
+  describe('during a rotation of the central key', () => {
+    const next = generateSigningKeyPair();
+    const trusted = [central.publicKey, next.publicKey] as const;
+
+    it('accepts a command signed by the current key and one signed by the new key', () => {
+      expect(checkLockCommand(sign(), trusted, self, now)).toMatchObject({ ok: true, late: false });
+      expect(checkLockCommand(sign(self, now, next.privateKey), trusted, self, now)).toMatchObject({
+        ok: true,
+        command: { id: ID, data: { user: 'ada' } },
+      });
+    });
+
+    it('accepts a late command signed by the new key', () => {
+      const late = { lateMs: 8 * 3_600_000 };
+      const at = now + 3_600_000;
+      expect(checkLockCommand(sign(self, now, next.privateKey), trusted, self, at, late)).toMatchObject({
+        ok: true,
+        late: true,
+      });
+    });
+
+    it('rejects a command signed by a key it does not trust, as it does with one key', () => {
+      const untrusted = sign(self, now, generateSigningKeyPair().privateKey);
+      const refusal = { ok: false, reason: 'bad-signature', id: ID };
+      expect(checkLockCommand(untrusted, trusted, self, now)).toMatchObject(refusal);
+      expect(checkLockCommand(untrusted, central.publicKey, self, now)).toMatchObject(refusal);
+    });
+  });
+
   it('puts workstations under their own topic and refuses ids that would break it', () => {
     expect(workstationCommandTopic('hq', 'ws-1.ident')).toBe(
       'identgate/v1/hq/workstations/ws-1.ident/commands',
