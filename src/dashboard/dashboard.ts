@@ -9,7 +9,7 @@ import { KeyRing } from '../lib/key-ring.js';
 import type { Logger } from '../lib/logger.js';
 import { redactUrl } from '../lib/redact-url.js';
 import { AuditLog } from './audit/audit-log.js';
-import { type CentralKeys, centralKeysFromConfig } from './audit/central-keys.js';
+import { type CentralKeyHistory, centralKeysFromConfig } from './audit/central-keys.js';
 import { signErasureListAtStart } from './audit/erasure-list.js';
 import { AuthService } from './auth/auth-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
@@ -105,7 +105,7 @@ export class Dashboard {
   /** Whether each workstation's lock agent runs. */
   readonly agents: WorkstationAgents;
   /** keys.signing and the keys it replaced, for the erased-rows list (audit/central-keys.ts). */
-  private readonly centralKeys: CentralKeys;
+  private readonly centralKeys: CentralKeyHistory;
   /** This process's name among several dashboard instances sharing one database. */
   readonly instance = randomUUID();
   /** Publishes every stored event on the hub once, in ingest order, whichever instance stored it. */

@@ -3,7 +3,7 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
-import { type CentralKeys, centralKeyFor, type RetiredKey } from './central-keys.js';
+import { type CentralKeyHistory, centralKeyFor, type RetiredKey } from './central-keys.js';
 import { type Checkpoint, checkpointSignatureValid, linkHash } from './chain-links.js';
 import { BUNDLE_FILES, dataFileName, type Manifest } from './export-bundle.js';
 import { EXPORT_COLUMNS } from './export-query.js';
@@ -32,7 +32,7 @@ const CHAIN_HEADER = 'site,no,source,ref,digest,hash';
  * signed by the current key, or by a retired one on a day it was in use, and every retired key
  * it names must be configured as retired, no later than configured.
  */
-export async function verifyBundle(dir: string, trusted?: CentralKeys): Promise<BundleReport> {
+export async function verifyBundle(dir: string, trusted?: CentralKeyHistory): Promise<BundleReport> {
   const report: BundleReport = { ok: false, problems: [], rows: 0, chained: 0, links: 0 };
   const problem = (text: string) => {
     if (report.problems.length < MAX_PROBLEMS) report.problems.push(text);
@@ -128,7 +128,7 @@ function retiredKeysOf(manifest: Manifest, problem: (t: string) => void): Retire
 
 /** With a configured key: the bundle's signer and every retired key it names must be the operator's. */
 function checkTrusted(
-  trusted: CentralKeys,
+  trusted: CentralKeyHistory,
   signer: string,
   manifest: Manifest,
   retired: readonly RetiredKey[],

@@ -18,7 +18,7 @@ export interface RetiredKey {
   lastDay: string;
 }
 
-export interface CentralKeys {
+export interface CentralKeyHistory {
   /** `ed25519:…` of `keys.signing`; undefined where none is configured. */
   current?: string;
   retired: readonly RetiredKey[];
@@ -26,7 +26,7 @@ export interface CentralKeys {
 
 /** Which of the central keys `publicKey` is, if it may have signed on `day` (UTC, YYYY-MM-DD). */
 export function centralKeyFor(
-  keys: CentralKeys,
+  keys: CentralKeyHistory,
   publicKey: string,
   day: string,
 ): 'current' | 'retired' | undefined {
@@ -35,7 +35,7 @@ export function centralKeyFor(
 }
 
 /** Why `publicKey` is not trusted for `what` on `day`: retired before it, or not a central key. */
-export function untrustedKey(keys: CentralKeys, publicKey: string, what: string): string {
+export function untrustedKey(keys: CentralKeyHistory, publicKey: string, what: string): string {
   const retired = keys.retired.find((r) => r.publicKey === publicKey);
   if (retired) return `${what} is signed by ${publicKey}, a central key retired after ${retired.lastDay}`;
   const others = keys.retired.length > 0 ? ' nor by a retired one' : '';
@@ -46,7 +46,7 @@ export function untrustedKey(keys: CentralKeys, publicKey: string, what: string)
 export function centralKeysFromConfig(
   keys: DashboardConfig['keys'],
   signingKey: KeyObject | undefined,
-): CentralKeys {
+): CentralKeyHistory {
   const current = signingKey ? exportPublicKey(createPublicKey(signingKey)) : undefined;
   const problems: string[] = [];
   const seen = new Set<string>();

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import Cursor from 'pg-cursor';
 import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
-import { type CentralKeys, centralKeyFor, type RetiredKey, untrustedKey } from './central-keys.js';
+import { type CentralKeyHistory, centralKeyFor, type RetiredKey, untrustedKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import {
   type Coverage,
@@ -36,7 +36,7 @@ export interface VerifyRequest {
 }
 
 /** The central keys a request trusts: none configured means each signature by the key it names. */
-function requestKeys(request: VerifyRequest): CentralKeys {
+function requestKeys(request: VerifyRequest): CentralKeyHistory {
   const current = request.publicKey ? exportPublicKey(request.publicKey) : undefined;
   return { ...(current ? { current } : {}), retired: request.retired ?? [] };
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../storage/event-store.js';
-import { type CentralKeys, centralKeyFor, untrustedKey } from './central-keys.js';
+import { type CentralKeyHistory, centralKeyFor, untrustedKey } from './central-keys.js';
 import { asErasureListSignature, erasureListSignatureValid, signatureRef } from './erasure-list-signature.js';
 
 /**
@@ -64,7 +64,10 @@ export async function erasureListState(db: Queryable): Promise<{ digest: string;
  * one for a change recorded by its last day; without one, a signature is checked against the key
  * it names, and the status says that this proves little.
  */
-export async function inspectErasureList(db: Queryable, keys: CentralKeys): Promise<ErasureListInspection> {
+export async function inspectErasureList(
+  db: Queryable,
+  keys: CentralKeyHistory,
+): Promise<ErasureListInspection> {
   const centralKey = keys.current;
   const newest = await newestChange(db);
   const { digest, rows } = await erasureListState(db);

@@ -7,7 +7,7 @@ import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { AuditErrorCode } from './audit-errors.js';
 import { type AuditEntry, writeAudit } from './audit-log.js';
-import type { CentralKeys, RetiredKey } from './central-keys.js';
+import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { type ErasureListInspection, erasureListState, inspectErasureList } from './erasure-list-check.js';
 import { signatureRef, signErasureList } from './erasure-list-signature.js';
 
@@ -33,7 +33,7 @@ export async function erasureListDigest(db: Queryable): Promise<string> {
 }
 
 /** The keys a change trusts: the one it signs with, and those it replaced. */
-const keysOf = (key: KeyObject | undefined, retired: readonly RetiredKey[]): CentralKeys => ({
+const keysOf = (key: KeyObject | undefined, retired: readonly RetiredKey[]): CentralKeyHistory => ({
   ...(key ? { current: exportPublicKey(createPublicKey(key)) } : {}),
   retired,
 });
@@ -99,7 +99,10 @@ async function recordChange(
  * Read in one snapshot: an erasure committing between the reads is not a list changed unseen.
  * `keys`: the central keys the list's changes must be signed with, if known.
  */
-export async function inspectErasureListOnce(pool: Pool, keys: CentralKeys): Promise<ErasureListInspection> {
+export async function inspectErasureListOnce(
+  pool: Pool,
+  keys: CentralKeyHistory,
+): Promise<ErasureListInspection> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
