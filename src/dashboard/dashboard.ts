@@ -11,6 +11,7 @@ import { redactUrl } from '../lib/redact-url.js';
 import { AuditLog } from './audit/audit-log.js';
 import { type CentralKeyHistory, centralKeysFromConfig } from './audit/central-keys.js';
 import { signErasureListAtStart } from './audit/erasure-list.js';
+import { checkSigningKeyAtStart } from './audit/signing-key-use.js';
 import { AuthService } from './auth/auth-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionStore } from './auth/session-store.js';
@@ -275,6 +276,9 @@ export class Dashboard {
       new Date(this.clock.now()),
       this.centralKeys.retired,
     );
+    // The key in use audited when it changed; checkpoints it cannot vouch for said at once.
+    const keyUse = await checkSigningKeyAtStart(this.pool, this.centralKeys, this.alarms, log);
+    this.hub.publishAlarms(keyUse.changed);
     await trustConfiguredGateways(this.registry, config.gateways, log);
     await this.cluster.start();
     await this.presence.start();

@@ -122,6 +122,12 @@ export const AlarmType = Type.Union([
    * cannot create the coming days' event partitions (raised centrally; cleared by a run that succeeds).
    */
   Type.Literal('retention-failed'),
+  /**
+   * Day checkpoints are signed by a central key the dashboard's configuration neither signs with
+   * nor retires for their days (keys.retiredSigning): audit verify fails on them (raised centrally
+   * at a start, a warning; cleared by a start that finds none).
+   */
+  Type.Literal('central-key-not-retired'),
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 

@@ -10,7 +10,9 @@ import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.j
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
 import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
+import { checkSigningKeyAtStart } from '../../src/dashboard/audit/signing-key-use.js';
 import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
+import { AlarmStore } from '../../src/dashboard/storage/alarm-store.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
@@ -219,7 +221,7 @@ describe('rotating the central signing key', () => {
     const unknown = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey) });
     expect(unknown.mismatch?.problem).toMatch(
       new RegExp(
-        `^checkpoint \\S+ is signed by an unknown key ${oldPublic}, not by the central key ${newPublic}$`,
+        `^checkpoint \\S+ is signed by an unknown key ${oldPublic}, not by the central key ${newPublic} \\(a key keys\\.signing replaced belongs in keys\\.retiredSigning\\)$`,
       ),
     );
   });
@@ -265,5 +267,74 @@ describe('rotating the central signing key', () => {
     expect(await resigned()).toBe(1);
     await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date(), retiredToday);
     expect(await resigned()).toBe(1);
+  });
+
+  it('a start names checkpoints no configured key covers, raises a warning, and audits the key in use', async () => {
+    const alarms = new AlarmStore(rig.pool);
+    const open = async () =>
+      (
+        await rig.pool.query<{ detail: string }>(
+          `SELECT detail FROM alarms WHERE key = 'central-key-not-retired' AND cleared_at IS NULL`,
+        )
+      ).rows;
+    const inUse = async () =>
+      (
+        await rig.pool.query<{ details: Record<string, string> }>(
+          `SELECT details FROM audit_log WHERE action = 'keys.signing.in-use' ORDER BY id`,
+        )
+      ).rows.map((r) => r.details);
+    const oldDays = (
+      await rig.pool.query<{ last: string }>(
+        `SELECT max(day)::text AS last FROM audit_checkpoints WHERE public_key = $1`,
+        [oldPublic],
+      )
+    ).rows[0]?.last as string;
+
+    // Rotated without step 3: the old key's days are named, with the lastDay that covers them.
+    const forgot = await checkSigningKeyAtStart(
+      rig.pool,
+      { current: newPublic, retired: [] },
+      alarms,
+      silentLogger,
+    );
+    expect(forgot.problems).toHaveLength(1);
+    expect(forgot.problems[0]).toContain(
+      `are signed by ${oldPublic}, which is neither keys.signing nor in keys.retiredSigning: audit verify fails on them; if it is the key keys.signing replaced, add { publicKey: '${oldPublic}', lastDay: '${oldDays}' } to keys.retiredSigning`,
+    );
+    expect(forgot.changed).toMatchObject([{ alarm: 'central-key-not-retired', severity: 'warning' }]);
+    expect(await open()).toHaveLength(1);
+    expect(await inUse()).toEqual([{ publicKey: newPublic }]);
+
+    // Retired too early: named as such.
+    const early = await checkSigningKeyAtStart(
+      rig.pool,
+      { current: newPublic, retired: [{ publicKey: oldPublic, lastDay: threeDaysAgo }] },
+      alarms,
+      silentLogger,
+    );
+    expect(early.problems[0]).toContain(`retired in keys.retiredSigning after ${threeDaysAgo}`);
+
+    // Configured as the procedure says: no problem, the warning cleared, the same key not audited again.
+    const fixed = await checkSigningKeyAtStart(
+      rig.pool,
+      { current: newPublic, retired: retiredToday },
+      alarms,
+      silentLogger,
+    );
+    expect(fixed.problems).toEqual([]);
+    expect(await open()).toEqual([]);
+    expect(await inUse()).toEqual([{ publicKey: newPublic }]);
+
+    // Another key in use (an instance not switched yet): the change is audited with the one before.
+    await checkSigningKeyAtStart(
+      rig.pool,
+      { current: oldPublic, retired: [{ publicKey: newPublic, lastDay: today }] },
+      alarms,
+      silentLogger,
+    );
+    expect(await inUse()).toEqual([
+      { publicKey: newPublic },
+      { publicKey: oldPublic, previous: newPublic, previousLastDay: today },
+    ]);
   });
 });

@@ -39,7 +39,7 @@ export function untrustedKey(keys: CentralKeyHistory, publicKey: string, what: s
   const retired = keys.retired.find((r) => r.publicKey === publicKey);
   if (retired) return `${what} is signed by ${publicKey}, a central key retired after ${retired.lastDay}`;
   const others = keys.retired.length > 0 ? ' nor by a retired one' : '';
-  return `${what} is signed by an unknown key ${publicKey}, not by the central key ${keys.current}${others}`;
+  return `${what} is signed by an unknown key ${publicKey}, not by the central key ${keys.current}${others} (a key keys.signing replaced belongs in keys.retiredSigning)`;
 }
 
 /** `keys.retiredSigning` checked against `keys.signing`: real days, no key twice, not the current one. */

@@ -1,0 +1,89 @@
+import type { Pool } from 'pg';
+import type { Logger } from '../../lib/logger.js';
+import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
+import { writeAudit } from './audit-log.js';
+import { type CentralKeyHistory, centralKeyFor } from './central-keys.js';
+
+/** The key of the warning raised while checkpoints are signed by a key not trusted for them. */
+export const NOT_RETIRED_KEY = 'central-key-not-retired';
+
+/**
+ * At a dashboard's start, the central signing key it uses is checked against what the database
+ * shows was signed before, and a change of key is audited:
+ *
+ * - `keys.signing.in-use` (by `system`, details `publicKey`, and `previous` when the key changed)
+ *   is written when this key is not the one the newest such entry names: the audit log says when
+ *   each key came into use. Instances switched one after the other during a rotation may write it
+ *   more than once; each entry is true when written.
+ * - Day checkpoints signed by a key that is neither `keys.signing` nor retired for their day
+ *   (`keys.retiredSigning`) would fail `audit verify`: the start says so, naming the key and the
+ *   `lastDay` that would cover them, in its log and in a warning `central-key-not-retired` on the
+ *   dashboard (cleared by a start that finds none), so a rotation done without step 3 of the
+ *   procedure is noticed at once rather than at the next audit or erasure.
+ *
+ * Neither stops the start: the doors and the ingest do not depend on it. Returns the problems
+ * found (also logged as errors).
+ */
+export async function checkSigningKeyAtStart(
+  pool: Pool,
+  keys: CentralKeyHistory,
+  alarms: Pick<AlarmStore, 'raiseCentral' | 'clearCentral'>,
+  log: Logger,
+  at?: Date,
+): Promise<{ problems: string[]; changed: AlarmView[] }> {
+  const current = keys.current;
+  if (!current) return { problems: [], changed: [] };
+  const problems = await untrustedCheckpoints(pool, keys);
+  for (const problem of problems) log.error({ problem }, 'central signing key: checkpoints not covered');
+  const changed =
+    problems.length > 0
+      ? await alarms.raiseCentral({
+          alarm: 'central-key-not-retired',
+          key: NOT_RETIRED_KEY,
+          severity: 'warning',
+          detail: problems.join('; ').slice(0, 2000),
+        })
+      : await alarms.clearCentral(NOT_RETIRED_KEY, null, null);
+  const newest = await pool.query<{ key: string | null }>(
+    `SELECT details ->> 'publicKey' AS key FROM audit_log
+      WHERE action = 'keys.signing.in-use' ORDER BY id DESC LIMIT 1`,
+  );
+  const previous = newest.rows[0]?.key ?? undefined;
+  if (previous !== current) {
+    const retired = keys.retired.find((r) => r.publicKey === previous);
+    await writeAudit(
+      pool,
+      {
+        actor: 'system',
+        action: 'keys.signing.in-use',
+        details: {
+          publicKey: current,
+          ...(previous ? { previous } : {}),
+          ...(retired ? { previousLastDay: retired.lastDay } : {}),
+        },
+      },
+      at,
+    );
+    log.info({ publicKey: current, previous }, 'central signing key in use recorded in the audit log');
+  }
+  return { problems, changed };
+}
+
+/** The checkpoints' signers this configuration does not trust for all their days, one line each. */
+async function untrustedCheckpoints(pool: Pool, keys: CentralKeyHistory): Promise<string[]> {
+  const signers = await pool.query<{ public_key: string; first: string; last: string; days: number }>(
+    `SELECT public_key, min(day)::text AS first, max(day)::text AS last, count(*)::int AS days
+       FROM audit_checkpoints GROUP BY public_key ORDER BY min(day)`,
+  );
+  const problems: string[] = [];
+  for (const s of signers.rows) {
+    if (centralKeyFor(keys, s.public_key, s.last)) continue;
+    const retired = keys.retired.find((r) => r.publicKey === s.public_key);
+    problems.push(
+      retired
+        ? `${s.days} day checkpoints (${s.first} to ${s.last}) are signed by ${s.public_key}, retired in keys.retiredSigning after ${retired.lastDay}: audit verify fails on those after it; if the key was in use until ${s.last}, set its lastDay so`
+        : `${s.days} day checkpoints (${s.first} to ${s.last}) are signed by ${s.public_key}, which is neither keys.signing nor in keys.retiredSigning: audit verify fails on them; if it is the key keys.signing replaced, add { publicKey: '${s.public_key}', lastDay: '${s.last}' } to keys.retiredSigning (docs/security.md#rotating-the-central-signing-key)`,
+    );
+  }
+  return problems;
+}
