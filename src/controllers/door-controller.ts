@@ -1,21 +1,17 @@
-import type { Clock, TimerHandle } from '../lib/clock.js';
-import type { DenyReason, EventBody, UnlockCause } from '../protocol/event-kinds.js';
-import { type AccessRules, badgeKey, readerKey } from './access-rules.js';
-import type { Credential, CredentialLookup, DoorFeedback, DoorSettings, LockActuator } from './door-ports.js';
-import type { RoomState } from './room-state.js';
-import type { TotpVerifier } from './totp-verifier.js';
-
-export interface DoorPorts {
-  clock: Clock;
-  lock: LockActuator;
-  credentials: CredentialLookup;
-  rules: AccessRules;
-  room: RoomState;
-  totp: TotpVerifier;
-  /** Receives every event the door produces, in order. */
-  emit(event: EventBody): void;
-  feedback(feedback: DoorFeedback): void;
-}
+import type { TimerHandle } from '../lib/clock.js';
+import type { DenyReason, UnlockCause } from '../protocol/event-kinds.js';
+import { badgeKey } from './access-rules.js';
+import {
+  antiPassbackViolated,
+  doorClosed,
+  doorForced,
+  doorHeldOpen,
+  duressEntered,
+  internalErrorAlarm,
+  resumeDoorAlarms,
+} from './door-alarms.js';
+import type { Credential, DoorFeedback, DoorPorts, DoorSettings } from './door-ports.js';
+import { badgeFailure, readerFailure } from './lockout-alarms.js';
 
 type Direction = 'in' | 'out';
 
@@ -86,17 +82,7 @@ export class DoorController {
   start(initiallyOpen?: boolean): void {
     this.open = initiallyOpen ?? false;
     if (initiallyOpen) this.openedAt = this.ports.clock.now();
-    // A forced or held-open door carried over a restart (AlarmBook) holds while it stands open,
-    // and ended if it was closed meanwhile: the closing itself was not seen. With a contact that
-    // cannot tell it holds (forcing a door and then cutting its sensor must not end the alarm),
-    // until the contact reports the door closed. One the gateway did not carry over (its alarm
-    // file missing) the central side closes on the gateway's report of its conditions.
-    const { alarms } = this.ports.rules;
-    for (const alarm of ['door-forced', 'door-held-open'] as const) {
-      const key = `${alarm}:${this.id}`;
-      if (initiallyOpen !== false) alarms.confirm(key);
-      else alarms.endCarriedOver(key, 'door closed at start');
-    }
+    resumeDoorAlarms(this.ports.rules.alarms, this.id, initiallyOpen);
     if (this.ports.rules.evacuation) this.setEvacuation(true);
     else this.ports.lock.lock();
   }
@@ -127,7 +113,7 @@ export class DoorController {
     });
     const [reason] = verdict.reasons;
     if (reason || !credential) {
-      if (reason === 'unknown-badge') this.readerFailure(direction, now);
+      if (reason === 'unknown-badge') readerFailure(this.ports, this.id, direction, now);
       return this.deny(badge, reason ?? 'unknown-badge', direction, credential?.person);
     }
     const attempt: Attempt = { badge, credential, direction, softAntiPassback: verdict.softAntiPassback };
@@ -149,24 +135,13 @@ export class DoorController {
       return this.deny(badge, 'badge-revoked', direction, credential.person);
     const result = this.ports.totp.verify(credential.person, credential.totpSecret, digits, now);
     if (!result.ok) {
-      this.badgeFailure(badge, credential.person, now);
-      this.readerFailure(direction, now);
+      badgeFailure(this.ports, this.id, badge, credential.person, now);
+      readerFailure(this.ports, this.id, direction, now);
       return this.deny(badge, result.reason, direction, credential.person);
     }
     this.ports.rules.badgeThrottle.succeed(badgeKey(badge));
-    if (result.duress) {
-      this.ports.rules.alarms.notify({
-        alarm: 'duress',
-        key: `duress:${this.id}:${now}`,
-        severity: 'critical',
-        silent: true,
-        door: this.id,
-        room: this.settings.room,
-        person: credential.person,
-        badge,
-        detail: 'duress code entered; the door opened as normal',
-      });
-    }
+    if (result.duress)
+      duressEntered(this.ports.rules.alarms, this.settings, { person: credential.person, badge }, now);
     return this.complete(attempt, ['badge', 'totp']);
   }
 
@@ -211,13 +186,7 @@ export class DoorController {
     this.cancelRelease();
     if (this.settings.failMode === 'safe') this.held = 'fail-safe';
     this.applyFailMode();
-    this.ports.rules.alarms.raise({
-      alarm: 'internal-error',
-      key: `internal-error:${this.id}`,
-      severity: 'critical',
-      door: this.id,
-      detail: message.slice(0, 500),
-    });
+    internalErrorAlarm(this.ports.rules.alarms, this.id, message);
     this.tell({ door: this.id, outcome: 'ignored', why: 'internal error; door set to its fail mode' });
   }
 
@@ -242,13 +211,7 @@ export class DoorController {
       }
       if (!authorised) {
         this.ports.emit({ kind: 'door.forced', data: { door: this.id } });
-        alarms.raise({
-          alarm: 'door-forced',
-          key: `door-forced:${this.id}`,
-          severity: 'critical',
-          door: this.id,
-          room: this.settings.room,
-        });
+        doorForced(alarms, this.settings);
         return this.tell({ door: this.id, outcome: 'door', state: 'forced' });
       }
       return this.tell({ door: this.id, outcome: 'door', state: 'opened' });
@@ -256,8 +219,7 @@ export class DoorController {
     this.heldTimer?.cancel();
     this.heldTimer = undefined;
     this.ports.emit({ kind: 'door.closed', data: { door: this.id, openMs: now - this.openedAt } });
-    alarms.clear(`door-held-open:${this.id}`, 'door closed');
-    alarms.clear(`door-forced:${this.id}`, 'door closed');
+    doorClosed(alarms, this.id);
     // A door that was let through relocks as soon as it shuts again.
     if (this.release) this.relock();
     return this.tell({ door: this.id, outcome: 'door', state: 'closed' });
@@ -298,17 +260,8 @@ export class DoorController {
     const { badge, credential, direction, softAntiPassback } = attempt;
     this.recordGrant({ person: credential.person, badge }, direction, factors, softAntiPassback, companion);
     if (softAntiPassback) {
-      this.ports.rules.alarms.notify({
-        alarm: 'anti-passback',
-        key: `anti-passback:${this.id}:${this.ports.clock.now()}`,
-        severity: 'warning',
-        door: this.id,
-        room: this.settings.room,
-        person: credential.person,
-        badge,
-        detail:
-          direction === 'in' ? 'entered while already recorded inside' : 'left while not recorded inside',
-      });
+      const who = { person: credential.person, badge };
+      antiPassbackViolated(this.ports.rules.alarms, this.settings, who, direction, this.ports.clock.now());
     }
     this.releaseFor('access', this.settings.unlockMs);
     return this.tell({
@@ -356,39 +309,6 @@ export class DoorController {
     return this.tell({ door: this.id, outcome: 'denied', reason });
   }
 
-  private badgeFailure(badge: string, person: string, now: number): void {
-    const { rules, clock } = this.ports;
-    if (!rules.badgeThrottle.fail(badgeKey(badge), now)) return;
-    const key = `badge-locked-out:${badge}`;
-    rules.alarms.raise({
-      alarm: 'badge-locked-out',
-      key,
-      severity: 'warning',
-      door: this.id,
-      person,
-      badge,
-      detail: `${rules.settings.badgeThrottle.maxFailures} failed codes; locked out for ${Math.round(rules.settings.badgeThrottle.lockoutMs / 60_000)} min`,
-    });
-    clock.setTimeout(() => rules.alarms.clear(key, 'lockout ended'), rules.settings.badgeThrottle.lockoutMs);
-  }
-
-  private readerFailure(direction: Direction, now: number): void {
-    const { rules, clock } = this.ports;
-    if (!rules.readerThrottle.fail(readerKey(this.id, direction), now)) return;
-    const key = `reader-throttled:${this.id}:${direction}`;
-    rules.alarms.raise({
-      alarm: 'reader-throttled',
-      key,
-      severity: 'warning',
-      door: this.id,
-      detail: `${rules.settings.readerThrottle.maxFailures} failures at this reader; refusing all badges for ${Math.round(rules.settings.readerThrottle.lockoutMs / 1000)} s`,
-    });
-    clock.setTimeout(
-      () => rules.alarms.clear(key, 'throttle ended'),
-      rules.settings.readerThrottle.lockoutMs,
-    );
-  }
-
   private codeTimedOut(): void {
     if (!this.pending) return;
     const { attempt } = this.pending;
@@ -425,14 +345,7 @@ export class DoorController {
     if (!this.open) return;
     const openMs = this.ports.clock.now() - this.openedAt;
     this.ports.emit({ kind: 'door.held-open', data: { door: this.id, openMs } });
-    this.ports.rules.alarms.raise({
-      alarm: 'door-held-open',
-      key: `door-held-open:${this.id}`,
-      severity: 'warning',
-      door: this.id,
-      room: this.settings.room,
-      detail: `open for ${Math.round(openMs / 1000)} s`,
-    });
+    doorHeldOpen(this.ports.rules.alarms, this.settings, openMs);
     this.tell({ door: this.id, outcome: 'door', state: 'held-open' });
   }
 

@@ -1,5 +1,9 @@
+import type { Clock } from '../lib/clock.js';
 import type { DenyReason, EventBody } from '../protocol/event-kinds.js';
+import type { AccessRules } from './access-rules.js';
+import type { RoomState } from './room-state.js';
 import type { WeeklySchedule } from './schedule.js';
+import type { TotpVerifier } from './totp-verifier.js';
 
 /** What the door controller needs to know about a badge and its holder. */
 export interface Credential {
@@ -66,4 +70,17 @@ export interface DoorSettings {
   failMode: 'secure' | 'safe';
   /** Whether the exit reader also asks for a TOTP code. */
   exitRequiresCode: boolean;
+}
+
+/** Everything a door controller is handed: its ports, and the site rules and room it shares. */
+export interface DoorPorts {
+  clock: Clock;
+  lock: LockActuator;
+  credentials: CredentialLookup;
+  rules: AccessRules;
+  room: RoomState;
+  totp: TotpVerifier;
+  /** Receives every event the door produces, in order. */
+  emit(event: EventBody): void;
+  feedback(feedback: DoorFeedback): void;
 }

@@ -1,15 +1,17 @@
 import type { PolicyConfig, RoomConfig } from '../config/door-policy-config.js';
 import type { DoorConfig, TotpConfig } from '../config/gateway-config.js';
-import { AccessRules, badgeKey, readerKey } from '../controllers/access-rules.js';
+import { AccessRules } from '../controllers/access-rules.js';
 import { AlarmBook, type ConditionStore } from '../controllers/alarm-book.js';
 import { complianceWarnings } from '../controllers/compliance.js';
 import { DoorController } from '../controllers/door-controller.js';
 import type { ClockSyncStatus, CredentialLookup, DoorFeedback } from '../controllers/door-ports.js';
+import { resumeLockoutAlarms } from '../controllers/lockout-alarms.js';
 import { RoomState } from '../controllers/room-state.js';
 import { type TotpUsageStore, TotpVerifier } from '../controllers/totp-verifier.js';
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { EventBody } from '../protocol/event-kinds.js';
+import { doorSettings, roomSettings, throttleSettings } from './controller-settings.js';
 import { createDoorDevices, type DeviceContext } from './devices/device-factory.js';
 import {
   type DeviceRole,
@@ -69,8 +71,8 @@ export class DoorRuntime {
     this.rules = new AccessRules(
       {
         compliance: policy.compliance,
-        badgeThrottle: throttle(policy.badgeThrottle),
-        readerThrottle: throttle(policy.readerThrottle),
+        badgeThrottle: throttleSettings(policy.badgeThrottle),
+        readerThrottle: throttleSettings(policy.readerThrottle),
         offlineHorizonMs: policy.offlineHorizonHours * 3_600_000,
       },
       options.credentials,
@@ -90,38 +92,27 @@ export class DoorRuntime {
         failMode: door.failMode,
         ...options.deviceContext,
       });
-      const controller = new DoorController(
-        {
-          id: door.id,
-          room: door.room,
-          unlockMs: door.unlockSeconds * 1000,
-          codeTimeoutMs: door.codeTimeoutSeconds * 1000,
-          heldOpenMs: door.heldOpenSeconds * 1000,
-          failMode: door.failMode,
-          exitRequiresCode: door.exitRequiresCode,
+      const controller = new DoorController(doorSettings(door), {
+        clock,
+        lock: devices.lock,
+        credentials: options.credentials,
+        rules: this.rules,
+        room,
+        totp,
+        emit: (event) => {
+          options.emit(event);
+          if (
+            event.kind === 'access.granted' ||
+            event.kind === 'access.denied' ||
+            event.kind === 'room.occupancy'
+          )
+            options.changed();
         },
-        {
-          clock,
-          lock: devices.lock,
-          credentials: options.credentials,
-          rules: this.rules,
-          room,
-          totp,
-          emit: (event) => {
-            options.emit(event);
-            if (
-              event.kind === 'access.granted' ||
-              event.kind === 'access.denied' ||
-              event.kind === 'room.occupancy'
-            )
-              options.changed();
-          },
-          feedback: (feedback) => {
-            devices.indicator?.show(indicatorPattern(feedback));
-            options.feedback(feedback);
-          },
+        feedback: (feedback) => {
+          devices.indicator?.show(indicatorPattern(feedback));
+          options.feedback(feedback);
         },
-      );
+      });
       // The relay goes to the door's fail mode before anything else is read or started.
       controller.enterFailMode();
       this.doors.set(door.id, { id: door.id, name: door.name, room: door.room, controller, devices });
@@ -136,7 +127,7 @@ export class DoorRuntime {
     this.rules.siteLockdown = state.siteLockdown;
     this.rules.evacuation = state.evacuation;
     for (const [id, snapshot] of Object.entries(state.rooms)) this.rooms.get(id)?.restore(snapshot);
-    this.resumeLockoutAlarms();
+    this.timers.push(...resumeLockoutAlarms(this.alarms, this.rules, clock));
     for (const door of this.doors.values()) {
       let contactFailed = false;
       for (const { role, device } of devicesWithRoles(door.devices)) {
@@ -319,27 +310,6 @@ export class DoorRuntime {
     }
   }
 
-  /**
-   * Lockouts outlast a restart in the door state, their alarms in the alarm book: one still in
-   * force is cleared when it ends, as before the restart; one that ended meanwhile at once.
-   */
-  private resumeLockoutAlarms(): void {
-    const now = this.options.clock.now();
-    for (const { alarm, key } of this.alarms.carriedOver) {
-      const lockout = lockoutOf(alarm, key);
-      if (!lockout) continue;
-      const { throttleKey, ended } = lockout;
-      const throttle = lockout.reader ? this.rules.readerThrottle : this.rules.badgeThrottle;
-      if (!throttle.isLocked(throttleKey, now)) {
-        this.alarms.clear(key, ended);
-        continue;
-      }
-      this.alarms.confirm(key);
-      const until = throttle.lockedUntilMs(throttleKey) ?? now;
-      this.timers.push(this.options.clock.setTimeout(() => this.alarms.clear(key, ended), until - now));
-    }
-  }
-
   private warnCompliance(): void {
     const warnings = complianceWarnings(
       this.options.credentials.all(),
@@ -363,52 +333,11 @@ export class DoorRuntime {
   private room(id: string): RoomState {
     let room = this.rooms.get(id);
     if (!room) {
-      const config = this.options.rooms.find((r) => r.id === id);
-      room = new RoomState({
-        id,
-        antiPassback: config?.antiPassback ?? 'off',
-        ...(config?.antiPassbackResetMinutes !== undefined
-          ? { antiPassbackResetMs: config.antiPassbackResetMinutes * MINUTE }
-          : {}),
-        ...(config?.twoPersonRule ? { twoPersonWindowMs: config.twoPersonRule.withinSeconds * 1000 } : {}),
-        firstPersonIn: config?.firstPersonIn ?? false,
-        tracksOccupancy:
-          (config?.antiPassback ?? 'off') !== 'off' ||
-          config?.firstPersonIn === true ||
-          this.options.doors.some((d) => d.room === id && d.devices.exitReader !== undefined),
-      });
+      room = new RoomState(roomSettings(id, this.options.rooms, this.options.doors));
       this.rooms.set(id, room);
     }
     return room;
   }
-}
-
-/** The throttle entry behind a lockout alarm's key, and what its clearing says. */
-function lockoutOf(
-  alarm: string,
-  key: string,
-): { reader: boolean; throttleKey: string; ended: string } | undefined {
-  if (alarm === 'badge-locked-out') {
-    const badge = /^badge-locked-out:(.+)$/.exec(key)?.[1];
-    return badge === undefined
-      ? undefined
-      : { reader: false, throttleKey: badgeKey(badge), ended: 'lockout ended' };
-  }
-  if (alarm === 'reader-throttled') {
-    const match = /^reader-throttled:(.+):(in|out)$/.exec(key);
-    if (!match) return undefined;
-    const direction = match[2] === 'out' ? 'out' : 'in';
-    return { reader: true, throttleKey: readerKey(match[1] as string, direction), ended: 'throttle ended' };
-  }
-  return undefined;
-}
-
-function throttle(config: { maxFailures: number; windowMinutes: number; lockoutMinutes: number }) {
-  return {
-    maxFailures: config.maxFailures,
-    windowMs: config.windowMinutes * MINUTE,
-    lockoutMs: config.lockoutMinutes * MINUTE,
-  };
 }
 
 function indicatorPattern(feedback: DoorFeedback): IndicatorPattern {

@@ -1,12 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { GatewayConfig } from '../config/gateway-config.js';
 import { mqttTlsOptions } from '../config/tls-material.js';
 import type { DoorFeedback } from '../controllers/door-ports.js';
-import { parseKey } from '../lib/aead.js';
 import { type Clock, systemClock } from '../lib/clock.js';
-import { KeyRing } from '../lib/key-ring.js';
-import type { Logger } from '../lib/logger.js';
 import { TypedBus } from '../lib/typed-bus.js';
 import type { Envelope } from '../protocol/envelope.js';
 import type { EventBody } from '../protocol/event-kinds.js';
@@ -14,54 +10,24 @@ import { topics } from '../protocol/topics.js';
 import { AlarmConditionFile } from './alarm-condition-file.js';
 import { CarriedConditions } from './carried-conditions.js';
 import { CentralWiring } from './central-wiring.js';
-import { type ClockProbe, ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
-import { CredentialCache, defaultStateKey } from './credential-cache.js';
-import type { DeviceContext } from './devices/device-factory.js';
+import { ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
+import { CredentialCache } from './credential-cache.js';
 import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
-import {
-  type GatewayIdentity,
-  IDENTITY_FILE,
-  loadOrCreateIdentity,
-  resealIdentity,
-} from './gateway-identity.js';
+import { type GatewayIdentity, IDENTITY_FILE, loadOrCreateIdentity } from './gateway-identity.js';
+import { type KeyReload, type KeysReloaded, rewrapVideoKeys, StateKeys } from './gateway-keys.js';
 import { GatewayLink } from './gateway-link.js';
+import type { GatewayBusEvents, GatewayOptions } from './gateway-options.js';
 import { GatewayStateStore } from './gateway-state-store.js';
-import { OutboxJournal, type OutboxJournalOptions } from './outbox/outbox-journal.js';
-import { checkOutboxPressure, eventsLost, outboxWriteFailed } from './outbox-alarms.js';
+import { publishRetainedDoorState, startStatusReports } from './gateway-status.js';
+import { OutboxJournal } from './outbox/outbox-journal.js';
+import { eventsLost, outboxWriteFailed } from './outbox-alarms.js';
 import { createRecorder } from './recorder/create-recorder.js';
 import type { Recorder } from './recorder/recorder.js';
 import { SimControlServer } from './sim-control.js';
 import { doorStateLost, loadSavedCredentials, lostBoundChecked } from './state-recovery.js';
 import { followUpVideo } from './video-follow-up.js';
 import { followUpVideoHousekeeping } from './video-housekeeping-alarms.js';
-
-export interface GatewayBusEvents extends Record<string, unknown> {
-  feedback: DoorFeedback;
-  /** An event was signed and written to the outbox. */
-  recorded: Envelope;
-  /** The event is on disk in the outbox: it survives a crash from now on. */
-  durable: Envelope;
-  /** The broker acknowledged the event with this sequence number. */
-  acked: number;
-}
-
-export interface GatewayOptions {
-  config: GatewayConfig;
-  log: Logger;
-  clock?: Clock;
-  mqttPassword?: string;
-  /** The state key (base64) sealing identity and credential cache; default a key file in stateDir. */
-  credentialKey?: string;
-  /** Earlier state keys that still open files (a rotation); files are re-sealed under the current one. */
-  credentialKeyDecryptOnly?: string[];
-  version?: string;
-  /** Replaces the configured clock-sync source (tests). */
-  clockProbe?: ClockProbe;
-  deviceContext?: Omit<DeviceContext, 'log'>;
-  /** The outbox's file access and retry timing (tests put a disk that refuses writes here). */
-  outboxDisk?: Pick<OutboxJournalOptions, 'openFile' | 'retryMs' | 'maxWaitingBytes'>;
-}
 
 /**
  * The edge process: wires each door's devices to its controller, signs every event, keeps it in
@@ -80,14 +46,13 @@ export class Gateway {
   private readonly identity: GatewayIdentity;
   /** Whether this gateway ran in its state directory before (its identity was there): see start. */
   private readonly ranBefore: boolean;
-  private readonly stateKeys: KeyRing;
+  private readonly stateKeys: StateKeys;
   private eventRecorder: EventRecorder | undefined;
   private resent = 0;
   private link: GatewayLink | undefined;
   private sim: SimControlServer | undefined;
   private central: CentralWiring | undefined;
-  private pressureTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stopStatusReports: (() => void) | undefined;
   private recorder: Recorder | undefined;
   private started = false;
   /** Events that occur before the outbox is open (fail mode at boot) wait here. */
@@ -99,14 +64,16 @@ export class Gateway {
     this.bus = new TypedBus(log);
     this.stateDir = resolve(config.stateDir);
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
-    this.stateKeys = new KeyRing(
-      parseKey(options.credentialKey ?? defaultStateKey(this.stateDir)),
-      (options.credentialKeyDecryptOnly ?? []).map(parseKey),
+    this.stateKeys = new StateKeys(
+      this.stateDir,
+      options.credentialKey,
+      options.credentialKeyDecryptOnly,
+      log,
     );
     this.ranBefore = existsSync(join(this.stateDir, IDENTITY_FILE));
-    this.identity = loadOrCreateIdentity(this.stateDir, this.stateKeys);
-    this.credentials = new CredentialCache(this.stateDir, this.stateKeys);
-    this.resealState();
+    this.identity = loadOrCreateIdentity(this.stateDir, this.stateKeys.ring);
+    this.credentials = new CredentialCache(this.stateDir, this.stateKeys.ring);
+    this.stateKeys.reseal(this.credentials);
     this.journal = new OutboxJournal({
       dir: join(this.stateDir, 'outbox'),
       log: log.child({ component: 'outbox' }),
@@ -159,28 +126,8 @@ export class Gateway {
    * Takes new keys while running (SIGHUP during a rotation) and re-seals every file under them:
    * the state key (identity, credential cache) and the video site key (day keys).
    */
-  reloadKeys(keys: {
-    state?: { current: Buffer; decryptOnly: Buffer[] };
-    video?: { current: Buffer; decryptOnly: Buffer[] };
-  }): { state: string[]; videoRewrapped: number; videoUnreadable: string[] } {
-    if (keys.state) this.stateKeys.replace(keys.state.current, keys.state.decryptOnly);
-    const state = this.resealState();
-    let video = { rewrapped: 0, unreadable: [] as string[] };
-    if (keys.video && this.recorder) {
-      this.recorder.keyStore.replaceSiteKeys(keys.video.current, keys.video.decryptOnly);
-      video = this.recorder.keyStore.rewrap();
-    }
-    return { state, videoRewrapped: video.rewrapped, videoUnreadable: video.unreadable };
-  }
-
-  /** Files re-sealed under the current state key (none when nothing was under an older one). */
-  private resealState(): string[] {
-    const resealed: string[] = [];
-    if (resealIdentity(this.stateDir, this.stateKeys)) resealed.push('identity.sealed');
-    if (this.credentials.reseal()) resealed.push('credentials.sealed');
-    if (resealed.length > 0)
-      this.options.log.info({ files: resealed }, 'state files re-sealed under the current state key');
-    return resealed;
+  reloadKeys(keys: KeyReload): KeysReloaded {
+    return this.stateKeys.reload(keys, this.credentials, this.recorder);
   }
 
   get doors(): Map<string, RuntimeDoor> {
@@ -301,22 +248,14 @@ export class Gateway {
     this.link.start();
     for (const id of this.doors.keys()) this.publishDoorState(id);
     this.central.requestCredentials();
-    const checkPressure = () => checkOutboxPressure(this.runtime.alarms, this.journal.pressure());
-    checkPressure();
-    this.pressureTimer = setInterval(checkPressure, 10_000);
-    this.pressureTimer.unref();
-    const startedAt = this.clock.now();
-    this.heartbeatTimer = setInterval(() => {
-      this.record({
-        kind: 'gateway.heartbeat',
-        data: {
-          uptimeS: Math.floor((this.clock.now() - startedAt) / 1000),
-          outboxPending: this.journal.size.records,
-          credentialsVersion: this.credentials.version,
-        },
-      });
-    }, config.heartbeatSeconds * 1000);
-    this.heartbeatTimer.unref();
+    this.stopStatusReports = startStatusReports({
+      journal: this.journal,
+      alarms: this.runtime.alarms,
+      credentials: this.credentials,
+      clock: this.clock,
+      heartbeatMs: config.heartbeatSeconds * 1000,
+      record: (body) => this.record(body),
+    });
     if (config.video.cameras.length > 0) {
       this.recorder = createRecorder({
         video: config.video,
@@ -326,9 +265,7 @@ export class Gateway {
         log: log.child({ component: 'recorder' }),
         emit: (kind, data) => this.emitEvent({ kind, data } as EventBody),
       });
-      const rewrapped = this.recorder.keyStore.rewrap();
-      if (rewrapped.rewrapped > 0 || rewrapped.unreadable.length > 0)
-        log.info(rewrapped, 'video day keys re-wrapped under the current site key');
+      rewrapVideoKeys(this.recorder, log);
       await this.recorder.start();
     }
     if (config.simControl) {
@@ -347,8 +284,7 @@ export class Gateway {
     if (!this.started) return;
     this.started = false;
     await this.sim?.stop();
-    if (this.pressureTimer) clearInterval(this.pressureTimer);
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.stopStatusReports?.();
     this.carried.stop();
     await this.recorder?.stop();
     this.clockSync.stop();
@@ -425,15 +361,6 @@ export class Gateway {
   private publishDoorState(doorId: string): void {
     const door = this.doors.get(doorId);
     if (!door || !this.link) return;
-    const state = {
-      door: doorId,
-      lock: door.devices.lock.state,
-      contact: door.devices.contact.isOpen() ? 'open' : 'closed',
-      time: new Date(this.clock.now()).toISOString(),
-    };
-    this.link.publishRetained(
-      topics.doorState(this.options.config.site, this.options.config.id, doorId),
-      JSON.stringify(state),
-    );
+    publishRetainedDoorState(this.link, this.options.config, doorId, door, this.clock);
   }
 }

@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
 import type { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
-import { canonicalJson } from '../../protocol/canonical.js';
 import type { Envelope, Rejection } from '../../protocol/envelope.js';
 import { STORED_CHANNEL, storedNotice } from '../cluster-channels.js';
 import type { LiveHub } from '../live-hub.js';
@@ -13,10 +12,12 @@ import type { LatestFactsStore } from '../storage/latest-facts.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { NumberUse, SequenceStore } from '../storage/sequence-store.js';
 import { ErasedRefusals } from './erased-refusals.js';
+import { idReused, sameEvent } from './id-reuse.js';
 import { quarantined, quarantineUnstorable, raisesAlarm } from './ingest-quarantine.js';
 import { type Checked, checkPayload, eventBytes, type PayloadCheckOptions } from './payload-checks.js';
 import { gatewayOf, RetiredMeanwhile } from './retired-meanwhile.js';
 import type { SignatureThreads } from './signature-threads.js';
+import { type Stages, TransactionTurns } from './transaction-turns.js';
 
 /**
  * What happens to a batch of payloads from the broker, in one transaction: each is decoded,
@@ -71,47 +72,12 @@ export interface IngestPipelineOptions extends PayloadCheckOptions {
   afterCommit?: (stored: Envelope[]) => void;
 }
 
-/**
- * How far a transaction of the pipeline has got. The next one waits on these, so that batches
- * overlap in the database without ever waiting on each other in a circle (see process()).
- */
-interface Stages {
-  claimed: Promise<void>;
-  inserted: Promise<void>;
-  committed: Promise<void>;
-}
-
-const DONE: Stages = {
-  claimed: Promise.resolve(),
-  inserted: Promise.resolve(),
-  committed: Promise.resolve(),
-};
-
 export class IngestPipeline {
-  /** The stages of the transaction started last. */
-  private last: Stages = DONE;
+  private readonly turns = new TransactionTurns();
   private readonly erased: ErasedRefusals;
 
   constructor(private readonly options: IngestPipelineOptions) {
     this.erased = new ErasedRefusals(options.masterKeys);
-  }
-
-  /** This transaction's place after the one before; `reach` marks its own stages (and all, at the end). */
-  private takeTurn(): { before: Stages; reach: Record<keyof Stages, () => void> } {
-    const before = this.last;
-    const reach = { claimed: () => {}, inserted: () => {}, committed: () => {} };
-    this.last = {
-      claimed: new Promise((resolve) => {
-        reach.claimed = resolve;
-      }),
-      inserted: new Promise((resolve) => {
-        reach.inserted = resolve;
-      }),
-      committed: new Promise((resolve) => {
-        reach.committed = resolve;
-      }),
-    };
-    return { before, reach };
   }
 
   /**
@@ -139,7 +105,7 @@ export class IngestPipeline {
   async process(messages: readonly IncomingMessage[]): Promise<IngestOutcome[][]> {
     let batch = messages;
     for (let attempt = 1; ; attempt++) {
-      const { before, reach } = this.takeTurn();
+      const { before, reach } = this.turns.take();
       try {
         return await this.processInTurn(batch, before, reach);
       } catch (error) {
@@ -391,24 +357,4 @@ export class IngestPipeline {
   check(message: IncomingMessage, threads?: SignatureThreads): Promise<Checked[]> {
     return checkPayload(message, this.options, threads);
   }
-}
-
-/** The refusal of an event whose id is taken by another event: `replayed-id`. */
-function idReused(envelope: Envelope, how: string, payload: Buffer): Rejection & { payload: Buffer } {
-  return {
-    ok: false,
-    reason: 'replayed-id',
-    detail: `event id ${envelope.id} (sequence ${envelope.seq} of ${envelope.site}/${envelope.gateway}) ${how}`,
-    payload,
-  };
-}
-
-/** Whether two events under one id and number are the same signed event. */
-function sameEvent(a: Envelope, b: Envelope): boolean {
-  return (
-    a.sig === b.sig &&
-    a.time === b.time &&
-    a.kind === b.kind &&
-    canonicalJson(a.data) === canonicalJson(b.data)
-  );
 }

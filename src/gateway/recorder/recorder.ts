@@ -2,17 +2,17 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CameraConfig, LegalHold, VideoConfig } from '../../config/video-config.js';
 import type { ClockSyncStatus } from '../../controllers/door-ports.js';
-import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
 import { type CameraState, CameraSupervisor } from './camera-supervisor.js';
 import { type DiskSpaceProbe, statfsProbe } from './disk-pressure.js';
-import { type LinkedFootage, linkEventFootage } from './event-clips.js';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from './ffmpeg-binary.js';
 import { FfmpegSession } from './ffmpeg-session.js';
 import { type ExportedRange, exportRange } from './footage-export.js';
 import { holdsFromConfig } from './footage-holds.js';
 import { FootageIntegrity } from './footage-integrity.js';
+import { FootageLinker, type LinkResult } from './footage-linker.js';
 import { FootageMaintenance } from './footage-maintenance.js';
 import { FootageRemover } from './footage-remover.js';
 import {
@@ -63,12 +63,6 @@ export interface CameraStatus {
   lastSegmentEnd: string | undefined;
 }
 
-export interface LinkResult {
-  camera: string;
-  footage?: LinkedFootage;
-  missing?: string;
-}
-
 export interface PlaybackFile extends ExportedRange {
   contentType: 'video/mp4';
   /** Deletes the plain file; call it when the response is done. */
@@ -90,7 +84,7 @@ export class Recorder {
   private readonly lastBytes = new Map<string, number>();
   private readonly binaries: FfmpegBinaries;
   private readonly scratch: PlaintextScratch;
-  private readonly pendingLinks = new Set<Promise<unknown>>();
+  private readonly links: FootageLinker;
   private started = false;
 
   constructor(private readonly options: RecorderOptions) {
@@ -157,6 +151,17 @@ export class Recorder {
       });
     });
     this.ingest.rejected.on((rejected) => emit('video.segment-rejected', rejected));
+    this.links = new FootageLinker({
+      cameras: options.cameras,
+      settings,
+      keyStore,
+      ingest: this.ingest,
+      lastEnd: this.lastEnd,
+      exportTools: () => this.exportTools(),
+      clock,
+      log,
+      emit,
+    });
     for (const camera of options.cameras.filter((c) => c.enabled))
       this.supervisors.set(camera.id, this.supervise(camera));
   }
@@ -202,7 +207,7 @@ export class Recorder {
     this.maintenance.stop();
     await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
     await this.ingest.stop();
-    await Promise.allSettled([...this.pendingLinks]);
+    await this.links.settled();
     tidyScratch(this.scratch, this.options.videoDir);
   }
 
@@ -223,38 +228,13 @@ export class Recorder {
     return this.index.segmentsBetween(this.cameraSpec(camera).id, fromMs, toMs);
   }
 
-  /**
-   * Links footage to a door event: waits until the cameras (of `room`, or all) have recorded
-   * `clip.afterSeconds` past the event, then stores a snapshot and a clip and emits
-   * `video.footage-linked` per camera. Never rejects: a camera without footage is reported.
-   */
+  /** Links footage to a door event, per camera of `room` (or all); never rejects (see FootageLinker.link). */
   linkFootage(
     eventTime: number,
     eventId: string,
     options: { room?: string; cameras?: string[] } = {},
   ): Promise<LinkResult[]> {
-    const cameras = this.options.cameras.filter(
-      (c) =>
-        c.enabled &&
-        (options.cameras
-          ? options.cameras.includes(c.id)
-          : options.room === undefined || c.room === undefined || c.room === options.room),
-    );
-    // Called without await (followUpVideo): a camera's failure must end as `missing`, never as
-    // a rejection nobody handles.
-    const job = Promise.all(
-      cameras.map((camera) =>
-        this.linkCamera(camera, eventTime, eventId).catch((error: Error): LinkResult => {
-          this.options.log.error(
-            { err: error, camera: camera.id, event: eventId },
-            'video: linking footage failed',
-          );
-          return { camera: camera.id, missing: error.message.slice(0, 500) };
-        }),
-      ),
-    );
-    this.pendingLinks.add(job);
-    return job.finally(() => this.pendingLinks.delete(job));
+    return this.links.link(eventTime, eventId, options);
   }
 
   /**
@@ -293,58 +273,6 @@ export class Recorder {
     const found = this.footageFile(id);
     if (!found) throw recorderError(RecorderErrorCode.noFootage, `no footage ${id}`);
     return this.integrity.open(found, range);
-  }
-
-  private async linkCamera(camera: CameraSpec, eventTime: number, eventId: string): Promise<LinkResult> {
-    const { settings, emit, log } = this.options;
-    const beforeMs = settings.clip.beforeSeconds * 1000;
-    const afterMs = settings.clip.afterSeconds * 1000;
-    const base = {
-      event: eventId,
-      camera: camera.id,
-      from: new Date(eventTime - beforeMs).toISOString(),
-      to: new Date(eventTime + afterMs).toISOString(),
-    };
-    try {
-      await this.recordedUntil(
-        camera.id,
-        eventTime + afterMs,
-        afterMs + 2 * camera.segmentSeconds * 1000 + 30_000,
-      );
-      const footage = await linkEventFootage(
-        { ...this.exportTools(), keys: this.options.keyStore },
-        camera.id,
-        eventId,
-        eventTime,
-        beforeMs,
-        afterMs,
-      );
-      emit('video.footage-linked', { ...base, snapshot: footage.snapshot, clip: footage.clip });
-      return { camera: camera.id, footage };
-    } catch (error) {
-      const missing = error instanceof Error ? error.message.slice(0, 500) : String(error);
-      log.warn({ err: error, camera: camera.id, event: eventId }, 'video: no footage linked to the event');
-      emit('video.footage-linked', { ...base, missing });
-      return { camera: camera.id, missing };
-    }
-  }
-
-  /** Resolves once a segment ending at or after `untilMs` is indexed, or when `timeoutMs` passes. */
-  private recordedUntil(camera: string, untilMs: number, timeoutMs: number): Promise<void> {
-    const { clock } = this.options;
-    return new Promise((resolve) => {
-      let timer: TimerHandle | undefined;
-      const done = () => {
-        off();
-        timer?.cancel();
-        resolve();
-      };
-      const off = this.ingest.indexed.on((file) => {
-        if (file.camera === camera && file.endMs >= untilMs) done();
-      });
-      if ((this.lastEnd.get(camera) ?? 0) >= untilMs) done();
-      else timer = clock.setTimeout(done, timeoutMs);
-    });
   }
 
   private supervise(camera: CameraSpec): CameraSupervisor {
