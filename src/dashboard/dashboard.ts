@@ -10,12 +10,10 @@ import type { Logger } from '../lib/logger.js';
 import { redactUrl } from '../lib/redact-url.js';
 import { AuditLog } from './audit/audit-log.js';
 import { type CentralKeyHistory, centralKeysFromConfig } from './audit/central-keys.js';
-import { signErasureListAtStart } from './audit/erasure-list.js';
-import { checkSigningKeyAtStart } from './audit/signing-key-use.js';
+import { prepareAuditKeys } from './audit/signing-key-use.js';
 import { AuthService } from './auth/auth-service.js';
-import { LoginThrottle } from './auth/login-throttle.js';
-import { SessionStore } from './auth/session-store.js';
 import { StaffStore } from './auth/staff-store.js';
+import { BrokerSide } from './broker-side.js';
 import type { CentralMessenger } from './central-messenger.js';
 import { dashboardMqtt } from './central-mqtt.js';
 import { ClusterEvents } from './cluster-events.js';
@@ -23,22 +21,17 @@ import { clusterReactions } from './cluster-reactions.js';
 import { trustConfiguredGateways } from './gateway-trust.js';
 import { apiTls, listenApi } from './http/api-listener.js';
 import { buildApp } from './http/app.js';
-import { DashboardIngest } from './ingest/dashboard-ingest.js';
 import type { EventIngest } from './ingest/event-ingest.js';
 import type { GapScanner } from './ingest/gap-scanner.js';
 import type { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
-import { GatewayMonitoring } from './monitoring/gateway-monitoring.js';
 import type { GatewayWatchdog } from './monitoring/gateway-watchdog.js';
-import { OutboundChannels } from './outbound-channels.js';
-import { presenceWithLockOnLeave } from './presence/lock-on-leave.js';
+import { workstationSide } from './presence/lock-on-leave.js';
 import type { PresenceService } from './presence/presence-service.js';
-import { WorkstationAgents } from './presence/workstation-agents.js';
+import type { WorkstationAgents } from './presence/workstation-agents.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
 import type { WorkstationLocker } from './presence/workstation-locker.js';
 import { RetentionService } from './retention/retention-service.js';
-import { prepareTombstoneKey } from './retention/tombstone-key.js';
-import { clearRetiredCredentials } from './retired-credentials.js';
 import { ScheduledJobs } from './scheduled-jobs.js';
 import { EXPORT_DIR_PREFIX, FOOTAGE_DIR_PREFIX, removeStaleScratchDirs } from './scratch-dirs.js';
 import { AlarmStore } from './storage/alarm-store.js';
@@ -115,9 +108,7 @@ export class Dashboard {
   setupToken: string | undefined;
   private readonly clock: Clock;
   private readonly masterKeys: KeyRing | undefined;
-  private channels: OutboundChannels | undefined;
-  private ingestion: DashboardIngest | undefined;
-  private monitoring: GatewayMonitoring | undefined;
+  private broker: BrokerSide | undefined;
   private jobs: ScheduledJobs | undefined;
   private app: FastifyInstance | undefined;
   storageMode: StorageMode | undefined;
@@ -147,24 +138,16 @@ export class Dashboard {
     this.facts = new LatestFactsStore(this.pool);
     this.audit = new AuditLog(this.pool);
     this.staff = new StaffStore(this.pool);
-    const staff = staffSettings(options.config);
-    this.auth = new AuthService({
+    this.auth = AuthService.overDatabase({
       pool: this.pool,
       staff: this.staff,
-      sessions: new SessionStore(this.pool),
-      throttle: new LoginThrottle(this.pool),
       audit: this.audit,
       keys: this.masterKeys,
       clock: this.clock,
-      settings: {
-        idleMs: staff.idleMinutes * 60_000,
-        absoluteMs: staff.absoluteHours * 3_600_000,
-        reauthMs: staff.reauthMinutes * 60_000,
-        issuer: staff.issuer,
-      },
+      config: staffSettings(options.config),
     });
     this.workstations = new WorkstationStore(this.pool);
-    const reactions = clusterReactions(() => this.channels?.messenger, this.registry, this.pool, options.log);
+    const reactions = clusterReactions(() => this.broker?.messenger, this.registry, this.pool, options.log);
     this.cluster = new ClusterEvents({
       connectionString: this.pool.options.connectionString as string,
       instance: this.instance,
@@ -184,7 +167,9 @@ export class Dashboard {
       },
       workstationsChanged: () => this.presence.refreshSoon('a workstation was registered'),
     });
-    const lockOnLeave = presenceWithLockOnLeave({
+    const workstationsSide = workstationSide({
+      pool: this.pool,
+      silenceMs: workstationSettings(options.config).agentSilenceSeconds * 1000,
       store: this.workstations,
       sessions: new PgWorkstationSessionStore(this.pool),
       owed: new PgOwedLockStore(this.pool),
@@ -199,17 +184,9 @@ export class Dashboard {
       audit: this.audit,
       log: options.log,
     });
-    this.presence = lockOnLeave.presence;
-    this.locker = lockOnLeave.locker;
-    this.agents = new WorkstationAgents({
-      pool: this.pool,
-      alarms: this.alarms,
-      alarmsChanged: (changed) => this.hub.publishAlarms(changed),
-      audit: this.audit,
-      silenceMs: workstationSettings(options.config).agentSilenceSeconds * 1000,
-      onShutdown: (workstation) => this.locker.shutDown(workstation),
-      log: options.log.child({ component: 'presence' }),
-    });
+    this.presence = workstationsSide.presence;
+    this.locker = workstationsSide.locker;
+    this.agents = workstationsSide.agents;
     this.retention = new RetentionService({
       pool: this.pool,
       clock: this.clock,
@@ -267,18 +244,16 @@ export class Dashboard {
     const migration = await migrate(this.pool, log.child({ component: 'migrate' }));
     this.storageMode = migration.mode;
     await prepareAfterMigration(this.events, this.facts, this.clock, migration);
-    // Erasure's keys: the tombstones' key sealed, the erased-rows list signed (or said why not).
-    await prepareTombstoneKey(this.pool, this.masterKeys, log);
-    await signErasureListAtStart(
-      this.pool,
-      this.options.signingKey,
+    await prepareAuditKeys({
+      pool: this.pool,
+      masterKeys: this.masterKeys,
+      signingKey: this.options.signingKey,
+      history: this.centralKeys,
+      alarms: this.alarms,
+      alarmsChanged: (changed) => this.hub.publishAlarms(changed),
+      at: new Date(this.clock.now()),
       log,
-      new Date(this.clock.now()),
-      this.centralKeys.retired,
-    );
-    // The key in use audited when it changed; checkpoints it cannot vouch for said at once.
-    const keyUse = await checkSigningKeyAtStart(this.pool, this.centralKeys, this.alarms, log);
-    this.hub.publishAlarms(keyUse.changed);
+    });
     await trustConfiguredGateways(this.registry, config.gateways, log);
     await this.cluster.start();
     await this.presence.start();
@@ -296,7 +271,7 @@ export class Dashboard {
       registry: this.registry,
       retention: this.retention,
       messenger: () => this.messenger,
-      video: () => this.channels?.video,
+      video: () => this.broker?.video,
       events: this.events,
       hub: this.hub,
       presence: this.presence,
@@ -336,56 +311,32 @@ export class Dashboard {
     // commands, credential sets and the ingest do not work yet, and /healthz says so.
     this.waitingFor = `starting: waiting for the broker at ${redactUrl(config.mqtt.url)}`;
 
-    this.channels = new OutboundChannels({
+    this.broker = new BrokerSide({
+      config,
       mqtt,
+      pool: this.pool,
       signingKey: this.options.signingKey,
       registry: this.registry,
       people: this.people,
       alarms: this.alarms,
       audit: this.audit,
-      pool: this.pool,
-      hub: this.hub,
-      clock: this.clock,
-      log,
-    });
-    await this.channels.start();
-    const messenger = this.messenger;
-    await clearRetiredCredentials(this.pool, messenger, log);
-    this.ingestion = new DashboardIngest({
-      config,
-      mqtt,
-      pool: this.pool,
       events: this.events,
       sequences: this.sequences,
-      alarms: this.alarms,
       quarantine: this.quarantine,
-      registry: this.registry,
       facts: this.facts,
       hub: this.hub,
       instance: this.instance,
       cluster: this.cluster,
-      messenger,
       masterKeys: this.masterKeys,
-      log,
-    });
-    await this.ingestion.start();
-    this.monitoring = new GatewayMonitoring({
-      config,
-      mqtt,
-      pool: this.pool,
-      sequences: this.sequences,
-      alarms: this.alarms,
-      messenger,
-      hub: this.hub,
       clock: this.clock,
       log,
       gapScanMs: this.options.gapScanMs,
       gapGraceMs: this.options.gapGraceMs,
       gapResendMs: this.options.gapResendMs,
     });
-    await this.monitoring.start();
-    this.waitingFor = undefined;
-    if (this.options.signingKey) await messenger.publishAllCredentials();
+    await this.broker.start(() => {
+      this.waitingFor = undefined;
+    });
   }
 
   /** Stops in a fixed order, each part's stop() keeping its own; also after a start that failed part-way. */
@@ -396,9 +347,7 @@ export class Dashboard {
     await this.agents.stop();
     await this.cluster.stop();
     await this.jobs?.stop();
-    await this.monitoring?.stop();
-    await this.ingestion?.stop();
-    await this.channels?.stop();
+    await this.broker?.stop();
     await this.app?.close();
     this.app = undefined;
     if (!this.pool.ended) await this.pool.end();
@@ -410,25 +359,25 @@ export class Dashboard {
   }
 
   get ingest(): EventIngest {
-    return started(this.ingestion?.ingest);
+    return started(this.broker?.ingest);
   }
 
   /** What the ingest does with payloads once they arrive, for driving it without a broker (tests, benches). */
   get ingestPipeline(): IngestPipeline {
-    return started(this.ingestion?.pipeline);
+    return started(this.broker?.pipeline);
   }
 
   get messenger(): CentralMessenger {
-    return started(this.channels?.messenger);
+    return started(this.broker?.messenger);
   }
 
   /** Raises `gateway-offline` for gateways gone quiet. */
   get gatewayWatchdog(): GatewayWatchdog {
-    return started(this.monitoring?.gatewayWatchdog);
+    return started(this.broker?.gatewayWatchdog);
   }
 
   get gaps(): GapScanner {
-    return started(this.monitoring?.gaps);
+    return started(this.broker?.gaps);
   }
 
   /** For tests: the Fastify instance, for `inject()`. */

@@ -1,8 +1,33 @@
+import type { KeyObject } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
+import { prepareTombstoneKey } from '../retention/tombstone-key.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { writeAudit } from './audit-log.js';
 import { type CentralKeyHistory, centralKeyFor } from './central-keys.js';
+import { signErasureListAtStart } from './erasure-list.js';
+
+/**
+ * The keys of the audit trail and of erasures, at a dashboard's start: the tombstones' key sealed,
+ * the erased-rows list signed (or said why not), the signing key checked against the checkpoints
+ * and audited when it changed (checkSigningKeyAtStart below).
+ */
+export async function prepareAuditKeys(options: {
+  pool: Pool;
+  masterKeys: KeyRing | undefined;
+  signingKey: KeyObject | undefined;
+  history: CentralKeyHistory;
+  alarms: AlarmStore;
+  alarmsChanged: (changed: AlarmView[]) => void;
+  at: Date;
+  log: Logger;
+}): Promise<void> {
+  const { pool, masterKeys, signingKey, history, alarms, at, log } = options;
+  await prepareTombstoneKey(pool, masterKeys, log);
+  await signErasureListAtStart(pool, signingKey, log, at, history.retired);
+  options.alarmsChanged((await checkSigningKeyAtStart(pool, history, alarms, log)).changed);
+}
 
 /** The key of the warning raised while checkpoints are signed by a key not trusted for them. */
 export const NOT_RETIRED_KEY = 'central-key-not-retired';

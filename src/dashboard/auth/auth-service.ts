@@ -1,12 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { StaffConfig } from '../../config/dashboard-config.js';
 import type { Clock } from '../../lib/clock.js';
 import type { KeyRing } from '../../lib/key-ring.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { AuthErrors } from './auth-errors.js';
-import type { LoginThrottle } from './login-throttle.js';
+import { LoginThrottle } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, needsRehash, verifyPassword } from './password-hasher.js';
-import type { Session, SessionStore } from './session-store.js';
+import { type Session, SessionStore } from './session-store.js';
 import {
   type AccountChange,
   assertPassword,
@@ -67,6 +68,29 @@ export class AuthService {
   ) {
     this.administration = new StaffAdministration(deps);
     this.totp = new StaffTotp(deps);
+  }
+
+  /** The service as a dashboard runs it: sessions and the login throttle in `pool`, `staff.*` settings. */
+  static overDatabase(deps: {
+    pool: Pool;
+    staff: StaffStore;
+    audit: AuditLog;
+    keys: KeyRing | undefined;
+    clock: Clock;
+    config: StaffConfig;
+  }): AuthService {
+    const { config, ...rest } = deps;
+    return new AuthService({
+      ...rest,
+      sessions: new SessionStore(deps.pool),
+      throttle: new LoginThrottle(deps.pool),
+      settings: {
+        idleMs: config.idleMinutes * 60_000,
+        absoluteMs: config.absoluteHours * 3_600_000,
+        reauthMs: config.reauthMinutes * 60_000,
+        issuer: config.issuer,
+      },
+    });
   }
 
   get settings(): AuthSettings {

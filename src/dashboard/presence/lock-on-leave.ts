@@ -1,5 +1,8 @@
+import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger.js';
+import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { PresenceService, type PresenceServiceOptions } from './presence-service.js';
+import { WorkstationAgents } from './workstation-agents.js';
 import { WorkstationLocker, type WorkstationLockerOptions } from './workstation-locker.js';
 
 export type LockOnLeaveOptions = Omit<PresenceServiceOptions, 'onLeave' | 'log'> &
@@ -42,4 +45,31 @@ export function presenceWithLockOnLeave(options: LockOnLeaveOptions): {
     },
   });
   return { presence: service, locker };
+}
+
+/**
+ * The dashboard's whole workstation side: presence with lock on leave, and the watch over the
+ * workstations' lock agents, whose shutdown settles what their workstation owes.
+ */
+export function workstationSide(
+  options: LockOnLeaveOptions & {
+    pool: Pool;
+    alarms: AlarmStore;
+    alarmsChanged: (changed: AlarmView[]) => void;
+    /** How long an agent may be silent before its warning. */
+    silenceMs: number;
+  },
+): { presence: PresenceService; locker: WorkstationLocker; agents: WorkstationAgents } {
+  const { pool, silenceMs, ...lockOnLeave } = options;
+  const { presence, locker } = presenceWithLockOnLeave(lockOnLeave);
+  const agents = new WorkstationAgents({
+    pool,
+    alarms: options.alarms,
+    alarmsChanged: options.alarmsChanged,
+    audit: options.audit,
+    silenceMs,
+    onShutdown: (workstation) => locker.shutDown(workstation),
+    log: options.log.child({ component: 'presence' }),
+  });
+  return { presence, locker, agents };
 }
