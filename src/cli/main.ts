@@ -114,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.ok;
   }
   if (argv[0] === 'workstation') {
-    const result = await runWorkstation(argv.slice(1), process.env, (line) => pamSyslog?.note(line));
+    const result = await runWorkstation(argv.slice(1), process.env, pamSyslog);
     for (const line of result.lines) print(line);
     return result.code;
   }

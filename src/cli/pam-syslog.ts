@@ -12,7 +12,11 @@ import { spawnSync } from 'node:child_process';
  */
 export const PAM_SYSLOG_TAG = 'identgate-workstation-check';
 
-/** Where `logger` is: absolute, since pam_exec runs the check with no PATH. */
+/**
+ * Where `logger` is: absolute, since pam_exec runs the check with no PATH; the workstation
+ * configuration's `syslogProgram` once it is read (never the environment, which under pam_exec
+ * is the PAM environment: not the administrator's to trust).
+ */
 export const DEFAULT_SYSLOG_PROGRAM = '/usr/bin/logger';
 
 /** A priority per outcome: allowed, denied (exit 2), and everything else (the check failed). */
@@ -24,23 +28,19 @@ export function syslogPriority(exitCode: number): string {
 
 export class PamSyslog {
   private readonly lines: string[] = [];
+  private program = DEFAULT_SYSLOG_PROGRAM;
 
-  private constructor(
-    private readonly context: string,
-    private readonly program: string,
-  ) {}
+  private constructor(private readonly context: string) {}
 
-  /**
-   * A collector when pam_exec runs the check (the environment holds `PAM_TYPE`), else undefined.
-   * `IDENTGATE_SYSLOG_PROGRAM` names another `logger` (distributions that keep it elsewhere).
-   */
+  /** A collector when pam_exec runs the check (the environment holds `PAM_TYPE`), else undefined. */
   static forCheck(env: NodeJS.ProcessEnv): PamSyslog | undefined {
     if (!env.PAM_TYPE) return undefined;
-    const service = sanitise(env.PAM_SERVICE ?? 'unknown');
-    return new PamSyslog(
-      `${service}/${sanitise(env.PAM_TYPE)}`,
-      env.IDENTGATE_SYSLOG_PROGRAM || DEFAULT_SYSLOG_PROGRAM,
-    );
+    return new PamSyslog(`${sanitise(env.PAM_SERVICE ?? 'unknown')}/${sanitise(env.PAM_TYPE)}`);
+  }
+
+  /** The `logger` the workstation configuration names (`syslogProgram`). */
+  useProgram(program: string): void {
+    this.program = program;
   }
 
   /** Keeps a line of output (a verdict, a log record, an error) for the system log. */
@@ -49,8 +49,8 @@ export class PamSyslog {
   }
 
   /**
-   * Hands the lines to `logger`, bounded to 2 s (a hung syslog must not hold up the login for
-   * long; the verdict is already decided). Returns why it failed, or undefined once logged.
+   * Hands the lines to `logger`, bounded to 2 s, then killed (a hung syslog must not hold up the
+   * login; the verdict is already decided). Returns why it failed, or undefined once logged.
    */
   flush(exitCode: number): string | undefined {
     if (this.lines.length === 0) return undefined;
@@ -59,7 +59,7 @@ export class PamSyslog {
     const result = spawnSync(
       this.program,
       ['--socket-errors=on', '-t', PAM_SYSLOG_TAG, `--id=${process.pid}`, '-p', syslogPriority(exitCode)],
-      { input, timeout: 2000, stdio: ['pipe', 'ignore', 'pipe'] },
+      { input, timeout: 2000, killSignal: 'SIGKILL', stdio: ['pipe', 'ignore', 'pipe'] },
     );
     if (result.error) return `${this.program}: ${result.error.message}`;
     if (result.status !== 0)

@@ -19,6 +19,7 @@ import { LoginGate } from '../workstation/login-gate.js';
 import { USER_PATTERN } from '../workstation/state-layout.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { cliActor, withDashboardDatabase } from './dashboard-database.js';
+import type { PamSyslog } from './pam-syslog.js';
 
 /**
  * `identgate workstation …`: the login check PAM (pam_exec) or a credential provider calls, the
@@ -43,6 +44,11 @@ export const WORKSTATION_USAGE = `usage:
   /etc/identgate/workstation.yaml (docs/workstations.md).`;
 
 export const DEFAULT_WORKSTATION_CONFIG = '/etc/identgate/workstation.yaml';
+
+/** Only the items pam_exec sets itself (`PAM_USER`, `PAM_TYPE`, `PAM_SERVICE`, …). */
+function pamItems(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('PAM_')));
+}
 
 export interface WorkstationRun {
   code: number;
@@ -163,12 +169,19 @@ function erasureLines(user: string, erased: LocalErasure): string[] {
   return lines;
 }
 
-/** `note`: where the gate's log lines also go (the system log under pam_exec). */
+/**
+ * `syslog`: where a check's output also goes under pam_exec (pam-syslog.ts). Under pam_exec the
+ * environment is the PAM environment, which other modules fill and the administrator does not
+ * control: a check then reads nothing from it but the `PAM_` items (no IDENTGATE_ overrides, no
+ * configuration path, no token), only the configuration file its PAM line names.
+ */
 export async function runWorkstation(
   args: string[],
-  env = process.env,
-  note?: (line: string) => void,
+  processEnv = process.env,
+  syslog?: PamSyslog,
 ): Promise<WorkstationRun> {
+  const env = processEnv.PAM_TYPE ? pamItems(processEnv) : processEnv;
+  const note = syslog ? (line: string) => syslog.note(line) : undefined;
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -195,6 +208,7 @@ export async function runWorkstation(
           `identgate workstation check needs --user (or PAM_USER)\n\n${WORKSTATION_USAGE}`,
         );
       const config = loadWorkstationConfig(values.config, env);
+      syslog?.useProgram(config.syslogProgram);
       const verdict = await loginGate(config, values.workstation ?? config.id, env, note).check(user);
       if (verdict.allow) {
         return {

@@ -123,6 +123,12 @@ export const WorkstationClientConfig = Type.Object(
       description:
         "days the break-glass journal's lines and undelivered break-glass reports are kept on the workstation, then deleted (an undelivered one with an error logged); mirrors the central presence class: keep both equal for the workstation's site",
     }),
+    syslogProgram: Type.String({
+      pattern: '^/[^\\s]*$',
+      default: '/usr/bin/logger',
+      description:
+        "util-linux's logger, by its absolute path: a login check run by PAM hands it its verdict and log lines (the system log)",
+    }),
     agent: Type.Optional(
       Type.Object(
         {

@@ -59,12 +59,18 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     const token = await registerWorkstation(system, 'ws-pam');
     dir = mkdtempSync(join(tmpdir(), 'idg-ws-'));
     writeFileSync(join(dir, 'token'), token, { mode: 0o600 });
-    const yaml = (url: string, grace: number) =>
+    // A stand-in for util-linux's logger (no syslog daemon here): it keeps what it was given.
+    syslogFile = join(dir, 'syslog');
+    const fakeLogger = join(dir, 'logger.sh');
+    writeFileSync(fakeLogger, `#!/bin/sh\necho "args: $*" >> ${syslogFile}\ncat >> ${syslogFile}\n`);
+    chmodSync(fakeLogger, 0o755);
+    const yaml = (url: string, grace: number, token = join(dir, 'token')) =>
       [
         'kind: workstation',
         'id: ws-pam',
         `url: ${url}`,
-        `token: { file: ${join(dir, 'token')} }`,
+        `token: { file: ${token} }`,
+        `syslogProgram: ${fakeLogger}`,
         'timeoutSeconds: 2',
         `graceSeconds: ${grace}`,
         `stateDir: ${join(dir, 'state')}`,
@@ -78,17 +84,15 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     writeFileSync(online, yaml(system.dashboard.url as string, 120));
     writeFileSync(offline, yaml('http://127.0.0.1:9', 120));
     writeFileSync(offlineNoGrace, yaml('http://127.0.0.1:9', 0));
-    // A stand-in for util-linux's logger (no syslog daemon here): it keeps what it was given.
-    syslogFile = join(dir, 'syslog');
-    const fakeLogger = join(dir, 'logger.sh');
-    writeFileSync(fakeLogger, `#!/bin/sh\necho "args: $*" >> ${syslogFile}\ncat >> ${syslogFile}\n`);
-    chmodSync(fakeLogger, 0o755);
+    // Read, but its token file is missing: the check fails after it knows where the system log is.
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, yaml(system.dashboard.url as string, 0, join(dir, 'no-token')));
     // pam_exec runs the CLI with an empty environment: absolute paths, and cwd for tsx.
     const checkScript = (name: string, config: string) => {
       const script = join(dir, name);
       writeFileSync(
         script,
-        `#!/bin/sh\nexport IDENTGATE_SYSLOG_PROGRAM=${fakeLogger}\ncd ${ROOT} && exec ${process.execPath} --import tsx ${ENTRY} workstation check --config ${config}\n`,
+        `#!/bin/sh\ncd ${ROOT} && exec ${process.execPath} --import tsx ${ENTRY} workstation check --config ${config}\n`,
       );
       chmodSync(script, 0o755);
       return script;
@@ -102,7 +106,7 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     brokenService = `${pamService}-broken`;
     writeFileSync(
       join('/etc/pam.d', brokenService),
-      `auth required pam_exec.so quiet ${checkScript('broken.sh', join(dir, 'missing.yaml'))}\n`,
+      `auth required pam_exec.so quiet ${checkScript('broken.sh', broken)}\n`,
     );
     // The shipped file as it is, but for the program it runs: a service that skips auth (as a
     // public-key SSH login does) still meets its account line.
@@ -141,6 +145,21 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
       /^args: --socket-errors=on -t identgate-workstation-check --id=\d+ -p authpriv\.notice$/m,
     );
     expect(logged).not.toContain(system.agent.person);
+  });
+
+  it('under PAM trusts no IDENTGATE_ variable of the PAM environment, only the configuration file', async () => {
+    const pam = { PAM_TYPE: 'auth', PAM_SERVICE: 'login', PAM_USER: system.agent.person };
+    // A URL override would send the check elsewhere: ignored, central still answers.
+    const redirected = await runCli(['workstation', 'check', '--config', online], {
+      env: { ...pam, IDENTGATE_URL: 'http://127.0.0.1:9', IDENTGATE_GRACE_SECONDS: '3600' },
+    });
+    expect(redirected.stdout.trim(), redirected.stderr).toBe('deny: not-present');
+    // Nor does the environment choose the configuration: the default path, absent here.
+    const elsewhere = await runCli(['workstation', 'check'], {
+      env: { ...pam, IDENTGATE_WORKSTATION_CONFIG: online },
+    });
+    expect(elsewhere.code).not.toBe(0);
+    expect(elsewhere.stderr).toContain('/etc/identgate/workstation.yaml');
   });
 
   it('allows after a simulated badge-in: exit 0, and PAM lets the user in', async () => {
@@ -247,8 +266,6 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
 
   it('under PAM a broken configuration denies, and the system log says why, as an error', async () => {
     expect((await pamtester(brokenService, system.agent.person)).code).not.toBe(0);
-    expect(syslog()).toMatch(
-      new RegExp(`-p authpriv\\.err\\n\\[${brokenService}/auth\\] .*missing\\.yaml.*cannot read the file`),
-    );
+    expect(syslog()).toMatch(new RegExp(`-p authpriv\\.err\\n\\[${brokenService}/auth\\] .*no-token`));
   });
 });

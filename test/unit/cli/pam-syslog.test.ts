@@ -27,11 +27,8 @@ describe('PamSyslog: a login check run by pam_exec writes to the system log', ()
 
   it('sends each line, marked with the service and stage, at the priority of the outcome', () => {
     const logger = fakeLogger('ok');
-    const syslog = PamSyslog.forCheck({
-      PAM_TYPE: 'account',
-      PAM_SERVICE: 'sshd',
-      IDENTGATE_SYSLOG_PROGRAM: logger.program,
-    });
+    const syslog = PamSyslog.forCheck({ PAM_TYPE: 'account', PAM_SERVICE: 'sshd' });
+    syslog?.useProgram(logger.program);
     syslog?.note('{"level":50,"msg":"central unreachable"}');
     syslog?.note('deny: central-unreachable (connect ECONNREFUSED)\n');
     expect(syslog?.flush(2)).toBeUndefined();
@@ -50,11 +47,8 @@ describe('PamSyslog: a login check run by pam_exec writes to the system log', ()
 
   it('cannot be made to forge lines: control characters in a service name or a line become spaces', () => {
     const logger = fakeLogger('forge');
-    const syslog = PamSyslog.forCheck({
-      PAM_TYPE: 'auth',
-      PAM_SERVICE: 'login\n[sshd/auth] allow',
-      IDENTGATE_SYSLOG_PROGRAM: logger.program,
-    });
+    const syslog = PamSyslog.forCheck({ PAM_TYPE: 'auth', PAM_SERVICE: 'login\n[sshd/auth] allow' });
+    syslog?.useProgram(logger.program);
     syslog?.note('deny: not-present\r\u0007x');
     syslog?.flush(2);
     const lines = logger.received().trimEnd().split('\n');
@@ -63,13 +57,36 @@ describe('PamSyslog: a login check run by pam_exec writes to the system log', ()
   });
 
   it('says why when the system log does not take the lines: logger missing, or failing', () => {
-    const missing = PamSyslog.forCheck({ PAM_TYPE: 'auth', IDENTGATE_SYSLOG_PROGRAM: join(dir, 'nope') });
+    const missing = PamSyslog.forCheck({ PAM_TYPE: 'auth' });
+    missing?.useProgram(join(dir, 'nope'));
     missing?.note('allow');
     expect(missing?.flush(0)).toMatch(/nope: spawnSync .* ENOENT/);
     const failing = fakeLogger('failing', 1);
-    const refused = PamSyslog.forCheck({ PAM_TYPE: 'auth', IDENTGATE_SYSLOG_PROGRAM: failing.program });
+    const refused = PamSyslog.forCheck({ PAM_TYPE: 'auth' });
+    refused?.useProgram(failing.program);
     refused?.note('allow');
     expect(refused?.flush(0)).toBe(`${failing.program} exited 1: refused`);
+  });
+
+  it('takes its program from the configuration only, never from the PAM environment', () => {
+    const logger = fakeLogger('env');
+    const syslog = PamSyslog.forCheck({ PAM_TYPE: 'auth', IDENTGATE_SYSLOG_PROGRAM: logger.program });
+    syslog?.note('allow');
+    // The default /usr/bin/logger is run (it fails here, with no syslog socket, or logs); never the named one.
+    syslog?.flush(0);
+    expect(() => logger.received()).toThrow(/ENOENT/);
+  });
+
+  it('gives a logger that hangs 2 s, then kills it: the login is not held up', () => {
+    const hang = join(dir, 'hang.sh');
+    writeFileSync(hang, '#!/bin/sh\ntrap "" TERM\nexec sleep 30\n');
+    chmodSync(hang, 0o755);
+    const syslog = PamSyslog.forCheck({ PAM_TYPE: 'auth' });
+    syslog?.useProgram(hang);
+    syslog?.note('allow');
+    const started = process.hrtime.bigint();
+    expect(syslog?.flush(0)).toMatch(/ETIMEDOUT|SIGKILL/);
+    expect(Number(process.hrtime.bigint() - started) / 1e9).toBeLessThan(10);
   });
 
   it('maps outcomes to priorities: allowed info, denied notice, failed err', () => {
