@@ -88,7 +88,7 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
         'checkpoints are signed with keys.signing, which is not set',
       );
     return withDashboardDatabase(configFile, 'audit checkpoint', async ({ pool }) => {
-      const made = await new ChainCheckpointer(pool, key).checkpointFinishedDays();
+      const made = await new ChainCheckpointer(pool, key, retired).checkpointFinishedDays();
       const lines = made.map(
         (c) => `${c.site} ${c.day}: rows ${c.firstNo}–${c.lastNo} signed, head ${c.head}`,
       );

@@ -46,6 +46,12 @@ export async function runExportCommand(
     const dir = positionals[1];
     if (!dir || positionals.length > 2) throw new UsageError(EXPORT_USAGE);
     const trusted = values.config ? centralSigning(values.config) : undefined;
+    // --config pins the signer: a configuration without the key would pin nothing, silently.
+    if (trusted && !trusted.key)
+      throw new CodedError(
+        AuditErrorCode.noSigningKey,
+        'export verify --config pins the bundle to keys.signing, which that configuration does not set',
+      );
     const report = await verifyBundle(
       resolve(dir),
       trusted?.key

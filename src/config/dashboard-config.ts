@@ -1,6 +1,8 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
+import type { ConfigProblem } from './explain.js';
+import { refine } from './refinements.js';
 import { Host, Id, MqttConnection, Port, SecretRef, strict, TlsServerConfig } from './schema-parts.js';
 import { WorkstationsConfig } from './workstation-config.js';
 
@@ -135,6 +137,73 @@ export function staffSettings(config: { staff?: Partial<StaffConfig> | undefined
   return Value.Default(StaffConfig, { ...config.staff }) as StaffConfig;
 }
 
+/** The central keys (docs/security.md). */
+const KeysSection = Type.Object(
+  {
+    signing: Type.Optional(
+      Type.Union(SecretRef.anyOf, {
+        description:
+          'the central Ed25519 signing key (PEM) for commands, credential sets, checkpoints, exports and the erased-rows list: { file: … } or { env: … }',
+      }),
+    ),
+    retiredSigning: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            publicKey: Type.String({ pattern: PUBLIC_KEY_PATTERN }),
+            lastDay: Type.String({
+              pattern: '^\\d{4}-\\d{2}-\\d{2}$',
+              description: 'the last UTC day (YYYY-MM-DD) whose checkpoint it may have signed',
+            }),
+          },
+          strict,
+        ),
+        {
+          maxItems: 8,
+          default: [],
+          description:
+            'central keys (ed25519:…) that signed before keys.signing: day checkpoints up to their lastDay and the erased-rows list they signed are accepted as theirs, and exports name them (docs/security.md#rotating-the-central-signing-key)',
+        },
+      ),
+    ),
+    master: Type.Optional(
+      Type.Union(SecretRef.anyOf, {
+        description:
+          "the master key (32 bytes, base64) sealing TOTP secrets, photos and the erasure tombstones' key in the database: { file: … } or { env: … }",
+      }),
+    ),
+    masterDecryptOnly: Type.Optional(
+      Type.Array(Type.Union(SecretRef.anyOf), {
+        maxItems: 4,
+        description:
+          'master keys that open sealed values but never seal new ones: the previous key during a rotation, or the next one before it becomes keys.master (docs/security.md)',
+      }),
+    ),
+  },
+  { ...strict, default: {} },
+);
+
+/**
+ * keys.retiredSigning as written: real days, no key twice. That a retired key is not
+ * keys.signing itself needs the key loaded, and is checked at start (central-keys.ts).
+ */
+const KeysConfig = refine(KeysSection, (keys) => {
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  for (const [i, r] of (keys.retiredSigning ?? []).entries()) {
+    const day = new Date(`${r.lastDay}T00:00:00Z`);
+    if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== r.lastDay)
+      problems.push({
+        pointer: `/retiredSigning/${i}/lastDay`,
+        message: `${r.lastDay} is not a day of the calendar`,
+      });
+    if (seen.has(r.publicKey))
+      problems.push({ pointer: `/retiredSigning/${i}`, message: `${r.publicKey} is listed twice` });
+    seen.add(r.publicKey);
+  }
+  return problems;
+});
+
 export const DashboardConfig = Type.Object(
   {
     kind: Type.Literal('dashboard'),
@@ -178,50 +247,7 @@ export const DashboardConfig = Type.Object(
     retention: Type.Optional(RetentionConfig),
     staff: Type.Optional(StaffConfig),
     workstations: Type.Optional(WorkstationsConfig),
-    keys: Type.Object(
-      {
-        signing: Type.Optional(
-          Type.Union(SecretRef.anyOf, {
-            description:
-              'the central Ed25519 signing key (PEM) for commands, credential sets, checkpoints, exports and the erased-rows list: { file: … } or { env: … }',
-          }),
-        ),
-        retiredSigning: Type.Optional(
-          Type.Array(
-            Type.Object(
-              {
-                publicKey: Type.String({ pattern: PUBLIC_KEY_PATTERN }),
-                lastDay: Type.String({
-                  pattern: '^\\d{4}-\\d{2}-\\d{2}$',
-                  description: 'the last UTC day (YYYY-MM-DD) whose checkpoint it may have signed',
-                }),
-              },
-              strict,
-            ),
-            {
-              maxItems: 8,
-              default: [],
-              description:
-                'central keys (ed25519:…) that signed before keys.signing: day checkpoints up to their lastDay and the erased-rows list they signed are accepted as theirs, and exports name them (docs/security.md#rotating-the-central-signing-key)',
-            },
-          ),
-        ),
-        master: Type.Optional(
-          Type.Union(SecretRef.anyOf, {
-            description:
-              "the master key (32 bytes, base64) sealing TOTP secrets, photos and the erasure tombstones' key in the database: { file: … } or { env: … }",
-          }),
-        ),
-        masterDecryptOnly: Type.Optional(
-          Type.Array(Type.Union(SecretRef.anyOf), {
-            maxItems: 4,
-            description:
-              'master keys that open sealed values but never seal new ones: the previous key during a rotation, or the next one before it becomes keys.master (docs/security.md)',
-          }),
-        ),
-      },
-      { ...strict, default: {} },
-    ),
+    keys: KeysConfig,
   },
   strict,
 );

@@ -301,6 +301,7 @@ export class Dashboard {
       retention: this.retention,
       pool: this.pool,
       signingKey: this.options.signingKey,
+      retiredKeys: this.centralKeys.retired,
       clock: this.clock,
       log,
     });

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { type DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import type { RetiredKey } from './audit/central-keys.js';
 import { ChainCheckpointer } from './audit/chain-checkpoints.js';
 import { CheckpointJob } from './audit/checkpoint-job.js';
 import type { AuthService } from './auth/auth-service.js';
@@ -16,6 +17,8 @@ export interface ScheduledJobsOptions {
   pool: Pool;
   /** Signs the audit chain's checkpoints; without it none are made. */
   signingKey: KeyObject | undefined;
+  /** The keys signingKey replaced: the chains are signed on from their checkpoints. */
+  retiredKeys?: readonly RetiredKey[];
   clock: Clock;
   log: Logger;
 }
@@ -58,7 +61,7 @@ export class ScheduledJobs {
       this.retentionJob.start();
     }
     if (signingKey) {
-      const checkpointer = new ChainCheckpointer(this.options.pool, signingKey);
+      const checkpointer = new ChainCheckpointer(this.options.pool, signingKey, this.options.retiredKeys);
       this.checkpointJob = new CheckpointJob(checkpointer, clock, log.child({ component: 'audit-chain' }));
       this.checkpointJob.start();
     }

@@ -7,6 +7,12 @@ export const AuditErrorCode = {
   /** A chain would be signed over a gap or a broken link: refused, verification tells where. */
   chainBroken: 'IDG_AUDIT_CHAIN_BROKEN',
   /**
+   * A chain's last checkpoint is signed by a key that is neither this process's keys.signing nor
+   * one it retires: another key took over (this instance runs an old configuration), so it does
+   * not sign the chain on.
+   */
+  checkpointKeyForeign: 'IDG_AUDIT_CHECKPOINT_KEY_FOREIGN',
+  /**
    * The list of erased chain rows is not as its last signed change left it (or that change is
    * signed by another key): an erasure or a prune refuses to go on from it and sign it.
    */

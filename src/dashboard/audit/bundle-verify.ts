@@ -3,8 +3,9 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
-import { type CentralKeyHistory, centralKeyFor, type RetiredKey } from './central-keys.js';
+import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { type Checkpoint, checkpointSignatureValid, linkHash } from './chain-links.js';
+import { checkpointsProblem } from './chain-verifier.js';
 import { BUNDLE_FILES, dataFileName, type Manifest } from './export-bundle.js';
 import { EXPORT_COLUMNS } from './export-query.js';
 
@@ -66,11 +67,11 @@ export async function verifyBundle(dir: string, trusted?: CentralKeyHistory): Pr
   if (exportPublicKey(key) !== manifest.publicKey)
     problem('public-key.pem is not the key the manifest names');
   const retired = retiredKeysOf(manifest, problem);
-  if (trusted) checkTrusted(trusted, exportPublicKey(key), manifest, retired, problem);
+  const signerRetired = trusted ? checkTrusted(trusted, exportPublicKey(key), retired, problem) : undefined;
   await checkSums(dir, sums.toString('utf8'), manifest, problem);
   if (report.problems.length > 0) return report;
-  const links = await checkChain(dir, manifest, retired, problem, report);
-  await checkRows(dir, manifest, links, problem, report);
+  const links = await checkChain(dir, manifest, retired, trusted, problem, report);
+  await checkRows(dir, manifest, links, problem, report, signerRetired?.lastDay);
   report.ok = report.problems.length === 0;
   return report;
 }
@@ -126,24 +127,21 @@ function retiredKeysOf(manifest: Manifest, problem: (t: string) => void): Retire
   return listed as RetiredKey[];
 }
 
-/** With a configured key: the bundle's signer and every retired key it names must be the operator's. */
+/**
+ * With a configured key: the bundle's signer and every retired key it names must be the
+ * operator's. A bundle signed by a retired key (made before the rotation) is returned that key:
+ * its rows must then all be dated no later than the key's last day (checkRows), since the
+ * manifest's own dates are the signer's to choose.
+ */
 function checkTrusted(
   trusted: CentralKeyHistory,
   signer: string,
-  manifest: Manifest,
   retired: readonly RetiredKey[],
   problem: (t: string) => void,
-): void {
-  const createdDay = String(manifest.createdAt).slice(0, 10);
-  const by = centralKeyFor(trusted, signer, createdDay);
-  if (!by) {
-    const old = trusted.retired.find((r) => r.publicKey === signer);
-    problem(
-      old
-        ? `the bundle is signed (${createdDay}) by a central key retired after ${old.lastDay}`
-        : 'the bundle is signed by a key other than the central signing key',
-    );
-  }
+): RetiredKey | undefined {
+  const signerRetired = trusted.retired.find((r) => r.publicKey === signer);
+  if (signer !== trusted.current && !signerRetired)
+    problem('the bundle is signed by a key other than the central signing key');
   for (const r of retired) {
     const configured = trusted.retired.find((t) => t.publicKey === r.publicKey);
     if (!configured || r.lastDay > configured.lastDay)
@@ -151,22 +149,14 @@ function checkTrusted(
         `the manifest vouches for ${r.publicKey} until ${r.lastDay}, which the configuration does not retire so (keys.retiredSigning)`,
       );
   }
-}
-
-/** Whether a checkpoint is validly signed by a key the bundle's signer vouches for on its day. */
-function checkpointTrusted(c: Checkpoint, manifest: Manifest, retired: readonly RetiredKey[]): boolean {
-  if (!centralKeyFor({ current: manifest.publicKey, retired }, c.publicKey, c.day)) return false;
-  try {
-    return checkpointSignatureValid(c, importPublicKey(c.publicKey));
-  } catch {
-    return false;
-  }
+  return signerRetired;
 }
 
 async function checkChain(
   dir: string,
   manifest: Manifest,
   retired: readonly RetiredKey[],
+  trusted: CentralKeyHistory | undefined,
   problem: (t: string) => void,
   report: BundleReport,
 ): Promise<Links> {
@@ -175,12 +165,13 @@ async function checkChain(
   const state = new Map<string, { no: number; hash: Buffer }>();
   for (const s of manifest.chain) {
     state.set(s.site, { no: s.firstNo - 1, hash: Buffer.from(s.prevHash, 'hex') });
+    // Signed by the bundle's key or a retired one it names for the day, in order (chain-verifier.ts).
+    const unsound = checkpointsProblem(s.checkpoints, { current: manifest.publicKey, retired });
+    if (unsound) problem(`chain ${s.site}: ${unsound}`);
+    // Pinned: each checkpoint also by a key the configuration trusts for its day.
+    const untrusted = trusted && checkpointsProblem(s.checkpoints, trusted);
+    if (untrusted && untrusted !== unsound) problem(`chain ${s.site}: ${untrusted}`);
     for (const c of s.checkpoints) {
-      if (!checkpointTrusted(c, manifest, retired)) {
-        problem(
-          `checkpoint ${c.site} ${c.day} is not validly signed by the bundle's key or a retired key it names for that day`,
-        );
-      }
       if (c.lastNo === s.firstNo - 1 && c.head !== s.prevHash) {
         problem(`chain ${s.site} does not start at the head of checkpoint ${c.day}`);
       }
@@ -273,8 +264,11 @@ async function checkRows(
   links: Links,
   problem: (t: string) => void,
   report: BundleReport,
+  /** The last day of the retired key that signed the bundle: no row may be dated later. */
+  notAfterDay?: string,
 ): Promise<void> {
   const csv = manifest.format === 'csv';
+  let late = false;
   const lines = createInterface({
     input: createReadStream(join(dir, dataFileName(manifest.format))),
     crlfDelay: Infinity,
@@ -293,6 +287,12 @@ async function checkRows(
     const order = `${row.when} ${row.event_id}`;
     if (order < previous) problem(`row ${report.rows} (event ${row.event_id}) is out of time order`);
     previous = order;
+    if (notAfterDay && !late && !(String(row.when).slice(0, 10) <= notAfterDay)) {
+      late = true;
+      problem(
+        `row ${report.rows} (event ${row.event_id}) is dated after ${notAfterDay}, the last day the retired key that signed the bundle was in use`,
+      );
+    }
     if (row.chain_no === null || row.chain_no === '' || row.chain_no === undefined) continue;
     const link = links.get(`${row.site}:${Number(row.chain_no)}`);
     if (link?.source !== 'event' || link.ref !== row.event_id || link.hash !== row.chain_hash) {

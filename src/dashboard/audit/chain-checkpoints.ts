@@ -1,9 +1,11 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Pool } from 'pg';
 import { CodedError } from '../../lib/coded-error.js';
+import { exportPublicKey } from '../../protocol/signing.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { AuditErrorCode } from './audit-errors.js';
+import type { RetiredKey } from './central-keys.js';
 import { type Checkpoint, signCheckpoint, ZERO_HASH } from './chain-links.js';
 
 /**
@@ -61,6 +63,8 @@ export class ChainCheckpointer {
   constructor(
     private readonly pool: Pool,
     private readonly signingKey: KeyObject,
+    /** The keys signingKey replaced (keys.retiredSigning): their checkpoints are signed on from. */
+    private readonly retired: readonly RetiredKey[] = [],
   ) {
     this.publicKey = createPublicKey(signingKey);
   }
@@ -85,10 +89,19 @@ export class ChainCheckpointer {
     return withTransaction(this.pool, async (db) => {
       // The appenders' lock: a row still being written for a finished day lands before we read.
       await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
-      const last = await db.query<{ last_no: string; head: Buffer }>(
-        'SELECT last_no, head FROM audit_checkpoints WHERE site = $1 ORDER BY last_no DESC LIMIT 1',
+      const last = await db.query<{ last_no: string; head: Buffer; public_key: string; day: string }>(
+        'SELECT last_no, head, public_key, day::text FROM audit_checkpoints WHERE site = $1 ORDER BY last_no DESC LIMIT 1',
         [site],
       );
+      const signer = last.rows[0]?.public_key;
+      const mine = exportPublicKey(this.publicKey);
+      if (signer && signer !== mine && !this.retired.some((r) => r.publicKey === signer)) {
+        // An instance left on the old key after a rotation must not sign days the new one owns.
+        throw new CodedError(
+          AuditErrorCode.checkpointKeyForeign,
+          `chain ${site}: its last checkpoint (${last.rows[0]?.day}) is signed by ${signer}, neither keys.signing (${mine}) nor a key it retires (keys.retiredSigning): not signed on; if this instance runs an old configuration, switch it to the current key (docs/security.md#rotating-the-central-signing-key)`,
+        );
+      }
       let lastNo = Number(last.rows[0]?.last_no ?? 0);
       let previous = last.rows[0]?.head ?? ZERO_HASH;
       const days = await db.query<{

@@ -132,6 +132,42 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
   return { ok: true, chains, erasureList };
 }
 
+/**
+ * Why a site's checkpoints (in chain order) cannot be trusted, if they cannot: each signed validly
+ * by a central key trusted for its day, continuing the one before it, dated after it, and none by
+ * a retired key after one by the current key (the current key took over from it). So a key
+ * retired after its last day cannot add a checkpoint, whatever day it writes into it.
+ */
+export function checkpointsProblem(all: readonly Checkpoint[], keys: CentralKeyHistory): string | undefined {
+  let current: Checkpoint | undefined;
+  for (const [i, c] of all.entries()) {
+    const signer = keys.current ? centralKeyFor(keys, c.publicKey, c.day) : undefined;
+    if (keys.current && !signer) return untrustedKey(keys, c.publicKey, `checkpoint ${c.day}`);
+    if (signer === 'retired' && current)
+      return `checkpoint ${c.day} is signed by the retired central key ${c.publicKey}, after checkpoint ${current.day} signed by the current one`;
+    if (signer === 'current') current ??= c;
+    if (!signatureValid(c))
+      return `checkpoint ${c.day} (rows ${c.firstNo}–${c.lastNo}) has an invalid signature`;
+    const before = all[i - 1];
+    if (before && (before.lastNo + 1 !== c.firstNo || before.head !== c.prevHash))
+      return `checkpoint ${c.day} does not continue checkpoint ${before.day}`;
+    if (before && !(c.day > before.day && DAY.test(c.day)))
+      return `checkpoint ${c.day} is not dated after checkpoint ${before.day} before it`;
+  }
+  return undefined;
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A checkpoint's signature by the key it names; a key that is no Ed25519 key signs nothing. */
+function signatureValid(c: Checkpoint): boolean {
+  try {
+    return checkpointSignatureValid(c, importPublicKey(c.publicKey));
+  } catch {
+    return false;
+  }
+}
+
 async function verifyChain(
   client: PoolClient,
   site: string,
@@ -157,20 +193,9 @@ async function verifyChain(
       ? { site, no: Number(row.no), source: row.source, ref: row.ref, problem }
       : { site, no: null, problem },
   });
-  const keys = requestKeys(request);
-  const expectedKey = keys.current;
-  for (const [i, c] of inRange.entries()) {
-    if (expectedKey && !centralKeyFor(keys, c.publicKey, c.day)) {
-      return fail(untrustedKey(keys, c.publicKey, `checkpoint ${c.day}`));
-    }
-    if (!checkpointSignatureValid(c, importPublicKey(c.publicKey))) {
-      return fail(`checkpoint ${c.day} (rows ${c.firstNo}–${c.lastNo}) has an invalid signature`);
-    }
-    const before = i > 0 ? inRange[i - 1] : all[all.indexOf(c) - 1];
-    if (before && (before.lastNo + 1 !== c.firstNo || before.head !== c.prevHash)) {
-      return fail(`checkpoint ${c.day} does not continue checkpoint ${before.day}`);
-    }
-  }
+  // Every checkpoint, not only those of the range: any of them may bridge rows the range reads.
+  const problem = checkpointsProblem(all, requestKeys(request));
+  if (problem) return fail(problem);
   const endingAt = new Map(all.map((c) => [c.lastNo, c]));
   const startingAt = new Map(all.map((c) => [c.firstNo, c]));
   const lastSigned = all.at(-1)?.lastNo ?? 0;

@@ -25,8 +25,6 @@ export interface ErasureListInspection {
 
 interface ChangeRow {
   id: string;
-  /** The UTC day it was recorded, YYYY-MM-DD. */
-  day: string;
   action: string;
   digest: string | null;
   signed: unknown;
@@ -38,10 +36,10 @@ async function newestChange(
   signedOnly = false,
 ): Promise<ChangeRow | undefined> {
   const result = await db.query<ChangeRow>(
-    `SELECT id::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, action, details ->> 'erasedRows' AS digest, details -> 'erasedRowsSigned' AS signed
+    `SELECT id::text, action, details ->> 'erasedRows' AS digest, details -> 'erasedRowsSigned' AS signed
        FROM audit_log
       WHERE details ? 'erasedRows' AND ($1::bigint IS NULL OR id < $1) AND (NOT $2 OR details ? 'erasedRowsSigned')
-      ORDER BY id DESC LIMIT 1`,
+      ORDER BY audit_log.id DESC LIMIT 1`,
     [before ?? null, signedOnly],
   );
   return result.rows[0];
@@ -57,6 +55,54 @@ export async function erasureListState(db: Queryable): Promise<{ digest: string;
   );
   const row = result.rows[0] as { digest: string; rows: number };
   return { digest: row.digest, rows: row.rows };
+}
+
+/**
+ * Whether the central key that signed change `id` may have: the current key always; a retired
+ * one only if no change signed by the current key comes before it (the current key took over
+ * from it) and the change was provably written by the end of the retired key's last day — its
+ * audit entry's chain row lies under a day checkpoint of no later day, or under none yet while
+ * today is no later (the entry exists now). `audit_log.at` is not signed and proves nothing.
+ */
+async function trustedSigner(
+  db: Queryable,
+  keys: CentralKeyHistory,
+  publicKey: string,
+  id: number,
+  last: string,
+): Promise<'current' | 'retired' | { problem: string }> {
+  if (publicKey === keys.current) return 'current';
+  const retired = keys.retired.find((r) => r.publicKey === publicKey);
+  if (!retired) return { problem: untrustedKey(keys, publicKey, last) };
+  const after = await db.query<{ id: string }>(
+    `SELECT id::text FROM audit_log
+      WHERE id < $1 AND details -> 'erasedRowsSigned' ->> 'publicKey' = $2
+      ORDER BY audit_log.id LIMIT 1`,
+    [id, keys.current],
+  );
+  if (after.rows[0])
+    return {
+      problem: `${last} is signed by the retired central key ${publicKey}, after audit entry ${after.rows[0].id} signed by the current one: the retired key cannot have made it while in use`,
+    };
+  const written = await db.query<{ day: string | null; today: string }>(
+    `SELECT (SELECT cp.day::text FROM audit_checkpoints cp
+              WHERE cp.site = ch.site AND ch.no BETWEEN cp.first_no AND cp.last_no) AS day,
+            to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
+       FROM audit_chain ch WHERE ch.source = 'audit' AND ch.ref = $1`,
+    [String(id)],
+  );
+  const row = written.rows[0];
+  if (!row)
+    return {
+      problem: `${last} is signed by the retired central key ${publicKey}, and its entry is not in the chain: when it was written is not proven`,
+    };
+  const day = row.day ?? row.today;
+  if (centralKeyFor(keys, publicKey, day)) return 'retired';
+  return {
+    problem: row.day
+      ? `${last} is signed by ${publicKey}, a central key retired after ${retired.lastDay}, but its entry is under the checkpoint of ${row.day}`
+      : `${last} is signed by ${publicKey}, a central key retired after ${retired.lastDay}, but its entry is under no day checkpoint yet and today is ${row.today}`,
+  };
 }
 
 /**
@@ -102,8 +148,8 @@ export async function inspectErasureList(
   }
   const signed = asErasureListSignature(newest.signed);
   if (!signed) return fail(`${last} carries a malformed signature`);
-  const signer = centralKey ? centralKeyFor(keys, signed.publicKey, newest.day) : undefined;
-  if (centralKey && !signer) return fail(untrustedKey(keys, signed.publicKey, last));
+  const signer = centralKey ? await trustedSigner(db, keys, signed.publicKey, id, last) : undefined;
+  if (typeof signer === 'object') return fail(signer.problem);
   const prev = beforeSignature ? signatureRef(beforeSignature) : null;
   if (signed.prev !== prev) {
     return fail(

@@ -1,0 +1,314 @@
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+} from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { retentionSettings } from '../../src/config/dashboard-config.js';
+import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
+import type { RetiredKey } from '../../src/dashboard/audit/central-keys.js';
+import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
+import { signCheckpoint } from '../../src/dashboard/audit/chain-links.js';
+import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
+import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
+import { erasureListState, inspectErasureList } from '../../src/dashboard/audit/erasure-list-check.js';
+import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
+import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
+import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
+import { createLogger, silentLogger } from '../../src/lib/logger.js';
+import { exportPublicKey } from '../../src/protocol/signing.js';
+import { runCli } from '../helpers/cli.js';
+import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
+import { ADMIN, DAY, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+
+/**
+ * An attacker who holds the retired central key (leaked after its lastDay) and can write to the
+ * database; and the edges of a rotation an operator meets. Found by a review (rv89): each test
+ * failed before its fix.
+ */
+describe('a leaked retired central key, and the edges of a rotation', () => {
+  let rig: RetentionRig;
+  let work: string;
+  const oldKey = generateKeyPairSync('ed25519').privateKey;
+  const newKey = generateKeyPairSync('ed25519').privateKey;
+  const oldPublic = exportPublicKey(createPublicKey(oldKey));
+  const newPublic = exportPublicKey(createPublicKey(newKey));
+  const dayAgo = (n: number) => new Date(Date.now() - n * DAY).toISOString().slice(0, 10);
+  // The old key was retired four days ago; it leaks afterwards.
+  const retired: RetiredKey[] = [{ publicKey: oldPublic, lastDay: dayAgo(4) }];
+  const nowAge = () => NOW - Date.now(); // rig.event(age) is relative to the rig's fixed clock
+
+  const service = (signingKey: KeyObject, retiredKeys?: RetiredKey[]) =>
+    new RetentionService({
+      pool: rig.pool,
+      clock: rig.clock,
+      log: silentLogger,
+      settings: retentionSettings({}),
+      signingKey,
+      ...(retiredKeys ? { retiredKeys } : {}),
+    });
+
+  /** Old era (5 days ago, old key), rotation, new era (2 days ago, new key), today unsigned. */
+  async function history(): Promise<void> {
+    await rig.reset();
+    await rig.pool.query('TRUNCATE audit_chain, audit_checkpoints');
+    // Three-digit audit ids throughout: the newest change was once found in text order of ids.
+    await rig.pool.query(`SELECT setval(pg_get_serial_sequence('audit_log', 'id'), 100)`);
+    const people = new PeopleStore(rig.pool, randomBytes(32));
+    for (const id of ['agent-ada', 'agent-bob']) await people.upsertPerson({ id, displayName: id });
+    await rig.event('berlin', nowAge() + 5 * DAY, { person: 'agent-ada' });
+    await signErasureListAtStart(rig.pool, oldKey, silentLogger, new Date(Date.now() - 5 * DAY));
+    await rig.pool.query(`UPDATE audit_chain SET added_at = added_at - interval '5 days'`);
+    await new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays();
+    // The rotation: a dashboard on the new key starts (re-signs the list), days signed by it.
+    await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date(Date.now() - 2 * DAY), retired);
+    await rig.event('berlin', nowAge() + 2 * DAY, { person: 'agent-bob' });
+    await rig.pool.query(
+      `UPDATE audit_chain SET added_at = now() - interval '2 days' WHERE added_at > now() - interval '1 day'`,
+    );
+    await new ChainCheckpointer(rig.pool, newKey, retired).checkpointFinishedDays();
+    // Today, after the rotation: three events, not yet checkpointed.
+    for (let i = 0; i < 3; i++) await rig.event('berlin', nowAge() + 60_000 * (3 - i));
+  }
+
+  const verifyRotated = () => verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired });
+
+  beforeAll(async () => {
+    rig = await startRetentionRig();
+    work = mkdtempSync(join(tmpdir(), 'idg-rv89-'));
+  });
+  beforeEach(history);
+  afterAll(async () => {
+    await rig.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('baseline: the honest history verifies under the rotated configuration', async () => {
+    const report = await verifyRotated();
+    expect(report.mismatch).toBeUndefined();
+    expect(report.ok).toBe(true);
+    const signers = await rig.pool.query(`SELECT DISTINCT public_key FROM audit_checkpoints`);
+    expect(signers.rows.map((r) => r.public_key).sort()).toEqual([oldPublic, newPublic].sort());
+  });
+
+  it('A: a checkpoint signed by the retired key with an old `day` label cannot cover rows added after the rotation', async () => {
+    const last = (
+      await rig.pool.query<{ last_no: string; head: Buffer }>(
+        `SELECT last_no, head FROM audit_checkpoints WHERE site = 'berlin' ORDER BY last_no DESC LIMIT 1`,
+      )
+    ).rows[0] as { last_no: string; head: Buffer };
+    const today = (
+      await rig.pool.query<{ no: string; ref: string; hash: Buffer; added_at: Date }>(
+        `SELECT no, ref, hash, added_at FROM audit_chain WHERE site = 'berlin' AND no > $1 ORDER BY no`,
+        [last.last_no],
+      )
+    ).rows;
+    expect(today).toHaveLength(3);
+    const [first, victim] = today as [(typeof today)[0], (typeof today)[0]];
+    // The attacker removes today's second event (source row and chain row) ...
+    await rig.pool.query(`DELETE FROM audit_chain WHERE site = 'berlin' AND no = $1`, [victim.no]);
+    await rig.pool.query(`DELETE FROM events WHERE id = $1`, [victim.ref]);
+    // ... and bridges the gap with a checkpoint the retired key signs, labelled with an old day.
+    const forged = signCheckpoint(
+      {
+        site: 'berlin',
+        day: '2001-01-01',
+        firstNo: Number(first.no),
+        lastNo: Number(victim.no),
+        count: Number(victim.no) - Number(first.no) + 1,
+        prevHash: last.head.toString('hex'),
+        head: victim.hash.toString('hex'),
+        from: first.added_at.toISOString(),
+        to: victim.added_at.toISOString(),
+      },
+      oldKey,
+      createPublicKey(oldKey),
+    );
+    await rig.pool.query(
+      `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
+       VALUES ('berlin', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        forged.day,
+        forged.firstNo,
+        forged.lastNo,
+        forged.count,
+        last.head,
+        victim.hash,
+        forged.from,
+        forged.to,
+        forged.publicKey,
+        forged.signature,
+      ],
+    );
+    const report = await verifyRotated();
+    // Secure: refused (the retired key signed rows added after its lastDay; days go backwards).
+    expect(report.ok, JSON.stringify(report)).toBe(false);
+  });
+
+  it('B: an erased-rows list change signed by the retired key with a back-dated audit_log.at is not accepted (nor re-signed at start)', async () => {
+    // The attacker deletes today's first event and lists its chain row as erased ...
+    const row = (
+      await rig.pool.query<{ no: string; ref: string }>(
+        `SELECT c.no, c.ref FROM audit_chain c WHERE c.site = 'berlin' AND c.source = 'event' ORDER BY c.no DESC LIMIT 1`,
+      )
+    ).rows[0] as { no: string; ref: string };
+    await rig.pool.query(`DELETE FROM events WHERE id = $1`, [row.ref]);
+    await rig.pool.query(`INSERT INTO erased_chain_rows (site, no) VALUES ('berlin', $1)`, [row.no]);
+    // ... and records the list as a change signed by the retired key, dated within its use.
+    const newest = (
+      await rig.pool.query<{ details: { erasedRowsSigned: { signature: string } } }>(
+        `SELECT details FROM audit_log WHERE details ? 'erasedRowsSigned' ORDER BY id DESC LIMIT 1`,
+      )
+    ).rows[0];
+    const state = await erasureListState(rig.pool);
+    const entry = Number(
+      (await rig.pool.query(`SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS n`)).rows[0]?.n,
+    );
+    const prev = signatureRef(newest?.details.erasedRowsSigned.signature as string);
+    const signed = signErasureList({ action: 'person.erase', entry, ...state, prev }, oldKey);
+    await rig.pool.query(
+      `INSERT INTO audit_log (id, at, actor, action, details) VALUES ($1, now() - interval '5 days', 'staff:someone', 'person.erase', $2)`,
+      [entry, JSON.stringify({ erasedRows: state.digest, erasedRowsSigned: signed })],
+    );
+    const report = await verifyRotated();
+    expect(report.ok, `${report.erasureList}\n${JSON.stringify(report.mismatch)}`).toBe(false);
+  });
+
+  it('B2: ... and the next dashboard start launders it: signed anew by the CURRENT key, it verifies without retiredSigning', async () => {
+    const row = (
+      await rig.pool.query<{ no: string; ref: string }>(
+        `SELECT c.no, c.ref FROM audit_chain c WHERE c.site = 'berlin' AND c.source = 'event' ORDER BY c.no DESC LIMIT 1`,
+      )
+    ).rows[0] as { no: string; ref: string };
+    await rig.pool.query(`DELETE FROM events WHERE id = $1`, [row.ref]);
+    await rig.pool.query(`INSERT INTO erased_chain_rows (site, no) VALUES ('berlin', $1)`, [row.no]);
+    const newest = (
+      await rig.pool.query<{ details: { erasedRowsSigned: { signature: string } } }>(
+        `SELECT details FROM audit_log WHERE details ? 'erasedRowsSigned' ORDER BY id DESC LIMIT 1`,
+      )
+    ).rows[0];
+    const state = await erasureListState(rig.pool);
+    const entry = Number(
+      (await rig.pool.query(`SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS n`)).rows[0]?.n,
+    );
+    const prev = signatureRef(newest?.details.erasedRowsSigned.signature as string);
+    const signed = signErasureList({ action: 'person.erase', entry, ...state, prev }, oldKey);
+    await rig.pool.query(
+      `INSERT INTO audit_log (id, at, actor, action, details) VALUES ($1, now() - interval '5 days', 'staff:someone', 'person.erase', $2)`,
+      [entry, JSON.stringify({ erasedRows: state.digest, erasedRowsSigned: signed })],
+    );
+    const lines: string[] = [];
+    await signErasureListAtStart(
+      rig.pool,
+      newKey,
+      createLogger({ format: 'json', write: (l) => lines.push(l) }),
+      new Date(),
+      retired,
+    );
+    const resigned = await rig.pool.query(
+      `SELECT 1 FROM audit_log WHERE action = 'audit.erasure-list.sign' AND details -> 'erasedRowsSigned' ->> 'publicKey' = $1 AND at > now() - interval '1 hour'`,
+      [newPublic],
+    );
+    // Secure: a dashboard start does not put the current key's signature on the forged list.
+    expect(resigned.rowCount).toBe(0);
+  });
+
+  it('C: an instance still on the old key refuses erasures once a new one signed the list, and signs no checkpoint after the new key', async () => {
+    // history() already ran a start on the new key (the list re-signed by it): step 3 half done.
+    const stillOld = service(oldKey); // its configuration is the pre-rotation one
+    await expect(stillOld.erasePerson('agent-bob', {}, ADMIN)).rejects.toMatchObject({
+      code: 'IDG_AUDIT_ERASURE_LIST_TAMPERED',
+    });
+    await expect(new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays()).rejects.toMatchObject({
+      code: 'IDG_AUDIT_CHECKPOINT_KEY_FOREIGN',
+    });
+    // The new key signs on from the old key's checkpoints.
+    await expect(new ChainCheckpointer(rig.pool, newKey, retired).checkpointFinishedDays()).resolves.toEqual(
+      [],
+    );
+  });
+
+  it('D: a bundle signed by the retired key, back-dated createdAt, with events after its lastDay, fails export verify --config', async () => {
+    const keyFile = join(work, `${randomBytes(4).toString('hex')}.pem`);
+    writeFileSync(keyFile, oldKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const config = dashboardConfigFile(rig.databaseUrl, `keys:\n  signing: { file: ${keyFile} }\n`);
+    const out = join(work, `forged-${randomBytes(3).toString('hex')}`);
+    const from = new Date(Date.now() - DAY).toISOString();
+    const to = new Date(Date.now() + 60_000).toISOString();
+    const made = await runCli(
+      ['export', '--from', from, '--to', to, '--out', out, '--format', 'csv', '--config', config.file],
+      { env: config.env },
+    );
+    expect(made.code, made.stderr + made.stdout).toBe(0);
+    // The attacker back-dates the manifest and signs it again with the leaked old key.
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.rows).toBeGreaterThan(0); // events of today, after lastDay
+    manifest.createdAt = `${dayAgo(10)}T00:00:00.000Z`;
+    // The forger leaves out checkpoints the new key signed (it cannot make those).
+    for (const section of manifest.chain)
+      section.checkpoints = section.checkpoints.filter(
+        (c: { publicKey: string }) => c.publicKey === oldPublic,
+      );
+    const text = `${JSON.stringify(manifest, null, 2)}\n`;
+    writeFileSync(join(out, 'manifest.json'), text);
+    writeFileSync(join(out, 'manifest.sig'), sign(null, Buffer.from(text), oldKey));
+    const sums = readFileSync(join(out, 'SHA256SUMS'), 'utf8').replace(
+      /^[0-9a-f]{64}( {2}manifest\.(json|sig))$/gm,
+      (_line, rest: string, ext: string) =>
+        `${createHash('sha256')
+          .update(readFileSync(join(out, `manifest.${ext}`)))
+          .digest('hex')}${rest}`,
+    );
+    writeFileSync(join(out, 'SHA256SUMS'), sums);
+    writeFileSync(join(out, 'SHA256SUMS.sig'), sign(null, Buffer.from(sums), oldKey));
+    const report = await verifyBundle(out, { current: newPublic, retired });
+    // Secure: the retired key cannot vouch for events it could not have signed while in use.
+    expect(report.ok, JSON.stringify(report)).toBe(false);
+  });
+  it('E (no rotation needed): the newest change of the erased-rows list is found by id::text order; honest changes at ids 8 and 21 break verify and erasures', async () => {
+    await rig.reset();
+    await rig.pool.query('TRUNCATE audit_chain, audit_checkpoints');
+    await rig.pool.query(`SELECT setval(pg_get_serial_sequence('audit_log', 'id'), 7)`);
+    const people = new PeopleStore(rig.pool, randomBytes(32));
+    for (const id of ['agent-ada', 'agent-bob']) await people.upsertPerson({ id, displayName: id });
+    await rig.event('berlin', DAY, { person: 'agent-ada' });
+    await rig.event('berlin', DAY, { person: 'agent-bob' });
+    await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date()); // audit entry 8
+    // Other staff actions fill the audit log (honest), then a person is erased.
+    await rig.pool.query(`SELECT setval(pg_get_serial_sequence('audit_log', 'id'), 20)`);
+    await service(newKey).erasePerson('agent-ada', {}, ADMIN);
+    const report = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey) });
+    expect(report.ok, `${report.erasureList}\n${JSON.stringify(report.mismatch)}`).toBe(true);
+    await expect(service(newKey).erasePerson('agent-bob', {}, ADMIN)).resolves.toBeDefined();
+  });
+  it('H (no key needed): a ranged audit verify bridges a deleted row with an unsigned checkpoint whose span lies outside the range', async () => {
+    const last = (
+      await rig.pool.query<{ last_no: string }>(
+        `SELECT last_no FROM audit_checkpoints WHERE site = 'berlin' ORDER BY last_no DESC LIMIT 1`,
+      )
+    ).rows[0] as { last_no: string };
+    const today = (
+      await rig.pool.query<{ no: string; ref: string; hash: Buffer }>(
+        `SELECT no, ref, hash FROM audit_chain WHERE site = 'berlin' AND no > $1 ORDER BY no`,
+        [last.last_no],
+      )
+    ).rows;
+    const victim = today[1] as (typeof today)[0];
+    await rig.pool.query(`DELETE FROM audit_chain WHERE site = 'berlin' AND no = $1`, [victim.no]);
+    await rig.pool.query(`DELETE FROM events WHERE id = $1`, [victim.ref]);
+    await rig.pool.query(
+      `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
+       VALUES ('berlin', '2000-01-01', $1, $1, 1, $2, $2, '2000-01-01', '2000-01-01', 'ed25519:junk', 'junk')`,
+      [victim.no, victim.hash],
+    );
+    const from = new Date(Date.now() - 6 * 3_600_000);
+    const report = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired, from });
+    expect(report.ok, JSON.stringify(report)).toBe(false);
+  });
+});
