@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
 import { ChainCheckpointer, pruneSignedDays } from '../dashboard/audit/chain-checkpoints.js';
 import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verifier.js';
+import { resignCheckpoints } from '../dashboard/audit/checkpoint-resign.js';
 import { beginErasureListChange } from '../dashboard/audit/erasure-list.js';
 import { withTransaction } from '../dashboard/storage/transaction.js';
 import { CodedError } from '../lib/coded-error.js';
@@ -18,6 +19,10 @@ import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 export const AUDIT_USAGE = `usage:
   identgate audit verify [--site <id>] [--from <ISO time>] [--to <ISO time>] --config <dashboard.yaml>
   identgate audit checkpoint --config <dashboard.yaml>   sign the finished days (needs keys.signing)
+  identgate audit checkpoint --resign-after <date> --config <dashboard.yaml>
+                                  sign anew with keys.signing the checkpoints of later days another
+                                  key signed (a leaked key retired early), each chain only if it
+                                  verifies as it stands (docs/security.md)
   identgate audit prune --before <date> --config <dashboard.yaml>
                                   delete chain rows of signed days before the date (checkpoints stay);
                                   signs the erasure list it leaves with keys.signing`;
@@ -49,6 +54,7 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       from: { type: 'string' },
       to: { type: 'string' },
       before: { type: 'string' },
+      'resign-after': { type: 'string' },
     },
   });
   const [verb, ...extra] = positionals;
@@ -87,6 +93,23 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
         AuditErrorCode.noSigningKey,
         'checkpoints are signed with keys.signing, which is not set',
       );
+    const after = values['resign-after'];
+    if (after !== undefined) {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(after) || Number.isNaN(Date.parse(after)))
+        throw new UsageError('--resign-after needs a day, YYYY-MM-DD');
+      return withDashboardDatabase(configFile, 'audit checkpoint', async ({ pool }) => {
+        const outcomes = await resignCheckpoints(pool, key, after, cliActor());
+        const lines = outcomes.map((o) =>
+          o.problem
+            ? `${o.site}: not signed anew, the chain does not verify as it stands: ${o.problem}`
+            : `${o.site}: ${o.days.length} day checkpoint(s) signed anew with keys.signing (${o.days.join(', ')})`,
+        );
+        return {
+          lines: lines.length > 0 ? lines : [`no checkpoint after ${after} is signed by another key`],
+          code: outcomes.some((o) => o.problem) ? ExitCode.failure : ExitCode.ok,
+        };
+      });
+    }
     return withDashboardDatabase(configFile, 'audit checkpoint', async ({ pool }) => {
       const made = await new ChainCheckpointer(pool, key, retired).checkpointFinishedDays();
       const lines = made.map(

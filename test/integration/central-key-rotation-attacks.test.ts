@@ -311,4 +311,52 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
     const report = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired, from });
     expect(report.ok, JSON.stringify(report)).toBe(false);
   });
+
+  it('a key retired before its last use: audit checkpoint --resign-after signs its later days anew, only over a chain that verifies', async () => {
+    const early: RetiredKey[] = [{ publicKey: oldPublic, lastDay: dayAgo(6) }];
+    const keyFile = join(work, `${randomBytes(4).toString('hex')}.pem`);
+    writeFileSync(keyFile, newKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const config = dashboardConfigFile(
+      rig.databaseUrl,
+      `keys:\n  signing: { file: ${keyFile} }\n  retiredSigning:\n    - { publicKey: '${oldPublic}', lastDay: '${dayAgo(6)}' }\n`,
+    );
+    const cli = (...args: string[]) => runCli([...args, '--config', config.file], { env: config.env });
+    const before = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired: early });
+    expect(before.ok).toBe(false);
+    expect(before.mismatch?.problem).toContain(`a central key retired after ${dayAgo(6)}`);
+
+    // A chain that does not verify as it stands is not signed anew.
+    const victim = (
+      await rig.pool.query<{ ref: string }>(
+        `SELECT ref FROM audit_chain WHERE site = 'berlin' AND source = 'event' ORDER BY no LIMIT 1`,
+      )
+    ).rows[0] as { ref: string };
+    const person = (
+      await rig.pool.query<{ person: string }>('SELECT person FROM events WHERE id = $1', [victim.ref])
+    ).rows[0]?.person;
+    await rig.pool.query(`UPDATE events SET person = 'agent-someone-else' WHERE id = $1`, [victim.ref]);
+    const refused = await cli('audit', 'checkpoint', '--resign-after', dayAgo(6));
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^berlin: not signed anew, the chain does not verify as it stands/m);
+    const keys = async () =>
+      (
+        await rig.pool.query<{ site: string; public_key: string }>(
+          `SELECT site, public_key FROM audit_checkpoints WHERE site = 'berlin' ORDER BY day`,
+        )
+      ).rows.map((r) => r.public_key);
+    expect(await keys()).toEqual([oldPublic, newPublic]);
+
+    // Restored, it verifies as it stands: the old key's later days are signed anew, and audited.
+    await rig.pool.query('UPDATE events SET person = $2 WHERE id = $1', [victim.ref, person]);
+    const done = await cli('audit', 'checkpoint', '--resign-after', dayAgo(6));
+    expect(done.code, done.stdout + done.stderr).toBe(0);
+    expect(done.stdout).toContain(`berlin: 1 day checkpoint(s) signed anew with keys.signing (${dayAgo(5)})`);
+    expect(await keys()).toEqual([newPublic, newPublic]);
+    const after = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired: early });
+    expect(after.mismatch).toBeUndefined();
+    const audited = await rig.pool.query<{ details: { replaced: Array<{ publicKey: string }> } }>(
+      `SELECT details FROM audit_log WHERE action = 'audit.checkpoints.resign' AND target = 'berlin'`,
+    );
+    expect(audited.rows[0]?.details.replaced.map((r) => r.publicKey)).toEqual([oldPublic]);
+  });
 });
