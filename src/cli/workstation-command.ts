@@ -45,6 +45,20 @@ export const WORKSTATION_USAGE = `usage:
 
 export const DEFAULT_WORKSTATION_CONFIG = '/etc/identgate/workstation.yaml';
 
+/**
+ * Node reads NODE_ variables of its environment before identgate runs (NODE_TLS_REJECT_UNAUTHORIZED
+ * turns certificate checks off, NODE_OPTIONS loads code): under pam_exec that environment is the
+ * PAM environment. The shipped wrapper (hardware/pam/identgate-pam-check) starts the check with
+ * none; a check that finds one set anyway fails, which PAM takes as a denial.
+ */
+function refuseNodeSettings(env: NodeJS.ProcessEnv): void {
+  const set = Object.keys(env).filter((name) => name.startsWith('NODE_') && name !== 'NODE_ENV' && env[name]);
+  if (set.length > 0)
+    throw new ConfigError('environment', [
+      `a login check run by PAM does not run with ${set.join(', ')} set: run it through identgate-pam-check (docs/workstations.md)`,
+    ]);
+}
+
 /** Only the items pam_exec sets itself (`PAM_USER`, `PAM_TYPE`, `PAM_SERVICE`, …). */
 function pamItems(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('PAM_')));
@@ -180,6 +194,7 @@ export async function runWorkstation(
   processEnv = process.env,
   syslog?: PamSyslog,
 ): Promise<WorkstationRun> {
+  if (processEnv.PAM_TYPE) refuseNodeSettings(processEnv);
   const env = processEnv.PAM_TYPE ? pamItems(processEnv) : processEnv;
   const note = syslog ? (line: string) => syslog.note(line) : undefined;
   const { values, positionals } = parseArgs({

@@ -61,6 +61,8 @@ export class CentralClient {
             authorization: `Bearer ${this.options.token}`,
           },
           ...(this.ca ? { ca: this.ca } : {}),
+          // Whatever NODE_TLS_REJECT_UNAUTHORIZED says: the login check trusts only a valid chain.
+          rejectUnauthorized: true,
         },
         (res) => {
           const chunks: Buffer[] = [];

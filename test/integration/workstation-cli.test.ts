@@ -88,11 +88,20 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     const broken = join(dir, 'broken.yaml');
     writeFileSync(broken, yaml(system.dashboard.url as string, 0, join(dir, 'no-token')));
     // pam_exec runs the CLI with an empty environment: absolute paths, and cwd for tsx.
+    // The shipped wrapper (empty environment but the PAM items), run from the source tree.
+    const wrapper = readFileSync(join(ROOT, 'hardware/pam/identgate-pam-check'), 'utf8');
+    expect(wrapper).toContain('/usr/bin/node /opt/identgate/bin/identgate.js workstation check "$@"');
     const checkScript = (name: string, config: string) => {
       const script = join(dir, name);
       writeFileSync(
         script,
-        `#!/bin/sh\ncd ${ROOT} && exec ${process.execPath} --import tsx ${ENTRY} workstation check --config ${config}\n`,
+        wrapper
+          .replace('#!/bin/sh\n', `#!/bin/sh\ncd ${ROOT} || exit 1\n`)
+          .replace(
+            '/usr/bin/node /opt/identgate/bin/identgate.js',
+            `${process.execPath} --import tsx ${ENTRY}`,
+          )
+          .replace('"$@"', `--config ${config}`),
       );
       chmodSync(script, 0o755);
       return script;
@@ -111,7 +120,7 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     // The shipped file as it is, but for the program it runs: a service that skips auth (as a
     // public-key SSH login does) still meets its account line.
     const shipped = readFileSync(join(ROOT, 'hardware/pam/identgate-workstation'), 'utf8');
-    const command = '/usr/bin/identgate workstation check --config /etc/identgate/workstation.yaml';
+    const command = '/usr/lib/identgate/identgate-pam-check --config /etc/identgate/workstation.yaml';
     expect(shipped.match(/^(auth|account)\s+requisite\s+pam_exec\.so quiet (.*)$/gm)).toEqual([
       `auth     requisite  pam_exec.so quiet ${command}`,
       `account  requisite  pam_exec.so quiet ${command}`,
@@ -148,7 +157,13 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
   });
 
   it('under PAM trusts no IDENTGATE_ variable of the PAM environment, only the configuration file', async () => {
-    const pam = { PAM_TYPE: 'auth', PAM_SERVICE: 'login', PAM_USER: system.agent.person };
+    // This machine sets NODE_EXTRA_CA_CERTS for every process; under PAM a set NODE_ variable fails.
+    const pam = {
+      PAM_TYPE: 'auth',
+      PAM_SERVICE: 'login',
+      PAM_USER: system.agent.person,
+      NODE_EXTRA_CA_CERTS: '',
+    };
     // A URL override would send the check elsewhere: ignored, central still answers.
     const redirected = await runCli(['workstation', 'check', '--config', online], {
       env: { ...pam, IDENTGATE_URL: 'http://127.0.0.1:9', IDENTGATE_GRACE_SECONDS: '3600' },
@@ -160,6 +175,15 @@ describe('identgate workstation check: the CLI, a real PAM stack, the grace and 
     });
     expect(elsewhere.code).not.toBe(0);
     expect(elsewhere.stderr).toContain('/etc/identgate/workstation.yaml');
+    // Node's own settings from the PAM environment (certificate checks off): refused outright.
+    const insecure = await runCli(['workstation', 'check', '--config', online], {
+      env: { ...pam, NODE_TLS_REJECT_UNAUTHORIZED: '0' },
+    });
+    expect(insecure.code).not.toBe(0);
+    expect(insecure.stdout).toBe('');
+    expect(insecure.stderr).toContain(
+      'a login check run by PAM does not run with NODE_TLS_REJECT_UNAUTHORIZED set: run it through identgate-pam-check',
+    );
   });
 
   it('allows after a simulated badge-in: exit 0, and PAM lets the user in', async () => {
