@@ -19,6 +19,7 @@ import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
 import { erasureListState, inspectErasureList } from '../../src/dashboard/audit/erasure-list-check.js';
 import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
+import { writeHandover } from '../../src/dashboard/audit/key-handover.js';
 import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
@@ -66,7 +67,8 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
     await signErasureListAtStart(rig.pool, oldKey, silentLogger, new Date(Date.now() - 5 * DAY));
     await rig.pool.query(`UPDATE audit_chain SET added_at = added_at - interval '5 days'`);
     await new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays();
-    // The rotation: a dashboard on the new key starts (re-signs the list), days signed by it.
+    // The rotation: a dashboard on the new key starts (the handover, the list re-signed), days signed by it.
+    await writeHandover(rig.pool, newKey);
     await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date(Date.now() - 2 * DAY), retired);
     await rig.event('berlin', nowAge() + 2 * DAY, { person: 'agent-bob' });
     await rig.pool.query(

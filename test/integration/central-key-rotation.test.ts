@@ -10,6 +10,7 @@ import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.j
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
 import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
+import { writeHandover } from '../../src/dashboard/audit/key-handover.js';
 import { checkSigningKeyAtStart } from '../../src/dashboard/audit/signing-key-use.js';
 import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
 import { AlarmStore } from '../../src/dashboard/storage/alarm-store.js';
@@ -87,7 +88,8 @@ describe('rotating the central signing key', () => {
     await rig.pool.query(`UPDATE audit_chain SET added_at = added_at - interval '2 days'`);
     await new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays();
     oldBundle = await exportWith(configWith(oldKey), 'before-rotation');
-    // The rotation: a day later, signed by the new key.
+    // The rotation: a day later, signed by the new key, after its first start's handover.
+    await writeHandover(rig.pool, newKey);
     await rig.event('berlin', 2 * DAY, { person: 'agent-cem', kind: 'access.granted' });
     await rig.pool.query(
       `UPDATE audit_chain SET added_at = now() - interval '1 day' WHERE added_at > now() - interval '1 day'`,
@@ -305,6 +307,7 @@ describe('rotating the central signing key', () => {
     // Rotated without step 3: the old key's days are named, with the lastDay that covers them.
     const forgot = await checkSigningKeyAtStart(
       rig.pool,
+      newKey,
       { current: newPublic, retired: [] },
       alarms,
       silentLogger,
@@ -320,6 +323,7 @@ describe('rotating the central signing key', () => {
     // Retired too early: named as such.
     const early = await checkSigningKeyAtStart(
       rig.pool,
+      newKey,
       { current: newPublic, retired: [{ publicKey: oldPublic, lastDay: threeDaysAgo }] },
       alarms,
       silentLogger,
@@ -329,6 +333,7 @@ describe('rotating the central signing key', () => {
     // Configured as the procedure says: no problem, the warning cleared, the same key not audited again.
     const fixed = await checkSigningKeyAtStart(
       rig.pool,
+      newKey,
       { current: newPublic, retired: retiredToday },
       alarms,
       silentLogger,
@@ -340,6 +345,7 @@ describe('rotating the central signing key', () => {
     // Another key in use (an instance not switched yet): the change is audited with the one before.
     await checkSigningKeyAtStart(
       rig.pool,
+      oldKey,
       { current: oldPublic, retired: [{ publicKey: newPublic, lastDay: today }] },
       alarms,
       silentLogger,
@@ -348,5 +354,29 @@ describe('rotating the central signing key', () => {
       { publicKey: newPublic },
       { publicKey: oldPublic, previous: newPublic, previousLastDay: today },
     ]);
+    // Forward again, then an instance left on the replaced key: told to switch, nothing recorded.
+    await checkSigningKeyAtStart(
+      rig.pool,
+      newKey,
+      { current: newPublic, retired: retiredToday },
+      alarms,
+      silentLogger,
+    );
+    const left = await checkSigningKeyAtStart(
+      rig.pool,
+      oldKey,
+      { current: oldPublic, retired: [] },
+      alarms,
+      silentLogger,
+    );
+    expect(left.problems).toEqual([
+      `this instance signs with ${oldPublic}, which ${newPublic} has replaced (keys.signing.in-use in the audit log): switch its keys.signing to the current key and list ${oldPublic} in keys.retiredSigning (docs/security.md#rotating-the-central-signing-key)`,
+    ]);
+    expect((await inUse()).at(-1)).toMatchObject({ publicKey: newPublic });
+    // Its checkpoint job signs nothing either.
+    await expect(new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays()).rejects.toMatchObject({
+      code: 'IDG_AUDIT_CHECKPOINT_KEY_FOREIGN',
+      message: expect.stringContaining(`the central key in use is ${newPublic}`),
+    });
   });
 });

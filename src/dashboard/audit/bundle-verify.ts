@@ -166,10 +166,14 @@ async function checkChain(
   for (const s of manifest.chain) {
     state.set(s.site, { no: s.firstNo - 1, hash: Buffer.from(s.prevHash, 'hex') });
     // Signed by the bundle's key or a retired one it names for the day, in order (chain-verifier.ts).
-    const unsound = checkpointsProblem(s.checkpoints, { current: manifest.publicKey, retired });
+    const unsound = checkpointsProblem(
+      s.checkpoints,
+      { current: manifest.publicKey, retired },
+      'not-checked',
+    );
     if (unsound) problem(`chain ${s.site}: ${unsound}`);
     // Pinned: each checkpoint also by a key the configuration trusts for its day.
-    const untrusted = trusted && checkpointsProblem(s.checkpoints, trusted);
+    const untrusted = trusted && checkpointsProblem(s.checkpoints, trusted, 'not-checked');
     if (untrusted && untrusted !== unsound) problem(`chain ${s.site}: ${untrusted}`);
     for (const c of s.checkpoints) {
       if (c.lastNo === s.firstNo - 1 && c.head !== s.prevHash) {

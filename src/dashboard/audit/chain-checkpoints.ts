@@ -7,6 +7,7 @@ import { withTransaction } from '../storage/transaction.js';
 import { AuditErrorCode } from './audit-errors.js';
 import type { RetiredKey } from './central-keys.js';
 import { type Checkpoint, signCheckpoint, ZERO_HASH } from './chain-links.js';
+import { readHandover } from './key-handover.js';
 
 /**
  * Day checkpoints of the hash chains: for every finished UTC day (by the time rows joined their
@@ -76,13 +77,46 @@ export class ChainCheckpointer {
       `SELECT to_char((clock_timestamp() AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS today`,
     );
     const today = now.rows[0]?.today as string;
+    await this.refuseIfReplaced();
     const sites = await this.pool.query<{ site: string }>(
       `SELECT DISTINCT site FROM audit_chain WHERE added_at < $1::date ORDER BY site`,
       [today],
     );
     const made: Checkpoint[] = [];
-    for (const { site } of sites.rows) made.push(...(await this.checkpointSite(site, today)));
+    const failed: Error[] = [];
+    // Each chain on its own: one this instance may not sign on does not hold up the others.
+    for (const { site } of sites.rows) {
+      try {
+        made.push(...(await this.checkpointSite(site, today)));
+      } catch (error) {
+        failed.push(error as Error);
+      }
+    }
+    if (failed.length === 1) throw failed[0];
+    if (failed.length > 1)
+      throw new CodedError(
+        (failed[0] as CodedError).code ?? AuditErrorCode.chainBroken,
+        `${failed.length} chains not signed (${made.length} checkpoints made in the others): ${failed.map((e) => e.message).join('; ')}`,
+      );
     return made;
+  }
+
+  /**
+   * An instance left on a key another has replaced (keys.signing.in-use names a newer key, one
+   * this configuration does not retire) signs nothing: its days belong to the new key.
+   */
+  private async refuseIfReplaced(): Promise<void> {
+    const mine = exportPublicKey(this.publicKey);
+    const newest = await this.pool.query<{ key: string | null }>(
+      `SELECT details ->> 'publicKey' AS key FROM audit_log
+        WHERE action = 'keys.signing.in-use' ORDER BY audit_log.id DESC LIMIT 1`,
+    );
+    const inUse = newest.rows[0]?.key;
+    if (inUse && inUse !== mine && !this.retired.some((r) => r.publicKey === inUse))
+      throw new CodedError(
+        AuditErrorCode.checkpointKeyForeign,
+        `the central key in use is ${inUse} (keys.signing.in-use), neither keys.signing (${mine}) nor a key it retires: no checkpoint signed; if this instance runs an old configuration, switch it to the current key (docs/security.md#rotating-the-central-signing-key)`,
+      );
   }
 
   private checkpointSite(site: string, today: string): Promise<Checkpoint[]> {
@@ -90,12 +124,22 @@ export class ChainCheckpointer {
       // The appenders' lock: a row still being written for a finished day lands before we read.
       await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
       const last = await db.query<{ last_no: string; head: Buffer; public_key: string; day: string }>(
-        'SELECT last_no, head, public_key, day::text FROM audit_checkpoints WHERE site = $1 ORDER BY last_no DESC LIMIT 1',
+        `SELECT last_no, head, public_key, to_char(day, 'YYYY-MM-DD') AS day
+           FROM audit_checkpoints WHERE site = $1 ORDER BY last_no DESC LIMIT 1`,
         [site],
       );
       const signer = last.rows[0]?.public_key;
       const mine = exportPublicKey(this.publicKey);
-      if (signer && signer !== mine && !this.retired.some((r) => r.publicKey === signer)) {
+      if (signer && signer !== mine && this.retired.some((r) => r.publicKey === signer)) {
+        // A retired key's checkpoint is signed on from only where the handover says it stood.
+        const handed = (await readHandover(db, mine))?.get(site);
+        const lastNo = Number(last.rows[0]?.last_no);
+        if (!handed || lastNo > handed.lastNo)
+          throw new CodedError(
+            AuditErrorCode.checkpointKeyForeign,
+            `chain ${site}: its last checkpoint (${last.rows[0]?.day}) is signed by the retired key ${signer} ${handed ? `beyond row ${handed.lastNo}, where the current key took the chain over` : 'and no handover to the current key is recorded'}: not signed on; see audit checkpoint --resign-after (docs/security.md#rotating-the-central-signing-key)`,
+          );
+      } else if (signer && signer !== mine) {
         // An instance left on the old key after a rotation must not sign days the new one owns.
         throw new CodedError(
           AuditErrorCode.checkpointKeyForeign,

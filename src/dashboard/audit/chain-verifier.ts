@@ -15,6 +15,7 @@ import {
 } from './chain-coverage.js';
 import { type Checkpoint, checkpointSignatureValid, linkHash, ZERO_HASH } from './chain-links.js';
 import { inspectErasureListOnce } from './erasure-list.js';
+import { type Handover, readHandover } from './key-handover.js';
 
 /**
  * `identgate audit verify`: walks each chain from the database in order, recomputes every row's
@@ -118,11 +119,14 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
       erasureList,
       mismatch: { site: '_central', no: null, problem: list.problem },
     };
+  const keys = requestKeys(request);
+  const handover =
+    keys.current && keys.retired.length > 0 ? await readHandover(pool, keys.current) : undefined;
   const chains: ChainSummary[] = [];
   const client = await pool.connect();
   try {
     for (const site of sites) {
-      const { summary, mismatch } = await verifyChain(client, site, request, coverage);
+      const { summary, mismatch } = await verifyChain(client, site, request, coverage, handover);
       chains.push(summary);
       if (mismatch) return { ok: false, chains, erasureList, mismatch };
     }
@@ -138,13 +142,25 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
  * a retired key after one by the current key (the current key took over from it). So a key
  * retired after its last day cannot add a checkpoint, whatever day it writes into it.
  */
-export function checkpointsProblem(all: readonly Checkpoint[], keys: CentralKeyHistory): string | undefined {
+export function checkpointsProblem(
+  all: readonly Checkpoint[],
+  keys: CentralKeyHistory,
+  /** Where the current key took over (key-handover.ts); undefined where none is recorded. */
+  handover?: Handover | 'not-checked',
+): string | undefined {
   let current: Checkpoint | undefined;
   for (const [i, c] of all.entries()) {
     const signer = keys.current ? centralKeyFor(keys, c.publicKey, c.day) : undefined;
     if (keys.current && !signer) return untrustedKey(keys, c.publicKey, `checkpoint ${c.day}`);
     if (signer === 'retired' && current)
       return `checkpoint ${c.day} is signed by the retired central key ${c.publicKey}, after checkpoint ${current.day} signed by the current one`;
+    if (signer === 'retired' && handover !== 'not-checked') {
+      const handed = handover?.get(c.site);
+      if (!handover)
+        return `checkpoint ${c.day} is signed by the retired central key ${c.publicKey}, and no handover to the current key is recorded (a dashboard start with this configuration records it)`;
+      if (!handed || c.lastNo > handed.lastNo || (c.lastNo === handed.lastNo && c.head !== handed.head))
+        return `checkpoint ${c.day} is signed by the retired central key ${c.publicKey} beyond where the current key took the chain over (${handed ? `row ${handed.lastNo}` : 'no checkpoint yet'}): made after the handover, or put in place of the current key's`;
+    }
     if (signer === 'current') current ??= c;
     if (!signatureValid(c))
       return `checkpoint ${c.day} (rows ${c.firstNo}–${c.lastNo}) has an invalid signature`;
@@ -173,6 +189,7 @@ async function verifyChain(
   site: string,
   request: VerifyRequest,
   coverage: Coverage,
+  handover: Handover | undefined,
 ): Promise<{ summary: ChainSummary; mismatch?: Mismatch }> {
   const all = await listCheckpoints(client, site);
   const inRange = all.filter(
@@ -194,7 +211,7 @@ async function verifyChain(
       : { site, no: null, problem },
   });
   // Every checkpoint, not only those of the range: any of them may bridge rows the range reads.
-  const problem = checkpointsProblem(all, requestKeys(request));
+  const problem = checkpointsProblem(all, requestKeys(request), handover);
   if (problem) return fail(problem);
   const endingAt = new Map(all.map((c) => [c.lastNo, c]));
   const startingAt = new Map(all.map((c) => [c.firstNo, c]));

@@ -85,7 +85,7 @@ async function trustedSigner(
       problem: `${last} is signed by the retired central key ${publicKey}, after audit entry ${after.rows[0].id} signed by the current one: the retired key cannot have made it while in use`,
     };
   const written = await db.query<{ day: string | null; today: string }>(
-    `SELECT (SELECT cp.day::text FROM audit_checkpoints cp
+    `SELECT (SELECT to_char(cp.day, 'YYYY-MM-DD') FROM audit_checkpoints cp
               WHERE cp.site = ch.site AND ch.no BETWEEN cp.first_no AND cp.last_no) AS day,
             to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
        FROM audit_chain ch WHERE ch.source = 'audit' AND ch.ref = $1`,

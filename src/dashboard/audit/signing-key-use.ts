@@ -7,6 +7,7 @@ import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { writeAudit } from './audit-log.js';
 import { type CentralKeyHistory, centralKeyFor } from './central-keys.js';
 import { signErasureListAtStart } from './erasure-list.js';
+import { readHandover, writeHandover } from './key-handover.js';
 
 /**
  * The keys of the audit trail and of erasures, at a dashboard's start: the tombstones' key sealed,
@@ -26,7 +27,8 @@ export async function prepareAuditKeys(options: {
   const { pool, masterKeys, signingKey, history, alarms, at, log } = options;
   await prepareTombstoneKey(pool, masterKeys, log);
   await signErasureListAtStart(pool, signingKey, log, at, history.retired);
-  options.alarmsChanged((await checkSigningKeyAtStart(pool, history, alarms, log)).changed);
+  if (signingKey)
+    options.alarmsChanged((await checkSigningKeyAtStart(pool, signingKey, history, alarms, log, at)).changed);
 }
 
 /** The key of the warning raised while checkpoints are signed by a key not trusted for them. */
@@ -51,6 +53,7 @@ export const NOT_RETIRED_KEY = 'central-key-not-retired';
  */
 export async function checkSigningKeyAtStart(
   pool: Pool,
+  signingKey: KeyObject,
   keys: CentralKeyHistory,
   alarms: Pick<AlarmStore, 'raiseCentral' | 'clearCentral'>,
   log: Logger,
@@ -58,7 +61,13 @@ export async function checkSigningKeyAtStart(
 ): Promise<{ problems: string[]; changed: AlarmView[] }> {
   const current = keys.current;
   if (!current) return { problems: [], changed: [] };
-  const problems = await untrustedCheckpoints(pool, keys);
+  const newest = await pool.query<{ key: string | null }>(
+    `SELECT details ->> 'publicKey' AS key FROM audit_log
+      WHERE action = 'keys.signing.in-use' ORDER BY id DESC LIMIT 1`,
+  );
+  const previous = newest.rows[0]?.key ?? undefined;
+  const replaced = previous && previous !== current ? await replacedBy(pool, keys, previous) : undefined;
+  const problems = replaced ? [replaced] : await untrustedCheckpoints(pool, keys);
   for (const problem of problems) log.error({ problem }, 'central signing key: checkpoints not covered');
   const changed =
     problems.length > 0
@@ -69,12 +78,8 @@ export async function checkSigningKeyAtStart(
           detail: problems.join('; ').slice(0, 2000),
         })
       : await alarms.clearCentral(NOT_RETIRED_KEY, null, null);
-  const newest = await pool.query<{ key: string | null }>(
-    `SELECT details ->> 'publicKey' AS key FROM audit_log
-      WHERE action = 'keys.signing.in-use' ORDER BY id DESC LIMIT 1`,
-  );
-  const previous = newest.rows[0]?.key ?? undefined;
-  if (previous !== current) {
+  // An instance on a key already replaced records nothing: the key in use stays the newer one.
+  if (previous !== current && !replaced) {
     const retired = keys.retired.find((r) => r.publicKey === previous);
     await writeAudit(
       pool,
@@ -91,18 +96,45 @@ export async function checkSigningKeyAtStart(
     );
     log.info({ publicKey: current, previous }, 'central signing key in use recorded in the audit log');
   }
+  if (keys.retired.length > 0 && !replaced && !(await readHandover(pool, current))) {
+    await writeHandover(pool, signingKey, at);
+    log.info('where each chain stands recorded, signed by the current central key (keys.signing.handover)');
+  }
   return { problems, changed };
+}
+
+/**
+ * Why this instance should not sign: the key in use since is another that this configuration
+ * does not retire, and this key was in use before it — an instance left on a replaced key.
+ */
+async function replacedBy(pool: Pool, keys: CentralKeyHistory, newer: string): Promise<string | undefined> {
+  if (keys.retired.some((r) => r.publicKey === newer)) return undefined;
+  const earlier = await pool.query(
+    `SELECT 1 FROM audit_log WHERE action = 'keys.signing.in-use' AND details ->> 'publicKey' = $1 LIMIT 1`,
+    [keys.current],
+  );
+  if (earlier.rowCount === 0) return undefined;
+  return `this instance signs with ${keys.current}, which ${newer} has replaced (keys.signing.in-use in the audit log): switch its keys.signing to the current key and list ${keys.current} in keys.retiredSigning (docs/security.md#rotating-the-central-signing-key)`;
 }
 
 /** The checkpoints' signers this configuration does not trust for all their days, one line each. */
 async function untrustedCheckpoints(pool: Pool, keys: CentralKeyHistory): Promise<string[]> {
   const signers = await pool.query<{ public_key: string; first: string; last: string; days: number }>(
-    `SELECT public_key, min(day)::text AS first, max(day)::text AS last, count(*)::int AS days
+    `SELECT public_key, to_char(min(day), 'YYYY-MM-DD') AS first, to_char(max(day), 'YYYY-MM-DD') AS last,
+            count(*)::int AS days
        FROM audit_checkpoints GROUP BY public_key ORDER BY min(day)`,
   );
   const problems: string[] = [];
+  const mine = signers.rows.find((s) => s.public_key === keys.current);
   for (const s of signers.rows) {
     if (centralKeyFor(keys, s.public_key, s.last)) continue;
+    if (mine && s.first > mine.last && !keys.retired.some((r) => r.publicKey === s.public_key)) {
+      // Signed after this key's last day: a newer key, which this instance has not been switched to.
+      problems.push(
+        `${s.days} day checkpoints (${s.first} to ${s.last}) are signed by ${s.public_key}, after the last of this instance's key ${keys.current} (${mine.last}): ${s.public_key} has replaced it; switch this instance's keys.signing to it and list ${keys.current} in keys.retiredSigning (docs/security.md#rotating-the-central-signing-key)`,
+      );
+      continue;
+    }
     const retired = keys.retired.find((r) => r.publicKey === s.public_key);
     problems.push(
       retired

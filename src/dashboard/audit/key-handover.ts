@@ -1,0 +1,77 @@
+import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
+import type { Queryable } from '../storage/event-store.js';
+import { writeAudit } from './audit-log.js';
+
+/**
+ * Where each chain stood when the current central key took over from the keys it retired: the
+ * last checkpoint of every chain (its row number and head), signed by the current key into the
+ * audit log (`keys.signing.handover`, by `system`) at the first start that retires a key. A
+ * retired key's checkpoint counts only up to that point (chain-verifier.ts): whoever holds a
+ * retired key and can write to the database cannot delete the current key's checkpoints and put
+ * their own in their place, since the handover names the head the chain had, and deleting the
+ * handover leaves the retired key's checkpoints unproven. Checkpoints a retired key made after
+ * the handover (an instance left on it) are refused too: `audit checkpoint --resign-after` signs
+ * such days anew.
+ */
+export interface ChainHandover {
+  lastNo: number;
+  head: string;
+}
+
+export type Handover = ReadonlyMap<string, ChainHandover>;
+
+interface HandoverFields {
+  publicKey: string;
+  chains: Array<{ site: string; lastNo: number; head: string }>;
+}
+
+function handoverText(fields: HandoverFields): string {
+  return JSON.stringify({
+    type: 'identgate-key-handover',
+    v: 1,
+    publicKey: fields.publicKey,
+    chains: fields.chains.map((c) => ({ site: c.site, lastNo: c.lastNo, head: c.head })),
+  });
+}
+
+/** The current key's handover, if one is recorded and its signature holds. */
+export async function readHandover(db: Queryable, current: string): Promise<Handover | undefined> {
+  const rows = await db.query<{ details: Partial<HandoverFields> & { signature?: unknown } }>(
+    `SELECT details FROM audit_log
+      WHERE action = 'keys.signing.handover' AND details ->> 'publicKey' = $1
+      ORDER BY audit_log.id DESC`,
+    [current],
+  );
+  const key = importPublicKey(current);
+  for (const { details } of rows.rows) {
+    const chains = Array.isArray(details.chains) ? details.chains : undefined;
+    if (!chains || typeof details.signature !== 'string') continue;
+    const text = handoverText({ publicKey: current, chains });
+    const signature = Buffer.from(details.signature, 'base64url');
+    if (signature.length === 64 && verify(null, Buffer.from(text), key, signature))
+      return new Map(chains.map((c) => [c.site, { lastNo: Number(c.lastNo), head: String(c.head) }]));
+  }
+  return undefined;
+}
+
+/** Records, signed by `signingKey`, where every chain stands now (its last checkpoint). */
+export async function writeHandover(db: Queryable, signingKey: KeyObject, at?: Date): Promise<void> {
+  const publicKey = exportPublicKey(createPublicKey(signingKey));
+  const last = await db.query<{ site: string; last_no: string; head: Buffer }>(
+    `SELECT DISTINCT ON (site) site, last_no, head FROM audit_checkpoints ORDER BY site, last_no DESC`,
+  );
+  const chains = last.rows.map((r) => ({
+    site: r.site,
+    lastNo: Number(r.last_no),
+    head: r.head.toString('hex'),
+  }));
+  const signature = sign(null, Buffer.from(handoverText({ publicKey, chains })), signingKey).toString(
+    'base64url',
+  );
+  await writeAudit(
+    db,
+    { actor: 'system', action: 'keys.signing.handover', details: { publicKey, chains, signature } },
+    at,
+  );
+}
