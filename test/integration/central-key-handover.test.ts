@@ -1,15 +1,12 @@
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RetiredKey } from '../../src/dashboard/audit/central-keys.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
 import { signCheckpoint } from '../../src/dashboard/audit/chain-links.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
-import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
-import { writeHandover } from '../../src/dashboard/audit/key-handover.js';
-import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
-import { silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
-import { DAY, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+import { type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+import { dayAgo, rotationHistory } from '../helpers/rotation-history.js';
 
 /**
  * The retired key (leaked after its lastDay) plus write access to the database: the current key's
@@ -24,30 +21,10 @@ describe('the handover to the current key: a retired key cannot take its days ba
   const oldKey = generateKeyPairSync('ed25519').privateKey;
   const newKey = generateKeyPairSync('ed25519').privateKey;
   const oldPublic = exportPublicKey(createPublicKey(oldKey));
-  const dayAgo = (n: number) => new Date(Date.now() - n * DAY).toISOString().slice(0, 10);
   const retired: RetiredKey[] = [{ publicKey: oldPublic, lastDay: dayAgo(4) }];
-  const nowAge = () => NOW - Date.now();
 
-  /** As central-key-rotation-attacks.test.ts: old era 5 days ago, new era 2 days ago, 3 rows today. */
-  async function history(): Promise<void> {
-    await rig.reset();
-    await rig.pool.query('TRUNCATE audit_chain, audit_checkpoints');
-    const people = new PeopleStore(rig.pool, randomBytes(32));
-    for (const id of ['agent-ada', 'agent-bob']) await people.upsertPerson({ id, displayName: id });
-    await rig.event('berlin', nowAge() + 5 * DAY, { person: 'agent-ada' });
-    await signErasureListAtStart(rig.pool, oldKey, silentLogger, new Date(Date.now() - 5 * DAY));
-    await rig.pool.query(`UPDATE audit_chain SET added_at = added_at - interval '5 days'`);
-    await new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays();
-    // The first start on the new key: where each chain stands, signed by it.
-    await writeHandover(rig.pool, newKey);
-    await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date(Date.now() - 2 * DAY), retired);
-    await rig.event('berlin', nowAge() + 2 * DAY, { person: 'agent-bob' });
-    await rig.pool.query(
-      `UPDATE audit_chain SET added_at = now() - interval '2 days' WHERE added_at > now() - interval '1 day'`,
-    );
-    await new ChainCheckpointer(rig.pool, newKey, retired).checkpointFinishedDays();
-    for (let i = 0; i < 3; i++) await rig.event('berlin', nowAge() + 60_000 * (3 - i));
-  }
+  /** Old era (5 days ago, old key), rotation, new era (2 days ago, new key), today unsigned. */
+  const history = () => rotationHistory(rig, { oldKey, newKey, retired });
 
   const verifyRotated = () => verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired });
 

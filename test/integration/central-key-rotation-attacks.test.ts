@@ -17,16 +17,16 @@ import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.j
 import { signCheckpoint } from '../../src/dashboard/audit/chain-links.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
-import { erasureListState, inspectErasureList } from '../../src/dashboard/audit/erasure-list-check.js';
+import { erasureListState } from '../../src/dashboard/audit/erasure-list-check.js';
 import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
-import { writeHandover } from '../../src/dashboard/audit/key-handover.js';
 import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
 import { runCli } from '../helpers/cli.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
-import { ADMIN, DAY, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+import { dayAgo, rotationHistory } from '../helpers/rotation-history.js';
 
 /**
  * An attacker who holds the retired central key (leaked after its lastDay) and can write to the
@@ -40,10 +40,8 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
   const newKey = generateKeyPairSync('ed25519').privateKey;
   const oldPublic = exportPublicKey(createPublicKey(oldKey));
   const newPublic = exportPublicKey(createPublicKey(newKey));
-  const dayAgo = (n: number) => new Date(Date.now() - n * DAY).toISOString().slice(0, 10);
   // The old key was retired four days ago; it leaks afterwards.
   const retired: RetiredKey[] = [{ publicKey: oldPublic, lastDay: dayAgo(4) }];
-  const nowAge = () => NOW - Date.now(); // rig.event(age) is relative to the rig's fixed clock
 
   const service = (signingKey: KeyObject, retiredKeys?: RetiredKey[]) =>
     new RetentionService({
@@ -56,28 +54,7 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
     });
 
   /** Old era (5 days ago, old key), rotation, new era (2 days ago, new key), today unsigned. */
-  async function history(): Promise<void> {
-    await rig.reset();
-    await rig.pool.query('TRUNCATE audit_chain, audit_checkpoints');
-    // Three-digit audit ids throughout: the newest change was once found in text order of ids.
-    await rig.pool.query(`SELECT setval(pg_get_serial_sequence('audit_log', 'id'), 100)`);
-    const people = new PeopleStore(rig.pool, randomBytes(32));
-    for (const id of ['agent-ada', 'agent-bob']) await people.upsertPerson({ id, displayName: id });
-    await rig.event('berlin', nowAge() + 5 * DAY, { person: 'agent-ada' });
-    await signErasureListAtStart(rig.pool, oldKey, silentLogger, new Date(Date.now() - 5 * DAY));
-    await rig.pool.query(`UPDATE audit_chain SET added_at = added_at - interval '5 days'`);
-    await new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays();
-    // The rotation: a dashboard on the new key starts (the handover, the list re-signed), days signed by it.
-    await writeHandover(rig.pool, newKey);
-    await signErasureListAtStart(rig.pool, newKey, silentLogger, new Date(Date.now() - 2 * DAY), retired);
-    await rig.event('berlin', nowAge() + 2 * DAY, { person: 'agent-bob' });
-    await rig.pool.query(
-      `UPDATE audit_chain SET added_at = now() - interval '2 days' WHERE added_at > now() - interval '1 day'`,
-    );
-    await new ChainCheckpointer(rig.pool, newKey, retired).checkpointFinishedDays();
-    // Today, after the rotation: three events, not yet checkpointed.
-    for (let i = 0; i < 3; i++) await rig.event('berlin', nowAge() + 60_000 * (3 - i));
-  }
+  const history = () => rotationHistory(rig, { oldKey, newKey, retired }, 100);
 
   const verifyRotated = () => verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired });
 

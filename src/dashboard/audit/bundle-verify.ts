@@ -2,9 +2,9 @@ import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
+import { exportPublicKey } from '../../protocol/signing.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
-import { type Checkpoint, checkpointSignatureValid, linkHash } from './chain-links.js';
+import { linkHash } from './chain-links.js';
 import { checkpointsProblem } from './chain-verifier.js';
 import { BUNDLE_FILES, dataFileName, type Manifest } from './export-bundle.js';
 import { EXPORT_COLUMNS } from './export-query.js';
