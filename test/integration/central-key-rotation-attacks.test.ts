@@ -58,6 +58,37 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
 
   const verifyRotated = () => verifyChains(rig.pool, { publicKey: createPublicKey(newKey), retired });
 
+  /**
+   * What the holder of the retired key does: deletes today's last event, lists its chain row as
+   * erased, and records the list as a change signed by the retired key, back-dated into its use.
+   */
+  async function forgeListChange(): Promise<void> {
+    // The attacker deletes today's last event and lists its chain row as erased ...
+    const row = (
+      await rig.pool.query<{ no: string; ref: string }>(
+        `SELECT c.no, c.ref FROM audit_chain c WHERE c.site = 'berlin' AND c.source = 'event' ORDER BY c.no DESC LIMIT 1`,
+      )
+    ).rows[0] as { no: string; ref: string };
+    await rig.pool.query(`DELETE FROM events WHERE id = $1`, [row.ref]);
+    await rig.pool.query(`INSERT INTO erased_chain_rows (site, no) VALUES ('berlin', $1)`, [row.no]);
+    // ... and records the list as a change signed by the retired key, dated within its use.
+    const newest = (
+      await rig.pool.query<{ details: { erasedRowsSigned: { signature: string } } }>(
+        `SELECT details FROM audit_log WHERE details ? 'erasedRowsSigned' ORDER BY id DESC LIMIT 1`,
+      )
+    ).rows[0];
+    const state = await erasureListState(rig.pool);
+    const entry = Number(
+      (await rig.pool.query(`SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS n`)).rows[0]?.n,
+    );
+    const prev = signatureRef(newest?.details.erasedRowsSigned.signature as string);
+    const signed = signErasureList({ action: 'person.erase', entry, ...state, prev }, oldKey);
+    await rig.pool.query(
+      `INSERT INTO audit_log (id, at, actor, action, details) VALUES ($1, now() - interval '5 days', 'staff:someone', 'person.erase', $2)`,
+      [entry, JSON.stringify({ erasedRows: state.digest, erasedRowsSigned: signed })],
+    );
+  }
+
   beforeAll(async () => {
     rig = await startRetentionRig();
     work = mkdtempSync(join(tmpdir(), 'idg-rv89-'));
@@ -131,57 +162,13 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
   });
 
   it('B: an erased-rows list change signed by the retired key with a back-dated audit_log.at is not accepted (nor re-signed at start)', async () => {
-    // The attacker deletes today's first event and lists its chain row as erased ...
-    const row = (
-      await rig.pool.query<{ no: string; ref: string }>(
-        `SELECT c.no, c.ref FROM audit_chain c WHERE c.site = 'berlin' AND c.source = 'event' ORDER BY c.no DESC LIMIT 1`,
-      )
-    ).rows[0] as { no: string; ref: string };
-    await rig.pool.query(`DELETE FROM events WHERE id = $1`, [row.ref]);
-    await rig.pool.query(`INSERT INTO erased_chain_rows (site, no) VALUES ('berlin', $1)`, [row.no]);
-    // ... and records the list as a change signed by the retired key, dated within its use.
-    const newest = (
-      await rig.pool.query<{ details: { erasedRowsSigned: { signature: string } } }>(
-        `SELECT details FROM audit_log WHERE details ? 'erasedRowsSigned' ORDER BY id DESC LIMIT 1`,
-      )
-    ).rows[0];
-    const state = await erasureListState(rig.pool);
-    const entry = Number(
-      (await rig.pool.query(`SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS n`)).rows[0]?.n,
-    );
-    const prev = signatureRef(newest?.details.erasedRowsSigned.signature as string);
-    const signed = signErasureList({ action: 'person.erase', entry, ...state, prev }, oldKey);
-    await rig.pool.query(
-      `INSERT INTO audit_log (id, at, actor, action, details) VALUES ($1, now() - interval '5 days', 'staff:someone', 'person.erase', $2)`,
-      [entry, JSON.stringify({ erasedRows: state.digest, erasedRowsSigned: signed })],
-    );
+    await forgeListChange();
     const report = await verifyRotated();
     expect(report.ok, `${report.erasureList}\n${JSON.stringify(report.mismatch)}`).toBe(false);
   });
 
   it('B2: ... and the next dashboard start launders it: signed anew by the CURRENT key, it verifies without retiredSigning', async () => {
-    const row = (
-      await rig.pool.query<{ no: string; ref: string }>(
-        `SELECT c.no, c.ref FROM audit_chain c WHERE c.site = 'berlin' AND c.source = 'event' ORDER BY c.no DESC LIMIT 1`,
-      )
-    ).rows[0] as { no: string; ref: string };
-    await rig.pool.query(`DELETE FROM events WHERE id = $1`, [row.ref]);
-    await rig.pool.query(`INSERT INTO erased_chain_rows (site, no) VALUES ('berlin', $1)`, [row.no]);
-    const newest = (
-      await rig.pool.query<{ details: { erasedRowsSigned: { signature: string } } }>(
-        `SELECT details FROM audit_log WHERE details ? 'erasedRowsSigned' ORDER BY id DESC LIMIT 1`,
-      )
-    ).rows[0];
-    const state = await erasureListState(rig.pool);
-    const entry = Number(
-      (await rig.pool.query(`SELECT nextval(pg_get_serial_sequence('audit_log', 'id')) AS n`)).rows[0]?.n,
-    );
-    const prev = signatureRef(newest?.details.erasedRowsSigned.signature as string);
-    const signed = signErasureList({ action: 'person.erase', entry, ...state, prev }, oldKey);
-    await rig.pool.query(
-      `INSERT INTO audit_log (id, at, actor, action, details) VALUES ($1, now() - interval '5 days', 'staff:someone', 'person.erase', $2)`,
-      [entry, JSON.stringify({ erasedRows: state.digest, erasedRowsSigned: signed })],
-    );
+    await forgeListChange();
     const lines: string[] = [];
     await signErasureListAtStart(
       rig.pool,
