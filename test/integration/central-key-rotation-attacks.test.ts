@@ -201,9 +201,13 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
   });
 
   it('D: a bundle signed by the retired key, back-dated createdAt, with events after its lastDay, fails export verify --config', async () => {
+    // An honest export (the exporter refuses to sign checkpoints it does not trust) ...
     const keyFile = join(work, `${randomBytes(4).toString('hex')}.pem`);
-    writeFileSync(keyFile, oldKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
-    const config = dashboardConfigFile(rig.databaseUrl, `keys:\n  signing: { file: ${keyFile} }\n`);
+    writeFileSync(keyFile, newKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const config = dashboardConfigFile(
+      rig.databaseUrl,
+      `keys:\n  signing: { file: ${keyFile} }\n  retiredSigning:\n    - { publicKey: '${oldPublic}', lastDay: '${dayAgo(4)}' }\n`,
+    );
     const out = join(work, `forged-${randomBytes(3).toString('hex')}`);
     const from = new Date(Date.now() - DAY).toISOString();
     const to = new Date(Date.now() + 60_000).toISOString();
@@ -212,10 +216,17 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
       { env: config.env },
     );
     expect(made.code, made.stderr + made.stdout).toBe(0);
-    // The attacker back-dates the manifest and signs it again with the leaked old key.
+    // ... made over by the holder of the old key: its key, back-dated, signed again with it.
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.rows).toBeGreaterThan(0); // events of today, after lastDay
     manifest.createdAt = `${dayAgo(10)}T00:00:00.000Z`;
+    manifest.publicKey = oldPublic;
+    delete manifest.retiredKeys;
+    const pem = createPublicKey(oldKey).export({ format: 'pem', type: 'spki' }).toString();
+    writeFileSync(join(out, 'public-key.pem'), pem);
+    const pemEntry = manifest.files.find((f: { name: string }) => f.name === 'public-key.pem');
+    pemEntry.sha256 = createHash('sha256').update(pem).digest('hex');
+    pemEntry.bytes = Buffer.byteLength(pem);
     // The forger leaves out checkpoints the new key signed (it cannot make those).
     for (const section of manifest.chain)
       section.checkpoints = section.checkpoints.filter(
@@ -225,17 +236,23 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
     writeFileSync(join(out, 'manifest.json'), text);
     writeFileSync(join(out, 'manifest.sig'), sign(null, Buffer.from(text), oldKey));
     const sums = readFileSync(join(out, 'SHA256SUMS'), 'utf8').replace(
-      /^[0-9a-f]{64}( {2}manifest\.(json|sig))$/gm,
-      (_line, rest: string, ext: string) =>
+      /^[0-9a-f]{64}( {2}(manifest\.json|manifest\.sig|public-key\.pem))$/gm,
+      (_line, rest: string, name: string) =>
         `${createHash('sha256')
-          .update(readFileSync(join(out, `manifest.${ext}`)))
+          .update(readFileSync(join(out, name)))
           .digest('hex')}${rest}`,
     );
     writeFileSync(join(out, 'SHA256SUMS'), sums);
     writeFileSync(join(out, 'SHA256SUMS.sig'), sign(null, Buffer.from(sums), oldKey));
+    expect((await verifyBundle(out)).problems).toEqual([]); // self-consistent, unpinned
     const report = await verifyBundle(out, { current: newPublic, retired });
     // Secure: the retired key cannot vouch for events it could not have signed while in use.
     expect(report.ok, JSON.stringify(report)).toBe(false);
+    expect(report.problems.join('\n')).toMatch(
+      new RegExp(
+        `is dated after ${dayAgo(4)}, the last day the retired key that signed the bundle was in use`,
+      ),
+    );
   });
   it('E (no rotation needed): the newest change of the erased-rows list is found by id::text order; honest changes at ids 8 and 21 break verify and erasures', async () => {
     await rig.reset();

@@ -1,5 +1,5 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -186,20 +186,18 @@ describe('rotating the central signing key', () => {
     );
   });
 
-  it('a checkpoint by the retired key for a day after its last is refused in a bundle', async () => {
-    const bundle = await exportWith(
-      configWith(newKey, [{ publicKey: oldPublic, lastDay: threeDaysAgo }]),
-      'early',
-    );
-    // The old key signed a day later than the manifest says it was in use.
-    const report = await verifyBundle(bundle);
-    expect(report.ok).toBe(false);
-    expect(report.problems.join('\n')).toMatch(
+  it('an export refuses to sign checkpoints its configuration does not trust', async () => {
+    // The old key signed a day later than this configuration says it was in use.
+    const config = configWith(newKey, [{ publicKey: oldPublic, lastDay: threeDaysAgo }]);
+    const out = join(work, 'early');
+    const refused = await cli(config, 'export', '--from', from, '--to', to, '--out', out, '--format', 'csv');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(
       new RegExp(
-        `^chain berlin: checkpoint \\S+ is signed by ${oldPublic}, a central key retired after ${threeDaysAgo}$`,
-        'm',
+        `chain \\S+: checkpoint \\S+ is signed by ${oldPublic}, a central key retired after ${threeDaysAgo}; nothing exported`,
       ),
     );
+    expect(existsSync(out)).toBe(false);
   });
 
   it('erasures go on under the new key, following the old key’s signed change; without the retired key they stop', async () => {

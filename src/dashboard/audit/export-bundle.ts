@@ -10,10 +10,11 @@ import { CodedError } from '../../lib/coded-error.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { AuditErrorCode } from './audit-errors.js';
 import { writeAudit } from './audit-log.js';
-import type { RetiredKey } from './central-keys.js';
+import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
+import { checkpointsProblem } from './chain-verifier.js';
 import { CsvToJsonl } from './csv-to-jsonl.js';
 import {
   EXPORT_COLUMNS,
@@ -23,6 +24,7 @@ import {
   exportWhere,
   NUMERIC_COLUMNS,
 } from './export-query.js';
+import { readHandover } from './key-handover.js';
 import { withSharedSnapshot } from './shared-snapshot.js';
 
 /**
@@ -208,7 +210,11 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
       const counted = await countRows(client, query);
       total = counted.total;
       const chained = counted.sites.filter((s) => s.min !== null);
-      const chain = await writeChain(client, chained, join(dir, BUNDLE_FILES.chain), signal);
+      const keys = {
+        current: exportPublicKey(createPublicKey(request.signingKey)),
+        retired: request.retired ?? [],
+      };
+      const chain = await writeChain(client, chained, join(dir, BUNDLE_FILES.chain), keys, signal);
       return { counted, chain };
     },
   );
@@ -313,11 +319,22 @@ async function writeChain(
   client: ClientBase,
   bounds: readonly SiteBounds[],
   path: string,
+  keys: CentralKeyHistory,
   signal?: AbortSignal,
 ): Promise<{ file: FileEntry; sections: ChainSection[] }> {
   const sections: ChainSection[] = [];
+  // The bundle's signature vouches for its checkpoints: each chain's must hold as audit verify
+  // holds them (trusted keys, order, the handover), or the export stops rather than sign them.
+  const handover =
+    keys.current && keys.retired.length > 0 ? await readHandover(client, keys.current) : undefined;
   for (const b of bounds) {
     const checkpoints = await listCheckpoints(client, b.site);
+    const unsound = checkpointsProblem(checkpoints, keys, handover);
+    if (unsound)
+      throw new CodedError(
+        AuditErrorCode.chainBroken,
+        `chain ${b.site}: ${unsound}; nothing exported, run identgate audit verify`,
+      );
     const min = Number(b.min);
     const max = Number(b.max);
 
