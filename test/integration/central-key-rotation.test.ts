@@ -116,6 +116,12 @@ describe('rotating the central signing key', () => {
     expect(rotated.mismatch).toBeUndefined();
     expect(rotated.ok).toBe(true);
     expect(rotated.erasureList).toContain(`as a retired central key (${oldPublic}) signed them`);
+    // The report says when the chains were handed over (signed: a handover recorded again later shows).
+    expect(rotated.handover).toMatch(
+      new RegExp(
+        `^chains handed over to the current central key on ${today}T[\\d:.]+Z \\(keys\\.signing\\.handover\\)$`,
+      ),
+    );
 
     const notRetired = await verifyChains(rig.pool, { publicKey: createPublicKey(newKey) });
     expect(notRetired.ok).toBe(false);

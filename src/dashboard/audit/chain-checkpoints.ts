@@ -132,7 +132,7 @@ export class ChainCheckpointer {
       const mine = exportPublicKey(this.publicKey);
       if (signer && signer !== mine && this.retired.some((r) => r.publicKey === signer)) {
         // A retired key's checkpoint is signed on from only where the handover says it stood.
-        const handed = (await readHandover(db, mine))?.get(site);
+        const handed = (await readHandover(db, mine))?.chains.get(site);
         const lastNo = Number(last.rows[0]?.last_no);
         if (!handed || lastNo > handed.lastNo)
           throw new CodedError(

@@ -71,6 +71,8 @@ export interface VerifyReport {
   mismatch?: Mismatch;
   /** How far the list of erased chain rows is proven (signed, unsigned, no central key). */
   erasureList?: string;
+  /** When the chains were handed over to the current key (with retired keys configured). */
+  handover?: string;
 }
 
 interface ChainRow extends CoveredRow {
@@ -122,18 +124,22 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
   const keys = requestKeys(request);
   const handover =
     keys.current && keys.retired.length > 0 ? await readHandover(pool, keys.current) : undefined;
+  // Said with its signed time: a handover recorded long after the rotation was recorded again.
+  const handedOver = handover
+    ? { handover: `chains handed over to the current central key on ${handover.at} (keys.signing.handover)` }
+    : {};
   const chains: ChainSummary[] = [];
   const client = await pool.connect();
   try {
     for (const site of sites) {
       const { summary, mismatch } = await verifyChain(client, site, request, coverage, handover);
       chains.push(summary);
-      if (mismatch) return { ok: false, chains, erasureList, mismatch };
+      if (mismatch) return { ok: false, chains, erasureList, ...handedOver, mismatch };
     }
   } finally {
     client.release();
   }
-  return { ok: true, chains, erasureList };
+  return { ok: true, chains, erasureList, ...handedOver };
 }
 
 /**
@@ -155,7 +161,7 @@ export function checkpointsProblem(
     if (signer === 'retired' && current)
       return `checkpoint ${c.day} is signed by the retired central key ${c.publicKey}, after checkpoint ${current.day} signed by the current one`;
     if (signer === 'retired' && handover !== 'not-checked') {
-      const handed = handover?.get(c.site);
+      const handed = handover?.chains.get(c.site);
       if (!handover)
         return `checkpoint ${c.day} is signed by the retired central key ${c.publicKey}, and no handover to the current key is recorded (a dashboard start with this configuration records it)`;
       if (!handed || c.lastNo > handed.lastNo || (c.lastNo === handed.lastNo && c.head !== handed.head))
@@ -296,6 +302,7 @@ export function formatVerifyReport(report: VerifyReport): string[] {
   );
   if (report.chains.length === 0 && !report.mismatch) lines.push('no chain rows in that range');
   if (report.erasureList) lines.push(report.erasureList);
+  if (report.handover) lines.push(report.handover);
   const m = report.mismatch;
   if (m) {
     const where = m.no === null ? '' : ` row ${m.no}${m.source ? ` (${m.source} ${m.ref})` : ''}`;

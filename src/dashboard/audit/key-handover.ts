@@ -19,10 +19,15 @@ export interface ChainHandover {
   head: string;
 }
 
-export type Handover = ReadonlyMap<string, ChainHandover>;
+/** Each chain's state at the handover, and when it was recorded (signed: it cannot be back-dated). */
+export interface Handover {
+  chains: ReadonlyMap<string, ChainHandover>;
+  at: string;
+}
 
 interface HandoverFields {
   publicKey: string;
+  at: string;
   chains: Array<{ site: string; lastNo: number; head: string }>;
 }
 
@@ -31,6 +36,7 @@ function handoverText(fields: HandoverFields): string {
     type: 'identgate-key-handover',
     v: 1,
     publicKey: fields.publicKey,
+    at: fields.at,
     chains: fields.chains.map((c) => ({ site: c.site, lastNo: c.lastNo, head: c.head })),
   });
 }
@@ -46,11 +52,14 @@ export async function readHandover(db: Queryable, current: string): Promise<Hand
   const key = importPublicKey(current);
   for (const { details } of rows.rows) {
     const chains = Array.isArray(details.chains) ? details.chains : undefined;
-    if (!chains || typeof details.signature !== 'string') continue;
-    const text = handoverText({ publicKey: current, chains });
+    if (!chains || typeof details.signature !== 'string' || typeof details.at !== 'string') continue;
+    const text = handoverText({ publicKey: current, at: details.at, chains });
     const signature = Buffer.from(details.signature, 'base64url');
     if (signature.length === 64 && verify(null, Buffer.from(text), key, signature))
-      return new Map(chains.map((c) => [c.site, { lastNo: Number(c.lastNo), head: String(c.head) }]));
+      return {
+        at: details.at,
+        chains: new Map(chains.map((c) => [c.site, { lastNo: Number(c.lastNo), head: String(c.head) }])),
+      };
   }
   return undefined;
 }
@@ -66,12 +75,12 @@ export async function writeHandover(db: Queryable, signingKey: KeyObject, at?: D
     lastNo: Number(r.last_no),
     head: r.head.toString('hex'),
   }));
-  const signature = sign(null, Buffer.from(handoverText({ publicKey, chains })), signingKey).toString(
-    'base64url',
-  );
+  const when = (at ?? new Date()).toISOString();
+  const text = handoverText({ publicKey, at: when, chains });
+  const signature = sign(null, Buffer.from(text), signingKey).toString('base64url');
   await writeAudit(
     db,
-    { actor: 'system', action: 'keys.signing.handover', details: { publicKey, chains, signature } },
+    { actor: 'system', action: 'keys.signing.handover', details: { publicKey, at: when, chains, signature } },
     at,
   );
 }
