@@ -5,6 +5,7 @@ import { ChainCheckpointer, pruneSignedDays } from '../dashboard/audit/chain-che
 import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verifier.js';
 import { resignCheckpoints } from '../dashboard/audit/checkpoint-resign.js';
 import { beginErasureListChange } from '../dashboard/audit/erasure-list.js';
+import { writeHandover } from '../dashboard/audit/key-handover.js';
 import { withTransaction } from '../dashboard/storage/transaction.js';
 import { CodedError } from '../lib/coded-error.js';
 import { centralSigning } from './central-signing-key.js';
@@ -23,6 +24,10 @@ export const AUDIT_USAGE = `usage:
                                   sign anew with keys.signing the checkpoints of later days another
                                   key signed (a leaked key retired early), each chain only if it
                                   verifies as it stands (docs/security.md)
+  identgate audit handover --config <dashboard.yaml>
+                                  record, signed, where every chain stands now as the point the
+                                  current key took over from the retired ones; a dashboard start
+                                  does it itself up to the day after the last lastDay (docs/security.md)
   identgate audit prune --before <date> --config <dashboard.yaml>
                                   delete chain rows of signed days before the date (checkpoints stay);
                                   signs the erasure list it leaves with keys.signing`;
@@ -58,7 +63,10 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
     },
   });
   const [verb, ...extra] = positionals;
-  if (extra.length > 0 || (verb !== 'verify' && verb !== 'checkpoint' && verb !== 'prune')) {
+  if (
+    extra.length > 0 ||
+    (verb !== 'verify' && verb !== 'checkpoint' && verb !== 'prune' && verb !== 'handover')
+  ) {
     throw new UsageError(AUDIT_USAGE);
   }
   const configFile = values.config;
@@ -87,6 +95,23 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       };
     });
   }
+  if (verb === 'handover') {
+    if (!key)
+      throw new CodedError(
+        AuditErrorCode.noSigningKey,
+        'a handover is signed with keys.signing, which is not set',
+      );
+    return withDashboardDatabase(configFile, 'audit handover', async ({ pool }) => {
+      const handover = await writeHandover(pool, key, { actor: cliActor() });
+      return {
+        lines: [
+          `chains handed over to the current central key on ${handover.at}:`,
+          ...[...handover.chains].map(([site, c]) => `  ${site}: up to row ${c.lastNo}, head ${c.head}`),
+        ],
+        code: ExitCode.ok,
+      };
+    });
+  }
   if (verb === 'checkpoint') {
     if (!key)
       throw new CodedError(
@@ -98,14 +123,17 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       if (!/^\d{4}-\d{2}-\d{2}$/.test(after) || Number.isNaN(Date.parse(after)))
         throw new UsageError('--resign-after needs a day, YYYY-MM-DD');
       return withDashboardDatabase(configFile, 'audit checkpoint', async ({ pool }) => {
-        const outcomes = await resignCheckpoints(pool, key, after, cliActor());
+        const outcomes = await resignCheckpoints(pool, key, retired, after, cliActor());
         const lines = outcomes.map((o) =>
           o.problem
             ? `${o.site}: not signed anew, the chain does not verify as it stands: ${o.problem}`
             : `${o.site}: ${o.days.length} day checkpoint(s) signed anew with keys.signing (${o.days.join(', ')})`,
         );
         return {
-          lines: lines.length > 0 ? lines : [`no checkpoint after ${after} is signed by another key`],
+          lines:
+            lines.length > 0
+              ? lines
+              : [`no checkpoint of a retired key after ${after} or beyond the handover`],
           code: outcomes.some((o) => o.problem) ? ExitCode.failure : ExitCode.ok,
         };
       });

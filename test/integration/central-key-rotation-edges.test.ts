@@ -36,6 +36,8 @@ describe('the honest edges of a rotation', () => {
     await signErasureListAtStart(rig.pool, oldKey, silentLogger, new Date(Date.now() - 5 * DAY));
     await rig.pool.query(`UPDATE audit_chain SET added_at = added_at - interval '5 days'`);
     await new ChainCheckpointer(rig.pool, oldKey).checkpointFinishedDays();
+    // The new key's first start, at the rotation: where the chains stand, signed by it.
+    await writeHandover(rig.pool, newKey);
   }
 
   beforeAll(async () => {

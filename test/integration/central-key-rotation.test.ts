@@ -383,4 +383,15 @@ describe('rotating the central signing key', () => {
       message: expect.stringContaining(`the central key in use is ${newPublic}`),
     });
   });
+
+  it('identgate audit handover records, signed, where the chains stand (the deliberate way, after checking)', async () => {
+    const result = await cli(configWith(newKey, retiredToday), 'audit', 'handover');
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^chains handed over to the current central key on \S+:$/m);
+    expect(result.stdout).toMatch(/^ {2}berlin: up to row \d+, head [0-9a-f]{64}$/m);
+    const recorded = await rig.pool.query<{ actor: string }>(
+      `SELECT actor FROM audit_log WHERE action = 'keys.signing.handover' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(recorded.rows[0]?.actor).toMatch(/^cli:/);
+  });
 });

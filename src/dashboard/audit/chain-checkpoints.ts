@@ -77,7 +77,6 @@ export class ChainCheckpointer {
       `SELECT to_char((clock_timestamp() AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS today`,
     );
     const today = now.rows[0]?.today as string;
-    await this.refuseIfReplaced();
     const sites = await this.pool.query<{ site: string }>(
       `SELECT DISTINCT site FROM audit_chain WHERE added_at < $1::date ORDER BY site`,
       [today],
@@ -105,9 +104,9 @@ export class ChainCheckpointer {
    * An instance left on a key another has replaced (keys.signing.in-use names a newer key, one
    * this configuration does not retire) signs nothing: its days belong to the new key.
    */
-  private async refuseIfReplaced(): Promise<void> {
+  private async refuseIfReplaced(db: Queryable): Promise<void> {
     const mine = exportPublicKey(this.publicKey);
-    const newest = await this.pool.query<{ key: string | null }>(
+    const newest = await db.query<{ key: string | null }>(
       `SELECT details ->> 'publicKey' AS key FROM audit_log
         WHERE action = 'keys.signing.in-use' ORDER BY audit_log.id DESC LIMIT 1`,
     );
@@ -123,6 +122,8 @@ export class ChainCheckpointer {
     return withTransaction(this.pool, async (db) => {
       // The appenders' lock: a row still being written for a finished day lands before we read.
       await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
+      // Under the chain's lock, which a handover takes too: a newer key's start is seen here.
+      await this.refuseIfReplaced(db);
       const last = await db.query<{ last_no: string; head: Buffer; public_key: string; day: string }>(
         `SELECT last_no, head, public_key, to_char(day, 'YYYY-MM-DD') AS day
            FROM audit_checkpoints WHERE site = $1 ORDER BY last_no DESC LIMIT 1`,

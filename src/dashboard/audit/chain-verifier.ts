@@ -234,7 +234,8 @@ async function verifyChain(
         if (previous && previous.no + 1 === no) prevHash = previous.hash;
         else if (no === 1) prevHash = ZERO_HASH;
         else {
-          const checkpoint = endingAt.get(no - 1);
+          // Only before the first row read: `audit prune` deletes a chain's oldest rows, never a middle.
+          const checkpoint = previous ? undefined : endingAt.get(no - 1);
           if (checkpoint) prevHash = Buffer.from(checkpoint.head, 'hex');
           else if (!previous) prevHash = await hashOf(client, site, no - 1);
           if (!prevHash) {

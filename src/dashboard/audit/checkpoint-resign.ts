@@ -3,9 +3,11 @@ import type { Pool } from 'pg';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { withTransaction } from '../storage/transaction.js';
 import { writeAudit } from './audit-log.js';
+import type { RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
-import { signCheckpoint } from './chain-links.js';
+import { type Checkpoint, signCheckpoint } from './chain-links.js';
 import { verifyChains } from './chain-verifier.js';
+import { readHandover } from './key-handover.js';
 
 /**
  * `identgate audit checkpoint --resign-after <day>`: the way forward when a central key that
@@ -28,17 +30,32 @@ export interface ResignOutcome {
 export async function resignCheckpoints(
   pool: Pool,
   signingKey: KeyObject,
+  retired: readonly RetiredKey[],
   afterDay: string,
   actor: string,
 ): Promise<ResignOutcome[]> {
   const publicKey = createPublicKey(signingKey);
   const current = exportPublicKey(publicKey);
-  const sites = await pool.query<{ site: string }>(
-    `SELECT DISTINCT site FROM audit_checkpoints WHERE day > $1::date AND public_key <> $2 ORDER BY site`,
-    [afterDay, current],
-  );
+  const handover = await readHandover(pool, current);
+  const isRetired = (key: string) => retired.some((r) => r.publicKey === key);
+  // A retired key's checkpoints of later days, or beyond where it handed the chain over (one an
+  // instance still on it made after the handover); never a key the configuration does not retire.
+  const due = (c: Checkpoint) =>
+    isRetired(c.publicKey) &&
+    (c.day > afterDay || c.lastNo > (handover?.chains.get(c.site)?.lastNo ?? Number.POSITIVE_INFINITY));
+  const all = await listCheckpoints(pool);
+  const sites = [...new Set(all.filter(due).map((c) => c.site))];
   const outcomes: ResignOutcome[] = [];
-  for (const { site } of sites.rows) {
+  for (const site of sites) {
+    const foreign = all.find((c) => c.site === site && c.publicKey !== current && !isRetired(c.publicKey));
+    if (foreign) {
+      outcomes.push({
+        site,
+        days: [],
+        problem: `checkpoint ${foreign.day} is signed by ${foreign.publicKey}, neither keys.signing nor a key it retires`,
+      });
+      continue;
+    }
     // As it stands, each checkpoint by the key it names: the structure must hold before we sign it.
     const report = await verifyChains(pool, { site });
     const mismatch = report.mismatch;
@@ -48,9 +65,7 @@ export async function resignCheckpoints(
     }
     const days = await withTransaction(pool, async (db) => {
       await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
-      const replaced = (await listCheckpoints(db, site)).filter(
-        (c) => c.day > afterDay && c.publicKey !== current,
-      );
+      const replaced = (await listCheckpoints(db, site)).filter(due);
       for (const c of replaced) {
         const { publicKey: _key, signature: _signature, ...fields } = c;
         const signed = signCheckpoint(fields, signingKey, publicKey);

@@ -1,6 +1,8 @@
 import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import type { Pool } from 'pg';
 import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
 import type { Queryable } from '../storage/event-store.js';
+import { withTransaction } from '../storage/transaction.js';
 import { writeAudit } from './audit-log.js';
 
 /**
@@ -64,8 +66,31 @@ export async function readHandover(db: Queryable, current: string): Promise<Hand
   return undefined;
 }
 
-/** Records, signed by `signingKey`, where every chain stands now (its last checkpoint). */
-export async function writeHandover(db: Queryable, signingKey: KeyObject, at?: Date): Promise<void> {
+/**
+ * Records, signed by `signingKey`, where every chain stands now (its last checkpoint), holding
+ * every chain's lock so that no checkpoint lands between the reading and the record.
+ */
+export async function writeHandover(
+  pool: Pool,
+  signingKey: KeyObject,
+  by: { actor: string; at?: Date | undefined } = { actor: 'system' },
+): Promise<Handover> {
+  return withTransaction(pool, async (db) => {
+    const sites = await db.query<{ site: string }>(
+      `SELECT DISTINCT site FROM audit_checkpoints ORDER BY site`,
+    );
+    for (const { site } of sites.rows)
+      await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
+    return recordHandover(db, signingKey, by);
+  });
+}
+
+async function recordHandover(
+  db: Queryable,
+  signingKey: KeyObject,
+  by: { actor: string; at?: Date | undefined },
+): Promise<Handover> {
+  const { at } = by;
   const publicKey = exportPublicKey(createPublicKey(signingKey));
   const last = await db.query<{ site: string; last_no: string; head: Buffer }>(
     `SELECT DISTINCT ON (site) site, last_no, head FROM audit_checkpoints ORDER BY site, last_no DESC`,
@@ -80,7 +105,8 @@ export async function writeHandover(db: Queryable, signingKey: KeyObject, at?: D
   const signature = sign(null, Buffer.from(text), signingKey).toString('base64url');
   await writeAudit(
     db,
-    { actor: 'system', action: 'keys.signing.handover', details: { publicKey, at: when, chains, signature } },
+    { actor: by.actor, action: 'keys.signing.handover', details: { publicKey, at: when, chains, signature } },
     at,
   );
+  return { at: when, chains: new Map(chains.map((c) => [c.site, { lastNo: c.lastNo, head: c.head }])) };
 }

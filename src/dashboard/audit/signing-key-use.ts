@@ -67,7 +67,10 @@ export async function checkSigningKeyAtStart(
   );
   const previous = newest.rows[0]?.key ?? undefined;
   const replaced = previous && previous !== current ? await replacedBy(pool, keys, previous) : undefined;
-  const problems = replaced ? [replaced] : await untrustedCheckpoints(pool, keys);
+  const handover = replaced ? undefined : await ensureHandover(pool, signingKey, keys, log, at);
+  const problems = replaced
+    ? [replaced]
+    : [...(await untrustedCheckpoints(pool, keys)), ...(handover ? [handover] : [])];
   for (const problem of problems) log.error({ problem }, 'central signing key: checkpoints not covered');
   const changed =
     problems.length > 0
@@ -96,11 +99,37 @@ export async function checkSigningKeyAtStart(
     );
     log.info({ publicKey: current, previous }, 'central signing key in use recorded in the audit log');
   }
-  if (keys.retired.length > 0 && !replaced && !(await readHandover(pool, current))) {
-    await writeHandover(pool, signingKey, at);
-    log.info('where each chain stands recorded, signed by the current central key (keys.signing.handover)');
-  }
   return { problems, changed };
+}
+
+/**
+ * With retired keys, the handover to the current key (key-handover.ts): recorded at a start
+ * that finds none — but only up to the day after the last retired key's lastDay. Later, a
+ * missing handover was deleted (or never made), and recording where the chains stand now would
+ * sign whatever was done to them meanwhile: the start says so instead, and the operator records
+ * it deliberately (`identgate audit handover`) after checking the database. Returns the problem.
+ */
+async function ensureHandover(
+  pool: Pool,
+  signingKey: KeyObject,
+  keys: CentralKeyHistory,
+  log: Logger,
+  at?: Date,
+): Promise<string | undefined> {
+  if (keys.retired.length === 0 || (await readHandover(pool, keys.current as string))) return undefined;
+  const lastDay = keys.retired
+    .map((r) => r.lastDay)
+    .sort()
+    .at(-1) as string;
+  const fresh = await pool.query<{ fresh: boolean }>(
+    `SELECT (now() AT TIME ZONE 'UTC')::date <= $1::date + 1 AS fresh`,
+    [lastDay],
+  );
+  if (!fresh.rows[0]?.fresh)
+    return `no handover to the current central key is recorded, and the last retired key's last day (${lastDay}) is past: audit verify refuses the retired keys' checkpoints until one is; check the database against your last export, then run identgate audit handover (docs/security.md#rotating-the-central-signing-key)`;
+  await writeHandover(pool, signingKey, { actor: 'system', at });
+  log.info('where each chain stands recorded, signed by the current central key (keys.signing.handover)');
+  return undefined;
 }
 
 /**
