@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { requireTool } from '../helpers/services.js';
 
 /**
  * hardware/pam/identgate-pam-check where /bin/sh is bash (RHEL, Fedora, SUSE, Arch), found by
@@ -11,7 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
  * and `noexec` there makes the script read but run nothing: exit 0, which pam_exec takes as
  * success. The node command is replaced by a stub that denies (exit 2).
  */
-describe.skipIf(!existsSync('/bin/bash'))('the PAM wrapper under bash as /bin/sh', () => {
+describe('the PAM wrapper under bash as /bin/sh', () => {
+  // Debian's /bin/sh is dash, but bash is always there: without it the test fails, not skips.
+  requireTool(existsSync('/bin/bash'), 'bash', 'bash');
   const dir = mkdtempSync(join(tmpdir(), 'idg-pam-wrapper-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const wrapper = join(dir, 'identgate-pam-check');
