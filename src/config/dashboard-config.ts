@@ -187,10 +187,19 @@ const KeysSection = Type.Object(
  * keys.retiredSigning as written: real days, no key twice. That a retired key is not
  * keys.signing itself needs the key loaded, and is checked at start (central-keys.ts).
  */
-const KeysConfig = refine(KeysSection, (keys) => {
+const KeysConfig = refine(KeysSection, (keys) => retiredSigningProblems(keys.retiredSigning ?? []));
+
+/**
+ * What is wrong with a keys.retiredSigning list as written (pointers relative to `keys`): a
+ * lastDay not in the calendar, a key listed twice. Also run at start for configurations built
+ * in code (dashboard/audit/central-keys.ts).
+ */
+export function retiredSigningProblems(
+  retired: ReadonlyArray<{ publicKey: string; lastDay: string }>,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
-  for (const [i, r] of (keys.retiredSigning ?? []).entries()) {
+  for (const [i, r] of retired.entries()) {
     const day = new Date(`${r.lastDay}T00:00:00Z`);
     if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== r.lastDay)
       problems.push({
@@ -202,7 +211,7 @@ const KeysConfig = refine(KeysSection, (keys) => {
     seen.add(r.publicKey);
   }
   return problems;
-});
+}
 
 export const DashboardConfig = Type.Object(
   {

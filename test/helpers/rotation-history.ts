@@ -1,9 +1,11 @@
-import type { KeyObject } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
+import { retentionSettings } from '../../src/config/dashboard-config.js';
 import type { RetiredKey } from '../../src/dashboard/audit/central-keys.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
+import type { Checkpoint } from '../../src/dashboard/audit/chain-links.js';
 import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
 import { writeHandover } from '../../src/dashboard/audit/key-handover.js';
+import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { DAY, NOW, type RetentionRig } from './retention-rig.js';
@@ -42,4 +44,41 @@ export async function rotationHistory(
   );
   await new ChainCheckpointer(rig.pool, newKey, retired).checkpointFinishedDays();
   for (let i = 0; i < 3; i++) await rig.event('berlin', nowAge() + 60_000 * (3 - i));
+}
+
+/** The retention service (erasures) as a dashboard with these keys runs it. */
+export function retentionServiceWith(
+  rig: RetentionRig,
+  signingKey: KeyObject,
+  retiredKeys?: RetiredKey[],
+): RetentionService {
+  return new RetentionService({
+    pool: rig.pool,
+    clock: rig.clock,
+    log: silentLogger,
+    settings: retentionSettings({}),
+    signingKey,
+    ...(retiredKeys ? { retiredKeys } : {}),
+  });
+}
+
+/** Writes a checkpoint row as it is (what someone who writes to the database does). */
+export async function insertCheckpoint(rig: RetentionRig, c: Checkpoint): Promise<void> {
+  await rig.pool.query(
+    `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [
+      c.site,
+      c.day,
+      c.firstNo,
+      c.lastNo,
+      c.count,
+      Buffer.from(c.prevHash, 'hex'),
+      Buffer.from(c.head, 'hex'),
+      c.from,
+      c.to,
+      c.publicKey,
+      c.signature,
+    ],
+  );
 }

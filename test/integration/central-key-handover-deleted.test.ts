@@ -7,7 +7,7 @@ import { checkSigningKeyAtStart } from '../../src/dashboard/audit/signing-key-us
 import { silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
 import { type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
-import { dayAgo, rotationHistory } from '../helpers/rotation-history.js';
+import { dayAgo, insertCheckpoint, rotationHistory } from '../helpers/rotation-history.js';
 
 /**
  * Attacks on the handover by whoever holds the retired key and can write to the database, and a
@@ -79,23 +79,7 @@ describe('the handover, deleted; a day deleted from the middle of a chain', () =
         if (v.source === 'audit') await rig.pool.query(`DELETE FROM audit_log WHERE id::text = $1`, [v.ref]);
       }
     }
-    await rig.pool.query(
-      `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        site,
-        day,
-        forged.firstNo,
-        until,
-        forged.count,
-        kept.head,
-        last.hash,
-        forged.from,
-        forged.to,
-        forged.publicKey,
-        forged.signature,
-      ],
-    );
+    await insertCheckpoint(rig, forged);
   }
 
   it('deleting the handover is not repaired by a start after the rotation, which says so instead', async () => {

@@ -6,7 +6,7 @@ import { signCheckpoint } from '../../src/dashboard/audit/chain-links.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
 import { type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
-import { dayAgo, rotationHistory } from '../helpers/rotation-history.js';
+import { dayAgo, insertCheckpoint, rotationHistory } from '../helpers/rotation-history.js';
 
 /**
  * The retired key (leaked after its lastDay) plus write access to the database: the current key's
@@ -74,22 +74,7 @@ describe('the handover to the current key: a retired key cannot take its days ba
       await rig.pool.query(`DELETE FROM audit_chain WHERE site = 'berlin' AND no = $1`, [v.no]);
       await rig.pool.query(`DELETE FROM events WHERE id::text = $1`, [v.ref]);
     }
-    await rig.pool.query(
-      `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
-       VALUES ('berlin', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [
-        day,
-        forged.firstNo,
-        forged.lastNo,
-        forged.count,
-        before.head,
-        last.hash,
-        forged.from,
-        forged.to,
-        forged.publicKey,
-        forged.signature,
-      ],
-    );
+    await insertCheckpoint(rig, forged);
   }
 
   it('baseline: the honest history verifies, with a checkpoint by each key in berlin', async () => {
@@ -147,19 +132,7 @@ describe('the handover to the current key: a retired key cannot take its days ba
       await rig.pool.query(`DELETE FROM audit_chain WHERE site = 'berlin' AND no = $1`, [v.no]);
       await rig.pool.query(`DELETE FROM events WHERE id::text = $1`, [v.ref]);
     }
-    await rig.pool.query(
-      `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
-       VALUES ('berlin', $1, 1, 3, 3, $2, $3, $4, $5, $6, $7)`,
-      [
-        forged.day,
-        Buffer.alloc(32),
-        (victims[1] as (typeof rows)[0]).hash,
-        forged.from,
-        forged.to,
-        forged.publicKey,
-        forged.signature,
-      ],
-    );
+    await insertCheckpoint(rig, forged);
     const report = await verifyChains(rig.pool, {
       publicKey: createPublicKey(newKey),
       retired: lastDayIsItsLast,

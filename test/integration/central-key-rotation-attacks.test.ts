@@ -10,7 +10,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { retentionSettings } from '../../src/config/dashboard-config.js';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
 import type { RetiredKey } from '../../src/dashboard/audit/central-keys.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
@@ -19,14 +18,18 @@ import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.js';
 import { erasureListState } from '../../src/dashboard/audit/erasure-list-check.js';
 import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
-import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { createLogger, silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
 import { runCli } from '../helpers/cli.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
 import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
-import { dayAgo, rotationHistory } from '../helpers/rotation-history.js';
+import {
+  dayAgo,
+  insertCheckpoint,
+  retentionServiceWith,
+  rotationHistory,
+} from '../helpers/rotation-history.js';
 
 /**
  * An attacker who holds the retired central key (leaked after its lastDay) and can write to the
@@ -44,14 +47,7 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
   const retired: RetiredKey[] = [{ publicKey: oldPublic, lastDay: dayAgo(4) }];
 
   const service = (signingKey: KeyObject, retiredKeys?: RetiredKey[]) =>
-    new RetentionService({
-      pool: rig.pool,
-      clock: rig.clock,
-      log: silentLogger,
-      settings: retentionSettings({}),
-      signingKey,
-      ...(retiredKeys ? { retiredKeys } : {}),
-    });
+    retentionServiceWith(rig, signingKey, retiredKeys);
 
   /** Old era (5 days ago, old key), rotation, new era (2 days ago, new key), today unsigned. */
   const history = () => rotationHistory(rig, { oldKey, newKey, retired }, 100);
@@ -140,22 +136,7 @@ describe('a leaked retired central key, and the edges of a rotation', () => {
       oldKey,
       createPublicKey(oldKey),
     );
-    await rig.pool.query(
-      `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
-       VALUES ('berlin', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [
-        forged.day,
-        forged.firstNo,
-        forged.lastNo,
-        forged.count,
-        last.head,
-        victim.hash,
-        forged.from,
-        forged.to,
-        forged.publicKey,
-        forged.signature,
-      ],
-    );
+    await insertCheckpoint(rig, forged);
     const report = await verifyRotated();
     // Secure: refused (the retired key signed rows added after its lastDay; days go backwards).
     expect(report.ok, JSON.stringify(report)).toBe(false);

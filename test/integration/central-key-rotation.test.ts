@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { retentionSettings } from '../../src/config/dashboard-config.js';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
 import type { RetiredKey } from '../../src/dashboard/audit/central-keys.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
@@ -12,7 +11,6 @@ import { signErasureListAtStart } from '../../src/dashboard/audit/erasure-list.j
 import { signatureRef, signErasureList } from '../../src/dashboard/audit/erasure-list-signature.js';
 import { writeHandover } from '../../src/dashboard/audit/key-handover.js';
 import { checkSigningKeyAtStart } from '../../src/dashboard/audit/signing-key-use.js';
-import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
 import { AlarmStore } from '../../src/dashboard/storage/alarm-store.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -20,6 +18,7 @@ import { exportPublicKey } from '../../src/protocol/signing.js';
 import { runCli } from '../helpers/cli.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
 import { ADMIN, DAY, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+import { retentionServiceWith } from '../helpers/rotation-history.js';
 
 /**
  * Rotating the central signing key (docs/security.md): what the old key signed — day checkpoints,
@@ -41,14 +40,7 @@ describe('rotating the central signing key', () => {
   const to = new Date(NOW).toISOString();
 
   const service = (signingKey: KeyObject, retiredKeys?: RetiredKey[]) =>
-    new RetentionService({
-      pool: rig.pool,
-      clock: rig.clock,
-      log: silentLogger,
-      settings: retentionSettings({}),
-      signingKey,
-      ...(retiredKeys ? { retiredKeys } : {}),
-    });
+    retentionServiceWith(rig, signingKey, retiredKeys);
   const keyFile = (key: KeyObject) => {
     const file = join(work, `${randomBytes(4).toString('hex')}.pem`);
     writeFileSync(file, key.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../../config/config-error.js';
-import type { DashboardConfig } from '../../config/dashboard-config.js';
+import { type DashboardConfig, retiredSigningProblems } from '../../config/dashboard-config.js';
+import { pointerToKeyPath } from '../../config/explain.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 
 /**
@@ -48,24 +49,16 @@ export function centralKeysFromConfig(
   signingKey: KeyObject | undefined,
 ): CentralKeyHistory {
   const current = signingKey ? exportPublicKey(createPublicKey(signingKey)) : undefined;
-  const problems: string[] = [];
-  const seen = new Set<string>();
   const retired = keys.retiredSigning ?? [];
-  for (const [i, r] of retired.entries()) {
-    const at = `keys.retiredSigning[${i}]`;
-    const day = new Date(`${r.lastDay}T00:00:00Z`);
-    if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== r.lastDay)
-      problems.push(`${at}.lastDay: ${r.lastDay} is not a day of the calendar`);
+  // The file's own rules (also for configurations built in code), then the one needing the key.
+  const problems = retiredSigningProblems(retired).map(
+    (p) => `${pointerToKeyPath(`/keys${p.pointer}`)}: ${p.message}`,
+  );
+  for (const [i, r] of retired.entries())
     if (r.publicKey === current)
-      problems.push(`${at}: ${r.publicKey} is keys.signing itself; a key is retired once another signs`);
-    if (seen.has(r.publicKey)) problems.push(`${at}: ${r.publicKey} is listed twice`);
-    seen.add(r.publicKey);
-  }
+      problems.push(
+        `keys.retiredSigning[${i}]: ${r.publicKey} is keys.signing itself; a key is retired once another signs`,
+      );
   if (problems.length > 0) throw new ConfigError('keys.retiredSigning', problems);
   return { ...(current ? { current } : {}), retired };
-}
-
-/** The UTC day of a time, YYYY-MM-DD. */
-export function utcDay(at: Date): string {
-  return at.toISOString().slice(0, 10);
 }

@@ -7,7 +7,8 @@ import { withTransaction } from '../storage/transaction.js';
 import { AuditErrorCode } from './audit-errors.js';
 import type { RetiredKey } from './central-keys.js';
 import { type Checkpoint, signCheckpoint, ZERO_HASH } from './chain-links.js';
-import { readHandover } from './key-handover.js';
+import { lockChain } from './chain-lock.js';
+import { keyInUse, readHandover } from './key-handover.js';
 
 /**
  * Day checkpoints of the hash chains: for every finished UTC day (by the time rows joined their
@@ -106,11 +107,7 @@ export class ChainCheckpointer {
    */
   private async refuseIfReplaced(db: Queryable): Promise<void> {
     const mine = exportPublicKey(this.publicKey);
-    const newest = await db.query<{ key: string | null }>(
-      `SELECT details ->> 'publicKey' AS key FROM audit_log
-        WHERE action = 'keys.signing.in-use' ORDER BY audit_log.id DESC LIMIT 1`,
-    );
-    const inUse = newest.rows[0]?.key;
+    const inUse = await keyInUse(db);
     if (inUse && inUse !== mine && !this.retired.some((r) => r.publicKey === inUse))
       throw new CodedError(
         AuditErrorCode.checkpointKeyForeign,
@@ -121,7 +118,7 @@ export class ChainCheckpointer {
   private checkpointSite(site: string, today: string): Promise<Checkpoint[]> {
     return withTransaction(this.pool, async (db) => {
       // The appenders' lock: a row still being written for a finished day lands before we read.
-      await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
+      await lockChain(db, site);
       // Under the chain's lock, which a handover takes too: a newer key's start is seen here.
       await this.refuseIfReplaced(db);
       const last = await db.query<{ last_no: string; head: Buffer; public_key: string; day: string }>(

@@ -6,6 +6,7 @@ import { writeAudit } from './audit-log.js';
 import type { RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import { type Checkpoint, signCheckpoint } from './chain-links.js';
+import { lockChain } from './chain-lock.js';
 import { verifyChains } from './chain-verifier.js';
 import { readHandover } from './key-handover.js';
 
@@ -64,7 +65,7 @@ export async function resignCheckpoints(
       continue;
     }
     const days = await withTransaction(pool, async (db) => {
-      await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
+      await lockChain(db, site);
       const replaced = (await listCheckpoints(db, site)).filter(due);
       for (const c of replaced) {
         const { publicKey: _key, signature: _signature, ...fields } = c;

@@ -4,6 +4,7 @@ import { exportPublicKey, importPublicKey } from '../../protocol/signing.js';
 import type { Queryable } from '../storage/event-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { writeAudit } from './audit-log.js';
+import { lockChain } from './chain-lock.js';
 
 /**
  * Where each chain stood when the current central key took over from the keys it retired: the
@@ -43,6 +44,15 @@ function handoverText(fields: HandoverFields): string {
   });
 }
 
+/** The central key the audit log last recorded as in use (`keys.signing.in-use`), if any. */
+export async function keyInUse(db: Queryable): Promise<string | undefined> {
+  const newest = await db.query<{ key: string | null }>(
+    `SELECT details ->> 'publicKey' AS key FROM audit_log
+      WHERE action = 'keys.signing.in-use' ORDER BY audit_log.id DESC LIMIT 1`,
+  );
+  return newest.rows[0]?.key ?? undefined;
+}
+
 /** The current key's handover, if one is recorded and its signature holds. */
 export async function readHandover(db: Queryable, current: string): Promise<Handover | undefined> {
   const rows = await db.query<{ details: Partial<HandoverFields> & { signature?: unknown } }>(
@@ -79,8 +89,7 @@ export async function writeHandover(
     const sites = await db.query<{ site: string }>(
       `SELECT DISTINCT site FROM audit_checkpoints ORDER BY site`,
     );
-    for (const { site } of sites.rows)
-      await db.query(`SELECT pg_advisory_xact_lock(hashtextextended('identgate-chain:' || $1, 0))`, [site]);
+    for (const { site } of sites.rows) await lockChain(db, site);
     return recordHandover(db, signingKey, by);
   });
 }

@@ -7,7 +7,7 @@ import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { writeAudit } from './audit-log.js';
 import { type CentralKeyHistory, centralKeyFor } from './central-keys.js';
 import { signErasureListAtStart } from './erasure-list.js';
-import { readHandover, writeHandover } from './key-handover.js';
+import { keyInUse, readHandover, writeHandover } from './key-handover.js';
 
 /**
  * The keys of the audit trail and of erasures, at a dashboard's start: the tombstones' key sealed,
@@ -61,11 +61,7 @@ export async function checkSigningKeyAtStart(
 ): Promise<{ problems: string[]; changed: AlarmView[] }> {
   const current = keys.current;
   if (!current) return { problems: [], changed: [] };
-  const newest = await pool.query<{ key: string | null }>(
-    `SELECT details ->> 'publicKey' AS key FROM audit_log
-      WHERE action = 'keys.signing.in-use' ORDER BY id DESC LIMIT 1`,
-  );
-  const previous = newest.rows[0]?.key ?? undefined;
+  const previous = await keyInUse(pool);
   const replaced = previous && previous !== current ? await replacedBy(pool, keys, previous) : undefined;
   const handover = replaced ? undefined : await ensureHandover(pool, signingKey, keys, log, at);
   const problems = replaced
