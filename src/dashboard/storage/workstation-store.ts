@@ -40,7 +40,8 @@ export interface PresenceEventRow {
   kind: string;
   site: string;
   gateway: string;
-  seq: number;
+  /** Absent for an evacuation read from the overview's facts. */
+  seq?: number;
   occurredAt: string;
   data: Record<string, unknown>;
 }
@@ -99,18 +100,25 @@ export class WorkstationStore {
 
   /**
    * The events presence is built from, dated since `sinceMs`, in the order they were stored: the
-   * order in which every running dashboard applied them (gateway clocks may disagree).
+   * order in which every running dashboard applied them (gateway clocks may disagree). An
+   * evacuation still in force that began before `sinceMs` comes first, from the overview's facts
+   * (which keep each gateway's newest evacuation change however old): without it a restart
+   * during a long evacuation would let entries open presence at the evacuated site.
    */
   async presenceEventsSince(sinceMs: number): Promise<PresenceEventRow[]> {
     const result = await this.pool.query<{
       kind: string;
       site: string;
       gateway: string;
-      seq: string;
+      seq: string | null;
       occurred_at: Date;
       data: Record<string, unknown>;
     }>(
-      `SELECT kind, site, gateway, seq, occurred_at, data FROM events
+      `SELECT kind, site, gateway, NULL::bigint AS seq, occurred_at, data, ingest_no FROM latest_facts
+        WHERE facet = 'evacuation' AND kind = 'evacuation.changed' AND data -> 'active' = 'true'::jsonb
+          AND occurred_at < $1
+       UNION ALL
+       SELECT kind, site, gateway, seq, occurred_at, data, ingest_no FROM events
         WHERE occurred_at >= $1
           AND kind IN ('access.granted', 'access.denied', 'lockdown.changed', 'evacuation.changed')
         ORDER BY ingest_no`,
@@ -120,7 +128,7 @@ export class WorkstationStore {
       kind: r.kind,
       site: r.site,
       gateway: r.gateway,
-      seq: Number(r.seq),
+      ...(r.seq === null ? {} : { seq: Number(r.seq) }),
       occurredAt: r.occurred_at.toISOString(),
       data: r.data,
     }));
