@@ -1,13 +1,17 @@
 import { createPublicKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
-import { ChainCheckpointer, pruneSignedDays } from '../dashboard/audit/chain-checkpoints.js';
+import { ChainCheckpointer, listCheckpoints, pruneSignedDays } from '../dashboard/audit/chain-checkpoints.js';
 import { formatVerifyReport, verifyChains } from '../dashboard/audit/chain-verifier.js';
 import { resignCheckpoints } from '../dashboard/audit/checkpoint-resign.js';
+import { compareWithWitness, readWitness } from '../dashboard/audit/checkpoint-witness.js';
 import { beginErasureListChange } from '../dashboard/audit/erasure-list.js';
 import { writeHandover } from '../dashboard/audit/key-handover.js';
+import { type WitnessOutcome, WitnessReconciler } from '../dashboard/audit/witness-reconcile.js';
+import { AlarmStore } from '../dashboard/storage/alarm-store.js';
 import { withTransaction } from '../dashboard/storage/transaction.js';
 import { CodedError } from '../lib/coded-error.js';
+import { exportPublicKey } from '../protocol/signing.js';
 import { centralSigning } from './central-signing-key.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { cliActor, withDashboardDatabase } from './dashboard-database.js';
@@ -18,7 +22,9 @@ import { cliActor, withDashboardDatabase } from './dashboard-database.js';
  * its own every hour; the command is for operators and tests).
  */
 export const AUDIT_USAGE = `usage:
-  identgate audit verify [--site <id>] [--from <ISO time>] [--to <ISO time>] --config <dashboard.yaml>
+  identgate audit verify [--site <id>] [--from <ISO time>] [--to <ISO time>] [--witness <file>] --config <dashboard.yaml>
+                                  with a witness (audit.witnessFile, or a copy kept elsewhere):
+                                  also that the database holds every witnessed checkpoint as witnessed
   identgate audit checkpoint --config <dashboard.yaml>   sign the finished days (needs keys.signing)
   identgate audit checkpoint --resign-after <date> --config <dashboard.yaml>
                                   sign anew with keys.signing the checkpoints of later days another
@@ -60,6 +66,7 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       to: { type: 'string' },
       before: { type: 'string' },
       'resign-after': { type: 'string' },
+      witness: { type: 'string' },
     },
   });
   const [verb, ...extra] = positionals;
@@ -138,21 +145,35 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
         };
       });
     }
-    return withDashboardDatabase(configFile, 'audit checkpoint', async ({ pool }) => {
+    return withDashboardDatabase(configFile, 'audit checkpoint', async ({ pool, config, log }) => {
+      // As the dashboard's job: the witness first, so that no day it holds is signed anew.
+      const file = config.audit?.witnessFile;
+      const witness = file
+        ? new WitnessReconciler({
+            pool,
+            file,
+            keys: { current: exportPublicKey(createPublicKey(key)), retired },
+            alarms: new AlarmStore(pool),
+            log,
+          })
+        : undefined;
+      const before = await witness?.reconcile();
       const made = await new ChainCheckpointer(pool, key, retired).checkpointFinishedDays();
+      const after = made.length > 0 ? await witness?.reconcile() : undefined;
       const lines = made.map(
         (c) => `${c.site} ${c.day}: rows ${c.firstNo}–${c.lastNo} signed, head ${c.head}`,
       );
+      const witnessLines = before ? witnessReport(file as string, before, after) : [];
       return {
-        lines: lines.length > 0 ? lines : ['every finished day is signed already'],
-        code: ExitCode.ok,
+        lines: [...(lines.length > 0 ? lines : ['every finished day is signed already']), ...witnessLines],
+        code: before && before.problems.length > 0 ? ExitCode.failure : ExitCode.ok,
       };
     });
   }
   const from = parseTime(values.from, '--from');
   const to = parseTime(values.to, '--to');
   if (from && to && from >= to) throw new UsageError('--from must be before --to');
-  return withDashboardDatabase(configFile, 'audit verify', async ({ pool }) => {
+  return withDashboardDatabase(configFile, 'audit verify', async ({ pool, config }) => {
     const report = await verifyChains(pool, {
       ...(values.site ? { site: values.site } : {}),
       ...(from ? { from } : {}),
@@ -160,6 +181,36 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       ...(key ? { publicKey: createPublicKey(key) } : {}),
       retired,
     });
-    return { lines: formatVerifyReport(report), code: report.ok ? ExitCode.ok : ExitCode.failure };
+    const lines = formatVerifyReport(report);
+    const file = values.witness ?? config.audit?.witnessFile;
+    if (!file) return { lines, code: report.ok ? ExitCode.ok : ExitCode.failure };
+    // Read only: verify changes nothing, neither the witness nor the database.
+    const reading = readWitness(file);
+    // Without any central key configured, the witnessed lines' signatures cannot be judged.
+    const keys =
+      key || retired.length > 0
+        ? { ...(key ? { current: exportPublicKey(createPublicKey(key)) } : {}), retired }
+        : undefined;
+    const comparison = compareWithWitness(reading.checkpoints, await listCheckpoints(pool), keys);
+    const problems = [...reading.problems, ...comparison.problems];
+    return {
+      lines: [
+        ...lines,
+        `witness ${file}: ${comparison.matched} checkpoints as witnessed, ${comparison.newer.length} not witnessed yet`,
+        ...problems.map((p) => `WITNESS MISMATCH: ${p}`),
+      ],
+      code: report.ok && problems.length === 0 ? ExitCode.ok : ExitCode.failure,
+    };
   });
+}
+
+function witnessReport(file: string, before: WitnessOutcome, after: WitnessOutcome | undefined): string[] {
+  const appended = before.appended + (after?.appended ?? 0);
+  return [
+    `witness ${file}: ${appended} checkpoint(s) appended`,
+    ...before.restored.map(
+      (c) => `witness: checkpoint of ${c.site} for ${c.day} was missing and is put back`,
+    ),
+    ...before.problems.map((p) => `WITNESS MISMATCH: ${p}`),
+  ];
 }

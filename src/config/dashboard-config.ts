@@ -213,6 +213,22 @@ export function retiredSigningProblems(
   return problems;
 }
 
+/** The tamper-evident log's copy of its checkpoints outside the database (docs/audit.md). */
+export const AuditConfig = Type.Object(
+  {
+    witnessFile: Type.Optional(
+      Type.String({
+        pattern: '^/',
+        maxLength: 4096,
+        description:
+          "an absolute path where every day checkpoint is also appended (fsync'd), outside the database: the checkpoint job restores witnessed checkpoints the database lost and raises audit-witness-mismatch when it disagrees; put it on storage the database's administrators cannot rewrite, or ship it off the host (docs/audit.md#the-witness)",
+      }),
+    ),
+  },
+  { ...strict, default: {} },
+);
+export type AuditConfig = Static<typeof AuditConfig>;
+
 export const DashboardConfig = Type.Object(
   {
     kind: Type.Literal('dashboard'),
@@ -256,6 +272,7 @@ export const DashboardConfig = Type.Object(
     retention: Type.Optional(RetentionConfig),
     staff: Type.Optional(StaffConfig),
     workstations: Type.Optional(WorkstationsConfig),
+    audit: Type.Optional(AuditConfig),
     keys: KeysConfig,
   },
   strict,

@@ -301,7 +301,9 @@ export class Dashboard {
       retention: this.retention,
       pool: this.pool,
       signingKey: this.options.signingKey,
-      retiredKeys: this.centralKeys.retired,
+      centralKeys: this.centralKeys,
+      alarms: this.alarms,
+      alarmsChanged: (changed) => this.hub.publishAlarms(changed),
       clock: this.clock,
       log,
     });

@@ -3,12 +3,14 @@ import type { Pool } from 'pg';
 import { type DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import type { RetiredKey } from './audit/central-keys.js';
+import type { CentralKeyHistory } from './audit/central-keys.js';
 import { ChainCheckpointer } from './audit/chain-checkpoints.js';
 import { CheckpointJob } from './audit/checkpoint-job.js';
+import { WitnessReconciler } from './audit/witness-reconcile.js';
 import type { AuthService } from './auth/auth-service.js';
 import { RetentionJob } from './retention/retention-job.js';
 import type { RetentionService } from './retention/retention-service.js';
+import type { AlarmStore, AlarmView } from './storage/alarm-store.js';
 
 export interface ScheduledJobsOptions {
   config: DashboardConfig;
@@ -17,8 +19,11 @@ export interface ScheduledJobsOptions {
   pool: Pool;
   /** Signs the audit chain's checkpoints; without it none are made. */
   signingKey: KeyObject | undefined;
-  /** The keys signingKey replaced: the chains are signed on from their checkpoints. */
-  retiredKeys?: readonly RetiredKey[];
+  /** signingKey's public key and the keys it replaced: the chains are signed on from their checkpoints. */
+  centralKeys: CentralKeyHistory;
+  /** For the audit witness's alarms (audit.witnessFile). */
+  alarms: AlarmStore;
+  alarmsChanged?: (alarms: AlarmView[]) => void;
   clock: Clock;
   log: Logger;
 }
@@ -26,7 +31,7 @@ export interface ScheduledJobsOptions {
 /**
  * The dashboard's work on a timer, safe with several instances: session housekeeping, the
  * retention run (unless `retention.enabled` is false) and the audit chain's signed checkpoints
- * (with the central signing key).
+ * (with the central signing key) with their witness (audit.witnessFile).
  */
 export class ScheduledJobs {
   private housekeeping: NodeJS.Timeout | undefined;
@@ -60,9 +65,23 @@ export class ScheduledJobs {
       });
       this.retentionJob.start();
     }
-    if (signingKey) {
-      const checkpointer = new ChainCheckpointer(this.options.pool, signingKey, this.options.retiredKeys);
-      this.checkpointJob = new CheckpointJob(checkpointer, clock, log.child({ component: 'audit-chain' }));
+    const witnessFile = config.audit?.witnessFile;
+    if (signingKey || witnessFile) {
+      const checkpointer = signingKey
+        ? new ChainCheckpointer(this.options.pool, signingKey, this.options.centralKeys.retired)
+        : undefined;
+      const auditLog = log.child({ component: 'audit-chain' });
+      const witness = witnessFile
+        ? new WitnessReconciler({
+            pool: this.options.pool,
+            file: witnessFile,
+            keys: this.options.centralKeys,
+            alarms: this.options.alarms,
+            ...(this.options.alarmsChanged ? { alarmsChanged: this.options.alarmsChanged } : {}),
+            log: auditLog,
+          })
+        : undefined;
+      this.checkpointJob = new CheckpointJob(checkpointer, clock, auditLog, undefined, witness);
       this.checkpointJob.start();
     }
   }

@@ -128,6 +128,17 @@ export const AlarmType = Type.Union([
    * at a start, a warning; cleared by a start that finds none).
    */
   Type.Literal('central-key-not-retired'),
+  /**
+   * The audit checkpoints in the database disagree with the witness outside it
+   * (`audit.witnessFile`): a witnessed checkpoint was deleted or changed, or one was slipped into
+   * the past (raised centrally, critical; an incident).
+   */
+  Type.Literal('audit-witness-mismatch'),
+  /**
+   * The witness of the audit checkpoints cannot be read or written (raised centrally, a warning;
+   * cleared by the next check that succeeds).
+   */
+  Type.Literal('audit-witness-unwritable'),
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 
@@ -155,6 +166,7 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'video-footage-misdated',
   'workstation-lock-abandoned',
   'footage-link-foreign',
+  'audit-witness-mismatch',
 ]);
 
 export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);

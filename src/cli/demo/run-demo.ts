@@ -152,6 +152,8 @@ export async function runDemo(
           encryptionKey: gateway.encryptionKey,
         },
       ],
+      // The checkpoints' copy outside the database, beside the rest of the demo's state.
+      audit: { witnessFile: join(stateDir, 'checkpoints.witness') },
       keys: {},
     };
     const dashboard = new Dashboard({

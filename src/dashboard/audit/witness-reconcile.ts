@@ -1,0 +1,166 @@
+import type { Pool } from 'pg';
+import type { Logger } from '../../lib/logger.js';
+import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
+import { withTransaction } from '../storage/transaction.js';
+import { writeAudit } from './audit-log.js';
+import type { CentralKeyHistory } from './central-keys.js';
+import { listCheckpoints } from './chain-checkpoints.js';
+import type { Checkpoint } from './chain-links.js';
+import { appendWitness, compareWithWitness, readWitness, trustedLines } from './checkpoint-witness.js';
+
+/** The incident raised while the database disagrees with the witness. */
+export const WITNESS_MISMATCH_KEY = 'audit-witness-mismatch';
+/** The condition raised while the witness cannot be read or written. */
+export const WITNESS_UNWRITABLE_KEY = 'audit-witness-unwritable';
+
+export interface WitnessOutcome {
+  problems: string[];
+  /** Checkpoints appended to the witness. */
+  appended: number;
+  /** Witnessed checkpoints put back into the database, which had lost them. */
+  restored: Checkpoint[];
+  matched: number;
+}
+
+export interface WitnessReconcilerOptions {
+  pool: Pool;
+  file: string;
+  /** The central keys: witnessed lines count only when one of them signed them for their day. */
+  keys: CentralKeyHistory;
+  alarms: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'raiseCentral' | 'clearCentral'>;
+  alarmsChanged?: (alarms: AlarmView[]) => void;
+  log: Logger;
+}
+
+/**
+ * Keeps the witness and the database in step, run by the checkpoint job before and after it
+ * signs: checkpoints the database has of days after the witness's newest are appended; a
+ * witnessed checkpoint the database lost is put back (it is signed by a trusted central key, so
+ * `audit verify` then measures the chain against it, and audited as `audit.witness.restored`);
+ * any other difference raises the critical incident `audit-witness-mismatch`. A witness that
+ * cannot be read or written raises the warning `audit-witness-unwritable`, cleared by the next run
+ * that succeeds.
+ */
+export class WitnessReconciler {
+  constructor(private readonly options: WitnessReconcilerOptions) {}
+
+  async reconcile(): Promise<WitnessOutcome> {
+    const { pool, file, keys, log } = this.options;
+    const outcome: WitnessOutcome = { problems: [], appended: 0, restored: [], matched: 0 };
+    let reading: ReturnType<typeof readWitness>;
+    try {
+      reading = readWitness(file);
+    } catch (error) {
+      await this.unwritable(`the witness ${file} cannot be read: ${(error as Error).message}`);
+      throw error;
+    }
+    let stored = await listCheckpoints(pool);
+    const missing = missingFrom(trustedLines(reading.checkpoints, keys).trusted, stored);
+    if (missing.length > 0) {
+      outcome.restored = await restore(pool, missing);
+      for (const c of outcome.restored)
+        log.error(
+          { site: c.site, day: c.day },
+          'audit: a witnessed checkpoint was missing from the database and is put back',
+        );
+      stored = await listCheckpoints(pool);
+    }
+    const comparison = compareWithWitness(reading.checkpoints, stored, keys);
+    outcome.problems = [...reading.problems, ...comparison.problems];
+    outcome.matched = comparison.matched;
+    try {
+      appendWitness(file, comparison.newer);
+      outcome.appended = comparison.newer.length;
+    } catch (error) {
+      await this.unwritable(`the witness ${file} cannot be written: ${(error as Error).message}`);
+      throw error;
+    }
+    await this.change(() => this.options.alarms.clearCentral(WITNESS_UNWRITABLE_KEY, null, null));
+    const raised = [...outcome.restored.map((c) => `restored: ${c.site} ${c.day}`), ...outcome.problems];
+    if (raised.length > 0) {
+      for (const problem of outcome.problems)
+        log.error({ problem }, 'audit: the database disagrees with the witness');
+      await this.change(() =>
+        this.options.alarms.raiseCentralUnlessOpen({
+          alarm: 'audit-witness-mismatch',
+          key: WITNESS_MISMATCH_KEY,
+          severity: 'critical',
+          detail:
+            `the audit checkpoints in the database disagree with the witness ${file}: ${raised.join('; ')}`.slice(
+              0,
+              2000,
+            ),
+        }),
+      );
+    }
+    return outcome;
+  }
+
+  private async unwritable(detail: string): Promise<void> {
+    this.options.log.error({ file: this.options.file }, detail);
+    await this.change(() =>
+      this.options.alarms.raiseCentral({
+        alarm: 'audit-witness-unwritable',
+        key: WITNESS_UNWRITABLE_KEY,
+        severity: 'warning',
+        detail: detail.slice(0, 2000),
+      }),
+    );
+  }
+
+  private async change(work: () => Promise<AlarmView[]>): Promise<void> {
+    try {
+      const changed = await work();
+      if (changed.length > 0) this.options.alarmsChanged?.(changed);
+    } catch (error) {
+      this.options.log.error({ err: error }, 'audit witness alarm could not be changed');
+    }
+  }
+}
+
+/** The trusted witnessed checkpoints whose chain and day the database holds none of (once each). */
+function missingFrom(trusted: readonly Checkpoint[], stored: readonly Checkpoint[]): Checkpoint[] {
+  const have = new Set(stored.map((c) => `${c.site} ${c.day}`));
+  const out = new Map<string, Checkpoint>();
+  for (const c of trusted) {
+    const key = `${c.site} ${c.day}`;
+    if (!have.has(key) && !out.has(key)) out.set(key, c);
+  }
+  return [...out.values()];
+}
+
+/** Puts checkpoints back as they were signed, in one transaction; audited. */
+async function restore(pool: Pool, checkpoints: readonly Checkpoint[]): Promise<Checkpoint[]> {
+  return withTransaction(pool, async (db) => {
+    const restored: Checkpoint[] = [];
+    for (const c of checkpoints) {
+      const result = await db.query(
+        `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to,
+                                        public_key, signature)
+         VALUES ($1, $2, $3, $4, $5, decode($6, 'hex'), decode($7, 'hex'), $8, $9, $10, $11)
+         ON CONFLICT DO NOTHING`,
+        [
+          c.site,
+          c.day,
+          c.firstNo,
+          c.lastNo,
+          c.count,
+          c.prevHash,
+          c.head,
+          c.from,
+          c.to,
+          c.publicKey,
+          c.signature,
+        ],
+      );
+      if (result.rowCount === 1) restored.push(c);
+    }
+    if (restored.length > 0)
+      await writeAudit(db, {
+        actor: 'system',
+        action: 'audit.witness.restored',
+        details: { checkpoints: restored.map((c) => ({ site: c.site, day: c.day, head: c.head })) },
+      });
+    return restored;
+  });
+}
