@@ -47,6 +47,29 @@ export class FailureThrottle {
     return false;
   }
 
+  /**
+   * Drops what can no longer count: failures older than the window, lockouts that have ended,
+   * and every entry of a key `keep` refuses (a badge the credential set no longer holds). Keys
+   * are badge ids and the failures times of wrong codes, personal data that would otherwise stay
+   * until that key failed again. Returns whether anything was dropped.
+   */
+  prune(nowMs: number, keep: (key: string) => boolean = () => true): boolean {
+    let dropped = false;
+    for (const [key, times] of this.failures) {
+      const recent = keep(key) ? times.filter((t) => t > nowMs - this.settings.windowMs) : [];
+      if (recent.length === times.length && recent.length > 0) continue;
+      dropped = true;
+      if (recent.length === 0) this.failures.delete(key);
+      else this.failures.set(key, recent);
+    }
+    for (const [key, until] of this.lockedUntil)
+      if (until <= nowMs || !keep(key)) {
+        this.lockedUntil.delete(key);
+        dropped = true;
+      }
+    return dropped;
+  }
+
   lockedUntilMs(key: string): number | undefined {
     return this.lockedUntil.get(key);
   }

@@ -1,6 +1,6 @@
 import type { PolicyConfig, RoomConfig } from '../config/door-policy-config.js';
 import type { DoorConfig, TotpConfig } from '../config/gateway-config.js';
-import { AccessRules } from '../controllers/access-rules.js';
+import { AccessRules, badgeKey } from '../controllers/access-rules.js';
 import { AlarmBook, type ConditionStore } from '../controllers/alarm-book.js';
 import { complianceWarnings } from '../controllers/compliance.js';
 import { DoorController } from '../controllers/door-controller.js';
@@ -193,10 +193,11 @@ export class DoorRuntime {
 
   /**
    * Forgets what the door state keeps of people once it no longer serves: who has been inside a
-   * room too long (RoomState.forget), a TOTP step too old to refuse any code still accepted, and
-   * both for a person not in the credential set. Hourly, and whenever a set is applied, so that
-   * an erased person leaves the gateway's door state with their credentials. A changed occupancy
-   * is reported and written.
+   * room too long (RoomState.forget), a TOTP step too old to refuse any code still accepted, a
+   * badge's wrong codes older than the throttle's window and lockouts that have ended, and all of
+   * these for a person (a badge) not in the credential set. At start, hourly, and whenever a set
+   * is applied, so that an erased person leaves the gateway's door state with their credentials.
+   * A changed occupancy is reported; any change is written.
    */
   forgetPeople(): void {
     const { clock, credentials, totp, usage } = this.options;
@@ -207,12 +208,17 @@ export class DoorRuntime {
     const usable = credentials.syncedAt > 0 && all.some((credential) => credential.status === 'active');
     const persons = usable ? new Set(all.map((credential) => credential.person)) : undefined;
     const known = persons && ((person: string) => persons.has(person));
+    const badges = usable ? new Set(all.map((credential) => badgeKey(credential.badge))) : undefined;
+    const now = clock.now();
+    const badgesDropped = this.rules.badgeThrottle.prune(now, (key) => badges?.has(key) ?? true);
+    const readersDropped = this.rules.readerThrottle.prune(now);
+    if (badgesDropped || readersDropped) this.options.changed();
     // A code's step is at least the current one less the drift allowed: a last step below that
     // refuses nothing the verifier would still accept.
-    const oldest = Math.floor(clock.now() / (totp.periodSeconds * 1000)) - totp.driftSteps;
+    const oldest = Math.floor(now / (totp.periodSeconds * 1000)) - totp.driftSteps;
     usage.forget?.((person, step) => step >= oldest && (known?.(person) ?? true));
     for (const room of this.rooms.values())
-      if (room.forget(clock.now(), known)) {
+      if (room.forget(now, known)) {
         this.options.emit({
           kind: 'room.occupancy',
           data: { room: room.settings.id, occupants: room.occupants },

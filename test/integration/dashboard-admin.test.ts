@@ -152,6 +152,10 @@ describe('dashboard administration: staff, people, retention, directory', () => 
         expect.objectContaining({ actor: `staff:${admin.login}`, target: 'staff:grace.hopper' }),
       ]);
       expect(await audited('staff.invitation-accepted')).toHaveLength(1);
+      // The used link is refused; that names no account, so no address is kept for it.
+      expect(await audited('staff.invitation-refused')).toEqual([
+        { actor: 'anonymous', target: null, details: {} },
+      ]);
       const list = await admin.request('GET', '/api/v1/staff');
       expect(list.json().accounts).toContainEqual(
         expect.objectContaining({ login: 'grace.hopper', invitationPending: false }),

@@ -89,7 +89,11 @@ describe('dashboard staff authentication', () => {
       });
       expect(again.statusCode).toBe(403);
       expect(await system.dashboard.auth.setupToken()).toBeUndefined();
-      expect((await audit('staff.setup-refused')).length).toBe(2);
+      // A refused token is about no account: no address is kept for it.
+      expect(await audit('staff.setup-refused')).toEqual([
+        { actor: 'anonymous', target: null, details: {} },
+        { actor: 'anonymous', target: null, details: {} },
+      ]);
       expect(await audit('staff.created')).toEqual([
         expect.objectContaining({ actor: 'setup', target: 'staff:root-admin', details: { role: 'admin' } }),
       ]);
@@ -193,9 +197,34 @@ describe('dashboard staff authentication', () => {
       expect(unknown.body).toBe(wrong.body);
       expect(unknown.cookies).toEqual([]);
       const failures = await audit('staff.login-failed');
-      expect(failures.map((f) => f.details.reason)).toEqual(
-        expect.arrayContaining(['unknown login', 'wrong password']),
+      expect(failures).toEqual(
+        expect.arrayContaining([
+          { actor: 'anonymous', target: null, details: { reason: 'unknown login' } },
+          {
+            actor: 'anonymous',
+            target: `staff:${staff.login}`,
+            details: { address: '10.9.9.1', reason: 'wrong password' },
+          },
+        ]),
       );
+    });
+
+    it('keeps neither what was typed as an unknown login nor the client’s address in the audit log', async () => {
+      // A password typed one field too early.
+      const typed = 'Correct-Horse-Battery-Staple-77';
+      const response = await post(
+        '/api/v1/auth/login',
+        { login: typed, password: 'irrelevant password here' },
+        { remoteAddress: '10.77.0.9' },
+      );
+      expect(response.statusCode).toBe(401);
+      const kept = await db.query(
+        `SELECT action FROM audit_log
+          WHERE position(lower($1) IN lower(coalesce(target, '') || details::text)) > 0
+             OR details::text LIKE '%10.77.0.9%'`,
+        [typed],
+      );
+      expect(kept.rows).toEqual([]);
     });
 
     it('sets a __Host- session cookie: Secure, HttpOnly, SameSite=Strict, path /, no domain', async () => {
@@ -284,6 +313,23 @@ describe('dashboard staff authentication', () => {
         { remoteAddress: '192.0.2.66' },
       );
       expect(blocked.statusCode).toBe(429);
+      const unknown = await post(
+        '/api/v1/auth/login',
+        { login: 'spray-typed-31', password: PASSWORD },
+        { remoteAddress: '192.0.2.66' },
+      );
+      expect(unknown.statusCode).toBe(429);
+      // The account's attempt is written with its address; the attempt on no account without
+      // what was typed or the address.
+      const throttled = (await audit('staff.login-throttled')).filter((e) => e.details.scope === 'address');
+      expect(throttled).toEqual([
+        {
+          actor: 'anonymous',
+          target: `staff:${staff.login}`,
+          details: { address: '192.0.2.66', scope: 'address' },
+        },
+        { actor: 'anonymous', target: null, details: { scope: 'address' } },
+      ]);
     });
 
     it('refuses malformed sign-in requests with 400 or 415, never 500', async () => {

@@ -154,6 +154,24 @@ describe('erasure of a person', () => {
     expect(await count(`events WHERE data::text LIKE '%' || $1 || '%'`, [badge])).toBe(0);
   });
 
+  it('erases a quarantined lock-out clearing that names the badge only in its key', async () => {
+    // A gateway's alarm.cleared refused (say, its signature after a key change): valid JSON, the
+    // badge only inside the key string.
+    await rig.quarantined(
+      DAY,
+      JSON.stringify({
+        kind: 'alarm.cleared',
+        site: 'berlin',
+        data: { alarm: 'badge-locked-out', key: `badge-locked-out:${badge}` },
+      }),
+    );
+    await rig.quarantined(DAY, JSON.stringify({ data: { key: 'badge-locked-out:BADGE-BOB-0001' } }));
+    const report = await rig.service.erasePerson(ada, { reference: 'DSR-Q' }, ADMIN);
+    expect(report.quarantine).toBe(1);
+    expect(await count('quarantine WHERE position($1::bytea IN payload) > 0', [Buffer.from(badge)])).toBe(0);
+    expect(await count('quarantine')).toBe(1);
+  });
+
   it("keeps the alarm.cleared event of a lock-out raised for the badge's earlier holder", async () => {
     const key = `badge-locked-out:${badge}`;
     await rig.event('berlin', 3 * DAY, {

@@ -102,8 +102,8 @@ export class AuthService {
     return this.administration.setupToken();
   }
 
-  setup(token: string, input: NewAccount, meta: RequestMeta): Promise<StaffAccount> {
-    return this.administration.setup(token, input, meta.address);
+  setup(token: string, input: NewAccount): Promise<StaffAccount> {
+    return this.administration.setup(token, input);
   }
 
   createAccount(input: NewAccount & { role: Role }, createdBy: string): Promise<StaffAccount> {
@@ -119,11 +119,11 @@ export class AuthService {
     const normalised = login.trim().toLowerCase();
     const verdict = await this.deps.throttle.check(normalised, meta.address);
     if (!verdict.allowed) {
+      const known = await this.deps.staff.byLogin(normalised);
       await this.deps.audit.record({
         actor: `anonymous`,
         action: 'staff.login-throttled',
-        target: `staff:${normalised}`,
-        details: { address: meta.address, scope: verdict.scope },
+        ...aboutAttempt(known, meta, { scope: verdict.scope }),
       });
       throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
     }
@@ -134,11 +134,9 @@ export class AuthService {
       await this.deps.audit.record({
         actor: 'anonymous',
         action: 'staff.login-failed',
-        target: `staff:${normalised}`,
-        details: {
-          address: meta.address,
+        ...aboutAttempt(account, meta, {
           reason: !account ? 'unknown login' : account.disabledAt ? 'disabled' : 'wrong password',
-        },
+        }),
       });
       throw new AuthErrors.badCredentials();
     }
@@ -319,4 +317,20 @@ export class AuthService {
     const b = Buffer.from(presented);
     return a.length === b.length && timingSafeEqual(a, b);
   }
+}
+
+/**
+ * What the audit log (kept without end) keeps of a failed or throttled sign-in: the account and
+ * the client's address when the login is an account's, else neither. A login that is nobody's
+ * may be a password typed into the login field, and an address that tried no account is evidence
+ * about no account; both stay only in login_failures (the throttle's keys), for a day.
+ */
+function aboutAttempt(
+  account: StaffAccount | undefined,
+  meta: RequestMeta,
+  details: Record<string, unknown>,
+): { target?: string; details: Record<string, unknown> } {
+  return account
+    ? { target: `staff:${account.login}`, details: { address: meta.address, ...details } }
+    : { details };
 }

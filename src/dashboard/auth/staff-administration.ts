@@ -56,7 +56,7 @@ export class StaffAdministration {
     return token;
   }
 
-  async setup(token: string, input: NewAccount, address: string): Promise<StaffAccount> {
+  async setup(token: string, input: NewAccount): Promise<StaffAccount> {
     // Input is checked before the token is spent: a weak password does not burn it.
     await this.checkNewAccount(input);
     const used = await this.deps.pool.query(
@@ -65,11 +65,8 @@ export class StaffAdministration {
       [sha256(token)],
     );
     if (used.rowCount !== 1) {
-      await this.deps.audit.record({
-        actor: 'anonymous',
-        action: 'staff.setup-refused',
-        details: { address },
-      });
+      // About no account: no address (see aboutAttempt in auth-service.ts).
+      await this.deps.audit.record({ actor: 'anonymous', action: 'staff.setup-refused' });
       throw new AuthErrors.setup(
         'the setup token is unknown, used or expired, or an administrator exists already',
       );

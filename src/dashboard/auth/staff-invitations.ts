@@ -70,11 +70,8 @@ export class StaffInvitations {
     );
     const account = found.rows[0] ? await this.deps.staff.byId(found.rows[0].staff_id) : undefined;
     if (!account || account.disabledAt) {
-      await this.deps.audit.record({
-        actor: 'anonymous',
-        action: 'staff.invitation-refused',
-        details: { address },
-      });
+      // About no account: no address (see aboutAttempt in auth-service.ts).
+      await this.deps.audit.record({ actor: 'anonymous', action: 'staff.invitation-refused' });
       throw new AuthErrors.setup('the enrolment link is unknown, used or expired; ask an administrator');
     }
     const problems = passwordProblems(password, { login: account.login, name: account.displayName });

@@ -21,7 +21,7 @@ import type { DeletionEntry } from './retention-schemas.js';
  * - unless `keepEvents`: their events (by person; by one of their badges only where no other
  *   person is named, since a badge can have been someone else's before), the footage links of
  *   those events, the alarms those events raised or whose key names their badges, and quarantined
- *   payloads that contain their id or a badge; their id in others' events (a two-person-rule
+ *   payloads that contain their id, a badge or a badge's lock-out key as a JSON string; their id in others' events (a two-person-rule
  *   companion) becomes `erased`. Data under a legal hold stays (Art. 17(3)(e)) and is counted; it
  *   goes when the hold is released and its retention has passed.
  * - always, also with `keepEvents`: the person and their badges in staff actions of the audit
@@ -204,9 +204,10 @@ export class PersonErasure {
     );
     report.alarms = alarms.rowCount ?? 0;
     await db.query(LIST_ERASED, ['alarm', alarms.rows.map((r) => r.id)]);
-    // Raw payloads: the id or a badge as a JSON string value. Quarantine has no trusted site, so
-    // any hold covering the time keeps a payload.
-    const needles = [personId, ...badges].map((s) => Buffer.from(JSON.stringify(s), 'utf8'));
+    // Raw payloads: the id, a badge or a badge's lock-out key as a JSON string value (a refused
+    // lock-out clearing names the badge only in its key, as the events above). Quarantine has no
+    // trusted site, so any hold covering the time keeps a payload.
+    const needles = [personId, ...badges, ...keys].map((s) => Buffer.from(JSON.stringify(s), 'utf8'));
     report.quarantine =
       (
         await db.query(

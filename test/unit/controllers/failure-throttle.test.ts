@@ -31,4 +31,17 @@ describe('failure throttle', () => {
     copy.restore(JSON.parse(JSON.stringify(throttle.snapshot())));
     expect(copy.isLocked('a', 100)).toBe(true);
   });
+
+  it('prunes failures outside the window, ended lockouts and keys it is told not to keep', () => {
+    const throttle = new FailureThrottle(settings);
+    throttle.fail('old', 0);
+    for (const t of [0, 1, 2]) throttle.fail('ended', t);
+    throttle.fail('a', 350_000);
+    for (const t of [350_000, 350_001, 350_002]) throttle.fail('locked', t);
+    throttle.fail('gone', 350_000);
+    for (const t of [350_000, 350_001, 350_002]) throttle.fail('gone-locked', t);
+    expect(throttle.prune(360_000, (key) => !key.startsWith('gone'))).toBe(true);
+    expect(throttle.snapshot()).toEqual({ failures: { a: [350_000] }, lockedUntil: { locked: 650_002 } });
+    expect(throttle.prune(360_000)).toBe(false);
+  });
 });

@@ -72,7 +72,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
     },
     async (request, reply) => {
       const { token, ...input } = request.body;
-      const account = await auth.setup(token, input, requestMeta(request));
+      const account = await auth.setup(token, input);
       return reply.code(201).send({ login: account.login });
     },
   );
