@@ -75,7 +75,8 @@ export class ScheduledJobs {
         ? new WitnessReconciler({
             pool: this.options.pool,
             file: witnessFile,
-            keys: this.options.centralKeys,
+            // Only an instance that signs can tell which lines its keys signed.
+            ...(signingKey ? { keys: this.options.centralKeys } : {}),
             alarms: this.options.alarms,
             ...(this.options.alarmsChanged ? { alarmsChanged: this.options.alarmsChanged } : {}),
             log: auditLog,

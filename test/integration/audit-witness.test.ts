@@ -203,6 +203,26 @@ describe('the audit witness', () => {
     );
   });
 
+  it('without a signing key compares by content alone and puts nothing back', async () => {
+    await twoDays();
+    await checkpoint();
+    await reconciler().reconcile();
+    await rig.pool.query(`DELETE FROM audit_checkpoints WHERE site = 'berlin' AND last_no = 6`);
+    const keyless = new WitnessReconciler({
+      pool: rig.pool,
+      file: witnessFile,
+      alarms: new AlarmStore(rig.pool),
+      log: silentLogger,
+    });
+    const outcome = await keyless.reconcile();
+    expect(outcome.restored).toEqual([]);
+    expect(outcome.problems).toEqual([
+      expect.stringMatching(
+        /^checkpoint of chain berlin for .* \(rows 4–6, .*\) was witnessed and is not in the database$/,
+      ),
+    ]);
+  });
+
   it('drops a torn last line and appends its checkpoint again', async () => {
     await twoDays();
     await checkpoint();

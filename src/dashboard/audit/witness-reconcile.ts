@@ -25,8 +25,12 @@ export interface WitnessOutcome {
 export interface WitnessReconcilerOptions {
   pool: Pool;
   file: string;
-  /** The central keys: witnessed lines count only when one of them signed them for their day. */
-  keys: CentralKeyHistory;
+  /**
+   * The central keys: witnessed lines count only when one of them signed them for their day.
+   * Without them (an instance without keys.signing) lines are compared by content alone, and
+   * none is put back into the database.
+   */
+  keys?: CentralKeyHistory;
   alarms: Pick<AlarmStore, 'raiseCentralUnlessOpen' | 'raiseCentral' | 'clearCentral'>;
   alarmsChanged?: (alarms: AlarmView[]) => void;
   log: Logger;
@@ -55,7 +59,7 @@ export class WitnessReconciler {
       throw error;
     }
     let stored = await listCheckpoints(pool);
-    const missing = missingFrom(trustedLines(reading.checkpoints, keys).trusted, stored);
+    const missing = keys ? missingFrom(trustedLines(reading.checkpoints, keys).trusted, stored) : [];
     if (missing.length > 0) {
       outcome.restored = await restore(pool, missing);
       for (const c of outcome.restored)
