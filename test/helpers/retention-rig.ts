@@ -50,6 +50,8 @@ export interface EventFields {
   person?: string;
   badge?: string;
   data?: Record<string, unknown>;
+  /** The gateway's signature; by default a fixed text (nothing here checks it). */
+  signature?: string;
 }
 
 export async function startRetentionRig(): Promise<RetentionRig> {
@@ -110,7 +112,7 @@ export async function startRetentionRig(): Promise<RetentionRig> {
       ]);
       await pool.query(
         `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
-         VALUES ($1, $2, 1, $3, $4, $5, $6, 'main', $7, $8, 'test-signature')`,
+         VALUES ($1, $2, 1, $3, $4, $5, $6, 'main', $7, $8, $9)`,
         [
           id,
           at,
@@ -120,6 +122,7 @@ export async function startRetentionRig(): Promise<RetentionRig> {
           fields.kind ?? 'access.granted',
           fields.person ?? null,
           JSON.stringify(data),
+          fields.signature ?? 'test-signature',
         ],
       );
       await pool.query('INSERT INTO event_sequences (site, gateway, seq, event_id) VALUES ($1, $2, $3, $4)', [

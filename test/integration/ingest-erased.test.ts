@@ -154,6 +154,38 @@ describe('ingest of events of an erased person', () => {
       { id: tried.id, data: expect.objectContaining({ badge }) },
     ]);
     expect(JSON.stringify(stored)).not.toContain(person);
+    // Without the gateway's signature, which with its public key would confirm a guessed companion.
+    expect(await query('SELECT signature FROM events WHERE id = $1', [bobs.id])).toEqual([{ signature: '' }]);
+    // The gateway's resend of it, as it signed it: the same event.
+    expect((await publish([bobs])).map(verdict)).toEqual(['duplicate']);
+  });
+
+  it('takes the resend of an event whose companion a later erasure redacted as a duplicate', async () => {
+    const carol = 'agent-carol-late';
+    await system.dashboard.people.upsertPerson({ id: carol, displayName: 'Carol' });
+    const bobs = event('access.granted', {
+      person: 'agent-bob',
+      badge: 'BADGE-BOB',
+      factors: ['badge', 'totp'],
+      unlockMs: 5000,
+      companion: carol,
+    });
+    expect((await publish([bobs])).map(verdict)).toEqual(['stored']);
+    await system.dashboard.retention.erasePerson(carol, { reference: 'DSR-TEST-2' }, 'staff:test');
+    expect(
+      await query<{ companion: string; signature: string }>(
+        `SELECT data ->> 'companion' AS companion, signature FROM events WHERE id = $1`,
+        [bobs.id],
+      ),
+    ).toEqual([{ companion: 'erased', signature: '' }]);
+    expect((await publish([bobs])).map(verdict)).toEqual(['duplicate']);
+    // Other content under its id is still refused.
+    const { sig: _, ...unsigned } = bobs;
+    const resigned = signEnvelope(
+      { ...unsigned, data: { ...bobs.data, door: 'side' } } as Envelope,
+      key.privateKey,
+    );
+    expect((await publish([resigned])).map(verdict)).toEqual(['replayed-id']);
   });
 
   it('holds no plain id in the tombstones', async () => {

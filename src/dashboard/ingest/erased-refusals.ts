@@ -43,8 +43,8 @@ export type ErasedRefusal = Rejection & { payload: Buffer; uses: NumberUse };
  * event it is quarantined with only what names it, and its number is claimed, so no gap is
  * reported and a resend is a duplicate; it raises no alarm, as a gateway that was offline during
  * an erasure sends such events in good faith. Someone else's event that names the person only
- * as its two-person-rule companion is stored, with the companion `erased`, as the erasure left
- * the ones stored before. What happened after the erasure is a new fact and is stored: a
+ * as its two-person-rule companion is stored, with the companion `erased` and no signature, as
+ * the erasure left the ones stored before. What happened after the erasure is a new fact and is stored: a
  * leaver's old card tried at a door, and the lock-out it earns, are what security staff must see.
  *
  * Asked inside each ingest transaction, in one statement over the batch's distinct ids: every
@@ -100,8 +100,10 @@ export class ErasedRefusals {
       });
       if (before.length === 0) continue;
       if (before.every((named) => named.field === 'companion')) {
-        // Before the digests and the insert are built from it: stored as the erasure leaves others' events.
+        // Before the digests and the insert are built from it: stored as the erasure leaves others'
+        // events, without the signature, which with the gateway's public key would confirm a guess.
         (entry.envelope.data as Record<string, unknown>).companion = 'erased';
+        entry.envelope.sig = '';
         continue;
       }
       accepted.splice(i, 1);

@@ -12,6 +12,8 @@ import type { DeletionEntry } from '../retention/retention-schemas.js';
  * are deleted (a session lives a shift; one that old was never ended). Held spans are left alone.
  * Entries are found by the workstation they are about (their target) as well as by their writer:
  * central writes the lock commands it sends (`workstation.lock-sent`, `-failed`) as `system`.
+ * The entry's salt (migration 0034) goes with its user: the chain keeps the digest of the entry
+ * as first written, which a guessed user could otherwise be tested against.
  */
 export class WorkstationAuditExpiry implements PresenceStore {
   readonly dataClass = 'presence' as const;
@@ -39,7 +41,7 @@ export class WorkstationAuditExpiry implements PresenceStore {
             params,
           )
         : await this.pool.query(
-            `UPDATE audit_log l SET details = jsonb_set(l.details, '{user}', '"expired"') WHERE ${where}`,
+            `UPDATE audit_log l SET details = jsonb_set(l.details, '{user}', '"expired"'), salt = NULL WHERE ${where}`,
             params,
           );
       const count =

@@ -58,7 +58,10 @@ export function redactAuditEntry(
  * Finds the entries that name the person or one of their badges anywhere (a whole-table scan:
  * erasures are rare), rewrites what of them names an agent, and lists each rewritten entry with
  * its new digest (the function the chain trigger uses). Only those values change, so the rest of
- * the entry stays byte for byte as written. Returns how many entries it rewrote.
+ * the entry stays byte for byte as written — except its salt (migration 0034), which goes in the
+ * statement that lists the digest: the chain keeps the digest of the entry as first written, and
+ * without the salt nobody can put a guessed id back into the entry and find that digest again.
+ * Returns how many entries it rewrote.
  */
 export async function eraseFromAuditLog(db: Queryable, personId: string, badges: string[]): Promise<number> {
   const candidates = await db.query<{ id: string; target: string | null; details: unknown }>(
@@ -91,7 +94,8 @@ export async function eraseFromAuditLog(db: Queryable, personId: string, badges:
   }
   const result = await db.query<{ n: number }>(
     `WITH redacted AS (
-       UPDATE audit_log l SET target = CASE WHEN l.target = 'person:' || $2 THEN 'person:${ERASED}' ELSE l.target END
+       UPDATE audit_log l SET target = CASE WHEN l.target = 'person:' || $2 THEN 'person:${ERASED}' ELSE l.target END,
+                              salt = NULL
         WHERE l.id = ANY($1::bigint[])
        RETURNING l.id, identgate_audit_digest(l) AS digest
      ), listed AS (

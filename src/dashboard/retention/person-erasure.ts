@@ -224,11 +224,15 @@ export class PersonErasure {
    * Replaces the person as the two-person-rule companion in others' access events by `erased`,
    * and lists each with its new content digest: `audit verify` accepts the change only while the
    * event stays exactly as left here. Events under a legal hold stay as they are.
+   * The gateway's signature goes too (`''`: it no longer matches the data, and with the gateway's
+   * public key it would confirm a guessed companion), and with it the one unguessable part of
+   * the digest the chain keeps of the event as first written; so does the copy of that digest
+   * the ingest stored with it (`chain_digest`). The listed digest is of the event as left here.
    */
   private async redactCompanions(db: Queryable, personId: string): Promise<number> {
     const result = await db.query<{ n: number }>(
       `WITH redacted AS (
-         UPDATE events e SET data = jsonb_set(e.data, '{companion}', '"erased"')
+         UPDATE events e SET data = jsonb_set(e.data, '{companion}', '"erased"'), signature = '', chain_digest = NULL
           WHERE e.kind = 'access.granted' AND e.data ->> 'companion' = $1
             AND NOT ${heldSql('e', 'e.occurred_at', 'e.occurred_at')}
          RETURNING e.id, identgate_event_digest(e) AS digest

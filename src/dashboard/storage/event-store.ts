@@ -130,7 +130,8 @@ export class EventStore {
    * stored event: stored at their time with another number, kind, door, person, data or
    * signature. A redelivery is the same signed event, byte for byte; anything else under its id is
    * refused, not skipped. Except a two-person-rule companion an erasure replaced by `erased`, on
-   * either side (the stored event, or the redelivery as the ingest redacts it). One not stored at its time is let be: its event may have been erased or
+   * either side (the stored event, or the redelivery as the ingest redacts it), and the signature
+   * that goes with it (cleared by the redaction). One not stored at its time is let be: its event may have been erased or
    * deleted by retention while its number stays used (or, undetected, it names another time).
    * Only the day partitions of the redeliveries' times are read (and locked): the times are given
    * as a constant list.
@@ -144,9 +145,9 @@ export class EventStore {
                      $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[])
               WITH ORDINALITY AS t(id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature, i)
          JOIN events e ON e.id = t.id AND e.occurred_at = t.occurred_at AND e.occurred_at = ANY($2::timestamptz[])
-        WHERE (e.site, e.gateway, e.seq, e.kind, e.door, e.person, e.data - 'companion', e.signature)
-              IS DISTINCT FROM (t.site, t.gateway, t.seq, t.kind, t.door, t.person, t.data - 'companion', t.signature)
-           OR (e.data -> 'companion' IS DISTINCT FROM t.data -> 'companion'
+        WHERE (e.site, e.gateway, e.seq, e.kind, e.door, e.person, e.data - 'companion')
+              IS DISTINCT FROM (t.site, t.gateway, t.seq, t.kind, t.door, t.person, t.data - 'companion')
+           OR ((e.data -> 'companion', e.signature) IS DISTINCT FROM (t.data -> 'companion', t.signature)
                AND NOT 'erased' IN (coalesce(e.data ->> 'companion', ''), coalesce(t.data ->> 'companion', '')))`,
       prepared.params.slice(0, 11),
     );
