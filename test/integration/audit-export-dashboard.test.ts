@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
 import { opensslVerify, sha256sumCheck } from '../helpers/bundle-tools.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { until } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
@@ -134,6 +135,40 @@ describe('export from the dashboard', () => {
       );
     } finally {
       server.off('request', onRequest);
+      await blocker.end();
+    }
+  });
+
+  it('builds at most two bundles at once and answers 429 to a third, so exports cannot take the ingest’s connections', async () => {
+    const auditor = await system.staff('auditor');
+    await auditor.reauth();
+    // Both bundles' audit entries wait for this lock, so both stay being built.
+    const blocker = new pg.Client({ connectionString: system.databaseUrl });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE');
+    let released = false;
+    try {
+      const first = auditor.request('POST', '/api/v1/exports', body);
+      const second = auditor.request('POST', '/api/v1/exports', body);
+      await until(async () => {
+        const waiting = await pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%audit_log%'`,
+        );
+        return waiting.rows[0].n >= 2;
+      }, 'both exports waiting for the audit log');
+      const third = await auditor.request('POST', '/api/v1/exports', body);
+      expect(third.statusCode).toBe(429);
+      expect(third.json()).toMatchObject({ code: 'IDG_EXPORT_BUSY' });
+      expect(third.headers['retry-after']).toBe('30');
+      await blocker.query('COMMIT');
+      released = true;
+      expect((await first).statusCode).toBe(200);
+      expect((await second).statusCode).toBe(200);
+      // Once they are done, the next one is built.
+      expect((await auditor.request('POST', '/api/v1/exports', body)).statusCode).toBe(200);
+    } finally {
+      if (!released) await blocker.query('ROLLBACK').catch(() => undefined);
       await blocker.end();
     }
   });

@@ -23,7 +23,16 @@ export interface ExportRoutesOptions {
   signingKey?: KeyObject;
   /** The keys signingKey replaced: a bundle names those that signed its checkpoints. */
   retiredKeys?: readonly RetiredKey[];
+  /** Bundles built at once by this instance; more are answered 429 (default MAX_RUNNING_EXPORTS). */
+  maxRunning?: number;
 }
+
+/**
+ * Each bundle being built holds a database connection beside the pool and writes to disk: left
+ * unbounded, a few auditors' clicks could take the connections the ingest needs
+ * (max_connections) or fill the temporary directory.
+ */
+export const MAX_RUNNING_EXPORTS = 2;
 
 const ExportErrors = {
   invalid: createError('IDG_AUDIT_INVALID', '%s', 400),
@@ -31,6 +40,11 @@ const ExportErrors = {
     'IDG_AUDIT_NO_SIGNING_KEY',
     'exports are off: the dashboard has no central signing key (keys.signing)',
     503,
+  ),
+  busy: createError(
+    'IDG_EXPORT_BUSY',
+    '%s exports are being built on this dashboard already; try again when one is done',
+    429,
   ),
 };
 
@@ -44,8 +58,9 @@ const ExportErrors = {
  */
 export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = async (
   app,
-  { pool, signingKey, retiredKeys },
+  { pool, signingKey, retiredKeys, maxRunning = MAX_RUNNING_EXPORTS },
 ) => {
+  let running = 0;
   app.post(
     '/api/v1/exports',
     {
@@ -70,6 +85,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
           400: ErrorSchema,
           401: ErrorSchema,
           403: ErrorSchema,
+          429: ErrorSchema,
           503: ErrorSchema,
         },
       },
@@ -97,6 +113,10 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
       // archive's first read (a stream destroyed unread never runs its cleanup). Not while the
       // bundle is still being written into the directory: then once that ends. Listened for
       // before the directory is made, so that no moment is left between the two.
+      if (running >= maxRunning) {
+        reply.header('retry-after', '30');
+        throw new ExportErrors.busy(String(running));
+      }
       let building = true;
       let closed = false;
       let dir: string | undefined;
@@ -110,14 +130,16 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
         closed = true;
         if (!building) void remove();
       });
-      dir = await makeScratchDir(EXPORT_DIR_PREFIX);
-      const out = join(dir, name);
-      if (closed) {
-        await remove();
-        reply.hijack();
-        return reply;
-      }
+      running += 1;
+      let out: string;
       try {
+        dir = await makeScratchDir(EXPORT_DIR_PREFIX);
+        out = join(dir, name);
+        if (closed) {
+          await remove();
+          reply.hijack();
+          return reply;
+        }
         await writeExportBundle(pool, {
           query,
           format,
@@ -132,6 +154,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
         throw error;
       } finally {
         building = false;
+        running -= 1;
       }
       if (closed) {
         await remove();
