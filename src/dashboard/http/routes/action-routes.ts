@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { lineOfText } from '../../../lib/line-of-text.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { CentralMessenger, CommandResult } from '../../central-messenger.js';
@@ -20,7 +21,7 @@ export interface ActionRoutesOptions {
 }
 
 const Id = Type.String({ pattern: ID_PATTERN });
-const Reason = Type.String({ minLength: 1, maxLength: 300, pattern: '\\S' });
+const Reason = lineOfText(300);
 /** A gateway's answer as the command result reports it; `timeout` when none came in time. */
 const Status = Type.Union([
   Type.Literal('ok'),
