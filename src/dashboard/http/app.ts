@@ -91,6 +91,8 @@ export interface AppDependencies {
   signingKey?: KeyObject;
   /** The keys signingKey replaced (keys.retiredSigning), for exports. */
   retiredKeys?: readonly RetiredKey[];
+  /** `http.trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For is believed; none without. */
+  trustedProxies?: readonly string[];
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
   https?: TlsOptions;
 }
@@ -117,7 +119,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
-    trustProxy: false,
+    // The X-Forwarded-For of these proxies names the client (request.ip); nobody else's is believed.
+    trustProxy: deps.trustedProxies?.length ? [...deps.trustedProxies] : false,
     return503OnClosing: true,
     // Live streams would otherwise hold a stop open until each browser lets go.
     forceCloseConnections: true,
