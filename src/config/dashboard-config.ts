@@ -4,15 +4,21 @@ import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import type { ConfigProblem } from './explain.js';
 import { refine } from './refinements.js';
 import { Host, Id, MqttConnection, Port, SecretRef, strict, TlsServerConfig } from './schema-parts.js';
+import { TrustedProxies, trustedProxyProblems } from './trusted-proxies.js';
 import { WorkstationsConfig } from './workstation-config.js';
 
-export const HttpConfig = Type.Object(
-  {
-    host: Host(),
-    port: Port(8080),
-    tls: Type.Optional(TlsServerConfig),
-  },
-  { ...strict, default: {} },
+export const HttpConfig = refine(
+  Type.Object(
+    {
+      host: Host(),
+      port: Port(8080),
+      tls: Type.Optional(TlsServerConfig),
+      // Optional for configurations built in code; files get the default (trust none).
+      trustedProxies: Type.Optional(TrustedProxies),
+    },
+    { ...strict, default: {} },
+  ),
+  (http) => trustedProxyProblems(http.trustedProxies ?? []),
 );
 
 export const DatabaseConfig = Type.Object(

@@ -284,6 +284,7 @@ export class Dashboard {
       hearing: () => this.cluster.hearing,
       waitingFor: () => this.waitingFor,
       https,
+      ...(config.http.trustedProxies ? { trustedProxies: config.http.trustedProxies } : {}),
       signingKey: this.options.signingKey,
       retiredKeys: this.centralKeys.retired,
     });

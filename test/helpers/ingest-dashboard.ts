@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { DashboardConfig } from '../../src/config/dashboard-config.js';
 import { Dashboard, type DashboardOptions } from '../../src/dashboard/dashboard.js';
 import { type Logger, silentLogger } from '../../src/lib/logger.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
@@ -16,6 +17,8 @@ export async function startIngestDashboard(options: {
   /** Names this instance in its MQTT client id, when several share a site. */
   name?: string;
   offlineAfterSeconds?: number;
+  /** Beside the loopback listener on a free port: `trustedProxies`. */
+  http?: Pick<DashboardConfig['http'], 'trustedProxies'>;
   /** More of the dashboard's options: the central signing key, the gap scanner's timings. */
   more?: Omit<DashboardOptions, 'config' | 'log'>;
   /** Silent unless given. */
@@ -26,7 +29,7 @@ export async function startIngestDashboard(options: {
   const dashboard = new Dashboard({
     config: {
       kind: 'dashboard',
-      http: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0, ...options.http },
       database: { url: databaseUrl, poolSize: 4 },
       mqtt: { url: mqttUrl(), clientId: `idg-${name}-${site}` },
       ingest: { sites: [site], ...(offlineAfterSeconds !== undefined ? { offlineAfterSeconds } : {}) },

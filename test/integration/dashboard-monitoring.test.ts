@@ -374,7 +374,7 @@ describe('dashboard monitoring: overview, alarms, door and room actions, event s
       expect(response.json().code).toBe('IDG_AUTH_FORBIDDEN');
     });
 
-    it('unlocks the door remotely after re-authentication, and audits who, why and the result', async () => {
+    it('unlocks the door remotely after re-authentication, and audits who and why before, the result after', async () => {
       await security.reauth();
       const unlocked = upcomingEvent('door.unlocked', (e) => e.data.cause === 'remote');
       const relay = system.gateway.doors.get('main')?.devices.lock as SimulatedLockRelay;
@@ -389,13 +389,23 @@ describe('dashboard monitoring: overview, alarms, door and room actions, event s
       // through the broker and the database, which may take the 3 s on a loaded machine).
       expect(relay.history[driven]).toBe('unlocked');
       expect((await unlocked).data.durationMs).toBe(3000);
-      expect(await audit(auditor, 'action=door.remote-unlock')).toEqual([
+      const [result, request] = await audit(auditor, 'action=door.remote-unlock');
+      expect(request).toEqual(
         expect.objectContaining({
           actor: `staff:${security.login}`,
+          action: 'door.remote-unlock',
           target: `door:${system.site}/gw-1/main`,
-          details: { seconds: 3, reason: 'visitor at the door', result: 'ok' },
+          details: { seconds: 3, reason: 'visitor at the door' },
         }),
-      ]);
+      );
+      expect(result).toEqual(
+        expect.objectContaining({
+          actor: `staff:${security.login}`,
+          action: 'door.remote-unlock-result',
+          target: `door:${system.site}/gw-1/main`,
+          details: { request: request?.id, result: 'ok' },
+        }),
+      );
     });
 
     it('answers 404 for an unknown gateway or door, and 400 for an overlong unlock', async () => {
@@ -435,12 +445,21 @@ describe('dashboard monitoring: overview, alarms, door and room actions, event s
       const denied = upcomingEvent('access.denied');
       await sim('badge', system.agent.badge);
       expect((await denied).data.reason).toBe('lockdown');
-      expect(await audit(auditor, 'action=site.lockdown')).toEqual([
+      const [result, request] = await audit(auditor, 'action=site.lockdown');
+      expect(request).toEqual(
         expect.objectContaining({
+          action: 'site.lockdown',
           target: `site:${system.site}`,
-          details: expect.objectContaining({ room: 'ident-1', active: true, result: 'ok' }),
+          details: { room: 'ident-1', active: true, reason: 'suspicious person in the corridor' },
         }),
-      ]);
+      );
+      expect(result).toEqual(
+        expect.objectContaining({
+          action: 'site.lockdown-result',
+          target: `site:${system.site}`,
+          details: { request: request?.id, result: 'ok', results: [{ gateway: 'gw-1', status: 'ok' }] },
+        }),
+      );
     });
 
     it('ends the lockdown and runs an evacuation of the site, each answered by the gateway', async () => {

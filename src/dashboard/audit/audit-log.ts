@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { storableJson, storableText } from '../storage/database.js';
 import type { Queryable } from '../storage/event-store.js';
 
 /**
@@ -23,35 +24,42 @@ export interface AuditRow {
   details: Record<string, unknown>;
 }
 
-/** `id`: drawn beforehand from the table's sequence, where the entry must name itself (erasure-list.ts). */
+/**
+ * `id`: drawn beforehand from the table's sequence, where the entry must name itself
+ * (erasure-list.ts). Answers the entry's id.
+ */
 export async function writeAudit(
   db: Queryable,
   entry: AuditEntry,
   at: Date = new Date(),
   id?: number,
-): Promise<void> {
+): Promise<number> {
+  // Details and targets carry what staff typed and gateways reported: sanitised, so that no text
+  // can make the entry fail (and with it the action it records).
   const values = [
     at,
-    entry.actor.slice(0, 200),
+    storableText(entry.actor.slice(0, 200)),
     entry.action,
-    entry.target?.slice(0, 300) ?? null,
-    JSON.stringify(entry.details ?? {}),
+    entry.target === undefined || entry.target === null ? null : storableText(entry.target.slice(0, 300)),
+    storableJson(entry.details ?? {}),
   ];
-  await (id === undefined
-    ? db.query(
-        'INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)',
+  const inserted = await (id === undefined
+    ? db.query<{ id: string }>(
+        'INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5) RETURNING id',
         values,
       )
-    : db.query(
-        'INSERT INTO audit_log (id, at, actor, action, target, details) VALUES ($6, $1, $2, $3, $4, $5)',
+    : db.query<{ id: string }>(
+        'INSERT INTO audit_log (id, at, actor, action, target, details) VALUES ($6, $1, $2, $3, $4, $5) RETURNING id',
         [...values, id],
       ));
+  return Number(inserted.rows[0]?.id);
 }
 
 export class AuditLog {
   constructor(private readonly pool: Pool) {}
 
-  record(entry: AuditEntry, db: Queryable = this.pool): Promise<void> {
+  /** Answers the entry's id. */
+  record(entry: AuditEntry, db: Queryable = this.pool): Promise<number> {
     return writeAudit(db, entry);
   }
 

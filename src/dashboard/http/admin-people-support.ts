@@ -1,12 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
+import { lineOfText } from '../../lib/line-of-text.js';
 import type { Logger } from '../../lib/logger.js';
 import { ID_PATTERN } from '../../protocol/ids.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { PeopleDirectory } from '../storage/people-directory.js';
 import { AdminErrors } from './admin-errors.js';
-import { lineOfText } from './admin-schemas.js';
 import { staffActor } from './auth-plugin.js';
 import { ErrorSchema } from './schemas.js';
 

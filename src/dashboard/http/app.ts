@@ -91,6 +91,8 @@ export interface AppDependencies {
   signingKey?: KeyObject;
   /** The keys signingKey replaced (keys.retiredSigning), for exports. */
   retiredKeys?: readonly RetiredKey[];
+  /** `http.trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For is believed; none without. */
+  trustedProxies?: readonly string[];
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
   https?: TlsOptions;
 }
@@ -117,7 +119,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
-    trustProxy: false,
+    // The X-Forwarded-For of these proxies names the client (request.ip); nobody else's is believed.
+    trustProxy: deps.trustedProxies?.length ? [...deps.trustedProxies] : false,
     return503OnClosing: true,
     // Live streams would otherwise hold a stop open until each browser lets go.
     forceCloseConnections: true,
@@ -147,17 +150,20 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     }
   });
 
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
     if (deps.https) reply.header('strict-transport-security', HSTS);
+    // API answers carry personal data (names, badges, movements): no copy in a browser's or a
+    // proxy's cache. A route may say more (photos: `private, no-store`).
+    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
   });
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
       const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
       if (statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
-      const code = error.validation ? 'IDG_HTTP_BAD_REQUEST' : (error.code ?? 'IDG_HTTP_INTERNAL');
+      const code = answeredCode(error, statusCode);
       // 502-504 are coded answers about a gateway or the broker, written for the person asking.
-      const told = statusCode < 500 || (error.code !== undefined && statusCode >= 502 && statusCode <= 504);
+      const told = statusCode < 500 || (code.startsWith('IDG_') && statusCode >= 502 && statusCode <= 504);
       const message = told ? error.message : 'internal error';
       return reply.code(statusCode).send({ statusCode, code, error: httpStatusText(statusCode), message });
     },
@@ -278,6 +284,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(webRoutes);
   return app;
+}
+
+/**
+ * The code an error answer carries: our own (`IDG_…`) as they are; anything else — a database's
+ * SQLSTATE, a library's code — is logged above but never answered, as it tells an attacker what
+ * failed where. Fastify's own refusals (a bad JSON body, a wrong content type) are bad requests.
+ */
+function answeredCode(error: { code?: string; validation?: unknown }, statusCode: number): string {
+  if (error.validation) return 'IDG_HTTP_BAD_REQUEST';
+  if (error.code?.startsWith('IDG_')) return error.code;
+  return statusCode >= 500 ? 'IDG_HTTP_INTERNAL' : 'IDG_HTTP_BAD_REQUEST';
 }
 
 function httpStatusText(status: number): string {

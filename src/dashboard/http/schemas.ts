@@ -22,6 +22,12 @@ export const ErrorSchema = Type.Object({
   message: Type.String(),
 });
 
+/**
+ * A row id or page cursor (a bigint in the database) as a request names it: bounded to the numbers
+ * JavaScript holds exactly, so that a larger one is refused with 400 instead of failing in the query.
+ */
+export const RowId = (minimum = 1) => Type.Integer({ minimum, maximum: Number.MAX_SAFE_INTEGER });
+
 const Time = Type.String({ format: 'date-time' });
 const NullableText = Type.Union([Type.String(), Type.Null()]);
 const NullableTime = Type.Union([Time, Type.Null()]);

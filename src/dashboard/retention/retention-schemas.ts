@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { DataClass, PolicyScope } from '../../controllers/retention/data-classes.js';
 import { PolicyRule, RetentionDays } from '../../controllers/retention/policy-book.js';
+import { lineOfText } from '../../lib/line-of-text.js';
 import { ID_PATTERN } from '../../protocol/ids.js';
 
 /**
@@ -51,13 +52,7 @@ export const NewLegalHold = Type.Object(
     site: Type.Optional(Id),
     from: Time,
     to: Time,
-    reason: Type.String({
-      minLength: 1,
-      maxLength: 500,
-      // One line, no control characters (PostgreSQL cannot store NUL).
-      pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$',
-      description: 'a case reference, not a name',
-    }),
+    reason: lineOfText(500, { description: 'a case reference, not a name' }),
   },
   strict,
 );

@@ -128,9 +128,26 @@ export function arrayLiteral(values: ReadonlyArray<string | number | null | unde
   return `${literal}}`;
 }
 
-/** PostgreSQL text cannot hold NUL; what an attacker sent must still be storable. */
+const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * PostgreSQL text and jsonb cannot hold NUL, and jsonb refuses a lone UTF-16 surrogate (which
+ * JSON.stringify writes as an escape): each becomes U+FFFD, so that what an attacker sent is
+ * still storable.
+ */
 export function storableText(text: string): string {
-  return text.replaceAll('\u0000', '\uFFFD');
+  return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
+}
+
+/** JSON of `value` that jsonb accepts whatever text it holds: {@link storableText} on every string and key. */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) => {
+    if (typeof inner === 'string') return storableText(inner);
+    if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) return inner;
+    const keys = Object.keys(inner);
+    if (keys.every((key) => storableText(key) === key)) return inner;
+    return Object.fromEntries(Object.entries(inner).map(([key, v]) => [storableText(key), v]));
+  });
 }
 
 /**

@@ -85,8 +85,9 @@ export class RefusedViews {
   }
 
   private write(actor: string, target: string | null, details: Record<string, unknown>): Promise<void> {
-    const written = this.options.audit
+    const written: Promise<void> = this.options.audit
       .record({ actor, action: 'video.view', target, details })
+      .then(() => undefined)
       .catch((error: Error) =>
         this.options.log.error(
           { err: error, actor, details },

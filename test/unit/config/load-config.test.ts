@@ -161,6 +161,40 @@ doors:
   });
 });
 
+/** Behind a reverse proxy the dashboard believes the X-Forwarded-For of the proxies listed, and nobody else's. */
+describe('trusted proxies of the dashboard', () => {
+  it('trusts no proxy unless some are listed', () => {
+    expect(parseConfigText('kind: dashboard\n', DashboardConfig, { env: {} }).http.trustedProxies).toEqual(
+      [],
+    );
+  });
+
+  it('takes addresses and CIDR ranges of both families', () => {
+    const text = 'kind: dashboard\nhttp:\n  trustedProxies: [127.0.0.1, 10.20.0.0/16, "::1", "fd00::/8"]\n';
+    expect(parseConfigText(text, DashboardConfig, { env: {} }).http.trustedProxies).toEqual([
+      '127.0.0.1',
+      '10.20.0.0/16',
+      '::1',
+      'fd00::/8',
+    ]);
+  });
+
+  it('refuses a host name, a prefix out of range and a range of every address, naming each place', () => {
+    const text =
+      'kind: dashboard\nhttp:\n  trustedProxies: [proxy.example, 10.0.0.0/33, 0.0.0.0/0, "::/0", 127.0.0.1]\n';
+    expect(problems(() => parseConfigText(text, DashboardConfig, { env: {} }))).toEqual([
+      expect.stringMatching(
+        /http\.trustedProxies\[0\]: "proxy\.example" is not an IP address or a CIDR range/,
+      ),
+      expect.stringMatching(
+        /http\.trustedProxies\[1\]: "10\.0\.0\.0\/33": the prefix length must be from 1 to 32/,
+      ),
+      expect.stringMatching(/http\.trustedProxies\[2\]: "0\.0\.0\.0\/0" trusts every address/),
+      expect.stringMatching(/http\.trustedProxies\[3\]: "::\/0" trusts every address/),
+    ]);
+  });
+});
+
 /** During a rotation of the central signing key a gateway trusts the old and the new key. */
 describe('central keys of a gateway', () => {
   const key = (c: string) => `ed25519:${c.repeat(43)}`;

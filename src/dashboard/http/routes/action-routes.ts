@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { lineOfText } from '../../../lib/line-of-text.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
-import type { AuditLog } from '../../audit/audit-log.js';
+import type { AuditEntry, AuditLog } from '../../audit/audit-log.js';
 import type { CentralMessenger, CommandResult } from '../../central-messenger.js';
 import type { GatewayRegistry } from '../../storage/gateway-registry.js';
 import type { OverviewStore } from '../../storage/overview-store.js';
@@ -20,7 +21,7 @@ export interface ActionRoutesOptions {
 }
 
 const Id = Type.String({ pattern: ID_PATTERN });
-const Reason = Type.String({ minLength: 1, maxLength: 300, pattern: '\\S' });
+const Reason = lineOfText(300);
 /** A gateway's answer as the command result reports it; `timeout` when none came in time. */
 const Status = Type.Union([
   Type.Literal('ok'),
@@ -64,8 +65,9 @@ function summarise(results: Array<Outcome & { gateway: string }>): {
 
 /**
  * Remote door unlock, lockdown and evacuation: signed commands to the gateways, for security
- * staff who confirmed their password and a code within the last minutes. Each is audited with
- * who, what, the reason given and what the gateway answered, whether or not it succeeded.
+ * staff who confirmed their password and a code within the last minutes. Each is audited before
+ * it is sent — who, what and the reason given; an action whose entry cannot be written is not
+ * sent — and what the gateways answered is audited after, whether or not it succeeded.
  */
 export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = async (
   app,
@@ -82,12 +84,42 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
     return instance;
   };
 
+  /** The request's entry, before anything is sent: fails closed. Answers the entry's id. */
+  const auditRequest = async (entry: AuditEntry): Promise<number> => {
+    try {
+      return await audit.record(entry);
+    } catch (error) {
+      app.log.error({ err: error, action: entry.action, target: entry.target }, 'audit: action not sent');
+      throw new MonitoringErrors.auditUnavailable();
+    }
+  };
+
+  /**
+   * The outcome's entry, `<action>-result`, naming the request's. The command has gone out: a
+   * failure here is logged, and the answer still tells what the gateways did.
+   */
+  const auditResult = async (
+    request: { actor: string; action: string; target: string; id: number },
+    details: Record<string, unknown>,
+  ): Promise<void> => {
+    const { actor, action, target, id } = request;
+    await audit
+      .record({ actor, action: `${action}-result`, target, details: { request: id, ...details } })
+      .catch((error: Error) =>
+        app.log.error(
+          { err: error, action, target, request: id, details },
+          'audit: an action result was not written',
+        ),
+      );
+  };
+
   app.post(
     '/api/v1/doors/:site/:gateway/:door/unlock',
     {
       config: { roles: Access.respond, reauth: true },
       schema: {
-        description: 'Unlocks a door remotely for a few seconds; the reason goes to the audit log.',
+        description:
+          'Unlocks a door remotely for a few seconds; the reason goes to the audit log, before the command is sent.',
         params: Type.Object({ site: Id, gateway: Id, door: Id }, { additionalProperties: false }),
         body: Type.Object(
           { seconds: Type.Integer({ minimum: 1, maximum: 30, default: 5 }), reason: Reason },
@@ -97,7 +129,7 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
       },
     },
     async (request) => {
-      const who = staffActor(request);
+      const actor = staffActor(request);
       const { site, gateway, door } = request.params;
       const { seconds } = request.body;
       const reason = request.body.reason.trim();
@@ -105,7 +137,10 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
       if (!(await overview.knowsDoor(site, gateway, door)))
         throw new MonitoringErrors.notFound(`no door ${door} at ${site}/${gateway}`);
       const sender = messenger();
-      let result: Outcome = { status: 'failed', reason: 'could not be sent' };
+      const action = 'door.remote-unlock';
+      const target = `door:${site}/${gateway}/${door}`;
+      const id = await auditRequest({ actor, action, target, details: { seconds, reason } });
+      let result: Outcome;
       try {
         result = outcome(
           await sender.sendCommand(
@@ -115,42 +150,51 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
             commandTimeoutMs,
           ),
         );
-        return result;
-      } finally {
-        await audit.record({
-          actor: who,
-          action: 'door.remote-unlock',
-          target: `door:${site}/${gateway}/${door}`,
-          details: {
-            seconds,
-            reason,
-            result: result.status,
-            ...(result.reason ? { resultReason: result.reason } : {}),
-          },
-        });
+      } catch (error) {
+        await auditResult(
+          { actor, action, target, id },
+          { result: 'failed', resultReason: 'could not be sent' },
+        );
+        throw error;
       }
+      await auditResult(
+        { actor, action, target, id },
+        { result: result.status, ...(result.reason ? { resultReason: result.reason } : {}) },
+      );
+      return result;
     },
   );
 
-  /** Sends one command to every gateway of the site, at once, and collects their answers. */
+  /**
+   * Audits the request, then sends one command to every gateway of the site, at once, audits what
+   * they answered, and answers it.
+   */
   const toSite = async (
+    actor: string,
     site: string,
+    action: 'site.lockdown' | 'site.evacuation',
+    details: Record<string, unknown>,
     body: Parameters<CentralMessenger['sendCommand']>[2],
-  ): Promise<Array<Outcome & { gateway: string }>> => {
+  ) => {
     const gateways = registry.ofSite(site);
     if (gateways.length === 0)
       throw new MonitoringErrors.notFound(`no gateway of site ${site} is registered`);
     const sender = messenger();
-    return Promise.all(
-      gateways.map(async ({ id }) => {
+    const target = `site:${site}`;
+    const id = await auditRequest({ actor, action, target, details });
+    const results = await Promise.all(
+      gateways.map(async ({ id: gateway }): Promise<Outcome & { gateway: string }> => {
         try {
-          return { gateway: id, ...outcome(await sender.sendCommand(site, id, body, commandTimeoutMs)) };
+          return { gateway, ...outcome(await sender.sendCommand(site, gateway, body, commandTimeoutMs)) };
         } catch (error) {
-          app.log.error({ err: error, site, gateway: id, kind: body.kind }, 'command could not be sent');
-          return { gateway: id, status: 'failed' as const, reason: 'could not be sent' };
+          app.log.error({ err: error, site, gateway, kind: body.kind }, 'command could not be sent');
+          return { gateway, status: 'failed', reason: 'could not be sent' };
         }
       }),
     );
+    const summary = summarise(results);
+    await auditResult({ actor, action, target, id }, { result: summary.status, results });
+    return { ...summary, results };
   };
 
   app.post(
@@ -172,18 +216,13 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
       const { site } = request.params;
       const { room, active } = request.body;
       const reason = request.body.reason.trim();
-      const results = await toSite(site, {
-        kind: 'lockdown.set',
-        data: { active, ...(room ? { room } : {}) },
-      });
-      const summary = summarise(results);
-      await audit.record({
-        actor: staffActor(request),
-        action: 'site.lockdown',
-        target: `site:${site}`,
-        details: { room: room ?? null, active, reason, result: summary.status, results },
-      });
-      return { ...summary, results };
+      return toSite(
+        staffActor(request),
+        site,
+        'site.lockdown',
+        { room: room ?? null, active, reason },
+        { kind: 'lockdown.set', data: { active, ...(room ? { room } : {}) } },
+      );
     },
   );
 
@@ -203,15 +242,13 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
       const { site } = request.params;
       const { active } = request.body;
       const reason = request.body.reason.trim();
-      const results = await toSite(site, { kind: 'evacuation.set', data: { active } });
-      const summary = summarise(results);
-      await audit.record({
-        actor: staffActor(request),
-        action: 'site.evacuation',
-        target: `site:${site}`,
-        details: { active, reason, result: summary.status, results },
-      });
-      return { ...summary, results };
+      return toSite(
+        staffActor(request),
+        site,
+        'site.evacuation',
+        { active, reason },
+        { kind: 'evacuation.set', data: { active } },
+      );
     },
   );
 };

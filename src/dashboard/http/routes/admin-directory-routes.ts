@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
+import { LINE_PATTERN, lineOfText } from '../../../lib/line-of-text.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type {
@@ -13,7 +14,6 @@ import type {
   Site,
 } from '../../storage/directory-store.js';
 import { AdminErrors } from '../admin-errors.js';
-import { lineOfText } from '../admin-schemas.js';
 import { staffActor } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
@@ -151,7 +151,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
           {
             name: Name,
             customer: Type.Optional(NullableId),
-            timezone: Type.String({ minLength: 1, maxLength: 64, default: 'UTC' }),
+            timezone: Type.String({ minLength: 1, maxLength: 64, pattern: LINE_PATTERN, default: 'UTC' }),
           },
           strict,
         ),

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { lineOfText, NO_CONTROL_PATTERN } from '../../../lib/line-of-text.js';
 import type { RetentionService } from '../../retention/retention-service.js';
 import type { PeopleDirectory } from '../../storage/people-directory.js';
 import type { PeopleStore } from '../../storage/people-store.js';
@@ -17,7 +18,6 @@ import {
   Sync,
   WithSync,
 } from '../admin-people-support.js';
-import { lineOfText } from '../admin-schemas.js';
 import { Access } from '../roles.js';
 
 export interface AdminPeopleRoutesOptions {
@@ -45,7 +45,7 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
         description: 'People by name; `q` matches id, name or badge (part of it, any case).',
         querystring: Type.Object(
           {
-            q: Type.Optional(Type.String({ maxLength: 100, pattern: '^[^\\u0000]*$' })),
+            q: Type.Optional(Type.String({ maxLength: 100, pattern: NO_CONTROL_PATTERN })),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
             offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
           },

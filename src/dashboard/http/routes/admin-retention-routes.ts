@@ -13,7 +13,7 @@ import type { RetentionService } from '../../retention/retention-service.js';
 import { asHttp } from '../admin-errors.js';
 import { staffActor } from '../auth-plugin.js';
 import { Access } from '../roles.js';
-import { ErrorSchema } from '../schemas.js';
+import { ErrorSchema, RowId } from '../schemas.js';
 
 const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
 
@@ -104,10 +104,7 @@ export const adminRetentionRoutes: FastifyPluginAsyncTypebox<{ retention: Retent
       config: { roles: Access.administer, reauth: true },
       schema: {
         description: 'Releases a legal hold; its data goes at the next run once its retention has passed.',
-        params: Type.Object(
-          { id: Type.Integer({ minimum: 1, maximum: 2 ** 53 - 1 }) },
-          { additionalProperties: false },
-        ),
+        params: Type.Object({ id: RowId() }, { additionalProperties: false }),
         response: { 200: LegalHold, ...Errors },
       },
     },

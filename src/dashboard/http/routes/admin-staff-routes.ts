@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
+import { lineOfText } from '../../../lib/line-of-text.js';
 import { AuthErrors } from '../../auth/auth-errors.js';
 import type { AuthService } from '../../auth/auth-service.js';
 import { MAX_PASSWORD_LENGTH } from '../../auth/password-policy.js';
 import type { StaffInvitations } from '../../auth/staff-invitations.js';
 import type { StaffAccount, StaffStore } from '../../auth/staff-store.js';
-import { lineOfText } from '../admin-schemas.js';
 import { requestMeta } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';

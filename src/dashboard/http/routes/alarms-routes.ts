@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Pool } from 'pg';
 import Type from 'typebox';
+import { lineOfText } from '../../../lib/line-of-text.js';
 import type { Logger } from '../../../lib/logger.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
@@ -10,7 +11,7 @@ import type { AlarmChange, AlarmStore } from '../../storage/alarm-store.js';
 import { inTransaction } from '../../storage/database.js';
 import { MonitoringErrors } from '../monitoring-errors.js';
 import { Access } from '../roles.js';
-import { AlarmViewSchema, ErrorSchema } from '../schemas.js';
+import { AlarmViewSchema, ErrorSchema, RowId } from '../schemas.js';
 
 export interface AlarmsRoutesOptions {
   pool: Pool;
@@ -21,7 +22,7 @@ export interface AlarmsRoutesOptions {
 }
 
 const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
-const Comment = Type.String({ minLength: 1, maxLength: 500, pattern: '\\S' });
+const Comment = lineOfText(500);
 
 /**
  * `GET /api/v1/alarms`: the alarm list, newest first, paged by alarm id.
@@ -56,7 +57,7 @@ export const alarmsRoutes: FastifyPluginAsyncTypebox<AlarmsRoutesOptions> = asyn
             ),
             site: Type.Optional(Type.String({ pattern: ID_PATTERN })),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-            before: Type.Optional(Type.Integer({ minimum: 1 })),
+            before: Type.Optional(RowId()),
           },
           { additionalProperties: false },
         ),
@@ -87,7 +88,7 @@ export const alarmsRoutes: FastifyPluginAsyncTypebox<AlarmsRoutesOptions> = asyn
             action === 'acknowledge'
               ? 'Acknowledges an active alarm with a comment (what is being done).'
               : 'Resolves an acknowledged alarm with a comment, once its condition has cleared.',
-          params: Type.Object({ id: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+          params: Type.Object({ id: RowId() }, { additionalProperties: false }),
           body: Type.Object({ comment: Comment }, { additionalProperties: false }),
           response: { 200: AlarmViewSchema, ...Errors },
         },

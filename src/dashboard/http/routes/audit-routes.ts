@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { Access } from '../roles.js';
-import { ErrorSchema } from '../schemas.js';
+import { ErrorSchema, RowId } from '../schemas.js';
 
 export interface AuditRoutesOptions {
   audit: AuditLog;
@@ -31,7 +31,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
             action: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9.-]*$', maxLength: 64 })),
             actor: Type.Optional(Type.String({ pattern: '^[a-z]+(:[A-Za-z0-9._@-]*)?$', maxLength: 200 })),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-            before: Type.Optional(Type.Integer({ minimum: 1 })),
+            before: Type.Optional(RowId()),
           },
           { additionalProperties: false },
         ),

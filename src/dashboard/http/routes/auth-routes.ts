@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { lineOfText } from '../../../lib/line-of-text.js';
 import { AuthErrors } from '../../auth/auth-errors.js';
 import type { AuthService } from '../../auth/auth-service.js';
 import { MAX_PASSWORD_LENGTH } from '../../auth/password-policy.js';
@@ -7,7 +8,7 @@ import { clearSessionCookie, requestMeta, setSessionCookie } from '../auth-plugi
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
-const Login = Type.String({ minLength: 1, maxLength: 64 });
+const Login = lineOfText(64);
 const Password = Type.String({ minLength: 1, maxLength: MAX_PASSWORD_LENGTH * 4 });
 const Code = Type.String({ pattern: '^\\d{6}$' });
 const Stage = Type.Union([Type.Literal('totp'), Type.Literal('enrol'), Type.Literal('active')]);
@@ -62,7 +63,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
           {
             token: Type.String({ minLength: 10, maxLength: 64 }),
             login: Login,
-            displayName: Type.String({ minLength: 1, maxLength: 120 }),
+            displayName: lineOfText(120),
             password: Password,
           },
           { additionalProperties: false },

@@ -5,7 +5,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { EventStore } from '../../storage/event-store.js';
 import { MonitoringErrors } from '../monitoring-errors.js';
 import { Access } from '../roles.js';
-import { ErrorSchema, StoredEventSchema } from '../schemas.js';
+import { ErrorSchema, RowId, StoredEventSchema } from '../schemas.js';
 
 export interface EventsRoutesOptions {
   events: EventStore;
@@ -43,7 +43,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
             ),
             reason: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9-]*$', maxLength: 64 })),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-            before: Type.Optional(Type.Integer({ minimum: 1 })),
+            before: Type.Optional(RowId()),
           },
           { additionalProperties: false },
         ),

@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Pool } from 'pg';
 import Type from 'typebox';
 import { hasCode } from '../../../lib/coded-error.js';
+import { lineOfText } from '../../../lib/line-of-text.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import { AuditErrorCode } from '../../audit/audit-errors.js';
 import type { RetiredKey } from '../../audit/central-keys.js';
@@ -75,7 +76,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
             site: Type.Optional(Type.String({ pattern: ID_PATTERN })),
             door: Type.Optional(Type.String({ pattern: ID_PATTERN })),
             person: Type.Optional(Type.String({ pattern: ID_PATTERN })),
-            kinds: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 20 })),
+            kinds: Type.Optional(Type.Array(lineOfText(64), { minItems: 1, maxItems: 20 })),
             format: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')]),
           },
           { additionalProperties: false },

@@ -4,6 +4,7 @@ import type { LiveHub, LiveSubscriber } from '../../live-hub.js';
 import type { EventStore, StoredEvent } from '../../storage/event-store.js';
 import { framesAfter } from '../live-frames.js';
 import { Access } from '../roles.js';
+import { RowId } from '../schemas.js';
 
 export interface LiveRoutesOptions {
   events: EventStore;
@@ -42,7 +43,7 @@ export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (
       schema: {
         querystring: Type.Object(
           {
-            after: Type.Optional(Type.Integer({ minimum: 0 })),
+            after: Type.Optional(RowId(0)),
             recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 500 })),
           },
           { additionalProperties: false },

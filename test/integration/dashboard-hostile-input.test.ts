@@ -1,0 +1,267 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
+import type { StaffClient } from '../helpers/staff.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+/**
+ * Hostile input on the dashboard's HTTP surface, against the real dashboard, gateway and
+ * PostgreSQL: a hostile request gets a clear 4xx with an IDG_ code and changes nothing; no door
+ * action is sent without its audit entry; no answer tells an attacker what failed in the database;
+ * no API answer stays in a browser's cache.
+ */
+describe('dashboard: hostile requests', () => {
+  let system: TestSystem;
+  let security: StaffClient;
+  let auditor: StaffClient;
+  let admin: StaffClient;
+  let db: pg.Client;
+  let relay: SimulatedLockRelay;
+  /** The kinds of the commands the dashboard sent to gateways, in order. */
+  const sent: string[] = [];
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    security = await system.staff('security');
+    auditor = await system.staff('auditor');
+    admin = await system.staff('admin');
+    // Once, for every door and site action below: each re-authentication moves the dashboard's
+    // test clock on, and a gateway refuses commands signed too far in its future.
+    await security.reauth();
+    db = new pg.Client({ connectionString: system.databaseUrl });
+    await db.connect();
+    relay = system.gateway.doors.get('main')?.devices.lock as SimulatedLockRelay;
+    // Watched, not replaced: the commands still go through the broker to the gateway.
+    const messenger = system.dashboard.messenger;
+    const send = messenger.sendCommand.bind(messenger);
+    messenger.sendCommand = (site, gateway, body, timeoutMs) => {
+      sent.push(body.kind);
+      return send(site, gateway, body, timeoutMs);
+    };
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await system?.stop();
+  });
+
+  const auditRows = async (actionPrefix: string) =>
+    (
+      await db.query<{ action: string; details: Record<string, unknown> }>(
+        'SELECT action, details FROM audit_log WHERE starts_with(action, $1) ORDER BY id',
+        [actionPrefix],
+      )
+    ).rows;
+
+  /**
+   * Makes every audit insert of an action matching `like` fail with `sqlstate`, as a full disk or
+   * a broken constraint would; answers the function that removes the failure again.
+   */
+  const failAuditOf = async (like: string, sqlstate = 'P0001') => {
+    await db.query(`CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'audit entry refused by the test' USING ERRCODE = '${sqlstate}'; END $$`);
+    await db.query(
+      `CREATE TRIGGER test_fail_audit BEFORE INSERT ON audit_log FOR EACH ROW
+         WHEN (NEW.action LIKE '${like}') EXECUTE FUNCTION test_fail_audit()`,
+    );
+    return async () => {
+      await db.query('DROP TRIGGER test_fail_audit ON audit_log');
+    };
+  };
+
+  const doorPath = () => `/api/v1/doors/${system.site}/gw-1/main/unlock`;
+  const evacuationPath = () => `/api/v1/sites/${system.site}/evacuation`;
+
+  describe('door and site actions', () => {
+    it('refuses a reason with a NUL or a line break before anything is sent or audited', async () => {
+      const driven = relay.history.length;
+      const answers = [
+        await security.request('POST', doorPath(), { seconds: 2, reason: 'visitor\u0000' }),
+        await security.request('POST', doorPath(), { seconds: 2, reason: 'visitor\nat the door' }),
+        await security.request('POST', evacuationPath(), { active: true, reason: 'fire\u0000' }),
+      ];
+      expect(answers.map((a) => [a.statusCode, a.json().code])).toEqual([
+        [400, 'IDG_HTTP_BAD_REQUEST'],
+        [400, 'IDG_HTTP_BAD_REQUEST'],
+        [400, 'IDG_HTTP_BAD_REQUEST'],
+      ]);
+      expect(sent).toEqual([]);
+      expect(relay.history.slice(driven)).toEqual([]);
+      expect(await auditRows('door.')).toEqual([]);
+      expect(await auditRows('site.')).toEqual([]);
+    });
+
+    it('sends no unlock whose audit entry cannot be written, and says so', async () => {
+      const restore = await failAuditOf('door.remote-unlock%');
+      const driven = relay.history.length;
+      const response = await security.request('POST', doorPath(), { seconds: 2, reason: 'visitor' });
+      await restore();
+      expect({ status: response.statusCode, code: response.json().code }).toEqual({
+        status: 503,
+        code: 'IDG_AUDIT_UNAVAILABLE',
+      });
+      expect(sent).toEqual([]);
+      expect(relay.history.slice(driven)).toEqual([]);
+    });
+
+    it('starts no evacuation whose audit entry cannot be written', async () => {
+      const restore = await failAuditOf('site.%');
+      const response = await security.request('POST', evacuationPath(), {
+        active: true,
+        reason: 'fire drill',
+      });
+      await restore();
+      expect({ status: response.statusCode, code: response.json().code }).toEqual({
+        status: 503,
+        code: 'IDG_AUDIT_UNAVAILABLE',
+      });
+      expect(sent).toEqual([]);
+      expect(relay.state).toBe('locked');
+    });
+
+    it('audits an evacuation before it is sent and its result after, linked by the entry id', async () => {
+      const response = await security.request('POST', evacuationPath(), {
+        active: false,
+        reason: 'all clear',
+      });
+      expect(response.statusCode).toBe(200);
+      expect(sent).toEqual(['evacuation.set']);
+      const [request, result] = await db
+        .query<{ id: string; action: string; details: Record<string, unknown> }>(
+          "SELECT id, action, details FROM audit_log WHERE starts_with(action, 'site.evacuation') ORDER BY id",
+        )
+        .then((r) => r.rows);
+      expect(request).toMatchObject({
+        action: 'site.evacuation',
+        details: { active: false, reason: 'all clear' },
+      });
+      expect(result).toMatchObject({
+        action: 'site.evacuation-result',
+        details: { request: Number(request?.id), result: response.json().status },
+      });
+    });
+  });
+
+  describe('the audit log itself', () => {
+    it('stores an entry whatever text it carries: a NUL or a lone surrogate becomes U+FFFD', async () => {
+      await system.dashboard.audit.record({
+        actor: 'test',
+        action: 'test.storable',
+        target: 'door:a\u0000b',
+        details: {
+          'key\u0000': 'nul\u0000',
+          lone: 'x\uD800y',
+          nested: [{ low: '\uDC00' }],
+          pair: '\u{1F6AA}',
+        },
+      });
+      const rows = await db.query("SELECT target, details FROM audit_log WHERE action = 'test.storable'");
+      expect(rows.rows).toEqual([
+        {
+          target: 'door:a\uFFFDb',
+          details: {
+            'key\uFFFD': 'nul\uFFFD',
+            lone: 'x\uFFFDy',
+            nested: [{ low: '\uFFFD' }],
+            pair: '\u{1F6AA}',
+          },
+        },
+      ]);
+    });
+  });
+
+  describe('numbers and text out of range', () => {
+    const huge = '100000000000000000000';
+
+    it('answers ids and page cursors beyond 2^53 - 1 with 400, never a database error', async () => {
+      const answers = {
+        alarms: await security.request('GET', `/api/v1/alarms?before=${huge}`),
+        events: await security.request('GET', `/api/v1/events?before=${huge}`),
+        audit: await admin.request('GET', `/api/v1/audit?before=${huge}`),
+        acknowledge: await security.request('POST', `/api/v1/alarms/${huge}/acknowledge`, {
+          comment: 'seen',
+        }),
+        largest: await security.request('GET', `/api/v1/alarms?before=${Number.MAX_SAFE_INTEGER + 1}`),
+      };
+      expect(
+        Object.fromEntries(Object.entries(answers).map(([k, a]) => [k, [a.statusCode, a.json().code]])),
+      ).toEqual({
+        alarms: [400, 'IDG_HTTP_BAD_REQUEST'],
+        events: [400, 'IDG_HTTP_BAD_REQUEST'],
+        audit: [400, 'IDG_HTTP_BAD_REQUEST'],
+        acknowledge: [400, 'IDG_HTTP_BAD_REQUEST'],
+        largest: [400, 'IDG_HTTP_BAD_REQUEST'],
+      });
+      const safe = await security.request('GET', `/api/v1/alarms?before=${Number.MAX_SAFE_INTEGER}`);
+      expect(safe.statusCode).toBe(200);
+    });
+
+    it('answers a NUL in an alarm comment or a login name with 400', async () => {
+      const comment = await security.request('POST', '/api/v1/alarms/1/acknowledge', {
+        comment: 'seen\u0000',
+      });
+      const login = await system.dashboard.http.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { login: 'eve\u0000', password: 'whatever it is' },
+        remoteAddress: '10.93.1.1',
+      });
+      expect([comment.statusCode, comment.json().code]).toEqual([400, 'IDG_HTTP_BAD_REQUEST']);
+      expect([login.statusCode, login.json().code]).toEqual([400, 'IDG_HTTP_BAD_REQUEST']);
+    });
+  });
+
+  it("does not reveal a database's error code: an unexpected failure is IDG_HTTP_INTERNAL", async () => {
+    // An auditor's search is audited; its entry fails as text jsonb refuses would (22P05).
+    const restore = await failAuditOf('events.search', '22P05');
+    const response = await auditor.request('GET', '/api/v1/events');
+    await restore();
+    expect({ status: response.statusCode, body: response.json() }).toEqual({
+      status: 500,
+      body: {
+        statusCode: 500,
+        code: 'IDG_HTTP_INTERNAL',
+        error: 'Internal Server Error',
+        message: 'internal error',
+      },
+    });
+  });
+
+  it('ignores X-Forwarded-For while no proxy is trusted (the default)', async () => {
+    await system.dashboard.http.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { login: security.login, password: 'not the password at all' },
+      remoteAddress: '10.93.2.2',
+      headers: { 'x-forwarded-for': '198.51.100.9' },
+    });
+    const rows = await db.query<{ details: { address: string } }>(
+      "SELECT details FROM audit_log WHERE action = 'staff.login-failed' AND target = $1",
+      [`staff:${security.login}`],
+    );
+    expect(rows.rows.map((r) => r.details.address)).toEqual(['10.93.2.2']);
+  });
+
+  it('marks every API answer as not to be stored, and leaves the page assets to their validators', async () => {
+    const answers = {
+      people: await admin.request('GET', '/api/v1/people'),
+      events: await security.request('GET', '/api/v1/events'),
+      session: await security.request('GET', '/api/v1/session'),
+      refused: await security.request('GET', '/api/v1/people'),
+      unknown: await security.request('GET', '/api/v1/no-such-route'),
+    };
+    expect(
+      Object.fromEntries(
+        Object.entries(answers).map(([k, a]) => [k, [a.statusCode, a.headers['cache-control']]]),
+      ),
+    ).toEqual({
+      people: [200, 'no-store'],
+      events: [200, 'no-store'],
+      session: [200, 'no-store'],
+      refused: [403, 'no-store'],
+      unknown: [404, 'no-store'],
+    });
+    const page = await system.dashboard.http.inject({ method: 'GET', url: '/' });
+    expect(page.headers['cache-control']).toBe('no-cache');
+  });
+});
