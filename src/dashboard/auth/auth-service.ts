@@ -5,7 +5,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { KeyRing } from '../../lib/key-ring.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { AuthErrors } from './auth-errors.js';
-import { LoginThrottle } from './login-throttle.js';
+import { LoginThrottle, type Reservation } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, needsRehash, verifyPassword } from './password-hasher.js';
 import { type Session, SessionStore } from './session-store.js';
 import {
@@ -117,7 +117,7 @@ export class AuthService {
     meta: RequestMeta,
   ): Promise<{ token: string; session: Session; account: StaffAccount }> {
     const normalised = login.trim().toLowerCase();
-    const verdict = await this.deps.throttle.check(normalised, meta.address);
+    const verdict = await this.deps.throttle.reserve(normalised, meta.address);
     if (!verdict.allowed) {
       const known = await this.deps.staff.byLogin(normalised);
       await this.deps.audit.record({
@@ -130,7 +130,6 @@ export class AuthService {
     const account = await this.deps.staff.byLogin(normalised);
     const ok = await verifyPassword(account?.passwordHash ?? DUMMY_HASH, password);
     if (!account || !ok || account.disabledAt) {
-      await this.deps.throttle.fail(normalised, meta.address);
       await this.deps.audit.record({
         actor: 'anonymous',
         action: 'staff.login-failed',
@@ -140,6 +139,7 @@ export class AuthService {
       });
       throw new AuthErrors.badCredentials();
     }
+    await this.deps.throttle.release(verdict);
     if (needsRehash(account.passwordHash))
       await this.deps.staff.setPassword(account.id, await hashPassword(password));
     const stage = account.totpSecretSealed ? 'totp' : 'enrol';
@@ -162,10 +162,8 @@ export class AuthService {
     const current = await this.current(token);
     if (current?.session.stage !== 'totp') throw new AuthErrors.stage('no login is waiting for a code');
     const { account } = current;
-    const verdict = await this.deps.throttle.check(account.login, meta.address);
-    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
+    const attempt = await this.attempt(account, meta);
     if (!(await this.totp.check(account, code))) {
-      await this.deps.throttle.fail(account.login, meta.address);
       await this.deps.audit.record({
         actor: `staff:${account.login}`,
         action: 'staff.login-failed',
@@ -173,6 +171,7 @@ export class AuthService {
       });
       throw new AuthErrors.badCode();
     }
+    await this.deps.throttle.release(attempt);
     await this.deps.throttle.succeed(account.login, meta.address);
     await this.deps.sessions.setStage(token, 'active');
     await this.deps.audit.record({
@@ -202,13 +201,10 @@ export class AuthService {
     // A session that has only the password (stage totp) cannot replace the second factor.
     if (session.stage === 'totp') throw new AuthErrors.stage('enter your code first');
     if (!account.totpPendingSealed) throw new AuthErrors.stage('start the enrolment first');
-    const verdict = await this.deps.throttle.check(account.login, meta.address);
-    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
+    const attempt = await this.attempt(account, meta);
     const result = this.totp.verifyPending(account.id, account.totpPendingSealed, code);
-    if (!result.ok) {
-      await this.deps.throttle.fail(account.login, meta.address);
-      throw new AuthErrors.badCode();
-    }
+    if (!result.ok) throw new AuthErrors.badCode();
+    await this.deps.throttle.release(attempt);
     await this.deps.staff.confirmTotp(account.id, result.timeStep);
     await this.deps.sessions.setStage(token, 'active');
     await this.deps.audit.record({
@@ -224,12 +220,10 @@ export class AuthService {
     const current = await this.current(token);
     if (current?.session.stage !== 'active') throw new AuthErrors.unauthenticated();
     const { account } = current;
-    const verdict = await this.deps.throttle.check(account.login, meta.address);
-    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
+    const attempt = await this.attempt(account, meta);
     const passwordOk = await verifyPassword(account.passwordHash, password);
     const codeOk = passwordOk && (await this.totp.check(account, code));
     if (!passwordOk || !codeOk) {
-      await this.deps.throttle.fail(account.login, meta.address);
       await this.deps.audit.record({
         actor: `staff:${account.login}`,
         action: 'staff.reauth-failed',
@@ -237,6 +231,7 @@ export class AuthService {
       });
       throw passwordOk ? new AuthErrors.badCode() : new AuthErrors.badCredentials();
     }
+    await this.deps.throttle.release(attempt);
     await this.deps.sessions.markReauthenticated(token);
     await this.deps.audit.record({
       actor: `staff:${account.login}`,
@@ -254,10 +249,17 @@ export class AuthService {
     const current = await this.current(token);
     if (current?.session.stage !== 'active') throw new AuthErrors.unauthenticated();
     const { account } = current;
+    // The current password is guessed here as at the sign-in: counted and limited the same way.
+    const attempt = await this.attempt(account, meta);
     if (!(await verifyPassword(account.passwordHash, currentPassword))) {
-      await this.deps.throttle.fail(account.login, meta.address);
+      await this.deps.audit.record({
+        actor: `staff:${account.login}`,
+        action: 'staff.password-change-failed',
+        details: { address: meta.address, reason: 'wrong password' },
+      });
       throw new AuthErrors.badCredentials();
     }
+    await this.deps.throttle.release(attempt);
     assertPassword(next, account.login, account.displayName);
     await this.deps.staff.setPassword(account.id, await hashPassword(next));
     const ended = await this.deps.sessions.revokeAll(account.id, token);
@@ -302,6 +304,16 @@ export class AuthService {
       return undefined;
     }
     return { account, session };
+  }
+
+  /**
+   * Counts a guess of this account's password or code before it is checked (see LoginThrottle);
+   * 429 when the account or address has had its guesses. Released by the caller on success.
+   */
+  private async attempt(account: StaffAccount, meta: RequestMeta): Promise<Reservation> {
+    const verdict = await this.deps.throttle.reserve(account.login, meta.address);
+    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
+    return verdict;
   }
 
   isFresh(session: Session): boolean {
