@@ -3,6 +3,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
+import { SessionStore } from '../../src/dashboard/auth/session-store.js';
 import { rotateMasterKey } from '../../src/dashboard/storage/master-key-rotation.js';
 import { KeyRing } from '../../src/lib/key-ring.js';
 import { StaffClient } from '../helpers/staff.js';
@@ -620,6 +621,104 @@ describe('dashboard staff authentication', () => {
       expect(
         (await audit('staff.reauth-failed')).filter((e) => e.actor === `staff:${staff.login}`),
       ).toHaveLength(5);
+    });
+  });
+
+  describe('authenticator enrolment', () => {
+    const sealedSecret = async (login: string) =>
+      (
+        await db.query<{ totp_secret_sealed: string | null }>(
+          'SELECT totp_secret_sealed FROM staff_accounts WHERE login = $1',
+          [login],
+        )
+      ).rows[0]?.totp_secret_sealed;
+
+    it('ends the other password-only sessions once the first authenticator is enrolled', async () => {
+      const login = 'enna-first';
+      await system.dashboard.auth.createAccount(
+        { login, displayName: 'Enna First', password: PASSWORD, role: 'security' },
+        'test',
+      );
+      const address = '10.93.1.1';
+      // Two password sign-ins before the account has an authenticator: both must enrol.
+      const early = await signInFrom(login, PASSWORD, address);
+      const owner = await signInFrom(login, PASSWORD, address);
+      expect([early.stage, owner.stage]).toEqual(['enrol', 'enrol']);
+      const started = await post('/api/v1/auth/enrolment', undefined, from(owner, address));
+      const secret = started.json().secret as string;
+      const confirmed = await post(
+        '/api/v1/auth/enrolment/confirm',
+        { code: totp.generate(secret, system.clock.now()) },
+        from(owner, address),
+      );
+      expect(confirmed.json()).toEqual({ stage: 'active' });
+      const ownersSecret = await sealedSecret(login);
+
+      const hijack = await post('/api/v1/auth/enrolment', undefined, from(early, address));
+      expect(hijack.statusCode).toBe(401);
+      expect(await sessionOf(early)).toEqual({ authenticated: false });
+      expect(await sealedSecret(login)).toBe(ownersSecret);
+      expect((await audit('staff.totp-enrolled')).filter((e) => e.actor === `staff:${login}`)).toEqual([
+        { actor: `staff:${login}`, target: null, details: { address, otherSessionsEnded: 1 } },
+      ]);
+    });
+
+    it('never lets a session at the enrolment stage replace an authenticator, even with a valid code', async () => {
+      const owner = await system.staff('security');
+      const account = await system.dashboard.staff.byLogin(owner.login);
+      // A password-only session that still waits for an enrolment, as a sign-in racing the
+      // owner's enrolment leaves it: it read the account before the authenticator was confirmed.
+      const pool = new pg.Pool({ connectionString: system.databaseUrl, max: 1 });
+      const made = await new SessionStore(pool)
+        .create(account?.id as string, 'enrol', 3_600_000, { address: '10.93.1.2' })
+        .finally(() => pool.end());
+      const stale = { cookie: `__Host-identgate-session=${made.token}`, csrf: made.session.csrfToken };
+      const address = '10.93.1.2';
+      const ownersSecret = await sealedSecret(owner.login);
+
+      const start = await post('/api/v1/auth/enrolment', undefined, from(stale, address));
+      expect(start.statusCode).toBe(403);
+      expect(start.json().code).toBe('IDG_AUTH_STAGE');
+
+      // The owner moves to a new authenticator; the stale session knows a code of it.
+      await owner.reauth();
+      const replacing = await owner.request('POST', '/api/v1/auth/enrolment');
+      const next = replacing.json().secret as string;
+      const stolen = await post(
+        '/api/v1/auth/enrolment/confirm',
+        { code: totp.generate(next, system.clock.now()) },
+        from(stale, address),
+      );
+      expect(stolen.statusCode).toBe(403);
+      expect(stolen.json().code).toBe('IDG_AUTH_STAGE');
+      expect((await sessionOf(stale)).stage).toBe('enrol');
+      expect(await sealedSecret(owner.login)).toBe(ownersSecret);
+      expect(
+        (await audit('staff.totp-enrolment-refused')).filter((e) => e.actor === `staff:${owner.login}`),
+      ).toHaveLength(2);
+
+      // A full session that has not re-authenticated may not confirm the replacement either.
+      const other = await signInFrom(owner.login, owner.password, '10.93.1.3');
+      const coded = await post('/api/v1/auth/code', { code: owner.code() }, from(other, '10.93.1.3'));
+      expect(coded.statusCode).toBe(200);
+      system.clock.advance(30_000); // the stale session used up this time step of the new secret
+      const unfresh = await post(
+        '/api/v1/auth/enrolment/confirm',
+        { code: totp.generate(next, system.clock.now()) },
+        from(other, '10.93.1.3'),
+      );
+      expect(unfresh.json().code).toBe('IDG_AUTH_REAUTH');
+
+      // The owner, re-authenticated, confirms it: every other session ends.
+      const confirmed = await owner.request('POST', '/api/v1/auth/enrolment/confirm', {
+        code: totp.generate(next, system.clock.now()),
+      });
+      expect(confirmed.json()).toEqual({ stage: 'active' });
+      owner.secret = next;
+      expect(await sealedSecret(owner.login)).not.toBe(ownersSecret);
+      expect(await sessionOf(stale)).toEqual({ authenticated: false });
+      expect(await sessionOf(other)).toEqual({ authenticated: false });
+      expect((await owner.request('GET', '/api/v1/events')).statusCode).toBe(200);
     });
   });
 

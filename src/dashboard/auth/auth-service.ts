@@ -17,6 +17,10 @@ import {
 import type { Role, StaffAccount, StaffStore } from './staff-store.js';
 import { StaffTotp, type TotpEnrolment } from './staff-totp.js';
 
+/** Why a session that has shown only the password may not enrol: the account has an authenticator. */
+const HAS_AUTHENTICATOR =
+  'this account has an authenticator: sign in again with a code from it, or ask an administrator to reset it';
+
 /**
  * Staff authentication: personal accounts, password + mandatory TOTP, server-side sessions with
  * idle and absolute timeouts, re-authentication before sensitive actions. Every outcome is
@@ -182,35 +186,71 @@ export class AuthService {
     return { account, session: { ...current.session, stage: 'active' } };
   }
 
-  /** Creates (or replaces) the pending TOTP secret and returns what the authenticator app needs. */
+  /**
+   * Creates (or replaces) the pending TOTP secret and returns what the authenticator app needs.
+   * A session that has shown only the password (stage enrol) may enrol the account's first
+   * authenticator, never replace one; replacing it needs a full session, freshly re-authenticated.
+   */
   async startEnrolment(token: string): Promise<TotpEnrolment> {
     const current = await this.current(token);
     if (!current) throw new AuthErrors.unauthenticated();
     const { account, session } = current;
-    const allowed = session.stage === 'enrol' || (session.stage === 'active' && this.isFresh(session));
-    if (!allowed) throw new AuthErrors.reauth();
-    const enrolment = await this.totp.startEnrolment(account, this.settings.issuer);
+    const firstOnly = this.enrolmentRule(session);
+    const enrolment =
+      firstOnly && account.totpSecretSealed
+        ? undefined
+        : await this.totp.startEnrolment(account, this.settings.issuer, firstOnly);
+    if (!enrolment) {
+      await this.deps.audit.record({
+        actor: `staff:${account.login}`,
+        action: 'staff.totp-enrolment-refused',
+        details: { reason: 'authenticator exists' },
+      });
+      throw new AuthErrors.stage(HAS_AUTHENTICATOR);
+    }
     await this.deps.audit.record({ actor: `staff:${account.login}`, action: 'staff.totp-enrolment-started' });
     return enrolment;
   }
 
+  /**
+   * The code from the new authenticator makes it the account's, ends the account's other
+   * sessions (they were opened with the old one, or with only the password) and makes this
+   * session a full one. Whether a first enrolment is still a first one is decided in the same
+   * statement that writes the secret, so a second password-only session racing the owner's
+   * enrolment cannot replace it.
+   */
   async confirmEnrolment(token: string, code: string, meta: RequestMeta): Promise<Authenticated> {
     const current = await this.current(token);
     if (!current) throw new AuthErrors.unauthenticated();
     const { account, session } = current;
     // A session that has only the password (stage totp) cannot replace the second factor.
     if (session.stage === 'totp') throw new AuthErrors.stage('enter your code first');
-    if (!account.totpPendingSealed) throw new AuthErrors.stage('start the enrolment first');
+    const firstOnly = this.enrolmentRule(session);
+    const pending = account.totpPendingSealed;
+    if (!pending) throw new AuthErrors.stage('start the enrolment first');
     const attempt = await this.attempt(account, meta);
-    const result = this.totp.verifyPending(account.id, account.totpPendingSealed, code);
+    const result = this.totp.verifyPending(account.id, pending, code);
     if (!result.ok) throw new AuthErrors.badCode();
     await this.deps.throttle.release(attempt);
-    await this.deps.staff.confirmTotp(account.id, result.timeStep);
+    if (!(await this.deps.staff.confirmTotp(account.id, pending, result.timeStep, firstOnly))) {
+      await this.deps.audit.record({
+        actor: `staff:${account.login}`,
+        action: 'staff.totp-enrolment-refused',
+        details: {
+          address: meta.address,
+          reason: firstOnly ? 'authenticator exists or enrolment restarted' : 'enrolment restarted',
+        },
+      });
+      throw new AuthErrors.stage(
+        firstOnly ? HAS_AUTHENTICATOR : 'the enrolment was started anew; scan the new code',
+      );
+    }
     await this.deps.sessions.setStage(token, 'active');
+    const ended = await this.deps.sessions.revokeAll(account.id, token);
     await this.deps.audit.record({
       actor: `staff:${account.login}`,
       action: 'staff.totp-enrolled',
-      details: { address: meta.address },
+      details: { address: meta.address, otherSessionsEnded: ended },
     });
     return { account: { ...account, totpPendingSealed: null }, session: { ...session, stage: 'active' } };
   }
@@ -314,6 +354,16 @@ export class AuthService {
     const verdict = await this.deps.throttle.reserve(account.login, meta.address);
     if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
     return verdict;
+  }
+
+  /**
+   * Whether a session may enrol only a first authenticator (true: stage enrol) or may replace the
+   * account's (false: a full session, freshly re-authenticated); 403 for any other session.
+   */
+  private enrolmentRule(session: Session): boolean {
+    if (session.stage === 'enrol') return true;
+    if (session.stage === 'active' && this.isFresh(session)) return false;
+    throw new AuthErrors.reauth();
   }
 
   isFresh(session: Session): boolean {
