@@ -230,6 +230,8 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       await confirmed();
       const reset = await admin.request('PATCH', `/api/v1/staff/${target.login}`, { resetTotp: true });
       expect(reset.json()).toMatchObject({ totpEnrolled: false });
+      // The sessions opened with the old authenticator end with it.
+      expect((await target.request('GET', '/api/v1/session')).json().authenticated).toBe(false);
       const login = await system.dashboard.http.inject({
         method: 'POST',
         url: '/api/v1/auth/login',

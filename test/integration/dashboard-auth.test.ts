@@ -3,6 +3,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
+import { SessionStore } from '../../src/dashboard/auth/session-store.js';
 import { rotateMasterKey } from '../../src/dashboard/storage/master-key-rotation.js';
 import { KeyRing } from '../../src/lib/key-ring.js';
 import { StaffClient } from '../helpers/staff.js';
@@ -46,6 +47,30 @@ describe('dashboard staff authentication', () => {
         [action],
       )
     ).rows;
+  /** A password sign-in from `address`: the new session's cookie, CSRF token and stage. */
+  const signInFrom = async (login: string, password: string, address: string) => {
+    const response = await post('/api/v1/auth/login', { login, password }, { remoteAddress: address });
+    expect(response.statusCode, response.body).toBe(200);
+    const cookie = cookieOf(response);
+    const session = await app.inject({ method: 'GET', url: '/api/v1/session', headers: { cookie } });
+    return { cookie, csrf: session.json().csrfToken as string, stage: response.json().stage as string };
+  };
+  /** A request in `session`'s name from `address`, as the browser sends it. */
+  const from = (session: { cookie: string; csrf: string }, address: string): Partial<InjectOptions> => ({
+    headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },
+    remoteAddress: address,
+  });
+  const sessionOf = async (session: { cookie: string }) =>
+    (await app.inject({ method: 'GET', url: '/api/v1/session', headers: { cookie: session.cookie } })).json();
+  /** How many answers had each status code. */
+  const tally = (responses: LightMyRequestResponse[]) => {
+    const counts: Record<number, number> = {};
+    for (const r of responses) counts[r.statusCode] = (counts[r.statusCode] ?? 0) + 1;
+    return counts;
+  };
+  /** Twenty requests at once: the throttle must count them as if they came one by one. */
+  const twentyAtOnce = (send: (i: number) => Promise<LightMyRequestResponse>) =>
+    Promise.all(Array.from({ length: 20 }, (_, i) => send(i)));
 
   describe('the first administrator', () => {
     it('is created once with the setup token printed at start; no default account exists', async () => {
@@ -299,6 +324,42 @@ describe('dashboard staff authentication', () => {
       );
     });
 
+    it('checks at most 5 of 20 simultaneous password guesses for an account from one address', async () => {
+      const victim = await system.staff('security');
+      const guesses = await twentyAtOnce((i) =>
+        post(
+          '/api/v1/auth/login',
+          { login: victim.login, password: `simultaneous guess ${i}` },
+          { remoteAddress: '203.0.113.21' },
+        ),
+      );
+      expect(tally(guesses)).toEqual({ 401: 5, 429: 15 });
+      const checked = (await audit('staff.login-failed')).filter((e) => e.target === `staff:${victim.login}`);
+      expect(checked).toHaveLength(5);
+      const owner = await post(
+        '/api/v1/auth/login',
+        { login: victim.login, password: victim.password },
+        { remoteAddress: '198.51.100.21' },
+      );
+      expect(owner.statusCode).toBe(200);
+    });
+
+    it('checks at most 5 of 20 simultaneous code guesses after the password', async () => {
+      const victim = await system.staff('security');
+      const address = '203.0.113.22';
+      const session = await signInFrom(victim.login, victim.password, address);
+      const now = system.clock.now();
+      const valid = new Set([-2, -1, 0, 1, 2].map((d) => totp.generate(victim.secret, now + d * 30_000)));
+      const wrong = Array.from({ length: 30 }, (_, i) => String(123456 + i))
+        .filter((code) => !valid.has(code))
+        .slice(0, 20);
+      const guesses = await twentyAtOnce((i) =>
+        post('/api/v1/auth/code', { code: wrong[i] }, from(session, address)),
+      );
+      expect(tally(guesses)).toEqual({ 401: 5, 429: 15 });
+      expect((await sessionOf(session)).stage).toBe('totp');
+    });
+
     it('blocks an address that sprays many accounts', async () => {
       for (let i = 0; i < 30; i += 1) {
         await post(
@@ -434,6 +495,44 @@ describe('dashboard staff authentication', () => {
       expect(wrongCurrent.statusCode).toBe(401);
     });
 
+    it('counts wrong current passwords on a password change as sign-in failures, audited without the text', async () => {
+      const staff = await system.staff('auditor');
+      const address = '203.0.113.24';
+      const session = await signInFrom(staff.login, staff.password, address);
+      expect(
+        (await post('/api/v1/auth/code', { code: staff.code() }, from(session, address))).statusCode,
+      ).toBe(200);
+      const next = 'a brand new passphrase 93';
+      const guesses = await twentyAtOnce((i) =>
+        post('/api/v1/auth/password', { current: `not the password ${i}`, next }, from(session, address)),
+      );
+      expect(tally(guesses)).toEqual({ 401: 5, 429: 15 });
+      // Throttled now even with the right password, as a sign-in from there would be.
+      const right = await post(
+        '/api/v1/auth/password',
+        { current: staff.password, next },
+        from(session, address),
+      );
+      expect(right.statusCode).toBe(429);
+      expect(right.json().code).toBe('IDG_AUTH_THROTTLED');
+      const failed = (await audit('staff.password-change-failed')).filter(
+        (e) => e.actor === `staff:${staff.login}`,
+      );
+      expect(failed).toEqual(
+        Array.from({ length: 5 }, () => ({
+          actor: `staff:${staff.login}`,
+          target: null,
+          details: { address, reason: 'wrong password' },
+        })),
+      );
+      const login = await post(
+        '/api/v1/auth/login',
+        { login: staff.login, password: staff.password },
+        { remoteAddress: address },
+      );
+      expect(login.statusCode).toBe(429);
+    });
+
     it('a disabled account loses its sessions at once; a role change is audited', async () => {
       const admin = await StaffClient.create(system.dashboard, system.clock, 'admin');
       const target = await system.staff('security');
@@ -506,6 +605,120 @@ describe('dashboard staff authentication', () => {
         [staff.login],
       );
       expect((await staff.request('POST', '/api/v1/auth/enrolment')).json().code).toBe('IDG_AUTH_REAUTH');
+    });
+
+    it('checks at most 5 of 20 simultaneous re-authentications with a wrong password', async () => {
+      const staff = await system.staff('security');
+      const address = '203.0.113.23';
+      const session = await signInFrom(staff.login, staff.password, address);
+      expect(
+        (await post('/api/v1/auth/code', { code: staff.code() }, from(session, address))).statusCode,
+      ).toBe(200);
+      const tries = await twentyAtOnce((i) =>
+        post('/api/v1/auth/reauth', { password: `not it ${i}`, code: '000000' }, from(session, address)),
+      );
+      expect(tally(tries)).toEqual({ 401: 5, 429: 15 });
+      expect(
+        (await audit('staff.reauth-failed')).filter((e) => e.actor === `staff:${staff.login}`),
+      ).toHaveLength(5);
+    });
+  });
+
+  describe('authenticator enrolment', () => {
+    const sealedSecret = async (login: string) =>
+      (
+        await db.query<{ totp_secret_sealed: string | null }>(
+          'SELECT totp_secret_sealed FROM staff_accounts WHERE login = $1',
+          [login],
+        )
+      ).rows[0]?.totp_secret_sealed;
+
+    it('ends the other password-only sessions once the first authenticator is enrolled', async () => {
+      const login = 'enna-first';
+      await system.dashboard.auth.createAccount(
+        { login, displayName: 'Enna First', password: PASSWORD, role: 'security' },
+        'test',
+      );
+      const address = '10.93.1.1';
+      // Two password sign-ins before the account has an authenticator: both must enrol.
+      const early = await signInFrom(login, PASSWORD, address);
+      const owner = await signInFrom(login, PASSWORD, address);
+      expect([early.stage, owner.stage]).toEqual(['enrol', 'enrol']);
+      const started = await post('/api/v1/auth/enrolment', undefined, from(owner, address));
+      const secret = started.json().secret as string;
+      const confirmed = await post(
+        '/api/v1/auth/enrolment/confirm',
+        { code: totp.generate(secret, system.clock.now()) },
+        from(owner, address),
+      );
+      expect(confirmed.json()).toEqual({ stage: 'active' });
+      const ownersSecret = await sealedSecret(login);
+
+      const hijack = await post('/api/v1/auth/enrolment', undefined, from(early, address));
+      expect(hijack.statusCode).toBe(401);
+      expect(await sessionOf(early)).toEqual({ authenticated: false });
+      expect(await sealedSecret(login)).toBe(ownersSecret);
+      expect((await audit('staff.totp-enrolled')).filter((e) => e.actor === `staff:${login}`)).toEqual([
+        { actor: `staff:${login}`, target: null, details: { address, otherSessionsEnded: 1 } },
+      ]);
+    });
+
+    it('never lets a session at the enrolment stage replace an authenticator, even with a valid code', async () => {
+      const owner = await system.staff('security');
+      const account = await system.dashboard.staff.byLogin(owner.login);
+      // A password-only session that still waits for an enrolment, as a sign-in racing the
+      // owner's enrolment leaves it: it read the account before the authenticator was confirmed.
+      const pool = new pg.Pool({ connectionString: system.databaseUrl, max: 1 });
+      const made = await new SessionStore(pool)
+        .create(account?.id as string, 'enrol', 3_600_000, { address: '10.93.1.2' })
+        .finally(() => pool.end());
+      const stale = { cookie: `__Host-identgate-session=${made.token}`, csrf: made.session.csrfToken };
+      const address = '10.93.1.2';
+      const ownersSecret = await sealedSecret(owner.login);
+
+      const start = await post('/api/v1/auth/enrolment', undefined, from(stale, address));
+      expect(start.statusCode).toBe(403);
+      expect(start.json().code).toBe('IDG_AUTH_STAGE');
+
+      // The owner moves to a new authenticator; the stale session knows a code of it.
+      await owner.reauth();
+      const replacing = await owner.request('POST', '/api/v1/auth/enrolment');
+      const next = replacing.json().secret as string;
+      const stolen = await post(
+        '/api/v1/auth/enrolment/confirm',
+        { code: totp.generate(next, system.clock.now()) },
+        from(stale, address),
+      );
+      expect(stolen.statusCode).toBe(403);
+      expect(stolen.json().code).toBe('IDG_AUTH_STAGE');
+      expect((await sessionOf(stale)).stage).toBe('enrol');
+      expect(await sealedSecret(owner.login)).toBe(ownersSecret);
+      expect(
+        (await audit('staff.totp-enrolment-refused')).filter((e) => e.actor === `staff:${owner.login}`),
+      ).toHaveLength(2);
+
+      // A full session that has not re-authenticated may not confirm the replacement either.
+      const other = await signInFrom(owner.login, owner.password, '10.93.1.3');
+      const coded = await post('/api/v1/auth/code', { code: owner.code() }, from(other, '10.93.1.3'));
+      expect(coded.statusCode).toBe(200);
+      system.clock.advance(30_000); // the stale session used up this time step of the new secret
+      const unfresh = await post(
+        '/api/v1/auth/enrolment/confirm',
+        { code: totp.generate(next, system.clock.now()) },
+        from(other, '10.93.1.3'),
+      );
+      expect(unfresh.json().code).toBe('IDG_AUTH_REAUTH');
+
+      // The owner, re-authenticated, confirms it: every other session ends.
+      const confirmed = await owner.request('POST', '/api/v1/auth/enrolment/confirm', {
+        code: totp.generate(next, system.clock.now()),
+      });
+      expect(confirmed.json()).toEqual({ stage: 'active' });
+      owner.secret = next;
+      expect(await sealedSecret(owner.login)).not.toBe(ownersSecret);
+      expect(await sessionOf(stale)).toEqual({ authenticated: false });
+      expect(await sessionOf(other)).toEqual({ authenticated: false });
+      expect((await owner.request('GET', '/api/v1/events')).statusCode).toBe(200);
     });
   });
 

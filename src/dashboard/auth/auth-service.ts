@@ -5,7 +5,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { KeyRing } from '../../lib/key-ring.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { AuthErrors } from './auth-errors.js';
-import { LoginThrottle } from './login-throttle.js';
+import { LoginThrottle, type Reservation } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, needsRehash, verifyPassword } from './password-hasher.js';
 import { type Session, SessionStore } from './session-store.js';
 import {
@@ -16,6 +16,10 @@ import {
 } from './staff-administration.js';
 import type { Role, StaffAccount, StaffStore } from './staff-store.js';
 import { StaffTotp, type TotpEnrolment } from './staff-totp.js';
+
+/** Why a session that has shown only the password may not enrol: the account has an authenticator. */
+const HAS_AUTHENTICATOR =
+  'this account has an authenticator: sign in again with a code from it, or ask an administrator to reset it';
 
 /**
  * Staff authentication: personal accounts, password + mandatory TOTP, server-side sessions with
@@ -117,7 +121,7 @@ export class AuthService {
     meta: RequestMeta,
   ): Promise<{ token: string; session: Session; account: StaffAccount }> {
     const normalised = login.trim().toLowerCase();
-    const verdict = await this.deps.throttle.check(normalised, meta.address);
+    const verdict = await this.deps.throttle.reserve(normalised, meta.address);
     if (!verdict.allowed) {
       const known = await this.deps.staff.byLogin(normalised);
       await this.deps.audit.record({
@@ -130,7 +134,6 @@ export class AuthService {
     const account = await this.deps.staff.byLogin(normalised);
     const ok = await verifyPassword(account?.passwordHash ?? DUMMY_HASH, password);
     if (!account || !ok || account.disabledAt) {
-      await this.deps.throttle.fail(normalised, meta.address);
       await this.deps.audit.record({
         actor: 'anonymous',
         action: 'staff.login-failed',
@@ -140,6 +143,7 @@ export class AuthService {
       });
       throw new AuthErrors.badCredentials();
     }
+    await this.deps.throttle.release(verdict);
     if (needsRehash(account.passwordHash))
       await this.deps.staff.setPassword(account.id, await hashPassword(password));
     const stage = account.totpSecretSealed ? 'totp' : 'enrol';
@@ -162,10 +166,8 @@ export class AuthService {
     const current = await this.current(token);
     if (current?.session.stage !== 'totp') throw new AuthErrors.stage('no login is waiting for a code');
     const { account } = current;
-    const verdict = await this.deps.throttle.check(account.login, meta.address);
-    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
+    const attempt = await this.attempt(account, meta);
     if (!(await this.totp.check(account, code))) {
-      await this.deps.throttle.fail(account.login, meta.address);
       await this.deps.audit.record({
         actor: `staff:${account.login}`,
         action: 'staff.login-failed',
@@ -173,6 +175,7 @@ export class AuthService {
       });
       throw new AuthErrors.badCode();
     }
+    await this.deps.throttle.release(attempt);
     await this.deps.throttle.succeed(account.login, meta.address);
     await this.deps.sessions.setStage(token, 'active');
     await this.deps.audit.record({
@@ -183,38 +186,71 @@ export class AuthService {
     return { account, session: { ...current.session, stage: 'active' } };
   }
 
-  /** Creates (or replaces) the pending TOTP secret and returns what the authenticator app needs. */
+  /**
+   * Creates (or replaces) the pending TOTP secret and returns what the authenticator app needs.
+   * A session that has shown only the password (stage enrol) may enrol the account's first
+   * authenticator, never replace one; replacing it needs a full session, freshly re-authenticated.
+   */
   async startEnrolment(token: string): Promise<TotpEnrolment> {
     const current = await this.current(token);
     if (!current) throw new AuthErrors.unauthenticated();
     const { account, session } = current;
-    const allowed = session.stage === 'enrol' || (session.stage === 'active' && this.isFresh(session));
-    if (!allowed) throw new AuthErrors.reauth();
-    const enrolment = await this.totp.startEnrolment(account, this.settings.issuer);
+    const firstOnly = this.enrolmentRule(session);
+    const enrolment =
+      firstOnly && account.totpSecretSealed
+        ? undefined
+        : await this.totp.startEnrolment(account, this.settings.issuer, firstOnly);
+    if (!enrolment) {
+      await this.deps.audit.record({
+        actor: `staff:${account.login}`,
+        action: 'staff.totp-enrolment-refused',
+        details: { reason: 'authenticator exists' },
+      });
+      throw new AuthErrors.stage(HAS_AUTHENTICATOR);
+    }
     await this.deps.audit.record({ actor: `staff:${account.login}`, action: 'staff.totp-enrolment-started' });
     return enrolment;
   }
 
+  /**
+   * The code from the new authenticator makes it the account's, ends the account's other
+   * sessions (they were opened with the old one, or with only the password) and makes this
+   * session a full one. Whether a first enrolment is still a first one is decided in the same
+   * statement that writes the secret, so a second password-only session racing the owner's
+   * enrolment cannot replace it.
+   */
   async confirmEnrolment(token: string, code: string, meta: RequestMeta): Promise<Authenticated> {
     const current = await this.current(token);
     if (!current) throw new AuthErrors.unauthenticated();
     const { account, session } = current;
     // A session that has only the password (stage totp) cannot replace the second factor.
     if (session.stage === 'totp') throw new AuthErrors.stage('enter your code first');
-    if (!account.totpPendingSealed) throw new AuthErrors.stage('start the enrolment first');
-    const verdict = await this.deps.throttle.check(account.login, meta.address);
-    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
-    const result = this.totp.verifyPending(account.id, account.totpPendingSealed, code);
-    if (!result.ok) {
-      await this.deps.throttle.fail(account.login, meta.address);
-      throw new AuthErrors.badCode();
+    const firstOnly = this.enrolmentRule(session);
+    const pending = account.totpPendingSealed;
+    if (!pending) throw new AuthErrors.stage('start the enrolment first');
+    const attempt = await this.attempt(account, meta);
+    const result = this.totp.verifyPending(account.id, pending, code);
+    if (!result.ok) throw new AuthErrors.badCode();
+    await this.deps.throttle.release(attempt);
+    if (!(await this.deps.staff.confirmTotp(account.id, pending, result.timeStep, firstOnly))) {
+      await this.deps.audit.record({
+        actor: `staff:${account.login}`,
+        action: 'staff.totp-enrolment-refused',
+        details: {
+          address: meta.address,
+          reason: firstOnly ? 'authenticator exists or enrolment restarted' : 'enrolment restarted',
+        },
+      });
+      throw new AuthErrors.stage(
+        firstOnly ? HAS_AUTHENTICATOR : 'the enrolment was started anew; scan the new code',
+      );
     }
-    await this.deps.staff.confirmTotp(account.id, result.timeStep);
     await this.deps.sessions.setStage(token, 'active');
+    const ended = await this.deps.sessions.revokeAll(account.id, token);
     await this.deps.audit.record({
       actor: `staff:${account.login}`,
       action: 'staff.totp-enrolled',
-      details: { address: meta.address },
+      details: { address: meta.address, otherSessionsEnded: ended },
     });
     return { account: { ...account, totpPendingSealed: null }, session: { ...session, stage: 'active' } };
   }
@@ -224,12 +260,10 @@ export class AuthService {
     const current = await this.current(token);
     if (current?.session.stage !== 'active') throw new AuthErrors.unauthenticated();
     const { account } = current;
-    const verdict = await this.deps.throttle.check(account.login, meta.address);
-    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
+    const attempt = await this.attempt(account, meta);
     const passwordOk = await verifyPassword(account.passwordHash, password);
     const codeOk = passwordOk && (await this.totp.check(account, code));
     if (!passwordOk || !codeOk) {
-      await this.deps.throttle.fail(account.login, meta.address);
       await this.deps.audit.record({
         actor: `staff:${account.login}`,
         action: 'staff.reauth-failed',
@@ -237,6 +271,7 @@ export class AuthService {
       });
       throw passwordOk ? new AuthErrors.badCode() : new AuthErrors.badCredentials();
     }
+    await this.deps.throttle.release(attempt);
     await this.deps.sessions.markReauthenticated(token);
     await this.deps.audit.record({
       actor: `staff:${account.login}`,
@@ -254,10 +289,17 @@ export class AuthService {
     const current = await this.current(token);
     if (current?.session.stage !== 'active') throw new AuthErrors.unauthenticated();
     const { account } = current;
+    // The current password is guessed here as at the sign-in: counted and limited the same way.
+    const attempt = await this.attempt(account, meta);
     if (!(await verifyPassword(account.passwordHash, currentPassword))) {
-      await this.deps.throttle.fail(account.login, meta.address);
+      await this.deps.audit.record({
+        actor: `staff:${account.login}`,
+        action: 'staff.password-change-failed',
+        details: { address: meta.address, reason: 'wrong password' },
+      });
       throw new AuthErrors.badCredentials();
     }
+    await this.deps.throttle.release(attempt);
     assertPassword(next, account.login, account.displayName);
     await this.deps.staff.setPassword(account.id, await hashPassword(next));
     const ended = await this.deps.sessions.revokeAll(account.id, token);
@@ -302,6 +344,26 @@ export class AuthService {
       return undefined;
     }
     return { account, session };
+  }
+
+  /**
+   * Counts a guess of this account's password or code before it is checked (see LoginThrottle);
+   * 429 when the account or address has had its guesses. Released by the caller on success.
+   */
+  private async attempt(account: StaffAccount, meta: RequestMeta): Promise<Reservation> {
+    const verdict = await this.deps.throttle.reserve(account.login, meta.address);
+    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
+    return verdict;
+  }
+
+  /**
+   * Whether a session may enrol only a first authenticator (true: stage enrol) or may replace the
+   * account's (false: a full session, freshly re-authenticated); 403 for any other session.
+   */
+  private enrolmentRule(session: Session): boolean {
+    if (session.stage === 'enrol') return true;
+    if (session.stage === 'active' && this.isFresh(session)) return false;
+    throw new AuthErrors.reauth();
   }
 
   isFresh(session: Session): boolean {

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { withTransaction } from '../storage/transaction.js';
 
 /**
  * Throttles password and code guessing without letting an attacker lock the real user out:
@@ -6,6 +7,12 @@ import type { Pool } from 'pg';
  * addresses. The first two block (only that address, or that address for that account); the
  * account-wide count only slows every attempt on that account down, so a flood from elsewhere
  * cannot shut its owner out for good.
+ *
+ * An attempt is counted as a failure from the moment it starts (`reserve`), before the password
+ * or code is checked, and uncounted when it succeeds (`release`): so parallel guesses cannot all
+ * pass the check before any of them is counted. Counting and reserving are one step under
+ * advisory locks on the attempt's keys, so at most the allowed number of guesses per key are
+ * ever checked, however many arrive at once.
  */
 export interface ThrottleLimits {
   windowMs: number;
@@ -24,11 +31,17 @@ export const DEFAULT_LIMITS: ThrottleLimits = {
   accountSlowdownMs: 30_000,
 };
 
-export type ThrottleVerdict =
-  | { allowed: true }
-  | { allowed: false; retryAfterSeconds: number; scope: string };
+export type ThrottleRefusal = { allowed: false; retryAfterSeconds: number; scope: string };
 
-const keys = (login: string, address: string) => ({
+/** A started attempt, counted as a failure until released. */
+export interface Reservation {
+  allowed: true;
+  keys: string[];
+  /** The rows' time as PostgreSQL wrote it (text: a JavaScript Date would lose the microseconds). */
+  at: string;
+}
+
+const keysOf = (login: string, address: string) => ({
   address: `addr:${address}`,
   pair: `pair:${login.toLowerCase()}:${address}`,
   account: `acct:${login.toLowerCase()}`,
@@ -40,37 +53,63 @@ export class LoginThrottle {
     private readonly limits: ThrottleLimits = DEFAULT_LIMITS,
   ) {}
 
-  async check(login: string, address: string): Promise<ThrottleVerdict> {
-    const k = keys(login, address);
-    const result = await this.pool.query<{ key: string; n: string; last: Date | null }>(
-      `SELECT key, count(*) AS n, max(at) AS last FROM login_failures
-        WHERE key = ANY($1) AND at > now() - ($2 || ' milliseconds')::interval GROUP BY key`,
-      [[k.address, k.pair, k.account], String(this.limits.windowMs)],
+  /**
+   * Counts the attempt as a failure unless a limit is reached already, in which case it is refused
+   * and not counted. The caller releases the reservation when the password or code was right.
+   */
+  async reserve(login: string, address: string): Promise<Reservation | ThrottleRefusal> {
+    const k = keysOf(login, address);
+    const keys = [k.address, k.pair, k.account];
+    return withTransaction(this.pool, async (db) => {
+      // Always in the same (sorted) order, so two attempts sharing keys cannot deadlock.
+      for (const key of [...new Set(keys)].sort()) {
+        await db.query(
+          `SELECT pg_advisory_xact_lock(hashtextextended('identgate-login-throttle:' || $1, 0))`,
+          [key],
+        );
+      }
+      const result = await db.query<{ key: string; n: number; wait_ms: number }>(
+        `SELECT key, count(*)::int AS n,
+                ceil(extract(epoch FROM max(at) + ($3 || ' milliseconds')::interval - clock_timestamp()) * 1000)::int AS wait_ms
+           FROM login_failures
+          WHERE key = ANY($1) AND at > clock_timestamp() - ($2 || ' milliseconds')::interval GROUP BY key`,
+        [keys, String(this.limits.windowMs), String(this.limits.accountSlowdownMs)],
+      );
+      const row = (key: string) => result.rows.find((r) => r.key === key);
+      const count = (key: string) => row(key)?.n ?? 0;
+      const windowS = Math.ceil(this.limits.windowMs / 1000);
+      if (count(k.address) >= this.limits.perAddress)
+        return { allowed: false, retryAfterSeconds: windowS, scope: 'address' };
+      if (count(k.pair) >= this.limits.perAccountAddress)
+        return { allowed: false, retryAfterSeconds: windowS, scope: 'account-address' };
+      const wait = row(k.account)?.wait_ms ?? 0;
+      if (count(k.account) >= this.limits.perAccount && wait > 0)
+        return { allowed: false, retryAfterSeconds: Math.ceil(wait / 1000), scope: 'account' };
+      // clock_timestamp(), not now(): the time after the locks, in the order the attempts counted.
+      const inserted = await db.query<{ at: string }>(
+        `INSERT INTO login_failures (key, at) SELECT k, t FROM unnest($1::text[]) AS k, clock_timestamp() AS t
+         RETURNING at::text AS at`,
+        [keys],
+      );
+      return { allowed: true, keys, at: (inserted.rows[0] as { at: string }).at };
+    });
+  }
+
+  /**
+   * Uncounts an attempt whose password or code was right. Rows of one key and one time cannot be
+   * told apart, so removing one of them per key undoes exactly this reservation.
+   */
+  async release(reservation: Reservation): Promise<void> {
+    await this.pool.query(
+      `DELETE FROM login_failures WHERE ctid IN (
+         SELECT DISTINCT ON (key) ctid FROM login_failures WHERE key = ANY($1) AND at = $2::timestamptz)`,
+      [reservation.keys, reservation.at],
     );
-    const count = (key: string) => Number(result.rows.find((r) => r.key === key)?.n ?? 0);
-    const windowS = Math.ceil(this.limits.windowMs / 1000);
-    if (count(k.address) >= this.limits.perAddress)
-      return { allowed: false, retryAfterSeconds: windowS, scope: 'address' };
-    if (count(k.pair) >= this.limits.perAccountAddress)
-      return { allowed: false, retryAfterSeconds: windowS, scope: 'account-address' };
-    if (count(k.account) >= this.limits.perAccount) {
-      const last = result.rows.find((r) => r.key === k.account)?.last?.getTime() ?? 0;
-      const wait = last + this.limits.accountSlowdownMs - Date.now();
-      if (wait > 0) return { allowed: false, retryAfterSeconds: Math.ceil(wait / 1000), scope: 'account' };
-    }
-    return { allowed: true };
   }
 
-  async fail(login: string, address: string): Promise<void> {
-    const k = keys(login, address);
-    await this.pool.query('INSERT INTO login_failures (key) SELECT unnest($1::text[])', [
-      [k.address, k.pair, k.account],
-    ]);
-  }
-
-  /** A success clears the account's failures from that address. */
+  /** A completed sign-in clears the account's failures from that address. */
   async succeed(login: string, address: string): Promise<void> {
-    await this.pool.query('DELETE FROM login_failures WHERE key = $1', [keys(login, address).pair]);
+    await this.pool.query('DELETE FROM login_failures WHERE key = $1', [keysOf(login, address).pair]);
   }
 
   async purge(): Promise<void> {

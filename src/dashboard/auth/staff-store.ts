@@ -114,17 +114,32 @@ export class StaffStore {
     );
   }
 
-  async setPendingTotp(id: string, sealed: string | null): Promise<void> {
-    await this.pool.query('UPDATE staff_accounts SET totp_pending_sealed = $2 WHERE id = $1', [id, sealed]);
+  /**
+   * Sets (or replaces) the pending secret. With `firstOnly`, only while the account has no
+   * confirmed secret yet: false when it has one (checked in the same statement that writes).
+   */
+  async setPendingTotp(id: string, sealed: string | null, firstOnly = false): Promise<boolean> {
+    const result = await this.pool.query(
+      'UPDATE staff_accounts SET totp_pending_sealed = $2 WHERE id = $1 AND (NOT $3 OR totp_secret_sealed IS NULL)',
+      [id, sealed, firstOnly],
+    );
+    return result.rowCount === 1;
   }
 
-  /** Makes the pending secret the account's TOTP secret; the step used to confirm counts as used. */
-  async confirmTotp(id: string, step: number): Promise<void> {
-    await this.pool.query(
+  /**
+   * Makes the pending secret the account's TOTP secret; the step used to confirm counts as used.
+   * Only if the pending secret is still `pending` (the one the code was checked against) and, with
+   * `firstOnly`, the account has no confirmed secret yet. One conditional statement, so a
+   * concurrent enrolment cannot slip in between the check and the write; false when refused.
+   */
+  async confirmTotp(id: string, pending: string, step: number, firstOnly: boolean): Promise<boolean> {
+    const result = await this.pool.query(
       `UPDATE staff_accounts SET totp_secret_sealed = totp_pending_sealed, totp_pending_sealed = NULL,
-         totp_last_step = $2, totp_enrolled_at = now() WHERE id = $1 AND totp_pending_sealed IS NOT NULL`,
-      [id, step],
+         totp_last_step = $3, totp_enrolled_at = now()
+       WHERE id = $1 AND totp_pending_sealed = $2 AND (NOT $4 OR totp_secret_sealed IS NULL)`,
+      [id, pending, step, firstOnly],
     );
+    return result.rowCount === 1;
   }
 
   async resetTotp(id: string): Promise<void> {

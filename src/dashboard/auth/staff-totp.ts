@@ -34,13 +34,18 @@ export class StaffTotp {
     },
   ) {}
 
-  /** Creates (or replaces) the account's pending secret and returns what the authenticator app needs. */
-  async startEnrolment(account: StaffAccount, issuer: string): Promise<TotpEnrolment> {
+  /**
+   * Creates (or replaces) the account's pending secret and returns what the authenticator app
+   * needs; undefined when `firstOnly` and the account has a confirmed secret already.
+   */
+  async startEnrolment(
+    account: StaffAccount,
+    issuer: string,
+    firstOnly: boolean,
+  ): Promise<TotpEnrolment | undefined> {
     const secret = generateTotpSecret();
-    await this.deps.staff.setPendingTotp(
-      account.id,
-      this.ring().seal(Buffer.from(secret), `${STAFF_TOTP_CONTEXT}/${account.id}`),
-    );
+    const sealed = this.ring().seal(Buffer.from(secret), `${STAFF_TOTP_CONTEXT}/${account.id}`);
+    if (!(await this.deps.staff.setPendingTotp(account.id, sealed, firstOnly))) return undefined;
     const uri = otpauthUri({
       issuer,
       account: account.login,

@@ -170,7 +170,11 @@ function enrolment(view, { onConfirmed, intro }) {
         el('button', { type: 'submit' }, 'Confirm'),
       );
       formHandler(form, async (data) => {
-        await api('POST', '/api/v1/auth/enrolment/confirm', { code: data.code });
+        // Replacing an authenticator must still be within the re-authentication when confirmed.
+        await withReauth(
+          () => api('POST', '/api/v1/auth/enrolment/confirm', { code: data.code }),
+          'Confirming the new authenticator needs your password and a code from the current one.',
+        );
         await onConfirmed();
       });
       start.replaceWith(form);
