@@ -82,7 +82,7 @@ try {
     url.toString(),
     '-q',
     '-c',
-    `\\copy (${sql.replaceAll('\n', ' ')}) to '${join(work, 'psql.csv')}' csv header`,
+    `\\copy (${sql.replace(/--[^\n]*/g, '').replaceAll('\n', ' ')}) to '${join(work, 'psql.csv')}' csv header`,
   ]);
   process.stdout.write(`export ${fmt(rows)} rows of one site and day\n`);
   row(
