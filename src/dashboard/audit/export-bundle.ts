@@ -9,6 +9,7 @@ import { CodedError } from '../../lib/coded-error.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { AuditErrorCode } from './audit-errors.js';
 import { writeAudit } from './audit-log.js';
+import { CONTENT_FILE, writeContent } from './bundle-content.js';
 import { Digesting, type FileEntry, fileEntry } from './bundle-digest.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
@@ -30,12 +31,13 @@ import { withSharedSnapshot } from './shared-snapshot.js';
 /**
  * An auditor's export as a bundle directory: the rows (CSV and JSONL through COPY,
  * both streamed so memory stays flat), the chain links that anchor them to the signed day
- * checkpoints, the public key, a manifest signed with the central key and a SHA256SUMS file.
+ * checkpoints, the text each row's link digest was taken of (bundle-content.ts), the public key, a manifest signed with the central key and a SHA256SUMS file.
  * Everything is read in one repeatable-read snapshot and written to a hidden sibling directory
  * that is renamed into place only when complete: a cancelled or failed export leaves nothing.
  */
 export const BUNDLE_FILES = {
   chain: 'chain.csv',
+  content: CONTENT_FILE,
   manifest: 'manifest.json',
   signature: 'manifest.sig',
   publicKey: 'public-key.pem',
@@ -140,9 +142,9 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
     request.onProgress?.({ rows: shown, total });
   };
   // The rows stream on one connection while a second, in the same snapshot, counts them and
-  // writes the chain links: the two backends and this process work side by side instead of in
+  // writes the chain links and the content file: the two backends and this process work side by side instead of in
   // turn. Progress has no total until the count is in.
-  const [data, { counted, chain }] = await withSharedSnapshot(
+  const [data, { counted, chain, content }] = await withSharedSnapshot(
     pool,
     request.signal,
     (client, signal) => writeRows(client, request, join(dir, dataName), progress, signal),
@@ -155,13 +157,15 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
         retired: request.retired ?? [],
       };
       const chain = await writeChain(client, chained, join(dir, BUNDLE_FILES.chain), keys, signal);
-      return { counted, chain };
+      // Last, as the longest of this connection's reads; it stops the export at a changed row.
+      const content = await writeContent(client, query, join(dir, BUNDLE_FILES.content), keys, signal);
+      return { counted, chain, content };
     },
   );
   if (data.written !== counted.total) {
     throw new Error(`the export wrote ${data.written} rows where its snapshot counted ${counted.total}`);
   }
-  const files = [data.file, chain.file];
+  const files = [data.file, chain.file, content];
   const publicKey = createPublicKey(request.signingKey);
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
   await writeFile(join(dir, BUNDLE_FILES.publicKey), pem);
