@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { AuditErrorCode } from '../dashboard/audit/audit-errors.js';
+import { formatContentLine } from '../dashboard/audit/bundle-content-check.js';
 import { verifyBundle } from '../dashboard/audit/bundle-verify.js';
 import { type ExportProgress, writeExportBundle } from '../dashboard/audit/export-bundle.js';
 import { checkExportQuery, type ExportFormat } from '../dashboard/audit/export-query.js';
@@ -20,7 +21,7 @@ import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 export const EXPORT_USAGE = `usage:
   identgate export --from <ISO time> --to <ISO time> [--site <id>] [--door <id>] [--person <id>]
                    [--kind <kind>[,<kind>…]] --format csv|jsonl --out <new dir> --config <dashboard.yaml>
-  identgate export verify <dir> [--config <dashboard.yaml>]   hashes, signature and chain of a bundle`;
+  identgate export verify <dir> [--config <dashboard.yaml>]   hashes, signature, chain and content of a bundle`;
 
 export async function runExportCommand(
   argv: string[],
@@ -61,6 +62,7 @@ export async function runExportCommand(
     const lines = report.ok
       ? [
           `OK: ${report.rows} rows, ${report.chained} anchored in ${report.links} chain links; files, signature and checkpoints verify`,
+          formatContentLine(report.content),
         ]
       : ['FAILED:', ...report.problems.map((p) => `  ${p}`)];
     return { lines, code: report.ok ? ExitCode.ok : ExitCode.failure };

@@ -79,12 +79,17 @@ describe('export from the dashboard', () => {
     writeFileSync(join(dir, 'bundle.tar'), response.rawPayload);
     await run('tar', ['-xf', 'bundle.tar'], { cwd: dir });
     const bundle = join(dir, 'identgate-export-2026-02-01-2026-02-02');
-    expect(readdirSync(bundle)).toHaveLength(7);
+    expect(readdirSync(bundle)).toHaveLength(8);
     expect((await sha256sumCheck(bundle)).code).toBe(0);
     const signature = await opensslVerify(bundle);
     expect(signature.code).toBe(0);
     expect(signature.out).toContain('Signature Verified Successfully');
-    expect(await verifyBundle(bundle)).toMatchObject({ ok: true, rows: 3, chained: 3 });
+    expect(await verifyBundle(bundle)).toMatchObject({
+      ok: true,
+      rows: 3,
+      chained: 3,
+      content: { rechecked: 3, erased: 0 },
+    });
     // Sent: nothing of it stays on the dashboard.
     await vi.waitFor(() => expect(bundleDirs()).toEqual([]), { timeout: 10_000, interval: 20 });
     const audit = await pool.query(`SELECT actor, details FROM audit_log WHERE action = 'audit.export'`);

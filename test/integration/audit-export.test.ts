@@ -83,6 +83,7 @@ describe('signed access-log exports', () => {
       'SHA256SUMS',
       'SHA256SUMS.sig',
       'access-log.csv',
+      'chain-content.csv',
       'chain.csv',
       'manifest.json',
       'manifest.sig',
@@ -96,6 +97,7 @@ describe('signed access-log exports', () => {
     });
     const verified = await cli('export', 'verify', csvBundle);
     expect(verified.stdout).toMatch(/^OK: 4 rows, 4 anchored/);
+    expect(verified.stdout).toContain("content: 4 rows hash to their chain links' digests");
     expect(verified.code).toBe(0);
     const lines = readFileSync(join(csvBundle, 'access-log.csv'), 'utf8').trim().split('\n');
     expect(lines[0]).toBe(
@@ -298,7 +300,12 @@ describe('signed access-log exports', () => {
           new Date(day + DAY).toISOString(),
         ]);
         expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).rows).toBe(200_000);
-        expect(await verifyBundle(out)).toMatchObject({ ok: true, rows: 200_000, chained: 200_000 });
+        expect(await verifyBundle(out)).toMatchObject({
+          ok: true,
+          rows: 200_000,
+          chained: 200_000,
+          content: { rechecked: 200_000, erased: 0 },
+        });
         // 200k rows are ~40 MB of output; a non-streaming export would hold them all.
         expect(large).toBeLessThan(small + 40);
         expect(large).toBeLessThan(300);

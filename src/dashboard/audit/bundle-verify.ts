@@ -3,17 +3,20 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exportPublicKey } from '../../protocol/signing.js';
+import { ContentChecker, type ContentCount } from './bundle-content-check.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { linkHash } from './chain-links.js';
 import { checkpointsProblem } from './chain-verifier.js';
+import { parseCsvLine } from './csv-line.js';
 import { BUNDLE_FILES, dataFileName, type Manifest } from './export-bundle.js';
 import { EXPORT_COLUMNS } from './export-query.js';
 
 /**
  * `identgate export verify <dir>`: what an auditor's tools check (every file's SHA-256, the
  * Ed25519 signature over the manifest) and what they cannot: that the chain links recompute,
- * meet the signed day checkpoints, and that every exported row sits in its chain at the place,
- * with the id and the link hash, that it claims. Needs nothing but the bundle (and, to pin the
+ * meet the signed day checkpoints, that every exported row sits in its chain at the place, with
+ * the id and the link hash, that it claims, and that its content is what the link's digest was
+ * taken of (bundle-content-check.ts). Needs nothing but the bundle (and, to pin the
  * signer, the central public key).
  */
 export interface BundleReport {
@@ -23,6 +26,11 @@ export interface BundleReport {
   /** Rows anchored in a chain; the rest predate the chain. */
   chained: number;
   links: number;
+  /**
+   * How many chained rows' content was recomputed (bundle-content-check.ts); absent for a bundle
+   * without a content file (made before it was added), whose content is not rechecked.
+   */
+  content?: ContentCount;
 }
 
 const MAX_PROBLEMS = 20;
@@ -104,7 +112,7 @@ async function checkSums(dir: string, sums: string, manifest: Manifest, problem:
   }
 }
 
-type Links = Map<string, { source: string; ref: string; hash: string }>;
+type Links = Map<string, { source: string; ref: string; digest: string; hash: string }>;
 
 /** The manifest's retired keys, if well formed; a malformed list is a problem and trusts none. */
 function retiredKeysOf(manifest: Manifest, problem: (t: string) => void): RetiredKey[] {
@@ -221,7 +229,12 @@ async function checkChain(
       }
     }
     state.set(link.site, { no: link.no, hash });
-    links.set(`${link.site}:${link.no}`, { source: link.source, ref: link.ref, hash: link.hash });
+    links.set(`${link.site}:${link.no}`, {
+      source: link.source,
+      ref: link.ref,
+      digest: link.digest,
+      hash: link.hash,
+    });
     report.links += 1;
   }
   for (const s of manifest.chain) {
@@ -231,35 +244,6 @@ async function checkChain(
     }
   }
   return links;
-}
-
-/** One CSV record of an identgate export: no field holds a newline; quotes are doubled. */
-export function parseCsvLine(line: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  while (i <= line.length) {
-    if (line[i] === '"') {
-      let value = '';
-      i += 1;
-      while (i < line.length) {
-        if (line[i] === '"' && line[i + 1] === '"') {
-          value += '"';
-          i += 2;
-        } else if (line[i] === '"') {
-          i += 1;
-          break;
-        } else value += line[i++];
-      }
-      fields.push(value);
-      i += 1; // the comma
-    } else {
-      const end = line.indexOf(',', i);
-      const stop = end === -1 ? line.length : end;
-      fields.push(line.slice(i, stop));
-      i = stop + 1;
-    }
-  }
-  return fields;
 }
 
 async function checkRows(
@@ -279,6 +263,7 @@ async function checkRows(
   });
   let header = csv;
   let previous = '';
+  const content = ContentChecker.open(dir, manifest.files, problem);
   for await (const line of lines) {
     if (line.length === 0) continue;
     if (header) {
@@ -299,10 +284,14 @@ async function checkRows(
     }
     if (row.chain_no === null || row.chain_no === '' || row.chain_no === undefined) continue;
     const link = links.get(`${row.site}:${Number(row.chain_no)}`);
-    if (link?.source !== 'event' || link.ref !== row.event_id || link.hash !== row.chain_hash) {
+    const linked = link?.source === 'event' && link.ref === row.event_id && link.hash === row.chain_hash;
+    if (!linked) {
       problem(`row ${report.rows} (event ${row.event_id}) is not at chain ${row.site} link ${row.chain_no}`);
     } else report.chained += 1;
+    await content?.check(row, report.rows, linked ? link.digest : undefined);
   }
+  await content?.finish();
+  if (content) report.content = content.count;
   if (report.rows !== manifest.rows)
     problem(`the data file has ${report.rows} rows, the manifest says ${manifest.rows}`);
 }

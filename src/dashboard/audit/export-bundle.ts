@@ -1,8 +1,7 @@
-import { createHash, createPublicKey, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { createPublicKey, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ClientBase, Pool } from 'pg';
 import { type CopyToStreamQuery, to as copyTo } from 'pg-copy-streams';
@@ -10,6 +9,8 @@ import { CodedError } from '../../lib/coded-error.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { AuditErrorCode } from './audit-errors.js';
 import { writeAudit } from './audit-log.js';
+import { CONTENT_FILE, writeContent } from './bundle-content.js';
+import { Digesting, type FileEntry, fileEntry } from './bundle-digest.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import type { Checkpoint } from './chain-links.js';
@@ -30,12 +31,13 @@ import { withSharedSnapshot } from './shared-snapshot.js';
 /**
  * An auditor's export as a bundle directory: the rows (CSV and JSONL through COPY,
  * both streamed so memory stays flat), the chain links that anchor them to the signed day
- * checkpoints, the public key, a manifest signed with the central key and a SHA256SUMS file.
+ * checkpoints, the text each row's link digest was taken of (bundle-content.ts), the public key, a manifest signed with the central key and a SHA256SUMS file.
  * Everything is read in one repeatable-read snapshot and written to a hidden sibling directory
  * that is renamed into place only when complete: a cancelled or failed export leaves nothing.
  */
 export const BUNDLE_FILES = {
   chain: 'chain.csv',
+  content: CONTENT_FILE,
   manifest: 'manifest.json',
   signature: 'manifest.sig',
   publicKey: 'public-key.pem',
@@ -81,12 +83,6 @@ export interface ChainSection {
   checkpoints: Checkpoint[];
 }
 
-export interface FileEntry {
-  name: string;
-  bytes: number;
-  sha256: string;
-}
-
 export interface Manifest {
   type: 'identgate-export';
   v: 1;
@@ -104,60 +100,6 @@ export interface Manifest {
    * day it was in use: the signer vouches for them (absent when none did).
    */
   retiredKeys?: RetiredKey[];
-}
-
-/**
- * Hashes and counts what passes through, in blocks of about 64 KiB: COPY hands over one chunk per
- * row, and a million tiny writes cost more than the rows. `onLines` hears of newlines (rows).
- */
-class Digesting extends Transform {
-  private readonly hash = createHash('sha256');
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  bytes = 0;
-
-  constructor(private readonly onLines?: (lines: number) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void) {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= 65_536) this.emitBlock();
-    done();
-  }
-
-  override _flush(done: (error?: Error | null) => void) {
-    this.emitBlock();
-    done();
-  }
-
-  private emitBlock(): void {
-    if (this.pendingBytes === 0) return;
-    const block =
-      this.pending.length === 1
-        ? (this.pending[0] as Buffer)
-        : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.hash.update(block);
-    this.bytes += block.length;
-    if (this.onLines) {
-      let lines = 0;
-      for (let i = block.indexOf(10); i !== -1; i = block.indexOf(10, i + 1)) lines += 1;
-      this.onLines(lines);
-    }
-    this.push(block);
-  }
-
-  entry(name: string): FileEntry {
-    return { name, bytes: this.bytes, sha256: this.hash.digest('hex') };
-  }
-}
-
-function fileEntry(name: string, content: string | Buffer): FileEntry {
-  const bytes = Buffer.from(content);
-  return { name, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 export async function writeExportBundle(pool: Pool, request: ExportRequest): Promise<Manifest> {
@@ -200,9 +142,9 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
     request.onProgress?.({ rows: shown, total });
   };
   // The rows stream on one connection while a second, in the same snapshot, counts them and
-  // writes the chain links: the two backends and this process work side by side instead of in
+  // writes the chain links and the content file: the two backends and this process work side by side instead of in
   // turn. Progress has no total until the count is in.
-  const [data, { counted, chain }] = await withSharedSnapshot(
+  const [data, { counted, chain, content }] = await withSharedSnapshot(
     pool,
     request.signal,
     (client, signal) => writeRows(client, request, join(dir, dataName), progress, signal),
@@ -215,13 +157,15 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
         retired: request.retired ?? [],
       };
       const chain = await writeChain(client, chained, join(dir, BUNDLE_FILES.chain), keys, signal);
-      return { counted, chain };
+      // Last, as the longest of this connection's reads; it stops the export at a changed row.
+      const content = await writeContent(client, query, join(dir, BUNDLE_FILES.content), keys, signal);
+      return { counted, chain, content };
     },
   );
   if (data.written !== counted.total) {
     throw new Error(`the export wrote ${data.written} rows where its snapshot counted ${counted.total}`);
   }
-  const files = [data.file, chain.file];
+  const files = [data.file, chain.file, content];
   const publicKey = createPublicKey(request.signingKey);
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
   await writeFile(join(dir, BUNDLE_FILES.publicKey), pem);

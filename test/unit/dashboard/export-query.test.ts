@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCsvLine } from '../../../src/dashboard/audit/bundle-verify.js';
+import { parseCsvLine } from '../../../src/dashboard/audit/csv-line.js';
 import { checkExportQuery, exportSql } from '../../../src/dashboard/audit/export-query.js';
 
 const quote = (value: string) => `'${value.replaceAll("'", "''")}'`;
