@@ -177,4 +177,27 @@ describe('export from the dashboard', () => {
       await blocker.end();
     }
   });
+
+  it('refuses with 409, naming the row, to sign a bundle over an event changed after it was chained', async () => {
+    const auditor = await system.staff('auditor');
+    await auditor.reauth();
+    // The first of the day's events, p-1's.
+    const changed = await pool.query<{ id: string }>(
+      `UPDATE events SET person = 'someone-else'
+        WHERE id = (SELECT id FROM events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY occurred_at LIMIT 1)
+       RETURNING id`,
+      [from, to],
+    );
+    const id = changed.rows[0]?.id as string;
+    try {
+      const before = bundleDirs().length;
+      const response = await auditor.request('POST', '/api/v1/exports', body);
+      expect(response.statusCode, response.body).toBe(409);
+      expect(response.json()).toMatchObject({ code: 'IDG_AUDIT_CHAIN_BROKEN' });
+      expect(response.json().message).toContain(id);
+      expect(bundleDirs()).toHaveLength(before);
+    } finally {
+      await pool.query(`UPDATE events SET person = 'p-1' WHERE id = $1`, [id]);
+    }
+  });
 });

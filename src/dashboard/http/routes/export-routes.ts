@@ -42,6 +42,9 @@ const ExportErrors = {
     'exports are off: the dashboard has no central signing key (keys.signing)',
     503,
   ),
+  /** The chain or the erasure list does not hold: the bundle would vouch for what audit verify refuses. */
+  chainBroken: createError(AuditErrorCode.chainBroken, '%s', 409),
+  listTampered: createError(AuditErrorCode.erasureListTampered, '%s', 409),
   busy: createError(
     'IDG_EXPORT_BUSY',
     '%s exports are being built on this dashboard already; try again when one is done',
@@ -86,6 +89,7 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
           400: ErrorSchema,
           401: ErrorSchema,
           403: ErrorSchema,
+          409: ErrorSchema,
           429: ErrorSchema,
           503: ErrorSchema,
         },
@@ -152,6 +156,10 @@ export const exportRoutes: FastifyPluginAsyncTypebox<ExportRoutesOptions> = asyn
       } catch (error) {
         await remove();
         if (hasCode(error, AuditErrorCode.invalid)) throw new ExportErrors.invalid((error as Error).message);
+        if (hasCode(error, AuditErrorCode.chainBroken))
+          throw new ExportErrors.chainBroken((error as Error).message);
+        if (hasCode(error, AuditErrorCode.erasureListTampered))
+          throw new ExportErrors.listTampered((error as Error).message);
         throw error;
       } finally {
         building = false;
