@@ -185,7 +185,7 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
     const file = values.witness ?? config.audit?.witnessFile;
     if (!file) return { lines, code: report.ok ? ExitCode.ok : ExitCode.failure };
     // Read only: verify changes nothing, neither the witness nor the database.
-    const reading = readWitness(file);
+    const reading = await readWitness(file);
     // Without any central key configured, the witnessed lines' signatures cannot be judged.
     const keys =
       key || retired.length > 0

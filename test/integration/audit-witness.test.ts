@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
-import { linkHash } from '../../src/dashboard/audit/chain-links.js';
+import { linkHash, signCheckpoint } from '../../src/dashboard/audit/chain-links.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
 import { CheckpointJob } from '../../src/dashboard/audit/checkpoint-job.js';
 import { readWitness } from '../../src/dashboard/audit/checkpoint-witness.js';
@@ -125,7 +125,7 @@ describe('the audit witness', () => {
     await checkpoint();
     const first = await witness.reconcile();
     expect(first).toMatchObject({ appended: 2, problems: [], restored: [] });
-    expect(readWitness(witnessFile).checkpoints.map((c) => [c.site, c.day, c.lastNo])).toEqual([
+    expect((await readWitness(witnessFile)).checkpoints.map((c) => [c.site, c.day, c.lastNo])).toEqual([
       ['berlin', expect.any(String), 3],
       ['berlin', expect.any(String), 6],
     ]);
@@ -232,7 +232,7 @@ describe('the audit witness', () => {
     writeFileSync(witnessFile, `${first}\n${whole.split('\n')[1]?.slice(0, 40)}`);
     const outcome = await reconciler().reconcile();
     expect(outcome).toMatchObject({ appended: 1, problems: [] });
-    expect(readWitness(witnessFile).checkpoints.map((c) => c.lastNo)).toEqual([3, 6]);
+    expect((await readWitness(witnessFile)).checkpoints.map((c) => c.lastNo)).toEqual([3, 6]);
   });
 
   it('raises audit-witness-unwritable while it cannot be written, signs nothing meanwhile, and clears it after', async () => {
@@ -273,7 +273,7 @@ describe('the audit witness', () => {
     const signed = await cli('audit', 'checkpoint');
     expect(signed.code, signed.stderr).toBe(0);
     expect(signed.stdout).toContain('2 checkpoint(s) appended');
-    expect(readWitness(witnessFile).checkpoints).toHaveLength(2);
+    expect((await readWitness(witnessFile)).checkpoints).toHaveLength(2);
     const verify = await cli('audit', 'verify');
     expect(verify.code, verify.stdout).toBe(0);
     expect(verify.stdout).toContain('2 checkpoints as witnessed, 0 not witnessed yet');
@@ -281,5 +281,94 @@ describe('the audit witness', () => {
     const copy = join(dir, 'copy.witness');
     writeFileSync(copy, readFileSync(witnessFile));
     expect((await cli('audit', 'verify', '--witness', copy)).code).toBe(0);
+  });
+
+  describe('against a database writer, and a witness writer holding a leaked retired key (review rv94)', () => {
+    const old = generateKeyPairSync('ed25519');
+    const lastDay = new Date(Date.now() - DAY).toISOString().slice(0, 10);
+    const withRetired = {
+      current: exportPublicKey(publicKey),
+      retired: [{ publicKey: exportPublicKey(old.publicKey), lastDay }],
+    };
+    const retiredReconciler = () =>
+      new WitnessReconciler({
+        pool: rig.pool,
+        file: witnessFile,
+        keys: withRetired,
+        alarms: new AlarmStore(rig.pool),
+        log: silentLogger,
+      });
+
+    it('witnesses no checkpoint that no trusted key signed, so its alarm ends once the database is clean', async () => {
+      await twoDays();
+      await checkpoint();
+      await reconciler().reconcile();
+      await rig.pool.query(
+        `INSERT INTO audit_checkpoints (site, day, first_no, last_no, count, prev_hash, head, span_from, span_to, public_key, signature)
+         SELECT site, day + 30, 1000, 1000, 1, head, head, span_to + interval '30 days', span_to + interval '30 days', 'ed25519:AAAA', 'forged'
+           FROM audit_checkpoints WHERE site = 'berlin' AND last_no = 6`,
+      );
+      const seen = await reconciler().reconcile();
+      expect(seen.appended).toBe(0);
+      expect(seen.problems).toEqual([
+        expect.stringMatching(/is signed by no key trusted for it .*: not witnessed$/),
+      ]);
+      await rig.pool.query(`DELETE FROM audit_checkpoints WHERE last_no = 1000`);
+      expect((await readWitness(witnessFile)).checkpoints.map((c) => c.signature)).not.toContain('forged');
+      expect((await reconciler().reconcile()).problems).toEqual([]);
+    });
+
+    it('puts back no retired key’s checkpoint beyond its handover, nor one that does not fit the chain, so signing goes on', async () => {
+      await twoDays();
+      expect(await checkpoint()).toHaveLength(2);
+      await retiredReconciler().reconcile();
+      const forge = (firstNo: number, lastNo: number, prevHash: string, key = old) => {
+        const d = new Date(Date.now() - 20 * DAY).toISOString().slice(0, 10);
+        return signCheckpoint(
+          {
+            site: 'berlin',
+            day: d,
+            firstNo,
+            lastNo,
+            count: lastNo - firstNo + 1,
+            prevHash,
+            head: '11'.repeat(32),
+            from: `${d}T12:00:00.000Z`,
+            to: `${d}T12:00:00.000Z`,
+          },
+          key.privateKey,
+          key.publicKey,
+        );
+      };
+      const head6 = (
+        await rig.pool.query<{ head: Buffer }>(`SELECT head FROM audit_checkpoints WHERE last_no = 6`)
+      ).rows[0]?.head.toString('hex') as string;
+      // Far ahead in the chain, by the leaked key: beyond any handover, and fitting nothing.
+      writeFileSync(witnessFile, `${JSON.stringify(forge(1_000_000, 1_000_000, '00'.repeat(32)))}\n`, {
+        flag: 'a',
+      });
+      const outcome = await retiredReconciler().reconcile();
+      expect(outcome.restored).toEqual([]);
+      expect(outcome.problems).toEqual([expect.stringMatching(/was witnessed and is not in the database$/)]);
+      // By the current key but not fitting (rows the chain does not hold): not put back either.
+      rmSync(witnessFile);
+      await retiredReconciler().reconcile();
+      writeFileSync(witnessFile, `${JSON.stringify(forge(7, 50, head6, { privateKey, publicKey }))}\n`, {
+        flag: 'a',
+      });
+      expect((await retiredReconciler().reconcile()).restored).toEqual([]);
+      // The chain's next day is signed as usual.
+      for (let i = 0; i < 3; i++) await rig.event('berlin', DAY);
+      await rig.pool.query(
+        `UPDATE audit_chain SET added_at = added_at - interval '1 day' WHERE site = 'berlin' AND no > 6`,
+      );
+      expect(
+        await new ChainCheckpointer(rig.pool, privateKey, withRetired.retired).checkpointFinishedDays(),
+      ).toHaveLength(1);
+      const stored = await rig.pool.query(
+        `SELECT last_no FROM audit_checkpoints WHERE site = 'berlin' ORDER BY last_no`,
+      );
+      expect(stored.rows.map((r) => Number(r.last_no))).toEqual([3, 6, 9]);
+    });
   });
 });

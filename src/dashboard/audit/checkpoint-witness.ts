@@ -1,13 +1,5 @@
-import {
-  closeSync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  readSync,
-  writeSync,
-} from 'node:fs';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { importPublicKey } from '../../protocol/signing.js';
 import { type CentralKeyHistory, centralKeyFor } from './central-keys.js';
 import { type Checkpoint, checkpointSignatureValid } from './chain-links.js';
@@ -63,14 +55,54 @@ function asCheckpoint(value: unknown): Checkpoint | undefined {
   return c;
 }
 
-/** The witness file's checkpoints; a missing file holds none. Other read errors are thrown. */
-export function readWitness(path: string): WitnessReading {
-  let text: string;
+/**
+ * The largest witness read (about 500 bytes per chain and day: 100 sites for 5 years is ~90 MiB).
+ * Anything larger is refused rather than read into memory.
+ */
+export const MAX_WITNESS_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Opens the witness itself, never what a symlink at its path points to, and never a FIFO or a
+ * device (which would block or never end): a regular file, owner-only when created.
+ */
+async function openWitness(path: string, flags: number): Promise<FileHandle> {
+  let handle: FileHandle;
   try {
-    text = readFileSync(path, 'utf8');
+    handle = await open(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new Error(`${path} is a symbolic link; the witness must be the file itself`);
+    throw error;
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw new Error(`${path} is not a regular file`);
+    if (stats.size > MAX_WITNESS_BYTES)
+      throw new Error(`${path} holds ${stats.size} bytes, more than the ${MAX_WITNESS_BYTES} a witness may`);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/**
+ * The witness file's checkpoints; a missing file holds none. A symlink, a FIFO, a device or an
+ * oversized file is refused (thrown), as are other read errors.
+ */
+export async function readWitness(path: string): Promise<WitnessReading> {
+  let handle: FileHandle;
+  try {
+    handle = await openWitness(path, constants.O_RDONLY);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { checkpoints: [], problems: [] };
     throw error;
+  }
+  let text: string;
+  try {
+    text = await handle.readFile('utf8');
+  } finally {
+    await handle.close();
   }
   const reading: WitnessReading = { checkpoints: [], problems: [] };
   const lines = text.split('\n');
@@ -181,33 +213,37 @@ export function compareWithWitness(
  * (a crash mid-append) is cut off first: its checkpoint was never witnessed and is appended
  * again. The file is created owner-only.
  */
-export function appendWitness(path: string, checkpoints: readonly Checkpoint[], at = new Date()): void {
+export async function appendWitness(
+  path: string,
+  checkpoints: readonly Checkpoint[],
+  at = new Date(),
+): Promise<void> {
   if (checkpoints.length === 0) return;
-  const fd = openSync(path, 'a+', 0o600);
+  const handle = await openWitness(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT);
   try {
-    const size = fstatSync(fd).size;
+    const size = (await handle.stat()).size;
     if (size > 0) {
-      const keep = lastNewlineEnd(fd, size);
-      if (keep < size) ftruncateSync(fd, keep);
+      const keep = await lastNewlineEnd(handle, size);
+      if (keep < size) await handle.truncate(keep);
     }
     const text = checkpoints
       .map((c) => `${JSON.stringify({ ...c, witnessedAt: at.toISOString() })}\n`)
       .join('');
-    writeSync(fd, text);
-    fsyncSync(fd);
+    await handle.write(text);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
 }
 
 /** The length of the file up to and including its last newline (0 when it has none). */
-function lastNewlineEnd(fd: number, size: number): number {
+async function lastNewlineEnd(handle: FileHandle, size: number): Promise<number> {
   const chunk = Buffer.alloc(64 * 1024);
   let end = size;
   while (end > 0) {
     const start = Math.max(0, end - chunk.length);
-    const read = readSync(fd, chunk, 0, end - start, start);
-    const at = chunk.subarray(0, read).lastIndexOf(0x0a);
+    const { bytesRead } = await handle.read(chunk, 0, end - start, start);
+    const at = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
     if (at !== -1) return start + at + 1;
     end = start;
   }

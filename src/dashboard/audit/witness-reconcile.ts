@@ -3,10 +3,11 @@ import type { Logger } from '../../lib/logger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
 import { withTransaction } from '../storage/transaction.js';
 import { writeAudit } from './audit-log.js';
-import type { CentralKeyHistory } from './central-keys.js';
+import { type CentralKeyHistory, centralKeyFor } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
-import type { Checkpoint } from './chain-links.js';
+import { type Checkpoint, ZERO_HASH } from './chain-links.js';
 import { appendWitness, compareWithWitness, readWitness, trustedLines } from './checkpoint-witness.js';
+import { readHandover } from './key-handover.js';
 
 /** The incident raised while the database disagrees with the witness. */
 export const WITNESS_MISMATCH_KEY = 'audit-witness-mismatch';
@@ -51,15 +52,18 @@ export class WitnessReconciler {
   async reconcile(): Promise<WitnessOutcome> {
     const { pool, file, keys, log } = this.options;
     const outcome: WitnessOutcome = { problems: [], appended: 0, restored: [], matched: 0 };
-    let reading: ReturnType<typeof readWitness>;
+    let reading: Awaited<ReturnType<typeof readWitness>>;
     try {
-      reading = readWitness(file);
+      reading = await readWitness(file);
     } catch (error) {
       await this.unwritable(`the witness ${file} cannot be read: ${(error as Error).message}`);
       throw error;
     }
     let stored = await listCheckpoints(pool);
-    const missing = keys ? missingFrom(trustedLines(reading.checkpoints, keys).trusted, stored) : [];
+    const signer = keys ? await soundSigner(pool, keys) : undefined;
+    const missing = signer
+      ? await restorable(pool, trustedLines(reading.checkpoints, keys).trusted.filter(signer), stored)
+      : [];
     if (missing.length > 0) {
       outcome.restored = await restore(pool, missing);
       for (const c of outcome.restored)
@@ -70,11 +74,22 @@ export class WitnessReconciler {
       stored = await listCheckpoints(pool);
     }
     const comparison = compareWithWitness(reading.checkpoints, stored, keys);
-    outcome.problems = [...reading.problems, ...comparison.problems];
+    // Only what the keys soundly signed is witnessed: an unsigned row slipped into the database
+    // must not stay in the witness (and its alarm) after it is gone from there.
+    const newer = signer ? comparison.newer.filter(signer) : comparison.newer;
+    const unsigned = comparison.newer.filter((c) => !newer.includes(c));
+    outcome.problems = [
+      ...reading.problems,
+      ...comparison.problems,
+      ...unsigned.map(
+        (c) =>
+          `checkpoint of chain ${c.site} for ${c.day} in the database is signed by no key trusted for it (or by a retired key beyond the handover): not witnessed`,
+      ),
+    ];
     outcome.matched = comparison.matched;
     try {
-      appendWitness(file, comparison.newer);
-      outcome.appended = comparison.newer.length;
+      await appendWitness(file, newer);
+      outcome.appended = newer.length;
     } catch (error) {
       await this.unwritable(`the witness ${file} cannot be written: ${(error as Error).message}`);
       throw error;
@@ -122,15 +137,76 @@ export class WitnessReconciler {
   }
 }
 
-/** The trusted witnessed checkpoints whose chain and day the database holds none of (once each). */
-function missingFrom(trusted: readonly Checkpoint[], stored: readonly Checkpoint[]): Checkpoint[] {
+/**
+ * Whether a checkpoint (whose signature trustedLines has checked) may stand: by the current key,
+ * or by a retired key trusted for its day and only up to where the handover says the current
+ * key took its chain over — the checkpoint job's own rule, so that a leaked retired key cannot
+ * have a checkpoint far ahead in a chain witnessed or put back, which would stop the chain from
+ * being signed on.
+ */
+async function soundSigner(pool: Pool, keys: CentralKeyHistory): Promise<(c: Checkpoint) => boolean> {
+  const handover = keys.current ? await readHandover(pool, keys.current) : undefined;
+  return (c) => {
+    const which = centralKeyFor(keys, c.publicKey, c.day);
+    if (which === 'current') return true;
+    if (which !== 'retired') return false;
+    const handed = handover?.chains.get(c.site);
+    return handed !== undefined && c.lastNo <= handed.lastNo;
+  };
+}
+
+/**
+ * Of the trusted witnessed checkpoints whose chain and day the database holds none of, those
+ * that fit where they belong (in chain order, each counting once put back): right after the
+ * stored checkpoint before them (rows and hash), right before the one after them, overlapping
+ * none, and within the rows the chain holds. One that does not fit is left to the mismatch
+ * alarm: putting it back could only stop the chain from being signed on.
+ */
+async function restorable(
+  pool: Pool,
+  trusted: readonly Checkpoint[],
+  stored: readonly Checkpoint[],
+): Promise<Checkpoint[]> {
   const have = new Set(stored.map((c) => `${c.site} ${c.day}`));
-  const out = new Map<string, Checkpoint>();
+  const candidates = new Map<string, Checkpoint>();
   for (const c of trusted) {
     const key = `${c.site} ${c.day}`;
-    if (!have.has(key) && !out.has(key)) out.set(key, c);
+    if (!have.has(key) && !candidates.has(key)) candidates.set(key, c);
   }
-  return [...out.values()];
+  if (candidates.size === 0) return [];
+  const rows = await pool.query<{ site: string; last: string }>(
+    'SELECT site, max(no) AS last FROM audit_chain WHERE site = ANY($1) GROUP BY site',
+    [[...new Set([...candidates.values()].map((c) => c.site))]],
+  );
+  const lastRow = new Map(rows.rows.map((r) => [r.site, Number(r.last)]));
+  const chain = [...stored];
+  const out: Checkpoint[] = [];
+  const ordered = [...candidates.values()].sort((a, b) =>
+    a.site === b.site ? a.lastNo - b.lastNo : a.site < b.site ? -1 : 1,
+  );
+  for (const c of ordered) {
+    if (
+      !fits(
+        c,
+        chain.filter((s) => s.site === c.site),
+        lastRow.get(c.site),
+      )
+    )
+      continue;
+    out.push(c);
+    chain.push(c);
+  }
+  return out;
+}
+
+function fits(c: Checkpoint, site: readonly Checkpoint[], lastRow: number | undefined): boolean {
+  if (lastRow === undefined || c.lastNo > lastRow || c.firstNo > c.lastNo) return false;
+  if (site.some((s) => s.firstNo <= c.lastNo && c.firstNo <= s.lastNo)) return false;
+  const before = site.filter((s) => s.lastNo < c.firstNo).sort((a, b) => b.lastNo - a.lastNo)[0];
+  const after = site.filter((s) => s.firstNo > c.lastNo).sort((a, b) => a.firstNo - b.firstNo)[0];
+  const prev = before ? { no: before.lastNo, head: before.head } : { no: 0, head: ZERO_HASH.toString('hex') };
+  if (c.firstNo !== prev.no + 1 || c.prevHash !== prev.head) return false;
+  return !after || (after.firstNo === c.lastNo + 1 && after.prevHash === c.head);
 }
 
 /** Puts checkpoints back as they were signed, in one transaction; audited. */

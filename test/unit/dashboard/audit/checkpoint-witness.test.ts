@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { type Checkpoint, signCheckpoint } from '../../../../src/dashboard/audit
 import {
   appendWitness,
   compareWithWitness,
+  MAX_WITNESS_BYTES,
   readWitness,
 } from '../../../../src/dashboard/audit/checkpoint-witness.js';
 import { exportPublicKey, generateSigningKeyPair } from '../../../../src/protocol/signing.js';
@@ -63,29 +65,49 @@ describe('comparing the checkpoints with their witness', () => {
 });
 
 describe('the witness file', () => {
-  it('reads nothing from a missing file, names a line that is no checkpoint, and ignores a torn last line', () => {
+  it('reads nothing from a missing file, names a line that is no checkpoint, and ignores a torn last line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-witness-unit-'));
     const file = join(dir, 'w');
-    expect(readWitness(file)).toEqual({ checkpoints: [], problems: [] });
+    expect(await readWitness(file)).toEqual({ checkpoints: [], problems: [] });
     const good = day('2026-03-06', 10);
     writeFileSync(file, `${JSON.stringify(good)}\n{"site":1}\n${JSON.stringify(good).slice(0, 20)}`);
-    const reading = readWitness(file);
+    const reading = await readWitness(file);
     expect(reading.checkpoints).toEqual([good]);
     expect(reading.problems).toEqual(['witness line 2 is not a checkpoint: {"site":1}']);
   });
 
-  it('appends after cutting a torn last line, owner-only', () => {
+  it('appends after cutting a torn last line, owner-only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'idg-witness-unit-'));
     const file = join(dir, 'w');
     const a = day('2026-03-06', 10);
     const b = day('2026-03-07', 20);
-    appendWitness(file, [a]);
+    await appendWitness(file, [a]);
     writeFileSync(file, '{"torn', { flag: 'a' });
-    appendWitness(file, [b], new Date('2026-03-08T00:00:00Z'));
+    await appendWitness(file, [b], new Date('2026-03-08T00:00:00Z'));
     const lines = readFileSync(file, 'utf8').split('\n');
     expect(lines).toHaveLength(3);
     expect(JSON.parse(lines[1] as string)).toEqual({ ...b, witnessedAt: '2026-03-08T00:00:00.000Z' });
-    expect(readWitness(file).checkpoints.map((c) => c.day)).toEqual(['2026-03-06', '2026-03-07']);
+    expect((await readWitness(file)).checkpoints.map((c) => c.day)).toEqual(['2026-03-06', '2026-03-07']);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('is never a symlink, a FIFO or an oversized file: refused, and nothing it points to is touched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idg-witness-unit-'));
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'first line\nsecond line without a newline');
+    const link = join(dir, 'link');
+    symlinkSync(victim, link);
+    await expect(readWitness(link)).rejects.toThrow(/is a symbolic link/);
+    await expect(appendWitness(link, [day('2026-03-06', 10)])).rejects.toThrow(/is a symbolic link/);
+    expect(readFileSync(victim, 'utf8')).toBe('first line\nsecond line without a newline');
+    // A FIFO opens at once (non-blocking) and is refused: the event loop is never held.
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expect(readWitness(fifo)).rejects.toThrow(/is not a regular file/);
+    await expect(readWitness('/dev/zero')).rejects.toThrow(/is not a regular file/);
+    const big = join(dir, 'big');
+    writeFileSync(big, '');
+    truncateSync(big, MAX_WITNESS_BYTES + 1);
+    await expect(readWitness(big)).rejects.toThrow(/more than the/);
   });
 });
