@@ -5,9 +5,9 @@ import type { ConfigProblem } from './explain.js';
 /**
  * `http.trustedProxies`: the reverse proxies (a TLS-terminating one on loopback, a load balancer)
  * whose `X-Forwarded-For` the dashboard believes. A request from one of them counts as coming from
- * the address the proxy names — for the sign-in throttle and the audit log; from anywhere else the
- * header is ignored, so that a client cannot name an address of its choice. Handed to Fastify's
- * `trustProxy` as a list of addresses and CIDR ranges.
+ * the address the outermost trusted proxy names — for the sign-in throttle and the audit log; from
+ * anywhere else the header is ignored, so that a client cannot name an address of its choice.
+ * Read by the dashboard's client-address.ts (not Fastify's `trustProxy`).
  */
 export const TrustedProxies = Type.Array(
   Type.String({

@@ -73,14 +73,18 @@ describe('dashboard: hostile requests', () => {
   const evacuationPath = () => `/api/v1/sites/${system.site}/evacuation`;
 
   describe('door and site actions', () => {
-    it('refuses a reason with a NUL or a line break before anything is sent or audited', async () => {
+    it('refuses a reason with a NUL, a line break or a bidi override before anything is sent or audited', async () => {
       const driven = relay.history.length;
       const answers = [
         await security.request('POST', doorPath(), { seconds: 2, reason: 'visitor\u0000' }),
         await security.request('POST', doorPath(), { seconds: 2, reason: 'visitor\nat the door' }),
+        await security.request('POST', doorPath(), { seconds: 2, reason: 'visitor\u0085at the door' }),
+        await security.request('POST', doorPath(), { seconds: 2, reason: 'unlock \u202edenied' }),
         await security.request('POST', evacuationPath(), { active: true, reason: 'fire\u0000' }),
       ];
       expect(answers.map((a) => [a.statusCode, a.json().code])).toEqual([
+        [400, 'IDG_HTTP_BAD_REQUEST'],
+        [400, 'IDG_HTTP_BAD_REQUEST'],
         [400, 'IDG_HTTP_BAD_REQUEST'],
         [400, 'IDG_HTTP_BAD_REQUEST'],
         [400, 'IDG_HTTP_BAD_REQUEST'],

@@ -8,11 +8,17 @@ import { startIngestDashboardOnNewDatabase } from '../helpers/ingest-dashboard.j
 
 const PASSWORD = 'lantern orchard quietly 42';
 const PROXY = '127.0.0.1';
+/** A load balancer in front of the proxy, in the balancers' own subnet (10.0.0.0/24). */
+const BALANCER = '10.0.0.5';
+/** A staff workstation on the internal network, outside the balancers' subnet. */
+const STAFF_CLIENT = '10.20.30.40';
 
 /**
- * Behind a TLS-terminating proxy on loopback (`http.trustedProxies: [127.0.0.1]`): the client's
- * address, as the proxy names it in X-Forwarded-For, counts for the sign-in throttle and the audit
- * log; a header from anyone but the proxy is not believed. Against the real dashboard and PostgreSQL.
+ * Behind a TLS-terminating proxy on loopback and load balancers
+ * (`http.trustedProxies: [127.0.0.1, 10.0.0.0/24]`): the client's address, as the outermost
+ * trusted proxy names it in X-Forwarded-For, counts for the sign-in throttle and the audit log;
+ * what the client wrote before it, text that is no address, and a header from anyone but a proxy
+ * are not believed. Against the real dashboard and PostgreSQL.
  */
 describe('dashboard behind a trusted proxy', () => {
   let dashboard: Dashboard;
@@ -25,7 +31,7 @@ describe('dashboard behind a trusted proxy', () => {
       site: `proxy-${randomBytes(3).toString('hex')}`,
       gateways: [],
       publicKey: generateSigningKeyPair().publicKey,
-      http: { trustedProxies: [PROXY] },
+      http: { trustedProxies: [PROXY, '10.0.0.0/24'] },
       more: { masterKey: randomBytes(32) },
     });
     dashboard = started.dashboard;
@@ -86,6 +92,31 @@ describe('dashboard behind a trusted proxy', () => {
     const login = await account();
     await signIn(login, PASSWORD, viaProxy('10.0.0.1, 198.51.100.60'));
     expect(await addresses('staff.password-accepted', login)).toEqual(['198.51.100.60']);
+  });
+
+  it('audits the client the balancer saw, not text the client wrote before it (review rv94)', async () => {
+    const login = await account();
+    await signIn(login, PASSWORD, viaProxy(`not an address, ${STAFF_CLIENT}, ${BALANCER}`));
+    expect(await addresses('staff.password-accepted', login)).toEqual([STAFF_CLIENT]);
+  });
+
+  it('audits the last trusted hop, never text, when no address stands where the client should', async () => {
+    const login = await account();
+    await signIn(login, PASSWORD, viaProxy(`<b>evacuation ended</b>, ${BALANCER}`));
+    expect(await addresses('staff.password-accepted', login)).toEqual([BALANCER]);
+  });
+
+  it('keeps the per-address limit on one client that writes a new address into each request (review rv94)', async () => {
+    const login = await account();
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++)
+      statuses.push(
+        (await signIn(login, `wrong guess ${i}`, viaProxy(`198.51.100.${i}, ${STAFF_CLIENT}, ${BALANCER}`)))
+          .statusCode,
+      );
+    // 5 failures per account and address: the sixth guess from STAFF_CLIENT is refused.
+    expect(statuses.slice(5)).toEqual([429, 429, 429]);
+    expect(new Set(await addresses('staff.login-failed', login))).toEqual(new Set([STAFF_CLIENT]));
   });
 
   it('does not believe X-Forwarded-For from an address that is not a trusted proxy', async () => {

@@ -4,7 +4,7 @@ import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Pool } from 'pg';
 import { systemClock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -28,6 +28,7 @@ import type { PeopleStore } from '../storage/people-store.js';
 import type { PhotoStore } from '../storage/photo-store.js';
 import type { VideoService } from '../video/video-service.js';
 import { authPlugin, type RouteAccess } from './auth-plugin.js';
+import { clientAddress, trustedProxyMatcher } from './client-address.js';
 import { Access } from './roles.js';
 import { actionRoutes } from './routes/action-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -91,7 +92,7 @@ export interface AppDependencies {
   signingKey?: KeyObject;
   /** The keys signingKey replaced (keys.retiredSigning), for exports. */
   retiredKeys?: readonly RetiredKey[];
-  /** `http.trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For is believed; none without. */
+  /** `http.trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For is read; none without. */
   trustedProxies?: readonly string[];
   /** Serve HTTPS with these options (the TLS profile's, from `httpsOptions`); plain HTTP without. */
   https?: TlsOptions;
@@ -119,13 +120,22 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
-    // The X-Forwarded-For of these proxies names the client (request.ip); nobody else's is believed.
-    trustProxy: deps.trustedProxies?.length ? [...deps.trustedProxies] : false,
+    // Fastify's walk over X-Forwarded-For believes whatever a trusted hop passes on, even text
+    // that is no address: request.ip stays the socket's, and request.clientAddress is the client.
+    trustProxy: false,
     return503OnClosing: true,
     // Live streams would otherwise hold a stop open until each browser lets go.
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // The address the throttle and the audit log count (client-address.ts), worked out when asked.
+  const isTrustedProxy = trustedProxyMatcher(deps.trustedProxies ?? []);
+  app.decorateRequest('clientAddress', {
+    getter(this: FastifyRequest) {
+      return clientAddress(this.socket.remoteAddress, this.headers['x-forwarded-for'], isTrustedProxy);
+    },
+  });
 
   // Every route with who may call it: the role × route matrix (docs/dashboard.md) and its test.
   const routes: RouteEntry[] = [];

@@ -26,6 +26,11 @@ declare module 'fastify' {
     sessionToken?: string;
     /** The workstation whose token authenticated this request (`roles: 'workstation'` routes). */
     workstationId?: string;
+    /**
+     * The address the request counts as coming from: the socket's, or behind trusted proxies the
+     * client's as the outermost one saw it (client-address.ts). Not `request.ip`, the socket's.
+     */
+    readonly clientAddress: string;
   }
 }
 
@@ -34,7 +39,7 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export function requestMeta(request: FastifyRequest): RequestMeta {
   const agent = request.headers['user-agent'];
-  return { address: request.ip, ...(typeof agent === 'string' ? { userAgent: agent } : {}) };
+  return { address: request.clientAddress, ...(typeof agent === 'string' ? { userAgent: agent } : {}) };
 }
 
 /** The signed-in staff member a request acts as, as the audit log names them: `staff:<login>`. */
