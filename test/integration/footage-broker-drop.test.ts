@@ -75,6 +75,10 @@ describe('footage transfer when the broker goes away', () => {
           (async function* () {
             for (let i = 0; i < chunks; i++) {
               if (i === 6) {
+                // Every chunk so far acknowledged first: on a slow machine the window could
+                // otherwise still be full of chunks the stopped broker never acknowledges, and
+                // the transfer would end by the acknowledgement wait (30 s) instead.
+                await until(() => acknowledged === publishes, 'the first chunks to be acknowledged');
                 await broker.stop();
                 await until(() => link.state !== 'online', 'the link to notice the broker is gone');
               }
@@ -86,6 +90,7 @@ describe('footage transfer when the broker goes away', () => {
     } as unknown as Recorder;
     const lines: string[] = [];
     let publishes = 0;
+    let acknowledged = 0;
     const server = new FootageServer({
       site: 'site-a',
       gateway: 'gw-1',
@@ -94,7 +99,14 @@ describe('footage transfer when the broker goes away', () => {
       recorder: () => recorder,
       publish: (topic, payload) => {
         publishes += 1;
-        return link.publish(topic, payload);
+        const sent = link.publish(topic, payload);
+        sent.then(
+          () => {
+            acknowledged += 1;
+          },
+          () => undefined,
+        );
+        return sent;
       },
       alarms: new AlarmBook(() => undefined),
       clock: systemClock,
