@@ -253,6 +253,9 @@ describe('dashboard: hostile requests', () => {
       session: await security.request('GET', '/api/v1/session'),
       refused: await security.request('GET', '/api/v1/people'),
       unknown: await security.request('GET', '/api/v1/no-such-route'),
+      // The same route under a percent-encoded path, if the router decodes it.
+      encoded: await admin.request('GET', '/%61pi/v1/people'),
+      encodedSlash: await admin.request('GET', '/api%2Fv1/people'),
     };
     expect(
       Object.fromEntries(
@@ -264,6 +267,8 @@ describe('dashboard: hostile requests', () => {
       session: [200, 'no-store'],
       refused: [403, 'no-store'],
       unknown: [404, 'no-store'],
+      encoded: [answers.encoded.statusCode, 'no-store'],
+      encodedSlash: [answers.encodedSlash.statusCode, 'no-store'],
     });
     const page = await system.dashboard.http.inject({ method: 'GET', url: '/' });
     expect(page.headers['cache-control']).toBe('no-cache');

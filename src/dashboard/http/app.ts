@@ -164,8 +164,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
     if (deps.https) reply.header('strict-transport-security', HSTS);
     // API answers carry personal data (names, badges, movements): no copy in a browser's or a
-    // proxy's cache. A route may say more (photos: `private, no-store`).
-    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+    // proxy's cache. A route may say more (photos: `private, no-store`). Judged by the route
+    // matched, not the raw URL, which may spell the path percent-encoded (`/%61pi/…`); an
+    // answer no route matched (404) is not stored either.
+    const route = request.routeOptions.url;
+    if (route === undefined || route.startsWith('/api/')) reply.header('cache-control', 'no-store');
   });
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
