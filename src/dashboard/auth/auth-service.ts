@@ -122,15 +122,16 @@ export class AuthService {
   ): Promise<{ token: string; session: Session; account: StaffAccount }> {
     const normalised = login.trim().toLowerCase();
     const verdict = await this.deps.throttle.reserve(normalised, meta.address);
-    if (!verdict.allowed) {
+    // `busy` (a flood beyond what the throttle lets wait) costs the database nothing, not even an entry.
+    if (!verdict.allowed && verdict.scope !== 'busy') {
       const known = await this.deps.staff.byLogin(normalised);
       await this.deps.audit.record({
         actor: `anonymous`,
         action: 'staff.login-throttled',
         ...aboutAttempt(known, meta, { scope: verdict.scope }),
       });
-      throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
     }
+    if (!verdict.allowed) throw new AuthErrors.throttled(String(verdict.retryAfterSeconds));
     const account = await this.deps.staff.byLogin(normalised);
     const ok = await verifyPassword(account?.passwordHash ?? DUMMY_HASH, password);
     if (!account || !ok || account.disabledAt) {

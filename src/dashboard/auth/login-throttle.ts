@@ -47,7 +47,17 @@ const keysOf = (login: string, address: string) => ({
   account: `acct:${login.toLowerCase()}`,
 });
 
+/**
+ * Reservations waiting their turn in one instance before new ones are refused at once (scope
+ * `busy`): a flood of sign-ins waits in memory, not in the database.
+ */
+export const MAX_WAITING_RESERVATIONS = 200;
+
 export class LoginThrottle {
+  /** The reservation under way; the next one starts when it has ended. */
+  private turn: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+
   constructor(
     private readonly pool: Pool,
     private readonly limits: ThrottleLimits = DEFAULT_LIMITS,
@@ -56,8 +66,27 @@ export class LoginThrottle {
   /**
    * Counts the attempt as a failure unless a limit is reached already, in which case it is refused
    * and not counted. The caller releases the reservation when the password or code was right.
+   *
+   * One reservation at a time per instance: each holds a pooled connection while it waits for the
+   * advisory locks of its keys, and the pool is the ingest's and the door actions' too, so a flood
+   * of sign-ins for one account must not take every connection while they queue for its lock.
+   * Reservations take a few milliseconds; beyond MAX_WAITING_RESERVATIONS waiting, an attempt is
+   * refused unchecked and uncounted.
    */
   async reserve(login: string, address: string): Promise<Reservation | ThrottleRefusal> {
+    if (this.waiting >= MAX_WAITING_RESERVATIONS)
+      return { allowed: false, retryAfterSeconds: 1, scope: 'busy' };
+    this.waiting += 1;
+    const run = this.turn.then(() => this.reserveNow(login, address));
+    this.turn = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      this.waiting -= 1;
+    }
+  }
+
+  private async reserveNow(login: string, address: string): Promise<Reservation | ThrottleRefusal> {
     const k = keysOf(login, address);
     const keys = [k.address, k.pair, k.account];
     return withTransaction(this.pool, async (db) => {
