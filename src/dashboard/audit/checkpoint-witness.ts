@@ -167,8 +167,15 @@ export function compareWithWitness(
   stored: readonly Checkpoint[],
   keys?: CentralKeyHistory,
 ): WitnessComparison {
-  const lines = trustedLines(witnessed, keys);
-  const result: WitnessComparison = { problems: lines.problems, newer: [], matched: 0 };
+  return compareJudged(trustedLines(witnessed, keys), stored);
+}
+
+/** compareWithWitness for lines already judged by trustedLines (each signature checked once). */
+export function compareJudged(
+  lines: { trusted: readonly Checkpoint[]; problems: readonly string[] },
+  stored: readonly Checkpoint[],
+): WitnessComparison {
+  const result: WitnessComparison = { problems: [...lines.problems], newer: [], matched: 0 };
   const seen = new Map<string, Checkpoint>();
   const newest = new Map<string, string>();
   for (const c of lines.trusted) {

@@ -6,7 +6,7 @@ import { writeAudit } from './audit-log.js';
 import { type CentralKeyHistory, centralKeyFor } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import { type Checkpoint, ZERO_HASH } from './chain-links.js';
-import { appendWitness, compareWithWitness, readWitness, trustedLines } from './checkpoint-witness.js';
+import { appendWitness, compareJudged, readWitness, trustedLines } from './checkpoint-witness.js';
 import { readHandover } from './key-handover.js';
 
 /** The incident raised while the database disagrees with the witness. */
@@ -60,10 +60,10 @@ export class WitnessReconciler {
       throw error;
     }
     let stored = await listCheckpoints(pool);
+    // Each line's signature checked once: an Ed25519 verification per witnessed day and chain.
+    const lines = trustedLines(reading.checkpoints, keys);
     const signer = keys ? await soundSigner(pool, keys) : undefined;
-    const missing = signer
-      ? await restorable(pool, trustedLines(reading.checkpoints, keys).trusted.filter(signer), stored)
-      : [];
+    const missing = signer ? await restorable(pool, lines.trusted.filter(signer), stored) : [];
     if (missing.length > 0) {
       outcome.restored = await restore(pool, missing);
       for (const c of outcome.restored)
@@ -73,11 +73,11 @@ export class WitnessReconciler {
         );
       stored = await listCheckpoints(pool);
     }
-    const comparison = compareWithWitness(reading.checkpoints, stored, keys);
+    const comparison = compareJudged(lines, stored);
     // Only what the keys soundly signed is witnessed: an unsigned row slipped into the database
     // must not stay in the witness (and its alarm) after it is gone from there.
     const newer = signer ? comparison.newer.filter(signer) : comparison.newer;
-    const unsigned = comparison.newer.filter((c) => !newer.includes(c));
+    const unsigned = signer ? comparison.newer.filter((c) => !signer(c)) : [];
     outcome.problems = [
       ...reading.problems,
       ...comparison.problems,
