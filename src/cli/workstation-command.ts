@@ -7,7 +7,7 @@ import {
   WorkstationClientConfig as Schema,
   type WorkstationClientConfig,
 } from '../config/workstation-config.js';
-import { writeAudit } from '../dashboard/audit/audit-log.js';
+import { auditedChange } from '../dashboard/audit/audited-change.js';
 import { WorkstationStore } from '../dashboard/storage/workstation-store.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -287,18 +287,17 @@ export async function runWorkstation(
           `identgate workstation register needs --id, --site and --room\n\n${WORKSTATION_USAGE}`,
         );
       return withDashboardDatabase(values.config, 'workstation register', async ({ pool }) => {
-        const token = await new WorkstationStore(pool).register({
-          id,
-          site,
-          room,
-          ...(name ? { name } : {}),
-        });
-        await writeAudit(pool, {
-          actor: cliActor(),
-          action: 'workstation.register',
-          target: `workstation:${id}`,
-          details: { site, room },
-        });
+        // The new token replaces the old one only together with its audit entry.
+        const token = await auditedChange(
+          pool,
+          (db) => new WorkstationStore(pool).register({ id, site, room, ...(name ? { name } : {}) }, db),
+          () => ({
+            actor: cliActor(),
+            action: 'workstation.register',
+            target: `workstation:${id}`,
+            details: { site, room },
+          }),
+        );
         return {
           code: ExitCode.ok,
           lines: [

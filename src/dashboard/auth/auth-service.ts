@@ -4,6 +4,7 @@ import type { StaffConfig } from '../../config/dashboard-config.js';
 import type { Clock } from '../../lib/clock.js';
 import type { KeyRing } from '../../lib/key-ring.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { auditedChange } from '../audit/audited-change.js';
 import { AuthErrors } from './auth-errors.js';
 import { LoginThrottle, type Reservation } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, needsRehash, verifyPassword } from './password-hasher.js';
@@ -178,12 +179,12 @@ export class AuthService {
     }
     await this.deps.throttle.release(attempt);
     await this.deps.throttle.succeed(account.login, meta.address);
-    await this.deps.sessions.setStage(token, 'active');
-    await this.deps.audit.record({
-      actor: `staff:${account.login}`,
-      action: 'staff.login',
-      details: { address: meta.address },
-    });
+    // The session is the caller's already: it turns active only with its entry written.
+    await auditedChange(
+      this.deps.pool,
+      (db) => this.deps.sessions.setStage(token, 'active', db),
+      () => ({ actor: `staff:${account.login}`, action: 'staff.login', details: { address: meta.address } }),
+    );
     return { account, session: { ...current.session, stage: 'active' } };
   }
 
@@ -233,7 +234,24 @@ export class AuthService {
     const result = this.totp.verifyPending(account.id, pending, code);
     if (!result.ok) throw new AuthErrors.badCode();
     await this.deps.throttle.release(attempt);
-    if (!(await this.deps.staff.confirmTotp(account.id, pending, result.timeStep, firstOnly))) {
+    const ended = await auditedChange(
+      this.deps.pool,
+      async (db) => {
+        if (!(await this.deps.staff.confirmTotp(account.id, pending, result.timeStep, firstOnly, db)))
+          return undefined;
+        await this.deps.sessions.setStage(token, 'active', db);
+        return this.deps.sessions.revokeAll(account.id, token, db);
+      },
+      (ended) =>
+        ended === undefined
+          ? []
+          : {
+              actor: `staff:${account.login}`,
+              action: 'staff.totp-enrolled',
+              details: { address: meta.address, otherSessionsEnded: ended },
+            },
+    );
+    if (ended === undefined) {
       await this.deps.audit.record({
         actor: `staff:${account.login}`,
         action: 'staff.totp-enrolment-refused',
@@ -246,13 +264,6 @@ export class AuthService {
         firstOnly ? HAS_AUTHENTICATOR : 'the enrolment was started anew; scan the new code',
       );
     }
-    await this.deps.sessions.setStage(token, 'active');
-    const ended = await this.deps.sessions.revokeAll(account.id, token);
-    await this.deps.audit.record({
-      actor: `staff:${account.login}`,
-      action: 'staff.totp-enrolled',
-      details: { address: meta.address, otherSessionsEnded: ended },
-    });
     return { account: { ...account, totpPendingSealed: null }, session: { ...session, stage: 'active' } };
   }
 
@@ -273,12 +284,15 @@ export class AuthService {
       throw passwordOk ? new AuthErrors.badCode() : new AuthErrors.badCredentials();
     }
     await this.deps.throttle.release(attempt);
-    await this.deps.sessions.markReauthenticated(token);
-    await this.deps.audit.record({
-      actor: `staff:${account.login}`,
-      action: 'staff.reauthenticated',
-      details: { address: meta.address },
-    });
+    await auditedChange(
+      this.deps.pool,
+      (db) => this.deps.sessions.markReauthenticated(token, db),
+      () => ({
+        actor: `staff:${account.login}`,
+        action: 'staff.reauthenticated',
+        details: { address: meta.address },
+      }),
+    );
   }
 
   async changePassword(
@@ -302,13 +316,19 @@ export class AuthService {
     }
     await this.deps.throttle.release(attempt);
     assertPassword(next, account.login, account.displayName);
-    await this.deps.staff.setPassword(account.id, await hashPassword(next));
-    const ended = await this.deps.sessions.revokeAll(account.id, token);
-    await this.deps.audit.record({
-      actor: `staff:${account.login}`,
-      action: 'staff.password-changed',
-      details: { otherSessionsEnded: ended },
-    });
+    const passwordHash = await hashPassword(next);
+    await auditedChange(
+      this.deps.pool,
+      async (db) => {
+        await this.deps.staff.setPassword(account.id, passwordHash, db);
+        return this.deps.sessions.revokeAll(account.id, token, db);
+      },
+      (ended) => ({
+        actor: `staff:${account.login}`,
+        action: 'staff.password-changed',
+        details: { otherSessionsEnded: ended },
+      }),
+    );
   }
 
   async logout(token: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { Queryable } from '../storage/event-store.js';
 
 /**
  * Server-side sessions. The browser holds a random 256-bit token; the database only its
@@ -28,10 +29,11 @@ export class SessionStore {
     stage: SessionStage,
     absoluteMs: number,
     meta: { address?: string; userAgent?: string },
+    db: Queryable = this.pool,
   ): Promise<{ token: string; session: Session }> {
     const token = randomBytes(32).toString('base64url');
     const csrfToken = randomBytes(32).toString('base64url');
-    const result = await this.pool.query<{ created_at: Date; last_seen_at: Date; expires_at: Date }>(
+    const result = await db.query<{ created_at: Date; last_seen_at: Date; expires_at: Date }>(
       `INSERT INTO staff_sessions (token_hash, staff_id, stage, csrf_token, expires_at, address, user_agent)
        VALUES ($1, $2, $3, $4, now() + ($5 || ' milliseconds')::interval, $6, $7)
        RETURNING created_at, last_seen_at, expires_at`,
@@ -89,17 +91,12 @@ export class SessionStore {
     };
   }
 
-  async setStage(token: string, stage: SessionStage): Promise<void> {
-    await this.pool.query('UPDATE staff_sessions SET stage = $2 WHERE token_hash = $1', [
-      hashToken(token),
-      stage,
-    ]);
+  async setStage(token: string, stage: SessionStage, db: Queryable = this.pool): Promise<void> {
+    await db.query('UPDATE staff_sessions SET stage = $2 WHERE token_hash = $1', [hashToken(token), stage]);
   }
 
-  async markReauthenticated(token: string): Promise<void> {
-    await this.pool.query('UPDATE staff_sessions SET reauth_at = now() WHERE token_hash = $1', [
-      hashToken(token),
-    ]);
+  async markReauthenticated(token: string, db: Queryable = this.pool): Promise<void> {
+    await db.query('UPDATE staff_sessions SET reauth_at = now() WHERE token_hash = $1', [hashToken(token)]);
   }
 
   async revoke(token: string): Promise<void> {
@@ -107,8 +104,8 @@ export class SessionStore {
   }
 
   /** Ends every session of an account (password change, disabling, role change), except `keep`. */
-  async revokeAll(staffId: string, keep?: string): Promise<number> {
-    const result = await this.pool.query(
+  async revokeAll(staffId: string, keep?: string, db: Queryable = this.pool): Promise<number> {
+    const result = await db.query(
       'DELETE FROM staff_sessions WHERE staff_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)',
       [staffId, keep ? hashToken(keep) : null],
     );

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import { auditedChange } from '../audit/audited-change.js';
 import { AuthErrors } from './auth-errors.js';
 import { hashPassword } from './password-hasher.js';
 import { passwordProblems } from './password-policy.js';
@@ -10,7 +11,8 @@ import type { Role, StaffAccount, StaffStore } from './staff-store.js';
 /**
  * Making and changing staff accounts: the one-time setup token that creates the first
  * administrator, new accounts, and an administrator's changes to another account. Every change
- * is written to the audit log. Signing in is AuthService's story.
+ * is written to the audit log in the same transaction as the change itself, so none lands
+ * unaudited. Signing in is AuthService's story.
  */
 
 export interface NewAccount {
@@ -48,11 +50,15 @@ export class StaffAdministration {
   async setupToken(): Promise<string | undefined> {
     if ((await this.deps.staff.countAdmins()) > 0) return undefined;
     const token = randomBytes(16).toString('base64url');
-    await this.deps.pool.query(
-      `INSERT INTO setup_tokens (token_hash, expires_at) VALUES ($1, now() + interval '24 hours')`,
-      [sha256(token)],
+    await auditedChange(
+      this.deps.pool,
+      (db) =>
+        db.query(
+          `INSERT INTO setup_tokens (token_hash, expires_at) VALUES ($1, now() + interval '24 hours')`,
+          [sha256(token)],
+        ),
+      () => ({ actor: 'system', action: 'staff.setup-token-issued' }),
     );
-    await this.deps.audit.record({ actor: 'system', action: 'staff.setup-token-issued' });
     return token;
   }
 
@@ -83,20 +89,27 @@ export class StaffAdministration {
 
   async createAccount(input: NewAccount & { role: Role }, createdBy: string): Promise<StaffAccount> {
     const login = await this.checkNewAccount(input);
-    const account = await this.deps.staff.create({
-      login,
-      displayName: input.displayName.trim().slice(0, 120),
-      role: input.role,
-      passwordHash: await hashPassword(input.password),
-      createdBy,
-    });
-    await this.deps.audit.record({
-      actor: createdBy,
-      action: 'staff.created',
-      target: `staff:${login}`,
-      details: { role: input.role },
-    });
-    return account;
+    const passwordHash = await hashPassword(input.password);
+    return auditedChange(
+      this.deps.pool,
+      (db) =>
+        this.deps.staff.create(
+          {
+            login,
+            displayName: input.displayName.trim().slice(0, 120),
+            role: input.role,
+            passwordHash,
+            createdBy,
+          },
+          db,
+        ),
+      () => ({
+        actor: createdBy,
+        action: 'staff.created',
+        target: `staff:${login}`,
+        details: { role: input.role },
+      }),
+    );
   }
 
   /**
@@ -110,47 +123,62 @@ export class StaffAdministration {
     if (target.id === actor.id && (change.role !== undefined || change.disabled !== undefined)) {
       throw new AuthErrors.conflict('another administrator must change your own role or disable you');
     }
-    const demotes = change.role !== undefined && change.role !== 'admin' && target.role === 'admin';
-    const disables = change.disabled === true && !target.disabledAt && target.role === 'admin';
-    if ((demotes || disables) && (await this.deps.staff.countAdmins()) <= 1) {
-      throw new AuthErrors.conflict('this is the last enabled administrator; make another one first');
-    }
+    if (change.password !== undefined) assertPassword(change.password, target.login, target.displayName);
+    // Hashed before the transaction: it takes a quarter of a second and needs no lock.
+    const passwordHash = change.password === undefined ? undefined : await hashPassword(change.password);
     const who = `staff:${actor.login}`;
     const what = `staff:${target.login}`;
-    if (change.password !== undefined) {
-      assertPassword(change.password, target.login, target.displayName);
-      await this.deps.staff.setPassword(target.id, await hashPassword(change.password));
-      await this.deps.audit.record({ actor: who, action: 'staff.password-reset', target: what });
-    }
-    if (change.role !== undefined && change.role !== target.role) {
-      await this.deps.staff.setRole(target.id, change.role);
-      await this.deps.audit.record({
-        actor: who,
-        action: 'staff.role-changed',
-        target: what,
-        details: { from: target.role, to: change.role },
-      });
-    }
-    if (change.disabled !== undefined && change.disabled !== (target.disabledAt !== null)) {
-      await this.deps.staff.setDisabled(target.id, change.disabled);
-      await this.deps.audit.record({
-        actor: who,
-        action: change.disabled ? 'staff.disabled' : 'staff.enabled',
-        target: what,
-      });
-    }
-    if (change.resetTotp) {
-      await this.deps.staff.resetTotp(target.id);
-      await this.deps.audit.record({ actor: who, action: 'staff.totp-reset', target: what });
-    }
-    const ended = await this.deps.sessions.revokeAll(target.id);
-    if (ended > 0)
-      await this.deps.audit.record({
-        actor: who,
-        action: 'staff.sessions-ended',
-        target: what,
-        details: { sessions: ended },
-      });
+    await auditedChange(
+      this.deps.pool,
+      async (db) => {
+        // One administrator's change at a time: two administrators disabling each other at the
+        // same moment must not both see the other as the spare and leave none.
+        await db.query(`SELECT pg_advisory_xact_lock(hashtext('identgate/staff-administration'))`);
+        const current = await this.deps.staff.byId(target.id, db);
+        if (!current) throw new AuthErrors.notFound(`no staff account "${login}"`);
+        const demotes = change.role !== undefined && change.role !== 'admin' && current.role === 'admin';
+        const disables = change.disabled === true && !current.disabledAt && current.role === 'admin';
+        if ((demotes || disables) && (await this.deps.staff.countAdmins(db)) <= 1) {
+          throw new AuthErrors.conflict('this is the last enabled administrator; make another one first');
+        }
+        const entries: AuditEntry[] = [];
+        if (passwordHash !== undefined) {
+          await this.deps.staff.setPassword(current.id, passwordHash, db);
+          entries.push({ actor: who, action: 'staff.password-reset', target: what });
+        }
+        if (change.role !== undefined && change.role !== current.role) {
+          await this.deps.staff.setRole(current.id, change.role, db);
+          entries.push({
+            actor: who,
+            action: 'staff.role-changed',
+            target: what,
+            details: { from: current.role, to: change.role },
+          });
+        }
+        if (change.disabled !== undefined && change.disabled !== (current.disabledAt !== null)) {
+          await this.deps.staff.setDisabled(current.id, change.disabled, db);
+          entries.push({
+            actor: who,
+            action: change.disabled ? 'staff.disabled' : 'staff.enabled',
+            target: what,
+          });
+        }
+        if (change.resetTotp) {
+          await this.deps.staff.resetTotp(current.id, db);
+          entries.push({ actor: who, action: 'staff.totp-reset', target: what });
+        }
+        const ended = await this.deps.sessions.revokeAll(current.id, undefined, db);
+        if (ended > 0)
+          entries.push({
+            actor: who,
+            action: 'staff.sessions-ended',
+            target: what,
+            details: { sessions: ended },
+          });
+        return entries;
+      },
+      (entries) => entries,
+    );
     return (await this.deps.staff.byId(target.id)) as StaffAccount;
   }
 

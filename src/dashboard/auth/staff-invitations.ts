@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { AuditLog } from '../audit/audit-log.js';
+import { auditedChange } from '../audit/audited-change.js';
 import { AuthErrors } from './auth-errors.js';
 import type { AuthService } from './auth-service.js';
 import { hashPassword } from './password-hasher.js';
@@ -76,38 +77,46 @@ export class StaffInvitations {
     }
     const problems = passwordProblems(password, { login: account.login, name: account.displayName });
     if (problems.length > 0) throw new AuthErrors.weakPassword(problems.join('; '));
-    const used = await this.deps.pool.query('DELETE FROM staff_invitations WHERE token_hash = $1', [
-      hashToken(token),
-    ]);
-    // Two requests with the same link: only the one that removed it sets the password.
-    if (used.rowCount !== 1) throw new AuthErrors.setup('the enrolment link was used already');
-    await this.deps.staff.setPassword(account.id, await hashPassword(password));
-    await this.deps.sessions.revokeAll(account.id);
-    await this.deps.audit.record({
-      actor: `staff:${account.login}`,
-      action: 'staff.invitation-accepted',
-      details: { address },
-    });
+    const passwordHash = await hashPassword(password);
+    // The link is spent, the password set and the entry written together, or none of them.
+    await auditedChange(
+      this.deps.pool,
+      async (db) => {
+        const used = await db.query('DELETE FROM staff_invitations WHERE token_hash = $1', [
+          hashToken(token),
+        ]);
+        // Two requests with the same link: only the one that removed it sets the password.
+        if (used.rowCount !== 1) throw new AuthErrors.setup('the enrolment link was used already');
+        await this.deps.staff.setPassword(account.id, passwordHash, db);
+        await this.deps.sessions.revokeAll(account.id, undefined, db);
+      },
+      () => ({ actor: `staff:${account.login}`, action: 'staff.invitation-accepted', details: { address } }),
+    );
     return account;
   }
 
   private async issue(actor: StaffAccount, account: StaffAccount): Promise<Invitation> {
     const token = randomBytes(24).toString('base64url');
-    const result = await this.deps.pool.query<{ expires_at: Date }>(
-      `INSERT INTO staff_invitations (staff_id, token_hash, created_by, expires_at)
-       VALUES ($1, $2, $3, now() + make_interval(hours => $4))
-       ON CONFLICT (staff_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, created_at = now(),
-         created_by = EXCLUDED.created_by, expires_at = EXCLUDED.expires_at
-       RETURNING expires_at`,
-      [account.id, hashToken(token), `staff:${actor.login}`, INVITATION_HOURS],
+    const expiresAt = await auditedChange(
+      this.deps.pool,
+      async (db) => {
+        const result = await db.query<{ expires_at: Date }>(
+          `INSERT INTO staff_invitations (staff_id, token_hash, created_by, expires_at)
+           VALUES ($1, $2, $3, now() + make_interval(hours => $4))
+           ON CONFLICT (staff_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, created_at = now(),
+             created_by = EXCLUDED.created_by, expires_at = EXCLUDED.expires_at
+           RETURNING expires_at`,
+          [account.id, hashToken(token), `staff:${actor.login}`, INVITATION_HOURS],
+        );
+        return (result.rows[0] as { expires_at: Date }).expires_at.toISOString();
+      },
+      (expiresAt) => ({
+        actor: `staff:${actor.login}`,
+        action: 'staff.invitation-issued',
+        target: `staff:${account.login}`,
+        details: { expiresAt },
+      }),
     );
-    const expiresAt = (result.rows[0] as { expires_at: Date }).expires_at.toISOString();
-    await this.deps.audit.record({
-      actor: `staff:${actor.login}`,
-      action: 'staff.invitation-issued',
-      target: `staff:${account.login}`,
-      details: { expiresAt },
-    });
     return { token, expiresAt };
   }
 }

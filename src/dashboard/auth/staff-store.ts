@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { Queryable } from '../storage/event-store.js';
 
 /** Staff accounts as stored: one per person, with one role. */
 export type Role = 'admin' | 'security' | 'auditor';
@@ -50,14 +51,17 @@ const fromRow = (r: Row): StaffAccount => ({
 export class StaffStore {
   constructor(private readonly pool: Pool) {}
 
-  async create(account: {
-    login: string;
-    displayName: string;
-    role: Role;
-    passwordHash: string;
-    createdBy: string;
-  }): Promise<StaffAccount> {
-    const result = await this.pool.query<Row>(
+  async create(
+    account: {
+      login: string;
+      displayName: string;
+      role: Role;
+      passwordHash: string;
+      createdBy: string;
+    },
+    db: Queryable = this.pool,
+  ): Promise<StaffAccount> {
+    const result = await db.query<Row>(
       `INSERT INTO staff_accounts (id, login, display_name, role, password_hash, created_by)
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
       [
@@ -79,8 +83,8 @@ export class StaffStore {
     return result.rows[0] ? fromRow(result.rows[0]) : undefined;
   }
 
-  async byId(id: string): Promise<StaffAccount | undefined> {
-    const result = await this.pool.query<Row>('SELECT * FROM staff_accounts WHERE id = $1', [id]);
+  async byId(id: string, db: Queryable = this.pool): Promise<StaffAccount | undefined> {
+    const result = await db.query<Row>('SELECT * FROM staff_accounts WHERE id = $1', [id]);
     return result.rows[0] ? fromRow(result.rows[0]) : undefined;
   }
 
@@ -89,26 +93,26 @@ export class StaffStore {
     return result.rows.map(fromRow);
   }
 
-  async countAdmins(): Promise<number> {
-    const result = await this.pool.query<{ n: string }>(
+  async countAdmins(db: Queryable = this.pool): Promise<number> {
+    const result = await db.query<{ n: string }>(
       `SELECT count(*) AS n FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL`,
     );
     return Number(result.rows[0]?.n ?? 0);
   }
 
-  async setPassword(id: string, passwordHash: string): Promise<void> {
-    await this.pool.query(
+  async setPassword(id: string, passwordHash: string, db: Queryable = this.pool): Promise<void> {
+    await db.query(
       'UPDATE staff_accounts SET password_hash = $2, password_changed_at = now() WHERE id = $1',
       [id, passwordHash],
     );
   }
 
-  async setRole(id: string, role: Role): Promise<void> {
-    await this.pool.query('UPDATE staff_accounts SET role = $2 WHERE id = $1', [id, role]);
+  async setRole(id: string, role: Role, db: Queryable = this.pool): Promise<void> {
+    await db.query('UPDATE staff_accounts SET role = $2 WHERE id = $1', [id, role]);
   }
 
-  async setDisabled(id: string, disabled: boolean): Promise<void> {
-    await this.pool.query(
+  async setDisabled(id: string, disabled: boolean, db: Queryable = this.pool): Promise<void> {
+    await db.query(
       'UPDATE staff_accounts SET disabled_at = CASE WHEN $2 THEN now() ELSE NULL END WHERE id = $1',
       [id, disabled],
     );
@@ -132,8 +136,14 @@ export class StaffStore {
    * `firstOnly`, the account has no confirmed secret yet. One conditional statement, so a
    * concurrent enrolment cannot slip in between the check and the write; false when refused.
    */
-  async confirmTotp(id: string, pending: string, step: number, firstOnly: boolean): Promise<boolean> {
-    const result = await this.pool.query(
+  async confirmTotp(
+    id: string,
+    pending: string,
+    step: number,
+    firstOnly: boolean,
+    db: Queryable = this.pool,
+  ): Promise<boolean> {
+    const result = await db.query(
       `UPDATE staff_accounts SET totp_secret_sealed = totp_pending_sealed, totp_pending_sealed = NULL,
          totp_last_step = $3, totp_enrolled_at = now()
        WHERE id = $1 AND totp_pending_sealed = $2 AND (NOT $4 OR totp_secret_sealed IS NULL)`,
@@ -142,8 +152,8 @@ export class StaffStore {
     return result.rowCount === 1;
   }
 
-  async resetTotp(id: string): Promise<void> {
-    await this.pool.query(
+  async resetTotp(id: string, db: Queryable = this.pool): Promise<void> {
+    await db.query(
       'UPDATE staff_accounts SET totp_secret_sealed = NULL, totp_pending_sealed = NULL, totp_enrolled_at = NULL WHERE id = $1',
       [id],
     );

@@ -1,9 +1,10 @@
 import type { FastifyRequest } from 'fastify';
+import type { Pool, PoolClient } from 'pg';
 import Type from 'typebox';
 import { lineOfText } from '../../lib/line-of-text.js';
 import type { Logger } from '../../lib/logger.js';
 import { ID_PATTERN } from '../../protocol/ids.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import { auditedChange } from '../audit/audited-change.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { PeopleDirectory } from '../storage/people-directory.js';
 import { AdminErrors } from './admin-errors.js';
@@ -68,8 +69,8 @@ export type SyncResult = { status: 'published' | 'off' | 'failed'; gateways: num
 export class PeopleAdmin {
   constructor(
     private readonly deps: {
+      pool: Pool;
       directory: PeopleDirectory;
-      audit: AuditLog;
       messenger: () => CentralMessenger;
       log: Logger;
       /** After a credential change: workstation presence forgets revoked badges and erased people now. */
@@ -106,8 +107,23 @@ export class PeopleAdmin {
     }
   }
 
-  /** Audits a change to a person: the id as target, never names, dates or secrets. */
-  record(request: FastifyRequest, action: string, id: string, details: Record<string, unknown> = {}) {
-    return this.deps.audit.record({ actor: this.actor(request), action, target: `person:${id}`, details });
+  /**
+   * Makes a change to a person and audits it in one transaction, so that no change lands without
+   * its entry (503 IDG_AUDIT_UNAVAILABLE when the entry cannot be written, and nothing changed).
+   * The entry names the id as target, never names, dates or secrets.
+   */
+  change<T>(
+    request: FastifyRequest,
+    action: string,
+    id: string,
+    details: Record<string, unknown>,
+    work: (db: PoolClient) => Promise<T>,
+  ): Promise<T> {
+    return auditedChange(this.deps.pool, work, () => ({
+      actor: this.actor(request),
+      action,
+      target: `person:${id}`,
+      details,
+    }));
   }
 }

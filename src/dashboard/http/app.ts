@@ -269,7 +269,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     ...(deps.signingKey ? { signingKey: deps.signingKey } : {}),
     ...(deps.retiredKeys ? { retiredKeys: deps.retiredKeys } : {}),
   });
-  await app.register(photoRoutes, { photos: deps.photos, audit: deps.audit });
+  await app.register(photoRoutes, { pool: deps.pool, photos: deps.photos });
   await app.register(workstationRoutes, {
     presence: deps.presence,
     ...(deps.locker ? { locker: deps.locker } : {}),

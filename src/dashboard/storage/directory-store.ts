@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { Queryable } from './event-store.js';
 
 /**
  * The operator's directory as administrators edit it: customers, sites, and per site rooms,
@@ -76,8 +77,9 @@ export class DirectoryStore {
     };
   }
 
-  putCustomer(c: Customer): Promise<Upserted<Customer>> {
+  putCustomer(c: Customer, db: Queryable = this.pool): Promise<Upserted<Customer>> {
     return this.upsert<Customer>(
+      db,
       `INSERT INTO customers (id, name) VALUES ($1, $2)
        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name
        RETURNING id, name, (xmax = 0) AS created`,
@@ -85,8 +87,9 @@ export class DirectoryStore {
     );
   }
 
-  putSite(s: Site): Promise<Upserted<Site>> {
+  putSite(s: Site, db: Queryable = this.pool): Promise<Upserted<Site>> {
     return this.upsert<Site>(
+      db,
       `INSERT INTO sites (id, name, customer_id, timezone) VALUES ($1, $2, $3, $4)
        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, customer_id = EXCLUDED.customer_id,
          timezone = EXCLUDED.timezone
@@ -95,8 +98,9 @@ export class DirectoryStore {
     );
   }
 
-  putRoom(r: Room): Promise<Upserted<Room>> {
+  putRoom(r: Room, db: Queryable = this.pool): Promise<Upserted<Room>> {
     return this.upsert<Room>(
+      db,
       `INSERT INTO rooms (site, id, name) VALUES ($1, $2, $3)
        ON CONFLICT (site, id) DO UPDATE SET name = EXCLUDED.name
        RETURNING site, id, name, (xmax = 0) AS created`,
@@ -104,8 +108,9 @@ export class DirectoryStore {
     );
   }
 
-  putDoor(d: Door): Promise<Upserted<Door>> {
+  putDoor(d: Door, db: Queryable = this.pool): Promise<Upserted<Door>> {
     return this.upsert<Door>(
+      db,
       `INSERT INTO doors (site, id, name, room) VALUES ($1, $2, $3, $4)
        ON CONFLICT (site, id) DO UPDATE SET name = EXCLUDED.name, room = EXCLUDED.room
        RETURNING site, id, name, room, (xmax = 0) AS created`,
@@ -113,8 +118,9 @@ export class DirectoryStore {
     );
   }
 
-  putReader(r: Reader): Promise<Upserted<Reader>> {
+  putReader(r: Reader, db: Queryable = this.pool): Promise<Upserted<Reader>> {
     return this.upsert<Reader>(
+      db,
       `INSERT INTO readers (site, id, name, door, direction, model) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (site, id) DO UPDATE SET name = EXCLUDED.name, door = EXCLUDED.door,
          direction = EXCLUDED.direction, model = EXCLUDED.model
@@ -123,8 +129,9 @@ export class DirectoryStore {
     );
   }
 
-  putCamera(c: Camera): Promise<Upserted<Camera>> {
+  putCamera(c: Camera, db: Queryable = this.pool): Promise<Upserted<Camera>> {
     return this.upsert<Camera>(
+      db,
       `INSERT INTO cameras (site, id, name, room) VALUES ($1, $2, $3, $4)
        ON CONFLICT (site, id) DO UPDATE SET name = EXCLUDED.name, room = EXCLUDED.room
        RETURNING site, id, name, room, (xmax = 0) AS created`,
@@ -132,8 +139,8 @@ export class DirectoryStore {
     );
   }
 
-  private async upsert<T>(sql: string, values: unknown[]): Promise<Upserted<T>> {
-    const result = await this.pool.query<T & { created: boolean }>(sql, values);
+  private async upsert<T>(db: Queryable, sql: string, values: unknown[]): Promise<Upserted<T>> {
+    const result = await db.query<T & { created: boolean }>(sql, values);
     const { created, ...entry } = result.rows[0] as T & { created: boolean };
     return { entry: entry as T, created };
   }

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { WeeklySchedule } from '../../protocol/credential-set.js';
+import type { Queryable } from './event-store.js';
 
 /**
  * What administrators see of people (agents) and what PeopleStore does not do itself: the list
@@ -135,8 +136,8 @@ export class PeopleDirectory {
     return (result.rowCount ?? 0) > 0;
   }
 
-  async withdrawSite(personId: string, site: string): Promise<boolean> {
-    const result = await this.pool.query('DELETE FROM access_grants WHERE person_id = $1 AND site = $2', [
+  async withdrawSite(personId: string, site: string, db: Queryable = this.pool): Promise<boolean> {
+    const result = await db.query('DELETE FROM access_grants WHERE person_id = $1 AND site = $2', [
       personId,
       site,
     ]);

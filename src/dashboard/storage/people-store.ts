@@ -47,8 +47,8 @@ export class PeopleStore {
     this.keys = Buffer.isBuffer(masterKey) ? new KeyRing(masterKey) : masterKey;
   }
 
-  async upsertPerson(person: PersonInput): Promise<void> {
-    await this.pool.query(
+  async upsertPerson(person: PersonInput, db: Queryable = this.pool): Promise<void> {
+    await db.query(
       `INSERT INTO people (id, display_name, background_check_on, training_on, may_open_room, schedule)
        VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name,
@@ -65,9 +65,9 @@ export class PeopleStore {
     );
   }
 
-  async setTotpSecret(personId: string, secret: string): Promise<void> {
+  async setTotpSecret(personId: string, secret: string, db: Queryable = this.pool): Promise<void> {
     const sealed = this.ring().seal(Buffer.from(secret, 'utf8'), `${SECRET_CONTEXT}/${personId}`);
-    const result = await this.pool.query(
+    const result = await db.query(
       'UPDATE people SET totp_secret_sealed = $2, updated_at = now() WHERE id = $1',
       [personId, sealed],
     );
@@ -78,8 +78,9 @@ export class PeopleStore {
     badge: string,
     personId: string,
     validity: { from?: Date; until?: Date } = {},
+    db: Queryable = this.pool,
   ): Promise<void> {
-    await this.pool.query(
+    await db.query(
       `INSERT INTO badges (badge, person_id, valid_from, valid_until) VALUES ($1, $2, $3, $4)
        ON CONFLICT (badge) DO UPDATE SET person_id = EXCLUDED.person_id, status = 'active', revoked_at = NULL,
          valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until`,
@@ -87,17 +88,15 @@ export class PeopleStore {
     );
   }
 
-  async revokeBadge(badge: string): Promise<void> {
-    await this.pool.query(`UPDATE badges SET status = 'revoked', revoked_at = now() WHERE badge = $1`, [
-      badge,
-    ]);
+  async revokeBadge(badge: string, db: Queryable = this.pool): Promise<void> {
+    await db.query(`UPDATE badges SET status = 'revoked', revoked_at = now() WHERE badge = $1`, [badge]);
   }
 
-  async grantSite(personId: string, site: string): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO access_grants (person_id, site) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-      [personId, site],
-    );
+  async grantSite(personId: string, site: string, db: Queryable = this.pool): Promise<void> {
+    await db.query('INSERT INTO access_grants (person_id, site) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+      personId,
+      site,
+    ]);
   }
 
   /** Every credential the gateways of `site` need, revoked badges first. */

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { CodedError } from '../../lib/coded-error.js';
 import { KeyRing } from '../../lib/key-ring.js';
+import type { Queryable } from './event-store.js';
 
 export const PHOTO_CONTEXT = 'identgate/person-photo/v1';
 /** Large enough for a sharp passport-style photo, small enough to load by the dozen in the feed. */
@@ -44,7 +45,7 @@ export class PhotoStore {
   }
 
   /** Stores (or replaces) a person's photo; returns the type read from its content. */
-  async put(personId: string, data: Buffer): Promise<PhotoType> {
+  async put(personId: string, data: Buffer, db: Queryable = this.pool): Promise<PhotoType> {
     if (data.length === 0) throw new CodedError('IDG_PHOTO_EMPTY', 'the photo is empty');
     if (data.length > MAX_PHOTO_BYTES) {
       throw new CodedError(
@@ -55,7 +56,7 @@ export class PhotoStore {
     const type = sniffPhotoType(data);
     if (!type) throw new CodedError('IDG_PHOTO_TYPE', 'not a JPEG, PNG or WebP image');
     const sealed = this.ring().seal(data, `${PHOTO_CONTEXT}/${personId}`);
-    const result = await this.pool.query(
+    const result = await db.query(
       `INSERT INTO person_photos (person_id, content_type, bytes, photo_sealed)
        SELECT id, $2, $3, $4 FROM people WHERE id = $1
        ON CONFLICT (person_id) DO UPDATE SET content_type = EXCLUDED.content_type, bytes = EXCLUDED.bytes,
@@ -90,8 +91,8 @@ export class PhotoStore {
   }
 
   /** Removes a person's photo; false when there was none. */
-  async remove(personId: string): Promise<boolean> {
-    const result = await this.pool.query('DELETE FROM person_photos WHERE person_id = $1', [personId]);
+  async remove(personId: string, db: Queryable = this.pool): Promise<boolean> {
+    const result = await db.query('DELETE FROM person_photos WHERE person_id = $1', [personId]);
     return (result.rowCount ?? 0) > 0;
   }
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { CodedError } from '../../lib/coded-error.js';
 import { WORKSTATIONS_CHANNEL } from '../cluster-channels.js';
+import type { Queryable } from './event-store.js';
 
 /**
  * Ident workstations (one room each) and their credentials, plus the directory facts presence
@@ -60,10 +61,10 @@ export class WorkstationStore {
    * Registers (or moves) a workstation and gives it a new token; the old token stops working on
    * every running dashboard as it hears the notice (WORKSTATIONS_CHANNEL), sent at the commit.
    */
-  async register(input: WorkstationInput): Promise<string> {
+  async register(input: WorkstationInput, db: Queryable = this.pool): Promise<string> {
     const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     try {
-      await this.pool.query(
+      await db.query(
         `WITH registered AS (
            INSERT INTO workstations (id, site, room, name, token_hash) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (id) DO UPDATE SET site = EXCLUDED.site, room = EXCLUDED.room, name = EXCLUDED.name,

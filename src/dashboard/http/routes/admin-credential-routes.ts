@@ -58,11 +58,17 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
         throw new AdminErrors.conflict(`badge ${badge} belongs to someone else; revoke it there first`);
       if (validFrom && validUntil && Date.parse(validUntil) <= Date.parse(validFrom))
         throw new AdminErrors.invalid('validUntil must be after validFrom');
-      await people.addBadge(badge, id, {
-        ...(validFrom ? { from: new Date(validFrom) } : {}),
-        ...(validUntil ? { until: new Date(validUntil) } : {}),
-      });
-      await admin.record(request, 'person.badge-added', id, { badge });
+      await admin.change(request, 'person.badge-added', id, { badge }, (db) =>
+        people.addBadge(
+          badge,
+          id,
+          {
+            ...(validFrom ? { from: new Date(validFrom) } : {}),
+            ...(validUntil ? { until: new Date(validUntil) } : {}),
+          },
+          db,
+        ),
+      );
       return { person: await admin.existing(id), sync: await admin.sync(person.sites) };
     },
   );
@@ -82,8 +88,9 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
       const person = await admin.existing(id);
       if (!person.badges.some((b) => b.badge === badge && b.status === 'active'))
         throw new AdminErrors.notFound(`${id} has no active badge ${badge}`);
-      await people.revokeBadge(badge);
-      await admin.record(request, 'person.badge-revoked', id, { badge });
+      await admin.change(request, 'person.badge-revoked', id, { badge }, (db) =>
+        people.revokeBadge(badge, db),
+      );
       return { person: await admin.existing(id), sync: await admin.sync(person.sites) };
     },
   );
@@ -103,8 +110,9 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
       const { id, site } = request.params;
       await admin.existing(id);
       if (!(await directory.siteExists(site))) throw new AdminErrors.notFound(`no site "${site}"`);
-      await people.grantSite(id, site);
-      await admin.record(request, 'person.site-granted', id, { site });
+      await admin.change(request, 'person.site-granted', id, { site }, (db) =>
+        people.grantSite(id, site, db),
+      );
       return { person: await admin.existing(id), sync: await admin.sync([site]) };
     },
   );
@@ -122,9 +130,10 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
     async (request) => {
       const { id, site } = request.params;
       await admin.existing(id);
-      if (!(await directory.withdrawSite(id, site)))
-        throw new AdminErrors.notFound(`${id} has no grant for site ${site}`);
-      await admin.record(request, 'person.site-withdrawn', id, { site });
+      await admin.change(request, 'person.site-withdrawn', id, { site }, async (db) => {
+        if (!(await directory.withdrawSite(id, site, db)))
+          throw new AdminErrors.notFound(`${id} has no grant for site ${site}`);
+      });
       return { person: await admin.existing(id), sync: await admin.sync([site]) };
     },
   );
@@ -147,7 +156,11 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
       const { id } = request.params;
       const person = await admin.existing(id);
       const secret = generateTotpSecret();
-      await asHttp(() => people.setTotpSecret(id, secret));
+      await asHttp(() =>
+        admin.change(request, 'person.totp-enrolled', id, { replaced: person.totpEnrolled }, (db) =>
+          people.setTotpSecret(id, secret, db),
+        ),
+      );
       const uri = otpauthUri({
         issuer,
         account: id,
@@ -157,7 +170,6 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
         periodSeconds: 30,
       });
       const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
-      await admin.record(request, 'person.totp-enrolled', id, { replaced: person.totpEnrolled });
       // Shown once: no cache, no copy anywhere but the administrator's screen.
       reply.header('cache-control', 'no-store');
       return { otpauthUri: uri, qrSvg, sync: await admin.sync(person.sites) };

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import type { Pool } from 'pg';
 import Type from 'typebox';
 import { LINE_PATTERN, lineOfText } from '../../../lib/line-of-text.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
-import type { AuditLog } from '../../audit/audit-log.js';
+import { auditedChange } from '../../audit/audited-change.js';
 import type {
   Camera,
   Customer,
@@ -13,12 +14,13 @@ import type {
   Room,
   Site,
 } from '../../storage/directory-store.js';
+import type { Queryable } from '../../storage/event-store.js';
 import { AdminErrors } from '../admin-errors.js';
 import { staffActor } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
-const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
+const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 503: ErrorSchema };
 const Id = Type.String({ pattern: ID_PATTERN });
 const NullableId = Type.Union([Id, Type.Null()]);
 const Name = lineOfText(200);
@@ -78,9 +80,9 @@ function checkTimezone(timezone: string): void {
  * cameras. `PUT` creates an entry (201) or updates it (200); each is audited.
  */
 export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
+  pool: Pool;
   directory: DirectoryStore;
-  audit: AuditLog;
-}> = async (app, { directory, audit }) => {
+}> = async (app, { pool, directory }) => {
   app.get(
     '/api/v1/directory',
     {
@@ -103,24 +105,30 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
     async () => directory.all(),
   );
 
-  /** Creates or updates one kind of entry: validates, writes, audits, answers 201 or 200. */
+  /**
+   * Creates or updates one kind of entry: validates, writes and audits in one transaction (no
+   * change without its entry), answers 201 or 200.
+   */
   const put =
     <T extends { id: string; site?: string }>(
       kind: string,
-      write: (entry: T) => Promise<{ entry: T; created: boolean }>,
+      write: (entry: T, db: Queryable) => Promise<{ entry: T; created: boolean }>,
     ) =>
     async (request: FastifyRequest, entry: T) => {
-      const { entry: stored, created } = await write(entry).catch(unknownReference);
-      await audit.record({
-        actor: staffActor(request),
-        action: `directory.${kind}.${created ? 'created' : 'updated'}`,
-        target: `${kind}:${stored.site ? `${stored.site}/` : ''}${stored.id}`,
-        details: { ...stored },
-      });
+      const { entry: stored, created } = await auditedChange(
+        pool,
+        (db) => write(entry, db),
+        ({ entry: stored, created }) => ({
+          actor: staffActor(request),
+          action: `directory.${kind}.${created ? 'created' : 'updated'}`,
+          target: `${kind}:${stored.site ? `${stored.site}/` : ''}${stored.id}`,
+          details: { ...stored },
+        }),
+      ).catch(unknownReference);
       return { stored, created };
     };
 
-  const putCustomer = put<Customer>('customer', (c) => directory.putCustomer(c));
+  const putCustomer = put<Customer>('customer', (c, db) => directory.putCustomer(c, db));
   app.put(
     '/api/v1/directory/customers/:id',
     {
@@ -140,7 +148,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
     },
   );
 
-  const putSite = put<Site>('site', (s) => directory.putSite(s));
+  const putSite = put<Site>('site', (s, db) => directory.putSite(s, db));
   app.put(
     '/api/v1/directory/sites/:id',
     {
@@ -172,7 +180,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
 
   const SiteChild = Type.Object({ site: Id, id: Id }, strict);
 
-  const putRoom = put<Room>('room', (r) => directory.putRoom(r));
+  const putRoom = put<Room>('room', (r, db) => directory.putRoom(r, db));
   app.put(
     '/api/v1/directory/sites/:site/rooms/:id',
     {
@@ -192,7 +200,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
     },
   );
 
-  const putDoor = put<Door>('door', (d) => directory.putDoor(d));
+  const putDoor = put<Door>('door', (d, db) => directory.putDoor(d, db));
   app.put(
     '/api/v1/directory/sites/:site/doors/:id',
     {
@@ -213,7 +221,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
     },
   );
 
-  const putReader = put<Reader>('reader', (r) => directory.putReader(r));
+  const putReader = put<Reader>('reader', (r, db) => directory.putReader(r, db));
   app.put(
     '/api/v1/directory/sites/:site/readers/:id',
     {
@@ -246,7 +254,7 @@ export const adminDirectoryRoutes: FastifyPluginAsyncTypebox<{
     },
   );
 
-  const putCamera = put<Camera>('camera', (c) => directory.putCamera(c));
+  const putCamera = put<Camera>('camera', (c, db) => directory.putCamera(c, db));
   app.put(
     '/api/v1/directory/sites/:site/cameras/:id',
     {

@@ -91,8 +91,9 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
     async (request, reply) => {
       const { id, displayName, ...rest } = request.body;
       if (await directory.get(id)) throw new AdminErrors.conflict(`a person "${id}" exists already`);
-      await people.upsertPerson({ id, displayName: displayName.trim(), ...rest });
-      await admin.record(request, 'person.created', id);
+      await admin.change(request, 'person.created', id, {}, (db) =>
+        people.upsertPerson({ id, displayName: displayName.trim(), ...rest }, db),
+      );
       return reply.code(201).send(await admin.existing(id));
     },
   );
@@ -125,15 +126,19 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
       const backgroundCheckOn = pick(change.backgroundCheckOn, before.backgroundCheckOn);
       const trainingOn = pick(change.trainingOn, before.trainingOn);
       const schedule = await directory.schedule(id);
-      await people.upsertPerson({
-        id,
-        displayName: change.displayName?.trim() ?? before.displayName,
-        ...(backgroundCheckOn ? { backgroundCheckOn } : {}),
-        ...(trainingOn ? { trainingOn } : {}),
-        mayOpenRoom: change.mayOpenRoom ?? before.mayOpenRoom,
-        ...(schedule ? { schedule } : {}),
-      });
-      await admin.record(request, 'person.updated', id, { fields: Object.keys(change).sort() });
+      await admin.change(request, 'person.updated', id, { fields: Object.keys(change).sort() }, (db) =>
+        people.upsertPerson(
+          {
+            id,
+            displayName: change.displayName?.trim() ?? before.displayName,
+            ...(backgroundCheckOn ? { backgroundCheckOn } : {}),
+            ...(trainingOn ? { trainingOn } : {}),
+            mayOpenRoom: change.mayOpenRoom ?? before.mayOpenRoom,
+            ...(schedule ? { schedule } : {}),
+          },
+          db,
+        ),
+      );
       return { person: await admin.existing(id), sync: await admin.sync(before.sites) };
     },
   );

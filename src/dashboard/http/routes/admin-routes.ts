@@ -38,8 +38,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   await app.register(adminStaffRoutes, { auth, staff, invitations });
   const directory = new PeopleDirectory(pool);
   const admin = new PeopleAdmin({
+    pool,
     directory,
-    audit,
     messenger: options.messenger,
     log: options.log,
     ...(options.credentialsChanged ? { credentialsChanged: options.credentialsChanged } : {}),
@@ -57,5 +57,5 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
     issuer: auth.settings.issuer,
   });
   await app.register(adminRetentionRoutes, { retention: options.retention });
-  await app.register(adminDirectoryRoutes, { directory: new DirectoryStore(pool), audit });
+  await app.register(adminDirectoryRoutes, { pool, directory: new DirectoryStore(pool) });
 };

@@ -17,7 +17,14 @@ export interface AdminStaffRoutesOptions {
   invitations: StaffInvitations;
 }
 
-const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
+const Errors = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  403: ErrorSchema,
+  404: ErrorSchema,
+  409: ErrorSchema,
+  503: ErrorSchema,
+};
 const Login = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$' });
 const DisplayName = lineOfText(120);
 const Role = Type.Union([Type.Literal('admin'), Type.Literal('security'), Type.Literal('auditor')]);

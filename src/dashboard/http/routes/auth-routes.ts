@@ -12,7 +12,14 @@ const Login = lineOfText(64);
 const Password = Type.String({ minLength: 1, maxLength: MAX_PASSWORD_LENGTH * 4 });
 const Code = Type.String({ pattern: '^\\d{6}$' });
 const Stage = Type.Union([Type.Literal('totp'), Type.Literal('enrol'), Type.Literal('active')]);
-const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 409: ErrorSchema, 429: ErrorSchema };
+const Errors = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  403: ErrorSchema,
+  409: ErrorSchema,
+  429: ErrorSchema,
+  503: ErrorSchema,
+};
 
 /** Sign-in, the second factor, TOTP enrolment, re-authentication, password change, sign-out. */
 export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = async (app, { auth }) => {

@@ -1,15 +1,16 @@
 import createError from '@fastify/error';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Pool } from 'pg';
 import Type from 'typebox';
-import type { AuditLog } from '../../audit/audit-log.js';
+import { auditedChange } from '../../audit/audited-change.js';
 import { MAX_PHOTO_BYTES, type PhotoStore } from '../../storage/photo-store.js';
 import { staffActor } from '../auth-plugin.js';
 import { Access } from '../roles.js';
 import { ErrorSchema } from '../schemas.js';
 
 export interface PhotoRoutesOptions {
+  pool: Pool;
   photos: PhotoStore;
-  audit: AuditLog;
 }
 
 const PhotoErrors = {
@@ -27,11 +28,12 @@ const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: Erro
 const UPLOAD_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
 
 /**
- * People's photos beside their events: administrators set and remove them (audited), security
+ * People's photos beside their events: administrators set and remove them (audited in the same
+ * transaction, so no photo changes without its entry), security
  * staff and administrators see them in the live feed. The image type is read from its bytes;
  * photos are served with `no-store`, so no copy stays in a browser cache.
  */
-export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async (app, { photos, audit }) => {
+export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async (app, { pool, photos }) => {
   // Raw image bodies, for this plugin's routes only.
   app.addContentTypeParser(
     UPLOAD_TYPES,
@@ -98,13 +100,16 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
         );
       }
       const data = request.body;
-      const contentType = await photos.put(person, data).catch(translate);
-      await audit.record({
-        actor: who,
-        action: 'person.photo-set',
-        target: `person:${person}`,
-        details: { contentType, bytes: data.length },
-      });
+      const contentType = await auditedChange(
+        pool,
+        (db) => photos.put(person, data, db),
+        (contentType) => ({
+          actor: who,
+          action: 'person.photo-set',
+          target: `person:${person}`,
+          details: { contentType, bytes: data.length },
+        }),
+      ).catch(translate);
       return { person, contentType, bytes: data.length };
     },
   );
@@ -122,13 +127,13 @@ export const photoRoutes: FastifyPluginAsyncTypebox<PhotoRoutesOptions> = async 
     async (request, reply) => {
       const who = staffActor(request);
       const { id: person } = request.params;
-      if (!(await photos.remove(person))) throw new PhotoErrors.notFound(`no photo of ${person}`);
-      await audit.record({
-        actor: who,
-        action: 'person.photo-removed',
-        target: `person:${person}`,
-        details: {},
-      });
+      const removed = await auditedChange(
+        pool,
+        (db) => photos.remove(person, db),
+        (removed) =>
+          removed ? { actor: who, action: 'person.photo-removed', target: `person:${person}` } : [],
+      );
+      if (!removed) throw new PhotoErrors.notFound(`no photo of ${person}`);
       return reply.code(204).send(null);
     },
   );

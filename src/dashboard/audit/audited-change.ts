@@ -1,0 +1,45 @@
+import type { Pool, PoolClient } from 'pg';
+import { CodedError } from '../../lib/coded-error.js';
+import { withTransaction } from '../storage/transaction.js';
+import { type AuditEntry, writeAudit } from './audit-log.js';
+
+export const AUDIT_UNAVAILABLE = 'IDG_AUDIT_UNAVAILABLE';
+
+/**
+ * The audit entry of a change could not be written, so the change was rolled back with it. An
+ * HTTP answer says 503 with this code: nothing changed, and the caller may try again.
+ */
+export class AuditUnavailableError extends CodedError {
+  readonly statusCode = 503;
+
+  constructor(action: string, cause: unknown) {
+    super(AUDIT_UNAVAILABLE, `nothing was changed: the audit entry (${action}) could not be written`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * Runs a change and writes its audit entries in the same transaction: either both are committed
+ * or neither is. No administrator's change can land unaudited because the audit log failed (a full
+ * disk, a broken constraint) just after it. `entries` is called with what `work` answered, so an
+ * entry can say what the change found (created or updated, sessions ended); an empty list
+ * audits nothing.
+ */
+export async function auditedChange<T>(
+  pool: Pool,
+  work: (db: PoolClient) => Promise<T>,
+  entries: (result: T) => AuditEntry | readonly AuditEntry[],
+): Promise<T> {
+  return withTransaction(pool, async (db) => {
+    const result = await work(db);
+    for (const entry of ([] as AuditEntry[]).concat(entries(result))) {
+      try {
+        await writeAudit(db, entry);
+      } catch (error) {
+        throw new AuditUnavailableError(entry.action, error);
+      }
+    }
+    return result;
+  });
+}

@@ -1,0 +1,293 @@
+import { readFileSync } from 'node:fs';
+import type { LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StaffClient } from '../helpers/staff.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+const JPEG = readFileSync('test/fixtures/photo.jpg');
+
+/**
+ * Every administrator's change and every step that widens a session is written together with its
+ * audit entry, in one transaction: when the entry cannot be written (a full disk, a broken
+ * constraint — here a trigger that refuses it), the answer is 503 IDG_AUDIT_UNAVAILABLE and
+ * nothing changed. Against the real dashboard and PostgreSQL.
+ */
+describe('dashboard: no change without its audit entry', () => {
+  let system: TestSystem;
+  let admin: StaffClient;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    admin = await system.staff('admin');
+    db = new pg.Client({ connectionString: system.databaseUrl });
+    await db.connect();
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await system?.stop();
+  });
+
+  /** Makes every audit insert of an action matching `like` fail; answers what removes the failure. */
+  const failAuditOf = async (like: string) => {
+    await db.query(`CREATE OR REPLACE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'audit entry refused by the test' USING ERRCODE = '53100'; END $$`);
+    await db.query(
+      `CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW
+         WHEN (NEW.action LIKE '${like}') EXECUTE FUNCTION test_refuse_audit()`,
+    );
+    return async () => {
+      await db.query('DROP TRIGGER test_refuse_audit ON audit_log');
+    };
+  };
+
+  /** Runs `act` while `action`'s entries are refused; answers its response. */
+  const whileRefused = async (action: string, act: () => Promise<LightMyRequestResponse>) => {
+    const restore = await failAuditOf(action);
+    try {
+      return await act();
+    } finally {
+      await restore();
+    }
+  };
+
+  const expectRefused = (response: LightMyRequestResponse) =>
+    expect({ status: response.statusCode, code: response.json().code }).toEqual({
+      status: 503,
+      code: 'IDG_AUDIT_UNAVAILABLE',
+    });
+
+  /**
+   * Re-authenticates only when the confirmation has lapsed: each re-authentication moves the
+   * dashboard's test clock on by a TOTP step, and enough of them outrun the 5 minutes it counts.
+   */
+  const confirmed = async (client: StaffClient) => {
+    if (!(await client.request('GET', '/api/v1/session')).json().reauthFresh) await client.reauth();
+  };
+
+  const rows = async (sql: string, values: unknown[] = []) => (await db.query(sql, values)).rows;
+
+  const created = async (id: string) => {
+    const response = await admin.request('POST', '/api/v1/people', { id, displayName: `Person ${id}` });
+    expect(response.statusCode).toBe(201);
+  };
+
+  describe("people and their credentials (administrators')", () => {
+    const person = 'audited-person';
+    const granted = 'audited-granted';
+
+    beforeAll(async () => {
+      await created(person);
+      await created(granted);
+      expect(
+        (await admin.request('POST', `/api/v1/people/${granted}/badges`, { badge: 'AUD-KEPT' })).statusCode,
+      ).toBe(200);
+      expect((await admin.request('PUT', `/api/v1/people/${granted}/sites/${system.site}`)).statusCode).toBe(
+        200,
+      );
+      expect(
+        (
+          await admin.request('PUT', `/api/v1/people/${granted}/photo`, JPEG, {
+            'content-type': 'image/jpeg',
+          })
+        ).statusCode,
+      ).toBe(200);
+    });
+
+    const cases: Array<{
+      behaviour: string;
+      action: string;
+      act: () => Promise<LightMyRequestResponse>;
+      state: () => Promise<unknown>;
+    }> = [
+      {
+        behaviour: 'creates no person',
+        action: 'person.created',
+        act: () => admin.request('POST', '/api/v1/people', { id: 'audited-never', displayName: 'Never' }),
+        state: () => rows('SELECT id FROM people WHERE id = $1', ['audited-never']),
+      },
+      {
+        behaviour: 'changes no name or compliance date',
+        action: 'person.updated',
+        act: () =>
+          admin.request('PATCH', `/api/v1/people/${person}`, {
+            displayName: 'Renamed',
+            trainingOn: '2026-01-02',
+          }),
+        state: () => rows('SELECT display_name, training_on, updated_at FROM people WHERE id = $1', [person]),
+      },
+      {
+        behaviour: 'gives no badge',
+        action: 'person.badge-added',
+        act: () => admin.request('POST', `/api/v1/people/${person}/badges`, { badge: 'AUD-NEW' }),
+        state: () => rows('SELECT badge FROM badges WHERE person_id = $1', [person]),
+      },
+      {
+        behaviour: 'revokes no badge',
+        action: 'person.badge-revoked',
+        act: () => admin.request('POST', `/api/v1/people/${granted}/badges/AUD-KEPT/revoke`),
+        state: () => rows('SELECT status, revoked_at FROM badges WHERE badge = $1', ['AUD-KEPT']),
+      },
+      {
+        behaviour: 'grants no site',
+        action: 'person.site-granted',
+        act: () => admin.request('PUT', `/api/v1/people/${person}/sites/${system.site}`),
+        state: () => rows('SELECT site FROM access_grants WHERE person_id = $1', [person]),
+      },
+      {
+        behaviour: 'withdraws no site',
+        action: 'person.site-withdrawn',
+        act: () => admin.request('DELETE', `/api/v1/people/${granted}/sites/${system.site}`),
+        state: () => rows('SELECT site FROM access_grants WHERE person_id = $1', [granted]),
+      },
+      {
+        behaviour: 'stores no authenticator secret (and shows none)',
+        action: 'person.totp-enrolled',
+        act: () => admin.request('POST', `/api/v1/people/${person}/totp`),
+        state: () => rows('SELECT totp_secret_sealed FROM people WHERE id = $1', [person]),
+      },
+      {
+        behaviour: 'sets no photo',
+        action: 'person.photo-set',
+        act: () =>
+          admin.request('PUT', `/api/v1/people/${person}/photo`, JPEG, { 'content-type': 'image/jpeg' }),
+        state: () => rows('SELECT person_id FROM person_photos WHERE person_id = $1', [person]),
+      },
+      {
+        behaviour: 'removes no photo',
+        action: 'person.photo-removed',
+        act: () => admin.request('DELETE', `/api/v1/people/${granted}/photo`),
+        state: () => rows('SELECT person_id, updated_at FROM person_photos WHERE person_id = $1', [granted]),
+      },
+      {
+        behaviour: 'writes no directory entry',
+        action: 'directory.%',
+        act: () => admin.request('PUT', '/api/v1/directory/customers/audited-customer', { name: 'Never' }),
+        state: () => rows('SELECT id FROM customers WHERE id = $1', ['audited-customer']),
+      },
+    ];
+
+    for (const { behaviour, action, act, state } of cases) {
+      it(`${behaviour} when its entry (${action}) cannot be written`, async () => {
+        await confirmed(admin);
+        const before = await state();
+        const response = await whileRefused(action, act);
+        expectRefused(response);
+        expect(response.body).not.toContain('otpauth');
+        expect(await state()).toEqual(before);
+      });
+    }
+
+    it('makes the same change, audited, once the entry can be written again', async () => {
+      const response = await admin.request('PATCH', `/api/v1/people/${person}`, { displayName: 'Renamed' });
+      expect(response.statusCode).toBe(200);
+      expect(await rows('SELECT display_name FROM people WHERE id = $1', [person])).toEqual([
+        { display_name: 'Renamed' },
+      ]);
+      const entries = await rows(
+        `SELECT actor, details FROM audit_log WHERE action = 'person.updated' AND target = $1`,
+        [`person:${person}`],
+      );
+      expect(entries).toEqual([{ actor: `staff:${admin.login}`, details: { fields: ['displayName'] } }]);
+    });
+  });
+
+  describe('staff accounts and sessions', () => {
+    it('creates no account when its entry (staff.created) cannot be written', async () => {
+      await confirmed(admin);
+      const response = await whileRefused('staff.created', () =>
+        admin.request('POST', '/api/v1/staff', {
+          login: 'never-made',
+          displayName: 'Never',
+          role: 'security',
+        }),
+      );
+      expectRefused(response);
+      expect(await rows('SELECT login FROM staff_accounts WHERE login = $1', ['never-made'])).toEqual([]);
+    });
+
+    it('neither disables an account nor ends its sessions when the entry cannot be written', async () => {
+      const security = await system.staff('security');
+      await confirmed(admin);
+      const response = await whileRefused('staff.disabled', () =>
+        admin.request('PATCH', `/api/v1/staff/${security.login}`, { disabled: true }),
+      );
+      expectRefused(response);
+      expect(await rows('SELECT disabled_at FROM staff_accounts WHERE login = $1', [security.login])).toEqual(
+        [{ disabled_at: null }],
+      );
+      expect((await security.request('GET', '/api/v1/alarms')).statusCode).toBe(200);
+    });
+
+    it('lets no session past the second factor unaudited (staff.login)', async () => {
+      const security = await system.staff('security');
+      const restore = await failAuditOf('staff.login');
+      // The password step opens a new session for the cookie; its code step is refused.
+      const signedIn = security.signIn().then(
+        () => 'signed in',
+        (error: Error) => error.message,
+      );
+      const outcome = await signedIn.finally(restore);
+      expect(outcome).toMatch(/^code refused: .*IDG_AUDIT_UNAVAILABLE/);
+      const alarms = await security.request('GET', '/api/v1/alarms');
+      expect({ status: alarms.statusCode, code: alarms.json().code }).toEqual({
+        status: 403,
+        code: 'IDG_AUTH_STAGE',
+      });
+      expect((await security.request('GET', '/api/v1/session')).json()).toMatchObject({ stage: 'totp' });
+    });
+
+    it('counts no re-authentication unaudited (staff.reauthenticated)', async () => {
+      const other = await system.staff('admin');
+      const response = await whileRefused('staff.reauthenticated', () =>
+        other.request('POST', '/api/v1/auth/reauth', { password: other.password, code: other.code() }),
+      );
+      expectRefused(response);
+      expect((await other.request('GET', '/api/v1/session')).json()).toMatchObject({ reauthFresh: false });
+    });
+
+    it('keeps the old password when the change cannot be audited (staff.password-changed)', async () => {
+      const security = await system.staff('security');
+      const next = 'a brand new and long passphrase 2026';
+      const response = await whileRefused('staff.password-changed', () =>
+        security.request('POST', '/api/v1/auth/password', { current: security.password, next }),
+      );
+      expectRefused(response);
+      const withOld = await security.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { login: security.login, password: security.password },
+      });
+      expect(withOld.statusCode).toBe(200);
+    });
+
+    // Last: it leaves exactly one enabled administrator.
+    it('leaves an administrator when two disable each other at the same moment', async () => {
+      const first = await system.staff('admin');
+      const second = await system.staff('admin');
+      await confirmed(first);
+      const others = await rows(
+        `SELECT login FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL AND login <> ALL($1)`,
+        [[first.login, second.login]],
+      );
+      for (const { login } of others as Array<{ login: string }>) {
+        expect((await first.request('PATCH', `/api/v1/staff/${login}`, { disabled: true })).statusCode).toBe(
+          200,
+        );
+      }
+      await confirmed(second);
+      const answers = await Promise.all([
+        first.request('PATCH', `/api/v1/staff/${second.login}`, { disabled: true }),
+        second.request('PATCH', `/api/v1/staff/${first.login}`, { disabled: true }),
+      ]);
+      expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 409]);
+      expect(
+        await rows(
+          `SELECT count(*)::int AS n FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL`,
+        ),
+      ).toEqual([{ n: 1 }]);
+    });
+  });
+});
