@@ -194,6 +194,33 @@ describe('dashboard: no change without its audit entry', () => {
     });
   });
 
+  it('neither acknowledges nor resolves an alarm unaudited (alarm.acknowledge)', async () => {
+    const security = await system.staff('security');
+    const [alarm] = await system.dashboard.alarms.raiseCentral({
+      alarm: 'workstation-break-glass',
+      key: 'audited-changes-test',
+      severity: 'critical',
+      site: system.site,
+      detail: 'raised by the test',
+    });
+    const response = await whileRefused('alarm.acknowledge', () =>
+      security.request('POST', `/api/v1/alarms/${alarm?.id}/acknowledge`, { comment: 'on my way' }),
+    );
+    expectRefused(response);
+    expect(await rows('SELECT acknowledged_at FROM alarms WHERE id = $1', [alarm?.id])).toEqual([
+      { acknowledged_at: null },
+    ]);
+  });
+
+  it('shows no events when the search cannot be audited (events.search)', async () => {
+    const security = await system.staff('security');
+    const response = await whileRefused('events.search', () =>
+      security.request('GET', `/api/v1/events?person=${system.agent.person}`),
+    );
+    expectRefused(response);
+    expect(response.body).not.toContain('"events"');
+  });
+
   describe('staff accounts and sessions', () => {
     it('creates no account when its entry (staff.created) cannot be written', async () => {
       await confirmed(admin);

@@ -601,6 +601,13 @@ describe('dashboard monitoring: overview, alarms, door and room actions, event s
         details: { kind: 'access.denied', door: 'main', limit: 100 },
       });
     });
+
+    it("audits security staff's searches too: who looked at whose movements", async () => {
+      await search(`person=${system.agent.person}&limit=5`);
+      expect((await audit(admin, `action=events.search&actor=staff:${security.login}`))[0]).toMatchObject({
+        details: { person: system.agent.person, limit: 5 },
+      });
+    });
   });
 
   describe('audit log', () => {

@@ -6,16 +6,15 @@ import { type AuditEntry, writeAudit } from './audit-log.js';
 export const AUDIT_UNAVAILABLE = 'IDG_AUDIT_UNAVAILABLE';
 
 /**
- * The audit entry of a change could not be written, so the change was rolled back with it. An
- * HTTP answer says 503 with this code: nothing changed, and the caller may try again.
+ * The audit entry of a change (or of a look at personal data) could not be written, so the change
+ * was rolled back with it (or nothing was shown). An HTTP answer says 503 with this code, and the
+ * caller may try again.
  */
 export class AuditUnavailableError extends CodedError {
   readonly statusCode = 503;
 
-  constructor(action: string, cause: unknown) {
-    super(AUDIT_UNAVAILABLE, `nothing was changed: the audit entry (${action}) could not be written`, {
-      cause,
-    });
+  constructor(action: string, cause: unknown, outcome = 'nothing was changed') {
+    super(AUDIT_UNAVAILABLE, `${outcome}: the audit entry (${action}) could not be written`, { cause });
   }
 }
 

@@ -5,6 +5,7 @@ import { lineOfText } from '../../../lib/line-of-text.js';
 import type { Logger } from '../../../lib/logger.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
+import { AuditUnavailableError } from '../../audit/audited-change.js';
 import { AuthErrors } from '../../auth/auth-errors.js';
 import type { LiveHub } from '../../live-hub.js';
 import type { AlarmChange, AlarmStore } from '../../storage/alarm-store.js';
@@ -21,7 +22,14 @@ export interface AlarmsRoutesOptions {
   log: Logger;
 }
 
-const Errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema };
+const Errors = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  403: ErrorSchema,
+  404: ErrorSchema,
+  409: ErrorSchema,
+  503: ErrorSchema,
+};
 const Comment = lineOfText(500);
 
 /**
@@ -104,15 +112,19 @@ export const alarmsRoutes: FastifyPluginAsyncTypebox<AlarmsRoutesOptions> = asyn
               ? await alarms.acknowledge(id, login, comment, client)
               : await alarms.resolve(id, login, comment, client);
           if (outcome.ok) {
-            await audit.record(
-              {
-                actor: `staff:${login}`,
-                action: `alarm.${action}`,
-                target: `alarm:${id}`,
-                details: { alarm: outcome.alarm.alarm, site: outcome.alarm.site, comment },
-              },
-              client,
-            );
+            await audit
+              .record(
+                {
+                  actor: `staff:${login}`,
+                  action: `alarm.${action}`,
+                  target: `alarm:${id}`,
+                  details: { alarm: outcome.alarm.alarm, site: outcome.alarm.site, comment },
+                },
+                client,
+              )
+              .catch((error: unknown) => {
+                throw new AuditUnavailableError(`alarm.${action}`, error);
+              });
           }
           return outcome;
         });

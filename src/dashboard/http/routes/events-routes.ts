@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
+import { AuditUnavailableError } from '../../audit/audited-change.js';
 import type { EventStore } from '../../storage/event-store.js';
+import { staffActor } from '../auth-plugin.js';
 import { MonitoringErrors } from '../monitoring-errors.js';
 import { Access } from '../roles.js';
 import { ErrorSchema, RowId, StoredEventSchema } from '../schemas.js';
@@ -17,7 +19,8 @@ const Time = Type.String({ format: 'date-time', maxLength: 40 });
 
 /**
  * `GET /api/v1/events`: stored events, newest first, paged by ingest number, with filters. The
- * event history is personal data (who went where, when): an auditor's search is itself audited.
+ * event history is personal data (who went where, when): every search is itself audited, before
+ * anything is shown.
  */
 export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (
   app,
@@ -55,6 +58,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
           400: ErrorSchema,
           401: ErrorSchema,
           403: ErrorSchema,
+          503: ErrorSchema,
         },
       },
     },
@@ -62,15 +66,16 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
       const { limit, ...filter } = request.query;
       if (filter.from && filter.to && Date.parse(filter.from) >= Date.parse(filter.to))
         throw new MonitoringErrors.badFilter('`from` must be before `to`');
-      const account = request.auth?.account;
-      if (account?.role === 'auditor') {
-        await audit.record({
-          actor: `staff:${account.login}`,
-          action: 'events.search',
-          target: null,
-          details: { ...filter, limit },
-        });
-      }
+      // Who looked at whose movements, whatever their role: written before anything is shown.
+      const entry = {
+        actor: staffActor(request),
+        action: 'events.search',
+        target: null,
+        details: { ...filter, limit },
+      };
+      await audit.record(entry).catch((error: unknown) => {
+        throw new AuditUnavailableError(entry.action, error, 'nothing was searched');
+      });
       const rows = await events.search(filter, limit);
       const last = rows[rows.length - 1];
       return { events: rows, next: rows.length === limit && last ? last.ingestNo : null };
