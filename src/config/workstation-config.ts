@@ -55,6 +55,20 @@ export const WorkstationsConfig = Type.Object(
       description:
         'a workstation whose lock agent has not reported for this long (agents report every minute) gets a workstation-agent-offline warning: a lock on leave would not reach it',
     }),
+    loginCheckBurst: Type.Integer({
+      minimum: 5,
+      maximum: 1000,
+      default: 20,
+      description:
+        'login checks a workstation may make at once before it is throttled (a password login makes two); beyond it, and beyond one per loginCheckIntervalSeconds, its checks are denied as throttled and a workstation-login-flood warning is raised',
+    }),
+    loginCheckIntervalSeconds: Type.Number({
+      minimum: 0.1,
+      maximum: 60,
+      default: 2,
+      description:
+        'once its burst is spent, a workstation may make one more login check per this many seconds; it is calm again, and its warning cleared, after loginCheckBurst times this long without a throttled check',
+    }),
     lockRetryHours: Type.Number({
       minimum: 0.5,
       maximum: 24,

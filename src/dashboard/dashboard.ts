@@ -27,6 +27,7 @@ import type { IngestPipeline } from './ingest/ingest-pipeline.js';
 import { LiveHub } from './live-hub.js';
 import type { GatewayWatchdog } from './monitoring/gateway-watchdog.js';
 import { workstationSide } from './presence/lock-on-leave.js';
+import type { LoginCheckThrottle } from './presence/login-check-throttle.js';
 import type { PresenceService } from './presence/presence-service.js';
 import type { WorkstationAgents } from './presence/workstation-agents.js';
 import { WorkstationAuditExpiry } from './presence/workstation-audit-expiry.js';
@@ -98,6 +99,8 @@ export class Dashboard {
   readonly locker: WorkstationLocker;
   /** Whether each workstation's lock agent runs. */
   readonly agents: WorkstationAgents;
+  /** Denies a workstation's login checks beyond its rate, with an audit entry and an alarm per flood. */
+  readonly loginChecks: LoginCheckThrottle;
   /** keys.signing and the keys it replaced, for the erased-rows list (audit/central-keys.ts). */
   private readonly centralKeys: CentralKeyHistory;
   /** This process's name among several dashboard instances sharing one database. */
@@ -187,6 +190,7 @@ export class Dashboard {
     this.presence = workstationsSide.presence;
     this.locker = workstationsSide.locker;
     this.agents = workstationsSide.agents;
+    this.loginChecks = workstationsSide.loginChecks;
     this.retention = new RetentionService({
       pool: this.pool,
       clock: this.clock,
@@ -259,6 +263,7 @@ export class Dashboard {
     await this.presence.start();
     this.locker.start();
     this.agents.start();
+    await this.loginChecks.start();
 
     this.app = await buildApp({
       pool: this.pool,
@@ -277,6 +282,7 @@ export class Dashboard {
       presence: this.presence,
       locker: this.locker,
       agents: this.agents,
+      loginChecks: this.loginChecks,
       log: log.child({ component: 'http' }),
       ping: async () => {
         await this.pool.query('SELECT 1');
@@ -354,6 +360,8 @@ export class Dashboard {
     await this.broker?.stop();
     await this.app?.close();
     this.app = undefined;
+    // After the API: no check comes in any more to begin or count into a flood.
+    await this.loginChecks.stop();
     if (!this.pool.ended) await this.pool.end();
   }
 

@@ -104,6 +104,12 @@ export const AlarmType = Type.Union([
    * (raised centrally, a warning; cleared by its next report).
    */
   Type.Literal('workstation-agent-offline'),
+  /**
+   * A workstation asks for login checks faster than logins happen: its credential may be in the
+   * wrong hands, flooding the audit log or probing who is present. Its checks are denied
+   * (`throttled`) meanwhile (raised centrally, a warning; cleared once it is calm again).
+   */
+  Type.Literal('workstation-login-flood'),
   /** A lock on leave given up unconfirmed (raised centrally; an incident staff resolve). */
   Type.Literal('workstation-lock-abandoned'),
   /**

@@ -27,6 +27,7 @@ export type GateReason =
   | 'unknown-workstation'
   | 'unknown-user'
   | 'presence-unknown'
+  | 'throttled'
   | 'bad-request'
   | 'central-unreachable';
 
@@ -44,6 +45,13 @@ export interface LoginGateOptions {
   breakGlass?: { codeSha256: string; minutes: number };
   log: Logger;
 }
+
+/**
+ * Central answered, and denies: no grace, no break-glass, since it is reachable. Someone (or
+ * something) on this workstation asks far more often than people log in; central has raised an
+ * alarm for it.
+ */
+const THROTTLED = "central refuses this workstation's login checks for now: far too many in a short time";
 
 /** The code whose hash the shipped sample configuration carries (hardware/pam/workstation.yaml). */
 const SAMPLE_CODE = 'replace-me';
@@ -133,6 +141,8 @@ export class LoginGate {
         this.remember(user);
         return { allow: true, via: 'central' };
       }
+      if (reply.status === 200 && body?.reason === 'throttled')
+        return this.forget(user, { allow: false, reason: 'throttled', detail: THROTTLED });
       if (reply.status === 200 && typeof body?.reason === 'string' && REASONS.has(body.reason))
         return this.forget(user, { allow: false, reason: body.reason as GateReason });
       return this.forget(user, { allow: false, reason: 'bad-request', detail: `HTTP ${reply.status}` });

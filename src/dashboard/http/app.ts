@@ -15,6 +15,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { StaffStore } from '../auth/staff-store.js';
 import type { CentralMessenger } from '../central-messenger.js';
 import type { LiveHub } from '../live-hub.js';
+import type { LoginCheckThrottle } from '../presence/login-check-throttle.js';
 import type { PresenceService } from '../presence/presence-service.js';
 import type { WorkstationAgents } from '../presence/workstation-agents.js';
 import type { WorkstationLocker } from '../presence/workstation-locker.js';
@@ -82,6 +83,8 @@ export interface AppDependencies {
   locker?: WorkstationLocker;
   /** The lock agents' heartbeats. */
   agents?: WorkstationAgents;
+  /** Throttles each workstation's login checks. */
+  loginChecks: LoginCheckThrottle;
   /** Checks the database; rejects when it is unreachable. */
   ping: () => Promise<void>;
   /** Whether this instance hears what every dashboard instance stores (ClusterEvents.hearing). */
@@ -274,6 +277,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     presence: deps.presence,
     ...(deps.locker ? { locker: deps.locker } : {}),
     ...(deps.agents ? { agents: deps.agents } : {}),
+    throttle: deps.loginChecks,
     audit: deps.audit,
     alarms: deps.alarms,
     hub: deps.hub,

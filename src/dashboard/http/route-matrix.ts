@@ -80,6 +80,7 @@ export async function currentRouteMatrix(): Promise<string[]> {
     registry: unused,
     retention: unused,
     presence: unused,
+    loginChecks: unused,
     messenger: () => unused,
   } as unknown as AppDependencies;
   const app = await buildApp(deps);

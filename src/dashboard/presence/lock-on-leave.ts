@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger.js';
 import type { AlarmStore, AlarmView } from '../storage/alarm-store.js';
+import { LoginCheckThrottle } from './login-check-throttle.js';
 import { PresenceService, type PresenceServiceOptions } from './presence-service.js';
 import { WorkstationAgents } from './workstation-agents.js';
 import { WorkstationLocker, type WorkstationLockerOptions } from './workstation-locker.js';
@@ -48,8 +49,9 @@ export function presenceWithLockOnLeave(options: LockOnLeaveOptions): {
 }
 
 /**
- * The dashboard's whole workstation side: presence with lock on leave, and the watch over the
- * workstations' lock agents, whose shutdown settles what their workstation owes.
+ * The dashboard's whole workstation side: presence with lock on leave, the watch over the
+ * workstations' lock agents, whose shutdown settles what their workstation owes, and the
+ * throttle on their login checks.
  */
 export function workstationSide(
   options: LockOnLeaveOptions & {
@@ -59,7 +61,12 @@ export function workstationSide(
     /** How long an agent may be silent before its warning. */
     silenceMs: number;
   },
-): { presence: PresenceService; locker: WorkstationLocker; agents: WorkstationAgents } {
+): {
+  presence: PresenceService;
+  locker: WorkstationLocker;
+  agents: WorkstationAgents;
+  loginChecks: LoginCheckThrottle;
+} {
   const { pool, silenceMs, ...lockOnLeave } = options;
   const { presence, locker } = presenceWithLockOnLeave(lockOnLeave);
   const agents = new WorkstationAgents({
@@ -71,5 +78,15 @@ export function workstationSide(
     onShutdown: (workstation) => locker.shutDown(workstation),
     log: options.log.child({ component: 'presence' }),
   });
-  return { presence, locker, agents };
+  const { settings, clock } = lockOnLeave;
+  const loginChecks = new LoginCheckThrottle({
+    limits: { burst: settings.loginCheckBurst, intervalMs: settings.loginCheckIntervalSeconds * 1000 },
+    audit: options.audit,
+    alarms: options.alarms,
+    alarmsChanged: options.alarmsChanged,
+    siteOf: (workstation) => presence.workstation(workstation)?.site,
+    clock,
+    log: options.log.child({ component: 'presence' }),
+  });
+  return { presence, locker, agents, loginChecks };
 }

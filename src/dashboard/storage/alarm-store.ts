@@ -168,6 +168,18 @@ export class AlarmStore {
   }
 
   /**
+   * Clears every open central alarm of one type, whatever its key and site: for a condition only
+   * a running instance knows of, left open by one that stopped without clearing it.
+   */
+  async clearCentralOfType(alarm: AlarmType, db: Queryable = this.pool): Promise<AlarmView[]> {
+    const result = await db.query<Row>(
+      `UPDATE alarms SET cleared_at = now() WHERE source = 'central' AND alarm = $1 AND cleared_at IS NULL RETURNING *`,
+      [alarm],
+    );
+    return result.rows.map(fromRow);
+  }
+
+  /**
    * Clears every condition a gateway raised that is still open (its incidents stay for staff):
    * for a gateway that was retired, which nothing will report on any more.
    */

@@ -63,6 +63,19 @@ describe('login gate: central decides, else a short grace, else closed', () => {
     expect(await gate.check('bob')).toMatchObject({ allow: false, reason: 'presence-unknown' });
   });
 
+  it('denies when central throttles the workstation, says why, and gives no grace meanwhile', async () => {
+    expect(await gate.check('ada')).toEqual({ allow: true, via: 'central' });
+    central.state.answer = { allow: false, reason: 'throttled' };
+    expect(await gate.check('ada')).toEqual({
+      allow: false,
+      reason: 'throttled',
+      detail: expect.stringContaining('far too many in a short time'),
+    });
+    // Central answered: its denial ends the grace like any other, however the network fares next.
+    central.state.reachable = false;
+    expect(await gate.check('ada')).toMatchObject({ allow: false, reason: 'central-unreachable' });
+  });
+
   it('allows a user central allowed within the grace, and denies once the grace has passed', async () => {
     await gate.check('ada');
     central.state.reachable = false;

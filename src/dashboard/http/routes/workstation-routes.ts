@@ -4,6 +4,7 @@ import { ID_PATTERN, WORKSTATION_ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { LiveHub } from '../../live-hub.js';
 import { workstationAlarmKey } from '../../presence/alarm-keys.js';
+import type { LoginCheckThrottle } from '../../presence/login-check-throttle.js';
 import type { PresenceService } from '../../presence/presence-service.js';
 import type { WorkstationAgents } from '../../presence/workstation-agents.js';
 import type { WorkstationLocker } from '../../presence/workstation-locker.js';
@@ -17,6 +18,8 @@ export interface WorkstationRoutesOptions {
   audit: AuditLog;
   alarms: AlarmStore;
   hub: LiveHub;
+  /** Denies each workstation's checks beyond its rate (`throttled`), unaudited one by one. */
+  throttle: Pick<LoginCheckThrottle, 'admit'>;
   /** Told each lock result after its audit: an `ok` settles the owed lock, a `failed` raises an alarm. */
   locker?: Pick<WorkstationLocker, 'result'>;
   /** The lock agents' heartbeats and status; without it the route answers 503. */
@@ -34,17 +37,20 @@ export const LoginDenial = Type.Union([
   Type.Literal('unknown-workstation'),
   Type.Literal('unknown-user'),
   Type.Literal('presence-unknown'),
+  Type.Literal('throttled'),
 ]);
 
 /**
  * The login check a workstation makes before letting a person in (PAM, a Windows credential
  * provider): answered from the presence state in memory, and audited whatever the answer. An
  * allow is stored for lock on leave and the audit is written before the answer leaves: a check
- * that cannot be recorded is not answered (or, when the allow cannot be stored, denied).
+ * that cannot be recorded is not answered (or, when the allow cannot be stored, denied). Checks
+ * beyond the workstation's rate are denied (`throttled`) before any of that, and are audited per
+ * flood, not one by one (LoginCheckThrottle).
  */
 export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptions> = async (
   app,
-  { presence, audit, alarms, hub, locker, agents },
+  { presence, audit, alarms, hub, throttle, locker, agents },
 ) => {
   app.post(
     '/api/v1/workstations/:id/login-check',
@@ -52,7 +58,7 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
       config: { roles: 'workstation' },
       schema: {
         description:
-          'May this user log into this workstation now? Allowed only while the user is present in the workstation’s room (badge-in, lease not lapsed, compliance current). Authenticated with the workstation’s bearer token.',
+          'May this user log into this workstation now? Allowed only while the user is present in the workstation’s room (badge-in, lease not lapsed, compliance current); checks beyond the workstation’s rate are denied as throttled. Authenticated with the workstation’s bearer token.',
         params: Type.Object({ id: WorkstationId }, { additionalProperties: false }),
         body: Type.Object(
           { user: Type.String({ pattern: ID_PATTERN, description: 'the login name: the person id' }) },
@@ -68,6 +74,7 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     async (request) => {
       const { id } = request.params;
       const { user } = request.body;
+      if (!(await throttle.admit(id))) return { allow: false, reason: 'throttled' as const };
       // Someone tries to log in there: it runs, whatever its agent said at its last shutdown. Ended
       // before the allow is stored, so a leave right after it owes its lock.
       await agents?.loginChecked(id);
