@@ -139,14 +139,28 @@ export function storableText(text: string): string {
   return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
 }
 
-/** JSON of `value` that jsonb accepts whatever text it holds: {@link storableText} on every string and key. */
+/**
+ * JSON of `value` that jsonb accepts whatever text it holds: {@link storableText} on every string
+ * and key. Two keys that become the same (`a\u0000` beside `a\uFFFD`) both stay: the later one
+ * gets a further U+FFFD until it is unique, so no value is lost from what is kept as evidence.
+ */
 export function storableJson(value: unknown): string {
   return JSON.stringify(value, (_key, inner: unknown) => {
     if (typeof inner === 'string') return storableText(inner);
     if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) return inner;
     const keys = Object.keys(inner);
     if (keys.every((key) => storableText(key) === key)) return inner;
-    return Object.fromEntries(Object.entries(inner).map(([key, v]) => [storableText(key), v]));
+    const stored = new Map<string, unknown>();
+    // Keys that need no change first: they keep their names, the changed ones make way.
+    const entries = Object.entries(inner).sort(
+      ([a], [b]) => Number(storableText(a) !== a) - Number(storableText(b) !== b),
+    );
+    for (const [key, v] of entries) {
+      let name = storableText(key);
+      while (stored.has(name)) name += '\uFFFD';
+      stored.set(name, v);
+    }
+    return Object.fromEntries(stored);
   });
 }
 
