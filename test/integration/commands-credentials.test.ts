@@ -362,7 +362,7 @@ describe('credential sync', () => {
     });
     const before = system.gateway.credentials.version;
     const applied = updated();
-    await system.dashboard.people.revokeBadge(system.agent.badge);
+    await system.dashboard.people.revokeBadge(system.agent.badge, system.agent.person);
     await system.dashboard.messenger.publishCredentials(system.site);
     expect((await applied).data).toMatchObject({ credentials: 1 });
     const revokedIn = system.gateway.credentials.version;
@@ -493,7 +493,7 @@ describe('credential sync', () => {
     try {
       const late = system.dashboard.messenger.publishCredentials(system.site); // read: badge active
       await atGate;
-      await system.dashboard.people.revokeBadge(badge);
+      await system.dashboard.people.revokeBadge(badge, system.agent.person);
       // Read after the revocation, and published after the late one: it waits for the site's
       // lock, which the late one holds until the broker has its set.
       let done = false;
@@ -597,7 +597,7 @@ describe('credential sync', () => {
       expect(await version('gw-2')).toBe(0);
 
       // Revoked, and published by this instance: the newest set, retained.
-      await system.dashboard.people.revokeBadge(badge);
+      await system.dashboard.people.revokeBadge(badge, system.agent.person);
       expect(await system.dashboard.messenger.publishCredentials(system.site)).toBe(2);
       const newest = await version('gw-2');
       // Now the old set (badge active) reaches the broker; once it is acknowledged, the other

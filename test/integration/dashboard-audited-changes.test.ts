@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -264,6 +264,49 @@ describe('dashboard: no change without its audit entry', () => {
         code: 'IDG_AUTH_STAGE',
       });
       expect((await security.request('GET', '/api/v1/session')).json()).toMatchObject({ stage: 'totp' });
+    });
+
+    it('signs in no session that was ended while its code was being checked', async () => {
+      const security = await system.staff('security');
+      const login = await security.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { login: security.login, password: security.password },
+      });
+      security.cookie = `__Host-identgate-session=${login.cookies.find((c) => c.name === '__Host-identgate-session')?.value}`;
+      await security.refreshCsrf();
+      // Holds the account while the code is checked; meanwhile the session is ended (as disabling
+      // the account would), before the code step turns it active.
+      const locker = new pg.Client({ connectionString: system.databaseUrl });
+      await locker.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query('SELECT 1 FROM staff_accounts WHERE login = $1 FOR UPDATE', [security.login]);
+        const coded = security.request('POST', '/api/v1/auth/code', { code: security.code() });
+        await vi.waitFor(
+          async () => {
+            const [row] = await rows(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND query LIKE '%SET totp_last_step%'`,
+            );
+            expect(row?.n).toBe(1);
+          },
+          { timeout: 20_000, interval: 20 },
+        );
+        await locker.query(
+          'DELETE FROM staff_sessions WHERE staff_id = (SELECT id FROM staff_accounts WHERE login = $1)',
+          [security.login],
+        );
+        await locker.query('COMMIT');
+        expect((await coded).statusCode).toBe(401);
+      } finally {
+        await locker.end();
+      }
+      const entries = await rows(`SELECT action FROM audit_log WHERE actor = $1 AND action = 'staff.login'`, [
+        `staff:${security.login}`,
+      ]);
+      // system.staff() signed in by enrolling (staff.totp-enrolled): no sign-in was written.
+      expect(entries).toEqual([]);
     });
 
     it('counts no re-authentication unaudited (staff.reauthenticated)', async () => {

@@ -232,6 +232,17 @@ describe('dashboard: hostile requests', () => {
     });
   });
 
+  it('names no database error code when an entry fails as jsonb would refuse it (22P05)', async () => {
+    const restore = await failAuditOf('events.search', '22P05');
+    const response = await auditor.request('GET', '/api/v1/events');
+    await restore();
+    expect({ status: response.statusCode, code: response.json().code }).toEqual({
+      status: 503,
+      code: 'IDG_AUDIT_UNAVAILABLE',
+    });
+    expect(response.body).not.toMatch(/22P05|jsonb|audit entry refused by the test/);
+  });
+
   it('ignores X-Forwarded-For while no proxy is trusted (the default)', async () => {
     await system.dashboard.http.inject({
       method: 'POST',

@@ -182,7 +182,10 @@ export class AuthService {
     // The session is the caller's already: it turns active only with its entry written.
     await auditedChange(
       this.deps.pool,
-      (db) => this.deps.sessions.setStage(token, 'active', db),
+      async (db) => {
+        // Ended meanwhile (the account disabled): nothing to sign in, nothing to audit.
+        if (!(await this.deps.sessions.setStage(token, 'active', db))) throw new AuthErrors.unauthenticated();
+      },
       () => ({ actor: `staff:${account.login}`, action: 'staff.login', details: { address: meta.address } }),
     );
     return { account, session: { ...current.session, stage: 'active' } };
@@ -239,7 +242,7 @@ export class AuthService {
       async (db) => {
         if (!(await this.deps.staff.confirmTotp(account.id, pending, result.timeStep, firstOnly, db)))
           return undefined;
-        await this.deps.sessions.setStage(token, 'active', db);
+        if (!(await this.deps.sessions.setStage(token, 'active', db))) throw new AuthErrors.unauthenticated();
         return this.deps.sessions.revokeAll(account.id, token, db);
       },
       (ended) =>
@@ -286,7 +289,10 @@ export class AuthService {
     await this.deps.throttle.release(attempt);
     await auditedChange(
       this.deps.pool,
-      (db) => this.deps.sessions.markReauthenticated(token, db),
+      async (db) => {
+        if (!(await this.deps.sessions.markReauthenticated(token, db)))
+          throw new AuthErrors.unauthenticated();
+      },
       () => ({
         actor: `staff:${account.login}`,
         action: 'staff.reauthenticated',

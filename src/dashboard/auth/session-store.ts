@@ -91,12 +91,21 @@ export class SessionStore {
     };
   }
 
-  async setStage(token: string, stage: SessionStage, db: Queryable = this.pool): Promise<void> {
-    await db.query('UPDATE staff_sessions SET stage = $2 WHERE token_hash = $1', [hashToken(token), stage]);
+  /** False when the session is gone (ended meanwhile, by an administrator say). */
+  async setStage(token: string, stage: SessionStage, db: Queryable = this.pool): Promise<boolean> {
+    const result = await db.query('UPDATE staff_sessions SET stage = $2 WHERE token_hash = $1', [
+      hashToken(token),
+      stage,
+    ]);
+    return result.rowCount === 1;
   }
 
-  async markReauthenticated(token: string, db: Queryable = this.pool): Promise<void> {
-    await db.query('UPDATE staff_sessions SET reauth_at = now() WHERE token_hash = $1', [hashToken(token)]);
+  /** False when the session is gone. */
+  async markReauthenticated(token: string, db: Queryable = this.pool): Promise<boolean> {
+    const result = await db.query('UPDATE staff_sessions SET reauth_at = now() WHERE token_hash = $1', [
+      hashToken(token),
+    ]);
+    return result.rowCount === 1;
   }
 
   async revoke(token: string): Promise<void> {

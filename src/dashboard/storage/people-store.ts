@@ -65,6 +65,55 @@ export class PeopleStore {
     );
   }
 
+  /** Creates a person; false when the id is taken (decided by the insert, so two at once cannot both). */
+  async createPerson(person: Omit<PersonInput, 'schedule'>, db: Queryable = this.pool): Promise<boolean> {
+    const result = await db.query(
+      `INSERT INTO people (id, display_name, background_check_on, training_on, may_open_room)
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+      [
+        person.id,
+        person.displayName,
+        person.backgroundCheckOn ?? null,
+        person.trainingOn ?? null,
+        person.mayOpenRoom ?? false,
+      ],
+    );
+    return result.rowCount === 1;
+  }
+
+  /**
+   * Changes what `change` names of an existing person (a date set to null is cleared); false when
+   * there is no such person — one erased meanwhile is not brought back, as an upsert would.
+   */
+  async updatePerson(
+    id: string,
+    change: {
+      displayName?: string;
+      backgroundCheckOn?: string | null;
+      trainingOn?: string | null;
+      mayOpenRoom?: boolean;
+    },
+    db: Queryable = this.pool,
+  ): Promise<boolean> {
+    const result = await db.query(
+      `UPDATE people SET display_name = COALESCE($2, display_name),
+         background_check_on = CASE WHEN $3 THEN $4::date ELSE background_check_on END,
+         training_on = CASE WHEN $5 THEN $6::date ELSE training_on END,
+         may_open_room = COALESCE($7, may_open_room), updated_at = now()
+       WHERE id = $1`,
+      [
+        id,
+        change.displayName ?? null,
+        change.backgroundCheckOn !== undefined,
+        change.backgroundCheckOn ?? null,
+        change.trainingOn !== undefined,
+        change.trainingOn ?? null,
+        change.mayOpenRoom ?? null,
+      ],
+    );
+    return result.rowCount === 1;
+  }
+
   async setTotpSecret(personId: string, secret: string, db: Queryable = this.pool): Promise<void> {
     const sealed = this.ring().seal(Buffer.from(secret, 'utf8'), `${SECRET_CONTEXT}/${personId}`);
     const result = await db.query(
@@ -79,17 +128,27 @@ export class PeopleStore {
     personId: string,
     validity: { from?: Date; until?: Date } = {},
     db: Queryable = this.pool,
-  ): Promise<void> {
-    await db.query(
+  ): Promise<boolean> {
+    // Never moves a badge from another person (decided by the statement itself, so a concurrent
+    // request cannot slip one past the route's check): false then.
+    const result = await db.query(
       `INSERT INTO badges (badge, person_id, valid_from, valid_until) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (badge) DO UPDATE SET person_id = EXCLUDED.person_id, status = 'active', revoked_at = NULL,
-         valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until`,
+       ON CONFLICT (badge) DO UPDATE SET status = 'active', revoked_at = NULL,
+         valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until
+       WHERE badges.person_id = EXCLUDED.person_id`,
       [badge, personId, validity.from ?? null, validity.until ?? null],
     );
+    return result.rowCount === 1;
   }
 
-  async revokeBadge(badge: string, db: Queryable = this.pool): Promise<void> {
-    await db.query(`UPDATE badges SET status = 'revoked', revoked_at = now() WHERE badge = $1`, [badge]);
+  /** Revokes the person's active badge; false when they hold no such active badge. */
+  async revokeBadge(badge: string, personId: string, db: Queryable = this.pool): Promise<boolean> {
+    const result = await db.query(
+      `UPDATE badges SET status = 'revoked', revoked_at = now()
+        WHERE badge = $1 AND person_id = $2 AND status = 'active'`,
+      [badge, personId],
+    );
+    return result.rowCount === 1;
   }
 
   async grantSite(personId: string, site: string, db: Queryable = this.pool): Promise<void> {

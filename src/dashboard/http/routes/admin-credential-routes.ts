@@ -58,17 +58,14 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
         throw new AdminErrors.conflict(`badge ${badge} belongs to someone else; revoke it there first`);
       if (validFrom && validUntil && Date.parse(validUntil) <= Date.parse(validFrom))
         throw new AdminErrors.invalid('validUntil must be after validFrom');
-      await admin.change(request, 'person.badge-added', id, { badge }, (db) =>
-        people.addBadge(
-          badge,
-          id,
-          {
-            ...(validFrom ? { from: new Date(validFrom) } : {}),
-            ...(validUntil ? { until: new Date(validUntil) } : {}),
-          },
-          db,
-        ),
-      );
+      await admin.change(request, 'person.badge-added', id, { badge }, async (db) => {
+        const validity = {
+          ...(validFrom ? { from: new Date(validFrom) } : {}),
+          ...(validUntil ? { until: new Date(validUntil) } : {}),
+        };
+        if (!(await people.addBadge(badge, id, validity, db)))
+          throw new AdminErrors.conflict(`badge ${badge} belongs to someone else; revoke it there first`);
+      });
       return { person: await admin.existing(id), sync: await admin.sync(person.sites) };
     },
   );
@@ -88,9 +85,10 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
       const person = await admin.existing(id);
       if (!person.badges.some((b) => b.badge === badge && b.status === 'active'))
         throw new AdminErrors.notFound(`${id} has no active badge ${badge}`);
-      await admin.change(request, 'person.badge-revoked', id, { badge }, (db) =>
-        people.revokeBadge(badge, db),
-      );
+      await admin.change(request, 'person.badge-revoked', id, { badge }, async (db) => {
+        if (!(await people.revokeBadge(badge, id, db)))
+          throw new AdminErrors.notFound(`${id} has no active badge ${badge}`);
+      });
       return { person: await admin.existing(id), sync: await admin.sync(person.sites) };
     },
   );

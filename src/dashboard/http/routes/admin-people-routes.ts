@@ -90,10 +90,10 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
     },
     async (request, reply) => {
       const { id, displayName, ...rest } = request.body;
-      if (await directory.get(id)) throw new AdminErrors.conflict(`a person "${id}" exists already`);
-      await admin.change(request, 'person.created', id, {}, (db) =>
-        people.upsertPerson({ id, displayName: displayName.trim(), ...rest }, db),
-      );
+      await admin.change(request, 'person.created', id, {}, async (db) => {
+        if (!(await people.createPerson({ id, displayName: displayName.trim(), ...rest }, db)))
+          throw new AdminErrors.conflict(`a person "${id}" exists already`);
+      });
       return reply.code(201).send(await admin.existing(id));
     },
   );
@@ -120,24 +120,23 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
     async (request) => {
       const { id } = request.params;
       const before = await admin.existing(id);
-      const change = request.body;
-      const pick = (next: string | null | undefined, old: string | null) =>
-        (next === undefined ? old : next) ?? undefined;
-      const backgroundCheckOn = pick(change.backgroundCheckOn, before.backgroundCheckOn);
-      const trainingOn = pick(change.trainingOn, before.trainingOn);
-      const schedule = await directory.schedule(id);
-      await admin.change(request, 'person.updated', id, { fields: Object.keys(change).sort() }, (db) =>
-        people.upsertPerson(
-          {
-            id,
-            displayName: change.displayName?.trim() ?? before.displayName,
-            ...(backgroundCheckOn ? { backgroundCheckOn } : {}),
-            ...(trainingOn ? { trainingOn } : {}),
-            mayOpenRoom: change.mayOpenRoom ?? before.mayOpenRoom,
-            ...(schedule ? { schedule } : {}),
-          },
-          db,
-        ),
+      const { displayName, ...rest } = request.body;
+      // One statement on the row as it is then: a person erased meanwhile is not brought back.
+      await admin.change(
+        request,
+        'person.updated',
+        id,
+        { fields: Object.keys(request.body).sort() },
+        async (db) => {
+          if (
+            !(await people.updatePerson(
+              id,
+              { ...rest, ...(displayName ? { displayName: displayName.trim() } : {}) },
+              db,
+            ))
+          )
+            throw new AdminErrors.notFound(`no person "${id}"`);
+        },
       );
       return { person: await admin.existing(id), sync: await admin.sync(before.sites) };
     },
