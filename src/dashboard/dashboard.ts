@@ -145,6 +145,8 @@ export class Dashboard {
       pool: this.pool,
       staff: this.staff,
       audit: this.audit,
+      alarms: this.alarms,
+      alarmsChanged: (changed) => this.hub.publishAlarms(changed),
       keys: this.masterKeys,
       clock: this.clock,
       config: staffSettings(options.config),

@@ -145,6 +145,13 @@ export const AlarmType = Type.Union([
    * cleared by the next check that succeeds).
    */
   Type.Literal('audit-witness-unwritable'),
+  /**
+   * An administrator (or a caller of the service, not the first administrator's setup) did what
+   * could hand them a `security` or `admin` account: created one, gave one that role, enabled
+   * one, issued its enrolment link or reset its password or authenticator (raised centrally,
+   * critical; an incident, one per change, keyed by its audit entry).
+   */
+  Type.Literal('staff-privilege-granted'),
 ]);
 export type AlarmType = Static<typeof AlarmType>;
 
@@ -173,6 +180,7 @@ export const INCIDENT_ALARMS: ReadonlySet<string> = new Set<AlarmType>([
   'workstation-lock-abandoned',
   'footage-link-foreign',
   'audit-witness-mismatch',
+  'staff-privilege-granted',
 ]);
 
 export const Severity = Type.Union([Type.Literal('critical'), Type.Literal('warning'), Type.Literal('info')]);

@@ -23,22 +23,26 @@ export class AuditUnavailableError extends CodedError {
  * or neither is. No administrator's change can land unaudited because the audit log failed (a full
  * disk, a broken constraint) just after it. `entries` is called with what `work` answered, so an
  * entry can say what the change found (created or updated, sessions ended); an empty list
- * audits nothing.
+ * audits nothing. `after` runs once the entries are written, in the same transaction, with their
+ * ids in order: for what must name an entry and stand or fall with the change (an alarm about it).
  */
 export async function auditedChange<T>(
   pool: Pool,
   work: (db: PoolClient) => Promise<T>,
   entries: (result: T) => AuditEntry | readonly AuditEntry[],
+  after?: (db: PoolClient, result: T, ids: readonly number[]) => Promise<void>,
 ): Promise<T> {
   return withTransaction(pool, async (db) => {
     const result = await work(db);
+    const ids: number[] = [];
     for (const entry of ([] as AuditEntry[]).concat(entries(result))) {
       try {
-        await writeAudit(db, entry);
+        ids.push(await writeAudit(db, entry));
       } catch (error) {
         throw new AuditUnavailableError(entry.action, error);
       }
     }
+    await after?.(db, result, ids);
     return result;
   });
 }

@@ -21,4 +21,10 @@ export const AuthErrors = {
   conflict: createError('IDG_AUTH_CONFLICT', '%s', 409),
   notFound: createError('IDG_NOT_FOUND', '%s', 404),
   badInput: createError('IDG_BAD_INPUT', '%s', 400),
+  /** A change that must tell security staff could not raise its alarm, so it was rolled back. */
+  alarmUnavailable: createError(
+    'IDG_ALARM_UNAVAILABLE',
+    'nothing was changed: the alarm for security staff (%s) could not be raised',
+    503,
+  ),
 };

@@ -5,12 +5,15 @@ import type { Clock } from '../../lib/clock.js';
 import type { KeyRing } from '../../lib/key-ring.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { auditedChange } from '../audit/audited-change.js';
+import type { AlarmView } from '../http/schemas.js';
+import type { AlarmStore } from '../storage/alarm-store.js';
 import { AuthErrors } from './auth-errors.js';
 import { LoginThrottle, type Reservation } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, needsRehash, verifyPassword } from './password-hasher.js';
 import { type Session, SessionStore } from './session-store.js';
 import {
   type AccountChange,
+  type AlongWith,
   assertPassword,
   type NewAccount,
   StaffAdministration,
@@ -65,6 +68,10 @@ export class AuthService {
       sessions: SessionStore;
       throttle: LoginThrottle;
       audit: AuditLog;
+      /** Where a change that could put a privileged account in other hands raises its alarm. */
+      alarms: Pick<AlarmStore, 'raiseCentral'>;
+      /** Publishes those alarms to the live clients, once committed. */
+      alarmsChanged?: (alarms: AlarmView[]) => void;
       /** The central master keys; staff TOTP secrets are sealed under them. */
       keys: KeyRing | undefined;
       clock: Clock;
@@ -80,6 +87,8 @@ export class AuthService {
     pool: Pool;
     staff: StaffStore;
     audit: AuditLog;
+    alarms: Pick<AlarmStore, 'raiseCentral'>;
+    alarmsChanged?: (alarms: AlarmView[]) => void;
     keys: KeyRing | undefined;
     clock: Clock;
     config: StaffConfig;
@@ -111,8 +120,16 @@ export class AuthService {
     return this.administration.setup(token, input);
   }
 
-  createAccount(input: NewAccount & { role: Role }, createdBy: string): Promise<StaffAccount> {
-    return this.administration.createAccount(input, createdBy);
+  /**
+   * A new account, by `createdBy` (`staff:<login>`, or a tool). One with role `security` or
+   * `admin` raises a `staff-privilege-granted` alarm; `alongWith`: more of the same change.
+   */
+  createAccount(
+    input: NewAccount & { role: Role },
+    createdBy: string,
+    alongWith?: AlongWith,
+  ): Promise<StaffAccount> {
+    return this.administration.createAccount(input, createdBy, alongWith);
   }
 
   /** Step one: the password. Opens a session that still needs the second factor. */
@@ -347,10 +364,16 @@ export class AuthService {
   /**
    * An administrator changes another account: role, enabled, a forgotten authenticator (the owner
    * enrols anew at the next sign-in) or a new password. The account's sessions end with any of
-   * these; the last enabled administrator cannot be demoted or disabled.
+   * these; the last enabled administrator cannot be demoted or disabled. A change that could put
+   * a `security` or `admin` account in other hands raises a `staff-privilege-granted` alarm.
    */
-  administer(actor: StaffAccount, login: string, change: AccountChange): Promise<StaffAccount> {
-    return this.administration.administer(actor, login, change);
+  administer(
+    actor: StaffAccount,
+    login: string,
+    change: AccountChange,
+    alongWith?: AlongWith,
+  ): Promise<StaffAccount> {
+    return this.administration.administer(actor, login, change, alongWith);
   }
 
   /** Removes ended sessions and failures older than a day; the dashboard calls it periodically. */

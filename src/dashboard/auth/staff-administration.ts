@@ -1,10 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { auditedChange } from '../audit/audited-change.js';
+import type { AlarmView } from '../http/schemas.js';
+import type { AlarmStore, CentralAlarm } from '../storage/alarm-store.js';
 import { AuthErrors } from './auth-errors.js';
 import { hashPassword } from './password-hasher.js';
 import { passwordProblems } from './password-policy.js';
+import { privilegeAlarm } from './privilege-alarm.js';
 import type { SessionStore } from './session-store.js';
 import type { Role, StaffAccount, StaffStore } from './staff-store.js';
 
@@ -12,7 +15,9 @@ import type { Role, StaffAccount, StaffStore } from './staff-store.js';
  * Making and changing staff accounts: the one-time setup token that creates the first
  * administrator, new accounts, and an administrator's changes to another account. Every change
  * is written to the audit log in the same transaction as the change itself, so none lands
- * unaudited. Signing in is AuthService's story.
+ * unaudited; one that could put a `security` or `admin` account in other hands raises a
+ * `staff-privilege-granted` alarm in that transaction too (privilege-alarm.ts). Signing in is
+ * AuthService's story.
  */
 
 export interface NewAccount {
@@ -26,6 +31,20 @@ export interface AccountChange {
   disabled?: boolean;
   resetTotp?: boolean;
   password?: string;
+}
+
+/**
+ * More of the same change, in its transaction, on the account as it stands: an enrolment link
+ * issued with a new account or a reset password. Answers its audit entries.
+ */
+export type AlongWith = (db: PoolClient, account: StaffAccount) => Promise<readonly AuditEntry[]>;
+
+/** What a change to one account did, for its audit entries and its alarm. */
+interface AccountChanged {
+  account: StaffAccount;
+  entries: AuditEntry[];
+  /** False for the first administrator's setup: there is nobody else to tell. */
+  alarms: boolean;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
@@ -43,6 +62,9 @@ export class StaffAdministration {
       staff: StaffStore;
       sessions: SessionStore;
       audit: AuditLog;
+      alarms: Pick<AlarmStore, 'raiseCentral'>;
+      /** Publishes alarms to the live clients, once their transaction has committed. */
+      alarmsChanged?: (alarms: AlarmView[]) => void;
     },
   ) {}
 
@@ -78,7 +100,7 @@ export class StaffAdministration {
       );
     }
     try {
-      return await this.createAccount({ ...input, role: 'admin' }, 'setup');
+      return await this.create({ ...input, role: 'admin' }, 'setup', { setup: true });
     } catch (error) {
       await this.deps.pool.query('UPDATE setup_tokens SET used_at = NULL WHERE token_hash = $1', [
         sha256(token),
@@ -87,29 +109,47 @@ export class StaffAdministration {
     }
   }
 
-  async createAccount(input: NewAccount & { role: Role }, createdBy: string): Promise<StaffAccount> {
+  /** `alongWith`: more of the same change (the new account's enrolment link). */
+  createAccount(
+    input: NewAccount & { role: Role },
+    createdBy: string,
+    alongWith?: AlongWith,
+  ): Promise<StaffAccount> {
+    return this.create(input, createdBy, { alongWith });
+  }
+
+  private async create(
+    input: NewAccount & { role: Role },
+    createdBy: string,
+    options: { alongWith?: AlongWith; setup?: boolean },
+  ): Promise<StaffAccount> {
     const login = await this.checkNewAccount(input);
     const passwordHash = await hashPassword(input.password);
-    return auditedChange(
-      this.deps.pool,
-      (db) =>
-        this.deps.staff.create(
-          {
-            login,
-            displayName: input.displayName.trim().slice(0, 120),
-            role: input.role,
-            passwordHash,
-            createdBy,
-          },
-          db,
-        ),
-      () => ({
-        actor: createdBy,
-        action: 'staff.created',
-        target: `staff:${login}`,
-        details: { role: input.role },
-      }),
-    );
+    return this.changeAccount(async (db) => {
+      // The first administrator's setup tells nobody, as there is nobody yet. A setup that
+      // replaces lost administrators while other accounts exist is told like any other creation.
+      const first = options.setup === true && !(await this.deps.staff.anyExists(db));
+      const account = await this.deps.staff.create(
+        {
+          login,
+          displayName: input.displayName.trim().slice(0, 120),
+          role: input.role,
+          passwordHash,
+          createdBy,
+        },
+        db,
+      );
+      const entries: AuditEntry[] = [
+        {
+          actor: createdBy,
+          action: 'staff.created',
+          target: `staff:${login}`,
+          details: { role: input.role },
+        },
+        ...((await options.alongWith?.(db, account)) ?? []),
+      ];
+      return { account, entries, alarms: !first };
+    });
   }
 
   /**
@@ -117,7 +157,12 @@ export class StaffAdministration {
    * enrols anew at the next sign-in) or a new password. The account's sessions end with any of
    * these; the last enabled administrator cannot be demoted or disabled.
    */
-  async administer(actor: StaffAccount, login: string, change: AccountChange): Promise<StaffAccount> {
+  async administer(
+    actor: StaffAccount,
+    login: string,
+    change: AccountChange,
+    alongWith?: AlongWith,
+  ): Promise<StaffAccount> {
     const target = await this.deps.staff.byLogin(login);
     if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
     if (target.id === actor.id && (change.role !== undefined || change.disabled !== undefined)) {
@@ -128,58 +173,85 @@ export class StaffAdministration {
     const passwordHash = change.password === undefined ? undefined : await hashPassword(change.password);
     const who = `staff:${actor.login}`;
     const what = `staff:${target.login}`;
-    await auditedChange(
+    return this.changeAccount(async (db) => {
+      // One administrator's change at a time: two administrators disabling each other at the
+      // same moment must not both see the other as the spare and leave none.
+      await db.query(`SELECT pg_advisory_xact_lock(hashtext('identgate/staff-administration'))`);
+      const current = await this.deps.staff.byId(target.id, db);
+      if (!current) throw new AuthErrors.notFound(`no staff account "${login}"`);
+      const demotes = change.role !== undefined && change.role !== 'admin' && current.role === 'admin';
+      const disables = change.disabled === true && !current.disabledAt && current.role === 'admin';
+      if ((demotes || disables) && (await this.deps.staff.countAdmins(db)) <= 1) {
+        throw new AuthErrors.conflict('this is the last enabled administrator; make another one first');
+      }
+      const entries: AuditEntry[] = [];
+      if (passwordHash !== undefined) {
+        await this.deps.staff.setPassword(current.id, passwordHash, db);
+        entries.push({ actor: who, action: 'staff.password-reset', target: what });
+      }
+      if (change.role !== undefined && change.role !== current.role) {
+        await this.deps.staff.setRole(current.id, change.role, db);
+        entries.push({
+          actor: who,
+          action: 'staff.role-changed',
+          target: what,
+          details: { from: current.role, to: change.role },
+        });
+      }
+      if (change.disabled !== undefined && change.disabled !== (current.disabledAt !== null)) {
+        await this.deps.staff.setDisabled(current.id, change.disabled, db);
+        entries.push({
+          actor: who,
+          action: change.disabled ? 'staff.disabled' : 'staff.enabled',
+          target: what,
+        });
+      }
+      if (change.resetTotp) {
+        await this.deps.staff.resetTotp(current.id, db);
+        entries.push({ actor: who, action: 'staff.totp-reset', target: what });
+      }
+      const ended = await this.deps.sessions.revokeAll(current.id, undefined, db);
+      if (ended > 0)
+        entries.push({
+          actor: who,
+          action: 'staff.sessions-ended',
+          target: what,
+          details: { sessions: ended },
+        });
+      entries.push(...((await alongWith?.(db, current)) ?? []));
+      const account = (await this.deps.staff.byId(current.id, db)) as StaffAccount;
+      return { account, entries, alarms: true };
+    });
+  }
+
+  /**
+   * A change to one account with its audit entries and, where it could put a privileged account
+   * in other hands, the alarm for security staff: committed together or not at all. The alarm is
+   * published once committed.
+   */
+  private async changeAccount(work: (db: PoolClient) => Promise<AccountChanged>): Promise<StaffAccount> {
+    const raised: AlarmView[] = [];
+    const { account } = await auditedChange(
       this.deps.pool,
-      async (db) => {
-        // One administrator's change at a time: two administrators disabling each other at the
-        // same moment must not both see the other as the spare and leave none.
-        await db.query(`SELECT pg_advisory_xact_lock(hashtext('identgate/staff-administration'))`);
-        const current = await this.deps.staff.byId(target.id, db);
-        if (!current) throw new AuthErrors.notFound(`no staff account "${login}"`);
-        const demotes = change.role !== undefined && change.role !== 'admin' && current.role === 'admin';
-        const disables = change.disabled === true && !current.disabledAt && current.role === 'admin';
-        if ((demotes || disables) && (await this.deps.staff.countAdmins(db)) <= 1) {
-          throw new AuthErrors.conflict('this is the last enabled administrator; make another one first');
-        }
-        const entries: AuditEntry[] = [];
-        if (passwordHash !== undefined) {
-          await this.deps.staff.setPassword(current.id, passwordHash, db);
-          entries.push({ actor: who, action: 'staff.password-reset', target: what });
-        }
-        if (change.role !== undefined && change.role !== current.role) {
-          await this.deps.staff.setRole(current.id, change.role, db);
-          entries.push({
-            actor: who,
-            action: 'staff.role-changed',
-            target: what,
-            details: { from: current.role, to: change.role },
-          });
-        }
-        if (change.disabled !== undefined && change.disabled !== (current.disabledAt !== null)) {
-          await this.deps.staff.setDisabled(current.id, change.disabled, db);
-          entries.push({
-            actor: who,
-            action: change.disabled ? 'staff.disabled' : 'staff.enabled',
-            target: what,
-          });
-        }
-        if (change.resetTotp) {
-          await this.deps.staff.resetTotp(current.id, db);
-          entries.push({ actor: who, action: 'staff.totp-reset', target: what });
-        }
-        const ended = await this.deps.sessions.revokeAll(current.id, undefined, db);
-        if (ended > 0)
-          entries.push({
-            actor: who,
-            action: 'staff.sessions-ended',
-            target: what,
-            details: { sessions: ended },
-          });
-        return entries;
+      work,
+      (changed) => changed.entries,
+      async (db, changed, ids) => {
+        if (!changed.alarms) return;
+        const written = changed.entries.map((entry, i) => ({ entry, id: ids[i] as number }));
+        const alarm = privilegeAlarm(changed.account, written);
+        if (alarm) raised.push(...(await this.raise(alarm, db)));
       },
-      (entries) => entries,
     );
-    return (await this.deps.staff.byId(target.id)) as StaffAccount;
+    if (raised.length > 0) this.deps.alarmsChanged?.(raised);
+    return account;
+  }
+
+  private async raise(alarm: CentralAlarm, db: PoolClient): Promise<AlarmView[]> {
+    try {
+      return await this.deps.alarms.raiseCentral(alarm, db);
+    } catch (error) {
+      throw new AuthErrors.alarmUnavailable(alarm.alarm, { cause: error });
+    }
   }
 
   private async checkNewAccount(input: NewAccount): Promise<string> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Pool } from 'pg';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { Pool, PoolClient } from 'pg';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { auditedChange } from '../audit/audited-change.js';
 import { AuthErrors } from './auth-errors.js';
 import type { AuthService } from './auth-service.js';
@@ -14,7 +14,9 @@ import type { Role, StaffAccount, StaffStore } from './staff-store.js';
  * the owner chooses the password through the link and enrols their authenticator at the first
  * sign-in, so the administrator never knows a credential of the account (personal accounts stay
  * personal). Until the link is used the account has a random password nobody knows. A new link
- * (a forgotten password) replaces the old one and ends the account's sessions.
+ * (a forgotten password) replaces the old one and ends the account's sessions. A link is issued
+ * in the transaction of the account's creation or password reset, so that the change, its entries
+ * and its one alarm (for a `security` or `admin` account) name the link too.
  */
 export interface Invitation {
   token: string;
@@ -38,11 +40,13 @@ export class StaffInvitations {
     actor: StaffAccount,
     input: { login: string; displayName: string; role: Role },
   ): Promise<{ account: StaffAccount; invitation: Invitation }> {
+    const link = this.link(actor);
     const account = await this.deps.auth.createAccount(
       { ...input, password: unusablePassword(input.login, input.displayName) },
       `staff:${actor.login}`,
+      link.issue,
     );
-    return { account, invitation: await this.issue(actor, account) };
+    return { account, invitation: link.issued() };
   }
 
   /** A new link for an existing account: its password stops working and its sessions end. */
@@ -50,10 +54,14 @@ export class StaffInvitations {
     const target = await this.deps.staff.byLogin(login);
     if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
     if (target.disabledAt) throw new AuthErrors.conflict('enable the account first');
-    const account = await this.deps.auth.administer(actor, target.login, {
-      password: unusablePassword(target.login, target.displayName),
-    });
-    return this.issue(actor, account);
+    const link = this.link(actor);
+    await this.deps.auth.administer(
+      actor,
+      target.login,
+      { password: unusablePassword(target.login, target.displayName) },
+      link.issue,
+    );
+    return link.issued();
   }
 
   async pending(): Promise<Set<string>> {
@@ -95,11 +103,18 @@ export class StaffInvitations {
     return account;
   }
 
-  private async issue(actor: StaffAccount, account: StaffAccount): Promise<Invitation> {
+  /**
+   * A new link by `actor`: `issue` stores it within the account's change (replacing any earlier
+   * one) and answers its entry; `issued` is the link once that change has committed.
+   */
+  private link(actor: StaffAccount): {
+    issue: (db: PoolClient, account: StaffAccount) => Promise<AuditEntry[]>;
+    issued: () => Invitation;
+  } {
     const token = randomBytes(24).toString('base64url');
-    const expiresAt = await auditedChange(
-      this.deps.pool,
-      async (db) => {
+    let expiresAt: string | undefined;
+    return {
+      issue: async (db, account) => {
         const result = await db.query<{ expires_at: Date }>(
           `INSERT INTO staff_invitations (staff_id, token_hash, created_by, expires_at)
            VALUES ($1, $2, $3, now() + make_interval(hours => $4))
@@ -108,16 +123,20 @@ export class StaffInvitations {
            RETURNING expires_at`,
           [account.id, hashToken(token), `staff:${actor.login}`, INVITATION_HOURS],
         );
-        return (result.rows[0] as { expires_at: Date }).expires_at.toISOString();
+        expiresAt = (result.rows[0] as { expires_at: Date }).expires_at.toISOString();
+        const entry = {
+          actor: `staff:${actor.login}`,
+          action: 'staff.invitation-issued',
+          target: `staff:${account.login}`,
+          details: { expiresAt },
+        };
+        return [entry];
       },
-      (expiresAt) => ({
-        actor: `staff:${actor.login}`,
-        action: 'staff.invitation-issued',
-        target: `staff:${account.login}`,
-        details: { expiresAt },
-      }),
-    );
-    return { token, expiresAt };
+      issued: () => {
+        if (expiresAt === undefined) throw new Error('the enrolment link was not stored');
+        return { token, expiresAt };
+      },
+    };
   }
 }
 

@@ -93,6 +93,11 @@ export class StaffStore {
     return result.rows.map(fromRow);
   }
 
+  async anyExists(db: Queryable = this.pool): Promise<boolean> {
+    const result = await db.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM staff_accounts) AS any');
+    return result.rows[0]?.any === true;
+  }
+
   async countAdmins(db: Queryable = this.pool): Promise<number> {
     const result = await db.query<{ n: string }>(
       `SELECT count(*) AS n FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL`,

@@ -9,6 +9,7 @@ import { LoginThrottle } from '../auth/login-throttle.js';
 import { SessionStore } from '../auth/session-store.js';
 import { ROLES, StaffStore } from '../auth/staff-store.js';
 import { LiveHub } from '../live-hub.js';
+import { AlarmStore } from '../storage/alarm-store.js';
 import { EventStore } from '../storage/event-store.js';
 import { type AppDependencies, buildApp, type RouteEntry } from './app.js';
 
@@ -55,6 +56,7 @@ export async function currentRouteMatrix(): Promise<string[]> {
     sessions: new SessionStore(pool),
     throttle: new LoginThrottle(pool),
     audit,
+    alarms: new AlarmStore(pool),
     keys: undefined,
     clock,
   });
