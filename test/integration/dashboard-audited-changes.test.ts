@@ -333,6 +333,43 @@ describe('dashboard: no change without its audit entry', () => {
       expect(withOld.statusCode).toBe(200);
     });
 
+    it('changes nothing for an administrator disabled while their change waited for its turn', async () => {
+      const acting = await system.staff('admin');
+      const target = await system.staff('security');
+      await confirmed(acting);
+      const locker = new pg.Client({ connectionString: system.databaseUrl });
+      await locker.connect();
+      try {
+        // Holds the administrators' turn; the change waits for it, its account is disabled meanwhile.
+        await locker.query(`SELECT pg_advisory_lock(hashtext('identgate/staff-administration'))`);
+        const change = acting.request('PATCH', `/api/v1/staff/${target.login}`, { resetTotp: true });
+        await vi.waitFor(
+          async () => {
+            const [row] = await rows(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`,
+            );
+            expect(row?.n).toBe(1);
+          },
+          { timeout: 20_000, interval: 20 },
+        );
+        await locker.query('UPDATE staff_accounts SET disabled_at = now() WHERE login = $1', [acting.login]);
+        await locker.query(`SELECT pg_advisory_unlock(hashtext('identgate/staff-administration'))`);
+        const answer = await change;
+        expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+          status: 403,
+          code: 'IDG_AUTH_FORBIDDEN',
+        });
+      } finally {
+        await locker.end();
+      }
+      expect(
+        await rows('SELECT totp_secret_sealed IS NOT NULL AS enrolled FROM staff_accounts WHERE login = $1', [
+          target.login,
+        ]),
+      ).toEqual([{ enrolled: true }]);
+    });
+
     // Last: it leaves exactly one enabled administrator.
     it('leaves an administrator when two disable each other at the same moment', async () => {
       const first = await system.staff('admin');
@@ -352,7 +389,11 @@ describe('dashboard: no change without its audit entry', () => {
         first.request('PATCH', `/api/v1/staff/${second.login}`, { disabled: true }),
         second.request('PATCH', `/api/v1/staff/${first.login}`, { disabled: true }),
       ]);
-      expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 409]);
+      // The one that lost the turn finds itself disabled (403), or its session already ended (401)
+      // when the other committed before its request was even let in: one administrator stays.
+      const [won, lost] = answers.map((a) => a.statusCode).sort();
+      expect(won).toBe(200);
+      expect([401, 403]).toContain(lost);
       expect(
         await rows(
           `SELECT count(*)::int AS n FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL`,

@@ -179,6 +179,10 @@ export class StaffAdministration {
       await db.query(`SELECT pg_advisory_xact_lock(hashtext('identgate/staff-administration'))`);
       const current = await this.deps.staff.byId(target.id, db);
       if (!current) throw new AuthErrors.notFound(`no staff account "${login}"`);
+      // The acting administrator as they are now: one disabled or demoted while this request
+      // waited for the lock changes nothing more.
+      const acting = await this.deps.staff.byId(actor.id, db);
+      if (!acting || acting.disabledAt || acting.role !== 'admin') throw new AuthErrors.forbidden();
       const demotes = change.role !== undefined && change.role !== 'admin' && current.role === 'admin';
       const disables = change.disabled === true && !current.disabledAt && current.role === 'admin';
       if ((demotes || disables) && (await this.deps.staff.countAdmins(db)) <= 1) {
