@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { refuseAuditOf } from '../helpers/refuse-inserts.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -30,18 +31,7 @@ describe('dashboard: no change without its audit entry', () => {
     await system?.stop();
   });
 
-  /** Makes every audit insert of an action matching `like` fail; answers what removes the failure. */
-  const failAuditOf = async (like: string) => {
-    await db.query(`CREATE OR REPLACE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'audit entry refused by the test' USING ERRCODE = '53100'; END $$`);
-    await db.query(
-      `CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW
-         WHEN (NEW.action LIKE '${like}') EXECUTE FUNCTION test_refuse_audit()`,
-    );
-    return async () => {
-      await db.query('DROP TRIGGER test_refuse_audit ON audit_log');
-    };
-  };
+  const failAuditOf = (like: string) => refuseAuditOf(db, like);
 
   /** Runs `act` while `action`'s entries are refused; answers its response. */
   const whileRefused = async (action: string, act: () => Promise<LightMyRequestResponse>) => {

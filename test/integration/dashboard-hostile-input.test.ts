@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
+import { refuseAuditOf } from '../helpers/refuse-inserts.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -53,21 +54,8 @@ describe('dashboard: hostile requests', () => {
       )
     ).rows;
 
-  /**
-   * Makes every audit insert of an action matching `like` fail with `sqlstate`, as a full disk or
-   * a broken constraint would; answers the function that removes the failure again.
-   */
-  const failAuditOf = async (like: string, sqlstate = 'P0001') => {
-    await db.query(`CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'audit entry refused by the test' USING ERRCODE = '${sqlstate}'; END $$`);
-    await db.query(
-      `CREATE TRIGGER test_fail_audit BEFORE INSERT ON audit_log FOR EACH ROW
-         WHEN (NEW.action LIKE '${like}') EXECUTE FUNCTION test_fail_audit()`,
-    );
-    return async () => {
-      await db.query('DROP TRIGGER test_fail_audit ON audit_log');
-    };
-  };
+  /** Makes every audit insert of an action matching `like` fail with `sqlstate`. */
+  const failAuditOf = (like: string, sqlstate = 'P0001') => refuseAuditOf(db, like, sqlstate);
 
   const doorPath = () => `/api/v1/doors/${system.site}/gw-1/main/unlock`;
   const evacuationPath = () => `/api/v1/sites/${system.site}/evacuation`;
@@ -240,7 +228,7 @@ describe('dashboard: hostile requests', () => {
       status: 503,
       code: 'IDG_AUDIT_UNAVAILABLE',
     });
-    expect(response.body).not.toMatch(/22P05|jsonb|audit entry refused by the test/);
+    expect(response.body).not.toMatch(/22P05|jsonb|refused by the test/);
   });
 
   it('ignores X-Forwarded-For while no proxy is trusted (the default)', async () => {

@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refuseAuditOf } from '../helpers/refuse-inserts.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -32,16 +33,11 @@ describe('staff enrolment links: a 503 that says nothing changed leaves nothing 
 
   /** Runs `act` while audit entries of `action` are refused; answers its response. */
   const whileRefused = async (action: string, act: () => Promise<LightMyRequestResponse>) => {
-    await db.query(`CREATE OR REPLACE FUNCTION rv_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'audit entry refused by the test' USING ERRCODE = '53100'; END $$`);
-    await db.query(
-      `CREATE TRIGGER rv_refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW
-         WHEN (NEW.action = '${action}') EXECUTE FUNCTION rv_refuse_audit()`,
-    );
+    const restore = await refuseAuditOf(db, action);
     try {
       return await act();
     } finally {
-      await db.query('DROP TRIGGER rv_refuse_audit ON audit_log');
+      await restore();
     }
   };
 

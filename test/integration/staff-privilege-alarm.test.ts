@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
+import { refuseInserts } from '../helpers/refuse-inserts.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -288,16 +289,11 @@ describe('staff accounts: an alarm for security staff when a privileged account 
     /** Makes every insert of a staff-privilege-granted alarm fail while `act` runs; answers its response. */
     const whileAlarmRefused = async (act: () => Promise<LightMyRequestResponse>) => {
       await confirmed(admin);
-      await db.query(`CREATE OR REPLACE FUNCTION test_refuse_alarm() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'alarm refused by the test' USING ERRCODE = '53100'; END $$`);
-      await db.query(
-        `CREATE TRIGGER test_refuse_alarm BEFORE INSERT ON alarms FOR EACH ROW
-           WHEN (NEW.alarm = 'staff-privilege-granted') EXECUTE FUNCTION test_refuse_alarm()`,
-      );
+      const restore = await refuseInserts(db, 'alarms', `NEW.alarm = 'staff-privilege-granted'`);
       try {
         return await act();
       } finally {
-        await db.query('DROP TRIGGER test_refuse_alarm ON alarms');
+        await restore();
       }
     };
 
