@@ -48,9 +48,10 @@ export class TokenBuckets {
   }
 
   private refilled(key: string, now: number, bucket = this.buckets.get(key)): Bucket {
-    if (!bucket) return { tokens: this.limits.burst, at: now };
-    // A clock set back refills nothing, and the refill runs on from the new time.
-    const elapsed = Math.max(0, now - bucket.at);
+    // A clock set back (NTP correcting a clock that ran ahead) hides how long it has been: the
+    // bucket counts as refilled, rather than throttling the next person for as long as the step.
+    if (!bucket || now < bucket.at) return { tokens: this.limits.burst, at: now };
+    const elapsed = now - bucket.at;
     return {
       tokens: Math.min(this.limits.burst, bucket.tokens + elapsed / this.limits.intervalMs),
       at: now,

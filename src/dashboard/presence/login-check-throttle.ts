@@ -81,7 +81,7 @@ export class LoginCheckThrottle {
   async admit(workstation: string): Promise<boolean> {
     const now = this.options.clock.now();
     const calmed = this.floods.get(workstation);
-    if (calmed && now - calmed.lastAt >= this.calmMs) await this.end(workstation, calmed, 'calm');
+    if (calmed && this.isCalm(calmed, now)) await this.end(workstation, calmed, 'calm');
     if (this.buckets.take(workstation, now)) return true;
     const flood = this.floods.get(workstation);
     if (flood) {
@@ -163,11 +163,22 @@ export class LoginCheckThrottle {
     });
   }
 
+  /**
+   * Calm: no throttled check for the refill time. A wall clock set back to before the last one
+   * hides how long it has been; the flood counts as calm then, so that neither it nor its warning
+   * stays open for as long as the step (a new flood begins if the checks go on).
+   */
+  private isCalm(flood: Flood, now: number): boolean {
+    return now < flood.lastAt || now - flood.lastAt >= this.calmMs;
+  }
+
   /** Ends calm floods and reports long ones; runs while any flood is open. */
   private sweep(): void {
     const now = this.options.clock.now();
     for (const [workstation, flood] of this.floods) {
-      if (now - flood.lastAt >= this.calmMs) void this.end(workstation, flood, 'calm');
+      if (this.isCalm(flood, now)) void this.end(workstation, flood, 'calm');
+      // A clock set back starts the report's interval anew rather than holding it for the step.
+      else if (now < flood.reportedAt) flood.reportedAt = now;
       else if (now - flood.reportedAt >= this.reportMs) void this.report(workstation, flood, now);
     }
     this.schedule(now);
@@ -177,7 +188,11 @@ export class LoginCheckThrottle {
     if (this.timer || this.floods.size === 0) return;
     let next = Number.POSITIVE_INFINITY;
     for (const flood of this.floods.values())
-      next = Math.min(next, flood.lastAt + this.calmMs, flood.reportedAt + this.reportMs);
+      next = Math.min(
+        next,
+        Math.min(flood.lastAt, now) + this.calmMs,
+        Math.min(flood.reportedAt, now) + this.reportMs,
+      );
     this.timer = this.options.clock.setTimeout(
       () => {
         this.timer = undefined;
