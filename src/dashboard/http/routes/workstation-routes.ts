@@ -1,3 +1,4 @@
+import createError from '@fastify/error';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ID_PATTERN, WORKSTATION_ID_PATTERN } from '../../../protocol/ids.js';
@@ -28,6 +29,17 @@ export interface WorkstationRoutesOptions {
 
 /** Workstation ids are host names (see the workstations table). */
 const WorkstationId = Type.String({ pattern: WORKSTATION_ID_PATTERN });
+
+/**
+ * A report (lock result, break-glass, heartbeat) beyond the workstation's rate, which it shares
+ * with the login checks: not recorded, and the workstation sends it again later (429 is one of
+ * the answers it retries), so a real report is delayed, never lost, and a flood writes nothing.
+ */
+const ReportThrottled = createError(
+  'IDG_WORKSTATION_THROTTLED',
+  'this workstation sends far more than workstations do; send it again later',
+  429,
+);
 
 export const LoginDenial = Type.Union([
   Type.Literal('not-present'),
@@ -108,12 +120,18 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ alarm: Type.Integer() }), 400: ErrorSchema, 401: ErrorSchema },
+        response: {
+          200: Type.Object({ alarm: Type.Integer() }),
+          400: ErrorSchema,
+          401: ErrorSchema,
+          429: ErrorSchema,
+        },
       },
     },
     async (request) => {
       const { id } = request.params;
       const { user, at, outcome } = request.body;
+      if (!(await throttle.admit(id))) throw new ReportThrottled();
       // Text the workstation wrote: a NUL byte PostgreSQL refuses must not cost the audit and alarm.
       const reason = storableText(request.body.reason);
       const workstation = presence.workstation(id);
@@ -151,12 +169,18 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ recorded: Type.Boolean() }), 400: ErrorSchema, 401: ErrorSchema },
+        response: {
+          200: Type.Object({ recorded: Type.Boolean() }),
+          400: ErrorSchema,
+          401: ErrorSchema,
+          429: ErrorSchema,
+        },
       },
     },
     async (request) => {
       const { id } = request.params;
       const { command, status } = request.body;
+      if (!(await throttle.admit(id))) throw new ReportThrottled();
       const reason = request.body.reason === undefined ? undefined : storableText(request.body.reason);
       await audit.record({
         actor: `workstation:${id}`,
@@ -190,12 +214,20 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
             { additionalProperties: false },
           ),
         ),
-        response: { 200: Type.Object({ recorded: Type.Boolean() }), 400: ErrorSchema, 401: ErrorSchema },
+        response: {
+          200: Type.Object({ recorded: Type.Boolean() }),
+          400: ErrorSchema,
+          401: ErrorSchema,
+          429: ErrorSchema,
+        },
       },
     },
-    async (request) => ({
-      recorded: (await agents?.heartbeat(request.params.id, request.body?.state ?? 'running')) ?? false,
-    }),
+    async (request) => {
+      if (!(await throttle.admit(request.params.id))) throw new ReportThrottled();
+      return {
+        recorded: (await agents?.heartbeat(request.params.id, request.body?.state ?? 'running')) ?? false,
+      };
+    },
   );
 
   app.get(
