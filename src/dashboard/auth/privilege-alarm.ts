@@ -1,5 +1,6 @@
 import type { AuditEntry } from '../audit/audit-log.js';
 import type { CentralAlarm } from '../storage/alarm-store.js';
+import type { Queryable } from '../storage/event-store.js';
 import type { Role } from './staff-store.js';
 
 /**
@@ -21,6 +22,7 @@ const HANDS_OVER: Readonly<Record<string, (entry: AuditEntry) => string>> = {
   'staff.password-reset': () => 'password reset',
   'staff.totp-reset': () => 'authenticator reset',
   'staff.invitation-issued': () => 'enrolment link issued',
+  'staff.invitation-ended': () => 'its outstanding enrolment link ended',
 };
 
 export interface WrittenEntry {
@@ -54,4 +56,32 @@ export function privilegeAlarm(
         500,
       ),
   };
+}
+
+/**
+ * Why `login` may not acknowledge or resolve alarm `alarmId`, if that is a privilege alarm:
+ * the alarm is about their own account, or one about their own account is still open (a taken
+ * account must not vouch for another). Confirming is for security staff whose own accounts are
+ * settled. Undefined: no objection.
+ */
+export async function privilegeAlarmObjection(
+  db: Queryable,
+  alarmId: number,
+  login: string,
+): Promise<string | undefined> {
+  const { rows } = await db.query<{ own: boolean; open: boolean }>(
+    `WITH target AS (SELECT alarm FROM alarms WHERE id = $1)
+     SELECT coalesce(bool_or(a.id = $1), false) AS own, coalesce(bool_or(a.id <> $1), false) AS open
+       FROM alarms a
+       JOIN audit_log l ON l.id = substring(a.key FROM '^staff-privilege-granted:([0-9]{1,18})$')::bigint
+      WHERE (SELECT alarm FROM target) = 'staff-privilege-granted'
+        AND a.alarm = 'staff-privilege-granted' AND l.target = $2
+        AND (a.id = $1 OR a.state <> 'resolved')`,
+    [alarmId, `staff:${login}`],
+  );
+  const row = rows[0];
+  if (row?.own) return 'this alarm is about your own account: another member of security staff confirms it';
+  if (row?.open)
+    return 'an alarm about your own account is still open: another member of security staff confirms it before you confirm others';
+  return undefined;
 }

@@ -222,6 +222,16 @@ export class StaffAdministration {
           target: what,
           details: { sessions: ended },
         });
+      const promoted =
+        (change.role !== undefined && change.role !== current.role) ||
+        (change.disabled === false && current.disabledAt !== null);
+      if (promoted) {
+        // A link issued while the account was an auditor's (or disabled) would hand the promoted
+        // account to whoever holds it: ended, and named in the alarm.
+        const ended = await db.query('DELETE FROM staff_invitations WHERE staff_id = $1', [current.id]);
+        if ((ended.rowCount ?? 0) > 0)
+          entries.push({ actor: who, action: 'staff.invitation-ended', target: what });
+      }
       entries.push(...((await alongWith?.(db, current)) ?? []));
       const account = (await this.deps.staff.byId(current.id, db)) as StaffAccount;
       return { account, entries, alarms: true };
@@ -243,11 +253,26 @@ export class StaffAdministration {
         if (!changed.alarms) return;
         const written = changed.entries.map((entry, i) => ({ entry, id: ids[i] as number }));
         const alarm = privilegeAlarm(changed.account, written);
-        if (alarm) raised.push(...(await this.raise(alarm, db)));
+        if (alarm && (await this.someoneToTell(db, changed.account.id)))
+          raised.push(...(await this.raise(alarm, db)));
       },
     );
     if (raised.length > 0) this.deps.alarmsChanged?.(raised);
     return account;
+  }
+
+  /**
+   * Whether security staff other than the account itself exist to see the alarm and confirm it.
+   * The first security account has nobody to tell (its change is audited like every other); an
+   * alarm only it could see would stay open for good, as an account may not confirm its own.
+   */
+  private async someoneToTell(db: PoolClient, accountId: string): Promise<boolean> {
+    const { rows } = await db.query<{ any: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM staff_accounts
+                       WHERE role = 'security' AND disabled_at IS NULL AND id <> $1) AS any`,
+      [accountId],
+    );
+    return rows[0]?.any === true;
   }
 
   private async raise(alarm: CentralAlarm, db: PoolClient): Promise<AlarmView[]> {

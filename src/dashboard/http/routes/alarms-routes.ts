@@ -7,6 +7,7 @@ import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { AuditUnavailableError } from '../../audit/audited-change.js';
 import { AuthErrors } from '../../auth/auth-errors.js';
+import { privilegeAlarmObjection } from '../../auth/privilege-alarm.js';
 import type { LiveHub } from '../../live-hub.js';
 import type { AlarmChange, AlarmStore } from '../../storage/alarm-store.js';
 import { inTransaction } from '../../storage/database.js';
@@ -107,6 +108,8 @@ export const alarmsRoutes: FastifyPluginAsyncTypebox<AlarmsRoutesOptions> = asyn
         const { id } = request.params;
         const comment = request.body.comment.trim();
         const change: AlarmChange = await inTransaction(pool, log, async (client) => {
+          const objection = await privilegeAlarmObjection(client, id, login);
+          if (objection) throw new MonitoringErrors.ownAccount(objection);
           const outcome =
             action === 'acknowledge'
               ? await alarms.acknowledge(id, login, comment, client)
