@@ -2,8 +2,8 @@
 // by `identgate export` as CSV (COPY … TO STDOUT) and as JSONL (that CSV converted), each in a child process
 // under /usr/bin/time, beside psql's `\copy (the same query) to … csv` in the same run. Goal:
 // at least half psql's rate, max RSS under 200 MB. It also prices the hash chain on the write
-// path: the same rows inserted with the chain trigger on and off, and the content file's query
-// (chain-content.csv) alone.
+// path: the same rows inserted with the chain trigger on and off, and the export's own statement
+// (the rows with each one's chained content, which it splits into the data file and chain-content.csv).
 // BENCH_DATABASE_URL (admin URL, default the local server's postgres database) changes the server.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { contentSql } from '../src/dashboard/audit/bundle-content.js';
+import { exportWithContentSql } from '../src/dashboard/audit/bundle-content.js';
 import { checkExportQuery, exportSql } from '../src/dashboard/audit/export-query.js';
 import { migrate } from '../src/dashboard/storage/migrator.js';
 import { silentLogger } from '../src/lib/logger.js';
@@ -80,12 +80,12 @@ try {
 
   const query = checkExportQuery({ from: DAY, to: '2026-01-11', site: 'berlin' });
   const quote = (v: string) => `'${v.replaceAll("'", "''")}'`;
-  const sql = exportSql(query, quote);
+  const oneLine = (sql: string) => sql.replace(/--[^\n]*/g, '').replaceAll('\n', ' ');
   const psql = await timed('psql', [
     url.toString(),
     '-q',
     '-c',
-    `\\copy (${sql.replace(/--[^\n]*/g, '').replaceAll('\n', ' ')}) to '${join(work, 'psql.csv')}' csv header`,
+    `\\copy (${oneLine(exportSql(query, quote))}) to '${join(work, 'psql.csv')}' csv header`,
   ]);
   process.stdout.write(`export ${fmt(rows)} rows of one site and day\n`);
   row(
@@ -94,16 +94,16 @@ try {
     `max RSS ${psql.rssMb.toFixed(0)} MB`,
   );
 
-  // The content file's statement alone (every row's chained text rendered, hashed and compared
-  // with its link), which the export runs on its second connection beside the rows.
+  // The export's own statement: the same rows with each one's chained text, rendered, hashed and
+  // compared with its link (the export splits it into the data file and chain-content.csv).
   const content = await timed('psql', [
     url.toString(),
     '-q',
     '-c',
-    `\\copy (${contentSql(query, quote).replaceAll('\n', ' ')}) to '/dev/null' csv header`,
+    `\\copy (${oneLine(exportWithContentSql(query, quote))}) to '/dev/null' csv`,
   ]);
   row(
-    'psql \\copy chain-content … csv (its query)',
+    'psql \\copy rows with content … csv',
     `${fmt(rows / content.seconds)} rows/s`,
     `${content.seconds.toFixed(2)} s, ${(content.seconds / psql.seconds).toFixed(2)}× the rows' query`,
   );

@@ -11,12 +11,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runExportCommand } from '../../src/cli/export-command.js';
 import { retentionSettings } from '../../src/config/dashboard-config.js';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
 import { writeExportBundle } from '../../src/dashboard/audit/export-bundle.js';
-import { checkExportQuery, type ExportFormat } from '../../src/dashboard/audit/export-query.js';
+import { checkExportQuery, type ExportFormat, exportSql } from '../../src/dashboard/audit/export-query.js';
 import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
 import { PeopleStore } from '../../src/dashboard/storage/people-store.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -112,6 +113,35 @@ describe('the content of exported rows', () => {
       );
     },
   );
+
+  it('splits one COPY into the data file a COPY of the rows alone writes, and content for each chained row', async () => {
+    await rig.event('berlin', 3 * DAY, granted('p-1'));
+    await rig.event('berlin', 2 * DAY, {
+      kind: 'access.denied',
+      badge: 'b-"x", y',
+      data: { direction: 'out', reason: 'quote " comma , and\nline break' },
+    });
+    await rig.pool.query('ALTER TABLE events DISABLE TRIGGER events_chain');
+    const unchained = await rig
+      .event('hamburg', DAY, granted('p-3'))
+      .finally(() => rig.pool.query('ALTER TABLE events ENABLE TRIGGER events_chain'));
+    const dir = await exportBundle('csv');
+    const client = await rig.pool.connect();
+    try {
+      const sql = exportSql(query, (value) => client.escapeLiteral(value));
+      const copied: Buffer[] = [];
+      for await (const chunk of client.query(
+        copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`),
+      ))
+        copied.push(chunk as Buffer);
+      expect(readFileSync(join(dir, 'access-log.csv')).equals(Buffer.concat(copied))).toBe(true);
+    } finally {
+      client.release();
+    }
+    const records = readFileSync(join(dir, 'chain-content.csv'), 'utf8').trim().split('\n');
+    expect(records).toHaveLength(3);
+    expect(records.join('\n')).not.toContain(unchained.id);
+  });
 
   describe('a data file edited and signed again, as a dishonest exporter would', () => {
     const rowEdits: [string, (t: string) => string, string][] = [

@@ -61,6 +61,7 @@ describe('database migrations', () => {
       { version: 33, variant: 'any' },
       { version: 34, variant: 'any' },
       { version: 35, variant: 'any' },
+      { version: 36, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,

@@ -4,24 +4,31 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ClientBase, Pool } from 'pg';
-import { type CopyToStreamQuery, to as copyTo } from 'pg-copy-streams';
+import { to as copyTo } from 'pg-copy-streams';
 import { CodedError } from '../../lib/coded-error.js';
 import { exportPublicKey } from '../../protocol/signing.js';
 import { AuditErrorCode } from './audit-errors.js';
 import { writeAudit } from './audit-log.js';
-import { CONTENT_FILE, writeContent } from './bundle-content.js';
+import {
+  acceptErasures,
+  CONTENT_FILE,
+  CONTENT_HEADER,
+  CONTENT_LAYOUT,
+  changedRow,
+  exportWithContentSql,
+} from './bundle-content.js';
 import { Digesting, type FileEntry, fileEntry } from './bundle-digest.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
 import { checkpointsProblem } from './chain-verifier.js';
+import { ContentSplitter } from './content-splitter.js';
 import { CsvToJsonl } from './csv-to-jsonl.js';
 import {
   EXPORT_COLUMNS,
   type ExportFormat,
   type ExportQuery,
-  exportSql,
   exportWhere,
   NUMERIC_COLUMNS,
 } from './export-query.js';
@@ -31,7 +38,8 @@ import { withSharedSnapshot } from './shared-snapshot.js';
 /**
  * An auditor's export as a bundle directory: the rows (CSV and JSONL through COPY,
  * both streamed so memory stays flat), the chain links that anchor them to the signed day
- * checkpoints, the text each row's link digest was taken of (bundle-content.ts), the public key, a manifest signed with the central key and a SHA256SUMS file.
+ * checkpoints, the text each row's link digest was taken of (bundle-content.ts, from the rows'
+ * own COPY), the public key, a manifest signed with the central key and a SHA256SUMS file.
  * Everything is read in one repeatable-read snapshot and written to a hidden sibling directory
  * that is renamed into place only when complete: a cancelled or failed export leaves nothing.
  */
@@ -133,7 +141,6 @@ interface Counted {
 
 async function writeContents(pool: Pool, request: ExportRequest, dir: string): Promise<Manifest> {
   const { query, format } = request;
-  const dataName = dataFileName(format);
   let total: number | undefined;
   let rows = 0;
   const progress = (n: number) => {
@@ -141,31 +148,29 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
     const shown = Math.max(0, total === undefined ? rows : Math.min(rows, total));
     request.onProgress?.({ rows: shown, total });
   };
-  // The rows stream on one connection while a second, in the same snapshot, counts them and
-  // writes the chain links and the content file: the two backends and this process work side by side instead of in
-  // turn. Progress has no total until the count is in.
-  const [data, { counted, chain, content }] = await withSharedSnapshot(
+  const keys = {
+    current: exportPublicKey(createPublicKey(request.signingKey)),
+    retired: request.retired ?? [],
+  };
+  // The rows and their content stream on one connection while a second, in the same snapshot,
+  // counts them and writes the chain links: the two backends and this process work side by side
+  // instead of in turn. Progress has no total until the count is in.
+  const [data, { counted, chain }] = await withSharedSnapshot(
     pool,
     request.signal,
-    (client, signal) => writeRows(client, request, join(dir, dataName), progress, signal),
+    (client, signal) => writeRows(client, request, dir, keys, progress, signal),
     async (client, signal) => {
       const counted = await countRows(client, query);
       total = counted.total;
       const chained = counted.sites.filter((s) => s.min !== null);
-      const keys = {
-        current: exportPublicKey(createPublicKey(request.signingKey)),
-        retired: request.retired ?? [],
-      };
       const chain = await writeChain(client, chained, join(dir, BUNDLE_FILES.chain), keys, signal);
-      // Last, as the longest of this connection's reads; it stops the export at a changed row.
-      const content = await writeContent(client, query, join(dir, BUNDLE_FILES.content), keys, signal);
-      return { counted, chain, content };
+      return { counted, chain };
     },
   );
   if (data.written !== counted.total) {
     throw new Error(`the export wrote ${data.written} rows where its snapshot counted ${counted.total}`);
   }
-  const files = [data.file, chain.file, content];
+  const files = [data.file, chain.file, data.content];
   const publicKey = createPublicKey(request.signingKey);
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
   await writeFile(join(dir, BUNDLE_FILES.publicKey), pem);
@@ -225,33 +230,49 @@ async function countRows(client: ClientBase, query: ExportQuery): Promise<Counte
   };
 }
 
-/** The data file through COPY: CSV as PostgreSQL writes it, or converted to JSON lines here. */
+/**
+ * The data file and the content file through one COPY (bundle-content.ts), split here: CSV as
+ * PostgreSQL writes it, or converted to JSON lines here. A row whose content was changed after it
+ * was chained stops it (IDG_AUDIT_CHAIN_BROKEN), and so does one an erasure listed that `audit
+ * verify` would not accept.
+ */
 async function writeRows(
   client: ClientBase,
   request: ExportRequest,
-  path: string,
+  dir: string,
+  keys: CentralKeyHistory,
   progress: (rows: number) => void,
   signal: AbortSignal,
-): Promise<{ written: number; file: FileEntry }> {
+): Promise<{ written: number; file: FileEntry; content: FileEntry }> {
   const { query, format } = request;
-  const sql = exportSql(query, (value) => client.escapeLiteral(value));
+  const name = dataFileName(format);
+  const sql = exportWithContentSql(query, (value) => client.escapeLiteral(value));
+  const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
+  // The header PostgreSQL would write for the data file's own COPY: no column name needs quotes.
+  const header = format === 'csv' ? EXPORT_COLUMNS.join(',') : undefined;
+  const split = new ContentSplitter(CONTENT_LAYOUT, CONTENT_HEADER, changedRow, header);
   // CSV: progress from the lines written; JSONL: from the converter, which knows its records.
   const digesting = new Digesting(format === 'csv' ? progress : undefined);
-  const sink = createWriteStream(path, { mode: 0o600 });
-  let copy: CopyToStreamQuery;
-  if (format === 'csv') {
-    progress(-1); // the header line
-    copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
-    await pipeline(copy, digesting, sink, { signal });
-  } else {
-    // The same CSV stream, turned into JSON lines here: on another core than the PostgreSQL
-    // backend, where encoding JSON in SQL took four times as long as the CSV (csv-to-jsonl.ts).
-    copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
-    await pipeline(copy, new CsvToJsonl(EXPORT_COLUMNS, NUMERIC_COLUMNS, progress), digesting, sink, {
-      signal,
-    });
-  }
-  return { written: copy.rowCount, file: digesting.entry(basename(path)) };
+  const sink = createWriteStream(join(dir, name), { mode: 0o600 });
+  const contentDigesting = new Digesting();
+  const contentSink = createWriteStream(join(dir, CONTENT_FILE), { mode: 0o600 });
+  if (format === 'csv') progress(-1); // the header line
+  await Promise.all([
+    format === 'csv'
+      ? pipeline(copy, split, digesting, sink, { signal })
+      : // The same CSV, turned into JSON lines here: on another core than the PostgreSQL backend,
+        // where encoding JSON in SQL took four times as long as the CSV (csv-to-jsonl.ts).
+        pipeline(copy, split, new CsvToJsonl(EXPORT_COLUMNS, NUMERIC_COLUMNS, progress), digesting, sink, {
+          signal,
+        }),
+    pipeline(split.content, contentDigesting, contentSink, { signal }),
+  ]);
+  if (split.erased > 0) await acceptErasures(client, query, keys);
+  return {
+    written: copy.rowCount,
+    file: digesting.entry(name),
+    content: contentDigesting.entry(CONTENT_FILE),
+  };
 }
 
 /**

@@ -115,8 +115,18 @@ export function exportWhere(query: ExportQuery, quote: (value: string) => string
   return where.join('\n   AND ');
 }
 
-/** The SELECT behind both formats, in file order. */
-export function exportSql(query: ExportQuery, quote: (value: string) => string): string {
+/** What a caller adds to the export's SELECT after its columns (bundle-content.ts: each row's chained text). */
+export interface ExportSqlExtra {
+  columns: string;
+  joins: string;
+}
+
+/** The SELECT behind both formats, in file order; `extra` columns follow the exported ones. */
+export function exportSql(
+  query: ExportQuery,
+  quote: (value: string) => string,
+  extra?: ExportSqlExtra,
+): string {
   return `SELECT to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "when",
        e.site, d.room, e.door,
        CASE WHEN e.data ? 'direction' THEN e.door || '/' || (e.data ->> 'direction') END AS reader,
@@ -124,10 +134,10 @@ export function exportSql(query: ExportQuery, quote: (value: string) => string):
        CASE e.kind WHEN 'access.granted' THEN 'granted' WHEN 'access.denied' THEN 'denied' END AS decision,
        e.data ->> 'reason' AS reason, e.id AS event_id, e.gateway, e.seq AS sequence,
        f.clip,
-       e.kind, c.no AS chain_no, encode(c.hash, 'hex') AS chain_hash
+       e.kind, c.no AS chain_no, encode(c.hash, 'hex') AS chain_hash${extra ? `,\n       ${extra.columns}` : ''}
   FROM events e
   LEFT JOIN doors d ON d.site = e.site AND d.id = e.door
-  LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
+  LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text${extra ? `\n  ${extra.joins}` : ''}
   LEFT JOIN (SELECT DISTINCT ON (l.data ->> 'event', l.site, l.gateway) l.data ->> 'event' AS event,
                     l.site, l.gateway, (l.data ->> 'camera') || '/' || (l.data -> 'clip' ->> 'id') AS clip
                FROM events l

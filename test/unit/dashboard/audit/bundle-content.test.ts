@@ -1,7 +1,4 @@
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { ContentGuard } from '../../../../src/dashboard/audit/bundle-content.js';
 import {
   type ChainedEvent,
   chainedColumns,
@@ -112,41 +109,5 @@ describe('an exported row against its chained content', () => {
     expect(formatContentLine(undefined)).toMatch(
       /^content not rechecked: the bundle has no chain-content\.csv/,
     );
-  });
-});
-
-describe('the exporter reading the states of its content file', () => {
-  const header = 'state,site,no,event_id,content\n';
-  const record = (state: string, no: number) => `${state},berlin,${no},id-${no},"[""event""]"\n`;
-  /** Streams `text` in chunks of `size` bytes through a guard; returns it and what passed. */
-  const guard = async (text: string, size: number) => {
-    const chunks: Buffer[] = [];
-    for (let i = 0; i < text.length; i += size) chunks.push(Buffer.from(text.slice(i, i + size)));
-    const seen: Buffer[] = [];
-    const content = new ContentGuard();
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        seen.push(chunk);
-        done();
-      },
-    });
-    await pipeline(Readable.from(chunks), content, sink);
-    return { erased: content.erased, out: Buffer.concat(seen).toString() };
-  };
-
-  it.each([1, 7, 4096])(
-    'passes matching and erased rows through unchanged, in chunks of %i bytes',
-    async (size) => {
-      const text = header + record('', 1) + record('erased', 2) + record('', 3) + record('erased', 4);
-      expect(await guard(text, size)).toEqual({ erased: 2, out: text });
-    },
-  );
-
-  it.each([1, 5, 4096])('fails at a changed row, naming it, in chunks of %i bytes', async (size) => {
-    const text = header + record('', 1) + record('changed', 2) + record('', 3);
-    await expect(guard(text, size)).rejects.toMatchObject({
-      code: 'IDG_AUDIT_CHAIN_BROKEN',
-      message: expect.stringMatching(/^chain berlin: link 2 \(event id-2\): its event row was changed/),
-    });
   });
 });
