@@ -274,7 +274,8 @@ describe('verifying a chain begun before alarms and audit entries were salted', 
     await alarm('badge-locked-out:BADGE-NEW');
     await alarm('door-forced:main');
 
-    expect((await migrate(pool, silentLogger)).applied).toEqual([34, 35]);
+    // 34 (the salt) and 35 first, then whatever later versions exist.
+    expect((await migrate(pool, silentLogger)).applied.slice(0, 2)).toEqual([34, 35]);
     const unsalted = await pool.query(
       `SELECT (SELECT count(*)::int FROM alarms WHERE salt IS NULL) AS alarms,
               (SELECT count(*)::int FROM audit_log WHERE salt IS NULL) AS audit`,
