@@ -153,4 +153,23 @@ describe('the staff-privilege-granted alarm is confirmed by others than the acco
     expect(accepted.statusCode).toBe(403);
     expect(accepted.body).toContain('unknown, used or expired');
   });
+  // Last: it leaves the guard with an open alarm of its own.
+  it('raises the alarm even when every other security account was disabled first', async () => {
+    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
+    const disabled = await admin.request('PATCH', `/api/v1/staff/${guard.login}`, { disabled: true });
+    expect(disabled.statusCode, disabled.body).toBe(200);
+    const others = await system.dashboard.pool.query<{ login: string }>(
+      `SELECT login FROM staff_accounts WHERE role = 'security' AND disabled_at IS NULL`,
+    );
+    for (const { login } of others.rows)
+      expect((await admin.request('PATCH', `/api/v1/staff/${login}`, { disabled: true })).statusCode).toBe(
+        200,
+      );
+    await createWithLink('quiet-guard');
+    const raised = await system.dashboard.pool.query<{ detail: string }>(
+      `SELECT detail FROM alarms WHERE alarm = 'staff-privilege-granted' AND detail LIKE $1`,
+      ['security account staff:quiet-guard:%'],
+    );
+    expect(raised.rows.map((r) => r.detail)).toEqual([expect.stringContaining('created')]);
+  });
 });

@@ -265,11 +265,12 @@ export class StaffAdministration {
    * Whether security staff other than the account itself exist to see the alarm and confirm it.
    * The first security account has nobody to tell (its change is audited like every other); an
    * alarm only it could see would stay open for good, as an account may not confirm its own.
+   * Disabled accounts count: disabling every other security account first (which raises nothing)
+   * must not make a taken account's change pass unannounced.
    */
   private async someoneToTell(db: PoolClient, accountId: string): Promise<boolean> {
     const { rows } = await db.query<{ any: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM staff_accounts
-                       WHERE role = 'security' AND disabled_at IS NULL AND id <> $1) AS any`,
+      `SELECT EXISTS (SELECT 1 FROM staff_accounts WHERE role = 'security' AND id <> $1) AS any`,
       [accountId],
     );
     return rows[0]?.any === true;
