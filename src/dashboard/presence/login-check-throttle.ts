@@ -42,6 +42,12 @@ export const floodAlarmKey = (workstation: string) =>
 
 export class LoginCheckThrottle {
   private readonly buckets: TokenBuckets;
+  /**
+   * The workstation's reports (lock results, break-glass, heartbeats) have an allowance of their
+   * own, three times the checks' burst at twice their rate: an agent resending a backlog of lock
+   * results after an outage must not use up the next person's login checks.
+   */
+  private readonly reports: TokenBuckets;
   private readonly floods = new Map<string, Flood>();
   private readonly reportMs: number;
   private timer: TimerHandle | undefined;
@@ -50,6 +56,10 @@ export class LoginCheckThrottle {
 
   constructor(private readonly options: LoginCheckThrottleOptions) {
     this.buckets = new TokenBuckets(options.limits);
+    this.reports = new TokenBuckets({
+      burst: options.limits.burst * 3,
+      intervalMs: options.limits.intervalMs / 2,
+    });
     this.reportMs = options.reportMs ?? 5 * 60_000;
   }
 
@@ -60,7 +70,7 @@ export class LoginCheckThrottle {
 
   /** Workstations with a bucket or a flood in memory. */
   get tracked(): { buckets: number; floods: number } {
-    return { buckets: this.buckets.size, floods: this.floods.size };
+    return { buckets: this.buckets.size + this.reports.size, floods: this.floods.size };
   }
 
   /**
@@ -77,12 +87,13 @@ export class LoginCheckThrottle {
    * Whether this check of `workstation` may be answered; false: deny it as `throttled` and write
    * nothing for it. A flood that has calmed is ended (audited, its warning cleared) before the
    * check is decided; the check that begins a flood resolves once that is audited and raised.
+   * `report`: a report, taken from the reports' allowance; beyond it, it is a flood all the same.
    */
-  async admit(workstation: string): Promise<boolean> {
+  async admit(workstation: string, kind: 'check' | 'report' = 'check'): Promise<boolean> {
     const now = this.options.clock.now();
     const calmed = this.floods.get(workstation);
     if (calmed && this.isCalm(calmed, now)) await this.end(workstation, calmed, 'calm');
-    if (this.buckets.take(workstation, now)) return true;
+    if ((kind === 'check' ? this.buckets : this.reports).take(workstation, now)) return true;
     const flood = this.floods.get(workstation);
     if (flood) {
       flood.throttled += 1;

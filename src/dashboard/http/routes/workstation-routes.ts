@@ -31,9 +31,10 @@ export interface WorkstationRoutesOptions {
 const WorkstationId = Type.String({ pattern: WORKSTATION_ID_PATTERN });
 
 /**
- * A report (lock result, break-glass, heartbeat) beyond the workstation's rate, which it shares
- * with the login checks: not recorded, and the workstation sends it again later (429 is one of
- * the answers it retries), so a real report is delayed, never lost, and a flood writes nothing.
+ * A report (lock result, break-glass, heartbeat) beyond the workstation's allowance for reports
+ * (LoginCheckThrottle): not recorded. The workstation sends a lock result or break-glass report
+ * again later (429 is one of the answers it retries), so a real one is delayed, never lost; a
+ * refused heartbeat is simply followed by the next. A flood writes nothing.
  */
 const ReportThrottled = createError(
   'IDG_WORKSTATION_THROTTLED',
@@ -131,7 +132,7 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     async (request) => {
       const { id } = request.params;
       const { user, at, outcome } = request.body;
-      if (!(await throttle.admit(id))) throw new ReportThrottled();
+      if (!(await throttle.admit(id, 'report'))) throw new ReportThrottled();
       // Text the workstation wrote: a NUL byte PostgreSQL refuses must not cost the audit and alarm.
       const reason = storableText(request.body.reason);
       const workstation = presence.workstation(id);
@@ -180,7 +181,7 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
     async (request) => {
       const { id } = request.params;
       const { command, status } = request.body;
-      if (!(await throttle.admit(id))) throw new ReportThrottled();
+      if (!(await throttle.admit(id, 'report'))) throw new ReportThrottled();
       const reason = request.body.reason === undefined ? undefined : storableText(request.body.reason);
       await audit.record({
         actor: `workstation:${id}`,
@@ -223,7 +224,7 @@ export const workstationRoutes: FastifyPluginAsyncTypebox<WorkstationRoutesOptio
       },
     },
     async (request) => {
-      if (!(await throttle.admit(request.params.id))) throw new ReportThrottled();
+      if (!(await throttle.admit(request.params.id, 'report'))) throw new ReportThrottled();
       return {
         recorded: (await agents?.heartbeat(request.params.id, request.body?.state ?? 'running')) ?? false,
       };
