@@ -126,13 +126,6 @@ export class StaffAdministration {
     const login = await this.checkNewAccount(input);
     const passwordHash = await hashPassword(input.password);
     return this.changeAccount(async (db) => {
-      // In the administrators' turn, like every other staff change: an administrator disabled or
-      // demoted while this request waited creates nothing.
-      await db.query(`SELECT pg_advisory_xact_lock(hashtext('identgate/staff-administration'))`);
-      if (createdBy.startsWith('staff:')) {
-        const acting = await this.deps.staff.byLogin(createdBy.slice('staff:'.length), db);
-        if (!acting || acting.disabledAt || acting.role !== 'admin') throw new AuthErrors.forbidden();
-      }
       // The first administrator's setup tells nobody, as there is nobody yet. A setup that
       // replaces lost administrators while other accounts exist is told like any other creation.
       const first = options.setup === true && !(await this.deps.staff.anyExists(db));

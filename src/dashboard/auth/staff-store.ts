@@ -76,8 +76,8 @@ export class StaffStore {
     return fromRow(result.rows[0] as Row);
   }
 
-  async byLogin(login: string, db: Queryable = this.pool): Promise<StaffAccount | undefined> {
-    const result = await db.query<Row>('SELECT * FROM staff_accounts WHERE login = $1', [
+  async byLogin(login: string): Promise<StaffAccount | undefined> {
+    const result = await this.pool.query<Row>('SELECT * FROM staff_accounts WHERE login = $1', [
       login.toLowerCase(),
     ]);
     return result.rows[0] ? fromRow(result.rows[0]) : undefined;
