@@ -45,7 +45,7 @@ describe('the export form in a browser', () => {
     await pool.end();
     await system.dashboard.auth.createAccount(
       { login: auditor.login, displayName: 'Ada Auditor', password: auditor.password, role: 'auditor' },
-      'staff:test-setup',
+      { tool: 'test-setup' },
     );
     browser = await launchBrowser();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();

@@ -185,7 +185,7 @@ describe('the dashboard in a browser', () => {
     await system.dashboard.photos.put(system.agent.person, readFileSync('test/fixtures/photo.jpg'));
     await system.dashboard.auth.createAccount(
       { login: guard.login, displayName: guard.name, password: guard.password, role: 'security' },
-      `staff:${admin.login}`,
+      (await system.dashboard.staff.byLogin(admin.login)) ?? expect.unreachable('no administrator account'),
     );
     await page.locator('#sign-out').click();
     await signIn(guard);

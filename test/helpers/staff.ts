@@ -36,7 +36,7 @@ export class StaffClient {
     const password = `correct horse battery staple ${counter} tram`;
     await dashboard.auth.createAccount(
       { login: name, displayName: `Test ${role} ${counter}`, password, role },
-      'test',
+      { tool: 'test' },
     );
     const client = new StaffClient(dashboard.http, clock, name, password);
     await client.signIn();

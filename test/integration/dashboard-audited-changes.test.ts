@@ -360,6 +360,41 @@ describe('dashboard: no change without its audit entry', () => {
       ).toEqual([{ enrolled: true }]);
     });
 
+    it('creates no account for an administrator disabled while the creation waited for its turn', async () => {
+      const acting = await system.staff('admin');
+      await confirmed(acting);
+      const locker = new pg.Client({ connectionString: system.databaseUrl });
+      await locker.connect();
+      try {
+        await locker.query(`SELECT pg_advisory_lock(hashtext('identgate/staff-administration'))`);
+        const creation = acting.request('POST', '/api/v1/staff', {
+          login: 'made-too-late',
+          displayName: 'Too Late',
+          role: 'security',
+        });
+        await vi.waitFor(
+          async () => {
+            const [row] = await rows(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+                WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`,
+            );
+            expect(row?.n).toBe(1);
+          },
+          { timeout: 20_000, interval: 20 },
+        );
+        await locker.query('UPDATE staff_accounts SET disabled_at = now() WHERE login = $1', [acting.login]);
+        await locker.query(`SELECT pg_advisory_unlock(hashtext('identgate/staff-administration'))`);
+        const answer = await creation;
+        expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+          status: 403,
+          code: 'IDG_AUTH_FORBIDDEN',
+        });
+      } finally {
+        await locker.end();
+      }
+      expect(await rows('SELECT login FROM staff_accounts WHERE login = $1', ['made-too-late'])).toEqual([]);
+    });
+
     // Last: it leaves exactly one enabled administrator.
     it('leaves an administrator when two disable each other at the same moment', async () => {
       const first = await system.staff('admin');

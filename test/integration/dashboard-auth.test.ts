@@ -179,7 +179,7 @@ describe('dashboard staff authentication', () => {
       await expect(
         system.dashboard.auth.createAccount(
           { login: 'pat-the-tester', displayName: 'Pat Tester', password, role: 'security' },
-          'test',
+          { tool: 'test' },
         ),
       ).rejects.toThrow(problem);
     });
@@ -189,7 +189,7 @@ describe('dashboard staff authentication', () => {
       expect(passphrase).toHaveLength(64);
       await system.dashboard.auth.createAccount(
         { login: 'long-phrase', displayName: 'Lee Kim', password: passphrase, role: 'auditor' },
-        'test',
+        { tool: 'test' },
       );
       const row = await db.query<{ password_hash: string }>(
         "SELECT password_hash FROM staff_accounts WHERE login = 'long-phrase'",
@@ -639,7 +639,7 @@ describe('dashboard staff authentication', () => {
       const login = 'enna-first';
       await system.dashboard.auth.createAccount(
         { login, displayName: 'Enna First', password: PASSWORD, role: 'security' },
-        'test',
+        { tool: 'test' },
       );
       const address = '10.93.1.1';
       // Two password sign-ins before the account has an authenticator: both must enrol.

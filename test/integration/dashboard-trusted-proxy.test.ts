@@ -50,7 +50,7 @@ describe('dashboard behind a trusted proxy', () => {
     const login = `proxied-${n}`;
     await dashboard.auth.createAccount(
       { login, displayName: `Proxied ${n}`, password: PASSWORD, role: 'security' },
-      'test',
+      { tool: 'test' },
     );
     return login;
   };

@@ -122,7 +122,7 @@ describe('staff accounts: an alarm for security staff when a privileged account 
             password: 'quiet harbour lantern 2026',
             role: 'security',
           },
-          'cli:ops',
+          { tool: 'cli:ops' },
         ),
       );
       expect(raised.map((a) => a.detail)).toEqual([

@@ -15,6 +15,7 @@ import {
   type AccountChange,
   type AlongWith,
   assertPassword,
+  type Creator,
   type NewAccount,
   StaffAdministration,
 } from './staff-administration.js';
@@ -121,12 +122,12 @@ export class AuthService {
   }
 
   /**
-   * A new account, by `createdBy` (`staff:<login>`, or a tool). One with role `security` or
+   * A new account, by an administrator or a tool on the central host. One with role `security` or
    * `admin` raises a `staff-privilege-granted` alarm; `alongWith`: more of the same change.
    */
   createAccount(
     input: NewAccount & { role: Role },
-    createdBy: string,
+    createdBy: Creator,
     alongWith?: AlongWith,
   ): Promise<StaffAccount> {
     return this.administration.createAccount(input, createdBy, alongWith);

@@ -39,6 +39,15 @@ export interface AccountChange {
  */
 export type AlongWith = (db: PoolClient, account: StaffAccount) => Promise<readonly AuditEntry[]>;
 
+/**
+ * Who creates an account: an administrator's account, read again in the administrators' turn, or
+ * the name of a tool on the central host (`setup`, a test's set-up), which has no account to
+ * lose.
+ */
+export type Creator = StaffAccount | { tool: string };
+
+const creatorName = (creator: Creator) => ('tool' in creator ? creator.tool : `staff:${creator.login}`);
+
 /** What a change to one account did, for its audit entries and its alarm. */
 interface AccountChanged {
   account: StaffAccount;
@@ -100,7 +109,7 @@ export class StaffAdministration {
       );
     }
     try {
-      return await this.create({ ...input, role: 'admin' }, 'setup', { setup: true });
+      return await this.create({ ...input, role: 'admin' }, { tool: 'setup' }, { setup: true });
     } catch (error) {
       await this.deps.pool.query('UPDATE setup_tokens SET used_at = NULL WHERE token_hash = $1', [
         sha256(token),
@@ -112,7 +121,7 @@ export class StaffAdministration {
   /** `alongWith`: more of the same change (the new account's enrolment link). */
   createAccount(
     input: NewAccount & { role: Role },
-    createdBy: string,
+    createdBy: Creator,
     alongWith?: AlongWith,
   ): Promise<StaffAccount> {
     return this.create(input, createdBy, { alongWith });
@@ -120,12 +129,20 @@ export class StaffAdministration {
 
   private async create(
     input: NewAccount & { role: Role },
-    createdBy: string,
+    creator: Creator,
     options: { alongWith?: AlongWith; setup?: boolean },
   ): Promise<StaffAccount> {
     const login = await this.checkNewAccount(input);
     const passwordHash = await hashPassword(input.password);
+    const createdBy = creatorName(creator);
     return this.changeAccount(async (db) => {
+      // In the administrators' turn, like every other staff change, with the acting administrator
+      // as they are now: one disabled or demoted while this request waited creates nothing.
+      await db.query(`SELECT pg_advisory_xact_lock(hashtext('identgate/staff-administration'))`);
+      if (!('tool' in creator)) {
+        const acting = await this.deps.staff.byId(creator.id, db);
+        if (!acting || acting.disabledAt || acting.role !== 'admin') throw new AuthErrors.forbidden();
+      }
       // The first administrator's setup tells nobody, as there is nobody yet. A setup that
       // replaces lost administrators while other accounts exist is told like any other creation.
       const first = options.setup === true && !(await this.deps.staff.anyExists(db));

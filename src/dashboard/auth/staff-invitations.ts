@@ -43,7 +43,7 @@ export class StaffInvitations {
     const link = this.link(actor);
     const account = await this.deps.auth.createAccount(
       { ...input, password: unusablePassword(input.login, input.displayName) },
-      `staff:${actor.login}`,
+      actor,
       link.issue,
     );
     return { account, invitation: link.issued() };
