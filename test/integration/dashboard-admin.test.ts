@@ -36,15 +36,6 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     await system?.stop();
   });
 
-  /**
-   * Re-authenticates the administrator only when their confirmation has lapsed: each re-auth moves
-   * the dashboard's clock on by a TOTP step, and enough of them would outrun the 5 minutes a
-   * confirmation counts.
-   */
-  async function confirmed(): Promise<void> {
-    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
-  }
-
   async function audited(action: string): Promise<AuditRow[]> {
     const rows = await db.query<AuditRow>(
       'SELECT actor, target, details FROM audit_log WHERE action = $1 ORDER BY id',
@@ -103,7 +94,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
   describe('staff accounts', () => {
     it('creates an account with a one-time enrolment link that the owner uses to choose a password', async () => {
-      await confirmed();
+      await admin.confirm();
       const created = await admin.request('POST', '/api/v1/staff', {
         login: 'Grace.Hopper',
         displayName: 'Grace Hopper',
@@ -163,7 +154,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     });
 
     it('refuses hostile or malformed input with a clear 400 or 409', async () => {
-      await confirmed();
+      await admin.confirm();
       const cases: Array<[unknown, number]> = [
         [{ login: 'x'.repeat(300), displayName: 'Long Login', role: 'security' }, 400],
         [{ login: '../etc', displayName: 'Path', role: 'security' }, 400],
@@ -194,7 +185,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     it('changes a role, ending the sessions of that account, and audits it', async () => {
       const target = await system.staff('security');
       expect((await target.request('GET', '/api/v1/session')).json().authenticated).toBe(true);
-      await confirmed();
+      await admin.confirm();
       const changed = await admin.request('PATCH', `/api/v1/staff/${target.login}`, { role: 'auditor' });
       expect(changed.statusCode, changed.body).toBe(200);
       expect(changed.json()).toMatchObject({ login: target.login, role: 'auditor' });
@@ -210,7 +201,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
     it('disables and enables an account; a disabled account cannot sign in', async () => {
       const target = await system.staff('auditor');
-      await confirmed();
+      await admin.confirm();
       const disabled = await admin.request('PATCH', `/api/v1/staff/${target.login}`, { disabled: true });
       expect(disabled.json()).toMatchObject({ disabled: true });
       expect((await target.request('GET', '/api/v1/session')).json().authenticated).toBe(false);
@@ -227,7 +218,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
     it('resets a lost authenticator: the owner enrols again at the next sign-in', async () => {
       const target = await system.staff('security');
-      await confirmed();
+      await admin.confirm();
       const reset = await admin.request('PATCH', `/api/v1/staff/${target.login}`, { resetTotp: true });
       expect(reset.json()).toMatchObject({ totpEnrolled: false });
       // The sessions opened with the old authenticator end with it.
@@ -245,7 +236,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
     it('issues a new link for a forgotten password: the old password stops working', async () => {
       const target = await system.staff('security');
-      await confirmed();
+      await admin.confirm();
       const issued = await admin.request('POST', `/api/v1/staff/${target.login}/invitation`);
       expect(issued.statusCode, issued.body).toBe(200);
       expect((await target.request('GET', '/api/v1/session')).json().authenticated).toBe(false);
@@ -259,7 +250,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     });
 
     it('does not let an administrator change their own role or disable themselves', async () => {
-      await confirmed();
+      await admin.confirm();
       const demote = await admin.request('PATCH', `/api/v1/staff/${admin.login}`, { role: 'security' });
       expect(demote.statusCode).toBe(409);
       const disable = await admin.request('PATCH', `/api/v1/staff/${admin.login}`, { disabled: true });
@@ -296,7 +287,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
 
       const refused = await unconfirmed.request('POST', '/api/v1/people/agent-lin/totp');
       expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
-      await confirmed();
+      await admin.confirm();
       const updated = credentialsUpdated();
       const enrolled = await admin.request('POST', '/api/v1/people/agent-lin/totp');
       expect(enrolled.statusCode, enrolled.body).toBe(200);
@@ -410,7 +401,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
         reference: 'DSR-7',
       });
       expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
-      await confirmed();
+      await admin.confirm();
       const enrolled = await admin.request('POST', '/api/v1/people/agent-gone/totp');
       expect(enrolled.json().sync).toEqual({ status: 'published', gateways: 1 });
       // The sets published for the enrolment may still be on their way: wait for the erasure's.
@@ -453,7 +444,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       const body = { dataClass: 'access-events', scope: 'site', scopeId: system.site, days: 30 };
       const refused = await unconfirmed.request('PUT', '/api/v1/retention/policies', body);
       expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
-      await confirmed();
+      await admin.confirm();
       const set = await admin.request('PUT', '/api/v1/retention/policies', body);
       expect(set.statusCode, set.body).toBe(200);
       expect(set.json()).toMatchObject({
@@ -480,7 +471,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
     });
 
     it('refuses policies outside the allowed range, scope or directory', async () => {
-      await confirmed();
+      await admin.confirm();
       const cases: Array<[unknown, number, string]> = [
         [{ dataClass: 'access-events', scope: 'global', days: 0 }, 400, 'IDG_HTTP_BAD_REQUEST'],
         [{ dataClass: 'access-events', scope: 'global', days: 100_000 }, 400, 'IDG_HTTP_BAD_REQUEST'],
@@ -508,7 +499,7 @@ describe('dashboard administration: staff, people, retention, directory', () => 
       };
       const refused = await unconfirmed.request('POST', '/api/v1/retention/holds', hold);
       expect(refused.json().code).toBe('IDG_AUTH_REAUTH');
-      await confirmed();
+      await admin.confirm();
       const placed = await admin.request('POST', '/api/v1/retention/holds', hold);
       expect(placed.statusCode, placed.body).toBe(201);
       const id = placed.json().id as number;

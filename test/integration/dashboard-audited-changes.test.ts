@@ -49,14 +49,6 @@ describe('dashboard: no change without its audit entry', () => {
       code: 'IDG_AUDIT_UNAVAILABLE',
     });
 
-  /**
-   * Re-authenticates only when the confirmation has lapsed: each re-authentication moves the
-   * dashboard's test clock on by a TOTP step, and enough of them outrun the 5 minutes it counts.
-   */
-  const confirmed = async (client: StaffClient) => {
-    if (!(await client.request('GET', '/api/v1/session')).json().reauthFresh) await client.reauth();
-  };
-
   const rows = async (sql: string, values: unknown[] = []) => (await db.query(sql, values)).rows;
 
   const created = async (id: string) => {
@@ -161,7 +153,7 @@ describe('dashboard: no change without its audit entry', () => {
 
     for (const { behaviour, action, act, state } of cases) {
       it(`${behaviour} when its entry (${action}) cannot be written`, async () => {
-        await confirmed(admin);
+        await admin.confirm();
         const before = await state();
         const response = await whileRefused(action, act);
         expectRefused(response);
@@ -213,7 +205,7 @@ describe('dashboard: no change without its audit entry', () => {
 
   describe('staff accounts and sessions', () => {
     it('creates no account when its entry (staff.created) cannot be written', async () => {
-      await confirmed(admin);
+      await admin.confirm();
       const response = await whileRefused('staff.created', () =>
         admin.request('POST', '/api/v1/staff', {
           login: 'never-made',
@@ -227,7 +219,7 @@ describe('dashboard: no change without its audit entry', () => {
 
     it('neither disables an account nor ends its sessions when the entry cannot be written', async () => {
       const security = await system.staff('security');
-      await confirmed(admin);
+      await admin.confirm();
       const response = await whileRefused('staff.disabled', () =>
         admin.request('PATCH', `/api/v1/staff/${security.login}`, { disabled: true }),
       );
@@ -326,7 +318,7 @@ describe('dashboard: no change without its audit entry', () => {
     it('changes nothing for an administrator disabled while their change waited for its turn', async () => {
       const acting = await system.staff('admin');
       const target = await system.staff('security');
-      await confirmed(acting);
+      await acting.confirm();
       const locker = new pg.Client({ connectionString: system.databaseUrl });
       await locker.connect();
       try {
@@ -362,7 +354,7 @@ describe('dashboard: no change without its audit entry', () => {
 
     it('creates no account for an administrator disabled while the creation waited for its turn', async () => {
       const acting = await system.staff('admin');
-      await confirmed(acting);
+      await acting.confirm();
       const locker = new pg.Client({ connectionString: system.databaseUrl });
       await locker.connect();
       try {
@@ -399,7 +391,7 @@ describe('dashboard: no change without its audit entry', () => {
     it('leaves an administrator when two disable each other at the same moment', async () => {
       const first = await system.staff('admin');
       const second = await system.staff('admin');
-      await confirmed(first);
+      await first.confirm();
       const others = await rows(
         `SELECT login FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL AND login <> ALL($1)`,
         [[first.login, second.login]],
@@ -409,7 +401,7 @@ describe('dashboard: no change without its audit entry', () => {
           200,
         );
       }
-      await confirmed(second);
+      await second.confirm();
       const answers = await Promise.all([
         first.request('PATCH', `/api/v1/staff/${second.login}`, { disabled: true }),
         second.request('PATCH', `/api/v1/staff/${first.login}`, { disabled: true }),

@@ -71,7 +71,7 @@ describe('people: concurrent administrators', () => {
     expect(
       (await admin.request('POST', '/api/v1/people', { id, displayName: 'Erika Erased' })).statusCode,
     ).toBe(201);
-    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
+    await admin.confirm();
     await locker.query('BEGIN');
     await locker.query('SELECT 1 FROM people WHERE id = $1 FOR UPDATE', [id]);
     // The erasure waits for the row first; the change has found the person and waits behind it.

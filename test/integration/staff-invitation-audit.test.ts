@@ -41,10 +41,6 @@ describe('staff enrolment links: a 503 that says nothing changed leaves nothing 
     }
   };
 
-  const confirmed = async (client: StaffClient) => {
-    if (!(await client.request('GET', '/api/v1/session')).json().reauthFresh) await client.reauth();
-  };
-
   const signsInWith = async (client: StaffClient) =>
     (
       await client.app.inject({
@@ -61,7 +57,7 @@ describe('staff enrolment links: a 503 that says nothing changed leaves nothing 
   });
 
   it('creates no account when the entry of its enrolment link (staff.invitation-issued) cannot be written', async () => {
-    await confirmed(admin);
+    await admin.confirm();
     const response = await whileRefused('staff.invitation-issued', () =>
       admin.request('POST', '/api/v1/staff', {
         login: 'rv-never-invited',
@@ -79,7 +75,7 @@ describe('staff enrolment links: a 503 that says nothing changed leaves nothing 
 
   it("keeps an account's password and sessions when its new link (staff.invitation-issued) cannot be audited", async () => {
     const security = await system.staff('security');
-    await confirmed(admin);
+    await admin.confirm();
     const response = await whileRefused('staff.invitation-issued', () =>
       admin.request('POST', `/api/v1/staff/${security.login}/invitation`),
     );
@@ -95,7 +91,7 @@ describe('staff enrolment links: a 503 that says nothing changed leaves nothing 
     expect(
       await rows(`SELECT login FROM staff_accounts WHERE role = 'admin' AND disabled_at IS NULL`),
     ).toEqual([{ login: admin.login }]);
-    await confirmed(admin);
+    await admin.confirm();
     const response = await whileRefused('staff.invitation-issued', () =>
       admin.request('POST', `/api/v1/staff/${admin.login}/invitation`),
     );

@@ -30,7 +30,7 @@ describe('the staff-privilege-granted alarm is confirmed by others than the acco
 
   /** The administrator's side: a new security account and its enrolment link, kept. */
   const createWithLink = async (login: string): Promise<string> => {
-    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
+    await admin.confirm();
     const created = await admin.request('POST', '/api/v1/staff', {
       login,
       displayName: 'Night Guard',
@@ -130,7 +130,7 @@ describe('the staff-privilege-granted alarm is confirmed by others than the acco
 
   it('ends an enrolment link issued before a promotion to security, and says so in the alarm', async () => {
     const login = 'late-guard';
-    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
+    await admin.confirm();
     const created = await admin.request('POST', '/api/v1/staff', {
       login,
       displayName: 'Late Guard',
@@ -155,7 +155,7 @@ describe('the staff-privilege-granted alarm is confirmed by others than the acco
   });
   // Last: it leaves the guard with an open alarm of its own.
   it('raises the alarm even when every other security account was disabled first', async () => {
-    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
+    await admin.confirm();
     const disabled = await admin.request('PATCH', `/api/v1/staff/${guard.login}`, { disabled: true });
     expect(disabled.statusCode, disabled.body).toBe(200);
     const others = await system.dashboard.pool.query<{ login: string }>(

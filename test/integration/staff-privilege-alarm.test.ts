@@ -43,14 +43,6 @@ describe('staff accounts: an alarm for security staff when a privileged account 
     await system?.stop();
   });
 
-  /**
-   * Re-authenticates only when the confirmation has lapsed: each re-authentication moves the
-   * dashboard's test clock on by a TOTP step, and enough of them outrun the 5 minutes it counts.
-   */
-  const confirmed = async (client: StaffClient) => {
-    if (!(await client.request('GET', '/api/v1/session')).json().reauthFresh) await client.reauth();
-  };
-
   const rows = async (sql: string, values: unknown[] = []) => (await db.query(sql, values)).rows;
 
   /** The staff-privilege-granted alarms as security staff list them, oldest first. */
@@ -64,7 +56,7 @@ describe('staff accounts: an alarm for security staff when a privileged account 
 
   /** Runs `act` as an administrator's confirmed action; answers its response and the alarms it raised. */
   const raisedBy = async (act: () => Promise<LightMyRequestResponse | unknown>) => {
-    await confirmed(admin);
+    await admin.confirm();
     const before = new Set((await privilegeAlarms()).map((a) => a.id));
     const response = await act();
     return { response, raised: (await privilegeAlarms()).filter((a) => !before.has(a.id)) };
@@ -288,7 +280,7 @@ describe('staff accounts: an alarm for security staff when a privileged account 
   describe('no change without its alarm', () => {
     /** Makes every insert of a staff-privilege-granted alarm fail while `act` runs; answers its response. */
     const whileAlarmRefused = async (act: () => Promise<LightMyRequestResponse>) => {
-      await confirmed(admin);
+      await admin.confirm();
       const restore = await refuseInserts(db, 'alarms', `NEW.alarm = 'staff-privilege-granted'`);
       try {
         return await act();
