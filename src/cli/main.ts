@@ -11,6 +11,7 @@ import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { reportUnhandledRejections } from '../lib/unhandled-rejections.js';
+import { ALARMS_USAGE, runAlarmsCommand } from './alarms-command.js';
 import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
 import { CONFIG_USAGE, runConfig } from './config-command.js';
@@ -43,6 +44,7 @@ usage:
   identgate retention run|policy|hold|log …      retention of personal data, legal holds, deletion log
   identgate people erase <person-id>             erase a person on request
   identgate gateways list|retire …               gateways ever trusted; retire one for good
+  identgate alarms list|acknowledge|resolve …    the alarm workflow from the central host
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
   identgate workstation check|break-glass|agent|erase|register  workstation login gated on presence
@@ -61,6 +63,8 @@ ${RETENTION_USAGE}
 ${PEOPLE_USAGE}
 
 ${GATEWAYS_USAGE}
+
+${ALARMS_USAGE}
 
 ${PKI_USAGE}
 
@@ -141,6 +145,8 @@ async function main(argv: string[]): Promise<number> {
       to: { type: 'string' },
       reason: { type: 'string' },
       reference: { type: 'string' },
+      comment: { type: 'string' },
+      all: { type: 'boolean' },
       'keep-events': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -250,6 +256,11 @@ async function main(argv: string[]): Promise<number> {
     case 'gateways': {
       const { config, reason } = values;
       for (const line of await runGatewaysCommand(rest, { config, reason })) print(line);
+      return ExitCode.ok;
+    }
+    case 'alarms': {
+      const { config, comment, all } = values;
+      for (const line of await runAlarmsCommand(rest, { config, comment, all })) print(line);
       return ExitCode.ok;
     }
     case 'sim': {

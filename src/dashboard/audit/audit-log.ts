@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { CodedError } from '../../lib/coded-error.js';
 import { storableJson, storableText } from '../storage/database.js';
 import type { Queryable } from '../storage/event-store.js';
 
@@ -55,12 +56,45 @@ export async function writeAudit(
   return Number(inserted.rows[0]?.id);
 }
 
+export const AUDIT_UNAVAILABLE = 'IDG_AUDIT_UNAVAILABLE';
+
+/**
+ * The audit entry of a change (or of a look at personal data) could not be written, so the change
+ * was rolled back with it (or nothing was shown). An HTTP answer says 503 with this code, and the
+ * caller may try again.
+ */
+export class AuditUnavailableError extends CodedError {
+  readonly statusCode = 503;
+
+  constructor(action: string, cause: unknown, outcome = 'nothing was changed') {
+    super(AUDIT_UNAVAILABLE, `${outcome}: the audit entry (${action}) could not be written`, { cause });
+  }
+}
+
+/**
+ * Writes an entry that must be written before (or with) what it records; one that cannot be is
+ * an AuditUnavailableError naming `outcome`, for the caller's transaction to roll back and the
+ * answer to say 503. Answers the entry's id.
+ */
+export async function auditOrRefuse(db: Queryable, entry: AuditEntry, outcome?: string): Promise<number> {
+  try {
+    return await writeAudit(db, entry);
+  } catch (error) {
+    throw new AuditUnavailableError(entry.action, error, outcome);
+  }
+}
+
 export class AuditLog {
   constructor(private readonly pool: Pool) {}
 
   /** Answers the entry's id. */
   record(entry: AuditEntry, db: Queryable = this.pool): Promise<number> {
     return writeAudit(db, entry);
+  }
+
+  /** As record(), but a failure is an AuditUnavailableError (503) saying `outcome`. */
+  recordOrRefuse(entry: AuditEntry, outcome?: string, db: Queryable = this.pool): Promise<number> {
+    return auditOrRefuse(db, entry, outcome);
   }
 
   /**

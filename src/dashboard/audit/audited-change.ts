@@ -1,22 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
-import { CodedError } from '../../lib/coded-error.js';
 import { withTransaction } from '../storage/transaction.js';
-import { type AuditEntry, writeAudit } from './audit-log.js';
+import { type AuditEntry, auditOrRefuse } from './audit-log.js';
 
-export const AUDIT_UNAVAILABLE = 'IDG_AUDIT_UNAVAILABLE';
-
-/**
- * The audit entry of a change (or of a look at personal data) could not be written, so the change
- * was rolled back with it (or nothing was shown). An HTTP answer says 503 with this code, and the
- * caller may try again.
- */
-export class AuditUnavailableError extends CodedError {
-  readonly statusCode = 503;
-
-  constructor(action: string, cause: unknown, outcome = 'nothing was changed') {
-    super(AUDIT_UNAVAILABLE, `${outcome}: the audit entry (${action}) could not be written`, { cause });
-  }
-}
+export { AUDIT_UNAVAILABLE, AuditUnavailableError } from './audit-log.js';
 
 /**
  * Runs a change and writes its audit entries in the same transaction: either both are committed
@@ -35,13 +21,8 @@ export async function auditedChange<T>(
   return withTransaction(pool, async (db) => {
     const result = await work(db);
     const ids: number[] = [];
-    for (const entry of ([] as AuditEntry[]).concat(entries(result))) {
-      try {
-        ids.push(await writeAudit(db, entry));
-      } catch (error) {
-        throw new AuditUnavailableError(entry.action, error);
-      }
-    }
+    for (const entry of ([] as AuditEntry[]).concat(entries(result)))
+      ids.push(await auditOrRefuse(db, entry));
     await after?.(db, result, ids);
     return result;
   });

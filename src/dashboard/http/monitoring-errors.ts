@@ -15,10 +15,4 @@ export const MonitoringErrors = {
     503,
   ),
   messengerDown: createError('IDG_MESSENGER_STOPPED', 'the connection to the gateways is not running', 503),
-  /** An action is sent only once its audit entry is written; this one could not be, so nothing was sent. */
-  auditUnavailable: createError(
-    'IDG_AUDIT_UNAVAILABLE',
-    'nothing was sent: the audit entry of the action could not be written',
-    503,
-  ),
 };

@@ -87,10 +87,10 @@ export const actionRoutes: FastifyPluginAsyncTypebox<ActionRoutesOptions> = asyn
   /** The request's entry, before anything is sent: fails closed. Answers the entry's id. */
   const auditRequest = async (entry: AuditEntry): Promise<number> => {
     try {
-      return await audit.record(entry);
+      return await audit.recordOrRefuse(entry, 'nothing was sent');
     } catch (error) {
       app.log.error({ err: error, action: entry.action, target: entry.target }, 'audit: action not sent');
-      throw new MonitoringErrors.auditUnavailable();
+      throw error;
     }
   };
 

@@ -5,12 +5,11 @@ import { lineOfText } from '../../../lib/line-of-text.js';
 import type { Logger } from '../../../lib/logger.js';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
-import { AuditUnavailableError } from '../../audit/audited-change.js';
 import { AuthErrors } from '../../auth/auth-errors.js';
 import { privilegeAlarmObjection } from '../../auth/privilege-alarm.js';
 import type { LiveHub } from '../../live-hub.js';
-import type { AlarmChange, AlarmStore } from '../../storage/alarm-store.js';
-import { inTransaction } from '../../storage/database.js';
+import { type AlarmStep, settleAlarm } from '../../monitoring/alarm-settling.js';
+import type { AlarmStore } from '../../storage/alarm-store.js';
 import { MonitoringErrors } from '../monitoring-errors.js';
 import { Access } from '../roles.js';
 import { AlarmViewSchema, ErrorSchema, RowId } from '../schemas.js';
@@ -87,7 +86,7 @@ export const alarmsRoutes: FastifyPluginAsyncTypebox<AlarmsRoutesOptions> = asyn
     },
   );
 
-  const transition = (action: 'acknowledge' | 'resolve') =>
+  const transition = (action: AlarmStep) =>
     app.post(
       `/api/v1/alarms/:id/${action}`,
       {
@@ -107,31 +106,13 @@ export const alarmsRoutes: FastifyPluginAsyncTypebox<AlarmsRoutesOptions> = asyn
         if (!login) throw new AuthErrors.unauthenticated();
         const { id } = request.params;
         const comment = request.body.comment.trim();
-        const change: AlarmChange = await inTransaction(pool, log, async (client) => {
-          const objection = await privilegeAlarmObjection(client, id, login);
-          if (objection) throw new MonitoringErrors.ownAccount(objection);
-          const outcome =
-            action === 'acknowledge'
-              ? await alarms.acknowledge(id, login, comment, client)
-              : await alarms.resolve(id, login, comment, client);
-          if (outcome.ok) {
-            await audit
-              .record(
-                {
-                  actor: `staff:${login}`,
-                  action: `alarm.${action}`,
-                  target: `alarm:${id}`,
-                  details: { alarm: outcome.alarm.alarm, site: outcome.alarm.site, comment },
-                },
-                client,
-              )
-              .catch((error: unknown) => {
-                throw new AuditUnavailableError(`alarm.${action}`, error);
-              });
-          }
-          return outcome;
+        const change = await settleAlarm({ pool, alarms, audit, log }, action, id, comment, {
+          actor: `staff:${login}`,
+          by: login,
+          objection: (db, alarmId) => privilegeAlarmObjection(db, alarmId, login),
         });
         if (!change.ok) {
+          if (change.reason === 'objection') throw new MonitoringErrors.ownAccount(change.message);
           if (change.reason === 'not-found') throw new MonitoringErrors.notFound(change.message);
           throw new MonitoringErrors.alarmState(change.message);
         }

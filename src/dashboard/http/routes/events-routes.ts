@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
-import { AuditUnavailableError } from '../../audit/audited-change.js';
 import type { EventStore } from '../../storage/event-store.js';
 import { staffActor } from '../auth-plugin.js';
 import { MonitoringErrors } from '../monitoring-errors.js';
@@ -67,15 +66,10 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
       if (filter.from && filter.to && Date.parse(filter.from) >= Date.parse(filter.to))
         throw new MonitoringErrors.badFilter('`from` must be before `to`');
       // Who looked at whose movements, whatever their role: written before anything is shown.
-      const entry = {
-        actor: staffActor(request),
-        action: 'events.search',
-        target: null,
-        details: { ...filter, limit },
-      };
-      await audit.record(entry).catch((error: unknown) => {
-        throw new AuditUnavailableError(entry.action, error, 'nothing was searched');
-      });
+      await audit.recordOrRefuse(
+        { actor: staffActor(request), action: 'events.search', target: null, details: { ...filter, limit } },
+        'nothing was searched',
+      );
       const rows = await events.search(filter, limit);
       const last = rows[rows.length - 1];
       return { events: rows, next: rows.length === limit && last ? last.ingestNo : null };
