@@ -51,7 +51,7 @@ describe('identgate alarms list|acknowledge|resolve', () => {
     // The first security account tells nobody; the second is announced to the first.
     first = await system.staff('security');
     second = await system.staff('security');
-    if (!(await admin.request('GET', '/api/v1/session')).json().reauthFresh) await admin.reauth();
+    await admin.confirm();
     const reset = await admin.request('PATCH', `/api/v1/staff/${first.login}`, { resetTotp: true });
     expect(reset.statusCode, reset.body).toBe(200);
     await first.signIn();
