@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SimulatedLockRelay } from '../../src/gateway/devices/simulated-devices.js';
 import { refuseAuditOf } from '../helpers/refuse-inserts.js';
 import type { StaffClient } from '../helpers/staff.js';
@@ -201,6 +201,47 @@ describe('dashboard: hostile requests', () => {
       expect([comment.statusCode, comment.json().code]).toEqual([400, 'IDG_HTTP_BAD_REQUEST']);
       expect([login.statusCode, login.json().code]).toEqual([400, 'IDG_HTTP_BAD_REQUEST']);
     });
+  });
+
+  it('answers 503 with Retry-After when the database cannot do it now (here: a statement cancelled while it waited for a lock)', async () => {
+    const locker = new pg.Client({ connectionString: system.databaseUrl });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE person_photos IN ACCESS EXCLUSIVE MODE');
+      const pending = security.request('GET', '/api/v1/photos');
+      // The request's statement waits behind the lock; cancelling it is what a statement_timeout
+      // or an operator does, and PostgreSQL answers 57014, a condition that passes.
+      await vi.waitFor(
+        async () => {
+          const { rows } = await db.query<{ cancelled: boolean }>(
+            `SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
+              WHERE wait_event_type = 'Lock' AND query LIKE '%person_photos%' AND pid <> pg_backend_pid()`,
+          );
+          expect(rows).toEqual([{ cancelled: true }]);
+        },
+        { timeout: 20_000, interval: 20 },
+      );
+      const response = await pending;
+      expect({
+        status: response.statusCode,
+        retry: response.headers['retry-after'],
+        body: response.json(),
+      }).toEqual({
+        status: 503,
+        retry: '5',
+        body: {
+          statusCode: 503,
+          code: 'IDG_DATABASE_UNAVAILABLE',
+          error: 'Service Unavailable',
+          message: 'the database could not complete the request now (unreachable or busy); try again shortly',
+        },
+      });
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+    }
+    expect((await security.request('GET', '/api/v1/photos')).statusCode).toBe(200);
   });
 
   it("does not reveal a database's error code: an unexpected failure is IDG_HTTP_INTERNAL", async () => {

@@ -22,6 +22,7 @@ import type { WorkstationLocker } from '../presence/workstation-locker.js';
 import { WorkstationRefusals } from '../presence/workstation-refusals.js';
 import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
+import { isTransientError } from '../storage/database.js';
 import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
@@ -175,6 +176,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+      if (!(error.statusCode && error.statusCode >= 400) && isTransientError(error)) {
+        // The database could not do it now (unreachable, a deadlock, a lock that timed out, a full
+        // disk): a condition that passes, so the caller is told to try again rather than that
+        // something broke. Its transaction was rolled back; the log keeps the database's words.
+        request.log.error({ err: error, url: request.url }, 'request failed: database unavailable');
+        reply.header('retry-after', String(DATABASE_RETRY_SECONDS));
+        return reply.code(503).send({
+          statusCode: 503,
+          code: DATABASE_UNAVAILABLE,
+          error: httpStatusText(503),
+          message: 'the database could not complete the request now (unreachable or busy); try again shortly',
+        });
+      }
       const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
       if (statusCode >= 500) request.log.error({ err: error, url: request.url }, 'request failed');
       const code = answeredCode(error, statusCode);
@@ -308,6 +322,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
  * SQLSTATE, a library's code — is logged above but never answered, as it tells an attacker what
  * failed where. Fastify's own refusals (a bad JSON body, a wrong content type) are bad requests.
  */
+const DATABASE_UNAVAILABLE = 'IDG_DATABASE_UNAVAILABLE';
+const DATABASE_RETRY_SECONDS = 5;
+
 function answeredCode(error: { code?: string; validation?: unknown }, statusCode: number): string {
   if (error.validation) return 'IDG_HTTP_BAD_REQUEST';
   if (error.code?.startsWith('IDG_')) return error.code;
