@@ -328,7 +328,7 @@ describe('the authorisation matrix: every role × every API route', () => {
           route.reauth &&
           Array.isArray(route.allow) &&
           route.allow.includes(role) &&
-          !key.endsWith('/enrolment'), // would start a new enrolment: covered in dashboard-auth
+          !key.endsWith('/enrolment'), // would start a new enrolment: covered in dashboard-auth-sessions
       );
       for (const [key, route] of routes) {
         const [method, url] = key.split(' ') as [InjectOptions['method'], string];
