@@ -1,12 +1,11 @@
 import { AuditLog } from '../dashboard/audit/audit-log.js';
-import { ALARMS_CHANNEL, alarmNotices } from '../dashboard/cluster-channels.js';
 import type { AlarmView } from '../dashboard/http/schemas.js';
 import { type AlarmStep, settleAlarm } from '../dashboard/monitoring/alarm-settling.js';
 import { AlarmStore } from '../dashboard/storage/alarm-store.js';
 import { CodedError } from '../lib/coded-error.js';
-import { LINE_PATTERN } from '../lib/line-of-text.js';
+import { LINE_PATTERN, printableLine } from '../lib/line-of-text.js';
 import { UsageError } from './cli-error.js';
-import { cliActor, withDashboardDatabase } from './dashboard-database.js';
+import { announceAlarms, cliActor, withDashboardDatabase } from './dashboard-database.js';
 
 /**
  * `identgate alarms list|acknowledge|resolve`: the alarm list and workflow from the central host,
@@ -31,7 +30,8 @@ export interface AlarmsFlags {
 }
 
 const LISTED = 200;
-const ID = /^[1-9][0-9]{0,17}$/;
+/** As the API takes a row id: at most 2^53 − 1, which a number holds exactly. */
+const ID = /^[1-9][0-9]{0,15}$/;
 /** As the live monitor takes a comment: one line, at most 500 characters. */
 const COMMENT_MAX = 500;
 const LINE = new RegExp(LINE_PATTERN);
@@ -41,7 +41,8 @@ export async function runAlarmsCommand(args: string[], flags: AlarmsFlags): Prom
   if (verb === 'list' && id === undefined) return listAlarms(flags);
   if ((verb !== 'acknowledge' && verb !== 'resolve') || !id || rest.length > 0)
     throw new UsageError(ALARMS_USAGE);
-  if (!ID.test(id)) throw new UsageError(`"${id}" is not an alarm id (a number from alarms list)`);
+  if (!ID.test(id) || !Number.isSafeInteger(Number(id)))
+    throw new UsageError(`"${id}" is not an alarm id (a number from alarms list)`);
   const comment = flags.comment?.trim() ?? '';
   if (comment === '')
     throw new UsageError(`identgate alarms ${verb} needs --comment <text> (it goes into the audit log)`);
@@ -66,13 +67,7 @@ async function settle(step: AlarmStep, id: number, comment: string, flags: Alarm
         change.message,
       );
     }
-    // The running dashboards re-read the alarm and show it to their live clients; one that misses
-    // the notice shows it at its next refresh.
-    for (const notice of alarmNotices(`cli-${process.pid}`, [id])) {
-      await pool.query('SELECT pg_notify($1, $2)', [ALARMS_CHANNEL, notice]).catch((error: Error) => {
-        log.warn({ err: error }, 'could not tell the running dashboards; they show it at their next refresh');
-      });
-    }
+    await announceAlarms(pool, [id], log);
     return [`${step === 'acknowledge' ? 'acknowledged' : 'resolved'} ${describe(change.alarm)}`];
   });
 }
@@ -94,15 +89,18 @@ function describe(alarm: AlarmView): string {
       : alarm.state === 'resolved'
         ? ` by ${alarm.resolvedBy}`
         : '';
-  return [
-    `#${alarm.id}`,
-    alarm.severity,
-    `${alarm.state}${by}`,
-    alarm.alarm,
-    where || 'central',
-    `raised ${alarm.raisedAt}`,
-    alarm.detail ?? '',
-  ]
-    .join('  ')
-    .trimEnd();
+  // Detail, door and names come from gateways and staff: never a line or an escape of their own.
+  return printableLine(
+    [
+      `#${alarm.id}`,
+      alarm.severity,
+      `${alarm.state}${by}`,
+      alarm.alarm,
+      where || 'central',
+      `raised ${alarm.raisedAt}`,
+      alarm.detail ?? '',
+    ]
+      .join('  ')
+      .trimEnd(),
+  );
 }

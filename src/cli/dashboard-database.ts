@@ -4,6 +4,7 @@ import { ConfigError, ConfigErrorCode } from '../config/config-error.js';
 import { DashboardConfig, retentionSettings } from '../config/dashboard-config.js';
 import { loadConfigFile, resolveSecret } from '../config/load-config.js';
 import { centralKeysFromConfig } from '../dashboard/audit/central-keys.js';
+import { ALARMS_CHANNEL, alarmNotices } from '../dashboard/cluster-channels.js';
 import { WorkstationAuditExpiry } from '../dashboard/presence/workstation-audit-expiry.js';
 import type { ErasureKeys } from '../dashboard/retention/person-erasure.js';
 import { RetentionService } from '../dashboard/retention/retention-service.js';
@@ -95,5 +96,21 @@ export function cliActor(): string {
   } catch {
     // A container user without a passwd entry still has a uid.
     return `cli:${process.env.USER ?? `uid-${process.getuid?.() ?? 'unknown'}`}`;
+  }
+}
+
+/**
+ * Tells the running dashboards that these alarms changed (raised, acknowledged, resolved by a
+ * command): each re-reads them and shows them to its live clients. One that misses the notice
+ * shows them at its next refresh, so a failure is a warning.
+ */
+export async function announceAlarms(pool: pg.Pool, ids: readonly number[], log: Logger): Promise<void> {
+  for (const notice of alarmNotices(`cli-${process.pid}`, ids)) {
+    await pool.query('SELECT pg_notify($1, $2)', [ALARMS_CHANNEL, notice]).catch((error: Error) => {
+      log.warn(
+        { err: error },
+        'could not tell the running dashboards; they show the alarms at their next refresh',
+      );
+    });
   }
 }

@@ -30,6 +30,7 @@ import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
 import { PKI_USAGE, runPki } from './pki-command.js';
 import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
+import { runUserCommand, USER_USAGE } from './user-command.js';
 import { runWorkstation, WORKSTATION_USAGE } from './workstation-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
@@ -45,6 +46,7 @@ usage:
   identgate people erase <person-id>             erase a person on request
   identgate gateways list|retire …               gateways ever trusted; retire one for good
   identgate alarms list|acknowledge|resolve …    the alarm workflow from the central host
+  identgate user list|add|reset|disable|enable … staff accounts from the central host (a lost admin)
   identgate pki …                                site CA, certificates, Mosquitto TLS and ACL
   identgate keys rotate-master --config <file>   re-seal secrets under a new master key
   identgate workstation check|break-glass|agent|erase|register  workstation login gated on presence
@@ -65,6 +67,8 @@ ${PEOPLE_USAGE}
 ${GATEWAYS_USAGE}
 
 ${ALARMS_USAGE}
+
+${USER_USAGE}
 
 ${PKI_USAGE}
 
@@ -147,6 +151,8 @@ async function main(argv: string[]): Promise<number> {
       reference: { type: 'string' },
       comment: { type: 'string' },
       all: { type: 'boolean' },
+      name: { type: 'string' },
+      role: { type: 'string' },
       'keep-events': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -263,6 +269,11 @@ async function main(argv: string[]): Promise<number> {
       for (const line of await runAlarmsCommand(rest, { config, comment, all })) print(line);
       return ExitCode.ok;
     }
+    case 'user': {
+      const { config, name, role } = values;
+      for (const line of await runUserCommand(rest, { config, name, role })) print(line);
+      return ExitCode.ok;
+    }
     case 'sim': {
       const lines = await runSim({
         action: rest,
@@ -317,8 +328,10 @@ async function runCaught(argv: string[]): Promise<number> {
       fail((error as Error).message);
       return ExitCode.usage;
     }
-    if (error instanceof CodedError) {
-      fail(`${error.message} [${error.code}]`);
+    // The dashboard's own refusals (its HTTP errors carry IDG_ codes too) read as they do there.
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof CodedError || (typeof code === 'string' && code.startsWith('IDG_'))) {
+      fail(`${error.message} [${code}]`);
       return ExitCode.failure;
     }
     fail(`unexpected error: ${(error as Error).stack ?? String(error)}`);

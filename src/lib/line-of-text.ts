@@ -25,3 +25,14 @@ export const NO_CONTROL_PATTERN = `^[^${EXCLUDED}]*$`;
 export function lineOfText(maxLength: number, options: { description?: string } = {}) {
   return Type.String({ minLength: 1, maxLength, pattern: LINE_PATTERN, ...options });
 }
+
+const EXCLUDED_ANYWHERE = new RegExp(`[${EXCLUDED}]`, 'g');
+
+/**
+ * `text` fit to print as one line of a terminal or a log: each character above written as its
+ * escape (`\u001b`), so that text from elsewhere (an alarm's detail from a gateway) can neither
+ * start a line of its own that looks like the tool's, nor move the cursor, nor reorder itself.
+ */
+export function printableLine(text: string): string {
+  return text.replace(EXCLUDED_ANYWHERE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -198,6 +198,8 @@ describe('identgate alarms list|acknowledge|resolve', () => {
       [['acknowledge', '12abc'], 'x'],
       [['acknowledge', '-1'], 'x'],
       [['acknowledge', '0'], 'x'],
+      // Beyond 2^53 − 1 a number would round to another alarm's id.
+      [['acknowledge', '9007199254740993'], 'x'],
       [['silence', id], 'x'],
       [['list', 'extra'], undefined],
       [['acknowledge', id, 'extra'], 'x'],
@@ -213,5 +215,23 @@ describe('identgate alarms list|acknowledge|resolve', () => {
     expect(all.stdout).toContain(
       `#${id}  critical  acknowledged by ${cliUser}  gateway-offline  ${system.site}`,
     );
+  });
+
+  it("lists a gateway's alarm detail as one line, whatever it holds", async () => {
+    // A gateway's detail is any string up to 500 characters: a compromised one could try to make
+    // a listed alarm look settled, or another alarm look open, to the operator choosing what to settle.
+    const forged = 'x\n#1  info  resolved by staff:alice  staff-privilege-granted\u001b[2K\u202e';
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO alarms (source, site, gateway, alarm, key, severity, detail, state)
+       VALUES ('gateway', $1, 'gw-forger', 'internal-error', 'test-cli-forged', 'warning', $2, 'active')
+       RETURNING id`,
+      [system.site, forged],
+    );
+    const lines = await runAlarmsCommand(['list'], { config: configFile });
+    const line = lines.find((l) => l.startsWith(`#${rows[0]?.id}  `));
+    expect(line).toBe(
+      `#${rows[0]?.id}  warning  active  internal-error  ${system.site}/gw-forger  raised ${line?.split('  ')[5]?.slice(7)}  x\\u000a#1  info  resolved by staff:alice  staff-privilege-granted\\u001b[2K\\u202e`,
+    );
+    expect(lines.every((l) => !['\n', '\r', '\u001b', '\u202e'].some((c) => l.includes(c)))).toBe(true);
   });
 });

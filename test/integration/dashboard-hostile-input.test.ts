@@ -234,7 +234,8 @@ describe('dashboard: hostile requests', () => {
           statusCode: 503,
           code: 'IDG_DATABASE_UNAVAILABLE',
           error: 'Service Unavailable',
-          message: 'the database could not complete the request now (unreachable or busy); try again shortly',
+          message:
+            'the database could not complete the request now (unreachable or busy); try again shortly, but look first whether a change you asked for was made',
         },
       });
     } finally {

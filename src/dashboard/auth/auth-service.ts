@@ -15,8 +15,8 @@ import {
   type AccountChange,
   type AlongWith,
   assertPassword,
-  type Creator,
   type NewAccount,
+  type StaffActor,
   StaffAdministration,
 } from './staff-administration.js';
 import type { Role, StaffAccount, StaffStore } from './staff-store.js';
@@ -127,7 +127,7 @@ export class AuthService {
    */
   createAccount(
     input: NewAccount & { role: Role },
-    createdBy: Creator,
+    createdBy: StaffActor,
     alongWith?: AlongWith,
   ): Promise<StaffAccount> {
     return this.administration.createAccount(input, createdBy, alongWith);
@@ -369,7 +369,7 @@ export class AuthService {
    * a `security` or `admin` account in other hands raises a `staff-privilege-granted` alarm.
    */
   administer(
-    actor: StaffAccount,
+    actor: StaffActor,
     login: string,
     change: AccountChange,
     alongWith?: AlongWith,

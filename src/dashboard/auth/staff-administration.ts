@@ -40,13 +40,20 @@ export interface AccountChange {
 export type AlongWith = (db: PoolClient, account: StaffAccount) => Promise<readonly AuditEntry[]>;
 
 /**
- * Who creates an account: an administrator's account, read again in the administrators' turn, or
- * the name of a tool on the central host (`setup`, a test's set-up), which has no account to
- * lose.
+ * Who creates or changes an account: an administrator's account, read again in the
+ * administrators' turn, or a tool on the central host (`setup`, `identgate user` as
+ * `cli:<os user>`, a test's set-up), which has no account to lose and is named as it is.
  */
-export type Creator = StaffAccount | { tool: string };
+export type StaffActor = StaffAccount | { tool: string };
 
-const creatorName = (creator: Creator) => ('tool' in creator ? creator.tool : `staff:${creator.login}`);
+export const actorName = (actor: StaffActor) => ('tool' in actor ? actor.tool : `staff:${actor.login}`);
+
+/** Whether the acting administrator, read again in the transaction, is still one; a tool always is. */
+async function stillAdministrator(staff: StaffStore, actor: StaffActor, db: PoolClient): Promise<boolean> {
+  if ('tool' in actor) return true;
+  const acting = await staff.byId(actor.id, db);
+  return acting !== undefined && acting.disabledAt === null && acting.role === 'admin';
+}
 
 /** What a change to one account did, for its audit entries and its alarm. */
 interface AccountChanged {
@@ -121,7 +128,7 @@ export class StaffAdministration {
   /** `alongWith`: more of the same change (the new account's enrolment link). */
   createAccount(
     input: NewAccount & { role: Role },
-    createdBy: Creator,
+    createdBy: StaffActor,
     alongWith?: AlongWith,
   ): Promise<StaffAccount> {
     return this.create(input, createdBy, { alongWith });
@@ -129,20 +136,17 @@ export class StaffAdministration {
 
   private async create(
     input: NewAccount & { role: Role },
-    creator: Creator,
+    creator: StaffActor,
     options: { alongWith?: AlongWith; setup?: boolean },
   ): Promise<StaffAccount> {
     const login = await this.checkNewAccount(input);
     const passwordHash = await hashPassword(input.password);
-    const createdBy = creatorName(creator);
+    const createdBy = actorName(creator);
     return this.changeAccount(async (db) => {
       // In the administrators' turn, like every other staff change, with the acting administrator
       // as they are now: one disabled or demoted while this request waited creates nothing.
       await db.query(`SELECT pg_advisory_xact_lock(hashtext('identgate/staff-administration'))`);
-      if (!('tool' in creator)) {
-        const acting = await this.deps.staff.byId(creator.id, db);
-        if (!acting || acting.disabledAt || acting.role !== 'admin') throw new AuthErrors.forbidden();
-      }
+      if (!(await stillAdministrator(this.deps.staff, creator, db))) throw new AuthErrors.forbidden();
       // The first administrator's setup tells nobody, as there is nobody yet. A setup that
       // replaces lost administrators while other accounts exist is told like any other creation.
       const first = options.setup === true && !(await this.deps.staff.anyExists(db));
@@ -175,20 +179,24 @@ export class StaffAdministration {
    * these; the last enabled administrator cannot be demoted or disabled.
    */
   async administer(
-    actor: StaffAccount,
+    actor: StaffActor,
     login: string,
     change: AccountChange,
     alongWith?: AlongWith,
   ): Promise<StaffAccount> {
     const target = await this.deps.staff.byLogin(login);
     if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
-    if (target.id === actor.id && (change.role !== undefined || change.disabled !== undefined)) {
+    if (
+      !('tool' in actor) &&
+      target.id === actor.id &&
+      (change.role !== undefined || change.disabled !== undefined)
+    ) {
       throw new AuthErrors.conflict('another administrator must change your own role or disable you');
     }
     if (change.password !== undefined) assertPassword(change.password, target.login, target.displayName);
     // Hashed before the transaction: it takes a quarter of a second and needs no lock.
     const passwordHash = change.password === undefined ? undefined : await hashPassword(change.password);
-    const who = `staff:${actor.login}`;
+    const who = actorName(actor);
     const what = `staff:${target.login}`;
     return this.changeAccount(async (db) => {
       // One administrator's change at a time: two administrators disabling each other at the
@@ -198,8 +206,7 @@ export class StaffAdministration {
       if (!current) throw new AuthErrors.notFound(`no staff account "${login}"`);
       // The acting administrator as they are now: one disabled or demoted while this request
       // waited for the lock changes nothing more.
-      const acting = await this.deps.staff.byId(actor.id, db);
-      if (!acting || acting.disabledAt || acting.role !== 'admin') throw new AuthErrors.forbidden();
+      if (!(await stillAdministrator(this.deps.staff, actor, db))) throw new AuthErrors.forbidden();
       const demotes = change.role !== undefined && change.role !== 'admin' && current.role === 'admin';
       const disables = change.disabled === true && !current.disabledAt && current.role === 'admin';
       if ((demotes || disables) && (await this.deps.staff.countAdmins(db)) <= 1) {

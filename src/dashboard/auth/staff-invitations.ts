@@ -7,6 +7,7 @@ import type { AuthService } from './auth-service.js';
 import { hashPassword } from './password-hasher.js';
 import { passwordProblems } from './password-policy.js';
 import { hashToken, type SessionStore } from './session-store.js';
+import { actorName, type StaffActor } from './staff-administration.js';
 import type { Role, StaffAccount, StaffStore } from './staff-store.js';
 
 /**
@@ -37,7 +38,7 @@ export class StaffInvitations {
   ) {}
 
   async create(
-    actor: StaffAccount,
+    actor: StaffActor,
     input: { login: string; displayName: string; role: Role },
   ): Promise<{ account: StaffAccount; invitation: Invitation }> {
     const link = this.link(actor);
@@ -49,8 +50,16 @@ export class StaffInvitations {
     return { account, invitation: link.issued() };
   }
 
-  /** A new link for an existing account: its password stops working and its sessions end. */
-  async reissue(actor: StaffAccount, login: string): Promise<Invitation> {
+  /**
+   * A new link for an existing account: its password stops working and its sessions end.
+   * `resetTotp`: its authenticator too, so that the owner enrols anew after choosing a password
+   * (an owner who lost both, recovered from the central host with `identgate user reset`).
+   */
+  async reissue(
+    actor: StaffActor,
+    login: string,
+    options: { resetTotp?: boolean } = {},
+  ): Promise<Invitation> {
     const target = await this.deps.staff.byLogin(login);
     if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
     if (target.disabledAt) throw new AuthErrors.conflict('enable the account first');
@@ -58,7 +67,10 @@ export class StaffInvitations {
     await this.deps.auth.administer(
       actor,
       target.login,
-      { password: unusablePassword(target.login, target.displayName) },
+      {
+        password: unusablePassword(target.login, target.displayName),
+        ...(options.resetTotp ? { resetTotp: true } : {}),
+      },
       link.issue,
     );
     return link.issued();
@@ -107,7 +119,7 @@ export class StaffInvitations {
    * A new link by `actor`: `issue` stores it within the account's change (replacing any earlier
    * one) and answers its entry; `issued` is the link once that change has committed.
    */
-  private link(actor: StaffAccount): {
+  private link(actor: StaffActor): {
     issue: (db: PoolClient, account: StaffAccount) => Promise<AuditEntry[]>;
     issued: () => Invitation;
   } {
@@ -121,11 +133,11 @@ export class StaffInvitations {
            ON CONFLICT (staff_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, created_at = now(),
              created_by = EXCLUDED.created_by, expires_at = EXCLUDED.expires_at
            RETURNING expires_at`,
-          [account.id, hashToken(token), `staff:${actor.login}`, INVITATION_HOURS],
+          [account.id, hashToken(token), actorName(actor), INVITATION_HOURS],
         );
         expiresAt = (result.rows[0] as { expires_at: Date }).expires_at.toISOString();
         const entry = {
-          actor: `staff:${actor.login}`,
+          actor: actorName(actor),
           action: 'staff.invitation-issued',
           target: `staff:${account.login}`,
           details: { expiresAt },

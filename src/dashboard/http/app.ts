@@ -22,7 +22,7 @@ import type { WorkstationLocker } from '../presence/workstation-locker.js';
 import { WorkstationRefusals } from '../presence/workstation-refusals.js';
 import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
-import { isTransientError } from '../storage/database.js';
+import { isConnectionError } from '../storage/database.js';
 import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
@@ -176,17 +176,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
-      if (!(error.statusCode && error.statusCode >= 400) && isTransientError(error)) {
+      if (!(error.statusCode && error.statusCode >= 400) && databaseUnavailable(error)) {
         // The database could not do it now (unreachable, a deadlock, a lock that timed out, a full
         // disk): a condition that passes, so the caller is told to try again rather than that
-        // something broke. Its transaction was rolled back; the log keeps the database's words.
+        // something broke. Not that nothing changed: a route may have committed a change before a
+        // later statement failed, or the connection may have gone during the COMMIT.
         request.log.error({ err: error, url: request.url }, 'request failed: database unavailable');
         reply.header('retry-after', String(DATABASE_RETRY_SECONDS));
         return reply.code(503).send({
           statusCode: 503,
           code: DATABASE_UNAVAILABLE,
           error: httpStatusText(503),
-          message: 'the database could not complete the request now (unreachable or busy); try again shortly',
+          message:
+            'the database could not complete the request now (unreachable or busy); try again shortly, but look first whether a change you asked for was made',
         });
       }
       const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
@@ -324,6 +326,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
  */
 const DATABASE_UNAVAILABLE = 'IDG_DATABASE_UNAVAILABLE';
 const DATABASE_RETRY_SECONDS = 5;
+/**
+ * PostgreSQL's conditions that pass by themselves: a serialization failure or deadlock, a lock
+ * not available in time, a full disk, out of memory or connections, a cancelled statement. Not
+ * the rest of their classes (40003, statement completion unknown; 53400, a configured limit).
+ */
+const PASSING_CONDITIONS = new Set(['40001', '40P01', '55P03', '53100', '53200', '53300', '57014']);
+
+function databaseUnavailable(error: { code?: unknown }): boolean {
+  if (error.code !== undefined && typeof error.code !== 'string') return false;
+  return PASSING_CONDITIONS.has(error.code ?? '') || isConnectionError(error);
+}
 
 function answeredCode(error: { code?: string; validation?: unknown }, statusCode: number): string {
   if (error.validation) return 'IDG_HTTP_BAD_REQUEST';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LINE_PATTERN, NO_CONTROL_PATTERN } from '../../../src/lib/line-of-text.js';
+import { LINE_PATTERN, NO_CONTROL_PATTERN, printableLine } from '../../../src/lib/line-of-text.js';
 
 /**
  * The one pattern for staff's free text (reasons, names, comments) and its possibly-empty variant
@@ -66,5 +66,21 @@ describe('LINE_PATTERN', () => {
 describe('NO_CONTROL_PATTERN', () => {
   it('accepts the empty search term, which means no filter', () => {
     expect(new RegExp(NO_CONTROL_PATTERN, 'u').test('')).toBe(true);
+  });
+});
+
+describe('printableLine', () => {
+  it('writes every character a line may not hold as its escape, so that nothing forges a line or moves the cursor', () => {
+    const forged = 'door forced\n#1  info  resolved by staff:alice\u001b[2K\r\u202eevil\u0085\u2028';
+    const printed = printableLine(forged);
+    expect(printed).toBe(
+      'door forced\\u000a#1  info  resolved by staff:alice\\u001b[2K\\u000d\\u202eevil\\u0085\\u2028',
+    );
+    expect(new RegExp(LINE_PATTERN).test(printed)).toBe(true);
+  });
+
+  it('leaves ordinary text, other scripts and emoji as they are', () => {
+    for (const text of ['Zoë Ødegård — Tür 2', 'Назар', '门禁 🚪', 'a  b'])
+      expect(printableLine(text)).toBe(text);
   });
 });
