@@ -1,4 +1,5 @@
 import { AuditLog } from '../dashboard/audit/audit-log.js';
+import { ownChangeObjection } from '../dashboard/auth/privilege-alarm.js';
 import type { AlarmView } from '../dashboard/http/schemas.js';
 import { type AlarmStep, settleAlarm } from '../dashboard/monitoring/alarm-settling.js';
 import { AlarmStore } from '../dashboard/storage/alarm-store.js';
@@ -38,7 +39,11 @@ const LINE = new RegExp(LINE_PATTERN);
 
 export async function runAlarmsCommand(args: string[], flags: AlarmsFlags): Promise<string[]> {
   const [verb, id, ...rest] = args;
-  if (verb === 'list' && id === undefined) return listAlarms(flags);
+  if (verb === 'list' && id === undefined) {
+    if (flags.comment !== undefined) throw new UsageError('identgate alarms list takes no --comment');
+    return listAlarms(flags);
+  }
+  if (flags.all !== undefined) throw new UsageError('--all goes with identgate alarms list only');
   if ((verb !== 'acknowledge' && verb !== 'resolve') || !id || rest.length > 0)
     throw new UsageError(ALARMS_USAGE);
   if (!ID.test(id) || !Number.isSafeInteger(Number(id)))
@@ -59,13 +64,15 @@ async function settle(step: AlarmStep, id: number, comment: string, flags: Alarm
       step,
       id,
       comment,
-      { actor, by: actor },
+      { actor, by: actor, objection: (db, alarmId) => ownChangeObjection(db, alarmId, actor) },
     );
     if (!change.ok) {
-      throw new CodedError(
-        change.reason === 'not-found' ? 'IDG_ALARM_NOT_FOUND' : 'IDG_ALARM_STATE',
-        change.message,
-      );
+      const code = {
+        'not-found': 'IDG_ALARM_NOT_FOUND',
+        conflict: 'IDG_ALARM_STATE',
+        objection: 'IDG_ALARM_OWN_CHANGE',
+      };
+      throw new CodedError(code[change.reason], change.message);
     }
     await announceAlarms(pool, [id], log);
     return [`${step === 'acknowledge' ? 'acknowledged' : 'resolved'} ${describe(change.alarm)}`];

@@ -153,6 +153,8 @@ async function main(argv: string[]): Promise<number> {
       all: { type: 'boolean' },
       name: { type: 'string' },
       role: { type: 'string' },
+      url: { type: 'string' },
+      enable: { type: 'boolean' },
       'keep-events': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -270,8 +272,8 @@ async function main(argv: string[]): Promise<number> {
       return ExitCode.ok;
     }
     case 'user': {
-      const { config, name, role } = values;
-      for (const line of await runUserCommand(rest, { config, name, role })) print(line);
+      const { config, name, role, url, enable } = values;
+      for (const line of await runUserCommand(rest, { config, name, role, url, enable })) print(line);
       return ExitCode.ok;
     }
     case 'sim': {

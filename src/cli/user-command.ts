@@ -21,32 +21,50 @@ import { type AdminDatabase, announceAlarms, cliActor, withDashboardDatabase } f
 export const USER_USAGE = `usage:
   identgate user list --config <dashboard.yaml>
     every staff account: login, role, enabled or disabled, authenticator enrolled or not
-  identgate user add <login> --name <display name> --role admin|security|auditor --config <dashboard.yaml>
+  identgate user add <login> --name <display name> --role admin|security|auditor [--url <address>] --config <dashboard.yaml>
     a new account with a one-time enrolment link (${INVITATION_HOURS} h), printed here for its owner
-  identgate user reset <login> --config <dashboard.yaml>
+  identgate user reset <login> [--enable] [--url <address>] --config <dashboard.yaml>
     a new enrolment link for an account whose owner lost the password or the authenticator (or
-    both): the old password stops working, the authenticator is reset, the sessions end
+    both): the old password stops working, the authenticator is reset, the sessions end;
+    --enable: a disabled account is enabled in the same change, with none of its old credentials
   identgate user disable|enable <login> --config <dashboard.yaml>
-    the last enabled administrator cannot be disabled`;
+    the last enabled administrator cannot be disabled; enabling keeps the account's credentials
+  --url: the address staff open the dashboard at (https://dashboard.example), to print the link
+    whole; without it the link is printed with a placeholder for that address`;
 
 export interface UserFlags {
   config?: string;
   name?: string;
   role?: string;
+  url?: string;
+  enable?: boolean;
 }
 
 const ROLES: readonly Role[] = ['admin', 'security', 'auditor'];
 const LOGIN = /^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$/;
 const LINE = new RegExp(LINE_PATTERN);
 const NAME_MAX = 120;
+/** Which verb takes which of the flags; any other is refused rather than ignored. */
+const TAKES: Readonly<Record<string, ReadonlyArray<keyof UserFlags>>> = {
+  list: [],
+  add: ['name', 'role', 'url'],
+  reset: ['url', 'enable'],
+  disable: [],
+  enable: [],
+};
 
 export async function runUserCommand(args: string[], flags: UserFlags): Promise<string[]> {
   const [verb, login, ...rest] = args;
-  if (verb === 'list' && login === undefined) return inDatabase(flags, 'user list', listAccounts);
-  if (!verb || !['add', 'reset', 'disable', 'enable'].includes(verb) || !login || rest.length > 0)
+  const takes = verb === undefined ? undefined : TAKES[verb];
+  if (!takes || rest.length > 0 || (verb === 'list') !== (login === undefined))
     throw new UsageError(USER_USAGE);
+  for (const flag of ['name', 'role', 'url', 'enable'] as const)
+    if (flags[flag] !== undefined && !takes.includes(flag))
+      throw new UsageError(`identgate user ${verb} takes no --${flag}`);
+  if (verb === 'list' || login === undefined) return inDatabase(flags, 'user list', listAccounts);
   if (!LOGIN.test(login))
     throw new UsageError(`"${login}" is not a login (2–64 letters, digits, dot, dash or underscore)`);
+  const origin = flags.url === undefined ? undefined : dashboardOrigin(flags.url);
   if (verb === 'add') {
     const role = flags.role as Role | undefined;
     if (!role || !ROLES.includes(role))
@@ -63,28 +81,58 @@ export async function runUserCommand(args: string[], flags: UserFlags): Promise<
         role,
       });
       return [
-        `created ${account.role} account ${account.login} (${account.displayName})`,
-        ...link(staff, invitation),
+        printableLine(`created ${account.role} account ${account.login} (${account.displayName})`),
+        ...link(invitation, origin),
       ];
     });
   }
   if (verb === 'reset') {
     return inDatabase(flags, 'user reset', async (staff) => {
-      const invitation = await staff.invitations.reissue(staff.actor, login, { resetTotp: true });
+      const target = await staff.staff.byLogin(login);
+      if (target?.disabledAt && !flags.enable)
+        throw new UsageError(
+          `${target.login} is disabled: add --enable to enable it with the new link in the same change (enabling it first would let its old password and authenticator sign in meanwhile)`,
+        );
+      const invitation = await staff.invitations.reissue(staff.actor, login, {
+        resetTotp: true,
+        enable: flags.enable === true,
+      });
       return [
-        `reset ${login.toLowerCase()}: the old password no longer works, the authenticator is reset and the sessions ended`,
-        ...link(staff, invitation),
+        `reset ${login.toLowerCase()}${target?.disabledAt ? ' and enabled it' : ''}: the old password no longer works, the authenticator is reset and the sessions ended`,
+        ...link(invitation, origin),
       ];
     });
   }
+  const disable = verb === 'disable';
   return inDatabase(flags, `user ${verb}`, async (staff) => {
-    const account = await staff.auth.administer(staff.actor, login, { disabled: verb === 'disable' });
+    // Asked for what is so already: nothing to change (administer would still end its sessions).
+    const current = await staff.staff.byLogin(login);
+    if (current && (current.disabledAt !== null) === disable)
+      return [`${current.login} is ${disable ? 'disabled' : 'enabled'} already; nothing changed`];
+    const account = await staff.auth.administer(staff.actor, login, { disabled: disable });
     return [
       account.disabledAt
         ? `disabled ${account.login}: its sessions ended, it cannot sign in`
-        : `enabled ${account.login}`,
+        : `enabled ${account.login} with the password and authenticator it had (identgate user reset for new ones)`,
     ];
   });
+}
+
+/** The origin of `--url`: http(s), no path, query or fragment (the link's own go after it). */
+function dashboardOrigin(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(text)} is not an address such as https://dashboard.example`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password)
+    throw new UsageError('--url must be an http(s) address without a user or password');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash)
+    throw new UsageError(
+      "--url is the dashboard's address alone (https://dashboard.example:8443), with no path",
+    );
+  return url.origin;
 }
 
 interface StaffTools {
@@ -132,14 +180,11 @@ function inDatabase(
   });
 }
 
-/** The enrolment link, on the dashboard's address as its configuration names it. */
-function link({ db }: StaffTools, invitation: Invitation): string[] {
-  const { host, port, tls } = db.config.http;
-  const origin = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+/** The enrolment link, on the dashboard's address when --url gives it. */
+function link(invitation: Invitation, origin: string | undefined): string[] {
   return [
     `enrolment link (works once, until ${invitation.expiresAt}); give it to the account's owner only:`,
-    `  ${origin}/#invite=${invitation.token}`,
-    '  (on the address staff reach the dashboard by, if that is another: a proxy, a name)',
+    `  ${origin ?? '<the address staff open the dashboard at>'}/#invite=${invitation.token}`,
   ];
 }
 

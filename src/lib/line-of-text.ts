@@ -26,12 +26,13 @@ export function lineOfText(maxLength: number, options: { description?: string } 
   return Type.String({ minLength: 1, maxLength, pattern: LINE_PATTERN, ...options });
 }
 
-const EXCLUDED_ANYWHERE = new RegExp(`[${EXCLUDED}]`, 'g');
+const EXCLUDED_ANYWHERE = new RegExp(`[${EXCLUDED}\\\\]`, 'g');
 
 /**
- * `text` fit to print as one line of a terminal or a log: each character above written as its
- * escape (`\u001b`), so that text from elsewhere (an alarm's detail from a gateway) can neither
- * start a line of its own that looks like the tool's, nor move the cursor, nor reorder itself.
+ * `text` fit to print as one line of a terminal or a log: each character above, and the
+ * backslash, written as its escape (`\u001b`, `\u005c`), so that text from elsewhere (an alarm's
+ * detail from a gateway) can neither start a line of its own that looks like the tool's, nor move
+ * the cursor, nor reorder itself, nor pass its own `\u000a` off as an escaped line break.
  */
 export function printableLine(text: string): string {
   return text.replace(EXCLUDED_ANYWHERE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

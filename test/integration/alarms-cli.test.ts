@@ -209,6 +209,13 @@ describe('identgate alarms list|acknowledge|resolve', () => {
         JSON.stringify(args),
       ).rejects.toBeInstanceOf(UsageError);
     }
+    // A flag the verb does not take is refused, not ignored.
+    await expect(runAlarmsCommand(['list'], { config: configFile, comment: 'x' })).rejects.toBeInstanceOf(
+      UsageError,
+    );
+    await expect(
+      runAlarmsCommand(['acknowledge', id], { config: configFile, comment: 'x', all: true }),
+    ).rejects.toBeInstanceOf(UsageError);
     const { rows: after } = await db.query('SELECT state FROM alarms WHERE id = $1', [id]);
     expect(after).toEqual([{ state: 'acknowledged' }]);
     const all = await cli('list', '--all');

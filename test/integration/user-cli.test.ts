@@ -3,6 +3,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runAlarmsCommand } from '../../src/cli/alarms-command.js';
 import { UsageError } from '../../src/cli/cli-error.js';
 import { runUserCommand } from '../../src/cli/user-command.js';
 import type { AlarmView } from '../../src/dashboard/http/schemas.js';
@@ -69,7 +70,7 @@ describe('identgate user list|add|reset|disable|enable', () => {
     const before = Number((await db.query('SELECT max(id) AS id FROM audit_log')).rows[0]?.id);
     let reset: Awaited<ReturnType<typeof cli>>;
     try {
-      reset = await cli('reset', admin.login);
+      reset = await cli('reset', admin.login, '--url', 'https://dashboard.example:8443');
       expect(reset.code, reset.stderr).toBe(0);
       // The running dashboard shows the alarm the reset raised.
       await vi.waitFor(() => expect(seen.map((a) => a.alarm)).toContain('staff-privilege-granted'), {
@@ -80,7 +81,7 @@ describe('identgate user list|add|reset|disable|enable', () => {
       unsubscribe();
     }
     expect(reset.stdout).toMatch(/^reset .*: the old password no longer works, the authenticator is reset/);
-    expect(reset.stdout).toMatch(/^ {2}http:\/\/127\.0\.0\.1:8443\/#invite=/m);
+    expect(reset.stdout).toMatch(/^ {2}https:\/\/dashboard\.example:8443\/#invite=/m);
     expect(reset.stdout).toContain('raised a staff-privilege-granted alarm for security staff to confirm');
     expect(seen.find((a) => a.alarm === 'staff-privilege-granted')?.detail).toMatch(
       new RegExp(
@@ -96,6 +97,11 @@ describe('identgate user list|add|reset|disable|enable', () => {
         (action) => ({ actor: cliUser, action }),
       ),
     );
+    // Whoever reset the account from the command line does not close the alarm telling of it.
+    const alarmId = seen.find((a) => a.alarm === 'staff-privilege-granted')?.id as number;
+    await expect(
+      runAlarmsCommand(['acknowledge', String(alarmId)], { config: configFile, comment: 'it was me' }),
+    ).rejects.toMatchObject({ code: 'IDG_ALARM_OWN_CHANGE' });
     // The old session and the old password are gone.
     expect((await admin.request('GET', '/api/v1/session')).json().authenticated).toBe(false);
     const app = system.dashboard.http;
@@ -158,9 +164,30 @@ describe('identgate user list|add|reset|disable|enable', () => {
     ]);
     // Re-enabling a security account hands it back to whoever holds it: announced.
     expect(await user('enable', 'night.guard')).toEqual([
-      'enabled night.guard',
+      'enabled night.guard with the password and authenticator it had (identgate user reset for new ones)',
       'raised a staff-privilege-granted alarm for security staff to confirm',
     ]);
+    // Asked again, it changes nothing: the guard's session stays.
+    expect(await user('enable', guard.login)).toEqual([`${guard.login} is enabled already; nothing changed`]);
+    expect((await guard.request('GET', '/api/v1/session')).json().authenticated).toBe(true);
+    // A disabled account is reset only together with its enabling: enabled first, its old
+    // password would sign in until the reset.
+    expect(await user('disable', guard.login)).toHaveLength(1);
+    await expect(user('reset', guard.login)).rejects.toThrow(/is disabled: add --enable/);
+    const enabled = await runUserCommand(['reset', guard.login], { config: configFile, enable: true });
+    expect(enabled[0]).toBe(
+      `reset ${guard.login} and enabled it: the old password no longer works, the authenticator is reset and the sessions ended`,
+    );
+    expect(enabled[1]).toMatch(
+      /^enrolment link \(works once, until \S+\); give it to the account's owner only:$/,
+    );
+    expect(enabled[2]).toMatch(/^ {2}<the address staff open the dashboard at>\/#invite=[A-Za-z0-9_-]{32}$/);
+    const old = await system.dashboard.http.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { login: guard.login, password: guard.password },
+    });
+    expect(old.statusCode).toBe(401);
     await expect(user('reset', 'nobody-here')).rejects.toMatchObject({
       code: 'IDG_NOT_FOUND',
       message: 'no staff account "nobody-here"',
@@ -182,6 +209,14 @@ describe('identgate user list|add|reset|disable|enable', () => {
       [['promote', 'someone'], {}],
       [['list', 'extra'], {}],
       [['disable', 'a', 'b'], {}],
+      [['enable', 'someone'], { role: 'admin' }],
+      [['disable', 'someone'], { name: 'Some One' }],
+      [['list'], { url: 'https://dashboard.example' }],
+      [['add', 'someone'], { name: 'Some One', role: 'auditor', enable: true }],
+      [['reset', 'someone'], { url: 'dashboard.example' }],
+      [['reset', 'someone'], { url: 'ftp://dashboard.example' }],
+      [['reset', 'someone'], { url: 'https://dashboard.example/admin' }],
+      [['reset', 'someone'], { url: 'https://user:pw@dashboard.example' }],
     ] as const) {
       await expect(
         runUserCommand([...args], { config: configFile, ...flags }),

@@ -85,3 +85,25 @@ export async function privilegeAlarmObjection(
     return 'an alarm about your own account is still open: another member of security staff confirms it before you confirm others';
   return undefined;
 }
+
+/**
+ * Why `actor` (a tool on the central host, `cli:<os user>`) may not acknowledge or resolve alarm
+ * `alarmId`: it is a privilege alarm about a change `actor` made itself. Whoever reset an
+ * account from the command line must not be the one to close the alarm that tells security staff.
+ */
+export async function ownChangeObjection(
+  db: Queryable,
+  alarmId: number,
+  actor: string,
+): Promise<string | undefined> {
+  const { rows } = await db.query<{ own: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM alarms a
+         JOIN audit_log l ON l.id = substring(a.key FROM '^staff-privilege-granted:([0-9]{1,18})$')::bigint
+        WHERE a.id = $1 AND a.alarm = 'staff-privilege-granted' AND l.actor = $2) AS own`,
+    [alarmId, actor],
+  );
+  return rows[0]?.own
+    ? `this alarm is about a change ${actor} made: security staff, or someone else on the central host, confirm it`
+    : undefined;
+}

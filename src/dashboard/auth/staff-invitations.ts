@@ -53,16 +53,17 @@ export class StaffInvitations {
   /**
    * A new link for an existing account: its password stops working and its sessions end.
    * `resetTotp`: its authenticator too, so that the owner enrols anew after choosing a password
-   * (an owner who lost both, recovered from the central host with `identgate user reset`).
+   * (an owner who lost both, recovered from the central host with `identgate user reset`);
+   * `enable`: a disabled account is enabled in the same change.
    */
   async reissue(
     actor: StaffActor,
     login: string,
-    options: { resetTotp?: boolean } = {},
+    options: { resetTotp?: boolean; enable?: boolean } = {},
   ): Promise<Invitation> {
     const target = await this.deps.staff.byLogin(login);
     if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
-    if (target.disabledAt) throw new AuthErrors.conflict('enable the account first');
+    if (target.disabledAt && !options.enable) throw new AuthErrors.conflict('enable the account first');
     const link = this.link(actor);
     await this.deps.auth.administer(
       actor,
@@ -70,6 +71,8 @@ export class StaffInvitations {
       {
         password: unusablePassword(target.login, target.displayName),
         ...(options.resetTotp ? { resetTotp: true } : {}),
+        // Enabled in the same change: none of its old credentials works for a moment in between.
+        ...(options.enable && target.disabledAt ? { disabled: false } : {}),
       },
       link.issue,
     );

@@ -79,6 +79,10 @@ describe('printableLine', () => {
     expect(new RegExp(LINE_PATTERN).test(printed)).toBe(true);
   });
 
+  it("escapes a backslash too, so that a text's own `\\u000a` cannot pass for an escaped line break", () => {
+    expect(printableLine('a\\u000a b')).toBe('a\\u005cu000a b');
+  });
+
   it('leaves ordinary text, other scripts and emoji as they are', () => {
     for (const text of ['Zoë Ødegård — Tür 2', 'Назар', '门禁 🚪', 'a  b'])
       expect(printableLine(text)).toBe(text);
