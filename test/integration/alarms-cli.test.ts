@@ -1,14 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runAlarmsCommand } from '../../src/cli/alarms-command.js';
 import { UsageError } from '../../src/cli/cli-error.js';
-import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { runCli } from '../helpers/cli.js';
+import { dashboardConfigFile } from '../helpers/cli-config.js';
+import { watchAlarms } from '../helpers/live-alarms.js';
 import { refuseAuditOf } from '../helpers/refuse-inserts.js';
-import { mqttUrl } from '../helpers/services.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -41,12 +39,7 @@ describe('identgate alarms list|acknowledge|resolve', () => {
     system = await startTestSystem();
     db = new pg.Client({ connectionString: system.databaseUrl });
     await db.connect();
-    const dir = mkdtempSync(join(tmpdir(), 'idg-alarms-cli-'));
-    configFile = join(dir, 'dashboard.yaml');
-    writeFileSync(
-      configFile,
-      `kind: dashboard\ndatabase:\n  url: ${system.databaseUrl}\nmqtt:\n  url: ${mqttUrl()}\n`,
-    );
+    configFile = dashboardConfigFile(system.databaseUrl);
     const admin = await system.staff('admin');
     // The first security account tells nobody; the second is announced to the first.
     first = await system.staff('security');
@@ -91,15 +84,7 @@ describe('identgate alarms list|acknowledge|resolve', () => {
     );
     expect(listed.stdout).toContain(`#${aboutSecond}  critical  active  staff-privilege-granted`);
 
-    const seen: AlarmView[] = [];
-    const unsubscribe = system.dashboard.hub.subscribe({
-      push: () => true,
-      pushAlarms: (alarms) => {
-        seen.push(...alarms);
-        return true;
-      },
-      close: () => undefined,
-    });
+    const { seen, stop: unsubscribe } = watchAlarms(system.dashboard.hub);
     try {
       for (const id of [aboutFirst, aboutSecond]) {
         const comment = `called both guards at home; they reset their own authenticators (#${id})`;

@@ -1,14 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runAlarmsCommand } from '../../src/cli/alarms-command.js';
 import { UsageError } from '../../src/cli/cli-error.js';
 import { runUserCommand } from '../../src/cli/user-command.js';
-import type { AlarmView } from '../../src/dashboard/http/schemas.js';
 import { runCli } from '../helpers/cli.js';
-import { mqttUrl } from '../helpers/services.js';
+import { dashboardConfigFile } from '../helpers/cli-config.js';
+import { watchAlarms } from '../helpers/live-alarms.js';
 import type { StaffClient } from '../helpers/staff.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -37,12 +35,7 @@ describe('identgate user list|add|reset|disable|enable', () => {
     system = await startTestSystem();
     db = new pg.Client({ connectionString: system.databaseUrl });
     await db.connect();
-    const dir = mkdtempSync(join(tmpdir(), 'idg-user-cli-'));
-    configFile = join(dir, 'dashboard.yaml');
-    writeFileSync(
-      configFile,
-      `kind: dashboard\nhttp:\n  host: 127.0.0.1\n  port: 8443\ndatabase:\n  url: ${system.databaseUrl}\nmqtt:\n  url: ${mqttUrl()}\n`,
-    );
+    configFile = dashboardConfigFile(system.databaseUrl);
     admin = await system.staff('admin');
     guard = await system.staff('security');
   });
@@ -58,15 +51,7 @@ describe('identgate user list|add|reset|disable|enable', () => {
     expect(listed.stdout).toContain(`${admin.login}  admin  enabled  authenticator enrolled  `);
     expect(listed.stdout).toContain(`${guard.login}  security  enabled  authenticator enrolled  `);
 
-    const seen: AlarmView[] = [];
-    const unsubscribe = system.dashboard.hub.subscribe({
-      push: () => true,
-      pushAlarms: (alarms) => {
-        seen.push(...alarms);
-        return true;
-      },
-      close: () => undefined,
-    });
+    const { seen, stop: unsubscribe } = watchAlarms(system.dashboard.hub);
     const before = Number((await db.query('SELECT max(id) AS id FROM audit_log')).rows[0]?.id);
     let reset: Awaited<ReturnType<typeof cli>>;
     try {
