@@ -94,8 +94,9 @@ export function cliActor(): string {
   try {
     return `cli:${userInfo().username}`;
   } catch {
-    // A container user without a passwd entry still has a uid.
-    return `cli:${process.env.USER ?? `uid-${process.getuid?.() ?? 'unknown'}`}`;
+    // A container user without a passwd entry still has a uid. Not $USER: anyone can set it, and
+    // the actor decides which alarms the command may confirm.
+    return `cli:uid-${process.getuid?.() ?? 'unknown'}`;
   }
 }
 

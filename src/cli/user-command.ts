@@ -55,7 +55,8 @@ const TAKES: Readonly<Record<string, ReadonlyArray<keyof UserFlags>>> = {
 
 export async function runUserCommand(args: string[], flags: UserFlags): Promise<string[]> {
   const [verb, login, ...rest] = args;
-  const takes = verb === undefined ? undefined : TAKES[verb];
+  // Own keys only: `toString` or `constructor` is no verb.
+  const takes = verb !== undefined && Object.hasOwn(TAKES, verb) ? TAKES[verb] : undefined;
   if (!takes || rest.length > 0 || (verb === 'list') !== (login === undefined))
     throw new UsageError(USER_USAGE);
   for (const flag of ['name', 'role', 'url', 'enable'] as const)

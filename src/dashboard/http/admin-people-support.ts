@@ -1,13 +1,13 @@
 import type { FastifyRequest } from 'fastify';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import Type from 'typebox';
 import { lineOfText } from '../../lib/line-of-text.js';
 import type { Logger } from '../../lib/logger.js';
 import { ID_PATTERN } from '../../protocol/ids.js';
-import { auditedChange } from '../audit/audited-change.js';
 import type { CentralMessenger } from '../central-messenger.js';
+import { PeopleEnrolment } from '../people/people-enrolment.js';
 import type { PeopleDirectory } from '../storage/people-directory.js';
-import { AdminErrors } from './admin-errors.js';
+import type { PeopleStore } from '../storage/people-store.js';
 import { staffActor } from './auth-plugin.js';
 import { ErrorSchema } from './schemas.js';
 
@@ -67,25 +67,29 @@ export const PersonParams = Type.Object({ id: Id }, { additionalProperties: fals
 export type SyncResult = { status: 'published' | 'off' | 'failed'; gateways: number };
 
 export class PeopleAdmin {
+  /** The changes themselves, with their rules and audit entries (shared with `identgate agent`). */
+  readonly enrolment: PeopleEnrolment;
+
   constructor(
     private readonly deps: {
       pool: Pool;
+      people: PeopleStore;
       directory: PeopleDirectory;
       messenger: () => CentralMessenger;
       log: Logger;
       /** After a credential change: workstation presence forgets revoked badges and erased people now. */
       credentialsChanged?: () => Promise<void>;
     },
-  ) {}
+  ) {
+    this.enrolment = new PeopleEnrolment(deps);
+  }
 
   actor(request: FastifyRequest): string {
     return staffActor(request);
   }
 
-  async existing(id: string) {
-    const person = await this.deps.directory.get(id);
-    if (!person) throw new AdminErrors.notFound(`no person "${id}"`);
-    return person;
+  existing(id: string) {
+    return this.enrolment.existing(id);
   }
 
   /** Publishes the credential sets of these sites now (the CLI leaves that to the dashboards, through a notice). */
@@ -105,25 +109,5 @@ export class PeopleAdmin {
       this.deps.log.error({ err: error, sites }, 'credential sets could not be published after a change');
       return { status: 'failed', gateways };
     }
-  }
-
-  /**
-   * Makes a change to a person and audits it in one transaction, so that no change lands without
-   * its entry (503 IDG_AUDIT_UNAVAILABLE when the entry cannot be written, and nothing changed).
-   * The entry names the id as target, never names, dates or secrets.
-   */
-  change<T>(
-    request: FastifyRequest,
-    action: string,
-    id: string,
-    details: Record<string, unknown>,
-    work: (db: PoolClient) => Promise<T>,
-  ): Promise<T> {
-    return auditedChange(this.deps.pool, work, () => ({
-      actor: this.actor(request),
-      action,
-      target: `person:${id}`,
-      details,
-    }));
   }
 }

@@ -1,10 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import QRCode from 'qrcode';
 import Type from 'typebox';
-import { generateTotpSecret, otpauthUri } from '../../../controllers/totp-secret.js';
-import type { PeopleDirectory } from '../../storage/people-directory.js';
-import type { PeopleStore } from '../../storage/people-store.js';
-import { AdminErrors, asHttp } from '../admin-errors.js';
+import { agentOtpauthUri } from '../../people/people-enrolment.js';
+import { asHttp } from '../admin-errors.js';
 import {
   Badge,
   Errors,
@@ -18,8 +16,6 @@ import {
 import { Access } from '../roles.js';
 
 export interface AdminCredentialRoutesOptions {
-  people: PeopleStore;
-  directory: PeopleDirectory;
   admin: PeopleAdmin;
   /** The issuer the authenticator app shows beside the code. */
   issuer: string;
@@ -32,7 +28,7 @@ export interface AdminCredentialRoutesOptions {
  */
 export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRoutesOptions> = async (
   app,
-  { people, directory, admin, issuer },
+  { admin, issuer },
 ) => {
   app.post(
     '/api/v1/people/:id/badges',
@@ -52,21 +48,11 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
     async (request) => {
       const { id } = request.params;
       const { badge, validFrom, validUntil } = request.body;
-      const person = await admin.existing(id);
-      const owner = await directory.badgeOwner(badge);
-      if (owner !== undefined && owner !== id)
-        throw new AdminErrors.conflict(`badge ${badge} belongs to someone else; revoke it there first`);
-      if (validFrom && validUntil && Date.parse(validUntil) <= Date.parse(validFrom))
-        throw new AdminErrors.invalid('validUntil must be after validFrom');
-      await admin.change(request, 'person.badge-added', id, { badge }, async (db) => {
-        const validity = {
-          ...(validFrom ? { from: new Date(validFrom) } : {}),
-          ...(validUntil ? { until: new Date(validUntil) } : {}),
-        };
-        if (!(await people.addBadge(badge, id, validity, db)))
-          throw new AdminErrors.conflict(`badge ${badge} belongs to someone else; revoke it there first`);
+      const { sites } = await admin.enrolment.addBadge(admin.actor(request), id, badge, {
+        ...(validFrom ? { from: new Date(validFrom) } : {}),
+        ...(validUntil ? { until: new Date(validUntil) } : {}),
       });
-      return { person: await admin.existing(id), sync: await admin.sync(person.sites) };
+      return { person: await admin.existing(id), sync: await admin.sync(sites) };
     },
   );
 
@@ -82,14 +68,8 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
     },
     async (request) => {
       const { id, badge } = request.params;
-      const person = await admin.existing(id);
-      if (!person.badges.some((b) => b.badge === badge && b.status === 'active'))
-        throw new AdminErrors.notFound(`${id} has no active badge ${badge}`);
-      await admin.change(request, 'person.badge-revoked', id, { badge }, async (db) => {
-        if (!(await people.revokeBadge(badge, id, db)))
-          throw new AdminErrors.notFound(`${id} has no active badge ${badge}`);
-      });
-      return { person: await admin.existing(id), sync: await admin.sync(person.sites) };
+      const { sites } = await admin.enrolment.revokeBadge(admin.actor(request), id, badge);
+      return { person: await admin.existing(id), sync: await admin.sync(sites) };
     },
   );
 
@@ -106,12 +86,8 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
     },
     async (request) => {
       const { id, site } = request.params;
-      await admin.existing(id);
-      if (!(await directory.siteExists(site))) throw new AdminErrors.notFound(`no site "${site}"`);
-      await admin.change(request, 'person.site-granted', id, { site }, (db) =>
-        people.grantSite(id, site, db),
-      );
-      return { person: await admin.existing(id), sync: await admin.sync([site]) };
+      const { sites } = await admin.enrolment.grantSite(admin.actor(request), id, site);
+      return { person: await admin.existing(id), sync: await admin.sync(sites) };
     },
   );
 
@@ -127,12 +103,8 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
     },
     async (request) => {
       const { id, site } = request.params;
-      await admin.existing(id);
-      await admin.change(request, 'person.site-withdrawn', id, { site }, async (db) => {
-        if (!(await directory.withdrawSite(id, site, db)))
-          throw new AdminErrors.notFound(`${id} has no grant for site ${site}`);
-      });
-      return { person: await admin.existing(id), sync: await admin.sync([site]) };
+      const { sites } = await admin.enrolment.withdrawSite(admin.actor(request), id, site);
+      return { person: await admin.existing(id), sync: await admin.sync(sites) };
     },
   );
 
@@ -152,25 +124,12 @@ export const adminCredentialRoutes: FastifyPluginAsyncTypebox<AdminCredentialRou
     },
     async (request, reply) => {
       const { id } = request.params;
-      const person = await admin.existing(id);
-      const secret = generateTotpSecret();
-      await asHttp(() =>
-        admin.change(request, 'person.totp-enrolled', id, { replaced: person.totpEnrolled }, (db) =>
-          people.setTotpSecret(id, secret, db),
-        ),
-      );
-      const uri = otpauthUri({
-        issuer,
-        account: id,
-        secret,
-        algorithm: 'sha1',
-        digits: 6,
-        periodSeconds: 30,
-      });
+      const { secret, sites } = await asHttp(() => admin.enrolment.enrolTotp(admin.actor(request), id));
+      const uri = agentOtpauthUri(issuer, id, secret);
       const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
       // Shown once: no cache, no copy anywhere but the administrator's screen.
       reply.header('cache-control', 'no-store');
-      return { otpauthUri: uri, qrSvg, sync: await admin.sync(person.sites) };
+      return { otpauthUri: uri, qrSvg, sync: await admin.sync(sites) };
     },
   );
 };

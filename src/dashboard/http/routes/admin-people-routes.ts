@@ -3,8 +3,7 @@ import Type from 'typebox';
 import { lineOfText, NO_CONTROL_PATTERN } from '../../../lib/line-of-text.js';
 import type { RetentionService } from '../../retention/retention-service.js';
 import type { PeopleDirectory } from '../../storage/people-directory.js';
-import type { PeopleStore } from '../../storage/people-store.js';
-import { AdminErrors, asHttp } from '../admin-errors.js';
+import { asHttp } from '../admin-errors.js';
 import {
   Day,
   Errors,
@@ -21,7 +20,6 @@ import {
 import { Access } from '../roles.js';
 
 export interface AdminPeopleRoutesOptions {
-  people: PeopleStore;
   directory: PeopleDirectory;
   retention: RetentionService;
   admin: PeopleAdmin;
@@ -35,7 +33,7 @@ export interface AdminPeopleRoutesOptions {
  */
 export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptions> = async (
   app,
-  { people, directory, retention, admin },
+  { directory, retention, admin },
 ) => {
   app.get(
     '/api/v1/people',
@@ -89,12 +87,8 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
       },
     },
     async (request, reply) => {
-      const { id, displayName, ...rest } = request.body;
-      await admin.change(request, 'person.created', id, {}, async (db) => {
-        if (!(await people.createPerson({ id, displayName: displayName.trim(), ...rest }, db)))
-          throw new AdminErrors.conflict(`a person "${id}" exists already`);
-      });
-      return reply.code(201).send(await admin.existing(id));
+      await admin.enrolment.create(admin.actor(request), request.body);
+      return reply.code(201).send(await admin.existing(request.body.id));
     },
   );
 
@@ -119,26 +113,8 @@ export const adminPeopleRoutes: FastifyPluginAsyncTypebox<AdminPeopleRoutesOptio
     },
     async (request) => {
       const { id } = request.params;
-      const before = await admin.existing(id);
-      const { displayName, ...rest } = request.body;
-      // One statement on the row as it is then: a person erased meanwhile is not brought back.
-      await admin.change(
-        request,
-        'person.updated',
-        id,
-        { fields: Object.keys(request.body).sort() },
-        async (db) => {
-          if (
-            !(await people.updatePerson(
-              id,
-              { ...rest, ...(displayName ? { displayName: displayName.trim() } : {}) },
-              db,
-            ))
-          )
-            throw new AdminErrors.notFound(`no person "${id}"`);
-        },
-      );
-      return { person: await admin.existing(id), sync: await admin.sync(before.sites) };
+      const { sites } = await admin.enrolment.update(admin.actor(request), id, request.body);
+      return { person: await admin.existing(id), sync: await admin.sync(sites) };
     },
   );
 

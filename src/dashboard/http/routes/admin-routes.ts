@@ -39,20 +39,18 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
   const directory = new PeopleDirectory(pool);
   const admin = new PeopleAdmin({
     pool,
+    people: options.people,
     directory,
     messenger: options.messenger,
     log: options.log,
     ...(options.credentialsChanged ? { credentialsChanged: options.credentialsChanged } : {}),
   });
   await app.register(adminPeopleRoutes, {
-    people: options.people,
     directory,
     retention: options.retention,
     admin,
   });
   await app.register(adminCredentialRoutes, {
-    people: options.people,
-    directory,
     admin,
     issuer: auth.settings.issuer,
   });
