@@ -29,11 +29,15 @@ export interface AdminDatabase {
   pool: pg.Pool;
   retention: RetentionService;
   log: Logger;
+  /** keys.master, where the command asked for it (AdminDatabaseOptions). */
+  masterKeys?: KeyRing;
 }
 
 export interface AdminDatabaseOptions {
   /** The command erases: it needs keys.master (the tombstones' key) and signs with keys.signing. */
   erasureKeys?: boolean;
+  /** The command seals a secret under keys.master (an agent's TOTP secret): it needs it. */
+  masterKeys?: boolean;
 }
 
 export async function withDashboardDatabase<T>(
@@ -45,7 +49,11 @@ export async function withDashboardDatabase<T>(
   if (!configFile) throw new UsageError(`identgate ${command} needs --config <dashboard.yaml>`);
   const config = loadConfigFile(configFile, DashboardConfig);
   // Before the database is opened: a key that does not load stops the command with its reason.
-  const keys = options.erasureKeys ? erasureKeys(config, configFile, command) : {};
+  const keys = options.erasureKeys
+    ? erasureKeys(config, configFile, command)
+    : options.masterKeys
+      ? { masterKeys: requiredMasterKeys(config, configFile, command) }
+      : {};
   const log = createLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) });
   const pool = createPool(
     config.database,
@@ -63,7 +71,13 @@ export async function withDashboardDatabase<T>(
     });
     if (keys.masterKeys) await prepareTombstoneKey(pool, keys.masterKeys, log);
     retention.register(new WorkstationAuditExpiry(pool));
-    return await work({ config, pool, retention, log });
+    return await work({
+      config,
+      pool,
+      retention,
+      log,
+      ...(keys.masterKeys ? { masterKeys: keys.masterKeys } : {}),
+    });
   } finally {
     await pool.end();
   }
@@ -75,18 +89,27 @@ export async function withDashboardDatabase<T>(
  * configured (it signs the list of erased chain rows), which may itself be sealed under them.
  */
 function erasureKeys(config: DashboardConfig, configFile: string, command: string): ErasureKeys {
+  const masterKeys = requiredMasterKeys(config, configFile, command, "to open the erasure tombstones' key");
+  if (!config.keys.signing) return { masterKeys };
+  const signingKey = loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'), masterKeys);
+  return { masterKeys, signingKey, retiredKeys: centralKeysFromConfig(config.keys, signingKey).retired };
+}
+
+function requiredMasterKeys(
+  config: DashboardConfig,
+  configFile: string,
+  command: string,
+  why = 'to seal the secret',
+): KeyRing {
   const master = loadMasterKeys(config);
   if (!master) {
     throw new ConfigError(
       configFile,
-      [`keys.master is not set: identgate ${command} needs it to open the erasure tombstones' key`],
+      [`keys.master is not set: identgate ${command} needs it ${why}`],
       ConfigErrorCode.secret,
     );
   }
-  const masterKeys = new KeyRing(master.current, master.decryptOnly);
-  if (!config.keys.signing) return { masterKeys };
-  const signingKey = loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'), masterKeys);
-  return { masterKeys, signingKey, retiredKeys: centralKeysFromConfig(config.keys, signingKey).retired };
+  return new KeyRing(master.current, master.decryptOnly);
 }
 
 /** Who the audit log names for a command line action: `cli:<operating-system user>`. */

@@ -11,6 +11,7 @@ import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { reportUnhandledRejections } from '../lib/unhandled-rejections.js';
+import { AGENT_USAGE, runAgentCommand } from './agent-command.js';
 import { ALARMS_USAGE, runAlarmsCommand } from './alarms-command.js';
 import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
@@ -43,6 +44,7 @@ usage:
   identgate config check|reference               validate a file; list every key
   identgate keygen signing|master <file>         create the central signing key or the master key
   identgate retention run|policy|hold|log …      retention of personal data, legal holds, deletion log
+  identgate agent list|add|update|badge|grant|totp …  enrol agents from the central host
   identgate people erase <person-id>             erase a person on request
   identgate gateways list|retire …               gateways ever trusted; retire one for good
   identgate alarms list|acknowledge|resolve …    the alarm workflow from the central host
@@ -61,6 +63,8 @@ ${CONFIG_USAGE}
 ${KEYGEN_USAGE}
 
 ${RETENTION_USAGE}
+
+${AGENT_USAGE}
 
 ${PEOPLE_USAGE}
 
@@ -155,6 +159,9 @@ async function main(argv: string[]): Promise<number> {
       role: { type: 'string' },
       url: { type: 'string' },
       enable: { type: 'boolean' },
+      'background-check': { type: 'string' },
+      training: { type: 'string' },
+      'may-open-room': { type: 'string' },
       'keep-events': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -269,6 +276,18 @@ async function main(argv: string[]): Promise<number> {
     case 'alarms': {
       const { config, comment, all } = values;
       for (const line of await runAlarmsCommand(rest, { config, comment, all })) print(line);
+      return ExitCode.ok;
+    }
+    case 'agent': {
+      const { config, name, training } = values;
+      const lines = await runAgentCommand(rest, {
+        config,
+        name,
+        training,
+        backgroundCheck: values['background-check'],
+        mayOpenRoom: values['may-open-room'],
+      });
+      for (const line of lines) print(line);
       return ExitCode.ok;
     }
     case 'user': {

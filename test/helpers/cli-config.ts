@@ -4,11 +4,22 @@ import { join } from 'node:path';
 import { mqttUrl } from './services.js';
 
 /**
- * A dashboard configuration file for the administrative commands (`identgate alarms`, `user`):
- * the test database and broker. Answers the file's path.
+ * A dashboard configuration file for the administrative commands (`identgate alarms`, `user`,
+ * `agent`): the test database and broker and, where given, the master key (in a file of its own,
+ * as an operator keeps it). Answers the file's path.
  */
-export function dashboardConfigFile(databaseUrl: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'idg-cli-config-')), 'dashboard.yaml');
-  writeFileSync(file, `kind: dashboard\ndatabase:\n  url: ${databaseUrl}\nmqtt:\n  url: ${mqttUrl()}\n`);
+export function dashboardConfigFile(databaseUrl: string, options: { masterKey?: Buffer } = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'idg-cli-config-'));
+  const file = join(dir, 'dashboard.yaml');
+  let keys = '';
+  if (options.masterKey) {
+    const keyFile = join(dir, 'master.key');
+    writeFileSync(keyFile, `${options.masterKey.toString('base64')}\n`, { mode: 0o600 });
+    keys = `keys:\n  master: { file: ${keyFile} }\n`;
+  }
+  writeFileSync(
+    file,
+    `kind: dashboard\ndatabase:\n  url: ${databaseUrl}\nmqtt:\n  url: ${mqttUrl()}\n${keys}`,
+  );
   return file;
 }

@@ -1,0 +1,176 @@
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runAgentCommand } from '../../src/cli/agent-command.js';
+import { UsageError } from '../../src/cli/cli-error.js';
+import { runSim } from '../../src/cli/sim-command.js';
+import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
+import { runCli } from '../helpers/cli.js';
+import { dashboardConfigFile } from '../helpers/cli-config.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+/**
+ * `identgate agent` enrols agents from the central host with the People page's rules and audit
+ * entries (PeopleEnrolment), as `cli:<os user>`. Its changes reach the gateways through the
+ * running dashboard, told by a notice: an agent enrolled from the command line opens the door
+ * with badge and code, and a badge revoked there is refused.
+ */
+describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp', () => {
+  let system: TestSystem;
+  let db: pg.Client;
+  let configFile: string;
+  const cliUser = `cli:${userInfo().username}`;
+  const agent = (args: string[], flags: Parameters<typeof runAgentCommand>[1] = {}) =>
+    runAgentCommand(args, { config: configFile, ...flags });
+  const sim = (...action: string[]) => runSim({ action, door: 'main', socket: system.gateway.simSocketPath });
+  const audited = async (id: string) =>
+    (
+      await db.query<{ actor: string; action: string; details: unknown }>(
+        'SELECT actor, action, details FROM audit_log WHERE target = $1 ORDER BY id',
+        [`person:${id}`],
+      )
+    ).rows;
+
+  beforeAll(async () => {
+    system = await startTestSystem();
+    db = new pg.Client({ connectionString: system.databaseUrl });
+    await db.connect();
+    configFile = dashboardConfigFile(system.databaseUrl, { masterKey: system.masterKey });
+  });
+
+  afterAll(async () => {
+    await db?.end();
+    await system?.stop();
+  });
+
+  it('enrols an agent whom the gateway then lets in with badge and code', async () => {
+    const added = await runCli([
+      'agent',
+      'add',
+      'agent-kim',
+      '--name',
+      'Kim Agent',
+      '--background-check',
+      '2026-01-15',
+      '--training',
+      '2026-02-01',
+      '--config',
+      configFile,
+    ]);
+    expect({ code: added.code, stdout: added.stdout }).toEqual({
+      code: 0,
+      stdout: 'added agent-kim: badges, sites and the authenticator follow (agent badge, grant, totp)\n',
+    });
+    expect(await agent(['grant', 'agent-kim', system.site])).toEqual([
+      `agent-kim may enter site ${system.site}`,
+      `the running dashboards publish the credential sets of ${system.site} now`,
+    ]);
+    expect(await agent(['badge', 'agent-kim', '0007001'])).toHaveLength(2);
+    const totp = await agent(['totp', 'agent-kim']);
+    expect(totp[0]).toMatch(/^new authenticator secret for agent-kim .*shown once/);
+    expect(totp[1]).toMatch(/▄|▀|█/); // the QR code, for the app to scan
+    const secret = new URL(totp[2] as string).searchParams.get('secret') as string;
+    expect(totp[2]).toMatch(/^otpauth:\/\/totp\/identgate:agent-kim\?secret=[A-Z2-7]{32}&/);
+
+    // The running dashboard publishes the set once told; the gateway decides with it.
+    await vi.waitFor(
+      () => expect(system.gateway.credentials.findByBadge('0007001')?.totpSecret).toBe(secret),
+      {
+        timeout: 20_000,
+        interval: 50,
+      },
+    );
+    expect(await sim('badge', '0007001')).toEqual(['awaiting code (20 s)']);
+    expect(await sim('keypad', new TotpVerifier().generate(secret, Date.now()))).toEqual([
+      'granted: unlocked for 5 s',
+    ]);
+
+    const entries = await audited('agent-kim');
+    expect(entries.map((e) => `${e.actor} ${e.action}`)).toEqual(
+      ['person.created', 'person.site-granted', 'person.badge-added', 'person.totp-enrolled'].map(
+        (action) => `${cliUser} ${action}`,
+      ),
+    );
+    expect(JSON.stringify(entries)).not.toContain(secret);
+    expect(JSON.stringify(entries)).not.toContain('Kim Agent');
+    const listed = await agent(['list']);
+    expect(listed).toContain(
+      `agent-kim  Kim Agent  1 active badge  sites: ${system.site}  authenticator enrolled  background check 2026-01-15  training 2026-02-01`,
+    );
+  });
+
+  it('revokes a badge, which the gateway refuses once it has the set', async () => {
+    expect(await agent(['revoke-badge', 'agent-kim', '0007001'])).toEqual([
+      'badge 0007001 of agent-kim revoked',
+      `the running dashboards publish the credential sets of ${system.site} now`,
+    ]);
+    await vi.waitFor(
+      () => expect(system.gateway.credentials.findByBadge('0007001')?.status).toBe('revoked'),
+      {
+        timeout: 20_000,
+        interval: 50,
+      },
+    );
+    expect(await sim('badge', '0007001')).toEqual(['denied: badge revoked']);
+    expect(await agent(['update', 'agent-kim'], { training: 'none', mayOpenRoom: 'yes' })).toEqual([
+      'updated agent-kim',
+      `the running dashboards publish the credential sets of ${system.site} now`,
+    ]);
+    const { rows } = await db.query("SELECT training_on, may_open_room FROM people WHERE id = 'agent-kim'");
+    expect(rows).toEqual([{ training_on: null, may_open_room: true }]);
+  });
+
+  it('refuses what the People page refuses, with its reason', async () => {
+    await expect(agent(['add', 'agent-kim'], { name: 'Again' })).rejects.toMatchObject({
+      code: 'IDG_ADMIN_CONFLICT',
+      message: 'a person "agent-kim" exists already',
+    });
+    // Another agent's badge is not moved over.
+    await expect(agent(['badge', 'agent-kim', system.agent.badge])).rejects.toMatchObject({
+      code: 'IDG_ADMIN_CONFLICT',
+    });
+    await expect(agent(['grant', 'agent-kim', 'no-such-site'])).rejects.toMatchObject({
+      code: 'IDG_ADMIN_NOT_FOUND',
+      message: 'no site "no-such-site"',
+    });
+    await expect(agent(['grant', 'nobody', system.site])).rejects.toMatchObject({
+      code: 'IDG_ADMIN_NOT_FOUND',
+    });
+    // No secret without the key to seal it.
+    const keyless = await runCli([
+      'agent',
+      'totp',
+      'agent-kim',
+      '--config',
+      dashboardConfigFile(system.databaseUrl),
+    ]);
+    expect({ code: keyless.code, stderr: keyless.stderr }).toEqual({
+      code: 78,
+      stderr: expect.stringContaining(
+        'keys.master is not set: identgate agent totp needs it to seal the secret',
+      ),
+    });
+    expect(await audited('nobody')).toEqual([]);
+  });
+
+  it('refuses bad calls before it opens the database', async () => {
+    for (const [args, flags] of [
+      [['add', 'agent-x'], {}],
+      [['add', 'agent-x'], { name: 'two\nlines' }],
+      [['add', 'agent-x'], { name: 'X', backgroundCheck: '2026-02-30' }],
+      [['add', 'agent-x'], { name: 'X', training: 'none' }],
+      [['add', 'agent-x'], { name: 'X', mayOpenRoom: 'maybe' }],
+      [['update', 'agent-x'], {}],
+      [['add', '../etc'], { name: 'X' }],
+      [['badge', 'agent-x', 'bad badge'], {}],
+      [['grant', 'agent-x', 'Site/1'], {}],
+      [['badge', 'agent-x'], {}],
+      [['totp', 'agent-x'], { name: 'X' }],
+      [['list'], { training: '2026-01-01' }],
+      [['toString'], {}],
+      [['erase', 'agent-x'], {}],
+    ] as const) {
+      await expect(agent([...args], flags), JSON.stringify([args, flags])).rejects.toBeInstanceOf(UsageError);
+    }
+  });
+});
