@@ -1,9 +1,11 @@
 import QRCode from 'qrcode';
 import { staffSettings } from '../config/dashboard-config.js';
 import { CREDENTIALS_CHANNEL } from '../dashboard/cluster-channels.js';
+import { DAY_PATTERN } from '../dashboard/http/admin-people-support.js';
 import { agentOtpauthUri, PeopleEnrolment, type PersonFields } from '../dashboard/people/people-enrolment.js';
 import { PeopleDirectory } from '../dashboard/storage/people-directory.js';
 import { PeopleStore } from '../dashboard/storage/people-store.js';
+import { CodedError } from '../lib/coded-error.js';
 import { LINE_PATTERN, printableLine } from '../lib/line-of-text.js';
 import { ID_PATTERN } from '../protocol/ids.js';
 import { UsageError } from './cli-error.js';
@@ -41,6 +43,7 @@ const BADGE = /^[A-Za-z0-9:_-]{1,64}$/;
 const LINE = new RegExp(LINE_PATTERN);
 const NAME_MAX = 200;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const DAY_RANGE = new RegExp(DAY_PATTERN);
 
 /** Each verb: how many words after it (the id, then a badge or site), and the flags it takes. */
 const VERBS: Readonly<Record<string, { words: number; flags: ReadonlyArray<keyof AgentFlags> }>> = {
@@ -71,7 +74,7 @@ export async function runAgentCommand(args: string[], flags: AgentFlags): Promis
   if (verb === 'list') return inDatabase(flags, 'agent list', listAgents);
   const [id = '', second = ''] = words;
   if (!ID.test(id))
-    throw new UsageError(`"${id}" is not a person id (letters, digits, dot, dash, underscore)`);
+    throw new UsageError(`"${id}" is not a person id (up to 64 letters, digits, dashes and underscores)`);
   const actor = cliActor();
   switch (verb) {
     case 'add': {
@@ -105,7 +108,16 @@ export async function runAgentCommand(args: string[], flags: AgentFlags): Promis
         ? changed(
             flags,
             verb,
-            (enrolment) => enrolment.addBadge(actor, id, second),
+            async (enrolment) => {
+              // Given again, a badge would lose the validity span the People page may have set.
+              const person = await enrolment.existing(id);
+              if (person.badges.some((b) => b.badge === second && b.status === 'active'))
+                throw new CodedError(
+                  'IDG_ADMIN_CONFLICT',
+                  `badge ${second} of ${id} is active already; nothing changed`,
+                );
+              return enrolment.addBadge(actor, id, second);
+            },
             `badge ${second} given to ${id}`,
           )
         : changed(
@@ -166,8 +178,15 @@ function personFields(flags: AgentFlags, verb: string): PersonFields {
     if (value === undefined) return undefined;
     if (value === 'none' && verb === 'update') return null;
     const parsed = new Date(`${value}T00:00:00Z`);
-    if (!DAY.test(value) || Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 10) !== value)
-      throw new UsageError(`--${flag} must be a date as YYYY-MM-DD${verb === 'update' ? ', or none' : ''}`);
+    if (
+      !DAY.test(value) ||
+      !DAY_RANGE.test(value) ||
+      Number.isNaN(parsed.getTime()) ||
+      parsed.toISOString().slice(0, 10) !== value
+    )
+      throw new UsageError(
+        `--${flag} must be a date from 1900 to 2999 as YYYY-MM-DD${verb === 'update' ? ', or none' : ''}`,
+      );
     return value;
   };
   const backgroundCheckOn = day(flags.backgroundCheck, 'background-check');
@@ -235,7 +254,9 @@ async function announce({ pool, log }: AdminDatabase, sites: readonly string[]):
 function published(sites: readonly string[]): string[] {
   return sites.length === 0
     ? []
-    : [`the running dashboards publish the credential sets of ${[...new Set(sites)].join(', ')} now`];
+    : [
+        `told the running dashboards to publish the credential sets of ${[...new Set(sites)].join(', ')} (a dashboard without the central signing key cannot; the gateways' hourly refresh catches up)`,
+      ];
 }
 
 async function listAgents({ directory }: AgentTools): Promise<string[]> {
@@ -247,7 +268,8 @@ async function listAgents({ directory }: AgentTools): Promise<string[]> {
         printableLine(
           [
             person.id,
-            person.displayName,
+            // Quoted: a name may hold two spaces, which would make it pass for more columns.
+            JSON.stringify(person.displayName),
             `${person.activeBadges} active badge${person.activeBadges === 1 ? '' : 's'}`,
             `sites: ${person.sites.join(',') || 'none'}`,
             person.totpEnrolled ? 'authenticator enrolled' : 'no authenticator',

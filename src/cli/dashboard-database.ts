@@ -10,6 +10,7 @@ import type { ErasureKeys } from '../dashboard/retention/person-erasure.js';
 import { RetentionService } from '../dashboard/retention/retention-service.js';
 import { prepareTombstoneKey } from '../dashboard/retention/tombstone-key.js';
 import { createPool } from '../dashboard/storage/database.js';
+import { SEALED_COLUMNS } from '../dashboard/storage/master-key-rotation.js';
 import { migrate } from '../dashboard/storage/migrator.js';
 import { systemClock } from '../lib/clock.js';
 import { KeyRing } from '../lib/key-ring.js';
@@ -69,6 +70,9 @@ export async function withDashboardDatabase<T>(
       settings: retentionSettings(config),
       ...keys,
     });
+    // Before anything is sealed or prepared with it: a key that is not the dashboards' would seal
+    // values they cannot open (and with an agent's secret, stop the publishing of their sites).
+    if (keys.masterKeys) await assertDashboardsKey(pool, keys.masterKeys, configFile, command);
     if (keys.masterKeys) await prepareTombstoneKey(pool, keys.masterKeys, log);
     retention.register(new WorkstationAuditExpiry(pool));
     return await work({
@@ -93,6 +97,37 @@ function erasureKeys(config: DashboardConfig, configFile: string, command: strin
   if (!config.keys.signing) return { masterKeys };
   const signingKey = loadSigningKey(resolveSecret(config.keys.signing, 'keys.signing'), masterKeys);
   return { masterKeys, signingKey, retiredKeys: centralKeysFromConfig(config.keys, signingKey).retired };
+}
+
+/**
+ * Refuses a master key ring that opens none of the values the database holds sealed: it is not
+ * the key the dashboards use (another file, a typo in the path, a key from another installation).
+ * One value per sealed column is tried; a database with none sealed yet accepts any key.
+ */
+async function assertDashboardsKey(pool: pg.Pool, ring: KeyRing, configFile: string, command: string) {
+  let tried = 0;
+  for (const { table, id, column, context } of SEALED_COLUMNS) {
+    const { rows } = await pool.query<{ id: string; sealed: string }>(
+      `SELECT ${id}::text AS id, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL LIMIT 1`,
+    );
+    const row = rows[0];
+    if (!row) continue;
+    tried += 1;
+    try {
+      ring.open(row.sealed, context(row.id));
+      return;
+    } catch {
+      // The next column may hold a value sealed under a key this ring has.
+    }
+  }
+  if (tried > 0)
+    throw new ConfigError(
+      configFile,
+      [
+        `keys.master opens none of the values the database holds sealed: it is not the dashboards' master key, and identgate ${command} would seal what they cannot open`,
+      ],
+      ConfigErrorCode.secret,
+    );
 }
 
 function requiredMasterKeys(

@@ -44,7 +44,7 @@ usage:
   identgate config check|reference               validate a file; list every key
   identgate keygen signing|master <file>         create the central signing key or the master key
   identgate retention run|policy|hold|log …      retention of personal data, legal holds, deletion log
-  identgate agent list|add|update|badge|grant|totp …  enrol agents from the central host
+  identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp …  agents from the central host
   identgate people erase <person-id>             erase a person on request
   identgate gateways list|retire …               gateways ever trusted; retire one for good
   identgate alarms list|acknowledge|resolve …    the alarm workflow from the central host
@@ -83,6 +83,12 @@ ${WORKSTATION_USAGE}
 ${AUDIT_USAGE}
 
 ${EXPORT_USAGE}`;
+
+const OPTIONS_READ: Readonly<Record<string, readonly string[]>> = {
+  agent: ['config', 'name', 'background-check', 'training', 'may-open-room'],
+  user: ['config', 'name', 'role', 'url', 'enable'],
+  alarms: ['config', 'comment', 'all'],
+};
 
 /** Under pam_exec, where the check's output goes nowhere, it also goes to the system log. */
 let pamSyslog: PamSyslog | undefined;
@@ -176,6 +182,12 @@ async function main(argv: string[]): Promise<number> {
     print(USAGE);
     return values.help ? ExitCode.ok : ExitCode.usage;
   }
+  // The administrative commands refuse an option they do not read rather than ignore it (a
+  // `--dry-run` that would not stop a real change, a `--role` that would not promote).
+  const reads = Object.hasOwn(OPTIONS_READ, command) ? OPTIONS_READ[command] : undefined;
+  for (const [option, value] of Object.entries(values))
+    if (reads && value !== undefined && !reads.includes(option))
+      throw new UsageError(`identgate ${command} takes no --${option}`);
   const log = createLogger();
   switch (command) {
     case 'demo': {

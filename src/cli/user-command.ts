@@ -204,7 +204,8 @@ async function listAccounts({ staff, invitations }: StaffTools): Promise<string[
           : account.totpEnrolledAt
             ? 'authenticator enrolled'
             : 'no authenticator yet',
-        account.displayName,
+        // Quoted: a name may hold two spaces, which would make it pass for more columns.
+        JSON.stringify(account.displayName),
       ].join('  '),
     ),
   );

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -63,7 +64,7 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
     });
     expect(await agent(['grant', 'agent-kim', system.site])).toEqual([
       `agent-kim may enter site ${system.site}`,
-      `the running dashboards publish the credential sets of ${system.site} now`,
+      `told the running dashboards to publish the credential sets of ${system.site} (a dashboard without the central signing key cannot; the gateways' hourly refresh catches up)`,
     ]);
     expect(await agent(['badge', 'agent-kim', '0007001'])).toHaveLength(2);
     const totp = await agent(['totp', 'agent-kim']);
@@ -95,14 +96,14 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
     expect(JSON.stringify(entries)).not.toContain('Kim Agent');
     const listed = await agent(['list']);
     expect(listed).toContain(
-      `agent-kim  Kim Agent  1 active badge  sites: ${system.site}  authenticator enrolled  background check 2026-01-15  training 2026-02-01`,
+      `agent-kim  "Kim Agent"  1 active badge  sites: ${system.site}  authenticator enrolled  background check 2026-01-15  training 2026-02-01`,
     );
   });
 
   it('revokes a badge, which the gateway refuses once it has the set', async () => {
     expect(await agent(['revoke-badge', 'agent-kim', '0007001'])).toEqual([
       'badge 0007001 of agent-kim revoked',
-      `the running dashboards publish the credential sets of ${system.site} now`,
+      `told the running dashboards to publish the credential sets of ${system.site} (a dashboard without the central signing key cannot; the gateways' hourly refresh catches up)`,
     ]);
     await vi.waitFor(
       () => expect(system.gateway.credentials.findByBadge('0007001')?.status).toBe('revoked'),
@@ -114,7 +115,7 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
     expect(await sim('badge', '0007001')).toEqual(['denied: badge revoked']);
     expect(await agent(['update', 'agent-kim'], { training: 'none', mayOpenRoom: 'yes' })).toEqual([
       'updated agent-kim',
-      `the running dashboards publish the credential sets of ${system.site} now`,
+      `told the running dashboards to publish the credential sets of ${system.site} (a dashboard without the central signing key cannot; the gateways' hourly refresh catches up)`,
     ]);
     const { rows } = await db.query("SELECT training_on, may_open_room FROM people WHERE id = 'agent-kim'");
     expect(rows).toEqual([{ training_on: null, may_open_room: true }]);
@@ -128,6 +129,12 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
     // Another agent's badge is not moved over.
     await expect(agent(['badge', 'agent-kim', system.agent.badge])).rejects.toMatchObject({
       code: 'IDG_ADMIN_CONFLICT',
+    });
+    // Given again, an active badge would lose its validity span: refused.
+    await expect(agent(['badge', 'agent-kim', '0007002'])).resolves.toHaveLength(2);
+    await expect(agent(['badge', 'agent-kim', '0007002'])).rejects.toMatchObject({
+      code: 'IDG_ADMIN_CONFLICT',
+      message: 'badge 0007002 of agent-kim is active already; nothing changed',
     });
     await expect(agent(['grant', 'agent-kim', 'no-such-site'])).rejects.toMatchObject({
       code: 'IDG_ADMIN_NOT_FOUND',
@@ -151,6 +158,37 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
       ),
     });
     expect(await audited('nobody')).toEqual([]);
+    // A master key that is not the dashboards' would seal a secret they cannot open, and stop the
+    // publishing of the agent's sites: refused before anything is sealed.
+    const stranger = await runCli([
+      'agent',
+      'totp',
+      'agent-kim',
+      '--config',
+      dashboardConfigFile(system.databaseUrl, { masterKey: randomBytes(32) }),
+    ]);
+    expect({ code: stranger.code, stderr: stranger.stderr }).toEqual({
+      code: 78,
+      stderr: expect.stringContaining(
+        "keys.master opens none of the values the database holds sealed: it is not the dashboards' master key",
+      ),
+    });
+    // Options the command does not read are refused, not ignored (a --dry-run would not stop it).
+    const dry = await runCli([
+      'agent',
+      'revoke-badge',
+      'agent-kim',
+      '0007002',
+      '--dry-run',
+      '--config',
+      configFile,
+    ]);
+    expect({ code: dry.code, stderr: dry.stderr }).toEqual({
+      code: 64,
+      stderr: 'identgate: identgate agent takes no --dry-run\n',
+    });
+    const { rows } = await db.query("SELECT status FROM badges WHERE badge = '0007002'");
+    expect(rows).toEqual([{ status: 'active' }]);
   });
 
   it('refuses bad calls before it opens the database', async () => {
@@ -158,6 +196,8 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
       [['add', 'agent-x'], {}],
       [['add', 'agent-x'], { name: 'two\nlines' }],
       [['add', 'agent-x'], { name: 'X', backgroundCheck: '2026-02-30' }],
+      [['add', 'agent-x'], { name: 'X', backgroundCheck: '0000-01-01' }],
+      [['add', 'agent-x'], { name: 'X', training: '3000-01-01' }],
       [['add', 'agent-x'], { name: 'X', training: 'none' }],
       [['add', 'agent-x'], { name: 'X', mayOpenRoom: 'maybe' }],
       [['update', 'agent-x'], {}],

@@ -365,6 +365,8 @@ describe('dashboard administration: staff, people, retention, directory', () => 
         ['POST', '/api/v1/people', { id: 'a/b', displayName: 'Slash' }, 400],
         ['POST', '/api/v1/people', { id: 'agent-x', displayName: 'X'.repeat(201) }, 400],
         ['POST', '/api/v1/people', { id: 'agent-x', displayName: 'X', trainingOn: '2026-13-45' }, 400],
+        // A year the format allows and PostgreSQL refuses: 400, not a 500 from the database.
+        ['POST', '/api/v1/people', { id: 'agent-x', displayName: 'X', trainingOn: '0000-01-01' }, 400],
         ['POST', '/api/v1/people', { id: 'agent-lin', displayName: 'Again' }, 409],
         ['PATCH', '/api/v1/people/agent-lin', { id: 'other' }, 400],
         ['PATCH', '/api/v1/people/nobody', { displayName: 'Nobody' }, 404],

@@ -128,7 +128,7 @@ describe('identgate user list|add|reset|disable|enable', () => {
       { actor: cliUser, action: 'staff.invitation-issued' },
     ]);
     expect((await cli('list')).stdout).toContain(
-      'night.guard  security  enabled  enrolment link outstanding  Night Guard',
+      'night.guard  security  enabled  enrolment link outstanding  "Night Guard"',
     );
 
     // The rest in this process: the same code without a process's start-up each time.

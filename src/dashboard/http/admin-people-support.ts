@@ -23,7 +23,9 @@ export const Errors = {
 export const Id = Type.String({ pattern: ID_PATTERN });
 export const Badge = Type.String({ pattern: '^[A-Za-z0-9:_-]{1,64}$' });
 export const Name = lineOfText(200);
-export const Day = Type.String({ format: 'date', maxLength: 10 });
+/** A compliance date: a real day from 1900 to 2999 (PostgreSQL refuses a year 0000 the format allows). */
+export const DAY_PATTERN = '^(19|2[0-9])[0-9]{2}-';
+export const Day = Type.String({ format: 'date', maxLength: 10, pattern: DAY_PATTERN });
 export const NullableDay = Type.Union([Day, Type.Null()]);
 export const Time = Type.String({ format: 'date-time' });
 export const NullableTime = Type.Union([Time, Type.Null()]);
