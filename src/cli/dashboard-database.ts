@@ -100,31 +100,41 @@ function erasureKeys(config: DashboardConfig, configFile: string, command: strin
 }
 
 /**
- * Refuses a master key ring that opens none of the values the database holds sealed: it is not
- * the key the dashboards use (another file, a typo in the path, a key from another installation).
- * One value per sealed column is tried; a database with none sealed yet accepts any key.
+ * Refuses a master key whose current key — the one that seals — opens none of the values the
+ * database holds sealed: it is not the key the dashboards seal with (another file, a wrong path, a
+ * key from another installation, or the right key listed only as decrypt-only). One value per
+ * sealed column is tried, one that names the current key where values name theirs; a database
+ * with none sealed yet accepts any key. During a rotation, before `identgate keys rotate-master`
+ * has re-sealed anything under the new key, this refuses too: run it first.
  */
 async function assertDashboardsKey(pool: pg.Pool, ring: KeyRing, configFile: string, command: string) {
-  let tried = 0;
+  const current = ring.currentOnly();
+  let sealed = 0;
   for (const { table, id, column, context } of SEALED_COLUMNS) {
     const { rows } = await pool.query<{ id: string; sealed: string }>(
-      `SELECT ${id}::text AS id, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL LIMIT 1`,
+      `SELECT ${id}::text AS id, ${column} AS sealed
+         FROM ${table}
+        WHERE ${column} IS NOT NULL AND (${column} LIKE 'v1.%' OR split_part(${column}, '.', 2) = $1)
+        LIMIT 1`,
+      [current.currentId],
     );
     const row = rows[0];
-    if (!row) continue;
-    tried += 1;
-    try {
-      ring.open(row.sealed, context(row.id));
-      return;
-    } catch {
-      // The next column may hold a value sealed under a key this ring has.
+    if (row) {
+      try {
+        current.open(row.sealed, context(row.id));
+        return;
+      } catch {
+        // The next column may hold one the current key opens.
+      }
     }
+    const { rows: others } = await pool.query(`SELECT 1 FROM ${table} WHERE ${column} IS NOT NULL LIMIT 1`);
+    sealed += others.length;
   }
-  if (tried > 0)
+  if (sealed > 0)
     throw new ConfigError(
       configFile,
       [
-        `keys.master opens none of the values the database holds sealed: it is not the dashboards' master key, and identgate ${command} would seal what they cannot open`,
+        `keys.master's current key opens none of the values the database holds sealed: it is not the key the dashboards seal with, and identgate ${command} would seal what they cannot open (during a rotation, run identgate keys rotate-master first)`,
       ],
       ConfigErrorCode.secret,
     );

@@ -86,6 +86,9 @@ ${EXPORT_USAGE}`;
 
 const OPTIONS_READ: Readonly<Record<string, readonly string[]>> = {
   agent: ['config', 'name', 'background-check', 'training', 'may-open-room'],
+  people: ['config', 'keep-events', 'reference'],
+  gateways: ['config', 'reason'],
+  retention: ['config', 'dry-run', 'customer', 'site', 'from', 'to', 'reason'],
   user: ['config', 'name', 'role', 'url', 'enable'],
   alarms: ['config', 'comment', 'all'],
 };

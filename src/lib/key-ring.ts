@@ -61,6 +61,11 @@ export class KeyRing {
     throw lastError;
   }
 
+  /** A ring of the current key alone: what opens only what this ring would seal now. */
+  currentOnly(): KeyRing {
+    return new KeyRing(this.current);
+  }
+
   /** Whether a value is sealed under the current key (and so needs no re-sealing). */
   isCurrent(sealed: string): boolean {
     return sealedKeyId(sealed) === this.currentId;

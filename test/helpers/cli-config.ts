@@ -8,7 +8,10 @@ import { mqttUrl } from './services.js';
  * `agent`): the test database and broker and, where given, the master key (in a file of its own,
  * as an operator keeps it). Answers the file's path.
  */
-export function dashboardConfigFile(databaseUrl: string, options: { masterKey?: Buffer } = {}): string {
+export function dashboardConfigFile(
+  databaseUrl: string,
+  options: { masterKey?: Buffer; decryptOnly?: Buffer } = {},
+): string {
   const dir = mkdtempSync(join(tmpdir(), 'idg-cli-config-'));
   const file = join(dir, 'dashboard.yaml');
   let keys = '';
@@ -16,6 +19,11 @@ export function dashboardConfigFile(databaseUrl: string, options: { masterKey?: 
     const keyFile = join(dir, 'master.key');
     writeFileSync(keyFile, `${options.masterKey.toString('base64')}\n`, { mode: 0o600 });
     keys = `keys:\n  master: { file: ${keyFile} }\n`;
+    if (options.decryptOnly) {
+      const oldFile = join(dir, 'master-old.key');
+      writeFileSync(oldFile, `${options.decryptOnly.toString('base64')}\n`, { mode: 0o600 });
+      keys += `  masterDecryptOnly: [{ file: ${oldFile} }]\n`;
+    }
   }
   writeFileSync(
     file,

@@ -170,8 +170,20 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
     expect({ code: stranger.code, stderr: stranger.stderr }).toEqual({
       code: 78,
       stderr: expect.stringContaining(
-        "keys.master opens none of the values the database holds sealed: it is not the dashboards' master key",
+        "keys.master's current key opens none of the values the database holds sealed: it is not the key the dashboards seal with",
       ),
+    });
+    // Nor the dashboards' key listed only as decrypt-only beside a stranger that would seal.
+    const disguised = await runCli([
+      'agent',
+      'totp',
+      'agent-kim',
+      '--config',
+      dashboardConfigFile(system.databaseUrl, { masterKey: randomBytes(32), decryptOnly: system.masterKey }),
+    ]);
+    expect(disguised).toMatchObject({
+      code: 78,
+      stderr: expect.stringContaining("keys.master's current key opens none"),
     });
     // Options the command does not read are refused, not ignored (a --dry-run would not stop it).
     const dry = await runCli([
@@ -186,6 +198,11 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
     expect({ code: dry.code, stderr: dry.stderr }).toEqual({
       code: 64,
       stderr: 'identgate: identgate agent takes no --dry-run\n',
+    });
+    const erase = await runCli(['people', 'erase', 'agent-kim', '--dry-run', '--config', configFile]);
+    expect({ code: erase.code, stderr: erase.stderr }).toEqual({
+      code: 64,
+      stderr: 'identgate: identgate people takes no --dry-run\n',
     });
     const { rows } = await db.query("SELECT status FROM badges WHERE badge = '0007002'");
     expect(rows).toEqual([{ status: 'active' }]);
