@@ -216,6 +216,48 @@ describe('staff accounts: an alarm for security staff when a privileged account 
     });
   });
 
+  describe('a disabled account comes back only with its new link, in one change', () => {
+    it('refuses the link alone, and with ?enable=true enables it, ends the old password and tells security staff', async () => {
+      const target = await system.staff('security');
+      ok(
+        (await raisedBy(() => admin.request('PATCH', `/api/v1/staff/${target.login}`, { disabled: true })))
+          .response,
+      );
+      const alone = await raisedBy(() => admin.request('POST', `/api/v1/staff/${target.login}/invitation`));
+      expect((alone.response as LightMyRequestResponse).json()).toMatchObject({
+        statusCode: 409,
+        code: 'IDG_AUTH_CONFLICT',
+      });
+      expect(alone.raised).toEqual([]);
+      const both = await raisedBy(() =>
+        admin.request('POST', `/api/v1/staff/${target.login}/invitation?enable=true`),
+      );
+      expect(ok(both.response).json().token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(both.raised.map((a) => a.detail)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^security account staff:${target.login}: password reset, enabled, enrolment link issued by staff:${admin.login} `,
+          ),
+        ),
+      ]);
+      const old = await system.dashboard.http.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { login: target.login, password: target.password },
+      });
+      expect(old.statusCode).toBe(401);
+      const listed = (await admin.request('GET', '/api/v1/staff')).json().accounts as Array<{
+        login: string;
+        disabled: boolean;
+        invitationPending: boolean;
+      }>;
+      expect(listed.find((a) => a.login === target.login)).toMatchObject({
+        disabled: false,
+        invitationPending: true,
+      });
+    });
+  });
+
   describe('raises none', () => {
     it("for the first administrator's setup, when nobody else existed", async () => {
       const alarms = await privilegeAlarms();

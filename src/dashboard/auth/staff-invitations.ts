@@ -63,7 +63,10 @@ export class StaffInvitations {
   ): Promise<Invitation> {
     const target = await this.deps.staff.byLogin(login);
     if (!target) throw new AuthErrors.notFound(`no staff account "${login}"`);
-    if (target.disabledAt && !options.enable) throw new AuthErrors.conflict('enable the account first');
+    if (target.disabledAt && !options.enable)
+      throw new AuthErrors.conflict(
+        'the account is disabled: enable it together with the new link (?enable=true), so that its old password never works in between',
+      );
     const link = this.link(actor);
     await this.deps.auth.administer(
       actor,

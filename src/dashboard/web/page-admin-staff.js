@@ -109,11 +109,13 @@ class StaffPage {
       toast(`${account.login} is now ${role}; their sessions ended.`, 'success');
       await this.load();
     });
+    // A disabled account comes back with its new link in one change: enabled first, its old
+    // password would work until the link was issued.
     const newLink = async () => {
       try {
         const invitation = await sensitive(
           'POST',
-          `/api/v1/staff/${encodeURIComponent(account.login)}/invitation`,
+          `/api/v1/staff/${encodeURIComponent(account.login)}/invitation${account.disabled ? '?enable=true' : ''}`,
           undefined,
           WHY,
         );
@@ -151,9 +153,11 @@ class StaffPage {
             },
             'Reset authenticator',
           ),
-          account.disabled
-            ? null
-            : el('button', { type: 'button', className: 'small secondary', onclick: newLink }, 'New link'),
+          el(
+            'button',
+            { type: 'button', className: 'small secondary', onclick: newLink },
+            account.disabled ? 'Enable with new link' : 'New link',
+          ),
         ];
     return el(
       'tr',

@@ -139,12 +139,14 @@ export const adminStaffRoutes: FastifyPluginAsyncTypebox<AdminStaffRoutesOptions
       config: { roles: Access.administer, reauth: true },
       schema: {
         description:
-          'A new one-time enrolment link for a forgotten password: the current password stops working and the sessions end.',
+          'A new one-time enrolment link for a forgotten password: the current password stops working and the sessions end. A disabled account takes `?enable=true`, which enables it in the same change (enabled first, its old password would work until the link).',
         params: Type.Object({ login: Login }, { additionalProperties: false }),
+        querystring: Type.Object({ enable: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
         response: { 200: Invitation, ...Errors },
       },
     },
-    async (request) => invitations.reissue(actor(request), request.params.login),
+    async (request) =>
+      invitations.reissue(actor(request), request.params.login, { enable: request.query.enable === true }),
   );
 
   app.post(
