@@ -9,7 +9,7 @@ import { CodedError } from '../lib/coded-error.js';
 import { LINE_PATTERN, printableLine } from '../lib/line-of-text.js';
 import { ID_PATTERN } from '../protocol/ids.js';
 import { UsageError } from './cli-error.js';
-import { type AdminDatabase, cliActor, withDashboardDatabase } from './dashboard-database.js';
+import { type AdminDatabase, cliActor, tellDashboards, withDashboardDatabase } from './dashboard-database.js';
 
 /**
  * `identgate agent …`: enrolling agents from the central host — by script, or while no
@@ -240,15 +240,13 @@ function changed(
 }
 
 /** Tells the running dashboards, which publish these sites' credential sets (and refresh presence). */
-async function announce({ pool, log }: AdminDatabase, sites: readonly string[]): Promise<void> {
-  for (const site of new Set(sites)) {
-    await pool.query('SELECT pg_notify($1, $2)', [CREDENTIALS_CHANNEL, site]).catch((error: Error) => {
-      log.warn(
-        { err: error, site },
-        "could not tell the running dashboards; the site's gateways get the change with the hourly refresh",
-      );
-    });
-  }
+function announce(db: AdminDatabase, sites: readonly string[]): Promise<void> {
+  return tellDashboards(
+    db,
+    CREDENTIALS_CHANNEL,
+    new Set(sites),
+    "the sites' gateways get the change with the hourly refresh",
+  );
 }
 
 function published(sites: readonly string[]): string[] {

@@ -74,7 +74,7 @@ async function settle(step: AlarmStep, id: number, comment: string, flags: Alarm
       };
       throw new CodedError(code[change.reason], change.message);
     }
-    await announceAlarms(pool, [id], log);
+    await announceAlarms({ pool, log }, [id]);
     return [`${step === 'acknowledge' ? 'acknowledged' : 'resolved'} ${describe(change.alarm)}`];
   });
 }

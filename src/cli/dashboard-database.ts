@@ -111,24 +111,24 @@ async function assertDashboardsKey(pool: pg.Pool, ring: KeyRing, configFile: str
   const current = ring.currentOnly();
   let sealed = 0;
   for (const { table, id, column, context } of SEALED_COLUMNS) {
-    const { rows } = await pool.query<{ id: string; sealed: string }>(
-      `SELECT ${id}::text AS id, ${column} AS sealed
-         FROM ${table}
-        WHERE ${column} IS NOT NULL AND (${column} LIKE 'v1.%' OR split_part(${column}, '.', 2) = $1)
-        LIMIT 1`,
+    // One value, one the current key may open where there is such (a v1 value names no key).
+    const { rows } = await pool.query<{ id: string; sealed: string; candidate: boolean }>(
+      `SELECT ${id}::text AS id, ${column} AS sealed,
+              (${column} LIKE 'v1.%' OR split_part(${column}, '.', 2) = $1) AS candidate
+         FROM ${table} WHERE ${column} IS NOT NULL
+        ORDER BY candidate DESC LIMIT 1`,
       [current.currentId],
     );
     const row = rows[0];
-    if (row) {
-      try {
-        current.open(row.sealed, context(row.id));
-        return;
-      } catch {
-        // The next column may hold one the current key opens.
-      }
+    if (!row) continue;
+    sealed += 1;
+    if (!row.candidate) continue;
+    try {
+      current.open(row.sealed, context(row.id));
+      return;
+    } catch {
+      // The next column may hold one the current key opens.
     }
-    const { rows: others } = await pool.query(`SELECT 1 FROM ${table} WHERE ${column} IS NOT NULL LIMIT 1`);
-    sealed += others.length;
   }
   if (sealed > 0)
     throw new ConfigError(
@@ -169,17 +169,32 @@ export function cliActor(): string {
 }
 
 /**
- * Tells the running dashboards that these alarms changed (raised, acknowledged, resolved by a
- * command): each re-reads them and shows them to its live clients. One that misses the notice
- * shows them at its next refresh, so a failure is a warning.
+ * Tells the running dashboards something a command changed, one notice per payload on `channel`
+ * (cluster-channels.ts). A dashboard that misses a notice catches up at its next refresh, so a
+ * failure is a warning saying how: `otherwise`.
  */
-export async function announceAlarms(pool: pg.Pool, ids: readonly number[], log: Logger): Promise<void> {
-  for (const notice of alarmNotices(`cli-${process.pid}`, ids)) {
-    await pool.query('SELECT pg_notify($1, $2)', [ALARMS_CHANNEL, notice]).catch((error: Error) => {
-      log.warn(
-        { err: error },
-        'could not tell the running dashboards; they show the alarms at their next refresh',
-      );
+export async function tellDashboards(
+  { pool, log }: Pick<AdminDatabase, 'pool' | 'log'>,
+  channel: string,
+  notices: Iterable<string>,
+  otherwise: string,
+): Promise<void> {
+  for (const notice of notices) {
+    await pool.query('SELECT pg_notify($1, $2)', [channel, notice]).catch((error: Error) => {
+      log.warn({ err: error, channel }, `could not tell the running dashboards; ${otherwise}`);
     });
   }
+}
+
+/** These alarms changed: each dashboard re-reads them and shows them to its live clients. */
+export function announceAlarms(
+  db: Pick<AdminDatabase, 'pool' | 'log'>,
+  ids: readonly number[],
+): Promise<void> {
+  return tellDashboards(
+    db,
+    ALARMS_CHANNEL,
+    alarmNotices(`cli-${process.pid}`, ids),
+    'they show the alarms at their next refresh',
+  );
 }

@@ -154,7 +154,7 @@ function inDatabase(
   work: (staff: StaffTools) => Promise<string[]>,
 ): Promise<string[]> {
   return withDashboardDatabase(flags.config, command, async (db) => {
-    const { pool, config, log } = db;
+    const { pool, config } = db;
     const staff = new StaffStore(pool);
     const audit = new AuditLog(pool);
     const raised: number[] = [];
@@ -172,7 +172,7 @@ function inDatabase(
     const invitations = new StaffInvitations({ pool, auth, staff, audit, sessions: new SessionStore(pool) });
     const lines = await work({ db, auth, invitations, staff, actor: { tool: cliActor() } });
     if (raised.length > 0) {
-      await announceAlarms(pool, raised, log);
+      await announceAlarms(db, raised);
       lines.push(
         `raised ${raised.length === 1 ? 'a staff-privilege-granted alarm' : `${raised.length} staff-privilege-granted alarms`} for security staff to confirm`,
       );

@@ -315,16 +315,20 @@ describe('dashboard: no change without its audit entry', () => {
       expect(withOld.statusCode).toBe(200);
     });
 
-    it('changes nothing for an administrator disabled while their change waited for its turn', async () => {
-      const acting = await system.staff('admin');
-      const target = await system.staff('security');
+    /**
+     * Holds the administrators' turn while `act` starts, disables `acting` once its change waits
+     * for the turn, then lets it go: what the change answers with its administrator gone.
+     */
+    const disabledWhileWaiting = async (
+      acting: StaffClient,
+      act: () => Promise<LightMyRequestResponse>,
+    ): Promise<LightMyRequestResponse> => {
       await acting.confirm();
       const locker = new pg.Client({ connectionString: system.databaseUrl });
       await locker.connect();
       try {
-        // Holds the administrators' turn; the change waits for it, its account is disabled meanwhile.
         await locker.query(`SELECT pg_advisory_lock(hashtext('identgate/staff-administration'))`);
-        const change = acting.request('PATCH', `/api/v1/staff/${target.login}`, { resetTotp: true });
+        const answer = act();
         await vi.waitFor(
           async () => {
             const [row] = await rows(
@@ -337,14 +341,22 @@ describe('dashboard: no change without its audit entry', () => {
         );
         await locker.query('UPDATE staff_accounts SET disabled_at = now() WHERE login = $1', [acting.login]);
         await locker.query(`SELECT pg_advisory_unlock(hashtext('identgate/staff-administration'))`);
-        const answer = await change;
-        expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
-          status: 403,
-          code: 'IDG_AUTH_FORBIDDEN',
-        });
+        return await answer;
       } finally {
         await locker.end();
       }
+    };
+
+    it('changes nothing for an administrator disabled while their change waited for its turn', async () => {
+      const acting = await system.staff('admin');
+      const target = await system.staff('security');
+      const answer = await disabledWhileWaiting(acting, () =>
+        acting.request('PATCH', `/api/v1/staff/${target.login}`, { resetTotp: true }),
+      );
+      expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+        status: 403,
+        code: 'IDG_AUTH_FORBIDDEN',
+      });
       expect(
         await rows('SELECT totp_secret_sealed IS NOT NULL AS enrolled FROM staff_accounts WHERE login = $1', [
           target.login,
@@ -354,36 +366,17 @@ describe('dashboard: no change without its audit entry', () => {
 
     it('creates no account for an administrator disabled while the creation waited for its turn', async () => {
       const acting = await system.staff('admin');
-      await acting.confirm();
-      const locker = new pg.Client({ connectionString: system.databaseUrl });
-      await locker.connect();
-      try {
-        await locker.query(`SELECT pg_advisory_lock(hashtext('identgate/staff-administration'))`);
-        const creation = acting.request('POST', '/api/v1/staff', {
+      const answer = await disabledWhileWaiting(acting, () =>
+        acting.request('POST', '/api/v1/staff', {
           login: 'made-too-late',
           displayName: 'Too Late',
           role: 'security',
-        });
-        await vi.waitFor(
-          async () => {
-            const [row] = await rows(
-              `SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`,
-            );
-            expect(row?.n).toBe(1);
-          },
-          { timeout: 20_000, interval: 20 },
-        );
-        await locker.query('UPDATE staff_accounts SET disabled_at = now() WHERE login = $1', [acting.login]);
-        await locker.query(`SELECT pg_advisory_unlock(hashtext('identgate/staff-administration'))`);
-        const answer = await creation;
-        expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
-          status: 403,
-          code: 'IDG_AUTH_FORBIDDEN',
-        });
-      } finally {
-        await locker.end();
-      }
+        }),
+      );
+      expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+        status: 403,
+        code: 'IDG_AUTH_FORBIDDEN',
+      });
       expect(await rows('SELECT login FROM staff_accounts WHERE login = $1', ['made-too-late'])).toEqual([]);
     });
 

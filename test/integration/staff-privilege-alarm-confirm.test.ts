@@ -28,14 +28,14 @@ describe('the staff-privilege-granted alarm is confirmed by others than the acco
     await system?.stop();
   });
 
-  /** The administrator's side: a new security account and its enrolment link, kept. */
-  const createWithLink = async (login: string): Promise<string> => {
+  /** The administrator's side: a new account (security by default) and its enrolment link, kept. */
+  const createWithLink = async (
+    login: string,
+    role: 'security' | 'auditor' = 'security',
+    displayName = 'Night Guard',
+  ): Promise<string> => {
     await admin.confirm();
-    const created = await admin.request('POST', '/api/v1/staff', {
-      login,
-      displayName: 'Night Guard',
-      role: 'security',
-    });
+    const created = await admin.request('POST', '/api/v1/staff', { login, displayName, role });
     expect(created.statusCode, created.body).toBe(201);
     return created.json().invitation.token;
   };
@@ -130,14 +130,7 @@ describe('the staff-privilege-granted alarm is confirmed by others than the acco
 
   it('ends an enrolment link issued before a promotion to security, and says so in the alarm', async () => {
     const login = 'late-guard';
-    await admin.confirm();
-    const created = await admin.request('POST', '/api/v1/staff', {
-      login,
-      displayName: 'Late Guard',
-      role: 'auditor',
-    });
-    expect(created.statusCode, created.body).toBe(201);
-    const link = created.json().invitation.token as string;
+    const link = await createWithLink(login, 'auditor', 'Late Guard');
     expect((await admin.request('PATCH', `/api/v1/staff/${login}`, { role: 'security' })).statusCode).toBe(
       200,
     );

@@ -58,6 +58,9 @@ export function privilegeAlarm(
   };
 }
 
+/** Joins a privilege alarm `a` to the audit entry `l` its key names: the change it tells of. */
+const ITS_ENTRY = `audit_log l ON l.id = substring(a.key FROM '^staff-privilege-granted:([0-9]{1,18})$')::bigint`;
+
 /**
  * Why `login` may not acknowledge or resolve alarm `alarmId`, if that is a privilege alarm:
  * the alarm is about their own account, or one about their own account is still open (a taken
@@ -73,7 +76,7 @@ export async function privilegeAlarmObjection(
     `WITH target AS (SELECT alarm FROM alarms WHERE id = $1)
      SELECT coalesce(bool_or(a.id = $1), false) AS own, coalesce(bool_or(a.id <> $1), false) AS open
        FROM alarms a
-       JOIN audit_log l ON l.id = substring(a.key FROM '^staff-privilege-granted:([0-9]{1,18})$')::bigint
+       JOIN ${ITS_ENTRY}
       WHERE (SELECT alarm FROM target) = 'staff-privilege-granted'
         AND a.alarm = 'staff-privilege-granted' AND l.target = $2
         AND (a.id = $1 OR a.state <> 'resolved')`,
@@ -99,7 +102,7 @@ export async function ownChangeObjection(
   const { rows } = await db.query<{ own: boolean }>(
     `SELECT EXISTS (
        SELECT 1 FROM alarms a
-         JOIN audit_log l ON l.id = substring(a.key FROM '^staff-privilege-granted:([0-9]{1,18})$')::bigint
+         JOIN ${ITS_ENTRY}
         WHERE a.id = $1 AND a.alarm = 'staff-privilege-granted' AND l.actor = $2) AS own`,
     [alarmId, actor],
   );
