@@ -24,7 +24,10 @@ export const AGENT_USAGE = `usage:
   identgate agent add <id> --name <name> [--background-check <date>] [--training <date>] [--may-open-room yes|no] --config <dashboard.yaml>
   identgate agent update <id> [--name <name>] [--background-check <date>|none] [--training <date>|none] [--may-open-room yes|no] --config <dashboard.yaml>
     dates as YYYY-MM-DD; none clears one
-  identgate agent badge|revoke-badge <id> <badge> --config <dashboard.yaml>
+  identgate agent badge <id> <badge> [--valid-from <time>] [--valid-until <time>] --config <dashboard.yaml>
+    times as 2026-12-01T08:00:00+01:00 (with Z or an offset); without them the badge is valid
+    from now on until revoked
+  identgate agent revoke-badge <id> <badge> --config <dashboard.yaml>
   identgate agent grant|withdraw <id> <site> --config <dashboard.yaml>
   identgate agent totp <id> --config <dashboard.yaml>
     a new TOTP secret (replacing the old one), printed once as a QR code and an otpauth URI for the
@@ -36,6 +39,8 @@ export interface AgentFlags {
   backgroundCheck?: string;
   training?: string;
   mayOpenRoom?: string;
+  validFrom?: string;
+  validUntil?: string;
 }
 
 const ID = new RegExp(ID_PATTERN);
@@ -45,12 +50,15 @@ const NAME_MAX = 200;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const DAY_RANGE = new RegExp(DAY_PATTERN);
 
+const PERSON_FLAGS = ['name', 'backgroundCheck', 'training', 'mayOpenRoom'] as const;
+const BADGE_FLAGS = ['validFrom', 'validUntil'] as const;
+const VERB_FLAGS = [...PERSON_FLAGS, ...BADGE_FLAGS];
 /** Each verb: how many words after it (the id, then a badge or site), and the flags it takes. */
 const VERBS: Readonly<Record<string, { words: number; flags: ReadonlyArray<keyof AgentFlags> }>> = {
   list: { words: 0, flags: [] },
-  add: { words: 1, flags: ['name', 'backgroundCheck', 'training', 'mayOpenRoom'] },
-  update: { words: 1, flags: ['name', 'backgroundCheck', 'training', 'mayOpenRoom'] },
-  badge: { words: 2, flags: [] },
+  add: { words: 1, flags: PERSON_FLAGS },
+  update: { words: 1, flags: PERSON_FLAGS },
+  badge: { words: 2, flags: BADGE_FLAGS },
   'revoke-badge': { words: 2, flags: [] },
   grant: { words: 2, flags: [] },
   withdraw: { words: 2, flags: [] },
@@ -62,13 +70,17 @@ const FLAG_NAMES: Record<keyof AgentFlags, string> = {
   backgroundCheck: 'background-check',
   training: 'training',
   mayOpenRoom: 'may-open-room',
+  validFrom: 'valid-from',
+  validUntil: 'valid-until',
 };
+/** The command line's options `identgate agent` reads; main.ts refuses any other. */
+export const AGENT_OPTIONS: readonly string[] = Object.values(FLAG_NAMES);
 
 export async function runAgentCommand(args: string[], flags: AgentFlags): Promise<string[]> {
   const [verb, ...words] = args;
   const spec = verb !== undefined && Object.hasOwn(VERBS, verb) ? VERBS[verb] : undefined;
   if (!verb || !spec || words.length !== spec.words) throw new UsageError(AGENT_USAGE);
-  for (const flag of ['name', 'backgroundCheck', 'training', 'mayOpenRoom'] as const)
+  for (const flag of VERB_FLAGS)
     if (flags[flag] !== undefined && !spec.flags.includes(flag))
       throw new UsageError(`identgate agent ${verb} takes no --${FLAG_NAMES[flag]}`);
   if (verb === 'list') return inDatabase(flags, 'agent list', listAgents);
@@ -104,6 +116,7 @@ export async function runAgentCommand(args: string[], flags: AgentFlags): Promis
     case 'revoke-badge': {
       if (!BADGE.test(second))
         throw new UsageError(`"${second}" is not a badge number (letters, digits, colon, dash, underscore)`);
+      const validity = verb === 'badge' ? badgeValidity(flags) : {};
       return verb === 'badge'
         ? changed(
             flags,
@@ -116,9 +129,9 @@ export async function runAgentCommand(args: string[], flags: AgentFlags): Promis
                   'IDG_ADMIN_CONFLICT',
                   `badge ${second} of ${id} is active already; nothing changed`,
                 );
-              return enrolment.addBadge(actor, id, second);
+              return enrolment.addBadge(actor, id, second, validity);
             },
-            `badge ${second} given to ${id}`,
+            `badge ${second} given to ${id}${spanText(validity)}`,
           )
         : changed(
             flags,
@@ -199,6 +212,43 @@ function personFields(flags: AgentFlags, verb: string): PersonFields {
     fields.mayOpenRoom = flags.mayOpenRoom === 'yes';
   }
   return fields;
+}
+
+/** A moment as the HTTP API takes it: RFC 3339 with Z or an offset, a real day, 1900 to 2999. */
+const INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,3})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+function instant(value: string | undefined, flag: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const parts = INSTANT.exec(value);
+  const [year, month, dayOfMonth] = (parts ?? []).slice(1, 4).map(Number) as [number, number, number];
+  const calendar = new Date(Date.UTC(year, month - 1, dayOfMonth));
+  if (
+    !parts ||
+    year < 1900 ||
+    year > 2999 ||
+    calendar.getUTCMonth() !== month - 1 ||
+    calendar.getUTCDate() !== dayOfMonth
+  )
+    throw new UsageError(
+      `--${flag} must be a time from 1900 to 2999 with Z or an offset, as 2026-12-01T08:00:00+01:00`,
+    );
+  return new Date(value);
+}
+
+function badgeValidity(flags: AgentFlags): { from?: Date; until?: Date } {
+  const from = instant(flags.validFrom, 'valid-from');
+  const until = instant(flags.validUntil, 'valid-until');
+  if (from && until && until <= from) throw new UsageError('--valid-until must be after --valid-from');
+  return { ...(from ? { from } : {}), ...(until ? { until } : {}) };
+}
+
+function spanText(validity: { from?: Date; until?: Date }): string {
+  const parts = [
+    validity.from && `from ${validity.from.toISOString()}`,
+    validity.until && `until ${validity.until.toISOString()}`,
+  ].filter(Boolean);
+  return parts.length > 0 ? `, valid ${parts.join(' ')}` : '';
 }
 
 interface AgentTools {

@@ -11,7 +11,7 @@ import { KeyRing } from '../lib/key-ring.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { packageInfo } from '../lib/package-root.js';
 import { reportUnhandledRejections } from '../lib/unhandled-rejections.js';
-import { AGENT_USAGE, runAgentCommand } from './agent-command.js';
+import { AGENT_OPTIONS, AGENT_USAGE, runAgentCommand } from './agent-command.js';
 import { ALARMS_USAGE, runAlarmsCommand } from './alarms-command.js';
 import { AUDIT_USAGE, runAuditCommand } from './audit-command.js';
 import { ExitCode, UsageError } from './cli-error.js';
@@ -31,7 +31,7 @@ import { PEOPLE_USAGE, runPeopleCommand } from './people-command.js';
 import { PKI_USAGE, runPki } from './pki-command.js';
 import { RETENTION_USAGE, runRetentionCommand } from './retention-command.js';
 import { runSim, SIM_USAGE } from './sim-command.js';
-import { runUserCommand, USER_USAGE } from './user-command.js';
+import { runUserCommand, USER_OPTIONS, USER_USAGE } from './user-command.js';
 import { runWorkstation, WORKSTATION_USAGE } from './workstation-command.js';
 
 const USAGE = `identgate — access control and monitoring for ident centers
@@ -85,11 +85,11 @@ ${AUDIT_USAGE}
 ${EXPORT_USAGE}`;
 
 const OPTIONS_READ: Readonly<Record<string, readonly string[]>> = {
-  agent: ['config', 'name', 'background-check', 'training', 'may-open-room'],
+  agent: AGENT_OPTIONS,
   people: ['config', 'keep-events', 'reference'],
   gateways: ['config', 'reason'],
   retention: ['config', 'dry-run', 'customer', 'site', 'from', 'to', 'reason'],
-  user: ['config', 'name', 'role', 'url', 'enable'],
+  user: USER_OPTIONS,
   alarms: ['config', 'comment', 'all'],
 };
 
@@ -171,6 +171,8 @@ async function main(argv: string[]): Promise<number> {
       'background-check': { type: 'string' },
       training: { type: 'string' },
       'may-open-room': { type: 'string' },
+      'valid-from': { type: 'string' },
+      'valid-until': { type: 'string' },
       'keep-events': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -301,6 +303,8 @@ async function main(argv: string[]): Promise<number> {
         training,
         backgroundCheck: values['background-check'],
         mayOpenRoom: values['may-open-room'],
+        validFrom: values['valid-from'],
+        validUntil: values['valid-until'],
       });
       for (const line of lines) print(line);
       return ExitCode.ok;

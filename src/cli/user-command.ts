@@ -52,6 +52,9 @@ const TAKES: Readonly<Record<string, ReadonlyArray<keyof UserFlags>>> = {
   disable: [],
   enable: [],
 };
+const VERB_FLAGS = ['name', 'role', 'url', 'enable'] as const;
+/** The command line's options `identgate user` reads; main.ts refuses any other. */
+export const USER_OPTIONS: readonly string[] = ['config', ...VERB_FLAGS];
 
 export async function runUserCommand(args: string[], flags: UserFlags): Promise<string[]> {
   const [verb, login, ...rest] = args;
@@ -59,7 +62,7 @@ export async function runUserCommand(args: string[], flags: UserFlags): Promise<
   const takes = verb !== undefined && Object.hasOwn(TAKES, verb) ? TAKES[verb] : undefined;
   if (!takes || rest.length > 0 || (verb === 'list') !== (login === undefined))
     throw new UsageError(USER_USAGE);
-  for (const flag of ['name', 'role', 'url', 'enable'] as const)
+  for (const flag of VERB_FLAGS)
     if (flags[flag] !== undefined && !takes.includes(flag))
       throw new UsageError(`identgate user ${verb} takes no --${flag}`);
   if (verb === 'list' || login === undefined) return inDatabase(flags, 'user list', listAccounts);

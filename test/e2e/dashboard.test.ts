@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSim } from '../../src/cli/sim-command.js';
@@ -152,6 +153,25 @@ describe('the dashboard in a browser', () => {
     await expect
       .poll(() => photo.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth))
       .toBe(96);
+
+    // A date stored before today's checks (year 1850) does not block saving another change: the
+    // form sends only what was changed.
+    const db = new pg.Client({ connectionString: system.databaseUrl });
+    await db.connect();
+    try {
+      await db.query(`UPDATE people SET background_check_on = '1850-03-01' WHERE id = 'agent-eve'`);
+      await page.goto(`${system.dashboard.url}/#/admin-people`);
+      await page.goto(`${system.dashboard.url}/#/admin-people?id=agent-eve`);
+      await page.locator('#person-edit input[name="displayName"]').fill('Eve A. Agent');
+      await page.locator('#person-edit button[type="submit"]').click();
+      await page.locator('.toast.success', { hasText: 'Saved.' }).waitFor();
+      const { rows } = await db.query(
+        `SELECT display_name, background_check_on::text AS day FROM people WHERE id = 'agent-eve'`,
+      );
+      expect(rows[0]).toEqual({ display_name: 'Eve A. Agent', day: '1850-03-01' });
+    } finally {
+      await db.end();
+    }
 
     await page.locator('nav a[data-page="admin-staff"]').click();
     await page.locator('#staff-create input[name="login"]').fill('nia-auditor');

@@ -208,6 +208,41 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
     expect(rows).toEqual([{ status: 'active' }]);
   });
 
+  it('gives a badge valid only for a span, which the gateway receives and the audit entry records', async () => {
+    expect(
+      await agent(['badge', 'agent-kim', '0007003'], {
+        validFrom: '2026-12-01T08:00:00+01:00',
+        validUntil: '2027-01-31T18:00:00Z',
+      }),
+    ).toEqual([
+      'badge 0007003 given to agent-kim, valid from 2026-12-01T07:00:00.000Z until 2027-01-31T18:00:00.000Z',
+      `told the running dashboards to publish the credential sets of ${system.site} (a dashboard without the central signing key cannot; the gateways' hourly refresh catches up)`,
+    ]);
+    const { rows } = await db.query(
+      "SELECT valid_from, valid_until FROM badges WHERE badge = '0007003' AND person_id = 'agent-kim'",
+    );
+    expect(rows).toEqual([
+      { valid_from: new Date('2026-12-01T07:00:00Z'), valid_until: new Date('2027-01-31T18:00:00Z') },
+    ]);
+    const entry = (await audited('agent-kim')).at(-1);
+    expect(entry).toMatchObject({
+      action: 'person.badge-added',
+      details: {
+        badge: '0007003',
+        validFrom: '2026-12-01T07:00:00.000Z',
+        validUntil: '2027-01-31T18:00:00.000Z',
+      },
+    });
+    await vi.waitFor(
+      () =>
+        expect(system.gateway.credentials.findByBadge('0007003')).toMatchObject({
+          validFrom: Date.parse('2026-12-01T07:00:00Z'),
+          validUntil: Date.parse('2027-01-31T18:00:00Z'),
+        }),
+      { timeout: 20_000, interval: 50 },
+    );
+  });
+
   it('refuses bad calls before it opens the database', async () => {
     for (const [args, flags] of [
       [['add', 'agent-x'], {}],
@@ -222,6 +257,15 @@ describe('identgate agent list|add|update|badge|revoke-badge|grant|withdraw|totp
       [['badge', 'agent-x', 'bad badge'], {}],
       [['grant', 'agent-x', 'Site/1'], {}],
       [['badge', 'agent-x'], {}],
+      [['badge', 'agent-x', 'B1'], { validFrom: '2026-12-01' }],
+      [['badge', 'agent-x', 'B1'], { validFrom: '2026-12-01T08:00:00' }],
+      [['badge', 'agent-x', 'B1'], { validUntil: '2026-02-30T08:00:00Z' }],
+      [['badge', 'agent-x', 'B1'], { validUntil: '2026-12-01T24:00:00Z' }],
+      [['badge', 'agent-x', 'B1'], { validUntil: '3000-01-01T00:00:00Z' }],
+      [['badge', 'agent-x', 'B1'], { validFrom: '2027-01-01T00:00:00Z', validUntil: '2026-01-01T00:00:00Z' }],
+      [['badge', 'agent-x', 'B1'], { validFrom: '2027-01-01T00:00:00Z', validUntil: '2027-01-01T00:00:00Z' }],
+      [['revoke-badge', 'agent-x', 'B1'], { validUntil: '2027-01-01T00:00:00Z' }],
+      [['add', 'agent-x'], { name: 'X', validFrom: '2027-01-01T00:00:00Z' }],
       [['totp', 'agent-x'], { name: 'X' }],
       [['list'], { training: '2026-01-01' }],
       [['toString'], {}],

@@ -22,7 +22,7 @@ import type { WorkstationLocker } from '../presence/workstation-locker.js';
 import { WorkstationRefusals } from '../presence/workstation-refusals.js';
 import type { RetentionService } from '../retention/retention-service.js';
 import type { AlarmStore } from '../storage/alarm-store.js';
-import { isConnectionError } from '../storage/database.js';
+import { isTransientError } from '../storage/database.js';
 import type { EventStore } from '../storage/event-store.js';
 import type { GatewayRegistry } from '../storage/gateway-registry.js';
 import { OverviewStore } from '../storage/overview-store.js';
@@ -326,17 +326,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
  */
 const DATABASE_UNAVAILABLE = 'IDG_DATABASE_UNAVAILABLE';
 const DATABASE_RETRY_SECONDS = 5;
-/**
- * PostgreSQL's conditions that pass by themselves: a serialization failure or deadlock, a lock
- * not available in time, a full disk, out of memory or connections, a cancelled statement. Not
- * the rest of their classes (40003, statement completion unknown; 53400, a configured limit).
- */
-const PASSING_CONDITIONS = new Set(['40001', '40P01', '55P03', '53100', '53200', '53300', '57014']);
-
-function databaseUnavailable(error: { code?: unknown }): boolean {
-  if (error.code !== undefined && typeof error.code !== 'string') return false;
-  return PASSING_CONDITIONS.has(error.code ?? '') || isConnectionError(error);
-}
+/** The ingest's own test of a condition that passes: the request may be tried again later. */
+const databaseUnavailable = isTransientError;
 
 function answeredCode(error: { code?: string; validation?: unknown }, statusCode: number): string {
   if (error.validation) return 'IDG_HTTP_BAD_REQUEST';

@@ -72,7 +72,11 @@ export class PeopleEnrolment {
     if (owner !== undefined && owner !== id) throw taken();
     if (validity.from && validity.until && validity.until <= validity.from)
       throw new AdminErrors.invalid('validUntil must be after validFrom');
-    await this.change(actor, 'person.badge-added', id, { badge }, async (db) => {
+    const span = {
+      ...(validity.from ? { validFrom: validity.from.toISOString() } : {}),
+      ...(validity.until ? { validUntil: validity.until.toISOString() } : {}),
+    };
+    await this.change(actor, 'person.badge-added', id, { badge, ...span }, async (db) => {
       if (!(await this.deps.people.addBadge(badge, id, validity, db))) throw taken();
     });
     return { sites: person.sites };

@@ -172,7 +172,7 @@ export function storableJson(value: unknown): string {
  * judged by its content.
  */
 export function isTransientError(error: unknown): boolean {
-  const code = (error as { code?: string }).code ?? '';
+  const code = errorCode(error);
   return (
     isConnectionError(error) ||
     code.startsWith('53') ||
@@ -184,16 +184,23 @@ export function isTransientError(error: unknown): boolean {
 
 /** Whether an error means the database is unreachable (retry) rather than that the data is bad. */
 export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string }).code ?? '';
-  const message = (error as Error).message ?? '';
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : undefined;
   return (
     code.startsWith('08') || // connection exceptions
     code === '57P01' ||
     code === '57P02' ||
     code === '57P03' || // admin shutdown, crash shutdown, cannot connect now
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code) ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
-      message,
-    )
+    (typeof message === 'string' &&
+      /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+        message,
+      ))
   );
+}
+
+/** An error's code where it is text (a SQLSTATE, a system error's name); a library's number is none. */
+function errorCode(error: unknown): string {
+  const code = error === null || typeof error !== 'object' ? undefined : (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : '';
 }

@@ -137,13 +137,22 @@ async function personView(view, id) {
     el('button', { type: 'submit' }, 'Save'),
   );
   formHandler(edit, async (data) => {
-    const result = await api('PATCH', path(id), {
+    // Only what was changed goes to the server: a stored value the form could not send back as it
+    // is (a date older than the checks allow today) does not stand in the way of another change.
+    const entered = {
       displayName: data.displayName,
       backgroundCheckOn: data.backgroundCheckOn || null,
       trainingOn: data.trainingOn || null,
       mayOpenRoom: data.mayOpenRoom === 'on',
-    });
-    done('Saved.')(result);
+    };
+    const changes = Object.fromEntries(
+      Object.entries(entered).filter(([key, value]) => value !== (person[key] ?? null)),
+    );
+    if (Object.keys(changes).length === 0) {
+      toast('Nothing changed.', 'info');
+      return;
+    }
+    done('Saved.')(await api('PATCH', path(id), changes));
   });
 
   const badgeRows = person.badges.map((b) =>
