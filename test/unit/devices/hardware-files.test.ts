@@ -25,6 +25,25 @@ interface PinMap {
   pins: Record<string, { device: unknown }>;
 }
 
+describe('hardening files', () => {
+  it('turn the magic SysRq keys off', () => {
+    const lines = readFileSync('hardware/hardening/90-identgate-sysctl.conf', 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+    expect(lines).toEqual(['kernel.sysrq = 0']);
+  });
+
+  it('show a USBGuard policy that pins every reader and keypad to its port', () => {
+    const rules = readFileSync('hardware/hardening/usbguard-rules.conf.example', 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('allow '));
+    const inputDevices = rules.filter((line) => line.includes('with-interface 03:'));
+    expect(inputDevices.length).toBeGreaterThan(0);
+    for (const line of inputDevices) expect(line).toMatch(/ via-port "[0-9.-]+" /);
+    expect(rules.every((line) => /^allow id [0-9a-f]{4}:[0-9a-f]{4} /.test(line))).toBe(true);
+  });
+});
+
 describe('GPIO pin maps', () => {
   const maps = readdirSync('hardware/gpio')
     .filter((f) => f.endsWith('.yaml'))
