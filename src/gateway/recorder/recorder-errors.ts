@@ -31,6 +31,8 @@ export const RecorderErrorCode = {
   tampered: 'IDG_VIDEO_TAMPERED',
   /** Joining the footage asked for would leave the spool too little room to go on recording. */
   scratchFull: 'IDG_VIDEO_SCRATCH_FULL',
+  /** A row could not be appended to the footage index whole (a full or failing disk). */
+  indexWrite: 'IDG_VIDEO_INDEX_WRITE',
 } as const;
 
 export type RecorderErrorCode = (typeof RecorderErrorCode)[keyof typeof RecorderErrorCode];

@@ -2,10 +2,13 @@ import {
   closeSync,
   existsSync,
   fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -14,6 +17,7 @@ import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Logger } from '../../lib/logger.js';
 import { rowMac } from './index-mac.js';
+import { RecorderErrorCode, recorderError } from './recorder-errors.js';
 import type { UptimeSource } from './uptime.js';
 import { DAY_PATTERN, dayEnd, dayStart, keyIdOf } from './video-days.js';
 
@@ -22,7 +26,8 @@ const MAX_SEGMENT_MS = 600_000;
 /**
  * The footage index: one append-only JSON Lines file per camera and day, beside that day's files
  * (`<videoDir>/<camera>/<day>/index.jsonl`). Every line is fsync'd before anyone is told about
- * the segment; a torn last line after a crash is skipped. Deleting a day is deleting its folder,
+ * the segment, or cut off again and an error thrown; a torn last line after a crash is skipped
+ * when read and cut off before the next append. Deleting a day is deleting its folder,
  * index included, so index and footage cannot drift apart by more than one file, and reconcile
  * repairs that. No database on the gateway: nothing to migrate, nothing to corrupt as a whole.
  */
@@ -108,28 +113,89 @@ export interface RowSealing {
   dayKey?: (keyId: string) => Buffer;
 }
 
+/** `writeSync`'s shape: the bytes written, which a full disk may make fewer than asked for. */
+export type WriteBytes = (fd: number, buffer: Buffer, offset: number, length: number) => number;
+
 export class SegmentIndex {
   constructor(
     readonly videoDir: string,
     private readonly log: Logger,
     private readonly sealing?: RowSealing,
+    /** The one write to the disk, replaceable so that tests can cut a write short. */
+    private readonly write: WriteBytes = (fd, buffer, offset, length) =>
+      writeSync(fd, buffer, offset, length),
   ) {}
 
   dayDir(camera: string, day: string): string {
     return join(this.videoDir, camera, day);
   }
 
-  /** Appends one row durably (fdatasync) before returning. */
+  /**
+   * Appends one row durably (fdatasync) before returning, or throws IDG_VIDEO_INDEX_WRITE with
+   * the file cut back to where it was: a row is whole on disk or not there at all.
+   */
   append(camera: string, day: string, row: IndexRow): void {
     const dir = this.dayDir(camera, day);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const line = JSON.stringify(this.sealed(camera, day, row));
-    const fd = openSync(join(dir, INDEX_FILE), 'a', 0o600);
+    const line = Buffer.from(`${JSON.stringify(this.sealed(camera, day, row))}\n`);
+    const fd = openSync(join(dir, INDEX_FILE), 'a+', 0o600);
     try {
-      writeSync(fd, `${line}\n`);
-      fdatasyncSync(fd);
+      const start = this.cutTornTail(fd, camera, day);
+      try {
+        // A full disk returns a short count rather than failing: the rest is tried until it fails.
+        for (let done = 0; done < line.length; ) {
+          const wrote = this.write(fd, line, done, line.length - done);
+          if (wrote <= 0) throw new Error(`the disk took ${done} of the row's ${line.length} bytes`);
+          done += wrote;
+        }
+        fdatasyncSync(fd);
+      } catch (error) {
+        this.cutBack(fd, start, camera, day);
+        throw recorderError(
+          RecorderErrorCode.indexWrite,
+          `video index ${camera}/${day}: row for ${row.file} not written: ${messageOf(error)}`,
+          error,
+        );
+      }
     } finally {
       closeSync(fd);
+    }
+  }
+
+  /**
+   * Cuts a torn last line (a crash mid-append) back to the last newline, so that the next row
+   * starts a line of its own instead of being glued onto the broken one. Returns the size after.
+   */
+  private cutTornTail(fd: number, camera: string, day: string): number {
+    const size = fstatSync(fd).size;
+    if (size === 0) return 0;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === NEWLINE) return size;
+    const whole = Buffer.alloc(size);
+    readSync(fd, whole, 0, size, 0);
+    const keep = whole.lastIndexOf(NEWLINE) + 1;
+    try {
+      ftruncateSync(fd, keep);
+      fdatasyncSync(fd);
+    } catch (error) {
+      throw recorderError(
+        RecorderErrorCode.indexWrite,
+        `video index ${camera}/${day}: cannot cut off a torn last line: ${messageOf(error)}`,
+        error,
+      );
+    }
+    this.log.warn({ camera, day, droppedBytes: size - keep }, 'video index: torn last line cut off');
+    return keep;
+  }
+
+  /** Undoes a failed append; if even that fails, the next append cuts the torn line off. */
+  private cutBack(fd: number, size: number, camera: string, day: string): void {
+    try {
+      ftruncateSync(fd, size);
+      fdatasyncSync(fd);
+    } catch (error) {
+      this.log.error({ err: error, camera, day }, 'video index: cannot cut a failed row back off');
     }
   }
 
@@ -233,6 +299,10 @@ export class SegmentIndex {
       rmSync(cameraDir, { recursive: true, force: true });
   }
 }
+
+const NEWLINE = 0x0a;
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function parseRow(line: string): IndexRow | undefined {
   try {

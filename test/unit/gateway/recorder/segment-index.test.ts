@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import {
   type StoredRow,
 } from '../../../../src/gateway/recorder/segment-index.js';
 import { silentLogger } from '../../../../src/lib/logger.js';
+import { diskWithRoom } from '../../../helpers/short-writes.js';
 
 const row = (file: string, start: string, end: string): IndexRow => ({
   t: 'segment',
@@ -47,6 +48,58 @@ describe('the JSON Lines footage index', () => {
     const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger);
     index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
     appendFileSync(join(index.dayDir('cam-1', '2026-01-01'), 'index.jsonl'), '{"t":"segment","file":"b.mp');
+    expect(index.read('cam-1', '2026-01-01').map((f) => f.file)).toEqual(['a.mp4.idgv']);
+  });
+
+  it('cuts a torn last line off before the next row, so that row is readable', () => {
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger);
+    index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    const path = join(index.dayDir('cam-1', '2026-01-01'), 'index.jsonl');
+    appendFileSync(path, '{"t":"segment","file":"b.mp');
+    index.append('cam-1', '2026-01-01', row('c.mp4.idgv', '2026-01-01T08:02:00Z', '2026-01-01T08:03:00Z'));
+    expect(index.read('cam-1', '2026-01-01').map((f) => f.file)).toEqual(['a.mp4.idgv', 'c.mp4.idgv']);
+    expect(readFileSync(path, 'utf8')).not.toContain('b.mp');
+  });
+
+  it('throws and leaves the index as it was when the disk takes only part of a row', () => {
+    const { disk, write } = diskWithRoom();
+    const index = new SegmentIndex(mkdtempSync(join(tmpdir(), 'idg-index-')), silentLogger, undefined, write);
+    index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    const path = join(index.dayDir('cam-1', '2026-01-01'), 'index.jsonl');
+    const before = readFileSync(path, 'utf8');
+    disk.room = 40;
+
+    expect(() =>
+      index.append('cam-1', '2026-01-01', row('b.mp4.idgv', '2026-01-01T08:01:00Z', '2026-01-01T08:02:00Z')),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'IDG_VIDEO_INDEX_WRITE',
+        message: expect.stringMatching(/b\.mp4\.idgv.*ENOSPC/),
+      }),
+    );
+    expect(disk.shortWrites).toBe(1);
+    expect(readFileSync(path, 'utf8')).toBe(before);
+
+    disk.room = Number.POSITIVE_INFINITY;
+    index.append('cam-1', '2026-01-01', row('c.mp4.idgv', '2026-01-01T08:02:00Z', '2026-01-01T08:03:00Z'));
+    expect(index.read('cam-1', '2026-01-01').map((f) => f.file)).toEqual(['a.mp4.idgv', 'c.mp4.idgv']);
+  });
+
+  it('writes the rest of a row the disk took in pieces', () => {
+    const pieces: number[] = [];
+    const { write } = diskWithRoom();
+    const index = new SegmentIndex(
+      mkdtempSync(join(tmpdir(), 'idg-index-')),
+      silentLogger,
+      undefined,
+      (fd, buffer, offset, length) => {
+        const n = Math.min(length, 16);
+        pieces.push(n);
+        return write(fd, buffer, offset, n);
+      },
+    );
+    index.append('cam-1', '2026-01-01', row('a.mp4.idgv', '2026-01-01T08:00:00Z', '2026-01-01T08:01:00Z'));
+    expect(pieces.length).toBeGreaterThan(1);
     expect(index.read('cam-1', '2026-01-01').map((f) => f.file)).toEqual(['a.mp4.idgv']);
   });
 

@@ -1,10 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FootageFile } from '../../../../src/gateway/recorder/segment-index.js';
-import { SegmentIndex } from '../../../../src/gateway/recorder/segment-index.js';
+import {
+  type FootageFile,
+  SegmentIndex,
+  type WriteBytes,
+} from '../../../../src/gateway/recorder/segment-index.js';
 import {
   HOLD_MAX_MS,
   RETRY_MS,
@@ -15,6 +26,7 @@ import type { DataKey } from '../../../../src/gateway/recorder/video-keys.js';
 import { VideoKeyStore } from '../../../../src/gateway/recorder/video-keys.js';
 import { FakeClock } from '../../../../src/lib/clock.js';
 import { silentLogger } from '../../../../src/lib/logger.js';
+import { diskWithRoom } from '../../../helpers/short-writes.js';
 
 /** A key store whose disk refuses new keys while `failing` (full, read-only, gone). */
 class FlakyKeys extends VideoKeyStore {
@@ -40,14 +52,14 @@ afterEach(() => {
   for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true });
 });
 
-function rig(spoolTotalBytes?: number) {
+function rig(spoolTotalBytes?: number, indexWrite?: WriteBytes) {
   const root = mkdtempSync(join(tmpdir(), 'idg-ingest-'));
   roots.push(root);
   const spool = join(root, 'spool');
   mkdirSync(spool);
   const clock = new FakeClock(Date.parse('2026-03-01T08:00:00Z'));
   const keys = new FlakyKeys(join(root, 'keys'), randomBytes(32));
-  const index = new SegmentIndex(join(root, 'video'), silentLogger);
+  const index = new SegmentIndex(join(root, 'video'), silentLogger, undefined, indexWrite);
   const ingest = new SegmentIngest({
     index,
     keys,
@@ -102,6 +114,30 @@ describe('segment ingest when the footage cannot be stored', () => {
     expect(ingest.heldSegments).toEqual([]);
     expect(index.all('cam-1').map((f) => f.file)).toEqual([stored[0]?.file]);
     expect(rejected).toHaveLength(1);
+  });
+
+  it('keeps the segment when the disk takes only part of its index row, and stores it once there is room', async () => {
+    const { disk, write } = diskWithRoom(0);
+    const { ingest, stored, rejected, segment, retry, index } = rig(undefined, write);
+    disk.room = 50;
+    const path = await segment();
+    expect(rejected).toEqual([
+      {
+        camera: 'cam-1',
+        file: path.split('/').pop(),
+        detail: expect.stringMatching(/row for .* not written: ENOSPC.*; kept in the spool/),
+      },
+    ]);
+    expect(existsSync(path)).toBe(true);
+    const dayDir = index.dayDir('cam-1', '2026-03-01');
+    expect(readdirSync(dayDir)).toEqual(['index.jsonl']); // the encrypted copy is not left behind
+    expect(readFileSync(join(dayDir, 'index.jsonl'), 'utf8')).toBe('');
+
+    disk.room = Number.POSITIVE_INFINITY;
+    await retry();
+    expect(existsSync(path)).toBe(false);
+    expect(index.all('cam-1').map((f) => f.file)).toEqual([stored[0]?.file]);
+    expect(ingest.heldSegments).toEqual([]);
   });
 
   it('gives a kept segment up after 10 minutes and deletes its plaintext', async () => {
