@@ -3,7 +3,7 @@ import { KeyRing } from '../lib/key-ring.js';
 import type { Logger } from '../lib/logger.js';
 import { type CredentialCache, defaultStateKey } from './credential-cache.js';
 import { resealIdentity } from './gateway-identity.js';
-import type { Recorder } from './recorder/recorder.js';
+import type { VideoKeyStore } from './recorder/video-keys.js';
 
 /**
  * The gateway's keys at rest and their rotation: the state key ring that seals the identity and
@@ -58,7 +58,7 @@ export class StateKeys {
    * Takes new keys and re-seals every file under them: the state key (identity, credential cache)
    * and the video site key (day keys, when the recorder runs).
    */
-  reload(keys: KeyReload, credentials: CredentialCache, recorder: Recorder | undefined): KeysReloaded {
+  reload(keys: KeyReload, credentials: CredentialCache, recorder: VideoKeys | undefined): KeysReloaded {
     if (keys.state) this.ring.replace(keys.state.current, keys.state.decryptOnly);
     const state = this.reseal(credentials);
     let video = { rewrapped: 0, unreadable: [] as string[] };
@@ -70,8 +70,13 @@ export class StateKeys {
   }
 }
 
+/** What holds the day keys: the recorder, or the housekeeping of a gateway without cameras. */
+export interface VideoKeys {
+  readonly keyStore: VideoKeyStore;
+}
+
 /** At start: day keys still wrapped under an older site key are re-wrapped under the current one. */
-export function rewrapVideoKeys(recorder: Recorder, log: Logger): void {
+export function rewrapVideoKeys(recorder: VideoKeys, log: Logger): void {
   const rewrapped = recorder.keyStore.rewrap();
   if (rewrapped.rewrapped > 0 || rewrapped.unreadable.length > 0)
     log.info(rewrapped, 'video day keys re-wrapped under the current site key');

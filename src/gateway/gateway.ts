@@ -22,7 +22,8 @@ import { GatewayStateStore } from './gateway-state-store.js';
 import { publishRetainedDoorState, startStatusReports } from './gateway-status.js';
 import { OutboxJournal } from './outbox/outbox-journal.js';
 import { eventsLost, outboxWriteFailed } from './outbox-alarms.js';
-import { createRecorder } from './recorder/create-recorder.js';
+import { createFootageHousekeeping, createRecorder } from './recorder/create-recorder.js';
+import type { FootageHousekeeping } from './recorder/footage-housekeeping.js';
 import type { Recorder } from './recorder/recorder.js';
 import { SimControlServer } from './sim-control.js';
 import { doorStateLost, loadSavedCredentials, lostBoundChecked } from './state-recovery.js';
@@ -54,6 +55,8 @@ export class Gateway {
   private central: CentralWiring | undefined;
   private stopStatusReports: (() => void) | undefined;
   private recorder: Recorder | undefined;
+  /** Without cameras: the retention of the footage removed cameras left behind (docs/video.md). */
+  private housekeeping: FootageHousekeeping | undefined;
   private started = false;
   /** Events that occur before the outbox is open (fail mode at boot) wait here. */
   private early: EventBody[] = [];
@@ -127,7 +130,7 @@ export class Gateway {
    * the state key (identity, credential cache) and the video site key (day keys).
    */
   reloadKeys(keys: KeyReload): KeysReloaded {
-    return this.stateKeys.reload(keys, this.credentials, this.recorder);
+    return this.stateKeys.reload(keys, this.credentials, this.recorder ?? this.housekeeping);
   }
 
   get doors(): Map<string, RuntimeDoor> {
@@ -267,6 +270,8 @@ export class Gateway {
       });
       rewrapVideoKeys(this.recorder, log);
       await this.recorder.start();
+    } else {
+      this.startFootageHousekeeping();
     }
     if (config.simControl) {
       this.sim = new SimControlServer(
@@ -287,6 +292,7 @@ export class Gateway {
     this.stopStatusReports?.();
     this.carried.stop();
     await this.recorder?.stop();
+    this.housekeeping?.stop();
     this.clockSync.stop();
     await this.runtime.stop();
     this.central?.close();
@@ -296,6 +302,33 @@ export class Gateway {
     await this.journal.flush();
     await this.link?.stop();
     await this.journal.close();
+  }
+
+  /**
+   * Footage and day keys of cameras no longer configured still expire, with the retention each
+   * camera last had. A failure here is logged, not fatal: the doors do not wait on old footage.
+   */
+  private startFootageHousekeeping(): void {
+    const log = this.options.log;
+    try {
+      this.housekeeping = createFootageHousekeeping({
+        video: this.options.config.video,
+        stateDir: this.stateDir,
+        clock: this.clock,
+        clockSync: this.clockSync,
+        log,
+        emit: (kind, data) => this.emitEvent({ kind, data } as EventBody),
+      });
+      if (!this.housekeeping) return;
+      rewrapVideoKeys(this.housekeeping, log);
+      this.housekeeping.start();
+    } catch (error) {
+      this.housekeeping = undefined;
+      log.error(
+        { err: error },
+        'video: footage of cameras no longer configured cannot be looked after; it is not expired',
+      );
+    }
   }
 
   /** Records one event: signed, journaled, then published. */

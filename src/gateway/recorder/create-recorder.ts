@@ -7,6 +7,7 @@ import { KeyRing } from '../../lib/key-ring.js';
 import type { Logger } from '../../lib/logger.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
 import type { FfmpegBinaries } from './ffmpeg-binary.js';
+import { FootageHousekeeping, holdsFootage } from './footage-housekeeping.js';
 import { type CameraSpec, Recorder } from './recorder.js';
 import { videoSiteKeys } from './site-keys.js';
 import { VideoKeyStore } from './video-keys.js';
@@ -30,11 +31,8 @@ export interface RecorderFromConfigOptions {
  * camera passwords, which from here on live only in memory.
  */
 export function createRecorder(options: RecorderFromConfigOptions): Recorder {
-  const { video, stateDir, env = process.env } = options;
-  const videoDir = resolve(video.dir ?? join(stateDir, 'video'));
-  const keysDir = resolve(video.keysDir ?? join(stateDir, 'video-keys'));
-  const siteKeys = videoSiteKeys(video, stateDir, env);
-  const siteKey = new KeyRing(siteKeys.current, siteKeys.decryptOnly);
+  const { video, env = process.env } = options;
+  const { videoDir, keysDir } = videoDirs(options);
   const cameras: CameraSpec[] = video.cameras.map((camera, at) => ({
     ...camera,
     password: camera.password
@@ -47,11 +45,45 @@ export function createRecorder(options: RecorderFromConfigOptions): Recorder {
     settings,
     videoDir,
     spoolDir: video.spoolDir ? resolve(video.spoolDir) : undefined,
-    keyStore: new VideoKeyStore(keysDir, siteKey),
+    keyStore: keyStoreOf(options, keysDir),
     clock: options.clock,
     clockSync: options.clockSync,
     log: options.log.child({ component: 'recorder' }),
     emit: options.emit,
     binaries: options.binaries,
   });
+}
+
+/**
+ * For a gateway with no camera configured: the housekeeping of the footage and day keys cameras
+ * left behind (retention, disk pressure, reconcile), or nothing when the folders hold none.
+ */
+export function createFootageHousekeeping(
+  options: Omit<RecorderFromConfigOptions, 'binaries'>,
+): FootageHousekeeping | undefined {
+  const { videoDir, keysDir } = videoDirs(options);
+  if (!holdsFootage(videoDir, keysDir)) return undefined;
+  const { cameras: _configured, ...settings } = options.video;
+  return new FootageHousekeeping({
+    cameras: [],
+    settings,
+    videoDir,
+    keyStore: keyStoreOf(options, keysDir),
+    clock: options.clock,
+    clockSync: options.clockSync,
+    log: options.log.child({ component: 'recorder' }),
+    emit: options.emit,
+  });
+}
+
+function videoDirs({ video, stateDir }: Pick<RecorderFromConfigOptions, 'video' | 'stateDir'>) {
+  return {
+    videoDir: resolve(video.dir ?? join(stateDir, 'video')),
+    keysDir: resolve(video.keysDir ?? join(stateDir, 'video-keys')),
+  };
+}
+
+function keyStoreOf(options: Omit<RecorderFromConfigOptions, 'binaries'>, keysDir: string): VideoKeyStore {
+  const siteKeys = videoSiteKeys(options.video, options.stateDir, options.env ?? process.env);
+  return new VideoKeyStore(keysDir, new KeyRing(siteKeys.current, siteKeys.decryptOnly));
 }

@@ -11,10 +11,10 @@ import { type FfmpegBinaries, resolveFfmpegBinaries } from './ffmpeg-binary.js';
 import { FfmpegSession } from './ffmpeg-session.js';
 import { type ExportedRange, exportRange } from './footage-export.js';
 import { holdsFromConfig } from './footage-holds.js';
+import { FootageHousekeeping } from './footage-housekeeping.js';
 import { FootageIntegrity } from './footage-integrity.js';
 import { FootageLinker, type LinkResult } from './footage-linker.js';
-import { FootageMaintenance } from './footage-maintenance.js';
-import { FootageRemover } from './footage-remover.js';
+import type { FootageMaintenance } from './footage-maintenance.js';
 import {
   checkScratchRoom,
   choosePlaintextScratch,
@@ -26,9 +26,9 @@ import { RecorderErrorCode, recorderError } from './recorder-errors.js';
 import { recordingArgs } from './recording-args.js';
 import { redact, urlWithCredentials } from './redact.js';
 import type { DecryptRange } from './segment-crypto.js';
-import { type FootageFile, SegmentIndex } from './segment-index.js';
+import type { FootageFile, SegmentIndex } from './segment-index.js';
 import { SegmentIngest } from './segment-ingest.js';
-import { systemUptime, type UptimeSource } from './uptime.js';
+import type { UptimeSource } from './uptime.js';
 import type { VideoKeyStore } from './video-keys.js';
 
 /** A camera as the recorder runs it: its config with the password resolved from its secret. */
@@ -91,12 +91,9 @@ export class Recorder {
     const { settings, clock, log, emit, keyStore, videoDir } = options;
     this.binaries = options.binaries ?? resolveFfmpegBinaries();
     this.scratch = choosePlaintextScratch(videoDir, options.spoolDir);
-    const uptime = options.uptime ?? systemUptime;
-    this.index = new SegmentIndex(videoDir, log, {
-      synchronised: () => options.clockSync?.synchronised() ?? true,
-      uptime,
-      dayKey: (keyId) => keyStore.lookup(keyId),
-    });
+    const housekeeping = new FootageHousekeeping(options);
+    this.index = housekeeping.index;
+    this.maintenance = housekeeping.maintenance;
     this.integrity = new FootageIntegrity(keyStore, (tampered) => {
       log.error(tampered, 'video: footage is not what was recorded');
       emit('video.tampered', tampered);
@@ -108,35 +105,6 @@ export class Recorder {
       clock,
       log,
       spoolSpace: () => statfsProbe(this.spoolDir),
-    });
-    const remover = new FootageRemover(this.index, keyStore, emit, log, () => clock.now());
-    const longestSegmentMs = Math.max(60, ...options.cameras.map((c) => c.segmentSeconds)) * 1000;
-    this.maintenance = new FootageMaintenance({
-      index: this.index,
-      keys: keyStore,
-      remover,
-      clock,
-      clockSync: options.clockSync,
-      uptime,
-      log,
-      emit,
-      cameras: options.cameras,
-      policy: {
-        defaultDays: settings.retentionDays,
-        cameraDays: Object.fromEntries(
-          options.cameras.flatMap((c) => (c.retentionDays ? [[c.id, c.retentionDays]] : [])),
-        ),
-        holds: holdsFromConfig(settings.legalHolds),
-      },
-      limits: { minFreeBytes: settings.minFreeBytes, minFreePercent: settings.minFreePercent },
-      diskSpace: options.diskSpace ?? statfsProbe,
-      reconcileMaxFraction: settings.reconcileMaxFraction,
-      reconcileGraceMs: Math.max(5 * 60_000, 3 * longestSegmentMs),
-      intervals: {
-        retentionMs: settings.retentionCheckSeconds * 1000,
-        diskMs: settings.diskCheckSeconds * 1000,
-        reconcileMs: settings.reconcileSeconds * 1000,
-      },
     });
     this.ingest.indexed.on((file) => {
       this.lastEnd.set(file.camera, Math.max(this.lastEnd.get(file.camera) ?? 0, file.endMs));
