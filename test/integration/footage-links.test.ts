@@ -104,6 +104,21 @@ describe('footage links of another gateway', () => {
     ]);
   });
 
+  it('refuses a snapshot the gateway declares as anything but a JPEG', async () => {
+    const forced = await rig.event('berlin', HOUR, { kind: 'door.forced' });
+    const { clip, ...link } = clipOf('cam-b', 'evt-own-snapshot.jpg.idgv');
+    await rig.event('berlin', HOUR - 60_000, {
+      kind: 'video.footage-linked',
+      data: { event: forced.id, ...link, snapshot: { ...clip, mime: 'image/jpeg' } },
+    });
+    // The stand-in gateway declares every answer as video/mp4.
+    await expect(service.eventFootage('staff:ann', forced.id, 'snapshot')).rejects.toMatchObject({
+      code: 'IDG_VIDEO_WRONG_TYPE',
+      statusCode: 502,
+      message: 'the gateway declared the snapshot as "video/mp4", not image/jpeg',
+    });
+  });
+
   it('answers 404 when only another gateway linked footage to the event', async () => {
     const forced = await rig.event('berlin', HOUR, { kind: 'door.forced' });
     await rig.event('hamburg', HOUR - 60_000, {

@@ -57,7 +57,14 @@ export interface FetchedFootage {
   toMs?: number;
 }
 
-export type FootageFailure = 'not-found' | 'rejected' | 'failed' | 'timeout' | 'integrity' | 'unavailable';
+export type FootageFailure =
+  | 'not-found'
+  | 'rejected'
+  | 'failed'
+  | 'timeout'
+  | 'integrity'
+  | 'wrong-type'
+  | 'unavailable';
 
 const STATUS_OF: Record<FootageFailure, number> = {
   'not-found': 404,
@@ -65,6 +72,7 @@ const STATUS_OF: Record<FootageFailure, number> = {
   failed: 502,
   timeout: 504,
   integrity: 502,
+  'wrong-type': 502,
   unavailable: 503,
 };
 

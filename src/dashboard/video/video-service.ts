@@ -41,6 +41,13 @@ export const MAX_VIEW_MS = 30 * 60_000;
 
 export type EventFootageKind = 'clip' | 'snapshot';
 
+/**
+ * What each kind of footage is, and is served as, whatever the gateway declares: the type is
+ * the dashboard's to set, for a compromised gateway naming text/html would have its answer run
+ * as a page of the dashboard's own origin.
+ */
+export const FOOTAGE_TYPES = { range: 'video/mp4', clip: 'video/mp4', snapshot: 'image/jpeg' } as const;
+
 interface View {
   footage: Promise<FetchedFootage>;
   expiresAt: number;
@@ -89,7 +96,8 @@ export class VideoService {
     return this.view(
       `${actor}\n${site}/${gateway}/${camera}\n${from}\n${to}`,
       { actor, target: `${site}/${gateway}/${camera}`, details: { kind: 'range', from, to } },
-      () => this.requireClient().fetch(site, gateway, { kind: 'range', camera, from, to }),
+      async () =>
+        ofType(await this.requireClient().fetch(site, gateway, { kind: 'range', camera, from, to }), 'range'),
     );
   }
 
@@ -183,7 +191,7 @@ export class VideoService {
             `the ${kind} hashes to ${footage.sha256}, the event named ${ref.sha256}`,
           );
         }
-        return footage;
+        return ofType(footage, kind);
       },
     );
   }
@@ -264,6 +272,18 @@ export class VideoService {
     if (!this.client) throw new FootageError('failed', 'the footage channel is not running');
     return this.client;
   }
+}
+
+/** The footage if the gateway declared it as what was asked for; refused (and deleted) otherwise. */
+function ofType(footage: FetchedFootage, kind: keyof typeof FOOTAGE_TYPES): FetchedFootage {
+  const expected = FOOTAGE_TYPES[kind];
+  const declared = footage.contentType.split(';')[0]?.trim().toLowerCase();
+  if (declared === expected) return footage;
+  rmSync(footage.path, { force: true });
+  throw new FootageError(
+    'wrong-type',
+    `the gateway declared the ${kind === 'range' ? 'footage' : kind} as ${JSON.stringify(footage.contentType)}, not ${expected}`,
+  );
 }
 
 /** Deletes a view's file, once it is fetched. */

@@ -9,7 +9,7 @@ import { ID_PATTERN } from '../../../protocol/ids.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { FetchedFootage } from '../../video/footage-client.js';
 import { type RefusedAttempt, RefusedViews } from '../../video/refused-views.js';
-import { MAX_VIEW_MS, type VideoService } from '../../video/video-service.js';
+import { FOOTAGE_TYPES, MAX_VIEW_MS, type VideoService } from '../../video/video-service.js';
 import { staffActor } from '../auth-plugin.js';
 import { parseByteRange } from '../byte-range.js';
 import { Access } from '../roles.js';
@@ -96,7 +96,8 @@ export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async 
       if (toMs - fromMs > MAX_VIEW_MS)
         throw new VideoErrors.badRange(`at most ${MAX_VIEW_MS / 60_000} minutes at a time`);
       const footage = await service().footage(staffActor(request), site, gateway, camera, fromMs, toMs);
-      return sendFootage(request, reply, footage);
+      const name = `${camera}-${new Date(fromMs).toISOString().replace(/[-:.]/g, '')}.mp4`;
+      return sendFootage(request, reply, footage, FOOTAGE_TYPES.range, name);
     },
   );
 
@@ -122,7 +123,8 @@ export const videoRoutes: FastifyPluginAsyncTypebox<VideoRoutesOptions> = async 
           kind,
           request.query.camera,
         );
-        return sendFootage(request, reply, footage);
+        const name = `event-${request.params.id}-${kind}.${kind === 'clip' ? 'mp4' : 'jpg'}`;
+        return sendFootage(request, reply, footage, FOOTAGE_TYPES[kind], name);
       },
     );
   }
@@ -156,12 +158,23 @@ function refusedAttempt(request: FastifyRequest, actor: string, code: string): R
   };
 }
 
-function sendFootage(request: FastifyRequest, reply: FastifyReply, footage: FetchedFootage) {
+/**
+ * Serves fetched footage as `contentType`, the route's own: the service refused footage the
+ * gateway declared as anything else. `name` (ids and digits only) is what a saved copy is called.
+ */
+function sendFootage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  footage: FetchedFootage,
+  contentType: string,
+  name: string,
+) {
   const range = parseByteRange(request.headers.range, footage.bytes);
   reply
     .header('accept-ranges', 'bytes')
     .header('cache-control', 'no-store')
-    .header('content-type', footage.contentType);
+    .header('content-type', contentType)
+    .header('content-disposition', `inline; filename="${name}"`);
   if (range.kind === 'unsatisfiable') {
     return reply
       .code(416)
