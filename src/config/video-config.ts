@@ -145,7 +145,36 @@ export function legalHoldProblems(
   return problems;
 }
 
-export const VideoConfig = refine(VideoSection, legalHoldProblems);
+/**
+ * Cameras the recorder could not run as written: two with one id (a copied block whose id was not
+ * changed — the recorder would keep only the last and never say so), and a URL the pattern takes
+ * but Node's URL parser does not (a port above 65535, a lone "["), which would otherwise stop the
+ * gateway's start with a bare ERR_INVALID_URL.
+ */
+export function cameraProblems(video: Pick<Static<typeof VideoSection>, 'cameras'>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const firstAt = new Map<string, number>();
+  video.cameras.forEach((camera, at) => {
+    const first = firstAt.get(camera.id);
+    if (first === undefined) firstAt.set(camera.id, at);
+    else
+      problems.push({
+        pointer: `/cameras/${at}/id`,
+        message: `must be unique, got ${JSON.stringify(camera.id)}, the id of video.cameras[${first}] too: only one of the two would be recorded`,
+      });
+    if (!URL.canParse(camera.url))
+      problems.push({
+        pointer: `/cameras/${at}/url`,
+        message: `must be a URL that can be parsed (a port up to 65535, an IPv6 address in [ ]), got ${JSON.stringify(camera.url)}`,
+      });
+  });
+  return problems;
+}
+
+export const VideoConfig = refine(VideoSection, (video) => [
+  ...cameraProblems(video),
+  ...legalHoldProblems(video),
+]);
 export type VideoConfig = Static<typeof VideoConfig>;
 
 /** The `video` section with every default filled: no cameras. */

@@ -40,6 +40,30 @@ describe('video configuration', () => {
   });
 });
 
+describe('video configuration: cameras the recorder could not run', () => {
+  it('refuses two cameras with one id, naming the second and the first', () => {
+    const yaml =
+      'video:\n  cameras:\n    - { id: cam-door, url: "rtsp://10.0.0.5/door" }\n' +
+      '    - { id: cam-door, url: "rtsp://10.0.0.6/desk" }\n';
+    expect(() => parse(yaml)).toThrow(
+      /video\.cameras\[1\]\.id: must be unique, got "cam-door", the id of video\.cameras\[0\] too/,
+    );
+  });
+
+  it.each([
+    ['a port above 65535', 'rtsp://10.0.0.5:99999/s'],
+    ['a lone "["', 'rtsp://[10.0.0.5/s'],
+  ])('refuses a camera URL with %s, naming the key', (_what, url) => {
+    const yaml = `video:\n  cameras:\n    - { id: cam-door, url: "${url}", username: rec }\n`;
+    expect(() => parse(yaml)).toThrow(/video\.cameras\[0\]\.url: must be a URL that can be parsed/);
+  });
+
+  it('accepts a camera at an IPv6 address with a port', () => {
+    const yaml = 'video:\n  cameras:\n    - { id: cam-door, url: "rtsp://[fd00::5]:8554/s" }\n';
+    expect(parse(yaml).cameras).toHaveLength(1);
+  });
+});
+
 describe('video configuration: legal holds', () => {
   it('refuses a hold whose times are not ISO date-times', () => {
     expect(() =>
