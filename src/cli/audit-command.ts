@@ -97,7 +97,9 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
         return pruned;
       });
       return {
-        lines: [`${deleted} chain rows of signed days before ${before} deleted; their checkpoints remain`],
+        lines: [
+          `${deleted} chain rows of signed days before ${before} deleted (rows whose sources are still stored stay); their checkpoints remain`,
+        ],
         code: ExitCode.ok,
       };
     });

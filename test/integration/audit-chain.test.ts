@@ -12,7 +12,7 @@ import { generateSigningKeyPair } from '../../src/protocol/signing.js';
 import { runCli } from '../helpers/cli.js';
 import { dashboardConfigFile } from '../helpers/dashboard-config-file.js';
 import { signedEvent } from '../helpers/events.js';
-import { ADMIN, DAY, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
+import { ADMIN, DAY, NOW, type RetentionRig, startRetentionRig } from '../helpers/retention-rig.js';
 
 /** The tamper-evident log: chains written by the database itself, day checkpoints, `audit verify`. */
 describe('hash chain and day checkpoints', () => {
@@ -228,7 +228,7 @@ describe('hash chain and day checkpoints', () => {
 
   it('still verifies after retention deleted an earlier day and its chain rows were pruned', async () => {
     await rig.service.setPolicy({ dataClass: 'access-events', scope: 'global', days: 60 }, ADMIN);
-    await rig.pool.query('TRUNCATE audit_chain'); // the policy change joined the central chain
+    await rig.pool.query('TRUNCATE audit_chain, audit_log'); // the policy change joined the central chain
     for (let i = 0; i < 3; i += 1) await rig.event('berlin', 70 * DAY);
     for (let i = 0; i < 2; i += 1) await rig.event('berlin', DAY);
     await backdate('berlin', 3, 1);
@@ -241,7 +241,7 @@ describe('hash chain and day checkpoints', () => {
     const pruned = await cli('audit', 'prune', '--before', today);
     expect(pruned).toMatchObject({
       code: 0,
-      stdout: `3 chain rows of signed days before ${today} deleted; their checkpoints remain\n`,
+      stdout: `3 chain rows of signed days before ${today} deleted (rows whose sources are still stored stay); their checkpoints remain\n`,
     });
     const berlin = () => verifyChains(rig.pool, { site: 'berlin', publicKey });
     expect(await berlin()).toMatchObject({ ok: true, chains: [{ site: 'berlin', rows: 2, checkpoints: 1 }] });
@@ -249,6 +249,86 @@ describe('hash chain and day checkpoints', () => {
     expect(await chain('berlin')).toEqual(['4:event', '5:event', '6:event']);
     expect((await berlin()).ok).toBe(true);
     expect((await verify()).ok).toBe(true); // the prune's own audit entry included
+  });
+
+  it('keeps the chain rows of a signed day whose events are still stored, so a rewrite of them is found', async () => {
+    const victim = await rig.event('berlin', 3 * DAY, { person: 'p-1' });
+    await rig.event('berlin', 3 * DAY - 1000, { person: 'p-2' });
+    await backdate('berlin', 2, 2);
+    await checkpoint();
+    await rig.event('berlin', DAY);
+    expect((await verify()).ok).toBe(true);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(await cli('audit', 'prune', '--before', today)).toMatchObject({
+      code: 0,
+      stdout: `0 chain rows of signed days before ${today} deleted (rows whose sources are still stored stay); their checkpoints remain\n`,
+    });
+    expect(await chain('berlin')).toEqual(['1:event', '2:event', '3:event']);
+    await rig.pool.query(`UPDATE events SET person = 'p-framed' WHERE id = $1`, [victim.id]);
+    expect((await verify()).mismatch).toMatchObject({
+      site: 'berlin',
+      no: 1,
+      problem: expect.stringMatching(/was changed/),
+    });
+  });
+
+  it('prunes up to the signed day before the first row whose source is still stored', async () => {
+    await rig.service.setPolicy({ dataClass: 'access-events', scope: 'global', days: 60 }, ADMIN);
+    await rig.pool.query('TRUNCATE audit_chain, audit_log');
+    await rig.event('berlin', 70 * DAY);
+    await rig.event('berlin', 70 * DAY);
+    await backdate('berlin', 2, 3);
+    await rig.event('berlin', DAY);
+    await backdate('berlin', 3, 2);
+    await rig.event('berlin', DAY);
+    await checkpoint(); // two signed days: rows 1–2, then row 3; row 4 is today's
+    await rig.service.runNow({ dryRun: false }); // the two old events go
+    const today = new Date().toISOString().slice(0, 10);
+    expect(await cli('audit', 'prune', '--before', today)).toMatchObject({
+      code: 0,
+      stdout: /^2 chain rows/,
+    });
+    expect(await chain('berlin')).toEqual(['3:event', '4:event']);
+    expect((await verifyChains(rig.pool, { site: 'berlin', publicKey })).ok).toBe(true);
+  });
+
+  it('finds an event, alarm or staff action stored without its chain row', async () => {
+    await rig.event('berlin', 2 * DAY);
+    await rig.pool.query('ALTER TABLE events DISABLE TRIGGER events_chain');
+    let forged: { id: string };
+    try {
+      forged = await rig.event('berlin', DAY, { person: 'p-forged' });
+    } finally {
+      await rig.pool.query('ALTER TABLE events ENABLE TRIGGER events_chain');
+    }
+    await rig.event('berlin', DAY);
+    expect((await verify()).mismatch).toMatchObject({
+      site: 'berlin',
+      no: null,
+      source: 'event',
+      ref: forged.id,
+      problem: expect.stringMatching(/has no row in its chain/),
+    });
+    // Also within a range that holds its time, and not outside it.
+    const around = { from: new Date(NOW - 3 * DAY), to: new Date(NOW) };
+    expect((await verifyChains(rig.pool, { publicKey, site: 'berlin', ...around })).ok).toBe(false);
+    const earlier = { from: new Date(NOW - 5 * DAY), to: new Date(NOW - 3 * DAY) };
+    expect((await verifyChains(rig.pool, { publicKey, site: 'berlin', ...earlier })).ok).toBe(true);
+    await rig.pool.query('DELETE FROM events WHERE id = $1', [forged.id]);
+    expect((await verify()).ok).toBe(true);
+
+    const alarm = await rig.alarm(null, DAY);
+    await rig.pool.query(`DELETE FROM audit_chain WHERE source = 'alarm' AND ref = $1`, [String(alarm)]);
+    expect((await verify()).mismatch).toMatchObject({
+      site: '_central',
+      source: 'alarm',
+      ref: String(alarm),
+    });
+    await rig.pool.query('DELETE FROM alarms WHERE id = $1', [alarm]);
+
+    await writeAudit(rig.pool, { actor: ADMIN, action: 'test.action' });
+    await rig.pool.query(`DELETE FROM audit_chain WHERE source = 'audit'`);
+    expect((await verify()).mismatch).toMatchObject({ site: '_central', source: 'audit' });
   });
 
   it('verifies after retention deleted alarms never changed after they were raised', async () => {

@@ -220,13 +220,32 @@ export class ChainCheckpointer {
 
 /**
  * Deletes the chain rows of signed days before `day` (YYYY-MM-DD), in every chain; their
- * checkpoints stay, so the rows after them verify from the signed heads. Returns rows deleted.
+ * checkpoints stay, so the rows after them verify from the signed heads. Only rows whose sources
+ * are gone (deleted by retention or an erasure) go: a chain stops being pruned at the signed day
+ * before its first row whose event, alarm or staff action is still stored, which its link keeps
+ * protecting. Returns rows deleted.
  */
 export async function pruneSignedDays(pool: Queryable, day: string): Promise<number> {
   // The erasure listing of pruned rows goes with them: nothing is left to verify against it.
   const result = await pool.query<{ n: number }>(
-    `WITH signed AS (
+    `WITH before AS (
        SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site
+     ), live AS (
+       SELECT b.site, b.last_no,
+              (SELECT min(c.no) FROM audit_chain c
+                WHERE c.site = b.site AND c.no <= b.last_no
+                  AND CASE c.source
+                        WHEN 'event' THEN EXISTS (SELECT 1 FROM events e WHERE e.id = c.ref::uuid AND e.occurred_at = c.at)
+                        WHEN 'alarm' THEN EXISTS (SELECT 1 FROM alarms a WHERE a.id = c.ref::bigint)
+                        ELSE EXISTS (SELECT 1 FROM audit_log l WHERE l.id = c.ref::bigint)
+                      END) AS first_live
+         FROM before b
+     ), signed AS (
+       SELECT l.site,
+              CASE WHEN l.first_live IS NULL THEN l.last_no
+                   ELSE (SELECT max(k.last_no) FROM audit_checkpoints k
+                          WHERE k.site = l.site AND k.last_no < l.first_live) END AS last_no
+         FROM live l
      ), pruned AS (
        DELETE FROM audit_chain c USING signed k WHERE c.site = k.site AND c.no <= k.last_no RETURNING 1
      ), unlisted AS (

@@ -136,6 +136,8 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
       chains.push(summary);
       if (mismatch) return { ok: false, chains, erasureList, ...handedOver, mismatch };
     }
+    const unchained = await unchainedSource(client, request);
+    if (unchained) return { ok: false, chains, erasureList, ...handedOver, mismatch: unchained };
   } finally {
     client.release();
   }
@@ -286,6 +288,46 @@ async function verifyChain(
   }
   return { summary };
 }
+
+/**
+ * A stored event, alarm or staff action without its chain row: written with the chain's trigger
+ * disabled, or left behind when its chain row was deleted. The walk above sees only what the
+ * chain holds, so such a row would otherwise pass unseen (and `audit prune` deletes only chain
+ * rows whose sources are gone). Each source is looked for by its own time within the range.
+ */
+async function unchainedSource(client: PoolClient, request: VerifyRequest): Promise<Mismatch | undefined> {
+  const range = [request.site ?? null, request.from ?? null, request.to ?? null];
+  const { rows } = await client.query<{ site: string; source: string; ref: string }>(UNCHAINED_SQL, range);
+  const found = rows[0];
+  if (!found) return undefined;
+  return {
+    site: found.site,
+    no: null,
+    source: found.source,
+    ref: found.ref,
+    problem: `${found.source} ${found.ref} is stored but has no row in its chain: written past the chain (its trigger disabled), or its chain row deleted while it still existed`,
+  };
+}
+
+const IN_RANGE = (column: string) =>
+  `($2::timestamptz IS NULL OR ${column} >= $2) AND ($3::timestamptz IS NULL OR ${column} < $3)`;
+const UNCHAINED_SQL = `
+  (SELECT e.site, 'event' AS source, e.id::text AS ref FROM events e
+    WHERE ($1::text IS NULL OR e.site = $1) AND ${IN_RANGE('e.occurred_at')}
+      AND NOT EXISTS (SELECT 1 FROM audit_chain c
+                       WHERE c.source = 'event' AND c.ref = e.id::text AND c.at = e.occurred_at)
+    LIMIT 1)
+  UNION ALL
+  (SELECT coalesce(a.site, '_central'), 'alarm', a.id::text FROM alarms a
+    WHERE ($1::text IS NULL OR coalesce(a.site, '_central') = $1) AND ${IN_RANGE('a.raised_at')}
+      AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.source = 'alarm' AND c.ref = a.id::text)
+    LIMIT 1)
+  UNION ALL
+  (SELECT '_central', 'audit', l.id::text FROM audit_log l
+    WHERE ($1::text IS NULL OR $1 = '_central') AND ${IN_RANGE('l.at')}
+      AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.source = 'audit' AND c.ref = l.id::text)
+    LIMIT 1)
+  LIMIT 1`;
 
 async function hashOf(client: PoolClient, site: string, no: number): Promise<Buffer | undefined> {
   const result = await client.query<{ hash: Buffer }>(
