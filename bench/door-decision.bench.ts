@@ -60,6 +60,7 @@ const door = new DoorController(
       },
       lock: () => {},
     },
+    keypad: { clearEntry: () => {} },
     credentials: lookup,
     rules,
     room: new RoomState({ id: 'ident-1', antiPassback: 'off', firstPersonIn: false }),

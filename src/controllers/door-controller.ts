@@ -39,9 +39,9 @@ interface Release {
  * and locks again when the door closes or the time runs out. Pure logic: time, the lock, the
  * credential store, the site rules, the room and the event sink are ports handed in.
  *
- * Every badge that is decided produces exactly one `access.granted` or `access.denied`; the lock
- * is released only for a grant, a request-to-exit, a remote command, an evacuation or the door's
- * fail-safe mode.
+ * Every badge that is decided produces exactly one `access.granted` or `access.denied` (one whose
+ * code another badge cut short too, as `code-timeout`); the lock is released only for a grant, a
+ * request-to-exit, a remote command, an evacuation or the door's fail-safe mode.
  */
 export class DoorController {
   private pending: PendingEntry | undefined;
@@ -97,7 +97,17 @@ export class DoorController {
 
   /** A badge at the entry reader (`in`) or the exit reader (`out`). */
   badge(badge: string, direction: Direction = 'in'): DoorFeedback {
+    const displaced = this.pending?.attempt;
     this.cancelPending();
+    // A reader that reads the same card again while its holder types continues that attempt.
+    const repeat = displaced?.badge === badge && displaced.direction === direction;
+    if (!repeat) {
+      // Digits typed before this badge are not its code: a stray key would turn it into a wrong one.
+      this.ports.keypad.clearEntry();
+      // The person whose code was awaited gets their decision too: their attempt ends here.
+      if (displaced)
+        this.recordDenial(displaced.badge, 'code-timeout', displaced.direction, displaced.credential.person);
+    }
     const { rules, room, clock } = this.ports;
     const now = clock.now();
     const credential = this.ports.credentials.findByBadge(badge);
@@ -302,11 +312,16 @@ export class DoorController {
   }
 
   private deny(badge: string, reason: DenyReason, direction: Direction, person?: string): DoorFeedback {
+    this.recordDenial(badge, reason, direction, person);
+    return this.tell({ door: this.id, outcome: 'denied', reason });
+  }
+
+  /** The event only: for an attempt another input ended, whose feedback is that input's. */
+  private recordDenial(badge: string, reason: DenyReason, direction: Direction, person?: string): void {
     this.ports.emit({
       kind: 'access.denied',
       data: { door: this.id, direction, badge, reason, ...(person ? { person } : {}) },
     });
-    return this.tell({ door: this.id, outcome: 'denied', reason });
   }
 
   private codeTimedOut(): void {

@@ -40,6 +40,12 @@ export interface LockActuator {
   lock(): void;
 }
 
+/** The door's keypad as the controller sees it: it collects digits until they are submitted. */
+export interface KeypadEntry {
+  /** Forgets digits typed but not yet submitted. */
+  clearEntry(): void;
+}
+
 /**
  * What the person at the door is told (reader LED and buzzer on real hardware, the printed line in
  * `identgate sim`). One feedback follows every input the controller receives.
@@ -76,6 +82,7 @@ export interface DoorSettings {
 export interface DoorPorts {
   clock: Clock;
   lock: LockActuator;
+  keypad: KeypadEntry;
   credentials: CredentialLookup;
   rules: AccessRules;
   room: RoomState;

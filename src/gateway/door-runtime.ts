@@ -95,6 +95,7 @@ export class DoorRuntime {
       const controller = new DoorController(doorSettings(door), {
         clock,
         lock: devices.lock,
+        keypad: devices.keypad,
         credentials: options.credentials,
         rules: this.rules,
         room,

@@ -37,6 +37,8 @@ export function doorHarness(options: HarnessOptions = {}) {
   const events: EventBody[] = [];
   const feedback: DoorFeedback[] = [];
   const relay: Array<'unlock' | 'lock'> = [];
+  /** How often the controller voided a half-typed keypad entry. */
+  const keypad = { cleared: 0 };
   const sync = { ok: true };
   let syncedAt = clock.now();
   const credentials = options.credentials ?? [
@@ -86,6 +88,7 @@ export function doorHarness(options: HarnessOptions = {}) {
   const door = new DoorController(settings, {
     clock,
     lock: { unlock: () => relay.push('unlock'), lock: () => relay.push('lock') },
+    keypad: { clearEntry: () => keypad.cleared++ },
     credentials: lookup,
     rules,
     room,
@@ -102,6 +105,7 @@ export function doorHarness(options: HarnessOptions = {}) {
     events,
     feedback,
     relay,
+    keypad,
     door,
     rules,
     room,

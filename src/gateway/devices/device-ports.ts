@@ -26,6 +26,8 @@ export interface BadgeReader extends Device {
 /** Delivers the digits typed before the submit key. */
 export interface Keypad extends Device {
   readonly entries: Signal<string>;
+  /** Forgets digits typed but not yet submitted (a badge came: they are not its code). */
+  clearEntry(): void;
 }
 
 export type LockState = 'locked' | 'unlocked';

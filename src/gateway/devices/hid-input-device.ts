@@ -13,16 +13,16 @@ export interface ReportInterpreter {
 }
 
 /** A HID device that turns reports into values (badge ids, keypad entries) on one signal. */
-export class HidInputDevice<T> {
+export class HidInputDevice<T, I extends ReportInterpreter = ReportInterpreter> {
   readonly output: Signal<T>;
   readonly health: Signal<DeviceHealth>;
-  private readonly interpreter: ReportInterpreter;
+  protected readonly interpreter: I;
   private subscriptions: Array<() => void> = [];
 
   constructor(
     readonly name: string,
     private readonly connection: HidConnection,
-    interpreter: (deliver: (value: T) => void) => ReportInterpreter,
+    interpreter: (deliver: (value: T) => void) => I,
     outputName: string,
     log: Logger,
   ) {

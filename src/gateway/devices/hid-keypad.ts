@@ -8,12 +8,17 @@ import { KeyboardReportDecoder } from './keyboard-report-decoder.js';
 import { KeypadAssembler } from './keypad-assembler.js';
 import type { ReportDecoder } from './report-decoder.js';
 
+/** Reports in, digits out; the half-typed entry can be voided from outside. */
+export interface KeypadInterpreter extends ReportInterpreter {
+  clearEntry(reason: string): void;
+}
+
 /** A USB HID keypad: a numeric keypad (keyboard reports) or a reader's PIN pad (Wiegand key frames). */
-export class HidKeypad extends HidInputDevice<string> implements Keypad {
+export class HidKeypad extends HidInputDevice<string, KeypadInterpreter> implements Keypad {
   constructor(
     name: string,
     connection: HidConnection,
-    interpreter: (deliver: (digits: string) => void) => ReportInterpreter,
+    interpreter: (deliver: (digits: string) => void) => KeypadInterpreter,
     log: Logger,
   ) {
     super(name, connection, interpreter, 'entries', log);
@@ -21,6 +26,10 @@ export class HidKeypad extends HidInputDevice<string> implements Keypad {
 
   get entries(): Signal<string> {
     return this.output;
+  }
+
+  clearEntry(): void {
+    this.interpreter.clearEntry('a badge was presented');
   }
 }
 
@@ -43,7 +52,7 @@ function assembler(options: KeypadEntryOptions, deliver: (digits: string) => voi
 
 export function keyboardKeypadInterpreter(
   options: KeypadEntryOptions & { reportId?: number },
-): (deliver: (digits: string) => void) => ReportInterpreter {
+): (deliver: (digits: string) => void) => KeypadInterpreter {
   return (deliver) => {
     const decoder = new KeyboardReportDecoder({ reportId: options.reportId });
     const entry = assembler(options, deliver);
@@ -58,6 +67,8 @@ export function keyboardKeypadInterpreter(
         decoder.reset();
         entry.reset();
       },
+      // The decoder keeps which keys are down: a key held across the badge is not pressed anew.
+      clearEntry: (reason) => entry.clear(reason),
     };
   };
 }
@@ -65,7 +76,7 @@ export function keyboardKeypadInterpreter(
 export function profileKeypadInterpreter(
   decoder: ReportDecoder,
   options: KeypadEntryOptions,
-): (deliver: (digits: string) => void) => ReportInterpreter {
+): (deliver: (digits: string) => void) => KeypadInterpreter {
   return (deliver) => {
     const entry = assembler(options, deliver);
     return {
@@ -78,6 +89,7 @@ export function profileKeypadInterpreter(
       reset() {
         entry.reset();
       },
+      clearEntry: (reason) => entry.clear(reason),
     };
   };
 }

@@ -58,7 +58,8 @@ export class KeypadAssembler {
     if (digits !== '') this.sink.entry(digits);
   }
 
-  private clear(reason: string): void {
+  /** Forgets a half-typed entry and reports why (a timeout, the user, a badge presented). */
+  clear(reason: string): void {
     const hadDigits = this.digits !== '';
     this.reset();
     if (hadDigits) this.sink.cleared(reason);

@@ -75,6 +75,9 @@ export class SimulatedKeypad extends SimulatedDevice implements Keypad {
     this.assertRunning();
     this.entries.emit(digits);
   }
+
+  /** `type` delivers whole entries: nothing is ever half-typed. */
+  clearEntry(): void {}
 }
 
 export class SimulatedLockRelay extends SimulatedDevice implements LockRelay {

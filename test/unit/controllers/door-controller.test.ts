@@ -110,13 +110,49 @@ describe('door controller: badge then TOTP code', () => {
     expect(t.door.code('123456')).toMatchObject({ outcome: 'ignored', why: 'no badge presented' });
   });
 
-  it('replaces a half-finished entry when another badge is presented, deciding only the new one', () => {
+  it('replaces an entry awaiting its code when another badge comes, denying it with code-timeout', () => {
     const t = doorHarness();
     t.door.badge('B-ADA');
     t.door.badge('B-BEN');
     expect(t.door.code(t.code('B-BEN'))).toMatchObject({ outcome: 'granted', person: 'ben' });
     t.clock.advance(60_000);
-    expect(t.decisions()).toHaveLength(1);
+    expect(t.decisions().map((e) => [e.kind, (e.data as { badge: string }).badge])).toEqual([
+      ['access.denied', 'B-ADA'],
+      ['access.granted', 'B-BEN'],
+    ]);
+    expect(t.denials()).toEqual(['code-timeout']);
+  });
+
+  it('decides an entry awaiting its code that an exit badge cuts short, and tells the door about the exit', () => {
+    const t = doorHarness();
+    t.door.badge('B-ADA', 'in');
+    expect(t.door.badge('B-BEN', 'out')).toMatchObject({ outcome: 'granted', person: 'ben' });
+    expect(t.decisions().map((e) => e.data)).toEqual([
+      { door: 'main', direction: 'in', badge: 'B-ADA', person: 'ada', reason: 'code-timeout' },
+      expect.objectContaining({ direction: 'out', badge: 'B-BEN', person: 'ben' }),
+    ]);
+    // The door shows the exit's outcome, not the displaced entry's.
+    expect(t.feedback.map((f) => f.outcome)).toEqual(['awaiting-code', 'granted']);
+  });
+
+  it('takes a second read of the card awaiting its code as the same attempt', () => {
+    const t = doorHarness();
+    t.door.badge('B-ADA');
+    t.clock.advance(1000);
+    t.door.badge('B-ADA');
+    expect(t.events).toEqual([]);
+    expect(t.keypad.cleared).toBe(1); // the digits Ada began typing stay
+    expect(t.door.code(t.code())).toMatchObject({ outcome: 'granted', person: 'ada' });
+  });
+
+  it('voids digits typed on the keypad before a badge, at either reader', () => {
+    const t = doorHarness();
+    t.door.badge('B-ADA', 'in');
+    expect(t.keypad.cleared).toBe(1);
+    t.door.badge('B-BEN', 'out');
+    expect(t.keypad.cleared).toBe(2);
+    t.door.badge('B-NOBODY', 'in');
+    expect(t.keypad.cleared).toBe(3);
   });
 });
 

@@ -9,6 +9,7 @@ keypadContract('simulated', async () => {
   return {
     keypad,
     enter: async (digits) => keypad.type(digits),
+    leave: async () => {},
     disconnect: async () => keypad.setFault('unplugged'),
     reconnect: async () => keypad.setFault(undefined),
   };
@@ -29,6 +30,10 @@ keypadContract('hid-keyboard (USB numeric keypad on a fake USB bus)', async () =
       for (const digit of digits)
         for (const r of [keyReport(0, keypadUsage(digit)), KEY_UP]) hid.send(device.path, r);
       for (const r of [keyReport(0, KEYPAD_ENTER), KEY_UP]) hid.send(device.path, r);
+    },
+    leave: async (digits) => {
+      for (const digit of digits)
+        for (const r of [keyReport(0, keypadUsage(digit)), KEY_UP]) hid.send(device.path, r);
     },
     disconnect: async () => {
       hid.unplug(device.path);
@@ -52,6 +57,9 @@ keypadContract("hid-report (a Wiegand reader's PIN pad through the wiegand-usb-b
     enter: async (digits) => {
       for (const digit of digits) hid.send(device.path, burst(Number(digit)));
       hid.send(device.path, burst(11));
+    },
+    leave: async (digits) => {
+      for (const digit of digits) hid.send(device.path, burst(Number(digit)));
     },
     disconnect: async () => {
       hid.unplug(device.path);

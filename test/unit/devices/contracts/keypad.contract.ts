@@ -5,6 +5,8 @@ export interface KeypadHarness {
   keypad: Keypad;
   /** A person types `digits` and the submit key. */
   enter(digits: string): Promise<void>;
+  /** A person types `digits` and walks away without submitting (nothing, where entries are whole). */
+  leave(digits: string): Promise<void>;
   disconnect(): Promise<void>;
   reconnect(): Promise<void>;
 }
@@ -33,6 +35,14 @@ export function keypadContract(name: string, make: () => Promise<KeypadHarness>)
       await enter('123456');
       await enter('654321');
       expect(entries).toEqual(['123456', '654321']);
+    });
+
+    it('forgets digits typed before clearEntry, delivering only what follows', async () => {
+      const { keypad, leave, enter, entries } = await started();
+      await leave('7');
+      keypad.clearEntry();
+      await enter('123456');
+      expect(entries).toEqual(['123456']);
     });
 
     it('keeps leading zeros', async () => {
