@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { PolicyConfig, RoomConfig } from './door-policy-config.js';
-import { DoorConfig, TotpConfig } from './gateway-config.js';
+import { DoorsConfig, TotpConfig } from './gateway-config.js';
 import { Host, Id, Port, strict } from './schema-parts.js';
 
 /** `identgate demo`: broker, database, one gateway and the dashboard in one process. */
@@ -32,7 +32,7 @@ export const DemoConfig = Type.Object(
         totp: TotpConfig,
         policy: PolicyConfig,
         rooms: Type.Array(RoomConfig, { default: [], maxItems: 64 }),
-        doors: Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
+        doors: DoorsConfig,
       },
       strict,
     ),

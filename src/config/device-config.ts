@@ -29,7 +29,8 @@ const HidSelection = {
   path: Type.Optional(
     Type.String({
       pattern: '^/dev/',
-      description: 'a fixed hidraw node such as /dev/hidraw0 (discouraged: the number changes on replug)',
+      description:
+        'a fixed device node: tells apart readers without a USB serial number; best a udev link by USB port such as /dev/identgate-entry-reader (a /dev/hidrawN number can change on replug)',
     }),
   ),
   interface: Type.Optional(

@@ -4,6 +4,7 @@ import { DoorDevicesConfig } from './device-config.js';
 import { PolicyConfig, RoomConfig } from './door-policy-config.js';
 import { refine } from './refinements.js';
 import { AlsoTrustedCentralKeys, Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
+import { sharedHidDeviceProblems } from './shared-hid-devices.js';
 import { VideoConfig } from './video-config.js';
 
 export const DoorConfig = Type.Object(
@@ -28,6 +29,12 @@ export const DoorConfig = Type.Object(
   strict,
 );
 export type DoorConfig = Static<typeof DoorConfig>;
+
+/** A gateway's doors; no two of their readers and keypads may select one USB device. */
+export const DoorsConfig = refine(
+  Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
+  sharedHidDeviceProblems,
+);
 
 export const TotpConfig = Type.Object(
   {
@@ -124,7 +131,7 @@ export const GatewayConfig = Type.Object(
       maxItems: 64,
       description: "room rules; a door's room not listed here has none",
     }),
-    doors: Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
+    doors: DoorsConfig,
     video: VideoConfig,
   },
   strict,

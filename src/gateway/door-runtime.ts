@@ -19,6 +19,7 @@ import {
   devicesWithRoles,
   type IndicatorPattern,
 } from './devices/device-ports.js';
+import { HidClaims } from './devices/hid-claims.js';
 import type { DoorStateFile } from './gateway-state-store.js';
 
 export interface RuntimeDoor {
@@ -84,6 +85,8 @@ export class DoorRuntime {
       options.usage,
       policy.duress.enabled ? policy.duress.variant : undefined,
     );
+    // One record of held hidraw nodes for every door: no two roles of the gateway read one device.
+    const hidClaims = options.deviceContext?.hidClaims ?? new HidClaims();
     for (const door of options.doors) {
       const room = this.room(door.room);
       const devices = createDoorDevices(door.id, door.devices, {
@@ -91,6 +94,7 @@ export class DoorRuntime {
         clock,
         failMode: door.failMode,
         ...options.deviceContext,
+        hidClaims,
       });
       const controller = new DoorController(doorSettings(door), {
         clock,

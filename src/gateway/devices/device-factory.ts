@@ -8,6 +8,7 @@ import type {
   LockDeviceConfig,
   ReaderDeviceConfig,
 } from '../../config/device-config.js';
+import { isPinPadOf } from '../../config/shared-hid-devices.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
@@ -27,6 +28,7 @@ import { GpioDoorContact, GpioExitButton } from './gpio-input.js';
 import { GpioLockRelay } from './gpio-lock.js';
 import { type HidBackend, nodeHidBackend } from './hid-backend.js';
 import { HidBadgeReader, keyboardBadgeInterpreter, profileBadgeInterpreter } from './hid-badge-reader.js';
+import { HidClaims } from './hid-claims.js';
 import { HidConnection, type HidSelector } from './hid-connection.js';
 import { HidKeypad, keyboardKeypadInterpreter, profileKeypadInterpreter } from './hid-keypad.js';
 import {
@@ -57,6 +59,11 @@ export interface DeviceContext {
   failMode?: 'secure' | 'safe';
   /** node-hid behind a seam. Default: node-hid, loaded on first use. */
   hid?: HidBackend;
+  /**
+   * The hidraw nodes the HID roles hold; pass one to every door of a gateway, so that no two of
+   * its roles read one device. Default: one for this door.
+   */
+  hidClaims?: HidClaims;
   /** onoff's Gpio class behind a seam. Default: onoff, loaded when a GPIO device is configured. */
   Gpio?: GpioConstructor;
   /** Where sysfs is mounted, for GPIO chip lookup. Default: /sys. */
@@ -77,12 +84,22 @@ export function createDoorDevices(
   context: DeviceContext,
 ): DoorDevices {
   const build = new DeviceBuilder(door, context);
+  // A Wiegand reader's own PIN pad is read from the reader's device: those two may share it.
+  const pinPadOf = isPinPadOf(config.entryReader, config.keypad)
+    ? 'entry-reader'
+    : config.exitReader && isPinPadOf(config.exitReader, config.keypad)
+      ? 'exit-reader'
+      : undefined;
+  const sharing = (role: 'entry-reader' | 'exit-reader') =>
+    role === pinPadOf ? `${door}.keypad` : undefined;
   return {
-    entryReader: build.reader('entry-reader', config.entryReader),
-    keypad: build.keypad(config.keypad),
+    entryReader: build.reader('entry-reader', config.entryReader, sharing('entry-reader')),
+    keypad: build.keypad(config.keypad, pinPadOf && `${door}.${pinPadOf}`),
     lock: build.lock(config.lock),
     contact: build.contact(config.contact),
-    ...(config.exitReader ? { exitReader: build.reader('exit-reader', config.exitReader) } : {}),
+    ...(config.exitReader
+      ? { exitReader: build.reader('exit-reader', config.exitReader, sharing('exit-reader')) }
+      : {}),
     ...(config.rex ? { rex: build.exitButton(config.rex) } : {}),
     ...(config.indicator ? { indicator: build.indicator(config.indicator) } : {}),
   };
@@ -92,6 +109,7 @@ class DeviceBuilder {
   private readonly log: Logger;
   private readonly clock: Clock;
   private hid: HidBackend | undefined;
+  private readonly hidClaims: HidClaims;
   private Gpio: GpioConstructor | undefined;
   private profiles: ReaderProfile[] | undefined;
 
@@ -101,28 +119,31 @@ class DeviceBuilder {
   ) {
     this.log = context.log;
     this.clock = context.clock ?? systemClock;
+    this.hidClaims = context.hidClaims ?? new HidClaims();
   }
 
-  reader(role: 'entry-reader' | 'exit-reader', config: ReaderDeviceConfig): BadgeReader {
+  /** `sharesWith`: the keypad that is this reader's own PIN pad, on the same device. */
+  reader(role: 'entry-reader' | 'exit-reader', config: ReaderDeviceConfig, sharesWith?: string): BadgeReader {
     const name = this.name(role);
     if (config.type === 'simulated') return new SimulatedBadgeReader(name, this.log);
     if (config.type === 'hid-keyboard') {
-      const connection = this.connection(name, config, [config], KEYBOARD_COLLECTION);
+      const connection = this.connection(name, config, [config], { prefer: KEYBOARD_COLLECTION });
       const interpreter = keyboardBadgeInterpreter({ name, clock: this.clock, log: this.log, ...config });
       return new HidBadgeReader(name, connection, interpreter, this.log);
     }
     const profile = this.reportProfile(name, config);
-    const connection = this.connection(name, config, this.usbIds(name, profile, config));
+    const connection = this.connection(name, config, this.usbIds(name, profile, config), { sharesWith });
     const decoder = new ReportDecoder(profile, config.badgeId);
     return new HidBadgeReader(name, connection, profileBadgeInterpreter(decoder, name, this.log), this.log);
   }
 
-  keypad(config: KeypadDeviceConfig): Keypad {
+  /** `sharesWith`: the reader whose own PIN pad this keypad is, on the same device. */
+  keypad(config: KeypadDeviceConfig, sharesWith?: string): Keypad {
     const name = this.name('keypad');
     if (config.type === 'simulated') return new SimulatedKeypad(name, this.log);
     const entry = { name, clock: this.clock, log: this.log, ...config };
     if (config.type === 'hid-keyboard') {
-      const connection = this.connection(name, config, [config], KEYBOARD_COLLECTION);
+      const connection = this.connection(name, config, [config], { prefer: KEYBOARD_COLLECTION });
       return new HidKeypad(name, connection, keyboardKeypadInterpreter(entry), this.log);
     }
     const profile = this.reportProfile(name, config);
@@ -133,7 +154,7 @@ class DeviceBuilder {
         `${name}: reader profile "${profile.id}" delivers no keypad frames (keypad-4 or keypad-8)`,
       );
     }
-    const connection = this.connection(name, config, this.usbIds(name, profile, config));
+    const connection = this.connection(name, config, this.usbIds(name, profile, config), { sharesWith });
     return new HidKeypad(
       name,
       connection,
@@ -176,7 +197,7 @@ class DeviceBuilder {
     name: string,
     config: Omit<HidSelector, 'ids' | 'prefer'> & { retryInitialMs: number; retryMaxMs: number },
     ids: HidSelector['ids'],
-    prefer?: HidSelector['prefer'],
+    { prefer, sharesWith }: { prefer?: HidSelector['prefer']; sharesWith?: string } = {},
   ): HidConnection {
     this.hid ??= this.context.hid ?? nodeHidBackend();
     const selector: HidSelector = {
@@ -194,6 +215,8 @@ class DeviceBuilder {
       log: this.log,
       retryInitialMs: config.retryInitialMs,
       retryMaxMs: Math.max(config.retryMaxMs, config.retryInitialMs),
+      claims: this.hidClaims,
+      sharesWith,
     });
   }
 

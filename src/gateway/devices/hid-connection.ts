@@ -4,11 +4,13 @@ import { Signal } from '../../lib/signal.js';
 import { DeviceError, DeviceErrorCode, errnoCode, HID_UDEV_RULE } from './device-errors.js';
 import type { DeviceHealth } from './device-ports.js';
 import { type HidBackend, type HidDeviceInfo, type HidHandle, hex } from './hid-backend.js';
+import { type HidClaimant, HidClaims } from './hid-claims.js';
 
 /**
  * One USB HID device, kept open: finds it by USB id, opens its hidraw node, passes every input
  * report on, and when it disappears or cannot be opened reports a fault once and retries with
- * capped exponential backoff on the injected clock until it is back.
+ * capped exponential backoff on the injected clock until it is back. A node another role of the
+ * gateway holds is not its device (hid-claims.ts): with no other match it is missing.
  */
 export interface HidSelector {
   ids: ReadonlyArray<{ vendorId: number; productId: number }>;
@@ -29,6 +31,10 @@ export interface HidConnectionOptions {
   log: Logger;
   retryInitialMs: number;
   retryMaxMs: number;
+  /** The hidraw nodes the gateway's HID roles hold; one for the whole gateway. Default: its own. */
+  claims?: HidClaims;
+  /** The one role that may read the same node: the reader whose PIN pad this keypad is, or back. */
+  sharesWith?: string;
 }
 
 export class HidConnection {
@@ -43,12 +49,18 @@ export class HidConnection {
   private attempts = 0;
   /** Bumped by stop(), so that an open still in flight is closed instead of adopted. */
   private generation = 0;
+  private readonly claims: HidClaims;
+  private readonly claimant: HidClaimant;
+  /** The node claimed for this connection: from the choice until it is lost, fails or stops. */
+  private claimed: string | undefined;
 
   constructor(private readonly options: HidConnectionOptions) {
     const { name, log } = options;
     this.reports = new Signal(`${name}.reports`, log);
     this.health = new Signal(`${name}.health`, log);
     this.lost = new Signal(`${name}.lost`, log);
+    this.claims = options.claims ?? new HidClaims();
+    this.claimant = { name, sharesWith: options.sharesWith };
   }
 
   get connected(): boolean {
@@ -69,6 +81,7 @@ export class HidConnection {
     this.retry = undefined;
     const handle = this.handle;
     this.handle = undefined;
+    this.unclaim();
     if (handle) await this.close(handle);
   }
 
@@ -77,10 +90,11 @@ export class HidConnection {
     let path = this.options.selector.path ?? '(not found)';
     let handle: HidHandle;
     try {
-      path = await this.findPath();
+      path = await this.findPath(generation);
       handle = await this.options.backend.open(path);
     } catch (error) {
       if (generation !== this.generation) return;
+      this.unclaim();
       this.fault(this.explainOpenError(error, path));
       this.scheduleRetry();
       return;
@@ -100,10 +114,17 @@ export class HidConnection {
     }
   }
 
-  private async findPath(): Promise<string> {
+  /** Chooses the node and claims it, with no await in between: two roles never choose one node. */
+  private async findPath(generation: number): Promise<string> {
     const { selector, name } = this.options;
-    if (selector.path !== undefined) return selector.path;
+    if (selector.path !== undefined) {
+      const holder = this.claims.heldAgainst(selector.path, this.claimant);
+      if (holder !== undefined) throw this.heldBy([{ path: selector.path, holder }]);
+      return this.claim(selector.path);
+    }
     const all = await this.options.backend.devices();
+    // Stopped while listing: claim nothing (the caller sees the new generation and gives up).
+    if (generation !== this.generation) throw new Error(`${name}: stopped`);
     const candidates = all.filter(
       (d): d is HidDeviceInfo & { path: string } =>
         d.path !== undefined &&
@@ -111,20 +132,49 @@ export class HidConnection {
         (selector.serialNumber === undefined || d.serialNumber === selector.serialNumber) &&
         (selector.interface === undefined || d.interface === selector.interface),
     );
+    // A device's preferred collection, when it has one, is the only one worth opening: its other
+    // interfaces deliver nothing this role reads.
     const { prefer } = selector;
     const preferred = prefer
-      ? candidates.find((d) => d.usagePage === prefer.usagePage && d.usage === prefer.usage)
-      : undefined;
-    const chosen = preferred ?? candidates[0];
-    if (!chosen) {
-      const ids = selector.ids.map((id) => `${hex(id.vendorId)}:${hex(id.productId)}`).join(' or ');
-      const serial = selector.serialNumber ? ` with serial number ${selector.serialNumber}` : '';
-      throw new DeviceError(
-        DeviceErrorCode.hidNotConnected,
-        `${name}: no USB HID device ${ids}${serial} is connected`,
+      ? candidates.filter((d) => d.usagePage === prefer.usagePage && d.usage === prefer.usage)
+      : [];
+    const eligible = preferred.length > 0 ? preferred : candidates;
+    const chosen = eligible.find((d) => this.claims.heldAgainst(d.path, this.claimant) === undefined);
+    if (chosen) return this.claim(chosen.path);
+    if (eligible.length > 0) {
+      throw this.heldBy(
+        eligible.map((d) => ({ path: d.path, holder: this.claims.heldAgainst(d.path, this.claimant) })),
       );
     }
-    return chosen.path;
+    const ids = selector.ids.map((id) => `${hex(id.vendorId)}:${hex(id.productId)}`).join(' or ');
+    const serial = selector.serialNumber ? ` with serial number ${selector.serialNumber}` : '';
+    throw new DeviceError(
+      DeviceErrorCode.hidNotConnected,
+      `${name}: no USB HID device ${ids}${serial} is connected`,
+    );
+  }
+
+  private claim(path: string): string {
+    this.unclaim();
+    this.claims.claim(path, this.claimant);
+    this.claimed = path;
+    return path;
+  }
+
+  private unclaim(): void {
+    if (this.claimed !== undefined) this.claims.release(this.claimed, this.claimant);
+    this.claimed = undefined;
+  }
+
+  /** Every matching node is another role's: as good as missing, and the message says how to fix it. */
+  private heldBy(nodes: Array<{ path: string; holder: string | undefined }>): DeviceError {
+    const held = [...new Set(nodes.map((n) => `${n.path} (held by ${n.holder ?? 'another role'})`))];
+    return new DeviceError(
+      DeviceErrorCode.hidNotConnected,
+      `${this.options.name}: no USB HID device of its own is connected; the one it matches is another ` +
+        `role's: ${held.join(', ')}. Give each reader its serialNumber, or its path where the readers ` +
+        'have no USB serial number (docs/install-gateway.md, "Several readers of one model")',
+    );
   }
 
   private explainOpenError(error: unknown, path: string): DeviceError {
@@ -155,6 +205,7 @@ export class HidConnection {
   private deviceLost(handle: HidHandle, error: Error): void {
     if (this.handle !== handle) return;
     this.handle = undefined;
+    this.unclaim();
     this.lost.emit();
     this.close(handle).catch((closeError: unknown) =>
       this.options.log.debug(
