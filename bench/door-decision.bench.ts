@@ -55,6 +55,7 @@ const door = new DoorController(
   {
     clock,
     lock: {
+      state: 'locked',
       unlock: () => {
         unlockedAt = performance.now();
       },

@@ -52,6 +52,8 @@ export class DoorController {
   /** Why the lock is held released regardless of phase: evacuation or fail-safe after an error. */
   private held: 'evacuation' | 'fail-safe' | undefined;
   private companionTimer: TimerHandle | undefined;
+  /** A relock the relay refused: `door.locked` waits until a retried write holds. */
+  private lockOwed = false;
 
   constructor(
     readonly settings: DoorSettings,
@@ -198,6 +200,16 @@ export class DoorController {
     this.applyFailMode();
     internalErrorAlarm(this.ports.rules.alarms, this.id, message);
     this.tell({ door: this.id, outcome: 'ignored', why: 'internal error; door set to its fail mode' });
+  }
+
+  /**
+   * The relay took a state later than it was told to: a write retried after a failure went
+   * through. A relock it had refused is announced now.
+   */
+  relayChanged(state: 'locked' | 'unlocked'): void {
+    if (state !== 'locked' || !this.lockOwed) return;
+    this.lockOwed = false;
+    this.ports.emit({ kind: 'door.locked', data: { door: this.id } });
   }
 
   /** The door contact changed. */
@@ -351,9 +363,15 @@ export class DoorController {
     if (this.held === undefined) this.secure();
   }
 
+  /**
+   * `door.locked` says the relay holds the door: a write that failed (the relay's device fault is
+   * raised, and it retries) is announced once a retry goes through (relayChanged).
+   */
   private secure(): void {
+    this.lockOwed = false;
     this.ports.lock.lock();
-    this.ports.emit({ kind: 'door.locked', data: { door: this.id } });
+    if (this.ports.lock.state === 'locked') this.ports.emit({ kind: 'door.locked', data: { door: this.id } });
+    else this.lockOwed = true;
   }
 
   private heldOpen(): void {

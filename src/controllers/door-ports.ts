@@ -34,8 +34,12 @@ export interface CredentialLookup {
   all(): Iterable<Credential>;
 }
 
-/** The lock relay as the controller sees it; adapters map it onto GPIO or a simulation. */
+/**
+ * The lock relay as the controller sees it; adapters map it onto GPIO or a simulation. `state` is
+ * what the relay carries: a command whose write failed leaves it as it was.
+ */
 export interface LockActuator {
+  readonly state: 'locked' | 'unlocked';
   unlock(): void;
   lock(): void;
 }

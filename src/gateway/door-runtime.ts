@@ -43,6 +43,8 @@ export interface DoorRuntimeOptions {
   usage: TotpUsageStore;
   log: Logger;
   deviceContext?: Omit<DeviceContext, 'log'>;
+  /** The doors' devices, opened before anything else by openDoorDevices; opened here when absent. */
+  devices?: ReadonlyMap<string, DoorDevices>;
   emit(event: EventBody): void;
   feedback(feedback: DoorFeedback): void;
   /** Door state changed in a way worth persisting. */
@@ -85,17 +87,12 @@ export class DoorRuntime {
       options.usage,
       policy.duress.enabled ? policy.duress.variant : undefined,
     );
-    // One record of held hidraw nodes for every door: no two roles of the gateway read one device.
-    const hidClaims = options.deviceContext?.hidClaims ?? new HidClaims();
+    const opened =
+      options.devices ?? openDoorDevices(options.doors, { log, clock, ...options.deviceContext });
     for (const door of options.doors) {
       const room = this.room(door.room);
-      const devices = createDoorDevices(door.id, door.devices, {
-        log: log.child({ door: door.id }),
-        clock,
-        failMode: door.failMode,
-        ...options.deviceContext,
-        hidClaims,
-      });
+      const devices = opened.get(door.id);
+      if (!devices) throw new Error(`no devices opened for door "${door.id}"`);
       const controller = new DoorController(doorSettings(door), {
         clock,
         lock: devices.lock,
@@ -118,7 +115,7 @@ export class DoorRuntime {
           options.feedback(feedback);
         },
       });
-      // The relay goes to the door's fail mode before anything else is read or started.
+      // The relay is in the door's fail mode already (openDoorDevices); the controller agrees.
       controller.enterFailMode();
       this.doors.set(door.id, { id: door.id, name: door.name, room: door.room, controller, devices });
     }
@@ -276,6 +273,7 @@ export class DoorRuntime {
       devices.entryReader.badges.on((badge) => this.guard(door, () => controller.badge(badge, 'in'))),
       devices.keypad.entries.on((digits) => this.guard(door, () => controller.code(digits))),
       devices.contact.changes.on((open) => this.guard(door, () => controller.contact(open))),
+      devices.lock.changes.on((state) => this.guard(door, () => controller.relayChanged(state))),
     );
     if (devices.exitReader) {
       this.detach.push(
@@ -349,6 +347,32 @@ export class DoorRuntime {
     }
     return room;
   }
+}
+
+/**
+ * Builds every door's devices and drives each lock relay into its door's fail mode at once: the
+ * first thing a gateway does, before it reads a key or a state file, so that a start that fails
+ * later (or a crash during an unlock before it) never leaves a fail-secure door released. Throws
+ * when a lock's output cannot be opened: such a door cannot be run.
+ */
+export function openDoorDevices(
+  doors: readonly DoorConfig[],
+  context: DeviceContext,
+): Map<string, DoorDevices> {
+  const opened = new Map<string, DoorDevices>();
+  // One record of held hidraw nodes for every door: no two roles of the gateway read one device.
+  const hidClaims = context.hidClaims ?? new HidClaims();
+  for (const door of doors) {
+    const devices = createDoorDevices(door.id, door.devices, {
+      ...context,
+      log: context.log.child({ door: door.id }),
+      failMode: door.failMode,
+      hidClaims,
+    });
+    devices.lock.driveFailMode();
+    opened.set(door.id, devices);
+  }
+  return opened;
 }
 
 function indicatorPattern(feedback: DoorFeedback): IndicatorPattern {

@@ -49,7 +49,10 @@ export function startStatusReports(options: StatusReportOptions): () => void {
   };
 }
 
-/** A door's lock and contact now, retained on its state topic for whoever subscribes later. */
+/**
+ * A door's lock and contact now, retained on its state topic for whoever subscribes later: the
+ * lock as the relay carries it (not as it was told).
+ */
 export function publishRetainedDoorState(
   link: GatewayLink,
   config: GatewayConfig,

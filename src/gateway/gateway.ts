@@ -12,7 +12,7 @@ import { CarriedConditions } from './carried-conditions.js';
 import { CentralWiring } from './central-wiring.js';
 import { ClockSyncMonitor, clockProbe } from './clock-sync-monitor.js';
 import { CredentialCache } from './credential-cache.js';
-import { DoorRuntime, type RuntimeDoor } from './door-runtime.js';
+import { DoorRuntime, openDoorDevices, type RuntimeDoor } from './door-runtime.js';
 import { EventRecorder } from './event-recorder.js';
 import { type GatewayIdentity, IDENTITY_FILE, loadOrCreateIdentity } from './gateway-identity.js';
 import { type KeyReload, type KeysReloaded, rewrapVideoKeys, StateKeys } from './gateway-keys.js';
@@ -64,6 +64,9 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     const { config, log } = options;
     this.clock = options.clock ?? systemClock;
+    // The relays go to their doors' fail modes before any key or file is read: a step below that
+    // throws must not leave a door released by a run that crashed during an unlock.
+    const devices = openDoorDevices(config.doors, { log, clock: this.clock, ...options.deviceContext });
     this.bus = new TypedBus(log);
     this.stateDir = resolve(config.stateDir);
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
@@ -112,7 +115,7 @@ export class Gateway {
       clockSync: this.clockSync,
       usage: this.state,
       log,
-      deviceContext: options.deviceContext,
+      devices,
       emit: (event) => this.emitEvent(event),
       feedback: (feedback) => this.bus.emit('feedback', feedback),
       changed: () => this.state.changed(),

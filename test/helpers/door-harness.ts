@@ -85,9 +85,22 @@ export function doorHarness(options: HarnessOptions = {}) {
     exitRequiresCode: false,
     ...options.door,
   };
+  // A relay that takes every command, unless the test makes its writes fail.
+  const lock = {
+    state: 'locked' as 'locked' | 'unlocked',
+    refuses: false,
+    unlock: () => {
+      relay.push('unlock');
+      if (!lock.refuses) lock.state = 'unlocked';
+    },
+    lock: () => {
+      relay.push('lock');
+      if (!lock.refuses) lock.state = 'locked';
+    },
+  };
   const door = new DoorController(settings, {
     clock,
-    lock: { unlock: () => relay.push('unlock'), lock: () => relay.push('lock') },
+    lock,
     keypad: { clearEntry: () => keypad.cleared++ },
     credentials: lookup,
     rules,
@@ -106,6 +119,7 @@ export function doorHarness(options: HarnessOptions = {}) {
     feedback,
     relay,
     keypad,
+    lock,
     door,
     rules,
     room,

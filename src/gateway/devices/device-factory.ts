@@ -167,7 +167,11 @@ class DeviceBuilder {
     const name = this.name('lock');
     const failMode = this.context.failMode ?? 'secure';
     if (config.type === 'simulated') return new SimulatedLockRelay(name, this.log, { failMode });
-    return new GpioLockRelay(name, { ...config, failMode }, { ...this.gpio(), log: this.log });
+    return new GpioLockRelay(
+      name,
+      { ...config, failMode },
+      { ...this.gpio(), clock: this.clock, log: this.log },
+    );
   }
 
   contact(config: ContactDeviceConfig): DoorContact {

@@ -32,9 +32,19 @@ export interface Keypad extends Device {
 
 export type LockState = 'locked' | 'unlocked';
 
-/** The lock relay. `unlock()` releases the door; `lock()` secures it. */
+/**
+ * The lock relay. `unlock()` releases the door; `lock()` secures it. `state` is what the relay
+ * carries: a command whose write fails leaves it as it was (and raises a fault) until a retried
+ * write goes through, which `changes` reports.
+ */
 export interface LockRelay extends Device {
-  readonly state: 'locked' | 'unlocked';
+  readonly state: LockState;
+  readonly changes: Signal<LockState>;
+  /**
+   * Opens the output and drives the door's fail-mode state at once: the first thing the gateway
+   * does. start() does it when it has not been done. Throws when the output cannot be opened.
+   */
+  driveFailMode(): void;
   unlock(): void;
   lock(): void;
 }

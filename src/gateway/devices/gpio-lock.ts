@@ -1,3 +1,4 @@
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import { DeviceError, DeviceErrorCode } from './device-errors.js';
@@ -8,8 +9,10 @@ import { describePin, type GpioPinRef } from './gpio-pins.js';
 
 /**
  * The lock relay on a GPIO output. It decides nothing: the door controller calls lock() and
- * unlock(). It only guarantees that the output carries the door's fail-mode state before
- * anything else when it starts, and again when it stops.
+ * unlock(). It guarantees that the output carries the door's fail-mode state before anything
+ * else (driveFailMode), and again when it stops; that `state` is what the relay carries, not what
+ * was asked; and that a write that fails is retried every second until one goes through, with a
+ * fault reported meanwhile.
  */
 export interface GpioLockOptions {
   pin: GpioPinRef;
@@ -21,19 +24,33 @@ export interface GpioLockOptions {
   failMode: 'secure' | 'safe';
 }
 
+/** How long a relay whose write failed waits before writing again. */
+export const RELAY_RETRY_MS = 1_000;
+
 export class GpioLockRelay implements LockRelay {
   readonly health: Signal<DeviceHealth>;
-  state: LockState;
+  readonly changes: Signal<LockState>;
+  /** What the relay carries: the fail-mode state from the open, then each write that went through. */
+  private carried: LockState;
+  /** What the controller asked for last. */
+  private wanted: LockState;
   private line: GpioLine | undefined;
-  private faulted = false;
+  private retry: TimerHandle | undefined;
+  private fault: string | undefined;
 
   constructor(
     readonly name: string,
     private readonly options: GpioLockOptions,
-    private readonly context: GpioContext & { log: Logger },
+    private readonly context: GpioContext & { clock: Clock; log: Logger },
   ) {
     this.health = new Signal(`${name}.health`, context.log);
-    this.state = this.failState;
+    this.changes = new Signal(`${name}.changes`, context.log);
+    this.carried = this.failState;
+    this.wanted = this.failState;
+  }
+
+  get state(): LockState {
+    return this.carried;
   }
 
   get failState(): LockState {
@@ -46,12 +63,13 @@ export class GpioLockRelay implements LockRelay {
     return energise !== this.options.activeLow ? 1 : 0;
   }
 
-  async start(): Promise<void> {
+  driveFailMode(): void {
     if (this.line) return;
     const { log } = this.context;
     // "high"/"low" set direction and level in one write: the pin never glitches through the other state.
     const initial = this.levelFor(this.failState) === 1 ? 'high' : 'low';
     this.line = openGpioLine(this.context, this.name, this.options.pin, initial, 'none');
+    this.carried = this.failState;
     log.info(
       { device: this.name, pin: describePin(this.options.pin), state: this.failState },
       'lock relay driven to the fail-mode state',
@@ -62,43 +80,78 @@ export class GpioLockRelay implements LockRelay {
         'a de-energised relay leaves this door in the opposite of its fail mode when the gateway loses power; check the wiring and `energised`',
       );
     }
-    // A command the controller gave before start() (it sets the fail state first) applies now.
-    if (this.state !== this.failState) this.drive(this.state);
+    // A command the controller gave before the output was open applies now.
+    if (this.wanted !== this.carried) this.write();
+  }
+
+  async start(): Promise<void> {
+    this.driveFailMode();
+    // A write that failed before the gateway listened to this relay's health is told again.
+    if (this.fault !== undefined)
+      this.health.emit({ device: this.name, state: 'fault', message: this.fault });
   }
 
   /** Leaves the output driven at the fail-mode level and exported: releasing it would let the pin float. */
   async stop(): Promise<void> {
     if (!this.line) return;
-    this.drive(this.failState);
+    this.wanted = this.failState;
+    this.write();
+    this.retry?.cancel();
+    this.retry = undefined;
     this.line = undefined;
   }
 
   unlock(): void {
-    this.drive('unlocked');
+    this.command('unlocked');
   }
 
   lock(): void {
-    this.drive('locked');
+    this.command('locked');
   }
 
-  private drive(state: LockState): void {
-    this.state = state;
-    if (!this.line) return;
+  private command(state: LockState): void {
+    this.wanted = state;
+    this.write();
+  }
+
+  private write(): void {
+    const line = this.line;
+    if (!line) return;
+    const state = this.wanted;
     try {
-      this.line.writeSync(this.levelFor(state));
-      if (this.faulted) {
-        this.faulted = false;
-        this.health.emit({ device: this.name, state: 'ok' });
-      }
+      line.writeSync(this.levelFor(state));
     } catch (cause) {
-      const error = new DeviceError(DeviceErrorCode.gpioIo, `${this.name}: cannot drive the relay ${state}`, {
-        cause,
-      });
-      this.context.log.error({ err: error, device: this.name }, 'lock relay write failed');
-      if (!this.faulted) {
-        this.faulted = true;
-        this.health.emit({ device: this.name, state: 'fault', message: error.message });
-      }
+      this.writeFailed(state, cause);
+      return;
     }
+    this.retry?.cancel();
+    this.retry = undefined;
+    const changed = state !== this.carried;
+    this.carried = state;
+    if (changed) this.changes.emit(state);
+    if (this.fault !== undefined) {
+      this.fault = undefined;
+      this.context.log.info({ device: this.name, state }, 'lock relay driven again');
+      this.health.emit({ device: this.name, state: 'ok' });
+    }
+  }
+
+  /** Reports the fault once, and writes again in a second for as long as the writes fail. */
+  private writeFailed(state: LockState, cause: unknown): void {
+    const { log, clock } = this.context;
+    const error = new DeviceError(DeviceErrorCode.gpioIo, `${this.name}: cannot drive the relay ${state}`, {
+      cause,
+    });
+    if (this.fault === undefined) {
+      this.fault = error.message;
+      log.error({ err: error, device: this.name, carried: this.carried }, 'lock relay write failed');
+      this.health.emit({ device: this.name, state: 'fault', message: error.message });
+    } else {
+      log.debug({ err: error, device: this.name }, 'lock relay write failed again');
+    }
+    this.retry ??= clock.setTimeout(() => {
+      this.retry = undefined;
+      this.write();
+    }, RELAY_RETRY_MS);
   }
 }

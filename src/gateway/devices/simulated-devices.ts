@@ -82,6 +82,7 @@ export class SimulatedKeypad extends SimulatedDevice implements Keypad {
 
 export class SimulatedLockRelay extends SimulatedDevice implements LockRelay {
   state: LockState;
+  readonly changes: Signal<LockState>;
   /** Every command the relay received, oldest first; tests read it. */
   readonly history: LockState[] = [];
   private readonly failState: LockState;
@@ -89,26 +90,32 @@ export class SimulatedLockRelay extends SimulatedDevice implements LockRelay {
   /** Like the GPIO relay, it starts in and returns to the door's fail-mode state (default secure). */
   constructor(name: string, log?: Logger, options: { failMode?: 'secure' | 'safe' } = {}) {
     super(name, log);
+    this.changes = new Signal(`${name}.changes`, log);
     this.failState = options.failMode === 'safe' ? 'unlocked' : 'locked';
     this.state = this.failState;
   }
 
+  /** Nothing to open: the simulated relay is in its fail-mode state from construction. */
+  driveFailMode(): void {}
+
   override async stop(): Promise<void> {
-    if (this.running && this.state !== this.failState) {
-      this.state = this.failState;
-      this.history.push(this.failState);
-    }
+    if (this.running && this.state !== this.failState) this.set(this.failState);
     await super.stop();
   }
 
   unlock(): void {
-    this.state = 'unlocked';
-    this.history.push('unlocked');
+    this.set('unlocked');
   }
 
   lock(): void {
-    this.state = 'locked';
-    this.history.push('locked');
+    this.set('locked');
+  }
+
+  private set(state: LockState): void {
+    const changed = state !== this.state;
+    this.state = state;
+    this.history.push(state);
+    if (changed) this.changes.emit(state);
   }
 }
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { DeviceHealth } from '../../../src/gateway/devices/device-ports.js';
-import { type GpioLockOptions, GpioLockRelay } from '../../../src/gateway/devices/gpio-lock.js';
+import type { DeviceHealth, LockState } from '../../../src/gateway/devices/device-ports.js';
+import {
+  type GpioLockOptions,
+  GpioLockRelay,
+  RELAY_RETRY_MS,
+} from '../../../src/gateway/devices/gpio-lock.js';
+import { FakeClock } from '../../../src/lib/clock.js';
 import { createLogger } from '../../../src/lib/logger.js';
 import { FakeGpioBoard, fakeSysfs, PI5_CHIPS } from './helpers/fake-gpio.js';
 
@@ -8,6 +13,7 @@ const PIN = 571 + 17;
 
 function relay(options: Partial<GpioLockOptions> = {}) {
   const board = new FakeGpioBoard();
+  const clock = new FakeClock();
   const logLines: string[] = [];
   const log = createLogger({ level: 'info', format: 'json', write: (line) => logLines.push(line) });
   const lock = new GpioLockRelay(
@@ -19,9 +25,9 @@ function relay(options: Partial<GpioLockOptions> = {}) {
       failMode: 'secure',
       ...options,
     },
-    { Gpio: board.Gpio, sysfsRoot: fakeSysfs(PI5_CHIPS), log },
+    { Gpio: board.Gpio, sysfsRoot: fakeSysfs(PI5_CHIPS), clock, log },
   );
-  return { board, lock, logLines };
+  return { board, clock, lock, logLines };
 }
 
 describe('GPIO lock relay', () => {
@@ -135,5 +141,108 @@ describe('GPIO lock relay', () => {
     const { board, lock } = relay();
     board.exportErrors.set(PIN, Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' }));
     await expect(lock.start()).rejects.toMatchObject({ code: 'IDG_GPIO_BUSY' });
+  });
+});
+
+describe('GPIO lock relay: opening before start', () => {
+  it('drives the fail-mode state on driveFailMode(), without start', () => {
+    const { board, lock } = relay({ failMode: 'secure' });
+    // A crashed run left the pin exported and high (strike released).
+    Object.assign(board.pin(PIN), { exported: true, direction: 'out', physical: 1 });
+    lock.driveFailMode();
+    expect(board.operations).toEqual([`export ${PIN} low`]);
+    expect(board.level(PIN)).toBe(0);
+  });
+
+  it('does not open the output again on start', async () => {
+    const { board, lock } = relay();
+    lock.driveFailMode();
+    await lock.start();
+    expect(board.operations).toEqual([`export ${PIN} low`]);
+  });
+
+  it('tells on start a write that failed before anyone listened to its health', async () => {
+    const { board, lock } = relay();
+    lock.driveFailMode();
+    board.failWrites = true;
+    lock.unlock();
+    const health: DeviceHealth[] = [];
+    lock.health.on((h) => health.push(h));
+    await lock.start();
+    expect(health).toEqual([
+      { device: 'main.lock', state: 'fault', message: 'main.lock: cannot drive the relay unlocked' },
+    ]);
+  });
+});
+
+describe('GPIO lock relay: a write that fails', () => {
+  async function released() {
+    const rig = relay();
+    const changes: LockState[] = [];
+    const health: string[] = [];
+    rig.lock.changes.on((state) => changes.push(state));
+    rig.lock.health.on((h) => health.push(h.state));
+    await rig.lock.start();
+    rig.lock.unlock();
+    return { ...rig, changes, health };
+  }
+
+  it('leaves the state at what the relay carries', async () => {
+    const { board, lock } = await released();
+    board.failWrites = true;
+    lock.lock();
+    expect([lock.state, board.level(PIN)]).toEqual(['unlocked', 1]);
+  });
+
+  it('is written again every second while it fails, with one fault', async () => {
+    const { board, clock, lock, health } = await released();
+    board.failWritesTo.add(PIN);
+    lock.lock();
+    clock.advance(RELAY_RETRY_MS * 10);
+    expect({
+      state: lock.state,
+      failedWrites: board.operations.filter((op) => op === `write ${PIN} 0 failed`).length,
+      health,
+    }).toEqual({ state: 'unlocked', failedWrites: 1 + 10, health: ['fault'] });
+  });
+
+  it('reaches the state asked for once a retry goes through, says so on changes, and is ok again', async () => {
+    const { board, clock, lock, changes, health } = await released();
+    board.failWrites = true;
+    lock.lock();
+    clock.advance(RELAY_RETRY_MS * 3);
+    board.failWrites = false;
+    clock.advance(RELAY_RETRY_MS);
+    expect({ state: lock.state, level: board.level(PIN), changes, health }).toEqual({
+      state: 'locked',
+      level: 0,
+      changes: ['unlocked', 'locked'],
+      health: ['fault', 'ok'],
+    });
+    clock.advance(RELAY_RETRY_MS * 10);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('stops retrying when a newer command goes through', async () => {
+    const { board, clock, lock, health } = await released();
+    board.failWrites = true;
+    lock.lock();
+    board.failWrites = false;
+    lock.unlock(); // released again before the retry: nothing is owed any more
+    clock.advance(RELAY_RETRY_MS * 5);
+    expect({ state: lock.state, level: board.level(PIN), health, pending: clock.pendingTimers() }).toEqual({
+      state: 'unlocked',
+      level: 1,
+      health: ['fault', 'ok'],
+      pending: 0,
+    });
+  });
+
+  it('stops retrying once stopped', async () => {
+    const { board, clock, lock } = await released();
+    board.failWrites = true;
+    lock.lock();
+    await lock.stop();
+    expect(clock.pendingTimers()).toBe(0);
   });
 });

@@ -22,13 +22,20 @@ interface FakePin {
 /**
  * The GPIO header for tests, with onoff's `Gpio` API bound to it. It keeps sysfs semantics:
  * "high"/"low" directions set the physical level, `active_low` inverts value reads and writes and
- * persists between exports. `operations` records what happened, in order.
+ * persists between exports. `operations` records what happened, in order. Exports, reads and
+ * writes fail on demand, as sysfs does when a line is taken or its value file gives EIO.
  */
 export class FakeGpioBoard {
   readonly operations: string[] = [];
   accessible = true;
+  /** Every write fails with EIO. */
   failWrites = false;
+  /** Opening these GPIOs throws the error given. */
   readonly exportErrors = new Map<number, NodeJS.ErrnoException>();
+  /** Reads of these GPIOs fail with EIO. */
+  readonly failReads = new Set<number>();
+  /** Writes to these GPIOs fail with EIO. */
+  readonly failWritesTo = new Set<number>();
   readonly Gpio: GpioConstructor;
   private readonly pins = new Map<number, FakePin>();
 
@@ -48,7 +55,10 @@ export class FakeGpioBoard {
         options: GpioOptions = {},
       ) {
         const error = board.exportErrors.get(gpio);
-        if (error) throw error;
+        if (error) {
+          board.operations.push(`export ${gpio} ${direction} failed`);
+          throw error;
+        }
         const pin = board.pin(gpio);
         if (options.activeLow !== undefined) pin.activeLow = options.activeLow;
         pin.direction = direction === 'in' ? 'in' : 'out';
@@ -61,11 +71,15 @@ export class FakeGpioBoard {
       }
 
       readSync(): GpioLevel {
+        if (board.failReads.has(this.gpio)) throw eio('read');
         return (this.pin.physical ^ (this.pin.activeLow ? 1 : 0)) as GpioLevel;
       }
 
       writeSync(value: GpioLevel): void {
-        if (board.failWrites) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+        if (board.failWrites || board.failWritesTo.has(this.gpio)) {
+          board.operations.push(`write ${this.gpio} ${value} failed`);
+          throw eio('write');
+        }
         this.pin.physical = (value ^ (this.pin.activeLow ? 1 : 0)) as GpioLevel;
         board.operations.push(`write ${this.gpio} ${value}`);
       }
@@ -113,6 +127,11 @@ export class FakeGpioBoard {
     for (const level of levels) this.drive(gpio, level);
   }
 
+  /** The interrupt for a pin reports an error (what onoff passes its watchers when epoll fails). */
+  watchError(gpio: number): void {
+    for (const watcher of [...this.pin(gpio).watchers]) watcher(eio('poll'), 0);
+  }
+
   watched(gpio: number): boolean {
     return this.pin(gpio).watchers.length > 0;
   }
@@ -120,6 +139,10 @@ export class FakeGpioBoard {
   exported(gpio: number): boolean {
     return this.pin(gpio).exported;
   }
+}
+
+function eio(operation: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`EIO: i/o error, ${operation}`), { code: 'EIO' });
 }
 
 export interface FakeChip {
