@@ -52,6 +52,8 @@ export class DoorController {
   /** Why the lock is held released regardless of phase: evacuation or fail-safe after an error. */
   private held: 'evacuation' | 'fail-safe' | undefined;
   private companionTimer: TimerHandle | undefined;
+  /** The contact could not tell at start whether the door stood open, and has not told since. */
+  private contactUnknown = false;
   /** A relock the relay refused: `door.locked` waits until a retried write holds. */
   private lockOwed = false;
 
@@ -83,6 +85,7 @@ export class DoorController {
    */
   start(initiallyOpen?: boolean): void {
     this.open = initiallyOpen ?? false;
+    this.contactUnknown = initiallyOpen === undefined;
     if (initiallyOpen) this.openedAt = this.ports.clock.now();
     resumeDoorAlarms(this.ports.rules.alarms, this.id, initiallyOpen);
     if (this.ports.rules.evacuation) this.setEvacuation(true);
@@ -214,6 +217,12 @@ export class DoorController {
 
   /** The door contact changed. */
   contact(open: boolean): DoorFeedback {
+    if (this.contactUnknown) {
+      this.contactUnknown = false;
+      // The first word of a contact that could not tell at start: a door found closed ends the
+      // forced and held-open alarms kept meanwhile (one found open goes on as an opening).
+      if (!open) doorClosed(this.ports.rules.alarms, this.id);
+    }
     if (open === this.open) {
       return this.tell({
         door: this.id,

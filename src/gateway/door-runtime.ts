@@ -152,7 +152,7 @@ export class DoorRuntime {
         }
       }
       this.wire(door);
-      // A contact that did not start reads closed: what it says is not known then.
+      // A contact that did not start, or cannot be read, does not say whether the door is open.
       this.guard(door, () =>
         door.controller.start(contactFailed ? undefined : door.devices.contact.isOpen()),
       );

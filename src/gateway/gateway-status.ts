@@ -50,8 +50,8 @@ export function startStatusReports(options: StatusReportOptions): () => void {
 }
 
 /**
- * A door's lock and contact now, retained on its state topic for whoever subscribes later: the
- * lock as the relay carries it (not as it was told).
+ * A door's lock and contact now, retained on its state topic for whoever subscribes later: what
+ * the relay carries (not what it was told) and `unknown` for a contact that cannot be read.
  */
 export function publishRetainedDoorState(
   link: GatewayLink,
@@ -60,10 +60,11 @@ export function publishRetainedDoorState(
   door: RuntimeDoor,
   clock: Clock,
 ): void {
+  const open = door.devices.contact.isOpen();
   const state = {
     door: doorId,
     lock: door.devices.lock.state,
-    contact: door.devices.contact.isOpen() ? 'open' : 'closed',
+    contact: open === undefined ? 'unknown' : open ? 'open' : 'closed',
     time: new Date(clock.now()).toISOString(),
   };
   link.publishRetained(topics.doorState(config.site, config.id, doorId), JSON.stringify(state));

@@ -25,7 +25,7 @@ export interface HarnessOptions {
   start?: number;
   /** Alarm conditions carried over from before a restart, and whether the door stands open at start. */
   carriedOver?: HeldCondition[];
-  openAtStart?: boolean;
+  openAtStart?: boolean | 'unknown';
 }
 
 /**
@@ -110,7 +110,7 @@ export function doorHarness(options: HarnessOptions = {}) {
     feedback: (f) => feedback.push(f),
   });
   door.enterFailMode();
-  door.start(options.openAtStart ?? false);
+  door.start(options.openAtStart === 'unknown' ? undefined : (options.openAtStart ?? false));
   relay.length = 0;
   const secretOf = (badge: string) => credentials.find((c) => c.badge === badge)?.totpSecret ?? SECRET_ADA;
   return {

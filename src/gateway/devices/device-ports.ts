@@ -49,10 +49,10 @@ export interface LockRelay extends Device {
   lock(): void;
 }
 
-/** The door contact: true while the door stands open. */
+/** The door contact: true while the door stands open, undefined while it cannot be read. */
 export interface DoorContact extends Device {
   readonly changes: Signal<boolean>;
-  isOpen(): boolean;
+  isOpen(): boolean | undefined;
 }
 
 /** The request-to-exit button (or motion sensor) inside the room. */

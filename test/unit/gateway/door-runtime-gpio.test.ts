@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DoorConfig } from '../../../src/config/gateway-config.js';
+import type { HeldCondition } from '../../../src/controllers/alarm-book.js';
 import { MemoryTotpUsage } from '../../../src/controllers/totp-verifier.js';
 import { DoorRuntime } from '../../../src/gateway/door-runtime.js';
 import type { DoorStateFile } from '../../../src/gateway/gateway-state-store.js';
@@ -16,11 +17,24 @@ import { FakeGpioBoard, fakeSysfs, PI5_CHIPS } from '../devices/helpers/fake-gpi
  * What the gateway claims about the door must be what the hardware does.
  */
 const LOCK = 571 + 17;
+const CONTACT = 571 + 27;
 const GPIO_LOCK = {
   type: 'gpio',
   pin: { chip: 'pinctrl-rp1', line: 17 },
   activeLow: false,
   energised: 'unlocked',
+};
+const GPIO_CONTACT = {
+  type: 'gpio',
+  pin: { chip: 'pinctrl-rp1', line: 27 },
+  activeLow: false,
+  debounceMs: 50,
+};
+const FORCED: HeldCondition = {
+  alarm: 'door-forced',
+  key: 'door-forced:main',
+  severity: 'critical',
+  door: 'main',
 };
 
 const running: DoorRuntime[] = [];
@@ -136,5 +150,55 @@ describe('door runtime on GPIO: the relay at boot', () => {
     Object.assign(r.board.pin(LOCK), { exported: true, direction: 'out', physical: 1 });
     r.build();
     expect(r.board.level(LOCK)).toBe(0);
+  });
+});
+
+describe('door runtime on GPIO: a contact that misbehaves', () => {
+  it('reports a door forced open behind a contact line that never settles', async () => {
+    const r = rig({ contact: GPIO_CONTACT });
+    await r.started();
+    // Forced open while noise (or an injected square wave) toggles the line every 20 ms.
+    for (let t = 0; t < 2_000; t += 20) {
+      r.board.drive(CONTACT, t % 40 === 0 ? 1 : 0);
+      r.clock.advance(20);
+    }
+    expect(r.kinds().filter((k) => k === 'door.forced')).toHaveLength(1);
+    expect(r.raised()).toEqual(['device-fault:main:contact', 'door-forced:main']);
+  });
+
+  it('keeps a door-forced alarm carried over a restart while the contact cannot be read', async () => {
+    const r = rig({ contact: GPIO_CONTACT });
+    r.board.drive(CONTACT, 1); // the door stands open
+    r.board.failReads.add(CONTACT);
+    const runtime = r.build();
+    runtime.alarms.carryOver([FORCED]);
+    await runtime.start(r.state);
+    expect(r.cleared()).toEqual([]);
+    expect(r.raised()).toContain('device-fault:main:contact');
+    expect(runtime.doors.get('main')?.devices.contact.isOpen()).toBeUndefined();
+  });
+
+  it('ends that alarm once the contact reads again and finds the door closed', async () => {
+    const r = rig({ contact: GPIO_CONTACT });
+    r.board.failReads.add(CONTACT);
+    const runtime = r.build();
+    runtime.alarms.carryOver([FORCED]);
+    await runtime.start(r.state);
+    r.board.failReads.delete(CONTACT);
+    r.clock.advance(1_000);
+    expect(r.cleared()).toEqual(['device-fault:main:contact', 'door-forced:main']);
+  });
+
+  it('picks up a contact line that was busy at start once it is free, and reports an opening', async () => {
+    const r = rig({ contact: GPIO_CONTACT });
+    r.board.exportErrors.set(CONTACT, Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' }));
+    await r.started();
+    expect(r.raised()).toEqual(['device-fault:main:contact']);
+    r.board.exportErrors.delete(CONTACT);
+    r.clock.advance(60_000);
+    r.board.drive(CONTACT, 1);
+    r.clock.advance(50);
+    expect(r.cleared()).toEqual(['device-fault:main:contact']);
+    expect(r.kinds()).toContain('door.forced');
   });
 });
