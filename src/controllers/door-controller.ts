@@ -93,7 +93,7 @@ export class DoorController {
   }
 
   stop(): void {
-    this.cancelPending();
+    this.endPending('the gateway stopped before the code was entered');
     this.cancelRelease();
     this.heldTimer?.cancel();
     this.companionTimer?.cancel();
@@ -197,7 +197,7 @@ export class DoorController {
 
   /** Something went wrong inside the gateway: the door goes to its fail mode and an alarm is raised. */
   internalError(message: string): void {
-    this.cancelPending();
+    this.endPending('an internal error set the door to its fail mode before the code was entered');
     this.cancelRelease();
     if (this.settings.failMode === 'safe') this.held = 'fail-safe';
     this.applyFailMode();
@@ -338,11 +338,32 @@ export class DoorController {
   }
 
   /** The event only: for an attempt another input ended, whose feedback is that input's. */
-  private recordDenial(badge: string, reason: DenyReason, direction: Direction, person?: string): void {
+  private recordDenial(
+    badge: string,
+    reason: DenyReason,
+    direction: Direction,
+    person?: string,
+    detail?: string,
+  ): void {
     this.ports.emit({
       kind: 'access.denied',
-      data: { door: this.id, direction, badge, reason, ...(person ? { person } : {}) },
+      data: {
+        door: this.id,
+        direction,
+        badge,
+        reason,
+        ...(person ? { person } : {}),
+        ...(detail ? { detail } : {}),
+      },
     });
+  }
+
+  /** An entry awaiting its code that the gateway itself ends: its holder gets a decision too. */
+  private endPending(detail: string): void {
+    const attempt = this.pending?.attempt;
+    this.cancelPending();
+    if (attempt)
+      this.recordDenial(attempt.badge, 'code-timeout', attempt.direction, attempt.credential.person, detail);
   }
 
   private codeTimedOut(): void {

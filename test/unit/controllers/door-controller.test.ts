@@ -266,6 +266,51 @@ describe('door controller: fail mode', () => {
   });
 });
 
+describe('door controller: an entry the gateway itself ends', () => {
+  const denied = (t: ReturnType<typeof doorHarness>) =>
+    t.events.filter((e) => e.kind === 'access.denied').map((e) => e.data);
+
+  it('denies an entry awaiting its code when the gateway stops, saying why', () => {
+    const t = doorHarness();
+    expect(t.door.badge('B-ADA')).toMatchObject({ outcome: 'awaiting-code' });
+    t.door.stop();
+    expect(denied(t)).toEqual([
+      {
+        door: 'main',
+        direction: 'in',
+        badge: 'B-ADA',
+        person: 'ada',
+        reason: 'code-timeout',
+        detail: 'the gateway stopped before the code was entered',
+      },
+    ]);
+    // Nothing left waiting: the timeout does not deny it a second time.
+    t.clock.advance(60_000);
+    expect(denied(t)).toHaveLength(1);
+  });
+
+  it('denies an entry awaiting its code on an internal error', () => {
+    const t = doorHarness();
+    t.door.badge('B-ADA');
+    t.door.internalError('boom');
+    expect(denied(t)).toEqual([
+      expect.objectContaining({
+        badge: 'B-ADA',
+        reason: 'code-timeout',
+        detail: 'an internal error set the door to its fail mode before the code was entered',
+      }),
+    ]);
+    t.clock.advance(60_000);
+    expect(denied(t)).toHaveLength(1);
+  });
+
+  it('records no denial at stop when nobody was waiting', () => {
+    const t = doorHarness();
+    t.door.stop();
+    expect(denied(t)).toEqual([]);
+  });
+});
+
 describe('door controller: overlapping entries', () => {
   it('relocks on time when the next person badges while the door is still released', () => {
     const t = doorHarness();
