@@ -143,6 +143,56 @@ describe('the content of exported rows', () => {
     expect(records.join('\n')).not.toContain(unchained.id);
   });
 
+  describe('free text with line breaks, quotes and commas', () => {
+    const reasons = ['line one\nline two', 'a\rb', 'a\r\nb', 'she said "no", twice', '\n'];
+    const withReasons = async () => {
+      for (const [i, reason] of reasons.entries())
+        await rig.event('berlin', 3 * DAY - i * HOUR, {
+          kind: 'access.denied',
+          badge: `b-"${i}", x`,
+          data: { direction: 'in', reason },
+        });
+      await rig.event('berlin', DAY, granted('p-1'));
+    };
+
+    it.each(['csv', 'jsonl'] as const)(
+      'verifies an honest %s bundle, every row rechecked',
+      async (format) => {
+        await withReasons();
+        const dir = await exportBundle(format);
+        expect(await verifyBundle(dir)).toMatchObject({
+          ok: true,
+          problems: [],
+          rows: reasons.length + 1,
+          chained: reasons.length + 1,
+          content: { rechecked: reasons.length + 1, erased: 0 },
+        });
+      },
+    );
+
+    it('fails, naming the file and the record, a data file cut off inside a quoted field', async () => {
+      await withReasons();
+      const dir = await exportBundle('csv');
+      editFile(dir, 'access-log.csv', (t) => t.slice(0, t.indexOf('line one') + 'line one'.length));
+      resign(dir, privateKey);
+      const report = await verifyBundle(dir);
+      expect(report.ok).toBe(false);
+      expect(report.problems).toEqual([
+        'access-log.csv: record 2 is cut off inside a quoted field (the file ends there)',
+      ]);
+    });
+
+    it('fails, naming the line, a JSON lines file with a line that is not JSON', async () => {
+      await withReasons();
+      const dir = await exportBundle('jsonl');
+      editFile(dir, 'access-log.jsonl', (t) => t.replace(/^\{/, '{{'));
+      resign(dir, privateKey);
+      expect((await verifyBundle(dir)).problems).toEqual([
+        expect.stringMatching(/^access-log\.jsonl: line 1 is not JSON: /),
+      ]);
+    });
+  });
+
   describe('a data file edited and signed again, as a dishonest exporter would', () => {
     const rowEdits: [string, (t: string) => string, string][] = [
       ['person', (t) => t.replace(',p-1,b-p-1,', ',p-7,b-p-1,'), 'person'],

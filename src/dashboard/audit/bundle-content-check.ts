@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { CONTENT_FILE, CONTENT_HEADER } from './bundle-content.js';
-import { parseCsvLine } from './csv-line.js';
+import { CsvFormatError, csvFileRecords } from './csv-records.js';
 
 /**
  * `export verify`'s check of each chained row's content (bundle-content.ts writes the file): the
@@ -142,7 +141,7 @@ interface ContentRecord {
 /** Reads the content file beside the data file; `check` takes each chained row in turn. */
 export class ContentChecker {
   readonly count: ContentCount = { rechecked: 0, erased: 0 };
-  private readonly lines: AsyncIterator<string>;
+  private readonly records: AsyncGenerator<string[]>;
   /** Out of step with the rows: nothing after can be matched, so nothing more is checked. */
   private stopped = false;
   private header = true;
@@ -151,9 +150,7 @@ export class ContentChecker {
     path: string,
     private readonly problem: (text: string) => void,
   ) {
-    this.lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })[
-      Symbol.asyncIterator
-    ]();
+    this.records = csvFileRecords(path);
   }
 
   /** Undefined for a bundle whose signed manifest lists no content file (made before it existed). */
@@ -173,20 +170,32 @@ export class ContentChecker {
 
   private async next(): Promise<ContentRecord | undefined> {
     for (;;) {
-      const line = await this.lines.next();
-      if (line.done) return undefined;
-      if (line.value.length === 0) continue;
+      let record: IteratorResult<string[]>;
+      try {
+        record = await this.records.next();
+      } catch (error) {
+        if (!(error instanceof CsvFormatError)) throw error;
+        this.stop(`${CONTENT_FILE}: ${error.message}`);
+        return undefined;
+      }
+      if (record.done) return undefined;
       if (this.header) {
         this.header = false;
-        if (line.value !== CONTENT_HEADER) {
+        if (record.value.join(',') !== CONTENT_HEADER) {
           this.stop(`${CONTENT_FILE} does not start with its header`);
           return undefined;
         }
         continue;
       }
-      const [state = '', site = '', no = '', eventId = '', content = ''] = parseCsvLine(line.value);
+      const [state = '', site = '', no = '', eventId = '', content = ''] = record.value;
       return { state, site, no, eventId, content };
     }
+  }
+
+  /** Closes the file, also before its end (the data file could not be read on). */
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.records.return(undefined);
   }
 
   private stop(text: string): void {
@@ -232,14 +241,18 @@ export class ContentChecker {
       );
   }
 
-  /** After the last row: the content file must hold nothing more. */
+  /** After the last row: the content file must hold nothing more. Closes it. */
   async finish(): Promise<void> {
-    if (this.stopped) return;
-    const extra = await this.next();
-    if (extra)
-      this.problem(
-        `${CONTENT_FILE} has a record for chain ${extra.site} link ${extra.no} (event ${extra.eventId}) that no exported row names`,
-      );
+    try {
+      if (this.stopped) return;
+      const extra = await this.next();
+      if (extra)
+        this.problem(
+          `${CONTENT_FILE} has a record for chain ${extra.site} link ${extra.no} (event ${extra.eventId}) that no exported row names`,
+        );
+    } finally {
+      await this.close();
+    }
   }
 }
 

@@ -7,9 +7,9 @@ import { ContentChecker, type ContentCount } from './bundle-content-check.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { linkHash } from './chain-links.js';
 import { checkpointsProblem } from './chain-verifier.js';
-import { parseCsvLine } from './csv-line.js';
-import { BUNDLE_FILES, dataFileName, type Manifest } from './export-bundle.js';
-import { EXPORT_COLUMNS } from './export-query.js';
+import { CsvFormatError, csvFileRecords } from './csv-records.js';
+import { BUNDLE_FILES, type ChainSection, dataFileName, type Manifest } from './export-bundle.js';
+import { EXPORT_COLUMNS, type ExportFormat } from './export-query.js';
 
 /**
  * `identgate export verify <dir>`: what an auditor's tools check (every file's SHA-256, the
@@ -189,37 +189,56 @@ async function checkChain(
       }
     }
   }
-  const lines = createInterface({
-    input: createReadStream(join(dir, BUNDLE_FILES.chain)),
-    crlfDelay: Infinity,
-  });
+  try {
+    await readLinks(dir, sections, state, links, problem, report);
+  } catch (error) {
+    if (!(error instanceof CsvFormatError)) throw error;
+    problem(`${BUNDLE_FILES.chain}: ${error.message}`);
+  }
+  for (const s of manifest.chain) {
+    const end = state.get(s.site);
+    if (end?.no !== s.lastNo || end.hash.toString('hex') !== s.head) {
+      problem(`chain ${s.site} does not reach its head ${s.lastNo} named in the manifest`);
+    }
+  }
+  return links;
+}
+
+/** Recomputes the links of `chain.csv` in order, from `state` (each chain's number and hash before its first link). */
+async function readLinks(
+  dir: string,
+  sections: ReadonlyMap<string, ChainSection>,
+  state: Map<string, { no: number; hash: Buffer }>,
+  links: Links,
+  problem: (t: string) => void,
+  report: BundleReport,
+): Promise<void> {
   let header = true;
-  for await (const line of lines) {
-    if (line.length === 0) continue;
+  for await (const fields of csvFileRecords(join(dir, BUNDLE_FILES.chain))) {
     if (header) {
       header = false;
-      if (line !== CHAIN_HEADER) {
+      if (fields.join(',') !== CHAIN_HEADER) {
         problem('the chain file does not start with its header');
-        break;
+        return;
       }
       continue;
     }
-    const [site = '', no = '', source = '', ref = '', digest = '', linked = ''] = parseCsvLine(line);
+    const [site = '', no = '', source = '', ref = '', digest = '', linked = ''] = fields;
     const link = { site, no: Number(no), source, ref, digest, hash: linked };
     const section = sections.get(link.site);
     const at = state.get(link.site);
     if (!section || !at) {
       problem(`the chain file has a link of chain ${link.site}, which the manifest does not cover`);
-      break;
+      return;
     }
     if (link.no !== at.no + 1) {
       problem(`chain ${link.site}: link ${at.no + 1} is missing (found ${link.no})`);
-      break;
+      return;
     }
     const hash = linkHash(at.hash, Buffer.from(link.digest, 'hex'));
     if (hash.toString('hex') !== link.hash) {
       problem(`chain ${link.site}: link ${link.no} does not recompute`);
-      break;
+      return;
     }
     for (const c of section.checkpoints) {
       if (c.lastNo === link.no && c.head !== link.hash)
@@ -237,13 +256,6 @@ async function checkChain(
     });
     report.links += 1;
   }
-  for (const s of manifest.chain) {
-    const end = state.get(s.site);
-    if (end?.no !== s.lastNo || end.hash.toString('hex') !== s.head) {
-      problem(`chain ${s.site} does not reach its head ${s.lastNo} named in the manifest`);
-    }
-  }
-  return links;
 }
 
 async function checkRows(
@@ -255,40 +267,37 @@ async function checkRows(
   /** The last day of the retired key that signed the bundle: no row may be dated later. */
   notAfterDay?: string,
 ): Promise<void> {
-  const csv = manifest.format === 'csv';
+  const name = dataFileName(manifest.format);
   let late = false;
-  const lines = createInterface({
-    input: createReadStream(join(dir, dataFileName(manifest.format))),
-    crlfDelay: Infinity,
-  });
-  let header = csv;
   let previous = '';
   const content = ContentChecker.open(dir, manifest.files, problem);
-  for await (const line of lines) {
-    if (line.length === 0) continue;
-    if (header) {
-      header = false;
-      if (line !== EXPORT_COLUMNS.join(',')) problem('the CSV header is not the export columns');
-      continue;
+  try {
+    for await (const row of dataRows(join(dir, name), manifest.format, problem)) {
+      report.rows += 1;
+      const order = `${row.when} ${row.event_id}`;
+      if (order < previous) problem(`row ${report.rows} (event ${row.event_id}) is out of time order`);
+      previous = order;
+      if (notAfterDay && !late && !(String(row.when).slice(0, 10) <= notAfterDay)) {
+        late = true;
+        problem(
+          `row ${report.rows} (event ${row.event_id}) is dated after ${notAfterDay}, the last day the retired key that signed the bundle was in use`,
+        );
+      }
+      if (row.chain_no === null || row.chain_no === '' || row.chain_no === undefined) continue;
+      const link = links.get(`${row.site}:${Number(row.chain_no)}`);
+      const linked = link?.source === 'event' && link.ref === row.event_id && link.hash === row.chain_hash;
+      if (!linked) {
+        problem(
+          `row ${report.rows} (event ${row.event_id}) is not at chain ${row.site} link ${row.chain_no}`,
+        );
+      } else report.chained += 1;
+      await content?.check(row, report.rows, linked ? link.digest : undefined);
     }
-    const row = csv ? csvRow(line) : (JSON.parse(line) as Record<string, unknown>);
-    report.rows += 1;
-    const order = `${row.when} ${row.event_id}`;
-    if (order < previous) problem(`row ${report.rows} (event ${row.event_id}) is out of time order`);
-    previous = order;
-    if (notAfterDay && !late && !(String(row.when).slice(0, 10) <= notAfterDay)) {
-      late = true;
-      problem(
-        `row ${report.rows} (event ${row.event_id}) is dated after ${notAfterDay}, the last day the retired key that signed the bundle was in use`,
-      );
-    }
-    if (row.chain_no === null || row.chain_no === '' || row.chain_no === undefined) continue;
-    const link = links.get(`${row.site}:${Number(row.chain_no)}`);
-    const linked = link?.source === 'event' && link.ref === row.event_id && link.hash === row.chain_hash;
-    if (!linked) {
-      problem(`row ${report.rows} (event ${row.event_id}) is not at chain ${row.site} link ${row.chain_no}`);
-    } else report.chained += 1;
-    await content?.check(row, report.rows, linked ? link.digest : undefined);
+  } catch (error) {
+    if (!(error instanceof CsvFormatError || error instanceof UnreadableRow)) throw error;
+    problem(`${name}: ${error.message}`);
+    await content?.close();
+    return;
   }
   await content?.finish();
   if (content) report.content = content.count;
@@ -296,7 +305,45 @@ async function checkRows(
     problem(`the data file has ${report.rows} rows, the manifest says ${manifest.rows}`);
 }
 
-function csvRow(line: string): Record<string, unknown> {
-  const fields = parseCsvLine(line);
-  return Object.fromEntries(EXPORT_COLUMNS.map((c, i) => [c, fields[i] ?? null]));
+/** A JSON line that is not a row's object. */
+class UnreadableRow extends Error {}
+
+/** The data file's rows, each as its columns' values (CSV: text, '' for NULL; JSONL: as parsed). */
+async function* dataRows(
+  path: string,
+  format: ExportFormat,
+  problem: (t: string) => void,
+): AsyncGenerator<Record<string, unknown>> {
+  if (format === 'csv') {
+    let header = true;
+    for await (const fields of csvFileRecords(path)) {
+      if (header) {
+        header = false;
+        if (fields.join(',') !== EXPORT_COLUMNS.join(','))
+          problem('the CSV header is not the export columns');
+        continue;
+      }
+      if (fields.length !== EXPORT_COLUMNS.length)
+        throw new UnreadableRow(
+          `a row has ${fields.length} fields, not the ${EXPORT_COLUMNS.length} export columns`,
+        );
+      yield Object.fromEntries(EXPORT_COLUMNS.map((c, i) => [c, fields[i]]));
+    }
+    return;
+  }
+  // JSON escapes every line break inside a string: one line is one row.
+  let line = 0;
+  for await (const text of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
+    line += 1;
+    if (text.length === 0) continue;
+    let row: unknown;
+    try {
+      row = JSON.parse(text);
+    } catch (error) {
+      throw new UnreadableRow(`line ${line} is not JSON: ${(error as Error).message}`);
+    }
+    if (typeof row !== 'object' || row === null || Array.isArray(row))
+      throw new UnreadableRow(`line ${line} is not a row's object`);
+    yield row as Record<string, unknown>;
+  }
 }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { parseCsvLine } from '../../../src/dashboard/audit/csv-line.js';
 import { checkExportQuery, exportSql } from '../../../src/dashboard/audit/export-query.js';
 
 const quote = (value: string) => `'${value.replaceAll("'", "''")}'`;
@@ -40,11 +39,5 @@ describe('export query', () => {
     const kinds = exportSql({ ...base, kinds: ['access'] }, quote);
     expect(kinds).toContain(`e.kind = 'access' OR starts_with(e.kind, 'access.')`);
     expect(kinds).not.toContain(`'video.'`);
-  });
-});
-
-describe('CSV line', () => {
-  it('reads empty, plain and quoted fields', () => {
-    expect(parseCsvLine('a,,"b,c","d""e",')).toEqual(['a', '', 'b,c', 'd"e', '']);
   });
 });
