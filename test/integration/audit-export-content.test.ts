@@ -143,6 +143,25 @@ describe('the content of exported rows', () => {
     expect(records.join('\n')).not.toContain(unchained.id);
   });
 
+  it('exports two events that share an id at different times, each at its own chain link', async () => {
+    const first = await rig.event('berlin', 2 * DAY, granted('p-1'));
+    await rig.pool.query(
+      `INSERT INTO events (id, occurred_at, schema_version, site, gateway, seq, kind, door, person, data, signature)
+       SELECT id, occurred_at + interval '1 hour', schema_version, site, gateway, seq + 1, kind, door, person, data, 'sig-2'
+         FROM events WHERE id = $1`,
+      [first.id],
+    );
+    for (const format of ['csv', 'jsonl'] as const) {
+      const dir = await exportBundle(format);
+      expect(await verifyBundle(dir)).toMatchObject({
+        ok: true,
+        rows: 2,
+        chained: 2,
+        content: { rechecked: 2, erased: 0 },
+      });
+    }
+  });
+
   describe('free text with line breaks, quotes and commas', () => {
     const reasons = ['line one\nline two', 'a\rb', 'a\r\nb', 'she said "no", twice', '\n'];
     const withReasons = async () => {

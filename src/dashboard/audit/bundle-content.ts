@@ -86,7 +86,7 @@ export async function acceptErasures(
       `SELECT c.site, c.no, e.id, c.source, c.at, c.added_at, true AS erased, x.redacted AS erased_digest,
               identgate_event_digest(e) AS actual
          FROM events e
-         JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text
+         JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text AND c.at = e.occurred_at
          JOIN erased_chain_rows x ON x.site = c.site AND x.no = c.no
         WHERE ${where} AND identgate_event_digest(e) <> c.digest`,
     ),

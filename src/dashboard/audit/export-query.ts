@@ -137,7 +137,7 @@ export function exportSql(
        e.kind, c.no AS chain_no, encode(c.hash, 'hex') AS chain_hash${extra ? `,\n       ${extra.columns}` : ''}
   FROM events e
   LEFT JOIN doors d ON d.site = e.site AND d.id = e.door
-  LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text${extra ? `\n  ${extra.joins}` : ''}
+  LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text AND c.at = e.occurred_at${extra ? `\n  ${extra.joins}` : ''}
   LEFT JOIN (SELECT DISTINCT ON (l.data ->> 'event', l.site, l.gateway) l.data ->> 'event' AS event,
                     l.site, l.gateway, (l.data ->> 'camera') || '/' || (l.data -> 'clip' ->> 'id') AS clip
                FROM events l
