@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -8,7 +9,7 @@ import { verifyBundle } from '../dashboard/audit/bundle-verify.js';
 import { type ExportProgress, writeExportBundle } from '../dashboard/audit/export-bundle.js';
 import { checkExportQuery, type ExportFormat } from '../dashboard/audit/export-query.js';
 import { CodedError } from '../lib/coded-error.js';
-import { exportPublicKey } from '../protocol/signing.js';
+import { exportPublicKey, importPublicKey } from '../protocol/signing.js';
 import type { CommandResult } from './audit-command.js';
 import { centralSigning } from './central-signing-key.js';
 import { ExitCode, UsageError } from './cli-error.js';
@@ -21,7 +22,9 @@ import { cliActor, withDashboardDatabase } from './dashboard-database.js';
 export const EXPORT_USAGE = `usage:
   identgate export --from <ISO time> --to <ISO time> [--site <id>] [--door <id>] [--person <id>]
                    [--kind <kind>[,<kind>…]] --format csv|jsonl --out <new dir> --config <dashboard.yaml>
-  identgate export verify <dir> [--config <dashboard.yaml>]   hashes, signature, chain and content of a bundle`;
+  identgate export verify <dir> [--public-key <ed25519:… | public key PEM file>] [--config <dashboard.yaml>]
+                   hashes, signature, chain and content of a bundle, and the key that signed it;
+                   --public-key: fail unless the operator's central public key signed it`;
 
 export async function runExportCommand(
   argv: string[],
@@ -41,6 +44,7 @@ export async function runExportCommand(
       kind: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
+      'public-key': { type: 'string' },
     },
   });
   if (positionals[0] === 'verify') {
@@ -53,18 +57,23 @@ export async function runExportCommand(
         AuditErrorCode.noSigningKey,
         'export verify --config pins the bundle to keys.signing, which that configuration does not set',
       );
+    const given = values['public-key'] === undefined ? undefined : givenPublicKey(values['public-key']);
+    const configured = trusted?.key ? exportPublicKey(createPublicKey(trusted.key)) : undefined;
     const report = await verifyBundle(
       resolve(dir),
-      trusted?.key
-        ? { current: exportPublicKey(createPublicKey(trusted.key)), retired: trusted.retired }
-        : undefined,
+      configured ? { current: configured, retired: trusted?.retired ?? [] } : undefined,
+      given,
     );
     const lines = report.ok
       ? [
-          `OK: ${report.rows} rows, ${report.chained} anchored in ${report.links} chain links; files, signature and checkpoints verify`,
+          `OK: ${report.rows} rows, ${report.chained} anchored in ${report.links} chain links; files, signature and checkpoints verify; signed by ${report.signer} (${pinning(report.signer, given, configured)})`,
           formatContentLine(report.content),
         ]
-      : ['FAILED:', ...report.problems.map((p) => `  ${p}`)];
+      : [
+          'FAILED:',
+          ...report.problems.map((p) => `  ${p}`),
+          ...(report.signer ? [`  (public-key.pem: ${report.signer})`] : []),
+        ];
     return { lines, code: report.ok ? ExitCode.ok : ExitCode.failure };
   }
   if (positionals.length > 0) throw new UsageError(EXPORT_USAGE);
@@ -124,6 +133,45 @@ export async function runExportCommand(
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }
+}
+
+/**
+ * `--public-key`: the central public key as `identgate keygen signing` prints it (`ed25519:…`),
+ * or a file holding that text or the key as PEM (SPKI, as a bundle's public-key.pem).
+ */
+function givenPublicKey(value: string): string {
+  const refuse = (why: string): never => {
+    throw new UsageError(`--public-key ${why}\n\n${EXPORT_USAGE}`);
+  };
+  let text = value;
+  if (!value.startsWith('ed25519:')) {
+    if (!existsSync(value)) refuse(`takes ed25519:… or a file; ${value} is neither`);
+    text = readFileSync(value, 'utf8').trim();
+    // createPublicKey would take a private key too, and derive its public half.
+    if (text.includes('PRIVATE KEY')) refuse(`${value} is a private key; give the public key`);
+  }
+  try {
+    return exportPublicKey(text.startsWith('ed25519:') ? importPublicKey(text) : createPublicKey(text));
+  } catch (error) {
+    return refuse(`${value}: not an Ed25519 public key (${(error as Error).message})`);
+  }
+}
+
+/** What the OK line says of the signer: which pin it met, or that nothing pinned it. */
+function pinning(
+  signer: string | undefined,
+  given: string | undefined,
+  configured: string | undefined,
+): string {
+  const met = [
+    ...(given ? ['the key given with --public-key'] : []),
+    ...(configured
+      ? [signer === configured ? 'the configured central key' : 'a key the configuration retires']
+      : []),
+  ];
+  return met.length > 0
+    ? met.join(', ')
+    : "not pinned: compare it with the operator's central public key, or give that with --public-key";
 }
 
 /**

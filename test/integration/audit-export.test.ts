@@ -5,8 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runExportCommand } from '../../src/cli/export-command.js';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
+import { writeExportBundle } from '../../src/dashboard/audit/export-bundle.js';
+import { checkExportQuery } from '../../src/dashboard/audit/export-query.js';
 import { exportPublicKey } from '../../src/protocol/signing.js';
 import { opensslVerify, opensslVerifySums, sha256sumCheck } from '../helpers/bundle-tools.js';
 import { runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
@@ -19,6 +22,7 @@ describe('signed access-log exports', () => {
   let config: { file: string; env: Record<string, string>; dir: string };
   let work: string;
   const { privateKey } = generateKeyPairSync('ed25519');
+  const central = exportPublicKey(createPublicKey(privateKey));
   const from = new Date(NOW - 10 * DAY).toISOString();
   const to = new Date(NOW).toISOString();
 
@@ -97,6 +101,7 @@ describe('signed access-log exports', () => {
     });
     const verified = await cli('export', 'verify', csvBundle);
     expect(verified.stdout).toMatch(/^OK: 4 rows, 4 anchored/);
+    expect(verified.stdout).toContain(`; signed by ${central} (the configured central key)\n`);
     expect(verified.stdout).toContain("content: 4 rows hash to their chain links' digests");
     expect(verified.code).toBe(0);
     const lines = readFileSync(join(csvBundle, 'access-log.csv'), 'utf8').trim().split('\n');
@@ -138,6 +143,66 @@ describe('signed access-log exports', () => {
       ok: true,
       rows: 2,
       chained: 2,
+    });
+  });
+
+  describe('the signer', () => {
+    const verify = (dir: string, ...args: string[]) => runExportCommand(['verify', dir, ...args]);
+    const forger = generateKeyPairSync('ed25519').privateKey;
+    let forged: string;
+    beforeAll(async () => {
+      forged = join(work, 'forged');
+      await writeExportBundle(rig.pool, {
+        // Hamburg's chain has no checkpoint (the central key's) for the forger to sign over.
+        query: checkExportQuery({ from, to, site: 'hamburg' }),
+        format: 'csv',
+        out: forged,
+        actor: 'cli:forger',
+        signingKey: forger,
+      });
+    });
+
+    it('is named on the OK line, which says that nothing pinned it', async () => {
+      const result = await verify(forged);
+      expect(result.code).toBe(0);
+      expect(result.lines[0]).toMatch(/^OK: 1 rows, 1 anchored/);
+      expect(result.lines[0]).toContain(
+        `; signed by ${exportPublicKey(createPublicKey(forger))} (not pinned: compare it with the operator's central public key, or give that with --public-key)`,
+      );
+    });
+
+    it('must be the key --public-key gives, as ed25519:… or as a PEM file', async () => {
+      const pem = join(work, 'central-public.pem');
+      writeFileSync(pem, createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }));
+      for (const key of [central, pem]) {
+        const result = await verify(csvBundle, '--public-key', key);
+        expect(result.code).toBe(0);
+        expect(result.lines[0]).toContain(`; signed by ${central} (the key given with --public-key)`);
+      }
+      const refused = await verify(forged, '--public-key', central);
+      expect(refused.code).toBe(1);
+      expect(refused.lines).toEqual([
+        'FAILED:',
+        `  the bundle is signed by ${exportPublicKey(createPublicKey(forger))}, not by the key given, ${central}`,
+        `  (public-key.pem: ${exportPublicKey(createPublicKey(forger))})`,
+      ]);
+      const cliRefused = await runCli(['export', 'verify', forged, '--public-key', pem], { env: config.env });
+      expect(cliRefused.code).toBe(1);
+      expect(cliRefused.stdout).toMatch(/^FAILED:\n {2}the bundle is signed by /);
+    });
+
+    it('is pinned by --public-key without the private key, which is refused as a public key', async () => {
+      const secret = join(work, 'central-private.pem');
+      writeFileSync(secret, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+      await expect(verify(csvBundle, '--public-key', secret)).rejects.toThrow(
+        `--public-key ${secret} is a private key; give the public key`,
+      );
+      await expect(verify(csvBundle, '--public-key', 'ed25519:short')).rejects.toThrow(
+        /^--public-key ed25519:short: not an Ed25519 public key/,
+      );
+      const usage = await runCli(['export', 'verify', csvBundle, '--public-key', join(work, 'nothing')]);
+      expect(usage.code).toBe(64);
+      expect(usage.stderr).toContain('is neither');
     });
   });
 

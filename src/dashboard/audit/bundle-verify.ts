@@ -26,6 +26,8 @@ export interface BundleReport {
   /** Rows anchored in a chain; the rest predate the chain. */
   chained: number;
   links: number;
+  /** The key that signed the bundle (`ed25519:…`), once its public key could be read. */
+  signer?: string;
   /**
    * How many chained rows' content was recomputed (bundle-content-check.ts); absent for a bundle
    * without a content file (made before it was added), whose content is not rechecked.
@@ -40,8 +42,16 @@ const CHAIN_HEADER = 'site,no,source,ref,digest,hash';
  * `trusted`: the configured central keys (`export verify --config`). The bundle must then be
  * signed by the current key, or by a retired one on a day it was in use, and every retired key
  * it names must be configured as retired, no later than configured.
+ *
+ * `signer`: the central public key an auditor was given (`export verify --public-key`,
+ * `ed25519:…`): the bundle must be signed by it. The retired keys the bundle names are then
+ * trusted as that key vouches for them in the signed manifest.
  */
-export async function verifyBundle(dir: string, trusted?: CentralKeyHistory): Promise<BundleReport> {
+export async function verifyBundle(
+  dir: string,
+  trusted?: CentralKeyHistory,
+  signer?: string,
+): Promise<BundleReport> {
   const report: BundleReport = { ok: false, problems: [], rows: 0, chained: 0, links: 0 };
   const problem = (text: string) => {
     if (report.problems.length < MAX_PROBLEMS) report.problems.push(text);
@@ -65,6 +75,7 @@ export async function verifyBundle(dir: string, trusted?: CentralKeyHistory): Pr
   try {
     manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
     key = createPublicKey(pem);
+    report.signer = exportPublicKey(key); // an Ed25519 key, or it throws
   } catch (error) {
     problem(`manifest or public key unreadable: ${(error as Error).message}`);
     return report;
@@ -72,10 +83,11 @@ export async function verifyBundle(dir: string, trusted?: CentralKeyHistory): Pr
   if (!verify(null, manifestBytes, key, signature))
     problem('the signature over manifest.json does not verify');
   if (!verify(null, sums, key, sumsSignature)) problem('the signature over SHA256SUMS does not verify');
-  if (exportPublicKey(key) !== manifest.publicKey)
-    problem('public-key.pem is not the key the manifest names');
+  if (report.signer !== manifest.publicKey) problem('public-key.pem is not the key the manifest names');
+  if (signer !== undefined && report.signer !== signer)
+    problem(`the bundle is signed by ${report.signer}, not by the key given, ${signer}`);
   const retired = retiredKeysOf(manifest, problem);
-  const signerRetired = trusted ? checkTrusted(trusted, exportPublicKey(key), retired, problem) : undefined;
+  const signerRetired = trusted ? checkTrusted(trusted, report.signer, retired, problem) : undefined;
   await checkSums(dir, sums.toString('utf8'), manifest, problem);
   if (report.problems.length > 0) return report;
   const links = await checkChain(dir, manifest, retired, trusted, problem, report);
