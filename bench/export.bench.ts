@@ -100,7 +100,7 @@ try {
     url.toString(),
     '-q',
     '-c',
-    `\\copy (${oneLine(exportWithContentSql(query, quote))}) to '/dev/null' csv`,
+    `\\copy (${oneLine(exportWithContentSql(query, quote, 'csv'))}) to '/dev/null' csv`,
   ]);
   row(
     'psql \\copy rows with content … csv',

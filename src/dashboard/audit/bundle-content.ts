@@ -5,8 +5,15 @@ import { AuditErrorCode } from './audit-errors.js';
 import type { CentralKeyHistory } from './central-keys.js';
 import { type CoveredRow, isErasureRedaction } from './chain-coverage.js';
 import type { ChangedRow, SplitLayout } from './content-splitter.js';
+import { FORMULA_GUARDED_COLUMNS, formulaGuardSql } from './csv-formula-guard.js';
 import { inspectErasureList } from './erasure-list-check.js';
-import { EXPORT_COLUMNS, type ExportQuery, exportSql, exportWhere } from './export-query.js';
+import {
+  EXPORT_COLUMNS,
+  type ExportFormat,
+  type ExportQuery,
+  exportSql,
+  exportWhere,
+} from './export-query.js';
 
 /**
  * The export's content file (`chain-content.csv`): for every exported row with a chain link, the
@@ -33,9 +40,14 @@ export const CONTENT_HEADER = 'state,site,no,event_id,content';
  * splits it into the two files). The text is rendered once, below the sort, where the parallel
  * workers share the work (migration 36 marks its functions safe for them), and hashed above it:
  * PostgreSQL has no common subexpressions, and a LATERAL fence (OFFSET 0) would keep the whole
- * statement to one process.
+ * statement to one process. For a CSV data file, stored text that a spreadsheet would read as a
+ * formula is guarded (csv-formula-guard.ts); JSON lines are converted from the same COPY, unguarded.
  */
-export function exportWithContentSql(query: ExportQuery, quote: (value: string) => string): string {
+export function exportWithContentSql(
+  query: ExportQuery,
+  quote: (value: string) => string,
+  format: ExportFormat,
+): string {
   const rows = exportSql(query, quote, {
     columns: `e.occurred_at AS sort_at, c.site AS chain_site, c.digest AS chain_digest,
        x.site IS NOT NULL AS listed_erased,
@@ -43,7 +55,11 @@ export function exportWithContentSql(query: ExportQuery, quote: (value: string) 
          e.site, e.gateway, e.seq, e.kind, e.door, e.person, e.data, e.signature) END AS content`,
     joins: 'LEFT JOIN erased_chain_rows x ON x.site = c.site AND x.no = c.no',
   });
-  return `SELECT ${EXPORT_COLUMNS.map((c) => `s."${c}"`).join(', ')},
+  const column = (c: string) =>
+    format === 'csv' && FORMULA_GUARDED_COLUMNS.has(c)
+      ? `${formulaGuardSql(`s."${c}"`)} AS "${c}"`
+      : `s."${c}"`;
+  return `SELECT ${EXPORT_COLUMNS.map(column).join(', ')},
        CASE WHEN s.content IS NULL OR sha256(convert_to(s.content, 'UTF8')) = s.chain_digest THEN NULL
             WHEN s.listed_erased THEN 'erased' ELSE 'changed' END AS state,
        s.chain_site, s.content

@@ -7,6 +7,7 @@ import { ContentChecker, type ContentCount } from './bundle-content-check.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { linkHash } from './chain-links.js';
 import { checkpointsProblem } from './chain-verifier.js';
+import { unguardRow } from './csv-formula-guard.js';
 import { CsvFormatError, csvFileRecords } from './csv-records.js';
 import { BUNDLE_FILES, type ChainSection, dataFileName, type Manifest } from './export-bundle.js';
 import { EXPORT_COLUMNS, type ExportFormat } from './export-query.js';
@@ -280,12 +281,19 @@ async function checkRows(
   notAfterDay?: string,
 ): Promise<void> {
   const name = dataFileName(manifest.format);
+  const guarded = manifest.format === 'csv' && manifest.csvFormulaGuard === true;
   let late = false;
   let previous = '';
   const content = ContentChecker.open(dir, manifest.files, problem);
   try {
     for await (const row of dataRows(join(dir, name), manifest.format, problem)) {
       report.rows += 1;
+      if (guarded)
+        unguardRow(row, (column) =>
+          problem(
+            `row ${report.rows} (event ${row.event_id}): ${column} begins as a spreadsheet formula would, without the apostrophe before it`,
+          ),
+        );
       const order = `${row.when} ${row.event_id}`;
       if (order < previous) problem(`row ${report.rows} (event ${row.event_id}) is out of time order`);
       previous = order;

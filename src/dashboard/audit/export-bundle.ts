@@ -108,6 +108,11 @@ export interface Manifest {
    * day it was in use: the signer vouches for them (absent when none did).
    */
   retiredKeys?: RetiredKey[];
+  /**
+   * A CSV data file whose text cells a spreadsheet would read as formulas carry an apostrophe
+   * before them (csv-formula-guard.ts); absent in bundles made before, and in JSON lines.
+   */
+  csvFormulaGuard?: true;
 }
 
 export async function writeExportBundle(pool: Pool, request: ExportRequest): Promise<Manifest> {
@@ -195,6 +200,7 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
     files,
     chain: chain.sections,
     publicKey: exportPublicKey(publicKey),
+    ...(format === 'csv' ? { csvFormulaGuard: true as const } : {}),
   };
   const signers = new Set(chain.sections.flatMap((s) => s.checkpoints.map((c) => c.publicKey)));
   const retiredKeys = (request.retired ?? []).filter((r) => signers.has(r.publicKey));
@@ -273,7 +279,7 @@ async function writeRows(
 ): Promise<{ written: number; file: FileEntry; content: FileEntry }> {
   const { query, format } = request;
   const name = dataFileName(format);
-  const sql = exportWithContentSql(query, (value) => client.escapeLiteral(value));
+  const sql = exportWithContentSql(query, (value) => client.escapeLiteral(value), format);
   const copy = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT csv)`));
   // The header PostgreSQL would write for the data file's own COPY: no column name needs quotes.
   const header = format === 'csv' ? EXPORT_COLUMNS.join(',') : undefined;
