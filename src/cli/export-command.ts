@@ -20,8 +20,9 @@ import { cliActor, withDashboardDatabase } from './dashboard-database.js';
  * offline verification. Progress goes to stderr; Ctrl-C leaves no bundle behind.
  */
 export const EXPORT_USAGE = `usage:
-  identgate export --from <ISO time> --to <ISO time> [--site <id>] [--door <id>] [--person <id>]
+  identgate export --from <time> --to <time> [--site <id>] [--door <id>] [--person <id>]
                    [--kind <kind>[,<kind>…]] --format csv|jsonl --out <new dir> --config <dashboard.yaml>
+                   times: a day (2026-03-01, from 00:00 UTC) or ISO 8601 with its zone (2026-03-01T12:00Z)
   identgate export verify <dir> [--public-key <ed25519:… | public key PEM file>] [--config <dashboard.yaml>]
                    hashes, signature, chain and content of a bundle, and the key that signed it;
                    --public-key: fail unless the operator's central public key signed it`;

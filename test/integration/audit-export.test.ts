@@ -279,7 +279,7 @@ describe('signed access-log exports', () => {
     );
     expect(badTime).toMatchObject({
       code: 64,
-      stderr: expect.stringContaining('from must be an ISO 8601 time'),
+      stderr: expect.stringContaining('from must be an ISO 8601 day (2026-03-01, from 00:00 UTC) or time'),
     });
     const badFormat = await cli(
       'export',

@@ -7,7 +7,7 @@ import { AuditErrorCode } from './audit-errors.js';
  * literal; the time range stays a plain range on `occurred_at` so day partitions are pruned.
  */
 export interface ExportQuery {
-  /** Inclusive, ISO 8601 (UTC, milliseconds). */
+  /** Inclusive, ISO 8601 (UTC, milliseconds; microseconds where the request gave them). */
   from: string;
   /** Exclusive. */
   to: string;
@@ -54,12 +54,45 @@ function invalid(message: string): CodedError {
   return new CodedError(AuditErrorCode.invalid, message);
 }
 
+/**
+ * A plain day (`2026-03-01`: its start in UTC) or a time with its zone (`Z` or `±hh:mm`); a
+ * time without one would be read in the server's zone, which the auditor may not know. Seconds
+ * and fractions up to microseconds (the events' precision) are optional. A date that does not
+ * exist (`2026-02-30`) is refused, not rolled over.
+ */
+const TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|([+-])(\d{2}):(\d{2})))?$/i;
+
 function time(value: unknown, name: string): string {
-  const ms = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms))
-    throw invalid(`${name} must be an ISO 8601 time (2026-03-01 or 2026-03-01T12:00:00Z)`);
-  return new Date(ms).toISOString();
+  const match = typeof value === 'string' ? TIME.exec(value) : null;
+  const [, y, mo, d, h = '0', mi = '0', s = '0', fraction = '', , sign, zh = '0', zm = '0'] = match ?? [];
+  if (!match)
+    throw invalid(
+      `${name} must be an ISO 8601 day (2026-03-01, from 00:00 UTC) or time with its zone (2026-03-01T12:00:00Z, 2026-03-01T13:00+01:00)`,
+    );
+  const date = new Date(0);
+  date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  date.setUTCHours(Number(h), Number(mi), Number(s));
+  const exists =
+    date.getUTCFullYear() === Number(y) &&
+    date.getUTCMonth() === Number(mo) - 1 &&
+    date.getUTCDate() === Number(d) &&
+    date.getUTCHours() === Number(h) &&
+    date.getUTCMinutes() === Number(mi) &&
+    date.getUTCSeconds() === Number(s) &&
+    Number(zh) <= 23 &&
+    Number(zm) <= 59;
+  if (!exists) throw invalid(`${name}: ${String(value)} is not a date and time that exists`);
+  const micros = fraction.padEnd(6, '0');
+  const offset = (sign === '-' ? -1 : 1) * (Number(zh) * 60 + Number(zm)) * 60_000;
+  const iso = new Date(date.getTime() + Number(micros.slice(0, 3)) - offset).toISOString();
+  if (!/^\d{4}-/.test(iso)) throw invalid(`${name}: ${String(value)} is out of range`);
+  // Milliseconds as before; microseconds where the time gives them, so no event is cut off.
+  return micros.endsWith('000') ? iso : `${iso.slice(0, 23)}${micros.slice(3)}Z`;
 }
+
+/** An ISO time of `time` with six decimals, so that two compare as text. */
+const inMicros = (iso: string) => (iso.length === 24 ? `${iso.slice(0, 23)}000Z` : iso);
 
 /** Checks and normalises a request; throws IDG_AUDIT_INVALID naming the field. */
 export function checkExportQuery(input: {
@@ -73,7 +106,7 @@ export function checkExportQuery(input: {
   if (input.from === undefined || input.to === undefined) throw invalid('an export needs --from and --to');
   const from = time(input.from, 'from');
   const to = time(input.to, 'to');
-  if (from >= to) throw invalid('from must be before to');
+  if (inMicros(from) >= inMicros(to)) throw invalid('from must be before to');
   const query: ExportQuery = { from, to };
   for (const field of ['site', 'door', 'person'] as const) {
     const value = input[field];
