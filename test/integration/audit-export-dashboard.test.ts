@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,8 +94,14 @@ describe('export from the dashboard', () => {
     // Sent: nothing of it stays on the dashboard.
     await vi.waitFor(() => expect(bundleDirs()).toEqual([]), { timeout: 10_000, interval: 20 });
     const audit = await pool.query(`SELECT actor, details FROM audit_log WHERE action = 'audit.export'`);
+    const manifestSha256 = createHash('sha256')
+      .update(readFileSync(join(bundle, 'manifest.json')))
+      .digest('hex');
     expect(audit.rows).toEqual([
-      { actor: `staff:${auditor.login}`, details: { query: { from, to }, format: 'csv', rows: 3 } },
+      {
+        actor: `staff:${auditor.login}`,
+        details: { query: { from, to }, format: 'csv', rows: 3, manifestSha256 },
+      },
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,7 +123,14 @@ describe('signed access-log exports', () => {
     const audit = await rig.pool.query(`SELECT actor, details FROM audit_log WHERE action = 'audit.export'`);
     expect(audit.rows[0]).toMatchObject({
       actor: expect.stringMatching(/^cli:/),
-      details: { rows: 4, format: 'csv', query: { from, to } },
+      details: {
+        rows: 4,
+        format: 'csv',
+        query: { from, to },
+        manifestSha256: createHash('sha256')
+          .update(readFileSync(join(csvBundle, 'manifest.json')))
+          .digest('hex'),
+      },
     });
   });
 

@@ -122,12 +122,13 @@ export async function writeExportBundle(pool: Pool, request: ExportRequest): Pro
   const temp = join(dirname(out), `.${basename(out)}.partial-${randomBytes(4).toString('hex')}`);
   await mkdir(temp, { recursive: false, mode: 0o700 });
   try {
-    const manifest = await writeContents(pool, request, temp);
+    const { manifest, manifestSha256 } = await writeContents(pool, request, temp);
+    // The manifest's SHA-256 ties a bundle to its entry: `sha256sum manifest.json`.
     await writeAudit(pool, {
       actor: request.actor,
       action: 'audit.export',
       target: basename(out),
-      details: { query: request.query, format: request.format, rows: manifest.rows },
+      details: { query: request.query, format: request.format, rows: manifest.rows, manifestSha256 },
     });
     await rename(temp, out);
     return manifest;
@@ -152,7 +153,11 @@ interface SiteCount extends SiteBounds {
   moved: string | null;
 }
 
-async function writeContents(pool: Pool, request: ExportRequest, dir: string): Promise<Manifest> {
+async function writeContents(
+  pool: Pool,
+  request: ExportRequest,
+  dir: string,
+): Promise<{ manifest: Manifest; manifestSha256: string }> {
   const { query, format } = request;
   let total: number | undefined;
   let rows = 0;
@@ -210,18 +215,15 @@ async function writeContents(pool: Pool, request: ExportRequest, dir: string): P
   const signature = sign(null, Buffer.from(manifestText), request.signingKey);
   await writeFile(join(dir, BUNDLE_FILES.manifest), manifestText);
   await writeFile(join(dir, BUNDLE_FILES.signature), signature);
-  const sums = [
-    ...files,
-    fileEntry(BUNDLE_FILES.manifest, manifestText),
-    fileEntry(BUNDLE_FILES.signature, signature),
-  ]
+  const manifestEntry = fileEntry(BUNDLE_FILES.manifest, manifestText);
+  const sums = [...files, manifestEntry, fileEntry(BUNDLE_FILES.signature, signature)]
     .map((f) => `${f.sha256}  ${f.name}\n`)
     .join('');
   await writeFile(join(dir, BUNDLE_FILES.sums), sums);
   // SHA256SUMS is signed too: otherwise a changed file with a recomputed SHA256SUMS would pass
   // `sha256sum -c` while the manifest's signature still verified.
   await writeFile(join(dir, BUNDLE_FILES.sumsSignature), sign(null, Buffer.from(sums), request.signingKey));
-  return manifest;
+  return { manifest, manifestSha256: manifestEntry.sha256 };
 }
 
 /**
