@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runExportCommand } from '../../src/cli/export-command.js';
 import { TotpVerifier } from '../../src/controllers/totp-verifier.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { opensslVerify, sha256sumCheck } from '../helpers/bundle-tools.js';
@@ -93,6 +94,21 @@ describe('the export form in a browser', () => {
     const signature = await opensslVerify(bundle);
     expect(signature.code).toBe(0);
     expect(signature.out).toContain('Signature Verified Successfully');
+    // The auditor's own check, pinned to the operator's central key: the one row of that day.
+    const verified = await runExportCommand(['verify', bundle, '--public-key', system.centralPublicKey]);
+    expect(verified.lines).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^OK: 1 rows, 1 anchored in \\d+ chain links; .*; signed by ${system.centralPublicKey} \\(the key given with --public-key\\)$`,
+        ),
+      ),
+      "content: 1 rows hash to their chain links' digests and agree with their columns",
+    ]);
+    expect(verified.code).toBe(0);
+    const rows = readFileSync(join(bundle, 'access-log.jsonl'), 'utf8').trim().split('\n');
+    expect(rows.map((row) => JSON.parse(row))).toEqual([
+      expect.objectContaining({ when: '2026-02-01T09:30:00.000000Z', person: 'p-1', decision: 'granted' }),
+    ]);
     await page.locator('.toast', { hasText: 'Saved identgate-export-2026-02-01-2026-02-02.tar' }).waitFor();
   });
 
