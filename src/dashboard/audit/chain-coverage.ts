@@ -45,7 +45,7 @@ const CLASSES_OF: Record<CoveredRow['source'], readonly string[]> = {
   audit: [],
 };
 
-export async function loadCoverage(pool: Pool): Promise<Coverage> {
+export async function loadCoverage(pool: Pick<Pool, 'query'>): Promise<Coverage> {
   const retention = await pool.query<{ data_class: string; site: string | null; span_to: Date }>(
     `SELECT data_class, site, span_to FROM deletion_log
       WHERE NOT dry_run AND method <> 'erase' AND span_to IS NOT NULL`,

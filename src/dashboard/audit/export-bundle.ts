@@ -20,6 +20,7 @@ import {
 import { Digesting, type FileEntry, fileEntry } from './bundle-digest.js';
 import type { CentralKeyHistory, RetiredKey } from './central-keys.js';
 import { listCheckpoints } from './chain-checkpoints.js';
+import { type CoveredRow, coversMissing, loadCoverage } from './chain-coverage.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
 import { checkpointsProblem } from './chain-verifier.js';
@@ -145,12 +146,63 @@ interface Counted {
   sites: SiteBounds[];
 }
 
-/** One site's count; `moved`: an event whose id is chained at another time only (countRows). */
+/**
+ * One site's count; `moved`: an event whose id is chained at another time only, `unchained`: one
+ * without any link at its time (countRows).
+ */
 interface SiteCount extends SiteBounds {
   n: string;
   first: Date;
   last: Date;
   moved: string | null;
+  unchained: string | null;
+}
+
+/**
+ * How long before its time an event may have joined its chain: the ingest refuses events dated
+ * more than an hour ahead of the central clock (FUTURE_TIME_LIMIT_MS), with an hour to spare.
+ */
+const CHAINED_AHEAD = "interval '2 hours'";
+
+/**
+ * An event of the export's span whose link remains but whose row is gone must have gone by
+ * retention or an erasure, as `audit verify` accepts it (chain-coverage.ts): otherwise someone
+ * deleted it, and signing the log without it would vouch for the gap. Every site the span touches
+ * is looked at, whatever the query's filters, since a gap is a gap whichever rows were asked for.
+ */
+async function refuseMissingEvents(
+  client: ClientBase,
+  query: ExportQuery,
+  counted: readonly SiteBounds[],
+): Promise<void> {
+  const sites = query.site
+    ? [query.site]
+    : [
+        ...new Set([
+          ...counted.map((s) => s.site),
+          ...(await client.query<{ id: string }>('SELECT id FROM sites')).rows.map((r) => r.id),
+        ]),
+      ];
+  if (sites.length === 0) return;
+  const gone = await client.query<CoveredRow & { site: string; no: string; ref: string }>(
+    `SELECT c.site, c.no, c.source, c.ref, c.at, c.added_at,
+            x.site IS NOT NULL AS erased, x.redacted AS erased_digest
+       FROM audit_chain c LEFT JOIN erased_chain_rows x ON x.site = c.site AND x.no = c.no
+      WHERE c.site = ANY($1::text[]) AND c.source = 'event'
+        AND c.added_at >= $2::timestamptz - ${CHAINED_AHEAD}
+        AND c.at >= $2::timestamptz AND c.at < $3::timestamptz
+        AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = c.ref::uuid AND e.occurred_at = c.at)
+      ORDER BY c.site, c.no`,
+    [sites, query.from, query.to],
+  );
+  if (gone.rows.length === 0) return;
+  const coverage = await loadCoverage(client);
+  const uncovered = gone.rows.find((row) => !coversMissing(coverage, row.site, row));
+  if (uncovered)
+    throw new CodedError(
+      AuditErrorCode.chainBroken,
+      `chain ${uncovered.site}: link ${uncovered.no} (event ${uncovered.ref}): its event row is missing and no deletion log entry covers it; nothing exported, run identgate audit verify`,
+    );
 }
 
 async function writeContents(
@@ -179,6 +231,7 @@ async function writeContents(
     (client, signal) => writeRows(client, request, dir, keys, progress, signal),
     async (client, signal) => {
       const counted = await countRows(client, query);
+      await refuseMissingEvents(client, query, counted.sites);
       total = counted.total;
       const chained = counted.sites.filter((s) => s.min !== null);
       const chain = await writeChain(client, chained, join(dir, BUNDLE_FILES.chain), keys, signal);
@@ -240,7 +293,8 @@ async function countRows(client: ClientBase, query: ExportQuery): Promise<Counte
     `SELECT e.site, count(*) AS n, min(e.occurred_at) AS first, max(e.occurred_at) AS last,
             min(c.no) AS min, max(c.no) AS max,
             min(e.id::text) FILTER (WHERE CASE WHEN c.no IS NULL THEN EXISTS (
-              SELECT 1 FROM audit_chain o WHERE o.source = 'event' AND o.ref = e.id::text) ELSE false END) AS moved
+              SELECT 1 FROM audit_chain o WHERE o.source = 'event' AND o.ref = e.id::text) ELSE false END) AS moved,
+            min(e.id::text) FILTER (WHERE c.no IS NULL) AS unchained
        FROM events e
        LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text AND c.at = e.occurred_at
       WHERE ${where} GROUP BY e.site ORDER BY e.site`,
@@ -254,6 +308,12 @@ async function countRows(client: ClientBase, query: ExportQuery): Promise<Counte
     const { site = '?', no = '?' } = link.rows[0] ?? {};
     throw changedRow({ site, no, id: moved });
   }
+  const unchained = perSite.rows.find((r) => r.unchained !== null);
+  if (unchained)
+    throw new CodedError(
+      AuditErrorCode.chainBroken,
+      `chain ${unchained.site}: event ${unchained.unchained} is stored but has no link in its chain (written past the chain, or its link deleted); nothing exported, run identgate audit verify`,
+    );
   const times = perSite.rows.flatMap((r) => [r.first.getTime(), r.last.getTime()]);
   return {
     total: perSite.rows.reduce((n, r) => n + Number(r.n), 0),
