@@ -295,7 +295,7 @@ export class Gateway {
     this.stopStatusReports?.();
     this.carried.stop();
     await this.recorder?.stop();
-    this.housekeeping?.stop();
+    await this.housekeeping?.stop();
     this.clockSync.stop();
     await this.runtime.stop();
     this.central?.close();
@@ -324,7 +324,8 @@ export class Gateway {
       });
       if (!this.housekeeping) return;
       rewrapVideoKeys(this.housekeeping, log);
-      this.housekeeping.start();
+      // Not awaited: the gateway's start does not wait on old footage (each job logs its failures).
+      void this.housekeeping.start();
     } catch (error) {
       this.housekeeping = undefined;
       log.error(

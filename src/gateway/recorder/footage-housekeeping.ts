@@ -80,12 +80,13 @@ export class FootageHousekeeping {
     return this.options.keyStore;
   }
 
-  start(): void {
-    this.maintenance.start();
+  /** Resolves once the first run of each job is done. */
+  start(): Promise<void> {
+    return this.maintenance.start();
   }
 
-  stop(): void {
-    this.maintenance.stop();
+  stop(): Promise<void> {
+    return this.maintenance.stop();
   }
 }
 

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ClockSyncStatus } from '../../controllers/door-ports.js';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -11,7 +12,7 @@ import {
 } from './disk-pressure.js';
 import type { Hold } from './footage-holds.js';
 import type { FootageRemover } from './footage-remover.js';
-import { planReconcile, type ReconcilePlan, scanFootageFiles } from './reconcile.js';
+import { planReconcile, type ReconcilePlan, scanFootageFilesInSlices } from './reconcile.js';
 import { type ConfiguredCamera, rememberRetention } from './retention-memory.js';
 import { type RetentionFailure, RetentionReport } from './retention-report.js';
 import type { SegmentIndex } from './segment-index.js';
@@ -19,9 +20,12 @@ import type { UptimeSource } from './uptime.js';
 import type { VideoKeyStore } from './video-keys.js';
 import {
   type DatedFile,
-  planRetention,
+  type DayRef,
+  planDay,
+  planKeys,
   type RetentionPlan,
   type RetentionPolicy,
+  triageDay,
 } from './video-retention.js';
 
 export interface MaintenanceOptions {
@@ -55,10 +59,18 @@ export interface PressureResult {
 /**
  * Runs the footage housekeeping on the injected clock: retention, disk-pressure pruning and
  * index/disk reconciliation, each as decide-then-execute. Each can also be run on demand.
+ *
+ * The gateway's one event loop also runs the doors, and 60 days of a camera's index are 86,400
+ * rows: the jobs run one after another, never side by side, and read, decide and delete one
+ * camera-day per turn of the loop, so that a badge read waits for one day's work at most.
  */
 export class FootageMaintenance {
   private timers: TimerHandle[] = [];
   private running = false;
+  /** The job running now and those waiting behind it. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Counts the stops: a retention run in progress at a stop ends at its next day. */
+  private stops = 0;
   /** The last run left the disk short (only held footage was left): the alarm is open. */
   private short = false;
   private readonly report: RetentionReport;
@@ -67,7 +79,8 @@ export class FootageMaintenance {
     this.report = new RetentionReport(options.emit, options.log);
   }
 
-  start(): void {
+  /** Starts the timers; resolves once the first run of each job is done. */
+  start(): Promise<void> {
     this.running = true;
     const { intervals, index, policy, cameras, log } = this.options;
     const cameraDays = rememberRetention({
@@ -78,9 +91,11 @@ export class FootageMaintenance {
       log,
     });
     this.options.policy = { ...policy, cameraDays };
-    this.every(intervals.diskMs, () => this.relieveDiskPressure());
-    this.every(intervals.retentionMs, () => this.enforceRetention());
-    this.every(intervals.reconcileMs, () => this.reconcile());
+    return Promise.all([
+      this.every(intervals.diskMs, () => this.relieveDiskPressure()),
+      this.every(intervals.retentionMs, () => this.enforceRetention()),
+      this.every(intervals.reconcileMs, () => this.reconcile()),
+    ]).then(() => undefined);
   }
 
   /** Replaces the legal holds (from configuration, or placed at run time by an operator). */
@@ -88,10 +103,13 @@ export class FootageMaintenance {
     this.options.policy = { ...this.options.policy, holds };
   }
 
-  stop(): void {
+  /** Stops the timers; resolves once the job running now is done (it stops at its next day). */
+  async stop(): Promise<void> {
     this.running = false;
+    this.stops += 1;
     for (const timer of this.timers) timer.cancel();
     this.timers = [];
+    await this.queue;
   }
 
   /**
@@ -100,25 +118,55 @@ export class FootageMaintenance {
    * would destroy footage for good (`video.retention-paused`). Each deletion is tried on its own;
    * what fails is tried again at the next run and reported (`video.retention-failed`).
    */
-  enforceRetention(): RetentionPlan {
-    const { index, keys, remover, clock, clockSync, uptime, policy } = this.options;
+  enforceRetention(): Promise<RetentionPlan> {
+    return this.serially(() => this.retain());
+  }
+
+  private async retain(): Promise<RetentionPlan> {
+    const { index, keys, remover, clock, clockSync, uptime } = this.options;
+    const plan: RetentionPlan = { files: [], days: [], keys: [], dates: [] };
     if (clockSync && !clockSync.synchronised()) {
       this.report.paused(true);
-      return { files: [], days: [], keys: [], dates: [] };
+      return plan;
     }
     this.report.paused(false);
-    let plan: RetentionPlan;
+    const now = clock.now();
+    const up = uptime();
+    const failures: RetentionFailure[] = [];
+    const stops = this.stops;
+    let days: DayRef[];
     try {
-      const days = index.cameras().flatMap((camera) => index.days(camera).map((day) => ({ camera, day })));
-      plan = planRetention(clock.now(), policy, index.all(), days, keys.list(), uptime());
+      days = index.cameras().flatMap((camera) => index.days(camera).map((day) => ({ camera, day })));
+      plan.keys = planKeys(now, this.options.policy, days, keys.list());
     } catch (error) {
-      this.report.ran([{ step: 'plan', detail: String((error as Error).message ?? error).slice(0, 300) }]);
+      this.report.ran([{ step: 'plan', detail: messageOf(error) }]);
       throw error;
     }
-    const failures: RetentionFailure[] = [...this.date(plan.dates)];
-    failures.push(...remover.removeFiles(plan.files, 'retention').failures);
-    for (const { camera, day } of plan.days)
-      failures.push(...remover.removeDay(camera, day, 'retention').failures);
+    for (const { camera, day } of days) {
+      if (this.stops !== stops) break;
+      await nextTurn();
+      let part: Omit<RetentionPlan, 'keys'>;
+      try {
+        const { policy } = this.options;
+        const bytes = await index.readBytes(camera, day);
+        const triage = triageDay(now, policy, camera, day, bytes, up);
+        if (triage === 'keep') continue;
+        part =
+          triage === 'drop'
+            ? { files: [], days: [{ camera, day }], dates: [] }
+            : planDay(now, policy, camera, day, bytes ? index.parse(camera, day, bytes) : [], up);
+      } catch (error) {
+        failures.push({ camera, day, step: 'plan', detail: messageOf(error) });
+        continue;
+      }
+      failures.push(...this.date(part.dates));
+      failures.push(...remover.removeFiles(part.files, 'retention').failures);
+      for (const whole of part.days)
+        failures.push(...remover.removeDay(whole.camera, whole.day, 'retention').failures);
+      plan.files.push(...part.files);
+      plan.days.push(...part.days);
+      plan.dates.push(...part.dates);
+    }
     for (const keyId of plan.keys) failures.push(...remover.removeKey(keyId, 'retention').failures);
     this.report.ran(failures);
     return plan;
@@ -131,7 +179,9 @@ export class FootageMaintenance {
     const groups = new Map<string, DatedFile[]>();
     for (const dated of dates) {
       const key = `${dated.file.camera}/${dated.file.day}/${dated.basis}`;
-      groups.set(key, [...(groups.get(key) ?? []), dated]);
+      const group = groups.get(key);
+      if (group) group.push(dated);
+      else groups.set(key, [dated]);
     }
     for (const group of groups.values()) {
       const { camera, day } = (group[0] as DatedFile).file;
@@ -169,7 +219,11 @@ export class FootageMaintenance {
   }
 
   /** Frees space when the disk is below its threshold; raises `video.disk-pressure` either way. */
-  relieveDiskPressure(): PressureResult {
+  relieveDiskPressure(): Promise<PressureResult> {
+    return this.serially(() => this.relieve());
+  }
+
+  private async relieve(): Promise<PressureResult> {
     const { index, remover, limits, diskSpace, policy, log, emit } = this.options;
     const space = diskSpace(index.videoDir);
     const needed = bytesToFree(space, limits);
@@ -191,7 +245,7 @@ export class FootageMaintenance {
       }
       return { neededBytes: 0, freedBytes: 0, deletedFiles: 0, resolved: true };
     }
-    const plan = planPressureRelief(index.all(), policy.holds, needed);
+    const plan = planPressureRelief(await index.allInSlices(), policy.holds, needed);
     remover.removeFiles(plan.remove, 'disk-pressure');
     const resolved = plan.shortfallBytes === 0;
     this.short = !resolved;
@@ -219,9 +273,14 @@ export class FootageMaintenance {
   }
 
   /** Makes index and disk agree; refuses (and raises an alarm) past the safety fraction. */
-  reconcile(options: { force?: boolean } = {}): ReconcilePlan {
+  reconcile(options: { force?: boolean } = {}): Promise<ReconcilePlan> {
+    return this.serially(() => this.reconcileNow(options));
+  }
+
+  private async reconcileNow(options: { force?: boolean }): Promise<ReconcilePlan> {
     const { index, remover, clock, log, emit, reconcileMaxFraction, reconcileGraceMs } = this.options;
-    const plan = planReconcile(index.all(), scanFootageFiles(index), {
+    const indexed = await index.allInSlices();
+    const plan = planReconcile(indexed, await scanFootageFilesInSlices(index), {
       now: clock.now(),
       graceMs: reconcileGraceMs,
       maxFraction: reconcileMaxFraction,
@@ -245,18 +304,28 @@ export class FootageMaintenance {
     return plan;
   }
 
-  private every(ms: number, task: () => unknown): void {
+  /** Runs a job once those before it are done: two jobs never delete side by side. */
+  private serially<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs a job now and then every `ms` after it ended; resolves once the first run is done. */
+  private async every(ms: number, task: () => Promise<unknown>): Promise<void> {
     const slot = this.timers.length;
-    const run = () => {
+    this.timers.push({ cancel: () => {} });
+    const run = async () => {
       if (!this.running) return;
       try {
-        task();
+        await task();
       } catch (error) {
         this.options.log.error({ err: error }, 'video: maintenance task failed');
       }
-      this.timers[slot] = this.options.clock.setTimeout(run, ms);
+      if (this.running) this.timers[slot] = this.options.clock.setTimeout(() => void run(), ms);
     };
-    this.timers.push({ cancel: () => {} });
-    run();
+    await run();
   }
 }
+
+const messageOf = (error: unknown) => String(error instanceof Error ? error.message : error).slice(0, 300);

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import type { Logger } from '../../lib/logger.js';
 import type { VideoEmit } from '../../protocol/video-event-kinds.js';
-import type { DiskFile } from './reconcile.js';
+import { type DiskFile, scanDay } from './reconcile.js';
 import type { FootageFile, SegmentIndex } from './segment-index.js';
 import { dayEnd, keyIdOf } from './video-days.js';
 import type { VideoKeyStore } from './video-keys.js';
@@ -148,12 +148,20 @@ export class FootageRemover {
     return summary;
   }
 
-  /** The day's footage, for the report only: an index that cannot be read does not stop the deletion. */
-  private countable(camera: string, day: string): FootageFile[] {
+  /**
+   * The day's files, for the report only, from the folder rather than the index: retention deletes
+   * a day without parsing its rows (video-retention.ts). A folder that cannot be listed does not
+   * stop the deletion.
+   */
+  private countable(camera: string, day: string): Array<{ bytes: number }> {
     try {
-      return this.index.read(camera, day);
+      return scanDay(this.index, camera, day);
     } catch (error) {
-      this.log.warn({ err: error, camera, day }, 'video: index unreadable, day deleted without counting it');
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn(
+          { err: error, camera, day },
+          'video: day folder unreadable, deleted without counting it',
+        );
       return [];
     }
   }

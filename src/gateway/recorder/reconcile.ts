@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type FootageFile, INDEX_FILE, type SegmentIndex } from './segment-index.js';
 
 /**
@@ -49,18 +50,31 @@ export function planReconcile(
 
 /** Every footage file in the day folders (index files aside). */
 export function scanFootageFiles(index: SegmentIndex): DiskFile[] {
+  return index
+    .cameras()
+    .flatMap((camera) => index.days(camera).flatMap((day) => scanDay(index, camera, day)));
+}
+
+/** `scanFootageFiles` one camera-day per turn of the event loop (60 days hold 86,400 files a camera). */
+export async function scanFootageFilesInSlices(index: SegmentIndex): Promise<DiskFile[]> {
   const files: DiskFile[] = [];
-  for (const camera of index.cameras()) {
+  for (const camera of index.cameras())
     for (const day of index.days(camera)) {
-      const dir = index.dayDir(camera, day);
-      for (const file of readdirSync(dir)) {
-        if (file === INDEX_FILE) continue;
-        const path = join(dir, file);
-        const stats = statSync(path);
-        if (stats.isFile())
-          files.push({ camera, day, file, path, bytes: stats.size, mtimeMs: stats.mtimeMs });
-      }
+      await nextTurn();
+      for (const file of scanDay(index, camera, day)) files.push(file);
     }
+  return files;
+}
+
+/** The files of one day folder, index aside. */
+export function scanDay(index: SegmentIndex, camera: string, day: string): DiskFile[] {
+  const dir = index.dayDir(camera, day);
+  const files: DiskFile[] = [];
+  for (const file of readdirSync(dir)) {
+    if (file === INDEX_FILE) continue;
+    const path = join(dir, file);
+    const stats = statSync(path);
+    if (stats.isFile()) files.push({ camera, day, file, path, bytes: stats.size, mtimeMs: stats.mtimeMs });
   }
   return files;
 }

@@ -166,13 +166,14 @@ export class Recorder {
     for (const { camera, path } of leftovers)
       void this.ingest.add({ camera, path, startMs: undefined, endMs: undefined, salvaged: true });
     for (const supervisor of this.supervisors.values()) supervisor.start();
-    this.maintenance.start();
+    // The cameras record meanwhile; the housekeeping yields to the doors between camera-days.
+    await this.maintenance.start();
   }
 
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    this.maintenance.stop();
+    await this.maintenance.stop();
     await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
     await this.ingest.stop();
     await this.links.settled();

@@ -12,7 +12,9 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Logger } from '../../lib/logger.js';
@@ -227,10 +229,48 @@ export class SegmentIndex {
   read(camera: string, day: string): FootageFile[] {
     const path = join(this.dayDir(camera, day), INDEX_FILE);
     if (!existsSync(path)) return [];
+    return this.parse(camera, day, readFileSync(path));
+  }
+
+  /**
+   * A day's index as bytes, read off the event loop; none when the day has no index. The
+   * housekeeping looks into it before parsing it: most days need no row parsed (video-retention.ts).
+   */
+  async readBytes(camera: string, day: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(join(this.dayDir(camera, day), INDEX_FILE));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** `read` for the housekeeping: the file is read off the event loop, only the parsing is on it. */
+  async readDay(camera: string, day: string): Promise<FootageFile[]> {
+    const bytes = await this.readBytes(camera, day);
+    return bytes ? this.parse(camera, day, bytes) : [];
+  }
+
+  /**
+   * All indexed footage, read one camera-day per turn of the event loop: 60 days of a camera's
+   * index take seconds to parse, which must not hold up the doors the gateway also runs.
+   */
+  async allInSlices(): Promise<FootageFile[]> {
+    const all: FootageFile[] = [];
+    for (const camera of this.cameras())
+      for (const day of this.days(camera)) {
+        await nextTurn();
+        for (const file of await this.readDay(camera, day)) all.push(file);
+      }
+    return all;
+  }
+
+  /** The footage a day's index names, not removed, oldest first. */
+  parse(camera: string, day: string, bytes: Buffer): FootageFile[] {
     const files = new Map<string, FootageFile>();
     const links: Array<{ file: string; event: string }> = [];
     const dated = new Map<string, number>();
-    const lines = readFileSync(path, 'utf8').split('\n');
+    const lines = bytes.toString('utf8').split('\n');
     lines.forEach((line, at) => {
       if (line.trim() === '') return;
       const row = parseRow(line);

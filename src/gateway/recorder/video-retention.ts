@@ -59,7 +59,10 @@ export function retentionCutoff(now: number, camera: string, policy: RetentionPo
   return now - retentionMs(camera, policy);
 }
 
-/** Longest a segment may run past the end of the day it started in. */
+/**
+ * Longest a segment may run past the end of the day it started in (and a clip start before the day
+ * it is filed under: its lead is at most 300 s).
+ */
 const SEGMENT_SPILL_MS = 600_000;
 
 export function planRetention(
@@ -70,29 +73,97 @@ export function planRetention(
   keys: readonly StoredKey[],
   uptime?: Uptime,
 ): RetentionPlan {
-  const plan: RetentionPlan = { files: [], days: [], keys: [], dates: [] };
-  const dayKeys = new Set(days.map((d) => keyIdOf(d.camera, d.day)));
-  const dayHeld = (camera: string, day: string) =>
-    isHeld({ camera, startMs: dayStart(day), endMs: dayEnd(day) + SEGMENT_SPILL_MS }, policy.holds);
-  for (const { camera, day } of days) {
-    const keepFor = retentionMs(camera, policy);
-    const inDay = footage.filter((f) => f.camera === camera && f.day === day);
-    const anyHeld = dayHeld(camera, day) || inDay.some((f) => isHeld(f, policy.holds));
-    const expired = inDay.filter((f) => !isHeld(f, policy.holds) && hasExpired(f, now, keepFor, uptime));
-    if (dayEnd(day) + SEGMENT_SPILL_MS <= now - keepFor && !anyHeld && expired.length === inDay.length) {
-      plan.days.push({ camera, day });
-      continue;
-    }
-    plan.files.push(...expired);
-    plan.dates.push(...inDay.filter((f) => !expired.includes(f)).flatMap((f) => dating(f, now, uptime)));
+  const plan: RetentionPlan = { files: [], days: [], keys: planKeys(now, policy, days, keys), dates: [] };
+  const byDay = new Map<string, FootageFile[]>();
+  for (const file of footage) {
+    const key = keyIdOf(file.camera, file.day);
+    const group = byDay.get(key);
+    if (group) group.push(file);
+    else byDay.set(key, [file]);
   }
-  for (const key of keys) {
-    if (dayKeys.has(key.keyId)) continue;
-    const cutoff = retentionCutoff(now, key.camera, policy);
-    if (dayEnd(key.day) + SEGMENT_SPILL_MS <= cutoff && !dayHeld(key.camera, key.day))
-      plan.keys.push(key.keyId);
+  for (const { camera, day } of days) {
+    const part = planDay(now, policy, camera, day, byDay.get(keyIdOf(camera, day)) ?? [], uptime);
+    plan.files.push(...part.files);
+    plan.days.push(...part.days);
+    plan.dates.push(...part.dates);
   }
   return plan;
+}
+
+/** What retention does with one camera-day, given the footage its index names. */
+export function planDay(
+  now: number,
+  policy: RetentionPolicy,
+  camera: string,
+  day: string,
+  inDay: readonly FootageFile[],
+  uptime?: Uptime,
+): Omit<RetentionPlan, 'keys'> {
+  const keepFor = retentionMs(camera, policy);
+  const anyHeld = dayHeld(camera, day, policy) || inDay.some((f) => isHeld(f, policy.holds));
+  const expired = new Set(
+    inDay.filter((f) => !isHeld(f, policy.holds) && hasExpired(f, now, keepFor, uptime)),
+  );
+  if (dayEnd(day) + SEGMENT_SPILL_MS <= now - keepFor && !anyHeld && expired.size === inDay.length)
+    return { files: [], days: [{ camera, day }], dates: [] };
+  return {
+    files: [...expired],
+    days: [],
+    dates: inDay.filter((f) => !expired.has(f)).flatMap((f) => dating(f, now, uptime)),
+  };
+}
+
+/**
+ * What a day's index bytes allow to be decided without parsing a row — as planDay would decide
+ * from the rows. `drop`: the day is past retention, no hold touches it, and no row can keep it
+ * (none unsynchronised, none written by this boot, whose uptime bounds a file's age); `keep`: the
+ * day is younger than retention and no row is unsynchronised, so no file in it can expire and none
+ * needs dating; `rows`: the rows decide. A false match of the text only costs the parsing.
+ */
+export function triageDay(
+  now: number,
+  policy: RetentionPolicy,
+  camera: string,
+  day: string,
+  index: Buffer | undefined,
+  uptime?: Uptime,
+): 'drop' | 'keep' | 'rows' {
+  const cutoff = retentionCutoff(now, camera, policy);
+  const has = (text: string) => index?.includes(text) ?? false;
+  if (has('"unsynced"')) return 'rows';
+  if (dayStart(day) - SEGMENT_SPILL_MS > cutoff) return 'keep';
+  // A clip filed under this day may start up to its lead before it.
+  const touched = {
+    camera,
+    startMs: dayStart(day) - SEGMENT_SPILL_MS,
+    endMs: dayEnd(day) + SEGMENT_SPILL_MS,
+  };
+  if (touched.endMs > cutoff || isHeld(touched, policy.holds)) return 'rows';
+  if (uptime && has(JSON.stringify(uptime.boot))) return 'rows';
+  return 'drop';
+}
+
+/** Keys of expired days that have no folder any more (`days`: every day folder there is). */
+export function planKeys(
+  now: number,
+  policy: RetentionPolicy,
+  days: readonly DayRef[],
+  keys: readonly StoredKey[],
+): string[] {
+  const dayKeys = new Set(days.map((d) => keyIdOf(d.camera, d.day)));
+  return keys
+    .filter(
+      (key) =>
+        !dayKeys.has(key.keyId) &&
+        dayEnd(key.day) + SEGMENT_SPILL_MS <= retentionCutoff(now, key.camera, policy) &&
+        !dayHeld(key.camera, key.day, policy),
+    )
+    .map((key) => key.keyId);
+}
+
+/** A hold overlaps the day, or the segments that started in it and ran past its end. */
+function dayHeld(camera: string, day: string, policy: RetentionPolicy): boolean {
+  return isHeld({ camera, startMs: dayStart(day), endMs: dayEnd(day) + SEGMENT_SPILL_MS }, policy.holds);
 }
 
 /** How long ago this boot wrote the file, if it did. */

@@ -141,7 +141,7 @@ describe('footage: event links, playback, disk pressure and retention', () => {
     disk.freeBytes = Math.ceil(THRESHOLD * 1.1) - unlinkedBytes - 1;
     expect(disk.freeBytes).toBeLessThan(THRESHOLD);
 
-    const result = rig.recorder.maintenance.relieveDiskPressure();
+    const result = await rig.recorder.maintenance.relieveDiskPressure();
 
     const left = rig.recorder.index.all('cam-1');
     expect(result.resolved).toBe(true);
@@ -154,27 +154,30 @@ describe('footage: event links, playback, disk pressure and retention', () => {
     });
   });
 
-  it('raises an unresolved disk-pressure alarm when only held footage is left to delete', () => {
+  it('raises an unresolved disk-pressure alarm when only held footage is left to delete', async () => {
     disk.freeBytes = 0;
     rig.recorder.setLegalHolds([
       { id: 'all', from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z', reason: 'audit' },
     ]);
     const before = rig.recorder.index.all('cam-1').length;
-    expect(rig.recorder.maintenance.relieveDiskPressure().resolved).toBe(false);
+    expect((await rig.recorder.maintenance.relieveDiskPressure()).resolved).toBe(false);
     expect(rig.recorder.index.all('cam-1')).toHaveLength(before);
     expect(rig.events.of('video.disk-pressure').at(-1)).toMatchObject({ resolved: false, deletedFiles: 0 });
     // The operator frees space: the next run says the pressure ended (the alarm clears), once.
     const reports = rig.events.of('video.disk-pressure').length;
     disk.freeBytes = 100 * 1024 ** 3;
-    expect(rig.recorder.maintenance.relieveDiskPressure()).toMatchObject({ resolved: true, deletedFiles: 0 });
+    expect(await rig.recorder.maintenance.relieveDiskPressure()).toMatchObject({
+      resolved: true,
+      deletedFiles: 0,
+    });
     expect(rig.events.of('video.disk-pressure').slice(reports)).toMatchObject([
       { resolved: true, deletedFiles: 0, freedBytes: 0 },
     ]);
-    rig.recorder.maintenance.relieveDiskPressure();
+    await rig.recorder.maintenance.relieveDiskPressure();
     expect(rig.events.of('video.disk-pressure')).toHaveLength(reports + 1);
   });
 
-  it('reconcile removes unindexed files and closes rows without files, past the safety fraction only when forced', () => {
+  it('reconcile removes unindexed files and closes rows without files, past the safety fraction only when forced', async () => {
     const [first] = rig.recorder.index.all('cam-1');
     if (!first) throw new Error('no footage left');
     const stray = join(rig.videoDir, 'cam-1', first.day, 'stray.mp4.idgv');
@@ -182,28 +185,28 @@ describe('footage: event links, playback, disk pressure and retention', () => {
     rmSync(first.path);
     clock.offsetMs = 10 * 60_000;
 
-    expect(rig.recorder.maintenance.reconcile().refused).toBe(true);
+    expect((await rig.recorder.maintenance.reconcile()).refused).toBe(true);
     expect(rig.events.of('video.reconcile-refused')).toEqual([
       expect.objectContaining({ orphanFiles: 1, missingFiles: 1 }),
     ]);
     expect(existsSync(stray)).toBe(true);
 
-    const plan = rig.recorder.maintenance.reconcile({ force: true });
+    const plan = await rig.recorder.maintenance.reconcile({ force: true });
     expect(plan.refused).toBe(false);
     expect(existsSync(stray)).toBe(false);
     expect(rig.recorder.index.all('cam-1').map((f) => f.file)).not.toContain(first.file);
   });
 
-  it('retention keeps held days with their key, then deletes files, folders and keys once released', () => {
+  it('retention keeps held days with their key, then deletes files, folders and keys once released', async () => {
     const [day] = rig.recorder.index.days('cam-1');
     const keyId = `cam-1/${day}`;
     clock.offsetMs = 62 * DAY;
-    rig.recorder.maintenance.enforceRetention();
+    await rig.recorder.maintenance.enforceRetention();
     expect(rig.keys.has(keyId)).toBe(true);
     expect(rig.recorder.index.all('cam-1').length).toBeGreaterThan(0);
 
     rig.recorder.setLegalHolds([]);
-    rig.recorder.maintenance.enforceRetention();
+    await rig.recorder.maintenance.enforceRetention();
     expect(rig.recorder.index.all('cam-1')).toEqual([]);
     expect(existsSync(join(rig.videoDir, 'cam-1'))).toBe(false);
     expect(rig.keys.has(keyId)).toBe(false);

@@ -37,9 +37,9 @@ describe('video retention and a clock that was wrong', () => {
     expect(first?.row?.mac).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('deletes nothing by age while the clock is not synchronised, and says so', () => {
+  it('deletes nothing by age while the clock is not synchronised, and says so', async () => {
     clock.advance(Date.now() - clock.now()); // the clock is right, but nobody has confirmed it
-    const plan = rig.recorder.maintenance.enforceRetention();
+    const plan = await rig.recorder.maintenance.enforceRetention();
     expect(plan.days).toEqual([]);
     expect(existsSync(rig.recorder.index.dayDir('cam-1', '2000-01-01'))).toBe(true);
     expect(rig.events.of('video.retention-paused')).toEqual([
@@ -47,10 +47,10 @@ describe('video retention and a clock that was wrong', () => {
     ]);
   });
 
-  it('keeps footage filed under 2000, and its key, once NTP answers, and dates it by the uptime', () => {
+  it('keeps footage filed under 2000, and its key, once NTP answers, and dates it by the uptime', async () => {
     synchronised = true;
     const before = Date.now();
-    const plan = rig.recorder.maintenance.enforceRetention();
+    const plan = await rig.recorder.maintenance.enforceRetention();
     expect(plan.days).toEqual([]);
     expect(rig.keys.has('cam-1/2000-01-01')).toBe(true);
     const misdated = rig.events.of('video.footage-misdated');
@@ -66,9 +66,9 @@ describe('video retention and a clock that was wrong', () => {
     });
   });
 
-  it('keeps this boot’s footage when the clock jumps forward, however far', () => {
+  it('keeps this boot’s footage when the clock jumps forward, however far', async () => {
     clock.advance(400 * DAY);
-    expect(rig.recorder.maintenance.enforceRetention().days).toEqual([]);
+    expect((await rig.recorder.maintenance.enforceRetention()).days).toEqual([]);
     expect(rig.keys.has('cam-1/2000-01-01')).toBe(true);
     clock.advance(-400 * DAY);
   });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { VideoConfig } from '../../../../src/config/video-config.js';
 import { type CameraSpec, Recorder } from '../../../../src/gateway/recorder/recorder.js';
 import { SegmentIndex } from '../../../../src/gateway/recorder/segment-index.js';
@@ -107,7 +107,7 @@ describe('video retention runs: failures', () => {
     });
 
     at.keys.refusing = false;
-    rec.maintenance.enforceRetention();
+    await rec.maintenance.enforceRetention();
     expect(at.keys.list()).toEqual([]);
     expect(events.of('video.pruned').filter((p) => p.keyDeleted)).toHaveLength(6);
     expect(events.of('video.retention-failed').at(-1)).toEqual({ failed: 0, failures: [], resolved: true });
@@ -119,8 +119,8 @@ describe('video retention runs: failures', () => {
     at.keys.refusing = true;
     const { recorder: rec, events } = recorder(at);
     await rec.start();
-    rec.maintenance.enforceRetention();
-    rec.maintenance.enforceRetention();
+    await rec.maintenance.enforceRetention();
+    await rec.maintenance.enforceRetention();
     expect(events.of('video.retention-failed')).toHaveLength(1);
     await rec.stop();
   });
@@ -150,7 +150,7 @@ describe('video retention runs: the clock', () => {
     let synchronised = false;
     const { recorder: rec, events } = recorder(at, { synchronised: () => synchronised });
     await rec.start();
-    rec.maintenance.enforceRetention();
+    await rec.maintenance.enforceRetention();
     expect(oldDays.filter((d) => existsSync(at.index.dayDir('cam-a', d)))).toEqual(oldDays);
     expect(at.keys.list()).toHaveLength(3);
     expect(events.of('video.retention-paused')).toEqual([
@@ -158,7 +158,7 @@ describe('video retention runs: the clock', () => {
     ]);
 
     synchronised = true;
-    rec.maintenance.enforceRetention();
+    await rec.maintenance.enforceRetention();
     expect(oldDays.filter((d) => existsSync(at.index.dayDir('cam-a', d)))).toEqual([]);
     expect(at.keys.list()).toEqual([]);
     expect(events.of('video.retention-paused').at(-1)).toEqual({
@@ -206,5 +206,57 @@ describe('video retention runs: a camera removed from the configuration', () => 
     expect(existsSync(at.index.dayDir('cam-a', '2026-04-01'))).toBe(false);
     expect(logs.some((l) => l.includes('its retention is not known'))).toBe(true);
     await rec.stop();
+  });
+});
+
+describe('video retention runs: the doors’ event loop', () => {
+  const days = ['2026-01-01', '2026-01-02', '2026-05-30', '2026-05-31'];
+
+  it('deletes a day wholly past retention, and passes over a day within it, without parsing their rows', async () => {
+    const at = layout(['cam-a'], days);
+    const { recorder: rec } = recorder(at);
+    const parse = vi.spyOn(rec.index, 'parse');
+    await rec.maintenance.enforceRetention();
+    expect(days.filter((d) => existsSync(at.index.dayDir('cam-a', d)))).toEqual(['2026-05-30', '2026-05-31']);
+    expect(at.keys.list().map((k) => k.day)).toEqual(['2026-05-30', '2026-05-31']);
+    expect(parse).not.toHaveBeenCalled();
+  });
+
+  it('parses a past day holding footage of an unsynchronised clock, and keeps that footage', async () => {
+    const at = layout(['cam-a'], ['2026-01-01']);
+    at.index.append('cam-a', '2026-01-01', {
+      t: 'segment',
+      file: 'unsynced.mp4.idgv',
+      start: '2026-01-01T11:00:00.000Z',
+      end: '2026-01-01T11:01:00.000Z',
+      bytes: 10,
+      plainBytes: 10,
+      keyId: 'cam-a/2026-01-01',
+      sha256: '0'.repeat(64),
+      unsynced: true,
+    });
+    const { recorder: rec } = recorder(at);
+    const parse = vi.spyOn(rec.index, 'parse');
+    const plan = await rec.maintenance.enforceRetention();
+    expect(parse).toHaveBeenCalledWith('cam-a', '2026-01-01', expect.anything());
+    expect(plan.days).toEqual([]);
+    expect(plan.dates.map((d) => d.file.file)).toEqual(['unsynced.mp4.idgv']);
+    expect(at.index.read('cam-a', '2026-01-01').map((f) => f.file)).toEqual(['unsynced.mp4.idgv']);
+  });
+
+  it('lets other work run between camera-days instead of taking the event loop for the whole run', async () => {
+    const at = layout(['cam-a', 'cam-b'], days);
+    const { recorder: rec } = recorder(at);
+    const order: string[] = [];
+    const readBytes = rec.index.readBytes.bind(rec.index);
+    rec.index.readBytes = (camera, day) => {
+      order.push(`${camera}/${day}`);
+      return readBytes(camera, day);
+    };
+    const run = rec.maintenance.enforceRetention();
+    setImmediate(() => order.push('other work'));
+    await run;
+    expect(order).toHaveLength(days.length * 2 + 1);
+    expect(order.indexOf('other work')).toBeLessThan(order.length - 1);
   });
 });
