@@ -59,6 +59,8 @@ export async function exportRange(
       '-hide_banner',
       '-loglevel',
       'error',
+      // A segment that breaks off must fail the join, not end it early with exit code 0.
+      '-xerror',
       '-f',
       'concat',
       '-safe',

@@ -49,3 +49,45 @@ export async function checkFragmentedMp4(path: string): Promise<Mp4Summary> {
 function invalid(path: string, why: string) {
   return recorderError(RecorderErrorCode.invalidSegment, `${path.split('/').pop()}: ${why}`);
 }
+
+/**
+ * Cuts a fragmented MP4 a dead ffmpeg left (killed mid-write, a power cut) back to its last
+ * complete `moof`/`mdat` pair, so that what is stored plays to its end: ffmpeg reading a cut-off
+ * fragment stops there without failing, and a join through it would silently lose what follows.
+ * Throws IDG_VIDEO_INVALID_SEGMENT when not even one fragment is whole. Returns the bytes cut off.
+ */
+export async function trimToLastFragment(path: string): Promise<{ fragments: number; cutBytes: number }> {
+  const file = await open(path, 'r+');
+  try {
+    const { size } = await file.stat();
+    const header = Buffer.alloc(16);
+    let offset = 0;
+    let sawHeader = false;
+    let fragments = 0;
+    let wholeEnd = 0;
+    let previous = '';
+    while (offset < size) {
+      const { bytesRead } = await file.read(header, 0, 16, offset);
+      if (bytesRead < 8) break;
+      let boxSize = header.readUInt32BE(0);
+      const type = header.toString('latin1', 4, 8);
+      if (boxSize === 1) boxSize = bytesRead < 16 ? 0 : Number(header.readBigUInt64BE(8));
+      if (boxSize < 8 || offset + boxSize > size) break;
+      offset += boxSize;
+      if (type === 'moov') sawHeader = true;
+      if (type === 'mdat' && previous === 'moof') {
+        fragments += 1;
+        wholeEnd = offset;
+      }
+      previous = type;
+    }
+    if (!sawHeader || fragments === 0) throw invalid(path, 'no complete movie fragment');
+    if (wholeEnd < size) {
+      await file.truncate(wholeEnd);
+      await file.sync();
+    }
+    return { fragments, cutBytes: size - wholeEnd };
+  } finally {
+    await file.close();
+  }
+}

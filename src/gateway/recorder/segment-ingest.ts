@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
 import type { CompletedSegment } from './camera-supervisor.js';
 import type { DiskSpace } from './disk-pressure.js';
 import { probeMedia } from './ffmpeg-run.js';
-import { checkFragmentedMp4 } from './mp4-boxes.js';
+import { checkFragmentedMp4, trimToLastFragment } from './mp4-boxes.js';
 import { encryptFile } from './segment-crypto.js';
 import type { FootageFile, SegmentIndex } from './segment-index.js';
 import { compactTime, dayOf } from './video-days.js';
@@ -158,7 +158,13 @@ export class SegmentIngest {
       await checkFragmentedMp4(path);
       return { startMs: segment.startMs, endMs: segment.endMs };
     }
-    // Left behind by a dead ffmpeg: ffprobe finds out how much of it is playable.
+    // Left behind by a dead ffmpeg: cut back to its last whole fragment, then ffprobe measures it.
+    const { cutBytes } = await trimToLastFragment(path);
+    if (cutBytes > 0)
+      this.options.log.warn(
+        { camera: segment.camera, file: basename(path), cutBytes },
+        'video: salvaged segment cut back to its last whole fragment',
+      );
     const durationMs = Math.round((await probeMedia(this.options.ffprobe, path)).durationSeconds * 1000);
     const startMs = segment.startMs ?? statSync(path).mtimeMs - durationMs;
     return { startMs, endMs: startMs + durationMs };
