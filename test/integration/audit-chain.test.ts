@@ -1,8 +1,8 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeAudit } from '../../src/dashboard/audit/audit-log.js';
 import { ChainCheckpointer } from '../../src/dashboard/audit/chain-checkpoints.js';
 import { verifyChains } from '../../src/dashboard/audit/chain-verifier.js';
@@ -329,6 +329,89 @@ describe('hash chain and day checkpoints', () => {
     await writeAudit(rig.pool, { actor: ADMIN, action: 'test.action' });
     await rig.pool.query(`DELETE FROM audit_chain WHERE source = 'audit'`);
     expect((await verify()).mismatch).toMatchObject({ site: '_central', source: 'audit' });
+  });
+
+  describe('sources stored without a chain row before schema 37', () => {
+    /** Migration 0037 as it runs at the upgrade, over what the database holds now. */
+    const upgrade = async () => {
+      await rig.pool.query(
+        'DROP TABLE chain_unchained_at_upgrade; DROP FUNCTION identgate_unchained_list_digest()',
+      );
+      await rig.pool.query(
+        readFileSync('src/dashboard/storage/migrations/0037_chain_unchained_at_upgrade.sql', 'utf8'),
+      );
+    };
+    /** `audit prune` as it was before schema 37: chain rows of signed days, whatever their sources. */
+    const oldPrune = (day: string) =>
+      rig.pool.query(
+        `WITH signed AS (SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site)
+         DELETE FROM audit_chain c USING signed k WHERE c.site = k.site AND c.no <= k.last_no`,
+        [day],
+      );
+    afterEach(async () => {
+      await rig.pool.query('TRUNCATE chain_unchained_at_upgrade');
+    });
+
+    it('are listed at the upgrade, recorded in a chained entry, and accepted', async () => {
+      await writeAudit(rig.pool, { actor: ADMIN, action: 'test.action' });
+      const event = await rig.event('berlin', 2 * DAY);
+      await backdate('_central', 1, 2);
+      await backdate('berlin', 1, 2);
+      await checkpoint();
+      await oldPrune(new Date().toISOString().slice(0, 10));
+      expect((await verify()).mismatch?.problem).toMatch(/has no row in its chain/);
+
+      await upgrade();
+      const listed = await rig.pool.query(
+        'SELECT source, ref FROM chain_unchained_at_upgrade ORDER BY source',
+      );
+      expect(listed.rows).toEqual([
+        { source: 'audit', ref: expect.any(String) },
+        { source: 'event', ref: event.id },
+      ]);
+      const recorded = await rig.pool.query(
+        `SELECT actor, details FROM audit_log WHERE action = 'audit.chain.unchained-recorded'`,
+      );
+      expect(recorded.rows).toEqual([
+        { actor: 'migration:0037', details: { rows: 2, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+      ]);
+      expect(await verify()).toMatchObject({ ok: true });
+      // A source stored without its row after the upgrade is still found.
+      await rig.pool.query('ALTER TABLE events DISABLE TRIGGER events_chain');
+      try {
+        await rig.event('berlin', DAY);
+      } finally {
+        await rig.pool.query('ALTER TABLE events ENABLE TRIGGER events_chain');
+      }
+      expect((await verify()).mismatch?.problem).toMatch(/has no row in its chain/);
+    });
+
+    it('is refused when it grew after the upgrade, or its record was doubled', async () => {
+      await rig.event('berlin', 2 * DAY);
+      await rig.pool.query('TRUNCATE audit_chain');
+      await upgrade();
+      expect((await verify()).ok).toBe(true);
+      const forged = await rig.event('berlin', DAY);
+      await rig.pool.query(
+        `INSERT INTO chain_unchained_at_upgrade (source, ref, at) SELECT 'event', id::text, occurred_at FROM events WHERE id = $1`,
+        [forged.id],
+      );
+      await rig.pool.query(`DELETE FROM audit_chain WHERE ref = $1`, [forged.id]);
+      expect((await verify()).mismatch?.problem).toMatch(
+        /is not the list its audit.chain.unchained-recorded entry recorded/,
+      );
+      await rig.pool.query(`DELETE FROM chain_unchained_at_upgrade WHERE ref = $1`, [forged.id]);
+      await rig.pool.query(`DELETE FROM events WHERE id = $1`, [forged.id]);
+      expect((await verify()).ok).toBe(true);
+      await writeAudit(rig.pool, {
+        actor: 'migration:0037',
+        action: 'audit.chain.unchained-recorded',
+        details: { rows: 1, sha256: 'x' },
+      });
+      expect((await verify()).mismatch?.problem).toMatch(
+        /exactly one audit.chain.unchained-recorded entry; 2 found/,
+      );
+    });
   });
 
   it('verifies after retention deleted alarms never changed after they were raised', async () => {

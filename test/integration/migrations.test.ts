@@ -62,6 +62,7 @@ describe('database migrations', () => {
       { version: 34, variant: 'any' },
       { version: 35, variant: 'any' },
       { version: 36, variant: 'any' },
+      { version: 37, variant: 'any' },
     ]);
     const partitioned = await pool.query(
       `SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass`,
@@ -112,8 +113,14 @@ describe('database migrations', () => {
       );
       await otherPool.query(`INSERT INTO audit_log (actor, action) VALUES ('staff:first', 'staff.create')`);
       await migrate(otherPool, silentLogger);
-      const kept = await otherPool.query('SELECT actor, action FROM audit_log');
-      expect(kept.rows).toEqual([{ actor: 'staff:first', action: 'staff.create' }]);
+      const kept = await otherPool.query('SELECT actor, action FROM audit_log ORDER BY id');
+      // The entry from before the chain is listed as such at schema 37, and the list recorded.
+      expect(kept.rows).toEqual([
+        { actor: 'staff:first', action: 'staff.create' },
+        { actor: 'migration:0037', action: 'audit.chain.unchained-recorded' },
+      ]);
+      const listed = await otherPool.query('SELECT source, ref FROM chain_unchained_at_upgrade');
+      expect(listed.rows).toEqual([{ source: 'audit', ref: '1' }]);
     } finally {
       await otherPool.end();
       await other.drop();

@@ -296,6 +296,8 @@ async function verifyChain(
  * rows whose sources are gone). Each source is looked for by its own time within the range.
  */
 async function unchainedSource(client: PoolClient, request: VerifyRequest): Promise<Mismatch | undefined> {
+  const listProblem = await unchainedListProblem(client);
+  if (listProblem) return { site: '_central', no: null, problem: listProblem };
   const range = [request.site ?? null, request.from ?? null, request.to ?? null];
   const { rows } = await client.query<{ site: string; source: string; ref: string }>(UNCHAINED_SQL, range);
   const found = rows[0];
@@ -309,6 +311,33 @@ async function unchainedSource(client: PoolClient, request: VerifyRequest): Prom
   };
 }
 
+/**
+ * Why the list of sources stored without a chain row at the upgrade to schema 37 cannot be
+ * trusted, if it cannot: a non-empty list must be the one its single, chained staff action
+ * (`audit.chain.unchained-recorded`) recorded, by count and SHA-256. An empty list needs none.
+ */
+export async function unchainedListProblem(client: Pick<PoolClient, 'query'>): Promise<string | undefined> {
+  const { rows } = await client.query<{ n: string; sha256: string; recorded: unknown[] }>(
+    `SELECT (SELECT count(*) FROM chain_unchained_at_upgrade) AS n,
+            identgate_unchained_list_digest() AS sha256,
+            coalesce((SELECT jsonb_agg(jsonb_build_object('details', l.details, 'chained',
+                                EXISTS (SELECT 1 FROM audit_chain c WHERE c.source = 'audit' AND c.ref = l.id::text))
+                              ORDER BY l.id)
+                        FROM audit_log l WHERE l.action = 'audit.chain.unchained-recorded'), '[]'::jsonb) AS recorded`,
+  );
+  const { n = '0', sha256 = '', recorded = [] } = rows[0] ?? {};
+  if (Number(n) === 0) return undefined;
+  const entries = recorded as Array<{ details: { rows?: unknown; sha256?: unknown }; chained: boolean }>;
+  const [entry] = entries;
+  const what = `the list of sources stored without a chain row at the upgrade (chain_unchained_at_upgrade, ${n} rows)`;
+  if (entries.length !== 1 || !entry)
+    return `${what} must be recorded by exactly one audit.chain.unchained-recorded entry; ${entries.length} found`;
+  if (!entry.chained) return `${what}: its audit.chain.unchained-recorded entry has no row in the chain`;
+  if (Number(entry.details.rows) !== Number(n) || entry.details.sha256 !== sha256)
+    return `${what} is not the list its audit.chain.unchained-recorded entry recorded (${String(entry.details.rows)} rows, SHA-256 ${String(entry.details.sha256)}; now ${sha256})`;
+  return undefined;
+}
+
 const IN_RANGE = (column: string) =>
   `($2::timestamptz IS NULL OR ${column} >= $2) AND ($3::timestamptz IS NULL OR ${column} < $3)`;
 const UNCHAINED_SQL = `
@@ -316,16 +345,20 @@ const UNCHAINED_SQL = `
     WHERE ($1::text IS NULL OR e.site = $1) AND ${IN_RANGE('e.occurred_at')}
       AND NOT EXISTS (SELECT 1 FROM audit_chain c
                        WHERE c.source = 'event' AND c.ref = e.id::text AND c.at = e.occurred_at)
+      AND NOT EXISTS (SELECT 1 FROM chain_unchained_at_upgrade u
+                       WHERE u.source = 'event' AND u.ref = e.id::text AND u.at = e.occurred_at)
     LIMIT 1)
   UNION ALL
   (SELECT coalesce(a.site, '_central'), 'alarm', a.id::text FROM alarms a
     WHERE ($1::text IS NULL OR coalesce(a.site, '_central') = $1) AND ${IN_RANGE('a.raised_at')}
       AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.source = 'alarm' AND c.ref = a.id::text)
+      AND NOT EXISTS (SELECT 1 FROM chain_unchained_at_upgrade u WHERE u.source = 'alarm' AND u.ref = a.id::text)
     LIMIT 1)
   UNION ALL
   (SELECT '_central', 'audit', l.id::text FROM audit_log l
     WHERE ($1::text IS NULL OR $1 = '_central') AND ${IN_RANGE('l.at')}
       AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.source = 'audit' AND c.ref = l.id::text)
+      AND NOT EXISTS (SELECT 1 FROM chain_unchained_at_upgrade u WHERE u.source = 'audit' AND u.ref = l.id::text)
     LIMIT 1)
   LIMIT 1`;
 

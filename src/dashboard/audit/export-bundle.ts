@@ -23,7 +23,7 @@ import { listCheckpoints } from './chain-checkpoints.js';
 import { type CoveredRow, coversMissing, loadCoverage } from './chain-coverage.js';
 import type { Checkpoint } from './chain-links.js';
 import { ZERO_HASH } from './chain-links.js';
-import { checkpointsProblem } from './chain-verifier.js';
+import { checkpointsProblem, unchainedListProblem } from './chain-verifier.js';
 import { ContentSplitter } from './content-splitter.js';
 import { CsvToJsonl } from './csv-to-jsonl.js';
 import {
@@ -294,7 +294,9 @@ async function countRows(client: ClientBase, query: ExportQuery): Promise<Counte
             min(c.no) AS min, max(c.no) AS max,
             min(e.id::text) FILTER (WHERE CASE WHEN c.no IS NULL THEN EXISTS (
               SELECT 1 FROM audit_chain o WHERE o.source = 'event' AND o.ref = e.id::text) ELSE false END) AS moved,
-            min(e.id::text) FILTER (WHERE c.no IS NULL) AS unchained
+            min(e.id::text) FILTER (WHERE c.no IS NULL AND NOT EXISTS (
+              SELECT 1 FROM chain_unchained_at_upgrade u
+               WHERE u.source = 'event' AND u.ref = e.id::text AND u.at = e.occurred_at)) AS unchained
        FROM events e
        LEFT JOIN audit_chain c ON c.source = 'event' AND c.ref = e.id::text AND c.at = e.occurred_at
       WHERE ${where} GROUP BY e.site ORDER BY e.site`,
@@ -308,6 +310,14 @@ async function countRows(client: ClientBase, query: ExportQuery): Promise<Counte
     const { site = '?', no = '?' } = link.rows[0] ?? {};
     throw changedRow({ site, no, id: moved });
   }
+  // Events stored without a link before schema 37 are listed (migration 0037) and exported as
+  // not anchored, as long as the list is the one recorded.
+  const listProblem = await unchainedListProblem(client);
+  if (listProblem)
+    throw new CodedError(
+      AuditErrorCode.chainBroken,
+      `${listProblem}; nothing exported, run identgate audit verify`,
+    );
   const unchained = perSite.rows.find((r) => r.unchained !== null);
   if (unchained)
     throw new CodedError(
