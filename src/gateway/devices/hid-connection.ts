@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { Signal } from '../../lib/signal.js';
@@ -10,7 +11,9 @@ import { type HidClaimant, HidClaims } from './hid-claims.js';
  * One USB HID device, kept open: finds it by USB id, opens its hidraw node, passes every input
  * report on, and when it disappears or cannot be opened reports a fault once and retries with
  * capped exponential backoff on the injected clock until it is back. A node another role of the
- * gateway holds is not its device (hid-claims.ts): with no other match it is missing.
+ * gateway holds is not its device (hid-claims.ts): with no other match it is missing. Nodes are
+ * claimed and opened by their real path, so a udev link and the hidraw node it points to (or two
+ * links to one node) are one device, not two.
  */
 export interface HidSelector {
   ids: ReadonlyArray<{ vendorId: number; productId: number }>;
@@ -35,6 +38,18 @@ export interface HidConnectionOptions {
   claims?: HidClaims;
   /** The one role that may read the same node: the reader whose PIN pad this keypad is, or back. */
   sharesWith?: string;
+  /** The node a path names, links followed. Default: fs.realpathSync, or the path as written. */
+  resolveNode?: (path: string) => string;
+}
+
+/** The hidraw node behind `path` (a udev link is followed); the path itself when it cannot be resolved. */
+export function realNode(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    // Missing or unreadable: nothing to follow, and open() reports why.
+    return path;
+  }
 }
 
 export class HidConnection {
@@ -90,7 +105,7 @@ export class HidConnection {
     let path = this.options.selector.path ?? '(not found)';
     let handle: HidHandle;
     try {
-      path = await this.findPath(generation);
+      path = this.claimAgain(await this.findPath(generation));
       handle = await this.options.backend.open(path);
     } catch (error) {
       if (generation !== this.generation) return;
@@ -114,13 +129,15 @@ export class HidConnection {
     }
   }
 
-  /** Chooses the node and claims it, with no await in between: two roles never choose one node. */
+  /**
+   * Chooses the device and claims its node, with no await in between: two roles never choose one
+   * node. Returns the path as configured or listed; the claim is on the node it resolves to.
+   */
   private async findPath(generation: number): Promise<string> {
     const { selector, name } = this.options;
     if (selector.path !== undefined) {
-      const holder = this.claims.heldAgainst(selector.path, this.claimant);
-      if (holder !== undefined) throw this.heldBy([{ path: selector.path, holder }]);
-      return this.claim(selector.path);
+      this.claimNode(selector.path);
+      return selector.path;
     }
     const all = await this.options.backend.devices();
     // Stopped while listing: claim nothing (the caller sees the new generation and gives up).
@@ -138,12 +155,18 @@ export class HidConnection {
     const preferred = prefer
       ? candidates.filter((d) => d.usagePage === prefer.usagePage && d.usage === prefer.usage)
       : [];
-    const eligible = preferred.length > 0 ? preferred : candidates;
-    const chosen = eligible.find((d) => this.claims.heldAgainst(d.path, this.claimant) === undefined);
-    if (chosen) return this.claim(chosen.path);
+    const eligible = (preferred.length > 0 ? preferred : candidates).map((d) => ({
+      path: d.path,
+      node: this.node(d.path),
+    }));
+    const chosen = eligible.find((d) => this.claims.heldAgainst(d.node, this.claimant) === undefined);
+    if (chosen) {
+      this.claim(chosen.node);
+      return chosen.path;
+    }
     if (eligible.length > 0) {
       throw this.heldBy(
-        eligible.map((d) => ({ path: d.path, holder: this.claims.heldAgainst(d.path, this.claimant) })),
+        eligible.map((d) => ({ path: d.node, holder: this.claims.heldAgainst(d.node, this.claimant) })),
       );
     }
     const ids = selector.ids.map((id) => `${hex(id.vendorId)}:${hex(id.productId)}`).join(' or ');
@@ -152,6 +175,26 @@ export class HidConnection {
       DeviceErrorCode.hidNotConnected,
       `${name}: no USB HID device ${ids}${serial} is connected`,
     );
+  }
+
+  private node(path: string): string {
+    return (this.options.resolveNode ?? realNode)(path);
+  }
+
+  /** Claims the node `path` names and returns it, or throws when another role holds it. */
+  private claimNode(path: string, node = this.node(path)): string {
+    const holder = this.claims.heldAgainst(node, this.claimant);
+    if (holder !== undefined) throw this.heldBy([{ path: node, holder }]);
+    return this.claim(node);
+  }
+
+  /**
+   * Resolves the chosen path once more just before its node is opened: a link re-pointed since the
+   * choice (a replug, udev rules reloaded) must not open another role's node. Returns the node.
+   */
+  private claimAgain(path: string): string {
+    const node = this.node(path);
+    return node === this.claimed ? node : this.claimNode(path, node);
   }
 
   private claim(path: string): string {

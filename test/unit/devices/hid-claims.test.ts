@@ -1,3 +1,6 @@
+import { mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DeviceHealth } from '../../../src/gateway/devices/device-ports.js';
 import { HidClaims } from '../../../src/gateway/devices/hid-claims.js';
@@ -16,7 +19,12 @@ function bus() {
   const hid = new FakeHidBackend();
   const claims = new HidClaims();
   const health: DeviceHealth[] = [];
-  const connection = (name: string, selector: Partial<HidSelector> = {}, sharesWith?: string) => {
+  const connection = (
+    name: string,
+    selector: Partial<HidSelector> = {},
+    sharesWith?: string,
+    resolveNode?: (path: string) => string,
+  ) => {
     const c = new HidConnection({
       name,
       selector: { ids: IDS, prefer: KEYBOARD, ...selector },
@@ -27,6 +35,7 @@ function bus() {
       retryMaxMs: 4000,
       claims,
       sharesWith,
+      resolveNode,
     });
     c.health.on((h) => health.push(h));
     return c;
@@ -113,5 +122,71 @@ describe('HID connections of one gateway', () => {
     for (const c of [reader, keypad, exit]) await c.start();
     expect([reader.connected, keypad.connected, exit.connected]).toEqual([true, true, false]);
     expect(hid.openHandles(bridge.path)).toHaveLength(2);
+  });
+});
+
+/** A /dev of real files in a temp dir: a hidraw node and udev-style links to it. */
+function devDir(...links: string[]) {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'idg-dev-')));
+  const node = join(dir, 'hidraw0');
+  writeFileSync(node, '');
+  for (const link of links) symlinkSync(node, join(dir, link));
+  return { node, link: (name: string) => join(dir, name) };
+}
+
+describe('HID connections and udev links', () => {
+  it('count a udev link and the node a USB-id search finds as one device', async () => {
+    const dev = devDir('identgate-entry-reader');
+    const { hid, connection, health } = bus();
+    hid.plug({ ...READER, path: dev.node });
+    const entry = connection('main.entry-reader', { path: dev.link('identgate-entry-reader') });
+    const exit = connection('main.exit-reader');
+    await entry.start();
+    await exit.start();
+    expect([entry.connected, exit.connected]).toEqual([true, false]);
+    expect(hid.openHandles(dev.node)).toHaveLength(1);
+    expect(health).toEqual([
+      expect.objectContaining({
+        device: 'main.exit-reader',
+        message: expect.stringContaining(`${dev.node} (held by main.entry-reader)`),
+      }),
+    ]);
+  });
+
+  it('count two links to one node (a copied udev rule) as one device', async () => {
+    const dev = devDir('identgate-entry-reader', 'identgate-exit-reader');
+    const { hid, connection } = bus();
+    hid.plug({ ...READER, path: dev.node });
+    const entry = connection('main.entry-reader', { path: dev.link('identgate-entry-reader') });
+    const exit = connection('main.exit-reader', { path: dev.link('identgate-exit-reader') });
+    await entry.start();
+    await exit.start();
+    expect([entry.connected, exit.connected]).toEqual([true, false]);
+    expect(hid.openHandles(dev.node)).toHaveLength(1);
+  });
+
+  it('resolve the path again just before opening, and leave a node alone that a link now points to', async () => {
+    const { hid, connection, health } = bus();
+    hid.plug(READER);
+    hid.plug({ ...READER, path: '/dev/hidraw1' });
+    const entry = connection('main.entry-reader', { path: '/dev/hidraw0' });
+    await entry.start();
+    // The link named /dev/hidraw1 when the exit reader chose it, and /dev/hidraw0 when it opened.
+    const answers = ['/dev/hidraw1', '/dev/hidraw0'];
+    const exit = connection(
+      'main.exit-reader',
+      { path: '/dev/link' },
+      undefined,
+      () => answers.shift() ?? '?',
+    );
+    await exit.start();
+    expect(exit.connected).toBe(false);
+    expect(hid.openHandles('/dev/hidraw0')).toHaveLength(1);
+    expect(health).toEqual([
+      expect.objectContaining({
+        device: 'main.exit-reader',
+        message: expect.stringContaining('/dev/hidraw0 (held by main.entry-reader)'),
+      }),
+    ]);
   });
 });
