@@ -8,7 +8,7 @@ import type {
   LockDeviceConfig,
   ReaderDeviceConfig,
 } from '../../config/device-config.js';
-import { isPinPadOf } from '../../config/shared-hid-devices.js';
+import { type HidSelectionResolver, isPinPadOf } from '../../config/shared-hid-devices.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import { packageInfo } from '../../lib/package-root.js';
@@ -29,7 +29,7 @@ import { GpioLockRelay } from './gpio-lock.js';
 import { type HidBackend, nodeHidBackend } from './hid-backend.js';
 import { HidBadgeReader, keyboardBadgeInterpreter, profileBadgeInterpreter } from './hid-badge-reader.js';
 import { HidClaims } from './hid-claims.js';
-import { HidConnection, type HidSelector } from './hid-connection.js';
+import { HidConnection, type HidSelector, realNode } from './hid-connection.js';
 import { HidKeypad, keyboardKeypadInterpreter, profileKeypadInterpreter } from './hid-keypad.js';
 import {
   findReaderProfile,
@@ -84,21 +84,32 @@ export function createDoorDevices(
   context: DeviceContext,
 ): DoorDevices {
   const build = new DeviceBuilder(door, context);
-  // A Wiegand reader's own PIN pad is read from the reader's device: those two may share it.
-  const pinPadOf = isPinPadOf(config.entryReader, config.keypad)
+  // A Wiegand reader's own PIN pad is read from the reader's device: those two may share it, when
+  // both select that device, however each writes the selection.
+  const resolver = build.selectionResolver();
+  const pinPadOf = isPinPadOf(config.entryReader, config.keypad, resolver)
     ? 'entry-reader'
-    : config.exitReader && isPinPadOf(config.exitReader, config.keypad)
+    : config.exitReader && isPinPadOf(config.exitReader, config.keypad, resolver)
       ? 'exit-reader'
       : undefined;
   const sharing = (role: 'entry-reader' | 'exit-reader') =>
     role === pinPadOf ? `${door}.keypad` : undefined;
+  // Same-door readers and keypad read through profiles: one holding the other's node is most
+  // likely a reader and its PIN pad selected in two ways, and the fault says so.
+  const report = (role: string, device: { type: string } | undefined) =>
+    device?.type === 'hid-report' ? [`${door}.${role}`] : [];
+  const readers = [
+    ...report('entry-reader', config.entryReader),
+    ...report('exit-reader', config.exitReader),
+  ];
+  const keypads = report('keypad', config.keypad);
   return {
-    entryReader: build.reader('entry-reader', config.entryReader, sharing('entry-reader')),
-    keypad: build.keypad(config.keypad, pinPadOf && `${door}.${pinPadOf}`),
+    entryReader: build.reader('entry-reader', config.entryReader, sharing('entry-reader'), keypads),
+    keypad: build.keypad(config.keypad, pinPadOf && `${door}.${pinPadOf}`, readers),
     lock: build.lock(config.lock),
     contact: build.contact(config.contact),
     ...(config.exitReader
-      ? { exitReader: build.reader('exit-reader', config.exitReader, sharing('exit-reader')) }
+      ? { exitReader: build.reader('exit-reader', config.exitReader, sharing('exit-reader'), keypads) }
       : {}),
     ...(config.rex ? { rex: build.exitButton(config.rex) } : {}),
     ...(config.indicator ? { indicator: build.indicator(config.indicator) } : {}),
@@ -122,8 +133,24 @@ class DeviceBuilder {
     this.hidClaims = context.hidClaims ?? new HidClaims();
   }
 
-  /** `sharesWith`: the keypad that is this reader's own PIN pad, on the same device. */
-  reader(role: 'entry-reader' | 'exit-reader', config: ReaderDeviceConfig, sharesWith?: string): BadgeReader {
+  /** How the door's selections compare: the loaded profiles' USB ids, and udev links followed. */
+  selectionResolver(): HidSelectionResolver {
+    return {
+      profileIds: (profile) => this.loadProfiles().find((p) => p.id === profile)?.match,
+      node: realNode,
+    };
+  }
+
+  /**
+   * `sharesWith`: the keypad that is this reader's own PIN pad, on the same device. `pinPads`: the
+   * door's keypad, when it is read through a profile (see HidConnectionOptions.partners).
+   */
+  reader(
+    role: 'entry-reader' | 'exit-reader',
+    config: ReaderDeviceConfig,
+    sharesWith?: string,
+    pinPads: readonly string[] = [],
+  ): BadgeReader {
     const name = this.name(role);
     if (config.type === 'simulated') return new SimulatedBadgeReader(name, this.log);
     if (config.type === 'hid-keyboard') {
@@ -132,13 +159,16 @@ class DeviceBuilder {
       return new HidBadgeReader(name, connection, interpreter, this.log);
     }
     const profile = this.reportProfile(name, config);
-    const connection = this.connection(name, config, this.usbIds(name, profile, config), { sharesWith });
+    const connection = this.connection(name, config, this.usbIds(name, profile, config), {
+      sharesWith,
+      partners: pinPads,
+    });
     const decoder = new ReportDecoder(profile, config.badgeId);
     return new HidBadgeReader(name, connection, profileBadgeInterpreter(decoder, name, this.log), this.log);
   }
 
   /** `sharesWith`: the reader whose own PIN pad this keypad is, on the same device. */
-  keypad(config: KeypadDeviceConfig, sharesWith?: string): Keypad {
+  keypad(config: KeypadDeviceConfig, sharesWith?: string, readers: readonly string[] = []): Keypad {
     const name = this.name('keypad');
     if (config.type === 'simulated') return new SimulatedKeypad(name, this.log);
     const entry = { name, clock: this.clock, log: this.log, ...config };
@@ -154,7 +184,10 @@ class DeviceBuilder {
         `${name}: reader profile "${profile.id}" delivers no keypad frames (keypad-4 or keypad-8)`,
       );
     }
-    const connection = this.connection(name, config, this.usbIds(name, profile, config), { sharesWith });
+    const connection = this.connection(name, config, this.usbIds(name, profile, config), {
+      sharesWith,
+      partners: readers,
+    });
     return new HidKeypad(
       name,
       connection,
@@ -201,7 +234,11 @@ class DeviceBuilder {
     name: string,
     config: Omit<HidSelector, 'ids' | 'prefer'> & { retryInitialMs: number; retryMaxMs: number },
     ids: HidSelector['ids'],
-    { prefer, sharesWith }: { prefer?: HidSelector['prefer']; sharesWith?: string } = {},
+    {
+      prefer,
+      sharesWith,
+      partners,
+    }: { prefer?: HidSelector['prefer']; sharesWith?: string; partners?: readonly string[] } = {},
   ): HidConnection {
     this.hid ??= this.context.hid ?? nodeHidBackend();
     const selector: HidSelector = {
@@ -221,6 +258,7 @@ class DeviceBuilder {
       retryMaxMs: Math.max(config.retryMaxMs, config.retryInitialMs),
       claims: this.hidClaims,
       sharesWith,
+      partners,
     });
   }
 
@@ -228,10 +266,7 @@ class DeviceBuilder {
     name: string,
     config: { profile?: string; vendorId?: number; productId?: number; reportId?: number },
   ): ReportProfile {
-    this.profiles ??= loadReaderProfiles(
-      this.context.profilesDir ?? join(packageInfo().root, 'hardware', 'profiles'),
-    );
-    const profile = findReaderProfile(this.profiles, config);
+    const profile = findReaderProfile(this.loadProfiles(), config);
     if (profile.protocol !== 'report') {
       throw new DeviceError(
         DeviceErrorCode.deviceConfig,
@@ -239,6 +274,13 @@ class DeviceBuilder {
       );
     }
     return config.reportId === undefined ? profile : { ...profile, reportId: config.reportId };
+  }
+
+  private loadProfiles(): ReaderProfile[] {
+    this.profiles ??= loadReaderProfiles(
+      this.context.profilesDir ?? join(packageInfo().root, 'hardware', 'profiles'),
+    );
+    return this.profiles;
   }
 
   private usbIds(

@@ -38,6 +38,11 @@ export interface HidConnectionOptions {
   claims?: HidClaims;
   /** The one role that may read the same node: the reader whose PIN pad this keypad is, or back. */
   sharesWith?: string;
+  /**
+   * Same-door roles this one would be paired with as a reader and its PIN pad, had both selected
+   * the device alike: when one of them holds the node, the fault says how to pair them.
+   */
+  partners?: readonly string[];
   /** The node a path names, links followed. Default: fs.realpathSync, or the path as written. */
   resolveNode?: (path: string) => string;
 }
@@ -211,6 +216,17 @@ export class HidConnection {
 
   /** Every matching node is another role's: as good as missing, and the message says how to fix it. */
   private heldBy(nodes: Array<{ path: string; holder: string | undefined }>): DeviceError {
+    const partners = this.options.partners ?? [];
+    const partner = nodes.find((n) => n.holder !== undefined && partners.includes(n.holder));
+    if (partner) {
+      return new DeviceError(
+        DeviceErrorCode.hidNotConnected,
+        `${this.options.name}: its device ${partner.path} is held by ${partner.holder} of the same door, ` +
+          "and the two are not paired as a reader and its PIN pad. If this is that reader's own PIN pad, " +
+          'select both the same way: the same profile or its USB ids, serialNumber, interface and path ' +
+          '(docs/install-gateway.md, "Several readers of one model"); if not, give each its own device',
+      );
+    }
     const held = [...new Set(nodes.map((n) => `${n.path} (held by ${n.holder ?? 'another role'})`))];
     return new DeviceError(
       DeviceErrorCode.hidNotConnected,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/config/config-error.js';
 import { GatewayConfig } from '../../../src/config/gateway-config.js';
 import { parseConfigText } from '../../../src/config/load-config.js';
+import { bundledProfiles, isPinPadOf } from '../../../src/config/shared-hid-devices.js';
 
 /** A gateway whose doors have these devices (YAML flow mappings, one per line); the rest simulated. */
 function gateway(...doors: string[]): string {
@@ -91,5 +92,40 @@ describe('readers and keypads that could select one USB device', () => {
         'doors[0].devices.exitReader: could select the same USB device (profile wiegand-usb-bridge) as entryReader',
       ),
     ]);
+  });
+
+  it('accepts a reader and its PIN pad on one bridge, one named by profile and one by its USB ids', () => {
+    const text = gateway(
+      'entryReader: { type: hid-report, profile: wiegand-usb-bridge }\nkeypad: { type: hid-report, vendorId: 0x2341, productId: 0x8036 }',
+    );
+    expect(problems(text)).toEqual([]);
+  });
+
+  it('refuses a reader selected by USB ids that its profile lists for another reader', () => {
+    const text = gateway(
+      'entryReader: { type: hid-report, profile: wiegand-usb-bridge }\nexitReader: { type: hid-report, vendorId: 0x2341, productId: 0x8036 }\nkeypad: { type: simulated }',
+    );
+    expect(problems(text)).toEqual([
+      expect.stringContaining(
+        'doors[0].devices.exitReader: could select the same USB device (2341:8036) as entryReader of door door-1',
+      ),
+    ]);
+  });
+
+  it('refuses a PIN pad that its reader tells apart by serial number but it does not', () => {
+    const text = gateway(
+      'entryReader: { type: hid-report, profile: wiegand-usb-bridge, serialNumber: "A1" }\nkeypad: { type: hid-report, profile: wiegand-usb-bridge }',
+    );
+    expect(problems(text)).toEqual([expect.stringContaining('doors[0].devices.keypad: could select')]);
+  });
+
+  it('pairs a reader named by a udev link with its PIN pad named by the node the link resolves to', () => {
+    const links: Record<string, string> = { '/dev/identgate-bridge': '/dev/hidraw2' };
+    const resolve = { ...bundledProfiles, node: (path: string) => links[path] ?? path };
+    const bridge = { type: 'hid-report', profile: 'wiegand-usb-bridge' } as const;
+    const reader = { ...bridge, path: '/dev/identgate-bridge' } as never;
+    const keypad = { ...bridge, path: '/dev/hidraw2' } as never;
+    expect(isPinPadOf(reader, keypad, resolve)).toBe(true);
+    expect(isPinPadOf(reader, keypad, bundledProfiles)).toBe(false);
   });
 });

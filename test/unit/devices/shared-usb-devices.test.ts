@@ -75,20 +75,47 @@ describe('one USB device per HID role', () => {
     expect([READER.path, SECOND_READER.path].map((p) => rig.hid.openHandles(p).length)).toEqual([1, 1]);
   });
 
-  it('reads a Wiegand reader and its own PIN pad from one bridge: badge, then code, opens', async () => {
-    const bridge = { type: 'hid-report', profile: 'wiegand-usb-bridge' };
-    const rig = runtimeRig({ main: { entryReader: bridge, keypad: bridge } }, '123-4567');
-    rig.hid.plug(BRIDGE);
+  const byProfile = { type: 'hid-report', profile: 'wiegand-usb-bridge' };
+  const byIds = { type: 'hid-report', vendorId: 0x2341, productId: 0x8036 };
+  it.each([
+    ['both by profile', byProfile, byProfile],
+    ['the reader by profile, the keypad by USB ids', byProfile, byIds],
+    ['the reader by USB ids, the keypad by profile', byIds, byProfile],
+  ])(
+    'reads a Wiegand reader and its own PIN pad from one bridge (%s): badge, then code, opens',
+    async (_, reader, keypad) => {
+      const rig = runtimeRig({ main: { entryReader: reader, keypad } }, '123-4567');
+      rig.hid.plug(BRIDGE);
+      running.push(rig.runtime);
+      await rig.start();
+      expect(rig.hid.openHandles(BRIDGE.path)).toHaveLength(2);
+      const card = encodeWiegand('h10301', 4567, 123);
+      rig.hid.send(BRIDGE.path, [card.length, ...bytesFromBits(card, 8, 'right')]);
+      /** An 8-bit keypad burst: the key in the low nibble, its complement in the high one. */
+      const burst = (key: number) => [8, 0, 0, 0, 0, 0, 0, 0, ((~key & 0x0f) << 4) | key];
+      for (const digit of rig.code()) rig.hid.send(BRIDGE.path, burst(Number(digit)));
+      rig.hid.send(BRIDGE.path, burst(11));
+      expect(rig.decisions()).toEqual([['access.granted', 'in']]);
+      expect(rig.faults()).toEqual([]);
+    },
+  );
+
+  it('tells the installer how to pair a PIN pad whose bridge its reader holds unpaired', async () => {
+    const rig = runtimeRig({
+      main: { entryReader: { ...byProfile, serialNumber: 'A1' }, keypad: byProfile },
+    });
+    rig.hid.plug({ ...BRIDGE, serialNumber: 'A1' });
     running.push(rig.runtime);
     await rig.start();
-    expect(rig.hid.openHandles(BRIDGE.path)).toHaveLength(2);
-    const card = encodeWiegand('h10301', 4567, 123);
-    rig.hid.send(BRIDGE.path, [card.length, ...bytesFromBits(card, 8, 'right')]);
-    /** An 8-bit keypad burst: the key in the low nibble, its complement in the high one. */
-    const burst = (key: number) => [8, 0, 0, 0, 0, 0, 0, 0, ((~key & 0x0f) << 4) | key];
-    for (const digit of rig.code()) rig.hid.send(BRIDGE.path, burst(Number(digit)));
-    rig.hid.send(BRIDGE.path, burst(11));
-    expect(rig.decisions()).toEqual([['access.granted', 'in']]);
-    expect(rig.faults()).toEqual([]);
+    expect(rig.hid.openHandles(BRIDGE.path)).toHaveLength(1);
+    const alarms = rig.events.flatMap((e) => (e.kind === 'alarm.raised' ? [e.data] : []));
+    expect(alarms).toEqual([
+      expect.objectContaining({
+        key: 'device-fault:main:keypad',
+        detail: expect.stringMatching(
+          /main\.keypad: its device \/dev\/hidraw2 is held by main\.entry-reader of the same door, and the two are not paired as a reader and its PIN pad\. If this is that reader's own PIN pad, select both the same way/,
+        ),
+      }),
+    ]);
   });
 });
