@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox';
 import { PUBLIC_KEY_PATTERN } from '../protocol/signing.js';
 import { DoorDevicesConfig } from './device-config.js';
 import { PolicyConfig, RoomConfig } from './door-policy-config.js';
+import type { ConfigProblem } from './explain.js';
 import { refine } from './refinements.js';
 import { AlsoTrustedCentralKeys, Id, MqttConnection, Seconds, SecretRef, strict } from './schema-parts.js';
 import { sharedHidDeviceProblems } from './shared-hid-devices.js';
@@ -9,7 +10,7 @@ import { VideoConfig } from './video-config.js';
 
 export const DoorConfig = Type.Object(
   {
-    id: Id,
+    id: Type.String({ ...Id, description: "an id, unique among the gateway's doors" }),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 120 })),
     room: Id,
     unlockSeconds: Seconds(5, 1, 120),
@@ -30,11 +31,32 @@ export const DoorConfig = Type.Object(
 );
 export type DoorConfig = Static<typeof DoorConfig>;
 
-/** A gateway's doors; no two of their readers and keypads may select one USB device. */
-export const DoorsConfig = refine(
-  Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }),
-  sharedHidDeviceProblems,
-);
+/**
+ * Two doors with one id: a copied block whose id was not changed. The second would share the
+ * first's state, events and commands, and drive devices under the other's name.
+ */
+export function duplicateDoorProblems(doors: ReadonlyArray<{ id: string }>): ConfigProblem[] {
+  const firstAt = new Map<string, number>();
+  return doors.flatMap((door, at) => {
+    const first = firstAt.get(door.id);
+    if (first === undefined) {
+      firstAt.set(door.id, at);
+      return [];
+    }
+    return [
+      {
+        pointer: `/${at}/id`,
+        message: `must be unique, got ${JSON.stringify(door.id)}, the id of doors[${first}] too`,
+      },
+    ];
+  });
+}
+
+/** A gateway's doors: each id once, and no two of their readers and keypads select one USB device. */
+export const DoorsConfig = refine(Type.Array(DoorConfig, { minItems: 1, maxItems: 64 }), (doors) => [
+  ...duplicateDoorProblems(doors),
+  ...sharedHidDeviceProblems(doors),
+]);
 
 export const TotpConfig = Type.Object(
   {

@@ -45,6 +45,26 @@ describe('configuration files', () => {
     );
   });
 
+  it('refuses two doors with one id, naming the second and the first', () => {
+    const door = `  - id: main
+    room: r1
+    devices:
+      entryReader: { type: simulated }
+      keypad: { type: simulated }
+      lock: { type: simulated }
+      contact: { type: simulated }
+`;
+    const twice = `${minimalGateway}${door}`;
+    expect(problems(() => parseConfigText(twice, GatewayConfig, { env: {} }))).toEqual([
+      expect.stringMatching(/doors\[1\]\.id: must be unique, got "main", the id of doors\[0\] too/),
+    ]);
+    const renamed = `${minimalGateway}${door.replace('id: main', 'id: side')}`;
+    expect(parseConfigText(renamed, GatewayConfig, { env: {} }).doors.map((d) => d.id)).toEqual([
+      'main',
+      'side',
+    ]);
+  });
+
   it('fills documented defaults', () => {
     const config = parseConfigText(minimalGateway, GatewayConfig, { env: {} });
     expect(config.doors[0]).toMatchObject({
