@@ -85,14 +85,25 @@ export async function runAuditCommand(argv: string[]): Promise<CommandResult> {
       throw new UsageError('identgate audit prune needs --before <YYYY-MM-DD>');
     }
     return withDashboardDatabase(configFile, 'audit prune', async ({ pool }) => {
+      // Only a log that verifies is pruned: a source deleted outside retention or an erasure is
+      // "gone" to the prune too, and deleting its link would hide what verify reports now.
+      const report = await verifyChains(pool, {
+        ...(key ? { publicKey: createPublicKey(key) } : {}),
+        retired,
+      });
+      if (!report.ok)
+        return {
+          lines: [...formatVerifyReport(report), 'nothing pruned: the log must verify first'],
+          code: ExitCode.failure,
+        };
       // With the erasure listing it changes, recorded and signed as it leaves it (erasure-list.ts).
       const deleted = await withTransaction(pool, async (db) => {
         const list = await beginErasureListChange(db, key, retired);
-        const pruned = await pruneSignedDays(db, before);
+        const { deleted: pruned, bounds } = await pruneSignedDays(db, before);
         await list.record({
           actor: cliActor(),
           action: 'audit.chain.prune',
-          details: { before, deleted: pruned },
+          details: { before, deleted: pruned, bounds },
         });
         return pruned;
       });

@@ -272,6 +272,41 @@ describe('hash chain and day checkpoints', () => {
     });
   });
 
+  it('finds the oldest rows of a chain deleted with their sources where no prune deleted them', async () => {
+    const oldest = await rig.event('berlin', 3 * DAY);
+    await rig.event('berlin', 3 * DAY - 1000);
+    await backdate('berlin', 2, 2);
+    await checkpoint();
+    await rig.event('berlin', DAY);
+    expect((await verify()).ok).toBe(true);
+    // Someone deletes the oldest event and the signed day's chain rows, as a prune would.
+    await rig.pool.query(
+      "DELETE FROM events WHERE occurred_at <= (SELECT occurred_at FROM events WHERE id = $1) + interval '1 second'",
+      [oldest.id],
+    );
+    await rig.pool.query(`DELETE FROM audit_chain WHERE site = 'berlin' AND no <= 2`);
+    expect((await verify()).mismatch).toMatchObject({
+      site: 'berlin',
+      no: 3,
+      problem: 'rows 1–2 are missing: audit prune never deleted rows of this chain',
+    });
+  });
+
+  it('prunes nothing while the log does not verify', async () => {
+    await rig.event('berlin', 3 * DAY);
+    const gone = await rig.event('berlin', 3 * DAY - 1000);
+    await backdate('berlin', 2, 2);
+    await checkpoint();
+    await rig.pool.query('DELETE FROM events WHERE id = $1', [gone.id]);
+    const today = new Date().toISOString().slice(0, 10);
+    const refused = await cli('audit', 'prune', '--before', today);
+    expect(refused).toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('nothing pruned: the log must verify first'),
+    });
+    expect(await chain('berlin')).toEqual(['1:event', '2:event']);
+  });
+
   it('prunes up to the signed day before the first row whose source is still stored', async () => {
     await rig.service.setPolicy({ dataClass: 'access-events', scope: 'global', days: 60 }, ADMIN);
     await rig.pool.query('TRUNCATE audit_chain, audit_log');
@@ -341,13 +376,22 @@ describe('hash chain and day checkpoints', () => {
         readFileSync('src/dashboard/storage/migrations/0037_chain_unchained_at_upgrade.sql', 'utf8'),
       );
     };
-    /** `audit prune` as it was before schema 37: chain rows of signed days, whatever their sources. */
-    const oldPrune = (day: string) =>
-      rig.pool.query(
+    /**
+     * `audit prune` as it was before schema 37: chain rows of signed days, whatever their sources,
+     * and an entry without the bounds it pruned to.
+     */
+    const oldPrune = async (day: string) => {
+      const { rowCount } = await rig.pool.query(
         `WITH signed AS (SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site)
          DELETE FROM audit_chain c USING signed k WHERE c.site = k.site AND c.no <= k.last_no`,
         [day],
       );
+      await writeAudit(rig.pool, {
+        actor: ADMIN,
+        action: 'audit.chain.prune',
+        details: { before: day, deleted: rowCount },
+      });
+    };
     afterEach(async () => {
       await rig.pool.query('TRUNCATE chain_unchained_at_upgrade');
     });

@@ -223,11 +223,15 @@ export class ChainCheckpointer {
  * checkpoints stay, so the rows after them verify from the signed heads. Only rows whose sources
  * are gone (deleted by retention or an erasure) go: a chain stops being pruned at the signed day
  * before its first row whose event, alarm or staff action is still stored, which its link keeps
- * protecting. Returns rows deleted.
+ * protecting. Returns rows deleted and, per chain, the highest row number deleted (recorded in
+ * the prune's audit entry: verify expects each chain to start right after it).
  */
-export async function pruneSignedDays(pool: Queryable, day: string): Promise<number> {
+export async function pruneSignedDays(
+  pool: Queryable,
+  day: string,
+): Promise<{ deleted: number; bounds: Record<string, number> }> {
   // The erasure listing of pruned rows goes with them: nothing is left to verify against it.
-  const result = await pool.query<{ n: number }>(
+  const result = await pool.query<{ n: number; bounds: Record<string, number> | null }>(
     `WITH before AS (
        SELECT site, max(last_no) AS last_no FROM audit_checkpoints WHERE day < $1::date GROUP BY site
      ), live AS (
@@ -251,8 +255,13 @@ export async function pruneSignedDays(pool: Queryable, day: string): Promise<num
      ), unlisted AS (
        DELETE FROM erased_chain_rows x USING signed k WHERE x.site = k.site AND x.no <= k.last_no
      )
-     SELECT count(*)::int AS n FROM pruned`,
+     SELECT (SELECT count(*)::int FROM pruned) AS n,
+            (SELECT jsonb_object_agg(s.site, s.last_no) FROM signed s WHERE s.last_no IS NOT NULL) AS bounds`,
     [day],
   );
-  return result.rows[0]?.n ?? 0;
+  const row = result.rows[0];
+  return {
+    deleted: row?.n ?? 0,
+    bounds: Object.fromEntries(Object.entries(row?.bounds ?? {}).map(([site, no]) => [site, Number(no)])),
+  };
 }

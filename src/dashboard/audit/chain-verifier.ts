@@ -131,8 +131,9 @@ export async function verifyChains(pool: Pool, request: VerifyRequest): Promise<
   const chains: ChainSummary[] = [];
   const client = await pool.connect();
   try {
+    const pruned = await prunedUpTo(client);
     for (const site of sites) {
-      const { summary, mismatch } = await verifyChain(client, site, request, coverage, handover);
+      const { summary, mismatch } = await verifyChain(client, site, request, coverage, handover, pruned);
       chains.push(summary);
       if (mismatch) return { ok: false, chains, erasureList, ...handedOver, mismatch };
     }
@@ -198,6 +199,7 @@ async function verifyChain(
   request: VerifyRequest,
   coverage: Coverage,
   handover: Handover | undefined,
+  pruned: PrunedUpTo,
 ): Promise<{ summary: ChainSummary; mismatch?: Mismatch }> {
   const all = await listCheckpoints(client, site);
   const inRange = all.filter(
@@ -235,7 +237,13 @@ async function verifyChain(
         let prevHash: Buffer | undefined;
         if (previous && previous.no + 1 === no) prevHash = previous.hash;
         else if (no === 1) prevHash = ZERO_HASH;
-        else {
+        else if (!previous && !request.from && pruned !== 'unknown' && no > (pruned.get(site) ?? 0) + 1) {
+          const upTo = pruned.get(site);
+          return fail(
+            `rows ${(upTo ?? 0) + 1}–${no - 1} are missing: ${upTo === undefined ? 'audit prune never deleted rows of this chain' : `audit prune deleted its rows up to ${upTo} only`}`,
+            row,
+          );
+        } else {
           // Only before the first row read: `audit prune` deletes a chain's oldest rows, never a middle.
           const checkpoint = previous ? undefined : endingAt.get(no - 1);
           if (checkpoint) prevHash = Buffer.from(checkpoint.head, 'hex');
@@ -361,6 +369,27 @@ const UNCHAINED_SQL = `
       AND NOT EXISTS (SELECT 1 FROM chain_unchained_at_upgrade u WHERE u.source = 'audit' AND u.ref = l.id::text)
     LIMIT 1)
   LIMIT 1`;
+
+/**
+ * Where `audit prune` left each chain: the highest row number any prune deleted, from the bounds
+ * its audit entries record; 'unknown' where a prune from before schema 37 recorded none, whose
+ * chains are then accepted from any checkpoint as before. A chain's rows before its first are
+ * gone only by a prune: the walk expects the first row right after the recorded bound.
+ */
+type PrunedUpTo = Map<string, number> | 'unknown';
+
+async function prunedUpTo(client: PoolClient): Promise<PrunedUpTo> {
+  const { rows } = await client.query<{ bounds: Record<string, unknown> | null }>(
+    `SELECT details -> 'bounds' AS bounds FROM audit_log WHERE action = 'audit.chain.prune' ORDER BY id`,
+  );
+  const upTo = new Map<string, number>();
+  for (const { bounds } of rows) {
+    if (bounds === null || typeof bounds !== 'object') return 'unknown';
+    for (const [site, no] of Object.entries(bounds))
+      if (typeof no === 'number') upTo.set(site, Math.max(upTo.get(site) ?? 0, no));
+  }
+  return upTo;
+}
 
 async function hashOf(client: PoolClient, site: string, no: number): Promise<Buffer | undefined> {
   const result = await client.query<{ hash: Buffer }>(

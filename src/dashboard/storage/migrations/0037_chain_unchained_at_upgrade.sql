@@ -24,7 +24,8 @@ UNION ALL
 SELECT 'audit', l.id::text, l.at FROM audit_log l
  WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.source = 'audit' AND c.ref = l.id::text);
 
--- The list's text, as `audit verify` digests it (chain-verifier.ts, UNCHAINED_LIST_SQL).
+-- The list's digest, which `audit verify` and the export compare with the recorded one
+-- (chain-verifier.ts, unchainedListProblem).
 CREATE FUNCTION identgate_unchained_list_digest() RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT encode(sha256(convert_to(coalesce(string_agg(
