@@ -63,7 +63,8 @@ const StateFile = Type.Object({
 export type DoorStateFile = Static<typeof StateFile>;
 const stateValidator = Compile(StateFile);
 
-const empty = (): DoorStateFile => ({
+/** A gateway's door state before anything happened: the state file of a first start. */
+export const emptyDoorState = (): DoorStateFile => ({
   clean: true,
   totp: {},
   totpFloor: 0,
@@ -134,7 +135,7 @@ function newestWrite(stateDir: string, except: string): number {
 }
 
 const afterLoss = (nowMs: number, newestWriteMs: number): DoorStateFile => ({
-  ...empty(),
+  ...emptyDoorState(),
   clean: false,
   siteLockdown: true,
   evacuation: false,
@@ -143,7 +144,7 @@ const afterLoss = (nowMs: number, newestWriteMs: number): DoorStateFile => ({
 });
 
 export class GatewayStateStore implements TotpUsageStore, CommandMemory {
-  private state: DoorStateFile = empty();
+  private state: DoorStateFile = emptyDoorState();
   private readonly path: string;
   private timer: NodeJS.Timeout | undefined;
   /** Collects the other parts of the state at write time. */

@@ -3,7 +3,7 @@ import { DoorConfig } from '../../../src/config/gateway-config.js';
 import type { HeldCondition } from '../../../src/controllers/alarm-book.js';
 import { MemoryTotpUsage } from '../../../src/controllers/totp-verifier.js';
 import { DoorRuntime } from '../../../src/gateway/door-runtime.js';
-import type { DoorStateFile } from '../../../src/gateway/gateway-state-store.js';
+import { type DoorStateFile, emptyDoorState } from '../../../src/gateway/gateway-state-store.js';
 import { FakeClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
 import type { EventBody } from '../../../src/protocol/event-kinds.js';
@@ -76,16 +76,7 @@ function rig(devices: { lock?: unknown; contact?: unknown }) {
     running.push(runtime);
     return runtime;
   };
-  const state: DoorStateFile = {
-    clean: true,
-    totp: {},
-    totpFloor: 0,
-    badgeThrottle: { failures: {}, lockedUntil: {} },
-    readerThrottle: { failures: {}, lockedUntil: {} },
-    rooms: {},
-    siteLockdown: false,
-    evacuation: false,
-  };
+  const state: DoorStateFile = emptyDoorState();
   const started = async () => {
     const runtime = build();
     await runtime.start(state);

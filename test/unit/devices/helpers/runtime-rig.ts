@@ -2,7 +2,7 @@ import { DoorConfig } from '../../../../src/config/gateway-config.js';
 import type { Credential } from '../../../../src/controllers/door-ports.js';
 import { MemoryTotpUsage, TotpVerifier } from '../../../../src/controllers/totp-verifier.js';
 import { DoorRuntime } from '../../../../src/gateway/door-runtime.js';
-import type { DoorStateFile } from '../../../../src/gateway/gateway-state-store.js';
+import { type DoorStateFile, emptyDoorState } from '../../../../src/gateway/gateway-state-store.js';
 import { FakeClock } from '../../../../src/lib/clock.js';
 import { silentLogger } from '../../../../src/lib/logger.js';
 import type { EventBody } from '../../../../src/protocol/event-kinds.js';
@@ -57,16 +57,7 @@ export function runtimeRig(doors: Record<string, Record<string, unknown>>, badge
     feedback: () => {},
     changed: () => {},
   });
-  const state: DoorStateFile = {
-    clean: true,
-    totp: {},
-    totpFloor: 0,
-    badgeThrottle: { failures: {}, lockedUntil: {} },
-    readerThrottle: { failures: {}, lockedUntil: {} },
-    rooms: {},
-    siteLockdown: false,
-    evacuation: false,
-  };
+  const state: DoorStateFile = emptyDoorState();
   return {
     clock,
     hid,
